@@ -1,0 +1,244 @@
+"""The HTTP API: routers built from small factories over the same use cases as the CLI."""
+
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from . import __version__, database, tallies
+from .errors import GeoServiceError, InvalidInput, NotFound, UploadRefused, http_status
+from .models import KINDS, STATUSES
+from .settings import get_settings
+from .uploads import IMPORT_STATUSES, ImportOptions, import_file
+
+GEOJSON = "application/geo+json"
+
+
+def get_session():
+    with database.session_scope() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    def healthz():
+        postgis = database.check(database.get_engine())
+        return {"status": "ok", "postgis": postgis, "version": __version__}
+
+    return router
+
+
+def tallies_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["tallies"])
+
+    @router.get("/tallies")
+    def get_tallies(
+        session: SessionDep,
+        by: Annotated[str, Query(pattern="^(district|township|project)$")] = "district",
+        kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
+        year: int = 2017,
+        as_of: date | None = None,
+    ):
+        rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of)
+        return [r.as_dict(by) for r in rows]
+
+    return router
+
+
+_PARCEL_COLUMNS = """
+    p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
+    pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
+    p.source_file, p.version, p.created_by, p.created_at, p.updated_by, p.updated_at,
+    (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
+       JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
+    ST_AsGeoJSON(p.geom, 7)::json AS geometry
+"""
+_PARCEL_FROM = """
+    FROM parcels p JOIN admin_units t ON t.id = p.township_id
+    JOIN admin_units d ON d.id = t.parent_id
+    LEFT JOIN projects pr ON pr.id = p.project_id
+"""
+
+
+def _feature(row) -> dict:
+    props = {k: v for k, v in row.items() if k != "geometry"}
+    for key in ("created_at", "updated_at"):
+        props[key] = props[key].isoformat() if props[key] else None
+    return {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
+
+
+def parcels_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["parcels"])
+
+    @router.get("/parcels")
+    def list_parcels(
+        session: SessionDep,
+        township: str | None = None,
+        kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
+        status: str | None = None,
+        bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+        limit: Annotated[int, Query(ge=1)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ):
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+        limit = min(limit, get_settings().page_size_max)
+        where, params = _parcel_filters(township, kind, status, bbox)
+        total = session.execute(text(f"SELECT count(*) {_PARCEL_FROM} {where}"), params).scalar()
+        rows = session.execute(
+            text(
+                f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} {where} ORDER BY p.id "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            {**params, "limit": limit, "offset": offset},
+        ).mappings()
+        features = [_feature(r) for r in rows]
+        body = {
+            "type": "FeatureCollection",
+            "numberMatched": total,
+            "numberReturned": len(features),
+            "features": features,
+            "links": _page_links(total, limit, offset),
+        }
+        return JSONResponse(body, media_type=GEOJSON)
+
+    @router.get("/parcels/{parcel_id}")
+    def get_parcel(parcel_id: int, session: SessionDep):
+        row = (
+            session.execute(
+                text(f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} WHERE p.id = :id"), {"id": parcel_id}
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"no parcel with id {parcel_id}")
+        return JSONResponse(_feature(row), media_type=GEOJSON)
+
+    return router
+
+
+def _parcel_filters(township, kind, status, bbox) -> tuple[str, dict]:
+    clauses, params = [], {}
+    if township:
+        clauses.append("(t.name = :township OR t.code = :township)")
+        params["township"] = township
+    if kind:
+        clauses.append("p.kind = :kind")
+        params["kind"] = kind
+    if status:
+        clauses.append("p.status = :status")
+        params["status"] = status
+    if bbox:
+        try:
+            west, south, east, north = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InvalidInput("bbox must be minLon,minLat,maxLon,maxLat") from None
+        clauses.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)")
+        params.update(w=west, s=south, e=east, n=north)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _page_links(total: int, limit: int, offset: int) -> list[dict]:
+    links = []
+    if offset + limit < total:
+        links.append({"rel": "next", "href": f"?limit={limit}&offset={offset + limit}"})
+    if offset > 0:
+        links.append({"rel": "prev", "href": f"?limit={limit}&offset={max(offset - limit, 0)}"})
+    return links
+
+
+def uploads_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["uploads"])
+
+    @router.post("/uploads")
+    def post_upload(
+        session: SessionDep,
+        file: Annotated[UploadFile, File(description="zip, gpkg, geojson")],
+        kind: Annotated[str, Form(pattern="^(land|demolition)$")],
+        township: Annotated[str, Form()],
+        project: Annotated[str | None, Form()] = None,
+        status: Annotated[str | None, Form()] = None,
+        crs: Annotated[str | None, Form()] = None,
+        encoding: Annotated[str | None, Form()] = None,
+        layer: Annotated[str | None, Form()] = None,
+        dry_run: Annotated[bool, Form()] = False,
+        actor: Annotated[str | None, Form()] = None,
+    ):
+        if status is not None and status not in IMPORT_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
+        name = Path(file.filename or "upload").name
+        options = ImportOptions(
+            kind=kind,
+            township=township,
+            project=project,
+            status=status,
+            crs=crs,
+            encoding=encoding,
+            layer=layer,
+            dry_run=dry_run,
+            actor=actor or get_settings().default_actor,
+            filename=name,
+        )
+        with tempfile.TemporaryDirectory(prefix="geo-upload-") as folder:
+            path = Path(folder) / name
+            _save_limited(file, path)
+            report = import_file(session, path, options)
+        return JSONResponse(report.as_dict(), status_code=200 if dry_run else 201)
+
+    return router
+
+
+def _save_limited(file: UploadFile, path: Path) -> None:
+    limit = get_settings().max_upload_bytes
+    written = 0
+    with path.open("wb") as out:
+        while chunk := file.file.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise InvalidInput(f"{path.name}: larger than the {limit // 2**20} MB upload limit")
+            out.write(chunk)
+    if written == 0:
+        raise UploadRefused(f"{path.name}: the file is empty")
+
+
+async def _domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
+    body = {"detail": str(exc)}
+    report = getattr(exc, "report", None)
+    if report is not None:
+        body["report"] = json.loads(json.dumps(report.as_dict(), default=str))
+    return JSONResponse(body, status_code=http_status(exc))
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="geo_service",
+        version=__version__,
+        description="Verified land-delivery (交地) and demolition (拆迁) areas, on PostGIS.",
+    )
+    app.add_exception_handler(GeoServiceError, _domain_error)
+    for router in (health_router(), tallies_router(), parcels_router(), uploads_router()):
+        app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return {
+            "service": "geo_service",
+            "docs": "/docs",
+            "tallies": "/api/tallies?by=township",
+            "parcels": "/api/parcels",
+            "kinds": list(KINDS),
+        }
+
+    return app

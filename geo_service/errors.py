@@ -1,0 +1,40 @@
+"""Domain errors, and the one table that maps them to HTTP statuses."""
+
+
+class GeoServiceError(Exception):
+    """Base class: every error a user may see carries a plain message."""
+
+
+class NotFound(GeoServiceError):
+    pass
+
+
+class InvalidInput(GeoServiceError):
+    pass
+
+
+class UploadRefused(GeoServiceError):
+    """The file was checked and refused; `report` holds every problem found."""
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class DatabaseUnavailable(GeoServiceError):
+    pass
+
+
+HTTP_STATUS = {
+    NotFound: 404,
+    InvalidInput: 400,
+    UploadRefused: 422,
+    DatabaseUnavailable: 503,
+}
+
+
+def http_status(exc: GeoServiceError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500

@@ -1,0 +1,192 @@
+"""Tables. Geometry is stored in CGCS2000 lon/lat (EPSG:4490); see README for why."""
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STORAGE_SRID = 4490
+KINDS = ("land", "demolition")
+STATUSES = ("planned", "in_progress", "delivered", "demolished", "verified", "disputed")
+
+
+def _geometry(nullable: bool = True):
+    # The GiST index is declared explicitly (below and in the migration) so that
+    # Alembic and the ORM agree on a single index per column.
+    return mapped_column(
+        Geometry("MULTIPOLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=nullable
+    )
+
+
+def _now():
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AdminUnit(Base):
+    """City, district/county, township/subdistrict: one tree."""
+
+    __tablename__ = "admin_units"
+    __table_args__ = (
+        CheckConstraint("level IN ('city', 'district', 'township')", name="level_known"),
+        Index("ix_admin_units_geom", "geom", postgresql_using="gist"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    level: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id"), index=True)
+    code_official: Mapped[bool] = mapped_column(Boolean, default=True)
+    boundary_approximate: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str | None] = mapped_column(Text)
+    geom = _geometry()
+    parent: Mapped["AdminUnit | None"] = relationship(remote_side="AdminUnit.id")
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(Text)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id"))
+    department: Mapped[str | None] = mapped_column(Text)
+    first_responsible: Mapped[str | None] = mapped_column(Text)
+    direct_responsible: Mapped[str | None] = mapped_column(Text)
+    district: Mapped[AdminUnit | None] = relationship()
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
+    source_crs: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    parcel_count: Mapped[int] = mapped_column(Integer, default=0)
+    area_m2: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Parcel(Base):
+    """The current state of a parcel; every state it had is in parcel_versions."""
+
+    __tablename__ = "parcels"
+    __table_args__ = (
+        UniqueConstraint("township_id", "kind", "code", name="uq_parcel_code"),
+        CheckConstraint(_in("kind", KINDS), name="kind_known"),
+        CheckConstraint(_in("status", STATUSES), name="status_known"),
+        CheckConstraint("area_m2 > 0", name="area_positive"),
+        Index("ix_parcels_geom", "geom", postgresql_using="gist"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    geom = _geometry(nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float)
+    declared_m2: Mapped[float | None] = mapped_column(Float)
+    source_file: Mapped[str | None] = mapped_column(Text)
+    upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    township: Mapped[AdminUnit] = relationship(foreign_keys=[township_id])
+    project: Mapped[Project | None] = relationship()
+    supporters: Mapped[list[AdminUnit]] = relationship(secondary="parcel_support")
+
+
+class ParcelSupport(Base):
+    """Townships that helped deliver a parcel hosted by another (跨界支援)."""
+
+    __tablename__ = "parcel_support"
+    parcel_id: Mapped[int] = mapped_column(
+        ForeignKey("parcels.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), primary_key=True)
+
+
+class ParcelVersion(Base):
+    """Append-only history: each row is a parcel's state from valid_from until valid_to."""
+
+    __tablename__ = "parcel_versions"
+    __table_args__ = (
+        UniqueConstraint("parcel_id", "version", name="uq_parcel_version"),
+        Index("ix_parcel_versions_geom", "geom", postgresql_using="gist"),
+        Index("ix_parcel_versions_validity", "valid_from", "valid_to"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    geom = _geometry(nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float)
+    upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))
+    changed_by: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Target(Base):
+    """A planned amount for a district or township, for a year or one quarter of it."""
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        CheckConstraint(_in("kind", KINDS), name="kind_known"),
+        CheckConstraint("quarter IS NULL OR quarter BETWEEN 1 AND 4", name="quarter_range"),
+        CheckConstraint("amount_m2 >= 0", name="amount_non_negative"),
+        Index(
+            "uq_target",
+            "admin_unit_id",
+            "kind",
+            "year",
+            text("coalesce(quarter, 0)"),
+            unique=True,
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admin_unit_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    year: Mapped[int] = mapped_column(Integer)
+    quarter: Mapped[int | None] = mapped_column(Integer)
+    amount_m2: Mapped[float] = mapped_column(Float)
+    # The unit the target was given in, so it is shown back the way it was set.
+    unit: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    admin_unit: Mapped[AdminUnit] = relationship()

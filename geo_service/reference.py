@@ -1,0 +1,84 @@
+"""Fuzhou's administrative units and the seed's 2017 targets, loaded idempotently."""
+
+import csv
+from pathlib import Path
+
+import geopandas as gpd
+from geoalchemy2.shape import from_shape
+from shapely.geometry import MultiPolygon
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import STORAGE_SRID, AdminUnit
+from .settings import get_settings
+from .targets import set_target
+
+CITY_CODE = "350100"
+
+
+def load_reference(session: Session, directory: Path | None = None) -> dict[str, int]:
+    """Insert what is missing; never overwrite a unit or target that already exists,
+    so boundaries imported later and targets set by users survive every upgrade."""
+    directory = Path(directory or get_settings().reference_dir)
+    added = {"units": 0, "targets": 0}
+    districts = gpd.read_file(directory / "districts.geojson")
+    townships = gpd.read_file(directory / "townships.geojson")
+    by_code = {u.code: u for u in session.scalars(select(AdminUnit))}
+    city = _ensure_unit(session, by_code, added, districts[districts.level == "city"].iloc[0])
+    for _, row in districts[districts.level == "district"].iterrows():
+        _ensure_unit(session, by_code, added, row, parent=city)
+    for _, row in townships.iterrows():
+        _ensure_unit(session, by_code, added, row, parent=by_code[row.district_code])
+    session.flush()
+    added["targets"] = _load_targets(session, directory / "targets_2017.csv")
+    return added
+
+
+def _ensure_unit(session, by_code, added, row, parent=None) -> AdminUnit:
+    if row.code in by_code:
+        return by_code[row.code]
+    geom = row.geometry
+    if geom.geom_type == "Polygon":
+        geom = MultiPolygon([geom])
+    unit = AdminUnit(
+        code=row.code,
+        name=row["name"],
+        level="township" if parent is not None and parent.level == "district" else row.level,
+        kind=row.get("kind"),
+        parent=parent,
+        code_official=bool(row.get("code_official", True)),
+        boundary_approximate=bool(row.get("approximate", False)),
+        source=row.get("source"),
+        geom=from_shape(geom, srid=STORAGE_SRID),
+    )
+    session.add(unit)
+    by_code[row.code] = unit
+    added["units"] += 1
+    return unit
+
+
+def _load_targets(session: Session, path: Path, only_missing: bool = True) -> int:
+    if not path.exists():
+        return 0
+    count = 0
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            count += set_target(
+                session,
+                district=row["district"],
+                township=row.get("township") or None,
+                kind=row["kind"],
+                year=int(row["year"]),
+                quarter=int(row["quarter"]) if row.get("quarter") else None,
+                amount=float(row["amount"]),
+                unit=row["unit"],
+                actor="reference data",
+                source=row.get("source"),
+                only_if_missing=only_missing,
+            )
+    return count
+
+
+def load_targets_csv(session: Session, path: Path) -> int:
+    """Targets from a CSV (district,township,kind,year,quarter,amount,unit): set or replace."""
+    return _load_targets(session, Path(path), only_missing=False)

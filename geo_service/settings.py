@@ -1,0 +1,27 @@
+"""All configuration in one place, read from the environment (and an optional .env file)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # A plain libpq URL works too: database.normalise_url adds the driver.
+    database_url: str = Field(default="postgresql+psycopg://postgres@127.0.0.1:5432/geo_service")
+    reference_dir: Path = DATA_DIR / "reference"
+    max_upload_bytes: int = 200 * 1024 * 1024
+    # Who is recorded on changes when the caller does not say (CLI user, API without auth).
+    default_actor: str = "geo-service"
+    page_size_max: int = 5000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,336 @@
+"""The import use case: read, check, and store a file of parcels in one transaction."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .areas import geodesic_area_m2, m2_to_mu
+from .errors import NotFound, UploadRefused
+from .models import KINDS, STORAGE_SRID, Parcel, ParcelVersion, Upload
+from .projects import find_project
+from .readers import read_features
+from .units import find_township
+from .validation import Problem, Report, check_geometries, repair_invalid
+
+IMPORT_STATUSES = ("planned", "delivered", "verified")
+
+
+@dataclass
+class ImportOptions:
+    kind: str
+    township: str
+    project: str | None = None
+    status: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    layer: str | None = None
+    dry_run: bool = False
+    actor: str = "geo-service"
+    filename: str | None = None  # the name the user knows the file by (uploads use temp paths)
+
+
+@dataclass
+class ImportReport:
+    filename: str
+    accepted: bool
+    dry_run: bool
+    kind: str
+    township: str
+    source_crs: str | None = None
+    encoding: str | None = None
+    features: int = 0
+    parcels: int = 0
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    area_m2: float = 0.0
+    upload_id: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def area_mu(self) -> float:
+        return m2_to_mu(self.area_m2)
+
+    def as_dict(self) -> dict:
+        data = {k: v for k, v in self.__dict__.items() if k != "problems"}
+        data["area_mu"] = self.area_mu
+        data["problems"] = [p.as_dict() for p in self.problems]
+        return data
+
+
+def import_file(
+    session: Session, path: Path, options: ImportOptions, progress=None
+) -> ImportReport:
+    """Store every parcel of the file, or nothing: raises UploadRefused with the full report."""
+    name = options.filename or Path(path).name
+    _check_options(options, name)
+    township = _resolve(lambda: find_township(session, options.township), name)
+    read = read_features(path, crs=options.crs, encoding=options.encoding, layer=options.layer)
+    frame, report = read.frame, Report(filename=name)
+    result = ImportReport(
+        filename=name,
+        accepted=False,
+        dry_run=options.dry_run,
+        kind=options.kind,
+        township=township.name,
+        source_crs=read.source.label,
+        encoding=read.encoding,
+        features=len(frame),
+        problems=report.problems,
+    )
+    rows = _checked_rows(session, frame, read.source, options, township, report)
+    if report.errors:
+        raise UploadRefused(report.summary(), report=result)
+    result.accepted, result.parcels, result.area_m2 = True, len(frame), float(rows.areas.sum())
+    if options.dry_run:
+        return result
+    upload = Upload(
+        filename=name,
+        kind=options.kind,
+        township_id=township.id,
+        source_crs=read.source.label,
+        encoding=read.encoding,
+        actor=options.actor,
+        parcel_count=len(frame),
+        area_m2=result.area_m2,
+    )
+    session.add(upload)
+    session.flush()
+    result.upload_id = upload.id
+    now = datetime.now(UTC)
+    for i in range(len(frame)):
+        outcome = _store_parcel(session, rows, i, township, upload, options, now)
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        if progress:
+            progress(1)
+    session.flush()
+    return result
+
+
+def _checked_rows(session, frame, source, options, township, report: Report) -> "_Rows":
+    """Every rule over the whole file; the rows are only usable when the report has no error."""
+    codes = _codes(frame, report.filename)
+    if len(frame) == 0:
+        report.add(None, None, "no_features", "the file holds no features")
+    geoms = check_geometries(np.asarray(frame.geometry.values, dtype=object), codes, source, report)
+    _check_duplicate_codes(codes, report)
+    statuses = _statuses(frame, options, codes, report)
+    projects = _projects(session, frame, options, codes, report)
+    helpers = _supporters(session, frame, township, codes, report)
+    areas = np.zeros(len(frame))
+    if not report.errors and len(frame):
+        geoms = shapely.multipolygons(shapely.get_parts(geoms), indices=_part_index(geoms))
+        geoms = repair_invalid(geoms, codes, report)
+        areas = geodesic_area_m2(geoms)
+    return _Rows(frame, codes, geoms, areas, statuses, projects, helpers)
+
+
+def _check_options(options: ImportOptions, name: str) -> None:
+    if options.kind not in KINDS:
+        raise UploadRefused(f"{name}: kind must be land or demolition, not {options.kind!r}")
+    if options.status and options.status not in IMPORT_STATUSES:
+        raise UploadRefused(f"{name}: status must be one of {', '.join(IMPORT_STATUSES)}")
+
+
+def _resolve(finder, name):
+    try:
+        return finder()
+    except NotFound as exc:
+        raise UploadRefused(f"{name}: {exc}") from None
+
+
+def _codes(frame, name: str) -> list[str]:
+    stem = Path(name).stem
+    if "code" not in frame.columns:
+        return [f"{stem}-{i + 1}" for i in range(len(frame))]
+    return [
+        str(c).strip() if _present(c) else f"{stem}-{i + 1}" for i, c in enumerate(frame["code"])
+    ]
+
+
+def _present(value) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and str(value).strip() != ""
+    )
+
+
+def _check_duplicate_codes(codes: list[str], report: Report) -> None:
+    seen: dict[str, int] = {}
+    for i, code in enumerate(codes):
+        if code in seen:
+            report.add(
+                i + 1,
+                code,
+                "duplicate_code",
+                f"parcel code {code} is used again (first at feature {seen[code]})",
+            )
+        else:
+            seen[code] = i + 1
+
+
+def _statuses(frame, options: ImportOptions, codes, report: Report) -> list[str]:
+    """--status wins; otherwise the file's own status column; otherwise planned."""
+    if options.status or "status" not in frame.columns:
+        base = [options.status or "planned"] * len(frame)
+    else:
+        base = []
+        for i, value in enumerate(frame["status"]):
+            status = str(value).strip().lower() if _present(value) else "planned"
+            if status not in IMPORT_STATUSES:
+                report.add(i + 1, codes[i], "unknown_status", f"unknown status {value!r}")
+            base.append(status)
+    # Demolition's counterpart of "delivered" is "demolished".
+    if options.kind == "demolition":
+        base = ["demolished" if s == "delivered" else s for s in base]
+    return base
+
+
+def _projects(session, frame, options: ImportOptions, codes, report: Report) -> list:
+    if options.project:
+        project = _resolve(lambda: find_project(session, options.project), report.filename)
+        return [project] * len(frame)
+    if "project" not in frame.columns:
+        return [None] * len(frame)
+    cache: dict[str, object] = {}
+    found = []
+    for i, value in enumerate(frame["project"]):
+        if not _present(value):
+            found.append(None)
+            continue
+        code = str(value).strip()
+        if code not in cache:
+            try:
+                cache[code] = find_project(session, code)
+            except NotFound as exc:
+                cache[code] = None
+                report.add(i + 1, codes[i], "unknown_project", str(exc))
+        found.append(cache[code])
+    return found
+
+
+def _supporters(session, frame, host, codes, report: Report) -> list[list]:
+    if "support" not in frame.columns:
+        return [[] for _ in range(len(frame))]
+    out = []
+    for i, value in enumerate(frame["support"]):
+        names = (
+            [n.strip() for n in str(value).replace("、", ",").split(",")] if _present(value) else []
+        )
+        helpers = []
+        for helper in filter(None, names):
+            try:
+                helpers.append(find_township(session, helper, district=host.parent))
+            except NotFound as exc:
+                report.add(i + 1, codes[i], "unknown_township", str(exc))
+        out.append(helpers)
+    return out
+
+
+def _part_index(geoms):
+    return np.repeat(np.arange(len(geoms)), shapely.get_num_geometries(geoms))
+
+
+@dataclass
+class _Rows:
+    frame: pd.DataFrame
+    codes: list[str]
+    geoms: np.ndarray
+    areas: np.ndarray
+    statuses: list[str]
+    projects: list
+    helpers: list
+
+    def declared(self, i: int) -> float | None:
+        if "declared_m2" not in self.frame.columns:
+            return None
+        value = pd.to_numeric(self.frame["declared_m2"].iloc[i], errors="coerce")
+        return None if pd.isna(value) else float(value)
+
+    def name(self, i: int) -> str | None:
+        if "name" not in self.frame.columns or not _present(self.frame["name"].iloc[i]):
+            return None
+        return str(self.frame["name"].iloc[i])
+
+
+def _store_parcel(session, rows: _Rows, i, township, upload, options, now) -> str:
+    """Insert or update one parcel and append its version; returns created/changed/unchanged."""
+    code = rows.codes[i]
+    parcel = session.scalar(
+        select(Parcel).where(
+            Parcel.township_id == township.id, Parcel.kind == options.kind, Parcel.code == code
+        )
+    )
+    geom, area = rows.geoms[i], float(rows.areas[i])
+    project, helpers = rows.projects[i], rows.helpers[i]
+    if parcel is not None and _same(session, parcel, geom, rows.statuses[i], project, helpers):
+        return "unchanged"
+    outcome = "changed" if parcel is not None else "created"
+    if parcel is None:
+        parcel = Parcel(
+            code=code,
+            kind=options.kind,
+            township_id=township.id,
+            created_by=options.actor,
+            version=0,
+        )
+        session.add(parcel)
+    parcel.name = rows.name(i)
+    parcel.status = rows.statuses[i]
+    parcel.project = project
+    parcel.geom = from_shape(geom, srid=STORAGE_SRID)
+    parcel.area_m2 = area
+    parcel.declared_m2 = rows.declared(i)
+    parcel.source_file = upload.filename
+    parcel.upload_id = upload.id
+    parcel.updated_by = options.actor
+    parcel.updated_at = now
+    parcel.version += 1
+    parcel.supporters = helpers
+    session.flush()
+    _append_version(session, parcel, outcome, upload, options.actor, now)
+    return outcome
+
+
+def _same(session, parcel: Parcel, geom, status, project, helpers) -> bool:
+    return (
+        parcel.status == status
+        and parcel.project_id == (project.id if project else None)
+        and {h.id for h in parcel.supporters} == {h.id for h in helpers}
+        and shapely.equals_exact(to_shape(parcel.geom), geom, tolerance=1e-9)
+    )
+
+
+def _append_version(session, parcel: Parcel, change: str, upload, actor: str, now) -> None:
+    previous = session.scalar(
+        select(ParcelVersion).where(
+            ParcelVersion.parcel_id == parcel.id, ParcelVersion.valid_to.is_(None)
+        )
+    )
+    if previous is not None:
+        previous.valid_to = now
+    session.add(
+        ParcelVersion(
+            parcel_id=parcel.id,
+            version=parcel.version,
+            change=change,
+            code=parcel.code,
+            kind=parcel.kind,
+            status=parcel.status,
+            township_id=parcel.township_id,
+            project_id=parcel.project_id,
+            geom=parcel.geom,
+            area_m2=parcel.area_m2,
+            upload_id=upload.id if upload else None,
+            changed_by=actor,
+            valid_from=now,
+        )
+    )
