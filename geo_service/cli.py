@@ -282,23 +282,10 @@ def _render(records: list[dict], fmt: Format, by: str) -> str:
 
 def _table(records: list[dict], by: str) -> str:
     table = Table(title=f"Verified area by {by}")
-    columns = (
-        ["district"]
-        + (["township"] if by != "district" else [])
-        + (["project"] if by == "project" else [])
-    )
-    for name in [
-        *columns,
-        "kind",
-        "parcels",
-        "verified m²",
-        "verified mu",
-        "target mu",
-        "progress",
-    ]:
-        table.add_column(
-            name, justify="right" if name[0] in "pvt" and name != "township" else "left"
-        )
+    columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
+    numbers = ["parcels", "verified m²", "verified mu", "target m²", "target mu", "progress"]
+    for name in [*columns, "kind", *numbers]:
+        table.add_column(name, justify="right" if name in numbers else "left")
     for r in records:
         table.add_row(
             *[str(r[c] or "") for c in columns],
@@ -306,6 +293,7 @@ def _table(records: list[dict], by: str) -> str:
             str(r["parcels"]),
             f"{r['verified_m2']:,.0f}",
             f"{r['verified_mu']:,.1f}",
+            "—" if r["target_m2"] is None else f"{r['target_m2']:,.0f}",
             "—" if r["target_mu"] is None else f"{r['target_mu']:,.1f}",
             "—" if r["progress"] is None else f"{r['progress']:.1%}",
         )

@@ -20,7 +20,8 @@ FIELD_ALIASES = {
     "project": ("project", "project_code", "xmbh", "项目编号"),
     "status": ("status", "zt", "状态"),
     "support": ("support", "支援乡镇"),
-    "declared_m2": ("declared_m2", "area_m2", "mj", "面积"),
+    # Shapefile field names stop at 10 characters: declared_m2 arrives as declared_m.
+    "declared_m2": ("declared_m2", "declared_m", "area_m2", "mj", "面积"),
 }
 
 

@@ -2,15 +2,15 @@
 
 import pytest
 import shapely
+from parcelfiles import CM120E, XINDIAN, ZONE40, frame, independent_area_m2, rectangle, write
 from pyproj import Transformer
 
 from geo_service.areas import M2_PER_MU, geodesic_area_m2, m2_to_mu, mu_to_m2
 from geo_service.uploads import ImportOptions, import_file
-from parcelfiles import CM120E, XINDIAN, ZONE40, frame, independent_area_m2, rectangle, write
 
 
 def test_mu_is_exactly_ten_thousand_fifteenths_of_a_square_metre():
-    assert M2_PER_MU == pytest.approx(666.6666666666666, abs=1e-12)
+    assert pytest.approx(666.6666666666666, abs=1e-12) == M2_PER_MU
     assert m2_to_mu(10000) == pytest.approx(15.0)
     assert mu_to_m2(9000) == pytest.approx(6_000_000.0)
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian machine ready: PostGIS on the local PostgreSQL, a virtual
+# environment with the project in it, and the database migrated with reference data.
+# Sourced by run-demo.sh and run-tests.sh; safe to run again.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/geo_service}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_debian_packages() {
+  local missing=()
+  local pgmajor
+  pgmajor="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)"
+  pgmajor="${pgmajor:-15}"
+  [ -f "/usr/share/postgresql/$pgmajor/extension/postgis.control" ] \
+    || missing+=("postgresql-$pgmajor-postgis-3")
+  [ -n "${WITH_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+start_postgresql() {
+  # Only the local default server is ours to start; a remote DATABASE_URL is left alone.
+  case "$DATABASE_URL" in
+    *@127.0.0.1*|*@localhost*) ;;
+    *) return 0 ;;
+  esac
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    echo "==> starting PostgreSQL"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -n | tail -1)" main start
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+}
+
+make_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating virtual environment $VENV"
+    python3 -m venv "$VENV"
+  fi
+  echo "==> installing geo_service and its dependencies"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+}
+
+install_debian_packages
+start_postgresql
+make_venv
+echo "==> migrating $DATABASE_URL"
+"$VENV/bin/geo-service" db upgrade
