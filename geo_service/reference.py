@@ -4,11 +4,14 @@ import csv
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .errors import InvalidInput
 from .models import STORAGE_SRID, AdminUnit
 from .settings import get_settings
 from .targets import set_target
@@ -82,3 +85,58 @@ def _load_targets(session: Session, path: Path, only_missing: bool = True) -> in
 def load_targets_csv(session: Session, path: Path) -> int:
     """Targets from a CSV (district,township,kind,year,quarter,amount,unit): set or replace."""
     return _load_targets(session, Path(path), only_missing=False)
+
+
+def import_township_boundaries(
+    session: Session,
+    path: Path,
+    district: str,
+    name_field: str = "name",
+    code_field: str | None = None,
+    crs: str | None = None,
+    source: str | None = None,
+) -> dict[str, int]:
+    """Replace approximate township outlines with real ones, matched by name.
+
+    A township the file names but the database lacks is added; one the file lacks keeps
+    its outline (and its 'approximate' mark), so a partial file is safe to load.
+    """
+    from .crs import to_storage
+    from .readers import read_features
+    from .units import find_district
+
+    owner = find_district(session, district)
+    read = read_features(path, crs=crs)
+    if name_field not in read.frame.columns:
+        raise InvalidInput(f"{read.filename}: no column {name_field!r} with township names")
+    geoms = to_storage(shapely.force_2d(np.asarray(read.frame.geometry.values)), read.source)
+    existing = {
+        u.name: u for u in session.scalars(select(AdminUnit).where(AdminUnit.parent_id == owner.id))
+    }
+    counts = {"replaced": 0, "added": 0}
+    for i, name in enumerate(read.frame[name_field]):
+        geom = shapely.make_valid(geoms[i])
+        geom = (
+            geom
+            if geom.geom_type == "MultiPolygon"
+            else MultiPolygon([p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"])
+        )
+        unit = existing.get(str(name))
+        counts["replaced" if unit else "added"] += 1
+        if unit is None:
+            code = str(read.frame[code_field].iloc[i]) if code_field else f"{owner.code}-{name}"
+            unit = AdminUnit(
+                code=code,
+                name=str(name),
+                level="township",
+                parent=owner,
+                code_official=bool(code_field),
+            )
+            session.add(unit)
+        elif code_field:
+            unit.code, unit.code_official = str(read.frame[code_field].iloc[i]), True
+        unit.geom = from_shape(geom, srid=STORAGE_SRID)
+        unit.boundary_approximate = False
+        unit.source = source or f"imported from {read.filename}"
+    session.flush()
+    return counts
