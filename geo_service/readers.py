@@ -2,7 +2,7 @@
 
 import struct
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -31,6 +31,9 @@ class ReadResult:
     source: SourceCRS
     encoding: str | None
     filename: str
+    # Problems found while reading (e.g. an unclosed ring): their features come back
+    # with no geometry, and the checks do not report them a second time.
+    problems: list = field(default_factory=list)
 
 
 def read_features(

@@ -74,6 +74,7 @@ def import_file(
     township = _resolve(lambda: find_township(session, options.township), name)
     read = read_features(path, crs=options.crs, encoding=options.encoding, layer=options.layer)
     frame, report = read.frame, Report(filename=name)
+    report.problems.extend(read.problems)
     result = ImportReport(
         filename=name,
         accepted=False,

@@ -55,7 +55,10 @@ def check_geometries(geoms: np.ndarray, codes: list, source: SourceCRS, report: 
     missing = shapely.is_missing(geoms)
     empty = ~missing & shapely.is_empty(np.where(missing, None, geoms))
     types = shapely.get_type_id(geoms)
+    already = {p.feature for p in report.problems}
     for i in np.flatnonzero(missing | empty):
+        if i + 1 in already:
+            continue
         report.add(i + 1, codes[i], "empty_geometry", "the feature has no geometry")
     usable = ~(missing | empty)
     for i in np.flatnonzero(usable & ~np.isin(types, list(POLYGONAL))):
