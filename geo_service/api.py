@@ -83,6 +83,7 @@ def parcels_router() -> APIRouter:
 
     @router.get("/parcels")
     def list_parcels(
+        request: Request,
         session: SessionDep,
         township: str | None = None,
         kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
@@ -109,7 +110,7 @@ def parcels_router() -> APIRouter:
             "numberMatched": total,
             "numberReturned": len(features),
             "features": features,
-            "links": _page_links(total, limit, offset),
+            "links": _page_links(request, total, limit, offset),
         }
         return JSONResponse(body, media_type=GEOJSON)
 
@@ -150,12 +151,15 @@ def _parcel_filters(township, kind, status, bbox) -> tuple[str, dict]:
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _page_links(total: int, limit: int, offset: int) -> list[dict]:
+def _page_links(request: Request, total: int, limit: int, offset: int) -> list[dict]:
+    """OGC API style next/prev links that keep the caller's filters."""
     links = []
     if offset + limit < total:
-        links.append({"rel": "next", "href": f"?limit={limit}&offset={offset + limit}"})
+        url = request.url.include_query_params(limit=limit, offset=offset + limit)
+        links.append({"rel": "next", "type": GEOJSON, "href": str(url)})
     if offset > 0:
-        links.append({"rel": "prev", "href": f"?limit={limit}&offset={max(offset - limit, 0)}"})
+        url = request.url.include_query_params(limit=limit, offset=max(offset - limit, 0))
+        links.append({"rel": "prev", "type": GEOJSON, "href": str(url)})
     return links
 
 

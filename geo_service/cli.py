@@ -207,7 +207,10 @@ def targets_set(
 
 @targets_app.command("import")
 def targets_import(path: Path) -> None:
-    """Set targets from a CSV: district,township,kind,year,quarter,amount,unit (mu|m2)."""
+    """Set targets from a CSV: district,township,kind,year,quarter,amount,unit (mu|m2).
+
+    Example: geo-service targets import data/parcels/demo_targets.csv
+    """
     try:
         with session_scope() as session:
             count = reference.load_targets_csv(session, path)

@@ -5,10 +5,19 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import shapely
 
+from .areas import geodesic_area_m2
 from .crs import SourceCRS, to_storage, valid_lonlat_bounds
 
 ERROR = "error"
 WARNING = "warning"
+_TYPE_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    7: "GeometryCollection",
+}
 POLYGONAL = {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}
 # Coordinates may sit a little past a CRS's official area of use (zone edges, coastlines).
 BOUNDS_MARGIN_DEG = 0.5
@@ -21,6 +30,8 @@ class Problem:
     rule: str
     severity: str
     message: str
+    # [lon, lat] of a point on the problem (the feature, or the overlap), for maps and QGIS.
+    location: list[float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -31,8 +42,20 @@ class Report:
     filename: str
     problems: list[Problem] = field(default_factory=list)
 
-    def add(self, feature, code, rule, message, severity=ERROR) -> None:
-        self.problems.append(Problem(feature, code, rule, severity, message))
+    def add(self, feature, code, rule, message, severity=ERROR, location=None) -> None:
+        # Positions often come from numpy: store plain ints so reports serialise to JSON.
+        feature = None if feature is None else int(feature)
+        self.problems.append(Problem(feature, code, rule, severity, message, location))
+
+    def features_with_errors(self) -> set[int]:
+        return {p.feature for p in self.errors if p.feature is not None}
+
+    def locate(self, geoms: np.ndarray) -> None:
+        """Give every feature-level problem without a location the feature's inner point."""
+        for problem in self.problems:
+            if problem.location is None and problem.feature is not None:
+                geom = geoms[problem.feature - 1] if problem.feature <= len(geoms) else None
+                problem.location = _point(geom)
 
     @property
     def errors(self) -> list[Problem]:
@@ -42,6 +65,13 @@ class Report:
         lines = [f"{self.filename}: {len(self.errors)} error(s)"]
         lines += [f"  {_where(p)}: {p.message} [{p.rule}]" for p in self.problems]
         return "\n".join(lines)
+
+
+def _point(geom) -> list[float] | None:
+    if geom is None or shapely.is_empty(geom):
+        return None
+    point = shapely.point_on_surface(geom)
+    return [round(point.x, 7), round(point.y, 7)]
 
 
 def _where(problem: Problem) -> str:
@@ -62,7 +92,7 @@ def check_geometries(geoms: np.ndarray, codes: list, source: SourceCRS, report: 
         report.add(i + 1, codes[i], "empty_geometry", "the feature has no geometry")
     usable = ~(missing | empty)
     for i in np.flatnonzero(usable & ~np.isin(types, list(POLYGONAL))):
-        kind = shapely.GeometryType(types[i]).name.title()
+        kind = _TYPE_NAMES.get(int(types[i]), "geometry")
         report.add(i + 1, codes[i], "not_polygon", f"a {kind} is not a parcel boundary (polygon)")
     usable &= np.isin(types, list(POLYGONAL))
     out = np.full(len(geoms), None, dtype=object)
@@ -154,3 +184,139 @@ def _polygonal_part(geom):
     parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
     polygons = shapely.get_parts(np.array(parts, dtype=object)) if parts else []
     return shapely.MultiPolygon(list(polygons)) if len(polygons) else None
+
+
+@dataclass
+class Tolerances:
+    repair_share: float = 0.01  # area change a make_valid repair may cause
+    declared_share: float = 0.005  # declared vs computed area (GK planar vs geodesic: 0.01%)
+    outside_township_share: float = 0.01
+    overlap_min_m2: float = 1.0  # slivers below this are digitising noise, not overlaps
+    outside_city_deg: float = 0.005  # ~500 m: web-map city outlines are good to tens of metres
+
+
+@dataclass
+class StoredParcel:
+    id: int
+    code: str
+    township: str
+    status: str
+    geom: object
+
+
+@dataclass
+class Context:
+    """What the checks need to know beyond the file, fetched by the caller."""
+
+    township_name: str
+    township: object | None = None
+    township_approximate: bool = False
+    city: object | None = None
+    stored: list[StoredParcel] = field(default_factory=list)
+    accept_overlaps: bool = False
+    tolerances: Tolerances = field(default_factory=Tolerances)
+
+
+def check_in_place(geoms, areas, codes, declared, context: Context, report: Report) -> None:
+    """Location rules: inside Fuzhou, inside the declared township, declared area."""
+    tol = context.tolerances
+    if context.city is not None:
+        near = shapely.intersects(geoms, shapely.buffer(context.city, tol.outside_city_deg))
+        for i in np.flatnonzero(~near):
+            report.add(
+                i + 1,
+                codes[i],
+                "outside_fuzhou",
+                "the parcel lies outside Fuzhou: is the CRS or the zone right?",
+            )
+    if context.township is not None:
+        outside = geodesic_area_m2(shapely.difference(geoms, context.township)) / areas
+        note = " (approximate township boundary)" if context.township_approximate else ""
+        for i in np.flatnonzero(outside > tol.outside_township_share):
+            report.add(
+                i + 1,
+                codes[i],
+                "outside_township",
+                f"{outside[i]:.1%} of the parcel lies outside {context.township_name}{note}",
+                severity=WARNING,
+            )
+    for i, value in enumerate(declared):
+        if value and abs(value - areas[i]) / areas[i] > tol.declared_share:
+            report.add(
+                i + 1,
+                codes[i],
+                "declared_area_mismatch",
+                f"declared {value:,.1f} m² but the boundary measures {areas[i]:,.1f} m² "
+                f"({(value - areas[i]) / areas[i]:+.2%})",
+                severity=WARNING,
+            )
+
+
+def check_duplicates_and_overlaps(geoms, codes, statuses, context: Context, report: Report):
+    """Identical shapes and overlaps, within the file and with stored parcels.
+
+    Returns, per feature, the overlaps accepted with --accept-overlaps (to flag the parcel).
+    """
+    flags: list[list[dict]] = [[] for _ in range(len(geoms))]
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    same = shapely.equals(geoms[left], geoms[right])
+    for i, j in zip(left[same], right[same], strict=True):
+        report.add(
+            j + 1,
+            codes[j],
+            "duplicate_geometry",
+            f"the same boundary as feature {i + 1} ({codes[i]})",
+        )
+    pairs = [
+        (i, j, codes[j], statuses[j], f"feature {j + 1} ({codes[j]}) of this file")
+        for i, j in zip(left[~same], right[~same], strict=True)
+    ]
+    if context.stored:
+        stored_geoms = np.array([s.geom for s in context.stored], dtype=object)
+        new, old = shapely.STRtree(stored_geoms).query(geoms, predicate="intersects")
+        pairs += [
+            (
+                i,
+                None,
+                context.stored[k].code,
+                context.stored[k].status,
+                f"stored parcel {context.stored[k].code} ({context.stored[k].township})",
+            )
+            for i, k in zip(new, old, strict=True)
+        ]
+        others = stored_geoms[old]
+    else:
+        others = np.array([], dtype=object)
+    within = [geoms[j] for _, j, *_ in pairs if j is not None]
+    partners = np.array(within + list(others), dtype=object)
+    firsts = np.array([geoms[i] for i, *_ in pairs], dtype=object)
+    overlaps = shapely.intersection(firsts, partners) if len(pairs) else np.array([])
+    overlap_m2 = geodesic_area_m2(overlaps)
+    for (i, _j, other_code, other_status, label), shape, m2 in zip(
+        pairs, overlaps, overlap_m2, strict=True
+    ):
+        if m2 < context.tolerances.overlap_min_m2:
+            continue
+        verified = statuses[i] == "verified" and other_status == "verified"
+        refused = verified and not context.accept_overlaps
+        kind = "overlap_verified" if verified else "overlap"
+        message = f"overlaps {label} by {m2:,.1f} m²"
+        if verified:
+            message += (
+                " (both verified: counted once in tallies)"
+                if context.accept_overlaps
+                else "; both are verified: fix it, or accept it with --accept-overlaps"
+            )
+        report.add(
+            i + 1,
+            codes[i],
+            kind,
+            message,
+            severity=ERROR if refused else WARNING,
+            location=_point(shape),
+        )
+        flags[i].append({"rule": kind, "with": other_code, "overlap_m2": round(m2, 2)})
+    return flags

@@ -1,0 +1,411 @@
+"""The HTTP API on a real PostGIS: uploads, parcels, tallies, health and docs."""
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import shapely
+from conftest import count_rows
+from fastapi.testclient import TestClient
+from parcelfiles import (
+    CM120E,
+    GUSHAN,
+    XINDIAN,
+    ZONE40,
+    frame,
+    independent_area_m2,
+    rectangle,
+    write,
+)
+from pyproj import Transformer
+from sqlalchemy import text
+
+from geo_service import database
+from geo_service.api import create_app
+
+M2_PER_MU = 10000 / 15
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+XINDIAN_PARCELS = [
+    rectangle(XINDIAN, 0, 0, 180, 95, angle_deg=17),
+    rectangle(XINDIAN, 400, 0, 60, 420, angle_deg=-8),
+    rectangle(XINDIAN, -900, 600, 300, 200, angle_deg=33),
+]
+GUSHAN_PARCEL = rectangle(GUSHAN, 0, 0, 120, 80)
+
+
+@pytest.fixture
+def client(db):
+    # Server errors come back as 500 responses, so a test can say "4xx, not 500".
+    with TestClient(create_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _post(client, path, **fields):
+    data = {"kind": "land", "township": "新店镇", **fields}
+    payload = path.read_bytes() if hasattr(path, "read_bytes") else path
+    name = path.name if hasattr(path, "name") else "upload.geojson"
+    return client.post("/api/uploads", files={"file": (name, payload)}, data=data)
+
+
+def _xindian_geojson(tmp_path, name="xindian.geojson"):
+    codes = ["A", "B", "C"]
+    return write(frame(XINDIAN_PARCELS, code=codes), tmp_path / name, 4326, "GeoJSON")
+
+
+def _counts() -> tuple[int, int, int]:
+    return count_rows("parcels"), count_rows("uploads"), count_rows("parcel_versions")
+
+
+@pytest.fixture
+def stored(client, tmp_path):
+    """Three verified land parcels in 新店镇 and one planned demolition parcel in 鼓山镇."""
+    land = _xindian_geojson(tmp_path)
+    assert _post(client, land, status="verified").status_code == 201
+    blocks = write(frame([GUSHAN_PARCEL], code=["G1"]), tmp_path / "gushan.gpkg", ZONE40, "GPKG")
+    response = _post(client, blocks, kind="demolition", township="鼓山镇", status="planned")
+    assert response.status_code == 201
+    return client
+
+
+# --- health and docs ---------------------------------------------------------------------
+
+
+def test_healthz_is_ok_with_the_servers_postgis_version(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert re.match(r"^\d+\.\d+", body["postgis"])
+    with database.get_engine().connect() as conn:
+        installed = conn.execute(
+            text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+        ).scalar()
+    assert body["postgis"].split(".")[:2] == installed.split(".")[:2]
+
+
+def test_docs_and_openapi_are_served(client):
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    spec = client.get("/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    for path in ("/api/uploads", "/api/parcels", "/api/parcels/{parcel_id}", "/api/tallies"):
+        assert path in paths
+
+
+# --- uploads ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("crs", "name", "driver"),
+    [(4326, "survey.geojson", "GeoJSON"), (ZONE40, "survey.gpkg", "GPKG")],
+    ids=["geojson-4326", "geopackage-4528"],
+)
+def test_upload_stores_every_parcel_and_reports_the_geodesic_area(
+    client, tmp_path, crs, name, driver
+):
+    path = write(frame(XINDIAN_PARCELS, code=["A", "B", "C"]), tmp_path / name, crs, driver)
+    response = _post(client, path, status="verified", dry_run="false")
+    assert response.status_code == 201, response.text
+    report = response.json()
+    expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
+    assert report["accepted"] is True
+    assert report["filename"] == name
+    assert report["parcels"] == 3
+    assert report["area_m2"] == pytest.approx(expected, rel=1e-3)
+    assert report["area_mu"] == pytest.approx(report["area_m2"] / (10000 / 15), rel=1e-12)
+    assert report["created"] == 3
+    assert report["problems"] == []
+    assert _counts() == (3, 1, 3)
+
+
+def test_upload_with_an_explicit_crs_overrides_the_file(client, tmp_path):
+    """Projected GK numbers in a file that declares none are read with the given CRS."""
+    gk = frame(XINDIAN_PARCELS, code=["A", "B", "C"]).to_crs(CM120E)
+    path = tmp_path / "gk.geojson"
+    gk.set_crs(4326, allow_override=True).to_file(path, driver="GeoJSON")
+    response = _post(client, path, crs="EPSG:4549")
+    assert response.status_code == 201, response.text
+    expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
+    assert response.json()["area_m2"] == pytest.approx(expected, rel=1e-3)
+    assert response.json()["source_crs"] == "EPSG:4549"
+
+
+def test_dry_run_upload_reports_the_area_and_stores_nothing(client, tmp_path):
+    response = _post(client, _xindian_geojson(tmp_path), status="verified", dry_run="true")
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["dry_run"] is True
+    assert report["parcels"] == 3
+    expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
+    assert report["area_m2"] == pytest.approx(expected, rel=1e-3)
+    assert report["upload_id"] is None
+    assert _counts() == (0, 0, 0)
+
+
+def _with_a_point(tmp_path):
+    geoms = [XINDIAN_PARCELS[0], shapely.Point(*XINDIAN), XINDIAN_PARCELS[1]]
+    return write(frame(geoms, code=["A", "P", "B"]), tmp_path / "mixed.geojson", 4326, "GeoJSON")
+
+
+def _projected_numbers_claiming_lonlat(tmp_path):
+    gk = frame(XINDIAN_PARCELS[:2], code=["A", "B"]).to_crs(CM120E)
+    path = tmp_path / "gk_as_lonlat.geojson"
+    gk.set_crs(4326, allow_override=True).to_file(path, driver="GeoJSON")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "feature", "code", "rule"),
+    [
+        (_with_a_point, 2, "P", "not_polygon"),
+        (_projected_numbers_claiming_lonlat, 1, "A", "coordinates_out_of_range"),
+    ],
+    ids=["point-feature", "projected-coordinates-in-lonlat-geojson"],
+)
+def test_refused_upload_names_feature_and_rule_and_writes_nothing(
+    stored, tmp_path, make, feature, code, rule
+):
+    before = _counts()
+    path = make(tmp_path)
+    response = _post(stored, path, status="verified")
+    assert 400 <= response.status_code < 500, response.text
+    body = response.json()
+    assert path.name in body["detail"]
+    assert rule in body["detail"]
+    problems = body["report"]["problems"]
+    assert {"feature": feature, "code": code, "rule": rule} in [
+        {"feature": p["feature"], "code": p["code"], "rule": p["rule"]} for p in problems
+    ]
+    assert body["report"]["accepted"] is False
+    assert _counts() == before
+
+
+def test_problem_feature_numbers_are_json_integers(client, tmp_path):
+    response = _post(client, _with_a_point(tmp_path))
+    assert response.status_code == 422
+    assert [p["feature"] for p in response.json()["report"]["problems"]] == [2]
+
+
+def _self_intersecting_square(center, side_m, spike_m):
+    """A square whose last vertex pokes `spike_m` below its first edge: a bowtie so small
+    that make_valid repairs it with far less than 1% change of area."""
+    to_gk = Transformer.from_crs(4490, CM120E, always_xy=True)
+    back = Transformer.from_crs(CM120E, 4490, always_xy=True)
+    x0, y0 = to_gk.transform(*center)
+    ring = [(0, 0), (side_m, 0), (side_m, side_m), (0, side_m), (spike_m, -spike_m)]
+    return shapely.Polygon([back.transform(x0 + x, y0 + y) for x, y in ring])
+
+
+def test_upload_with_a_repaired_geometry_is_accepted_with_a_warning(client, tmp_path):
+    bowtie = _self_intersecting_square(XINDIAN, 100, 1)
+    assert not bowtie.is_valid
+    path = write(frame([bowtie], code=["W"]), tmp_path / "bowtie.geojson", 4326, "GeoJSON")
+    response = _post(client, path, status="verified")
+    assert response.status_code == 201, response.text
+    report = response.json()
+    repaired = shapely.make_valid(bowtie)
+    assert report["area_m2"] == pytest.approx(independent_area_m2(repaired), rel=1e-3)
+    assert [(p["feature"], p["rule"], p["severity"]) for p in report["problems"]] == [
+        (1, "repaired_geometry", "warning")
+    ]
+
+
+def test_upload_to_an_unknown_township_is_refused_and_writes_nothing(stored, tmp_path):
+    before = _counts()
+    response = _post(stored, _xindian_geojson(tmp_path), township="不存在镇")
+    assert 400 <= response.status_code < 500
+    assert "不存在镇" in response.json()["detail"]
+    assert _counts() == before
+
+
+def test_random_bytes_named_gpkg_get_a_clear_4xx_not_a_500(stored, tmp_path):
+    before = _counts()
+    path = tmp_path / "x.gpkg"
+    path.write_bytes(bytes(range(256)) * 40)
+    response = _post(stored, path)
+    assert 400 <= response.status_code < 500, response.text
+    detail = response.json()["detail"]
+    assert "x.gpkg" in detail
+    assert "not a readable vector file" in detail
+    assert _counts() == before
+
+
+def test_upload_with_an_unknown_status_is_400(client, tmp_path):
+    response = _post(client, _xindian_geojson(tmp_path), status="done")
+    assert response.status_code == 400
+    assert "status" in response.json()["detail"]
+    assert _counts() == (0, 0, 0)
+
+
+# --- parcels ------------------------------------------------------------------------------
+
+
+def _codes(body) -> set[str]:
+    return {f["properties"]["code"] for f in body["features"]}
+
+
+def test_parcels_are_a_feature_collection_of_every_parcel(stored):
+    response = stored.get("/api/parcels")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/geo+json")
+    body = response.json()
+    assert body["type"] == "FeatureCollection"
+    assert body["numberMatched"] == body["numberReturned"] == 4
+    assert _codes(body) == {"A", "B", "C", "G1"}
+    for feature in body["features"]:
+        assert feature["type"] == "Feature"
+        assert feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+@pytest.mark.parametrize(
+    ("query", "codes"),
+    [
+        ({"township": "新店镇"}, {"A", "B", "C"}),
+        ({"township": "鼓山镇"}, {"G1"}),
+        ({"kind": "demolition"}, {"G1"}),
+        ({"kind": "land"}, {"A", "B", "C"}),
+        ({"status": "verified"}, {"A", "B", "C"}),
+        ({"status": "planned"}, {"G1"}),
+        ({"township": "鼓山镇", "kind": "land"}, set()),
+    ],
+)
+def test_parcel_filters(stored, query, codes):
+    body = stored.get("/api/parcels", params=query).json()
+    assert _codes(body) == codes
+    assert body["numberMatched"] == len(codes)
+
+
+def test_bbox_filter_keeps_parcels_inside_and_drops_those_outside(stored):
+    lon, lat = GUSHAN
+    around_gushan = f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}"
+    assert _codes(stored.get("/api/parcels", params={"bbox": around_gushan}).json()) == {"G1"}
+    far_away = "100.0,20.0,100.1,20.1"
+    body = stored.get("/api/parcels", params={"bbox": far_away}).json()
+    assert body["numberMatched"] == 0
+    assert body["features"] == []
+
+
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "1,2,3,4,5", ""])
+def test_bad_bbox_is_400(stored, bbox):
+    response = stored.get("/api/parcels", params={"bbox": bbox})
+    if bbox == "":  # an empty bbox is no filter
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400
+    assert "bbox" in response.json()["detail"]
+
+
+def test_paging_with_limit_and_offset(stored):
+    seen = []
+    for offset, returned in [(0, 3), (3, 1), (4, 0)]:
+        body = stored.get("/api/parcels", params={"limit": 3, "offset": offset}).json()
+        assert body["numberMatched"] == 4
+        assert body["numberReturned"] == returned == len(body["features"])
+        seen += [f["id"] for f in body["features"]]
+    assert len(seen) == len(set(seen)) == 4
+    first = stored.get("/api/parcels", params={"limit": 3}).json()
+    (link,) = [link for link in first["links"] if link["rel"] == "next"]
+    assert link["href"].endswith("/api/parcels?limit=3&offset=3")
+
+
+def test_next_link_keeps_the_filters(stored):
+    body = stored.get("/api/parcels", params={"township": "新店镇", "limit": 2}).json()
+    (link,) = [link for link in body["links"] if link["rel"] == "next"]
+    following = stored.get(link["href"]).json()
+    assert following["numberMatched"] == 3
+    assert _codes(body) | _codes(following) == {"A", "B", "C"}
+
+
+def test_bad_status_or_limit_is_a_client_error(stored):
+    assert stored.get("/api/parcels", params={"status": "done"}).status_code == 400
+    assert stored.get("/api/parcels", params={"limit": 0}).status_code == 422
+    assert stored.get("/api/parcels", params={"offset": -1}).status_code == 422
+
+
+def test_one_parcel_by_id(stored):
+    listed = stored.get("/api/parcels", params={"township": "新店镇"}).json()["features"]
+    by_code = {f["properties"]["code"]: f["id"] for f in listed}
+    response = stored.get(f"/api/parcels/{by_code['B']}")
+    assert response.status_code == 200
+    feature = response.json()
+    assert feature["type"] == "Feature"
+    assert feature["id"] == by_code["B"]
+    props = feature["properties"]
+    assert props["code"] == "B"
+    assert props["township"] == "新店镇"
+    assert props["district"] == "晋安区"
+    assert props["status"] == "verified"
+    assert props["area_m2"] == pytest.approx(independent_area_m2(XINDIAN_PARCELS[1]), rel=1e-3)
+    assert props["area_mu"] == pytest.approx(props["area_m2"] / M2_PER_MU)
+    # GeoJSON carries 7 decimals (about a centimetre): the same shape within that rounding.
+    got = shapely.geometry.shape(feature["geometry"])
+    assert got.symmetric_difference(XINDIAN_PARCELS[1]).area < 1e-3 * XINDIAN_PARCELS[1].area
+    assert shapely.hausdorff_distance(got, XINDIAN_PARCELS[1]) < 1e-6
+
+
+def test_unknown_parcel_is_404(stored):
+    response = stored.get("/api/parcels/999999")
+    assert response.status_code == 404
+    assert "999999" in response.json()["detail"]
+
+
+# --- tallies ------------------------------------------------------------------------------
+
+
+def _row(rows, **match):
+    found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    assert len(found) == 1, (match, rows)
+    return found[0]
+
+
+def test_township_tally_is_the_independent_verified_area(stored):
+    response = stored.get("/api/tallies", params={"by": "township", "kind": "land"})
+    assert response.status_code == 200
+    rows = response.json()
+    row = _row(rows, township="新店镇")
+    expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
+    assert row["district"] == "晋安区"
+    assert row["kind"] == "land"
+    assert row["parcels"] == 3
+    assert row["verified_m2"] == pytest.approx(expected, rel=1e-3)
+    assert row["verified_mu"] == pytest.approx(expected / M2_PER_MU, rel=1e-3)
+    # The planned demolition parcel in 鼓山镇 is neither land nor verified.
+    assert not [r for r in rows if r["township"] == "鼓山镇" and r["verified_m2"] > 0]
+    assert {r["kind"] for r in rows} == {"land"}
+
+
+def test_district_tally_against_the_9000_mu_target(stored):
+    rows = stored.get("/api/tallies", params={"by": "district", "kind": "land"}).json()
+    row = _row(rows, district="晋安区", kind="land")
+    expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
+    assert row["target_mu"] == pytest.approx(9000)
+    assert row["verified_m2"] == pytest.approx(expected, rel=1e-3)
+    assert row["progress"] == pytest.approx(expected / 6_000_000, rel=1e-3)
+
+
+def test_tally_as_of_yesterday_in_china_has_no_verified_area(stored):
+    today = datetime.now(SHANGHAI).date()
+    yesterday = today - timedelta(days=1)
+    params = {"by": "district", "kind": "land"}
+    past = stored.get("/api/tallies", params={**params, "as_of": yesterday.isoformat()}).json()
+    row = _row(past, district="晋安区", kind="land")
+    assert row["verified_m2"] == 0
+    assert row["parcels"] == 0
+    assert row["target_mu"] == pytest.approx(9000)
+    now = stored.get("/api/tallies", params={**params, "as_of": today.isoformat()}).json()
+    expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
+    assert _row(now, district="晋安区")["verified_m2"] == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"by": "county"}, {"by": "township", "kind": "forest"}, {"as_of": "yesterday"}],
+)
+def test_bad_tally_parameters_are_422(client, params):
+    response = client.get("/api/tallies", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"]
