@@ -5,13 +5,14 @@ import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from . import __version__, database, tallies
+from . import __version__, database, reports, tallies
 from .errors import GeoServiceError, InvalidInput, NotFound, UploadRefused, http_status
 from .models import KINDS, STATUSES
 from .settings import get_settings
@@ -178,7 +179,12 @@ def uploads_router() -> APIRouter:
         encoding: Annotated[str | None, Form()] = None,
         layer: Annotated[str | None, Form()] = None,
         dry_run: Annotated[bool, Form()] = False,
+        accept_valid: Annotated[bool, Form()] = False,
+        accept_overlaps: Annotated[bool, Form()] = False,
         actor: Annotated[str | None, Form()] = None,
+        report_format: Annotated[
+            str, Form(pattern="^(json|csv|gpkg)$", description="json, or the problems as csv/gpkg")
+        ] = "json",
     ):
         if status is not None and status not in IMPORT_STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
@@ -192,16 +198,51 @@ def uploads_router() -> APIRouter:
             encoding=encoding,
             layer=layer,
             dry_run=dry_run,
+            accept_valid=accept_valid,
+            accept_overlaps=accept_overlaps,
             actor=actor or get_settings().default_actor,
             filename=name,
         )
+        status_code = 200 if dry_run else 201
         with tempfile.TemporaryDirectory(prefix="geo-upload-") as folder:
             path = Path(folder) / name
             _save_limited(file, path)
-            report = import_file(session, path, options)
-        return JSONResponse(report.as_dict(), status_code=200 if dry_run else 201)
+            try:
+                report = import_file(session, path, options)
+            except UploadRefused as exc:
+                if report_format == "json" or exc.report is None:
+                    raise
+                session.rollback()
+                report, status_code = exc.report, 422
+            if report_format == "json":
+                return JSONResponse(report.as_dict(), status_code=status_code)
+            return _report_file(report, report_format, status_code, Path(folder))
 
     return router
+
+
+def _report_file(report, fmt: str, status_code: int, folder: Path) -> Response:
+    """The problem report as a download: CSV, or a GeoPackage of the problem features."""
+    stem = Path(report.filename).stem
+    if fmt == "csv":
+        return Response(
+            reports.problems_csv(report),
+            status_code=status_code,
+            media_type="text/csv",
+            headers=_attachment(f"{stem}-problems.csv"),
+        )
+    gpkg = reports.write_problems_gpkg(report, folder / f"{stem}-problems.gpkg")
+    return Response(
+        gpkg.read_bytes(),
+        status_code=status_code,
+        media_type="application/geopackage+sqlite3",
+        headers=_attachment(f"{stem}-problems.gpkg"),
+    )
+
+
+def _attachment(filename: str) -> dict:
+    # HTTP headers are Latin-1: Chinese file names travel percent-encoded (RFC 6266).
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
 
 
 def _save_limited(file: UploadFile, path: Path) -> None:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from . import database, demo, reference, tallies, targets
+from . import database, demo, reference, reports, tallies, targets
 from .database import session_scope
 from .errors import GeoServiceError, UploadRefused
 from .projects import import_projects_csv
@@ -32,7 +32,8 @@ projects_app = typer.Typer(help="Projects and their responsibility lists.", no_a
 app.add_typer(db_app, name="db")
 app.add_typer(targets_app, name="targets")
 app.add_typer(projects_app, name="projects")
-err = Console(stderr=True)
+# soft_wrap: messages stay one line each, whatever the terminal width, for logs and grep.
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Kind(StrEnum):
@@ -96,6 +97,16 @@ def import_command(
     encoding: str | None = typer.Option(None, help="attribute text encoding, e.g. GBK"),
     layer: str | None = typer.Option(None, help="layer name, for files with several"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check and report, store nothing"),
+    accept_valid: bool = typer.Option(
+        False, "--accept-valid", help="store the valid features, report the rest"
+    ),
+    accept_overlaps: bool = typer.Option(
+        False, "--accept-overlaps", help="accept overlaps between verified parcels, flagged"
+    ),
+    report_csv: Path | None = typer.Option(None, help="write the problem report as CSV"),
+    report_gpkg: Path | None = typer.Option(
+        None, help="write the problem features as a GeoPackage, to fix in QGIS"
+    ),
     output_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     actor: str = typer.Option(None, help="who is importing (recorded in the history)"),
 ) -> None:
@@ -116,18 +127,23 @@ def import_command(
         encoding=encoding,
         layer=layer,
         dry_run=dry_run,
+        accept_valid=accept_valid,
+        accept_overlaps=accept_overlaps,
         actor=actor or get_settings().default_actor,
     )
     try:
         with session_scope() as session, _progress() as advance:
             report = import_file(session, path, options, progress=advance)
     except UploadRefused as exc:
+        if exc.report is not None:
+            _write_reports(exc.report, report_csv, report_gpkg)
         if output_json and exc.report is not None:
             typer.echo(json.dumps(exc.report.as_dict(), ensure_ascii=False, indent=2))
         err.print(f"refused: {exc}", markup=False, highlight=False)
         raise typer.Exit(code=1) from None
     except GeoServiceError as exc:
         _fail(exc)
+    _write_reports(report, report_csv, report_gpkg)
     if output_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
@@ -141,8 +157,20 @@ def import_command(
         typer.echo(
             f"  new {report.created}, changed {report.changed}, unchanged {report.unchanged}"
         )
-    for problem in report.problems:
-        typer.echo(f"  warning: feature {problem.feature} ({problem.code}): {problem.message}")
+    if report.rejected:
+        typer.echo(f"  {report.rejected} feature(s) with errors were not stored (--accept-valid)")
+    for p in report.problems:
+        where = f"feature {p.feature} ({p.code})" if p.feature else "file"
+        typer.echo(f"  {p.severity}: {where}: {p.message} [{p.rule}]")
+
+
+def _write_reports(report, csv_path: Path | None, gpkg_path: Path | None) -> None:
+    if csv_path:
+        csv_path.write_text(reports.problems_csv(report), encoding="utf-8")
+        err.print(f"problem report written to {csv_path}", markup=False, highlight=False)
+    if gpkg_path:
+        reports.write_problems_gpkg(report, gpkg_path)
+        err.print(f"problem features written to {gpkg_path}", markup=False, highlight=False)
 
 
 class _progress:

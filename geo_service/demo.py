@@ -23,7 +23,13 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
     )
     with (directory / "manifest.csv").open(encoding="utf-8") as handle:
         for entry in csv.DictReader(handle):
-            options = ImportOptions(kind=entry["kind"], township=entry["township"], actor="demo")
+            options = ImportOptions(
+                kind=entry["kind"],
+                township=entry["township"],
+                actor="demo",
+                # The re-survey file overlaps verified parcels on purpose, to show union counting.
+                accept_overlaps=entry.get("accept_overlaps") == "true",
+            )
             with session_scope() as session:
                 report = import_file(session, directory / entry["file"], options)
             lines.append(

@@ -20,6 +20,21 @@ class Settings(BaseSettings):
     # Who is recorded on changes when the caller does not say (CLI user, API without auth).
     default_actor: str = "geo-service"
     page_size_max: int = 5000
+    # Checks on uploads (shares are fractions: 0.01 = 1%).
+    repair_tolerance: float = 0.01
+    declared_area_tolerance: float = 0.005
+    outside_township_tolerance: float = 0.01
+    overlap_min_m2: float = 1.0
+
+    def tolerances(self):
+        from .validation import Tolerances
+
+        return Tolerances(
+            repair_share=self.repair_tolerance,
+            declared_share=self.declared_area_tolerance,
+            outside_township_share=self.outside_township_tolerance,
+            overlap_min_m2=self.overlap_min_m2,
+        )
 
 
 @lru_cache

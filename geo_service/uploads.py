@@ -8,16 +8,26 @@ import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .areas import geodesic_area_m2, m2_to_mu
 from .errors import NotFound, UploadRefused
-from .models import KINDS, STORAGE_SRID, Parcel, ParcelVersion, Upload
+from .models import KINDS, STORAGE_SRID, AdminUnit, Parcel, ParcelVersion, Upload
 from .projects import find_project
 from .readers import read_features
+from .settings import get_settings
 from .units import find_township
-from .validation import Problem, Report, check_geometries, repair_invalid
+from .validation import (
+    Context,
+    Problem,
+    Report,
+    StoredParcel,
+    check_duplicates_and_overlaps,
+    check_geometries,
+    check_in_place,
+    repair_invalid,
+)
 
 IMPORT_STATUSES = ("planned", "delivered", "verified")
 
@@ -32,6 +42,10 @@ class ImportOptions:
     encoding: str | None = None
     layer: str | None = None
     dry_run: bool = False
+    # Store the valid features and report the rest, instead of refusing the whole file.
+    accept_valid: bool = False
+    # Accept overlaps between verified parcels, flagging both, instead of refusing them.
+    accept_overlaps: bool = False
     actor: str = "geo-service"
     filename: str | None = None  # the name the user knows the file by (uploads use temp paths)
 
@@ -47,19 +61,22 @@ class ImportReport:
     encoding: str | None = None
     features: int = 0
     parcels: int = 0
+    rejected: int = 0
     created: int = 0
     changed: int = 0
     unchanged: int = 0
     area_m2: float = 0.0
     upload_id: int | None = None
     problems: list[Problem] = field(default_factory=list)
+    # The features as read, in the file's CRS: for the GeoPackage of problem features.
+    frame: object = field(default=None, repr=False)
 
     @property
     def area_mu(self) -> float:
         return m2_to_mu(self.area_m2)
 
     def as_dict(self) -> dict:
-        data = {k: v for k, v in self.__dict__.items() if k != "problems"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("problems", "frame")}
         data["area_mu"] = self.area_mu
         data["problems"] = [p.as_dict() for p in self.problems]
         return data
@@ -85,11 +102,15 @@ def import_file(
         encoding=read.encoding,
         features=len(frame),
         problems=report.problems,
+        frame=frame,
     )
     rows = _checked_rows(session, frame, read.source, options, township, report)
-    if report.errors:
+    rows.keep_valid(report, options.accept_valid)
+    if not rows.indices or (report.errors and not options.accept_valid):
         raise UploadRefused(report.summary(), report=result)
-    result.accepted, result.parcels, result.area_m2 = True, len(frame), float(rows.areas.sum())
+    result.accepted, result.parcels = True, len(rows.indices)
+    result.rejected = len(frame) - len(rows.indices)
+    result.area_m2 = float(rows.areas[rows.indices].sum())
     if options.dry_run:
         return result
     upload = Upload(
@@ -99,14 +120,14 @@ def import_file(
         source_crs=read.source.label,
         encoding=read.encoding,
         actor=options.actor,
-        parcel_count=len(frame),
+        parcel_count=result.parcels,
         area_m2=result.area_m2,
     )
     session.add(upload)
     session.flush()
     result.upload_id = upload.id
     now = datetime.now(UTC)
-    for i in range(len(frame)):
+    for i in rows.indices:
         outcome = _store_parcel(session, rows, i, township, upload, options, now)
         setattr(result, outcome, getattr(result, outcome) + 1)
         if progress:
@@ -125,12 +146,64 @@ def _checked_rows(session, frame, source, options, township, report: Report) -> 
     statuses = _statuses(frame, options, codes, report)
     projects = _projects(session, frame, options, codes, report)
     helpers = _supporters(session, frame, township, codes, report)
-    areas = np.zeros(len(frame))
-    if not report.errors and len(frame):
-        geoms = shapely.multipolygons(shapely.get_parts(geoms), indices=_part_index(geoms))
-        geoms = repair_invalid(geoms, codes, report)
-        areas = geodesic_area_m2(geoms)
-    return _Rows(frame, codes, geoms, areas, statuses, projects, helpers)
+    rows = _Rows(frame, codes, geoms, np.zeros(len(frame)), statuses, projects, helpers)
+    usable = np.flatnonzero(~shapely.is_missing(geoms))
+    rows.geoms[usable] = repair_invalid(
+        _as_multipolygons(geoms[usable]),
+        [codes[i] for i in usable],
+        report,
+        tolerance=get_settings().repair_tolerance,
+        positions=usable,
+    )
+    usable = np.flatnonzero(~shapely.is_missing(rows.geoms))
+    if len(usable):
+        _check_against_surroundings(session, rows, usable, township, options, report)
+    report.locate(rows.geoms)
+    return rows
+
+
+def _check_against_surroundings(session, rows, usable, township, options, report) -> None:
+    """Area, location and overlap rules for the features that are valid polygons."""
+    geoms, codes = rows.geoms[usable], [rows.codes[i] for i in usable]
+    rows.areas[usable] = geodesic_area_m2(geoms)
+    context = _context(session, township, options, rows.codes, geoms)
+    declared = [rows.declared(i) for i in usable]
+    check_in_place(geoms, rows.areas[usable], codes, declared, context, report, positions=usable)
+    statuses = [rows.statuses[i] for i in usable]
+    flags = check_duplicates_and_overlaps(geoms, codes, statuses, context, report, positions=usable)
+    for i, found in zip(usable, flags, strict=True):
+        rows.flags[i] = found
+
+
+def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:
+    return shapely.multipolygons(shapely.get_parts(geoms), indices=_part_index(geoms))
+
+
+def _context(session, township, options, codes, geoms) -> Context:
+    """The township, the city and the stored parcels of the same kind near the file."""
+    city = session.scalar(select(AdminUnit).where(AdminUnit.level == "city"))
+    west, south, east, north = shapely.total_bounds(geoms)
+    replaced = select(Parcel.id).where(
+        Parcel.township_id == township.id, Parcel.kind == options.kind, Parcel.code.in_(codes)
+    )
+    nearby = session.execute(
+        select(Parcel.id, Parcel.code, AdminUnit.name, Parcel.status, Parcel.geom)
+        .join(AdminUnit, AdminUnit.id == Parcel.township_id)
+        .where(
+            Parcel.kind == options.kind,
+            Parcel.geom.intersects(func.ST_MakeEnvelope(west, south, east, north, STORAGE_SRID)),
+            Parcel.id.not_in(replaced),
+        )
+    ).all()
+    return Context(
+        township_name=township.name,
+        township=to_shape(township.geom) if township.geom is not None else None,
+        township_approximate=township.boundary_approximate,
+        city=to_shape(city.geom) if city is not None and city.geom is not None else None,
+        stored=[StoredParcel(r.id, r.code, r.name, r.status, to_shape(r.geom)) for r in nearby],
+        accept_overlaps=options.accept_overlaps,
+        tolerances=get_settings().tolerances(),
+    )
 
 
 def _check_options(options: ImportOptions, name: str) -> None:
@@ -249,6 +322,20 @@ class _Rows:
     statuses: list[str]
     projects: list
     helpers: list
+    flags: list = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.flags = [[] for _ in range(len(self.codes))]
+        self.indices = list(range(len(self.codes)))
+
+    def keep_valid(self, report: Report, accept_valid: bool) -> None:
+        """Drop the features with errors (all of them when the file as a whole has one)."""
+        if any(p.feature is None for p in report.errors):
+            self.indices = []
+        elif accept_valid:
+            bad = report.features_with_errors()
+            self.indices = [i for i in self.indices if i + 1 not in bad]
 
     def declared(self, i: int) -> float | None:
         if "declared_m2" not in self.frame.columns:

@@ -74,6 +74,13 @@ def _point(geom) -> list[float] | None:
     return [round(point.x, 7), round(point.y, 7)]
 
 
+def _located_in_storage(geom, source: SourceCRS) -> list[float] | None:
+    """Where a feature the checks refuse lies, in lon/lat, if its coordinates make sense."""
+    point = to_storage(np.array([shapely.point_on_surface(geom)], dtype=object), source)[0]
+    inside = np.isfinite([point.x, point.y]).all() and abs(point.x) <= 180 and abs(point.y) <= 90
+    return _point(point) if inside else None
+
+
 def _where(problem: Problem) -> str:
     if problem.feature is None:
         return "file"
@@ -93,7 +100,13 @@ def check_geometries(geoms: np.ndarray, codes: list, source: SourceCRS, report: 
     usable = ~(missing | empty)
     for i in np.flatnonzero(usable & ~np.isin(types, list(POLYGONAL))):
         kind = _TYPE_NAMES.get(int(types[i]), "geometry")
-        report.add(i + 1, codes[i], "not_polygon", f"a {kind} is not a parcel boundary (polygon)")
+        report.add(
+            i + 1,
+            codes[i],
+            "not_polygon",
+            f"a {kind} is not a parcel boundary (polygon)",
+            location=_located_in_storage(geoms[i], source),
+        )
     usable &= np.isin(types, list(POLYGONAL))
     out = np.full(len(geoms), None, dtype=object)
     if usable.any():
@@ -148,12 +161,15 @@ def _report_bad_lonlat(geoms, positions, codes, report: Report) -> np.ndarray:
     return bad
 
 
-def repair_invalid(geoms: np.ndarray, codes: list, report: Report, tolerance: float = 0.01):
+def repair_invalid(
+    geoms: np.ndarray, codes: list, report: Report, tolerance: float = 0.01, positions=None
+):
     """Repair self-intersections with make_valid; refuse a repair that changes the area
     by more than `tolerance` (a share), since then the surveyed shape is in doubt."""
     invalid = ~shapely.is_valid(geoms)
     if not invalid.any():
         return geoms
+    feature = _numbering(positions, len(geoms))
     out = geoms.copy()
     for i in np.flatnonzero(invalid):
         reason = shapely.is_valid_reason(geoms[i])
@@ -162,15 +178,17 @@ def repair_invalid(geoms: np.ndarray, codes: list, report: Report, tolerance: fl
         change = abs(after - before) / before if before else 1.0
         if fixed is None or change > tolerance:
             report.add(
-                i + 1,
+                feature[i],
                 codes[i],
                 "invalid_geometry",
                 f"invalid geometry ({reason}); repairing it would change the area by "
                 f"{change:.1%}: fix the boundary and upload again",
+                location=_point(shapely.point_on_surface(geoms[i].envelope)),
             )
+            out[i] = None
             continue
         report.add(
-            i + 1,
+            feature[i],
             codes[i],
             "repaired_geometry",
             f"invalid geometry ({reason}) repaired; area changed by {change:.3%}",
@@ -217,14 +235,17 @@ class Context:
     tolerances: Tolerances = field(default_factory=Tolerances)
 
 
-def check_in_place(geoms, areas, codes, declared, context: Context, report: Report) -> None:
+def check_in_place(
+    geoms, areas, codes, declared, context: Context, report: Report, positions=None
+) -> None:
     """Location rules: inside Fuzhou, inside the declared township, declared area."""
     tol = context.tolerances
+    feature = _numbering(positions, len(geoms))
     if context.city is not None:
         near = shapely.intersects(geoms, shapely.buffer(context.city, tol.outside_city_deg))
         for i in np.flatnonzero(~near):
             report.add(
-                i + 1,
+                feature[i],
                 codes[i],
                 "outside_fuzhou",
                 "the parcel lies outside Fuzhou: is the CRS or the zone right?",
@@ -234,7 +255,7 @@ def check_in_place(geoms, areas, codes, declared, context: Context, report: Repo
         note = " (approximate township boundary)" if context.township_approximate else ""
         for i in np.flatnonzero(outside > tol.outside_township_share):
             report.add(
-                i + 1,
+                feature[i],
                 codes[i],
                 "outside_township",
                 f"{outside[i]:.1%} of the parcel lies outside {context.township_name}{note}",
@@ -243,7 +264,7 @@ def check_in_place(geoms, areas, codes, declared, context: Context, report: Repo
     for i, value in enumerate(declared):
         if value and abs(value - areas[i]) / areas[i] > tol.declared_share:
             report.add(
-                i + 1,
+                feature[i],
                 codes[i],
                 "declared_area_mismatch",
                 f"declared {value:,.1f} m² but the boundary measures {areas[i]:,.1f} m² "
@@ -252,12 +273,15 @@ def check_in_place(geoms, areas, codes, declared, context: Context, report: Repo
             )
 
 
-def check_duplicates_and_overlaps(geoms, codes, statuses, context: Context, report: Report):
+def check_duplicates_and_overlaps(
+    geoms, codes, statuses, context: Context, report: Report, positions=None
+):
     """Identical shapes and overlaps, within the file and with stored parcels.
 
     Returns, per feature, the overlaps accepted with --accept-overlaps (to flag the parcel).
     """
     flags: list[list[dict]] = [[] for _ in range(len(geoms))]
+    feature = _numbering(positions, len(geoms))
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     keep = left < right
@@ -265,13 +289,13 @@ def check_duplicates_and_overlaps(geoms, codes, statuses, context: Context, repo
     same = shapely.equals(geoms[left], geoms[right])
     for i, j in zip(left[same], right[same], strict=True):
         report.add(
-            j + 1,
+            feature[j],
             codes[j],
             "duplicate_geometry",
-            f"the same boundary as feature {i + 1} ({codes[i]})",
+            f"the same boundary as feature {feature[i]} ({codes[i]})",
         )
     pairs = [
-        (i, j, codes[j], statuses[j], f"feature {j + 1} ({codes[j]}) of this file")
+        (i, j, codes[j], statuses[j], f"feature {feature[j]} ({codes[j]}) of this file")
         for i, j in zip(left[~same], right[~same], strict=True)
     ]
     if context.stored:
@@ -311,7 +335,7 @@ def check_duplicates_and_overlaps(geoms, codes, statuses, context: Context, repo
                 else "; both are verified: fix it, or accept it with --accept-overlaps"
             )
         report.add(
-            i + 1,
+            feature[i],
             codes[i],
             kind,
             message,
@@ -320,3 +344,8 @@ def check_duplicates_and_overlaps(geoms, codes, statuses, context: Context, repo
         )
         flags[i].append({"rule": kind, "with": other_code, "overlap_m2": round(m2, 2)})
     return flags
+
+
+def _numbering(positions, count: int) -> list[int]:
+    """1-based feature numbers in the file for a subset of its features."""
+    return [int(p) + 1 for p in (range(count) if positions is None else positions)]

@@ -308,8 +308,10 @@ def write_manifest(written) -> None:
     """What `geo-service demo` imports: each file with its host township and kind."""
     with (OUT / "manifest.csv").open("w", encoding="utf-8", newline="") as handle:
         out = csv.writer(handle, lineterminator="\n")
-        out.writerow(["file", "township", "kind"])
-        out.writerows((p.name, town, kind) for p, town, kind in written)
+        out.writerow(["file", "township", "kind", "accept_overlaps"])
+        out.writerows(
+            (p.name, town, kind, str("resurvey" in p.name).lower()) for p, town, kind in written
+        )
 
 
 if __name__ == "__main__":

@@ -368,7 +368,15 @@ def test_overlapping_verified_files_are_counted_once(db, tmp_path):
     overlap = first[0].intersection(second[0])
     assert independent_area_m2(overlap) == pytest.approx(50 * 40, rel=1e-3)
     _import_verified(write(frame(first, code=["S1", "S2"]), tmp_path / "a.gpkg", ZONE40, "GPKG"))
-    _import_verified(write(frame(second, code=["R1"]), tmp_path / "b.geojson", 4326, "GeoJSON"))
+    second_file = write(frame(second, code=["R1"]), tmp_path / "b.geojson", 4326, "GeoJSON")
+    refused = run("import", second_file, "--kind", "land", "--township", "新店镇",
+                  "--status", "verified")  # fmt: skip
+    assert refused.exit_code == 1
+    message = flat(refused.stderr)
+    assert "overlaps stored parcel S1" in message
+    reported = float(re.search(r"by ([\d,.]+) m²", message).group(1).replace(",", ""))
+    assert reported == pytest.approx(independent_area_m2(overlap), rel=1e-3)
+    _import_verified(second_file, "新店镇", "--accept-overlaps")
 
     union = shapely.union_all([*first, *second])
     expected = independent_area_m2(union)

@@ -16,6 +16,7 @@ from parcelfiles import (
     rectangle,
     write,
 )
+from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon
 
 from geo_service.errors import UploadRefused
@@ -148,7 +149,7 @@ def test_self_intersection_is_repaired_with_a_warning_or_refused(session, tmp_pa
     # A 100 m square whose last edge runs from (0, 100) to (1, -1), crossing the first edge
     # at x = 100/101: the repair keeps the square less a 49.5 m² sliver, plus a tiny
     # triangle below the first edge; the area changes by 0.5%.
-    x0, y0 = 500_000.0, 2_895_000.0
+    x0, y0 = Transformer.from_crs(4490, CM120E, always_xy=True).transform(*XINDIAN)
     twisted = Polygon(
         [(x0, y0), (x0 + 100, y0), (x0 + 100, y0 + 100), (x0, y0 + 100), (x0 + 1, y0 - 1), (x0, y0)]
     )

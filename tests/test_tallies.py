@@ -16,6 +16,7 @@ from parcelfiles import (
 )
 from sqlalchemy import text
 
+from geo_service.errors import UploadRefused
 from geo_service.tallies import CAMPAIGN_TZ, tally
 from geo_service.targets import set_target
 from geo_service.uploads import ImportOptions, import_file
@@ -51,7 +52,12 @@ def test_overlapping_verified_files_count_the_overlap_once(session, tmp_path):
     first = rectangle(XINDIAN, 0, 0, 200, 200)
     resurvey = rectangle(XINDIAN, 100, 50, 200, 200)  # overlaps `first` by 100 x 150 m
     _import(session, [first], tmp_path / "a.gpkg", driver="GPKG")
-    _import(session, [resurvey], tmp_path / "b.zip", crs=ZONE40)
+    # Both verified: refused by default, counted once when accepted.
+    with pytest.raises(UploadRefused, match="overlaps stored parcel a-0"):
+        _import(session, [resurvey], tmp_path / "b.zip", crs=ZONE40)
+    session.rollback()
+    _import(session, [first], tmp_path / "a.gpkg", driver="GPKG")
+    _import(session, [resurvey], tmp_path / "b.zip", crs=ZONE40, accept_overlaps=True)
     session.flush()
     union = independent_area_m2(shapely.union(first, resurvey))
     both = independent_area_m2(first) + independent_area_m2(resurvey)

@@ -1,0 +1,65 @@
+"""The upload report as files a verification team can work from: CSV and GeoPackage."""
+
+import csv
+import io
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from shapely.geometry import Point
+
+COLUMNS = ["file", "feature", "code", "rule", "severity", "message", "lon", "lat"]
+
+
+def _records(report) -> list[dict]:
+    rows = []
+    for p in report.problems:
+        lon, lat = p.location if p.location else (None, None)
+        rows.append(
+            {
+                "file": report.filename,
+                "feature": p.feature,
+                "code": p.code,
+                "rule": p.rule,
+                "severity": p.severity,
+                "message": p.message,
+                "lon": lon,
+                "lat": lat,
+            }
+        )
+    return rows
+
+
+def problems_csv(report) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_records(report))
+    return buffer.getvalue()
+
+
+def write_problems_gpkg(report, path: Path) -> Path:
+    """Layer `problem_features`: each problem with its feature's shape, in the file's own CRS,
+    so it lies over the team's data in QGIS; layer `problem_points`: where each problem is
+    (an overlap's inner point, for instance), in CGCS2000 lon/lat."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    records = pd.DataFrame(_records(report), columns=COLUMNS)
+    frame = report.frame
+    shapes = [
+        frame.geometry.iloc[f - 1] if frame is not None and f and f <= len(frame) else None
+        for f in records["feature"]
+    ]
+    crs = frame.crs if frame is not None else None
+    features = gpd.GeoDataFrame(records.drop(columns=["lon", "lat"]), geometry=shapes, crs=crs)
+    features["feature"] = features["feature"].astype("Int64")
+    features.to_file(path, layer="problem_features", driver="GPKG")
+    located = records.dropna(subset=["lon", "lat"])
+    points = gpd.GeoDataFrame(
+        located,
+        geometry=[Point(xy) for xy in zip(located.lon, located.lat, strict=True)],
+        crs=4490,
+    )
+    points["feature"] = points["feature"].astype("Int64")
+    points.to_file(path, layer="problem_points", driver="GPKG")
+    return path
