@@ -1,0 +1,276 @@
+"""Files in, features out: format, layer, source CRS and text encoding. No database here.
+
+`read_features` dispatches by suffix, or by content when the suffix says nothing:
+
+- `vector`: Shapefile (.shp, or zipped, also in a sub-folder), GeoPackage, GeoJSON,
+  KML and KMZ, through pyogrio/GDAL;
+- `boundary_points`: 界址点坐标文件 (.txt, or any text with a [属性描述] section);
+- `archives`: .zip and .kmz, checked member by member before anything is extracted;
+- `encoding`: strict UTF-8, then GB18030, for .dbf tables without .cpg and text files.
+
+The source CRS is checked against the accepted set (`crs.accept`); a file with none gets
+one inferred from zone-prefixed eastings, or is refused. Any failure to read is an
+UploadRefused that names the file.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+
+from .. import crs as crsmod
+from ..crs import SourceCRS, parse_crs
+from ..errors import GeoServiceError, UploadRefused
+from ..validation import Problem
+from . import archives, boundary_points, vector
+from .encoding import decode_text, detect_dbf_encoding, detect_text, normalise
+
+__all__ = ["ReadResult", "read_features", "detect_dbf_encoding", "FIELD_ALIASES"]
+
+ARCHIVE_SUFFIXES = (".zip", ".kmz")
+TEXT_SUFFIX = ".txt"
+MAX_TEXT_BYTES = 256 * (1 << 20)  # a boundary-point file of a whole county is a few MB
+# Some writers use short names or Chinese headers for the same fields.
+FIELD_ALIASES = {
+    "code": ("code", "parcel_code", "dkbh", "地块编号", "编号", "宗地编号"),
+    "name": ("name", "dkmc", "地块名称", "名称"),
+    "project": ("project", "project_code", "xmbh", "项目编号"),
+    "status": ("status", "zt", "状态"),
+    "support": ("support", "支援乡镇"),
+    # Shapefile field names stop at 10 characters: declared_m2 arrives as declared_m.
+    "declared_m2": ("declared_m2", "declared_m", "area_m2", "mj", "面积"),
+    "use": ("use", "dkyt", "地块用途", "用途"),
+}
+_SIGNATURES = (
+    (b"PK\x03\x04", ".zip"),
+    (b"PK\x05\x06", ".zip"),  # an empty archive
+    (b"SQLite format 3\x00", vector.GEOPACKAGE),
+)
+_SUPPORTED = (
+    "send a zipped Shapefile, a GeoPackage, GeoJSON, KML/KMZ or a boundary-point "
+    "coordinate file (界址点坐标文件, .txt)"
+)
+
+
+@dataclass
+class ReadResult:
+    frame: gpd.GeoDataFrame
+    source: SourceCRS
+    encoding: str | None
+    filename: str
+    # Problems found while reading (e.g. an unclosed ring): their features come back
+    # with no geometry, and the checks do not report them a second time.
+    problems: list = field(default_factory=list)
+
+
+def read_features(
+    path: Path,
+    crs: str | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+    limits: archives.Limits | None = None,
+) -> ReadResult:
+    """Read a file of parcels. `crs` and `encoding` override what the file says;
+    `layer` picks a layer (or, in a zip, a dataset by name); `limits` the archive limits."""
+    path = Path(path)
+    name = path.name
+    if not path.exists():
+        raise UploadRefused(f"{name}: file not found")
+    if not path.is_file():
+        raise UploadRefused(f"{name}: not a file")
+    if path.stat().st_size == 0:
+        raise UploadRefused(f"{name}: the file is empty")
+    override = parse_crs(crs) if crs else None
+    encoding = normalise(encoding) if encoding else None
+    try:
+        return _read(path, name, override, encoding, layer, limits)
+    except GeoServiceError:
+        raise
+    except Exception as exc:  # GDAL, zlib, struct...: a malformed file is a refusal
+        detail = _first_line(exc).replace(str(path), name)
+        raise UploadRefused(f"{name}: could not be read ({detail})") from None
+
+
+def _read(path, name, override, encoding, layer, limits) -> ReadResult:
+    kind = _kind(path, name)
+    if kind in ARCHIVE_SUFFIXES:
+        return _read_archive(path, name, kind, override, encoding, layer, limits)
+    if kind == TEXT_SUFFIX:
+        return _read_boundary_points(
+            path.read_bytes()[: MAX_TEXT_BYTES + 1], name, override, encoding
+        )
+    return _read_vector_file(path, kind, name, override, encoding, layer)
+
+
+def _kind(path: Path, name: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix in ARCHIVE_SUFFIXES or suffix == TEXT_SUFFIX:
+        return suffix
+    if suffix in vector.SUFFIXES:
+        return vector.SUFFIXES[suffix]
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"{"):
+        return vector.GEOJSON
+    if stripped.startswith(b"<") and b"<kml" in head:
+        return vector.KML
+    found = detect_text(head[:4000])
+    if found and boundary_points.looks_like(found[1]):
+        return TEXT_SUFFIX
+    raise UploadRefused(f"{name}: unsupported file type {suffix or '(none)'}; {_SUPPORTED}")
+
+
+def _read_vector_file(path, kind, name, override, encoding, layer) -> ReadResult:
+    frame, used, notes = vector.read_vector(path, kind, name, encoding, layer)
+    return _finish(frame, name, override, used, kind, notes)
+
+
+def _read_boundary_points(data: bytes, name, override, encoding) -> ReadResult:
+    if len(data) > MAX_TEXT_BYTES:
+        raise UploadRefused(f"{name}: larger than {MAX_TEXT_BYTES >> 20} MB for a text file")
+    if encoding:
+        try:
+            text, used = decode_text(data, encoding), encoding
+        except UnicodeDecodeError as exc:
+            raise UploadRefused(f"{name}: the text is not valid {encoding} ({exc})") from None
+    else:
+        found = detect_text(data)
+        if found is None:
+            raise UploadRefused(
+                f"{name}: the text is neither UTF-8 nor GBK/GB18030; "
+                "give its encoding with --encoding"
+            )
+        used, text = found
+    if not boundary_points.looks_like(text):
+        raise UploadRefused(
+            f"{name}: not a boundary-point coordinate file (界址点坐标文件): no "
+            f"[{boundary_points.HEADER_SECTION}] or [{boundary_points.COORDINATE_SECTION}] "
+            f"section; {_SUPPORTED}"
+        )
+    parsed = boundary_points.parse(text, name, override)
+    source, warnings = crsmod.accept(parsed.source, name)
+    return ReadResult(
+        frame=parsed.frame,
+        source=source,
+        encoding=used,
+        filename=name,
+        problems=warnings + parsed.problems,
+    )
+
+
+def _read_archive(path, name, kind, override, encoding, layer, limits) -> ReadResult:
+    members = archives.inspect(path, limits, filename=name)
+    chosen, group = _choose_dataset(path, name, kind, members, layer)
+    if chosen.suffix == TEXT_SUFFIX:
+        data = archives.read_member(path, chosen, filename=name)
+        result = _read_boundary_points(data, name, override, encoding)
+        return result
+    with archives.extracted(path, group, filename=name) as folder:
+        inner = folder / chosen.path.name
+        kind = vector.SUFFIXES[chosen.suffix]
+        inner_layer = layer if layer and _stem(chosen) != layer else None
+        frame, used, notes = vector.read_vector(inner, kind, name, encoding, inner_layer)
+    return _finish(frame, name, override, used, kind, notes)
+
+
+def _stem(member: archives.Member) -> str:
+    return member.path.stem
+
+
+def _choose_dataset(path, name, kind, members, layer):
+    """The one dataset of an archive, and the members to extract for it."""
+    wanted = (".kml",) if kind == ".kmz" else tuple(vector.SUFFIXES)
+    found = [m for m in members if m.suffix in wanted]
+    if not found and kind == ".zip":
+        texts = [m for m in members if m.suffix == TEXT_SUFFIX and m.size <= MAX_TEXT_BYTES]
+        found = [m for m in texts if _is_boundary_text(path, m, name)]
+    if kind == ".kmz" and len(found) > 1:
+        # A KMZ's main document is doc.kml, or the first .kml at the root.
+        root = [m for m in found if len(m.path.parts) == 1]
+        doc = [m for m in root if m.path.name.lower() == "doc.kml"]
+        found = doc or root[:1] or found[:1]
+    if layer and len(found) > 1:
+        named = [m for m in found if layer in (_stem(m), m.name)]
+        found = named or found
+    if len(found) != 1:
+        listed = ", ".join(m.name for m in found) or "none"
+        what = (
+            "KML document"
+            if kind == ".kmz"
+            else ("Shapefile, GeoPackage, GeoJSON, KML or boundary-point file")
+        )
+        hint = "; say which with --layer" if len(found) > 1 else ""
+        raise UploadRefused(
+            f"{name}: the archive must hold exactly one {what} (found: {listed}){hint}"
+        )
+    chosen = found[0]
+    group = [chosen]
+    if chosen.suffix == ".shp":
+        stem = str(chosen.path.with_suffix("")).lower()
+        group += [
+            m
+            for m in members
+            if m is not chosen
+            and str(m.path.with_suffix("")).lower() == stem
+            and m.suffix in vector.SHAPEFILE_SIDECARS
+        ]
+    return chosen, group
+
+
+def _is_boundary_text(path, member, name) -> bool:
+    head = archives.read_member(path, archives.Member(member.name, min(member.size, 4096)), name)
+    found = detect_text(head[:4000])
+    if found is None:  # a multi-byte character cut at 4000 bytes: be lenient
+        found = ("GB18030", head.decode("gb18030", "replace"))
+    return boundary_points.looks_like(found[1])
+
+
+def _finish(frame, name, override, encoding, kind, notes) -> ReadResult:
+    problems: list[Problem] = [
+        Problem(None, None, "skipped_features", "warning", note) for note in notes
+    ]
+    if override is not None:
+        source = override
+    elif frame.crs is not None:
+        source = SourceCRS(frame.crs)
+    else:
+        bounds = (
+            shapely.total_bounds(frame.geometry.to_numpy()) if len(frame) else [float("nan")] * 4
+        )
+        source, inferred = crsmod.infer_from_coordinates(bounds, name)
+        problems += inferred
+    source, warnings = crsmod.accept(source, name)
+    problems = warnings + problems
+    frame = frame.rename(columns=_canonical_columns(frame.columns))
+    if kind == vector.KML and "code" not in frame.columns and "name" in frame.columns:
+        frame["code"] = frame["name"]
+    if len(frame):
+        frame = frame.set_geometry(
+            gpd.GeoSeries(
+                shapely.force_2d(frame.geometry.to_numpy()), crs=frame.crs, index=frame.index
+            )
+        )
+    return ReadResult(
+        frame=frame, source=source, encoding=encoding, filename=name, problems=problems
+    )
+
+
+def _canonical_columns(columns) -> dict[str, str]:
+    renames = {}
+    for canonical, aliases in FIELD_ALIASES.items():
+        if canonical in columns:
+            continue  # the canonical column itself wins over any alias
+        for column in columns:
+            taken = column in renames or canonical in renames.values()
+            if column != "geometry" and str(column).lower() in aliases and not taken:
+                renames[column] = canonical
+    return renames
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
