@@ -1,11 +1,12 @@
 """Tables. Geometry is stored in CGCS2000 lon/lat (EPSG:4490); see README for why."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -14,10 +15,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 STORAGE_SRID = 4490
 KINDS = ("land", "demolition")
@@ -34,6 +37,10 @@ def _geometry(nullable: bool = True):
 
 def _now():
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _json_list():
+    return mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"), nullable=False)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -75,6 +82,12 @@ class Project(Base):
     department: Mapped[str | None] = mapped_column(Text)
     first_responsible: Mapped[str | None] = mapped_column(Text)
     direct_responsible: Mapped[str | None] = mapped_column(Text)
+    # The responsibility list: the problem to solve, the target, the deadline and the
+    # milestones worked back from it ([{"date": "2017-03-31", "text": "完成征迁"}, ...]).
+    problem: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    milestones: Mapped[list] = _json_list()
     district: Mapped[AdminUnit | None] = relationship()
 
 
@@ -120,6 +133,16 @@ class Parcel(Base):
     created_at: Mapped[datetime] = _now()
     updated_by: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = _now()
+    # The verification in force (set by workflow.verify, cleared when a dispute sends the
+    # parcel back); verified_area_m2 is the area frozen at that moment.
+    verified_by: Mapped[str | None] = mapped_column(Text)
+    verified_group: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verification_note: Mapped[str | None] = mapped_column(Text)
+    verified_area_m2: Mapped[float | None] = mapped_column(Float)
+    dispute_reason: Mapped[str | None] = mapped_column(Text)
+    # Findings kept with the parcel, e.g. {"rule": "overlap_accepted", ...}.
+    flags: Mapped[list] = _json_list()
     township: Mapped[AdminUnit] = relationship(foreign_keys=[township_id])
     project: Mapped[Project | None] = relationship()
     supporters: Mapped[list[AdminUnit]] = relationship(secondary="parcel_support")
@@ -159,6 +182,40 @@ class ParcelVersion(Base):
     changed_by: Mapped[str] = mapped_column(Text)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    verified_by: Mapped[str | None] = mapped_column(Text)
+    verified_group: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_area_m2: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list] = _json_list()
+    # Townships (admin_units ids) supporting the parcel at this version (跨界支援).
+    support_ids: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), default=list, server_default=text("'{}'::integer[]"), nullable=False
+    )
+
+
+# What a version copies from its parcel when the code writing it leaves the field unset.
+_SNAPSHOT = ("verified_by", "verified_group", "verified_at", "verified_area_m2", "flags")
+
+
+@event.listens_for(Session, "before_flush")
+def _complete_versions(session: Session, flush_context, instances) -> None:
+    """A version is a full snapshot of its parcel: fill in the verification, flags and
+    supporting townships its writer did not set, from the parcel as it is being stored."""
+    new = [v for v in session.new if isinstance(v, ParcelVersion)]
+    if not new:
+        return
+    with session.no_autoflush:
+        for version in new:
+            parcel = session.get(Parcel, version.parcel_id)
+            if parcel is None:
+                continue
+            for name in _SNAPSHOT:
+                if getattr(version, name) is None:
+                    value = getattr(parcel, name)
+                    setattr(version, name, list(value or []) if name == "flags" else value)
+            if version.support_ids is None:
+                version.support_ids = sorted(t.id for t in parcel.supporters)
 
 
 class Target(Base):

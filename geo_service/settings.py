@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     # Who is recorded on changes when the caller does not say (CLI user, API without auth).
     default_actor: str = "geo-service"
     page_size_max: int = 5000
+    # Maps: the district a map opens on; above this many parcels they come as vector tiles.
+    default_district: str = "晋安区"
+    map_tile_threshold: int = 3000
+    # Optional basemap (an intranet tile server, or Tianditu with its key in the URL). It must
+    # be in WGS84/CGCS2000 coordinates: never a GCJ-02 basemap (Amap, Tencent) under parcels.
+    basemap_url: str | None = None
+    basemap_attribution: str = "底图"
     # Checks on uploads (shares are fractions: 0.01 = 1%).
     repair_tolerance: float = 0.01
     declared_area_tolerance: float = 0.005

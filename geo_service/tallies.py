@@ -2,6 +2,12 @@
 
 A tally is the area of the union of the verified parcels in a group, measured on the
 ellipsoid (PostGIS geography on EPSG:4490 uses GRS80), so overlapping parcels count once.
+Beside it, each row shows the scope on record (planned: every parcel, any status) and what
+is done (delivered: delivered, demolished or verified), each a union too.
+
+Cross-township support (跨界支援): `credit` decides who a parcel counts for: its host
+township (default), the townships that supported it, or all of them. Support is taken from
+the parcel version valid at the time asked for.
 """
 
 from dataclasses import asdict, dataclass
@@ -16,8 +22,11 @@ from .errors import InvalidInput
 from .models import KINDS
 
 GROUPINGS = ("district", "township", "project")
+CREDITS = ("host", "helpers", "all")
 # "The end of that day" is the campaign office's day, in China Standard Time.
 CAMPAIGN_TZ = ZoneInfo("Asia/Shanghai")
+# Statuses that count as done on the ground, waiting for or past verification.
+DONE_STATUSES = ("delivered", "demolished", "verified")
 
 
 @dataclass
@@ -30,10 +39,23 @@ class TallyRow:
     parcels: int
     verified_m2: float
     target_m2: float | None
+    planned_parcels: int = 0
+    planned_m2: float = 0.0
+    delivered_parcels: int = 0
+    delivered_m2: float = 0.0
+    credit: str = "host"
 
     @property
     def verified_mu(self) -> float:
         return m2_to_mu(self.verified_m2)
+
+    @property
+    def planned_mu(self) -> float:
+        return m2_to_mu(self.planned_m2)
+
+    @property
+    def delivered_mu(self) -> float:
+        return m2_to_mu(self.delivered_m2)
 
     @property
     def target_mu(self) -> float | None:
@@ -56,6 +78,8 @@ class TallyRow:
             data.pop("project_name")
         data.update(
             verified_mu=self.verified_mu,
+            planned_mu=self.planned_mu,
+            delivered_mu=self.delivered_mu,
             target_mu=self.target_mu,
             progress=self.progress,
             remaining_m2=self.remaining_m2,
@@ -68,38 +92,53 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=CAMPAIGN_TZ)
 
 
-# Parcels as they stood at :as_of (the current state when as_of is NULL), verified only.
-_VERIFIED = """
-    SELECT v.parcel_id, v.kind, v.township_id, v.project_id, v.geom
+# Parcels as they stood at :as_of (the current state when as_of is NULL), any status.
+_VERSIONS = """
+    SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, v.geom
     FROM parcel_versions v
-    WHERE v.status = 'verified'
-      AND (CAST(:kinds AS text[]) IS NULL OR v.kind = ANY(CAST(:kinds AS text[])))
+    WHERE (CAST(:kinds AS text[]) IS NULL OR v.kind = ANY(CAST(:kinds AS text[])))
       AND (CAST(:as_of AS timestamptz) IS NULL AND v.valid_to IS NULL
            OR v.valid_from < CAST(:as_of AS timestamptz)
               AND (v.valid_to IS NULL OR v.valid_to >= CAST(:as_of AS timestamptz)))
 """
 
+# Each parcel once per township it is credited to (credit_id).
+_HOST = "SELECT v.*, v.township_id AS credit_id FROM versions v"
+_HELPERS = (
+    "SELECT v.*, s.id AS credit_id FROM versions v CROSS JOIN LATERAL unnest(v.support_ids) s(id)"
+)
+_CREDITED = {"host": _HOST, "helpers": _HELPERS, "all": f"{_HOST} UNION ALL {_HELPERS}"}
+
+_DONE = "p.status IN ('delivered', 'demolished', 'verified')"
+# A parcel credited to two townships of a group is one parcel and one area.
+_MEASURES = f"""
+    count(DISTINCT p.parcel_id) FILTER (WHERE p.status = 'verified') AS parcels,
+    COALESCE(ST_Area((ST_Union(p.geom) FILTER (WHERE p.status = 'verified'))::geography), 0)
+        AS verified_m2,
+    count(DISTINCT p.parcel_id) AS planned_parcels,
+    ST_Area(ST_Union(p.geom)::geography) AS planned_m2,
+    count(DISTINCT p.parcel_id) FILTER (WHERE {_DONE}) AS delivered_parcels,
+    COALESCE(ST_Area((ST_Union(p.geom) FILTER (WHERE {_DONE}))::geography), 0) AS delivered_m2
+"""
+
 _GROUP_SQL = {
-    "district": """
+    "district": f"""
         SELECT d.id AS unit_id, d.name AS district, NULL AS township, NULL AS project,
-               NULL AS project_name, p.kind, count(*) AS parcels,
-               ST_Area(ST_Union(p.geom)::geography) AS verified_m2
-        FROM verified p JOIN admin_units t ON t.id = p.township_id
+               NULL AS project_name, p.kind, {_MEASURES}
+        FROM credited p JOIN admin_units t ON t.id = p.credit_id
         JOIN admin_units d ON d.id = t.parent_id
         GROUP BY d.id, d.name, p.kind""",
-    "township": """
+    "township": f"""
         SELECT t.id AS unit_id, d.name AS district, t.name AS township, NULL AS project,
-               NULL AS project_name, p.kind, count(*) AS parcels,
-               ST_Area(ST_Union(p.geom)::geography) AS verified_m2
-        FROM verified p JOIN admin_units t ON t.id = p.township_id
+               NULL AS project_name, p.kind, {_MEASURES}
+        FROM credited p JOIN admin_units t ON t.id = p.credit_id
         JOIN admin_units d ON d.id = t.parent_id
         GROUP BY t.id, t.name, d.name, p.kind""",
-    "project": """
+    "project": f"""
         SELECT NULL AS unit_id, d.name AS district,
                string_agg(DISTINCT t.name, '、') AS township, pr.code AS project,
-               pr.name AS project_name, p.kind, count(*) AS parcels,
-               ST_Area(ST_Union(p.geom)::geography) AS verified_m2
-        FROM verified p JOIN admin_units t ON t.id = p.township_id
+               pr.name AS project_name, p.kind, {_MEASURES}
+        FROM credited p JOIN admin_units t ON t.id = p.credit_id
         JOIN admin_units d ON d.id = t.parent_id
         JOIN projects pr ON pr.id = p.project_id
         GROUP BY pr.code, pr.name, d.name, p.kind""",
@@ -124,21 +163,24 @@ def tally(
     kind: str | None = None,
     year: int = 2017,
     as_of: date | None = None,
+    credit: str = "host",
 ) -> list[TallyRow]:
+    """Rows per group and kind: verified, planned and delivered unions, and the target.
+
+    credit: host (the parcel's own township), helpers (each township that supported it,
+    for the parcels it helped on) or all (host and helpers each credited in full).
+    Groups with a target and no parcels get a row of zeros.
+    """
     if by not in GROUPINGS:
         raise InvalidInput(f"--by must be one of {', '.join(GROUPINGS)}")
-    if kind is not None and kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
-    params = {
-        "kinds": [kind] if kind else None,
-        "as_of": end_of_day(as_of) if as_of else None,
-        "year": year,
-    }
-    sql = f"WITH verified AS ({_VERIFIED}) {_GROUP_SQL[by]}"
+    if credit not in CREDITS:
+        raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
+    params = _params(kind, as_of, year)
+    sql = f"WITH versions AS ({_VERSIONS}), credited AS ({_CREDITED[credit]}) {_GROUP_SQL[by]}"
     rows = session.execute(text(sql), params).mappings().all()
     targets = _targets(session, by, params)
-    result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None)) for r in rows]
-    result += [_target_only(t) for t in targets.values()]
+    result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None), credit) for r in rows]
+    result += [_target_only(t, credit) for t in targets.values()]
     return sorted(result, key=lambda r: (r.district, r.township or "", r.project or "", r.kind))
 
 
@@ -149,7 +191,17 @@ def _targets(session: Session, by: str, params: dict) -> dict:
     return {(r["unit_id"], r["kind"]): r for r in rows}
 
 
-def _row(r, target) -> TallyRow:
+def _params(kind: str | None, as_of: date | None, year: int | None = None) -> dict:
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    return {
+        "kinds": [kind] if kind else None,
+        "as_of": end_of_day(as_of) if as_of else None,
+        "year": year,
+    }
+
+
+def _row(r, target, credit: str) -> TallyRow:
     return TallyRow(
         district=r["district"],
         township=r["township"],
@@ -159,10 +211,15 @@ def _row(r, target) -> TallyRow:
         parcels=r["parcels"],
         verified_m2=float(r["verified_m2"]),
         target_m2=float(target["target_m2"]) if target else None,
+        planned_parcels=r["planned_parcels"],
+        planned_m2=float(r["planned_m2"]),
+        delivered_parcels=r["delivered_parcels"],
+        delivered_m2=float(r["delivered_m2"]),
+        credit=credit,
     )
 
 
-def _target_only(t) -> TallyRow:
+def _target_only(t, credit: str) -> TallyRow:
     district_level = t["level"] == "district"
     return TallyRow(
         district=t["name"] if district_level else t["district"],
@@ -173,4 +230,56 @@ def _target_only(t) -> TallyRow:
         parcels=0,
         verified_m2=0.0,
         target_m2=float(t["target_m2"]),
+        credit=credit,
     )
+
+
+# --- cross-township support -------------------------------------------------------------
+
+
+@dataclass
+class SupportLink:
+    """A host township and one township that supported it, for one kind of work."""
+
+    district: str
+    host_id: int
+    host: str
+    helper_id: int
+    helper: str
+    kind: str
+    parcels: int  # parcels the helper supported, any status
+    verified_parcels: int
+    verified_m2: float  # union of those verified: the area they delivered together
+
+    @property
+    def verified_mu(self) -> float:
+        return m2_to_mu(self.verified_m2)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "verified_mu": self.verified_mu}
+
+
+_SUPPORT_LINKS = f"""
+    WITH versions AS ({_VERSIONS}),
+    links AS ({_HELPERS})
+    SELECT d.name AS district, h.id AS host_id, h.name AS host,
+           s.id AS helper_id, s.name AS helper, p.kind,
+           count(DISTINCT p.parcel_id) AS parcels,
+           count(DISTINCT p.parcel_id) FILTER (WHERE p.status = 'verified') AS verified_parcels,
+           COALESCE(ST_Area((ST_Union(p.geom) FILTER (WHERE p.status = 'verified'))::geography),
+                    0) AS verified_m2
+    FROM links p JOIN admin_units h ON h.id = p.township_id
+    JOIN admin_units d ON d.id = h.parent_id
+    JOIN admin_units s ON s.id = p.credit_id
+    GROUP BY d.name, h.id, h.name, s.id, s.name, p.kind
+    ORDER BY d.name, h.name, s.name, p.kind
+"""
+
+
+def support_links(
+    session: Session, kind: str | None = None, as_of: date | None = None
+) -> list[SupportLink]:
+    """Host → helper pairs: how many parcels the helper supported and the verified area
+    (union) they delivered together, from the support recorded at the time asked for."""
+    rows = session.execute(text(_SUPPORT_LINKS), _params(kind, as_of)).mappings().all()
+    return [SupportLink(**{**r, "verified_m2": float(r["verified_m2"])}) for r in rows]

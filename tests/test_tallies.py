@@ -148,7 +148,13 @@ def test_only_verified_parcels_count(session, tmp_path):
             codes=[status],
         )
     session.flush()
-    assert [r.parcels for r in tally(session, by="township", kind="land")] == []
+    rows = tally(session, by="township", kind="land")
+    # The township has a row (its planned scope) but nothing verified counts.
+    assert [(r.parcels, r.verified_m2, r.planned_parcels, r.delivered_parcels) for r in rows] == [
+        (0, 0.0, 2, 1)
+    ]
+    expected = independent_area_m2(rectangle(XINDIAN, 0, 0, 100, 100))
+    assert rows[0].planned_m2 == pytest.approx(expected, rel=1e-3)
 
 
 def test_project_tally_spans_townships(session, tmp_path):
