@@ -8,12 +8,17 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from . import __version__, database, reports, tallies
+from . import __version__, database, reports, tallies, workflow
 from .errors import GeoServiceError, InvalidInput, NotFound, UploadRefused, http_status
+from .maps import data as maps_data
+from .maps import pages as maps_pages
+from .maps import tiles as maps_tiles
 from .models import KINDS, STATUSES
 from .settings import get_settings
 from .uploads import IMPORT_STATUSES, ImportOptions, import_file
@@ -50,8 +55,9 @@ def tallies_router() -> APIRouter:
         kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
         year: int = 2017,
         as_of: date | None = None,
+        credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
     ):
-        rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of)
+        rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of, credit=credit)
         return [r.as_dict(by) for r in rows]
 
     return router
@@ -90,13 +96,14 @@ def parcels_router() -> APIRouter:
         kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
         status: str | None = None,
         bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+        code: Annotated[str | None, Query(description="parcel code")] = None,
         limit: Annotated[int, Query(ge=1)] = 1000,
         offset: Annotated[int, Query(ge=0)] = 0,
     ):
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
         limit = min(limit, get_settings().page_size_max)
-        where, params = _parcel_filters(township, kind, status, bbox)
+        where, params = _parcel_filters(township, kind, status, bbox, code)
         total = session.execute(text(f"SELECT count(*) {_PARCEL_FROM} {where}"), params).scalar()
         rows = session.execute(
             text(
@@ -131,8 +138,11 @@ def parcels_router() -> APIRouter:
     return router
 
 
-def _parcel_filters(township, kind, status, bbox) -> tuple[str, dict]:
+def _parcel_filters(township, kind, status, bbox, code=None) -> tuple[str, dict]:
     clauses, params = [], {}
+    if code:
+        clauses.append("p.code = :code")
+        params["code"] = code
     if township:
         clauses.append("(t.name = :township OR t.code = :township)")
         params["township"] = township
@@ -182,6 +192,7 @@ def uploads_router() -> APIRouter:
         accept_valid: Annotated[bool, Form()] = False,
         accept_overlaps: Annotated[bool, Form()] = False,
         actor: Annotated[str | None, Form()] = None,
+        group: Annotated[str | None, Form(description="verification group signing")] = None,
         report_format: Annotated[
             str, Form(pattern="^(json|csv|gpkg)$", description="json, or the problems as csv/gpkg")
         ] = "json",
@@ -201,6 +212,7 @@ def uploads_router() -> APIRouter:
             accept_valid=accept_valid,
             accept_overlaps=accept_overlaps,
             actor=actor or get_settings().default_actor,
+            verifier_group=group,
             filename=name,
         )
         status_code = 200 if dry_run else 201
@@ -258,12 +270,124 @@ def _save_limited(file: UploadFile, path: Path) -> None:
         raise UploadRefused(f"{path.name}: the file is empty")
 
 
+class StatusChange(BaseModel):
+    status: str = Field(description="in_progress, delivered, demolished or disputed")
+    actor: str | None = Field(None, description="who makes the change")
+    note: str | None = Field(None, description="why; required when leaving disputed")
+
+
+class Verification(BaseModel):
+    verifier: str = Field(description="the verifier's name")
+    group: str = Field(description="土地核验组 for land, 拆迁核验组 for demolition")
+    note: str | None = None
+
+
+class Dispute(BaseModel):
+    reason: str
+    actor: str | None = None
+
+
+def workflow_router() -> APIRouter:
+    """Status changes, verification, disputes and a parcel's history."""
+    router = APIRouter(prefix="/api/parcels", tags=["workflow"])
+
+    @router.get("/{parcel_id}/history")
+    def get_history(parcel_id: int, session: SessionDep):
+        """Every version, oldest first (geometry_changed is null for the first)."""
+        return workflow.history(session, parcel_id)
+
+    @router.post("/{parcel_id}/status")
+    def post_status(parcel_id: int, body: StatusChange, session: SessionDep):
+        actor = body.actor or get_settings().default_actor
+        return workflow.set_status(session, parcel_id, body.status, actor, body.note).as_dict()
+
+    @router.post("/{parcel_id}/verify")
+    def post_verify(parcel_id: int, body: Verification, session: SessionDep):
+        done = workflow.verify(session, parcel_id, body.verifier, body.group, body.note)
+        return done.as_dict()
+
+    @router.post("/{parcel_id}/dispute")
+    def post_dispute(parcel_id: int, body: Dispute, session: SessionDep):
+        actor = body.actor or get_settings().default_actor
+        return workflow.dispute(session, parcel_id, body.reason, actor).as_dict()
+
+    return router
+
+
+def support_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["tallies"])
+
+    @router.get("/support-links")
+    def get_support_links(
+        session: SessionDep,
+        kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
+        as_of: date | None = None,
+    ):
+        """Cross-township support: host → helper pairs, parcels, verified area together."""
+        return [x.as_dict() for x in tallies.support_links(session, kind=kind, as_of=as_of)]
+
+    return router
+
+
 async def _domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
     body = {"detail": str(exc)}
     report = getattr(exc, "report", None)
     if report is not None:
         body["report"] = json.loads(json.dumps(report.as_dict(), default=str))
     return JSONResponse(body, status_code=http_status(exc))
+
+
+def _view(district, kind, year, quarter, as_of=None) -> maps_data.View:
+    district = district or get_settings().default_district
+    return maps_data.View(district=district, kind=kind, year=year, quarter=quarter, as_of=as_of)
+
+
+def maps_router() -> APIRouter:
+    """Leaders' map pages, their live data, change polling and vector tiles."""
+    router = APIRouter(tags=["maps"])
+    kind_query = Annotated[str, Query(pattern="^(land|demolition)$")]
+    quarter_query = Annotated[int | None, Query(ge=1, le=4)]
+
+    @router.get("/maps/progress", response_class=HTMLResponse)
+    def progress_map(
+        session: SessionDep, district: str | None = None, kind: kind_query = "land",
+        year: int = 2017, quarter: quarter_query = None,
+    ):
+        view = _view(district, kind, year, quarter)
+        return HTMLResponse(maps_pages.progress_page(session, view))
+
+    @router.get("/maps/progress/data.json")
+    def progress_data(
+        session: SessionDep, district: str | None = None, kind: kind_query = "land",
+        year: int = 2017, quarter: quarter_query = None,
+    ):
+        view = _view(district, kind, year, quarter)
+        return JSONResponse(json.loads(maps_data.dumps(maps_pages.progress_data(session, view))))
+
+    @router.get("/maps/support", response_class=HTMLResponse)
+    def support_map(
+        session: SessionDep, district: str | None = None, kind: kind_query = "land",
+        year: int = 2017,
+    ):
+        view = _view(district, kind, year, None)
+        return HTMLResponse(maps_pages.support_page(session, view))
+
+    @router.get("/api/changes")
+    def changes(session: SessionDep):
+        """A token that changes whenever any parcel changes: cheap to poll."""
+        return {"token": maps_data.change_token(session)}
+
+    @router.get("/tiles/{z}/{x}/{y}.pbf")
+    def parcel_tile(
+        session: SessionDep, z: int, x: int, y: int, district: str | None = None,
+        kind: kind_query = "land", as_of: date | None = None,
+    ):
+        body = maps_tiles.parcel_tile(
+            session, z, x, y, district or get_settings().default_district, kind, as_of
+        )
+        return Response(body, media_type="application/vnd.mapbox-vector-tile")
+
+    return router
 
 
 def create_app() -> FastAPI:
@@ -273,8 +397,21 @@ def create_app() -> FastAPI:
         description="Verified land-delivery (交地) and demolition (拆迁) areas, on PostGIS.",
     )
     app.add_exception_handler(GeoServiceError, _domain_error)
-    for router in (health_router(), tallies_router(), parcels_router(), uploads_router()):
+    for router in (
+        health_router(),
+        tallies_router(),
+        parcels_router(),
+        uploads_router(),
+        workflow_router(),
+        support_router(),
+        maps_router(),
+    ):
         app.include_router(router)
+    app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
+    # Leaflet & co. from npm (geo_service/maps/vendor/node_modules): no CDN, cached long.
+    from .maps import assets
+
+    app.mount(assets.STATIC_PREFIX, assets.static_app(), name="vendor")
 
     @app.get("/", include_in_schema=False)
     def index():

@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from . import database, demo, reference, reports, tallies, targets
+from . import database, demo, reference, reports, tallies, targets, workflow
 from .database import session_scope
 from .errors import GeoServiceError, UploadRefused
-from .projects import import_projects_csv
+from .projects import import_projects
 from .settings import get_settings
 from .uploads import ImportOptions, import_file
 
@@ -57,6 +57,12 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+class Credit(StrEnum):
+    host = "host"
+    helpers = "helpers"
+    all = "all"
 
 
 def _fail(exc: GeoServiceError) -> None:
@@ -109,6 +115,9 @@ def import_command(
     ),
     output_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     actor: str = typer.Option(None, help="who is importing (recorded in the history)"),
+    group: str | None = typer.Option(
+        None, help="verification group signing a --status verified upload, e.g. 土地核验组"
+    ),
 ) -> None:
     """Check a file of parcel boundaries and store it, all or nothing.
 
@@ -130,6 +139,7 @@ def import_command(
         accept_valid=accept_valid,
         accept_overlaps=accept_overlaps,
         actor=actor or get_settings().default_actor,
+        verifier_group=group,
     )
     try:
         with session_scope() as session, _progress() as advance:
@@ -248,15 +258,27 @@ def targets_import(path: Path) -> None:
 
 
 @projects_app.command("import")
-def projects_import(path: Path) -> None:
-    """Create or update projects from a CSV with columns code,name,category,district,
-    department,first_responsible,direct_responsible.
+def projects_import(
+    path: Path = typer.Argument(..., help="a .csv (UTF-8) or .xlsx responsibility list"),
+    sheet: str | None = typer.Option(None, help="the workbook's sheet (default: the first)"),
+) -> None:
+    """Create or update projects (matched by code) from a CSV or XLSX responsibility list,
+    all or nothing.
 
-    Example: geo-service projects import data/parcels/demo_projects.csv
+    Headers in English or Chinese: code/项目编号, name/项目名称, category/类别,
+    district/所属区县, problem/存在问题, target/目标, deadline/完成时限,
+    milestones/时间节点 ("2017-03-31 完成征迁; 2017-06-30 交地"), department/责任单位,
+    first_responsible/第一责任人, direct_responsible/直接责任人.
+
+    Examples:
+
+      geo-service projects import data/parcels/demo_projects.csv
+
+      geo-service projects import 责任清单.xlsx --sheet 晋安区
     """
     try:
         with session_scope() as session:
-            counts = import_projects_csv(session, path)
+            counts = import_projects(session, path, sheet=sheet)
     except GeoServiceError as exc:
         _fail(exc)
     typer.echo(f"projects: {counts['created']} created, {counts['updated']} updated")
@@ -270,20 +292,33 @@ def tally_command(
     as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
     fmt: Format = typer.Option(Format.table, "--format"),
     output: Path | None = typer.Option(None, help="write to this file instead of the screen"),
+    credit: Credit = typer.Option(
+        Credit.host,
+        help="who a parcel counts for: host township, the townships that supported it "
+        "(helpers), or all of them",
+    ),
 ) -> None:
-    """Verified area (union of verified parcels, geodesic) against targets.
+    """Verified area (union of verified parcels, geodesic) against targets, beside the
+    planned scope (every parcel) and what is delivered/demolished (done, verified or not).
 
     Examples:
 
       geo-service tally --by district --kind land --format json
 
       geo-service tally --by township --format csv --output tally.csv
+
+      geo-service tally --by township --credit helpers --as-of 2017-06-30
     """
     try:
         day = date.fromisoformat(as_of) if as_of else None
         with session_scope() as session:
             rows = tallies.tally(
-                session, by=by.value, kind=kind.value if kind else None, year=year, as_of=day
+                session,
+                by=by.value,
+                kind=kind.value if kind else None,
+                year=year,
+                as_of=day,
+                credit=credit.value,
             )
     except ValueError:
         _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {as_of!r}"))
@@ -314,7 +349,8 @@ def _render(records: list[dict], fmt: Format, by: str) -> str:
 def _table(records: list[dict], by: str) -> str:
     table = Table(title=f"Verified area by {by}")
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
-    numbers = ["parcels", "verified m²", "verified mu", "target m²", "target mu", "progress"]
+    numbers = ["parcels", "planned mu", "delivered mu", "verified m²", "verified mu",
+               "target m²", "target mu", "progress"]  # fmt: skip
     for name in [*columns, "kind", *numbers]:
         table.add_column(name, justify="right" if name in numbers else "left")
     for r in records:
@@ -322,6 +358,8 @@ def _table(records: list[dict], by: str) -> str:
             *[str(r[c] or "") for c in columns],
             r["kind"],
             str(r["parcels"]),
+            f"{r['planned_mu']:,.1f}",
+            f"{r['delivered_mu']:,.1f}",
             f"{r['verified_m2']:,.0f}",
             f"{r['verified_mu']:,.1f}",
             "—" if r["target_m2"] is None else f"{r['target_m2']:,.0f}",
@@ -385,3 +423,247 @@ def boundaries_import(
     except GeoServiceError as exc:
         _fail(exc)
     typer.echo(f"townships: {counts['replaced']} replaced, {counts['added']} added")
+
+
+# --- status workflow, verification, history ----------------------------------------------
+
+_PARCEL_HELP = "parcel code (or #ID)"
+_TOWNSHIP_HELP = "the parcel's township, when the code is used in several"
+_KIND_HELP = "land or demolition, when the code is used for both"
+
+
+def _parcel(session, code: str, township: str | None, kind):
+    return workflow.find_parcel(
+        session, code, township=township, kind=kind.value if kind else None, lock=True
+    )
+
+
+def _transition(change) -> None:
+    """Run a workflow use case on one parcel and print what it did."""
+    try:
+        with session_scope() as session:
+            done = change(session)
+    except GeoServiceError as exc:
+        _fail(exc)
+    line = (
+        f"{done.code} ({done.township}, {done.kind}): {done.status_before} → {done.status}, "
+        f"version {done.version}, by {done.changed_by}"
+    )
+    if done.status == "verified":
+        line += (
+            f"; verified area {done.verified_area_m2:,.1f} m² "
+            f"({done.verified_area_m2 * 15 / 10000:,.2f} mu) frozen"
+        )
+    typer.echo(line + (f"; note: {done.note}" if done.note else ""))
+
+
+@app.command("status")
+def status_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    to: str = typer.Option(..., "--to", help="in_progress, delivered, demolished or disputed"),
+    note: str | None = typer.Option(None, help="why (required when leaving disputed)"),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    actor: str | None = typer.Option(None, help="who is making the change"),
+) -> None:
+    """Move a parcel along the workflow: planned → in_progress → delivered (land) or
+    demolished (demolition); a disputed parcel goes back to in_progress or
+    delivered/demolished with a reason. Verifying is `geo-service verify`.
+
+    Examples:
+
+      geo-service status XD-001 --to in_progress --township 新店镇
+
+      geo-service status XD-001 --to delivered --note "交地确认书已签"
+
+      geo-service status XD-001 --to in_progress --note "边界需重测"
+    """
+    who = actor or get_settings().default_actor
+    _transition(
+        lambda s: workflow.set_status(s, _parcel(s, code, township, kind), to, who, note=note)
+    )
+
+
+@app.command("verify")
+def verify_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    verifier: str = typer.Option(..., help="the verifier's name"),
+    group: str = typer.Option(..., help="土地核验组 for land, 拆迁核验组 for demolition"),
+    note: str | None = typer.Option(None, help="what was checked"),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+) -> None:
+    """Verify a delivered (land) or demolished (demolition) parcel; its area is frozen.
+
+    Examples:
+
+      geo-service verify XD-001 --verifier 林志伟 --group 土地核验组 --township 新店镇
+
+      geo-service verify GS-CQ-07 --verifier 王海峰 --group 拆迁核验组 --note "现场核验"
+    """
+    _transition(
+        lambda s: workflow.verify(
+            s, _parcel(s, code, township, kind), verifier=verifier, group=group, note=note
+        )
+    )
+
+
+@app.command("dispute")
+def dispute_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    reason: str = typer.Option(..., help="what is disputed"),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    actor: str | None = typer.Option(None, help="who raises the dispute"),
+) -> None:
+    """Dispute a verified parcel: it stops counting as verified until it is settled with
+    `geo-service status CODE --to in_progress|delivered|demolished --note REASON`.
+
+    Example: geo-service dispute XD-001 --reason "界址点与批文不符" --township 新店镇
+    """
+    who = actor or get_settings().default_actor
+    _transition(lambda s: workflow.dispute(s, _parcel(s, code, township, kind), reason, who))
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command("history")
+def history_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
+) -> None:
+    """Every version of a parcel, oldest first: status, area, who, when, upload, note.
+
+    Examples:
+
+      geo-service history XD-001 --township 新店镇
+
+      geo-service history XD-001 --format json
+    """
+    try:
+        with session_scope() as session:
+            parcel = workflow.find_parcel(
+                session, code, township=township, kind=kind.value if kind else None
+            )
+            summary = workflow.parcel_summary(parcel)
+            versions = workflow.history(session, parcel)
+    except GeoServiceError as exc:
+        _fail(exc)
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps(versions, ensure_ascii=False, indent=2))
+        return
+    sys.stdout.write(_history_table(summary, versions))
+
+
+def _history_table(parcel: dict, versions: list[dict]) -> str:
+    from datetime import datetime
+
+    title = f"{parcel['code']} ({parcel['township']}, {parcel['kind']}, id {parcel['id']})"
+    table = Table(title=f"History of {title}")
+    for name in ["v", "from (CST)", "change", "status", "area m²", "geometry", "who", "upload",
+                 "note", "verified"]:  # fmt: skip
+        table.add_column(name, justify="right" if name in ("v", "area m²") else "left")
+    for v in versions:
+        when = datetime.fromisoformat(v["valid_from"]).astimezone(tallies.CAMPAIGN_TZ)
+        before, area = v["status_before"], f"{v['area_m2']:,.1f}"
+        if v["geometry_changed"]:
+            area = f"{v['area_before_m2']:,.1f} → {area}"
+        verified = ""
+        if v["verified_by"]:
+            verified = f"{v['verified_by']} ({v['verified_group']}) {v['verified_area_m2']:,.1f}"
+        table.add_row(
+            str(v["version"]),
+            when.strftime("%Y-%m-%d %H:%M"),
+            v["change"],
+            f"{before} → {v['status']}" if before and before != v["status"] else v["status"],
+            area,
+            {None: "new", True: "changed", False: "same"}[v["geometry_changed"]],
+            v["changed_by"],
+            f"#{v['upload_id']} {v['upload_filename']}" if v["upload_id"] else "",
+            v["note"] or "",
+            verified,
+        )
+    console = Console(file=io.StringIO(), width=200, force_terminal=False)
+    console.print(table)
+    return console.file.getvalue()
+
+
+@app.command("support")
+def support_command(
+    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
+    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
+) -> None:
+    """Cross-township support (跨界支援): host → helper pairs, the parcels helped on and
+    the verified area (union) they delivered together.
+
+    Example: geo-service support --kind land --as-of 2017-06-30 --format json
+    """
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+        with session_scope() as session:
+            links = tallies.support_links(session, kind=kind.value if kind else None, as_of=day)
+    except ValueError:
+        _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {as_of!r}"))
+    except GeoServiceError as exc:
+        _fail(exc)
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps([x.as_dict() for x in links], ensure_ascii=False, indent=2))
+        return
+    table = Table(title="Cross-township support (host ← helper)")
+    numbers = ("parcels", "verified parcels", "verified m²", "verified mu")
+    for name in ("district", "host", "helper", "kind", *numbers):
+        table.add_column(name, justify="right" if name in numbers else "left")
+    for x in links:
+        table.add_row(x.district, x.host, x.helper, x.kind, str(x.parcels),
+                      str(x.verified_parcels), f"{x.verified_m2:,.0f}",
+                      f"{x.verified_mu:,.1f}")  # fmt: skip
+    console = Console(file=io.StringIO(), width=160, force_terminal=False)
+    console.print(table)
+    sys.stdout.write(console.file.getvalue())
+
+
+class MapName(StrEnum):
+    progress = "progress"
+    support = "support"
+
+
+@app.command("map")
+def map_command(
+    name: MapName = typer.Argument(..., help="progress or support"),
+    output: Path = typer.Option(..., help="the HTML file to write, e.g. maps/progress.html"),
+    district: str | None = typer.Option(None, help="district (default: the configured one)"),
+    kind: Kind = typer.Option(Kind.land),
+    year: int = typer.Option(2017),
+    quarter: int | None = typer.Option(None, min=1, max=4, help="as at the end of a quarter"),
+) -> None:
+    """Write a self-contained map (every script, style and datum inside) for briefings:
+    it opens from a USB stick on a laptop with no network.
+
+    Examples:
+
+      geo-service map progress --district 晋安区 --kind land --output maps/progress.html
+
+      geo-service map support --output maps/support.html
+    """
+    from .maps import data as maps_data
+    from .maps import pages as maps_pages
+
+    try:
+        view = maps_data.View(
+            district=district or get_settings().default_district, kind=kind.value, year=year,
+            quarter=quarter,
+        )
+        with session_scope() as session:
+            pages = {"progress": maps_pages.progress_page, "support": maps_pages.support_page}
+            html = pages[name.value](session, view, static=True)
+    except GeoServiceError as exc:
+        _fail(exc)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(html, encoding="utf-8")
+    typer.echo(f"{output}: {len(html.encode('utf-8')) / 1e6:.2f} MB, self-contained")

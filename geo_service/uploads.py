@@ -47,6 +47,8 @@ class ImportOptions:
     # Accept overlaps between verified parcels, flagging both, instead of refusing them.
     accept_overlaps: bool = False
     actor: str = "geo-service"
+    # The verification group signing when the upload marks parcels verified.
+    verifier_group: str | None = None
     filename: str | None = None  # the name the user knows the file by (uploads use temp paths)
 
 
@@ -169,7 +171,7 @@ def _check_against_surroundings(session, rows, usable, township, options, report
     context = _context(session, township, options, rows.codes, geoms)
     declared = [rows.declared(i) for i in usable]
     check_in_place(geoms, rows.areas[usable], codes, declared, context, report, positions=usable)
-    statuses = [rows.statuses[i] for i in usable]
+    statuses = [rows.statuses[i] or "planned" for i in usable]
     flags = check_duplicates_and_overlaps(geoms, codes, statuses, context, report, positions=usable)
     for i, found in zip(usable, flags, strict=True):
         rows.flags[i] = found
@@ -251,15 +253,16 @@ def _check_duplicate_codes(codes: list[str], report: Report) -> None:
             seen[code] = i + 1
 
 
-def _statuses(frame, options: ImportOptions, codes, report: Report) -> list[str]:
-    """--status wins; otherwise the file's own status column; otherwise planned."""
+def _statuses(frame, options: ImportOptions, codes, report: Report) -> list[str | None]:
+    """--status wins; otherwise the file's own status column. None means: a parcel already
+    stored keeps its status (a re-survey must not undo a verification), a new one is planned."""
     if options.status or "status" not in frame.columns:
-        base = [options.status or "planned"] * len(frame)
+        base = [options.status] * len(frame)
     else:
         base = []
         for i, value in enumerate(frame["status"]):
-            status = str(value).strip().lower() if _present(value) else "planned"
-            if status not in IMPORT_STATUSES:
+            status = str(value).strip().lower() if _present(value) else None
+            if status is not None and status not in IMPORT_STATUSES:
                 report.add(i + 1, codes[i], "unknown_status", f"unknown status {value!r}")
             base.append(status)
     # Demolition's counterpart of "delivered" is "demolished".
@@ -359,7 +362,8 @@ def _store_parcel(session, rows: _Rows, i, township, upload, options, now) -> st
     )
     geom, area = rows.geoms[i], float(rows.areas[i])
     project, helpers = rows.projects[i], rows.helpers[i]
-    if parcel is not None and _same(session, parcel, geom, rows.statuses[i], project, helpers):
+    status = rows.statuses[i] or (parcel.status if parcel is not None else "planned")
+    if parcel is not None and _same(parcel, geom, status, project, helpers):
         return "unchanged"
     outcome = "changed" if parcel is not None else "created"
     if parcel is None:
@@ -371,8 +375,11 @@ def _store_parcel(session, rows: _Rows, i, township, upload, options, now) -> st
             version=0,
         )
         session.add(parcel)
+    flags = list(rows.flags[i])
+    reshaped = outcome == "changed" and not _same_shape(parcel, geom)
+    status = _status_after_upload(parcel, status, rows.statuses[i], reshaped, area, flags)
     parcel.name = rows.name(i)
-    parcel.status = rows.statuses[i]
+    parcel.status = status
     parcel.project = project
     parcel.geom = from_shape(geom, srid=STORAGE_SRID)
     parcel.area_m2 = area
@@ -383,21 +390,60 @@ def _store_parcel(session, rows: _Rows, i, township, upload, options, now) -> st
     parcel.updated_at = now
     parcel.version += 1
     parcel.supporters = helpers
+    parcel.flags = flags
+    _record_verification(parcel, status, options, area, now, reshaped)
     session.flush()
-    _append_version(session, parcel, outcome, upload, options.actor, now)
+    append_version(session, parcel, outcome, upload, options.actor, now)
     return outcome
 
 
-def _same(session, parcel: Parcel, geom, status, project, helpers) -> bool:
+def _status_after_upload(parcel, status, asked, reshaped, area, flags) -> str:
+    """A verified parcel whose boundary a re-survey changes goes back for re-verification,
+    unless the upload itself is the verification: its frozen area must not move."""
+    if parcel.status == "verified" and reshaped and asked != "verified":
+        flags.append(
+            {
+                "rule": "changed_after_verification",
+                "verified_area_m2": parcel.verified_area_m2,
+                "area_m2": round(area, 2),
+            }
+        )
+        return "delivered" if parcel.kind == "land" else "demolished"
+    return status
+
+
+def _record_verification(parcel, status, options, area, now, reshaped) -> None:
+    if status == "verified" and (parcel.verified_at is None or reshaped):
+        # Verified by upload: the uploading team signs, and the area is frozen now.
+        parcel.verified_by = options.actor
+        parcel.verified_group = options.verifier_group
+        parcel.verified_at = now
+        parcel.verified_area_m2 = area
+        parcel.verification_note = f"verified by upload of {options.filename or 'a file'}"
+    elif status != "verified":
+        parcel.verified_by = parcel.verified_group = parcel.verified_at = None
+        parcel.verified_area_m2 = parcel.verification_note = None
+    if status != "disputed":
+        parcel.dispute_reason = None
+
+
+def _same_shape(parcel: Parcel, geom) -> bool:
+    return shapely.equals_exact(to_shape(parcel.geom), geom, tolerance=1e-9)
+
+
+def _same(parcel: Parcel, geom, status, project, helpers) -> bool:
     return (
         parcel.status == status
         and parcel.project_id == (project.id if project else None)
         and {h.id for h in parcel.supporters} == {h.id for h in helpers}
-        and shapely.equals_exact(to_shape(parcel.geom), geom, tolerance=1e-9)
+        and _same_shape(parcel, geom)
     )
 
 
-def _append_version(session, parcel: Parcel, change: str, upload, actor: str, now) -> None:
+def append_version(
+    session, parcel: Parcel, change: str, upload, actor: str, now, note: str | None = None
+) -> ParcelVersion:
+    """Close the parcel's current version and open a new one: the parcel's whole state."""
     previous = session.scalar(
         select(ParcelVersion).where(
             ParcelVersion.parcel_id == parcel.id, ParcelVersion.valid_to.is_(None)
@@ -405,20 +451,21 @@ def _append_version(session, parcel: Parcel, change: str, upload, actor: str, no
     )
     if previous is not None:
         previous.valid_to = now
-    session.add(
-        ParcelVersion(
-            parcel_id=parcel.id,
-            version=parcel.version,
-            change=change,
-            code=parcel.code,
-            kind=parcel.kind,
-            status=parcel.status,
-            township_id=parcel.township_id,
-            project_id=parcel.project_id,
-            geom=parcel.geom,
-            area_m2=parcel.area_m2,
-            upload_id=upload.id if upload else None,
-            changed_by=actor,
-            valid_from=now,
-        )
+    version = ParcelVersion(
+        parcel_id=parcel.id,
+        version=parcel.version,
+        change=change,
+        code=parcel.code,
+        kind=parcel.kind,
+        status=parcel.status,
+        township_id=parcel.township_id,
+        project_id=parcel.project_id,
+        geom=parcel.geom,
+        area_m2=parcel.area_m2,
+        upload_id=upload.id if upload else None,
+        changed_by=actor,
+        valid_from=now,
+        note=note,
     )
+    session.add(version)
+    return version

@@ -4,7 +4,7 @@ A parcel moves planned → in_progress → delivered (land) or demolished (demol
 verified. A verified parcel may be disputed (with a reason), and a disputed one goes back
 to in_progress or delivered/demolished (with a reason). TRANSITIONS is the one place that
 says which moves are legal. Every change appends a parcel_versions row (see
-uploads._append_version), so a past day is always reproducible.
+uploads.append_version), so a past day is always reproducible.
 """
 
 from dataclasses import asdict, dataclass
@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from .areas import m2_to_mu
 from .errors import InvalidInput, NotFound
-from .models import KINDS, STATUSES, Parcel, ParcelVersion
+from .models import KINDS, STATUSES, Parcel
 from .units import find_township
-from .uploads import _append_version
+from .uploads import append_version
 
 # The verification group that may verify each kind (晋安区's campaign office).
 VERIFICATION_GROUPS = {"land": "土地核验组", "demolition": "拆迁核验组"}
@@ -240,13 +240,7 @@ def _record(session, parcel: Parcel, to: str, change: str, actor, note, now=None
     parcel.status = to
     parcel.updated_by, parcel.updated_at = actor, now
     parcel.version += 1
-    _append_version(session, parcel, change, None, actor, now)
-    row = next(
-        v
-        for v in session.new
-        if isinstance(v, ParcelVersion) and v.parcel_id == parcel.id and v.version == parcel.version
-    )
-    row.note = note
+    append_version(session, parcel, change, None, actor, now, note=note)
     session.flush()
     return Transition(
         parcel_id=parcel.id,

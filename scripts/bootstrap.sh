@@ -17,7 +17,12 @@ install_debian_packages() {
   pgmajor="${pgmajor:-15}"
   [ -f "/usr/share/postgresql/$pgmajor/extension/postgis.control" ] \
     || missing+=("postgresql-$pgmajor-postgis-3")
-  [ -n "${WITH_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && missing+=(chromium)
+  command -v npm >/dev/null || missing+=(nodejs npm)
+  if [ -n "${WITH_CHROMIUM:-}" ]; then
+    command -v chromium >/dev/null || missing+=(chromium)
+    # Chinese labels in test screenshots, rather than empty boxes.
+    [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]}"
     as_root apt-get update -qq
@@ -47,8 +52,22 @@ make_venv() {
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
 }
 
+install_map_assets() {
+  # Leaflet & co. for the map pages, from the npm registry into node_modules (not
+  # committed); again only when package-lock.json changed since the last install.
+  local vendor="$ROOT/geo_service/maps/vendor" stamp lock
+  stamp="$vendor/node_modules/.geo-service-lock"
+  lock="$(sha256sum "$vendor/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$lock" ]; then
+    echo "==> installing map assets (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error --prefix "$vendor" >/dev/null
+    echo "$lock" >"$stamp"
+  fi
+}
+
 install_debian_packages
 start_postgresql
 make_venv
+install_map_assets
 echo "==> migrating $DATABASE_URL"
 "$VENV/bin/geo-service" db upgrade

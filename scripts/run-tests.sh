@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to the full test suite against a real PostGIS.
 set -euo pipefail
+# The browser tests drive Debian's chromium; they fail (rather than skip) without it here.
+export WITH_CHROMIUM=1 REQUIRE_BROWSER=1
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$ROOT"
 "$VENV/bin/ruff" check geo_service tests scripts

@@ -180,20 +180,32 @@ def test_verification_records_who_when_note_and_freezes_the_area(session, land, 
     assert verification.verified_area_m2 == pytest.approx(frozen, rel=1e-3)
     assert verification.verified_at == done.changed_at
 
-    # A resurvey re-uploads a larger boundary: the area changes, the verified area does not.
+    # A resurvey re-uploads a larger boundary without a status: the verification no longer
+    # matches the boundary, so the parcel goes back for re-verification, flagged; the
+    # verified version keeps its frozen area, and tallies stop counting the parcel.
     larger = rectangle(XINDIAN, 0, 0, 300, 150, angle_deg=11)
-    report = _import(session, tmp_path, [larger], ["XD-001"], status="verified", name="re.gpkg")
+    report = _import(session, tmp_path, [larger], ["XD-001"], name="re.gpkg")
     assert report.changed == 1
     session.refresh(land)
     assert land.area_m2 == pytest.approx(independent_area_m2(larger), rel=1e-3)
-    assert land.verified_area_m2 == pytest.approx(frozen, rel=1e-3)
+    assert (land.status, land.verified_area_m2, land.verified_by) == ("delivered", None, None)
+    (flag,) = land.flags
+    assert flag["rule"] == "changed_after_verification"
+    assert flag["verified_area_m2"] == pytest.approx(frozen, rel=1e-3)
     session.refresh(verification)
     assert verification.verified_area_m2 == pytest.approx(frozen, rel=1e-3)
     assert verification.area_m2 == pytest.approx(frozen, rel=1e-3)
     latest = history(session, land)[-1]
     assert (latest["version"], latest["change"], latest["geometry_changed"]) == (5, "changed", True)
     assert latest["area_m2"] == pytest.approx(independent_area_m2(larger), rel=1e-3)
-    assert latest["verified_area_m2"] == pytest.approx(frozen, rel=1e-3)
+    assert tally(session, by="township", kind="land")[0].verified_m2 == 0.0
+
+    # The same boundary uploaded as verified is a new verification, by the uploading team,
+    # frozen at the new area.
+    _import(session, tmp_path, [larger], ["XD-001"], status="verified", name="re2.gpkg")
+    session.refresh(land)
+    assert (land.status, land.verified_by) == ("verified", "测绘队")
+    assert land.verified_area_m2 == pytest.approx(independent_area_m2(larger), rel=1e-3)
 
 
 def test_a_disputed_parcel_stops_counting_as_verified_until_settled(session, land, tmp_path):
@@ -383,3 +395,15 @@ def test_cli_help_has_examples(command):
     result = _run(command, "--help")
     assert result.exit_code == 0
     assert "Example" in result.stdout
+
+
+def test_a_reupload_without_status_keeps_each_parcels_status(session, tmp_path):
+    a, b = rectangle(XINDIAN, 0, 0, 100, 100), rectangle(XINDIAN, 300, 0, 100, 100)
+    _import(session, tmp_path, [a, b], ["K-1", "K-2"], status="verified")
+    _import(session, tmp_path, [a], ["K-1"], name="k1.gpkg", status="planned")
+    # The team sends its whole file again with a new parcel and no status column.
+    c = rectangle(XINDIAN, 600, 0, 100, 100)
+    report = _import(session, tmp_path, [a, b, c], ["K-1", "K-2", "K-3"], name="all.gpkg")
+    assert (report.created, report.changed, report.unchanged) == (1, 0, 2)
+    statuses = dict(session.execute(select(Parcel.code, Parcel.status)).all())
+    assert statuses == {"K-1": "planned", "K-2": "verified", "K-3": "planned"}

@@ -1,0 +1,218 @@
+"""The leaders' map pages, built with folium and served by geo_service itself.
+
+folium lays out the page (map, scale bar, optional basemap, assets); the layers, legend,
+summary, search, quarter timeline and live updates are drawn by geo_service_maps.js from
+data embedded in the page, so the same page works live and saved as one offline file.
+"""
+
+from pathlib import Path
+
+import folium
+from branca.element import Element, MacroElement
+from jinja2 import Template
+from sqlalchemy.orm import Session
+
+from .. import tallies
+from ..settings import get_settings
+from . import assets, data
+from .data import View
+
+STATIC_DIR = Path(__file__).parent / "static"
+OWN_JS = "geo_service_maps.js"
+OWN_CSS = "geo_service_maps.css"
+POLL_MS = 10_000  # well inside the 30 s within which a leader must see a change
+
+
+class _Start(MacroElement):
+    """Starts geo_service_maps.js once folium has created the Leaflet map."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "geoServiceMaps.start({{ this._parent.get_name() }}, {{ this.config }});"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self._name = "GeoServiceStart"
+        self.config = data.dumps(config)
+
+
+def _base_map(bounds, title: str, static: bool) -> folium.Map:
+    settings = get_settings()
+    centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+    # Fractional zoom lets a district fill a wall screen instead of snapping small.
+    fmap = folium.Map(
+        location=centre,
+        zoom_start=11,
+        tiles=None,
+        control_scale=True,
+        zoom_snap=0.25,
+        zoom_delta=0.5,
+    )
+    # Only local Leaflet: folium's CDN defaults (jQuery, Bootstrap, Font Awesome) would
+    # leave the page blank on an intranet, and nothing here needs them.
+    fmap.default_js, fmap.default_css = [], []
+    root = fmap.get_root()
+    root.header.add_child(Element(f"<title>{title}</title>"))
+    if static:
+        root.header.add_child(Element(assets.inline_html()))
+        root.header.add_child(Element(_inline_own()))
+    else:
+        fmap.default_js = assets.default_js()
+        fmap.default_css = assets.default_css()
+        root.header.add_child(
+            Element(
+                f'<link rel="stylesheet" href="/maps/static/{OWN_CSS}">'
+                f'<script src="/maps/static/{OWN_JS}"></script>'
+            )
+        )
+    if settings.basemap_url and not static:
+        # An intranet tile server or Tianditu (CGCS2000, no offset): never a GCJ-02 basemap.
+        folium.TileLayer(
+            tiles=settings.basemap_url, attr=settings.basemap_attribution, name="底图"
+        ).add_to(fmap)
+    return fmap
+
+
+def _inline_own() -> str:
+    css = (STATIC_DIR / OWN_CSS).read_text(encoding="utf-8")
+    js = (STATIC_DIR / OWN_JS).read_text(encoding="utf-8")
+    return f"<style>{css}</style><script>{js}</script>"
+
+
+def _snapshot(session: Session, view: View, with_parcels: bool = True) -> dict:
+    return {
+        "townships": data.township_features(session, view),
+        "parcels": data.parcel_features(session, view) if with_parcels else None,
+        "summary": data.district_summary(session, view),
+        "token": data.change_token(session),
+    }
+
+
+def progress_data(session: Session, view: View) -> dict:
+    """What the live page fetches: the same shape as the data embedded in it."""
+    return _snapshot(session, view, with_parcels=not _use_tiles(session, view))
+
+
+def _use_tiles(session: Session, view: View) -> bool:
+    return data.parcel_count(session, view) > get_settings().map_tile_threshold
+
+
+def progress_page(session: Session, view: View, static: bool = False) -> str:
+    bounds = data.district_bounds(session, view.district)
+    tiles = not static and _use_tiles(session, view)
+    query = f"district={view.district}&kind={view.kind}&year={view.year}"
+    config = {
+        "mode": "progress",
+        "view": {
+            "district": view.district,
+            "kind": view.kind,
+            "year": view.year,
+            "quarter": view.quarter,
+        },
+        "bounds": bounds,
+        "data": _snapshot(session, view, with_parcels=not tiles),
+        "tiles": f"/tiles/{{z}}/{{x}}/{{y}}.pbf?{query}" if tiles else None,
+        "live": not static and view.quarter is None,
+        "poll_ms": POLL_MS,
+        "data_url": f"/maps/progress/data.json?{query}",
+        "changes_url": "/api/changes",
+        "search_url": "/api/parcels?limit=1&code=",
+        "timeline": data.timeline_days(view.year),
+    }
+    if static:
+        config["snapshots"] = _all_quarters(session, view, config["data"])
+    title = f"{view.district} {'交地' if view.kind == 'land' else '拆迁'}进度"
+    fmap = _base_map(bounds, title, static)
+    fmap.add_child(_Start(config))
+    return fmap.get_root().render()
+
+
+def _all_quarters(session: Session, view: View, now: dict) -> dict:
+    """A saved file cannot ask the service: every quarter's state goes into the page."""
+    snapshots = {"now": now}
+    for quarter in data.QUARTER_ENDS:
+        past = View(district=view.district, kind=view.kind, year=view.year, quarter=quarter)
+        snapshots[str(quarter)] = _snapshot(session, past)
+    return snapshots
+
+
+def support_page(session: Session, view: View, static: bool = False) -> str:
+    bounds = data.district_bounds(session, view.district)
+    links = [
+        link
+        for link in tallies.support_links(session, kind=view.kind, as_of=view.as_of)
+        if link.district == view.district
+    ]
+    parcels = data.parcel_features(session, view)
+    parcels["features"] = [f for f in parcels["features"] if f["properties"]["supported"]]
+    config = {
+        "mode": "support",
+        "view": {"district": view.district, "kind": view.kind, "year": view.year},
+        "bounds": bounds,
+        "data": {
+            "townships": data.township_features(session, view),
+            "parcels": parcels,
+            "links": [_link(link) for link in links],
+        },
+    }
+    fmap = _base_map(bounds, f"{view.district} 跨界支援", static)
+    fmap.add_child(_Start(config))
+    fmap.get_root().html.add_child(Element(_credit_table(session, view, links)))
+    return fmap.get_root().render()
+
+
+def _link(link) -> dict:
+    return {
+        "host": link.host,
+        "helper": link.helper,
+        "kind": link.kind,
+        "parcels": link.parcels,
+        "verified_parcels": link.verified_parcels,
+        "verified_m2": link.verified_m2,
+    }
+
+
+def _credit_table(session: Session, view: View, links) -> str:
+    """Beside the map: each township's verified area as host and as helper."""
+    kind = view.kind
+    host = {
+        r.township: r
+        for r in tallies.tally(
+            session, by="township", kind=kind, year=view.year, as_of=view.as_of, credit="host"
+        )
+        if r.district == view.district
+    }
+    helper = {
+        r.township: r
+        for r in tallies.tally(
+            session, by="township", kind=kind, year=view.year, as_of=view.as_of, credit="helpers"
+        )
+        if r.district == view.district
+    }
+    unit, scale = ("亩", 10000 / 15) if kind == "land" else ("m²", 1)
+    rows = []
+    for name in sorted(set(host) | set(helper)):
+        own = host[name].verified_m2 if name in host else 0.0
+        helped_m2 = helper[name].verified_m2 if name in helper else 0.0
+        rows.append(
+            f"<tr><td>{name}</td><td>{own / scale:,.0f}</td><td>{helped_m2 / scale:,.0f}</td></tr>"
+        )
+    pairs = (
+        "".join(
+            f"<tr><td>{link.helper} → {link.host}</td><td>{link.parcels}</td>"
+            f"<td>{link.verified_m2 / scale:,.0f}</td></tr>"
+            for link in links
+        )
+        or '<tr><td colspan="3">暂无跨界支援记录</td></tr>'
+    )
+    return (
+        '<div class="gs-panel gs-side" id="gs-credit">'
+        f"<h3>{view.district} 跨界支援</h3>"
+        f"<table><tr><th>支援 → 属地</th><th>宗数</th><th>已核验（{unit}）</th></tr>{pairs}</table>"
+        f"<h4>乡镇得分（已核验，{unit}）</h4>"
+        f"<table><tr><th>乡镇</th><th>属地</th><th>支援他镇</th></tr>{''.join(rows)}</table>"
+        '<p class="gs-note">属地：本乡镇地块；支援他镇：本乡镇参与支援的他镇地块（两者不相加）。</p>'
+        "</div>"
+    )

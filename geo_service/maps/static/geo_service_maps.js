@@ -1,0 +1,334 @@
+/* geo_service map pages: progress against target, and cross-township support.
+ * The page embeds its first data (so a saved file works offline); a live page then
+ * polls the service and redraws in place, keeping the leader's zoom and position. */
+(function () {
+  "use strict";
+
+  var MU = 10000 / 15;
+  var PROGRESS_BINS = [
+    { upto: 0.2, color: "#edf8e9", label: "< 20%" },
+    { upto: 0.4, color: "#bae4b3", label: "20–40%" },
+    { upto: 0.6, color: "#74c476", label: "40–60%" },
+    { upto: 0.8, color: "#31a354", label: "60–80%" },
+    { upto: Infinity, color: "#006d2c", label: "≥ 80%" }
+  ];
+  var STATUS = {
+    planned: { color: "#9e9e9e", label: "计划" },
+    in_progress: { color: "#42a5f5", label: "实施中" },
+    delivered: { color: "#ff9800", label: "已交地" },
+    demolished: { color: "#ff9800", label: "已拆除" },
+    verified: { color: "#1b5e20", label: "已核验" },
+    disputed: { color: "#d32f2f", label: "有争议" }
+  };
+  var KIND_LABEL = { land: "交地", demolition: "拆迁" };
+
+  function fmt(n, digits) {
+    if (n === null || n === undefined) return "—";
+    return Number(n).toLocaleString("zh-CN", {
+      minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0
+    });
+  }
+  function pct(p) { return p === null || p === undefined ? "—" : (p * 100).toFixed(1) + "%"; }
+  function esc(s) {
+    return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function progressColor(p) {
+    for (var i = 0; i < PROGRESS_BINS.length; i++) if (p < PROGRESS_BINS[i].upto) return PROGRESS_BINS[i].color;
+    return PROGRESS_BINS[PROGRESS_BINS.length - 1].color;
+  }
+  function amount(kind, m2) {
+    // Land is counted in mu, demolition in square metres: as the campaign counts them.
+    return kind === "land" ? fmt(m2 / MU, 1) + " 亩" : fmt(m2, 0) + " m²";
+  }
+  function control(position, className, html) {
+    var C = L.Control.extend({
+      onAdd: function () {
+        var div = L.DomUtil.create("div", "gs-panel " + className);
+        div.innerHTML = html || "";
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        return div;
+      }
+    });
+    return new C({ position: position });
+  }
+
+  function townshipStyle(f) {
+    var p = f.properties;
+    if (p.target_m2 === null || p.target_m2 === undefined) {
+      return { className: "gs-township gs-no-target", color: "#555", weight: 1.5, dashArray: "6 4",
+               fillColor: "#ffffff", fillOpacity: 0.35 };
+    }
+    return { className: "gs-township", color: "#333", weight: 1.5,
+             fillColor: progressColor(p.progress), fillOpacity: 0.65 };
+  }
+  function parcelStyle(status) {
+    var s = STATUS[status] || STATUS.planned;
+    return { className: "gs-parcel gs-status-" + status, color: s.color, weight: 1,
+             fillColor: s.color, fillOpacity: 0.7, fill: true };
+  }
+  function parcelPopup(p, kind) {
+    var rows = [
+      ["地块编号", p.code], ["项目", (p.project || "—") + (p.project_name ? " " + p.project_name : "")],
+      ["乡镇", p.township], ["状态", (STATUS[p.status] || {}).label || p.status],
+      ["面积", fmt(p.area_m2, 1) + " m² / " + fmt(p.area_mu, 2) + " 亩"],
+      ["核验", p.verified_by ? p.verified_by + (p.verified_group ? "（" + p.verified_group + "）" : "") : "—"],
+      ["核验日期", p.verified_at || "—"]
+    ];
+    return '<table class="gs-popup">' + rows.map(function (r) {
+      return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
+    }).join("") + "</table>";
+  }
+
+  function ProgressMap(map, cfg) {
+    this.map = map;
+    this.cfg = cfg;
+    this.kind = cfg.view.kind;
+    this.viewing = null; // null = now; otherwise a quarter number
+    this.updates = 0;
+    this.townships = L.geoJSON(null, {
+      style: townshipStyle,
+      onEachFeature: function (f, layer) {
+        var p = f.properties;
+        layer.bindTooltip("<b>" + esc(p.name) + "</b><br>已核验 " + amount(cfg.view.kind, p.verified_m2) +
+          "<br>目标 " + (p.target_m2 === null ? "未设" : amount(cfg.view.kind, p.target_m2)) +
+          "<br>进度 " + pct(p.progress) + (p.approximate ? "<br><i>边界为示意</i>" : ""), { sticky: true });
+      }
+    }).addTo(map);
+    this.labels = L.layerGroup().addTo(map);
+    this.parcels = this.makeParcelLayer().addTo(map);
+    this.layerControl = L.control.layers(null, {
+      "乡镇进度": this.townships, "乡镇标注": this.labels, "地块": this.parcels
+    }, { collapsed: false, position: "topright" }).addTo(map);
+    this.summary = control("topright", "gs-summary").addTo(map);
+    control("bottomright", "gs-legend", this.legendHtml()).addTo(map);
+    this.addTools();
+    this.update(cfg.data);
+    map.fitBounds(cfg.bounds);
+    if (cfg.live) this.poll();
+  }
+
+  ProgressMap.prototype.makeParcelLayer = function () {
+    var kind = this.kind, cfg = this.cfg;
+    if (cfg.tiles) {
+      var layer = L.vectorGrid.protobuf(cfg.tiles, {
+        rendererFactory: L.svg.tile,
+        interactive: true,
+        maxNativeZoom: 20,
+        getFeatureId: function (f) { return f.properties.id; },
+        vectorTileLayerStyles: { parcels: function (p) { return parcelStyle(p.status); } }
+      });
+      layer.on("click", function (e) {
+        L.popup().setLatLng(e.latlng).setContent(parcelPopup(e.layer.properties, kind)).openOn(layer._map);
+      });
+      return layer;
+    }
+    return L.geoJSON(null, {
+      style: function (f) { return parcelStyle(f.properties.status); },
+      onEachFeature: function (f, layer) {
+        layer.bindTooltip(esc(f.properties.code) + " · " + ((STATUS[f.properties.status] || {}).label || ""));
+        layer.bindPopup(parcelPopup(f.properties, kind));
+      }
+    });
+  };
+
+  ProgressMap.prototype.legendHtml = function () {
+    var h = "<h4>乡镇进度（已核验 ÷ 目标）</h4>";
+    PROGRESS_BINS.forEach(function (b) {
+      h += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
+    });
+    h += '<div><i class="gs-swatch gs-swatch-none"></i>未设目标</div><h4>地块状态</h4>';
+    var seen = {};
+    Object.keys(STATUS).forEach(function (k) {
+      if (k === (this.kind === "land" ? "demolished" : "delivered")) return;
+      if (seen[STATUS[k].label]) return;
+      seen[STATUS[k].label] = true;
+      h += '<div><i class="gs-swatch" style="background:' + STATUS[k].color + '"></i>' + STATUS[k].label + "</div>";
+    }, this);
+    return h;
+  };
+
+  ProgressMap.prototype.summaryHtml = function (s) {
+    var k = s.kind;
+    var when = s.quarter ? s.year + "年第" + s.quarter + "季度末" : (s.as_of ? s.as_of : "当前");
+    var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? "已完成" : (s.target_m2 === null ? "—" : "年度已结束"))
+      : amount(k, s.pace_m2_per_month) + " / 月";
+    return "<h3>" + esc(s.district) + " " + KIND_LABEL[k] + "进度 <small>" + esc(when) + "</small></h3>" +
+      '<table class="gs-figures">' +
+      "<tr><th>年度目标</th><td>" + (s.target_m2 === null ? "未设" : amount(k, s.target_m2)) + "</td></tr>" +
+      "<tr><th>已核验</th><td>" + amount(k, s.verified_m2) + "</td></tr>" +
+      '<tr><th>完成率</th><td class="gs-progress">' + pct(s.progress) + "</td></tr>" +
+      "<tr><th>剩余</th><td>" + (s.remaining_m2 === null ? "—" : amount(k, s.remaining_m2)) + "</td></tr>" +
+      "<tr><th>每月需完成</th><td>" + pace + "</td></tr></table>" +
+      '<div class="gs-kinds">' + ["land", "demolition"].map(function (x) {
+        return x === k ? "<b>" + KIND_LABEL[x] + "</b>" : '<a href="?district=' + encodeURIComponent(s.district) +
+          "&kind=" + x + '">' + KIND_LABEL[x] + "</a>";
+      }).join(" · ") + "</div>";
+  };
+
+  ProgressMap.prototype.update = function (data) {
+    var kind = this.kind;
+    this.townships.clearLayers().addData(data.townships);
+    this.labels.clearLayers();
+    data.townships.features.forEach(function (f) {
+      var p = f.properties;
+      var text = esc(p.name) + "<br>" + fmt(p.verified_m2 / (kind === "land" ? MU : 1), kind === "land" ? 0 : 0) +
+        " / " + (p.target_m2 === null ? "—" : fmt(p.target_m2 / (kind === "land" ? MU : 1), 0)) +
+        (kind === "land" ? " 亩" : " m²");
+      L.marker([p.label_lat, p.label_lon], {
+        interactive: false,
+        icon: L.divIcon({ className: "gs-label", html: "<span>" + text + "</span>", iconSize: null })
+      }).addTo(this.labels);
+    }, this);
+    if (data.parcels && this.parcels.clearLayers) this.parcels.clearLayers().addData(data.parcels);
+    if (this.cfg.tiles && data.token && this.parcels.setUrl) {
+      this.parcels.setUrl(this.tileUrl(data));
+    }
+    this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
+    this.updates += 1;
+    this.token = data.token || this.token;
+    document.body.setAttribute("data-gs-updates", String(this.updates));
+    document.body.setAttribute("data-gs-verified-m2", String(data.summary.verified_m2));
+  };
+
+  ProgressMap.prototype.tileUrl = function (data) {
+    var url = this.cfg.tiles + (this.cfg.tiles.indexOf("?") < 0 ? "?" : "&") + "v=" + encodeURIComponent(data.token);
+    if (data.summary.as_of) url += "&as_of=" + data.summary.as_of;
+    return url;
+  };
+
+  ProgressMap.prototype.load = function (quarter) {
+    var self = this;
+    this.viewing = quarter;
+    if (this.cfg.snapshots) { // a saved file: every quarter is in the page
+      this.update(this.cfg.snapshots[quarter === null ? "now" : String(quarter)]);
+      return Promise.resolve();
+    }
+    var url = this.cfg.data_url + (quarter ? "&quarter=" + quarter : "");
+    return fetch(url).then(function (r) { return r.json(); }).then(function (d) { self.update(d); });
+  };
+
+  ProgressMap.prototype.poll = function () {
+    var self = this;
+    setInterval(function () {
+      if (self.viewing !== null) return; // a past quarter does not change
+      fetch(self.cfg.changes_url).then(function (r) { return r.json(); }).then(function (c) {
+        if (c.token !== self.token) return self.load(null);
+      }).catch(function () { /* the next poll tries again */ });
+    }, this.cfg.poll_ms);
+  };
+
+  ProgressMap.prototype.addTools = function () {
+    var self = this, map = this.map, cfg = this.cfg;
+    var search = control("topleft", "gs-search",
+      '<input type="search" placeholder="搜索地块编号" aria-label="搜索地块编号">' +
+      '<button type="button" class="gs-fit" title="全区">全区</button><div class="gs-search-msg"></div>').addTo(map);
+    var box = search.getContainer();
+    box.querySelector(".gs-fit").onclick = function () { map.fitBounds(cfg.bounds); };
+    box.querySelector("input").addEventListener("keydown", function (e) {
+      if (e.key === "Enter") self.find(this.value.trim(), box.querySelector(".gs-search-msg"));
+    });
+    if (cfg.timeline) {
+      var html = '<span class="gs-timeline-title">' + cfg.view.year + "年</span>" +
+        '<button type="button" data-q="" class="gs-active">当前</button>' +
+        cfg.timeline.map(function (t) {
+          return '<button type="button" data-q="' + t.quarter + '" title="' + esc(t.label) + '">Q' + t.quarter + "</button>";
+        }).join("");
+      var tl = control("bottomleft", "gs-timeline", html).addTo(map).getContainer();
+      tl.querySelectorAll("button").forEach(function (b) {
+        b.onclick = function () {
+          tl.querySelectorAll("button").forEach(function (x) { x.classList.remove("gs-active"); });
+          b.classList.add("gs-active");
+          self.load(b.getAttribute("data-q") ? Number(b.getAttribute("data-q")) : null);
+        };
+      });
+    }
+  };
+
+  ProgressMap.prototype.find = function (code, msg) {
+    var map = this.map, kind = this.kind, found = null;
+    msg.textContent = "";
+    if (!code) return;
+    if (!this.cfg.tiles) {
+      this.parcels.eachLayer(function (l) { if (l.feature.properties.code === code) found = l; });
+      if (found) { map.fitBounds(found.getBounds(), { maxZoom: 17 }); found.openPopup(); return; }
+      msg.textContent = "未找到 " + code;
+      return;
+    }
+    fetch(this.cfg.search_url + encodeURIComponent(code)).then(function (r) { return r.json(); }).then(function (fc) {
+      if (!fc.features || !fc.features.length) { msg.textContent = "未找到 " + code; return; }
+      var layer = L.geoJSON(fc.features[0]);
+      map.fitBounds(layer.getBounds(), { maxZoom: 17 });
+      L.popup().setLatLng(layer.getBounds().getCenter())
+        .setContent(parcelPopup(fc.features[0].properties, kind)).openOn(map);
+    });
+  };
+
+  /* Cross-township support: who helped whom, weighted by the area delivered together. */
+  function SupportMap(map, cfg) {
+    var data = cfg.data, maxM2 = 1;
+    L.geoJSON(data.townships, {
+      style: { className: "gs-township", color: "#607d8b", weight: 1.2, fillColor: "#eceff1", fillOpacity: 0.5 },
+      onEachFeature: function (f, layer) { layer.bindTooltip(esc(f.properties.name), { sticky: true }); }
+    }).addTo(map);
+    var centres = {};
+    data.townships.features.forEach(function (f) {
+      centres[f.properties.name] = [f.properties.label_lat, f.properties.label_lon];
+      L.marker(centres[f.properties.name], { interactive: false,
+        icon: L.divIcon({ className: "gs-label", html: "<span>" + esc(f.properties.name) + "</span>", iconSize: null })
+      }).addTo(map);
+    });
+    var parcels = L.geoJSON(data.parcels, {
+      style: function (f) { return parcelStyle(f.properties.status); },
+      onEachFeature: function (f, layer) { layer.bindPopup(parcelPopup(f.properties, cfg.view.kind)); }
+    }).addTo(map);
+    var links = L.layerGroup().addTo(map);
+    data.links.forEach(function (l) { maxM2 = Math.max(maxM2, l.verified_m2); });
+    data.links.forEach(function (l) {
+      var a = centres[l.helper], b = centres[l.host];
+      if (!a || !b) return;
+      var w = 2 + 10 * l.verified_m2 / maxM2;
+      var pts = curve(a, b);
+      var text = esc(l.helper) + " → " + esc(l.host) + "：" + l.parcels + " 宗，已核验 " + amount(l.kind, l.verified_m2);
+      L.polyline(pts, { className: "gs-link", color: "#6a1b9a", weight: w, opacity: 0.75 })
+        .bindTooltip(text, { sticky: true }).addTo(links);
+      L.polygon(arrowHead(pts[pts.length - 2], pts[pts.length - 1], 0.004 + w * 0.0004),
+        { className: "gs-arrow", color: "#6a1b9a", weight: 1, fillOpacity: 0.9 }).addTo(links);
+    });
+    L.control.layers(null, { "支援关系": links, "支援项目地块": parcels }, { collapsed: false }).addTo(map);
+    control("bottomright", "gs-legend",
+      '<h4>跨界支援</h4><div><i class="gs-line"></i>支援方 → 属地乡镇，线宽 ∝ 共同完成的已核验面积</div>').addTo(map);
+    // Keep the district clear of the credit table on the left.
+    var side = document.getElementById("gs-credit");
+    map.fitBounds(cfg.bounds, { paddingTopLeft: [side ? side.offsetWidth + 70 : 0, 20] });
+    document.body.setAttribute("data-gs-links", String(data.links.length));
+  }
+
+  function curve(a, b) {
+    // A gentle arc, bending to the right of travel, so A→B and B→A stay apart.
+    var mx = (a[0] + b[0]) / 2, my = (a[1] + b[1]) / 2;
+    var dx = b[0] - a[0], dy = b[1] - a[1];
+    var c = [mx - dy * 0.2, my + dx * 0.2], pts = [];
+    for (var t = 0; t <= 1.0001; t += 0.1) {
+      pts.push([(1 - t) * (1 - t) * a[0] + 2 * (1 - t) * t * c[0] + t * t * b[0],
+                (1 - t) * (1 - t) * a[1] + 2 * (1 - t) * t * c[1] + t * t * b[1]]);
+    }
+    return pts;
+  }
+  function arrowHead(from, to, size) {
+    var ang = Math.atan2(to[0] - from[0], to[1] - from[1]);
+    // ang is measured from the longitude axis: latitude takes the sine, longitude the cosine.
+    function at(d) { return [to[0] - size * Math.sin(ang + d), to[1] - size * Math.cos(ang + d)]; }
+    return [to, at(0.45), at(-0.45)];
+  }
+
+  window.geoServiceMaps = {
+    start: function (map, cfg) {
+      var page = cfg.mode === "support" ? new SupportMap(map, cfg) : new ProgressMap(map, cfg);
+      window.geoServiceMaps.page = page;
+      return page;
+    }
+  };
+})();

@@ -1,0 +1,56 @@
+"""Parcels as Mapbox vector tiles straight from PostGIS, for districts with many parcels."""
+
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from .. import tallies
+from ..errors import InvalidInput
+from ..units import find_district
+
+LAYER = "parcels"
+# Tiles are drawn in Web Mercator, as Leaflet displays them; areas are never taken from it.
+_TILE_SQL = """
+    WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS merc),
+    current AS (
+        SELECT v.parcel_id AS id, v.code, v.status, v.area_m2,
+               round((v.area_m2 / (10000.0 / 15))::numeric, 2)::float AS area_mu,
+               t.name AS township, pr.code AS project, pr.name AS project_name,
+               v.verified_by, v.verified_group, to_char(v.verified_at, 'YYYY-MM-DD') AS verified_at,
+               v.geom
+        FROM parcel_versions v
+        JOIN admin_units t ON t.id = v.township_id
+        LEFT JOIN projects pr ON pr.id = v.project_id, bounds
+        WHERE t.parent_id = :district AND v.kind = :kind
+          AND v.geom && ST_Transform(bounds.merc, 4490)
+          AND (CAST(:as_of AS timestamptz) IS NULL AND v.valid_to IS NULL
+               OR v.valid_from < CAST(:as_of AS timestamptz)
+                  AND (v.valid_to IS NULL OR v.valid_to >= CAST(:as_of AS timestamptz)))
+    ),
+    mvt AS (
+        SELECT id, code, status, area_m2, area_mu, township, project, project_name,
+               verified_by, verified_group, verified_at,
+               ST_AsMVTGeom(ST_Transform(geom, 3857), bounds.merc, 4096, 64, true) AS geom
+        FROM current, bounds
+    )
+    SELECT ST_AsMVT(mvt, :layer, 4096, 'geom') FROM mvt WHERE geom IS NOT NULL
+"""
+
+
+def parcel_tile(
+    session: Session, z: int, x: int, y: int, district: str, kind: str, as_of: date | None
+) -> bytes:
+    if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
+        raise InvalidInput(f"no tile {z}/{x}/{y}")
+    owner = find_district(session, district)
+    params = {
+        "z": z,
+        "x": x,
+        "y": y,
+        "district": owner.id,
+        "kind": kind,
+        "layer": LAYER,
+        "as_of": tallies.end_of_day(as_of) if as_of else None,
+    }
+    return bytes(session.execute(text(_TILE_SQL), params).scalar() or b"")
