@@ -213,6 +213,7 @@ def _credit_table(session: Session, view: View, links) -> str:
         f"<table><tr><th>支援 → 属地</th><th>宗数</th><th>已核验（{unit}）</th></tr>{pairs}</table>"
         f"<h4>乡镇得分（已核验，{unit}）</h4>"
         f"<table><tr><th>乡镇</th><th>属地</th><th>支援他镇</th></tr>{''.join(rows)}</table>"
-        '<p class="gs-note">属地：本乡镇地块；支援他镇：本乡镇参与支援的他镇地块（两者不相加）。</p>'
+        '<p class="gs-note">属地：本乡镇地块；'
+        "支援他镇：本乡镇参与支援的他镇地块（两者不相加）。</p>"
         "</div>"
     )
