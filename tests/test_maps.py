@@ -1,0 +1,174 @@
+"""Map data and pages: numbers against independent computations, offline pages, tiles."""
+
+import json
+import re
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
+
+from geo_service.api import create_app
+from geo_service.maps import data as maps_data
+from geo_service.maps.data import View
+from geo_service.maps.pages import progress_page, support_page
+from geo_service.targets import set_target
+from geo_service.uploads import ImportOptions, import_file
+
+MU = 10000 / 15
+
+
+@pytest.fixture
+def parcels(session, tmp_path):
+    """Two verified parcels in 新店镇 (one helped by 鼓山镇), a planned one in 鼓山镇."""
+    verified = [rectangle(XINDIAN, 0, 0, 400, 300), rectangle(XINDIAN, 800, 0, 200, 200)]
+    path = write(
+        frame(verified, code=["XD-1", "XD-2"], support=["鼓山镇", None]),
+        tmp_path / "x.gpkg",
+        CM120E,
+        "GPKG",
+    )
+    import_file(session, path, ImportOptions(kind="land", township="新店镇", status="verified"))
+    planned = write(
+        frame([rectangle(GUSHAN, 0, 0, 100, 100)], code=["GS-1"]),
+        tmp_path / "g.gpkg",
+        CM120E,
+        "GPKG",
+    )
+    import_file(session, planned, ImportOptions(kind="land", township="鼓山镇"))
+    set_target(
+        session,
+        district="晋安区",
+        township="新店镇",
+        kind="land",
+        year=2017,
+        amount=500,
+        unit="mu",
+        actor="test",
+    )
+    session.commit()
+    return sum(independent_area_m2(p) for p in verified)
+
+
+def test_township_progress_and_district_summary(session, parcels):
+    view = View(district="晋安区", kind="land")
+    townships = {
+        f["properties"]["name"]: f["properties"]
+        for f in maps_data.township_features(session, view)["features"]
+    }
+    assert len(townships) == 9
+    xindian = townships["新店镇"]
+    assert xindian["verified_m2"] == pytest.approx(parcels, rel=1e-3)
+    assert xindian["progress"] == pytest.approx(parcels / (500 * MU), rel=1e-3)
+    assert townships["鼓山镇"]["target_m2"] is None and townships["鼓山镇"]["verified_m2"] == 0
+    summary = maps_data.district_summary(session, view)
+    assert summary["target_mu"] == pytest.approx(9000)
+    assert summary["progress"] == pytest.approx(parcels / 6_000_000, rel=1e-3)
+    assert summary["remaining_m2"] == pytest.approx(6_000_000 - parcels, rel=1e-6)
+
+
+def test_required_pace_per_remaining_month():
+    # At the end of Q2 2017, 184 days remain: 184 / 30.44 months.
+    view = View(district="晋安区", kind="land", quarter=2)
+    assert view.as_of == date(2017, 6, 30)
+    assert maps_data._months_left(view.reference_day, 2017) == pytest.approx(184 / 30.44)
+    assert maps_data._months_left(date(2017, 12, 31), 2017) == 0
+
+
+def test_quarter_view_uses_quarterly_targets_cumulatively(session, parcels):
+    for quarter, amount in ((1, 100), (2, 200), (3, 300), (4, 400)):
+        set_target(
+            session,
+            district="晋安区",
+            township="鼓山镇",
+            kind="land",
+            year=2017,
+            quarter=quarter,
+            amount=amount,
+            unit="mu",
+            actor="test",
+        )
+    session.commit()
+
+    def gushan(quarter):
+        view = View(district="晋安区", kind="land", quarter=quarter)
+        features = maps_data.township_features(session, view)["features"]
+        return next(f["properties"] for f in features if f["properties"]["name"] == "鼓山镇")
+
+    assert gushan(2)["target_mu"] == pytest.approx(300)
+    assert gushan(None)["target_mu"] == pytest.approx(1000)
+    # The parcels were verified today, not in 2017: the Q4 2017 view shows nothing verified.
+    assert (
+        maps_data.district_summary(session, View("晋安区", "land", quarter=4))["verified_m2"] == 0
+    )
+
+
+def test_saved_map_is_self_contained(session, parcels):
+    html = progress_page(session, View(district="晋安区", kind="land"), static=True)
+    assert not re.search(r'<(script|link)[^>]+(src|href)="?(https?:)?//', html)
+    assert not re.search(r"url\(['\"]?(https?:)?//", html), "CSS must not load remote files"
+    assert re.findall(r"<script[^>]+src=|<link[^>]+href=", html) == [], "everything inlined"
+    config = json.loads(re.search(r"geoServiceMaps\.start\([^,]+, (\{.*\})\);", html).group(1))
+    assert set(config["snapshots"]) == {"now", "1", "2", "3", "4"}
+    codes = {f["properties"]["code"] for f in config["data"]["parcels"]["features"]}
+    assert codes == {"XD-1", "XD-2", "GS-1"}
+    assert config["live"] is False
+
+
+def test_support_page_lists_the_helpers(session, parcels):
+    html = support_page(session, View(district="晋安区", kind="land"), static=True)
+    assert "鼓山镇 → 新店镇" in html
+    config = json.loads(re.search(r"geoServiceMaps\.start\([^,]+, (\{.*\})\);", html).group(1))
+    (link,) = config["data"]["links"]
+    first = rectangle(XINDIAN, 0, 0, 400, 300)
+    assert (link["helper"], link["host"], link["parcels"]) == ("鼓山镇", "新店镇", 1)
+    assert link["verified_m2"] == pytest.approx(independent_area_m2(first), rel=1e-3)
+    assert [f["properties"]["code"] for f in config["data"]["parcels"]["features"]] == ["XD-1"]
+
+
+def test_live_pages_use_only_the_services_own_assets(db, parcels):
+    client = TestClient(create_app())
+    page = client.get("/maps/progress", params={"district": "晋安区", "kind": "land"})
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/") for s in sources), sources
+    for source in sources:
+        assert client.get(source).status_code == 200, source
+    assert client.get("/maps/support").status_code == 200
+    data = client.get("/maps/progress/data.json", params={"quarter": 2}).json()
+    assert data["summary"]["as_of"] == "2017-06-30"
+    assert client.get("/maps/progress", params={"kind": "x"}).status_code == 422
+
+
+def test_change_token_moves_when_a_parcel_changes(db, parcels, session):
+    client = TestClient(create_app())
+    before = client.get("/api/changes").json()["token"]
+    parcel_id = client.get("/api/parcels", params={"code": "GS-1"}).json()["features"][0]["id"]
+    response = client.post(
+        f"/api/parcels/{parcel_id}/status", json={"status": "in_progress", "actor": "鼓山镇"}
+    )
+    assert response.status_code == 200, response.text
+    assert client.get("/api/changes").json()["token"] != before
+
+
+def test_vector_tiles_hold_the_parcels_of_their_area(db, parcels):
+    client = TestClient(create_app())
+    lon, lat = XINDIAN
+    z = 14
+    x, y = _tile(lon, lat, z)
+    tile = client.get(f"/tiles/{z}/{x}/{y}.pbf", params={"district": "晋安区", "kind": "land"})
+    assert tile.status_code == 200
+    assert tile.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert b"parcels" in tile.content and b"XD-1" in tile.content
+    empty = client.get(f"/tiles/{z}/{x + 50}/{y}.pbf")
+    assert empty.status_code == 200 and empty.content == b""
+    assert client.get("/tiles/3/9/1.pbf").status_code == 400
+
+
+def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    import math
+
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
