@@ -106,7 +106,9 @@
     control("bottomright", "gs-legend", this.legendHtml()).addTo(map);
     this.addTools();
     this.update(cfg.data);
-    map.fitBounds(cfg.bounds);
+    // No animation: Leaflet drops any setView made while a zoom animation runs, and a
+    // leader's first zoom must not be lost.
+    map.fitBounds(cfg.bounds, { animate: false });
     if (cfg.live) this.poll();
   }
 
@@ -302,7 +304,7 @@
       '<h4>跨界支援</h4><div><i class="gs-line"></i>支援方 → 属地乡镇，线宽 ∝ 共同完成的已核验面积</div>').addTo(map);
     // Keep the district clear of the credit table on the left.
     var side = document.getElementById("gs-credit");
-    map.fitBounds(cfg.bounds, { paddingTopLeft: [side ? side.offsetWidth + 70 : 0, 20] });
+    map.fitBounds(cfg.bounds, { paddingTopLeft: [side ? side.offsetWidth + 70 : 0, 20], animate: false });
     document.body.setAttribute("data-gs-links", String(data.links.length));
   }
 
