@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .areas import geodesic_area_m2, m2_to_mu
@@ -128,14 +128,40 @@ def import_file(
     session.add(upload)
     session.flush()
     result.upload_id = upload.id
-    now = datetime.now(UTC)
-    for i in rows.indices:
-        outcome = _store_parcel(session, rows, i, township, upload, options, now)
+    for outcome in _store_parcels(session, rows, township, upload, options, progress):
         setattr(result, outcome, getattr(result, outcome) + 1)
+    return result
+
+
+def _store_parcels(session, rows: "_Rows", township, upload, options, progress) -> list[str]:
+    """Write the file's parcels and their new versions in a few batched statements."""
+    now = datetime.now(UTC)
+    codes = [rows.codes[i] for i in rows.indices]
+    existing = {
+        p.code: p
+        for p in session.scalars(
+            select(Parcel).where(
+                Parcel.township_id == township.id,
+                Parcel.kind == options.kind,
+                Parcel.code.in_(codes),
+            )
+        )
+    }
+    outcomes, written = [], []
+    for i in rows.indices:
+        parcel = existing.get(rows.codes[i])
+        outcome, parcel = _update_parcel(session, parcel, rows, i, township, upload, options, now)
+        outcomes.append(outcome)
+        if outcome != "unchanged":
+            written.append((outcome, parcel))
         if progress:
             progress(1)
+    session.flush()  # new parcels get their ids
+    changed = [p.id for outcome, p in written if outcome == "changed"]
+    _close_versions(session, changed, now)
+    session.add_all(_new_version(p, outcome, upload, options.actor, now) for outcome, p in written)
     session.flush()
-    return result
+    return outcomes
 
 
 def _checked_rows(session, frame, source, options, township, report: Report) -> "_Rows":
@@ -352,23 +378,18 @@ class _Rows:
         return str(self.frame["name"].iloc[i])
 
 
-def _store_parcel(session, rows: _Rows, i, township, upload, options, now) -> str:
-    """Insert or update one parcel and append its version; returns created/changed/unchanged."""
-    code = rows.codes[i]
-    parcel = session.scalar(
-        select(Parcel).where(
-            Parcel.township_id == township.id, Parcel.kind == options.kind, Parcel.code == code
-        )
-    )
+def _update_parcel(session, parcel, rows: _Rows, i, township, upload, options, now):
+    """Bring one parcel to the file's state (a new one when `parcel` is None);
+    returns created/changed/unchanged and the parcel."""
     geom, area = rows.geoms[i], float(rows.areas[i])
     project, helpers = rows.projects[i], rows.helpers[i]
     status = rows.statuses[i] or (parcel.status if parcel is not None else "planned")
     if parcel is not None and _same(parcel, geom, status, project, helpers):
-        return "unchanged"
+        return "unchanged", parcel
     outcome = "changed" if parcel is not None else "created"
     if parcel is None:
         parcel = Parcel(
-            code=code,
+            code=rows.codes[i],
             kind=options.kind,
             township_id=township.id,
             created_by=options.actor,
@@ -392,9 +413,7 @@ def _store_parcel(session, rows: _Rows, i, township, upload, options, now) -> st
     parcel.supporters = helpers
     parcel.flags = flags
     _record_verification(parcel, status, options, area, now, reshaped)
-    session.flush()
-    append_version(session, parcel, outcome, upload, options.actor, now)
-    return outcome
+    return outcome, parcel
 
 
 def _status_after_upload(parcel, status, asked, reshaped, area, flags) -> str:
@@ -444,14 +463,24 @@ def append_version(
     session, parcel: Parcel, change: str, upload, actor: str, now, note: str | None = None
 ) -> ParcelVersion:
     """Close the parcel's current version and open a new one: the parcel's whole state."""
-    previous = session.scalar(
-        select(ParcelVersion).where(
-            ParcelVersion.parcel_id == parcel.id, ParcelVersion.valid_to.is_(None)
+    _close_versions(session, [parcel.id], now)
+    version = _new_version(parcel, change, upload, actor, now, note)
+    session.add(version)
+    return version
+
+
+def _close_versions(session, parcel_ids: list[int], now) -> None:
+    if parcel_ids:
+        session.execute(
+            update(ParcelVersion)
+            .where(ParcelVersion.parcel_id.in_(parcel_ids), ParcelVersion.valid_to.is_(None))
+            .values(valid_to=now)
+            .execution_options(synchronize_session="fetch")
         )
-    )
-    if previous is not None:
-        previous.valid_to = now
-    version = ParcelVersion(
+
+
+def _new_version(parcel: Parcel, change: str, upload, actor: str, now, note=None):
+    return ParcelVersion(
         parcel_id=parcel.id,
         version=parcel.version,
         change=change,
@@ -467,5 +496,3 @@ def append_version(
         valid_from=now,
         note=note,
     )
-    session.add(version)
-    return version
