@@ -133,3 +133,25 @@ def test_support_map_draws_links_and_the_credit_table(demo_server, browser_page)
     assert "跨界支援" in page.locator(".gs-legend").inner_text()
     page.save_screenshot("support-map-1920x1080")
     assert page.problems() == []
+
+
+def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_page):
+    from geo_service.settings import get_settings
+
+    settings = get_settings()
+    threshold = settings.map_tile_threshold
+    settings.map_tile_threshold = 10  # the demo's 199 land parcels become "many"
+    try:
+        page = browser_page
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        page.goto(f"{demo_server}/maps/progress?district=晋安区&kind=land")
+        page.wait_for_function("document.body.dataset.gsRenderedMs !== undefined")
+        tiles = [url for url in page.requests if "/tiles/" in url]
+        assert tiles, "parcels should arrive as vector tiles"
+        assert page.locator("path.gs-parcel").count() == 0, "no parcels embedded in the page"
+        assert page.locator("canvas.leaflet-tile").count() > 0
+        assert page.locator("path.gs-township").count() == 9
+        page.save_screenshot("progress-map-vector-tiles")
+        assert page.problems() == []
+    finally:
+        settings.map_tile_threshold = threshold
