@@ -1,19 +1,36 @@
-"""Loads the synthetic Jin'an demo set listed in data/parcels/manifest.csv."""
+"""Loads the synthetic Jin'an demo set listed in data/parcels/manifest.csv.
+
+So that the quarter timeline has a campaign to show, the demo replays a 2017: every parcel
+is surveyed in January or February, and those the files mark delivered or verified move
+through the real workflow (in progress, delivered/demolished, verified by the right group)
+on dates spread over the year. The dates are made up, like the parcels; they are derived
+from each parcel's code, so every load tells the same story.
+"""
 
 import csv
+import hashlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select, update
+
 from .database import session_scope
+from .models import Parcel, ParcelVersion
 from .projects import import_projects_csv
+from .readers import read_features
 from .reference import load_targets_csv
 from .settings import DATA_DIR
 from .uploads import ImportOptions, import_file
+from .workflow import DONE, VERIFICATION_GROUPS, set_status, verify
 
 DEMO_DIR = DATA_DIR / "parcels"
+CAMPAIGN_START = datetime(2017, 1, 3, 9, tzinfo=UTC)
+VERIFIERS = {"land": ["林志伟", "陈美华", "黄建国"], "demolition": ["郑晓东", "王丽琴", "刘文斌"]}
 
 
 def load_demo(directory: Path = DEMO_DIR) -> str:
-    """Projects, targets and every listed parcel file, each file in its own transaction."""
+    """Projects, targets and every listed parcel file (each file in its own transaction),
+    then the 2017 replay. Loading again changes nothing."""
     lines = []
     with session_scope() as session:
         counts = import_projects_csv(session, directory / "demo_projects.csv")
@@ -22,18 +39,90 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
         f"projects: {counts['created']} new, {counts['updated']} updated; targets: {targets}"
     )
     with (directory / "manifest.csv").open(encoding="utf-8") as handle:
-        for entry in csv.DictReader(handle):
-            options = ImportOptions(
-                kind=entry["kind"],
-                township=entry["township"],
-                actor="demo",
-                # The re-survey file overlaps verified parcels on purpose, to show union counting.
-                accept_overlaps=entry.get("accept_overlaps") == "true",
-            )
-            with session_scope() as session:
-                report = import_file(session, directory / entry["file"], options)
-            lines.append(
-                f"{entry['file']}: {report.parcels} parcels, {report.area_mu:,.1f} mu "
-                f"(new {report.created}, changed {report.changed}, unchanged {report.unchanged})"
-            )
+        entries = list(csv.DictReader(handle))
+    replayed = 0
+    for entry in entries:
+        report, wanted = _import(directory / entry["file"], entry)
+        lines.append(
+            f"{entry['file']}: {report.parcels} parcels, {report.area_mu:,.1f} mu "
+            f"(new {report.created}, changed {report.changed}, unchanged {report.unchanged})"
+        )
+        if report.created:
+            replayed += _replay(entry, wanted)
+    lines.append(f"2017 replayed for {replayed} parcel(s)")
     return "\n".join(lines)
+
+
+def _import(path: Path, entry: dict):
+    """Import the file as surveyed (planned); return the report and each code's status."""
+    frame = read_features(path).frame
+    wanted = dict(zip(frame["code"], frame["status"], strict=True))
+    loaded = _loaded(entry)
+    options = ImportOptions(
+        kind=entry["kind"],
+        township=entry["township"],
+        actor="demo",
+        # Only the replay moves parcels on; a second load finds them as the replay left
+        # them, which is what the files say.
+        status=None if loaded else "planned",
+        # The re-survey file overlaps verified parcels on purpose, to show union counting
+        # (and, once replayed, its neighbours overlap it).
+        accept_overlaps=loaded or entry.get("accept_overlaps") == "true",
+    )
+    with session_scope() as session:
+        return import_file(session, path, options), wanted
+
+
+def _loaded(entry: dict) -> bool:
+    with session_scope() as session:
+        found = select(Parcel.id).where(Parcel.source_file == entry["file"]).limit(1)
+        return session.scalar(found) is not None
+
+
+def _replay(entry: dict, wanted: dict[str, str]) -> int:
+    kind = entry["kind"]
+    with session_scope() as session:
+        parcels = session.scalars(
+            select(Parcel).where(Parcel.source_file == entry["file"], Parcel.version == 1)
+        ).all()
+        for parcel in parcels:
+            _backdate_survey(session, parcel)
+            for step, when in _steps(parcel.code, wanted.get(parcel.code, "planned"), kind):
+                if step == "verified":
+                    group = VERIFICATION_GROUPS[kind]
+                    name = VERIFIERS[kind][_draw(parcel.code, "who", 3)]
+                    verify(session, parcel, name, group, note="核验通过", now=when)
+                else:
+                    set_status(session, parcel, step, actor=entry["township"], now=when)
+        return len(parcels)
+
+
+def _backdate_survey(session, parcel: Parcel) -> None:
+    surveyed = CAMPAIGN_START + timedelta(days=_draw(parcel.code, "survey", 50))
+    parcel.created_at = parcel.updated_at = surveyed
+    session.execute(
+        update(ParcelVersion)
+        .where(ParcelVersion.parcel_id == parcel.id, ParcelVersion.version == 1)
+        .values(valid_from=surveyed)
+    )
+
+
+def _steps(code: str, status: str, kind: str) -> list[tuple[str, datetime]]:
+    """The dated workflow steps that bring a surveyed parcel to the file's status."""
+    if status not in ("delivered", "demolished", "verified"):
+        return []
+    start = CAMPAIGN_START + timedelta(days=55 + _draw(code, "start", 60))
+    done = start + timedelta(days=20 + _draw(code, "done", 150))
+    steps = [("in_progress", start), (DONE[kind], done)]
+    if status == "verified":
+        checked = min(
+            done + timedelta(days=5 + _draw(code, "check", 40)), datetime(2017, 12, 28, tzinfo=UTC)
+        )
+        steps.append(("verified", checked))
+    return steps
+
+
+def _draw(code: str, purpose: str, span: int) -> int:
+    """A number in [0, span) that depends only on the code: the same story every load."""
+    digest = hashlib.sha256(f"{code}/{purpose}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % span

@@ -165,9 +165,16 @@ def _check(parcel: Parcel, to: str, via: str) -> Rule:
 
 
 def set_status(
-    session: Session, parcel: int | Parcel, to: str, actor: str, note: str | None = None
+    session: Session,
+    parcel: int | Parcel,
+    to: str,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
 ) -> Transition:
-    """Move a parcel along TRANSITIONS; leaving `disputed` needs a reason (the note)."""
+    """Move a parcel along TRANSITIONS; leaving `disputed` needs a reason (the note).
+
+    `now` (default: this moment) is when the change happened, for replaying a history."""
     parcel = _load(session, parcel)
     if to == "disputed":
         return dispute(session, parcel, note or "", actor)
@@ -181,7 +188,7 @@ def set_status(
         # The disputed verification no longer stands; the versions keep it.
         parcel.verified_by = parcel.verified_group = parcel.verified_at = None
         parcel.verification_note = parcel.verified_area_m2 = parcel.dispute_reason = None
-    return _record(session, parcel, to, "status", actor, note)
+    return _record(session, parcel, to, "status", actor, note, now)
 
 
 def verify(
@@ -191,6 +198,7 @@ def verify(
     group: str,
     note: str | None = None,
     actor: str | None = None,
+    now: datetime | None = None,
 ) -> Transition:
     """Record a verification and freeze the parcel's area as verified_area_m2.
 
@@ -207,7 +215,7 @@ def verify(
             f"{_label(parcel)}: {parcel.kind} parcels are verified by {expected}, "
             f"not {group or 'an unnamed group'}"
         )
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     parcel.verified_by, parcel.verified_group, parcel.verified_at = verifier, group, now
     parcel.verification_note = _text(note)
     parcel.verified_area_m2 = parcel.area_m2

@@ -78,9 +78,20 @@ def test_search_and_quarter_timeline(demo_server, browser_page):
     assert code in page.locator(".leaflet-popup-content").inner_text()
     page.click(".gs-timeline button[data-q='2']")
     page.wait_for_function("document.querySelector('.gs-summary').innerText.includes('第2季度末')")
-    # The demo parcels were verified today, long after 2017: nothing verified by mid-2017.
-    assert page.locator("path.gs-parcel").count() == 0
-    assert "0.0 亩" in page.locator(".gs-summary").inner_text()
+    # The demo replays 2017: at the end of Q2 every parcel was surveyed, some verified.
+    mid_year = _get(f"{demo_server}/api/tallies?by=district&kind=land&as_of=2017-06-30")[0]
+    now = _get(f"{demo_server}/api/tallies?by=district&kind=land")[0]
+    assert 0 < mid_year["parcels"] < now["parcels"]
+    page.wait_for_function(
+        f"document.querySelectorAll('path.gs-status-verified').length === {mid_year['parcels']}"
+    )
+    assert page.locator("path.gs-parcel").count() == mid_year["planned_parcels"]
+    assert f"{mid_year['verified_mu']:,.1f} 亩" in page.locator(".gs-summary").inner_text()
+    page.save_screenshot("progress-map-end-of-q2")
+    page.click(".gs-timeline button[data-q='']")
+    page.wait_for_function(
+        f"document.querySelectorAll('path.gs-status-verified').length === {now['parcels']}"
+    )
     assert page.problems() == []
 
 
