@@ -67,6 +67,8 @@ _PARCEL_COLUMNS = """
     p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
     pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
     p.source_file, p.version, p.created_by, p.created_at, p.updated_by, p.updated_at,
+    p.verified_by, p.verified_group, p.verified_at, p.verification_note, p.verified_area_m2,
+    p.dispute_reason, p.flags,
     (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
        JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
     ST_AsGeoJSON(p.geom, 7)::json AS geometry
@@ -80,7 +82,7 @@ _PARCEL_FROM = """
 
 def _feature(row) -> dict:
     props = {k: v for k, v in row.items() if k != "geometry"}
-    for key in ("created_at", "updated_at"):
+    for key in ("created_at", "updated_at", "verified_at"):
         props[key] = props[key].isoformat() if props[key] else None
     return {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
 

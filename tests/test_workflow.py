@@ -407,3 +407,23 @@ def test_a_reupload_without_status_keeps_each_parcels_status(session, tmp_path):
     assert (report.created, report.changed, report.unchanged) == (1, 0, 2)
     statuses = dict(session.execute(select(Parcel.code, Parcel.status)).all())
     assert statuses == {"K-1": "planned", "K-2": "verified", "K-3": "planned"}
+
+
+def test_the_parcel_api_shows_the_verification_and_flags(db, session, land):
+    from fastapi.testclient import TestClient
+
+    from geo_service.api import create_app
+
+    for to in ("in_progress", "delivered"):
+        set_status(session, land, to, actor="x")
+    verify(session, land, "林志伟", "土地核验组", note="界址清楚")
+    session.commit()
+    props = TestClient(create_app()).get(f"/api/parcels/{land.id}").json()["properties"]
+    assert (props["status"], props["verified_by"], props["verified_group"]) == (
+        "verified",
+        "林志伟",
+        "土地核验组",
+    )
+    assert props["verified_area_m2"] == pytest.approx(independent_area_m2(LAND_PARCEL), 1e-3)
+    assert props["verification_note"] == "界址清楚" and props["verified_at"]
+    assert props["flags"] == [] and props["dispute_reason"] is None
