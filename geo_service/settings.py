@@ -3,11 +3,23 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
+
+
+# Amap/AutoNavi, Tencent and Google China use GCJ-02; Baidu uses BD-09.
+SHIFTED_BASEMAP_HOSTS = (
+    "autonavi.com",
+    "amap.com",
+    "map.qq.com",
+    "gtimg.com",
+    "google.cn",
+    "baidu.com",
+    "bdimg.com",
+)
 
 
 class Settings(BaseSettings):
@@ -27,6 +39,18 @@ class Settings(BaseSettings):
     # be in WGS84/CGCS2000 coordinates: never a GCJ-02 basemap (Amap, Tencent) under parcels.
     basemap_url: str | None = None
     basemap_attribution: str = "底图"
+
+    @field_validator("basemap_url")
+    @classmethod
+    def _not_shifted(cls, url: str | None) -> str | None:
+        # Parcels are CGCS2000: under a GCJ-02 or BD-09 basemap they would sit ~600 m off.
+        if url and any(host in url.lower() for host in SHIFTED_BASEMAP_HOSTS):
+            raise ValueError(
+                f"{url} serves GCJ-02/BD-09 tiles, which are offset from CGCS2000 parcels; "
+                "use Tianditu (天地图) or an intranet server in WGS84/CGCS2000"
+            )
+        return url
+
     # Checks on uploads (shares are fractions: 0.01 = 1%).
     repair_tolerance: float = 0.01
     declared_area_tolerance: float = 0.005

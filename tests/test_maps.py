@@ -172,3 +172,22 @@ def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return x, y
+
+
+def test_a_configured_basemap_is_used_live_and_a_shifted_one_is_refused(session, parcels):
+    from pydantic import ValidationError
+
+    from geo_service.settings import Settings, get_settings
+
+    settings = get_settings()
+    settings.basemap_url = "http://tiles.intranet.local/{z}/{x}/{y}.png"
+    try:
+        live = progress_page(session, View(district="晋安区", kind="land"))
+        saved = progress_page(session, View(district="晋安区", kind="land"), static=True)
+    finally:
+        settings.basemap_url = None
+    assert "tiles.intranet.local" in live
+    assert "tiles.intranet.local" not in saved, "a saved file must draw with no network"
+    with pytest.raises(ValidationError, match="GCJ-02"):
+        Settings(basemap_url="https://webrd01.is.autonavi.com/appmaptile?x={x}&y={y}&z={z}")
+    assert Settings(basemap_url="http://t0.tianditu.gov.cn/vec_w/wmts?tk=KEY").basemap_url
