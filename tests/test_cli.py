@@ -472,3 +472,16 @@ def test_db_upgrade_reports_an_unreachable_server_without_a_traceback(tmp_path):
     assert done.returncode == 2
     assert "cannot reach PostgreSQL" in flat(done.stderr)
     assert "Traceback" not in done.stderr
+
+
+def test_map_command_writes_a_self_contained_file(db, tmp_path):
+    out = tmp_path / "maps" / "progress.html"
+    result = run("map", "progress", "--district", "晋安区", "--kind", "land", "--output", out)
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "geoServiceMaps.start" in html and "L.map" in html
+    assert not re.search(r"<(script|link)[^>]+(src|href)=", html)
+    support = tmp_path / "support.html"
+    assert run("map", "support", "--output", support).exit_code == 0
+    assert "跨界支援" in support.read_text(encoding="utf-8")
+    assert run("map", "progress", "--district", "不存在区", "--output", out).exit_code != 0
