@@ -419,6 +419,8 @@ def create_app() -> FastAPI:
     def index():
         return {
             "service": "geo_service",
+            "progress_map": "/maps/progress",
+            "support_map": "/maps/support",
             "docs": "/docs",
             "tallies": "/api/tallies?by=township",
             "parcels": "/api/parcels",

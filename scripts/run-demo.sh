@@ -9,6 +9,8 @@ echo "==> loading demo data"
 "$VENV/bin/geo-service" tally --by township
 cat <<MSG
 ==> geo_service is starting on http://$HOST:$PORT/
+    progress map:     http://$HOST:$PORT/maps/progress
+    support map:      http://$HOST:$PORT/maps/support
     API docs:         http://$HOST:$PORT/docs
     tallies:          http://$HOST:$PORT/api/tallies?by=township
     parcels (GeoJSON): http://$HOST:$PORT/api/parcels?township=新店镇
