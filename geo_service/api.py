@@ -15,7 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from . import __version__, database, reports, tallies, workflow
-from .errors import GeoServiceError, InvalidInput, NotFound, UploadRefused, http_status
+from .errors import (
+    GeoServiceError,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    UploadRefused,
+    http_status,
+)
 from .maps import data as maps_data
 from .maps import pages as maps_pages
 from .maps import tiles as maps_tiles
@@ -201,7 +208,7 @@ def uploads_router() -> APIRouter:
     ):
         if status is not None and status not in IMPORT_STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
-        name = Path(file.filename or "upload").name
+        name = _safe_name(file.filename)
         options = ImportOptions(
             kind=kind,
             township=township,
@@ -259,6 +266,12 @@ def _attachment(filename: str) -> dict:
     return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
 
 
+def _safe_name(filename: str | None) -> str:
+    """The client's file name without any folder part: it names the temporary copy."""
+    name = Path((filename or "").replace("\\", "/")).name
+    return name if name not in ("", ".", "..") else "upload"
+
+
 def _save_limited(file: UploadFile, path: Path) -> None:
     limit = get_settings().max_upload_bytes
     written = 0
@@ -266,7 +279,7 @@ def _save_limited(file: UploadFile, path: Path) -> None:
         while chunk := file.file.read(1 << 20):
             written += len(chunk)
             if written > limit:
-                raise InvalidInput(f"{path.name}: larger than the {limit // 2**20} MB upload limit")
+                raise TooLarge(f"{path.name}: larger than the upload limit ({limit:,} bytes)")
             out.write(chunk)
     if written == 0:
         raise UploadRefused(f"{path.name}: the file is empty")
@@ -352,23 +365,31 @@ def maps_router() -> APIRouter:
 
     @router.get("/maps/progress", response_class=HTMLResponse)
     def progress_map(
-        session: SessionDep, district: str | None = None, kind: kind_query = "land",
-        year: int = 2017, quarter: quarter_query = None,
+        session: SessionDep,
+        district: str | None = None,
+        kind: kind_query = "land",
+        year: int = 2017,
+        quarter: quarter_query = None,
     ):
         view = _view(district, kind, year, quarter)
         return HTMLResponse(maps_pages.progress_page(session, view))
 
     @router.get("/maps/progress/data.json")
     def progress_data(
-        session: SessionDep, district: str | None = None, kind: kind_query = "land",
-        year: int = 2017, quarter: quarter_query = None,
+        session: SessionDep,
+        district: str | None = None,
+        kind: kind_query = "land",
+        year: int = 2017,
+        quarter: quarter_query = None,
     ):
         view = _view(district, kind, year, quarter)
         return JSONResponse(json.loads(maps_data.dumps(maps_pages.progress_data(session, view))))
 
     @router.get("/maps/support", response_class=HTMLResponse)
     def support_map(
-        session: SessionDep, district: str | None = None, kind: kind_query = "land",
+        session: SessionDep,
+        district: str | None = None,
+        kind: kind_query = "land",
         year: int = 2017,
     ):
         view = _view(district, kind, year, None)
@@ -381,8 +402,13 @@ def maps_router() -> APIRouter:
 
     @router.get("/tiles/{z}/{x}/{y}.pbf")
     def parcel_tile(
-        session: SessionDep, z: int, x: int, y: int, district: str | None = None,
-        kind: kind_query = "land", as_of: date | None = None,
+        session: SessionDep,
+        z: int,
+        x: int,
+        y: int,
+        district: str | None = None,
+        kind: kind_query = "land",
+        as_of: date | None = None,
     ):
         body = maps_tiles.parcel_tile(
             session, z, x, y, district or get_settings().default_district, kind, as_of

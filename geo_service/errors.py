@@ -25,11 +25,16 @@ class DatabaseUnavailable(GeoServiceError):
     pass
 
 
+class TooLarge(GeoServiceError):
+    """An upload over the configured size limit."""
+
+
 HTTP_STATUS = {
     NotFound: 404,
     InvalidInput: 400,
     UploadRefused: 422,
     DatabaseUnavailable: 503,
+    TooLarge: 413,
 }
 
 

@@ -409,3 +409,66 @@ def test_bad_tally_parameters_are_422(client, params):
     response = client.get("/api/tallies", params=params)
     assert response.status_code == 422
     assert response.json()["detail"]
+
+
+def test_an_upload_over_the_size_limit_is_413_and_stores_nothing(client, tmp_path):
+    from geo_service.settings import get_settings
+
+    settings = get_settings()
+    limit = settings.max_upload_bytes
+    settings.max_upload_bytes = 1000
+    try:
+        path = _xindian_geojson(tmp_path)
+        assert path.stat().st_size > 1000
+        response = _post(client, path)
+    finally:
+        settings.max_upload_bytes = limit
+    assert response.status_code == 413
+    assert (
+        "xindian.geojson" in response.json()["detail"]
+        and "1,000 bytes" in response.json()["detail"]
+    )
+    assert _counts() == (0, 0, 0)
+
+
+@pytest.mark.parametrize("name", ["../../etc/evil.geojson", "..", "C:\\data\\survey.geojson"])
+def test_a_client_file_name_cannot_leave_the_temporary_folder(client, tmp_path, name):
+    payload = _xindian_geojson(tmp_path).read_bytes()
+    response = client.post(
+        "/api/uploads",
+        files={"file": (name, payload)},
+        data={"kind": "land", "township": "新店镇", "dry_run": "true"},
+    )
+    # The folder part is dropped (".." leaves nothing, so the copy is called "upload");
+    # the format is then told by the content.
+    assert response.status_code == 200, response.text
+    expected = "upload" if name == ".." else name.replace("\\", "/").rsplit("/", 1)[-1]
+    assert response.json()["filename"] == expected
+
+
+def test_refused_upload_report_downloads_as_csv_and_geopackage(client, tmp_path):
+    path = _with_a_point(tmp_path)
+    response = _post(client, path, report_format="csv")
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    lines = response.text.strip().splitlines()
+    assert lines[0] == "file,feature,code,rule,severity,message,lon,lat"
+    assert ",2," in lines[1] and "not_polygon" in lines[1]
+    gpkg = _post(client, path, report_format="gpkg")
+    assert gpkg.status_code == 422
+    out = tmp_path / "problems.gpkg"
+    out.write_bytes(gpkg.content)
+    import geopandas as gpd
+
+    problems = gpd.read_file(out, layer="problem_features")
+    assert list(problems["rule"]) == ["not_polygon"]
+    assert _counts() == (0, 0, 0)
+
+
+def test_accept_valid_through_the_api_stores_the_good_features(client, tmp_path):
+    response = _post(client, _with_a_point(tmp_path), accept_valid="true")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["parcels"], body["rejected"]) == (body["features"] - 1, 1)
+    assert _counts()[0] == body["parcels"]
