@@ -90,16 +90,31 @@ def _script(*args, url: str, cwd: Path) -> subprocess.CompletedProcess:
 
 # --- help ---------------------------------------------------------------------------------
 
-COMMANDS = [
-    ["db", "upgrade"],
-    ["import"],
-    ["targets", "set"],
-    ["targets", "import"],
-    ["projects", "import"],
-    ["tally"],
-    ["demo"],
-    ["serve"],
-]
+
+def _all_commands(typer_app, prefix=()) -> list[list[str]]:
+    """Every command of the CLI, read from the Typer app, so a new one cannot skip help."""
+    found = [[*prefix, c.name or c.callback.__name__] for c in typer_app.registered_commands]
+    for group in typer_app.registered_groups:
+        found += _all_commands(group.typer_instance, (*prefix, group.name))
+    return found
+
+
+COMMANDS = _all_commands(app)
+
+
+def test_the_command_list_is_complete():
+    names = {" ".join(c) for c in COMMANDS}
+    assert {
+        "db upgrade",
+        "import",
+        "tally",
+        "targets set",
+        "serve",
+        "verify",
+        "history",
+        "map",
+        "boundaries import",
+    } <= names
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
