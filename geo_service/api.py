@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import __version__, database, reports, tallies, workflow
@@ -38,7 +39,9 @@ def get_session():
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a failed commit is
+# an error response, never a 201 for something that was not stored.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def health_router() -> APIRouter:
@@ -107,7 +110,7 @@ def parcels_router() -> APIRouter:
         bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
         code: Annotated[str | None, Query(description="parcel code")] = None,
         limit: Annotated[int, Query(ge=1)] = 1000,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
     ):
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
@@ -267,9 +270,33 @@ def _attachment(filename: str) -> dict:
 
 
 def _safe_name(filename: str | None) -> str:
-    """The client's file name without any folder part: it names the temporary copy."""
+    """The client's file name without any folder part, short enough for any file system:
+    it names the temporary copy."""
     name = Path((filename or "").replace("\\", "/")).name
-    return name if name not in ("", ".", "..") else "upload"
+    if name in ("", ".", ".."):
+        return "upload"
+    stem, suffix = Path(name).stem, Path(name).suffix[:16]
+    while len((stem + suffix).encode()) > 200:
+        stem = stem[:-1]
+    return stem + suffix
+
+
+class UploadSizeLimit:
+    """Refuses an upload whose declared size is over the limit before its body is read."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == "/api/uploads":
+            declared = dict(scope["headers"]).get(b"content-length")
+            limit = get_settings().max_upload_bytes
+            # The multipart envelope adds a little to the file itself.
+            if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+                detail = f"the upload is larger than the upload limit ({limit:,} bytes)"
+                response = JSONResponse({"detail": detail}, status_code=413)
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def _save_limited(file: UploadFile, path: Path) -> None:
@@ -342,6 +369,12 @@ def support_router() -> APIRouter:
         return [x.as_dict() for x in tallies.support_links(session, kind=kind, as_of=as_of)]
 
     return router
+
+
+async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
+    # Two writers changed the same parcel at once: nothing was stored, trying again is safe.
+    detail = "the data changed while this request was being stored; nothing was written: retry"
+    return JSONResponse({"detail": detail}, status_code=409)
 
 
 async def _domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
@@ -425,6 +458,8 @@ def create_app() -> FastAPI:
         description="Verified land-delivery (交地) and demolition (拆迁) areas, on PostGIS.",
     )
     app.add_exception_handler(GeoServiceError, _domain_error)
+    app.add_exception_handler(IntegrityError, _conflict)
+    app.add_middleware(UploadSizeLimit)
     for router in (
         health_router(),
         tallies_router(),

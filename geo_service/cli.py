@@ -656,7 +656,9 @@ def map_command(
 
     try:
         view = maps_data.View(
-            district=district or get_settings().default_district, kind=kind.value, year=year,
+            district=district or get_settings().default_district,
+            kind=kind.value,
+            year=year,
             quarter=quarter,
         )
         with session_scope() as session:

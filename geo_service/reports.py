@@ -45,7 +45,8 @@ def write_problems_gpkg(report, path: Path) -> Path:
     path = Path(path)
     path.unlink(missing_ok=True)
     records = pd.DataFrame(_records(report), columns=COLUMNS)
-    frame = report.frame
+    # A file refused while being read has no features to show.
+    frame = getattr(report, "frame", None)
     shapes = [
         frame.geometry.iloc[f - 1] if frame is not None and f and f <= len(frame) else None
         for f in records["feature"]

@@ -472,3 +472,42 @@ def test_accept_valid_through_the_api_stores_the_good_features(client, tmp_path)
     body = response.json()
     assert (body["parcels"], body["rejected"]) == (body["features"] - 1, 1)
     assert _counts()[0] == body["parcels"]
+
+
+def test_a_declared_size_over_the_limit_is_refused_before_reading(client):
+    from geo_service.settings import get_settings
+
+    limit = get_settings().max_upload_bytes
+    response = client.post(
+        "/api/uploads",
+        content=b"x" * 16,
+        headers={"Content-Length": str(limit * 2), "Content-Type": "multipart/form-data"},
+    )
+    assert response.status_code == 413 and "upload limit" in response.json()["detail"]
+
+
+def test_a_very_long_file_name_is_shortened_not_a_500(client, tmp_path):
+    payload = _xindian_geojson(tmp_path).read_bytes()
+    name = "测" * 200 + ".geojson"
+    response = client.post(
+        "/api/uploads",
+        files={"file": (name, payload)},
+        data={"kind": "land", "township": "新店镇", "dry_run": "true"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["filename"].endswith(".geojson")
+
+
+def test_a_huge_offset_is_a_client_error(client):
+    assert client.get("/api/parcels", params={"offset": 10**19}).status_code == 422
+
+
+def test_a_geopackage_report_for_a_file_refused_while_reading(client, tmp_path):
+    path = write(frame(XINDIAN_PARCELS[:1], code=["M"]), tmp_path / "merc.gpkg", 3857, "GPKG")
+    response = _post(client, path, report_format="gpkg")
+    assert response.status_code == 422
+    out = tmp_path / "report.gpkg"
+    out.write_bytes(response.content)
+    import geopandas as gpd
+
+    assert "crs_not_accepted" in set(gpd.read_file(out, layer="problem_features")["rule"])

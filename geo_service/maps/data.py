@@ -228,9 +228,15 @@ def district_bounds(session: Session, name: str) -> list[list[float]]:
 
 
 def change_token(session: Session) -> str:
-    """Changes whenever a parcel is uploaded, edited or changes status."""
-    row = session.execute(text("SELECT coalesce(max(id), 0), count(*) FROM parcel_versions")).one()
-    return f"{row[0]}-{row[1]}"
+    """Changes whenever a parcel is uploaded, edited or changes status (history is
+    append-only, so the newest version id says it), or a target is set."""
+    row = session.execute(
+        text(
+            "SELECT (SELECT coalesce(max(id), 0) FROM parcel_versions), "
+            "(SELECT max(updated_at) FROM targets)"
+        )
+    ).one()
+    return f"{row[0]}-{row[1].timestamp() if row[1] else 0}"
 
 
 def timeline_days(year: int) -> list[dict]:

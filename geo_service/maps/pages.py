@@ -5,6 +5,7 @@ summary, search, quarter timeline and live updates are drawn by geo_service_maps
 data embedded in the page, so the same page works live and saved as one offline file.
 """
 
+from html import escape
 from pathlib import Path
 
 import folium
@@ -54,7 +55,7 @@ def _base_map(bounds, title: str, static: bool) -> folium.Map:
     # leave the page blank on an intranet, and nothing here needs them.
     fmap.default_js, fmap.default_css = [], []
     root = fmap.get_root()
-    root.header.add_child(Element(f"<title>{title}</title>"))
+    root.header.add_child(Element(f"<title>{escape(title)}</title>"))
     if static:
         root.header.add_child(Element(assets.inline_html()))
         root.header.add_child(Element(_inline_own()))
@@ -197,11 +198,12 @@ def _credit_table(session: Session, view: View, links) -> str:
         own = host[name].verified_m2 if name in host else 0.0
         helped_m2 = helper[name].verified_m2 if name in helper else 0.0
         rows.append(
-            f"<tr><td>{name}</td><td>{own / scale:,.0f}</td><td>{helped_m2 / scale:,.0f}</td></tr>"
+            f"<tr><td>{escape(name)}</td><td>{own / scale:,.0f}</td>"
+            f"<td>{helped_m2 / scale:,.0f}</td></tr>"
         )
     pairs = (
         "".join(
-            f"<tr><td>{link.helper} → {link.host}</td><td>{link.parcels}</td>"
+            f"<tr><td>{escape(link.helper)} → {escape(link.host)}</td><td>{link.parcels}</td>"
             f"<td>{link.verified_m2 / scale:,.0f}</td></tr>"
             for link in links
         )
@@ -209,7 +211,7 @@ def _credit_table(session: Session, view: View, links) -> str:
     )
     return (
         '<div class="gs-panel gs-side" id="gs-credit">'
-        f"<h3>{view.district} 跨界支援</h3>"
+        f"<h3>{escape(view.district)} 跨界支援</h3>"
         f"<table><tr><th>支援 → 属地</th><th>宗数</th><th>已核验（{unit}）</th></tr>{pairs}</table>"
         f"<h4>乡镇得分（已核验，{unit}）</h4>"
         f"<table><tr><th>乡镇</th><th>属地</th><th>支援他镇</th></tr>{''.join(rows)}</table>"
