@@ -25,6 +25,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 STORAGE_SRID = 4490
 KINDS = ("land", "demolition")
 STATUSES = ("planned", "in_progress", "delivered", "demolished", "verified", "disputed")
+# Who signs verification for each kind of work (土地核验组 / 拆迁核验组).
+VERIFICATION_GROUPS = {"land": "土地核验组", "demolition": "拆迁核验组"}
 
 
 def _geometry(nullable: bool = True):

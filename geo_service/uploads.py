@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from .areas import geodesic_area_m2, m2_to_mu
 from .errors import NotFound, UploadRefused
-from .models import KINDS, STORAGE_SRID, AdminUnit, Parcel, ParcelVersion, Upload
+from .models import (
+    KINDS,
+    STORAGE_SRID,
+    VERIFICATION_GROUPS,
+    AdminUnit,
+    Parcel,
+    ParcelVersion,
+    Upload,
+)
 from .projects import find_project
 from .readers import read_features
 from .settings import get_settings
@@ -171,10 +179,12 @@ def _checked_rows(session, frame, source, options, township, report: Report) -> 
         report.add(None, None, "no_features", "the file holds no features")
     geoms = check_geometries(np.asarray(frame.geometry.values, dtype=object), codes, source, report)
     _check_duplicate_codes(codes, report)
+    _check_code_lengths(codes, report)
     statuses = _statuses(frame, options, codes, report)
     projects = _projects(session, frame, options, codes, report)
     helpers = _supporters(session, frame, township, codes, report)
     rows = _Rows(frame, codes, geoms, np.zeros(len(frame)), statuses, projects, helpers)
+    _check_status_moves(session, rows, township, options, report)
     usable = np.flatnonzero(~shapely.is_missing(geoms))
     rows.geoms[usable] = repair_invalid(
         _as_multipolygons(geoms[usable]),
@@ -239,6 +249,11 @@ def _check_options(options: ImportOptions, name: str) -> None:
         raise UploadRefused(f"{name}: kind must be land or demolition, not {options.kind!r}")
     if options.status and options.status not in IMPORT_STATUSES:
         raise UploadRefused(f"{name}: status must be one of {', '.join(IMPORT_STATUSES)}")
+    group = VERIFICATION_GROUPS[options.kind]
+    if options.verifier_group and options.verifier_group != group:
+        raise UploadRefused(
+            f"{name}: {options.kind} parcels are verified by {group}, not {options.verifier_group}"
+        )
 
 
 def _resolve(finder, name):
@@ -277,6 +292,55 @@ def _check_duplicate_codes(codes: list[str], report: Report) -> None:
             )
         else:
             seen[code] = i + 1
+
+
+def _check_code_lengths(codes: list[str], report: Report) -> None:
+    limit = Parcel.__table__.c.code.type.length
+    for i, code in enumerate(codes):
+        if len(code) > limit:
+            report.add(
+                i + 1,
+                code[:20] + "…",
+                "code_too_long",
+                f"a parcel code has at most {limit} characters, this one {len(code)}",
+            )
+
+
+# How far along the workflow a status is: an upload may move parcels on, never back.
+_PROGRESS = {"planned": 0, "in_progress": 1, "delivered": 2, "demolished": 2, "verified": 3}
+
+
+def _check_status_moves(session, rows: "_Rows", township, options, report: Report) -> None:
+    """A file may record progress, but moving a parcel back (or out of a dispute) takes a
+    reason, through `geo-service status` or `dispute`: refuse those rows."""
+    asked = {rows.codes[i]: (i, s) for i, s in enumerate(rows.statuses) if s is not None}
+    if not asked:
+        return
+    stored = session.execute(
+        select(Parcel.code, Parcel.status).where(
+            Parcel.township_id == township.id,
+            Parcel.kind == options.kind,
+            Parcel.code.in_(list(asked)),
+        )
+    ).all()
+    for code, current in stored:
+        i, status = asked[code]
+        if current == "disputed" and status != "disputed":
+            report.add(
+                i + 1,
+                code,
+                "status_move",
+                f"{code} is disputed: settle it with geo-service status (with a reason), "
+                "not by upload",
+            )
+        elif _PROGRESS.get(status, 0) < _PROGRESS.get(current, 0):
+            report.add(
+                i + 1,
+                code,
+                "status_move",
+                f"{code} is {current}; a file cannot move it back to {status}: "
+                "use geo-service status or dispute, with a reason",
+            )
 
 
 def _statuses(frame, options: ImportOptions, codes, report: Report) -> list[str | None]:
@@ -384,7 +448,7 @@ def _update_parcel(session, parcel, rows: _Rows, i, township, upload, options, n
     geom, area = rows.geoms[i], float(rows.areas[i])
     project, helpers = rows.projects[i], rows.helpers[i]
     status = rows.statuses[i] or (parcel.status if parcel is not None else "planned")
-    if parcel is not None and _same(parcel, geom, status, project, helpers):
+    if parcel is not None and _same(parcel, rows, i, status, project, helpers):
         return "unchanged", parcel
     outcome = "changed" if parcel is not None else "created"
     if parcel is None:
@@ -435,7 +499,7 @@ def _record_verification(parcel, status, options, area, now, reshaped) -> None:
     if status == "verified" and (parcel.verified_at is None or reshaped):
         # Verified by upload: the uploading team signs, and the area is frozen now.
         parcel.verified_by = options.actor
-        parcel.verified_group = options.verifier_group
+        parcel.verified_group = options.verifier_group or VERIFICATION_GROUPS[parcel.kind]
         parcel.verified_at = now
         parcel.verified_area_m2 = area
         parcel.verification_note = f"verified by upload of {options.filename or 'a file'}"
@@ -447,15 +511,20 @@ def _record_verification(parcel, status, options, area, now, reshaped) -> None:
 
 
 def _same_shape(parcel: Parcel, geom) -> bool:
-    return shapely.equals_exact(to_shape(parcel.geom), geom, tolerance=1e-9)
+    # Normalised: the same boundary written clockwise (Shapefile) or counter-clockwise
+    # (GeoJSON), or from another first vertex, is the same boundary.
+    stored = shapely.normalize(to_shape(parcel.geom))
+    return shapely.equals_exact(stored, shapely.normalize(geom), tolerance=1e-9)
 
 
-def _same(parcel: Parcel, geom, status, project, helpers) -> bool:
+def _same(parcel: Parcel, rows: "_Rows", i: int, status, project, helpers) -> bool:
     return (
         parcel.status == status
         and parcel.project_id == (project.id if project else None)
         and {h.id for h in parcel.supporters} == {h.id for h in helpers}
-        and _same_shape(parcel, geom)
+        and parcel.name == rows.name(i)
+        and parcel.declared_m2 == rows.declared(i)
+        and _same_shape(parcel, rows.geoms[i])
     )
 
 

@@ -15,12 +15,11 @@ from sqlalchemy.orm import Session
 
 from .areas import m2_to_mu
 from .errors import InvalidInput, NotFound
-from .models import KINDS, STATUSES, Parcel
+from .models import KINDS, STATUSES, VERIFICATION_GROUPS, Parcel
 from .units import find_township
 from .uploads import append_version
 
 # The verification group that may verify each kind (晋安区's campaign office).
-VERIFICATION_GROUPS = {"land": "土地核验组", "demolition": "拆迁核验组"}
 # What "done" is called for each kind.
 DONE = {"land": "delivered", "demolition": "demolished"}
 

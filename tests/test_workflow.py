@@ -4,6 +4,7 @@ spelled out here independently of geo_service.workflow.TRANSITIONS."""
 import itertools
 
 import pytest
+import shapely
 from conftest import count_rows
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
@@ -399,8 +400,8 @@ def test_cli_help_has_examples(command):
 
 def test_a_reupload_without_status_keeps_each_parcels_status(session, tmp_path):
     a, b = rectangle(XINDIAN, 0, 0, 100, 100), rectangle(XINDIAN, 300, 0, 100, 100)
-    _import(session, tmp_path, [a, b], ["K-1", "K-2"], status="verified")
     _import(session, tmp_path, [a], ["K-1"], name="k1.gpkg", status="planned")
+    _import(session, tmp_path, [b], ["K-2"], name="k2.gpkg", status="verified")
     # The team sends its whole file again with a new parcel and no status column.
     c = rectangle(XINDIAN, 600, 0, 100, 100)
     report = _import(session, tmp_path, [a, b, c], ["K-1", "K-2", "K-3"], name="all.gpkg")
@@ -427,3 +428,47 @@ def test_the_parcel_api_shows_the_verification_and_flags(db, session, land):
     assert props["verified_area_m2"] == pytest.approx(independent_area_m2(LAND_PARCEL), 1e-3)
     assert props["verification_note"] == "界址清楚" and props["verified_at"]
     assert props["flags"] == [] and props["dispute_reason"] is None
+
+
+def test_an_upload_cannot_move_a_parcel_back_or_out_of_a_dispute(session, tmp_path, land):
+    from geo_service.errors import UploadRefused
+
+    for to in ("in_progress", "delivered"):
+        set_status(session, land, to, actor="x")
+    verify(session, land, "林志伟", "土地核验组")
+    session.commit()
+    with pytest.raises(UploadRefused, match="cannot move it back to planned"):
+        _import(session, tmp_path, [LAND_PARCEL], ["XD-001"], status="planned", name="b.gpkg")
+    session.rollback()
+    dispute(session, land, "界址与现场不符", actor="督查组")
+    session.commit()
+    with pytest.raises(UploadRefused, match="is disputed: settle it"):
+        _import(session, tmp_path, [LAND_PARCEL], ["XD-001"], status="verified", name="c.gpkg")
+    session.rollback()
+    assert session.get(Parcel, land.id).status == "disputed"
+
+
+def test_an_upload_verifies_only_with_its_kinds_group(session, tmp_path):
+    from geo_service.errors import UploadRefused
+
+    path = write(frame([LAND_PARCEL], code=["G-1"]), tmp_path / "g.gpkg", CM120E, "GPKG")
+    wrong = ImportOptions(
+        kind="land", township="新店镇", status="verified", verifier_group="拆迁核验组"
+    )
+    with pytest.raises(UploadRefused, match="verified by 土地核验组"):
+        import_file(session, path, wrong)
+    import_file(session, path, ImportOptions(kind="land", township="新店镇", status="verified"))
+    parcel = session.scalar(select(Parcel).where(Parcel.code == "G-1"))
+    assert parcel.verified_group == "土地核验组"
+
+
+def test_the_same_boundary_reversed_or_rotated_is_unchanged(session, tmp_path, land):
+    for to in ("in_progress", "delivered"):
+        set_status(session, land, to, actor="x")
+    verify(session, land, "林志伟", "土地核验组")
+    ring = list(LAND_PARCEL.exterior.coords)[:-1]
+    rotated = shapely.Polygon(ring[2:] + ring[:2])
+    for variant in (LAND_PARCEL.reverse(), rotated):
+        report = _import(session, tmp_path, [variant], ["XD-001"], name="same.gpkg")
+        assert (report.changed, report.unchanged) == (0, 1)
+    assert session.get(Parcel, land.id).status == "verified"
