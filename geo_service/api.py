@@ -63,7 +63,7 @@ def tallies_router() -> APIRouter:
         session: SessionDep,
         by: Annotated[str, Query(pattern="^(district|township|project)$")] = "district",
         kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
-        year: int = 2017,
+        year: int | None = None,
         as_of: date | None = None,
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
     ):
@@ -401,7 +401,7 @@ def maps_router() -> APIRouter:
         session: SessionDep,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int = 2017,
+        year: int | None = None,
         quarter: quarter_query = None,
     ):
         view = _view(district, kind, year, quarter)
@@ -412,7 +412,7 @@ def maps_router() -> APIRouter:
         session: SessionDep,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int = 2017,
+        year: int | None = None,
         quarter: quarter_query = None,
     ):
         view = _view(district, kind, year, quarter)
@@ -423,7 +423,7 @@ def maps_router() -> APIRouter:
         session: SessionDep,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int = 2017,
+        year: int | None = None,
     ):
         view = _view(district, kind, year, None)
         return HTMLResponse(maps_pages.support_page(session, view))

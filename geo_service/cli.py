@@ -288,7 +288,9 @@ def projects_import(
 def tally_command(
     by: By = typer.Option(By.district, help="group by district, township or project"),
     kind: Kind | None = typer.Option(None, help="only land or only demolition"),
-    year: int = typer.Option(2017, help="the targets' year"),
+    year: int | None = typer.Option(
+        None, help="the campaign year (default: the --as-of day's, else the configured one)"
+    ),
     as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
     fmt: Format = typer.Option(Format.table, "--format"),
     output: Path | None = typer.Option(None, help="write to this file instead of the screen"),
@@ -639,7 +641,7 @@ def map_command(
     output: Path = typer.Option(..., help="the HTML file to write, e.g. maps/progress.html"),
     district: str | None = typer.Option(None, help="district (default: the configured one)"),
     kind: Kind = typer.Option(Kind.land),
-    year: int = typer.Option(2017),
+    year: int | None = typer.Option(None, help="the campaign year (default: configured)"),
     quarter: int | None = typer.Option(None, min=1, max=4, help="as at the end of a quarter"),
 ) -> None:
     """Write a self-contained map (every script, style and datum inside) for briefings:

@@ -20,11 +20,14 @@ from sqlalchemy.orm import Session
 from .areas import m2_to_mu
 from .errors import InvalidInput
 from .models import KINDS
+from .settings import get_settings
+from .targets import target_for
 
 GROUPINGS = ("district", "township", "project")
 CREDITS = ("host", "helpers", "all")
 # "The end of that day" is the campaign office's day, in China Standard Time.
 CAMPAIGN_TZ = ZoneInfo("Asia/Shanghai")
+QUARTER_ENDS = {1: (3, 31), 2: (6, 30), 3: (9, 30), 4: (12, 31)}
 # Statuses that count as done on the ground, waiting for or past verification.
 DONE_STATUSES = ("delivered", "demolished", "verified")
 
@@ -96,7 +99,7 @@ def end_of_day(day: date) -> datetime:
 # `overlapping`: the parcel's interior meets another parcel of the same kind valid then.
 # Only those need a union; every other parcel adds its own area, so a tally over tens of
 # thousands of parcels unions a handful instead of all of them (same result, exactly).
-_VALID_AT = """
+VALID_AT = """
     (CAST(:as_of AS timestamptz) IS NULL AND {v}.valid_to IS NULL
      OR {v}.valid_from < CAST(:as_of AS timestamptz)
         AND ({v}.valid_to IS NULL OR {v}.valid_to >= CAST(:as_of AS timestamptz)))
@@ -107,12 +110,12 @@ _VERSIONS = f"""
            EXISTS (
                SELECT 1 FROM parcel_versions o
                WHERE o.geom && v.geom AND o.parcel_id <> v.parcel_id AND o.kind = v.kind
-                 AND {_VALID_AT.format(v="o")}
+                 AND {VALID_AT.format(v="o")}
                  AND ST_Relate(o.geom, v.geom, 'T********')
            ) AS overlapping
     FROM parcel_versions v
     WHERE (CAST(:kinds AS text[]) IS NULL OR v.kind = ANY(CAST(:kinds AS text[])))
-      AND {_VALID_AT.format(v="v")}
+      AND {VALID_AT.format(v="v")}
 """
 
 # Each parcel once per township it is credited to (credit_id).
@@ -179,11 +182,12 @@ _GROUP_SQL = {
         GROUP BY pr.code, pr.name, p.district_name, p.kind""",
 }
 
-# A year's target is its annual row, or else the sum of its quarters.
+# Each unit's annual target and quarterly plan; targets.target_for picks what counts.
 _TARGETS = """
     SELECT u.id AS unit_id, u.name, u.level, d.name AS district, tg.kind,
-           COALESCE(max(tg.amount_m2) FILTER (WHERE tg.quarter IS NULL),
-                    sum(tg.amount_m2) FILTER (WHERE tg.quarter IS NOT NULL)) AS target_m2
+           max(tg.amount_m2) FILTER (WHERE tg.quarter IS NULL) AS annual,
+           jsonb_object_agg(tg.quarter, tg.amount_m2) FILTER (WHERE tg.quarter IS NOT NULL)
+               AS quarters
     FROM targets tg JOIN admin_units u ON u.id = tg.admin_unit_id
     LEFT JOIN admin_units d ON d.id = u.parent_id
     WHERE tg.year = :year AND u.level = :level
@@ -196,9 +200,10 @@ def tally(
     session: Session,
     by: str = "district",
     kind: str | None = None,
-    year: int = 2017,
+    year: int | None = None,
     as_of: date | None = None,
     credit: str = "host",
+    quarter: int | None = None,
 ) -> list[TallyRow]:
     """Rows per group and kind: verified, planned and delivered unions, and the target.
 
@@ -210,7 +215,8 @@ def tally(
         raise InvalidInput(f"--by must be one of {', '.join(GROUPINGS)}")
     if credit not in CREDITS:
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
-    params = _params(kind, as_of, year)
+    year, as_of = _year_and_day(year, as_of, quarter)
+    params = {**_params(kind, as_of, year), "quarter": quarter}
     sql = f"WITH versions AS ({_VERSIONS}), credited AS ({_CREDITED[credit]}) {_GROUP_SQL[by]}"
     rows = session.execute(text(sql), params).mappings().all()
     targets = _targets(session, by, params)
@@ -219,11 +225,30 @@ def tally(
     return sorted(result, key=lambda r: (r.district, r.township or "", r.project or "", r.kind))
 
 
+def _year_and_day(year: int | None, as_of: date | None, quarter: int | None):
+    """A tally is for one campaign year: the year asked, or the as-of day's, or the
+    configured campaign year; a quarter means as at its last day."""
+    if as_of is not None and year is not None and as_of.year != year:
+        raise InvalidInput(f"--as-of {as_of} is not in {year}: a tally is for one year")
+    year = year or (as_of.year if as_of else get_settings().campaign_year)
+    if quarter is not None:
+        if quarter not in QUARTER_ENDS:
+            raise InvalidInput("quarter must be 1 to 4")
+        as_of = as_of or date(year, *QUARTER_ENDS[quarter])
+    return year, as_of
+
+
 def _targets(session: Session, by: str, params: dict) -> dict:
     if by == "project":
         return {}
     rows = session.execute(text(_TARGETS), {**params, "level": by}).mappings().all()
-    return {(r["unit_id"], r["kind"]): r for r in rows}
+    found = {}
+    for r in rows:
+        quarters = {int(q): amount for q, amount in (r["quarters"] or {}).items()}
+        amount = target_for(r["annual"], quarters, params["quarter"])
+        if amount is not None:
+            found[(r["unit_id"], r["kind"])] = {**r, "target_m2": amount}
+    return found
 
 
 def _params(kind: str | None, as_of: date | None, year: int | None = None) -> dict:

@@ -55,3 +55,18 @@ def set_target(
     session.add(target)
     session.flush()
     return 1
+
+
+def target_for(annual: float | None, quarters: dict[int, float], quarter: int | None = None):
+    """The one rule for what a group is measured against.
+
+    For the year: the annual target, or else the sum of the quarters planned. Up to a
+    quarter: the quarters' plan, cumulatively, when every quarter up to it has one;
+    otherwise the annual target (never a mixture of the two).
+    """
+    if quarter is None:
+        return annual if annual is not None else (sum(quarters.values()) if quarters else None)
+    wanted = range(1, quarter + 1)
+    if all(q in quarters for q in wanted):
+        return sum(quarters[q] for q in wanted)
+    return annual

@@ -392,13 +392,19 @@ def test_tally_as_of_yesterday_in_china_has_no_verified_area(stored):
     yesterday = today - timedelta(days=1)
     params = {"by": "district", "kind": "land"}
     past = stored.get("/api/tallies", params={**params, "as_of": yesterday.isoformat()}).json()
-    row = _row(past, district="晋安区", kind="land")
-    assert row["verified_m2"] == 0
-    assert row["parcels"] == 0
-    assert row["target_mu"] == pytest.approx(9000)
+    assert [r for r in past if r["verified_m2"] or r["parcels"]] == []
+    # An as-of day sets the campaign year: today's year has no target in the seed.
     now = stored.get("/api/tallies", params={**params, "as_of": today.isoformat()}).json()
+    row = _row(now, district="晋安区")
     expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
-    assert _row(now, district="晋安区")["verified_m2"] == pytest.approx(expected, rel=1e-3)
+    assert row["verified_m2"] == pytest.approx(expected, rel=1e-3)
+    assert row["target_mu"] is None and row["progress"] is None
+
+
+def test_an_as_of_day_outside_the_year_asked_is_refused(stored):
+    response = stored.get("/api/tallies", params={"year": 2017, "as_of": "2018-03-31"})
+    assert response.status_code == 400
+    assert "not in 2017" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(

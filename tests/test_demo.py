@@ -12,7 +12,7 @@ from geo_service.workflow import history
 
 def _verified(session, day):
     rows = tally(session, by="district", kind="land", as_of=day)
-    return rows[0].parcels, rows[0].verified_m2
+    return (rows[0].parcels, rows[0].verified_m2) if rows else (0, 0.0)
 
 
 def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):

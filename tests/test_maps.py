@@ -191,3 +191,47 @@ def test_a_configured_basemap_is_used_live_and_a_shifted_one_is_refused(session,
     with pytest.raises(ValidationError, match="GCJ-02"):
         Settings(basemap_url="https://webrd01.is.autonavi.com/appmaptile?x={x}&y={y}&z={z}")
     assert Settings(basemap_url="http://t0.tianditu.gov.cn/vec_w/wmts?tk=KEY").basemap_url
+
+
+def test_one_target_rule_never_mixes_annual_and_quarterly():
+    from geo_service.targets import target_for
+
+    annual, some = 9000.0, {2: 2250.0}
+    assert [target_for(annual, some, q) for q in (None, 1, 2, 3, 4)] == [annual] * 5
+    full = {1: 1000.0, 2: 2000.0, 3: 3000.0, 4: 3000.0}
+    assert [target_for(annual, full, q) for q in (1, 2, 4)] == [1000.0, 3000.0, 9000.0]
+    assert target_for(None, full) == 9000.0 and target_for(None, {}) is None
+    assert target_for(None, some, 1) is None
+
+
+def test_pace_uses_the_days_left_in_the_views_own_year():
+    from datetime import datetime
+
+    from geo_service.tallies import CAMPAIGN_TZ
+
+    today = datetime.now(CAMPAIGN_TZ).date()
+    future = View(district="晋安区", year=today.year + 3)
+    assert future.reference_day == date(today.year + 3, 1, 1)
+    assert maps_data._months_left(future.reference_day, future.year) == pytest.approx(364 / 30.44)
+    past = View(district="晋安区", year=2017)
+    assert past.reference_day == date(2017, 12, 31)
+
+
+def test_a_verification_after_midnight_in_fuzhou_shows_that_days_date(session, parcels):
+    from sqlalchemy import text
+
+    # 2017-07-01 01:30 in Fuzhou is 2017-06-30 17:30 UTC.
+    session.execute(
+        text(
+            "UPDATE parcel_versions SET verified_at = '2017-06-30 17:30+00' "
+            "WHERE status = 'verified'"
+        )
+    )
+    session.commit()
+    features = maps_data.parcel_features(session, View(district="晋安区", kind="land"))
+    dates = {
+        f["properties"]["verified_at"]
+        for f in features["features"]
+        if f["properties"]["status"] == "verified"
+    }
+    assert dates == {"2017-07-01"}

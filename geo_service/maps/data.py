@@ -6,7 +6,7 @@ this module adds geometry for drawing and the pace a district needs to meet its 
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from .. import tallies
 from ..areas import m2_to_mu
 from ..errors import InvalidInput
+from ..settings import get_settings
+from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
 from ..units import find_district
 
-QUARTER_ENDS = {1: (3, 31), 2: (6, 30), 3: (9, 30), 4: (12, 31)}
 # ~10 m: township outlines are approximate anyway, and the page stays small.
 TOWNSHIP_SIMPLIFY_DEG = 0.0001
 
@@ -27,11 +28,12 @@ class View:
 
     district: str
     kind: str = "land"
-    year: int = 2017
+    year: int | None = None
     quarter: int | None = None
     as_of: date | None = None
 
     def __post_init__(self):
+        self.year = self.year or get_settings().campaign_year
         if self.kind not in ("land", "demolition"):
             raise InvalidInput("kind must be land or demolition")
         if self.quarter is not None:
@@ -41,10 +43,22 @@ class View:
 
     @property
     def reference_day(self) -> date:
-        """The day the pace is computed from: the view's day, or today within the year."""
+        """The day the pace is computed from: the view's day, or today (in China) held
+        within the year, so a past year has no months left and a future one all twelve."""
         if self.as_of:
             return self.as_of
-        return min(date.today(), date(self.year, 12, 31))
+        today = datetime.now(CAMPAIGN_TZ).date()
+        return min(max(today, date(self.year, 1, 1)), date(self.year, 12, 31))
+
+    def tally(self, session: Session, by: str) -> list:
+        return tallies.tally(
+            session,
+            by=by,
+            kind=self.kind,
+            year=self.year,
+            as_of=self.as_of,
+            quarter=self.quarter,
+        )
 
 
 def quarter_end(year: int, quarter: int) -> date:
@@ -54,9 +68,9 @@ def quarter_end(year: int, quarter: int) -> date:
 def township_features(session: Session, view: View) -> dict:
     """Townships of the district with verified area, target and progress, as GeoJSON."""
     district = find_district(session, view.district)
-    rows = tallies.tally(session, by="township", kind=view.kind, year=view.year, as_of=view.as_of)
-    numbers = {r.township: r for r in rows if r.district == district.name}
-    targets = _targets(session, district.id, view)
+    numbers = {
+        r.township: r for r in view.tally(session, "township") if r.district == district.name
+    }
     shapes = session.execute(
         text("""
             SELECT id, name, code, boundary_approximate,
@@ -69,7 +83,7 @@ def township_features(session: Session, view: View) -> dict:
     for s in shapes:
         row = numbers.get(s["name"])
         verified = row.verified_m2 if row else 0.0
-        target = targets.get(s["id"])
+        target = row.target_m2 if row else None
         features.append(
             {
                 "type": "Feature",
@@ -94,36 +108,11 @@ def township_features(session: Session, view: View) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _targets(session: Session, district_id: int, view: View) -> dict[int, float]:
-    """Each township's target for the view: the quarters up to the one shown when the
-    plan is set by quarter, otherwise the year's target."""
-    rows = session.execute(
-        text("""
-            SELECT tg.admin_unit_id AS unit, tg.quarter, tg.amount_m2
-            FROM targets tg JOIN admin_units u ON u.id = tg.admin_unit_id
-            WHERE (u.parent_id = :district OR u.id = :district)
-              AND tg.year = :year AND tg.kind = :kind"""),
-        {"district": district_id, "year": view.year, "kind": view.kind},
-    ).mappings()
-    annual: dict[int, float] = {}
-    quarterly: dict[int, float] = {}
-    upto = view.quarter or 4
-    for r in rows:
-        if r["quarter"] is None:
-            annual[r["unit"]] = r["amount_m2"]
-        elif r["quarter"] <= upto:
-            quarterly[r["unit"]] = quarterly.get(r["unit"], 0.0) + r["amount_m2"]
-    if view.quarter is None:
-        return {**quarterly, **annual}
-    return {**annual, **quarterly}
-
-
 def district_summary(session: Session, view: View) -> dict:
     """Target, verified, progress, remaining and the pace needed per remaining month."""
     district = find_district(session, view.district)
-    rows = tallies.tally(session, by="district", kind=view.kind, year=view.year, as_of=view.as_of)
-    row = next((r for r in rows if r.district == district.name), None)
-    target = _targets(session, district.id, view).get(district.id)
+    row = next((r for r in view.tally(session, "district") if r.district == district.name), None)
+    target = row.target_m2 if row else None
     verified = row.verified_m2 if row else 0.0
     remaining = max(target - verified, 0.0) if target else None
     months_left = _months_left(view.reference_day, view.year)
@@ -160,7 +149,7 @@ def parcel_count(session: Session, view: View) -> int:
 
 
 # Parcels as they stood at :as_of (current state when NULL), with what a popup shows.
-_PARCELS_SQL = """
+_PARCELS_SQL = f"""
     SELECT v.parcel_id AS id, v.code, v.status, v.kind, v.area_m2, t.name AS township,
            pr.code AS project, pr.name AS project_name, v.verified_by, v.verified_group,
            v.verified_at, coalesce(cardinality(v.support_ids), 0) > 0 AS supported, v.geom
@@ -168,9 +157,7 @@ _PARCELS_SQL = """
     JOIN admin_units t ON t.id = v.township_id
     LEFT JOIN projects pr ON pr.id = v.project_id
     WHERE t.parent_id = :district AND v.kind = :kind
-      AND (CAST(:as_of AS timestamptz) IS NULL AND v.valid_to IS NULL
-           OR v.valid_from < CAST(:as_of AS timestamptz)
-              AND (v.valid_to IS NULL OR v.valid_to >= CAST(:as_of AS timestamptz)))
+      AND {VALID_AT.format(v="v")}
 """
 
 
@@ -211,7 +198,9 @@ def _parcel_feature(r) -> dict:
     }
     props["area_m2"] = round(r["area_m2"], 1)
     props["area_mu"] = round(m2_to_mu(r["area_m2"]), 2)
-    props["verified_at"] = r["verified_at"].date().isoformat() if r["verified_at"] else None
+    verified = r["verified_at"]
+    # The campaign's day: a 01:00 verification in Fuzhou is that day, not the UTC one before.
+    props["verified_at"] = verified.astimezone(CAMPAIGN_TZ).date().isoformat() if verified else None
     return {"type": "Feature", "id": r["id"], "geometry": r["geometry"], "properties": props}
 
 

@@ -6,27 +6,28 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from .. import tallies
+from ..areas import M2_PER_MU
 from ..errors import InvalidInput
+from ..tallies import VALID_AT
 from ..units import find_district
 
 LAYER = "parcels"
 # Tiles are drawn in Web Mercator, as Leaflet displays them; areas are never taken from it.
-_TILE_SQL = """
+_TILE_SQL = f"""
     WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS merc),
     current AS (
         SELECT v.parcel_id AS id, v.code, v.status, v.area_m2,
-               round((v.area_m2 / (10000.0 / 15))::numeric, 2)::float AS area_mu,
+               round((v.area_m2 / :m2_per_mu)::numeric, 2)::float AS area_mu,
                t.name AS township, pr.code AS project, pr.name AS project_name,
-               v.verified_by, v.verified_group, to_char(v.verified_at, 'YYYY-MM-DD') AS verified_at,
+               v.verified_by, v.verified_group,
+               to_char(v.verified_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS verified_at,
                v.geom
         FROM parcel_versions v
         JOIN admin_units t ON t.id = v.township_id
         LEFT JOIN projects pr ON pr.id = v.project_id, bounds
         WHERE t.parent_id = :district AND v.kind = :kind
           AND v.geom && ST_Transform(bounds.merc, 4490)
-          AND (CAST(:as_of AS timestamptz) IS NULL AND v.valid_to IS NULL
-               OR v.valid_from < CAST(:as_of AS timestamptz)
-                  AND (v.valid_to IS NULL OR v.valid_to >= CAST(:as_of AS timestamptz)))
+          AND {VALID_AT.format(v="v")}
     ),
     mvt AS (
         SELECT id, code, status, area_m2, area_mu, township, project, project_name,
@@ -52,5 +53,6 @@ def parcel_tile(
         "kind": kind,
         "layer": LAYER,
         "as_of": tallies.end_of_day(as_of) if as_of else None,
+        "m2_per_mu": M2_PER_MU,
     }
     return bytes(session.execute(text(_TILE_SQL), params).scalar() or b"")
