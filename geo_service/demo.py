@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from .database import session_scope
 from .models import Parcel, ParcelVersion
-from .projects import import_projects_csv
+from .projects import import_projects
 from .readers import read_features
 from .reference import load_targets_csv
 from .settings import DATA_DIR
@@ -33,7 +33,7 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
     then the 2017 replay. Loading again changes nothing."""
     lines = []
     with session_scope() as session:
-        counts = import_projects_csv(session, directory / "demo_projects.csv")
+        counts = import_projects(session, directory / "demo_projects.csv")
         targets = load_targets_csv(session, directory / "demo_targets.csv")
     lines.append(
         f"projects: {counts['created']} new, {counts['updated']} updated; targets: {targets}"

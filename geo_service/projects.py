@@ -84,11 +84,6 @@ def import_projects(session: Session, path: Path, sheet: str | None = None) -> d
     return _store(session, table)
 
 
-def import_projects_csv(session: Session, path: Path) -> dict[str, int]:
-    """Create or update projects from a CSV; returns counts (see import_projects)."""
-    return _store(session, _read_csv(Path(path)))
-
-
 # --- reading ----------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .areas import geodesic_area_m2, m2_to_mu
-from .errors import NotFound, UploadRefused
+from .errors import InvalidInput, NotFound, UploadRefused
 from .models import (
     KINDS,
     STORAGE_SRID,
@@ -148,11 +148,14 @@ def _store_parcels(session, rows: "_Rows", township, upload, options, progress) 
     existing = {
         p.code: p
         for p in session.scalars(
-            select(Parcel).where(
+            select(Parcel)
+            .where(
                 Parcel.township_id == township.id,
                 Parcel.kind == options.kind,
                 Parcel.code.in_(codes),
             )
+            # Locked like workflow changes, so a verification and an upload do not interleave.
+            .with_for_update()
         )
     }
     outcomes, written = [], []
@@ -532,6 +535,17 @@ def append_version(
     session, parcel: Parcel, change: str, upload, actor: str, now, note: str | None = None
 ) -> ParcelVersion:
     """Close the parcel's current version and open a new one: the parcel's whole state."""
+    current = session.scalar(
+        select(ParcelVersion.valid_from).where(
+            ParcelVersion.parcel_id == parcel.id, ParcelVersion.valid_to.is_(None)
+        )
+    )
+    if current is not None and now < current:
+        # History must run forwards: a change cannot be dated before the state it ends.
+        raise InvalidInput(
+            f"parcel {parcel.code}: a change at {now:%Y-%m-%d %H:%M} is earlier than its "
+            f"current state ({current:%Y-%m-%d %H:%M})"
+        )
     _close_versions(session, [parcel.id], now)
     version = _new_version(parcel, change, upload, actor, now, note)
     session.add(version)

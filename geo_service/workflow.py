@@ -176,7 +176,7 @@ def set_status(
     `now` (default: this moment) is when the change happened, for replaying a history."""
     parcel = _load(session, parcel)
     if to == "disputed":
-        return dispute(session, parcel, note or "", actor)
+        return dispute(session, parcel, note or "", actor, now=now)
     rule = _check(parcel, to, "status")
     note = _text(note)
     if rule.reason and not note:
@@ -222,7 +222,9 @@ def verify(
     return _record(session, parcel, "verified", "verified", actor or verifier, _text(note), now)
 
 
-def dispute(session: Session, parcel: int | Parcel, reason: str, actor: str) -> Transition:
+def dispute(
+    session: Session, parcel: int | Parcel, reason: str, actor: str, now: datetime | None = None
+) -> Transition:
     """A verified parcel is challenged: it stops counting as verified until settled."""
     parcel = _load(session, parcel)
     _check(parcel, "disputed", "dispute")
@@ -230,7 +232,7 @@ def dispute(session: Session, parcel: int | Parcel, reason: str, actor: str) -> 
     if not reason:
         raise InvalidInput(f"{_label(parcel)}: a dispute needs a reason")
     parcel.dispute_reason = reason
-    return _record(session, parcel, "disputed", "disputed", actor, reason)
+    return _record(session, parcel, "disputed", "disputed", actor, reason, now)
 
 
 def _text(value: str | None) -> str | None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from geo_service.cli import app
 from geo_service.errors import InvalidInput
 from geo_service.models import Project
-from geo_service.projects import import_projects, import_projects_csv
+from geo_service.projects import import_projects
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "parcels" / "demo_projects.csv"
 HEADERS = ["序号", "项目编号", "项目名称", "类别", "所属区县", "存在问题", "目标", "完成时限",
@@ -106,7 +106,7 @@ def test_csv_with_other_chinese_headers(session, tmp_path):
 def test_the_english_demo_list_still_imports_and_updates(session):
     with DEMO.open(encoding="utf-8-sig") as handle:
         expected = list(csv.DictReader(handle))
-    assert import_projects_csv(session, DEMO) == {"created": len(expected), "updated": 0}
+    assert import_projects(session, DEMO) == {"created": len(expected), "updated": 0}
     assert import_projects(session, DEMO) == {"created": 0, "updated": len(expected)}
     first = _project(session, expected[0]["code"])
     assert (first.name, first.first_responsible) == (

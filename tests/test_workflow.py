@@ -472,3 +472,11 @@ def test_the_same_boundary_reversed_or_rotated_is_unchanged(session, tmp_path, l
         report = _import(session, tmp_path, [variant], ["XD-001"], name="same.gpkg")
         assert (report.changed, report.unchanged) == (0, 1)
     assert session.get(Parcel, land.id).status == "verified"
+
+
+def test_history_cannot_be_written_backwards(session, land):
+    from datetime import UTC, datetime
+
+    set_status(session, land, "in_progress", actor="x")
+    with pytest.raises(InvalidInput, match="earlier than its current state"):
+        set_status(session, land, "delivered", actor="x", now=datetime(2017, 1, 1, tzinfo=UTC))

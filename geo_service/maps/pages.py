@@ -60,8 +60,7 @@ def _base_map(bounds, title: str, static: bool) -> folium.Map:
         root.header.add_child(Element(assets.inline_html()))
         root.header.add_child(Element(_inline_own()))
     else:
-        fmap.default_js = assets.default_js()
-        fmap.default_css = assets.default_css()
+        assets.use_local_assets(fmap)
         root.header.add_child(
             Element(
                 f'<link rel="stylesheet" href="/maps/static/{OWN_CSS}">'

@@ -88,7 +88,7 @@ def read_features(
     except GeoServiceError:
         raise
     except Exception as exc:  # GDAL, zlib, struct...: a malformed file is a refusal
-        detail = _first_line(exc).replace(str(path), name)
+        detail = vector.first_line(exc).replace(str(path), name)
         raise UploadRefused(f"{name}: could not be read ({detail})") from None
 
 
@@ -270,7 +270,3 @@ def _canonical_columns(columns) -> dict[str, str]:
             if column != "geometry" and str(column).lower() in aliases and not taken:
                 renames[column] = canonical
     return renames
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -54,7 +54,7 @@ def read_vector(
             frame = pyogrio.read_dataframe(str(path), layer=chosen, encoding=read_encoding)
             notes = []
     except (DataSourceError, DataLayerError) as exc:
-        detail = _first_line(exc).replace(str(path), path.name)
+        detail = first_line(exc).replace(str(path), path.name)
         raise UploadRefused(
             f"{filename}: not a readable vector file ({_label(kind)}: {detail})"
         ) from None
@@ -140,5 +140,6 @@ def _read_kml(dataset: str, name: str, layer: str | None):
     return frame, notes
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """The first line of an error's message: GDAL's are long."""
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
