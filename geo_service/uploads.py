@@ -120,7 +120,7 @@ def import_file(
         raise UploadRefused(report.summary(), report=result)
     result.accepted, result.parcels = True, len(rows.indices)
     result.rejected = len(frame) - len(rows.indices)
-    result.area_m2 = float(rows.areas[rows.indices].sum())
+    result.area_m2 = _covered_m2(rows)
     if options.dry_run:
         return result
     upload = Upload(
@@ -245,6 +245,15 @@ def _context(session, township, options, codes, geoms) -> Context:
         accept_overlaps=options.accept_overlaps,
         tolerances=get_settings().tolerances(),
     )
+
+
+def _covered_m2(rows: "_Rows") -> float:
+    """The area the accepted parcels cover: overlapping parcels of one file count once."""
+    geoms = rows.geoms[rows.indices]
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    if (left == right).all():  # nothing meets anything else: the sum is the union
+        return float(rows.areas[rows.indices].sum())
+    return float(geodesic_area_m2([shapely.union_all(geoms)])[0])
 
 
 def _check_options(options: ImportOptions, name: str) -> None:

@@ -164,3 +164,9 @@ def test_report_as_csv_and_as_a_geopackage_of_problem_features(session, tmp_path
     assert overlap.equals_exact(a, tolerance=1e-7)
     points = gpd.read_file(gpkg, layer="problem_points")
     assert points.crs.to_epsg() == 4490 and len(points) == 2
+
+
+def test_the_accepted_area_counts_a_files_own_overlaps_once(session, tmp_path):
+    a, b = rectangle(XINDIAN, 0, 0, 100, 100), rectangle(XINDIAN, 60, 0, 100, 100)
+    report = import_file(session, _file(tmp_path, [a, b]), _options(status="delivered"))
+    assert report.area_m2 == pytest.approx(independent_area_m2(shapely.union(a, b)), rel=1e-6)
