@@ -163,6 +163,18 @@ def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_p
         assert page.locator("canvas.leaflet-tile").count() > 0
         assert page.locator("path.gs-township").count() == 9
         page.save_screenshot("progress-map-vector-tiles")
+        # A verification reaches the open page: the tiles are asked for again, newer.
+        delivered = _get(f"{demo_server}/api/parcels?kind=land&status=delivered&limit=1")
+        asked = len(page.requests)
+        _post(
+            f"{demo_server}/api/parcels/{delivered['features'][0]['id']}/verify",
+            {"verifier": "林志伟", "group": "土地核验组"},
+        )
+        page.wait_for_function(
+            "document.body.dataset.gsUpdates === '2'", timeout=LIVE_WITHIN_S * 1000
+        )
+        page.wait_for_timeout(500)
+        assert [url for url in page.requests[asked:] if "/tiles/" in url]
         assert page.problems() == []
     finally:
         settings.map_tile_threshold = threshold

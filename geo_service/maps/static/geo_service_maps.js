@@ -202,7 +202,12 @@
     if (this.cfg.tiles && (data.token !== this.tilesFor || asOf !== this.tilesAsOf)) {
       this.tilesFor = data.token;
       this.tilesAsOf = asOf;
-      this.parcels.setUrl(this.tileUrl(data)); // only when something changed: redraws tiles
+      // Only when something changed. Not setUrl's own redraw: Leaflet 1.9's GridLayer.redraw
+      // asks for tiles at a fractional zoom when zoomSnap < 1; re-adding the layer rounds it.
+      var shown = this.map.hasLayer(this.parcels);
+      if (shown) this.map.removeLayer(this.parcels);
+      this.parcels.setUrl(this.tileUrl(data), true);
+      if (shown) this.map.addLayer(this.parcels);
     }
     this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
     this.updates += 1;
