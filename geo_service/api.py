@@ -42,6 +42,8 @@ def get_session():
 # scope="function": the commit happens before the response is sent, so a failed commit is
 # an error response, never a 201 for something that was not stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+KIND_PATTERN = f"^({'|'.join(KINDS)})$"
+KindFilter = Annotated[str | None, Query(pattern=KIND_PATTERN, description="land or demolition")]
 
 
 def health_router() -> APIRouter:
@@ -62,7 +64,7 @@ def tallies_router() -> APIRouter:
     def get_tallies(
         session: SessionDep,
         by: Annotated[str, Query(pattern="^(district|township|project)$")] = "district",
-        kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
+        kind: KindFilter = None,
         year: int | None = None,
         as_of: date | None = None,
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
@@ -105,7 +107,7 @@ def parcels_router() -> APIRouter:
         request: Request,
         session: SessionDep,
         township: str | None = None,
-        kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
+        kind: KindFilter = None,
         status: str | None = None,
         bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
         code: Annotated[str | None, Query(description="parcel code")] = None,
@@ -362,7 +364,7 @@ def support_router() -> APIRouter:
     @router.get("/support-links")
     def get_support_links(
         session: SessionDep,
-        kind: Annotated[str | None, Query(pattern="^(land|demolition)$")] = None,
+        kind: KindFilter = None,
         as_of: date | None = None,
     ):
         """Cross-township support: host → helper pairs, parcels, verified area together."""
@@ -393,7 +395,7 @@ def _view(district, kind, year, quarter, as_of=None) -> maps_data.View:
 def maps_router() -> APIRouter:
     """Leaders' map pages, their live data, change polling and vector tiles."""
     router = APIRouter(tags=["maps"])
-    kind_query = Annotated[str, Query(pattern="^(land|demolition)$")]
+    kind_query = Annotated[str, Query(pattern=KIND_PATTERN)]
     quarter_query = Annotated[int | None, Query(ge=1, le=4)]
 
     @router.get("/maps/progress", response_class=HTMLResponse)
