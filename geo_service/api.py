@@ -195,7 +195,7 @@ def uploads_router() -> APIRouter:
     def post_upload(
         session: SessionDep,
         file: Annotated[UploadFile, File(description="zip, gpkg, geojson")],
-        kind: Annotated[str, Form(pattern="^(land|demolition)$")],
+        kind: Annotated[str, Form(pattern=KIND_PATTERN)],
         township: Annotated[str, Form()],
         project: Annotated[str | None, Form()] = None,
         status: Annotated[str | None, Form()] = None,
