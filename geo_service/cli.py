@@ -65,6 +65,23 @@ class Credit(StrEnum):
     all = "all"
 
 
+def _day(value: str | None) -> date | None:
+    """An --as-of day, or a clear error (never a traceback) for anything else."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {value!r}"))
+
+
+def _text(table: Table, width: int = 160) -> str:
+    """A rich table as plain text, the same on a terminal, in a pipe and in a file."""
+    console = Console(file=io.StringIO(), width=width, force_terminal=False)
+    console.print(table)
+    return console.file.getvalue()
+
+
 def _fail(exc: GeoServiceError) -> None:
     err.print(f"error: {exc}", markup=False, highlight=False)
     raise typer.Exit(code=2)
@@ -311,8 +328,8 @@ def tally_command(
 
       geo-service tally --by township --credit helpers --as-of 2017-06-30
     """
+    day = _day(as_of)
     try:
-        day = date.fromisoformat(as_of) if as_of else None
         with session_scope() as session:
             rows = tallies.tally(
                 session,
@@ -322,8 +339,6 @@ def tally_command(
                 as_of=day,
                 credit=credit.value,
             )
-    except ValueError:
-        _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {as_of!r}"))
     except GeoServiceError as exc:
         _fail(exc)
     records = [r.as_dict(by.value) for r in rows]
@@ -368,9 +383,7 @@ def _table(records: list[dict], by: str) -> str:
             "—" if r["target_mu"] is None else f"{r['target_mu']:,.1f}",
             "—" if r["progress"] is None else f"{r['progress']:.1%}",
         )
-    console = Console(file=io.StringIO(), width=160, force_terminal=False)
-    console.print(table)
-    return console.file.getvalue()
+    return _text(table)
 
 
 @app.command("demo")
@@ -590,9 +603,7 @@ def _history_table(parcel: dict, versions: list[dict]) -> str:
             v["note"] or "",
             verified,
         )
-    console = Console(file=io.StringIO(), width=200, force_terminal=False)
-    console.print(table)
-    return console.file.getvalue()
+    return _text(table, width=200)
 
 
 @app.command("support")
@@ -606,12 +617,10 @@ def support_command(
 
     Example: geo-service support --kind land --as-of 2017-06-30 --format json
     """
+    day = _day(as_of)
     try:
-        day = date.fromisoformat(as_of) if as_of else None
         with session_scope() as session:
             links = tallies.support_links(session, kind=kind.value if kind else None, as_of=day)
-    except ValueError:
-        _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {as_of!r}"))
     except GeoServiceError as exc:
         _fail(exc)
     if fmt is ListFormat.json:
@@ -625,9 +634,7 @@ def support_command(
         table.add_row(x.district, x.host, x.helper, x.kind, str(x.parcels),
                       str(x.verified_parcels), f"{x.verified_m2:,.0f}",
                       f"{x.verified_mu:,.1f}")  # fmt: skip
-    console = Console(file=io.StringIO(), width=160, force_terminal=False)
-    console.print(table)
-    sys.stdout.write(console.file.getvalue())
+    sys.stdout.write(_text(table))
 
 
 class MapName(StrEnum):
