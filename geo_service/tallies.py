@@ -22,6 +22,7 @@ from .errors import InvalidInput
 from .models import KINDS
 from .settings import get_settings
 from .targets import target_for
+from .units import find_district
 
 GROUPINGS = ("district", "township", "project")
 CREDITS = ("host", "helpers", "all")
@@ -116,6 +117,8 @@ _VERSIONS = f"""
     FROM parcel_versions v
     WHERE (CAST(:kinds AS text[]) IS NULL OR v.kind = ANY(CAST(:kinds AS text[])))
       AND {VALID_AT.format(v="v")}
+      AND (CAST(:district AS int) IS NULL OR v.township_id IN (
+          SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
 """
 
 # Each parcel once per township it is credited to (credit_id).
@@ -192,6 +195,7 @@ _TARGETS = """
     LEFT JOIN admin_units d ON d.id = u.parent_id
     WHERE tg.year = :year AND u.level = :level
       AND (CAST(:kinds AS text[]) IS NULL OR tg.kind = ANY(CAST(:kinds AS text[])))
+      AND (CAST(:district AS int) IS NULL OR CAST(:district AS int) IN (u.id, u.parent_id))
     GROUP BY u.id, u.name, u.level, d.name, tg.kind
 """
 
@@ -204,6 +208,7 @@ def tally(
     as_of: date | None = None,
     credit: str = "host",
     quarter: int | None = None,
+    district: str | None = None,
 ) -> list[TallyRow]:
     """Rows per group and kind: verified, planned and delivered unions, and the target.
 
@@ -216,7 +221,7 @@ def tally(
     if credit not in CREDITS:
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
     year, as_of = _year_and_day(year, as_of, quarter)
-    params = {**_params(kind, as_of, year), "quarter": quarter}
+    params = {**_params(kind, as_of, year, _district_id(session, district)), "quarter": quarter}
     sql = f"WITH versions AS ({_VERSIONS}), credited AS ({_CREDITED[credit]}) {_GROUP_SQL[by]}"
     rows = session.execute(text(sql), params).mappings().all()
     targets = _targets(session, by, params)
@@ -251,14 +256,20 @@ def _targets(session: Session, by: str, params: dict) -> dict:
     return found
 
 
-def _params(kind: str | None, as_of: date | None, year: int | None = None) -> dict:
+def _params(kind, as_of, year=None, district_id: int | None = None) -> dict:
     if kind is not None and kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
     return {
         "kinds": [kind] if kind else None,
         "as_of": end_of_day(as_of) if as_of else None,
         "year": year,
+        # One district's parcels and targets only (the maps); None for the whole city.
+        "district": district_id,
     }
+
+
+def _district_id(session: Session, district: str | None) -> int | None:
+    return find_district(session, district).id if district else None
 
 
 def _row(r, target, credit: str) -> TallyRow:
@@ -337,9 +348,13 @@ _SUPPORT_LINKS = f"""
 
 
 def support_links(
-    session: Session, kind: str | None = None, as_of: date | None = None
+    session: Session,
+    kind: str | None = None,
+    as_of: date | None = None,
+    district: str | None = None,
 ) -> list[SupportLink]:
     """Host → helper pairs: how many parcels the helper supported and the verified area
     (union) they delivered together, from the support recorded at the time asked for."""
-    rows = session.execute(text(_SUPPORT_LINKS), _params(kind, as_of)).mappings().all()
+    params = _params(kind, as_of, district_id=_district_id(session, district))
+    rows = session.execute(text(_SUPPORT_LINKS), params).mappings().all()
     return [SupportLink(**{**r, "verified_m2": float(r["verified_m2"])}) for r in rows]

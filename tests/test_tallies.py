@@ -194,3 +194,12 @@ def test_as_of_a_past_day_uses_the_versions_valid_then(session, tmp_path):
     assert verified(day + timedelta(days=1)) == pytest.approx(independent_area_m2(small), 1e-3)
     assert verified(day + timedelta(days=2)) == pytest.approx(independent_area_m2(large), 1e-3)
     assert verified(None) == pytest.approx(independent_area_m2(large), 1e-3)
+
+
+def test_a_district_tally_equals_the_citys_rows_for_that_district(session, tmp_path):
+    _import(session, [rectangle(XINDIAN, 0, 0, 300, 200)], tmp_path / "x.gpkg", driver="GPKG")
+    session.flush()
+    for by in ("district", "township"):
+        city = [r for r in tally(session, by=by) if r.district == "晋安区"]
+        assert tally(session, by=by, district="晋安区") == city
+    assert all(r.district == "晋安区" for r in tally(session, by="township", district="晋安区"))

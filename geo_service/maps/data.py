@@ -58,6 +58,7 @@ class View:
             year=self.year,
             as_of=self.as_of,
             quarter=self.quarter,
+            district=self.district,
         )
 
 

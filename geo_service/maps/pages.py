@@ -140,11 +140,7 @@ def _all_quarters(session: Session, view: View, now: dict) -> dict:
 
 def support_page(session: Session, view: View, static: bool = False) -> str:
     bounds = data.district_bounds(session, view.district)
-    links = [
-        link
-        for link in tallies.support_links(session, kind=view.kind, as_of=view.as_of)
-        if link.district == view.district
-    ]
+    links = tallies.support_links(session, kind=view.kind, as_of=view.as_of, district=view.district)
     parcels = data.parcel_features(session, view)
     parcels["features"] = [f for f in parcels["features"] if f["properties"]["supported"]]
     config = {
@@ -177,20 +173,20 @@ def _link(link) -> dict:
 def _credit_table(session: Session, view: View, links) -> str:
     """Beside the map: each township's verified area as host and as helper."""
     kind = view.kind
-    host = {
-        r.township: r
-        for r in tallies.tally(
-            session, by="township", kind=kind, year=view.year, as_of=view.as_of, credit="host"
+
+    def credited(credit: str) -> dict:
+        rows = tallies.tally(
+            session,
+            by="township",
+            kind=kind,
+            year=view.year,
+            as_of=view.as_of,
+            credit=credit,
+            district=view.district,
         )
-        if r.district == view.district
-    }
-    helper = {
-        r.township: r
-        for r in tallies.tally(
-            session, by="township", kind=kind, year=view.year, as_of=view.as_of, credit="helpers"
-        )
-        if r.district == view.district
-    }
+        return {r.township: r for r in rows}
+
+    host, helper = credited("host"), credited("helpers")
     unit, scale = ("亩", 10000 / 15) if kind == "land" else ("m²", 1)
     rows = []
     for name in sorted(set(host) | set(helper)):
