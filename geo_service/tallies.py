@@ -107,7 +107,7 @@ VALID_AT = """
 """
 _VERSIONS = f"""
     SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, v.geom,
-           v.area_m2,
+           v.area_m2, v.verified_at,
            EXISTS (
                SELECT 1 FROM parcel_versions o
                WHERE o.geom && v.geom AND o.parcel_id <> v.parcel_id AND o.kind = v.kind
@@ -129,6 +129,9 @@ _HELPERS = (
 _CREDITED = {"host": _HOST, "helpers": _HELPERS, "all": f"{_HOST} UNION ALL {_HELPERS}"}
 
 _DONE = "p.status IN ('delivered', 'demolished', 'verified')"
+# A year's tally counts what was verified that year: not a verification of an earlier year.
+_VERIFIED = """p.status = 'verified' AND (CAST(:year_start AS timestamptz) IS NULL
+    OR p.verified_at IS NULL OR p.verified_at >= CAST(:year_start AS timestamptz))"""
 
 
 def _area(subset: str) -> str:
@@ -143,8 +146,8 @@ def _area(subset: str) -> str:
 
 
 _MEASURES = f"""
-    count(*) FILTER (WHERE p.first AND p.status = 'verified') AS parcels,
-    {_area("p.status = 'verified'")} AS verified_m2,
+    count(*) FILTER (WHERE p.first AND {_VERIFIED}) AS parcels,
+    {_area(_VERIFIED)} AS verified_m2,
     count(*) FILTER (WHERE p.first) AS planned_parcels,
     {_area("TRUE")} AS planned_m2,
     count(*) FILTER (WHERE p.first AND {_DONE}) AS delivered_parcels,
@@ -263,6 +266,7 @@ def _params(kind, as_of, year=None, district_id: int | None = None) -> dict:
         "kinds": [kind] if kind else None,
         "as_of": end_of_day(as_of) if as_of else None,
         "year": year,
+        "year_start": datetime(year, 1, 1, tzinfo=CAMPAIGN_TZ) if year else None,
         # One district's parcels and targets only (the maps); None for the whole city.
         "district": district_id,
     }
@@ -336,8 +340,8 @@ _SUPPORT_LINKS = f"""
     SELECT d.name AS district, h.id AS host_id, h.name AS host,
            s.id AS helper_id, s.name AS helper, p.kind,
            count(DISTINCT p.parcel_id) AS parcels,
-           count(DISTINCT p.parcel_id) FILTER (WHERE p.status = 'verified') AS verified_parcels,
-           COALESCE(ST_Area((ST_Union(p.geom) FILTER (WHERE p.status = 'verified'))::geography),
+           count(DISTINCT p.parcel_id) FILTER (WHERE {_VERIFIED}) AS verified_parcels,
+           COALESCE(ST_Area((ST_Union(p.geom) FILTER (WHERE {_VERIFIED}))::geography),
                     0) AS verified_m2
     FROM links p JOIN admin_units h ON h.id = p.township_id
     JOIN admin_units d ON d.id = h.parent_id

@@ -203,3 +203,20 @@ def test_a_district_tally_equals_the_citys_rows_for_that_district(session, tmp_p
         city = [r for r in tally(session, by=by) if r.district == "晋安区"]
         assert tally(session, by=by, district="晋安区") == city
     assert all(r.district == "晋安区" for r in tally(session, by="township", district="晋安区"))
+
+
+def test_a_years_tally_leaves_out_verifications_of_earlier_years(session, tmp_path):
+    parcel = rectangle(XINDIAN, 0, 0, 300, 200)
+    _import(session, [parcel], tmp_path / "x.gpkg", driver="GPKG", codes=["Y"])
+    # Verified on 31 December 2017, 23:30 in Fuzhou.
+    session.execute(
+        text(
+            "UPDATE parcel_versions SET verified_at = '2017-12-31 15:30+00', "
+            "valid_from = '2017-12-31 15:30+00'"
+        )
+    )
+    session.flush()
+    in_2017 = tally(session, by="township", kind="land", year=2017)
+    assert in_2017[0].verified_m2 == pytest.approx(independent_area_m2(parcel), rel=1e-3)
+    in_2018 = tally(session, by="township", kind="land", year=2018)
+    assert [(r.parcels, r.verified_m2, r.planned_parcels) for r in in_2018] == [(0, 0.0, 1)]
