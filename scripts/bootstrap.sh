@@ -13,7 +13,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 install_debian_packages() {
   local missing=()
   local pgmajor
-  pgmajor="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)"
+  pgmajor="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 || true)"
   pgmajor="${pgmajor:-15}"
   [ -f "/usr/share/postgresql/$pgmajor/extension/postgis.control" ] \
     || missing+=("postgresql-$pgmajor-postgis-3")
