@@ -63,6 +63,15 @@ def ensure_database(url: str | None = None) -> None:
         admin.dispose()
 
 
+def drop_database(url: str) -> None:
+    """Drop a whole database, connections and all: for test and benchmark databases."""
+    target = make_url(normalise_url(url))
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def ensure_postgis(engine: Engine) -> None:
     with engine.begin() as conn:
         try:

@@ -24,8 +24,6 @@ import folium
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -39,12 +37,8 @@ STATUSES = ["planned", "delivered", "verified"]
 def fresh_database() -> None:
     from geo_service import database, reference
 
-    url = make_url(database.normalise_url(URL))
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
-    os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
+    database.drop_database(URL)
+    os.environ["DATABASE_URL"] = database.normalise_url(URL)
     database.migrate()
     with database.session_scope() as session:
         reference.load_reference(session)

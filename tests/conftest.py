@@ -3,8 +3,7 @@
 import os
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from geo_service import database
 from geo_service.settings import get_settings
@@ -24,12 +23,8 @@ def _reset_caches():
 
 @pytest.fixture(scope="session")
 def db_url():
-    url = make_url(database.normalise_url(TEST_URL))
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
-    os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
+    database.drop_database(TEST_URL)
+    os.environ["DATABASE_URL"] = database.normalise_url(TEST_URL)
     _reset_caches()
     from geo_service import reference
 
