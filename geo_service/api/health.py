@@ -1,0 +1,16 @@
+"""Liveness and database check."""
+
+from fastapi import APIRouter
+
+from .. import __version__, database
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    def healthz():
+        postgis = database.check(database.get_engine())
+        return {"status": "ok", "postgis": postgis, "version": __version__}
+
+    return router

@@ -1,0 +1,124 @@
+"""Parcels as GeoJSON: the paged list and one parcel."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from ..errors import InvalidInput, NotFound
+from ..models import STATUSES
+from ..settings import get_settings
+from .deps import GEOJSON, KindFilter, SessionDep
+
+_PARCEL_COLUMNS = """
+    p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
+    pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
+    p.source_file, p.version, p.created_by, p.created_at, p.updated_by, p.updated_at,
+    p.verified_by, p.verified_group, p.verified_at, p.verification_note, p.verified_area_m2,
+    p.dispute_reason, p.flags,
+    (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
+       JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
+    ST_AsGeoJSON(p.geom, 7)::json AS geometry
+"""
+_PARCEL_FROM = """
+    FROM parcels p JOIN admin_units t ON t.id = p.township_id
+    JOIN admin_units d ON d.id = t.parent_id
+    LEFT JOIN projects pr ON pr.id = p.project_id
+"""
+
+
+def _feature(row) -> dict:
+    props = {k: v for k, v in row.items() if k != "geometry"}
+    for key in ("created_at", "updated_at", "verified_at"):
+        props[key] = props[key].isoformat() if props[key] else None
+    return {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
+
+
+def parcels_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["parcels"])
+
+    @router.get("/parcels")
+    def list_parcels(
+        request: Request,
+        session: SessionDep,
+        township: str | None = None,
+        kind: KindFilter = None,
+        status: str | None = None,
+        bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+        code: Annotated[str | None, Query(description="parcel code")] = None,
+        limit: Annotated[int, Query(ge=1)] = 1000,
+        offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    ):
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+        limit = min(limit, get_settings().page_size_max)
+        where, params = _parcel_filters(township, kind, status, bbox, code)
+        total = session.execute(text(f"SELECT count(*) {_PARCEL_FROM} {where}"), params).scalar()
+        rows = session.execute(
+            text(
+                f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} {where} ORDER BY p.id "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            {**params, "limit": limit, "offset": offset},
+        ).mappings()
+        features = [_feature(r) for r in rows]
+        body = {
+            "type": "FeatureCollection",
+            "numberMatched": total,
+            "numberReturned": len(features),
+            "features": features,
+            "links": _page_links(request, total, limit, offset),
+        }
+        return JSONResponse(body, media_type=GEOJSON)
+
+    @router.get("/parcels/{parcel_id}")
+    def get_parcel(parcel_id: int, session: SessionDep):
+        row = (
+            session.execute(
+                text(f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} WHERE p.id = :id"), {"id": parcel_id}
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"no parcel with id {parcel_id}")
+        return JSONResponse(_feature(row), media_type=GEOJSON)
+
+    return router
+
+
+def _parcel_filters(township, kind, status, bbox, code=None) -> tuple[str, dict]:
+    clauses, params = [], {}
+    if code:
+        clauses.append("p.code = :code")
+        params["code"] = code
+    if township:
+        clauses.append("(t.name = :township OR t.code = :township)")
+        params["township"] = township
+    if kind:
+        clauses.append("p.kind = :kind")
+        params["kind"] = kind
+    if status:
+        clauses.append("p.status = :status")
+        params["status"] = status
+    if bbox:
+        try:
+            west, south, east, north = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InvalidInput("bbox must be minLon,minLat,maxLon,maxLat") from None
+        clauses.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)")
+        params.update(w=west, s=south, e=east, n=north)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _page_links(request: Request, total: int, limit: int, offset: int) -> list[dict]:
+    """OGC API style next/prev links that keep the caller's filters."""
+    links = []
+    if offset + limit < total:
+        url = request.url.include_query_params(limit=limit, offset=offset + limit)
+        links.append({"rel": "next", "type": GEOJSON, "href": str(url)})
+    if offset > 0:
+        url = request.url.include_query_params(limit=limit, offset=max(offset - limit, 0))
+        links.append({"rel": "prev", "type": GEOJSON, "href": str(url)})
+    return links

@@ -1,0 +1,42 @@
+"""Tallies and cross-township support links."""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from .. import tallies
+from .deps import KindFilter, SessionDep
+
+
+def tallies_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["tallies"])
+
+    @router.get("/tallies")
+    def get_tallies(
+        session: SessionDep,
+        by: Annotated[str, Query(pattern="^(district|township|project)$")] = "district",
+        kind: KindFilter = None,
+        year: int | None = None,
+        as_of: date | None = None,
+        credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
+    ):
+        rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of, credit=credit)
+        return [r.as_dict(by) for r in rows]
+
+    return router
+
+
+def support_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["tallies"])
+
+    @router.get("/support-links")
+    def get_support_links(
+        session: SessionDep,
+        kind: KindFilter = None,
+        as_of: date | None = None,
+    ):
+        """Cross-township support: host → helper pairs, parcels, verified area together."""
+        return [x.as_dict() for x in tallies.support_links(session, kind=kind, as_of=as_of)]
+
+    return router

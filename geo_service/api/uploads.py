@@ -1,0 +1,141 @@
+"""Uploads of parcel files: checked whole, stored all or nothing, reported."""
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from .. import reports
+from ..errors import InvalidInput, TooLarge, UploadRefused
+from ..settings import get_settings
+from ..uploads import IMPORT_STATUSES, ImportOptions, import_file
+from .deps import KIND_PATTERN, SessionDep
+
+
+def uploads_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["uploads"])
+
+    @router.post("/uploads")
+    def post_upload(
+        session: SessionDep,
+        file: Annotated[UploadFile, File(description="zip, gpkg, geojson")],
+        kind: Annotated[str, Form(pattern=KIND_PATTERN)],
+        township: Annotated[str, Form()],
+        project: Annotated[str | None, Form()] = None,
+        status: Annotated[str | None, Form()] = None,
+        crs: Annotated[str | None, Form()] = None,
+        encoding: Annotated[str | None, Form()] = None,
+        layer: Annotated[str | None, Form()] = None,
+        dry_run: Annotated[bool, Form()] = False,
+        accept_valid: Annotated[bool, Form()] = False,
+        accept_overlaps: Annotated[bool, Form()] = False,
+        actor: Annotated[str | None, Form()] = None,
+        group: Annotated[str | None, Form(description="verification group signing")] = None,
+        report_format: Annotated[
+            str, Form(pattern="^(json|csv|gpkg)$", description="json, or the problems as csv/gpkg")
+        ] = "json",
+    ):
+        if status is not None and status not in IMPORT_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
+        name = _safe_name(file.filename)
+        options = ImportOptions(
+            kind=kind,
+            township=township,
+            project=project,
+            status=status,
+            crs=crs,
+            encoding=encoding,
+            layer=layer,
+            dry_run=dry_run,
+            accept_valid=accept_valid,
+            accept_overlaps=accept_overlaps,
+            actor=actor or get_settings().default_actor,
+            verifier_group=group,
+            filename=name,
+        )
+        status_code = 200 if dry_run else 201
+        with tempfile.TemporaryDirectory(prefix="geo-upload-") as folder:
+            path = Path(folder) / name
+            _save_limited(file, path)
+            try:
+                report = import_file(session, path, options)
+            except UploadRefused as exc:
+                if report_format == "json" or exc.report is None:
+                    raise
+                session.rollback()
+                report, status_code = exc.report, 422
+            if report_format == "json":
+                return JSONResponse(report.as_dict(), status_code=status_code)
+            return _report_file(report, report_format, status_code, Path(folder))
+
+    return router
+
+
+def _report_file(report, fmt: str, status_code: int, folder: Path) -> Response:
+    """The problem report as a download: CSV, or a GeoPackage of the problem features."""
+    stem = Path(report.filename).stem
+    if fmt == "csv":
+        return Response(
+            reports.problems_csv(report),
+            status_code=status_code,
+            media_type="text/csv",
+            headers=_attachment(f"{stem}-problems.csv"),
+        )
+    gpkg = reports.write_problems_gpkg(report, folder / f"{stem}-problems.gpkg")
+    return Response(
+        gpkg.read_bytes(),
+        status_code=status_code,
+        media_type="application/geopackage+sqlite3",
+        headers=_attachment(f"{stem}-problems.gpkg"),
+    )
+
+
+def _attachment(filename: str) -> dict:
+    # HTTP headers are Latin-1: Chinese file names travel percent-encoded (RFC 6266).
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
+
+
+def _safe_name(filename: str | None) -> str:
+    """The client's file name without any folder part, short enough for any file system:
+    it names the temporary copy."""
+    name = Path((filename or "").replace("\\", "/")).name
+    if name in ("", ".", ".."):
+        return "upload"
+    stem, suffix = Path(name).stem, Path(name).suffix[:16]
+    while len((stem + suffix).encode()) > 200:
+        stem = stem[:-1]
+    return stem + suffix
+
+
+class UploadSizeLimit:
+    """Refuses an upload whose declared size is over the limit before its body is read."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == "/api/uploads":
+            declared = dict(scope["headers"]).get(b"content-length")
+            limit = get_settings().max_upload_bytes
+            # The multipart envelope adds a little to the file itself.
+            if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+                detail = f"the upload is larger than the upload limit ({limit:,} bytes)"
+                response = JSONResponse({"detail": detail}, status_code=413)
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def _save_limited(file: UploadFile, path: Path) -> None:
+    limit = get_settings().max_upload_bytes
+    written = 0
+    with path.open("wb") as out:
+        while chunk := file.file.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise TooLarge(f"{path.name}: larger than the upload limit ({limit:,} bytes)")
+            out.write(chunk)
+    if written == 0:
+        raise UploadRefused(f"{path.name}: the file is empty")

@@ -1,0 +1,35 @@
+"""`geo-service boundaries`: real township outlines."""
+
+from pathlib import Path
+
+import typer
+
+from .. import reference
+from ..database import session_scope
+from ..errors import GeoServiceError
+from .common import _fail, app
+
+boundaries_app = typer.Typer(help="Administrative boundaries.", no_args_is_help=True)
+app.add_typer(boundaries_app, name="boundaries")
+
+
+@boundaries_app.command("import")
+def boundaries_import(
+    path: Path,
+    district: str = typer.Option(..., help="the district whose townships the file holds"),
+    name_field: str = typer.Option("name", help="column with the township names"),
+    code_field: str | None = typer.Option(None, help="column with official township codes"),
+    crs: str | None = typer.Option(None, help="override the file's CRS"),
+) -> None:
+    """Replace the approximate township outlines with real ones, matched by name.
+
+    Example: geo-service boundaries import jinan_townships.gpkg --district 晋安区 --code-field XZQDM
+    """
+    try:
+        with session_scope() as session:
+            counts = reference.import_township_boundaries(
+                session, path, district, name_field=name_field, code_field=code_field, crs=crs
+            )
+    except GeoServiceError as exc:
+        _fail(exc)
+    typer.echo(f"townships: {counts['replaced']} replaced, {counts['added']} added")

@@ -1,0 +1,81 @@
+"""What every command shares: the app, option types, error exit and table rendering."""
+
+import io
+from datetime import date
+from enum import StrEnum
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import GeoServiceError
+
+app = typer.Typer(
+    help="geo_service: verified land-delivery and demolition areas on PostGIS.\n\n"
+    "DATABASE_URL selects the database (default: local PostgreSQL, database geo_service).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+# soft_wrap: messages stay one line each, whatever the terminal width, for logs and grep.
+err = Console(stderr=True, soft_wrap=True)
+
+
+class Kind(StrEnum):
+    land = "land"
+    demolition = "demolition"
+
+
+class ImportStatus(StrEnum):
+    planned = "planned"
+    delivered = "delivered"
+    verified = "verified"
+
+
+class By(StrEnum):
+    district = "district"
+    township = "township"
+    project = "project"
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Credit(StrEnum):
+    host = "host"
+    helpers = "helpers"
+    all = "all"
+
+
+def _day(value: str | None) -> date | None:
+    """An --as-of day, or a clear error (never a traceback) for anything else."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {value!r}"))
+
+
+def _text(table: Table, width: int = 160) -> str:
+    """A rich table as plain text, the same on a terminal, in a pipe and in a file."""
+    console = Console(file=io.StringIO(), width=width, force_terminal=False)
+    console.print(table)
+    return console.file.getvalue()
+
+
+def _fail(exc: GeoServiceError) -> None:
+    err.print(f"error: {exc}", markup=False, highlight=False)
+    raise typer.Exit(code=2)
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+_PARCEL_HELP = "parcel code (or #ID)"
+_TOWNSHIP_HELP = "the parcel's township, when the code is used in several"
+_KIND_HELP = "land or demolition, when the code is used for both"

@@ -1,0 +1,124 @@
+"""`geo-service import`: check a parcel file and store it, all or nothing."""
+
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+
+from .. import reports
+from ..database import session_scope
+from ..errors import GeoServiceError, UploadRefused
+from ..settings import get_settings
+from ..uploads import ImportOptions, import_file
+from .common import ImportStatus, Kind, _fail, app, err
+
+
+@app.command("import")
+def import_command(
+    path: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile or zipped Shapefile"),
+    kind: Kind = typer.Option(..., help="land (交地) or demolition (拆迁)"),
+    township: str = typer.Option(..., help="host township, e.g. 新店镇 or 晋安区/新店镇"),
+    project: str | None = typer.Option(None, help="project code for every parcel of the file"),
+    status: ImportStatus | None = typer.Option(
+        None, help="status for every parcel (default: the file's status column, else planned)"
+    ),
+    crs: str | None = typer.Option(None, help="override the file's CRS, e.g. EPSG:4549"),
+    encoding: str | None = typer.Option(None, help="attribute text encoding, e.g. GBK"),
+    layer: str | None = typer.Option(None, help="layer name, for files with several"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check and report, store nothing"),
+    accept_valid: bool = typer.Option(
+        False, "--accept-valid", help="store the valid features, report the rest"
+    ),
+    accept_overlaps: bool = typer.Option(
+        False, "--accept-overlaps", help="accept overlaps between verified parcels, flagged"
+    ),
+    report_csv: Path | None = typer.Option(None, help="write the problem report as CSV"),
+    report_gpkg: Path | None = typer.Option(
+        None, help="write the problem features as a GeoPackage, to fix in QGIS"
+    ),
+    output_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    actor: str = typer.Option(None, help="who is importing (recorded in the history)"),
+    group: str | None = typer.Option(
+        None, help="verification group signing a --status verified upload, e.g. 土地核验组"
+    ),
+) -> None:
+    """Check a file of parcel boundaries and store it, all or nothing.
+
+    Examples:
+
+      geo-service import survey.zip --kind land --township 新店镇 --status verified
+
+      geo-service import blocks.gpkg --kind demolition --township 鼓山镇 --crs EPSG:4528 --dry-run
+    """
+    options = ImportOptions(
+        kind=kind.value,
+        township=township,
+        project=project,
+        status=status.value if status else None,
+        crs=crs,
+        encoding=encoding,
+        layer=layer,
+        dry_run=dry_run,
+        accept_valid=accept_valid,
+        accept_overlaps=accept_overlaps,
+        actor=actor or get_settings().default_actor,
+        verifier_group=group,
+    )
+    try:
+        with session_scope() as session, _progress() as advance:
+            report = import_file(session, path, options, progress=advance)
+    except UploadRefused as exc:
+        if exc.report is not None:
+            _write_reports(exc.report, report_csv, report_gpkg)
+        if output_json and exc.report is not None:
+            typer.echo(json.dumps(exc.report.as_dict(), ensure_ascii=False, indent=2))
+        err.print(f"refused: {exc}", markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
+    except GeoServiceError as exc:
+        _fail(exc)
+    _write_reports(report, report_csv, report_gpkg)
+    if output_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    verb = "checked (dry run, nothing stored)" if report.dry_run else "accepted"
+    typer.echo(
+        f"{report.filename}: {verb}: {report.parcels} parcel(s), "
+        f"{report.area_m2:,.1f} m², {report.area_mu:,.2f} mu "
+        f"[{report.source_crs}, {report.encoding}]"
+    )
+    if not report.dry_run:
+        typer.echo(
+            f"  new {report.created}, changed {report.changed}, unchanged {report.unchanged}"
+        )
+    if report.rejected:
+        typer.echo(f"  {report.rejected} feature(s) with errors were not stored (--accept-valid)")
+    for p in report.problems:
+        where = f"feature {p.feature} ({p.code})" if p.feature else "file"
+        typer.echo(f"  {p.severity}: {where}: {p.message} [{p.rule}]")
+
+
+def _write_reports(report, csv_path: Path | None, gpkg_path: Path | None) -> None:
+    if csv_path:
+        csv_path.write_text(reports.problems_csv(report), encoding="utf-8")
+        err.print(f"problem report written to {csv_path}", markup=False, highlight=False)
+    if gpkg_path:
+        reports.write_problems_gpkg(report, gpkg_path)
+        err.print(f"problem features written to {gpkg_path}", markup=False, highlight=False)
+
+
+class _progress:
+    """A progress bar on a terminal; silent when output is piped."""
+
+    def __enter__(self):
+        self._bar = Progress(console=err, transient=True) if err.is_terminal else None
+        if self._bar is None:
+            return None
+        self._bar.start()
+        self._task = self._bar.add_task("storing parcels", total=None)
+        return lambda n: self._bar.advance(self._task, n)
+
+    def __exit__(self, *exc_info):
+        if self._bar is not None:
+            self._bar.stop()
+        return False

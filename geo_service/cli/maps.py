@@ -1,0 +1,54 @@
+"""`geo-service map`: self-contained map files for briefings."""
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from ..database import session_scope
+from ..errors import GeoServiceError
+from ..settings import get_settings
+from .common import Kind, _fail, app
+
+
+class MapName(StrEnum):
+    progress = "progress"
+    support = "support"
+
+
+@app.command("map")
+def map_command(
+    name: MapName = typer.Argument(..., help="progress or support"),
+    output: Path = typer.Option(..., help="the HTML file to write, e.g. maps/progress.html"),
+    district: str | None = typer.Option(None, help="district (default: the configured one)"),
+    kind: Kind = typer.Option(Kind.land),
+    year: int | None = typer.Option(None, help="the campaign year (default: configured)"),
+    quarter: int | None = typer.Option(None, min=1, max=4, help="as at the end of a quarter"),
+) -> None:
+    """Write a self-contained map (every script, style and datum inside) for briefings:
+    it opens from a USB stick on a laptop with no network.
+
+    Examples:
+
+      geo-service map progress --district 晋安区 --kind land --output maps/progress.html
+
+      geo-service map support --output maps/support.html
+    """
+    from ..maps import data as maps_data
+    from ..maps import pages as maps_pages
+
+    try:
+        view = maps_data.View(
+            district=district or get_settings().default_district,
+            kind=kind.value,
+            year=year,
+            quarter=quarter,
+        )
+        with session_scope() as session:
+            pages = {"progress": maps_pages.progress_page, "support": maps_pages.support_page}
+            html = pages[name.value](session, view, static=True)
+    except GeoServiceError as exc:
+        _fail(exc)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(html, encoding="utf-8")
+    typer.echo(f"{output}: {len(html.encode('utf-8')) / 1e6:.2f} MB, self-contained")

@@ -1,0 +1,35 @@
+"""`geo-service demo` and `geo-service serve`."""
+
+import typer
+
+from .. import demo
+from ..errors import GeoServiceError
+from .common import _fail, app
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """Load the synthetic Jin'an demo set from data/parcels/ (projects, targets, parcels).
+
+    Example: geo-service db upgrade && geo-service demo
+    """
+    try:
+        summary = demo.load_demo()
+    except GeoServiceError as exc:
+        _fail(exc)
+    typer.echo(summary)
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+) -> None:
+    """Serve the API (and its docs at /docs).
+
+    Example: geo-service serve --host 0.0.0.0 --port 8000
+    """
+    import uvicorn
+
+    typer.echo(f"geo_service on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run("geo_service.api:create_app", factory=True, host=host, port=port)

@@ -1,0 +1,131 @@
+"""`geo-service tally` and `geo-service support`: verified areas and support links."""
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .. import tallies
+from ..database import session_scope
+from ..errors import GeoServiceError
+from .common import By, Credit, Format, Kind, ListFormat, _day, _fail, _text, app
+
+
+@app.command("tally")
+def tally_command(
+    by: By = typer.Option(By.district, help="group by district, township or project"),
+    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
+    year: int | None = typer.Option(
+        None, help="the campaign year (default: the --as-of day's, else the configured one)"
+    ),
+    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    fmt: Format = typer.Option(Format.table, "--format"),
+    output: Path | None = typer.Option(None, help="write to this file instead of the screen"),
+    credit: Credit = typer.Option(
+        Credit.host,
+        help="who a parcel counts for: host township, the townships that supported it "
+        "(helpers), or all of them",
+    ),
+) -> None:
+    """Verified area (union of verified parcels, geodesic) against targets, beside the
+    planned scope (every parcel) and what is delivered/demolished (done, verified or not).
+
+    Examples:
+
+      geo-service tally --by district --kind land --format json
+
+      geo-service tally --by township --format csv --output tally.csv
+
+      geo-service tally --by township --credit helpers --as-of 2017-06-30
+    """
+    day = _day(as_of)
+    try:
+        with session_scope() as session:
+            rows = tallies.tally(
+                session,
+                by=by.value,
+                kind=kind.value if kind else None,
+                year=year,
+                as_of=day,
+                credit=credit.value,
+            )
+    except GeoServiceError as exc:
+        _fail(exc)
+    records = [r.as_dict(by.value) for r in rows]
+    text = _render(records, fmt, by.value)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(records)} row(s) written to {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _render(records: list[dict], fmt: Format, by: str) -> str:
+    if fmt is Format.json:
+        return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    if fmt is Format.csv:
+        buffer = io.StringIO()
+        fields = list(records[0]) if records else ["district", "kind"]
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        return buffer.getvalue()
+    return _table(records, by)
+
+
+def _table(records: list[dict], by: str) -> str:
+    table = Table(title=f"Verified area by {by}")
+    columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
+    numbers = ["parcels", "planned mu", "delivered mu", "verified m²", "verified mu",
+               "target m²", "target mu", "progress"]  # fmt: skip
+    for name in [*columns, "kind", *numbers]:
+        table.add_column(name, justify="right" if name in numbers else "left")
+    for r in records:
+        table.add_row(
+            *[str(r[c] or "") for c in columns],
+            r["kind"],
+            str(r["parcels"]),
+            f"{r['planned_mu']:,.1f}",
+            f"{r['delivered_mu']:,.1f}",
+            f"{r['verified_m2']:,.0f}",
+            f"{r['verified_mu']:,.1f}",
+            "—" if r["target_m2"] is None else f"{r['target_m2']:,.0f}",
+            "—" if r["target_mu"] is None else f"{r['target_mu']:,.1f}",
+            "—" if r["progress"] is None else f"{r['progress']:.1%}",
+        )
+    return _text(table)
+
+
+@app.command("support")
+def support_command(
+    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
+    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
+) -> None:
+    """Cross-township support (跨界支援): host → helper pairs, the parcels helped on and
+    the verified area (union) they delivered together.
+
+    Example: geo-service support --kind land --as-of 2017-06-30 --format json
+    """
+    day = _day(as_of)
+    try:
+        with session_scope() as session:
+            links = tallies.support_links(session, kind=kind.value if kind else None, as_of=day)
+    except GeoServiceError as exc:
+        _fail(exc)
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps([x.as_dict() for x in links], ensure_ascii=False, indent=2))
+        return
+    table = Table(title="Cross-township support (host ← helper)")
+    numbers = ("parcels", "verified parcels", "verified m²", "verified mu")
+    for name in ("district", "host", "helper", "kind", *numbers):
+        table.add_column(name, justify="right" if name in numbers else "left")
+    for x in links:
+        table.add_row(x.district, x.host, x.helper, x.kind, str(x.parcels),
+                      str(x.verified_parcels), f"{x.verified_m2:,.0f}",
+                      f"{x.verified_mu:,.1f}")  # fmt: skip
+    sys.stdout.write(_text(table))

@@ -1,0 +1,167 @@
+"""`geo-service status|verify|dispute|history`: the verification workflow."""
+
+import json
+import sys
+
+import typer
+from rich.table import Table
+
+from .. import tallies, workflow
+from ..database import session_scope
+from ..errors import GeoServiceError
+from ..settings import get_settings
+from .common import _KIND_HELP, _PARCEL_HELP, _TOWNSHIP_HELP, Kind, ListFormat, _fail, _text, app
+
+
+def _parcel(session, code: str, township: str | None, kind):
+    return workflow.find_parcel(
+        session, code, township=township, kind=kind.value if kind else None, lock=True
+    )
+
+
+def _transition(change) -> None:
+    """Run a workflow use case on one parcel and print what it did."""
+    try:
+        with session_scope() as session:
+            done = change(session)
+    except GeoServiceError as exc:
+        _fail(exc)
+    line = (
+        f"{done.code} ({done.township}, {done.kind}): {done.status_before} → {done.status}, "
+        f"version {done.version}, by {done.changed_by}"
+    )
+    if done.status == "verified":
+        line += (
+            f"; verified area {done.verified_area_m2:,.1f} m² "
+            f"({done.verified_area_m2 * 15 / 10000:,.2f} mu) frozen"
+        )
+    typer.echo(line + (f"; note: {done.note}" if done.note else ""))
+
+
+@app.command("status")
+def status_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    to: str = typer.Option(..., "--to", help="in_progress, delivered, demolished or disputed"),
+    note: str | None = typer.Option(None, help="why (required when leaving disputed)"),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    actor: str | None = typer.Option(None, help="who is making the change"),
+) -> None:
+    """Move a parcel along the workflow: planned → in_progress → delivered (land) or
+    demolished (demolition); a disputed parcel goes back to in_progress or
+    delivered/demolished with a reason. Verifying is `geo-service verify`.
+
+    Examples:
+
+      geo-service status XD-001 --to in_progress --township 新店镇
+
+      geo-service status XD-001 --to delivered --note "交地确认书已签"
+
+      geo-service status XD-001 --to in_progress --note "边界需重测"
+    """
+    who = actor or get_settings().default_actor
+    _transition(
+        lambda s: workflow.set_status(s, _parcel(s, code, township, kind), to, who, note=note)
+    )
+
+
+@app.command("verify")
+def verify_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    verifier: str = typer.Option(..., help="the verifier's name"),
+    group: str = typer.Option(..., help="土地核验组 for land, 拆迁核验组 for demolition"),
+    note: str | None = typer.Option(None, help="what was checked"),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+) -> None:
+    """Verify a delivered (land) or demolished (demolition) parcel; its area is frozen.
+
+    Examples:
+
+      geo-service verify XD-001 --verifier 林志伟 --group 土地核验组 --township 新店镇
+
+      geo-service verify GS-CQ-07 --verifier 王海峰 --group 拆迁核验组 --note "现场核验"
+    """
+    _transition(
+        lambda s: workflow.verify(
+            s, _parcel(s, code, township, kind), verifier=verifier, group=group, note=note
+        )
+    )
+
+
+@app.command("dispute")
+def dispute_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    reason: str = typer.Option(..., help="what is disputed"),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    actor: str | None = typer.Option(None, help="who raises the dispute"),
+) -> None:
+    """Dispute a verified parcel: it stops counting as verified until it is settled with
+    `geo-service status CODE --to in_progress|delivered|demolished --note REASON`.
+
+    Example: geo-service dispute XD-001 --reason "界址点与批文不符" --township 新店镇
+    """
+    who = actor or get_settings().default_actor
+    _transition(lambda s: workflow.dispute(s, _parcel(s, code, township, kind), reason, who))
+
+
+@app.command("history")
+def history_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
+) -> None:
+    """Every version of a parcel, oldest first: status, area, who, when, upload, note.
+
+    Examples:
+
+      geo-service history XD-001 --township 新店镇
+
+      geo-service history XD-001 --format json
+    """
+    try:
+        with session_scope() as session:
+            parcel = workflow.find_parcel(
+                session, code, township=township, kind=kind.value if kind else None
+            )
+            summary = workflow.parcel_summary(parcel)
+            versions = workflow.history(session, parcel)
+    except GeoServiceError as exc:
+        _fail(exc)
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps(versions, ensure_ascii=False, indent=2))
+        return
+    sys.stdout.write(_history_table(summary, versions))
+
+
+def _history_table(parcel: dict, versions: list[dict]) -> str:
+    from datetime import datetime
+
+    title = f"{parcel['code']} ({parcel['township']}, {parcel['kind']}, id {parcel['id']})"
+    table = Table(title=f"History of {title}")
+    for name in ["v", "from (CST)", "change", "status", "area m²", "geometry", "who", "upload",
+                 "note", "verified"]:  # fmt: skip
+        table.add_column(name, justify="right" if name in ("v", "area m²") else "left")
+    for v in versions:
+        when = datetime.fromisoformat(v["valid_from"]).astimezone(tallies.CAMPAIGN_TZ)
+        before, area = v["status_before"], f"{v['area_m2']:,.1f}"
+        if v["geometry_changed"]:
+            area = f"{v['area_before_m2']:,.1f} → {area}"
+        verified = ""
+        if v["verified_by"]:
+            verified = f"{v['verified_by']} ({v['verified_group']}) {v['verified_area_m2']:,.1f}"
+        table.add_row(
+            str(v["version"]),
+            when.strftime("%Y-%m-%d %H:%M"),
+            v["change"],
+            f"{before} → {v['status']}" if before and before != v["status"] else v["status"],
+            area,
+            {None: "new", True: "changed", False: "same"}[v["geometry_changed"]],
+            v["changed_by"],
+            f"#{v['upload_id']} {v['upload_filename']}" if v["upload_id"] else "",
+            v["note"] or "",
+            verified,
+        )
+    return _text(table, width=200)
