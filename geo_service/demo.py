@@ -36,7 +36,8 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
         counts = import_projects(session, directory / "demo_projects.csv")
         targets = load_targets_csv(session, directory / "demo_targets.csv")
     lines.append(
-        f"projects: {counts['created']} new, {counts['updated']} updated; targets: {targets}"
+        f"projects: {counts['created']} new, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged; targets: {targets} set"
     )
     with (directory / "manifest.csv").open(encoding="utf-8") as handle:
         entries = list(csv.DictReader(handle))

@@ -200,6 +200,7 @@ def _checked_rows(session, frame, source, options, township, report: Report) -> 
     if len(usable):
         _check_against_surroundings(session, rows, usable, township, options, report)
     report.locate(rows.geoms)
+    report.in_feature_order()
     return rows
 
 
@@ -236,10 +237,15 @@ def _context(session, township, options, codes, geoms) -> Context:
             Parcel.id.not_in(replaced),
         )
     ).all()
+    district = township.parent
     return Context(
         township_name=township.name,
         township=to_shape(township.geom) if township.geom is not None else None,
         township_approximate=township.boundary_approximate,
+        district_name=district.name if district is not None else None,
+        district=to_shape(district.geom)
+        if district is not None and district.geom is not None
+        else None,
         city=to_shape(city.geom) if city is not None and city.geom is not None else None,
         stored=[StoredParcel(r.id, r.code, r.name, r.status, to_shape(r.geom)) for r in nearby],
         accept_overlaps=options.accept_overlaps,

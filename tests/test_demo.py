@@ -12,7 +12,7 @@ from geo_service.workflow import history
 
 def _verified(session, day):
     rows = tally(session, by="district", kind="land", as_of=day)
-    return (rows[0].parcels, rows[0].verified_m2) if rows else (0, 0.0)
+    return (rows[0].verified_parcels, rows[0].verified_m2) if rows else (0, 0.0)
 
 
 def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
@@ -21,6 +21,8 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
     versions = session.scalar(select(func.count()).select_from(ParcelVersion))
     second = demo.load_demo()
     assert "2017 replayed for 0 parcel(s)" in second and "new 0, changed 0" in second
+    # Nothing changed, and nothing is reported as updated.
+    assert "projects: 0 new, 0 updated, 25 unchanged; targets: 0 set" in second
     assert session.scalar(select(func.count()).select_from(ParcelVersion)) == versions
 
     quarters = [_verified(session, date(2017, m, d)) for m, d in ((3, 31), (6, 30), (9, 30))]

@@ -37,4 +37,7 @@ def projects_import(
             counts = import_projects(session, path, sheet=sheet)
     except GeoServiceError as exc:
         _fail(exc)
-    typer.echo(f"projects: {counts['created']} created, {counts['updated']} updated")
+    typer.echo(
+        f"projects: {counts['created']} created, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged"
+    )

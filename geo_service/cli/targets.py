@@ -5,9 +5,11 @@ from pathlib import Path
 import typer
 
 from .. import reference, targets
+from ..areas import m2_to_mu
 from ..database import session_scope
 from ..errors import GeoServiceError
 from ..settings import get_settings
+from ..tallies import CAMPAIGN_TZ
 from .common import Kind, _fail, app
 
 targets_app = typer.Typer(help="Targets per district or township.", no_args_is_help=True)
@@ -23,8 +25,10 @@ def targets_set(
     quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
     mu: float | None = typer.Option(None, help="amount in mu"),
     m2: float | None = typer.Option(None, help="amount in m²"),
+    actor: str | None = typer.Option(None, help="who sets it (recorded in its history)"),
 ) -> None:
-    """Set (or replace) a target.
+    """Set (or change) a target; its earlier values stay in its history, and a tally for a
+    past day uses the value in force then.
 
     Examples:
 
@@ -37,7 +41,7 @@ def targets_set(
         _fail(GeoServiceError("give exactly one of --mu and --m2"))
     try:
         with session_scope() as session:
-            targets.set_target(
+            changed = targets.set_target(
                 session,
                 district=district,
                 township=township,
@@ -46,15 +50,14 @@ def targets_set(
                 quarter=quarter,
                 amount=mu if mu is not None else m2,
                 unit="mu" if mu is not None else "m2",
-                actor=get_settings().default_actor,
+                actor=actor or get_settings().default_actor,
             )
     except GeoServiceError as exc:
         _fail(exc)
     where = f"{district}/{township}" if township else district
     amount = f"{mu} mu" if mu is not None else f"{m2} m²"
-    typer.echo(
-        f"target set: {where} {kind.value} {year}{f' Q{quarter}' if quarter else ''}: {amount}"
-    )
+    what = "target set" if changed else "target unchanged"
+    typer.echo(f"{what}: {where} {kind.value} {year}{f' Q{quarter}' if quarter else ''}: {amount}")
 
 
 @targets_app.command("import")
@@ -68,4 +71,32 @@ def targets_import(path: Path) -> None:
             count = reference.load_targets_csv(session, path)
     except GeoServiceError as exc:
         _fail(exc)
-    typer.echo(f"{count} target(s) set")
+    typer.echo(f"{count} target(s) set (the others unchanged)")
+
+
+@targets_app.command("history")
+def targets_history(
+    district: str = typer.Option(..., help="district name, e.g. 晋安区"),
+    township: str | None = typer.Option(None, help="township name; omit for the district"),
+    kind: Kind = typer.Option(...),
+    year: int = typer.Option(...),
+    quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
+) -> None:
+    """Every value a target had: amount, who set it, from when.
+
+    Example: geo-service targets history --district 晋安区 --kind land --year 2017
+    """
+    try:
+        with session_scope() as session:
+            found = targets.find_target(session, district, township, kind.value, year, quarter)
+            rows = targets.target_history(session, found)
+    except GeoServiceError as exc:
+        _fail(exc)
+    for r in rows:
+        amount = (
+            f"{m2_to_mu(r['amount_m2']):,.4f} mu"
+            if r["unit"] == "mu"
+            else (f"{r['amount_m2']:,.2f} m²")
+        )
+        since = r["valid_from"].astimezone(CAMPAIGN_TZ).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"v{r['version']}  {since}  {amount}  by {r['changed_by']}")

@@ -16,6 +16,7 @@ from ..areas import m2_to_mu
 from ..errors import InvalidInput
 from ..settings import get_settings
 from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
+from ..targets import basis_label
 from ..units import find_district
 
 # ~10 m: township outlines are approximate anyway, and the page stays small.
@@ -96,12 +97,13 @@ def township_features(session: Session, view: View) -> dict:
                     "approximate": s["boundary_approximate"],
                     "label_lon": s["lon"],
                     "label_lat": s["lat"],
-                    "parcels": row.parcels if row else 0,
+                    "verified_parcels": row.verified_parcels if row else 0,
                     "verified_m2": verified,
                     "verified_mu": m2_to_mu(verified),
                     "delivered_m2": getattr(row, "delivered_m2", None) if row else 0.0,
                     "target_m2": target,
                     "target_mu": m2_to_mu(target),
+                    "target_label": basis_label(row.target_basis if row else None),
                     "progress": verified / target if target else None,
                 },
             }
@@ -124,11 +126,12 @@ def district_summary(session: Session, view: View) -> dict:
         "year": view.year,
         "quarter": view.quarter,
         "as_of": view.as_of.isoformat() if view.as_of else None,
-        "parcels": row.parcels if row else 0,
+        "verified_parcels": row.verified_parcels if row else 0,
         "verified_m2": verified,
         "verified_mu": m2_to_mu(verified),
         "target_m2": target,
         "target_mu": m2_to_mu(target),
+        "target_label": basis_label(row.target_basis if row else None),
         "progress": verified / target if target else None,
         "remaining_m2": remaining,
         "remaining_mu": m2_to_mu(remaining),
