@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .areas import m2_to_mu
+from .areas import m2_to_mu, rounded
 from .errors import InvalidInput
 from .models import KINDS
 from .settings import get_settings
@@ -31,9 +31,6 @@ CAMPAIGN_TZ = ZoneInfo("Asia/Shanghai")
 QUARTER_ENDS = {1: (3, 31), 2: (6, 30), 3: (9, 30), 4: (12, 31)}
 # Statuses that count as done on the ground, waiting for or past verification.
 DONE_STATUSES = ("delivered", "demolished", "verified")
-# Decimal places shown, by a figure's unit suffix: m² to 0.01, mu to 0.0001; a progress
-# ratio to 0.0001%.
-ROUNDING = {"m2": 2, "mu": 4, "progress": 6}
 
 
 @dataclass
@@ -107,17 +104,6 @@ class TallyRow:
             remaining_mu=m2_to_mu(self.remaining_m2),
         )
         return rounded(data)
-
-
-def rounded(data: dict) -> dict:
-    """Figures for people and files: float noise (99.99999999999999) rounded away."""
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, float):
-            places = ROUNDING.get(key.rsplit("_", 1)[-1])
-            value = round(value, places) if places is not None else value
-        out[key] = value
-    return out
 
 
 def end_of_day(day: date) -> datetime:

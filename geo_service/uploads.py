@@ -11,7 +11,7 @@ from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from .areas import geodesic_area_m2, m2_to_mu
+from .areas import geodesic_area_m2, m2_to_mu, rounded
 from .errors import InvalidInput, NotFound, UploadRefused
 from .models import (
     KINDS,
@@ -89,7 +89,7 @@ class ImportReport:
         data = {k: v for k, v in self.__dict__.items() if k not in ("problems", "frame")}
         data["area_mu"] = self.area_mu
         data["problems"] = [p.as_dict() for p in self.problems]
-        return data
+        return rounded(data)
 
 
 def import_file(

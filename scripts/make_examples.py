@@ -4,7 +4,7 @@ Like the demo set they are invented: parcels placed in empty parts of 新店镇 
 (at least 60 m from every demo parcel, 80 m inside the approximate township outline), a
 responsibility list, and one township outline (寿山乡's approximate one) to try
 `geo-service boundaries import` with. Deterministic: running it again writes the same
-content.
+differ only in the timestamps their formats carry).
 
 Run: .venv/bin/python scripts/make_examples.py
 """
@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from openpyxl import Workbook
-from pyproj import Transformer
 from shapely.geometry import Polygon
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +63,10 @@ def survey_zip(spots) -> None:
     """Two verified land parcels as a zipped GBK Shapefile in zone 40 (no .cpg)."""
     shapes = [rectangle(spots[0], 160, 110, 12), rectangle(spots[1], 90, 140, -20)]
     frame = gpd.GeoDataFrame(
-        {"code": ["JA-XD-L-9001", "JA-XD-L-9002"], "name": ["赤桥村补测一号地块", "赤桥村补测二号地块"]},
+        {
+            "code": ["JA-XD-L-9001", "JA-XD-L-9002"],
+            "name": ["赤桥村补测一号地块", "赤桥村补测二号地块"],
+        },
         geometry=shapes,
         crs=CM120E,
     ).to_crs(ZONE40)

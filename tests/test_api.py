@@ -519,3 +519,28 @@ def test_a_geopackage_report_for_a_file_refused_while_reading(client, tmp_path):
     import geopandas as gpd
 
     assert "crs_not_accepted" in set(gpd.read_file(out, layer="problem_features")["rule"])
+
+
+def _figures_rounded(record: dict) -> None:
+    for key, value in record.items():
+        if isinstance(value, float) and "m2" in key.split("_"):
+            assert value == round(value, 2), (key, value)
+        if isinstance(value, float) and "mu" in key.split("_"):
+            assert value == round(value, 4), (key, value)
+
+
+def test_figures_in_json_are_rounded_to_the_hundredth_m2_and_ten_thousandth_mu(client, tmp_path):
+    upload = _post(client, _xindian_geojson(tmp_path), status="verified").json()
+    _figures_rounded(upload)
+    expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
+    assert upload["area_m2"] == pytest.approx(expected, rel=1e-3)
+    redate(IN_2017)
+    for by in ("district", "township"):
+        rows = client.get("/api/tallies", params={"by": by, "kind": "land"}).json()
+        for row in rows:
+            _figures_rounded(row)
+    data = client.get("/maps/progress/data.json", params={"district": "晋安区"}).json()
+    _figures_rounded(data["summary"])
+    for feature in data["townships"]["features"]:
+        _figures_rounded(feature["properties"])
+    assert data["summary"]["verified_m2"] == pytest.approx(expected, rel=1e-3)

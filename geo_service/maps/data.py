@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from .. import tallies
-from ..areas import m2_to_mu
+from ..areas import m2_to_mu, rounded
 from ..errors import InvalidInput
 from ..settings import get_settings
 from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
@@ -91,21 +91,23 @@ def township_features(session: Session, view: View) -> dict:
                 "type": "Feature",
                 "id": s["id"],
                 "geometry": s["geometry"],
-                "properties": {
-                    "name": s["name"],
-                    "code": s["code"],
-                    "approximate": s["boundary_approximate"],
-                    "label_lon": s["lon"],
-                    "label_lat": s["lat"],
-                    "verified_parcels": row.verified_parcels if row else 0,
-                    "verified_m2": verified,
-                    "verified_mu": m2_to_mu(verified),
-                    "delivered_m2": getattr(row, "delivered_m2", None) if row else 0.0,
-                    "target_m2": target,
-                    "target_mu": m2_to_mu(target),
-                    "target_label": basis_label(row.target_basis if row else None),
-                    "progress": verified / target if target else None,
-                },
+                "properties": rounded(
+                    {
+                        "name": s["name"],
+                        "code": s["code"],
+                        "approximate": s["boundary_approximate"],
+                        "label_lon": s["lon"],
+                        "label_lat": s["lat"],
+                        "verified_parcels": row.verified_parcels if row else 0,
+                        "verified_m2": verified,
+                        "verified_mu": m2_to_mu(verified),
+                        "delivered_m2": getattr(row, "delivered_m2", None) if row else 0.0,
+                        "target_m2": target,
+                        "target_mu": m2_to_mu(target),
+                        "target_label": basis_label(row.target_basis if row else None),
+                        "progress": verified / target if target else None,
+                    }
+                ),
             }
         )
     return {"type": "FeatureCollection", "features": features}
@@ -120,25 +122,27 @@ def district_summary(session: Session, view: View) -> dict:
     remaining = max(target - verified, 0.0) if target else None
     months_left = _months_left(view.reference_day, view.year)
     pace = remaining / months_left if remaining is not None and months_left > 0 else None
-    return {
-        "district": district.name,
-        "kind": view.kind,
-        "year": view.year,
-        "quarter": view.quarter,
-        "as_of": view.as_of.isoformat() if view.as_of else None,
-        "verified_parcels": row.verified_parcels if row else 0,
-        "verified_m2": verified,
-        "verified_mu": m2_to_mu(verified),
-        "target_m2": target,
-        "target_mu": m2_to_mu(target),
-        "target_label": basis_label(row.target_basis if row else None),
-        "progress": verified / target if target else None,
-        "remaining_m2": remaining,
-        "remaining_mu": m2_to_mu(remaining),
-        "months_left": round(months_left, 2),
-        "pace_m2_per_month": pace,
-        "pace_mu_per_month": m2_to_mu(pace),
-    }
+    return rounded(
+        {
+            "district": district.name,
+            "kind": view.kind,
+            "year": view.year,
+            "quarter": view.quarter,
+            "as_of": view.as_of.isoformat() if view.as_of else None,
+            "verified_parcels": row.verified_parcels if row else 0,
+            "verified_m2": verified,
+            "verified_mu": m2_to_mu(verified),
+            "target_m2": target,
+            "target_mu": m2_to_mu(target),
+            "target_label": basis_label(row.target_basis if row else None),
+            "progress": verified / target if target else None,
+            "remaining_m2": remaining,
+            "remaining_mu": m2_to_mu(remaining),
+            "months_left": round(months_left, 2),
+            "pace_m2_per_month": pace,
+            "pace_mu_per_month": m2_to_mu(pace),
+        }
+    )
 
 
 def _months_left(day: date, year: int) -> float:
