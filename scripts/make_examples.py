@@ -4,7 +4,7 @@ Like the demo set they are invented: parcels placed in empty parts of 新店镇 
 (at least 60 m from every demo parcel, 80 m inside the approximate township outline), a
 responsibility list, and one township outline (寿山乡's approximate one) to try
 `geo-service boundaries import` with. Deterministic: running it again writes the same
-differ only in the timestamps their formats carry).
+parcels, rows and outline (the files differ only in the timestamps their formats carry).
 
 Run: .venv/bin/python scripts/make_examples.py
 """
