@@ -4,13 +4,12 @@ from pathlib import Path
 
 import typer
 
-from .. import reference, targets
+from .. import actions, targets
 from ..areas import m2_to_mu
 from ..database import session_scope
 from ..errors import GeoServiceError
-from ..settings import get_settings
 from ..tallies import CAMPAIGN_TZ
-from .common import Kind, _fail, app
+from .common import Kind, _fail, acting, app, as_option, fail_acting
 
 targets_app = typer.Typer(help="Targets per district or township.", no_args_is_help=True)
 app.add_typer(targets_app, name="targets")
@@ -25,10 +24,10 @@ def targets_set(
     quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
     mu: float | None = typer.Option(None, help="amount in mu"),
     m2: float | None = typer.Option(None, help="amount in m²"),
-    actor: str | None = typer.Option(None, help="who sets it (recorded in its history)"),
+    as_user: str | None = as_option(),
 ) -> None:
-    """Set (or change) a target; its earlier values stay in its history, and a tally for a
-    past day uses the value in force then.
+    """Set (or change) a target; its earlier values stay in its history (who set what,
+    when), and a tally for a past day uses the value in force then.
 
     Examples:
 
@@ -41,8 +40,9 @@ def targets_set(
         _fail(GeoServiceError("give exactly one of --mu and --m2"))
     try:
         with session_scope() as session:
-            changed = targets.set_target(
+            changed = actions.set_target(
                 session,
+                acting(session, as_user),
                 district=district,
                 township=township,
                 kind=kind.value,
@@ -50,10 +50,9 @@ def targets_set(
                 quarter=quarter,
                 amount=mu if mu is not None else m2,
                 unit="mu" if mu is not None else "m2",
-                actor=actor or get_settings().default_actor,
             )
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     where = f"{district}/{township}" if township else district
     amount = f"{mu} mu" if mu is not None else f"{m2} m²"
     what = "target set" if changed else "target unchanged"
@@ -61,16 +60,16 @@ def targets_set(
 
 
 @targets_app.command("import")
-def targets_import(path: Path) -> None:
+def targets_import(path: Path, as_user: str | None = as_option()) -> None:
     """Set targets from a CSV: district,township,kind,year,quarter,amount,unit (mu|m2).
 
     Example: geo-service targets import data/parcels/demo_targets.csv
     """
     try:
         with session_scope() as session:
-            count = reference.load_targets_csv(session, path)
+            count = actions.import_targets(session, acting(session, as_user), path)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"{count} target(s) set (the others unchanged)")
 
 
@@ -96,7 +95,7 @@ def targets_history(
         amount = (
             f"{m2_to_mu(r['amount_m2']):,.4f} mu"
             if r["unit"] == "mu"
-            else (f"{r['amount_m2']:,.2f} m²")
+            else f"{r['amount_m2']:,.2f} m²"
         )
         since = r["valid_from"].astimezone(CAMPAIGN_TZ).strftime("%Y-%m-%d %H:%M")
         typer.echo(f"v{r['version']}  {since}  {amount}  by {r['changed_by']}")

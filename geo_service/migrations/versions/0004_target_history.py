@@ -5,7 +5,7 @@ tally or map for a past day uses the target in force then. Existing targets get 
 version each, valid from when they were last written.
 
 Revision ID: 0004_target_history
-Revises: 0002
+Revises: 0003_accounts
 Create Date: 2026-11-28
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_target_history"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
