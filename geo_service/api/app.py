@@ -1,15 +1,18 @@
 """The FastAPI application: routers assembled, errors mapped, static assets mounted."""
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from .. import __version__
+from .. import __version__, logs
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
 from ..models import KINDS
-from . import handlers, health, maps, parcels, tallies, uploads, workflow
+from ..settings import get_settings
+from . import handlers, health, maps, middleware, parcels, tallies, uploads, workflow
 
 
 def create_app() -> FastAPI:
@@ -18,9 +21,20 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Verified land-delivery (交地) and demolition (拆迁) areas, on PostGIS.",
     )
+    logs.configure()
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
+    app.add_exception_handler(DataError, handlers.bad_value)
+    app.add_exception_handler(RequestValidationError, handlers.invalid_request)
+    app.add_exception_handler(DBAPIError, handlers.unexpected)
+    app.add_exception_handler(Exception, handlers.unexpected)
     app.add_middleware(uploads.UploadSizeLimit)
+    origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
+    if origins:  # off unless configured: the pages and the API share one origin
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"])
+    # Outermost last: every response, refusals and errors included, gets the headers and id.
+    app.add_middleware(middleware.SecurityHeaders)
+    app.add_middleware(middleware.RequestContext)
     for router in (
         health.health_router(),
         tallies.tallies_router(),

@@ -1,7 +1,6 @@
 """Leaders' map pages, their live data, change polling and vector tiles."""
 
 import json
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from ..maps import data as maps_data
 from ..maps import pages as maps_pages
 from ..maps import tiles as maps_tiles
 from ..settings import get_settings
-from .deps import KIND_PATTERN, SessionDep
+from .deps import KIND_PATTERN, DayQuery, QuarterQuery, SessionDep, TilePath, YearQuery, ZoomPath
 
 
 def _view(district, kind, year, quarter, as_of=None) -> maps_data.View:
@@ -23,15 +22,14 @@ def maps_router() -> APIRouter:
     """Leaders' map pages, their live data, change polling and vector tiles."""
     router = APIRouter(tags=["maps"])
     kind_query = Annotated[str, Query(pattern=KIND_PATTERN)]
-    quarter_query = Annotated[int | None, Query(ge=1, le=4)]
 
     @router.get("/maps/progress", response_class=HTMLResponse)
     def progress_map(
         session: SessionDep,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
-        quarter: quarter_query = None,
+        year: YearQuery = None,
+        quarter: QuarterQuery = None,
     ):
         view = _view(district, kind, year, quarter)
         return HTMLResponse(maps_pages.progress_page(session, view))
@@ -41,8 +39,8 @@ def maps_router() -> APIRouter:
         session: SessionDep,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
-        quarter: quarter_query = None,
+        year: YearQuery = None,
+        quarter: QuarterQuery = None,
     ):
         view = _view(district, kind, year, quarter)
         return JSONResponse(json.loads(maps_data.dumps(maps_pages.progress_data(session, view))))
@@ -52,7 +50,7 @@ def maps_router() -> APIRouter:
         session: SessionDep,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
+        year: YearQuery = None,
     ):
         view = _view(district, kind, year, None)
         return HTMLResponse(maps_pages.support_page(session, view))
@@ -65,12 +63,12 @@ def maps_router() -> APIRouter:
     @router.get("/tiles/{z}/{x}/{y}.pbf")
     def parcel_tile(
         session: SessionDep,
-        z: int,
-        x: int,
-        y: int,
+        z: ZoomPath,
+        x: TilePath,
+        y: TilePath,
         district: str | None = None,
         kind: kind_query = "land",
-        as_of: date | None = None,
+        as_of: DayQuery = None,
     ):
         body = maps_tiles.parcel_tile(
             session, z, x, y, district or get_settings().default_district, kind, as_of

@@ -1,12 +1,11 @@
 """Tallies and cross-township support links."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from .. import tallies
-from .deps import KindFilter, SessionDep
+from .deps import DayQuery, KindFilter, SessionDep, YearQuery
 
 
 def tallies_router() -> APIRouter:
@@ -17,8 +16,8 @@ def tallies_router() -> APIRouter:
         session: SessionDep,
         by: Annotated[str, Query(pattern="^(district|township|project)$")] = "district",
         kind: KindFilter = None,
-        year: int | None = None,
-        as_of: date | None = None,
+        year: YearQuery = None,
+        as_of: DayQuery = None,
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
     ):
         rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of, credit=credit)
@@ -34,7 +33,7 @@ def support_router() -> APIRouter:
     def get_support_links(
         session: SessionDep,
         kind: KindFilter = None,
-        as_of: date | None = None,
+        as_of: DayQuery = None,
     ):
         """Cross-township support: host → helper pairs, parcels, verified area together."""
         return [x.as_dict() for x in tallies.support_links(session, kind=kind, as_of=as_of)]
