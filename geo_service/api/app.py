@@ -27,14 +27,13 @@ def create_app() -> FastAPI:
     app.add_exception_handler(DataError, handlers.bad_value)
     app.add_exception_handler(RequestValidationError, handlers.invalid_request)
     app.add_exception_handler(DBAPIError, handlers.unexpected)
-    app.add_exception_handler(Exception, handlers.unexpected)
     app.add_middleware(uploads.UploadSizeLimit)
     origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
     if origins:  # off unless configured: the pages and the API share one origin
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"])
-    # Outermost last: every response, refusals and errors included, gets the headers and id.
-    app.add_middleware(middleware.SecurityHeaders)
+    # Added last is outermost: every response, errors included, gets the id and headers.
     app.add_middleware(middleware.RequestContext)
+    app.add_middleware(middleware.SecurityHeaders)
     for router in (
         health.health_router(),
         tallies.tallies_router(),

@@ -10,12 +10,14 @@ import base64
 import hashlib
 import logging
 import re
-import time
 import uuid
 from urllib.parse import urlsplit
 
+from starlette.requests import Request
+
 from ..logs import reset_request_id, set_request_id
 from ..settings import get_settings
+from . import handlers
 
 log = logging.getLogger("geo_service.api")
 
@@ -31,7 +33,8 @@ _DOCS_ICON = "https://fastapi.tiangolo.com"
 
 class RequestContext:
     """Gives each request an id (the caller's X-Request-ID when plain, else a new one),
-    returns it in X-Request-ID and logs errors with it."""
+    returns it in X-Request-ID, and turns any exception left into a 500 that names the id
+    (the trace goes to the log, never to the client)."""
 
     def __init__(self, app):
         self.app = app
@@ -42,26 +45,25 @@ class RequestContext:
         given = dict(scope["headers"]).get(REQUEST_ID, b"")
         request_id = given.decode() if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
         token = set_request_id(request_id)
-        started = time.monotonic()
+
+        started = False
 
         async def send_with_id(message):
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID, request_id.encode()))
                 message = {**message, "headers": headers}
-                status = message["status"]
-                if status >= 500:
-                    extra = {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.monotonic() - started) * 1000),
-                    }
-                    log.warning("request failed", extra=extra)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started:  # too late for an error response: the connection just ends
+                raise
+            response = await handlers.unexpected(Request(scope), exc)
+            await response(scope, receive, send_with_id)
         finally:
             reset_request_id(token)
 
