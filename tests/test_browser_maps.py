@@ -178,3 +178,34 @@ def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_p
         assert page.problems() == []
     finally:
         settings.map_tile_threshold = threshold
+
+
+_RECORD_CSP = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) =>
+  window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
+"""
+
+
+@pytest.mark.parametrize("path", ["/maps/progress?kind=land", "/maps/support?kind=land"])
+def test_the_pages_satisfy_their_content_security_policy(demo_server, browser_page, path):
+    page = browser_page
+    page.add_init_script(_RECORD_CSP)
+    csp_messages = []
+    page.on(
+        "console",
+        lambda m: csp_messages.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    response = page.goto(f"{demo_server}{path}")
+    policy = response.headers["content-security-policy"]
+    assert (
+        "script-src 'self' 'sha256-" in policy
+        and "'unsafe-inline'" not in policy.split("style-src")[0]
+    )
+    page.wait_for_selector("path.gs-township")
+    # The page's own scripts ran: the map is drawn, and a poll of the live data went through.
+    page.wait_for_function("window.geoServiceMaps !== undefined")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__cspViolations") == []
+    assert csp_messages == []
+    assert page.problems() == []
