@@ -5,6 +5,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, logs
 from ..errors import GeoServiceError
@@ -25,6 +26,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
     app.add_exception_handler(DataError, handlers.bad_value)
+    app.add_exception_handler(StarletteHTTPException, handlers.http_error)
     app.add_exception_handler(RequestValidationError, handlers.invalid_request)
     app.add_exception_handler(DBAPIError, handlers.unexpected)
     app.add_middleware(uploads.UploadSizeLimit)

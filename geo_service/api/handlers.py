@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import database
 from ..errors import GeoServiceError, http_status
@@ -37,6 +38,13 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
     """FastAPI's list of errors as one readable sentence, e.g.
     "query parameter year: year must be between 1990 and 2100"."""
     return _refusal(request, 422, "; ".join(_describe(e) for e in exc.errors()))
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own refusals (404 for an unknown path, 405 for a wrong method)."""
+    response = _refusal(request, exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def bad_value(request: Request, exc: DataError) -> JSONResponse:
