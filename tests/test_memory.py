@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 import shapely
+from conftest import auth
 from parcelfiles import XINDIAN, frame, write
 from pyproj import Transformer
 
@@ -89,6 +90,8 @@ def test_memory_returns_near_baseline_after_large_uploads_and_reads(server, tmp_
     path = write(frame(shapes, code=codes), tmp_path / "big.geojson", 4326, "GeoJSON")
     assert path.stat().st_size > 4_000_000  # 225,000 vertices
 
+    reader = auth("leader_city")
+
     def one_round(path: Path):
         """The same file each round: what the server holds stays the same, so must its
         memory."""
@@ -97,11 +100,13 @@ def test_memory_returns_near_baseline_after_large_uploads_and_reads(server, tmp_
                 f"{base}/api/uploads",
                 files={"file": (path.name, handle)},
                 data={"kind": "land", "township": "新店镇"},
+                headers=auth("land_all"),
                 timeout=300,
             )
         assert response.status_code == 201, response.text  # stored once, then unchanged
         for url in ("/maps/progress/data.json", "/maps/progress", "/api/parcels?limit=5000"):
-            assert httpx.get(f"{base}{url}", timeout=120).status_code == 200
+            response = httpx.get(f"{base}{url}", headers=reader, timeout=120)
+            assert response.status_code == 200
 
     one_round(path)  # warm-up: imports, caches, allocator arenas
     baseline = _rss_mb(pid)

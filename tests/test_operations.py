@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 import shapely
-from conftest import count_rows
+from conftest import auth, count_rows
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, frame, independent_area_m2, rectangle, write
 from pyproj import Transformer
@@ -37,13 +37,14 @@ def setting(monkeypatch):
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("admin_t")) as c:
         yield c
 
 
 def _upload(client, path, **fields):
     data = {"kind": "land", "township": "新店镇", **fields}
-    return client.post("/api/uploads", files={"file": (path.name, path.read_bytes())}, data=data)
+    files = {"file": (path.name, path.read_bytes())}
+    return client.post("/api/uploads", files=files, data=data, headers=auth("land_all"))
 
 
 def _circle(vertices: int, radius_m: float = 150.0):
@@ -75,15 +76,16 @@ def test_json_logs_one_line_per_refusal_and_verification(db, setting, capsys, tm
     setting("LOG_FORMAT", "json")
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         capsys.readouterr()
-        refused = client.get("/api/tallies?year=1", headers={"X-Request-ID": "req-1"})
+        headers = {"X-Request-ID": "req-1", **auth("leader_city")}
+        refused = client.get("/api/tallies?year=1", headers=headers)
         assert refused.status_code == 422
         square = write(frame([rectangle(XINDIAN, 0, 0, 50, 50)], code=["L-1"]),
                        tmp_path / "l.geojson", 4326, "GeoJSON")  # fmt: skip
         assert _upload(client, square, status="delivered").status_code == 201
         verified = client.post(
             "/api/parcels/1/verify",
-            json={"verifier": "林志伟", "group": "土地核验组"},
-            headers={"X-Request-ID": "req-2"},
+            json={"note": "现场核验"},
+            headers={"X-Request-ID": "req-2", **auth("land_all")},
         )
         assert verified.status_code == 200
     lines = _log_lines(capsys.readouterr().err)
@@ -95,7 +97,7 @@ def test_json_logs_one_line_per_refusal_and_verification(db, setting, capsys, tm
     )
     verification = [x for x in lines if x.get("request_id") == "req-2"]
     assert len(verification) == 1 and verification[0]["event"] == "verification"
-    assert "L-1" in verification[0]["message"] and "林志伟" in verification[0]["message"]
+    assert "L-1" in verification[0]["message"] and "land_all" in verification[0]["message"]
 
 
 def test_a_bug_is_a_500_with_a_request_id_and_no_trace_in_the_response(db, setting, capsys):
@@ -122,7 +124,7 @@ def test_a_bug_is_a_500_with_a_request_id_and_no_trace_in_the_response(db, setti
 def test_plain_logs_by_default(db, capsys):
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         capsys.readouterr()
-        client.get("/api/parcels/0", headers={"X-Request-ID": "plain-1"})
+        client.get("/api/parcels/0", headers={"X-Request-ID": "plain-1", **auth("planner")})
     err = capsys.readouterr().err
     line = next(x for x in err.splitlines() if "plain-1" in x)
     assert "refused: path parameter parcel_id" in line and not line.startswith("{")
@@ -160,11 +162,11 @@ def test_the_map_pages_csp_names_exactly_their_inline_scripts(client):
 
 
 def test_cors_is_off_unless_configured(db, setting):
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=auth("planner")) as client:
         response = client.get("/api/tallies", headers={"Origin": "https://elsewhere.example"})
         assert "access-control-allow-origin" not in response.headers
     setting("CORS_ORIGINS", "https://gis.intranet.example")
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=auth("planner")) as client:
         allowed = client.get("/api/tallies", headers={"Origin": "https://gis.intranet.example"})
         other = client.get("/api/tallies", headers={"Origin": "https://elsewhere.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://gis.intranet.example"
@@ -232,7 +234,7 @@ def test_the_feature_limit_is_a_setting(client, setting, tmp_path):
 def test_map_data_is_simplified_but_areas_are_not(client, tmp_path):
     circle = _circle(19_000)
     path = write(frame([circle], code=["ROUND"]), tmp_path / "round.geojson", 4326, "GeoJSON")
-    assert _upload(client, path, status="verified", group="土地核验组").status_code == 201
+    assert _upload(client, path, status="verified").status_code == 201
     data = client.get("/maps/progress/data.json").json()
     drawn = data["parcels"]["features"][0]["geometry"]
     drawn_vertices = len(shapely.geometry.shape(drawn).exterior.coords)

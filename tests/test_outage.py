@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import _reset_caches
+from conftest import _reset_caches, auth
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -43,13 +43,14 @@ def _assert_public(body: str):
         assert word not in body, f"{word!r} in {body}"
 
 
-def _client():
-    return TestClient(create_app(), raise_server_exceptions=False)
+def _client(headers: dict | None = None):
+    return TestClient(create_app(), raise_server_exceptions=False, headers=headers or {})
 
 
-def test_a_port_nothing_listens_on_is_503_everywhere(pointed_at):
+def test_a_port_nothing_listens_on_is_503_everywhere(db, pointed_at):
+    headers = auth("leader_city")  # issued while the database was there
     pointed_at("postgresql+psycopg://postgres@127.0.0.1:9/geo_service")
-    with _client() as client:
+    with _client(headers) as client:
         health = client.get("/healthz")
         assert health.status_code == 503
         assert health.json()["detail"] == "the database server cannot be reached"
@@ -62,11 +63,12 @@ def test_a_port_nothing_listens_on_is_503_everywhere(pointed_at):
             }
 
 
-def test_a_missing_database_then_created_recovers_without_restart(db_url, pointed_at):
+def test_a_missing_database_then_created_recovers_without_restart(db, db_url, pointed_at):
+    headers = auth("leader_city")
     url = pointed_at(_missing_database_url(db_url))
     database.drop_database(url)
     try:
-        with _client() as client:
+        with _client(headers) as client:
             health = client.get("/healthz")
             assert health.status_code == 503
             assert "does not exist" in health.json()["detail"]
@@ -75,21 +77,23 @@ def test_a_missing_database_then_created_recovers_without_restart(db_url, pointe
 
             database.migrate(url)  # the database comes back: the same app serves again
             assert client.get("/healthz").status_code == 200
-            assert client.get("/api/changes").status_code == 200
+            # Serving again: that new database has no users yet, so the token is unknown.
+            assert client.get("/api/changes").status_code == 401
     finally:
         database.get_engine().dispose()
         database.drop_database(url)
 
 
-def test_a_schema_behind_the_current_migration_is_503(db_url, pointed_at):
+def test_a_schema_behind_the_current_migration_is_503(db, db_url, pointed_at):
+    headers = auth("leader_city")
     url = pointed_at(_missing_database_url(db_url))
     database.drop_database(url)
     try:
         database.migrate(url)
         with database.get_engine().begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-            conn.execute(text("DROP TABLE parcel_versions CASCADE"))
-        with _client() as client:
+            conn.execute(text("DROP TABLE parcel_versions, auth_tokens CASCADE"))
+        with _client(headers) as client:
             health = client.get("/healthz")
             assert health.status_code == 503
             assert "not at the current migration" in health.json()["detail"]
@@ -104,7 +108,7 @@ def test_a_schema_behind_the_current_migration_is_503(db_url, pointed_at):
 
 def test_connections_killed_by_the_server_are_replaced(db):
     """pool_pre_ping: after the server drops every connection, the next request works."""
-    with _client() as client:
+    with _client(auth("leader_city")) as client:
         assert client.get("/api/changes").status_code == 200
         with database.get_engine().connect() as conn:
             conn.execute(

@@ -8,7 +8,7 @@ import math
 import zipfile
 
 import pytest
-from conftest import count_rows
+from conftest import auth, count_rows
 from corpus import gk_box, parcel, write_boundary_file, write_kml, write_kmz
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
@@ -190,6 +190,7 @@ def test_uploads_of_random_bytes_are_a_4xx_never_a_500(db, data, suffix):
             "/api/uploads",
             files={"file": (f"random{suffix}", data)},
             data={"kind": "land", "township": "新店镇"},
+            headers=auth("land_all"),
         )
     assert 400 <= response.status_code < 500, response.text
     assert isinstance(response.json()["detail"], str)
