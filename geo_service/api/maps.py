@@ -1,7 +1,6 @@
 """Leaders' map pages, their live data, change polling and vector tiles."""
 
 import json
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,7 +13,7 @@ from ..permissions import check_read_district, home_district
 from ..settings import get_settings
 from ..units import find_district
 from .auth import PageUser, SignedIn
-from .deps import KIND_PATTERN, SessionDep
+from .deps import KIND_PATTERN, DayQuery, QuarterQuery, SessionDep, TilePath, YearQuery, ZoomPath
 
 
 def _view(session, who, district, kind, year, quarter, as_of=None) -> maps_data.View:
@@ -28,7 +27,6 @@ def maps_router() -> APIRouter:
     """Leaders' map pages, their live data, change polling and vector tiles."""
     router = APIRouter(tags=["maps"])
     kind_query = Annotated[str, Query(pattern=KIND_PATTERN)]
-    quarter_query = Annotated[int | None, Query(ge=1, le=4)]
 
     @router.get("/maps/progress", response_class=HTMLResponse)
     def progress_map(
@@ -36,8 +34,8 @@ def maps_router() -> APIRouter:
         who: PageUser,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
-        quarter: quarter_query = None,
+        year: YearQuery = None,
+        quarter: QuarterQuery = None,
     ):
         view = _view(session, who, district, kind, year, quarter)
         return HTMLResponse(maps_pages.progress_page(session, view))
@@ -48,8 +46,8 @@ def maps_router() -> APIRouter:
         who: SignedIn,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
-        quarter: quarter_query = None,
+        year: YearQuery = None,
+        quarter: QuarterQuery = None,
     ):
         view = _view(session, who, district, kind, year, quarter)
         return JSONResponse(json.loads(maps_data.dumps(maps_pages.progress_data(session, view))))
@@ -60,7 +58,7 @@ def maps_router() -> APIRouter:
         who: PageUser,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
+        year: YearQuery = None,
     ):
         view = _view(session, who, district, kind, year, None)
         return HTMLResponse(maps_pages.support_page(session, view))
@@ -74,12 +72,12 @@ def maps_router() -> APIRouter:
     def parcel_tile(
         session: SessionDep,
         who: SignedIn,
-        z: int,
-        x: int,
-        y: int,
+        z: ZoomPath,
+        x: TilePath,
+        y: TilePath,
         district: str | None = None,
         kind: kind_query = "land",
-        as_of: date | None = None,
+        as_of: DayQuery = None,
     ):
         view = _view(session, who, district, kind, None, None, as_of)
         body = maps_tiles.parcel_tile(session, z, x, y, view.district, kind, as_of)

@@ -1,6 +1,5 @@
 """Tallies and cross-township support links."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -8,7 +7,7 @@ from fastapi import APIRouter, Query
 from .. import tallies
 from ..permissions import visible_district_names
 from .auth import SignedIn
-from .deps import KindFilter, SessionDep
+from .deps import DayQuery, KindFilter, SessionDep, YearQuery
 
 
 def _visible(session, who, rows):
@@ -25,8 +24,8 @@ def tallies_router() -> APIRouter:
         who: SignedIn,
         by: Annotated[str, Query(pattern="^(district|township|project)$")] = "district",
         kind: KindFilter = None,
-        year: int | None = None,
-        as_of: date | None = None,
+        year: YearQuery = None,
+        as_of: DayQuery = None,
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
     ):
         rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of, credit=credit)
@@ -43,7 +42,7 @@ def support_router() -> APIRouter:
         session: SessionDep,
         who: SignedIn,
         kind: KindFilter = None,
-        as_of: date | None = None,
+        as_of: DayQuery = None,
     ):
         """Cross-township support: host → helper pairs, parcels, verified area together."""
         links = tallies.support_links(session, kind=kind, as_of=as_of)

@@ -4,12 +4,16 @@ Who did it is never taken from the request body: the verifier's name and group, 
 person recorded on every change, are the signed-in user's.
 """
 
+import logging
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from .. import actions, permissions, workflow
 from .auth import SignedIn
-from .deps import SessionDep
+from .deps import IdPath, SessionDep
+
+log = logging.getLogger("geo_service.api")
 
 
 class StatusChange(BaseModel):
@@ -35,24 +39,34 @@ def workflow_router() -> APIRouter:
     router = APIRouter(prefix="/api/parcels", tags=["workflow"])
 
     @router.get("/{parcel_id}/history")
-    def get_history(parcel_id: int, session: SessionDep, who: SignedIn):
+    def get_history(parcel_id: IdPath, session: SessionDep, who: SignedIn):
         """Every version, oldest first (geometry_changed is null for the first)."""
         return workflow.history(session, _parcel(session, parcel_id, who, lock=False))
 
     @router.post("/{parcel_id}/status")
-    def post_status(parcel_id: int, body: StatusChange, session: SessionDep, who: SignedIn):
+    def post_status(parcel_id: IdPath, body: StatusChange, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         return actions.change_status(session, who, parcel, body.status, body.note).as_dict()
 
     @router.post("/{parcel_id}/verify")
-    def post_verify(parcel_id: int, body: Verification, session: SessionDep, who: SignedIn):
+    def post_verify(parcel_id: IdPath, body: Verification, session: SessionDep, who: SignedIn):
         """Sign-off by the signed-in verifier, for their group (土地核验组: land,
         拆迁核验组: demolition) in their townships; freezes the area."""
         parcel = _parcel(session, parcel_id, who)
-        return actions.verify(session, who, parcel, body.note).as_dict()
+        done = actions.verify(session, who, parcel, body.note)
+        log.info(
+            "verified %s (%s, %s) by %s: %.1f m²",
+            done.code,
+            done.township,
+            done.kind,
+            done.changed_by,
+            done.verified_area_m2,
+            extra={"event": "verification", "parcel": parcel_id},
+        )
+        return done.as_dict()
 
     @router.post("/{parcel_id}/dispute")
-    def post_dispute(parcel_id: int, body: Dispute, session: SessionDep, who: SignedIn):
+    def post_dispute(parcel_id: IdPath, body: Dispute, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         return actions.dispute(session, who, parcel, body.reason).as_dict()
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from .. import tallies
 from ..database import session_scope
 from ..errors import GeoServiceError
+from ..reports import safe_rows
 from .common import By, Credit, Format, Kind, ListFormat, _day, _fail, _text, app, err
 
 
@@ -129,7 +130,7 @@ def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> 
         fields = list(records[0]) if records else ["district", "kind"]
         writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows(safe_rows(records))
         return buffer.getvalue()
     return _table(records, by, credit)
 
