@@ -29,12 +29,17 @@ class TooLarge(GeoServiceError):
     """An upload over the configured size limit."""
 
 
+class Conflict(GeoServiceError):
+    """Another change got there first: nothing was written, look again and retry."""
+
+
 HTTP_STATUS = {
     NotFound: 404,
     InvalidInput: 400,
     UploadRefused: 422,
     DatabaseUnavailable: 503,
     TooLarge: 413,
+    Conflict: 409,
 }
 
 

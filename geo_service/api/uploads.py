@@ -6,9 +6,10 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
 
-from .. import reports
+from .. import kept_files, reports
 from ..errors import InvalidInput, TooLarge, UploadRefused
 from ..settings import get_settings
 from ..uploads import IMPORT_STATUSES, ImportOptions, import_file
@@ -70,6 +71,13 @@ def uploads_router() -> APIRouter:
             if report_format == "json":
                 return JSONResponse(report.as_dict(), status_code=status_code)
             return _report_file(report, report_format, status_code, Path(folder))
+
+    @router.get("/uploads/{upload_id}/file")
+    def get_upload_file(upload_id: Annotated[int, Path_(ge=1, le=2**31 - 1)], session: SessionDep):
+        """The original file of an accepted upload, as sent; its SHA-256 in `X-Checksum-SHA256`."""
+        kept = kept_files.upload_file(session, upload_id)
+        headers = {**_attachment(kept.name), "X-Checksum-SHA256": kept.sha256}
+        return Response(kept.content, media_type="application/octet-stream", headers=headers)
 
     return router
 

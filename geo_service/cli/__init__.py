@@ -1,6 +1,17 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
-from . import boundaries, db, imports, maps, projects, serve, tallies, targets, workflow
+from . import (
+    boundaries,
+    db,
+    imports,
+    maps,
+    projects,
+    serve,
+    tallies,
+    targets,
+    uploads,
+    workflow,
+)
 from .common import app
 
 __all__ = [
@@ -13,5 +24,6 @@ __all__ = [
     "serve",
     "tallies",
     "targets",
+    "uploads",
     "workflow",
 ]

@@ -106,6 +106,24 @@ def dispute_command(
     _transition(lambda s: workflow.dispute(s, _parcel(s, code, township, kind), reason, who))
 
 
+@app.command("withdraw")
+def withdraw_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    reason: str = typer.Option(..., help="why the parcel leaves the register"),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    actor: str | None = typer.Option(None, help="who withdraws it"),
+) -> None:
+    """Withdraw a parcel (soft delete): its history stays, a `withdrawn` version records
+    who, when and why, and it counts in no tally, map or overlap check from then on.
+    Parcels are never deleted.
+
+    Example: geo-service withdraw XD-001 --reason "重复登记，见 XD-014" --township 新店镇
+    """
+    who = actor or get_settings().default_actor
+    _transition(lambda s: workflow.withdraw(s, _parcel(s, code, township, kind), reason, who))
+
+
 @app.command("history")
 def history_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),

@@ -1,0 +1,32 @@
+"""`geo-service uploads`: the original files of accepted uploads."""
+
+from pathlib import Path
+
+import typer
+
+from .. import kept_files
+from ..database import session_scope
+from ..errors import GeoServiceError
+from .common import _fail, app
+
+uploads_app = typer.Typer(help="Accepted uploads and their original files.", no_args_is_help=True)
+app.add_typer(uploads_app, name="uploads")
+
+
+@uploads_app.command("file")
+def uploads_file(
+    upload_id: int = typer.Argument(..., min=1, max=2**31 - 1, help="the upload's id"),
+    output: Path = typer.Option(..., help="where to write the file"),
+) -> None:
+    """Write the file an accepted upload was made from, exactly as it was sent (checked
+    against its SHA-256 on the way out).
+
+    Example: geo-service uploads file 12 --output survey-12.zip
+    """
+    try:
+        with session_scope() as session:
+            kept = kept_files.upload_file(session, upload_id)
+    except GeoServiceError as exc:
+        _fail(exc)
+    output.write_bytes(kept.content)
+    typer.echo(f"{output}: {kept.name}, {len(kept.content):,} bytes, sha256 {kept.sha256}")
