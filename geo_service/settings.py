@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="postgresql+psycopg://postgres@127.0.0.1:5432/geo_service")
     reference_dir: Path = DATA_DIR / "reference"
     max_upload_bytes: int = 200 * 1024 * 1024
+    # The service's own role (see roles.py): `db upgrade` grants it after migrating.
+    app_role: str | None = None
     # Who is recorded on changes when the caller does not say (CLI user, API without auth).
     default_actor: str = "geo-service"
     page_size_max: int = 5000

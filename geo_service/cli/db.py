@@ -2,9 +2,10 @@
 
 import typer
 
-from .. import database, reference
+from .. import database, reference, roles
 from ..database import session_scope
 from ..errors import GeoServiceError
+from ..settings import get_settings
 from .common import _fail, app
 
 db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help=True)
@@ -23,9 +24,40 @@ def db_upgrade() -> None:
         database.migrate()
         with session_scope() as session:
             added = reference.load_reference(session)
+        role_name = get_settings().app_role
+        role = roles.ensure_app_role(database.get_engine(), role_name) if role_name else None
     except GeoServiceError as exc:
         _fail(exc)
     typer.echo(
         f"database up to date; reference data: {added['units']} unit(s), "
         f"{added['targets']} target(s) added"
     )
+    if role is not None:
+        _say_role(role)
+
+
+@db_app.command("app-role")
+def db_app_role(
+    name: str = typer.Option("geo_service_app", help="the service's login role"),
+    new_password: bool = typer.Option(
+        False, "--new-password", help="give the role a new generated password"
+    ),
+) -> None:
+    """Create the service's own login role (run as the database owner, after `db upgrade`)
+    and grant it what the service needs and no more: parcel history and kept upload files
+    can be added to, never changed or deleted; parcels are withdrawn, never deleted.
+    Prints the DATABASE_URL for the service (with the password when one was set now).
+
+    Example: geo-service db app-role --name geo_service_app
+    """
+    try:
+        role = roles.ensure_app_role(database.get_engine(), name, new_password=new_password)
+    except GeoServiceError as exc:
+        _fail(exc)
+    _say_role(role)
+
+
+def _say_role(role) -> None:
+    state = "created" if role.created else "granted again"
+    typer.echo(f"role {role.name} {state}; run the service with")
+    typer.echo(f"DATABASE_URL={role.url}")
