@@ -54,6 +54,18 @@ def session(db):
         yield s
 
 
+@pytest.fixture(scope="session")
+def app_url(db_url):
+    """The test database as the service's own role (named after the database: roles are
+    shared by every database of the server)."""
+    from sqlalchemy.engine import make_url
+
+    from geo_service import roles
+
+    name = f"{make_url(db_url).database}_app"
+    return roles.ensure_app_role(database.get_engine(), name).url
+
+
 def count_rows(table: str) -> int:
     with database.get_engine().connect() as conn:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()

@@ -171,16 +171,6 @@ def test_closing_the_open_version_is_the_one_update_allowed(session, tmp_path):
         conn.rollback()
 
 
-@pytest.fixture
-def app_url(db_url):
-    """The test database as the service's own role (named after the database: roles are
-    shared by every database of the server)."""
-    name = f"{make_url(db_url).database}_app"
-    role = roles.ensure_app_role(database.get_engine(), name)
-    assert role.name == name
-    return role.url
-
-
 def test_the_service_role_works_but_cannot_rewrite_or_delete(db, app_url, tmp_path):
     path = _geojson(tmp_path, name="role.geojson")
     with database.session_scope(app_url) as session:
