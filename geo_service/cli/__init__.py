@@ -1,6 +1,7 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
 from . import (
+    backup,
     boundaries,
     db,
     imports,
@@ -16,6 +17,7 @@ from .common import app
 
 __all__ = [
     "app",
+    "backup",
     "boundaries",
     "db",
     "imports",
