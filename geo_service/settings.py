@@ -1,13 +1,14 @@
 """All configuration in one place, read from the environment (and an optional .env file)."""
 
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_ROOT / "data"
+# Reference and demo data ship inside the package (a wheel works without the repository).
+DATA_DIR = Path(str(resources.files("geo_service") / "data"))
 
 
 # Amap/AutoNavi, Tencent and Google China use GCJ-02; Baidu uses BD-09.

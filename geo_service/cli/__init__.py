@@ -1,6 +1,7 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
 from . import (
+    assets,
     backup,
     boundaries,
     db,
@@ -17,6 +18,7 @@ from .common import app
 
 __all__ = [
     "app",
+    "assets",
     "backup",
     "boundaries",
     "db",
