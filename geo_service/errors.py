@@ -33,6 +33,18 @@ class Conflict(GeoServiceError):
     """Another change got there first: nothing was written, look again and retry."""
 
 
+class Unauthorized(GeoServiceError):
+    """Not signed in, or the sign-in is wrong, expired or revoked."""
+
+
+class Forbidden(GeoServiceError):
+    """Signed in, but the user's role or scope does not allow this."""
+
+
+class TooManyAttempts(GeoServiceError):
+    """Sign-in refused for a while after repeated failures."""
+
+
 HTTP_STATUS = {
     NotFound: 404,
     InvalidInput: 400,
@@ -40,6 +52,9 @@ HTTP_STATUS = {
     DatabaseUnavailable: 503,
     TooLarge: 413,
     Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    TooManyAttempts: 429,
 }
 
 

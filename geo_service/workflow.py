@@ -88,7 +88,8 @@ class Transition:
 def get_parcel(session: Session, parcel_id: int, lock: bool = False) -> Parcel:
     query = select(Parcel).where(Parcel.id == parcel_id)
     if lock:
-        query = query.with_for_update()
+        # Locked, and read again: an already loaded parcel gets the state it has now.
+        query = query.with_for_update().execution_options(populate_existing=True)
     parcel = session.scalar(query)
     if parcel is None:
         raise NotFound(f"no parcel with id {parcel_id}")
@@ -139,8 +140,11 @@ def _load(session: Session, parcel: int | Parcel, expected: int | None = None) -
     lost update: when the caller names the version it saw (`expected`) and it is not the
     current one, or when another change was committed while this one waited for the lock.
     """
-    parcel_id = parcel.id if isinstance(parcel, Parcel) else parcel
-    seen = session.scalar(select(Parcel.version).where(Parcel.id == parcel_id))
+    if isinstance(parcel, Parcel):  # the state the caller decided (and checked rights) on
+        parcel_id, seen = parcel.id, parcel.version
+    else:
+        parcel_id = parcel
+        seen = session.scalar(select(Parcel.version).where(Parcel.id == parcel_id))
     locked = get_parcel(session, parcel_id, lock=True)
     if expected is not None and locked.version != expected:
         raise Conflict(

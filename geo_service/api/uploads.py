@@ -9,10 +9,11 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
 
-from .. import kept_files, reports
+from .. import actions, reports
 from ..errors import InvalidInput, TooLarge, UploadRefused
 from ..settings import get_settings
-from ..uploads import IMPORT_STATUSES, ImportOptions, import_file
+from ..uploads import IMPORT_STATUSES, ImportOptions
+from .auth import SignedIn
 from .deps import KIND_PATTERN, SessionDep
 
 
@@ -22,6 +23,7 @@ def uploads_router() -> APIRouter:
     @router.post("/uploads")
     def post_upload(
         session: SessionDep,
+        who: SignedIn,
         file: Annotated[UploadFile, File(description="zip, gpkg, geojson")],
         kind: Annotated[str, Form(pattern=KIND_PATTERN)],
         township: Annotated[str, Form()],
@@ -33,8 +35,6 @@ def uploads_router() -> APIRouter:
         dry_run: Annotated[bool, Form()] = False,
         accept_valid: Annotated[bool, Form()] = False,
         accept_overlaps: Annotated[bool, Form()] = False,
-        actor: Annotated[str | None, Form()] = None,
-        group: Annotated[str | None, Form(description="verification group signing")] = None,
         report_format: Annotated[
             str, Form(pattern="^(json|csv|gpkg)$", description="json, or the problems as csv/gpkg")
         ] = "json",
@@ -53,8 +53,6 @@ def uploads_router() -> APIRouter:
             dry_run=dry_run,
             accept_valid=accept_valid,
             accept_overlaps=accept_overlaps,
-            actor=actor or get_settings().default_actor,
-            verifier_group=group,
             filename=name,
         )
         status_code = 200 if dry_run else 201
@@ -62,7 +60,7 @@ def uploads_router() -> APIRouter:
             path = Path(folder) / name
             _save_limited(file, path)
             try:
-                report = import_file(session, path, options)
+                report = actions.upload(session, who, path, options)
             except UploadRefused as exc:
                 if report_format == "json" or exc.report is None:
                     raise
@@ -73,9 +71,12 @@ def uploads_router() -> APIRouter:
             return _report_file(report, report_format, status_code, Path(folder))
 
     @router.get("/uploads/{upload_id}/file")
-    def get_upload_file(upload_id: Annotated[int, Path_(ge=1, le=2**31 - 1)], session: SessionDep):
-        """The original file of an accepted upload, as sent; its SHA-256 in `X-Checksum-SHA256`."""
-        kept = kept_files.upload_file(session, upload_id)
+    def get_upload_file(
+        upload_id: Annotated[int, Path_(ge=1, le=2**31 - 1)], session: SessionDep, who: SignedIn
+    ):
+        """The original file of an accepted upload, as sent (admins only); its SHA-256 in
+        `X-Checksum-SHA256`."""
+        kept = actions.upload_file(session, who, upload_id)
         headers = {**_attachment(kept.name), "X-Checksum-SHA256": kept.sha256}
         return Response(kept.content, media_type="application/octet-stream", headers=headers)
 

@@ -1,6 +1,7 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
-from . import (
+# Importing each module registers its commands on `app`.
+from . import (  # noqa: F401
     assets,
     backup,
     boundaries,
@@ -12,22 +13,9 @@ from . import (
     tallies,
     targets,
     uploads,
+    users,
     workflow,
 )
 from .common import app
 
-__all__ = [
-    "app",
-    "assets",
-    "backup",
-    "boundaries",
-    "db",
-    "imports",
-    "maps",
-    "projects",
-    "serve",
-    "tallies",
-    "targets",
-    "uploads",
-    "workflow",
-]
+__all__ = ["app"]

@@ -2,7 +2,7 @@
 
 import typer
 
-from .. import database, reference, roles
+from .. import accounts, database, reference, roles
 from ..database import session_scope
 from ..errors import GeoServiceError
 from ..settings import get_settings
@@ -16,7 +16,9 @@ app.add_typer(db_app, name="db")
 def db_upgrade() -> None:
     """Create the database and PostGIS if missing, apply migrations, load reference data.
 
-    Safe to run again: nothing already there is changed.
+    Safe to run again: nothing already there is changed. When there is no user yet, it
+    creates the user `admin` with the password in GEO_SERVICE_ADMIN_PASSWORD, or a
+    generated one printed once (change it with `geo-service users reset-password admin`).
 
     Example: DATABASE_URL=postgresql://postgres@127.0.0.1:5432/geo_service geo-service db upgrade
     """
@@ -24,6 +26,7 @@ def db_upgrade() -> None:
         database.migrate()
         with session_scope() as session:
             added = reference.load_reference(session)
+            admin = accounts.ensure_first_admin(session, get_settings().admin_password)
         role_name = get_settings().app_role
         role = roles.ensure_app_role(database.get_engine(), role_name) if role_name else None
     except GeoServiceError as exc:
@@ -32,6 +35,10 @@ def db_upgrade() -> None:
         f"database up to date; reference data: {added['units']} unit(s), "
         f"{added['targets']} target(s) added"
     )
+    if admin and not get_settings().admin_password:
+        typer.echo(f"first admin created: user {admin[0]!r}, password {admin[1]} (shown once)")
+    elif admin:
+        typer.echo(f"first admin created: user {admin[0]!r}, password from the environment")
     if role is not None:
         _say_role(role)
 

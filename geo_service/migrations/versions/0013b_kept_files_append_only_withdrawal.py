@@ -11,7 +11,7 @@ A parcel is withdrawn (soft delete), never deleted: status `withdrawn`, with who
 why on the parcel and a new version.
 
 Revision ID: 0013b
-Revises: 0002
+Revises: 0003_accounts
 Create Date: 2026-11-28
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013b"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
