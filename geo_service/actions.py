@@ -82,9 +82,7 @@ def verify(
     """The verifier and the group are the signed-in user's, never the request's."""
     who = _parcel_check(session, who, parcel, "verify")
     before = parcel.status
-    done = workflow.verify(
-        session, parcel, who.username, who.group, note=note, expected=expected
-    )
+    done = workflow.verify(session, parcel, who.username, who.group, note=note, expected=expected)
     audit.record(
         session, who.username, "parcel.verify", _label(parcel), source=who.source,
         before=before, group=who.group, verified_area_m2=done.verified_area_m2, note=note,

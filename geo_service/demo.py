@@ -36,7 +36,7 @@ def _demo_users(directory: Path) -> list[dict]:
 
 
 def load_demo_users(directory: Path = DEMO_DIR, password: str = DEMO_PASSWORD) -> int:
-    """The demo's people (data/parcels/demo_users.csv); existing ones are left alone."""
+    """The demo's people (geo_service/data/parcels/demo_users.csv); existing ones are left alone."""
     added = 0
     with session_scope() as session:
         for row in _demo_users(directory):

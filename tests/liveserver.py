@@ -25,6 +25,7 @@ class Server:
     url: str
     process: subprocess.Popen
     log: Path
+    headers: dict | None = None  # what the test's clients sign in with
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no cleanup, as when the machine loses the process."""

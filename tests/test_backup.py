@@ -90,7 +90,7 @@ def test_a_backup_restores_every_row_into_a_fresh_database(db, tmp_path, restore
     done = _cli(restored_url, "restore", dump)
     assert done.returncode == 0, done.stderr
     original, restored = _tables(db), _tables(restored_url)
-    for table in ("parcels", "parcel_versions", "targets", "projects", "uploads",
+    for table in ("parcels", "parcel_versions", "targets", "projects", "uploads", "users",
                   "upload_files", "parcel_support", "admin_units", "alembic_version"):  # fmt: skip
         assert original[table], f"{table} is empty: the round trip would prove nothing"
     assert restored == original

@@ -15,7 +15,7 @@ import liveserver
 import numpy as np
 import pytest
 import shapely
-from conftest import count_rows
+from conftest import auth, count_rows
 from parcelfiles import CM120E, XINDIAN
 from pyproj import Transformer
 from sqlalchemy import text
@@ -92,7 +92,7 @@ def _wait_for_rollback(timeout=60.0) -> None:
 
 def _import_command(path: Path) -> list[str]:
     cli = str(Path(sys.executable).parent / "geo-service")
-    return [cli, "import", str(path), "--kind", "land", "--township", "新店镇"]
+    return [cli, "import", str(path), "--kind", "land", "--township", "新店镇", "--as", "land_all"]
 
 
 def test_killing_the_import_command_leaves_nothing_and_it_then_succeeds(db, large_file):
@@ -133,9 +133,11 @@ def test_killing_the_server_mid_upload_leaves_nothing_and_it_restarts(
     server = liveserver.start(app_url, log)
     outcome: dict = {}
 
+    headers = auth("land_all")
+
     def send():
         try:
-            outcome["response"] = _post(server.url, large_file)
+            outcome["response"] = _post(server.url, large_file, headers)
         except httpx.HTTPError as exc:
             outcome["error"] = exc
 
@@ -154,7 +156,7 @@ def test_killing_the_server_mid_upload_leaves_nothing_and_it_restarts(
     with liveserver.running(app_url, log) as restarted:
         health = httpx.get(restarted.url + "/healthz", timeout=10)
         assert health.status_code == 200 and health.json()["status"] == "ok"
-        response = _post(restarted.url, large_file)
+        response = _post(restarted.url, large_file, headers)
         assert response.status_code == 201, response.text[:500]
         assert response.json()["created"] == PARCELS
     counts = _counts()
@@ -162,11 +164,12 @@ def test_killing_the_server_mid_upload_leaves_nothing_and_it_restarts(
     assert counts["uploads"] == counts["upload_files"] == 1
 
 
-def _post(url: str, path: Path) -> httpx.Response:
+def _post(url: str, path: Path, headers: dict) -> httpx.Response:
     with path.open("rb") as handle:
         return httpx.post(
             url + "/api/uploads",
             files={"file": (path.name, handle)},
             data={"kind": "land", "township": "新店镇"},
+            headers=headers,
             timeout=600,
         )

@@ -5,7 +5,7 @@ of deletion, and stale changes refused with 409."""
 import hashlib
 
 import pytest
-from conftest import count_rows
+from conftest import auth, count_rows
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import create_engine, text
@@ -27,8 +27,13 @@ TABLES = ("uploads", "upload_files", "parcels", "parcel_versions")
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    # Signed in as the land verifier of every Jin'an township (uploads, withdrawals).
+    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("land_all")) as c:
         yield c
+
+
+def _admin():
+    return auth("admin_t")
 
 
 def _post(client, path, name=None, **fields):
@@ -57,17 +62,15 @@ def test_an_accepted_upload_keeps_its_file_once_per_content(client, tmp_path):
     assert again.status_code == 201 and again.json()["unchanged"] == 1
     assert count_rows("uploads") == 2 and count_rows("upload_files") == 1
 
+    # What a team sent is for admins to read, not for the team or anyone else.
+    assert client.get(f"/api/uploads/{first.json()['upload_id']}/file").status_code == 403
     for upload in (first.json()["upload_id"], again.json()["upload_id"]):
-        kept = client.get(f"/api/uploads/{upload}/file")
+        kept = client.get(f"/api/uploads/{upload}/file", headers=_admin())
         assert kept.status_code == 200
         assert kept.content == path.read_bytes()
         assert kept.headers["x-checksum-sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert (
-        "again.geojson"
-        in client.get(f"/api/uploads/{again.json()['upload_id']}/file").headers[
-            "content-disposition"
-        ]
-    )
+    again_file = client.get(f"/api/uploads/{again.json()['upload_id']}/file", headers=_admin())
+    assert "again.geojson" in again_file.headers["content-disposition"]
 
     out = tmp_path / "out.geojson"
     result = CliRunner().invoke(
@@ -97,9 +100,9 @@ def test_a_bare_shapefile_is_kept_with_its_side_files(session, tmp_path):
 
 
 def test_a_missing_upload_file_is_404_and_a_bad_id_422(client):
-    assert client.get("/api/uploads/7/file").status_code == 404
-    assert client.get("/api/uploads/0/file").status_code == 422
-    assert client.get(f"/api/uploads/{2**31}/file").status_code == 422
+    assert client.get("/api/uploads/7/file", headers=_admin()).status_code == 404
+    assert client.get("/api/uploads/0/file", headers=_admin()).status_code == 422
+    assert client.get(f"/api/uploads/{2**31}/file", headers=_admin()).status_code == 422
 
 
 @pytest.mark.parametrize(
@@ -186,6 +189,7 @@ def test_the_service_role_works_but_cannot_rewrite_or_delete(db, app_url, tmp_pa
         "DELETE FROM parcels",
         "DELETE FROM uploads",
         "UPDATE upload_files SET size_bytes = 0",
+        "DELETE FROM audit_log",
         "TRUNCATE parcel_versions",
         "DROP TABLE parcels",
         "ALTER TABLE parcel_versions DISABLE TRIGGER parcel_versions_append_only",
@@ -223,7 +227,11 @@ def test_a_withdrawn_parcel_counts_nowhere_and_keeps_its_history(client, tmp_pat
         independent_area_m2(SQUARE) + independent_area_m2(NEIGHBOUR), rel=1e-3
     )
 
-    response = client.post("/api/parcels/1/withdraw", json={"reason": "重复登记", "actor": "李四"})
+    officer = client.post(
+        "/api/parcels/1/withdraw", json={"reason": "重复登记"}, headers=auth("officer_all")
+    )
+    assert officer.status_code == 403
+    response = client.post("/api/parcels/1/withdraw", json={"reason": "重复登记"})
     assert response.status_code == 200, response.text
     assert (response.json()["status_before"], response.json()["status"]) == (
         "verified",
@@ -238,7 +246,7 @@ def test_a_withdrawn_parcel_counts_nowhere_and_keeps_its_history(client, tmp_pat
     gone = client.get("/api/parcels", params={"status": "withdrawn"}).json()["features"]
     assert [
         (f["properties"]["withdrawn_by"], f["properties"]["withdrawn_reason"]) for f in gone
-    ] == [("李四", "重复登记")]
+    ] == [("land_all", "重复登记")]
     history = client.get("/api/parcels/1/history").json()
     assert [(h["status"], h["note"]) for h in history] == [
         ("verified", None),
@@ -271,13 +279,15 @@ def test_withdraw_from_the_command_line(db, tmp_path):
     assert [r.planned_parcels for r in _tally()] == [1]
     result = CliRunner().invoke(
         cli_app,
-        ["withdraw", "K1", "--reason", "重复登记", "--township", "新店镇", "--actor", "王五"],
+        ["withdraw", "K1", "--reason", "重复登记", "--township", "新店镇", "--as", "land_xd"],
     )
     assert result.exit_code == 0, result.output
     assert "planned → withdrawn" in result.output
     assert sum(r.planned_parcels for r in _tally()) == 0
-    missing = CliRunner().invoke(cli_app, ["withdraw", "K1", "--reason", "x"])
-    assert missing.exit_code == 2 and "already withdrawn" in missing.output
+    again = CliRunner().invoke(cli_app, ["withdraw", "K1", "--reason", "x", "--as", "admin_t"])
+    assert again.exit_code == 2 and "already withdrawn" in again.output
+    history = CliRunner().invoke(cli_app, ["history", "K1", "--format", "json"])
+    assert '"changed_by": "land_xd"' in history.output
 
 
 def _tally():

@@ -127,16 +127,18 @@ def withdraw_command(
     reason: str = typer.Option(..., help="why the parcel leaves the register"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
-    actor: str | None = typer.Option(None, help="who withdraws it"),
+    as_user: str | None = as_option(),
 ) -> None:
-    """Withdraw a parcel (soft delete): its history stays, a `withdrawn` version records
-    who, when and why, and it counts in no tally, map or overlap check from then on.
-    Parcels are never deleted.
+    """Withdraw a parcel (soft delete; an admin, or a verifier of its kind and township):
+    its history stays, a `withdrawn` version records who, when and why, and it counts in no
+    tally, map or overlap check from then on. Parcels are never deleted.
 
-    Example: geo-service withdraw XD-001 --reason "重复登记，见 XD-014" --township 新店镇
+    Example: geo-service withdraw XD-001 --reason "重复登记" --township 新店镇 --as 林志伟
     """
-    who = actor or get_settings().default_actor
-    _transition(lambda s: workflow.withdraw(s, _parcel(s, code, township, kind), reason, who))
+    _transition(
+        lambda s, who: actions.withdraw(s, who, _parcel(s, code, township, kind), reason),
+        as_user,
+    )
 
 
 @app.command("history")
