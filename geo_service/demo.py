@@ -1,7 +1,7 @@
 """Loads the synthetic Jin'an demo set listed in data/parcels/manifest.csv.
 
 So that the quarter timeline has a campaign to show, the demo replays a 2017: every parcel
-is surveyed in January or February, and those the files mark delivered or verified move
+is surveyed at the start of January, and those the files mark delivered or verified move
 through the real workflow (in progress, delivered/demolished, verified by the right group)
 on dates spread over the year. The dates are made up, like the parcels; they are derived
 from each parcel's code, so every load tells the same story.
@@ -12,11 +12,11 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from .accounts import create_user
 from .database import session_scope
-from .models import Parcel, ParcelVersion, User
+from .models import Parcel, User
 from .projects import import_projects
 from .readers import read_features
 from .reference import load_targets_csv
@@ -36,7 +36,7 @@ def _demo_users(directory: Path) -> list[dict]:
 
 
 def load_demo_users(directory: Path = DEMO_DIR, password: str = DEMO_PASSWORD) -> int:
-    """The demo's people (data/parcels/demo_users.csv); existing ones are left alone."""
+    """The demo's people (geo_service/data/parcels/demo_users.csv); existing ones are left alone."""
     added = 0
     with session_scope() as session:
         for row in _demo_users(directory):
@@ -115,6 +115,8 @@ def _import(path: Path, entry: dict, people: dict):
         # The re-survey file overlaps verified parcels on purpose, to show union counting
         # (and, once replayed, its neighbours overlap it).
         accept_overlaps=loaded or entry.get("accept_overlaps") == "true",
+        # The replayed campaign starts with the survey (history cannot be back-dated later).
+        recorded_at=CAMPAIGN_START,
     )
     with session_scope() as session:
         return import_file(session, path, options), wanted
@@ -134,7 +136,7 @@ def _replay(entry: dict, wanted: dict[str, str], people: dict) -> int:
             select(Parcel).where(Parcel.source_file == entry["file"], Parcel.version == 1)
         ).all()
         for parcel in parcels:
-            _backdate_survey(session, parcel)
+            parcel.created_at = CAMPAIGN_START
             for step, when in _steps(parcel.code, wanted.get(parcel.code, "planned"), kind):
                 if step == "verified":
                     group = VERIFICATION_GROUPS[kind]
@@ -142,16 +144,6 @@ def _replay(entry: dict, wanted: dict[str, str], people: dict) -> int:
                 else:
                     set_status(session, parcel, step, actor=officer, now=when)
         return len(parcels)
-
-
-def _backdate_survey(session, parcel: Parcel) -> None:
-    surveyed = CAMPAIGN_START + timedelta(days=_draw(parcel.code, "survey", 50))
-    parcel.created_at = parcel.updated_at = surveyed
-    session.execute(
-        update(ParcelVersion)
-        .where(ParcelVersion.parcel_id == parcel.id, ParcelVersion.version == 1)
-        .values(valid_from=surveyed)
-    )
 
 
 def _steps(code: str, status: str, kind: str) -> list[tuple[str, datetime]]:

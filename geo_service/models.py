@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -24,7 +26,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 STORAGE_SRID = 4490
 KINDS = ("land", "demolition")
-STATUSES = ("planned", "in_progress", "delivered", "demolished", "verified", "disputed")
+STATUSES = (
+    "planned",
+    "in_progress",
+    "delivered",
+    "demolished",
+    "verified",
+    "disputed",
+    # Soft delete: a withdrawn parcel keeps its history and counts in no tally or map.
+    "withdrawn",
+)
 # Who signs verification for each kind of work (土地核验组 / 拆迁核验组).
 VERIFICATION_GROUPS = {"land": "土地核验组", "demolition": "拆迁核验组"}
 
@@ -95,6 +106,17 @@ class Project(Base):
     district: Mapped[AdminUnit | None] = relationship()
 
 
+class UploadFile(Base):
+    """The files uploads were made from, each distinct file once, under its SHA-256."""
+
+    __tablename__ = "upload_files"
+    __table_args__ = (CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = _now()
+
+
 class Upload(Base):
     __tablename__ = "uploads"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,6 +129,9 @@ class Upload(Base):
     created_at: Mapped[datetime] = _now()
     parcel_count: Mapped[int] = mapped_column(Integer, default=0)
     area_m2: Mapped[float] = mapped_column(Float, default=0.0)
+    # The original file (kept in upload_files) and the name it is handed back under.
+    file_sha256: Mapped[str | None] = mapped_column(ForeignKey("upload_files.sha256"))
+    file_name: Mapped[str | None] = mapped_column(Text)
 
 
 class Parcel(Base):
@@ -145,6 +170,9 @@ class Parcel(Base):
     verification_note: Mapped[str | None] = mapped_column(Text)
     verified_area_m2: Mapped[float | None] = mapped_column(Float)
     dispute_reason: Mapped[str | None] = mapped_column(Text)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(Text)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
     # Findings kept with the parcel, e.g. {"rule": "overlap_accepted", ...}.
     flags: Mapped[list] = _json_list()
     township: Mapped[AdminUnit] = relationship(foreign_keys=[township_id])

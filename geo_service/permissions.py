@@ -8,7 +8,8 @@
 |           | verifies, disputes or settles a dispute                                      |
 | leader    | read everything in its district (or the city); change nothing                |
 | planner   | read and export; change nothing                                              |
-| admin     | users, targets, reference data, projects                                     |
+| admin     | users, targets, reference data, projects; withdraws parcels (as verifiers   |
+|           | may in their scope); reads the kept files of uploads                         |
 | anonymous | the public page and /healthz                                                 |
 """
 
@@ -110,6 +111,16 @@ def check_parcel_change(
     _check_kind(who, parcel.kind, doing)
     if action == "verify" and parcel.township.parent and parcel.township.parent.four_eyes:
         _check_four_eyes(session, who, parcel)
+    return who
+
+
+def check_withdraw(who: Principal | None, parcel: Parcel) -> Principal:
+    """Withdrawing takes a parcel off every tally: an admin, or a verifier of its kind in its
+    township (the people who answer for the register there)."""
+    who = require_role(who, "admin", "verifier", doing="withdraw parcels")
+    if who.role == "verifier":
+        _check_township(who, parcel.township, "withdraw parcels")
+        _check_kind(who, parcel.kind, "withdraw")
     return who
 
 

@@ -100,10 +100,12 @@ def end_of_day(day: date) -> datetime:
 # `overlapping`: the parcel's interior meets another parcel of the same kind valid then.
 # Only those need a union; every other parcel adds its own area, so a tally over tens of
 # thousands of parcels unions a handful instead of all of them (same result, exactly).
+# A withdrawn parcel is on record but in no tally, map or tile from its withdrawal on.
 VALID_AT = """
     (CAST(:as_of AS timestamptz) IS NULL AND {v}.valid_to IS NULL
      OR {v}.valid_from < CAST(:as_of AS timestamptz)
         AND ({v}.valid_to IS NULL OR {v}.valid_to >= CAST(:as_of AS timestamptz)))
+    AND {v}.status <> 'withdrawn'
 """
 _VERSIONS = f"""
     SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, v.geom,

@@ -23,12 +23,17 @@ install_debian_packages() {
     # Chinese labels in test screenshots, rather than empty boxes.
     [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
   fi
+  # pg_dump/pg_restore of the server's major version, for geo-service backup/restore.
+  [ -x "/usr/lib/postgresql/$pgmajor/bin/pg_dump" ] || missing+=("postgresql-client-$pgmajor")
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Another apt (unattended upgrades, a second set-up) may hold the dpkg lock: wait for it.
+    apt_get update -qq || { sleep 15; apt_get update -qq; }
+    DEBIAN_FRONTEND=noninteractive apt_get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
+
+apt_get() { as_root apt-get -o DPkg::Lock::Timeout=600 "$@"; }
 
 start_postgresql() {
   # Only the local default server is ours to start; a remote DATABASE_URL is left alone.

@@ -4,7 +4,7 @@ Every parcel, project, name and person is invented. The files imitate what
 townships hand in: GeoPackages in CGCS2000 / GK CM 120E (EPSG:4549), zipped
 GBK shapefiles in GK zone 40 (EPSG:4528) and one RFC 7946 GeoJSON per kind.
 Parcels are generated in metres in EPSG:4549 inside the approximate township
-boundaries (data/reference/townships.geojson).
+boundaries (geo_service/data/reference/townships.geojson).
 
 Run after scripts/make_township_boundaries.py.
 """
@@ -20,7 +20,7 @@ import shapely
 from pyproj import Geod
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "data" / "parcels"
+OUT = ROOT / "geo_service" / "data" / "parcels"
 MU = 10000 / 15  # m² per mu
 rng = np.random.default_rng(2017)
 geod = Geod(ellps="GRS80")
@@ -246,7 +246,7 @@ def resurvey(rows: list[dict], town, taken: list) -> list[dict]:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    towns = gpd.read_file(ROOT / "data/reference/townships.geojson")
+    towns = gpd.read_file(ROOT / "geo_service/data/reference/townships.geojson")
     towns = towns[towns.district_code == "350111"].to_crs("EPSG:4549").set_index("name")
     projects_of = {
         t: [p for p in PROJECTS if t in p[6].split(",") and p[2] != 3] for t in TOWNSHIPS

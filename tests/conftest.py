@@ -1,6 +1,7 @@
 """Tests run against a real PostGIS: a fresh database per test session, emptied per test."""
 
 import os
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +13,10 @@ TEST_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/geo_service_test"
 )
 # Everything a test may write; reference units survive, reference targets are reloaded.
-_MUTABLE = "parcel_support, parcel_versions, parcels, uploads, projects, targets, auth_tokens"
+_MUTABLE = (
+    "parcel_support, parcel_versions, parcels, uploads, upload_files, projects, targets, "
+    "auth_tokens"
+)
 # People the tests act as; made once per test session (argon2 hashing is slow on purpose)
 # and kept between tests. Every one of them signs in with TEST_PASSWORD.
 TEST_PASSWORD = "correct horse battery"
@@ -70,9 +74,32 @@ def session(db):
         yield s
 
 
+@pytest.fixture(scope="session")
+def app_url(db_url):
+    """The test database as the service's own role (named after the database: roles are
+    shared by every database of the server)."""
+    from sqlalchemy.engine import make_url
+
+    from geo_service import roles
+
+    name = f"{make_url(db_url).database}_app"
+    return roles.ensure_app_role(database.get_engine(), name).url
+
+
 def count_rows(table: str) -> int:
     with database.get_engine().connect() as conn:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+
+
+@contextmanager
+def rewriting_history(session):
+    """Tests that fake the passage of time back-date versions, which the database refuses
+    (parcel_versions is append-only): as the owner, with triggers off for these statements."""
+    session.execute(text("SET LOCAL session_replication_role = replica"))
+    try:
+        yield
+    finally:
+        session.execute(text("SET LOCAL session_replication_role = origin"))
 
 
 def _create_test_users(session):

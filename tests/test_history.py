@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from conftest import rewriting_history
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -37,18 +38,19 @@ def _noon(day: int) -> datetime:
 def _backdate(session, parcel_id: int, days: list[int]) -> None:
     """Version n was written at noon on days[n-1] (March 2017), valid until the next one."""
     for version, (day, following) in enumerate(itertools.zip_longest(days, days[1:]), start=1):
-        session.execute(
-            text("""
-                UPDATE parcel_versions SET valid_from = :f, valid_to = :t,
-                  verified_at = CASE WHEN verified_at IS NULL THEN NULL ELSE :f END
-                WHERE parcel_id = :p AND version = :v"""),
-            {
-                "f": _noon(day),
-                "t": _noon(following) if following else None,
-                "p": parcel_id,
-                "v": version,
-            },
-        )
+        with rewriting_history(session):
+            session.execute(
+                text("""
+                    UPDATE parcel_versions SET valid_from = :f, valid_to = :t,
+                      verified_at = CASE WHEN verified_at IS NULL THEN NULL ELSE :f END
+                    WHERE parcel_id = :p AND version = :v"""),
+                {
+                    "f": _noon(day),
+                    "t": _noon(following) if following else None,
+                    "p": parcel_id,
+                    "v": version,
+                },
+            )
     session.flush()
     session.expire_all()
 

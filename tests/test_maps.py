@@ -5,7 +5,7 @@ import re
 from datetime import date
 
 import pytest
-from conftest import auth
+from conftest import auth, rewriting_history
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 
@@ -224,12 +224,13 @@ def test_a_verification_after_midnight_in_fuzhou_shows_that_days_date(session, p
     from sqlalchemy import text
 
     # 2017-07-01 01:30 in Fuzhou is 2017-06-30 17:30 UTC.
-    session.execute(
-        text(
-            "UPDATE parcel_versions SET verified_at = '2017-06-30 17:30+00' "
-            "WHERE status = 'verified'"
+    with rewriting_history(session):
+        session.execute(
+            text(
+                "UPDATE parcel_versions SET verified_at = '2017-06-30 17:30+00' "
+                "WHERE status = 'verified'"
+            )
         )
-    )
     session.commit()
     features = maps_data.parcel_features(session, View(district="晋安区", kind="land"))
     dates = {

@@ -15,7 +15,13 @@ from geo_service.errors import InvalidInput
 from geo_service.models import Project
 from geo_service.projects import import_projects
 
-DEMO = Path(__file__).resolve().parent.parent / "data" / "parcels" / "demo_projects.csv"
+DEMO = (
+    Path(__file__).resolve().parent.parent
+    / "geo_service"
+    / "data"
+    / "parcels"
+    / "demo_projects.csv"
+)
 HEADERS = ["序号", "项目编号", "项目名称", "类别", "所属区县", "存在问题", "目标", "完成时限",
            "时间节点", "责任单位", "第一责任人", "直接责任人"]  # fmt: skip
 ROWS = [

@@ -19,7 +19,7 @@ _PARCEL_COLUMNS = """
     pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
     p.source_file, p.version, p.created_by, p.created_at, p.updated_by, p.updated_at,
     p.verified_by, p.verified_group, p.verified_at, p.verification_note, p.verified_area_m2,
-    p.dispute_reason, p.flags,
+    p.dispute_reason, p.withdrawn_at, p.withdrawn_by, p.withdrawn_reason, p.flags,
     (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
        JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
     ST_AsGeoJSON(p.geom, 7)::json AS geometry
@@ -33,7 +33,7 @@ _PARCEL_FROM = """
 
 def _feature(row) -> dict:
     props = {k: v for k, v in row.items() if k not in ("geometry", "district_id")}
-    for key in ("created_at", "updated_at", "verified_at"):
+    for key in ("created_at", "updated_at", "verified_at", "withdrawn_at"):
         props[key] = props[key].isoformat() if props[key] else None
     return {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
 
@@ -110,6 +110,9 @@ def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> 
     if status:
         clauses.append("p.status = :status")
         params["status"] = status
+    else:
+        # Withdrawn parcels are listed only when asked for by status.
+        clauses.append("p.status <> 'withdrawn'")
     if bbox:
         try:
             west, south, east, north = (float(v) for v in bbox.split(","))

@@ -2,6 +2,8 @@
 
 # Importing each module registers its commands on `app`.
 from . import (  # noqa: F401
+    assets,
+    backup,
     boundaries,
     db,
     imports,
@@ -10,6 +12,7 @@ from . import (  # noqa: F401
     serve,
     tallies,
     targets,
+    uploads,
     users,
     workflow,
 )

@@ -29,7 +29,7 @@ def projects_import(
 
     Examples:
 
-      geo-service projects import data/parcels/demo_projects.csv
+      geo-service projects import geo_service/data/parcels/demo_projects.csv
 
       geo-service projects import 责任清单.xlsx --sheet 晋安区
     """

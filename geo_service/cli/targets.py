@@ -61,7 +61,7 @@ def targets_set(
 def targets_import(path: Path, as_user: str | None = as_option()) -> None:
     """Set targets from a CSV: district,township,kind,year,quarter,amount,unit (mu|m2).
 
-    Example: geo-service targets import data/parcels/demo_targets.csv
+    Example: geo-service targets import geo_service/data/parcels/demo_targets.csv
     """
     try:
         with session_scope() as session:

@@ -17,6 +17,8 @@ import base64
 import json
 import mimetypes
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,7 +28,10 @@ from ..errors import GeoServiceError
 VENDOR_DIR = Path(__file__).parent / "vendor"
 NODE_MODULES = VENDOR_DIR / "node_modules"
 STATIC_PREFIX = "/static/vendor"
-INSTALL_HINT = "run `npm ci --prefix geo_service/maps/vendor` (scripts/bootstrap.sh does)"
+INSTALL_HINT = (
+    "run `geo-service assets install` (npm ci from the npm registry; scripts/bootstrap.sh "
+    "does it), or install a wheel built with the assets"
+)
 
 
 class AssetsMissing(GeoServiceError):
@@ -62,6 +67,27 @@ ASSETS = (
 )
 OPTIONAL = {"vectorGrid"}  # left out with vectorgrid=False
 SERVED_PATHS = frozenset(a.path for a in ASSETS)
+
+
+def install() -> str:
+    """Fetch the pinned assets from the npm registry into NODE_MODULES (package-lock.json
+    fixes every version); for installs whose wheel was built without them."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AssetsMissing(
+            "npm not found: install Node's npm (Debian: apt-get install npm) and run "
+            "`geo-service assets install` again, or install a wheel built with the assets"
+        )
+    done = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(VENDOR_DIR)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise AssetsMissing(f"npm ci failed: {message[-1] if message else done.returncode}")
+    check_installed()
+    return f"map assets installed under {NODE_MODULES}"
 
 
 def _selected(kind: str, vectorgrid: bool) -> list[Asset]:
