@@ -1,12 +1,13 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
-from . import boundaries, db, imports, maps, projects, serve, tallies, targets, workflow
+from . import boundaries, db, exports, imports, maps, projects, serve, tallies, targets, workflow
 from .common import app
 
 __all__ = [
     "app",
     "boundaries",
     "db",
+    "exports",
     "imports",
     "maps",
     "projects",

@@ -6,7 +6,7 @@ this module adds geometry for drawing and the pace a district needs to meet its 
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -45,10 +45,7 @@ class View:
     def reference_day(self) -> date:
         """The day the pace is computed from: the view's day, or today (in China) held
         within the year, so a past year has no months left and a future one all twelve."""
-        if self.as_of:
-            return self.as_of
-        today = datetime.now(CAMPAIGN_TZ).date()
-        return min(max(today, date(self.year, 1, 1)), date(self.year, 12, 31))
+        return tallies.reference_day(self.year, self.as_of)
 
     def tally(self, session: Session, by: str) -> list:
         return tallies.tally(
@@ -116,8 +113,8 @@ def district_summary(session: Session, view: View) -> dict:
     target = row.target_m2 if row else None
     verified = row.verified_m2 if row else 0.0
     remaining = max(target - verified, 0.0) if target else None
-    months_left = _months_left(view.reference_day, view.year)
-    pace = remaining / months_left if remaining is not None and months_left > 0 else None
+    months_left = tallies.months_left(view.reference_day, view.year)
+    pace = tallies.pace_per_month(remaining, view.reference_day, view.year)
     return {
         "district": district.name,
         "kind": view.kind,
@@ -136,12 +133,6 @@ def district_summary(session: Session, view: View) -> dict:
         "pace_m2_per_month": pace,
         "pace_mu_per_month": m2_to_mu(pace),
     }
-
-
-def _months_left(day: date, year: int) -> float:
-    """Months from the end of `day` to the end of the year (30.44-day months)."""
-    end = date(year, 12, 31)
-    return max((end - day).days, 0) / 30.44
 
 
 def parcel_count(session: Session, view: View) -> int:
