@@ -9,7 +9,7 @@ from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
 from ..models import KINDS
-from . import exports, handlers, health, maps, parcels, tallies, uploads, workflow
+from . import exports, handlers, health, maps, ogc, parcels, tallies, tilejson, uploads, workflow
 
 
 def create_app() -> FastAPI:
@@ -30,6 +30,8 @@ def create_app() -> FastAPI:
         tallies.support_router(),
         maps.maps_router(),
         exports.exports_router(),
+        ogc.ogc_router(),
+        tilejson.tilejson_router(),
     ):
         app.include_router(router)
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")

@@ -7,11 +7,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from ..errors import InvalidInput, NotFound
+from ..features import geojson_sql
 from ..models import STATUSES
 from ..settings import get_settings
 from .deps import GEOJSON, KindFilter, SessionDep
 
-_PARCEL_COLUMNS = """
+_PARCEL_COLUMNS = f"""
     p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
     pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
     p.source_file, p.version, p.created_by, p.created_at, p.updated_by, p.updated_at,
@@ -19,7 +20,7 @@ _PARCEL_COLUMNS = """
     p.dispute_reason, p.flags,
     (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
        JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
-    ST_AsGeoJSON(p.geom, 7)::json AS geometry
+    {geojson_sql("p.geom")} AS geometry
 """
 _PARCEL_FROM = """
     FROM parcels p JOIN admin_units t ON t.id = p.township_id
@@ -113,8 +114,8 @@ def _parcel_filters(township, kind, status, bbox, code=None) -> tuple[str, dict]
 
 
 def _page_links(request: Request, total: int, limit: int, offset: int) -> list[dict]:
-    """OGC API style next/prev links that keep the caller's filters."""
-    links = []
+    """OGC API style self/next/prev links that keep the caller's filters."""
+    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
     if offset + limit < total:
         url = request.url.include_query_params(limit=limit, offset=offset + limit)
         links.append({"rel": "next", "type": GEOJSON, "href": str(url)})

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from .. import tallies
 from ..areas import m2_to_mu
 from ..errors import InvalidInput
+from ..features import geojson_sql
 from ..settings import get_settings
 from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
 from ..units import find_district
@@ -70,9 +71,9 @@ def township_features(session: Session, view: View) -> dict:
         r.township: r for r in view.tally(session, "township") if r.district == district.name
     }
     shapes = session.execute(
-        text("""
+        text(f"""
             SELECT id, name, code, boundary_approximate,
-                   ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS geometry,
+                   {geojson_sql("ST_SimplifyPreserveTopology(geom, :tol)", 6)} AS geometry,
                    ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
             FROM admin_units WHERE parent_id = :district ORDER BY code"""),
         {"district": district.id, "tol": TOWNSHIP_SIMPLIFY_DEG},
@@ -167,7 +168,7 @@ def parcel_features(session: Session, view: View) -> dict:
         text(f"""
             SELECT p.id, p.code, p.status, p.area_m2, p.township, p.project, p.project_name,
                    p.verified_by, p.verified_group, p.verified_at, p.supported,
-                   ST_AsGeoJSON(p.geom, 6)::json AS geometry
+                   {geojson_sql("p.geom", 6)} AS geometry
             FROM ({_PARCELS_SQL}) p ORDER BY p.id"""),
         _parcel_params(session, view),
     ).mappings()
