@@ -47,7 +47,8 @@ class OutputCRS:
 
     def geometry_sql(self, expr: str) -> str:
         if self.epsg is None:
-            return geojson_sql(expr, 7)
+            # 9 decimals (0.1 mm): a survey parcel's area survives the round trip.
+            return geojson_sql(expr, 9)
         out = f"ST_ForcePolygonCCW({expr})"
         if self.epsg != 4490:
             out = f"ST_Transform({out}, {self.epsg})"

@@ -23,10 +23,15 @@ install_debian_packages() {
     # Chinese labels in test screenshots, rather than empty boxes.
     [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
   fi
+  if [ -n "${WITH_GDAL_TOOLS:-}" ]; then
+    # ogr2ogr/ogrinfo: the tests open the service as GIS clients do (OAPIF, MVT drivers).
+    command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]}"
     as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      "${missing[@]}" >/dev/null
   fi
 }
 
