@@ -9,7 +9,19 @@ from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
 from ..models import KINDS
-from . import exports, handlers, health, maps, ogc, parcels, tallies, tilejson, uploads, workflow
+from . import (
+    docs,
+    exports,
+    handlers,
+    health,
+    maps,
+    ogc,
+    parcels,
+    tallies,
+    tilejson,
+    uploads,
+    workflow,
+)
 
 
 def create_app() -> FastAPI:
@@ -17,6 +29,9 @@ def create_app() -> FastAPI:
         title="geo_service",
         version=__version__,
         description="Verified land-delivery (交地) and demolition (拆迁) areas, on PostGIS.",
+        # Served from the service's own assets (api/docs.py), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
@@ -32,6 +47,7 @@ def create_app() -> FastAPI:
         exports.exports_router(),
         ogc.ogc_router(),
         tilejson.tilejson_router(),
+        docs.docs_router(app.title),
     ):
         app.include_router(router)
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
