@@ -134,6 +134,7 @@ _PARCEL_ROWS = f"""
       AND (CAST(:district AS text) IS NULL OR d.name = :district OR d.code = :district)
       AND (CAST(:project AS text) IS NULL OR pr.code = :project)
       AND (CAST(:id AS int) IS NULL OR v.parcel_id = :id)
+      AND (CAST(:district_ids AS int[]) IS NULL OR d.id = ANY(CAST(:district_ids AS int[])))
 """
 
 
@@ -161,8 +162,17 @@ def parcel_page(
     limit: int = 10,
     offset: int = 0,
     parcel_id: int | None = None,
+    district_ids: list[int] | None = None,
 ) -> Page:
-    params = {**_filters(filters, PARCEL_FILTERS), "as_of": at, "id": parcel_id, **bbox[1]}
+    """One page of parcels as they stood at `at` (now when None), in the districts given
+    (every district when None)."""
+    params = {
+        **_filters(filters, PARCEL_FILTERS),
+        "as_of": at,
+        "id": parcel_id,
+        "district_ids": district_ids,
+        **bbox[1],
+    }
     where = f"WHERE {bbox[0].format(geom='r.geom')}" if bbox[0] else ""
     matched = session.execute(
         text(f"SELECT count(*) FROM ({_PARCEL_ROWS}) r {where}"), params
@@ -212,6 +222,7 @@ def progress_page(
     limit: int = 10,
     offset: int = 0,
     feature_id: str | None = None,
+    district_ids: list[int] | None = None,
 ) -> Page:
     """Each township and kind: verified area (union), target and progress for the campaign
     year of `at` (or the configured one), with the township's outline."""
@@ -220,6 +231,8 @@ def progress_page(
     rows = tallies.tally(session, by="township", kind=params["kind"], as_of=day)
     numbers = {(r.township, r.kind): r for r in rows}
     where = ["u.level = 'township'"]
+    if district_ids is not None:
+        where.append("d.id = ANY(CAST(:district_ids AS int[]))")
     if bbox[0]:
         where.append(bbox[0].format(geom="u.geom"))
     for name, column in (("district", "d"), ("township", "u")):
@@ -232,7 +245,7 @@ def progress_page(
             f"JOIN admin_units d ON d.id = u.parent_id WHERE {' AND '.join(where)} "
             "AND u.geom IS NOT NULL ORDER BY u.code"
         ),
-        {**params, **bbox[1]},
+        {**params, **bbox[1], "district_ids": district_ids},
     ).mappings()
     kinds = [params["kind"]] if params["kind"] else list(KINDS)
     features = [

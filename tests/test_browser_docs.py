@@ -4,6 +4,9 @@ come from the service's own assets, so both list every operation on an intranet.
 import json
 from urllib.request import urlopen
 
+from browser import sign_in
+from conftest import TEST_PASSWORD
+
 pytest_plugins = ["browser"]
 
 
@@ -15,6 +18,7 @@ def _operations(base: str) -> list[tuple[str, str]]:
 
 def test_swagger_ui_lists_every_operation_offline(live_server, browser_page):
     page = browser_page
+    sign_in(page, live_server, "planner", TEST_PASSWORD)
     page.goto(f"{live_server}/docs")
     page.wait_for_selector(".opblock")
     operations = _operations(live_server)
@@ -29,6 +33,7 @@ def test_swagger_ui_lists_every_operation_offline(live_server, browser_page):
 
 def test_redoc_lists_every_operation_offline(live_server, browser_page):
     page = browser_page
+    sign_in(page, live_server, "planner", TEST_PASSWORD)
     page.goto(f"{live_server}/redoc")
     page.wait_for_selector("[data-section-id^='operation/'], [id^='operation/']")
     sections = page.locator("[id^='operation/']")

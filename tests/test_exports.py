@@ -10,7 +10,7 @@ import openpyxl
 import pyogrio
 import pytest
 import shapely
-from conftest import count_rows
+from conftest import auth, count_rows
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import text
@@ -192,6 +192,7 @@ def test_wall_page_one_printable_section_per_district(campaign):
 
 def test_api_downloads_with_content_disposition(campaign):
     with TestClient(create_app(), raise_server_exceptions=False) as client:
+        client.headers.update(auth("planner"))
         response = client.get("/api/exports/tallies.xlsx?by=district&as_of=2017-06-30")
         assert response.status_code == 200
         assert "attachment" in response.headers["content-disposition"]
@@ -207,6 +208,21 @@ def test_api_downloads_with_content_disposition(campaign):
         assert "parcels-4549.gpkg" in layer.headers["content-disposition"]
         assert client.get("/api/exports/parcels.gpkg?crs=EPSG:3857").status_code == 400
         assert client.get("/api/exports/parcels.kml?crs=EPSG:4549").status_code == 400
+
+
+def test_api_exports_need_a_sign_in_and_keep_to_the_users_districts(campaign):
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        assert client.get("/api/exports/tallies.csv").status_code == 401
+        assert client.get("/api/exports/parcels.geojson").status_code == 401
+        leader = auth("leader_jinan")
+        assert (
+            client.get("/api/exports/tallies.csv?district=仓山区", headers=leader).status_code
+            == 403
+        )
+        page = client.get("/api/exports/tallies.html", headers=leader)
+        assert page.status_code == 200 and "晋安区" in page.text
+        layer = client.get("/api/exports/parcels.geojson", headers=leader)
+        assert len(layer.json()["features"]) == 5
 
 
 def test_cli_writes_the_workbook_and_refuses_unknown_crs(campaign, tmp_path):

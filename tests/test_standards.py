@@ -10,11 +10,12 @@ import shutil
 import subprocess
 import sys
 from urllib.parse import quote
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import pyogrio
 import pytest
 import shapely
+from conftest import auth, token_for
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from pyproj import Transformer
@@ -67,8 +68,14 @@ def server(live_server, tmp_path):
     return live_server
 
 
-def _run(*args: str) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+def _run(*args: str, user: str = "planner") -> str:
+    """A GIS client's command, signed in with a bearer token (GDAL sends the header: 3.6
+    from GDAL_HTTP_HEADERS, newer ones from GDAL_HTTP_AUTH=BEARER)."""
+    token = token_for(user)
+    env = {**os.environ, "GDAL_HTTP_HEADERS": f"Authorization: Bearer {token}"}
+    if args[0] == sys.executable:
+        env.update(GDAL_HTTP_AUTH="BEARER", GDAL_HTTP_BEARER=token)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -108,12 +115,16 @@ def test_oapif_crs_extension_serves_gauss_kruger_northing_first(server, tmp_path
     for code, geom in zip(layer["code"], layer.geometry, strict=True):
         expected = shapely.transform(stored[code]["geom"], lambda xy: _project(to_gk, xy))
         assert shapely.hausdorff_distance(geom, expected) < 0.01  # metres
-    with urlopen(f"{server}/ogc/collections/parcels/items?limit=1&crs={EPSG}4549") as response:
+    with _get(f"{server}/ogc/collections/parcels/items?limit=1&crs={EPSG}4549") as response:
         assert response.headers["Content-Crs"] == f"<{EPSG}4549>"
         northing, easting = json.loads(response.read())["features"][0]["geometry"]["coordinates"][
             0
         ][0][0]
     assert 2.8e6 < northing < 3.0e6 and 3e5 < easting < 7e5
+
+
+def _get(url: str, user: str = "planner"):
+    return urlopen(Request(url, headers=auth(user)))
 
 
 def _project(transformer, xy):
@@ -124,7 +135,7 @@ def _project(transformer, xy):
 
 def test_gdal_mvt_driver_opens_the_tileset_through_tilejson(server):
     ogr2ogr = _gdal_tool("ogr2ogr")
-    with urlopen(f"{server}/tiles/tilejson.json?kind=land") as response:
+    with _get(f"{server}/tiles/tilejson.json?kind=land") as response:
         tilejson = json.loads(response.read())
     stored = {c: p for c, p in _stored().items() if p["kind"] == "land"}
     west, south, east, north = shapely.union_all([p["geom"] for p in stored.values()]).bounds
@@ -141,6 +152,7 @@ def test_gdal_mvt_driver_opens_the_tileset_through_tilejson(server):
 
 def test_tilejson_carries_district_kind_and_day_into_the_template(db):
     with TestClient(create_app()) as client:
+        client.headers.update(auth("planner"))
         body = client.get("/tiles/tilejson.json?district=晋安区&kind=demolition&as_of=2017-06-30")
     assert body.status_code == 200
     tilejson = body.json()
@@ -166,6 +178,7 @@ def test_api_parcels_is_rfc7946_with_self_next_prev_links(db, tmp_path):
     with database.session_scope() as session:
         import_file(session, path, ImportOptions(kind="land", township="新店镇"))
     with TestClient(create_app()) as client:
+        client.headers.update(auth("planner"))
         body = client.get("/api/parcels?limit=3&offset=3&kind=land").json()
         one = client.get(f"/api/parcels/{body['features'][0]['id']}").json()
     rels = {link["rel"]: link["href"] for link in body["links"]}
@@ -183,6 +196,8 @@ def test_api_parcels_is_rfc7946_with_self_next_prev_links(db, tmp_path):
 
 def test_ogc_documents_follow_the_standard(db):
     with TestClient(create_app()) as client:
+        assert client.get("/ogc/collections").status_code == 401
+        client.headers.update(auth("planner"))
         landing = client.get("/ogc").json()
         rels = {link["rel"] for link in landing["links"]}
         assert {"self", "service-desc", "service-doc", "conformance", "data"} <= rels
@@ -206,6 +221,7 @@ def test_ogc_bbox_in_another_crs_and_property_filters(db, tmp_path):
     # EPSG:4549 axis order: northing first.
     bbox = f"{north - 500},{east - 500},{north + 500},{east + 800}"
     with TestClient(create_app()) as client:
+        client.headers.update(auth("planner"))
         near_gushan = client.get(
             f"/ogc/collections/parcels/items?bbox={bbox}&bbox-crs={EPSG}4549"
         ).json()
@@ -220,3 +236,14 @@ def test_ogc_bbox_in_another_crs_and_property_filters(db, tmp_path):
     (township,) = progress["features"]
     assert township["properties"]["township"] == "新店镇"
     assert township["properties"]["parcels"] == 0  # planned, none verified
+
+
+def test_ogc_keeps_to_the_users_districts(db, tmp_path):
+    _store(tmp_path)
+    with TestClient(create_app()) as client:
+        jinan = client.get("/ogc/collections/parcels/items", headers=auth("leader_jinan")).json()
+        assert jinan["numberMatched"] == 9
+        progress = client.get(
+            "/ogc/collections/township-progress/items?limit=100", headers=auth("leader_jinan")
+        ).json()
+        assert {f["properties"]["district"] for f in progress["features"]} == {"晋安区"}

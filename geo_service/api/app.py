@@ -9,7 +9,11 @@ from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
 from ..models import KINDS
+from ..web import login as web_login
+from ..web import templates as web_templates
 from . import (
+    audit,
+    auth,
     docs,
     exports,
     handlers,
@@ -35,9 +39,14 @@ def create_app() -> FastAPI:
     )
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
+    app.add_exception_handler(auth.SignInRequired, auth.sign_in_redirect)
     app.add_middleware(uploads.UploadSizeLimit)
     for router in (
         health.health_router(),
+        auth.auth_router(),
+        audit.audit_router(),
+        web_login.login_router(),
+        docs.docs_router(app.title),
         tallies.tallies_router(),
         parcels.parcels_router(),
         uploads.uploads_router(),
@@ -47,9 +56,13 @@ def create_app() -> FastAPI:
         exports.exports_router(),
         ogc.ogc_router(),
         tilejson.tilejson_router(),
-        docs.docs_router(app.title),
     ):
         app.include_router(router)
+    app.mount(
+        web_templates.STATIC_PREFIX,
+        StaticFiles(directory=web_templates.STATIC_DIR),
+        name="web-static",
+    )
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
     # Leaflet & co. from npm (geo_service/maps/vendor/node_modules): no CDN, cached long.
     app.mount(assets.STATIC_PREFIX, assets.static_app(), name="vendor")

@@ -1,5 +1,6 @@
-"""The API docs (/docs: Swagger UI, /redoc: ReDoc) from the service's own npm-installed
-assets: FastAPI's defaults load them from a CDN, blank pages on an intranet."""
+"""The API docs (/docs: Swagger UI, /redoc: ReDoc), for signed-in users, from the service's
+own npm-installed assets: FastAPI's defaults load them from a CDN, blank pages on an
+intranet."""
 
 from fastapi import APIRouter
 from fastapi.openapi.docs import (
@@ -9,6 +10,7 @@ from fastapi.openapi.docs import (
 )
 
 from ..maps import assets
+from .auth import PageUser
 
 _OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
@@ -22,7 +24,7 @@ def docs_router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/docs")
-    def swagger_ui():
+    def swagger_ui(who: PageUser):
         assets.check_installed(assets.DOCS_ASSETS)
         return get_swagger_ui_html(
             openapi_url=openapi_url,
@@ -40,7 +42,7 @@ def docs_router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
         return get_swagger_ui_oauth2_redirect_html()
 
     @router.get("/redoc")
-    def redoc():
+    def redoc(who: PageUser):
         assets.check_installed(assets.DOCS_ASSETS)
         return get_redoc_html(
             openapi_url=openapi_url,

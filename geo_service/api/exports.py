@@ -12,6 +12,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
 from .. import exports
+from ..permissions import readable_district
+from .auth import SignedIn
 from .deps import KindFilter, SessionDep
 
 _BY = Annotated[
@@ -48,7 +50,8 @@ def _binary(media_type: str, what: str) -> dict:
 def exports_router() -> APIRouter:
     router = APIRouter(prefix="/api/exports", tags=["exports"])
 
-    def _export(session, by, kind, year, as_of, district):
+    def _export(session, who, by, kind, year, as_of, district):
+        district = readable_district(session, who, district)
         return exports.tally_export(
             session, by=by, kind=kind, year=year, as_of=as_of, district=district
         )
@@ -60,6 +63,7 @@ def exports_router() -> APIRouter:
     )
     def tallies_xlsx(
         session: SessionDep,
+        who: SignedIn,
         by: _BY = "township",
         kind: KindFilter = None,
         year: int | None = None,
@@ -68,7 +72,7 @@ def exports_router() -> APIRouter:
         lang: _LANG = "zh",
     ):
         """Tallies as an Excel workbook (exact values, rounded display, frozen headers)."""
-        export = _export(session, by, kind, year, as_of, district)
+        export = _export(session, who, by, kind, year, as_of, district)
         name = f"tallies-{by}-{export.year}.xlsx"
         return _file(exports.tallies_xlsx(export, lang), _XLSX, name)
 
@@ -79,6 +83,7 @@ def exports_router() -> APIRouter:
     )
     def tallies_csv(
         session: SessionDep,
+        who: SignedIn,
         by: _BY = "township",
         kind: KindFilter = None,
         year: int | None = None,
@@ -87,13 +92,14 @@ def exports_router() -> APIRouter:
         lang: _LANG = "zh",
     ):
         """Tallies as CSV (UTF-8 with BOM; m² and mu to 0.01, progress in %)."""
-        export = _export(session, by, kind, year, as_of, district)
+        export = _export(session, who, by, kind, year, as_of, district)
         body = exports.tallies_csv(export, lang)
         return _file(body, "text/csv; charset=utf-8", f"tallies-{by}-{export.year}.csv")
 
     @router.get("/tallies.html", response_class=HTMLResponse)
     def tallies_html(
         session: SessionDep,
+        who: SignedIn,
         kind: KindFilter = None,
         year: int | None = None,
         as_of: date | None = None,
@@ -101,7 +107,7 @@ def exports_router() -> APIRouter:
         lang: _LANG = "zh",
     ):
         """One printable page (A4 landscape) per district for the wall (制表挂图)."""
-        export = _export(session, "township", kind, year, as_of, district)
+        export = _export(session, who, "township", kind, year, as_of, district)
         return HTMLResponse(exports.tallies_html(export, lang))
 
     @router.get(
@@ -119,6 +125,7 @@ def exports_router() -> APIRouter:
     )
     def parcels_layer(
         session: SessionDep,
+        who: SignedIn,
         fmt: Annotated[str, PathParam(pattern=_LAYER_PATTERN, description="format")],
         crs: Annotated[str, Query(description="EPSG:4490, 4326, 4527-4529, 4548-4550")] = (
             "EPSG:4490"
@@ -132,6 +139,7 @@ def exports_router() -> APIRouter:
     ):
         """A parcel layer written by GDAL; shp is a zip with .prj and .cpg."""
         epsg = exports.parse_crs(crs)
+        district = readable_district(session, who, district)
         frame = exports.parcel_frame(session, district, township, kind, status, as_of)
         with tempfile.TemporaryDirectory(prefix="geo-export-") as folder:
             path = Path(folder) / f"parcels{exports.SUFFIXES[fmt]}"

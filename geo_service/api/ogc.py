@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from .. import features
 from ..errors import InvalidInput, NotFound
 from ..settings import get_settings
+from .auth import SignedIn
 from .deps import GEOJSON, SessionDep
 
 CONFORMANCE = [
@@ -110,20 +111,21 @@ def ogc_router() -> APIRouter:
         return {"conformsTo": CONFORMANCE}
 
     @router.get("/collections", summary="The collections")
-    def collections(request: Request, session: SessionDep):
+    def collections(request: Request, session: SessionDep, who: SignedIn):
         return {
             "links": [_link(_url(request, "/ogc/collections"), "self", JSON, "this document")],
             "collections": [_collection(request, cid, session) for cid in COLLECTIONS],
         }
 
     @router.get("/collections/{collectionId}", summary="One collection")
-    def collection(request: Request, collectionId: str, session: SessionDep):  # noqa: N803
+    def collection(request: Request, collectionId: str, session: SessionDep, who: SignedIn):  # noqa: N803
         return _collection(request, _collection_id(collectionId), session)
 
     @router.get("/collections/{collectionId}/items", summary="Features, paged")
     def items(
         request: Request,
         session: SessionDep,
+        who: SignedIn,
         collectionId: str,  # noqa: N803
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
         offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
@@ -148,7 +150,15 @@ def ogc_router() -> APIRouter:
         limit = min(limit, get_settings().page_size_max)
         filters = dict(code=code, kind=kind, status=status, township=township,
                        district=district, project=project)  # fmt: skip
-        page = _page(session, cid, filters, out, bbox, bbox_crs, datetime_, limit, offset)
+        box = features.parse_bbox(bbox, bbox_crs)
+        at = features.parse_datetime(datetime_)
+        scope = _scope(who)
+        if cid == "parcels":
+            page = features.parcel_page(session, filters, out, box, at, limit, offset,
+                                        district_ids=scope)  # fmt: skip
+        else:
+            page = features.progress_page(session, filters, out, box, at, limit, offset,
+                                          district_ids=scope)  # fmt: skip
         body = {
             "type": "FeatureCollection",
             "features": page.features,
@@ -163,6 +173,7 @@ def ogc_router() -> APIRouter:
     def item(
         request: Request,
         session: SessionDep,
+        who: SignedIn,
         collectionId: str,  # noqa: N803
         featureId: str,  # noqa: N803
         crs: Annotated[str | None, Query()] = None,
@@ -172,9 +183,13 @@ def ogc_router() -> APIRouter:
         if cid == "parcels":
             if not featureId.isdigit():
                 raise NotFound(f"no parcel {featureId!r}")
-            page = features.parcel_page(session, {}, out, limit=1, parcel_id=int(featureId))
+            page = features.parcel_page(
+                session, {}, out, limit=1, parcel_id=int(featureId), district_ids=_scope(who)
+            )
         else:
-            page = features.progress_page(session, {}, out, feature_id=featureId)
+            page = features.progress_page(
+                session, {}, out, feature_id=featureId, district_ids=_scope(who)
+            )
         if not page.features:
             raise NotFound(f"no {cid} feature {featureId!r}")
         feature = page.features[0]
@@ -188,12 +203,9 @@ def ogc_router() -> APIRouter:
     return router
 
 
-def _page(session, cid, filters, out, bbox, bbox_crs, at, limit, offset):
-    box = features.parse_bbox(bbox, bbox_crs)
-    instant = features.parse_datetime(at)
-    if cid == "parcels":
-        return features.parcel_page(session, filters, out, box, instant, limit, offset)
-    return features.progress_page(session, filters, out, box, instant, limit, offset)
+def _scope(who) -> list[int] | None:
+    """The districts a user may read (None: every district)."""
+    return None if who.district_ids is None else sorted(who.district_ids)
 
 
 def _item_links(request: Request, cid: str, matched: int, limit: int, offset: int) -> list:

@@ -8,7 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from ..maps import tiles as maps_tiles
+from ..permissions import check_read_district, home_district
 from ..settings import get_settings
+from ..units import find_district
+from .auth import SignedIn
 from .deps import KIND_PATTERN, SessionDep
 
 
@@ -16,24 +19,26 @@ def tilejson_router() -> APIRouter:
     router = APIRouter(tags=["maps"])
     kind_query = Annotated[str, Query(pattern=KIND_PATTERN)]
 
-    def _tilejson(request, session, district, kind, as_of):
-        district = district or get_settings().default_district
+    def _tilejson(request, session, who, district, kind, as_of):
+        district = district or home_district(session, who, get_settings().default_district)
+        check_read_district(who, find_district(session, district))
         return maps_tiles.tilejson(session, str(request.base_url), district, kind, as_of)
 
     @router.get("/tiles/tilejson.json")
     def tilejson(
         request: Request,
         session: SessionDep,
+        who: SignedIn,
         district: str | None = None,
         kind: kind_query = "land",
         as_of: date | None = None,
     ):
         """TileJSON 3.0.0: the tile URL template keeps the district, kind and day."""
-        return _tilejson(request, session, district, kind, as_of)
+        return _tilejson(request, session, who, district, kind, as_of)
 
     @router.get("/tiles/metadata.json", include_in_schema=False)
-    def metadata(request: Request, session: SessionDep):
-        # Where GDAL's MVT driver looks for a tileset's metadata: the default district's land.
-        return _tilejson(request, session, None, "land", None)
+    def metadata(request: Request, session: SessionDep, who: SignedIn):
+        # Where GDAL's MVT driver looks for a tileset's metadata: the user's district's land.
+        return _tilejson(request, session, who, None, "land", None)
 
     return router

@@ -1,18 +1,19 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
-from . import boundaries, db, exports, imports, maps, projects, serve, tallies, targets, workflow
+# Importing each module registers its commands on `app`.
+from . import (  # noqa: F401
+    boundaries,
+    db,
+    exports,
+    imports,
+    maps,
+    projects,
+    serve,
+    tallies,
+    targets,
+    users,
+    workflow,
+)
 from .common import app
 
-__all__ = [
-    "app",
-    "boundaries",
-    "db",
-    "exports",
-    "imports",
-    "maps",
-    "projects",
-    "serve",
-    "tallies",
-    "targets",
-    "workflow",
-]
+__all__ = ["app"]
