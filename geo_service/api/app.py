@@ -21,6 +21,7 @@ from . import (
     maps,
     ogc,
     parcels,
+    schemas,
     tallies,
     tilejson,
     uploads,
@@ -57,7 +58,7 @@ def create_app() -> FastAPI:
         ogc.ogc_router(),
         tilejson.tilejson_router(),
     ):
-        app.include_router(router)
+        app.include_router(router, responses=schemas.ERRORS)
     app.mount(
         web_templates.STATIC_PREFIX,
         StaticFiles(directory=web_templates.STATIC_DIR),

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from .. import features
 from ..errors import InvalidInput, NotFound
 from ..settings import get_settings
+from . import schemas
 from .auth import SignedIn
 from .deps import GEOJSON, SessionDep
 
@@ -87,7 +88,7 @@ def _collection_id(cid: str) -> str:
 def ogc_router() -> APIRouter:
     router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
 
-    @router.get("", summary="Landing page")
+    @router.get("", summary="Landing page", response_model=schemas.LandingPage)
     def landing(request: Request):
         return {
             "title": "geo_service OGC API - Features",
@@ -106,22 +107,28 @@ def ogc_router() -> APIRouter:
             ],
         }
 
-    @router.get("/conformance", summary="Conformance classes")
+    @router.get("/conformance", summary="Conformance classes", response_model=schemas.Conformance)
     def conformance():
         return {"conformsTo": CONFORMANCE}
 
-    @router.get("/collections", summary="The collections")
+    @router.get("/collections", summary="The collections", response_model=schemas.Collections)
     def collections(request: Request, session: SessionDep, who: SignedIn):
         return {
             "links": [_link(_url(request, "/ogc/collections"), "self", JSON, "this document")],
             "collections": [_collection(request, cid, session) for cid in COLLECTIONS],
         }
 
-    @router.get("/collections/{collectionId}", summary="One collection")
+    @router.get(
+        "/collections/{collectionId}", summary="One collection", response_model=schemas.Collection
+    )
     def collection(request: Request, collectionId: str, session: SessionDep, who: SignedIn):  # noqa: N803
         return _collection(request, _collection_id(collectionId), session)
 
-    @router.get("/collections/{collectionId}/items", summary="Features, paged")
+    @router.get(
+        "/collections/{collectionId}/items",
+        summary="Features, paged",
+        response_model=schemas.FeatureCollection,
+    )
     def items(
         request: Request,
         session: SessionDep,
@@ -169,7 +176,11 @@ def ogc_router() -> APIRouter:
         }
         return _geojson(body, out)
 
-    @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature")
+    @router.get(
+        "/collections/{collectionId}/items/{featureId}",
+        summary="One feature",
+        response_model=schemas.Feature,
+    )
     def item(
         request: Request,
         session: SessionDep,

@@ -11,6 +11,7 @@ from ..features import geojson_sql
 from ..models import STATUSES
 from ..permissions import can_read_district
 from ..settings import get_settings
+from . import schemas
 from .auth import SignedIn
 from .deps import GEOJSON, KindFilter, SessionDep
 
@@ -42,7 +43,7 @@ def _feature(row) -> dict:
 def parcels_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["parcels"])
 
-    @router.get("/parcels")
+    @router.get("/parcels", response_model=schemas.FeatureCollection)
     def list_parcels(
         request: Request,
         session: SessionDep,
@@ -77,7 +78,7 @@ def parcels_router() -> APIRouter:
         }
         return JSONResponse(body, media_type=GEOJSON)
 
-    @router.get("/parcels/{parcel_id}")
+    @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
     def get_parcel(parcel_id: int, session: SessionDep, who: SignedIn):
         row = (
             session.execute(

@@ -11,6 +11,7 @@ from ..maps import tiles as maps_tiles
 from ..permissions import check_read_district, home_district
 from ..settings import get_settings
 from ..units import find_district
+from . import schemas
 from .auth import SignedIn
 from .deps import KIND_PATTERN, SessionDep
 
@@ -24,7 +25,7 @@ def tilejson_router() -> APIRouter:
         check_read_district(who, find_district(session, district))
         return maps_tiles.tilejson(session, str(request.base_url), district, kind, as_of)
 
-    @router.get("/tiles/tilejson.json")
+    @router.get("/tiles/tilejson.json", response_model=schemas.TileJSON)
     def tilejson(
         request: Request,
         session: SessionDep,

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from .. import actions, permissions, workflow
+from . import schemas
 from .auth import SignedIn
 from .deps import SessionDep
 
@@ -34,24 +35,24 @@ def _parcel(session, parcel_id: int, who, lock: bool = True):
 def workflow_router() -> APIRouter:
     router = APIRouter(prefix="/api/parcels", tags=["workflow"])
 
-    @router.get("/{parcel_id}/history")
+    @router.get("/{parcel_id}/history", response_model=list[schemas.ParcelVersion])
     def get_history(parcel_id: int, session: SessionDep, who: SignedIn):
         """Every version, oldest first (geometry_changed is null for the first)."""
         return workflow.history(session, _parcel(session, parcel_id, who, lock=False))
 
-    @router.post("/{parcel_id}/status")
+    @router.post("/{parcel_id}/status", response_model=schemas.WorkflowStep)
     def post_status(parcel_id: int, body: StatusChange, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         return actions.change_status(session, who, parcel, body.status, body.note).as_dict()
 
-    @router.post("/{parcel_id}/verify")
+    @router.post("/{parcel_id}/verify", response_model=schemas.WorkflowStep)
     def post_verify(parcel_id: int, body: Verification, session: SessionDep, who: SignedIn):
         """Sign-off by the signed-in verifier, for their group (土地核验组: land,
         拆迁核验组: demolition) in their townships; freezes the area."""
         parcel = _parcel(session, parcel_id, who)
         return actions.verify(session, who, parcel, body.note).as_dict()
 
-    @router.post("/{parcel_id}/dispute")
+    @router.post("/{parcel_id}/dispute", response_model=schemas.WorkflowStep)
     def post_dispute(parcel_id: int, body: Dispute, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         return actions.dispute(session, who, parcel, body.reason).as_dict()
