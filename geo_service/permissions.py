@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from .accounts import Principal
 from .errors import Forbidden, Unauthorized
 from .models import VERIFICATION_GROUPS, AdminUnit, Parcel, ParcelVersion, Upload
+from .units import find_district
 
 # The statuses a township officer may move a parcel into.
 OFFICER_MOVES = frozenset({"in_progress", "delivered", "demolished"})
@@ -142,3 +143,17 @@ def _check_four_eyes(session: Session, who: Principal, parcel: Parcel) -> None:
             f"{parcel.township.parent.name} requires four eyes: {who.username} uploaded or "
             f"delivered parcel {parcel.code} and may not also verify it"
         )
+
+
+def readable_district(session: Session, who: Principal | None, district: str | None) -> str | None:
+    """The district a read is for: the one asked for when the user may see it; else the
+    user's own when they have exactly one; None (every district) for city-wide users."""
+    if district:
+        check_read_district(who, find_district(session, district))
+        return district
+    names = visible_district_names(session, who)
+    if names is None:
+        return None
+    if len(names) == 1:
+        return next(iter(names))
+    raise Forbidden(f"name a district: one of {', '.join(sorted(names))}")

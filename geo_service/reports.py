@@ -64,3 +64,16 @@ def write_problems_gpkg(report, path: Path) -> Path:
     points["feature"] = points["feature"].astype("Int64")
     points.to_file(path, layer="problem_points", driver="GPKG")
     return path
+
+
+# Spreadsheet programs run a cell that starts with one of these as a formula (CSV/formula
+# injection): a parcel or project name such as "=HYPERLINK(...)" must stay text.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """`value` for a CSV or XLSX cell: text that would start a formula gets a leading
+    apostrophe (shown as text by Excel, LibreOffice and WPS); numbers are left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value

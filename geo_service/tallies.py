@@ -96,6 +96,26 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=CAMPAIGN_TZ)
 
 
+def reference_day(year: int, as_of: date | None = None) -> date:
+    """The day a pace is computed from: the day asked for, or today (in China) held within
+    the year, so a past year has no months left and a future one all twelve."""
+    if as_of:
+        return as_of
+    today = datetime.now(CAMPAIGN_TZ).date()
+    return min(max(today, date(year, 1, 1)), date(year, 12, 31))
+
+
+def months_left(day: date, year: int) -> float:
+    """Months from the end of `day` to the end of the year (30.44-day months)."""
+    return max((date(year, 12, 31) - day).days, 0) / 30.44
+
+
+def pace_per_month(remaining_m2: float | None, day: date, year: int) -> float | None:
+    """What must be verified each remaining month to meet the target (倒排工期)."""
+    left = months_left(day, year)
+    return remaining_m2 / left if remaining_m2 is not None and left > 0 else None
+
+
 # Parcels as they stood at :as_of (the current state when as_of is NULL), any status.
 # `overlapping`: the parcel's interior meets another parcel of the same kind valid then.
 # Only those need a union; every other parcel adds its own area, so a tally over tens of

@@ -25,6 +25,10 @@ install_debian_packages() {
   fi
   # pg_dump/pg_restore of the server's major version, for geo-service backup/restore.
   [ -x "/usr/lib/postgresql/$pgmajor/bin/pg_dump" ] || missing+=("postgresql-client-$pgmajor")
+  if [ -n "${WITH_GDAL_TOOLS:-}" ]; then
+    # ogr2ogr/ogrinfo: the tests open the service as GIS clients do (OAPIF, MVT drivers).
+    command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]}"
     # Another apt (unattended upgrades, a second set-up) may hold the dpkg lock: wait for it.

@@ -1,7 +1,6 @@
 """The FastAPI application: routers assembled, errors mapped, static assets mounted."""
 
-from fastapi import APIRouter, FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
@@ -12,31 +11,32 @@ from ..maps import pages as maps_pages
 from ..models import KINDS
 from ..web import login as web_login
 from ..web import templates as web_templates
-from . import audit, auth, handlers, health, maps, parcels, tallies, uploads, workflow
-
-
-def docs_router(app: FastAPI) -> APIRouter:
-    """The API docs, for signed-in users only (like every page but the public one)."""
-    router = APIRouter(include_in_schema=False)
-
-    @router.get("/docs")
-    def swagger(who: auth.PageUser):
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API")
-
-    @router.get("/redoc")
-    def redoc(who: auth.PageUser):
-        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} API")
-
-    return router
+from . import (
+    audit,
+    auth,
+    docs,
+    exports,
+    handlers,
+    health,
+    maps,
+    ogc,
+    parcels,
+    schemas,
+    tallies,
+    tilejson,
+    uploads,
+    workflow,
+)
 
 
 def create_app() -> FastAPI:
     app = FastAPI(
-        docs_url=None,
-        redoc_url=None,
         title="geo_service",
         version=__version__,
         description="Verified land-delivery (交地) and demolition (拆迁) areas, on PostGIS.",
+        # Served from the service's own assets (api/docs.py), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
@@ -47,15 +47,18 @@ def create_app() -> FastAPI:
         auth.auth_router(),
         audit.audit_router(),
         web_login.login_router(),
-        docs_router(app),
+        docs.docs_router(app.title),
         tallies.tallies_router(),
         parcels.parcels_router(),
         uploads.uploads_router(),
         workflow.workflow_router(),
         tallies.support_router(),
         maps.maps_router(),
+        exports.exports_router(),
+        ogc.ogc_router(),
+        tilejson.tilejson_router(),
     ):
-        app.include_router(router)
+        app.include_router(router, responses=schemas.ERRORS)
     app.mount(
         web_templates.STATIC_PREFIX,
         StaticFiles(directory=web_templates.STATIC_DIR),

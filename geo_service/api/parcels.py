@@ -7,13 +7,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from ..errors import InvalidInput, NotFound
+from ..features import geojson_sql
 from ..models import STATUSES
 from ..permissions import can_read_district
 from ..settings import get_settings
+from . import schemas
 from .auth import SignedIn
 from .deps import GEOJSON, KindFilter, SessionDep
 
-_PARCEL_COLUMNS = """
+_PARCEL_COLUMNS = f"""
     p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
     d.id AS district_id,
     pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
@@ -22,7 +24,7 @@ _PARCEL_COLUMNS = """
     p.dispute_reason, p.withdrawn_at, p.withdrawn_by, p.withdrawn_reason, p.flags,
     (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
        JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
-    ST_AsGeoJSON(p.geom, 7)::json AS geometry
+    {geojson_sql("p.geom")} AS geometry
 """
 _PARCEL_FROM = """
     FROM parcels p JOIN admin_units t ON t.id = p.township_id
@@ -41,7 +43,7 @@ def _feature(row) -> dict:
 def parcels_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["parcels"])
 
-    @router.get("/parcels")
+    @router.get("/parcels", response_model=schemas.FeatureCollection)
     def list_parcels(
         request: Request,
         session: SessionDep,
@@ -76,7 +78,7 @@ def parcels_router() -> APIRouter:
         }
         return JSONResponse(body, media_type=GEOJSON)
 
-    @router.get("/parcels/{parcel_id}")
+    @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
     def get_parcel(parcel_id: int, session: SessionDep, who: SignedIn):
         row = (
             session.execute(
@@ -124,8 +126,8 @@ def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> 
 
 
 def _page_links(request: Request, total: int, limit: int, offset: int) -> list[dict]:
-    """OGC API style next/prev links that keep the caller's filters."""
-    links = []
+    """OGC API style self/next/prev links that keep the caller's filters."""
+    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
     if offset + limit < total:
         url = request.url.include_query_params(limit=limit, offset=offset + limit)
         links.append({"rel": "next", "type": GEOJSON, "href": str(url)})

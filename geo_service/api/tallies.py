@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 
 from .. import tallies
 from ..permissions import visible_district_names
+from . import schemas
 from .auth import SignedIn
 from .deps import KindFilter, SessionDep
 
@@ -19,7 +20,7 @@ def _visible(session, who, rows):
 def tallies_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["tallies"])
 
-    @router.get("/tallies")
+    @router.get("/tallies", response_model=list[schemas.TallyRow])
     def get_tallies(
         session: SessionDep,
         who: SignedIn,
@@ -38,7 +39,7 @@ def tallies_router() -> APIRouter:
 def support_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["tallies"])
 
-    @router.get("/support-links")
+    @router.get("/support-links", response_model=list[schemas.SupportLink])
     def get_support_links(
         session: SessionDep,
         who: SignedIn,

@@ -13,6 +13,7 @@ from .. import actions, reports
 from ..errors import InvalidInput, TooLarge, UploadRefused
 from ..settings import get_settings
 from ..uploads import IMPORT_STATUSES, ImportOptions
+from . import schemas
 from .auth import SignedIn
 from .deps import KIND_PATTERN, SessionDep
 
@@ -20,7 +21,16 @@ from .deps import KIND_PATTERN, SessionDep
 def uploads_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["uploads"])
 
-    @router.post("/uploads")
+    @router.post(
+        "/uploads",
+        status_code=201,
+        response_model=schemas.UploadReport,
+        responses={
+            200: {"model": schemas.UploadReport, "description": "a dry run: checked, not stored"},
+            413: {"model": schemas.ErrorBody, "description": "larger than the upload limit"},
+            422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
+        },
+    )
     def post_upload(
         session: SessionDep,
         who: SignedIn,

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from .. import actions, permissions, workflow
+from . import schemas
 from .auth import SignedIn
 from .deps import SessionDep
 
@@ -47,12 +48,12 @@ def _parcel(session, parcel_id: int, who):
 def workflow_router() -> APIRouter:
     router = APIRouter(prefix="/api/parcels", tags=["workflow"])
 
-    @router.get("/{parcel_id}/history")
+    @router.get("/{parcel_id}/history", response_model=list[schemas.ParcelVersion])
     def get_history(parcel_id: int, session: SessionDep, who: SignedIn):
         """Every version, oldest first (geometry_changed is null for the first)."""
         return workflow.history(session, _parcel(session, parcel_id, who))
 
-    @router.post("/{parcel_id}/status")
+    @router.post("/{parcel_id}/status", response_model=schemas.WorkflowStep)
     def post_status(parcel_id: int, body: StatusChange, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         done = actions.change_status(
@@ -60,14 +61,14 @@ def workflow_router() -> APIRouter:
         )
         return done.as_dict()
 
-    @router.post("/{parcel_id}/verify")
+    @router.post("/{parcel_id}/verify", response_model=schemas.WorkflowStep)
     def post_verify(parcel_id: int, body: Verification, session: SessionDep, who: SignedIn):
         """Sign-off by the signed-in verifier, for their group (土地核验组: land,
         拆迁核验组: demolition) in their townships; freezes the area."""
         parcel = _parcel(session, parcel_id, who)
         return actions.verify(session, who, parcel, body.note, expected=body.version).as_dict()
 
-    @router.post("/{parcel_id}/dispute")
+    @router.post("/{parcel_id}/dispute", response_model=schemas.WorkflowStep)
     def post_dispute(parcel_id: int, body: Dispute, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         done = actions.dispute(session, who, parcel, body.reason, expected=body.version)

@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     backup,
     boundaries,
     db,
+    exports,
     imports,
     maps,
     projects,
