@@ -61,7 +61,8 @@ def fresh_url(db_url):
 
 def test_the_installed_wheel_upgrades_loads_the_demo_and_serves(installed, fresh_url, tmp_path):
     cli = installed / "bin" / "geo-service"
-    env = {**os.environ, "DATABASE_URL": fresh_url}
+    password = "wheel-test-admin-2017"
+    env = {**os.environ, "DATABASE_URL": fresh_url, "GEO_SERVICE_ADMIN_PASSWORD": password}
     upgraded = _run([cli, "db", "upgrade"], cwd=tmp_path, env=env)
     assert "reference data: 69 unit(s)" in upgraded.stdout
     demo = _run([cli, "demo"], cwd=tmp_path, env=env)
@@ -70,7 +71,13 @@ def test_the_installed_wheel_upgrades_loads_the_demo_and_serves(installed, fresh
     with liveserver.running(fresh_url, tmp_path / "server.log", command=[str(cli)]) as server:
         health = httpx.get(server.url + "/healthz", timeout=30)
         assert health.status_code == 200 and health.json()["status"] == "ok"
-        page = httpx.get(server.url + "/maps/progress", timeout=60)
+        assert httpx.get(server.url + "/login", timeout=30).status_code == 200
+        token = httpx.post(
+            server.url + "/api/token", data={"username": "admin", "password": password}
+        )
+        assert token.status_code == 200, token.text
+        signed = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        page = httpx.get(server.url + "/maps/progress", headers=signed, timeout=60)
         assert page.status_code == 200 and "晋安区" in page.text
         leaflet = next(
             line.split('"')[1]
