@@ -53,6 +53,12 @@ class Settings(BaseSettings):
             )
         return url
 
+    # Relocation: the key of the hash national ID numbers are kept as (never stored in the
+    # database); the days after the promised hand-over by which a title is due when a
+    # roster gives no certificate deadline (办证期限).
+    relocation_id_secret: str | None = None
+    relocation_title_days: int = 365
+
     # Checks on uploads (shares are fractions: 0.01 = 1%).
     repair_tolerance: float = 0.01
     declared_area_tolerance: float = 0.005

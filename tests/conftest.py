@@ -12,7 +12,10 @@ TEST_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/geo_service_test"
 )
 # Everything a test may write; reference units survive, reference targets are reloaded.
-_MUTABLE = "parcel_support, parcel_versions, parcels, uploads, projects, targets"
+_MUTABLE = (
+    "parcel_support, parcel_versions, parcels, uploads, projects, targets, relocation_versions, "
+    "flats, households, resettlement_project_townships, resettlement_projects, relocation_targets"
+)
 
 
 def _reset_caches():
