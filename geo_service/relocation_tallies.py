@@ -356,13 +356,14 @@ def overdue(
     district: str | None = None,
     kind: str | None = None,
     can_see_personal: bool = False,
+    day: date | None = None,
 ) -> list[OverdueCase]:
     """Households past their promised hand-over without keys, and past their certificate
     deadline without titles, at the end of `as_of` (default: today, or the end of the
     campaign year once it is over), most overdue first."""
     if kind is not None and kind not in OVERDUE_KINDS:
         raise InvalidInput(f"kind must be handover or title, not {kind!r}")
-    w = world(session, as_of)
+    w = world(session, as_of, day)
     only = find_district(session, district).id if district else None
     names = _names(session, w, can_see_personal)
     responsibility = _responsibility(session, w)
@@ -444,8 +445,10 @@ def clearance(session: Session, year: int | None = None, as_of: date | None = No
     day = as_of or default_day(year)
     if day.year != year:
         raise InvalidInput(f"--as-of {day} is not in {year}")
-    checkpoints = [date(year - 1, 12, 31), *_month_ends(year, day), day]
-    counts = [(d, _open_by_district(session, d)) for d in dict.fromkeys(checkpoints)]
+    checkpoints = [date(year - 1, 12, 31), *_month_ends(year, day)]
+    counts = [(d, _open_by_district(session, d)) for d in checkpoints]
+    # "Now" is the records as they stand, unless a day was asked for.
+    counts.append((day, _open_by_district(session, as_of, day)))
     districts = sorted({name for _, found in counts for name in found})
     result = []
     for name in districts:
@@ -482,9 +485,9 @@ def _month_ends(year: int, day: date) -> list[date]:
     return ends
 
 
-def _open_by_district(session: Session, day: date) -> dict[str, dict[str, int]]:
+def _open_by_district(session: Session, as_of: date | None, day: date | None = None) -> dict:
     found: dict[str, dict[str, int]] = {}
-    for case in overdue(session, as_of=day):
+    for case in overdue(session, as_of=as_of, day=day):
         counts = found.setdefault(case.district, {"handover": 0, "title": 0})
         counts[case.kind] += 1
     return found

@@ -6,12 +6,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 from conftest import count_rows
+from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from geo_service import relocation as rel
+from geo_service.api import create_app
 from geo_service.cli import app
 from geo_service.errors import InvalidInput, UploadRefused
 from geo_service.models import Flat, Household, Project
@@ -447,3 +449,58 @@ def test_project_site_from_a_file_has_its_geodesic_area(session, base):
         actor="t",
     )
     assert again == "unchanged"
+
+
+# --- HTTP API ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(base):
+    with TestClient(create_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_api_roster_upload_refusal_tally_and_masked_lists(client, base):
+    bad = _roster(base / "bad.csv", [GOOD_ROSTER[0].replace("XD-D1", "XD-D9")])
+    refused = client.post(
+        "/api/relocation/households", files={"file": ("bad.csv", bad.read_bytes())}
+    )
+    assert refused.status_code == 422
+    (problem,) = refused.json()["report"]["problems"]
+    assert (problem["file"], problem["row"], problem["rule"]) == ("bad.csv", 2, "unknown_parcel")
+    as_csv = client.post(
+        "/api/relocation/households",
+        files={"file": ("bad.csv", bad.read_bytes())},
+        data={"report_format": "csv"},
+    )
+    assert as_csv.status_code == 422 and "unknown_parcel" in as_csv.text
+    assert count_rows("households") == 0
+    good = _roster(base / "r.csv", GOOD_ROSTER).read_bytes()
+    created = client.post("/api/relocation/households", files={"file": ("r.csv", good)})
+    assert created.status_code == 201 and created.json()["created"] == 5
+    flats = _flats(base / "f.xlsx", GOOD_FLATS).read_bytes()
+    assert (
+        client.post("/api/relocation/flats", files={"file": ("f.xlsx", flats)}).status_code == 201
+    )
+    twice = client.post(
+        "/api/relocation/projects/AZ-1/flats/1/101/allocate",
+        json={"on": "2017-12-02", "household": "GS-002"},
+    )
+    assert twice.status_code == 400 and "already allocated" in twice.json()["detail"]
+    keys = client.post(
+        "/api/relocation/projects/AZ-1/flats/1/201/handover", json={"on": "2017-12-20"}
+    )
+    assert keys.status_code == 200 and keys.json()["outcome"] == "changed"
+    rows = client.get("/api/relocation/tallies", params={"by": "township", "year": 2018})
+    xd = {r["township"]: r for r in rows.json()}["新店镇"]
+    assert (xd["households_handed_over"], xd["flats_handed_over"]) == (0, 0)  # a 2018 tally
+    rows = client.get("/api/relocation/tallies", params={"by": "township", "year": 2017})
+    xd = {r["township"]: r for r in rows.json()}["新店镇"]
+    assert (xd["households_handed_over"], xd["flats_handed_over"]) == (2, 3)
+    overdue_cases = client.get("/api/relocation/overdue").json()  # end of 2017
+    assert {c["household"] for c in overdue_cases} == {"GS-002"}
+    assert overdue_cases[0]["head_name"] == "欧**娜"
+    listed = client.get("/api/relocation/households", params={"township": "鼓山镇"}).json()
+    assert [h["head_name"] for h in listed] == ["郑*东", "欧**娜"]
+    clearance_rows = client.get("/api/relocation/clearance", params={"year": 2017})
+    assert clearance_rows.status_code == 200 and clearance_rows.json()[0]["district"] == "晋安区"

@@ -9,7 +9,7 @@ from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
 from ..models import KINDS
-from . import handlers, health, maps, parcels, tallies, uploads, workflow
+from . import handlers, health, maps, parcels, relocation, tallies, uploads, workflow
 
 
 def create_app() -> FastAPI:
@@ -29,6 +29,7 @@ def create_app() -> FastAPI:
         workflow.workflow_router(),
         tallies.support_router(),
         maps.maps_router(),
+        relocation.relocation_router(),
     ):
         app.include_router(router)
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
@@ -43,6 +44,7 @@ def create_app() -> FastAPI:
             "support_map": "/maps/support",
             "docs": "/docs",
             "tallies": "/api/tallies?by=township",
+            "relocation": "/api/relocation/tallies?by=township",
             "parcels": "/api/parcels",
             "kinds": list(KINDS),
         }
