@@ -496,15 +496,17 @@ def _flat_values(context: _FlatContext, report, number: int, cells: dict):
         row.problem("unknown_project", f"no resettlement project {code!r}")
     if not (code and building and unit):
         row.problem("missing_value", "安置项目, 楼栋 and 房号 are all needed")
-    values = {"size_class": row.get("size_class")}
+    values = {}
     area = row.get("floor_area_m2", lambda v: _number(v, "建筑面积"))
     if not area:
         row.problem("bad_value", "建筑面积 (floor_area_m2) must be more than 0")
     values["floor_area_m2"] = area
-    for key in ("allocated_on", "handed_over_on", "certified_on"):
-        values[key] = row.get(key, _day)
     key = (project_id, building, unit)
     stored = context.flat(key) if project_id else None
+    # A column the list does not have leaves the stored value as it is.
+    for name in ("size_class", "allocated_on", "handed_over_on", "certified_on"):
+        parse = _text if name == "size_class" else _day
+        values[name] = row.get(name, parse) if name in cells else getattr(stored, name, None)
     _flat_household(context, row, values, stored)
     problem = rel.date_order_problem(
         values["allocated_on"],
@@ -518,6 +520,9 @@ def _flat_values(context: _FlatContext, report, number: int, cells: dict):
 
 
 def _flat_household(context: _FlatContext, row: _Row, values: dict, stored: Flat | None):
+    if "household" not in row.cells:
+        values["household_id"] = stored.household_id if stored else None
+        return
     ref = row.get("household")
     household = context.household(ref) if ref else None
     if ref and household is None:

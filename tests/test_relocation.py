@@ -504,3 +504,15 @@ def test_api_roster_upload_refusal_tally_and_masked_lists(client, base):
     assert [h["head_name"] for h in listed] == ["郑*东", "欧**娜"]
     clearance_rows = client.get("/api/relocation/clearance", params={"year": 2017})
     assert clearance_rows.status_code == 200 and clearance_rows.json()[0]["district"] == "晋安区"
+
+
+def test_a_list_without_date_columns_keeps_the_dates_on_record(session, base):
+    _loaded(session, base)
+    book = Workbook()
+    book.active.append(["安置项目", "楼栋", "房号", "建筑面积"])
+    book.active.append(["AZ-1", "1", "101", 118.5])
+    book.save(base / "areas.xlsx")
+    report = import_flats(session, base / "areas.xlsx", actor="t")
+    assert report.unchanged == 1
+    flat = session.scalar(select(Flat).where(Flat.building == "1", Flat.unit == "101"))
+    assert flat.handed_over_on == date(2017, 5, 20) and flat.household_id is not None
