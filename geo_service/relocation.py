@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import inspect, select, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from .areas import geodesic_area_m2
@@ -117,36 +117,21 @@ def record_change(
     note: str | None = None,
 ) -> RelocationVersion:
     """Close the record's current version and open one with its state now."""
-    entity = _ENTITY[type(record)]
     now = now or datetime.now(UTC)
     record.updated_by, record.updated_at = actor, now
-    session.flush()  # a new record gets its id
-    current = session.scalar(
-        select(RelocationVersion.valid_from).where(
-            RelocationVersion.entity == entity,
-            RelocationVersion.entity_id == record.id,
-            RelocationVersion.valid_to.is_(None),
-        )
-    )
-    if current is not None and now < current:
-        # History must run forwards: a change cannot be dated before the state it ends.
-        raise InvalidInput(
-            f"{entity} {_label(record)}: a change at {now:%Y-%m-%d %H:%M} is earlier than its "
-            f"current state ({current:%Y-%m-%d %H:%M})"
-        )
-    session.execute(
-        update(RelocationVersion)
-        .where(
-            RelocationVersion.entity == entity,
-            RelocationVersion.entity_id == record.id,
-            RelocationVersion.valid_to.is_(None),
-        )
-        .values(valid_to=now)
-    )
-    if current is not None:
+    if record.id is None:
+        session.flush()  # a new record gets its id; it has no version to close
+    else:
+        _close_current(session, [record], now)
         record.version = (record.version or 1) + 1
-    version = RelocationVersion(
-        entity=entity,
+    version = _version(record, change, actor, now, before, note)
+    session.add(version)
+    return version
+
+
+def _version(record, change, actor, now, before, note) -> RelocationVersion:
+    return RelocationVersion(
+        entity=_ENTITY[type(record)],
         entity_id=record.id,
         version=record.version or 1,
         change=change,
@@ -156,9 +141,36 @@ def record_change(
         valid_from=now,
         note=note,
     )
-    session.add(version)
-    session.flush()
-    return version
+
+
+def _close_current(session: Session, records: list, now: datetime) -> None:
+    """End the records' current versions at `now`. History must run forwards: a change
+    dated before the state it ends is refused."""
+    for entity in {_ENTITY[type(r)] for r in records}:
+        ids = [r.id for r in records if _ENTITY[type(r)] == entity]
+        current = (
+            RelocationVersion.entity == entity,
+            RelocationVersion.entity_id == any_(bindparam("ids", ids, type_=ARRAY(Integer))),
+            RelocationVersion.valid_to.is_(None),
+        )
+        closed = session.scalars(
+            update(RelocationVersion)
+            .where(*current, RelocationVersion.valid_from <= now)
+            .values(valid_to=now)
+            .returning(RelocationVersion.entity_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if len(closed) == len(ids):
+            continue
+        later = session.execute(
+            select(RelocationVersion.entity_id, RelocationVersion.valid_from).where(*current)
+        ).first()
+        if later is not None:
+            record = next(r for r in records if r.id == later[0] and _ENTITY[type(r)] == entity)
+            raise InvalidInput(
+                f"{entity} {_label(record)}: a change at {now:%Y-%m-%d %H:%M} is earlier "
+                f"than its current state ({later[1]:%Y-%m-%d %H:%M})"
+            )
 
 
 def history(session: Session, entity: str, entity_id: int) -> list[dict]:
@@ -191,16 +203,36 @@ def _label(record) -> str:
 def save(session: Session, record, values: dict, actor: str, now=None, note=None) -> str:
     """Apply `values` to a record; write a version when anything changed. Returns
     created, changed or unchanged."""
-    new = record.id is None
-    before = None if new else state_of(record)
-    for key, value in values.items():
-        setattr(record, key, value)
-    if new:
-        session.add(record)
-    elif state_of(record) == before:
-        return "unchanged"
-    record_change(session, record, "created" if new else "changed", actor, now, before, note)
-    return "created" if new else "changed"
+    return save_many(session, [(record, values)], actor, now, note)[0]
+
+
+def save_many(session: Session, items: list, actor: str, now=None, note=None) -> list[str]:
+    """save() for many (record, values) pairs in a few statements: the new records in one
+    insert, the changed ones' versions closed in one update, the versions in one insert."""
+    now = now or datetime.now(UTC)
+    outcomes, written = [], []
+    for record, values in items:
+        new = record.id is None
+        before = None if new else state_of(record)
+        for key, value in values.items():
+            setattr(record, key, value)
+        if not new and state_of(record) == before:
+            outcomes.append("unchanged")
+            continue
+        record.updated_by, record.updated_at = actor, now
+        if new:
+            session.add(record)
+        outcomes.append("created" if new else "changed")
+        written.append((record, outcomes[-1], before))
+    session.flush()
+    changed = [r for r, outcome, _ in written if outcome == "changed"]
+    if changed:
+        _close_current(session, changed, now)
+    for record in changed:
+        record.version = (record.version or 1) + 1
+    session.add_all(_version(r, change, actor, now, b, note) for r, change, b in written)
+    session.flush()
+    return outcomes
 
 
 # --- finding records --------------------------------------------------------------------
@@ -234,19 +266,6 @@ def find_flat(session: Session, project: str, building: str, unit: str, lock=Fal
     if flat is None:
         raise NotFound(f"no flat {building}-{unit} in {project}; import the flat list first")
     return flat
-
-
-def demolition_parcel(session: Session, code: str, township: str | None = None) -> Parcel:
-    """The demolition parcel a household's home stood on."""
-    query = select(Parcel).where(Parcel.code == code, Parcel.kind == "demolition")
-    if township:
-        query = query.where(Parcel.township_id == find_township(session, township).id)
-    found = session.scalars(query).all()
-    if not found:
-        raise NotFound(f"no demolition parcel {code!r}" + (f" in {township}" if township else ""))
-    if len(found) > 1:
-        raise InvalidInput(f"demolition parcel {code!r} is in several townships: give 乡镇")
-    return found[0]
 
 
 # --- resettlement projects --------------------------------------------------------------
@@ -381,17 +400,30 @@ def allocate(
 
 
 def hand_over(session: Session, flat: Flat, day: date, actor: str, now=None) -> str:
-    problem = date_order_problem(flat.allocated_on, day, flat.certified_on, flat.household_id)
-    if problem:
-        raise InvalidInput(f"flat {_label(flat)}: {problem}")
-    return save(session, flat, {"handed_over_on": day}, actor, now, note="交房")
+    """Record a flat's hand-over (交房): the keys need an owner, and come before a title."""
+    return hand_over_many(session, [flat], day, actor, now)[0]
+
+
+def hand_over_many(session: Session, flats: list[Flat], day: date, actor: str, now=None):
+    for flat in flats:
+        problem = date_order_problem(flat.allocated_on, day, flat.certified_on, flat.household_id)
+        if problem:
+            raise InvalidInput(f"flat {_label(flat)}: {problem}")
+    items = [(flat, {"handed_over_on": day}) for flat in flats]
+    return save_many(session, items, actor, now, note="交房")
 
 
 def certify(session: Session, flat: Flat, day: date, actor: str, now=None) -> str:
-    problem = date_order_problem(flat.allocated_on, flat.handed_over_on, day, flat.household_id)
-    if problem:
-        raise InvalidInput(f"flat {_label(flat)}: {problem}")
-    return save(session, flat, {"certified_on": day}, actor, now, note="办证")
+    """Record a flat's title certificate (办证): only once it is handed over."""
+    return certify_many(session, [flat], day, actor, now)[0]
+
+
+def certify_many(session: Session, flats: list[Flat], day: date, actor: str, now=None):
+    for flat in flats:
+        problem = date_order_problem(flat.allocated_on, flat.handed_over_on, day, flat.household_id)
+        if problem:
+            raise InvalidInput(f"flat {_label(flat)}: {problem}")
+    return save_many(session, [(flat, {"certified_on": day}) for flat in flats], actor, now, "办证")
 
 
 # --- listing ----------------------------------------------------------------------------

@@ -103,13 +103,14 @@ def _day(text: str) -> date | None:
 
 def _replay(session) -> tuple[int, int]:
     """Keys some weeks after completion (one household in seven waits past the year);
-    titles 2-5 months after the keys for three households in five."""
+    titles 2-5 months after the keys for three households in five. Each day's steps go
+    through the workflow together, in the order of the days."""
     completed = {p.id: p.actual_completion for p in session.scalars(select(ResettlementProject))}
     flats = session.scalars(
         select(Flat).where(Flat.household_id.is_not(None)).order_by(Flat.id)
     ).all()
     refs = dict(session.execute(select(Household.id, Household.ref)).all())
-    keys = titles = 0
+    steps: dict[tuple[date, str], list[Flat]] = {}
     for flat in flats:
         ref, done = refs[flat.household_id], completed[flat.project_id]
         if done is None or _draw(ref, "late", 7) == 0:
@@ -117,13 +118,19 @@ def _replay(session) -> tuple[int, int]:
         handed = done + timedelta(days=7 + _draw(ref, "keys", 45))
         if handed > LAST_DAY:
             continue
-        relocation.hand_over(session, flat, handed, "房源调度组", now=_at(handed))
-        keys += 1
+        steps.setdefault((handed, "keys"), []).append(flat)
         certified = handed + timedelta(days=60 + _draw(ref, "title", 90))
         if _draw(ref, "titled", 5) < 3 and certified <= LAST_DAY:
-            relocation.certify(session, flat, certified, "不动产登记中心", now=_at(certified))
-            titles += 1
-    return keys, titles
+            steps.setdefault((certified, "title"), []).append(flat)
+    counts = {"keys": 0, "title": 0}
+    # Keys before titles on the same day: a title needs the keys.
+    for (day, step), batch in sorted(steps.items(), key=lambda s: (s[0][0], s[0][1] != "keys")):
+        if step == "keys":
+            relocation.hand_over_many(session, batch, day, "房源调度组", now=_at(day))
+        else:
+            relocation.certify_many(session, batch, day, "不动产登记中心", now=_at(day))
+        counts[step] += len(batch)
+    return counts["keys"], counts["title"]
 
 
 def _at(day: date) -> datetime:

@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, Integer, String, any_, bindparam, select
 from sqlalchemy.orm import Session
 
 from . import relocation as rel
-from .errors import GeoServiceError, InvalidInput, UploadRefused
-from .models import Flat, Household, ResettlementProject
+from .errors import GeoServiceError, InvalidInput, NotFound, UploadRefused
+from .models import Flat, Household, Parcel, ResettlementProject
 from .tallies import CAMPAIGN_TZ
+from .units import find_township
 
 HOUSEHOLD_HEADERS: dict[str, tuple[str, ...]] = {
     "ref": ("ref", "household", "户号", "户编号", "征迁户编号"),
@@ -247,7 +248,8 @@ def import_households(
     """Create or update households (matched by 户号) from a roster; all or nothing."""
     name, lines = read_table(path, HOUSEHOLD_HEADERS, REQUIRED["households"], filename)
     report = RosterReport(filename=name, kind="households", dry_run=dry_run, rows=len(lines))
-    parsed = [_household_values(session, report, n, cells) for n, cells in lines]
+    lookups = _Lookups(session, {_text(c.get("parcel")) for _, c in lines} - {None})
+    parsed = [_household_values(lookups, report, n, cells) for n, cells in lines]
     _check_household_duplicates(session, report, parsed)
     if report.problems or not parsed:
         if not parsed:
@@ -257,16 +259,67 @@ def import_households(
     if dry_run:
         return report
     now = now or datetime.now(UTC)
-    for _, values in parsed:
-        household = session.scalar(
-            select(Household).where(Household.ref == values["ref"]).with_for_update()
-        ) or Household(ref=values["ref"], version=1)
-        outcome = rel.save(session, household, values, actor, now, note=f"roster {name}")
-        setattr(report, outcome, getattr(report, outcome) + 1)
+    refs = bindparam("refs", [v["ref"] for _, v in parsed], type_=ARRAY(String))
+    # Locked, like parcels in an upload, so that concurrent changes do not interleave.
+    stored = session.scalars(select(Household).where(Household.ref == any_(refs)).with_for_update())
+    known = {h.ref: h for h in stored}
+    items = [(known.get(v["ref"]) or Household(ref=v["ref"], version=1), v) for _, v in parsed]
+    _count(report, rel.save_many(session, items, actor, now, note=f"roster {name}"))
     return report
 
 
-def _household_values(session, report, number: int, cells: dict):
+def _count(report: RosterReport, outcomes: list[str]) -> None:
+    for outcome in outcomes:
+        setattr(report, outcome, getattr(report, outcome) + 1)
+
+
+class _Lookups:
+    """The demolition parcels a roster names (one query), townships and projects once each."""
+
+    def __init__(self, session: Session, codes: set[str]):
+        self.session = session
+        self.parcels: dict[str, list[Parcel]] = {}
+        query = select(Parcel).where(
+            Parcel.kind == "demolition",
+            Parcel.code == any_(bindparam("codes", list(codes), type_=ARRAY(String))),
+        )
+        for parcel in session.scalars(query):
+            self.parcels.setdefault(parcel.code, []).append(parcel)
+        self.townships: dict[str, object] = {}
+        self.projects: dict[str, int | None] = {}
+
+    def parcel(self, code: str, township: str | None) -> Parcel:
+        found = self.parcels.get(code, [])
+        if township:
+            unit = self._township(township)
+            found = [p for p in found if p.township_id == unit.id]
+        if not found:
+            raise NotFound(
+                f"no demolition parcel {code!r}" + (f" in {township}" if township else "")
+            )
+        if len(found) > 1:
+            raise InvalidInput(f"demolition parcel {code!r} is in several townships: give 乡镇")
+        return found[0]
+
+    def _township(self, name: str):
+        if name not in self.townships:
+            try:
+                self.townships[name] = find_township(self.session, name)
+            except GeoServiceError as exc:
+                self.townships[name] = exc
+        if isinstance(self.townships[name], GeoServiceError):
+            raise self.townships[name]
+        return self.townships[name]
+
+    def project(self, code: str) -> int | None:
+        if code not in self.projects:
+            self.projects[code] = self.session.scalar(
+                select(ResettlementProject.id).where(ResettlementProject.code == code)
+            )
+        return self.projects[code]
+
+
+def _household_values(lookups: _Lookups, report, number: int, cells: dict):
     row = _Row(report, number, _text(cells.get("ref")), cells)
     values = {"ref": row.ref}
     if not row.ref:
@@ -279,8 +332,8 @@ def _household_values(session, report, number: int, cells: dict):
     values["flats_due"] = row.get("flats_due", lambda v: _number(v, "flats_due", whole=True))
     for key in ("transition_start", "promised_handover", "title_deadline"):
         values[key] = row.get(key, _day)
-    _household_parcel(session, row, values)
-    _household_project(session, row, values)
+    _household_parcel(lookups, row, values)
+    _household_project(lookups, row, values)
     _household_rules(row, values)
     # A column the file does not have leaves the stored value alone (a roster without IDs
     # does not erase the hashes an earlier one gave).
@@ -305,26 +358,24 @@ def _id_hash(value) -> str | None:
     return rel.hash_id_number(value) if _present(value) else None
 
 
-def _household_parcel(session, row: _Row, values: dict) -> None:
+def _household_parcel(lookups: _Lookups, row: _Row, values: dict) -> None:
     code = row.get("parcel")
     if not code:
         row.problem("missing_value", "地块编号 (parcel) is empty")
         return
     try:
-        parcel = rel.demolition_parcel(session, code, row.get("township"))
+        parcel = lookups.parcel(code, row.get("township"))
     except GeoServiceError as exc:
         row.problem("unknown_parcel", str(exc))
         return
     values["parcel_id"], values["township_id"] = parcel.id, parcel.township_id
 
 
-def _household_project(session, row: _Row, values: dict) -> None:
+def _household_project(lookups: _Lookups, row: _Row, values: dict) -> None:
     code = row.get("project")
     values["project_id"] = None
     if code:
-        found = session.scalar(
-            select(ResettlementProject.id).where(ResettlementProject.code == code)
-        )
+        found = lookups.project(code)
         if found is None:
             row.problem("unknown_project", f"no resettlement project {code!r}")
         values["project_id"] = found
@@ -432,6 +483,7 @@ def import_flats(
     name, lines = read_table(path, FLAT_HEADERS, REQUIRED["flats"], filename)
     report = RosterReport(filename=name, kind="flats", dry_run=dry_run, rows=len(lines))
     context = _FlatContext(session)
+    context.preload(lines)
     parsed = [_flat_values(context, report, n, cells) for n, cells in lines]
     _check_flat_duplicates(report, parsed)
     _check_over_allocation(session, context, report, parsed)
@@ -443,12 +495,15 @@ def import_flats(
     if dry_run:
         return report
     now = now or datetime.now(UTC)
-    for _, key, values in parsed:
-        flat = context.flats.get(key) or Flat(
-            project_id=key[0], building=key[1], unit=key[2], version=1
+    items = [
+        (
+            context.flats.get(key)
+            or Flat(project_id=key[0], building=key[1], unit=key[2], version=1),
+            values,
         )
-        outcome = rel.save(session, flat, values, actor, now, note=f"flat list {name}")
-        setattr(report, outcome, getattr(report, outcome) + 1)
+        for _, key, values in parsed
+    ]
+    _count(report, rel.save_many(session, items, actor, now, note=f"flat list {name}"))
     return report
 
 
@@ -460,6 +515,32 @@ class _FlatContext:
         self.projects: dict[str, int | None] = {}
         self.households: dict[str, Household | None] = {}
         self.flats: dict[tuple, Flat] = {}
+        self.complete = False  # every stored flat of the file's projects is in self.flats
+
+    def preload(self, lines: list) -> None:
+        """Everything the file names, in three queries instead of three per row."""
+        codes = {_text(c.get("project")) for _, c in lines} - {None}
+        refs = {_text(c.get("household")) for _, c in lines} - {None}
+        found = self.session.execute(
+            select(ResettlementProject.code, ResettlementProject.id).where(
+                ResettlementProject.code == any_(bindparam("c", list(codes), type_=ARRAY(String)))
+            )
+        ).all()
+        self.projects = {code: None for code in codes} | dict(found)
+        households = self.session.scalars(
+            select(Household)
+            .where(Household.ref == any_(bindparam("r", list(refs), type_=ARRAY(String))))
+            .with_for_update()
+        )
+        self.households = {ref: None for ref in refs} | {h.ref: h for h in households}
+        ids = [i for i in self.projects.values() if i is not None]
+        flats = self.session.scalars(
+            select(Flat)
+            .where(Flat.project_id == any_(bindparam("p", ids, type_=ARRAY(Integer))))
+            .with_for_update()
+        )
+        self.flats = {(f.project_id, f.building, f.unit): f for f in flats}
+        self.complete = True
 
     def project(self, code: str) -> int | None:
         if code not in self.projects:
@@ -476,7 +557,7 @@ class _FlatContext:
         return self.households[ref]
 
     def flat(self, key: tuple) -> Flat | None:
-        if key not in self.flats:
+        if key not in self.flats and not self.complete:
             found = self.session.scalar(
                 select(Flat)
                 .where(Flat.project_id == key[0], Flat.building == key[1], Flat.unit == key[2])

@@ -491,3 +491,34 @@ def _open_by_district(session: Session, as_of: date | None, day: date | None = N
         counts = found.setdefault(case.district, {"handover": 0, "title": 0})
         counts[case.kind] += 1
     return found
+
+
+# --- for the map ------------------------------------------------------------------------
+
+
+def township_links(
+    session: Session, year: int | None = None, as_of: date | None = None, district=None
+) -> list[dict]:
+    """Per resettlement project and township it takes households from: households due a
+    flat there, and those handed over in the year (the map's lines)."""
+    year = year or (as_of.year if as_of else get_settings().campaign_year)
+    w = world(session, as_of, day=as_of or default_day(year))
+    only = find_district(session, district).id if district else None
+    links: dict[tuple[int, int], dict] = {}
+    for h in w.households.values():
+        project = w.projects.get(h.get("project_id"))
+        if not relocating(h) or project is None or (only and project["district_id"] != only):
+            continue
+        township = w.units[h["township_id"]]
+        link = links.setdefault(
+            (project["id"], township.id),
+            {
+                "project": project["code"],
+                "township": township.name,
+                "households": 0,
+                "handed_over": 0,
+            },
+        )
+        link["households"] += 1
+        link["handed_over"] += _in_year(w.handed_on(h), year, w.day)
+    return sorted(links.values(), key=lambda x: (x["project"], x["township"]))

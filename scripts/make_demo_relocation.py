@@ -17,6 +17,7 @@ Run after scripts/make_demo_parcels.py.
 
 import csv
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +127,13 @@ def _household(ref, parcel, township, project, planned) -> dict:
         else "",
         "月过渡费": int(rng.integers(8, 21)) * 100 if relocating else "",
         "承诺交房日期": promised if relocating else "",
-        "办证期限": "",
+        # The first project's headquarters promised titles within five months of the keys.
+        "办证期限": _plus_days(promised, 150) if relocating and project == "JA-AZ-01" else "",
     }
+
+
+def _plus_days(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
 def _flats(households: list[dict]) -> tuple[list[dict], dict]:
@@ -179,6 +185,8 @@ def _write_projects(plans: dict) -> None:
     rows = []
     for code, name, site_town, served, planned, actual, responsibility, _ in PROJECTS:
         x, y = to_gk.transform(*shapes[site_town].representative_point().coords[0])
+        # Beside the township's label point, so both stay readable on the map.
+        x, y = x + 1200, y - 900
         box = shapely.affinity.rotate(shapely.box(x - 160, y - 110, x + 160, y + 110), 14)
         site = shapely.transform(box, lambda xy: np.column_stack(back.transform(*xy.T)))
         feature = {

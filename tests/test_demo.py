@@ -55,3 +55,4 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
         "JA-AZ-02",
         "JA-AZ-03",
     }
+    assert any(c.kind == "title" and c.project == "JA-AZ-01" for c in cases)  # 办证期限 passed

@@ -30,6 +30,7 @@ def create_app() -> FastAPI:
         tallies.support_router(),
         maps.maps_router(),
         relocation.relocation_router(),
+        relocation.relocation_map_router(),
     ):
         app.include_router(router)
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
@@ -42,6 +43,7 @@ def create_app() -> FastAPI:
             "service": "geo_service",
             "progress_map": "/maps/progress",
             "support_map": "/maps/support",
+            "relocation_map": "/maps/relocation",
             "docs": "/docs",
             "tallies": "/api/tallies?by=township",
             "relocation": "/api/relocation/tallies?by=township",

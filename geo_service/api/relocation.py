@@ -1,5 +1,6 @@
 """Relocation (回迁): rosters and flat lists, flat steps, tallies, 两逾 lists, 清零."""
 
+import json
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -7,11 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from .. import relocation, relocation_rosters, relocation_tallies
 from ..errors import UploadRefused
+from ..maps import data as maps_data
+from ..maps import relocation as relocation_map
 from ..settings import get_settings
 from .deps import SessionDep
 from .uploads import _attachment, _safe_name, _save_limited
@@ -107,6 +110,39 @@ def relocation_router() -> APIRouter:
         return {"flat": f"{project} {building}-{unit}", "step": step, "outcome": outcome}
 
     return router
+
+
+def relocation_map_router() -> APIRouter:
+    """The relocation view of the progress map, its live data and change token."""
+    router = APIRouter(tags=["maps"])
+
+    def _district(district: str | None) -> str:
+        return district or get_settings().default_district
+
+    @router.get("/maps/relocation", response_class=HTMLResponse)
+    def relocation_page(session: SessionDep, district: str | None = None, year: int | None = None):
+        return HTMLResponse(relocation_map.relocation_page(session, _district(district), year))
+
+    @router.get("/maps/relocation/data.json")
+    def relocation_data(
+        session: SessionDep,
+        district: str | None = None,
+        year: int | None = None,
+        as_of: date | None = None,
+    ):
+        found = relocation_map.relocation_data(session, _district(district), year, as_of)
+        return JSONResponse(_json(found))
+
+    @router.get("/api/relocation/changes")
+    def changes(session: SessionDep):
+        """A token that changes with every relocation change: cheap to poll."""
+        return {"token": relocation_map.change_token(session)}
+
+    return router
+
+
+def _json(found: dict):
+    return json.loads(maps_data.dumps(found))
 
 
 def _import(session, importer, file: UploadFile, dry_run, actor, report_format):
