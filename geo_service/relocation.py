@@ -27,6 +27,7 @@ from .errors import InvalidInput, NotFound, UploadRefused
 from .models import (
     COMPENSATIONS,
     STORAGE_SRID,
+    AdminUnit,
     Flat,
     Household,
     Parcel,
@@ -59,8 +60,12 @@ def mask_name(name: str | None) -> str | None:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-def shown_name(name: str | None, can_see_personal: bool) -> str | None:
-    return name if can_see_personal else mask_name(name)
+def shown_name(name: str | None, can_see_personal, township_id: int | None = None):
+    """The name in full when the reader may see it: can_see_personal is True (everyone's),
+    False (no one's) or the set of townships whose households' names they may see."""
+    if isinstance(can_see_personal, bool):
+        return name if can_see_personal else mask_name(name)
+    return name if township_id in can_see_personal else mask_name(name)
 
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -433,15 +438,22 @@ def list_households(
     session: Session,
     township: str | None = None,
     project: str | None = None,
-    can_see_personal: bool = False,
+    can_see_personal: bool | frozenset[int] = False,
+    districts: set[str] | None = None,
 ) -> list[dict]:
-    """Households with their flats; names masked unless the caller's role may see them.
-    The ID hash is never shown."""
+    """Households with their flats; names masked unless the caller's role may see them
+    (see shown_name); only `districts` (by name) when given. The ID hash is never shown."""
     query = select(Household).order_by(Household.ref)
     if township:
         query = query.where(Household.township_id == find_township(session, township).id)
     if project:
         query = query.where(Household.project_id == find_resettlement_project(session, project).id)
+    if districts is not None:
+        named = select(AdminUnit.id).where(
+            AdminUnit.level == "district", AdminUnit.name.in_(districts)
+        )
+        townships = select(AdminUnit.id).where(AdminUnit.parent_id.in_(named))
+        query = query.where(Household.township_id.in_(townships))
     households = session.scalars(query).all()
     flats: dict[int, list[Flat]] = {}
     for flat in session.scalars(
@@ -455,7 +467,7 @@ def _household_dict(session, h: Household, flats: list[Flat], can_see_personal: 
     parcel = session.get(Parcel, h.parcel_id)
     return {
         "ref": h.ref,
-        "head_name": shown_name(h.head_name, can_see_personal),
+        "head_name": shown_name(h.head_name, can_see_personal, h.township_id),
         "id_recorded": h.id_hash is not None,
         "parcel": parcel.code,
         "township": parcel.township.name,

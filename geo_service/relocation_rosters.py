@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from . import relocation as rel
 from .errors import GeoServiceError, InvalidInput, NotFound, UploadRefused
-from .models import Flat, Household, Parcel, ResettlementProject
+from .models import Flat, Household, Parcel, ResettlementProject, ResettlementProjectTownship
 from .tallies import CAMPAIGN_TZ
 from .units import find_township
 
@@ -240,12 +240,16 @@ class _Row:
 def import_households(
     session: Session,
     path: Path,
-    actor: str,
+    actor: str | None = None,
     dry_run: bool = False,
     filename: str | None = None,
     now: datetime | None = None,
+    authorize=None,
 ) -> RosterReport:
-    """Create or update households (matched by 户号) from a roster; all or nothing."""
+    """Create or update households (matched by 户号) from a roster; all or nothing.
+
+    `authorize(township_ids)`, when given, is asked once the file is found sound, with
+    the townships its households live in; it returns who is recorded (or refuses)."""
     name, lines = read_table(path, HOUSEHOLD_HEADERS, REQUIRED["households"], filename)
     report = RosterReport(filename=name, kind="households", dry_run=dry_run, rows=len(lines))
     lookups = _Lookups(session, {_text(c.get("parcel")) for _, c in lines} - {None})
@@ -255,6 +259,8 @@ def import_households(
         if not parsed:
             report.add(None, None, "empty", "the roster has no households")
         raise UploadRefused(report.summary(), report=report)
+    if authorize is not None:
+        actor = authorize({v["township_id"] for _, v in parsed})
     report.accepted = True
     if dry_run:
         return report
@@ -473,13 +479,16 @@ def _check_fewer_flats_than_held(session, report, parsed) -> None:
 def import_flats(
     session: Session,
     path: Path,
-    actor: str,
+    actor: str | None = None,
     dry_run: bool = False,
     filename: str | None = None,
     now: datetime | None = None,
+    authorize=None,
 ) -> RosterReport:
     """Create or update flats (matched by project, 楼栋 and 房号) and their allocation,
-    hand-over and title dates from a flat list; all or nothing."""
+    hand-over and title dates from a flat list; all or nothing. `authorize` as for
+    rosters, with the townships of the households given flats (for a flat no one holds,
+    the townships its project serves)."""
     name, lines = read_table(path, FLAT_HEADERS, REQUIRED["flats"], filename)
     report = RosterReport(filename=name, kind="flats", dry_run=dry_run, rows=len(lines))
     context = _FlatContext(session)
@@ -491,6 +500,8 @@ def import_flats(
         if not parsed:
             report.add(None, None, "empty", "the flat list has no flats")
         raise UploadRefused(report.summary(), report=report)
+    if authorize is not None:
+        actor = authorize(_flat_townships(session, parsed))
     report.accepted = True
     if dry_run:
         return report
@@ -505,6 +516,22 @@ def import_flats(
     ]
     _count(report, rel.save_many(session, items, actor, now, note=f"flat list {name}"))
     return report
+
+
+def _flat_townships(session: Session, parsed: list) -> set[int]:
+    held = {v["household_id"] for _, _, v in parsed if v.get("household_id")}
+    unheld = {key[0] for _, key, values in parsed if values.get("household_id") is None}
+    found = set(
+        session.scalars(select(Household.township_id).where(Household.id.in_(held)).distinct())
+    )
+    if unheld:
+        rows = session.execute(
+            select(ResettlementProjectTownship.township_id).where(
+                ResettlementProjectTownship.project_id.in_(unheld)
+            )
+        )
+        found |= {r[0] for r in rows}
+    return found
 
 
 class _FlatContext:

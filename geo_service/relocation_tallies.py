@@ -355,7 +355,7 @@ def overdue(
     as_of: date | None = None,
     district: str | None = None,
     kind: str | None = None,
-    can_see_personal: bool = False,
+    can_see_personal: bool | frozenset[int] = False,
     day: date | None = None,
 ) -> list[OverdueCase]:
     """Households past their promised hand-over without keys, and past their certificate
@@ -417,9 +417,10 @@ def _case(w: _World, h: dict, kind: str, due: date, names, responsibility) -> Ov
     )
 
 
-def _names(session, w: _World, can_see_personal: bool) -> dict[int, str | None]:
+def _names(session, w: _World, can_see_personal) -> dict[int, str | None]:
     return {
-        h_id: shown_name(h.get("head_name"), can_see_personal) for h_id, h in w.households.items()
+        h_id: shown_name(h.get("head_name"), can_see_personal, h["township_id"])
+        for h_id, h in w.households.items()
     }
 
 

@@ -6,6 +6,8 @@ from urllib.parse import quote
 from urllib.request import Request, urlopen
 
 import pytest
+from browser import sign_in
+from conftest import auth
 
 from geo_service import demo
 
@@ -20,7 +22,7 @@ def demo_server(live_server):
 
 
 def _get(url: str):
-    with urlopen(url) as response:
+    with urlopen(Request(url, headers=auth("leader_city"))) as response:
         return json.loads(response.read())
 
 
@@ -29,7 +31,7 @@ def _post(url: str, body: dict):
         url,
         data=json.dumps(body).encode(),
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **auth("admin_t")},
     )
     with urlopen(request) as response:
         return json.loads(response.read())
@@ -40,6 +42,7 @@ def test_relocation_view_shows_sites_lines_legend_figures_and_live_changes(
 ):
     page = browser_page
     page.set_viewport_size({"width": 1920, "height": 1080})
+    sign_in(page, demo_server, "周建明", demo.DEMO_PASSWORD)  # the demo's leader of 晋安区
     page.goto(f"{demo_server}/maps/relocation?district=晋安区")
     page.wait_for_selector(".gs-summary h3")
     projects = _get(f"{demo_server}/api/relocation/tallies?by=project")

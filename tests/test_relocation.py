@@ -5,18 +5,19 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import count_rows
+from conftest import auth, count_rows
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from geo_service import database
 from geo_service import relocation as rel
 from geo_service.api import create_app
 from geo_service.cli import app
 from geo_service.errors import InvalidInput, UploadRefused
-from geo_service.models import Flat, Household, Project
+from geo_service.models import AuditEntry, Flat, Household, Project
 from geo_service.relocation_rosters import import_flats, import_households
 from geo_service.relocation_tallies import clearance, months_paid, overdue, set_target, tally
 from geo_service.settings import get_settings
@@ -460,50 +461,106 @@ def client(base):
         yield c
 
 
+def _upload(client, what, path, user="admin_t", **data):
+    files = {"file": (path.name, path.read_bytes())}
+    return client.post(f"/api/relocation/{what}", files=files, data=data, headers=auth(user))
+
+
 def test_api_roster_upload_refusal_tally_and_masked_lists(client, base):
     bad = _roster(base / "bad.csv", [GOOD_ROSTER[0].replace("XD-D1", "XD-D9")])
-    refused = client.post(
-        "/api/relocation/households", files={"file": ("bad.csv", bad.read_bytes())}
-    )
+    refused = _upload(client, "households", bad)
     assert refused.status_code == 422
     (problem,) = refused.json()["report"]["problems"]
     assert (problem["file"], problem["row"], problem["rule"]) == ("bad.csv", 2, "unknown_parcel")
-    as_csv = client.post(
-        "/api/relocation/households",
-        files={"file": ("bad.csv", bad.read_bytes())},
-        data={"report_format": "csv"},
-    )
+    as_csv = _upload(client, "households", bad, report_format="csv")
     assert as_csv.status_code == 422 and "unknown_parcel" in as_csv.text
     assert count_rows("households") == 0
-    good = _roster(base / "r.csv", GOOD_ROSTER).read_bytes()
-    created = client.post("/api/relocation/households", files={"file": ("r.csv", good)})
+    created = _upload(client, "households", _roster(base / "r.csv", GOOD_ROSTER))
     assert created.status_code == 201 and created.json()["created"] == 5
-    flats = _flats(base / "f.xlsx", GOOD_FLATS).read_bytes()
-    assert (
-        client.post("/api/relocation/flats", files={"file": ("f.xlsx", flats)}).status_code == 201
-    )
+    assert _upload(client, "flats", _flats(base / "f.xlsx", GOOD_FLATS)).status_code == 201
+    admin = auth("admin_t")
     twice = client.post(
         "/api/relocation/projects/AZ-1/flats/1/101/allocate",
         json={"on": "2017-12-02", "household": "GS-002"},
+        headers=admin,
     )
     assert twice.status_code == 400 and "already allocated" in twice.json()["detail"]
     keys = client.post(
-        "/api/relocation/projects/AZ-1/flats/1/201/handover", json={"on": "2017-12-20"}
+        "/api/relocation/projects/AZ-1/flats/1/201/handover",
+        json={"on": "2017-12-20"},
+        headers=auth("officer_xd"),
     )
     assert keys.status_code == 200 and keys.json()["outcome"] == "changed"
-    rows = client.get("/api/relocation/tallies", params={"by": "township", "year": 2018})
+    flat = client.get("/api/relocation/households", params={"township": "新店镇"}, headers=admin)
+    assert {f["unit"]: f["handed_over_on"] for f in flat.json()[1]["flats"]} == {
+        "201": "2017-12-20"
+    }
+    leader = auth("leader_jinan")
+    rows = client.get(
+        "/api/relocation/tallies", params={"by": "township", "year": 2018}, headers=leader
+    )
     xd = {r["township"]: r for r in rows.json()}["新店镇"]
     assert (xd["households_handed_over"], xd["flats_handed_over"]) == (0, 0)  # a 2018 tally
-    rows = client.get("/api/relocation/tallies", params={"by": "township", "year": 2017})
+    rows = client.get(
+        "/api/relocation/tallies", params={"by": "township", "year": 2017}, headers=leader
+    )
     xd = {r["township"]: r for r in rows.json()}["新店镇"]
     assert (xd["households_handed_over"], xd["flats_handed_over"]) == (2, 3)
-    overdue_cases = client.get("/api/relocation/overdue").json()  # end of 2017
+    overdue_cases = client.get("/api/relocation/overdue", headers=leader).json()  # end of 2017
     assert {c["household"] for c in overdue_cases} == {"GS-002"}
     assert overdue_cases[0]["head_name"] == "欧**娜"
-    listed = client.get("/api/relocation/households", params={"township": "鼓山镇"}).json()
+    listed = client.get(
+        "/api/relocation/households", params={"township": "鼓山镇"}, headers=leader
+    ).json()
     assert [h["head_name"] for h in listed] == ["郑*东", "欧**娜"]
-    clearance_rows = client.get("/api/relocation/clearance", params={"year": 2017})
+    clearance_rows = client.get("/api/relocation/clearance", params={"year": 2017}, headers=leader)
     assert clearance_rows.status_code == 200 and clearance_rows.json()[0]["district"] == "晋安区"
+    assert client.get("/api/relocation/tallies").status_code == 401
+
+
+def test_api_writes_need_the_role_and_the_townships(client, base):
+    roster = _roster(base / "r.csv", GOOD_ROSTER)
+    # A leader changes nothing; an officer of 新店镇 may not bring in 鼓山镇's households.
+    assert _upload(client, "households", roster, user="leader_jinan").status_code == 403
+    assert _upload(client, "households", roster, user="officer_xd").status_code == 403
+    assert count_rows("households") == 0
+    own = _roster(base / "xd.csv", GOOD_ROSTER[:3])
+    stored = _upload(client, "households", own, user="officer_xd")
+    assert stored.status_code == 201 and stored.json()["created"] == 3
+    household = client.get(
+        "/api/relocation/households", params={"township": "新店镇"}, headers=auth("officer_xd")
+    ).json()
+    # The officer reads their townships' names in full; a leader does not.
+    assert household[0]["head_name"] == "林志伟"
+    masked = client.get(
+        "/api/relocation/households", params={"township": "新店镇"}, headers=auth("leader_jinan")
+    ).json()
+    assert masked[0]["head_name"] == "林*伟"
+    _upload(client, "households", _roster(base / "gs.csv", GOOD_ROSTER[3:]))
+    flats = _upload(client, "flats", _flats(base / "f.xlsx", GOOD_FLATS), user="officer_xd")
+    assert flats.status_code == 403  # the list gives flats to 鼓山镇 households too
+    assert count_rows("flats") == 0
+    with database.session_scope() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action.like("relocation.%")))
+        done = {(e.username, e.action, e.outcome) for e in entries}
+    assert ("officer_xd", "relocation.households", "ok") in done
+    assert ("officer_xd", "relocation.flats", "refused") in done
+
+
+def test_cli_writes_are_recorded_under_the_acting_user(base):
+    roster = _roster(base / "r.csv", GOOD_ROSTER)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["relocation", "households", str(roster), "--as", "planner"])
+    assert refused.exit_code == 2 and "may not" in refused.output
+    done = runner.invoke(app, ["relocation", "households", str(roster), "--as", "admin_t"])
+    assert done.exit_code == 0, done.output
+    with database.session_scope() as s:
+        household = s.scalar(select(Household).where(Household.ref == "XD-001"))
+        assert household.updated_by == "admin_t"
+    names = runner.invoke(
+        app, ["relocation", "list", "--township", "新店镇", "--show-names", "--as", "leader_jinan"]
+    )
+    assert "林*伟" in names.output and "林志伟" not in names.output
 
 
 def test_a_list_without_date_columns_keeps_the_dates_on_record(session, base):

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import typer
 
+from .. import actions
 from ..database import session_scope
 from ..errors import GeoServiceError
-from ..projects import import_projects
-from .common import _fail, app
+from .common import acting, app, as_option, fail_acting
 
 projects_app = typer.Typer(help="Projects and their responsibility lists.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
@@ -17,6 +17,7 @@ app.add_typer(projects_app, name="projects")
 def projects_import(
     path: Path = typer.Argument(..., help="a .csv (UTF-8) or .xlsx responsibility list"),
     sheet: str | None = typer.Option(None, help="the workbook's sheet (default: the first)"),
+    as_user: str | None = as_option(),
 ) -> None:
     """Create or update projects (matched by code) from a CSV or XLSX responsibility list,
     all or nothing.
@@ -34,7 +35,7 @@ def projects_import(
     """
     try:
         with session_scope() as session:
-            counts = import_projects(session, path, sheet=sheet)
+            counts = actions.import_project_list(session, acting(session, as_user), path, sheet)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"projects: {counts['created']} created, {counts['updated']} updated")

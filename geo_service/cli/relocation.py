@@ -11,11 +11,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .. import relocation, relocation_rosters, relocation_tallies
+from .. import permissions, relocation, relocation_actions, relocation_tallies
 from ..database import session_scope
 from ..errors import GeoServiceError, UploadRefused
-from ..settings import get_settings
-from .common import Format, _day, _fail, _text, app, err
+from .common import Format, _day, _fail, _text, acting, app, as_option, err, fail_acting
 
 relocation_app = typer.Typer(
     help="Relocation (回迁): resettlement projects, households, flats, overdue lists.",
@@ -27,10 +26,6 @@ app.add_typer(relocation_app, name="relocation")
 class OverdueKind(StrEnum):
     handover = "handover"
     title = "title"
-
-
-def _actor(actor: str | None) -> str:
-    return actor or get_settings().default_actor
 
 
 def _date_option(value: str | None, name: str) -> date | None:
@@ -72,9 +67,9 @@ def project_command(
     responsibility: str | None = typer.Option(
         None, help="code of the responsibility list (projects) naming unit, person, deadline"
     ),
-    actor: str | None = typer.Option(None, help="who is recording (kept in the history)"),
+    as_user: str | None = as_option(),
 ) -> None:
-    """Create or update a resettlement project (安置房项目).
+    """Create or update a resettlement project (安置房项目); admins only.
 
     Example:
 
@@ -84,8 +79,9 @@ def project_command(
     """
     try:
         with session_scope() as session:
-            project, outcome = relocation.save_project(
+            project, outcome = relocation_actions.save_project(
                 session,
+                acting(session, as_user),
                 code=code,
                 name=name,
                 district=district,
@@ -97,19 +93,18 @@ def project_command(
                 responsibility=responsibility,
                 site=site,
                 site_crs=site_crs,
-                actor=_actor(actor),
             )
             site_m2 = project.site_m2
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     site_text = f", site {site_m2:,.1f} m²" if site_m2 else ""
     typer.echo(f"{code}: {outcome}{site_text}")
 
 
-def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, actor) -> None:
+def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, as_user) -> None:
     try:
         with session_scope() as session:
-            report = importer(session, path, actor=_actor(actor), dry_run=dry_run)
+            report = importer(session, acting(session, as_user), path, dry_run=dry_run)
     except UploadRefused as exc:
         report = exc.report
         if report is not None and report_csv:
@@ -119,7 +114,7 @@ def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, 
         err.print(f"refused: {exc}", markup=False, highlight=False)
         raise typer.Exit(code=1) from None
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     if output_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
@@ -136,7 +131,6 @@ _JSON = typer.Option(False, "--json", help="print the report as JSON")
 _CSV = typer.Option(
     None, "--report-csv", help="write the problems as CSV (file,row,ref,rule,message)"
 )
-_ACTOR = typer.Option(None, help="who is importing (kept in the history)")
 
 
 @relocation_app.command("households")
@@ -145,7 +139,7 @@ def households_command(
     dry_run: bool = _DRY,
     output_json: bool = _JSON,
     report_csv: Path | None = _CSV,
-    actor: str | None = _ACTOR,
+    as_user: str | None = as_option(),
 ) -> None:
     """Import a household roster, all or nothing.
 
@@ -155,7 +149,7 @@ def households_command(
 
     Example: geo-service relocation households 花名册.xlsx --report-csv problems.csv
     """
-    _import(relocation_rosters.import_households, path, dry_run, output_json, report_csv, actor)
+    _import(relocation_actions.import_households, path, dry_run, output_json, report_csv, as_user)
 
 
 @relocation_app.command("flats")
@@ -164,7 +158,7 @@ def flats_command(
     dry_run: bool = _DRY,
     output_json: bool = _JSON,
     report_csv: Path | None = _CSV,
-    actor: str | None = _ACTOR,
+    as_user: str | None = as_option(),
 ) -> None:
     """Import a flat list with allocations, hand-over and title dates, all or nothing.
 
@@ -173,21 +167,19 @@ def flats_command(
 
     Example: geo-service relocation flats 房源清单.csv
     """
-    _import(relocation_rosters.import_flats, path, dry_run, output_json, report_csv, actor)
+    _import(relocation_actions.import_flats, path, dry_run, output_json, report_csv, as_user)
 
 
-def _flat_step(step, project: str, building: str, unit: str, day: str, actor, household=None):
+def _flat_step(step: str, project, building, unit, day: str, as_user, household=None):
     on = _date_option(day, "--on")
     try:
         with session_scope() as session:
-            flat = relocation.find_flat(session, project, building, unit, lock=True)
-            if household is not None:
-                owner = relocation.find_household(session, household, lock=True)
-                outcome = step(session, flat, owner, on, _actor(actor))
-            else:
-                outcome = step(session, flat, on, _actor(actor))
+            who = acting(session, as_user)
+            outcome = relocation_actions.flat_step(
+                session, who, step, project, building, unit, on, household
+            )
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"{project} {building}-{unit}: {outcome}")
 
 
@@ -198,13 +190,13 @@ def allocate_command(
     unit: str,
     household: str = typer.Option(..., help="household 户号"),
     on: str = typer.Option(..., help="allocation day YYYY-MM-DD"),
-    actor: str | None = _ACTOR,
+    as_user: str | None = as_option(),
 ) -> None:
     """Allocate a flat to a household (房源调度): never a flat twice, never more than due.
 
     Example: geo-service relocation allocate JA-AZ-01 3 1201 --household XD-0001 --on 2017-05-02
     """
-    _flat_step(relocation.allocate, project, building, unit, on, actor, household=household)
+    _flat_step("allocate", project, building, unit, on, as_user, household=household)
 
 
 @relocation_app.command("handover")
@@ -213,13 +205,13 @@ def handover_command(
     building: str,
     unit: str,
     on: str = typer.Option(..., help="hand-over (交房) day YYYY-MM-DD"),
-    actor: str | None = _ACTOR,
+    as_user: str | None = as_option(),
 ) -> None:
     """Record a flat's hand-over (交房).
 
     Example: geo-service relocation handover JA-AZ-01 3 1201 --on 2017-08-15
     """
-    _flat_step(relocation.hand_over, project, building, unit, on, actor)
+    _flat_step("handover", project, building, unit, on, as_user)
 
 
 @relocation_app.command("certify")
@@ -228,13 +220,13 @@ def certify_command(
     building: str,
     unit: str,
     on: str = typer.Option(..., help="title certificate (办证) day YYYY-MM-DD"),
-    actor: str | None = _ACTOR,
+    as_user: str | None = as_option(),
 ) -> None:
     """Record a flat's title certificate (办证).
 
     Example: geo-service relocation certify JA-AZ-01 3 1201 --on 2017-11-30
     """
-    _flat_step(relocation.certify, project, building, unit, on, actor)
+    _flat_step("certify", project, building, unit, on, as_user)
 
 
 @relocation_app.command("list")
@@ -242,8 +234,9 @@ def list_command(
     township: str | None = typer.Option(None),
     project: str | None = typer.Option(None, help="resettlement project code"),
     show_names: bool = typer.Option(
-        False, "--show-names", help="household heads' names in full (otherwise masked: 林*伟)"
+        False, "--show-names", help="names in full where your role may see them (else 林*伟)"
     ),
+    as_user: str | None = as_option(),
 ) -> None:
     """Households with their flats, as JSON; names masked unless --show-names.
 
@@ -251,9 +244,10 @@ def list_command(
     """
     try:
         with session_scope() as session:
-            rows = relocation.list_households(session, township, project, show_names)
+            names = show_names and permissions.personal_townships(acting(session, as_user))
+            rows = relocation.list_households(session, township, project, names)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
 
 
@@ -284,7 +278,10 @@ def overdue_command(
     ),
     district: str | None = typer.Option(None),
     fmt: Format = typer.Option(Format.table, "--format"),
-    show_names: bool = typer.Option(False, "--show-names", help="names in full (else masked)"),
+    show_names: bool = typer.Option(
+        False, "--show-names", help="names in full where your role may see them (else masked)"
+    ),
+    as_user: str | None = as_option(),
 ) -> None:
     """The 两逾 lists: households past their promised hand-over without keys (逾期未回迁)
     and past their certificate deadline without titles (逾期未办证), days overdue, the
@@ -295,11 +292,12 @@ def overdue_command(
     day = _day(as_of)
     try:
         with session_scope() as session:
+            names = show_names and permissions.personal_townships(acting(session, as_user))
             cases = relocation_tallies.overdue(
-                session, day, district, kind.value if kind else None, show_names
+                session, day, district, kind.value if kind else None, names
             )
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     records = [c.as_dict() for c in cases]
     if fmt is not Format.table:
         sys.stdout.write(_dump(records, fmt))

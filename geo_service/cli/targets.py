@@ -5,11 +5,10 @@ from pathlib import Path
 
 import typer
 
-from .. import reference, relocation_tallies, targets
+from .. import actions, relocation_actions
 from ..database import session_scope
 from ..errors import GeoServiceError
-from ..settings import get_settings
-from .common import _fail, app
+from .common import _fail, acting, app, as_option, fail_acting
 
 
 class TargetKind(StrEnum):
@@ -33,6 +32,7 @@ def targets_set(
     m2: float | None = typer.Option(None, help="amount in m² (relocation: floor area)"),
     households: int | None = typer.Option(None, help="relocation: households (户数)"),
     flats: int | None = typer.Option(None, help="relocation: flats (套数)"),
+    as_user: str | None = as_option(),
 ) -> None:
     """Set (or replace) a target.
 
@@ -47,7 +47,7 @@ def targets_set(
       --households 1200 --flats 1800 --m2 180000
     """
     if kind is TargetKind.relocation:
-        _relocation_target(district, township, year, quarter, mu, households, flats, m2)
+        _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user)
         return
     if households is not None or flats is not None:
         _fail(GeoServiceError("--households and --flats are for --kind relocation"))
@@ -55,8 +55,9 @@ def targets_set(
         _fail(GeoServiceError("give exactly one of --mu and --m2"))
     try:
         with session_scope() as session:
-            targets.set_target(
+            actions.set_target(
                 session,
+                acting(session, as_user),
                 district=district,
                 township=township,
                 kind=kind.value,
@@ -64,10 +65,9 @@ def targets_set(
                 quarter=quarter,
                 amount=mu if mu is not None else m2,
                 unit="mu" if mu is not None else "m2",
-                actor=get_settings().default_actor,
             )
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     where = f"{district}/{township}" if township else district
     amount = f"{mu} mu" if mu is not None else f"{m2} m²"
     typer.echo(
@@ -75,23 +75,23 @@ def targets_set(
     )
 
 
-def _relocation_target(district, township, year, quarter, mu, households, flats, m2) -> None:
+def _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user):
     if quarter is not None or mu is not None:
         _fail(GeoServiceError("a relocation target is for a year, in households, flats and m²"))
     try:
         with session_scope() as session:
-            relocation_tallies.set_target(
+            relocation_actions.set_target(
                 session,
+                acting(session, as_user),
                 district=district,
                 township=township,
                 year=year,
                 households=households,
                 flats=flats,
                 m2=m2,
-                actor=get_settings().default_actor,
             )
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     where = f"{district}/{township}" if township else district
     typer.echo(
         f"target set: {where} relocation {year}: {households} households, {flats} flats, {m2} m²"
@@ -99,14 +99,14 @@ def _relocation_target(district, township, year, quarter, mu, households, flats,
 
 
 @targets_app.command("import")
-def targets_import(path: Path) -> None:
+def targets_import(path: Path, as_user: str | None = as_option()) -> None:
     """Set targets from a CSV: district,township,kind,year,quarter,amount,unit (mu|m2).
 
     Example: geo-service targets import data/parcels/demo_targets.csv
     """
     try:
         with session_scope() as session:
-            count = reference.load_targets_csv(session, path)
+            count = actions.import_targets(session, acting(session, as_user), path)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"{count} target(s) set")

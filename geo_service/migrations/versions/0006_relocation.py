@@ -7,7 +7,7 @@ of every household, flat and project (who, when, before), so as-of tallies are e
 Relocation targets (households, flats, m²) are a table of their own, beside `targets`.
 
 Revision ID: 0006_relocation
-Revises: 0002
+Revises: 0003_accounts
 Create Date: 2026-11-28
 """
 
@@ -19,7 +19,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0006_relocation"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
