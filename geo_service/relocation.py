@@ -178,7 +178,11 @@ def _close_current(session: Session, records: list, now: datetime) -> None:
             )
 
 
-def history(session: Session, entity: str, entity_id: int) -> list[dict]:
+def history(
+    session: Session, entity: str, entity_id: int, can_see_personal: bool | frozenset = False
+) -> list[dict]:
+    """Every version of a record, oldest first; a household head's name as the reader may
+    see it, and never the ID hash."""
     rows = session.scalars(
         select(RelocationVersion)
         .where(RelocationVersion.entity == entity, RelocationVersion.entity_id == entity_id)
@@ -192,11 +196,20 @@ def history(session: Session, entity: str, entity_id: int) -> list[dict]:
             "valid_from": v.valid_from.isoformat(),
             "valid_to": v.valid_to.isoformat() if v.valid_to else None,
             "note": v.note,
-            "before": v.before,
-            "state": v.state,
+            "before": _personal(v.before, can_see_personal),
+            "state": _personal(v.state, can_see_personal),
         }
         for v in rows
     ]
+
+
+def _personal(state: dict | None, can_see_personal) -> dict | None:
+    if state is None or "head_name" not in state:
+        return state
+    shown = {k: v for k, v in state.items() if k != "id_hash"}
+    shown["head_name"] = shown_name(state["head_name"], can_see_personal, state["township_id"])
+    shown["id_recorded"] = state.get("id_hash") is not None
+    return shown
 
 
 def _label(record) -> str:

@@ -1,9 +1,9 @@
 """Loads the synthetic relocation (回迁) demo set in data/relocation, after the parcels.
 
 Like the parcel demo it replays an invented 2017 through the real use cases: the
-resettlement projects are put on record in December 2016, the household roster in
-January, the flat list with its allocations in February; then each household gets its
-keys (交房) some weeks after its project was completed, and most of them their titles
+resettlement projects are put on record in June 2016, the household roster in September,
+the flat list with its allocations at the start of March 2017; then each household gets
+its keys (交房) some weeks after its project was completed, and most of them their titles
 (办证) a few months later. Some never do in 2017, so the 两逾 lists have cases. Dates
 are derived from each household's reference: every load tells the same story.
 """
@@ -25,8 +25,8 @@ from .tallies import CAMPAIGN_TZ
 
 DEMO_DIR = DATA_DIR / "relocation"
 RECORDED = {
-    "projects": datetime(2016, 12, 1, 9, tzinfo=CAMPAIGN_TZ),
-    "households": datetime(2017, 1, 9, 9, tzinfo=CAMPAIGN_TZ),
+    "projects": datetime(2016, 6, 1, 9, tzinfo=CAMPAIGN_TZ),
+    "households": datetime(2016, 9, 1, 9, tzinfo=CAMPAIGN_TZ),
     "flats": datetime(2017, 3, 1, 9, tzinfo=CAMPAIGN_TZ),
 }
 LAST_DAY = date(2017, 12, 28)

@@ -155,6 +155,8 @@ class RelocationRow:
             progress_m2=self._share(self.m2_handed_over, self.target_m2),
         )
         data["progress"] = data["progress_households"]
+        for key in [k for k in data if k.startswith("m2_")]:
+            data[key] = round(data[key], 2)  # floor areas are surveyed to the centimetre
         return data
 
 
@@ -440,41 +442,44 @@ def _responsibility(session, w: _World) -> dict:
 
 
 def clearance(session: Session, year: int | None = None, as_of: date | None = None) -> list[dict]:
-    """Per district, open 两逾 cases at the start of the year (end of 31 December before)
-    and at the day asked for, with the month-end counts in between (the history)."""
+    """Per district, the 两逾 cases open at the start of the year (end of 31 December
+    before) and at the day asked for: how many of the first are cleared (清零), how many
+    opened since, and the month-end counts in between (the history)."""
     year = year or (as_of.year if as_of else get_settings().campaign_year)
     day = as_of or default_day(year)
     if day.year != year:
         raise InvalidInput(f"--as-of {day} is not in {year}")
     checkpoints = [date(year - 1, 12, 31), *_month_ends(year, day)]
-    counts = [(d, _open_by_district(session, d)) for d in checkpoints]
+    found = [(d, _open_by_district(session, d)) for d in checkpoints]
     # "Now" is the records as they stand, unless a day was asked for.
-    counts.append((day, _open_by_district(session, as_of, day)))
-    districts = sorted({name for _, found in counts for name in found})
-    result = []
-    for name in districts:
-        series = [
-            {"day": d.isoformat(), **found.get(name, {"handover": 0, "title": 0})}
-            for d, found in counts
-        ]
-        start, now = series[0], series[-1]
-        opened = start["handover"] + start["title"]
-        result.append(
-            {
-                "district": name,
-                "year": year,
-                "as_of": day.isoformat(),
-                "open_at_start": opened,
-                "open_handover_at_start": start["handover"],
-                "open_title_at_start": start["title"],
-                "open_now": now["handover"] + now["title"],
-                "open_handover_now": now["handover"],
-                "open_title_now": now["title"],
-                "cleared": opened - (now["handover"] + now["title"]),
-                "history": series,
-            }
-        )
-    return result
+    found.append((day, _open_by_district(session, as_of, day)))
+    districts = sorted({name for _, cases in found for name in cases})
+    return [_clearance_row(name, year, day, found) for name in districts]
+
+
+def _clearance_row(name: str, year: int, day: date, found: list) -> dict:
+    def count(cases: set, kind: str | None = None) -> int:
+        return sum(1 for _, k in cases if kind is None or k == kind)
+
+    series = [(d, cases.get(name, set())) for d, cases in found]
+    start, now = series[0][1], series[-1][1]
+    return {
+        "district": name,
+        "year": year,
+        "as_of": day.isoformat(),
+        "open_at_start": count(start),
+        "open_handover_at_start": count(start, "handover"),
+        "open_title_at_start": count(start, "title"),
+        "open_now": count(now),
+        "open_handover_now": count(now, "handover"),
+        "open_title_now": count(now, "title"),
+        "cleared": len(start - now),  # open at the start of the year, closed since
+        "opened": len(now - start),  # fell overdue during the year, still open
+        "history": [
+            {"day": d.isoformat(), "handover": count(c, "handover"), "title": count(c, "title")}
+            for d, c in series
+        ],
+    }
 
 
 def _month_ends(year: int, day: date) -> list[date]:
@@ -487,10 +492,10 @@ def _month_ends(year: int, day: date) -> list[date]:
 
 
 def _open_by_district(session: Session, as_of: date | None, day: date | None = None) -> dict:
-    found: dict[str, dict[str, int]] = {}
+    """District → the open cases, each as (household, kind)."""
+    found: dict[str, set[tuple[str, str]]] = {}
     for case in overdue(session, as_of=as_of, day=day):
-        counts = found.setdefault(case.district, {"handover": 0, "title": 0})
-        counts[case.kind] += 1
+        found.setdefault(case.district, set()).add((case.household, case.kind))
     return found
 
 

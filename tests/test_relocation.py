@@ -406,7 +406,7 @@ def test_clearance_counts_open_cases_at_the_start_of_the_year_and_now(session, b
     # At the end of 2016: XD-001 and XD-002 promised for 1 Dec 2016, without keys.
     assert (row["open_handover_at_start"], row["open_at_start"]) == (2, 2)
     # On 31 Aug 2017: XD-001 has its keys, XD-002 still not; GS-001 (31 Mar) has its keys.
-    assert row["open_handover_now"] == 1 and row["cleared"] == 1
+    assert row["open_handover_now"] == 1 and (row["cleared"], row["opened"]) == (1, 0)
     assert [h["day"] for h in row["history"]][:2] == ["2016-12-31", "2017-01-31"]
     assert row["history"][-1]["handover"] == 1
 
@@ -424,6 +424,16 @@ def test_names_are_masked_unless_the_role_may_see_them(session, base):
     assert "id_hash" not in masked["XD-001"]
     full = {h["ref"]: h for h in rel.list_households(session, can_see_personal=True)}
     assert full["GS-002"]["head_name"] == "欧阳娜娜"
+    xindian = session.scalar(select(Household).where(Household.ref == "XD-001"))
+    # A township's officer sees its households' names, not another township's.
+    own = {
+        h["ref"]: h["head_name"]
+        for h in rel.list_households(session, can_see_personal=frozenset({xindian.township_id}))
+    }
+    assert (own["XD-001"], own["GS-002"]) == ("林志伟", "欧**娜")
+    (version,) = rel.history(session, "household", xindian.id)
+    assert version["state"]["head_name"] == "林*伟" and "id_hash" not in version["state"]
+    assert version["state"]["id_recorded"] is True
 
 
 def test_project_site_from_a_file_has_its_geodesic_area(session, base):

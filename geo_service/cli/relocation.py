@@ -252,21 +252,28 @@ def list_command(
 
 
 @relocation_app.command("history")
-def history_command(household: str = typer.Argument(..., help="household 户号")) -> None:
+def history_command(
+    household: str = typer.Argument(..., help="household 户号"),
+    show_names: bool = typer.Option(
+        False, "--show-names", help="names in full where your role may see them (else masked)"
+    ),
+    as_user: str | None = as_option(),
+) -> None:
     """Every version of a household and of its flats: who, when, before and after.
 
-    Example: geo-service relocation history XD-0001
+    Example: geo-service relocation history XD-H0001
     """
     try:
         with session_scope() as session:
+            names = show_names and permissions.personal_townships(acting(session, as_user))
             found = relocation.find_household(session, household)
-            rows = {"household": relocation.history(session, "household", found.id)}
+            rows = {"household": relocation.history(session, "household", found.id, names)}
             rows["flats"] = [
                 relocation.history(session, "flat", flat_id)
                 for flat_id in relocation.flat_ids(session, found.id)
             ]
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
 
 
@@ -351,8 +358,9 @@ def clearance_command(
     columns = (
         "district",
         "open_at_start",
-        "open_now",
         "cleared",
+        "opened",
+        "open_now",
         "open_handover_now",
         "open_title_now",
     )
