@@ -20,6 +20,7 @@ from .models import Parcel, User
 from .projects import import_projects
 from .readers import read_features
 from .reference import load_targets_csv
+from .relocation_demo import load_relocation_demo
 from .settings import DATA_DIR
 from .uploads import ImportOptions, import_file
 from .workflow import DONE, VERIFICATION_GROUPS, set_status, verify
@@ -97,6 +98,7 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
         if report.created:
             replayed += _replay(entry, wanted, people)
     lines.append(f"2017 replayed for {replayed} parcel(s)")
+    lines.append(load_relocation_demo())
     return "\n".join(lines)
 
 

@@ -347,3 +347,155 @@ class AuditEntry(Base):
     details: Mapped[dict] = mapped_column(
         JSONB, default=dict, server_default=text("'{}'::jsonb"), nullable=False
     )
+
+
+# --- relocation (回迁) ------------------------------------------------------------------
+
+# 产权调换 (flats), 货币补偿 (cash) or both.
+COMPENSATIONS = ("flats", "cash", "mixed")
+RELOCATION_ENTITIES = ("household", "flat", "project")
+
+
+class ResettlementProject(Base):
+    """A resettlement housing project (安置房项目): its site, flats planned, completion."""
+
+    __tablename__ = "resettlement_projects"
+    __table_args__ = (Index("ix_resettlement_projects_geom", "geom", postgresql_using="gist"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    district_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
+    # The responsibility list (projects) naming the responsible unit, person and deadline.
+    responsibility_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    geom = _geometry()
+    site_m2: Mapped[float | None] = mapped_column(Float)
+    # Flats planned per size class, e.g. {"90": 120, "120": 80} (class = nominal m²).
+    flats_by_size: Mapped[dict] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb"), nullable=False
+    )
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    planned_completion: Mapped[date | None] = mapped_column(Date)
+    actual_completion: Mapped[date | None] = mapped_column(Date)
+    # The current state; every earlier one is in relocation_versions.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    district: Mapped[AdminUnit] = relationship()
+    responsibility: Mapped[Project | None] = relationship()
+    townships: Mapped[list[AdminUnit]] = relationship(secondary="resettlement_project_townships")
+
+
+class ResettlementProjectTownship(Base):
+    """The townships whose households a resettlement project takes."""
+
+    __tablename__ = "resettlement_project_townships"
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("resettlement_projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), primary_key=True)
+
+
+class Household(Base):
+    """A household whose home was demolished (被征迁户), on a demolition parcel."""
+
+    __tablename__ = "households"
+    __table_args__ = (
+        CheckConstraint(_in("compensation", COMPENSATIONS), name="compensation_known"),
+        CheckConstraint("flats_due >= 0", name="flats_due_non_negative"),
+        # A national ID is kept only as a keyed hash, and one person heads one household.
+        Index(
+            "uq_household_id_hash",
+            "id_hash",
+            unique=True,
+            postgresql_where=text("id_hash IS NOT NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"), index=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("resettlement_projects.id"))
+    head_name: Mapped[str | None] = mapped_column(Text)
+    id_hash: Mapped[str | None] = mapped_column(String(64))
+    demolished_m2: Mapped[float | None] = mapped_column(Float)
+    compensation: Mapped[str] = mapped_column(String(8))
+    flats_due: Mapped[int] = mapped_column(Integer, default=0)
+    area_due_m2: Mapped[float | None] = mapped_column(Float)
+    transition_start: Mapped[date | None] = mapped_column(Date)
+    monthly_allowance: Mapped[float | None] = mapped_column(Float)
+    promised_handover: Mapped[date | None] = mapped_column(Date)
+    title_deadline: Mapped[date | None] = mapped_column(Date)
+    # The current state; every earlier one is in relocation_versions.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+
+
+class Flat(Base):
+    """A flat of a resettlement project, and its allocation (房源调度), keys and title."""
+
+    __tablename__ = "flats"
+    __table_args__ = (
+        UniqueConstraint("project_id", "building", "unit", name="uq_flat"),
+        CheckConstraint("floor_area_m2 > 0", name="floor_area_positive"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("resettlement_projects.id"), index=True)
+    building: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(32))
+    size_class: Mapped[str | None] = mapped_column(String(16))
+    floor_area_m2: Mapped[float] = mapped_column(Float)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    allocated_on: Mapped[date | None] = mapped_column(Date)
+    handed_over_on: Mapped[date | None] = mapped_column(Date)
+    certified_on: Mapped[date | None] = mapped_column(Date)
+    # The current state; every earlier one is in relocation_versions.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+
+
+class RelocationVersion(Base):
+    """Append-only history of households, flats and resettlement projects: each row is
+    one record's full state (JSON) from valid_from until valid_to, with the state before."""
+
+    __tablename__ = "relocation_versions"
+    __table_args__ = (
+        UniqueConstraint("entity", "entity_id", "version", name="uq_relocation_version"),
+        CheckConstraint(_in("entity", RELOCATION_ENTITIES), name="entity_known"),
+        Index("ix_relocation_versions_validity", "entity", "valid_from", "valid_to"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(16))
+    state: Mapped[dict] = mapped_column(JSONB)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    changed_by: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class RelocationTarget(Base):
+    """A year's relocation target for a district or township: households, flats, m²."""
+
+    __tablename__ = "relocation_targets"
+    __table_args__ = (
+        UniqueConstraint("admin_unit_id", "year", name="uq_relocation_target"),
+        CheckConstraint(
+            "coalesce(households, 0) >= 0 AND coalesce(flats, 0) >= 0"
+            " AND coalesce(floor_area_m2, 0) >= 0",
+            name="relocation_target_non_negative",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admin_unit_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int | None] = mapped_column(Integer)
+    flats: Mapped[int | None] = mapped_column(Integer)
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    admin_unit: Mapped[AdminUnit] = relationship()

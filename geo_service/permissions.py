@@ -9,7 +9,10 @@
 | leader    | read everything in its district (or the city); change nothing                |
 | planner   | read and export; change nothing                                              |
 | admin     | users, targets, reference data, projects; withdraws parcels (as verifiers   |
-|           | may in their scope); reads the kept files of uploads                         |
+|           | may in their scope); reads the kept files of uploads; relocation records    |
+|           | and targets                                                                  |
+| officer   | (relocation) households, flats, hand-overs and titles in its townships;      |
+|           | reads the names of its townships' households                                 |
 | anonymous | the public page and /healthz                                                 |
 """
 
@@ -157,3 +160,32 @@ def readable_district(session: Session, who: Principal | None, district: str | N
     if len(names) == 1:
         return next(iter(names))
     raise Forbidden(f"name a district: one of {', '.join(sorted(names))}")
+
+
+# --- relocation (回迁) ---------------------------------------------------------------------
+
+
+def check_relocation_change(who: Principal | None, township_ids: set[int], doing: str):
+    """Households, flats and their dates: an admin, or a township officer when every
+    township the change touches is theirs (a flat list for a project serving two
+    townships needs both, or an admin)."""
+    who = require_role(who, "admin", "officer", doing=doing)
+    if who.role == "officer":
+        outside = set(township_ids) - who.township_ids
+        if outside or not township_ids:
+            raise Forbidden(
+                f"{who.username} may not {doing}: it touches townships that are not theirs"
+            )
+    return who
+
+
+def personal_townships(who: Principal | None) -> bool | frozenset[int]:
+    """Whose household heads' names a user may read: an admin everyone's, a township
+    officer their townships' households'; leaders, planners and verifiers none (masked)."""
+    if who is None:
+        return False
+    if who.role == "admin":
+        return True
+    if who.role == "officer":
+        return who.township_ids
+    return False

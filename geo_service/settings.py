@@ -56,6 +56,12 @@ class Settings(BaseSettings):
             )
         return url
 
+    # Relocation: the key of the hash national ID numbers are kept as (never stored in the
+    # database); the days after the promised hand-over by which a title is due when a
+    # roster gives no certificate deadline (办证期限).
+    relocation_id_secret: str | None = None
+    relocation_title_days: int = 365
+
     # Accounts: browser sessions and API tokens expire; repeated failed sign-ins lock the
     # name for a while. COOKIE_SECURE marks the session cookie Secure (set it behind TLS).
     session_minutes: int = 12 * 60

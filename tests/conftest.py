@@ -15,7 +15,8 @@ TEST_URL = os.environ.get(
 # Everything a test may write; reference units survive, reference targets are reloaded.
 _MUTABLE = (
     "parcel_support, parcel_versions, parcels, uploads, upload_files, projects, targets, "
-    "auth_tokens"
+    "auth_tokens, relocation_versions, flats, households, resettlement_project_townships, "
+    "resettlement_projects, relocation_targets"
 )
 # People the tests act as; made once per test session (argon2 hashing is slow on purpose)
 # and kept between tests. Every one of them signs in with TEST_PASSWORD.

@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 
 from geo_service import demo
 from geo_service.models import Parcel, ParcelVersion
+from geo_service.relocation_tallies import overdue
+from geo_service.relocation_tallies import tally as relocation_tally
 from geo_service.tallies import tally
 from geo_service.workflow import history
 
@@ -19,8 +21,10 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
     first = demo.load_demo()
     assert "2017 replayed for 424 parcel(s)" in first
     versions = session.scalar(select(func.count()).select_from(ParcelVersion))
+    assert "relocation: 278 households, 436 flats" in first
     second = demo.load_demo()
     assert "2017 replayed for 0 parcel(s)" in second and "new 0, changed 0" in second
+    assert "relocation: already loaded" in second
     assert session.scalar(select(func.count()).select_from(ParcelVersion)) == versions
 
     quarters = [_verified(session, date(2017, m, d)) for m, d in ((3, 31), (6, 30), (9, 30))]
@@ -36,3 +40,19 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
     assert [s for s, _ in steps] == ["planned", "in_progress", "delivered", "verified"]
     assert verified.verified_group == "土地核验组"
     assert verified.verified_at.year == 2017
+
+    # Relocation: keys after each project's completion, some households still waiting.
+    june, december = (
+        {r.project: r for r in relocation_tally(session, by="project", as_of=day)}
+        for day in (date(2017, 6, 30), date(2017, 12, 31))
+    )
+    assert 0 < june["JA-AZ-01"].flats_handed_over < december["JA-AZ-01"].flats_handed_over
+    assert june["JA-AZ-02"].flats_handed_over == 0 < december["JA-AZ-02"].flats_handed_over
+    assert december["JA-AZ-03"].flats_handed_over == 0  # not completed in 2017
+    cases = overdue(session, as_of=date(2017, 12, 31))
+    assert {c.project for c in cases if c.kind == "handover"} == {
+        "JA-AZ-01",
+        "JA-AZ-02",
+        "JA-AZ-03",
+    }
+    assert any(c.kind == "title" and c.project == "JA-AZ-01" for c in cases)  # 办证期限 passed

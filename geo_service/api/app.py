@@ -21,6 +21,7 @@ from . import (
     maps,
     ogc,
     parcels,
+    relocation,
     schemas,
     tallies,
     tilejson,
@@ -57,6 +58,8 @@ def create_app() -> FastAPI:
         exports.exports_router(),
         ogc.ogc_router(),
         tilejson.tilejson_router(),
+        relocation.relocation_router(),
+        relocation.relocation_map_router(),
     ):
         app.include_router(router, responses=schemas.ERRORS)
     app.mount(
@@ -74,8 +77,10 @@ def create_app() -> FastAPI:
             "service": "geo_service",
             "progress_map": "/maps/progress",
             "support_map": "/maps/support",
+            "relocation_map": "/maps/relocation",
             "docs": "/docs",
             "tallies": "/api/tallies?by=township",
+            "relocation": "/api/relocation/tallies?by=township",
             "parcels": "/api/parcels",
             "kinds": list(KINDS),
         }

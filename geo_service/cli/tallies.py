@@ -4,21 +4,31 @@ import csv
 import io
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from .. import tallies
+from .. import relocation_tallies, tallies
 from ..database import session_scope
 from ..errors import GeoServiceError
 from .common import By, Credit, Format, Kind, ListFormat, _day, _fail, _text, app
+from .relocation import tally_table as relocation_table
+
+
+class TallyKind(StrEnum):
+    land = "land"
+    demolition = "demolition"
+    relocation = "relocation"
 
 
 @app.command("tally")
 def tally_command(
     by: By = typer.Option(By.district, help="group by district, township or project"),
-    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
+    kind: TallyKind | None = typer.Option(
+        None, help="only land or only demolition; relocation: households, flats and m² (回迁)"
+    ),
     year: int | None = typer.Option(
         None, help="the campaign year (default: the --as-of day's, else the configured one)"
     ),
@@ -41,8 +51,13 @@ def tally_command(
       geo-service tally --by township --format csv --output tally.csv
 
       geo-service tally --by township --credit helpers --as-of 2017-06-30
+
+      geo-service tally --kind relocation --by township --format json
     """
     day = _day(as_of)
+    if kind is TallyKind.relocation:
+        _relocation(by.value, year, day, fmt, output)
+        return
     try:
         with session_scope() as session:
             rows = tallies.tally(
@@ -56,7 +71,21 @@ def tally_command(
     except GeoServiceError as exc:
         _fail(exc)
     records = [r.as_dict(by.value) for r in rows]
-    text = _render(records, fmt, by.value)
+    _emit(_render(records, fmt, by.value), records, output)
+
+
+def _relocation(by: str, year, day, fmt: Format, output: Path | None) -> None:
+    try:
+        with session_scope() as session:
+            rows = relocation_tallies.tally(session, by=by, year=year, as_of=day)
+    except GeoServiceError as exc:
+        _fail(exc)
+    records = [r.as_dict(by) for r in rows]
+    text = relocation_table(records, by) if fmt is Format.table else _render(records, fmt, by)
+    _emit(text, records, output)
+
+
+def _emit(text: str, records: list, output: Path | None) -> None:
     if output:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"{len(records)} row(s) written to {output}")
