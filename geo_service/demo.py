@@ -1,4 +1,5 @@
-"""Loads the synthetic Jin'an demo set listed in data/parcels/manifest.csv.
+"""Loads the synthetic demo: Jin'an (data/parcels/) and the city-wide part, Cangshan and
+Fuqing with the city's target, problem files and milestone records (data/campaign/).
 
 So that the quarter timeline has a campaign to show, the demo replays a 2017: every parcel
 is surveyed in January or February, and those the files mark delivered or verified move
@@ -9,32 +10,44 @@ from each parcel's code, so every load tells the same story.
 
 import csv
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
 
 from .database import session_scope
-from .models import Parcel, ParcelVersion
-from .projects import import_projects
+from .models import MilestoneRecord, Parcel, ParcelVersion, ProjectProblem
+from .projects import find_project, import_projects
 from .readers import read_features
 from .reference import load_targets_csv
+from .register import add_problem, record_milestone, set_problem_status
 from .settings import DATA_DIR
+from .tallies import CAMPAIGN_TZ
 from .uploads import ImportOptions, import_file
 from .workflow import DONE, VERIFICATION_GROUPS, set_status, verify
 
 DEMO_DIR = DATA_DIR / "parcels"
+CAMPAIGN_DIR = DATA_DIR / "campaign"
 CAMPAIGN_START = datetime(2017, 1, 3, 9, tzinfo=UTC)
 VERIFIERS = {"land": ["林志伟", "陈美华", "黄建国"], "demolition": ["郑晓东", "王丽琴", "刘文斌"]}
 
 
-def load_demo(directory: Path = DEMO_DIR) -> str:
+def load_demo(directory: Path = DEMO_DIR, campaign: Path | None = CAMPAIGN_DIR) -> str:
     """Projects, targets and every listed parcel file (each file in its own transaction),
-    then the 2017 replay. Loading again changes nothing."""
+    then the 2017 replay; then the same for the city-wide part, with its problem files
+    and milestone records. Loading again changes nothing."""
+    lines = [_load_set(directory, "demo_projects.csv", "demo_targets.csv")]
+    if campaign is not None:
+        lines.append(_load_set(campaign, "projects.csv", "targets.csv"))
+        lines.append(_load_register(campaign))
+    return "\n".join(lines)
+
+
+def _load_set(directory: Path, projects: str, targets_file: str) -> str:
     lines = []
     with session_scope() as session:
-        counts = import_projects(session, directory / "demo_projects.csv")
-        targets = load_targets_csv(session, directory / "demo_targets.csv")
+        counts = import_projects(session, directory / projects)
+        targets = load_targets_csv(session, directory / targets_file)
     lines.append(
         f"projects: {counts['created']} new, {counts['updated']} updated; targets: {targets}"
     )
@@ -51,6 +64,58 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
             replayed += _replay(entry, wanted)
     lines.append(f"2017 replayed for {replayed} parcel(s)")
     return "\n".join(lines)
+
+
+def _at(day: str, hour: int) -> datetime:
+    """A demo record's time: that day at `hour` China Standard Time."""
+    return datetime.combine(date.fromisoformat(day), time(hour), tzinfo=CAMPAIGN_TZ)
+
+
+def _load_register(directory: Path) -> str:
+    """Milestone records and problem files, each dated the day it happened; only for
+    projects that have none yet, so a second load adds nothing."""
+    added = {"milestones": 0, "problems": 0}
+    with session_scope() as session:
+        have_records = set(session.scalars(select(MilestoneRecord.project_id)))
+        have_problems = set(session.scalars(select(ProjectProblem.project_id)))
+        with (directory / "milestones_done.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if find_project(session, row["project"]).id in have_records:
+                    continue
+                record_milestone(
+                    session,
+                    row["project"],
+                    date.fromisoformat(row["date"]),
+                    date.fromisoformat(row["done_on"]),
+                    actor="demo",
+                    now=_at(row["done_on"], 18),
+                )
+                added["milestones"] += 1
+        with (directory / "problems.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if find_project(session, row["project"]).id in have_problems:
+                    continue
+                filed = add_problem(
+                    session,
+                    row["project"],
+                    row["problem"],
+                    actor="demo",
+                    responsible_unit=row["responsible_unit"],
+                    person=row["person"],
+                    deadline=date.fromisoformat(row["deadline"]),
+                    now=_at(row["filed_on"], 9),
+                )
+                if row["solved_on"]:
+                    set_problem_status(
+                        session,
+                        filed.id,
+                        "solved",
+                        actor="demo",
+                        solved_on=date.fromisoformat(row["solved_on"]),
+                        now=_at(row["solved_on"], 17),
+                    )
+                added["problems"] += 1
+    return f"milestone records: {added['milestones']}; problems filed: {added['problems']}"
 
 
 def _import(path: Path, entry: dict):

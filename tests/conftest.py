@@ -12,7 +12,10 @@ TEST_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/geo_service_test"
 )
 # Everything a test may write; reference units survive, reference targets are reloaded.
-_MUTABLE = "parcel_support, parcel_versions, parcels, uploads, projects, targets"
+_MUTABLE = (
+    "project_problem_versions, project_problems, milestone_records, project_townships, "
+    "parcel_support, parcel_versions, parcels, uploads, projects, targets"
+)
 
 
 def _reset_caches():
