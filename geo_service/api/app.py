@@ -4,12 +4,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
-from .. import __version__
+from .. import __version__, pages
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
 from ..models import KINDS
-from . import handlers, health, maps, parcels, tallies, uploads, workflow
+from . import handlers, health, maps, parcels, projects, rankings, tallies, uploads, workflow
+from . import pages as pages_api
 
 
 def create_app() -> FastAPI:
@@ -29,8 +30,12 @@ def create_app() -> FastAPI:
         workflow.workflow_router(),
         tallies.support_router(),
         maps.maps_router(),
+        projects.projects_router(),
+        rankings.rankings_router(),
+        pages_api.pages_router(),
     ):
         app.include_router(router)
+    app.mount(pages.STATIC_PREFIX, StaticFiles(directory=pages.STATIC_DIR), name="pages-static")
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
     # Leaflet & co. from npm (geo_service/maps/vendor/node_modules): no CDN, cached long.
     app.mount(assets.STATIC_PREFIX, assets.static_app(), name="vendor")
@@ -41,6 +46,10 @@ def create_app() -> FastAPI:
             "service": "geo_service",
             "progress_map": "/maps/progress",
             "support_map": "/maps/support",
+            "board": "/board",
+            "public": "/public",
+            "projects": "/api/projects",
+            "rankings": "/api/rankings?period=2017Q2",
             "docs": "/docs",
             "tallies": "/api/tallies?by=township",
             "parcels": "/api/parcels",

@@ -1,6 +1,17 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
-from . import boundaries, db, imports, maps, projects, serve, tallies, targets, workflow
+from . import (
+    boundaries,
+    db,
+    imports,
+    maps,
+    projects,
+    rankings,
+    serve,
+    tallies,
+    targets,
+    workflow,
+)
 from .common import app
 
 __all__ = [
@@ -10,6 +21,7 @@ __all__ = [
     "imports",
     "maps",
     "projects",
+    "rankings",
     "serve",
     "tallies",
     "targets",
