@@ -208,7 +208,7 @@ def public(session: Session, year: int | None = None) -> dict:
             "unit": unit,
             "verified": None if r.verified_m2 is None else round(scale(r.verified_m2), 1),
             "target": None if r.target_m2 is None else round(scale(r.target_m2), 1),
-            "progress": None if not r.target_m2 else round(r.verified_m2 / r.target_m2, 4),
+            "progress": None if not r.target_m2 else r.verified_m2 / r.target_m2,
         }
 
     districts: dict[str, dict] = {}
