@@ -15,8 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from .accounts import create_user
 from .database import session_scope
-from .models import MilestoneRecord, Parcel, ParcelVersion, ProjectProblem
+from .models import MilestoneRecord, Parcel, ParcelVersion, ProjectProblem, User
 from .projects import find_project, import_projects
 from .readers import read_features
 from .reference import load_targets_csv
@@ -29,7 +30,46 @@ from .workflow import DONE, VERIFICATION_GROUPS, set_status, verify
 DEMO_DIR = DATA_DIR / "parcels"
 CAMPAIGN_DIR = DATA_DIR / "campaign"
 CAMPAIGN_START = datetime(2017, 1, 3, 9, tzinfo=UTC)
-VERIFIERS = {"land": ["林志伟", "陈美华", "黄建国"], "demolition": ["郑晓东", "王丽琴", "刘文斌"]}
+# Every demo user signs in with this password (demo data only: never on a real server).
+DEMO_PASSWORD = "jinan-demo-2017"
+
+
+def _demo_users(directory: Path) -> list[dict]:
+    with (directory / "demo_users.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def load_demo_users(directory: Path = DEMO_DIR, password: str = DEMO_PASSWORD) -> int:
+    """The demo's people (data/parcels/demo_users.csv); existing ones are left alone."""
+    added = 0
+    with session_scope() as session:
+        for row in _demo_users(directory):
+            if session.scalar(select(User.id).where(User.username == row["username"])):
+                continue
+            create_user(
+                session,
+                row["username"],
+                role=row["role"],
+                password=password,
+                display_name=row["display_name"],
+                group=row["group"] or None,
+                district=row["district"] or None,
+                townships=[t for t in row["townships"].split(";") if t],
+                by="demo",
+                source="cli",
+            )
+            added += 1
+    return added
+
+
+def _people(directory: Path) -> dict[tuple[str, str], str]:
+    """(role or kind, township) → who does that work there in the demo."""
+    people = {}
+    for row in _demo_users(directory):
+        kind = {"土地核验组": "land", "拆迁核验组": "demolition"}.get(row["group"])
+        for township in filter(None, row["townships"].split(";")):
+            people[(kind or row["role"], township)] = row["username"]
+    return people
 
 
 def load_demo(directory: Path = DEMO_DIR, campaign: Path | None = CAMPAIGN_DIR) -> str:
@@ -44,7 +84,14 @@ def load_demo(directory: Path = DEMO_DIR, campaign: Path | None = CAMPAIGN_DIR) 
 
 
 def _load_set(directory: Path, projects: str, targets_file: str) -> str:
-    lines = []
+    users = load_demo_users(directory)
+    lines = [f"users: {users} new; each signs in at /login with the password {DEMO_PASSWORD!r}"]
+    lines += [
+        f"  {row['role']:<9} {row['username']} {row['group'] or row['district'] or ''} "
+        f"{row['townships'].replace(';', '、')}".rstrip()
+        for row in _demo_users(directory)
+    ]
+    people = _people(directory)
     with session_scope() as session:
         counts = import_projects(session, directory / projects)
         targets = load_targets_csv(session, directory / targets_file)
@@ -55,13 +102,13 @@ def _load_set(directory: Path, projects: str, targets_file: str) -> str:
         entries = list(csv.DictReader(handle))
     replayed = 0
     for entry in entries:
-        report, wanted = _import(directory / entry["file"], entry)
+        report, wanted = _import(directory / entry["file"], entry, people)
         lines.append(
             f"{entry['file']}: {report.parcels} parcels, {report.area_mu:,.1f} mu "
             f"(new {report.created}, changed {report.changed}, unchanged {report.unchanged})"
         )
         if report.created:
-            replayed += _replay(entry, wanted)
+            replayed += _replay(entry, wanted, people)
     lines.append(f"2017 replayed for {replayed} parcel(s)")
     return "\n".join(lines)
 
@@ -118,7 +165,7 @@ def _load_register(directory: Path) -> str:
     return f"milestone records: {added['milestones']}; problems filed: {added['problems']}"
 
 
-def _import(path: Path, entry: dict):
+def _import(path: Path, entry: dict, people: dict):
     """Import the file as surveyed (planned); return the report and each code's status."""
     frame = read_features(path).frame
     wanted = dict(zip(frame["code"], frame["status"], strict=True))
@@ -126,7 +173,7 @@ def _import(path: Path, entry: dict):
     options = ImportOptions(
         kind=entry["kind"],
         township=entry["township"],
-        actor="demo",
+        actor=people[("officer", _township(entry))],
         # Only the replay moves parcels on; a second load finds them as the replay left
         # them, which is what the files say.
         status=None if loaded else "planned",
@@ -138,14 +185,20 @@ def _import(path: Path, entry: dict):
         return import_file(session, path, options), wanted
 
 
+def _township(entry: dict) -> str:
+    """The township's name in a manifest entry ('district/township' where names repeat)."""
+    return entry["township"].split("/")[-1]
+
+
 def _loaded(entry: dict) -> bool:
     with session_scope() as session:
         found = select(Parcel.id).where(Parcel.source_file == entry["file"]).limit(1)
         return session.scalar(found) is not None
 
 
-def _replay(entry: dict, wanted: dict[str, str]) -> int:
-    kind = entry["kind"]
+def _replay(entry: dict, wanted: dict[str, str], people: dict) -> int:
+    kind, township = entry["kind"], _township(entry)
+    verifier, officer = people[(kind, township)], people[("officer", township)]
     with session_scope() as session:
         parcels = session.scalars(
             select(Parcel).where(Parcel.source_file == entry["file"], Parcel.version == 1)
@@ -155,10 +208,9 @@ def _replay(entry: dict, wanted: dict[str, str]) -> int:
             for step, when in _steps(parcel.code, wanted.get(parcel.code, "planned"), kind):
                 if step == "verified":
                     group = VERIFICATION_GROUPS[kind]
-                    name = VERIFIERS[kind][_draw(parcel.code, "who", 3)]
-                    verify(session, parcel, name, group, note="核验通过", now=when)
+                    verify(session, parcel, verifier, group, note="核验通过", now=when)
                 else:
-                    set_status(session, parcel, step, actor=entry["township"], now=when)
+                    set_status(session, parcel, step, actor=officer, now=when)
         return len(parcels)
 
 

@@ -29,12 +29,27 @@ class TooLarge(GeoServiceError):
     """An upload over the configured size limit."""
 
 
+class Unauthorized(GeoServiceError):
+    """Not signed in, or the sign-in is wrong, expired or revoked."""
+
+
+class Forbidden(GeoServiceError):
+    """Signed in, but the user's role or scope does not allow this."""
+
+
+class TooManyAttempts(GeoServiceError):
+    """Sign-in refused for a while after repeated failures."""
+
+
 HTTP_STATUS = {
     NotFound: 404,
     InvalidInput: 400,
     UploadRefused: 422,
     DatabaseUnavailable: 503,
     TooLarge: 413,
+    Unauthorized: 401,
+    Forbidden: 403,
+    TooManyAttempts: 429,
 }
 
 

@@ -70,6 +70,8 @@ class AdminUnit(Base):
     code_official: Mapped[bool] = mapped_column(Boolean, default=True)
     boundary_approximate: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str | None] = mapped_column(Text)
+    # A district may require that whoever uploaded or delivered a parcel does not verify it.
+    four_eyes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     geom = _geometry()
     parent: Mapped["AdminUnit | None"] = relationship(remote_side="AdminUnit.id")
 
@@ -326,3 +328,71 @@ class Target(Base):
     updated_by: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = _now()
     admin_unit: Mapped[AdminUnit] = relationship()
+
+
+# --- accounts and audit ------------------------------------------------------------------
+
+ROLES = ("admin", "leader", "planner", "verifier", "officer")
+
+
+class User(Base):
+    """A person who signs in. Verifiers belong to one verification group; verifiers and
+    township officers work in the townships assigned to them; leaders and planners see one
+    district, or the whole city when district_id is empty."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role_known"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    group_name: Mapped[str | None] = mapped_column(Text)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id"))
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    district: Mapped[AdminUnit | None] = relationship()
+    townships: Mapped[list[AdminUnit]] = relationship(secondary="user_townships")
+
+
+class UserTownship(Base):
+    __tablename__ = "user_townships"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), primary_key=True)
+
+
+class AuthToken(Base):
+    """A sign-in: a browser session or an API token. Only a hash of the secret is kept."""
+
+    __tablename__ = "auth_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    user: Mapped[User] = relationship()
+
+
+class AuditEntry(Base):
+    """Append-only (a trigger refuses UPDATE and DELETE): every write, refusal and failed
+    sign-in, with who, when, from where and what changed."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = _now()
+    username: Mapped[str | None] = mapped_column(Text, index=True)
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    target: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb"), nullable=False
+    )

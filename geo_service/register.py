@@ -346,6 +346,13 @@ def problems(
     return sorted(latest.values(), key=problem_order)
 
 
+def problem_project(session: Session, problem_id: int) -> str:
+    row = session.get(ProjectProblem, problem_id)
+    if row is None:
+        raise NotFound(f"no problem #{problem_id}")
+    return row.project.code
+
+
 def problem_history(session: Session, problem_id: int) -> list[dict]:
     if session.get(ProjectProblem, problem_id) is None:
         raise NotFound(f"no problem #{problem_id}")

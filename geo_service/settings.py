@@ -53,6 +53,20 @@ class Settings(BaseSettings):
             )
         return url
 
+    # Accounts: browser sessions and API tokens expire; repeated failed sign-ins lock the
+    # name for a while. COOKIE_SECURE marks the session cookie Secure (set it behind TLS).
+    session_minutes: int = 12 * 60
+    api_token_minutes: int = 60
+    password_min_length: int = 10
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    cookie_secure: bool = False
+    # Hosts (host[:port]) besides the service's own whose pages may post with the cookie,
+    # e.g. the public name a reverse proxy serves it under.
+    trusted_origins: list[str] = Field(default_factory=list)
+    # The first admin's password for `db upgrade` (else one is generated and printed once).
+    admin_password: str | None = Field(default=None, validation_alias="GEO_SERVICE_ADMIN_PASSWORD")
+
     # Checks on uploads (shares are fractions: 0.01 = 1%).
     repair_tolerance: float = 0.01
     declared_area_tolerance: float = 0.005

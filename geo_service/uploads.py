@@ -268,6 +268,11 @@ def _check_options(options: ImportOptions, name: str) -> None:
         )
 
 
+def resolve_township(session: Session, township: str, filename: str):
+    """The upload's township, or a refusal that names the file."""
+    return _resolve(lambda: find_township(session, township), filename)
+
+
 def _resolve(finder, name):
     try:
         return finder()

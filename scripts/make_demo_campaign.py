@@ -237,6 +237,25 @@ PROBLEMS = [
 ]
 
 
+# The people who do the work there (all invented); every demo user's password is the demo's.
+USERS = [
+    ("邱海燕", "leader", "", "仓山区", ""),
+    ("方立新", "verifier", "土地核验组", "", "城门镇;盖山镇;建新镇;螺洲镇"),
+    ("江红梅", "verifier", "拆迁核验组", "", "城门镇;盖山镇;建新镇;螺洲镇"),
+    ("严俊", "officer", "", "", "城门镇"),
+    ("姚莉", "officer", "", "", "盖山镇"),
+    ("汪洋", "officer", "", "", "建新镇"),
+    ("蒋涛", "officer", "", "", "螺洲镇"),
+    ("薛志强", "leader", "", "福清市", ""),
+    ("傅晓光", "verifier", "土地核验组", "", "龙田镇;江阴镇;音西街道;宏路街道"),
+    ("丁雪", "verifier", "拆迁核验组", "", "龙田镇;江阴镇;音西街道;宏路街道"),
+    ("韩冰", "officer", "", "", "龙田镇"),
+    ("孔令辉", "officer", "", "", "江阴镇"),
+    ("范文", "officer", "", "", "音西街道"),
+    ("石磊", "officer", "", "", "宏路街道"),
+]
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     towns = gpd.read_file(ROOT / "data/reference/townships.geojson").to_crs("EPSG:4549")
@@ -309,6 +328,11 @@ def main() -> None:
             "milestones",
         ),
         PROJECTS,
+    )
+    _write(
+        "demo_users.csv",
+        ("username", "display_name", "role", "group", "district", "townships"),
+        [(u[0], u[0], *u[1:]) for u in USERS],
     )
     _write("milestones_done.csv", ("project", "date", "done_on"), DONE)
     _write(

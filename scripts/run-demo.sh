@@ -9,6 +9,8 @@ echo "==> loading demo data"
 "$VENV/bin/geo-service" tally --by township
 cat <<MSG
 ==> geo_service is starting on http://$HOST:$PORT/
+    sign in:          http://$HOST:$PORT/login  as a demo user (listed above), e.g.
+                      周建明 (leader, 晋安区) or 林志伟 (land verifier); password jinan-demo-2017
     progress map:     http://$HOST:$PORT/maps/progress
     support map:      http://$HOST:$PORT/maps/support
     API docs:         http://$HOST:$PORT/docs

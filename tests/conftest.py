@@ -14,8 +14,24 @@ TEST_URL = os.environ.get(
 # Everything a test may write; reference units survive, reference targets are reloaded.
 _MUTABLE = (
     "project_problem_versions, project_problems, milestone_records, project_townships, "
-    "parcel_support, parcel_versions, parcels, uploads, projects, targets"
+    "parcel_support, parcel_versions, parcels, uploads, projects, targets, auth_tokens"
 )
+# People the tests act as; made once per test session (argon2 hashing is slow on purpose)
+# and kept between tests. Every one of them signs in with TEST_PASSWORD.
+TEST_PASSWORD = "correct horse battery"
+JINAN = ["新店镇", "岳峰镇", "茶园街道", "王庄街道", "象园街道"]
+JINAN += ["鼓山镇", "宦溪镇", "寿山乡", "日溪乡"]
+TEST_USERS = {
+    "land_all": dict(role="verifier", group="土地核验组", townships=JINAN),
+    "demolition_all": dict(role="verifier", group="拆迁核验组", townships=JINAN),
+    "officer_all": dict(role="officer", townships=JINAN),
+    "land_xd": dict(role="verifier", group="土地核验组", townships=["新店镇"]),
+    "officer_xd": dict(role="officer", townships=["新店镇"]),
+    "leader_jinan": dict(role="leader", district="晋安区"),
+    "leader_city": dict(role="leader"),
+    "planner": dict(role="planner"),
+    "admin_t": dict(role="admin"),
+}
 
 
 def _reset_caches():
@@ -34,6 +50,7 @@ def db_url():
     database.migrate()
     with database.session_scope() as session:
         reference.load_reference(session)
+        _create_test_users(session)
     yield os.environ["DATABASE_URL"]
     database.get_engine().dispose()
 
@@ -59,3 +76,45 @@ def session(db):
 def count_rows(table: str) -> int:
     with database.get_engine().connect() as conn:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+
+
+def _create_test_users(session):
+    from geo_service import accounts
+
+    for username, scope in TEST_USERS.items():
+        accounts.create_user(
+            session, username, password=TEST_PASSWORD, by="tests", display_name=f"测试{username}",
+            **scope,
+        )  # fmt: skip
+
+
+def token_for(username: str) -> str:
+    """A fresh API token for a test user (issued directly: no password hashing)."""
+    from geo_service import accounts
+
+    with database.session_scope() as session:
+        who = accounts.acting_user(session, username)
+        return accounts.issue_token(session, who, "api", 60)
+
+
+def auth(username: str) -> dict:
+    """Request headers that sign in as a test user."""
+    return {"Authorization": f"Bearer {token_for(username)}"}
+
+
+# Who signs off each kind of work in the tests.
+VERIFIER = {"land": "land_all", "demolition": "demolition_all"}
+
+
+PARCEL_WRITES = {"import", "status", "verify", "dispute"}
+
+
+def with_user(args: list[str], as_user: str | None = "auto") -> list[str]:
+    """CLI arguments acting as a test user: by default the verifier of the kind named in
+    a parcel write (land unless 'demolition' is among the arguments)."""
+    args = [str(a) for a in args]
+    if as_user == "auto":
+        as_user = None
+        if args and args[0] in PARCEL_WRITES:
+            as_user = VERIFIER["demolition" if "demolition" in args else "land"]
+    return args + ["--as", as_user] if as_user else args

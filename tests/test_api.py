@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import shapely
-from conftest import count_rows
+from conftest import VERIFIER, auth, count_rows
 from fastapi.testclient import TestClient
 from parcelfiles import (
     CM120E,
@@ -38,15 +38,17 @@ GUSHAN_PARCEL = rectangle(GUSHAN, 0, 0, 120, 80)
 @pytest.fixture
 def client(db):
     # Server errors come back as 500 responses, so a test can say "4xx, not 500".
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("leader_city")) as c:
         yield c
 
 
-def _post(client, path, **fields):
+def _post(client, path, as_user: str | None = None, **fields):
+    """Upload as the verifier of the file's kind, unless told who."""
     data = {"kind": "land", "township": "新店镇", **fields}
     payload = path.read_bytes() if hasattr(path, "read_bytes") else path
     name = path.name if hasattr(path, "name") else "upload.geojson"
-    return client.post("/api/uploads", files={"file": (name, payload)}, data=data)
+    headers = auth(as_user or VERIFIER[data["kind"]])
+    return client.post("/api/uploads", files={"file": (name, payload)}, data=data, headers=headers)
 
 
 def _xindian_geojson(tmp_path, name="xindian.geojson"):
@@ -444,6 +446,7 @@ def test_a_client_file_name_cannot_leave_the_temporary_folder(client, tmp_path, 
         "/api/uploads",
         files={"file": (name, payload)},
         data={"kind": "land", "township": "新店镇", "dry_run": "true"},
+        headers=auth("land_all"),
     )
     # The folder part is dropped (".." leaves nothing, so the copy is called "upload");
     # the format is then told by the content.
@@ -499,6 +502,7 @@ def test_a_very_long_file_name_is_shortened_not_a_500(client, tmp_path):
         "/api/uploads",
         files={"file": (name, payload)},
         data={"kind": "land", "township": "新店镇", "dry_run": "true"},
+        headers=auth("land_all"),
     )
     assert response.status_code == 200, response.text
     assert response.json()["filename"].endswith(".geojson")

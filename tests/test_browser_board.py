@@ -5,9 +5,11 @@ import json
 import re
 from pathlib import Path
 from urllib.parse import quote
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import pytest
+from browser import sign_in
+from conftest import auth
 
 from geo_service import demo
 
@@ -22,13 +24,17 @@ def demo_server(live_server):
 
 
 def _get(url: str):
-    with urlopen(quote(url, safe=":/?&=,")) as response:
+    with urlopen(Request(quote(url, safe=":/?&=,"), headers=auth("leader_city"))) as response:
         return json.loads(response.read())
 
 
 def _names_and_codes() -> tuple[set[str], set[str]]:
     """Every person's name and parcel code in the demo data, read from its files."""
-    names: set[str] = set(demo.VERIFIERS["land"] + demo.VERIFIERS["demolition"])
+    names: set[str] = set()
+    for folder in ("parcels", "campaign"):
+        with (ROOT / "data" / folder / "demo_users.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                names |= {row["username"], row["display_name"]}
     for path in (ROOT / "data/parcels/demo_projects.csv", ROOT / "data/campaign/projects.csv"):
         with path.open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
@@ -50,6 +56,9 @@ def test_board_cards_match_the_api_on_a_wall_screen_and_print_on_one_a3_page(
 ):
     page = browser_page
     page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(f"{demo_server}/board")
+    assert "/login" in page.url  # the board is for signed-in users
+    sign_in(page, demo_server, "吴国华", demo.DEMO_PASSWORD)  # the city's leader
     page.goto(f"{demo_server}/board?district=晋安区&period=2017Q2")
     page.wait_for_selector(".gs-card")
     ranking = _get(f"{demo_server}/api/rankings?level=township&district=晋安区&period=2017Q2")
@@ -103,9 +112,10 @@ def test_board_cards_match_the_api_on_a_wall_screen_and_print_on_one_a3_page(
 
 
 def test_public_page_has_the_figures_and_no_name_or_parcel_code(demo_server, browser_page):
-    page = browser_page
+    page = browser_page  # never signed in: the public page is anonymous
     page.set_viewport_size({"width": 1920, "height": 1080})
     page.goto(f"{demo_server}/public")
+    assert page.url.endswith("/public")
     page.wait_for_selector("#gs-city")
     city = {r["kind"]: r for r in _get(f"{demo_server}/api/tallies?by=city")}
     row = page.locator("#gs-city tr[data-kind='land']").inner_text()

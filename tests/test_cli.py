@@ -13,7 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import shapely
-from conftest import count_rows
+from conftest import count_rows, with_user
 from parcelfiles import GUSHAN, XINDIAN, ZONE40, frame, independent_area_m2, rectangle, write
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -35,8 +35,8 @@ XINDIAN_M2 = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
 runner = CliRunner()
 
 
-def run(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
+def run(*args: str, as_user: str | None = "auto"):
+    return runner.invoke(app, with_user(list(args), as_user))
 
 
 def flat(output: str) -> str:
@@ -424,7 +424,7 @@ def test_console_script_imports_through_a_plain_libpq_url(db, tmp_path):
     url = _plain_libpq_url(db)
     path = _xindian_file(tmp_path)
     done = _script("import", path, "--kind", "land", "--township", "新店镇", "--status",
-                   "verified", url=url, cwd=tmp_path)  # fmt: skip
+                   "verified", "--as", "land_all", url=url, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "3 parcel(s)" in done.stdout
     assert _counts() == (3, 1, 3)

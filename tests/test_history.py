@@ -357,7 +357,6 @@ def test_a_populated_0001_database_upgrades_and_keeps_working(scratch_url):
     columns = {c["name"] for c in inspect(engine).get_columns("parcel_versions")}
     assert {"note", "verified_by", "verified_area_m2", "flags", "support_ids"} <= columns
     with engine.connect() as conn:
-        # Upgraded to the newest revision, whichever later migrations follow 0002.
         head = ScriptDirectory.from_config(config).get_current_head()
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
         rows = conn.execute(

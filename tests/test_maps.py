@@ -5,6 +5,7 @@ import re
 from datetime import date
 
 import pytest
+from conftest import auth
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 
@@ -127,7 +128,7 @@ def test_support_page_lists_the_helpers(session, parcels):
 
 
 def test_live_pages_use_only_the_services_own_assets(db, parcels):
-    client = TestClient(create_app())
+    client = TestClient(create_app(), headers=auth("leader_city"))
     page = client.get("/maps/progress", params={"district": "晋安区", "kind": "land"})
     assert page.status_code == 200
     sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
@@ -141,18 +142,20 @@ def test_live_pages_use_only_the_services_own_assets(db, parcels):
 
 
 def test_change_token_moves_when_a_parcel_changes(db, parcels, session):
-    client = TestClient(create_app())
+    client = TestClient(create_app(), headers=auth("leader_city"))
     before = client.get("/api/changes").json()["token"]
     parcel_id = client.get("/api/parcels", params={"code": "GS-1"}).json()["features"][0]["id"]
     response = client.post(
-        f"/api/parcels/{parcel_id}/status", json={"status": "in_progress", "actor": "鼓山镇"}
+        f"/api/parcels/{parcel_id}/status",
+        json={"status": "in_progress"},
+        headers=auth("officer_all"),
     )
     assert response.status_code == 200, response.text
     assert client.get("/api/changes").json()["token"] != before
 
 
 def test_vector_tiles_hold_the_parcels_of_their_area(db, parcels):
-    client = TestClient(create_app())
+    client = TestClient(create_app(), headers=auth("leader_city"))
     lon, lat = XINDIAN
     z = 14
     x, y = _tile(lon, lat, z)

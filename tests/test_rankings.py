@@ -4,6 +4,7 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from conftest import auth
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select, text
@@ -111,7 +112,8 @@ def test_tally_by_city_in_the_cli_and_the_api(session, tmp_path):
     assert rows[0]["city"] == "福州市"
     assert rows[0]["verified_m2"] == pytest.approx(area, rel=1e-6)
     assert rows[0]["progress"] == pytest.approx(area / 80_000, rel=1e-6)
-    got = TestClient(create_app()).get("/api/tallies?by=city&kind=land").json()
+    got = TestClient(create_app()).get("/api/tallies?by=city&kind=land", headers=auth("planner"))
+    got = got.json()
     assert got[0]["verified_m2"] == pytest.approx(area, rel=1e-6)
 
 
@@ -269,7 +271,12 @@ def test_rank_command_and_api(session, two_townships):
     bad = CliRunner().invoke(app, ["rank", "--period", "2017-13"])
     assert bad.exit_code == 2 and "write a month as 2017-05" in bad.output
     client = TestClient(create_app())
-    got = client.get("/api/rankings?level=township&district=晋安区&period=2017Q2&weights=land=1")
+    url = "/api/rankings?level=township&district=晋安区&period=2017Q2&weights=land=1"
+    assert client.get(url).status_code == 401
+    got = client.get(url, headers=auth("leader_jinan"))
     assert got.status_code == 200
     assert [r["unit"] for r in got.json()["rows"][:2]] == ["新店镇", "鼓山镇"]
-    assert client.get("/api/rankings?period=2017Q9").status_code == 400
+    assert client.get("/api/rankings?period=2017Q9", headers=auth("planner")).status_code == 400
+    # A district's leader ranks its own townships only.
+    other = client.get("/api/rankings?district=仓山区&period=2017Q2", headers=auth("leader_jinan"))
+    assert other.status_code == 403

@@ -5,9 +5,12 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import pytest
+from conftest import auth
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from geo_service import register
+from geo_service import audit, register
+from geo_service.api import create_app
 from geo_service.cli import app
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.projects import import_projects
@@ -178,3 +181,36 @@ def test_cli_register_and_problem_commands(db, tmp_path):
     assert solved.exit_code == 0 and "solved 2017-06-01" in solved.output
     missing = runner.invoke(app, ["projects", "show", "NOPE"])
     assert missing.exit_code == 2 and "no project with code 'NOPE'" in missing.output
+
+
+def test_api_register_reads_need_a_sign_in_and_writes_are_the_admins(listed):
+    listed.commit()
+    client = TestClient(create_app())
+    assert client.get("/api/projects").status_code == 401
+    mine = client.get("/api/projects", headers=auth("leader_jinan")).json()
+    assert {p["district"] for p in mine["projects"]} == {"晋安区"}
+    assert mine["counts"]["total"] == 3 and list(mine["counts"]["by_district"]) == ["晋安区"]
+    assert client.get("/api/projects/P-04", headers=auth("leader_jinan")).status_code == 403
+    city = client.get("/api/projects", headers=auth("leader_city")).json()
+    assert city["counts"]["total"] == 7
+    body = {"problem": "补偿款未到位", "person": "赵六", "deadline": "2017-05-31"}
+    refused = client.post("/api/projects/P-01/problems", json=body, headers=auth("leader_city"))
+    assert refused.status_code == 403
+    filed = client.post("/api/projects/P-01/problems", json=body, headers=auth("admin_t"))
+    assert filed.status_code == 201, filed.text
+    problem = filed.json()
+    assert (problem["changed_by"], problem["status"]) == ("admin_t", "open")
+    solved = client.post(f"/api/problems/{problem['id']}/status",
+                         json={"status": "solved", "solved_on": "2017-06-02"},
+                         headers=auth("admin_t"))  # fmt: skip
+    assert solved.status_code == 200 and solved.json()["solved_on"] == "2017-06-02"
+    history = client.get(f"/api/problems/{problem['id']}/history", headers=auth("planner"))
+    assert [h["status"] for h in history.json()] == ["open", "solved"]
+    done = client.post("/api/projects/P-01/milestones",
+                       json={"date": "2017-03-31", "done_on": "2017-03-29"},
+                       headers=auth("admin_t"))  # fmt: skip
+    assert done.status_code == 200 and done.json()["on_time"] is True
+    actions = [e["action"] for e in audit.entries(listed, username="admin_t")]
+    assert {"problem.add", "problem.status", "milestone.record"} <= set(actions)
+    refusals = audit.entries(listed, username="leader_city", outcome="refused")
+    assert refusals and refusals[0]["action"] == "problem.add"

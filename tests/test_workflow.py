@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 import shapely
-from conftest import count_rows
+from conftest import auth, count_rows, with_user
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select, text
@@ -277,7 +277,7 @@ def test_parcels_are_found_by_id_or_code_and_township(session, tmp_path, land):
 def client(db):
     from geo_service.api import create_app
 
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("leader_city")) as c:
         yield c
 
 
@@ -291,41 +291,41 @@ def _stored_land(tmp_path) -> int:
 
 def test_api_status_verify_dispute_and_history(client, tmp_path):
     pid = _stored_land(tmp_path)
+    officer, land, demolition = auth("officer_xd"), auth("land_xd"), auth("demolition_all")
     for to in ("in_progress", "delivered"):
-        r = client.post(f"/api/parcels/{pid}/status", json={"status": to, "actor": "新店镇"})
+        r = client.post(f"/api/parcels/{pid}/status", json={"status": to}, headers=officer)
         assert r.status_code == 200, r.text
         assert r.json()["status"] == to
-    wrong = client.post(
-        f"/api/parcels/{pid}/verify", json={"verifier": "王", "group": "拆迁核验组"}
-    )
-    assert wrong.status_code == 400
+    wrong = client.post(f"/api/parcels/{pid}/verify", json={}, headers=demolition)
+    assert wrong.status_code == 403
     assert "土地核验组" in wrong.json()["detail"]
-    r = client.post(
-        f"/api/parcels/{pid}/verify",
-        json={"verifier": "林志伟", "group": "土地核验组", "note": "现场核验"},
-    )
+    # A forged verifier and group in the body are ignored: the sign-in says who signs.
+    forged = {"verifier": "冒名者", "group": "拆迁核验组", "note": "现场核验"}
+    r = client.post(f"/api/parcels/{pid}/verify", json=forged, headers=land)
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["status_before"], body["status"], body["version"]) == ("delivered", "verified", 4)
+    assert (body["verified_by"], body["verified_group"]) == ("land_xd", "土地核验组")
     assert body["verified_area_m2"] == pytest.approx(independent_area_m2(LAND_PARCEL), rel=1e-3)
     assert body["verified_area_mu"] == pytest.approx(body["verified_area_m2"] * 15 / 10000)
-    r = client.post(f"/api/parcels/{pid}/dispute", json={"reason": "面积有误", "actor": "区攻坚办"})
+    r = client.post(f"/api/parcels/{pid}/dispute", json={"reason": "面积有误"}, headers=land)
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["dispute_reason"]) == ("disputed", "面积有误")
 
-    versions = client.get(f"/api/parcels/{pid}/history").json()
+    versions = client.get(f"/api/parcels/{pid}/history", headers=land).json()
     assert [v["version"] for v in versions] == [1, 2, 3, 4, 5]
     assert [v["status_before"] for v in versions] == [
         None, "planned", "in_progress", "delivered", "verified",
     ]  # fmt: skip
     assert [v["changed_by"] for v in versions] == [
         "测绘队",
-        "新店镇",
-        "新店镇",
-        "林志伟",
-        "区攻坚办",
+        "officer_xd",
+        "officer_xd",
+        "land_xd",
+        "land_xd",
     ]
-    assert versions[3]["verified_by"] == "林志伟"
+    assert versions[3]["verified_by"] == "land_xd"
+    assert "冒名者" not in str(versions)
     assert versions[4]["note"] == "面积有误"
     assert versions[0]["upload_filename"] == "parcels.gpkg"
     assert versions[0]["geometry_changed"] is None
@@ -334,39 +334,46 @@ def test_api_status_verify_dispute_and_history(client, tmp_path):
 
 def test_api_errors_come_from_the_error_table(client, tmp_path):
     pid = _stored_land(tmp_path)
+    land = auth("land_all")
     before = count_rows("parcel_versions")
-    r = client.post(f"/api/parcels/{pid}/status", json={"status": "verified"})
+    r = client.post(f"/api/parcels/{pid}/status", json={"status": "verified"}, headers=land)
     assert r.status_code == 400
-    r = client.post(f"/api/parcels/{pid}/status", json={"status": "delivered"})
+    r = client.post(f"/api/parcels/{pid}/status", json={"status": "delivered"}, headers=land)
     assert r.status_code == 400
     assert "from planned to delivered" in r.json()["detail"]
-    assert client.post(f"/api/parcels/{pid}/dispute", json={"reason": "x"}).status_code == 400
-    assert client.post("/api/parcels/99999/status", json={"status": "x"}).status_code == 404
-    assert client.get("/api/parcels/99999/history").status_code == 404
-    r = client.post(f"/api/parcels/{pid}/verify", json={"group": "土地核验组"})
-    assert r.status_code == 422  # the body lacks the verifier
+    r = client.post(f"/api/parcels/{pid}/dispute", json={"reason": "x"}, headers=land)
+    assert r.status_code == 400
+    r = client.post("/api/parcels/99999/status", json={"status": "x"}, headers=land)
+    assert r.status_code == 404
+    assert client.get("/api/parcels/99999/history", headers=land).status_code == 404
+    r = client.post(f"/api/parcels/{pid}/status", json={"status": "in_progress"})
+    assert r.status_code == 403  # the client's default sign-in is a leader: reads only
     assert count_rows("parcel_versions") == before
 
 
 # --- CLI ------------------------------------------------------------------------------------
 
 
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+def _run(*args, as_user: str | None = "auto"):
+    return runner.invoke(app, with_user(list(args), as_user))
 
 
 def test_cli_status_verify_dispute_history(db, tmp_path):
     _stored_land(tmp_path)
     result = _run(
-        "status", "XD-001", "--to", "in_progress", "--township", "新店镇", "--actor", "甲"
+        "status", "XD-001", "--to", "in_progress", "--township", "新店镇", as_user="officer_xd"
     )
     assert result.exit_code == 0, result.output
     assert "planned → in_progress" in result.stdout
     assert _run("status", "XD-001", "--to", "delivered").exit_code == 0
-    wrong = _run("verify", "XD-001", "--verifier", "林志伟", "--group", "拆迁核验组")
+    wrong = _run("verify", "XD-001", as_user="demolition_all")
     assert wrong.exit_code == 2
     assert "土地核验组" in wrong.stderr
-    result = _run("verify", "XD-001", "--verifier", "林志伟", "--group", "土地核验组")
+    nobody = _run("verify", "XD-001", as_user=None)
+    assert nobody.exit_code == 2 and "--as USER" in nobody.stderr
+    unknown = _run("verify", "XD-001", as_user="冒名者")
+    assert unknown.exit_code == 2 and "no user named" in unknown.stderr
+    result = _run("verify", "XD-001", as_user="land_xd")
     assert result.exit_code == 0, result.output
     assert "delivered → verified" in result.stdout and "frozen" in result.stdout
     result = _run("dispute", "XD-001", "--reason", "面积有误")
@@ -383,7 +390,8 @@ def test_cli_status_verify_dispute_history(db, tmp_path):
     assert [v["status"] for v in versions] == [
         "planned", "in_progress", "delivered", "verified", "disputed",
     ]  # fmt: skip
-    assert versions[1]["changed_by"] == "甲"
+    assert versions[1]["changed_by"] == "officer_xd"
+    assert (versions[3]["changed_by"], versions[3]["verified_by"]) == ("land_xd", "land_xd")
     table = _run("history", "XD-001", "--township", "新店镇")
     assert table.exit_code == 0, table.output
     assert "History of XD-001" in table.stdout and "面积有误" in table.stdout
@@ -419,7 +427,11 @@ def test_the_parcel_api_shows_the_verification_and_flags(db, session, land):
         set_status(session, land, to, actor="x")
     verify(session, land, "林志伟", "土地核验组", note="界址清楚")
     session.commit()
-    props = TestClient(create_app()).get(f"/api/parcels/{land.id}").json()["properties"]
+    props = (
+        TestClient(create_app(), headers=auth("leader_city"))
+        .get(f"/api/parcels/{land.id}")
+        .json()["properties"]
+    )
     assert (props["status"], props["verified_by"], props["verified_group"]) == (
         "verified",
         "林志伟",

@@ -1,6 +1,7 @@
 """The FastAPI application: routers assembled, errors mapped, static assets mounted."""
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
@@ -9,21 +10,57 @@ from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
 from ..models import KINDS
-from . import handlers, health, maps, parcels, projects, rankings, tallies, uploads, workflow
+from ..web import login as web_login
+from ..web import templates as web_templates
+from . import (
+    audit,
+    auth,
+    handlers,
+    health,
+    maps,
+    parcels,
+    projects,
+    rankings,
+    tallies,
+    uploads,
+    workflow,
+)
 from . import pages as pages_api
+
+
+def docs_router(app: FastAPI) -> APIRouter:
+    """The API docs, for signed-in users only (like every page but the public one)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/docs")
+    def swagger(who: auth.PageUser):
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API")
+
+    @router.get("/redoc")
+    def redoc(who: auth.PageUser):
+        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} API")
+
+    return router
 
 
 def create_app() -> FastAPI:
     app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         title="geo_service",
         version=__version__,
         description="Verified land-delivery (交地) and demolition (拆迁) areas, on PostGIS.",
     )
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
+    app.add_exception_handler(auth.SignInRequired, auth.sign_in_redirect)
     app.add_middleware(uploads.UploadSizeLimit)
     for router in (
         health.health_router(),
+        auth.auth_router(),
+        audit.audit_router(),
+        web_login.login_router(),
+        docs_router(app),
         tallies.tallies_router(),
         parcels.parcels_router(),
         uploads.uploads_router(),
@@ -36,6 +73,11 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     app.mount(pages.STATIC_PREFIX, StaticFiles(directory=pages.STATIC_DIR), name="pages-static")
+    app.mount(
+        web_templates.STATIC_PREFIX,
+        StaticFiles(directory=web_templates.STATIC_DIR),
+        name="web-static",
+    )
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
     # Leaflet & co. from npm (geo_service/maps/vendor/node_modules): no CDN, cached long.
     app.mount(assets.STATIC_PREFIX, assets.static_app(), name="vendor")

@@ -10,12 +10,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ..maps import data as maps_data
 from ..maps import pages as maps_pages
 from ..maps import tiles as maps_tiles
+from ..permissions import check_read_district, home_district
 from ..settings import get_settings
+from ..units import find_district
+from .auth import PageUser, SignedIn
 from .deps import KIND_PATTERN, SessionDep
 
 
-def _view(district, kind, year, quarter, as_of=None) -> maps_data.View:
-    district = district or get_settings().default_district
+def _view(session, who, district, kind, year, quarter, as_of=None) -> maps_data.View:
+    """The view asked for, within what the user may see; their own district by default."""
+    district = district or home_district(session, who, get_settings().default_district)
+    check_read_district(who, find_district(session, district))
     return maps_data.View(district=district, kind=kind, year=year, quarter=quarter, as_of=as_of)
 
 
@@ -28,43 +33,47 @@ def maps_router() -> APIRouter:
     @router.get("/maps/progress", response_class=HTMLResponse)
     def progress_map(
         session: SessionDep,
+        who: PageUser,
         district: str | None = None,
         kind: kind_query = "land",
         year: int | None = None,
         quarter: quarter_query = None,
     ):
-        view = _view(district, kind, year, quarter)
+        view = _view(session, who, district, kind, year, quarter)
         return HTMLResponse(maps_pages.progress_page(session, view))
 
     @router.get("/maps/progress/data.json")
     def progress_data(
         session: SessionDep,
+        who: SignedIn,
         district: str | None = None,
         kind: kind_query = "land",
         year: int | None = None,
         quarter: quarter_query = None,
     ):
-        view = _view(district, kind, year, quarter)
+        view = _view(session, who, district, kind, year, quarter)
         return JSONResponse(json.loads(maps_data.dumps(maps_pages.progress_data(session, view))))
 
     @router.get("/maps/support", response_class=HTMLResponse)
     def support_map(
         session: SessionDep,
+        who: PageUser,
         district: str | None = None,
         kind: kind_query = "land",
         year: int | None = None,
     ):
-        view = _view(district, kind, year, None)
+        view = _view(session, who, district, kind, year, None)
         return HTMLResponse(maps_pages.support_page(session, view))
 
     @router.get("/api/changes")
-    def changes(session: SessionDep):
+    def changes(session: SessionDep, who: SignedIn):
         """A token that changes whenever any parcel changes: cheap to poll."""
         return {"token": maps_data.change_token(session)}
 
     @router.get("/tiles/{z}/{x}/{y}.pbf")
     def parcel_tile(
         session: SessionDep,
+        who: SignedIn,
         z: int,
         x: int,
         y: int,
@@ -72,9 +81,8 @@ def maps_router() -> APIRouter:
         kind: kind_query = "land",
         as_of: date | None = None,
     ):
-        body = maps_tiles.parcel_tile(
-            session, z, x, y, district or get_settings().default_district, kind, as_of
-        )
+        view = _view(session, who, district, kind, None, None, as_of)
+        body = maps_tiles.parcel_tile(session, z, x, y, view.district, kind, as_of)
         return Response(body, media_type="application/vnd.mapbox-vector-tile")
 
     return router

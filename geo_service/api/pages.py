@@ -1,4 +1,7 @@
-"""The wall board (看板) and the public page (向社会公开), with their data as JSON."""
+"""The wall board (看板) and the public page (向社会公开), with their data as JSON.
+
+The board names responsible persons and parcels: signed-in users only, for a district they
+may see (the city level for users who see the whole city). The public page is anonymous."""
 
 from typing import Annotated
 
@@ -6,6 +9,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from .. import boards, pages
+from ..errors import Forbidden
+from ..permissions import check_read_district, home_district
+from ..settings import get_settings
+from ..units import find_district
+from .auth import PageUser, SignedIn
 from .deps import SessionDep
 
 LevelQuery = Annotated[
@@ -16,29 +24,41 @@ PeriodQuery = Annotated[
 ]
 
 
+def _view(session, who, level, district, period) -> boards.BoardView:
+    if level == "district":
+        if who.district_ids is not None:
+            raise Forbidden(f"{who.username} may not see the whole city's board")
+    else:
+        district = district or home_district(session, who, get_settings().default_district)
+        check_read_district(who, find_district(session, district))
+    return boards.BoardView.make(level, district, period)
+
+
 def pages_router() -> APIRouter:
     router = APIRouter(tags=["pages"])
 
     @router.get("/board", response_class=HTMLResponse)
     def board_page(
         session: SessionDep,
+        who: PageUser,
         level: LevelQuery = None,
         district: str | None = None,
         period: PeriodQuery = None,
     ):
         """One card per township (or per district with level=district), for a wall screen
         (1920×1080) and one A3 page in print."""
-        view = boards.BoardView.make(level, district, period)
+        view = _view(session, who, level, district, period)
         return HTMLResponse(pages.render("board.html", data=boards.board(session, view)))
 
     @router.get("/board/data.json")
     def board_data(
         session: SessionDep,
+        who: SignedIn,
         level: LevelQuery = None,
         district: str | None = None,
         period: PeriodQuery = None,
     ):
-        return boards.board(session, boards.BoardView.make(level, district, period))
+        return boards.board(session, _view(session, who, level, district, period))
 
     @router.get("/public", response_class=HTMLResponse)
     def public_page(session: SessionDep, year: int | None = None):

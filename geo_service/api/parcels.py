@@ -8,11 +8,14 @@ from sqlalchemy import text
 
 from ..errors import InvalidInput, NotFound
 from ..models import STATUSES
+from ..permissions import can_read_district
 from ..settings import get_settings
+from .auth import SignedIn
 from .deps import GEOJSON, KindFilter, SessionDep
 
 _PARCEL_COLUMNS = """
     p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
+    d.id AS district_id,
     pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
     p.source_file, p.version, p.created_by, p.created_at, p.updated_by, p.updated_at,
     p.verified_by, p.verified_group, p.verified_at, p.verification_note, p.verified_area_m2,
@@ -29,7 +32,7 @@ _PARCEL_FROM = """
 
 
 def _feature(row) -> dict:
-    props = {k: v for k, v in row.items() if k != "geometry"}
+    props = {k: v for k, v in row.items() if k not in ("geometry", "district_id")}
     for key in ("created_at", "updated_at", "verified_at"):
         props[key] = props[key].isoformat() if props[key] else None
     return {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
@@ -42,6 +45,7 @@ def parcels_router() -> APIRouter:
     def list_parcels(
         request: Request,
         session: SessionDep,
+        who: SignedIn,
         township: str | None = None,
         kind: KindFilter = None,
         status: str | None = None,
@@ -53,7 +57,7 @@ def parcels_router() -> APIRouter:
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
         limit = min(limit, get_settings().page_size_max)
-        where, params = _parcel_filters(township, kind, status, bbox, code)
+        where, params = _parcel_filters(township, kind, status, bbox, code, who.district_ids)
         total = session.execute(text(f"SELECT count(*) {_PARCEL_FROM} {where}"), params).scalar()
         rows = session.execute(
             text(
@@ -73,7 +77,7 @@ def parcels_router() -> APIRouter:
         return JSONResponse(body, media_type=GEOJSON)
 
     @router.get("/parcels/{parcel_id}")
-    def get_parcel(parcel_id: int, session: SessionDep):
+    def get_parcel(parcel_id: int, session: SessionDep, who: SignedIn):
         row = (
             session.execute(
                 text(f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} WHERE p.id = :id"), {"id": parcel_id}
@@ -81,15 +85,19 @@ def parcels_router() -> APIRouter:
             .mappings()
             .first()
         )
-        if row is None:
+        if row is None or not can_read_district(who, row["district_id"]):
             raise NotFound(f"no parcel with id {parcel_id}")
         return JSONResponse(_feature(row), media_type=GEOJSON)
 
     return router
 
 
-def _parcel_filters(township, kind, status, bbox, code=None) -> tuple[str, dict]:
+def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> tuple[str, dict]:
+    """WHERE clause and parameters; `districts` limits to what the user may see."""
     clauses, params = [], {}
+    if districts is not None:
+        clauses.append("d.id = ANY(:districts)")
+        params["districts"] = sorted(districts)
     if code:
         clauses.append("p.code = :code")
         params["code"] = code

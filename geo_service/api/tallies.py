@@ -6,7 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from .. import tallies
+from ..permissions import visible_district_names
+from .auth import SignedIn
 from .deps import KindFilter, SessionDep
+
+
+def _visible(session, who, rows):
+    names = visible_district_names(session, who)
+    return [r for r in rows if names is None or r.district in names]
 
 
 def tallies_router() -> APIRouter:
@@ -15,6 +22,7 @@ def tallies_router() -> APIRouter:
     @router.get("/tallies")
     def get_tallies(
         session: SessionDep,
+        who: SignedIn,
         by: Annotated[str, Query(pattern="^(city|district|township|project)$")] = "district",
         kind: KindFilter = None,
         year: int | None = None,
@@ -22,7 +30,7 @@ def tallies_router() -> APIRouter:
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
     ):
         rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of, credit=credit)
-        return [r.as_dict(by) for r in rows]
+        return [r.as_dict(by) for r in _visible(session, who, rows)]
 
     return router
 
@@ -33,10 +41,12 @@ def support_router() -> APIRouter:
     @router.get("/support-links")
     def get_support_links(
         session: SessionDep,
+        who: SignedIn,
         kind: KindFilter = None,
         as_of: date | None = None,
     ):
         """Cross-township support: host → helper pairs, parcels, verified area together."""
-        return [x.as_dict() for x in tallies.support_links(session, kind=kind, as_of=as_of)]
+        links = tallies.support_links(session, kind=kind, as_of=as_of)
+        return [x.as_dict() for x in _visible(session, who, links)]
 
     return router

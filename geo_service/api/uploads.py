@@ -8,10 +8,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from .. import reports
+from .. import actions, reports
 from ..errors import InvalidInput, TooLarge, UploadRefused
 from ..settings import get_settings
-from ..uploads import IMPORT_STATUSES, ImportOptions, import_file
+from ..uploads import IMPORT_STATUSES, ImportOptions
+from .auth import SignedIn
 from .deps import KIND_PATTERN, SessionDep
 
 
@@ -21,6 +22,7 @@ def uploads_router() -> APIRouter:
     @router.post("/uploads")
     def post_upload(
         session: SessionDep,
+        who: SignedIn,
         file: Annotated[UploadFile, File(description="zip, gpkg, geojson")],
         kind: Annotated[str, Form(pattern=KIND_PATTERN)],
         township: Annotated[str, Form()],
@@ -32,8 +34,6 @@ def uploads_router() -> APIRouter:
         dry_run: Annotated[bool, Form()] = False,
         accept_valid: Annotated[bool, Form()] = False,
         accept_overlaps: Annotated[bool, Form()] = False,
-        actor: Annotated[str | None, Form()] = None,
-        group: Annotated[str | None, Form(description="verification group signing")] = None,
         report_format: Annotated[
             str, Form(pattern="^(json|csv|gpkg)$", description="json, or the problems as csv/gpkg")
         ] = "json",
@@ -52,8 +52,6 @@ def uploads_router() -> APIRouter:
             dry_run=dry_run,
             accept_valid=accept_valid,
             accept_overlaps=accept_overlaps,
-            actor=actor or get_settings().default_actor,
-            verifier_group=group,
             filename=name,
         )
         status_code = 200 if dry_run else 201
@@ -61,7 +59,7 @@ def uploads_router() -> APIRouter:
             path = Path(folder) / name
             _save_limited(file, path)
             try:
-                report = import_file(session, path, options)
+                report = actions.upload(session, who, path, options)
             except UploadRefused as exc:
                 if report_format == "json" or exc.report is None:
                     raise

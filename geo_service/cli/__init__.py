@@ -1,6 +1,7 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
-from . import (
+# Importing each module registers its commands on `app`.
+from . import (  # noqa: F401
     boundaries,
     db,
     imports,
@@ -10,20 +11,9 @@ from . import (
     serve,
     tallies,
     targets,
+    users,
     workflow,
 )
 from .common import app
 
-__all__ = [
-    "app",
-    "boundaries",
-    "db",
-    "imports",
-    "maps",
-    "projects",
-    "rankings",
-    "serve",
-    "tallies",
-    "targets",
-    "workflow",
-]
+__all__ = ["app"]

@@ -80,3 +80,43 @@ class ListFormat(StrEnum):
 _PARCEL_HELP = "parcel code (or #ID)"
 _TOWNSHIP_HELP = "the parcel's township, when the code is used in several"
 _KIND_HELP = "land or demolition, when the code is used for both"
+
+
+# --- who is acting ---------------------------------------------------------------------------
+
+AS_HELP = (
+    "the user you act as (see `geo-service users list`); recorded on every change. "
+    "Also read from GEO_SERVICE_USER"
+)
+
+
+def as_option():
+    return typer.Option(None, "--as", envvar="GEO_SERVICE_USER", help=AS_HELP)
+
+
+def acting(session, username: str | None):
+    """The named user, checked against the users table; without --as, the local operator:
+    whoever can reach the database from this host may run admin commands (users, targets,
+    reference data), recorded as local:<login name>, but never sign a parcel off."""
+    import getpass
+
+    from ..accounts import Principal, acting_user
+
+    if username:
+        return acting_user(session, username, source="cli")
+    return Principal(
+        id=0,
+        username=f"local:{getpass.getuser()}",
+        display_name="本机操作员",
+        role="admin",
+        source="cli",
+    )
+
+
+def fail_acting(exc: GeoServiceError, username: str | None) -> None:
+    """A refusal, with the hint a local operator needs."""
+    from ..errors import Forbidden
+
+    if isinstance(exc, Forbidden) and not username:
+        exc = Forbidden(f"{exc}; name the user you act as with --as USER")
+    _fail(exc)

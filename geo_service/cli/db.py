@@ -2,9 +2,10 @@
 
 import typer
 
-from .. import database, reference
+from .. import accounts, database, reference
 from ..database import session_scope
 from ..errors import GeoServiceError
+from ..settings import get_settings
 from .common import _fail, app
 
 db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help=True)
@@ -15,7 +16,9 @@ app.add_typer(db_app, name="db")
 def db_upgrade() -> None:
     """Create the database and PostGIS if missing, apply migrations, load reference data.
 
-    Safe to run again: nothing already there is changed.
+    Safe to run again: nothing already there is changed. When there is no user yet, it
+    creates the user `admin` with the password in GEO_SERVICE_ADMIN_PASSWORD, or a
+    generated one printed once (change it with `geo-service users reset-password admin`).
 
     Example: DATABASE_URL=postgresql://postgres@127.0.0.1:5432/geo_service geo-service db upgrade
     """
@@ -23,9 +26,14 @@ def db_upgrade() -> None:
         database.migrate()
         with session_scope() as session:
             added = reference.load_reference(session)
+            admin = accounts.ensure_first_admin(session, get_settings().admin_password)
     except GeoServiceError as exc:
         _fail(exc)
     typer.echo(
         f"database up to date; reference data: {added['units']} unit(s), "
         f"{added['targets']} target(s) added"
     )
+    if admin and not get_settings().admin_password:
+        typer.echo(f"first admin created: user {admin[0]!r}, password {admin[1]} (shown once)")
+    elif admin:
+        typer.echo(f"first admin created: user {admin[0]!r}, password from the environment")

@@ -6,12 +6,11 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from .. import reports
+from .. import actions, reports
 from ..database import session_scope
 from ..errors import GeoServiceError, UploadRefused
-from ..settings import get_settings
-from ..uploads import ImportOptions, import_file
-from .common import ImportStatus, Kind, _fail, app, err
+from ..uploads import ImportOptions
+from .common import ImportStatus, Kind, acting, app, as_option, err, fail_acting
 
 
 @app.command("import")
@@ -38,18 +37,19 @@ def import_command(
         None, help="write the problem features as a GeoPackage, to fix in QGIS"
     ),
     output_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
-    actor: str = typer.Option(None, help="who is importing (recorded in the history)"),
-    group: str | None = typer.Option(
-        None, help="verification group signing a --status verified upload, e.g. 土地核验组"
-    ),
+    as_user: str | None = as_option(),
 ) -> None:
     """Check a file of parcel boundaries and store it, all or nothing.
 
     Examples:
 
-      geo-service import survey.zip --kind land --township 新店镇 --status verified
+      geo-service import survey.zip --kind land --township 新店镇 --status verified --as 林志伟
 
       geo-service import blocks.gpkg --kind demolition --township 鼓山镇 --crs EPSG:4528 --dry-run
+      --as 马丽
+
+    A verifier's upload with --status verified is signed by the verifier's own group; a
+    township officer uploads planned or delivered parcels of their townships.
     """
     options = ImportOptions(
         kind=kind.value,
@@ -62,12 +62,10 @@ def import_command(
         dry_run=dry_run,
         accept_valid=accept_valid,
         accept_overlaps=accept_overlaps,
-        actor=actor or get_settings().default_actor,
-        verifier_group=group,
     )
     try:
         with session_scope() as session, _progress() as advance:
-            report = import_file(session, path, options, progress=advance)
+            report = actions.upload(session, acting(session, as_user), path, options, advance)
     except UploadRefused as exc:
         if exc.report is not None:
             _write_reports(exc.report, report_csv, report_gpkg)
@@ -76,7 +74,7 @@ def import_command(
         err.print(f"refused: {exc}", markup=False, highlight=False)
         raise typer.Exit(code=1) from None
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     _write_reports(report, report_csv, report_gpkg)
     if output_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))

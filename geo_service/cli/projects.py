@@ -8,13 +8,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .. import register
+from .. import actions, register
 from ..areas import m2_to_mu
 from ..database import session_scope
 from ..errors import GeoServiceError
-from ..projects import CATEGORIES, import_projects
-from ..settings import get_settings
-from .common import ListFormat, _day, _fail, _text, app
+from ..projects import CATEGORIES
+from .common import ListFormat, _day, _fail, _text, acting, app, as_option, fail_acting
 
 projects_app = typer.Typer(help="Projects and their responsibility lists.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
@@ -24,6 +23,7 @@ app.add_typer(projects_app, name="projects")
 def projects_import(
     path: Path = typer.Argument(..., help="a .csv (UTF-8) or .xlsx responsibility list"),
     sheet: str | None = typer.Option(None, help="the workbook's sheet (default: the first)"),
+    as_user: str | None = as_option(),
 ) -> None:
     """Create or update projects (matched by code) from a CSV or XLSX responsibility list,
     all or nothing.
@@ -41,9 +41,9 @@ def projects_import(
     """
     try:
         with session_scope() as session:
-            counts = import_projects(session, path, sheet=sheet)
+            counts = actions.import_project_list(session, acting(session, as_user), path, sheet)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"projects: {counts['created']} created, {counts['updated']} updated")
 
 
@@ -177,6 +177,7 @@ def projects_milestone(
     text: str | None = typer.Option(None, help="the milestone's text, when a date has two"),
     withdraw: bool = typer.Option(False, help="withdraw a completion recorded by mistake"),
     note: str | None = typer.Option(None),
+    as_user: str | None = as_option(),
 ) -> None:
     """Record a milestone done (kept with who and when; a withdrawal is a record too).
 
@@ -186,11 +187,10 @@ def projects_milestone(
     done_on = None if withdraw else (_date_option(done, "--done") if done else register.today())
     try:
         with session_scope() as session:
-            state = register.record_milestone(
-                session, code, due_on, done_on, get_settings().default_actor, text, note
-            )
+            who = acting(session, as_user)
+            state = actions.record_milestone(session, who, code, due_on, done_on, text, note)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     if done_on is None:
         typer.echo(f"{code} {due_on} {state.text}: completion withdrawn")
     else:
@@ -205,6 +205,7 @@ def projects_problem_add(
     person: str | None = typer.Option(None, help="responsible person (责任人)"),
     deadline: str | None = typer.Option(None, help="YYYY-MM-DD"),
     note: str | None = typer.Option(None),
+    as_user: str | None = as_option(),
 ) -> None:
     """File a problem in the project's problem file (问题档案).
 
@@ -214,10 +215,10 @@ def projects_problem_add(
     day = _date_option(deadline, "--deadline") if deadline else None
     try:
         with session_scope() as session:
-            x = register.add_problem(session, code, problem, get_settings().default_actor,
-                                     unit, person, day, note)  # fmt: skip
+            who = acting(session, as_user)
+            x = actions.file_problem(session, who, code, problem, unit, person, day, note)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"problem #{x.id} filed for {code}")
 
 
@@ -227,6 +228,7 @@ def projects_problem_solve(
     on: str | None = typer.Option(None, help="the day it was solved (default today)"),
     reopen: bool = typer.Option(False, help="reopen a solved problem instead"),
     note: str | None = typer.Option(None),
+    as_user: str | None = as_option(),
 ) -> None:
     """Mark a problem solved (or reopen it); every change is a new version.
 
@@ -235,10 +237,11 @@ def projects_problem_solve(
     day = _date_option(on, "--on") if on else None
     try:
         with session_scope() as session:
-            x = register.set_problem_status(session, problem_id, "open" if reopen else "solved",
-                                            get_settings().default_actor, day, note)  # fmt: skip
+            who = acting(session, as_user)
+            status = "open" if reopen else "solved"
+            x = actions.set_problem_status(session, who, problem_id, status, day, note)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"problem #{x.id}: {_problem_text(x.as_dict())}")
 
 

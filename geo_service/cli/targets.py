@@ -4,11 +4,10 @@ from pathlib import Path
 
 import typer
 
-from .. import reference, targets
+from .. import actions
 from ..database import session_scope
 from ..errors import GeoServiceError
-from ..settings import get_settings
-from .common import Kind, _fail, app
+from .common import Kind, _fail, acting, app, as_option, fail_acting
 
 targets_app = typer.Typer(help="Targets per district or township.", no_args_is_help=True)
 app.add_typer(targets_app, name="targets")
@@ -25,6 +24,7 @@ def targets_set(
     quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
     mu: float | None = typer.Option(None, help="amount in mu"),
     m2: float | None = typer.Option(None, help="amount in m²"),
+    as_user: str | None = as_option(),
 ) -> None:
     """Set (or replace) a target.
 
@@ -39,8 +39,9 @@ def targets_set(
         _fail(GeoServiceError("give exactly one of --mu and --m2"))
     try:
         with session_scope() as session:
-            targets.set_target(
+            actions.set_target(
                 session,
+                acting(session, as_user),
                 district=district,
                 township=township,
                 kind=kind.value,
@@ -48,10 +49,9 @@ def targets_set(
                 quarter=quarter,
                 amount=mu if mu is not None else m2,
                 unit="mu" if mu is not None else "m2",
-                actor=get_settings().default_actor,
             )
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     where = f"{district}/{township}" if township else district
     amount = f"{mu} mu" if mu is not None else f"{m2} m²"
     typer.echo(
@@ -60,14 +60,14 @@ def targets_set(
 
 
 @targets_app.command("import")
-def targets_import(path: Path) -> None:
+def targets_import(path: Path, as_user: str | None = as_option()) -> None:
     """Set targets from a CSV: district,township,kind,year,quarter,amount,unit (mu|m2).
 
     Example: geo-service targets import data/parcels/demo_targets.csv
     """
     try:
         with session_scope() as session:
-            count = reference.load_targets_csv(session, path)
+            count = actions.import_targets(session, acting(session, as_user), path)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"{count} target(s) set")

@@ -6,11 +6,22 @@ import sys
 import typer
 from rich.table import Table
 
-from .. import tallies, workflow
+from .. import actions, tallies, workflow
 from ..database import session_scope
 from ..errors import GeoServiceError
-from ..settings import get_settings
-from .common import _KIND_HELP, _PARCEL_HELP, _TOWNSHIP_HELP, Kind, ListFormat, _fail, _text, app
+from .common import (
+    _KIND_HELP,
+    _PARCEL_HELP,
+    _TOWNSHIP_HELP,
+    Kind,
+    ListFormat,
+    _fail,
+    _text,
+    acting,
+    app,
+    as_option,
+    fail_acting,
+)
 
 
 def _parcel(session, code: str, township: str | None, kind):
@@ -19,13 +30,13 @@ def _parcel(session, code: str, township: str | None, kind):
     )
 
 
-def _transition(change) -> None:
-    """Run a workflow use case on one parcel and print what it did."""
+def _transition(change, as_user: str | None) -> None:
+    """Run a workflow action on one parcel as the named user and print what it did."""
     try:
         with session_scope() as session:
-            done = change(session)
+            done = change(session, acting(session, as_user))
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     line = (
         f"{done.code} ({done.township}, {done.kind}): {done.status_before} → {done.status}, "
         f"version {done.version}, by {done.changed_by}"
@@ -45,47 +56,49 @@ def status_command(
     note: str | None = typer.Option(None, help="why (required when leaving disputed)"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
-    actor: str | None = typer.Option(None, help="who is making the change"),
+    as_user: str | None = as_option(),
 ) -> None:
     """Move a parcel along the workflow: planned → in_progress → delivered (land) or
     demolished (demolition); a disputed parcel goes back to in_progress or
-    delivered/demolished with a reason. Verifying is `geo-service verify`.
+    delivered/demolished with a reason (a verifier's call). Verifying is `geo-service verify`.
 
     Examples:
 
-      geo-service status XD-001 --to in_progress --township 新店镇
+      geo-service status XD-001 --to in_progress --township 新店镇 --as 张伟
 
-      geo-service status XD-001 --to delivered --note "交地确认书已签"
+      geo-service status XD-001 --to delivered --note "交地确认书已签" --as 张伟
 
-      geo-service status XD-001 --to in_progress --note "边界需重测"
+      geo-service status XD-001 --to in_progress --note "边界需重测" --as 林志伟
     """
-    who = actor or get_settings().default_actor
     _transition(
-        lambda s: workflow.set_status(s, _parcel(s, code, township, kind), to, who, note=note)
+        lambda s, who: actions.change_status(
+            s, who, _parcel(s, code, township, kind), to, note=note
+        ),
+        as_user,
     )
 
 
 @app.command("verify")
 def verify_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
-    verifier: str = typer.Option(..., help="the verifier's name"),
-    group: str = typer.Option(..., help="土地核验组 for land, 拆迁核验组 for demolition"),
     note: str | None = typer.Option(None, help="what was checked"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    as_user: str | None = as_option(),
 ) -> None:
-    """Verify a delivered (land) or demolished (demolition) parcel; its area is frozen.
+    """Verify a delivered (land) or demolished (demolition) parcel as the named verifier,
+    for their own group (土地核验组: land, 拆迁核验组: demolition) in their townships; the
+    area is frozen.
 
     Examples:
 
-      geo-service verify XD-001 --verifier 林志伟 --group 土地核验组 --township 新店镇
+      geo-service verify XD-001 --township 新店镇 --as 林志伟
 
-      geo-service verify GS-CQ-07 --verifier 王海峰 --group 拆迁核验组 --note "现场核验"
+      geo-service verify GS-CQ-07 --note "现场核验" --as 王丽琴
     """
     _transition(
-        lambda s: workflow.verify(
-            s, _parcel(s, code, township, kind), verifier=verifier, group=group, note=note
-        )
+        lambda s, who: actions.verify(s, who, _parcel(s, code, township, kind), note=note),
+        as_user,
     )
 
 
@@ -95,15 +108,17 @@ def dispute_command(
     reason: str = typer.Option(..., help="what is disputed"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
-    actor: str | None = typer.Option(None, help="who raises the dispute"),
+    as_user: str | None = as_option(),
 ) -> None:
-    """Dispute a verified parcel: it stops counting as verified until it is settled with
-    `geo-service status CODE --to in_progress|delivered|demolished --note REASON`.
+    """Dispute a verified parcel: it stops counting as verified until a verifier settles it
+    with `geo-service status CODE --to in_progress|delivered|demolished --note REASON`.
 
-    Example: geo-service dispute XD-001 --reason "界址点与批文不符" --township 新店镇
+    Example: geo-service dispute XD-001 --reason "界址点与批文不符" --township 新店镇 --as 林志伟
     """
-    who = actor or get_settings().default_actor
-    _transition(lambda s: workflow.dispute(s, _parcel(s, code, township, kind), reason, who))
+    _transition(
+        lambda s, who: actions.dispute(s, who, _parcel(s, code, township, kind), reason),
+        as_user,
+    )
 
 
 @app.command("history")

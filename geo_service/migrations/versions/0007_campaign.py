@@ -7,7 +7,7 @@ record then. Problem files (问题档案): one row per problem with its current 
 a version per change (who, when, the state it left).
 
 Revision ID: 0007_campaign
-Revises: 0002
+Revises: 0003_accounts
 Create Date: 2026-11-28
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_campaign"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,365 @@
+"""Users, passwords and sign-ins.
+
+Passwords are hashed with argon2id (argon2-cffi). A sign-in is an opaque random secret
+(a browser session or an API token from the OAuth2 password flow); only its SHA-256 is
+stored, so a copy of the database gives no usable token. Every sign-in expires, and each
+can be revoked (sign out, or disabling the user revokes all of theirs).
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from . import audit
+from .errors import InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from .models import ROLES, VERIFICATION_GROUPS, AdminUnit, AuditEntry, AuthToken, User
+from .settings import get_settings
+from .units import find_district, find_township
+
+_hasher = PasswordHasher()
+# What each role is for, in the words the CLI and the pages show.
+ROLE_LABELS = {
+    "admin": "管理员 admin: users, targets, reference data, projects",
+    "leader": "领导 leader: reads everything in its district (or the city); changes nothing",
+    "planner": "规划 planner: reads and exports; changes nothing",
+    "verifier": "核验组 verifier: uploads, moves, verifies and disputes its group's kind "
+    "in its townships",
+    "officer": "乡镇 township officer: uploads and moves parcels up to delivered in its "
+    "townships; never verifies",
+}
+# A dummy hash to spend the same time on unknown user names as on wrong passwords.
+_DUMMY_HASH = _hasher.hash("not a password")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as every layer sees it: who, what role, where."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    group: str | None = None
+    district_id: int | None = None
+    township_ids: frozenset[int] = field(default_factory=frozenset)
+    # Districts the user sees; None is the whole city.
+    district_ids: frozenset[int] | None = None
+    source: str | None = None
+
+    def with_source(self, source: str | None) -> "Principal":
+        return Principal(**{**self.__dict__, "source": source})
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds of work this user's verification group signs off."""
+        return frozenset(k for k, g in VERIFICATION_GROUPS.items() if g == self.group)
+
+
+def hash_password(password: str) -> str:
+    _check_password(password)
+    return _hasher.hash(password)
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < get_settings().password_min_length:
+        raise InvalidInput(
+            f"a password needs at least {get_settings().password_min_length} characters"
+        )
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+def find_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+def principal(session: Session, user: User, source: str | None = None) -> Principal:
+    township_ids = frozenset(t.id for t in user.townships)
+    if user.district_id is not None:
+        districts = frozenset({user.district_id})
+    elif township_ids:
+        districts = frozenset(t.parent_id for t in user.townships)
+    else:
+        districts = None
+    return Principal(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        group=user.group_name,
+        district_id=user.district_id,
+        township_ids=township_ids,
+        district_ids=districts,
+        source=source,
+    )
+
+
+def acting_user(session: Session, username: str, source: str | None = None) -> Principal:
+    """The named, active user (the CLI's --as)."""
+    user = find_user(session, username)
+    if not user.active:
+        raise Unauthorized(f"user {username!r} is disabled")
+    return principal(session, user, source)
+
+
+def create_user(
+    session: Session,
+    username: str,
+    *,
+    role: str,
+    password: str,
+    display_name: str | None = None,
+    group: str | None = None,
+    district: str | None = None,
+    townships: list[str] | None = None,
+    by: str,
+    source: str | None = None,
+) -> User:
+    username = (username or "").strip()
+    if not username or len(username) > 64 or any(c.isspace() for c in username):
+        raise InvalidInput("a user name is 1 to 64 characters without spaces")
+    if session.scalar(select(User.id).where(User.username == username)):
+        raise InvalidInput(f"user {username!r} already exists")
+    user = User(
+        username=username,
+        display_name=(display_name or username).strip(),
+        password_hash=hash_password(password),
+        active=True,
+        created_by=by,
+        updated_by=by,
+    )
+    _set_scope(session, user, role, group, district, townships or [])
+    session.add(user)
+    session.flush()
+    audit.record(session, by, "user.add", username, source=source, **_describe(user))
+    return user
+
+
+def _set_scope(session, user: User, role, group, district, townships: list[str]) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    groups = sorted(set(VERIFICATION_GROUPS.values()))
+    if role == "verifier" and group not in groups:
+        raise InvalidInput(f"a verifier belongs to one group: {', '.join(groups)}")
+    if role != "verifier" and group:
+        raise InvalidInput("only verifiers belong to a verification group")
+    units = [find_township(session, t) for t in townships]
+    if role in ("verifier", "officer") and not units:
+        raise InvalidInput(f"a {role} needs the townships they work in (--township)")
+    if role not in ("verifier", "officer") and units:
+        raise InvalidInput(f"a {role} is scoped by district, not by township")
+    user.role, user.group_name = role, group if role == "verifier" else None
+    user.district = find_district(session, district) if district else None
+    user.townships = units
+
+
+def _describe(user: User) -> dict:
+    return {
+        "role": user.role,
+        "display_name": user.display_name,
+        "group": user.group_name,
+        "district": user.district.name if user.district else None,
+        "townships": sorted(t.name for t in user.townships),
+        "active": user.active,
+    }
+
+
+def set_role(
+    session: Session,
+    username: str,
+    *,
+    role: str,
+    group: str | None = None,
+    district: str | None = None,
+    townships: list[str] | None = None,
+    by: str,
+    source: str | None = None,
+) -> User:
+    user = find_user(session, username)
+    before = _describe(user)
+    _set_scope(session, user, role, group, district, townships or [])
+    _touch(user, by)
+    # New powers take effect at the next sign-in: old sessions carry the old scope's trust.
+    revoke_all(session, user)
+    audit.record(
+        session, by, "user.set_role", username, source=source, before=before, after=_describe(user)
+    )
+    return user
+
+
+def set_active(
+    session: Session, username: str, active: bool, *, by: str, source: str | None = None
+) -> User:
+    user = find_user(session, username)
+    before = user.active
+    user.active = active
+    _touch(user, by)
+    if not active:
+        revoke_all(session, user)
+    action = "user.enable" if active else "user.disable"
+    audit.record(session, by, action, username, source=source, before=before, after=active)
+    return user
+
+
+def reset_password(
+    session: Session,
+    username: str,
+    password: str | None = None,
+    *,
+    by: str,
+    source: str | None = None,
+) -> str:
+    """Set a new password (generated when none is given) and sign the user out everywhere."""
+    user = find_user(session, username)
+    password = password or generate_password()
+    user.password_hash = hash_password(password)
+    _touch(user, by)
+    revoke_all(session, user)
+    audit.record(session, by, "user.reset_password", username, source=source)
+    return password
+
+
+def _touch(user: User, by: str) -> None:
+    user.updated_by, user.updated_at = by, datetime.now(UTC)
+
+
+def list_users(session: Session) -> list[dict]:
+    users = session.scalars(select(User).order_by(User.role, User.username)).all()
+    return [{"username": u.username, **_describe(u)} for u in users]
+
+
+def ensure_first_admin(session: Session, password: str | None = None) -> tuple[str, str] | None:
+    """Create the user `admin` when there is no user at all; returns its name and one-time
+    password (the given one, or a generated one to print once)."""
+    if session.scalar(select(func.count()).select_from(User)):
+        return None
+    password = password or generate_password()
+    create_user(
+        session,
+        "admin",
+        role="admin",
+        password=password,
+        display_name="管理员",
+        by="db upgrade",
+        source="cli",
+    )
+    return "admin", password
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+
+def authenticate(
+    session: Session, username: str, password: str, source: str | None = None
+) -> Principal:
+    """The user for a name and password, or Unauthorized. After repeated failures the name
+    is locked for a while, whatever the password (against guessing)."""
+    settings = get_settings()
+    since = datetime.now(UTC) - timedelta(minutes=settings.login_lockout_minutes)
+    failures = session.scalar(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(
+            AuditEntry.action == "login",
+            AuditEntry.outcome == "refused",
+            AuditEntry.target == username,
+            AuditEntry.at >= since,
+        )
+    )
+    if failures >= settings.login_max_failures:
+        audit.record_apart(None, "login", username, outcome="locked", source=source)
+        raise TooManyAttempts(
+            f"too many failed sign-ins for {username!r}: try again in "
+            f"{settings.login_lockout_minutes} minutes"
+        )
+    user = session.scalar(select(User).where(User.username == username))
+    if not _password_matches(user.password_hash if user else _DUMMY_HASH, password):
+        user = None
+    if user is None or not user.active:
+        audit.record_apart(None, "login", username, outcome="refused", source=source)
+        raise Unauthorized("wrong user name or password, or the user is disabled")
+    audit.record(session, user.username, "login", username, source=source)
+    return principal(session, user, source)
+
+
+def _password_matches(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_token(session: Session, who: Principal, kind: str, minutes: int) -> str:
+    """A new sign-in for `who`: the secret goes to the client, its hash to the database."""
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        AuthToken(
+            user_id=who.id,
+            token_hash=_digest(secret),
+            kind=kind,
+            expires_at=datetime.now(UTC) + timedelta(minutes=minutes),
+        )
+    )
+    session.flush()
+    return secret
+
+
+def resolve_token(session: Session, secret: str, source: str | None = None) -> Principal | None:
+    """The user a live sign-in belongs to, or None (unknown, expired, revoked, disabled)."""
+    if not secret or len(secret) > 200:
+        return None
+    token = session.scalar(
+        select(AuthToken).where(
+            AuthToken.token_hash == _digest(secret),
+            AuthToken.revoked_at.is_(None),
+            AuthToken.expires_at > func.now(),
+        )
+    )
+    if token is None or not token.user.active:
+        return None
+    return principal(session, token.user, source)
+
+
+def revoke_token(session: Session, secret: str) -> None:
+    session.execute(
+        update(AuthToken)
+        .where(AuthToken.token_hash == _digest(secret), AuthToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+def revoke_all(session: Session, user: User) -> None:
+    session.execute(
+        update(AuthToken)
+        .where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+def set_four_eyes(
+    session: Session, district: str, on: bool, *, by: str, source: str | None = None
+) -> AdminUnit:
+    unit = find_district(session, district)
+    before, unit.four_eyes = unit.four_eyes, on
+    audit.record(
+        session, by, "district.four_eyes", unit.name, source=source, before=before, after=on
+    )
+    return unit

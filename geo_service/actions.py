@@ -1,0 +1,183 @@
+"""What a signed-in person does: check their role and scope, run the use case under their
+name, and write the audit line, all in the caller's one transaction.
+
+The API, the CLI and the pages call these and nothing lower for a write, so a rule about
+who may do what lives in permissions.py and is applied the same way everywhere. A refusal
+is audited in a transaction of its own (the refused request's own one is rolled back).
+"""
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from . import audit, permissions, reference, register, targets, workflow
+from .accounts import Principal
+from .errors import Forbidden, Unauthorized
+from .models import Parcel
+from .projects import import_projects
+from .uploads import ImportOptions, ImportReport, import_file, resolve_township
+
+
+def _refusals_audited(action: str, target: Callable[[], str | None]):
+    """Run a check; a refusal is written to the audit log before it propagates."""
+
+    def wrap(check, who: Principal | None, *args, **kwargs):
+        try:
+            return check(who, *args, **kwargs)
+        except (Forbidden, Unauthorized) as exc:
+            audit.record_apart(
+                who.username if who else None,
+                action,
+                target(),
+                outcome="refused",
+                source=who.source if who else None,
+                reason=str(exc),
+            )
+            raise
+
+    return wrap
+
+
+def _label(parcel: Parcel) -> str:
+    return f"parcel {parcel.code} ({parcel.township.name}, {parcel.kind}, id {parcel.id})"
+
+
+def _parcel_check(session, who, parcel, action, to=None):
+    guard = _refusals_audited(f"parcel.{action}", lambda: _label(parcel))
+    return guard(lambda w: permissions.check_parcel_change(session, w, parcel, action, to), who)
+
+
+def change_status(
+    session: Session, who: Principal | None, parcel: Parcel, to: str, note: str | None = None
+) -> workflow.Transition:
+    if to == "disputed":
+        return dispute(session, who, parcel, note or "")
+    who = _parcel_check(session, who, parcel, "status", to)
+    before = parcel.status
+    done = workflow.set_status(session, parcel, to, who.username, note=note)
+    audit.record(
+        session, who.username, "parcel.status", _label(parcel), source=who.source,
+        before=before, after=done.status, note=note,
+    )  # fmt: skip
+    return done
+
+
+def verify(
+    session: Session, who: Principal | None, parcel: Parcel, note: str | None = None
+) -> workflow.Transition:
+    """The verifier and the group are the signed-in user's, never the request's."""
+    who = _parcel_check(session, who, parcel, "verify")
+    before = parcel.status
+    done = workflow.verify(session, parcel, who.username, who.group, note=note)
+    audit.record(
+        session, who.username, "parcel.verify", _label(parcel), source=who.source,
+        before=before, group=who.group, verified_area_m2=done.verified_area_m2, note=note,
+    )  # fmt: skip
+    return done
+
+
+def dispute(
+    session: Session, who: Principal | None, parcel: Parcel, reason: str
+) -> workflow.Transition:
+    who = _parcel_check(session, who, parcel, "dispute")
+    done = workflow.dispute(session, parcel, reason, who.username)
+    audit.record(
+        session, who.username, "parcel.dispute", _label(parcel), source=who.source,
+        before="verified", reason=reason,
+    )  # fmt: skip
+    return done
+
+
+def upload(
+    session: Session, who: Principal | None, path: Path, options: ImportOptions, progress=None
+) -> ImportReport:
+    """Check and store a file as `who`: a verified upload is signed by the user's group."""
+    name = options.filename or Path(path).name
+    township = resolve_township(session, options.township, name)
+    guard = _refusals_audited("upload", lambda: f"{name} → {township.name}")
+    who = guard(lambda w: permissions.check_upload(w, township, options.kind, options.status), who)
+    options = replace(
+        options,
+        actor=who.username,
+        verifier_group=who.group if options.status == "verified" else None,
+    )
+    report = import_file(session, path, options, progress=progress)
+    if not report.dry_run:
+        audit.record(
+            session, who.username, "upload", f"{report.filename} → {township.name}",
+            source=who.source, upload_id=report.upload_id, kind=options.kind,
+            status=options.status, parcels=report.parcels, created=report.created,
+            changed=report.changed, unchanged=report.unchanged, area_m2=report.area_m2,
+        )  # fmt: skip
+    return report
+
+
+def _admin(who: Principal | None, doing: str, target: str) -> Principal:
+    guard = _refusals_audited(doing, lambda: target)
+    return guard(lambda w: permissions.require_role(w, "admin", doing=doing), who)
+
+
+def set_target(session: Session, who: Principal | None, **target) -> int:
+    place = "/".join(x for x in (target["district"], target.get("township")) if x)
+    who = _admin(who, "target.set", place)
+    written = targets.set_target(session, actor=who.username, **target)
+    audit.record(session, who.username, "target.set", place, source=who.source, **target)
+    return written
+
+
+def import_targets(session: Session, who: Principal | None, path: Path) -> int:
+    who = _admin(who, "targets.import", Path(path).name)
+    count = reference.load_targets_csv(session, path)
+    audit.record(session, who.username, "targets.import", Path(path).name, source=who.source,
+                 targets=count)  # fmt: skip
+    return count
+
+
+def import_project_list(session: Session, who: Principal | None, path: Path, sheet=None) -> dict:
+    who = _admin(who, "projects.import", Path(path).name)
+    counts = import_projects(session, path, sheet=sheet)
+    audit.record(
+        session, who.username, "projects.import", Path(path).name, source=who.source, **counts
+    )
+    return counts
+
+
+# --- the project register: milestones and problem files (admin, like the projects) -------
+
+
+def record_milestone(
+    session: Session, who: Principal | None, code: str, due_on, done_on, text=None, note=None
+) -> register.MilestoneState:
+    who = _admin(who, "milestone.record", f"project {code} {due_on}")
+    state = register.record_milestone(session, code, due_on, done_on, who.username, text, note)
+    audit.record(session, who.username, "milestone.record", f"project {code} {due_on}",
+                 source=who.source, text=state.text, done_on=done_on, note=note)  # fmt: skip
+    return state
+
+
+def file_problem(
+    session: Session, who: Principal | None, code: str, problem: str, responsible_unit=None,
+    person=None, deadline=None, note=None,
+) -> register.ProblemState:  # fmt: skip
+    who = _admin(who, "problem.add", f"project {code}")
+    filed = register.add_problem(session, code, problem, who.username, responsible_unit,
+                                 person, deadline, note)  # fmt: skip
+    audit.record(session, who.username, "problem.add", f"problem #{filed.id} ({code})",
+                 source=who.source, problem=problem, deadline=deadline)  # fmt: skip
+    return filed
+
+
+def set_problem_status(
+    session: Session, who: Principal | None, problem_id: int, status: str, solved_on=None,
+    note=None,
+) -> register.ProblemState:  # fmt: skip
+    who = _admin(who, "problem.status", f"problem #{problem_id}")
+    before = register.problem_history(session, problem_id)[-1]["status"]
+    done = register.set_problem_status(session, problem_id, status, who.username, solved_on,
+                                       note)  # fmt: skip
+    audit.record(session, who.username, "problem.status", f"problem #{problem_id}",
+                 source=who.source, before=before, after=status,
+                 solved_on=done.solved_on)  # fmt: skip
+    return done

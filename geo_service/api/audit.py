@@ -1,0 +1,35 @@
+"""The audit log, for admins: read-only (the database refuses any change to it)."""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from .. import audit
+from ..permissions import require_role
+from .auth import SignedIn
+from .deps import SessionDep
+
+
+def audit_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["accounts"])
+
+    @router.get("/audit")
+    def get_audit(
+        session: SessionDep,
+        who: SignedIn,
+        user: Annotated[str | None, Query(max_length=64)] = None,
+        action: Annotated[str | None, Query(max_length=48)] = None,
+        outcome: Annotated[str | None, Query(pattern="^(ok|refused|locked)$")] = None,
+        since: date | None = None,
+        until: date | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    ):
+        """Every write, refusal and failed sign-in, newest first (admin only)."""
+        require_role(who, "admin", doing="read the audit log")
+        return audit.entries(
+            session, username=user, action=action, outcome=outcome, since=since, until=until,
+            limit=limit,
+        )  # fmt: skip
+
+    return router

@@ -1,0 +1,171 @@
+"""Who is calling: a bearer token (API clients) or the session cookie (pages), and the
+CSRF rule for cookies. Routes declare what they need with `SignedIn` or `MaybeUser`.
+
+A cookie travels with any request the browser makes, including one a hostile page on the
+intranet makes it send (`fetch(..., {mode: "no-cors"})`, a cross-origin form). So a write
+authenticated by the cookie must come from this service's own pages: its Origin (or, when
+a browser sends none, its Referer) must be this host. A bearer token is never sent by a
+browser on its own, so token-authenticated calls need no such check.
+"""
+
+from typing import Annotated
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.security import HTTPBearer, OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from .. import accounts, audit
+from ..accounts import Principal
+from ..errors import Forbidden, Unauthorized
+from ..settings import get_settings
+from .deps import SessionDep
+
+SESSION_COOKIE = "gs_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# auto_error=False: absent credentials are not an error here; routes decide.
+_bearer = HTTPBearer(auto_error=False, description="a token from POST /api/token")
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def same_origin(request: Request) -> bool:
+    """The request was sent by a page of this service (by Origin, else by Referer)."""
+    sent_from = request.headers.get("origin") or request.headers.get("referer")
+    if not sent_from or sent_from == "null":
+        return False
+    own = request.headers.get("host", "")
+    trusted = {own, *get_settings().trusted_origins}
+    return urlsplit(sent_from).netloc in trusted
+
+
+def current_user(
+    request: Request, session: SessionDep, bearer: Annotated[object, Depends(_bearer)]
+) -> Principal | None:
+    source = client_address(request)
+    if bearer is not None:
+        who = accounts.resolve_token(session, bearer.credentials, source)
+        if who is None:
+            raise Unauthorized("the token is unknown, expired or revoked: sign in again")
+        return who
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    who = accounts.resolve_token(session, cookie, source)
+    if who is not None and request.method not in SAFE_METHODS and not same_origin(request):
+        audit.record_apart(who.username, "csrf", request.url.path, outcome="refused", source=source)
+        raise Forbidden("this request did not come from a page of this service (CSRF check)")
+    return who
+
+
+def require_user(who: Annotated[Principal | None, Depends(current_user)]) -> Principal:
+    if who is None:
+        raise Unauthorized("sign in first: POST /api/token, or the sign-in page /login")
+    return who
+
+
+class SignInRequired(Exception):
+    """A page asked for without a sign-in: the browser is sent to the sign-in page."""
+
+    def __init__(self, next_url: str):
+        self.next_url = next_url
+
+
+def require_page_user(
+    request: Request, who: Annotated[Principal | None, Depends(current_user)]
+) -> Principal:
+    if who is None:
+        raise SignInRequired(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
+    return who
+
+
+def sign_in_redirect(request: Request, exc: SignInRequired) -> RedirectResponse:
+    return RedirectResponse(f"/login?{urlencode({'next': exc.next_url})}", status_code=303)
+
+
+MaybeUser = Annotated[Principal | None, Depends(current_user)]
+SignedIn = Annotated[Principal, Depends(require_user)]
+PageUser = Annotated[Principal, Depends(require_page_user)]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class Me(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    group: str | None
+    district_ids: list[int] | None
+    township_ids: list[int]
+
+
+def sign_in(session, request: Request, username: str, password: str, kind: str) -> str:
+    who = accounts.authenticate(session, username, password, client_address(request))
+    minutes = get_settings().session_minutes if kind == "session" else _api_minutes()
+    return accounts.issue_token(session, who, kind, minutes)
+
+
+def _api_minutes() -> int:
+    return get_settings().api_token_minutes
+
+
+def set_session_cookie(response: Response, request: Request, secret: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=get_settings().session_minutes * 60,
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().cookie_secure or request.url.scheme == "https",
+        path="/",
+    )
+
+
+def auth_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["accounts"])
+
+    @router.post("/token", response_model=Token)
+    def post_token(
+        request: Request, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    ):
+        """OAuth2 password flow: a short-lived bearer token for scripts and GIS clients."""
+        secret = sign_in(session, request, form.username, form.password, "api")
+        return Token(access_token=secret, expires_in=_api_minutes() * 60)
+
+    @router.post("/logout", status_code=204)
+    def post_logout(
+        request: Request,
+        session: SessionDep,
+        who: SignedIn,
+        bearer: Annotated[object, Depends(_bearer)],
+    ):
+        """Revoke the token (or session) this request was made with."""
+        secret = bearer.credentials if bearer is not None else request.cookies[SESSION_COOKIE]
+        accounts.revoke_token(session, secret)
+        audit.record(session, who.username, "logout", source=who.source)
+        response = Response(status_code=204)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @router.get("/me", response_model=Me)
+    def get_me(who: SignedIn):
+        districts = None if who.district_ids is None else sorted(who.district_ids)
+        return Me(
+            username=who.username,
+            display_name=who.display_name,
+            role=who.role,
+            group=who.group,
+            district_ids=districts,
+            township_ids=sorted(who.township_ids),
+        )
+
+    return router

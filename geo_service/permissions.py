@@ -1,0 +1,133 @@
+"""Who may do what, and where: the one place the roles are decided.
+
+| role      | may                                                                          |
+|-----------|------------------------------------------------------------------------------|
+| verifier  | upload, change status, verify, dispute and return: its group's kind, in its   |
+|           | townships                                                                    |
+| officer   | upload and move parcels up to delivered/demolished in its townships; never   |
+|           | verifies, disputes or settles a dispute                                      |
+| leader    | read everything in its district (or the city); change nothing                |
+| planner   | read and export; change nothing                                              |
+| admin     | users, targets, reference data, projects                                     |
+| anonymous | the public page and /healthz                                                 |
+"""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .accounts import Principal
+from .errors import Forbidden, Unauthorized
+from .models import VERIFICATION_GROUPS, AdminUnit, Parcel, ParcelVersion, Upload
+
+# The statuses a township officer may move a parcel into.
+OFFICER_MOVES = frozenset({"in_progress", "delivered", "demolished"})
+
+
+def signed_in(who: Principal | None) -> Principal:
+    if who is None:
+        raise Unauthorized("sign in first")
+    return who
+
+
+def require_role(who: Principal | None, *roles: str, doing: str) -> Principal:
+    who = signed_in(who)
+    if who.role not in roles:
+        raise Forbidden(f"{who.username} ({who.role}) may not {doing}; that needs {_any(roles)}")
+    return who
+
+
+def _any(roles) -> str:
+    return " or ".join(roles)
+
+
+def can_read_district(who: Principal | None, district_id: int | None) -> bool:
+    if who is None:
+        return False
+    return who.district_ids is None or district_id in who.district_ids
+
+
+def visible_district_names(session: Session, who: Principal | None) -> set[str] | None:
+    """The districts a signed-in user sees by name; None is every district."""
+    who = signed_in(who)
+    if who.district_ids is None:
+        return None
+    ids = sorted(who.district_ids)
+    return set(session.scalars(select(AdminUnit.name).where(AdminUnit.id.in_(ids))))
+
+
+def home_district(session: Session, who: Principal | None, default: str) -> str:
+    """The district a user's pages open on: their own when they have exactly one."""
+    names = visible_district_names(session, who)
+    return next(iter(names)) if names and len(names) == 1 else default
+
+
+def check_read_district(who: Principal | None, district: AdminUnit) -> None:
+    who = signed_in(who)
+    if not can_read_district(who, district.id):
+        raise Forbidden(f"{who.username} may not see {district.name}")
+
+
+def _check_township(who: Principal, township: AdminUnit, doing: str) -> None:
+    if township.id not in who.township_ids:
+        raise Forbidden(
+            f"{who.username} may not {doing} in {township.name}: not one of their townships"
+        )
+
+
+def _check_kind(who: Principal, kind: str, doing: str) -> None:
+    if kind not in who.kinds:
+        group = VERIFICATION_GROUPS.get(kind, "?")
+        raise Forbidden(
+            f"{who.username} ({who.group}) may not {doing} {kind} parcels: that is {group}'s work"
+        )
+
+
+def check_upload(who: Principal | None, township: AdminUnit, kind: str, status: str | None):
+    who = require_role(who, "verifier", "officer", doing="upload parcels")
+    _check_township(who, township, "upload")
+    if who.role == "verifier":
+        _check_kind(who, kind, "upload")
+    elif status == "verified":
+        raise Forbidden(f"{who.username} (township officer) may not upload verified parcels")
+    return who
+
+
+def check_parcel_change(
+    session: Session, who: Principal | None, parcel: Parcel, action: str, to: str | None = None
+) -> Principal:
+    """`action` is status, verify or dispute; `to` the status a status change goes to."""
+    doing = {"status": "change the status of", "verify": "verify", "dispute": "dispute"}[action]
+    roles = ("verifier", "officer") if action == "status" else ("verifier",)
+    who = require_role(who, *roles, doing=f"{doing} parcels")
+    _check_township(who, parcel.township, doing)
+    if who.role == "officer":
+        if to not in OFFICER_MOVES or parcel.status == "disputed":
+            raise Forbidden(
+                f"{who.username} (township officer) may move parcels up to delivered or "
+                "demolished; settling a dispute is the verifiers' work"
+            )
+        return who
+    _check_kind(who, parcel.kind, doing)
+    if action == "verify" and parcel.township.parent and parcel.township.parent.four_eyes:
+        _check_four_eyes(session, who, parcel)
+    return who
+
+
+def _check_four_eyes(session: Session, who: Principal, parcel: Parcel) -> None:
+    """In a four-eyes district, whoever uploaded or delivered a parcel does not verify it."""
+    delivered_by = session.scalars(
+        select(ParcelVersion.changed_by).where(
+            ParcelVersion.parcel_id == parcel.id,
+            ParcelVersion.status.in_(("delivered", "demolished")),
+        )
+    ).all()
+    uploaded_by = session.scalars(
+        select(Upload.actor)
+        .join(ParcelVersion, ParcelVersion.upload_id == Upload.id)
+        .where(ParcelVersion.parcel_id == parcel.id)
+    ).all()
+    if who.username in {parcel.created_by, *delivered_by, *uploaded_by}:
+        raise Forbidden(
+            f"{parcel.township.parent.name} requires four eyes: {who.username} uploaded or "
+            f"delivered parcel {parcel.code} and may not also verify it"
+        )
