@@ -173,10 +173,11 @@ _GROUP_SQL = {
     # The city row: the union over every district (a row's `district` is the city's name).
     "city": f"""
         SELECT c.id AS unit_id, c.name AS district, NULL AS township, NULL AS project,
-               NULL AS project_name, p.kind, {_MEASURES}
+               NULL AS project_name, p.kind, c.code AS district_code, NULL AS township_code,
+               {_MEASURES}
         FROM {_keyed("d.parent_id")}
         JOIN admin_units c ON c.id = p.district_parent
-        GROUP BY c.id, c.name, p.kind""",
+        GROUP BY c.id, c.name, c.code, p.kind""",
     "district": f"""
         SELECT p.district_unit AS unit_id, p.district_name AS district, NULL AS township,
                NULL AS project, NULL AS project_name, p.kind, {_MEASURES}
