@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from . import audit, kept_files, permissions, reference, targets, workflow
+from . import audit, kept_files, permissions, reference, register, targets, workflow
 from .accounts import Principal
 from .errors import Forbidden, Unauthorized
 from .models import Parcel
@@ -175,3 +175,42 @@ def import_project_list(session: Session, who: Principal | None, path: Path, she
         session, who.username, "projects.import", Path(path).name, source=who.source, **counts
     )
     return counts
+
+
+# --- the project register: milestones and problem files (admin, like the projects) -------
+
+
+def record_milestone(
+    session: Session, who: Principal | None, code: str, due_on, done_on, text=None, note=None
+) -> register.MilestoneState:
+    who = _admin(who, "milestone.record", f"project {code} {due_on}")
+    state = register.record_milestone(session, code, due_on, done_on, who.username, text, note)
+    audit.record(session, who.username, "milestone.record", f"project {code} {due_on}",
+                 source=who.source, text=state.text, done_on=done_on, note=note)  # fmt: skip
+    return state
+
+
+def file_problem(
+    session: Session, who: Principal | None, code: str, problem: str, responsible_unit=None,
+    person=None, deadline=None, note=None,
+) -> register.ProblemState:  # fmt: skip
+    who = _admin(who, "problem.add", f"project {code}")
+    filed = register.add_problem(session, code, problem, who.username, responsible_unit,
+                                 person, deadline, note)  # fmt: skip
+    audit.record(session, who.username, "problem.add", f"problem #{filed.id} ({code})",
+                 source=who.source, problem=problem, deadline=deadline)  # fmt: skip
+    return filed
+
+
+def set_problem_status(
+    session: Session, who: Principal | None, problem_id: int, status: str, solved_on=None,
+    note=None,
+) -> register.ProblemState:  # fmt: skip
+    who = _admin(who, "problem.status", f"problem #{problem_id}")
+    before = register.problem_history(session, problem_id)[-1]["status"]
+    done = register.set_problem_status(session, problem_id, status, who.username, solved_on,
+                                       note)  # fmt: skip
+    audit.record(session, who.username, "problem.status", f"problem #{problem_id}",
+                 source=who.source, before=before, after=status,
+                 solved_on=done.solved_on)  # fmt: skip
+    return done

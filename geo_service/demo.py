@@ -1,4 +1,5 @@
-"""Loads the synthetic Jin'an demo set listed in data/parcels/manifest.csv.
+"""Loads the synthetic demo: Jin'an (data/parcels/) and the city-wide part, Cangshan and
+Fuqing with the city's target, problem files and milestone records (data/campaign/).
 
 So that the quarter timeline has a campaign to show, the demo replays a 2017: every parcel
 is surveyed at the start of January, and those the files mark delivered or verified move
@@ -9,23 +10,26 @@ from each parcel's code, so every load tells the same story.
 
 import csv
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
 from .accounts import create_user
 from .database import session_scope
-from .models import Parcel, User
-from .projects import import_projects
+from .models import MilestoneRecord, Parcel, ProjectProblem, User
+from .projects import find_project, import_projects
 from .readers import read_features
 from .reference import load_targets_csv
+from .register import add_problem, record_milestone, set_problem_status
 from .relocation_demo import load_relocation_demo
 from .settings import DATA_DIR
+from .tallies import CAMPAIGN_TZ
 from .uploads import ImportOptions, import_file
 from .workflow import DONE, VERIFICATION_GROUPS, set_status, verify
 
 DEMO_DIR = DATA_DIR / "parcels"
+CAMPAIGN_DIR = DATA_DIR / "campaign"
 CAMPAIGN_START = datetime(2017, 1, 3, 9, tzinfo=UTC)
 # Every demo user signs in with this password (demo data only: never on a real server).
 DEMO_PASSWORD = "jinan-demo-2017"
@@ -69,9 +73,19 @@ def _people(directory: Path) -> dict[tuple[str, str], str]:
     return people
 
 
-def load_demo(directory: Path = DEMO_DIR) -> str:
+def load_demo(directory: Path = DEMO_DIR, campaign: Path | None = CAMPAIGN_DIR) -> str:
     """Projects, targets and every listed parcel file (each file in its own transaction),
-    then the 2017 replay. Loading again changes nothing."""
+    then the 2017 replay; then the same for the city-wide part, with its problem files
+    and milestone records. Loading again changes nothing."""
+    lines = [_load_set(directory, "demo_projects.csv", "demo_targets.csv")]
+    if campaign is not None:
+        lines.append(_load_set(campaign, "projects.csv", "targets.csv"))
+        lines.append(_load_register(campaign))
+    lines.append(load_relocation_demo())
+    return "\n".join(lines)
+
+
+def _load_set(directory: Path, projects: str, targets_file: str) -> str:
     users = load_demo_users(directory)
     lines = [f"users: {users} new; each signs in at /login with the password {DEMO_PASSWORD!r}"]
     lines += [
@@ -81,8 +95,8 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
     ]
     people = _people(directory)
     with session_scope() as session:
-        counts = import_projects(session, directory / "demo_projects.csv")
-        targets = load_targets_csv(session, directory / "demo_targets.csv")
+        counts = import_projects(session, directory / projects)
+        targets = load_targets_csv(session, directory / targets_file)
     lines.append(
         f"projects: {counts['created']} new, {counts['updated']} updated; targets: {targets}"
     )
@@ -98,8 +112,59 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
         if report.created:
             replayed += _replay(entry, wanted, people)
     lines.append(f"2017 replayed for {replayed} parcel(s)")
-    lines.append(load_relocation_demo())
     return "\n".join(lines)
+
+
+def _at(day: str, hour: int) -> datetime:
+    """A demo record's time: that day at `hour` China Standard Time."""
+    return datetime.combine(date.fromisoformat(day), time(hour), tzinfo=CAMPAIGN_TZ)
+
+
+def _load_register(directory: Path) -> str:
+    """Milestone records and problem files, each dated the day it happened; only for
+    projects that have none yet, so a second load adds nothing."""
+    added = {"milestones": 0, "problems": 0}
+    with session_scope() as session:
+        have_records = set(session.scalars(select(MilestoneRecord.project_id)))
+        have_problems = set(session.scalars(select(ProjectProblem.project_id)))
+        with (directory / "milestones_done.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if find_project(session, row["project"]).id in have_records:
+                    continue
+                record_milestone(
+                    session,
+                    row["project"],
+                    date.fromisoformat(row["date"]),
+                    date.fromisoformat(row["done_on"]),
+                    actor="demo",
+                    now=_at(row["done_on"], 18),
+                )
+                added["milestones"] += 1
+        with (directory / "problems.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if find_project(session, row["project"]).id in have_problems:
+                    continue
+                filed = add_problem(
+                    session,
+                    row["project"],
+                    row["problem"],
+                    actor="demo",
+                    responsible_unit=row["responsible_unit"],
+                    person=row["person"],
+                    deadline=date.fromisoformat(row["deadline"]),
+                    now=_at(row["filed_on"], 9),
+                )
+                if row["solved_on"]:
+                    set_problem_status(
+                        session,
+                        filed.id,
+                        "solved",
+                        actor="demo",
+                        solved_on=date.fromisoformat(row["solved_on"]),
+                        now=_at(row["solved_on"], 17),
+                    )
+                added["problems"] += 1
+    return f"milestone records: {added['milestones']}; problems filed: {added['problems']}"
 
 
 def _import(path: Path, entry: dict, people: dict):
@@ -110,7 +175,7 @@ def _import(path: Path, entry: dict, people: dict):
     options = ImportOptions(
         kind=entry["kind"],
         township=entry["township"],
-        actor=people[("officer", entry["township"])],
+        actor=people[("officer", _township(entry))],
         # Only the replay moves parcels on; a second load finds them as the replay left
         # them, which is what the files say.
         status=None if loaded else "planned",
@@ -124,6 +189,11 @@ def _import(path: Path, entry: dict, people: dict):
         return import_file(session, path, options), wanted
 
 
+def _township(entry: dict) -> str:
+    """The township's name in a manifest entry ('district/township' where names repeat)."""
+    return entry["township"].split("/")[-1]
+
+
 def _loaded(entry: dict) -> bool:
     with session_scope() as session:
         found = select(Parcel.id).where(Parcel.source_file == entry["file"]).limit(1)
@@ -131,7 +201,7 @@ def _loaded(entry: dict) -> bool:
 
 
 def _replay(entry: dict, wanted: dict[str, str], people: dict) -> int:
-    kind, township = entry["kind"], entry["township"]
+    kind, township = entry["kind"], _township(entry)
     verifier, officer = people[(kind, township)], people[("officer", township)]
     with session_scope() as session:
         parcels = session.scalars(

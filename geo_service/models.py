@@ -103,7 +103,84 @@ class Project(Base):
     target: Mapped[str | None] = mapped_column(Text)
     deadline: Mapped[date | None] = mapped_column(Date)
     milestones: Mapped[list] = _json_list()
+    owner_unit: Mapped[str | None] = mapped_column(Text)  # 业主单位
     district: Mapped[AdminUnit | None] = relationship()
+    townships: Mapped[list[AdminUnit]] = relationship(secondary="project_townships")
+
+
+class ProjectTownship(Base):
+    __tablename__ = "project_townships"
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), primary_key=True)
+
+
+class MilestoneRecord(Base):
+    """Append-only: a milestone's completion as recorded (done_on NULL withdraws one).
+    The latest record at a moment is the milestone's state at that moment."""
+
+    __tablename__ = "milestone_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    due_on: Mapped[date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    done_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = _now()
+
+
+PROBLEM_STATUSES = ("open", "solved")
+
+
+class ProjectProblem(Base):
+    """One entry of a project's problem file (问题档案), as it is now."""
+
+    __tablename__ = "project_problems"
+    __table_args__ = (
+        CheckConstraint(_in("status", PROBLEM_STATUSES), name="problem_status_known"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    problem: Mapped[str] = mapped_column(Text)
+    responsible_unit: Mapped[str | None] = mapped_column(Text)
+    person: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    solved_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    project: Mapped[Project] = relationship()
+
+
+class ProjectProblemVersion(Base):
+    """Append-only history of a problem: its state after each change, who, when."""
+
+    __tablename__ = "project_problem_versions"
+    __table_args__ = (UniqueConstraint("problem_id", "version", name="uq_problem_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(
+        ForeignKey("project_problems.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    problem: Mapped[str] = mapped_column(Text)
+    responsible_unit: Mapped[str | None] = mapped_column(Text)
+    person: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    solved_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = _now()
 
 
 class UploadFile(Base):

@@ -24,7 +24,7 @@ from .settings import get_settings
 from .targets import target_for
 from .units import find_district
 
-GROUPINGS = ("district", "township", "project")
+GROUPINGS = ("city", "district", "township", "project")
 CREDITS = ("host", "helpers", "all")
 # "The end of that day" is the campaign office's day, in China Standard Time.
 CAMPAIGN_TZ = ZoneInfo("Asia/Shanghai")
@@ -75,7 +75,9 @@ class TallyRow:
 
     def as_dict(self, by: str) -> dict:
         data = asdict(self)
-        if by == "district":
+        if by == "city":
+            data["city"] = data.pop("district")
+        if by in ("city", "district"):
             data.pop("township")
         if by != "project":
             data.pop("project")
@@ -182,7 +184,7 @@ def _keyed(group: str) -> str:
     per parcel within each group."""
     return f"""(
         SELECT c.*, t.id AS township_unit, t.name AS township_name, d.id AS district_unit,
-               d.name AS district_name,
+               d.name AS district_name, d.parent_id AS district_parent,
                row_number() OVER (PARTITION BY {group}, c.kind, c.parcel_id) = 1 AS first
         FROM credited c JOIN admin_units t ON t.id = c.credit_id
         JOIN admin_units d ON d.id = t.parent_id
@@ -190,6 +192,14 @@ def _keyed(group: str) -> str:
 
 
 _GROUP_SQL = {
+    # The city row: the union over every district (a row's `district` is the city's name).
+    "city": f"""
+        SELECT c.id AS unit_id, c.name AS district, NULL AS township, NULL AS project,
+               NULL AS project_name, p.kind, c.code AS district_code, NULL AS township_code,
+               {_MEASURES}
+        FROM {_keyed("d.parent_id")}
+        JOIN admin_units c ON c.id = p.district_parent
+        GROUP BY c.id, c.name, c.code, p.kind""",
     "district": f"""
         SELECT p.district_unit AS unit_id, p.district_name AS district, NULL AS township,
                NULL AS project, NULL AS project_name, p.kind, {_MEASURES}
@@ -317,7 +327,7 @@ def _row(r, target, credit: str) -> TallyRow:
 
 
 def _target_only(t, credit: str) -> TallyRow:
-    district_level = t["level"] == "district"
+    district_level = t["level"] in ("city", "district")
     return TallyRow(
         district=t["name"] if district_level else t["district"],
         township=None if district_level else t["name"],

@@ -1,4 +1,4 @@
-"""Targets: what each district or township must deliver in a year or quarter."""
+"""Targets: what the city, a district or a township must deliver in a year or quarter."""
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from .areas import mu_to_m2
 from .errors import InvalidInput
 from .models import KINDS, Target
-from .units import find_district, find_township
+from .units import find_district_or_city, find_township
 
 UNITS = ("mu", "m2")
 
@@ -34,7 +34,7 @@ def set_target(
         raise InvalidInput("a target cannot be negative")
     if quarter is not None and not 1 <= quarter <= 4:
         raise InvalidInput("quarter must be 1 to 4")
-    owner = find_district(session, district)
+    owner = find_district_or_city(session, district)
     if township:
         owner = find_township(session, township, district=owner)
     existing = session.scalar(

@@ -13,7 +13,9 @@ from geo_service.workflow import history
 
 
 def _verified(session, day):
-    rows = tally(session, by="district", kind="land", as_of=day)
+    rows = [
+        r for r in tally(session, by="district", kind="land", as_of=day) if r.district == "晋安区"
+    ]
     return (rows[0].parcels, rows[0].verified_m2) if rows else (0, 0.0)
 
 
@@ -25,6 +27,12 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
     second = demo.load_demo()
     assert "2017 replayed for 0 parcel(s)" in second and "new 0, changed 0" in second
     assert "relocation: already loaded" in second
+    # The city-wide part: Cangshan and Fuqing, their problem files and milestone records.
+    assert "2017 replayed for 160 parcel(s)" in first
+    assert "milestone records: 18; problems filed: 10" in first
+    assert "milestone records: 0; problems filed: 0" in second
+    districts = {r.district for r in tally(session, by="district")}
+    assert districts == {"晋安区", "仓山区", "福清市"}
     assert session.scalar(select(func.count()).select_from(ParcelVersion)) == versions
 
     quarters = [_verified(session, date(2017, m, d)) for m, d in ((3, 31), (6, 30), (9, 30))]

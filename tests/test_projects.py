@@ -63,7 +63,7 @@ def test_xlsx_with_chinese_headers_and_a_title_row(session, tmp_path):
     assert counts == {"created": 2, "updated": 0}
     first = _project(session, "JA2017-101")
     assert (first.name, first.category, first.district.name) == (
-        "象园片区旧屋区改造", "征迁交地攻坚", "晋安区",
+        "象园片区旧屋区改造", "征迁交地", "晋安区",
     )  # fmt: skip
     assert (first.problem, first.target) == ("征迁户未签约 36 户", "完成征迁并交地 120 亩")
     assert first.deadline == date(2017, 6, 30)

@@ -4,7 +4,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
-from .. import __version__
+from .. import __version__, pages
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
@@ -21,12 +21,17 @@ from . import (
     maps,
     ogc,
     parcels,
+    projects,
+    rankings,
     relocation,
     schemas,
     tallies,
     tilejson,
     uploads,
     workflow,
+)
+from . import (
+    pages as pages_api,
 )
 
 
@@ -60,8 +65,12 @@ def create_app() -> FastAPI:
         tilejson.tilejson_router(),
         relocation.relocation_router(),
         relocation.relocation_map_router(),
+        projects.projects_router(),
+        rankings.rankings_router(),
+        pages_api.pages_router(),
     ):
         app.include_router(router, responses=schemas.ERRORS)
+    app.mount(pages.STATIC_PREFIX, StaticFiles(directory=pages.STATIC_DIR), name="pages-static")
     app.mount(
         web_templates.STATIC_PREFIX,
         StaticFiles(directory=web_templates.STATIC_DIR),
@@ -78,6 +87,10 @@ def create_app() -> FastAPI:
             "progress_map": "/maps/progress",
             "support_map": "/maps/support",
             "relocation_map": "/maps/relocation",
+            "board": "/board",
+            "public": "/public",
+            "projects": "/api/projects",
+            "rankings": "/api/rankings?period=2017Q2",
             "docs": "/docs",
             "tallies": "/api/tallies?by=township",
             "relocation": "/api/relocation/tallies?by=township",

@@ -24,7 +24,7 @@ def tallies_router() -> APIRouter:
     def get_tallies(
         session: SessionDep,
         who: SignedIn,
-        by: Annotated[str, Query(pattern="^(district|township|project)$")] = "district",
+        by: Annotated[str, Query(pattern="^(city|district|township|project)$")] = "district",
         kind: KindFilter = None,
         year: int | None = None,
         as_of: date | None = None,

@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     imports,
     maps,
     projects,
+    rankings,
     relocation,
     serve,
     tallies,

@@ -109,6 +109,8 @@ def _render(records: list[dict], fmt: Format, by: str) -> str:
 def _table(records: list[dict], by: str) -> str:
     table = Table(title=f"Verified area by {by}")
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
+    if by == "city":
+        columns = ["city"]
     numbers = ["parcels", "planned mu", "delivered mu", "verified m²", "verified mu",
                "target m²", "target mu", "progress"]  # fmt: skip
     for name in [*columns, "kind", *numbers]:

@@ -23,7 +23,9 @@ app.add_typer(targets_app, name="targets")
 
 @targets_app.command("set")
 def targets_set(
-    district: str = typer.Option(..., help="district name, e.g. 晋安区"),
+    district: str = typer.Option(
+        ..., help="district name, e.g. 晋安区, or the city (福州市) for a city-wide target"
+    ),
     township: str | None = typer.Option(None, help="township name; omit for the district"),
     kind: TargetKind = typer.Option(..., help="land, demolition or relocation (回迁)"),
     year: int = typer.Option(...),
