@@ -11,6 +11,23 @@ M2_PER_MU = 10000 / 15
 GRS80 = Geod(ellps="GRS80")
 
 
+# Decimal places shown, by the unit a figure's name holds (verified_m2, pace_mu_per_month):
+# m² to 0.01, mu to 0.0001, a progress
+# ratio to 0.0001%. Stored figures stay exact; only what people and files see is rounded.
+ROUNDING = {"m2": 2, "mu": 4, "progress": 6}
+
+
+def rounded(data: dict) -> dict:
+    """Figures for people and files: float noise (99.99999999999999) rounded away."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, float):
+            places = [ROUNDING[w] for w in key.split("_") if w in ROUNDING]
+            value = round(value, places[0]) if places else value
+        out[key] = value
+    return out
+
+
 def m2_to_mu(m2):
     return None if m2 is None else m2 / M2_PER_MU
 

@@ -201,6 +201,19 @@ def _match_parameters(crs: CRS) -> int | None:
     return None
 
 
+def horizontal_part(crs: CRS) -> CRS:
+    """The horizontal CRS of a 3D or compound one (WGS 84 3D, CGCS2000 3D, a GK zone plus a
+    height system), or the CRS itself. GNSS rovers and phone apps write heights."""
+    if crs.is_compound:
+        return crs.sub_crs_list[0]
+    if len(crs.axis_info) == 3 and (crs.is_geographic or crs.is_projected):
+        try:
+            return crs.to_2d()
+        except CRSError:
+            return crs
+    return crs
+
+
 def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
     """Check a CRS against the accepted set; return it (as its EPSG code) and its warnings.
 
@@ -208,7 +221,8 @@ def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
     """
     if source.gcj02:
         return source, []
-    code = identify(source.crs)
+    horizontal = horizontal_part(source.crs)
+    code = identify(horizontal)
     if code is None:
         raise refusal(
             filename,
@@ -218,6 +232,15 @@ def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
         )
     datum = ACCEPTED[code][0]
     warnings = []
+    if horizontal is not source.crs:
+        warnings.append(
+            _warning(
+                "heights_dropped",
+                f"the file's CRS {source.crs.name!r} carries heights: read as its horizontal "
+                f"part {ACCEPTED[code][1]} (EPSG:{code}); heights were dropped and areas are "
+                "measured on the ellipsoid",
+            )
+        )
     if datum in APPROXIMATE_DATUMS:
         warnings.append(
             _warning(

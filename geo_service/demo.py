@@ -98,7 +98,8 @@ def _load_set(directory: Path, projects: str, targets_file: str) -> str:
         counts = import_projects(session, directory / projects)
         targets = load_targets_csv(session, directory / targets_file)
     lines.append(
-        f"projects: {counts['created']} new, {counts['updated']} updated; targets: {targets}"
+        f"projects: {counts['created']} new, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged; targets: {targets} set"
     )
     with (directory / "manifest.csv").open(encoding="utf-8") as handle:
         entries = list(csv.DictReader(handle))

@@ -356,6 +356,29 @@ class Target(Base):
     updated_by: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = _now()
     admin_unit: Mapped[AdminUnit] = relationship()
+    versions: Mapped[list["TargetVersion"]] = relationship(
+        back_populates="target", order_by="TargetVersion.version"
+    )
+
+
+class TargetVersion(Base):
+    """Append-only history of a target: its value from valid_from until valid_to."""
+
+    __tablename__ = "target_versions"
+    __table_args__ = (
+        UniqueConstraint("target_id", "version", name="uq_target_version"),
+        Index("ix_target_versions_target", "target_id", "valid_from"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    amount_m2: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str | None] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    target: Mapped[Target] = relationship(back_populates="versions")
 
 
 # --- accounts and audit ------------------------------------------------------------------

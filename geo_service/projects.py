@@ -224,13 +224,18 @@ def _store(session: Session, sheet: _Sheet) -> dict[str, int]:
             + "\n  ".join(shown)
             + (f"\n  … and {more} more" if more else "")
         )
-    counts = {"created": 0, "updated": 0}
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
     for values in parsed:
         project = session.scalar(select(Project).where(Project.code == values["code"]))
-        counts["updated" if project else "created"] += 1
         if project is None:
             project = Project(code=values["code"])
             session.add(project)
+            counts["created"] += 1
+        elif all(getattr(project, k) == v for k, v in values.items()):
+            counts["unchanged"] += 1
+            continue
+        else:
+            counts["updated"] += 1
         for name, value in values.items():
             if name != "code":
                 setattr(project, name, value)

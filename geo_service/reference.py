@@ -87,11 +87,39 @@ def load_targets_csv(session: Session, path: Path) -> int:
     return _load_targets(session, Path(path), only_missing=False)
 
 
+# Township name columns as land-survey and 国土调查 data name them (XZQMC: 行政区名称).
+NAME_COLUMNS = ("name", "xzqmc", "名称", "乡镇名称", "行政区名称")
+
+
+def _name_column(read, given: str | None) -> str:
+    """The column with the township names: the one given, else the first known name."""
+    columns = [c for c in read.frame.columns if c != "geometry"]
+    if given is not None:
+        if given not in columns:
+            raise InvalidInput(
+                f"{read.filename}: no column {given!r} with township names; "
+                f"columns: {_columns(read.frame)}"
+            )
+        return given
+    for wanted in NAME_COLUMNS:
+        found = [c for c in columns if str(c).lower() == wanted]
+        if found:
+            return found[0]
+    raise InvalidInput(
+        f"{read.filename}: no column with township names (looked for "
+        f"{', '.join(NAME_COLUMNS)}); name it with --name-field; columns: {_columns(read.frame)}"
+    )
+
+
+def _columns(frame) -> str:
+    return ", ".join(str(c) for c in frame.columns if c != "geometry") or "(none)"
+
+
 def import_township_boundaries(
     session: Session,
     path: Path,
     district: str,
-    name_field: str = "name",
+    name_field: str | None = None,
     code_field: str | None = None,
     crs: str | None = None,
     source: str | None = None,
@@ -107,8 +135,12 @@ def import_township_boundaries(
 
     owner = find_district(session, district)
     read = read_features(path, crs=crs)
-    if name_field not in read.frame.columns:
-        raise InvalidInput(f"{read.filename}: no column {name_field!r} with township names")
+    name_field = _name_column(read, name_field)
+    if code_field is not None and code_field not in read.frame.columns:
+        raise InvalidInput(
+            f"{read.filename}: no column {code_field!r} with township codes; "
+            f"columns: {_columns(read.frame)}"
+        )
     geoms = to_storage(shapely.force_2d(np.asarray(read.frame.geometry.values)), read.source)
     existing = {
         u.name: u for u in session.scalars(select(AdminUnit).where(AdminUnit.parent_id == owner.id))

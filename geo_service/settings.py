@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     repair_tolerance: float = 0.01
     declared_area_tolerance: float = 0.005
     outside_township_tolerance: float = 0.01
+    # Beyond this share outside an imported (exact) township outline a parcel is refused;
+    # beyond half outside its district (real outline) it is refused whatever the township.
+    outside_exact_township_tolerance: float = 0.05
+    outside_district_tolerance: float = 0.5
     overlap_min_m2: float = 1.0
 
     def tolerances(self):
@@ -89,6 +93,8 @@ class Settings(BaseSettings):
             repair_share=self.repair_tolerance,
             declared_share=self.declared_area_tolerance,
             outside_township_share=self.outside_township_tolerance,
+            outside_exact_township_share=self.outside_exact_township_tolerance,
+            outside_district_share=self.outside_district_tolerance,
             overlap_min_m2=self.overlap_min_m2,
         )
 

@@ -10,18 +10,18 @@ township (default), the townships that supported it, or all of them. Support is 
 the parcel version valid at the time asked for.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .areas import m2_to_mu
+from .areas import m2_to_mu, rounded
 from .errors import InvalidInput
 from .models import KINDS
 from .settings import get_settings
-from .targets import target_for
+from .targets import target_and_basis
 from .units import find_district
 
 GROUPINGS = ("city", "district", "township", "project")
@@ -40,7 +40,7 @@ class TallyRow:
     project: str | None
     project_name: str | None
     kind: str
-    parcels: int
+    verified_parcels: int
     verified_m2: float
     target_m2: float | None
     planned_parcels: int = 0
@@ -48,6 +48,11 @@ class TallyRow:
     delivered_parcels: int = 0
     delivered_m2: float = 0.0
     credit: str = "host"
+    # What the target is: annual, quarters (the year's plans summed) or plan_q<n> (the
+    # plan cumulated up to quarter n); None without a target.
+    target_basis: str | None = None
+    # Administrative codes (district, township) and project code: the order rows come in.
+    sort_key: tuple = field(default=(), repr=False, compare=False)
 
     @property
     def verified_mu(self) -> float:
@@ -67,14 +72,23 @@ class TallyRow:
 
     @property
     def progress(self) -> float | None:
-        return self.verified_m2 / self.target_m2 if self.target_m2 else None
+        """Verified ÷ target. None under helper credit: what a township helped others
+        deliver is no step toward its own target."""
+        if not self.target_m2 or self.credit == "helpers":
+            return None
+        return self.verified_m2 / self.target_m2
 
     @property
     def remaining_m2(self) -> float | None:
-        return None if self.target_m2 is None else max(self.target_m2 - self.verified_m2, 0.0)
+        if self.target_m2 is None or self.credit == "helpers":
+            return None
+        return max(self.target_m2 - self.verified_m2, 0.0)
 
     def as_dict(self, by: str) -> dict:
+        """The row as presented: m² to the hundredth, mu to the ten-thousandth (the
+        stored figures stay exact)."""
         data = asdict(self)
+        data.pop("sort_key")
         if by == "city":
             data["city"] = data.pop("district")
         if by in ("city", "district"):
@@ -91,7 +105,7 @@ class TallyRow:
             remaining_m2=self.remaining_m2,
             remaining_mu=m2_to_mu(self.remaining_m2),
         )
-        return data
+        return rounded(data)
 
 
 def end_of_day(day: date) -> datetime:
@@ -153,9 +167,11 @@ _HELPERS = (
 _CREDITED = {"host": _HOST, "helpers": _HELPERS, "all": f"{_HOST} UNION ALL {_HELPERS}"}
 
 _DONE = "p.status IN ('delivered', 'demolished', 'verified')"
-# A year's tally counts what was verified that year: not a verification of an earlier year.
+# A year's tally counts what was verified within that year (China Standard Time): not a
+# verification of an earlier year, nor one of a later year (or of today, for a past year).
 _VERIFIED = """p.status = 'verified' AND (CAST(:year_start AS timestamptz) IS NULL
-    OR p.verified_at IS NULL OR p.verified_at >= CAST(:year_start AS timestamptz))"""
+    OR p.verified_at IS NULL OR p.verified_at >= CAST(:year_start AS timestamptz)
+       AND p.verified_at < CAST(:year_end AS timestamptz))"""
 
 
 def _area(subset: str) -> str:
@@ -170,7 +186,7 @@ def _area(subset: str) -> str:
 
 
 _MEASURES = f"""
-    count(*) FILTER (WHERE p.first AND {_VERIFIED}) AS parcels,
+    count(*) FILTER (WHERE p.first AND {_VERIFIED}) AS verified_parcels,
     {_area(_VERIFIED)} AS verified_m2,
     count(*) FILTER (WHERE p.first) AS planned_parcels,
     {_area("TRUE")} AS planned_m2,
@@ -183,8 +199,9 @@ def _keyed(group: str) -> str:
     """The credited rows with their township and district, and `first` marking one row
     per parcel within each group."""
     return f"""(
-        SELECT c.*, t.id AS township_unit, t.name AS township_name, d.id AS district_unit,
-               d.name AS district_name, d.parent_id AS district_parent,
+        SELECT c.*, t.id AS township_unit, t.name AS township_name, t.code AS township_code,
+               d.id AS district_unit, d.name AS district_name, d.code AS district_code,
+               d.parent_id AS district_parent,
                row_number() OVER (PARTITION BY {group}, c.kind, c.parcel_id) = 1 AS first
         FROM credited c JOIN admin_units t ON t.id = c.credit_id
         JOIN admin_units d ON d.id = t.parent_id
@@ -202,36 +219,54 @@ _GROUP_SQL = {
         GROUP BY c.id, c.name, c.code, p.kind""",
     "district": f"""
         SELECT p.district_unit AS unit_id, p.district_name AS district, NULL AS township,
-               NULL AS project, NULL AS project_name, p.kind, {_MEASURES}
+               NULL AS project, NULL AS project_name, p.kind, p.district_code,
+               NULL AS township_code, {_MEASURES}
         FROM {_keyed("d.id")}
-        GROUP BY p.district_unit, p.district_name, p.kind""",
+        GROUP BY p.district_unit, p.district_name, p.district_code, p.kind""",
     "township": f"""
         SELECT p.township_unit AS unit_id, p.district_name AS district,
                p.township_name AS township, NULL AS project, NULL AS project_name, p.kind,
-               {_MEASURES}
+               p.district_code, p.township_code, {_MEASURES}
         FROM {_keyed("t.id")}
-        GROUP BY p.township_unit, p.township_name, p.district_name, p.kind""",
+        GROUP BY p.township_unit, p.township_name, p.township_code, p.district_name,
+                 p.district_code, p.kind""",
     "project": f"""
         SELECT NULL AS unit_id, p.district_name AS district,
                string_agg(DISTINCT p.township_name, '、') AS township, pr.code AS project,
-               pr.name AS project_name, p.kind, {_MEASURES}
+               pr.name AS project_name, p.kind, p.district_code, NULL AS township_code,
+               {_MEASURES}
         FROM {_keyed("c.project_id, d.id")}
         JOIN projects pr ON pr.id = p.project_id
-        GROUP BY pr.code, pr.name, p.district_name, p.kind""",
+        GROUP BY pr.code, pr.name, p.district_name, p.district_code, p.kind""",
 }
 
+# The value of each target in force at :as_of (now when NULL). A target first set after
+# that day is taken at its first value: setting a year's target late does not leave the
+# earlier days without one; only a change is dated.
+_TARGET_VALUES = """
+    SELECT DISTINCT ON (tv.target_id) t.admin_unit_id, t.kind, t.year, t.quarter,
+           tv.amount_m2
+    FROM target_versions tv JOIN targets t ON t.id = tv.target_id
+    WHERE CAST(:as_of AS timestamptz) IS NOT NULL OR tv.valid_to IS NULL
+    ORDER BY tv.target_id, tv.valid_from < CAST(:as_of AS timestamptz) DESC,
+             CASE WHEN tv.valid_from < CAST(:as_of AS timestamptz) THEN tv.valid_from END
+                 DESC NULLS LAST,
+             tv.valid_from
+"""
 # Each unit's annual target and quarterly plan; targets.target_for picks what counts.
-_TARGETS = """
-    SELECT u.id AS unit_id, u.name, u.level, d.name AS district, tg.kind,
+_TARGETS = f"""
+    WITH tg AS ({_TARGET_VALUES})
+    SELECT u.id AS unit_id, u.name, u.code, u.level, d.name AS district,
+           d.code AS district_code, tg.kind,
            max(tg.amount_m2) FILTER (WHERE tg.quarter IS NULL) AS annual,
            jsonb_object_agg(tg.quarter, tg.amount_m2) FILTER (WHERE tg.quarter IS NOT NULL)
                AS quarters
-    FROM targets tg JOIN admin_units u ON u.id = tg.admin_unit_id
+    FROM tg JOIN admin_units u ON u.id = tg.admin_unit_id
     LEFT JOIN admin_units d ON d.id = u.parent_id
     WHERE tg.year = :year AND u.level = :level
       AND (CAST(:kinds AS text[]) IS NULL OR tg.kind = ANY(CAST(:kinds AS text[])))
       AND (CAST(:district AS int) IS NULL OR CAST(:district AS int) IN (u.id, u.parent_id))
-    GROUP BY u.id, u.name, u.level, d.name, tg.kind
+    GROUP BY u.id, u.name, u.code, u.level, d.name, d.code, tg.kind
 """
 
 
@@ -262,7 +297,7 @@ def tally(
     targets = _targets(session, by, params)
     result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None), credit) for r in rows]
     result += [_target_only(t, credit) for t in targets.values()]
-    return sorted(result, key=lambda r: (r.district, r.township or "", r.project or "", r.kind))
+    return sorted(result, key=lambda r: (r.sort_key, r.kind))
 
 
 def _year_and_day(year: int | None, as_of: date | None, quarter: int | None):
@@ -285,9 +320,9 @@ def _targets(session: Session, by: str, params: dict) -> dict:
     found = {}
     for r in rows:
         quarters = {int(q): amount for q, amount in (r["quarters"] or {}).items()}
-        amount = target_for(r["annual"], quarters, params["quarter"])
+        amount, basis = target_and_basis(r["annual"], quarters, params["quarter"])
         if amount is not None:
-            found[(r["unit_id"], r["kind"])] = {**r, "target_m2": amount}
+            found[(r["unit_id"], r["kind"])] = {**r, "target_m2": amount, "target_basis": basis}
     return found
 
 
@@ -299,6 +334,7 @@ def _params(kind, as_of, year=None, district_id: int | None = None) -> dict:
         "as_of": end_of_day(as_of) if as_of else None,
         "year": year,
         "year_start": datetime(year, 1, 1, tzinfo=CAMPAIGN_TZ) if year else None,
+        "year_end": datetime(year + 1, 1, 1, tzinfo=CAMPAIGN_TZ) if year else None,
         # One district's parcels and targets only (the maps); None for the whole city.
         "district": district_id,
     }
@@ -315,14 +351,16 @@ def _row(r, target, credit: str) -> TallyRow:
         project=r["project"],
         project_name=r["project_name"],
         kind=r["kind"],
-        parcels=r["parcels"],
+        verified_parcels=r["verified_parcels"],
         verified_m2=float(r["verified_m2"]),
         target_m2=float(target["target_m2"]) if target else None,
+        target_basis=target["target_basis"] if target else None,
         planned_parcels=r["planned_parcels"],
         planned_m2=float(r["planned_m2"]),
         delivered_parcels=r["delivered_parcels"],
         delivered_m2=float(r["delivered_m2"]),
         credit=credit,
+        sort_key=(r["district_code"], r["township_code"] or "", r["project"] or ""),
     )
 
 
@@ -334,10 +372,12 @@ def _target_only(t, credit: str) -> TallyRow:
         project=None,
         project_name=None,
         kind=t["kind"],
-        parcels=0,
+        verified_parcels=0,
         verified_m2=0.0,
         target_m2=float(t["target_m2"]),
+        target_basis=t["target_basis"],
         credit=credit,
+        sort_key=(t["code"], "", "") if district_level else (t["district_code"], t["code"], ""),
     )
 
 
@@ -363,7 +403,7 @@ class SupportLink:
         return m2_to_mu(self.verified_m2)
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "verified_mu": self.verified_mu}
+        return rounded({**asdict(self), "verified_mu": self.verified_mu})
 
 
 _SUPPORT_LINKS = f"""

@@ -12,7 +12,7 @@ from sqlalchemy import Text, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from .areas import geodesic_area_m2, m2_to_mu
+from .areas import geodesic_area_m2, m2_to_mu, rounded
 from .errors import InvalidInput, NotFound, UploadRefused
 from .kept_files import keep_file
 from .models import (
@@ -93,7 +93,7 @@ class ImportReport:
         data = {k: v for k, v in self.__dict__.items() if k not in ("problems", "frame")}
         data["area_mu"] = self.area_mu
         data["problems"] = [p.as_dict() for p in self.problems]
-        return data
+        return rounded(data)
 
 
 def import_file(
@@ -211,6 +211,7 @@ def _checked_rows(session, frame, source, options, township, report: Report) -> 
     if len(usable):
         _check_against_surroundings(session, rows, usable, township, options, report)
     report.locate(rows.geoms)
+    report.in_feature_order()
     return rows
 
 
@@ -275,10 +276,15 @@ def _context(session, township, options, codes, geoms) -> Context:
             Parcel.status != "withdrawn",
         )
     ).all()
+    district = township.parent
     return Context(
         township_name=township.name,
         township=to_shape(township.geom) if township.geom is not None else None,
         township_approximate=township.boundary_approximate,
+        district_name=district.name if district is not None else None,
+        district=to_shape(district.geom)
+        if district is not None and district.geom is not None
+        else None,
         city=to_shape(city.geom) if city is not None and city.geom is not None else None,
         stored=[StoredParcel(r.id, r.code, r.name, r.status, to_shape(r.geom)) for r in nearby],
         accept_overlaps=options.accept_overlaps,

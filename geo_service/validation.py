@@ -57,6 +57,11 @@ class Report:
                 geom = geoms[problem.feature - 1] if problem.feature <= len(geoms) else None
                 problem.location = _point(geom)
 
+    def in_feature_order(self) -> None:
+        """File-level problems first, then each feature's in file order (sorted in place:
+        the import report shares this list)."""
+        self.problems.sort(key=lambda p: -1 if p.feature is None else p.feature)
+
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == ERROR]
@@ -174,8 +179,7 @@ def repair_invalid(
     for i in np.flatnonzero(invalid):
         reason = shapely.is_valid_reason(geoms[i])
         fixed = _polygonal_part(shapely.make_valid(geoms[i]))
-        before, after = geoms[i].area, fixed.area if fixed is not None else 0.0
-        change = abs(after - before) / before if before else 1.0
+        change = _area_change(geoms[i], fixed)
         if fixed is None or change > tolerance:
             report.add(
                 feature[i],
@@ -198,6 +202,15 @@ def repair_invalid(
     return out
 
 
+def _area_change(before, after) -> float:
+    """The repair's change in area as a share of the larger of the two areas: a bow-tie's
+    signed area nearly cancels out, so measured against it the change would be absurd."""
+    old = abs(shapely.area(before))
+    new = shapely.area(after) if after is not None else 0.0
+    larger = max(old, new)
+    return abs(new - old) / larger if larger else 1.0
+
+
 def _polygonal_part(geom):
     parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
     polygons = shapely.get_parts(np.array(parts, dtype=object)) if parts else []
@@ -208,7 +221,9 @@ def _polygonal_part(geom):
 class Tolerances:
     repair_share: float = 0.01  # area change a make_valid repair may cause
     declared_share: float = 0.005  # declared vs computed area (GK planar vs geodesic: 0.01%)
-    outside_township_share: float = 0.01
+    outside_township_share: float = 0.01  # warned
+    outside_exact_township_share: float = 0.05  # refused, when the outline is exact
+    outside_district_share: float = 0.5  # refused: mostly in another district
     overlap_min_m2: float = 1.0  # slivers below this are digitising noise, not overlaps
     outside_city_deg: float = 0.005  # ~500 m: web-map city outlines are good to tens of metres
 
@@ -229,6 +244,8 @@ class Context:
     township_name: str
     township: object | None = None
     township_approximate: bool = False
+    district_name: str | None = None
+    district: object | None = None
     city: object | None = None
     stored: list[StoredParcel] = field(default_factory=list)
     accept_overlaps: bool = False
@@ -250,17 +267,9 @@ def check_in_place(
                 "outside_fuzhou",
                 "the parcel lies outside Fuzhou: is the CRS or the zone right?",
             )
+    in_district = _check_district(geoms, areas, codes, feature, context, report)
     if context.township is not None:
-        outside = geodesic_area_m2(shapely.difference(geoms, context.township)) / areas
-        note = " (approximate township boundary)" if context.township_approximate else ""
-        for i in np.flatnonzero(outside > tol.outside_township_share):
-            report.add(
-                feature[i],
-                codes[i],
-                "outside_township",
-                f"{outside[i]:.1%} of the parcel lies outside {context.township_name}{note}",
-                severity=WARNING,
-            )
+        _check_township(geoms, areas, codes, feature, context, report, skip=~in_district)
     for i, value in enumerate(declared):
         if value and abs(value - areas[i]) / areas[i] > tol.declared_share:
             report.add(
@@ -271,6 +280,43 @@ def check_in_place(
                 f"({(value - areas[i]) / areas[i]:+.2%})",
                 severity=WARNING,
             )
+
+
+def _check_district(geoms, areas, codes, feature, context: Context, report: Report):
+    """A parcel mostly outside its township's district would be counted for the wrong
+    district: refused. District outlines are real, unlike the approximate townships."""
+    inside = np.ones(len(geoms), dtype=bool)
+    if context.district is None:
+        return inside
+    outside = geodesic_area_m2(shapely.difference(geoms, context.district)) / areas
+    for i in np.flatnonzero(outside > context.tolerances.outside_district_share):
+        inside[i] = False
+        report.add(
+            feature[i],
+            codes[i],
+            "outside_district",
+            f"{outside[i]:.1%} of the parcel lies outside {context.district_name}, the "
+            f"district of {context.township_name}: is the township (or the CRS) right?",
+        )
+    return inside
+
+
+def _check_township(geoms, areas, codes, feature, context: Context, report: Report, skip):
+    """Outside an approximate outline: a warning naming the share. Outside an exact
+    (imported) outline beyond the tolerance: refused."""
+    tol = context.tolerances
+    outside = geodesic_area_m2(shapely.difference(geoms, context.township)) / areas
+    for i in np.flatnonzero((outside > tol.outside_township_share) & ~skip):
+        message = f"{outside[i]:.1%} of the parcel lies outside {context.township_name}"
+        if context.township_approximate:
+            report.add(feature[i], codes[i], "outside_township",
+                       message + " (approximate township boundary)", severity=WARNING)  # fmt: skip
+        elif outside[i] > tol.outside_exact_township_share:
+            report.add(feature[i], codes[i], "outside_township",
+                       message + f" (imported boundary; more than "
+                       f"{tol.outside_exact_township_share:.0%} is refused)")  # fmt: skip
+        else:
+            report.add(feature[i], codes[i], "outside_township", message, severity=WARNING)
 
 
 def check_duplicates_and_overlaps(

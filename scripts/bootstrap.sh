@@ -38,18 +38,61 @@ install_debian_packages() {
 }
 
 apt_get() { as_root apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+# The local server DATABASE_URL names: host, port and user, or nothing for a remote one
+# (which is never ours to start or configure) or a URL that carries its own password.
+local_server() {
+  local re='^postgres(ql)?(\+[a-z0-9]+)?://([^:@/]+)@(127\.0\.0\.1|localhost)(:([0-9]+))?(/|$)'
+  [[ "$DATABASE_URL" =~ $re ]] || return 1
+  PG_USER="${BASH_REMATCH[3]}" PG_HOST="${BASH_REMATCH[4]}" PG_PORT="${BASH_REMATCH[6]:-5432}"
+}
 
 start_postgresql() {
-  # Only the local default server is ours to start; a remote DATABASE_URL is left alone.
-  case "$DATABASE_URL" in
-    *@127.0.0.1*|*@localhost*) ;;
-    *) return 0 ;;
-  esac
-  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-    echo "==> starting PostgreSQL"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -n | tail -1)" main start
-    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  local_server || return 0
+  if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then
+    # The cluster listening on that port (Debian: pg_lsclusters), else the newest "main".
+    local version name
+    read -r version name < <(pg_lsclusters --no-header 2>/dev/null \
+      | awk -v port="$PG_PORT" '$3 == port { print $1, $2; exit }') || true
+    version="${version:-$(ls /etc/postgresql | sort -n | tail -1)}"
+    echo "==> starting PostgreSQL $version/${name:-main}"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" "${name:-main}" start
+    for _ in $(seq 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 1; done
   fi
+}
+
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+
+local_password() {
+  # Debian's PostgreSQL asks for a password (scram-sha-256) on 127.0.0.1, and the default
+  # URL has none. When a password-less connection is refused for that reason, give the
+  # local role a generated password (over the Unix socket, as the postgres system user)
+  # and write it to ~/.pgpass, which libpq reads. Never for a remote server, never over a
+  # password someone already set.
+  local_server || return 0
+  local probe
+  if probe="$(psql "host=$PG_HOST port=$PG_PORT user=$PG_USER dbname=postgres connect_timeout=10" \
+      -w -XAtqc 'SELECT 1' 2>&1)"; then
+    return 0
+  fi
+  case "$probe" in
+    *password*) ;;
+    *) echo "==> cannot connect to $PG_HOST:$PG_PORT as $PG_USER: $probe" >&2; return 1 ;;
+  esac
+  local sql="psql -X -q -A -t -p $PG_PORT -d postgres -v ON_ERROR_STOP=1"
+  if [ "$(as_postgres $sql -c "SELECT rolpassword IS NOT NULL FROM pg_authid
+        WHERE rolname = '$PG_USER'")" != "f" ]; then
+    echo "==> $PG_HOST:$PG_PORT asks $PG_USER for a password: put it in DATABASE_URL or" \
+      "~/.pgpass (the role has one already, or does not exist; it is left as it is)" >&2
+    return 1
+  fi
+  local password
+  password="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+  echo "==> giving the local PostgreSQL role $PG_USER a generated password, kept in ~/.pgpass"
+  as_postgres $sql -c "ALTER ROLE \"$PG_USER\" PASSWORD '$password'" >/dev/null
+  local pgpass="${PGPASSFILE:-$HOME/.pgpass}"
+  touch "$pgpass" && chmod 600 "$pgpass"
+  printf '%s:%s:*:%s:%s\n' 127.0.0.1 "$PG_PORT" "$PG_USER" "$password" \
+    localhost "$PG_PORT" "$PG_USER" "$password" >>"$pgpass"
 }
 
 make_venv() {
@@ -74,9 +117,22 @@ install_map_assets() {
   fi
 }
 
-install_debian_packages
-start_postgresql
-make_venv
-install_map_assets
-echo "==> migrating $DATABASE_URL"
-"$VENV/bin/geo-service" db upgrade
+database_step() {
+  start_postgresql
+  local_password
+  echo "==> migrating $DATABASE_URL"
+  "$VENV/bin/geo-service" db upgrade
+}
+
+# `bootstrap.sh database`: only the database step (server, local password, migration),
+# for a machine whose packages and venv are ready.
+case "${1:-all}" in
+  database) database_step ;;
+  functions) ;; # only define them (tests)
+  *)
+    install_debian_packages
+    make_venv
+    install_map_assets
+    database_step
+    ;;
+esac

@@ -2,6 +2,8 @@
 
 import os
 from contextlib import contextmanager
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -15,9 +17,9 @@ TEST_URL = os.environ.get(
 # Everything a test may write; reference units survive, reference targets are reloaded.
 _MUTABLE = (
     "project_problem_versions, project_problems, milestone_records, project_townships, "
-    "parcel_support, parcel_versions, parcels, uploads, upload_files, projects, targets, "
-    "auth_tokens, relocation_versions, flats, households, resettlement_project_townships, "
-    "resettlement_projects, relocation_targets"
+    "parcel_support, parcel_versions, parcels, uploads, upload_files, projects, "
+    "target_versions, targets, auth_tokens, relocation_versions, flats, households, "
+    "resettlement_project_townships, resettlement_projects, relocation_targets"
 )
 # People the tests act as; made once per test session (argon2 hashing is slow on purpose)
 # and kept between tests. Every one of them signs in with TEST_PASSWORD.
@@ -102,6 +104,35 @@ def rewriting_history(session):
         yield
     finally:
         session.execute(text("SET LOCAL session_replication_role = origin"))
+
+
+# A day in the 2017 campaign, for tests that tally 2017 what they verified today.
+IN_2017 = datetime(2017, 5, 2, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def redate(when, session=None) -> None:
+    """Move everything recorded so far (uploads, versions, verifications) to `when`: a
+    campaign year's tally counts only what was verified within that year, so a test that
+    imports verified parcels today and tallies 2017 dates them in 2017."""
+    if session is not None:
+        with rewriting_history(session):
+            for sql in _REDATE:
+                session.execute(text(sql), {"w": when})
+            session.flush()
+        return
+    with database.session_scope() as own, rewriting_history(own):
+        for sql in _REDATE:
+            own.execute(text(sql), {"w": when})
+
+
+_REDATE = (
+    "UPDATE parcel_versions SET valid_from = :w, "
+    "valid_to = CASE WHEN valid_to IS NULL THEN NULL ELSE :w END, "
+    "verified_at = CASE WHEN verified_at IS NULL THEN NULL ELSE :w END",
+    "UPDATE parcels SET created_at = :w, updated_at = :w, "
+    "verified_at = CASE WHEN verified_at IS NULL THEN NULL ELSE :w END",
+    "UPDATE uploads SET created_at = :w",
+)
 
 
 def _create_test_users(session):

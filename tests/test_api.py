@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import shapely
-from conftest import VERIFIER, auth, count_rows
+from conftest import IN_2017, VERIFIER, auth, count_rows, redate
 from fastapi.testclient import TestClient
 from parcelfiles import (
     CM120E,
@@ -118,7 +118,8 @@ def test_upload_stores_every_parcel_and_reports_the_geodesic_area(
     assert report["filename"] == name
     assert report["parcels"] == 3
     assert report["area_m2"] == pytest.approx(expected, rel=1e-3)
-    assert report["area_mu"] == pytest.approx(report["area_m2"] / (10000 / 15), rel=1e-12)
+    # Both as presented: m² to 0.01, mu to 0.0001.
+    assert report["area_mu"] == pytest.approx(report["area_m2"] / (10000 / 15), abs=1e-4)
     assert report["created"] == 3
     assert report["problems"] == []
     assert _counts() == (3, 1, 3)
@@ -365,6 +366,7 @@ def _row(rows, **match):
 
 
 def test_township_tally_is_the_independent_verified_area(stored):
+    redate(IN_2017)  # tallied for the 2017 campaign
     response = stored.get("/api/tallies", params={"by": "township", "kind": "land"})
     assert response.status_code == 200
     rows = response.json()
@@ -372,7 +374,7 @@ def test_township_tally_is_the_independent_verified_area(stored):
     expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
     assert row["district"] == "晋安区"
     assert row["kind"] == "land"
-    assert row["parcels"] == 3
+    assert row["verified_parcels"] == 3
     assert row["verified_m2"] == pytest.approx(expected, rel=1e-3)
     assert row["verified_mu"] == pytest.approx(expected / M2_PER_MU, rel=1e-3)
     # The planned demolition parcel in 鼓山镇 is neither land nor verified.
@@ -381,6 +383,7 @@ def test_township_tally_is_the_independent_verified_area(stored):
 
 
 def test_district_tally_against_the_9000_mu_target(stored):
+    redate(IN_2017)
     rows = stored.get("/api/tallies", params={"by": "district", "kind": "land"}).json()
     row = _row(rows, district="晋安区", kind="land")
     expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
@@ -394,7 +397,7 @@ def test_tally_as_of_yesterday_in_china_has_no_verified_area(stored):
     yesterday = today - timedelta(days=1)
     params = {"by": "district", "kind": "land"}
     past = stored.get("/api/tallies", params={**params, "as_of": yesterday.isoformat()}).json()
-    assert [r for r in past if r["verified_m2"] or r["parcels"]] == []
+    assert [r for r in past if r["verified_m2"] or r["verified_parcels"]] == []
     # An as-of day sets the campaign year: today's year has no target in the seed.
     now = stored.get("/api/tallies", params={**params, "as_of": today.isoformat()}).json()
     row = _row(now, district="晋安区")
@@ -521,3 +524,28 @@ def test_a_geopackage_report_for_a_file_refused_while_reading(client, tmp_path):
     import geopandas as gpd
 
     assert "crs_not_accepted" in set(gpd.read_file(out, layer="problem_features")["rule"])
+
+
+def _figures_rounded(record: dict) -> None:
+    for key, value in record.items():
+        if isinstance(value, float) and "m2" in key.split("_"):
+            assert value == round(value, 2), (key, value)
+        if isinstance(value, float) and "mu" in key.split("_"):
+            assert value == round(value, 4), (key, value)
+
+
+def test_figures_in_json_are_rounded_to_the_hundredth_m2_and_ten_thousandth_mu(client, tmp_path):
+    upload = _post(client, _xindian_geojson(tmp_path), status="verified").json()
+    _figures_rounded(upload)
+    expected = sum(independent_area_m2(p) for p in XINDIAN_PARCELS)
+    assert upload["area_m2"] == pytest.approx(expected, rel=1e-3)
+    redate(IN_2017)
+    for by in ("district", "township"):
+        rows = client.get("/api/tallies", params={"by": by, "kind": "land"}).json()
+        for row in rows:
+            _figures_rounded(row)
+    data = client.get("/maps/progress/data.json", params={"district": "晋安区"}).json()
+    _figures_rounded(data["summary"])
+    for feature in data["townships"]["features"]:
+        _figures_rounded(feature["properties"])
+    assert data["summary"]["verified_m2"] == pytest.approx(expected, rel=1e-3)

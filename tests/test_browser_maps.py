@@ -92,16 +92,17 @@ def test_search_and_quarter_timeline(demo_server, browser_page):
     # The demo replays 2017: at the end of Q2 every parcel was surveyed, some verified.
     mid_year = _jinan(_get(f"{demo_server}/api/tallies?by=district&kind=land&as_of=2017-06-30"))
     now = _jinan(_get(f"{demo_server}/api/tallies?by=district&kind=land"))
-    assert 0 < mid_year["parcels"] < now["parcels"]
+    assert 0 < mid_year["verified_parcels"] < now["verified_parcels"]
+    verified_then = mid_year["verified_parcels"]
     page.wait_for_function(
-        f"document.querySelectorAll('path.gs-status-verified').length === {mid_year['parcels']}"
+        f"document.querySelectorAll('path.gs-status-verified').length === {verified_then}"
     )
     assert page.locator("path.gs-parcel").count() == mid_year["planned_parcels"]
     assert f"{mid_year['verified_mu']:,.1f} 亩" in page.locator(".gs-summary").inner_text()
     page.save_screenshot("progress-map-end-of-q2")
     page.click(".gs-timeline button[data-q='']")
     page.wait_for_function(
-        f"document.querySelectorAll('path.gs-status-verified').length === {now['parcels']}"
+        f"document.querySelectorAll('path.gs-status-verified').length === {now['verified_parcels']}"
     )
     assert page.problems() == []
 
@@ -193,3 +194,18 @@ def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_p
         assert page.problems() == []
     finally:
         settings.map_tile_threshold = threshold
+
+
+def test_a_quarter_opened_by_address_is_labelled_and_highlighted(demo_server, browser_page):
+    page = browser_page
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(f"{demo_server}/maps/progress?district=晋安区&kind=demolition&quarter=2")
+    page.wait_for_selector(".gs-summary h3")
+    summary = page.locator(".gs-summary").inner_text()
+    # The demo plans 450,000 + 750,000 m² of demolition for Q1 and Q2.
+    assert "截至二季度计划" in summary and "1,200,000" in summary
+    assert "年度目标" not in summary
+    active = page.locator(".gs-timeline button.gs-active")
+    assert active.count() == 1 and active.get_attribute("data-q") == "2"
+    assert page.locator("path.gs-township").count() == 9
+    assert page.problems() == []

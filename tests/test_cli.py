@@ -8,12 +8,13 @@ import re
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
 import shapely
-from conftest import count_rows, with_user
+from conftest import IN_2017, count_rows, redate, with_user
 from parcelfiles import GUSHAN, XINDIAN, ZONE40, frame, independent_area_m2, rectangle, write
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -57,6 +58,7 @@ def _import_verified(path, township="新店镇", *extra):
     result = run("import", path, "--kind", "land", "--township", township, "--status", "verified",
                  *extra)  # fmt: skip
     assert result.exit_code == 0, result.output
+    redate(IN_2017)  # tallied for the 2017 campaign
     return result
 
 
@@ -212,7 +214,7 @@ def test_import_json_prints_the_report(db, tmp_path):
     assert report["township"] == "新店镇"
     assert report["parcels"] == report["created"] == 3
     assert report["area_m2"] == pytest.approx(XINDIAN_M2, rel=1e-3)
-    assert report["area_mu"] == pytest.approx(report["area_m2"] / M2_PER_MU, rel=1e-12)
+    assert report["area_mu"] == pytest.approx(report["area_m2"] / M2_PER_MU, abs=1e-4)
     assert report["problems"] == []
     assert _counts() == (3, 1, 3)
 
@@ -240,14 +242,14 @@ def test_township_target_then_tally_shows_it_and_progress_once_verified(db, tmp_
     row = _row(_tally("--by", "township", "--kind", "land"), township="新店镇")
     assert row["target_mu"] == pytest.approx(500)
     assert row["target_m2"] == pytest.approx(500 * 10000 / 15)
-    assert row["parcels"] == 0
+    assert row["verified_parcels"] == 0
     assert row["verified_m2"] == 0
     assert row["progress"] == 0  # a target and nothing verified yet: 0, not unknown
 
     _import_verified(_xindian_file(tmp_path))
     row = _row(_tally("--by", "township", "--kind", "land"), township="新店镇")
     assert row["target_mu"] == pytest.approx(500)
-    assert row["parcels"] == 3
+    assert row["verified_parcels"] == 3
     assert row["verified_m2"] == pytest.approx(XINDIAN_M2, rel=1e-3)
     assert row["progress"] == pytest.approx(XINDIAN_M2 / (500 * 10000 / 15), rel=1e-3)
 
@@ -302,7 +304,7 @@ def test_district_tally_json_against_the_9000_mu_target(db, tmp_path):
     row = _row(rows, district="晋安区", kind="land")
     expected = XINDIAN_M2 + independent_area_m2(gushan[0])
     assert "township" not in row
-    assert row["parcels"] == 4
+    assert row["verified_parcels"] == 4
     assert row["target_mu"] == pytest.approx(9000)
     assert row["verified_m2"] == pytest.approx(expected, rel=1e-3)
     assert row["progress"] == pytest.approx(expected / 6_000_000, rel=1e-3)
@@ -350,7 +352,7 @@ def test_tally_by_project(db, tmp_path):
     )
     result = run("projects", "import", projects)
     assert result.exit_code == 0, result.output
-    assert "projects: 2 created, 0 updated" in result.stdout
+    assert "projects: 2 created, 0 updated, 0 unchanged" in result.stdout
     _import_verified(_xindian_file(tmp_path), "新店镇", "--project", "P-XD")
     gushan = [rectangle(GUSHAN, 0, 0, 250, 140), rectangle(GUSHAN, 400, 0, 90, 90)]
     path = write(frame(gushan, code=["G1", "G2"]), tmp_path / "g.gpkg", ZONE40, "GPKG")
@@ -359,14 +361,14 @@ def test_tally_by_project(db, tmp_path):
     rows = _tally("--by", "project", "--kind", "land")
     assert {r["project"] for r in rows} == {"P-XD", "P-GS"}
     xd, gs = _row(rows, project="P-XD"), _row(rows, project="P-GS")
-    assert (xd["project_name"], xd["township"], xd["parcels"]) == ("新店片区", "新店镇", 3)
-    assert (gs["project_name"], gs["township"], gs["parcels"]) == ("鼓山片区", "鼓山镇", 2)
+    assert (xd["project_name"], xd["township"], xd["verified_parcels"]) == ("新店片区", "新店镇", 3)
+    assert (gs["project_name"], gs["township"], gs["verified_parcels"]) == ("鼓山片区", "鼓山镇", 2)
     assert xd["verified_m2"] == pytest.approx(XINDIAN_M2, rel=1e-3)
     gushan_m2 = sum(independent_area_m2(p) for p in gushan)
     assert gs["verified_m2"] == pytest.approx(gushan_m2, rel=1e-3)
 
     again = run("projects", "import", projects)
-    assert "projects: 0 created, 2 updated" in again.stdout
+    assert "projects: 0 created, 0 updated, 2 unchanged" in again.stdout
 
 
 def test_import_with_an_unknown_project_is_refused(db, tmp_path):
@@ -400,7 +402,7 @@ def test_overlapping_verified_files_are_counted_once(db, tmp_path):
     assert total - expected == pytest.approx(2000, rel=1e-3)
 
     row = _row(_tally("--by", "township", "--kind", "land"), township="新店镇")
-    assert row["parcels"] == 3
+    assert row["verified_parcels"] == 3
     assert row["verified_m2"] == pytest.approx(expected, rel=1e-4)
     assert row["verified_m2"] < total - 1000
     district = _row(_tally("--by", "district", "--kind", "land"), district="晋安区")
@@ -501,3 +503,92 @@ def test_map_command_writes_a_self_contained_file(db, tmp_path):
     assert run("map", "support", "--output", support).exit_code == 0
     assert "跨界支援" in support.read_text(encoding="utf-8")
     assert run("map", "progress", "--district", "不存在区", "--output", out).exit_code != 0
+
+
+def test_tally_output_format_follows_the_extension_and_a_mismatch_is_refused(db, tmp_path):
+    _import_verified(_xindian_file(tmp_path))
+    redate(datetime(2017, 5, 2, 10, tzinfo=UTC))
+    as_json = tmp_path / "t.json"
+    result = run("tally", "--by", "township", "--kind", "land", "--output", as_json)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(as_json.read_text(encoding="utf-8"))
+    assert _row(rows, township="新店镇")["verified_m2"] == pytest.approx(XINDIAN_M2, rel=1e-3)
+    as_csv = tmp_path / "t.csv"
+    assert run("tally", "--output", as_csv).exit_code == 0
+    assert as_csv.read_text(encoding="utf-8").startswith("district,kind,")
+    for name, args, words in (
+        ("t.xlsx", [], "geo-service export tallies"),
+        ("u.csv", ["--format", "json"], "is a .csv file but --format is json"),
+        ("t.pdf", [], "unknown extension .pdf"),
+    ):
+        result = run("tally", "--output", tmp_path / name, *args)
+        assert result.exit_code == 2
+        assert words in flat(result.stderr)
+        assert not (tmp_path / name).exists()
+
+
+def test_tally_rows_in_code_order_rounded_with_verified_parcels(db, tmp_path):
+    targets = REFERENCE.parent / "parcels" / "demo_targets.csv"
+    assert run("targets", "import", targets).exit_code == 0
+    _import_verified(_xindian_file(tmp_path))
+    redate(datetime(2017, 5, 2, 10, tzinfo=UTC))
+    result = run("tally", "--by", "township", "--kind", "land", "--format", "json")
+    rows = json.loads(result.stdout)
+    codes = {name: code for code, name in _township_codes("350111")}
+    names = [r["township"] for r in rows]
+    assert names == sorted(names, key=codes.get)  # by administrative code
+    assert names[0] == "茶园街道" and names != sorted(names)  # not by code point
+    xindian = _row(rows, township="新店镇")
+    assert "parcels" not in xindian and xindian["verified_parcels"] == 3
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, float) and key.endswith("_m2"):
+                assert value == round(value, 2), (key, value)
+            if isinstance(value, float) and key.endswith("_mu"):
+                assert value == round(value, 4), (key, value)
+    assert xindian["verified_m2"] == pytest.approx(XINDIAN_M2, rel=1e-3)
+    assert xindian["verified_mu"] == pytest.approx(xindian["verified_m2"] / M2_PER_MU, abs=1e-4)
+    table = run("tally", "--by", "township", "--kind", "land").stdout
+    assert "verified parcels" in table and table.index("茶园街道") < table.index("宦溪镇")
+
+
+def _township_codes(district_code: str) -> list[tuple[str, str]]:
+    features = json.loads((REFERENCE / "townships.geojson").read_text(encoding="utf-8"))
+    return [
+        (f["properties"]["code"], f["properties"]["name"])
+        for f in features["features"]
+        if f["properties"]["district_code"] == district_code
+    ]
+
+
+def test_an_empty_tally_says_nothing_was_recorded_by_that_day(db):
+    result = run("tally", "--by", "township", "--as-of", "2016-12-31")
+    assert result.exit_code == 0
+    assert "nothing recorded by the end of 2016-12-31" in flat(result.stderr)
+    assert result.stdout == ""
+
+
+def test_helper_credit_says_which_rule_and_shows_no_progress(db, tmp_path):
+    path = write(
+        frame(XINDIAN_PARCELS[:1], code=["S1"], support=["寿山乡"]), tmp_path / "s.gpkg",
+        ZONE40, "GPKG",
+    )  # fmt: skip
+    _import_verified(path)
+    redate(datetime(2017, 5, 2, 10, tzinfo=UTC))
+    assert run("targets", "set", "--district", "晋安区", "--township", "寿山乡", "--kind",
+               "land", "--year", "2017", "--mu", "0.1").exit_code == 0  # fmt: skip
+    helpers = run("tally", "--by", "township", "--kind", "land", "--credit", "helpers")
+    host = run("tally", "--by", "township", "--kind", "land")
+    assert "credit: helpers" in flat(helpers.stdout) and "credit: host" in flat(host.stdout)
+    line = next(x for x in helpers.stdout.splitlines() if "寿山乡" in x)
+    assert "%" not in line  # a helper's credit is no progress toward its own target
+    row = _row(_tally("--by", "township", "--kind", "land", "--credit", "helpers"),
+               township="寿山乡")  # fmt: skip
+    assert row["verified_m2"] == pytest.approx(independent_area_m2(XINDIAN_PARCELS[0]), 1e-3)
+    assert (row["progress"], row["target_mu"]) == (None, pytest.approx(0.1))
+
+
+def test_import_help_lists_every_format(db):
+    text = flat(run("import", "--help").stdout)
+    for word in ("GeoPackage", "GeoJSON", "Shapefile", "KML/KMZ", "界址点坐标文件"):
+        assert word in text

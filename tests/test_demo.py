@@ -16,7 +16,7 @@ def _verified(session, day):
     rows = [
         r for r in tally(session, by="district", kind="land", as_of=day) if r.district == "晋安区"
     ]
-    return (rows[0].parcels, rows[0].verified_m2) if rows else (0, 0.0)
+    return (rows[0].verified_parcels, rows[0].verified_m2) if rows else (0, 0.0)
 
 
 def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
@@ -33,6 +33,8 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
     assert "milestone records: 0; problems filed: 0" in second
     districts = {r.district for r in tally(session, by="district")}
     assert districts == {"晋安区", "仓山区", "福清市"}
+    # Nothing changed, and nothing is reported as updated.
+    assert "projects: 0 new, 0 updated, 25 unchanged; targets: 0 set" in second
     assert session.scalar(select(func.count()).select_from(ParcelVersion)) == versions
 
     quarters = [_verified(session, date(2017, m, d)) for m, d in ((3, 31), (6, 30), (9, 30))]

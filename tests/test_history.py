@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from conftest import rewriting_history
+from conftest import IN_2017, redate, rewriting_history
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -163,14 +163,16 @@ def test_as_of_each_day_planned_delivered_and_verified(
     assert row.township == "新店镇"
     assert row.planned_parcels == len(planned)
     assert row.delivered_parcels == len(delivered)
-    assert row.parcels == len(verified)
+    assert row.verified_parcels == len(verified)
     assert row.planned_m2 == pytest.approx(sum(area[k] for k in planned), rel=1e-3)
     assert row.delivered_m2 == pytest.approx(sum(area[k] for k in delivered), rel=1e-3)
     assert row.verified_m2 == pytest.approx(sum(area[k] for k in verified), rel=1e-3)
     assert row.delivered_mu == pytest.approx(row.delivered_m2 * 15 / 10000)
     assert row.planned_mu == pytest.approx(row.planned_m2 * 15 / 10000)
     data = row.as_dict("township")
-    assert data["planned_mu"] == row.planned_mu and data["delivered_mu"] == row.delivered_mu
+    # Presented to the ten-thousandth of a mu; the row keeps the exact figure.
+    assert data["planned_mu"] == round(row.planned_mu, 4)
+    assert data["delivered_mu"] == round(row.delivered_mu, 4)
     # The district row is the same union: all of it lies in one township.
     (district,) = tally(session, by="district", kind="land", as_of=as_of)
     assert district.delivered_m2 == pytest.approx(row.delivered_m2, rel=1e-9)
@@ -185,7 +187,7 @@ def test_overlapping_parcels_count_once_in_planned_and_delivered(session, tmp_pa
     union = independent_area_m2(a) + independent_area_m2(b) - 15_000
     assert row.planned_m2 == pytest.approx(union, rel=1e-3)
     assert row.delivered_m2 == pytest.approx(independent_area_m2(a), rel=1e-3)
-    assert (row.planned_parcels, row.delivered_parcels, row.parcels) == (2, 1, 0)
+    assert (row.planned_parcels, row.delivered_parcels, row.verified_parcels) == (2, 1, 0)
 
 
 # --- cross-township support -----------------------------------------------------------------
@@ -204,6 +206,7 @@ def supported(session, tmp_path):
             support=["鼓山镇", "鼓山镇、岳峰镇"])  # fmt: skip
     _import(session, tmp_path, [H4], ["H4"], "x4.gpkg", status="planned", support=["鼓山镇"])
     _import(session, tmp_path, [H3], ["H3"], "g.gpkg", township="鼓山镇", status="verified")
+    redate(IN_2017, session)  # tallied for the 2017 campaign
 
 
 def _a(*parcels) -> float:
@@ -227,14 +230,14 @@ def test_host_credit_is_the_default(session, supported):
 def test_helpers_credit_counts_the_parcels_each_township_helped_on(session, supported):
     rows = _by_township(session, "helpers")
     assert set(rows) == {"鼓山镇", "岳峰镇"}
-    assert (rows["鼓山镇"].parcels, rows["鼓山镇"].planned_parcels) == (2, 3)
+    assert (rows["鼓山镇"].verified_parcels, rows["鼓山镇"].planned_parcels) == (2, 3)
     assert rows["鼓山镇"].verified_m2 == pytest.approx(_a(H1, H2), rel=1e-3)
     assert rows["鼓山镇"].planned_m2 == pytest.approx(_a(H1, H2, H4), rel=1e-3)
-    assert rows["岳峰镇"].parcels == 1
+    assert rows["岳峰镇"].verified_parcels == 1
     assert rows["岳峰镇"].verified_m2 == pytest.approx(_a(H2), rel=1e-3)
     assert {r.credit for r in rows.values()} == {"helpers"}
     (district,) = tally(session, by="district", kind="land", credit="helpers")
-    assert (district.parcels, district.planned_parcels) == (2, 3)
+    assert (district.verified_parcels, district.planned_parcels) == (2, 3)
     assert district.verified_m2 == pytest.approx(_a(H1, H2), rel=1e-3)
 
 
@@ -242,13 +245,13 @@ def test_all_credit_gives_host_and_helpers_the_full_area(session, supported):
     rows = _by_township(session, "all")
     assert set(rows) == {"新店镇", "鼓山镇", "岳峰镇"}
     assert rows["新店镇"].verified_m2 == pytest.approx(_a(H1, H2), rel=1e-3)
-    assert rows["鼓山镇"].parcels == 3
+    assert rows["鼓山镇"].verified_parcels == 3
     assert rows["鼓山镇"].verified_m2 == pytest.approx(_a(H1, H2, H3), rel=1e-3)
     assert rows["鼓山镇"].planned_m2 == pytest.approx(_a(H1, H2, H3, H4), rel=1e-3)
     assert rows["岳峰镇"].verified_m2 == pytest.approx(_a(H2), rel=1e-3)
     # A district counts each parcel once, however many of its townships are credited.
     (district,) = tally(session, by="district", kind="land", credit="all")
-    assert (district.parcels, district.planned_parcels) == (3, 4)
+    assert (district.verified_parcels, district.planned_parcels) == (3, 4)
     assert district.verified_m2 == pytest.approx(_a(H1, H2, H3), rel=1e-3)
 
 
@@ -393,3 +396,27 @@ def test_a_populated_0001_database_upgrades_and_keeps_working(scratch_url):
             conn.execute(text("SELECT support_ids FROM parcel_versions")).scalars().all()
             == [[4]] * 3
         )
+
+
+def test_existing_targets_get_their_first_version_on_upgrade(scratch_url):
+    database.ensure_database(scratch_url)
+    engine = database.get_engine(scratch_url)
+    database.ensure_postgis(engine)
+    command.upgrade(database.alembic_config(scratch_url), "0002")
+    with engine.begin() as conn:
+        conn.execute(text(_DATA_AT_0001.split("INSERT INTO parcels")[0]))
+        conn.execute(
+            text(
+                "INSERT INTO targets (admin_unit_id, kind, year, amount_m2, unit, updated_by, "
+                "updated_at) VALUES (2, 'land', 2017, 6000000, 'mu', '区攻坚办', "
+                "'2017-01-10 09:00+08')"
+            )
+        )
+    database.migrate(scratch_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT version, amount_m2, changed_by, valid_from, valid_to FROM target_versions")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (1, 6_000_000, "区攻坚办", datetime(2017, 1, 10, 9, tzinfo=CAMPAIGN_TZ), None)
+    ]

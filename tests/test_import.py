@@ -227,4 +227,35 @@ def test_report_serialises_to_json(session, tmp_path):
         "GeoJSON",
     )
     data = json.loads(json.dumps(import_file(session, path, LAND_XINDIAN).as_dict()))
-    assert data["parcels"] == 1 and data["area_mu"] == pytest.approx(data["area_m2"] * 15 / 1e4)
+    assert data["parcels"] == 1
+    assert data["area_mu"] == pytest.approx(data["area_m2"] * 15 / 1e4, abs=1e-4)
+
+
+def test_a_repair_is_measured_against_the_larger_area_and_problems_come_in_feature_order(
+    session, tmp_path
+):
+    # A bow-tie that is nearly symmetric: its signed lobes almost cancel, so against the
+    # original (net) area a repair's change would read in the millions of per cent.
+    x0, y0 = Transformer.from_crs(4490, CM120E, always_xy=True).transform(*XINDIAN)
+    bowtie = Polygon([(x0, y0), (x0 + 100, y0 + 100), (x0 + 100, y0), (x0, y0 + 100.001), (x0, y0)])
+    lobes = shapely.make_valid(bowtie).area
+    net = abs(shapely.area(bowtie))
+    assert abs(lobes - net) / net > 1000  # the old figure, for the record
+    twin = rectangle(XINDIAN, 500, 0, 50, 50)
+    square = shapely.Polygon(
+        [
+            Transformer.from_crs(4490, CM120E, always_xy=True).transform(x, y)
+            for x, y in twin.exterior.coords
+        ]
+    )
+    path = tmp_path / "bowtie.gpkg"
+    # Feature 2 repeats feature 1's code: a rule checked before geometry repairs.
+    gpd.GeoDataFrame({"code": ["BT", "BT"]}, geometry=[bowtie, square], crs=CM120E).to_file(path)
+    problems = _refusal(session, path).report.problems
+    assert [(p.feature, p.rule) for p in problems] == [
+        (1, "invalid_geometry"),
+        (2, "duplicate_code"),
+    ]
+    change = abs(lobes - net) / lobes
+    assert f"change the area by {change:.1%}" in problems[0].message
+    assert change == pytest.approx(1.0, abs=1e-4)

@@ -5,7 +5,7 @@ import re
 from datetime import date
 
 import pytest
-from conftest import auth, rewriting_history
+from conftest import IN_2017, auth, redate, rewriting_history
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 
@@ -48,6 +48,7 @@ def parcels(session, tmp_path):
         unit="mu",
         actor="test",
     )
+    redate(IN_2017, session)  # verified during the 2017 campaign
     session.commit()
     return sum(independent_area_m2(p) for p in verified)
 
@@ -99,10 +100,13 @@ def test_quarter_view_uses_quarterly_targets_cumulatively(session, parcels):
 
     assert gushan(2)["target_mu"] == pytest.approx(300)
     assert gushan(None)["target_mu"] == pytest.approx(1000)
-    # The parcels were verified today, not in 2017: the Q4 2017 view shows nothing verified.
-    assert (
-        maps_data.district_summary(session, View("晋安区", "land", quarter=4))["verified_m2"] == 0
-    )
+
+    # The parcels were verified on 2 May 2017: after Q1, by the end of Q2.
+    def verified(quarter):
+        return maps_data.district_summary(session, View("晋安区", "land", quarter=quarter))
+
+    assert verified(1)["verified_m2"] == 0
+    assert verified(2)["verified_m2"] == pytest.approx(parcels, rel=1e-3)
 
 
 def test_saved_map_is_self_contained(session, parcels):
@@ -240,3 +244,27 @@ def test_a_verification_after_midnight_in_fuzhou_shows_that_days_date(session, p
         if f["properties"]["status"] == "verified"
     }
     assert dates == {"2017-07-01"}
+
+
+def test_a_quarter_view_labels_each_target_by_what_it_is(session, parcels):
+    for quarter, amount in ((1, 450_000), (2, 750_000)):
+        set_target(session, district="晋安区", kind="demolition", year=2017, quarter=quarter,
+                   amount=amount, unit="m2", township=None, actor="test")  # fmt: skip
+    set_target(session, district="晋安区", township="鼓山镇", kind="demolition", year=2017,
+               amount=300_000, unit="m2", actor="test")  # fmt: skip
+    session.commit()
+    view = View(district="晋安区", kind="demolition", quarter=2)
+    summary = maps_data.district_summary(session, view)
+    assert summary["target_m2"] == pytest.approx(1_200_000)  # Q1 + Q2, cumulated
+    assert summary["target_label"] == "截至二季度计划"
+    gushan = next(
+        f["properties"]
+        for f in maps_data.township_features(session, view)["features"]
+        if f["properties"]["name"] == "鼓山镇"
+    )
+    assert (gushan["target_m2"], gushan["target_label"]) == (pytest.approx(300_000), "年度目标")
+    # Q3 has no plan: the district falls back to its annual target, labelled so.
+    q3 = maps_data.district_summary(session, View("晋安区", "demolition", quarter=3))
+    assert (q3["target_m2"], q3["target_label"]) == (pytest.approx(3_000_000), "年度目标")
+    page = progress_page(session, view)
+    assert '"quarter": 2' in page

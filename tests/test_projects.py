@@ -60,7 +60,7 @@ def _project(session, code) -> Project:
 
 def test_xlsx_with_chinese_headers_and_a_title_row(session, tmp_path):
     counts = import_projects(session, _xlsx(tmp_path / "责任清单.xlsx", ROWS))
-    assert counts == {"created": 2, "updated": 0}
+    assert counts == {"created": 2, "updated": 0, "unchanged": 0}
     first = _project(session, "JA2017-101")
     assert (first.name, first.category, first.district.name) == (
         "象园片区旧屋区改造", "征迁交地", "晋安区",
@@ -99,7 +99,7 @@ def test_csv_with_other_chinese_headers(session, tmp_path):
             ]
         ],
     )
-    assert import_projects(session, path) == {"created": 1, "updated": 0}
+    assert import_projects(session, path) == {"created": 1, "updated": 0, "unchanged": 0}
     project = _project(session, "JA-9")
     assert (project.problem, project.department) == ("杆线迁改", "区住建局")
     assert project.milestones == [
@@ -112,8 +112,17 @@ def test_csv_with_other_chinese_headers(session, tmp_path):
 def test_the_english_demo_list_still_imports_and_updates(session):
     with DEMO.open(encoding="utf-8-sig") as handle:
         expected = list(csv.DictReader(handle))
-    assert import_projects(session, DEMO) == {"created": len(expected), "updated": 0}
-    assert import_projects(session, DEMO) == {"created": 0, "updated": len(expected)}
+    assert import_projects(session, DEMO) == {
+        "created": len(expected),
+        "updated": 0,
+        "unchanged": 0,
+    }
+    # The same list again changes nothing, and says so.
+    assert import_projects(session, DEMO) == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": len(expected),
+    }
     first = _project(session, expected[0]["code"])
     assert (first.name, first.first_responsible) == (
         expected[0]["name"],
@@ -128,6 +137,7 @@ def test_a_later_list_updates_by_code_and_keeps_what_it_leaves_empty(session, tm
     assert import_projects(session, _xlsx(tmp_path / "b.xlsx", changed)) == {
         "created": 0,
         "updated": 1,
+        "unchanged": 0,
     }
     project = _project(session, "JA2017-101")
     assert (project.name, project.first_responsible) == ("象园片区旧屋区改造(二期)", "黄晓东")
@@ -175,7 +185,7 @@ def test_cli_imports_xlsx_and_reports_problems(db, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["projects", "import", str(_xlsx(tmp_path / "l.xlsx", ROWS))])
     assert result.exit_code == 0, result.output
-    assert "projects: 2 created, 0 updated" in result.stdout
+    assert "projects: 2 created, 0 updated, 0 unchanged" in result.stdout
     bad = _xlsx(tmp_path / "bad.xlsx", [[1, "X", None] + [None] * 9])
     result = runner.invoke(app, ["projects", "import", str(bad)])
     assert result.exit_code == 2

@@ -1,6 +1,7 @@
 """Readers: boundary-point files, encodings, KML/KMZ, CRS rules, and area round trips
 through the import (expected areas from pyproj directly, never geo_service code)."""
 
+import json
 import zipfile
 
 import geopandas as gpd
@@ -19,7 +20,7 @@ from corpus import (
     write_kmz,
     zip_folder,
 )
-from parcelfiles import CM120E, ZONE40, frame, independent_area_m2, rectangle
+from parcelfiles import CM120E, ZONE40, frame, independent_area_m2, rectangle, write
 from pyproj import Geod, Transformer
 from sqlalchemy import text
 
@@ -435,3 +436,86 @@ def test_import_xian80_boundary_file_warns_and_keeps_the_area(session, tmp_path)
     assert ("datum_approximate", "warning") in [(p.rule, p.severity) for p in report.problems]
     expected = sum(independent_area_m2(lonlat(p["rings"])) for p in _two_parcels())
     assert report.area_m2 == pytest.approx(expected, rel=1e-3)
+
+
+def _geojson(path, features, crs=None):
+    data = {"type": "FeatureCollection", "features": features}
+    if crs:
+        data["crs"] = {"type": "name", "properties": {"name": crs}}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _feature(code, polygon, height=None):
+    ring = [list(xy) + ([height] if height is not None else []) for xy in polygon.exterior.coords]
+    return {"type": "Feature", "properties": {"code": code},
+            "geometry": {"type": "Polygon", "coordinates": [ring]}}  # fmt: skip
+
+
+def test_geojson_with_heights_is_read_as_2d_with_a_note_and_the_ellipsoidal_area(session, tmp_path):
+    square = rectangle(XINDIAN, 0, 0, 120, 90, 10)
+    path = _geojson(tmp_path / "rover.geojson", [_feature("H-1", square, height=23.5)])
+    read = read_features(path)
+    assert read.frame.crs.to_epsg() == 4979  # GDAL: WGS 84 3D
+    assert read.source.label == "EPSG:4326"
+    assert [p.rule for p in read.problems] == ["heights_dropped"]
+    report = import_file(session, path, LAND_XINDIAN)
+    assert "heights_dropped" in [p.rule for p in report.problems]
+    assert report.area_m2 == pytest.approx(independent_area_m2(square), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("crs", "horizontal"),
+    [("EPSG:4480", "EPSG:4490"), ("EPSG:4549+5737", "EPSG:4549"), ("EPSG:4528+5737", "EPSG:4528")],
+)
+def test_3d_and_compound_crs_use_their_horizontal_part(tmp_path, crs, horizontal):
+    square = rectangle(XINDIAN, 0, 0, 100, 100)
+    planar = gpd.GeoSeries([square], crs=4490).to_crs(horizontal.split("+")[0])
+    frame3d = gpd.GeoDataFrame(
+        {"code": ["C-1"]}, geometry=shapely.force_3d(planar.to_numpy(), 12.0), crs=crs
+    )
+    path = tmp_path / "survey.gpkg"
+    frame3d.to_file(path)
+    read = read_features(path)
+    assert read.source.label == horizontal
+    assert [p.rule for p in read.problems] == ["heights_dropped"]
+    assert not shapely.has_z(read.frame.geometry.to_numpy()).any()
+
+
+def test_an_unknown_declared_crs_is_refused_and_named(tmp_path):
+    square = rectangle(XINDIAN, 0, 0, 100, 100)
+    path = _geojson(tmp_path / "odd.geojson", [_feature("U-1", square)],
+                    crs="urn:ogc:def:crs:EPSG::99999")  # fmt: skip
+    error = _refused(path)
+    assert _rule_of(error) == "crs_unknown" and "EPSG::99999" in str(error)
+    assert read_features(path, crs="EPSG:4326").source.label == "EPSG:4326"
+
+
+def test_a_zipped_shapefile_without_its_dbf_is_refused(tmp_path):
+    folder = tmp_path / "nodbf"
+    folder.mkdir()
+    write(frame([rectangle(XINDIAN, 0, 0, 100, 100)], code=["N-1"]), folder / "p.shp", CM120E)
+    (folder / "p.dbf").unlink()
+    archive = tmp_path / "shp_nodbf.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for member in folder.iterdir():
+            z.write(member, member.name)
+    error = _refused(archive)
+    assert ".dbf" in str(error) and "missing" in str(error)
+
+
+def test_codes_that_are_not_plain_text_are_refused(session, tmp_path):
+    square = [rectangle(XINDIAN, 400 * i, 0, 100, 100) for i in range(4)]
+    features = [
+        _feature("A\u0000B", square[0]),
+        _feature([1, 2, 3], square[1]),
+        _feature({"a": 1}, square[2]),
+        _feature(17, square[3]),
+    ]
+    path = _geojson(tmp_path / "codes.geojson", features)
+    with pytest.raises(UploadRefused) as caught:
+        import_file(session, path, LAND_XINDIAN)
+    session.rollback()
+    refused = [(p.feature, p.rule) for p in caught.value.report.problems if p.severity == "error"]
+    assert refused == [(1, "code_not_text"), (2, "code_not_text"), (3, "code_not_text")]
+    assert session.execute(text("SELECT count(*) FROM parcels")).scalar() == 0

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from geo_service.database import normalise_url
+from geo_service.errors import InvalidInput
 from geo_service.reference import import_township_boundaries, load_reference
 
 JINAN = [
@@ -106,9 +107,8 @@ def _replace_shoushan(session, tmp_path):
     ).to_crs(4549)
     path = tmp_path / "real.gpkg"
     real.to_file(path)
-    counts = import_township_boundaries(
-        session, path, "晋安区", name_field="XZQMC", code_field="XZQDM"
-    )
+    # No --name-field: the file's XZQMC column (国土调查's 行政区名称) is found.
+    counts = import_township_boundaries(session, path, "晋安区", code_field="XZQDM")
     assert counts == {"replaced": 1, "added": 0}
     code, official, approximate, west = _units(
         session,
@@ -136,3 +136,14 @@ def _replace_shoushan(session, tmp_path):
 )
 def test_plain_libpq_urls_get_a_driver(given, expected):
     assert normalise_url(given) == expected
+
+
+def test_a_township_file_without_a_name_column_names_its_columns(session, tmp_path):
+    path = tmp_path / "odd.gpkg"
+    gpd.GeoDataFrame(
+        {"MC": ["寿山乡"]}, geometry=gpd.GeoSeries.from_wkt(["POINT(119.25 26.3)"]).buffer(0.01),
+        crs=4490,
+    ).to_file(path)  # fmt: skip
+    with pytest.raises(InvalidInput, match="no column with township names.*columns: MC"):
+        import_township_boundaries(session, path, "晋安区")
+    session.rollback()

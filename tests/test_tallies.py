@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 import shapely
-from conftest import rewriting_history
+from conftest import IN_2017, redate, rewriting_history
 from parcelfiles import (
     CM120E,
     GUSHAN,
@@ -15,12 +15,14 @@ from parcelfiles import (
     rectangle,
     write,
 )
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from geo_service.errors import UploadRefused
+from geo_service.models import Parcel
 from geo_service.tallies import CAMPAIGN_TZ, tally
-from geo_service.targets import set_target
+from geo_service.targets import find_target, set_target, target_history
 from geo_service.uploads import ImportOptions, import_file
+from geo_service.workflow import set_status, verify
 
 MU = 10000 / 15
 
@@ -35,7 +37,9 @@ def _import(session, polygons, path, township="新店镇", kind="land", status="
     codes = kw.pop("codes", [f"{path.stem}-{i}" for i in range(len(polygons))])
     write(frame(polygons, code=codes), path, kw.pop("crs", CM120E), kw.pop("driver", None))
     options = ImportOptions(kind=kind, township=township, status=status, **kw)
-    return import_file(session, path, options)
+    report = import_file(session, path, options)
+    redate(IN_2017, session)  # tallies below are for 2017
+    return report
 
 
 def test_zipped_shapefile_in_cm120e_tallies_within_a_thousandth(session, tmp_path):
@@ -44,7 +48,7 @@ def test_zipped_shapefile_in_cm120e_tallies_within_a_thousandth(session, tmp_pat
     session.flush()
     row = _row(tally(session, by="township", kind="land"), township="新店镇")
     expected = sum(independent_area_m2(p) for p in parcels)
-    assert row.parcels == 2
+    assert row.verified_parcels == 2
     assert row.verified_m2 == pytest.approx(expected, rel=1e-3)
     assert row.verified_mu == pytest.approx(expected / MU, rel=1e-3)
 
@@ -65,7 +69,7 @@ def test_overlapping_verified_files_count_the_overlap_once(session, tmp_path):
     assert both - union == pytest.approx(15_000, rel=1e-3)
     for by in ("township", "district"):
         row = tally(session, by=by, kind="land")[0]
-        assert row.parcels == 2
+        assert row.verified_parcels == 2
         assert row.verified_m2 == pytest.approx(union, rel=1e-3)
 
 
@@ -75,7 +79,7 @@ def test_district_progress_against_the_seed_target(session, tmp_path):
     _import(session, parcels[1:], tmp_path / "g.gpkg", township="鼓山镇", driver="GPKG")
     _import(
         session,
-        [rectangle(GUSHAN, 2000, 0, 300, 300)],
+        [rectangle(GUSHAN, 0, 2000, 300, 300)],
         tmp_path / "p.gpkg",
         township="鼓山镇",
         status="planned",
@@ -89,7 +93,7 @@ def test_district_progress_against_the_seed_target(session, tmp_path):
     assert land.progress == pytest.approx(verified / 6_000_000, rel=1e-3)
     assert land.remaining_m2 == pytest.approx(6_000_000 - verified, rel=1e-3)
     demolition = _row(rows, district="晋安区", kind="demolition")
-    assert (demolition.parcels, demolition.verified_m2) == (0, 0.0)
+    assert (demolition.verified_parcels, demolition.verified_m2) == (0, 0.0)
     assert demolition.target_m2 == pytest.approx(3_000_000)
     assert demolition.as_dict("district")["progress"] == 0.0
 
@@ -135,7 +139,7 @@ def test_township_targets_in_mu_or_m2_and_quarters_summed(session, tmp_path):
     assert xindian.target_mu == pytest.approx(2000)
     assert xindian.progress == pytest.approx(independent_area_m2(parcel) / (2000 * MU), rel=1e-3)
     gushan = _row(rows, township="鼓山镇", kind="demolition")
-    assert (gushan.parcels, gushan.target_m2) == (0, pytest.approx(1_000_000))
+    assert (gushan.verified_parcels, gushan.target_m2) == (0, pytest.approx(1_000_000))
 
 
 def test_only_verified_parcels_count(session, tmp_path):
@@ -151,9 +155,9 @@ def test_only_verified_parcels_count(session, tmp_path):
     session.flush()
     rows = tally(session, by="township", kind="land")
     # The township has a row (its planned scope) but nothing verified counts.
-    assert [(r.parcels, r.verified_m2, r.planned_parcels, r.delivered_parcels) for r in rows] == [
-        (0, 0.0, 2, 1)
-    ]
+    assert [
+        (r.verified_parcels, r.verified_m2, r.planned_parcels, r.delivered_parcels) for r in rows
+    ] == [(0, 0.0, 2, 1)]
     expected = independent_area_m2(rectangle(XINDIAN, 0, 0, 100, 100))
     assert rows[0].planned_m2 == pytest.approx(expected, rel=1e-3)
 
@@ -222,4 +226,75 @@ def test_a_years_tally_leaves_out_verifications_of_earlier_years(session, tmp_pa
     in_2017 = tally(session, by="township", kind="land", year=2017)
     assert in_2017[0].verified_m2 == pytest.approx(independent_area_m2(parcel), rel=1e-3)
     in_2018 = tally(session, by="township", kind="land", year=2018)
-    assert [(r.parcels, r.verified_m2, r.planned_parcels) for r in in_2018] == [(0, 0.0, 1)]
+    assert [(r.verified_parcels, r.verified_m2, r.planned_parcels) for r in in_2018] == [
+        (0, 0.0, 1)
+    ]
+
+
+def _surveyed_in(session, tmp_path, polygons, codes, when, **kw):
+    """Parcels imported as planned, their first version dated `when` (a survey back then)."""
+    _import(session, polygons, tmp_path / f"{codes[0]}.gpkg", driver="GPKG", codes=codes,
+            status="planned", **kw)  # fmt: skip
+    session.execute(text("UPDATE parcel_versions SET valid_from = :w"), {"w": when})
+    session.flush()
+    return {p.code: p for p in session.scalars(select(Parcel))}
+
+
+def _verify_on(session, parcel, when):
+    set_status(session, parcel, "in_progress", actor="t", now=when)
+    set_status(session, parcel, "delivered", actor="t", now=when)
+    verify(session, parcel, "林志伟", "土地核验组", now=when + timedelta(hours=1))
+    session.flush()
+
+
+def test_a_years_tally_ends_on_31_december(session, tmp_path):
+    a, b = rectangle(XINDIAN, 0, 0, 300, 200), rectangle(XINDIAN, 800, 0, 200, 200)
+    parcels = _surveyed_in(
+        session, tmp_path, [a, b], ["A", "B"], datetime(2017, 1, 5, tzinfo=CAMPAIGN_TZ)
+    )
+    _verify_on(session, parcels["A"], datetime(2017, 6, 1, 10, tzinfo=CAMPAIGN_TZ))
+
+    def verified(**kw):
+        rows = tally(session, by="township", kind="land", **kw)
+        return (rows[0].verified_parcels, rows[0].verified_m2) if rows else (0, 0.0)
+
+    expected = (1, pytest.approx(independent_area_m2(a), rel=1e-3))
+    assert verified(year=2017) == expected
+    assert verified(year=2016) == (0, 0.0)
+    assert verified(year=2018) == (0, 0.0)
+    # A verification today counts for this year, never for 2017 nor for 2018.
+    _verify_on(session, parcels["B"], datetime.now(CAMPAIGN_TZ) - timedelta(hours=2))
+    assert verified(year=2017) == expected
+    assert verified(year=2018) == (0, 0.0)
+    this_year = datetime.now(CAMPAIGN_TZ).year
+    assert verified(year=this_year) == (1, pytest.approx(independent_area_m2(b), rel=1e-3))
+    # Capped at --as-of within the year.
+    assert verified(as_of=date(2017, 5, 31)) == (0, 0.0)
+    assert verified(as_of=date(2017, 6, 1)) == expected
+
+
+def test_a_past_day_uses_the_target_in_force_then(session):
+    def target(on=None):
+        rows = tally(session, by="township", kind="land", year=2017, as_of=on)
+        return _row(rows, township="新店镇").target_m2
+
+    march, july = (datetime(2017, m, 1, 9, tzinfo=CAMPAIGN_TZ) for m in (3, 7))
+    common = {"district": "晋安区", "township": "新店镇", "kind": "land", "year": 2017}
+    assert set_target(session, **common, amount=500, unit="mu", actor="王主任", now=march) == 1
+    assert set_target(session, **common, amount=800, unit="mu", actor="李科长", now=july) == 1
+    # The same value again is no change: no new version, nobody recorded.
+    assert set_target(session, **common, amount=800, unit="mu", actor="张三") == 0
+    session.flush()
+    assert target(date(2017, 6, 30)) == pytest.approx(500 * MU)
+    assert target(date(2017, 7, 1)) == pytest.approx(800 * MU)
+    assert target() == pytest.approx(800 * MU)
+    # Before it was first set, the target's first value stands for the year.
+    assert target(date(2017, 1, 31)) == pytest.approx(500 * MU)
+    found = find_target(session, "晋安区", "新店镇", "land", 2017)
+    history = target_history(session, found)
+    assert [(h["amount_m2"], h["changed_by"], h["valid_from"]) for h in history] == [
+        (pytest.approx(500 * MU), "王主任", march),
+        (pytest.approx(800 * MU), "李科长", july),
+    ]
+    assert history[0]["valid_to"] == july and history[1]["valid_to"] is None
+    assert (found.updated_by, found.updated_at) == ("李科长", july)

@@ -11,6 +11,7 @@ from conftest import count_rows
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 
 from geo_service.errors import UploadRefused
+from geo_service.reference import import_township_boundaries
 from geo_service.reports import problems_csv, write_problems_gpkg
 from geo_service.uploads import ImportOptions, import_file
 
@@ -170,3 +171,45 @@ def test_the_accepted_area_counts_a_files_own_overlaps_once(session, tmp_path):
     a, b = rectangle(XINDIAN, 0, 0, 100, 100), rectangle(XINDIAN, 60, 0, 100, 100)
     report = import_file(session, _file(tmp_path, [a, b]), _options(status="delivered"))
     assert report.area_m2 == pytest.approx(independent_area_m2(shapely.union(a, b)), rel=1e-6)
+
+
+def test_a_parcel_outside_its_townships_district_is_refused(session, tmp_path):
+    # 新店镇 parcels declared as 仓山区's 金山街道: wholly outside 仓山区.
+    path = _file(tmp_path, [rectangle(XINDIAN, 0, 0, 100, 100)])
+    error = _refused(session, path, township="仓山区/金山街道")
+    (problem,) = [p for p in error.report.problems if p.rule == "outside_district"]
+    assert problem.severity == "error"
+    assert "100.0% of the parcel lies outside 仓山区" in problem.message
+    assert not [p for p in error.report.problems if p.rule == "outside_township"]
+
+
+def _exact_township(session, tmp_path, name, polygon):
+    path = tmp_path / "townships.gpkg"
+    gpd.GeoDataFrame({"XZQMC": [name]}, geometry=[polygon], crs=4490).to_file(path)
+    import_township_boundaries(session, path, "晋安区", name_field="XZQMC")
+    session.flush()
+
+
+def test_outside_an_exact_township_outline_beyond_the_tolerance_is_refused(session, tmp_path):
+    try:
+        _straddle_an_exact_outline(session, tmp_path)
+    finally:
+        session.rollback()  # reference units are shared by the whole test session
+
+
+def _straddle_an_exact_outline(session, tmp_path):
+    # An imported outline: a 1 km square; parcels straddling its east edge.
+    outline = rectangle(XINDIAN, 0, 0, 1000, 1000)
+    _exact_township(session, tmp_path, "新店镇", outline)
+    slightly = rectangle(XINDIAN, 910, 0, 100, 100)  # 10 m of 100 m: 10% outside
+    barely = rectangle(XINDIAN, 803, 300, 200, 100)  # 3 m of 200 m: 1.5% outside
+    report = import_file(session, _file(tmp_path, [barely], name="b.gpkg"), _options())
+    (warned,) = [p for p in report.problems if p.rule == "outside_township"]
+    assert warned.severity == "warning" and "1.5% of the parcel" in warned.message
+    error = _refused(session, _file(tmp_path, [slightly], name="s.gpkg", code=["S1"]))
+    (refused,) = [p for p in error.report.problems if p.rule == "outside_township"]
+    assert refused.severity == "error" and "10.0% of the parcel" in refused.message
+    share = independent_area_m2(shapely.difference(slightly, outline)) / independent_area_m2(
+        slightly
+    )
+    assert share == pytest.approx(0.10, abs=0.002)

@@ -17,7 +17,9 @@ app.add_typer(boundaries_app, name="boundaries")
 def boundaries_import(
     path: Path,
     district: str = typer.Option(..., help="the district whose townships the file holds"),
-    name_field: str = typer.Option("name", help="column with the township names"),
+    name_field: str | None = typer.Option(
+        None, help="column with the township names (default: name, XZQMC or 名称)"
+    ),
     code_field: str | None = typer.Option(None, help="column with official township codes"),
     crs: str | None = typer.Option(None, help="override the file's CRS"),
 ) -> None:

@@ -15,7 +15,11 @@ from .common import ImportStatus, Kind, acting, app, as_option, err, fail_acting
 
 @app.command("import")
 def import_command(
-    path: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile or zipped Shapefile"),
+    path: Path = typer.Argument(
+        ...,
+        help="zipped Shapefile (or .shp), GeoPackage, GeoJSON, KML/KMZ, or a boundary-point "
+        "coordinate file (界址点坐标文件, .txt)",
+    ),
     kind: Kind = typer.Option(..., help="land (交地) or demolition (拆迁)"),
     township: str = typer.Option(..., help="host township, e.g. 新店镇 or 晋安区/新店镇"),
     project: str | None = typer.Option(None, help="project code for every parcel of the file"),
@@ -41,12 +45,18 @@ def import_command(
 ) -> None:
     """Check a file of parcel boundaries and store it, all or nothing.
 
+    Formats: zipped Shapefile (or .shp with its .shx/.dbf/.prj), GeoPackage, GeoJSON,
+    KML/KMZ (from phones and Google Earth) and boundary-point coordinate files
+    (界址点坐标文件, .txt, GBK or UTF-8).
+
     Examples:
 
       geo-service import survey.zip --kind land --township 新店镇 --status verified --as 林志伟
 
       geo-service import blocks.gpkg --kind demolition --township 鼓山镇 --crs EPSG:4528 --dry-run
       --as 马丽
+
+      geo-service import 界址点.txt --kind land --township 新店镇 --dry-run --json
 
     A verifier's upload with --status verified is signed by the verifier's own group; a
     township officer uploads planned or delivered parcels of their townships.

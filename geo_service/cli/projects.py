@@ -44,7 +44,10 @@ def projects_import(
             counts = actions.import_project_list(session, acting(session, as_user), path, sheet)
     except GeoServiceError as exc:
         fail_acting(exc, as_user)
-    typer.echo(f"projects: {counts['created']} created, {counts['updated']} updated")
+    typer.echo(
+        f"projects: {counts['created']} created, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged"
+    )
 
 
 def _json(data) -> None:

@@ -13,7 +13,7 @@ from rich.table import Table
 from .. import relocation_tallies, tallies
 from ..database import session_scope
 from ..errors import GeoServiceError
-from .common import By, Credit, Format, Kind, ListFormat, _day, _fail, _text, app
+from .common import By, Credit, Format, Kind, ListFormat, _day, _fail, _text, app, err
 from .relocation import tally_table as relocation_table
 
 
@@ -33,8 +33,12 @@ def tally_command(
         None, help="the campaign year (default: the --as-of day's, else the configured one)"
     ),
     as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
-    fmt: Format = typer.Option(Format.table, "--format"),
-    output: Path | None = typer.Option(None, help="write to this file instead of the screen"),
+    fmt: Format | None = typer.Option(
+        None, "--format", help="table (default), json or csv; with --output, from its extension"
+    ),
+    output: Path | None = typer.Option(
+        None, help="write to this file instead of the screen (.txt, .json or .csv)"
+    ),
     credit: Credit = typer.Option(
         Credit.host,
         help="who a parcel counts for: host township, the townships that supported it "
@@ -55,6 +59,7 @@ def tally_command(
       geo-service tally --kind relocation --by township --format json
     """
     day = _day(as_of)
+    fmt = _output_format(fmt, output)
     if kind is TallyKind.relocation:
         _relocation(by.value, year, day, fmt, output)
         return
@@ -71,7 +76,10 @@ def tally_command(
     except GeoServiceError as exc:
         _fail(exc)
     records = [r.as_dict(by.value) for r in rows]
-    _emit(_render(records, fmt, by.value), records, output)
+    if not records and fmt is Format.table:
+        err.print(_nothing_recorded(kind, year, day), markup=False, highlight=False)
+        return
+    _emit(_render(records, fmt, by.value, credit.value), records, output)
 
 
 def _relocation(by: str, year, day, fmt: Format, output: Path | None) -> None:
@@ -93,7 +101,56 @@ def _emit(text: str, records: list, output: Path | None) -> None:
         sys.stdout.write(text)
 
 
-def _render(records: list[dict], fmt: Format, by: str) -> str:
+# What --output's extension says the file is; xlsx workbooks are `geo-service export`'s.
+_EXTENSIONS = {".txt": Format.table, ".json": Format.json, ".csv": Format.csv}
+
+
+def _output_format(fmt: Format | None, output: Path | None) -> Format:
+    """The format asked for, or the one --output's extension names; never a file whose
+    extension says one kind while it holds another."""
+    if output is None:
+        return fmt or Format.table
+    suffix = output.suffix.lower()
+    if suffix in (".xlsx", ".xls"):
+        _fail(GeoServiceError(
+            f"--output {output.name}: tally writes table text, JSON or CSV, not a workbook; "
+            "for Excel use `geo-service export tallies`"
+        ))  # fmt: skip
+    named = _EXTENSIONS.get(suffix)
+    if named is None:
+        _fail(GeoServiceError(
+            f"--output {output.name}: unknown extension {suffix or '(none)'}; "
+            "use .txt (table), .json or .csv"
+        ))  # fmt: skip
+    if fmt is not None and fmt is not named:
+        _fail(GeoServiceError(
+            f"--output {output.name} is a {suffix} file but --format is {fmt.value}; "
+            "give a matching extension or leave out --format"
+        ))  # fmt: skip
+    return named
+
+
+def _nothing_recorded(kind, year: int | None, day) -> str:
+    what = f"{kind.value} " if kind else ""
+    if day is not None:
+        return f"nothing recorded by the end of {day}: no {what}parcels or targets on record"
+    return f"nothing recorded: no {what}parcels or targets on record" + (
+        f" for {year}" if year else ""
+    )
+
+
+# What each credit rule shows: the table says which, and progress only where it means
+# something (a helper's credit is not progress toward the helper's own target).
+CREDIT_TITLES = {
+    "host": "credit: host township (each parcel counts for the township it lies in)",
+    "helpers": "credit: helpers (each township credited with the parcels it helped other "
+    "townships deliver; not progress toward its own target)",
+    "all": "credit: host and helpers (a supported parcel counts in full for each; rows do "
+    "not add up)",
+}
+
+
+def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> str:
     if fmt is Format.json:
         return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
     if fmt is Format.csv:
@@ -103,15 +160,15 @@ def _render(records: list[dict], fmt: Format, by: str) -> str:
         writer.writeheader()
         writer.writerows(records)
         return buffer.getvalue()
-    return _table(records, by)
+    return _table(records, by, credit)
 
 
-def _table(records: list[dict], by: str) -> str:
-    table = Table(title=f"Verified area by {by}")
+def _table(records: list[dict], by: str, credit: str = "host") -> str:
+    table = Table(title=f"Verified area by {by}; {CREDIT_TITLES[credit]}")
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
     if by == "city":
         columns = ["city"]
-    numbers = ["parcels", "planned mu", "delivered mu", "verified m²", "verified mu",
+    numbers = ["verified parcels", "planned mu", "delivered mu", "verified m²", "verified mu",
                "target m²", "target mu", "progress"]  # fmt: skip
     for name in [*columns, "kind", *numbers]:
         table.add_column(name, justify="right" if name in numbers else "left")
@@ -119,7 +176,7 @@ def _table(records: list[dict], by: str) -> str:
         table.add_row(
             *[str(r[c] or "") for c in columns],
             r["kind"],
-            str(r["parcels"]),
+            str(r["verified_parcels"]),
             f"{r['planned_mu']:,.1f}",
             f"{r['delivered_mu']:,.1f}",
             f"{r['verified_m2']:,.0f}",

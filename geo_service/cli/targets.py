@@ -5,10 +5,12 @@ from pathlib import Path
 
 import typer
 
-from .. import actions, relocation_actions
+from .. import actions, relocation_actions, targets
+from ..areas import m2_to_mu
 from ..database import session_scope
 from ..errors import GeoServiceError
-from .common import _fail, acting, app, as_option, fail_acting
+from ..tallies import CAMPAIGN_TZ
+from .common import Kind, _fail, acting, app, as_option, fail_acting
 
 
 class TargetKind(StrEnum):
@@ -36,7 +38,8 @@ def targets_set(
     flats: int | None = typer.Option(None, help="relocation: flats (套数)"),
     as_user: str | None = as_option(),
 ) -> None:
-    """Set (or replace) a target.
+    """Set (or change) a target; its earlier values stay in its history (who set what,
+    when), and a tally for a past day uses the value in force then.
 
     Examples:
 
@@ -57,7 +60,7 @@ def targets_set(
         _fail(GeoServiceError("give exactly one of --mu and --m2"))
     try:
         with session_scope() as session:
-            actions.set_target(
+            changed = actions.set_target(
                 session,
                 acting(session, as_user),
                 district=district,
@@ -72,9 +75,8 @@ def targets_set(
         fail_acting(exc, as_user)
     where = f"{district}/{township}" if township else district
     amount = f"{mu} mu" if mu is not None else f"{m2} m²"
-    typer.echo(
-        f"target set: {where} {kind.value} {year}{f' Q{quarter}' if quarter else ''}: {amount}"
-    )
+    what = "target set" if changed else "target unchanged"
+    typer.echo(f"{what}: {where} {kind.value} {year}{f' Q{quarter}' if quarter else ''}: {amount}")
 
 
 def _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user):
@@ -111,4 +113,32 @@ def targets_import(path: Path, as_user: str | None = as_option()) -> None:
             count = actions.import_targets(session, acting(session, as_user), path)
     except GeoServiceError as exc:
         fail_acting(exc, as_user)
-    typer.echo(f"{count} target(s) set")
+    typer.echo(f"{count} target(s) set (the others unchanged)")
+
+
+@targets_app.command("history")
+def targets_history(
+    district: str = typer.Option(..., help="district name, e.g. 晋安区"),
+    township: str | None = typer.Option(None, help="township name; omit for the district"),
+    kind: Kind = typer.Option(...),
+    year: int = typer.Option(...),
+    quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
+) -> None:
+    """Every value a target had: amount, who set it, from when.
+
+    Example: geo-service targets history --district 晋安区 --kind land --year 2017
+    """
+    try:
+        with session_scope() as session:
+            found = targets.find_target(session, district, township, kind.value, year, quarter)
+            rows = targets.target_history(session, found)
+    except GeoServiceError as exc:
+        _fail(exc)
+    for r in rows:
+        amount = (
+            f"{m2_to_mu(r['amount_m2']):,.4f} mu"
+            if r["unit"] == "mu"
+            else f"{r['amount_m2']:,.2f} m²"
+        )
+        since = r["valid_from"].astimezone(CAMPAIGN_TZ).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"v{r['version']}  {since}  {amount}  by {r['changed_by']}")

@@ -12,11 +12,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from .. import tallies
-from ..areas import m2_to_mu
+from ..areas import m2_to_mu, rounded
 from ..errors import InvalidInput
 from ..features import geojson_sql
 from ..settings import get_settings
 from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
+from ..targets import basis_label
 from ..units import find_district
 
 # ~10 m: township outlines are approximate anyway, and the page stays small.
@@ -88,20 +89,23 @@ def township_features(session: Session, view: View) -> dict:
                 "type": "Feature",
                 "id": s["id"],
                 "geometry": s["geometry"],
-                "properties": {
-                    "name": s["name"],
-                    "code": s["code"],
-                    "approximate": s["boundary_approximate"],
-                    "label_lon": s["lon"],
-                    "label_lat": s["lat"],
-                    "parcels": row.parcels if row else 0,
-                    "verified_m2": verified,
-                    "verified_mu": m2_to_mu(verified),
-                    "delivered_m2": getattr(row, "delivered_m2", None) if row else 0.0,
-                    "target_m2": target,
-                    "target_mu": m2_to_mu(target),
-                    "progress": verified / target if target else None,
-                },
+                "properties": rounded(
+                    {
+                        "name": s["name"],
+                        "code": s["code"],
+                        "approximate": s["boundary_approximate"],
+                        "label_lon": s["lon"],
+                        "label_lat": s["lat"],
+                        "verified_parcels": row.verified_parcels if row else 0,
+                        "verified_m2": verified,
+                        "verified_mu": m2_to_mu(verified),
+                        "delivered_m2": getattr(row, "delivered_m2", None) if row else 0.0,
+                        "target_m2": target,
+                        "target_mu": m2_to_mu(target),
+                        "target_label": basis_label(row.target_basis if row else None),
+                        "progress": verified / target if target else None,
+                    }
+                ),
             }
         )
     return {"type": "FeatureCollection", "features": features}
@@ -116,24 +120,27 @@ def district_summary(session: Session, view: View) -> dict:
     remaining = max(target - verified, 0.0) if target else None
     months_left = tallies.months_left(view.reference_day, view.year)
     pace = tallies.pace_per_month(remaining, view.reference_day, view.year)
-    return {
-        "district": district.name,
-        "kind": view.kind,
-        "year": view.year,
-        "quarter": view.quarter,
-        "as_of": view.as_of.isoformat() if view.as_of else None,
-        "parcels": row.parcels if row else 0,
-        "verified_m2": verified,
-        "verified_mu": m2_to_mu(verified),
-        "target_m2": target,
-        "target_mu": m2_to_mu(target),
-        "progress": verified / target if target else None,
-        "remaining_m2": remaining,
-        "remaining_mu": m2_to_mu(remaining),
-        "months_left": round(months_left, 2),
-        "pace_m2_per_month": pace,
-        "pace_mu_per_month": m2_to_mu(pace),
-    }
+    return rounded(
+        {
+            "district": district.name,
+            "kind": view.kind,
+            "year": view.year,
+            "quarter": view.quarter,
+            "as_of": view.as_of.isoformat() if view.as_of else None,
+            "verified_parcels": row.verified_parcels if row else 0,
+            "verified_m2": verified,
+            "verified_mu": m2_to_mu(verified),
+            "target_m2": target,
+            "target_mu": m2_to_mu(target),
+            "target_label": basis_label(row.target_basis if row else None),
+            "progress": verified / target if target else None,
+            "remaining_m2": remaining,
+            "remaining_mu": m2_to_mu(remaining),
+            "months_left": round(months_left, 2),
+            "pace_m2_per_month": pace,
+            "pace_mu_per_month": m2_to_mu(pace),
+        }
+    )
 
 
 def parcel_count(session: Session, view: View) -> int:

@@ -127,7 +127,41 @@ def _kind(path: Path, name: str) -> str:
 
 def _read_vector_file(path, kind, name, override, encoding, layer) -> ReadResult:
     frame, used, notes = vector.read_vector(path, kind, name, encoding, layer)
-    return _finish(frame, name, override, used, kind, notes)
+    found = _geojson_problems(path, kind, name, override)
+    return _finish(frame, name, override, used, kind, notes, found)
+
+
+def _geojson_problems(path, kind, name, override) -> list[Problem]:
+    """Refuse a declared CRS nobody knows; report codes that are not plain text."""
+    if kind != vector.GEOJSON:
+        return []
+    declared, odd = vector.geojson_declarations(path, FIELD_ALIASES["code"])
+    if declared is not None and override is None:
+        try:
+            parse_crs(declared)
+        except GeoServiceError:
+            raise crsmod.refusal(
+                name,
+                "crs_unknown",
+                f"the file declares the coordinate reference system {declared!r}, which is "
+                "not a known CRS; correct it in the file or give the real one with --crs",
+            ) from None
+    return [
+        Problem(
+            i + 1,
+            None,
+            "code_not_text",
+            "error",
+            f"the parcel code ({key}) must be plain text or a number, not {_shown(value)}",
+        )
+        for i, key, value in odd
+    ]
+
+
+def _shown(value) -> str:
+    if isinstance(value, str):
+        return f"text with control characters {value!r}"
+    return f"{type(value).__name__} {value!r}"
 
 
 def _read_boundary_points(data: bytes, name, override, encoding) -> ReadResult:
@@ -175,7 +209,8 @@ def _read_archive(path, name, kind, override, encoding, layer, limits) -> ReadRe
         kind = vector.SUFFIXES[chosen.suffix]
         inner_layer = layer if layer and _stem(chosen) != layer else None
         frame, used, notes = vector.read_vector(inner, kind, name, encoding, inner_layer)
-    return _finish(frame, name, override, used, kind, notes)
+        found = _geojson_problems(inner, kind, name, override)
+    return _finish(frame, name, override, used, kind, notes, found)
 
 
 def _stem(member: archives.Member) -> str:
@@ -230,10 +265,11 @@ def _is_boundary_text(path, member, name) -> bool:
     return boundary_points.looks_like(found[1])
 
 
-def _finish(frame, name, override, encoding, kind, notes) -> ReadResult:
+def _finish(frame, name, override, encoding, kind, notes, found=()) -> ReadResult:
     problems: list[Problem] = [
         Problem(None, None, "skipped_features", "warning", note) for note in notes
     ]
+    problems += found
     if override is not None:
         source = override
     elif frame.crs is not None:

@@ -1,5 +1,6 @@
 """Everything GDAL reads, through pyogrio: Shapefile, GeoPackage, GeoJSON, KML/KMZ."""
 
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -43,7 +44,7 @@ def read_vector(
     used = UTF8
     read_encoding = None
     if kind == SHAPEFILE:
-        used, read_encoding = _shapefile_encoding(path, encoding)
+        used, read_encoding = _shapefile_encoding(path, encoding, filename)
     elif kind == GEOJSON and encoding:
         used = read_encoding = encoding
     try:
@@ -72,12 +73,17 @@ def _label(kind: str) -> str:
     }[kind]
 
 
-def _shapefile_encoding(path: Path, encoding: str | None) -> tuple[str, str | None]:
+def _shapefile_encoding(path: Path, encoding: str | None, filename: str) -> tuple[str, str | None]:
     """(encoding reported, encoding given to pyogrio) for a Shapefile's attribute table."""
     if not _sidecar(path, ".shx"):
         raise UploadRefused(
             f"{path.name}: the Shapefile's .shx index is missing; send the .shp, .shx, .dbf "
             "and .prj together (zipped)"
+        )
+    if not _sidecar(path, ".dbf"):
+        raise UploadRefused(
+            f"{filename}: the .dbf attribute table of {path.name} is missing, so its parcels "
+            "have no codes; send the .shp, .shx, .dbf and .prj together (zipped)"
         )
     if encoding:
         return encoding, encoding
@@ -138,6 +144,37 @@ def _read_kml(dataset: str, name: str, layer: str | None):
         frame = frame[polygonal].reset_index(drop=True)
     frame["geometry"] = shapely.force_2d(frame.geometry.to_numpy())
     return frame, notes
+
+
+def geojson_declarations(path: Path, code_fields: tuple[str, ...]) -> tuple[str | None, list]:
+    """What GDAL smooths over in a GeoJSON, read from the text itself: the CRS name it
+    declares (GDAL falls back to WGS 84 for one it does not know), and the features whose
+    code is not plain text (GDAL cuts a string at a NUL byte and prints an array as text).
+    Returns (declared CRS name or None, [(feature position, field, value), ...])."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        return None, []  # GDAL read it; leave the judgement to what it read
+    if not isinstance(data, dict):
+        return None, []
+    crs = data.get("crs")
+    name = crs.get("properties", {}).get("name") if isinstance(crs, dict) else None
+    features = data.get("features") if data.get("type") == "FeatureCollection" else None
+    odd = []
+    for i, feature in enumerate(features if isinstance(features, list) else []):
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        for key, value in (props or {}).items():
+            if str(key).lower() in code_fields and not _plain_text(value):
+                odd.append((i, key, value))
+    return (str(name) if name is not None else None), odd
+
+
+def _plain_text(value) -> bool:
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        return True
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, str) and not any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
 def first_line(exc: Exception) -> str:

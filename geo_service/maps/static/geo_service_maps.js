@@ -86,14 +86,14 @@
     this.map = map;
     this.cfg = cfg;
     this.kind = cfg.view.kind;
-    this.viewing = null; // null = now; otherwise a quarter number
+    this.viewing = cfg.view.quarter || null; // null = now; otherwise a quarter number
     this.updates = 0;
     this.townships = L.geoJSON(null, {
       style: townshipStyle,
       onEachFeature: function (f, layer) {
         var p = f.properties;
         layer.bindTooltip("<b>" + esc(p.name) + "</b><br>已核验 " + amount(cfg.view.kind, p.verified_m2) +
-          "<br>目标 " + (p.target_m2 === null ? "未设" : amount(cfg.view.kind, p.target_m2)) +
+          "<br>" + esc(p.target_label || "目标") + " " + (p.target_m2 === null ? "未设" : amount(cfg.view.kind, p.target_m2)) +
           "<br>进度 " + pct(p.progress) + (p.approximate ? "<br><i>边界为示意</i>" : ""), { sticky: true });
       }
     }).addTo(map);
@@ -172,7 +172,7 @@
       : amount(k, s.pace_m2_per_month) + " / 月";
     return "<h3>" + esc(s.district) + " " + KIND_LABEL[k] + "进度 <small>" + esc(when) + "</small></h3>" +
       '<table class="gs-figures">' +
-      "<tr><th>年度目标</th><td>" + (s.target_m2 === null ? "未设" : amount(k, s.target_m2)) + "</td></tr>" +
+      "<tr><th>" + esc(s.target_label || "年度目标") + "</th><td>" + (s.target_m2 === null ? "未设" : amount(k, s.target_m2)) + "</td></tr>" +
       "<tr><th>已核验</th><td>" + amount(k, s.verified_m2) + "</td></tr>" +
       '<tr><th>完成率</th><td class="gs-progress">' + pct(s.progress) + "</td></tr>" +
       "<tr><th>剩余</th><td>" + (s.remaining_m2 === null ? "—" : amount(k, s.remaining_m2)) + "</td></tr>" +
@@ -255,9 +255,11 @@
     });
     if (cfg.timeline) {
       var html = '<span class="gs-timeline-title">' + cfg.view.year + "年</span>" +
-        '<button type="button" data-q="" class="gs-active">当前</button>' +
+        '<button type="button" data-q=""' + (self.viewing ? "" : ' class="gs-active"') + ">当前</button>" +
         cfg.timeline.map(function (t) {
-          return '<button type="button" data-q="' + t.quarter + '" title="' + esc(t.label) + '">Q' + t.quarter + "</button>";
+          // The quarter shown is the one highlighted, also when the page was opened on it.
+          var active = t.quarter === self.viewing ? ' class="gs-active"' : "";
+          return '<button type="button" data-q="' + t.quarter + '"' + active + ' title="' + esc(t.label) + '">Q' + t.quarter + "</button>";
         }).join("");
       var tl = control("bottomleft", "gs-timeline", html).addTo(map).getContainer();
       tl.querySelectorAll("button").forEach(function (b) {
