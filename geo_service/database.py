@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseUnavailable
@@ -83,13 +84,77 @@ def ensure_postgis(engine: Engine) -> None:
             ) from None
 
 
+# SQLSTATEs worth telling apart for an operator; the wording names no host, port or database,
+# since /healthz and error pages are public.
+_REASONS = {
+    "3D000": "the database does not exist (run geo-service db upgrade)",
+    "28000": "the database refused the service's credentials",
+    "28P01": "the database refused the service's credentials",
+    "57P03": "the database server is starting up or shutting down",
+    "53300": "the database server has too many connections",
+    "42P01": "the database schema is missing (run geo-service db upgrade)",
+    "42883": "PostGIS is not installed in the database (run geo-service db upgrade)",
+}
+# A failed connection carries no SQLSTATE in psycopg: libpq's message says what happened.
+_CONNECT_HINTS = {
+    "does not exist": "3D000",
+    "authentication failed": "28P01",
+    "no pg_hba.conf entry": "28000",
+    "the database system is starting up": "57P03",
+    "the database system is shutting down": "57P03",
+    "too many clients": "53300",
+}
+UNREACHABLE = "the database server cannot be reached"
+
+
+def outage_reason(exc: BaseException) -> str | None:
+    """Why the database cannot serve, in words safe to show anyone; None when `exc` is not
+    an outage (a bug or a bad value instead)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    if not isinstance(exc, DBAPIError):
+        return None
+    state = getattr(exc.orig, "sqlstate", None)
+    if state is None:
+        text_ = str(exc.orig)
+        state = next((s for hint, s in _CONNECT_HINTS.items() if hint in text_), None)
+    if state in _REASONS:
+        return _REASONS[state]
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return UNREACHABLE
+    return None
+
+
 def check(engine: Engine) -> str:
-    """Return the PostGIS version, or raise DatabaseUnavailable."""
+    """Return the PostGIS version, or raise DatabaseUnavailable with a public reason."""
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT postgis_lib_version()")).scalar()
-    except Exception as exc:  # noqa: BLE001
-        raise DatabaseUnavailable(str(exc).splitlines()[0]) from None
+            version = conn.execute(text("SELECT postgis_lib_version()")).scalar()
+            _check_schema(conn)
+            return version
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the database cannot serve
+        raise DatabaseUnavailable(outage_reason(exc) or UNREACHABLE) from None
+
+
+@lru_cache
+def migration_heads() -> tuple[str, ...]:
+    from alembic.script import ScriptDirectory
+
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def _check_schema(conn) -> None:
+    from alembic.runtime.migration import MigrationContext
+
+    current = set(MigrationContext.configure(conn).get_current_heads())
+    if current != set(migration_heads()):
+        at = ", ".join(sorted(current)) or "none"
+        raise DatabaseUnavailable(
+            f"the database schema is not at the current migration (at {at}, expected "
+            f"{', '.join(migration_heads())}): run geo-service db upgrade"
+        )
 
 
 def alembic_config(url: str | None = None):

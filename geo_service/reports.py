@@ -9,6 +9,20 @@ import pandas as pd
 from shapely.geometry import Point
 
 COLUMNS = ["file", "feature", "code", "rule", "severity", "message", "lon", "lat"]
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...)).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A cell for CSV or XLSX: text that a spreadsheet would run as a formula gets a
+    leading apostrophe (OWASP's advice); numbers and everything else stay as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_rows(rows: list[dict]) -> list[dict]:
+    return [{k: spreadsheet_safe(v) for k, v in row.items()} for row in rows]
 
 
 def _records(report) -> list[dict]:
@@ -34,7 +48,7 @@ def problems_csv(report) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_records(report))
+    writer.writerows(safe_rows(_records(report)))
     return buffer.getvalue()
 
 
@@ -65,15 +79,3 @@ def write_problems_gpkg(report, path: Path) -> Path:
     points.to_file(path, layer="problem_points", driver="GPKG")
     return path
 
-
-# Spreadsheet programs run a cell that starts with one of these as a formula (CSV/formula
-# injection): a parcel or project name such as "=HYPERLINK(...)" must stay text.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value):
-    """`value` for a CSV or XLSX cell: text that would start a formula gets a leading
-    apostrophe (shown as text by Excel, LibreOffice and WPS); numbers are left alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value

@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     basemap_url: str | None = None
     basemap_attribution: str = "底图"
 
+    # Edges of what a request or a file may ask for: beyond them a clear 4xx, never a 500.
+    year_min: int = 1990
+    year_max: int = 2100
+    max_vertices_per_parcel: int = 20_000
+    max_features_per_file: int = 50_000
+    max_json_depth: int = 64
+    # Operations: LOG_FORMAT=json gives one JSON object per line; CORS_ORIGINS is a comma
+    # separated list of origins allowed to call the API from a browser (none by default).
+    log_format: str = "plain"
+    log_level: str = "INFO"
+    cors_origins: str = ""
+
     @field_validator("basemap_url")
     @classmethod
     def _not_shifted(cls, url: str | None) -> str | None:
@@ -85,6 +97,13 @@ class Settings(BaseSettings):
     outside_exact_township_tolerance: float = 0.05
     outside_district_tolerance: float = 0.5
     overlap_min_m2: float = 1.0
+
+    def year_ok(self, year: int) -> bool:
+        return self.year_min <= year <= self.year_max
+
+    @property
+    def years(self) -> str:
+        return f"{self.year_min} to {self.year_max}"
 
     def tolerances(self):
         from .validation import Tolerances

@@ -306,6 +306,10 @@ def _year_and_day(year: int | None, as_of: date | None, quarter: int | None):
     if as_of is not None and year is not None and as_of.year != year:
         raise InvalidInput(f"--as-of {as_of} is not in {year}: a tally is for one year")
     year = year or (as_of.year if as_of else get_settings().campaign_year)
+    # Outside the window a day's end or a year's start may not even exist (9999-12-31).
+    for label, value in (("year", year), ("as-of day", as_of.year if as_of else year)):
+        if not get_settings().year_ok(value):
+            raise InvalidInput(f"the {label} must be in the years {get_settings().years}")
     if quarter is not None:
         if quarter not in QUARTER_ENDS:
             raise InvalidInput("quarter must be 1 to 4")

@@ -81,7 +81,15 @@ def _point(geom) -> list[float] | None:
 
 def _located_in_storage(geom, source: SourceCRS) -> list[float] | None:
     """Where a feature the checks refuse lies, in lon/lat, if its coordinates make sense."""
-    point = to_storage(np.array([shapely.point_on_surface(geom)], dtype=object), source)[0]
+    try:
+        surface = shapely.point_on_surface(geom)
+    except shapely.errors.GEOSException:  # NaN or degenerate coordinates: nowhere to point
+        return None
+    if shapely.is_empty(surface):
+        return None
+    point = to_storage(np.array([surface], dtype=object), source)[0]
+    if point is None or shapely.is_empty(point):
+        return None
     inside = np.isfinite([point.x, point.y]).all() and abs(point.x) <= 180 and abs(point.y) <= 90
     return _point(point) if inside else None
 

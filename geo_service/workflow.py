@@ -86,6 +86,8 @@ class Transition:
 
 
 def get_parcel(session: Session, parcel_id: int, lock: bool = False) -> Parcel:
+    if not 0 < parcel_id < 2**31:  # beyond PostgreSQL's integer: no such id can exist
+        raise NotFound(f"no parcel with id {parcel_id}")
     query = select(Parcel).where(Parcel.id == parcel_id)
     if lock:
         # Locked, and read again: an already loaded parcel gets the state it has now.

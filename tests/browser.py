@@ -123,6 +123,16 @@ class RecordedPage:
     def __getattr__(self, name):
         return getattr(self.page, name)
 
+    def wait_for_function(self, expression: str, timeout: float = 15_000) -> None:
+        """Playwright's own wait_for_function runs its predicate through eval, which the
+        pages' Content-Security-Policy forbids (as it should); evaluate() goes through the
+        DevTools protocol, which a CSP does not govern, so poll with that."""
+        deadline = time.monotonic() + timeout / 1000
+        while not self.page.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{expression!r} still false after {timeout:.0f} ms")
+            self.page.wait_for_timeout(100)
+
     def save_screenshot(self, name: str) -> Path:
         return screenshot(self.page, name)
 

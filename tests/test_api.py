@@ -293,12 +293,12 @@ def test_bbox_filter_keeps_parcels_inside_and_drops_those_outside(stored):
 
 
 @pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "1,2,3,4,5", ""])
-def test_bad_bbox_is_400(stored, bbox):
+def test_bad_bbox_is_422(stored, bbox):
     response = stored.get("/api/parcels", params={"bbox": bbox})
     if bbox == "":  # an empty bbox is no filter
         assert response.status_code == 200
         return
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "bbox" in response.json()["detail"]
 
 

@@ -208,4 +208,35 @@ def test_a_quarter_opened_by_address_is_labelled_and_highlighted(demo_server, br
     active = page.locator(".gs-timeline button.gs-active")
     assert active.count() == 1 and active.get_attribute("data-q") == "2"
     assert page.locator("path.gs-township").count() == 9
+
+
+_RECORD_CSP = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) =>
+  window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
+"""
+
+
+@pytest.mark.parametrize("path", ["/maps/progress?kind=land", "/maps/support?kind=land"])
+def test_the_pages_satisfy_their_content_security_policy(demo_server, browser_page, path):
+    page = browser_page
+    page.add_init_script(_RECORD_CSP)
+    csp_messages = []
+    page.on(
+        "console",
+        lambda m: csp_messages.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    _as_leader(page, demo_server)
+    response = page.goto(f"{demo_server}{path}")
+    policy = response.headers["content-security-policy"]
+    assert (
+        "script-src 'self' 'sha256-" in policy
+        and "'unsafe-inline'" not in policy.split("style-src")[0]
+    )
+    page.wait_for_selector("path.gs-township")
+    # The page's own scripts ran: the map is drawn, and a poll of the live data went through.
+    page.wait_for_function("window.geoServiceMaps !== undefined")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__cspViolations") == []
+    assert csp_messages == []
     assert page.problems() == []

@@ -1,14 +1,18 @@
 """The FastAPI application: routers assembled, errors mapped, static assets mounted."""
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__, pages
+from .. import __version__, logs, pages
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
 from ..models import KINDS
+from ..settings import get_settings
 from ..web import login as web_login
 from ..web import templates as web_templates
 from . import (
@@ -19,6 +23,7 @@ from . import (
     handlers,
     health,
     maps,
+    middleware,
     ogc,
     parcels,
     projects,
@@ -44,10 +49,21 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    logs.configure()
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
+    app.add_exception_handler(DataError, handlers.bad_value)
+    app.add_exception_handler(StarletteHTTPException, handlers.http_error)
+    app.add_exception_handler(RequestValidationError, handlers.invalid_request)
+    app.add_exception_handler(DBAPIError, handlers.unexpected)
     app.add_exception_handler(auth.SignInRequired, auth.sign_in_redirect)
     app.add_middleware(uploads.UploadSizeLimit)
+    origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
+    if origins:  # off unless configured: the pages and the API share one origin
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"])
+    # Added last is outermost: every response, errors included, gets the id and headers.
+    app.add_middleware(middleware.RequestContext)
+    app.add_middleware(middleware.SecurityHeaders)
     for router in (
         health.health_router(),
         auth.auth_router(),

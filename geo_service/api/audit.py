@@ -1,6 +1,5 @@
 """The audit log, for admins: read-only (the database refuses any change to it)."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -8,7 +7,7 @@ from fastapi import APIRouter, Query
 from .. import audit
 from ..permissions import require_role
 from .auth import SignedIn
-from .deps import SessionDep
+from .deps import DayQuery, SessionDep
 
 
 def audit_router() -> APIRouter:
@@ -21,8 +20,8 @@ def audit_router() -> APIRouter:
         user: Annotated[str | None, Query(max_length=64)] = None,
         action: Annotated[str | None, Query(max_length=48)] = None,
         outcome: Annotated[str | None, Query(pattern="^(ok|refused|locked)$")] = None,
-        since: date | None = None,
-        until: date | None = None,
+        since: DayQuery = None,
+        until: DayQuery = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
     ):
         """Every write, refusal and failed sign-in, newest first (admin only)."""

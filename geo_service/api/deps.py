@@ -1,14 +1,24 @@
-"""What every router shares: the database session per request and common query types."""
+"""What every router shares: the database session per request and the checked types of
+path and query parameters, so a value out of range is a 422 at the edge, never a 500 deep
+in PostgreSQL (an id beyond its integer range, a year -92022, a day in year 9999)."""
 
+import math
+import re
+from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
+from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.orm import Session
 
 from .. import database
 from ..models import KINDS
+from ..settings import get_settings
 
 GEOJSON = "application/geo+json"
+# PostgreSQL's integer: ids are serial columns.
+INT_MAX = 2**31 - 1
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def get_session():
@@ -21,3 +31,61 @@ def get_session():
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 KIND_PATTERN = f"^({'|'.join(KINDS)})$"
 KindFilter = Annotated[str | None, Query(pattern=KIND_PATTERN, description="land or demolition")]
+
+
+def check_year(year: int | None) -> int | None:
+    """A campaign year inside the configured window (YEAR_MIN..YEAR_MAX)."""
+    if year is not None and not get_settings().year_ok(year):
+        raise ValueError(f"must be a year from {get_settings().years}")
+    return year
+
+
+def _day_text(value):
+    # Only YYYY-MM-DD: pydantic would read 0 as a Unix time (1970-01-01).
+    if isinstance(value, str) and not _DAY.fullmatch(value):
+        raise ValueError("must be a day written YYYY-MM-DD")
+    return value
+
+
+def check_day(day: date | None) -> date | None:
+    if day is not None and not get_settings().year_ok(day.year):
+        raise ValueError(f"must be a day in the years {get_settings().years}")
+    return day
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """minLon,minLat,maxLon,maxLat: four finite numbers, a real box on the globe."""
+    if not value:  # an empty bbox is no filter
+        return None
+    try:
+        west, south, east, north = (float(v) for v in value.split(","))
+    except ValueError:
+        raise ValueError("bbox must be four numbers minLon,minLat,maxLon,maxLat") from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
+        raise ValueError("bbox must hold finite numbers")
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise ValueError("bbox must be minLon,minLat,maxLon,maxLat within -180..180, -90..90")
+    return west, south, east, north
+
+
+IdPath = Annotated[int, Path(ge=1, le=INT_MAX, description="the parcel's id")]
+YearQuery = Annotated[
+    int | None,
+    Query(description="campaign year (default: the configured one)"),
+    AfterValidator(check_year),
+]
+DayQuery = Annotated[
+    date | None,
+    Query(description="as it stood at the end of this day, YYYY-MM-DD"),
+    BeforeValidator(_day_text),
+    AfterValidator(check_day),
+]
+BboxQuery = Annotated[
+    str | None,
+    Query(description="minLon,minLat,maxLon,maxLat"),
+    AfterValidator(parse_bbox),
+]
+QuarterQuery = Annotated[int | None, Query(ge=1, le=4, description="as at the end of a quarter")]
+# A tile address: zoom 0..24 and x, y inside the zoom's grid (checked again with the zoom).
+ZoomPath = Annotated[int, Path(ge=0, le=24)]
+TilePath = Annotated[int, Path(ge=0, le=2**24 - 1)]

@@ -1,18 +1,29 @@
-"""Domain errors and write conflicts as HTTP responses."""
+"""Every error as one kind of body, `{"detail": "..."}`: domain errors, bad parameters,
+write conflicts, database outages and bugs. No stack trace or SQL ever reaches a client;
+each refusal and error is one log line carrying the request id."""
 
 import json
+import logging
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import database
 from ..errors import GeoServiceError, http_status
+from ..logs import current_request_id
+
+log = logging.getLogger("geo_service.api")
+
+_PLACES = {"query": "query parameter", "path": "path parameter", "body": "field"}
 
 
 async def conflict(request: Request, exc: IntegrityError) -> JSONResponse:
     # Two writers changed the same parcel at once: nothing was stored, trying again is safe.
     detail = "the data changed while this request was being stored; nothing was written: retry"
-    return JSONResponse({"detail": detail}, status_code=409)
+    return _refusal(request, 409, detail)
 
 
 async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
@@ -20,4 +31,53 @@ async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
     report = getattr(exc, "report", None)
     if report is not None:
         body["report"] = json.loads(json.dumps(report.as_dict(), default=str))
-    return JSONResponse(body, status_code=http_status(exc))
+    return _refusal(request, http_status(exc), str(exc), body)
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's list of errors as one readable sentence, e.g.
+    "query parameter year: year must be between 1990 and 2100"."""
+    return _refusal(request, 422, "; ".join(_describe(e) for e in exc.errors()))
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own refusals (404 for an unknown path, 405 for a wrong method)."""
+    response = _refusal(request, exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def bad_value(request: Request, exc: DataError) -> JSONResponse:
+    # The edge checks should have caught it; PostgreSQL refusing a value is still the
+    # caller's mistake, not an outage.
+    return _refusal(request, 400, "a value in the request is out of range or malformed")
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    reason = database.outage_reason(exc)
+    if reason is not None:
+        log.warning("database unavailable: %s", reason, extra=_where(request, 503))
+        return _body(503, f"service unavailable: {reason}")
+    log.error("unexpected error: %s", type(exc).__name__, exc_info=exc, extra=_where(request, 500))
+    return _body(500, f"internal error (request id {current_request_id()})")
+
+
+def _describe(error: dict) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    place = _PLACES.get(loc[0], loc[0]) if loc else "request"
+    name = ".".join(loc[1:])
+    message = error.get("msg", "invalid").removeprefix("Value error, ")
+    return f"{place} {name}: {message}" if name else f"{place}: {message}"
+
+
+def _refusal(request: Request, status: int, detail: str, body: dict | None = None):
+    log.info("refused: %s", detail, extra=_where(request, status))
+    return _body(status, detail, body)
+
+
+def _body(status: int, detail: str, body: dict | None = None) -> JSONResponse:
+    return JSONResponse(body or {"detail": detail}, status_code=status)
+
+
+def _where(request: Request, status: int) -> dict:
+    return {"method": request.method, "path": request.url.path, "status": status}

@@ -1,8 +1,10 @@
-"""Liveness and database check."""
+"""Liveness and database check: 503 with a public reason when the service cannot serve."""
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from .. import __version__, database
+from ..errors import DatabaseUnavailable
 from . import schemas
 
 
@@ -11,7 +13,13 @@ def health_router() -> APIRouter:
 
     @router.get("/healthz", response_model=schemas.Health)
     def healthz():
-        postgis = database.check(database.get_engine())
+        """200 when the database answers, has PostGIS and its schema is at the current
+        migration; otherwise 503 and why (naming no host, port or database)."""
+        try:
+            postgis = database.check(database.get_engine())
+        except DatabaseUnavailable as exc:
+            body = {"status": "unavailable", "detail": str(exc), "version": __version__}
+            return JSONResponse(body, status_code=503)
         return {"status": "ok", "postgis": postgis, "version": __version__}
 
     return router

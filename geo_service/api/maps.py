@@ -1,7 +1,6 @@
 """Leaders' map pages, their live data, change polling and vector tiles."""
 
 import json
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,7 +14,7 @@ from ..settings import get_settings
 from ..units import find_district
 from . import schemas
 from .auth import PageUser, SignedIn
-from .deps import KIND_PATTERN, SessionDep
+from .deps import KIND_PATTERN, DayQuery, QuarterQuery, SessionDep, TilePath, YearQuery, ZoomPath
 
 
 def _view(session, who, district, kind, year, quarter, as_of=None) -> maps_data.View:
@@ -29,7 +28,6 @@ def maps_router() -> APIRouter:
     """Leaders' map pages, their live data, change polling and vector tiles."""
     router = APIRouter(tags=["maps"])
     kind_query = Annotated[str, Query(pattern=KIND_PATTERN)]
-    quarter_query = Annotated[int | None, Query(ge=1, le=4)]
 
     @router.get("/maps/progress", response_class=HTMLResponse)
     def progress_map(
@@ -37,8 +35,8 @@ def maps_router() -> APIRouter:
         who: PageUser,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
-        quarter: quarter_query = None,
+        year: YearQuery = None,
+        quarter: QuarterQuery = None,
     ):
         view = _view(session, who, district, kind, year, quarter)
         return HTMLResponse(maps_pages.progress_page(session, view))
@@ -49,8 +47,8 @@ def maps_router() -> APIRouter:
         who: SignedIn,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
-        quarter: quarter_query = None,
+        year: YearQuery = None,
+        quarter: QuarterQuery = None,
     ):
         view = _view(session, who, district, kind, year, quarter)
         return JSONResponse(json.loads(maps_data.dumps(maps_pages.progress_data(session, view))))
@@ -61,7 +59,7 @@ def maps_router() -> APIRouter:
         who: PageUser,
         district: str | None = None,
         kind: kind_query = "land",
-        year: int | None = None,
+        year: YearQuery = None,
     ):
         view = _view(session, who, district, kind, year, None)
         return HTMLResponse(maps_pages.support_page(session, view))
@@ -79,12 +77,12 @@ def maps_router() -> APIRouter:
     def parcel_tile(
         session: SessionDep,
         who: SignedIn,
-        z: int,
-        x: int,
-        y: int,
+        z: ZoomPath,
+        x: TilePath,
+        y: TilePath,
         district: str | None = None,
         kind: kind_query = "land",
-        as_of: date | None = None,
+        as_of: DayQuery = None,
     ):
         view = _view(session, who, district, kind, None, None, as_of)
         body = maps_tiles.parcel_tile(session, z, x, y, view.district, kind, as_of)

@@ -13,7 +13,7 @@ from ..permissions import can_read_district
 from ..settings import get_settings
 from . import schemas
 from .auth import SignedIn
-from .deps import GEOJSON, KindFilter, SessionDep
+from .deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, SessionDep
 
 _PARCEL_COLUMNS = f"""
     p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
@@ -51,10 +51,10 @@ def parcels_router() -> APIRouter:
         township: str | None = None,
         kind: KindFilter = None,
         status: str | None = None,
-        bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+        bbox: BboxQuery = None,
         code: Annotated[str | None, Query(description="parcel code")] = None,
-        limit: Annotated[int, Query(ge=1)] = 1000,
-        offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+        limit: Annotated[int, Query(ge=1, le=INT_MAX)] = 1000,
+        offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     ):
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
@@ -79,7 +79,7 @@ def parcels_router() -> APIRouter:
         return JSONResponse(body, media_type=GEOJSON)
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
-    def get_parcel(parcel_id: int, session: SessionDep, who: SignedIn):
+    def get_parcel(parcel_id: IdPath, session: SessionDep, who: SignedIn):
         row = (
             session.execute(
                 text(f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} WHERE p.id = :id"), {"id": parcel_id}
@@ -116,10 +116,7 @@ def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> 
         # Withdrawn parcels are listed only when asked for by status.
         clauses.append("p.status <> 'withdrawn'")
     if bbox:
-        try:
-            west, south, east, north = (float(v) for v in bbox.split(","))
-        except ValueError:
-            raise InvalidInput("bbox must be minLon,minLat,maxLon,maxLat") from None
+        west, south, east, north = bbox
         clauses.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)")
         params.update(w=west, s=south, e=east, n=north)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

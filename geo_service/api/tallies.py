@@ -1,6 +1,5 @@
 """Tallies and cross-township support links."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,7 +8,7 @@ from .. import tallies
 from ..permissions import visible_district_names
 from . import schemas
 from .auth import SignedIn
-from .deps import KindFilter, SessionDep
+from .deps import DayQuery, KindFilter, SessionDep, YearQuery
 
 
 def _visible(session, who, rows):
@@ -26,8 +25,8 @@ def tallies_router() -> APIRouter:
         who: SignedIn,
         by: Annotated[str, Query(pattern="^(city|district|township|project)$")] = "district",
         kind: KindFilter = None,
-        year: int | None = None,
-        as_of: date | None = None,
+        year: YearQuery = None,
+        as_of: DayQuery = None,
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
     ):
         rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of, credit=credit)
@@ -44,7 +43,7 @@ def support_router() -> APIRouter:
         session: SessionDep,
         who: SignedIn,
         kind: KindFilter = None,
-        as_of: date | None = None,
+        as_of: DayQuery = None,
     ):
         """Cross-township support: host → helper pairs, parcels, verified area together."""
         links = tallies.support_links(session, kind=kind, as_of=as_of)

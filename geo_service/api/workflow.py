@@ -4,13 +4,17 @@ Who did it is never taken from the request body: the verifier's name and group, 
 person recorded on every change, are the signed-in user's.
 """
 
+import logging
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from .. import actions, permissions, workflow
 from . import schemas
 from .auth import SignedIn
-from .deps import SessionDep
+from .deps import IdPath, SessionDep
+
+log = logging.getLogger("geo_service.api")
 
 # The version the client saw: a change to a parcel that has moved on since is a 409.
 _VERSION = Field(None, ge=1, le=2**31 - 1, description="the parcel version you saw (else 409)")
@@ -49,12 +53,12 @@ def workflow_router() -> APIRouter:
     router = APIRouter(prefix="/api/parcels", tags=["workflow"])
 
     @router.get("/{parcel_id}/history", response_model=list[schemas.ParcelVersion])
-    def get_history(parcel_id: int, session: SessionDep, who: SignedIn):
+    def get_history(parcel_id: IdPath, session: SessionDep, who: SignedIn):
         """Every version, oldest first (geometry_changed is null for the first)."""
         return workflow.history(session, _parcel(session, parcel_id, who))
 
     @router.post("/{parcel_id}/status", response_model=schemas.WorkflowStep)
-    def post_status(parcel_id: int, body: StatusChange, session: SessionDep, who: SignedIn):
+    def post_status(parcel_id: IdPath, body: StatusChange, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         done = actions.change_status(
             session, who, parcel, body.status, body.note, expected=body.version
@@ -62,14 +66,24 @@ def workflow_router() -> APIRouter:
         return done.as_dict()
 
     @router.post("/{parcel_id}/verify", response_model=schemas.WorkflowStep)
-    def post_verify(parcel_id: int, body: Verification, session: SessionDep, who: SignedIn):
+    def post_verify(parcel_id: IdPath, body: Verification, session: SessionDep, who: SignedIn):
         """Sign-off by the signed-in verifier, for their group (土地核验组: land,
         拆迁核验组: demolition) in their townships; freezes the area."""
         parcel = _parcel(session, parcel_id, who)
-        return actions.verify(session, who, parcel, body.note, expected=body.version).as_dict()
+        done = actions.verify(session, who, parcel, body.note, expected=body.version)
+        log.info(
+            "verified %s (%s, %s) by %s: %.1f m²",
+            done.code,
+            done.township,
+            done.kind,
+            done.changed_by,
+            done.verified_area_m2,
+            extra={"event": "verification", "parcel": parcel_id},
+        )
+        return done.as_dict()
 
     @router.post("/{parcel_id}/dispute", response_model=schemas.WorkflowStep)
-    def post_dispute(parcel_id: int, body: Dispute, session: SessionDep, who: SignedIn):
+    def post_dispute(parcel_id: IdPath, body: Dispute, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         done = actions.dispute(session, who, parcel, body.reason, expected=body.version)
         return done.as_dict()

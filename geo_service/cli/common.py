@@ -7,17 +7,57 @@ from enum import StrEnum
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
+from typer.core import TyperGroup
 
+from .. import __version__, database
 from ..errors import GeoServiceError
+from ..settings import get_settings
+
+# soft_wrap: messages stay one line each, whatever the terminal width, for logs and grep.
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _Commands(TyperGroup):
+    """Every command: a database that cannot serve is one line on stderr and exit code 3,
+    never a traceback (the same words /healthz gives)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            reason = database.outage_reason(exc)
+            if reason is None:
+                raise
+            err.print(f"error: {reason}", markup=False, highlight=False)
+            raise typer.Exit(code=3) from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="geo_service: verified land-delivery and demolition areas on PostGIS.\n\n"
     "DATABASE_URL selects the database (default: local PostgreSQL, database geo_service).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-# soft_wrap: messages stay one line each, whatever the terminal width, for logs and grep.
-err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"geo-service {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """geo_service: verified land-delivery and demolition areas on PostGIS.
+
+    DATABASE_URL selects the database (default: local PostgreSQL, database geo_service).
+    """
 
 
 class Kind(StrEnum):
@@ -55,9 +95,12 @@ def _day(value: str | None) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {value!r}"))
+    if not get_settings().year_ok(day.year):
+        _fail(GeoServiceError(f"--as-of must be a day in the years {get_settings().years}"))
+    return day
 
 
 def _text(table: Table, width: int = 160) -> str:

@@ -13,6 +13,7 @@ from rich.table import Table
 from .. import relocation_tallies, tallies
 from ..database import session_scope
 from ..errors import GeoServiceError
+from ..reports import safe_rows
 from .common import By, Credit, Format, Kind, ListFormat, _day, _fail, _text, app, err
 from .relocation import tally_table as relocation_table
 
@@ -158,7 +159,7 @@ def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> 
         fields = list(records[0]) if records else ["district", "kind"]
         writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows(safe_rows(records))
         return buffer.getvalue()
     return _table(records, by, credit)
 

@@ -22,6 +22,9 @@ from ..units import find_district
 
 # ~10 m: township outlines are approximate anyway, and the page stays small.
 TOWNSHIP_SIMPLIFY_DEG = 0.0001
+# ~0.5 m: invisible up to street zoom, yet one boundary surveyed every few millimetres
+# cannot make the page heavy. Drawing only: areas always come from the stored geometry.
+PARCEL_SIMPLIFY_DEG = 0.000005
 
 
 @dataclass
@@ -36,6 +39,8 @@ class View:
 
     def __post_init__(self):
         self.year = self.year or get_settings().campaign_year
+        if not get_settings().year_ok(self.year):
+            raise InvalidInput(f"year must be in the years {get_settings().years}")
         if self.kind not in ("land", "demolition"):
             raise InvalidInput("kind must be land or demolition")
         if self.quarter is not None:
@@ -175,9 +180,10 @@ def parcel_features(session: Session, view: View) -> dict:
         text(f"""
             SELECT p.id, p.code, p.status, p.area_m2, p.township, p.project, p.project_name,
                    p.verified_by, p.verified_group, p.verified_at, p.supported,
-                   {geojson_sql("p.geom", 6)} AS geometry
+                   {geojson_sql("ST_SimplifyPreserveTopology(p.geom, :tol)", 6)}
+                       AS geometry
             FROM ({_PARCELS_SQL}) p ORDER BY p.id"""),
-        _parcel_params(session, view),
+        {**_parcel_params(session, view), "tol": PARCEL_SIMPLIFY_DEG},
     ).mappings()
     return {"type": "FeatureCollection", "features": [_parcel_feature(r) for r in rows]}
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from .. import crs as crsmod
 from ..crs import SourceCRS, parse_crs
 from ..errors import GeoServiceError, UploadRefused
+from ..settings import get_settings
 from ..validation import Problem
 from . import archives, boundary_points, vector
 from .encoding import decode_text, detect_dbf_encoding, detect_text, normalise
@@ -126,6 +128,8 @@ def _kind(path: Path, name: str) -> str:
 
 
 def _read_vector_file(path, kind, name, override, encoding, layer) -> ReadResult:
+    if kind == vector.GEOJSON:
+        check_nesting(path, name)
     frame, used, notes = vector.read_vector(path, kind, name, encoding, layer)
     found = _geojson_problems(path, kind, name, override)
     return _finish(frame, name, override, used, kind, notes, found)
@@ -187,6 +191,7 @@ def _read_boundary_points(data: bytes, name, override, encoding) -> ReadResult:
             f"section; {_SUPPORTED}"
         )
     parsed = boundary_points.parse(text, name, override)
+    check_limits(parsed.frame, name)
     source, warnings = crsmod.accept(parsed.source, name)
     return ReadResult(
         frame=parsed.frame,
@@ -207,6 +212,8 @@ def _read_archive(path, name, kind, override, encoding, layer, limits) -> ReadRe
     with archives.extracted(path, group, filename=name) as folder:
         inner = folder / chosen.path.name
         kind = vector.SUFFIXES[chosen.suffix]
+        if kind == vector.GEOJSON:
+            check_nesting(inner, name)
         inner_layer = layer if layer and _stem(chosen) != layer else None
         frame, used, notes = vector.read_vector(inner, kind, name, encoding, inner_layer)
         found = _geojson_problems(inner, kind, name, override)
@@ -266,6 +273,7 @@ def _is_boundary_text(path, member, name) -> bool:
 
 
 def _finish(frame, name, override, encoding, kind, notes, found=()) -> ReadResult:
+    check_limits(frame.rename(columns=_canonical_columns(frame.columns)), name)
     problems: list[Problem] = [
         Problem(None, None, "skipped_features", "warning", note) for note in notes
     ]
@@ -294,6 +302,53 @@ def _finish(frame, name, override, encoding, kind, notes, found=()) -> ReadResul
     return ReadResult(
         frame=frame, source=source, encoding=encoding, filename=name, problems=problems
     )
+
+
+def check_nesting(path: Path, name: str) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH (a GeoJSON parcel needs 7 levels).
+    Brackets inside strings count too: harmless, real files stay far below the limit."""
+    limit = get_settings().max_json_depth
+    depth = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            codes = np.frombuffer(chunk, dtype=np.uint8)
+            steps = np.zeros(len(codes), dtype=np.int32)
+            steps[(codes == ord("[")) | (codes == ord("{"))] = 1
+            steps[(codes == ord("]")) | (codes == ord("}"))] = -1
+            levels = depth + np.cumsum(steps)
+            if len(levels) and levels.max() > limit:
+                raise UploadRefused(
+                    f"{name}: JSON nested more than {limit} levels deep (MAX_JSON_DEPTH)"
+                )
+            depth = int(levels[-1]) if len(levels) else depth
+
+
+def check_limits(frame: gpd.GeoDataFrame, name: str) -> None:
+    """Refuse a file with more features, or a feature with more vertices, than anyone
+    surveys: one such parcel would make every map page heavy for everyone."""
+    settings = get_settings()
+    if len(frame) > settings.max_features_per_file:
+        raise UploadRefused(
+            f"{name}: {len(frame):,} features, more than the limit of "
+            f"{settings.max_features_per_file:,} per file (MAX_FEATURES_PER_FILE); "
+            "split the file"
+        )
+    counts = shapely.get_num_coordinates(frame.geometry.to_numpy())
+    over = np.flatnonzero(counts > settings.max_vertices_per_parcel)
+    if len(over):
+        codes = frame["code"] if "code" in frame.columns else None
+        listed = ", ".join(
+            f"feature {i + 1}"
+            + (f" ({codes.iloc[i]})" if codes is not None and codes.iloc[i] else "")
+            + f" has {counts[i]:,}"
+            for i in over[:5]
+        )
+        more = f" and {len(over) - 5} more" if len(over) > 5 else ""
+        raise UploadRefused(
+            f"{name}: {listed}{more} vertices, more than the limit of "
+            f"{settings.max_vertices_per_parcel:,} per parcel (MAX_VERTICES_PER_PARCEL); "
+            "simplify the boundary"
+        )
 
 
 def _canonical_columns(columns) -> dict[str, str]:
