@@ -58,12 +58,13 @@ class FeatureCollection(_Open):
 
 
 class TallyRow(_Open):
-    district: str
+    city: str | None = Field(None, description="by=city: the city the row covers")
+    district: str | None = Field(None, description="every level but by=city")
     township: str | None = None
     project: str | None = None
     project_name: str | None = None
     kind: str
-    parcels: int
+    verified_parcels: int
     verified_m2: float
     verified_mu: float
     target_m2: float | None
@@ -78,6 +79,9 @@ class TallyRow(_Open):
     delivered_m2: float
     delivered_mu: float
     credit: str
+    target_basis: str | None = Field(
+        None, description="annual, quarters (the year's plans summed) or plan_q<n>"
+    )
 
 
 class SupportLink(_Open):
