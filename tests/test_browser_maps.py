@@ -199,6 +199,7 @@ def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_p
 def test_a_quarter_opened_by_address_is_labelled_and_highlighted(demo_server, browser_page):
     page = browser_page
     page.set_viewport_size({"width": 1920, "height": 1080})
+    _as_leader(page, demo_server)
     page.goto(f"{demo_server}/maps/progress?district=晋安区&kind=demolition&quarter=2")
     page.wait_for_selector(".gs-summary h3")
     summary = page.locator(".gs-summary").inner_text()
