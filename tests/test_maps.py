@@ -165,6 +165,33 @@ def test_vector_tiles_hold_the_parcels_of_their_area(db, parcels):
     assert client.get("/tiles/3/9/1.pbf").status_code == 400
 
 
+def test_tiles_are_gzipped_and_revalidated_against_the_change_token(db, parcels):
+    client = TestClient(create_app())
+    x, y = _tile(*XINDIAN, 14)
+    url = f"/tiles/14/{x}/{y}.pbf"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    # GZipMiddleware compresses from 1 KB on.
+    expected = "gzip" if len(plain.content) >= 1000 else None
+    assert packed.headers.get("content-encoding") == expected
+    assert packed.content == plain.content  # httpx decodes the gzip body
+    etag = plain.headers["etag"]
+    assert etag == f'W/"{client.get("/api/changes").json()["token"]}"'
+    assert plain.headers["cache-control"] == "no-cache"
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    # Today's tile (from the parcels table) is the history's tile for any later moment.
+    later = client.get(url, params={"as_of": "2099-01-01"}, headers={"Accept-Encoding": "identity"})
+    assert later.content == plain.content
+    parcel_id = client.get("/api/parcels", params={"code": "XD-1"}).json()["features"][0]["id"]
+    moved = client.post(f"/api/parcels/{parcel_id}/dispute", json={"reason": "界址", "actor": "x"})
+    assert moved.status_code == 200, moved.text
+    fresh = client.get(url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert b"disputed" in fresh.content
+
+
 def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
     import math
 

@@ -4,7 +4,7 @@ import json
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ..maps import data as maps_data
@@ -64,6 +64,7 @@ def maps_router() -> APIRouter:
 
     @router.get("/tiles/{z}/{x}/{y}.pbf")
     def parcel_tile(
+        request: Request,
         session: SessionDep,
         z: int,
         x: int,
@@ -72,9 +73,23 @@ def maps_router() -> APIRouter:
         kind: kind_query = "land",
         as_of: date | None = None,
     ):
+        # Tiles change only with the data: the change token is the tile's validator, so a
+        # browser revalidating an unchanged tile gets 304 without PostGIS drawing it.
+        etag = f'W/"{maps_data.change_token(session)}"'
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if etag in _etags(request.headers.get("if-none-match")):
+            return Response(status_code=304, headers=headers)
         body = maps_tiles.parcel_tile(
             session, z, x, y, district or get_settings().default_district, kind, as_of
         )
-        return Response(body, media_type="application/vnd.mapbox-vector-tile")
+        return Response(body, media_type="application/vnd.mapbox-vector-tile", headers=headers)
 
     return router
+
+
+def _etags(header: str | None) -> set[str]:
+    """The validators an If-None-Match header lists (weak and strong compare alike here)."""
+    if not header:
+        return set()
+    tags = {t.strip() for t in header.split(",")}
+    return tags | {f"W/{t}" for t in tags if not t.startswith("W/")}
