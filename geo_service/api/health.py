@@ -1,5 +1,7 @@
 """Liveness and database check."""
 
+import os
+
 from fastapi import APIRouter
 
 from .. import __version__, database
@@ -11,6 +13,7 @@ def health_router() -> APIRouter:
     @router.get("/healthz")
     def healthz():
         postgis = database.check(database.get_engine())
-        return {"status": "ok", "postgis": postgis, "version": __version__}
+        # The worker's process id: with --workers N it tells which process answered.
+        return {"status": "ok", "postgis": postgis, "version": __version__, "pid": os.getpid()}
 
     return router
