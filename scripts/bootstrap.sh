@@ -22,11 +22,14 @@ install_debian_packages() {
     command -v chromium >/dev/null || missing+=(chromium)
     # Chinese labels in test screenshots, rather than empty boxes.
     [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
+    # scripts/bench.py's references: ogr2ogr for imports, wrk for requests per second.
+    command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
+    command -v wrk >/dev/null || missing+=(wrk)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]}"
     as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
   fi
 }
 

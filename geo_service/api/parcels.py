@@ -86,7 +86,9 @@ def parcels_router() -> APIRouter:
         more = len(features) > limit
         features = features[:limit]
         body = {"type": "FeatureCollection"}
-        if after is None:
+        if after is None and offset == 0 and not more:
+            body["numberMatched"] = len(features)  # the page is the whole result
+        elif after is None:
             body.update(_matched(session, where, params))
         body["numberReturned"] = len(features)
         body["features"] = features
