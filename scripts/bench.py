@@ -380,6 +380,8 @@ def _bare_app(work: Path, page: bytes) -> list[str]:
         str(work),
         "--workers",
         "2",
+        "--timeout-worker-healthcheck",
+        "60",
         "--log-level",
         "warning",
     ]
@@ -436,6 +438,8 @@ def _tipg(url: str, notes: list) -> _server:
         "tipg.main:app",
         "--workers",
         "2",
+        "--timeout-worker-healthcheck",
+        "60",
         "--log-level",
         "warning",
     ]

@@ -35,4 +35,13 @@ def serve(
     import uvicorn
 
     typer.echo(f"geo_service on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run("geo_service.api:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        "geo_service.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # A worker answers the supervisor only once it has imported GDAL, PROJ & co.: on a
+        # busy machine that takes longer than uvicorn's 5 s, which then kills it in a loop.
+        timeout_worker_healthcheck=60,
+    )
