@@ -21,24 +21,26 @@ _COLUMNS = """
     to_char({v}.verified_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS verified_at,
     {v}.geom
 """
+# The envelope is written out, not joined from the `bounds` CTE, so that it is a constant
+# for the planner and the GiST index is used even before the table has statistics.
 # A past day's tile comes from the history; today's straight from the parcels table (the
 # same rows as the versions in force, found through its own spatial index).
 _PAST = f"""
     SELECT v.parcel_id AS id, {_COLUMNS.format(v="v")}
     FROM parcel_versions v
     JOIN admin_units t ON t.id = v.township_id
-    LEFT JOIN projects pr ON pr.id = v.project_id, bounds
+    LEFT JOIN projects pr ON pr.id = v.project_id
     WHERE t.parent_id = :district AND v.kind = :kind
-      AND v.geom && ST_Transform(bounds.merc, 4490)
+      AND v.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y), 4490)
       AND {VALID_AT.format(v="v")}
 """
 _NOW = f"""
     SELECT p.id, {_COLUMNS.format(v="p")}
     FROM parcels p
     JOIN admin_units t ON t.id = p.township_id
-    LEFT JOIN projects pr ON pr.id = p.project_id, bounds
+    LEFT JOIN projects pr ON pr.id = p.project_id
     WHERE t.parent_id = :district AND p.kind = :kind
-      AND p.geom && ST_Transform(bounds.merc, 4490)
+      AND p.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y), 4490)
 """
 _TILE_SQL = """
     WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS merc),
