@@ -9,8 +9,9 @@ from .. import __version__
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
-from ..models import KINDS
+from ..web import home as web_home
 from ..web import login as web_login
+from ..web import parcels as web_parcels
 from ..web import templates as web_templates
 from . import audit, auth, handlers, health, maps, parcels, tallies, uploads, workflow
 
@@ -47,6 +48,8 @@ def create_app() -> FastAPI:
         auth.auth_router(),
         audit.audit_router(),
         web_login.login_router(),
+        web_home.home_router(),
+        web_parcels.parcels_pages_router(),
         docs_router(app),
         tallies.tallies_router(),
         parcels.parcels_router(),
@@ -64,17 +67,5 @@ def create_app() -> FastAPI:
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
     # Leaflet & co. from npm (geo_service/maps/vendor/node_modules): no CDN, cached long.
     app.mount(assets.STATIC_PREFIX, assets.static_app(), name="vendor")
-
-    @app.get("/", include_in_schema=False)
-    def index():
-        return {
-            "service": "geo_service",
-            "progress_map": "/maps/progress",
-            "support_map": "/maps/support",
-            "docs": "/docs",
-            "tallies": "/api/tallies?by=township",
-            "parcels": "/api/parcels",
-            "kinds": list(KINDS),
-        }
 
     return app
