@@ -20,18 +20,22 @@ def _signed_in(username: str) -> TestClient:
     return client
 
 
-@pytest.fixture
-def delivered(db, tmp_path):
-    """Three delivered land parcels A, B, C in 新店镇, uploaded through the API."""
+def _upload(tmp_path, status: str) -> dict:
+    """Three land parcels A, B, C in 新店镇, uploaded through the API: code → id."""
     shapes = [rectangle(XINDIAN, 400 * i, 0, 100, 80) for i in range(3)]
     path = write(frame(shapes, code=["A", "B", "C"]), tmp_path / "xd.geojson", 4326, "GeoJSON")
     with TestClient(create_app()) as api:
-        data = {"kind": "land", "township": "新店镇", "status": "delivered"}
+        data = {"kind": "land", "township": "新店镇", "status": status}
         files = {"file": (path.name, path.read_bytes())}
         response = api.post("/api/uploads", files=files, data=data, headers=auth("land_all"))
         assert response.status_code == 201, response.text
         parcels = api.get("/api/parcels", headers=auth("land_all")).json()["features"]
     return {f["properties"]["code"]: f["id"] for f in parcels}
+
+
+@pytest.fixture
+def delivered(db, tmp_path):
+    return _upload(tmp_path, "delivered")
 
 
 def test_landing_page_is_html_with_each_roles_links(db):
@@ -111,3 +115,36 @@ def test_an_unknown_parcel_is_a_page_not_json(db):
     response = _signed_in("land_all").get("/parcels/NOPE")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html") and "NOPE" in response.text
+
+
+def test_parcel_list_filters_by_text_and_status_and_keeps_to_the_users_scope(delivered):
+    client = _signed_in("land_all")
+    page = client.get("/parcels", params={"q": "b", "status": "delivered"}).text
+    assert re.findall(r">([ABC])</a>", page) == ["B"] and "共 1 个地块" in page
+    assert "共 0 个地块" in client.get("/parcels", params={"status": "verified"}).text
+    desc = client.get("/parcels", params={"sort": "code", "desc": "true"}).text
+    assert re.findall(r">([ABC])</a>", desc) == ["C", "B", "A"]
+    # the officer of 新店镇 sees them; nobody's list reaches outside their townships
+    assert "共 3 个地块" in _signed_in("officer_xd").get("/parcels").text
+    assert "共 3 个地块" in _signed_in("leader_jinan").get("/parcels").text
+
+
+def test_moving_several_parcels_is_all_or_nothing(db, tmp_path):
+    planned = _upload(tmp_path, "planned")
+    client = _signed_in("land_all")
+    start = {"action": "status", "to": "in_progress"}
+    assert client.post(f"/parcels/{planned['A']}/act", data=start, headers=ORIGIN).is_success
+    # A may go on to delivered, B (still planned) may not: neither moves, B is named
+    both = {"ids": [planned["A"], planned["B"]], "to": "delivered"}
+    refused = client.post("/parcels", data=both, headers=ORIGIN)
+    assert refused.status_code == 400
+    error = re.search(r'class="error"[^>]*>([^<]*)', refused.text).group(1)
+    assert error.startswith("地块 B") and "nothing was changed" in error
+    assert "共 0 个地块" in client.get("/parcels", params={"status": "delivered"}).text
+    assert "共 1 个地块" in client.get("/parcels", params={"status": "in_progress"}).text
+    others = {"ids": [planned["B"], planned["C"]], "to": "in_progress"}
+    moved = client.post("/parcels", data=others, headers=ORIGIN)
+    assert moved.status_code == 200 and "2 个地块已改为 实施中" in moved.text
+    assert "共 3 个地块" in client.get("/parcels", params={"status": "in_progress"}).text
+    # a leader's list has no selection and no move
+    assert 'name="ids"' not in _signed_in("leader_jinan").get("/parcels").text

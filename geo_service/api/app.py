@@ -11,6 +11,7 @@ from ..maps import assets
 from ..maps import pages as maps_pages
 from ..web import home as web_home
 from ..web import login as web_login
+from ..web import parcel_list as web_parcel_list
 from ..web import parcels as web_parcels
 from ..web import templates as web_templates
 from . import audit, auth, handlers, health, maps, parcels, tallies, uploads, workflow
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
         audit.audit_router(),
         web_login.login_router(),
         web_home.home_router(),
+        web_parcel_list.parcel_list_router(),
         web_parcels.parcels_pages_router(),
         docs_router(app),
         tallies.tallies_router(),
