@@ -119,9 +119,7 @@ def users_disable(username: str, as_user: str | None = as_option()) -> None:
 
     Example: geo-service users disable 张伟
     """
-    _run(lambda s, who: accounts.set_active(s, username, False, by=who.username, source="cli"),
-         as_user)  # fmt: skip
-    typer.echo(f"user {username} disabled")
+    _set_active(username, False, as_user)
 
 
 @users_app.command("enable")
@@ -130,9 +128,13 @@ def users_enable(username: str, as_user: str | None = as_option()) -> None:
 
     Example: geo-service users enable 张伟
     """
-    _run(lambda s, who: accounts.set_active(s, username, True, by=who.username, source="cli"),
+    _set_active(username, True, as_user)
+
+
+def _set_active(username: str, active: bool, as_user: str | None) -> None:
+    _run(lambda s, who: accounts.set_active(s, username, active, by=who.username, source="cli"),
          as_user)  # fmt: skip
-    typer.echo(f"user {username} enabled")
+    typer.echo(f"user {username} {'enabled' if active else 'disabled'}")
 
 
 @users_app.command("reset-password")
