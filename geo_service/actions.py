@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from . import audit, permissions, reference, targets, workflow
+from . import audit, kept_files, permissions, reference, register, targets, workflow
 from .accounts import Principal
 from .errors import Forbidden, Unauthorized
 from .models import Parcel
@@ -50,13 +50,21 @@ def _parcel_check(session, who, parcel, action, to=None):
 
 
 def change_status(
-    session: Session, who: Principal | None, parcel: Parcel, to: str, note: str | None = None
+    session: Session,
+    who: Principal | None,
+    parcel: Parcel,
+    to: str,
+    note: str | None = None,
+    expected: int | None = None,
 ) -> workflow.Transition:
+    """`expected`: the parcel version the caller saw (a Conflict when it has moved on)."""
     if to == "disputed":
-        return dispute(session, who, parcel, note or "")
+        return dispute(session, who, parcel, note or "", expected=expected)
+    if to == "withdrawn":
+        return withdraw(session, who, parcel, note or "", expected=expected)
     who = _parcel_check(session, who, parcel, "status", to)
     before = parcel.status
-    done = workflow.set_status(session, parcel, to, who.username, note=note)
+    done = workflow.set_status(session, parcel, to, who.username, note=note, expected=expected)
     audit.record(
         session, who.username, "parcel.status", _label(parcel), source=who.source,
         before=before, after=done.status, note=note,
@@ -65,12 +73,16 @@ def change_status(
 
 
 def verify(
-    session: Session, who: Principal | None, parcel: Parcel, note: str | None = None
+    session: Session,
+    who: Principal | None,
+    parcel: Parcel,
+    note: str | None = None,
+    expected: int | None = None,
 ) -> workflow.Transition:
     """The verifier and the group are the signed-in user's, never the request's."""
     who = _parcel_check(session, who, parcel, "verify")
     before = parcel.status
-    done = workflow.verify(session, parcel, who.username, who.group, note=note)
+    done = workflow.verify(session, parcel, who.username, who.group, note=note, expected=expected)
     audit.record(
         session, who.username, "parcel.verify", _label(parcel), source=who.source,
         before=before, group=who.group, verified_area_m2=done.verified_area_m2, note=note,
@@ -79,15 +91,36 @@ def verify(
 
 
 def dispute(
-    session: Session, who: Principal | None, parcel: Parcel, reason: str
+    session: Session, who: Principal | None, parcel: Parcel, reason: str, expected=None
 ) -> workflow.Transition:
     who = _parcel_check(session, who, parcel, "dispute")
-    done = workflow.dispute(session, parcel, reason, who.username)
+    done = workflow.dispute(session, parcel, reason, who.username, expected=expected)
     audit.record(
         session, who.username, "parcel.dispute", _label(parcel), source=who.source,
         before="verified", reason=reason,
     )  # fmt: skip
     return done
+
+
+def withdraw(
+    session: Session, who: Principal | None, parcel: Parcel, reason: str, expected=None
+) -> workflow.Transition:
+    """Soft delete: by an admin, or by a verifier of the parcel's kind in its township."""
+    guard = _refusals_audited("parcel.withdraw", lambda: _label(parcel))
+    who = guard(lambda w: permissions.check_withdraw(w, parcel), who)
+    before = parcel.status
+    done = workflow.withdraw(session, parcel, reason, who.username, expected=expected)
+    audit.record(
+        session, who.username, "parcel.withdraw", _label(parcel), source=who.source,
+        before=before, reason=reason,
+    )  # fmt: skip
+    return done
+
+
+def upload_file(session: Session, who: Principal | None, upload_id: int):
+    """An upload's original file, for an admin (what a team sent is evidence)."""
+    _admin(who, "upload.file", f"upload {upload_id}")
+    return kept_files.upload_file(session, upload_id)
 
 
 def upload(
@@ -142,3 +175,42 @@ def import_project_list(session: Session, who: Principal | None, path: Path, she
         session, who.username, "projects.import", Path(path).name, source=who.source, **counts
     )
     return counts
+
+
+# --- the project register: milestones and problem files (admin, like the projects) -------
+
+
+def record_milestone(
+    session: Session, who: Principal | None, code: str, due_on, done_on, text=None, note=None
+) -> register.MilestoneState:
+    who = _admin(who, "milestone.record", f"project {code} {due_on}")
+    state = register.record_milestone(session, code, due_on, done_on, who.username, text, note)
+    audit.record(session, who.username, "milestone.record", f"project {code} {due_on}",
+                 source=who.source, text=state.text, done_on=done_on, note=note)  # fmt: skip
+    return state
+
+
+def file_problem(
+    session: Session, who: Principal | None, code: str, problem: str, responsible_unit=None,
+    person=None, deadline=None, note=None,
+) -> register.ProblemState:  # fmt: skip
+    who = _admin(who, "problem.add", f"project {code}")
+    filed = register.add_problem(session, code, problem, who.username, responsible_unit,
+                                 person, deadline, note)  # fmt: skip
+    audit.record(session, who.username, "problem.add", f"problem #{filed.id} ({code})",
+                 source=who.source, problem=problem, deadline=deadline)  # fmt: skip
+    return filed
+
+
+def set_problem_status(
+    session: Session, who: Principal | None, problem_id: int, status: str, solved_on=None,
+    note=None,
+) -> register.ProblemState:  # fmt: skip
+    who = _admin(who, "problem.status", f"problem #{problem_id}")
+    before = register.problem_history(session, problem_id)[-1]["status"]
+    done = register.set_problem_status(session, problem_id, status, who.username, solved_on,
+                                       note)  # fmt: skip
+    audit.record(session, who.username, "problem.status", f"problem #{problem_id}",
+                 source=who.source, before=before, after=status,
+                 solved_on=done.solved_on)  # fmt: skip
+    return done

@@ -1,7 +1,8 @@
-"""Loads the synthetic Jin'an demo set listed in data/parcels/manifest.csv.
+"""Loads the synthetic demo: Jin'an (data/parcels/) and the city-wide part, Cangshan and
+Fuqing with the city's target, problem files and milestone records (data/campaign/).
 
 So that the quarter timeline has a campaign to show, the demo replays a 2017: every parcel
-is surveyed in January or February, and those the files mark delivered or verified move
+is surveyed at the start of January, and those the files mark delivered or verified move
 through the real workflow (in progress, delivered/demolished, verified by the right group)
 on dates spread over the year. The dates are made up, like the parcels; they are derived
 from each parcel's code, so every load tells the same story.
@@ -9,22 +10,26 @@ from each parcel's code, so every load tells the same story.
 
 import csv
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from .accounts import create_user
 from .database import session_scope
-from .models import Parcel, ParcelVersion, User
-from .projects import import_projects
+from .models import MilestoneRecord, Parcel, ProjectProblem, User
+from .projects import find_project, import_projects
 from .readers import read_features
 from .reference import load_targets_csv
+from .register import add_problem, record_milestone, set_problem_status
+from .relocation_demo import load_relocation_demo
 from .settings import DATA_DIR
+from .tallies import CAMPAIGN_TZ
 from .uploads import ImportOptions, import_file
 from .workflow import DONE, VERIFICATION_GROUPS, set_status, verify
 
 DEMO_DIR = DATA_DIR / "parcels"
+CAMPAIGN_DIR = DATA_DIR / "campaign"
 CAMPAIGN_START = datetime(2017, 1, 3, 9, tzinfo=UTC)
 # Every demo user signs in with this password (demo data only: never on a real server).
 DEMO_PASSWORD = "jinan-demo-2017"
@@ -36,7 +41,7 @@ def _demo_users(directory: Path) -> list[dict]:
 
 
 def load_demo_users(directory: Path = DEMO_DIR, password: str = DEMO_PASSWORD) -> int:
-    """The demo's people (data/parcels/demo_users.csv); existing ones are left alone."""
+    """The demo's people (geo_service/data/parcels/demo_users.csv); existing ones are left alone."""
     added = 0
     with session_scope() as session:
         for row in _demo_users(directory):
@@ -68,9 +73,19 @@ def _people(directory: Path) -> dict[tuple[str, str], str]:
     return people
 
 
-def load_demo(directory: Path = DEMO_DIR) -> str:
+def load_demo(directory: Path = DEMO_DIR, campaign: Path | None = CAMPAIGN_DIR) -> str:
     """Projects, targets and every listed parcel file (each file in its own transaction),
-    then the 2017 replay. Loading again changes nothing."""
+    then the 2017 replay; then the same for the city-wide part, with its problem files
+    and milestone records. Loading again changes nothing."""
+    lines = [_load_set(directory, "demo_projects.csv", "demo_targets.csv")]
+    if campaign is not None:
+        lines.append(_load_set(campaign, "projects.csv", "targets.csv"))
+        lines.append(_load_register(campaign))
+    lines.append(load_relocation_demo())
+    return "\n".join(lines)
+
+
+def _load_set(directory: Path, projects: str, targets_file: str) -> str:
     users = load_demo_users(directory)
     lines = [f"users: {users} new; each signs in at /login with the password {DEMO_PASSWORD!r}"]
     lines += [
@@ -80,8 +95,8 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
     ]
     people = _people(directory)
     with session_scope() as session:
-        counts = import_projects(session, directory / "demo_projects.csv")
-        targets = load_targets_csv(session, directory / "demo_targets.csv")
+        counts = import_projects(session, directory / projects)
+        targets = load_targets_csv(session, directory / targets_file)
     lines.append(
         f"projects: {counts['created']} new, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged; targets: {targets} set"
@@ -101,6 +116,58 @@ def load_demo(directory: Path = DEMO_DIR) -> str:
     return "\n".join(lines)
 
 
+def _at(day: str, hour: int) -> datetime:
+    """A demo record's time: that day at `hour` China Standard Time."""
+    return datetime.combine(date.fromisoformat(day), time(hour), tzinfo=CAMPAIGN_TZ)
+
+
+def _load_register(directory: Path) -> str:
+    """Milestone records and problem files, each dated the day it happened; only for
+    projects that have none yet, so a second load adds nothing."""
+    added = {"milestones": 0, "problems": 0}
+    with session_scope() as session:
+        have_records = set(session.scalars(select(MilestoneRecord.project_id)))
+        have_problems = set(session.scalars(select(ProjectProblem.project_id)))
+        with (directory / "milestones_done.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if find_project(session, row["project"]).id in have_records:
+                    continue
+                record_milestone(
+                    session,
+                    row["project"],
+                    date.fromisoformat(row["date"]),
+                    date.fromisoformat(row["done_on"]),
+                    actor="demo",
+                    now=_at(row["done_on"], 18),
+                )
+                added["milestones"] += 1
+        with (directory / "problems.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if find_project(session, row["project"]).id in have_problems:
+                    continue
+                filed = add_problem(
+                    session,
+                    row["project"],
+                    row["problem"],
+                    actor="demo",
+                    responsible_unit=row["responsible_unit"],
+                    person=row["person"],
+                    deadline=date.fromisoformat(row["deadline"]),
+                    now=_at(row["filed_on"], 9),
+                )
+                if row["solved_on"]:
+                    set_problem_status(
+                        session,
+                        filed.id,
+                        "solved",
+                        actor="demo",
+                        solved_on=date.fromisoformat(row["solved_on"]),
+                        now=_at(row["solved_on"], 17),
+                    )
+                added["problems"] += 1
+    return f"milestone records: {added['milestones']}; problems filed: {added['problems']}"
+
+
 def _import(path: Path, entry: dict, people: dict):
     """Import the file as surveyed (planned); return the report and each code's status."""
     frame = read_features(path).frame
@@ -109,16 +176,23 @@ def _import(path: Path, entry: dict, people: dict):
     options = ImportOptions(
         kind=entry["kind"],
         township=entry["township"],
-        actor=people[("officer", entry["township"])],
+        actor=people[("officer", _township(entry))],
         # Only the replay moves parcels on; a second load finds them as the replay left
         # them, which is what the files say.
         status=None if loaded else "planned",
         # The re-survey file overlaps verified parcels on purpose, to show union counting
         # (and, once replayed, its neighbours overlap it).
         accept_overlaps=loaded or entry.get("accept_overlaps") == "true",
+        # The replayed campaign starts with the survey (history cannot be back-dated later).
+        recorded_at=CAMPAIGN_START,
     )
     with session_scope() as session:
         return import_file(session, path, options), wanted
+
+
+def _township(entry: dict) -> str:
+    """The township's name in a manifest entry ('district/township' where names repeat)."""
+    return entry["township"].split("/")[-1]
 
 
 def _loaded(entry: dict) -> bool:
@@ -128,14 +202,14 @@ def _loaded(entry: dict) -> bool:
 
 
 def _replay(entry: dict, wanted: dict[str, str], people: dict) -> int:
-    kind, township = entry["kind"], entry["township"]
+    kind, township = entry["kind"], _township(entry)
     verifier, officer = people[(kind, township)], people[("officer", township)]
     with session_scope() as session:
         parcels = session.scalars(
             select(Parcel).where(Parcel.source_file == entry["file"], Parcel.version == 1)
         ).all()
         for parcel in parcels:
-            _backdate_survey(session, parcel)
+            parcel.created_at = CAMPAIGN_START
             for step, when in _steps(parcel.code, wanted.get(parcel.code, "planned"), kind):
                 if step == "verified":
                     group = VERIFICATION_GROUPS[kind]
@@ -143,16 +217,6 @@ def _replay(entry: dict, wanted: dict[str, str], people: dict) -> int:
                 else:
                     set_status(session, parcel, step, actor=officer, now=when)
         return len(parcels)
-
-
-def _backdate_survey(session, parcel: Parcel) -> None:
-    surveyed = CAMPAIGN_START + timedelta(days=_draw(parcel.code, "survey", 50))
-    parcel.created_at = parcel.updated_at = surveyed
-    session.execute(
-        update(ParcelVersion)
-        .where(ParcelVersion.parcel_id == parcel.id, ParcelVersion.version == 1)
-        .values(valid_from=surveyed)
-    )
 
 
 def _steps(code: str, status: str, kind: str) -> list[tuple[str, datetime]]:

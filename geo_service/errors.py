@@ -29,6 +29,10 @@ class TooLarge(GeoServiceError):
     """An upload over the configured size limit."""
 
 
+class Conflict(GeoServiceError):
+    """Another change got there first: nothing was written, look again and retry."""
+
+
 class Unauthorized(GeoServiceError):
     """Not signed in, or the sign-in is wrong, expired or revoked."""
 
@@ -47,6 +51,7 @@ HTTP_STATUS = {
     UploadRefused: 422,
     DatabaseUnavailable: 503,
     TooLarge: 413,
+    Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
     TooManyAttempts: 429,

@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -24,7 +26,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 STORAGE_SRID = 4490
 KINDS = ("land", "demolition")
-STATUSES = ("planned", "in_progress", "delivered", "demolished", "verified", "disputed")
+STATUSES = (
+    "planned",
+    "in_progress",
+    "delivered",
+    "demolished",
+    "verified",
+    "disputed",
+    # Soft delete: a withdrawn parcel keeps its history and counts in no tally or map.
+    "withdrawn",
+)
 # Who signs verification for each kind of work (土地核验组 / 拆迁核验组).
 VERIFICATION_GROUPS = {"land": "土地核验组", "demolition": "拆迁核验组"}
 
@@ -92,7 +103,95 @@ class Project(Base):
     target: Mapped[str | None] = mapped_column(Text)
     deadline: Mapped[date | None] = mapped_column(Date)
     milestones: Mapped[list] = _json_list()
+    owner_unit: Mapped[str | None] = mapped_column(Text)  # 业主单位
     district: Mapped[AdminUnit | None] = relationship()
+    townships: Mapped[list[AdminUnit]] = relationship(secondary="project_townships")
+
+
+class ProjectTownship(Base):
+    __tablename__ = "project_townships"
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), primary_key=True)
+
+
+class MilestoneRecord(Base):
+    """Append-only: a milestone's completion as recorded (done_on NULL withdraws one).
+    The latest record at a moment is the milestone's state at that moment."""
+
+    __tablename__ = "milestone_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    due_on: Mapped[date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    done_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = _now()
+
+
+PROBLEM_STATUSES = ("open", "solved")
+
+
+class ProjectProblem(Base):
+    """One entry of a project's problem file (问题档案), as it is now."""
+
+    __tablename__ = "project_problems"
+    __table_args__ = (
+        CheckConstraint(_in("status", PROBLEM_STATUSES), name="problem_status_known"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    problem: Mapped[str] = mapped_column(Text)
+    responsible_unit: Mapped[str | None] = mapped_column(Text)
+    person: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    solved_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    project: Mapped[Project] = relationship()
+
+
+class ProjectProblemVersion(Base):
+    """Append-only history of a problem: its state after each change, who, when."""
+
+    __tablename__ = "project_problem_versions"
+    __table_args__ = (UniqueConstraint("problem_id", "version", name="uq_problem_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(
+        ForeignKey("project_problems.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    problem: Mapped[str] = mapped_column(Text)
+    responsible_unit: Mapped[str | None] = mapped_column(Text)
+    person: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    solved_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = _now()
+
+
+class UploadFile(Base):
+    """The files uploads were made from, each distinct file once, under its SHA-256."""
+
+    __tablename__ = "upload_files"
+    __table_args__ = (CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = _now()
 
 
 class Upload(Base):
@@ -107,6 +206,9 @@ class Upload(Base):
     created_at: Mapped[datetime] = _now()
     parcel_count: Mapped[int] = mapped_column(Integer, default=0)
     area_m2: Mapped[float] = mapped_column(Float, default=0.0)
+    # The original file (kept in upload_files) and the name it is handed back under.
+    file_sha256: Mapped[str | None] = mapped_column(ForeignKey("upload_files.sha256"))
+    file_name: Mapped[str | None] = mapped_column(Text)
 
 
 class Parcel(Base):
@@ -145,6 +247,9 @@ class Parcel(Base):
     verification_note: Mapped[str | None] = mapped_column(Text)
     verified_area_m2: Mapped[float | None] = mapped_column(Float)
     dispute_reason: Mapped[str | None] = mapped_column(Text)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(Text)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
     # Findings kept with the parcel, e.g. {"rule": "overlap_accepted", ...}.
     flags: Mapped[list] = _json_list()
     township: Mapped[AdminUnit] = relationship(foreign_keys=[township_id])
@@ -342,3 +447,155 @@ class AuditEntry(Base):
     details: Mapped[dict] = mapped_column(
         JSONB, default=dict, server_default=text("'{}'::jsonb"), nullable=False
     )
+
+
+# --- relocation (回迁) ------------------------------------------------------------------
+
+# 产权调换 (flats), 货币补偿 (cash) or both.
+COMPENSATIONS = ("flats", "cash", "mixed")
+RELOCATION_ENTITIES = ("household", "flat", "project")
+
+
+class ResettlementProject(Base):
+    """A resettlement housing project (安置房项目): its site, flats planned, completion."""
+
+    __tablename__ = "resettlement_projects"
+    __table_args__ = (Index("ix_resettlement_projects_geom", "geom", postgresql_using="gist"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    district_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
+    # The responsibility list (projects) naming the responsible unit, person and deadline.
+    responsibility_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    geom = _geometry()
+    site_m2: Mapped[float | None] = mapped_column(Float)
+    # Flats planned per size class, e.g. {"90": 120, "120": 80} (class = nominal m²).
+    flats_by_size: Mapped[dict] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb"), nullable=False
+    )
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    planned_completion: Mapped[date | None] = mapped_column(Date)
+    actual_completion: Mapped[date | None] = mapped_column(Date)
+    # The current state; every earlier one is in relocation_versions.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    district: Mapped[AdminUnit] = relationship()
+    responsibility: Mapped[Project | None] = relationship()
+    townships: Mapped[list[AdminUnit]] = relationship(secondary="resettlement_project_townships")
+
+
+class ResettlementProjectTownship(Base):
+    """The townships whose households a resettlement project takes."""
+
+    __tablename__ = "resettlement_project_townships"
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("resettlement_projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), primary_key=True)
+
+
+class Household(Base):
+    """A household whose home was demolished (被征迁户), on a demolition parcel."""
+
+    __tablename__ = "households"
+    __table_args__ = (
+        CheckConstraint(_in("compensation", COMPENSATIONS), name="compensation_known"),
+        CheckConstraint("flats_due >= 0", name="flats_due_non_negative"),
+        # A national ID is kept only as a keyed hash, and one person heads one household.
+        Index(
+            "uq_household_id_hash",
+            "id_hash",
+            unique=True,
+            postgresql_where=text("id_hash IS NOT NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"), index=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("resettlement_projects.id"))
+    head_name: Mapped[str | None] = mapped_column(Text)
+    id_hash: Mapped[str | None] = mapped_column(String(64))
+    demolished_m2: Mapped[float | None] = mapped_column(Float)
+    compensation: Mapped[str] = mapped_column(String(8))
+    flats_due: Mapped[int] = mapped_column(Integer, default=0)
+    area_due_m2: Mapped[float | None] = mapped_column(Float)
+    transition_start: Mapped[date | None] = mapped_column(Date)
+    monthly_allowance: Mapped[float | None] = mapped_column(Float)
+    promised_handover: Mapped[date | None] = mapped_column(Date)
+    title_deadline: Mapped[date | None] = mapped_column(Date)
+    # The current state; every earlier one is in relocation_versions.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+
+
+class Flat(Base):
+    """A flat of a resettlement project, and its allocation (房源调度), keys and title."""
+
+    __tablename__ = "flats"
+    __table_args__ = (
+        UniqueConstraint("project_id", "building", "unit", name="uq_flat"),
+        CheckConstraint("floor_area_m2 > 0", name="floor_area_positive"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("resettlement_projects.id"), index=True)
+    building: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(32))
+    size_class: Mapped[str | None] = mapped_column(String(16))
+    floor_area_m2: Mapped[float] = mapped_column(Float)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    allocated_on: Mapped[date | None] = mapped_column(Date)
+    handed_over_on: Mapped[date | None] = mapped_column(Date)
+    certified_on: Mapped[date | None] = mapped_column(Date)
+    # The current state; every earlier one is in relocation_versions.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+
+
+class RelocationVersion(Base):
+    """Append-only history of households, flats and resettlement projects: each row is
+    one record's full state (JSON) from valid_from until valid_to, with the state before."""
+
+    __tablename__ = "relocation_versions"
+    __table_args__ = (
+        UniqueConstraint("entity", "entity_id", "version", name="uq_relocation_version"),
+        CheckConstraint(_in("entity", RELOCATION_ENTITIES), name="entity_known"),
+        Index("ix_relocation_versions_validity", "entity", "valid_from", "valid_to"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(16))
+    state: Mapped[dict] = mapped_column(JSONB)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    changed_by: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class RelocationTarget(Base):
+    """A year's relocation target for a district or township: households, flats, m²."""
+
+    __tablename__ = "relocation_targets"
+    __table_args__ = (
+        UniqueConstraint("admin_unit_id", "year", name="uq_relocation_target"),
+        CheckConstraint(
+            "coalesce(households, 0) >= 0 AND coalesce(flats, 0) >= 0"
+            " AND coalesce(floor_area_m2, 0) >= 0",
+            name="relocation_target_non_negative",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admin_unit_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int | None] = mapped_column(Integer)
+    flats: Mapped[int | None] = mapped_column(Integer)
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    updated_by: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _now()
+    admin_unit: Mapped[AdminUnit] = relationship()

@@ -8,7 +8,11 @@
 |           | verifies, disputes or settles a dispute                                      |
 | leader    | read everything in its district (or the city); change nothing                |
 | planner   | read and export; change nothing                                              |
-| admin     | users, targets, reference data, projects                                     |
+| admin     | users, targets, reference data, projects; withdraws parcels (as verifiers   |
+|           | may in their scope); reads the kept files of uploads; relocation records    |
+|           | and targets                                                                  |
+| officer   | (relocation) households, flats, hand-overs and titles in its townships;      |
+|           | reads the names of its townships' households                                 |
 | anonymous | the public page and /healthz                                                 |
 """
 
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Session
 from .accounts import Principal
 from .errors import Forbidden, Unauthorized
 from .models import VERIFICATION_GROUPS, AdminUnit, Parcel, ParcelVersion, Upload
+from .units import find_district
 
 # The statuses a township officer may move a parcel into.
 OFFICER_MOVES = frozenset({"in_progress", "delivered", "demolished"})
@@ -113,6 +118,16 @@ def check_parcel_change(
     return who
 
 
+def check_withdraw(who: Principal | None, parcel: Parcel) -> Principal:
+    """Withdrawing takes a parcel off every tally: an admin, or a verifier of its kind in its
+    township (the people who answer for the register there)."""
+    who = require_role(who, "admin", "verifier", doing="withdraw parcels")
+    if who.role == "verifier":
+        _check_township(who, parcel.township, "withdraw parcels")
+        _check_kind(who, parcel.kind, "withdraw")
+    return who
+
+
 def _check_four_eyes(session: Session, who: Principal, parcel: Parcel) -> None:
     """In a four-eyes district, whoever uploaded or delivered a parcel does not verify it."""
     delivered_by = session.scalars(
@@ -131,3 +146,46 @@ def _check_four_eyes(session: Session, who: Principal, parcel: Parcel) -> None:
             f"{parcel.township.parent.name} requires four eyes: {who.username} uploaded or "
             f"delivered parcel {parcel.code} and may not also verify it"
         )
+
+
+def readable_district(session: Session, who: Principal | None, district: str | None) -> str | None:
+    """The district a read is for: the one asked for when the user may see it; else the
+    user's own when they have exactly one; None (every district) for city-wide users."""
+    if district:
+        check_read_district(who, find_district(session, district))
+        return district
+    names = visible_district_names(session, who)
+    if names is None:
+        return None
+    if len(names) == 1:
+        return next(iter(names))
+    raise Forbidden(f"name a district: one of {', '.join(sorted(names))}")
+
+
+# --- relocation (回迁) ---------------------------------------------------------------------
+
+
+def check_relocation_change(who: Principal | None, township_ids: set[int], doing: str):
+    """Households, flats and their dates: an admin, or a township officer when every
+    township the change touches is theirs (a flat list for a project serving two
+    townships needs both, or an admin)."""
+    who = require_role(who, "admin", "officer", doing=doing)
+    if who.role == "officer":
+        outside = set(township_ids) - who.township_ids
+        if outside or not township_ids:
+            raise Forbidden(
+                f"{who.username} may not {doing}: it touches townships that are not theirs"
+            )
+    return who
+
+
+def personal_townships(who: Principal | None) -> bool | frozenset[int]:
+    """Whose household heads' names a user may read: an admin everyone's, a township
+    officer their townships' households'; leaders, planners and verifiers none (masked)."""
+    if who is None:
+        return False
+    if who.role == "admin":
+        return True
+    if who.role == "officer":
+        return who.township_ids
+    return False

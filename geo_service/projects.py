@@ -1,9 +1,12 @@
 """Projects and their responsibility lists (责任清单).
 
 A list is a CSV (UTF-8, with or without BOM) or an Excel workbook (.xlsx), with English or
-Chinese headers: 项目编号, 项目名称, 类别, 所属区县, 存在问题, 目标, 完成时限, 时间节点,
-责任单位, 第一责任人, 直接责任人. A whole file is checked first; any problem (named by file,
-row and column) refuses all of it.
+Chinese headers: 项目编号, 项目名称, 类别, 所属区县, 所属乡镇, 业主单位, 存在问题, 目标,
+完成时限, 时间节点, 责任单位, 第一责任人, 直接责任人. A whole file is checked first; any
+problem (named by file, row and column) refuses all of it.
+
+The category is one of the campaign's four (CATEGORIES); the names lists use for them
+(征迁交地攻坚, "两逾"问题, 重点项目 …) are read as the category they mean.
 """
 
 import calendar
@@ -18,7 +21,21 @@ from sqlalchemy.orm import Session
 
 from .errors import InvalidInput, NotFound
 from .models import Project
-from .units import find_district
+from .units import find_district, find_township
+
+# The four kinds of campaign project (四大类), as the city counts them.
+CATEGORIES = ("项目前期推进", "重大项目建设", "征迁交地", "两逾")
+# Other names lists give them, after dropping quotes and a trailing 攻坚/类/项目/问题.
+_CATEGORY_ALIASES = {
+    "前期推进": "项目前期推进",
+    "项目前期": "项目前期推进",
+    "重大项目": "重大项目建设",
+    "重点项目": "重大项目建设",
+    "重点项目建设": "重大项目建设",
+    "民生工程": "重大项目建设",
+    "征迁": "征迁交地",
+    "征地拆迁": "征迁交地",
+}
 
 PROJECT_FIELDS = ("name", "category", "department", "first_responsible", "direct_responsible")
 
@@ -28,6 +45,8 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "name": ("name", "项目名称", "名称"),
     "category": ("category", "类别", "项目类别", "类型"),
     "district": ("district", "所属区县", "区县", "所属区", "区", "县(市)区", "县（市）区"),
+    "townships": ("townships", "所属乡镇", "乡镇", "涉及乡镇", "乡镇(街道)", "乡镇（街道）"),
+    "owner_unit": ("owner_unit", "业主单位", "建设单位"),
     "problem": ("problem", "存在问题", "需解决问题", "需解决的问题", "问题"),
     "target": ("target", "目标", "工作目标", "目标任务"),
     "deadline": ("deadline", "完成时限", "时限"),
@@ -242,6 +261,10 @@ def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -
                 values["deadline"], from_deadline = _deadline(cell)
             elif name == "milestones":
                 values["milestones"] = _milestones(cell)
+            elif name == "category":
+                values["category"] = category(_text(cell))
+            elif name == "townships":
+                values["townships"] = _names(cell)
             else:
                 values[name] = _text(cell)
         except InvalidInput as exc:
@@ -250,6 +273,11 @@ def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -
         if not values.get(name):
             column = sheet.column(name)
             sheet.errors.append(f"{sheet.where(number, column)}: {name} is required")
+    if "townships" in values:
+        try:
+            values["townships"] = _townships(session, values["townships"], values.get("district"))
+        except (NotFound, InvalidInput) as exc:
+            sheet.errors.append(f"{sheet.where(number, sheet.column('townships'))}: {exc}")
     if from_deadline and "milestones" not in values:
         values["milestones"] = from_deadline
     if "milestones" in values and "deadline" not in values:
@@ -259,6 +287,28 @@ def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -
             {"date": m["date"].isoformat(), "text": m["text"]} for m in values["milestones"]
         ]
     return values
+
+
+def category(name: str) -> str:
+    """One of the four categories, from the name a list gives it."""
+    bare = re.sub(r"[\"“”'‘’「」]", "", name).strip()
+    if bare in CATEGORIES:
+        return bare
+    for suffix in ("攻坚", "类", "问题", "项目"):
+        bare = bare.removesuffix(suffix)
+        if bare in CATEGORIES:
+            return bare
+        if bare in _CATEGORY_ALIASES:
+            return _CATEGORY_ALIASES[bare]
+    raise InvalidInput(f"category {name!r} is not one of {', '.join(CATEGORIES)}")
+
+
+def _names(cell) -> list[str]:
+    return [n for n in re.split(r"[,，、;；\s]+", _text(cell)) if n]
+
+
+def _townships(session, names: list[str], district) -> list:
+    return [find_township(session, name, district=district) for name in names]
 
 
 def _text(cell) -> str:

@@ -78,3 +78,4 @@ def write_problems_gpkg(report, path: Path) -> Path:
     points["feature"] = points["feature"].astype("Int64")
     points.to_file(path, layer="problem_points", driver="GPKG")
     return path
+

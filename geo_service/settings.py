@@ -1,13 +1,14 @@
 """All configuration in one place, read from the environment (and an optional .env file)."""
 
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_ROOT / "data"
+# Reference and demo data ship inside the package (a wheel works without the repository).
+DATA_DIR = Path(str(resources.files("geo_service") / "data"))
 
 
 # Amap/AutoNavi, Tencent and Google China use GCJ-02; Baidu uses BD-09.
@@ -29,6 +30,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="postgresql+psycopg://postgres@127.0.0.1:5432/geo_service")
     reference_dir: Path = DATA_DIR / "reference"
     max_upload_bytes: int = 200 * 1024 * 1024
+    # The service's own role (see roles.py): `db upgrade` grants it after migrating.
+    app_role: str | None = None
     # Who is recorded on changes when the caller does not say (CLI user, API without auth).
     default_actor: str = "geo-service"
     page_size_max: int = 5000
@@ -64,6 +67,12 @@ class Settings(BaseSettings):
                 "use Tianditu (天地图) or an intranet server in WGS84/CGCS2000"
             )
         return url
+
+    # Relocation: the key of the hash national ID numbers are kept as (never stored in the
+    # database); the days after the promised hand-over by which a title is due when a
+    # roster gives no certificate deadline (办证期限).
+    relocation_id_secret: str | None = None
+    relocation_title_days: int = 365
 
     # Accounts: browser sessions and API tokens expire; repeated failed sign-ins lock the
     # name for a while. COOKIE_SECURE marks the session cookie Secure (set it behind TLS).

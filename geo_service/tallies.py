@@ -24,7 +24,7 @@ from .settings import get_settings
 from .targets import target_and_basis
 from .units import find_district
 
-GROUPINGS = ("district", "township", "project")
+GROUPINGS = ("city", "district", "township", "project")
 CREDITS = ("host", "helpers", "all")
 # "The end of that day" is the campaign office's day, in China Standard Time.
 CAMPAIGN_TZ = ZoneInfo("Asia/Shanghai")
@@ -89,7 +89,9 @@ class TallyRow:
         stored figures stay exact)."""
         data = asdict(self)
         data.pop("sort_key")
-        if by == "district":
+        if by == "city":
+            data["city"] = data.pop("district")
+        if by in ("city", "district"):
             data.pop("township")
         if by != "project":
             data.pop("project")
@@ -110,14 +112,36 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=CAMPAIGN_TZ)
 
 
+def reference_day(year: int, as_of: date | None = None) -> date:
+    """The day a pace is computed from: the day asked for, or today (in China) held within
+    the year, so a past year has no months left and a future one all twelve."""
+    if as_of:
+        return as_of
+    today = datetime.now(CAMPAIGN_TZ).date()
+    return min(max(today, date(year, 1, 1)), date(year, 12, 31))
+
+
+def months_left(day: date, year: int) -> float:
+    """Months from the end of `day` to the end of the year (30.44-day months)."""
+    return max((date(year, 12, 31) - day).days, 0) / 30.44
+
+
+def pace_per_month(remaining_m2: float | None, day: date, year: int) -> float | None:
+    """What must be verified each remaining month to meet the target (倒排工期)."""
+    left = months_left(day, year)
+    return remaining_m2 / left if remaining_m2 is not None and left > 0 else None
+
+
 # Parcels as they stood at :as_of (the current state when as_of is NULL), any status.
 # `overlapping`: the parcel's interior meets another parcel of the same kind valid then.
 # Only those need a union; every other parcel adds its own area, so a tally over tens of
 # thousands of parcels unions a handful instead of all of them (same result, exactly).
+# A withdrawn parcel is on record but in no tally, map or tile from its withdrawal on.
 VALID_AT = """
     (CAST(:as_of AS timestamptz) IS NULL AND {v}.valid_to IS NULL
      OR {v}.valid_from < CAST(:as_of AS timestamptz)
         AND ({v}.valid_to IS NULL OR {v}.valid_to >= CAST(:as_of AS timestamptz)))
+    AND {v}.status <> 'withdrawn'
 """
 _VERSIONS = f"""
     SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, v.geom,
@@ -177,6 +201,7 @@ def _keyed(group: str) -> str:
     return f"""(
         SELECT c.*, t.id AS township_unit, t.name AS township_name, t.code AS township_code,
                d.id AS district_unit, d.name AS district_name, d.code AS district_code,
+               d.parent_id AS district_parent,
                row_number() OVER (PARTITION BY {group}, c.kind, c.parcel_id) = 1 AS first
         FROM credited c JOIN admin_units t ON t.id = c.credit_id
         JOIN admin_units d ON d.id = t.parent_id
@@ -184,6 +209,14 @@ def _keyed(group: str) -> str:
 
 
 _GROUP_SQL = {
+    # The city row: the union over every district (a row's `district` is the city's name).
+    "city": f"""
+        SELECT c.id AS unit_id, c.name AS district, NULL AS township, NULL AS project,
+               NULL AS project_name, p.kind, c.code AS district_code, NULL AS township_code,
+               {_MEASURES}
+        FROM {_keyed("d.parent_id")}
+        JOIN admin_units c ON c.id = p.district_parent
+        GROUP BY c.id, c.name, c.code, p.kind""",
     "district": f"""
         SELECT p.district_unit AS unit_id, p.district_name AS district, NULL AS township,
                NULL AS project, NULL AS project_name, p.kind, p.district_code,
@@ -336,7 +369,7 @@ def _row(r, target, credit: str) -> TallyRow:
 
 
 def _target_only(t, credit: str) -> TallyRow:
-    district_level = t["level"] == "district"
+    district_level = t["level"] in ("city", "district")
     return TallyRow(
         district=t["name"] if district_level else t["district"],
         township=None if district_level else t["name"],

@@ -1,4 +1,4 @@
-"""Targets: what each district or township must deliver in a year or quarter."""
+"""Targets: what the city, a district or a township must deliver in a year or quarter."""
 
 from datetime import UTC, datetime
 
@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from .areas import mu_to_m2
 from .errors import InvalidInput, NotFound
 from .models import KINDS, Target, TargetVersion
-from .units import find_district, find_township
+from .units import find_district_or_city, find_township
 
 UNITS = ("mu", "m2")
 
@@ -105,7 +105,7 @@ def _record_version(session: Session, target: Target, actor: str, now: datetime)
 
 
 def _owner(session: Session, district: str, township: str | None):
-    owner = find_district(session, district)
+    owner = find_district_or_city(session, district)
     return find_township(session, township, district=owner) if township else owner
 
 

@@ -11,6 +11,22 @@ def find_district(session: Session, name: str) -> AdminUnit:
     return _find_one(session, name, "district")
 
 
+def find_city(session: Session) -> AdminUnit:
+    city = session.scalar(select(AdminUnit).where(AdminUnit.level == "city"))
+    if city is None:
+        raise NotFound("no city on record; run geo-service db upgrade")
+    return city
+
+
+def find_district_or_city(session: Session, name: str) -> AdminUnit:
+    """A district, or the city itself when `name` is the city's name or code (targets
+    can be set for the whole city)."""
+    city = find_city(session)
+    if name in (city.name, city.code):
+        return city
+    return find_district(session, name)
+
+
 def find_township(session: Session, name: str, district: AdminUnit | None = None) -> AdminUnit:
     """A township by name or code; 'district/township' or --district settle ambiguous names."""
     if "/" in name and district is None:

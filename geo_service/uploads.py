@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .areas import geodesic_area_m2, m2_to_mu, rounded
 from .errors import InvalidInput, NotFound, UploadRefused
+from .kept_files import keep_file
 from .models import (
     KINDS,
     STORAGE_SRID,
@@ -58,6 +60,8 @@ class ImportOptions:
     # The verification group signing when the upload marks parcels verified.
     verifier_group: str | None = None
     filename: str | None = None  # the name the user knows the file by (uploads use temp paths)
+    # When the change is recorded as made (default: now), for replaying a past campaign.
+    recorded_at: datetime | None = None
 
 
 @dataclass
@@ -123,6 +127,8 @@ def import_file(
     result.area_m2 = _covered_m2(rows)
     if options.dry_run:
         return result
+    # Only an accepted file gets an upload row, and it keeps the file it was made from.
+    kept = keep_file(session, path, name)
     upload = Upload(
         filename=name,
         kind=options.kind,
@@ -132,6 +138,8 @@ def import_file(
         actor=options.actor,
         parcel_count=result.parcels,
         area_m2=result.area_m2,
+        file_sha256=kept.sha256,
+        file_name=kept.name,
     )
     session.add(upload)
     session.flush()
@@ -143,7 +151,7 @@ def import_file(
 
 def _store_parcels(session, rows: "_Rows", township, upload, options, progress) -> list[str]:
     """Write the file's parcels and their new versions in a few batched statements."""
-    now = datetime.now(UTC)
+    now = options.recorded_at or datetime.now(UTC)
     codes = [rows.codes[i] for i in rows.indices]
     existing = {
         p.code: p
@@ -187,7 +195,6 @@ def _checked_rows(session, frame, source, options, township, report: Report) -> 
     projects = _projects(session, frame, options, codes, report)
     helpers = _supporters(session, frame, township, codes, report)
     rows = _Rows(frame, codes, geoms, np.zeros(len(frame)), statuses, projects, helpers)
-    _check_status_moves(session, rows, township, options, report)
     usable = np.flatnonzero(~shapely.is_missing(geoms))
     rows.geoms[usable] = repair_invalid(
         _as_multipolygons(geoms[usable]),
@@ -197,11 +204,42 @@ def _checked_rows(session, frame, source, options, township, report: Report) -> 
         positions=usable,
     )
     usable = np.flatnonzero(~shapely.is_missing(rows.geoms))
+    if not options.dry_run:
+        # From here to the commit, what the checks read from the database must stay true.
+        lock_townships(session, township, rows.geoms[usable])
+    _check_status_moves(session, rows, township, options, report)
     if len(usable):
         _check_against_surroundings(session, rows, usable, township, options, report)
     report.locate(rows.geoms)
     report.in_feature_order()
     return rows
+
+
+# pg_advisory_xact_lock(UPLOAD_LOCK, township id): the key space of upload locks.
+UPLOAD_LOCK = 1_300_013
+
+
+def lock_townships(session, township, geoms: np.ndarray) -> None:
+    """Serialise uploads per township: wait for any other upload's transaction into the
+    townships this file touches, so that two concurrent files never both pass the overlap
+    check against each other. Every township the file's extent meets is locked (a parcel
+    overlapping one of another township lies in some township outline both files meet),
+    all at once and in id order, so two uploads never wait for each other in a circle."""
+    ids = {township.id}
+    if len(geoms):
+        west, south, east, north = shapely.total_bounds(geoms)
+        ids.update(
+            session.scalars(
+                select(AdminUnit.id).where(
+                    AdminUnit.level == "township",
+                    AdminUnit.geom.intersects(
+                        func.ST_MakeEnvelope(west, south, east, north, STORAGE_SRID)
+                    ),
+                )
+            )
+        )
+    for unit_id in sorted(ids):
+        session.execute(select(func.pg_advisory_xact_lock(UPLOAD_LOCK, unit_id)))
 
 
 def _check_against_surroundings(session, rows, usable, township, options, report) -> None:
@@ -235,6 +273,7 @@ def _context(session, township, options, codes, geoms) -> Context:
             Parcel.kind == options.kind,
             Parcel.geom.intersects(func.ST_MakeEnvelope(west, south, east, north, STORAGE_SRID)),
             Parcel.id.not_in(replaced),
+            Parcel.status != "withdrawn",
         )
     ).all()
     district = township.parent
@@ -337,18 +376,26 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
     """A file may record progress, but moving a parcel back (or out of a dispute) takes a
     reason, through `geo-service status` or `dispute`: refuse those rows."""
     asked = {rows.codes[i]: (i, s) for i, s in enumerate(rows.statuses) if s is not None}
-    if not asked:
-        return
     stored = session.execute(
         select(Parcel.code, Parcel.status).where(
             Parcel.township_id == township.id,
             Parcel.kind == options.kind,
-            Parcel.code.in_(list(asked)),
+            Parcel.code == any_(bindparam("codes", rows.codes, type_=ARRAY(Text))),
         )
     ).all()
+    position = {code: i for i, code in enumerate(rows.codes)}
     for code, current in stored:
-        i, status = asked[code]
-        if current == "disputed" and status != "disputed":
+        i, status = asked.get(code, (position[code], None))
+        if current == "withdrawn":
+            report.add(
+                i + 1,
+                code,
+                "withdrawn",
+                f"{code} was withdrawn; a withdrawn parcel's code is not used again",
+            )
+        elif status is None:
+            continue
+        elif current == "disputed" and status != "disputed":
             report.add(
                 i + 1,
                 code,

@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from .areas import m2_to_mu
-from .errors import InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 from .models import KINDS, STATUSES, VERIFICATION_GROUPS, Parcel
 from .units import find_township
 from .uploads import append_version
@@ -90,7 +90,8 @@ def get_parcel(session: Session, parcel_id: int, lock: bool = False) -> Parcel:
         raise NotFound(f"no parcel with id {parcel_id}")
     query = select(Parcel).where(Parcel.id == parcel_id)
     if lock:
-        query = query.with_for_update()
+        # Locked, and read again: an already loaded parcel gets the state it has now.
+        query = query.with_for_update().execution_options(populate_existing=True)
     parcel = session.scalar(query)
     if parcel is None:
         raise NotFound(f"no parcel with id {parcel_id}")
@@ -134,9 +135,30 @@ def find_parcel(
     return get_parcel(session, found[0].id, lock) if lock else found[0]
 
 
-def _load(session: Session, parcel: int | Parcel) -> Parcel:
-    """The parcel, row-locked for the rest of the transaction so changes do not interleave."""
-    return get_parcel(session, parcel.id if isinstance(parcel, Parcel) else parcel, lock=True)
+def _load(session: Session, parcel: int | Parcel, expected: int | None = None) -> Parcel:
+    """The parcel, row-locked for the rest of the transaction so changes do not interleave.
+
+    A change decided on a state that is no longer the parcel's is a Conflict (409), never a
+    lost update: when the caller names the version it saw (`expected`) and it is not the
+    current one, or when another change was committed while this one waited for the lock.
+    """
+    if isinstance(parcel, Parcel):  # the state the caller decided (and checked rights) on
+        parcel_id, seen = parcel.id, parcel.version
+    else:
+        parcel_id = parcel
+        seen = session.scalar(select(Parcel.version).where(Parcel.id == parcel_id))
+    locked = get_parcel(session, parcel_id, lock=True)
+    if expected is not None and locked.version != expected:
+        raise Conflict(
+            f"{_label(locked)} is at version {locked.version}, not {expected}: "
+            "it changed since you looked; nothing was written, reload and retry"
+        )
+    if seen is not None and locked.version != seen:
+        raise Conflict(
+            f"{_label(locked)} was changed by another request while this one waited "
+            f"(now version {locked.version}, {locked.status}); nothing was written, retry"
+        )
+    return locked
 
 
 def _label(parcel: Parcel) -> str:
@@ -172,13 +194,17 @@ def set_status(
     actor: str,
     note: str | None = None,
     now: datetime | None = None,
+    expected: int | None = None,
 ) -> Transition:
     """Move a parcel along TRANSITIONS; leaving `disputed` needs a reason (the note).
 
-    `now` (default: this moment) is when the change happened, for replaying a history."""
-    parcel = _load(session, parcel)
+    `now` (default: this moment) is when the change happened, for replaying a history;
+    `expected` the version the caller saw (a Conflict when the parcel has moved on)."""
+    parcel = _load(session, parcel, expected)
     if to == "disputed":
         return dispute(session, parcel, note or "", actor, now=now)
+    if to == "withdrawn":
+        return withdraw(session, parcel, note or "", actor, now=now)
     rule = _check(parcel, to, "status")
     note = _text(note)
     if rule.reason and not note:
@@ -200,12 +226,13 @@ def verify(
     note: str | None = None,
     actor: str | None = None,
     now: datetime | None = None,
+    expected: int | None = None,
 ) -> Transition:
     """Record a verification and freeze the parcel's area as verified_area_m2.
 
     Only from delivered (land) or demolished (demolition), and only by that kind's group.
     """
-    parcel = _load(session, parcel)
+    parcel = _load(session, parcel, expected)
     _check(parcel, "verified", "verify")
     verifier, group = _text(verifier), _text(group)
     if not verifier:
@@ -225,16 +252,42 @@ def verify(
 
 
 def dispute(
-    session: Session, parcel: int | Parcel, reason: str, actor: str, now: datetime | None = None
+    session: Session,
+    parcel: int | Parcel,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+    expected: int | None = None,
 ) -> Transition:
     """A verified parcel is challenged: it stops counting as verified until settled."""
-    parcel = _load(session, parcel)
+    parcel = _load(session, parcel, expected)
     _check(parcel, "disputed", "dispute")
     reason = _text(reason)
     if not reason:
         raise InvalidInput(f"{_label(parcel)}: a dispute needs a reason")
     parcel.dispute_reason = reason
     return _record(session, parcel, "disputed", "disputed", actor, reason, now)
+
+
+def withdraw(
+    session: Session,
+    parcel: int | Parcel,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+    expected: int | None = None,
+) -> Transition:
+    """Take a parcel off the register (soft delete, from any status): it keeps its whole
+    history, gets a `withdrawn` version, and counts in no tally, map or overlap check."""
+    parcel = _load(session, parcel, expected)
+    if parcel.status == "withdrawn":
+        raise InvalidInput(f"{_label(parcel)} is already withdrawn")
+    reason = _text(reason)
+    if not reason:
+        raise InvalidInput(f"{_label(parcel)}: a withdrawal needs a reason")
+    now = now or datetime.now(UTC)
+    parcel.withdrawn_at, parcel.withdrawn_by, parcel.withdrawn_reason = now, _text(actor), reason
+    return _record(session, parcel, "withdrawn", "withdrawn", actor, reason, now)
 
 
 def _text(value: str | None) -> str | None:
@@ -331,4 +384,7 @@ def parcel_summary(parcel: Parcel) -> dict:
         "area_m2": parcel.area_m2,
         "verified_area_m2": parcel.verified_area_m2,
         "dispute_reason": parcel.dispute_reason,
+        "withdrawn_at": parcel.withdrawn_at.isoformat() if parcel.withdrawn_at else None,
+        "withdrawn_by": parcel.withdrawn_by,
+        "withdrawn_reason": parcel.withdrawn_reason,
     }

@@ -47,7 +47,7 @@ def fresh_database() -> None:
 def synthetic_files(total: int, folder: Path) -> list[tuple[Path, str, gpd.GeoDataFrame]]:
     """Non-overlapping 30-60 m blocks on a grid inside each Jin'an township, in EPSG:4549,
     shared out by township area."""
-    towns = gpd.read_file(ROOT / "data/reference/townships.geojson")
+    towns = gpd.read_file(ROOT / "geo_service/data/reference/townships.geojson")
     towns = towns[towns.district_code == "350111"].to_crs(4549)
     rng = np.random.default_rng(20000)
     share = towns.area / towns.area.sum()
@@ -67,8 +67,9 @@ def _blocks(area, count: int, rng, name: str) -> gpd.GeoDataFrame:
     xs, ys = np.meshgrid(np.arange(minx, maxx, step), np.arange(miny, maxy, step))
     corners = np.column_stack([xs.ravel(), ys.ravel()])
     size = rng.uniform(30, 60, (len(corners), 2))
-    boxes = shapely.box(corners[:, 0], corners[:, 1], corners[:, 0] + size[:, 0],
-                        corners[:, 1] + size[:, 1])
+    boxes = shapely.box(
+        corners[:, 0], corners[:, 1], corners[:, 0] + size[:, 0], corners[:, 1] + size[:, 1]
+    )
     boxes = boxes[shapely.within(boxes, area)][:count]
     codes = [f"{name}-{i:05d}" for i in range(len(boxes))]
     status = rng.choice(STATUSES, len(boxes), p=[0.3, 0.2, 0.5])
@@ -83,13 +84,15 @@ def bench_import(files) -> tuple[float, float, int]:
     stored = 0
     for path, township, _ in files:
         with session_scope() as session:
-            stored += import_file(session, path, ImportOptions(kind="land", township=township,
-                                                               actor="bench")).parcels
+            stored += import_file(
+                session, path, ImportOptions(kind="land", township=township, actor="bench")
+            ).parcels
     ours = time.perf_counter() - started
     started = time.perf_counter()
     for _, _, frame in files:  # the reference: a plain load, no checks, no history
         frame.to_crs(4490).rename_geometry("geom").to_postgis(
-            "bench_plain_parcels", get_engine(), if_exists="append")
+            "bench_plain_parcels", get_engine(), if_exists="append"
+        )
     plain = time.perf_counter() - started
     return ours, plain, stored
 
@@ -115,9 +118,7 @@ def render_ms(browser, url: str, ready: str) -> float:
     page = context.new_page()
     page.goto(url, wait_until="load", timeout=120_000)
     page.wait_for_function(ready, timeout=120_000)
-    value = page.evaluate(
-        "() => Number(document.body.dataset.gsRenderedMs || performance.now())"
-    )
+    value = page.evaluate("() => Number(document.body.dataset.gsRenderedMs || performance.now())")
     context.close()
     return float(value)
 
@@ -152,8 +153,9 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             ready = "document.body.dataset.gsRenderedMs !== undefined"
             ours = [render_ms(browser, page_url, ready) for _ in range(RUNS)]
-            naive_ready = (f"document.querySelectorAll('path.leaflet-interactive').length >= "
-                           f"{stored}")
+            naive_ready = (
+                f"document.querySelectorAll('path.leaflet-interactive').length >= {stored}"
+            )
             naive = [render_ms(browser, naive_path.as_uri(), naive_ready) for _ in range(RUNS)]
             browser.close()
     finally:
@@ -161,15 +163,23 @@ def main() -> None:
         thread.join(timeout=10)
         sock.close()
 
-    print(f"\n{stored:,} parcels in 晋安区 ({len(files)} files), median of {RUNS} renders, "
-          "1920x1080 headless Chromium\n")
+    print(
+        f"\n{stored:,} parcels in 晋安区 ({len(files)} files), median of {RUNS} renders, "
+        "1920x1080 headless Chromium\n"
+    )
     print(f"{'':38} {'geo_service':>14} {'plain tool':>14}")
-    print(f"{'import (s)':38} {ours_import:>14.1f} {plain_import:>14.1f}"
-          "   (plain: geopandas to_postgis, no checks/history)")
-    print(f"{'progress page HTML (MB)':38} {ours_bytes / 1e6:>14.2f} "
-          f"{len(naive_html.encode()) / 1e6:>14.2f}   (plain: folium, all parcels as GeoJSON)")
-    print(f"{'progress page first render (s)':38} {statistics.median(ours) / 1000:>14.2f} "
-          f"{statistics.median(naive) / 1000:>14.2f}")
+    print(
+        f"{'import (s)':38} {ours_import:>14.1f} {plain_import:>14.1f}"
+        "   (plain: geopandas to_postgis, no checks/history)"
+    )
+    print(
+        f"{'progress page HTML (MB)':38} {ours_bytes / 1e6:>14.2f} "
+        f"{len(naive_html.encode()) / 1e6:>14.2f}   (plain: folium, all parcels as GeoJSON)"
+    )
+    print(
+        f"{'progress page first render (s)':38} {statistics.median(ours) / 1000:>14.2f} "
+        f"{statistics.median(naive) / 1000:>14.2f}"
+    )
     print("\ntargets: first render < 3 s, HTML < 2 MB")
 
 

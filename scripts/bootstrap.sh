@@ -23,13 +23,21 @@ install_debian_packages() {
     # Chinese labels in test screenshots, rather than empty boxes.
     [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
   fi
+  # pg_dump/pg_restore of the server's major version, for geo-service backup/restore.
+  [ -x "/usr/lib/postgresql/$pgmajor/bin/pg_dump" ] || missing+=("postgresql-client-$pgmajor")
+  if [ -n "${WITH_GDAL_TOOLS:-}" ]; then
+    # ogr2ogr/ogrinfo: the tests open the service as GIS clients do (OAPIF, MVT drivers).
+    command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Another apt (unattended upgrades, a second set-up) may hold the dpkg lock: wait for it.
+    apt_get update -qq || { sleep 15; apt_get update -qq; }
+    DEBIAN_FRONTEND=noninteractive apt_get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
 
+apt_get() { as_root apt-get -o DPkg::Lock::Timeout=600 "$@"; }
 # The local server DATABASE_URL names: host, port and user, or nothing for a remote one
 # (which is never ours to start or configure) or a URL that carries its own password.
 local_server() {

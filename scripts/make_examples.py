@@ -1,4 +1,4 @@
-"""Writes data/examples/: the small files the README's command examples use.
+"""Writes geo_service/data/examples/: the small files the README's command examples use.
 
 Like the demo set they are invented: parcels placed in empty parts of 新店镇 and 鼓山镇
 (at least 60 m from every demo parcel, 80 m inside the approximate township outline), a
@@ -20,7 +20,7 @@ from openpyxl import Workbook
 from shapely.geometry import Polygon
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "data" / "examples"
+OUT = ROOT / "geo_service" / "data" / "examples"
 DEMO = ROOT / "data" / "parcels"
 TOWNSHIPS = ROOT / "data" / "reference" / "townships.geojson"
 CM120E, ZONE40 = 4549, 4528

@@ -1,7 +1,7 @@
 """Build APPROXIMATE township (乡镇/街道) boundaries for four Fuzhou districts.
 
 No open source of township boundaries exists, so each district outline
-(data/reference/districts.geojson) is partitioned by a Voronoi diagram of
+(geo_service/data/reference/districts.geojson) is partitioned by a Voronoi diagram of
 estimated township seats. The cells tile the district exactly, but the lines
 are invented: replace them by importing real boundaries when available.
 
@@ -18,7 +18,7 @@ import shapely.affinity
 from pyproj import Geod
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = ROOT / "data" / "reference"
+REF = ROOT / "geo_service" / "data" / "reference"
 SOURCE = (
     "approximate: Voronoi of township seats clipped to district outline; "
     "replace by importing real boundaries"

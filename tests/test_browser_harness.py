@@ -190,5 +190,5 @@ def test_check_map_refuses_cdn_links_and_jquery_features():
 
 def test_missing_assets_say_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(assets, "NODE_MODULES", tmp_path)
-    with pytest.raises(assets.AssetsMissing, match="npm ci --prefix geo_service/maps/vendor"):
+    with pytest.raises(assets.AssetsMissing, match="geo-service assets install"):
         assets.default_js()

@@ -21,9 +21,10 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from geo_service.cli import app
+from geo_service.settings import DATA_DIR
 
 M2_PER_MU = 10000 / 15
-REFERENCE = Path(__file__).resolve().parent.parent / "data" / "reference"
+REFERENCE = DATA_DIR / "reference"
 SCRIPT = Path(sys.executable).parent / "geo-service"
 
 XINDIAN_PARCELS = [

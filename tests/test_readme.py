@@ -65,7 +65,8 @@ def test_the_readme_block_is_found_and_uses_the_command():
 def test_every_readme_example_runs_as_written_on_a_fresh_demo(readme_database, tmp_path):
     # The examples name files relative to the repository's folder; what they write
     # (reports, tallies, maps) lands in a scratch folder.
-    (tmp_path / "data").symlink_to(ROOT / "data")
+    (tmp_path / "geo_service").mkdir()
+    (tmp_path / "geo_service" / "data").symlink_to(ROOT / "geo_service" / "data")
     # The block itself upgrades the empty database and loads the demo first.
     for command in readme_commands():
         done = _run(command[1:], readme_database, tmp_path)

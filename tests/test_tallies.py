@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 import shapely
-from conftest import IN_2017, redate
+from conftest import IN_2017, redate, rewriting_history
 from parcelfiles import (
     CM120E,
     GUSHAN,
@@ -181,13 +181,14 @@ def test_as_of_a_past_day_uses_the_versions_valid_then(session, tmp_path):
     _import(session, [large], tmp_path / "v3.gpkg", driver="GPKG", codes=["P"])
     day = date(2017, 3, 1)
     noon = [datetime(2017, 3, d, 12, tzinfo=CAMPAIGN_TZ) for d in (1, 2, 3)]
-    session.execute(
-        text("""
-        UPDATE parcel_versions SET
-          valid_from = CASE version WHEN 1 THEN :a WHEN 2 THEN :b ELSE :c END,
-          valid_to = CASE version WHEN 1 THEN :b WHEN 2 THEN :c ELSE NULL END"""),
-        {"a": noon[0], "b": noon[1], "c": noon[2]},
-    )
+    with rewriting_history(session):
+        session.execute(
+            text("""
+            UPDATE parcel_versions SET
+              valid_from = CASE version WHEN 1 THEN :a WHEN 2 THEN :b ELSE :c END,
+              valid_to = CASE version WHEN 1 THEN :b WHEN 2 THEN :c ELSE NULL END"""),
+            {"a": noon[0], "b": noon[1], "c": noon[2]},
+        )
     session.flush()
 
     def verified(on):
@@ -214,12 +215,13 @@ def test_a_years_tally_leaves_out_verifications_of_earlier_years(session, tmp_pa
     parcel = rectangle(XINDIAN, 0, 0, 300, 200)
     _import(session, [parcel], tmp_path / "x.gpkg", driver="GPKG", codes=["Y"])
     # Verified on 31 December 2017, 23:30 in Fuzhou.
-    session.execute(
-        text(
-            "UPDATE parcel_versions SET verified_at = '2017-12-31 15:30+00', "
-            "valid_from = '2017-12-31 15:30+00'"
+    with rewriting_history(session):
+        session.execute(
+            text(
+                "UPDATE parcel_versions SET verified_at = '2017-12-31 15:30+00', "
+                "valid_from = '2017-12-31 15:30+00'"
+            )
         )
-    )
     session.flush()
     in_2017 = tally(session, by="township", kind="land", year=2017)
     assert in_2017[0].verified_m2 == pytest.approx(independent_area_m2(parcel), rel=1e-3)

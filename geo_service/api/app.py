@@ -1,14 +1,13 @@
 """The FastAPI application: routers assembled, errors mapped, static assets mounted."""
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__, logs
+from .. import __version__, logs, pages
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
@@ -16,31 +15,39 @@ from ..models import KINDS
 from ..settings import get_settings
 from ..web import login as web_login
 from ..web import templates as web_templates
-from . import audit, auth, handlers, health, maps, middleware, parcels, tallies, uploads, workflow
-
-
-def docs_router(app: FastAPI) -> APIRouter:
-    """The API docs, for signed-in users only (like every page but the public one)."""
-    router = APIRouter(include_in_schema=False)
-
-    @router.get("/docs")
-    def swagger(who: auth.PageUser):
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API")
-
-    @router.get("/redoc")
-    def redoc(who: auth.PageUser):
-        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} API")
-
-    return router
+from . import (
+    audit,
+    auth,
+    docs,
+    exports,
+    handlers,
+    health,
+    maps,
+    middleware,
+    ogc,
+    parcels,
+    projects,
+    rankings,
+    relocation,
+    schemas,
+    tallies,
+    tilejson,
+    uploads,
+    workflow,
+)
+from . import (
+    pages as pages_api,
+)
 
 
 def create_app() -> FastAPI:
     app = FastAPI(
-        docs_url=None,
-        redoc_url=None,
         title="geo_service",
         version=__version__,
         description="Verified land-delivery (交地) and demolition (拆迁) areas, on PostGIS.",
+        # Served from the service's own assets (api/docs.py), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     logs.configure()
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
@@ -62,15 +69,24 @@ def create_app() -> FastAPI:
         auth.auth_router(),
         audit.audit_router(),
         web_login.login_router(),
-        docs_router(app),
+        docs.docs_router(app.title),
         tallies.tallies_router(),
         parcels.parcels_router(),
         uploads.uploads_router(),
         workflow.workflow_router(),
         tallies.support_router(),
         maps.maps_router(),
+        exports.exports_router(),
+        ogc.ogc_router(),
+        tilejson.tilejson_router(),
+        relocation.relocation_router(),
+        relocation.relocation_map_router(),
+        projects.projects_router(),
+        rankings.rankings_router(),
+        pages_api.pages_router(),
     ):
-        app.include_router(router)
+        app.include_router(router, responses=schemas.ERRORS)
+    app.mount(pages.STATIC_PREFIX, StaticFiles(directory=pages.STATIC_DIR), name="pages-static")
     app.mount(
         web_templates.STATIC_PREFIX,
         StaticFiles(directory=web_templates.STATIC_DIR),
@@ -86,8 +102,14 @@ def create_app() -> FastAPI:
             "service": "geo_service",
             "progress_map": "/maps/progress",
             "support_map": "/maps/support",
+            "relocation_map": "/maps/relocation",
+            "board": "/board",
+            "public": "/public",
+            "projects": "/api/projects",
+            "rankings": "/api/rankings?period=2017Q2",
             "docs": "/docs",
             "tallies": "/api/tallies?by=township",
+            "relocation": "/api/relocation/tallies?by=township",
             "parcels": "/api/parcels",
             "kinds": list(KINDS),
         }

@@ -5,12 +5,13 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, database
 from ..errors import DatabaseUnavailable
+from . import schemas
 
 
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz")
+    @router.get("/healthz", response_model=schemas.Health)
     def healthz():
         """200 when the database answers, has PostGIS and its schema is at the current
         migration; otherwise 503 and why (naming no host, port or database)."""

@@ -12,6 +12,7 @@ from ..maps import tiles as maps_tiles
 from ..permissions import check_read_district, home_district
 from ..settings import get_settings
 from ..units import find_district
+from . import schemas
 from .auth import PageUser, SignedIn
 from .deps import KIND_PATTERN, DayQuery, QuarterQuery, SessionDep, TilePath, YearQuery, ZoomPath
 
@@ -40,7 +41,7 @@ def maps_router() -> APIRouter:
         view = _view(session, who, district, kind, year, quarter)
         return HTMLResponse(maps_pages.progress_page(session, view))
 
-    @router.get("/maps/progress/data.json")
+    @router.get("/maps/progress/data.json", response_model=schemas.ProgressData)
     def progress_data(
         session: SessionDep,
         who: SignedIn,
@@ -63,12 +64,16 @@ def maps_router() -> APIRouter:
         view = _view(session, who, district, kind, year, None)
         return HTMLResponse(maps_pages.support_page(session, view))
 
-    @router.get("/api/changes")
+    @router.get("/api/changes", response_model=schemas.ChangeToken)
     def changes(session: SessionDep, who: SignedIn):
         """A token that changes whenever any parcel changes: cheap to poll."""
         return {"token": maps_data.change_token(session)}
 
-    @router.get("/tiles/{z}/{x}/{y}.pbf")
+    @router.get(
+        "/tiles/{z}/{x}/{y}.pbf",
+        response_class=Response,
+        responses={200: {"content": {schemas.MVT: schemas.BINARY}, "description": "a tile"}},
+    )
     def parcel_tile(
         session: SessionDep,
         who: SignedIn,

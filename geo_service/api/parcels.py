@@ -7,22 +7,24 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from ..errors import InvalidInput, NotFound
+from ..features import geojson_sql
 from ..models import STATUSES
 from ..permissions import can_read_district
 from ..settings import get_settings
+from . import schemas
 from .auth import SignedIn
 from .deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, SessionDep
 
-_PARCEL_COLUMNS = """
+_PARCEL_COLUMNS = f"""
     p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
     d.id AS district_id,
     pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
     p.source_file, p.version, p.created_by, p.created_at, p.updated_by, p.updated_at,
     p.verified_by, p.verified_group, p.verified_at, p.verification_note, p.verified_area_m2,
-    p.dispute_reason, p.flags,
+    p.dispute_reason, p.withdrawn_at, p.withdrawn_by, p.withdrawn_reason, p.flags,
     (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
        JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
-    ST_AsGeoJSON(p.geom, 7)::json AS geometry
+    {geojson_sql("p.geom")} AS geometry
 """
 _PARCEL_FROM = """
     FROM parcels p JOIN admin_units t ON t.id = p.township_id
@@ -33,7 +35,7 @@ _PARCEL_FROM = """
 
 def _feature(row) -> dict:
     props = {k: v for k, v in row.items() if k not in ("geometry", "district_id")}
-    for key in ("created_at", "updated_at", "verified_at"):
+    for key in ("created_at", "updated_at", "verified_at", "withdrawn_at"):
         props[key] = props[key].isoformat() if props[key] else None
     return {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
 
@@ -41,7 +43,7 @@ def _feature(row) -> dict:
 def parcels_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["parcels"])
 
-    @router.get("/parcels")
+    @router.get("/parcels", response_model=schemas.FeatureCollection)
     def list_parcels(
         request: Request,
         session: SessionDep,
@@ -76,7 +78,7 @@ def parcels_router() -> APIRouter:
         }
         return JSONResponse(body, media_type=GEOJSON)
 
-    @router.get("/parcels/{parcel_id}")
+    @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
     def get_parcel(parcel_id: IdPath, session: SessionDep, who: SignedIn):
         row = (
             session.execute(
@@ -110,6 +112,9 @@ def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> 
     if status:
         clauses.append("p.status = :status")
         params["status"] = status
+    else:
+        # Withdrawn parcels are listed only when asked for by status.
+        clauses.append("p.status <> 'withdrawn'")
     if bbox:
         west, south, east, north = bbox
         clauses.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)")
@@ -118,8 +123,8 @@ def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> 
 
 
 def _page_links(request: Request, total: int, limit: int, offset: int) -> list[dict]:
-    """OGC API style next/prev links that keep the caller's filters."""
-    links = []
+    """OGC API style self/next/prev links that keep the caller's filters."""
+    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
     if offset + limit < total:
         url = request.url.include_query_params(limit=limit, offset=offset + limit)
         links.append({"rel": "next", "type": GEOJSON, "href": str(url)})

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from .. import tallies
 from ..permissions import visible_district_names
+from . import schemas
 from .auth import SignedIn
 from .deps import DayQuery, KindFilter, SessionDep, YearQuery
 
@@ -18,11 +19,11 @@ def _visible(session, who, rows):
 def tallies_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["tallies"])
 
-    @router.get("/tallies")
+    @router.get("/tallies", response_model=list[schemas.TallyRow])
     def get_tallies(
         session: SessionDep,
         who: SignedIn,
-        by: Annotated[str, Query(pattern="^(district|township|project)$")] = "district",
+        by: Annotated[str, Query(pattern="^(city|district|township|project)$")] = "district",
         kind: KindFilter = None,
         year: YearQuery = None,
         as_of: DayQuery = None,
@@ -37,7 +38,7 @@ def tallies_router() -> APIRouter:
 def support_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["tallies"])
 
-    @router.get("/support-links")
+    @router.get("/support-links", response_model=list[schemas.SupportLink])
     def get_support_links(
         session: SessionDep,
         who: SignedIn,

@@ -6,12 +6,14 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
 
 from .. import actions, reports
 from ..errors import InvalidInput, TooLarge, UploadRefused
 from ..settings import get_settings
 from ..uploads import IMPORT_STATUSES, ImportOptions
+from . import schemas
 from .auth import SignedIn
 from .deps import KIND_PATTERN, SessionDep
 
@@ -19,7 +21,16 @@ from .deps import KIND_PATTERN, SessionDep
 def uploads_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["uploads"])
 
-    @router.post("/uploads")
+    @router.post(
+        "/uploads",
+        status_code=201,
+        response_model=schemas.UploadReport,
+        responses={
+            200: {"model": schemas.UploadReport, "description": "a dry run: checked, not stored"},
+            413: {"model": schemas.ErrorBody, "description": "larger than the upload limit"},
+            422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
+        },
+    )
     def post_upload(
         session: SessionDep,
         who: SignedIn,
@@ -68,6 +79,16 @@ def uploads_router() -> APIRouter:
             if report_format == "json":
                 return JSONResponse(report.as_dict(), status_code=status_code)
             return _report_file(report, report_format, status_code, Path(folder))
+
+    @router.get("/uploads/{upload_id}/file")
+    def get_upload_file(
+        upload_id: Annotated[int, Path_(ge=1, le=2**31 - 1)], session: SessionDep, who: SignedIn
+    ):
+        """The original file of an accepted upload, as sent (admins only); its SHA-256 in
+        `X-Checksum-SHA256`."""
+        kept = actions.upload_file(session, who, upload_id)
+        headers = {**_attachment(kept.name), "X-Checksum-SHA256": kept.sha256}
+        return Response(kept.content, media_type="application/octet-stream", headers=headers)
 
     return router
 

@@ -10,27 +10,41 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from .. import actions, permissions, workflow
+from . import schemas
 from .auth import SignedIn
 from .deps import IdPath, SessionDep
 
 log = logging.getLogger("geo_service.api")
 
+# The version the client saw: a change to a parcel that has moved on since is a 409.
+_VERSION = Field(None, ge=1, le=2**31 - 1, description="the parcel version you saw (else 409)")
+
 
 class StatusChange(BaseModel):
     status: str = Field(description="in_progress, delivered, demolished or disputed")
     note: str | None = Field(None, description="why; required when leaving disputed")
+    version: int | None = _VERSION
 
 
 class Verification(BaseModel):
     note: str | None = Field(None, description="what was checked")
+    version: int | None = _VERSION
 
 
 class Dispute(BaseModel):
     reason: str
+    version: int | None = _VERSION
 
 
-def _parcel(session, parcel_id: int, who, lock: bool = True):
-    parcel = workflow.get_parcel(session, parcel_id, lock=lock)
+class Withdrawal(BaseModel):
+    reason: str = Field(description="why the parcel leaves the register")
+    version: int | None = _VERSION
+
+
+def _parcel(session, parcel_id: int, who):
+    """The parcel as it is now, not yet locked: the use case locks it and answers 409 when it
+    changed between this read (what the permissions were checked on) and the lock."""
+    parcel = workflow.get_parcel(session, parcel_id)
     permissions.check_read_district(who, parcel.township.parent)
     return parcel
 
@@ -38,22 +52,25 @@ def _parcel(session, parcel_id: int, who, lock: bool = True):
 def workflow_router() -> APIRouter:
     router = APIRouter(prefix="/api/parcels", tags=["workflow"])
 
-    @router.get("/{parcel_id}/history")
+    @router.get("/{parcel_id}/history", response_model=list[schemas.ParcelVersion])
     def get_history(parcel_id: IdPath, session: SessionDep, who: SignedIn):
         """Every version, oldest first (geometry_changed is null for the first)."""
-        return workflow.history(session, _parcel(session, parcel_id, who, lock=False))
+        return workflow.history(session, _parcel(session, parcel_id, who))
 
-    @router.post("/{parcel_id}/status")
+    @router.post("/{parcel_id}/status", response_model=schemas.WorkflowStep)
     def post_status(parcel_id: IdPath, body: StatusChange, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
-        return actions.change_status(session, who, parcel, body.status, body.note).as_dict()
+        done = actions.change_status(
+            session, who, parcel, body.status, body.note, expected=body.version
+        )
+        return done.as_dict()
 
-    @router.post("/{parcel_id}/verify")
+    @router.post("/{parcel_id}/verify", response_model=schemas.WorkflowStep)
     def post_verify(parcel_id: IdPath, body: Verification, session: SessionDep, who: SignedIn):
         """Sign-off by the signed-in verifier, for their group (土地核验组: land,
         拆迁核验组: demolition) in their townships; freezes the area."""
         parcel = _parcel(session, parcel_id, who)
-        done = actions.verify(session, who, parcel, body.note)
+        done = actions.verify(session, who, parcel, body.note, expected=body.version)
         log.info(
             "verified %s (%s, %s) by %s: %.1f m²",
             done.code,
@@ -65,9 +82,18 @@ def workflow_router() -> APIRouter:
         )
         return done.as_dict()
 
-    @router.post("/{parcel_id}/dispute")
+    @router.post("/{parcel_id}/dispute", response_model=schemas.WorkflowStep)
     def post_dispute(parcel_id: IdPath, body: Dispute, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
-        return actions.dispute(session, who, parcel, body.reason).as_dict()
+        done = actions.dispute(session, who, parcel, body.reason, expected=body.version)
+        return done.as_dict()
+
+    @router.post("/{parcel_id}/withdraw")
+    def post_withdraw(parcel_id: int, body: Withdrawal, session: SessionDep, who: SignedIn):
+        """Take the parcel off the register (soft delete, by an admin or the verifier of its
+        kind and township): its history stays, it counts in no tally, map or overlap check."""
+        parcel = _parcel(session, parcel_id, who)
+        done = actions.withdraw(session, who, parcel, body.reason, expected=body.version)
+        return done.as_dict()
 
     return router

@@ -2,14 +2,20 @@
 
 # Importing each module registers its commands on `app`.
 from . import (  # noqa: F401
+    assets,
+    backup,
     boundaries,
     db,
+    exports,
     imports,
     maps,
     projects,
+    rankings,
+    relocation,
     serve,
     tallies,
     targets,
+    uploads,
     users,
     workflow,
 )

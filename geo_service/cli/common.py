@@ -72,6 +72,7 @@ class ImportStatus(StrEnum):
 
 
 class By(StrEnum):
+    city = "city"
     district = "district"
     township = "township"
     project = "project"

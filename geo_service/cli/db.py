@@ -2,7 +2,7 @@
 
 import typer
 
-from .. import accounts, database, reference
+from .. import accounts, database, reference, roles
 from ..database import session_scope
 from ..errors import GeoServiceError
 from ..settings import get_settings
@@ -27,6 +27,8 @@ def db_upgrade() -> None:
         with session_scope() as session:
             added = reference.load_reference(session)
             admin = accounts.ensure_first_admin(session, get_settings().admin_password)
+        role_name = get_settings().app_role
+        role = roles.ensure_app_role(database.get_engine(), role_name) if role_name else None
     except GeoServiceError as exc:
         _fail(exc)
     typer.echo(
@@ -37,3 +39,32 @@ def db_upgrade() -> None:
         typer.echo(f"first admin created: user {admin[0]!r}, password {admin[1]} (shown once)")
     elif admin:
         typer.echo(f"first admin created: user {admin[0]!r}, password from the environment")
+    if role is not None:
+        _say_role(role)
+
+
+@db_app.command("app-role")
+def db_app_role(
+    name: str = typer.Option("geo_service_app", help="the service's login role"),
+    new_password: bool = typer.Option(
+        False, "--new-password", help="give the role a new generated password"
+    ),
+) -> None:
+    """Create the service's own login role (run as the database owner, after `db upgrade`)
+    and grant it what the service needs and no more: parcel history and kept upload files
+    can be added to, never changed or deleted; parcels are withdrawn, never deleted.
+    Prints the DATABASE_URL for the service (with the password when one was set now).
+
+    Example: geo-service db app-role --name geo_service_app
+    """
+    try:
+        role = roles.ensure_app_role(database.get_engine(), name, new_password=new_password)
+    except GeoServiceError as exc:
+        _fail(exc)
+    _say_role(role)
+
+
+def _say_role(role) -> None:
+    state = "created" if role.created else "granted again"
+    typer.echo(f"role {role.name} {state}; run the service with")
+    typer.echo(f"DATABASE_URL={role.url}")

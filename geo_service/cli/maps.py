@@ -14,11 +14,12 @@ from .common import Kind, _fail, app
 class MapName(StrEnum):
     progress = "progress"
     support = "support"
+    relocation = "relocation"
 
 
 @app.command("map")
 def map_command(
-    name: MapName = typer.Argument(..., help="progress or support"),
+    name: MapName = typer.Argument(..., help="progress, support or relocation (回迁)"),
     output: Path = typer.Option(..., help="the HTML file to write, e.g. maps/progress.html"),
     district: str | None = typer.Option(None, help="district (default: the configured one)"),
     kind: Kind = typer.Option(Kind.land),
@@ -33,9 +34,12 @@ def map_command(
       geo-service map progress --district 晋安区 --kind land --output maps/progress.html
 
       geo-service map support --output maps/support.html
+
+      geo-service map relocation --district 晋安区 --output maps/relocation.html
     """
     from ..maps import data as maps_data
     from ..maps import pages as maps_pages
+    from ..maps import relocation as relocation_map
 
     try:
         view = maps_data.View(
@@ -45,8 +49,11 @@ def map_command(
             quarter=quarter,
         )
         with session_scope() as session:
-            pages = {"progress": maps_pages.progress_page, "support": maps_pages.support_page}
-            html = pages[name.value](session, view, static=True)
+            if name is MapName.relocation:
+                html = relocation_map.relocation_page(session, view.district, year, static=True)
+            else:
+                pages = {"progress": maps_pages.progress_page, "support": maps_pages.support_page}
+                html = pages[name.value](session, view, static=True)
     except GeoServiceError as exc:
         _fail(exc)
     output.parent.mkdir(parents=True, exist_ok=True)

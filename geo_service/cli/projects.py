@@ -1,13 +1,19 @@
-"""`geo-service projects`: responsibility lists."""
+"""`geo-service projects`: responsibility lists, the register, milestones, problem files."""
 
+import json
+import sys
+from datetime import date
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
-from .. import actions
+from .. import actions, register
+from ..areas import m2_to_mu
 from ..database import session_scope
 from ..errors import GeoServiceError
-from .common import acting, app, as_option, fail_acting
+from ..projects import CATEGORIES
+from .common import ListFormat, _day, _fail, _text, acting, app, as_option, fail_acting
 
 projects_app = typer.Typer(help="Projects and their responsibility lists.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
@@ -29,7 +35,7 @@ def projects_import(
 
     Examples:
 
-      geo-service projects import data/parcels/demo_projects.csv
+      geo-service projects import geo_service/data/parcels/demo_projects.csv
 
       geo-service projects import 责任清单.xlsx --sheet 晋安区
     """
@@ -42,3 +48,246 @@ def projects_import(
         f"projects: {counts['created']} created, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged"
     )
+
+
+def _json(data) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@projects_app.command("list")
+def projects_list(
+    as_of: str | None = typer.Option(None, "--as-of", help="milestones as at the end of this day"),
+    district: str | None = typer.Option(None, help="only this district's projects"),
+    category: str | None = typer.Option(None, help=f"only one of {', '.join(CATEGORIES)}"),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
+) -> None:
+    """The project register: counts by category and district, then each project with its
+    milestones (done / due / overdue by N days), open problems and parcels' progress;
+    the most overdue first.
+
+    Examples:
+
+      geo-service projects list --as-of 2017-06-30
+
+      geo-service projects list --district 仓山区 --category 两逾 --format json
+    """
+    day = _day(as_of)
+    try:
+        with session_scope() as session:
+            found = register.register(session, as_of=day, district=district, category=category)
+    except GeoServiceError as exc:
+        _fail(exc)
+    if fmt is ListFormat.json:
+        _json(found)
+        return
+    sys.stdout.write(_counts_table(found["counts"]))
+    table = Table(title=f"Projects as of {found['as_of']}")
+    for name in ("code", "name", "category", "district", "milestones", "overdue", "problems",
+                 "verified / planned"):  # fmt: skip
+        table.add_column(name)
+    for p in found["projects"]:
+        table.add_row(
+            p["code"],
+            p["name"],
+            p["category"] or "",
+            p["district"] or "",
+            f"{p['milestones_done']} done, {p['milestones_due']} due, "
+            f"{p['milestones_overdue']} overdue",
+            f"{p['most_overdue_days']} d" if p["most_overdue_days"] else "",
+            f"{p['open_problems']} open ({p['overdue_problems']} overdue)",
+            _parcels_text(p["parcels"]),
+        )
+    sys.stdout.write(_text(table))
+
+
+def _counts_table(counts: dict) -> str:
+    table = Table(title=f"{counts['total']} project(s) by category and district")
+    categories = list(counts["by_category"])
+    for name in ("district", *categories, "total"):
+        table.add_column(name, justify="left" if name == "district" else "right")
+    for district, row in counts["by_district"].items():
+        table.add_row(district, *(str(row.get(c, 0)) for c in categories), str(row["total"]))
+    table.add_row("合计", *(str(counts["by_category"][c]) for c in categories),
+                  str(counts["total"]))  # fmt: skip
+    return _text(table)
+
+
+def _parcels_text(parcels: list[dict]) -> str:
+    return "; ".join(
+        f"{x['kind']} {m2_to_mu(x['verified_m2']):,.1f}/{m2_to_mu(x['planned_m2']):,.1f} mu"
+        for x in parcels
+    )
+
+
+@projects_app.command("show")
+def projects_show(
+    code: str = typer.Argument(..., help="project code"),
+    as_of: str | None = typer.Option(None, "--as-of", help="as at the end of this day"),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
+) -> None:
+    """One project: responsibility list, milestones with their status, parcels' progress
+    and the problem file (overdue first).
+
+    Example: geo-service projects show JA2017-001 --as-of 2017-06-30
+    """
+    day = _day(as_of)
+    try:
+        with session_scope() as session:
+            p = register.project_detail(session, code, as_of=day)
+    except GeoServiceError as exc:
+        _fail(exc)
+    if fmt is ListFormat.json:
+        _json(p)
+        return
+    lines = [
+        f"{p['code']} {p['name']} [{p['category']}] {p['district']} {'、'.join(p['townships'])}",
+        f"业主单位 {p['owner_unit'] or '—'}; 责任单位 {p['responsible_unit'] or '—'}; "
+        f"第一责任人 {p['first_responsible'] or '—'}; 直接责任人 {p['direct_responsible'] or '—'}",
+        f"问题 {p['problem'] or '—'}; 目标 {p['target'] or '—'}; as of {p['as_of']}",
+        "milestones:",
+        *(f"  {m['date']} {m['text']}: {_milestone_text(m)}" for m in p["milestones"]),
+        f"parcels: {_parcels_text(p['parcels']) or 'none'}",
+        "problems (overdue first):",
+        *(
+            f"  #{x['id']} {x['problem']} — {x['responsible_unit'] or ''} {x['person'] or ''}, "
+            f"deadline {x['deadline'] or '—'}: {_problem_text(x)}"
+            for x in p["problems"]
+        ),  # fmt: skip
+    ]
+    typer.echo("\n".join(lines))
+
+
+def _milestone_text(m: dict) -> str:
+    if m["status"] == "done":
+        late = f", {m['overdue_days']} day(s) late" if m["overdue_days"] else ", on time"
+        return f"done {m['done_on']}{late}"
+    if m["status"] == "overdue":
+        return f"overdue by {m['overdue_days']} day(s)"
+    return "due"
+
+
+def _problem_text(x: dict) -> str:
+    if x["status"] == "solved":
+        return f"solved {x['solved_on']}"
+    return f"open, overdue by {x['overdue_days']} day(s)" if x["overdue"] else "open"
+
+
+@projects_app.command("milestone")
+def projects_milestone(
+    code: str = typer.Argument(..., help="project code"),
+    due: str = typer.Option(..., "--date", help="the milestone's date, YYYY-MM-DD"),
+    done: str | None = typer.Option(None, "--done", help="the day it was done (default today)"),
+    text: str | None = typer.Option(None, help="the milestone's text, when a date has two"),
+    withdraw: bool = typer.Option(False, help="withdraw a completion recorded by mistake"),
+    note: str | None = typer.Option(None),
+    as_user: str | None = as_option(),
+) -> None:
+    """Record a milestone done (kept with who and when; a withdrawal is a record too).
+
+    Example: geo-service projects milestone JA2017-001 --date 2017-03-31 --done 2017-03-25
+    """
+    due_on = _date_option(due, "--date")
+    done_on = None if withdraw else (_date_option(done, "--done") if done else register.today())
+    try:
+        with session_scope() as session:
+            who = acting(session, as_user)
+            state = actions.record_milestone(session, who, code, due_on, done_on, text, note)
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    if done_on is None:
+        typer.echo(f"{code} {due_on} {state.text}: completion withdrawn")
+    else:
+        typer.echo(f"{code} {due_on} {state.text}: {_milestone_text(state.as_dict())}")
+
+
+@projects_app.command("problem-add")
+def projects_problem_add(
+    code: str = typer.Argument(..., help="project code"),
+    problem: str = typer.Option(..., help="the problem to solve"),
+    unit: str | None = typer.Option(None, help="responsible unit (责任单位)"),
+    person: str | None = typer.Option(None, help="responsible person (责任人)"),
+    deadline: str | None = typer.Option(None, help="YYYY-MM-DD"),
+    note: str | None = typer.Option(None),
+    as_user: str | None = as_option(),
+) -> None:
+    """File a problem in the project's problem file (问题档案).
+
+    Example: geo-service projects problem-add JA2017-024 --problem 开发商未完成竣工验收
+    --unit 区住建局 --person 沈国平 --deadline 2017-08-31
+    """
+    day = _date_option(deadline, "--deadline") if deadline else None
+    try:
+        with session_scope() as session:
+            who = acting(session, as_user)
+            x = actions.file_problem(session, who, code, problem, unit, person, day, note)
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    typer.echo(f"problem #{x.id} filed for {code}")
+
+
+@projects_app.command("problem-solve")
+def projects_problem_solve(
+    problem_id: int = typer.Argument(..., help="the problem's number (#ID)"),
+    on: str | None = typer.Option(None, help="the day it was solved (default today)"),
+    reopen: bool = typer.Option(False, help="reopen a solved problem instead"),
+    note: str | None = typer.Option(None),
+    as_user: str | None = as_option(),
+) -> None:
+    """Mark a problem solved (or reopen it); every change is a new version.
+
+    Example: geo-service projects problem-solve 3 --on 2017-09-12 --note 已补缴
+    """
+    day = _date_option(on, "--on") if on else None
+    try:
+        with session_scope() as session:
+            who = acting(session, as_user)
+            status = "open" if reopen else "solved"
+            x = actions.set_problem_status(session, who, problem_id, status, day, note)
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    typer.echo(f"problem #{x.id}: {_problem_text(x.as_dict())}")
+
+
+@projects_app.command("problems")
+def projects_problems(
+    code: str | None = typer.Argument(None, help="one project's file (default: every project)"),
+    as_of: str | None = typer.Option(None, "--as-of", help="as at the end of this day"),
+    history: int | None = typer.Option(None, help="every version of problem #ID instead"),
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
+) -> None:
+    """Problem files, overdue first (longest overdue first), then open, then solved.
+
+    Examples:
+
+      geo-service projects problems --as-of 2017-06-30
+
+      geo-service projects problems --history 3 --format json
+    """
+    day = _day(as_of)
+    try:
+        with session_scope() as session:
+            if history is not None:
+                rows = register.problem_history(session, history)
+            else:
+                rows = [
+                    x.as_dict() for x in register.problems(session, [code] if code else None, day)
+                ]
+    except GeoServiceError as exc:
+        _fail(exc)
+    if fmt is ListFormat.json:
+        _json(rows)
+        return
+    columns = list(rows[0]) if rows else ["id"]
+    table = Table(title="Problem history" if history is not None else "Problem files")
+    for name in columns:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    sys.stdout.write(_text(table))
+
+
+def _date_option(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(GeoServiceError(f"{name} must be a date YYYY-MM-DD, not {value!r}"))

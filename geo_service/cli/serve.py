@@ -9,7 +9,7 @@ from .common import _fail, app
 
 @app.command("demo")
 def demo_command() -> None:
-    """Load the synthetic Jin'an demo set from data/parcels/ (projects, targets, parcels).
+    """Load the synthetic Jin'an demo set shipped in the package (projects, targets, parcels).
 
     Example: geo-service db upgrade && geo-service demo
     """

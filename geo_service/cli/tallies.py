@@ -4,22 +4,32 @@ import csv
 import io
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from .. import tallies
+from .. import relocation_tallies, tallies
 from ..database import session_scope
 from ..errors import GeoServiceError
 from ..reports import safe_rows
 from .common import By, Credit, Format, Kind, ListFormat, _day, _fail, _text, app, err
+from .relocation import tally_table as relocation_table
+
+
+class TallyKind(StrEnum):
+    land = "land"
+    demolition = "demolition"
+    relocation = "relocation"
 
 
 @app.command("tally")
 def tally_command(
     by: By = typer.Option(By.district, help="group by district, township or project"),
-    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
+    kind: TallyKind | None = typer.Option(
+        None, help="only land or only demolition; relocation: households, flats and m² (回迁)"
+    ),
     year: int | None = typer.Option(
         None, help="the campaign year (default: the --as-of day's, else the configured one)"
     ),
@@ -46,9 +56,14 @@ def tally_command(
       geo-service tally --by township --format csv --output tally.csv
 
       geo-service tally --by township --credit helpers --as-of 2017-06-30
+
+      geo-service tally --kind relocation --by township --format json
     """
     day = _day(as_of)
     fmt = _output_format(fmt, output)
+    if kind is TallyKind.relocation:
+        _relocation(by.value, year, day, fmt, output)
+        return
     try:
         with session_scope() as session:
             rows = tallies.tally(
@@ -65,7 +80,21 @@ def tally_command(
     if not records and fmt is Format.table:
         err.print(_nothing_recorded(kind, year, day), markup=False, highlight=False)
         return
-    text = _render(records, fmt, by.value, credit.value)
+    _emit(_render(records, fmt, by.value, credit.value), records, output)
+
+
+def _relocation(by: str, year, day, fmt: Format, output: Path | None) -> None:
+    try:
+        with session_scope() as session:
+            rows = relocation_tallies.tally(session, by=by, year=year, as_of=day)
+    except GeoServiceError as exc:
+        _fail(exc)
+    records = [r.as_dict(by) for r in rows]
+    text = relocation_table(records, by) if fmt is Format.table else _render(records, fmt, by)
+    _emit(text, records, output)
+
+
+def _emit(text: str, records: list, output: Path | None) -> None:
     if output:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"{len(records)} row(s) written to {output}")
@@ -138,6 +167,8 @@ def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> 
 def _table(records: list[dict], by: str, credit: str = "host") -> str:
     table = Table(title=f"Verified area by {by}; {CREDIT_TITLES[credit]}")
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
+    if by == "city":
+        columns = ["city"]
     numbers = ["verified parcels", "planned mu", "delivered mu", "verified m²", "verified mu",
                "target m²", "target mu", "progress"]  # fmt: skip
     for name in [*columns, "kind", *numbers]:

@@ -1,15 +1,23 @@
 """`geo-service targets`: annual and quarterly targets."""
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from .. import actions, targets
+from .. import actions, relocation_actions, targets
 from ..areas import m2_to_mu
 from ..database import session_scope
 from ..errors import GeoServiceError
 from ..tallies import CAMPAIGN_TZ
 from .common import Kind, _fail, acting, app, as_option, fail_acting
+
+
+class TargetKind(StrEnum):
+    land = "land"
+    demolition = "demolition"
+    relocation = "relocation"
+
 
 targets_app = typer.Typer(help="Targets per district or township.", no_args_is_help=True)
 app.add_typer(targets_app, name="targets")
@@ -17,13 +25,17 @@ app.add_typer(targets_app, name="targets")
 
 @targets_app.command("set")
 def targets_set(
-    district: str = typer.Option(..., help="district name, e.g. 晋安区"),
+    district: str = typer.Option(
+        ..., help="district name, e.g. 晋安区, or the city (福州市) for a city-wide target"
+    ),
     township: str | None = typer.Option(None, help="township name; omit for the district"),
-    kind: Kind = typer.Option(...),
+    kind: TargetKind = typer.Option(..., help="land, demolition or relocation (回迁)"),
     year: int = typer.Option(...),
     quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
     mu: float | None = typer.Option(None, help="amount in mu"),
-    m2: float | None = typer.Option(None, help="amount in m²"),
+    m2: float | None = typer.Option(None, help="amount in m² (relocation: floor area)"),
+    households: int | None = typer.Option(None, help="relocation: households (户数)"),
+    flats: int | None = typer.Option(None, help="relocation: flats (套数)"),
     as_user: str | None = as_option(),
 ) -> None:
     """Set (or change) a target; its earlier values stay in its history (who set what,
@@ -35,7 +47,15 @@ def targets_set(
 
       geo-service targets set --district 晋安区 --township 新店镇 --kind demolition
       --year 2017 --m2 400000
+
+      geo-service targets set --district 仓山区 --kind relocation --year 2017
+      --households 1200 --flats 1800 --m2 180000
     """
+    if kind is TargetKind.relocation:
+        _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user)
+        return
+    if households is not None or flats is not None:
+        _fail(GeoServiceError("--households and --flats are for --kind relocation"))
     if (mu is None) == (m2 is None):
         _fail(GeoServiceError("give exactly one of --mu and --m2"))
     try:
@@ -59,11 +79,34 @@ def targets_set(
     typer.echo(f"{what}: {where} {kind.value} {year}{f' Q{quarter}' if quarter else ''}: {amount}")
 
 
+def _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user):
+    if quarter is not None or mu is not None:
+        _fail(GeoServiceError("a relocation target is for a year, in households, flats and m²"))
+    try:
+        with session_scope() as session:
+            relocation_actions.set_target(
+                session,
+                acting(session, as_user),
+                district=district,
+                township=township,
+                year=year,
+                households=households,
+                flats=flats,
+                m2=m2,
+            )
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    where = f"{district}/{township}" if township else district
+    typer.echo(
+        f"target set: {where} relocation {year}: {households} households, {flats} flats, {m2} m²"
+    )
+
+
 @targets_app.command("import")
 def targets_import(path: Path, as_user: str | None = as_option()) -> None:
     """Set targets from a CSV: district,township,kind,year,quarter,amount,unit (mu|m2).
 
-    Example: geo-service targets import data/parcels/demo_targets.csv
+    Example: geo-service targets import geo_service/data/parcels/demo_targets.csv
     """
     try:
         with session_scope() as session:

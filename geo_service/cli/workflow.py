@@ -121,6 +121,26 @@ def dispute_command(
     )
 
 
+@app.command("withdraw")
+def withdraw_command(
+    code: str = typer.Argument(..., help=_PARCEL_HELP),
+    reason: str = typer.Option(..., help="why the parcel leaves the register"),
+    township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
+    kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    as_user: str | None = as_option(),
+) -> None:
+    """Withdraw a parcel (soft delete; an admin, or a verifier of its kind and township):
+    its history stays, a `withdrawn` version records who, when and why, and it counts in no
+    tally, map or overlap check from then on. Parcels are never deleted.
+
+    Example: geo-service withdraw XD-001 --reason "重复登记" --township 新店镇 --as 林志伟
+    """
+    _transition(
+        lambda s, who: actions.withdraw(s, who, _parcel(s, code, township, kind), reason),
+        as_user,
+    )
+
+
 @app.command("history")
 def history_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),

@@ -1,6 +1,7 @@
-"""The browser assets the map pages need, served by geo_service itself.
+"""The browser assets the map pages and the API docs need, served by geo_service itself.
 
-Leaflet and Leaflet.VectorGrid come from the npm registry at set-up time
+Leaflet and Leaflet.VectorGrid (and Swagger UI and ReDoc for /docs and /redoc) come from
+the npm registry at set-up time
 (`npm ci --prefix geo_service/maps/vendor`, run by scripts/bootstrap.sh) into
 `vendor/node_modules`, which is not committed. The service serves that folder at
 `/static/vendor` (see `static_app`), so a page never asks a CDN; `inline_html()` puts
@@ -17,6 +18,8 @@ import base64
 import json
 import mimetypes
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,7 +29,10 @@ from ..errors import GeoServiceError
 VENDOR_DIR = Path(__file__).parent / "vendor"
 NODE_MODULES = VENDOR_DIR / "node_modules"
 STATIC_PREFIX = "/static/vendor"
-INSTALL_HINT = "run `npm ci --prefix geo_service/maps/vendor` (scripts/bootstrap.sh does)"
+INSTALL_HINT = (
+    "run `geo-service assets install` (npm ci from the npm registry; scripts/bootstrap.sh "
+    "does it), or install a wheel built with the assets"
+)
 
 
 class AssetsMissing(GeoServiceError):
@@ -61,18 +67,46 @@ ASSETS = (
     Asset("marker-shadow", "leaflet/dist/images/marker-shadow.png", "image"),
 )
 OPTIONAL = {"vectorGrid"}  # left out with vectorgrid=False
-SERVED_PATHS = frozenset(a.path for a in ASSETS)
+# The API docs (/docs, /redoc): Swagger UI and ReDoc from the same npm install.
+DOCS_ASSETS = (
+    Asset("swagger_js", "swagger-ui-dist/swagger-ui-bundle.js", "js"),
+    Asset("swagger_css", "swagger-ui-dist/swagger-ui.css", "css"),
+    Asset("swagger_favicon", "swagger-ui-dist/favicon-32x32.png", "image"),
+    Asset("redoc_js", "redoc/bundles/redoc.standalone.js", "js"),
+)
+SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS))
+
+
+def install() -> str:
+    """Fetch the pinned assets from the npm registry into NODE_MODULES (package-lock.json
+    fixes every version); for installs whose wheel was built without them."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AssetsMissing(
+            "npm not found: install Node's npm (Debian: apt-get install npm) and run "
+            "`geo-service assets install` again, or install a wheel built with the assets"
+        )
+    done = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(VENDOR_DIR)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise AssetsMissing(f"npm ci failed: {message[-1] if message else done.returncode}")
+    check_installed()
+    return f"map assets installed under {NODE_MODULES}"
 
 
 def _selected(kind: str, vectorgrid: bool) -> list[Asset]:
     return [a for a in ASSETS if a.kind == kind and (vectorgrid or a.name not in OPTIONAL)]
 
 
-def check_installed() -> None:
-    missing = [a.path for a in ASSETS if not (NODE_MODULES / a.path).is_file()]
+def check_installed(assets=ASSETS) -> None:
+    missing = [a.path for a in assets if not (NODE_MODULES / a.path).is_file()]
     if missing:
         raise AssetsMissing(
-            f"map assets missing under {NODE_MODULES} ({', '.join(missing)}): {INSTALL_HINT}"
+            f"browser assets missing under {NODE_MODULES} ({', '.join(missing)}): {INSTALL_HINT}"
         )
 
 

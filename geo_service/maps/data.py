@@ -6,7 +6,7 @@ this module adds geometry for drawing and the pace a district needs to meet its 
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from .. import tallies
 from ..areas import m2_to_mu, rounded
 from ..errors import InvalidInput
+from ..features import geojson_sql
 from ..settings import get_settings
 from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
 from ..targets import basis_label
@@ -51,10 +52,7 @@ class View:
     def reference_day(self) -> date:
         """The day the pace is computed from: the view's day, or today (in China) held
         within the year, so a past year has no months left and a future one all twelve."""
-        if self.as_of:
-            return self.as_of
-        today = datetime.now(CAMPAIGN_TZ).date()
-        return min(max(today, date(self.year, 1, 1)), date(self.year, 12, 31))
+        return tallies.reference_day(self.year, self.as_of)
 
     def tally(self, session: Session, by: str) -> list:
         return tallies.tally(
@@ -79,9 +77,9 @@ def township_features(session: Session, view: View) -> dict:
         r.township: r for r in view.tally(session, "township") if r.district == district.name
     }
     shapes = session.execute(
-        text("""
+        text(f"""
             SELECT id, name, code, boundary_approximate,
-                   ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS geometry,
+                   {geojson_sql("ST_SimplifyPreserveTopology(geom, :tol)", 6)} AS geometry,
                    ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
             FROM admin_units WHERE parent_id = :district ORDER BY code"""),
         {"district": district.id, "tol": TOWNSHIP_SIMPLIFY_DEG},
@@ -125,8 +123,8 @@ def district_summary(session: Session, view: View) -> dict:
     target = row.target_m2 if row else None
     verified = row.verified_m2 if row else 0.0
     remaining = max(target - verified, 0.0) if target else None
-    months_left = _months_left(view.reference_day, view.year)
-    pace = remaining / months_left if remaining is not None and months_left > 0 else None
+    months_left = tallies.months_left(view.reference_day, view.year)
+    pace = tallies.pace_per_month(remaining, view.reference_day, view.year)
     return rounded(
         {
             "district": district.name,
@@ -148,12 +146,6 @@ def district_summary(session: Session, view: View) -> dict:
             "pace_mu_per_month": m2_to_mu(pace),
         }
     )
-
-
-def _months_left(day: date, year: int) -> float:
-    """Months from the end of `day` to the end of the year (30.44-day months)."""
-    end = date(year, 12, 31)
-    return max((end - day).days, 0) / 30.44
 
 
 def parcel_count(session: Session, view: View) -> int:
@@ -188,7 +180,7 @@ def parcel_features(session: Session, view: View) -> dict:
         text(f"""
             SELECT p.id, p.code, p.status, p.area_m2, p.township, p.project, p.project_name,
                    p.verified_by, p.verified_group, p.verified_at, p.supported,
-                   ST_AsGeoJSON(ST_SimplifyPreserveTopology(p.geom, :tol), 6)::json
+                   {geojson_sql("ST_SimplifyPreserveTopology(p.geom, :tol)", 6)}
                        AS geometry
             FROM ({_PARCELS_SQL}) p ORDER BY p.id"""),
         {**_parcel_params(session, view), "tol": PARCEL_SIMPLIFY_DEG},

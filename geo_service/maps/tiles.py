@@ -67,3 +67,56 @@ def parcel_tile(
         "tol": simplify_tolerance(z),
     }
     return bytes(session.execute(text(_TILE_SQL), params).scalar() or b"")
+
+
+# What each tile's layer carries, for TileJSON's vector_layers (clients build their schema
+# from it: GDAL's MVT driver, QGIS, MapLibre).
+FIELDS = {
+    "id": "Number",
+    "code": "String",
+    "status": "String",
+    "area_m2": "Number",
+    "area_mu": "Number",
+    "township": "String",
+    "project": "String",
+    "project_name": "String",
+    "verified_by": "String",
+    "verified_group": "String",
+    "verified_at": "String",
+}
+MIN_ZOOM, MAX_ZOOM = 0, 22
+
+
+def tilejson(session: Session, base_url: str, district: str, kind: str, as_of: date | None) -> dict:
+    """TileJSON 3.0.0 for one district's parcels of one kind: the tile URL template carries
+    the district, kind and day, so a client asks for the same tiles the maps draw."""
+    from urllib.parse import urlencode
+
+    owner = find_district(session, district)
+    query = {"district": owner.name, "kind": kind}
+    if as_of:
+        query["as_of"] = as_of.isoformat()
+    bounds = session.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
+            "coalesce(ST_Extent(geom), (SELECT ST_Extent(geom) FROM admin_units WHERE id = :d))"
+            " AS e FROM admin_units WHERE parent_id = :d) x"
+        ),
+        {"d": owner.id},
+    ).first()
+    west, south, east, north = (float(v) for v in bounds) if bounds[0] else (-180, -85, 180, 85)
+    return {
+        "tilejson": "3.0.0",
+        "name": f"{owner.name} {kind} parcels",
+        "description": "Parcels as Mapbox vector tiles (PostGIS ST_AsMVT), coloured by status",
+        "scheme": "xyz",
+        "format": "pbf",
+        "tiles": [f"{base_url.rstrip('/')}/tiles/{{z}}/{{x}}/{{y}}.pbf?{urlencode(query)}"],
+        "minzoom": MIN_ZOOM,
+        "maxzoom": MAX_ZOOM,
+        "bounds": [west, south, east, north],
+        "center": [(west + east) / 2, (south + north) / 2, 11],
+        "vector_layers": [
+            {"id": LAYER, "fields": FIELDS, "minzoom": MIN_ZOOM, "maxzoom": MAX_ZOOM}
+        ],
+    }

@@ -180,7 +180,7 @@
       '<div class="gs-kinds">' + ["land", "demolition"].map(function (x) {
         return x === k ? "<b>" + KIND_LABEL[x] + "</b>" : '<a href="?district=' + encodeURIComponent(s.district) +
           "&kind=" + x + '">' + KIND_LABEL[x] + "</a>";
-      }).join(" · ") + "</div>";
+      }).join(" · ") + ' · <a href="/maps/relocation?district=' + encodeURIComponent(s.district) + '">回迁</a></div>';
   };
 
   ProgressMap.prototype.update = function (data) {
@@ -349,9 +349,123 @@
     return [to, at(0.45), at(-0.45)];
   }
 
+  /* Relocation (回迁): resettlement sites coloured by hand-over progress (households
+   * handed over ÷ households due), sized by flats, with lines from the townships whose
+   * households they take (width by households). */
+  function RelocationMap(map, cfg) {
+    this.map = map;
+    this.cfg = cfg;
+    this.updates = 0;
+    this.townships = L.geoJSON(null, {
+      style: { className: "gs-township", color: "#607d8b", weight: 1.2, fillColor: "#eceff1", fillOpacity: 0.45 }
+    }).addTo(map);
+    this.labels = L.layerGroup().addTo(map);
+    this.links = L.layerGroup().addTo(map);
+    this.sites = L.layerGroup().addTo(map);
+    map.fitBounds(cfg.bounds, { animate: false });
+    L.control.layers(null, { "安置项目": this.sites, "乡镇 → 安置项目": this.links, "乡镇标注": this.labels },
+      { collapsed: false, position: "topright" }).addTo(map);
+    this.summary = control("topright", "gs-summary").addTo(map);
+    var legend = "<h4>安置项目交房进度（已交房户数 ÷ 应回迁户数）</h4>";
+    PROGRESS_BINS.forEach(function (b) {
+      legend += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
+    });
+    legend += '<div><i class="gs-swatch gs-swatch-none"></i>暂无回迁户</div>' +
+      "<div>圆圈大小 ∝ 安置房套数</div>" +
+      '<div><i class="gs-line gs-line-relocation"></i>乡镇 → 安置项目，线宽 ∝ 回迁户数</div>';
+    control("bottomright", "gs-legend", legend).addTo(map);
+    this.update(cfg.data);
+    if (cfg.live) this.poll();
+  }
+
+  RelocationMap.prototype.update = function (data) {
+    var self = this, centres = {}, sites = {}, maxFlats = 1, maxHouseholds = 1;
+    this.townships.clearLayers().addData(data.townships);
+    this.labels.clearLayers();
+    this.links.clearLayers();
+    this.sites.clearLayers();
+    data.townships.features.forEach(function (f) {
+      var p = f.properties;
+      centres[p.name] = [p.label_lat, p.label_lon];
+      var text = esc(p.name) + (p.households ? "<br>" + fmt(p.handed_over) + " / " + fmt(p.households) + " 户" : "");
+      L.marker(centres[p.name], { interactive: false,
+        icon: L.divIcon({ className: "gs-label", html: "<span>" + text + "</span>", iconSize: null })
+      }).addTo(self.labels);
+    });
+    data.sites.features.forEach(function (f) {
+      sites[f.properties.code] = f.properties;
+      maxFlats = Math.max(maxFlats, f.properties.flats_planned);
+    });
+    data.links.forEach(function (l) { maxHouseholds = Math.max(maxHouseholds, l.households); });
+    data.links.forEach(function (l) {
+      var a = centres[l.township], site = sites[l.project];
+      if (!a || !site) return;
+      L.polyline(curve(a, [site.lat, site.lon]), { className: "gs-rlink", color: "#8d6e63",
+        weight: 1.5 + 8 * l.households / maxHouseholds, opacity: 0.8 })
+        .bindTooltip(esc(l.township) + " → " + esc(l.project) + "：" + fmt(l.households) + " 户，已交房 " +
+          fmt(l.handed_over) + " 户", { sticky: true }).addTo(self.links);
+    });
+    data.sites.features.forEach(function (f) {
+      var p = f.properties;
+      var color = p.progress === null ? "#ffffff" : progressColor(p.progress);
+      L.geoJSON(f, { style: { className: "gs-site", color: "#37474f", weight: 1.5, fillColor: color, fillOpacity: 0.9 } })
+        .addTo(self.sites);
+      var rows = [["项目", p.code + " " + p.name], ["服务乡镇", p.townships || "—"],
+        ["回迁户", fmt(p.households_handed_over) + " / " + fmt(p.households) + " 户已交房"],
+        ["安置房", fmt(p.flats_handed_over) + " 套已交房，" + fmt(p.flats_allocated) + " 套已分配，计划 " + fmt(p.flats_planned) + " 套"],
+        ["交房进度", pct(p.progress)], ["计划竣工", p.planned_completion || "—"], ["实际竣工", p.actual_completion || "未竣工"]];
+      var html = '<table class="gs-popup">' + rows.map(function (r) {
+        return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
+      }).join("") + "</table>";
+      L.circleMarker([p.lat, p.lon], { className: "gs-site-marker", radius: 6 + 22 * Math.sqrt(p.flats_planned / maxFlats),
+        color: "#37474f", weight: 2, fillColor: color, fillOpacity: 0.85 })
+        .bindTooltip(esc(p.name) + " " + pct(p.progress)).bindPopup(html).addTo(self.sites);
+    });
+    this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
+    this.token = data.token;
+    this.updates += 1;
+    document.body.setAttribute("data-gs-updates", String(this.updates));
+    document.body.setAttribute("data-gs-households-handed-over", String(data.summary.households_handed_over || 0));
+  };
+
+  RelocationMap.prototype.summaryHtml = function (s) {
+    function row(label, value, cls) {
+      return "<tr><th>" + label + "</th><td" + (cls ? ' class="' + cls + '"' : "") + ">" + value + "</td></tr>";
+    }
+    function target(v, unit) { return v === null || v === undefined ? "未设" : fmt(v) + unit; }
+    var when = s.as_of || (s.year + "年");
+    return "<h3>" + esc(s.district) + " 回迁进度 <small>" + esc(when) + "</small></h3>" +
+      '<table class="gs-figures">' +
+      row("应回迁户数", fmt(s.households_planned) + " 户") +
+      row("已交房户数", fmt(s.households_handed_over) + " 户") +
+      row("年度目标", target(s.target_households, " 户")) +
+      row("完成率", pct(s.progress), "gs-progress") +
+      row("已交房套数", fmt(s.flats_handed_over) + " / " + fmt(s.flats_planned) + " 套") +
+      row("已交房面积", fmt(s.m2_handed_over) + " / " + fmt(s.m2_planned) + " m²") +
+      row("已办证户数", fmt(s.households_certified) + " 户") +
+      row("逾期未回迁", fmt(s.overdue_handover) + " 户", "gs-overdue") +
+      row("逾期未办证", fmt(s.overdue_title) + " 户", "gs-overdue") + "</table>" +
+      '<div class="gs-kinds">' + ["land", "demolition"].map(function (x) {
+        return '<a href="/maps/progress?district=' + encodeURIComponent(s.district) + "&kind=" + x + '">' +
+          KIND_LABEL[x] + "</a>";
+      }).join(" · ") + " · <b>回迁</b></div>";
+  };
+
+  RelocationMap.prototype.poll = function () {
+    var self = this;
+    setInterval(function () {
+      fetch(self.cfg.changes_url).then(function (r) { return r.json(); }).then(function (c) {
+        if (c.token === self.token) return;
+        return fetch(self.cfg.data_url).then(function (r) { return r.json(); }).then(function (d) { self.update(d); });
+      }).catch(function () { /* the next poll tries again */ });
+    }, this.cfg.poll_ms);
+  };
+
+  var MODES = { progress: ProgressMap, support: SupportMap, relocation: RelocationMap };
+
   window.geoServiceMaps = {
     start: function (map, cfg) {
-      var page = cfg.mode === "support" ? new SupportMap(map, cfg) : new ProgressMap(map, cfg);
+      var page = new (MODES[cfg.mode] || ProgressMap)(map, cfg);
       window.geoServiceMaps.page = page;
       return page;
     }

@@ -1,0 +1,150 @@
+"""Downloads for planners and GIS staff: tallies (XLSX, CSV, printable HTML) and parcel
+layers (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV) in the CRS asked for."""
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, Response
+
+from .. import exports
+from ..permissions import readable_district
+from .auth import SignedIn
+from .deps import KindFilter, SessionDep
+
+_BY = Annotated[
+    str,
+    Query(
+        pattern="^(district|township|project|quarter|month)$",
+        description="district, township, project, or a township series by quarter or month",
+    ),
+]
+_LANG = Annotated[str, Query(pattern="^(zh|en)$", description="header language")]
+_LAYER_PATTERN = f"^({'|'.join(exports.PARCEL_FORMATS)})$"
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def attachment(filename: str) -> dict:
+    # HTTP headers are Latin-1: Chinese file names travel percent-encoded (RFC 6266),
+    # with a plain ASCII fallback for old clients.
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return {
+        "Content-Disposition": f'attachment; filename="{fallback}"; '
+        f"filename*=UTF-8''{quote(filename)}"
+    }
+
+
+def _file(body: bytes, media_type: str, name: str) -> Response:
+    return Response(body, media_type=media_type, headers=attachment(name))
+
+
+def _binary(media_type: str, what: str) -> dict:
+    return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+                  "description": what}}  # fmt: skip
+
+
+def exports_router() -> APIRouter:
+    router = APIRouter(prefix="/api/exports", tags=["exports"])
+
+    def _export(session, who, by, kind, year, as_of, district):
+        district = readable_district(session, who, district)
+        return exports.tally_export(
+            session, by=by, kind=kind, year=year, as_of=as_of, district=district
+        )
+
+    @router.get(
+        "/tallies.xlsx",
+        response_class=Response,
+        responses=_binary(_XLSX, "a workbook: a sheet per kind, ranking and pace, about"),
+    )
+    def tallies_xlsx(
+        session: SessionDep,
+        who: SignedIn,
+        by: _BY = "township",
+        kind: KindFilter = None,
+        year: int | None = None,
+        as_of: date | None = None,
+        district: str | None = None,
+        lang: _LANG = "zh",
+    ):
+        """Tallies as an Excel workbook (exact values, rounded display, frozen headers)."""
+        export = _export(session, who, by, kind, year, as_of, district)
+        name = f"tallies-{by}-{export.year}.xlsx"
+        return _file(exports.tallies_xlsx(export, lang), _XLSX, name)
+
+    @router.get(
+        "/tallies.csv",
+        response_class=Response,
+        responses=_binary("text/csv", "UTF-8 with a byte-order mark"),
+    )
+    def tallies_csv(
+        session: SessionDep,
+        who: SignedIn,
+        by: _BY = "township",
+        kind: KindFilter = None,
+        year: int | None = None,
+        as_of: date | None = None,
+        district: str | None = None,
+        lang: _LANG = "zh",
+    ):
+        """Tallies as CSV (UTF-8 with BOM; m² and mu to 0.01, progress in %)."""
+        export = _export(session, who, by, kind, year, as_of, district)
+        body = exports.tallies_csv(export, lang)
+        return _file(body, "text/csv; charset=utf-8", f"tallies-{by}-{export.year}.csv")
+
+    @router.get("/tallies.html", response_class=HTMLResponse)
+    def tallies_html(
+        session: SessionDep,
+        who: SignedIn,
+        kind: KindFilter = None,
+        year: int | None = None,
+        as_of: date | None = None,
+        district: str | None = None,
+        lang: _LANG = "zh",
+    ):
+        """One printable page (A4 landscape) per district for the wall (制表挂图)."""
+        export = _export(session, who, "township", kind, year, as_of, district)
+        return HTMLResponse(exports.tallies_html(export, lang))
+
+    @router.get(
+        "/parcels.{fmt}",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {
+                    m.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+                    for m in exports.MEDIA_TYPES.values()
+                },
+                "description": "the parcel layer",
+            }
+        },
+    )
+    def parcels_layer(
+        session: SessionDep,
+        who: SignedIn,
+        fmt: Annotated[str, PathParam(pattern=_LAYER_PATTERN, description="format")],
+        crs: Annotated[str, Query(description="EPSG:4490, 4326, 4527-4529, 4548-4550")] = (
+            "EPSG:4490"
+        ),
+        district: str | None = None,
+        township: str | None = None,
+        kind: KindFilter = None,
+        status: str | None = None,
+        as_of: date | None = None,
+        encoding: Annotated[str, Query(pattern="^(?i:utf-8|gbk)$")] = "UTF-8",
+    ):
+        """A parcel layer written by GDAL; shp is a zip with .prj and .cpg."""
+        epsg = exports.parse_crs(crs)
+        district = readable_district(session, who, district)
+        frame = exports.parcel_frame(session, district, township, kind, status, as_of)
+        with tempfile.TemporaryDirectory(prefix="geo-export-") as folder:
+            path = Path(folder) / f"parcels{exports.SUFFIXES[fmt]}"
+            exports.write_parcels(frame, fmt, epsg, path, encoding=encoding)
+            body = path.read_bytes()
+        return _file(body, exports.MEDIA_TYPES[fmt], f"parcels-{epsg}{exports.SUFFIXES[fmt]}")
+
+    return router

@@ -1,0 +1,73 @@
+"""The wall board (看板) and the public page (向社会公开), with their data as JSON.
+
+The board names responsible persons and parcels: signed-in users only, for a district they
+may see (the city level for users who see the whole city). The public page is anonymous."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from .. import boards, pages
+from ..errors import Forbidden
+from ..permissions import check_read_district, home_district
+from ..settings import get_settings
+from ..units import find_district
+from .auth import PageUser, SignedIn
+from .deps import SessionDep
+
+LevelQuery = Annotated[
+    str | None, Query(pattern="^(township|district)$", description="district: city level")
+]
+PeriodQuery = Annotated[
+    str | None, Query(description="2017-05 or 2017Q2; default: the current quarter")
+]
+
+
+def _view(session, who, level, district, period) -> boards.BoardView:
+    if level == "district":
+        if who.district_ids is not None:
+            raise Forbidden(f"{who.username} may not see the whole city's board")
+    else:
+        district = district or home_district(session, who, get_settings().default_district)
+        check_read_district(who, find_district(session, district))
+    return boards.BoardView.make(level, district, period)
+
+
+def pages_router() -> APIRouter:
+    router = APIRouter(tags=["pages"])
+
+    @router.get("/board", response_class=HTMLResponse)
+    def board_page(
+        session: SessionDep,
+        who: PageUser,
+        level: LevelQuery = None,
+        district: str | None = None,
+        period: PeriodQuery = None,
+    ):
+        """One card per township (or per district with level=district), for a wall screen
+        (1920×1080) and one A3 page in print."""
+        view = _view(session, who, level, district, period)
+        return HTMLResponse(pages.render("board.html", data=boards.board(session, view)))
+
+    @router.get("/board/data.json")
+    def board_data(
+        session: SessionDep,
+        who: SignedIn,
+        level: LevelQuery = None,
+        district: str | None = None,
+        period: PeriodQuery = None,
+    ):
+        return boards.board(session, _view(session, who, level, district, period))
+
+    @router.get("/public", response_class=HTMLResponse)
+    def public_page(session: SessionDep, year: int | None = None):
+        """Progress by district and township and project counts by category: figures
+        only, no person's name, parcel code or household; open to anyone."""
+        return HTMLResponse(pages.render("public.html", data=boards.public(session, year)))
+
+    @router.get("/public/data.json")
+    def public_data(session: SessionDep, year: int | None = None):
+        return boards.public(session, year)
+
+    return router

@@ -1,0 +1,142 @@
+"""The project register, milestones and problem files (问题档案).
+
+Reads need a sign-in and show only the districts the user may see (the register names
+responsible persons); writes are the admin's, recorded under their name and audited."""
+
+import datetime as dt
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from .. import actions, register
+from ..errors import Forbidden
+from ..permissions import check_read_district, visible_district_names
+from ..projects import find_project
+from .auth import SignedIn
+from .deps import SessionDep
+
+
+class MilestoneDone(BaseModel):
+    date: dt.date = Field(description="the milestone's date, as in the responsibility list")
+    done_on: dt.date | None = Field(None, description="the day it was done; null withdraws")
+    text: str | None = Field(None, description="the milestone's text, when a date has two")
+    note: str | None = None
+
+
+class NewProblem(BaseModel):
+    problem: str = Field(min_length=1)
+    responsible_unit: str | None = None
+    person: str | None = None
+    deadline: dt.date | None = None
+    note: str | None = None
+
+
+class ProblemStatus(BaseModel):
+    status: str = Field(pattern="^(open|solved)$", description="solved, or open to reopen")
+    solved_on: dt.date | None = Field(None, description="default: today")
+    note: str | None = None
+
+
+def _check_project(session, who, code: str) -> None:
+    project = find_project(session, code)
+    if project.district is None:
+        if visible_district_names(session, who) is not None:
+            raise Forbidden(f"{who.username} may not see project {code} (no district)")
+        return
+    check_read_district(who, project.district)
+
+
+def _visible_register(session, who, found: dict) -> dict:
+    names = visible_district_names(session, who)
+    if names is None:
+        return found
+    projects = [p for p in found["projects"] if p["district"] in names]
+    counts = found["counts"]
+    by_district = {k: v for k, v in counts["by_district"].items() if k in names}
+    by_category = {c: sum(row.get(c, 0) for row in by_district.values())
+                   for c in counts["by_category"]}  # fmt: skip
+    total = sum(row["total"] for row in by_district.values())
+    counts = {"total": total, "by_category": by_category, "by_district": by_district}
+    return {**found, "projects": projects, "counts": counts}
+
+
+def projects_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["projects"])
+    category_query = Annotated[
+        str | None, Query(description="项目前期推进, 重大项目建设, 征迁交地 or 两逾")
+    ]
+
+    @router.get("/projects")
+    def get_projects(
+        session: SessionDep,
+        who: SignedIn,
+        as_of: date | None = None,
+        district: str | None = None,
+        category: category_query = None,
+    ):
+        """Counts by category and district, then every project (most overdue first) with
+        its milestones' status, open problems and parcels' progress."""
+        found = register.register(session, as_of=as_of, district=district, category=category)
+        return _visible_register(session, who, found)
+
+    @router.get("/projects/{code}")
+    def get_project(code: str, session: SessionDep, who: SignedIn, as_of: date | None = None):
+        """One project: responsibility list, milestones, parcels, problem file."""
+        _check_project(session, who, code)
+        return register.project_detail(session, code, as_of=as_of)
+
+    @router.get("/projects/{code}/milestones/history")
+    def get_milestone_history(code: str, session: SessionDep, who: SignedIn):
+        _check_project(session, who, code)
+        return register.milestone_history(session, code)
+
+    @router.post("/projects/{code}/milestones")
+    def post_milestone(code: str, body: MilestoneDone, session: SessionDep, who: SignedIn):
+        """Record a milestone done on a day (or withdraw a completion with done_on null)."""
+        state = actions.record_milestone(
+            session, who, code, body.date, body.done_on, body.text, body.note
+        )
+        return state.as_dict()
+
+    @router.get("/problems")
+    def get_problems(
+        session: SessionDep, who: SignedIn, project: str | None = None, as_of: date | None = None
+    ):
+        """Problem files, overdue first (longest overdue first), then open, then solved."""
+        if project:
+            _check_project(session, who, project)
+        found = register.problems(session, [project] if project else None, as_of)
+        names = visible_district_names(session, who)
+        if names is not None:
+            allowed = {p["code"] for p in register.register(session)["projects"]
+                       if p["district"] in names}  # fmt: skip
+            found = [x for x in found if x.project in allowed]
+        return [x.as_dict() for x in found]
+
+    @router.post("/projects/{code}/problems", status_code=201)
+    def post_problem(code: str, body: NewProblem, session: SessionDep, who: SignedIn):
+        x = actions.file_problem(
+            session, who, code, body.problem, body.responsible_unit, body.person,
+            body.deadline, body.note,
+        )  # fmt: skip
+        return x.as_dict()
+
+    @router.post("/problems/{problem_id}/status")
+    def post_problem_status(
+        problem_id: int, body: ProblemStatus, session: SessionDep, who: SignedIn
+    ):
+        x = actions.set_problem_status(
+            session, who, problem_id, body.status, body.solved_on, body.note
+        )
+        return x.as_dict()
+
+    @router.get("/problems/{problem_id}/history")
+    def get_problem_history(problem_id: int, session: SessionDep, who: SignedIn):
+        history = register.problem_history(session, problem_id)
+        code = register.problem_project(session, problem_id)
+        _check_project(session, who, code)
+        return history
+
+    return router

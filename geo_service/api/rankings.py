@@ -1,0 +1,40 @@
+"""Monthly and quarterly rankings (综合考评排名), for signed-in users."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from .. import rankings
+from ..permissions import check_read_district, home_district
+from ..settings import get_settings
+from ..units import find_district
+from .auth import SignedIn
+from .deps import SessionDep
+
+
+def rankings_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["rankings"])
+
+    @router.get("/rankings")
+    def get_rankings(
+        session: SessionDep,
+        who: SignedIn,
+        period: Annotated[str, Query(description="a month (2017-05) or a quarter (2017Q2)")],
+        level: Annotated[str, Query(pattern="^(township|district)$")] = "township",
+        district: str | None = None,
+        weights: Annotated[
+            str | None,
+            Query(description="e.g. land=0.4,demolition=0.3,relocation=0.1,milestones=0.2"),
+        ] = None,
+    ):
+        """Townships within a district (or districts within the city) ranked by progress
+        against the period's target; ties share the better rank (1, 2, 2, 4); change is
+        the previous period's rank minus this one. Township rankings need the district
+        to be one the user may see."""
+        parsed = rankings.parse_weights(weights)
+        if level == "township":
+            district = district or home_district(session, who, get_settings().default_district)
+            check_read_district(who, find_district(session, district))
+        return rankings.rank(session, level, period, district=district, weights=parsed)
+
+    return router

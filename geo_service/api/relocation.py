@@ -1,0 +1,205 @@
+"""Relocation (回迁): rosters and flat lists, flat steps, tallies, 两逾 lists, 清零.
+
+Everything needs a sign-in. Writes go through relocation_actions (role and townships
+checked, recorded under the signed-in user's name, audited); reads show the user's
+districts only, and household heads' names only to the roles that may read them."""
+
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from .. import permissions, relocation, relocation_actions, relocation_tallies
+from ..errors import UploadRefused
+from ..maps import data as maps_data
+from ..maps import relocation as relocation_map
+from ..permissions import check_read_district, home_district, visible_district_names
+from ..settings import get_settings
+from ..units import find_district
+from .auth import PageUser, SignedIn
+from .deps import SessionDep
+from .uploads import _attachment, _safe_name, _save_limited
+
+
+class FlatStep(BaseModel):
+    on: date = Field(description="the day of the allocation, hand-over (交房) or title (办证)")
+    household: str | None = Field(None, description="household 户号 (allocation only)")
+
+
+def _visible(session, who, rows):
+    names = visible_district_names(session, who)
+    return [r for r in rows if names is None or r.district in names]
+
+
+def _district(session, who, district: str | None) -> str | None:
+    """A district asked for must be one the user sees."""
+    if district:
+        check_read_district(who, find_district(session, district))
+    return district
+
+
+def relocation_router() -> APIRouter:
+    router = APIRouter(prefix="/api/relocation", tags=["relocation"])
+
+    @router.get("/tallies")
+    def get_tallies(
+        session: SessionDep,
+        who: SignedIn,
+        by: Annotated[str, Query(pattern="^(district|township|project)$")] = "township",
+        year: int | None = None,
+        as_of: date | None = None,
+        district: str | None = None,
+    ):
+        """Households, flats and m² planned, allocated, handed over, certified; targets."""
+        district = _district(session, who, district)
+        rows = relocation_tallies.tally(session, by=by, year=year, as_of=as_of, district=district)
+        return [r.as_dict(by) for r in _visible(session, who, rows)]
+
+    @router.get("/overdue")
+    def get_overdue(
+        session: SessionDep,
+        who: SignedIn,
+        as_of: date | None = None,
+        kind: Annotated[str | None, Query(pattern="^(handover|title)$")] = None,
+        district: str | None = None,
+    ):
+        """The 两逾 lists; names in full only for the roles that may read them."""
+        district = _district(session, who, district)
+        names = permissions.personal_townships(who)
+        cases = relocation_tallies.overdue(session, as_of, district, kind, names)
+        return [c.as_dict() for c in _visible(session, who, cases)]
+
+    @router.get("/clearance")
+    def get_clearance(
+        session: SessionDep, who: SignedIn, year: int | None = None, as_of: date | None = None
+    ):
+        """清零: open 两逾 cases per district at the start of the year and now, monthly."""
+        names = visible_district_names(session, who)
+        rows = relocation_tallies.clearance(session, year, as_of)
+        return [r for r in rows if names is None or r["district"] in names]
+
+    @router.get("/households")
+    def get_households(
+        session: SessionDep,
+        who: SignedIn,
+        township: str | None = None,
+        project: str | None = None,
+    ):
+        """Households and their flats in the user's districts; names masked unless the
+        user's role may read them (admins; township officers for their townships)."""
+        names = permissions.personal_townships(who)
+        districts = visible_district_names(session, who)
+        return relocation.list_households(session, township, project, names, districts)
+
+    @router.post("/households")
+    def post_households(
+        session: SessionDep,
+        who: SignedIn,
+        file: Annotated[UploadFile, File(description="household roster, .csv or .xlsx")],
+        dry_run: Annotated[bool, Form()] = False,
+        report_format: Annotated[str, Form(pattern="^(json|csv)$")] = "json",
+    ):
+        """A roster, checked whole: 201 with the report, or 422 with every problem."""
+        importer = relocation_actions.import_households
+        return _import(session, who, importer, file, dry_run, report_format)
+
+    @router.post("/flats")
+    def post_flats(
+        session: SessionDep,
+        who: SignedIn,
+        file: Annotated[UploadFile, File(description="flat list, .csv or .xlsx")],
+        dry_run: Annotated[bool, Form()] = False,
+        report_format: Annotated[str, Form(pattern="^(json|csv)$")] = "json",
+    ):
+        """A flat list with allocations and dates, checked whole (201, or 422)."""
+        importer = relocation_actions.import_flats
+        return _import(session, who, importer, file, dry_run, report_format)
+
+    @router.post("/projects/{project}/flats/{building}/{unit}/{step}")
+    def post_flat_step(
+        project: str,
+        building: str,
+        unit: str,
+        step: Annotated[str, PathParam(pattern="^(allocate|handover|certify)$")],
+        body: FlatStep,
+        session: SessionDep,
+        who: SignedIn,
+    ):
+        """Allocate a flat (房源调度), record its hand-over (交房) or its title (办证):
+        an admin, or the officer of the household's township."""
+        outcome = relocation_actions.flat_step(
+            session, who, step, project, building, unit, body.on, body.household
+        )
+        return {"flat": f"{project} {building}-{unit}", "step": step, "outcome": outcome}
+
+    return router
+
+
+def relocation_map_router() -> APIRouter:
+    """The relocation view of the progress map, its live data and change token."""
+    router = APIRouter(tags=["maps"])
+
+    def _seen(session, who, district: str | None) -> str:
+        district = district or home_district(session, who, get_settings().default_district)
+        check_read_district(who, find_district(session, district))
+        return district
+
+    @router.get("/maps/relocation", response_class=HTMLResponse)
+    def relocation_page(
+        session: SessionDep, who: PageUser, district: str | None = None, year: int | None = None
+    ):
+        district = _seen(session, who, district)
+        return HTMLResponse(relocation_map.relocation_page(session, district, year))
+
+    @router.get("/maps/relocation/data.json")
+    def relocation_data(
+        session: SessionDep,
+        who: SignedIn,
+        district: str | None = None,
+        year: int | None = None,
+        as_of: date | None = None,
+    ):
+        found = relocation_map.relocation_data(session, _seen(session, who, district), year, as_of)
+        return JSONResponse(_json(found))
+
+    @router.get("/api/relocation/changes")
+    def changes(session: SessionDep, who: SignedIn):
+        """A token that changes with every relocation change: cheap to poll."""
+        return {"token": relocation_map.change_token(session)}
+
+    return router
+
+
+def _json(found: dict):
+    return json.loads(maps_data.dumps(found))
+
+
+def _import(session, who, importer, file: UploadFile, dry_run, report_format):
+    name = _safe_name(file.filename)
+    with tempfile.TemporaryDirectory(prefix="geo-roster-") as folder:
+        path = Path(folder) / name
+        _save_limited(file, path)
+        try:
+            report = importer(session, who, path, dry_run=dry_run, filename=name)
+            status_code = 201
+        except UploadRefused as exc:
+            if report_format == "json" or exc.report is None:
+                raise
+            session.rollback()
+            report, status_code = exc.report, 422
+    if dry_run and status_code == 201:
+        status_code = 200
+    if report_format == "csv":
+        return Response(
+            report.problems_csv(),
+            status_code=status_code,
+            media_type="text/csv",
+            headers=_attachment(f"{Path(name).stem}-problems.csv"),
+        )
+    return JSONResponse(report.as_dict(), status_code=status_code)

@@ -1,0 +1,186 @@
+"""What the API answers, as pydantic models: the OpenAPI document describes every response,
+and clients (and schemathesis) can check them. Extra fields are allowed and kept, so a
+model documents a response without cutting anything from it."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(_Open):
+    """Every refusal: a message naming the problem (an upload refusal adds its report)."""
+
+    detail: Any = Field(description="what was wrong, in words (a list for invalid parameters)")
+    report: dict[str, Any] | None = Field(None, description="an upload's problem report")
+
+
+ERRORS = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (400, "invalid input (names the parameter or rule)"),
+        (401, "not signed in"),
+        (403, "signed in, but not allowed"),
+        (404, "no such thing"),
+        (409, "a concurrent change; nothing was written, retry"),
+    )
+}
+
+
+class Link(_Open):
+    href: str
+    rel: str
+    type: str | None = None
+    title: str | None = None
+
+
+class Feature(_Open):
+    """An RFC 7946 Feature: lon/lat, counter-clockwise exterior rings, no `crs` member
+    (OGC API with `crs=`: coordinates in that CRS's axis order)."""
+
+    type: Literal["Feature"]
+    id: int | str
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any]
+    links: list[Link] | None = None
+
+
+class FeatureCollection(_Open):
+    type: Literal["FeatureCollection"]
+    features: list[Feature]
+    links: list[Link] = []
+    numberMatched: int | None = None  # noqa: N815 (OGC API names)
+    numberReturned: int | None = None  # noqa: N815
+    timeStamp: str | None = None  # noqa: N815
+
+
+class TallyRow(_Open):
+    city: str | None = Field(None, description="by=city: the city the row covers")
+    district: str | None = Field(None, description="every level but by=city")
+    township: str | None = None
+    project: str | None = None
+    project_name: str | None = None
+    kind: str
+    verified_parcels: int
+    verified_m2: float
+    verified_mu: float
+    target_m2: float | None
+    target_mu: float | None
+    progress: float | None
+    remaining_m2: float | None
+    remaining_mu: float | None
+    planned_parcels: int
+    planned_m2: float
+    planned_mu: float
+    delivered_parcels: int
+    delivered_m2: float
+    delivered_mu: float
+    credit: str
+    target_basis: str | None = Field(
+        None, description="annual, quarters (the year's plans summed) or plan_q<n>"
+    )
+
+
+class SupportLink(_Open):
+    district: str
+    host_id: int
+    host: str
+    helper_id: int
+    helper: str
+    kind: str
+    parcels: int
+    verified_parcels: int
+    verified_m2: float
+    verified_mu: float
+
+
+class Health(_Open):
+    status: str
+    postgis: str
+    version: str
+
+
+class ChangeToken(_Open):
+    token: str
+
+
+class LandingPage(_Open):
+    title: str
+    description: str | None = None
+    links: list[Link]
+
+
+class Conformance(_Open):
+    conformsTo: list[str]  # noqa: N815
+
+
+class Collection(_Open):
+    id: str
+    title: str | None = None
+    description: str | None = None
+    links: list[Link]
+    extent: dict[str, Any] | None = None
+    itemType: str = "feature"  # noqa: N815
+    crs: list[str] = []
+    storageCrs: str | None = None  # noqa: N815
+
+
+class Collections(_Open):
+    links: list[Link]
+    collections: list[Collection]
+
+
+class VectorLayer(_Open):
+    id: str
+    fields: dict[str, str]
+
+
+class TileJSON(_Open):
+    tilejson: str
+    tiles: list[str]
+    vector_layers: list[VectorLayer]
+    bounds: list[float] | None = None
+    minzoom: int | None = None
+    maxzoom: int | None = None
+
+
+class UploadReport(_Open):
+    filename: str
+    accepted: bool
+    dry_run: bool
+    kind: str
+    township: str
+    parcels: int
+    created: int
+    changed: int
+    unchanged: int
+    area_m2: float
+    area_mu: float
+    problems: list[dict[str, Any]]
+
+
+class ParcelVersion(_Open):
+    """One version of a parcel: its state, who changed it and when."""
+
+    version: int
+
+
+class WorkflowStep(_Open):
+    """A parcel after a status change, verification or dispute."""
+
+    status: str
+
+
+class ProgressData(_Open):
+    """What the open progress map polls for."""
+
+    townships: dict[str, Any]
+    parcels: dict[str, Any] | None = None
+    summary: dict[str, Any]
+
+
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+MVT = "application/vnd.mapbox-vector-tile"

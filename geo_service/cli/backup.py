@@ -1,0 +1,47 @@
+"""`geo-service backup` and `geo-service restore`: the whole database, pg_dump format."""
+
+from pathlib import Path
+
+import typer
+
+from .. import backup as backups
+from ..errors import GeoServiceError
+from ..settings import get_settings
+from .common import _fail, app
+
+
+@app.command("backup")
+def backup_command(
+    output: Path = typer.Option(..., help="the backup file to write (pg_dump custom format)"),
+) -> None:
+    """Back up the whole database of DATABASE_URL: parcels and their history, uploads and
+    their kept files, targets, projects, reference units. Needs pg_dump of the server's
+    major version (Debian: postgresql-client-15).
+
+    Example: geo-service backup --output /var/backups/geo_service/$(date +%F).dump
+    """
+    try:
+        info = backups.backup(get_settings().database_url, output)
+    except GeoServiceError as exc:
+        _fail(exc)
+    typer.echo(f"{info.path}: {info.size_bytes:,} bytes, schema {info.revision or 'none'}")
+
+
+@app.command("restore")
+def restore_command(
+    path: Path = typer.Argument(..., help="a backup made by geo-service backup"),
+    replace: bool = typer.Option(
+        False, "--replace", help="drop the database of DATABASE_URL first if it holds data"
+    ),
+) -> None:
+    """Restore a backup into the database of DATABASE_URL (created when missing). A backup
+    from a newer geo_service is refused; an older one is migrated after the restore.
+
+    Example: DATABASE_URL=postgresql://postgres@127.0.0.1:5432/geo_service_restored \\
+    geo-service restore /var/backups/geo_service/2017-06-30.dump
+    """
+    try:
+        done = backups.restore(get_settings().database_url, path, replace=replace)
+    except GeoServiceError as exc:
+        _fail(exc)
+    typer.echo(done)

@@ -1,0 +1,144 @@
+"""`geo-service export`: tallies for Excel and the wall, parcel layers for GIS software."""
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from .. import exports
+from ..database import session_scope
+from ..errors import GeoServiceError
+from .common import Kind, _day, _fail, app
+
+export_app = typer.Typer(
+    help="Tallies as XLSX/CSV/printable HTML, parcel layers as GPKG/SHP/GeoJSON/KML/CSV.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(export_app, name="export")
+
+
+class ExportBy(StrEnum):
+    district = "district"
+    township = "township"
+    project = "project"
+    quarter = "quarter"
+    month = "month"
+
+
+class TallyFormat(StrEnum):
+    xlsx = "xlsx"
+    csv = "csv"
+    html = "html"
+
+
+class LayerFormat(StrEnum):
+    gpkg = "gpkg"
+    shp = "shp"
+    geojson = "geojson"
+    kml = "kml"
+    csv = "csv"
+
+
+class Lang(StrEnum):
+    zh = "zh"
+    en = "en"
+
+
+class Status(StrEnum):
+    planned = "planned"
+    in_progress = "in_progress"
+    delivered = "delivered"
+    demolished = "demolished"
+    verified = "verified"
+    disputed = "disputed"
+
+
+_AS_OF_HELP = "as it stood at the end of YYYY-MM-DD (China Standard Time)"
+
+
+@export_app.command("tallies")
+def export_tallies(
+    fmt: TallyFormat = typer.Option(..., "--format", help="xlsx, csv (UTF-8 with BOM) or html"),
+    output: Path = typer.Option(..., help="the file to write"),
+    by: ExportBy = typer.Option(
+        ExportBy.township, help="district, township, project, or a series by quarter or month"
+    ),
+    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
+    year: int | None = typer.Option(None, help="the campaign year (default: --as-of's, else set)"),
+    as_of: str | None = typer.Option(None, "--as-of", help=_AS_OF_HELP),
+    district: str | None = typer.Option(None, help="one district only (default: all)"),
+    lang: Lang = typer.Option(Lang.zh, help="headers in Chinese (zh) or English (en)"),
+) -> None:
+    """Tallies for Excel (a sheet per kind with district totals, a ranking sheet with the
+    pace needed per remaining month, 倒排工期), as CSV, or as one printable page per
+    district (制表挂图, html).
+
+    Examples:
+
+      geo-service export tallies --by township --format xlsx --output 进度.xlsx
+
+      geo-service export tallies --by quarter --year 2017 --format csv --output q.csv
+
+      geo-service export tallies --format html --district 晋安区 --output 挂图.html
+    """
+    day = _day(as_of)
+    try:
+        with session_scope() as session:
+            export = exports.tally_export(
+                session, by=by.value, kind=kind.value if kind else None, year=year,
+                as_of=day, district=district,
+            )  # fmt: skip
+        writer = {"xlsx": exports.tallies_xlsx, "csv": exports.tallies_csv}.get(fmt.value)
+        body = writer(export, lang.value) if writer else None
+        if body is None:
+            body = exports.tallies_html(export, lang.value).encode("utf-8")
+    except GeoServiceError as exc:
+        _fail(exc)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(body)
+    typer.echo(f"{len(export.rows)} row(s), {len(export.ranking)} ranked, written to {output}")
+
+
+@export_app.command("parcels")
+def export_parcels(
+    fmt: LayerFormat = typer.Option(..., "--format", help="gpkg, shp (zipped), geojson, kml, csv"),
+    output: Path = typer.Option(..., help="the file to write (a .zip for shp)"),
+    crs: str = typer.Option(
+        "EPSG:4490",
+        help="EPSG:4490 (CGCS2000), 4326, 4527-4529 (GK zones 39-41), 4548-4550 (CM "
+        "117/120/123E); geojson and kml are always WGS84 lon/lat",
+    ),
+    district: str | None = typer.Option(None, help="district name or code"),
+    township: str | None = typer.Option(None, help="township name or code"),
+    kind: Kind | None = typer.Option(None),
+    status: Status | None = typer.Option(None),
+    as_of: str | None = typer.Option(None, "--as-of", help=_AS_OF_HELP),
+    encoding: str = typer.Option("UTF-8", help="Shapefile text: UTF-8 or GBK (.cpg says which)"),
+) -> None:
+    """Parcel layers for QGIS, ArcGIS, Google Earth or Excel, written with GDAL: every
+    parcel's code, name, status, township, project, areas and verification. A layer
+    re-imports unchanged with `geo-service import`.
+
+    Examples:
+
+      geo-service export parcels --format gpkg --crs EPSG:4549 --output parcels.gpkg
+
+      geo-service export parcels --format shp --encoding GBK --township 新店镇 --output xd.zip
+
+      geo-service export parcels --format kml --status verified --output verified.kml
+    """
+    day = _day(as_of)
+    try:
+        epsg = exports.parse_crs(crs)
+        with session_scope() as session:
+            frame = exports.parcel_frame(
+                session, district=district, township=township,
+                kind=kind.value if kind else None, status=status.value if status else None,
+                as_of=day,
+            )  # fmt: skip
+        output.parent.mkdir(parents=True, exist_ok=True)
+        exports.write_parcels(frame, fmt.value, epsg, output, encoding=encoding)
+    except GeoServiceError as exc:
+        _fail(exc)
+    typer.echo(f"{len(frame)} parcel(s) written to {output} ({fmt.value}, EPSG:{epsg})")

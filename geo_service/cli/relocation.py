@@ -1,0 +1,408 @@
+"""`geo-service relocation`: resettlement projects, rosters, flats, 两逾 lists, 清零."""
+
+import csv
+import io
+import json
+import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .. import permissions, relocation, relocation_actions, relocation_tallies
+from ..database import session_scope
+from ..errors import GeoServiceError, UploadRefused
+from .common import Format, _day, _fail, _text, acting, app, as_option, err, fail_acting
+
+relocation_app = typer.Typer(
+    help="Relocation (回迁): resettlement projects, households, flats, overdue lists.",
+    no_args_is_help=True,
+)
+app.add_typer(relocation_app, name="relocation")
+
+
+class OverdueKind(StrEnum):
+    handover = "handover"
+    title = "title"
+
+
+def _date_option(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(GeoServiceError(f"{name} must be a date YYYY-MM-DD, not {value!r}"))
+
+
+def _flats_by_size(value: str | None) -> dict[str, int]:
+    """'90:120,120:80' → {'90': 120, '120': 80}."""
+    if not value:
+        return {}
+    found = {}
+    for item in value.replace("，", ",").split(","):
+        size, sep, count = item.partition(":")
+        if not sep or not count.strip().isdigit():
+            _fail(
+                GeoServiceError(f"--flats takes size:count pairs like 90:120,120:80, not {item!r}")
+            )
+        found[size.strip()] = int(count)
+    return found
+
+
+@relocation_app.command("project")
+def project_command(
+    code: str = typer.Argument(..., help="resettlement project code, e.g. JA-AZ-01"),
+    name: str = typer.Option(..., help="project name, e.g. 新店安置房一期"),
+    district: str = typer.Option(..., help="district, e.g. 晋安区"),
+    townships: str = typer.Option(..., help="townships served, comma-separated: 新店镇,鼓山镇"),
+    site: Path | None = typer.Option(None, help="site outline: any file `import` accepts"),
+    site_crs: str | None = typer.Option(None, help="override the site file's CRS"),
+    flats: str | None = typer.Option(None, help="flats planned per size class: 90:120,120:80"),
+    floor_area: float | None = typer.Option(None, "--floor-area", help="total floor area, m²"),
+    planned_completion: str | None = typer.Option(None, help="YYYY-MM-DD"),
+    actual_completion: str | None = typer.Option(None, help="YYYY-MM-DD"),
+    responsibility: str | None = typer.Option(
+        None, help="code of the responsibility list (projects) naming unit, person, deadline"
+    ),
+    as_user: str | None = as_option(),
+) -> None:
+    """Create or update a resettlement project (安置房项目); admins only.
+
+    Example:
+
+      geo-service relocation project JA-AZ-01 --name 新店安置房一期 --district 晋安区
+      --townships 新店镇,鼓山镇 --site site.gpkg --flats 90:120,120:80 --floor-area 24000
+      --planned-completion 2017-09-30 --responsibility JA-2017-003
+    """
+    try:
+        with session_scope() as session:
+            project, outcome = relocation_actions.save_project(
+                session,
+                acting(session, as_user),
+                code=code,
+                name=name,
+                district=district,
+                townships=[t.strip() for t in townships.replace("，", ",").split(",") if t.strip()],
+                flats_by_size=_flats_by_size(flats),
+                floor_area_m2=floor_area,
+                planned_completion=_date_option(planned_completion, "--planned-completion"),
+                actual_completion=_date_option(actual_completion, "--actual-completion"),
+                responsibility=responsibility,
+                site=site,
+                site_crs=site_crs,
+            )
+            site_m2 = project.site_m2
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    site_text = f", site {site_m2:,.1f} m²" if site_m2 else ""
+    typer.echo(f"{code}: {outcome}{site_text}")
+
+
+def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, as_user) -> None:
+    try:
+        with session_scope() as session:
+            report = importer(session, acting(session, as_user), path, dry_run=dry_run)
+    except UploadRefused as exc:
+        report = exc.report
+        if report is not None and report_csv:
+            report_csv.write_text(report.problems_csv(), encoding="utf-8")
+        if output_json and report is not None:
+            typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        err.print(f"refused: {exc}", markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    if output_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    verb = "checked (dry run, nothing stored)" if dry_run else "accepted"
+    typer.echo(f"{report.filename}: {verb}: {report.rows} {report.kind}")
+    if not dry_run:
+        typer.echo(
+            f"  new {report.created}, changed {report.changed}, unchanged {report.unchanged}"
+        )
+
+
+_DRY = typer.Option(False, "--dry-run", help="check and report, store nothing")
+_JSON = typer.Option(False, "--json", help="print the report as JSON")
+_CSV = typer.Option(
+    None, "--report-csv", help="write the problems as CSV (file,row,ref,rule,message)"
+)
+
+
+@relocation_app.command("households")
+def households_command(
+    path: Path = typer.Argument(..., help="household roster (被征迁户花名册), .csv or .xlsx"),
+    dry_run: bool = _DRY,
+    output_json: bool = _JSON,
+    report_csv: Path | None = _CSV,
+    as_user: str | None = as_option(),
+) -> None:
+    """Import a household roster, all or nothing.
+
+    Headers: 户号, 户主姓名, 身份证号 (kept only as a keyed hash), 地块编号, 乡镇, 拆除面积,
+    补偿方式 (产权调换/货币补偿/混合), 安置项目, 应安置套数, 应安置面积, 过渡开始日期,
+    月过渡费, 承诺交房日期, 办证期限.
+
+    Example: geo-service relocation households 花名册.xlsx --report-csv problems.csv
+    """
+    _import(relocation_actions.import_households, path, dry_run, output_json, report_csv, as_user)
+
+
+@relocation_app.command("flats")
+def flats_command(
+    path: Path = typer.Argument(..., help="flat list (房源清单), .csv or .xlsx"),
+    dry_run: bool = _DRY,
+    output_json: bool = _JSON,
+    report_csv: Path | None = _CSV,
+    as_user: str | None = as_option(),
+) -> None:
+    """Import a flat list with allocations, hand-over and title dates, all or nothing.
+
+    Headers: 安置项目, 楼栋, 房号, 户型, 建筑面积, 户号 (allocated to), 分配日期, 交房日期,
+    办证日期.
+
+    Example: geo-service relocation flats 房源清单.csv
+    """
+    _import(relocation_actions.import_flats, path, dry_run, output_json, report_csv, as_user)
+
+
+def _flat_step(step: str, project, building, unit, day: str, as_user, household=None):
+    on = _date_option(day, "--on")
+    try:
+        with session_scope() as session:
+            who = acting(session, as_user)
+            outcome = relocation_actions.flat_step(
+                session, who, step, project, building, unit, on, household
+            )
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    typer.echo(f"{project} {building}-{unit}: {outcome}")
+
+
+@relocation_app.command("allocate")
+def allocate_command(
+    project: str,
+    building: str,
+    unit: str,
+    household: str = typer.Option(..., help="household 户号"),
+    on: str = typer.Option(..., help="allocation day YYYY-MM-DD"),
+    as_user: str | None = as_option(),
+) -> None:
+    """Allocate a flat to a household (房源调度): never a flat twice, never more than due.
+
+    Example: geo-service relocation allocate JA-AZ-01 3 1201 --household XD-0001 --on 2017-05-02
+    """
+    _flat_step("allocate", project, building, unit, on, as_user, household=household)
+
+
+@relocation_app.command("handover")
+def handover_command(
+    project: str,
+    building: str,
+    unit: str,
+    on: str = typer.Option(..., help="hand-over (交房) day YYYY-MM-DD"),
+    as_user: str | None = as_option(),
+) -> None:
+    """Record a flat's hand-over (交房).
+
+    Example: geo-service relocation handover JA-AZ-01 3 1201 --on 2017-08-15
+    """
+    _flat_step("handover", project, building, unit, on, as_user)
+
+
+@relocation_app.command("certify")
+def certify_command(
+    project: str,
+    building: str,
+    unit: str,
+    on: str = typer.Option(..., help="title certificate (办证) day YYYY-MM-DD"),
+    as_user: str | None = as_option(),
+) -> None:
+    """Record a flat's title certificate (办证).
+
+    Example: geo-service relocation certify JA-AZ-01 3 1201 --on 2017-11-30
+    """
+    _flat_step("certify", project, building, unit, on, as_user)
+
+
+@relocation_app.command("list")
+def list_command(
+    township: str | None = typer.Option(None),
+    project: str | None = typer.Option(None, help="resettlement project code"),
+    show_names: bool = typer.Option(
+        False, "--show-names", help="names in full where your role may see them (else 林*伟)"
+    ),
+    as_user: str | None = as_option(),
+) -> None:
+    """Households with their flats, as JSON; names masked unless --show-names.
+
+    Example: geo-service relocation list --township 新店镇
+    """
+    try:
+        with session_scope() as session:
+            names = show_names and permissions.personal_townships(acting(session, as_user))
+            rows = relocation.list_households(session, township, project, names)
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+
+
+@relocation_app.command("history")
+def history_command(
+    household: str = typer.Argument(..., help="household 户号"),
+    show_names: bool = typer.Option(
+        False, "--show-names", help="names in full where your role may see them (else masked)"
+    ),
+    as_user: str | None = as_option(),
+) -> None:
+    """Every version of a household and of its flats: who, when, before and after.
+
+    Example: geo-service relocation history XD-H0001
+    """
+    try:
+        with session_scope() as session:
+            names = show_names and permissions.personal_townships(acting(session, as_user))
+            found = relocation.find_household(session, household)
+            rows = {"household": relocation.history(session, "household", found.id, names)}
+            rows["flats"] = [
+                relocation.history(session, "flat", flat_id)
+                for flat_id in relocation.flat_ids(session, found.id)
+            ]
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+
+
+@relocation_app.command("overdue")
+def overdue_command(
+    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    kind: OverdueKind | None = typer.Option(
+        None, help="handover (逾期未回迁) or title (逾期未办证)"
+    ),
+    district: str | None = typer.Option(None),
+    fmt: Format = typer.Option(Format.table, "--format"),
+    show_names: bool = typer.Option(
+        False, "--show-names", help="names in full where your role may see them (else masked)"
+    ),
+    as_user: str | None = as_option(),
+) -> None:
+    """The 两逾 lists: households past their promised hand-over without keys (逾期未回迁)
+    and past their certificate deadline without titles (逾期未办证), days overdue, the
+    transition allowance paid so far, and who is responsible.
+
+    Example: geo-service relocation overdue --as-of 2017-12-31 --format csv
+    """
+    day = _day(as_of)
+    try:
+        with session_scope() as session:
+            names = show_names and permissions.personal_townships(acting(session, as_user))
+            cases = relocation_tallies.overdue(
+                session, day, district, kind.value if kind else None, names
+            )
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    records = [c.as_dict() for c in cases]
+    if fmt is not Format.table:
+        sys.stdout.write(_dump(records, fmt))
+        return
+    table = Table(title=f"两逾 ({len(records)} case(s))")
+    columns = (
+        "label",
+        "household",
+        "head_name",
+        "township",
+        "project",
+        "due",
+        "days_overdue",
+        "allowance_paid",
+        "responsible_unit",
+        "responsible_person",
+        "deadline",
+    )
+    for name in columns:
+        table.add_column(name)
+    for r in records:
+        table.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
+    sys.stdout.write(_text(table, width=200))
+
+
+@relocation_app.command("clearance")
+def clearance_command(
+    year: int | None = typer.Option(None),
+    as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD"),
+    fmt: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """清零: open 两逾 cases per district at the start of the year and now, with the
+    month-end history.
+
+    Example: geo-service relocation clearance --as-of 2017-12-31 --format json
+    """
+    day = _day(as_of)
+    try:
+        with session_scope() as session:
+            rows = relocation_tallies.clearance(session, year, day)
+    except GeoServiceError as exc:
+        _fail(exc)
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    flat = [{k: v for k, v in r.items() if k != "history"} for r in rows]
+    if fmt is Format.csv:
+        sys.stdout.write(_dump(flat, fmt))
+        return
+    table = Table(title="清零: open 两逾 cases")
+    columns = (
+        "district",
+        "open_at_start",
+        "cleared",
+        "opened",
+        "open_now",
+        "open_handover_now",
+        "open_title_now",
+    )
+    for name in columns:
+        table.add_column(name)
+    for r in flat:
+        table.add_row(*[str(r[c]) for c in columns])
+    sys.stdout.write(_text(table))
+
+
+def _dump(records: list[dict], fmt: Format) -> str:
+    if fmt is Format.json:
+        return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    buffer = io.StringIO()
+    fields = list(records[0]) if records else ["district"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def tally_table(records: list[dict], by: str) -> str:
+    """The relocation tally as a table (`geo-service tally --kind relocation`)."""
+    table = Table(title=f"Relocation (回迁) by {by}")
+    columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
+    numbers = [("households", "households"), ("flats", "flats"), ("m2", "m²")]
+    for name in columns:
+        table.add_column(name)
+    for _, label in numbers:
+        for stage in ("planned", "handed over", "certified", "target"):
+            table.add_column(f"{label} {stage}", justify="right")
+    table.add_column("progress", justify="right")
+    for r in records:
+        cells = [str(r[c] or "") for c in columns]
+        for key, _ in numbers:
+            for stage in ("planned", "handed_over", "certified"):
+                cells.append(_number(r[f"{key}_{stage}"]))
+            cells.append("—" if r[f"target_{key}"] is None else _number(r[f"target_{key}"]))
+        cells.append("—" if r["progress"] is None else f"{r['progress']:.1%}")
+        table.add_row(*cells)
+    return _text(table, width=220)
+
+
+def _number(value) -> str:
+    return f"{value:,.0f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,682 @@
+"""What planners and GIS staff take away: tally workbooks (XLSX), CSV for any spreadsheet,
+a printable table per district for the wall (制表挂图), and the parcel layers in the
+formats their own software opens.
+
+Every number comes from `tallies.tally` (unions of verified parcels, geodesic, as of the end
+of a day); a quarter or month series is the tally at the end of each period. Spreadsheet
+cells hold the exact figures; rounding is only the cells' display format.
+"""
+
+import calendar
+import csv
+import html
+import io
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from pyproj import CRS
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from . import tallies
+from .areas import m2_to_mu
+from .errors import InvalidInput
+from .models import KINDS, STATUSES
+from .reports import spreadsheet_safe
+from .settings import get_settings
+from .units import find_district
+
+EXPORT_GROUPINGS = ("district", "township", "project", "quarter", "month")
+LANGS = ("zh", "en")
+KIND_LABELS = {
+    "zh": {"land": "交地", "demolition": "拆迁"},
+    "en": {"land": "land", "demolition": "demolition"},
+}
+TOTAL_LABEL = {"zh": "合计", "en": "Total"}
+# Land is counted in mu, demolition in m² (the seed: 9,000 mu of land, 3,000,000 m² demolished).
+WALL_UNIT = {"land": "mu", "demolition": "m2"}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    zh: str
+    en: str
+    style: str  # text, count, area, percent, months, date
+
+    def header(self, lang: str, csv_file: bool = False) -> str:
+        label = self.zh if lang == "zh" else self.en
+        # A CSV has no cell formats: its progress is written as a percentage number.
+        if csv_file and self.style == "percent":
+            return label + ("(%)" if lang == "zh" else " (%)")
+        return label
+
+
+_C = Column
+_MEASURES = (
+    _C("parcels", "已核验地块(个)", "Verified parcels (count)", "count"),
+    _C("verified_m2", "已核验面积(平方米)", "Verified area (m²)", "area"),
+    _C("verified_mu", "已核验面积(亩)", "Verified area (mu)", "area"),
+    _C("target_m2", "目标(平方米)", "Target (m²)", "area"),
+    _C("target_mu", "目标(亩)", "Target (mu)", "area"),
+    _C("progress", "完成率", "Progress", "percent"),
+    _C("remaining_m2", "剩余(平方米)", "Remaining (m²)", "area"),
+    _C("remaining_mu", "剩余(亩)", "Remaining (mu)", "area"),
+    _C("planned_parcels", "在册地块(个)", "Parcels on record (count)", "count"),
+    _C("planned_m2", "在册面积(平方米)", "Area on record (m²)", "area"),
+    _C("planned_mu", "在册面积(亩)", "Area on record (mu)", "area"),
+    _C("delivered_parcels", "已交地/已拆除地块(个)", "Delivered/demolished parcels", "count"),
+    _C("delivered_m2", "已交地/已拆除面积(平方米)", "Delivered/demolished area (m²)", "area"),
+    _C("delivered_mu", "已交地/已拆除面积(亩)", "Delivered/demolished area (mu)", "area"),
+)
+_PERIOD = _C("period", "时段", "Period", "text")
+_AS_OF = _C("as_of", "截至日期", "As of", "date")
+_DISTRICT = _C("district", "区县", "District", "text")
+_TOWNSHIP = _C("township", "乡镇(街道)", "Township", "text")
+_PROJECT = _C("project", "项目编号", "Project code", "text")
+_PROJECT_NAME = _C("project_name", "项目名称", "Project name", "text")
+_KIND = _C("kind", "类型", "Kind", "text")
+_LEADING = {
+    "district": (_DISTRICT, _KIND),
+    "township": (_DISTRICT, _TOWNSHIP, _KIND),
+    "project": (_DISTRICT, _PROJECT, _PROJECT_NAME, _TOWNSHIP, _KIND),
+    "quarter": (_PERIOD, _AS_OF, _DISTRICT, _TOWNSHIP, _KIND),
+    "month": (_PERIOD, _AS_OF, _DISTRICT, _TOWNSHIP, _KIND),
+}
+RANKING_COLUMNS = (
+    _C("rank", "名次", "Rank", "count"),
+    _DISTRICT,
+    _TOWNSHIP,
+    _KIND,
+    _C("verified_mu", "已核验面积(亩)", "Verified area (mu)", "area"),
+    _C("verified_m2", "已核验面积(平方米)", "Verified area (m²)", "area"),
+    _C("target_mu", "目标(亩)", "Target (mu)", "area"),
+    _C("target_m2", "目标(平方米)", "Target (m²)", "area"),
+    _C("progress", "完成率", "Progress", "percent"),
+    _C("remaining_mu", "剩余(亩)", "Remaining (mu)", "area"),
+    _C("remaining_m2", "剩余(平方米)", "Remaining (m²)", "area"),
+    _C("months_left", "剩余月数(月)", "Months left", "months"),
+    _C("pace_mu", "每月需完成(亩/月)", "Needed per month (mu/month)", "area"),
+    _C("pace_m2", "每月需完成(平方米/月)", "Needed per month (m²/month)", "area"),
+)
+_FORMATS = {"count": "#,##0", "area": "#,##0.00", "percent": "0.00%", "months": "0.0"}
+
+
+def columns(by: str) -> tuple[Column, ...]:
+    return (*_LEADING[by], *_MEASURES)
+
+
+@dataclass
+class TallyExport:
+    """The rows of a tally export, ready for any of the writers."""
+
+    by: str
+    year: int
+    as_of: date | None
+    kinds: list[str]
+    rows: list[dict]  # the columns' keys, plus "total": True on district total rows
+    ranking: list[dict] = field(default_factory=list)
+    reference_day: date | None = None
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return columns(self.by)
+
+
+def tally_export(
+    session: Session,
+    by: str = "township",
+    kind: str | None = None,
+    year: int | None = None,
+    as_of: date | None = None,
+    district: str | None = None,
+) -> TallyExport:
+    """Tally rows for `by` (district, township, project, or a township series by quarter or
+    month) with each district's total after its rows, and the township ranking with the
+    pace needed per remaining month."""
+    if by not in EXPORT_GROUPINGS:
+        raise InvalidInput(f"--by must be one of {', '.join(EXPORT_GROUPINGS)}")
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    if as_of is not None and year is not None and as_of.year != year:
+        raise InvalidInput(f"--as-of {as_of} is not in {year}: an export is for one year")
+    year = year or (as_of.year if as_of else get_settings().campaign_year)
+    if district:
+        district = find_district(session, district).name
+    day = tallies.reference_day(year, as_of)
+    if by in ("quarter", "month"):
+        rows = _series(session, by, kind, year, day, district)
+    else:
+        rows = _with_totals(session, by, kind, year, as_of, district)
+    kinds = [kind] if kind else sorted({r["kind"] for r in rows} or KINDS, key=KINDS.index)
+    export = TallyExport(by=by, year=year, as_of=as_of, kinds=kinds, rows=rows, reference_day=day)
+    export.ranking = ranking(session, kind, year, as_of, district)
+    return export
+
+
+def _tally(session, by, kind, year, as_of, district, quarter=None) -> list:
+    return tallies.tally(
+        session, by=by, kind=kind, year=year, as_of=as_of, quarter=quarter, district=district
+    )
+
+
+def _record(row: tallies.TallyRow, **extra) -> dict:
+    data = row.as_dict("project")
+    data.pop("credit", None)
+    return {**data, "total": False, **extra}
+
+
+def _with_totals(session, by, kind, year, as_of, district) -> list[dict]:
+    rows = [_record(r) for r in _tally(session, by, kind, year, as_of, district)]
+    if by == "district":
+        return rows
+    totals = _tally(session, "district", kind, year, as_of, district)
+    return _interleave(rows, totals)
+
+
+def _interleave(rows: list[dict], totals: list, **extra) -> list[dict]:
+    """Each district's rows, then its total (the district's own union, not a sum)."""
+    out = []
+    for total in totals:
+        out += [r for r in rows if (r["district"], r["kind"]) == (total.district, total.kind)]
+        out.append(_record(total, total=True, **extra))
+    seen = {(t.district, t.kind) for t in totals}
+    return out + [r for r in rows if (r["district"], r["kind"]) not in seen]
+
+
+def periods(by: str, year: int, day: date) -> list[tuple[str, date, int | None]]:
+    """(key, last day, quarter) of each quarter or month of `year` begun by `day`; the
+    current period ends at `day` itself."""
+    if by == "quarter":
+        ends = [(f"{year}-Q{q}", date(year, *tallies.QUARTER_ENDS[q]), q) for q in range(1, 5)]
+        starts = [date(year, 3 * q - 2, 1) for q in range(1, 5)]
+    else:
+        ends = [(f"{year}-{m:02d}", _month_end(year, m), None) for m in range(1, 13)]
+        starts = [date(year, m, 1) for m in range(1, 13)]
+    return [(k, min(end, day), q) for (k, end, q), s in zip(ends, starts, strict=True) if s <= day]
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _series(session, by, kind, year, day, district) -> list[dict]:
+    out = []
+    for key, end, quarter in periods(by, year, day):
+        extra = {"period": key, "as_of": end}
+        rows = [
+            _record(r, **extra)
+            for r in _tally(session, "township", kind, year, end, district, quarter)
+        ]
+        totals = _tally(session, "district", kind, year, end, district, quarter)
+        out += _interleave(rows, totals, **extra)
+    return out
+
+
+def ranking(session, kind, year, as_of, district=None) -> list[dict]:
+    """Townships of each district and kind by progress (those without a target last), each
+    with the pace needed per remaining month to meet its target (倒排工期), then the
+    district's own line."""
+    day = tallies.reference_day(year, as_of)
+    left = tallies.months_left(day, year)
+    townships = _tally(session, "township", kind, year, as_of, district)
+    out = []
+    for total in _tally(session, "district", kind, year, as_of, district):
+        group = [r for r in townships if (r.district, r.kind) == (total.district, total.kind)]
+        group.sort(key=lambda r: (r.progress is None, -(r.progress or 0), r.township or ""))
+        out += [_ranked(r, i + 1, day, year, left) for i, r in enumerate(group)]
+        out.append(_ranked(total, None, day, year, left, total=True))
+    return out
+
+
+def _ranked(row, rank, day, year, left, total=False) -> dict:
+    pace = tallies.pace_per_month(row.remaining_m2, day, year)
+    return {
+        "rank": rank,
+        "district": row.district,
+        "township": row.township,
+        "kind": row.kind,
+        "verified_m2": row.verified_m2,
+        "verified_mu": row.verified_mu,
+        "target_m2": row.target_m2,
+        "target_mu": row.target_mu,
+        "progress": row.progress,
+        "remaining_m2": row.remaining_m2,
+        "remaining_mu": m2_to_mu(row.remaining_m2),
+        "months_left": left,
+        "pace_m2": pace,
+        "pace_mu": m2_to_mu(pace),
+        "total": total,
+    }
+
+
+# --- writers ------------------------------------------------------------------------------
+
+
+def _label(row: dict, col: Column, lang: str):
+    value = row.get(col.key)
+    if col.key == "kind":
+        return KIND_LABELS[lang].get(value, value)
+    if col.key == "township" and row.get("total"):
+        return TOTAL_LABEL[lang]
+    if col.key == "period" and value:
+        return _period_label(value, lang)
+    return value
+
+
+def _period_label(key: str, lang: str) -> str:
+    year, part = key.split("-")
+    if part.startswith("Q"):
+        return f"{year}年第{part[1]}季度" if lang == "zh" else f"{year} {part}"
+    return f"{year}年{int(part)}月" if lang == "zh" else key
+
+
+def tallies_csv(export: TallyExport, lang: str = "zh") -> bytes:
+    """UTF-8 with a byte-order mark, so Excel on a Chinese Windows reads it as UTF-8 (not
+    GBK); m² and mu rounded to 0.01, progress as a percentage to 0.01."""
+    _check_lang(lang)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([c.header(lang, csv_file=True) for c in export.columns])
+    for row in export.rows:
+        writer.writerow([_csv_value(_label(row, c, lang), c) for c in export.columns])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _csv_value(value, col: Column):
+    if value is None:
+        return ""
+    if col.style == "area":
+        return f"{value:.2f}"
+    if col.style == "percent":
+        return f"{value * 100:.2f}"
+    if col.style == "date":
+        return value.isoformat()
+    return spreadsheet_safe(value)
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise InvalidInput(f"--lang must be zh or en, not {lang!r}")
+
+
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_TOTAL_FILL = PatternFill("solid", fgColor="F2F2F2")
+
+
+def tallies_xlsx(export: TallyExport, lang: str = "zh") -> bytes:
+    """A sheet per kind (the rows, each district's total after its townships), a ranking
+    sheet with the pace needed per remaining month, and a sheet saying what was counted."""
+    _check_lang(lang)
+    book = Workbook()
+    book.remove(book.active)
+    for kind in export.kinds:
+        rows = [r for r in export.rows if r["kind"] == kind]
+        _sheet(book, KIND_LABELS[lang][kind], export.columns, rows, lang)
+    ranking_title = "排名与倒排工期" if lang == "zh" else "Ranking and pace"
+    _sheet(book, ranking_title, RANKING_COLUMNS, export.ranking, lang)
+    _about_sheet(book, export, lang)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _sheet(book, title: str, cols, rows: list[dict], lang: str) -> None:
+    sheet = book.create_sheet(title)
+    sheet.append([c.header(lang) for c in cols])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+        cell.fill = _HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for row in rows:
+        sheet.append([_xlsx_value(_label(row, c, lang)) for c in cols])
+        if row.get("total"):
+            for cell in sheet[sheet.max_row]:
+                cell.font = Font(bold=True)
+                cell.fill = _TOTAL_FILL
+    for i, col in enumerate(cols, start=1):
+        letter = get_column_letter(i)
+        sheet.column_dimensions[letter].width = 14 if col.style != "text" else 16
+        if col.style in _FORMATS or col.style == "date":
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+                cell.number_format = _FORMATS.get(col.style, "yyyy-mm-dd")
+    sheet.row_dimensions[1].height = 32
+    sheet.freeze_panes = "A2"
+    if rows:
+        sheet.auto_filter.ref = sheet.dimensions
+
+
+def _xlsx_value(value):
+    # openpyxl stores a string that starts with "=" as a formula: escape it, as for CSV.
+    return spreadsheet_safe(value)
+
+
+def _about_sheet(book, export: TallyExport, lang: str) -> None:
+    sheet = book.create_sheet("说明" if lang == "zh" else "About")
+    zh = lang == "zh"
+    day = export.as_of.isoformat() if export.as_of else ("当前" if zh else "now")
+    lines = [
+        ("年度" if zh else "Campaign year", export.year),
+        ("截至" if zh else "As of (end of day, China Standard Time)", day),
+        ("分组" if zh else "Grouped by", export.by),
+        (
+            "生成时间" if zh else "Generated",
+            datetime.now(tallies.CAMPAIGN_TZ).isoformat("T", "minutes"),
+        ),
+        (
+            "口径" if zh else "Rule",
+            "已核验地块的并集面积(椭球面积, CGCS2000);合计为全区并集,不是各行之和;"
+            "1亩=10000/15平方米"
+            if zh
+            else "Union of verified parcels (geodesic, CGCS2000); a total is the district's "
+            "own union, not the sum of its rows; 1 mu = 10000/15 m²",
+        ),
+    ]
+    for key, value in lines:
+        sheet.append([key, spreadsheet_safe(value)])
+    sheet.column_dimensions["A"].width = 22
+    sheet.column_dimensions["B"].width = 90
+
+
+def _wall_number(value, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+_PRINT_CSS = """
+@page { size: A4 landscape; margin: 12mm; }
+body { font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif;
+       color: #000; margin: 0; }
+section.district { page-break-after: always; break-after: page; padding: 8mm; }
+section.district:last-child { page-break-after: auto; break-after: auto; }
+h1 { font-size: 20pt; margin: 0 0 2mm; }
+p.meta { font-size: 10pt; margin: 0 0 4mm; }
+h2 { font-size: 14pt; margin: 4mm 0 2mm; }
+table { border-collapse: collapse; width: 100%; font-size: 11pt; page-break-inside: avoid; }
+th, td { border: 1px solid #000; padding: 1.2mm 2mm; }
+th { background: #ddebf7; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.total td { font-weight: bold; background: #f2f2f2; }
+@media screen { section.district { max-width: 277mm; margin: 0 auto 10mm;
+                                    box-shadow: 0 0 4px #999; } }
+@media print { th, tr.total td { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
+"""
+
+
+def tallies_html(export: TallyExport, lang: str = "zh") -> str:
+    """One printable page per district (A4 landscape): each kind's townships ranked by
+    progress, with target, remaining and the pace needed per remaining month."""
+    _check_lang(lang)
+    districts = list(dict.fromkeys(r["district"] for r in export.ranking))
+    sections = [_wall_section(export, d, lang) for d in districts]
+    title = "进度表" if lang == "zh" else "Progress"
+    return (
+        f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+        f'<meta charset="utf-8"><title>{title} {export.year}</title>'
+        f"<style>{_PRINT_CSS}</style></head><body>{''.join(sections)}</body></html>"
+    )
+
+
+def _wall_section(export: TallyExport, district: str, lang: str) -> str:
+    zh = lang == "zh"
+    day = export.reference_day.isoformat() if export.reference_day else ""
+    heading = f"{district} {export.year}年 攻坚进度表" if zh else f"{district} {export.year}"
+    meta = (
+        f"截至 {day} 24:00(北京时间) · 已核验面积为并集面积 · 合计为全区并集"
+        if zh
+        else f"As of the end of {day} (China Standard Time) · verified area is a union"
+    )
+    tables = []
+    for kind in export.kinds:
+        rows = [r for r in export.ranking if r["district"] == district and r["kind"] == kind]
+        if rows:
+            tables.append(_wall_table(rows, kind, lang))
+    return (
+        f'<section class="district"><h1>{html.escape(heading)}</h1>'
+        f'<p class="meta">{html.escape(meta)}</p>{"".join(tables)}</section>'
+    )
+
+
+def _wall_table(rows: list[dict], kind: str, lang: str) -> str:
+    zh = lang == "zh"
+    unit = WALL_UNIT[kind]
+    unit_label = {"mu": "亩" if zh else "mu", "m2": "平方米" if zh else "m²"}[unit]
+    heads = (
+        ["名次", "乡镇(街道)", f"已核验({unit_label})", f"目标({unit_label})", "完成率",
+         f"剩余({unit_label})", f"每月需完成({unit_label}/月)"]
+        if zh
+        else ["Rank", "Township", f"Verified ({unit_label})", f"Target ({unit_label})",
+              "Progress", f"Remaining ({unit_label})", f"Needed per month ({unit_label})"]
+    )  # fmt: skip
+    body = []
+    for r in rows:
+        cells = [
+            "" if r["rank"] is None else str(r["rank"]),
+            TOTAL_LABEL[lang] if r["total"] else (r["township"] or ""),
+        ]
+        numbers = [
+            _wall_number(r[f"verified_{unit}"]),
+            _wall_number(r[f"target_{unit}"]),
+            "—" if r["progress"] is None else f"{r['progress']:.1%}",
+            _wall_number(r[f"remaining_{unit}"]),
+            _wall_number(r[f"pace_{unit}"]),
+        ]
+        tds = [f"<td>{html.escape(c)}</td>" for c in cells]
+        tds += [f'<td class="n">{html.escape(n)}</td>' for n in numbers]
+        body.append(f"<tr{' class=total' if r['total'] else ''}>{''.join(tds)}</tr>")
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
+    return (
+        f"<h2>{html.escape(KIND_LABELS[lang][kind])}</h2>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+# --- parcel layers --------------------------------------------------------------------------
+
+PARCEL_FORMATS = ("gpkg", "shp", "geojson", "kml", "csv")
+# CGCS2000 lon/lat, WGS84, and the CGCS2000 3-degree Gauss-Kruger zones and central
+# meridians Fuzhou's surveys use (zone 39-41 with prefixed eastings; CM 117/120/123°E).
+EXPORT_CRS = (4490, 4326, 4527, 4528, 4529, 4548, 4549, 4550)
+LONLAT_ONLY = ("geojson", "kml")  # RFC 7946 and KML are WGS84 lon/lat by definition
+SHP_ENCODINGS = {"utf-8": "UTF-8", "utf8": "UTF-8", "gbk": "CP936", "cp936": "CP936"}
+MEDIA_TYPES = {
+    "gpkg": "application/geopackage+sqlite3",
+    "shp": "application/zip",
+    "geojson": "application/geo+json",
+    "kml": "application/vnd.google-earth.kml+xml",
+    "csv": "text/csv; charset=utf-8",
+}
+SUFFIXES = {"gpkg": ".gpkg", "shp": ".zip", "geojson": ".geojson", "kml": ".kml", "csv": ".csv"}
+# The fields of every parcel layer, in order. The names are the ones `geo-service import`
+# reads back (code, name, status, project, support, declared_m2), so an exported layer
+# re-imports unchanged. Shapefile (DBF) names stop at 10 characters: SHP_FIELD_NAMES.
+PARCEL_FIELDS = (
+    "code", "name", "kind", "status", "district", "township", "project", "project_name",
+    "support", "declared_m2", "area_m2", "area_mu", "verified_by", "verified_group",
+    "verified_at", "verified_area_m2", "version", "parcel_id",
+)  # fmt: skip
+SHP_FIELD_NAMES = {
+    "project_name": "proj_name",
+    "declared_m2": "declared_m",
+    "verified_by": "verif_by",
+    "verified_group": "verif_grp",
+    "verified_at": "verif_at",
+    "verified_area_m2": "verif_m2",
+    "parcel_id": "parcel_id",
+}
+STATUS_COLOURS = {  # the progress map's status colours (maps/static/geo_service_maps.js)
+    "planned": "9e9e9e",
+    "in_progress": "42a5f5",
+    "delivered": "ff9800",
+    "demolished": "ff9800",
+    "verified": "1b5e20",
+    "disputed": "d32f2f",
+}
+
+_PARCELS_SQL = f"""
+    SELECT v.parcel_id, v.code, p.name, v.kind, v.status, d.name AS district,
+           t.name AS township, pr.code AS project, pr.name AS project_name,
+           (SELECT string_agg(s.name, '、' ORDER BY s.name) FROM admin_units s
+             WHERE s.id = ANY(v.support_ids)) AS support,
+           p.declared_m2, v.area_m2, v.area_m2 / {10000 / 15!r} AS area_mu,
+           v.verified_by, v.verified_group,
+           to_char(v.verified_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS+08:00')
+               AS verified_at,
+           v.verified_area_m2, v.version, v.geom
+    FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id
+    JOIN admin_units t ON t.id = v.township_id JOIN admin_units d ON d.id = t.parent_id
+    LEFT JOIN projects pr ON pr.id = v.project_id
+    WHERE {tallies.VALID_AT.format(v="v")}
+      AND (CAST(:district AS text) IS NULL OR d.name = :district OR d.code = :district)
+      AND (CAST(:township AS text) IS NULL OR t.name = :township OR t.code = :township)
+      AND (CAST(:kind AS text) IS NULL OR v.kind = :kind)
+      AND (CAST(:status AS text) IS NULL OR v.status = :status)
+    ORDER BY d.name, t.name, v.kind, v.code
+"""
+
+
+def parse_crs(value: str | int | None) -> int:
+    """EPSG:4549, 4549 or the OGC URI → 4549, among the CRSs offered."""
+    if value is None or value == "":
+        return 4490
+    text = str(value).strip().upper().rstrip("/")
+    for prefix in ("HTTP://WWW.OPENGIS.NET/DEF/CRS/EPSG/0/", "EPSG:"):
+        text = text.removeprefix(prefix)
+    if text in ("CRS84", "HTTP://WWW.OPENGIS.NET/DEF/CRS/OGC/1.3/CRS84"):
+        return 4326
+    if not text.isdigit() or int(text) not in EXPORT_CRS:
+        offered = ", ".join(f"EPSG:{c}" for c in EXPORT_CRS)
+        raise InvalidInput(f"--crs must be one of {offered}, not {value!r}")
+    return int(text)
+
+
+def parcel_frame(
+    session: Session,
+    district: str | None = None,
+    township: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    as_of: date | None = None,
+):
+    """The parcels as they stood at the end of `as_of` (now when None), in EPSG:4490."""
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+    if district:
+        find_district(session, district)
+    params = {
+        "as_of": tallies.end_of_day(as_of) if as_of else None,
+        "district": district,
+        "township": township,
+        "kind": kind,
+        "status": status,
+    }
+    frame = gpd.read_postgis(
+        text(_PARCELS_SQL), session.connection(), geom_col="geom", params=params, crs=4490
+    )
+    return frame.rename_geometry("geometry")[[*PARCEL_FIELDS, "geometry"]]
+
+
+def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8"):
+    """Writes the layer with GDAL (pyogrio) to `path`; a Shapefile becomes a zip of its
+    .shp, .shx, .dbf, .prj and .cpg. Returns the path written."""
+    if fmt not in PARCEL_FORMATS:
+        raise InvalidInput(f"--format must be one of {', '.join(PARCEL_FORMATS)}")
+    if fmt in LONLAT_ONLY and crs not in (4326, 4490):
+        raise InvalidInput(f"{fmt} is lon/lat (WGS84) by definition: leave out --crs")
+    _check_area_of_use(frame, crs)
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    frame = frame.to_crs(4326 if fmt in LONLAT_ONLY else crs)
+    if fmt == "gpkg":
+        pyogrio.write_dataframe(frame, path, layer="parcels", driver="GPKG")
+    elif fmt == "geojson":
+        # RFC 7946: WGS84 lon/lat, counter-clockwise exteriors, no "crs" member; 12 decimals
+        # (about 0.1 µm) so that a re-import finds the very same boundaries.
+        pyogrio.write_dataframe(
+            frame, path, driver="GeoJSON", layer_options={"RFC7946": "YES",
+                                                          "COORDINATE_PRECISION": 12}
+        )  # fmt: skip
+    elif fmt == "csv":
+        # A CSV is opened in a spreadsheet: names that look like formulas stay text.
+        for column in ("code", "name", "project", "project_name", "support", "verified_by"):
+            frame[column] = frame[column].map(spreadsheet_safe)
+        pyogrio.write_dataframe(
+            frame, path, driver="CSV", layer_options={"GEOMETRY": "AS_WKT", "WRITE_BOM": "YES"}
+        )
+    elif fmt == "kml":
+        _write_kml(frame, path)
+    else:
+        codepage = SHP_ENCODINGS.get(encoding.lower())
+        if codepage is None:
+            raise InvalidInput(f"--encoding must be UTF-8 or GBK, not {encoding!r}")
+        with tempfile.TemporaryDirectory(prefix="geo-export-") as folder:
+            shp = Path(folder) / "parcels.shp"
+            pyogrio.write_dataframe(
+                frame.rename(columns=SHP_FIELD_NAMES), shp, driver="ESRI Shapefile",
+                encoding=codepage,
+            )  # fmt: skip
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+                for part in sorted(Path(folder).iterdir()):
+                    archive.write(part, part.name)
+    return path
+
+
+def _check_area_of_use(frame, epsg: int) -> None:
+    """A Gauss-Kruger zone distorts outside its 3 degrees, and a re-import refuses such
+    coordinates: parcels outside the zone are refused here, naming the zones that fit."""
+    if frame.empty:
+        return
+    west, south, east, north = frame.total_bounds
+    area = CRS.from_epsg(epsg).area_of_use
+    if west < area.west or east > area.east or south < area.south or north > area.north:
+        raise InvalidInput(
+            f"the parcels (lon {west:.2f}..{east:.2f}) lie outside EPSG:{epsg}'s area "
+            f"(lon {area.west}..{area.east}): choose the zone that holds them, e.g. "
+            "EPSG:4528 or EPSG:4549 for Fuzhou"
+        )
+
+
+def _write_kml(frame, path) -> None:
+    """LIBKML with the parcel name as each placemark's name (empty when it has none, so a
+    re-import reads no name), code, township and status in its description, and one style
+    per status (the map's colours) referenced by styleUrl."""
+    frame = frame.copy()
+    frame["name"] = frame["name"].fillna("")
+    frame["description"] = [
+        f"{c} · {t} · {s}" for c, t, s in zip(frame.code, frame.township, frame.status, strict=True)
+    ]
+    pyogrio.write_dataframe(frame, path, driver="LIBKML", layer="parcels")
+    text = path.read_text(encoding="utf-8")
+    styles = "".join(
+        f'<Style id="status_{s}"><LineStyle><color>ff{_kml_colour(c)}</color><width>2</width>'
+        f"</LineStyle><PolyStyle><color>80{_kml_colour(c)}</color></PolyStyle></Style>"
+        for s, c in STATUS_COLOURS.items()
+    )
+    # pyogrio cannot set a feature's style: each placemark gets its styleUrl from the
+    # status that ends its description.
+    text = _KML_DESCRIPTION.sub(
+        lambda m: f"{m.group(0)}<styleUrl>#status_{m.group(1).rsplit(' · ', 1)[1]}</styleUrl>",
+        text,
+    )
+    # Shared styles belong at the top of the Document, before its folders and placemarks.
+    head, sep, rest = text.partition("<Document")
+    tag_end = rest.index(">") + 1
+    path.write_text(head + sep + rest[:tag_end] + styles + rest[tag_end:], encoding="utf-8")
+
+
+_KML_DESCRIPTION = re.compile(r"<description>([^<]*)</description>")
+
+
+def _kml_colour(rgb: str) -> str:
+    # KML colours are aabbggrr.
+    return rgb[4:6] + rgb[2:4] + rgb[0:2]

@@ -1,0 +1,68 @@
+"""The original files of accepted uploads, kept in the database for audit.
+
+Content-addressed: each distinct file is stored once under its SHA-256 (upload_files), and
+every upload names the file it was made from. Kept in the database rather than on a disk
+beside it, so that a backup of the database holds them too.
+"""
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from .errors import NotFound
+from .models import Upload, UploadFile
+
+
+@dataclass(frozen=True)
+class Kept:
+    sha256: str
+    name: str  # the name the file is handed back under
+    content: bytes = b""
+
+
+def keep_file(session: Session, path: Path, name: str) -> Kept:
+    """Store the file (once per content) and return its checksum and name."""
+    content, name = _original(Path(path), name)
+    digest = hashlib.sha256(content).hexdigest()
+    session.execute(
+        insert(UploadFile)
+        .values(sha256=digest, size_bytes=len(content), content=content)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
+    return Kept(digest, name)
+
+
+def _original(path: Path, name: str) -> tuple[bytes, str]:
+    """The bytes the user sent. A bare .shp is only part of its dataset: its side files
+    (.dbf, .prj, .cpg, ...) go with it, zipped, so the kept file reads the same again."""
+    if path.suffix.lower() != ".shp":
+        return path.read_bytes(), name
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in sorted(path.parent.glob(path.stem + ".*")):
+            if member.is_file():
+                # A fixed date, so the same dataset always makes the same zip (one checksum).
+                info = zipfile.ZipInfo(member.name, date_time=(1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, member.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue(), Path(name).stem + ".zip"
+
+
+def upload_file(session: Session, upload_id: int) -> Kept:
+    """An upload's original file with its checksum, checked again as it is read."""
+    row = session.execute(
+        select(Upload.file_name, Upload.filename, UploadFile.sha256, UploadFile.content)
+        .join(UploadFile, UploadFile.sha256 == Upload.file_sha256)
+        .where(Upload.id == upload_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no upload {upload_id} with a kept file")
+    content = bytes(row.content)
+    if hashlib.sha256(content).hexdigest() != row.sha256:
+        raise NotFound(f"upload {upload_id}: the kept file does not match its checksum")
+    return Kept(row.sha256, row.file_name or row.filename, content)

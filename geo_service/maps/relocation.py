@@ -1,0 +1,144 @@
+"""The relocation (回迁) view of the progress map: resettlement sites coloured by
+hand-over progress and sized by flats, lines from the townships whose households they
+take, and the district's figures against target.
+
+Same page machinery as the progress map (folium, local assets, data embedded so a saved
+file works offline, live polling); the numbers come from relocation_tallies.
+"""
+
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from .. import relocation_tallies as rt
+from ..settings import get_settings
+from ..units import find_district
+from . import data
+from .pages import POLL_MS, _base_map, _Start
+
+
+def relocation_data(
+    session: Session, district: str, year: int | None = None, as_of: date | None = None
+) -> dict:
+    """Townships, sites, lines and the district summary, as the page draws them."""
+    year = year or (as_of.year if as_of else get_settings().campaign_year)
+    unit = find_district(session, district)
+    by_project = {r.project: r for r in rt.tally(session, by="project", year=year, as_of=as_of)}
+    by_township = {
+        r.township: r
+        for r in rt.tally(session, by="township", year=year, as_of=as_of, district=district)
+    }
+    summary = next(
+        iter(rt.tally(session, by="district", year=year, as_of=as_of, district=district)), None
+    )
+    cases = rt.overdue(session, as_of, district, day=as_of or rt.default_day(year))
+    return {
+        "townships": _townships(session, unit.id, by_township),
+        "sites": _sites(session, unit.id, by_project),
+        "links": rt.township_links(session, year, as_of, district),
+        "summary": {
+            "district": unit.name,
+            "year": year,
+            "as_of": as_of.isoformat() if as_of else None,
+            **(summary.as_dict("district") if summary else {}),
+            "overdue_handover": sum(c.kind == "handover" for c in cases),
+            "overdue_title": sum(c.kind == "title" for c in cases),
+        },
+        "token": change_token(session),
+    }
+
+
+def _townships(session: Session, district_id: int, rows: dict) -> dict:
+    shapes = session.execute(
+        text("""
+            SELECT id, name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS g,
+                   ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
+            FROM admin_units WHERE parent_id = :district ORDER BY code"""),
+        {"district": district_id, "tol": data.TOWNSHIP_SIMPLIFY_DEG},
+    ).mappings()
+    features = []
+    for s in shapes:
+        row = rows.get(s["name"])
+        props = {"name": s["name"], "label_lon": s["lon"], "label_lat": s["lat"]}
+        if row is not None:
+            props.update(households=row.households_planned, handed_over=row.households_handed_over)
+        features.append({"type": "Feature", "id": s["id"], "geometry": s["g"], "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _sites(session: Session, district_id: int, rows: dict) -> dict:
+    shapes = session.execute(
+        text("""
+            SELECT code, name, planned_completion, actual_completion, site_m2,
+                   ST_AsGeoJSON(geom, 6)::json AS g,
+                   ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
+            FROM resettlement_projects WHERE district_id = :district AND geom IS NOT NULL
+            ORDER BY code"""),
+        {"district": district_id},
+    ).mappings()
+    features = []
+    for s in shapes:
+        row = rows.get(s["code"])
+        figures = row.as_dict("project") if row else {}
+        planned = figures.get("households_planned") or 0
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": s["g"],
+                "properties": {
+                    "code": s["code"],
+                    "name": s["name"],
+                    "lon": s["lon"],
+                    "lat": s["lat"],
+                    "site_m2": s["site_m2"],
+                    "planned_completion": _iso(s["planned_completion"]),
+                    "actual_completion": _iso(s["actual_completion"]),
+                    "townships": figures.get("township"),
+                    "flats_planned": figures.get("flats_planned", 0),
+                    "flats_allocated": figures.get("flats_allocated", 0),
+                    "flats_handed_over": figures.get("flats_handed_over", 0),
+                    "households": planned,
+                    "households_handed_over": figures.get("households_handed_over", 0),
+                    "progress": figures.get("households_handed_over", 0) / planned
+                    if planned
+                    else None,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _iso(day) -> str | None:
+    return day.isoformat() if day else None
+
+
+def change_token(session: Session) -> str:
+    """Changes with every household, flat or project change and every relocation target."""
+    row = session.execute(
+        text(
+            "SELECT (SELECT coalesce(max(id), 0) FROM relocation_versions), "
+            "(SELECT max(updated_at) FROM relocation_targets)"
+        )
+    ).one()
+    return f"r{row[0]}-{row[1].timestamp() if row[1] else 0}"
+
+
+def relocation_page(
+    session: Session, district: str, year: int | None = None, static: bool = False
+) -> str:
+    year = year or get_settings().campaign_year
+    query = f"district={district}&year={year}"
+    config = {
+        "mode": "relocation",
+        "view": {"district": district, "year": year},
+        "bounds": data.district_bounds(session, district),
+        "data": relocation_data(session, district, year),
+        "live": not static,
+        "poll_ms": POLL_MS,
+        "data_url": f"/maps/relocation/data.json?{query}",
+        "changes_url": "/api/relocation/changes",
+    }
+    fmap = _base_map(config["bounds"], f"{district} 回迁进度", static)
+    fmap.add_child(_Start(config))
+    return fmap.get_root().render()

@@ -1,0 +1,142 @@
+"""Loads the synthetic relocation (回迁) demo set in data/relocation, after the parcels.
+
+Like the parcel demo it replays an invented 2017 through the real use cases: the
+resettlement projects are put on record in June 2016, the household roster in September,
+the flat list with its allocations at the start of March 2017; then each household gets
+its keys (交房) some weeks after its project was completed, and most of them their titles
+(办证) a few months later. Some never do in 2017, so the 两逾 lists have cases. Dates
+are derived from each household's reference: every load tells the same story.
+"""
+
+import csv
+import hashlib
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from . import relocation
+from .database import session_scope
+from .models import Flat, Household, ResettlementProject
+from .relocation_rosters import import_flats, import_households
+from .relocation_tallies import set_target
+from .settings import DATA_DIR
+from .tallies import CAMPAIGN_TZ
+
+DEMO_DIR = DATA_DIR / "relocation"
+RECORDED = {
+    "projects": datetime(2016, 6, 1, 9, tzinfo=CAMPAIGN_TZ),
+    "households": datetime(2016, 9, 1, 9, tzinfo=CAMPAIGN_TZ),
+    "flats": datetime(2017, 3, 1, 9, tzinfo=CAMPAIGN_TZ),
+}
+LAST_DAY = date(2017, 12, 28)
+# District and township relocation targets for 2017 (households, flats, m²).
+TARGETS = [
+    ("晋安区", None, 240, 330, 30000),
+    ("晋安区", "新店镇", 60, 90, 8000),
+    ("晋安区", "鼓山镇", 40, 60, 5500),
+]
+
+
+def load_relocation_demo(directory: Path = DEMO_DIR) -> str:
+    """Projects, roster, flats and the 2017 replay; a second load changes nothing."""
+    with session_scope() as session:
+        if session.scalar(select(Household.id).limit(1)) is not None:
+            return "relocation: already loaded"
+    with session_scope() as session:
+        for row in _rows(directory / "projects.csv"):
+            _project(session, row, directory)
+        for district, township, households, flats, m2 in TARGETS:
+            set_target(
+                session,
+                district=district,
+                township=township,
+                year=2017,
+                households=households,
+                flats=flats,
+                m2=m2,
+                actor="demo",
+            )
+    with session_scope() as session:
+        roster = import_households(
+            session, directory / "households.csv", actor="征迁指挥部", now=RECORDED["households"]
+        )
+    with session_scope() as session:
+        flats = import_flats(
+            session, directory / "flats.csv", actor="房源调度组", now=RECORDED["flats"]
+        )
+    with session_scope() as session:
+        keys, titles = _replay(session)
+    return (
+        f"relocation: {roster.created} households, {flats.created} flats; "
+        f"2017 replayed: {keys} flats handed over, {titles} certified"
+    )
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _project(session, row: dict, directory: Path) -> None:
+    flats = {size: int(n) for size, n in (p.split(":") for p in row["flats"].split(","))}
+    relocation.save_project(
+        session,
+        code=row["code"],
+        name=row["name"],
+        district=row["district"],
+        townships=row["townships"].split(","),
+        site=directory / row["site"],
+        flats_by_size=flats,
+        floor_area_m2=float(row["floor_area_m2"]),
+        planned_completion=date.fromisoformat(row["planned_completion"]),
+        actual_completion=_day(row["actual_completion"]),
+        responsibility=row["responsibility"] or None,
+        actor="demo",
+        now=RECORDED["projects"],
+    )
+
+
+def _day(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _replay(session) -> tuple[int, int]:
+    """Keys some weeks after completion (one household in seven waits past the year);
+    titles 2-5 months after the keys for three households in five. Each day's steps go
+    through the workflow together, in the order of the days."""
+    completed = {p.id: p.actual_completion for p in session.scalars(select(ResettlementProject))}
+    flats = session.scalars(
+        select(Flat).where(Flat.household_id.is_not(None)).order_by(Flat.id)
+    ).all()
+    refs = dict(session.execute(select(Household.id, Household.ref)).all())
+    steps: dict[tuple[date, str], list[Flat]] = {}
+    for flat in flats:
+        ref, done = refs[flat.household_id], completed[flat.project_id]
+        if done is None or _draw(ref, "late", 7) == 0:
+            continue
+        handed = done + timedelta(days=7 + _draw(ref, "keys", 45))
+        if handed > LAST_DAY:
+            continue
+        steps.setdefault((handed, "keys"), []).append(flat)
+        certified = handed + timedelta(days=60 + _draw(ref, "title", 90))
+        if _draw(ref, "titled", 5) < 3 and certified <= LAST_DAY:
+            steps.setdefault((certified, "title"), []).append(flat)
+    counts = {"keys": 0, "title": 0}
+    # Keys before titles on the same day: a title needs the keys.
+    for (day, step), batch in sorted(steps.items(), key=lambda s: (s[0][0], s[0][1] != "keys")):
+        if step == "keys":
+            relocation.hand_over_many(session, batch, day, "房源调度组", now=_at(day))
+        else:
+            relocation.certify_many(session, batch, day, "不动产登记中心", now=_at(day))
+        counts[step] += len(batch)
+    return counts["keys"], counts["title"]
+
+
+def _at(day: date) -> datetime:
+    return datetime.combine(day, time(10), tzinfo=CAMPAIGN_TZ)
+
+
+def _draw(ref: str, purpose: str, span: int) -> int:
+    digest = hashlib.sha256(f"{ref}/{purpose}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % span
