@@ -27,7 +27,7 @@ from pyproj import CRS
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from . import tallies
+from . import rankings, relocation_tallies, tallies
 from .areas import m2_to_mu
 from .errors import InvalidInput
 from .models import KINDS, STATUSES
@@ -63,7 +63,7 @@ class Column:
 
 _C = Column
 _MEASURES = (
-    _C("parcels", "已核验地块(个)", "Verified parcels (count)", "count"),
+    _C("verified_parcels", "已核验地块(个)", "Verified parcels (count)", "count"),
     _C("verified_m2", "已核验面积(平方米)", "Verified area (m²)", "area"),
     _C("verified_mu", "已核验面积(亩)", "Verified area (mu)", "area"),
     _C("target_m2", "目标(平方米)", "Target (m²)", "area"),
@@ -115,6 +115,50 @@ def columns(by: str) -> tuple[Column, ...]:
     return (*_LEADING[by], *_MEASURES)
 
 
+# The composite ranking (综合考评排名) of the quarter the export is as of.
+COMPOSITE_COLUMNS = (
+    _C("level", "层级", "Level", "text"),
+    _C("ranked_period", "考评时段", "Period", "text"),
+    _C("rank", "名次", "Rank", "count"),
+    _C("change", "名次变化(+上升)", "Rank change (+ up)", "count"),
+    _C("parent", "所属", "Within", "text"),
+    _C("unit", "单位", "Unit", "text"),
+    _C("score", "综合得分", "Composite score", "percent"),
+    *(
+        _C(name, f"{zh}完成率", f"{name.capitalize()} progress", "percent")
+        for name, zh in (("land", "交地"), ("demolition", "拆迁"), ("relocation", "回迁户"))
+    ),
+    _C("milestones", "节点按时率", "Milestones on time", "percent"),
+)
+LEVEL_LABELS = {"zh": {"township": "乡镇(街道)", "district": "区县"},
+                "en": {"township": "township", "district": "district"}}  # fmt: skip
+# Relocation (回迁) is counted in households, flats and floor area, not parcel area.
+RELOCATION_COLUMNS = (
+    _DISTRICT,
+    _TOWNSHIP,
+    _PROJECT,
+    _PROJECT_NAME,
+    *(
+        _C(f"{what}_{step}", f"{zh_step}{zh_what}", f"{what.capitalize()} {step}", style)
+        for what, zh_what, style in (
+            ("households", "户数", "count"),
+            ("flats", "套数", "count"),
+            ("m2", "面积(平方米)", "area"),
+        )
+        for step, zh_step in (
+            ("planned", "应安置"),
+            ("allocated", "已分配"),
+            ("handed_over", "已交房"),
+            ("certified", "已办证"),
+        )
+    ),
+    _C("target_households", "目标户数", "Target households", "count"),
+    _C("progress_households", "户数完成率", "Households progress", "percent"),
+    _C("target_flats", "目标套数", "Target flats", "count"),
+    _C("target_m2", "目标面积(平方米)", "Target floor area (m²)", "area"),
+)
+
+
 @dataclass
 class TallyExport:
     """The rows of a tally export, ready for any of the writers."""
@@ -126,6 +170,8 @@ class TallyExport:
     rows: list[dict]  # the columns' keys, plus "total": True on district total rows
     ranking: list[dict] = field(default_factory=list)
     reference_day: date | None = None
+    composite: list[dict] = field(default_factory=list)
+    relocation: list[dict] = field(default_factory=list)
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -160,7 +206,46 @@ def tally_export(
     kinds = [kind] if kind else sorted({r["kind"] for r in rows} or KINDS, key=KINDS.index)
     export = TallyExport(by=by, year=year, as_of=as_of, kinds=kinds, rows=rows, reference_day=day)
     export.ranking = ranking(session, kind, year, as_of, district)
+    export.composite = composite_ranking(session, day, district, [r["district"] for r in rows])
+    if kind is None:
+        export.relocation = relocation_rows(session, by, year, as_of, district)
     return export
+
+
+def composite_ranking(session, day: date, district: str | None, districts: list) -> list[dict]:
+    """The quarter of `day` ranked as `geo-service rank` does: the townships of each
+    district in the export, then (for a city-wide export) the districts of the city."""
+    period = rankings.Period(day.year, quarter=(day.month - 1) // 3 + 1)
+    names = [district] if district else list(dict.fromkeys(d for d in districts if d))
+    out = []
+    for name in names:
+        result = rankings.rank(session, "township", str(period), district=name)
+        out += [_composite_row(r, "township", name, period) for r in result["rows"]]
+    if not district:
+        result = rankings.rank(session, "district", str(period))
+        out += [_composite_row(r, "district", None, period) for r in result["rows"]]
+    return out
+
+
+def _composite_row(row: dict, level: str, parent: str | None, period) -> dict:
+    parts = {k: (row[k] or {}).get("value") for k in rankings.COMPONENTS}
+    return {
+        "level": level,
+        "ranked_period": str(period),
+        "rank": row["rank"],
+        "change": row["change"],
+        "parent": parent,
+        "unit": row["unit"],
+        "score": row["score"],
+        **parts,
+    }
+
+
+def relocation_rows(session, by: str, year: int, as_of, district) -> list[dict]:
+    """Relocation tallied like the export's rows (a series is tallied by township)."""
+    grouping = by if by in ("district", "township", "project") else "township"
+    rows = relocation_tallies.tally(session, by=grouping, year=year, as_of=as_of, district=district)
+    return [r.as_dict(grouping) for r in rows]
 
 
 def _tally(session, by, kind, year, as_of, district, quarter=None) -> list:
@@ -270,6 +355,8 @@ def _label(row: dict, col: Column, lang: str):
         return TOTAL_LABEL[lang]
     if col.key == "period" and value:
         return _period_label(value, lang)
+    if col.key == "level":
+        return LEVEL_LABELS[lang].get(value, value)
     return value
 
 
@@ -322,8 +409,13 @@ def tallies_xlsx(export: TallyExport, lang: str = "zh") -> bytes:
     for kind in export.kinds:
         rows = [r for r in export.rows if r["kind"] == kind]
         _sheet(book, KIND_LABELS[lang][kind], export.columns, rows, lang)
+    if export.relocation:
+        _sheet(book, "回迁" if lang == "zh" else "relocation", RELOCATION_COLUMNS,
+               export.relocation, lang)  # fmt: skip
     ranking_title = "排名与倒排工期" if lang == "zh" else "Ranking and pace"
     _sheet(book, ranking_title, RANKING_COLUMNS, export.ranking, lang)
+    composite_title = "综合考评排名" if lang == "zh" else "Composite ranking"
+    _sheet(book, composite_title, COMPOSITE_COLUMNS, export.composite, lang)
     _about_sheet(book, export, lang)
     buffer = io.BytesIO()
     book.save(buffer)

@@ -20,8 +20,9 @@ it has no figure for, e.g. no target for that kind, drops out and the others' we
 renormalised):
 
 - land, demolition: progress as above;
-- relocation: households handed over against target, once relocation tallies exist in
-  this build (until then it has no figure and drops out);
+- relocation: households handed over (回迁户数, `relocation_tallies`, as of the period's
+  end) against the annual household target times the share of the year elapsed (relocation
+  targets are annual only); a unit with no household target has no figure;
 - milestones: the share of the unit's projects' milestones falling due in the year up to
   the period's end that were done on or before their date (recorded by the period's end).
 
@@ -42,7 +43,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from . import tallies
+from . import relocation_tallies, tallies
 from .errors import InvalidInput
 from .models import AdminUnit, Project
 from .register import milestone_states
@@ -190,10 +191,11 @@ def _ranked(session, level: str, period: Period, district: str | None, weights) 
     units = _units(session, level, district)
     figures = _kind_figures(session, level, period, district)
     milestones = _milestones(session, level, period, units)
+    relocation = _relocation_figures(session, level, period, district)
     rows = []
     for unit in units:
         components = {k: figures.get((unit.name, k)) for k in KINDS_RANKED}
-        components["relocation"] = None
+        components["relocation"] = relocation.get(unit.name)
         components["milestones"] = milestones.get(unit.id)
         rows.append(
             RankRow(
@@ -292,6 +294,26 @@ def _kind_figures(session, level: str, period: Period, district: str | None) -> 
             "period_target_m2": None if target is None else round(target, 2),
             "planned_share": round(share, SCORE_PLACES),
             "value": row.verified_m2 / target if target else None,
+        }
+    return found
+
+
+def _relocation_figures(session, level: str, period: Period, district: str | None) -> dict:
+    """unit → households handed over by the period's end against the straight-line share
+    of the annual household target."""
+    rows = relocation_tallies.tally(
+        session, by=level, year=period.year, as_of=period.end, district=district
+    )
+    found = {}
+    for row in rows:
+        if not row.target_households:
+            continue
+        target = row.target_households * period.months / 12
+        found[row.township if level == "township" else row.district] = {
+            "households_handed_over": row.households_handed_over,
+            "annual_target_households": row.target_households,
+            "period_target_households": round(target, 2),
+            "value": row.households_handed_over / target,
         }
     return found
 

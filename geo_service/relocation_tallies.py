@@ -21,7 +21,7 @@ from .errors import InvalidInput
 from .models import AdminUnit, Project, RelocationTarget
 from .relocation import shown_name
 from .settings import get_settings
-from .tallies import CAMPAIGN_TZ, VALID_AT, end_of_day
+from .tallies import CAMPAIGN_TZ, VALID_DURING, end_of_day
 from .units import find_district, find_township
 
 GROUPINGS = ("district", "township", "project")
@@ -29,7 +29,7 @@ OVERDUE_KINDS = {"handover": "逾期未回迁", "title": "逾期未办证"}
 
 _STATES = f"""
     SELECT v.entity_id AS id, v.state FROM relocation_versions v
-    WHERE v.entity = :entity AND {VALID_AT.format(v="v")}
+    WHERE v.entity = :entity AND {VALID_DURING.format(v="v")}
 """
 
 

@@ -137,12 +137,13 @@ def pace_per_month(remaining_m2: float | None, day: date, year: int) -> float | 
 # Only those need a union; every other parcel adds its own area, so a tally over tens of
 # thousands of parcels unions a handful instead of all of them (same result, exactly).
 # A withdrawn parcel is on record but in no tally, map or tile from its withdrawal on.
-VALID_AT = """
+# VALID_DURING is the time test alone, for any versioned table (relocation records too).
+VALID_DURING = """
     (CAST(:as_of AS timestamptz) IS NULL AND {v}.valid_to IS NULL
      OR {v}.valid_from < CAST(:as_of AS timestamptz)
         AND ({v}.valid_to IS NULL OR {v}.valid_to >= CAST(:as_of AS timestamptz)))
-    AND {v}.status <> 'withdrawn'
 """
+VALID_AT = VALID_DURING + "    AND {v}.status <> 'withdrawn'\n"
 _VERSIONS = f"""
     SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, v.geom,
            v.area_m2, v.verified_at,

@@ -16,7 +16,8 @@ from pathlib import Path
 import geopandas as gpd
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "data" / "campaign"
+DATA = ROOT / "geo_service" / "data"
+OUT = DATA / "campaign"
 _spec = importlib.util.spec_from_file_location("parcels", ROOT / "scripts/make_demo_parcels.py")
 parcels = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(parcels)
@@ -258,7 +259,7 @@ USERS = [
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    towns = gpd.read_file(ROOT / "data/reference/townships.geojson").to_crs("EPSG:4549")
+    towns = gpd.read_file(DATA / "reference/townships.geojson").to_crs("EPSG:4549")
     manifest, targets = [], []
     for district, townships in TOWNSHIPS.items():
         projects_of = {

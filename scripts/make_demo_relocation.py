@@ -26,8 +26,9 @@ import shapely
 from pyproj import Transformer
 
 ROOT = Path(__file__).resolve().parents[1]
-PARCELS = ROOT / "data" / "parcels"
-OUT = ROOT / "data" / "relocation"
+DATA = ROOT / "geo_service" / "data"
+PARCELS = DATA / "parcels"
+OUT = DATA / "relocation"
 rng = np.random.default_rng(2017)
 
 # (JA-AZ-02 was due in 2016 and finished a year late: its households are 2017's 两逾 legacy)
@@ -177,7 +178,7 @@ def _flat(code: str, index: int, size: str) -> dict:
 
 
 def _write_projects(plans: dict) -> None:
-    towns = json.loads((ROOT / "data" / "reference" / "townships.geojson").read_text("utf-8"))
+    towns = json.loads((DATA / "reference" / "townships.geojson").read_text("utf-8"))
     shapes = {
         f["properties"]["name"]: shapely.geometry.shape(f["geometry"]) for f in towns["features"]
     }

@@ -20,9 +20,10 @@ from openpyxl import Workbook
 from shapely.geometry import Polygon
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "geo_service" / "data"
 OUT = ROOT / "geo_service" / "data" / "examples"
-DEMO = ROOT / "data" / "parcels"
-TOWNSHIPS = ROOT / "data" / "reference" / "townships.geojson"
+DEMO = DATA / "parcels"
+TOWNSHIPS = DATA / "reference" / "townships.geojson"
 CM120E, ZONE40 = 4549, 4528
 
 

@@ -15,6 +15,7 @@ from geo_service import demo
 
 pytest_plugins = ["browser"]
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "geo_service" / "data"
 
 
 @pytest.fixture
@@ -32,22 +33,22 @@ def _names_and_codes() -> tuple[set[str], set[str]]:
     """Every person's name and parcel code in the demo data, read from its files."""
     names: set[str] = set()
     for folder in ("parcels", "campaign"):
-        with (ROOT / "data" / folder / "demo_users.csv").open(encoding="utf-8") as handle:
+        with (DATA / folder / "demo_users.csv").open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 names |= {row["username"], row["display_name"]}
-    for path in (ROOT / "data/parcels/demo_projects.csv", ROOT / "data/campaign/projects.csv"):
+    for path in (DATA / "parcels/demo_projects.csv", DATA / "campaign/projects.csv"):
         with path.open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 names |= {row["first_responsible"], row["direct_responsible"]}
-    with (ROOT / "data/campaign/problems.csv").open(encoding="utf-8") as handle:
+    with (DATA / "campaign/problems.csv").open(encoding="utf-8") as handle:
         names |= {row["person"] for row in csv.DictReader(handle)}
     import geopandas as gpd
 
     codes: set[str] = set()
     for folder in ("parcels", "campaign"):
-        with (ROOT / "data" / folder / "manifest.csv").open(encoding="utf-8") as handle:
+        with (DATA / folder / "manifest.csv").open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                codes |= set(gpd.read_file(ROOT / "data" / folder / row["file"])["code"])
+                codes |= set(gpd.read_file(DATA / folder / row["file"])["code"])
     return names - {""}, codes
 
 

@@ -10,13 +10,13 @@ import openpyxl
 import pyogrio
 import pytest
 import shapely
-from conftest import auth, count_rows
+from conftest import auth, count_rows, rewriting_history
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from geo_service import exports
+from geo_service import exports, rankings
 from geo_service.api import create_app
 from geo_service.cli import app
 from geo_service.errors import InvalidInput
@@ -56,14 +56,16 @@ def campaign(session, tmp_path):
         declared_m2=[17100.0, None, 60000.5, None], support=["鼓山镇", None, None, "鼓山镇"],
     )  # fmt: skip
     _import(session, tmp_path, GUSHAN_VERIFIED, "gs.gpkg", "鼓山镇", "verified", code=["GS-1"])
-    session.execute(
-        text(
-            "UPDATE parcel_versions SET valid_from = '2017-03-15 10:00+08', "
-            "verified_at = CASE WHEN status = 'verified' THEN TIMESTAMPTZ '2017-03-15 10:00+08' "
-            "END; UPDATE parcels SET verified_at = '2017-03-15 10:00+08' "
-            "WHERE status = 'verified'"
+    with rewriting_history(session):
+        session.execute(
+            text(
+                "UPDATE parcel_versions SET valid_from = '2017-03-15 10:00+08', "
+                "verified_at = CASE WHEN status = 'verified' "
+                "THEN TIMESTAMPTZ '2017-03-15 10:00+08' END; "
+                "UPDATE parcels SET verified_at = '2017-03-15 10:00+08' "
+                "WHERE status = 'verified'"
+            )
         )
-    )
     for township, mu in (("新店镇", 100), ("鼓山镇", 50)):
         set_target(session, district="晋安区", township=township, kind="land", year=2017,
                    amount=mu, unit="mu", actor="test")  # fmt: skip
@@ -89,7 +91,7 @@ def _workbook(session, lang="zh", **kw):
 
 def test_workbook_has_chinese_headers_with_units_exact_values_and_district_totals(campaign):
     book = _workbook(campaign)
-    assert book.sheetnames == ["交地", "拆迁", "排名与倒排工期", "说明"]
+    assert book.sheetnames == ["交地", "拆迁", "排名与倒排工期", "综合考评排名", "说明"]
     sheet = book["交地"]
     headers = [c.value for c in sheet[1]]
     assert headers[:6] == ["区县", "乡镇(街道)", "类型", "已核验地块(个)", "已核验面积(平方米)",
@@ -106,8 +108,10 @@ def test_workbook_has_chinese_headers_with_units_exact_values_and_district_total
     assert xd["目标(亩)"] == pytest.approx(100)
     assert xd["完成率"] == pytest.approx(expected["新店镇"] / MU / 100, rel=1e-4)
     assert xd["在册地块(个)"] == 4
-    # Exact values (not rounded) in the cells; rounding is the display format.
-    assert xd["已核验面积(平方米)"] != round(xd["已核验面积(平方米)"], 2)
+    # The cells hold the tallies' figures (m² to 0.01, as every tally gives them).
+    assert xd["已核验面积(平方米)"] == round(expected["新店镇"], 2) or abs(
+        xd["已核验面积(平方米)"] - expected["新店镇"]
+    ) < 0.01 + expected["新店镇"] * 1e-4
     total = rows[("晋安区", "合计")]
     assert total["已核验面积(平方米)"] == pytest.approx(expected["晋安区"], rel=1e-4)
     assert total["目标(亩)"] == pytest.approx(9000)
@@ -139,6 +143,24 @@ def test_ranking_sheet_orders_by_progress_with_the_pace_per_remaining_month(camp
     assert land[-1]["每月需完成(亩/月)"] == pytest.approx(
         (9000 - expected["晋安区"] / MU) / months_left, rel=1e-6
     )
+
+
+def test_composite_ranking_sheet_is_the_quarter_ranked_as_the_api_ranks_it(campaign):
+    rows = _rows(_workbook(campaign)["综合考评排名"])
+    townships = {r["单位"]: r for r in rows if r["层级"] == "乡镇(街道)"}
+    assert {r["考评时段"] for r in rows} == {"2017Q2"} and len(townships) == 9
+    ranked = rankings.rank(campaign, "township", "2017Q2", district="晋安区")
+    for row in ranked["rows"]:
+        sheet_row = townships[row["unit"]]
+        assert sheet_row["名次"] == row["rank"] and sheet_row["所属"] == "晋安区"
+        assert sheet_row["综合得分"] == row["score"]
+    # 新店镇's land progress: verified by 30 June against its 100 mu × the share due then.
+    land = next(r for r in ranked["rows"] if r["unit"] == "新店镇")["land"]
+    due = 100 * MU * land["planned_share"]
+    assert townships["新店镇"]["交地完成率"] == pytest.approx(_expected()["新店镇"] / due, rel=1e-4)
+    assert townships["新店镇"]["回迁户完成率"] is None  # no relocation recorded
+    districts = [r for r in rows if r["层级"] == "区县"]
+    assert "晋安区" in {r["单位"] for r in districts}
 
 
 def test_english_headers_and_formula_text_escaped(campaign):

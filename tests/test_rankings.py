@@ -4,7 +4,7 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from conftest import auth
+from conftest import auth, rewriting_history
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select, text
@@ -47,11 +47,12 @@ def _parcel(session, tmp_path, district, township, code, width, height, verified
     import_file(session, path, options)
     parcel = session.scalar(select(Parcel).where(Parcel.code == code))
     surveyed = datetime(2017, 1, 2, tzinfo=UTC)
-    session.execute(
-        ParcelVersion.__table__.update()
-        .where(ParcelVersion.parcel_id == parcel.id)
-        .values(valid_from=surveyed)
-    )
+    with rewriting_history(session):
+        session.execute(
+            ParcelVersion.__table__.update()
+            .where(ParcelVersion.parcel_id == parcel.id)
+            .values(valid_from=surveyed)
+        )
     if verified_at is not None:
         set_status(session, parcel, "in_progress", "测试", now=verified_at - timedelta(days=2))
         set_status(session, parcel, "delivered", "测试", now=verified_at - timedelta(days=1))

@@ -1,18 +1,19 @@
 """Relocation (回迁): rosters and flat lists checked whole, allocation rules, tallies
 against hand-computed figures, the 两逾 lists for a given day, 清零, and masking."""
 
+import io
 import json
 from datetime import UTC, date, datetime
 
 import pytest
 from conftest import auth, count_rows
 from fastapi.testclient import TestClient
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from geo_service import database
+from geo_service import database, exports, rankings
 from geo_service import relocation as rel
 from geo_service.api import create_app
 from geo_service.cli import app
@@ -583,3 +584,39 @@ def test_a_list_without_date_columns_keeps_the_dates_on_record(session, base):
     assert report.unchanged == 1
     flat = session.scalar(select(Flat).where(Flat.building == "1", Flat.unit == "101"))
     assert flat.handed_over_on == date(2017, 5, 20) and flat.household_id is not None
+
+
+def _ranked(session, period: str, weights) -> dict:
+    result = rankings.rank(session, "township", period, "晋安区", weights)
+    return {r["unit"]: r for r in result["rows"]}
+
+
+def test_rankings_score_households_handed_over_against_the_share_of_the_year(session, base):
+    _loaded(session, base, when=datetime(2017, 1, 6, tzinfo=UTC))
+    set_target(session, district="晋安区", township="新店镇", year=2017, households=4,
+               flats=None, m2=None, actor="t")  # fmt: skip
+    only = {"land": 0.0, "demolition": 0.0, "relocation": 1.0, "milestones": 0.0}
+    q3 = _ranked(session, "2017Q3", only)
+    # XD-001's last key came on 10 July: by 30 September 1 of 4 × 9/12 households were due.
+    assert q3["新店镇"]["relocation"]["households_handed_over"] == 1
+    assert q3["新店镇"]["relocation"]["period_target_households"] == pytest.approx(3)
+    assert q3["新店镇"]["score"] == pytest.approx(1 / 3)
+    assert q3["新店镇"]["rank"] == 1 and q3["新店镇"]["previous_rank"] == 1
+    # 鼓山镇 has no household target, so no relocation figure and no rank on this weight.
+    assert q3["鼓山镇"]["relocation"] is None and q3["鼓山镇"]["rank"] is None
+    q2 = _ranked(session, "2017Q2", only)
+    assert q2["新店镇"]["relocation"]["households_handed_over"] == 0
+    assert q2["新店镇"]["score"] == 0
+
+
+def test_the_tally_workbook_has_a_relocation_sheet_with_the_tally_rows(session, base):
+    _loaded(session, base)
+    export = exports.tally_export(session, by="township", as_of=date(2017, 12, 31))
+    book = load_workbook(io.BytesIO(exports.tallies_xlsx(export)))
+    values = list(book["回迁"].iter_rows(values_only=True))
+    rows = {row[1]: dict(zip(values[0], row, strict=True)) for row in values[1:]}
+    xd = rows["新店镇"]
+    assert (xd["应安置户数"], xd["已分配户数"], xd["已交房户数"], xd["已办证户数"]) == (2, 2, 1, 0)
+    assert (xd["应安置套数"], xd["已交房套数"], xd["已办证套数"]) == (3, 2, 1)
+    assert xd["已交房面积(平方米)"] == pytest.approx(118.5 + 89.0)
+    assert rows["鼓山镇"]["已办证户数"] == 1

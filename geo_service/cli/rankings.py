@@ -9,6 +9,7 @@ from rich.table import Table
 from .. import rankings
 from ..database import session_scope
 from ..errors import GeoServiceError
+from ..rankings import COMPONENTS
 from .common import ListFormat, _fail, _text, app
 
 
@@ -57,8 +58,8 @@ def rank_command(
         f"change since {result['previous_period']})",
         caption=f"ties: {result['tie_rule']}",
     )
-    numbers = ("rank", "change", "score", "land", "demolition", "milestones")
-    for name in ("rank", "change", "unit", "score", "land", "demolition", "milestones"):
+    numbers = ("rank", "change", "score", *COMPONENTS)
+    for name in ("rank", "change", "unit", "score", *COMPONENTS):
         table.add_column(name, justify="right" if name in numbers else "left")
     for row in result["rows"]:
         table.add_row(
@@ -66,9 +67,7 @@ def rank_command(
             _change(row["change"]),
             row["unit"],
             "—" if row["score"] is None else f"{row['score']:.1%}",
-            _part(row["land"]),
-            _part(row["demolition"]),
-            _part(row["milestones"]),
+            *(_part(row[name]) for name in COMPONENTS),
         )
     sys.stdout.write(_text(table))
 
