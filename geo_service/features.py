@@ -271,7 +271,7 @@ def _progress_feature(shape, kind: str, row) -> dict:
             "township_code": shape["code"],
             "boundary_approximate": shape["boundary_approximate"],
             "kind": kind,
-            "parcels": row.parcels if row else 0,
+            "verified_parcels": row.verified_parcels if row else 0,
             "verified_m2": verified,
             "verified_mu": m2_to_mu(verified),
             "target_m2": target,

@@ -72,6 +72,13 @@ def check_read_district(who: Principal | None, district: AdminUnit) -> None:
         raise Forbidden(f"{who.username} may not see {district.name}")
 
 
+def check_read_city(who: Principal | None, city: AdminUnit) -> None:
+    """The city level (every district at once) is for city-wide users only."""
+    who = signed_in(who)
+    if who.district_ids is not None:
+        raise Forbidden(f"{who.username} may not see all of {city.name}: name their district")
+
+
 def _check_township(who: Principal, township: AdminUnit, doing: str) -> None:
     if township.id not in who.township_ids:
         raise Forbidden(

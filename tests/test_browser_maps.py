@@ -61,7 +61,7 @@ def test_progress_map_draws_townships_parcels_legend_and_summary(demo_server, br
     district = _jinan(_get(f"{demo_server}/api/tallies?by=district&kind=land"))
     assert page.locator("path.gs-township").count() == 9
     assert page.locator("path.gs-parcel").count() == district["planned_parcels"]
-    assert page.locator("path.gs-parcel.gs-status-verified").count() == district["parcels"]
+    assert page.locator("path.gs-parcel.gs-status-verified").count() == district["verified_parcels"]
     legend = page.locator(".gs-legend").inner_text()
     assert "乡镇进度" in legend and "未设目标" in legend and "已核验" in legend
     summary = page.locator(".gs-summary").inner_text()

@@ -3,6 +3,7 @@
 import json
 import re
 from datetime import date
+from urllib.parse import urlencode
 
 import pytest
 from conftest import IN_2017, auth, redate, rewriting_history
@@ -144,6 +145,34 @@ def test_live_pages_use_only_the_services_own_assets(db, parcels):
     data = client.get("/maps/progress/data.json", params={"quarter": 2}).json()
     assert data["summary"]["as_of"] == "2017-06-30"
     assert client.get("/maps/progress", params={"kind": "x"}).status_code == 422
+
+
+def test_the_city_level_colours_its_districts_and_links_down_to_each(db, parcels, session):
+    city = TestClient(create_app(), headers=auth("leader_city"))
+    data = city.get("/maps/progress/data.json", params={"district": "福州市"}).json()
+    districts = {f["properties"]["name"]: f["properties"] for f in data["townships"]["features"]}
+    rows = {r.district: r for r in tallies.tally(session, by="district", kind="land", year=2017)}
+    assert set(rows) <= set(districts) and "晋安区" in rows  # every district of the city
+    jinan = districts["晋安区"]
+    assert jinan["verified_m2"] == pytest.approx(parcels, rel=1e-3)
+    assert jinan["progress"] == pytest.approx(parcels / 6_000_000, rel=1e-3)
+    assert jinan["link"] == "/maps/progress?" + urlencode(
+        {"district": "晋安区", "kind": "land", "year": 2017}
+    )
+    assert data["parcels"]["features"] == []
+    (whole,) = tallies.tally(session, by="city", kind="land", year=2017)
+    summary = data["summary"]
+    assert (summary["district"], summary["level"]) == ("福州市", "city")
+    assert summary["verified_m2"] == pytest.approx(whole.verified_m2, abs=0.01)
+    page = city.get("/maps/progress", params={"district": "福州市"})
+    assert page.status_code == 200 and '"city": true' in page.text
+    # A district's page offers the way up to those who may see the whole city ...
+    assert '"up_url": "/maps/progress?district=' in city.get("/maps/progress").text
+    # ... and a district's leader neither sees the city level nor is offered it.
+    own = TestClient(create_app(), headers=auth("leader_jinan"))
+    assert own.get("/maps/progress/data.json", params={"district": "福州市"}).status_code == 403
+    assert '"up_url": null' in own.get("/maps/progress").text
+    assert city.get("/maps/support", params={"district": "福州市"}).status_code == 400
 
 
 def test_change_token_moves_when_a_parcel_changes(db, parcels, session):

@@ -235,7 +235,7 @@ def test_ogc_bbox_in_another_crs_and_property_filters(db, tmp_path):
     )
     (township,) = progress["features"]
     assert township["properties"]["township"] == "新店镇"
-    assert township["properties"]["parcels"] == 0  # planned, none verified
+    assert township["properties"]["verified_parcels"] == 0  # planned, none verified
 
 
 def test_ogc_keeps_to_the_users_districts(db, tmp_path):

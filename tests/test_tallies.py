@@ -235,7 +235,8 @@ def _surveyed_in(session, tmp_path, polygons, codes, when, **kw):
     """Parcels imported as planned, their first version dated `when` (a survey back then)."""
     _import(session, polygons, tmp_path / f"{codes[0]}.gpkg", driver="GPKG", codes=codes,
             status="planned", **kw)  # fmt: skip
-    session.execute(text("UPDATE parcel_versions SET valid_from = :w"), {"w": when})
+    with rewriting_history(session):
+        session.execute(text("UPDATE parcel_versions SET valid_from = :w"), {"w": when})
     session.flush()
     return {p.code: p for p in session.scalars(select(Parcel))}
 

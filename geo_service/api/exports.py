@@ -2,7 +2,6 @@
 layers (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV) in the CRS asked for."""
 
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -14,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from .. import exports
 from ..permissions import readable_district
 from .auth import SignedIn
-from .deps import KindFilter, SessionDep
+from .deps import DayQuery, KindFilter, SessionDep, YearQuery
 
 _BY = Annotated[
     str,
@@ -66,8 +65,8 @@ def exports_router() -> APIRouter:
         who: SignedIn,
         by: _BY = "township",
         kind: KindFilter = None,
-        year: int | None = None,
-        as_of: date | None = None,
+        year: YearQuery = None,
+        as_of: DayQuery = None,
         district: str | None = None,
         lang: _LANG = "zh",
     ):
@@ -86,8 +85,8 @@ def exports_router() -> APIRouter:
         who: SignedIn,
         by: _BY = "township",
         kind: KindFilter = None,
-        year: int | None = None,
-        as_of: date | None = None,
+        year: YearQuery = None,
+        as_of: DayQuery = None,
         district: str | None = None,
         lang: _LANG = "zh",
     ):
@@ -101,8 +100,8 @@ def exports_router() -> APIRouter:
         session: SessionDep,
         who: SignedIn,
         kind: KindFilter = None,
-        year: int | None = None,
-        as_of: date | None = None,
+        year: YearQuery = None,
+        as_of: DayQuery = None,
         district: str | None = None,
         lang: _LANG = "zh",
     ):
@@ -134,7 +133,7 @@ def exports_router() -> APIRouter:
         township: str | None = None,
         kind: KindFilter = None,
         status: str | None = None,
-        as_of: date | None = None,
+        as_of: DayQuery = None,
         encoding: Annotated[str, Query(pattern="^(?i:utf-8|gbk)$")] = "UTF-8",
     ):
         """A parcel layer written by GDAL; shp is a zip with .prj and .cpg."""

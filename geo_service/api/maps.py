@@ -2,26 +2,38 @@
 
 import json
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from ..errors import InvalidInput
 from ..maps import data as maps_data
 from ..maps import pages as maps_pages
 from ..maps import tiles as maps_tiles
-from ..permissions import check_read_district, home_district
+from ..permissions import check_read_city, check_read_district, home_district
 from ..settings import get_settings
-from ..units import find_district
+from ..units import find_city, find_district_or_city
 from . import schemas
 from .auth import PageUser, SignedIn
 from .deps import KIND_PATTERN, DayQuery, QuarterQuery, SessionDep, TilePath, YearQuery, ZoomPath
 
 
-def _view(session, who, district, kind, year, quarter, as_of=None) -> maps_data.View:
-    """The view asked for, within what the user may see; their own district by default."""
+def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False) -> maps_data.View:
+    """The view asked for, within what the user may see; their own district by default.
+    The progress map also has a city level (its districts, each a link down)."""
     district = district or home_district(session, who, get_settings().default_district)
-    check_read_district(who, find_district(session, district))
-    return maps_data.View(district=district, kind=kind, year=year, quarter=quarter, as_of=as_of)
+    unit = find_district_or_city(session, district)
+    if unit.level == "city":
+        if not city_ok:
+            raise InvalidInput(f"{unit.name} is the city: this view is for one district")
+        check_read_city(who, unit)
+    else:
+        check_read_district(who, unit)
+    return maps_data.View(
+        district=unit.name, kind=kind, year=year, quarter=quarter, as_of=as_of,
+        city=unit.level == "city",
+    )  # fmt: skip
 
 
 def maps_router() -> APIRouter:
@@ -38,8 +50,12 @@ def maps_router() -> APIRouter:
         year: YearQuery = None,
         quarter: QuarterQuery = None,
     ):
-        view = _view(session, who, district, kind, year, quarter)
-        return HTMLResponse(maps_pages.progress_page(session, view))
+        view = _view(session, who, district, kind, year, quarter, city_ok=True)
+        up = None
+        if not view.city and who.district_ids is None:
+            city = find_city(session).name
+            up = f"/maps/progress?{urlencode({'district': city, 'kind': kind, 'year': view.year})}"
+        return HTMLResponse(maps_pages.progress_page(session, view, up_url=up))
 
     @router.get("/maps/progress/data.json", response_model=schemas.ProgressData)
     def progress_data(
@@ -50,7 +66,7 @@ def maps_router() -> APIRouter:
         year: YearQuery = None,
         quarter: QuarterQuery = None,
     ):
-        view = _view(session, who, district, kind, year, quarter)
+        view = _view(session, who, district, kind, year, quarter, city_ok=True)
         return JSONResponse(json.loads(maps_data.dumps(maps_pages.progress_data(session, view))))
 
     @router.get("/maps/support", response_class=HTMLResponse)

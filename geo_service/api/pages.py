@@ -13,8 +13,9 @@ from ..errors import Forbidden
 from ..permissions import check_read_district, home_district
 from ..settings import get_settings
 from ..units import find_district
+from . import schemas
 from .auth import PageUser, SignedIn
-from .deps import SessionDep
+from .deps import SessionDep, YearQuery
 
 LevelQuery = Annotated[
     str | None, Query(pattern="^(township|district)$", description="district: city level")
@@ -50,7 +51,7 @@ def pages_router() -> APIRouter:
         view = _view(session, who, level, district, period)
         return HTMLResponse(pages.render("board.html", data=boards.board(session, view)))
 
-    @router.get("/board/data.json")
+    @router.get("/board/data.json", response_model=schemas.Board)
     def board_data(
         session: SessionDep,
         who: SignedIn,
@@ -61,13 +62,13 @@ def pages_router() -> APIRouter:
         return boards.board(session, _view(session, who, level, district, period))
 
     @router.get("/public", response_class=HTMLResponse)
-    def public_page(session: SessionDep, year: int | None = None):
+    def public_page(session: SessionDep, year: YearQuery = None):
         """Progress by district and township and project counts by category: figures
         only, no person's name, parcel code or household; open to anyone."""
         return HTMLResponse(pages.render("public.html", data=boards.public(session, year)))
 
-    @router.get("/public/data.json")
-    def public_data(session: SessionDep, year: int | None = None):
+    @router.get("/public/data.json", response_model=schemas.PublicBoard)
+    def public_data(session: SessionDep, year: YearQuery = None):
         return boards.public(session, year)
 
     return router

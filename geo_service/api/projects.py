@@ -4,7 +4,6 @@ Reads need a sign-in and show only the districts the user may see (the register 
 responsible persons); writes are the admin's, recorded under their name and audited."""
 
 import datetime as dt
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,8 +13,9 @@ from .. import actions, register
 from ..errors import Forbidden
 from ..permissions import check_read_district, visible_district_names
 from ..projects import find_project
+from . import schemas
 from .auth import SignedIn
-from .deps import SessionDep
+from .deps import DayQuery, SessionDep
 
 
 class MilestoneDone(BaseModel):
@@ -68,11 +68,11 @@ def projects_router() -> APIRouter:
         str | None, Query(description="项目前期推进, 重大项目建设, 征迁交地 or 两逾")
     ]
 
-    @router.get("/projects")
+    @router.get("/projects", response_model=schemas.Register)
     def get_projects(
         session: SessionDep,
         who: SignedIn,
-        as_of: date | None = None,
+        as_of: DayQuery = None,
         district: str | None = None,
         category: category_query = None,
     ):
@@ -81,18 +81,18 @@ def projects_router() -> APIRouter:
         found = register.register(session, as_of=as_of, district=district, category=category)
         return _visible_register(session, who, found)
 
-    @router.get("/projects/{code}")
-    def get_project(code: str, session: SessionDep, who: SignedIn, as_of: date | None = None):
+    @router.get("/projects/{code}", response_model=schemas.ProjectDetail)
+    def get_project(code: str, session: SessionDep, who: SignedIn, as_of: DayQuery = None):
         """One project: responsibility list, milestones, parcels, problem file."""
         _check_project(session, who, code)
         return register.project_detail(session, code, as_of=as_of)
 
-    @router.get("/projects/{code}/milestones/history")
+    @router.get("/projects/{code}/milestones/history", response_model=list[schemas.Milestone])
     def get_milestone_history(code: str, session: SessionDep, who: SignedIn):
         _check_project(session, who, code)
         return register.milestone_history(session, code)
 
-    @router.post("/projects/{code}/milestones")
+    @router.post("/projects/{code}/milestones", response_model=schemas.Milestone)
     def post_milestone(code: str, body: MilestoneDone, session: SessionDep, who: SignedIn):
         """Record a milestone done on a day (or withdraw a completion with done_on null)."""
         state = actions.record_milestone(
@@ -100,9 +100,9 @@ def projects_router() -> APIRouter:
         )
         return state.as_dict()
 
-    @router.get("/problems")
+    @router.get("/problems", response_model=list[schemas.Problem])
     def get_problems(
-        session: SessionDep, who: SignedIn, project: str | None = None, as_of: date | None = None
+        session: SessionDep, who: SignedIn, project: str | None = None, as_of: DayQuery = None
     ):
         """Problem files, overdue first (longest overdue first), then open, then solved."""
         if project:
@@ -115,7 +115,7 @@ def projects_router() -> APIRouter:
             found = [x for x in found if x.project in allowed]
         return [x.as_dict() for x in found]
 
-    @router.post("/projects/{code}/problems", status_code=201)
+    @router.post("/projects/{code}/problems", status_code=201, response_model=schemas.Problem)
     def post_problem(code: str, body: NewProblem, session: SessionDep, who: SignedIn):
         x = actions.file_problem(
             session, who, code, body.problem, body.responsible_unit, body.person,
@@ -123,7 +123,7 @@ def projects_router() -> APIRouter:
         )  # fmt: skip
         return x.as_dict()
 
-    @router.post("/problems/{problem_id}/status")
+    @router.post("/problems/{problem_id}/status", response_model=schemas.Problem)
     def post_problem_status(
         problem_id: int, body: ProblemStatus, session: SessionDep, who: SignedIn
     ):
@@ -132,7 +132,7 @@ def projects_router() -> APIRouter:
         )
         return x.as_dict()
 
-    @router.get("/problems/{problem_id}/history")
+    @router.get("/problems/{problem_id}/history", response_model=list[schemas.ProblemVersion])
     def get_problem_history(problem_id: int, session: SessionDep, who: SignedIn):
         history = register.problem_history(session, problem_id)
         code = register.problem_project(session, problem_id)

@@ -8,6 +8,7 @@ from .. import rankings
 from ..permissions import check_read_district, home_district
 from ..settings import get_settings
 from ..units import find_district
+from . import schemas
 from .auth import SignedIn
 from .deps import SessionDep
 
@@ -15,7 +16,7 @@ from .deps import SessionDep
 def rankings_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["rankings"])
 
-    @router.get("/rankings")
+    @router.get("/rankings", response_model=schemas.Ranking)
     def get_rankings(
         session: SessionDep,
         who: SignedIn,

@@ -22,8 +22,9 @@ from ..maps import relocation as relocation_map
 from ..permissions import check_read_district, home_district, visible_district_names
 from ..settings import get_settings
 from ..units import find_district
+from . import schemas
 from .auth import PageUser, SignedIn
-from .deps import SessionDep
+from .deps import DayQuery, SessionDep, YearQuery
 from .uploads import _attachment, _safe_name, _save_limited
 
 
@@ -47,13 +48,13 @@ def _district(session, who, district: str | None) -> str | None:
 def relocation_router() -> APIRouter:
     router = APIRouter(prefix="/api/relocation", tags=["relocation"])
 
-    @router.get("/tallies")
+    @router.get("/tallies", response_model=list[schemas.RelocationRow])
     def get_tallies(
         session: SessionDep,
         who: SignedIn,
         by: Annotated[str, Query(pattern="^(district|township|project)$")] = "township",
-        year: int | None = None,
-        as_of: date | None = None,
+        year: YearQuery = None,
+        as_of: DayQuery = None,
         district: str | None = None,
     ):
         """Households, flats and m² planned, allocated, handed over, certified; targets."""
@@ -61,11 +62,11 @@ def relocation_router() -> APIRouter:
         rows = relocation_tallies.tally(session, by=by, year=year, as_of=as_of, district=district)
         return [r.as_dict(by) for r in _visible(session, who, rows)]
 
-    @router.get("/overdue")
+    @router.get("/overdue", response_model=list[schemas.OverdueCase])
     def get_overdue(
         session: SessionDep,
         who: SignedIn,
-        as_of: date | None = None,
+        as_of: DayQuery = None,
         kind: Annotated[str | None, Query(pattern="^(handover|title)$")] = None,
         district: str | None = None,
     ):
@@ -75,16 +76,16 @@ def relocation_router() -> APIRouter:
         cases = relocation_tallies.overdue(session, as_of, district, kind, names)
         return [c.as_dict() for c in _visible(session, who, cases)]
 
-    @router.get("/clearance")
+    @router.get("/clearance", response_model=list[schemas.ClearanceRow])
     def get_clearance(
-        session: SessionDep, who: SignedIn, year: int | None = None, as_of: date | None = None
+        session: SessionDep, who: SignedIn, year: YearQuery = None, as_of: DayQuery = None
     ):
         """清零: open 两逾 cases per district at the start of the year and now, monthly."""
         names = visible_district_names(session, who)
         rows = relocation_tallies.clearance(session, year, as_of)
         return [r for r in rows if names is None or r["district"] in names]
 
-    @router.get("/households")
+    @router.get("/households", response_model=list[schemas.HouseholdOut])
     def get_households(
         session: SessionDep,
         who: SignedIn,
@@ -97,7 +98,15 @@ def relocation_router() -> APIRouter:
         districts = visible_district_names(session, who)
         return relocation.list_households(session, township, project, names, districts)
 
-    @router.post("/households")
+    @router.post(
+        "/households",
+        status_code=201,
+        response_model=schemas.RosterReport,
+        responses={
+            200: {"model": schemas.RosterReport, "description": "a dry run: checked, not stored"},
+            422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
+        },
+    )
     def post_households(
         session: SessionDep,
         who: SignedIn,
@@ -109,7 +118,15 @@ def relocation_router() -> APIRouter:
         importer = relocation_actions.import_households
         return _import(session, who, importer, file, dry_run, report_format)
 
-    @router.post("/flats")
+    @router.post(
+        "/flats",
+        status_code=201,
+        response_model=schemas.RosterReport,
+        responses={
+            200: {"model": schemas.RosterReport, "description": "a dry run: checked, not stored"},
+            422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
+        },
+    )
     def post_flats(
         session: SessionDep,
         who: SignedIn,
@@ -121,7 +138,9 @@ def relocation_router() -> APIRouter:
         importer = relocation_actions.import_flats
         return _import(session, who, importer, file, dry_run, report_format)
 
-    @router.post("/projects/{project}/flats/{building}/{unit}/{step}")
+    @router.post(
+        "/projects/{project}/flats/{building}/{unit}/{step}", response_model=schemas.FlatStep
+    )
     def post_flat_step(
         project: str,
         building: str,
@@ -152,23 +171,23 @@ def relocation_map_router() -> APIRouter:
 
     @router.get("/maps/relocation", response_class=HTMLResponse)
     def relocation_page(
-        session: SessionDep, who: PageUser, district: str | None = None, year: int | None = None
+        session: SessionDep, who: PageUser, district: str | None = None, year: YearQuery = None
     ):
         district = _seen(session, who, district)
         return HTMLResponse(relocation_map.relocation_page(session, district, year))
 
-    @router.get("/maps/relocation/data.json")
+    @router.get("/maps/relocation/data.json", response_model=schemas.RelocationData)
     def relocation_data(
         session: SessionDep,
         who: SignedIn,
         district: str | None = None,
-        year: int | None = None,
-        as_of: date | None = None,
+        year: YearQuery = None,
+        as_of: DayQuery = None,
     ):
         found = relocation_map.relocation_data(session, _seen(session, who, district), year, as_of)
         return JSONResponse(_json(found))
 
-    @router.get("/api/relocation/changes")
+    @router.get("/api/relocation/changes", response_model=schemas.ChangeToken)
     def changes(session: SessionDep, who: SignedIn):
         """A token that changes with every relocation change: cheap to poll."""
         return {"token": relocation_map.change_token(session)}

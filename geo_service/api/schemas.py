@@ -184,3 +184,157 @@ class ProgressData(_Open):
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 MVT = "application/vnd.mapbox-vector-tile"
+
+
+# --- relocation (回迁) ---------------------------------------------------------------------
+
+
+class RelocationRow(_Open):
+    """Households, flats and floor area planned, allocated, handed over and certified,
+    against the relocation targets (progress: households handed over ÷ target)."""
+
+    district: str
+    households_planned: int
+    households_handed_over: int
+    households_certified: int
+    flats_planned: int
+    flats_handed_over: int
+    m2_planned: float
+    m2_handed_over: float
+    target_households: int | None
+    progress: float | None
+
+
+class OverdueCase(_Open):
+    """A 两逾 case: past the promised hand-over (逾期未回迁) or the title deadline (逾期未办证)."""
+
+    kind: Literal["handover", "title"]
+    label: str
+    household: str
+    head_name: str | None = Field(description="masked (何*) for roles that may not read it")
+    district: str
+    township: str
+    due: str
+    days_overdue: int
+
+
+class ClearanceRow(_Open):
+    """清零: a district's open 两逾 cases at the start of the year and now, month by month."""
+
+    district: str
+    year: int
+    open_at_start: int
+    open_now: int
+    cleared: int
+    history: list[dict[str, Any]]
+
+
+class HouseholdOut(_Open):
+    ref: str
+    head_name: str | None
+    township: str
+    flats: list[dict[str, Any]]
+
+
+class RosterReport(_Open):
+    """A household roster or flat list, checked whole."""
+
+    filename: str
+    kind: str
+    accepted: bool
+    dry_run: bool
+    rows: int
+    problems: list[dict[str, Any]]
+
+
+class FlatStep(_Open):
+    flat: str
+    step: str
+    outcome: Any
+
+
+class RelocationData(_Open):
+    """What the open relocation map polls for."""
+
+    townships: dict[str, Any]
+    sites: dict[str, Any]
+    links: list[dict[str, Any]]
+    summary: dict[str, Any]
+    token: str
+
+
+# --- the campaign register, rankings and boards -------------------------------------------
+
+
+class Milestone(_Open):
+    date: str
+    text: str
+    done_on: str | None
+
+
+class ProjectSummary(_Open):
+    code: str
+    name: str
+    district: str | None
+    milestones_done: int
+    milestones_overdue: int
+
+
+class Register(_Open):
+    """Counts by category and district, then every project, most overdue first."""
+
+    counts: dict[str, Any]
+    projects: list[ProjectSummary]
+
+
+class ProjectDetail(ProjectSummary):
+    milestones: list[Milestone]
+
+
+class Problem(_Open):
+    """An entry of a project's problem file (必须解决的问题)."""
+
+    id: int
+    project: str
+    problem: str
+    status: str
+    deadline: str | None
+    overdue: bool
+
+
+class ProblemVersion(_Open):
+    """One state of a problem file entry: who changed it, when, to what."""
+
+    version: int
+    status: str
+    deadline: str | None
+    changed_by: str
+
+
+class Ranking(_Open):
+    """Ranked units with their composite score, components and change since last period."""
+
+    level: Literal["township", "district"]
+    period: str
+    as_of: str
+    previous_period: str
+    weights: dict[str, float]
+    tie_rule: str
+    rows: list[dict[str, Any]]
+
+
+class Board(_Open):
+    level: str
+    title: str
+    period: str
+    as_of: str
+    cards: list[dict[str, Any]]
+
+
+class PublicBoard(_Open):
+    """The public page's figures: areas and progress only, no person's name or parcel."""
+
+    year: int
+    as_of: str
+    city: dict[str, Any]
+    districts: list[dict[str, Any]]

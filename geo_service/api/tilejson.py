@@ -2,7 +2,6 @@
 single tiles: QGIS and MapLibre from `tiles`, GDAL's MVT driver from `vector_layers`
 (`ogrinfo MVT:http://host/tiles/14`, which finds `/tiles/metadata.json` by itself)."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,7 +12,7 @@ from ..settings import get_settings
 from ..units import find_district
 from . import schemas
 from .auth import SignedIn
-from .deps import KIND_PATTERN, SessionDep
+from .deps import KIND_PATTERN, DayQuery, SessionDep
 
 
 def tilejson_router() -> APIRouter:
@@ -32,7 +31,7 @@ def tilejson_router() -> APIRouter:
         who: SignedIn,
         district: str | None = None,
         kind: kind_query = "land",
-        as_of: date | None = None,
+        as_of: DayQuery = None,
     ):
         """TileJSON 3.0.0: the tile URL template keeps the district, kind and day."""
         return _tilejson(request, session, who, district, kind, as_of)

@@ -80,7 +80,12 @@ def uploads_router() -> APIRouter:
                 return JSONResponse(report.as_dict(), status_code=status_code)
             return _report_file(report, report_format, status_code, Path(folder))
 
-    @router.get("/uploads/{upload_id}/file")
+    @router.get(
+        "/uploads/{upload_id}/file",
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": schemas.BINARY},
+                         "description": "the file as it was sent"}},
+    )  # fmt: skip
     def get_upload_file(
         upload_id: Annotated[int, Path_(ge=1, le=2**31 - 1)], session: SessionDep, who: SignedIn
     ):

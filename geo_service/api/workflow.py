@@ -88,7 +88,7 @@ def workflow_router() -> APIRouter:
         done = actions.dispute(session, who, parcel, body.reason, expected=body.version)
         return done.as_dict()
 
-    @router.post("/{parcel_id}/withdraw")
+    @router.post("/{parcel_id}/withdraw", response_model=schemas.WorkflowStep)
     def post_withdraw(parcel_id: int, body: Withdrawal, session: SessionDep, who: SignedIn):
         """Take the parcel off the register (soft delete, by an admin or the verifier of its
         kind and township): its history stays, it counts in no tally, map or overlap check."""

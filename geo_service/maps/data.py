@@ -7,6 +7,7 @@ this module adds geometry for drawing and the pace a district needs to meet its 
 import json
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import urlencode
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from ..features import geojson_sql
 from ..settings import get_settings
 from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
 from ..targets import basis_label
-from ..units import find_district
+from ..units import find_city, find_district, find_district_or_city
 
 # ~10 m: township outlines are approximate anyway, and the page stays small.
 TOWNSHIP_SIMPLIFY_DEG = 0.0001
@@ -36,6 +37,9 @@ class View:
     year: int | None = None
     quarter: int | None = None
     as_of: date | None = None
+    # The city level: `district` names the city, its districts are drawn instead of
+    # townships, each a link down to its own map, and no parcels (a city has too many).
+    city: bool = False
 
     def __post_init__(self):
         self.year = self.year or get_settings().campaign_year
@@ -62,7 +66,7 @@ class View:
             year=self.year,
             as_of=self.as_of,
             quarter=self.quarter,
-            district=self.district,
+            district=None if self.city else self.district,
         )
 
 
@@ -71,11 +75,16 @@ def quarter_end(year: int, quarter: int) -> date:
 
 
 def township_features(session: Session, view: View) -> dict:
-    """Townships of the district with verified area, target and progress, as GeoJSON."""
-    district = find_district(session, view.district)
-    numbers = {
-        r.township: r for r in view.tally(session, "township") if r.district == district.name
-    }
+    """Townships of the district (districts of the city) with verified area, target and
+    progress, as GeoJSON."""
+    if view.city:
+        district = find_city(session)
+        numbers = {r.district: r for r in view.tally(session, "district")}
+    else:
+        district = find_district(session, view.district)
+        numbers = {
+            r.township: r for r in view.tally(session, "township") if r.district == district.name
+        }
     shapes = session.execute(
         text(f"""
             SELECT id, name, code, boundary_approximate,
@@ -109,6 +118,7 @@ def township_features(session: Session, view: View) -> dict:
                         "target_mu": m2_to_mu(target),
                         "target_label": basis_label(row.target_basis if row else None),
                         "progress": verified / target if target else None,
+                        "link": _district_link(s["name"], view) if view.city else None,
                     }
                 ),
             }
@@ -116,10 +126,20 @@ def township_features(session: Session, view: View) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+def _district_link(name: str, view: View) -> str:
+    return f"/maps/progress?{urlencode({'district': name, 'kind': view.kind, 'year': view.year})}"
+
+
 def district_summary(session: Session, view: View) -> dict:
     """Target, verified, progress, remaining and the pace needed per remaining month."""
-    district = find_district(session, view.district)
-    row = next((r for r in view.tally(session, "district") if r.district == district.name), None)
+    if view.city:
+        district = find_city(session)
+        row = next(iter(view.tally(session, "city")), None)
+    else:
+        district = find_district(session, view.district)
+        row = next(
+            (r for r in view.tally(session, "district") if r.district == district.name), None
+        )
     target = row.target_m2 if row else None
     verified = row.verified_m2 if row else 0.0
     remaining = max(target - verified, 0.0) if target else None
@@ -128,6 +148,7 @@ def district_summary(session: Session, view: View) -> dict:
     return rounded(
         {
             "district": district.name,
+            "level": "city" if view.city else "district",
             "kind": view.kind,
             "year": view.year,
             "quarter": view.quarter,
@@ -149,6 +170,8 @@ def district_summary(session: Session, view: View) -> dict:
 
 
 def parcel_count(session: Session, view: View) -> int:
+    if view.city:
+        return 0
     sql = f"SELECT count(*) FROM ({_PARCELS_SQL}) p"
     return session.execute(text(sql), _parcel_params(session, view)).scalar()
 
@@ -176,6 +199,8 @@ def _parcel_params(session: Session, view: View) -> dict:
 
 
 def parcel_features(session: Session, view: View) -> dict:
+    if view.city:
+        return {"type": "FeatureCollection", "features": []}
     rows = session.execute(
         text(f"""
             SELECT p.id, p.code, p.status, p.area_m2, p.township, p.project, p.project_name,
@@ -211,7 +236,7 @@ def _parcel_feature(r) -> dict:
 
 
 def district_bounds(session: Session, name: str) -> list[list[float]]:
-    district = find_district(session, name)
+    district = find_district_or_city(session, name)
     b = session.execute(
         text(
             "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "

@@ -5,6 +5,7 @@ summary, search, quarter timeline and live updates are drawn by geo_service_maps
 data embedded in the page, so the same page works live and saved as one offline file.
 """
 
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 
@@ -99,7 +100,11 @@ def _use_tiles(session: Session, view: View) -> bool:
     return data.parcel_count(session, view) > get_settings().map_tile_threshold
 
 
-def progress_page(session: Session, view: View, static: bool = False) -> str:
+def progress_page(
+    session: Session, view: View, static: bool = False, up_url: str | None = None
+) -> str:
+    """The progress map of a district, or of the city (`view.city`); `up_url` is the city
+    level for a district's page, offered to those who may see it."""
     bounds = data.district_bounds(session, view.district)
     tiles = not static and _use_tiles(session, view)
     query = f"district={view.district}&kind={view.kind}&year={view.year}"
@@ -110,7 +115,9 @@ def progress_page(session: Session, view: View, static: bool = False) -> str:
             "kind": view.kind,
             "year": view.year,
             "quarter": view.quarter,
+            "city": view.city,
         },
+        "up_url": up_url,
         "bounds": bounds,
         "data": _snapshot(session, view, with_parcels=not tiles),
         "tiles": f"/tiles/{{z}}/{{x}}/{{y}}.pbf?{query}" if tiles else None,
@@ -133,7 +140,7 @@ def _all_quarters(session: Session, view: View, now: dict) -> dict:
     """A saved file cannot ask the service: every quarter's state goes into the page."""
     snapshots = {"now": now}
     for quarter in data.QUARTER_ENDS:
-        past = View(district=view.district, kind=view.kind, year=view.year, quarter=quarter)
+        past = replace(view, quarter=quarter, as_of=None)
         snapshots[str(quarter)] = _snapshot(session, past)
     return snapshots
 

@@ -94,7 +94,10 @@
         var p = f.properties;
         layer.bindTooltip("<b>" + esc(p.name) + "</b><br>已核验 " + amount(cfg.view.kind, p.verified_m2) +
           "<br>" + esc(p.target_label || "目标") + " " + (p.target_m2 === null ? "未设" : amount(cfg.view.kind, p.target_m2)) +
-          "<br>进度 " + pct(p.progress) + (p.approximate ? "<br><i>边界为示意</i>" : ""), { sticky: true });
+          "<br>进度 " + pct(p.progress) + (p.approximate ? "<br><i>边界为示意</i>" : "") +
+          (p.link ? "<br>点击查看各乡镇" : ""), { sticky: true });
+        // The city level: each district opens its own map of townships.
+        if (p.link) layer.on("click", function () { window.location.href = p.link; });
       }
     }).addTo(map);
     this.labels = L.layerGroup().addTo(map);
@@ -102,9 +105,13 @@
     // animation: Leaflet drops a setView made while one runs, and a first zoom must count.
     map.fitBounds(cfg.bounds, { animate: false });
     this.parcels = this.makeParcelLayer(cfg.data).addTo(map);
-    this.layerControl = L.control.layers(null, {
-      "乡镇进度": this.townships, "乡镇标注": this.labels, "地块": this.parcels
-    }, { collapsed: false, position: "topright" }).addTo(map);
+    var units = cfg.view.city ? "区县" : "乡镇";
+    var layers = {};
+    layers[units + "进度"] = this.townships;
+    layers[units + "标注"] = this.labels;
+    if (!cfg.view.city) layers["地块"] = this.parcels;
+    this.layerControl = L.control.layers(null, layers,
+      { collapsed: false, position: "topright" }).addTo(map);
     this.summary = control("topright", "gs-summary").addTo(map);
     control("bottomright", "gs-legend", this.legendHtml()).addTo(map);
     this.addTools();
@@ -150,11 +157,13 @@
   };
 
   ProgressMap.prototype.legendHtml = function () {
-    var h = "<h4>乡镇进度（已核验 ÷ 目标）</h4>";
+    var h = "<h4>" + (this.cfg.view.city ? "区县" : "乡镇") + "进度（已核验 ÷ 目标）</h4>";
     PROGRESS_BINS.forEach(function (b) {
       h += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
     });
-    h += '<div><i class="gs-swatch gs-swatch-none"></i>未设目标</div><h4>地块状态</h4>';
+    h += '<div><i class="gs-swatch gs-swatch-none"></i>未设目标</div>';
+    if (this.cfg.view.city) return h;
+    h += "<h4>地块状态</h4>";
     var seen = {};
     Object.keys(STATUS).forEach(function (k) {
       if (k === (this.kind === "land" ? "demolished" : "delivered")) return;
@@ -180,7 +189,9 @@
       '<div class="gs-kinds">' + ["land", "demolition"].map(function (x) {
         return x === k ? "<b>" + KIND_LABEL[x] + "</b>" : '<a href="?district=' + encodeURIComponent(s.district) +
           "&kind=" + x + '">' + KIND_LABEL[x] + "</a>";
-      }).join(" · ") + ' · <a href="/maps/relocation?district=' + encodeURIComponent(s.district) + '">回迁</a></div>';
+      }).join(" · ") + (this.cfg.view.city ? "" : ' · <a href="/maps/relocation?district=' +
+        encodeURIComponent(s.district) + '">回迁</a>') +
+      (this.cfg.up_url ? ' · <a class="gs-up" href="' + esc(this.cfg.up_url) + '">全市</a>' : "") + "</div>";
   };
 
   ProgressMap.prototype.update = function (data) {
