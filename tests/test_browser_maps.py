@@ -241,3 +241,31 @@ def test_the_pages_satisfy_their_content_security_policy(demo_server, browser_pa
     assert page.evaluate("window.__cspViolations") == []
     assert csp_messages == []
     assert page.problems() == []
+
+
+def test_the_city_map_colours_districts_and_a_click_opens_a_districts_townships(
+    demo_server, browser_page
+):
+    page = browser_page
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    sign_in(page, demo_server, "吴国华", demo.DEMO_PASSWORD)  # the city's leader
+    page.goto(f"{demo_server}/maps/progress?district=福州市&kind=land")
+    page.wait_for_selector(".gs-summary h3")
+    data = _get(f"{demo_server}/maps/progress/data.json?district=福州市&kind=land")
+    districts = {f["properties"]["name"]: f["properties"] for f in data["townships"]["features"]}
+    assert page.locator("path.gs-township").count() == len(districts) > 3
+    assert page.locator("path.gs-parcel").count() == 0
+    assert "区县进度" in page.locator(".gs-legend").inner_text()
+    (city,) = _get(f"{demo_server}/api/tallies?by=city&kind=land")
+    summary = page.locator(".gs-summary").inner_text()
+    assert "福州市" in summary and f"{city['verified_mu']:,.1f} 亩" in summary
+    page.save_screenshot("progress-map-city")
+    jinan = districts["晋安区"]
+    page.locator(f"path.gs-unit-{jinan['code']}").dispatch_event("click")
+    page.wait_for_url("**/maps/progress?district=*")
+    page.wait_for_selector("path.gs-parcel")
+    assert page.locator("path.gs-township").count() == 9
+    assert "晋安区" in page.locator(".gs-summary h3").inner_text()
+    page.locator(".gs-summary a.gs-up").click()  # and back up
+    page.wait_for_selector(f"path.gs-unit-{jinan['code']}")
+    assert page.problems() == []

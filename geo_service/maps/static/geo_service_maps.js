@@ -57,11 +57,13 @@
 
   function townshipStyle(f) {
     var p = f.properties;
+    // The unit's code as a class: tests and print styles find one township or district.
+    var unit = "gs-township gs-unit-" + String(p.code).replace(/[^A-Za-z0-9_-]/g, "_");
     if (p.target_m2 === null || p.target_m2 === undefined) {
-      return { className: "gs-township gs-no-target", color: "#555", weight: 1.5, dashArray: "6 4",
+      return { className: unit + " gs-no-target", color: "#555", weight: 1.5, dashArray: "6 4",
                fillColor: "#ffffff", fillOpacity: 0.35 };
     }
-    return { className: "gs-township", color: "#333", weight: 1.5,
+    return { className: unit, color: "#333", weight: 1.5,
              fillColor: progressColor(p.progress), fillOpacity: 0.65 };
   }
   function parcelStyle(status) {
