@@ -26,6 +26,7 @@ ERRORS = {
         (403, "signed in, but not allowed"),
         (404, "no such thing"),
         (409, "a concurrent change; nothing was written, retry"),
+        (422, "invalid parameters or body: each one named with what is wrong"),
     )
 }
 
