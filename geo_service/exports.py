@@ -255,7 +255,7 @@ def _tally(session, by, kind, year, as_of, district, quarter=None) -> list:
 
 
 def _record(row: tallies.TallyRow, **extra) -> dict:
-    data = row.as_dict("project")
+    data = row.as_dict("project", exact=True)
     data.pop("credit", None)
     return {**data, "total": False, **extra}
 

@@ -84,9 +84,10 @@ class TallyRow:
             return None
         return max(self.target_m2 - self.verified_m2, 0.0)
 
-    def as_dict(self, by: str) -> dict:
+    def as_dict(self, by: str, exact: bool = False) -> dict:
         """The row as presented: m² to the hundredth, mu to the ten-thousandth (the
-        stored figures stay exact)."""
+        stored figures stay exact); `exact` for a workbook, whose cells keep the exact
+        figure under a display format."""
         data = asdict(self)
         data.pop("sort_key")
         if by == "city":
@@ -105,7 +106,7 @@ class TallyRow:
             remaining_m2=self.remaining_m2,
             remaining_mu=m2_to_mu(self.remaining_m2),
         )
-        return rounded(data)
+        return data if exact else rounded(data)
 
 
 def end_of_day(day: date) -> datetime:
