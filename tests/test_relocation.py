@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+import shapely
 from conftest import auth, count_rows
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
@@ -620,3 +621,16 @@ def test_the_tally_workbook_has_a_relocation_sheet_with_the_tally_rows(session, 
     assert (xd["应安置套数"], xd["已交房套数"], xd["已办证套数"]) == (3, 2, 1)
     assert xd["已交房面积(平方米)"] == pytest.approx(118.5 + 89.0)
     assert rows["鼓山镇"]["已办证户数"] == 1
+
+
+def test_the_relocation_map_data_is_rfc_7946(client, base, session):
+    _loaded(session, base)
+    found = client.get("/maps/relocation/data.json", headers=auth("leader_jinan")).json()
+    shapes = [f["geometry"] for f in found["townships"]["features"]]
+    assert len(shapes) == 9 and all("crs" not in g for g in shapes)
+    exterior = (
+        shapely.geometry.shape(shapes[0]).geoms[0]
+        if shapes[0]["type"] == "MultiPolygon"
+        else shapely.geometry.shape(shapes[0])
+    )
+    assert exterior.exterior.is_ccw  # counter-clockwise exteriors

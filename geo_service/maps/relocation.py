@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from .. import relocation_tallies as rt
+from ..features import geojson_sql
 from ..settings import get_settings
 from ..units import find_district
 from . import data
@@ -51,8 +52,8 @@ def relocation_data(
 
 def _townships(session: Session, district_id: int, rows: dict) -> dict:
     shapes = session.execute(
-        text("""
-            SELECT id, name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6)::json AS g,
+        text(f"""
+            SELECT id, name, {geojson_sql("ST_SimplifyPreserveTopology(geom, :tol)", 6)} AS g,
                    ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
             FROM admin_units WHERE parent_id = :district ORDER BY code"""),
         {"district": district_id, "tol": data.TOWNSHIP_SIMPLIFY_DEG},
@@ -69,9 +70,9 @@ def _townships(session: Session, district_id: int, rows: dict) -> dict:
 
 def _sites(session: Session, district_id: int, rows: dict) -> dict:
     shapes = session.execute(
-        text("""
+        text(f"""
             SELECT code, name, planned_completion, actual_completion, site_m2,
-                   ST_AsGeoJSON(geom, 6)::json AS g,
+                   {geojson_sql("geom", 6)} AS g,
                    ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
             FROM resettlement_projects WHERE district_id = :district AND geom IS NOT NULL
             ORDER BY code"""),
