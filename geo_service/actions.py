@@ -168,6 +168,16 @@ def import_targets(session: Session, who: Principal | None, path: Path) -> int:
     return count
 
 
+def import_boundaries(session: Session, who: Principal | None, path: Path, district: str,
+                      **options) -> dict:  # fmt: skip
+    """Township outlines are reference data: an admin's, and on record like targets."""
+    who = _admin(who, "boundaries.import", Path(path).name)
+    counts = reference.import_township_boundaries(session, path, district, **options)
+    audit.record(session, who.username, "boundaries.import", Path(path).name,
+                 source=who.source, district=district, **counts)  # fmt: skip
+    return counts
+
+
 def import_project_list(session: Session, who: Principal | None, path: Path, sheet=None) -> dict:
     who = _admin(who, "projects.import", Path(path).name)
     counts = import_projects(session, path, sheet=sheet)

@@ -97,7 +97,27 @@ def test_real_township_outlines_replace_the_approximate_ones(session, tmp_path):
         session.rollback()  # reference units are shared by the whole test session
 
 
-def _replace_shoushan(session, tmp_path):
+def test_outlines_are_an_admins_to_replace_and_on_record(session, tmp_path):
+    from geo_service import actions
+    from geo_service.accounts import acting_user
+    from geo_service.errors import Forbidden
+    from geo_service.models import AuditEntry
+
+    path = _shoushan_file(tmp_path)
+    try:
+        verifier = acting_user(session, "land_xd", source="cli")
+        with pytest.raises(Forbidden, match="may not"):
+            actions.import_boundaries(session, verifier, path, "晋安区")
+        admin = acting_user(session, "admin_t", source="cli")
+        counts = actions.import_boundaries(session, admin, path, "晋安区", code_field="XZQDM")
+        assert counts == {"replaced": 1, "added": 0}
+        entry = session.query(AuditEntry).filter_by(action="boundaries.import", outcome="ok").one()
+        assert (entry.username, entry.target) == ("admin_t", "real.gpkg")
+    finally:
+        session.rollback()  # reference units are shared by the whole test session
+
+
+def _shoushan_file(tmp_path):
     real = gpd.GeoDataFrame(
         {"XZQMC": ["寿山乡"], "XZQDM": ["350111205000"]},
         geometry=gpd.GeoSeries.from_wkt(
@@ -107,6 +127,11 @@ def _replace_shoushan(session, tmp_path):
     ).to_crs(4549)
     path = tmp_path / "real.gpkg"
     real.to_file(path)
+    return path
+
+
+def _replace_shoushan(session, tmp_path):
+    path = _shoushan_file(tmp_path)
     # No --name-field: the file's XZQMC column (国土调查's 行政区名称) is found.
     counts = import_township_boundaries(session, path, "晋安区", code_field="XZQDM")
     assert counts == {"replaced": 1, "added": 0}

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import typer
 
-from .. import reference
+from .. import actions
 from ..database import session_scope
 from ..errors import GeoServiceError
-from .common import _fail, app
+from .common import acting, app, as_option, fail_acting
 
 boundaries_app = typer.Typer(help="Administrative boundaries.", no_args_is_help=True)
 app.add_typer(boundaries_app, name="boundaries")
@@ -22,6 +22,7 @@ def boundaries_import(
     ),
     code_field: str | None = typer.Option(None, help="column with official township codes"),
     crs: str | None = typer.Option(None, help="override the file's CRS"),
+    as_user: str | None = as_option(),
 ) -> None:
     """Replace the approximate township outlines with real ones, matched by name.
 
@@ -29,9 +30,10 @@ def boundaries_import(
     """
     try:
         with session_scope() as session:
-            counts = reference.import_township_boundaries(
-                session, path, district, name_field=name_field, code_field=code_field, crs=crs
-            )
+            counts = actions.import_boundaries(
+                session, acting(session, as_user), path, district,
+                name_field=name_field, code_field=code_field, crs=crs,
+            )  # fmt: skip
     except GeoServiceError as exc:
-        _fail(exc)
+        fail_acting(exc, as_user)
     typer.echo(f"townships: {counts['replaced']} replaced, {counts['added']} added")
