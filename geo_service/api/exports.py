@@ -2,11 +2,13 @@
 layers (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV) in the CRS asked for."""
 
 import tempfile
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
@@ -46,13 +48,37 @@ def _binary(media_type: str, what: str) -> dict:
                   "description": what}}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class TallyQuery:
+    """What every tally download is asked with (the grouping aside)."""
+
+    kind: str | None
+    year: int | None
+    as_of: date | None
+    district: str | None
+    lang: str
+
+
+def _tally_query(
+    kind: KindFilter = None,
+    year: YearQuery = None,
+    as_of: DayQuery = None,
+    district: str | None = None,
+    lang: _LANG = "zh",
+) -> TallyQuery:
+    return TallyQuery(kind, year, as_of, district, lang)
+
+
+TallyQueryDep = Annotated[TallyQuery, Depends(_tally_query)]
+
+
 def exports_router() -> APIRouter:
     router = APIRouter(prefix="/api/exports", tags=["exports"])
 
-    def _export(session, who, by, kind, year, as_of, district):
-        district = readable_district(session, who, district)
+    def _export(session, who, by, q: TallyQuery):
+        district = readable_district(session, who, q.district)
         return exports.tally_export(
-            session, by=by, kind=kind, year=year, as_of=as_of, district=district
+            session, by=by, kind=q.kind, year=q.year, as_of=q.as_of, district=district
         )
 
     @router.get(
@@ -60,54 +86,28 @@ def exports_router() -> APIRouter:
         response_class=Response,
         responses=_binary(_XLSX, "a workbook: a sheet per kind, ranking and pace, about"),
     )
-    def tallies_xlsx(
-        session: SessionDep,
-        who: SignedIn,
-        by: _BY = "township",
-        kind: KindFilter = None,
-        year: YearQuery = None,
-        as_of: DayQuery = None,
-        district: str | None = None,
-        lang: _LANG = "zh",
-    ):
+    def tallies_xlsx(session: SessionDep, who: SignedIn, q: TallyQueryDep, by: _BY = "township"):
         """Tallies as an Excel workbook (exact values, rounded display, frozen headers)."""
-        export = _export(session, who, by, kind, year, as_of, district)
+        export = _export(session, who, by, q)
         name = f"tallies-{by}-{export.year}.xlsx"
-        return _file(exports.tallies_xlsx(export, lang), _XLSX, name)
+        return _file(exports.tallies_xlsx(export, q.lang), _XLSX, name)
 
     @router.get(
         "/tallies.csv",
         response_class=Response,
         responses=_binary("text/csv", "UTF-8 with a byte-order mark"),
     )
-    def tallies_csv(
-        session: SessionDep,
-        who: SignedIn,
-        by: _BY = "township",
-        kind: KindFilter = None,
-        year: YearQuery = None,
-        as_of: DayQuery = None,
-        district: str | None = None,
-        lang: _LANG = "zh",
-    ):
+    def tallies_csv(session: SessionDep, who: SignedIn, q: TallyQueryDep, by: _BY = "township"):
         """Tallies as CSV (UTF-8 with BOM; m² and mu to 0.01, progress in %)."""
-        export = _export(session, who, by, kind, year, as_of, district)
-        body = exports.tallies_csv(export, lang)
+        export = _export(session, who, by, q)
+        body = exports.tallies_csv(export, q.lang)
         return _file(body, "text/csv; charset=utf-8", f"tallies-{by}-{export.year}.csv")
 
     @router.get("/tallies.html", response_class=HTMLResponse)
-    def tallies_html(
-        session: SessionDep,
-        who: SignedIn,
-        kind: KindFilter = None,
-        year: YearQuery = None,
-        as_of: DayQuery = None,
-        district: str | None = None,
-        lang: _LANG = "zh",
-    ):
+    def tallies_html(session: SessionDep, who: SignedIn, q: TallyQueryDep):
         """One printable page (A4 landscape) per district for the wall (制表挂图)."""
-        export = _export(session, who, "township", kind, year, as_of, district)
-        return HTMLResponse(exports.tallies_html(export, lang))
+        export = _export(session, who, "township", q)
+        return HTMLResponse(exports.tallies_html(export, q.lang))
 
     @router.get(
         "/parcels.{fmt}",

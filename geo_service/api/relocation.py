@@ -45,6 +45,17 @@ def _district(session, who, district: str | None) -> str | None:
     return district
 
 
+# A roster or flat list upload: stored (201), a dry run (200) or refused whole (422).
+ROSTER_ROUTE = {
+    "status_code": 201,
+    "response_model": schemas.RosterReport,
+    "responses": {
+        200: {"model": schemas.RosterReport, "description": "a dry run: checked, not stored"},
+        422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
+    },
+}
+
+
 def relocation_router() -> APIRouter:
     router = APIRouter(prefix="/api/relocation", tags=["relocation"])
 
@@ -98,15 +109,7 @@ def relocation_router() -> APIRouter:
         districts = visible_district_names(session, who)
         return relocation.list_households(session, township, project, names, districts)
 
-    @router.post(
-        "/households",
-        status_code=201,
-        response_model=schemas.RosterReport,
-        responses={
-            200: {"model": schemas.RosterReport, "description": "a dry run: checked, not stored"},
-            422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
-        },
-    )
+    @router.post("/households", **ROSTER_ROUTE)
     def post_households(
         session: SessionDep,
         who: SignedIn,
@@ -118,15 +121,7 @@ def relocation_router() -> APIRouter:
         importer = relocation_actions.import_households
         return _import(session, who, importer, file, dry_run, report_format)
 
-    @router.post(
-        "/flats",
-        status_code=201,
-        response_model=schemas.RosterReport,
-        responses={
-            200: {"model": schemas.RosterReport, "description": "a dry run: checked, not stored"},
-            422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
-        },
-    )
+    @router.post("/flats", **ROSTER_ROUTE)
     def post_flats(
         session: SessionDep,
         who: SignedIn,
