@@ -22,6 +22,8 @@ from .deps import KIND_PATTERN, DayQuery, QuarterQuery, SessionDep, TilePath, Ye
 def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False) -> maps_data.View:
     """The view asked for, within what the user may see; their own district by default.
     The progress map also has a city level (its districts, each a link down)."""
+    if district is None and city_ok and _city_leader(who):
+        district = find_city(session).name  # a city's leader opens on the whole city
     district = district or home_district(session, who, get_settings().default_district)
     unit = find_district_or_city(session, district)
     if unit.level == "city":
@@ -34,6 +36,10 @@ def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False
         district=unit.name, kind=kind, year=year, quarter=quarter, as_of=as_of,
         city=unit.level == "city",
     )  # fmt: skip
+
+
+def _city_leader(who) -> bool:
+    return who is not None and who.role == "leader" and who.district_ids is None
 
 
 def maps_router() -> APIRouter:
