@@ -29,7 +29,7 @@ ROLE_LABELS = {
     "leader": "领导 leader: reads everything in its district (or the city); changes nothing",
     "planner": "规划 planner: reads and exports; changes nothing",
     "verifier": "核验组 verifier: uploads, moves, verifies and disputes its group's kind "
-    "in its townships",
+    "in its townships (回迁核验组: signs households' relocation off)",
     "officer": "乡镇 township officer: uploads and moves parcels up to delivered in its "
     "townships; never verifies",
 }

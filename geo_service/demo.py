@@ -67,7 +67,7 @@ def _people(directory: Path) -> dict[tuple[str, str], str]:
     """(role or kind, township) → who does that work there in the demo."""
     people = {}
     for row in _demo_users(directory):
-        kind = {"土地核验组": "land", "拆迁核验组": "demolition"}.get(row["group"])
+        kind = {v: k for k, v in VERIFICATION_GROUPS.items()}.get(row["group"])
         for township in filter(None, row["townships"].split(";")):
             people[(kind or row["role"], township)] = row["username"]
     return people

@@ -36,8 +36,10 @@ STATUSES = (
     # Soft delete: a withdrawn parcel keeps its history and counts in no tally or map.
     "withdrawn",
 )
-# Who signs verification for each kind of work (土地核验组 / 拆迁核验组).
-VERIFICATION_GROUPS = {"land": "土地核验组", "demolition": "拆迁核验组"}
+# Who signs verification for each kind of work (土地核验组 / 拆迁核验组), and who signs a
+# household's relocation off (回迁核验组). Parcel kinds are KINDS; "relocation" is no
+# parcel kind, only a group's scope.
+VERIFICATION_GROUPS = {"land": "土地核验组", "demolition": "拆迁核验组", "relocation": "回迁核验组"}
 
 
 def _geometry(nullable: bool = True):
@@ -453,6 +455,8 @@ class AuditEntry(Base):
 
 # 产权调换 (flats), 货币补偿 (cash) or both.
 COMPENSATIONS = ("flats", "cash", "mixed")
+# A household's sign-off by 回迁核验组: none yet (NULL), verified, or disputed (returned).
+SIGNOFFS = ("verified", "disputed")
 RELOCATION_ENTITIES = ("household", "flat", "project")
 
 
@@ -502,6 +506,7 @@ class Household(Base):
     __table_args__ = (
         CheckConstraint(_in("compensation", COMPENSATIONS), name="compensation_known"),
         CheckConstraint("flats_due >= 0", name="flats_due_non_negative"),
+        CheckConstraint(f"signoff IS NULL OR {_in('signoff', SIGNOFFS)}", name="signoff_known"),
         # A national ID is kept only as a keyed hash, and one person heads one household.
         Index(
             "uq_household_id_hash",
@@ -525,6 +530,12 @@ class Household(Base):
     monthly_allowance: Mapped[float | None] = mapped_column(Float)
     promised_handover: Mapped[date | None] = mapped_column(Date)
     title_deadline: Mapped[date | None] = mapped_column(Date)
+    # Sign-off by 回迁核验组 (see relocation.sign_off): who, on which day, and the
+    # dispute's reason while it is disputed. Versioned with the rest of the household.
+    signoff: Mapped[str | None] = mapped_column(String(8))
+    signed_off_by: Mapped[str | None] = mapped_column(Text)
+    signed_off_on: Mapped[date | None] = mapped_column(Date)
+    dispute_reason: Mapped[str | None] = mapped_column(Text)
     # The current state; every earlier one is in relocation_versions.
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[str] = mapped_column(Text)

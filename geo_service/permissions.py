@@ -13,6 +13,8 @@
 |           | and targets                                                                  |
 | officer   | (relocation) households, flats, hand-overs and titles in its townships;      |
 |           | reads the names of its townships' households                                 |
+| verifier  | (回迁核验组) signs off and disputes households in its townships; never moves  |
+|           | flats                                                                        |
 | anonymous | the public page and /healthz                                                 |
 """
 
@@ -21,7 +23,16 @@ from sqlalchemy.orm import Session
 
 from .accounts import Principal
 from .errors import Forbidden, Unauthorized
-from .models import VERIFICATION_GROUPS, AdminUnit, Parcel, ParcelVersion, Upload
+from .models import (
+    VERIFICATION_GROUPS,
+    AdminUnit,
+    Flat,
+    Household,
+    Parcel,
+    ParcelVersion,
+    RelocationVersion,
+    Upload,
+)
 from .units import find_district
 
 # The statuses a township officer may move a parcel into.
@@ -184,6 +195,54 @@ def check_relocation_change(who: Principal | None, township_ids: set[int], doing
                 f"{who.username} may not {doing}: it touches townships that are not theirs"
             )
     return who
+
+
+def check_household_signoff(
+    session: Session, who: Principal | None, household: Household, action: str
+) -> Principal:
+    """`action` is verify or dispute: a verifier of 回迁核验组 in the household's township;
+    in a four-eyes district not one who put the household or its flats on record."""
+    doing = {"verify": "sign off", "dispute": "dispute"}[action]
+    who = require_role(who, "verifier", doing=f"{doing} households' relocation")
+    township = session.get(AdminUnit, household.township_id)
+    _check_township(who, township, f"{doing} households")
+    if "relocation" not in who.kinds:
+        raise Forbidden(
+            f"{who.username} ({who.group}) may not {doing} households' relocation: that is "
+            f"{VERIFICATION_GROUPS['relocation']}'s work"
+        )
+    district = session.get(AdminUnit, township.parent_id) if township.parent_id else None
+    if action == "verify" and district is not None and district.four_eyes:
+        _check_household_four_eyes(session, who, household, district)
+    return who
+
+
+def _check_household_four_eyes(session, who: Principal, household: Household, district) -> None:
+    """Whoever imported the household or allocated, handed over or certified its flats
+    does not also sign it off (earlier sign-offs and disputes are the verifiers' own)."""
+    flats = select(RelocationVersion.entity_id).where(
+        RelocationVersion.entity == "flat",
+        RelocationVersion.state["household_id"].as_integer() == household.id,
+    )
+    held = session.scalars(select(Flat.id).where(Flat.household_id == household.id)).all()
+    hands = session.scalars(
+        select(RelocationVersion.changed_by).where(
+            (
+                (RelocationVersion.entity == "household")
+                & (RelocationVersion.entity_id == household.id)
+                & RelocationVersion.change.not_in(("verified", "disputed"))
+            )
+            | (
+                (RelocationVersion.entity == "flat")
+                & (RelocationVersion.entity_id.in_(flats) | RelocationVersion.entity_id.in_(held))
+            )
+        )
+    ).all()
+    if who.username in set(hands):
+        raise Forbidden(
+            f"{district.name} requires four eyes: {who.username} recorded household "
+            f"{household.ref} or its flats and may not also sign it off"
+        )
 
 
 def personal_townships(who: Principal | None) -> bool | frozenset[int]:

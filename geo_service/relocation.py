@@ -37,6 +37,7 @@ from .models import (
 from .projects import find_project
 from .readers import read_features
 from .settings import get_settings
+from .tallies import CAMPAIGN_TZ
 from .units import find_district, find_township
 from .validation import Report, check_geometries
 
@@ -444,6 +445,82 @@ def certify_many(session: Session, flats: list[Flat], day: date, actor: str, now
     return save_many(session, [(flat, {"certified_on": day}) for flat in flats], actor, now, "办证")
 
 
+# --- sign-off (回迁核验) -----------------------------------------------------------------
+
+
+def signoff_problem(session: Session, household: Household, day: date) -> str | None:
+    """Why 回迁核验组 may not sign the household off on `day`, or None: it must be due
+    flats, hold all of them, and have had every one handed over (交房) by that day."""
+    if household.compensation == "cash":
+        return (
+            f"household {household.ref} chose cash compensation (货币补偿): it has no "
+            "relocation to sign off"
+        )
+    if household.signoff == "verified":
+        return (
+            f"household {household.ref} is already signed off by {household.signed_off_by} "
+            f"on {household.signed_off_on}"
+        )
+    flats = session.scalars(
+        select(Flat).where(Flat.household_id == household.id).order_by(Flat.building, Flat.unit)
+    ).all()
+    if len(flats) < household.flats_due:
+        return (
+            f"household {household.ref} holds {len(flats)} of the {household.flats_due} "
+            "flat(s) it is due: allocate and hand over all of them first"
+        )
+    waiting = [_label(f) for f in flats if f.handed_over_on is None or f.handed_over_on > day]
+    if waiting:
+        return (
+            f"household {household.ref}: not every flat is handed over (交房) by {day}: "
+            f"{', '.join(waiting)}"
+        )
+    return None
+
+
+def sign_off(
+    session: Session,
+    household: Household,
+    day: date,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> RelocationVersion:
+    """回迁核验组 signs the household's relocation off as of `day` (not in the future, not
+    before its last hand-over); a disputed household may be signed off again once settled."""
+    if day > datetime.now(CAMPAIGN_TZ).date():
+        raise InvalidInput(f"household {household.ref}: a sign-off cannot be dated after today")
+    problem = signoff_problem(session, household, day)
+    if problem:
+        raise InvalidInput(problem)
+    before = state_of(household)
+    household.signoff, household.signed_off_by, household.signed_off_on = "verified", actor, day
+    household.dispute_reason = None
+    return record_change(session, household, "verified", actor, now, before, _clean(note))
+
+
+def dispute(
+    session: Session, household: Household, reason: str, actor: str, now: datetime | None = None
+) -> RelocationVersion:
+    """A signed-off household is disputed and returned (with a reason): it stops counting
+    as verified until 回迁核验组 signs it off again."""
+    reason = _clean(reason)
+    if not reason:
+        raise InvalidInput(f"household {household.ref}: a dispute needs a reason")
+    if household.signoff != "verified":
+        raise InvalidInput(
+            f"household {household.ref} is not signed off "
+            f"({household.signoff or 'awaiting sign-off'}): only a sign-off can be disputed"
+        )
+    before = state_of(household)
+    household.signoff, household.dispute_reason = "disputed", reason
+    return record_change(session, household, "disputed", actor, now, before, reason)
+
+
+def _clean(text: str | None) -> str | None:
+    return (text or "").strip() or None
+
+
 # --- listing ----------------------------------------------------------------------------
 
 
@@ -492,6 +569,10 @@ def _household_dict(session, h: Household, flats: list[Flat], can_see_personal: 
         "monthly_allowance": h.monthly_allowance,
         "promised_handover": _iso(h.promised_handover),
         "title_deadline": _iso(h.title_deadline),
+        "signoff": h.signoff,
+        "signed_off_by": h.signed_off_by,
+        "signed_off_on": _iso(h.signed_off_on),
+        "dispute_reason": h.dispute_reason,
         "flats": [
             {
                 "building": f.building,

@@ -5,7 +5,7 @@ The API and the CLI call these for every relocation write, as they call actions.
 parcels; refusals are audited in a transaction of their own.
 """
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -113,3 +113,53 @@ def set_target(session: Session, who: Principal | None, **target):
     found = relocation_tallies.set_target(session, actor=who.username, **target)
     audit.record(session, who.username, "relocation.target", place, source=who.source, **target)
     return found
+
+
+def sign_off(
+    session: Session,
+    who: Principal | None,
+    ref: str,
+    day: date | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """回迁核验组 signs a household off (default: today), once its flats are all handed
+    over; recorded under the verifier's name and group, never a name from the request."""
+    household = relocation.find_household(session, ref, lock=True)
+    guard = _refusals_audited("relocation.verify", lambda: f"household {ref}")
+    check = permissions.check_household_signoff
+    who = guard(lambda w: check(session, w, household, "verify"), who)
+    day = day or relocation_tallies.today()
+    version = relocation.sign_off(session, household, day, who.username, note, now)
+    audit.record(session, who.username, "relocation.verify", f"household {ref}",
+                 source=who.source, group=who.group, day=day, note=note,
+                 version=version.version)  # fmt: skip
+    return _signoff_result(household, version, who)
+
+
+def dispute(
+    session: Session, who: Principal | None, ref: str, reason: str, now: datetime | None = None
+) -> dict:
+    """回迁核验组 disputes (returns) a signed-off household, with a reason."""
+    household = relocation.find_household(session, ref, lock=True)
+    guard = _refusals_audited("relocation.dispute", lambda: f"household {ref}")
+    check = permissions.check_household_signoff
+    who = guard(lambda w: check(session, w, household, "dispute"), who)
+    version = relocation.dispute(session, household, reason, who.username, now)
+    audit.record(session, who.username, "relocation.dispute", f"household {ref}",
+                 source=who.source, group=who.group, reason=reason,
+                 version=version.version)  # fmt: skip
+    return _signoff_result(household, version, who)
+
+
+def _signoff_result(household: Household, version, who: Principal) -> dict:
+    return {
+        "household": household.ref,
+        "signoff": household.signoff,
+        "signed_off_by": household.signed_off_by,
+        "signed_off_on": household.signed_off_on.isoformat() if household.signed_off_on else None,
+        "group": who.group,
+        "dispute_reason": household.dispute_reason,
+        "version": version.version,
+        "changed_by": version.changed_by,
+    }

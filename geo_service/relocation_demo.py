@@ -4,8 +4,11 @@ Like the parcel demo it replays an invented 2017 through the real use cases: the
 resettlement projects are put on record in June 2016, the household roster in September,
 the flat list with its allocations at the start of March 2017; then each household gets
 its keys (交房) some weeks after its project was completed, and most of them their titles
-(办证) a few months later. Some never do in 2017, so the 两逾 lists have cases. Dates
-are derived from each household's reference: every load tells the same story.
+(办证) a few months later. Some never do in 2017, so the 两逾 lists have cases. Most
+households with all their keys are then signed off by the district's 回迁核验组 verifier
+(a demo user), through the same use case the API and CLI call. Jin'an has three
+projects, Cangshan one (its households wait on a project finished eight months late).
+Dates are derived from each household's reference: every load tells the same story.
 """
 
 import csv
@@ -15,9 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from . import relocation
+from . import relocation, relocation_actions
+from .accounts import acting_user
 from .database import session_scope
-from .models import Flat, Household, ResettlementProject
+from .models import AdminUnit, Flat, Household, ResettlementProject
 from .relocation_rosters import import_flats, import_households
 from .relocation_tallies import set_target
 from .settings import DATA_DIR
@@ -35,7 +39,10 @@ TARGETS = [
     ("晋安区", None, 240, 330, 30000),
     ("晋安区", "新店镇", 60, 90, 8000),
     ("晋安区", "鼓山镇", 40, 60, 5500),
+    ("仓山区", None, 30, 50, 5000),
 ]
+# Who signs households off (回迁核验组) in the demo: the demo users of that group.
+USER_FILES = (DATA_DIR / "parcels" / "demo_users.csv", DATA_DIR / "campaign" / "demo_users.csv")
 
 
 def load_relocation_demo(directory: Path = DEMO_DIR) -> str:
@@ -67,9 +74,12 @@ def load_relocation_demo(directory: Path = DEMO_DIR) -> str:
         )
     with session_scope() as session:
         keys, titles = _replay(session)
+    with session_scope() as session:
+        signed = _sign_off(session)
     return (
         f"relocation: {roster.created} households, {flats.created} flats; "
-        f"2017 replayed: {keys} flats handed over, {titles} certified"
+        f"2017 replayed: {keys} flats handed over, {titles} certified, "
+        f"{signed} households signed off"
     )
 
 
@@ -131,6 +141,36 @@ def _replay(session) -> tuple[int, int]:
             relocation.certify_many(session, batch, day, "不动产登记中心", now=_at(day))
         counts[step] += len(batch)
     return counts["keys"], counts["title"]
+
+
+def _sign_off(session) -> int:
+    """Three households in four are signed off 5-35 days after their last key, by the
+    回迁核验组 verifier of their township, in the order of the days."""
+    verifiers = {
+        township: row["username"]
+        for path in USER_FILES
+        for row in _rows(path)
+        if row["group"] == "回迁核验组"
+        for township in row["townships"].split(";")
+    }
+    townships = {t.id: t.name for t in session.scalars(select(AdminUnit))}
+    keys: dict[int, list] = {}
+    for flat in session.scalars(select(Flat).where(Flat.household_id.is_not(None))):
+        keys.setdefault(flat.household_id, []).append(flat.handed_over_on)
+    due = []
+    for h in session.scalars(select(Household).order_by(Household.ref)):
+        days = keys.get(h.id, [])
+        if not days or len(days) < h.flats_due or None in days or _draw(h.ref, "signed", 4) == 3:
+            continue
+        day = max(days) + timedelta(days=5 + _draw(h.ref, "signoff", 31))
+        verifier = verifiers.get(townships[h.township_id])
+        if day <= LAST_DAY and verifier:
+            due.append((day, h.ref, verifier))
+    for day, ref, verifier in sorted(due):
+        who = acting_user(session, verifier, source="demo")
+        now = datetime.combine(day, time(15), tzinfo=CAMPAIGN_TZ)
+        relocation_actions.sign_off(session, who, ref, day, "回迁核验通过", now=now)
+    return len(due)
 
 
 def _at(day: date) -> datetime:

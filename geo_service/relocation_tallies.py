@@ -7,8 +7,10 @@ date recorded later, even if it lies before that day, does not count for it.
 Relocation households are those compensated with flats (产权调换, or mixed); cash-only
 households (货币补偿) are on the roster but have nothing to hand over. A household is
 handed over on the day its last due flat is handed over, titled on the day its last flat
-is certified. Handed over and certified count within the tally's year (from 1 January up
-to the day), like verified areas; planned and allocated are everything on record.
+is certified, and verified on the day 回迁核验组 signed it off (while that sign-off is
+not disputed). Handed over, certified and verified count within the tally's year (from
+1 January up to the day), like verified areas; planned and allocated are everything on
+record.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -125,6 +127,7 @@ class RelocationRow:
     households_allocated: int = 0
     households_handed_over: int = 0
     households_certified: int = 0
+    households_verified: int = 0  # signed off by 回迁核验组 in the year
     flats_planned: int = 0
     flats_allocated: int = 0
     flats_handed_over: int = 0
@@ -221,6 +224,7 @@ def _tally_projects(w: _World, rows: dict, year: int, only: int | None) -> None:
             row.households_allocated += bool(w.flats_of.get(h["id"]))
             row.households_handed_over += _in_year(w.handed_on(h), year, w.day)
             row.households_certified += _in_year(w.titled_on(h), year, w.day)
+            row.households_verified += _in_year(verified_on(h), year, w.day)
     for flat in w.flats:
         if flat["project_id"] in rows:
             _count_flat(w, rows[flat["project_id"]], flat, year, allocated_only=False)
@@ -240,6 +244,15 @@ def _count_household(w: _World, row: RelocationRow, h: dict, year: int) -> None:
     row.households_allocated += bool(w.flats_of.get(h["id"]))
     row.households_handed_over += _in_year(w.handed_on(h), year, w.day)
     row.households_certified += _in_year(w.titled_on(h), year, w.day)
+    row.households_verified += _in_year(verified_on(h), year, w.day)
+
+
+def verified_on(household: dict) -> date | None:
+    """The day 回迁核验组 signed the household off, if that sign-off stands in this
+    version (a disputed one does not; versions before sign-offs existed have none)."""
+    if household.get("signoff") != "verified":
+        return None
+    return _date(household.get("signed_off_on"))
 
 
 def _count_flat(w: _World, row: RelocationRow, flat: dict, year: int, allocated_only=True):

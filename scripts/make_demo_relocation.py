@@ -1,8 +1,11 @@
-"""Make the SYNTHETIC relocation (回迁) demo set for Jin'an (晋安区), deterministically.
+"""Make the SYNTHETIC relocation (回迁) demo set for Jin'an (晋安区) and Cangshan (仓山区),
+deterministically.
 
 Every household, name, flat and project is invented. Households are placed on the demo
-demolition parcels that are demolished or verified (data/parcels), in the six townships
-three resettlement projects serve. Writes into data/relocation/:
+demolition parcels that are demolished or verified: in Jin'an (data/parcels) the six
+townships three resettlement projects serve, in Cangshan (data/campaign) the two townships
+its one project serves. Each district draws from its own seeded generator, so adding
+Cangshan left Jin'an's files as they were. Writes into data/relocation/:
 
 - projects.csv: the resettlement projects (安置房项目), their plan and responsibility list;
 - sites/*.geojson: each project's site outline, inside the township it stands in;
@@ -12,7 +15,7 @@ three resettlement projects serve. Writes into data/relocation/:
 Hand-overs (交房) and titles (办证) are not in the files: `geo-service demo` replays them
 through the workflow on dates derived from each household's reference.
 
-Run after scripts/make_demo_parcels.py.
+Run after scripts/make_demo_parcels.py and scripts/make_demo_campaign.py.
 """
 
 import csv
@@ -28,8 +31,9 @@ from pyproj import Transformer
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "geo_service" / "data"
 PARCELS = DATA / "parcels"
+CAMPAIGN = DATA / "campaign"
 OUT = DATA / "relocation"
-rng = np.random.default_rng(2017)
+SEEDS = {"晋安区": 2017, "仓山区": 2018}
 
 # (JA-AZ-02 was due in 2016 and finished a year late: its households are 2017's 两逾 legacy)
 # code, name, site township, townships served, planned completion, actual completion,
@@ -66,13 +70,30 @@ PROJECTS = [
         {"90": 0.6, "120": 0.4},
     ),
 ]
+# Cangshan's one project: 建新's resettlement flats, due at the end of 2016 and finished in
+# August 2017, so its households are that year's 两逾 cases (CS2017-004 is the problem file).
+CANGSHAN_PROJECTS = [
+    (
+        "CS-AZ-01",
+        "建新金港安置房",
+        "建新镇",
+        ["建新镇", "城门镇"],
+        "2016-12-31",
+        "2017-08-20",
+        "CS2017-004",
+        {"60": 0.2, "90": 0.5, "120": 0.3},
+    ),
+]
+DISTRICTS = {"晋安区": PROJECTS, "仓山区": CANGSHAN_PROJECTS}
 FILES = {
-    "新店镇": "jinan_xindian_demolition.gpkg",
-    "岳峰镇": "jinan_yuefeng_demolition.gpkg",
-    "鼓山镇": "jinan_gushan_demolition.zip",
-    "王庄街道": "jinan_wangzhuang_demolition.zip",
-    "茶园街道": "jinan_chayuan_demolition.gpkg",
-    "象园街道": "jinan_xiangyuan_demolition.geojson",
+    "新店镇": PARCELS / "jinan_xindian_demolition.gpkg",
+    "岳峰镇": PARCELS / "jinan_yuefeng_demolition.gpkg",
+    "鼓山镇": PARCELS / "jinan_gushan_demolition.zip",
+    "王庄街道": PARCELS / "jinan_wangzhuang_demolition.zip",
+    "茶园街道": PARCELS / "jinan_chayuan_demolition.gpkg",
+    "象园街道": PARCELS / "jinan_xiangyuan_demolition.geojson",
+    "建新镇": CAMPAIGN / "cs_jianxin_demolition.geojson",
+    "城门镇": CAMPAIGN / "cs_chengmen_demolition.geojson",
 }
 SURNAMES = list("陈林黄张李王吴刘蔡杨郑许谢郭洪邱曾廖赖徐周叶苏庄吕江何")
 GIVEN = list("建国志伟美华丽琴文斌晓东秀英玉兰海峰春生长青明辉永平振华")
@@ -81,19 +102,26 @@ SPARE = 0.1  # flats planned beyond those allocated
 
 def main() -> None:
     (OUT / "sites").mkdir(parents=True, exist_ok=True)
-    households = []
-    for code, _, _, served, planned, *_ in PROJECTS:
-        for township in served:
-            households += _households(township, code, planned)
-    flats, plans = _flats(households)
+    households, flats, plans = [], [], {}
+    for district, projects in DISTRICTS.items():
+        rng = np.random.default_rng(SEEDS[district])
+        mine = []
+        for code, _, _, served, planned, *_ in projects:
+            for township in served:
+                mine += _households(rng, township, code, planned)
+        found, planned_flats = _flats(rng, projects, mine)
+        households += mine
+        flats += found
+        plans.update(planned_flats)
     _write_projects(plans)
     _write_csv(OUT / "households.csv", households)
     _write_csv(OUT / "flats.csv", flats)
-    print(f"{len(households)} households, {len(flats)} flats, {len(PROJECTS)} projects")
+    count = sum(len(p) for p in DISTRICTS.values())
+    print(f"{len(households)} households, {len(flats)} flats, {count} projects")
 
 
-def _households(township: str, project: str, planned: str) -> list[dict]:
-    path = PARCELS / FILES[township]
+def _households(rng, township: str, project: str, planned: str) -> list[dict]:
+    path = FILES[township]
     frame = pyogrio.read_dataframe(f"zip://{path}" if path.suffix == ".zip" else path)
     done = frame[frame["status"].isin(["delivered", "verified"])]
     rows = []
@@ -101,11 +129,11 @@ def _households(township: str, project: str, planned: str) -> list[dict]:
         for _ in range(int(rng.integers(1, 4))):
             abbr = parcel.split("-")[1]
             ref = f"{abbr}-H{len(rows) + 1:04d}"
-            rows.append(_household(ref, parcel, township, project, planned))
+            rows.append(_household(rng, ref, parcel, township, project, planned))
     return rows
 
 
-def _household(ref, parcel, township, project, planned) -> dict:
+def _household(rng, ref, parcel, township, project, planned) -> dict:
     compensation = rng.choice(["产权调换", "混合", "货币补偿"], p=[0.75, 0.15, 0.10])
     demolished = float(rng.integers(60, 300))
     due = {"产权调换": int(rng.choice([1, 2, 3], p=[0.5, 0.4, 0.1])), "混合": 1}.get(
@@ -138,15 +166,15 @@ def _plus_days(day: str, days: int) -> str:
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
-def _flats(households: list[dict]) -> tuple[list[dict], dict]:
+def _flats(rng, projects: list, households: list[dict]) -> tuple[list[dict], dict]:
     rows, plans = [], {}
-    for code, _, _, _, _, _, _, sizes in PROJECTS:
+    for code, _, _, _, _, _, _, sizes in projects:
         mine = [h for h in households if h["安置项目"] == code]
         wanted = sum(h["应安置套数"] for h in mine)
         total = int(wanted * (1 + SPARE)) + 1
         classes = list(sizes)
         drawn = rng.choice(classes, total, p=list(sizes.values()))
-        flats = [_flat(code, i, size) for i, size in enumerate(drawn)]
+        flats = [_flat(rng, code, i, size) for i, size in enumerate(drawn)]
         queue = iter(flats)
         for h in mine:
             for _ in range(h["应安置套数"]):
@@ -163,7 +191,7 @@ def _flats(households: list[dict]) -> tuple[list[dict], dict]:
     return rows, plans
 
 
-def _flat(code: str, index: int, size: str) -> dict:
+def _flat(rng, code: str, index: int, size: str) -> dict:
     building, rest = divmod(index, 48)
     floor, door = divmod(rest, 4)
     return {
@@ -185,7 +213,8 @@ def _write_projects(plans: dict) -> None:
     to_gk = Transformer.from_crs(4490, 4549, always_xy=True)
     back = Transformer.from_crs(4549, 4490, always_xy=True)
     rows = []
-    for code, name, site_town, served, planned, actual, responsibility, _ in PROJECTS:
+    projects = [(d, p) for d, found in DISTRICTS.items() for p in found]
+    for district, (code, name, site_town, served, planned, actual, responsibility, _) in projects:
         x, y = to_gk.transform(*shapes[site_town].representative_point().coords[0])
         # Beside the township's label point, so both stay readable on the map.
         x, y = x + 1200, y - 900
@@ -203,7 +232,7 @@ def _write_projects(plans: dict) -> None:
             {
                 "code": code,
                 "name": name,
-                "district": "晋安区",
+                "district": district,
                 "townships": ",".join(served),
                 "site": f"sites/{code}.geojson",
                 "flats": flats,

@@ -32,6 +32,8 @@ TEST_USERS = {
     "officer_all": dict(role="officer", townships=JINAN),
     "land_xd": dict(role="verifier", group="土地核验组", townships=["新店镇"]),
     "officer_xd": dict(role="officer", townships=["新店镇"]),
+    "relocation_all": dict(role="verifier", group="回迁核验组", townships=JINAN),
+    "relocation_xd": dict(role="verifier", group="回迁核验组", townships=["新店镇"]),
     "leader_jinan": dict(role="leader", district="晋安区"),
     "leader_city": dict(role="leader"),
     "planner": dict(role="planner"),

@@ -45,20 +45,24 @@ def test_relocation_view_shows_sites_lines_legend_figures_and_live_changes(
     sign_in(page, demo_server, "周建明", demo.DEMO_PASSWORD)  # the demo's leader of 晋安区
     page.goto(f"{demo_server}/maps/relocation?district=晋安区")
     page.wait_for_selector(".gs-summary h3")
-    projects = _get(f"{demo_server}/api/relocation/tallies?by=project")
+    projects = _get(f"{demo_server}/api/relocation/tallies?by=project&district={quote('晋安区')}")
     assert page.locator("path.gs-site").count() == len(projects) == 3
     assert page.locator("path.gs-site-marker").count() == 3
     served = sum(len(r["township"].split("、")) for r in projects)
     assert page.locator("path.gs-rlink").count() == served == 6
     legend = page.locator(".gs-legend").inner_text()
     assert "安置项目交房进度" in legend and "圆圈大小" in legend and "线宽" in legend
-    district = _get(f"{demo_server}/api/relocation/tallies?by=district")[0]
+    district = _get(f"{demo_server}/api/relocation/tallies?by=district&district={quote('晋安区')}")[
+        0
+    ]
     summary = page.locator(".gs-summary").inner_text()
     assert f"{district['households_planned']:,} 户" in summary
     assert f"{district['households_handed_over']:,} 户" in summary
     assert f"{district['target_households']:,} 户" in summary
     assert f"{district['progress'] * 100:.1f}%" in summary
-    overdue = _get(f"{demo_server}/api/relocation/overdue")
+    assert district["households_verified"] > 0  # signed off by 回迁核验组 in the replay
+    assert f"回迁核验户数\t{district['households_verified']:,} 户" in summary
+    overdue = _get(f"{demo_server}/api/relocation/overdue?district={quote('晋安区')}")
     handover = sum(c["kind"] == "handover" for c in overdue)
     assert handover > 0 and f"{handover:,} 户" in summary
     page.save_screenshot("relocation-map-1920x1080")

@@ -5,7 +5,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from geo_service import demo
-from geo_service.models import Parcel, ParcelVersion
+from geo_service.models import Household, Parcel, ParcelVersion
 from geo_service.relocation_tallies import overdue
 from geo_service.relocation_tallies import tally as relocation_tally
 from geo_service.tallies import tally
@@ -23,7 +23,8 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
     first = demo.load_demo()
     assert "2017 replayed for 424 parcel(s)" in first
     versions = session.scalar(select(func.count()).select_from(ParcelVersion))
-    assert "relocation: 278 households, 436 flats" in first
+    # Jin'an's 278 households and 436 flats, and Cangshan's 34 and 61.
+    assert "relocation: 312 households, 497 flats" in first
     second = demo.load_demo()
     assert "2017 replayed for 0 parcel(s)" in second and "new 0, changed 0" in second
     assert "relocation: already loaded" in second
@@ -52,6 +53,7 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
     assert verified.verified_at.year == 2017
 
     # Relocation: keys after each project's completion, some households still waiting.
+    december_31 = date(2017, 12, 31)
     june, december = (
         {r.project: r for r in relocation_tally(session, by="project", as_of=day)}
         for day in (date(2017, 6, 30), date(2017, 12, 31))
@@ -64,5 +66,49 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
         "JA-AZ-01",
         "JA-AZ-02",
         "JA-AZ-03",
+        "CS-AZ-01",  # some of Cangshan's households still wait at the end of the year
     }
     assert any(c.kind == "title" and c.project == "JA-AZ-01" for c in cases)  # 办证期限 passed
+
+    # Cangshan: households on its demo demolition parcels, one project finished in August
+    # 2017 (its households overdue since the end of 2016), signed off by its own verifier.
+    townships = {
+        r.township: r
+        for r in relocation_tally(session, by="township", as_of=december_31)
+        if r.district == "仓山区"
+    }
+    assert set(townships) == {"建新镇", "城门镇"}
+    assert all(r.households_planned > 0 for r in townships.values())
+    assert june["CS-AZ-01"].flats_handed_over == 0 < december["CS-AZ-01"].flats_handed_over
+    parcels = set(
+        session.scalars(
+            select(Household.parcel_id).where(
+                Household.ref.like("JX-%") | Household.ref.like("CM-%")
+            )
+        )
+    )
+    codes = set(session.scalars(select(Parcel.code).where(Parcel.id.in_(parcels))))
+    assert codes and all(c.startswith(("CS-JX-D-", "CS-CM-D-")) for c in codes)
+    start = {
+        c.household
+        for c in overdue(session, as_of=date(2016, 12, 31), day=date(2017, 1, 1))
+        if c.project == "CS-AZ-01"
+    }
+    assert start  # open 两逾 cases at the start of 2017, for 清零
+
+    # Sign-offs by 回迁核验组, each district's by its own verifier, and counted as of a day.
+    verified = {
+        r.district: r.households_verified
+        for r in relocation_tally(session, by="district", as_of=december_31)
+    }
+    assert verified["晋安区"] > 0 and verified["仓山区"] > 0
+    assert sum(verified.values()) == int(first.split(" households signed off")[0].split()[-1])
+    june_verified = sum(
+        r.households_verified
+        for r in relocation_tally(session, by="district", as_of=date(2017, 6, 30))
+    )
+    assert june_verified < sum(verified.values())
+    signers = set(
+        session.scalars(select(Household.signed_off_by).where(Household.signoff.is_not(None)))
+    )
+    assert signers == {"林秀英", "陶静"}

@@ -634,3 +634,210 @@ def test_the_relocation_map_data_is_rfc_7946(client, base, session):
         else shapely.geometry.shape(shapes[0])
     )
     assert exterior.exterior.is_ccw  # counter-clockwise exteriors
+
+
+# --- sign-off by 回迁核验组 ----------------------------------------------------------------
+
+SIGNED = datetime(2017, 12, 10, 2, tzinfo=UTC)  # 10:00 in Fuzhou
+DISPUTED = datetime(2017, 12, 20, 2, tzinfo=UTC)
+
+
+def _as(session, username):
+    from geo_service.accounts import acting_user
+
+    return acting_user(session, username, source="test")
+
+
+def test_a_household_is_signed_off_only_once_every_flat_is_handed_over(session, base):
+    from geo_service import relocation_actions as actions
+
+    _loaded(session, base)
+    who = _as(session, "relocation_all")
+    with pytest.raises(InvalidInput, match=r"not every flat is handed over .*1-201"):
+        actions.sign_off(session, who, "XD-002", date(2017, 12, 10), now=SIGNED)
+    with pytest.raises(InvalidInput, match="cash compensation"):
+        actions.sign_off(session, who, "XD-003", date(2017, 12, 10), now=SIGNED)
+    # XD-001's second flat has its keys on 10 July: not signed off before.
+    with pytest.raises(InvalidInput, match="by 2017-07-01"):
+        actions.sign_off(session, who, "XD-001", date(2017, 7, 1), now=SIGNED)
+    with pytest.raises(InvalidInput, match="after today"):
+        actions.sign_off(session, who, "XD-001", date(2999, 1, 1), now=SIGNED)
+    done = actions.sign_off(session, who, "XD-001", date(2017, 12, 10), "核验通过", now=SIGNED)
+    assert (done["signoff"], done["signed_off_by"], done["group"]) == (
+        "verified",
+        "relocation_all",
+        "回迁核验组",
+    )
+    with pytest.raises(InvalidInput, match="already signed off by relocation_all"):
+        actions.sign_off(session, who, "XD-001", date(2017, 12, 11), now=SIGNED)
+    # A household with fewer flats than due is refused too.
+    session.execute(Flat.__table__.update().where(Flat.unit == "101", Flat.building == "2")
+                    .values(household_id=None))  # fmt: skip
+    with pytest.raises(InvalidInput, match="holds 0 of the 1 flat"):
+        actions.sign_off(session, who, "GS-001", date(2017, 12, 10), now=SIGNED)
+
+
+def test_dispute_needs_a_reason_and_a_sign_off_and_the_history_is_tallied_as_of(session, base):
+    from geo_service import relocation_actions as actions
+
+    _loaded(session, base)
+    who = _as(session, "relocation_xd")
+    with pytest.raises(InvalidInput, match="not signed off"):
+        actions.dispute(session, who, "XD-001", "面积不符", now=SIGNED)
+    actions.sign_off(session, who, "XD-001", date(2017, 12, 10), "核验通过", now=SIGNED)
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        actions.dispute(session, who, "XD-001", "  ", now=DISPUTED)
+    disputed = actions.dispute(session, who, "XD-001", "安置面积与协议不符", now=DISPUTED)
+    assert disputed["signoff"] == "disputed" and disputed["dispute_reason"] == "安置面积与协议不符"
+    session.commit()
+
+    def verified(day, by="township"):
+        return {(r.township or r.district): r.households_verified
+                for r in tally(session, by=by, as_of=day)}  # fmt: skip
+
+    assert verified(date(2017, 12, 9))["新店镇"] == 0
+    assert verified(date(2017, 12, 15)) == {"新店镇": 1, "鼓山镇": 0}
+    assert verified(date(2017, 12, 15), by="district") == {"晋安区": 1}
+    projects = {r.project: r.households_verified
+                for r in tally(session, by="project", as_of=date(2017, 12, 15))}  # fmt: skip
+    assert projects == {"AZ-1": 1, "AZ-2": 0}
+    assert verified(date(2017, 12, 31))["新店镇"] == 0  # disputed on the 20th
+    # Signed off again after the dispute is settled, and counted from then on.
+    actions.sign_off(session, who, "XD-001", date(2017, 12, 28), "复核通过",
+                     now=datetime(2017, 12, 28, 2, tzinfo=UTC))  # fmt: skip
+    assert verified(date(2017, 12, 31))["新店镇"] == 1
+    steps = rel.history(session, "household", rel.find_household(session, "XD-001").id)
+    assert [(s["change"], s["changed_by"], s["note"]) for s in steps[-3:]] == [
+        ("verified", "relocation_xd", "核验通过"),
+        ("disputed", "relocation_xd", "安置面积与协议不符"),
+        ("verified", "relocation_xd", "复核通过"),
+    ]
+    assert steps[-2]["before"]["signoff"] == "verified"
+    assert steps[-1]["state"]["signed_off_on"] == "2017-12-28"
+    session.commit()
+    with database.session_scope() as s:
+        actions_done = s.scalars(
+            select(AuditEntry.action).where(AuditEntry.username == "relocation_xd")
+        ).all()
+    assert sorted(actions_done) == ["relocation.dispute", "relocation.verify", "relocation.verify"]
+
+
+def test_four_eyes_keeps_whoever_handed_the_flats_over_from_signing_off(session, base):
+    from geo_service import relocation_actions as actions
+    from geo_service.errors import Forbidden
+    from geo_service.units import find_district
+
+    _loaded(session, base)
+    flat = rel.find_flat(session, "AZ-1", "1", "201")
+    rel.hand_over(session, flat, date(2017, 12, 5), "relocation_xd",
+                  now=datetime(2017, 12, 5, tzinfo=UTC))  # fmt: skip
+    find_district(session, "晋安区").four_eyes = True
+    session.commit()
+    try:
+        with pytest.raises(Forbidden, match="four eyes"):
+            actions.sign_off(session, _as(session, "relocation_xd"), "XD-002",
+                             date(2017, 12, 10), now=SIGNED)  # fmt: skip
+        session.rollback()
+        done = actions.sign_off(session, _as(session, "relocation_all"), "XD-002",
+                                date(2017, 12, 10), now=SIGNED)  # fmt: skip
+        assert done["signed_off_by"] == "relocation_all"
+    finally:
+        session.rollback()
+        find_district(session, "晋安区").four_eyes = False
+        session.commit()
+
+
+@pytest.mark.parametrize(
+    "user, ref, allowed",
+    [
+        (None, "XD-001", False),
+        ("leader_jinan", "XD-001", False),
+        ("planner", "XD-001", False),
+        ("admin_t", "XD-001", False),
+        ("officer_xd", "XD-001", False),  # officers never sign off
+        ("land_xd", "XD-001", False),  # the land group signs parcels, not households
+        ("relocation_xd", "GS-001", False),  # not one of its townships
+        ("relocation_xd", "XD-001", True),
+        ("relocation_all", "GS-001", True),
+    ],
+)
+def test_api_sign_off_by_role_group_and_township(client, base, user, ref, allowed):
+    with database.session_scope() as s:
+        _loaded(s, base)
+    before = count_rows("relocation_versions")
+    body = {"on": "2017-12-10", "note": "核验通过", "verifier": "冒名者", "group": "土地核验组"}
+    response = client.post(f"/api/relocation/households/{ref}/verify", json=body,
+                           headers=auth(user) if user else {})  # fmt: skip
+    if not allowed:
+        assert response.status_code == (401 if user is None else 403), response.text
+        assert count_rows("relocation_versions") == before
+        return
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert (found["signed_off_by"], found["group"], found["changed_by"]) == (
+        user,
+        "回迁核验组",
+        user,
+    )
+    assert count_rows("relocation_versions") == before + 1
+    listed = client.get("/api/relocation/households", headers=auth("leader_jinan")).json()
+    assert {h["ref"]: h["signoff"] for h in listed}[ref] == "verified"
+    rows = client.get("/api/relocation/tallies", params={"by": "district", "year": 2026},
+                      headers=auth("leader_jinan")).json()  # fmt: skip
+    assert rows[0]["households_verified"] == 0  # signed off on a 2017 day
+    rows = client.get("/api/relocation/tallies", params={"by": "district", "year": 2017},
+                      headers=auth("leader_jinan")).json()  # fmt: skip
+    assert rows[0]["households_verified"] == 1
+    # Disputes: a reason is required; the dispute is recorded under the verifier's name.
+    url = f"/api/relocation/households/{ref}/dispute"
+    assert client.post(url, json={"reason": ""}, headers=auth(user)).status_code == 422
+    assert client.post(url, json={"reason": "x"}, headers=auth("officer_xd")).status_code == 403
+    disputed = client.post(url, json={"reason": "面积不符"}, headers=auth(user))
+    assert disputed.status_code == 200, disputed.text
+    assert (disputed.json()["signoff"], disputed.json()["changed_by"]) == ("disputed", user)
+    twice = client.post(url, json={"reason": "面积不符"}, headers=auth(user))
+    assert twice.status_code == 400 and "not signed off" in twice.json()["detail"]
+
+
+def test_api_sign_off_of_an_unknown_household_or_before_the_keys(client, base):
+    with database.session_scope() as s:
+        _loaded(s, base)
+    headers = auth("relocation_all")
+    missing = client.post("/api/relocation/households/XX-9/verify", json={}, headers=headers)
+    assert missing.status_code == 404
+    waiting = client.post("/api/relocation/households/XD-002/verify", json={}, headers=headers)
+    assert waiting.status_code == 400 and "not every flat is handed over" in waiting.text
+
+
+def test_cli_sign_off_and_dispute_as_a_relocation_verifier(base):
+    with database.session_scope() as s:
+        _loaded(s, base)
+    runner = CliRunner()
+    added = runner.invoke(app, ["users", "add", "回迁核验员", "--role", "verifier", "--group",
+                                "回迁核验组", "--township", "新店镇", "--password",
+                                "temporary-123"])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    refused = runner.invoke(app, ["relocation", "verify", "XD-001", "--as", "officer_xd"])
+    assert refused.exit_code != 0 and "may not sign off" in refused.output
+    nobody = runner.invoke(app, ["relocation", "verify", "XD-001"])
+    assert nobody.exit_code != 0 and "--as USER" in nobody.output
+    done = runner.invoke(
+        app, ["relocation", "verify", "XD-001", "--on", "2017-12-10", "--as", "回迁核验员"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "signed off by 回迁核验员 (回迁核验组) on 2017-12-10" in done.output
+
+    def verified():
+        args = ["tally", "--kind", "relocation", "--by", "township", "--year", "2017"]
+        tallied = runner.invoke(app, [*args, "--format", "json"])
+        assert tallied.exit_code == 0, tallied.output
+        return {r["township"]: r for r in json.loads(tallied.output)}["新店镇"][
+            "households_verified"
+        ]
+
+    assert verified() == 1
+    disputed = runner.invoke(
+        app, ["relocation", "dispute", "XD-001", "--reason", "面积不符", "--as", "回迁核验员"]
+    )
+    assert disputed.exit_code == 0 and "disputed by 回迁核验员: 面积不符" in disputed.output
+    assert verified() == 0

@@ -33,6 +33,15 @@ class FlatStep(BaseModel):
     household: str | None = Field(None, description="household 户号 (allocation only)")
 
 
+class SignOff(BaseModel):
+    on: date | None = Field(None, description="the day of the sign-off (default: today)")
+    note: str | None = Field(None, max_length=2000, description="the verifier's remark")
+
+
+class Dispute(BaseModel):
+    reason: str = Field(..., min_length=1, max_length=2000, description="why it is returned")
+
+
 def _visible(session, who, rows):
     names = visible_district_names(session, who)
     return [r for r in rows if names is None or r.district in names]
@@ -151,6 +160,19 @@ def relocation_router() -> APIRouter:
             session, who, step, project, building, unit, body.on, body.household
         )
         return {"flat": f"{project} {building}-{unit}", "step": step, "outcome": outcome}
+
+    @router.post("/households/{ref}/verify", response_model=schemas.HouseholdSignoff)
+    def post_verify(ref: str, body: SignOff, session: SessionDep, who: SignedIn):
+        """Sign a household's relocation off: a verifier of 回迁核验组 in the household's
+        township, once all its flats are handed over (four eyes where the district has
+        it on). The name and group recorded are the signed-in verifier's."""
+        return relocation_actions.sign_off(session, who, ref, body.on, body.note)
+
+    @router.post("/households/{ref}/dispute", response_model=schemas.HouseholdSignoff)
+    def post_dispute(ref: str, body: Dispute, session: SessionDep, who: SignedIn):
+        """Dispute (return) a signed-off household, with a reason: it stops counting as
+        verified until 回迁核验组 signs it off again."""
+        return relocation_actions.dispute(session, who, ref, body.reason)
 
     return router
 

@@ -198,6 +198,7 @@ class RelocationRow(_Open):
     households_planned: int
     households_handed_over: int
     households_certified: int
+    households_verified: int = Field(description="signed off by 回迁核验组 in the year")
     flats_planned: int
     flats_handed_over: int
     m2_planned: float
@@ -234,7 +235,21 @@ class HouseholdOut(_Open):
     ref: str
     head_name: str | None
     township: str
+    signoff: Literal["verified", "disputed"] | None = None
     flats: list[dict[str, Any]]
+
+
+class HouseholdSignoff(_Open):
+    """A household's sign-off or dispute by 回迁核验组, as recorded (a new version)."""
+
+    household: str
+    signoff: Literal["verified", "disputed"]
+    signed_off_by: str | None
+    signed_off_on: str | None
+    group: str | None = Field(description="the signed-in verifier's group, never the request's")
+    dispute_reason: str | None
+    version: int
+    changed_by: str
 
 
 class RosterReport(_Open):

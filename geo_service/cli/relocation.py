@@ -229,6 +229,49 @@ def certify_command(
     _flat_step("certify", project, building, unit, on, as_user)
 
 
+def _signoff(action, as_user, ref: str, *args) -> None:
+    try:
+        with session_scope() as session:
+            found = action(session, acting(session, as_user), ref, *args)
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
+    if found["signoff"] == "verified":
+        typer.echo(
+            f"{ref}: signed off by {found['signed_off_by']} ({found['group']}) on "
+            f"{found['signed_off_on']}, version {found['version']}"
+        )
+    else:
+        typer.echo(f"{ref}: disputed by {found['changed_by']}: {found['dispute_reason']}")
+
+
+@relocation_app.command("verify")
+def verify_command(
+    household: str = typer.Argument(..., help="household 户号"),
+    on: str | None = typer.Option(None, help="sign-off day YYYY-MM-DD (default: today)"),
+    note: str | None = typer.Option(None, help="the verifier's remark"),
+    as_user: str | None = as_option(),
+) -> None:
+    """Sign a household's relocation off (回迁核验): a verifier of 回迁核验组 in the
+    household's township, once every flat it is due is handed over.
+
+    Example: geo-service relocation verify XD-H0001 --on 2017-08-20 --as 林秀英
+    """
+    _signoff(relocation_actions.sign_off, as_user, household, _date_option(on, "--on"), note)
+
+
+@relocation_app.command("dispute")
+def dispute_command(
+    household: str = typer.Argument(..., help="household 户号"),
+    reason: str = typer.Option(..., help="why the sign-off is disputed (returned)"),
+    as_user: str | None = as_option(),
+) -> None:
+    """Dispute (return) a signed-off household, with a reason: 回迁核验组 only.
+
+    Example: geo-service relocation dispute XD-H0001 --reason "面积与合同不符" --as 林秀英
+    """
+    _signoff(relocation_actions.dispute, as_user, household, reason)
+
+
 @relocation_app.command("list")
 def list_command(
     township: str | None = typer.Option(None),

@@ -37,7 +37,9 @@ def users_add(
     username: str = typer.Argument(..., help="the sign-in name, e.g. 林志伟 or linzw"),
     role: str = typer.Option(..., help="admin, leader, planner, verifier or officer"),
     name: str | None = typer.Option(None, help="the person's name as shown (default: username)"),
-    group: str | None = typer.Option(None, help="a verifier's group: 土地核验组 or 拆迁核验组"),
+    group: str | None = typer.Option(
+        None, help="a verifier's group: 土地核验组, 拆迁核验组 or 回迁核验组 (relocation)"
+    ),
     district: str | None = typer.Option(None, help="a leader's or planner's district (none: city)"),
     township: list[str] = typer.Option([], help=_TOWNSHIPS_HELP),
     password: str | None = typer.Option(

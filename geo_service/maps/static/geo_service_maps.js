@@ -456,6 +456,7 @@
       row("已交房套数", fmt(s.flats_handed_over) + " / " + fmt(s.flats_planned) + " 套") +
       row("已交房面积", fmt(s.m2_handed_over) + " / " + fmt(s.m2_planned) + " m²") +
       row("已办证户数", fmt(s.households_certified) + " 户") +
+      row("回迁核验户数", fmt(s.households_verified) + " 户", "gs-verified") +
       row("逾期未回迁", fmt(s.overdue_handover) + " 户", "gs-overdue") +
       row("逾期未办证", fmt(s.overdue_title) + " 户", "gs-overdue") + "</table>" +
       '<div class="gs-kinds">' + ["land", "demolition"].map(function (x) {
