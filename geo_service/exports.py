@@ -152,6 +152,7 @@ RELOCATION_COLUMNS = (
             ("certified", "已办证"),
         )
     ),
+    _C("households_verified", "回迁核验户数", "Households signed off", "count"),
     _C("target_households", "目标户数", "Target households", "count"),
     _C("progress_households", "户数完成率", "Households progress", "percent"),
     _C("target_flats", "目标套数", "Target flats", "count"),

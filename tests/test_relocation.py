@@ -621,6 +621,7 @@ def test_the_tally_workbook_has_a_relocation_sheet_with_the_tally_rows(session, 
     assert (xd["应安置套数"], xd["已交房套数"], xd["已办证套数"]) == (3, 2, 1)
     assert xd["已交房面积(平方米)"] == pytest.approx(118.5 + 89.0)
     assert rows["鼓山镇"]["已办证户数"] == 1
+    assert xd["回迁核验户数"] == 0  # none signed off
 
 
 def test_the_relocation_map_data_is_rfc_7946(client, base, session):

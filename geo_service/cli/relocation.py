@@ -435,6 +435,7 @@ def tally_table(records: list[dict], by: str) -> str:
     for _, label in numbers:
         for stage in ("planned", "handed over", "certified", "target"):
             table.add_column(f"{label} {stage}", justify="right")
+    table.add_column("signed off", justify="right")  # households, by 回迁核验组
     table.add_column("progress", justify="right")
     for r in records:
         cells = [str(r[c] or "") for c in columns]
@@ -442,6 +443,7 @@ def tally_table(records: list[dict], by: str) -> str:
             for stage in ("planned", "handed_over", "certified"):
                 cells.append(_number(r[f"{key}_{stage}"]))
             cells.append("—" if r[f"target_{key}"] is None else _number(r[f"target_{key}"]))
+        cells.append(_number(r["households_verified"]))
         cells.append("—" if r["progress"] is None else f"{r['progress']:.1%}")
         table.add_row(*cells)
     return _text(table, width=220)
