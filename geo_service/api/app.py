@@ -18,6 +18,7 @@ from ..web import login as web_login
 from ..web import parcel_list as web_parcel_list
 from ..web import parcels as web_parcels
 from ..web import templates as web_templates
+from ..web import uploads as web_uploads
 from . import (
     audit,
     auth,
@@ -73,6 +74,7 @@ def create_app() -> FastAPI:
         web_home.home_router(),
         web_parcel_list.parcel_list_router(),
         web_parcels.parcels_pages_router(),
+        web_uploads.uploads_pages_router(),
         tallies.tallies_router(),
         parcels.parcels_router(),
         uploads.uploads_router(),
