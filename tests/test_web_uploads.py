@@ -148,8 +148,8 @@ def test_the_problems_download_as_csv_with_bom_and_as_geopackage(db, tmp_path):
     shapes = pyogrio.read_dataframe(path, layer="problem_features")
     assert shapes.geometry.notna().sum() >= 2  # the far parcel and a duplicate are drawn
     # another user cannot read this user's pending report
-    other = _signed_in("land_all").get(f"/uploads/pending/{token}/problems.csv")
-    assert other.status_code == 404
+    other = _signed_in("land_all").get(f"/uploads/pending/{token}/problems.csv", headers=PAGE)
+    assert other.status_code == 404 and "找不到" in other.text
 
 
 @pytest.mark.parametrize("username", ["planner", "leader_jinan"])

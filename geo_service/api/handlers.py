@@ -77,16 +77,16 @@ def _refusal(request: Request, status: int, detail: str, body: dict | None = Non
     return _body(status, detail, body)
 
 
-# The people's pages (geo_service/web) answer a refusal as a page, in words; everything else
-# (the API, map data, tiles, downloads) keeps the JSON body programs read.
+# The people's pages (geo_service/web, and the downloads linked from them) answer a
+# refusal to a browser as a page, in words; everything else (the API, map data, tiles)
+# keeps the JSON body programs read.
 _PAGE_PREFIXES = ("/parcels", "/queue", "/uploads", "/login", "/logout")
 
 
 def is_page_request(request: Request) -> bool:
     path = request.url.path
     page = path == "/" or path.startswith(_PAGE_PREFIXES)
-    download = path.rsplit("/", 1)[-1].count(".") > 0
-    return page and not download and "text/html" in request.headers.get("accept", "")
+    return page and "text/html" in request.headers.get("accept", "")
 
 
 def page_error(request: Request, status: int, detail: str):
