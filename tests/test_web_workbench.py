@@ -44,9 +44,15 @@ def test_landing_page_is_html_with_each_roles_links(db):
     assert verifier.headers["content-type"].startswith("text/html")
     for href in ("/queue", "/uploads", "/parcels", "/maps/progress", "/board", "/public"):
         assert f'href="{href}"' in verifier.text
+    for href in ("/maps/support", "/maps/relocation", "/docs"):
+        assert f'href="{href}"' in verifier.text
     leader = _signed_in("leader_jinan").get("/")
-    assert 'href="/maps/progress"' in leader.text
+    assert 'href="/maps/progress"' in leader.text and 'href="/board"' in leader.text
     assert 'href="/queue"' not in leader.text and 'href="/uploads"' not in leader.text
+    assert 'href="/api/exports/tallies.html"' in leader.text
+    # the city board only for those who see the whole city
+    assert "level=district" not in leader.text
+    assert 'href="/board?level=district"' in _signed_in("leader_city").get("/").text
 
 
 def test_landing_page_sends_a_stranger_to_sign_in_and_api_keeps_the_json_index(db):
