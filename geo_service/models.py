@@ -198,6 +198,7 @@ class UploadFile(Base):
 
 class Upload(Base):
     __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_created_at", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     filename: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))
@@ -211,6 +212,16 @@ class Upload(Base):
     # The original file (kept in upload_files) and the name it is handed back under.
     file_sha256: Mapped[str | None] = mapped_column(ForeignKey("upload_files.sha256"))
     file_name: Mapped[str | None] = mapped_column(Text)
+    # What became of the file's features, and the report the team saw (problems, their
+    # rules and places, the problem features' shapes): the workbench's past uploads.
+    features: Mapped[int | None] = mapped_column(Integer)
+    rejected: Mapped[int | None] = mapped_column(Integer)
+    created: Mapped[int | None] = mapped_column(Integer)
+    changed: Mapped[int | None] = mapped_column(Integer)
+    unchanged: Mapped[int | None] = mapped_column(Integer)
+    project: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(16))
+    report: Mapped[dict | None] = mapped_column(JSONB)
 
 
 class Parcel(Base):

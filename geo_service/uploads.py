@@ -1,5 +1,6 @@
 """The import use case: read, check, and store a file of parcels in one transaction."""
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +77,8 @@ class ImportReport:
     features: int = 0
     parcels: int = 0
     rejected: int = 0
+    # Features without an error: what storing "only the valid features" would take.
+    valid: int = 0
     created: int = 0
     changed: int = 0
     unchanged: int = 0
@@ -84,16 +87,29 @@ class ImportReport:
     problems: list[Problem] = field(default_factory=list)
     # The features as read, in the file's CRS: for the GeoPackage of problem features.
     frame: object = field(default=None, repr=False)
+    # Feature number -> its shape as GeoJSON in lon/lat (CGCS2000), for a map of the report:
+    # every feature of a small file, only the features with problems of a large one.
+    shapes: dict = field(default_factory=dict, repr=False)
 
     @property
     def area_mu(self) -> float:
         return m2_to_mu(self.area_m2)
 
     def as_dict(self) -> dict:
-        data = {k: v for k, v in self.__dict__.items() if k not in ("problems", "frame")}
+        hidden = ("problems", "frame", "shapes")
+        data = {k: v for k, v in self.__dict__.items() if k not in hidden}
         data["area_mu"] = self.area_mu
         data["problems"] = [p.as_dict() for p in self.problems]
         return rounded(data)
+
+    def as_kept(self) -> dict:
+        """What the upload record keeps: the report with the shapes, for its page later."""
+        return {**self.as_dict(), "shapes": {str(k): v for k, v in self.shapes.items()}}
+
+
+# A file up to this many features shows all of them on the report's map; a larger one only
+# those with problems (the page stays light, and so does the kept report).
+MAP_ALL_FEATURES_UP_TO = 1000
 
 
 def import_file(
@@ -119,7 +135,9 @@ def import_file(
         frame=frame,
     )
     rows = _checked_rows(session, frame, read.source, options, township, report)
+    result.shapes = _shapes(rows.geoms, report)
     rows.keep_valid(report, options.accept_valid)
+    result.valid = _valid_count(len(frame), report)
     if not rows.indices or (report.errors and not options.accept_valid):
         raise UploadRefused(report.summary(), report=result)
     result.accepted, result.parcels = True, len(rows.indices)
@@ -146,7 +164,63 @@ def import_file(
     result.upload_id = upload.id
     for outcome in _store_parcels(session, rows, township, upload, options, progress):
         setattr(result, outcome, getattr(result, outcome) + 1)
+    _keep_report(upload, result, options)
     return result
+
+
+def _valid_count(features: int, report: Report) -> int:
+    if any(p.feature is None for p in report.errors):  # the file as a whole is refused
+        return 0
+    return features - len(report.features_with_errors())
+
+
+def _keep_report(upload: Upload, result: ImportReport, options: ImportOptions) -> None:
+    upload.features, upload.rejected = result.features, result.rejected
+    upload.created, upload.changed = result.created, result.changed
+    upload.unchanged = result.unchanged
+    upload.project, upload.status = options.project, options.status
+    upload.report = result.as_kept()
+
+
+def _shapes(geoms: np.ndarray, report: Report) -> dict[int, dict]:
+    """The features' shapes (EPSG:4490 lon/lat) for the report's map, by feature number."""
+    if len(geoms) <= MAP_ALL_FEATURES_UP_TO:
+        wanted = range(1, len(geoms) + 1)
+    else:
+        wanted = sorted({p.feature for p in report.problems if p.feature})
+    shapes = {}
+    for number in wanted:
+        geom = geoms[number - 1] if number <= len(geoms) else None
+        if geom is not None and not shapely.is_empty(geom):
+            shapes[number] = json.loads(shapely.to_geojson(shapely.set_precision(geom, 1e-7)))
+    return shapes
+
+
+def upload_records(session: Session, township_ids=None, district_ids=None, limit: int = 100):
+    """The latest accepted uploads with their township's name, newest first: those into the
+    given townships, else into the given districts (None and None: the whole city)."""
+    query = (
+        select(Upload, AdminUnit.name)
+        .join(AdminUnit, AdminUnit.id == Upload.township_id)
+        .order_by(Upload.created_at.desc(), Upload.id.desc())
+        .limit(limit)
+    )
+    if township_ids:
+        query = query.where(Upload.township_id.in_(township_ids))
+    elif district_ids is not None:
+        query = query.where(AdminUnit.parent_id.in_(district_ids))
+    return session.execute(query).all()
+
+
+def upload_record(session: Session, upload_id: int) -> tuple[Upload, AdminUnit]:
+    found = session.execute(
+        select(Upload, AdminUnit)
+        .join(AdminUnit, AdminUnit.id == Upload.township_id)
+        .where(Upload.id == upload_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"no upload {upload_id}")
+    return found[0], found[1]
 
 
 def _store_parcels(session, rows: "_Rows", township, upload, options, progress) -> list[str]:

@@ -7,14 +7,18 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__, logs, pages
+from .. import __version__, logs
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
-from ..models import KINDS
 from ..settings import get_settings
+from ..web import board as web_board
+from ..web import home as web_home
 from ..web import login as web_login
+from ..web import parcel_list as web_parcel_list
+from ..web import parcels as web_parcels
 from ..web import templates as web_templates
+from ..web import uploads as web_uploads
 from . import (
     audit,
     auth,
@@ -34,9 +38,6 @@ from . import (
     tilejson,
     uploads,
     workflow,
-)
-from . import (
-    pages as pages_api,
 )
 
 
@@ -70,6 +71,10 @@ def create_app() -> FastAPI:
         audit.audit_router(),
         web_login.login_router(),
         docs.docs_router(app.title),
+        web_home.home_router(),
+        web_parcel_list.parcel_list_router(),
+        web_parcels.parcels_pages_router(),
+        web_uploads.uploads_pages_router(),
         tallies.tallies_router(),
         parcels.parcels_router(),
         uploads.uploads_router(),
@@ -83,10 +88,9 @@ def create_app() -> FastAPI:
         relocation.relocation_map_router(),
         projects.projects_router(),
         rankings.rankings_router(),
-        pages_api.pages_router(),
+        web_board.board_router(),
     ):
         app.include_router(router, responses=schemas.ERRORS)
-    app.mount(pages.STATIC_PREFIX, StaticFiles(directory=pages.STATIC_DIR), name="pages-static")
     app.mount(
         web_templates.STATIC_PREFIX,
         StaticFiles(directory=web_templates.STATIC_DIR),
@@ -95,23 +99,5 @@ def create_app() -> FastAPI:
     app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
     # Leaflet & co. from npm (geo_service/maps/vendor/node_modules): no CDN, cached long.
     app.mount(assets.STATIC_PREFIX, assets.static_app(), name="vendor")
-
-    @app.get("/", include_in_schema=False)
-    def index():
-        return {
-            "service": "geo_service",
-            "progress_map": "/maps/progress",
-            "support_map": "/maps/support",
-            "relocation_map": "/maps/relocation",
-            "board": "/board",
-            "public": "/public",
-            "projects": "/api/projects",
-            "rankings": "/api/rankings?period=2017Q2",
-            "docs": "/docs",
-            "tallies": "/api/tallies?by=township",
-            "relocation": "/api/relocation/tallies?by=township",
-            "parcels": "/api/parcels",
-            "kinds": list(KINDS),
-        }
 
     return app

@@ -72,7 +72,29 @@ def _describe(error: dict) -> str:
 
 def _refusal(request: Request, status: int, detail: str, body: dict | None = None):
     log.info("refused: %s", detail, extra=_where(request, status))
+    if is_page_request(request):
+        return page_error(request, status, detail)
     return _body(status, detail, body)
+
+
+# The people's pages (geo_service/web, and the downloads linked from them) answer a
+# refusal to a browser as a page, in words; everything else (the API, map data, tiles)
+# keeps the JSON body programs read.
+_PAGE_PREFIXES = ("/parcels", "/queue", "/uploads", "/login", "/logout")
+
+
+def is_page_request(request: Request) -> bool:
+    path = request.url.path
+    page = path == "/" or path.startswith(_PAGE_PREFIXES)
+    return page and "text/html" in request.headers.get("accept", "")
+
+
+def page_error(request: Request, status: int, detail: str):
+    from ..web.problems import status_words
+    from ..web.templates import templates
+
+    context = {"message": f"{status_words(status)}：{detail}", "user": None, "role_label": ""}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def _body(status: int, detail: str, body: dict | None = None) -> JSONResponse:

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
 
@@ -134,6 +134,10 @@ def _safe_name(filename: str | None) -> str:
     return stem + suffix
 
 
+# The API's upload and the upload page's dry run both take a whole file.
+UPLOAD_PATHS = ("/api/uploads", "/uploads/check")
+
+
 class UploadSizeLimit:
     """Refuses an upload whose declared size is over the limit before its body is read."""
 
@@ -141,13 +145,17 @@ class UploadSizeLimit:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"] == "/api/uploads":
+        if scope["type"] == "http" and scope["path"] in UPLOAD_PATHS:
             declared = dict(scope["headers"]).get(b"content-length")
             limit = get_settings().max_upload_bytes
             # The multipart envelope adds a little to the file itself.
             if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
                 detail = f"the upload is larger than the upload limit ({limit:,} bytes)"
                 response = JSONResponse({"detail": detail}, status_code=413)
+                if scope["path"] != "/api/uploads":
+                    from .handlers import page_error
+
+                    response = page_error(Request(scope), 413, detail)
                 return await response(scope, receive, send)
         return await self.app(scope, receive, send)
 

@@ -8,14 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from .. import boards, pages
+from .. import boards
+from ..api import schemas
+from ..api.auth import PageUser, SignedIn
+from ..api.deps import SessionDep, YearQuery
 from ..errors import Forbidden
 from ..permissions import check_read_district, home_district
 from ..settings import get_settings
 from ..units import find_district
-from . import schemas
-from .auth import PageUser, SignedIn
-from .deps import SessionDep, YearQuery
+from .templates import render_page
 
 LevelQuery = Annotated[
     str | None, Query(pattern="^(township|district)$", description="district: city level")
@@ -35,7 +36,7 @@ def _view(session, who, level, district, period) -> boards.BoardView:
     return boards.BoardView.make(level, district, period)
 
 
-def pages_router() -> APIRouter:
+def board_router() -> APIRouter:
     router = APIRouter(tags=["pages"])
 
     @router.get("/board", response_class=HTMLResponse)
@@ -49,7 +50,7 @@ def pages_router() -> APIRouter:
         """One card per township (or per district with level=district), for a wall screen
         (1920×1080) and one A3 page in print."""
         view = _view(session, who, level, district, period)
-        return HTMLResponse(pages.render("board.html", data=boards.board(session, view)))
+        return HTMLResponse(render_page("board.html", data=boards.board(session, view)))
 
     @router.get("/board/data.json", response_model=schemas.Board)
     def board_data(
@@ -65,7 +66,7 @@ def pages_router() -> APIRouter:
     def public_page(session: SessionDep, year: YearQuery = None):
         """Progress by district and township and project counts by category: figures
         only, no person's name, parcel code or household; open to anyone."""
-        return HTMLResponse(pages.render("public.html", data=boards.public(session, year)))
+        return HTMLResponse(render_page("public.html", data=boards.public(session, year)))
 
     @router.get("/public/data.json", response_model=schemas.PublicBoard)
     def public_data(session: SessionDep, year: YearQuery = None):

@@ -1,0 +1,160 @@
+"""One parcel's page (state, history, the actions the user may take) and a verifier's queue.
+
+The page asks the permission layer which actions to offer and writes through `actions`,
+exactly as the API and CLI do; it decides nothing itself.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select, text
+
+from .. import actions, permissions, workflow
+from ..api.auth import PageUser
+from ..api.deps import SessionDep
+from ..areas import m2_to_mu
+from ..errors import GeoServiceError, http_status
+from ..maps import assets
+from ..models import Parcel
+from .login import render
+
+STATUS_LABELS = {
+    "planned": "计划",
+    "in_progress": "实施中",
+    "delivered": "已交地",
+    "demolished": "已拆除",
+    "verified": "已核验",
+    "disputed": "有争议",
+}
+KIND_LABELS = {"land": "交地", "demolition": "拆迁"}
+_GLOBALS = {"status_label": STATUS_LABELS, "kind_label": KIND_LABELS, "mu": m2_to_mu}
+
+
+def _allowed(session, who, parcel, action, to=None) -> bool:
+    try:
+        permissions.check_parcel_change(session, who, parcel, action, to)
+    except GeoServiceError:
+        return False
+    return True
+
+
+def offered_actions(session, who, parcel: Parcel) -> dict:
+    """What the permission layer and the workflow allow this user on this parcel now."""
+    moves = [
+        to
+        for to in workflow.allowed_targets(parcel.status, parcel.kind)
+        if to not in ("verified", "disputed") and _allowed(session, who, parcel, "status", to)
+    ]
+    targets = workflow.allowed_targets(parcel.status, parcel.kind)
+    return {
+        "moves": moves,
+        "verify": "verified" in targets and _allowed(session, who, parcel, "verify"),
+        "dispute": "disputed" in targets and _allowed(session, who, parcel, "dispute"),
+    }
+
+
+# The parcel and what lies within about 300 m of it, in lon/lat for Leaflet.
+_NEIGHBOURHOOD = text("""
+    SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+        json_build_object('type', 'Feature', 'geometry', ST_AsGeoJSON(n.geom, 7)::json,
+            'properties', json_build_object('code', n.code, 'status', n.status,
+                                            'self', n.id = p.id))
+        ORDER BY n.id = p.id), '[]'::json))
+    FROM parcels p JOIN parcels n
+      ON n.id = p.id OR (n.geom && ST_Expand(p.geom, 0.003) AND n.kind = p.kind)
+    WHERE p.id = :id
+""")
+
+
+def map_assets() -> dict:
+    assets.check_installed()
+    return {"js": [u for _, u in assets.default_js(vectorgrid=False)], "css": assets.default_css()}
+
+
+def _page(request, session, who, parcel, status_code=200, error=None, done=None):
+    return render(
+        request,
+        "parcel.html",
+        status_code,
+        user=who,
+        parcel=parcel,
+        history=workflow.history(session, parcel),
+        offer=offered_actions(session, who, parcel),
+        shapes=session.scalar(_NEIGHBOURHOOD, {"id": parcel.id}),
+        vendor=map_assets(),
+        error=error,
+        done=done,
+        **_GLOBALS,
+    )
+
+
+def _find(session, who, ref: str, township=None, kind=None, lock=False) -> Parcel:
+    parcel = workflow.find_parcel(session, ref, township or None, kind or None, lock=lock)
+    permissions.check_read_district(who, parcel.township.parent)
+    return parcel
+
+
+def parcels_pages_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/parcels/{ref}", response_class=HTMLResponse)
+    def parcel_page(
+        ref: str,
+        request: Request,
+        session: SessionDep,
+        who: PageUser,
+        township: str | None = None,
+        kind: str | None = None,
+    ):
+        try:
+            parcel = _find(session, who, ref, township, kind)
+        except GeoServiceError as exc:
+            return render(request, "error.html", http_status(exc), user=who, message=str(exc))
+        return _page(request, session, who, parcel, done=request.query_params.get("done"))
+
+    @router.post("/parcels/{parcel_id}/act")
+    def parcel_act(
+        parcel_id: int,
+        request: Request,
+        session: SessionDep,
+        who: PageUser,
+        action: Annotated[str, Form(max_length=16)],
+        to: Annotated[str | None, Form(max_length=16)] = None,
+        note: Annotated[str | None, Form(max_length=2000)] = None,
+    ):
+        try:
+            parcel = _find(session, who, f"#{parcel_id}", lock=True)
+        except GeoServiceError as exc:
+            return render(request, "error.html", http_status(exc), user=who, message=str(exc))
+        try:
+            if action == "verify":
+                actions.verify(session, who, parcel, note or None)
+            elif action == "dispute":
+                actions.dispute(session, who, parcel, note or "")
+            else:
+                actions.change_status(session, who, parcel, to or "", note or None)
+            session.commit()
+        except GeoServiceError as exc:
+            session.rollback()
+            parcel = _find(session, who, f"#{parcel_id}")
+            return _page(request, session, who, parcel, http_status(exc), error=str(exc))
+        return RedirectResponse(f"/parcels/%23{parcel_id}?done={action}", status_code=303)
+
+    @router.get("/queue", response_class=HTMLResponse)
+    def queue(request: Request, session: SessionDep, who: PageUser):
+        rows = []
+        if who.kinds and who.township_ids:
+            rows = session.scalars(
+                select(Parcel)
+                .where(
+                    Parcel.status.in_(("delivered", "demolished")),
+                    Parcel.kind.in_(who.kinds),
+                    Parcel.township_id.in_(who.township_ids),
+                )
+                .order_by(Parcel.updated_at, Parcel.id)
+                .limit(500)
+            ).all()
+        return render(request, "queue.html", user=who, rows=rows, **_GLOBALS)
+
+    return router

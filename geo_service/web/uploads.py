@@ -1,0 +1,308 @@
+"""The upload page: send a file, see the dry run's report on a map, then store it.
+
+Every check and every write is `actions.upload`, the use case the API and the CLI call:
+who may upload what where, the rules, all-or-nothing or only the valid features. The page
+keeps the file between the dry run and the store (pending.py) and shows reports; a past
+upload's report is the one its record kept.
+"""
+
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated
+from urllib.parse import quote
+
+import geopandas as gpd
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from shapely.geometry import shape
+from sqlalchemy import select
+
+from .. import actions, permissions, reports
+from ..api.auth import PageUser
+from ..api.deps import SessionDep
+from ..api.uploads import _safe_name, _save_limited
+from ..areas import m2_to_mu
+from ..errors import Forbidden, GeoServiceError, InvalidInput, UploadRefused, http_status
+from ..models import KINDS, VERIFICATION_GROUPS, AdminUnit, Project
+from ..uploads import IMPORT_STATUSES, ImportOptions, upload_record, upload_records
+from ..validation import Problem
+from . import pending
+from .login import render
+from .parcels import _GLOBALS, map_assets
+from .problems import error_words, rule_label
+
+ROLES_WHO_UPLOAD = ("verifier", "officer")
+
+
+def _form_choices(session, who) -> dict:
+    """What the form offers, from the user's scope: their townships, the kinds their
+    group verifies, the projects of those townships."""
+    townships = []
+    if who.township_ids:
+        townships = session.scalars(
+            select(AdminUnit.name)
+            .where(AdminUnit.id.in_(who.township_ids))
+            .order_by(AdminUnit.code)
+        ).all()
+    projects = []
+    if who.township_ids:
+        projects = session.execute(
+            select(Project.code, Project.name)
+            .where(Project.townships.any(AdminUnit.id.in_(who.township_ids)))
+            .order_by(Project.code)
+        ).all()
+    kinds = sorted(who.kinds, key=KINDS.index) if who.role == "verifier" else list(KINDS)
+    statuses = [s for s in IMPORT_STATUSES if s != "verified" or who.role == "verifier"]
+    return {
+        "townships": townships,
+        "projects": projects,
+        "kinds": kinds,
+        "statuses": statuses,
+        "may_upload": who.role in ROLES_WHO_UPLOAD and bool(townships),
+    }
+
+
+def _form_page(request, session, who, status_code=200, error=None, chosen=None):
+    rows = upload_records(session, who.township_ids or None, who.district_ids)
+    return render(
+        request,
+        "uploads.html",
+        status_code,
+        user=who,
+        error=error,
+        chosen=chosen or {},
+        past=rows,
+        groups=VERIFICATION_GROUPS,
+        **_form_choices(session, who),
+        **_GLOBALS,
+    )
+
+
+def _report_view(report: dict) -> dict:
+    """The report as the template and the map need it: problems with their rule in
+    Chinese, the shapes as a FeatureCollection (problem features marked)."""
+    problems = []
+    for n, p in enumerate(report.get("problems", []), start=1):
+        problems.append({**p, "n": n, "label": rule_label(p["rule"])})
+    bad = {p["feature"] for p in problems if p.get("feature")}
+    features = [
+        {
+            "type": "Feature",
+            "geometry": geometry,
+            "properties": {"feature": int(number), "problem": int(number) in bad},
+        }
+        for number, geometry in report.get("shapes", {}).items()
+    ]
+    points = [
+        {
+            "n": p["n"],
+            "feature": p.get("feature"),
+            "location": p.get("location"),
+            "label": p["label"],
+            "severity": p["severity"],
+            "code": p.get("code"),
+        }
+        for p in problems
+    ]
+    errors = sum(1 for p in problems if p["severity"] == "error")
+    return {
+        **report,
+        "problems": problems,
+        "errors": errors,
+        "warnings": len(problems) - errors,
+        "area_mu": m2_to_mu(report.get("area_m2") or 0),
+        "map": {"shapes": {"type": "FeatureCollection", "features": features}, "points": points},
+    }
+
+
+def _report_page(request, who, report: dict, status_code=200, **context):
+    return render(
+        request,
+        "upload_report.html",
+        status_code,
+        user=who,
+        r=_report_view(report),
+        vendor=map_assets(),
+        **context,
+        **_GLOBALS,
+    )
+
+
+def _problems_download(report: dict, fmt: str, folder: Path | None = None) -> Response:
+    """The report's problems as CSV (UTF-8 with BOM, formula-safe) or a GeoPackage (the
+    problem features in CGCS2000 lon/lat, and a point for each problem)."""
+    stem = Path(report.get("filename") or "upload").stem
+    problems = [Problem(**p) for p in report.get("problems", [])]
+    shapes = report.get("shapes", {})
+    count = max([report.get("features") or 0, *(p.feature or 0 for p in problems)])
+    geoms = [shape(shapes[str(i)]) if str(i) in shapes else None for i in range(1, count + 1)]
+    kept = SimpleNamespace(
+        filename=report.get("filename") or "upload",
+        problems=problems,
+        frame=gpd.GeoDataFrame(geometry=geoms, crs=4490),
+    )
+    if fmt == "csv":
+        body = "\ufeff" + reports.problems_csv(kept)  # the BOM: Excel then reads UTF-8 right
+        return Response(
+            body.encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers=_attachment(f"{stem}-problems.csv"),
+        )
+    with tempfile.TemporaryDirectory(prefix="geo-report-") as tmp:
+        path = reports.write_problems_gpkg(kept, Path(tmp) / f"{stem}-problems.gpkg")
+        content = path.read_bytes()
+    return Response(
+        content,
+        media_type="application/geopackage+sqlite3",
+        headers=_attachment(f"{stem}-problems.gpkg"),
+    )
+
+
+def _attachment(filename: str) -> dict:
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
+
+
+def _visible_upload(session, who, upload_id: int):
+    upload, township = upload_record(session, upload_id)
+    if who.township_ids and township.id not in who.township_ids:
+        raise Forbidden(f"{who.username} may not see uploads into {township.name}")
+    permissions.check_read_district(who, township.parent)
+    return upload, township
+
+
+def _kept_report(upload, township) -> dict:
+    report = dict(upload.report or {})
+    report.setdefault("filename", upload.filename)
+    report.setdefault("township", township.name)
+    report.setdefault("kind", upload.kind)
+    report.setdefault("parcels", upload.parcel_count)
+    report.setdefault("area_m2", upload.area_m2)
+    report.setdefault("source_crs", upload.source_crs)
+    report.setdefault("encoding", upload.encoding)
+    report.setdefault("accepted", True)
+    return report
+
+
+def uploads_pages_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/uploads", response_class=HTMLResponse)
+    def uploads_page(request: Request, session: SessionDep, who: PageUser):
+        return _form_page(request, session, who)
+
+    @router.post("/uploads/check")
+    def check(
+        request: Request,
+        session: SessionDep,
+        who: PageUser,
+        file: Annotated[UploadFile, File()],
+        kind: Annotated[str, Form(max_length=16)],
+        township: Annotated[str, Form(max_length=64)],
+        project: Annotated[str | None, Form(max_length=64)] = None,
+        status: Annotated[str | None, Form(max_length=16)] = None,
+        accept_overlaps: Annotated[bool, Form()] = False,
+    ):
+        """The dry run: the file is kept for the store, the report shown on its own page."""
+        chosen = {"kind": kind, "township": township, "project": project or "",
+                  "status": status or "", "accept_overlaps": accept_overlaps}  # fmt: skip
+        name = _safe_name(file.filename)
+        waiting = pending.new(who.username, name)
+        try:
+            if status and status not in IMPORT_STATUSES:
+                raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
+            _save_limited(file, waiting.path)
+            options = ImportOptions(
+                kind=kind, township=township, project=project or None, status=status or None,
+                accept_overlaps=accept_overlaps, dry_run=True, filename=name,
+            )  # fmt: skip
+            try:
+                report = actions.upload(session, who, waiting.path, options)
+            except UploadRefused as exc:
+                if exc.report is None:
+                    raise
+                report = exc.report
+        except GeoServiceError as exc:
+            session.rollback()
+            waiting.discard()
+            return _form_page(
+                request, session, who, http_status(exc), error=error_words(exc), chosen=chosen
+            )
+        finally:
+            session.rollback()  # a dry run writes nothing; what it read is let go
+        waiting.meta.update(chosen=chosen, report=report.as_kept())
+        waiting.save()
+        return RedirectResponse(f"/uploads/pending/{waiting.token}", status_code=303)
+
+    @router.get("/uploads/pending/{token}", response_class=HTMLResponse)
+    def pending_report(token: str, request: Request, session: SessionDep, who: PageUser):
+        try:
+            waiting = pending.find(token, who.username)
+        except GeoServiceError as exc:
+            return _form_page(request, session, who, http_status(exc), error=error_words(exc))
+        return _report_page(
+            request, who, waiting.meta["report"], token=token, chosen=waiting.meta["chosen"],
+            downloads=f"/uploads/pending/{token}/problems",
+        )  # fmt: skip
+
+    @router.get("/uploads/pending/{token}/problems.{fmt}")
+    def pending_download(token: str, fmt: str, request: Request, who: PageUser):
+        waiting = pending.find(token, who.username)
+        if fmt not in ("csv", "gpkg"):
+            raise InvalidInput("the problems download as csv or gpkg")
+        return _problems_download(waiting.meta["report"], fmt)
+
+    @router.post("/uploads/store")
+    def store(
+        request: Request,
+        session: SessionDep,
+        who: PageUser,
+        token: Annotated[str, Form(max_length=64)],
+        mode: Annotated[str, Form(pattern="^(all|valid)$")] = "all",
+    ):
+        """Store the checked file: all or nothing, or only its valid features."""
+        try:
+            waiting = pending.find(token, who.username)
+        except GeoServiceError as exc:
+            return _form_page(request, session, who, http_status(exc), error=error_words(exc))
+        chosen = waiting.meta["chosen"]
+        options = ImportOptions(
+            kind=chosen["kind"], township=chosen["township"], project=chosen["project"] or None,
+            status=chosen["status"] or None, accept_overlaps=chosen["accept_overlaps"],
+            accept_valid=mode == "valid", filename=waiting.meta["filename"],
+        )  # fmt: skip
+        try:
+            report = actions.upload(session, who, waiting.path, options)
+            session.commit()
+        except GeoServiceError as exc:
+            session.rollback()
+            report = getattr(exc, "report", None)
+            shown = report.as_kept() if report is not None else waiting.meta["report"]
+            return _report_page(
+                request, who, shown, http_status(exc), token=token, chosen=chosen,
+                downloads=f"/uploads/pending/{token}/problems", error=error_words(exc),
+            )  # fmt: skip
+        waiting.discard()
+        return RedirectResponse(f"/uploads/{report.upload_id}?stored=1", status_code=303)
+
+    @router.get("/uploads/{upload_id}", response_class=HTMLResponse)
+    def past_report(upload_id: int, request: Request, session: SessionDep, who: PageUser):
+        try:
+            upload, township = _visible_upload(session, who, upload_id)
+        except GeoServiceError as exc:
+            return render(request, "error.html", http_status(exc), user=who,
+                          message=error_words(exc))  # fmt: skip
+        return _report_page(
+            request, who, _kept_report(upload, township), upload=upload,
+            stored=request.query_params.get("stored") == "1",
+            downloads=f"/uploads/{upload.id}/problems",
+        )  # fmt: skip
+
+    @router.get("/uploads/{upload_id}/problems.{fmt}")
+    def past_download(upload_id: int, fmt: str, session: SessionDep, who: PageUser):
+        if fmt not in ("csv", "gpkg"):
+            raise InvalidInput("the problems download as csv or gpkg")
+        upload, township = _visible_upload(session, who, upload_id)
+        return _problems_download(_kept_report(upload, township), fmt)
+
+    return router

@@ -1,0 +1,190 @@
+"""The upload page: dry run, report, store (all or only the valid features), past uploads,
+downloads, and who may do what — through the same use case as the API."""
+
+import csv
+import io
+import re
+
+import pyogrio
+import pytest
+from conftest import TEST_PASSWORD, auth, count_rows
+from fastapi.testclient import TestClient
+from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
+from shapely.geometry import LineString
+
+from geo_service.api import create_app
+
+ORIGIN = {"Origin": "http://testserver"}
+PAGE = {"Accept": "text/html,application/xhtml+xml"}
+
+
+def _signed_in(username: str) -> TestClient:
+    client = TestClient(create_app(), raise_server_exceptions=False)
+    form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
+    response = client.post("/login", data=form, headers=ORIGIN, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+def good_file(tmp_path):
+    shapes = [rectangle(XINDIAN, 400 * i, 0, 100, 80) for i in range(3)]
+    return write(frame(shapes, code=["G1", "G2", "G3"]), tmp_path / "好.geojson", 4326, "GeoJSON")
+
+
+def problem_file(tmp_path):
+    """Two good parcels, one outside the city, one a line, one code used twice; a code that
+    a spreadsheet would run as a formula."""
+    shapes = [
+        rectangle(XINDIAN, 0, 0, 100, 80),
+        rectangle(XINDIAN, 400, 0, 100, 80),
+        rectangle((116.0, 30.0), 0, 0, 100, 80),
+        LineString(rectangle(XINDIAN, 800, 0, 100, 80).exterior.coords),
+        rectangle(XINDIAN, 1200, 0, 100, 80),
+    ]
+    codes = ["P1", "P2", "FAR", "=HYPERLINK(1)", "P2"]
+    return write(frame(shapes, code=codes), tmp_path / "bad.geojson", 4326, "GeoJSON")
+
+
+def _check(client, path, headers=ORIGIN, **form):
+    data = {"kind": "land", "township": "新店镇", **form}
+    files = {"file": (path.name, path.read_bytes())}
+    return client.post(
+        "/uploads/check", data=data, files=files, headers=headers, follow_redirects=False
+    )
+
+
+def _report(client, path, **form):
+    checked = _check(client, path, **form)
+    assert checked.status_code == 303, checked.text
+    location = checked.headers["location"]
+    assert location.startswith("/uploads/pending/")
+    return location.rsplit("/", 1)[1], client.get(location)
+
+
+def test_the_form_offers_the_users_own_scope(db):
+    page = _signed_in("land_xd").get("/uploads").text
+    townships = re.search(r'name="township".*?</select>', page, re.S).group(0)
+    assert re.findall(r"<option[^>]*>([^<]+)</option>", townships) == ["新店镇"]
+    kinds = re.search(r'name="kind".*?</select>', page, re.S).group(0)
+    assert 'value="land"' in kinds and 'value="demolition"' not in kinds
+    # an officer may not upload verified parcels: the form does not offer it
+    officer = _signed_in("officer_xd").get("/uploads").text
+    assert 'value="verified"' not in re.search(r'name="status".*?</select>', officer, re.S)[0]
+    # a leader is told uploads are not theirs and gets no form
+    leader = _signed_in("leader_jinan").get("/uploads").text
+    assert 'action="/uploads/check"' not in leader and "不上传" in leader
+
+
+def test_a_good_file_is_checked_then_stored_and_listed(db, tmp_path):
+    client = _signed_in("land_xd")
+    token, report = _report(client, good_file(tmp_path), status="delivered")
+    assert report.status_code == 200
+    assert re.search(r'class="count-features">3<', report.text)
+    assert "EPSG:4326" in report.text and "没有发现问题" in report.text
+    assert count_rows("parcels") == 0  # a dry run stores nothing
+    stored = client.post(
+        "/uploads/store", data={"token": token, "mode": "all"}, headers=ORIGIN,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert stored.status_code == 303, stored.text
+    page = client.get(stored.headers["location"])
+    assert 'id="stored"' in page.text and "新增 3" in page.text
+    assert count_rows("parcels") == 3
+    with TestClient(create_app()) as api:
+        parcels = api.get("/api/parcels", headers=auth("planner")).json()["features"]
+    assert {p["properties"]["status"] for p in parcels} == {"delivered"}
+    listed = client.get("/uploads").text.split("Past uploads")[2]
+    assert "好.geojson" in listed and "land_xd" in listed and 'href="/uploads/1"' in listed
+    # the token was used up: storing again is refused in words, nothing stored twice
+    again = client.post("/uploads/store", data={"token": token}, headers={**ORIGIN, **PAGE})
+    assert again.status_code == 404 and 'class="error"' in again.text
+    assert count_rows("uploads") == 1
+
+
+def test_every_problem_is_listed_with_its_rule_in_chinese_and_located(db, tmp_path):
+    client = _signed_in("land_xd")
+    token, report = _report(client, problem_file(tmp_path))
+    rows = re.findall(r'<tr data-n="(\d+)" data-feature="(\d*)" data-code="([^"]*)"', report.text)
+    features = {int(f) for _, f, _ in rows if f}
+    assert {3, 4, 5} <= features and 1 not in features and 2 not in features
+    assert "不在福州市范围内" in report.text and "不是面" in report.text
+    assert "地块编号重复" in report.text
+    drawn = re.search(r"data-map='([^']*)'", report.text).group(1)
+    assert '"problem": true' in drawn.replace("&#34;", '"').replace('":true', '": true')
+    # all or nothing: refused, in the page, nothing stored
+    refused = client.post(
+        "/uploads/store", data={"token": token, "mode": "all"}, headers={**ORIGIN, **PAGE}
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "文件未被接受" in refused.text and '{"detail"' not in refused.text
+    assert count_rows("parcels") == 0
+    # only the valid features: 1 and 2 (the second P2 is refused, the first kept)
+    stored = client.post(
+        "/uploads/store", data={"token": token, "mode": "valid"}, headers=ORIGIN,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert stored.status_code == 303, stored.text
+    assert count_rows("parcels") == 2
+    page = client.get(stored.headers["location"]).text
+    assert "不在福州市范围内" in page  # the kept report still shows what was left out
+
+
+def test_the_problems_download_as_csv_with_bom_and_as_geopackage(db, tmp_path):
+    client = _signed_in("land_xd")
+    token, _ = _report(client, problem_file(tmp_path))
+    response = client.get(f"/uploads/pending/{token}/problems.csv")
+    assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert {r["rule"] for r in rows} >= {"outside_fuzhou", "not_polygon", "duplicate_code"}
+    assert "'=HYPERLINK(1)" in {r["code"] for r in rows}  # not run as a formula
+    assert all(not r["code"].startswith("=") for r in rows)
+    gpkg = client.get(f"/uploads/pending/{token}/problems.gpkg")
+    path = tmp_path / "problems.gpkg"
+    path.write_bytes(gpkg.content)
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert layers == {"problem_features", "problem_points"}
+    shapes = pyogrio.read_dataframe(path, layer="problem_features")
+    assert shapes.geometry.notna().sum() >= 2  # the far parcel and a duplicate are drawn
+    # another user cannot read this user's pending report
+    other = _signed_in("land_all").get(f"/uploads/pending/{token}/problems.csv", headers=PAGE)
+    assert other.status_code == 404 and "找不到" in other.text
+
+
+@pytest.mark.parametrize("username", ["planner", "leader_jinan"])
+def test_a_planner_or_leader_cannot_check_or_store(db, tmp_path, username):
+    client = _signed_in(username)
+    refused = _check(client, good_file(tmp_path), headers={**ORIGIN, **PAGE})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html") and "没有权限" in refused.text
+    # nor may they use a verifier's checked file
+    token, _ = _report(_signed_in("land_xd"), good_file(tmp_path))
+    stored = client.post("/uploads/store", data={"token": token}, headers={**ORIGIN, **PAGE})
+    assert stored.status_code == 404 and count_rows("parcels") == 0
+
+
+def test_a_verifier_of_another_township_is_refused(db, tmp_path):
+    shapes = [rectangle(GUSHAN, 0, 0, 100, 80)]
+    path = write(frame(shapes, code=["GS1"]), tmp_path / "gs.geojson", 4326, "GeoJSON")
+    refused = _check(_signed_in("land_xd"), path, township="鼓山镇", headers={**ORIGIN, **PAGE})
+    assert refused.status_code == 403 and "没有权限" in refused.text
+    assert "鼓山镇" in refused.text and count_rows("uploads") == 0
+
+
+def test_a_form_from_another_site_is_refused_in_words(db, tmp_path):
+    foreign = {"Origin": "http://evil.example", **PAGE}
+    refused = _check(_signed_in("land_xd"), good_file(tmp_path), headers=foreign)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html") and "没有权限" in refused.text
+
+
+def test_a_past_upload_is_seen_only_within_the_users_scope(db, tmp_path):
+    client = _signed_in("land_xd")
+    token, _ = _report(client, good_file(tmp_path))
+    client.post("/uploads/store", data={"token": token}, headers=ORIGIN)
+    assert _signed_in("leader_jinan").get("/uploads/1").status_code == 200
+    csv_file = _signed_in("planner").get("/uploads/1/problems.csv")
+    assert csv_file.status_code == 200 and csv_file.content.startswith(b"\xef\xbb\xbf")
+    unknown = client.get("/uploads/999", headers=PAGE)
+    assert unknown.status_code == 404 and "找不到" in unknown.text
