@@ -4,7 +4,7 @@ Four nullable columns on households; their values enter the household's versions
 relocation_versions like every other column, so sign-offs are tallied as of any day.
 
 Revision ID: 0015_relocation_signoff
-Revises: 0004_target_history
+Revises: 0014_upload_reports
 Create Date: 2026-11-28
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_relocation_signoff"
-down_revision: str | None = "0004_target_history"
+down_revision: str | None = "0014_upload_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
