@@ -43,6 +43,13 @@ def _file(body: bytes, media_type: str, name: str) -> Response:
     return Response(body, media_type=media_type, headers=attachment(name))
 
 
+def _layer_schema(media_type: str) -> dict:
+    # GeoJSON is JSON to a client (an RFC 7946 FeatureCollection); the others are files.
+    if media_type.endswith("json"):
+        return {"schema": {"type": "object", "required": ["type", "features"]}}
+    return {"schema": {"type": "string", "format": "binary"}}
+
+
 def _binary(media_type: str, what: str) -> dict:
     return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
                   "description": what}}  # fmt: skip
@@ -115,8 +122,7 @@ def exports_router() -> APIRouter:
         responses={
             200: {
                 "content": {
-                    m.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
-                    for m in exports.MEDIA_TYPES.values()
+                    m.split(";")[0]: _layer_schema(m) for m in exports.MEDIA_TYPES.values()
                 },
                 "description": "the parcel layer",
             }
