@@ -39,12 +39,18 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geo_service import database, reference, tallies  # noqa: E402
+from geo_service import accounts, database, reference, tallies  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 CENTRE = (119.300, 26.150)  # inside 新店镇
 TOWNSHIP = "新店镇"
 YEAR = datetime.now(UTC).year  # imports verify "now": tally the current campaign year
+# Who the benchmark acts as: the land verifier of the township imports (an upload with
+# --status verified is a verification), the city's leader reads (every district, as the
+# full recomputation it is compared with).
+WRITER, READER = "bench_verifier", "bench_leader"
+# The bearer token the served paths send (set once the database is made).
+HEADERS: dict = {}
 
 
 def main() -> None:
@@ -109,6 +115,13 @@ def _fresh_database(url: str) -> None:
     database.migrate(url)
     with database.session_scope(url) as session:
         reference.load_reference(session)
+        password = "bench-" + os.urandom(8).hex()
+        accounts.create_user(session, WRITER, password=password, by="bench", role="verifier",
+                             group="土地核验组", townships=[TOWNSHIP])  # fmt: skip
+        accounts.create_user(session, READER, password=password, by="bench", role="leader")
+        reader = accounts.acting_user(session, READER)
+        token = accounts.issue_token(session, reader, "api", 24 * 60)
+    HEADERS["Authorization"] = f"Bearer {token}"
 
 
 def _empty(url: str) -> None:
@@ -121,19 +134,23 @@ def _empty(url: str) -> None:
 
 
 def _process(command: list[str], env: dict | None = None) -> tuple[float, float]:
-    """Wall seconds and peak memory (MiB, the process's own maximum resident set)."""
+    """Wall seconds and peak memory (MiB, the process's own maximum resident set).
+
+    Measured by GNU time, a small C process: a child forked from this (large) Python
+    process would inherit its high-water mark across exec and report it as its own."""
     started = time.perf_counter()
-    child = subprocess.Popen(
-        command,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{child.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        child = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *command],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wall = time.perf_counter() - started
+        if child.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(command)}\n{child.stderr.decode()[-2000:]}")
+        kib = int(rss.read().split()[-1])
+    return wall, kib / 1024
 
 
 def _imports(url: str, path: Path, size: int, runs: int) -> list[dict]:
@@ -147,10 +164,8 @@ def _imports(url: str, path: Path, size: int, runs: int) -> list[dict]:
         TOWNSHIP,
         "--status",
         "verified",
-        "--group",
-        "土地核验组",
-        "--actor",
-        "bench",
+        "--as",
+        WRITER,
     ]
     dsn = database.make_url(database.normalise_url(url))
     theirs = [
@@ -172,7 +187,9 @@ def _imports(url: str, path: Path, size: int, runs: int) -> list[dict]:
         "-lco",
         "GEOMETRY_NAME=geom",
     ]
-    env = {"DATABASE_URL": url}
+    # The default limit (MAX_FEATURES_PER_FILE, 50,000) protects a shared server; a city's
+    # file is imported with it raised, as an operator would.
+    env = {"DATABASE_URL": url, "MAX_FEATURES_PER_FILE": str(max(size, 50_000))}
     a, b = [], []
     for _ in range(runs):  # interleaved: the machine's drift hits both alike
         _empty(url)
@@ -202,7 +219,9 @@ def _served(url: str, size: int, work: Path, notes: list) -> list[dict]:
     rows = []
     rows += _tallies(url, size)
     with _server([str(VENV_BIN / "geo-service"), "serve", "--workers", "2"], url) as base:
-        first = httpx.get(f"{base}/api/parcels", params={"limit": 100}, timeout=60)
+        first = httpx.get(
+            f"{base}/api/parcels", params={"limit": 100}, timeout=60, headers=HEADERS
+        )
         body = first.content
         rows += _tiles(base, url, size, notes)
         bare = _bare_app(work, body)
@@ -215,14 +234,14 @@ def _tallies(url: str, size: int) -> list[dict]:
     """The API's tally (through HTTP) beside the full recomputation alone (in-process)."""
     rows = []
     with _server([str(VENV_BIN / "geo-service"), "serve", "--workers", "1"], url) as base:
-        client = httpx.Client(base_url=base, timeout=600)
+        client = httpx.Client(base_url=base, timeout=600, headers=HEADERS)
         for by in ("district", "township", "project"):
             params = {"by": by, "kind": "land", "year": YEAR}
             a, b = [], []
             for _ in range(5):
                 a.append(_timed(lambda p=params: client.get("/api/tallies", params=p)))
                 b.append(_timed(lambda by=by: _tally_in_process(url, by)))
-            goal = "≤ 0.2 s" if by == "project" else "≤ 0.05 s"
+            goal = "≤ 0.2 s at 1M" if by == "project" else "≤ 0.05 s at 1M"
             rows.append(
                 _row(
                     f"`GET /api/tallies?by={by}`",
@@ -257,7 +276,7 @@ def _tally_in_process(url: str, by: str) -> None:
 
 def _tiles(base: str, url: str, size: int, notes: list) -> list[dict]:
     tiles = _tiles_over_grid(url)
-    ours = httpx.Client(base_url=base, timeout=60, headers={"Accept-Encoding": "gzip"})
+    ours = httpx.Client(base_url=base, timeout=60, headers={"Accept-Encoding": "gzip", **HEADERS})
     tipg = _tipg(url, notes)
     a, b, a_bytes, b_bytes = [], [], [], []
     with tipg as tipg_base:
@@ -326,7 +345,7 @@ def _requests(base: str, plain: str, size: int, notes: list) -> list[dict]:
     ):
         a, b = [], []
         for _ in range(2):
-            a.append(_wrk(base + path))
+            a.append(_wrk(base + path, HEADERS))
             b.append(_wrk(plain + bare_path))
         rows.append(
             _row(
@@ -342,9 +361,10 @@ def _requests(base: str, plain: str, size: int, notes: list) -> list[dict]:
     return rows
 
 
-def _wrk(target: str, seconds: int = 8) -> float:
+def _wrk(target: str, headers: dict | None = None, seconds: int = 8) -> float:
+    sent = [a for k, v in (headers or {}).items() for a in ("-H", f"{k}: {v}")]
     out = subprocess.run(
-        ["wrk", "-t2", "-c8", f"-d{seconds}s", target],
+        ["wrk", "-t2", "-c8", f"-d{seconds}s", *sent, target],
         capture_output=True,
         text=True,
         check=True,
@@ -491,6 +511,27 @@ def _row(label, size, ours, theirs, unit, reference_name, goal):
     }
 
 
+_GOAL = re.compile(r"([≤<≥])\s*([\d.,]+)\s*(×|s|MiB|req/s)(?:.*\bat (\d+)([kM]))?")
+
+
+def _verdict(row: dict) -> str:
+    """The goal met or not, on the measured figure (a ratio goal on the ratio); a goal set
+    for a larger size is judged too, and says so."""
+    found = _GOAL.search(row["goal"] or "")
+    if not found:
+        return ""
+    sign, limit, unit, at, scale = found.groups()
+    value = row["ratio"] if unit == "×" else row["ours"]
+    if value is None:
+        return "not compared"
+    limit = float(limit.replace(",", ""))
+    met = {"≤": value <= limit, "<": value < limit, "≥": value >= limit}[sign]
+    verdict = "met" if met else "**not met**"
+    if at and row["size"] < int(at) * {"k": 1_000, "M": 1_000_000}[scale]:
+        verdict += f" (at {row['size']:,}; the goal is for {at}{scale})"
+    return verdict
+
+
 def _fmt(value, unit) -> str:
     if value is None:
         return "—"
@@ -503,14 +544,16 @@ def _fmt(value, unit) -> str:
 
 def _table(results: list[dict]) -> str:
     lines = [
-        "| path | parcels | geo_service (median) | reference | reference (median) | ratio | goal |",
-        "|---|---:|---:|---|---:|---:|---|",
+        "| path | parcels | geo_service (median) | reference | reference (median) | ratio | goal "
+        "| goal met? |",
+        "|---|---:|---:|---|---:|---:|---|---|",
     ]
     for r in results:
         ratio = f"{r['ratio']:.2f}×" if r["ratio"] else "—"
         lines.append(
             f"| {r['path']} | {r['size']:,} | {_fmt(r['ours'], r['unit'])} | "
-            f"{r['reference'] or '—'} | {_fmt(r['theirs'], r['unit'])} | {ratio} | {r['goal']} |"
+            f"{r['reference'] or '—'} | {_fmt(r['theirs'], r['unit'])} | {ratio} | {r['goal']} "
+            f"| {_verdict(r)} |"
         )
     return "\n".join(lines)
 
