@@ -126,7 +126,9 @@ def _fresh_database(url: str) -> None:
 
 def _empty(url: str) -> None:
     with database.get_engine(url).begin() as conn:
-        conn.execute(text("TRUNCATE parcel_support, parcel_versions, parcels, uploads CASCADE"))
+        conn.execute(
+            text("TRUNCATE parcel_support, parcel_versions, parcels, tally_totals, uploads CASCADE")
+        )
         conn.execute(text("DROP TABLE IF EXISTS ogr_parcels"))
 
 
