@@ -251,7 +251,7 @@ def _tallies(url: str, size: int) -> list[dict]:
                     a,
                     b,
                     "s",
-                    "full recomputation (tallies.tally, no HTTP)",
+                    "full recomputation (tallies.tally(maintained=False), no HTTP)",
                     goal,
                 )
             )
@@ -273,7 +273,7 @@ def _tallies(url: str, size: int) -> list[dict]:
 
 def _tally_in_process(url: str, by: str) -> None:
     with database.session_scope(url) as session:
-        tallies.tally(session, by=by, kind="land", year=YEAR)
+        tallies.tally(session, by=by, kind="land", year=YEAR, maintained=False)
 
 
 def _tiles(base: str, url: str, size: int, notes: list) -> list[dict]:
