@@ -435,6 +435,8 @@ class _server:
                     return base
             except httpx.TransportError:
                 time.sleep(0.2)
+        self.process.terminate()  # not left behind serving a run that has given up
+        self.process.wait(timeout=60)
         raise SystemExit(f"{command[0]} did not start")
 
     def __exit__(self, *exc) -> None:
