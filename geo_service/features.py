@@ -33,10 +33,11 @@ OFFERED_CRS = (CRS84, *(EPSG_URI.format(c) for c in OFFERED_EPSG))
 STORAGE_CRS = EPSG_URI.format(4490)
 
 
-def geojson_sql(expr: str, digits: int = 7) -> str:
+def geojson_sql(expr: str, digits: int = 7, as_text: bool = False) -> str:
     """SQL for an RFC 7946 GeoJSON geometry of a lon/lat `expr`: counter-clockwise
-    exteriors, no `crs` member."""
-    return f"ST_AsGeoJSON(ST_ForcePolygonCCW({expr}), {digits}, 0)::json"
+    exteriors, no `crs` member. As text when the caller embeds it without parsing it."""
+    sql = f"ST_AsGeoJSON(ST_ForcePolygonCCW({expr}), {digits}, 0)"
+    return sql if as_text else sql + "::json"
 
 
 @dataclass(frozen=True)

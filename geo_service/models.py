@@ -265,6 +265,11 @@ class Parcel(Base):
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
     # Findings kept with the parcel, e.g. {"rule": "overlap_accepted", ...}.
     flags: Mapped[list] = _json_list()
+    # Its interior meets another current parcel of the same kind: kept by the database's
+    # tally triggers (migration 0009), never written here; tallies union only these.
+    overlapping: Mapped[bool] = mapped_column(
+        Boolean, server_default=text("false"), nullable=False
+    )
     township: Mapped[AdminUnit] = relationship(foreign_keys=[township_id])
     project: Mapped[Project | None] = relationship()
     supporters: Mapped[list[AdminUnit]] = relationship(secondary="parcel_support")

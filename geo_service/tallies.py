@@ -187,14 +187,25 @@ def _area(subset: str) -> str:
     )
 
 
-_MEASURES = f"""
-    count(*) FILTER (WHERE p.first AND {_VERIFIED}) AS verified_parcels,
+def _count(condition: str, counted: bool) -> str:
+    """Parcels meeting `condition`: rows, or the `n` each maintained row stands for."""
+    if counted:
+        return f"coalesce(sum(p.n) FILTER (WHERE {condition}), 0)::bigint"
+    return f"count(*) FILTER (WHERE {condition})"
+
+
+def _measures(counted: bool = False) -> str:
+    return f"""
+    {_count(f"p.first AND {_VERIFIED}", counted)} AS verified_parcels,
     {_area(_VERIFIED)} AS verified_m2,
-    count(*) FILTER (WHERE p.first) AS planned_parcels,
+    {_count("p.first", counted)} AS planned_parcels,
     {_area("TRUE")} AS planned_m2,
-    count(*) FILTER (WHERE p.first AND {_DONE}) AS delivered_parcels,
+    {_count(f"p.first AND {_DONE}", counted)} AS delivered_parcels,
     {_area(_DONE)} AS delivered_m2
 """
+
+
+_MEASURES = _measures()
 
 
 def _keyed(group: str) -> str:
@@ -255,6 +266,41 @@ _TARGET_VALUES = """
                  DESC NULLS LAST,
              tv.valid_from
 """
+# Today's tally from the maintained totals (tally_totals, kept by triggers on parcels in
+# the writing transaction; see migration 0009): each totals row stands for the parcels of
+# one township, kind, project, status and year of verification that overlap nothing (a
+# pseudo-parcel with their count `n` and summed area), and each parcel flagged
+# `overlapping` stands for itself, to be unioned. The grouping SQL is the full
+# computation's, counting `n` instead of rows, so the figures are the same by
+# construction; tests compare them after random sequences of writes.
+_MAINTAINED_VERSIONS = """
+    SELECT -row_number() OVER () AS parcel_id, t.kind, t.status, t.township_id,
+           NULLIF(t.project_id, 0) AS project_id, '{}'::int[] AS support_ids,
+           NULL::geometry AS geom, t.area_m2::float8 AS area_m2,
+           CASE WHEN t.verified_year > 0
+                THEN make_timestamptz(t.verified_year, 7, 1, 0, 0, 0, 'Asia/Shanghai')
+           END AS verified_at,
+           false AS overlapping, t.parcels AS n
+    FROM tally_totals t
+    WHERE t.parcels <> 0
+      AND (CAST(:kinds AS text[]) IS NULL OR t.kind = ANY(CAST(:kinds AS text[])))
+      AND (CAST(:district AS int) IS NULL OR t.township_id IN (
+          SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
+    UNION ALL
+    SELECT p.id, p.kind, p.status, p.township_id, p.project_id, '{}'::int[], p.geom,
+           p.area_m2, p.verified_at, true, 1
+    FROM parcels p
+    WHERE p.overlapping AND p.status <> 'withdrawn'
+      AND (CAST(:kinds AS text[]) IS NULL OR p.kind = ANY(CAST(:kinds AS text[])))
+      AND (CAST(:district AS int) IS NULL OR p.township_id IN (
+          SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
+"""
+_COUNTED_MEASURES = _measures(counted=True)
+_MAINTAINED_GROUP_SQL = {
+    by: sql.replace(_MEASURES, _COUNTED_MEASURES) for by, sql in _GROUP_SQL.items()
+}
+assert all(_COUNTED_MEASURES in sql for sql in _MAINTAINED_GROUP_SQL.values())
+
 # Each unit's annual target and quarterly plan; targets.target_for picks what counts.
 _TARGETS = f"""
     WITH tg AS ({_TARGET_VALUES})
@@ -281,12 +327,15 @@ def tally(
     credit: str = "host",
     quarter: int | None = None,
     district: str | None = None,
+    maintained: bool = True,
 ) -> list[TallyRow]:
     """Rows per group and kind: verified, planned and delivered unions, and the target.
 
     credit: host (the parcel's own township), helpers (each township that supported it,
     for the parcels it helped on) or all (host and helpers each credited in full).
     Groups with a target and no parcels get a row of zeros.
+    Today's tally with host credit comes from the maintained totals unless `maintained`
+    is False; a past day's, or another credit, is computed from the history in full.
     """
     if by not in GROUPINGS:
         raise InvalidInput(f"--by must be one of {', '.join(GROUPINGS)}")
@@ -294,7 +343,12 @@ def tally(
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
     year, as_of = _year_and_day(year, as_of, quarter)
     params = {**_params(kind, as_of, year, _district_id(session, district)), "quarter": quarter}
-    sql = f"WITH versions AS ({_VERSIONS}), credited AS ({_CREDITED[credit]}) {_GROUP_SQL[by]}"
+    if maintained and as_of is None and credit == "host":
+        sql = f"WITH versions AS ({_MAINTAINED_VERSIONS}), credited AS ({_HOST}) "
+        sql += _MAINTAINED_GROUP_SQL[by]
+    else:
+        sql = f"WITH versions AS ({_VERSIONS}), credited AS ({_CREDITED[credit]}) "
+        sql += _GROUP_SQL[by]
     rows = session.execute(text(sql), params).mappings().all()
     targets = _targets(session, by, params)
     result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None), credit) for r in rows]

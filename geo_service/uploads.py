@@ -3,16 +3,18 @@
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2.shape import to_shape
 from sqlalchemy import Text, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from . import store
 from .areas import geodesic_area_m2, m2_to_mu, rounded
 from .errors import InvalidInput, NotFound, UploadRefused
 from .kept_files import keep_file
@@ -224,36 +226,36 @@ def upload_record(session: Session, upload_id: int) -> tuple[Upload, AdminUnit]:
 
 
 def _store_parcels(session, rows: "_Rows", township, upload, options, progress) -> list[str]:
-    """Write the file's parcels and their new versions in a few batched statements."""
+    """Write the file's parcels and their new versions in a few set-based statements."""
     now = options.recorded_at or datetime.now(UTC)
-    codes = [rows.codes[i] for i in rows.indices]
-    existing = {
-        p.code: p
-        for p in session.scalars(
-            select(Parcel)
-            .where(
-                Parcel.township_id == township.id,
-                Parcel.kind == options.kind,
-                Parcel.code.in_(codes),
-            )
-            # Locked like workflow changes, so a verification and an upload do not interleave.
-            .with_for_update()
-        )
-    }
+    indices = np.asarray(rows.indices, dtype=int)
+    stored = store.lock_current(
+        session, township.id, options.kind, [rows.codes[i] for i in indices]
+    )
+    before = [stored.get(rows.codes[i]) for i in indices]
+    known = [k for k, parcel in enumerate(before) if parcel is not None]
+    same_shape = np.ones(len(indices), dtype=bool)
+    same_shape[known] = store.same_shapes(
+        np.array([before[k].geom for k in known], dtype=object), rows.geoms[indices[known]]
+    )
     outcomes, written = [], []
-    for i in rows.indices:
-        parcel = existing.get(rows.codes[i])
-        outcome, parcel = _update_parcel(session, parcel, rows, i, township, upload, options, now)
+    for i, parcel, shaped in zip(indices, before, same_shape, strict=True):
+        outcome, state = _updated_state(parcel, rows, i, bool(shaped), options, now)
         outcomes.append(outcome)
         if outcome != "unchanged":
-            written.append((outcome, parcel))
-        if progress:
-            progress(1)
-    session.flush()  # new parcels get their ids
-    changed = [p.id for outcome, p in written if outcome == "changed"]
-    _close_versions(session, changed, now)
-    session.add_all(_new_version(p, outcome, upload, options.actor, now) for outcome, p in written)
-    session.flush()
+            written.append((i, state))
+    store.write_parcels(
+        session,
+        [state for _, state in written],
+        rows.geoms[[i for i, _ in written]],
+        township_id=township.id,
+        kind=options.kind,
+        upload=upload,
+        actor=options.actor,
+        now=now,
+    )
+    if progress:
+        progress(len(outcomes))
     return outcomes
 
 
@@ -337,19 +339,27 @@ def _context(session, township, options, codes, geoms) -> Context:
     """The township, the city and the stored parcels of the same kind near the file."""
     city = session.scalar(select(AdminUnit).where(AdminUnit.level == "city"))
     west, south, east, north = shapely.total_bounds(geoms)
-    replaced = select(Parcel.id).where(
-        Parcel.township_id == township.id, Parcel.kind == options.kind, Parcel.code.in_(codes)
-    )
     nearby = session.execute(
-        select(Parcel.id, Parcel.code, AdminUnit.name, Parcel.status, Parcel.geom)
+        select(
+            Parcel.id,
+            Parcel.code,
+            Parcel.township_id,
+            AdminUnit.name,
+            Parcel.status,
+            func.ST_AsBinary(Parcel.geom),
+        )
         .join(AdminUnit, AdminUnit.id == Parcel.township_id)
         .where(
             Parcel.kind == options.kind,
-            Parcel.geom.intersects(func.ST_MakeEnvelope(west, south, east, north, STORAGE_SRID)),
-            Parcel.id.not_in(replaced),
+            Parcel.geom.op("&&")(func.ST_MakeEnvelope(west, south, east, north, STORAGE_SRID)),
             Parcel.status != "withdrawn",
         )
     ).all()
+    # The parcels the file itself replaces are no neighbours: left out here rather than with
+    # NOT IN over the file's codes, which PostgreSQL rescans per row once it is large.
+    replaced = set(codes)
+    nearby = [r for r in nearby if not (r[2] == township.id and r[1] in replaced)]
+    shapes = shapely.from_wkb([bytes(r[5]) for r in nearby]) if nearby else []
     district = township.parent
     return Context(
         township_name=township.name,
@@ -360,7 +370,10 @@ def _context(session, township, options, codes, geoms) -> Context:
         if district is not None and district.geom is not None
         else None,
         city=to_shape(city.geom) if city is not None and city.geom is not None else None,
-        stored=[StoredParcel(r.id, r.code, r.name, r.status, to_shape(r.geom)) for r in nearby],
+        stored=[
+            StoredParcel(r.id, r.code, r.name, r.status, shape)
+            for r, shape in zip(nearby, shapes, strict=True)
+        ],
         accept_overlaps=options.accept_overlaps,
         tolerances=get_settings().tolerances(),
     )
@@ -575,59 +588,68 @@ class _Rows:
             self.indices = [i for i in self.indices if i + 1 not in bad]
 
     def declared(self, i: int) -> float | None:
-        if "declared_m2" not in self.frame.columns:
-            return None
-        value = pd.to_numeric(self.frame["declared_m2"].iloc[i], errors="coerce")
-        return None if pd.isna(value) else float(value)
+        return self._declared[i]
 
     def name(self, i: int) -> str | None:
-        if "name" not in self.frame.columns or not _present(self.frame["name"].iloc[i]):
-            return None
-        return str(self.frame["name"].iloc[i])
+        return self._names[i]
+
+    @cached_property
+    def _declared(self) -> list[float | None]:
+        if "declared_m2" not in self.frame.columns:
+            return [None] * len(self.codes)
+        values = pd.to_numeric(self.frame["declared_m2"], errors="coerce")
+        return [None if pd.isna(v) else float(v) for v in values]
+
+    @cached_property
+    def _names(self) -> list[str | None]:
+        if "name" not in self.frame.columns:
+            return [None] * len(self.codes)
+        return [str(v) if _present(v) else None for v in self.frame["name"]]
 
 
-def _update_parcel(session, parcel, rows: _Rows, i, township, upload, options, now):
-    """Bring one parcel to the file's state (a new one when `parcel` is None);
-    returns created/changed/unchanged and the parcel."""
-    geom, area = rows.geoms[i], float(rows.areas[i])
+def _updated_state(parcel, rows: _Rows, i, same_shape, options, now) -> tuple[str, dict]:
+    """The parcel as the file leaves it (a new one when `parcel` is None): the outcome
+    (created/changed/unchanged) and, unless unchanged, every column to store."""
+    area = float(rows.areas[i])
     project, helpers = rows.projects[i], rows.helpers[i]
+    project_id = project.id if project else None
+    support_ids = sorted({h.id for h in helpers})
     status = rows.statuses[i] or (parcel.status if parcel is not None else "planned")
-    if parcel is not None and _same(parcel, rows, i, status, project, helpers):
-        return "unchanged", parcel
-    outcome = "changed" if parcel is not None else "created"
-    if parcel is None:
-        parcel = Parcel(
-            code=rows.codes[i],
-            kind=options.kind,
-            township_id=township.id,
-            created_by=options.actor,
-            version=0,
-        )
-        session.add(parcel)
+    name, declared = rows.name(i), rows.declared(i)
+    if parcel is not None and (
+        parcel.status == status
+        and parcel.project_id == project_id
+        and parcel.support_ids == support_ids
+        and parcel.name == name
+        and parcel.declared_m2 == declared
+        and same_shape
+    ):
+        return "unchanged", {}
     flags = list(rows.flags[i])
-    reshaped = outcome == "changed" and not _same_shape(parcel, geom)
-    status = _status_after_upload(parcel, status, rows.statuses[i], reshaped, area, flags)
-    parcel.name = rows.name(i)
-    parcel.status = status
-    parcel.project = project
-    parcel.geom = from_shape(geom, srid=STORAGE_SRID)
-    parcel.area_m2 = area
-    parcel.declared_m2 = rows.declared(i)
-    parcel.source_file = upload.filename
-    parcel.upload_id = upload.id
-    parcel.updated_by = options.actor
-    parcel.updated_at = now
-    parcel.version += 1
-    parcel.supporters = helpers
-    parcel.flags = flags
-    _record_verification(parcel, status, options, area, now, reshaped)
-    return outcome, parcel
+    reshaped = parcel is not None and not same_shape
+    status = _status_after_upload(
+        parcel, status, rows.statuses[i], reshaped, area, flags, options.kind
+    )
+    state = {
+        "parcel_id": parcel.id if parcel is not None else None,
+        "change": "changed" if parcel is not None else "created",
+        "code": rows.codes[i],
+        "name": name,
+        "status": status,
+        "project_id": project_id,
+        "area_m2": area,
+        "declared_m2": declared,
+        "flags": flags,
+        "support_ids": support_ids,
+    }
+    state.update(_verification(parcel, status, options, area, now, reshaped))
+    return state["change"], state
 
 
-def _status_after_upload(parcel, status, asked, reshaped, area, flags) -> str:
+def _status_after_upload(parcel, status, asked, reshaped, area, flags, kind) -> str:
     """A verified parcel whose boundary a re-survey changes goes back for re-verification,
     unless the upload itself is the verification: its frozen area must not move."""
-    if parcel.status == "verified" and reshaped and asked != "verified":
+    if parcel is not None and parcel.status == "verified" and reshaped and asked != "verified":
         flags.append(
             {
                 "rule": "changed_after_verification",
@@ -635,41 +657,44 @@ def _status_after_upload(parcel, status, asked, reshaped, area, flags) -> str:
                 "area_m2": round(area, 2),
             }
         )
-        return "delivered" if parcel.kind == "land" else "demolished"
+        return "delivered" if kind == "land" else "demolished"
     return status
 
 
-def _record_verification(parcel, status, options, area, now, reshaped) -> None:
-    if status == "verified" and (parcel.verified_at is None or reshaped):
+def _verification(parcel, status, options, area, now, reshaped) -> dict:
+    """The verification columns after the upload: signed by the uploading team when the
+    upload verifies, kept while the parcel stays verified, cleared otherwise."""
+    kept = {
+        name: getattr(parcel, name) if parcel is not None else None
+        for name in (
+            "verified_by",
+            "verified_group",
+            "verified_at",
+            "verified_area_m2",
+            "verification_note",
+            "dispute_reason",
+        )
+    }
+    if status == "verified" and (kept["verified_at"] is None or reshaped):
         # Verified by upload: the uploading team signs, and the area is frozen now.
-        parcel.verified_by = options.actor
-        parcel.verified_group = options.verifier_group or VERIFICATION_GROUPS[parcel.kind]
-        parcel.verified_at = now
-        parcel.verified_area_m2 = area
-        parcel.verification_note = f"verified by upload of {options.filename or 'a file'}"
+        kept.update(
+            verified_by=options.actor,
+            verified_group=options.verifier_group or VERIFICATION_GROUPS[options.kind],
+            verified_at=now,
+            verified_area_m2=area,
+            verification_note=f"verified by upload of {options.filename or 'a file'}",
+        )
     elif status != "verified":
-        parcel.verified_by = parcel.verified_group = parcel.verified_at = None
-        parcel.verified_area_m2 = parcel.verification_note = None
+        kept.update(
+            verified_by=None,
+            verified_group=None,
+            verified_at=None,
+            verified_area_m2=None,
+            verification_note=None,
+        )
     if status != "disputed":
-        parcel.dispute_reason = None
-
-
-def _same_shape(parcel: Parcel, geom) -> bool:
-    # Normalised: the same boundary written clockwise (Shapefile) or counter-clockwise
-    # (GeoJSON), or from another first vertex, is the same boundary.
-    stored = shapely.normalize(to_shape(parcel.geom))
-    return shapely.equals_exact(stored, shapely.normalize(geom), tolerance=1e-9)
-
-
-def _same(parcel: Parcel, rows: "_Rows", i: int, status, project, helpers) -> bool:
-    return (
-        parcel.status == status
-        and parcel.project_id == (project.id if project else None)
-        and {h.id for h in parcel.supporters} == {h.id for h in helpers}
-        and parcel.name == rows.name(i)
-        and parcel.declared_m2 == rows.declared(i)
-        and _same_shape(parcel, rows.geoms[i])
-    )
+        kept["dispute_reason"] = None
+    return kept
 
 
 def append_version(

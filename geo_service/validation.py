@@ -267,7 +267,9 @@ def check_in_place(
     tol = context.tolerances
     feature = _numbering(positions, len(geoms))
     if context.city is not None:
-        near = shapely.intersects(geoms, shapely.buffer(context.city, tol.outside_city_deg))
+        around = shapely.buffer(context.city, tol.outside_city_deg)
+        shapely.prepare(around)  # one outline against every feature: prepared once
+        near = shapely.intersects(around, geoms)
         for i in np.flatnonzero(~near):
             report.add(
                 feature[i],
@@ -290,13 +292,24 @@ def check_in_place(
             )
 
 
+def _outside_share(geoms, areas, outline) -> np.ndarray:
+    """The share of each parcel's area outside `outline`. Only the parcels not wholly inside
+    need the (costly) difference measured: at city scale that is a handful."""
+    shapely.prepare(outline)
+    outside = np.zeros(len(geoms))
+    crossing = np.flatnonzero(~shapely.covers(outline, geoms))
+    pieces = shapely.difference(geoms[crossing], outline)
+    outside[crossing] = geodesic_area_m2(pieces) / np.asarray(areas, dtype=float)[crossing]
+    return outside
+
+
 def _check_district(geoms, areas, codes, feature, context: Context, report: Report):
     """A parcel mostly outside its township's district would be counted for the wrong
     district: refused. District outlines are real, unlike the approximate townships."""
     inside = np.ones(len(geoms), dtype=bool)
     if context.district is None:
         return inside
-    outside = geodesic_area_m2(shapely.difference(geoms, context.district)) / areas
+    outside = _outside_share(geoms, areas, context.district)
     for i in np.flatnonzero(outside > context.tolerances.outside_district_share):
         inside[i] = False
         report.add(
@@ -313,7 +326,7 @@ def _check_township(geoms, areas, codes, feature, context: Context, report: Repo
     """Outside an approximate outline: a warning naming the share. Outside an exact
     (imported) outline beyond the tolerance: refused."""
     tol = context.tolerances
-    outside = geodesic_area_m2(shapely.difference(geoms, context.township)) / areas
+    outside = _outside_share(geoms, areas, context.township)
     for i in np.flatnonzero((outside > tol.outside_township_share) & ~skip):
         message = f"{outside[i]:.1%} of the parcel lies outside {context.township_name}"
         if context.township_approximate:

@@ -23,6 +23,11 @@ install_debian_packages() {
     # Chinese labels in test screenshots, rather than empty boxes.
     [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || missing+=(fonts-wqy-zenhei)
   fi
+  if [ -n "${WITH_BENCH:-}" ]; then
+    # scripts/bench.py's references: ogr2ogr for imports, wrk for requests per second.
+    command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
+    command -v wrk >/dev/null || missing+=(wrk)
+  fi
   # pg_dump/pg_restore of the server's major version, for geo-service backup/restore.
   [ -x "/usr/lib/postgresql/$pgmajor/bin/pg_dump" ] || missing+=("postgresql-client-$pgmajor")
   if [ -n "${WITH_GDAL_TOOLS:-}" ]; then

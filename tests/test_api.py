@@ -312,14 +312,42 @@ def test_paging_with_limit_and_offset(stored):
     assert len(seen) == len(set(seen)) == 4
     first = stored.get("/api/parcels", params={"limit": 3}).json()
     (link,) = [link for link in first["links"] if link["rel"] == "next"]
-    assert link["href"].endswith("/api/parcels?limit=3&offset=3")
+    # Keyset paging: the next page starts after the last id of this one.
+    assert link["href"].endswith(f"/api/parcels?limit=3&after={first['features'][-1]['id']}")
+
+
+def test_keyset_pages_walk_every_parcel_once_and_count_only_cheaply(stored, monkeypatch):
+    from geo_service.api import parcels as parcels_api
+
+    url, seen, pages = "/api/parcels?limit=1", [], []
+    while url:
+        page = stored.get(url).json()
+        pages.append(page)
+        seen += [f["id"] for f in page["features"]]
+        url = next((lk["href"] for lk in page["links"] if lk["rel"] == "next"), None)
+    assert seen == sorted(seen) and len(set(seen)) == 4 and len(pages) == 4
+    assert pages[0]["numberMatched"] == 4 and "numberMatchedIsEstimate" not in pages[0]
+    assert all("numberMatched" not in p for p in pages[1:])
+    # Past the cap the count is the planner's estimate, and says so.
+    monkeypatch.setattr(parcels_api, "COUNT_CAP", 2)
+    body = stored.get("/api/parcels", params={"limit": 1}).json()
+    assert body["numberMatchedIsEstimate"] is True and body["numberMatched"] >= 3
+
+
+def test_large_json_is_gzipped_small_json_is_not(stored):
+    big = stored.get("/api/parcels", headers={"Accept-Encoding": "gzip"})
+    assert big.headers["content-encoding"] == "gzip"
+    assert len(big.json()["features"]) == 4
+    small = stored.get("/api/changes", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers
 
 
 def test_next_link_keeps_the_filters(stored):
     body = stored.get("/api/parcels", params={"township": "新店镇", "limit": 2}).json()
     (link,) = [link for link in body["links"] if link["rel"] == "next"]
+    assert "township=" in link["href"]
     following = stored.get(link["href"]).json()
-    assert following["numberMatched"] == 3
+    assert following["numberReturned"] == 1
     assert _codes(body) | _codes(following) == {"A", "B", "C"}
 
 

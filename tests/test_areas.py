@@ -1,11 +1,13 @@
 """Areas stored at import agree with an independent geodesic computation, in every CRS."""
 
+import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 from parcelfiles import CM120E, XINDIAN, ZONE40, frame, independent_area_m2, rectangle, write
 from pyproj import Transformer
 
-from geo_service.areas import M2_PER_MU, geodesic_area_m2, m2_to_mu, mu_to_m2
+from geo_service.areas import GRS80, M2_PER_MU, geodesic_area_m2, m2_to_mu, mu_to_m2
 from geo_service.uploads import ImportOptions, import_file
 
 
@@ -58,3 +60,33 @@ def test_imported_area_within_a_thousandth_of_independent_geodesic(
     assert report.area_m2 == pytest.approx(expected, rel=1e-3)
     # And tighter than the 0.1% promise: GK reprojection is exact to well below a mm.
     assert report.area_m2 == pytest.approx(expected, rel=1e-6)
+
+
+def test_vectorised_area_matches_geod_ring_by_ring_for_every_shape():
+    """The equal-area projection route against pyproj's Geod on each ring, for parcels
+    spread over the city (several projection cells), holes, multipolygons, a shape too
+    large for the projection route, and the lines an intersection can leave."""
+    rng = np.random.default_rng(7)
+    shapes = []
+    for lon, lat in zip(rng.uniform(118.5, 120.5, 300), rng.uniform(25.3, 26.8, 300), strict=True):
+        size = rng.uniform(0.0002, 0.01)
+        outer = shapely.box(lon, lat, lon + size, lat + size * 0.7)
+        hole = shapely.box(lon + size * 0.2, lat + size * 0.2, lon + size * 0.4, lat + size * 0.4)
+        shapes.append(shapely.affinity.rotate(outer.difference(hole), rng.uniform(0, 90)))
+    shapes.append(shapely.MultiPolygon([shapes[0], shapes[1]]))
+    shapes.append(shapely.Point(119.3, 26.1).buffer(0.2))  # ~40 km across: the Geod route
+    shapes.append(shapely.GeometryCollection([shapes[2], shapely.LineString([(0, 0), (1, 1)])]))
+    expected = [_geod_rings(s) for s in shapes]
+    assert geodesic_area_m2(shapes) == pytest.approx(expected, rel=1e-7)
+    assert list(geodesic_area_m2([None, shapely.Polygon()])) == [0.0, 0.0]
+
+
+def _geod_rings(geom) -> float:
+    total = 0.0
+    for part in shapely.get_parts(geom):
+        if part.geom_type != "Polygon":
+            continue
+        rings = [part.exterior, *part.interiors]
+        areas = [abs(GRS80.polygon_area_perimeter(*r.coords.xy)[0]) for r in rings]
+        total += areas[0] - sum(areas[1:])
+    return total

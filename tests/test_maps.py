@@ -3,7 +3,7 @@
 import json
 import re
 from datetime import date
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from conftest import IN_2017, auth, redate, rewriting_history
@@ -202,6 +202,37 @@ def test_vector_tiles_hold_the_parcels_of_their_area(db, parcels):
     empty = client.get(f"/tiles/{z}/{x + 50}/{y}.pbf")
     assert empty.status_code == 200 and empty.content == b""
     assert client.get("/tiles/3/9/1.pbf").status_code == 400
+
+
+def test_tiles_are_gzipped_and_revalidated_against_the_change_token(db, parcels):
+    client = TestClient(create_app(), headers=auth("leader_city"))
+    x, y = _tile(*XINDIAN, 14)
+    url = f"/tiles/14/{x}/{y}.pbf"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    # GZipMiddleware compresses from 1 KB on.
+    expected = "gzip" if len(plain.content) >= 1000 else None
+    assert packed.headers.get("content-encoding") == expected
+    assert packed.content == plain.content  # httpx decodes the gzip body
+    etag = plain.headers["etag"]
+    # The change token, and the district drawn (the user's own when the URL names none).
+    token = client.get("/api/changes").json()["token"]
+    assert etag == f'W/"{token}-{quote("晋安区")}"'
+    assert plain.headers["cache-control"] == "private, no-cache"
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    # Today's tile (from the parcels table) is the history's tile for any later moment.
+    later = client.get(url, params={"as_of": "2099-01-01"}, headers={"Accept-Encoding": "identity"})
+    assert later.content == plain.content
+    parcel_id = client.get("/api/parcels", params={"code": "XD-1"}).json()["features"][0]["id"]
+    moved = client.post(
+        f"/api/parcels/{parcel_id}/dispute", json={"reason": "界址"}, headers=auth("land_all")
+    )
+    assert moved.status_code == 200, moved.text
+    fresh = client.get(url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert b"disputed" in fresh.content
 
 
 def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:

@@ -183,7 +183,9 @@ def test_api_parcels_is_rfc7946_with_self_next_prev_links(db, tmp_path):
         one = client.get(f"/api/parcels/{body['features'][0]['id']}").json()
     rels = {link["rel"]: link["href"] for link in body["links"]}
     assert set(rels) == {"self", "next", "prev"}
-    assert "kind=land" in rels["next"] and "offset=6" in rels["next"]
+    # next is a keyset cursor past the page's last id (ids 4, 5, 6 here); prev an offset.
+    assert "kind=land" in rels["next"] and "after=6" in rels["next"]
+    assert "offset=0" in rels["prev"]
     for feature in [*body["features"], one]:
         geometry = feature["geometry"]
         assert "crs" not in geometry

@@ -1,5 +1,7 @@
 """Liveness and database check: 503 with a public reason when the service cannot serve."""
 
+import os
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -20,6 +22,7 @@ def health_router() -> APIRouter:
         except DatabaseUnavailable as exc:
             body = {"status": "unavailable", "detail": str(exc), "version": __version__}
             return JSONResponse(body, status_code=503)
-        return {"status": "ok", "postgis": postgis, "version": __version__}
+        # The worker's process id: with --workers N it tells which process answered.
+        return {"status": "ok", "postgis": postgis, "version": __version__, "pid": os.getpid()}
 
     return router

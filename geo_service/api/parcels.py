@@ -2,8 +2,9 @@
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import text
 
 from ..errors import InvalidInput, NotFound
@@ -24,7 +25,7 @@ _PARCEL_COLUMNS = f"""
     p.dispute_reason, p.withdrawn_at, p.withdrawn_by, p.withdrawn_reason, p.flags,
     (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
        JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
-    {geojson_sql("p.geom")} AS geometry
+    {geojson_sql("p.geom", as_text=True)} AS geometry
 """
 _PARCEL_FROM = """
     FROM parcels p JOIN admin_units t ON t.id = p.township_id
@@ -33,11 +34,22 @@ _PARCEL_FROM = """
 """
 
 
+# Up to this many matches numberMatched is counted; past it, the planner's estimate is given
+# (flagged): counting a city's parcels on every page cost more than the page itself.
+COUNT_CAP = 10_000
+
+
 def _feature(row) -> dict:
     props = {k: v for k, v in row.items() if k not in ("geometry", "district_id")}
     for key in ("created_at", "updated_at", "verified_at", "withdrawn_at"):
         props[key] = props[key].isoformat() if props[key] else None
-    return {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
+    # PostGIS wrote the geometry's JSON already: embedded as it is, not parsed and re-dumped.
+    geometry = orjson.Fragment(row["geometry"])
+    return {"type": "Feature", "id": row["id"], "geometry": geometry, "properties": props}
+
+
+def _geojson(body: dict) -> Response:
+    return Response(orjson.dumps(body), media_type=GEOJSON)
 
 
 def parcels_router() -> APIRouter:
@@ -55,28 +67,40 @@ def parcels_router() -> APIRouter:
         code: Annotated[str | None, Query(description="parcel code")] = None,
         limit: Annotated[int, Query(ge=1, le=INT_MAX)] = 1000,
         offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
+        after: Annotated[
+            int | None, Query(ge=0, le=2**63 - 1, description="the last id of the page before")
+        ] = None,
     ):
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
         limit = min(limit, get_settings().page_size_max)
         where, params = _parcel_filters(township, kind, status, bbox, code, who.district_ids)
-        total = session.execute(text(f"SELECT count(*) {_PARCEL_FROM} {where}"), params).scalar()
+        page_where, page_params = where, dict(params)
+        if after is not None:
+            # Keyset paging: the next page starts past the last id, found through the
+            # primary key instead of counting past every earlier row as OFFSET does.
+            page_where += (" AND " if where else "WHERE ") + "p.id > :after"
+            page_params["after"] = after
         rows = session.execute(
             text(
-                f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} {where} ORDER BY p.id "
+                f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} {page_where} ORDER BY p.id "
                 "LIMIT :limit OFFSET :offset"
             ),
-            {**params, "limit": limit, "offset": offset},
+            {**page_params, "limit": limit + 1, "offset": offset},
         ).mappings()
         features = [_feature(r) for r in rows]
-        body = {
-            "type": "FeatureCollection",
-            "numberMatched": total,
-            "numberReturned": len(features),
-            "features": features,
-            "links": _page_links(request, total, limit, offset),
-        }
-        return JSONResponse(body, media_type=GEOJSON)
+        more = len(features) > limit
+        features = features[:limit]
+        body = {"type": "FeatureCollection"}
+        if after is None and offset == 0 and not more:
+            body["numberMatched"] = len(features)  # the page is the whole result
+        elif after is None:
+            body.update(_matched(session, where, params))
+        body["numberReturned"] = len(features)
+        body["features"] = features
+        last = features[-1]["id"] if more else None
+        body["links"] = _page_links(request, limit, offset, last)
+        return _geojson(body)
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
     def get_parcel(parcel_id: IdPath, session: SessionDep, who: SignedIn):
@@ -89,7 +113,7 @@ def parcels_router() -> APIRouter:
         )
         if row is None or not can_read_district(who, row["district_id"]):
             raise NotFound(f"no parcel with id {parcel_id}")
-        return JSONResponse(_feature(row), media_type=GEOJSON)
+        return _geojson(_feature(row))
 
     return router
 
@@ -122,11 +146,30 @@ def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> 
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _page_links(request: Request, total: int, limit: int, offset: int) -> list[dict]:
-    """OGC API style self/next/prev links that keep the caller's filters."""
+def _matched(session, where: str, params: dict) -> dict:
+    """numberMatched for the first page: exact up to COUNT_CAP, else the planner's estimate.
+    Later pages (`after`) leave it out, as OGC API Features allows."""
+    counted = session.execute(
+        text(f"SELECT count(*) FROM (SELECT 1 {_PARCEL_FROM} {where} LIMIT :cap) m"),
+        {**params, "cap": COUNT_CAP + 1},
+    ).scalar()
+    if counted <= COUNT_CAP:
+        return {"numberMatched": counted}
+    plan = session.execute(
+        text(f"EXPLAIN (FORMAT JSON) SELECT 1 {_PARCEL_FROM} {where}"), params
+    ).scalar()
+    estimate = max(int(plan[0]["Plan"]["Plan Rows"]), counted)
+    return {"numberMatched": estimate, "numberMatchedIsEstimate": True}
+
+
+def _page_links(request: Request, limit: int, offset: int, last: int | None) -> list[dict]:
+    """OGC API style next/prev links that keep the caller's filters; next is a keyset
+    cursor (`after` the page's last id)."""
     links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
-    if offset + limit < total:
-        url = request.url.include_query_params(limit=limit, offset=offset + limit)
+    if last is not None:
+        url = request.url.remove_query_params("offset").include_query_params(
+            limit=limit, after=last
+        )
         links.append({"rel": "next", "type": GEOJSON, "href": str(url)})
     if offset > 0:
         url = request.url.include_query_params(limit=limit, offset=max(offset - limit, 0))

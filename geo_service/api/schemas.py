@@ -102,6 +102,7 @@ class Health(_Open):
     status: str
     postgis: str
     version: str
+    pid: int | None = None  # which worker answered (serve --workers N)
 
 
 class ChangeToken(_Open):

@@ -24,12 +24,24 @@ def demo_command() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
+    workers: int = typer.Option(
+        1, min=1, help="worker processes (about one per core); they share only the database"
+    ),
 ) -> None:
     """Serve the API (and its docs at /docs).
 
-    Example: geo-service serve --host 0.0.0.0 --port 8000
+    Example: geo-service serve --host 0.0.0.0 --port 8000 --workers 2
     """
     import uvicorn
 
     typer.echo(f"geo_service on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run("geo_service.api:create_app", factory=True, host=host, port=port)
+    uvicorn.run(
+        "geo_service.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # A worker answers the supervisor only once it has imported GDAL, PROJ & co.: on a
+        # busy machine that takes longer than uvicorn's 5 s, which then kills it in a loop.
+        timeout_worker_healthcheck=60,
+    )

@@ -1,0 +1,94 @@
+"""`geo-service serve --workers 2`: what one process changes, the other serves at once,
+because no worker keeps state of its own (the change token comes from the database)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from conftest import auth
+from parcelfiles import XINDIAN, frame, rectangle, write
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_workers(db, tmp_path):
+    port = _free_port()
+    # The package's own CLI, as `geo-service serve` runs it.
+    command = [sys.executable, "-m", "geo_service.cli", "serve", "--port", str(port)]
+    log = tmp_path / "server.log"
+    with log.open("wb") as handle:
+        server = subprocess.Popen(
+            [*command, "--workers", "2"],
+            env={**os.environ, "DATABASE_URL": db},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"the server with 2 workers did not start: {log.read_text()[-2000:]}")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _clients_on_two_processes(base: str) -> tuple[httpx.Client, httpx.Client]:
+    """Kept-alive connections stay with the worker that accepted them: open connections
+    until two are served by different processes. The first writes (as a land verifier),
+    the second reads (as the city's leader)."""
+    by_pid: dict[int, httpx.Client] = {}
+    for _ in range(60):
+        user = "land_all" if not by_pid else "leader_city"
+        client = httpx.Client(base_url=base, timeout=60, headers=auth(user))
+        pid = client.get("/healthz").json()["pid"]
+        if pid in by_pid:
+            client.close()
+        else:
+            by_pid[pid] = client
+        if len(by_pid) == 2:
+            return tuple(by_pid.values())
+        time.sleep(0.05)
+    pytest.fail(f"only saw worker(s) {list(by_pid)}")
+
+
+def test_a_change_through_one_worker_is_seen_polling_the_other(two_workers, tmp_path):
+    writer, reader = _clients_on_two_processes(two_workers)
+    assert writer.get("/healthz").json()["pid"] != reader.get("/healthz").json()["pid"]
+    before = reader.get("/api/changes").json()["token"]
+    path = write(frame([rectangle(XINDIAN, 0, 0, 80, 60)], code=["W-1"]), tmp_path / "w.geojson")
+    with path.open("rb") as payload:
+        response = writer.post(
+            "/api/uploads",
+            files={"file": ("w.geojson", payload)},
+            data={"kind": "land", "township": "新店镇", "status": "delivered"},
+        )
+    assert response.status_code == 201, response.text
+    assert reader.get("/api/changes").json()["token"] != before
+    listed = reader.get("/api/parcels", params={"code": "W-1"}).json()["features"]
+    assert [f["properties"]["status"] for f in listed] == ["delivered"]
+    parcel_id = listed[0]["id"]
+    token = reader.get("/api/changes").json()["token"]
+    verified = writer.post(
+        f"/api/parcels/{parcel_id}/verify", json={"note": "现场核验"}
+    )
+    assert verified.status_code == 200, verified.text
+    assert reader.get("/api/changes").json()["token"] != token
+    assert reader.get(f"/api/parcels/{parcel_id}").json()["properties"]["status"] == "verified"
+    writer.close()
+    reader.close()
