@@ -9,7 +9,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 from browser import sign_in
-from conftest import auth
+from conftest import auth, load_demo
 
 from geo_service import demo
 
@@ -20,7 +20,7 @@ DATA = ROOT / "geo_service" / "data"
 
 @pytest.fixture
 def demo_server(live_server):
-    demo.load_demo()
+    load_demo()
     return live_server
 
 

@@ -7,7 +7,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 from browser import sign_in
-from conftest import auth
+from conftest import auth, load_demo
 
 from geo_service import demo
 
@@ -17,7 +17,7 @@ LIVE_WITHIN_S = 30
 
 @pytest.fixture
 def demo_server(live_server):
-    demo.load_demo()
+    load_demo()
     return live_server
 
 
