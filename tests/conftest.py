@@ -1,5 +1,6 @@
 """Tests run against a real PostGIS: a fresh database per test session, emptied per test."""
 
+import json
 import os
 from contextlib import contextmanager
 from datetime import datetime
@@ -235,3 +236,22 @@ def _restart_sequences(conn, tables: list[str]) -> None:
         conn.execute(
             text(f"SELECT setval('{sequence}', coalesce(max({column}), 0) + 1, false) FROM {table}")
         )
+
+
+def api_get(url: str, user: str = "leader_city"):
+    """A live server's JSON, as a signed-in user sees it (Chinese in the address allowed)."""
+    from urllib.parse import quote
+    from urllib.request import Request, urlopen
+
+    with urlopen(Request(quote(url, safe=":/?&=,%"), headers=auth(user))) as response:
+        return json.loads(response.read())
+
+
+def api_post(url: str, body: dict, user: str):
+    """A JSON write to a live server, signed in as `user`."""
+    from urllib.request import Request, urlopen
+
+    headers = {"Content-Type": "application/json", **auth(user)}
+    request = Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
+    with urlopen(request) as response:
+        return json.loads(response.read())

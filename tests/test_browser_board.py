@@ -1,15 +1,12 @@
 """The wall board and the public page in headless Chromium, with the outside network cut."""
 
 import csv
-import json
 import re
 from pathlib import Path
-from urllib.parse import quote
-from urllib.request import Request, urlopen
 
 import pytest
 from browser import sign_in
-from conftest import auth, load_demo
+from conftest import api_get, load_demo
 
 from geo_service import demo
 
@@ -22,11 +19,6 @@ DATA = ROOT / "geo_service" / "data"
 def demo_server(live_server):
     load_demo()
     return live_server
-
-
-def _get(url: str):
-    with urlopen(Request(quote(url, safe=":/?&=,"), headers=auth("leader_city"))) as response:
-        return json.loads(response.read())
 
 
 def _names_and_codes() -> tuple[set[str], set[str]]:
@@ -62,8 +54,8 @@ def test_board_cards_match_the_api_on_a_wall_screen_and_print_on_one_a3_page(
     sign_in(page, demo_server, "吴国华", demo.DEMO_PASSWORD)  # the city's leader
     page.goto(f"{demo_server}/board?district=晋安区&period=2017Q2")
     page.wait_for_selector(".gs-card")
-    ranking = _get(f"{demo_server}/api/rankings?level=township&district=晋安区&period=2017Q2")
-    tallies = _get(f"{demo_server}/api/tallies?by=township&kind=land&as_of=2017-06-30")
+    ranking = api_get(f"{demo_server}/api/rankings?level=township&district=晋安区&period=2017Q2")
+    tallies = api_get(f"{demo_server}/api/tallies?by=township&kind=land&as_of=2017-06-30")
     assert page.locator(".gs-card").count() == 9 == len(ranking["rows"])
     for row in ranking["rows"]:
         card = page.locator(f".gs-card[data-unit='{row['unit']}']")
@@ -101,7 +93,7 @@ def test_board_cards_match_the_api_on_a_wall_screen_and_print_on_one_a3_page(
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
     # City level: one card per district with parcels or targets, ranks from the API.
     page.goto(f"{demo_server}/board?level=district&period=2017Q2")
-    districts = _get(f"{demo_server}/api/rankings?level=district&period=2017Q2")
+    districts = api_get(f"{demo_server}/api/rankings?level=district&period=2017Q2")
     assert page.locator(".gs-card").count() == len(districts["rows"])
     for row in districts["rows"]:
         card = page.locator(f".gs-card[data-unit='{row['unit']}']")
@@ -118,11 +110,11 @@ def test_public_page_has_the_figures_and_no_name_or_parcel_code(demo_server, bro
     page.goto(f"{demo_server}/public")
     assert page.url.endswith("/public")
     page.wait_for_selector("#gs-city")
-    city = {r["kind"]: r for r in _get(f"{demo_server}/api/tallies?by=city")}
+    city = {r["kind"]: r for r in api_get(f"{demo_server}/api/tallies?by=city")}
     row = page.locator("#gs-city tr[data-kind='land']").inner_text()
     assert f"{city['land']['verified_mu']:,.1f}" in row
     assert f"{city['land']['progress']:.1%}" in row
-    townships = _get(f"{demo_server}/api/tallies?by=township&kind=demolition")
+    townships = api_get(f"{demo_server}/api/tallies?by=township&kind=demolition")
     for t in townships:
         cells = page.locator(
             f".gs-district[data-district='{t['district']}'] "
@@ -131,7 +123,7 @@ def test_public_page_has_the_figures_and_no_name_or_parcel_code(demo_server, bro
         # The page rounds the exact area to 0.1 m²; the API gives it to 0.01 m².
         shown = float(cells.split("\t")[2].replace(",", ""))
         assert shown == pytest.approx(t["verified_m2"], abs=0.051)
-    projects = _get(f"{demo_server}/api/projects")["counts"]
+    projects = api_get(f"{demo_server}/api/projects")["counts"]
     total = page.locator("#gs-projects .gs-total").inner_text().split()
     assert total == ["全市", *(str(n) for n in projects["by_category"].values()),
                      str(projects["total"])]  # fmt: skip

@@ -1,13 +1,10 @@
 """The leaders' maps in headless Chromium, with the outside network cut."""
 
-import json
 import time
-from urllib.parse import quote
-from urllib.request import Request, urlopen
 
 import pytest
 from browser import sign_in
-from conftest import auth, load_demo
+from conftest import api_get, api_post, load_demo
 
 from geo_service import demo
 
@@ -19,22 +16,6 @@ LIVE_WITHIN_S = 30
 def demo_server(live_server):
     load_demo()
     return live_server
-
-
-def _get(url: str):
-    with urlopen(Request(quote(url, safe=":/?&=,"), headers=auth("leader_city"))) as response:
-        return json.loads(response.read())
-
-
-def _post(url: str, body: dict):
-    request = Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", **auth("land_all")},
-    )
-    with urlopen(request) as response:
-        return json.loads(response.read())
 
 
 def _jinan(rows: list[dict]) -> dict:
@@ -58,7 +39,7 @@ def _open_progress(page, base: str):
 def test_progress_map_draws_townships_parcels_legend_and_summary(demo_server, browser_page):
     page = browser_page
     _open_progress(page, demo_server)
-    district = _jinan(_get(f"{demo_server}/api/tallies?by=district&kind=land"))
+    district = _jinan(api_get(f"{demo_server}/api/tallies?by=district&kind=land"))
     assert page.locator("path.gs-township").count() == 9
     assert page.locator("path.gs-parcel").count() == district["planned_parcels"]
     assert page.locator("path.gs-parcel.gs-status-verified").count() == district["verified_parcels"]
@@ -81,7 +62,7 @@ def test_progress_map_draws_townships_parcels_legend_and_summary(demo_server, br
 def test_search_and_quarter_timeline(demo_server, browser_page):
     page = browser_page
     _open_progress(page, demo_server)
-    first = _get(f"{demo_server}/api/parcels?kind=land&township=新店镇&limit=1")["features"][0]
+    first = api_get(f"{demo_server}/api/parcels?kind=land&township=新店镇&limit=1")["features"][0]
     code = first["properties"]["code"]
     page.fill(".gs-search input", code)
     page.press(".gs-search input", "Enter")
@@ -90,8 +71,8 @@ def test_search_and_quarter_timeline(demo_server, browser_page):
     page.click(".gs-timeline button[data-q='2']")
     page.wait_for_function("document.querySelector('.gs-summary').innerText.includes('第2季度末')")
     # The demo replays 2017: at the end of Q2 every parcel was surveyed, some verified.
-    mid_year = _jinan(_get(f"{demo_server}/api/tallies?by=district&kind=land&as_of=2017-06-30"))
-    now = _jinan(_get(f"{demo_server}/api/tallies?by=district&kind=land"))
+    mid_year = _jinan(api_get(f"{demo_server}/api/tallies?by=district&kind=land&as_of=2017-06-30"))
+    now = _jinan(api_get(f"{demo_server}/api/tallies?by=district&kind=land"))
     assert 0 < mid_year["verified_parcels"] < now["verified_parcels"]
     verified_then = mid_year["verified_parcels"]
     page.wait_for_function(
@@ -110,7 +91,7 @@ def test_search_and_quarter_timeline(demo_server, browser_page):
 def test_a_verification_through_the_api_appears_on_the_open_page(demo_server, browser_page):
     page = browser_page
     _open_progress(page, demo_server)
-    delivered = _get(
+    delivered = api_get(
         f"{demo_server}/api/parcels?kind=land&status=delivered&township=新店镇&limit=1"
     )
     parcel = delivered["features"][0]
@@ -123,9 +104,10 @@ def test_a_verification_through_the_api_appears_on_the_open_page(demo_server, br
         "() => { const m = window.geoServiceMaps.page.map; return [m.getCenter(), m.getZoom()]; }"
     )
     started = time.monotonic()
-    _post(
+    api_post(
         f"{demo_server}/api/parcels/{parcel['id']}/verify",
         {"note": "浏览器测试"},
+        "land_all",
     )
     page.wait_for_function(
         f"document.querySelectorAll('path.gs-status-verified').length > {verified_before}",
@@ -147,7 +129,7 @@ def test_support_map_draws_links_and_the_credit_table(demo_server, browser_page)
     _as_leader(page, demo_server)
     page.goto(f"{demo_server}/maps/support?district=晋安区&kind=land")
     page.wait_for_selector("path.gs-link")
-    links = _get(f"{demo_server}/api/support-links?kind=land")
+    links = api_get(f"{demo_server}/api/support-links?kind=land")
     jinan = [link for link in links if link["district"] == "晋安区"]
     assert page.locator("path.gs-link").count() == len(jinan) > 0
     assert page.locator("path.gs-township").count() == 9
@@ -178,13 +160,14 @@ def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_p
         assert page.locator("path.gs-township").count() == 9
         page.save_screenshot("progress-map-vector-tiles")
         # A verification reaches the open page: the tiles are asked for again, newer.
-        delivered = _get(
+        delivered = api_get(
             f"{demo_server}/api/parcels?kind=land&status=delivered&township=新店镇&limit=1"
         )
         asked = len(page.requests)
-        _post(
+        api_post(
             f"{demo_server}/api/parcels/{delivered['features'][0]['id']}/verify",
             {},
+            "land_all",
         )
         page.wait_for_function(
             "document.body.dataset.gsUpdates === '2'", timeout=LIVE_WITHIN_S * 1000
@@ -251,12 +234,12 @@ def test_the_city_map_colours_districts_and_a_click_opens_a_districts_townships(
     sign_in(page, demo_server, "吴国华", demo.DEMO_PASSWORD)  # the city's leader
     page.goto(f"{demo_server}/maps/progress?district=福州市&kind=land")
     page.wait_for_selector(".gs-summary h3")
-    data = _get(f"{demo_server}/maps/progress/data.json?district=福州市&kind=land")
+    data = api_get(f"{demo_server}/maps/progress/data.json?district=福州市&kind=land")
     districts = {f["properties"]["name"]: f["properties"] for f in data["townships"]["features"]}
     assert page.locator("path.gs-township").count() == len(districts) > 3
     assert page.locator("path.gs-parcel").count() == 0
     assert "区县进度" in page.locator(".gs-legend").inner_text()
-    (city,) = _get(f"{demo_server}/api/tallies?by=city&kind=land")
+    (city,) = api_get(f"{demo_server}/api/tallies?by=city&kind=land")
     summary = page.locator(".gs-summary").inner_text()
     assert "福州市" in summary and f"{city['verified_mu']:,.1f} 亩" in summary
     page.save_screenshot("progress-map-city")

@@ -1,13 +1,11 @@
 """The relocation view of the progress map in headless Chromium, outside network cut."""
 
-import json
 import time
 from urllib.parse import quote
-from urllib.request import Request, urlopen
 
 import pytest
 from browser import sign_in
-from conftest import auth, load_demo
+from conftest import api_get, api_post, load_demo
 
 from geo_service import demo
 
@@ -21,22 +19,6 @@ def demo_server(live_server):
     return live_server
 
 
-def _get(url: str):
-    with urlopen(Request(url, headers=auth("leader_city"))) as response:
-        return json.loads(response.read())
-
-
-def _post(url: str, body: dict):
-    request = Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", **auth("admin_t")},
-    )
-    with urlopen(request) as response:
-        return json.loads(response.read())
-
-
 def test_relocation_view_shows_sites_lines_legend_figures_and_live_changes(
     demo_server, browser_page
 ):
@@ -45,16 +27,18 @@ def test_relocation_view_shows_sites_lines_legend_figures_and_live_changes(
     sign_in(page, demo_server, "周建明", demo.DEMO_PASSWORD)  # the demo's leader of 晋安区
     page.goto(f"{demo_server}/maps/relocation?district=晋安区")
     page.wait_for_selector(".gs-summary h3")
-    projects = _get(f"{demo_server}/api/relocation/tallies?by=project&district={quote('晋安区')}")
+    projects = api_get(
+        f"{demo_server}/api/relocation/tallies?by=project&district={quote('晋安区')}"
+    )
     assert page.locator("path.gs-site").count() == len(projects) == 3
     assert page.locator("path.gs-site-marker").count() == 3
     served = sum(len(r["township"].split("、")) for r in projects)
     assert page.locator("path.gs-rlink").count() == served == 6
     legend = page.locator(".gs-legend").inner_text()
     assert "安置项目交房进度" in legend and "圆圈大小" in legend and "线宽" in legend
-    district = _get(f"{demo_server}/api/relocation/tallies?by=district&district={quote('晋安区')}")[
-        0
-    ]
+    district = api_get(
+        f"{demo_server}/api/relocation/tallies?by=district&district={quote('晋安区')}"
+    )[0]
     summary = page.locator(".gs-summary").inner_text()
     assert f"{district['households_planned']:,} 户" in summary
     assert f"{district['households_handed_over']:,} 户" in summary
@@ -62,7 +46,7 @@ def test_relocation_view_shows_sites_lines_legend_figures_and_live_changes(
     assert f"{district['progress'] * 100:.1f}%" in summary
     assert district["households_verified"] > 0  # signed off by 回迁核验组 in the replay
     assert f"回迁核验户数\t{district['households_verified']:,} 户" in summary
-    overdue = _get(f"{demo_server}/api/relocation/overdue?district={quote('晋安区')}")
+    overdue = api_get(f"{demo_server}/api/relocation/overdue?district={quote('晋安区')}")
     handover = sum(c["kind"] == "handover" for c in overdue)
     assert handover > 0 and f"{handover:,} 户" in summary
     page.save_screenshot("relocation-map-1920x1080")
@@ -71,7 +55,7 @@ def test_relocation_view_shows_sites_lines_legend_figures_and_live_changes(
     waiting = next(c for c in overdue if c["kind"] == "handover" and c["project"] == "JA-AZ-01")
     household = [
         h
-        for h in _get(
+        for h in api_get(
             f"{demo_server}/api/relocation/households?township={quote(waiting['township'])}"
         )
         if h["ref"] == waiting["household"]
@@ -84,7 +68,7 @@ def test_relocation_view_shows_sites_lines_legend_figures_and_live_changes(
                 f"{demo_server}/api/relocation/projects/JA-AZ-01/flats/"
                 f"{quote(flat['building'])}/{quote(flat['unit'])}/handover"
             )
-            _post(url, {"on": "2017-12-20", "actor": "浏览器测试"})
+            api_post(url, {"on": "2017-12-20", "actor": "浏览器测试"}, "admin_t")
     page.wait_for_function(
         f"Number(document.body.getAttribute('data-gs-households-handed-over')) === {before + 1}",
         timeout=LIVE_WITHIN_S * 1000,
