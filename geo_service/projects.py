@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import InvalidInput, NotFound
-from .models import AdminUnit, Project
+from .models import Project
 from .units import find_district, find_township
 
 # The four kinds of campaign project (四大类), as the city counts them.
@@ -231,7 +231,7 @@ def _store(session: Session, sheet: _Sheet) -> dict[str, int]:
             project = Project(code=values["code"])
             session.add(project)
             counts["created"] += 1
-        elif all(_same(getattr(project, k), v) for k, v in values.items()):
+        elif all(_same(k, getattr(project, k), v) for k, v in values.items()):
             counts["unchanged"] += 1
             continue
         else:
@@ -243,9 +243,9 @@ def _store(session: Session, sheet: _Sheet) -> dict[str, int]:
     return counts
 
 
-def _same(stored, given) -> bool:
+def _same(field: str, stored, given) -> bool:
     # A project's townships come back from the database in their own order.
-    if isinstance(given, list) and given and isinstance(given[0], AdminUnit):
+    if field == "townships":
         return {u.id for u in stored} == {u.id for u in given}
     return stored == given
 
