@@ -2,7 +2,7 @@
 
 import json
 from typing import Annotated
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -60,7 +60,7 @@ def maps_router() -> APIRouter:
         up = None
         if not view.city and who.district_ids is None:
             city = find_city(session).name
-            up = f"/maps/progress?{urlencode({'district': city, 'kind': kind, 'year': view.year})}"
+            up = maps_data.progress_url(city, view)
         return HTMLResponse(maps_pages.progress_page(session, view, up_url=up))
 
     @router.get("/maps/progress/data.json", response_model=schemas.ProgressData)

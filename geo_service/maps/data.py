@@ -118,7 +118,7 @@ def township_features(session: Session, view: View) -> dict:
                         "target_mu": m2_to_mu(target),
                         "target_label": basis_label(row.target_basis if row else None),
                         "progress": verified / target if target else None,
-                        "link": _district_link(s["name"], view) if view.city else None,
+                        "link": progress_url(s["name"], view) if view.city else None,
                     }
                 ),
             }
@@ -126,8 +126,9 @@ def township_features(session: Session, view: View) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _district_link(name: str, view: View) -> str:
-    return f"/maps/progress?{urlencode({'district': name, 'kind': view.kind, 'year': view.year})}"
+def progress_url(unit: str, view: View) -> str:
+    """The progress map of another unit (a district, or the city) in the same view."""
+    return f"/maps/progress?{urlencode({'district': unit, 'kind': view.kind, 'year': view.year})}"
 
 
 def district_summary(session: Session, view: View) -> dict:
