@@ -42,6 +42,9 @@ sys.path.insert(0, str(ROOT))
 from geo_service import accounts, database, reference, tallies  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
+# The checkout this script sits in (run from ROOT, so a git worktree benchmarks its own
+# code rather than the one installed as the console script).
+GEO_SERVICE = [sys.executable, "-m", "geo_service.cli"]
 CENTRE = (119.300, 26.150)  # inside 新店镇
 TOWNSHIP = "新店镇"
 YEAR = datetime.now(UTC).year  # imports verify "now": tally the current campaign year
@@ -69,8 +72,11 @@ def main() -> None:
         for size in sizes:
             path = _grid(work / f"grid_{size}.gpkg", size)
             runs = args.runs if size <= 100_000 else 1
-            results += _imports(url, path, size, runs)
-            results += _served(url, size, work, notes)
+            if "import" in args.only or "served" in args.only:
+                # The served paths read what the import stored.
+                results += _imports(url, path, size, runs if "import" in args.only else 1)
+            if "served" in args.only:
+                results += _served(url, size, work, notes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     elapsed = time.time() - started
@@ -87,6 +93,10 @@ def _arguments():
     parser.add_argument("--sizes", help="comma-separated parcel counts instead, e.g. 2000")
     parser.add_argument("--runs", type=int, default=3, help="runs of each import (median)")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--only", default="import,served",
+        help="while working on one path: 'import' or 'served' (pass --output '' too)",
+    )
     return parser.parse_args()
 
 
@@ -145,6 +155,7 @@ def _process(command: list[str], env: dict | None = None) -> tuple[float, float]
         child = subprocess.run(
             ["/usr/bin/time", "-f", "%M", "-o", rss.name, *command],
             env={**os.environ, **(env or {})},
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -157,7 +168,7 @@ def _process(command: list[str], env: dict | None = None) -> tuple[float, float]
 
 def _imports(url: str, path: Path, size: int, runs: int) -> list[dict]:
     ours = [
-        str(VENV_BIN / "geo-service"),
+        *GEO_SERVICE,
         "import",
         str(path),
         "--kind",
@@ -220,7 +231,7 @@ def _imports(url: str, path: Path, size: int, runs: int) -> list[dict]:
 def _served(url: str, size: int, work: Path, notes: list) -> list[dict]:
     rows = []
     rows += _tallies(url, size)
-    with _server([str(VENV_BIN / "geo-service"), "serve", "--workers", "2"], url) as base:
+    with _server([*GEO_SERVICE, "serve", "--workers", "2"], url) as base:
         first = httpx.get(
             f"{base}/api/parcels", params={"limit": 100}, timeout=60, headers=HEADERS
         )
@@ -235,7 +246,7 @@ def _served(url: str, size: int, work: Path, notes: list) -> list[dict]:
 def _tallies(url: str, size: int) -> list[dict]:
     """The API's tally (through HTTP) beside the full recomputation alone (in-process)."""
     rows = []
-    with _server([str(VENV_BIN / "geo-service"), "serve", "--workers", "1"], url) as base:
+    with _server([*GEO_SERVICE, "serve", "--workers", "1"], url) as base:
         client = httpx.Client(base_url=base, timeout=600, headers=HEADERS)
         for by in ("district", "township", "project"):
             params = {"by": by, "kind": "land", "year": YEAR}
@@ -425,6 +436,7 @@ class _server:
         self.process = subprocess.Popen(
             command,
             env={**os.environ, "DATABASE_URL": self.url, **self.env},
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
