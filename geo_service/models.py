@@ -9,6 +9,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -224,12 +225,19 @@ class Upload(Base):
     report: Mapped[dict | None] = mapped_column(JSONB)
 
 
+def _district() -> Mapped[int]:
+    """The district of the row's township, filled in by the database (migration 0016) and
+    part of the table's keys: the partition and distribution key of docs/scaling.md."""
+    return mapped_column(Integer, server_default=FetchedValue(), nullable=False)
+
+
 class Parcel(Base):
     """The current state of a parcel; every state it had is in parcel_versions."""
 
     __tablename__ = "parcels"
     __table_args__ = (
-        UniqueConstraint("township_id", "kind", "code", name="uq_parcel_code"),
+        UniqueConstraint("township_id", "kind", "code", "district_id", name="uq_parcel_code"),
+        UniqueConstraint("district_id", "id", name="uq_parcels_district_id"),
         CheckConstraint(_in("kind", KINDS), name="kind_known"),
         CheckConstraint(_in("status", STATUSES), name="status_known"),
         CheckConstraint("area_m2 > 0", name="area_positive"),
@@ -241,6 +249,7 @@ class Parcel(Base):
     kind: Mapped[str] = mapped_column(String(16), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), index=True)
+    district_id: Mapped[int] = _district()
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
     geom = _geometry(nullable=False)
     area_m2: Mapped[float] = mapped_column(Float)
@@ -283,6 +292,7 @@ class ParcelSupport(Base):
         ForeignKey("parcels.id", ondelete="CASCADE"), primary_key=True
     )
     township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), primary_key=True)
+    district_id: Mapped[int] = _district()  # the host parcel's district
 
 
 class ParcelVersion(Base):
@@ -290,7 +300,7 @@ class ParcelVersion(Base):
 
     __tablename__ = "parcel_versions"
     __table_args__ = (
-        UniqueConstraint("parcel_id", "version", name="uq_parcel_version"),
+        UniqueConstraint("parcel_id", "version", "district_id", name="uq_parcel_version"),
         Index("ix_parcel_versions_geom", "geom", postgresql_using="gist"),
         Index("ix_parcel_versions_validity", "valid_from", "valid_to"),
     )
@@ -302,6 +312,7 @@ class ParcelVersion(Base):
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
+    district_id: Mapped[int] = _district()
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
     geom = _geometry(nullable=False)
     area_m2: Mapped[float] = mapped_column(Float)
@@ -535,6 +546,7 @@ class Household(Base):
     ref: Mapped[str] = mapped_column(String(64), unique=True)
     parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"), index=True)
     township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), index=True)
+    district_id: Mapped[int] = _district()
     project_id: Mapped[int | None] = mapped_column(ForeignKey("resettlement_projects.id"))
     head_name: Mapped[str | None] = mapped_column(Text)
     id_hash: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,99 @@
+"""The district code in every large table's key (migration 0016): filled by the database
+for every writer, the same as the township's district, and part of the keys a
+partitioned or distributed (Citus) database would need."""
+
+import pytest
+from conftest import load_demo
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from geo_service import database
+
+# Each large table, and the district its rows must carry.
+EXPECTED_DISTRICT = {
+    "parcels": "SELECT u.parent_id FROM admin_units u WHERE u.id = t.township_id",
+    "parcel_versions": "SELECT u.parent_id FROM admin_units u WHERE u.id = t.township_id",
+    "households": "SELECT u.parent_id FROM admin_units u WHERE u.id = t.township_id",
+    # A supporting township may be in another district: the row follows its host parcel.
+    "parcel_support": "SELECT p.district_id FROM parcels p WHERE p.id = t.parcel_id",
+}
+
+
+def _scalar(sql: str, **params):
+    with database.get_engine().connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def test_every_row_written_through_the_service_carries_its_district(db):
+    load_demo()
+    for table, expected in EXPECTED_DISTRICT.items():
+        rows = _scalar(f"SELECT count(*) FROM {table}")
+        assert rows > 0, f"the demo writes {table}"
+        wrong = _scalar(
+            f"SELECT count(*) FROM {table} t WHERE t.district_id IS DISTINCT FROM ({expected})"
+        )
+        assert wrong == 0, f"{wrong} of {rows} {table} rows carry another district"
+    districts = _scalar("SELECT count(DISTINCT district_id) FROM parcels")
+    assert districts >= 2, "the demo covers Jin'an and Cangshan"
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    ["uq_parcel_code", "uq_parcels_district_id", "uq_parcel_version",
+     "fk_parcel_versions_district_parcel", "fk_parcel_support_district_parcel",
+     "fk_households_district_parcel"],
+)  # fmt: skip
+def test_the_keys_include_the_district(db, constraint):
+    definition = _scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :name",
+        name=constraint,
+    )
+    assert definition is not None and "district_id" in definition, definition
+
+
+def test_no_large_table_references_a_parcel_by_id_alone(db):
+    # A parcels table partitioned by district cannot be referenced by id alone.
+    by_id_alone = _scalar(
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+        "AND confrelid = 'parcels'::regclass AND array_length(conkey, 1) = 1"
+    )
+    assert by_id_alone == 0
+
+
+def _other_district_township(conn, parcel_id: int) -> int:
+    return conn.execute(
+        text(
+            "SELECT o.id FROM parcels p JOIN admin_units o ON o.level = 'township' "
+            "AND o.parent_id <> p.district_id WHERE p.id = :p LIMIT 1"
+        ),
+        {"p": parcel_id},
+    ).scalar_one()
+
+
+def test_a_parcel_cannot_move_to_another_district(db):
+    load_demo()
+    with database.get_engine().connect() as conn:
+        parcel = conn.execute(text("SELECT min(id) FROM parcels")).scalar_one()
+        elsewhere = _other_district_township(conn, parcel)
+        with pytest.raises(IntegrityError, match="cannot move to another district"):
+            conn.execute(
+                text("UPDATE parcels SET township_id = :t WHERE id = :p"),
+                {"t": elsewhere, "p": parcel},
+            )
+
+
+def test_a_version_of_another_district_than_its_parcel_is_refused(db):
+    load_demo()
+    with database.get_engine().connect() as conn:
+        parcel = conn.execute(text("SELECT min(id) FROM parcels")).scalar_one()
+        elsewhere = _other_district_township(conn, parcel)
+        with pytest.raises(IntegrityError, match="fk_parcel_versions_district_parcel"):
+            conn.execute(
+                text(
+                    "INSERT INTO parcel_versions (parcel_id, version, change, code, kind, "
+                    "status, township_id, geom, area_m2, changed_by, valid_from) "
+                    "SELECT id, version + 100, 'edit', code, kind, status, :t, geom, "
+                    "area_m2, 'test', now() FROM parcels WHERE id = :p"
+                ),
+                {"t": elsewhere, "p": parcel},
+            )
