@@ -226,7 +226,7 @@ class Upload(Base):
 
 
 def _district() -> Mapped[int]:
-    """The district of the row's township, filled in by the database (migration 0016) and
+    """The district of the row's township, filled in by the database (migration 0017) and
     part of the table's keys: the partition and distribution key of docs/scaling.md."""
     return mapped_column(Integer, server_default=FetchedValue(), nullable=False)
 

@@ -1,4 +1,4 @@
-"""The district code in every large table's key (migration 0016): filled by the database
+"""The district code in every large table's key (migration 0017): filled by the database
 for every writer, the same as the township's district, and part of the keys a
 partitioned or distributed (Citus) database would need."""
 

@@ -23,7 +23,7 @@ them), and refuses to move a parcel to another district, which would split its h
 across partitions. The fill triggers fire in replica mode too (`ENABLE ALWAYS`): they
 define data, unlike the history guard that tests switch off to back-date versions.
 
-Revision ID: 0016_district_keys
+Revision ID: 0017_district_keys
 Revises: 0009_maintained_tallies
 Create Date: 2026-11-28
 """
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0016_district_keys"
+revision: str = "0017_district_keys"
 down_revision: str | None = "0009_maintained_tallies"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
