@@ -373,6 +373,9 @@ def tally(
     versions = _MAINTAINED_VERSIONS if counted else _FLAGGED_VERSIONS if maintained else _VERSIONS
     sql = f"WITH versions AS ({versions}), credited AS ({_CREDITED[credit]}) "
     sql += _grouping(by, credit, counted)
+    # The spatial functions' costs push the planner into JIT-compiling a query that runs
+    # in milliseconds: seconds of compiling at 100,000 parcels (measured), for nothing.
+    session.execute(text("SET LOCAL jit = off"))
     rows = session.execute(text(sql), params).mappings().all()
     targets = _targets(session, by, params)
     result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None), credit) for r in rows]
