@@ -168,10 +168,39 @@ _VERSIONS = f"""{_VERSION_FIELDS}
     {_VERSIONS_IN_SCOPE}"""
 # The same versions with the parcels that ever overlapped (migration 0018) instead of a
 # probe each: a parcel never flagged met nothing on any day, so its area adds as it is,
-# and the union over the flagged ones is exact whether or not they met that day.
-_FLAGGED_VERSIONS = f"""{_VERSION_FIELDS}
-           v.parcel_id IN (SELECT parcel_id FROM overlapped_parcels) AS overlapping
-    {_VERSIONS_IN_SCOPE}"""
+# and the union over the flagged ones is exact whether or not they met that day. Only
+# those carry their outline on: a million outlines through a sort for nothing otherwise.
+_FLAGGED_VERSIONS = f"""
+    SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids,
+           CASE WHEN f.parcel_id IS NOT NULL THEN v.geom END AS geom,
+           v.area_m2, v.verified_at, f.parcel_id IS NOT NULL AS overlapping
+    {_VERSIONS_IN_SCOPE.replace("FROM parcel_versions v", "FROM parcel_versions v "
+                                "LEFT JOIN overlapped_parcels f USING (parcel_id)")}"""
+
+# A past day with host credit, summed ahead like the maintained totals: the versions that
+# never overlapped become one row per township, kind, project, status and verification
+# (in the year asked, with no date, or outside it: a date standing for the class), with
+# their count `n` and summed area; the ever-overlapping ones stay one row each, to be
+# unioned. The counting SQL of the maintained totals then groups a few rows instead of a
+# million, with the same figures.
+_VERIFIED_CLASS = """CASE WHEN v.verified_at IS NULL THEN NULL
+         WHEN v.verified_at >= CAST(:year_start AS timestamptz)
+          AND v.verified_at < CAST(:year_end AS timestamptz) THEN CAST(:year_start AS timestamptz)
+         ELSE CAST(:year_end AS timestamptz) END"""
+_PAST_TOTALS = f"""
+    SELECT -row_number() OVER () AS parcel_id, s.*
+    FROM (
+        SELECT v.kind, v.status, v.township_id, v.project_id, '{{}}'::int[] AS support_ids,
+               NULL::geometry AS geom, sum(v.area_m2) AS area_m2,
+               {_VERIFIED_CLASS} AS verified_at, false AS overlapping, count(*) AS n
+        {_VERSIONS_IN_SCOPE} AND v.parcel_id NOT IN (SELECT parcel_id FROM overlapped_parcels)
+        GROUP BY v.kind, v.status, v.township_id, v.project_id, {_VERIFIED_CLASS}
+    ) s
+    UNION ALL
+    SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, v.geom,
+           v.area_m2, v.verified_at, true, 1
+    {_VERSIONS_IN_SCOPE} AND v.parcel_id IN (SELECT parcel_id FROM overlapped_parcels)
+"""
 
 # Each parcel once per township it is credited to (credit_id).
 _HOST = "SELECT v.*, v.township_id AS credit_id FROM versions v"
@@ -369,8 +398,13 @@ def tally(
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
     year, as_of = _year_and_day(year, as_of, quarter)
     params = {**_params(kind, as_of, year, _district_id(session, district)), "quarter": quarter}
-    counted = maintained and as_of is None and credit == "host"
-    versions = _MAINTAINED_VERSIONS if counted else _FLAGGED_VERSIONS if maintained else _VERSIONS
+    counted = maintained and credit == "host"
+    if not maintained:
+        versions = _VERSIONS
+    elif counted:
+        versions = _MAINTAINED_VERSIONS if as_of is None else _PAST_TOTALS
+    else:
+        versions = _FLAGGED_VERSIONS
     sql = f"WITH versions AS ({versions}), credited AS ({_CREDITED[credit]}) "
     sql += _grouping(by, credit, counted)
     # The spatial functions' costs push the planner into JIT-compiling a query that runs

@@ -6,7 +6,7 @@ full recomputation from the history, figure for figure."""
 
 import contextlib
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from conftest import redate
@@ -190,3 +190,21 @@ def test_past_days_equal_the_full_recomputation(session, tmp_path, seed):
     session.execute(text("SELECT overlapped_rebuild()"))
     again = session.execute(text("SELECT parcel_id FROM overlapped_parcels ORDER BY 1")).all()
     assert set(again) <= set(kept), "a parcel that overlapped was not kept"
+
+
+def test_a_past_day_counts_the_verifications_of_its_year_only(session, tmp_path):
+    def upload(code: str, x: int) -> None:
+        polygon = [rectangle(XINDIAN, x, 0, 80, 60)]
+        path = write(frame(polygon, code=[code]), tmp_path / f"{code}.geojson")
+        import_file(session, path, ImportOptions(kind="land", township="新店镇", status="verified"))
+
+    upload("LAST", 0)
+    redate(datetime(YEAR - 1, 12, 30, 10, tzinfo=CAMPAIGN_TZ), session)
+    upload("THIS", 200)
+    today = datetime.now(CAMPAIGN_TZ).date()
+    for year, day in ((YEAR, today), (YEAR - 1, date(YEAR - 1, 12, 31))):
+        _assert_same(session, by="township", year=year, as_of=day)
+    this_year = _figures(session, True, by="township", year=YEAR, as_of=today)[0]
+    last_year = _figures(session, True, by="township", year=YEAR - 1, as_of=date(YEAR - 1, 12, 31))
+    assert this_year[4:6] == (1, 2)  # verified this year: one of the two on record
+    assert last_year[0][4:6] == (1, 1)
