@@ -16,6 +16,7 @@ EXPECTED_DISTRICT = {
     "households": "SELECT u.parent_id FROM admin_units u WHERE u.id = t.township_id",
     # A supporting township may be in another district: the row follows its host parcel.
     "parcel_support": "SELECT p.district_id FROM parcels p WHERE p.id = t.parcel_id",
+    "overlapped_parcels": "SELECT p.district_id FROM parcels p WHERE p.id = t.parcel_id",
 }
 
 

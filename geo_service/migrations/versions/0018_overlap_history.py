@@ -17,7 +17,7 @@ versions): the pairs of versions of different parcels, same kind, neither withdr
 whose validity overlaps and whose interiors meet.
 
 Revision ID: 0018_overlap_history
-Revises: 0009_maintained_tallies
+Revises: 0017_district_keys
 Create Date: 2026-11-28
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0018_overlap_history"
-down_revision: str | None = "0009_maintained_tallies"
+down_revision: str | None = "0017_district_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -34,8 +34,8 @@ _REMEMBER = """
 CREATE FUNCTION overlapped_remember() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO overlapped_parcels (parcel_id)
-    SELECT id FROM new_rows WHERE overlapping
+    INSERT INTO overlapped_parcels (district_id, parcel_id)
+    SELECT district_id, id FROM new_rows WHERE overlapping
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END $$
@@ -47,10 +47,10 @@ _REBUILD = """
 CREATE FUNCTION overlapped_rebuild() RETURNS void
 LANGUAGE sql AS $$
     TRUNCATE overlapped_parcels;
-    INSERT INTO overlapped_parcels (parcel_id)
-    SELECT id FROM parcels WHERE overlapping
+    INSERT INTO overlapped_parcels (district_id, parcel_id)
+    SELECT district_id, id FROM parcels WHERE overlapping
     UNION
-    SELECT v.parcel_id
+    SELECT v.district_id, v.parcel_id
     FROM parcel_versions v JOIN parcel_versions o
       ON o.geom && v.geom AND o.parcel_id <> v.parcel_id AND (o.kind = v.kind) IS TRUE
     WHERE v.status <> 'withdrawn' AND o.status <> 'withdrawn'
@@ -62,7 +62,13 @@ $$
 
 
 def upgrade() -> None:
-    op.execute("CREATE TABLE overlapped_parcels (parcel_id integer PRIMARY KEY)")
+    # Keyed and referenced by district like the parcels (migration 0017); emptying the
+    # parcels empties it too.
+    op.execute(
+        "CREATE TABLE overlapped_parcels (district_id integer NOT NULL, parcel_id integer, "
+        "PRIMARY KEY (parcel_id, district_id), FOREIGN KEY (district_id, parcel_id) "
+        "REFERENCES parcels (district_id, id) ON DELETE CASCADE)"
+    )
     op.execute(_REMEMBER)
     op.execute(_REBUILD)
     for event in ("INSERT", "UPDATE"):
