@@ -6,7 +6,7 @@ APP_ROLE set, or `geo-service db app-role`), so new tables get their grants too:
 
 - history (parcel_versions): read and append; the one UPDATE allowed is closing the open
   version (`valid_to`), which the table's trigger also insists on;
-- append-only (upload_files, audit_log): read and append;
+- append-only (upload_files, audit_log, overlapped_parcels): read and append;
 - kept (parcels, uploads, admin_units): no DELETE: a parcel is withdrawn, never deleted;
 - read-only (alembic_version, spatial_ref_sys);
 - any other table: read and write.
@@ -22,7 +22,7 @@ from .database import normalise_url
 from .errors import InvalidInput
 
 HISTORY = {"parcel_versions": ("valid_to",)}
-APPEND_ONLY = {"upload_files", "audit_log"}
+APPEND_ONLY = {"upload_files", "audit_log", "overlapped_parcels"}
 KEPT = {"parcels", "uploads", "admin_units"}
 READ_ONLY = {"alembic_version", "spatial_ref_sys"}
 
