@@ -1,5 +1,8 @@
-"""Engine, sessions, URL normalisation and the PostGIS bootstrap."""
+"""Engines (the primary and an optional read replica), sessions, URL normalisation and the
+PostGIS bootstrap."""
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -11,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseUnavailable
 from .settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def normalise_url(url: str) -> str:
@@ -43,6 +48,62 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@lru_cache
+def get_replica_engine() -> Engine | None:
+    """The read replica's engine (DATABASE_REPLICA_URL), or None when there is none."""
+    url = get_settings().database_replica_url
+    if not url:
+        return None
+    url = normalise_url(url)
+    args = {}
+    if "connect_timeout" not in make_url(url).query:
+        # A replica host that drops packets must not hold a request for libpq's default
+        # (no timeout): past this the read goes to the primary.
+        args["connect_timeout"] = get_settings().replica_connect_timeout
+    return create_engine(url, pool_pre_ping=True, connect_args=args)
+
+
+# Until when (time.monotonic()) a replica that failed is left alone: one failed connection
+# attempt per REPLICA_RETRY_SECONDS, not one per request, while it is down.
+_replica_down_until = 0.0
+
+
+def _read_connection():
+    """A connection for reads: the replica's when there is one and it answers, else the
+    primary's. Opened here, before the route runs, so a replica that is down is found out
+    (and the primary used) before anything was read; pool_pre_ping also catches a replica
+    that went away since its pooled connection was last used."""
+    global _replica_down_until
+    replica = get_replica_engine()
+    if replica is not None and time.monotonic() >= _replica_down_until:
+        try:
+            return replica.connect()
+        except DBAPIError as exc:
+            retry = get_settings().replica_retry_seconds
+            _replica_down_until = time.monotonic() + retry
+            reason = outage_reason(exc) or UNREACHABLE
+            log.warning(
+                "read replica unavailable (%s): reading from the primary for the next %gs",
+                reason, retry,
+            )  # fmt: skip
+    return get_engine().connect()
+
+
+@contextmanager
+def read_session_scope() -> Iterator[Session]:
+    """A read-only unit of work for the GET routes of maps, tiles, tallies and parcels: on
+    the replica when there is one (see _read_connection), else on the primary. The
+    transaction is READ ONLY on either, so a read route that tried to write fails the same
+    way with or without a replica, and in the tests that run without one."""
+    connection = _read_connection().execution_options(postgresql_readonly=True)
+    session = Session(bind=connection, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()  # rolls back: nothing was written
+        connection.close()
 
 
 def ensure_database(url: str | None = None) -> None:
