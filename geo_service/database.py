@@ -199,6 +199,20 @@ def check(engine: Engine) -> str:
         raise DatabaseUnavailable(outage_reason(exc) or UNREACHABLE) from None
 
 
+def replica_status() -> str | None:
+    """None without a read replica; "ok" when it answers with PostGIS at the current
+    migration; else why not, in public words. The primary alone decides whether the service
+    can serve: reads go to it while the replica is down."""
+    replica = get_replica_engine()
+    if replica is None:
+        return None
+    try:
+        check(replica)
+    except DatabaseUnavailable as exc:
+        return str(exc)
+    return "ok"
+
+
 @lru_cache
 def migration_heads() -> tuple[str, ...]:
     from alembic.script import ScriptDirectory
