@@ -70,35 +70,43 @@ def get_replica_engine() -> Engine | None:
 _replica_down_until = 0.0
 
 
-def _read_connection():
-    """A connection for reads: the replica's when there is one and it answers, else the
-    primary's. Opened here, before the route runs, so a replica that is down is found out
-    (and the primary used) before anything was read; pool_pre_ping also catches a replica
-    that went away since its pooled connection was last used."""
+def _replica_connection():
+    """A connection to the replica, or None when there is none or it does not answer.
+    Opened before the route runs, so a replica that is down is found out (and the primary
+    used) before anything was read; pool_pre_ping also catches a replica that went away
+    since its pooled connection was last used."""
     global _replica_down_until
     replica = get_replica_engine()
-    if replica is not None and time.monotonic() >= _replica_down_until:
-        try:
-            return replica.connect()
-        except DBAPIError as exc:
-            retry = get_settings().replica_retry_seconds
-            _replica_down_until = time.monotonic() + retry
-            reason = outage_reason(exc) or UNREACHABLE
-            log.warning(
-                "read replica unavailable (%s): reading from the primary for the next %gs",
-                reason, retry,
-            )  # fmt: skip
-    return get_engine().connect()
+    if replica is None or time.monotonic() < _replica_down_until:
+        return None
+    try:
+        return replica.connect()
+    except DBAPIError as exc:
+        retry = get_settings().replica_retry_seconds
+        _replica_down_until = time.monotonic() + retry
+        reason = outage_reason(exc) or UNREACHABLE
+        log.warning(
+            "read replica unavailable (%s): reading from the primary for the next %gs",
+            reason, retry,
+        )  # fmt: skip
+        return None
 
 
 @contextmanager
-def read_session_scope() -> Iterator[Session]:
-    """A read-only unit of work for the GET routes of maps, tiles, tallies and parcels: on
-    the replica when there is one (see _read_connection), else on the primary. The
-    transaction is READ ONLY on either, so a read route that tried to write fails the same
-    way with or without a replica, and in the tests that run without one."""
-    connection = _read_connection().execution_options(postgresql_readonly=True)
-    session = Session(bind=connection, expire_on_commit=False)
+def replica_session_scope() -> Iterator[Session | None]:
+    """A read-only session on the replica for the GET routes of maps, tiles, tallies and
+    parcels; None when there is no replica or it is down, and the caller reads in its
+    primary session instead. Not a second primary session: the request's own (which
+    resolved who is calling) holds share locks until the request ends, and a second
+    connection waiting behind a TRUNCATE or ALTER that waits for those locks would be a
+    deadlock PostgreSQL cannot see."""
+    connection = _replica_connection()
+    if connection is None:
+        yield None
+        return
+    session = Session(
+        bind=connection.execution_options(postgresql_readonly=True), expire_on_commit=False
+    )
     try:
         yield session
     finally:

@@ -27,20 +27,22 @@ def get_session():
         yield session
 
 
-def get_read_session():
-    with database.read_session_scope() as session:
-        yield session
-
-
 # scope="function": the commit happens before the response is sent, so a failed commit is
 # an error response, never a 201 for something that was not stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_read_session(primary: SessionDep):
+    with database.replica_session_scope() as replica:
+        yield primary if replica is None else replica
+
+
 # The GET reads of maps, tiles, tallies and parcels: a read-only session on the read replica
-# when DATABASE_REPLICA_URL is set (else on the primary). Who is calling is still resolved
-# on the primary (auth.current_user takes SessionDep), so a token issued a moment ago is
-# never refused because the replica has not replayed it yet. Whatever a route shows with
-# the data (the change token of an ETag or a polling page) must come from this same
-# session, so it never runs ahead of the data it stands for.
+# when DATABASE_REPLICA_URL is set and it answers; else the request's primary session, as
+# without a replica. Who is calling is resolved on the primary (auth.current_user takes
+# SessionDep), so a token issued a moment ago is never refused because the replica has not
+# replayed it yet. Whatever a route shows with the data (the change token of an ETag or a
+# polling page) must come from this same session, so it never runs ahead of the data.
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 KIND_PATTERN = f"^({'|'.join(KINDS)})$"
 KindFilter = Annotated[str | None, Query(pattern=KIND_PATTERN, description="land or demolition")]
