@@ -1,5 +1,8 @@
-"""Engine, sessions, URL normalisation and the PostGIS bootstrap."""
+"""Engines (the primary and an optional read replica), sessions, URL normalisation and the
+PostGIS bootstrap."""
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -11,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseUnavailable
 from .settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def normalise_url(url: str) -> str:
@@ -43,6 +48,70 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@lru_cache
+def get_replica_engine() -> Engine | None:
+    """The read replica's engine (DATABASE_REPLICA_URL), or None when there is none."""
+    url = get_settings().database_replica_url
+    if not url:
+        return None
+    url = normalise_url(url)
+    args = {}
+    if "connect_timeout" not in make_url(url).query:
+        # A replica host that drops packets must not hold a request for libpq's default
+        # (no timeout): past this the read goes to the primary.
+        args["connect_timeout"] = get_settings().replica_connect_timeout
+    return create_engine(url, pool_pre_ping=True, connect_args=args)
+
+
+# Until when (time.monotonic()) a replica that failed is left alone: one failed connection
+# attempt per REPLICA_RETRY_SECONDS, not one per request, while it is down.
+_replica_down_until = 0.0
+
+
+def _replica_connection():
+    """A connection to the replica, or None when there is none or it does not answer.
+    Opened before the route runs, so a replica that is down is found out (and the primary
+    used) before anything was read; pool_pre_ping also catches a replica that went away
+    since its pooled connection was last used."""
+    global _replica_down_until
+    replica = get_replica_engine()
+    if replica is None or time.monotonic() < _replica_down_until:
+        return None
+    try:
+        return replica.connect()
+    except DBAPIError as exc:
+        retry = get_settings().replica_retry_seconds
+        _replica_down_until = time.monotonic() + retry
+        reason = outage_reason(exc) or UNREACHABLE
+        log.warning(
+            "read replica unavailable (%s): reading from the primary for the next %gs",
+            reason, retry,
+        )  # fmt: skip
+        return None
+
+
+@contextmanager
+def replica_session_scope() -> Iterator[Session | None]:
+    """A read-only session on the replica for the GET routes of maps, tiles, tallies and
+    parcels; None when there is no replica or it is down, and the caller reads in its
+    primary session instead. Not a second primary session: the request's own (which
+    resolved who is calling) holds share locks until the request ends, and a second
+    connection waiting behind a TRUNCATE or ALTER that waits for those locks would be a
+    deadlock PostgreSQL cannot see."""
+    connection = _replica_connection()
+    if connection is None:
+        yield None
+        return
+    session = Session(
+        bind=connection.execution_options(postgresql_readonly=True), expire_on_commit=False
+    )
+    try:
+        yield session
+    finally:
+        session.close()  # rolls back: nothing was written
+        connection.close()
 
 
 def ensure_database(url: str | None = None) -> None:
@@ -136,6 +205,20 @@ def check(engine: Engine) -> str:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever failed, the database cannot serve
         raise DatabaseUnavailable(outage_reason(exc) or UNREACHABLE) from None
+
+
+def replica_status() -> str | None:
+    """None without a read replica; "ok" when it answers with PostGIS at the current
+    migration; else why not, in public words. The primary alone decides whether the service
+    can serve: reads go to it while the replica is down."""
+    replica = get_replica_engine()
+    if replica is None:
+        return None
+    try:
+        check(replica)
+    except DatabaseUnavailable as exc:
+        return str(exc)
+    return "ok"
 
 
 @lru_cache

@@ -28,6 +28,14 @@ class Settings(BaseSettings):
 
     # A plain libpq URL works too: database.normalise_url adds the driver.
     database_url: str = Field(default="postgresql+psycopg://postgres@127.0.0.1:5432/geo_service")
+    # A streaming replica of it (docs/scaling.md): the GET reads of maps, tiles, tallies and
+    # parcels go there; writes, reads inside a write and sign-ins stay on DATABASE_URL.
+    # Unset, everything goes to DATABASE_URL. A replica that cannot be reached is skipped
+    # (reads go to the primary, logged) and tried again after REPLICA_RETRY_SECONDS; the
+    # connect timeout bounds what one such attempt costs a request.
+    database_replica_url: str | None = None
+    replica_connect_timeout: int = 2
+    replica_retry_seconds: float = 5.0
     reference_dir: Path = DATA_DIR / "reference"
     max_upload_bytes: int = 200 * 1024 * 1024
     # The service's own role (see roles.py): `db upgrade` grants it after migrating.

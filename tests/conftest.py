@@ -45,6 +45,7 @@ TEST_USERS = {
 def _reset_caches():
     get_settings.cache_clear()
     database.get_engine.cache_clear()
+    database.get_replica_engine.cache_clear()
     database._sessionmaker.cache_clear()
 
 

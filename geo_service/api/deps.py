@@ -1,6 +1,7 @@
-"""What every router shares: the database session per request and the checked types of
-path and query parameters, so a value out of range is a 422 at the edge, never a 500 deep
-in PostgreSQL (an id beyond its integer range, a year -92022, a day in year 9999)."""
+"""What every router shares: the database sessions per request (the primary, or the read
+replica for GET reads) and the checked types of path and query parameters, so a value out
+of range is a 422 at the edge, never a 500 deep in PostgreSQL (an id beyond its integer
+range, a year -92022, a day in year 9999)."""
 
 import math
 import re
@@ -29,6 +30,20 @@ def get_session():
 # scope="function": the commit happens before the response is sent, so a failed commit is
 # an error response, never a 201 for something that was not stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_read_session(primary: SessionDep):
+    with database.replica_session_scope() as replica:
+        yield primary if replica is None else replica
+
+
+# The GET reads of maps, tiles, tallies and parcels: a read-only session on the read replica
+# when DATABASE_REPLICA_URL is set and it answers; else the request's primary session, as
+# without a replica. Who is calling is resolved on the primary (auth.current_user takes
+# SessionDep), so a token issued a moment ago is never refused because the replica has not
+# replayed it yet. Whatever a route shows with the data (the change token of an ETag or a
+# polling page) must come from this same session, so it never runs ahead of the data.
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 KIND_PATTERN = f"^({'|'.join(KINDS)})$"
 KindFilter = Annotated[str | None, Query(pattern=KIND_PATTERN, description="land or demolition")]
 

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from .. import exports
 from ..permissions import readable_district
 from .auth import SignedIn
-from .deps import DayQuery, KindFilter, SessionDep, YearQuery
+from .deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
 
 _BY = Annotated[
     str,
@@ -93,7 +93,9 @@ def exports_router() -> APIRouter:
         response_class=Response,
         responses=_binary(_XLSX, "a workbook: a sheet per kind, ranking and pace, about"),
     )
-    def tallies_xlsx(session: SessionDep, who: SignedIn, q: TallyQueryDep, by: _BY = "township"):
+    def tallies_xlsx(
+        session: ReadSessionDep, who: SignedIn, q: TallyQueryDep, by: _BY = "township"
+    ):
         """Tallies as an Excel workbook (exact values, rounded display, frozen headers)."""
         export = _export(session, who, by, q)
         name = f"tallies-{by}-{export.year}.xlsx"
@@ -104,14 +106,14 @@ def exports_router() -> APIRouter:
         response_class=Response,
         responses=_binary("text/csv", "UTF-8 with a byte-order mark"),
     )
-    def tallies_csv(session: SessionDep, who: SignedIn, q: TallyQueryDep, by: _BY = "township"):
+    def tallies_csv(session: ReadSessionDep, who: SignedIn, q: TallyQueryDep, by: _BY = "township"):
         """Tallies as CSV (UTF-8 with BOM; m² and mu to 0.01, progress in %)."""
         export = _export(session, who, by, q)
         body = exports.tallies_csv(export, q.lang)
         return _file(body, "text/csv; charset=utf-8", f"tallies-{by}-{export.year}.csv")
 
     @router.get("/tallies.html", response_class=HTMLResponse)
-    def tallies_html(session: SessionDep, who: SignedIn, q: TallyQueryDep):
+    def tallies_html(session: ReadSessionDep, who: SignedIn, q: TallyQueryDep):
         """One printable page (A4 landscape) per district for the wall (制表挂图)."""
         export = _export(session, who, "township", q)
         return HTMLResponse(exports.tallies_html(export, q.lang))
@@ -129,7 +131,7 @@ def exports_router() -> APIRouter:
         },
     )
     def parcels_layer(
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         fmt: Annotated[str, PathParam(pattern=_LAYER_PATTERN, description="format")],
         crs: Annotated[str, Query(description="EPSG:4490, 4326, 4527-4529, 4548-4550")] = (

@@ -16,7 +16,15 @@ from ..settings import get_settings
 from ..units import find_city, find_district_or_city
 from . import schemas
 from .auth import PageUser, SignedIn
-from .deps import KIND_PATTERN, DayQuery, QuarterQuery, SessionDep, TilePath, YearQuery, ZoomPath
+from .deps import (
+    KIND_PATTERN,
+    DayQuery,
+    QuarterQuery,
+    ReadSessionDep,
+    TilePath,
+    YearQuery,
+    ZoomPath,
+)
 
 
 def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False) -> maps_data.View:
@@ -49,7 +57,7 @@ def maps_router() -> APIRouter:
 
     @router.get("/maps/progress", response_class=HTMLResponse)
     def progress_map(
-        session: SessionDep,
+        session: ReadSessionDep,
         who: PageUser,
         district: str | None = None,
         kind: kind_query = "land",
@@ -65,7 +73,7 @@ def maps_router() -> APIRouter:
 
     @router.get("/maps/progress/data.json", response_model=schemas.ProgressData)
     def progress_data(
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         district: str | None = None,
         kind: kind_query = "land",
@@ -77,7 +85,7 @@ def maps_router() -> APIRouter:
 
     @router.get("/maps/support", response_class=HTMLResponse)
     def support_map(
-        session: SessionDep,
+        session: ReadSessionDep,
         who: PageUser,
         district: str | None = None,
         kind: kind_query = "land",
@@ -87,8 +95,9 @@ def maps_router() -> APIRouter:
         return HTMLResponse(maps_pages.support_page(session, view))
 
     @router.get("/api/changes", response_model=schemas.ChangeToken)
-    def changes(session: SessionDep, who: SignedIn):
-        """A token that changes whenever any parcel changes: cheap to poll."""
+    def changes(session: ReadSessionDep, who: SignedIn):
+        """A token that changes whenever any parcel changes: cheap to poll. Read where the
+        maps read their data (the replica, if there is one), never ahead of it."""
         return {"token": maps_data.change_token(session)}
 
     @router.get(
@@ -98,7 +107,7 @@ def maps_router() -> APIRouter:
     )
     def parcel_tile(
         request: Request,
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         z: ZoomPath,
         x: TilePath,
@@ -110,7 +119,8 @@ def maps_router() -> APIRouter:
         view = _view(session, who, district, kind, None, None, as_of)
         # Tiles change only with the data: the change token is the tile's validator, so a
         # browser revalidating an unchanged tile gets 304 without PostGIS drawing it. The
-        # district is in it too: without ?district= it is the signed-in user's own.
+        # district is in it too: without ?district= it is the signed-in user's own. Token
+        # and tile come from one session (one database), so the token never runs ahead.
         etag = f'W/"{maps_data.change_token(session)}-{quote(view.district)}"'
         headers = {
             "ETag": etag,

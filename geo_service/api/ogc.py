@@ -18,7 +18,7 @@ from ..errors import InvalidInput, NotFound
 from ..settings import get_settings
 from . import schemas
 from .auth import SignedIn
-from .deps import GEOJSON, SessionDep
+from .deps import GEOJSON, ReadSessionDep
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -112,7 +112,7 @@ def ogc_router() -> APIRouter:
         return {"conformsTo": CONFORMANCE}
 
     @router.get("/collections", summary="The collections", response_model=schemas.Collections)
-    def collections(request: Request, session: SessionDep, who: SignedIn):
+    def collections(request: Request, session: ReadSessionDep, who: SignedIn):
         return {
             "links": [_link(_url(request, "/ogc/collections"), "self", JSON, "this document")],
             "collections": [_collection(request, cid, session) for cid in COLLECTIONS],
@@ -121,7 +121,7 @@ def ogc_router() -> APIRouter:
     @router.get(
         "/collections/{collectionId}", summary="One collection", response_model=schemas.Collection
     )
-    def collection(request: Request, collectionId: str, session: SessionDep, who: SignedIn):  # noqa: N803
+    def collection(request: Request, collectionId: str, session: ReadSessionDep, who: SignedIn):  # noqa: N803
         return _collection(request, _collection_id(collectionId), session)
 
     @router.get(
@@ -131,7 +131,7 @@ def ogc_router() -> APIRouter:
     )
     def items(
         request: Request,
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         collectionId: str,  # noqa: N803
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
@@ -183,7 +183,7 @@ def ogc_router() -> APIRouter:
     )
     def item(
         request: Request,
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         collectionId: str,  # noqa: N803
         featureId: str,  # noqa: N803

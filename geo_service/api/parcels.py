@@ -14,7 +14,7 @@ from ..permissions import can_read_district
 from ..settings import get_settings
 from . import schemas
 from .auth import SignedIn
-from .deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, SessionDep
+from .deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, ReadSessionDep
 
 _PARCEL_COLUMNS = f"""
     p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
@@ -58,7 +58,7 @@ def parcels_router() -> APIRouter:
     @router.get("/parcels", response_model=schemas.FeatureCollection)
     def list_parcels(
         request: Request,
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         township: str | None = None,
         kind: KindFilter = None,
@@ -103,7 +103,7 @@ def parcels_router() -> APIRouter:
         return _geojson(body)
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
-    def get_parcel(parcel_id: IdPath, session: SessionDep, who: SignedIn):
+    def get_parcel(parcel_id: IdPath, session: ReadSessionDep, who: SignedIn):
         row = (
             session.execute(
                 text(f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} WHERE p.id = :id"), {"id": parcel_id}

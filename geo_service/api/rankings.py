@@ -10,7 +10,7 @@ from ..settings import get_settings
 from ..units import find_district
 from . import schemas
 from .auth import SignedIn
-from .deps import SessionDep
+from .deps import ReadSessionDep
 
 
 def rankings_router() -> APIRouter:
@@ -18,7 +18,7 @@ def rankings_router() -> APIRouter:
 
     @router.get("/rankings", response_model=schemas.Ranking)
     def get_rankings(
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         period: Annotated[str, Query(description="a month (2017-05) or a quarter (2017Q2)")],
         level: Annotated[str, Query(pattern="^(township|district)$")] = "township",

@@ -103,6 +103,7 @@ class Health(_Open):
     postgis: str
     version: str
     pid: int | None = None  # which worker answered (serve --workers N)
+    replica: str | None = None  # with DATABASE_REPLICA_URL: "ok", or why it is not used
 
 
 class ChangeToken(_Open):

@@ -8,7 +8,7 @@ from .. import tallies
 from ..permissions import visible_district_names
 from . import schemas
 from .auth import SignedIn
-from .deps import DayQuery, KindFilter, SessionDep, YearQuery
+from .deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
 
 
 def _visible(session, who, rows):
@@ -21,7 +21,7 @@ def tallies_router() -> APIRouter:
 
     @router.get("/tallies", response_model=list[schemas.TallyRow])
     def get_tallies(
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         by: Annotated[str, Query(pattern="^(city|district|township|project)$")] = "district",
         kind: KindFilter = None,
@@ -40,7 +40,7 @@ def support_router() -> APIRouter:
 
     @router.get("/support-links", response_model=list[schemas.SupportLink])
     def get_support_links(
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         kind: KindFilter = None,
         as_of: DayQuery = None,

@@ -12,7 +12,7 @@ from ..settings import get_settings
 from ..units import find_district
 from . import schemas
 from .auth import SignedIn
-from .deps import KIND_PATTERN, DayQuery, SessionDep
+from .deps import KIND_PATTERN, DayQuery, ReadSessionDep
 
 
 def tilejson_router() -> APIRouter:
@@ -27,7 +27,7 @@ def tilejson_router() -> APIRouter:
     @router.get("/tiles/tilejson.json", response_model=schemas.TileJSON)
     def tilejson(
         request: Request,
-        session: SessionDep,
+        session: ReadSessionDep,
         who: SignedIn,
         district: str | None = None,
         kind: kind_query = "land",
@@ -37,7 +37,7 @@ def tilejson_router() -> APIRouter:
         return _tilejson(request, session, who, district, kind, as_of)
 
     @router.get("/tiles/metadata.json", include_in_schema=False)
-    def metadata(request: Request, session: SessionDep, who: SignedIn):
+    def metadata(request: Request, session: ReadSessionDep, who: SignedIn):
         # Where GDAL's MVT driver looks for a tileset's metadata: the user's district's land.
         return _tilejson(request, session, who, None, "land", None)
 
