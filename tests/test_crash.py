@@ -50,7 +50,12 @@ def _lock_holders() -> list[int]:
     with database.get_engine().connect() as conn:
         return (
             conn.execute(
-                text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns"),
+                # This database's locks only: the server may hold other databases' uploads.
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns "
+                    "AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())"
+                ),
                 {"ns": UPLOAD_LOCK},
             )
             .scalars()
@@ -65,6 +70,8 @@ def _storing() -> bool:
             conn.execute(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                    "AND datname = current_database() "
+                    "AND datname = current_database() "
                     "AND state = 'active' AND query ~* '^\\s*(INSERT|UPDATE) (INTO )?parcel'"
                 )
             ).scalar()
