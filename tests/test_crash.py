@@ -71,7 +71,6 @@ def _storing() -> bool:
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
                     "AND datname = current_database() "
-                    "AND datname = current_database() "
                     "AND state = 'active' AND query ~* '^\\s*(INSERT|UPDATE) (INTO )?parcel'"
                 )
             ).scalar()
