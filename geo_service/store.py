@@ -133,7 +133,10 @@ def open_stage(session: Session) -> None:
     conn = session.connection()
     conn.execute(text("CREATE TEMP TABLE import_codes (feature int4, code text) ON COMMIT DROP"))
     rows = ", ".join(f"{name} {kind}" for name, kind in _ROW_COLUMNS)
-    conn.execute(text(f"CREATE TEMP TABLE import_rows ({rows}) ON COMMIT DROP"))
+    # Later batches and the report read features back by number.
+    conn.execute(
+        text(f"CREATE TEMP TABLE import_rows ({rows}, PRIMARY KEY (feature)) ON COMMIT DROP")
+    )
     conn.execute(text(f"CREATE TEMP TABLE import_stage ({_stage_ddl()}) ON COMMIT DROP"))
 
 
