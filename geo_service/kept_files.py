@@ -7,11 +7,12 @@ beside it, so that a backup of the database holds them too.
 
 import hashlib
 import io
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -28,14 +29,68 @@ class Kept:
 
 def keep_file(session: Session, path: Path, name: str) -> Kept:
     """Store the file (once per content) and return its checksum and name."""
-    content, name = _original(Path(path), name)
-    digest = hashlib.sha256(content).hexdigest()
-    session.execute(
-        insert(UploadFile)
-        .values(sha256=digest, size_bytes=len(content), content=content)
-        .on_conflict_do_nothing(index_elements=["sha256"])
-    )
+    path = Path(path)
+    if path.suffix.lower() == ".shp":
+        content, name = _original(path, name)
+        digest = hashlib.sha256(content).hexdigest()
+        session.execute(
+            insert(UploadFile)
+            .values(sha256=digest, size_bytes=len(content), content=content)
+            .on_conflict_do_nothing(index_elements=["sha256"])
+        )
+        return Kept(digest, name)
+    digest = _sha256(path)
+    stored = session.execute(select(UploadFile.sha256).where(UploadFile.sha256 == digest))
+    if stored.first() is None:
+        _copy_file(session, path, digest)
     return Kept(digest, name)
+
+
+# A city's GeoPackage is hundreds of MB: it is hashed and sent in pieces of this size.
+_CHUNK = 1 << 22
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _copy_file(session: Session, path: Path, digest: str) -> None:
+    """One row of upload_files by binary COPY, its content streamed from the file, so the
+    process never holds the whole file (PostgreSQL's COPY format: a header, one tuple of
+    three fields, each a length and its bytes, then the trailer)."""
+    size = path.stat().st_size
+    conn = session.connection()
+    # Through a temporary table: another upload of the same file may store it first.
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE kept_file_stage (sha256 text, size_bytes int8, content bytea) "
+            "ON COMMIT DROP"
+        )
+    )
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(
+        "COPY kept_file_stage (sha256, size_bytes, content) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        key = digest.encode("ascii")
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0))
+        copy.write(struct.pack("!hi", 3, len(key)) + key + struct.pack("!iq", 8, size))
+        copy.write(struct.pack("!i", size))
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                copy.write(chunk)
+        copy.write(struct.pack("!h", -1))
+    conn.execute(
+        text(
+            "INSERT INTO upload_files (sha256, size_bytes, content) "
+            "SELECT sha256, size_bytes, content FROM kept_file_stage "
+            "ON CONFLICT (sha256) DO NOTHING"
+        )
+    )
+    conn.execute(text("DROP TABLE kept_file_stage"))
 
 
 def _original(path: Path, name: str) -> tuple[bytes, str]:

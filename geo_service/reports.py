@@ -60,9 +60,10 @@ def write_problems_gpkg(report, path: Path) -> Path:
     path.unlink(missing_ok=True)
     records = pd.DataFrame(_records(report), columns=COLUMNS)
     # A file refused while being read has no features to show.
+    # The problem features as read, indexed by their number in the file.
     frame = getattr(report, "frame", None)
     shapes = [
-        frame.geometry.iloc[f - 1] if frame is not None and f and f <= len(frame) else None
+        frame.geometry.get(f) if frame is not None and f and not pd.isna(f) else None
         for f in records["feature"]
     ]
     crs = frame.crs if frame is not None else None

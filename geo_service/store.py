@@ -1,8 +1,15 @@
-"""Bulk writes of an import: one binary COPY into a staging table, then set-based SQL.
+"""Bulk writes of an import: binary COPY into staging tables, batch by batch, then
+set-based SQL once the whole file has passed its checks.
 
 An ORM object per row and multi-row `INSERT … VALUES` made imports of city-sized files
 slow and broke at PostgreSQL's 65,535 bind parameters; here codes travel as one array
 parameter and the parcels as WKB through COPY, so a file of any size is a few statements.
+Three temporary tables live for one import (dropped at its end, or with the transaction):
+- `import_codes`: every feature's code, read first, so that the checks of the first batch
+  already know which stored parcels the file replaces, and duplicates are found in SQL;
+- `import_rows`: every checked feature (its shape in storage and in the file's CRS, its
+  area): what the checks of a later batch, and the report at the end, read back;
+- `import_stage`: each accepted feature's new state, written to `parcels` at the end.
 """
 
 import json
@@ -17,6 +24,7 @@ from .models import STORAGE_SRID
 
 # Every column an import writes, in the staging table's order.
 _STAGE_COLUMNS = (
+    ("feature", "int4"),  # the feature's number in the file
     ("parcel_id", "int8"),  # NULL for a parcel the file creates
     ("change", "text"),
     ("code", "text"),
@@ -109,17 +117,160 @@ def same_shapes(stored: np.ndarray, new: np.ndarray) -> np.ndarray:
     ).astype(bool)
 
 
-def write_parcels(
-    session: Session, rows: list[dict], geoms: np.ndarray, *, township_id, kind, upload, actor, now
-) -> None:
-    """Create and update the parcels in `rows` (one dict per staged column but geom, with
-    its geometry in `geoms`), their supporting townships, and a version of each: the
-    previous version is closed at `now`, the new one is a snapshot of the stored parcel."""
-    if not rows:
-        return
+_ROW_COLUMNS = (
+    ("feature", "int4"),
+    ("code", "text"),
+    ("asked", "text"),  # the status the file asks for (None: kept, or planned)
+    ("geom", "bytea"),  # EPSG:4490 WKB after repair; NULL when the feature is refused
+    ("source", "bytea"),  # the feature as read, in the file's CRS (for the problems file)
+    ("area_m2", "float8"),
+)
+
+
+def open_stage(session: Session) -> None:
+    """The import's temporary tables (see the module's docstring), empty."""
+    close_stage(session)
     conn = session.connection()
+    conn.execute(text("CREATE TEMP TABLE import_codes (feature int4, code text) ON COMMIT DROP"))
+    rows = ", ".join(f"{name} {kind}" for name, kind in _ROW_COLUMNS)
+    # Later batches and the report read features back by number.
+    conn.execute(
+        text(f"CREATE TEMP TABLE import_rows ({rows}, PRIMARY KEY (feature)) ON COMMIT DROP")
+    )
     conn.execute(text(f"CREATE TEMP TABLE import_stage ({_stage_ddl()}) ON COMMIT DROP"))
-    _copy_stage(conn, rows, geoms)
+
+
+def close_stage(session: Session) -> None:
+    tables = "import_codes, import_rows, import_stage"
+    session.connection().execute(text(f"DROP TABLE IF EXISTS {tables}"))
+
+
+def _copy(session: Session, table: str, columns, rows) -> None:
+    cursor = session.connection().connection.driver_connection.cursor()
+    names = ", ".join(name for name, _ in columns)
+    with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types([kind for _, kind in columns])
+        for row in rows:
+            copy.write_row(row)
+
+
+def stage_codes(session: Session, first: int, codes: list[str]) -> None:
+    _copy(session, "import_codes", (("feature", "int4"), ("code", "text")),
+          zip(range(first + 1, first + len(codes) + 1), codes, strict=True))  # fmt: skip
+
+
+def index_codes(session: Session) -> None:
+    conn = session.connection()
+    conn.execute(text("CREATE INDEX ON import_codes (code)"))
+    conn.execute(text("ANALYZE import_codes"))
+
+
+def duplicate_codes(session: Session) -> list:
+    """(feature, code, the first feature with that code) for every repeat of a code."""
+    return session.execute(
+        text(
+            """
+            SELECT feature, code, first FROM (
+                SELECT feature, code, min(feature) OVER (PARTITION BY code) AS first
+                FROM import_codes) c
+            WHERE feature > first ORDER BY feature
+            """
+        )
+    ).all()
+
+
+def stored_nearby(session: Session, kind: str, township_id: int, bounds) -> list:
+    """Current parcels of `kind` whose box meets `bounds`, but for those the file itself
+    replaces (its codes in the upload's township): (id, code, township name, status, wkb)."""
+    west, south, east, north = (float(b) for b in bounds)
+    return session.execute(
+        text(
+            f"""
+            SELECT p.id, p.code, u.name, p.status, ST_AsBinary(p.geom) AS wkb
+            FROM parcels p JOIN admin_units u ON u.id = p.township_id
+            WHERE p.kind = :kind AND p.status <> 'withdrawn'
+              AND p.geom && ST_MakeEnvelope(:west, :south, :east, :north, {STORAGE_SRID})
+              AND NOT (p.township_id = :township
+                       AND EXISTS (SELECT 1 FROM import_codes c WHERE c.code = p.code))
+            """
+        ),
+        {"kind": kind, "township": township_id, "west": west, "south": south,
+         "east": east, "north": north},
+    ).all()  # fmt: skip
+
+
+def stage_rows(session: Session, features, codes, asked, geoms, sources, areas) -> None:
+    wkb = shapely.to_wkb(geoms, include_srid=False)
+    source = shapely.to_wkb(sources, include_srid=False)
+    area = [float(a) if np.isfinite(a) and a > 0 else None for a in areas]
+    features = (int(f) for f in features)
+    _copy(session, "import_rows", _ROW_COLUMNS,
+          zip(features, codes, asked, wkb, source, area, strict=True))  # fmt: skip
+
+
+def staged_features(session: Session, features) -> list:
+    """(feature, code, asked status, geom, source) of the given features, from import_rows."""
+    rows = session.execute(
+        text(
+            "SELECT feature, code, asked, geom, source FROM import_rows "
+            "WHERE feature = ANY(:features) ORDER BY feature"
+        ),
+        {"features": [int(f) for f in features]},
+    ).all()
+    geoms = shapely.from_wkb([bytes(r.geom) if r.geom is not None else None for r in rows])
+    sources = shapely.from_wkb([bytes(r.source) if r.source is not None else None for r in rows])
+    return [
+        (r.feature, r.code, r.asked, geom, source)
+        for r, geom, source in zip(rows, geoms, sources, strict=True)
+    ]
+
+
+def stage_states(session: Session, features, rows: list[dict], geoms: np.ndarray) -> None:
+    """The new state of each feature (one dict per staged column but feature and geom;
+    {"change": "unchanged"} for a parcel the file leaves as it is)."""
+    wkb = shapely.to_wkb(geoms, include_srid=False)
+    names = [name for name, _ in _STAGE_COLUMNS]
+    _copy(session, "import_stage", _STAGE_COLUMNS,
+          (_stage_row(dict(row, feature=int(f)), shape, names)
+           for f, row, shape in zip(features, rows, wkb, strict=True)))  # fmt: skip
+
+
+def add_flags(session: Session, flags: dict[int, list]) -> None:
+    """Overlaps found after a feature was staged (with a feature of a later batch)."""
+    if flags:
+        session.execute(
+            text(
+                "UPDATE import_stage s SET flags = (s.flags::jsonb || f.more::jsonb)::text "
+                "FROM unnest(CAST(:features AS int[]), CAST(:more AS text[])) AS f(feature, more) "
+                "WHERE s.feature = f.feature"
+            ),
+            {
+                "features": list(flags),
+                "more": [json.dumps(v, ensure_ascii=False) for v in flags.values()],
+            },
+        )
+
+
+def drop_staged(session: Session, features) -> None:
+    """Leave out features refused after they were staged."""
+    if len(features):
+        session.execute(
+            text("DELETE FROM import_stage WHERE feature = ANY(:features)"),
+            {"features": [int(f) for f in features]},
+        )
+
+
+def outcomes(session: Session) -> dict[str, int]:
+    rows = session.execute(text("SELECT change, count(*) FROM import_stage GROUP BY change"))
+    return {change: count for change, count in rows}
+
+
+def write_staged(session: Session, *, township_id, kind, upload, actor, now) -> None:
+    """Create and update the staged parcels, their supporting townships, and a version of
+    each: the previous version is closed at `now`, the new one is a snapshot of the stored
+    parcel."""
+    conn = session.connection()
+    conn.execute(text("DELETE FROM import_stage WHERE change = 'unchanged'"))
     conn.execute(text("ANALYZE import_stage"))
     params = {
         "township": township_id,
@@ -129,9 +280,9 @@ def write_parcels(
         "actor": actor,
         "now": now,
     }
-    for statement in (_UPDATE, _INSERT, _CLOSE, _UNSUPPORT, _SUPPORT, _VERSIONS):
+    # Versions are closed and supporting townships cleared before the new parcels get ids.
+    for statement in (_UPDATE, _CLOSE, _UNSUPPORT, _INSERT, _SUPPORT, _VERSIONS):
         conn.execute(text(statement), params)
-    conn.execute(text("DROP TABLE import_stage"))
     # The ORM may hold these parcels from before: let it read them again.
     session.expire_all()
 
@@ -140,21 +291,11 @@ def _stage_ddl() -> str:
     return ", ".join(f"{name} {kind}" for name, kind in _STAGE_COLUMNS)
 
 
-def _copy_stage(conn, rows: list[dict], geoms: np.ndarray) -> None:
-    wkb = shapely.to_wkb(geoms, include_srid=False)
-    names = [name for name, _ in _STAGE_COLUMNS]
-    cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY import_stage ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types([kind for _, kind in _STAGE_COLUMNS])
-        for row, shape in zip(rows, wkb, strict=True):
-            copy.write_row(_stage_row(row, shape, names))
-
-
 def _stage_row(row: dict, wkb: bytes, names: list[str]) -> tuple:
     values = dict(row, geom=wkb)
-    values["flags"] = json.dumps(row["flags"], ensure_ascii=False) if row["flags"] else "[]"
-    values["support_ids"] = "{" + ",".join(str(i) for i in sorted(row["support_ids"])) + "}"
-    return tuple(values[name] for name in names)
+    values["flags"] = json.dumps(row["flags"], ensure_ascii=False) if row.get("flags") else "[]"
+    values["support_ids"] = "{" + ",".join(str(i) for i in sorted(row.get("support_ids", []))) + "}"
+    return tuple(values.get(name) for name in names)
 
 
 _GEOM = f"ST_SetSRID(ST_GeomFromWKB(s.geom), {STORAGE_SRID})"
@@ -167,12 +308,19 @@ _UPDATE = f"""
     FROM import_stage s WHERE s.parcel_id = p.id
 """
 
+# New parcels, and their ids back into the stage: the statements after it join by id.
 _INSERT = f"""
-    INSERT INTO parcels (code, kind, township_id, {_COPIED}, geom, flags, source_file,
-                         upload_id, created_by, updated_by, updated_at, version)
-    SELECT s.code, :kind, :township, {", ".join("s." + c.strip() for c in _COPIED.split(","))},
-           {_GEOM}, s.flags::jsonb, :source, :upload, :actor, :actor, :now, 1
-    FROM import_stage s WHERE s.parcel_id IS NULL
+    WITH created AS (
+        INSERT INTO parcels (code, kind, township_id, {_COPIED}, geom, flags, source_file,
+                             upload_id, created_by, updated_by, updated_at, version)
+        SELECT s.code, :kind, :township,
+               {", ".join("s." + c.strip() for c in _COPIED.split(","))},
+               {_GEOM}, s.flags::jsonb, :source, :upload, :actor, :actor, :now, 1
+        FROM import_stage s WHERE s.parcel_id IS NULL
+        RETURNING id, code
+    )
+    UPDATE import_stage s SET parcel_id = c.id FROM created c
+    WHERE s.code = c.code AND s.parcel_id IS NULL
 """
 
 _CLOSE = """
@@ -181,8 +329,7 @@ _CLOSE = """
 """
 
 _STAGED = """
-    FROM import_stage s JOIN parcels p
-      ON p.township_id = :township AND p.kind = :kind AND p.code = s.code
+    FROM import_stage s JOIN parcels p ON p.id = s.parcel_id
 """
 
 _UNSUPPORT = """

@@ -1,11 +1,12 @@
 """The import use case: read, check, and store a file of parcels in one transaction."""
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from . import store
 from .areas import geodesic_area_m2, m2_to_mu, rounded
+from .crs import to_storage, valid_lonlat_bounds
 from .errors import InvalidInput, NotFound, UploadRefused
 from .kept_files import keep_file
 from .models import (
@@ -28,7 +30,7 @@ from .models import (
     Upload,
 )
 from .projects import find_project
-from .readers import read_features
+from .readers import open_features
 from .settings import get_settings
 from .units import find_township
 from .validation import (
@@ -39,6 +41,7 @@ from .validation import (
     check_duplicates_and_overlaps,
     check_geometries,
     check_in_place,
+    check_pairs_across_batches,
     repair_invalid,
 )
 
@@ -117,44 +120,91 @@ MAP_ALL_FEATURES_UP_TO = 1000
 def import_file(
     session: Session, path: Path, options: ImportOptions, progress=None
 ) -> ImportReport:
-    """Store every parcel of the file, or nothing: raises UploadRefused with the full report."""
+    """Store every parcel of the file, or nothing: raises UploadRefused with the full report.
+
+    The file is read, checked and staged in batches (IMPORT_BATCH_FEATURES), so memory
+    stays flat whatever its size; nothing reaches `parcels` until every batch has passed,
+    and a refusal leaves the transaction as it found it."""
     name = options.filename or Path(path).name
     _check_options(options, name)
     township = _resolve(lambda: find_township(session, options.township), name)
-    read = read_features(path, crs=options.crs, encoding=options.encoding, layer=options.layer)
-    frame, report = read.frame, Report(filename=name)
-    report.problems.extend(read.problems)
+    stream = open_features(
+        path,
+        crs=options.crs,
+        encoding=options.encoding,
+        layer=options.layer,
+        batch_size=get_settings().import_batch_features,
+    )
+    report = Report(filename=name)
+    report.problems.extend(stream.problems)
     result = ImportReport(
         filename=name,
         accepted=False,
         dry_run=options.dry_run,
         kind=options.kind,
         township=township.name,
-        source_crs=read.source.label,
-        encoding=read.encoding,
-        features=len(frame),
+        source_crs=stream.source.label,
+        encoding=stream.encoding,
+        features=stream.count,
         problems=report.problems,
-        frame=frame,
     )
-    rows = _checked_rows(session, frame, read.source, options, township, report)
-    result.shapes = _shapes(rows.geoms, report)
-    rows.keep_valid(report, options.accept_valid)
-    result.valid = _valid_count(len(frame), report)
-    if not rows.indices or (report.errors and not options.accept_valid):
-        raise UploadRefused(report.summary(), report=result)
-    result.accepted, result.parcels = True, len(rows.indices)
-    result.rejected = len(frame) - len(rows.indices)
-    result.area_m2 = _covered_m2(rows)
-    if options.dry_run:
-        return result
-    # Only an accepted file gets an upload row, and it keeps the file it was made from.
+    # A database error rolls the staging tables back with the rest; a refusal or success
+    # drops them, so the session can take the next file.
+    store.open_stage(session)
+    try:
+        checked = _FileCheck(session, stream, options, township, report)
+        checked.run()
+        accepted = _finish_report(session, checked, result)
+        if not accepted or (report.errors and not options.accept_valid):
+            raise UploadRefused(report.summary(), report=result)
+        result.accepted, result.parcels = True, accepted
+        result.rejected = result.features - accepted
+        result.area_m2 = checked.covered_m2()
+        if not options.dry_run:
+            _store(session, path, checked, result, options, township, progress)
+    except UploadRefused:
+        store.close_stage(session)
+        raise
+    store.close_stage(session)
+    return result
+
+
+def _finish_report(session, checked: "_FileCheck", result: ImportReport) -> int:
+    """What the report shows once every batch is checked: the problems in feature order,
+    located, with the shapes of their features (all features' for a small file). Returns
+    the number of features that would be stored."""
+    report = checked.report
+    bad = checked.refused_features()
+    checked.accepted[[f - 1 for f in bad if f <= len(checked.accepted)]] = False
+    result.valid = _valid_count(result.features, report)
+    count = result.features
+    wanted = (
+        range(1, count + 1)
+        if count <= MAP_ALL_FEATURES_UP_TO
+        else sorted({p.feature for p in report.problems if p.feature})
+    )
+    staged = store.staged_features(session, wanted)
+    report.locate({f: geom for f, _c, _a, geom, _s in staged})
+    report.in_feature_order()
+    result.shapes = _shapes({f: geom for f, _c, _a, geom, _s in staged})
+    problem_features = {p.feature for p in report.problems if p.feature}
+    result.frame = _problem_frame(
+        {f: source for f, _c, _a, _g, source in staged if f in problem_features},
+        checked.stream.crs,
+    )
+    return int(checked.accepted.sum())
+
+
+def _store(session, path, checked: "_FileCheck", result, options, township, progress) -> None:
+    """Write the staged parcels under a new upload row, which keeps the file."""
+    name = result.filename
     kept = keep_file(session, path, name)
     upload = Upload(
         filename=name,
         kind=options.kind,
         township_id=township.id,
-        source_crs=read.source.label,
-        encoding=read.encoding,
+        source_crs=result.source_crs,
+        encoding=result.encoding,
         actor=options.actor,
         parcel_count=result.parcels,
         area_m2=result.area_m2,
@@ -164,10 +214,28 @@ def import_file(
     session.add(upload)
     session.flush()
     result.upload_id = upload.id
-    for outcome in _store_parcels(session, rows, township, upload, options, progress):
-        setattr(result, outcome, getattr(result, outcome) + 1)
+    store.drop_staged(session, checked.refused_features())
+    for outcome, count in store.outcomes(session).items():
+        setattr(result, outcome, count)
+    store.write_staged(
+        session,
+        township_id=township.id,
+        kind=options.kind,
+        upload=upload,
+        actor=options.actor,
+        now=checked.now,
+    )
+    if progress:
+        progress(result.created + result.changed + result.unchanged)
     _keep_report(upload, result, options)
-    return result
+
+
+def _problem_frame(sources: dict, crs) -> gpd.GeoDataFrame:
+    """The problem features as read (the file's CRS), indexed by feature number."""
+    features = sorted(sources)
+    return gpd.GeoDataFrame(
+        geometry=[sources[f] for f in features], index=features, crs=crs
+    )
 
 
 def _valid_count(features: int, report: Report) -> int:
@@ -184,15 +252,10 @@ def _keep_report(upload: Upload, result: ImportReport, options: ImportOptions) -
     upload.report = result.as_kept()
 
 
-def _shapes(geoms: np.ndarray, report: Report) -> dict[int, dict]:
+def _shapes(geoms: dict) -> dict[int, dict]:
     """The features' shapes (EPSG:4490 lon/lat) for the report's map, by feature number."""
-    if len(geoms) <= MAP_ALL_FEATURES_UP_TO:
-        wanted = range(1, len(geoms) + 1)
-    else:
-        wanted = sorted({p.feature for p in report.problems if p.feature})
     shapes = {}
-    for number in wanted:
-        geom = geoms[number - 1] if number <= len(geoms) else None
+    for number, geom in sorted(geoms.items()):
         if geom is not None and not shapely.is_empty(geom):
             shapes[number] = json.loads(shapely.to_geojson(shapely.set_precision(geom, 1e-7)))
     return shapes
@@ -225,9 +288,202 @@ def upload_record(session: Session, upload_id: int) -> tuple[Upload, AdminUnit]:
     return found[0], found[1]
 
 
-def _store_parcels(session, rows: "_Rows", township, upload, options, progress) -> list[str]:
-    """Write the file's parcels and their new versions in a few set-based statements."""
-    now = options.recorded_at or datetime.now(UTC)
+class _FileCheck:
+    """Every rule over the whole file, batch by batch; what must span batches (codes used
+    twice, overlaps between features of different batches, the covered area) is kept in
+    the staging tables and in one small array per feature."""
+
+    def __init__(self, session, stream, options, township, report: Report):
+        self.session, self.stream, self.options = session, stream, options
+        self.township, self.report = township, report
+        self.now = options.recorded_at or datetime.now(UTC)
+        self.surroundings = _surroundings(session, township, options)
+        self.projects: dict = {}
+        count = stream.count
+        self.areas = np.zeros(count)
+        self.accepted = np.zeros(count, dtype=bool)
+        # Features whose shape meets another's in the file: the covered area unions them.
+        self.meets = np.zeros(count, dtype=bool)
+        # Per batch: (feature numbers, boxes rounded outward to float32): 20 bytes a feature.
+        self.seen: list[tuple[np.ndarray, np.ndarray]] = []
+        self.late_flags: dict[int, list] = {}
+        self.single: _Rows | None = None
+        self.duplicates: dict[int, tuple[str, int]] = {}
+
+    def run(self) -> None:
+        if self.stream.count == 0:
+            self.report.add(None, None, "no_features", "the file holds no features")
+        for first, frame in self.stream.codes():
+            store.stage_codes(self.session, first, _codes(frame, self.report.filename, first))
+        store.index_codes(self.session)
+        self.duplicates = {f: (code, at) for f, code, at in store.duplicate_codes(self.session)}
+        for first, frame in self.stream.batches():
+            # The first batch is kept only while it may be the whole file (covered_m2).
+            self.single = None
+            rows = self._check(first, frame)
+            self.single = rows if first == 0 else None
+            self._stage(rows)
+        store.add_flags(self.session, self.late_flags)
+
+    def _check(self, first: int, frame) -> "_Rows":
+        session, options, report = self.session, self.options, self.report
+        if first == 0 and self.stream.count > len(frame) and not options.dry_run:
+            # From here to the commit, what the checks read from the database must stay true.
+            lock_townships(session, self.township, _storage_extent(self.stream))
+        codes = _codes(frame, report.filename, first)
+        geoms = check_geometries(
+            np.asarray(frame.geometry.values, dtype=object), codes, self.stream.source, report,
+            first=first,
+        )  # fmt: skip
+        self._report_duplicates(first, len(frame))
+        _check_code_lengths(codes, report, first)
+        statuses = _statuses(frame, options, codes, report, first)
+        projects = _projects(session, frame, options, codes, report, first, self.projects)
+        helpers = _supporters(session, frame, self.township, codes, report, first)
+        rows = _Rows(frame, codes, geoms, np.zeros(len(frame)), statuses, projects, helpers,
+                     first=first)  # fmt: skip
+        usable = np.flatnonzero(~shapely.is_missing(geoms))
+        rows.geoms[usable] = repair_invalid(
+            _as_multipolygons(geoms[usable]),
+            [codes[i] for i in usable],
+            report,
+            tolerance=get_settings().repair_tolerance,
+            positions=first + usable,
+        )
+        usable = np.flatnonzero(~shapely.is_missing(rows.geoms))
+        if first == 0 and self.stream.count == len(frame) and not options.dry_run:
+            lock_townships(session, self.township, rows.geoms[usable])
+        _check_status_moves(session, rows, self.township, options, report)
+        if len(usable):
+            self._check_against_surroundings(rows, usable)
+        return rows
+
+    def _report_duplicates(self, first: int, count: int) -> None:
+        for feature in range(first + 1, first + count + 1):
+            if feature in self.duplicates:
+                code, at = self.duplicates[feature]
+                self.report.add(
+                    feature, code, "duplicate_code",
+                    f"parcel code {code} is used again (first at feature {at})",
+                )  # fmt: skip
+
+    def _check_against_surroundings(self, rows: "_Rows", usable) -> None:
+        """Area, location and overlap rules for the features that are valid polygons."""
+        geoms, codes = rows.geoms[usable], [rows.codes[i] for i in usable]
+        positions = rows.first + usable
+        rows.areas[usable] = geodesic_area_m2(geoms)
+        self.areas[positions] = rows.areas[usable]
+        context = self._context(geoms)
+        declared = [rows.declared(i) for i in usable]
+        check_in_place(geoms, rows.areas[usable], codes, declared, context, self.report,
+                       positions=positions)  # fmt: skip
+        statuses = [rows.statuses[i] or "planned" for i in usable]
+        flags = check_duplicates_and_overlaps(
+            geoms, codes, statuses, context, self.report, positions=positions
+        )
+        for i, found in zip(usable, flags, strict=True):
+            rows.flags[i] = found
+        left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+        self.meets[positions[left[left != right]]] = True
+        self._check_across_batches(geoms, codes, statuses, positions, context)
+
+    def _context(self, geoms) -> Context:
+        """The township, the city and the stored parcels of the same kind near the batch."""
+        nearby = store.stored_nearby(
+            self.session, self.options.kind, self.township.id, shapely.total_bounds(geoms)
+        )
+        shapes = shapely.from_wkb([bytes(r.wkb) for r in nearby]) if nearby else []
+        return replace(
+            self.surroundings,
+            stored=[
+                StoredParcel(r.id, r.code, r.name, r.status, shape)
+                for r, shape in zip(nearby, shapes, strict=True)
+            ],
+        )
+
+    def _check_across_batches(self, geoms, codes, statuses, positions, context) -> None:
+        """Overlaps and repeated shapes between this batch and the earlier ones: the boxes
+        of every earlier feature are kept, their shapes read back from import_rows."""
+        bounds = shapely.bounds(geoms)
+        west, south = bounds[:, 0].min(), bounds[:, 1].min()
+        east, north = bounds[:, 2].max(), bounds[:, 3].max()
+        candidates = []
+        for features, boxes in self.seen:
+            near = (boxes[:, 0] <= east) & (boxes[:, 2] >= west) & (boxes[:, 1] <= north)
+            near &= boxes[:, 3] >= south
+            candidates.append(features[near])
+        self.seen.append((positions.astype(np.int32) + 1, _outward_float32(bounds)))
+        earlier = np.concatenate(candidates) if candidates else np.zeros(0, dtype=int)
+        if not len(earlier):
+            return
+        staged = store.staged_features(self.session, earlier)
+        others = np.array([g for *_, g, _s in staged], dtype=object)
+        found, mine = shapely.STRtree(geoms).query(others, predicate="intersects")
+        if not len(found):
+            return
+        self.meets[[staged[k][0] - 1 for k in found]] = True
+        self.meets[positions[mine]] = True
+        pairs = [
+            (staged[k][0], staged[k][1], staged[k][2] or "planned", staged[k][3],
+             int(positions[j]) + 1, codes[j], statuses[j], geoms[j])
+            for k, j in zip(found, mine, strict=True)
+        ]  # fmt: skip
+        for feature, flags in check_pairs_across_batches(pairs, context, self.report).items():
+            self.late_flags.setdefault(feature, []).extend(flags)
+
+    def _stage(self, rows: "_Rows") -> None:
+        """Keep the batch's checked features, and (unless a dry run, or a refusal is
+        certain) the new state of each accepted one."""
+        features = rows.first + np.arange(len(rows.codes)) + 1
+        sources = np.asarray(rows.frame.geometry.values, dtype=object)
+        store.stage_rows(self.session, features, rows.codes, rows.statuses, rows.geoms,
+                         sources, rows.areas)  # fmt: skip
+        rows.keep_valid(self.report, self.options.accept_valid)
+        self.accepted[np.asarray(rows.indices, dtype=int) + rows.first] = True
+        refusing = self.report.errors and not self.options.accept_valid
+        if self.options.dry_run or refusing or not rows.indices:
+            return
+        written = _new_states(self.session, rows, self.township, self.options, self.now)
+        store.stage_states(
+            self.session,
+            [rows.first + i + 1 for i, _ in written],
+            [state for _, state in written],
+            np.array([rows.geoms[i] if state["change"] != "unchanged" else None
+                      for i, state in written], dtype=object),
+        )  # fmt: skip
+
+    def refused_features(self) -> set[int]:
+        """Every feature with an error; all of them when the file as a whole has one."""
+        if any(p.feature is None for p in self.report.errors):
+            return set(range(1, self.stream.count + 1))
+        return self.report.features_with_errors()
+
+    def covered_m2(self) -> float:
+        """The area the accepted parcels cover: overlapping parcels of one file count once."""
+        if self.single is not None and self.stream.count == len(self.single.codes):
+            return _covered_m2(self.single)
+        alone = self.accepted & ~self.meets
+        total = float(self.areas[alone].sum())
+        meeting = np.flatnonzero(self.accepted & self.meets) + 1
+        if len(meeting):
+            geoms = [g for *_, g, _s in store.staged_features(self.session, meeting)]
+            total += float(geodesic_area_m2([shapely.union_all(geoms)])[0])
+        return total
+
+
+def _outward_float32(bounds: np.ndarray) -> np.ndarray:
+    """Boxes (west, south, east, north) in float32, each rounded outward: a box that meets
+    another still does, at half the memory."""
+    out = bounds.astype(np.float32)
+    low, high = out[:, :2], out[:, 2:]
+    low[low > bounds[:, :2]] = np.nextafter(low, -np.inf)[low > bounds[:, :2]]
+    high[high < bounds[:, 2:]] = np.nextafter(high, np.inf)[high < bounds[:, 2:]]
+    return out
+
+
+def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[int, dict]]:
+    """Each accepted feature's parcel as the file leaves it: (position in the batch, state),
+    the state {"change": "unchanged"} when the upload changes nothing about it."""
     indices = np.asarray(rows.indices, dtype=int)
     stored = store.lock_current(
         session, township.id, options.kind, [rows.codes[i] for i in indices]
@@ -238,57 +494,32 @@ def _store_parcels(session, rows: "_Rows", township, upload, options, progress) 
     same_shape[known] = store.same_shapes(
         np.array([before[k].geom for k in known], dtype=object), rows.geoms[indices[known]]
     )
-    outcomes, written = [], []
+    states = []
     for i, parcel, shaped in zip(indices, before, same_shape, strict=True):
         outcome, state = _updated_state(parcel, rows, i, bool(shaped), options, now)
-        outcomes.append(outcome)
-        if outcome != "unchanged":
-            written.append((i, state))
-    store.write_parcels(
-        session,
-        [state for _, state in written],
-        rows.geoms[[i for i, _ in written]],
-        township_id=township.id,
-        kind=options.kind,
-        upload=upload,
-        actor=options.actor,
-        now=now,
-    )
-    if progress:
-        progress(len(outcomes))
-    return outcomes
+        states.append((int(i), state if outcome != "unchanged" else {"change": "unchanged"}))
+    return states
 
 
-def _checked_rows(session, frame, source, options, township, report: Report) -> "_Rows":
-    """Every rule over the whole file; the rows are only usable when the report has no error."""
-    codes = _codes(frame, report.filename)
-    if len(frame) == 0:
-        report.add(None, None, "no_features", "the file holds no features")
-    geoms = check_geometries(np.asarray(frame.geometry.values, dtype=object), codes, source, report)
-    _check_duplicate_codes(codes, report)
-    _check_code_lengths(codes, report)
-    statuses = _statuses(frame, options, codes, report)
-    projects = _projects(session, frame, options, codes, report)
-    helpers = _supporters(session, frame, township, codes, report)
-    rows = _Rows(frame, codes, geoms, np.zeros(len(frame)), statuses, projects, helpers)
-    usable = np.flatnonzero(~shapely.is_missing(geoms))
-    rows.geoms[usable] = repair_invalid(
-        _as_multipolygons(geoms[usable]),
-        [codes[i] for i in usable],
-        report,
-        tolerance=get_settings().repair_tolerance,
-        positions=usable,
-    )
-    usable = np.flatnonzero(~shapely.is_missing(rows.geoms))
-    if not options.dry_run:
-        # From here to the commit, what the checks read from the database must stay true.
-        lock_townships(session, township, rows.geoms[usable])
-    _check_status_moves(session, rows, township, options, report)
-    if len(usable):
-        _check_against_surroundings(session, rows, usable, township, options, report)
-    report.locate(rows.geoms)
-    report.in_feature_order()
-    return rows
+def _storage_extent(stream) -> np.ndarray:
+    """A box in EPSG:4490 around the whole file, before its features are read: its extent
+    in its own CRS, transformed along densified edges, widened by ~1 km for safety and cut
+    to where its CRS is used (a feature outside is refused anyway)."""
+    west, south, east, north = stream.bounds
+    bounds_ok = np.isfinite([west, south, east, north]).all()
+    area = valid_lonlat_bounds(stream.source)
+    if not bounds_ok:
+        return np.array([shapely.box(*area)], dtype=object)
+    step = max(east - west, north - south) / 64 or 1.0
+    box = shapely.segmentize(shapely.box(west, south, east, north), step)
+    stored = to_storage(np.array([box], dtype=object), stream.source)
+    out = shapely.bounds(stored[0])
+    if not np.isfinite(out).all():
+        return np.array([shapely.box(*area)], dtype=object)
+    margin = 0.01
+    out = [max(out[0] - margin, area[0]), max(out[1] - margin, area[1]),
+           min(out[2] + margin, area[2]), min(out[3] + margin, area[3])]  # fmt: skip
+    return np.array([shapely.box(*out)], dtype=object)
 
 
 # pg_advisory_xact_lock(UPLOAD_LOCK, township id): the key space of upload locks.
@@ -318,48 +549,13 @@ def lock_townships(session, township, geoms: np.ndarray) -> None:
         session.execute(select(func.pg_advisory_xact_lock(UPLOAD_LOCK, unit_id)))
 
 
-def _check_against_surroundings(session, rows, usable, township, options, report) -> None:
-    """Area, location and overlap rules for the features that are valid polygons."""
-    geoms, codes = rows.geoms[usable], [rows.codes[i] for i in usable]
-    rows.areas[usable] = geodesic_area_m2(geoms)
-    context = _context(session, township, options, rows.codes, geoms)
-    declared = [rows.declared(i) for i in usable]
-    check_in_place(geoms, rows.areas[usable], codes, declared, context, report, positions=usable)
-    statuses = [rows.statuses[i] or "planned" for i in usable]
-    flags = check_duplicates_and_overlaps(geoms, codes, statuses, context, report, positions=usable)
-    for i, found in zip(usable, flags, strict=True):
-        rows.flags[i] = found
-
-
 def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:
     return shapely.multipolygons(shapely.get_parts(geoms), indices=_part_index(geoms))
 
 
-def _context(session, township, options, codes, geoms) -> Context:
-    """The township, the city and the stored parcels of the same kind near the file."""
+def _surroundings(session, township, options) -> Context:
+    """The township, its district and the city, for the location rules of every batch."""
     city = session.scalar(select(AdminUnit).where(AdminUnit.level == "city"))
-    west, south, east, north = shapely.total_bounds(geoms)
-    nearby = session.execute(
-        select(
-            Parcel.id,
-            Parcel.code,
-            Parcel.township_id,
-            AdminUnit.name,
-            Parcel.status,
-            func.ST_AsBinary(Parcel.geom),
-        )
-        .join(AdminUnit, AdminUnit.id == Parcel.township_id)
-        .where(
-            Parcel.kind == options.kind,
-            Parcel.geom.op("&&")(func.ST_MakeEnvelope(west, south, east, north, STORAGE_SRID)),
-            Parcel.status != "withdrawn",
-        )
-    ).all()
-    # The parcels the file itself replaces are no neighbours: left out here rather than with
-    # NOT IN over the file's codes, which PostgreSQL rescans per row once it is large.
-    replaced = set(codes)
-    nearby = [r for r in nearby if not (r[2] == township.id and r[1] in replaced)]
-    shapes = shapely.from_wkb([bytes(r[5]) for r in nearby]) if nearby else []
     district = township.parent
     return Context(
         township_name=township.name,
@@ -370,10 +566,6 @@ def _context(session, township, options, codes, geoms) -> Context:
         if district is not None and district.geom is not None
         else None,
         city=to_shape(city.geom) if city is not None and city.geom is not None else None,
-        stored=[
-            StoredParcel(r.id, r.code, r.name, r.status, shape)
-            for r, shape in zip(nearby, shapes, strict=True)
-        ],
         accept_overlaps=options.accept_overlaps,
         tolerances=get_settings().tolerances(),
     )
@@ -412,12 +604,13 @@ def _resolve(finder, name):
         raise UploadRefused(f"{name}: {exc}") from None
 
 
-def _codes(frame, name: str) -> list[str]:
+def _codes(frame, name: str, first: int = 0) -> list[str]:
     stem = Path(name).stem
     if "code" not in frame.columns:
-        return [f"{stem}-{i + 1}" for i in range(len(frame))]
+        return [f"{stem}-{first + i + 1}" for i in range(len(frame))]
     return [
-        str(c).strip() if _present(c) else f"{stem}-{i + 1}" for i, c in enumerate(frame["code"])
+        str(c).strip() if _present(c) else f"{stem}-{first + i + 1}"
+        for i, c in enumerate(frame["code"])
     ]
 
 
@@ -429,26 +622,12 @@ def _present(value) -> bool:
     )
 
 
-def _check_duplicate_codes(codes: list[str], report: Report) -> None:
-    seen: dict[str, int] = {}
-    for i, code in enumerate(codes):
-        if code in seen:
-            report.add(
-                i + 1,
-                code,
-                "duplicate_code",
-                f"parcel code {code} is used again (first at feature {seen[code]})",
-            )
-        else:
-            seen[code] = i + 1
-
-
-def _check_code_lengths(codes: list[str], report: Report) -> None:
+def _check_code_lengths(codes: list[str], report: Report, first: int = 0) -> None:
     limit = Parcel.__table__.c.code.type.length
     for i, code in enumerate(codes):
         if len(code) > limit:
             report.add(
-                i + 1,
+                first + i + 1,
                 code[:20] + "…",
                 "code_too_long",
                 f"a parcel code has at most {limit} characters, this one {len(code)}",
@@ -473,6 +652,7 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
     position = {code: i for i, code in enumerate(rows.codes)}
     for code, current in stored:
         i, status = asked.get(code, (position[code], None))
+        i += rows.first
         if current == "withdrawn":
             report.add(
                 i + 1,
@@ -500,7 +680,9 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
             )
 
 
-def _statuses(frame, options: ImportOptions, codes, report: Report) -> list[str | None]:
+def _statuses(
+    frame, options: ImportOptions, codes, report: Report, first: int = 0
+) -> list[str | None]:
     """--status wins; otherwise the file's own status column. None means: a parcel already
     stored keeps its status (a re-survey must not undo a verification), a new one is planned."""
     if options.status or "status" not in frame.columns:
@@ -510,7 +692,7 @@ def _statuses(frame, options: ImportOptions, codes, report: Report) -> list[str 
         for i, value in enumerate(frame["status"]):
             status = str(value).strip().lower() if _present(value) else None
             if status is not None and status not in IMPORT_STATUSES:
-                report.add(i + 1, codes[i], "unknown_status", f"unknown status {value!r}")
+                report.add(first + i + 1, codes[i], "unknown_status", f"unknown status {value!r}")
             base.append(status)
     # Demolition's counterpart of "delivered" is "demolished".
     if options.kind == "demolition":
@@ -518,13 +700,19 @@ def _statuses(frame, options: ImportOptions, codes, report: Report) -> list[str 
     return base
 
 
-def _projects(session, frame, options: ImportOptions, codes, report: Report) -> list:
+def _projects(
+    session, frame, options: ImportOptions, codes, report: Report, first=0, cache=None
+) -> list:
+    """The project of each feature; `cache`, shared by a file's batches, is found once."""
+    cache = {} if cache is None else cache
     if options.project:
-        project = _resolve(lambda: find_project(session, options.project), report.filename)
-        return [project] * len(frame)
+        if options.project not in cache:
+            cache[options.project] = _resolve(
+                lambda: find_project(session, options.project), report.filename
+            )
+        return [cache[options.project]] * len(frame)
     if "project" not in frame.columns:
         return [None] * len(frame)
-    cache: dict[str, object] = {}
     found = []
     for i, value in enumerate(frame["project"]):
         if not _present(value):
@@ -536,12 +724,12 @@ def _projects(session, frame, options: ImportOptions, codes, report: Report) -> 
                 cache[code] = find_project(session, code)
             except NotFound as exc:
                 cache[code] = None
-                report.add(i + 1, codes[i], "unknown_project", str(exc))
+                report.add(first + i + 1, codes[i], "unknown_project", str(exc))
         found.append(cache[code])
     return found
 
 
-def _supporters(session, frame, host, codes, report: Report) -> list[list]:
+def _supporters(session, frame, host, codes, report: Report, first: int = 0) -> list[list]:
     if "support" not in frame.columns:
         return [[] for _ in range(len(frame))]
     out = []
@@ -554,7 +742,7 @@ def _supporters(session, frame, host, codes, report: Report) -> list[list]:
             try:
                 helpers.append(find_township(session, helper, district=host.parent))
             except NotFound as exc:
-                report.add(i + 1, codes[i], "unknown_township", str(exc))
+                report.add(first + i + 1, codes[i], "unknown_township", str(exc))
         out.append(helpers)
     return out
 
@@ -574,6 +762,7 @@ class _Rows:
     helpers: list
     flags: list = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
+    first: int = 0  # the position in the file of the batch's first feature
 
     def __post_init__(self):
         self.flags = [[] for _ in range(len(self.codes))]
@@ -585,7 +774,7 @@ class _Rows:
             self.indices = []
         elif accept_valid:
             bad = report.features_with_errors()
-            self.indices = [i for i in self.indices if i + 1 not in bad]
+            self.indices = [i for i in self.indices if self.first + i + 1 not in bad]
 
     def declared(self, i: int) -> float | None:
         return self._declared[i]

@@ -50,12 +50,12 @@ class Report:
     def features_with_errors(self) -> set[int]:
         return {p.feature for p in self.errors if p.feature is not None}
 
-    def locate(self, geoms: np.ndarray) -> None:
-        """Give every feature-level problem without a location the feature's inner point."""
+    def locate(self, geoms: dict) -> None:
+        """Give every feature-level problem without a location the feature's inner point
+        (`geoms`: feature number -> shape in EPSG:4490, None where refused)."""
         for problem in self.problems:
             if problem.location is None and problem.feature is not None:
-                geom = geoms[problem.feature - 1] if problem.feature <= len(geoms) else None
-                problem.location = _point(geom)
+                problem.location = _point(geoms.get(problem.feature))
 
     def in_feature_order(self) -> None:
         """File-level problems first, then each feature's in file order (sorted in place:
@@ -100,21 +100,24 @@ def _where(problem: Problem) -> str:
     return f"feature {problem.feature}" + (f" ({problem.code})" if problem.code else "")
 
 
-def check_geometries(geoms: np.ndarray, codes: list, source: SourceCRS, report: Report):
-    """Report what cannot be a parcel; return the geometries in EPSG:4490 (None where refused)."""
+def check_geometries(
+    geoms: np.ndarray, codes: list, source: SourceCRS, report: Report, first: int = 0
+):
+    """Report what cannot be a parcel; return the geometries in EPSG:4490 (None where refused).
+    `first`: the position in the file of the first of `geoms`."""
     missing = shapely.is_missing(geoms)
     empty = ~missing & shapely.is_empty(np.where(missing, None, geoms))
     types = shapely.get_type_id(geoms)
     already = {p.feature for p in report.problems}
     for i in np.flatnonzero(missing | empty):
-        if i + 1 in already:
+        if first + i + 1 in already:
             continue
-        report.add(i + 1, codes[i], "empty_geometry", "the feature has no geometry")
+        report.add(first + i + 1, codes[i], "empty_geometry", "the feature has no geometry")
     usable = ~(missing | empty)
     for i in np.flatnonzero(usable & ~np.isin(types, list(POLYGONAL))):
         kind = _TYPE_NAMES.get(int(types[i]), "geometry")
         report.add(
-            i + 1,
+            first + i + 1,
             codes[i],
             "not_polygon",
             f"a {kind} is not a parcel boundary (polygon)",
@@ -124,15 +127,17 @@ def check_geometries(geoms: np.ndarray, codes: list, source: SourceCRS, report: 
     out = np.full(len(geoms), None, dtype=object)
     if usable.any():
         flat = shapely.force_2d(geoms[usable])
-        out[usable] = _transform_checked(flat, np.flatnonzero(usable), codes, source, report)
+        out[usable] = _transform_checked(
+            flat, np.flatnonzero(usable), codes, source, report, first
+        )
     return out
 
 
-def _transform_checked(geoms, positions, codes, source: SourceCRS, report: Report):
+def _transform_checked(geoms, positions, codes, source: SourceCRS, report: Report, first=0):
     west, south, east, north = valid_lonlat_bounds(source)
     m = BOUNDS_MARGIN_DEG
     not_lonlat = (
-        _report_bad_lonlat(geoms, positions, codes, report)
+        _report_bad_lonlat(geoms, positions, codes, report, first)
         if source.is_geographic
         else (np.zeros(len(geoms), dtype=bool))
     )
@@ -147,7 +152,7 @@ def _transform_checked(geoms, positions, codes, source: SourceCRS, report: Repor
     )
     for j in np.flatnonzero(~inside & ~not_lonlat):
         report.add(
-            positions[j] + 1,
+            first + positions[j] + 1,
             codes[positions[j]],
             "outside_crs_area",
             f"coordinates fall outside the valid area of {source.label} "
@@ -158,14 +163,14 @@ def _transform_checked(geoms, positions, codes, source: SourceCRS, report: Repor
     return stored
 
 
-def _report_bad_lonlat(geoms, positions, codes, report: Report) -> np.ndarray:
+def _report_bad_lonlat(geoms, positions, codes, report: Report, first=0) -> np.ndarray:
     bounds = shapely.bounds(geoms)
     bad = (np.abs(bounds[:, [0, 2]]) > 180).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90).any(
         axis=1
     )
     for j in np.flatnonzero(bad):
         report.add(
-            positions[j] + 1,
+            first + positions[j] + 1,
             codes[positions[j]],
             "coordinates_out_of_range",
             "coordinates are not longitude/latitude (projected numbers in a lon/lat file?); "
@@ -389,27 +394,58 @@ def check_duplicates_and_overlaps(
     for (i, _j, other_code, other_status, label), shape, m2 in zip(
         pairs, overlaps, overlap_m2, strict=True
     ):
-        if m2 < context.tolerances.overlap_min_m2:
-            continue
-        verified = statuses[i] == "verified" and other_status == "verified"
-        refused = verified and not context.accept_overlaps
-        kind = "overlap_verified" if verified else "overlap"
-        message = f"overlaps {label} by {m2:,.1f} m²"
-        if verified:
-            message += (
-                " (both verified: counted once in tallies)"
-                if context.accept_overlaps
-                else "; both are verified: fix it, or accept it with --accept-overlaps"
-            )
-        report.add(
-            feature[i],
-            codes[i],
-            kind,
-            message,
-            severity=ERROR if refused else WARNING,
-            location=_point(shape),
+        found = _overlap(feature[i], codes[i], statuses[i], other_code, other_status, label,
+                         shape, m2, context, report)  # fmt: skip
+        if found is not None:
+            flags[i].append(found)
+    return flags
+
+
+def _overlap(feature, code, status, other_code, other_status, label, shape, m2, context,
+             report: Report) -> dict | None:  # fmt: skip
+    """Report one overlap of a feature (unless a sliver); the flag its parcel carries."""
+    if m2 < context.tolerances.overlap_min_m2:
+        return None
+    verified = status == "verified" and other_status == "verified"
+    refused = verified and not context.accept_overlaps
+    kind = "overlap_verified" if verified else "overlap"
+    message = f"overlaps {label} by {m2:,.1f} m²"
+    if verified:
+        message += (
+            " (both verified: counted once in tallies)"
+            if context.accept_overlaps
+            else "; both are verified: fix it, or accept it with --accept-overlaps"
         )
-        flags[i].append({"rule": kind, "with": other_code, "overlap_m2": round(m2, 2)})
+    report.add(
+        feature, code, kind, message, severity=ERROR if refused else WARNING,
+        location=_point(shape),
+    )  # fmt: skip
+    return {"rule": kind, "with": other_code, "overlap_m2": round(m2, 2)}
+
+
+def check_pairs_across_batches(pairs, context: Context, report: Report) -> dict[int, list]:
+    """The rules of check_duplicates_and_overlaps for pairs of features of one file read in
+    different batches: (feature, code, status, shape) of the earlier, then of the later.
+    Returns the flags of the earlier features, by feature number."""
+    flags: dict[int, list] = {}
+    if not pairs:
+        return flags
+    firsts = np.array([p[3] for p in pairs], dtype=object)
+    seconds = np.array([p[7] for p in pairs], dtype=object)
+    same = shapely.equals(firsts, seconds)
+    for (fi, ci, _si, _gi, fj, cj, _sj, _gj), equal in zip(pairs, same, strict=True):
+        if equal:
+            report.add(fj, cj, "duplicate_geometry", f"the same boundary as feature {fi} ({ci})")
+    overlaps = shapely.intersection(firsts[~same], seconds[~same])
+    overlap_m2 = geodesic_area_m2(overlaps)
+    others = [p for p, equal in zip(pairs, same, strict=True) if not equal]
+    for (fi, ci, si, _gi, fj, cj, sj, _gj), shape, m2 in zip(
+        others, overlaps, overlap_m2, strict=True
+    ):
+        label = f"feature {fj} ({cj}) of this file"
+        found = _overlap(fi, ci, si, cj, sj, label, shape, m2, context, report)
+        if found is not None:
+            flags.setdefault(fi, []).append(found)
     return flags
 
 

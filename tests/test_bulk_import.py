@@ -4,10 +4,11 @@ import geopandas as gpd
 import pytest
 import shapely
 from conftest import count_rows
-from gridfiles import write_grid
+from gridfiles import grid_frame, write_grid
 from parcelfiles import XINDIAN, independent_area_m2
 from sqlalchemy import text
 
+from geo_service.errors import UploadRefused
 from geo_service.settings import get_settings
 from geo_service.uploads import ImportOptions, import_file
 
@@ -76,3 +77,87 @@ def test_a_70000_feature_file_imports_in_one_go_and_again_unchanged(session, gri
         == "delivered"
     )
     assert count_rows("parcel_versions") == FEATURES + 1
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    # Batches of 40 features: a file of a few hundred crosses many batch boundaries.
+    monkeypatch.setenv("IMPORT_BATCH_FEATURES", "40")
+    get_settings.cache_clear()
+    yield 40
+    monkeypatch.delenv("IMPORT_BATCH_FEATURES")
+    get_settings.cache_clear()
+
+
+def _stored_counts() -> tuple:
+    return tuple(
+        count_rows(t) for t in ("parcels", "parcel_versions", "uploads", "tally_totals")
+    )
+
+
+def test_a_problem_in_a_late_batch_refuses_the_whole_file(session, small_batches, tmp_path):
+    grid = grid_frame(XINDIAN, 230)
+    # In batch 6 (features 201-230): a point, a code first used in batch 1, and a copy of
+    # a batch-2 square moved 1.5 m east (overlapping it by 8.5 × 10 m).
+    grid.loc[205, "geometry"] = shapely.Point(grid.geometry[205].centroid)
+    grid.loc[210, "code"] = grid.code[2]
+    grid.loc[220, "geometry"] = shapely.affinity.translate(grid.geometry[50], xoff=1.5)
+    path = tmp_path / "late.gpkg"
+    grid.to_file(path, driver="GPKG", engine="pyogrio")
+    before = _stored_counts()
+    options = ImportOptions(kind="land", township="新店镇", status="verified", actor="测绘队")
+    with pytest.raises(UploadRefused) as caught:
+        import_file(session, path, options)
+    session.rollback()
+    assert _stored_counts() == before, "nothing of a refused file is stored"
+    report = caught.value.report
+    found = {(p.feature, p.rule, p.severity) for p in report.problems}
+    assert found == {
+        (206, "not_polygon", "error"),
+        (211, "duplicate_code", "error"),
+        # Reported on the earlier feature (51, batch 2), as within a batch.
+        (51, "overlap_verified", "error"),
+    }
+    problems = {p.feature: p for p in report.problems}
+    assert "first at feature 3" in problems[211].message
+    assert "feature 221 (G-0000220) of this file by 85.0 m²" in problems[51].message
+    assert "late.gpkg" in str(caught.value) and "feature 206 (G-0000205)" in str(caught.value)
+    # The report's map shows every feature of a file this small (a point is no parcel);
+    # the problems file has the features with problems, as read.
+    assert len(report.shapes) == 229 and 206 not in report.shapes
+    assert set(report.frame.index) == {51, 206, 211}
+    assert report.frame.geometry[206].geom_type == "Point"
+    assert report.features == 230 and report.valid == 227
+
+    # Accepting the valid features stores the other 227, flags and counts them once.
+    options.accept_valid = True
+    stored = import_file(session, path, options)
+    session.commit()
+    assert (stored.created, stored.rejected, stored.parcels) == (227, 3, 227)
+    assert count_rows("parcels") == count_rows("parcel_versions") == 227
+    codes = {c for (c,) in session.execute(text("SELECT code FROM parcels"))}
+    assert {"G-0000050", "G-0000205"}.isdisjoint(codes) and "G-0000220" in codes
+    assert "G-0000002" in codes  # the first use of a code repeated later stays
+    total = session.execute(text("SELECT sum(area_m2) FROM parcels")).scalar()
+    assert stored.area_m2 == pytest.approx(total, rel=1e-9)
+
+
+def test_overlaps_across_batches_are_flagged_like_within_one(session, small_batches, tmp_path):
+    grid = grid_frame(XINDIAN, 100)
+    grid.loc[90, "geometry"] = shapely.affinity.translate(grid.geometry[5], xoff=1.0)
+    path = tmp_path / "overlap.gpkg"
+    grid.to_file(path, driver="GPKG", engine="pyogrio")
+    options = ImportOptions(kind="land", township="新店镇", status="delivered", actor="测绘队")
+    report = import_file(session, path, options)
+    session.commit()
+    assert report.created == 100
+    flags = session.execute(
+        text("SELECT flags, overlapping FROM parcels WHERE code = 'G-0000005'")
+    ).one()
+    assert [(f["rule"], f["with"]) for f in flags[0]] == [("overlap", "G-0000090")]
+    assert flags[0][0]["overlap_m2"] == pytest.approx(90.0, rel=1e-3)
+    assert flags[1] is True
+    # The two overlapping squares cover 110 m², not 200: counted once.
+    areas = session.execute(text("SELECT sum(area_m2) FROM parcels")).scalar()
+    one = areas / 100
+    assert report.area_m2 == pytest.approx(areas - one * 0.9, rel=1e-4)

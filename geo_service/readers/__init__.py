@@ -13,12 +13,15 @@ one inferred from zone-prefixed eastings, or is refused. Any failure to read is 
 UploadRefused that names the file.
 """
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
+from pyproj import CRS
 
 from .. import crs as crsmod
 from ..crs import SourceCRS, parse_crs
@@ -28,7 +31,14 @@ from ..validation import Problem
 from . import archives, boundary_points, vector
 from .encoding import decode_text, detect_dbf_encoding, detect_text, normalise
 
-__all__ = ["ReadResult", "read_features", "detect_dbf_encoding", "FIELD_ALIASES"]
+__all__ = [
+    "ReadResult",
+    "FeatureStream",
+    "read_features",
+    "open_features",
+    "detect_dbf_encoding",
+    "FIELD_ALIASES",
+]
 
 ARCHIVE_SUFFIXES = (".zip", ".kmz")
 TEXT_SUFFIX = ".txt"
@@ -66,6 +76,149 @@ class ReadResult:
     problems: list = field(default_factory=list)
 
 
+@dataclass
+class FeatureStream:
+    """A file's features in batches, for files too large to hold at once: each batch is
+    (position of its first feature in the file, 0-based; a frame with canonical columns)."""
+
+    source: SourceCRS
+    encoding: str | None
+    filename: str
+    count: int
+    crs: object  # the file's own CRS: problem features are shown in it
+    # (west, south, east, north) of the whole file in its own CRS, NaN when unknown.
+    bounds: tuple = (float("nan"),) * 4
+    problems: list = field(default_factory=list)
+    _batches: Callable[[bool], Iterator] = field(default=None, repr=False)
+
+    def batches(self) -> Iterator[tuple[int, gpd.GeoDataFrame]]:
+        return self._guarded(self._batches(False))
+
+    def codes(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The same batches with the code column alone (no geometry read)."""
+        return self._guarded(self._batches(True))
+
+    def _guarded(self, batches):
+        try:
+            yield from batches
+        except GeoServiceError:
+            raise
+        except Exception as exc:  # GDAL failing halfway through a file: still a refusal
+            raise UploadRefused(
+                f"{self.filename}: could not be read ({vector.first_line(exc)})"
+            ) from None
+
+
+def open_features(
+    path: Path,
+    crs: str | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+    batch_size: int = 20_000,
+) -> FeatureStream:
+    """Like read_features, in batches of `batch_size` features. GeoPackages and Shapefiles
+    are read batch by batch, so memory stays flat whatever the file's size; other formats
+    are read whole (they are small in practice) and then cut."""
+    path = Path(path)
+    name = path.name
+    _check_path(path, name)
+    override = parse_crs(crs) if crs else None
+    encoding = normalise(encoding) if encoding else None
+    try:
+        kind = _kind(path, name)
+        if kind in (vector.GEOPACKAGE, vector.SHAPEFILE):
+            stream = _stream_vector(path, kind, name, override, encoding, layer, batch_size)
+            if stream is not None:
+                return stream
+        read = _read(path, name, override, encoding, layer, None)
+    except GeoServiceError:
+        raise
+    except Exception as exc:
+        detail = vector.first_line(exc).replace(str(path), name)
+        raise UploadRefused(f"{name}: could not be read ({detail})") from None
+    return _frame_stream(read, batch_size)
+
+
+def _frame_stream(read: ReadResult, batch_size: int) -> FeatureStream:
+    frame = read.frame
+
+    def batches(codes_only: bool):
+        for first in range(0, len(frame), batch_size):
+            part = frame.iloc[first : first + batch_size].reset_index(drop=True)
+            yield first, (part[[c for c in ("code",) if c in part.columns]] if codes_only else part)
+
+    geoms = frame.geometry.to_numpy() if len(frame) else None
+    return FeatureStream(
+        source=read.source,
+        encoding=read.encoding,
+        filename=read.filename,
+        count=len(frame),
+        crs=frame.crs,
+        bounds=tuple(shapely.total_bounds(geoms)) if geoms is not None else (float("nan"),) * 4,
+        problems=read.problems,
+        _batches=batches,
+    )
+
+
+def _stream_vector(path, kind, name, override, encoding, layer, batch_size):
+    """A GeoPackage or Shapefile read batch by batch; None when GDAL cannot count it."""
+    used, read_encoding, chosen, info = vector.layer_info(path, kind, name, encoding, layer)
+    count = info["features"]
+    if count is None or count < 0:
+        return None
+    check_count(count, name)
+    renames = _canonical_columns(list(info["fields"]))
+    problems: list[Problem] = []
+    if override is not None:
+        source = override
+    elif info["crs"]:
+        source = SourceCRS(CRS.from_user_input(info["crs"]))
+    else:
+        bounds = info.get("total_bounds") or [float("nan")] * 4
+        source, problems = crsmod.infer_from_coordinates(bounds, name)
+    source, warnings = crsmod.accept(source, name)
+    file_crs = CRS.from_user_input(info["crs"]) if info["crs"] else None
+    code_field = next((f for f, c in renames.items() if c == "code"), None)
+    if code_field is None and "code" in list(info["fields"]):
+        code_field = "code"
+
+    def batches(codes_only: bool):
+        if codes_only and code_field is None:
+            for first in range(0, count, batch_size):
+                yield first, pd.DataFrame(index=range(min(batch_size, count - first)))
+            return
+        reader = vector.read_batches(
+            path, chosen, read_encoding, count, batch_size, [code_field] if codes_only else None
+        )
+        first = 0
+        for frame in reader:
+            frame = frame.rename(columns=renames)
+            if not codes_only:
+                check_vertices(frame, name, first)
+            yield first, frame
+            first += len(frame)
+
+    return FeatureStream(
+        source=source,
+        encoding=used,
+        filename=name,
+        count=count,
+        crs=file_crs,
+        bounds=tuple(info.get("total_bounds") or (float("nan"),) * 4),
+        problems=warnings + problems,
+        _batches=batches,
+    )
+
+
+def _check_path(path: Path, name: str) -> None:
+    if not path.exists():
+        raise UploadRefused(f"{name}: file not found")
+    if not path.is_file():
+        raise UploadRefused(f"{name}: not a file")
+    if path.stat().st_size == 0:
+        raise UploadRefused(f"{name}: the file is empty")
+
+
 def read_features(
     path: Path,
     crs: str | None = None,
@@ -77,12 +230,7 @@ def read_features(
     `layer` picks a layer (or, in a zip, a dataset by name); `limits` the archive limits."""
     path = Path(path)
     name = path.name
-    if not path.exists():
-        raise UploadRefused(f"{name}: file not found")
-    if not path.is_file():
-        raise UploadRefused(f"{name}: not a file")
-    if path.stat().st_size == 0:
-        raise UploadRefused(f"{name}: the file is empty")
+    _check_path(path, name)
     override = parse_crs(crs) if crs else None
     encoding = normalise(encoding) if encoding else None
     try:
@@ -326,19 +474,29 @@ def check_nesting(path: Path, name: str) -> None:
 def check_limits(frame: gpd.GeoDataFrame, name: str) -> None:
     """Refuse a file with more features, or a feature with more vertices, than anyone
     surveys: one such parcel would make every map page heavy for everyone."""
+    check_count(len(frame), name)
+    check_vertices(frame, name)
+
+
+def check_count(count: int, name: str) -> None:
     settings = get_settings()
-    if len(frame) > settings.max_features_per_file:
+    if count > settings.max_features_per_file:
         raise UploadRefused(
-            f"{name}: {len(frame):,} features, more than the limit of "
+            f"{name}: {count:,} features, more than the limit of "
             f"{settings.max_features_per_file:,} per file (MAX_FEATURES_PER_FILE); "
             "split the file"
         )
+
+
+def check_vertices(frame: gpd.GeoDataFrame, name: str, first: int = 0) -> None:
+    """`first`: the position in the file of the frame's first feature."""
+    settings = get_settings()
     counts = shapely.get_num_coordinates(frame.geometry.to_numpy())
     over = np.flatnonzero(counts > settings.max_vertices_per_parcel)
     if len(over):
         codes = frame["code"] if "code" in frame.columns else None
         listed = ", ".join(
-            f"feature {i + 1}"
+            f"feature {first + i + 1}"
             + (f" ({codes.iloc[i]})" if codes is not None and codes.iloc[i] else "")
             + f" has {counts[i]:,}"
             for i in over[:5]

@@ -41,12 +41,7 @@ def read_vector(
     `encoding` (from --encoding) applies to Shapefiles and GeoJSON; GeoPackage and KML
     declare their own (UTF-8 in practice).
     """
-    used = UTF8
-    read_encoding = None
-    if kind == SHAPEFILE:
-        used, read_encoding = _shapefile_encoding(path, encoding, filename)
-    elif kind == GEOJSON and encoding:
-        used = read_encoding = encoding
+    used, read_encoding = _encodings(path, kind, filename, encoding)
     try:
         if kind == KML:
             frame, notes = _read_kml(str(path), filename, layer)
@@ -62,6 +57,47 @@ def read_vector(
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
         raise UploadRefused(f"{filename}: the {_label(kind)} holds no geometry column")
     return frame, used, notes
+
+
+def _encodings(path: Path, kind: str, filename: str, encoding: str | None):
+    """(encoding reported, encoding given to pyogrio)."""
+    if kind == SHAPEFILE:
+        return _shapefile_encoding(path, encoding, filename)
+    if kind == GEOJSON and encoding:
+        return encoding, encoding
+    return UTF8, None
+
+
+def layer_info(path: Path, kind: str, filename: str, encoding: str | None, layer: str | None):
+    """What a streamed read needs before the first feature: (encoding reported, encoding
+    given to GDAL, the layer, pyogrio's layer info with the feature count and extent)."""
+    used, read_encoding = _encodings(path, kind, filename, encoding)
+    try:
+        chosen = layer or _single_layer(str(path), filename)
+        info = pyogrio.read_info(str(path), layer=chosen, encoding=read_encoding)
+    except (DataSourceError, DataLayerError) as exc:
+        detail = first_line(exc).replace(str(path), path.name)
+        raise UploadRefused(
+            f"{filename}: not a readable vector file ({_label(kind)}: {detail})"
+        ) from None
+    if info.get("geometry_type") is None:
+        raise UploadRefused(f"{filename}: the {_label(kind)} holds no geometry column")
+    return used, read_encoding, chosen, info
+
+
+def read_batches(path: Path, layer, encoding, count: int, batch_size: int, columns=None):
+    """Frames of up to `batch_size` features, one after the other (GeoPackage and Shapefile
+    seek to a feature by its position, so each batch reads only its own features).
+    `columns` given: those alone, no geometry."""
+    for first in range(0, count, batch_size):
+        frame = pyogrio.read_dataframe(
+            str(path), layer=layer, encoding=encoding, skip_features=first,
+            max_features=min(batch_size, count - first), columns=columns,
+            read_geometry=columns is None,
+        )  # fmt: skip
+        if columns is None:
+            frame["geometry"] = shapely.force_2d(frame.geometry.to_numpy())
+        yield pd.DataFrame(frame) if columns is not None else frame
 
 
 def _label(kind: str) -> str:

@@ -140,7 +140,7 @@ def _problems_download(report: dict, fmt: str, folder: Path | None = None) -> Re
     kept = SimpleNamespace(
         filename=report.get("filename") or "upload",
         problems=problems,
-        frame=gpd.GeoDataFrame(geometry=geoms, crs=4490),
+        frame=gpd.GeoDataFrame(geometry=geoms, index=range(1, count + 1), crs=4490),
     )
     if fmt == "csv":
         body = "\ufeff" + reports.problems_csv(kept)  # the BOM: Excel then reads UTF-8 right
