@@ -309,11 +309,15 @@ _UPDATE = f"""
 """
 
 # New parcels, and their ids back into the stage: the statements after it join by id.
+# The district is given here (and below), so the filling trigger of migration 0017 is
+# skipped for bulk writes.
 _INSERT = f"""
     WITH created AS (
-        INSERT INTO parcels (code, kind, township_id, {_COPIED}, geom, flags, source_file,
-                             upload_id, created_by, updated_by, updated_at, version)
+        INSERT INTO parcels (code, kind, township_id, district_id, {_COPIED}, geom, flags,
+                             source_file, upload_id, created_by, updated_by, updated_at,
+                             version)
         SELECT s.code, :kind, :township,
+               (SELECT parent_id FROM admin_units WHERE id = :township),
                {", ".join("s." + c.strip() for c in _COPIED.split(","))},
                {_GEOM}, s.flags::jsonb, :source, :upload, :actor, :actor, :now, 1
         FROM import_stage s WHERE s.parcel_id IS NULL
@@ -337,16 +341,17 @@ _UNSUPPORT = """
 """
 
 _SUPPORT = f"""
-    INSERT INTO parcel_support (parcel_id, township_id)
-    SELECT p.id, unnest(s.support_ids::int[]) {_STAGED}
+    INSERT INTO parcel_support (parcel_id, district_id, township_id)
+    SELECT p.id, p.district_id, unnest(s.support_ids::int[]) {_STAGED}
 """
 
 # A version is the parcel's whole state as now stored.
 _VERSIONS = f"""
     INSERT INTO parcel_versions (parcel_id, version, change, code, kind, status, township_id,
-        project_id, geom, area_m2, upload_id, changed_by, valid_from, verified_by,
+        district_id, project_id, geom, area_m2, upload_id, changed_by, valid_from, verified_by,
         verified_group, verified_at, verified_area_m2, flags, support_ids)
-    SELECT p.id, p.version, s.change, p.code, p.kind, p.status, p.township_id, p.project_id,
+    SELECT p.id, p.version, s.change, p.code, p.kind, p.status, p.township_id, p.district_id,
+           p.project_id,
            p.geom, p.area_m2, :upload, :actor, :now, p.verified_by, p.verified_group,
            p.verified_at, p.verified_area_m2, p.flags, s.support_ids::int[]
     {_STAGED}

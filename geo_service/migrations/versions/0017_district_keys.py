@@ -24,7 +24,7 @@ across partitions. The fill triggers fire in replica mode too (`ENABLE ALWAYS`):
 define data, unlike the history guard that tests switch off to back-date versions.
 
 Revision ID: 0017_district_keys
-Revises: 0009_maintained_tallies
+Revises: 0016_tally_insert_flags
 Create Date: 2026-11-28
 """
 
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0017_district_keys"
-down_revision: str | None = "0009_maintained_tallies"
+down_revision: str | None = "0016_tally_insert_flags"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
