@@ -23,7 +23,16 @@ def normalise_url(url: str) -> str:
 
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
-    return create_engine(normalise_url(url or get_settings().database_url), pool_pre_ping=True)
+    # pool_size: one connection per request served at once, kept. With SQLAlchemy's default
+    # of 5 a worker under load (FastAPI runs sync routes on up to 40 threads) opened and
+    # closed an overflow connection per request, and a new PostgreSQL backend pays ~10 ms
+    # loading its catalogue caches and PostGIS on its first query.
+    return create_engine(
+        normalise_url(url or get_settings().database_url),
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=30,
+    )
 
 
 @lru_cache
