@@ -335,13 +335,10 @@ def resolve_token(session: Session, secret: str, source: str | None = None) -> P
     """The user a live sign-in belongs to, or None (unknown, expired, revoked, disabled)."""
     if not secret or len(secret) > 200:
         return None
+    who = remembered_token(secret, source)
+    if who is not None:
+        return who
     digest = _digest(secret)
-    remembered = _resolved.get(digest)
-    if remembered is not None:
-        until, expires_at, who = remembered
-        if until > time.monotonic() and expires_at > datetime.now(UTC):
-            return who.with_source(source)
-        _resolved.pop(digest, None)
     token = session.scalar(
         select(AuthToken).where(
             AuthToken.token_hash == digest,
@@ -354,6 +351,22 @@ def resolve_token(session: Session, secret: str, source: str | None = None) -> P
     who = principal(session, token.user)
     _remember(digest, token.expires_at, who)
     return who.with_source(source)
+
+
+def remembered_token(secret: str, source: str | None = None) -> Principal | None:
+    """The user of a token this process resolved in the last TOKEN_CACHE_SECONDS and that
+    has not expired since, else None (look it up: resolve_token). No database call."""
+    if not secret or len(secret) > 200:
+        return None
+    digest = _digest(secret)
+    remembered = _resolved.get(digest)
+    if remembered is None:
+        return None
+    until, expires_at, who = remembered
+    if until > time.monotonic() and expires_at > datetime.now(UTC):
+        return who.with_source(source)
+    _resolved.pop(digest, None)
+    return None
 
 
 def _remember(digest: str, expires_at: datetime, who: Principal) -> None:

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -33,6 +34,46 @@ def get_engine(url: str | None = None) -> Engine:
         pool_size=10,
         max_overflow=30,
     )
+
+
+@lru_cache
+def _read_engine(url: str) -> Engine:
+    # By the URL itself (not None for "the configured one"): a changed DATABASE_URL gets
+    # its own pool. Autocommit, and no ping on checkout: a connection that died is found
+    # by the query itself, which read_rows then tries once more on a new one.
+    return create_engine(
+        normalise_url(url),
+        isolation_level="AUTOCOMMIT",
+        pool_size=10,
+        max_overflow=30,
+    )
+
+
+@lru_cache(maxsize=256)
+def _driver_sql(sql: str) -> str:
+    """`:name` parameters (as text() takes them) in psycopg's `%(name)s` form, compiled
+    once per statement by SQLAlchemy, which knows `::casts` and quoted strings apart."""
+    return str(text(sql).compile(dialect=_read_engine(get_settings().database_url).dialect))
+
+
+def read_rows(sql: str, params: dict | None = None) -> list[tuple]:
+    """One read-only statement straight on a pooled psycopg connection, for the requests
+    served most (parcel pages, tiles, the change token): no ORM session, no transaction
+    to open and commit, no ping, and the statement prepared server-side once it repeats.
+    Any other read goes through session_scope."""
+    statement = _driver_sql(sql)
+    for attempt in (1, 2):
+        pooled = _read_engine(get_settings().database_url).raw_connection()
+        try:
+            return pooled.driver_connection.execute(statement, params or {}).fetchall()
+        except psycopg.OperationalError:
+            if attempt == 1 and pooled.driver_connection.broken:
+                pooled.invalidate()  # the server restarted since: once more, connected anew
+                continue
+            raise
+        finally:
+            pooled.close()
+    raise AssertionError("unreachable")
 
 
 @lru_cache
@@ -121,6 +162,10 @@ def outage_reason(exc: BaseException) -> str | None:
     an outage (a bug or a bad value instead)."""
     if isinstance(exc, DatabaseUnavailable):
         return str(exc)
+    if isinstance(exc, psycopg.Error):  # from read_rows, not wrapped by SQLAlchemy
+        if exc.sqlstate in _REASONS:
+            return _REASONS[exc.sqlstate]
+        return UNREACHABLE if isinstance(exc, psycopg.OperationalError) else None
     if not isinstance(exc, DBAPIError):
         return None
     state = getattr(exc.orig, "sqlstate", None)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from geo_service import database
+from geo_service import accounts, database
 from geo_service.settings import get_settings
 
 TEST_URL = os.environ.get(
@@ -46,6 +46,17 @@ def _reset_caches():
     get_settings.cache_clear()
     database.get_engine.cache_clear()
     database._sessionmaker.cache_clear()
+    database._read_engine.cache_clear()
+    _forget_remembered()
+
+
+def _forget_remembered():
+    """What the service remembers by change token or token hash: a test empties the tables
+    and restarts their ids, so the same token could come back meaning other data."""
+    from geo_service.api import parcels
+
+    accounts.forget_resolved_tokens()
+    parcels.forget_counts()
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +81,7 @@ def db(db_url):
 
     with database.get_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {_MUTABLE} RESTART IDENTITY CASCADE"))
+    _forget_remembered()
     with database.session_scope() as session:
         reference.load_reference(session)
     return db_url
@@ -218,6 +230,7 @@ def load_demo() -> None:
                 )
             )
         _restart_sequences(conn, tables)
+    _forget_remembered()
 
 
 def _restart_sequences(conn, tables: list[str]) -> None:

@@ -577,3 +577,48 @@ def test_figures_in_json_are_rounded_to_the_hundredth_m2_and_ten_thousandth_mu(c
     for feature in data["townships"]["features"]:
         _figures_rounded(feature["properties"])
     assert data["summary"]["verified_m2"] == pytest.approx(expected, rel=1e-3)
+
+
+# --- the parcel list as PostgreSQL writes it -----------------------------------------------
+
+
+def test_listed_parcels_carry_every_column_as_python_would_write_it(stored):
+    """The features are JSON written by PostgreSQL: each property equals the stored value
+    as the ORM reads it, timestamps in datetime.isoformat() form (microseconds only when
+    there are any), areas as the same floats."""
+    from geo_service.models import Parcel
+
+    with database.session_scope() as s:
+        # A timestamp on a whole second: isoformat() leaves out the fraction then.
+        s.execute(text("UPDATE parcels SET verified_at = date_trunc('second', verified_at)"
+                       " WHERE code = 'A'"))  # fmt: skip
+    body = stored.get("/api/parcels").json()
+    with database.session_scope() as s:
+        parcels = {p.id: p for p in s.query(Parcel)}
+        assert len(body["features"]) == len(parcels) == 4
+        for feature in body["features"]:
+            parcel, props = parcels[feature["id"]], feature["properties"]
+            for key in ("created_at", "updated_at", "verified_at", "withdrawn_at"):
+                value = getattr(parcel, key)
+                assert props[key] == (value.isoformat() if value else None), key
+            for key in ("code", "kind", "status", "area_m2", "declared_m2", "version", "flags",
+                        "verified_by", "verified_area_m2", "source_file"):  # fmt: skip
+                assert props[key] == getattr(parcel, key), key
+            assert props["area_mu"] == pytest.approx(parcel.area_m2 / (10000 / 15), rel=1e-15)
+            one = stored.get(f"/api/parcels/{parcel.id}").json()
+            assert one == feature
+    (whole,) = [f["properties"] for f in body["features"] if f["properties"]["code"] == "A"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", whole["verified_at"])
+
+
+def test_the_first_pages_count_follows_a_change_at_once(stored, tmp_path):
+    """numberMatched is remembered by the change token: a new parcel is counted on the next
+    request, not after the remembered count expires."""
+    first = stored.get("/api/parcels", params={"limit": 1}).json()
+    assert first["numberMatched"] == 4
+    assert stored.get("/api/parcels", params={"limit": 1}).json()["numberMatched"] == 4
+    more = write(frame([rectangle(GUSHAN, 300, 300, 80, 60)], code=["G2"]),
+                 tmp_path / "g2.gpkg", ZONE40, "GPKG")  # fmt: skip
+    added = _post(stored, more, kind="demolition", township="鼓山镇", status="planned")
+    assert added.status_code == 201, added.text
+    assert stored.get("/api/parcels", params={"limit": 1}).json()["numberMatched"] == 5

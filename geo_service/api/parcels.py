@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
+from .. import database
 from ..errors import InvalidInput, NotFound
 from ..features import geojson_sql
 from ..models import STATUSES
@@ -72,6 +73,11 @@ COUNT_SECONDS = 10.0
 _COUNTS_MAX = 1_000
 
 
+def forget_counts() -> None:
+    """Forget the remembered counts (tests empty the tables and restart the ids)."""
+    _counts.clear()
+
+
 def _geojson(body: bytes) -> Response:
     return Response(body, media_type=GEOJSON)
 
@@ -105,13 +111,11 @@ def parcels_router() -> APIRouter:
             # primary key instead of counting past every earlier row as OFFSET does.
             page_where += (" AND " if where else "WHERE ") + "p.id > :after"
             page_params["after"] = after
-        rows = session.execute(
-            text(
-                f"SELECT p.id, {_FEATURE}, {_CHANGE} {_PARCEL_FROM} {page_where} "
-                "ORDER BY p.id LIMIT :limit OFFSET :offset"
-            ),
+        rows = database.read_rows(
+            f"SELECT p.id, {_FEATURE}, {_CHANGE} {_PARCEL_FROM} {page_where} "
+            "ORDER BY p.id LIMIT :limit OFFSET :offset",
             {**page_params, "limit": limit + 1, "offset": offset},
-        ).all()
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         body = {"type": "FeatureCollection"}
@@ -128,9 +132,10 @@ def parcels_router() -> APIRouter:
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
     def get_parcel(parcel_id: IdPath, session: SessionDep, who: SignedIn):
-        row = session.execute(
-            text(f"SELECT d.id, {_FEATURE} {_PARCEL_FROM} WHERE p.id = :id"), {"id": parcel_id}
-        ).first()
+        rows = database.read_rows(
+            f"SELECT d.id, {_FEATURE} {_PARCEL_FROM} WHERE p.id = :id", {"id": parcel_id}
+        )
+        row = rows[0] if rows else None
         if row is None or not can_read_district(who, row[0]):
             raise NotFound(f"no parcel with id {parcel_id}")
         return _geojson(row[1].encode())
@@ -170,30 +175,31 @@ def _matched(session, where: str, params: dict, change: int | None) -> dict:
     """numberMatched for the first page: exact up to COUNT_CAP, else the planner's estimate.
     Later pages (`after`) leave it out, as OGC API Features allows. Remembered by the
     change token read with the page (None: not known, counted afresh)."""
-    key = (change, COUNT_CAP, where, tuple(sorted((k, str(v)) for k, v in params.items())))
-    remembered = _counts.get(key) if change is not None else None
+    query = (COUNT_CAP, where, tuple(sorted((k, str(v)) for k, v in params.items())))
+    remembered = _counts.get((change, *query)) if change is not None else None
     if remembered is not None and remembered[0] > time.monotonic():
         return remembered[1]
-    matched = _count(session, where, params)
-    if change is not None:
-        if len(_counts) >= _COUNTS_MAX:
-            _counts.clear()
-        _counts[key] = (time.monotonic() + COUNT_SECONDS, matched)
+    counted_at, matched = _count(session, where, params)
+    if len(_counts) >= _COUNTS_MAX:
+        _counts.clear()
+    # Filed under the token read with the count itself: a change between the page and
+    # the count is never remembered under the older token.
+    _counts[(counted_at, *query)] = (time.monotonic() + COUNT_SECONDS, matched)
     return matched
 
 
-def _count(session, where: str, params: dict) -> dict:
-    counted = session.execute(
-        text(f"SELECT count(*) FROM (SELECT 1 {_PARCEL_FROM} {where} LIMIT :cap) m"),
+def _count(session, where: str, params: dict) -> tuple[int, dict]:
+    counted, change = session.execute(
+        text(f"SELECT count(*), {_CHANGE} FROM (SELECT 1 {_PARCEL_FROM} {where} LIMIT :cap) m"),
         {**params, "cap": COUNT_CAP + 1},
-    ).scalar()
+    ).one()
     if counted <= COUNT_CAP:
-        return {"numberMatched": counted}
+        return change, {"numberMatched": counted}
     plan = session.execute(
         text(f"EXPLAIN (FORMAT JSON) SELECT 1 {_PARCEL_FROM} {where}"), params
     ).scalar()
     estimate = max(int(plan[0]["Plan"]["Plan Rows"]), counted)
-    return {"numberMatched": estimate, "numberMatchedIsEstimate": True}
+    return change, {"numberMatched": estimate, "numberMatchedIsEstimate": True}
 
 
 def _page_links(request: Request, limit: int, offset: int, last: int | None) -> list[dict]:
