@@ -329,6 +329,7 @@ def issue_token(session: Session, who: Principal, kind: str, minutes: int) -> st
 # process's own revocations forget everything at once (and again at their commit).
 _resolved: dict[str, tuple[float, datetime, Principal]] = {}
 _RESOLVED_MAX = 10_000
+_clock = time.monotonic  # a name of its own: tests move it on
 
 
 def resolve_token(session: Session, secret: str, source: str | None = None) -> Principal | None:
@@ -363,7 +364,7 @@ def remembered_token(secret: str, source: str | None = None) -> Principal | None
     if remembered is None:
         return None
     until, expires_at, who = remembered
-    if until > time.monotonic() and expires_at > datetime.now(UTC):
+    if until > _clock() and expires_at > datetime.now(UTC):
         return who.with_source(source)
     _resolved.pop(digest, None)
     return None
@@ -375,7 +376,7 @@ def _remember(digest: str, expires_at: datetime, who: Principal) -> None:
         return
     if len(_resolved) >= _RESOLVED_MAX:  # a bound, not a policy: tokens are few
         _resolved.clear()
-    _resolved[digest] = (time.monotonic() + seconds, expires_at, who)
+    _resolved[digest] = (_clock() + seconds, expires_at, who)
 
 
 def forget_resolved_tokens(session: Session | None = None) -> None:

@@ -622,3 +622,37 @@ def test_the_first_pages_count_follows_a_change_at_once(stored, tmp_path):
     added = _post(stored, more, kind="demolition", township="鼓山镇", status="planned")
     assert added.status_code == 201, added.text
     assert stored.get("/api/parcels", params={"limit": 1}).json()["numberMatched"] == 5
+
+
+def test_a_remembered_page_is_never_shown_to_a_user_of_other_districts(stored):
+    """Pages are remembered by URL and the caller's districts: a leader of another district
+    asking for the very same URL gets their own (empty) page, the city's leader theirs."""
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app as cli
+
+    args = ["users", "add", "leader_cs", "--role", "leader", "--district", "仓山区",
+            "--password", "temporary-123"]  # fmt: skip
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    url = "/api/parcels?limit=2"
+    city = stored.get(url).json()
+    assert city["numberMatched"] == 4 and len(city["features"]) == 2
+    assert stored.get(url).json() == city  # remembered, the same
+    other = stored.get(url, headers=auth("leader_cs")).json()
+    assert other["numberMatched"] == 0 and other["features"] == []
+    jinan = stored.get(url, headers=auth("leader_jinan")).json()
+    assert jinan["numberMatched"] == 4
+    assert stored.get(url).json() == city
+
+
+def test_a_remembered_page_follows_a_status_change_at_once(stored):
+    url = "/api/parcels?limit=10&code=G1"
+    (before,) = stored.get(url).json()["features"]
+    assert before["properties"]["status"] == "planned"
+    assert stored.get(url).json()["features"][0]["properties"]["status"] == "planned"
+    moved = stored.post(
+        f"/api/parcels/{before['id']}/status", json={"status": "in_progress"},
+        headers=auth("officer_all"),
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    assert stored.get(url).json()["features"][0]["properties"]["status"] == "in_progress"
