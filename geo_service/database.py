@@ -66,11 +66,13 @@ def read_rows(sql: str, params: dict | None = None) -> list[tuple]:
         pooled = _read_engine(get_settings().database_url).raw_connection()
         try:
             return pooled.driver_connection.execute(statement, params or {}).fetchall()
-        except psycopg.OperationalError:
+        except psycopg.Error as exc:
             if attempt == 1 and pooled.driver_connection.broken:
                 pooled.invalidate()  # the server restarted since: once more, connected anew
                 continue
-            raise
+            # As SQLAlchemy would have raised it: the API's handlers map DataError to 400
+            # (a NUL in a parameter, say) and an outage to 503, never a 500.
+            raise DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
         finally:
             pooled.close()
     raise AssertionError("unreachable")

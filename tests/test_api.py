@@ -656,3 +656,12 @@ def test_a_remembered_page_follows_a_status_change_at_once(stored):
     )  # fmt: skip
     assert moved.status_code == 200, moved.text
     assert stored.get(url).json()["features"][0]["properties"]["status"] == "in_progress"
+
+
+def test_a_nul_in_a_filter_of_the_parcel_list_is_a_400_not_a_500(stored):
+    """The list is read on a raw psycopg connection: its errors still reach the API's
+    handlers as SQLAlchemy's would (psycopg refuses a NUL in text before sending it)."""
+    for query in ({"code": "A\x00B"}, {"township": "\x00"}):
+        response = stored.get("/api/parcels", params=query)
+        assert response.status_code == 400, response.text
+    assert stored.get("/api/parcels/1", headers=auth("leader_city")).status_code in (200, 404)
