@@ -89,6 +89,23 @@ def forget_counts() -> None:
     _pages.clear()
 
 
+def _remembered_page(key: tuple) -> bytes | None:
+    """The page remembered under `key`, if the parcels have not changed since."""
+    remembered = _pages.get(key)
+    if remembered is None or remembered[1] <= time.monotonic():
+        return None
+    change, _, body = remembered
+    return body if change == database.read_rows(f"SELECT {_CHANGE}")[0][0] else None
+
+
+def _remember_page(key: tuple, change: int, body: bytes) -> None:
+    if len(body) > PAGE_BYTES_MAX:
+        return
+    if len(_pages) >= _PAGES_MAX:  # a bound, not a policy
+        _pages.clear()
+    _pages[key] = (change, time.monotonic() + PAGE_SECONDS, body)
+
+
 def _geojson(body: bytes) -> Response:
     return Response(body, media_type=GEOJSON)
 
@@ -116,11 +133,9 @@ def parcels_router() -> APIRouter:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
         scope = None if who.district_ids is None else tuple(sorted(who.district_ids))
         key = (str(request.url), scope, COUNT_CAP, get_settings().page_size_max)
-        remembered = _pages.get(key)
+        remembered = _remembered_page(key)
         if remembered is not None:
-            change, until, body = remembered
-            if until > time.monotonic() and change == database.read_rows(f"SELECT {_CHANGE}")[0][0]:
-                return _geojson(body)
+            return _geojson(remembered)
         limit = min(limit, get_settings().page_size_max)
         where, params = _parcel_filters(township, kind, status, bbox, code, who.district_ids)
         page_where, page_params = where, dict(params)
@@ -147,10 +162,8 @@ def parcels_router() -> APIRouter:
         last = rows[-1][0] if more else None
         body["links"] = _page_links(request, limit, offset, last)
         written = orjson.dumps(body)
-        if rows and len(written) <= PAGE_BYTES_MAX:
-            if len(_pages) >= _PAGES_MAX:
-                _pages.clear()
-            _pages[key] = (rows[0][2], time.monotonic() + PAGE_SECONDS, written)
+        if rows:
+            _remember_page(key, rows[0][2], written)
         return _geojson(written)
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
