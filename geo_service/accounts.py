@@ -8,12 +8,13 @@ can be revoked (sign out, or disabling the user revokes all of theirs).
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -322,20 +323,72 @@ def issue_token(session: Session, who: Principal, kind: str, minutes: int) -> st
     return secret
 
 
+# Tokens this process resolved lately: token hash -> (remembered until, on the monotonic
+# clock; the token's own expiry; who). Only live tokens are remembered, for at most
+# TOKEN_CACHE_SECONDS, so another worker's revocation is honoured within that time; this
+# process's own revocations forget everything at once (and again at their commit).
+_resolved: dict[str, tuple[float, datetime, Principal]] = {}
+_RESOLVED_MAX = 10_000
+_clock = time.monotonic  # a name of its own: tests move it on
+
+
 def resolve_token(session: Session, secret: str, source: str | None = None) -> Principal | None:
     """The user a live sign-in belongs to, or None (unknown, expired, revoked, disabled)."""
     if not secret or len(secret) > 200:
         return None
+    who = remembered_token(secret, source)
+    if who is not None:
+        return who
+    digest = _digest(secret)
     token = session.scalar(
         select(AuthToken).where(
-            AuthToken.token_hash == _digest(secret),
+            AuthToken.token_hash == digest,
             AuthToken.revoked_at.is_(None),
             AuthToken.expires_at > func.now(),
         )
     )
     if token is None or not token.user.active:
         return None
-    return principal(session, token.user, source)
+    who = principal(session, token.user)
+    _remember(digest, token.expires_at, who)
+    return who.with_source(source)
+
+
+def remembered_token(secret: str, source: str | None = None) -> Principal | None:
+    """The user of a token this process resolved in the last TOKEN_CACHE_SECONDS and that
+    has not expired since, else None (look it up: resolve_token). No database call."""
+    if not secret or len(secret) > 200:
+        return None
+    digest = _digest(secret)
+    remembered = _resolved.get(digest)
+    if remembered is None:
+        return None
+    until, expires_at, who = remembered
+    if until > _clock() and expires_at > datetime.now(UTC):
+        return who.with_source(source)
+    _resolved.pop(digest, None)
+    return None
+
+
+def _remember(digest: str, expires_at: datetime, who: Principal) -> None:
+    seconds = get_settings().token_cache_seconds
+    if seconds <= 0:
+        return
+    if len(_resolved) >= _RESOLVED_MAX:  # a bound, not a policy: tokens are few
+        _resolved.clear()
+    _resolved[digest] = (_clock() + seconds, expires_at, who)
+
+
+def forget_resolved_tokens(session: Session | None = None) -> None:
+    """Forget every remembered token now, and once more when `session` commits: a request
+    resolving a token between now and that commit still read it as live."""
+    _resolved.clear()
+    if session is not None:
+        event.listen(session, "after_commit", _forget_after_commit, once=True)
+
+
+def _forget_after_commit(session: Session) -> None:
+    _resolved.clear()
 
 
 def revoke_token(session: Session, secret: str) -> None:
@@ -344,6 +397,7 @@ def revoke_token(session: Session, secret: str) -> None:
         .where(AuthToken.token_hash == _digest(secret), AuthToken.revoked_at.is_(None))
         .values(revoked_at=func.now())
     )
+    forget_resolved_tokens(session)
 
 
 def revoke_all(session: Session, user: User) -> None:
@@ -352,6 +406,7 @@ def revoke_all(session: Session, user: User) -> None:
         .where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
         .values(revoked_at=func.now())
     )
+    forget_resolved_tokens(session)
 
 
 def set_four_eyes(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -28,7 +29,76 @@ def normalise_url(url: str) -> str:
 
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
-    return create_engine(normalise_url(url or get_settings().database_url), pool_pre_ping=True)
+    # pool_size: one connection per request served at once, kept. With SQLAlchemy's default
+    # of 5 a worker under load (FastAPI runs sync routes on up to 40 threads) opened and
+    # closed an overflow connection per request, and a new PostgreSQL backend pays ~10 ms
+    # loading its catalogue caches and PostGIS on its first query.
+    return create_engine(
+        normalise_url(url or get_settings().database_url),
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=30,
+    )
+
+
+@lru_cache
+def _read_engine(url: str) -> Engine:
+    # By the URL itself (not None for "the configured one"): a changed DATABASE_URL gets
+    # its own pool. Autocommit, and no ping on checkout: a connection that died is found
+    # by the query itself, which read_rows then tries once more on a new one.
+    args = {}
+    if url == get_settings().database_replica_url and "connect_timeout" not in url:
+        # As get_replica_engine: past this a read goes to the primary.
+        args["connect_timeout"] = get_settings().replica_connect_timeout
+    return create_engine(
+        normalise_url(url),
+        isolation_level="AUTOCOMMIT",
+        pool_size=10,
+        max_overflow=30,
+        connect_args=args,
+    )
+
+
+@lru_cache(maxsize=256)
+def _driver_sql(sql: str) -> str:
+    """`:name` parameters (as text() takes them) in psycopg's `%(name)s` form, compiled
+    once per statement by SQLAlchemy, which knows `::casts` and quoted strings apart."""
+    return str(text(sql).compile(dialect=_read_engine(get_settings().database_url).dialect))
+
+
+def read_rows(sql: str, params: dict | None = None) -> list[tuple]:
+    """One read-only statement straight on a pooled psycopg connection, for the requests
+    served most (parcel pages, tiles, the change token): no ORM session, no transaction
+    to open and commit, no ping, and the statement prepared server-side once it repeats.
+    Any other read goes through session_scope."""
+    statement = _driver_sql(sql)
+    for attempt in (1, 2):
+        pooled = _read_connection()
+        try:
+            return pooled.driver_connection.execute(statement, params or {}).fetchall()
+        except psycopg.Error as exc:
+            if attempt == 1 and pooled.driver_connection.broken:
+                pooled.invalidate()  # the server restarted since: once more, connected anew
+                continue
+            # As SQLAlchemy would have raised it: the API's handlers map DataError to 400
+            # (a NUL in a parameter, say) and an outage to 503, never a 500.
+            raise DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
+        finally:
+            pooled.close()
+    raise AssertionError("unreachable")
+
+
+def _read_connection():
+    """A pooled connection for read_rows: on the read replica when there is one and it
+    answers (the token and the data of one page or tile are then both the replica's, so
+    the token never runs ahead of the data), else on the primary."""
+    settings = get_settings()
+    if settings.database_replica_url and time.monotonic() >= _replica_down_until:
+        try:
+            return _read_engine(settings.database_replica_url).raw_connection()
+        except DBAPIError as exc:
+            _replica_failed(exc)
+    return _read_engine(settings.database_url).raw_connection()
 
 
 @lru_cache
@@ -75,21 +145,25 @@ def _replica_connection():
     Opened before the route runs, so a replica that is down is found out (and the primary
     used) before anything was read; pool_pre_ping also catches a replica that went away
     since its pooled connection was last used."""
-    global _replica_down_until
     replica = get_replica_engine()
     if replica is None or time.monotonic() < _replica_down_until:
         return None
     try:
         return replica.connect()
     except DBAPIError as exc:
-        retry = get_settings().replica_retry_seconds
-        _replica_down_until = time.monotonic() + retry
-        reason = outage_reason(exc) or UNREACHABLE
-        log.warning(
-            "read replica unavailable (%s): reading from the primary for the next %gs",
-            reason, retry,
-        )  # fmt: skip
+        _replica_failed(exc)
         return None
+
+
+def _replica_failed(exc: DBAPIError) -> None:
+    global _replica_down_until
+    retry = get_settings().replica_retry_seconds
+    _replica_down_until = time.monotonic() + retry
+    reason = outage_reason(exc) or UNREACHABLE
+    log.warning(
+        "read replica unavailable (%s): reading from the primary for the next %gs",
+        reason, retry,
+    )  # fmt: skip
 
 
 @contextmanager
@@ -181,6 +255,10 @@ def outage_reason(exc: BaseException) -> str | None:
     an outage (a bug or a bad value instead)."""
     if isinstance(exc, DatabaseUnavailable):
         return str(exc)
+    if isinstance(exc, psycopg.Error):  # from read_rows, not wrapped by SQLAlchemy
+        if exc.sqlstate in _REASONS:
+            return _REASONS[exc.sqlstate]
+        return UNREACHABLE if isinstance(exc, psycopg.OperationalError) else None
     if not isinstance(exc, DBAPIError):
         return None
     state = getattr(exc.orig, "sqlstate", None)
@@ -198,8 +276,14 @@ def check(engine: Engine) -> str:
     """Return the PostGIS version, or raise DatabaseUnavailable with a public reason."""
     try:
         with engine.connect() as conn:
-            version = conn.execute(text("SELECT postgis_lib_version()")).scalar()
-            _check_schema(conn)
+            # One round trip: /healthz is polled (load balancers, the maps' status line).
+            version, current = conn.execute(
+                text(
+                    "SELECT postgis_lib_version(), "
+                    "(SELECT array_agg(version_num) FROM alembic_version)"
+                )
+            ).one()
+            _check_schema(set(current or ()))
             return version
     except DatabaseUnavailable:
         raise
@@ -228,10 +312,7 @@ def migration_heads() -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def _check_schema(conn) -> None:
-    from alembic.runtime.migration import MigrationContext
-
-    current = set(MigrationContext.configure(conn).get_current_heads())
+def _check_schema(current: set[str]) -> None:
     if current != set(migration_heads()):
         at = ", ".join(sorted(current)) or "none"
         raise DatabaseUnavailable(

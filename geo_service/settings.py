@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     password_min_length: int = 10
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
+    # A worker remembers a token it has resolved for this many seconds (0: never), so a
+    # read does not cost a lookup. A revocation, a disabled user or a changed role (each
+    # revokes the user's tokens) takes effect at once in the worker that made it, and in
+    # the other workers within this many seconds.
+    token_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     cookie_secure: bool = False
     # Hosts (host[:port]) besides the service's own whose pages may post with the cookie,
     # e.g. the public name a reverse proxy serves it under.

@@ -236,7 +236,7 @@ def _served(url: str, size: int, work: Path, notes: list) -> list[dict]:
             f"{base}/api/parcels", params={"limit": 100}, timeout=60, headers=HEADERS
         )
         body = first.content
-        rows += _tiles(base, url, size, notes)
+        rows += _tiles(base, url, size, work, notes)
         bare = _bare_app(work, body)
         with _server(bare, url) as plain:
             rows += _requests(base, plain, size, notes)
@@ -292,10 +292,10 @@ def _tally_in_process(url: str, by: str, as_of=None) -> None:
         tallies.tally(session, by=by, kind="land", year=YEAR, as_of=as_of, maintained=False)
 
 
-def _tiles(base: str, url: str, size: int, notes: list) -> list[dict]:
+def _tiles(base: str, url: str, size: int, work: Path, notes: list) -> list[dict]:
     tiles = _tiles_over_grid(url)
     ours = httpx.Client(base_url=base, timeout=60, headers={"Accept-Encoding": "gzip", **HEADERS})
-    tipg = _tipg(url, notes)
+    tipg = _tipg(url, work, notes)
     a, b, a_bytes, b_bytes = [], [], [], []
     with tipg as tipg_base:
         theirs = (
@@ -411,18 +411,40 @@ def _bare_app(work: Path, page: bytes) -> list[str]:
         app = Starlette(routes=[Route("/page", page), Route("/healthz", healthz)])
     """)
     )
-    return [
-        str(VENV_BIN / "uvicorn"),
-        "bare_app:app",
-        "--app-dir",
-        str(work),
-        "--workers",
-        "2",
-        "--timeout-worker-healthcheck",
-        "60",
-        "--log-level",
-        "warning",
-    ]
+    return [sys.executable, str(_launcher(work)), "bare_app:app", "--app-dir", str(work)]
+
+
+def _launcher(work: Path) -> Path:
+    """A script serving an app with 2 workers the way `geo-service serve` does
+    (geo_service/cli/server.py: a TCP socket per worker, so Nagle's algorithm is off and
+    connections are spread over the workers), for the references too: served by uvicorn's
+    own --workers, every small response waited 40 ms for the client's delayed ACK. Loaded
+    by path, so tipg's environment (which has uvicorn, not geo_service) can run it."""
+    path = work / "launch.py"
+    path.write_text(
+        textwrap.dedent(f"""
+        import argparse, importlib.util, logging, sys
+
+        def main():
+            spec = importlib.util.spec_from_file_location(
+                "gs_server", {str(ROOT / "geo_service" / "cli" / "server.py")!r})
+            server = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(server)
+            parser = argparse.ArgumentParser()
+            parser.add_argument("app")
+            parser.add_argument("--app-dir", default="")
+            parser.add_argument("--port", type=int)
+            args = parser.parse_args()
+            if args.app_dir:
+                sys.path.insert(0, args.app_dir)
+            logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+            server.run_server(args.app, host="127.0.0.1", port=args.port, workers=2)
+
+        if __name__ == "__main__":  # the workers are spawned: they import this file again
+            main()
+    """)
+    )
+    return path
 
 
 class _server:
@@ -462,7 +484,7 @@ class _server:
             self.process.wait(timeout=60)
 
 
-def _tipg(url: str, notes: list) -> _server:
+def _tipg(url: str, work: Path, notes: list) -> _server:
     venv = os.environ.get("TIPG_VENV")
     if not venv or not (Path(venv) / "bin" / "uvicorn").exists():
         notes.append("tipg was not compared (no TIPG_VENV with tipg and uvicorn).")
@@ -474,16 +496,7 @@ def _tipg(url: str, notes: list) -> _server:
         "TIPG_MAX_FEATURES_PER_TILE": "10000000",
         "TIPG_TILE_BUFFER": "64",
     }
-    command = [
-        str(Path(venv) / "bin" / "uvicorn"),
-        "tipg.main:app",
-        "--workers",
-        "2",
-        "--timeout-worker-healthcheck",
-        "60",
-        "--log-level",
-        "warning",
-    ]
+    command = [str(Path(venv) / "bin" / "python"), str(_launcher(work)), "tipg.main:app"]
     return _server(command, url, env, ready="/collections")
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from geo_service import database
+from geo_service import accounts, database
 from geo_service.settings import get_settings
 
 TEST_URL = os.environ.get(
@@ -47,6 +47,17 @@ def _reset_caches():
     database.get_engine.cache_clear()
     database.get_replica_engine.cache_clear()
     database._sessionmaker.cache_clear()
+    database._read_engine.cache_clear()
+    _forget_remembered()
+
+
+def _forget_remembered():
+    """What the service remembers by change token or token hash: a test empties the tables
+    and restarts their ids, so the same token could come back meaning other data."""
+    from geo_service.api import parcels
+
+    accounts.forget_resolved_tokens()
+    parcels.forget_counts()
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +82,7 @@ def db(db_url):
 
     with database.get_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {_MUTABLE} RESTART IDENTITY CASCADE"))
+    _forget_remembered()
     with database.session_scope() as session:
         reference.load_reference(session)
     return db_url
@@ -221,6 +233,7 @@ def load_demo() -> None:
                 )
             )
         _restart_sequences(conn, tables)
+    _forget_remembered()
 
 
 def _restart_sequences(conn, tables: list[str]) -> None:

@@ -13,6 +13,7 @@ from geo_service.api import create_app
 from geo_service.cli import app as cli
 from geo_service.database import session_scope
 from geo_service.models import Parcel
+from geo_service.settings import get_settings
 from geo_service.uploads import ImportOptions, import_file
 from geo_service.workflow import set_status
 
@@ -368,3 +369,60 @@ def test_db_upgrade_creates_the_first_admin_only_once(db_url, monkeypatch):
         # There are users already (the tests'): nothing is created.
         assert accounts.ensure_first_admin(s) is None
     assert token_for("admin_t")
+
+
+# --- tokens remembered for a few seconds -----------------------------------------------------
+
+
+def _revoke_in_the_database(token: str) -> None:
+    """Revoke as another worker would: in the database, unseen by this process."""
+    import hashlib
+
+    with database.get_engine().begin() as conn:
+        conn.execute(
+            text("UPDATE auth_tokens SET revoked_at = now() WHERE token_hash = :h"),
+            {"h": hashlib.sha256(token.encode()).hexdigest()},
+        )
+
+
+def test_a_token_revoked_by_another_worker_is_refused_once_no_longer_remembered(
+    client, monkeypatch
+):
+    from geo_service import accounts
+
+    token = token_for("planner")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/me", headers=headers).status_code == 200  # now remembered
+    _revoke_in_the_database(token)
+    # Within TOKEN_CACHE_SECONDS (2 s by default) this worker still knows the token ...
+    assert client.get("/api/me", headers=headers).status_code == 200
+    # ... and once they have passed, it asks the database again and refuses it.
+    later = accounts._clock() + get_settings().token_cache_seconds + 0.001
+    monkeypatch.setattr(accounts, "_clock", lambda: later)
+    assert client.get("/api/me", headers=headers).status_code == 401
+    assert client.get("/api/parcels", headers=headers).status_code == 401
+
+
+def test_with_no_remembering_a_revocation_elsewhere_is_refused_at_once(client, monkeypatch):
+    monkeypatch.setenv("TOKEN_CACHE_SECONDS", "0")
+    get_settings.cache_clear()
+    try:
+        token = token_for("planner")
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/me", headers=headers).status_code == 200
+        _revoke_in_the_database(token)
+        assert client.get("/api/me", headers=headers).status_code == 401
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_a_remembered_token_is_forgotten_at_once_by_this_workers_own_revocations(client):
+    _add_user("temp_leader", "leader", "--district", "晋安区")
+    token = token_for("temp_leader")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/me", headers=headers).json()["role"] == "leader"
+    # Disabling the user revokes their tokens here, in this process: refused at once.
+    result = runner.invoke(cli, ["users", "disable", "temp_leader"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/api/me", headers=headers).status_code == 401

@@ -577,3 +577,91 @@ def test_figures_in_json_are_rounded_to_the_hundredth_m2_and_ten_thousandth_mu(c
     for feature in data["townships"]["features"]:
         _figures_rounded(feature["properties"])
     assert data["summary"]["verified_m2"] == pytest.approx(expected, rel=1e-3)
+
+
+# --- the parcel list as PostgreSQL writes it -----------------------------------------------
+
+
+def test_listed_parcels_carry_every_column_as_python_would_write_it(stored):
+    """The features are JSON written by PostgreSQL: each property equals the stored value
+    as the ORM reads it, timestamps in datetime.isoformat() form (microseconds only when
+    there are any), areas as the same floats."""
+    from geo_service.models import Parcel
+
+    with database.session_scope() as s:
+        # A timestamp on a whole second: isoformat() leaves out the fraction then.
+        s.execute(text("UPDATE parcels SET verified_at = date_trunc('second', verified_at)"
+                       " WHERE code = 'A'"))  # fmt: skip
+    body = stored.get("/api/parcels").json()
+    with database.session_scope() as s:
+        parcels = {p.id: p for p in s.query(Parcel)}
+        assert len(body["features"]) == len(parcels) == 4
+        for feature in body["features"]:
+            parcel, props = parcels[feature["id"]], feature["properties"]
+            for key in ("created_at", "updated_at", "verified_at", "withdrawn_at"):
+                value = getattr(parcel, key)
+                assert props[key] == (value.isoformat() if value else None), key
+            for key in ("code", "kind", "status", "area_m2", "declared_m2", "version", "flags",
+                        "verified_by", "verified_area_m2", "source_file"):  # fmt: skip
+                assert props[key] == getattr(parcel, key), key
+            assert props["area_mu"] == pytest.approx(parcel.area_m2 / (10000 / 15), rel=1e-15)
+            one = stored.get(f"/api/parcels/{parcel.id}").json()
+            assert one == feature
+    (whole,) = [f["properties"] for f in body["features"] if f["properties"]["code"] == "A"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", whole["verified_at"])
+
+
+def test_the_first_pages_count_follows_a_change_at_once(stored, tmp_path):
+    """numberMatched is remembered by the change token: a new parcel is counted on the next
+    request, not after the remembered count expires."""
+    first = stored.get("/api/parcels", params={"limit": 1}).json()
+    assert first["numberMatched"] == 4
+    assert stored.get("/api/parcels", params={"limit": 1}).json()["numberMatched"] == 4
+    more = write(frame([rectangle(GUSHAN, 300, 300, 80, 60)], code=["G2"]),
+                 tmp_path / "g2.gpkg", ZONE40, "GPKG")  # fmt: skip
+    added = _post(stored, more, kind="demolition", township="鼓山镇", status="planned")
+    assert added.status_code == 201, added.text
+    assert stored.get("/api/parcels", params={"limit": 1}).json()["numberMatched"] == 5
+
+
+def test_a_remembered_page_is_never_shown_to_a_user_of_other_districts(stored):
+    """Pages are remembered by URL and the caller's districts: a leader of another district
+    asking for the very same URL gets their own (empty) page, the city's leader theirs."""
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app as cli
+
+    args = ["users", "add", "leader_cs", "--role", "leader", "--district", "仓山区",
+            "--password", "temporary-123"]  # fmt: skip
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    url = "/api/parcels?limit=2"
+    city = stored.get(url).json()
+    assert city["numberMatched"] == 4 and len(city["features"]) == 2
+    assert stored.get(url).json() == city  # remembered, the same
+    other = stored.get(url, headers=auth("leader_cs")).json()
+    assert other["numberMatched"] == 0 and other["features"] == []
+    jinan = stored.get(url, headers=auth("leader_jinan")).json()
+    assert jinan["numberMatched"] == 4
+    assert stored.get(url).json() == city
+
+
+def test_a_remembered_page_follows_a_status_change_at_once(stored):
+    url = "/api/parcels?limit=10&code=G1"
+    (before,) = stored.get(url).json()["features"]
+    assert before["properties"]["status"] == "planned"
+    assert stored.get(url).json()["features"][0]["properties"]["status"] == "planned"
+    moved = stored.post(
+        f"/api/parcels/{before['id']}/status", json={"status": "in_progress"},
+        headers=auth("officer_all"),
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    assert stored.get(url).json()["features"][0]["properties"]["status"] == "in_progress"
+
+
+def test_a_nul_in_a_filter_of_the_parcel_list_is_a_400_not_a_500(stored):
+    """The list is read on a raw psycopg connection: its errors still reach the API's
+    handlers as SQLAlchemy's would (psycopg refuses a NUL in text before sending it)."""
+    for query in ({"code": "A\x00B"}, {"township": "\x00"}):
+        response = stored.get("/api/parcels", params=query)
+        assert response.status_code == 400, response.text
+    assert stored.get("/api/parcels/1", headers=auth("leader_city")).status_code in (200, 404)

@@ -92,3 +92,47 @@ def test_a_change_through_one_worker_is_seen_polling_the_other(two_workers, tmp_
     assert reader.get(f"/api/parcels/{parcel_id}").json()["properties"]["status"] == "verified"
     writer.close()
     reader.close()
+
+
+def test_a_logout_through_one_worker_is_honoured_by_the_other_within_seconds(two_workers):
+    """Each worker remembers a resolved token for TOKEN_CACHE_SECONDS (2 s): a token
+    revoked through one worker is refused by the other once that has passed."""
+    from conftest import token_for
+
+    first, second = _clients_on_two_processes(two_workers)
+    token = token_for("planner")
+    signed = {"Authorization": f"Bearer {token}"}
+    assert second.get("/api/me", headers=signed).status_code == 200  # remembered there
+    assert first.post("/api/logout", headers=signed).status_code == 204
+    assert first.get("/api/me", headers=signed).status_code == 401  # at once where revoked
+    deadline = time.monotonic() + 30  # generous on a loaded machine; the bound is 2 s
+    while second.get("/api/me", headers=signed).status_code != 401:
+        assert time.monotonic() < deadline, "the other worker still accepts a revoked token"
+        time.sleep(0.2)
+    first.close()
+    second.close()
+
+
+def test_each_worker_socket_is_tcp_so_responses_leave_without_nagle(tmp_path):
+    """`serve --workers N` binds each worker's socket as IPPROTO_TCP: asyncio then turns
+    Nagle's algorithm off on every connection (a socket of protocol 0 it leaves alone, and
+    every small response waited 40 ms for the client's delayed ACK)."""
+    import asyncio
+    import socket
+
+    from geo_service.cli.server import _listening_socket
+
+    first = _listening_socket("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    second = _listening_socket("127.0.0.1", port)  # SO_REUSEPORT: the same port again
+    try:
+        first.listen()
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = first.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
+                asyncio.base_events._set_nodelay(accepted)  # what asyncio does to it
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        first.close()
+        second.close()

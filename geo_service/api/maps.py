@@ -30,6 +30,11 @@ from .deps import (
 def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False) -> maps_data.View:
     """The view asked for, within what the user may see; their own district by default.
     The progress map also has a city level (its districts, each a link down)."""
+    return _view_of_unit(session, who, district, kind, year, quarter, as_of, city_ok)[0]
+
+
+def _view_of_unit(session, who, district, kind, year, quarter, as_of=None, city_ok=False):
+    """_view, and the district (or city) unit it is of."""
     if district is None and city_ok and _city_leader(who):
         district = find_city(session).name  # a city's leader opens on the whole city
     district = district or home_district(session, who, get_settings().default_district)
@@ -40,10 +45,11 @@ def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False
         check_read_city(who, unit)
     else:
         check_read_district(who, unit)
-    return maps_data.View(
+    view = maps_data.View(
         district=unit.name, kind=kind, year=year, quarter=quarter, as_of=as_of,
         city=unit.level == "city",
     )  # fmt: skip
+    return view, unit
 
 
 def _city_leader(who) -> bool:
@@ -95,10 +101,9 @@ def maps_router() -> APIRouter:
         return HTMLResponse(maps_pages.support_page(session, view))
 
     @router.get("/api/changes", response_model=schemas.ChangeToken)
-    def changes(session: ReadSessionDep, who: SignedIn):
-        """A token that changes whenever any parcel changes: cheap to poll. Read where the
-        maps read their data (the replica, if there is one), never ahead of it."""
-        return {"token": maps_data.change_token(session)}
+    def changes(who: SignedIn):
+        """A token that changes whenever any parcel changes: cheap to poll."""
+        return {"token": maps_data.change_token()}
 
     @router.get(
         "/tiles/{z}/{x}/{y}.pbf",
@@ -116,12 +121,11 @@ def maps_router() -> APIRouter:
         kind: kind_query = "land",
         as_of: DayQuery = None,
     ):
-        view = _view(session, who, district, kind, None, None, as_of)
+        view, unit = _view_of_unit(session, who, district, kind, None, None, as_of)
         # Tiles change only with the data: the change token is the tile's validator, so a
         # browser revalidating an unchanged tile gets 304 without PostGIS drawing it. The
-        # district is in it too: without ?district= it is the signed-in user's own. Token
-        # and tile come from one session (one database), so the token never runs ahead.
-        etag = f'W/"{maps_data.change_token(session)}-{quote(view.district)}"'
+        # district is in it too: without ?district= it is the signed-in user's own.
+        etag = f'W/"{maps_data.change_token()}-{quote(view.district)}"'
         headers = {
             "ETag": etag,
             "Cache-Control": "private, no-cache",
@@ -129,7 +133,7 @@ def maps_router() -> APIRouter:
         }
         if etag in _etags(request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)
-        body = maps_tiles.parcel_tile(session, z, x, y, view.district, kind, as_of)
+        body = maps_tiles.parcel_tile(z, x, y, unit.id, kind, as_of)
         return Response(body, media_type="application/vnd.mapbox-vector-tile", headers=headers)
 
     return router

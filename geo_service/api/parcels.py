@@ -1,5 +1,6 @@
 """Parcels as GeoJSON: the paged list and one parcel."""
 
+import time
 from typing import Annotated
 
 import orjson
@@ -7,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
+from .. import database
 from ..errors import InvalidInput, NotFound
 from ..features import geojson_sql
 from ..models import STATUSES
@@ -16,40 +18,96 @@ from . import schemas
 from .auth import SignedIn
 from .deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, ReadSessionDep
 
-_PARCEL_COLUMNS = f"""
-    p.id, p.code, p.name, p.kind, p.status, t.name AS township, d.name AS district,
-    d.id AS district_id,
-    pr.code AS project, p.area_m2, p.area_m2 / (10000.0 / 15) AS area_mu, p.declared_m2,
-    p.source_file, p.version, p.created_by, p.created_at, p.updated_by, p.updated_at,
-    p.verified_by, p.verified_group, p.verified_at, p.verification_note, p.verified_area_m2,
-    p.dispute_reason, p.withdrawn_at, p.withdrawn_by, p.withdrawn_reason, p.flags,
-    (SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps
-       JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id) AS supporters,
-    {geojson_sql("p.geom", as_text=True)} AS geometry
-"""
+
+def _iso(column: str) -> str:
+    """A timestamp as Python's datetime.isoformat() writes it (what the list served before
+    PostgreSQL wrote the JSON): microseconds only when there are any, offset as +HH:MM.
+    '.000000' can only be the fraction, so dropping it is exact."""
+    return f"replace(to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM'), '.000000', '')"
+
+
+# Each feature is written by PostgreSQL as JSON text (json_build_object keeps the order
+# of the keys) and sent on without being parsed: building 100 features from rows in
+# Python cost more than everything else a page does.
+_PROPERTIES = {
+    "id": "p.id", "code": "p.code", "name": "p.name", "kind": "p.kind", "status": "p.status",
+    "township": "t.name", "district": "d.name", "project": "pr.code", "area_m2": "p.area_m2",
+    "area_mu": "p.area_m2 / (10000.0 / 15)", "declared_m2": "p.declared_m2",
+    "source_file": "p.source_file", "version": "p.version", "created_by": "p.created_by",
+    "created_at": _iso("p.created_at"), "updated_by": "p.updated_by",
+    "updated_at": _iso("p.updated_at"), "verified_by": "p.verified_by",
+    "verified_group": "p.verified_group", "verified_at": _iso("p.verified_at"),
+    "verification_note": "p.verification_note", "verified_area_m2": "p.verified_area_m2",
+    "dispute_reason": "p.dispute_reason", "withdrawn_at": _iso("p.withdrawn_at"),
+    "withdrawn_by": "p.withdrawn_by", "withdrawn_reason": "p.withdrawn_reason",
+    "flags": "p.flags",
+    "supporters": "(SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps "
+    "JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id)",
+}  # fmt: skip
+# The geometry's GeoJSON is spliced in as text: a cast to json would parse it again, which
+# cost more than writing it.
+_FEATURE = (
+    """'{"type": "Feature", "id": ' || p.id || ', "geometry": ' || """
+    f"coalesce({geojson_sql('p.geom', as_text=True)}, 'null') || "
+    "', \"properties\": ' || json_build_object("
+    + ", ".join(f"'{key}', {sql}" for key, sql in _PROPERTIES.items())
+    + ")::text || '}'"
+)
 _PARCEL_FROM = """
     FROM parcels p JOIN admin_units t ON t.id = p.township_id
     JOIN admin_units d ON d.id = t.parent_id
     LEFT JOIN projects pr ON pr.id = p.project_id
 """
+# Read with the page, in the same snapshot: what the count of matches is remembered by.
+_CHANGE = "(SELECT coalesce(max(id), 0) FROM parcel_versions)"
 
 
 # Up to this many matches numberMatched is counted; past it, the planner's estimate is given
 # (flagged): counting a city's parcels on every page cost more than the page itself.
 COUNT_CAP = 10_000
+# numberMatched of first pages, by the parcels' change token and the query: another page
+# asked for before any parcel changes has the same count, in every worker. Kept a few
+# seconds at most, for what the change token does not follow (a township renamed).
+_counts: dict[tuple, tuple[float, dict]] = {}
+COUNT_SECONDS = 10.0
+_COUNTS_MAX = 1_000
 
 
-def _feature(row) -> dict:
-    props = {k: v for k, v in row.items() if k not in ("geometry", "district_id")}
-    for key in ("created_at", "updated_at", "verified_at", "withdrawn_at"):
-        props[key] = props[key].isoformat() if props[key] else None
-    # PostGIS wrote the geometry's JSON already: embedded as it is, not parsed and re-dumped.
-    geometry = orjson.Fragment(row["geometry"])
-    return {"type": "Feature", "id": row["id"], "geometry": geometry, "properties": props}
+# Whole pages, by URL and the caller's districts, each with the change token it was read
+# at: asked again before any parcel changes, a page is the same bytes, so it is sent again
+# after one cheap query for the token. Same few seconds' bound as the counts; pages up to
+# PAGE_BYTES_MAX only (a 100-parcel page is about 60 KB).
+_pages: dict[tuple, tuple[int, float, bytes]] = {}
+PAGE_SECONDS = 10.0
+PAGE_BYTES_MAX = 512_000
+_PAGES_MAX = 64
 
 
-def _geojson(body: dict) -> Response:
-    return Response(orjson.dumps(body), media_type=GEOJSON)
+def forget_counts() -> None:
+    """Forget the remembered counts and pages (tests empty the tables and restart the ids)."""
+    _counts.clear()
+    _pages.clear()
+
+
+def _remembered_page(key: tuple) -> bytes | None:
+    """The page remembered under `key`, if the parcels have not changed since."""
+    remembered = _pages.get(key)
+    if remembered is None or remembered[1] <= time.monotonic():
+        return None
+    change, _, body = remembered
+    return body if change == database.read_rows(f"SELECT {_CHANGE}")[0][0] else None
+
+
+def _remember_page(key: tuple, change: int, body: bytes) -> None:
+    if len(body) > PAGE_BYTES_MAX:
+        return
+    if len(_pages) >= _PAGES_MAX:  # a bound, not a policy
+        _pages.clear()
+    _pages[key] = (change, time.monotonic() + PAGE_SECONDS, body)
+
+
+def _geojson(body: bytes) -> Response:
+    return Response(body, media_type=GEOJSON)
 
 
 def parcels_router() -> APIRouter:
@@ -73,6 +131,11 @@ def parcels_router() -> APIRouter:
     ):
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+        scope = None if who.district_ids is None else tuple(sorted(who.district_ids))
+        key = (str(request.url), scope, COUNT_CAP, get_settings().page_size_max)
+        remembered = _remembered_page(key)
+        if remembered is not None:
+            return _geojson(remembered)
         limit = min(limit, get_settings().page_size_max)
         where, params = _parcel_filters(township, kind, status, bbox, code, who.district_ids)
         page_where, page_params = where, dict(params)
@@ -81,39 +144,37 @@ def parcels_router() -> APIRouter:
             # primary key instead of counting past every earlier row as OFFSET does.
             page_where += (" AND " if where else "WHERE ") + "p.id > :after"
             page_params["after"] = after
-        rows = session.execute(
-            text(
-                f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} {page_where} ORDER BY p.id "
-                "LIMIT :limit OFFSET :offset"
-            ),
+        rows = database.read_rows(
+            f"SELECT p.id, {_FEATURE}, {_CHANGE} {_PARCEL_FROM} {page_where} "
+            "ORDER BY p.id LIMIT :limit OFFSET :offset",
             {**page_params, "limit": limit + 1, "offset": offset},
-        ).mappings()
-        features = [_feature(r) for r in rows]
-        more = len(features) > limit
-        features = features[:limit]
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
         body = {"type": "FeatureCollection"}
         if after is None and offset == 0 and not more:
-            body["numberMatched"] = len(features)  # the page is the whole result
+            body["numberMatched"] = len(rows)  # the page is the whole result
         elif after is None:
-            body.update(_matched(session, where, params))
-        body["numberReturned"] = len(features)
-        body["features"] = features
-        last = features[-1]["id"] if more else None
+            change = rows[0][2] if rows else None
+            body.update(_matched(session, where, params, change))
+        body["numberReturned"] = len(rows)
+        body["features"] = [orjson.Fragment(r[1]) for r in rows]
+        last = rows[-1][0] if more else None
         body["links"] = _page_links(request, limit, offset, last)
-        return _geojson(body)
+        written = orjson.dumps(body)
+        if rows:
+            _remember_page(key, rows[0][2], written)
+        return _geojson(written)
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
-    def get_parcel(parcel_id: IdPath, session: ReadSessionDep, who: SignedIn):
-        row = (
-            session.execute(
-                text(f"SELECT {_PARCEL_COLUMNS} {_PARCEL_FROM} WHERE p.id = :id"), {"id": parcel_id}
-            )
-            .mappings()
-            .first()
+    def get_parcel(parcel_id: IdPath, who: SignedIn):
+        rows = database.read_rows(
+            f"SELECT d.id, {_FEATURE} {_PARCEL_FROM} WHERE p.id = :id", {"id": parcel_id}
         )
-        if row is None or not can_read_district(who, row["district_id"]):
+        row = rows[0] if rows else None
+        if row is None or not can_read_district(who, row[0]):
             raise NotFound(f"no parcel with id {parcel_id}")
-        return _geojson(_feature(row))
+        return _geojson(row[1].encode())
 
     return router
 
@@ -146,20 +207,35 @@ def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> 
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _matched(session, where: str, params: dict) -> dict:
+def _matched(session, where: str, params: dict, change: int | None) -> dict:
     """numberMatched for the first page: exact up to COUNT_CAP, else the planner's estimate.
-    Later pages (`after`) leave it out, as OGC API Features allows."""
-    counted = session.execute(
-        text(f"SELECT count(*) FROM (SELECT 1 {_PARCEL_FROM} {where} LIMIT :cap) m"),
+    Later pages (`after`) leave it out, as OGC API Features allows. Remembered by the
+    change token read with the page (None: not known, counted afresh)."""
+    query = (COUNT_CAP, where, tuple(sorted((k, str(v)) for k, v in params.items())))
+    remembered = _counts.get((change, *query)) if change is not None else None
+    if remembered is not None and remembered[0] > time.monotonic():
+        return remembered[1]
+    counted_at, matched = _count(session, where, params)
+    if len(_counts) >= _COUNTS_MAX:
+        _counts.clear()
+    # Filed under the token read with the count itself: a change between the page and
+    # the count is never remembered under the older token.
+    _counts[(counted_at, *query)] = (time.monotonic() + COUNT_SECONDS, matched)
+    return matched
+
+
+def _count(session, where: str, params: dict) -> tuple[int, dict]:
+    counted, change = session.execute(
+        text(f"SELECT count(*), {_CHANGE} FROM (SELECT 1 {_PARCEL_FROM} {where} LIMIT :cap) m"),
         {**params, "cap": COUNT_CAP + 1},
-    ).scalar()
+    ).one()
     if counted <= COUNT_CAP:
-        return {"numberMatched": counted}
+        return change, {"numberMatched": counted}
     plan = session.execute(
         text(f"EXPLAIN (FORMAT JSON) SELECT 1 {_PARCEL_FROM} {where}"), params
     ).scalar()
     estimate = max(int(plan[0]["Plan"]["Plan Rows"]), counted)
-    return {"numberMatched": estimate, "numberMatchedIsEstimate": True}
+    return change, {"numberMatched": estimate, "numberMatchedIsEstimate": True}
 
 
 def _page_links(request: Request, limit: int, offset: int, last: int | None) -> list[dict]:

@@ -32,16 +32,7 @@ def serve(
 
     Example: geo-service serve --host 0.0.0.0 --port 8000 --workers 2
     """
-    import uvicorn
+    from .server import run_server
 
     typer.echo(f"geo_service on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(
-        "geo_service.api:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        # A worker answers the supervisor only once it has imported GDAL, PROJ & co.: on a
-        # busy machine that takes longer than uvicorn's 5 s, which then kills it in a loop.
-        timeout_worker_healthcheck=60,
-    )
+    run_server("geo_service.api:create_app", host=host, port=port, workers=workers, factory=True)

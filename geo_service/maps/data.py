@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .. import tallies
+from .. import database, tallies
 from ..areas import m2_to_mu, rounded
 from ..errors import InvalidInput
 from ..features import geojson_sql
@@ -248,15 +248,21 @@ def district_bounds(session: Session, name: str) -> list[list[float]]:
     return [[b[1], b[0]], [b[3], b[2]]]
 
 
-def change_token(session: Session) -> str:
+_CHANGE_TOKEN = (
+    "SELECT (SELECT coalesce(max(id), 0) FROM parcel_versions), "
+    "(SELECT max(updated_at) FROM targets)"
+)
+
+
+def change_token(session: Session | None = None) -> str:
     """Changes whenever a parcel is uploaded, edited or changes status (history is
-    append-only, so the newest version id says it), or a target is set."""
-    row = session.execute(
-        text(
-            "SELECT (SELECT coalesce(max(id), 0) FROM parcel_versions), "
-            "(SELECT max(updated_at) FROM targets)"
-        )
-    ).one()
+    append-only, so the newest version id says it), or a target is set. Without a session,
+    read on a pooled connection of its own (database.read_rows): what tiles and polling
+    pages ask for on every request."""
+    if session is None:
+        row = database.read_rows(_CHANGE_TOKEN)[0]
+    else:
+        row = session.execute(text(_CHANGE_TOKEN)).one()
     return f"{row[0]}-{row[1].timestamp() if row[1] else 0}"
 
 
