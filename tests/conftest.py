@@ -18,7 +18,8 @@ TEST_URL = os.environ.get(
 # Everything a test may write; reference units survive, reference targets are reloaded.
 _MUTABLE = (
     "project_problem_versions, project_problems, milestone_records, project_townships, "
-    "parcel_support, parcel_versions, parcels, tally_totals, uploads, upload_files, projects, "
+    "parcel_support, parcel_versions, parcels, overlapped_parcels, tally_totals, uploads, "
+    "upload_files, projects, "
     "target_versions, targets, auth_tokens, relocation_versions, flats, households, "
     "resettlement_project_townships, resettlement_projects, relocation_targets"
 )
