@@ -33,13 +33,25 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def start(database_url: str, log: Path, command: list[str] | None = None) -> Server:
+# The package's own CLI from this interpreter, as `geo-service` runs it.
+PACKAGE_CLI = [sys.executable, "-m", "geo_service.cli"]
+
+
+def start(
+    database_url: str,
+    log: Path,
+    command: list[str] | None = None,
+    env: dict | None = None,
+    serve_args: tuple[str, ...] = (),
+) -> Server:
+    """`serve` on a free port, once /healthz answers; `env` adds settings, `serve_args`
+    options (e.g. --workers 2)."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
     command = command or [str(Path(sys.executable).parent / "geo-service")]
     handle = log.open("ab")
     process = subprocess.Popen(
-        [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [*command, "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args],
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,
@@ -69,8 +81,8 @@ def stop(server: Server) -> None:
 
 
 @contextmanager
-def running(database_url: str, log: Path, command: list[str] | None = None):
-    server = start(database_url, log, command)
+def running(database_url: str, log: Path, command: list[str] | None = None, **options):
+    server = start(database_url, log, command, **options)
     try:
         yield server
     finally:

@@ -12,13 +12,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import liveserver
 import pytest
 from conftest import TEST_PASSWORD, TEST_USERS
 from parcelfiles import XINDIAN, frame, rectangle, write
@@ -109,31 +109,10 @@ def _token(clusters: Clusters, username: str) -> str:
 @pytest.fixture(scope="module")
 def service(clusters, tmp_path_factory):
     """`geo-service serve` on the primary with the standby as its read replica."""
-    (port,) = _free_ports(1)
     log = tmp_path_factory.mktemp("replica") / "server.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": clusters.primary,
-        "DATABASE_REPLICA_URL": clusters.standby,
-        "REPLICA_RETRY_SECONDS": "1",
-    }
-    command = [sys.executable, "-m", "geo_service.cli", "serve", "--port", str(port)]
-    with log.open("wb") as handle:
-        server = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"the server did not start: {log.read_text()[-2000:]}")
-        yield base, log
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    env = {"DATABASE_REPLICA_URL": clusters.standby, "REPLICA_RETRY_SECONDS": "1"}
+    with liveserver.running(clusters.primary, log, liveserver.PACKAGE_CLI, env=env) as server:
+        yield server.url, log
 
 
 def _upload(client: httpx.Client, code: str, dx: float, folder: Path) -> None:

@@ -1,51 +1,22 @@
 """`geo-service serve --workers 2`: what one process changes, the other serves at once,
 because no worker keeps state of its own (the change token comes from the database)."""
 
-import os
 import socket
-import subprocess
-import sys
 import time
 
 import httpx
+import liveserver
 import pytest
 from conftest import auth
 from parcelfiles import XINDIAN, frame, rectangle, write
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def two_workers(db, tmp_path):
-    port = _free_port()
-    # The package's own CLI, as `geo-service serve` runs it.
-    command = [sys.executable, "-m", "geo_service.cli", "serve", "--port", str(port)]
-    log = tmp_path / "server.log"
-    with log.open("wb") as handle:
-        server = subprocess.Popen(
-            [*command, "--workers", "2"],
-            env={**os.environ, "DATABASE_URL": db},
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"the server with 2 workers did not start: {log.read_text()[-2000:]}")
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with liveserver.running(
+        db, tmp_path / "server.log", liveserver.PACKAGE_CLI, serve_args=("--workers", "2")
+    ) as server:
+        yield server.url
 
 
 def _clients_on_two_processes(base: str) -> tuple[httpx.Client, httpx.Client]:
@@ -118,7 +89,6 @@ def test_each_worker_socket_is_tcp_so_responses_leave_without_nagle(tmp_path):
     Nagle's algorithm off on every connection (a socket of protocol 0 it leaves alone, and
     every small response waited 40 ms for the client's delayed ACK)."""
     import asyncio
-    import socket
 
     from geo_service.cli.server import _listening_socket
 
