@@ -177,17 +177,54 @@ _FLAGGED_VERSIONS = f"""
     {_VERSIONS_IN_SCOPE.replace("FROM parcel_versions v", "FROM parcel_versions v "
                                 "LEFT JOIN overlapped_parcels f USING (parcel_id)")}"""
 
+_DONE = "p.status IN ('delivered', 'demolished', 'verified')"
+# A year's tally counts what was verified within that year (China Standard Time): not a
+# verification of an earlier year, nor one of a later year (or of today, for a past year).
+_VERIFIED = """p.status = 'verified' AND (CAST(:year_start AS timestamptz) IS NULL
+    OR p.verified_at IS NULL OR p.verified_at >= CAST(:year_start AS timestamptz)
+       AND p.verified_at < CAST(:year_end AS timestamptz))"""
+
+
+def _union_area(subset: str, rows: str = "k") -> str:
+    return f"coalesce(ST_Area((ST_Union({rows}.geom) FILTER (WHERE {subset}))::geography), 0)"
+
+
+# An overlap group's unions in one unit of the grouping as three pseudo-parcels, since
+# verified ⊆ done ⊆ all: verified in the year asked with the verified union, delivered with
+# the done union less that, planned with the rest; each counted as no parcel (n = 0).
+_GROUP_PSEUDO_PARCELS = """(VALUES
+        ('verified', {g}.verified_m2, CAST(:year_start AS timestamptz)),
+        ('delivered', {g}.done_m2 - {g}.verified_m2, NULL),
+        ('planned', {g}.planned_m2 - {g}.done_m2, NULL)
+    ) s(status, area_m2, verified_at)"""
+
 # A past day with host credit, summed ahead like the maintained totals: the versions that
 # never overlapped become one row per township, kind, project, status and verification
 # (in the year asked, with no date, or outside it: a date standing for the class), with
-# their count `n` and summed area; the ever-overlapping ones stay one row each, to be
-# unioned. The counting SQL of the maintained totals then groups a few rows instead of a
+# their count `n` and summed area; the ever-overlapping ones stay one row each, counted
+# with no area: their area comes from their overlap groups as they stood that day (outlines
+# that meet, found with ST_ClusterDBSCAN), each group's unions per unit of the grouping
+# asked as pseudo-parcels like the kept groups of today's tally. Groups never share
+# interior, so this is the union of them all, without unioning thousands of outlines at
+# once. The counting SQL of the maintained totals then groups a few rows instead of a
 # million, with the same figures.
 _VERIFIED_CLASS = """CASE WHEN v.verified_at IS NULL THEN NULL
          WHEN v.verified_at >= CAST(:year_start AS timestamptz)
           AND v.verified_at < CAST(:year_end AS timestamptz) THEN CAST(:year_start AS timestamptz)
          ELSE CAST(:year_end AS timestamptz) END"""
+# The ever-overlapping versions valid that day, found from the few parcels kept in
+# overlapped_parcels rather than by probing it once per version.
+_FLAGGED_IN_SCOPE = _VERSIONS_IN_SCOPE.replace(
+    "FROM parcel_versions v",
+    "FROM overlapped_parcels f JOIN parcel_versions v ON v.parcel_id = f.parcel_id",
+)
 _PAST_TOTALS = f"""
+    WITH flagged AS MATERIALIZED (
+        SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids,
+               v.geom, v.verified_at,
+               ST_ClusterDBSCAN(v.geom, 0, 1) OVER (PARTITION BY v.kind) AS cluster
+        {_FLAGGED_IN_SCOPE}
+    )
     SELECT -row_number() OVER () AS parcel_id, s.*
     FROM (
         SELECT v.kind, v.status, v.township_id, v.project_id, '{{}}'::int[] AS support_ids,
@@ -197,9 +234,30 @@ _PAST_TOTALS = f"""
         GROUP BY v.kind, v.status, v.township_id, v.project_id, {_VERIFIED_CLASS}
     ) s
     UNION ALL
-    SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, v.geom,
-           v.area_m2, v.verified_at, true, 1
-    {_VERSIONS_IN_SCOPE} AND v.parcel_id IN (SELECT parcel_id FROM overlapped_parcels)
+    SELECT parcel_id, kind, status, township_id, project_id, support_ids, NULL, 0,
+           verified_at, false, 1
+    FROM flagged
+    UNION ALL
+    SELECT 0, g.kind, s.status, g.township_id, NULLIF(g.project_key, 0), '{{}}'::int[], NULL,
+           s.area_m2, s.verified_at, false, 0
+    FROM (
+        SELECT k.kind, min(k.township_id) AS township_id, k.project_key,
+               {_union_area(_VERIFIED.replace("p.", "k."))} AS verified_m2,
+               {_union_area(_DONE.replace("p.", "k."))} AS done_m2,
+               {_union_area("TRUE")} AS planned_m2
+        FROM (
+            SELECT f.kind, f.status, f.township_id, f.geom, f.verified_at, f.cluster,
+                   CASE CAST(:overlap_level AS text) WHEN 'township' THEN f.township_id
+                        WHEN 'city' THEN d.parent_id ELSE t.parent_id END AS unit_id,
+                   CASE WHEN :overlap_level = 'project' THEN coalesce(f.project_id, 0)
+                        ELSE 0 END AS project_key
+            FROM flagged f
+            JOIN admin_units t ON t.id = f.township_id JOIN admin_units d ON d.id = t.parent_id
+            WHERE :overlap_level <> 'project' OR f.project_id IS NOT NULL
+        ) k
+        GROUP BY k.kind, k.cluster, k.unit_id, k.project_key
+    ) g
+    CROSS JOIN LATERAL {_GROUP_PSEUDO_PARCELS.format(g="g")}
 """
 
 # Each parcel once per township it is credited to (credit_id).
@@ -208,13 +266,6 @@ _HELPERS = (
     "SELECT v.*, s.id AS credit_id FROM versions v CROSS JOIN LATERAL unnest(v.support_ids) s(id)"
 )
 _CREDITED = {"host": _HOST, "helpers": _HELPERS, "all": f"{_HOST} UNION ALL {_HELPERS}"}
-
-_DONE = "p.status IN ('delivered', 'demolished', 'verified')"
-# A year's tally counts what was verified within that year (China Standard Time): not a
-# verification of an earlier year, nor one of a later year (or of today, for a past year).
-_VERIFIED = """p.status = 'verified' AND (CAST(:year_start AS timestamptz) IS NULL
-    OR p.verified_at IS NULL OR p.verified_at >= CAST(:year_start AS timestamptz)
-       AND p.verified_at < CAST(:year_end AS timestamptz))"""
 
 
 def _area(subset: str) -> str:
@@ -315,13 +366,16 @@ _TARGET_VALUES = """
 # Today's tally from the maintained totals (tally_totals, kept by triggers on parcels in
 # the writing transaction; see migration 0009): each totals row stands for the parcels of
 # one township, kind, project, status and year of verification that overlap nothing (a
-# pseudo-parcel with their count `n` and summed area), and each parcel flagged
-# `overlapping` stands for itself, to be unioned. The grouping SQL is the full
-# computation's, counting `n` instead of rows, so the figures are the same by
-# construction; tests compare them after random sequences of writes.
-_MAINTAINED_VERSIONS = """
+# pseudo-parcel with their count `n` and summed area). Each parcel flagged `overlapping`
+# is counted as itself with no area: the area of the flagged ones comes from their kept
+# overlap groups (migration 0019), whose unions per unit of the grouping asked become three
+# pseudo-parcels, since verified ⊆ done ⊆ all: one verified in the year with the verified
+# union, one delivered with the done union less that, one planned with the rest. The
+# grouping SQL is the full computation's, counting `n` instead of rows, so the figures
+# are the same by construction; tests compare them after random sequences of writes.
+_MAINTAINED_VERSIONS = f"""
     SELECT -row_number() OVER () AS parcel_id, t.kind, t.status, t.township_id,
-           NULLIF(t.project_id, 0) AS project_id, '{}'::int[] AS support_ids,
+           NULLIF(t.project_id, 0) AS project_id, '{{}}'::int[] AS support_ids,
            NULL::geometry AS geom, t.area_m2::float8 AS area_m2,
            CASE WHEN t.verified_year > 0
                 THEN make_timestamptz(t.verified_year, 7, 1, 0, 0, 0, 'Asia/Shanghai')
@@ -333,13 +387,26 @@ _MAINTAINED_VERSIONS = """
       AND (CAST(:district AS int) IS NULL OR t.township_id IN (
           SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
     UNION ALL
-    SELECT p.id, p.kind, p.status, p.township_id, p.project_id, '{}'::int[], p.geom,
-           p.area_m2, p.verified_at, true, 1
+    SELECT p.id, p.kind, p.status, p.township_id, p.project_id, '{{}}'::int[], NULL, 0,
+           p.verified_at, false, 1
     FROM parcels p
     WHERE p.overlapping AND p.status <> 'withdrawn'
       AND (CAST(:kinds AS text[]) IS NULL OR p.kind = ANY(CAST(:kinds AS text[])))
       AND (CAST(:district AS int) IS NULL OR p.township_id IN (
           SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
+    UNION ALL
+    SELECT 0, a.kind, s.status, a.township_id, NULLIF(a.project_id, 0), '{{}}'::int[], NULL,
+           s.area_m2, s.verified_at, false, 0
+    FROM (
+        SELECT DISTINCT ON (a.group_id, a.unit_id, a.project_id) a.*
+        FROM overlap_areas a
+        WHERE a.level = :overlap_level AND a.verified_year IN (0, :year)
+          AND (CAST(:kinds AS text[]) IS NULL OR a.kind = ANY(CAST(:kinds AS text[])))
+          AND (CAST(:district AS int) IS NULL OR a.township_id IN (
+              SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
+        ORDER BY a.group_id, a.unit_id, a.project_id, a.verified_year DESC
+    ) a
+    CROSS JOIN LATERAL {_GROUP_PSEUDO_PARCELS.format(g="a")}
 """
 _COUNTED_MEASURES = _measures(counted=True)
 _MAINTAINED_GROUP_SQL = {
@@ -398,6 +465,8 @@ def tally(
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
     year, as_of = _year_and_day(year, as_of, quarter)
     params = {**_params(kind, as_of, year, _district_id(session, district)), "quarter": quarter}
+    # The city row of one district unions that district's parcels only: its groups' areas.
+    params["overlap_level"] = "district" if by == "city" and district else by
     counted = maintained and credit == "host"
     if not maintained:
         versions = _VERSIONS

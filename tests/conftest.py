@@ -18,7 +18,8 @@ TEST_URL = os.environ.get(
 # Everything a test may write; reference units survive, reference targets are reloaded.
 _MUTABLE = (
     "project_problem_versions, project_problems, milestone_records, project_townships, "
-    "parcel_support, parcel_versions, parcels, overlapped_parcels, tally_totals, uploads, "
+    "parcel_support, parcel_versions, parcels, overlapped_parcels, overlap_members, "
+    "overlap_areas, tally_totals, uploads, "
     "upload_files, projects, "
     "target_versions, targets, auth_tokens, relocation_versions, flats, households, "
     "resettlement_project_townships, resettlement_projects, relocation_targets"
@@ -125,6 +126,7 @@ def rewriting_history(session):
         # parcels that overlapped in the history as it now reads.
         session.execute(text("SELECT tally_rebuild()"))
         session.execute(text("SELECT overlapped_rebuild()"))
+        session.execute(text("SELECT overlap_groups_rebuild()"))
 
 
 # A day in the 2017 campaign, for tests that tally 2017 what they verified today.

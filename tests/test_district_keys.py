@@ -17,6 +17,9 @@ EXPECTED_DISTRICT = {
     # A supporting township may be in another district: the row follows its host parcel.
     "parcel_support": "SELECT p.district_id FROM parcels p WHERE p.id = t.parcel_id",
     "overlapped_parcels": "SELECT p.district_id FROM parcels p WHERE p.id = t.parcel_id",
+    "overlap_members": "SELECT p.district_id FROM parcels p WHERE p.id = t.parcel_id",
+    # A group's areas hang on its first parcel.
+    "overlap_areas": "SELECT p.district_id FROM parcels p WHERE p.id = t.group_id",
 }
 
 

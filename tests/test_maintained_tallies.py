@@ -51,6 +51,8 @@ def assert_maintained_equals_full(session) -> None:
         for kind in (None, "land"):
             for year in (YEAR, 2017):
                 _assert_same(session, by=by, kind=kind, year=year)
+        # One district's rows (the maps): its city row unions that district's parcels only.
+        _assert_same(session, by=by, year=YEAR, district="晋安区")
 
 
 def assert_history_equals_full(session, days) -> None:
@@ -137,6 +139,14 @@ def test_maintained_tallies_equal_the_full_recomputation(session, tmp_path, seed
         text("SELECT * FROM tally_totals WHERE parcels <> 0 ORDER BY 1,2,3,4,5")
     ).all()
     assert kept == again
+    # So are the overlap groups and their unions.
+    groups = "SELECT * FROM overlap_areas ORDER BY level, unit_id, project_id, group_id, 7"
+    kept = session.execute(text(groups)).all()
+    assert kept, "the sequence made no overlap groups"
+    session.execute(text("SELECT overlap_groups_rebuild()"))
+    again = session.execute(text(groups)).all()
+    assert [r[:8] for r in kept] == [r[:8] for r in again]
+    assert [r[8:] for r in kept] == [pytest.approx(r[8:], rel=1e-12) for r in again]
 
 
 def test_back_dated_history_is_counted_afresh(session, tmp_path):
