@@ -213,10 +213,14 @@ _VERIFIED_CLASS = """CASE WHEN v.verified_at IS NULL THEN NULL
           AND v.verified_at < CAST(:year_end AS timestamptz) THEN CAST(:year_start AS timestamptz)
          ELSE CAST(:year_end AS timestamptz) END"""
 # The ever-overlapping versions valid that day, found from the few parcels kept in
-# overlapped_parcels rather than by probing it once per version.
+# overlapped_parcels rather than by probing it once per version. `OFFSET 0` keeps the
+# lookup by parcel: right after a large import, before the table has statistics, the
+# planner otherwise read every version of the history and probed overlapped_parcels for
+# each (measured: 2.4× slower at 100,000 parcels).
 _FLAGGED_IN_SCOPE = _VERSIONS_IN_SCOPE.replace(
     "FROM parcel_versions v",
-    "FROM overlapped_parcels f JOIN parcel_versions v ON v.parcel_id = f.parcel_id",
+    "FROM overlapped_parcels f CROSS JOIN LATERAL (SELECT * FROM parcel_versions v "
+    "WHERE v.parcel_id = f.parcel_id OFFSET 0) v",
 )
 _PAST_TOTALS = f"""
     WITH flagged AS MATERIALIZED (
