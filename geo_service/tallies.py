@@ -600,8 +600,12 @@ class SupportLink:
         return rounded({**asdict(self), "verified_mu": self.verified_mu})
 
 
+# Only the supported versions, and no overlap probe: a link's area is the union of all
+# its verified parcels.
+_SUPPORTED_VERSIONS = f"""{_VERSION_FIELDS} false AS overlapping
+    {_VERSIONS_IN_SCOPE} AND v.support_ids <> '{{}}'"""
 _SUPPORT_LINKS = f"""
-    WITH versions AS ({_VERSIONS}),
+    WITH versions AS ({_SUPPORTED_VERSIONS}),
     links AS ({_HELPERS})
     SELECT d.name AS district, h.id AS host_id, h.name AS host,
            s.id AS helper_id, s.name AS helper, p.kind,
