@@ -476,6 +476,9 @@ def tally(
         versions = _VERSIONS
     elif counted:
         versions = _MAINTAINED_VERSIONS if as_of is None else _PAST_TOTALS
+    elif credit == "helpers":
+        # Only supported parcels credit a helper: the rest of the history is not read.
+        versions = f"{_FLAGGED_VERSIONS} AND v.support_ids <> '{{}}'"
     else:
         versions = _FLAGGED_VERSIONS
     sql = f"WITH versions AS ({versions}), credited AS ({_CREDITED[credit]}) "
