@@ -166,16 +166,6 @@ _VERSIONS = f"""{_VERSION_FIELDS}
                  AND ST_Relate(o.geom, v.geom, 'T********')
            ) AS overlapping
     {_VERSIONS_IN_SCOPE}"""
-# The same versions with the parcels that ever overlapped (migration 0018) instead of a
-# probe each: a parcel never flagged met nothing on any day, so its area adds as it is,
-# and the union over the flagged ones is exact whether or not they met that day. Only
-# those carry their outline on: a million outlines through a sort for nothing otherwise.
-_FLAGGED_VERSIONS = f"""
-    SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids,
-           CASE WHEN f.parcel_id IS NOT NULL THEN v.geom END AS geom,
-           v.area_m2, v.verified_at, f.parcel_id IS NOT NULL AS overlapping
-    {_VERSIONS_IN_SCOPE.replace("FROM parcel_versions v", "FROM parcel_versions v "
-                                "LEFT JOIN overlapped_parcels f USING (parcel_id)")}"""
 
 _DONE = "p.status IN ('delivered', 'demolished', 'verified')"
 # A year's tally counts what was verified within that year (China Standard Time): not a
@@ -222,48 +212,110 @@ _FLAGGED_IN_SCOPE = _VERSIONS_IN_SCOPE.replace(
     "FROM overlapped_parcels f CROSS JOIN LATERAL (SELECT * FROM parcel_versions v "
     "WHERE v.parcel_id = f.parcel_id OFFSET 0) v",
 )
-_PAST_TOTALS = f"""
-    WITH flagged AS MATERIALIZED (
+_FLAGGED = f"""flagged AS MATERIALIZED (
         SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids,
                v.geom, v.verified_at,
                ST_ClusterDBSCAN(v.geom, 0, 1) OVER (PARTITION BY v.kind) AS cluster
         {_FLAGGED_IN_SCOPE}
-    )
+    )"""
+# The versions that never overlapped, summed per township, kind, project, status and
+# verification class (`n` of them); `{only}` is replaced by a further condition.
+_SUMMED = f"""
     SELECT -row_number() OVER () AS parcel_id, s.*
     FROM (
         SELECT v.kind, v.status, v.township_id, v.project_id, '{{}}'::int[] AS support_ids,
                NULL::geometry AS geom, sum(v.area_m2) AS area_m2,
                {_VERIFIED_CLASS} AS verified_at, false AS overlapping, count(*) AS n
-        {_VERSIONS_IN_SCOPE} AND v.parcel_id NOT IN (SELECT parcel_id FROM overlapped_parcels)
+        {_VERSIONS_IN_SCOPE}
+          AND v.parcel_id NOT IN (SELECT parcel_id FROM overlapped_parcels) {{only}}
         GROUP BY v.kind, v.status, v.township_id, v.project_id, {_VERIFIED_CLASS}
-    ) s
+    ) s"""
+
+
+def _group_areas(rows: str, township: str) -> str:
+    """The overlap groups' unions in each unit of the grouping asked, as pseudo-parcels:
+    from `rows` (the flagged versions with their `cluster`), each in the unit of its
+    `township` column (its host, or the township it is credited to)."""
+    return f"""
+    SELECT g.kind, s.status, g.township_id, NULLIF(g.project_key, 0) AS project_id,
+           s.area_m2, s.verified_at
+    FROM (
+        SELECT k.kind, min(k.unit_township) AS township_id, k.project_key,
+               {_union_area(_VERIFIED.replace("p.", "k."))} AS verified_m2,
+               {_union_area(_DONE.replace("p.", "k."))} AS done_m2,
+               {_union_area("TRUE")} AS planned_m2
+        FROM (
+            SELECT f.kind, f.status, f.geom, f.verified_at, f.cluster,
+                   f.{township} AS unit_township,
+                   CASE CAST(:overlap_level AS text) WHEN 'township' THEN f.{township}
+                        WHEN 'city' THEN d.parent_id ELSE t.parent_id END AS unit_id,
+                   CASE WHEN :overlap_level = 'project' THEN coalesce(f.project_id, 0)
+                        ELSE 0 END AS project_key
+            FROM {rows} f
+            JOIN admin_units t ON t.id = f.{township} JOIN admin_units d ON d.id = t.parent_id
+            WHERE :overlap_level <> 'project' OR f.project_id IS NOT NULL
+        ) k
+        GROUP BY k.kind, k.cluster, k.unit_id, k.project_key
+    ) g
+    CROSS JOIN LATERAL {_GROUP_PSEUDO_PARCELS.format(g="g")}"""
+
+
+_PAST_TOTALS = f"""
+    WITH {_FLAGGED}
+    {_SUMMED.replace("{only}", "")}
     UNION ALL
     SELECT parcel_id, kind, status, township_id, project_id, support_ids, NULL, 0,
            verified_at, false, 1
     FROM flagged
     UNION ALL
-    SELECT 0, g.kind, s.status, g.township_id, NULLIF(g.project_key, 0), '{{}}'::int[], NULL,
-           s.area_m2, s.verified_at, false, 0
-    FROM (
-        SELECT k.kind, min(k.township_id) AS township_id, k.project_key,
-               {_union_area(_VERIFIED.replace("p.", "k."))} AS verified_m2,
-               {_union_area(_DONE.replace("p.", "k."))} AS done_m2,
-               {_union_area("TRUE")} AS planned_m2
-        FROM (
-            SELECT f.kind, f.status, f.township_id, f.geom, f.verified_at, f.cluster,
-                   CASE CAST(:overlap_level AS text) WHEN 'township' THEN f.township_id
-                        WHEN 'city' THEN d.parent_id ELSE t.parent_id END AS unit_id,
-                   CASE WHEN :overlap_level = 'project' THEN coalesce(f.project_id, 0)
-                        ELSE 0 END AS project_key
-            FROM flagged f
-            JOIN admin_units t ON t.id = f.township_id JOIN admin_units d ON d.id = t.parent_id
-            WHERE :overlap_level <> 'project' OR f.project_id IS NOT NULL
-        ) k
-        GROUP BY k.kind, k.cluster, k.unit_id, k.project_key
-    ) g
-    CROSS JOIN LATERAL {_GROUP_PSEUDO_PARCELS.format(g="g")}
+    SELECT 0, a.kind, a.status, a.township_id, a.project_id, '{{}}'::int[], NULL, a.area_m2,
+           a.verified_at, false, 0
+    FROM ({_group_areas("flagged", "township_id")}) a
 """
 
+# The townships a version is credited to: its supporting townships, and its host first
+# under credit "all" (as _CREDITED, but for one version).
+_CREDIT_IDS = {
+    "helpers": "unnest({v}.support_ids)",
+    "all": "unnest({v}.township_id || {v}.support_ids)",
+}
+
+
+def _credited_totals(credit: str) -> str:
+    """A day under helper credit, summed ahead like _PAST_TOTALS but credited already (the
+    `credit_id` of each row): with credit "all" the unsupported versions that never
+    overlapped are summed under their host; the supported ones come once per township
+    credited; the ever-overlapping ones too, counted with no area, their area coming
+    from their groups' unions per unit of the credited townships. Distinct negative ids
+    keep the summed rows and pseudo-parcels apart in the grouping's one-row-per-parcel
+    window, which now sorts thousands of rows, not one per version."""
+    each = _CREDIT_IDS[credit]
+    sql = f"""
+    WITH {_FLAGGED},
+    flagged_credited AS (
+        SELECT f.*, c.credit_id FROM flagged f CROSS JOIN LATERAL {each.format(v="f")} c(credit_id)
+    )
+    SELECT parcel_id, kind, status, township_id, project_id, support_ids,
+           NULL::geometry AS geom, 0::float8 AS area_m2, verified_at, false AS overlapping,
+           1::bigint AS n, credit_id
+    FROM flagged_credited
+    UNION ALL
+    SELECT -(1073741824 + row_number() OVER ()), a.kind, a.status, a.township_id,
+           a.project_id, '{{}}'::int[], NULL, a.area_m2, a.verified_at, false, 0, a.township_id
+    FROM ({_group_areas("flagged_credited", "credit_id")}) a
+    UNION ALL
+    SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, NULL,
+           v.area_m2, v.verified_at, false, 1, c.credit_id
+    {_VERSIONS_IN_SCOPE.replace("FROM parcel_versions v", "FROM parcel_versions v "
+                                f"CROSS JOIN LATERAL {each.format(v='v')} c(credit_id)")}
+      AND v.support_ids <> '{{}}'
+      AND v.parcel_id NOT IN (SELECT parcel_id FROM overlapped_parcels)"""
+    if credit == "all":
+        only = "AND v.support_ids = '{}'"
+        sql += f"""
+    UNION ALL
+    SELECT x.*, x.township_id FROM ({_SUMMED.replace("{only}", only)}) x"""
+    return sql
 # Each parcel once per township it is credited to (credit_id).
 _HOST = "SELECT v.*, v.township_id AS credit_id FROM versions v"
 _HELPERS = (
@@ -471,18 +523,17 @@ def tally(
     params = {**_params(kind, as_of, year, _district_id(session, district)), "quarter": quarter}
     # The city row of one district unions that district's parcels only: its groups' areas.
     params["overlap_level"] = "district" if by == "city" and district else by
-    counted = maintained and credit == "host"
+    credited = _CREDITED[credit]
     if not maintained:
         versions = _VERSIONS
-    elif counted:
+    elif credit == "host":
         versions = _MAINTAINED_VERSIONS if as_of is None else _PAST_TOTALS
-    elif credit == "helpers":
-        # Only supported parcels credit a helper: the rest of the history is not read.
-        versions = f"{_FLAGGED_VERSIONS} AND v.support_ids <> '{{}}'"
     else:
-        versions = _FLAGGED_VERSIONS
-    sql = f"WITH versions AS ({versions}), credited AS ({_CREDITED[credit]}) "
-    sql += _grouping(by, credit, counted)
+        # Query-time groups union the rows credited in the units asked, the city's too.
+        params["overlap_level"] = by
+        versions, credited = _credited_totals(credit), "SELECT * FROM versions"
+    sql = f"WITH versions AS ({versions}), credited AS ({credited}) "
+    sql += _grouping(by, credit, counted=maintained)
     # The spatial functions' costs push the planner into JIT-compiling a query that runs
     # in milliseconds: seconds of compiling at 100,000 parcels (measured), for nothing.
     session.execute(text("SET LOCAL jit = off"))

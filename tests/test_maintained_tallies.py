@@ -37,12 +37,14 @@ def _figures(session, maintained: bool, **kw) -> list[tuple]:
 
 def _assert_same(session, **kw) -> None:
     """Counts and targets equal; areas equal but for float rounding (the totals add exact
-    decimals, the full computation float8 in whatever order the rows come)."""
+    decimals, the full computation float8 in whatever order the rows come; unions taken
+    overlap group by group node the outlines in another order than one union of all, a
+    difference of the order of 10⁻⁴ m², where figures are shown to 0.01 m²)."""
     maintained, full = _figures(session, True, **kw), _figures(session, False, **kw)
     assert len(maintained) == len(full), (kw, maintained, full)
     for a, b in zip(maintained, full, strict=True):
         assert a[:7] == b[:7] and a[10] == b[10], (kw, a, b)
-        assert a[7:10] == pytest.approx(b[7:10], rel=1e-9, abs=1e-6), (kw, a, b)
+        assert a[7:10] == pytest.approx(b[7:10], rel=1e-9, abs=1e-3), (kw, a, b)
 
 
 def assert_maintained_equals_full(session) -> None:
