@@ -39,7 +39,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geo_service import accounts, database, reference, tallies  # noqa: E402
+from geo_service import accounts, database, projects, reference, tallies  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 # The checkout this script sits in (run from ROOT, so a git worktree benchmarks its own
@@ -52,6 +52,7 @@ YEAR = datetime.now(UTC).year  # imports verify "now": tally the current campaig
 # --status verified is a verification), the city's leader reads (every district, as the
 # full recomputation it is compared with).
 WRITER, READER = "bench_verifier", "bench_leader"
+PROJECTS = 100
 # How the tallies' rows name the data with overlapping re-surveys.
 RESURVEYED = ", 0.2% re-surveyed over their neighbours"
 # The bearer token the served paths send (set once the database is made).
@@ -115,8 +116,13 @@ def _grid(path: Path, count: int) -> Path:
     west = x0 - side * pitch / 2 + (k % side) * pitch
     south = y0 - side * pitch / 2 + (k // side) * pitch
     codes = np.char.add("B-", np.char.zfill(k.astype(str), 7))
+    # Each band of rows one of PROJECTS projects, as a district's parcels belong to its
+    # projects (the tally by project has something to group).
+    projects = np.char.add("P-", np.char.zfill((k // side * PROJECTS // side).astype(str), 3))
     frame = gpd.GeoDataFrame(
-        {"code": codes}, geometry=shapely.box(west, south, west + size, south + size), crs=4549
+        {"code": codes, "project": projects},
+        geometry=shapely.box(west, south, west + size, south + size),
+        crs=4549,
     )
     frame.to_file(path, driver="GPKG", engine="pyogrio")
     return path
@@ -131,9 +137,18 @@ def _fresh_database(url: str) -> None:
         accounts.create_user(session, WRITER, password=password, by="bench", role="verifier",
                              group="土地核验组", townships=[TOWNSHIP])  # fmt: skip
         accounts.create_user(session, READER, password=password, by="bench", role="leader")
+        _projects(session)
         reader = accounts.acting_user(session, READER)
         token = accounts.issue_token(session, reader, "api", 24 * 60)
     HEADERS["Authorization"] = f"Bearer {token}"
+
+
+def _projects(session) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "projects.csv"
+        lines = [f"P-{i:03d},项目{i},征迁交地,晋安区" for i in range(PROJECTS)]
+        path.write_text("code,name,category,district\n" + "\n".join(lines), encoding="utf-8")
+        projects.import_projects(session, path)
 
 
 def _empty(url: str) -> None:
