@@ -6,11 +6,21 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from .. import actions, reports
-from ..database import session_scope
 from ..errors import GeoServiceError, UploadRefused
-from ..uploads import ImportOptions
-from .common import ImportStatus, Kind, acting, app, as_option, err, fail_acting
+from .common import (
+    ImportStatus,
+    Kind,
+    acting,
+    app,
+    as_option,
+    err,
+    fail_acting,
+    lazy,
+    session_scope,
+)
+
+actions = lazy("geo_service.actions")
+reports = lazy("geo_service.reports")
 
 
 @app.command("import")
@@ -61,6 +71,8 @@ def import_command(
     A verifier's upload with --status verified is signed by the verifier's own group; a
     township officer uploads planned or delivered parcels of their townships.
     """
+    from ..uploads import ImportOptions
+
     options = ImportOptions(
         kind=kind.value,
         township=township,
