@@ -448,9 +448,7 @@ class _FileCheck:
             self.session,
             [rows.first + i + 1 for i, _ in written],
             [state for _, state in written],
-            np.array([rows.geoms[i] if state["change"] != "unchanged" else None
-                      for i, state in written], dtype=object),
-        )  # fmt: skip
+        )
 
     def refused_features(self) -> set[int]:
         """Every feature with an error; all of them when the file as a whole has one."""
@@ -556,7 +554,9 @@ def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:
 def _surroundings(session, township, options) -> Context:
     """The township, its district and the city, for the location rules of every batch."""
     city = session.scalar(select(AdminUnit).where(AdminUnit.level == "city"))
+    city = to_shape(city.geom) if city is not None and city.geom is not None else None
     district = township.parent
+    tolerances = get_settings().tolerances()
     return Context(
         township_name=township.name,
         township=to_shape(township.geom) if township.geom is not None else None,
@@ -565,9 +565,10 @@ def _surroundings(session, township, options) -> Context:
         district=to_shape(district.geom)
         if district is not None and district.geom is not None
         else None,
-        city=to_shape(city.geom) if city is not None and city.geom is not None else None,
+        city=city,
+        city_around=shapely.buffer(city, tolerances.outside_city_deg) if city else None,
         accept_overlaps=options.accept_overlaps,
-        tolerances=get_settings().tolerances(),
+        tolerances=tolerances,
     )
 
 
