@@ -43,6 +43,7 @@ _STAGE_COLUMNS = (
     ("verification_note", "text"),
     ("dispute_reason", "text"),
 )
+_STATE_NAMES = tuple(name for name, _ in _STAGE_COLUMNS[1:])
 _COPIED = (
     "name, status, project_id, area_m2, declared_m2, verified_by, verified_group, "
     "verified_at, verified_area_m2, verification_note, dispute_reason"
@@ -225,14 +226,21 @@ def staged_features(session: Session, features) -> list:
     ]
 
 
-def stage_states(session: Session, features, rows: list[dict]) -> None:
-    """The new state of each feature (one dict per staged column but feature;
-    {"change": "unchanged"} for a parcel the file leaves as it is). Its shape is not sent
+def stage_states(session: Session, features, rows: list[tuple]) -> None:
+    """The new state of each feature, as `state_values` made it. Its shape is not sent
     again: the statements that write parcels read it from import_rows."""
-    names = [name for name, _ in _STAGE_COLUMNS]
     _copy(session, "import_stage", _STAGE_COLUMNS,
-          (_stage_row(dict(row, feature=int(f)), names)
-           for f, row in zip(features, rows, strict=True)))  # fmt: skip
+          ((int(f), *row) for f, row in zip(features, rows, strict=True)))  # fmt: skip
+
+
+def state_values(row: dict) -> tuple:
+    """A feature's new state (one key per staged column but feature and geom; {"change":
+    "unchanged"} for a parcel the file leaves as it is) as the row staged for it. Made as
+    each state is found, so a batch holds tuples rather than a dict per feature."""
+    values = dict(row)
+    values["flags"] = json.dumps(row["flags"], ensure_ascii=False) if row.get("flags") else "[]"
+    values["support_ids"] = "{" + ",".join(str(i) for i in sorted(row.get("support_ids", []))) + "}"
+    return tuple(values.get(name) for name in _STATE_NAMES)
 
 
 def add_flags(session: Session, flags: dict[int, list]) -> None:
@@ -289,13 +297,6 @@ def write_staged(session: Session, *, township_id, kind, upload, actor, now) -> 
 
 def _stage_ddl() -> str:
     return ", ".join(f"{name} {kind}" for name, kind in _STAGE_COLUMNS)
-
-
-def _stage_row(row: dict, names: list[str]) -> tuple:
-    values = dict(row)
-    values["flags"] = json.dumps(row["flags"], ensure_ascii=False) if row.get("flags") else "[]"
-    values["support_ids"] = "{" + ",".join(str(i) for i in sorted(row.get("support_ids", []))) + "}"
-    return tuple(values.get(name) for name in names)
 
 
 # The shape as checked and repaired, staged once per feature in import_rows.
