@@ -6,6 +6,7 @@ stored, so a copy of the database gives no usable token. Every sign-in expires, 
 can be revoked (sign out, or disabling the user revokes all of theirs).
 """
 
+import functools
 import hashlib
 import secrets
 import time
@@ -34,8 +35,15 @@ ROLE_LABELS = {
     "officer": "乡镇 township officer: uploads and moves parcels up to delivered in its "
     "townships; never verifies",
 }
-# A dummy hash to spend the same time on unknown user names as on wrong passwords.
-_DUMMY_HASH = _hasher.hash("not a password")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash to spend the same time on unknown user names as on wrong passwords. Made on
+    first use, not at import: argon2id takes 64 MiB and tens of milliseconds, which every
+    command (an import of parcels too) paid at start-up; the web app makes it when it is
+    created, so its first sign-in takes no longer than the next."""
+    return _hasher.hash("not a password")
 
 
 @dataclass(frozen=True)
@@ -288,7 +296,7 @@ def authenticate(
             f"{settings.login_lockout_minutes} minutes"
         )
     user = session.scalar(select(User).where(User.username == username))
-    if not _password_matches(user.password_hash if user else _DUMMY_HASH, password):
+    if not _password_matches(user.password_hash if user else dummy_hash(), password):
         user = None
     if user is None or not user.active:
         audit.record_apart(None, "login", username, outcome="refused", source=source)

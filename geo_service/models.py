@@ -248,7 +248,8 @@ class Parcel(Base):
     name: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"), index=True)
+    # Looked up by township through uq_parcel_code, which starts with it (migration 0019).
+    township_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
     district_id: Mapped[int] = _district()
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
     geom = _geometry(nullable=False)

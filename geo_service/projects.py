@@ -19,12 +19,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .categories import CATEGORIES
 from .errors import InvalidInput, NotFound
 from .models import Project
 from .units import find_district, find_township
 
-# The four kinds of campaign project (四大类), as the city counts them.
-CATEGORIES = ("项目前期推进", "重大项目建设", "征迁交地", "两逾")
+# CATEGORIES: the four kinds of campaign project (四大类), as the city counts them.
 # Other names lists give them, after dropping quotes and a trailing 攻坚/类/项目/问题.
 _CATEGORY_ALIASES = {
     "前期推进": "项目前期推进",

@@ -9,7 +9,8 @@ Three temporary tables live for one import (dropped at its end, or with the tran
   already know which stored parcels the file replaces, and duplicates are found in SQL;
 - `import_rows`: every checked feature (its shape in storage and in the file's CRS, its
   area): what the checks of a later batch, and the report at the end, read back;
-- `import_stage`: each accepted feature's new state, written to `parcels` at the end.
+- `import_stage`: each accepted feature's new state, written to `parcels` at the end
+  (its shape is the one `import_rows` holds: it is sent once).
 """
 
 import json
@@ -31,7 +32,6 @@ _STAGE_COLUMNS = (
     ("name", "text"),
     ("status", "text"),
     ("project_id", "int8"),
-    ("geom", "bytea"),
     ("area_m2", "float8"),
     ("declared_m2", "float8"),
     ("flags", "text"),
@@ -43,6 +43,7 @@ _STAGE_COLUMNS = (
     ("verification_note", "text"),
     ("dispute_reason", "text"),
 )
+_STATE_NAMES = tuple(name for name, _ in _STAGE_COLUMNS[1:])
 _COPIED = (
     "name, status, project_id, area_m2, declared_m2, verified_by, verified_group, "
     "verified_at, verified_area_m2, verification_note, dispute_reason"
@@ -225,14 +226,21 @@ def staged_features(session: Session, features) -> list:
     ]
 
 
-def stage_states(session: Session, features, rows: list[dict], geoms: np.ndarray) -> None:
-    """The new state of each feature (one dict per staged column but feature and geom;
-    {"change": "unchanged"} for a parcel the file leaves as it is)."""
-    wkb = shapely.to_wkb(geoms, include_srid=False)
-    names = [name for name, _ in _STAGE_COLUMNS]
+def stage_states(session: Session, features, rows: list[tuple]) -> None:
+    """The new state of each feature, as `state_values` made it. Its shape is not sent
+    again: the statements that write parcels read it from import_rows."""
     _copy(session, "import_stage", _STAGE_COLUMNS,
-          (_stage_row(dict(row, feature=int(f)), shape, names)
-           for f, row, shape in zip(features, rows, wkb, strict=True)))  # fmt: skip
+          ((int(f), *row) for f, row in zip(features, rows, strict=True)))  # fmt: skip
+
+
+def state_values(row: dict) -> tuple:
+    """A feature's new state (one key per staged column but feature and geom; {"change":
+    "unchanged"} for a parcel the file leaves as it is) as the row staged for it. Made as
+    each state is found, so a batch holds tuples rather than a dict per feature."""
+    values = dict(row)
+    values["flags"] = json.dumps(row["flags"], ensure_ascii=False) if row.get("flags") else "[]"
+    values["support_ids"] = "{" + ",".join(str(i) for i in sorted(row.get("support_ids", []))) + "}"
+    return tuple(values.get(name) for name in _STATE_NAMES)
 
 
 def add_flags(session: Session, flags: dict[int, list]) -> None:
@@ -291,21 +299,16 @@ def _stage_ddl() -> str:
     return ", ".join(f"{name} {kind}" for name, kind in _STAGE_COLUMNS)
 
 
-def _stage_row(row: dict, wkb: bytes, names: list[str]) -> tuple:
-    values = dict(row, geom=wkb)
-    values["flags"] = json.dumps(row["flags"], ensure_ascii=False) if row.get("flags") else "[]"
-    values["support_ids"] = "{" + ",".join(str(i) for i in sorted(row.get("support_ids", []))) + "}"
-    return tuple(values.get(name) for name in names)
-
-
-_GEOM = f"ST_SetSRID(ST_GeomFromWKB(s.geom), {STORAGE_SRID})"
+# The shape as checked and repaired, staged once per feature in import_rows.
+_GEOM = f"ST_SetSRID(ST_GeomFromWKB(r.geom), {STORAGE_SRID})"
+_WITH_SHAPE = "import_stage s JOIN import_rows r ON r.feature = s.feature"
 
 _UPDATE = f"""
     UPDATE parcels p SET ({_COPIED}, geom, flags, source_file, upload_id, updated_by,
                           updated_at, version) =
         ({", ".join("s." + c.strip() for c in _COPIED.split(","))}, {_GEOM}, s.flags::jsonb,
          :source, :upload, :actor, :now, p.version + 1)
-    FROM import_stage s WHERE s.parcel_id = p.id
+    FROM {_WITH_SHAPE} WHERE s.parcel_id = p.id
 """
 
 # New parcels, and their ids back into the stage: the statements after it join by id.
@@ -320,7 +323,8 @@ _INSERT = f"""
                (SELECT parent_id FROM admin_units WHERE id = :township),
                {", ".join("s." + c.strip() for c in _COPIED.split(","))},
                {_GEOM}, s.flags::jsonb, :source, :upload, :actor, :actor, :now, 1
-        FROM import_stage s WHERE s.parcel_id IS NULL
+        FROM {_WITH_SHAPE} WHERE s.parcel_id IS NULL
+        ORDER BY s.feature
         RETURNING id, code
     )
     UPDATE import_stage s SET parcel_id = c.id FROM created c

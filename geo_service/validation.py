@@ -260,6 +260,9 @@ class Context:
     district_name: str | None = None
     district: object | None = None
     city: object | None = None
+    # The city's outline widened by tolerances.outside_city_deg, when the caller checks
+    # several batches against it (made once, not per batch); else made here.
+    city_around: object | None = None
     stored: list[StoredParcel] = field(default_factory=list)
     accept_overlaps: bool = False
     tolerances: Tolerances = field(default_factory=Tolerances)
@@ -272,7 +275,9 @@ def check_in_place(
     tol = context.tolerances
     feature = _numbering(positions, len(geoms))
     if context.city is not None:
-        around = shapely.buffer(context.city, tol.outside_city_deg)
+        around = context.city_around
+        if around is None:
+            around = shapely.buffer(context.city, tol.outside_city_deg)
         shapely.prepare(around)  # one outline against every feature: prepared once
         near = shapely.intersects(around, geoms)
         for i in np.flatnonzero(~near):

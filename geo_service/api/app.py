@@ -8,7 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__, logs
+from .. import __version__, accounts, logs
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
@@ -52,6 +52,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     logs.configure()
+    accounts.dummy_hash()  # before the first sign-in (accounts.dummy_hash)
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
     app.add_exception_handler(DataError, handlers.bad_value)

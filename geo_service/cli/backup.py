@@ -4,10 +4,10 @@ from pathlib import Path
 
 import typer
 
-from .. import backup as backups
 from ..errors import GeoServiceError
-from ..settings import get_settings
-from .common import _fail, app
+from .common import _fail, app, get_settings, lazy
+
+backups = lazy("geo_service.backup")
 
 
 @app.command("backup")

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import typer
 
-from .. import actions
-from ..database import session_scope
 from ..errors import GeoServiceError
-from .common import acting, app, as_option, fail_acting
+from .common import acting, app, as_option, fail_acting, lazy, session_scope
+
+actions = lazy("geo_service.actions")
 
 boundaries_app = typer.Typer(help="Administrative boundaries.", no_args_is_help=True)
 app.add_typer(boundaries_app, name="boundaries")

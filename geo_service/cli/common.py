@@ -1,18 +1,50 @@
 """What every command shares: the app, option types, error exit and table rendering."""
 
+import importlib
 import io
+import sys
 from datetime import date
 from enum import StrEnum
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError
 from typer.core import TyperGroup
 
-from .. import __version__, database
+from .. import __version__
 from ..errors import GeoServiceError
-from ..settings import get_settings
+
+# The command modules import the use cases (and through them SQLAlchemy, GDAL, openpyxl
+# ...) only when a command runs: `geo-service --version` or `import` starts without the
+# libraries of the commands it does not run.
+
+
+class _LazyModule:
+    """A module imported on first attribute access (monkeypatching the real module still
+    works: every access reads through to it)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def lazy(name: str) -> _LazyModule:
+    return _LazyModule(name)
+
+
+def session_scope(*args, **kwargs):
+    from ..database import session_scope as scope
+
+    return scope(*args, **kwargs)
+
+
+def get_settings():
+    from ..settings import get_settings as settings
+
+    return settings()
+
 
 # soft_wrap: messages stay one line each, whatever the terminal width, for logs and grep.
 err = Console(stderr=True, soft_wrap=True)
@@ -25,7 +57,13 @@ class _Commands(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except DBAPIError as exc:
+        except Exception as exc:
+            # Only a command that used the database can have failed on it.
+            dbapi = sys.modules.get("sqlalchemy.exc")
+            if dbapi is None or not isinstance(exc, dbapi.DBAPIError):
+                raise
+            from .. import database
+
             reason = database.outage_reason(exc)
             if reason is None:
                 raise

@@ -2,11 +2,13 @@
 
 import typer
 
-from .. import accounts, database, reference, roles
-from ..database import session_scope
 from ..errors import GeoServiceError
-from ..settings import get_settings
-from .common import _fail, app
+from .common import _fail, app, get_settings, lazy, session_scope
+
+accounts = lazy("geo_service.accounts")
+database = lazy("geo_service.database")
+reference = lazy("geo_service.reference")
+roles = lazy("geo_service.roles")
 
 db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import typer
 
-from .. import exports
-from ..database import session_scope
 from ..errors import GeoServiceError
-from .common import Kind, _day, _fail, app
+from .common import Kind, _day, _fail, app, lazy, session_scope
+
+exports = lazy("geo_service.exports")
 
 export_app = typer.Typer(
     help="Tallies as XLSX/CSV/printable HTML, parcel layers as GPKG/SHP/GeoJSON/KML/CSV.",

@@ -5,10 +5,8 @@ from pathlib import Path
 
 import typer
 
-from ..database import session_scope
 from ..errors import GeoServiceError
-from ..settings import get_settings
-from .common import Kind, _fail, app
+from .common import Kind, _fail, app, get_settings, session_scope
 
 
 class MapName(StrEnum):

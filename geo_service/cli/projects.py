@@ -8,12 +8,24 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .. import actions, register
-from ..areas import m2_to_mu
-from ..database import session_scope
+from ..categories import CATEGORIES
 from ..errors import GeoServiceError
-from ..projects import CATEGORIES
-from .common import ListFormat, _day, _fail, _text, acting, app, as_option, fail_acting
+from .common import (
+    ListFormat,
+    _day,
+    _fail,
+    _text,
+    acting,
+    app,
+    as_option,
+    fail_acting,
+    lazy,
+    session_scope,
+)
+
+actions = lazy("geo_service.actions")
+areas = lazy("geo_service.areas")
+register = lazy("geo_service.register")
 
 projects_app = typer.Typer(help="Projects and their responsibility lists.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
@@ -114,7 +126,8 @@ def _counts_table(counts: dict) -> str:
 
 def _parcels_text(parcels: list[dict]) -> str:
     return "; ".join(
-        f"{x['kind']} {m2_to_mu(x['verified_m2']):,.1f}/{m2_to_mu(x['planned_m2']):,.1f} mu"
+        f"{x['kind']} {areas.m2_to_mu(x['verified_m2']):,.1f}/"
+        f"{areas.m2_to_mu(x['planned_m2']):,.1f} mu"
         for x in parcels
     )
 

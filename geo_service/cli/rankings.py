@@ -6,11 +6,10 @@ import sys
 import typer
 from rich.table import Table
 
-from .. import rankings
-from ..database import session_scope
 from ..errors import GeoServiceError
-from ..rankings import COMPONENTS
-from .common import ListFormat, _fail, _text, app
+from .common import ListFormat, _fail, _text, app, lazy, session_scope
+
+rankings = lazy("geo_service.rankings")
 
 
 @app.command("rank")
@@ -58,8 +57,8 @@ def rank_command(
         f"change since {result['previous_period']})",
         caption=f"ties: {result['tie_rule']}",
     )
-    numbers = ("rank", "change", "score", *COMPONENTS)
-    for name in ("rank", "change", "unit", "score", *COMPONENTS):
+    numbers = ("rank", "change", "score", *rankings.COMPONENTS)
+    for name in ("rank", "change", "unit", "score", *rankings.COMPONENTS):
         table.add_column(name, justify="right" if name in numbers else "left")
     for row in result["rows"]:
         table.add_row(
@@ -67,7 +66,7 @@ def rank_command(
             _change(row["change"]),
             row["unit"],
             "—" if row["score"] is None else f"{row['score']:.1%}",
-            *(_part(row[name]) for name in COMPONENTS),
+            *(_part(row[name]) for name in rankings.COMPONENTS),
         )
     sys.stdout.write(_text(table))
 

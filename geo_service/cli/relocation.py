@@ -11,10 +11,25 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .. import permissions, relocation, relocation_actions, relocation_tallies
-from ..database import session_scope
 from ..errors import GeoServiceError, UploadRefused
-from .common import Format, _day, _fail, _text, acting, app, as_option, err, fail_acting
+from .common import (
+    Format,
+    _day,
+    _fail,
+    _text,
+    acting,
+    app,
+    as_option,
+    err,
+    fail_acting,
+    lazy,
+    session_scope,
+)
+
+permissions = lazy("geo_service.permissions")
+relocation = lazy("geo_service.relocation")
+relocation_actions = lazy("geo_service.relocation_actions")
+relocation_tallies = lazy("geo_service.relocation_tallies")
 
 relocation_app = typer.Typer(
     help="Relocation (回迁): resettlement projects, households, flats, overdue lists.",

@@ -2,9 +2,10 @@
 
 import typer
 
-from .. import demo
 from ..errors import GeoServiceError
-from .common import _fail, app
+from .common import _fail, app, lazy
+
+demo = lazy("geo_service.demo")
 
 
 @app.command("demo")

@@ -10,12 +10,26 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .. import relocation_tallies, tallies
-from ..database import session_scope
 from ..errors import GeoServiceError
-from ..reports import safe_rows
-from .common import By, Credit, Format, Kind, ListFormat, _day, _fail, _text, app, err
+from .common import (
+    By,
+    Credit,
+    Format,
+    Kind,
+    ListFormat,
+    _day,
+    _fail,
+    _text,
+    app,
+    err,
+    lazy,
+    session_scope,
+)
 from .relocation import tally_table as relocation_table
+
+relocation_tallies = lazy("geo_service.relocation_tallies")
+reports = lazy("geo_service.reports")
+tallies = lazy("geo_service.tallies")
 
 
 class TallyKind(StrEnum):
@@ -159,7 +173,7 @@ def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> 
         fields = list(records[0]) if records else ["district", "kind"]
         writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(safe_rows(records))
+        writer.writerows(reports.safe_rows(records))
         return buffer.getvalue()
     return _table(records, by, credit)
 

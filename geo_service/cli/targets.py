@@ -5,12 +5,14 @@ from pathlib import Path
 
 import typer
 
-from .. import actions, relocation_actions, targets
-from ..areas import m2_to_mu
-from ..database import session_scope
 from ..errors import GeoServiceError
-from ..tallies import CAMPAIGN_TZ
-from .common import Kind, _fail, acting, app, as_option, fail_acting
+from .common import Kind, _fail, acting, app, as_option, fail_acting, lazy, session_scope
+
+actions = lazy("geo_service.actions")
+areas = lazy("geo_service.areas")
+relocation_actions = lazy("geo_service.relocation_actions")
+tallies = lazy("geo_service.tallies")
+targets = lazy("geo_service.targets")
 
 
 class TargetKind(StrEnum):
@@ -136,9 +138,9 @@ def targets_history(
         _fail(exc)
     for r in rows:
         amount = (
-            f"{m2_to_mu(r['amount_m2']):,.4f} mu"
+            f"{areas.m2_to_mu(r['amount_m2']):,.4f} mu"
             if r["unit"] == "mu"
             else f"{r['amount_m2']:,.2f} m²"
         )
-        since = r["valid_from"].astimezone(CAMPAIGN_TZ).strftime("%Y-%m-%d %H:%M")
+        since = r["valid_from"].astimezone(tallies.CAMPAIGN_TZ).strftime("%Y-%m-%d %H:%M")
         typer.echo(f"v{r['version']}  {since}  {amount}  by {r['changed_by']}")

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import typer
 
-from .. import actions
-from ..database import session_scope
 from ..errors import GeoServiceError
-from .common import acting, app, as_option, fail_acting
+from .common import acting, app, as_option, fail_acting, lazy, session_scope
+
+actions = lazy("geo_service.actions")
 
 uploads_app = typer.Typer(help="Accepted uploads and their original files.", no_args_is_help=True)
 app.add_typer(uploads_app, name="uploads")

@@ -6,10 +6,21 @@ import sys
 import typer
 from rich.table import Table
 
-from .. import accounts, audit
-from ..database import session_scope
 from ..errors import GeoServiceError
-from .common import ListFormat, _day, _text, acting, app, as_option, fail_acting
+from .common import (
+    ListFormat,
+    _day,
+    _text,
+    acting,
+    app,
+    as_option,
+    fail_acting,
+    lazy,
+    session_scope,
+)
+
+accounts = lazy("geo_service.accounts")
+audit = lazy("geo_service.audit")
 
 users_app = typer.Typer(
     help="Users and roles: admin, leader, planner, verifier, officer.", no_args_is_help=True

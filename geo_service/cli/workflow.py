@@ -6,8 +6,6 @@ import sys
 import typer
 from rich.table import Table
 
-from .. import actions, tallies, workflow
-from ..database import session_scope
 from ..errors import GeoServiceError
 from .common import (
     _KIND_HELP,
@@ -21,7 +19,13 @@ from .common import (
     app,
     as_option,
     fail_acting,
+    lazy,
+    session_scope,
 )
+
+actions = lazy("geo_service.actions")
+tallies = lazy("geo_service.tallies")
+workflow = lazy("geo_service.workflow")
 
 
 def _parcel(session, code: str, township: str | None, kind):
