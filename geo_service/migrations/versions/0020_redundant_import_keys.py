@@ -12,8 +12,8 @@ not already say:
 - the index `ix_parcels_township_id`: the unique key `(township_id, kind, code,
   district_id)` starts with the township and serves every lookup by township alone.
 
-Revision ID: 0019_redundant_import_keys
-Revises: 0018_overlap_history
+Revision ID: 0020_redundant_import_keys
+Revises: 0019_overlap_groups
 Create Date: 2026-11-28
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0019_redundant_import_keys"
-down_revision: str | None = "0018_overlap_history"
+revision: str = "0020_redundant_import_keys"
+down_revision: str | None = "0019_overlap_groups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
