@@ -150,12 +150,14 @@ _VERSION_FIELDS = """
     SELECT v.parcel_id, v.kind, v.status, v.township_id, v.project_id, v.support_ids, v.geom,
            v.area_m2, v.verified_at,
 """
+# Rows of the kinds asked (all when none) in the district asked (all when none).
+_IN_SCOPE = """(CAST(:kinds AS text[]) IS NULL OR {r}.kind = ANY(CAST(:kinds AS text[])))
+      AND (CAST(:district AS int) IS NULL OR {r}.township_id IN (
+          SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))"""
 _VERSIONS_IN_SCOPE = f"""
     FROM parcel_versions v
-    WHERE (CAST(:kinds AS text[]) IS NULL OR v.kind = ANY(CAST(:kinds AS text[])))
+    WHERE {_IN_SCOPE.format(r="v")}
       AND {VALID_AT.format(v="v")}
-      AND (CAST(:district AS int) IS NULL OR v.township_id IN (
-          SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
 """
 # The full computation: whether each version meets another one valid that day.
 _VERSIONS = f"""{_VERSION_FIELDS}
@@ -175,8 +177,9 @@ _VERIFIED = """p.status = 'verified' AND (CAST(:year_start AS timestamptz) IS NU
        AND p.verified_at < CAST(:year_end AS timestamptz))"""
 
 
-def _union_area(subset: str, rows: str = "k") -> str:
-    return f"coalesce(ST_Area((ST_Union({rows}.geom) FILTER (WHERE {subset}))::geography), 0)"
+def _union_area(subset: str) -> str:
+    """Geodesic area of the union of the outlines of the rows `k` in `subset`."""
+    return f"coalesce(ST_Area((ST_Union(k.geom) FILTER (WHERE {subset}))::geography), 0)"
 
 
 # An overlap group's unions in one unit of the grouping as three pseudo-parcels, since
@@ -218,16 +221,19 @@ _FLAGGED = f"""flagged AS MATERIALIZED (
                ST_ClusterDBSCAN(v.geom, 0, 1) OVER (PARTITION BY v.kind) AS cluster
         {_FLAGGED_IN_SCOPE}
     )"""
-# The versions that never overlapped, summed per township, kind, project, status and
-# verification class (`n` of them); `{only}` is replaced by a further condition.
-_SUMMED = f"""
+
+
+def _summed(only: str = "") -> str:
+    """The versions that never overlapped, summed per township, kind, project, status and
+    verification class (`n` of them); `only`: a further condition on them."""
+    return f"""
     SELECT -row_number() OVER () AS parcel_id, s.*
     FROM (
         SELECT v.kind, v.status, v.township_id, v.project_id, '{{}}'::int[] AS support_ids,
                NULL::geometry AS geom, sum(v.area_m2) AS area_m2,
                {_VERIFIED_CLASS} AS verified_at, false AS overlapping, count(*) AS n
         {_VERSIONS_IN_SCOPE}
-          AND v.parcel_id NOT IN (SELECT parcel_id FROM overlapped_parcels) {{only}}
+          AND v.parcel_id NOT IN (SELECT parcel_id FROM overlapped_parcels) {only}
         GROUP BY v.kind, v.status, v.township_id, v.project_id, {_VERIFIED_CLASS}
     ) s"""
 
@@ -262,7 +268,7 @@ def _group_areas(rows: str, township: str) -> str:
 
 _PAST_TOTALS = f"""
     WITH {_FLAGGED}
-    {_SUMMED.replace("{only}", "")}
+    {_summed()}
     UNION ALL
     SELECT parcel_id, kind, status, township_id, project_id, support_ids, NULL, 0,
            verified_at, false, 1
@@ -311,11 +317,12 @@ def _credited_totals(credit: str) -> str:
       AND v.support_ids <> '{{}}'
       AND v.parcel_id NOT IN (SELECT parcel_id FROM overlapped_parcels)"""
     if credit == "all":
-        only = "AND v.support_ids = '{}'"
         sql += f"""
     UNION ALL
-    SELECT x.*, x.township_id FROM ({_SUMMED.replace("{only}", only)}) x"""
+    SELECT x.*, x.township_id FROM ({_summed("AND v.support_ids = '{}'")}) x"""
     return sql
+
+
 # Each parcel once per township it is credited to (credit_id).
 _HOST = "SELECT v.*, v.township_id AS credit_id FROM versions v"
 _HELPERS = (
@@ -439,17 +446,13 @@ _MAINTAINED_VERSIONS = f"""
            false AS overlapping, t.parcels AS n
     FROM tally_totals t
     WHERE t.parcels <> 0
-      AND (CAST(:kinds AS text[]) IS NULL OR t.kind = ANY(CAST(:kinds AS text[])))
-      AND (CAST(:district AS int) IS NULL OR t.township_id IN (
-          SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
+      AND {_IN_SCOPE.format(r="t")}
     UNION ALL
     SELECT p.id, p.kind, p.status, p.township_id, p.project_id, '{{}}'::int[], NULL, 0,
            p.verified_at, false, 1
     FROM parcels p
     WHERE p.overlapping AND p.status <> 'withdrawn'
-      AND (CAST(:kinds AS text[]) IS NULL OR p.kind = ANY(CAST(:kinds AS text[])))
-      AND (CAST(:district AS int) IS NULL OR p.township_id IN (
-          SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
+      AND {_IN_SCOPE.format(r="p")}
     UNION ALL
     SELECT 0, a.kind, s.status, a.township_id, NULLIF(a.project_id, 0), '{{}}'::int[], NULL,
            s.area_m2, s.verified_at, false, 0
@@ -457,9 +460,7 @@ _MAINTAINED_VERSIONS = f"""
         SELECT DISTINCT ON (a.group_id, a.unit_id, a.project_id) a.*
         FROM overlap_areas a
         WHERE a.level = :overlap_level AND a.verified_year IN (0, :year)
-          AND (CAST(:kinds AS text[]) IS NULL OR a.kind = ANY(CAST(:kinds AS text[])))
-          AND (CAST(:district AS int) IS NULL OR a.township_id IN (
-              SELECT id FROM admin_units WHERE parent_id = CAST(:district AS int)))
+          AND {_IN_SCOPE.format(r="a")}
         ORDER BY a.group_id, a.unit_id, a.project_id, a.verified_year DESC
     ) a
     CROSS JOIN LATERAL {_GROUP_PSEUDO_PARCELS.format(g="a")}
@@ -521,16 +522,19 @@ def tally(
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
     year, as_of = _year_and_day(year, as_of, quarter)
     params = {**_params(kind, as_of, year, _district_id(session, district)), "quarter": quarter}
-    # The city row of one district unions that district's parcels only: its groups' areas.
-    params["overlap_level"] = "district" if by == "city" and district else by
+    params["overlap_level"] = by
     credited = _CREDITED[credit]
     if not maintained:
         versions = _VERSIONS
+    elif credit == "host" and as_of is None:
+        versions = _MAINTAINED_VERSIONS
+        if by == "city" and district:
+            # The kept city rows union every district's parcels; one district's city row
+            # unions its own, which its kept district rows hold.
+            params["overlap_level"] = "district"
     elif credit == "host":
-        versions = _MAINTAINED_VERSIONS if as_of is None else _PAST_TOTALS
+        versions = _PAST_TOTALS
     else:
-        # Query-time groups union the rows credited in the units asked, the city's too.
-        params["overlap_level"] = by
         versions, credited = _credited_totals(credit), "SELECT * FROM versions"
     sql = f"WITH versions AS ({versions}), credited AS ({credited}) "
     sql += _grouping(by, credit, counted=maintained)
