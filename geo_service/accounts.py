@@ -8,6 +8,7 @@ can be revoked (sign out, or disabling the user revokes all of theirs).
 
 import functools
 import hashlib
+import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -15,12 +16,20 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, database
 from .errors import InvalidInput, NotFound, TooManyAttempts, Unauthorized
-from .models import ROLES, VERIFICATION_GROUPS, AdminUnit, AuditEntry, AuthToken, User
+from .models import (
+    ROLES,
+    VERIFICATION_GROUPS,
+    AdminUnit,
+    AuthToken,
+    SigninThrottle,
+    User,
+)
 from .settings import get_settings
 from .units import find_district, find_township
 
@@ -272,37 +281,155 @@ def ensure_first_admin(session: Session, password: str | None = None) -> tuple[s
 # --- sign-in -------------------------------------------------------------------------------
 
 
-def authenticate(
-    session: Session, username: str, password: str, source: str | None = None
-) -> Principal:
-    """The user for a name and password, or Unauthorized. After repeated failures the name
-    is locked for a while, whatever the password (against guessing)."""
+# Sign-in in three steps, so the costly middle one can be bounded by the caller and no step
+# holds a database connection while another waits (api/auth.sign_in):
+# begin_sign_in counts the attempt, password_matches runs argon2, finish_sign_in decides.
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    username: str
+    address: str
+    # The user's hash, or dummy_hash() for an unknown name: both take the same time.
+    password_hash: str
+    user_id: int | None
+    active: bool
+
+
+def begin_sign_in(username: str, source: str | None = None) -> SignInAttempt:
+    """Count an attempt for (name, address) before any password is checked, or raise
+    TooManyAttempts while that pair waits out its delay. The count is taken under the
+    pair's row lock, so attempts sent at once are counted one after the other and never
+    all checked against the same count."""
+    address = source or ""
+    # No user name is longer than 64: a longer one is kept short in the table and the log.
+    username = username[:65]
+    with database.session_scope() as own:
+        wait = _count_attempt(own, username, address)
+        if wait:
+            audit.record(own, None, "login", username, outcome="locked", source=source)
+        user = None if wait else own.scalar(select(User).where(User.username == username))
+        attempt = SignInAttempt(
+            username=username,
+            address=address,
+            password_hash=user.password_hash if user else dummy_hash(),
+            user_id=user.id if user else None,
+            active=bool(user and user.active),
+        )
+    if wait:
+        raise TooManyAttempts(
+            f"too many failed sign-ins for {username!r} from this address: try again in "
+            f"{wait} seconds",
+            retry_after=wait,
+        )
+    return attempt
+
+
+def _count_attempt(session: Session, username: str, address: str) -> int:
+    """Seconds the pair must still wait (nothing counted), or 0 once this attempt is
+    counted. Reaching LOGIN_MAX_FAILURES starts the delay at once, so no further attempt
+    from the address is checked until it ends, whatever arrives meanwhile."""
     settings = get_settings()
-    since = datetime.now(UTC) - timedelta(minutes=settings.login_lockout_minutes)
-    failures = session.scalar(
-        select(func.count())
-        .select_from(AuditEntry)
-        .where(
-            AuditEntry.action == "login",
-            AuditEntry.outcome == "refused",
-            AuditEntry.target == username,
-            AuditEntry.at >= since,
+    now = datetime.now(UTC)
+    key = {"username": username, "address": address}
+    session.execute(
+        pg_insert(SigninThrottle)
+        .values(**key, attempts=0, last_attempt_at=now)
+        .on_conflict_do_nothing()
+    )
+    row = session.get(
+        SigninThrottle, (username, address), with_for_update=True, populate_existing=True
+    )
+    if row.locked_until is not None and row.locked_until > now:
+        return math.ceil((row.locked_until - now).total_seconds())
+    if row.last_attempt_at < now - timedelta(minutes=settings.login_window_minutes):
+        row.attempts = 0
+    row.attempts += 1
+    row.last_attempt_at = now
+    row.locked_until = None
+    if row.attempts >= settings.login_max_failures:
+        row.locked_until = now + timedelta(seconds=signin_delay(row.attempts))
+    _forget_quiet_pairs(session, now)
+    return 0
+
+
+def signin_delay(attempts: int) -> float:
+    """The wait after `attempts` attempts from one address (at least LOGIN_MAX_FAILURES)."""
+    settings = get_settings()
+    doublings = min(attempts - settings.login_max_failures, 40)
+    return min(settings.login_delay_seconds * 2**doublings, settings.login_lockout_minutes * 60)
+
+
+_next_forget = 0.0
+
+
+def _forget_quiet_pairs(session: Session, now: datetime) -> None:
+    """Names are whatever a client sends, so pairs quiet past the window are deleted (once
+    a minute at most) rather than kept for ever."""
+    global _next_forget
+    if time.monotonic() < _next_forget:
+        return
+    _next_forget = time.monotonic() + 60
+    quiet = now - timedelta(minutes=get_settings().login_window_minutes)
+    session.execute(
+        delete(SigninThrottle).where(
+            SigninThrottle.last_attempt_at < quiet,
+            or_(SigninThrottle.locked_until.is_(None), SigninThrottle.locked_until < now),
         )
     )
-    if failures >= settings.login_max_failures:
-        audit.record_apart(None, "login", username, outcome="locked", source=source)
-        raise TooManyAttempts(
-            f"too many failed sign-ins for {username!r}: try again in "
-            f"{settings.login_lockout_minutes} minutes"
+
+
+def password_matches(attempt: SignInAttempt, password: str) -> bool:
+    """The argon2 check: 64 MiB and tens of milliseconds of a core. No database."""
+    return _password_matches(attempt.password_hash, password)
+
+
+def finish_sign_in(session: Session, attempt: SignInAttempt, matched: bool) -> Principal:
+    """The signed-in user, their address's count cleared, in the caller's transaction; or
+    Unauthorized, audited in a short transaction of its own (the caller's is rolled back)
+    while the caller's session holds no connection: a refusal never needs two."""
+    if matched and attempt.active:
+        user = session.get(User, attempt.user_id)
+        session.execute(
+            delete(SigninThrottle).where(
+                SigninThrottle.username == attempt.username,
+                SigninThrottle.address == attempt.address,
+            )
         )
-    user = session.scalar(select(User).where(User.username == username))
-    if not _password_matches(user.password_hash if user else dummy_hash(), password):
-        user = None
-    if user is None or not user.active:
-        audit.record_apart(None, "login", username, outcome="refused", source=source)
-        raise Unauthorized("wrong user name or password, or the user is disabled")
-    audit.record(session, user.username, "login", username, source=source)
-    return principal(session, user, source)
+        source = attempt.address or None
+        audit.record(session, user.username, "login", attempt.username, source=source)
+        return principal(session, user, source)
+    audit.record_apart(
+        None, "login", attempt.username, outcome="refused", source=attempt.address or None
+    )
+    raise Unauthorized("wrong user name or password, or the user is disabled")
+
+
+def unlock(
+    session: Session,
+    username: str,
+    *,
+    address: str | None = None,
+    by: str,
+    source: str | None = None,
+) -> int:
+    """Clear the failed attempts counted against a user (from one address, or from all):
+    the pairs waiting may sign in again at once. Returns how many pairs were cleared."""
+    find_user(session, username)
+    query = select(SigninThrottle).where(SigninThrottle.username == username)
+    if address is not None:
+        query = query.where(SigninThrottle.address == address)
+    rows = session.scalars(query.with_for_update()).all()
+    before = [
+        {"address": r.address, "attempts": r.attempts, "locked_until": r.locked_until} for r in rows
+    ]
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    audit.record(
+        session, by, "user.unlock", username, source=source, address=address, before=before
+    )
+    return len(rows)
 
 
 def _password_matches(hashed: str, password: str) -> bool:

@@ -42,7 +42,19 @@ class Forbidden(GeoServiceError):
 
 
 class TooManyAttempts(GeoServiceError):
-    """Sign-in refused for a while after repeated failures."""
+    """Sign-in refused for a while after repeated failures; `retry_after` in seconds."""
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Busy(GeoServiceError):
+    """The service is at its bound for this kind of work: try again in `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 HTTP_STATUS = {
@@ -55,6 +67,7 @@ HTTP_STATUS = {
     Unauthorized: 401,
     Forbidden: 403,
     TooManyAttempts: 429,
+    Busy: 503,
 }
 
 
@@ -63,3 +76,9 @@ def http_status(exc: GeoServiceError) -> int:
         if cls in HTTP_STATUS:
             return HTTP_STATUS[cls]
     return 500
+
+
+def retry_after(exc: GeoServiceError) -> dict[str, str]:
+    """The Retry-After header a refusal asks for, if any."""
+    seconds = getattr(exc, "retry_after", None)
+    return {} if seconds is None else {"Retry-After": str(seconds)}

@@ -461,6 +461,19 @@ class AuthToken(Base):
     user: Mapped[User] = relationship()
 
 
+class SigninThrottle(Base):
+    """Sign-in attempts from one client address to one user name, counted before the
+    password is checked (accounts.begin_sign_in); a success from that address clears them.
+    Keyed by both so a stranger's failures never slow the owner down elsewhere."""
+
+    __tablename__ = "signin_throttles"
+    username: Mapped[str] = mapped_column(Text, primary_key=True)
+    address: Mapped[str] = mapped_column(Text, primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_attempt_at: Mapped[datetime] = _now()
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEntry(Base):
     """Append-only (a trigger refuses UPDATE and DELETE): every write, refusal and failed
     sign-in, with who, when, from where and what changed."""

@@ -1,5 +1,6 @@
 """All configuration in one place, read from the environment (and an optional .env file)."""
 
+import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -86,13 +87,29 @@ class Settings(BaseSettings):
     relocation_id_secret: str | None = None
     relocation_title_days: int = 365
 
-    # Accounts: browser sessions and API tokens expire; repeated failed sign-ins lock the
-    # name for a while. COOKIE_SECURE marks the session cookie Secure (set it behind TLS).
+    # Accounts: browser sessions and API tokens expire. COOKIE_SECURE marks the session
+    # cookie Secure (set it behind TLS).
     session_minutes: int = 12 * 60
     api_token_minutes: int = 60
     password_min_length: int = 10
-    login_max_failures: int = 5
-    login_lockout_minutes: int = 15
+    # Sign-in under attack (docs/security-signin.md). Attempts are counted per user name
+    # *and* client address, before the password is checked: after LOGIN_MAX_FAILURES the
+    # pair waits LOGIN_DELAY_SECONDS, doubled at each further failure up to
+    # LOGIN_LOCKOUT_MINUTES; a pair quiet for LOGIN_WINDOW_MINUTES starts afresh.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_delay_seconds: float = Field(default=1.0, gt=0)
+    login_lockout_minutes: float = Field(default=15, gt=0)
+    login_window_minutes: float = Field(default=60, gt=0)
+    # Each argon2 check takes 64 MiB and a core for tens of milliseconds: a worker runs at
+    # most PASSWORD_CHECKS at once (default: one per core), keeps PASSWORD_CHECK_QUEUE
+    # more waiting, and answers any further sign-in 503 with Retry-After.
+    password_checks: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    password_check_queue: int = Field(default=32, ge=0)
+    password_busy_retry_seconds: int = Field(default=2, ge=1)
+    # Reverse proxies (addresses or networks, e.g. ["10.0.0.5", "10.1.0.0/16"]) whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed. None by default: the client
+    # address is the peer's, whatever a request's headers claim.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # A worker remembers a token it has resolved for this many seconds (0: never), so a
     # read does not cost a lookup. A revocation, a disabled user or a changed role (each
     # revokes the user's tokens) takes effect at once in the worker that made it, and in

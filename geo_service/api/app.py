@@ -7,6 +7,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .. import __version__, accounts, logs
 from ..errors import GeoServiceError
@@ -38,6 +39,7 @@ from . import (
     tallies,
     tilejson,
     uploads,
+    users,
     workflow,
 )
 
@@ -64,6 +66,9 @@ def create_app() -> FastAPI:
     origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
     if origins:  # off unless configured: the pages and the API share one origin
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"])
+    trusted_proxies = get_settings().trusted_proxies
+    if trusted_proxies:  # else the client is the peer, whatever X-Forwarded-For says
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     # Added last is outermost: every response, errors included, gets the id and headers.
     app.add_middleware(middleware.RequestContext)
     app.add_middleware(middleware.SecurityHeaders)
@@ -75,6 +80,7 @@ def create_app() -> FastAPI:
         health.health_router(),
         auth.auth_router(),
         audit.audit_router(),
+        users.users_router(),
         web_login.login_router(),
         docs.docs_router(app.title),
         web_home.home_router(),

@@ -11,6 +11,7 @@ browser on its own, so token-authenticated calls need no such check.
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
+import anyio
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPBearer, OAuth2PasswordRequestForm
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import accounts, audit
 from ..accounts import Principal
-from ..errors import Forbidden, Unauthorized
+from ..errors import Busy, Forbidden, Unauthorized
 from ..settings import get_settings
 from .deps import SessionDep
 
@@ -121,10 +122,46 @@ class Me(BaseModel):
     township_ids: list[int]
 
 
-def sign_in(session, request: Request, username: str, password: str, kind: str) -> str:
-    who = accounts.authenticate(session, username, password, client_address(request))
+async def sign_in(session, request: Request, username: str, password: str, kind: str) -> str:
+    """A new sign-in for a name and password: the attempt counted for the client's
+    address, the password checked within the worker's bound on argon2 checks, the token
+    issued in the request's transaction. Waiting for a check holds no thread and no
+    database connection, and a refusal never needs a second connection."""
+    checks = _password_checks(request)
+    if _queue_full(checks):
+        settings = get_settings()
+        raise Busy(
+            f"too many sign-ins being checked at once ({settings.password_checks} checking, "
+            f"{settings.password_check_queue} waiting): try again in "
+            f"{settings.password_busy_retry_seconds} seconds",
+            retry_after=settings.password_busy_retry_seconds,
+        )
+    source = client_address(request)
+    attempt = await run_in_threadpool(accounts.begin_sign_in, username, source)
+    matched = await anyio.to_thread.run_sync(
+        accounts.password_matches, attempt, password, limiter=checks
+    )
+    return await run_in_threadpool(_issue, session, attempt, matched, kind)
+
+
+def _issue(session, attempt: accounts.SignInAttempt, matched: bool, kind: str) -> str:
+    who = accounts.finish_sign_in(session, attempt, matched)
     minutes = get_settings().session_minutes if kind == "session" else _api_minutes()
     return accounts.issue_token(session, who, kind, minutes)
+
+
+def _password_checks(request: Request) -> anyio.CapacityLimiter:
+    """The app's bound on concurrent argon2 checks, made in its own event loop."""
+    state = request.app.state
+    if getattr(state, "password_checks", None) is None:
+        state.password_checks = anyio.CapacityLimiter(get_settings().password_checks)
+    return state.password_checks
+
+
+def _queue_full(checks: anyio.CapacityLimiter) -> bool:
+    stats = checks.statistics()
+    busy = stats.borrowed_tokens >= checks.total_tokens
+    return busy and stats.tasks_waiting >= get_settings().password_check_queue
 
 
 def _api_minutes() -> int:
@@ -147,11 +184,11 @@ def auth_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["accounts"])
 
     @router.post("/token", response_model=Token)
-    def post_token(
+    async def post_token(
         request: Request, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
     ):
         """OAuth2 password flow: a short-lived bearer token for scripts and GIS clients."""
-        secret = sign_in(session, request, form.username, form.password, "api")
+        secret = await sign_in(session, request, form.username, form.password, "api")
         return Token(access_token=secret, expires_in=_api_minutes() * 60)
 
     @router.post("/logout", status_code=204)

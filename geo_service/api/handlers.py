@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import database
-from ..errors import GeoServiceError, http_status
+from ..errors import GeoServiceError, http_status, retry_after
 from ..logs import current_request_id
 
 log = logging.getLogger("geo_service.api")
@@ -31,7 +31,9 @@ async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
     report = getattr(exc, "report", None)
     if report is not None:
         body["report"] = json.loads(json.dumps(report.as_dict(), default=str))
-    return _refusal(request, http_status(exc), str(exc), body)
+    response = _refusal(request, http_status(exc), str(exc), body)
+    response.headers.update(retry_after(exc))
+    return response
 
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

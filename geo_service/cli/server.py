@@ -38,6 +38,10 @@ def run_server(app: str, *, host: str, port: int, workers: int = 1, factory: boo
         # A worker answers the supervisor only once it has imported GDAL, PROJ & co.: on a
         # busy machine that takes longer than uvicorn's 5 s, which then kills it in a loop.
         timeout_worker_healthcheck=60,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a client on this
+        # host could then claim any address and dodge the sign-in throttle. The app
+        # believes it only from TRUSTED_PROXIES (api/app.py).
+        proxy_headers=False,
     )
     if workers > 1:
         log.info("Uvicorn running on http://%s:%d with %d workers", host, port, workers)

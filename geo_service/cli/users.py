@@ -169,6 +169,25 @@ def users_reset_password(
     typer.echo(f"password of {username} reset; {shown}")
 
 
+@users_app.command("unlock")
+def users_unlock(
+    username: str,
+    address: str | None = typer.Option(None, help="only the attempts from this client address"),
+    as_user: str | None = as_option(),
+) -> None:
+    """Clear the failed sign-ins counted against a user (from every address, or one), so
+    they can sign in again at once. Audited as user.unlock.
+
+    Example: geo-service users unlock 林志伟 --address 10.2.3.4
+    """
+    cleared = _run(
+        lambda s, who: accounts.unlock(s, username, address=address, by=who.username,
+                                       source="cli"),
+        as_user,
+    )  # fmt: skip
+    typer.echo(f"user {username} unlocked; {cleared} address(es) cleared")
+
+
 @users_app.command("four-eyes")
 def users_four_eyes(
     district: str = typer.Argument(..., help="the district, e.g. 晋安区"),

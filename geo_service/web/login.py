@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from .. import accounts, audit
 from ..accounts import ROLE_LABELS
 from ..api.auth import SESSION_COOKIE, MaybeUser, same_origin, set_session_cookie, sign_in
 from ..api.deps import SessionDep
-from ..errors import GeoServiceError, http_status
+from ..errors import GeoServiceError, http_status, retry_after
 from .templates import templates
 
 
@@ -34,7 +35,7 @@ def login_router() -> APIRouter:
         return render(request, "login.html", next=safe_next(next), username="", error=None)
 
     @router.post("/login")
-    def login(
+    async def login(
         request: Request,
         session: SessionDep,
         username: Annotated[str, Form(max_length=64)],
@@ -48,11 +49,13 @@ def login_router() -> APIRouter:
             error = "请从本系统的登录页登录。 Sign in from this service's own page."
             return render(request, "login.html", 403, error=error, **form)
         try:
-            secret = sign_in(session, request, username, password, "session")
+            secret = await sign_in(session, request, username, password, "session")
         except GeoServiceError as exc:
-            session.rollback()
+            await run_in_threadpool(session.rollback)
             error = f"登录失败 Sign-in failed: {exc}"
-            return render(request, "login.html", http_status(exc), error=error, **form)
+            page = render(request, "login.html", http_status(exc), error=error, **form)
+            page.headers.update(retry_after(exc))
+            return page
         response = RedirectResponse(target, status_code=303)
         set_session_cookie(response, request, secret)
         return response
