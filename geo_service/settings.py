@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # pair waits LOGIN_DELAY_SECONDS, doubled at each further failure up to
     # LOGIN_LOCKOUT_MINUTES; a pair quiet for LOGIN_WINDOW_MINUTES starts afresh.
     login_max_failures: int = Field(default=5, ge=1)
-    login_delay_seconds: float = Field(default=1.0, gt=0)
+    login_delay_seconds: float = Field(default=30, gt=0)
     login_lockout_minutes: float = Field(default=15, gt=0)
     login_window_minutes: float = Field(default=60, gt=0)
     # Each argon2 check takes 64 MiB and a core for tens of milliseconds: a worker runs at
