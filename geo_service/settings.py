@@ -24,6 +24,13 @@ SHIFTED_BASEMAP_HOSTS = (
 )
 
 
+def _cores() -> int:
+    """The cores this process may run on (fewer than the machine's under taskset/cgroups)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -103,7 +110,7 @@ class Settings(BaseSettings):
     # Each argon2 check takes 64 MiB and a core for tens of milliseconds: a worker runs at
     # most PASSWORD_CHECKS at once (default: one per core), keeps PASSWORD_CHECK_QUEUE
     # more waiting, and answers any further sign-in 503 with Retry-After.
-    password_checks: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    password_checks: int = Field(default_factory=lambda: _cores(), ge=1)
     password_check_queue: int = Field(default=32, ge=0)
     password_busy_retry_seconds: int = Field(default=2, ge=1)
     # Reverse proxies (addresses or networks, e.g. ["10.0.0.5", "10.1.0.0/16"]) whose
