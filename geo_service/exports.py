@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from . import rankings, relocation_tallies, tallies
 from .areas import m2_to_mu
 from .errors import InvalidInput
+from .interop import GPKG_OPTIONS, LONLAT_DIGITS, oriented
 from .models import KINDS, STATUSES
 from .reports import spreadsheet_safe
 from .settings import get_settings
@@ -691,13 +692,14 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8"):
     path.unlink(missing_ok=True)
     frame = frame.to_crs(4326 if fmt in LONLAT_ONLY else crs)
     if fmt == "gpkg":
-        pyogrio.write_dataframe(frame, path, layer="parcels", driver="GPKG")
+        pyogrio.write_dataframe(
+            frame, path, layer="parcels", driver="GPKG", dataset_options=GPKG_OPTIONS
+        )
     elif fmt == "geojson":
-        # RFC 7946: WGS84 lon/lat, counter-clockwise exteriors, no "crs" member; 12 decimals
-        # (about 0.1 µm) so that a re-import finds the very same boundaries.
+        # RFC 7946: WGS84 lon/lat, counter-clockwise exteriors, no "crs" member.
         pyogrio.write_dataframe(
             frame, path, driver="GeoJSON", layer_options={"RFC7946": "YES",
-                                                          "COORDINATE_PRECISION": 12}
+                                                          "COORDINATE_PRECISION": LONLAT_DIGITS}
         )  # fmt: skip
     elif fmt == "csv":
         # A CSV is opened in a spreadsheet: names that look like formulas stay text.
@@ -744,6 +746,8 @@ def _write_kml(frame, path) -> None:
     re-import reads no name), code, township and status in its description, and one style
     per status (the map's colours) referenced by styleUrl."""
     frame = frame.copy()
+    # KML 2.2 wants outer boundaries counter-clockwise; LIBKML writes rings as they are.
+    frame["geometry"] = oriented(frame.geometry.values)
     frame["name"] = frame["name"].fillna("")
     frame["description"] = [
         f"{c} · {t} · {s}" for c, t, s in zip(frame.code, frame.township, frame.status, strict=True)

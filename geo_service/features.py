@@ -1,12 +1,14 @@
 """Parcels and township progress as GeoJSON features, in the CRS a client asks for.
 
-RFC 7946 by default: lon/lat, counter-clockwise exterior rings (ST_ForcePolygonCCW), and no
-`crs` member (PostGIS's ST_AsGeoJSON adds one unless told not to). Stored coordinates are
-CGCS2000 (EPSG:4490), served as they are for WGS84 lon/lat: the two differ by centimetres.
+RFC 7946 by default (interop.geojson_sql): lon/lat to 1e-7 degrees, counter-clockwise
+exterior rings, no `crs` member. Stored coordinates are CGCS2000 (EPSG:4490), served as they
+are for WGS84 lon/lat: the two differ by centimetres.
 
 With the OGC API – Features CRS extension a client may ask for another CRS, and then the
 coordinates follow that CRS's own axis order: latitude first for EPSG:4490 and 4326,
-northing first for the Gauss-Kruger CRSs (EPSG:4528, 4549, ...).
+northing first for the Gauss-Kruger CRSs (EPSG:4528, 4549, ...). Rings stay
+counter-clockwise on the ground (as GDAL reads them back in its east-north order); degrees
+to 1e-7, metres to 1 mm.
 """
 
 import json
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from . import tallies
 from .areas import m2_to_mu
 from .errors import InvalidInput, NotFound
+from .interop import LONLAT_DIGITS, PROJECTED_DIGITS, geojson_sql
 from .models import KINDS, STATUSES
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -33,13 +36,6 @@ OFFERED_CRS = (CRS84, *(EPSG_URI.format(c) for c in OFFERED_EPSG))
 STORAGE_CRS = EPSG_URI.format(4490)
 
 
-def geojson_sql(expr: str, digits: int = 7, as_text: bool = False) -> str:
-    """SQL for an RFC 7946 GeoJSON geometry of a lon/lat `expr`: counter-clockwise
-    exteriors, no `crs` member. As text when the caller embeds it without parsing it."""
-    sql = f"ST_AsGeoJSON(ST_ForcePolygonCCW({expr}), {digits}, 0)"
-    return sql if as_text else sql + "::json"
-
-
 @dataclass(frozen=True)
 class OutputCRS:
     uri: str
@@ -48,14 +44,14 @@ class OutputCRS:
 
     def geometry_sql(self, expr: str) -> str:
         if self.epsg is None:
-            # 9 decimals (0.1 mm): a survey parcel's area survives the round trip.
-            return geojson_sql(expr, 9)
+            return geojson_sql(expr)
         out = f"ST_ForcePolygonCCW({expr})"
         if self.epsg != 4490:
             out = f"ST_Transform({out}, {self.epsg})"
         if self.flip:
             out = f"ST_FlipCoordinates({out})"
-        digits = 9 if CRS.from_epsg(self.epsg).is_geographic else 3
+        geographic = CRS.from_epsg(self.epsg).is_geographic
+        digits = LONLAT_DIGITS if geographic else PROJECTED_DIGITS
         return f"ST_AsGeoJSON({out}, {digits}, 0)::json"
 
 

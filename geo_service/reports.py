@@ -8,6 +8,8 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import Point
 
+from .interop import GPKG_OPTIONS
+
 COLUMNS = ["file", "feature", "code", "rule", "severity", "message", "lon", "lat"]
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...)).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -69,7 +71,7 @@ def write_problems_gpkg(report, path: Path) -> Path:
     crs = frame.crs if frame is not None else None
     features = gpd.GeoDataFrame(records.drop(columns=["lon", "lat"]), geometry=shapes, crs=crs)
     features["feature"] = features["feature"].astype("Int64")
-    features.to_file(path, layer="problem_features", driver="GPKG")
+    features.to_file(path, layer="problem_features", driver="GPKG", **GPKG_OPTIONS)
     located = records.dropna(subset=["lon", "lat"])
     points = gpd.GeoDataFrame(
         located,

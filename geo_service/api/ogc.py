@@ -1,5 +1,13 @@
-"""OGC API – Features (Part 1 Core + GeoJSON + OAS 3.0, Part 2 CRS by reference),
-read-only: parcels and township progress, for QGIS, ArcGIS Pro and GDAL's OAPIF driver.
+"""OGC API – Features (Part 1 Core + GeoJSON, Part 2 CRS by reference, Part 3 Queryables
+as query parameters), read-only: parcels and township progress, for QGIS, ArcGIS Pro,
+OWSLib and GDAL's OAPIF driver.
+
+The landing page's API definition is an OpenAPI 3.0 document of these routes at /ogc/api,
+as the oas30 conformance class says: OWSLib follows only a `service-desc` link of type
+`application/vnd.oai.openapi+json;version=3.0`, and GDAL's OAPIF driver asks for 3.0.
+FastAPI writes OpenAPI 3.1 (JSON Schema 2020-12: `anyOf` with `null`), served whole at
+/openapi.json; /ogc/api is its /ogc part with the few 3.1-only forms rewritten as 3.0
+has them.
 
 Written here rather than mounting tipg or pygeoapi: those open their own database pools and
 know nothing of this service's history (a parcel as it stood at `datetime`), its tallies or
@@ -15,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from .. import features
 from ..errors import InvalidInput, NotFound
+from ..models import KINDS, STATUSES
 from ..settings import get_settings
 from . import schemas
 from .auth import SignedIn
@@ -25,8 +34,22 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
 ]
 JSON = "application/json"
+JSON_SCHEMA = "application/schema+json"
+OPENAPI_30 = "application/vnd.oai.openapi+json;version=3.0"
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+# What each filter of `items` compares with, for the queryables document.
+QUERYABLES = {
+    "code": {"title": "Parcel code (宗地号)", "type": "string"},
+    "kind": {"title": "Kind of work (交地/拆迁)", "type": "string", "enum": list(KINDS)},
+    "status": {"title": "Status", "type": "string", "enum": list(STATUSES)},
+    "township": {"title": "Township (乡镇/街道): name or code", "type": "string"},
+    "district": {"title": "District (区县): name or code", "type": "string"},
+    "project": {"title": "Project code (项目编号)", "type": "string"},
+}
 COLLECTIONS = {
     "parcels": {
         "title": "Parcels (地块)",
@@ -69,6 +92,7 @@ def _collection(request: Request, cid: str, session) -> dict:
         "links": [
             _link(base, "self", JSON, "this collection"),
             _link(f"{base}/items", "items", GEOJSON, "the features"),
+            _link(f"{base}/queryables", QUERYABLES_REL, JSON_SCHEMA, "the queryables"),
         ],
         "itemType": "feature",
         "crs": list(features.OFFERED_CRS),
@@ -95,17 +119,19 @@ def ogc_router() -> APIRouter:
             "description": "Parcels and township progress, read-only.",
             "links": [
                 _link(_url(request, "/ogc"), "self", JSON, "this document"),
-                _link(
-                    _url(request, "/openapi.json"),
-                    "service-desc",
-                    "application/vnd.oai.openapi+json;version=3.0",
-                    "the API definition",
-                ),
+                _link(_url(request, "/ogc/api"), "service-desc", OPENAPI_30, "the API definition"),
                 _link(_url(request, "/docs"), "service-doc", "text/html", "the API docs"),
                 _link(_url(request, "/ogc/conformance"), "conformance", JSON, "conformance"),
                 _link(_url(request, "/ogc/collections"), "data", JSON, "the collections"),
             ],
         }
+
+    @router.get("/api", include_in_schema=False)
+    def api_definition(request: Request):
+        spec = request.app.openapi()
+        paths = {p: item for p, item in spec["paths"].items() if p.startswith("/ogc")}
+        spec = {**spec, "openapi": "3.0.3", "paths": paths}
+        return JSONResponse(as_openapi_30(spec), media_type=OPENAPI_30)
 
     @router.get("/conformance", summary="Conformance classes", response_model=schemas.Conformance)
     def conformance():
@@ -123,6 +149,26 @@ def ogc_router() -> APIRouter:
     )
     def collection(request: Request, collectionId: str, session: ReadSessionDep, who: SignedIn):  # noqa: N803
         return _collection(request, _collection_id(collectionId), session)
+
+    @router.get(
+        "/collections/{collectionId}/queryables",
+        summary="The properties items filter on",
+        response_model=schemas.Queryables,
+        responses={
+            200: {"content": {JSON_SCHEMA: {"schema": {"$ref": "#/components/schemas/Queryables"}}}}
+        },
+    )
+    def queryables(request: Request, collectionId: str, who: SignedIn):  # noqa: N803
+        cid = _collection_id(collectionId)
+        body = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": _url(request, f"/ogc/collections/{cid}/queryables"),
+            "type": "object",
+            "title": COLLECTIONS[cid]["title"],
+            "properties": {name: QUERYABLES[name] for name in COLLECTIONS[cid]["filters"]},
+            "additionalProperties": False,
+        }
+        return JSONResponse(body, media_type=JSON_SCHEMA)
 
     @router.get(
         "/collections/{collectionId}/items",
@@ -212,6 +258,32 @@ def ogc_router() -> APIRouter:
         return _geojson(feature, out)
 
     return router
+
+
+def as_openapi_30(node):
+    """FastAPI's OpenAPI 3.1 schemas in 3.0's terms: a nullable `anyOf` becomes
+    `nullable`, `const` an enum of one, numeric exclusive bounds boolean ones, a schema's
+    `examples` list its `example`."""
+    if isinstance(node, list):
+        return [as_openapi_30(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: as_openapi_30(v) for k, v in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in node.pop("anyOf") if o != {"type": "null"}]
+        # Beside a $ref, 3.0 ignores every other keyword: the reference goes in allOf.
+        only = rest[0] if len(rest) == 1 and "$ref" not in rest[0] else None
+        node.update(only if only else {"allOf" if len(rest) == 1 else "anyOf": rest})
+        node["nullable"] = True
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
+            node[plain], node[bound] = node[bound], True
+    if isinstance(node.get("examples"), list) and "type" in node:
+        node["example"] = node.pop("examples")[0]
+    return node
 
 
 def _scope(who) -> list[int] | None:

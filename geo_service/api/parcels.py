@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from .. import database
 from ..errors import InvalidInput, NotFound
-from ..features import geojson_sql
+from ..interop import geojson_sql
 from ..models import STATUSES
 from ..permissions import can_read_district
 from ..settings import get_settings

@@ -131,6 +131,18 @@ class Collection(_Open):
     storageCrs: str | None = None  # noqa: N815
 
 
+class Queryables(_Open):
+    """OGC API - Features Part 3: the properties a collection's items filter on (each one a
+    query parameter of `items`), as a JSON Schema."""
+
+    schema_: str = Field(alias="$schema")
+    id_: str = Field(alias="$id")
+    type: Literal["object"]
+    title: str | None = None
+    properties: dict[str, dict[str, Any]]
+    additionalProperties: bool  # noqa: N815
+
+
 class Collections(_Open):
     links: list[Link]
     collections: list[Collection]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from .. import database, tallies
 from ..areas import m2_to_mu, rounded
 from ..errors import InvalidInput
-from ..features import geojson_sql
+from ..interop import geojson_sql
 from ..settings import get_settings
 from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
 from ..targets import basis_label

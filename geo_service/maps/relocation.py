@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from .. import relocation_tallies as rt
-from ..features import geojson_sql
+from ..interop import geojson_sql
 from ..settings import get_settings
 from ..units import find_district
 from . import data

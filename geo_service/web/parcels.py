@@ -15,6 +15,7 @@ from ..api.auth import PageUser
 from ..api.deps import SessionDep
 from ..areas import m2_to_mu
 from ..errors import GeoServiceError, http_status
+from ..interop import geojson_sql
 from ..maps import assets
 from ..models import Parcel
 from .login import render
@@ -55,9 +56,9 @@ def offered_actions(session, who, parcel: Parcel) -> dict:
 
 
 # The parcel and what lies within about 300 m of it, in lon/lat for Leaflet.
-_NEIGHBOURHOOD = text("""
+_NEIGHBOURHOOD = text(f"""
     SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
-        json_build_object('type', 'Feature', 'geometry', ST_AsGeoJSON(n.geom, 7)::json,
+        json_build_object('type', 'Feature', 'geometry', {geojson_sql("n.geom")},
             'properties', json_build_object('code', n.code, 'status', n.status,
                                             'self', n.id = p.id))
         ORDER BY n.id = p.id), '[]'::json))

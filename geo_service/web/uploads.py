@@ -24,6 +24,7 @@ from ..api.deps import SessionDep
 from ..api.uploads import _safe_name, _save_limited
 from ..areas import m2_to_mu
 from ..errors import Forbidden, GeoServiceError, InvalidInput, UploadRefused, http_status
+from ..interop import rfc7946
 from ..models import KINDS, VERIFICATION_GROUPS, AdminUnit, Project
 from ..uploads import IMPORT_STATUSES, ImportOptions, upload_record, upload_records
 from ..validation import Problem
@@ -89,7 +90,8 @@ def _report_view(report: dict) -> dict:
     features = [
         {
             "type": "Feature",
-            "geometry": geometry,
+            # Reports kept before RFC 7946 output was enforced carry the file's winding.
+            "geometry": rfc7946(geometry),
             "properties": {"feature": int(number), "problem": int(number) in bad},
         }
         for number, geometry in report.get("shapes", {}).items()
