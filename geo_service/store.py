@@ -108,13 +108,19 @@ def lock_current(session: Session, township_id: int, kind: str, codes: list[str]
     }
 
 
+# About 1 cm: our own GeoJSON exports round to 1e-7 degrees (RFC 7946's advice), and a
+# boundary point is surveyed to no better than a few centimetres, so an outline that moved
+# less than this is the same outline coming back, not a new survey.
+SAME_SHAPE_DEGREES = 1e-7
+
+
 def same_shapes(stored: np.ndarray, new: np.ndarray) -> np.ndarray:
     """Element-wise: the same boundary, whatever the ring order or first vertex (a
-    Shapefile writes clockwise, GeoJSON counter-clockwise)."""
+    Shapefile writes clockwise, GeoJSON counter-clockwise) and within SAME_SHAPE_DEGREES."""
     if len(stored) == 0:
         return np.zeros(0, dtype=bool)
     return shapely.equals_exact(
-        shapely.normalize(stored), shapely.normalize(new), tolerance=1e-9
+        shapely.normalize(stored), shapely.normalize(new), tolerance=SAME_SHAPE_DEGREES
     ).astype(bool)
 
 

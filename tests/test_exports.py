@@ -334,8 +334,7 @@ REIMPORT = [("gpkg", c) for c in FUZHOU_CRS] + [
     ("shp", 4528),
     ("shp", 4549),
     ("shp", 4490),
-    # GeoJSON is rounded to 1e-7 degrees, past store.same_shapes' 1e-9 tolerance: its
-    # re-import reports every parcel changed (a decision for the lead, see the report).
+    ("geojson", 4326),
     ("kml", 4326),
 ]
 
