@@ -1,0 +1,269 @@
+"""What surveyors deliver: 南方CASS drawings (DXF, built here with ezdxf) and boundary-point
+tables (XLSX, CSV, CASS .dat), imported through the CLI and the API as users do."""
+
+import json
+
+import ezdxf
+import numpy as np
+import pytest
+import shapely
+from conftest import VERIFIER, auth, with_user
+from fastapi.testclient import TestClient
+from parcelfiles import XINDIAN, ZONE40, independent_area_m2
+from pyproj import Transformer
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from geo_service import database
+from geo_service.api import create_app
+from geo_service.cli import app
+from geo_service.readers import cass_dxf, read_features
+
+runner = CliRunner()
+TO_ZONE40 = Transformer.from_crs(4490, ZONE40, always_xy=True)
+TO_LONLAT = Transformer.from_crs(ZONE40, 4490, always_xy=True)
+E0, N0 = (round(v, 3) for v in TO_ZONE40.transform(*XINDIAN))
+GAP_M = 0.35
+
+
+def _offset(points):
+    return [(E0 + x, N0 + y) for x, y in points]
+
+
+# Each parcel: code, outline (x, y, bulge) in metres from (E0, N0), where its code sits.
+RECTANGLE = ("JA-001", [(0, 0, 0), (120, 0, 0), (120, 90, 0), (0, 90, 0)], (60, 45))
+# A tight arc (bulge 0.4, r ≈ 60 m) on the south side, a flat one (bulge 0.02, r ≈ 2.5 km)
+# on the north side: the two ways the tessellation could stray from the true arc.
+ARCS = ("JA-002", [(200, 0, 0.4), (300, 0, 0), (300, 200, -0.02), (200, 200, 0)], (250, 100))
+GBK_CODE = ("新店-宗地3", [(0, 300, 0), (150, 300, 0), (100, 420, 0), (-20, 400, 0)], (60, 360))
+
+
+def _true_outline(vertices, steps=20_000) -> shapely.Polygon:
+    """The exact shape, its arcs sampled every few millimetres, in zone-40 metres."""
+    points = []
+    for (x1, y1, bulge), (x2, y2, _b) in zip(vertices, vertices[1:] + vertices[:1], strict=True):
+        if not bulge:
+            points.append((x1, y1))
+            continue
+        angle = 4 * np.arctan(bulge)  # the arc's sweep, counter-clockwise when positive
+        chord = np.hypot(x2 - x1, y2 - y1)
+        radius = chord / (2 * np.sin(angle / 2))
+        mid = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+        normal = np.array([-(y2 - y1), x2 - x1]) / chord
+        centre = mid + normal * radius * np.cos(angle / 2)
+        start = np.arctan2(y1 - centre[1], x1 - centre[0])
+        sweep = np.linspace(start, start + angle, steps, endpoint=False)
+        points += list(zip(centre[0] + abs(radius) * np.cos(sweep),
+                           centre[1] + abs(radius) * np.sin(sweep), strict=True))  # fmt: skip
+    return shapely.Polygon(_offset(points))
+
+
+def _geodesic_m2(zone40_polygon) -> float:
+    return independent_area_m2(shapely.transform(
+        zone40_polygon, lambda xy: np.column_stack(TO_LONLAT.transform(xy[:, 0], xy[:, 1]))
+    ))  # fmt: skip
+
+
+def _drawing(path, version="R2000", encoding="gbk", unclosed=True):
+    """A CASS-style parcel drawing: outlines on JZX and 宗地, codes on ZDH, point labels on
+    JZD, a map frame with its title on TK, roads on DLX."""
+    doc = ezdxf.new(version)
+    if version == "R2000":
+        doc.encoding = encoding  # written as $DWGCODEPAGE ANSI_936, the text in GBK
+    for name in ("JZX", "宗地", "ZDH", "JZD", "TK", "DLX"):
+        doc.layers.add(name)
+    msp = doc.modelspace()
+    for code, vertices, label in (RECTANGLE, ARCS):
+        msp.add_lwpolyline(
+            [(x, y, 0, 0, b) for x, y, b in _offset_xyb(vertices)], format="xyseb",
+            close=True, dxfattribs={"layer": "JZX"},
+        )  # fmt: skip
+        msp.add_text(code, dxfattribs={"layer": "ZDH", "insert": _offset([label])[0]})
+    code, vertices, label = GBK_CODE
+    msp.add_lwpolyline(_offset([(x, y) for x, y, _b in vertices]), close=True,
+                       dxfattribs={"layer": "宗地"})  # fmt: skip
+    msp.add_mtext(code, dxfattribs={"layer": "ZDH", "insert": _offset([label])[0]})
+    for i, (x, y, _b) in enumerate(RECTANGLE[1], start=1):
+        msp.add_text(f"J{i}", dxfattribs={"layer": "JZD", "insert": _offset([(x + 1, y + 1)])[0]})
+    if unclosed:  # its last point stops GAP_M short of its first
+        msp.add_lwpolyline(_offset([(400, 0), (500, 0), (500, 100), (400, GAP_M)]),
+                           dxfattribs={"layer": "JZX"})  # fmt: skip
+        msp.add_text("JA-004", dxfattribs={"layer": "ZDH", "insert": _offset([(450, 50)])[0]})
+    frame = _offset([(-100, -100), (700, -100), (700, 600), (-100, 600)])
+    msp.add_lwpolyline(frame, close=True, dxfattribs={"layer": "TK"})
+    title = _offset([(200, 560)])[0]
+    msp.add_text("福州市晋安区新店镇地籍图", dxfattribs={"layer": "TK", "insert": title})
+    msp.add_text("JA-099", dxfattribs={"layer": "TK", "insert": _offset([(600, 500)])[0]})
+    road = _offset([(-100, 250), (700, 250), (700, 270), (-100, 270)])
+    msp.add_lwpolyline(road, close=True, dxfattribs={"layer": "DLX"})
+    msp.add_text("福新路", dxfattribs={"layer": "DLX", "insert": _offset([(300, 260)])[0]})
+    doc.saveas(path)
+    return path
+
+
+def _offset_xyb(vertices):
+    return [(E0 + x, N0 + y, b) for x, y, b in vertices]
+
+
+def _expected_m2():
+    return {code: _geodesic_m2(_true_outline(v)) for code, v, _l in (RECTANGLE, ARCS, GBK_CODE)}
+
+
+def _cli(*args):
+    return runner.invoke(app, with_user([str(a) for a in args], "auto"))
+
+
+def _stored_areas() -> dict[str, float]:
+    with database.get_engine().connect() as conn:
+        return dict(conn.execute(text("SELECT code, area_m2 FROM parcels")).all())
+
+
+def _problem(report, rule):
+    found = [p for p in report["problems"] if p["rule"] == rule]
+    assert found, (rule, report["problems"])
+    return found
+
+
+@pytest.fixture
+def client(db):
+    with TestClient(create_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _upload(client, path, **fields):
+    data = {"kind": "land", "township": "新店镇", **fields}
+    return client.post("/api/uploads", files={"file": (path.name, path.read_bytes())},
+                       data=data, headers=auth(VERIFIER["land"]))  # fmt: skip
+
+
+# --- CASS drawings ------------------------------------------------------------------------
+
+
+def test_the_gbk_drawing_is_r2000_with_code_page_936(tmp_path):
+    """The drawing really is what the tests claim: GBK bytes under ANSI_936."""
+    data = _drawing(tmp_path / "宗地图.dxf").read_bytes()
+    assert b"ANSI_936" in data and b"AC1015" in data
+    assert "新店-宗地3".encode("gbk") in data
+    assert cass_dxf.text_encoding(tmp_path / "宗地图.dxf") == "GBK"
+
+
+def test_cli_dry_run_reports_the_open_outline_with_its_gap(db, tmp_path):
+    path = _drawing(tmp_path / "宗地图.dxf")
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--dry-run", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["features"] == 4 and report["encoding"] == "GBK"
+    assert report["source_crs"].startswith("EPSG:4528")
+    (open_outline,) = _problem(report, "unclosed_outline")
+    assert open_outline["code"] == "JA-004" and open_outline["severity"] == "error"
+    assert f"{GAP_M:.3f} m apart" in open_outline["message"]
+    # the frame's stray code-like text is on TK, the road name on DLX: neither is a code
+    assert not [p for p in report["problems"] if p["rule"] == "code_outside_outlines"]
+
+
+def test_cli_stores_the_parcels_with_their_codes_and_exact_areas(db, tmp_path):
+    path = _drawing(tmp_path / "宗地图.dxf")
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--accept-valid")
+    assert result.exit_code == 0, result.output
+    stored = _stored_areas()
+    expected = _expected_m2()
+    assert set(stored) == set(expected)  # no frame, no road, not the open outline
+    for code, m2 in expected.items():
+        assert stored[code] == pytest.approx(m2, rel=1e-4), code
+
+
+def test_api_dry_run_and_store_of_a_drawing(client, tmp_path):
+    path = _drawing(tmp_path / "parcels.dxf")
+    refused = _upload(client, path, dry_run="true")
+    assert refused.status_code == 422, refused.text
+    report = refused.json()["report"]
+    assert "0.350 m apart" in _problem(report, "unclosed_outline")[0]["message"]
+    checked = _upload(client, path, dry_run="true", accept_valid="true")
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["parcels"] == 3
+    assert _stored_areas() == {}
+    stored = _upload(client, path, accept_valid="true")
+    assert stored.status_code == 201, stored.text
+    expected = _expected_m2()
+    assert stored.json()["area_m2"] == pytest.approx(sum(expected.values()), rel=1e-4)
+    assert set(_stored_areas()) == set(expected)
+
+
+def test_arcs_are_tessellated_within_a_centimetre(tmp_path):
+    read = read_features(_drawing(tmp_path / "arcs.dxf", unclosed=False))
+    frame = read.frame.set_index("code")
+    true = _true_outline(ARCS[1])
+    drawn = frame.loc["JA-002", "geometry"]
+    assert shapely.hausdorff_distance(drawn.exterior, true.exterior, densify=0.01) <= 0.01
+    assert shapely.get_num_coordinates(drawn) < 400  # and not needlessly fine
+
+
+def test_utf8_drawing_from_autocad_2007_on(db, tmp_path):
+    path = _drawing(tmp_path / "r2018.dxf", version="R2018", unclosed=False)
+    read = read_features(path)
+    assert read.encoding == "UTF-8"
+    assert sorted(read.frame["code"]) == sorted(["JA-001", "JA-002", "新店-宗地3"])
+
+
+def test_layer_option_names_the_parcel_layer(db, tmp_path):
+    path = _drawing(tmp_path / "宗地图.dxf", unclosed=False)
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--dry-run",
+                  "--json", "--layer", "宗地")  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["features"] == 1
+    # the codes of the parcels on JZX now lie in no outline: problems, so refused
+    outside = _problem(report, "code_outside_outlines")
+    assert sorted(p["message"].split()[3] for p in outside) == ["JA-001", "JA-002"]
+    assert result.exit_code == 1
+    refused = _cli("import", path, "--kind", "land", "--township", "新店镇", "--dry-run",
+                   "--layer", "NOSUCH")  # fmt: skip
+    assert refused.exit_code == 1
+    assert "no closed polylines on the parcel layers (NOSUCH)" in " ".join(refused.output.split())
+
+
+def _small_drawing(path, outlines, texts):
+    """outlines: [(layer, points)], closed; texts: [(layer, text, point)]."""
+    doc = ezdxf.new("R2018")
+    msp = doc.modelspace()
+    for layer, points in outlines:
+        msp.add_lwpolyline(_offset(points), close=True, dxfattribs={"layer": layer})
+    for layer, value, point in texts:
+        msp.add_text(value, dxfattribs={"layer": layer, "insert": _offset([point])[0]})
+    doc.saveas(path)
+    return path
+
+
+def test_two_outlines_for_one_code_and_a_code_in_no_outline(db, tmp_path):
+    square = [(0, 0), (50, 0), (50, 50), (0, 50)]
+    other = [(100, 0), (150, 0), (150, 50), (100, 50)]
+    path = _small_drawing(
+        tmp_path / "twice.dxf",
+        [("JZX", square), ("JZX", other)],
+        [("ZDH", "JB-1", (25, 25)), ("ZDH", "JB-1", (125, 25)), ("ZDH", "JB-2", (300, 300))],
+    )
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--dry-run", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    (twice,) = _problem(report, "duplicate_code")
+    assert twice["feature"] == 2 and "JB-1" in twice["message"]
+    (lost,) = _problem(report, "code_outside_outlines")
+    assert "JB-2" in lost["message"] and "inside no parcel outline" in lost["message"]
+
+
+def test_an_outline_with_two_codes_is_a_problem(tmp_path):
+    path = _small_drawing(
+        tmp_path / "two-codes.dxf",
+        [("ZD", [(0, 0), (50, 0), (50, 50), (0, 50)])],
+        [("ZDH", "JC-1", (10, 10)), ("ZDH", "JC-2", (40, 40))],
+    )
+    (problem,) = [p for p in read_features(path).problems if p.rule == "several_codes"]
+    assert "JC-1, JC-2" in problem.message
+
+
+def test_dwg_is_refused_asking_for_dxf(db, tmp_path):
+    path = tmp_path / "宗地图.dwg"
+    path.write_bytes(b"AC1032" + bytes(200))
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--dry-run")
+    assert result.exit_code == 1
+    said = "".join(result.output.split())
+    assert "另存为DXF" in said and "请在南方CASS或AutoCAD中将图形另存为DXF格式后再上传" in said
