@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # the code text placed inside them (comma separated; --layer replaces the first).
     cass_parcel_layers: str = "JZX,界址线,宗地,ZD,ZDX,宗地界线"
     cass_code_layers: str = "ZDH,宗地号,ZDBH,宗地编号"
+    # An outline's extended data (XDATA) under one of these applications: its first string
+    # is the code, before any text inside the outline.
+    cass_code_xdata_apps: str = "ZDH,ZDBH,宗地号"
     # Operations: LOG_FORMAT=json gives one JSON object per line; CORS_ORIGINS is a comma
     # separated list of origins allowed to call the API from a browser (none by default).
     log_format: str = "plain"

@@ -1,10 +1,12 @@
 """What surveyors deliver: 南方CASS drawings (DXF, built here with ezdxf) and boundary-point
 tables (XLSX, CSV, CASS .dat), imported through the CLI and the API as users do."""
 
+import csv
 import json
 
 import ezdxf
 import numpy as np
+import openpyxl
 import pytest
 import shapely
 from conftest import VERIFIER, auth, with_user
@@ -260,6 +262,22 @@ def test_an_outline_with_two_codes_is_a_problem(tmp_path):
     assert "JC-1, JC-2" in problem.message
 
 
+def test_a_code_carried_in_xdata_wins_over_text(tmp_path):
+    doc = ezdxf.new("R2018")
+    doc.appids.add("ZDH")
+    msp = doc.modelspace()
+    outline = msp.add_lwpolyline(_offset([(0, 0), (40, 0), (40, 40), (0, 40)]), close=True,
+                                 dxfattribs={"layer": "JZX"})  # fmt: skip
+    outline.set_xdata("ZDH", [(1000, "JX-777")])
+    msp.add_lwpolyline(_offset([(100, 0), (140, 0), (140, 40), (100, 40)]), close=True,
+                       dxfattribs={"layer": "JZX"})  # fmt: skip
+    msp.add_text("JX-778", dxfattribs={"layer": "ZDH", "insert": _offset([(120, 20)])[0]})
+    doc.saveas(tmp_path / "xdata.dxf")
+    read = read_features(tmp_path / "xdata.dxf")
+    assert list(read.frame["code"]) == ["JX-777", "JX-778"]
+    assert not [p for p in read.problems if p.severity == "error"]
+
+
 def test_dwg_is_refused_asking_for_dxf(db, tmp_path):
     path = tmp_path / "宗地图.dwg"
     path.write_bytes(b"AC1032" + bytes(200))
@@ -267,3 +285,125 @@ def test_dwg_is_refused_asking_for_dxf(db, tmp_path):
     assert result.exit_code == 1
     said = "".join(result.output.split())
     assert "另存为DXF" in said and "请在南方CASS或AutoCAD中将图形另存为DXF格式后再上传" in said
+
+
+# --- boundary-point tables --------------------------------------------------------------
+
+SQUARE = [(0, 0), (80, 0), (80, 60), (0, 60)]
+L_SHAPE = [(200, 0), (300, 0), (300, 40), (240, 40), (240, 100), (200, 100)]
+COURTYARD = [(220, 10), (230, 10), (230, 30), (220, 30)]  # a hole in L_SHAPE, ring 2
+
+
+def _points(offsets, first=1):
+    """[(J<n>, X northing, Y easting)] of offsets from (E0, N0)."""
+    return [(f"J{first + i}", N0 + y, E0 + x) for i, (x, y) in enumerate(offsets)]
+
+
+def _m2(*rings) -> float:
+    outer, *holes = (_offset(r) for r in rings)
+    return _geodesic_m2(shapely.Polygon(outer, holes))
+
+
+def _table_xlsx(path):
+    """A 界址点成果表 as survey companies print it: title rows, a header with units, the
+    code only on a parcel's first row (merged cells), side lengths between the points."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["界址点成果表"])
+    sheet.append(["测量单位：福州某测绘有限公司", None, "坐标系：2000国家大地坐标系"])
+    sheet.append([])
+    sheet.append(["宗地编号", "圈号", "界址点号", "X坐标(m)", "Y坐标(m)", "边长(m)"])
+    rows = [("JD-001", "1", p) for p in _points(SQUARE)]
+    rows.append(("JD-001", "1", ("J1", N0, E0)))  # the closing point repeated
+    rows += [("JD-002", "1", p) for p in _points(L_SHAPE)]
+    rows += [("JD-002", "2", p) for p in _points(COURTYARD, first=7)]
+    previous = None
+    for code, ring, (name, x, y) in rows:
+        if previous is not None:
+            sheet.append([None, None, None, None, None, 12.5])  # 边长 between two points
+        sheet.append([code if code != previous else None, ring, name, x, y])
+        previous = code
+    book.save(path)
+    return path
+
+
+def test_xlsx_table_with_title_rows_merged_codes_and_a_hole(db, tmp_path):
+    path = _table_xlsx(tmp_path / "界址点成果表.xlsx")
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--accept-valid")
+    assert result.exit_code == 0, result.output
+    stored = _stored_areas()
+    assert stored.keys() == {"JD-001", "JD-002"}
+    assert stored["JD-001"] == pytest.approx(_m2(SQUARE), rel=1e-4)
+    assert stored["JD-002"] == pytest.approx(_m2(L_SHAPE, COURTYARD), rel=1e-4)
+
+
+def _csv(path, header, rows, encoding="gbk"):
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_csv_table_in_gbk_and_a_ring_crossing_itself(db, tmp_path):
+    bowtie = [(400, 0), (450, 0), (400, 50), (450, 50)]  # J2–J3 and J4–J1 cross
+    rows = [("宗地A", *p) for p in _points(SQUARE)]  # closing point not repeated
+    rows += [("宗地B", *p) for p in _points(bowtie)]
+    path = _csv(tmp_path / "points.csv", ["宗地号", "点号", "X", "Y"], rows)
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--dry-run", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["encoding"] == "GB18030" and report["features"] == 2
+    (crossing,) = _problem(report, "ring_crosses_itself")
+    assert crossing["code"] == "宗地B" and "J2–J3 crosses J4–J1" in crossing["message"]
+    assert report["valid"] == 1
+
+
+def test_columns_option_maps_unusual_headers(client, tmp_path):
+    rows = [("JE-1", *p) for p in _points(SQUARE)]
+    path = _csv(tmp_path / "odd.csv", ["ZDDM", "DH", "BX", "DY"], rows, encoding="utf-8")
+    refused = _upload(client, path, dry_run="true")
+    assert refused.status_code == 422
+    assert "--columns" in refused.json()["detail"]
+    mapped = _upload(client, path, dry_run="true", columns="code=ZDDM,point=DH,x=BX,y=DY")
+    assert mapped.status_code == 200, mapped.text
+    assert mapped.json()["area_m2"] == pytest.approx(_m2(SQUARE), rel=1e-4)
+
+
+def _dat(path, lines):
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="gbk")
+    return path
+
+
+def test_cass_dat_file_one_parcel_named_after_the_file(db, tmp_path):
+    # 点名,编码,Y(east),X(north),H
+    lines = [f"{name},,{y:.3f},{x:.3f},12.300" for name, x, y in _points(L_SHAPE)]
+    path = _dat(tmp_path / "JF-007.dat", lines)
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇")
+    assert result.exit_code == 0, result.output
+    assert _stored_areas() == {"JF-007": pytest.approx(_m2(L_SHAPE), rel=1e-4)}
+
+
+def test_cass_dat_file_grouped_by_code(db, tmp_path):
+    lines = [f"{n},JG-1,{y:.3f},{x:.3f},0" for n, x, y in _points(SQUARE)]
+    lines += [f"{n},JG-2,{y:.3f},{x:.3f},0" for n, x, y in _points(L_SHAPE)]
+    path = _dat(tmp_path / "两宗.dat", lines)
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇")
+    assert result.exit_code == 0, result.output
+    stored = _stored_areas()
+    assert stored == {
+        "JG-1": pytest.approx(_m2(SQUARE), rel=1e-4),
+        "JG-2": pytest.approx(_m2(L_SHAPE), rel=1e-4),
+    }
+
+
+def test_xlsx_without_a_code_column_takes_the_code_from_the_title(db, tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["宗地号：JH-3", None, "面积：4800平方米"])
+    sheet.append(["点号", "X", "Y"])
+    for row in _points(SQUARE):
+        sheet.append(list(row))
+    book.save(tmp_path / "one.xlsx")
+    read = read_features(tmp_path / "one.xlsx")
+    assert list(read.frame["code"]) == ["JH-3"]

@@ -44,6 +44,7 @@ _HEADER_BYTES = 1 << 18
 # DXF_ENCODING is a process-wide GDAL setting: set and read under one lock, so two uploads
 # at once each read with their own.
 _GDAL_SETTINGS = threading.Lock()
+_RAW_CODES = {"DXF_INCLUDE_RAW_CODE_VALUES": "TRUE"}  # XDATA among them
 _UNICODE_ESCAPE = re.compile(r"\\U\+([0-9A-Fa-f]{4})")
 _MTEXT_FORMAT = re.compile(r"\\[A-Za-z][^;\\{}]*;|\\P|[{}]")
 _POLYGONAL = ("Polygon", "MultiPolygon")
@@ -66,6 +67,21 @@ def layers_wanted(layer: str | None) -> tuple[set[str], set[str]]:
     settings = get_settings()
     parcels = layer if layer else settings.cass_parcel_layers
     return _names(parcels), _names(settings.cass_code_layers)
+
+
+def xdata_code(raw_codes, apps: set[str]) -> str | None:
+    """The first string (group 1000) of the XDATA of one of `apps`, from GDAL's raw codes
+    ["1001 ZDH", "1000 JA-001", ...]."""
+    if raw_codes is None:
+        return None
+    inside = False
+    for item in raw_codes:
+        group, _sep, value = str(item).partition(" ")
+        if group == "1001":
+            inside = value.strip().upper() in apps
+        elif inside and group == "1000" and value.strip():
+            return value.strip()
+    return None
 
 
 def _names(text: str) -> set[str]:
@@ -93,7 +109,7 @@ def read(
     shapes, skipped = _outlines(outlines)
     if not shapes:
         raise crsmod.refusal(name, "no_parcels", _no_outline_message(entities, parcel_layers))
-    frame, problems = _with_codes(shapes, code_texts)
+    frame, problems = _with_codes(shapes, code_texts, _names(get_settings().cass_code_xdata_apps))
     if skipped:
         problems.append(_file_problem("skipped_features", "warning", _skipped_message(skipped)))
     source, inferred = _source(frame, shapes, override, name)
@@ -103,11 +119,15 @@ def read(
 
 def _entities(path: Path, encoding: str) -> pd.DataFrame:
     with _GDAL_SETTINGS:
-        pyogrio.set_gdal_config_options({**ARC_OPTIONS, "DXF_ENCODING": encoding})
+        pyogrio.set_gdal_config_options({**ARC_OPTIONS, **_RAW_CODES, "DXF_ENCODING": encoding})
         try:
-            frame = pyogrio.read_dataframe(str(path), columns=["Layer", "PaperSpace", "Text"])
+            frame = pyogrio.read_dataframe(
+                str(path), columns=["Layer", "PaperSpace", "Text", "RawCodeValues"]
+            )
         finally:
-            pyogrio.set_gdal_config_options({"DXF_ENCODING": None})
+            pyogrio.set_gdal_config_options(
+                {"DXF_ENCODING": None, "DXF_INCLUDE_RAW_CODE_VALUES": None}
+            )
     model = ~frame["PaperSpace"].eq(1)  # paper space holds the printed sheet
     frame = frame[model.to_numpy()].reset_index(drop=True)
     frame["geometry"] = shapely.force_2d(frame.geometry.to_numpy())
@@ -169,9 +189,9 @@ def _outlines(outlines: pd.DataFrame):
     return shapes, skipped
 
 
-def _with_codes(shapes, texts: pd.DataFrame):
-    """A frame of the outlines (open ones without geometry) with the code text inside each:
-    a text inside nested outlines belongs to the smallest."""
+def _with_codes(shapes, texts: pd.DataFrame, xdata_apps: set[str]):
+    """A frame of the outlines (open ones without geometry) with each one's code: from its
+    XDATA, else the text inside it (a text inside nested outlines belongs to the smallest)."""
     polygons = np.array([shape for shape, _closed, _row in shapes], dtype=object)
     points = texts.geometry.to_numpy()
     owner = np.full(len(points), -1)
@@ -187,8 +207,11 @@ def _with_codes(shapes, texts: pd.DataFrame):
     for i, (shape, closed, row) in enumerate(shapes):
         feature = i + 1
         inside = [texts["text"].iloc[t] for t in np.flatnonzero(owner == i)]
-        code = inside[0] if len(inside) == 1 else None
         entity, gap = (row, None) if closed else row
+        carried = xdata_code(entity.RawCodeValues, xdata_apps)
+        if carried:
+            inside = [carried]
+        code = inside[0] if len(inside) == 1 else None
         where = f"the outline on layer {entity.Layer} (entity {entity.position} of the drawing)"
         rows.append({"code": code, "layer": entity.Layer, "geometry": shape if closed else None})
         if not closed:
