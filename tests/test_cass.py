@@ -407,3 +407,24 @@ def test_xlsx_without_a_code_column_takes_the_code_from_the_title(db, tmp_path):
     book.save(tmp_path / "one.xlsx")
     read = read_features(tmp_path / "one.xlsx")
     assert list(read.frame["code"]) == ["JH-3"]
+
+
+@pytest.mark.parametrize("suffix", [".dxf", ".dwg", ".xlsx", ".csv", ".dat"])
+def test_broken_files_are_a_4xx_never_a_500(client, tmp_path, suffix):
+    whole = {
+        ".dxf": lambda p: _drawing(p),
+        ".dwg": lambda p: p.write_bytes(b"AC1015" + bytes(64)),
+        ".xlsx": _table_xlsx,
+        ".csv": lambda p: _csv(
+            p, ["宗地号", "点号", "X", "Y"], [("A", *q) for q in _points(SQUARE)]
+        ),
+        ".dat": lambda p: _dat(p, [f"{n},,{y},{x},0" for n, x, y in _points(SQUARE)]),
+    }[suffix]
+    source = tmp_path / f"whole{suffix}"
+    whole(source)
+    data = source.read_bytes()
+    for cut in (data[: len(data) // 2], data[:7], bytes(range(256)) * 8):
+        broken = tmp_path / f"broken{suffix}"
+        broken.write_bytes(cut)
+        response = _upload(client, broken, dry_run="true")
+        assert 400 <= response.status_code < 500, (cut[:20], response.text)

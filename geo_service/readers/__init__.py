@@ -265,6 +265,8 @@ def _read(path, name, override, encoding, layer, limits, columns=None) -> ReadRe
 
 def _kind(path: Path, name: str) -> str:
     suffix = path.suffix.lower()
+    if suffix == point_tables.DAT and _looks_like_boundary_points(path):
+        return TEXT_SUFFIX  # a 界址点坐标文件 saved as .dat, not CASS's point list
     if suffix in ARCHIVE_SUFFIXES or suffix == TEXT_SUFFIX or suffix in SURVEYOR_SUFFIXES:
         return suffix
     if suffix in vector.SUFFIXES:
@@ -283,6 +285,14 @@ def _kind(path: Path, name: str) -> str:
     if found and boundary_points.looks_like(found[1]):
         return TEXT_SUFFIX
     raise UploadRefused(f"{name}: unsupported file type {suffix or '(none)'}; {_SUPPORTED}")
+
+
+def _looks_like_boundary_points(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4000)
+    # a character cut at 4000 bytes: be lenient, as for archive members
+    text = (detect_text(head) or ("", head.decode("gb18030", "replace")))[1]
+    return boundary_points.looks_like(text)
 
 
 def _read_vector_file(path, kind, name, override, encoding, layer) -> ReadResult:
