@@ -3,6 +3,7 @@ tables (XLSX, CSV, CASS .dat), imported through the CLI and the API as users do.
 
 import csv
 import json
+import re
 
 import ezdxf
 import numpy as np
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, ZONE40, independent_area_m2
 from pyproj import Transformer
 from sqlalchemy import text
+from test_web_uploads import ORIGIN, _report, _signed_in
 from typer.testing import CliRunner
 
 from geo_service import database
@@ -211,12 +213,13 @@ def test_layer_option_names_the_parcel_layer(db, tmp_path):
     path = _drawing(tmp_path / "宗地图.dxf", unclosed=False)
     result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--dry-run",
                   "--json", "--layer", "宗地")  # fmt: skip
+    assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["features"] == 1
-    # the codes of the parcels on JZX now lie in no outline: problems, so refused
+    assert report["features"] == report["parcels"] == 1
+    # the codes of the parcels on JZX now lie in no outline: said, not hidden
     outside = _problem(report, "code_outside_outlines")
     assert sorted(p["message"].split()[3] for p in outside) == ["JA-001", "JA-002"]
-    assert result.exit_code == 1
+    assert {p["severity"] for p in outside} == {"warning"}
     refused = _cli("import", path, "--kind", "land", "--township", "新店镇", "--dry-run",
                    "--layer", "NOSUCH")  # fmt: skip
     assert refused.exit_code == 1
@@ -428,3 +431,16 @@ def test_broken_files_are_a_4xx_never_a_500(client, tmp_path, suffix):
         broken.write_bytes(cut)
         response = _upload(client, broken, dry_run="true")
         assert 400 <= response.status_code < 500, (cut[:20], response.text)
+
+
+def test_upload_page_takes_the_layer_and_crs_for_a_drawing(db, tmp_path):
+    client = _signed_in("land_xd")
+    path = _drawing(tmp_path / "宗地图.dxf", unclosed=False)
+    token, report = _report(client, path, layer="宗地", crs="EPSG:4528")
+    assert report.status_code == 200
+    assert re.search(r'class="count-features">1<', report.text)
+    assert "EPSG:4528" in report.text and "lies inside no parcel outline" in report.text
+    stored = client.post("/uploads/store", data={"token": token, "mode": "all"},
+                         headers=ORIGIN, follow_redirects=False)  # fmt: skip
+    assert stored.status_code == 303, stored.text
+    assert set(_stored_areas()) == {"新店-宗地3"}

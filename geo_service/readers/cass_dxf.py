@@ -235,7 +235,7 @@ def _with_codes(shapes, texts: pd.DataFrame, xdata_apps: set[str]):
         text = texts.iloc[t]
         x, y = text.geometry.x, text.geometry.y
         problems.append(
-            _file_problem("code_outside_outlines", "error",
+            _file_problem("code_outside_outlines", "warning",
                           f"the code text {text['text']} on layer {text['Layer']} at "
                           f"({x:.3f}, {y:.3f}) lies inside no parcel outline")
         )  # fmt: skip
