@@ -10,8 +10,11 @@ What a drawing does not say, and how it is settled:
 - arcs (bulges): GDAL tessellates them with ARC_OPTIONS, so that no chord strays more than
   1 cm from the true arc, whatever its radius.
 
-DWG is read only through a DXF: pyogrio's GDAL has no DWG driver, and Debian's CAD driver
-reads only AutoCAD 2000 drawings and drops their text, so parcels would lose their codes.
+DWG is read only through a DXF: pyogrio's GDAL has no DWG driver. Debian's GDAL has the CAD
+driver (libopencad), which reads AutoCAD 2000 (AC1015) drawings only and puts each layer in
+a layer of its own; going through it would make imports depend on the system's ogr2ogr
+beside pyogrio's GDAL, for a version surveyors rarely save in, with no way to build a DWG to
+test it here.
 """
 
 import re
