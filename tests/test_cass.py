@@ -444,3 +444,16 @@ def test_upload_page_takes_the_layer_and_crs_for_a_drawing(db, tmp_path):
                          headers=ORIGIN, follow_redirects=False)  # fmt: skip
     assert stored.status_code == 303, stored.text
     assert set(_stored_areas()) == {"新店-宗地3"}
+
+
+def test_a_table_with_x_as_the_easting_is_read_the_other_way_round(tmp_path):
+    rows = [("JS-1", name, east, north) for name, north, east in _points(L_SHAPE)]
+    read = read_features(_csv(tmp_path / "swapped.csv", ["宗地号", "点号", "X", "Y"], rows))
+    assert [p.rule for p in read.problems if p.severity == "warning"] == [
+        "crs_inferred",
+        "columns_swapped",
+    ]
+    (shape,) = read.frame.geometry
+    assert shapely.equals_exact(
+        shape.normalize(), shapely.Polygon(_offset(L_SHAPE)).normalize(), 1e-6
+    )
