@@ -115,22 +115,21 @@ def read(
     frame, problems = _with_codes(shapes, code_texts, _names(get_settings().cass_code_xdata_apps))
     if skipped:
         problems.append(_file_problem("skipped_features", "warning", _skipped_message(skipped)))
-    source, inferred = _source(frame, shapes, override, name)
+    source, inferred = _source(shapes, override, name)
     frame = frame.set_crs(None if source.gcj02 else source.crs, allow_override=True)
     return Parsed(frame=frame, source=source, problems=inferred + problems, encoding=encoding)
 
 
 def _entities(path: Path, encoding: str) -> pd.DataFrame:
     with _GDAL_SETTINGS:
-        pyogrio.set_gdal_config_options({**ARC_OPTIONS, **_RAW_CODES, "DXF_ENCODING": encoding})
+        options = {**ARC_OPTIONS, **_RAW_CODES, "DXF_ENCODING": encoding}
+        pyogrio.set_gdal_config_options(options)
         try:
             frame = pyogrio.read_dataframe(
                 str(path), columns=["Layer", "PaperSpace", "Text", "RawCodeValues"]
             )
-        finally:
-            pyogrio.set_gdal_config_options(
-                {"DXF_ENCODING": None, "DXF_INCLUDE_RAW_CODE_VALUES": None}
-            )
+        finally:  # other formats' curves keep GDAL's defaults
+            pyogrio.set_gdal_config_options(dict.fromkeys(options))
     model = ~frame["PaperSpace"].eq(1)  # paper space holds the printed sheet
     frame = frame[model.to_numpy()].reset_index(drop=True)
     frame["geometry"] = shapely.force_2d(frame.geometry.to_numpy())
@@ -246,7 +245,7 @@ def _with_codes(shapes, texts: pd.DataFrame, xdata_apps: set[str]):
     return frame, problems
 
 
-def _source(frame, shapes, override, name):
+def _source(shapes, override, name):
     if override is not None:
         return override, []
     bounds = shapely.total_bounds(np.array([s for s, _c, _r in shapes], dtype=object))

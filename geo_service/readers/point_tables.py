@@ -84,20 +84,21 @@ def read(
 ) -> Parsed:
     """The parcels of a point table in its own coordinates (x = easting, y = northing)."""
     suffix = Path(name).suffix.lower() or Path(path).suffix.lower()
+    mapping = parse_columns(columns)
     used = None
     if suffix == XLSX:
-        rows = _xlsx_rows(path, name, sheet)
+        rows = _xlsx_rows(path, name, sheet, mapping)
     else:
         used, text = _text(Path(path).read_bytes(), name, encoding)
         rows = list(csv.reader(io.StringIO(text)))
     if suffix == DAT:
         parcels = _dat_parcels(rows, Path(name).stem)
     else:
-        parcels = _table_parcels(rows, name, Path(name).stem, parse_columns(columns))
+        parcels = _table_parcels(rows, name, Path(name).stem, mapping)
     return _parsed(parcels, name, override, used)
 
 
-def _xlsx_rows(path: Path, name: str, sheet: str | None) -> list[list]:
+def _xlsx_rows(path: Path, name: str, sheet: str | None, mapping: dict) -> list[list]:
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         if sheet and sheet not in book.sheetnames:
@@ -109,7 +110,7 @@ def _xlsx_rows(path: Path, name: str, sheet: str | None) -> list[list]:
         tables = [[list(r) for r in book[n].iter_rows(values_only=True)] for n in names]
     finally:
         book.close()
-    found = [rows for rows in tables if _header_at(rows, {}) is not None]
+    found = [rows for rows in tables if _header_at(rows, mapping) is not None]
     if len(found) > 1 and not sheet:
         raise crsmod.refusal(
             name, "no_parcels",
