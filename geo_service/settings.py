@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     # import of 100,000 parcels, in the same time.
     import_batch_features: int = 10_000
     max_json_depth: int = 64
+    # 南方CASS drawings: the layers whose closed polylines are parcels, and the layers of
+    # the code text placed inside them (comma separated; --layer replaces the first).
+    cass_parcel_layers: str = "JZX,界址线,宗地,ZD,ZDX,宗地界线"
+    cass_code_layers: str = "ZDH,宗地号,ZDBH,宗地编号"
+    # An outline's extended data (XDATA) under one of these applications: its first string
+    # is the code, before any text inside the outline.
+    cass_code_xdata_apps: str = "ZDH,ZDBH,宗地号"
     # Operations: LOG_FORMAT=json gives one JSON object per line; CORS_ORIGINS is a comma
     # separated list of origins allowed to call the API from a browser (none by default).
     log_format: str = "plain"

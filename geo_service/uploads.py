@@ -58,6 +58,8 @@ class ImportOptions:
     crs: str | None = None
     encoding: str | None = None
     layer: str | None = None
+    # A boundary-point table's column names, when not the usual ones: "code=宗地代码,x=北坐标".
+    columns: str | None = None
     dry_run: bool = False
     # Store the valid features and report the rest, instead of refusing the whole file.
     accept_valid: bool = False
@@ -135,6 +137,7 @@ def import_file(
         encoding=options.encoding,
         layer=options.layer,
         batch_size=get_settings().import_batch_features,
+        columns=options.columns,
     )
     report = Report(filename=name)
     report.problems.extend(stream.problems)

@@ -34,14 +34,22 @@ def uploads_router() -> APIRouter:
     def post_upload(
         session: SessionDep,
         who: SignedIn,
-        file: Annotated[UploadFile, File(description="zip, gpkg, geojson")],
+        file: Annotated[
+            UploadFile, File(description="zip, gpkg, geojson, kml/kmz, txt, dxf, xlsx, csv, dat")
+        ],
         kind: Annotated[str, Form(pattern=KIND_PATTERN)],
         township: Annotated[str, Form()],
         project: Annotated[str | None, Form()] = None,
         status: Annotated[str | None, Form()] = None,
         crs: Annotated[str | None, Form()] = None,
         encoding: Annotated[str | None, Form()] = None,
-        layer: Annotated[str | None, Form()] = None,
+        layer: Annotated[
+            str | None, Form(description="layer; a CASS drawing's parcel layers; a sheet")
+        ] = None,
+        columns: Annotated[
+            str | None,
+            Form(description="a point table's columns, e.g. code=宗地代码,x=北坐标,y=东坐标"),
+        ] = None,
         dry_run: Annotated[bool, Form()] = False,
         accept_valid: Annotated[bool, Form()] = False,
         accept_overlaps: Annotated[bool, Form()] = False,
@@ -60,6 +68,7 @@ def uploads_router() -> APIRouter:
             crs=crs,
             encoding=encoding,
             layer=layer,
+            columns=columns,
             dry_run=dry_run,
             accept_valid=accept_valid,
             accept_overlaps=accept_overlaps,

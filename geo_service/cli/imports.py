@@ -28,8 +28,9 @@ reports = lazy("geo_service.reports")
 def import_command(
     path: Path = typer.Argument(
         ...,
-        help="zipped Shapefile (or .shp), GeoPackage, GeoJSON, KML/KMZ, or a boundary-point "
-        "coordinate file (界址点坐标文件, .txt)",
+        help="zipped Shapefile (or .shp), GeoPackage, GeoJSON, KML/KMZ, a boundary-point "
+        "coordinate file (界址点坐标文件, .txt), a 南方CASS drawing (.dxf), a boundary-point "
+        "table (界址点成果表, .xlsx/.csv) or a CASS coordinate file (.dat)",
     ),
     kind: Kind = typer.Option(..., help="land (交地) or demolition (拆迁)"),
     township: str = typer.Option(..., help="host township, e.g. 新店镇 or 晋安区/新店镇"),
@@ -39,7 +40,16 @@ def import_command(
     ),
     crs: str | None = typer.Option(None, help="override the file's CRS, e.g. EPSG:4549"),
     encoding: str | None = typer.Option(None, help="attribute text encoding, e.g. GBK"),
-    layer: str | None = typer.Option(None, help="layer name, for files with several"),
+    layer: str | None = typer.Option(
+        None,
+        help="layer name, for files with several; for a CASS drawing the parcel layers "
+        "(comma separated, default JZX,界址线,宗地,ZD,ZDX,宗地界线); for a workbook the sheet",
+    ),
+    columns: str | None = typer.Option(
+        None,
+        help="a point table's column names when not the usual ones, e.g. "
+        "code=宗地代码,point=点号,x=北坐标,y=东坐标,ring=圈号",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="check and report, store nothing"),
     accept_valid: bool = typer.Option(
         False, "--accept-valid", help="store the valid features, report the rest"
@@ -84,6 +94,7 @@ def import_command(
         crs=crs,
         encoding=encoding,
         layer=layer,
+        columns=columns,
         dry_run=dry_run,
         accept_valid=accept_valid,
         accept_overlaps=accept_overlaps,

@@ -5,6 +5,8 @@
 - `vector`: Shapefile (.shp, or zipped, also in a sub-folder), GeoPackage, GeoJSON,
   KML and KMZ, through pyogrio/GDAL;
 - `boundary_points`: 界址点坐标文件 (.txt, or any text with a [属性描述] section);
+- `cass_dxf`: 南方CASS drawings (.dxf; .dwg is refused with a request for DXF);
+- `point_tables`: boundary-point tables (界址点成果表, .xlsx, .csv) and CASS .dat files;
 - `archives`: .zip and .kmz, checked member by member before anything is extracted;
 - `encoding`: strict UTF-8, then GB18030, for .dbf tables without .cpg and text files.
 
@@ -28,7 +30,7 @@ from ..crs import SourceCRS, parse_crs
 from ..errors import GeoServiceError, UploadRefused
 from ..settings import get_settings
 from ..validation import Problem
-from . import archives, boundary_points, vector
+from . import archives, boundary_points, cass_dxf, point_tables, vector
 from .encoding import decode_text, detect_dbf_encoding, detect_text, normalise
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
 
 ARCHIVE_SUFFIXES = (".zip", ".kmz")
 TEXT_SUFFIX = ".txt"
+SURVEYOR_SUFFIXES = (cass_dxf.DXF, cass_dxf.DWG, *point_tables.SUFFIXES)
 MAX_TEXT_BYTES = 256 * (1 << 20)  # a boundary-point file of a whole county is a few MB
 # Some writers use short names or Chinese headers for the same fields.
 FIELD_ALIASES = {
@@ -60,8 +63,9 @@ _SIGNATURES = (
     (b"SQLite format 3\x00", vector.GEOPACKAGE),
 )
 _SUPPORTED = (
-    "send a zipped Shapefile, a GeoPackage, GeoJSON, KML/KMZ or a boundary-point "
-    "coordinate file (界址点坐标文件, .txt)"
+    "send a zipped Shapefile, a GeoPackage, GeoJSON, KML/KMZ, a boundary-point "
+    "coordinate file (界址点坐标文件, .txt), a 南方CASS drawing (.dxf), a boundary-point "
+    "table (界址点成果表, .xlsx or .csv) or a CASS coordinate file (.dat)"
 )
 
 
@@ -115,6 +119,7 @@ def open_features(
     encoding: str | None = None,
     layer: str | None = None,
     batch_size: int = 20_000,
+    columns: str | None = None,
 ) -> FeatureStream:
     """Like read_features, in batches of `batch_size` features. GeoPackages and Shapefiles
     are read batch by batch, so memory stays flat whatever the file's size; other formats
@@ -130,7 +135,7 @@ def open_features(
             stream = _stream_vector(path, kind, name, override, encoding, layer, batch_size)
             if stream is not None:
                 return stream
-        read = _read(path, name, override, encoding, layer, None)
+        read = _read(path, name, override, encoding, layer, None, columns)
     except GeoServiceError:
         raise
     except Exception as exc:
@@ -225,16 +230,19 @@ def read_features(
     encoding: str | None = None,
     layer: str | None = None,
     limits: archives.Limits | None = None,
+    columns: str | None = None,
 ) -> ReadResult:
     """Read a file of parcels. `crs` and `encoding` override what the file says;
-    `layer` picks a layer (or, in a zip, a dataset by name); `limits` the archive limits."""
+    `layer` picks a layer (or, in a zip, a dataset by name; in a CASS drawing, the parcel
+    layers; in a workbook, the sheet); `limits` the archive limits; `columns` names the
+    columns of a boundary-point table ("code=宗地代码,x=北坐标")."""
     path = Path(path)
     name = path.name
     _check_path(path, name)
     override = parse_crs(crs) if crs else None
     encoding = normalise(encoding) if encoding else None
     try:
-        return _read(path, name, override, encoding, layer, limits)
+        return _read(path, name, override, encoding, layer, limits, columns)
     except GeoServiceError:
         raise
     except Exception as exc:  # GDAL, zlib, struct...: a malformed file is a refusal
@@ -242,8 +250,10 @@ def read_features(
         raise UploadRefused(f"{name}: could not be read ({detail})") from None
 
 
-def _read(path, name, override, encoding, layer, limits) -> ReadResult:
+def _read(path, name, override, encoding, layer, limits, columns=None) -> ReadResult:
     kind = _kind(path, name)
+    if kind in SURVEYOR_SUFFIXES:
+        return _read_surveyor_file(path, name, kind, override, encoding, layer, columns)
     if kind in ARCHIVE_SUFFIXES:
         return _read_archive(path, name, kind, override, encoding, layer, limits)
     if kind == TEXT_SUFFIX:
@@ -255,7 +265,9 @@ def _read(path, name, override, encoding, layer, limits) -> ReadResult:
 
 def _kind(path: Path, name: str) -> str:
     suffix = path.suffix.lower()
-    if suffix in ARCHIVE_SUFFIXES or suffix == TEXT_SUFFIX:
+    if suffix == point_tables.DAT and _looks_like_boundary_points(path):
+        return TEXT_SUFFIX  # a 界址点坐标文件 saved as .dat, not CASS's point list
+    if suffix in ARCHIVE_SUFFIXES or suffix == TEXT_SUFFIX or suffix in SURVEYOR_SUFFIXES:
         return suffix
     if suffix in vector.SUFFIXES:
         return vector.SUFFIXES[suffix]
@@ -273,6 +285,14 @@ def _kind(path: Path, name: str) -> str:
     if found and boundary_points.looks_like(found[1]):
         return TEXT_SUFFIX
     raise UploadRefused(f"{name}: unsupported file type {suffix or '(none)'}; {_SUPPORTED}")
+
+
+def _looks_like_boundary_points(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4000)
+    # a character cut at 4000 bytes: be lenient, as for archive members
+    text = (detect_text(head) or ("", head.decode("gb18030", "replace")))[1]
+    return boundary_points.looks_like(text)
 
 
 def _read_vector_file(path, kind, name, override, encoding, layer) -> ReadResult:
@@ -345,6 +365,25 @@ def _read_boundary_points(data: bytes, name, override, encoding) -> ReadResult:
         frame=parsed.frame,
         source=source,
         encoding=used,
+        filename=name,
+        problems=warnings + parsed.problems,
+    )
+
+
+def _read_surveyor_file(path, name, kind, override, encoding, layer, columns) -> ReadResult:
+    """A CASS drawing, a point table or a .dat file: features with the problems met."""
+    if kind == cass_dxf.DWG:
+        raise cass_dxf.dwg_refusal(name)
+    if kind == cass_dxf.DXF:
+        parsed = cass_dxf.read(path, name, override, layer, encoding)
+    else:
+        parsed = point_tables.read(path, name, override, encoding, layer, columns)
+    check_limits(parsed.frame, name)
+    source, warnings = crsmod.accept(parsed.source, name)
+    return ReadResult(
+        frame=parsed.frame,
+        source=source,
+        encoding=parsed.encoding,
         filename=name,
         problems=warnings + parsed.problems,
     )

@@ -58,6 +58,7 @@ class Parsed:
     frame: gpd.GeoDataFrame
     source: crsmod.SourceCRS
     problems: list[Problem]
+    encoding: str | None = None  # what the text was read as, when the reader decoded it
 
 
 def parse(text: str, filename: str, override: crsmod.SourceCRS | None = None) -> Parsed:

@@ -64,6 +64,18 @@ def _form_choices(session, who) -> dict:
     }
 
 
+def _reading(crs, layer, columns) -> dict:
+    """How to read the file, as the form gave it: CRS, layer (a drawing's parcel layers, a
+    workbook's sheet) and a point table's columns."""
+    return {"crs": (crs or "").strip(), "layer": (layer or "").strip(),
+            "columns": (columns or "").strip()}  # fmt: skip
+
+
+def _reading_options(chosen: dict) -> dict:
+    # a file checked before these fields existed has none
+    return {key: chosen.get(key) or None for key in ("crs", "layer", "columns")}
+
+
 def _form_page(request, session, who, status_code=200, error=None, chosen=None):
     rows = upload_records(session, who.township_ids or None, who.district_ids)
     return render(
@@ -204,10 +216,14 @@ def uploads_pages_router() -> APIRouter:
         project: Annotated[str | None, Form(max_length=64)] = None,
         status: Annotated[str | None, Form(max_length=16)] = None,
         accept_overlaps: Annotated[bool, Form()] = False,
+        crs: Annotated[str | None, Form(max_length=64)] = None,
+        layer: Annotated[str | None, Form(max_length=200)] = None,
+        columns: Annotated[str | None, Form(max_length=200)] = None,
     ):
         """The dry run: the file is kept for the store, the report shown on its own page."""
         chosen = {"kind": kind, "township": township, "project": project or "",
-                  "status": status or "", "accept_overlaps": accept_overlaps}  # fmt: skip
+                  "status": status or "", "accept_overlaps": accept_overlaps,
+                  **_reading(crs, layer, columns)}  # fmt: skip
         name = _safe_name(file.filename)
         waiting = pending.new(who.username, name)
         try:
@@ -217,6 +233,7 @@ def uploads_pages_router() -> APIRouter:
             options = ImportOptions(
                 kind=kind, township=township, project=project or None, status=status or None,
                 accept_overlaps=accept_overlaps, dry_run=True, filename=name,
+                **_reading_options(chosen),
             )  # fmt: skip
             try:
                 report = actions.upload(session, who, waiting.path, options)
@@ -272,6 +289,7 @@ def uploads_pages_router() -> APIRouter:
             kind=chosen["kind"], township=chosen["township"], project=chosen["project"] or None,
             status=chosen["status"] or None, accept_overlaps=chosen["accept_overlaps"],
             accept_valid=mode == "valid", filename=waiting.meta["filename"],
+            **_reading_options(chosen),
         )  # fmt: skip
         try:
             report = actions.upload(session, who, waiting.path, options)
