@@ -29,6 +29,7 @@ EXAMPLES = [
     ("docs/guide-verification-teams.md", "From survey file to sign-off"),
     ("docs/guide-leaders.md", "Reading the campaign"),
     ("docs/guide-planners.md", "Taking figures away"),
+    ("docs/guide-township-officers.md", "Relocation (回迁): from roster to title"),
     ("docs/guide-administrators.md", "During the season"),
 ]
 
@@ -141,7 +142,8 @@ def test_every_documented_example_runs_as_written_on_a_fresh_demo(readme_databas
         assert done.returncode == 0, (
             f"`{shlex.join(command)}` exited {done.returncode}\n{done.stdout}\n{done.stderr}"
         )
-    for written in ("problems.csv", "problems.gpkg", "tally.csv", "maps/progress.html"):
+    written_files = ("problems.csv", "problems.gpkg", "tally.csv", "maps/progress.html")
+    for written in (*written_files, "maps/relocation.html"):
         assert (tmp_path / written).stat().st_size > 0, written
 
 
