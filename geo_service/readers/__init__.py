@@ -16,6 +16,7 @@ refused). Any failure to read is an UploadRefused that names the file.
 """
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,23 +136,14 @@ def open_features(
     """Like read_features, in batches of `batch_size` features. GeoPackages and Shapefiles
     are read batch by batch, so memory stays flat whatever the file's size; other formats
     are read whole (they are small in practice) and then cut."""
-    path = Path(path)
-    name = path.name
-    _check_path(path, name)
-    override = parse_crs(crs) if crs else None
-    encoding = normalise(encoding) if encoding else None
-    try:
+    path, name, override, encoding = _asked(path, crs, encoding)
+    with _unreadable_refused(path, name):
         kind = _kind(path, name)
         if kind in (vector.GEOPACKAGE, vector.SHAPEFILE):
             stream = _stream_vector(path, kind, name, override, encoding, layer, batch_size)
             if stream is not None:
                 return stream
         read = _read(path, name, override, encoding, layer, None)
-    except GeoServiceError:
-        raise
-    except Exception as exc:
-        detail = vector.first_line(exc).replace(str(path), name)
-        raise UploadRefused(f"{name}: could not be read ({detail})") from None
     return _frame_stream(read, batch_size)
 
 
@@ -241,13 +233,23 @@ def read_features(
 ) -> ReadResult:
     """Read a file of parcels. `crs` and `encoding` override what the file says;
     `layer` picks a layer (or, in a zip, a dataset by name); `limits` the archive limits."""
-    path = Path(path)
-    name = path.name
-    _check_path(path, name)
-    override = parse_crs(crs) if crs else None
-    encoding = normalise(encoding) if encoding else None
-    try:
+    path, name, override, encoding = _asked(path, crs, encoding)
+    with _unreadable_refused(path, name):
         return _read(path, name, override, encoding, layer, limits)
+
+
+def _asked(path, crs: str | None, encoding: str | None):
+    """The file (checked to be there) and its name, the --crs and --encoding parsed."""
+    path = Path(path)
+    _check_path(path, path.name)
+    override = parse_crs(crs) if crs else None
+    return path, path.name, override, normalise(encoding) if encoding else None
+
+
+@contextmanager
+def _unreadable_refused(path: Path, name: str):
+    try:
+        yield
     except GeoServiceError:
         raise
     except Exception as exc:  # GDAL, zlib, struct...: a malformed file is a refusal
