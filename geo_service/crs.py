@@ -1,7 +1,7 @@
 """CRS parsing, the accepted set, inference for files without one, and conversion to the
 storage CRS (EPSG:4490), including GCJ-02 input."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import prcoords
@@ -9,7 +9,8 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from .errors import InvalidInput, UploadRefused
+from .errors import InvalidInput
+from .problems import file_warning, refusal
 
 STORAGE_CRS = CRS.from_epsg(4490)
 GCJ02 = "gcj02"
@@ -85,38 +86,6 @@ class SourceCRS:
     @property
     def is_geographic(self) -> bool:
         return self.gcj02 or self.crs.is_geographic
-
-
-@dataclass
-class RefusalReport:
-    """What a file refused while reading carries (the CLI and API print it like a report)."""
-
-    filename: str
-    problems: list = field(default_factory=list)
-    accepted: bool = False
-
-    def as_dict(self) -> dict:
-        return {
-            "filename": self.filename,
-            "accepted": False,
-            "problems": [p.as_dict() for p in self.problems],
-        }
-
-
-def refusal(filename: str, rule: str, message: str) -> UploadRefused:
-    """An UploadRefused naming the file, carrying one file-level problem."""
-    from .validation import Problem  # validation imports this module
-
-    problem = Problem(feature=None, code=None, rule=rule, severity="error", message=message)
-    return UploadRefused(
-        f"{filename}: {message} [{rule}]", report=RefusalReport(filename, [problem])
-    )
-
-
-def _warning(rule: str, message: str):
-    from .validation import Problem
-
-    return Problem(feature=None, code=None, rule=rule, severity="warning", message=message)
 
 
 def parse_crs(text: str) -> SourceCRS:
@@ -234,7 +203,7 @@ def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
     warnings = []
     if horizontal is not source.crs:
         warnings.append(
-            _warning(
+            file_warning(
                 "heights_dropped",
                 f"the file's CRS {source.crs.name!r} carries heights: read as its horizontal "
                 f"part {ACCEPTED[code][1]} (EPSG:{code}); heights were dropped and areas are "
@@ -243,7 +212,7 @@ def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
         )
     if datum in APPROXIMATE_DATUMS:
         warnings.append(
-            _warning(
+            file_warning(
                 "datum_approximate",
                 f"{ACCEPTED[code][1]} (EPSG:{code}) is converted to CGCS2000 without official "
                 "transformation parameters (PROJ applies a ballpark conversion with no datum "
@@ -272,7 +241,7 @@ def infer_from_coordinates(bounds, filename: str) -> tuple[SourceCRS, list]:
     if northing_ok and same_zone and zone in ACCEPTED_ZONES and offset_ok:
         code = gk_epsg(CGCS2000, zone, prefixed=True)
         xian, beijing = gk_epsg(XIAN1980, zone, True), gk_epsg(BEIJING1954, zone, True)
-        warning = _warning(
+        warning = file_warning(
             "crs_inferred",
             f"the file declares no CRS; from the zone prefix {zone} of its eastings it was "
             f"assumed to be CGCS2000 3-degree GK zone {zone} (EPSG:{code}); if the survey is "

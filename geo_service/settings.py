@@ -1,6 +1,7 @@
 """All configuration in one place, read from the environment (and an optional .env file)."""
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,19 @@ def _cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
+
+
+@dataclass
+class Tolerances:
+    """How much the checks tolerate: configuration, so it lives here and validation reads it."""
+
+    repair_share: float = 0.01  # area change a make_valid repair may cause
+    declared_share: float = 0.005  # declared vs computed area (GK planar vs geodesic: 0.01%)
+    outside_township_share: float = 0.01  # warned
+    outside_exact_township_share: float = 0.05  # refused, when the outline is exact
+    outside_district_share: float = 0.5  # refused: mostly in another district
+    overlap_min_m2: float = 1.0  # slivers below this are digitising noise, not overlaps
+    outside_city_deg: float = 0.005  # ~500 m: web-map city outlines are good to tens of metres
 
 
 class Settings(BaseSettings):
@@ -153,9 +167,7 @@ class Settings(BaseSettings):
     def years(self) -> str:
         return f"{self.year_min} to {self.year_max}"
 
-    def tolerances(self):
-        from .validation import Tolerances
-
+    def tolerances(self) -> Tolerances:
         return Tolerances(
             repair_share=self.repair_tolerance,
             declared_share=self.declared_area_tolerance,

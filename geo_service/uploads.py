@@ -73,6 +73,28 @@ class ImportOptions:
     recorded_at: datetime | None = None
 
 
+def upload_options(
+    kind: str,
+    township: str,
+    project: str | None = None,
+    status: str | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+    columns: str | None = None,
+    **switches,
+) -> ImportOptions:
+    """An upload's options as the API, the upload page and the CLI receive them: a field a
+    form leaves blank means "not given", and a status outside IMPORT_STATUSES is refused
+    before the file is read. `switches`: dry_run, accept_valid, accept_overlaps, filename."""
+    if status and status not in IMPORT_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
+    given = {"project": project, "status": status, "crs": crs, "encoding": encoding}
+    given |= {"layer": layer, "columns": columns}
+    blanks_dropped = {key: value or None for key, value in given.items()}
+    return ImportOptions(kind, township, **blanks_dropped, **switches)
+
+
 @dataclass
 class ImportReport:
     filename: str

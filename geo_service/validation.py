@@ -1,15 +1,21 @@
 """Checks run over the whole file before anything is stored; every problem is reported."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
+import geopandas as gpd
 import numpy as np
 import shapely
 
 from .areas import geodesic_area_m2
 from .crs import SourceCRS, to_storage, valid_lonlat_bounds
+from .errors import UploadRefused
 
-ERROR = "error"
-WARNING = "warning"
+# Problem is re-exported for callers that still import it from here.
+from .problems import ERROR, WARNING, Report
+from .problems import Problem as Problem
+from .problems import inner_point as _point
+from .settings import Tolerances, get_settings
+
 _TYPE_NAMES = {
     0: "Point",
     1: "LineString",
@@ -21,62 +27,6 @@ _TYPE_NAMES = {
 POLYGONAL = {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}
 # Coordinates may sit a little past a CRS's official area of use (zone edges, coastlines).
 BOUNDS_MARGIN_DEG = 0.5
-
-
-@dataclass
-class Problem:
-    feature: int | None  # 1-based position in the file; None for the file as a whole
-    code: str | None
-    rule: str
-    severity: str
-    message: str
-    # [lon, lat] of a point on the problem (the feature, or the overlap), for maps and QGIS.
-    location: list[float] | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Report:
-    filename: str
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, feature, code, rule, message, severity=ERROR, location=None) -> None:
-        # Positions often come from numpy: store plain ints so reports serialise to JSON.
-        feature = None if feature is None else int(feature)
-        self.problems.append(Problem(feature, code, rule, severity, message, location))
-
-    def features_with_errors(self) -> set[int]:
-        return {p.feature for p in self.errors if p.feature is not None}
-
-    def locate(self, geoms: dict) -> None:
-        """Give every feature-level problem without a location the feature's inner point
-        (`geoms`: feature number -> shape in EPSG:4490, None where refused)."""
-        for problem in self.problems:
-            if problem.location is None and problem.feature is not None:
-                problem.location = _point(geoms.get(problem.feature))
-
-    def in_feature_order(self) -> None:
-        """File-level problems first, then each feature's in file order (sorted in place:
-        the import report shares this list)."""
-        self.problems.sort(key=lambda p: -1 if p.feature is None else p.feature)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == ERROR]
-
-    def summary(self) -> str:
-        lines = [f"{self.filename}: {len(self.errors)} error(s)"]
-        lines += [f"  {_where(p)}: {p.message} [{p.rule}]" for p in self.problems]
-        return "\n".join(lines)
-
-
-def _point(geom) -> list[float] | None:
-    if geom is None or shapely.is_empty(geom):
-        return None
-    point = shapely.point_on_surface(geom)
-    return [round(point.x, 7), round(point.y, 7)]
 
 
 def _located_in_storage(geom, source: SourceCRS) -> list[float] | None:
@@ -92,12 +42,6 @@ def _located_in_storage(geom, source: SourceCRS) -> list[float] | None:
         return None
     inside = np.isfinite([point.x, point.y]).all() and abs(point.x) <= 180 and abs(point.y) <= 90
     return _point(point) if inside else None
-
-
-def _where(problem: Problem) -> str:
-    if problem.feature is None:
-        return "file"
-    return f"feature {problem.feature}" + (f" ({problem.code})" if problem.code else "")
 
 
 def check_geometries(
@@ -228,17 +172,6 @@ def _polygonal_part(geom):
     parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
     polygons = shapely.get_parts(np.array(parts, dtype=object)) if parts else []
     return shapely.MultiPolygon(list(polygons)) if len(polygons) else None
-
-
-@dataclass
-class Tolerances:
-    repair_share: float = 0.01  # area change a make_valid repair may cause
-    declared_share: float = 0.005  # declared vs computed area (GK planar vs geodesic: 0.01%)
-    outside_township_share: float = 0.01  # warned
-    outside_exact_township_share: float = 0.05  # refused, when the outline is exact
-    outside_district_share: float = 0.5  # refused: mostly in another district
-    overlap_min_m2: float = 1.0  # slivers below this are digitising noise, not overlaps
-    outside_city_deg: float = 0.005  # ~500 m: web-map city outlines are good to tens of metres
 
 
 @dataclass
@@ -457,3 +390,41 @@ def check_pairs_across_batches(pairs, context: Context, report: Report) -> dict[
 def _numbering(positions, count: int) -> list[int]:
     """1-based feature numbers in the file for a subset of its features."""
     return [int(p) + 1 for p in (range(count) if positions is None else positions)]
+
+
+def check_limits(frame: gpd.GeoDataFrame, name: str) -> None:
+    """Refuse a file with more features, or a feature with more vertices, than anyone
+    surveys: one such parcel would make every map page heavy for everyone."""
+    check_count(len(frame), name)
+    check_vertices(frame, name)
+
+
+def check_count(count: int, name: str) -> None:
+    settings = get_settings()
+    if count > settings.max_features_per_file:
+        raise UploadRefused(
+            f"{name}: {count:,} features, more than the limit of "
+            f"{settings.max_features_per_file:,} per file (MAX_FEATURES_PER_FILE); "
+            "split the file"
+        )
+
+
+def check_vertices(frame: gpd.GeoDataFrame, name: str, first: int = 0) -> None:
+    """`first`: the position in the file of the frame's first feature."""
+    settings = get_settings()
+    counts = shapely.get_num_coordinates(frame.geometry.to_numpy())
+    over = np.flatnonzero(counts > settings.max_vertices_per_parcel)
+    if len(over):
+        codes = frame["code"] if "code" in frame.columns else None
+        listed = ", ".join(
+            f"feature {first + i + 1}"
+            + (f" ({codes.iloc[i]})" if codes is not None and codes.iloc[i] else "")
+            + f" has {counts[i]:,}"
+            for i in over[:5]
+        )
+        more = f" and {len(over) - 5} more" if len(over) > 5 else ""
+        raise UploadRefused(
+            f"{name}: {listed}{more} vertices, more than the limit of "
+            f"{settings.max_vertices_per_parcel:,} per parcel (MAX_VERTICES_PER_PARCEL); "
+            "simplify the boundary"
+        )

@@ -19,9 +19,9 @@ from parcelfiles import (
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon
 
-from geo_service.errors import UploadRefused
+from geo_service.errors import InvalidInput, UploadRefused
 from geo_service.readers import read_features
-from geo_service.uploads import ImportOptions, import_file
+from geo_service.uploads import ImportOptions, import_file, upload_options
 
 LAND_XINDIAN = ImportOptions(kind="land", township="新店镇")
 
@@ -259,3 +259,17 @@ def test_a_repair_is_measured_against_the_larger_area_and_problems_come_in_featu
     change = abs(lobes - net) / lobes
     assert f"change the area by {change:.1%}" in problems[0].message
     assert change == pytest.approx(1.0, abs=1e-4)
+
+
+def test_upload_options_blank_fields_are_not_given_and_a_bad_status_is_refused():
+    """The API form, the upload page and the CLI build an upload's options here: a form
+    sends blank fields as empty text, which means "not given"."""
+    options = upload_options(
+        "land", "新店镇", "", "", crs="", encoding="GBK", layer="", dry_run=True, filename="a.zip"
+    )
+    assert options == ImportOptions(
+        kind="land", township="新店镇", encoding="GBK", dry_run=True, filename="a.zip"
+    )
+    assert upload_options("demolition", "鼓山镇", "P-1", "verified").status == "verified"
+    with pytest.raises(InvalidInput, match="status must be one of planned, delivered, verified"):
+        upload_options("land", "新店镇", status="done")

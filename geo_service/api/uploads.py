@@ -10,9 +10,9 @@ from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
 
 from .. import actions, reports
-from ..errors import InvalidInput, TooLarge, UploadRefused
+from ..errors import TooLarge, UploadRefused
 from ..settings import get_settings
-from ..uploads import IMPORT_STATUSES, ImportOptions
+from ..uploads import upload_options
 from . import schemas
 from .auth import SignedIn
 from .deps import KIND_PATTERN, SessionDep
@@ -57,23 +57,11 @@ def uploads_router() -> APIRouter:
             str, Form(pattern="^(json|csv|gpkg)$", description="json, or the problems as csv/gpkg")
         ] = "json",
     ):
-        if status is not None and status not in IMPORT_STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
         name = _safe_name(file.filename)
-        options = ImportOptions(
-            kind=kind,
-            township=township,
-            project=project,
-            status=status,
-            crs=crs,
-            encoding=encoding,
-            layer=layer,
-            columns=columns,
-            dry_run=dry_run,
-            accept_valid=accept_valid,
-            accept_overlaps=accept_overlaps,
-            filename=name,
-        )
+        options = upload_options(
+            kind, township, project, status, crs, encoding, layer, columns, dry_run=dry_run,
+            accept_valid=accept_valid, accept_overlaps=accept_overlaps, filename=name,
+        )  # fmt: skip
         status_code = 200 if dry_run else 201
         with tempfile.TemporaryDirectory(prefix="geo-upload-") as folder:
             path = Path(folder) / name

@@ -83,18 +83,18 @@ def import_command(
     township officer uploads planned or delivered parcels of their townships.
     """
     from .. import actions as _loaded  # noqa: F401  (the libraries first, for the freeze)
-    from ..uploads import ImportOptions
+    from ..uploads import upload_options
 
     _spare_the_collector()
-    options = ImportOptions(
-        kind=kind.value,
-        township=township,
-        project=project,
-        status=status.value if status else None,
-        crs=crs,
-        encoding=encoding,
-        layer=layer,
-        columns=columns,
+    options = upload_options(
+        kind.value,
+        township,
+        project,
+        status.value if status else None,
+        crs,
+        encoding,
+        layer,
+        columns,
         dry_run=dry_run,
         accept_valid=accept_valid,
         accept_overlaps=accept_overlaps,

@@ -10,12 +10,15 @@
 - `archives`: .zip and .kmz, checked member by member before anything is extracted;
 - `encoding`: strict UTF-8, then GB18030, for .dbf tables without .cpg and text files.
 
-The source CRS is checked against the accepted set (`crs.accept`); a file with none gets
-one inferred from zone-prefixed eastings, or is refused. Any failure to read is an
-UploadRefused that names the file.
+Each format's reader returns what it read (features, the CRS it found, the encoding) and
+never calls back here; `_finish` then runs what every file goes through once: the limits
+(`validation.check_limits`) and the source CRS checked against the accepted set
+(`crs.accept`; a file with none gets one inferred from zone-prefixed eastings, or is
+refused). Any failure to read is an UploadRefused that names the file.
 """
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +31,9 @@ from pyproj import CRS
 from .. import crs as crsmod
 from ..crs import SourceCRS, parse_crs
 from ..errors import GeoServiceError, UploadRefused
+from ..problems import Problem, refusal
 from ..settings import get_settings
-from ..validation import Problem
+from ..validation import check_count, check_limits, check_vertices
 from . import archives, boundary_points, cass_dxf, point_tables, vector
 from .encoding import decode_text, detect_dbf_encoding, detect_text, normalise
 
@@ -81,6 +85,19 @@ class ReadResult:
 
 
 @dataclass
+class _Raw:
+    """What one format's reader read, before the checks every file goes through: features
+    in the file's CRS, the CRS the reader settled (None: the frame's own, or inferred), the
+    encoding used and the problems found while reading."""
+
+    frame: gpd.GeoDataFrame
+    encoding: str | None
+    kind: str
+    source: SourceCRS | None = None
+    problems: list = field(default_factory=list)
+
+
+@dataclass
 class FeatureStream:
     """A file's features in batches, for files too large to hold at once: each batch is
     (position of its first feature in the file, 0-based; a frame with canonical columns)."""
@@ -124,23 +141,14 @@ def open_features(
     """Like read_features, in batches of `batch_size` features. GeoPackages and Shapefiles
     are read batch by batch, so memory stays flat whatever the file's size; other formats
     are read whole (they are small in practice) and then cut."""
-    path = Path(path)
-    name = path.name
-    _check_path(path, name)
-    override = parse_crs(crs) if crs else None
-    encoding = normalise(encoding) if encoding else None
-    try:
+    path, name, override, encoding = _asked(path, crs, encoding)
+    with _unreadable_refused(path, name):
         kind = _kind(path, name)
         if kind in (vector.GEOPACKAGE, vector.SHAPEFILE):
             stream = _stream_vector(path, kind, name, override, encoding, layer, batch_size)
             if stream is not None:
                 return stream
         read = _read(path, name, override, encoding, layer, None, columns)
-    except GeoServiceError:
-        raise
-    except Exception as exc:
-        detail = vector.first_line(exc).replace(str(path), name)
-        raise UploadRefused(f"{name}: could not be read ({detail})") from None
     return _frame_stream(read, batch_size)
 
 
@@ -173,15 +181,12 @@ def _stream_vector(path, kind, name, override, encoding, layer, batch_size):
         return None
     check_count(count, name)
     renames = _canonical_columns(list(info["fields"]))
-    problems: list[Problem] = []
-    if override is not None:
-        source = override
-    elif info["crs"]:
-        source = SourceCRS(CRS.from_user_input(info["crs"]))
-    else:
-        bounds = info.get("total_bounds") or [float("nan")] * 4
-        source, problems = crsmod.infer_from_coordinates(bounds, name)
-    source, warnings = crsmod.accept(source, name)
+    declared = SourceCRS(CRS.from_user_input(info["crs"])) if info["crs"] else None
+
+    def bounds():
+        return info.get("total_bounds") or [float("nan")] * 4
+
+    source, warnings, problems = _source_crs(override, declared, bounds, name)
     file_crs = CRS.from_user_input(info["crs"]) if info["crs"] else None
     code_field = next((f for f, c in renames.items() if c == "code"), None)
     if code_field is None and "code" in list(info["fields"]):
@@ -236,13 +241,23 @@ def read_features(
     `layer` picks a layer (or, in a zip, a dataset by name; in a CASS drawing, the parcel
     layers; in a workbook, the sheet); `limits` the archive limits; `columns` names the
     columns of a boundary-point table ("code=宗地代码,x=北坐标")."""
-    path = Path(path)
-    name = path.name
-    _check_path(path, name)
-    override = parse_crs(crs) if crs else None
-    encoding = normalise(encoding) if encoding else None
-    try:
+    path, name, override, encoding = _asked(path, crs, encoding)
+    with _unreadable_refused(path, name):
         return _read(path, name, override, encoding, layer, limits, columns)
+
+
+def _asked(path, crs: str | None, encoding: str | None):
+    """The file (checked to be there) and its name, the --crs and --encoding parsed."""
+    path = Path(path)
+    _check_path(path, path.name)
+    override = parse_crs(crs) if crs else None
+    return path, path.name, override, normalise(encoding) if encoding else None
+
+
+@contextmanager
+def _unreadable_refused(path: Path, name: str):
+    try:
+        yield
     except GeoServiceError:
         raise
     except Exception as exc:  # GDAL, zlib, struct...: a malformed file is a refusal
@@ -252,15 +267,11 @@ def read_features(
 
 def _read(path, name, override, encoding, layer, limits, columns=None) -> ReadResult:
     kind = _kind(path, name)
-    if kind in SURVEYOR_SUFFIXES:
-        return _read_surveyor_file(path, name, kind, override, encoding, layer, columns)
-    if kind in ARCHIVE_SUFFIXES:
-        return _read_archive(path, name, kind, override, encoding, layer, limits)
-    if kind == TEXT_SUFFIX:
-        return _read_boundary_points(
-            path.read_bytes()[: MAX_TEXT_BYTES + 1], name, override, encoding
-        )
-    return _read_vector_file(path, kind, name, override, encoding, layer)
+    if kind in SURVEYOR_SUFFIXES:  # the only readers that take a table's column names
+        raw = _read_surveyor_file(path, name, kind, override, encoding, layer, columns)
+    else:
+        raw = _READERS[kind](path, name, kind, override, encoding, layer, limits)
+    return _finish(raw, name, override)
 
 
 def _kind(path: Path, name: str) -> str:
@@ -287,20 +298,12 @@ def _kind(path: Path, name: str) -> str:
     raise UploadRefused(f"{name}: unsupported file type {suffix or '(none)'}; {_SUPPORTED}")
 
 
-def _looks_like_boundary_points(path: Path) -> bool:
-    with path.open("rb") as handle:
-        head = handle.read(4000)
-    # a character cut at 4000 bytes: be lenient, as for archive members
-    text = (detect_text(head) or ("", head.decode("gb18030", "replace")))[1]
-    return boundary_points.looks_like(text)
-
-
-def _read_vector_file(path, kind, name, override, encoding, layer) -> ReadResult:
+def _read_vector_file(path, name, kind, override, encoding, layer, limits) -> _Raw:
     if kind == vector.GEOJSON:
         check_nesting(path, name)
     frame, used, notes = vector.read_vector(path, kind, name, encoding, layer)
-    found = _geojson_problems(path, kind, name, override)
-    return _finish(frame, name, override, used, kind, notes, found)
+    skipped = [Problem(None, None, "skipped_features", "warning", note) for note in notes]
+    return _Raw(frame, used, kind, problems=skipped + _geojson_problems(path, kind, name, override))
 
 
 def _geojson_problems(path, kind, name, override) -> list[Problem]:
@@ -312,7 +315,7 @@ def _geojson_problems(path, kind, name, override) -> list[Problem]:
         try:
             parse_crs(declared)
         except GeoServiceError:
-            raise crsmod.refusal(
+            raise refusal(
                 name,
                 "crs_unknown",
                 f"the file declares the coordinate reference system {declared!r}, which is "
@@ -336,7 +339,30 @@ def _shown(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _read_boundary_points(data: bytes, name, override, encoding) -> ReadResult:
+def _looks_like_boundary_points(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4000)
+    # a character cut at 4000 bytes: be lenient, as for archive members
+    text = (detect_text(head) or ("", head.decode("gb18030", "replace")))[1]
+    return boundary_points.looks_like(text)
+
+
+def _read_surveyor_file(path, name, kind, override, encoding, layer, columns) -> _Raw:
+    """A CASS drawing, a point table or a .dat file: features with the problems met."""
+    if kind == cass_dxf.DWG:
+        raise cass_dxf.dwg_refusal(name)
+    if kind == cass_dxf.DXF:
+        parsed = cass_dxf.read(path, name, override, layer, encoding)
+    else:
+        parsed = point_tables.read(path, name, override, encoding, layer, columns)
+    return _Raw(parsed.frame, parsed.encoding, kind, parsed.source, parsed.problems)
+
+
+def _read_text(path, name, kind, override, encoding, layer, limits) -> _Raw:
+    return _boundary_points(path.read_bytes()[: MAX_TEXT_BYTES + 1], name, override, encoding)
+
+
+def _boundary_points(data: bytes, name, override, encoding) -> _Raw:
     if len(data) > MAX_TEXT_BYTES:
         raise UploadRefused(f"{name}: larger than {MAX_TEXT_BYTES >> 20} MB for a text file")
     if encoding:
@@ -359,52 +385,20 @@ def _read_boundary_points(data: bytes, name, override, encoding) -> ReadResult:
             f"section; {_SUPPORTED}"
         )
     parsed = boundary_points.parse(text, name, override)
-    check_limits(parsed.frame, name)
-    source, warnings = crsmod.accept(parsed.source, name)
-    return ReadResult(
-        frame=parsed.frame,
-        source=source,
-        encoding=used,
-        filename=name,
-        problems=warnings + parsed.problems,
-    )
+    return _Raw(parsed.frame, used, TEXT_SUFFIX, parsed.source, parsed.problems)
 
 
-def _read_surveyor_file(path, name, kind, override, encoding, layer, columns) -> ReadResult:
-    """A CASS drawing, a point table or a .dat file: features with the problems met."""
-    if kind == cass_dxf.DWG:
-        raise cass_dxf.dwg_refusal(name)
-    if kind == cass_dxf.DXF:
-        parsed = cass_dxf.read(path, name, override, layer, encoding)
-    else:
-        parsed = point_tables.read(path, name, override, encoding, layer, columns)
-    check_limits(parsed.frame, name)
-    source, warnings = crsmod.accept(parsed.source, name)
-    return ReadResult(
-        frame=parsed.frame,
-        source=source,
-        encoding=parsed.encoding,
-        filename=name,
-        problems=warnings + parsed.problems,
-    )
-
-
-def _read_archive(path, name, kind, override, encoding, layer, limits) -> ReadResult:
+def _read_archive(path, name, kind, override, encoding, layer, limits) -> _Raw:
     members = archives.inspect(path, limits, filename=name)
     chosen, group = _choose_dataset(path, name, kind, members, layer)
     if chosen.suffix == TEXT_SUFFIX:
         data = archives.read_member(path, chosen, filename=name)
-        result = _read_boundary_points(data, name, override, encoding)
-        return result
+        return _boundary_points(data, name, override, encoding)
     with archives.extracted(path, group, filename=name) as folder:
         inner = folder / chosen.path.name
-        kind = vector.SUFFIXES[chosen.suffix]
-        if kind == vector.GEOJSON:
-            check_nesting(inner, name)
         inner_layer = layer if layer and _stem(chosen) != layer else None
-        frame, used, notes = vector.read_vector(inner, kind, name, encoding, inner_layer)
-        found = _geojson_problems(inner, kind, name, override)
-    return _finish(frame, name, override, used, kind, notes, found)
+        inner_kind = vector.SUFFIXES[chosen.suffix]
+        return _read_vector_file(inner, name, inner_kind, override, encoding, inner_layer, None)
 
 
 def _stem(member: archives.Member) -> str:
@@ -459,26 +453,21 @@ def _is_boundary_text(path, member, name) -> bool:
     return boundary_points.looks_like(found[1])
 
 
-def _finish(frame, name, override, encoding, kind, notes, found=()) -> ReadResult:
+def _finish(raw: _Raw, name, override) -> ReadResult:
+    """What every format's features go through once read: the file-level limits, the CRS
+    (--crs, else the file's, else inferred) checked against the accepted set, canonical
+    columns and 2D shapes."""
+    frame = raw.frame
     check_limits(frame.rename(columns=_canonical_columns(frame.columns)), name)
-    problems: list[Problem] = [
-        Problem(None, None, "skipped_features", "warning", note) for note in notes
-    ]
-    problems += found
-    if override is not None:
-        source = override
-    elif frame.crs is not None:
-        source = SourceCRS(frame.crs)
-    else:
-        bounds = (
-            shapely.total_bounds(frame.geometry.to_numpy()) if len(frame) else [float("nan")] * 4
-        )
-        source, inferred = crsmod.infer_from_coordinates(bounds, name)
-        problems += inferred
-    source, warnings = crsmod.accept(source, name)
-    problems = warnings + problems
+    declared = raw.source or (SourceCRS(frame.crs) if frame.crs is not None else None)
+
+    def bounds():
+        return shapely.total_bounds(frame.geometry.to_numpy()) if len(frame) else [float("nan")] * 4
+
+    source, warnings, inferred = _source_crs(override, declared, bounds, name)
+    problems = warnings + raw.problems + inferred
     frame = frame.rename(columns=_canonical_columns(frame.columns))
-    if kind == vector.KML and "code" not in frame.columns and "name" in frame.columns:
+    if raw.kind == vector.KML and "code" not in frame.columns and "name" in frame.columns:
         frame["code"] = frame["name"]
     if len(frame):
         frame = frame.set_geometry(
@@ -487,8 +476,32 @@ def _finish(frame, name, override, encoding, kind, notes, found=()) -> ReadResul
             )
         )
     return ReadResult(
-        frame=frame, source=source, encoding=encoding, filename=name, problems=problems
+        frame=frame, source=source, encoding=raw.encoding, filename=name, problems=problems
     )
+
+
+def _source_crs(override, declared, bounds, name) -> tuple[SourceCRS, list, list]:
+    """The CRS the features are in, its warnings, and the note when it was inferred from
+    `bounds()` because neither --crs nor the file gives one; refused when not accepted."""
+    inferred = []
+    if override is not None:
+        source = override
+    elif declared is not None:
+        source = declared
+    else:
+        source, inferred = crsmod.infer_from_coordinates(bounds(), name)
+    source, warnings = crsmod.accept(source, name)
+    return source, warnings, inferred
+
+
+# One reader per format, chosen once by `_kind`: (path, name, kind, override, encoding, layer,
+# limits) -> _Raw. A new format adds a reader here and its detection in `_kind`.
+_READERS: dict[str, Callable[..., _Raw]] = {
+    ".zip": _read_archive,
+    ".kmz": _read_archive,
+    TEXT_SUFFIX: _read_text,
+    **dict.fromkeys(vector.SUFFIXES.values(), _read_vector_file),
+}
 
 
 def check_nesting(path: Path, name: str) -> None:
@@ -508,44 +521,6 @@ def check_nesting(path: Path, name: str) -> None:
                     f"{name}: JSON nested more than {limit} levels deep (MAX_JSON_DEPTH)"
                 )
             depth = int(levels[-1]) if len(levels) else depth
-
-
-def check_limits(frame: gpd.GeoDataFrame, name: str) -> None:
-    """Refuse a file with more features, or a feature with more vertices, than anyone
-    surveys: one such parcel would make every map page heavy for everyone."""
-    check_count(len(frame), name)
-    check_vertices(frame, name)
-
-
-def check_count(count: int, name: str) -> None:
-    settings = get_settings()
-    if count > settings.max_features_per_file:
-        raise UploadRefused(
-            f"{name}: {count:,} features, more than the limit of "
-            f"{settings.max_features_per_file:,} per file (MAX_FEATURES_PER_FILE); "
-            "split the file"
-        )
-
-
-def check_vertices(frame: gpd.GeoDataFrame, name: str, first: int = 0) -> None:
-    """`first`: the position in the file of the frame's first feature."""
-    settings = get_settings()
-    counts = shapely.get_num_coordinates(frame.geometry.to_numpy())
-    over = np.flatnonzero(counts > settings.max_vertices_per_parcel)
-    if len(over):
-        codes = frame["code"] if "code" in frame.columns else None
-        listed = ", ".join(
-            f"feature {first + i + 1}"
-            + (f" ({codes.iloc[i]})" if codes is not None and codes.iloc[i] else "")
-            + f" has {counts[i]:,}"
-            for i in over[:5]
-        )
-        more = f" and {len(over) - 5} more" if len(over) > 5 else ""
-        raise UploadRefused(
-            f"{name}: {listed}{more} vertices, more than the limit of "
-            f"{settings.max_vertices_per_parcel:,} per parcel (MAX_VERTICES_PER_PARCEL); "
-            "simplify the boundary"
-        )
 
 
 def _canonical_columns(columns) -> dict[str, str]:

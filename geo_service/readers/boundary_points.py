@@ -27,7 +27,7 @@ import shapely
 from pyproj import CRS
 
 from .. import crs as crsmod
-from ..validation import Problem
+from ..problems import Problem, refusal
 
 HEADER_SECTION, COORDINATE_SECTION = "属性描述", "地块坐标"
 _SECTION = re.compile(r"^\s*\[\s*(.+?)\s*\]\s*$")
@@ -71,7 +71,7 @@ def parse(text: str, filename: str, override: crsmod.SourceCRS | None = None) ->
     header, parcels = _sections(text, filename)
     points = np.array([pt for p in parcels for ring in p.rings.values() for pt in ring])
     if not parcels or not len(points):
-        raise crsmod.refusal(
+        raise refusal(
             filename, "no_parcels", f"no parcel coordinates in the [{COORDINATE_SECTION}] section"
         )
     easting_first = _easting_first(points, filename)
@@ -116,7 +116,7 @@ def _sections(text: str, filename: str) -> tuple[dict[str, str], list[_Parcel]]:
                 parcels.append(_Parcel(number, fields))
                 continue
             if not parcels:
-                raise crsmod.refusal(
+                raise refusal(
                     filename,
                     "malformed_file",
                     f"line {number}: a point before any parcel header line "
@@ -160,7 +160,7 @@ def _easting_first(points: np.ndarray, filename: str) -> bool:
         return False
     if northing(second) and easting(first):
         return True
-    raise crsmod.refusal(
+    raise refusal(
         filename,
         "coordinates_unrecognised",
         "cannot tell the northing (X, about 2.8-3.0 million metres in Fuzhou) from the "
@@ -194,7 +194,7 @@ def _header_crs(header: dict, eastings: np.ndarray, filename: str):
     system = header.get("坐标系")
     datum = _datum(system)
     if datum == "":
-        raise crsmod.refusal(
+        raise refusal(
             filename,
             "crs_not_accepted",
             f"坐标系={system} is not a datum this service knows (2000国家大地坐标系, "
@@ -203,7 +203,7 @@ def _header_crs(header: dict, eastings: np.ndarray, filename: str):
         )
     width = _int(header.get("几度分带")) or 3
     if width != 3:
-        raise crsmod.refusal(
+        raise refusal(
             filename,
             "crs_not_accepted",
             f"几度分带={width}: only 3-degree Gauss-Kruger zones are accepted; give the CRS "
@@ -217,7 +217,7 @@ def _header_crs(header: dict, eastings: np.ndarray, filename: str):
         header_zone = meridian // 3
     prefixed = eastings >= PLAIN_EASTING_MAX
     if prefixed.any() and not prefixed.all():
-        raise crsmod.refusal(
+        raise refusal(
             filename,
             "coordinates_unrecognised",
             "some eastings carry a zone prefix and some do not",
@@ -226,7 +226,7 @@ def _header_crs(header: dict, eastings: np.ndarray, filename: str):
         zones = np.unique(np.floor(eastings / 1_000_000).astype(int))
         if len(zones) > 1:
             listed = ", ".join(str(z) for z in zones)
-            raise crsmod.refusal(
+            raise refusal(
                 filename, "coordinates_unrecognised", f"eastings in several zones ({listed})"
             )
         zone = int(zones[0])
@@ -241,7 +241,7 @@ def _header_crs(header: dict, eastings: np.ndarray, filename: str):
         how = f"the zone prefix {zone} of the eastings"
     else:
         if header_zone is None:
-            raise crsmod.refusal(
+            raise refusal(
                 filename,
                 "crs_missing",
                 "the eastings carry no zone prefix and the header gives no 带号, so the zone "
@@ -251,7 +251,7 @@ def _header_crs(header: dict, eastings: np.ndarray, filename: str):
         zone = header_zone
         how = f"带号={zone} in the header"
     if not 25 <= zone <= 45:
-        raise crsmod.refusal(
+        raise refusal(
             filename,
             "crs_not_accepted",
             f"3-degree zone {zone} is not a zone of China's Gauss-Kruger grid (25..45); "

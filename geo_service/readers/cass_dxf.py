@@ -29,8 +29,8 @@ import shapely
 
 from .. import crs as crsmod
 from ..errors import UploadRefused
+from ..problems import Problem
 from ..settings import get_settings
-from ..validation import Problem
 from .boundary_points import Parsed
 
 DXF, DWG = ".dxf", ".dwg"

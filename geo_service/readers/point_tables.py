@@ -24,7 +24,7 @@ import shapely
 
 from .. import crs as crsmod
 from ..errors import InvalidInput
-from ..validation import Problem
+from ..problems import Problem
 from .boundary_points import CLOSE_TOLERANCE_M, Parsed, _assemble, _easting_first
 from .encoding import decode_text, detect_text
 

@@ -26,8 +26,8 @@ from ..areas import m2_to_mu
 from ..errors import Forbidden, GeoServiceError, InvalidInput, UploadRefused, http_status
 from ..interop import rfc7946
 from ..models import KINDS, VERIFICATION_GROUPS, AdminUnit, Project
-from ..uploads import IMPORT_STATUSES, ImportOptions, upload_record, upload_records
-from ..validation import Problem
+from ..problems import Problem
+from ..uploads import IMPORT_STATUSES, upload_options, upload_record, upload_records
 from . import pending
 from .login import render
 from .parcels import _GLOBALS, map_assets
@@ -227,14 +227,11 @@ def uploads_pages_router() -> APIRouter:
         name = _safe_name(file.filename)
         waiting = pending.new(who.username, name)
         try:
-            if status and status not in IMPORT_STATUSES:
-                raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
-            _save_limited(file, waiting.path)
-            options = ImportOptions(
-                kind=kind, township=township, project=project or None, status=status or None,
-                accept_overlaps=accept_overlaps, dry_run=True, filename=name,
-                **_reading_options(chosen),
+            options = upload_options(
+                kind, township, project, status, accept_overlaps=accept_overlaps, dry_run=True,
+                filename=name, **_reading_options(chosen),
             )  # fmt: skip
+            _save_limited(file, waiting.path)
             try:
                 report = actions.upload(session, who, waiting.path, options)
             except UploadRefused as exc:
@@ -285,11 +282,10 @@ def uploads_pages_router() -> APIRouter:
         except GeoServiceError as exc:
             return _form_page(request, session, who, http_status(exc), error=error_words(exc))
         chosen = waiting.meta["chosen"]
-        options = ImportOptions(
-            kind=chosen["kind"], township=chosen["township"], project=chosen["project"] or None,
-            status=chosen["status"] or None, accept_overlaps=chosen["accept_overlaps"],
-            accept_valid=mode == "valid", filename=waiting.meta["filename"],
-            **_reading_options(chosen),
+        options = upload_options(
+            chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
+            accept_overlaps=chosen["accept_overlaps"], accept_valid=mode == "valid",
+            filename=waiting.meta["filename"], **_reading_options(chosen),
         )  # fmt: skip
         try:
             report = actions.upload(session, who, waiting.path, options)
