@@ -22,6 +22,25 @@ from geo_service.cli import app as cli
 from geo_service.errors import TooManyAttempts, Unauthorized
 from geo_service.settings import get_settings
 
+def _run_apart(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API (the browser tests) leaves
+    an event loop running in the main thread, where asyncio.run refuses to start."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = asyncio.run(coroutine)
+        except BaseException as error:  # raised again in the test's own thread
+            result["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
 OWNER = "planner"  # a test user; every test user signs in with TEST_PASSWORD
 ATTACKER = "127.0.0.1"
 # Linux routes all of 127/8 to the loopback: a second client address on this machine.
@@ -84,7 +103,7 @@ def test_a_flood_of_wrong_passwords_locks_only_the_strangers_address(server):
     before_kib = _peak_memory_kib(server.process.pid)
     refused, locked = _audited("refused"), _audited("locked")
     # Each attempt claims another address: without a trusted proxy none is believed.
-    statuses, latencies = asyncio.run(
+    statuses, latencies = _run_apart(
         _flood(server, lambda i: {"X-Forwarded-For": f"198.51.100.{i % 250}"})
     )
     assert not [s for s in statuses if s >= 500], statuses
@@ -105,7 +124,7 @@ def test_a_flood_of_wrong_passwords_locks_only_the_strangers_address(server):
             owner = await _sign_in(elsewhere, TEST_PASSWORD)
             return again, owner
 
-    again, owner = asyncio.run(afterwards())
+    again, owner = _run_apart(afterwards())
     # Even the right password waits at the stranger's address, and says for how long ...
     assert again.status_code == 429
     assert 0 < int(again.headers["Retry-After"]) <= 600
@@ -248,7 +267,7 @@ def test_forwarded_addresses_are_believed_only_from_a_trusted_proxy(db, tmp_path
                 spoofed = await _sign_in(untrusted, "wrong", **{"X-Forwarded-For": "10.9.8.7"})
                 return held, owner, spoofed
 
-        held, owner, spoofed = asyncio.run(attempts())
+        held, owner, spoofed = _run_apart(attempts())
     assert held.status_code == 429
     assert owner.status_code == 200, owner.text
     assert spoofed.status_code == 401
