@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import shapely
 
-from .errors import UploadRefused
+from geo_service.errors import UploadRefused
 
 ERROR = "error"
 WARNING = "warning"

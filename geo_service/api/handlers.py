@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import database
-from ..errors import GeoServiceError, http_status, retry_after
-from ..logs import current_request_id
+from geo_service import database
+from geo_service.errors import GeoServiceError, http_status, retry_after
+from geo_service.logs import current_request_id
 
 log = logging.getLogger("geo_service.api")
 
@@ -92,8 +92,8 @@ def is_page_request(request: Request) -> bool:
 
 
 def page_error(request: Request, status: int, detail: str):
-    from ..web.problems import status_words
-    from ..web.templates import templates
+    from geo_service.web.problems import status_words
+    from geo_service.web.templates import templates
 
     context = {"message": f"{status_words(status)}：{detail}", "user": None, "role_label": ""}
     return templates.TemplateResponse(request, "error.html", context, status_code=status)

@@ -3,9 +3,9 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ..api.auth import PageUser
-from ..models import KINDS
-from .login import render
+from geo_service.api.auth import PageUser
+from geo_service.models import KINDS
+from geo_service.web.login import render
 
 # Each role's own pages; who may do what is decided by the permission layer, not here.
 # Groups are (heading, links); a link is (href, label).

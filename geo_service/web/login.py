@@ -6,12 +6,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import accounts, audit
-from ..accounts import ROLE_LABELS
-from ..api.auth import SESSION_COOKIE, MaybeUser, same_origin, set_session_cookie, sign_in
-from ..api.deps import SessionDep
-from ..errors import GeoServiceError, http_status, retry_after
-from .templates import templates
+from geo_service.accounts import audit, users
+from geo_service.accounts.users import ROLE_LABELS
+from geo_service.api.auth import SESSION_COOKIE, MaybeUser, same_origin, set_session_cookie, sign_in
+from geo_service.api.deps import SessionDep
+from geo_service.errors import GeoServiceError, http_status, retry_after
+from geo_service.web.templates import templates
 
 
 def safe_next(target: str | None) -> str:
@@ -63,7 +63,7 @@ def login_router() -> APIRouter:
     @router.post("/logout")
     def logout(request: Request, session: SessionDep, who: MaybeUser):
         if who is not None:
-            accounts.revoke_token(session, request.cookies.get(SESSION_COOKIE, ""))
+            users.revoke_token(session, request.cookies.get(SESSION_COOKIE, ""))
             audit.record(session, who.username, "logout", source=who.source)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-from ..tallies import CAMPAIGN_TZ
+from geo_service.campaign.tallies import CAMPAIGN_TZ
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
