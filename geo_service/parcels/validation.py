@@ -369,7 +369,7 @@ def _overlap(feature, code, status, other_code, other_status, label, shape, m2, 
         )
     report.add(
         feature, code, kind, message, severity=ERROR if refused else WARNING,
-        location=_point(shape), params={"other": label, "area": f"{m2:,.1f}"},
+        location=_point(shape), params={"other": other_code, "area": f"{m2:,.1f}"},
     )  # fmt: skip
     return {"rule": kind, "with": other_code, "overlap_m2": round(m2, 2)}
 

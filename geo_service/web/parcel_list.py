@@ -179,7 +179,10 @@ def parcel_list_router() -> APIRouter:
             }
             return _list_page(request, session, who, f, http_status(exc), error=error)
         status = _(_GLOBALS["status_label"].get(to, to))
-        done = _("%(count)s parcels moved to %(status)s") % {"count": len(set(ids)), "status": status}
+        done = _("%(count)s parcels moved to %(status)s") % {
+            "count": len(set(ids)),
+            "status": status,
+        }
         return _list_page(request, session, who, f, done=done)
 
     return router

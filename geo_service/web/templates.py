@@ -23,8 +23,6 @@ def local_time(value: datetime | str | None) -> str:
     return moment.astimezone(CAMPAIGN_TZ).strftime("%Y-%m-%d %H:%M")
 
 
-
-
 # Figures on the board and the public page: a dash for "no figure", never a zero.
 def percent(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
@@ -56,7 +54,12 @@ def _templates(locale: str) -> Jinja2Templates:
     )
     # newstyle: {{ _("%(n)s parcels", n=total) }} formats and escapes its parameters.
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)
-    env.globals.update(static=STATIC_PREFIX, language_link=language_link, lang=i18n.HTML_LANG[locale], locale=locale)
+    env.globals.update(
+        static=STATIC_PREFIX,
+        language_link=language_link,
+        lang=i18n.HTML_LANG[locale],
+        locale=locale,
+    )
     env.filters.update(cst=local_time, percent=percent, number=number, change=change)
     return Jinja2Templates(env=env)
 
