@@ -38,9 +38,7 @@ class Report:
     filename: str
     problems: list[Problem] = field(default_factory=list)
 
-    def add(
-        self, feature, code, rule, message, severity=ERROR, location=None, params=None
-    ) -> None:
+    def add(self, feature, code, rule, message, severity=ERROR, location=None, params=None) -> None:
         # Positions often come from numpy: store plain ints so reports serialise to JSON.
         feature = None if feature is None else int(feature)
         self.problems.append(Problem(feature, code, rule, severity, message, location, params))

@@ -237,8 +237,11 @@ def check_in_place(
                 f"declared {value:,.1f} m² but the boundary measures {areas[i]:,.1f} m² "
                 f"({(value - areas[i]) / areas[i]:+.2%})",
                 severity=WARNING,
-                params={"declared": f"{value:,.1f}", "measured": f"{areas[i]:,.1f}",
-                        "difference": f"{(value - areas[i]) / areas[i]:+.2%}"},  # fmt: skip
+                params={
+                    "declared": f"{value:,.1f}",
+                    "measured": f"{areas[i]:,.1f}",
+                    "difference": f"{(value - areas[i]) / areas[i]:+.2%}",
+                },  # fmt: skip
             )
 
 

@@ -253,7 +253,12 @@ def uploads_pages_router() -> APIRouter:
             session.rollback()
             waiting.discard()
             return _form_page(
-                request, session, who, http_status(exc), error=error_words(exc, request), chosen=chosen
+                request,
+                session,
+                who,
+                http_status(exc),
+                error=error_words(exc, request),
+                chosen=chosen,
             )
         finally:
             session.rollback()  # a dry run writes nothing; what it read is let go
@@ -266,7 +271,9 @@ def uploads_pages_router() -> APIRouter:
         try:
             waiting = pending.find(token, who.username)
         except GeoServiceError as exc:
-            return _form_page(request, session, who, http_status(exc), error=error_words(exc, request))
+            return _form_page(
+                request, session, who, http_status(exc), error=error_words(exc, request)
+            )
         return _report_page(
             request, who, waiting.meta["report"], token=token, chosen=waiting.meta["chosen"],
             downloads=f"/uploads/pending/{token}/problems",
@@ -291,7 +298,9 @@ def uploads_pages_router() -> APIRouter:
         try:
             waiting = pending.find(token, who.username)
         except GeoServiceError as exc:
-            return _form_page(request, session, who, http_status(exc), error=error_words(exc, request))
+            return _form_page(
+                request, session, who, http_status(exc), error=error_words(exc, request)
+            )
         chosen = waiting.meta["chosen"]
         options = upload_options(
             chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
