@@ -96,8 +96,11 @@ def page_error(request: Request, status: int, detail: str):
     from geo_service.web.problems import status_words
     from geo_service.web.templates import respond
 
-    words = gettext_for(request)("%(refusal)s: %(detail)s")
-    message = words % {"refusal": status_words(status, request), "detail": detail}
+    _ = gettext_for(request)
+    message = _("%(refusal)s: %(detail)s") % {
+        "refusal": status_words(status, request),
+        "detail": detail,
+    }
     return respond(request, "error.html", {"message": message, "user": None, "role_label": ""},
                    status)  # fmt: skip
 

@@ -65,7 +65,8 @@ def login_router() -> APIRouter:
         form = {"next": target, "username": username}
         if not same_origin(request):
             # Login CSRF: another site must not sign this browser in as someone else.
-            error = gettext_for(request)("Sign in from this service's own page.")
+            _ = gettext_for(request)
+            error = _("Sign in from this service's own page.")
             return render(request, "login.html", 403, error=error, **form)
         try:
             secret = await sign_in(session, request, username, password, "session")

@@ -115,8 +115,11 @@ _ERROR_WORDS = [
 ]
 
 
+_OTHER = N_("other problem")
+
+
 def rule_label(rule: str, _=str) -> str:
-    return _(RULE_LABELS.get(rule, N_("other problem")))
+    return _(RULE_LABELS.get(rule, _OTHER))
 
 
 def problem_detail(problem: dict, _=str) -> tuple[str, bool]:
@@ -161,6 +164,9 @@ _STATUS_WORDS = {
 }
 
 
+_NOT_DONE = N_("Could not be done")
+
+
 def status_words(status: int, request=None) -> str:
     _ = gettext_for(request) if request is not None else str
-    return _(_STATUS_WORDS.get(status, N_("Could not be done")))
+    return _(_STATUS_WORDS.get(status, _NOT_DONE))

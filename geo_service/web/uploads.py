@@ -36,9 +36,9 @@ from geo_service.parcels.uploads import (
 )
 from geo_service.problems import Problem
 from geo_service.web import pending
+from geo_service.web.i18n import gettext_for
 from geo_service.web.login import render
 from geo_service.web.parcels import _GLOBALS, map_assets
-from geo_service.web.i18n import gettext_for
 from geo_service.web.problems import error_words, problem_detail, rule_label
 
 ROLES_WHO_UPLOAD = ("verifier", "officer")
