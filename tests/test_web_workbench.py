@@ -145,7 +145,7 @@ def test_moving_several_parcels_is_all_or_nothing(db, tmp_path):
     refused = client.post("/parcels", data=both, headers=ORIGIN)
     assert refused.status_code == 400
     error = re.search(r'class="error"[^>]*>([^<]*)', refused.text).group(1)
-    assert error.startswith("地块 B") and "nothing was changed" in error
+    assert error.startswith("地块 B") and "全部未更改" in error
     assert "共 0 个地块" in client.get("/parcels", params={"status": "delivered"}).text
     assert "共 1 个地块" in client.get("/parcels", params={"status": "in_progress"}).text
     others = {"ids": [planned["B"], planned["C"]], "to": "in_progress"}
