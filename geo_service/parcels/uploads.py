@@ -336,7 +336,7 @@ class _FileCheck:
 
     def run(self) -> None:
         if self.stream.count == 0:
-            self.report.add(None, None, "no_features", "the file holds no features")
+            self.report.add(None, None, "no_features", "the file holds no features", params={})
         for first, frame in self.stream.codes():
             store.stage_codes(self.session, first, _codes(frame, self.report.filename, first))
             del frame
@@ -392,6 +392,7 @@ class _FileCheck:
                 self.report.add(
                     feature, code, "duplicate_code",
                     f"parcel code {code} is used again (first at feature {at})",
+                    params={"code": code, "first": at},
                 )  # fmt: skip
 
     def _check_against_surroundings(self, rows: "_Rows", usable) -> None:
@@ -679,6 +680,7 @@ def _check_code_lengths(codes: list[str], report: Report, first: int = 0) -> Non
                 code[:20] + "…",
                 "code_too_long",
                 f"a parcel code has at most {limit} characters, this one {len(code)}",
+                params={"limit": limit, "length": len(code)},
             )
 
 

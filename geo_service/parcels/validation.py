@@ -56,7 +56,8 @@ def check_geometries(
     for i in np.flatnonzero(missing | empty):
         if first + i + 1 in already:
             continue
-        report.add(first + i + 1, codes[i], "empty_geometry", "the feature has no geometry")
+        report.add(first + i + 1, codes[i], "empty_geometry", "the feature has no geometry",
+                   params={})  # fmt: skip
     usable = ~(missing | empty)
     for i in np.flatnonzero(usable & ~np.isin(types, list(POLYGONAL))):
         kind = _TYPE_NAMES.get(int(types[i]), "geometry")
@@ -66,6 +67,7 @@ def check_geometries(
             "not_polygon",
             f"a {kind} is not a parcel boundary (polygon)",
             location=_located_in_storage(geoms[i], source),
+            params={"type": kind},
         )
     usable &= np.isin(types, list(POLYGONAL))
     out = np.full(len(geoms), None, dtype=object)
@@ -100,7 +102,9 @@ def _transform_checked(geoms, positions, codes, source: SourceCRS, report: Repor
             f"coordinates fall outside the valid area of {source.label} "
             f"(lon {west:.1f}..{east:.1f}, lat {south:.1f}..{north:.1f}); "
             "is the CRS right? give it with --crs",
-        )
+            params={"crs": source.label, "west": round(west, 1), "east": round(east, 1),
+                    "south": round(south, 1), "north": round(north, 1)},
+        )  # fmt: skip
     stored[~inside | not_lonlat] = None
     return stored
 
@@ -143,6 +147,7 @@ def repair_invalid(
                 f"invalid geometry ({reason}); repairing it would change the area by "
                 f"{change:.1%}: fix the boundary and upload again",
                 location=_point(shapely.point_on_surface(geoms[i].envelope)),
+                params={"reason": reason, "change": f"{change:.1%}"},
             )
             out[i] = None
             continue
@@ -152,6 +157,7 @@ def repair_invalid(
             "repaired_geometry",
             f"invalid geometry ({reason}) repaired; area changed by {change:.3%}",
             severity=WARNING,
+            params={"reason": reason, "change": f"{change:.3%}"},
         )
         out[i] = fixed
     return out
@@ -217,6 +223,7 @@ def check_in_place(
                 codes[i],
                 "outside_fuzhou",
                 "the parcel lies outside Fuzhou: is the CRS or the zone right?",
+                params={},
             )
     in_district = _check_district(geoms, areas, codes, feature, context, report)
     if context.township is not None:
@@ -230,6 +237,11 @@ def check_in_place(
                 f"declared {value:,.1f} m² but the boundary measures {areas[i]:,.1f} m² "
                 f"({(value - areas[i]) / areas[i]:+.2%})",
                 severity=WARNING,
+                params={
+                    "declared": f"{value:,.1f}",
+                    "measured": f"{areas[i]:,.1f}",
+                    "difference": f"{(value - areas[i]) / areas[i]:+.2%}",
+                },  # fmt: skip
             )
 
 
@@ -259,7 +271,9 @@ def _check_district(geoms, areas, codes, feature, context: Context, report: Repo
             "outside_district",
             f"{outside[i]:.1%} of the parcel lies outside {context.district_name}, the "
             f"district of {context.township_name}: is the township (or the CRS) right?",
-        )
+            params={"share": f"{outside[i]:.1%}", "district": context.district_name,
+                    "township": context.township_name},
+        )  # fmt: skip
     return inside
 
 
@@ -270,15 +284,19 @@ def _check_township(geoms, areas, codes, feature, context: Context, report: Repo
     outside = _outside_share(geoms, areas, context.township)
     for i in np.flatnonzero((outside > tol.outside_township_share) & ~skip):
         message = f"{outside[i]:.1%} of the parcel lies outside {context.township_name}"
+        params = {"share": f"{outside[i]:.1%}", "township": context.township_name}
         if context.township_approximate:
             report.add(feature[i], codes[i], "outside_township",
-                       message + " (approximate township boundary)", severity=WARNING)  # fmt: skip
+                       message + " (approximate township boundary)", severity=WARNING,
+                       params=params)  # fmt: skip
         elif outside[i] > tol.outside_exact_township_share:
             report.add(feature[i], codes[i], "outside_township",
                        message + f" (imported boundary; more than "
-                       f"{tol.outside_exact_township_share:.0%} is refused)")  # fmt: skip
+                       f"{tol.outside_exact_township_share:.0%} is refused)",
+                       params=params)  # fmt: skip
         else:
-            report.add(feature[i], codes[i], "outside_township", message, severity=WARNING)
+            report.add(feature[i], codes[i], "outside_township", message, severity=WARNING,
+                       params=params)  # fmt: skip
 
 
 def check_duplicates_and_overlaps(
@@ -354,7 +372,7 @@ def _overlap(feature, code, status, other_code, other_status, label, shape, m2, 
         )
     report.add(
         feature, code, kind, message, severity=ERROR if refused else WARNING,
-        location=_point(shape),
+        location=_point(shape), params={"other": other_code, "area": f"{m2:,.1f}"},
     )  # fmt: skip
     return {"rule": kind, "with": other_code, "overlap_m2": round(m2, 2)}
 
@@ -371,7 +389,8 @@ def check_pairs_across_batches(pairs, context: Context, report: Report) -> dict[
     same = shapely.equals(firsts, seconds)
     for (fi, ci, _si, _gi, fj, cj, _sj, _gj), equal in zip(pairs, same, strict=True):
         if equal:
-            report.add(fj, cj, "duplicate_geometry", f"the same boundary as feature {fi} ({ci})")
+            report.add(fj, cj, "duplicate_geometry", f"the same boundary as feature {fi} ({ci})",
+                       params={"feature": fi, "code": ci})  # fmt: skip
     overlaps = shapely.intersection(firsts[~same], seconds[~same])
     overlap_m2 = geodesic_area_m2(overlaps)
     others = [p for p, equal in zip(pairs, same, strict=True) if not equal]

@@ -1,0 +1,89 @@
+"""The language of a page: Chinese first, English on request, from the gettext catalogs in
+geo_service/locale (docs/translations.md).
+
+The .po files are read once at start-up and compiled in memory, so a fresh clone or a
+wheel needs no compile step. The msgids are English (the gettext convention): the zh_CN
+catalog translates every one; in the en catalog an empty msgstr means the msgid itself.
+"""
+
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LOCALE_DIR = Path(__file__).parent.parent / "locale"
+LOCALES = ("zh_CN", "en")
+DEFAULT = "zh_CN"
+COOKIE = "lang"
+# What the <html lang> attribute and the switch say for each catalog.
+HTML_LANG = {"zh_CN": "zh-CN", "en": "en"}
+_YEAR = 365 * 24 * 3600
+
+
+def N_(text: str) -> str:
+    """Marks a text for extraction where it is defined; it is translated where shown."""
+    return text
+
+
+@cache
+def translations(locale: str) -> Translations:
+    with open(LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po", "rb") as po:
+        catalog = read_po(po, locale=locale)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)  # fuzzy entries are left out: they are guesses
+    compiled.seek(0)
+    return Translations(compiled, domain="messages")
+
+
+def _known(value: str | None) -> str | None:
+    """zh_CN for zh, zh-CN, zh-Hans…; en for en, en-US…; None for anything else."""
+    value = (value or "").strip().replace("-", "_").lower()
+    if value.startswith("zh"):
+        return "zh_CN"
+    if value.startswith("en"):
+        return "en"
+    return None
+
+
+def _from_header(header: str) -> str | None:
+    """The first language of Accept-Language we have, by the weights the browser gives."""
+    asked = []
+    for n, part in enumerate(header.split(",")):
+        tag, _sep, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if weight > 0:
+            asked.append((-weight, n, tag))
+    for _weight, _n, tag in sorted(asked):
+        if found := _known(tag):
+            return found
+    return None
+
+
+def choose(request) -> str:
+    """An explicit choice (?lang=, then the lang cookie), else Accept-Language, else zh_CN."""
+    return (
+        _known(request.query_params.get("lang"))
+        or _known(request.cookies.get(COOKIE))
+        or _from_header(request.headers.get("accept-language", ""))
+        or DEFAULT
+    )
+
+
+def gettext_for(request):
+    return translations(choose(request)).gettext
+
+
+def remember(request, response):
+    """Keep a ?lang= choice in the cookie, so the next page speaks the same language."""
+    asked = _known(request.query_params.get("lang"))
+    if asked:
+        response.set_cookie(COOKIE, asked, max_age=_YEAR, path="/", samesite="lax")
+    return response
