@@ -264,7 +264,9 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
 def _problem_frame(sources: dict, crs) -> gpd.GeoDataFrame:
     """The problem features as read (the file's CRS), indexed by feature number."""
     features = sorted(sources)
-    return gpd.GeoDataFrame(geometry=[sources[f] for f in features], index=features, crs=crs)
+    return gpd.GeoDataFrame(
+        geometry=[sources[f] for f in features], index=features, crs=crs
+    )
 
 
 def _valid_count(features: int, report: Report) -> int:
@@ -535,7 +537,9 @@ def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[in
     states = []
     for i, parcel, shaped in zip(indices, before, same_shape, strict=True):
         outcome, state = _updated_state(parcel, rows, i, bool(shaped), options, now)
-        states.append((int(i), store.state_values(state if outcome != "unchanged" else _UNCHANGED)))
+        states.append(
+            (int(i), store.state_values(state if outcome != "unchanged" else _UNCHANGED))
+        )
     return states
 
 
