@@ -120,8 +120,8 @@ class Settings(BaseSettings):
     session_minutes: int = 12 * 60
     api_token_minutes: int = 60
     password_min_length: int = 10
-    # Sign-in under attack (docs/security.md, sign-in under attack). Attempts are counted per user name
-    # *and* client address, before the password is checked: after LOGIN_MAX_FAILURES the
+    # Sign-in under attack (docs/security.md#sign-in-under-attack). Attempts are counted per
+    # user name *and* client address, before the password is checked: after LOGIN_MAX_FAILURES the
     # pair waits LOGIN_DELAY_SECONDS, doubled at each further failure up to
     # LOGIN_LOCKOUT_MINUTES; a pair quiet for LOGIN_WINDOW_MINUTES starts afresh.
     login_max_failures: int = Field(default=5, ge=1)

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from geo_service import accounts, database
+from geo_service import database
+from geo_service.accounts import users
 from geo_service.settings import get_settings
 
 TEST_URL = os.environ.get(
@@ -59,7 +60,7 @@ def _forget_remembered():
     and restarts their ids, so the same token could come back meaning other data."""
     from geo_service.api import parcels
 
-    accounts.forget_resolved_tokens()
+    users.forget_resolved_tokens()
     parcels.forget_counts()
 
 
@@ -111,10 +112,10 @@ def app_url(db_url):
     shared by every database of the server)."""
     from sqlalchemy.engine import make_url
 
-    from geo_service import roles
+    from geo_service import app_role
 
     name = f"{make_url(db_url).database}_app"
-    return roles.ensure_app_role(database.get_engine(), name).url
+    return app_role.ensure_app_role(database.get_engine(), name).url
 
 
 def count_rows(table: str) -> int:
@@ -168,10 +169,9 @@ _REDATE = (
 
 
 def _create_test_users(session):
-    from geo_service import accounts
 
     for username, scope in TEST_USERS.items():
-        accounts.create_user(
+        users.create_user(
             session, username, password=TEST_PASSWORD, by="tests", display_name=f"测试{username}",
             **scope,
         )  # fmt: skip
@@ -179,11 +179,10 @@ def _create_test_users(session):
 
 def token_for(username: str) -> str:
     """A fresh API token for a test user (issued directly: no password hashing)."""
-    from geo_service import accounts
 
     with database.session_scope() as session:
-        who = accounts.acting_user(session, username)
-        return accounts.issue_token(session, who, "api", 60)
+        who = users.acting_user(session, username)
+        return users.issue_token(session, who, "api", 60)
 
 
 def auth(username: str) -> dict:

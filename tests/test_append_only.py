@@ -9,10 +9,13 @@ from parcelfiles import XINDIAN, frame, rectangle, write
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from geo_service import audit, database, register, relocation, roles, targets
+from geo_service import app_role, database
+from geo_service.accounts import audit
+from geo_service.campaign import register, targets
 from geo_service.models import Project
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import set_status
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import set_status
+from geo_service.relocation import households
 
 # Each history table, and a column an UPDATE could try to rewrite.
 HISTORY = {
@@ -44,7 +47,7 @@ def _write_history(session, tmp_path) -> None:
         targets.set_target(session, district="晋安区", township="新店镇", kind="land",
                            year=2017, amount=amount, unit="mu", actor="测试")  # fmt: skip
     for name in ("安置一期", "安置一期（改）"):
-        relocation.save_project(session, code="R1", name=name, district="晋安区",
+        households.save_project(session, code="R1", name=name, district="晋安区",
                                 townships=["新店镇"], actor="测试")  # fmt: skip
     session.add(
         Project(code="P1", name="项目", milestones=[{"date": "2017-03-31", "text": "征迁"}])
@@ -110,7 +113,7 @@ def test_not_even_the_owner_rewrites_history(history, table):
 
 def test_the_grants_are_read_and_append():
     for table in HISTORY:
-        assert roles.privileges(table) == ["SELECT", "INSERT"], table
+        assert app_role.privileges(table) == ["SELECT", "INSERT"], table
 
 
 @pytest.mark.parametrize("table", VERSIONED)

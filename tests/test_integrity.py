@@ -14,12 +14,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from geo_service import database, roles
+from geo_service import app_role, database
 from geo_service.api import create_app
+from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
 from geo_service.cli import app as cli_app
-from geo_service.tallies import CAMPAIGN_TZ, tally
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import set_status, withdraw
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import set_status, withdraw
 
 SQUARE = rectangle(XINDIAN, 0, 0, 200, 200)
 NEIGHBOUR = rectangle(XINDIAN, 500, 0, 100, 100)
@@ -202,17 +202,17 @@ def test_the_service_role_works_but_cannot_rewrite_or_delete(db, app_url, tmp_pa
 
 
 def test_grants_follow_the_table_lists():
-    assert roles.privileges("parcel_versions") == ["SELECT", "INSERT"]
-    assert "DELETE" not in roles.privileges("parcels")
-    assert roles.privileges("upload_files") == ["SELECT", "INSERT"]
-    assert "DELETE" in roles.privileges("parcel_support")
+    assert app_role.privileges("parcel_versions") == ["SELECT", "INSERT"]
+    assert "DELETE" not in app_role.privileges("parcels")
+    assert app_role.privileges("upload_files") == ["SELECT", "INSERT"]
+    assert "DELETE" in app_role.privileges("parcel_support")
 
 
 def test_a_role_name_that_is_not_an_identifier_is_refused(db):
     from geo_service.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
-        roles.ensure_app_role(create_engine(database.get_engine().url), 'x"; DROP ROLE postgres')
+        app_role.ensure_app_role(create_engine(database.get_engine().url), 'x"; DROP ROLE postgres')
 
 
 # --- withdrawal -----------------------------------------------------------------------------

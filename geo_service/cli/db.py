@@ -2,13 +2,13 @@
 
 import typer
 
-from ..errors import GeoServiceError
-from .common import _fail, app, get_settings, lazy, session_scope
+from geo_service.cli.common import _fail, app, get_settings, lazy, session_scope
+from geo_service.errors import GeoServiceError
 
-accounts = lazy("geo_service.accounts")
+accounts = lazy("geo_service.accounts.users")
 database = lazy("geo_service.database")
 reference = lazy("geo_service.reference")
-roles = lazy("geo_service.roles")
+roles = lazy("geo_service.app_role")
 
 db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -18,20 +18,28 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from shapely.geometry import shape
 from sqlalchemy import select
 
-from .. import actions, permissions, reports
-from ..api.auth import PageUser
-from ..api.deps import SessionDep
-from ..api.uploads import _safe_name, _save_limited
-from ..areas import m2_to_mu
-from ..errors import Forbidden, GeoServiceError, InvalidInput, UploadRefused, http_status
-from ..interop import rfc7946
-from ..models import KINDS, VERIFICATION_GROUPS, AdminUnit, Project
-from ..problems import Problem
-from ..uploads import IMPORT_STATUSES, upload_options, upload_record, upload_records
-from . import pending
-from .login import render
-from .parcels import _GLOBALS, map_assets
-from .problems import error_words, rule_label
+from geo_service import actions
+from geo_service.accounts import permissions
+from geo_service.api.auth import PageUser
+from geo_service.api.deps import SessionDep
+from geo_service.api.uploads import _safe_name, _save_limited
+from geo_service.areas import m2_to_mu
+from geo_service.errors import Forbidden, GeoServiceError, InvalidInput, UploadRefused, http_status
+from geo_service.interop import rfc7946
+from geo_service.models import KINDS, VERIFICATION_GROUPS, AdminUnit, Project
+from geo_service.parcels import reports
+from geo_service.parcels.uploads import (
+    IMPORT_STATUSES,
+    upload_options,
+    upload_record,
+    upload_records,
+)
+from geo_service.problems import Problem
+from geo_service.web import pending
+from geo_service.web.i18n import gettext_for
+from geo_service.web.login import render
+from geo_service.web.parcels import _GLOBALS, map_assets
+from geo_service.web.problems import error_words, problem_detail, rule_label
 
 ROLES_WHO_UPLOAD = ("verifier", "officer")
 
@@ -92,12 +100,15 @@ def _form_page(request, session, who, status_code=200, error=None, chosen=None):
     )
 
 
-def _report_view(report: dict) -> dict:
-    """The report as the template and the map need it: problems with their rule in
-    Chinese, the shapes as a FeatureCollection (problem features marked)."""
+def _report_view(report: dict, _=str) -> dict:
+    """The report as the template and the map need it: problems with their rule and
+    detail in the page's language, the shapes as a FeatureCollection (problem features
+    marked)."""
     problems = []
     for n, p in enumerate(report.get("problems", []), start=1):
-        problems.append({**p, "n": n, "label": rule_label(p["rule"])})
+        detail, ours = problem_detail(p, _)
+        problems.append({**p, "n": n, "label": rule_label(p["rule"], _), "detail": detail,
+                         "detail_is_ours": ours})  # fmt: skip
     bad = {p["feature"] for p in problems if p.get("feature")}
     features = [
         {
@@ -136,7 +147,7 @@ def _report_page(request, who, report: dict, status_code=200, **context):
         "upload_report.html",
         status_code,
         user=who,
-        r=_report_view(report),
+        r=_report_view(report, gettext_for(request)),
         vendor=map_assets(),
         **context,
         **_GLOBALS,
@@ -242,7 +253,12 @@ def uploads_pages_router() -> APIRouter:
             session.rollback()
             waiting.discard()
             return _form_page(
-                request, session, who, http_status(exc), error=error_words(exc), chosen=chosen
+                request,
+                session,
+                who,
+                http_status(exc),
+                error=error_words(exc, request),
+                chosen=chosen,
             )
         finally:
             session.rollback()  # a dry run writes nothing; what it read is let go
@@ -255,7 +271,9 @@ def uploads_pages_router() -> APIRouter:
         try:
             waiting = pending.find(token, who.username)
         except GeoServiceError as exc:
-            return _form_page(request, session, who, http_status(exc), error=error_words(exc))
+            return _form_page(
+                request, session, who, http_status(exc), error=error_words(exc, request)
+            )
         return _report_page(
             request, who, waiting.meta["report"], token=token, chosen=waiting.meta["chosen"],
             downloads=f"/uploads/pending/{token}/problems",
@@ -280,7 +298,9 @@ def uploads_pages_router() -> APIRouter:
         try:
             waiting = pending.find(token, who.username)
         except GeoServiceError as exc:
-            return _form_page(request, session, who, http_status(exc), error=error_words(exc))
+            return _form_page(
+                request, session, who, http_status(exc), error=error_words(exc, request)
+            )
         chosen = waiting.meta["chosen"]
         options = upload_options(
             chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
@@ -296,7 +316,7 @@ def uploads_pages_router() -> APIRouter:
             shown = report.as_kept() if report is not None else waiting.meta["report"]
             return _report_page(
                 request, who, shown, http_status(exc), token=token, chosen=chosen,
-                downloads=f"/uploads/pending/{token}/problems", error=error_words(exc),
+                downloads=f"/uploads/pending/{token}/problems", error=error_words(exc, request),
             )  # fmt: skip
         waiting.discard()
         return RedirectResponse(f"/uploads/{report.upload_id}?stored=1", status_code=303)
@@ -307,7 +327,7 @@ def uploads_pages_router() -> APIRouter:
             upload, township = _visible_upload(session, who, upload_id)
         except GeoServiceError as exc:
             return render(request, "error.html", http_status(exc), user=who,
-                          message=error_words(exc))  # fmt: skip
+                          message=error_words(exc, request))  # fmt: skip
         return _report_page(
             request, who, _kept_report(upload, township), upload=upload,
             stored=request.query_params.get("stored") == "1",
