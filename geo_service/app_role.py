@@ -4,10 +4,12 @@ Migrations run as the database owner; the service runs as this role. What it may
 decided here, table by table, and granted again after every migration (`db upgrade` with
 APP_ROLE set, or `geo-service db app-role`), so new tables get their grants too:
 
-- history (parcel_versions): read and append; the one UPDATE allowed is closing the open
-  version (`valid_to`), which the table's trigger also insists on;
-- append-only (upload_files, audit_log, overlapped_parcels): read and append;
-- kept (parcels, uploads, admin_units): no DELETE: a parcel is withdrawn, never deleted;
+- history (every version table, milestone records, uploads and their files, the audit
+  log): read and append, nothing else. A version is closed by the database itself when
+  the next one is appended (migration 0023), so the service never updates one; the
+  tables' triggers refuse UPDATE, DELETE and TRUNCATE to whoever connects;
+- append-only (overlapped_parcels): read and append;
+- kept (parcels, admin_units): no DELETE: a parcel is withdrawn, never deleted;
 - read-only (alembic_version, spatial_ref_sys);
 - any other table: read and write.
 """
@@ -21,9 +23,18 @@ from sqlalchemy.engine import Engine, make_url
 from geo_service.database import normalise_url
 from geo_service.errors import InvalidInput
 
-HISTORY = {"parcel_versions": ("valid_to",)}
-APPEND_ONLY = {"upload_files", "audit_log", "overlapped_parcels"}
-KEPT = {"parcels", "uploads", "admin_units"}
+HISTORY = {
+    "parcel_versions",
+    "target_versions",
+    "relocation_versions",
+    "project_problem_versions",
+    "milestone_records",
+    "uploads",
+    "upload_files",
+    "audit_log",
+}
+APPEND_ONLY = HISTORY | {"overlapped_parcels"}
+KEPT = {"parcels", "admin_units"}
 READ_ONLY = {"alembic_version", "spatial_ref_sys"}
 
 
@@ -36,8 +47,6 @@ class AppRole:
 
 def privileges(table: str) -> list[str]:
     """The GRANT clauses for one table."""
-    if table in HISTORY:
-        return ["SELECT", "INSERT", f"UPDATE ({', '.join(HISTORY[table])})"]
     if table in APPEND_ONLY:
         return ["SELECT", "INSERT"]
     if table in READ_ONLY:

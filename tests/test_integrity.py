@@ -165,14 +165,12 @@ def test_the_history_refuses_rewrites_even_from_the_owner(session, tmp_path, sta
     assert _counts() == before
 
 
-def test_closing_the_open_version_is_the_one_update_allowed(session, tmp_path):
+def test_only_the_database_closes_the_open_version(session, tmp_path):
+    """The close is made when the next version is appended (tests/test_append_only.py),
+    never by a statement of its own, not even the owner's."""
     _stored_parcel(session, tmp_path)
-    with database.get_engine().begin() as conn:
-        closed = conn.execute(
-            text("UPDATE parcel_versions SET valid_to = now() WHERE valid_to IS NULL")
-        )
-        assert closed.rowcount == 1
-        conn.rollback()
+    with database.get_engine().begin() as conn, pytest.raises(DBAPIError, match="append-only"):
+        conn.execute(text("UPDATE parcel_versions SET valid_to = now() WHERE valid_to IS NULL"))
 
 
 def test_the_service_role_works_but_cannot_rewrite_or_delete(db, app_url, tmp_path):
@@ -204,7 +202,7 @@ def test_the_service_role_works_but_cannot_rewrite_or_delete(db, app_url, tmp_pa
 
 
 def test_grants_follow_the_table_lists():
-    assert app_role.privileges("parcel_versions") == ["SELECT", "INSERT", "UPDATE (valid_to)"]
+    assert app_role.privileges("parcel_versions") == ["SELECT", "INSERT"]
     assert "DELETE" not in app_role.privileges("parcels")
     assert app_role.privileges("upload_files") == ["SELECT", "INSERT"]
     assert "DELETE" in app_role.privileges("parcel_support")

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo_service.areas import mu_to_m2
@@ -80,11 +80,18 @@ def find_target(
 
 
 def _record_version(session: Session, target: Target, actor: str, now: datetime) -> None:
-    session.execute(
-        update(TargetVersion)
-        .where(TargetVersion.target_id == target.id, TargetVersion.valid_to.is_(None))
-        .values(valid_to=now)
+    """The target's value from `now`; the database closes the version before (0023)."""
+    opened = session.scalar(
+        select(TargetVersion.valid_from).where(
+            TargetVersion.target_id == target.id, TargetVersion.valid_to.is_(None)
+        )
     )
+    if opened is not None and now < opened:
+        # History must run forwards: a change cannot be dated before the value it ends.
+        raise InvalidInput(
+            f"target {target.year} {target.kind}: a change at {now:%Y-%m-%d %H:%M} is earlier "
+            f"than its current value ({opened:%Y-%m-%d %H:%M})"
+        )
     last = session.scalar(
         select(func.coalesce(func.max(TargetVersion.version), 0)).where(
             TargetVersion.target_id == target.id
@@ -124,6 +131,8 @@ def target_history(session: Session, target: Target) -> list[dict]:
             select(TargetVersion)
             .where(TargetVersion.target_id == target.id)
             .order_by(TargetVersion.version)
+            # valid_to is written by the database (closing a version): not what was loaded.
+            .execution_options(populate_existing=True)
         )
     ]
 

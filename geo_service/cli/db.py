@@ -53,8 +53,9 @@ def db_app_role(
     ),
 ) -> None:
     """Create the service's own login role (run as the database owner, after `db upgrade`)
-    and grant it what the service needs and no more: parcel history and kept upload files
-    can be added to, never changed or deleted; parcels are withdrawn, never deleted.
+    and grant it what the service needs and no more: history (versions, milestone records,
+    uploads and their files, the audit log) can be added to, never changed or deleted;
+    parcels are withdrawn, never deleted.
     Prints the DATABASE_URL for the service (with the password when one was set now).
 
     Example: geo-service db app-role --name geo_service_app

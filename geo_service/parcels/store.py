@@ -281,8 +281,8 @@ def outcomes(session: Session) -> dict[str, int]:
 
 def write_staged(session: Session, *, township_id, kind, upload, actor, now) -> None:
     """Create and update the staged parcels, their supporting townships, and a version of
-    each: the previous version is closed at `now`, the new one is a snapshot of the stored
-    parcel."""
+    each, a snapshot of the stored parcel from `now` (the database closes the version
+    before at that moment)."""
     conn = session.connection()
     conn.execute(text("DELETE FROM import_stage WHERE change = 'unchanged'"))
     conn.execute(text("ANALYZE import_stage"))
@@ -294,8 +294,9 @@ def write_staged(session: Session, *, township_id, kind, upload, actor, now) -> 
         "actor": actor,
         "now": now,
     }
-    # Versions are closed and supporting townships cleared before the new parcels get ids.
-    for statement in (_UPDATE, _CLOSE, _UNSUPPORT, _INSERT, _SUPPORT, _VERSIONS):
+    # Supporting townships are cleared before the new parcels get ids. The versions before
+    # are closed by the database as the new ones are inserted (migration 0023).
+    for statement in (_UPDATE, _UNSUPPORT, _INSERT, _SUPPORT, _VERSIONS):
         conn.execute(text(statement), params)
     # The ORM may hold these parcels from before: let it read them again.
     session.expire_all()
@@ -335,11 +336,6 @@ _INSERT = f"""
     )
     UPDATE import_stage s SET parcel_id = c.id FROM created c
     WHERE s.code = c.code AND s.parcel_id IS NULL
-"""
-
-_CLOSE = """
-    UPDATE parcel_versions v SET valid_to = :now
-    FROM import_stage s WHERE v.parcel_id = s.parcel_id AND v.valid_to IS NULL
 """
 
 _STAGED = """

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Text, any_, bindparam, func, select, update
+from sqlalchemy import Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -222,10 +222,19 @@ def _finish_report(session, checked: "_FileCheck", result: ImportReport) -> int:
 
 
 def _store(session, path, checked: "_FileCheck", result, options, township, progress) -> None:
-    """Write the staged parcels under a new upload row, which keeps the file."""
+    """Write the staged parcels under a new upload row, which keeps the file. The row is
+    written once, report included (uploads are append-only, migration 0023): its id is
+    drawn first, because the report names it."""
     name = result.filename
     kept = keep_file(session, path, name)
+    store.drop_staged(session, checked.refused_features())
+    for outcome, count in store.outcomes(session).items():
+        setattr(result, outcome, count)
+    result.upload_id = session.scalar(
+        select(func.nextval(func.pg_get_serial_sequence("uploads", "id")))
+    )
     upload = Upload(
+        id=result.upload_id,
         filename=name,
         kind=options.kind,
         township_id=township.id,
@@ -237,12 +246,9 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
         file_sha256=kept.sha256,
         file_name=kept.name,
     )
+    _keep_report(upload, result, options)
     session.add(upload)
     session.flush()
-    result.upload_id = upload.id
-    store.drop_staged(session, checked.refused_features())
-    for outcome, count in store.outcomes(session).items():
-        setattr(result, outcome, count)
     store.write_staged(
         session,
         township_id=township.id,
@@ -253,7 +259,6 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
     )
     if progress:
         progress(result.created + result.changed + result.unchanged)
-    _keep_report(upload, result, options)
 
 
 def _problem_frame(sources: dict, crs) -> gpd.GeoDataFrame:
@@ -939,7 +944,8 @@ def _verification(parcel, status, options, area, now, reshaped) -> dict:
 def append_version(
     session, parcel: Parcel, change: str, upload, actor: str, now, note: str | None = None
 ) -> ParcelVersion:
-    """Close the parcel's current version and open a new one: the parcel's whole state."""
+    """Open a new version, the parcel's whole state; the database closes the one before
+    (migration 0023), at this one's start."""
     current = session.scalar(
         select(ParcelVersion.valid_from).where(
             ParcelVersion.parcel_id == parcel.id, ParcelVersion.valid_to.is_(None)
@@ -951,20 +957,9 @@ def append_version(
             f"parcel {parcel.code}: a change at {now:%Y-%m-%d %H:%M} is earlier than its "
             f"current state ({current:%Y-%m-%d %H:%M})"
         )
-    _close_versions(session, [parcel.id], now)
     version = _new_version(parcel, change, upload, actor, now, note)
     session.add(version)
     return version
-
-
-def _close_versions(session, parcel_ids: list[int], now) -> None:
-    if parcel_ids:
-        session.execute(
-            update(ParcelVersion)
-            .where(ParcelVersion.parcel_id.in_(parcel_ids), ParcelVersion.valid_to.is_(None))
-            .values(valid_to=now)
-            .execution_options(synchronize_session="fetch")
-        )
 
 
 def _new_version(parcel: Parcel, change: str, upload, actor: str, now, note=None):

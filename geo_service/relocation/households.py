@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import ARRAY, Integer, any_, bindparam, inspect, select, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, inspect, select
 from sqlalchemy.orm import Session
 
 from geo_service.areas import geodesic_area_m2
@@ -122,13 +122,13 @@ def record_change(
     before: dict | None = None,
     note: str | None = None,
 ) -> RelocationVersion:
-    """Close the record's current version and open one with its state now."""
+    """Open a version with the record's state now (the database closes the one before)."""
     now = now or datetime.now(UTC)
     record.updated_by, record.updated_at = actor, now
     if record.id is None:
         session.flush()  # a new record gets its id; it has no version to close
     else:
-        _close_current(session, [record], now)
+        _check_forwards(session, [record], now)
         record.version = (record.version or 1) + 1
     version = _version(record, change, actor, now, before, note)
     session.add(version)
@@ -149,27 +149,18 @@ def _version(record, change, actor, now, before, note) -> RelocationVersion:
     )
 
 
-def _close_current(session: Session, records: list, now: datetime) -> None:
-    """End the records' current versions at `now`. History must run forwards: a change
-    dated before the state it ends is refused."""
+def _check_forwards(session: Session, records: list, now: datetime) -> None:
+    """History must run forwards: a change dated before the state it ends is refused. (The
+    database closes the current versions at `now` when the new ones are inserted.)"""
     for entity in {_ENTITY[type(r)] for r in records}:
         ids = [r.id for r in records if _ENTITY[type(r)] == entity]
-        current = (
-            RelocationVersion.entity == entity,
-            RelocationVersion.entity_id == any_(bindparam("ids", ids, type_=ARRAY(Integer))),
-            RelocationVersion.valid_to.is_(None),
-        )
-        closed = session.scalars(
-            update(RelocationVersion)
-            .where(*current, RelocationVersion.valid_from <= now)
-            .values(valid_to=now)
-            .returning(RelocationVersion.entity_id)
-            .execution_options(synchronize_session=False)
-        ).all()
-        if len(closed) == len(ids):
-            continue
         later = session.execute(
-            select(RelocationVersion.entity_id, RelocationVersion.valid_from).where(*current)
+            select(RelocationVersion.entity_id, RelocationVersion.valid_from).where(
+                RelocationVersion.entity == entity,
+                RelocationVersion.entity_id == any_(bindparam("ids", ids, type_=ARRAY(Integer))),
+                RelocationVersion.valid_to.is_(None),
+                RelocationVersion.valid_from > now,
+            )
         ).first()
         if later is not None:
             record = next(r for r in records if r.id == later[0] and _ENTITY[type(r)] == entity)
@@ -188,6 +179,8 @@ def history(
         select(RelocationVersion)
         .where(RelocationVersion.entity == entity, RelocationVersion.entity_id == entity_id)
         .order_by(RelocationVersion.version)
+        # valid_to is written by the database (closing a version): not what was loaded.
+        .execution_options(populate_existing=True)
     ).all()
     return [
         {
@@ -227,7 +220,7 @@ def save(session: Session, record, values: dict, actor: str, now=None, note=None
 
 def save_many(session: Session, items: list, actor: str, now=None, note=None) -> list[str]:
     """save() for many (record, values) pairs in a few statements: the new records in one
-    insert, the changed ones' versions closed in one update, the versions in one insert."""
+    insert, the versions in one insert (which closes the changed ones' versions before)."""
     now = now or datetime.now(UTC)
     outcomes, written = [], []
     for record, values in items:
@@ -246,7 +239,7 @@ def save_many(session: Session, items: list, actor: str, now=None, note=None) ->
     session.flush()
     changed = [r for r, outcome, _ in written if outcome == "changed"]
     if changed:
-        _close_current(session, changed, now)
+        _check_forwards(session, changed, now)
     for record in changed:
         record.version = (record.version or 1) + 1
     session.add_all(_version(r, change, actor, now, b, note) for r, change, b in written)
