@@ -226,7 +226,8 @@ def test_a_verifier_may_override_the_township_with_a_reason_on_record(client, tm
     assert warned["severity"] == "warning" and reason in warned["message"]
     with database.get_engine().connect() as conn:
         details = conn.execute(
-            text("SELECT details FROM audit_log WHERE action = 'upload' AND outcome = 'ok'")
+            text("SELECT details FROM audit_log WHERE action = 'upload' AND outcome = 'ok' "
+                 "ORDER BY id DESC LIMIT 1")
         ).scalar_one()
         kept = conn.execute(text("SELECT report FROM uploads")).scalar_one()
     assert details["override_reason"] == reason and kept["override_reason"] == reason
