@@ -154,7 +154,10 @@ def signoff_refusal(
     Four eyes, where the district has it on: `hands()` says what `who` did to the parcel
     (uploaded, delivered) that bars them from signing it off, None when nothing."""
     if township.id not in who.township_ids:
-        return f"{who.username} may not set the status of parcels in {township.name}: not one of their townships"
+        return (
+            f"{who.username} may not set the status of parcels in {township.name}: "
+            "not one of their townships"
+        )
     group = VERIFICATION_GROUPS.get(kind, "?")
     if who.role == "officer":
         if to in OFFICER_MOVES | {"planned"} and current != "disputed":
@@ -164,15 +167,20 @@ def signoff_refusal(
             f"demolished, not to {to}; signing off and settling a dispute is {group}'s work"
         )
     if who.role != "verifier" or kind not in who.kinds:
-        return f"{who.username} ({who.group or who.role}) may not set {kind} parcels {to}: that is {group}'s work"
+        return (
+            f"{who.username} ({who.group or who.role}) may not set {kind} parcels {to}: "
+            f"that is {group}'s work"
+        )
     if to != "verified":
         return None
     if current is not None and current not in SIGNED_OFF_FROM:
-        return f"a {current} parcel is not signed off: it is verified once delivered or demolished"
+        return f"a {current} parcel is not signed off: it is verified once delivered/demolished"
     district = township.parent
     did = hands() if district is not None and district.four_eyes else None
     if did:
-        return f"{district.name} requires four eyes: {who.username} {did} and may not also verify it"
+        return (
+            f"{district.name} requires four eyes: {who.username} {did} and may not also verify it"
+        )
     return None
 
 

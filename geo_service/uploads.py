@@ -130,9 +130,9 @@ class ImportReport:
     unchanged: int = 0
     area_m2: float = 0.0
     upload_id: int | None = None
-    # Where the file's parcels lie: township -> parcels (a point inside each), most first;
-    # the township to choose when the declared one is not where they are.
-    lies_in: dict[str, int] = field(default_factory=dict)
+    # Where the file's parcels lie, most first (a list: JSONB would not keep a dict's order):
+    # [{"township", "parcels"}], the township to choose when the declared one is not theirs.
+    lies_in: list[dict] = field(default_factory=list)
     override_reason: str | None = None
     problems: list[Problem] = field(default_factory=list)
     # The features as read, in the file's CRS: for the GeoPackage of problem features.
@@ -458,11 +458,15 @@ class _FileCheck:
             )
             np.add.at(self.found_in, outline, 1)
 
-    def lies_in(self) -> dict[str, int]:
-        """Township -> how many of the file's parcels lie in it, most first."""
+    def lies_in(self) -> list[dict]:
+        """The townships the file's parcels lie in (a point inside each), most first."""
         names = [name for name, _g in self.surroundings.townships]
         order = np.argsort(-self.found_in, kind="stable")
-        return {names[k]: int(self.found_in[k]) for k in order if self.found_in[k]}
+        return [
+            {"township": names[k], "parcels": int(self.found_in[k])}
+            for k in order
+            if self.found_in[k]
+        ]
 
     def _context(self, geoms) -> Context:
         """The township, the city and the stored parcels of the same kind near the batch."""

@@ -208,7 +208,7 @@ def test_a_parcel_wholly_in_another_township_is_refused_naming_it(client, tmp_pa
     assert _written() == before
     # the dry run suggests where the parcels lie
     dry = _post(client, _in_gushan(tmp_path), "land_xd", dry_run="true")
-    assert dry.json()["report"]["lies_in"] == {"鼓山镇": 1}
+    assert dry.json()["report"]["lies_in"] == [{"township": "鼓山镇", "parcels": 1}]
 
 
 def test_a_verifier_may_override_the_township_with_a_reason_on_record(client, tmp_path):
@@ -226,8 +226,10 @@ def test_a_verifier_may_override_the_township_with_a_reason_on_record(client, tm
     assert warned["severity"] == "warning" and reason in warned["message"]
     with database.get_engine().connect() as conn:
         details = conn.execute(
-            text("SELECT details FROM audit_log WHERE action = 'upload' AND outcome = 'ok' "
-                 "ORDER BY id DESC LIMIT 1")
+            text(
+                "SELECT details FROM audit_log WHERE action = 'upload' AND outcome = 'ok' "
+                "ORDER BY id DESC LIMIT 1"
+            )
         ).scalar_one()
         kept = conn.execute(text("SELECT report FROM uploads")).scalar_one()
     assert details["override_reason"] == reason and kept["override_reason"] == reason
@@ -266,5 +268,5 @@ def test_lies_in_is_in_the_json_of_a_good_dry_run(client, tmp_path):
     path = _file(tmp_path, [rectangle(XINDIAN, 0, 0, 100, 80)], ["D-1"])
     dry = _post(client, path, "land_xd", dry_run="true")
     assert dry.status_code == 200, dry.text
-    assert dry.json()["lies_in"] == {"新店镇": 1}
+    assert dry.json()["lies_in"] == [{"township": "新店镇", "parcels": 1}]
     assert json.loads(json.dumps(dry.json()))["accepted"] is True
