@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     outside_district_tolerance: float = 0.5
     # Beyond this share outside the declared township (even an approximate outline) a parcel
     # would be credited to the wrong township: refused, naming where it lies, unless a
-    # verifier of its kind stores it with an override reason.
+    # verifier of its kind stores it with an override reason. 1 switches the rule off.
     elsewhere_township_tolerance: float = Field(default=0.5, gt=0, le=1)
     overlap_min_m2: float = 1.0
 
