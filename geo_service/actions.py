@@ -12,12 +12,15 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from . import audit, kept_files, permissions, reference, register, targets, workflow
-from .accounts import Principal
-from .errors import Forbidden, Unauthorized, UploadRefused
-from .models import Parcel
-from .projects import import_projects
-from .uploads import ImportOptions, ImportReport, import_file, resolve_township
+from geo_service import reference
+from geo_service.accounts import audit, permissions
+from geo_service.accounts.users import Principal
+from geo_service.campaign import register, targets
+from geo_service.campaign.projects import import_projects
+from geo_service.errors import Forbidden, Unauthorized, UploadRefused
+from geo_service.models import Parcel
+from geo_service.parcels import kept_files, workflow
+from geo_service.parcels.uploads import ImportOptions, ImportReport, import_file, resolve_township
 
 
 def _refusals_audited(action: str, target: Callable[[], str | None]):

@@ -11,10 +11,10 @@ from conftest import count_rows
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 
 from geo_service.errors import UploadRefused
+from geo_service.parcels.reports import problems_csv, write_problems_gpkg
+from geo_service.parcels.uploads import ImportOptions, import_file
 from geo_service.reference import import_township_boundaries
-from geo_service.reports import problems_csv, write_problems_gpkg
 from geo_service.settings import get_settings
-from geo_service.uploads import ImportOptions, import_file
 
 
 def _options(**kw):

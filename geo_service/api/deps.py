@@ -12,9 +12,9 @@ from fastapi import Depends, Path, Query
 from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.orm import Session
 
-from .. import database
-from ..models import KINDS
-from ..settings import get_settings
+from geo_service import database
+from geo_service.models import KINDS
+from geo_service.settings import get_settings
 
 GEOJSON = "application/geo+json"
 # PostgreSQL's integer: ids are serial columns.

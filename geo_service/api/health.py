@@ -5,9 +5,9 @@ import os
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from .. import __version__, database
-from ..errors import DatabaseUnavailable
-from . import schemas
+from geo_service import __version__, database
+from geo_service.api import schemas
+from geo_service.errors import DatabaseUnavailable
 
 
 def health_router() -> APIRouter:

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from ..errors import GeoServiceError, UploadRefused
-from .common import (
+from geo_service.cli.common import (
     ImportStatus,
     Kind,
     acting,
@@ -19,9 +18,10 @@ from .common import (
     lazy,
     session_scope,
 )
+from geo_service.errors import GeoServiceError, UploadRefused
 
 actions = lazy("geo_service.actions")
-reports = lazy("geo_service.reports")
+reports = lazy("geo_service.parcels.reports")
 
 
 @app.command("import")
@@ -89,8 +89,7 @@ def import_command(
     officer uploads planned or delivered parcels of their townships. A parcel lying mostly
     in another township is refused, naming it, unless --override-reason is given.
     """
-    from .. import actions as _loaded  # noqa: F401  (the libraries first, for the freeze)
-    from ..uploads import upload_options
+    from geo_service.parcels.uploads import upload_options
 
     _spare_the_collector()
     options = upload_options(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..errors import GeoServiceError
+from geo_service.errors import GeoServiceError
 
 VENDOR_DIR = Path(__file__).parent / "vendor"
 NODE_MODULES = VENDOR_DIR / "node_modules"

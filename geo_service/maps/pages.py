@@ -14,10 +14,10 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 from sqlalchemy.orm import Session
 
-from .. import tallies
-from ..settings import get_settings
-from . import assets, data
-from .data import View
+from geo_service.campaign import tallies
+from geo_service.maps import assets, data
+from geo_service.maps.data import View
+from geo_service.settings import get_settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 OWN_JS = "geo_service_maps.js"

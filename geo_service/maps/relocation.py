@@ -11,12 +11,12 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .. import relocation_tallies as rt
-from ..interop import geojson_sql
-from ..settings import get_settings
-from ..units import find_district
-from . import data
-from .pages import POLL_MS, _base_map, _Start
+from geo_service.interop import geojson_sql
+from geo_service.maps import data
+from geo_service.maps.pages import POLL_MS, _base_map, _Start
+from geo_service.relocation import tallies as rt
+from geo_service.settings import get_settings
+from geo_service.units import find_district
 
 
 def relocation_data(

@@ -5,18 +5,20 @@ may see (the city level for users who see the whole city). The public page is an
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from .. import boards
-from ..api import schemas
-from ..api.auth import PageUser, SignedIn
-from ..api.deps import SessionDep, YearQuery
-from ..errors import Forbidden
-from ..permissions import check_read_district, home_district
-from ..settings import get_settings
-from ..units import find_district
-from .templates import render_page
+from geo_service.accounts.permissions import check_read_district, home_district
+from geo_service.api import schemas
+from geo_service.api.auth import PageUser, SignedIn
+from geo_service.api.deps import SessionDep, YearQuery
+from geo_service.campaign import boards
+from geo_service.errors import Forbidden
+from geo_service.settings import get_settings
+from geo_service.units import find_city, find_district
+from geo_service.web.i18n import remember
+from geo_service.web.parcels import KIND_LABELS
+from geo_service.web.templates import render_page
 
 LevelQuery = Annotated[
     str | None, Query(pattern="^(township|district)$", description="district: city level")
@@ -41,6 +43,7 @@ def board_router() -> APIRouter:
 
     @router.get("/board", response_class=HTMLResponse)
     def board_page(
+        request: Request,
         session: SessionDep,
         who: PageUser,
         level: LevelQuery = None,
@@ -50,7 +53,12 @@ def board_router() -> APIRouter:
         """One card per township (or per district with level=district), for a wall screen
         (1920×1080) and one A3 page in print."""
         view = _view(session, who, level, district, period)
-        return HTMLResponse(render_page("board.html", data=boards.board(session, view)))
+        page = render_page(
+            request, "board.html", data=boards.board(session, view),
+            place=view.district or find_city(session).name, kind_label=KIND_LABELS,
+            recent_kind={label: kind for kind, label in boards.KIND_LABELS.items()},
+        )  # fmt: skip
+        return remember(request, HTMLResponse(page))
 
     @router.get("/board/data.json", response_model=schemas.Board)
     def board_data(
@@ -63,10 +71,13 @@ def board_router() -> APIRouter:
         return boards.board(session, _view(session, who, level, district, period))
 
     @router.get("/public", response_class=HTMLResponse)
-    def public_page(session: SessionDep, year: YearQuery = None):
+    def public_page(request: Request, session: SessionDep, year: YearQuery = None):
         """Progress by district and township and project counts by category: figures
         only, no person's name, parcel code or household; open to anyone."""
-        return HTMLResponse(render_page("public.html", data=boards.public(session, year)))
+        page = render_page(
+            request, "public.html", data=boards.public(session, year), kind_label=KIND_LABELS
+        )
+        return remember(request, HTMLResponse(page))
 
     @router.get("/public/data.json", response_model=schemas.PublicBoard)
     def public_data(session: SessionDep, year: YearQuery = None):

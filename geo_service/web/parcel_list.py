@@ -9,13 +9,16 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
-from .. import actions, workflow
-from ..api.auth import PageUser
-from ..api.deps import SessionDep
-from ..errors import GeoServiceError, http_status
-from ..models import KINDS, STATUSES, AdminUnit, Parcel, Project
-from .login import render
-from .parcels import _GLOBALS, map_assets
+from geo_service import actions
+from geo_service.api.auth import PageUser
+from geo_service.api.deps import SessionDep
+from geo_service.errors import GeoServiceError, http_status
+from geo_service.models import KINDS, STATUSES, AdminUnit, Parcel, Project
+from geo_service.parcels import workflow
+from geo_service.web.i18n import gettext_for
+from geo_service.web.login import render
+from geo_service.web.parcels import _GLOBALS, map_assets
+from geo_service.web.problems import error_words
 
 PAGE_SIZE = 50
 SORTS = {
@@ -156,8 +159,9 @@ def parcel_list_router() -> APIRouter:
         not is named)."""
         f = dict(township="", kind="", status="", project="", flagged=False, q="",
                  sort="code", desc=False, page=0)  # fmt: skip
+        _ = gettext_for(request)
         if not ids:
-            error = "请先选择地块。 Select parcels first."
+            error = _("Select parcels first.")
             return _list_page(request, session, who, f, 400, error=error)
         code = None
         try:
@@ -169,10 +173,16 @@ def parcel_list_router() -> APIRouter:
             session.commit()
         except GeoServiceError as exc:
             session.rollback()
-            name = f"地块 {code}：" if code else ""
-            error = f"{name}{exc}（全部未更改 nothing was changed）"
+            error = _("Parcel %(code)s: %(refusal)s (nothing was changed)") % {
+                "code": code or "—",
+                "refusal": error_words(exc, request),
+            }
             return _list_page(request, session, who, f, http_status(exc), error=error)
-        done = f"{len(set(ids))} 个地块已改为 {_GLOBALS['status_label'].get(to, to)}"
+        status = _(_GLOBALS["status_label"].get(to, to))
+        done = _("%(count)s parcels moved to %(status)s") % {
+            "count": len(set(ids)),
+            "status": status,
+        }
         return _list_page(request, session, who, f, done=done)
 
     return router

@@ -10,26 +10,52 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select, text
 
-from .. import actions, permissions, workflow
-from ..api.auth import PageUser
-from ..api.deps import SessionDep
-from ..areas import m2_to_mu
-from ..errors import GeoServiceError, http_status
-from ..interop import geojson_sql
-from ..maps import assets
-from ..models import Parcel
-from .login import render
+from geo_service import actions
+from geo_service.accounts import permissions
+from geo_service.api.auth import PageUser
+from geo_service.api.deps import SessionDep
+from geo_service.areas import m2_to_mu
+from geo_service.errors import GeoServiceError, http_status
+from geo_service.interop import geojson_sql
+from geo_service.maps import assets
+from geo_service.models import Parcel
+from geo_service.parcels import workflow
+from geo_service.web.i18n import N_
+from geo_service.web.login import render
+from geo_service.web.problems import error_words
 
+# msgids, translated on the page (the zh_CN catalog: 计划, 实施中, 已交地…).
 STATUS_LABELS = {
-    "planned": "计划",
-    "in_progress": "实施中",
-    "delivered": "已交地",
-    "demolished": "已拆除",
-    "verified": "已核验",
-    "disputed": "有争议",
+    "planned": N_("planned"),
+    "in_progress": N_("in progress"),
+    "delivered": N_("delivered"),
+    "demolished": N_("demolished"),
+    "verified": N_("verified"),
+    "disputed": N_("disputed"),
+    "withdrawn": N_("withdrawn"),
 }
-KIND_LABELS = {"land": "交地", "demolition": "拆迁"}
-_GLOBALS = {"status_label": STATUS_LABELS, "kind_label": KIND_LABELS, "mu": m2_to_mu}
+KIND_LABELS = {"land": N_("land delivery"), "demolition": N_("demolition")}
+# What a history row's change was (parcel_versions.change).
+CHANGE_LABELS = {
+    "created": N_("created"),
+    "changed": N_("changed by an upload"),
+    "status": N_("status changed"),
+    "verified": N_("verified"),
+    "disputed": N_("disputed"),
+    "withdrawn": N_("withdrawn"),
+}
+# What the page says after an action succeeded (?done=, from the redirect).
+DONE_LABELS = {
+    "verify": N_("verified"),
+    "dispute": N_("dispute recorded"),
+    "status": N_("status changed"),
+}
+_GLOBALS = {
+    "status_label": STATUS_LABELS,
+    "kind_label": KIND_LABELS,
+    "change_label": CHANGE_LABELS,
+    "mu": m2_to_mu,
+}
 
 
 def _allowed(session, who, parcel, action, to=None) -> bool:
@@ -111,8 +137,10 @@ def parcels_pages_router() -> APIRouter:
         try:
             parcel = _find(session, who, ref, township, kind)
         except GeoServiceError as exc:
-            return render(request, "error.html", http_status(exc), user=who, message=str(exc))
-        return _page(request, session, who, parcel, done=request.query_params.get("done"))
+            return render(request, "error.html", http_status(exc), user=who,
+                          message=error_words(exc, request))  # fmt: skip
+        done = DONE_LABELS.get(request.query_params.get("done", ""))
+        return _page(request, session, who, parcel, done=done)
 
     @router.post("/parcels/{parcel_id}/act")
     def parcel_act(
@@ -127,7 +155,8 @@ def parcels_pages_router() -> APIRouter:
         try:
             parcel = _find(session, who, f"#{parcel_id}", lock=True)
         except GeoServiceError as exc:
-            return render(request, "error.html", http_status(exc), user=who, message=str(exc))
+            return render(request, "error.html", http_status(exc), user=who,
+                          message=error_words(exc, request))  # fmt: skip
         try:
             if action == "verify":
                 actions.verify(session, who, parcel, note or None)
@@ -139,7 +168,8 @@ def parcels_pages_router() -> APIRouter:
         except GeoServiceError as exc:
             session.rollback()
             parcel = _find(session, who, f"#{parcel_id}")
-            return _page(request, session, who, parcel, http_status(exc), error=str(exc))
+            return _page(request, session, who, parcel, http_status(exc),
+                         error=error_words(exc, request))  # fmt: skip
         return RedirectResponse(f"/parcels/%23{parcel_id}?done={action}", status_code=303)
 
     @router.get("/queue", response_class=HTMLResponse)

@@ -2,7 +2,7 @@
 error is. The rules themselves live in validation.py, uploads.py and readers/; the domain's
 own message (with the figures: which code, how far, how much) is shown beside these words."""
 
-from ..errors import (
+from geo_service.errors import (
     Conflict,
     Forbidden,
     GeoServiceError,
