@@ -41,6 +41,7 @@ class Tolerances:
     outside_township_share: float = 0.01  # warned
     outside_exact_township_share: float = 0.05  # refused, when the outline is exact
     outside_district_share: float = 0.5  # refused: mostly in another district
+    elsewhere_township_share: float = 0.5  # refused: credited to the wrong township
     overlap_min_m2: float = 1.0  # slivers below this are digitising noise, not overlaps
     outside_city_deg: float = 0.005  # ~500 m: web-map city outlines are good to tens of metres
 
@@ -158,6 +159,10 @@ class Settings(BaseSettings):
     # beyond half outside its district (real outline) it is refused whatever the township.
     outside_exact_township_tolerance: float = 0.05
     outside_district_tolerance: float = 0.5
+    # Beyond this share outside the declared township (even an approximate outline) a parcel
+    # would be credited to the wrong township: refused, naming where it lies, unless a
+    # verifier of its kind stores it with an override reason. 1 switches the rule off.
+    elsewhere_township_tolerance: float = Field(default=0.5, gt=0, le=1)
     overlap_min_m2: float = 1.0
 
     def year_ok(self, year: int) -> bool:
@@ -174,6 +179,7 @@ class Settings(BaseSettings):
             outside_township_share=self.outside_township_tolerance,
             outside_exact_township_share=self.outside_exact_township_tolerance,
             outside_district_share=self.outside_district_tolerance,
+            elsewhere_township_share=self.elsewhere_township_tolerance,
             overlap_min_m2=self.overlap_min_m2,
         )
 

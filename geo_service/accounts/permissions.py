@@ -18,6 +18,8 @@
 | anonymous | the public page and /healthz                                                 |
 """
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -106,33 +108,101 @@ def _check_kind(who: Principal, kind: str, doing: str) -> None:
 
 
 def check_upload(who: Principal | None, township: AdminUnit, kind: str, status: str | None):
+    """Who may send a file at all; what it asks for each parcel is `signoff_refusal`'s,
+    feature by feature (a form's status is asked for every feature)."""
     who = require_role(who, "verifier", "officer", doing="upload parcels")
     _check_township(who, township, "upload")
     if who.role == "verifier":
         _check_kind(who, kind, "upload")
-    elif status == "verified":
-        raise Forbidden(f"{who.username} (township officer) may not upload verified parcels")
+    refusal = signoff_refusal(who, kind, township, status) if status else None
+    if refusal:
+        raise Forbidden(refusal)
     return who
+
+
+def check_township_override(who: Principal | None, kind: str) -> Principal:
+    """Crediting a parcel to a township it mostly lies outside (township outlines may be
+    approximate): only a verifier of its kind, who answers for the register, and with a
+    reason on record. Officers, who are credited, never; admins do not upload."""
+    who = require_role(
+        who, "verifier", doing="credit parcels to a township they lie outside (override)"
+    )
+    _check_kind(who, kind, "credit to another township")
+    return who
+
+
+# The statuses from which a parcel is signed off: its kind's "done" (workflow.TRANSITIONS);
+# a verified one may be confirmed again. A parcel new to the register may come in verified:
+# the file is its survey and its sign-off at once.
+SIGNED_OFF_FROM = frozenset({"delivered", "demolished", "verified"})
+
+
+def signoff_refusal(
+    who: Principal,
+    kind: str,
+    township: AdminUnit,
+    to: str,
+    current: str | None = None,
+    hands: Callable[[], str | None] = lambda: None,
+) -> str | None:
+    """The one rule for asking a parcel's status, on every path (the verify and status API,
+    a form's status, each feature's status column): why `who` may not move a `kind` parcel
+    in `township` from `current` (None: new, or not known here) to `to`; None when they may.
+
+    Role and group: officers move parcels up to delivered/demolished, never out of a
+    dispute; only the kind's verification group signs off. Township: the user's own.
+    Four eyes, where the district has it on: `hands()` says what `who` did to the parcel
+    (uploaded, delivered) that bars them from signing it off, None when nothing."""
+    if township.id not in who.township_ids:
+        return (
+            f"{who.username} may not set the status of parcels in {township.name}: "
+            "not one of their townships"
+        )
+    group = VERIFICATION_GROUPS.get(kind, "?")
+    if who.role == "officer":
+        if to in OFFICER_MOVES | {"planned"} and current != "disputed":
+            return None
+        return (
+            f"{who.username} (township officer) may move parcels up to delivered or "
+            f"demolished, not to {to}; signing off and settling a dispute is {group}'s work"
+        )
+    if who.role != "verifier" or kind not in who.kinds:
+        return (
+            f"{who.username} ({who.group or who.role}) may not set {kind} parcels {to}: "
+            f"that is {group}'s work"
+        )
+    if to != "verified":
+        return None
+    if current is not None and current not in SIGNED_OFF_FROM:
+        return f"a {current} parcel is not signed off: it is verified once delivered/demolished"
+    district = township.parent
+    did = hands() if district is not None and district.four_eyes else None
+    if did:
+        return (
+            f"{district.name} requires four eyes: {who.username} {did} and may not also verify it"
+        )
+    return None
 
 
 def check_parcel_change(
     session: Session, who: Principal | None, parcel: Parcel, action: str, to: str | None = None
 ) -> Principal:
-    """`action` is status, verify or dispute; `to` the status a status change goes to."""
+    """`action` is status, verify or dispute; `to` the status a status change goes to.
+    Which moves exist is workflow.TRANSITIONS (checked there); who may make them here."""
     doing = {"status": "change the status of", "verify": "verify", "dispute": "dispute"}[action]
     roles = ("verifier", "officer") if action == "status" else ("verifier",)
     who = require_role(who, *roles, doing=f"{doing} parcels")
     _check_township(who, parcel.township, doing)
-    if who.role == "officer":
-        if to not in OFFICER_MOVES or parcel.status == "disputed":
-            raise Forbidden(
-                f"{who.username} (township officer) may move parcels up to delivered or "
-                "demolished; settling a dispute is the verifiers' work"
-            )
+    if action == "dispute":
+        _check_kind(who, parcel.kind, doing)
         return who
-    _check_kind(who, parcel.kind, doing)
-    if action == "verify" and parcel.township.parent and parcel.township.parent.four_eyes:
-        _check_four_eyes(session, who, parcel)
+    current = parcel.status if who.role == "officer" else None
+    refusal = signoff_refusal(
+        who, parcel.kind, parcel.township, to if action == "status" else "verified",
+        current=current, hands=lambda: _hands_on(session, who, parcel),
+    )  # fmt: skip
+    if refusal:
+        raise Forbidden(refusal)
     return who
 
 
@@ -146,8 +216,9 @@ def check_withdraw(who: Principal | None, parcel: Parcel) -> Principal:
     return who
 
 
-def _check_four_eyes(session: Session, who: Principal, parcel: Parcel) -> None:
-    """In a four-eyes district, whoever uploaded or delivered a parcel does not verify it."""
+def _hands_on(session: Session, who: Principal, parcel: Parcel) -> str | None:
+    """What `who` did to a stored parcel that bars them from verifying it under four eyes:
+    uploaded or delivered it."""
     delivered_by = session.scalars(
         select(ParcelVersion.changed_by).where(
             ParcelVersion.parcel_id == parcel.id,
@@ -160,10 +231,8 @@ def _check_four_eyes(session: Session, who: Principal, parcel: Parcel) -> None:
         .where(ParcelVersion.parcel_id == parcel.id)
     ).all()
     if who.username in {parcel.created_by, *delivered_by, *uploaded_by}:
-        raise Forbidden(
-            f"{parcel.township.parent.name} requires four eyes: {who.username} uploaded or "
-            f"delivered parcel {parcel.code} and may not also verify it"
-        )
+        return f"uploaded or delivered parcel {parcel.code}"
+    return None
 
 
 def readable_district(session: Session, who: Principal | None, district: str | None) -> str | None:

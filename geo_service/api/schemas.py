@@ -174,6 +174,9 @@ class UploadReport(_Open):
     unchanged: int
     area_m2: float
     area_mu: float
+    # Where the parcels lie, most first: [{"township", "parcels"}].
+    lies_in: list[dict[str, Any]] = []
+    override_reason: str | None = None
     problems: list[dict[str, Any]]
 
 

@@ -51,6 +51,14 @@ def uploads_router() -> APIRouter:
             str | None,
             Form(description="a point table's columns, e.g. code=宗地代码,x=北坐标,y=东坐标"),
         ] = None,
+        override_reason: Annotated[
+            str | None,
+            Form(
+                max_length=2000,
+                description="store parcels lying mostly outside the township anyway, with "
+                "this reason on record (a verifier of the kind)",
+            ),
+        ] = None,
         dry_run: Annotated[bool, Form()] = False,
         accept_valid: Annotated[bool, Form()] = False,
         accept_overlaps: Annotated[bool, Form()] = False,
@@ -60,7 +68,8 @@ def uploads_router() -> APIRouter:
     ):
         name = _safe_name(file.filename)
         options = upload_options(
-            kind, township, project, status, crs, encoding, layer, columns, dry_run=dry_run,
+            kind, township, project, status, crs, encoding, layer, columns,
+            override_reason=override_reason, dry_run=dry_run,
             accept_valid=accept_valid, accept_overlaps=accept_overlaps, filename=name,
         )  # fmt: skip
         status_code = 200 if dry_run else 201

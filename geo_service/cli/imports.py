@@ -57,6 +57,11 @@ def import_command(
     accept_overlaps: bool = typer.Option(
         False, "--accept-overlaps", help="accept overlaps between verified parcels, flagged"
     ),
+    override_reason: str | None = typer.Option(
+        None,
+        help="store parcels lying mostly outside --township anyway, with this reason on "
+        "record (a verifier of the kind; at most 2000 characters)",
+    ),
     report_csv: Path | None = typer.Option(None, help="write the problem report as CSV"),
     report_gpkg: Path | None = typer.Option(
         None, help="write the problem features as a GeoPackage, to fix in QGIS"
@@ -79,8 +84,10 @@ def import_command(
 
       geo-service import 界址点.txt --kind land --township 新店镇 --dry-run --json
 
-    A verifier's upload with --status verified is signed by the verifier's own group; a
-    township officer uploads planned or delivered parcels of their townships.
+    A verifier's upload with --status verified (or a file whose status column says
+    verified) is signed by the verifier's own group, never under four eyes; a township
+    officer uploads planned or delivered parcels of their townships. A parcel lying mostly
+    in another township is refused, naming it, unless --override-reason is given.
     """
     from geo_service.parcels.uploads import upload_options
 
@@ -97,6 +104,7 @@ def import_command(
         dry_run=dry_run,
         accept_valid=accept_valid,
         accept_overlaps=accept_overlaps,
+        override_reason=override_reason,
     )
     try:
         with session_scope() as session, _progress() as advance:

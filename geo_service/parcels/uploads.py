@@ -2,6 +2,7 @@
 
 import gc
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -71,6 +72,16 @@ class ImportOptions:
     filename: str | None = None  # the name the user knows the file by (uploads use temp paths)
     # When the change is recorded as made (default: now), for replaying a past campaign.
     recorded_at: datetime | None = None
+    # Whether the uploader may ask for a feature's status: (stored status or None for a new
+    # parcel, status asked) -> why not, or None. The caller's (permissions.signoff_refusal);
+    # None: the caller trusts the file (the demo, tests of the domain).
+    status_rule: Callable[[str | None, str], str | None] | None = None
+    # Stores parcels lying mostly outside the declared township, with this reason on record.
+    override_reason: str | None = None
+
+
+# The most characters an override reason takes.
+OVERRIDE_REASON_MAX = 2000
 
 
 def upload_options(
@@ -82,6 +93,7 @@ def upload_options(
     encoding: str | None = None,
     layer: str | None = None,
     columns: str | None = None,
+    override_reason: str | None = None,
     **switches,
 ) -> ImportOptions:
     """An upload's options as the API, the upload page and the CLI receive them: a field a
@@ -89,6 +101,10 @@ def upload_options(
     before the file is read. `switches`: dry_run, accept_valid, accept_overlaps, filename."""
     if status and status not in IMPORT_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
+    override_reason = (override_reason or "").strip() or None
+    if override_reason and len(override_reason) > OVERRIDE_REASON_MAX:
+        raise InvalidInput(f"an override reason has at most {OVERRIDE_REASON_MAX} characters")
+    switches["override_reason"] = override_reason
     given = {"project": project, "status": status, "crs": crs, "encoding": encoding}
     given |= {"layer": layer, "columns": columns}
     blanks_dropped = {key: value or None for key, value in given.items()}
@@ -114,6 +130,10 @@ class ImportReport:
     unchanged: int = 0
     area_m2: float = 0.0
     upload_id: int | None = None
+    # Where the file's parcels lie, most first (a list: JSONB would not keep a dict's order):
+    # [{"township", "parcels"}], the township to choose when the declared one is not theirs.
+    lies_in: list[dict] = field(default_factory=list)
+    override_reason: str | None = None
     problems: list[Problem] = field(default_factory=list)
     # The features as read, in the file's CRS: for the GeoPackage of problem features.
     frame: object = field(default=None, repr=False)
@@ -172,6 +192,7 @@ def import_file(
         source_crs=stream.source.label,
         encoding=stream.encoding,
         features=stream.count,
+        override_reason=options.override_reason,
         problems=report.problems,
     )
     # A database error rolls the staging tables back with the rest; a refusal or success
@@ -181,7 +202,8 @@ def import_file(
         checked = _FileCheck(session, stream, options, township, report)
         checked.run()
         accepted = _finish_report(session, checked, result)
-        if not accepted or (report.errors and not options.accept_valid):
+        result.lies_in = checked.lies_in()
+        if not accepted or (report.errors and not options.accept_valid) or _refused_whole(report):
             raise UploadRefused(report.summary(), report=result)
         result.accepted, result.parcels = True, accepted
         result.rejected = result.features - accepted
@@ -267,8 +289,17 @@ def _problem_frame(sources: dict, crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(geometry=[sources[f] for f in features], index=features, crs=crs)
 
 
+# Rules that refuse the whole file even when only its valid features are asked for: a file
+# that asks for a sign-off its uploader may not give is not one to store parts of.
+WHOLE_FILE_RULES = frozenset({"signoff"})
+
+
+def _refused_whole(report: Report) -> bool:
+    return any(p.rule in WHOLE_FILE_RULES for p in report.errors)
+
+
 def _valid_count(features: int, report: Report) -> int:
-    if any(p.feature is None for p in report.errors):  # the file as a whole is refused
+    if any(p.feature is None for p in report.errors) or _refused_whole(report):
         return 0
     return features - len(report.features_with_errors())
 
@@ -338,6 +369,9 @@ class _FileCheck:
         self.late_flags: dict[int, list] = {}
         self.single: _Rows | None = None
         self.duplicates: dict[int, tuple[str, int]] = {}
+        outlines = self.surroundings.townships
+        self.outlines = shapely.STRtree([g for _n, g in outlines]) if outlines else None
+        self.found_in = np.zeros(len(outlines), dtype=np.int64)
 
     def run(self) -> None:
         if self.stream.count == 0:
@@ -419,6 +453,24 @@ class _FileCheck:
         left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
         self.meets[positions[left[left != right]]] = True
         self._check_across_batches(geoms, codes, statuses, positions, context)
+        self._count_where_they_lie(geoms)
+
+    def _count_where_they_lie(self, geoms) -> None:
+        if self.outlines is not None:
+            _points, outline = self.outlines.query(
+                shapely.point_on_surface(geoms), predicate="within"
+            )
+            np.add.at(self.found_in, outline, 1)
+
+    def lies_in(self) -> list[dict]:
+        """The townships the file's parcels lie in (a point inside each), most first."""
+        names = [name for name, _g in self.surroundings.townships]
+        order = np.argsort(-self.found_in, kind="stable")
+        return [
+            {"township": names[k], "parcels": int(self.found_in[k])}
+            for k in order
+            if self.found_in[k]
+        ]
 
     def _context(self, geoms) -> Context:
         """The township, the city and the stored parcels of the same kind near the batch."""
@@ -474,6 +526,7 @@ class _FileCheck:
         rows.keep_valid(self.report, self.options.accept_valid)
         self.accepted[np.asarray(rows.indices, dtype=int) + rows.first] = True
         refusing = self.report.errors and not self.options.accept_valid
+        refusing = refusing or _refused_whole(self.report)
         if self.options.dry_run or refusing or not rows.indices:
             return
         written = _new_states(self.session, rows, self.township, self.options, self.now)
@@ -622,7 +675,19 @@ def _surroundings(session, township, options) -> Context:
         city_around=shapely.buffer(city, tolerances.outside_city_deg) if city else None,
         accept_overlaps=options.accept_overlaps,
         tolerances=tolerances,
+        townships=_township_outlines(session),
+        override_reason=options.override_reason,
     )
+
+
+def _township_outlines(session) -> list[tuple[str, object]]:
+    """Every township's outline, to say where a file's parcels lie."""
+    rows = session.execute(
+        select(AdminUnit.name, AdminUnit.geom)
+        .where(AdminUnit.level == "township", AdminUnit.geom.is_not(None))
+        .order_by(AdminUnit.code)
+    ).all()
+    return [(name, to_shape(geom)) for name, geom in rows]
 
 
 def _covered_m2(rows: "_Rows") -> float:
@@ -695,7 +760,8 @@ _PROGRESS = {"planned": 0, "in_progress": 1, "delivered": 2, "demolished": 2, "v
 
 def _check_status_moves(session, rows: "_Rows", township, options, report: Report) -> None:
     """A file may record progress, but moving a parcel back (or out of a dispute) takes a
-    reason, through `geo-service status` or `dispute`: refuse those rows."""
+    reason, through `geo-service status` or `dispute`: refuse those rows. Each status the
+    file asks for goes through the uploader's sign-off rule (options.status_rule)."""
     asked = {rows.codes[i]: (i, s) for i, s in enumerate(rows.statuses) if s is not None}
     stored = session.execute(
         select(Parcel.code, Parcel.status).where(
@@ -705,6 +771,8 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
         )
     ).all()
     position = {code: i for i, code in enumerate(rows.codes)}
+    if options.status_rule is not None:
+        _check_signoff(rows, dict(stored), options.status_rule, report)
     for code, current in stored:
         i, status = asked.get(code, (position[code], None))
         i += rows.first
@@ -733,6 +801,16 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
                 f"{code} is {current}; a file cannot move it back to {status}: "
                 "use geo-service status or dispute, with a reason",
             )
+
+
+def _check_signoff(rows: "_Rows", stored: dict, rule, report: Report) -> None:
+    """Each feature asking for a status its uploader may not set: an error naming the rule."""
+    for i, status in enumerate(rows.statuses):
+        if status is None:
+            continue
+        refusal = rule(stored.get(rows.codes[i]), status)
+        if refusal:
+            report.add(rows.first + i + 1, rows.codes[i], "signoff", f"{status}: {refusal}")
 
 
 def _statuses(

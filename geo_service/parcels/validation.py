@@ -203,6 +203,11 @@ class Context:
     stored: list[StoredParcel] = field(default_factory=list)
     accept_overlaps: bool = False
     tolerances: Tolerances = field(default_factory=Tolerances)
+    # Every township's (name, outline): to name the one a parcel lies in.
+    townships: list[tuple[str, object]] = field(default_factory=list)
+    # Given (and allowed by the caller): parcels mostly outside the declared township are
+    # stored, warned with this reason, instead of refused.
+    override_reason: str | None = None
 
 
 def check_in_place(
@@ -278,11 +283,17 @@ def _check_district(geoms, areas, codes, feature, context: Context, report: Repo
 
 
 def _check_township(geoms, areas, codes, feature, context: Context, report: Report, skip):
-    """Outside an approximate outline: a warning naming the share. Outside an exact
+    """Mostly outside (beyond elsewhere_township_share): refused, naming where it lies, as
+    it would be credited to the wrong township; an override reason stores it, warned.
+    Otherwise outside an approximate outline: a warning naming the share; outside an exact
     (imported) outline beyond the tolerance: refused."""
     tol = context.tolerances
     outside = _outside_share(geoms, areas, context.township)
-    for i in np.flatnonzero((outside > tol.outside_township_share) & ~skip):
+    elsewhere = (outside > tol.elsewhere_township_share) & ~skip
+    elsewhere &= tol.elsewhere_township_share < 1  # 1: the rule is off (rounding would bite)
+    for i in np.flatnonzero(elsewhere):
+        _report_elsewhere(geoms[i], outside[i], codes[i], feature[i], context, report)
+    for i in np.flatnonzero((outside > tol.outside_township_share) & ~skip & ~elsewhere):
         message = f"{outside[i]:.1%} of the parcel lies outside {context.township_name}"
         params = {"share": f"{outside[i]:.1%}", "township": context.township_name}
         if context.township_approximate:
@@ -297,6 +308,32 @@ def _check_township(geoms, areas, codes, feature, context: Context, report: Repo
         else:
             report.add(feature[i], codes[i], "outside_township", message, severity=WARNING,
                        params=params)  # fmt: skip
+
+
+def _report_elsewhere(geom, share, code, feature, context: Context, report: Report) -> None:
+    where = _township_of(geom, context.townships)
+    message = (
+        f"{share:.1%} of the parcel lies outside {context.township_name}: it lies in "
+        f"{where or 'no township on record'}, so it would be credited to the wrong township "
+        f"(declare {where or 'its township'}, or a verifier gives an override reason)"
+    )
+    if context.override_reason:
+        report.add(feature, code, "elsewhere_township",
+                   f"{message}; stored by override: {context.override_reason}",
+                   severity=WARNING)  # fmt: skip
+    else:
+        report.add(feature, code, "elsewhere_township", message)
+
+
+def _township_of(geom, townships) -> str | None:
+    """The township holding most of the parcel (planar shares rank well enough)."""
+    best, most = None, 0.0
+    for name, outline in townships:
+        if shapely.intersects(outline, geom):
+            shared = shapely.area(shapely.intersection(outline, geom))
+            if shared > most:
+                best, most = name, shared
+    return best
 
 
 def check_duplicates_and_overlaps(

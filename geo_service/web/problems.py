@@ -37,6 +37,7 @@ RULE_LABELS = {
     "declared_area_mismatch": N_("the declared area differs too much from the boundary's"),
     "duplicate_code": N_("duplicate parcel code"),
     "duplicate_geometry": N_("the same boundary as another feature of the file"),
+    "elsewhere_township": N_("most of the parcel lies in another township (it counts there)"),
     "empty_geometry": N_("the feature has no geometry"),
     "invalid_geometry": N_("self-intersecting or invalid boundary"),
     "malformed_file": N_("the file is damaged"),
@@ -51,6 +52,10 @@ RULE_LABELS = {
     "repaired_geometry": N_("the boundary was repaired automatically (please check it)"),
     "ring_crosses_itself": N_("the boundary crosses itself (point order or coordinates wrong)"),
     "several_codes": N_("several parcel code labels inside one outline"),
+    "signoff": N_(
+        "the uploader may not set this status (sign-off is the verification group's, "
+        "under four eyes)"
+    ),
     "skipped_features": N_("some features were skipped"),
     "status_move": N_("an upload cannot move a parcel back or out of a dispute"),
     "too_few_points": N_("too few boundary points to make a parcel"),

@@ -230,17 +230,20 @@ def uploads_pages_router() -> APIRouter:
         crs: Annotated[str | None, Form(max_length=64)] = None,
         layer: Annotated[str | None, Form(max_length=200)] = None,
         columns: Annotated[str | None, Form(max_length=200)] = None,
+        override_reason: Annotated[str | None, Form(max_length=2000)] = None,
     ):
         """The dry run: the file is kept for the store, the report shown on its own page."""
         chosen = {"kind": kind, "township": township, "project": project or "",
                   "status": status or "", "accept_overlaps": accept_overlaps,
+                  "override_reason": (override_reason or "").strip(),
                   **_reading(crs, layer, columns)}  # fmt: skip
         name = _safe_name(file.filename)
         waiting = pending.new(who.username, name)
         try:
             options = upload_options(
                 kind, township, project, status, accept_overlaps=accept_overlaps, dry_run=True,
-                filename=name, **_reading_options(chosen),
+                filename=name, override_reason=chosen["override_reason"],
+                **_reading_options(chosen),
             )  # fmt: skip
             _save_limited(file, waiting.path)
             try:
@@ -305,7 +308,8 @@ def uploads_pages_router() -> APIRouter:
         options = upload_options(
             chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
             accept_overlaps=chosen["accept_overlaps"], accept_valid=mode == "valid",
-            filename=waiting.meta["filename"], **_reading_options(chosen),
+            filename=waiting.meta["filename"], override_reason=chosen.get("override_reason"),
+            **_reading_options(chosen),
         )  # fmt: skip
         try:
             report = actions.upload(session, who, waiting.path, options)
