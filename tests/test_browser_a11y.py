@@ -81,8 +81,10 @@ def _context(chromium, base: str, username: str | None):
 def _settle(page) -> None:
     """The page as a person sees it: a map's layers drawn, a parcel map ready."""
     if page.locator(".folium-map").count():
-        page.wait_for_function("document.body.hasAttribute('data-gs-updates') "
-                               "|| document.body.hasAttribute('data-gs-links')")
+        page.wait_for_function(
+            "document.body.hasAttribute('data-gs-updates') "
+            "|| document.body.hasAttribute('data-gs-links')"
+        )
     if page.locator("#parcel-map, #report-map").count():
         page.wait_for_selector("#parcel-map[data-ready], #report-map[data-ready]", state="attached")
 

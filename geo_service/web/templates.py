@@ -6,6 +6,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from geo_service.campaign.tallies import CAMPAIGN_TZ
+from geo_service.maps.assets import own_url
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -13,6 +14,14 @@ STATIC_PREFIX = "/static/web"
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["static"] = STATIC_PREFIX
+
+
+def asset(name: str) -> str:
+    """A file of static/ by its content-hashed URL (cached for a year, see assets.own_url)."""
+    return own_url(STATIC_PREFIX, STATIC_DIR, name)
+
+
+templates.env.globals["asset"] = asset
 
 
 def local_time(value: datetime | str | None) -> str:
