@@ -108,8 +108,20 @@ def _pages_of(page, base: str, username: str | None) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# What every page has: a way home, a favicon, one h1 and one main landmark.
+_STRUCTURE = """() => {
+  const missing = [];
+  if (!document.querySelector("header a[href='/']")) missing.push("a header link home");
+  if (!document.querySelector("link[rel~=icon]")) missing.push("a favicon link");
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) missing.push(h1 + " h1 (one wanted)");
+  if (document.querySelectorAll("main, [role=main]").length !== 1) missing.push("one <main>");
+  return missing;
+}"""
+
+
 def _check(page, where: str) -> list[str]:
-    found = []
+    found = [f"{where}: no {m}" for m in page.evaluate(_STRUCTURE)]
     for violation in page.evaluate(_RUN_AXE, WCAG_AA):
         if violation["impact"] in ("serious", "critical"):
             found.append(
