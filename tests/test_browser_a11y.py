@@ -4,15 +4,13 @@ with the outside network cut; the maps used with the keyboard alone; a way home 
 favicon on every page; static files cached for a year under names that change with them."""
 
 import hashlib
-import json
 import re
-from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 from urllib.request import urlopen
 
 import pytest
 from browser import ROOT, record, sign_in
-from conftest import load_demo
+from conftest import api_get, load_demo
 
 from geo_service import demo
 
@@ -158,3 +156,114 @@ def test_every_page_passes_axe_wcag21_aa_on_a_phone_and_a_laptop(demo_server, ch
         assert page.page_errors == []
     finally:
         context.close()
+
+
+def _focused(page) -> str:
+    return page.evaluate("document.activeElement.textContent.trim()")
+
+
+def _tab_to(page, selector: str, limit: int = 80) -> list[str]:
+    """Presses Tab until the focus is on `selector`; returns what it passed on the way."""
+    passed = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return passed
+        passed.append(page.evaluate("document.activeElement.outerHTML.slice(0, 60)"))
+    raise AssertionError(f"{selector} not reached in {limit} tabs: {passed}")
+
+
+def test_the_maps_work_with_the_keyboard_alone(demo_server, browser_page):
+    """Tab from the top of the page: home first, then the map's controls, then the
+    townships; arrows move between townships, Enter opens one on the map with its figures;
+    on the city map a district opens its own map."""
+    page = browser_page
+    page.set_viewport_size({"width": 1366, "height": 768})
+    sign_in(page, demo_server, "吴国华", demo.DEMO_PASSWORD)
+    page.goto(f"{demo_server}/maps/progress?district=晋安区&kind=land")
+    page.wait_for_selector(".gs-unit")
+    passed = _tab_to(page, "a.gs-home")
+    assert passed == []  # the way home comes first
+    passed = _tab_to(page, ".gs-unit")
+    assert any("leaflet-control-zoom-in" in p for p in passed), passed  # zoom reachable
+    assert any('type="search"' in p for p in passed), passed
+    visible = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert visible != "none"  # the focus is seen
+    first = _focused(page)
+    page.keyboard.press("ArrowDown")
+    second = _focused(page)
+    assert second != first
+    page.keyboard.press("ArrowUp")
+    assert _focused(page) == first
+    page.keyboard.press("ArrowDown")
+    zoom = page.evaluate("geoServiceMaps.page.map.getZoom()")
+    page.keyboard.press("Enter")
+    detail = page.locator("#gs-unit-detail")
+    tally = next(
+        t
+        for t in api_get(f"{demo_server}/api/tallies?by=township&kind=land&district=晋安区")
+        if t["township"] == second
+    )
+    text = detail.inner_text()
+    assert second in text and f"{tally['verified_mu']:,.1f} 亩" in text, text
+    assert f"{tally['progress'] * 100:.1f}%" in text, text
+    assert page.evaluate("geoServiceMaps.page.map.getZoom()") > zoom  # shown on the map
+    assert page.locator(".gs-unit[aria-current=true]").inner_text() == second
+    assert page.locator("#gs-unit-detail[role=status]").count() == 1  # read out when opened
+    page.save_screenshot("keyboard-progress-map-1366")
+
+    # The city: a district's row opens it, its figures lead to its townships.
+    page.goto(f"{demo_server}/maps/progress")
+    page.wait_for_selector(".gs-unit")
+    _tab_to(page, ".gs-unit")
+    while _focused(page) != "晋安区":
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    _tab_to(page, "#gs-unit-detail a")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_selector(".gs-unit")
+    assert "district=" in page.url and page.locator("h1").inner_text().startswith("晋安区")
+
+    # Relocation: the sites, one opened with its households.
+    page.goto(f"{demo_server}/maps/relocation?district=晋安区")
+    page.wait_for_selector(".gs-unit")
+    _tab_to(page, ".gs-unit")
+    site = _focused(page)
+    page.keyboard.press("Enter")
+    assert site in page.locator("#gs-unit-detail").inner_text()
+    assert "户已交房" in page.locator("#gs-unit-detail").inner_text()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.save_screenshot("keyboard-relocation-map-390")
+    assert page.problems() == []
+
+
+def _linked(page, base: str) -> set[str]:
+    urls = page.eval_on_selector_all(
+        "link[href], script[src]", "es => es.map(e => e.href || e.src)"
+    )
+    return {u for u in urls if u.startswith(base) and "/static/" in u}
+
+
+def test_static_files_are_named_by_their_content_and_kept_a_year(demo_server, browser_page):
+    """Every CSS/JS/icon URL of the pages changes with the file (?v=<sha256[:12]> of it, or
+    the npm package's version) and is cached for a year; /favicon.ico is served."""
+    page = browser_page
+    sign_in(page, demo_server, "吴国华", demo.DEMO_PASSWORD)
+    urls = set()
+    for path in ("/", "/board", "/public", "/maps/progress?district=晋安区", "/parcels"):
+        page.goto(f"{demo_server}{path}")
+        urls |= _linked(page, demo_server)
+    own = {u for u in urls if "/static/vendor/" not in u}
+    assert any("/maps/static/" in u for u in own) and any("/static/web/" in u for u in own)
+    for url in urls:
+        with urlopen(url) as response:
+            body = response.read()
+            assert "max-age=31536000" in response.headers["Cache-Control"], url
+            assert "immutable" in response.headers["Cache-Control"], url
+        if url in own:
+            version = parse_qs(urlsplit(url).query)["v"][0]
+            assert version == hashlib.sha256(body).hexdigest()[:12], url
+    with urlopen(f"{demo_server}/favicon.ico") as response:
+        assert response.headers["Content-Type"] == "image/x-icon"
+        assert response.read()[:4] == b"\x00\x00\x01\x00"  # an icon file

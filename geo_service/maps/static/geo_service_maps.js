@@ -115,6 +115,14 @@
     return { className: unit, color: "#333", weight: 1.5,
              fillColor: progressColor(p.progress), fillOpacity: 0.65 };
   }
+  function untabbed(layer) {
+    // Hundreds of parcels one Tab each would bury the rest of the page: the keyboard finds
+    // a parcel by its code (the search box) instead.
+    layer.on("add", function () {
+      var el = layer.getElement && layer.getElement();
+      if (el) el.setAttribute("tabindex", "-1");
+    });
+  }
   function parcelStyle(status) {
     var s = STATUS[status] || STATUS.planned;
     return { className: "gs-parcel gs-status-" + status, color: s.color, weight: 1,
@@ -203,6 +211,7 @@
       onEachFeature: function (f, layer) {
         layer.bindTooltip(esc(f.properties.code) + " · " + ((STATUS[f.properties.status] || {}).label || ""));
         layer.bindPopup(parcelPopup(f.properties, kind));
+        untabbed(layer);
       }
     });
   };
@@ -394,7 +403,7 @@
     });
     var parcels = L.geoJSON(data.parcels, {
       style: function (f) { return parcelStyle(f.properties.status); },
-      onEachFeature: function (f, layer) { layer.bindPopup(parcelPopup(f.properties, cfg.view.kind)); }
+      onEachFeature: function (f, layer) { layer.bindPopup(parcelPopup(f.properties, cfg.view.kind)); untabbed(layer); }
     }).addTo(map);
     var links = L.layerGroup().addTo(map);
     data.links.forEach(function (l) { maxM2 = Math.max(maxM2, l.verified_m2); });
