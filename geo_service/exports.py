@@ -492,9 +492,12 @@ body { font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Microsoft YaHei", 
        color: #000; margin: 0; }
 section.district { page-break-after: always; break-after: page; padding: 8mm; }
 section.district:last-child { page-break-after: auto; break-after: auto; }
-h1 { font-size: 20pt; margin: 0 0 2mm; }
+h2 { font-size: 20pt; margin: 0 0 2mm; }
 p.meta { font-size: 10pt; margin: 0 0 4mm; }
-h2 { font-size: 14pt; margin: 4mm 0 2mm; }
+h3 { font-size: 14pt; margin: 4mm 0 2mm; }
+header.top { padding: 2mm 8mm; }
+header.top h1 { display: inline; font-size: 12pt; margin-left: 4mm; }
+@media print { header.top { display: none; } }
 table { border-collapse: collapse; width: 100%; font-size: 11pt; page-break-inside: avoid; }
 th, td { border: 1px solid #000; padding: 1.2mm 2mm; }
 th { background: #ddebf7; }
@@ -506,17 +509,25 @@ tr.total td { font-weight: bold; background: #f2f2f2; }
 """
 
 
-def tallies_html(export: TallyExport, lang: str = "zh") -> str:
+def tallies_html(export: TallyExport, lang: str = "zh", home: bool = True) -> str:
     """One printable page per district (A4 landscape): each kind's townships ranked by
-    progress, with target, remaining and the pace needed per remaining month."""
+    progress, with target, remaining and the pace needed per remaining month. `home`: a
+    link back to the service (not in a file saved to disk)."""
     _check_lang(lang)
     districts = list(dict.fromkeys(r["district"] for r in export.ranking))
     sections = [_wall_section(export, d, lang) for d in districts]
     title = "进度表" if lang == "zh" else "Progress"
+    # On screen a page like the others (a way home, one h1, a main); on paper the sections.
     return (
         f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
         f'<meta charset="utf-8"><title>{title} {export.year}</title>'
-        f"<style>{_PRINT_CSS}</style></head><body>{''.join(sections)}</body></html>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        + ('<link rel="icon" href="/favicon.ico">' if home else "")
+        + f"<style>{_PRINT_CSS}</style></head><body>"
+        '<header class="top">'
+        + ('<a href="/">geo_service 攻坚进度</a>' if home else "")
+        + f"<h1>{title} {export.year}</h1></header>"
+        f"<main>{''.join(sections)}</main></body></html>"
     )
 
 
@@ -535,7 +546,7 @@ def _wall_section(export: TallyExport, district: str, lang: str) -> str:
         if rows:
             tables.append(_wall_table(rows, kind, lang))
     return (
-        f'<section class="district"><h1>{html.escape(heading)}</h1>'
+        f'<section class="district"><h2>{html.escape(heading)}</h2>'
         f'<p class="meta">{html.escape(meta)}</p>{"".join(tables)}</section>'
     )
 
@@ -569,7 +580,7 @@ def _wall_table(rows: list[dict], kind: str, lang: str) -> str:
         body.append(f"<tr{' class=total' if r['total'] else ''}>{''.join(tds)}</tr>")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
     return (
-        f"<h2>{html.escape(KIND_LABELS[lang][kind])}</h2>"
+        f"<h3>{html.escape(KIND_LABELS[lang][kind])}</h3>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 

@@ -126,6 +126,20 @@ install_map_assets() {
   fi
 }
 
+install_test_assets() {
+  # axe-core for the accessibility test (tests/test_browser_a11y.py): with the browser only,
+  # again only when its package-lock.json changed.
+  [ -n "${WITH_CHROMIUM:-}" ] || return 0
+  local folder="$ROOT/tests/a11y" stamp lock
+  stamp="$folder/node_modules/.geo-service-lock"
+  lock="$(sha256sum "$folder/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$lock" ]; then
+    echo "==> installing the accessibility checker (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error --prefix "$folder" >/dev/null
+    echo "$lock" >"$stamp"
+  fi
+}
+
 database_step() {
   start_postgresql
   local_password
@@ -142,6 +156,7 @@ case "${1:-all}" in
     install_debian_packages
     make_venv
     install_map_assets
+    install_test_assets
     database_step
     ;;
 esac

@@ -4,7 +4,6 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -104,12 +103,15 @@ def create_app() -> FastAPI:
         web_board.board_router(),
     ):
         app.include_router(router, responses=schemas.ERRORS)
+    # The service's own CSS/JS: pages link them by content hash (assets.own_url).
     app.mount(
         web_templates.STATIC_PREFIX,
-        StaticFiles(directory=web_templates.STATIC_DIR),
+        assets.own_static_app(web_templates.STATIC_DIR),
         name="web-static",
     )
-    app.mount("/maps/static", StaticFiles(directory=maps_pages.STATIC_DIR), name="maps-static")
+    app.mount(
+        maps_pages.STATIC_PREFIX, assets.own_static_app(maps_pages.STATIC_DIR), name="maps-static"
+    )
     # Leaflet & co. from npm (geo_service/maps/vendor/node_modules): no CDN, cached long.
     app.mount(assets.STATIC_PREFIX, assets.static_app(), name="vendor")
 

@@ -92,7 +92,7 @@ def export_tallies(
         writer = {"xlsx": exports.tallies_xlsx, "csv": exports.tallies_csv}.get(fmt.value)
         body = writer(export, lang.value) if writer else None
         if body is None:
-            body = exports.tallies_html(export, lang.value).encode("utf-8")
+            body = exports.tallies_html(export, lang.value, home=False).encode("utf-8")
     except GeoServiceError as exc:
         _fail(exc)
     output.parent.mkdir(parents=True, exist_ok=True)

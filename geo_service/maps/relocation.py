@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from geo_service.interop import geojson_sql
 from geo_service.maps import data
-from geo_service.maps.pages import POLL_MS, _base_map, _Start
+from geo_service.maps.pages import POLL_MS, _base_map, _Start, _units
 from geo_service.relocation import tallies as rt
 from geo_service.settings import get_settings
 from geo_service.units import find_district
@@ -142,4 +142,5 @@ def relocation_page(
     }
     fmap = _base_map(config["bounds"], f"{district} 回迁进度", static)
     fmap.add_child(_Start(config))
+    fmap.get_root().beside.append(_units())
     return fmap.get_root().render()

@@ -1,12 +1,13 @@
 """The landing page for people, and the JSON index for programs (now at /api)."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from geo_service.api.auth import PageUser
 from geo_service.models import KINDS
 from geo_service.web.i18n import N_
 from geo_service.web.login import render
+from geo_service.web.templates import STATIC_DIR
 
 # Each role's own pages; who may do what is decided by the permission layer, not here.
 # Groups are (heading, links); a link is (href, label), translated on the page.
@@ -53,6 +54,15 @@ def home_router() -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def landing(request: Request, who: PageUser):
         return render(request, "home.html", user=who, groups=links_for(who))
+
+    @router.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for this fixed URL by themselves: it cannot carry a hash, so a day.
+        return FileResponse(
+            STATIC_DIR / "favicon.ico",
+            media_type="image/x-icon",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @router.get("/api")
     def index():

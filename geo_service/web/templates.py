@@ -8,11 +8,17 @@ import jinja2
 from fastapi.templating import Jinja2Templates
 
 from geo_service.campaign.tallies import CAMPAIGN_TZ
+from geo_service.maps.assets import own_url
 from geo_service.web import i18n
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static/web"
+
+
+def asset(name: str) -> str:
+    """A file of static/ by its content-hashed URL (cached for a year, see assets.own_url)."""
+    return own_url(STATIC_PREFIX, STATIC_DIR, name)
 
 
 def local_time(value: datetime | str | None) -> str:
@@ -56,6 +62,7 @@ def _templates(locale: str) -> Jinja2Templates:
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)
     env.globals.update(
         static=STATIC_PREFIX,
+        asset=asset,
         language_link=language_link,
         lang=i18n.HTML_LANG[locale],
         locale=locale,
