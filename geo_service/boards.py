@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from . import rankings, register, tallies
 from .areas import m2_to_mu
 from .models import AdminUnit, Parcel, Project
+from .periods import Period, parse_period
 from .settings import get_settings
 from .tallies import end_of_day
 from .units import find_city, find_district
@@ -43,9 +44,11 @@ class BoardView:
     period: rankings.Period
 
     @classmethod
-    def make(cls, level: str | None, district: str | None, period: str | None) -> "BoardView":
+    def make(
+        cls, level: str | None, district: str | None, period: "Period | str | None"
+    ) -> "BoardView":
         level = level or "township"
-        parsed = rankings.Period.parse(period) if period else default_period()
+        parsed = parse_period(period) if period else default_period()
         if level == "township":
             district = district or get_settings().default_district
         return cls(level, district if level == "township" else None, parsed)

@@ -10,7 +10,7 @@ from ..settings import get_settings
 from ..units import find_district
 from . import schemas
 from .auth import SignedIn
-from .deps import ReadSessionDep
+from .deps import PeriodQuery, ReadSessionDep
 
 
 def rankings_router() -> APIRouter:
@@ -20,7 +20,7 @@ def rankings_router() -> APIRouter:
     def get_rankings(
         session: ReadSessionDep,
         who: SignedIn,
-        period: Annotated[str, Query(description="a month (2017-05) or a quarter (2017Q2)")],
+        period: PeriodQuery,
         level: Annotated[str, Query(pattern="^(township|district)$")] = "township",
         district: str | None = None,
         weights: Annotated[

@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import GeoServiceError
+from ..periods import parse_day, parse_year
 
 # The command modules import the use cases (and through them SQLAlchemy, GDAL, openpyxl
 # ...) only when a command runs: `geo-service --version` or `import` starts without the
@@ -128,17 +129,21 @@ class Credit(StrEnum):
     all = "all"
 
 
-def _day(value: str | None) -> date | None:
-    """An --as-of day, or a clear error (never a traceback) for anything else."""
-    if value is None:
-        return None
+def _day(value: str | None, name: str = "--as-of") -> date | None:
+    """A day option, read by the one parser (periods), or a clear error (never a traceback)."""
     try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {value!r}"))
-    if not get_settings().year_ok(day.year):
-        _fail(GeoServiceError(f"--as-of must be a day in the years {get_settings().years}"))
-    return day
+        return parse_day(value, name)
+    except GeoServiceError as exc:
+        _fail(exc)
+
+
+def _year(value: int | None) -> int | None:
+    """A --year option's callback: refused before the command runs, as the API refuses it
+    (year 0 would otherwise read as "not given")."""
+    try:
+        return parse_year(value, "--year")
+    except GeoServiceError as exc:
+        _fail(exc)
 
 
 def _text(table: Table, width: int = 160) -> str:

@@ -300,7 +300,4 @@ def projects_problems(
 
 
 def _date_option(value: str, name: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        _fail(GeoServiceError(f"{name} must be a date YYYY-MM-DD, not {value!r}"))
+    return _day(value, name)

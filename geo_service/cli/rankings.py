@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from ..errors import GeoServiceError
+from ..periods import parse_period
 from .common import ListFormat, _fail, _text, app, lazy, session_scope
 
 rankings = lazy("geo_service.rankings")
@@ -45,7 +46,10 @@ def rank_command(
         if level not in rankings.LEVELS:
             raise GeoServiceError(f"--level must be one of {', '.join(rankings.LEVELS)}")
         with session_scope() as session:
-            result = rankings.rank(session, level, period, district=district, weights=parsed)
+            result = rankings.rank(
+                session, level, parse_period(period, "--period"), district=district,
+                weights=parsed,
+            )  # fmt: skip
     except GeoServiceError as exc:
         _fail(exc)
     if fmt is ListFormat.json:

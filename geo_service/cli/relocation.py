@@ -17,6 +17,7 @@ from .common import (
     _day,
     _fail,
     _text,
+    _year,
     acting,
     app,
     as_option,
@@ -44,12 +45,7 @@ class OverdueKind(StrEnum):
 
 
 def _date_option(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        _fail(GeoServiceError(f"{name} must be a date YYYY-MM-DD, not {value!r}"))
+    return _day(value, name)
 
 
 def _flats_by_size(value: str | None) -> dict[str, int]:
@@ -390,7 +386,7 @@ def overdue_command(
 
 @relocation_app.command("clearance")
 def clearance_command(
-    year: int | None = typer.Option(None),
+    year: int | None = typer.Option(None, callback=_year),
     as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD"),
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:

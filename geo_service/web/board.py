@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from .. import boards
 from ..api import schemas
 from ..api.auth import PageUser, SignedIn
-from ..api.deps import SessionDep, YearQuery
+from ..api.deps import PeriodQuery, SessionDep, YearQuery
 from ..errors import Forbidden
 from ..permissions import check_read_district, home_district
 from ..settings import get_settings
@@ -20,9 +20,6 @@ from .templates import render_page
 
 LevelQuery = Annotated[
     str | None, Query(pattern="^(township|district)$", description="district: city level")
-]
-PeriodQuery = Annotated[
-    str | None, Query(description="2017-05 or 2017Q2; default: the current quarter")
 ]
 
 
