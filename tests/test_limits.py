@@ -92,3 +92,77 @@ def test_one_parser_reads_every_period_year_and_day():
     ]:
         with pytest.raises(InvalidInput, match="^--when: "):
             parse(text, "--when")
+
+
+# --- 7. small leaks closed ---------------------------------------------------------------
+
+
+def test_a_backup_is_readable_by_its_owner_only(db, db_url, tmp_path):
+    from geo_service import backup
+
+    info = backup.backup(db_url, tmp_path / "geo.dump")
+    assert info.path.stat().st_mode & 0o777 == 0o600
+
+
+def test_anonymous_healthz_says_only_whether_the_service_is_up(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_a_signed_in_healthz_still_tells_the_version_and_worker(client):
+    import os
+
+    from geo_service import __version__
+
+    body = client.get("/healthz", headers=auth("admin_t")).json()
+    assert body["status"] == "ok" and body["version"] == __version__
+    assert body["pid"] == os.getpid() and body["postgis"]
+
+
+def test_a_wrong_token_on_healthz_reads_as_anonymous(client):
+    response = client.get("/healthz", headers={"Authorization": "Bearer nonsense"})
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_the_docs_csp_names_no_outside_host(client):
+    for path in ("/docs", "/redoc"):
+        response = client.get(path, headers=auth("planner"))
+        assert response.status_code == 200, path
+        csp = response.headers["content-security-policy"]
+        assert "http" not in csp, csp
+
+
+def test_upload_folders_left_by_a_killed_server_are_swept_at_start_up(db, tmp_path, monkeypatch):
+    import os
+    import time
+
+    from geo_service import scratch
+
+    monkeypatch.setattr(scratch.tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    left = tmp_path / f"geo-upload-{dead}-abc"  # a worker killed mid-upload
+    old = tmp_path / "geo-upload-xyz"  # from before folders carried the pid, a day old
+    live = tmp_path / f"geo-upload-{os.getpid()}-def"  # a running upload of this worker
+    other = tmp_path / "someone-elses"
+    for folder in (left, old, live, other):
+        folder.mkdir()
+        (folder / "parcels.geojson").write_text("{}")
+    os.utime(old, (time.time() - 86400, time.time() - 86400))
+    with TestClient(create_app()):
+        pass
+    assert not left.exists() and not old.exists()
+    assert live.exists() and other.exists()
+
+
+def test_an_upload_folder_is_named_after_its_worker_and_removed_after_use(tmp_path, monkeypatch):
+    import os
+
+    from geo_service import scratch
+
+    monkeypatch.setattr(scratch.tempfile, "tempdir", str(tmp_path))
+    with scratch.folder("upload") as path:
+        assert path.name.startswith(f"geo-upload-{os.getpid()}-")
+        assert path.parent == tmp_path
+    assert not path.exists()
