@@ -9,7 +9,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from .. import __version__, accounts, logs
+from .. import __version__, accounts, logs, scratch
 from ..errors import GeoServiceError
 from ..maps import assets
 from ..maps import pages as maps_pages
@@ -55,6 +55,7 @@ def create_app() -> FastAPI:
     )
     logs.configure()
     accounts.dummy_hash()  # before the first sign-in (accounts.dummy_hash)
+    scratch.sweep()  # what a killed server left in the temporary directory
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
     app.add_exception_handler(DataError, handlers.bad_value)

@@ -5,7 +5,6 @@ checked, recorded under the signed-in user's name, audited); reads show the user
 districts only, and household heads' names only to the roles that may read them."""
 
 import json
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from .. import permissions, relocation, relocation_actions, relocation_tallies
+from .. import permissions, relocation, relocation_actions, relocation_tallies, scratch
 from ..errors import UploadRefused
 from ..maps import data as maps_data
 from ..maps import relocation as relocation_map
@@ -218,7 +217,7 @@ def _json(found: dict):
 
 def _import(session, who, importer, file: UploadFile, dry_run, report_format):
     name = _safe_name(file.filename)
-    with tempfile.TemporaryDirectory(prefix="geo-roster-") as folder:
+    with scratch.folder("roster") as folder:
         path = Path(folder) / name
         _save_limited(file, path)
         try:

@@ -1,6 +1,5 @@
 """Uploads of parcel files: checked whole, stored all or nothing, reported."""
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -9,7 +8,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
 
-from .. import actions, reports
+from .. import actions, reports, scratch
 from ..errors import TooLarge, UploadRefused
 from ..settings import get_settings
 from ..uploads import upload_options
@@ -63,7 +62,7 @@ def uploads_router() -> APIRouter:
             accept_valid=accept_valid, accept_overlaps=accept_overlaps, filename=name,
         )  # fmt: skip
         status_code = 200 if dry_run else 201
-        with tempfile.TemporaryDirectory(prefix="geo-upload-") as folder:
+        with scratch.folder("upload") as folder:
             path = Path(folder) / name
             _save_limited(file, path)
             try:

@@ -6,7 +6,6 @@ keeps the file between the dry run and the store (pending.py) and shows reports;
 upload's report is the one its record kept.
 """
 
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated
@@ -18,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from shapely.geometry import shape
 from sqlalchemy import select
 
-from .. import actions, permissions, reports
+from .. import actions, permissions, reports, scratch
 from ..api.auth import PageUser
 from ..api.deps import SessionDep
 from ..api.uploads import _safe_name, _save_limited
@@ -163,7 +162,7 @@ def _problems_download(report: dict, fmt: str, folder: Path | None = None) -> Re
             media_type="text/csv; charset=utf-8",
             headers=_attachment(f"{stem}-problems.csv"),
         )
-    with tempfile.TemporaryDirectory(prefix="geo-report-") as tmp:
+    with scratch.folder("report") as tmp:
         path = reports.write_problems_gpkg(kept, Path(tmp) / f"{stem}-problems.gpkg")
         content = path.read_bytes()
     return Response(
