@@ -124,9 +124,10 @@ class Settings(BaseSettings):
     api_token_minutes: int = 60
     password_min_length: int = 10
     # Sign-in under attack (docs/security.md, sign-in under attack). Attempts are counted
-    # per user name *and* client address, before the password is checked: after LOGIN_MAX_FAILURES the
-    # pair waits LOGIN_DELAY_SECONDS, doubled at each further failure up to
-    # LOGIN_LOCKOUT_MINUTES; a pair quiet for LOGIN_WINDOW_MINUTES starts afresh.
+    # per user name *and* client address, before the password is checked: after
+    # LOGIN_MAX_FAILURES the pair waits LOGIN_DELAY_SECONDS, doubled at each further
+    # failure up to LOGIN_LOCKOUT_MINUTES; a pair quiet for LOGIN_WINDOW_MINUTES starts
+    # afresh.
     login_max_failures: int = Field(default=5, ge=1)
     login_delay_seconds: float = Field(default=30, gt=0)
     login_lockout_minutes: float = Field(default=15, gt=0)
