@@ -166,3 +166,204 @@ def test_an_upload_folder_is_named_after_its_worker_and_removed_after_use(tmp_pa
         assert path.name.startswith(f"geo-upload-{os.getpid()}-")
         assert path.parent == tmp_path
     assert not path.exists()
+
+
+# --- 6. limits on the text a person writes ----------------------------------------------
+
+RLO, ZWSP = "\u202e", "\u200b"
+
+
+def _delivered(client, tmp_path, code="N-1", dx=0) -> int:
+    """A delivered land parcel in 新店镇 (uploaded by its township's officer); its id."""
+    from parcelfiles import XINDIAN, frame, rectangle, write
+    from sqlalchemy import select
+
+    from geo_service import database
+    from geo_service.models import Parcel
+
+    path = write(frame([rectangle(XINDIAN, dx, 0, 80, 60)], code=[code]),
+                 tmp_path / f"{code}.geojson", 4326, "GeoJSON")  # fmt: skip
+    response = client.post(
+        "/api/uploads", files={"file": (path.name, path.read_bytes())},
+        data={"kind": "land", "township": "新店镇", "status": "delivered"},
+        headers=auth("officer_xd"),
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    with database.session_scope() as session:
+        return session.scalar(select(Parcel.id).where(Parcel.code == code))
+
+
+def _verified(client, tmp_path, code="N-1", dx=0) -> int:
+    parcel = _delivered(client, tmp_path, code, dx)
+    response = client.post(f"/api/parcels/{parcel}/verify", json={}, headers=auth("land_xd"))
+    assert response.status_code == 200, response.text
+    return parcel
+
+
+def _parcel(parcel_id):
+    from geo_service import database
+    from geo_service.models import Parcel
+
+    with database.session_scope() as session:
+        p = session.get(Parcel, parcel_id)
+        return p.status, p.verification_note, p.dispute_reason, p.version
+
+
+def test_a_ten_megabyte_verify_note_is_refused_and_nothing_stored(client, tmp_path):
+    parcel = _delivered(client, tmp_path)
+    before = _parcel(parcel)
+    response = client.post(f"/api/parcels/{parcel}/verify", json={"note": "核" * 10_000_000},
+                           headers=auth("land_xd"))  # fmt: skip
+    assert response.status_code == 422, response.text[:300]
+    assert response.json()["detail"].startswith("field note: ")
+    assert "2000" in response.json()["detail"]
+    assert len(response.text) < 1000  # the note is not sent back
+    assert _parcel(parcel) == before
+
+
+def test_a_note_of_2000_characters_is_kept_whole(client, tmp_path):
+    parcel = _delivered(client, tmp_path)
+    response = client.post(f"/api/parcels/{parcel}/verify", json={"note": "核" * 2000},
+                           headers=auth("land_xd"))  # fmt: skip
+    assert response.status_code == 200, response.text[:300]
+    assert _parcel(parcel)[1] == "核" * 2000
+
+
+@pytest.mark.parametrize("reason", [f"界址{RLO}不清", "a\x00b", "x" * 2001, "a\x1bb"])
+def test_a_dispute_reason_with_a_hidden_character_or_too_long_is_refused(client, tmp_path, reason):
+    parcel = _verified(client, tmp_path)
+    before = _parcel(parcel)
+    response = client.post(f"/api/parcels/{parcel}/dispute", json={"reason": reason},
+                           headers=auth("land_xd"))  # fmt: skip
+    assert response.status_code == 422, response.text[:300]
+    assert response.json()["detail"].startswith("field reason: ")
+    assert _parcel(parcel) == before
+
+
+def test_the_parcel_page_refuses_a_note_over_the_limit_naming_it(client, tmp_path):
+    parcel = _verified(client, tmp_path)
+    before = _parcel(parcel)
+    response = client.post(f"/parcels/{parcel}/act", data={"action": "dispute", "note": "x" * 2001},
+                           headers=auth("land_xd"))  # fmt: skip
+    assert response.status_code == 422
+    assert "note" in response.text and "2000" in response.text
+    response = client.post(f"/parcels/{parcel}/act", data={"action": "dispute", "note": f"a{RLO}b"},
+                           headers=auth("land_xd"))  # fmt: skip
+    assert response.status_code == 422
+    assert _parcel(parcel) == before
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "geo_service.cli", *args],
+                          capture_output=True, text=True)  # fmt: skip
+
+
+def test_the_cli_refuses_a_note_over_the_limit_or_a_reason_with_an_override(client, tmp_path):
+    parcel = _delivered(client, tmp_path)
+    before = _parcel(parcel)
+    done = _cli("verify", f"#{parcel}", "--note", "x" * 2001, "--as", "land_xd")
+    assert done.returncode == 2 and done.stderr.startswith("error: --note: "), done.stderr
+    assert _parcel(parcel) == before
+    parcel = _verified(client, tmp_path, code="N-2", dx=300)
+    before = _parcel(parcel)
+    done = _cli("dispute", f"#{parcel}", "--reason", f"a{RLO}b", "--as", "land_xd")
+    assert done.returncode == 2 and done.stderr.startswith("error: --reason: "), done.stderr
+    assert _parcel(parcel) == before
+
+
+def test_the_cli_refuses_a_user_name_with_a_zero_width_character(db):
+    from geo_service import accounts, database
+
+    done = _cli("users", "add", f"林{ZWSP}志伟", "--role", "planner", "--password", "x" * 12,
+                "--as", "admin_t")  # fmt: skip
+    assert done.returncode == 2 and "user name" in done.stderr, done.stderr
+    done = _cli("users", "add", "linzw2", "--role", "planner", "--name", "林" * 201,
+                "--password", "x" * 12, "--as", "admin_t")  # fmt: skip
+    assert done.returncode == 2 and "--name" in done.stderr and "200" in done.stderr, done.stderr
+    with database.session_scope() as session:
+        assert {u["username"] for u in accounts.list_users(session)} & {
+            "linzw2",
+            f"林{ZWSP}志伟",
+        } == set()
+
+
+def _upload_raw(client, text: str, name="odd.geojson"):
+    return client.post(
+        "/api/uploads", files={"file": (name, text.encode())},
+        data={"kind": "land", "township": "新店镇", "status": "planned"},
+        headers=auth("officer_xd"),
+    )  # fmt: skip
+
+
+def _feature(code, name=None, dx=0.0):
+    import json
+
+    ring = [[119.300 + dx, 26.150], [119.3008 + dx, 26.150], [119.3008 + dx, 26.1506],
+            [119.300 + dx, 26.1506], [119.300 + dx, 26.150]]  # fmt: skip
+    props = {"code": code} if name is None else {"code": code, "name": name}
+    return json.dumps(
+        {
+            "type": "Feature",
+            "properties": props,
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        },
+        ensure_ascii=True,
+    )
+
+
+def _collection(*features):
+    return '{"type": "FeatureCollection", "features": [' + ", ".join(features) + "]}"
+
+
+def _stored_codes():
+    from geo_service import database
+    from geo_service.models import Parcel
+
+    with database.session_scope() as session:
+        return {p.code: p.name for p in session.query(Parcel)}
+
+
+def test_an_uploaded_name_with_a_nul_is_refused_not_cut(client):
+    response = _upload_raw(client, _collection(_feature("N-1", "张\u0000三")))
+    assert response.status_code == 422, response.text[:500]
+    problems = response.json()["report"]["problems"]
+    assert any(p["feature"] == 1 and "name" in p["message"] for p in problems), problems
+    assert _stored_codes() == {}
+
+
+def test_two_codes_that_look_the_same_are_refused(client):
+    response = _upload_raw(client, _collection(_feature("A-1"), _feature(f"A-1{ZWSP}", dx=0.002),
+                                               _feature(f"{RLO}1-A", dx=0.004)))  # fmt: skip
+    assert response.status_code == 422, response.text[:500]
+    problems = response.json()["report"]["problems"]
+    refused = {p["feature"] for p in problems if p["rule"] == "code_not_printable"}
+    assert refused == {2, 3}, problems
+    assert "U+200B" in next(p["message"] for p in problems if p["feature"] == 2)
+    assert _stored_codes() == {}
+
+
+def test_an_uploaded_name_over_200_characters_is_refused(client, tmp_path):
+    from parcelfiles import XINDIAN, frame, rectangle, write
+
+    path = write(frame([rectangle(XINDIAN, 0, 0, 80, 60)], code=["L-1"], name=["地" * 201]),
+                 tmp_path / "long.gpkg", 4326, "GPKG")  # fmt: skip
+    response = client.post(
+        "/api/uploads", files={"file": (path.name, path.read_bytes())},
+        data={"kind": "land", "township": "新店镇"}, headers=auth("officer_xd"),
+    )  # fmt: skip
+    assert response.status_code == 422, response.text[:500]
+    problems = response.json()["report"]["problems"]
+    assert any(p["feature"] == 1 and p["rule"] == "name_too_long" for p in problems), problems
+    assert _stored_codes() == {}
+
+
+def test_one_module_defines_the_text_rules():
+    from geo_service import texts
+
+    assert texts.problem("张三", texts.NAME) is None
+    assert texts.problem("第一行\n第二行\t完", texts.NOTE) is None
+    assert "U+0000" in texts.problem("a\x00b", texts.NOTE)
+    assert "U+202E" in texts.problem(f"a{RLO}b", texts.NOTE)
+    assert "U+200B" in texts.problem(f"a{ZWSP}b", texts.CODE)
+    assert "U+000A" in texts.problem("a\nb", texts.NAME)
+    assert "200" in texts.problem("x" * 201, texts.NAME)
