@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # import of 100,000 parcels, in the same time.
     import_batch_features: int = 10_000
     max_json_depth: int = 64
+    # Text a person writes (texts.py): notes and reasons, and names (users, projects,
+    # households, parcels) at most this many characters; longer is refused, never cut.
+    note_max_chars: int = Field(default=2000, ge=1)
+    name_max_chars: int = Field(default=200, ge=1)
     # A request's temporary folders (geo-upload-<pid>-..., scratch.py) older than this are
     # removed, whoever made them; a dead worker's go at once, at the next start-up.
     scratch_max_age_minutes: int = Field(default=360, ge=1)

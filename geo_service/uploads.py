@@ -16,7 +16,7 @@ from sqlalchemy import Text, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from . import store
+from . import store, texts
 from .areas import geodesic_area_m2, m2_to_mu, rounded
 from .crs import to_storage, valid_lonlat_bounds
 from .errors import InvalidInput, NotFound, UploadRefused
@@ -366,6 +366,7 @@ class _FileCheck:
         )  # fmt: skip
         self._report_duplicates(first, len(frame))
         _check_code_lengths(codes, report, first)
+        _check_texts(codes, frame, report, first)
         statuses = _statuses(frame, options, codes, report, first)
         projects = _projects(session, frame, options, codes, report, first, self.projects)
         helpers = _supporters(session, frame, self.township, codes, report, first)
@@ -684,6 +685,19 @@ def _check_code_lengths(codes: list[str], report: Report, first: int = 0) -> Non
                 "code_too_long",
                 f"a parcel code has at most {limit} characters, this one {len(code)}",
             )
+
+
+def _check_texts(codes: list[str], frame, report: Report, first: int = 0) -> None:
+    """Codes printable and names within the text rule (texts.py): refused, never cut."""
+    names = frame["name"] if "name" in frame.columns else [None] * len(codes)
+    for i, (code, name) in enumerate(zip(codes, names, strict=True)):
+        if why := texts.problem(code, texts.CODE):
+            report.add(first + i + 1, repr(code)[1:-1], "code_not_printable",
+                       f"the parcel code {why}")  # fmt: skip
+        if _present(name) and (why := texts.problem(str(name), texts.NAME)):
+            too_long = len(str(name)) > texts.limit(texts.NAME)
+            report.add(first + i + 1, code, "name_too_long" if too_long else "name_not_printable",
+                       f"the parcel name {why}")  # fmt: skip
 
 
 # How far along the workflow a status is: an upload may move parcels on, never back.

@@ -276,7 +276,7 @@ def test_the_cli_refuses_a_user_name_with_a_zero_width_character(db):
 
     done = _cli("users", "add", f"林{ZWSP}志伟", "--role", "planner", "--password", "x" * 12,
                 "--as", "admin_t")  # fmt: skip
-    assert done.returncode == 2 and "user name" in done.stderr, done.stderr
+    assert done.returncode == 2 and "username: " in done.stderr, done.stderr
     done = _cli("users", "add", "linzw2", "--role", "planner", "--name", "林" * 201,
                 "--password", "x" * 12, "--as", "admin_t")  # fmt: skip
     assert done.returncode == 2 and "--name" in done.stderr and "200" in done.stderr, done.stderr

@@ -11,7 +11,7 @@ from fastapi import Depends, Path, Query
 from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.orm import Session
 
-from .. import database, periods
+from .. import database, periods, texts
 from ..models import KINDS
 
 GEOJSON = "application/geo+json"
@@ -74,11 +74,17 @@ DayQuery = Annotated[
     BeforeValidator(periods.check_day),
 ]
 # Given as text, handed on as a periods.Period.
+# A day in a request body: the same parser and window as DayQuery.
+Day = Annotated[date, BeforeValidator(periods.check_day)]
 PeriodQuery = Annotated[
     str | None,
     Query(description="a month (2017-05) or a quarter (2017Q2)"),
     AfterValidator(periods.check_period),
 ]
+# Text kept from a request body or form: the rule of texts.py, a 422 naming the field.
+NoteText = Annotated[str, AfterValidator(texts.validator(texts.NOTE))]
+NameText = Annotated[str, AfterValidator(texts.validator(texts.NAME))]
+CodeText = Annotated[str, AfterValidator(texts.validator(texts.CODE))]
 BboxQuery = Annotated[
     str | None,
     Query(description="minLon,minLat,maxLon,maxLat"),

@@ -3,7 +3,6 @@
 Reads need a sign-in and show only the districts the user may see (the register names
 responsible persons); writes are the admin's, recorded under their name and audited."""
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,28 +14,28 @@ from ..permissions import check_read_district, visible_district_names
 from ..projects import find_project
 from . import schemas
 from .auth import SignedIn
-from .deps import DayQuery, SessionDep
+from .deps import Day, DayQuery, NameText, NoteText, SessionDep
 
 
 class MilestoneDone(BaseModel):
-    date: dt.date = Field(description="the milestone's date, as in the responsibility list")
-    done_on: dt.date | None = Field(None, description="the day it was done; null withdraws")
+    date: Day = Field(description="the milestone's date, as in the responsibility list")
+    done_on: Day | None = Field(None, description="the day it was done; null withdraws")
     text: str | None = Field(None, description="the milestone's text, when a date has two")
-    note: str | None = None
+    note: NoteText | None = None
 
 
 class NewProblem(BaseModel):
-    problem: str = Field(min_length=1)
-    responsible_unit: str | None = None
-    person: str | None = None
-    deadline: dt.date | None = None
-    note: str | None = None
+    problem: NoteText = Field(min_length=1)
+    responsible_unit: NameText | None = None
+    person: NameText | None = None
+    deadline: Day | None = None
+    note: NoteText | None = None
 
 
 class ProblemStatus(BaseModel):
     status: str = Field(pattern="^(open|solved)$", description="solved, or open to reopen")
-    solved_on: dt.date | None = Field(None, description="default: today")
-    note: str | None = None
+    solved_on: Day | None = Field(None, description="default: today")
+    note: NoteText | None = None
 
 
 def _check_project(session, who, code: str) -> None:

@@ -5,7 +5,6 @@ checked, recorded under the signed-in user's name, audited); reads show the user
 districts only, and household heads' names only to the roles that may read them."""
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -23,22 +22,22 @@ from ..settings import get_settings
 from ..units import find_district
 from . import schemas
 from .auth import PageUser, SignedIn
-from .deps import DayQuery, SessionDep, YearQuery
+from .deps import CodeText, Day, DayQuery, NoteText, SessionDep, YearQuery
 from .uploads import _attachment, _safe_name, _save_limited
 
 
 class FlatStep(BaseModel):
-    on: date = Field(description="the day of the allocation, hand-over (交房) or title (办证)")
-    household: str | None = Field(None, description="household 户号 (allocation only)")
+    on: Day = Field(description="the day of the allocation, hand-over (交房) or title (办证)")
+    household: CodeText | None = Field(None, description="household 户号 (allocation only)")
 
 
 class SignOff(BaseModel):
-    on: date | None = Field(None, description="the day of the sign-off (default: today)")
-    note: str | None = Field(None, max_length=2000, description="the verifier's remark")
+    on: Day | None = Field(None, description="the day of the sign-off (default: today)")
+    note: NoteText | None = Field(None, description="the verifier's remark")
 
 
 class Dispute(BaseModel):
-    reason: str = Field(..., min_length=1, max_length=2000, description="why it is returned")
+    reason: NoteText = Field(..., min_length=1, description="why it is returned")
 
 
 def _visible(session, who, rows):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from .. import __version__
+from .. import __version__, texts
 from ..errors import GeoServiceError
 from ..periods import parse_day, parse_year
 
@@ -144,6 +144,23 @@ def _year(value: int | None) -> int | None:
         return parse_year(value, "--year")
     except GeoServiceError as exc:
         _fail(exc)
+
+
+def _checked_text(kind: str):
+    """A callback that holds an option or argument to the text rule (texts.py), naming it."""
+
+    def callback(param: typer.CallbackParam, value: str | None) -> str | None:
+        opts = [o for o in param.opts if o.startswith("--")]
+        try:
+            return texts.check(value, kind, opts[0] if opts else param.name)
+        except GeoServiceError as exc:
+            _fail(exc)
+
+    return callback
+
+
+_note = _checked_text("note")
+_name = _checked_text("name")
 
 
 def _text(table: Table, width: int = 160) -> str:

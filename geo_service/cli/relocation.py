@@ -16,6 +16,7 @@ from .common import (
     Format,
     _day,
     _fail,
+    _note,
     _text,
     _year,
     acting,
@@ -259,7 +260,7 @@ def _signoff(action, as_user, ref: str, *args) -> None:
 def verify_command(
     household: str = typer.Argument(..., help="household 户号"),
     on: str | None = typer.Option(None, help="sign-off day YYYY-MM-DD (default: today)"),
-    note: str | None = typer.Option(None, help="the verifier's remark"),
+    note: str | None = typer.Option(None, callback=_note, help="the verifier's remark"),
     as_user: str | None = as_option(),
 ) -> None:
     """Sign a household's relocation off (回迁核验): a verifier of 回迁核验组 in the
@@ -273,7 +274,7 @@ def verify_command(
 @relocation_app.command("dispute")
 def dispute_command(
     household: str = typer.Argument(..., help="household 户号"),
-    reason: str = typer.Option(..., help="why the sign-off is disputed (returned)"),
+    reason: str = typer.Option(..., callback=_note, help="why the sign-off is disputed (returned)"),
     as_user: str | None = as_option(),
 ) -> None:
     """Dispute (return) a signed-off household, with a reason: 回迁核验组 only.

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from .. import actions, workflow
 from ..api.auth import PageUser
-from ..api.deps import SessionDep
+from ..api.deps import NoteText, SessionDep
 from ..errors import GeoServiceError, http_status
 from ..models import KINDS, STATUSES, AdminUnit, Parcel, Project
 from .login import render
@@ -150,7 +150,7 @@ def parcel_list_router() -> APIRouter:
         who: PageUser,
         ids: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI reads it, never mutates)
         to: Annotated[str, Form(max_length=16)] = "",
-        note: Annotated[str | None, Form(max_length=2000)] = None,
+        note: Annotated[NoteText | None, Form()] = None,
     ):
         """One transaction: every selected parcel moves, or none does (the one that could
         not is named)."""

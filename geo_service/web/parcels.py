@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from .. import actions, permissions, workflow
 from ..api.auth import PageUser
-from ..api.deps import SessionDep
+from ..api.deps import NoteText, SessionDep
 from ..areas import m2_to_mu
 from ..errors import GeoServiceError, http_status
 from ..interop import geojson_sql
@@ -122,7 +122,7 @@ def parcels_pages_router() -> APIRouter:
         who: PageUser,
         action: Annotated[str, Form(max_length=16)],
         to: Annotated[str | None, Form(max_length=16)] = None,
-        note: Annotated[str | None, Form(max_length=2000)] = None,
+        note: Annotated[NoteText | None, Form()] = None,
     ):
         try:
             parcel = _find(session, who, f"#{parcel_id}", lock=True)
