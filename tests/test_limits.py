@@ -367,3 +367,22 @@ def test_one_module_defines_the_text_rules():
     assert "U+200B" in texts.problem(f"a{ZWSP}b", texts.CODE)
     assert "U+000A" in texts.problem("a\nb", texts.NAME)
     assert "200" in texts.problem("x" * 201, texts.NAME)
+
+
+def test_a_project_list_with_a_look_alike_code_or_a_long_name_is_refused(session, tmp_path):
+    from openpyxl import Workbook
+
+    from geo_service.errors import InvalidInput
+    from geo_service.projects import import_projects
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["项目编号", "项目名称", "所属区县"])
+    sheet.append([f"JA2017-1{ZWSP}01", "象园片区旧屋区改造", "晋安区"])
+    sheet.append(["JA2017-102", "鼓" * 201, "晋安区"])
+    book.save(tmp_path / "list.xlsx")
+    with pytest.raises(InvalidInput) as refused:
+        import_projects(session, tmp_path / "list.xlsx")
+    message = str(refused.value)
+    assert "row 2" in message and "U+200B" in message, message
+    assert "row 3" in message and "at most 200 characters" in message, message
