@@ -70,7 +70,7 @@ def check_year(value: int | str | None) -> int | None:
         return None
     try:
         year = int(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ValueError("must be a year written YYYY") from None
     _in_window(year, "a year from")
     return year
@@ -80,7 +80,7 @@ def check_day(value: date | str | None) -> date | None:
     """A day written YYYY-MM-DD (never a number: pydantic would read 0 as 1970-01-01)."""
     if value is None or isinstance(value, date):
         day = value
-    elif not _DAY.fullmatch(value):
+    elif not isinstance(value, str) or not _DAY.fullmatch(value):
         raise ValueError("must be a day written YYYY-MM-DD")
     else:
         # 0000-01-01 and 2017-02-30 are written right but are no day.
@@ -97,6 +97,8 @@ def check_day(value: date | str | None) -> date | None:
 def check_period(value: "Period | str | None") -> Period | None:
     if value is None or isinstance(value, Period):
         found = value
+    elif not isinstance(value, str):
+        raise ValueError("write a month as 2017-05 or a quarter as 2017Q2")
     else:
         text = value.strip().upper()
         if m := _QUARTER.fullmatch(text):

@@ -386,3 +386,11 @@ def test_a_project_list_with_a_look_alike_code_or_a_long_name_is_refused(session
     message = str(refused.value)
     assert "row 2" in message and "U+200B" in message, message
     assert "row 3" in message and "at most 200 characters" in message, message
+
+
+@pytest.mark.parametrize("on", [5, 2017.5, True, ["2017-05-01"], "0000-01-01", "2017-02-30"])
+def test_a_body_day_that_is_no_day_is_a_422(client, on):
+    response = client.post("/api/relocation/projects/AZ-1/flats/1/101/handover", json={"on": on},
+                           headers=auth("relocation_all"))  # fmt: skip
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("field on: ")
