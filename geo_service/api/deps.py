@@ -73,9 +73,9 @@ DayQuery = Annotated[
     Query(description="as it stood at the end of this day, YYYY-MM-DD"),
     BeforeValidator(periods.check_day),
 ]
-# Given as text, handed on as a periods.Period.
 # A day in a request body: the same parser and window as DayQuery.
 Day = Annotated[date, BeforeValidator(periods.check_day)]
+# Given as text, handed on as a periods.Period.
 PeriodQuery = Annotated[
     str | None,
     Query(description="a month (2017-05) or a quarter (2017Q2)"),
