@@ -394,3 +394,11 @@ def test_a_body_day_that_is_no_day_is_a_422(client, on):
                            headers=auth("relocation_all"))  # fmt: skip
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith("field on: ")
+
+
+@pytest.mark.parametrize("when", ["9999-12-31", "0001-01-01", "9999-12-31T23:59:59-14:00"])
+def test_an_ogc_datetime_outside_the_window_is_a_4xx(client, when):
+    response = client.get("/ogc/collections/parcels/items", params={"datetime": when},
+                          headers=auth("planner"))  # fmt: skip
+    assert 400 <= response.status_code < 500, response.text
+    assert "datetime" in response.json()["detail"]
