@@ -12,12 +12,15 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from . import audit, kept_files, permissions, reference, register, targets, workflow
-from .accounts import Principal
-from .errors import Forbidden, Unauthorized
-from .models import Parcel
-from .projects import import_projects
-from .uploads import ImportOptions, ImportReport, import_file, resolve_township
+from geo_service import reference
+from geo_service.accounts import audit, permissions
+from geo_service.accounts.users import Principal
+from geo_service.campaign import register, targets
+from geo_service.campaign.projects import import_projects
+from geo_service.errors import Forbidden, Unauthorized, UploadRefused
+from geo_service.models import Parcel
+from geo_service.parcels import kept_files, workflow
+from geo_service.parcels.uploads import ImportOptions, ImportReport, import_file, resolve_township
 
 
 def _refusals_audited(action: str, target: Callable[[], str | None]):
@@ -126,25 +129,60 @@ def upload_file(session: Session, who: Principal | None, upload_id: int):
 def upload(
     session: Session, who: Principal | None, path: Path, options: ImportOptions, progress=None
 ) -> ImportReport:
-    """Check and store a file as `who`: a verified upload is signed by the user's group."""
+    """Check and store a file as `who`: every status it asks for, the form's or a feature's
+    own, goes through permissions.signoff_refusal (a refusal names the features); a verified
+    upload is signed by the user's group."""
     name = options.filename or Path(path).name
     township = resolve_township(session, options.township, name)
-    guard = _refusals_audited("upload", lambda: f"{name} → {township.name}")
+    target = f"{name} → {township.name}"
+    guard = _refusals_audited("upload", lambda: target)
     who = guard(lambda w: permissions.check_upload(w, township, options.kind, options.status), who)
+    if options.override_reason:
+        who = guard(lambda w: permissions.check_township_override(w, options.kind), who)
     options = replace(
         options,
         actor=who.username,
         verifier_group=who.group if options.status == "verified" else None,
+        status_rule=_status_rule(who, township, options.kind),
     )
-    report = import_file(session, path, options, progress=progress)
+    try:
+        report = import_file(session, path, options, progress=progress)
+    except UploadRefused as exc:
+        _audit_signoff_refusal(who, target, exc)
+        raise
     if not report.dry_run:
         audit.record(
             session, who.username, "upload", f"{report.filename} → {township.name}",
             source=who.source, upload_id=report.upload_id, kind=options.kind,
             status=options.status, parcels=report.parcels, created=report.created,
             changed=report.changed, unchanged=report.unchanged, area_m2=report.area_m2,
+            override_reason=options.override_reason,
         )  # fmt: skip
     return report
+
+
+def _status_rule(who: Principal, township, kind: str):
+    """The sign-off rule for each feature of `who`'s file: the uploader is, by definition,
+    the one who uploaded the file's parcels (four eyes)."""
+
+    def refusal(current: str | None, asked: str) -> str | None:
+        return permissions.signoff_refusal(
+            who, kind, township, asked, current=current, hands=lambda: "uploads this file"
+        )
+
+    return refusal
+
+
+def _audit_signoff_refusal(who: Principal, target: str, exc: UploadRefused) -> None:
+    """A file asking for sign-offs its uploader may not give is a refusal on record."""
+    report = exc.report
+    asked = [p for p in (report.problems if report else []) if p.rule == "signoff"]
+    if asked and not report.dry_run:
+        audit.record_apart(
+            who.username, "upload", target, outcome="refused", source=who.source,
+            reason=f"{len(asked)} feature(s): {asked[0].message}",
+            features=[f"{p.feature} ({p.code})" for p in asked[:20]],
+        )  # fmt: skip
 
 
 def _admin(who: Principal | None, doing: str, target: str) -> Principal:

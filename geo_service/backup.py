@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
-from . import database
-from .errors import GeoServiceError
+from geo_service import database
+from geo_service.errors import GeoServiceError
 
 
 class BackupFailed(GeoServiceError):

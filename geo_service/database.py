@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import DatabaseUnavailable
-from .settings import get_settings
+from geo_service.errors import DatabaseUnavailable
+from geo_service.settings import get_settings
 
 log = logging.getLogger(__name__)
 

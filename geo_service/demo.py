@@ -15,18 +15,18 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from .accounts import create_user
-from .database import session_scope
-from .models import MilestoneRecord, Parcel, ProjectProblem, User
-from .projects import find_project, import_projects
-from .readers import read_features
-from .reference import load_targets_csv
-from .register import add_problem, record_milestone, set_problem_status
-from .relocation_demo import load_relocation_demo
-from .settings import DATA_DIR
-from .tallies import CAMPAIGN_TZ
-from .uploads import ImportOptions, import_file
-from .workflow import DONE, VERIFICATION_GROUPS, set_status, verify
+from geo_service.accounts.users import create_user
+from geo_service.campaign.projects import find_project, import_projects
+from geo_service.campaign.register import add_problem, record_milestone, set_problem_status
+from geo_service.campaign.tallies import CAMPAIGN_TZ
+from geo_service.database import session_scope
+from geo_service.models import MilestoneRecord, Parcel, ProjectProblem, User
+from geo_service.parcels.readers import read_features
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import DONE, VERIFICATION_GROUPS, set_status, verify
+from geo_service.reference import load_targets_csv
+from geo_service.relocation.demo import load_relocation_demo
+from geo_service.settings import DATA_DIR
 
 DEMO_DIR = DATA_DIR / "parcels"
 CAMPAIGN_DIR = DATA_DIR / "campaign"

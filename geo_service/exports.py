@@ -26,14 +26,16 @@ from pyproj import CRS
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from . import rankings, relocation_tallies, scratch, tallies
-from .areas import m2_to_mu
-from .errors import InvalidInput
-from .interop import GPKG_OPTIONS, LONLAT_DIGITS, oriented
-from .models import KINDS, STATUSES
-from .reports import spreadsheet_safe
-from .settings import get_settings
-from .units import find_district
+from geo_service import scratch
+from geo_service.areas import m2_to_mu
+from geo_service.campaign import rankings, tallies
+from geo_service.errors import InvalidInput
+from geo_service.interop import GPKG_OPTIONS, LONLAT_DIGITS, oriented
+from geo_service.models import KINDS, STATUSES
+from geo_service.parcels.reports import spreadsheet_safe
+from geo_service.relocation import tallies as relocation_tallies
+from geo_service.settings import get_settings
+from geo_service.units import find_district
 
 EXPORT_GROUPINGS = ("district", "township", "project", "quarter", "month")
 LANGS = ("zh", "en")

@@ -7,7 +7,7 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from .settings import get_settings
+from geo_service.settings import get_settings
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # Fields handlers pass with `extra=` that belong in the line.

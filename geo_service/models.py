@@ -198,6 +198,8 @@ class UploadFile(Base):
 
 
 class Upload(Base):
+    """An accepted upload, written once with its report: append-only (migration 0023)."""
+
     __tablename__ = "uploads"
     __table_args__ = (Index("ix_uploads_created_at", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -475,7 +477,7 @@ class SigninThrottle(Base):
 
 
 class AuditEntry(Base):
-    """Append-only (a trigger refuses UPDATE and DELETE): every write, refusal and failed
+    """Append-only (a trigger refuses UPDATE, DELETE, TRUNCATE): every write, refusal and failed
     sign-in, with who, when, from where and what changed."""
 
     __tablename__ = "audit_log"

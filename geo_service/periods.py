@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from .errors import InvalidInput
-from .settings import get_settings
+from geo_service.errors import InvalidInput
+from geo_service.settings import get_settings
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _QUARTER = re.compile(r"(\d{4})-?Q([1-4])")

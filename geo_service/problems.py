@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import shapely
 
-from .errors import UploadRefused
+from geo_service.errors import UploadRefused
 
 ERROR = "error"
 WARNING = "warning"
@@ -24,6 +24,10 @@ class Problem:
     message: str
     # [lon, lat] of a point on the problem (the feature, or the overlap), for maps and QGIS.
     location: list[float] | None = None
+    # The message's figures by name (share, area, other code…): the pages say the rule in
+    # the reader's language with these (geo_service/web/problems.py); None where the rule
+    # has no page wording yet, and in reports kept before they existed.
+    params: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -34,10 +38,10 @@ class Report:
     filename: str
     problems: list[Problem] = field(default_factory=list)
 
-    def add(self, feature, code, rule, message, severity=ERROR, location=None) -> None:
+    def add(self, feature, code, rule, message, severity=ERROR, location=None, params=None) -> None:
         # Positions often come from numpy: store plain ints so reports serialise to JSON.
         feature = None if feature is None else int(feature)
-        self.problems.append(Problem(feature, code, rule, severity, message, location))
+        self.problems.append(Problem(feature, code, rule, severity, message, location, params))
 
     def features_with_errors(self) -> set[int]:
         return {p.feature for p in self.errors if p.feature is not None}

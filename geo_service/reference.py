@@ -11,10 +11,10 @@ from shapely.geometry import MultiPolygon
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import InvalidInput
-from .models import STORAGE_SRID, AdminUnit
-from .settings import get_settings
-from .targets import set_target
+from geo_service.campaign.targets import set_target
+from geo_service.errors import InvalidInput
+from geo_service.models import STORAGE_SRID, AdminUnit
+from geo_service.settings import get_settings
 
 CITY_CODE = "350100"
 
@@ -129,9 +129,9 @@ def import_township_boundaries(
     A township the file names but the database lacks is added; one the file lacks keeps
     its outline (and its 'approximate' mark), so a partial file is safe to load.
     """
-    from .crs import to_storage
-    from .readers import read_features
-    from .units import find_district
+    from geo_service.parcels.crs import to_storage
+    from geo_service.parcels.readers import read_features
+    from geo_service.units import find_district
 
     owner = find_district(session, district)
     read = read_features(path, crs=crs)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .settings import get_settings
+from geo_service.settings import get_settings
 
 KINDS = ("upload", "roster", "export", "report")
 _NAME = re.compile(rf"geo-(?:{'|'.join(KINDS)})-(?:(\d+)-)?.+")

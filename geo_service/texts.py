@@ -19,8 +19,8 @@ gives pydantic a check that raises ValueError (pydantic names the field).
 
 import unicodedata
 
-from .errors import TextRefused
-from .settings import get_settings
+from geo_service.errors import TextRefused
+from geo_service.settings import get_settings
 
 NOTE = "note"
 NAME = "name"

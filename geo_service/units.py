@@ -3,8 +3,8 @@
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from .errors import InvalidInput, NotFound
-from .models import AdminUnit
+from geo_service.errors import InvalidInput, NotFound
+from geo_service.models import AdminUnit
 
 
 def find_district(session: Session, name: str) -> AdminUnit:

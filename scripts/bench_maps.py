@@ -78,7 +78,7 @@ def _blocks(area, count: int, rng, name: str) -> gpd.GeoDataFrame:
 
 def bench_import(files) -> tuple[float, float, int]:
     from geo_service.database import get_engine, session_scope
-    from geo_service.uploads import ImportOptions, import_file
+    from geo_service.parcels.uploads import ImportOptions, import_file
 
     started = time.perf_counter()
     stored = 0

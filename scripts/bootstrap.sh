@@ -34,6 +34,10 @@ install_debian_packages() {
     # ogr2ogr/ogrinfo: the tests open the service as GIS clients do (OAPIF, MVT drivers).
     command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
   fi
+  if [ -n "${WITH_QGIS:-}" ]; then
+    # Debian's QGIS (3.22 on bookworm) for tests/test_qgis.py, which follows docs/qgis.md.
+    /usr/bin/python3 -c 'import qgis.core' 2>/dev/null || missing+=(qgis python3-qgis)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing ${missing[*]}"
     # Another apt (unattended upgrades, a second set-up) may hold the dpkg lock: wait for it.
@@ -122,6 +126,20 @@ install_map_assets() {
   fi
 }
 
+install_test_assets() {
+  # axe-core for the accessibility test (tests/test_browser_a11y.py): with the browser only,
+  # again only when its package-lock.json changed.
+  [ -n "${WITH_CHROMIUM:-}" ] || return 0
+  local folder="$ROOT/tests/a11y" stamp lock
+  stamp="$folder/node_modules/.geo-service-lock"
+  lock="$(sha256sum "$folder/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$lock" ]; then
+    echo "==> installing the accessibility checker (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error --prefix "$folder" >/dev/null
+    echo "$lock" >"$stamp"
+  fi
+}
+
 database_step() {
   start_postgresql
   local_password
@@ -138,6 +156,7 @@ case "${1:-all}" in
     install_debian_packages
     make_venv
     install_map_assets
+    install_test_assets
     database_step
     ;;
 esac

@@ -146,8 +146,9 @@ class RecordedPage:
 
 
 def _favicon(url: str) -> bool:
-    # Chromium asks for /favicon.ico by itself; its 404 is not the page's problem.
-    return urlsplit(url).path == "/favicon.ico"
+    # Chromium fetches the icon by itself, and drops the request when the page moves on
+    # meanwhile (ERR_ABORTED): not the page's problem.
+    return urlsplit(url).path.endswith("/favicon.ico")
 
 
 def record(page) -> RecordedPage:
@@ -161,10 +162,12 @@ def record(page) -> RecordedPage:
     page.on("console", on_console)
     page.on("pageerror", lambda error: recorded.page_errors.append(str(error)))
     page.on("request", lambda request: recorded.requests.append(request.url))
-    page.on(
-        "requestfailed",
-        lambda request: recorded.failed_requests.append(f"{request.url}: {request.failure}"),
-    )
+
+    def on_failed(request):
+        if not _favicon(request.url):
+            recorded.failed_requests.append(f"{request.url}: {request.failure}")
+
+    page.on("requestfailed", on_failed)
 
     def on_response(response):
         if response.status >= 400 and not _favicon(response.url):

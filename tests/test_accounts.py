@@ -13,9 +13,9 @@ from geo_service.api import create_app
 from geo_service.cli import app as cli
 from geo_service.database import session_scope
 from geo_service.models import Parcel
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import set_status
 from geo_service.settings import get_settings
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import set_status
 
 GUSHAN = (119.385, 26.085)
 ROLES = [None, "leader_jinan", "leader_city", "planner", "admin_t", "officer_xd", "land_xd",
@@ -40,7 +40,7 @@ def _parcel(tmp_path, code="P-1", status="planned", where=XINDIAN, township="新
         for step in steps.get(status, ["in_progress", "delivered"]):
             set_status(s, parcel, step, actor="测绘队")
         if status == "verified":
-            from geo_service.workflow import verify
+            from geo_service.parcels.workflow import verify
 
             verify(s, parcel, "测试", "土地核验组")
         return parcel.id
@@ -259,11 +259,11 @@ def test_disabling_a_user_revokes_their_tokens(client):
 
 
 def test_an_expired_token_is_refused(client):
-    from geo_service import accounts
+    from geo_service.accounts import users
 
     with session_scope() as s:
-        who = accounts.acting_user(s, "planner")
-        expired = accounts.issue_token(s, who, "api", minutes=-1)
+        who = users.acting_user(s, "planner")
+        expired = users.issue_token(s, who, "api", minutes=-1)
     assert client.get("/api/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
 
 
@@ -363,11 +363,11 @@ def test_the_audit_log_cannot_be_changed(db):
 
 
 def test_db_upgrade_creates_the_first_admin_only_once(db_url, monkeypatch):
-    from geo_service import accounts
+    from geo_service.accounts import users
 
     with session_scope() as s:
         # There are users already (the tests'): nothing is created.
-        assert accounts.ensure_first_admin(s) is None
+        assert users.ensure_first_admin(s) is None
     assert token_for("admin_t")
 
 
@@ -388,7 +388,7 @@ def _revoke_in_the_database(token: str) -> None:
 def test_a_token_revoked_by_another_worker_is_refused_once_no_longer_remembered(
     client, monkeypatch
 ):
-    from geo_service import accounts
+    from geo_service.accounts import users
 
     token = token_for("planner")
     headers = {"Authorization": f"Bearer {token}"}
@@ -397,8 +397,8 @@ def test_a_token_revoked_by_another_worker_is_refused_once_no_longer_remembered(
     # Within TOKEN_CACHE_SECONDS (2 s by default) this worker still knows the token ...
     assert client.get("/api/me", headers=headers).status_code == 200
     # ... and once they have passed, it asks the database again and refuses it.
-    later = accounts._clock() + get_settings().token_cache_seconds + 0.001
-    monkeypatch.setattr(accounts, "_clock", lambda: later)
+    later = users._clock() + get_settings().token_cache_seconds + 0.001
+    monkeypatch.setattr(users, "_clock", lambda: later)
     assert client.get("/api/me", headers=headers).status_code == 401
     assert client.get("/api/parcels", headers=headers).status_code == 401
 

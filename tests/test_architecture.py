@@ -158,3 +158,39 @@ def test_the_walk_finds_a_circle_hidden_in_a_function(tmp_path):
         _described(circles(graph)[0], graph)
         == "pkg.sub.a (line 1) -> pkg.sub.b (line 2) -> pkg.sub.a"
     )
+
+
+# The bottom of the house: what every part may use, and which uses no part.
+BOTTOM = {
+    "settings", "database", "models", "logs", "errors", "problems", "units", "areas",
+    "interop", "backup", "app_role",
+}  # fmt: skip
+# Beside the adapters' door: what crosses the parts of the campaign.
+CROSSING = {"actions", "exports", "demo", "reference"}
+PARTS = ("parcels", "campaign", "relocation", "accounts")
+
+
+def _first_level(name: str) -> str:
+    return name.split(".")[1] if "." in name else ""
+
+
+def test_the_bottom_imports_nothing_above_it():
+    graph = import_graph()
+    upwards = [
+        f"{name} imports {target} (line {line})"
+        for name, edges in sorted(graph.items())
+        if _first_level(name) in BOTTOM
+        for target, line in sorted(edges.items())
+        if _first_level(target) not in BOTTOM | {""}
+    ]
+    assert not upwards, "\n".join(upwards)
+
+
+def test_every_module_has_a_place_and_every_part_says_what_it_holds():
+    """A new module goes into the part it belongs to (or, deliberately, into BOTTOM or
+    CROSSING here): the package does not drift back to a flat list."""
+    flat = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert flat <= BOTTOM | CROSSING, f"modules without a place: {sorted(flat - BOTTOM - CROSSING)}"
+    for part in PARTS:
+        init = PACKAGE / part / "__init__.py"
+        assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))), part

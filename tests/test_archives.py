@@ -19,7 +19,7 @@ from corpus import (
 from parcelfiles import CM120E, XINDIAN, frame, rectangle, write
 
 from geo_service.errors import UploadRefused
-from geo_service.readers import archives, read_features
+from geo_service.parcels.readers import archives, read_features
 
 
 def _refused(path, **kwargs) -> str:

@@ -8,7 +8,7 @@ from parcelfiles import CM120E, XINDIAN, ZONE40, frame, independent_area_m2, rec
 from pyproj import Transformer
 
 from geo_service.areas import GRS80, M2_PER_MU, geodesic_area_m2, m2_to_mu, mu_to_m2
-from geo_service.uploads import ImportOptions, import_file
+from geo_service.parcels.uploads import ImportOptions, import_file
 
 
 def test_mu_is_exactly_ten_thousand_fifteenths_of_a_square_metre():

@@ -13,10 +13,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from geo_service import backup, database
-from geo_service.projects import import_projects
-from geo_service.targets import set_target
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import dispute, set_status, verify, withdraw
+from geo_service.campaign.projects import import_projects
+from geo_service.campaign.targets import set_target
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import dispute, set_status, verify, withdraw
 
 CLI = str(Path(sys.executable).parent / "geo-service")
 

@@ -38,7 +38,7 @@ def test_verifier_uploads_finds_verifies_and_disputes_a_leader_only_reads(
     page = browser_page
     page.set_viewport_size({"width": 1366, "height": 768})
     sign_in(page, live_server, "land_all", TEST_PASSWORD)
-    page.get_by_role("link", name="上传 Upload").click()
+    page.get_by_role("link", name="上传", exact=True).click()
 
     # A file with problems: each one listed, in Chinese, and drawn on the map.
     _choose_and_check(page, problem_file(tmp_path))
@@ -57,27 +57,27 @@ def test_verifier_uploads_finds_verifies_and_disputes_a_leader_only_reads(
     _to_docs(shot, "workbench-upload-report.png")
     page.locator("#problems tr[data-feature='3'] button.show").first.click()
     assert "selected" in page.locator("#problems tr[data-feature='3']").first.get_attribute("class")
-    page.get_by_role("button", name="规则 Rule").click()  # sortable by the rule's words
+    page.get_by_role("button", name="规则").click()  # sortable by the rule's words
     rules = page.locator("#problems tbody td.rule").all_inner_texts()
-    page.get_by_role("button", name="规则 Rule").click()
+    page.get_by_role("button", name="规则").click()
     assert page.locator("#problems tbody td.rule").all_inner_texts() == rules[::-1]
     assert page.problems() == []
 
     # A good file: checked, stored, listed among past uploads.
-    page.get_by_role("link", name="重新选择文件 Choose another file").click()
+    page.get_by_role("link", name="重新选择文件").click()
     shapes = [rectangle(XINDIAN, 150 * i, 2000, 100, 80) for i in range(3)]
     good = write(frame(shapes, code=["A", "B", "C"]), tmp_path / "新店.geojson", 4326, "GeoJSON")
     _choose_and_check(page, good, status="delivered")
     assert page.locator(".count-problems").inner_text().startswith("0 个错误")
     with page.expect_navigation(url=re.compile(r"/uploads/\d+\?stored=1")):
-        page.get_by_role("button", name=re.compile("入库 Store 3")).click()
+        page.get_by_role("button", name=re.compile("入库 3")).click()
     assert "新增 3" in page.locator("#stored").inner_text()
     page.goto(f"{live_server}/uploads")
     assert "新店.geojson" in page.locator("#past-uploads").inner_text()
 
     # Find a parcel through the filters; verify it.
     page.goto(f"{live_server}/")
-    page.get_by_role("link", name="地块 Parcels").click()
+    page.get_by_role("link", name="地块", exact=True).click()
     page.select_option("select[name=status]", "delivered")
     page.fill("input[name=q]", "A")
     with page.expect_navigation():
@@ -87,7 +87,7 @@ def test_verifier_uploads_finds_verifies_and_disputes_a_leader_only_reads(
     page.wait_for_selector("#parcel-map[data-ready] path")
     page.fill("form:has(input[value=verify]) input[name=note]", "现场核验")
     with page.expect_navigation():
-        page.get_by_role("button", name="核验 Verify").click()
+        page.get_by_role("button", name="核验", exact=True).click()
     assert page.locator("dd.status").inner_text() == "已核验"
     assert "现场核验" in page.locator("table.history").inner_text()
 
@@ -95,10 +95,10 @@ def test_verifier_uploads_finds_verifies_and_disputes_a_leader_only_reads(
     page.goto(f"{live_server}/parcels?q=B")
     page.get_by_role("link", name="B", exact=True).click()
     with page.expect_navigation():
-        page.get_by_role("button", name="核验 Verify").click()
+        page.get_by_role("button", name="核验", exact=True).click()
     page.fill("form:has(input[value=dispute]) input[name=note]", "界址与现场不符")
     with page.expect_navigation():
-        page.get_by_role("button", name="提出争议 Dispute").click()
+        page.get_by_role("button", name="提出争议").click()
     page.wait_for_selector("#parcel-map[data-ready] path")
     history = page.locator("table.history").inner_text()
     assert "已交地 → 已核验" in history and "已核验 → 有争议" in history

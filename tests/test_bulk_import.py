@@ -9,8 +9,8 @@ from parcelfiles import XINDIAN, independent_area_m2
 from sqlalchemy import text
 
 from geo_service.errors import UploadRefused
+from geo_service.parcels.uploads import ImportOptions, import_file
 from geo_service.settings import get_settings
-from geo_service.uploads import ImportOptions, import_file
 
 # Over 65,535: one bind parameter per code used to break the import outright.
 FEATURES = 70_000
@@ -90,9 +90,7 @@ def small_batches(monkeypatch):
 
 
 def _stored_counts() -> tuple:
-    return tuple(
-        count_rows(t) for t in ("parcels", "parcel_versions", "uploads", "tally_totals")
-    )
+    return tuple(count_rows(t) for t in ("parcels", "parcel_versions", "uploads", "tally_totals"))
 
 
 def test_a_problem_in_a_late_batch_refuses_the_whole_file(session, small_batches, tmp_path):

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from geo_service import database
 from geo_service.api import create_app
 from geo_service.cli import app
-from geo_service.readers import cass_dxf, read_features
+from geo_service.parcels.readers import cass_dxf, read_features
 
 runner = CliRunner()
 TO_ZONE40 = Transformer.from_crs(4490, ZONE40, always_xy=True)

@@ -16,7 +16,7 @@ from parcelfiles import XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import text
 
 from geo_service import database
-from geo_service.tallies import CAMPAIGN_TZ
+from geo_service.campaign.tallies import CAMPAIGN_TZ
 
 CLIENTS = 8
 SQUARE = rectangle(XINDIAN, 0, 0, 150, 150)

@@ -21,7 +21,7 @@ from pyproj import Transformer
 from sqlalchemy import text
 
 from geo_service import database
-from geo_service.uploads import UPLOAD_LOCK
+from geo_service.parcels.uploads import UPLOAD_LOCK
 
 PARCELS = 3000
 TABLES = ("uploads", "upload_files", "parcels", "parcel_versions", "parcel_support")

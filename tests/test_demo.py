@@ -5,11 +5,11 @@ from datetime import date
 from sqlalchemy import func, select
 
 from geo_service import demo
+from geo_service.campaign.tallies import tally
 from geo_service.models import Household, Parcel, ParcelVersion
-from geo_service.relocation_tallies import overdue
-from geo_service.relocation_tallies import tally as relocation_tally
-from geo_service.tallies import tally
-from geo_service.workflow import history
+from geo_service.parcels.workflow import history
+from geo_service.relocation.tallies import overdue
+from geo_service.relocation.tallies import tally as relocation_tally
 
 
 def _verified(session, day):

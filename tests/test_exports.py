@@ -16,13 +16,14 @@ from parcelfiles import GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, 
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from geo_service import exports, rankings
+from geo_service import exports
 from geo_service.api import create_app
+from geo_service.campaign import rankings
+from geo_service.campaign.targets import set_target
 from geo_service.cli import app
 from geo_service.errors import InvalidInput
 from geo_service.models import Project
-from geo_service.targets import set_target
-from geo_service.uploads import ImportOptions, import_file
+from geo_service.parcels.uploads import ImportOptions, import_file
 
 MU = 10000 / 15
 AS_OF = date(2017, 6, 30)

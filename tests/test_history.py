@@ -13,10 +13,10 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from geo_service import database
+from geo_service.campaign.tallies import CAMPAIGN_TZ, support_links, tally
 from geo_service.models import AdminUnit, Parcel
-from geo_service.tallies import CAMPAIGN_TZ, support_links, tally
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import dispute, history, set_status, verify
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import dispute, history, set_status, verify
 
 # Two land parcels in 新店镇, far enough apart not to touch: unions are sums here.
 SMALL = rectangle(XINDIAN, 0, 0, 200, 100)

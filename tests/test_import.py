@@ -20,8 +20,8 @@ from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon
 
 from geo_service.errors import InvalidInput, UploadRefused
-from geo_service.readers import read_features
-from geo_service.uploads import ImportOptions, import_file, upload_options
+from geo_service.parcels.readers import read_features
+from geo_service.parcels.uploads import ImportOptions, import_file, upload_options
 
 LAND_XINDIAN = ImportOptions(kind="land", township="新店镇")
 

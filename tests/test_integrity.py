@@ -14,12 +14,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from geo_service import database, roles
+from geo_service import app_role, database
 from geo_service.api import create_app
+from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
 from geo_service.cli import app as cli_app
-from geo_service.tallies import CAMPAIGN_TZ, tally
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import set_status, withdraw
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import set_status, withdraw
 
 SQUARE = rectangle(XINDIAN, 0, 0, 200, 200)
 NEIGHBOUR = rectangle(XINDIAN, 500, 0, 100, 100)
@@ -165,14 +165,12 @@ def test_the_history_refuses_rewrites_even_from_the_owner(session, tmp_path, sta
     assert _counts() == before
 
 
-def test_closing_the_open_version_is_the_one_update_allowed(session, tmp_path):
+def test_only_the_database_closes_the_open_version(session, tmp_path):
+    """The close is made when the next version is appended (tests/test_append_only.py),
+    never by a statement of its own, not even the owner's."""
     _stored_parcel(session, tmp_path)
-    with database.get_engine().begin() as conn:
-        closed = conn.execute(
-            text("UPDATE parcel_versions SET valid_to = now() WHERE valid_to IS NULL")
-        )
-        assert closed.rowcount == 1
-        conn.rollback()
+    with database.get_engine().begin() as conn, pytest.raises(DBAPIError, match="append-only"):
+        conn.execute(text("UPDATE parcel_versions SET valid_to = now() WHERE valid_to IS NULL"))
 
 
 def test_the_service_role_works_but_cannot_rewrite_or_delete(db, app_url, tmp_path):
@@ -204,17 +202,17 @@ def test_the_service_role_works_but_cannot_rewrite_or_delete(db, app_url, tmp_pa
 
 
 def test_grants_follow_the_table_lists():
-    assert roles.privileges("parcel_versions") == ["SELECT", "INSERT", "UPDATE (valid_to)"]
-    assert "DELETE" not in roles.privileges("parcels")
-    assert roles.privileges("upload_files") == ["SELECT", "INSERT"]
-    assert "DELETE" in roles.privileges("parcel_support")
+    assert app_role.privileges("parcel_versions") == ["SELECT", "INSERT"]
+    assert "DELETE" not in app_role.privileges("parcels")
+    assert app_role.privileges("upload_files") == ["SELECT", "INSERT"]
+    assert "DELETE" in app_role.privileges("parcel_support")
 
 
 def test_a_role_name_that_is_not_an_identifier_is_refused(db):
     from geo_service.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
-        roles.ensure_app_role(create_engine(database.get_engine().url), 'x"; DROP ROLE postgres')
+        app_role.ensure_app_role(create_engine(database.get_engine().url), 'x"; DROP ROLE postgres')
 
 
 # --- withdrawal -----------------------------------------------------------------------------

@@ -26,10 +26,11 @@ from owslib.ogcapi.features import Features
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from test_standards import _gdal_tool
 
-from geo_service import database, exports, reports
+from geo_service import database, exports
 from geo_service.api import create_app
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.validation import Problem
+from geo_service.parcels import reports
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.validation import Problem
 from geo_service.web.uploads import _report_view
 
 pytest_plugins = ["browser"]

@@ -272,7 +272,8 @@ def test_the_cli_refuses_a_note_over_the_limit_or_a_reason_with_an_override(clie
 
 
 def test_the_cli_refuses_a_user_name_with_a_zero_width_character(db):
-    from geo_service import accounts, database
+    from geo_service import database
+    from geo_service.accounts import users
 
     done = _cli("users", "add", f"林{ZWSP}志伟", "--role", "planner", "--password", "x" * 12,
                 "--as", "admin_t")  # fmt: skip
@@ -281,7 +282,7 @@ def test_the_cli_refuses_a_user_name_with_a_zero_width_character(db):
                 "--password", "x" * 12, "--as", "admin_t")  # fmt: skip
     assert done.returncode == 2 and "--name" in done.stderr and "200" in done.stderr, done.stderr
     with database.session_scope() as session:
-        assert {u["username"] for u in accounts.list_users(session)} & {
+        assert {u["username"] for u in users.list_users(session)} & {
             "linzw2",
             f"林{ZWSP}志伟",
         } == set()
@@ -372,8 +373,8 @@ def test_one_module_defines_the_text_rules():
 def test_a_project_list_with_a_look_alike_code_or_a_long_name_is_refused(session, tmp_path):
     from openpyxl import Workbook
 
+    from geo_service.campaign.projects import import_projects
     from geo_service.errors import InvalidInput
-    from geo_service.projects import import_projects
 
     book = Workbook()
     sheet = book.active

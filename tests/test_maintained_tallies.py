@@ -13,11 +13,11 @@ from conftest import redate
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from sqlalchemy import select, text
 
+from geo_service.campaign.tallies import CAMPAIGN_TZ, CREDITS, GROUPINGS, tally
 from geo_service.errors import GeoServiceError, UploadRefused
 from geo_service.models import Parcel
-from geo_service.tallies import CAMPAIGN_TZ, CREDITS, GROUPINGS, tally
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import allowed_targets, dispute, set_status, verify, withdraw
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import allowed_targets, dispute, set_status, verify, withdraw
 
 YEAR = datetime.now(CAMPAIGN_TZ).year
 PLACES = {"新店镇": XINDIAN, "鼓山镇": GUSHAN}
@@ -73,8 +73,13 @@ def _upload(session, rng: random.Random, tmp_path, step: int, now=None) -> None:
     # A small lattice with 50–90 m squares on a 60 m pitch: neighbours often overlap, and
     # codes from a small pool make many uploads re-surveys of stored parcels.
     polygons = [
-        rectangle(PLACES[township], rng.randrange(5) * 60, rng.randrange(4) * 60,
-                  rng.choice([50, 70, 90]), rng.choice([50, 70, 90]))  # fmt: skip
+        rectangle(
+            PLACES[township],
+            rng.randrange(5) * 60,
+            rng.randrange(4) * 60,
+            rng.choice([50, 70, 90]),
+            rng.choice([50, 70, 90]),
+        )  # fmt: skip
         for _ in range(count)
     ]
     codes = rng.sample([f"R{i}" for i in range(12)], count)

@@ -10,13 +10,13 @@ from conftest import IN_2017, auth, redate, rewriting_history
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 
-from geo_service import tallies
 from geo_service.api import create_app
+from geo_service.campaign import tallies
+from geo_service.campaign.targets import set_target
 from geo_service.maps import data as maps_data
 from geo_service.maps.data import View
 from geo_service.maps.pages import progress_page, support_page
-from geo_service.targets import set_target
-from geo_service.uploads import ImportOptions, import_file
+from geo_service.parcels.uploads import ImportOptions, import_file
 
 MU = 10000 / 15
 
@@ -264,7 +264,7 @@ def test_a_configured_basemap_is_used_live_and_a_shifted_one_is_refused(session,
 
 
 def test_one_target_rule_never_mixes_annual_and_quarterly():
-    from geo_service.targets import target_for
+    from geo_service.campaign.targets import target_for
 
     annual, some = 9000.0, {2: 2250.0}
     assert [target_for(annual, some, q) for q in (None, 1, 2, 3, 4)] == [annual] * 5
@@ -277,7 +277,7 @@ def test_one_target_rule_never_mixes_annual_and_quarterly():
 def test_pace_uses_the_days_left_in_the_views_own_year():
     from datetime import datetime
 
-    from geo_service.tallies import CAMPAIGN_TZ
+    from geo_service.campaign.tallies import CAMPAIGN_TZ
 
     today = datetime.now(CAMPAIGN_TZ).date()
     future = View(district="晋安区", year=today.year + 3)

@@ -10,10 +10,10 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from geo_service.campaign.projects import import_projects
 from geo_service.cli import app
 from geo_service.errors import InvalidInput
 from geo_service.models import Project
-from geo_service.projects import import_projects
 
 DEMO = (
     Path(__file__).resolve().parent.parent

@@ -10,15 +10,15 @@ from parcelfiles import CM120E, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from geo_service import rankings
 from geo_service.api import create_app
+from geo_service.campaign import rankings
+from geo_service.campaign.register import record_milestone
+from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
+from geo_service.campaign.targets import set_target
 from geo_service.cli import app
 from geo_service.models import Parcel, ParcelVersion, Project
-from geo_service.register import record_milestone
-from geo_service.tallies import CAMPAIGN_TZ, tally
-from geo_service.targets import set_target
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import set_status, verify
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import set_status, verify
 
 MU = 10000 / 15
 LAND_ONLY = {"land": 1.0, "demolition": 0.0, "relocation": 0.0, "milestones": 0.0}

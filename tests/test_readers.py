@@ -24,10 +24,10 @@ from parcelfiles import CM120E, ZONE40, frame, independent_area_m2, rectangle, w
 from pyproj import Geod, Transformer
 from sqlalchemy import text
 
-from geo_service.crs import parse_crs, to_storage
 from geo_service.errors import UploadRefused
-from geo_service.readers import detect_dbf_encoding, read_features
-from geo_service.uploads import ImportOptions, import_file
+from geo_service.parcels.crs import parse_crs, to_storage
+from geo_service.parcels.readers import detect_dbf_encoding, read_features
+from geo_service.parcels.uploads import ImportOptions, import_file
 
 LAND_XINDIAN = ImportOptions(kind="land", township="新店镇")
 NAMES = ["新店镇赤桥村一号地块", "岳峰镇上洋安置房（二期）"]

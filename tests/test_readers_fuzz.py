@@ -18,7 +18,7 @@ from parcelfiles import XINDIAN, ZONE40, frame, rectangle, write
 from geo_service import database
 from geo_service.api import create_app
 from geo_service.errors import UploadRefused
-from geo_service.uploads import ImportOptions, import_file
+from geo_service.parcels.uploads import ImportOptions, import_file
 
 SUFFIXES = [".geojson", ".json", ".gpkg", ".zip", ".kml", ".kmz", ".txt", ".shp", ""]
 TABLES = ("uploads", "parcels", "parcel_versions")

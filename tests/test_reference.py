@@ -99,7 +99,7 @@ def test_real_township_outlines_replace_the_approximate_ones(session, tmp_path):
 
 def test_outlines_are_an_admins_to_replace_and_on_record(session, tmp_path):
     from geo_service import actions
-    from geo_service.accounts import acting_user
+    from geo_service.accounts.users import acting_user
     from geo_service.errors import Forbidden
     from geo_service.models import AuditEntry
 

@@ -9,12 +9,13 @@ from conftest import auth
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from geo_service import audit, register
+from geo_service.accounts import audit
 from geo_service.api import create_app
+from geo_service.campaign import register
+from geo_service.campaign.projects import import_projects
+from geo_service.campaign.tallies import CAMPAIGN_TZ
 from geo_service.cli import app
 from geo_service.errors import InvalidInput, NotFound
-from geo_service.projects import import_projects
-from geo_service.tallies import CAMPAIGN_TZ
 
 HEADER = ["项目编号", "项目名称", "类别", "所属区县", "所属乡镇", "业主单位", "时间节点",
           "责任单位", "第一责任人", "直接责任人"]  # fmt: skip

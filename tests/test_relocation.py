@@ -14,16 +14,17 @@ from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, 
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from geo_service import database, exports, rankings
-from geo_service import relocation as rel
+from geo_service import database, exports
 from geo_service.api import create_app
+from geo_service.campaign import rankings
 from geo_service.cli import app
 from geo_service.errors import InvalidInput, UploadRefused
 from geo_service.models import AuditEntry, Flat, Household, Project
-from geo_service.relocation_rosters import import_flats, import_households
-from geo_service.relocation_tallies import clearance, months_paid, overdue, set_target, tally
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.relocation import households as rel
+from geo_service.relocation.rosters import import_flats, import_households
+from geo_service.relocation.tallies import clearance, months_paid, overdue, set_target, tally
 from geo_service.settings import get_settings
-from geo_service.uploads import ImportOptions, import_file
 
 # The sample resident ID of GB 11643's own documentation, and one built on it.
 ID_A = "11010519491231002X"
@@ -647,13 +648,13 @@ DISPUTED = datetime(2017, 12, 20, 2, tzinfo=UTC)
 
 
 def _as(session, username):
-    from geo_service.accounts import acting_user
+    from geo_service.accounts.users import acting_user
 
     return acting_user(session, username, source="test")
 
 
 def test_a_household_is_signed_off_only_once_every_flat_is_handed_over(session, base):
-    from geo_service import relocation_actions as actions
+    from geo_service.relocation import actions
 
     _loaded(session, base)
     who = _as(session, "relocation_all")
@@ -682,7 +683,7 @@ def test_a_household_is_signed_off_only_once_every_flat_is_handed_over(session, 
 
 
 def test_dispute_needs_a_reason_and_a_sign_off_and_the_history_is_tallied_as_of(session, base):
-    from geo_service import relocation_actions as actions
+    from geo_service.relocation import actions
 
     _loaded(session, base)
     who = _as(session, "relocation_xd")
@@ -727,8 +728,8 @@ def test_dispute_needs_a_reason_and_a_sign_off_and_the_history_is_tallied_as_of(
 
 
 def test_four_eyes_keeps_whoever_handed_the_flats_over_from_signing_off(session, base):
-    from geo_service import relocation_actions as actions
     from geo_service.errors import Forbidden
+    from geo_service.relocation import actions
     from geo_service.units import find_district
 
     _loaded(session, base)

@@ -24,7 +24,8 @@ from conftest import TEST_PASSWORD, TEST_USERS
 from parcelfiles import XINDIAN, frame, rectangle, write
 from sqlalchemy import create_engine, text
 
-from geo_service import accounts, database, reference
+from geo_service import database, reference
+from geo_service.accounts import users
 
 REPLICA_SH = Path(__file__).resolve().parents[1] / "scripts" / "replica.sh"
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -88,7 +89,7 @@ def clusters():
         with database.session_scope(made.primary) as session:
             reference.load_reference(session)
             for username in (WRITER, READER):
-                accounts.create_user(
+                users.create_user(
                     session, username, password=TEST_PASSWORD, by="tests",
                     display_name=username, **TEST_USERS[username],
                 )  # fmt: skip
@@ -103,7 +104,7 @@ def clusters():
 
 def _token(clusters: Clusters, username: str) -> str:
     with database.session_scope(clusters.primary) as session:
-        return accounts.issue_token(session, accounts.acting_user(session, username), "api", 60)
+        return users.issue_token(session, users.acting_user(session, username), "api", 60)
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from geo_service import accounts, database
+from geo_service import database
+from geo_service.accounts import users
 from geo_service.api import create_app
 from geo_service.cli import app as cli
 from geo_service.errors import TooManyAttempts, Unauthorized
 from geo_service.settings import get_settings
+
 
 def _run_apart(coroutine):
     """asyncio.run in a thread of its own: Playwright's sync API (the browser tests) leaves
@@ -142,7 +144,7 @@ def test_concurrent_attempts_cannot_pass_the_limit(db):
     def attempt():
         barrier.wait()
         try:
-            accounts.begin_sign_in(OWNER, "192.0.2.1")
+            users.begin_sign_in(OWNER, "192.0.2.1")
             outcomes.append("counted")
         except TooManyAttempts:
             outcomes.append("held")
@@ -180,32 +182,32 @@ def test_the_delay_grows_with_each_failure_and_a_success_clears_it(db):
     settings = get_settings()
     address = "192.0.2.2"
     for _ in range(settings.login_max_failures):
-        attempt = accounts.begin_sign_in(OWNER, address)
+        attempt = users.begin_sign_in(OWNER, address)
         with pytest.raises(Unauthorized), database.session_scope() as s:
-            accounts.finish_sign_in(s, attempt, accounts.password_matches(attempt, "wrong"))
+            users.finish_sign_in(s, attempt, users.password_matches(attempt, "wrong"))
     attempts, delay = _throttle(address)
     assert attempts == settings.login_max_failures
     assert delay == timedelta(seconds=settings.login_delay_seconds)
     with pytest.raises(TooManyAttempts) as held:
-        accounts.begin_sign_in(OWNER, address)
+        users.begin_sign_in(OWNER, address)
     assert 0 < held.value.retry_after <= settings.login_delay_seconds
     for doubled in (2, 4, 8):
         _end_the_wait(address)
-        accounts.begin_sign_in(OWNER, address)
+        users.begin_sign_in(OWNER, address)
         assert _throttle(address)[1] == timedelta(seconds=settings.login_delay_seconds * doubled)
     # The longest wait is LOGIN_LOCKOUT_MINUTES, however many failures.
-    assert accounts.signin_delay(1000) == settings.login_lockout_minutes * 60
+    assert users.signin_delay(1000) == settings.login_lockout_minutes * 60
     # Another address is not slowed at all, and a success clears only its own address.
-    other = accounts.begin_sign_in(OWNER, "192.0.2.3")
+    other = users.begin_sign_in(OWNER, "192.0.2.3")
     with database.session_scope() as s:
-        who = accounts.finish_sign_in(s, other, accounts.password_matches(other, TEST_PASSWORD))
+        who = users.finish_sign_in(s, other, users.password_matches(other, TEST_PASSWORD))
     assert who.username == OWNER
     assert _throttle(address)[0] == settings.login_max_failures + 3
 
 
 def _lock_out(address: str) -> None:
     for _ in range(get_settings().login_max_failures):
-        accounts.begin_sign_in(OWNER, address)
+        users.begin_sign_in(OWNER, address)
 
 
 @pytest.fixture
@@ -238,9 +240,9 @@ def test_an_admin_unlocks_one_address_from_the_cli(db):
     result = runner.invoke(cli, ["users", "unlock", OWNER, "--address", "192.0.2.4"])
     assert result.exit_code == 0, result.output
     assert "1 address(es) cleared" in result.output
-    accounts.begin_sign_in(OWNER, "192.0.2.4")  # free again
+    users.begin_sign_in(OWNER, "192.0.2.4")  # free again
     with pytest.raises(TooManyAttempts):
-        accounts.begin_sign_in(OWNER, "192.0.2.5")
+        users.begin_sign_in(OWNER, "192.0.2.5")
     refused = runner.invoke(cli, ["users", "unlock", OWNER, "--as", "officer_xd"])
     assert refused.exit_code != 0
     with database.get_engine().connect() as conn:

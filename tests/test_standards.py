@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from geo_service import database
 from geo_service.api import create_app
-from geo_service.uploads import ImportOptions, import_file
+from geo_service.parcels.uploads import ImportOptions, import_file
 
 pytest_plugins = ["browser"]
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"

@@ -17,12 +17,12 @@ from parcelfiles import (
 )
 from sqlalchemy import select, text
 
+from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
+from geo_service.campaign.targets import find_target, set_target, target_history
 from geo_service.errors import UploadRefused
 from geo_service.models import Parcel
-from geo_service.tallies import CAMPAIGN_TZ, tally
-from geo_service.targets import find_target, set_target, target_history
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import set_status, verify
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import set_status, verify
 
 MU = 10000 / 15
 

@@ -11,9 +11,10 @@ from conftest import count_rows
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 
 from geo_service.errors import UploadRefused
+from geo_service.parcels.reports import problems_csv, write_problems_gpkg
+from geo_service.parcels.uploads import ImportOptions, import_file
 from geo_service.reference import import_township_boundaries
-from geo_service.reports import problems_csv, write_problems_gpkg
-from geo_service.uploads import ImportOptions, import_file
+from geo_service.settings import get_settings
 
 
 def _options(**kw):
@@ -48,13 +49,30 @@ def test_a_parcel_outside_fuzhou_is_refused(session, tmp_path):
     assert (2, "outside_fuzhou", "error") in _rules(error.report.problems)
 
 
-def test_share_outside_the_declared_township_is_a_warning(session, tmp_path):
+def test_a_share_outside_an_approximate_township_under_the_setting_is_a_warning(
+    session, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ELSEWHERE_TOWNSHIP_TOLERANCE", "1")  # nothing counts as elsewhere
+    get_settings.cache_clear()
     in_gushan = rectangle(GUSHAN, 0, 0, 100, 100)
     report = import_file(session, _file(tmp_path, [in_gushan]), _options())
+    get_settings.cache_clear()
     (problem,) = [p for p in report.problems if p.rule == "outside_township"]
     assert problem.severity == "warning"
     assert "100.0% of the parcel lies outside 新店镇" in problem.message
     assert "approximate" in problem.message
+
+
+def test_a_parcel_mostly_in_another_township_is_refused_naming_it(session, tmp_path):
+    in_gushan = rectangle(GUSHAN, 0, 0, 100, 100)
+    error = _refused(session, _file(tmp_path, [in_gushan]))
+    (problem,) = [p for p in error.report.problems if p.rule == "elsewhere_township"]
+    assert problem.severity == "error"
+    assert "100.0% of the parcel lies outside 新店镇: it lies in 鼓山镇" in problem.message
+    report = import_file(session, _file(tmp_path, [in_gushan], name="o.gpkg"),
+                         _options(override_reason="界线为示意"))  # fmt: skip
+    (warned,) = [p for p in report.problems if p.rule == "elsewhere_township"]
+    assert warned.severity == "warning" and "界线为示意" in warned.message
 
 
 def test_identical_geometries_in_one_file_are_refused(session, tmp_path):

@@ -93,7 +93,7 @@ def test_a_good_file_is_checked_then_stored_and_listed(db, tmp_path):
     with TestClient(create_app()) as api:
         parcels = api.get("/api/parcels", headers=auth("planner")).json()["features"]
     assert {p["properties"]["status"] for p in parcels} == {"delivered"}
-    listed = client.get("/uploads").text.split("Past uploads")[2]
+    listed = client.get("/uploads").text.split("已入库的上传")[2]
     assert "好.geojson" in listed and "land_xd" in listed and 'href="/uploads/1"' in listed
     # the token was used up: storing again is refused in words, nothing stored twice
     again = client.post("/uploads/store", data={"token": token}, headers={**ORIGIN, **PAGE})

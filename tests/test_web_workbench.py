@@ -83,7 +83,7 @@ def test_verifier_verifies_and_disputes_from_the_parcel_page(delivered):
         headers=ORIGIN,
     )
     assert "有争议" in disputed.text and "界址与现场不符" in disputed.text
-    history = client.get("/parcels/B").text.split("历史 History")[1]
+    history = client.get("/parcels/B").text.split("历史")[1]
     assert "已交地 → 已核验" in history and "已核验 → 有争议" in history
     assert "现场核验" in history and "测试land_all" not in history and "land_all" in history
     with TestClient(create_app()) as api:
@@ -102,7 +102,7 @@ def test_a_refused_action_is_shown_in_the_page_and_changes_nothing(delivered):
     # a form posted from another site is refused by the CSRF rule, as for the API
     other = client.post(url, data={"action": "verify"}, headers={"Origin": "http://evil.example"})
     assert other.status_code == 403
-    history = client.get("/parcels/A").text.split("历史 History")[1]
+    history = client.get("/parcels/A").text.split("历史")[1]
     assert "已核验" not in history
 
 
@@ -145,7 +145,7 @@ def test_moving_several_parcels_is_all_or_nothing(db, tmp_path):
     refused = client.post("/parcels", data=both, headers=ORIGIN)
     assert refused.status_code == 400
     error = re.search(r'class="error"[^>]*>([^<]*)', refused.text).group(1)
-    assert error.startswith("地块 B") and "nothing was changed" in error
+    assert error.startswith("地块 B") and "全部未更改" in error
     assert "共 0 个地块" in client.get("/parcels", params={"status": "delivered"}).text
     assert "共 1 个地块" in client.get("/parcels", params={"status": "in_progress"}).text
     others = {"ids": [planned["B"], planned["C"]], "to": "in_progress"}

@@ -1,5 +1,5 @@
 """Status workflow, verification and disputes on a real PostGIS: the legal moves are
-spelled out here independently of geo_service.workflow.TRANSITIONS."""
+spelled out here independently of geo_service.parcels.workflow.TRANSITIONS."""
 
 import itertools
 from datetime import datetime
@@ -12,12 +12,12 @@ from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rec
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
+from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
 from geo_service.cli import app
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.models import Parcel, ParcelVersion
-from geo_service.tallies import CAMPAIGN_TZ, tally
-from geo_service.uploads import ImportOptions, import_file
-from geo_service.workflow import dispute, find_parcel, history, set_status, verify
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.parcels.workflow import dispute, find_parcel, history, set_status, verify
 
 STATUSES = ("planned", "in_progress", "delivered", "demolished", "verified", "disputed")
 # Every legal move, by kind: written out by hand from the brief, not read from the code.

@@ -9,19 +9,9 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from .. import __version__, accounts, logs, scratch
-from ..errors import GeoServiceError
-from ..maps import assets
-from ..maps import pages as maps_pages
-from ..settings import get_settings
-from ..web import board as web_board
-from ..web import home as web_home
-from ..web import login as web_login
-from ..web import parcel_list as web_parcel_list
-from ..web import parcels as web_parcels
-from ..web import templates as web_templates
-from ..web import uploads as web_uploads
-from . import (
+from geo_service import __version__, logs, scratch
+from geo_service.accounts import users as accounts
+from geo_service.api import (
     audit,
     auth,
     docs,
@@ -42,6 +32,17 @@ from . import (
     users,
     workflow,
 )
+from geo_service.errors import GeoServiceError
+from geo_service.maps import assets
+from geo_service.maps import pages as maps_pages
+from geo_service.settings import get_settings
+from geo_service.web import board as web_board
+from geo_service.web import home as web_home
+from geo_service.web import login as web_login
+from geo_service.web import parcel_list as web_parcel_list
+from geo_service.web import parcels as web_parcels
+from geo_service.web import templates as web_templates
+from geo_service.web import uploads as web_uploads
 
 
 def create_app() -> FastAPI:

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from .. import audit
-from ..permissions import require_role
-from .auth import SignedIn
-from .deps import DayQuery, SessionDep
+from geo_service.accounts import audit
+from geo_service.accounts.permissions import require_role
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import DayQuery, SessionDep
 
 
 def audit_router() -> APIRouter:

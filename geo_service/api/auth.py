@@ -19,11 +19,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
-from .. import accounts, audit
-from ..accounts import Principal
-from ..errors import Busy, DatabaseUnavailable, Forbidden, Unauthorized
-from ..settings import get_settings
-from .deps import SessionDep
+from geo_service.accounts import audit, users
+from geo_service.accounts.users import Principal
+from geo_service.api.deps import SessionDep
+from geo_service.errors import Busy, DatabaseUnavailable, Forbidden, Unauthorized
+from geo_service.settings import get_settings
 
 SESSION_COOKIE = "gs_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -70,9 +70,9 @@ async def current_user(
 
 
 async def _resolve(session, secret: str, source: str | None) -> Principal | None:
-    who = accounts.remembered_token(secret, source)
+    who = users.remembered_token(secret, source)
     if who is None:
-        who = await run_in_threadpool(accounts.resolve_token, session, secret, source)
+        who = await run_in_threadpool(users.resolve_token, session, secret, source)
     return who
 
 
@@ -151,17 +151,17 @@ async def sign_in(session, request: Request, username: str, password: str, kind:
             retry_after=settings.password_busy_retry_seconds,
         )
     source = client_address(request)
-    attempt = await run_in_threadpool(accounts.begin_sign_in, username, source)
+    attempt = await run_in_threadpool(users.begin_sign_in, username, source)
     matched = await anyio.to_thread.run_sync(
-        accounts.password_matches, attempt, password, limiter=checks
+        users.password_matches, attempt, password, limiter=checks
     )
     return await run_in_threadpool(_issue, session, attempt, matched, kind)
 
 
-def _issue(session, attempt: accounts.SignInAttempt, matched: bool, kind: str) -> str:
-    who = accounts.finish_sign_in(session, attempt, matched)
+def _issue(session, attempt: users.SignInAttempt, matched: bool, kind: str) -> str:
+    who = users.finish_sign_in(session, attempt, matched)
     minutes = get_settings().session_minutes if kind == "session" else _api_minutes()
-    return accounts.issue_token(session, who, kind, minutes)
+    return users.issue_token(session, who, kind, minutes)
 
 
 def _password_checks(request: Request) -> anyio.CapacityLimiter:
@@ -214,7 +214,7 @@ def auth_router() -> APIRouter:
     ):
         """Revoke the token (or session) this request was made with."""
         secret = bearer.credentials if bearer is not None else request.cookies[SESSION_COOKIE]
-        accounts.revoke_token(session, secret)
+        users.revoke_token(session, secret)
         audit.record(session, who.username, "logout", source=who.source)
         response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/")

@@ -11,8 +11,8 @@ from fastapi import Depends, Path, Query
 from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.orm import Session
 
-from .. import database, periods, texts
-from ..models import KINDS
+from geo_service import database, periods, texts
+from geo_service.models import KINDS
 
 GEOJSON = "application/geo+json"
 # PostgreSQL's integer: ids are serial columns.

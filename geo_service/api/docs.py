@@ -9,8 +9,8 @@ from fastapi.openapi.docs import (
     get_swagger_ui_oauth2_redirect_html,
 )
 
-from ..maps import assets
-from .auth import PageUser
+from geo_service.api.auth import PageUser
+from geo_service.maps import assets
 
 _OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 

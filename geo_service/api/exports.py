@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
-from .. import exports, scratch
-from ..permissions import readable_district
-from .auth import SignedIn
-from .deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service import exports, scratch
+from geo_service.accounts.permissions import readable_district
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
 
 _BY = Annotated[
     str,

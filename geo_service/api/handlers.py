@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import database
-from ..errors import GeoServiceError, http_status, retry_after
-from ..logs import current_request_id
+from geo_service import database
+from geo_service.errors import GeoServiceError, http_status, retry_after
+from geo_service.logs import current_request_id
 
 log = logging.getLogger("geo_service.api")
 
@@ -92,11 +92,17 @@ def is_page_request(request: Request) -> bool:
 
 
 def page_error(request: Request, status: int, detail: str):
-    from ..web.problems import status_words
-    from ..web.templates import templates
+    from geo_service.web.i18n import gettext_for
+    from geo_service.web.problems import status_words
+    from geo_service.web.templates import respond
 
-    context = {"message": f"{status_words(status)}：{detail}", "user": None, "role_label": ""}
-    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+    _ = gettext_for(request)
+    message = _("%(refusal)s: %(detail)s") % {
+        "refusal": status_words(status, request),
+        "detail": detail,
+    }
+    return respond(request, "error.html", {"message": message, "user": None, "role_label": ""},
+                   status)  # fmt: skip
 
 
 def _body(status: int, detail: str, body: dict | None = None) -> JSONResponse:

@@ -5,10 +5,10 @@ import os
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from .. import __version__, database
-from ..errors import DatabaseUnavailable
-from . import schemas
-from .auth import AnyoneOrUser
+from geo_service import __version__, database
+from geo_service.api import schemas
+from geo_service.api.auth import AnyoneOrUser
+from geo_service.errors import DatabaseUnavailable
 
 
 def health_router() -> APIRouter:

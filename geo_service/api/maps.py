@@ -7,16 +7,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ..errors import InvalidInput
-from ..maps import data as maps_data
-from ..maps import pages as maps_pages
-from ..maps import tiles as maps_tiles
-from ..permissions import check_read_city, check_read_district, home_district
-from ..settings import get_settings
-from ..units import find_city, find_district_or_city
-from . import schemas
-from .auth import PageUser, SignedIn
-from .deps import (
+from geo_service.accounts.permissions import check_read_city, check_read_district, home_district
+from geo_service.api import schemas
+from geo_service.api.auth import PageUser, SignedIn
+from geo_service.api.deps import (
     KIND_PATTERN,
     DayQuery,
     QuarterQuery,
@@ -25,6 +19,12 @@ from .deps import (
     YearQuery,
     ZoomPath,
 )
+from geo_service.errors import InvalidInput
+from geo_service.maps import data as maps_data
+from geo_service.maps import pages as maps_pages
+from geo_service.maps import tiles as maps_tiles
+from geo_service.settings import get_settings
+from geo_service.units import find_city, find_district_or_city
 
 
 def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False) -> maps_data.View:

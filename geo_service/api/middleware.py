@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from ..logs import reset_request_id, set_request_id
-from ..settings import get_settings
-from . import handlers
+from geo_service.api import handlers
+from geo_service.logs import reset_request_id, set_request_id
+from geo_service.settings import get_settings
 
 log = logging.getLogger("geo_service.api")
 

@@ -21,13 +21,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from .. import features
-from ..errors import InvalidInput, NotFound
-from ..models import KINDS, STATUSES
-from ..settings import get_settings
-from . import schemas
-from .auth import SignedIn
-from .deps import GEOJSON, ReadSessionDep
+from geo_service.api import schemas
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import GEOJSON, ReadSessionDep
+from geo_service.errors import InvalidInput, NotFound
+from geo_service.models import KINDS, STATUSES
+from geo_service.parcels import features
+from geo_service.settings import get_settings
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
-from .. import database
-from ..errors import InvalidInput, NotFound
-from ..interop import geojson_sql
-from ..models import STATUSES
-from ..permissions import can_read_district
-from ..settings import get_settings
-from . import schemas
-from .auth import SignedIn
-from .deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, ReadSessionDep
+from geo_service import database
+from geo_service.accounts.permissions import can_read_district
+from geo_service.api import schemas
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, ReadSessionDep
+from geo_service.errors import InvalidInput, NotFound
+from geo_service.interop import geojson_sql
+from geo_service.models import STATUSES
+from geo_service.settings import get_settings
 
 
 def _iso(column: str) -> str:

@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from .. import actions, register
-from ..errors import Forbidden
-from ..permissions import check_read_district, visible_district_names
-from ..projects import find_project
-from . import schemas
-from .auth import SignedIn
-from .deps import Day, DayQuery, NameText, NoteText, SessionDep
+from geo_service import actions
+from geo_service.accounts.permissions import check_read_district, visible_district_names
+from geo_service.api import schemas
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import Day, DayQuery, NameText, NoteText, SessionDep
+from geo_service.campaign import register
+from geo_service.campaign.projects import find_project
+from geo_service.errors import Forbidden
 
 
 class MilestoneDone(BaseModel):

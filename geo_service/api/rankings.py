@@ -4,13 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from .. import rankings
-from ..permissions import check_read_district, home_district
-from ..settings import get_settings
-from ..units import find_district
-from . import schemas
-from .auth import SignedIn
-from .deps import PeriodQuery, ReadSessionDep
+from geo_service.accounts.permissions import check_read_district, home_district
+from geo_service.api import schemas
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import PeriodQuery, ReadSessionDep
+from geo_service.campaign import rankings
+from geo_service.settings import get_settings
+from geo_service.units import find_district
 
 
 def rankings_router() -> APIRouter:

@@ -13,17 +13,23 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from .. import permissions, relocation, relocation_actions, relocation_tallies, scratch
-from ..errors import UploadRefused
-from ..maps import data as maps_data
-from ..maps import relocation as relocation_map
-from ..permissions import check_read_district, home_district, visible_district_names
-from ..settings import get_settings
-from ..units import find_district
-from . import schemas
-from .auth import PageUser, SignedIn
-from .deps import CodeText, Day, DayQuery, NoteText, SessionDep, YearQuery
-from .uploads import _attachment, _safe_name, _save_limited
+from geo_service import scratch
+from geo_service.accounts import permissions
+from geo_service.accounts.permissions import (
+    check_read_district,
+    home_district,
+    visible_district_names,
+)
+from geo_service.api import schemas
+from geo_service.api.auth import PageUser, SignedIn
+from geo_service.api.deps import CodeText, Day, DayQuery, NoteText, SessionDep, YearQuery
+from geo_service.api.uploads import _attachment, _safe_name, _save_limited
+from geo_service.errors import UploadRefused
+from geo_service.maps import data as maps_data
+from geo_service.maps import relocation as relocation_map
+from geo_service.relocation import actions, households, tallies
+from geo_service.settings import get_settings
+from geo_service.units import find_district
 
 
 class FlatStep(BaseModel):
@@ -77,7 +83,7 @@ def relocation_router() -> APIRouter:
     ):
         """Households, flats and m² planned, allocated, handed over, certified; targets."""
         district = _district(session, who, district)
-        rows = relocation_tallies.tally(session, by=by, year=year, as_of=as_of, district=district)
+        rows = tallies.tally(session, by=by, year=year, as_of=as_of, district=district)
         return [r.as_dict(by) for r in _visible(session, who, rows)]
 
     @router.get("/overdue", response_model=list[schemas.OverdueCase])
@@ -91,7 +97,7 @@ def relocation_router() -> APIRouter:
         """The 两逾 lists; names in full only for the roles that may read them."""
         district = _district(session, who, district)
         names = permissions.personal_townships(who)
-        cases = relocation_tallies.overdue(session, as_of, district, kind, names)
+        cases = tallies.overdue(session, as_of, district, kind, names)
         return [c.as_dict() for c in _visible(session, who, cases)]
 
     @router.get("/clearance", response_model=list[schemas.ClearanceRow])
@@ -100,7 +106,7 @@ def relocation_router() -> APIRouter:
     ):
         """清零: open 两逾 cases per district at the start of the year and now, monthly."""
         names = visible_district_names(session, who)
-        rows = relocation_tallies.clearance(session, year, as_of)
+        rows = tallies.clearance(session, year, as_of)
         return [r for r in rows if names is None or r["district"] in names]
 
     @router.get("/households", response_model=list[schemas.HouseholdOut])
@@ -114,7 +120,7 @@ def relocation_router() -> APIRouter:
         user's role may read them (admins; township officers for their townships)."""
         names = permissions.personal_townships(who)
         districts = visible_district_names(session, who)
-        return relocation.list_households(session, township, project, names, districts)
+        return households.list_households(session, township, project, names, districts)
 
     @router.post("/households", **ROSTER_ROUTE)
     def post_households(
@@ -125,7 +131,7 @@ def relocation_router() -> APIRouter:
         report_format: Annotated[str, Form(pattern="^(json|csv)$")] = "json",
     ):
         """A roster, checked whole: 201 with the report, or 422 with every problem."""
-        importer = relocation_actions.import_households
+        importer = actions.import_households
         return _import(session, who, importer, file, dry_run, report_format)
 
     @router.post("/flats", **ROSTER_ROUTE)
@@ -137,7 +143,7 @@ def relocation_router() -> APIRouter:
         report_format: Annotated[str, Form(pattern="^(json|csv)$")] = "json",
     ):
         """A flat list with allocations and dates, checked whole (201, or 422)."""
-        importer = relocation_actions.import_flats
+        importer = actions.import_flats
         return _import(session, who, importer, file, dry_run, report_format)
 
     @router.post(
@@ -154,7 +160,7 @@ def relocation_router() -> APIRouter:
     ):
         """Allocate a flat (房源调度), record its hand-over (交房) or its title (办证):
         an admin, or the officer of the household's township."""
-        outcome = relocation_actions.flat_step(
+        outcome = actions.flat_step(
             session, who, step, project, building, unit, body.on, body.household
         )
         return {"flat": f"{project} {building}-{unit}", "step": step, "outcome": outcome}
@@ -164,13 +170,13 @@ def relocation_router() -> APIRouter:
         """Sign a household's relocation off: a verifier of 回迁核验组 in the household's
         township, once all its flats are handed over (four eyes where the district has
         it on). The name and group recorded are the signed-in verifier's."""
-        return relocation_actions.sign_off(session, who, ref, body.on, body.note)
+        return actions.sign_off(session, who, ref, body.on, body.note)
 
     @router.post("/households/{ref}/dispute", response_model=schemas.HouseholdSignoff)
     def post_dispute(ref: str, body: Dispute, session: SessionDep, who: SignedIn):
         """Dispute (return) a signed-off household, with a reason: it stops counting as
         verified until 回迁核验组 signs it off again."""
-        return relocation_actions.dispute(session, who, ref, body.reason)
+        return actions.dispute(session, who, ref, body.reason)
 
     return router
 

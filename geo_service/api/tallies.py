@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from .. import tallies
-from ..permissions import visible_district_names
-from . import schemas
-from .auth import SignedIn
-from .deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service.accounts.permissions import visible_district_names
+from geo_service.api import schemas
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service.campaign import tallies
 
 
 def _visible(session, who, rows):

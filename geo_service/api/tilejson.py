@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from ..maps import tiles as maps_tiles
-from ..permissions import check_read_district, home_district
-from ..settings import get_settings
-from ..units import find_district
-from . import schemas
-from .auth import SignedIn
-from .deps import KIND_PATTERN, DayQuery, ReadSessionDep
+from geo_service.accounts.permissions import check_read_district, home_district
+from geo_service.api import schemas
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import KIND_PATTERN, DayQuery, ReadSessionDep
+from geo_service.maps import tiles as maps_tiles
+from geo_service.settings import get_settings
+from geo_service.units import find_district
 
 
 def tilejson_router() -> APIRouter:

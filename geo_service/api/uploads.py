@@ -8,13 +8,14 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
 
-from .. import actions, reports, scratch
-from ..errors import TooLarge, UploadRefused
-from ..settings import get_settings
-from ..uploads import upload_options
-from . import schemas
-from .auth import SignedIn
-from .deps import KIND_PATTERN, SessionDep
+from geo_service import actions, scratch
+from geo_service.api import schemas
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import KIND_PATTERN, SessionDep
+from geo_service.errors import TooLarge, UploadRefused
+from geo_service.parcels import reports
+from geo_service.parcels.uploads import upload_options
+from geo_service.settings import get_settings
 
 
 def uploads_router() -> APIRouter:
@@ -149,7 +150,7 @@ class UploadSizeLimit:
                 detail = f"the upload is larger than the upload limit ({limit:,} bytes)"
                 response = JSONResponse({"detail": detail}, status_code=413)
                 if scope["path"] != "/api/uploads":
-                    from .handlers import page_error
+                    from geo_service.api.handlers import page_error
 
                     response = page_error(Request(scope), 413, detail)
                 return await response(scope, receive, send)

@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from .. import accounts
-from ..permissions import require_role
-from .auth import SignedIn
-from .deps import SessionDep
+from geo_service.accounts import users
+from geo_service.accounts.permissions import require_role
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import SessionDep
 
 
 class Unlocked(BaseModel):
@@ -32,7 +32,7 @@ def users_router() -> APIRouter:
         """Clear the failed sign-ins counted against a user, from every address or from
         one: they may sign in again at once (admin only; audited as user.unlock)."""
         require_role(who, "admin", doing="unlock users")
-        cleared = accounts.unlock(
+        cleared = users.unlock(
             session, username, address=address, by=who.username, source=who.source
         )
         return Unlocked(username=username, address=address, cleared=cleared)

@@ -9,10 +9,12 @@ import logging
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from .. import actions, permissions, workflow
-from . import schemas
-from .auth import SignedIn
-from .deps import IdPath, NoteText, SessionDep
+from geo_service import actions
+from geo_service.accounts import permissions
+from geo_service.api import schemas
+from geo_service.api.auth import SignedIn
+from geo_service.api.deps import IdPath, NoteText, SessionDep
+from geo_service.parcels import workflow
 
 log = logging.getLogger("geo_service.api")
 

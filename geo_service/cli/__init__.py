@@ -1,7 +1,7 @@
 """The `geo-service` command: thin Typer commands over the use cases, one module per group."""
 
 # Importing each module registers its commands on `app`.
-from . import (  # noqa: F401
+from geo_service.cli import (  # noqa: F401
     assets,
     backup,
     boundaries,
@@ -19,6 +19,6 @@ from . import (  # noqa: F401
     users,
     workflow,
 )
-from .common import app
+from geo_service.cli.common import app
 
 __all__ = ["app"]

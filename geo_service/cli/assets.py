@@ -2,9 +2,9 @@
 
 import typer
 
-from ..errors import GeoServiceError
-from ..maps import assets
-from .common import _fail, app
+from geo_service.cli.common import _fail, app
+from geo_service.errors import GeoServiceError
+from geo_service.maps import assets
 
 assets_app = typer.Typer(help="The map pages' browser assets.", no_args_is_help=True)
 app.add_typer(assets_app, name="assets")

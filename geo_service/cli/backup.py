@@ -4,8 +4,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import GeoServiceError
-from .common import _fail, app, get_settings, lazy
+from geo_service.cli.common import _fail, app, get_settings, lazy
+from geo_service.errors import GeoServiceError
 
 backups = lazy("geo_service.backup")
 

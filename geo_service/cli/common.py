@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from .. import __version__, texts
-from ..errors import GeoServiceError
-from ..periods import parse_day, parse_year
+from geo_service import __version__, texts
+from geo_service.errors import GeoServiceError
+from geo_service.periods import parse_day, parse_year
 
 # The command modules import the use cases (and through them SQLAlchemy, GDAL, openpyxl
 # ...) only when a command runs: `geo-service --version` or `import` starts without the
@@ -36,13 +36,13 @@ def lazy(name: str) -> _LazyModule:
 
 
 def session_scope(*args, **kwargs):
-    from ..database import session_scope as scope
+    from geo_service.database import session_scope as scope
 
     return scope(*args, **kwargs)
 
 
 def get_settings():
-    from ..settings import get_settings as settings
+    from geo_service.settings import get_settings as settings
 
     return settings()
 
@@ -63,7 +63,7 @@ class _Commands(TyperGroup):
             dbapi = sys.modules.get("sqlalchemy.exc")
             if dbapi is None or not isinstance(exc, dbapi.DBAPIError):
                 raise
-            from .. import database
+            from geo_service import database
 
             reason = database.outage_reason(exc)
             if reason is None:
@@ -203,7 +203,7 @@ def acting(session, username: str | None):
     reference data), recorded as local:<login name>, but never sign a parcel off."""
     import getpass
 
-    from ..accounts import Principal, acting_user
+    from geo_service.accounts.users import Principal, acting_user
 
     if username:
         return acting_user(session, username, source="cli")
@@ -218,7 +218,7 @@ def acting(session, username: str | None):
 
 def fail_acting(exc: GeoServiceError, username: str | None) -> None:
     """A refusal, with the hint a local operator needs."""
-    from ..errors import Forbidden
+    from geo_service.errors import Forbidden
 
     if isinstance(exc, Forbidden) and not username:
         exc = Forbidden(f"{exc}; name the user you act as with --as USER")

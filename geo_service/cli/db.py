@@ -2,13 +2,13 @@
 
 import typer
 
-from ..errors import GeoServiceError
-from .common import _fail, app, get_settings, lazy, session_scope
+from geo_service.cli.common import _fail, app, get_settings, lazy, session_scope
+from geo_service.errors import GeoServiceError
 
-accounts = lazy("geo_service.accounts")
+accounts = lazy("geo_service.accounts.users")
 database = lazy("geo_service.database")
 reference = lazy("geo_service.reference")
-roles = lazy("geo_service.roles")
+roles = lazy("geo_service.app_role")
 
 db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -53,8 +53,9 @@ def db_app_role(
     ),
 ) -> None:
     """Create the service's own login role (run as the database owner, after `db upgrade`)
-    and grant it what the service needs and no more: parcel history and kept upload files
-    can be added to, never changed or deleted; parcels are withdrawn, never deleted.
+    and grant it what the service needs and no more: history (versions, milestone records,
+    uploads and their files, the audit log) can be added to, never changed or deleted;
+    parcels are withdrawn, never deleted.
     Prints the DATABASE_URL for the service (with the password when one was set now).
 
     Example: geo-service db app-role --name geo_service_app

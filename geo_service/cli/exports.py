@@ -5,8 +5,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import GeoServiceError
-from .common import Kind, _day, _fail, _year, app, lazy, session_scope
+from geo_service.cli.common import Kind, _day, _fail, _year, app, lazy, session_scope
+from geo_service.errors import GeoServiceError
 
 exports = lazy("geo_service.exports")
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from ..errors import GeoServiceError, UploadRefused
-from .common import (
+from geo_service.cli.common import (
     ImportStatus,
     Kind,
     acting,
@@ -19,9 +18,10 @@ from .common import (
     lazy,
     session_scope,
 )
+from geo_service.errors import GeoServiceError, UploadRefused
 
 actions = lazy("geo_service.actions")
-reports = lazy("geo_service.reports")
+reports = lazy("geo_service.parcels.reports")
 
 
 @app.command("import")
@@ -57,6 +57,11 @@ def import_command(
     accept_overlaps: bool = typer.Option(
         False, "--accept-overlaps", help="accept overlaps between verified parcels, flagged"
     ),
+    override_reason: str | None = typer.Option(
+        None,
+        help="store parcels lying mostly outside --township anyway, with this reason on "
+        "record (a verifier of the kind; at most 2000 characters)",
+    ),
     report_csv: Path | None = typer.Option(None, help="write the problem report as CSV"),
     report_gpkg: Path | None = typer.Option(
         None, help="write the problem features as a GeoPackage, to fix in QGIS"
@@ -79,11 +84,12 @@ def import_command(
 
       geo-service import 界址点.txt --kind land --township 新店镇 --dry-run --json
 
-    A verifier's upload with --status verified is signed by the verifier's own group; a
-    township officer uploads planned or delivered parcels of their townships.
+    A verifier's upload with --status verified (or a file whose status column says
+    verified) is signed by the verifier's own group, never under four eyes; a township
+    officer uploads planned or delivered parcels of their townships. A parcel lying mostly
+    in another township is refused, naming it, unless --override-reason is given.
     """
-    from .. import actions as _loaded  # noqa: F401  (the libraries first, for the freeze)
-    from ..uploads import upload_options
+    from geo_service.parcels.uploads import upload_options
 
     _spare_the_collector()
     options = upload_options(
@@ -98,6 +104,7 @@ def import_command(
         dry_run=dry_run,
         accept_valid=accept_valid,
         accept_overlaps=accept_overlaps,
+        override_reason=override_reason,
     )
     try:
         with session_scope() as session, _progress() as advance:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import GeoServiceError
-from .common import Kind, _fail, _year, app, get_settings, session_scope
+from geo_service.cli.common import Kind, _fail, _year, app, get_settings, session_scope
+from geo_service.errors import GeoServiceError
 
 
 class MapName(StrEnum):
@@ -37,9 +37,9 @@ def map_command(
 
       geo-service map relocation --district 晋安区 --output maps/relocation.html
     """
-    from ..maps import data as maps_data
-    from ..maps import pages as maps_pages
-    from ..maps import relocation as relocation_map
+    from geo_service.maps import data as maps_data
+    from geo_service.maps import pages as maps_pages
+    from geo_service.maps import relocation as relocation_map
 
     try:
         view = maps_data.View(

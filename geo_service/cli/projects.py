@@ -8,9 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..categories import CATEGORIES
-from ..errors import GeoServiceError
-from .common import (
+from geo_service.campaign.categories import CATEGORIES
+from geo_service.cli.common import (
     ListFormat,
     _day,
     _fail,
@@ -24,10 +23,11 @@ from .common import (
     lazy,
     session_scope,
 )
+from geo_service.errors import GeoServiceError
 
 actions = lazy("geo_service.actions")
 areas = lazy("geo_service.areas")
-register = lazy("geo_service.register")
+register = lazy("geo_service.campaign.register")
 
 projects_app = typer.Typer(help="Projects and their responsibility lists.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")

@@ -6,11 +6,11 @@ import sys
 import typer
 from rich.table import Table
 
-from ..errors import GeoServiceError
-from ..periods import parse_period
-from .common import ListFormat, _fail, _text, app, lazy, session_scope
+from geo_service.cli.common import ListFormat, _fail, _text, app, lazy, session_scope
+from geo_service.errors import GeoServiceError
+from geo_service.periods import parse_period
 
-rankings = lazy("geo_service.rankings")
+rankings = lazy("geo_service.campaign.rankings")
 
 
 @app.command("rank")

@@ -11,8 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..errors import GeoServiceError, UploadRefused
-from .common import (
+from geo_service.cli.common import (
     Format,
     _day,
     _fail,
@@ -27,11 +26,12 @@ from .common import (
     lazy,
     session_scope,
 )
+from geo_service.errors import GeoServiceError, UploadRefused
 
-permissions = lazy("geo_service.permissions")
-relocation = lazy("geo_service.relocation")
-relocation_actions = lazy("geo_service.relocation_actions")
-relocation_tallies = lazy("geo_service.relocation_tallies")
+permissions = lazy("geo_service.accounts.permissions")
+relocation = lazy("geo_service.relocation.households")
+relocation_actions = lazy("geo_service.relocation.actions")
+relocation_tallies = lazy("geo_service.relocation.tallies")
 
 relocation_app = typer.Typer(
     help="Relocation (回迁): resettlement projects, households, flats, overdue lists.",

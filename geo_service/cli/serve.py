@@ -2,8 +2,8 @@
 
 import typer
 
-from ..errors import GeoServiceError
-from .common import _fail, app, lazy
+from geo_service.cli.common import _fail, app, lazy
+from geo_service.errors import GeoServiceError
 
 demo = lazy("geo_service.demo")
 
@@ -33,7 +33,7 @@ def serve(
 
     Example: geo-service serve --host 0.0.0.0 --port 8000 --workers 2
     """
-    from .server import run_server
+    from geo_service.cli.server import run_server
 
     typer.echo(f"geo_service on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     run_server("geo_service.api:create_app", host=host, port=port, workers=workers, factory=True)

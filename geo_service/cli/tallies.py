@@ -10,8 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..errors import GeoServiceError
-from .common import (
+from geo_service.cli.common import (
     By,
     Credit,
     Format,
@@ -26,11 +25,12 @@ from .common import (
     lazy,
     session_scope,
 )
-from .relocation import tally_table as relocation_table
+from geo_service.cli.relocation import tally_table as relocation_table
+from geo_service.errors import GeoServiceError
 
-relocation_tallies = lazy("geo_service.relocation_tallies")
-reports = lazy("geo_service.reports")
-tallies = lazy("geo_service.tallies")
+relocation_tallies = lazy("geo_service.relocation.tallies")
+reports = lazy("geo_service.parcels.reports")
+tallies = lazy("geo_service.campaign.tallies")
 
 
 class TallyKind(StrEnum):

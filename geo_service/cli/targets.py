@@ -5,14 +5,24 @@ from pathlib import Path
 
 import typer
 
-from ..errors import GeoServiceError
-from .common import Kind, _fail, _year, acting, app, as_option, fail_acting, lazy, session_scope
+from geo_service.cli.common import (
+    Kind,
+    _fail,
+    _year,
+    acting,
+    app,
+    as_option,
+    fail_acting,
+    lazy,
+    session_scope,
+)
+from geo_service.errors import GeoServiceError
 
 actions = lazy("geo_service.actions")
 areas = lazy("geo_service.areas")
-relocation_actions = lazy("geo_service.relocation_actions")
-tallies = lazy("geo_service.tallies")
-targets = lazy("geo_service.targets")
+relocation_actions = lazy("geo_service.relocation.actions")
+tallies = lazy("geo_service.campaign.tallies")
+targets = lazy("geo_service.campaign.targets")
 
 
 class TargetKind(StrEnum):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import GeoServiceError
-from .common import acting, app, as_option, fail_acting, lazy, session_scope
+from geo_service.cli.common import acting, app, as_option, fail_acting, lazy, session_scope
+from geo_service.errors import GeoServiceError
 
 actions = lazy("geo_service.actions")
 

@@ -6,8 +6,7 @@ import sys
 import typer
 from rich.table import Table
 
-from ..errors import GeoServiceError
-from .common import (
+from geo_service.cli.common import (
     ListFormat,
     _day,
     _name,
@@ -19,9 +18,10 @@ from .common import (
     lazy,
     session_scope,
 )
+from geo_service.errors import GeoServiceError
 
-accounts = lazy("geo_service.accounts")
-audit = lazy("geo_service.audit")
+accounts = lazy("geo_service.accounts.users")
+audit = lazy("geo_service.accounts.audit")
 
 users_app = typer.Typer(
     help="Users and roles: admin, leader, planner, verifier, officer.", no_args_is_help=True
@@ -31,7 +31,7 @@ _TOWNSHIPS_HELP = "a township the user works in (repeat for several); verifiers 
 
 
 def _as_admin(session, as_user: str | None):
-    from ..permissions import require_role
+    from geo_service.accounts.permissions import require_role
 
     return require_role(acting(session, as_user), "admin", doing="manage users")
 

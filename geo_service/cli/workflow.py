@@ -6,8 +6,7 @@ import sys
 import typer
 from rich.table import Table
 
-from ..errors import GeoServiceError
-from .common import (
+from geo_service.cli.common import (
     _KIND_HELP,
     _PARCEL_HELP,
     _TOWNSHIP_HELP,
@@ -23,10 +22,11 @@ from .common import (
     lazy,
     session_scope,
 )
+from geo_service.errors import GeoServiceError
 
 actions = lazy("geo_service.actions")
-tallies = lazy("geo_service.tallies")
-workflow = lazy("geo_service.workflow")
+tallies = lazy("geo_service.campaign.tallies")
+workflow = lazy("geo_service.parcels.workflow")
 
 
 def _parcel(session, code: str, township: str | None, kind):

@@ -15,6 +15,7 @@ Leaflet only. folium elements that do need jQuery (`folium.Popup`, also made by
 """
 
 import base64
+import hashlib
 import json
 import mimetypes
 import re
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..errors import GeoServiceError
+from geo_service.errors import GeoServiceError
 
 VENDOR_DIR = Path(__file__).parent / "vendor"
 NODE_MODULES = VENDOR_DIR / "node_modules"
@@ -263,6 +264,36 @@ def check_map(fmap) -> None:
 
 # ---------------------------------------------------------------- serving
 
+LONG_CACHE = "public, max-age=31536000, immutable"
+
+
+@cache
+def _digest(path: Path, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def own_url(prefix: str, directory: Path, name: str) -> str:
+    """The URL of one of the service's own static files, `?v=` its content's hash: a
+    browser keeps it for a year and asks again as soon as the file changes."""
+    path = directory / name
+    return f"{prefix.rstrip('/')}/{name}?v={_digest(path, path.stat().st_mtime_ns)}"
+
+
+def own_static_app(directory: Path):
+    """The ASGI app serving the service's own CSS, JS and images: a year's cache for URLs
+    made by `own_url` (they change with the file), a check with the server otherwise."""
+    from starlette.staticfiles import StaticFiles
+
+    class OwnFiles(StaticFiles):
+        async def get_response(self, path, scope):
+            response = await super().get_response(path, scope)
+            if response.status_code in (200, 304):
+                versioned = b"v=" in scope.get("query_string", b"")
+                response.headers["Cache-Control"] = LONG_CACHE if versioned else "no-cache"
+            return response
+
+    return OwnFiles(directory=directory)
+
 
 def static_app():
     """The ASGI app for `app.mount(STATIC_PREFIX, ...)`: the listed files only, cached long."""
@@ -278,7 +309,7 @@ def static_app():
                 # URLs carry ?v=<version>; images (named from leaflet.css) do not.
                 versioned = b"v=" in scope.get("query_string", b"")
                 response.headers["Cache-Control"] = (
-                    "public, max-age=31536000, immutable" if versioned else "public, max-age=86400"
+                    LONG_CACHE if versioned else "public, max-age=86400"
                 )
             return response
 

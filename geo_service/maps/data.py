@@ -12,14 +12,15 @@ from urllib.parse import urlencode
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .. import database, tallies
-from ..areas import m2_to_mu, rounded
-from ..errors import InvalidInput
-from ..interop import geojson_sql
-from ..settings import get_settings
-from ..tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
-from ..targets import basis_label
-from ..units import find_city, find_district, find_district_or_city
+from geo_service import database
+from geo_service.areas import m2_to_mu, rounded
+from geo_service.campaign import tallies
+from geo_service.campaign.tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
+from geo_service.campaign.targets import basis_label
+from geo_service.errors import InvalidInput
+from geo_service.interop import geojson_sql
+from geo_service.settings import get_settings
+from geo_service.units import find_city, find_district, find_district_or_city
 
 # ~10 m: township outlines are approximate anyway, and the page stays small.
 TOWNSHIP_SIMPLIFY_DEG = 0.0001

@@ -5,21 +5,23 @@ summary, search, quarter timeline and live updates are drawn by geo_service_maps
 data embedded in the page, so the same page works live and saved as one offline file.
 """
 
+import re
 from dataclasses import replace
 from html import escape
 from pathlib import Path
 
 import folium
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 from sqlalchemy.orm import Session
 
-from .. import tallies
-from ..settings import get_settings
-from . import assets, data
-from .data import View
+from geo_service.campaign import tallies
+from geo_service.maps import assets, data
+from geo_service.maps.data import View
+from geo_service.settings import get_settings
 
 STATIC_DIR = Path(__file__).parent / "static"
+STATIC_PREFIX = "/maps/static"
 OWN_JS = "geo_service_maps.js"
 OWN_CSS = "geo_service_maps.css"
 POLL_MS = 10_000  # well inside the 30 s within which a leader must see a change
@@ -40,6 +42,50 @@ class _Start(MacroElement):
         self.config = data.dumps(config)
 
 
+# folium's viewport forbids zooming (maximum-scale=1.0, user-scalable=no): someone who needs
+# larger text on a phone must be able to pinch (WCAG 1.4.4).
+_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
+ZOOMABLE = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+
+
+class _Page(Figure):
+    """folium's page with what every page of the service has: a language, a header leading
+    home, one h1, the map in <main>, and beside it the figures as text (#gs-units, filled
+    by geo_service_maps.js; the support map's credit table)."""
+
+    _template = Template(
+        "<!DOCTYPE html>\n"
+        '<html lang="zh-CN">\n'
+        "<head>\n{{ this.header.render(**kwargs) }}\n</head>\n"
+        '<body class="gs-map-page">\n'
+        '<header class="gs-top">'
+        '{% if this.home %}<a class="gs-home" href="/">geo_service 攻坚进度</a>{% endif %}'
+        "<h1>{{ this.heading }}</h1></header>\n"
+        '<main class="gs-main">\n{{ this.html.render(**kwargs) }}\n</main>\n'
+        "</body>\n<script>\n{{ this.script.render(**kwargs) }}\n</script>\n</html>\n"
+    )
+
+    def __init__(self, heading: str, home: bool):
+        super().__init__()
+        self.heading = escape(heading)
+        self.home = home  # a saved file has no service to go home to
+        self.beside: list[Element] = []
+
+    def render(self, **kwargs) -> str:
+        for child in self._children.values():
+            child.render(**kwargs)  # the map puts its <div> into self.html here
+        for element in self.beside:  # after the map: read, and tabbed to, in the order seen
+            self.html.add_child(element)
+        self.beside = []
+        page = self._template.render(this=self, kwargs=kwargs)
+        return _VIEWPORT.sub(ZOOMABLE, page, count=1)
+
+
+def _units() -> Element:
+    """Filled by geo_service_maps.js: each unit's figures, a button showing it on the map."""
+    return Element('<aside class="gs-side" id="gs-units" aria-labelledby="gs-units-title"></aside>')
+
+
 def _base_map(bounds, title: str, static: bool) -> folium.Map:
     settings = get_settings()
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
@@ -55,18 +101,19 @@ def _base_map(bounds, title: str, static: bool) -> folium.Map:
     # Only local Leaflet: folium's CDN defaults (jQuery, Bootstrap, Font Awesome) would
     # leave the page blank on an intranet, and nothing here needs them.
     fmap.default_js, fmap.default_css = [], []
+    _Page(title, home=not static).add_child(fmap)
     root = fmap.get_root()
     root.header.add_child(Element(f"<title>{escape(title)}</title>"))
+    if not static:
+        root.header.add_child(Element('<link rel="icon" href="/favicon.ico">'))
     if static:
         root.header.add_child(Element(assets.inline_html()))
         root.header.add_child(Element(_inline_own()))
     else:
         assets.use_local_assets(fmap)
+        css, js = (assets.own_url(STATIC_PREFIX, STATIC_DIR, name) for name in (OWN_CSS, OWN_JS))
         root.header.add_child(
-            Element(
-                f'<link rel="stylesheet" href="/maps/static/{OWN_CSS}">'
-                f'<script src="/maps/static/{OWN_JS}"></script>'
-            )
+            Element(f'<link rel="stylesheet" href="{css}"><script src="{js}"></script>')
         )
     if settings.basemap_url and not static:
         # An intranet tile server or Tianditu (CGCS2000, no offset): never a GCJ-02 basemap.
@@ -133,6 +180,7 @@ def progress_page(
     title = f"{view.district} {'交地' if view.kind == 'land' else '拆迁'}进度"
     fmap = _base_map(bounds, title, static)
     fmap.add_child(_Start(config))
+    fmap.get_root().beside.append(_units())
     return fmap.get_root().render()
 
 
@@ -162,7 +210,7 @@ def support_page(session: Session, view: View, static: bool = False) -> str:
     }
     fmap = _base_map(bounds, f"{view.district} 跨界支援", static)
     fmap.add_child(_Start(config))
-    fmap.get_root().html.add_child(Element(_credit_table(session, view, links)))
+    fmap.get_root().beside.append(Element(_credit_table(session, view, links)))
     return fmap.get_root().render()
 
 
@@ -212,12 +260,13 @@ def _credit_table(session: Session, view: View, links) -> str:
         or '<tr><td colspan="3">暂无跨界支援记录</td></tr>'
     )
     return (
-        '<div class="gs-panel gs-side" id="gs-credit">'
-        f"<h3>{escape(view.district)} 跨界支援</h3>"
+        # Focusable: when it scrolls, a keyboard can scroll it (WCAG 2.1.1).
+        '<aside class="gs-side" id="gs-credit" tabindex="0" aria-labelledby="gs-credit-title">'
+        f'<h2 id="gs-credit-title">{escape(view.district)} 跨界支援</h2>'
         f"<table><tr><th>支援 → 属地</th><th>宗数</th><th>已核验（{unit}）</th></tr>{pairs}</table>"
-        f"<h4>乡镇得分（已核验，{unit}）</h4>"
+        f"<h3>乡镇得分（已核验，{unit}）</h3>"
         f"<table><tr><th>乡镇</th><th>属地</th><th>支援他镇</th></tr>{''.join(rows)}</table>"
         '<p class="gs-note">属地：本乡镇地块；'
         "支援他镇：本乡镇参与支援的他镇地块（两者不相加）。</p>"
-        "</div>"
+        "</aside>"
     )

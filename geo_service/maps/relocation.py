@@ -11,12 +11,12 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .. import relocation_tallies as rt
-from ..interop import geojson_sql
-from ..settings import get_settings
-from ..units import find_district
-from . import data
-from .pages import POLL_MS, _base_map, _Start
+from geo_service.interop import geojson_sql
+from geo_service.maps import data
+from geo_service.maps.pages import POLL_MS, _base_map, _Start, _units
+from geo_service.relocation import tallies as rt
+from geo_service.settings import get_settings
+from geo_service.units import find_district
 
 
 def relocation_data(
@@ -142,4 +142,5 @@ def relocation_page(
     }
     fmap = _base_map(config["bounds"], f"{district} 回迁进度", static)
     fmap.add_child(_Start(config))
+    fmap.get_root().beside.append(_units())
     return fmap.get_root().render()

@@ -5,11 +5,12 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .. import database, tallies
-from ..areas import M2_PER_MU
-from ..errors import InvalidInput
-from ..tallies import VALID_AT
-from ..units import find_district
+from geo_service import database
+from geo_service.areas import M2_PER_MU
+from geo_service.campaign import tallies
+from geo_service.campaign.tallies import VALID_AT
+from geo_service.errors import InvalidInput
+from geo_service.units import find_district
 
 LAYER = "parcels"
 EXTENT = 4096

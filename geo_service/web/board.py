@@ -8,15 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from .. import boards
-from ..api import schemas
-from ..api.auth import PageUser, SignedIn
-from ..api.deps import PeriodQuery, SessionDep, YearQuery
-from ..errors import Forbidden
-from ..permissions import check_read_district, home_district
-from ..settings import get_settings
-from ..units import find_district
-from .templates import render_page
+from geo_service.accounts.permissions import check_read_district, home_district
+from geo_service.api import schemas
+from geo_service.api.auth import PageUser, SignedIn
+from geo_service.api.deps import PeriodQuery, SessionDep, YearQuery
+from geo_service.campaign import boards
+from geo_service.errors import Forbidden
+from geo_service.settings import get_settings
+from geo_service.units import find_district
+from geo_service.web.templates import render_page
 
 LevelQuery = Annotated[
     str | None, Query(pattern="^(township|district)$", description="district: city level")

@@ -1,35 +1,37 @@
 """The landing page for people, and the JSON index for programs (now at /api)."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
-from ..api.auth import PageUser
-from ..models import KINDS
-from .login import render
+from geo_service.api.auth import PageUser
+from geo_service.models import KINDS
+from geo_service.web.i18n import N_
+from geo_service.web.login import render
+from geo_service.web.templates import STATIC_DIR
 
 # Each role's own pages; who may do what is decided by the permission layer, not here.
-# Groups are (heading, links); a link is (href, label).
+# Groups are (heading, links); a link is (href, label), translated on the page.
 _WORK_VERIFIER = [
-    ("/queue", "待核验 Verification queue"),
-    ("/parcels", "地块 Parcels"),
-    ("/uploads", "上传 Upload"),
+    ("/queue", N_("Verification queue")),
+    ("/parcels", N_("Parcels")),
+    ("/uploads", N_("Upload")),
 ]
-_WORK_OFFICER = [("/parcels", "地块 Parcels"), ("/uploads", "上传 Upload")]
-_WORK_READER = [("/parcels", "地块 Parcels")]
+_WORK_OFFICER = [("/parcels", N_("Parcels")), ("/uploads", N_("Upload"))]
+_WORK_READER = [("/parcels", N_("Parcels"))]
 _MAPS = [
-    ("/maps/progress", "进度图 Progress map"),
-    ("/maps/support", "支援图 Support map"),
-    ("/maps/relocation", "回迁图 Relocation map"),
+    ("/maps/progress", N_("Progress map")),
+    ("/maps/support", N_("Support map")),
+    ("/maps/relocation", N_("Relocation map")),
 ]
 _BOARDS = [
-    ("/board", "看板 Board"),
-    ("/board?level=district", "全市看板 City board"),
-    ("/public", "公开进度 Public page"),
+    ("/board", N_("Board")),
+    ("/board?level=district", N_("City board")),
+    ("/public", N_("Public page")),
 ]
-_PRINT = [("/api/exports/tallies.html", "制表挂图 Printable tallies (A4)")]
+_PRINT = [("/api/exports/tallies.html", N_("Printable tallies (A4)"))]
 _DATA = [
-    ("/api/projects", "项目台账 Project register (JSON)"),
-    ("/docs", "API 文档 Docs"),
+    ("/api/projects", N_("Project register (JSON)")),
+    ("/docs", N_("API documentation")),
 ]
 
 
@@ -39,10 +41,10 @@ def links_for(who) -> list[tuple[str, list]]:
         "officer": _WORK_OFFICER,
     }.get(who.role, _WORK_READER)
     boards = [b for b in _BOARDS if who.district_ids is None or "level=district" not in b[0]]
-    groups = [("工作台 Workbench", work), ("地图 Maps", _MAPS), ("看板 Boards", boards)]
+    groups = [(N_("Workbench"), work), (N_("Maps"), _MAPS), (N_("Boards"), boards)]
     if who.role in ("leader", "planner", "admin"):
-        groups.append(("报表 Reports", _PRINT))
-    groups.append(("数据 Data", _DATA))
+        groups.append((N_("Reports"), _PRINT))
+    groups.append((N_("Data"), _DATA))
     return groups
 
 
@@ -52,6 +54,15 @@ def home_router() -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def landing(request: Request, who: PageUser):
         return render(request, "home.html", user=who, groups=links_for(who))
+
+    @router.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for this fixed URL by themselves: it cannot carry a hash, so a day.
+        return FileResponse(
+            STATIC_DIR / "favicon.ico",
+            media_type="image/x-icon",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @router.get("/api")
     def index():

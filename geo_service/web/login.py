@@ -6,12 +6,21 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import accounts, audit
-from ..accounts import ROLE_LABELS
-from ..api.auth import SESSION_COOKIE, MaybeUser, same_origin, set_session_cookie, sign_in
-from ..api.deps import SessionDep
-from ..errors import GeoServiceError, http_status, retry_after
-from .templates import templates
+from geo_service.accounts import audit, users
+from geo_service.api.auth import SESSION_COOKIE, MaybeUser, same_origin, set_session_cookie, sign_in
+from geo_service.api.deps import SessionDep
+from geo_service.errors import GeoServiceError, http_status, retry_after
+from geo_service.web.i18n import N_, gettext_for
+from geo_service.web.templates import respond
+
+# Each role's name in the page header (msgids: docs/translations.md).
+ROLE_NAMES = {
+    "admin": N_("administrator"),
+    "leader": N_("leader"),
+    "planner": N_("planner"),
+    "verifier": N_("verification group"),
+    "officer": N_("township officer"),
+}
 
 
 def safe_next(target: str | None) -> str:
@@ -23,8 +32,18 @@ def safe_next(target: str | None) -> str:
 
 def render(request: Request, name: str, status_code: int = 200, user=None, **context):
     context["user"] = user
-    context["role_label"] = ROLE_LABELS.get(user.role, "").split(":")[0] if user else ""
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    context["role_label"] = ROLE_NAMES.get(user.role, "") if user else ""
+    return respond(request, name, context, status_code)
+
+
+def _refused(_, exc: GeoServiceError) -> str:
+    """Why a sign-in failed, in the page's words; the domain's detail goes to the log."""
+    seconds = getattr(exc, "retry_after", None)
+    if seconds is not None:
+        reason = _("too many sign-ins: try again in %(seconds)s seconds") % {"seconds": seconds}
+    else:
+        reason = _("wrong user name or password, or the user is disabled")
+    return _("Sign-in failed: %(reason)s") % {"reason": reason}
 
 
 def login_router() -> APIRouter:
@@ -46,13 +65,14 @@ def login_router() -> APIRouter:
         form = {"next": target, "username": username}
         if not same_origin(request):
             # Login CSRF: another site must not sign this browser in as someone else.
-            error = "请从本系统的登录页登录。 Sign in from this service's own page."
+            _ = gettext_for(request)
+            error = _("Sign in from this service's own page.")
             return render(request, "login.html", 403, error=error, **form)
         try:
             secret = await sign_in(session, request, username, password, "session")
         except GeoServiceError as exc:
             await run_in_threadpool(session.rollback)
-            error = f"登录失败 Sign-in failed: {exc}"
+            error = _refused(gettext_for(request), exc)
             page = render(request, "login.html", http_status(exc), error=error, **form)
             page.headers.update(retry_after(exc))
             return page
@@ -63,7 +83,7 @@ def login_router() -> APIRouter:
     @router.post("/logout")
     def logout(request: Request, session: SessionDep, who: MaybeUser):
         if who is not None:
-            accounts.revoke_token(session, request.cookies.get(SESSION_COOKIE, ""))
+            users.revoke_token(session, request.cookies.get(SESSION_COOKIE, ""))
             audit.record(session, who.username, "logout", source=who.source)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")

@@ -9,13 +9,14 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
-from .. import actions, workflow
-from ..api.auth import PageUser
-from ..api.deps import NoteText, SessionDep
-from ..errors import GeoServiceError, http_status
-from ..models import KINDS, STATUSES, AdminUnit, Parcel, Project
-from .login import render
-from .parcels import _GLOBALS, map_assets
+from geo_service import actions
+from geo_service.api.auth import PageUser
+from geo_service.api.deps import NoteText, SessionDep
+from geo_service.errors import GeoServiceError, http_status
+from geo_service.models import KINDS, STATUSES, AdminUnit, Parcel, Project
+from geo_service.parcels import workflow
+from geo_service.web.login import render
+from geo_service.web.parcels import _GLOBALS, map_assets
 
 PAGE_SIZE = 50
 SORTS = {

@@ -10,15 +10,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select, text
 
-from .. import actions, permissions, workflow
-from ..api.auth import PageUser
-from ..api.deps import NoteText, SessionDep
-from ..areas import m2_to_mu
-from ..errors import GeoServiceError, http_status
-from ..interop import geojson_sql
-from ..maps import assets
-from ..models import Parcel
-from .login import render
+from geo_service import actions
+from geo_service.accounts import permissions
+from geo_service.api.auth import PageUser
+from geo_service.api.deps import NoteText, SessionDep
+from geo_service.areas import m2_to_mu
+from geo_service.errors import GeoServiceError, http_status
+from geo_service.interop import geojson_sql
+from geo_service.maps import assets
+from geo_service.models import Parcel
+from geo_service.parcels import workflow
+from geo_service.web.login import render
 
 STATUS_LABELS = {
     "planned": "计划",

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NotFound
+from geo_service.errors import NotFound
 
 ROOT = Path(tempfile.gettempdir()) / "geo-service-pending-uploads"
 KEEP_SECONDS = 24 * 3600

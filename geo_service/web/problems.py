@@ -1,8 +1,10 @@
-"""Plain Chinese for the pages: what each upload rule means, and what kind of refusal an
-error is. The rules themselves live in validation.py, uploads.py and readers/; the domain's
-own message (with the figures: which code, how far, how much) is shown beside these words."""
+"""The pages' words for the upload rules and for refusals, as gettext msgids (translated
+where shown: geo_service/locale). The rules themselves live in validation.py, uploads.py and
+readers/; a problem's figures come as its params, and the rule code stays a secondary
+detail. A problem whose rule has no wording here (or a report kept before problems carried
+params) shows the domain's own message, marked as such."""
 
-from ..errors import (
+from geo_service.errors import (
     Conflict,
     Forbidden,
     GeoServiceError,
@@ -12,71 +14,142 @@ from ..errors import (
     Unauthorized,
     UploadRefused,
 )
+from geo_service.web.i18n import N_, gettext_for
 
 RULE_LABELS = {
-    "bad_coordinate": "界址点坐标无法读取",
-    "changed_after_verification": "已核验地块的边界被改动，需重新核验",
-    "code_missing": "图形内没有宗地号注记",
-    "code_not_text": "地块编号必须是文字或数字",
-    "code_outside_outlines": "宗地号注记不在任何宗地界线内",
-    "code_too_long": "地块编号太长",
-    "columns_swapped": "X、Y 两列互换（X 应为北坐标），已按数值纠正",
-    "coordinates_out_of_range": "坐标超出合理范围（可能坐标系选错）",
-    "coordinates_unrecognised": "无法识别坐标的类型（经纬度还是投影坐标）",
-    "crs_inferred": "文件未写明坐标系，系统按坐标数值推断",
-    "crs_missing": "文件没有坐标系信息",
-    "crs_not_accepted": "不接受该坐标系",
-    "crs_unknown": "无法识别文件声明的坐标系",
-    "declared_area_mismatch": "申报面积与图形面积相差过大",
-    "duplicate_code": "地块编号重复",
-    "duplicate_geometry": "与文件中另一地块的图形重复",
-    "empty_geometry": "要素没有图形",
-    "invalid_geometry": "图形自相交或无效",
-    "malformed_file": "文件格式损坏",
-    "no_features": "文件中没有任何要素",
-    "not_polygon": "不是面（地块边界必须是多边形）",
-    "outside_crs_area": "坐标超出该坐标系的适用范围",
-    "outside_district": "地块不在所属区县内",
-    "outside_fuzhou": "地块不在福州市范围内",
-    "outside_township": "地块不在所选乡镇内",
-    "overlap": "与已有地块重叠",
-    "overlap_verified": "与已核验地块重叠",
-    "repaired_geometry": "图形已自动修复（请核对）",
-    "ring_crosses_itself": "界址线自相交（界址点顺序或坐标有误）",
-    "several_codes": "一个宗地界线内有多个宗地号注记",
-    "skipped_features": "部分要素被跳过",
-    "status_move": "上传不能使地块状态倒退或解除争议",
-    "too_few_points": "界址点太少，构不成地块",
-    "unclosed_outline": "宗地界线没有闭合（未自动闭合）",
-    "unclosed_ring": "边界没有闭合",
-    "unknown_project": "找不到该项目",
-    "unknown_status": "无法识别的状态",
-    "unknown_township": "找不到该支援乡镇",
-    "withdrawn": "该编号的地块已撤销，不能再用",
-    "zone_mismatch": "坐标与所选投影带不一致",
+    "bad_coordinate": N_("a boundary point's coordinates cannot be read"),
+    "changed_after_verification": N_(
+        "the boundary of a verified parcel changed: it must be verified again"
+    ),
+    "code_missing": N_("no parcel code label inside the outline"),
+    "code_not_text": N_("a parcel code must be text or a number"),
+    "code_outside_outlines": N_("a parcel code label lies inside no outline"),
+    "code_too_long": N_("the parcel code is too long"),
+    "columns_swapped": N_(
+        "the X and Y columns were swapped (X is northing) and were corrected by their values"
+    ),
+    "coordinates_out_of_range": N_("coordinates out of any sensible range (wrong CRS?)"),
+    "coordinates_unrecognised": N_("cannot tell whether the coordinates are lon/lat or projected"),
+    "crs_inferred": N_("the file names no CRS; it was inferred from the coordinates"),
+    "crs_missing": N_("the file has no CRS"),
+    "crs_not_accepted": N_("this CRS is not accepted"),
+    "crs_unknown": N_("the CRS the file declares is not recognised"),
+    "declared_area_mismatch": N_("the declared area differs too much from the boundary's"),
+    "duplicate_code": N_("duplicate parcel code"),
+    "duplicate_geometry": N_("the same boundary as another feature of the file"),
+    "elsewhere_township": N_("most of the parcel lies in another township (it counts there)"),
+    "empty_geometry": N_("the feature has no geometry"),
+    "invalid_geometry": N_("self-intersecting or invalid boundary"),
+    "malformed_file": N_("the file is damaged"),
+    "no_features": N_("the file holds no features"),
+    "not_polygon": N_("not a polygon (a parcel boundary must be one)"),
+    "outside_crs_area": N_("coordinates outside the area of use of the CRS"),
+    "outside_district": N_("the parcel is not in its district"),
+    "outside_fuzhou": N_("the parcel is not in Fuzhou"),
+    "outside_township": N_("the parcel is not in the chosen township"),
+    "overlap": N_("overlaps a parcel"),
+    "overlap_verified": N_("overlaps a verified parcel"),
+    "repaired_geometry": N_("the boundary was repaired automatically (please check it)"),
+    "ring_crosses_itself": N_("the boundary crosses itself (point order or coordinates wrong)"),
+    "several_codes": N_("several parcel code labels inside one outline"),
+    "signoff": N_(
+        "the uploader may not set this status (sign-off is the verification group's, "
+        "under four eyes)"
+    ),
+    "skipped_features": N_("some features were skipped"),
+    "status_move": N_("an upload cannot move a parcel back or out of a dispute"),
+    "too_few_points": N_("too few boundary points to make a parcel"),
+    "unclosed_outline": N_("the outline is not closed (not closed automatically)"),
+    "unclosed_ring": N_("the boundary is not closed"),
+    "unknown_project": N_("no such project"),
+    "unknown_status": N_("unknown status"),
+    "unknown_township": N_("no such supporting township"),
+    "withdrawn": N_("a parcel with this code was withdrawn; the code cannot be used again"),
+    "zone_mismatch": N_("the coordinates do not match the chosen projection zone"),
+}
+
+# A problem's detail, with its figures (Problem.params) by name.
+DETAILS = {
+    "declared_area_mismatch": N_(
+        "declared %(declared)s m² but the boundary measures %(measured)s m² (%(difference)s)"
+    ),
+    "duplicate_code": N_("parcel code %(code)s is used again (first at feature %(first)s)"),
+    "duplicate_geometry": N_("the same boundary as feature %(feature)s (%(code)s)"),
+    "code_too_long": N_("a parcel code has at most %(limit)s characters, this one %(length)s"),
+    "empty_geometry": N_("the feature has no geometry"),
+    "invalid_geometry": N_(
+        "invalid boundary (%(reason)s); repairing it would change the area by %(change)s: "
+        "fix the boundary and upload again"
+    ),
+    "no_features": N_("the file holds no features"),
+    "not_polygon": N_("this feature is a %(type)s, not a parcel boundary (polygon)"),
+    "outside_crs_area": N_(
+        "coordinates fall outside the area of use of %(crs)s (lon %(west)s to %(east)s, "
+        "lat %(south)s to %(north)s): is the CRS right? Name it in the CRS field"
+    ),
+    "outside_district": N_(
+        "%(share)s of the parcel lies outside %(district)s, the district of %(township)s: "
+        "is the township (or the CRS) right?"
+    ),
+    "outside_fuzhou": N_("the parcel lies outside Fuzhou: is the CRS or the zone right?"),
+    "outside_township": N_("%(share)s of the parcel lies outside %(township)s"),
+    "overlap": N_("overlaps parcel %(other)s by %(area)s m²"),
+    "repaired_geometry": N_(
+        "invalid boundary (%(reason)s) repaired; the area changed by %(change)s"
+    ),
+}
+# Two verified parcels overlapping: refused, or accepted on the form (then a warning).
+_OVERLAP_VERIFIED = {
+    "error": N_(
+        "overlaps verified parcel %(other)s by %(area)s m²; both are verified: fix it, or "
+        "tick “accept overlaps between verified parcels” and check again"
+    ),
+    "warning": N_(
+        "overlaps verified parcel %(other)s by %(area)s m² (accepted: counted once in the tallies)"
+    ),
 }
 
 _ERROR_WORDS = [
-    (UploadRefused, "文件未被接受"),
-    (TooLarge, "文件太大"),
-    (Forbidden, "没有权限"),
-    (Unauthorized, "请重新登录"),
-    (NotFound, "找不到"),
-    (Conflict, "数据刚被他人修改，没有保存任何内容，请刷新后重试"),
-    (InvalidInput, "填写有误"),
+    (UploadRefused, N_("The file was not accepted")),
+    (TooLarge, N_("The file is too large")),
+    (Forbidden, N_("Not allowed")),
+    (Unauthorized, N_("Please sign in again")),
+    (NotFound, N_("Not found")),
+    (Conflict, N_("Someone changed this just now; nothing was saved. Reload and try again")),
+    (InvalidInput, N_("Something in the form is wrong")),
 ]
 
 
-def rule_label(rule: str) -> str:
-    return RULE_LABELS.get(rule, "其他问题")
+_OTHER = N_("other problem")
 
 
-def error_words(exc: GeoServiceError) -> str:
-    """A refusal as the page says it: what kind of refusal, in Chinese, then the detail."""
+def rule_label(rule: str, _=str) -> str:
+    return _(RULE_LABELS.get(rule, _OTHER))
+
+
+def problem_detail(problem: dict, _=str) -> tuple[str, bool]:
+    """The detail in the page's language, and whether it is ours (False: the domain's own
+    message, for a rule without wording here or a problem kept without its figures)."""
+    rule, params = problem.get("rule"), problem.get("params")
+    wording = DETAILS.get(rule)
+    if rule == "overlap_verified":
+        wording = _OVERLAP_VERIFIED.get(problem.get("severity"))
+    if wording is None or params is None:
+        return problem.get("message") or "", False
+    try:
+        return _(wording) % params, True
+    except (KeyError, TypeError, ValueError):  # a figure missing from an older report
+        return problem.get("message") or "", False
+
+
+def error_words(exc: GeoServiceError, request=None) -> str:
+    """A refusal as the page says it: what kind of refusal, in the page's language, then
+    the domain's detail."""
+    _ = gettext_for(request) if request is not None else str
     for cls, words in _ERROR_WORDS:
         if isinstance(exc, cls):
-            return f"{words}：{_first_line(exc)}"
-    return f"未能完成：{_first_line(exc)}"
+            return _("%(refusal)s: %(detail)s") % {"refusal": _(words), "detail": _first_line(exc)}
+    return _("Could not be done: %(detail)s") % {"detail": _first_line(exc)}
 
 
 def _first_line(exc: GeoServiceError) -> str:
@@ -85,16 +158,20 @@ def _first_line(exc: GeoServiceError) -> str:
 
 
 _STATUS_WORDS = {
-    400: "填写有误",
-    401: "请重新登录",
-    403: "没有权限，或请求不是从本系统的页面发出的",
-    404: "找不到",
-    405: "不能这样操作",
-    409: "数据刚被他人修改，没有保存任何内容，请刷新后重试",
-    413: "文件太大",
-    422: "填写有误或文件未被接受",
+    400: N_("Something in the form is wrong"),
+    401: N_("Please sign in again"),
+    403: N_("Not allowed, or the request did not come from this service's pages"),
+    404: N_("Not found"),
+    405: N_("This cannot be done this way"),
+    409: N_("Someone changed this just now; nothing was saved. Reload and try again"),
+    413: N_("The file is too large"),
+    422: N_("Something in the form is wrong, or the file was not accepted"),
 }
 
 
-def status_words(status: int) -> str:
-    return _STATUS_WORDS.get(status, "未能完成")
+_NOT_DONE = N_("Could not be done")
+
+
+def status_words(status: int, request=None) -> str:
+    _ = gettext_for(request) if request is not None else str
+    return _(_STATUS_WORDS.get(status, _NOT_DONE))

@@ -17,20 +17,27 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from shapely.geometry import shape
 from sqlalchemy import select
 
-from .. import actions, permissions, reports, scratch
-from ..api.auth import PageUser
-from ..api.deps import SessionDep
-from ..api.uploads import _safe_name, _save_limited
-from ..areas import m2_to_mu
-from ..errors import Forbidden, GeoServiceError, InvalidInput, UploadRefused, http_status
-from ..interop import rfc7946
-from ..models import KINDS, VERIFICATION_GROUPS, AdminUnit, Project
-from ..problems import Problem
-from ..uploads import IMPORT_STATUSES, upload_options, upload_record, upload_records
-from . import pending
-from .login import render
-from .parcels import _GLOBALS, map_assets
-from .problems import error_words, rule_label
+from geo_service import actions, scratch
+from geo_service.accounts import permissions
+from geo_service.api.auth import PageUser
+from geo_service.api.deps import SessionDep
+from geo_service.api.uploads import _safe_name, _save_limited
+from geo_service.areas import m2_to_mu
+from geo_service.errors import Forbidden, GeoServiceError, InvalidInput, UploadRefused, http_status
+from geo_service.interop import rfc7946
+from geo_service.models import KINDS, VERIFICATION_GROUPS, AdminUnit, Project
+from geo_service.parcels import reports
+from geo_service.parcels.uploads import (
+    IMPORT_STATUSES,
+    upload_options,
+    upload_record,
+    upload_records,
+)
+from geo_service.problems import Problem
+from geo_service.web import pending
+from geo_service.web.login import render
+from geo_service.web.parcels import _GLOBALS, map_assets
+from geo_service.web.problems import error_words, rule_label
 
 ROLES_WHO_UPLOAD = ("verifier", "officer")
 

@@ -55,6 +55,55 @@
     return new C({ position: position });
   }
 
+  /* The figures beside the map, as text (#gs-units): a row per unit whose button shows it
+   * on the map and its figures below the table. Tab or ↑ ↓ move between the units, Enter
+   * opens one: the map is usable without a mouse, and a screen reader reads the figures. */
+  function unitList(map, title, columns, rows, extra) {
+    var side = document.getElementById("gs-units");
+    if (!side) return;
+    var active = document.activeElement, refocus = null;
+    if (active && side.contains(active) && active.classList.contains("gs-unit")) refocus = active.textContent;
+    side.innerHTML = '<h2 id="gs-units-title">' + esc(title) + "</h2>" +
+      '<p class="gs-note">用 Tab 或 ↑ ↓ 键在各行间移动，回车在地图上查看。</p>' +
+      "<table><thead><tr>" + columns.map(function (c) { return '<th scope="col">' + esc(c) + "</th>"; }).join("") +
+      "</tr></thead><tbody>" + rows.map(function (r, i) {
+        return '<tr><th scope="row"><button type="button" class="gs-unit" data-i="' + i + '">' + esc(r.name) +
+          "</button></th>" + r.cells.map(function (c) { return "<td>" + c + "</td>"; }).join("") + "</tr>";
+      }).join("") + "</tbody></table>" + (extra || "") +
+      '<div class="gs-unit-detail" id="gs-unit-detail" role="status" aria-live="polite"></div>';
+    var buttons = Array.prototype.slice.call(side.querySelectorAll(".gs-unit"));
+    var detail = side.querySelector(".gs-unit-detail");
+    function open(i, fit) {
+      buttons.forEach(function (b) { b.removeAttribute("aria-current"); });
+      buttons[i].setAttribute("aria-current", "true");
+      side.setAttribute("data-gs-open", rows[i].name);
+      var layer = rows[i].layer();
+      if (layer && fit) {
+        var bounds = layer.getBounds ? layer.getBounds() : L.latLngBounds([layer.getLatLng()]);
+        map.fitBounds(bounds, { animate: false, maxZoom: 16 });
+        if (layer.openTooltip) layer.openTooltip(bounds.getCenter());
+      }
+      detail.innerHTML = rows[i].detail();
+    }
+    buttons.forEach(function (b, i) {
+      b.addEventListener("click", function () { open(i, true); });
+      b.addEventListener("keydown", function (e) {
+        var to = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: buttons.length - 1 }[e.key];
+        if (to === undefined) return;
+        e.preventDefault();
+        buttons[Math.max(0, Math.min(buttons.length - 1, to))].focus();
+      });
+      // A live update redraws the list: the unit open and the focus stay where they were.
+      if (rows[i].name === side.getAttribute("data-gs-open")) open(i, false);
+      if (rows[i].name === refocus) b.focus();
+    });
+  }
+  function figures(rows) {
+    return '<table class="gs-figures">' + rows.map(function (r) {
+      return "<tr><th>" + esc(r[0]) + "</th><td>" + r[1] + "</td></tr>";
+    }).join("") + "</table>";
+  }
+
   function townshipStyle(f) {
     var p = f.properties;
     // The unit's code as a class: tests and print styles find one township or district.
@@ -65,6 +114,14 @@
     }
     return { className: unit, color: "#333", weight: 1.5,
              fillColor: progressColor(p.progress), fillOpacity: 0.65 };
+  }
+  function untabbed(layer) {
+    // Hundreds of parcels one Tab each would bury the rest of the page: the keyboard finds
+    // a parcel by its code (the search box) instead.
+    layer.on("add", function () {
+      var el = layer.getElement && layer.getElement();
+      if (el) el.setAttribute("tabindex", "-1");
+    });
   }
   function parcelStyle(status) {
     var s = STATUS[status] || STATUS.planned;
@@ -154,6 +211,7 @@
       onEachFeature: function (f, layer) {
         layer.bindTooltip(esc(f.properties.code) + " · " + ((STATUS[f.properties.status] || {}).label || ""));
         layer.bindPopup(parcelPopup(f.properties, kind));
+        untabbed(layer);
       }
     });
   };
@@ -223,10 +281,35 @@
       if (shown) this.map.addLayer(this.parcels);
     }
     this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
+    this.listUnits(data);
     this.updates += 1;
     this.token = data.token || this.token;
     document.body.setAttribute("data-gs-updates", String(this.updates));
     document.body.setAttribute("data-gs-verified-m2", String(data.summary.verified_m2));
+  };
+
+  ProgressMap.prototype.listUnits = function (data) {
+    var self = this, kind = this.kind, units = this.cfg.view.city ? "区县" : "乡镇";
+    function target(p) { return p.target_m2 === null ? "未设" : amount(kind, p.target_m2); }
+    var rows = data.townships.features.map(function (f) {
+      var p = f.properties;
+      return {
+        name: p.name,
+        cells: [amount(kind, p.verified_m2), target(p), pct(p.progress)],
+        layer: function () {
+          var found = null;
+          self.townships.eachLayer(function (l) { if (l.feature.properties.name === p.name) found = l; });
+          return found;
+        },
+        detail: function () {
+          return "<h3>" + esc(p.name) + "</h3>" + figures([["已核验", amount(kind, p.verified_m2)],
+            [p.target_label || "目标", target(p)], ["进度", pct(p.progress)]]) +
+            (p.approximate ? "<p><i>边界为示意</i></p>" : "") +
+            (p.link ? '<p><a href="' + esc(p.link) + '">查看各乡镇</a></p>' : "");
+        }
+      };
+    });
+    unitList(this.map, units + KIND_LABEL[kind] + "进度", [units, "已核验", "目标", "进度"], rows);
   };
 
   ProgressMap.prototype.tileUrl = function (data) {
@@ -320,7 +403,7 @@
     });
     var parcels = L.geoJSON(data.parcels, {
       style: function (f) { return parcelStyle(f.properties.status); },
-      onEachFeature: function (f, layer) { layer.bindPopup(parcelPopup(f.properties, cfg.view.kind)); }
+      onEachFeature: function (f, layer) { layer.bindPopup(parcelPopup(f.properties, cfg.view.kind)); untabbed(layer); }
     }).addTo(map);
     var links = L.layerGroup().addTo(map);
     data.links.forEach(function (l) { maxM2 = Math.max(maxM2, l.verified_m2); });
@@ -338,9 +421,7 @@
     L.control.layers(null, { "支援关系": links, "支援项目地块": parcels }, { collapsed: false }).addTo(map);
     control("bottomright", "gs-legend",
       '<h4>跨界支援</h4><div><i class="gs-line"></i>支援方 → 属地乡镇，线宽 ∝ 共同完成的已核验面积</div>').addTo(map);
-    // Keep the district clear of the credit table on the left.
-    var side = document.getElementById("gs-credit");
-    map.fitBounds(cfg.bounds, { paddingTopLeft: [side ? side.offsetWidth + 70 : 0, 20], animate: false });
+    map.fitBounds(cfg.bounds, { animate: false });
     document.body.setAttribute("data-gs-links", String(data.links.length));
   }
 
@@ -392,7 +473,7 @@
   }
 
   RelocationMap.prototype.update = function (data) {
-    var self = this, centres = {}, sites = {}, maxFlats = 1, maxHouseholds = 1;
+    var self = this, centres = {}, sites = {}, markers = {}, maxFlats = 1, maxHouseholds = 1;
     this.townships.clearLayers().addData(data.townships);
     this.labels.clearLayers();
     this.links.clearLayers();
@@ -430,15 +511,36 @@
       var html = '<table class="gs-popup">' + rows.map(function (r) {
         return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
       }).join("") + "</table>";
-      L.circleMarker([p.lat, p.lon], { className: "gs-site-marker", radius: 6 + 22 * Math.sqrt(p.flats_planned / maxFlats),
+      markers[p.code] = L.circleMarker([p.lat, p.lon], { className: "gs-site-marker", radius: 6 + 22 * Math.sqrt(p.flats_planned / maxFlats),
         color: "#37474f", weight: 2, fillColor: color, fillOpacity: 0.85 })
         .bindTooltip(esc(p.name) + " " + pct(p.progress)).bindPopup(html).addTo(self.sites);
+      markers[p.code].gsDetail = "<h3>" + esc(p.name) + "</h3>" + html;
     });
     this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
+    this.listSites(data, markers);
     this.token = data.token;
     this.updates += 1;
     document.body.setAttribute("data-gs-updates", String(this.updates));
     document.body.setAttribute("data-gs-households-handed-over", String(data.summary.households_handed_over || 0));
+  };
+
+  RelocationMap.prototype.listSites = function (data, markers) {
+    var rows = data.sites.features.map(function (f) {
+      var p = f.properties;
+      return {
+        name: p.name,
+        cells: [fmt(p.households_handed_over) + " / " + fmt(p.households) + " 户", pct(p.progress)],
+        layer: function () { return markers[p.code]; },
+        detail: function () { return markers[p.code].gsDetail; }
+      };
+    });
+    var townships = data.townships.features.filter(function (f) { return f.properties.households; });
+    var extra = townships.length ? "<h3>各乡镇回迁户（已交房 / 应回迁）</h3><table><tbody>" +
+      townships.map(function (f) {
+        var p = f.properties;
+        return '<tr><th scope="row">' + esc(p.name) + "</th><td>" + fmt(p.handed_over) + " / " + fmt(p.households) + " 户</td></tr>";
+      }).join("") + "</tbody></table>" : "";
+    unitList(this.map, "安置项目交房进度", ["安置项目", "已交房 / 应回迁户", "交房进度"], rows, extra);
   };
 
   RelocationMap.prototype.summaryHtml = function (s) {
@@ -479,6 +581,9 @@
 
   window.geoServiceMaps = {
     start: function (map, cfg) {
+      var box = map.getContainer();
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", (document.querySelector("h1") || document).textContent + " 地图");
       var page = new (MODES[cfg.mode] || ProgressMap)(map, cfg);
       window.geoServiceMaps.page = page;
       return page;

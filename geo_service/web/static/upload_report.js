@@ -11,6 +11,7 @@
 
   if (box && window.L) {
     var data = JSON.parse(box.getAttribute("data-map"));
+    var featureWord = box.dataset.featureWord || "";
     map = L.map(box, { attributionControl: false, keyboard: true });
     L.control.scale({ imperial: false }).addTo(map);
     var shapes = L.geoJSON(data.shapes, {
@@ -21,7 +22,7 @@
       },
       onEachFeature: function (f, layer) {
         outlines[f.properties.feature] = layer;
-        layer.bindTooltip("要素 " + f.properties.feature);
+        layer.bindTooltip(featureWord + " " + f.properties.feature);
       }
     }).addTo(map);
     var points = L.featureGroup().addTo(map);
@@ -72,7 +73,7 @@
   if (store) {
     store.addEventListener("submit", function () {
       document.getElementById("store-button").disabled = true;
-      document.getElementById("store-status").textContent = "正在入库，请稍候… Storing…";
+      document.getElementById("store-status").textContent = store.dataset.storing;
     });
   }
 

@@ -14,7 +14,7 @@
   var button = document.getElementById("check-button");
 
   function showName() {
-    shown.textContent = input.files.length ? "已选择 Chosen: " + input.files[0].name : "";
+    shown.textContent = input.files.length ? form.dataset.chosen + " " + input.files[0].name : "";
   }
   input.addEventListener("change", showName);
   ["dragenter", "dragover"].forEach(function (name) {
@@ -50,12 +50,12 @@
     xhr.upload.addEventListener("progress", function (p) {
       if (p.lengthComputable) {
         bar.value = Math.round(100 * p.loaded / p.total);
-        status.textContent = "正在上传 Uploading… " + bar.value + "%";
+        status.textContent = form.dataset.uploading + " " + bar.value + "%";
       }
     });
     xhr.upload.addEventListener("load", function () {
       bar.removeAttribute("value");  // indeterminate while the server checks
-      status.textContent = "正在检查 Checking…";
+      status.textContent = form.dataset.checking;
     });
     xhr.addEventListener("load", function () {
       if (xhr.status < 400 && xhr.responseURL && xhr.responseURL.indexOf("/uploads/pending/") >= 0) {
@@ -65,16 +65,16 @@
       var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
       var error = doc.querySelector(".error");
       finish();
-      showError(error ? error.textContent : "检查未完成（" + xhr.status + "），请重试。");
+      showError(error ? error.textContent : form.dataset.unfinished.replace("%(status)s", xhr.status));
     });
     xhr.addEventListener("error", function () {
       finish();
-      showError("连接中断，文件未送达，请重试。 The connection broke: try again.");
+      showError(form.dataset.broken);
     });
     bar.hidden = false;
     bar.value = 0;
     button.disabled = true;
-    status.textContent = "正在上传 Uploading…";
+    status.textContent = form.dataset.uploading;
     xhr.send(new FormData(form));
   });
 

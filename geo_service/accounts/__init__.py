@@ -1,0 +1,6 @@
+"""Accounts: who may do what.
+
+`users` (people, passwords, sign-ins and their throttles), `permissions` (the one place the
+roles are decided: role, group, township, four eyes) and `audit` (the append-only log of
+every write, refusal and failed sign-in). The service's own database role is `app_role`.
+"""

@@ -1,0 +1,237 @@
+"""What the wall board (看板) and the public page (向社会公开) show.
+
+The board: one card per township of a district (or per district at city level) with the
+annual target and what is verified per kind, the ranking for the period (rank, change),
+a behind-schedule flag (verified below the period's planned share of the target: the
+ranking's own figure), the last verifications and the responsible persons.
+
+The public page carries figures only: progress by city, district and township and project
+counts by category; no person's name, no parcel code, no household.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from geo_service.areas import m2_to_mu
+from geo_service.campaign import rankings, register, tallies
+from geo_service.campaign.tallies import end_of_day
+from geo_service.models import AdminUnit, Parcel, Project
+from geo_service.periods import Period, parse_period
+from geo_service.settings import get_settings
+from geo_service.units import find_city, find_district
+
+KIND_LABELS = {"land": "交地", "demolition": "拆迁"}
+RECENT = 3
+
+
+def default_period(today: date | None = None) -> rankings.Period:
+    """The current quarter in the campaign year, or the campaign year's last quarter once
+    it is over."""
+    today = today or register.today()
+    year = get_settings().campaign_year
+    if today.year == year:
+        return rankings.Period(year, quarter=(today.month - 1) // 3 + 1)
+    return rankings.Period(year, quarter=4 if today.year > year else 1)
+
+
+@dataclass
+class BoardView:
+    level: str  # township (cards per township of `district`) or district (city level)
+    district: str | None
+    period: rankings.Period
+
+    @classmethod
+    def make(
+        cls, level: str | None, district: str | None, period: "Period | str | None"
+    ) -> "BoardView":
+        level = level or "township"
+        parsed = parse_period(period) if period else default_period()
+        if level == "township":
+            district = district or get_settings().default_district
+        return cls(level, district if level == "township" else None, parsed)
+
+
+def board(session: Session, view: BoardView) -> dict:
+    end = view.period.end
+    ranking = rankings.rank(session, view.level, view.period, district=view.district)
+    by_unit = {r["unit"]: r for r in ranking["rows"]}
+    rows = tallies.tally(
+        session,
+        by=view.level,
+        year=view.period.year,
+        as_of=end,
+        district=view.district if view.level == "township" else None,
+    )
+    figures: dict[str, dict] = {}
+    for r in rows:
+        name = r.township if view.level == "township" else r.district
+        figures.setdefault(name, {})[r.kind] = r
+    units = _units(session, view)
+    recent = _recent_verifications(session, units, end)
+    persons = _persons(session, view, units)
+    cards = []
+    for unit in units:
+        ranked = by_unit.get(unit.name, {})
+        kinds = []
+        for kind, label in KIND_LABELS.items():
+            r = figures.get(unit.name, {}).get(kind)
+            part = ranked.get(kind)
+            kinds.append(_kind_figure(kind, label, r, part))
+        cards.append(
+            {
+                "unit": unit.name,
+                "code": unit.code,
+                "rank": ranked.get("rank"),
+                "tied": ranked.get("tied", False),
+                "change": ranked.get("change"),
+                "score": ranked.get("score"),
+                "behind": any(k["behind"] for k in kinds),
+                "kinds": kinds,
+                "recent": recent.get(unit.id, []),
+                "persons": persons.get(unit.id, []),
+            }
+        )
+    return {
+        "level": view.level,
+        "district": view.district,
+        "title": f"{view.district or find_city(session).name} 攻坚{view.period.year} 看板",
+        "period": str(view.period),
+        "as_of": end.isoformat(),
+        "previous_period": ranking["previous_period"],
+        "tie_rule": ranking["tie_rule"],
+        "cards": cards,
+    }
+
+
+def _kind_figure(kind: str, label: str, row, part: dict | None) -> dict:
+    target = row.target_m2 if row else None
+    verified = row.verified_m2 if row else 0.0
+    unit = "mu" if kind == "land" else "m2"
+    period_target = part.get("period_target_m2") if part else None
+
+    def shown(m2):
+        if m2 is None:
+            return None
+        return round(m2_to_mu(m2), 1) if unit == "mu" else round(m2)
+
+    return {
+        "kind": kind,
+        "label": label,
+        "unit": "亩" if unit == "mu" else "m²",
+        "target": shown(target),
+        "verified": shown(verified),
+        "period_target": shown(period_target),
+        "progress": None if not target else verified / target,
+        "planned_share": part.get("planned_share") if part else None,
+        # Behind schedule: verified below the period's share of the target.
+        "behind": bool(part and part.get("value") is not None and part["value"] < 1),
+    }
+
+
+def _units(session: Session, view: BoardView) -> list[AdminUnit]:
+    parent = (
+        find_district(session, view.district) if view.level == "township" else find_city(session)
+    )
+    return list(
+        session.scalars(
+            select(AdminUnit).where(AdminUnit.parent_id == parent.id).order_by(AdminUnit.code)
+        )
+    )
+
+
+def _recent_verifications(session: Session, units: list[AdminUnit], end: date) -> dict:
+    """unit id → the last verifications on record by the end of `end` (current state of
+    parcels verified by then)."""
+    ids = [u.id for u in units]
+    township_of = {u.id: u.id for u in units}
+    if units and units[0].level == "district":
+        townships = session.execute(
+            select(AdminUnit.id, AdminUnit.parent_id).where(AdminUnit.parent_id.in_(ids))
+        ).all()
+        township_of = {t: d for t, d in townships}
+    parcels = session.execute(
+        select(Parcel)
+        .where(
+            Parcel.township_id.in_(list(township_of)),
+            Parcel.status == "verified",
+            Parcel.verified_at < end_of_day(end),
+        )
+        .order_by(Parcel.verified_at.desc(), Parcel.id.desc())
+    ).scalars()
+    found: dict[int, list] = {}
+    for p in parcels:
+        items = found.setdefault(township_of[p.township_id], [])
+        if len(items) < RECENT:
+            items.append(
+                {
+                    "code": p.code,
+                    "kind": KIND_LABELS[p.kind],
+                    "mu": round(m2_to_mu(p.verified_area_m2 or p.area_m2), 1),
+                    "verifier": p.verified_by,
+                    "date": p.verified_at.astimezone(tallies.CAMPAIGN_TZ).date().isoformat(),
+                }
+            )
+    return found
+
+
+def _persons(session: Session, view: BoardView, units: list[AdminUnit]) -> dict:
+    """unit id → the responsible persons of its projects (first responsible first)."""
+    projects = session.scalars(select(Project).options(selectinload(Project.townships))).all()
+    found: dict[int, list[str]] = {}
+    ids = {u.id for u in units}
+    for p in projects:
+        owners = (
+            {t.id for t in p.townships} if view.level == "township" else {p.district_id}
+        ) & ids
+        for owner in owners:
+            names = found.setdefault(owner, [])
+            for name in (p.first_responsible, p.direct_responsible):
+                if name and name not in names:
+                    names.append(name)
+    return {k: v[:4] for k, v in found.items()}
+
+
+# --- the public page --------------------------------------------------------------------
+
+
+def public(session: Session, year: int | None = None) -> dict:
+    """Figures only (see the module's doc): nothing here names a person or a parcel."""
+    year = year or get_settings().campaign_year
+    rows = {by: tallies.tally(session, by=by, year=year) for by in ("city", "district", "township")}
+
+    def figure(r) -> dict:
+        unit = "亩" if r.kind == "land" else "m²"
+        scale = m2_to_mu if r.kind == "land" else (lambda v: v)
+        return {
+            "kind": r.kind,
+            "label": KIND_LABELS[r.kind],
+            "unit": unit,
+            "verified": None if r.verified_m2 is None else round(scale(r.verified_m2), 1),
+            "target": None if r.target_m2 is None else round(scale(r.target_m2), 1),
+            "progress": None if not r.target_m2 else r.verified_m2 / r.target_m2,
+        }
+
+    districts: dict[str, dict] = {}
+    for r in rows["district"]:
+        districts.setdefault(r.district, {"name": r.district, "kinds": [], "townships": {}})
+        districts[r.district]["kinds"].append(figure(r))
+    for r in rows["township"]:
+        entry = districts.setdefault(r.district, {"name": r.district, "kinds": [], "townships": {}})
+        entry["townships"].setdefault(r.township, []).append(figure(r))
+    projects = session.scalars(select(Project).options(selectinload(Project.district))).all()
+    return {
+        "year": year,
+        "as_of": register.today().isoformat(),
+        "city": {
+            "name": find_city(session).name,
+            "kinds": [figure(r) for r in rows["city"]],
+        },
+        "districts": [
+            {**d, "townships": [{"name": k, "kinds": v} for k, v in d["townships"].items()]}
+            for d in districts.values()
+        ],
+        "projects": register.counts(list(projects)),
+    }

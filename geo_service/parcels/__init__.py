@@ -1,0 +1,8 @@
+"""Parcels and uploads: from a surveyor's file to a signed-off parcel.
+
+An upload flows one way: `readers` (every format, chosen once by a registry) → `crs` (the
+source CRS, inferred or declared, to CGCS2000) → `validation` (every check over the whole
+file) → `store` (bulk writes in one transaction), driven by `uploads`. Then `workflow`
+(status, verification, disputes, history), `features` (parcels as GeoJSON), `kept_files`
+(the original files) and `reports` (an upload's report as CSV and GeoPackage).
+"""

@@ -1,0 +1,999 @@
+"""The import use case: read, check, and store a file of parcels in one transaction."""
+
+import gc
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from geoalchemy2.shape import to_shape
+from sqlalchemy import Text, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from geo_service import texts
+from geo_service.areas import geodesic_area_m2, m2_to_mu, rounded
+from geo_service.campaign.projects import find_project
+from geo_service.errors import InvalidInput, NotFound, UploadRefused
+from geo_service.models import (
+    KINDS,
+    STORAGE_SRID,
+    VERIFICATION_GROUPS,
+    AdminUnit,
+    Parcel,
+    ParcelVersion,
+    Upload,
+)
+from geo_service.parcels import store
+from geo_service.parcels.crs import to_storage, valid_lonlat_bounds
+from geo_service.parcels.kept_files import keep_file
+from geo_service.parcels.readers import open_features
+from geo_service.parcels.validation import (
+    Context,
+    Problem,
+    Report,
+    StoredParcel,
+    check_duplicates_and_overlaps,
+    check_geometries,
+    check_in_place,
+    check_pairs_across_batches,
+    repair_invalid,
+)
+from geo_service.settings import get_settings
+from geo_service.units import find_township
+
+IMPORT_STATUSES = ("planned", "delivered", "verified")
+
+
+@dataclass
+class ImportOptions:
+    kind: str
+    township: str
+    project: str | None = None
+    status: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    layer: str | None = None
+    # A boundary-point table's column names, when not the usual ones: "code=宗地代码,x=北坐标".
+    columns: str | None = None
+    dry_run: bool = False
+    # Store the valid features and report the rest, instead of refusing the whole file.
+    accept_valid: bool = False
+    # Accept overlaps between verified parcels, flagging both, instead of refusing them.
+    accept_overlaps: bool = False
+    actor: str = "geo-service"
+    # The verification group signing when the upload marks parcels verified.
+    verifier_group: str | None = None
+    filename: str | None = None  # the name the user knows the file by (uploads use temp paths)
+    # When the change is recorded as made (default: now), for replaying a past campaign.
+    recorded_at: datetime | None = None
+
+
+def upload_options(
+    kind: str,
+    township: str,
+    project: str | None = None,
+    status: str | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+    columns: str | None = None,
+    **switches,
+) -> ImportOptions:
+    """An upload's options as the API, the upload page and the CLI receive them: a field a
+    form leaves blank means "not given", and a status outside IMPORT_STATUSES is refused
+    before the file is read. `switches`: dry_run, accept_valid, accept_overlaps, filename."""
+    if status and status not in IMPORT_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
+    given = {"project": project, "status": status, "crs": crs, "encoding": encoding}
+    given |= {"layer": layer, "columns": columns}
+    blanks_dropped = {key: value or None for key, value in given.items()}
+    return ImportOptions(kind, township, **blanks_dropped, **switches)
+
+
+@dataclass
+class ImportReport:
+    filename: str
+    accepted: bool
+    dry_run: bool
+    kind: str
+    township: str
+    source_crs: str | None = None
+    encoding: str | None = None
+    features: int = 0
+    parcels: int = 0
+    rejected: int = 0
+    # Features without an error: what storing "only the valid features" would take.
+    valid: int = 0
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    area_m2: float = 0.0
+    upload_id: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+    # The features as read, in the file's CRS: for the GeoPackage of problem features.
+    frame: object = field(default=None, repr=False)
+    # Feature number -> its shape as GeoJSON in lon/lat (CGCS2000), for a map of the report:
+    # every feature of a small file, only the features with problems of a large one.
+    shapes: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def area_mu(self) -> float:
+        return m2_to_mu(self.area_m2)
+
+    def as_dict(self) -> dict:
+        hidden = ("problems", "frame", "shapes")
+        data = {k: v for k, v in self.__dict__.items() if k not in hidden}
+        data["area_mu"] = self.area_mu
+        data["problems"] = [p.as_dict() for p in self.problems]
+        return rounded(data)
+
+    def as_kept(self) -> dict:
+        """What the upload record keeps: the report with the shapes, for its page later."""
+        return {**self.as_dict(), "shapes": {str(k): v for k, v in self.shapes.items()}}
+
+
+# A file up to this many features shows all of them on the report's map; a larger one only
+# those with problems (the page stays light, and so does the kept report).
+MAP_ALL_FEATURES_UP_TO = 1000
+
+
+def import_file(
+    session: Session, path: Path, options: ImportOptions, progress=None
+) -> ImportReport:
+    """Store every parcel of the file, or nothing: raises UploadRefused with the full report.
+
+    The file is read, checked and staged in batches (IMPORT_BATCH_FEATURES), so memory
+    stays flat whatever its size; nothing reaches `parcels` until every batch has passed,
+    and a refusal leaves the transaction as it found it."""
+    name = options.filename or Path(path).name
+    _check_options(options, name)
+    township = _resolve(lambda: find_township(session, options.township), name)
+    stream = open_features(
+        path,
+        crs=options.crs,
+        encoding=options.encoding,
+        layer=options.layer,
+        batch_size=get_settings().import_batch_features,
+        columns=options.columns,
+    )
+    report = Report(filename=name)
+    report.problems.extend(stream.problems)
+    result = ImportReport(
+        filename=name,
+        accepted=False,
+        dry_run=options.dry_run,
+        kind=options.kind,
+        township=township.name,
+        source_crs=stream.source.label,
+        encoding=stream.encoding,
+        features=stream.count,
+        problems=report.problems,
+    )
+    # A database error rolls the staging tables back with the rest; a refusal or success
+    # drops them, so the session can take the next file.
+    store.open_stage(session)
+    try:
+        checked = _FileCheck(session, stream, options, township, report)
+        checked.run()
+        accepted = _finish_report(session, checked, result)
+        if not accepted or (report.errors and not options.accept_valid):
+            raise UploadRefused(report.summary(), report=result)
+        result.accepted, result.parcels = True, accepted
+        result.rejected = result.features - accepted
+        result.area_m2 = checked.covered_m2()
+        if not options.dry_run:
+            _store(session, path, checked, result, options, township, progress)
+    except UploadRefused:
+        store.close_stage(session)
+        raise
+    store.close_stage(session)
+    return result
+
+
+def _finish_report(session, checked: "_FileCheck", result: ImportReport) -> int:
+    """What the report shows once every batch is checked: the problems in feature order,
+    located, with the shapes of their features (all features' for a small file). Returns
+    the number of features that would be stored."""
+    report = checked.report
+    bad = checked.refused_features()
+    checked.accepted[[f - 1 for f in bad if f <= len(checked.accepted)]] = False
+    result.valid = _valid_count(result.features, report)
+    count = result.features
+    wanted = (
+        range(1, count + 1)
+        if count <= MAP_ALL_FEATURES_UP_TO
+        else sorted({p.feature for p in report.problems if p.feature})
+    )
+    staged = store.staged_features(session, wanted)
+    report.locate({f: geom for f, _c, _a, geom, _s in staged})
+    report.in_feature_order()
+    result.shapes = _shapes({f: geom for f, _c, _a, geom, _s in staged})
+    problem_features = {p.feature for p in report.problems if p.feature}
+    result.frame = _problem_frame(
+        {f: source for f, _c, _a, _g, source in staged if f in problem_features},
+        checked.stream.crs,
+    )
+    return int(checked.accepted.sum())
+
+
+def _store(session, path, checked: "_FileCheck", result, options, township, progress) -> None:
+    """Write the staged parcels under a new upload row, which keeps the file."""
+    name = result.filename
+    kept = keep_file(session, path, name)
+    upload = Upload(
+        filename=name,
+        kind=options.kind,
+        township_id=township.id,
+        source_crs=result.source_crs,
+        encoding=result.encoding,
+        actor=options.actor,
+        parcel_count=result.parcels,
+        area_m2=result.area_m2,
+        file_sha256=kept.sha256,
+        file_name=kept.name,
+    )
+    session.add(upload)
+    session.flush()
+    result.upload_id = upload.id
+    store.drop_staged(session, checked.refused_features())
+    for outcome, count in store.outcomes(session).items():
+        setattr(result, outcome, count)
+    store.write_staged(
+        session,
+        township_id=township.id,
+        kind=options.kind,
+        upload=upload,
+        actor=options.actor,
+        now=checked.now,
+    )
+    if progress:
+        progress(result.created + result.changed + result.unchanged)
+    _keep_report(upload, result, options)
+
+
+def _problem_frame(sources: dict, crs) -> gpd.GeoDataFrame:
+    """The problem features as read (the file's CRS), indexed by feature number."""
+    features = sorted(sources)
+    return gpd.GeoDataFrame(geometry=[sources[f] for f in features], index=features, crs=crs)
+
+
+def _valid_count(features: int, report: Report) -> int:
+    if any(p.feature is None for p in report.errors):  # the file as a whole is refused
+        return 0
+    return features - len(report.features_with_errors())
+
+
+def _keep_report(upload: Upload, result: ImportReport, options: ImportOptions) -> None:
+    upload.features, upload.rejected = result.features, result.rejected
+    upload.created, upload.changed = result.created, result.changed
+    upload.unchanged = result.unchanged
+    upload.project, upload.status = options.project, options.status
+    upload.report = result.as_kept()
+
+
+def _shapes(geoms: dict) -> dict[int, dict]:
+    """The features' shapes (EPSG:4490 lon/lat) for the report's map, by feature number."""
+    shapes = {}
+    for number, geom in sorted(geoms.items()):
+        if geom is not None and not shapely.is_empty(geom):
+            shapes[number] = json.loads(shapely.to_geojson(shapely.set_precision(geom, 1e-7)))
+    return shapes
+
+
+def upload_records(session: Session, township_ids=None, district_ids=None, limit: int = 100):
+    """The latest accepted uploads with their township's name, newest first: those into the
+    given townships, else into the given districts (None and None: the whole city)."""
+    query = (
+        select(Upload, AdminUnit.name)
+        .join(AdminUnit, AdminUnit.id == Upload.township_id)
+        .order_by(Upload.created_at.desc(), Upload.id.desc())
+        .limit(limit)
+    )
+    if township_ids:
+        query = query.where(Upload.township_id.in_(township_ids))
+    elif district_ids is not None:
+        query = query.where(AdminUnit.parent_id.in_(district_ids))
+    return session.execute(query).all()
+
+
+def upload_record(session: Session, upload_id: int) -> tuple[Upload, AdminUnit]:
+    found = session.execute(
+        select(Upload, AdminUnit)
+        .join(AdminUnit, AdminUnit.id == Upload.township_id)
+        .where(Upload.id == upload_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"no upload {upload_id}")
+    return found[0], found[1]
+
+
+class _FileCheck:
+    """Every rule over the whole file, batch by batch; what must span batches (codes used
+    twice, overlaps between features of different batches, the covered area) is kept in
+    the staging tables and in one small array per feature."""
+
+    def __init__(self, session, stream, options, township, report: Report):
+        self.session, self.stream, self.options = session, stream, options
+        self.township, self.report = township, report
+        self.now = options.recorded_at or datetime.now(UTC)
+        self.surroundings = _surroundings(session, township, options)
+        self.projects: dict = {}
+        count = stream.count
+        self.areas = np.zeros(count)
+        self.accepted = np.zeros(count, dtype=bool)
+        # Features whose shape meets another's in the file: the covered area unions them.
+        self.meets = np.zeros(count, dtype=bool)
+        # Per batch: (feature numbers, boxes rounded outward to float32): 20 bytes a feature.
+        self.seen: list[tuple[np.ndarray, np.ndarray]] = []
+        self.late_flags: dict[int, list] = {}
+        self.single: _Rows | None = None
+        self.duplicates: dict[int, tuple[str, int]] = {}
+
+    def run(self) -> None:
+        if self.stream.count == 0:
+            self.report.add(None, None, "no_features", "the file holds no features")
+        for first, frame in self.stream.codes():
+            store.stage_codes(self.session, first, _codes(frame, self.report.filename, first))
+            del frame
+            _release()
+        store.index_codes(self.session)
+        self.duplicates = {f: (code, at) for f, code, at in store.duplicate_codes(self.session)}
+        for first, frame in self.stream.batches():
+            rows = self._check(first, frame)
+            # The first batch is kept when it is the whole file (covered_m2).
+            self.single = rows if first == 0 and len(rows.codes) == self.stream.count else None
+            self._stage(rows)
+            del rows, frame  # before the next batch is read
+            _release()
+        store.add_flags(self.session, self.late_flags)
+
+    def _check(self, first: int, frame) -> "_Rows":
+        session, options, report = self.session, self.options, self.report
+        if first == 0 and self.stream.count > len(frame) and not options.dry_run:
+            # From here to the commit, what the checks read from the database must stay true.
+            lock_townships(session, self.township, _storage_extent(self.stream))
+        codes = _codes(frame, report.filename, first)
+        geoms = check_geometries(
+            np.asarray(frame.geometry.values, dtype=object), codes, self.stream.source, report,
+            first=first,
+        )  # fmt: skip
+        self._report_duplicates(first, len(frame))
+        _check_code_lengths(codes, report, first)
+        _check_texts(codes, frame, report, first)
+        statuses = _statuses(frame, options, codes, report, first)
+        projects = _projects(session, frame, options, codes, report, first, self.projects)
+        helpers = _supporters(session, frame, self.township, codes, report, first)
+        rows = _Rows(frame, codes, geoms, np.zeros(len(frame)), statuses, projects, helpers,
+                     first=first)  # fmt: skip
+        usable = np.flatnonzero(~shapely.is_missing(geoms))
+        rows.geoms[usable] = repair_invalid(
+            _as_multipolygons(geoms[usable]),
+            [codes[i] for i in usable],
+            report,
+            tolerance=get_settings().repair_tolerance,
+            positions=first + usable,
+        )
+        usable = np.flatnonzero(~shapely.is_missing(rows.geoms))
+        if first == 0 and self.stream.count == len(frame) and not options.dry_run:
+            lock_townships(session, self.township, rows.geoms[usable])
+        _check_status_moves(session, rows, self.township, options, report)
+        if len(usable):
+            self._check_against_surroundings(rows, usable)
+        return rows
+
+    def _report_duplicates(self, first: int, count: int) -> None:
+        for feature in range(first + 1, first + count + 1):
+            if feature in self.duplicates:
+                code, at = self.duplicates[feature]
+                self.report.add(
+                    feature, code, "duplicate_code",
+                    f"parcel code {code} is used again (first at feature {at})",
+                )  # fmt: skip
+
+    def _check_against_surroundings(self, rows: "_Rows", usable) -> None:
+        """Area, location and overlap rules for the features that are valid polygons."""
+        geoms, codes = rows.geoms[usable], [rows.codes[i] for i in usable]
+        positions = rows.first + usable
+        rows.areas[usable] = geodesic_area_m2(geoms)
+        self.areas[positions] = rows.areas[usable]
+        context = self._context(geoms)
+        declared = [rows.declared(i) for i in usable]
+        check_in_place(geoms, rows.areas[usable], codes, declared, context, self.report,
+                       positions=positions)  # fmt: skip
+        statuses = [rows.statuses[i] or "planned" for i in usable]
+        flags = check_duplicates_and_overlaps(
+            geoms, codes, statuses, context, self.report, positions=positions
+        )
+        for i, found in zip(usable, flags, strict=True):
+            rows.flags[i] = found
+        left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+        self.meets[positions[left[left != right]]] = True
+        self._check_across_batches(geoms, codes, statuses, positions, context)
+
+    def _context(self, geoms) -> Context:
+        """The township, the city and the stored parcels of the same kind near the batch."""
+        nearby = store.stored_nearby(
+            self.session, self.options.kind, self.township.id, shapely.total_bounds(geoms)
+        )
+        shapes = shapely.from_wkb([bytes(r.wkb) for r in nearby]) if nearby else []
+        return replace(
+            self.surroundings,
+            stored=[
+                StoredParcel(r.id, r.code, r.name, r.status, shape)
+                for r, shape in zip(nearby, shapes, strict=True)
+            ],
+        )
+
+    def _check_across_batches(self, geoms, codes, statuses, positions, context) -> None:
+        """Overlaps and repeated shapes between this batch and the earlier ones: the boxes
+        of every earlier feature are kept, their shapes read back from import_rows."""
+        bounds = shapely.bounds(geoms)
+        west, south = bounds[:, 0].min(), bounds[:, 1].min()
+        east, north = bounds[:, 2].max(), bounds[:, 3].max()
+        candidates = []
+        for features, boxes in self.seen:
+            near = (boxes[:, 0] <= east) & (boxes[:, 2] >= west) & (boxes[:, 1] <= north)
+            near &= boxes[:, 3] >= south
+            candidates.append(features[near])
+        self.seen.append((positions.astype(np.int32) + 1, _outward_float32(bounds)))
+        earlier = np.concatenate(candidates) if candidates else np.zeros(0, dtype=int)
+        if not len(earlier):
+            return
+        staged = store.staged_features(self.session, earlier)
+        others = np.array([g for *_, g, _s in staged], dtype=object)
+        found, mine = shapely.STRtree(geoms).query(others, predicate="intersects")
+        if not len(found):
+            return
+        self.meets[[staged[k][0] - 1 for k in found]] = True
+        self.meets[positions[mine]] = True
+        pairs = [
+            (staged[k][0], staged[k][1], staged[k][2] or "planned", staged[k][3],
+             int(positions[j]) + 1, codes[j], statuses[j], geoms[j])
+            for k, j in zip(found, mine, strict=True)
+        ]  # fmt: skip
+        for feature, flags in check_pairs_across_batches(pairs, context, self.report).items():
+            self.late_flags.setdefault(feature, []).extend(flags)
+
+    def _stage(self, rows: "_Rows") -> None:
+        """Keep the batch's checked features, and (unless a dry run, or a refusal is
+        certain) the new state of each accepted one."""
+        features = rows.first + np.arange(len(rows.codes)) + 1
+        sources = np.asarray(rows.frame.geometry.values, dtype=object)
+        store.stage_rows(self.session, features, rows.codes, rows.statuses, rows.geoms,
+                         sources, rows.areas)  # fmt: skip
+        rows.keep_valid(self.report, self.options.accept_valid)
+        self.accepted[np.asarray(rows.indices, dtype=int) + rows.first] = True
+        refusing = self.report.errors and not self.options.accept_valid
+        if self.options.dry_run or refusing or not rows.indices:
+            return
+        written = _new_states(self.session, rows, self.township, self.options, self.now)
+        store.stage_states(
+            self.session,
+            [rows.first + i + 1 for i, _ in written],
+            [state for _, state in written],
+        )
+
+    def refused_features(self) -> set[int]:
+        """Every feature with an error; all of them when the file as a whole has one."""
+        if any(p.feature is None for p in self.report.errors):
+            return set(range(1, self.stream.count + 1))
+        return self.report.features_with_errors()
+
+    def covered_m2(self) -> float:
+        """The area the accepted parcels cover: overlapping parcels of one file count once."""
+        if self.single is not None and self.stream.count == len(self.single.codes):
+            return _covered_m2(self.single)
+        alone = self.accepted & ~self.meets
+        total = float(self.areas[alone].sum())
+        meeting = np.flatnonzero(self.accepted & self.meets) + 1
+        if len(meeting):
+            geoms = [g for *_, g, _s in store.staged_features(self.session, meeting)]
+            total += float(geodesic_area_m2([shapely.union_all(geoms)])[0])
+        return total
+
+
+def _release() -> None:
+    """Free a spent batch now. A pandas frame sits in reference cycles, so only the cyclic
+    collector frees it, and its oldest generation comes round seldom: a file of 1,000,000
+    parcels held some 60 MB of spent batches. Once per batch this costs milliseconds."""
+    gc.collect()
+
+
+def _outward_float32(bounds: np.ndarray) -> np.ndarray:
+    """Boxes (west, south, east, north) in float32, each rounded outward: a box that meets
+    another still does, at half the memory."""
+    out = bounds.astype(np.float32)
+    low, high = out[:, :2], out[:, 2:]
+    low[low > bounds[:, :2]] = np.nextafter(low, -np.inf)[low > bounds[:, :2]]
+    high[high < bounds[:, 2:]] = np.nextafter(high, np.inf)[high < bounds[:, 2:]]
+    return out
+
+
+def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[int, tuple]]:
+    """Each accepted feature's parcel as the file leaves it: (position in the batch, its
+    staged row, store.state_values), the state {"change": "unchanged"} when the upload
+    changes nothing about it."""
+    indices = np.asarray(rows.indices, dtype=int)
+    stored = store.lock_current(
+        session, township.id, options.kind, [rows.codes[i] for i in indices]
+    )
+    before = [stored.get(rows.codes[i]) for i in indices]
+    known = [k for k, parcel in enumerate(before) if parcel is not None]
+    same_shape = np.ones(len(indices), dtype=bool)
+    same_shape[known] = store.same_shapes(
+        np.array([before[k].geom for k in known], dtype=object), rows.geoms[indices[known]]
+    )
+    states = []
+    for i, parcel, shaped in zip(indices, before, same_shape, strict=True):
+        outcome, state = _updated_state(parcel, rows, i, bool(shaped), options, now)
+        states.append((int(i), store.state_values(state if outcome != "unchanged" else _UNCHANGED)))
+    return states
+
+
+_UNCHANGED = {"change": "unchanged"}
+
+
+def _storage_extent(stream) -> np.ndarray:
+    """A box in EPSG:4490 around the whole file, before its features are read: its extent
+    in its own CRS, transformed along densified edges, widened by ~1 km for safety and cut
+    to where its CRS is used (a feature outside is refused anyway)."""
+    west, south, east, north = stream.bounds
+    bounds_ok = np.isfinite([west, south, east, north]).all()
+    area = valid_lonlat_bounds(stream.source)
+    if not bounds_ok:
+        return np.array([shapely.box(*area)], dtype=object)
+    step = max(east - west, north - south) / 64 or 1.0
+    box = shapely.segmentize(shapely.box(west, south, east, north), step)
+    stored = to_storage(np.array([box], dtype=object), stream.source)
+    out = shapely.bounds(stored[0])
+    if not np.isfinite(out).all():
+        return np.array([shapely.box(*area)], dtype=object)
+    margin = 0.01
+    out = [max(out[0] - margin, area[0]), max(out[1] - margin, area[1]),
+           min(out[2] + margin, area[2]), min(out[3] + margin, area[3])]  # fmt: skip
+    return np.array([shapely.box(*out)], dtype=object)
+
+
+# pg_advisory_xact_lock(UPLOAD_LOCK, township id): the key space of upload locks.
+UPLOAD_LOCK = 1_300_013
+
+
+def lock_townships(session, township, geoms: np.ndarray) -> None:
+    """Serialise uploads per township: wait for any other upload's transaction into the
+    townships this file touches, so that two concurrent files never both pass the overlap
+    check against each other. Every township the file's extent meets is locked (a parcel
+    overlapping one of another township lies in some township outline both files meet),
+    all at once and in id order, so two uploads never wait for each other in a circle."""
+    ids = {township.id}
+    if len(geoms):
+        west, south, east, north = shapely.total_bounds(geoms)
+        ids.update(
+            session.scalars(
+                select(AdminUnit.id).where(
+                    AdminUnit.level == "township",
+                    AdminUnit.geom.intersects(
+                        func.ST_MakeEnvelope(west, south, east, north, STORAGE_SRID)
+                    ),
+                )
+            )
+        )
+    for unit_id in sorted(ids):
+        session.execute(select(func.pg_advisory_xact_lock(UPLOAD_LOCK, unit_id)))
+
+
+def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:
+    # A polygon becomes a multipolygon of one part directly (most parcels are polygons):
+    # no copy of its parts first. A multipolygon is made again from its parts.
+    out = np.empty(len(geoms), dtype=object)
+    single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
+    if single.any():
+        out[single] = shapely.multipolygons(geoms[single][:, np.newaxis])
+    if not single.all():
+        rest = geoms[~single]
+        out[~single] = shapely.multipolygons(shapely.get_parts(rest), indices=_part_index(rest))
+    return out
+
+
+def _surroundings(session, township, options) -> Context:
+    """The township, its district and the city, for the location rules of every batch."""
+    city = session.scalar(select(AdminUnit).where(AdminUnit.level == "city"))
+    city = to_shape(city.geom) if city is not None and city.geom is not None else None
+    district = township.parent
+    tolerances = get_settings().tolerances()
+    return Context(
+        township_name=township.name,
+        township=to_shape(township.geom) if township.geom is not None else None,
+        township_approximate=township.boundary_approximate,
+        district_name=district.name if district is not None else None,
+        district=to_shape(district.geom)
+        if district is not None and district.geom is not None
+        else None,
+        city=city,
+        city_around=shapely.buffer(city, tolerances.outside_city_deg) if city else None,
+        accept_overlaps=options.accept_overlaps,
+        tolerances=tolerances,
+    )
+
+
+def _covered_m2(rows: "_Rows") -> float:
+    """The area the accepted parcels cover: overlapping parcels of one file count once."""
+    geoms = rows.geoms[rows.indices]
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    if (left == right).all():  # nothing meets anything else: the sum is the union
+        return float(rows.areas[rows.indices].sum())
+    return float(geodesic_area_m2([shapely.union_all(geoms)])[0])
+
+
+def _check_options(options: ImportOptions, name: str) -> None:
+    if options.kind not in KINDS:
+        raise UploadRefused(f"{name}: kind must be land or demolition, not {options.kind!r}")
+    if options.status and options.status not in IMPORT_STATUSES:
+        raise UploadRefused(f"{name}: status must be one of {', '.join(IMPORT_STATUSES)}")
+    group = VERIFICATION_GROUPS[options.kind]
+    if options.verifier_group and options.verifier_group != group:
+        raise UploadRefused(
+            f"{name}: {options.kind} parcels are verified by {group}, not {options.verifier_group}"
+        )
+
+
+def resolve_township(session: Session, township: str, filename: str):
+    """The upload's township, or a refusal that names the file."""
+    return _resolve(lambda: find_township(session, township), filename)
+
+
+def _resolve(finder, name):
+    try:
+        return finder()
+    except NotFound as exc:
+        raise UploadRefused(f"{name}: {exc}") from None
+
+
+def _codes(frame, name: str, first: int = 0) -> list[str]:
+    stem = Path(name).stem
+    if "code" not in frame.columns:
+        return [f"{stem}-{first + i + 1}" for i in range(len(frame))]
+    return [
+        str(c).strip() if _present(c) else f"{stem}-{first + i + 1}"
+        for i, c in enumerate(frame["code"])
+    ]
+
+
+def _present(value) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and str(value).strip() != ""
+    )
+
+
+def _check_code_lengths(codes: list[str], report: Report, first: int = 0) -> None:
+    limit = Parcel.__table__.c.code.type.length
+    for i, code in enumerate(codes):
+        if len(code) > limit:
+            report.add(
+                first + i + 1,
+                code[:20] + "…",
+                "code_too_long",
+                f"a parcel code has at most {limit} characters, this one {len(code)}",
+            )
+
+
+def _check_texts(codes: list[str], frame, report: Report, first: int = 0) -> None:
+    """Codes printable and names within the text rule (texts.py): refused, never cut."""
+    names = frame["name"] if "name" in frame.columns else [None] * len(codes)
+    for i, (code, name) in enumerate(zip(codes, names, strict=True)):
+        if why := texts.problem(code, texts.CODE):
+            report.add(first + i + 1, repr(code)[1:-1], "code_not_printable",
+                       f"the parcel code {why}")  # fmt: skip
+        if _present(name) and (why := texts.problem(str(name), texts.NAME)):
+            too_long = len(str(name)) > texts.limit(texts.NAME)
+            report.add(first + i + 1, code, "name_too_long" if too_long else "name_not_printable",
+                       f"the parcel name {why}")  # fmt: skip
+
+
+# How far along the workflow a status is: an upload may move parcels on, never back.
+_PROGRESS = {"planned": 0, "in_progress": 1, "delivered": 2, "demolished": 2, "verified": 3}
+
+
+def _check_status_moves(session, rows: "_Rows", township, options, report: Report) -> None:
+    """A file may record progress, but moving a parcel back (or out of a dispute) takes a
+    reason, through `geo-service status` or `dispute`: refuse those rows."""
+    asked = {rows.codes[i]: (i, s) for i, s in enumerate(rows.statuses) if s is not None}
+    stored = session.execute(
+        select(Parcel.code, Parcel.status).where(
+            Parcel.township_id == township.id,
+            Parcel.kind == options.kind,
+            Parcel.code == any_(bindparam("codes", rows.codes, type_=ARRAY(Text))),
+        )
+    ).all()
+    position = {code: i for i, code in enumerate(rows.codes)}
+    for code, current in stored:
+        i, status = asked.get(code, (position[code], None))
+        i += rows.first
+        if current == "withdrawn":
+            report.add(
+                i + 1,
+                code,
+                "withdrawn",
+                f"{code} was withdrawn; a withdrawn parcel's code is not used again",
+            )
+        elif status is None:
+            continue
+        elif current == "disputed" and status != "disputed":
+            report.add(
+                i + 1,
+                code,
+                "status_move",
+                f"{code} is disputed: settle it with geo-service status (with a reason), "
+                "not by upload",
+            )
+        elif _PROGRESS.get(status, 0) < _PROGRESS.get(current, 0):
+            report.add(
+                i + 1,
+                code,
+                "status_move",
+                f"{code} is {current}; a file cannot move it back to {status}: "
+                "use geo-service status or dispute, with a reason",
+            )
+
+
+def _statuses(
+    frame, options: ImportOptions, codes, report: Report, first: int = 0
+) -> list[str | None]:
+    """--status wins; otherwise the file's own status column. None means: a parcel already
+    stored keeps its status (a re-survey must not undo a verification), a new one is planned."""
+    if options.status or "status" not in frame.columns:
+        base = [options.status] * len(frame)
+    else:
+        base = []
+        for i, value in enumerate(frame["status"]):
+            status = str(value).strip().lower() if _present(value) else None
+            if status is not None and status not in IMPORT_STATUSES:
+                report.add(first + i + 1, codes[i], "unknown_status", f"unknown status {value!r}")
+            base.append(status)
+    # Demolition's counterpart of "delivered" is "demolished".
+    if options.kind == "demolition":
+        base = ["demolished" if s == "delivered" else s for s in base]
+    return base
+
+
+def _projects(
+    session, frame, options: ImportOptions, codes, report: Report, first=0, cache=None
+) -> list:
+    """The project of each feature; `cache`, shared by a file's batches, is found once."""
+    cache = {} if cache is None else cache
+    if options.project:
+        if options.project not in cache:
+            cache[options.project] = _resolve(
+                lambda: find_project(session, options.project), report.filename
+            )
+        return [cache[options.project]] * len(frame)
+    if "project" not in frame.columns:
+        return [None] * len(frame)
+    found = []
+    for i, value in enumerate(frame["project"]):
+        if not _present(value):
+            found.append(None)
+            continue
+        code = str(value).strip()
+        if code not in cache:
+            try:
+                cache[code] = find_project(session, code)
+            except NotFound as exc:
+                cache[code] = None
+                report.add(first + i + 1, codes[i], "unknown_project", str(exc))
+        found.append(cache[code])
+    return found
+
+
+def _supporters(session, frame, host, codes, report: Report, first: int = 0) -> list[list]:
+    if "support" not in frame.columns:
+        return [[] for _ in range(len(frame))]
+    out = []
+    for i, value in enumerate(frame["support"]):
+        names = (
+            [n.strip() for n in str(value).replace("、", ",").split(",")] if _present(value) else []
+        )
+        helpers = []
+        for helper in filter(None, names):
+            try:
+                helpers.append(find_township(session, helper, district=host.parent))
+            except NotFound as exc:
+                report.add(first + i + 1, codes[i], "unknown_township", str(exc))
+        out.append(helpers)
+    return out
+
+
+def _part_index(geoms):
+    return np.repeat(np.arange(len(geoms)), shapely.get_num_geometries(geoms))
+
+
+@dataclass
+class _Rows:
+    frame: pd.DataFrame
+    codes: list[str]
+    geoms: np.ndarray
+    areas: np.ndarray
+    statuses: list[str]
+    projects: list
+    helpers: list
+    flags: list = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    first: int = 0  # the position in the file of the batch's first feature
+
+    def __post_init__(self):
+        self.flags = [[] for _ in range(len(self.codes))]
+        self.indices = list(range(len(self.codes)))
+
+    def keep_valid(self, report: Report, accept_valid: bool) -> None:
+        """Drop the features with errors (all of them when the file as a whole has one)."""
+        if any(p.feature is None for p in report.errors):
+            self.indices = []
+        elif accept_valid:
+            bad = report.features_with_errors()
+            self.indices = [i for i in self.indices if self.first + i + 1 not in bad]
+
+    def declared(self, i: int) -> float | None:
+        return self._declared[i]
+
+    def name(self, i: int) -> str | None:
+        return self._names[i]
+
+    @cached_property
+    def _declared(self) -> list[float | None]:
+        if "declared_m2" not in self.frame.columns:
+            return [None] * len(self.codes)
+        values = pd.to_numeric(self.frame["declared_m2"], errors="coerce")
+        return [None if pd.isna(v) else float(v) for v in values]
+
+    @cached_property
+    def _names(self) -> list[str | None]:
+        if "name" not in self.frame.columns:
+            return [None] * len(self.codes)
+        return [str(v) if _present(v) else None for v in self.frame["name"]]
+
+
+def _updated_state(parcel, rows: _Rows, i, same_shape, options, now) -> tuple[str, dict]:
+    """The parcel as the file leaves it (a new one when `parcel` is None): the outcome
+    (created/changed/unchanged) and, unless unchanged, every column to store."""
+    area = float(rows.areas[i])
+    project, helpers = rows.projects[i], rows.helpers[i]
+    project_id = project.id if project else None
+    support_ids = sorted({h.id for h in helpers})
+    status = rows.statuses[i] or (parcel.status if parcel is not None else "planned")
+    name, declared = rows.name(i), rows.declared(i)
+    if parcel is not None and (
+        parcel.status == status
+        and parcel.project_id == project_id
+        and parcel.support_ids == support_ids
+        and parcel.name == name
+        and parcel.declared_m2 == declared
+        and same_shape
+    ):
+        return "unchanged", {}
+    flags = list(rows.flags[i])
+    reshaped = parcel is not None and not same_shape
+    status = _status_after_upload(
+        parcel, status, rows.statuses[i], reshaped, area, flags, options.kind
+    )
+    state = {
+        "parcel_id": parcel.id if parcel is not None else None,
+        "change": "changed" if parcel is not None else "created",
+        "code": rows.codes[i],
+        "name": name,
+        "status": status,
+        "project_id": project_id,
+        "area_m2": area,
+        "declared_m2": declared,
+        "flags": flags,
+        "support_ids": support_ids,
+    }
+    state.update(_verification(parcel, status, options, area, now, reshaped))
+    return state["change"], state
+
+
+def _status_after_upload(parcel, status, asked, reshaped, area, flags, kind) -> str:
+    """A verified parcel whose boundary a re-survey changes goes back for re-verification,
+    unless the upload itself is the verification: its frozen area must not move."""
+    if parcel is not None and parcel.status == "verified" and reshaped and asked != "verified":
+        flags.append(
+            {
+                "rule": "changed_after_verification",
+                "verified_area_m2": parcel.verified_area_m2,
+                "area_m2": round(area, 2),
+            }
+        )
+        return "delivered" if kind == "land" else "demolished"
+    return status
+
+
+def _verification(parcel, status, options, area, now, reshaped) -> dict:
+    """The verification columns after the upload: signed by the uploading team when the
+    upload verifies, kept while the parcel stays verified, cleared otherwise."""
+    kept = {
+        name: getattr(parcel, name) if parcel is not None else None
+        for name in (
+            "verified_by",
+            "verified_group",
+            "verified_at",
+            "verified_area_m2",
+            "verification_note",
+            "dispute_reason",
+        )
+    }
+    if status == "verified" and (kept["verified_at"] is None or reshaped):
+        # Verified by upload: the uploading team signs, and the area is frozen now.
+        kept.update(
+            verified_by=options.actor,
+            verified_group=options.verifier_group or VERIFICATION_GROUPS[options.kind],
+            verified_at=now,
+            verified_area_m2=area,
+            verification_note=f"verified by upload of {options.filename or 'a file'}",
+        )
+    elif status != "verified":
+        kept.update(
+            verified_by=None,
+            verified_group=None,
+            verified_at=None,
+            verified_area_m2=None,
+            verification_note=None,
+        )
+    if status != "disputed":
+        kept["dispute_reason"] = None
+    return kept
+
+
+def append_version(
+    session, parcel: Parcel, change: str, upload, actor: str, now, note: str | None = None
+) -> ParcelVersion:
+    """Close the parcel's current version and open a new one: the parcel's whole state."""
+    current = session.scalar(
+        select(ParcelVersion.valid_from).where(
+            ParcelVersion.parcel_id == parcel.id, ParcelVersion.valid_to.is_(None)
+        )
+    )
+    if current is not None and now < current:
+        # History must run forwards: a change cannot be dated before the state it ends.
+        raise InvalidInput(
+            f"parcel {parcel.code}: a change at {now:%Y-%m-%d %H:%M} is earlier than its "
+            f"current state ({current:%Y-%m-%d %H:%M})"
+        )
+    _close_versions(session, [parcel.id], now)
+    version = _new_version(parcel, change, upload, actor, now, note)
+    session.add(version)
+    return version
+
+
+def _close_versions(session, parcel_ids: list[int], now) -> None:
+    if parcel_ids:
+        session.execute(
+            update(ParcelVersion)
+            .where(ParcelVersion.parcel_id.in_(parcel_ids), ParcelVersion.valid_to.is_(None))
+            .values(valid_to=now)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def _new_version(parcel: Parcel, change: str, upload, actor: str, now, note=None):
+    return ParcelVersion(
+        parcel_id=parcel.id,
+        version=parcel.version,
+        change=change,
+        code=parcel.code,
+        kind=parcel.kind,
+        status=parcel.status,
+        township_id=parcel.township_id,
+        project_id=parcel.project_id,
+        geom=parcel.geom,
+        area_m2=parcel.area_m2,
+        upload_id=upload.id if upload else None,
+        changed_by=actor,
+        valid_from=now,
+        note=note,
+    )
