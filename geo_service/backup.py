@@ -38,7 +38,12 @@ def backup(url: str, output: Path) -> BackupInfo:
     pg_dump = pg_tool("pg_dump", server)
     output = Path(output)
     partial = output.with_name(output.name + ".partial")
+    # The dump holds password hashes: readable by its owner only, from its first byte
+    # (pg_dump would create it 0644 under the usual umask).
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     _run([pg_dump, "--format=custom", f"--file={partial}", _conninfo(target)], target)
+    partial.chmod(0o600)
     partial.replace(output)
     return BackupInfo(output, output.stat().st_size, dump_revision(output, server))
 

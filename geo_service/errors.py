@@ -13,6 +13,10 @@ class InvalidInput(GeoServiceError):
     pass
 
 
+class TextRefused(InvalidInput):
+    """A note, name or code that breaks the text rule (texts.py): a 422, like pydantic's."""
+
+
 class UploadRefused(GeoServiceError):
     """The file was checked and refused; `report` holds every problem found."""
 
@@ -60,6 +64,7 @@ class Busy(GeoServiceError):
 HTTP_STATUS = {
     NotFound: 404,
     InvalidInput: 400,
+    TextRefused: 422,
     UploadRefused: 422,
     DatabaseUnavailable: 503,
     TooLarge: 413,

@@ -12,7 +12,6 @@ import csv
 import html
 import io
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,6 +26,7 @@ from pyproj import CRS
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service import scratch
 from geo_service.areas import m2_to_mu
 from geo_service.campaign import rankings, tallies
 from geo_service.errors import InvalidInput
@@ -726,7 +726,7 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8"):
         codepage = SHP_ENCODINGS.get(encoding.lower())
         if codepage is None:
             raise InvalidInput(f"--encoding must be UTF-8 or GBK, not {encoding!r}")
-        with tempfile.TemporaryDirectory(prefix="geo-export-") as folder:
+        with scratch.folder("export") as folder:
             shp = Path(folder) / "parcels.shp"
             pyogrio.write_dataframe(
                 frame.rename(columns=SHP_FIELD_NAMES), shp, driver="ESRI Shapefile",

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     # import of 100,000 parcels, in the same time.
     import_batch_features: int = 10_000
     max_json_depth: int = 64
+    # Text a person writes (texts.py): notes and reasons, and names (users, projects,
+    # households, parcels) at most this many characters; longer is refused, never cut.
+    note_max_chars: int = Field(default=2000, ge=1)
+    name_max_chars: int = Field(default=200, ge=1)
+    # A request's temporary folders (geo-upload-<pid>-..., scratch.py) older than this are
+    # removed, whoever made them; a dead worker's go at once, at the next start-up.
+    scratch_max_age_minutes: int = Field(default=360, ge=1)
     # 南方CASS drawings: the layers whose closed polylines are parcels, and the layers of
     # the code text placed inside them (comma separated; --layer replaces the first).
     cass_parcel_layers: str = "JZX,界址线,宗地,ZD,ZDX,宗地界线"
@@ -121,10 +128,11 @@ class Settings(BaseSettings):
     session_minutes: int = 12 * 60
     api_token_minutes: int = 60
     password_min_length: int = 10
-    # Sign-in under attack (docs/security.md#sign-in-under-attack). Attempts are counted per
-    # user name *and* client address, before the password is checked: after LOGIN_MAX_FAILURES the
-    # pair waits LOGIN_DELAY_SECONDS, doubled at each further failure up to
-    # LOGIN_LOCKOUT_MINUTES; a pair quiet for LOGIN_WINDOW_MINUTES starts afresh.
+    # Sign-in under attack (docs/security.md#sign-in-under-attack). Attempts are counted
+    # per user name *and* client address, before the password is checked: after
+    # LOGIN_MAX_FAILURES the pair waits LOGIN_DELAY_SECONDS, doubled at each further
+    # failure up to LOGIN_LOCKOUT_MINUTES; a pair quiet for LOGIN_WINDOW_MINUTES starts
+    # afresh.
     login_max_failures: int = Field(default=5, ge=1)
     login_delay_seconds: float = Field(default=30, gt=0)
     login_lockout_minutes: float = Field(default=15, gt=0)

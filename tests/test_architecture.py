@@ -163,7 +163,7 @@ def test_the_walk_finds_a_circle_hidden_in_a_function(tmp_path):
 # The bottom of the house: what every part may use, and which uses no part.
 BOTTOM = {
     "settings", "database", "models", "logs", "errors", "problems", "units", "areas",
-    "interop", "backup", "app_role",
+    "interop", "backup", "app_role", "periods", "texts", "scratch",
 }  # fmt: skip
 # Beside the adapters' door: what crosses the parts of the campaign.
 CROSSING = {"actions", "exports", "demo", "reference"}

@@ -277,7 +277,7 @@ def test_rank_command_and_api(session, two_townships):
     got = client.get(url, headers=auth("leader_jinan"))
     assert got.status_code == 200
     assert [r["unit"] for r in got.json()["rows"][:2]] == ["新店镇", "鼓山镇"]
-    assert client.get("/api/rankings?period=2017Q9", headers=auth("planner")).status_code == 400
+    assert client.get("/api/rankings?period=2017Q9", headers=auth("planner")).status_code == 422
     # A district's leader ranks its own townships only.
     other = client.get("/api/rankings?district=仓山区&period=2017Q2", headers=auth("leader_jinan"))
     assert other.status_code == 403

@@ -171,6 +171,9 @@ REFUSALS = {
     "unknown_project": [GOOD_ROSTER[1].replace("AZ-1", "AZ-9")],
     "over_allocated": [GOOD_ROSTER[2].replace("货币补偿,,0", "货币补偿,,1")],
     "bad_value": [GOOD_ROSTER[1].replace("混合", "以房换房换地")],
+    # Issue 20: a head's name with a right-to-left override, a ref with a zero-width space.
+    "name_not_printable": [GOOD_ROSTER[1].replace("陈美华", "陈\u202e美华")],
+    "code_not_printable": [GOOD_ROSTER[1].replace("XD-002", "XD-002\u200b")],
 }
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from geo_service import __version__, logs
+from geo_service import __version__, logs, scratch
 from geo_service.accounts import users as accounts
 from geo_service.api import (
     audit,
@@ -55,6 +55,7 @@ def create_app() -> FastAPI:
     )
     logs.configure()
     accounts.dummy_hash()  # before the first sign-in (accounts.dummy_hash)
+    scratch.sweep()  # what a killed server left in the temporary directory
     app.add_exception_handler(GeoServiceError, handlers.domain_error)
     app.add_exception_handler(IntegrityError, handlers.conflict)
     app.add_exception_handler(DataError, handlers.bad_value)

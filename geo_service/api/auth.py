@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from geo_service.accounts import audit, users
 from geo_service.accounts.users import Principal
 from geo_service.api.deps import SessionDep
-from geo_service.errors import Busy, Forbidden, Unauthorized
+from geo_service.errors import Busy, DatabaseUnavailable, Forbidden, Unauthorized
 from geo_service.settings import get_settings
 
 SESSION_COOKIE = "gs_session"
@@ -81,6 +82,18 @@ async def require_user(who: Annotated[Principal | None, Depends(current_user)]) 
     return who
 
 
+async def signed_in_or_none(
+    request: Request, session: SessionDep, bearer: Annotated[object, Depends(_bearer)]
+) -> Principal | None:
+    """Who is calling, or None when no sign-in can be read: a wrong or expired one, or
+    none because the database is away. For /healthz, which must answer in any state."""
+    try:
+        return await current_user(request, session, bearer)
+    except (Unauthorized, Forbidden, DatabaseUnavailable, DBAPIError):
+        session.rollback()
+        return None
+
+
 class SignInRequired(Exception):
     """A page asked for without a sign-in: the browser is sent to the sign-in page."""
 
@@ -103,6 +116,7 @@ def sign_in_redirect(request: Request, exc: SignInRequired) -> RedirectResponse:
 
 
 MaybeUser = Annotated[Principal | None, Depends(current_user)]
+AnyoneOrUser = Annotated[Principal | None, Depends(signed_in_or_none)]
 SignedIn = Annotated[Principal, Depends(require_user)]
 PageUser = Annotated[Principal, Depends(require_page_user)]
 

@@ -4,7 +4,6 @@ of range is a 422 at the edge, never a 500 deep in PostgreSQL (an id beyond its 
 range, a year -92022, a day in year 9999)."""
 
 import math
-import re
 from datetime import date
 from typing import Annotated
 
@@ -12,14 +11,12 @@ from fastapi import Depends, Path, Query
 from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.orm import Session
 
-from geo_service import database
+from geo_service import database, periods, texts
 from geo_service.models import KINDS
-from geo_service.settings import get_settings
 
 GEOJSON = "application/geo+json"
 # PostgreSQL's integer: ids are serial columns.
 INT_MAX = 2**31 - 1
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def get_session():
@@ -48,26 +45,6 @@ KIND_PATTERN = f"^({'|'.join(KINDS)})$"
 KindFilter = Annotated[str | None, Query(pattern=KIND_PATTERN, description="land or demolition")]
 
 
-def check_year(year: int | None) -> int | None:
-    """A campaign year inside the configured window (YEAR_MIN..YEAR_MAX)."""
-    if year is not None and not get_settings().year_ok(year):
-        raise ValueError(f"must be a year from {get_settings().years}")
-    return year
-
-
-def _day_text(value):
-    # Only YYYY-MM-DD: pydantic would read 0 as a Unix time (1970-01-01).
-    if isinstance(value, str) and not _DAY.fullmatch(value):
-        raise ValueError("must be a day written YYYY-MM-DD")
-    return value
-
-
-def check_day(day: date | None) -> date | None:
-    if day is not None and not get_settings().year_ok(day.year):
-        raise ValueError(f"must be a day in the years {get_settings().years}")
-    return day
-
-
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     """minLon,minLat,maxLon,maxLat: four finite numbers, a real box on the globe."""
     if not value:  # an empty bbox is no filter
@@ -84,17 +61,30 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 
 IdPath = Annotated[int, Path(ge=1, le=INT_MAX, description="the parcel's id")]
+# Years, days and periods are read by `periods`, the one parser the CLI uses too; taken as
+# text so that its message, not pydantic's, says what is wrong.
 YearQuery = Annotated[
     int | None,
     Query(description="campaign year (default: the configured one)"),
-    AfterValidator(check_year),
+    BeforeValidator(periods.check_year),
 ]
 DayQuery = Annotated[
     date | None,
     Query(description="as it stood at the end of this day, YYYY-MM-DD"),
-    BeforeValidator(_day_text),
-    AfterValidator(check_day),
+    BeforeValidator(periods.check_day),
 ]
+# A day in a request body: the same parser and window as DayQuery.
+Day = Annotated[date, BeforeValidator(periods.check_day)]
+# Given as text, handed on as a periods.Period.
+PeriodQuery = Annotated[
+    str | None,
+    Query(description="a month (2017-05) or a quarter (2017Q2)"),
+    AfterValidator(periods.check_period),
+]
+# Text kept from a request body or form: the rule of texts.py, a 422 naming the field.
+NoteText = Annotated[str, AfterValidator(texts.validator(texts.NOTE))]
+NameText = Annotated[str, AfterValidator(texts.validator(texts.NAME))]
+CodeText = Annotated[str, AfterValidator(texts.validator(texts.CODE))]
 BboxQuery = Annotated[
     str | None,
     Query(description="minLon,minLat,maxLon,maxLat"),

@@ -1,7 +1,6 @@
 """Downloads for planners and GIS staff: tallies (XLSX, CSV, printable HTML) and parcel
 layers (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV) in the CRS asked for."""
 
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
-from geo_service import exports
+from geo_service import exports, scratch
 from geo_service.accounts.permissions import readable_district
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
@@ -148,7 +147,7 @@ def exports_router() -> APIRouter:
         epsg = exports.parse_crs(crs)
         district = readable_district(session, who, district)
         frame = exports.parcel_frame(session, district, township, kind, status, as_of)
-        with tempfile.TemporaryDirectory(prefix="geo-export-") as folder:
+        with scratch.folder("export") as folder:
             path = Path(folder) / f"parcels{exports.SUFFIXES[fmt]}"
             exports.write_parcels(frame, fmt, epsg, path, encoding=encoding)
             body = path.read_bytes()

@@ -25,10 +25,6 @@ REQUEST_ID = b"x-request-id"
 # A caller's own id is kept when it is short and plain (it ends up in log lines).
 _CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script>", re.S | re.I)
-# FastAPI's /docs and /redoc load Swagger UI / ReDoc from this CDN.
-_DOCS_PATHS = ("/docs", "/redoc")
-_DOCS_CDN = "https://cdn.jsdelivr.net"
-_DOCS_ICON = "https://fastapi.tiangolo.com"
 
 
 class RequestContext:
@@ -132,10 +128,6 @@ def content_security_policy(path: str, html: bytes | None) -> str:
         if "{s}" in basemap.split("//", 1)[-1].split("/", 1)[0]:
             host = "*." + host.split(".", 1)[1]
         images.append(f"{parts.scheme}://{host}")
-    if path.startswith(_DOCS_PATHS):
-        scripts.append(_DOCS_CDN)
-        styles.append(_DOCS_CDN)
-        images += [_DOCS_CDN, _DOCS_ICON]
     return "; ".join(
         [
             "default-src 'self'",

@@ -3,7 +3,6 @@
 Reads need a sign-in and show only the districts the user may see (the register names
 responsible persons); writes are the admin's, recorded under their name and audited."""
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,31 +12,31 @@ from geo_service import actions
 from geo_service.accounts.permissions import check_read_district, visible_district_names
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import DayQuery, SessionDep
+from geo_service.api.deps import Day, DayQuery, NameText, NoteText, SessionDep
 from geo_service.campaign import register
 from geo_service.campaign.projects import find_project
 from geo_service.errors import Forbidden
 
 
 class MilestoneDone(BaseModel):
-    date: dt.date = Field(description="the milestone's date, as in the responsibility list")
-    done_on: dt.date | None = Field(None, description="the day it was done; null withdraws")
+    date: Day = Field(description="the milestone's date, as in the responsibility list")
+    done_on: Day | None = Field(None, description="the day it was done; null withdraws")
     text: str | None = Field(None, description="the milestone's text, when a date has two")
-    note: str | None = None
+    note: NoteText | None = None
 
 
 class NewProblem(BaseModel):
-    problem: str = Field(min_length=1)
-    responsible_unit: str | None = None
-    person: str | None = None
-    deadline: dt.date | None = None
-    note: str | None = None
+    problem: NoteText = Field(min_length=1)
+    responsible_unit: NameText | None = None
+    person: NameText | None = None
+    deadline: Day | None = None
+    note: NoteText | None = None
 
 
 class ProblemStatus(BaseModel):
     status: str = Field(pattern="^(open|solved)$", description="solved, or open to reopen")
-    solved_on: dt.date | None = Field(None, description="default: today")
-    note: str | None = None
+    solved_on: Day | None = Field(None, description="default: today")
+    note: NoteText | None = None
 
 
 def _check_project(session, who, code: str) -> None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from geo_service.accounts.permissions import check_read_district, home_district
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import ReadSessionDep
+from geo_service.api.deps import PeriodQuery, ReadSessionDep
 from geo_service.campaign import rankings
 from geo_service.settings import get_settings
 from geo_service.units import find_district
@@ -20,7 +20,7 @@ def rankings_router() -> APIRouter:
     def get_rankings(
         session: ReadSessionDep,
         who: SignedIn,
-        period: Annotated[str, Query(description="a month (2017-05) or a quarter (2017Q2)")],
+        period: PeriodQuery,
         level: Annotated[str, Query(pattern="^(township|district)$")] = "township",
         district: str | None = None,
         weights: Annotated[

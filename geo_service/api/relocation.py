@@ -5,8 +5,6 @@ checked, recorded under the signed-in user's name, audited); reads show the user
 districts only, and household heads' names only to the roles that may read them."""
 
 import json
-import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +13,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from geo_service import scratch
 from geo_service.accounts import permissions
 from geo_service.accounts.permissions import (
     check_read_district,
@@ -23,7 +22,7 @@ from geo_service.accounts.permissions import (
 )
 from geo_service.api import schemas
 from geo_service.api.auth import PageUser, SignedIn
-from geo_service.api.deps import DayQuery, SessionDep, YearQuery
+from geo_service.api.deps import CodeText, Day, DayQuery, NoteText, SessionDep, YearQuery
 from geo_service.api.uploads import _attachment, _safe_name, _save_limited
 from geo_service.errors import UploadRefused
 from geo_service.maps import data as maps_data
@@ -34,17 +33,17 @@ from geo_service.units import find_district
 
 
 class FlatStep(BaseModel):
-    on: date = Field(description="the day of the allocation, hand-over (交房) or title (办证)")
-    household: str | None = Field(None, description="household 户号 (allocation only)")
+    on: Day = Field(description="the day of the allocation, hand-over (交房) or title (办证)")
+    household: CodeText | None = Field(None, description="household 户号 (allocation only)")
 
 
 class SignOff(BaseModel):
-    on: date | None = Field(None, description="the day of the sign-off (default: today)")
-    note: str | None = Field(None, max_length=2000, description="the verifier's remark")
+    on: Day | None = Field(None, description="the day of the sign-off (default: today)")
+    note: NoteText | None = Field(None, description="the verifier's remark")
 
 
 class Dispute(BaseModel):
-    reason: str = Field(..., min_length=1, max_length=2000, description="why it is returned")
+    reason: NoteText = Field(..., min_length=1, description="why it is returned")
 
 
 def _visible(session, who, rows):
@@ -223,7 +222,7 @@ def _json(found: dict):
 
 def _import(session, who, importer, file: UploadFile, dry_run, report_format):
     name = _safe_name(file.filename)
-    with tempfile.TemporaryDirectory(prefix="geo-roster-") as folder:
+    with scratch.folder("roster") as folder:
         path = Path(folder) / name
         _save_limited(file, path)
         try:

@@ -99,9 +99,12 @@ class SupportLink(_Open):
 
 
 class Health(_Open):
+    """Anonymous callers get `status` (and on a 503 why); signed-in users the rest."""
+
     status: str
-    postgis: str
-    version: str
+    detail: str | None = None
+    postgis: str | None = None
+    version: str | None = None
     pid: int | None = None  # which worker answered (serve --workers N)
     replica: str | None = None  # with DATABASE_REPLICA_URL: "ok", or why it is not used
 

@@ -1,6 +1,5 @@
 """Uploads of parcel files: checked whole, stored all or nothing, reported."""
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -9,7 +8,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
 
-from geo_service import actions
+from geo_service import actions, scratch
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import KIND_PATTERN, SessionDep
@@ -73,7 +72,7 @@ def uploads_router() -> APIRouter:
             accept_valid=accept_valid, accept_overlaps=accept_overlaps, filename=name,
         )  # fmt: skip
         status_code = 200 if dry_run else 201
-        with tempfile.TemporaryDirectory(prefix="geo-upload-") as folder:
+        with scratch.folder("upload") as folder:
             path = Path(folder) / name
             _save_limited(file, path)
             try:

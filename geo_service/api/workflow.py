@@ -13,7 +13,7 @@ from geo_service import actions
 from geo_service.accounts import permissions
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import IdPath, SessionDep
+from geo_service.api.deps import IdPath, NoteText, SessionDep
 from geo_service.parcels import workflow
 
 log = logging.getLogger("geo_service.api")
@@ -24,22 +24,22 @@ _VERSION = Field(None, ge=1, le=2**31 - 1, description="the parcel version you s
 
 class StatusChange(BaseModel):
     status: str = Field(description="in_progress, delivered, demolished or disputed")
-    note: str | None = Field(None, description="why; required when leaving disputed")
+    note: NoteText | None = Field(None, description="why; required when leaving disputed")
     version: int | None = _VERSION
 
 
 class Verification(BaseModel):
-    note: str | None = Field(None, description="what was checked")
+    note: NoteText | None = Field(None, description="what was checked")
     version: int | None = _VERSION
 
 
 class Dispute(BaseModel):
-    reason: str
+    reason: NoteText
     version: int | None = _VERSION
 
 
 class Withdrawal(BaseModel):
-    reason: str = Field(description="why the parcel leaves the register")
+    reason: NoteText = Field(description="why the parcel leaves the register")
     version: int | None = _VERSION
 
 

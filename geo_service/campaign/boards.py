@@ -19,6 +19,7 @@ from geo_service.areas import m2_to_mu
 from geo_service.campaign import rankings, register, tallies
 from geo_service.campaign.tallies import end_of_day
 from geo_service.models import AdminUnit, Parcel, Project
+from geo_service.periods import Period, parse_period
 from geo_service.settings import get_settings
 from geo_service.units import find_city, find_district
 
@@ -43,9 +44,11 @@ class BoardView:
     period: rankings.Period
 
     @classmethod
-    def make(cls, level: str | None, district: str | None, period: str | None) -> "BoardView":
+    def make(
+        cls, level: str | None, district: str | None, period: "Period | str | None"
+    ) -> "BoardView":
         level = level or "township"
-        parsed = rankings.Period.parse(period) if period else default_period()
+        parsed = parse_period(period) if period else default_period()
         if level == "township":
             district = district or get_settings().default_district
         return cls(level, district if level == "township" else None, parsed)

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geo_service import texts
 from geo_service.campaign.categories import CATEGORIES
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.models import Project
@@ -250,6 +251,11 @@ def _same(field: str, stored, given) -> bool:
     return stored == given
 
 
+# Cells kept as text under the text rule (texts.py): refused, never cut.
+_TEXT_KINDS = {"code": texts.CODE, "name": texts.NAME, "department": texts.NAME,
+               "first_responsible": texts.NAME, "direct_responsible": texts.NAME}  # fmt: skip
+
+
 def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -> dict:
     """One row's fields; problems go to sheet.errors. Empty cells leave a field unchanged."""
     values: dict = {}
@@ -272,6 +278,8 @@ def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -
                 values["category"] = category(_text(cell))
             elif name == "townships":
                 values["townships"] = _names(cell)
+            elif name in _TEXT_KINDS:
+                values[name] = texts.check(_text(cell), _TEXT_KINDS[name], name)
             else:
                 values[name] = _text(cell)
         except InvalidInput as exc:

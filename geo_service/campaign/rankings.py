@@ -35,8 +35,6 @@ Units with no score at all are listed last, unranked. **Rank change** is the pre
 period's rank minus this one (positive: moved up), None when not ranked then.
 """
 
-import calendar
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -47,6 +45,7 @@ from geo_service.campaign import tallies
 from geo_service.campaign.register import milestone_states
 from geo_service.errors import InvalidInput
 from geo_service.models import AdminUnit, Project
+from geo_service.periods import Period, parse_period
 from geo_service.relocation import tallies as relocation_tallies
 from geo_service.settings import get_settings
 from geo_service.units import find_city, find_district
@@ -60,48 +59,6 @@ TIE_RULE = (
     "standard competition ranking (1, 2, 2, 4): scores equal to 6 decimal places share the "
     "better rank, the next rank skips"
 )
-
-
-@dataclass(frozen=True)
-class Period:
-    """A month (2017-05) or a quarter (2017Q2) of a campaign year."""
-
-    year: int
-    month: int | None = None
-    quarter: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> "Period":
-        value = text.strip().upper()
-        if m := re.fullmatch(r"(\d{4})-?Q([1-4])", value):
-            return cls(int(m[1]), quarter=int(m[2]))
-        if (m := re.fullmatch(r"(\d{4})-(\d{1,2})", value)) and 1 <= int(m[2]) <= 12:
-            return cls(int(m[1]), month=int(m[2]))
-        raise InvalidInput(f"period {text!r}: write a month as 2017-05 or a quarter as 2017Q2")
-
-    def __str__(self) -> str:
-        return f"{self.year}-{self.month:02d}" if self.month else f"{self.year}Q{self.quarter}"
-
-    @property
-    def end(self) -> date:
-        month = self.month or self.quarter * 3
-        return date(self.year, month, calendar.monthrange(self.year, month)[1])
-
-    @property
-    def months(self) -> int:
-        """Months of the year elapsed at the period's end."""
-        return self.month or self.quarter * 3
-
-    def previous(self) -> "Period":
-        if self.month:
-            return (
-                Period(self.year - 1, month=12)
-                if self.month == 1
-                else Period(self.year, month=self.month - 1)
-            )
-        if self.quarter == 1:
-            return Period(self.year - 1, quarter=4)
-        return Period(self.year, quarter=self.quarter - 1)
 
 
 def parse_weights(text: str | None) -> dict[str, float]:
@@ -165,7 +122,7 @@ def rank(
     """The ranking for one period, with each unit's rank change since the previous one."""
     if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
-    period = Period.parse(period) if isinstance(period, str) else period
+    period = parse_period(period)
     weights = weights or dict(DEFAULT_WEIGHTS)
     if level == "township":
         district = district or get_settings().default_district

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from geo_service import __version__
+from geo_service import __version__, texts
 from geo_service.errors import GeoServiceError
+from geo_service.periods import parse_day, parse_year
 
 # The command modules import the use cases (and through them SQLAlchemy, GDAL, openpyxl
 # ...) only when a command runs: `geo-service --version` or `import` starts without the
@@ -128,17 +129,38 @@ class Credit(StrEnum):
     all = "all"
 
 
-def _day(value: str | None) -> date | None:
-    """An --as-of day, or a clear error (never a traceback) for anything else."""
-    if value is None:
-        return None
+def _day(value: str | None, name: str = "--as-of") -> date | None:
+    """A day option, read by the one parser (periods), or a clear error (never a traceback)."""
     try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        _fail(GeoServiceError(f"--as-of must be a date YYYY-MM-DD, not {value!r}"))
-    if not get_settings().year_ok(day.year):
-        _fail(GeoServiceError(f"--as-of must be a day in the years {get_settings().years}"))
-    return day
+        return parse_day(value, name)
+    except GeoServiceError as exc:
+        _fail(exc)
+
+
+def _year(value: int | None) -> int | None:
+    """A --year option's callback: refused before the command runs, as the API refuses it
+    (year 0 would otherwise read as "not given")."""
+    try:
+        return parse_year(value, "--year")
+    except GeoServiceError as exc:
+        _fail(exc)
+
+
+def _checked_text(kind: str):
+    """A callback that holds an option or argument to the text rule (texts.py), naming it."""
+
+    def callback(param: typer.CallbackParam, value: str | None) -> str | None:
+        opts = [o for o in param.opts if o.startswith("--")]
+        try:
+            return texts.check(value, kind, opts[0] if opts else param.name)
+        except GeoServiceError as exc:
+            _fail(exc)
+
+    return callback
+
+
+_note = _checked_text("note")
+_name = _checked_text("name")
 
 
 def _text(table: Table, width: int = 160) -> str:

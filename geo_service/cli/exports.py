@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from geo_service.cli.common import Kind, _day, _fail, app, lazy, session_scope
+from geo_service.cli.common import Kind, _day, _fail, _year, app, lazy, session_scope
 from geo_service.errors import GeoServiceError
 
 exports = lazy("geo_service.exports")
@@ -65,7 +65,9 @@ def export_tallies(
         ExportBy.township, help="district, township, project, or a series by quarter or month"
     ),
     kind: Kind | None = typer.Option(None, help="only land or only demolition"),
-    year: int | None = typer.Option(None, help="the campaign year (default: --as-of's, else set)"),
+    year: int | None = typer.Option(
+        None, callback=_year, help="the campaign year (default: --as-of's, else set)"
+    ),
     as_of: str | None = typer.Option(None, "--as-of", help=_AS_OF_HELP),
     district: str | None = typer.Option(None, help="one district only (default: all)"),
     lang: Lang = typer.Option(Lang.zh, help="headers in Chinese (zh) or English (en)"),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from geo_service.cli.common import Kind, _fail, app, get_settings, session_scope
+from geo_service.cli.common import Kind, _fail, _year, app, get_settings, session_scope
 from geo_service.errors import GeoServiceError
 
 
@@ -21,7 +21,9 @@ def map_command(
     output: Path = typer.Option(..., help="the HTML file to write, e.g. maps/progress.html"),
     district: str | None = typer.Option(None, help="district (default: the configured one)"),
     kind: Kind = typer.Option(Kind.land),
-    year: int | None = typer.Option(None, help="the campaign year (default: configured)"),
+    year: int | None = typer.Option(
+        None, callback=_year, help="the campaign year (default: configured)"
+    ),
     quarter: int | None = typer.Option(None, min=1, max=4, help="as at the end of a quarter"),
 ) -> None:
     """Write a self-contained map (every script, style and datum inside) for briefings:

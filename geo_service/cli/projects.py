@@ -13,6 +13,8 @@ from geo_service.cli.common import (
     ListFormat,
     _day,
     _fail,
+    _name,
+    _note,
     _text,
     acting,
     app,
@@ -192,7 +194,7 @@ def projects_milestone(
     done: str | None = typer.Option(None, "--done", help="the day it was done (default today)"),
     text: str | None = typer.Option(None, help="the milestone's text, when a date has two"),
     withdraw: bool = typer.Option(False, help="withdraw a completion recorded by mistake"),
-    note: str | None = typer.Option(None),
+    note: str | None = typer.Option(None, callback=_note),
     as_user: str | None = as_option(),
 ) -> None:
     """Record a milestone done (kept with who and when; a withdrawal is a record too).
@@ -216,11 +218,11 @@ def projects_milestone(
 @projects_app.command("problem-add")
 def projects_problem_add(
     code: str = typer.Argument(..., help="project code"),
-    problem: str = typer.Option(..., help="the problem to solve"),
-    unit: str | None = typer.Option(None, help="responsible unit (责任单位)"),
-    person: str | None = typer.Option(None, help="responsible person (责任人)"),
+    problem: str = typer.Option(..., callback=_note, help="the problem to solve"),
+    unit: str | None = typer.Option(None, callback=_name, help="responsible unit (责任单位)"),
+    person: str | None = typer.Option(None, callback=_name, help="responsible person (责任人)"),
     deadline: str | None = typer.Option(None, help="YYYY-MM-DD"),
-    note: str | None = typer.Option(None),
+    note: str | None = typer.Option(None, callback=_note),
     as_user: str | None = as_option(),
 ) -> None:
     """File a problem in the project's problem file (问题档案).
@@ -243,7 +245,7 @@ def projects_problem_solve(
     problem_id: int = typer.Argument(..., help="the problem's number (#ID)"),
     on: str | None = typer.Option(None, help="the day it was solved (default today)"),
     reopen: bool = typer.Option(False, help="reopen a solved problem instead"),
-    note: str | None = typer.Option(None),
+    note: str | None = typer.Option(None, callback=_note),
     as_user: str | None = as_option(),
 ) -> None:
     """Mark a problem solved (or reopen it); every change is a new version.
@@ -300,7 +302,4 @@ def projects_problems(
 
 
 def _date_option(value: str, name: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        _fail(GeoServiceError(f"{name} must be a date YYYY-MM-DD, not {value!r}"))
+    return _day(value, name)

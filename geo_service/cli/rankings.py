@@ -8,6 +8,7 @@ from rich.table import Table
 
 from geo_service.cli.common import ListFormat, _fail, _text, app, lazy, session_scope
 from geo_service.errors import GeoServiceError
+from geo_service.periods import parse_period
 
 rankings = lazy("geo_service.campaign.rankings")
 
@@ -45,7 +46,10 @@ def rank_command(
         if level not in rankings.LEVELS:
             raise GeoServiceError(f"--level must be one of {', '.join(rankings.LEVELS)}")
         with session_scope() as session:
-            result = rankings.rank(session, level, period, district=district, weights=parsed)
+            result = rankings.rank(
+                session, level, parse_period(period, "--period"), district=district,
+                weights=parsed,
+            )  # fmt: skip
     except GeoServiceError as exc:
         _fail(exc)
     if fmt is ListFormat.json:

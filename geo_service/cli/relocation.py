@@ -15,7 +15,9 @@ from geo_service.cli.common import (
     Format,
     _day,
     _fail,
+    _note,
     _text,
+    _year,
     acting,
     app,
     as_option,
@@ -44,12 +46,7 @@ class OverdueKind(StrEnum):
 
 
 def _date_option(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        _fail(GeoServiceError(f"{name} must be a date YYYY-MM-DD, not {value!r}"))
+    return _day(value, name)
 
 
 def _flats_by_size(value: str | None) -> dict[str, int]:
@@ -263,7 +260,7 @@ def _signoff(action, as_user, ref: str, *args) -> None:
 def verify_command(
     household: str = typer.Argument(..., help="household 户号"),
     on: str | None = typer.Option(None, help="sign-off day YYYY-MM-DD (default: today)"),
-    note: str | None = typer.Option(None, help="the verifier's remark"),
+    note: str | None = typer.Option(None, callback=_note, help="the verifier's remark"),
     as_user: str | None = as_option(),
 ) -> None:
     """Sign a household's relocation off (回迁核验): a verifier of 回迁核验组 in the
@@ -277,7 +274,7 @@ def verify_command(
 @relocation_app.command("dispute")
 def dispute_command(
     household: str = typer.Argument(..., help="household 户号"),
-    reason: str = typer.Option(..., help="why the sign-off is disputed (returned)"),
+    reason: str = typer.Option(..., callback=_note, help="why the sign-off is disputed (returned)"),
     as_user: str | None = as_option(),
 ) -> None:
     """Dispute (return) a signed-off household, with a reason: 回迁核验组 only.
@@ -390,7 +387,7 @@ def overdue_command(
 
 @relocation_app.command("clearance")
 def clearance_command(
-    year: int | None = typer.Option(None),
+    year: int | None = typer.Option(None, callback=_year),
     as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD"),
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:

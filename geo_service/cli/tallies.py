@@ -19,6 +19,7 @@ from geo_service.cli.common import (
     _day,
     _fail,
     _text,
+    _year,
     app,
     err,
     lazy,
@@ -45,7 +46,9 @@ def tally_command(
         None, help="only land or only demolition; relocation: households, flats and m² (回迁)"
     ),
     year: int | None = typer.Option(
-        None, help="the campaign year (default: the --as-of day's, else the configured one)"
+        None,
+        callback=_year,
+        help="the campaign year (default: the --as-of day's, else the configured one)",
     ),
     as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
     fmt: Format | None = typer.Option(

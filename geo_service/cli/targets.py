@@ -8,6 +8,7 @@ import typer
 from geo_service.cli.common import (
     Kind,
     _fail,
+    _year,
     acting,
     app,
     as_option,
@@ -41,7 +42,7 @@ def targets_set(
     ),
     township: str | None = typer.Option(None, help="township name; omit for the district"),
     kind: TargetKind = typer.Option(..., help="land, demolition or relocation (回迁)"),
-    year: int = typer.Option(...),
+    year: int = typer.Option(..., callback=_year),
     quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
     mu: float | None = typer.Option(None, help="amount in mu"),
     m2: float | None = typer.Option(None, help="amount in m² (relocation: floor area)"),
@@ -132,7 +133,7 @@ def targets_history(
     district: str = typer.Option(..., help="district name, e.g. 晋安区"),
     township: str | None = typer.Option(None, help="township name; omit for the district"),
     kind: Kind = typer.Option(...),
-    year: int = typer.Option(...),
+    year: int = typer.Option(..., callback=_year),
     quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
 ) -> None:
     """Every value a target had: amount, who set it, from when.

@@ -9,6 +9,7 @@ from rich.table import Table
 from geo_service.cli.common import (
     ListFormat,
     _day,
+    _name,
     _text,
     acting,
     app,
@@ -45,9 +46,13 @@ def _run(change, as_user: str | None):
 
 @users_app.command("add")
 def users_add(
-    username: str = typer.Argument(..., help="the sign-in name, e.g. 林志伟 or linzw"),
+    username: str = typer.Argument(
+        ..., callback=_name, help="the sign-in name, e.g. 林志伟 or linzw"
+    ),
     role: str = typer.Option(..., help="admin, leader, planner, verifier or officer"),
-    name: str | None = typer.Option(None, help="the person's name as shown (default: username)"),
+    name: str | None = typer.Option(
+        None, callback=_name, help="the person's name as shown (default: username)"
+    ),
     group: str | None = typer.Option(
         None, help="a verifier's group: 土地核验组, 拆迁核验组 or 回迁核验组 (relocation)"
     ),

@@ -13,6 +13,7 @@ from geo_service.cli.common import (
     Kind,
     ListFormat,
     _fail,
+    _note,
     _text,
     acting,
     app,
@@ -57,7 +58,9 @@ def _transition(change, as_user: str | None) -> None:
 def status_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
     to: str = typer.Option(..., "--to", help="in_progress, delivered, demolished or disputed"),
-    note: str | None = typer.Option(None, help="why (required when leaving disputed)"),
+    note: str | None = typer.Option(
+        None, callback=_note, help="why (required when leaving disputed)"
+    ),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
     as_user: str | None = as_option(),
@@ -85,7 +88,7 @@ def status_command(
 @app.command("verify")
 def verify_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
-    note: str | None = typer.Option(None, help="what was checked"),
+    note: str | None = typer.Option(None, callback=_note, help="what was checked"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
     as_user: str | None = as_option(),
@@ -109,7 +112,7 @@ def verify_command(
 @app.command("dispute")
 def dispute_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
-    reason: str = typer.Option(..., help="what is disputed"),
+    reason: str = typer.Option(..., callback=_note, help="what is disputed"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
     as_user: str | None = as_option(),
@@ -128,7 +131,7 @@ def dispute_command(
 @app.command("withdraw")
 def withdraw_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
-    reason: str = typer.Option(..., help="why the parcel leaves the register"),
+    reason: str = typer.Option(..., callback=_note, help="why the parcel leaves the register"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
     as_user: str | None = as_option(),

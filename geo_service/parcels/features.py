@@ -14,7 +14,7 @@ to 1e-7, metres to 1 mm.
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache
 
 from pyproj import CRS
@@ -26,6 +26,7 @@ from geo_service.campaign import tallies
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.interop import LONLAT_DIGITS, PROJECTED_DIGITS, geojson_sql
 from geo_service.models import KINDS, STATUSES
+from geo_service.periods import parse_day, parse_year
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
@@ -103,14 +104,16 @@ def parse_datetime(value: str | None) -> datetime | None:
         return None
     if "/" in value:
         raise InvalidInput("datetime: only an instant is supported, not an interval")
+    if len(value) == 10:
+        return tallies.end_of_day(parse_day(value, "datetime"))
     try:
-        if len(value) == 10:
-            return tallies.end_of_day(date.fromisoformat(value))
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(
             f"datetime must be RFC 3339, e.g. 2017-06-30T16:00:00Z: {value!r}"
         ) from None
+    parse_year(moment.year, "datetime")  # the window every day and year is read in
+    return moment
 
 
 # --- parcels -----------------------------------------------------------------------------

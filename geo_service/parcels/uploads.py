@@ -17,6 +17,7 @@ from sqlalchemy import Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from geo_service import texts
 from geo_service.areas import geodesic_area_m2, m2_to_mu, rounded
 from geo_service.campaign.projects import find_project
 from geo_service.errors import InvalidInput, NotFound, UploadRefused
@@ -403,6 +404,7 @@ class _FileCheck:
         )  # fmt: skip
         self._report_duplicates(first, len(frame))
         _check_code_lengths(codes, report, first)
+        _check_texts(codes, frame, report, first)
         statuses = _statuses(frame, options, codes, report, first)
         projects = _projects(session, frame, options, codes, report, first, self.projects)
         helpers = _supporters(session, frame, self.township, codes, report, first)
@@ -752,6 +754,19 @@ def _check_code_lengths(codes: list[str], report: Report, first: int = 0) -> Non
                 f"a parcel code has at most {limit} characters, this one {len(code)}",
                 params={"limit": limit, "length": len(code)},
             )
+
+
+def _check_texts(codes: list[str], frame, report: Report, first: int = 0) -> None:
+    """Codes printable and names within the text rule (texts.py): refused, never cut."""
+    names = frame["name"] if "name" in frame.columns else [None] * len(codes)
+    for i, (code, name) in enumerate(zip(codes, names, strict=True)):
+        if why := texts.problem(code, texts.CODE):
+            report.add(first + i + 1, repr(code)[1:-1], "code_not_printable",
+                       f"the parcel code {why}")  # fmt: skip
+        if _present(name) and (why := texts.problem(str(name), texts.NAME)):
+            too_long = len(str(name)) > texts.limit(texts.NAME)
+            report.add(first + i + 1, code, "name_too_long" if too_long else "name_not_printable",
+                       f"the parcel name {why}")  # fmt: skip
 
 
 # How far along the workflow a status is: an upload may move parcels on, never back.

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import ARRAY, Integer, String, any_, bindparam, select
 from sqlalchemy.orm import Session
 
+from geo_service import texts
 from geo_service.campaign.tallies import CAMPAIGN_TZ
 from geo_service.errors import GeoServiceError, InvalidInput, NotFound, UploadRefused
 from geo_service.models import (
@@ -189,6 +190,10 @@ def _text(value) -> str | None:
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
 
+def _name(value) -> str | None:
+    return texts.check(_text(value), texts.NAME, "户主姓名 (head_name)")
+
+
 def _day(value) -> date | None:
     if not _present(value):
         return None
@@ -336,7 +341,9 @@ def _household_values(lookups: _Lookups, report, number: int, cells: dict):
     values = {"ref": row.ref}
     if not row.ref:
         row.problem("missing_value", "户号 (ref) is empty")
-    values["head_name"] = row.get("head_name")
+    elif why := texts.problem(row.ref, texts.CODE):
+        row.problem("code_not_printable", f"户号 (ref) {why}")
+    values["head_name"] = row.get("head_name", _name, rule="name_not_printable")
     values["id_hash"] = row.get("id_number", _id_hash, rule="bad_id_number")
     values["compensation"] = row.get("compensation", lambda v: rel.check_compensation(v or ""))
     for key in ("demolished_m2", "area_due_m2", "monthly_allowance"):

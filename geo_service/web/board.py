@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from geo_service.accounts.permissions import check_read_district, home_district
 from geo_service.api import schemas
 from geo_service.api.auth import PageUser, SignedIn
-from geo_service.api.deps import SessionDep, YearQuery
+from geo_service.api.deps import PeriodQuery, SessionDep, YearQuery
 from geo_service.campaign import boards
 from geo_service.errors import Forbidden
 from geo_service.settings import get_settings
@@ -22,9 +22,6 @@ from geo_service.web.templates import render_page
 
 LevelQuery = Annotated[
     str | None, Query(pattern="^(township|district)$", description="district: city level")
-]
-PeriodQuery = Annotated[
-    str | None, Query(description="2017-05 or 2017Q2; default: the current quarter")
 ]
 
 

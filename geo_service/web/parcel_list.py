@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from geo_service import actions
 from geo_service.api.auth import PageUser
-from geo_service.api.deps import SessionDep
+from geo_service.api.deps import NoteText, SessionDep
 from geo_service.errors import GeoServiceError, http_status
 from geo_service.models import KINDS, STATUSES, AdminUnit, Parcel, Project
 from geo_service.parcels import workflow
@@ -153,7 +153,7 @@ def parcel_list_router() -> APIRouter:
         who: PageUser,
         ids: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI reads it, never mutates)
         to: Annotated[str, Form(max_length=16)] = "",
-        note: Annotated[str | None, Form(max_length=2000)] = None,
+        note: Annotated[NoteText | None, Form()] = None,
     ):
         """One transaction: every selected parcel moves, or none does (the one that could
         not is named)."""

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from geo_service import actions
 from geo_service.accounts import permissions
 from geo_service.api.auth import PageUser
-from geo_service.api.deps import SessionDep
+from geo_service.api.deps import NoteText, SessionDep
 from geo_service.areas import m2_to_mu
 from geo_service.errors import GeoServiceError, http_status
 from geo_service.interop import geojson_sql
@@ -150,7 +150,7 @@ def parcels_pages_router() -> APIRouter:
         who: PageUser,
         action: Annotated[str, Form(max_length=16)],
         to: Annotated[str | None, Form(max_length=16)] = None,
-        note: Annotated[str | None, Form(max_length=2000)] = None,
+        note: Annotated[NoteText | None, Form()] = None,
     ):
         try:
             parcel = _find(session, who, f"#{parcel_id}", lock=True)

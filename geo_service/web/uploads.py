@@ -6,7 +6,6 @@ keeps the file between the dry run and the store (pending.py) and shows reports;
 upload's report is the one its record kept.
 """
 
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated
@@ -18,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from shapely.geometry import shape
 from sqlalchemy import select
 
-from geo_service import actions
+from geo_service import actions, scratch
 from geo_service.accounts import permissions
 from geo_service.api.auth import PageUser
 from geo_service.api.deps import SessionDep
@@ -174,7 +173,7 @@ def _problems_download(report: dict, fmt: str, folder: Path | None = None) -> Re
             media_type="text/csv; charset=utf-8",
             headers=_attachment(f"{stem}-problems.csv"),
         )
-    with tempfile.TemporaryDirectory(prefix="geo-report-") as tmp:
+    with scratch.folder("report") as tmp:
         path = reports.write_problems_gpkg(kept, Path(tmp) / f"{stem}-problems.gpkg")
         content = path.read_bytes()
     return Response(

@@ -315,7 +315,8 @@ def _geojson_problems(path, kind, name, override) -> list[Problem]:
     """Refuse a declared CRS nobody knows; report codes that are not plain text."""
     if kind != vector.GEOJSON:
         return []
-    declared, odd = vector.geojson_declarations(path, FIELD_ALIASES["code"])
+    codes, names = FIELD_ALIASES["code"], FIELD_ALIASES["name"]
+    declared, odd = vector.geojson_declarations(path, codes, names)
     if declared is not None and override is None:
         try:
             parse_crs(declared)
@@ -333,6 +334,15 @@ def _geojson_problems(path, kind, name, override) -> list[Problem]:
             "code_not_text",
             "error",
             f"the parcel code ({key}) must be plain text or a number, not {_shown(value)}",
+        )
+        if str(key).lower() in codes
+        else Problem(
+            i + 1,
+            None,
+            "name_not_printable",
+            "error",
+            f"the parcel name ({key}) holds a NUL character (U+0000), which would cut it "
+            "short; correct it in the file",
         )
         for i, key, value in odd
     ]

@@ -182,10 +182,13 @@ def _read_kml(dataset: str, name: str, layer: str | None):
     return frame, notes
 
 
-def geojson_declarations(path: Path, code_fields: tuple[str, ...]) -> tuple[str | None, list]:
+def geojson_declarations(
+    path: Path, code_fields: tuple[str, ...], name_fields: tuple[str, ...] = ()
+) -> tuple[str | None, list]:
     """What GDAL smooths over in a GeoJSON, read from the text itself: the CRS name it
-    declares (GDAL falls back to WGS 84 for one it does not know), and the features whose
-    code is not plain text (GDAL cuts a string at a NUL byte and prints an array as text).
+    declares (GDAL falls back to WGS 84 for one it does not know), the features whose
+    code is not plain text (GDAL cuts a string at a NUL byte and prints an array as text),
+    and those whose name holds a NUL (GDAL would keep only what comes before it).
     Returns (declared CRS name or None, [(feature position, field, value), ...])."""
     try:
         data = json.loads(path.read_bytes())
@@ -200,7 +203,10 @@ def geojson_declarations(path: Path, code_fields: tuple[str, ...]) -> tuple[str 
     for i, feature in enumerate(features if isinstance(features, list) else []):
         props = feature.get("properties") if isinstance(feature, dict) else None
         for key, value in (props or {}).items():
-            if str(key).lower() in code_fields and not _plain_text(value):
+            field = str(key).lower()
+            bad_code = field in code_fields and not _plain_text(value)
+            cut_name = field in name_fields and isinstance(value, str) and "\x00" in value
+            if bad_code or cut_name:
                 odd.append((i, key, value))
     return (str(name) if name is not None else None), odd
 

@@ -1,0 +1,131 @@
+"""Every period, year and day a person writes (query parameter, form field, CLI option)
+is read here, one way: a month (2017-05), a quarter (2017Q2), a year (2017) or a day
+(2017-06-30), inside the window YEAR_MIN..YEAR_MAX (settings).
+
+Outside the window a period's last day or a year's first may not even exist (year 0,
+9999-12-31 plus a day), so it is refused here, before anything computes a date with it.
+
+The `check_*` functions raise ValueError with the problem alone, for pydantic (which
+names the parameter); the `parse_*` functions raise InvalidInput naming the parameter,
+for the CLI and the domain.
+"""
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from geo_service.errors import InvalidInput
+from geo_service.settings import get_settings
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_QUARTER = re.compile(r"(\d{4})-?Q([1-4])")
+_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A month (2017-05) or a quarter (2017Q2) of a campaign year."""
+
+    year: int
+    month: int | None = None
+    quarter: int | None = None
+
+    @classmethod
+    def parse(cls, text: str, name: str = "period") -> "Period":
+        return parse_period(text, name)
+
+    def __str__(self) -> str:
+        return f"{self.year}-{self.month:02d}" if self.month else f"{self.year}Q{self.quarter}"
+
+    @property
+    def end(self) -> date:
+        month = self.month or self.quarter * 3
+        return date(self.year, month, calendar.monthrange(self.year, month)[1])
+
+    @property
+    def months(self) -> int:
+        """Months of the year elapsed at the period's end."""
+        return self.month or self.quarter * 3
+
+    def previous(self) -> "Period":
+        if self.month:
+            return (
+                Period(self.year - 1, month=12)
+                if self.month == 1
+                else Period(self.year, month=self.month - 1)
+            )
+        if self.quarter == 1:
+            return Period(self.year - 1, quarter=4)
+        return Period(self.year, quarter=self.quarter - 1)
+
+
+def _in_window(year: int, what: str = "in the years") -> None:
+    if not get_settings().year_ok(year):
+        raise ValueError(f"must be {what} {get_settings().years}")
+
+
+def check_year(value: int | str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        year = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a year written YYYY") from None
+    _in_window(year, "a year from")
+    return year
+
+
+def check_day(value: date | str | None) -> date | None:
+    """A day written YYYY-MM-DD (never a number: pydantic would read 0 as 1970-01-01)."""
+    if value is None or isinstance(value, date):
+        day = value
+    elif not isinstance(value, str) or not _DAY.fullmatch(value):
+        raise ValueError("must be a day written YYYY-MM-DD")
+    else:
+        # 0000-01-01 and 2017-02-30 are written right but are no day.
+        _in_window(int(value[:4]), "a day in the years")
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value} is no day of the calendar") from None
+    if day is not None:
+        _in_window(day.year, "a day in the years")
+    return day
+
+
+def check_period(value: "Period | str | None") -> Period | None:
+    if value is None or isinstance(value, Period):
+        found = value
+    elif not isinstance(value, str):
+        raise ValueError("write a month as 2017-05 or a quarter as 2017Q2")
+    else:
+        text = value.strip().upper()
+        if m := _QUARTER.fullmatch(text):
+            found = Period(int(m[1]), quarter=int(m[2]))
+        elif (m := _MONTH.fullmatch(text)) and 1 <= int(m[2]) <= 12:
+            found = Period(int(m[1]), month=int(m[2]))
+        else:
+            raise ValueError(f"write a month as 2017-05 or a quarter as 2017Q2, not {value!r}")
+    if found is not None:
+        _in_window(found.year)
+    return found
+
+
+def _named(check, value, name: str):
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: {exc}") from None
+
+
+def parse_year(value: int | str | None, name: str = "year") -> int | None:
+    return _named(check_year, value, name)
+
+
+def parse_day(value: date | str | None, name: str = "as_of") -> date | None:
+    return _named(check_day, value, name)
+
+
+def parse_period(value: "Period | str | None", name: str = "period") -> Period | None:
+    return _named(check_period, value, name)
