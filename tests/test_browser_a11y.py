@@ -65,9 +65,10 @@ def _axe_available():
         pytest.fail(f"{AXE} missing: WITH_CHROMIUM=1 scripts/bootstrap.sh installs it (npm ci)")
 
 
-def _context(chromium, base: str, username: str | None):
-    # The pages' CSP rightly refuses inline scripts it did not write: axe is one.
-    context = chromium.new_context(locale="zh-CN", bypass_csp=True)
+def _context(chromium, base: str, username: str | None, locale: str = "zh-CN"):
+    # The pages' CSP rightly refuses inline scripts it did not write: axe is one. The
+    # browser's locale is its Accept-Language, which picks the pages' language.
+    context = chromium.new_context(locale=locale, bypass_csp=True)
     page = record(context.new_page())
     page.set_default_timeout(15_000)
     if username:
@@ -129,10 +130,13 @@ def _check(page, where: str) -> list[str]:
     return found
 
 
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
 @pytest.mark.parametrize("role", ROLES)
-def test_every_page_passes_axe_wcag21_aa_on_a_phone_and_a_laptop(demo_server, chromium, role):
+def test_every_page_passes_axe_wcag21_aa_on_a_phone_and_a_laptop(
+    demo_server, chromium, role, locale
+):
     _axe_available()
-    context, page = _context(chromium, demo_server, ROLES[role])
+    context, page = _context(chromium, demo_server, ROLES[role], locale)
     try:
         problems = []
         paths = _pages_of(page, demo_server, ROLES[role])
@@ -146,7 +150,7 @@ def test_every_page_passes_axe_wcag21_aa_on_a_phone_and_a_laptop(demo_server, ch
                 except TimeoutError as exc:
                     problems.append(f"{role} {path} {name}: not drawn: {exc} {page.page_errors}")
                 page.add_script_tag(path=str(AXE))
-                where = f"{role} {path} {name}"
+                where = f"{role} {locale} {path} {name}"
                 problems += _check(page, where)
                 if name == "phone":
                     small = page.evaluate(_SMALL_TEXT, MIN_PHONE_PX)
