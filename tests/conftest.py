@@ -177,6 +177,21 @@ def _create_test_users(session):
         )  # fmt: skip
 
 
+def signed_in_page(username: str, **client_options):
+    """A client signed in as a person is, through the sign-in page (a session cookie); it
+    sends the service's own Origin, as a browser on its pages does."""
+    from fastapi.testclient import TestClient
+
+    from geo_service.api import create_app
+
+    client = TestClient(create_app(), raise_server_exceptions=False, **client_options)
+    form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
+    origin = {"Origin": "http://testserver"}
+    response = client.post("/login", data=form, headers=origin, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
 def token_for(username: str) -> str:
     """A fresh API token for a test user (issued directly: no password hashing)."""
 

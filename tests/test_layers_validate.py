@@ -20,7 +20,7 @@ import geopandas as gpd
 import pyogrio
 import pytest
 import shapely
-from conftest import TEST_PASSWORD, auth, token_for
+from conftest import auth, signed_in_page, token_for
 from fastapi.testclient import TestClient
 from owslib.ogcapi.features import Features
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
@@ -138,14 +138,6 @@ def _page_shapes(client, url: str) -> dict:
     return json.loads(html.unescape(shapes))
 
 
-def _signed_in(username: str) -> TestClient:
-    client = TestClient(create_app(), raise_server_exceptions=False)
-    form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
-    response = client.post("/login", data=form, headers=ORIGIN, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return client
-
-
 def test_every_geojson_output_is_rfc7946(db, tmp_path):
     _store(tmp_path)
     outputs = {}
@@ -162,7 +154,7 @@ def test_every_geojson_output_is_rfc7946(db, tmp_path):
         export = client.get("/api/exports/parcels.geojson")
         assert export.status_code == 200
         outputs["export"] = export.json()
-    page = _signed_in("planner")
+    page = signed_in_page("planner")
     outputs["/parcels page"] = _page_shapes(page, "/parcels")
     code = outputs["/api/parcels/{id}"]["properties"]["code"]
     outputs["/parcels/{code} page"] = _page_shapes(page, f"/parcels/{code}")

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from conftest import TEST_PASSWORD, auth, count_rows
+from conftest import auth, count_rows, signed_in_page
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from sqlalchemy import text
@@ -111,14 +111,6 @@ def test_the_whole_file_is_refused_even_when_only_valid_features_are_asked_for(c
     assert _written() == before
 
 
-def _signed_in(username: str) -> TestClient:
-    client = TestClient(create_app(), raise_server_exceptions=False)
-    form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
-    response = client.post("/login", data=form, headers=ORIGIN, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return client
-
-
 def _page_check(page, path, **form):
     data = {"kind": "land", "township": "新店镇", **form}
     files = {"file": (path.name, path.read_bytes())}
@@ -131,7 +123,7 @@ def _page_check(page, path, **form):
 
 
 def test_an_officers_file_saying_verified_is_refused_on_the_pages(db, tmp_path):
-    page = _signed_in("officer_xd")
+    page = signed_in_page("officer_xd")
     token, report = _page_check(page, _says_verified(tmp_path))
     assert "JA-XD-L-0007" in report.text and "核验" in report.text
     assert 'id="store-button"' not in report.text
@@ -249,7 +241,7 @@ def test_the_cli_takes_an_override_reason(db, tmp_path):
 
 def test_the_upload_form_has_no_silent_default_township(db, tmp_path):
     def township_select(user):
-        page = _signed_in(user).get("/uploads").text
+        page = signed_in_page(user).get("/uploads").text
         return re.search(r'<select name="township".*?</select>', page, re.S).group(0)
 
     several = township_select("land_all")
@@ -259,7 +251,7 @@ def test_the_upload_form_has_no_silent_default_township(db, tmp_path):
     own = township_select("officer_xd")
     assert re.search(r"<option[^>]*selected[^>]*>新店镇</option>", own)
     # a dry run on the pages says where the parcels lie
-    page = _signed_in("land_all")
+    page = signed_in_page("land_all")
     _token, report = _page_check(page, _in_gushan(tmp_path), township="茶园街道")
     assert "鼓山镇" in report.text and "这些地块位于" in report.text
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
-from conftest import TEST_PASSWORD
+from conftest import signed_in_page
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
@@ -91,14 +91,6 @@ def _english_sentences(html: str) -> list[str]:
     return _SENTENCE.findall(_NAMES.sub(" ", _visible(html)))
 
 
-def _signed_in(username: str, **kwargs) -> TestClient:
-    client = TestClient(create_app(), raise_server_exceptions=False, **kwargs)
-    form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
-    response = client.post("/login", data=form, headers=ORIGIN, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return client
-
-
 def _home_links(client) -> list[str]:
     home = client.get("/", headers={"Accept-Language": "zh-CN"}).text
     hrefs = re.findall(r'<a href="(/[^"]*)"', home)
@@ -109,7 +101,7 @@ def _home_links(client) -> list[str]:
 
 @pytest.mark.parametrize("username", ["land_all", "officer_xd", "leader_jinan", "planner"])
 def test_pages_speak_chinese_by_default_and_english_on_request(db, username):
-    client = _signed_in(username)
+    client = signed_in_page(username)
     pages = ["/", *_home_links(client)]
     assert "/parcels" in pages and "/board" in pages and "/public" in pages
     for path in pages:

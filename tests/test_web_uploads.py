@@ -7,7 +7,7 @@ import re
 
 import pyogrio
 import pytest
-from conftest import TEST_PASSWORD, auth, count_rows
+from conftest import auth, count_rows, signed_in_page
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from shapely.geometry import LineString
@@ -16,14 +16,6 @@ from geo_service.api import create_app
 
 ORIGIN = {"Origin": "http://testserver"}
 PAGE = {"Accept": "text/html,application/xhtml+xml"}
-
-
-def _signed_in(username: str) -> TestClient:
-    client = TestClient(create_app(), raise_server_exceptions=False)
-    form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
-    response = client.post("/login", data=form, headers=ORIGIN, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return client
 
 
 def good_file(tmp_path):
@@ -62,21 +54,21 @@ def _report(client, path, **form):
 
 
 def test_the_form_offers_the_users_own_scope(db):
-    page = _signed_in("land_xd").get("/uploads").text
+    page = signed_in_page("land_xd").get("/uploads").text
     townships = re.search(r'name="township".*?</select>', page, re.S).group(0)
     assert re.findall(r"<option[^>]*>([^<]+)</option>", townships) == ["新店镇"]
     kinds = re.search(r'name="kind".*?</select>', page, re.S).group(0)
     assert 'value="land"' in kinds and 'value="demolition"' not in kinds
     # an officer may not upload verified parcels: the form does not offer it
-    officer = _signed_in("officer_xd").get("/uploads").text
+    officer = signed_in_page("officer_xd").get("/uploads").text
     assert 'value="verified"' not in re.search(r'name="status".*?</select>', officer, re.S)[0]
     # a leader is told uploads are not theirs and gets no form
-    leader = _signed_in("leader_jinan").get("/uploads").text
+    leader = signed_in_page("leader_jinan").get("/uploads").text
     assert 'action="/uploads/check"' not in leader and "不上传" in leader
 
 
 def test_a_good_file_is_checked_then_stored_and_listed(db, tmp_path):
-    client = _signed_in("land_xd")
+    client = signed_in_page("land_xd")
     token, report = _report(client, good_file(tmp_path), status="delivered")
     assert report.status_code == 200
     assert re.search(r'class="count-features">3<', report.text)
@@ -102,7 +94,7 @@ def test_a_good_file_is_checked_then_stored_and_listed(db, tmp_path):
 
 
 def test_every_problem_is_listed_with_its_rule_in_chinese_and_located(db, tmp_path):
-    client = _signed_in("land_xd")
+    client = signed_in_page("land_xd")
     token, report = _report(client, problem_file(tmp_path))
     rows = re.findall(r'<tr data-n="(\d+)" data-feature="(\d*)" data-code="([^"]*)"', report.text)
     features = {int(f) for _, f, _ in rows if f}
@@ -131,7 +123,7 @@ def test_every_problem_is_listed_with_its_rule_in_chinese_and_located(db, tmp_pa
 
 
 def test_the_problems_download_as_csv_with_bom_and_as_geopackage(db, tmp_path):
-    client = _signed_in("land_xd")
+    client = signed_in_page("land_xd")
     token, _ = _report(client, problem_file(tmp_path))
     response = client.get(f"/uploads/pending/{token}/problems.csv")
     assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
@@ -148,18 +140,18 @@ def test_the_problems_download_as_csv_with_bom_and_as_geopackage(db, tmp_path):
     shapes = pyogrio.read_dataframe(path, layer="problem_features")
     assert shapes.geometry.notna().sum() >= 2  # the far parcel and a duplicate are drawn
     # another user cannot read this user's pending report
-    other = _signed_in("land_all").get(f"/uploads/pending/{token}/problems.csv", headers=PAGE)
+    other = signed_in_page("land_all").get(f"/uploads/pending/{token}/problems.csv", headers=PAGE)
     assert other.status_code == 404 and "找不到" in other.text
 
 
 @pytest.mark.parametrize("username", ["planner", "leader_jinan"])
 def test_a_planner_or_leader_cannot_check_or_store(db, tmp_path, username):
-    client = _signed_in(username)
+    client = signed_in_page(username)
     refused = _check(client, good_file(tmp_path), headers={**ORIGIN, **PAGE})
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("text/html") and "没有权限" in refused.text
     # nor may they use a verifier's checked file
-    token, _ = _report(_signed_in("land_xd"), good_file(tmp_path))
+    token, _ = _report(signed_in_page("land_xd"), good_file(tmp_path))
     stored = client.post("/uploads/store", data={"token": token}, headers={**ORIGIN, **PAGE})
     assert stored.status_code == 404 and count_rows("parcels") == 0
 
@@ -167,24 +159,24 @@ def test_a_planner_or_leader_cannot_check_or_store(db, tmp_path, username):
 def test_a_verifier_of_another_township_is_refused(db, tmp_path):
     shapes = [rectangle(GUSHAN, 0, 0, 100, 80)]
     path = write(frame(shapes, code=["GS1"]), tmp_path / "gs.geojson", 4326, "GeoJSON")
-    refused = _check(_signed_in("land_xd"), path, township="鼓山镇", headers={**ORIGIN, **PAGE})
+    refused = _check(signed_in_page("land_xd"), path, township="鼓山镇", headers={**ORIGIN, **PAGE})
     assert refused.status_code == 403 and "没有权限" in refused.text
     assert "鼓山镇" in refused.text and count_rows("uploads") == 0
 
 
 def test_a_form_from_another_site_is_refused_in_words(db, tmp_path):
     foreign = {"Origin": "http://evil.example", **PAGE}
-    refused = _check(_signed_in("land_xd"), good_file(tmp_path), headers=foreign)
+    refused = _check(signed_in_page("land_xd"), good_file(tmp_path), headers=foreign)
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("text/html") and "没有权限" in refused.text
 
 
 def test_a_past_upload_is_seen_only_within_the_users_scope(db, tmp_path):
-    client = _signed_in("land_xd")
+    client = signed_in_page("land_xd")
     token, _ = _report(client, good_file(tmp_path))
     client.post("/uploads/store", data={"token": token}, headers=ORIGIN)
-    assert _signed_in("leader_jinan").get("/uploads/1").status_code == 200
-    csv_file = _signed_in("planner").get("/uploads/1/problems.csv")
+    assert signed_in_page("leader_jinan").get("/uploads/1").status_code == 200
+    csv_file = signed_in_page("planner").get("/uploads/1/problems.csv")
     assert csv_file.status_code == 200 and csv_file.content.startswith(b"\xef\xbb\xbf")
     unknown = client.get("/uploads/999", headers=PAGE)
     assert unknown.status_code == 404 and "找不到" in unknown.text

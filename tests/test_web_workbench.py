@@ -3,21 +3,13 @@
 import re
 
 import pytest
-from conftest import TEST_PASSWORD, auth
+from conftest import auth, signed_in_page
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, frame, rectangle, write
 
 from geo_service.api import create_app
 
 ORIGIN = {"Origin": "http://testserver"}
-
-
-def _signed_in(username: str) -> TestClient:
-    client = TestClient(create_app(), raise_server_exceptions=False)
-    form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
-    response = client.post("/login", data=form, headers=ORIGIN, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return client
 
 
 def _upload(tmp_path, status: str) -> dict:
@@ -39,20 +31,20 @@ def delivered(db, tmp_path):
 
 
 def test_landing_page_is_html_with_each_roles_links(db):
-    verifier = _signed_in("land_all").get("/")
+    verifier = signed_in_page("land_all").get("/")
     assert verifier.status_code == 200
     assert verifier.headers["content-type"].startswith("text/html")
     for href in ("/queue", "/uploads", "/parcels", "/maps/progress", "/board", "/public"):
         assert f'href="{href}"' in verifier.text
     for href in ("/maps/support", "/maps/relocation", "/docs"):
         assert f'href="{href}"' in verifier.text
-    leader = _signed_in("leader_jinan").get("/")
+    leader = signed_in_page("leader_jinan").get("/")
     assert 'href="/maps/progress"' in leader.text and 'href="/board"' in leader.text
     assert 'href="/queue"' not in leader.text and 'href="/uploads"' not in leader.text
     assert 'href="/api/exports/tallies.html"' in leader.text
     # the city board only for those who see the whole city
     assert "level=district" not in leader.text
-    assert 'href="/board?level=district"' in _signed_in("leader_city").get("/").text
+    assert 'href="/board?level=district"' in signed_in_page("leader_city").get("/").text
 
 
 def test_landing_page_sends_a_stranger_to_sign_in_and_api_keeps_the_json_index(db):
@@ -64,7 +56,7 @@ def test_landing_page_sends_a_stranger_to_sign_in_and_api_keeps_the_json_index(d
 
 
 def test_verifier_verifies_and_disputes_from_the_parcel_page(delivered):
-    client = _signed_in("land_all")
+    client = signed_in_page("land_all")
     queue = client.get("/queue").text
     assert [c for c in re.findall(r">([ABC])</a>", queue)] == ["A", "B", "C"]
     for code in ("A", "B"):
@@ -93,7 +85,7 @@ def test_verifier_verifies_and_disputes_from_the_parcel_page(delivered):
 
 
 def test_a_refused_action_is_shown_in_the_page_and_changes_nothing(delivered):
-    client = _signed_in("land_all")
+    client = signed_in_page("land_all")
     url = f"/parcels/{delivered['A']}/act"
     response = client.post(url, data={"action": "status", "to": "verified"}, headers=ORIGIN)
     assert response.status_code == 400
@@ -107,7 +99,7 @@ def test_a_refused_action_is_shown_in_the_page_and_changes_nothing(delivered):
 
 
 def test_a_leader_sees_the_parcel_but_no_action(delivered):
-    client = _signed_in("leader_jinan")
+    client = signed_in_page("leader_jinan")
     page = client.get("/parcels/A")
     assert page.status_code == 200 and "已交地" in page.text
     assert "/act" not in page.text and "<button" not in page.text.split("</header>")[1]
@@ -118,26 +110,26 @@ def test_a_leader_sees_the_parcel_but_no_action(delivered):
 
 
 def test_an_unknown_parcel_is_a_page_not_json(db):
-    response = _signed_in("land_all").get("/parcels/NOPE")
+    response = signed_in_page("land_all").get("/parcels/NOPE")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html") and "NOPE" in response.text
 
 
 def test_parcel_list_filters_by_text_and_status_and_keeps_to_the_users_scope(delivered):
-    client = _signed_in("land_all")
+    client = signed_in_page("land_all")
     page = client.get("/parcels", params={"q": "b", "status": "delivered"}).text
     assert re.findall(r">([ABC])</a>", page) == ["B"] and "共 1 个地块" in page
     assert "共 0 个地块" in client.get("/parcels", params={"status": "verified"}).text
     desc = client.get("/parcels", params={"sort": "code", "desc": "true"}).text
     assert re.findall(r">([ABC])</a>", desc) == ["C", "B", "A"]
     # the officer of 新店镇 sees them; nobody's list reaches outside their townships
-    assert "共 3 个地块" in _signed_in("officer_xd").get("/parcels").text
-    assert "共 3 个地块" in _signed_in("leader_jinan").get("/parcels").text
+    assert "共 3 个地块" in signed_in_page("officer_xd").get("/parcels").text
+    assert "共 3 个地块" in signed_in_page("leader_jinan").get("/parcels").text
 
 
 def test_moving_several_parcels_is_all_or_nothing(db, tmp_path):
     planned = _upload(tmp_path, "planned")
-    client = _signed_in("land_all")
+    client = signed_in_page("land_all")
     start = {"action": "status", "to": "in_progress"}
     assert client.post(f"/parcels/{planned['A']}/act", data=start, headers=ORIGIN).is_success
     # A may go on to delivered, B (still planned) may not: neither moves, B is named
@@ -153,4 +145,4 @@ def test_moving_several_parcels_is_all_or_nothing(db, tmp_path):
     assert moved.status_code == 200 and "2 个地块已改为 实施中" in moved.text
     assert "共 3 个地块" in client.get("/parcels", params={"status": "in_progress"}).text
     # a leader's list has no selection and no move
-    assert 'name="ids"' not in _signed_in("leader_jinan").get("/parcels").text
+    assert 'name="ids"' not in signed_in_page("leader_jinan").get("/parcels").text
