@@ -97,6 +97,7 @@ def read(
     override: crsmod.SourceCRS | None,
     layer: str | None = None,
     encoding: str | None = None,
+    place: crsmod.Place | None = None,
 ) -> Parsed:
     """The parcels of a CASS drawing in its own coordinates, one row per outline (an open
     one with no geometry and its problem), with the drawing's text encoding."""
@@ -115,7 +116,7 @@ def read(
     frame, problems = _with_codes(shapes, code_texts, _names(get_settings().cass_code_xdata_apps))
     if skipped:
         problems.append(_file_problem("skipped_features", "warning", _skipped_message(skipped)))
-    source, inferred = _source(shapes, override, name)
+    source, inferred = _source(shapes, override, name, place)
     frame = frame.set_crs(None if source.gcj02 else source.crs, allow_override=True)
     return Parsed(frame=frame, source=source, problems=inferred + problems, encoding=encoding)
 
@@ -245,11 +246,11 @@ def _with_codes(shapes, texts: pd.DataFrame, xdata_apps: set[str]):
     return frame, problems
 
 
-def _source(shapes, override, name):
+def _source(shapes, override, name, place):
     if override is not None:
         return override, []
     bounds = shapely.total_bounds(np.array([s for s, _c, _r in shapes], dtype=object))
-    return crsmod.infer_from_coordinates(bounds, name)
+    return crsmod.infer_from_coordinates(bounds, name, place)
 
 
 def _file_problem(rule: str, severity: str, message: str) -> Problem:
