@@ -268,7 +268,8 @@ def infer_from_coordinates(bounds, filename: str, place: Place | None = None):
         if found is not None:
             return found[0], [found[1]]
         detail = (
-            f"its eastings carry no zone prefix, so the zone cannot be told from the numbers{missed}; "
+            "its eastings carry no zone prefix, so the zone cannot be told from the "
+            f"numbers{missed}; "
             "give the CRS with --crs (for example --crs EPSG:4549 for CGCS2000 GK CM 120E, "
             "EPSG:4548 for CM 117E)"
         )

@@ -5,7 +5,8 @@
 - `vector`: Shapefile (.shp, or zipped, also in a sub-folder), GeoPackage, GeoJSON,
   KML and KMZ, through pyogrio/GDAL;
 - `boundary_points`: 界址点坐标文件 (.txt, or any text with a [属性描述] section);
-- `cass_dxf`: 南方CASS drawings (.dxf; .dwg is refused with a request for DXF);
+- `cass_dxf`: 南方CASS drawings (.dxf; .dwg of AutoCAD 2000 through the system GDAL's CAD
+  driver, other versions refused with a request for DXF);
 - `point_tables`: boundary-point tables (界址点成果表, .xlsx, .csv) and CASS .dat files;
 - `archives`: .zip and .kmz, checked member by member before anything is extracted;
 - `encoding`: strict UTF-8, then GB18030, for .dbf tables without .cpg and text files.
@@ -152,9 +153,7 @@ def open_features(
     with _unreadable_refused(path, name):
         kind = _kind(path, name)
         if kind in (vector.GEOPACKAGE, vector.SHAPEFILE):
-            stream = _stream_vector(
-                path, kind, name, override, encoding, layer, batch_size, place
-            )
+            stream = _stream_vector(path, kind, name, override, encoding, layer, batch_size, place)
             if stream is not None:
                 return stream
         read = _read(path, name, override, encoding, layer, None, columns, place)
@@ -371,8 +370,8 @@ def _looks_like_boundary_points(path: Path) -> bool:
 def _read_surveyor_file(path, name, kind, override, encoding, layer, columns, place) -> _Raw:
     """A CASS drawing, a point table or a .dat file: features with the problems met."""
     if kind == cass_dxf.DWG:
-        raise cass_dxf.dwg_refusal(name)
-    if kind == cass_dxf.DXF:
+        parsed = cass_dxf.read_dwg(path, name, override, layer, place)
+    elif kind == cass_dxf.DXF:
         parsed = cass_dxf.read(path, name, override, layer, encoding, place)
     else:
         parsed = point_tables.read(path, name, override, encoding, layer, columns, place)
