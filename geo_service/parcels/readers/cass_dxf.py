@@ -129,7 +129,8 @@ def read_dwg(path, name, override, layer=None, place=None) -> Parsed:
             capture_output=True, text=True, timeout=DWG_TIMEOUT_S, check=False,
         )  # fmt: skip
         if done.returncode != 0 or not converted.exists():
-            detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+            detail = re.sub(r"^ERROR \d+: ", "", (errors or ["no output"])[0])
             detail = detail.replace(str(path), name)
             raise dwg_refusal(name, version, f"could not be read by GDAL's CAD driver ({detail})")
         return read_converted(converted, name, override, layer, place)
@@ -139,7 +140,7 @@ def read_converted(converted: Path, name, override, layer=None, place=None) -> P
     """The parcels of a DWG that ogr2ogr's CAD driver wrote to a GeoPackage, one table per
     drawing layer."""
     entities = _dwg_entities(converted)
-    closed = _close_polylines(entities)
+    closed = _close_polylines(entities, layers_wanted(layer)[0])
     parsed = _parcels(entities, name, override, layer, place, "UTF-8")
     if closed:
         parsed.problems.append(
@@ -173,9 +174,10 @@ def _dwg_entities(converted: Path) -> pd.DataFrame:
     return _prepared(frame)
 
 
-def _close_polylines(entities: pd.DataFrame) -> int:
-    """Give each open polyline its closing vertex; how many were open."""
+def _close_polylines(entities: pd.DataFrame, parcel_layers: set[str]) -> int:
+    """Give each open polyline its closing vertex; how many on the parcel layers were open."""
     count = 0
+    on_parcel_layer = entities["layer_key"].isin(parcel_layers).to_numpy()
     geometries = entities.geometry.to_numpy().copy()
     for i, (geom, kind) in enumerate(zip(geometries, entities["cadgeom_type"], strict=True)):
         if kind not in _DWG_LINES or geom.geom_type != "LineString":
@@ -183,7 +185,7 @@ def _close_polylines(entities: pd.DataFrame) -> int:
         coords = np.asarray(geom.coords)
         if len(coords) >= 3 and float(np.hypot(*(coords[-1] - coords[0]))) > CLOSE_TOLERANCE_M:
             geometries[i] = shapely.LineString(np.vstack([coords, coords[:1]]))
-            count += 1
+            count += int(on_parcel_layer[i])
     entities["geometry"] = geometries
     return count
 
