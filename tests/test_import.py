@@ -89,12 +89,18 @@ def test_file_without_crs_is_refused_with_a_hint(session, tmp_path):
     parcel = rectangle(XINDIAN, 0, 0, 100, 100)
     path = write(frame([parcel]), tmp_path / "nocrs.zip", CM120E)
     _rezip_without(path, ".prj")
-    error = _refusal(session, path)
-    assert "--crs" in str(error) and "nocrs.zip" in str(error)
+    with pytest.raises(UploadRefused) as caught:  # no township to take the zone from
+        read_features(path)
+    assert "--crs" in str(caught.value) and "nocrs.zip" in str(caught.value)
     report = import_file(
         session, path, ImportOptions(kind="land", township="新店镇", crs="EPSG:4549")
     )
     assert report.area_m2 == pytest.approx(independent_area_m2(parcel), rel=1e-3)
+    # an upload names its township: plain eastings take its zone (40, CM 120E)
+    session.rollback()
+    zoned = import_file(session, path, ImportOptions(kind="land", township="新店镇"))
+    assert zoned.source_crs.startswith("EPSG:4549")
+    assert [p.rule for p in zoned.problems if p.rule == "crs_zone_from_township"]
 
 
 def test_projected_numbers_in_a_lonlat_file_are_refused(session, tmp_path):

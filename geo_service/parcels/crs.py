@@ -31,6 +31,7 @@ _ELLIPSOIDS = {
 ACCEPTED_ZONES = (39, 40, 41)
 GEOGRAPHIC = {4490: "CGCS2000 lon/lat", 4326: "WGS 84 lon/lat"}
 APPROXIMATE_DATUMS = (XIAN1980, BEIJING1954)
+ACCEPTED_DATUMS = (CGCS2000, XIAN1980, BEIJING1954)
 # Plausible Gauss-Kruger northings for Fuzhou and Fujian (metres from the equator).
 NORTHING_RANGE = (2_500_000.0, 3_300_000.0)
 PLAIN_EASTING_RANGE = (150_000.0, 850_000.0)
@@ -224,8 +225,21 @@ def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
     return SourceCRS(CRS.from_epsg(code)), warnings
 
 
-def infer_from_coordinates(bounds, filename: str) -> tuple[SourceCRS, list]:
-    """A file with no CRS: infer CGCS2000 GK zone N from zone-prefixed eastings, or refuse.
+@dataclass(frozen=True)
+class Place:
+    """Where an upload's declared township lies, to settle the zone of plain eastings: its
+    longitude (a point inside it) and its district's extent, both in CGCS2000 lon/lat."""
+
+    township: str
+    longitude: float
+    district: str
+    district_bounds: tuple[float, float, float, float]
+
+
+def infer_from_coordinates(bounds, filename: str, place: Place | None = None):
+    """A file with no CRS: infer CGCS2000 GK zone N from zone-prefixed eastings, or from
+    the declared township's place for plain eastings, or refuse. Returns (SourceCRS,
+    [the warning saying so]).
 
     `bounds` is (min x, min y, max x, max y) with x the easting.
     """
@@ -250,8 +264,12 @@ def infer_from_coordinates(bounds, filename: str) -> tuple[SourceCRS, list]:
         )
         return SourceCRS(CRS.from_epsg(code)), [warning]
     if northing_ok and PLAIN_EASTING_RANGE[0] <= west and east <= PLAIN_EASTING_RANGE[1]:
+        found, missed = zone_from_place(bounds, place)
+        if found is not None:
+            return found[0], [found[1]]
         detail = (
-            "its eastings carry no zone prefix, so the zone cannot be told from the numbers; "
+            "its eastings carry no zone prefix, so the zone cannot be told from the "
+            f"numbers{missed}; "
             "give the CRS with --crs (for example --crs EPSG:4549 for CGCS2000 GK CM 120E, "
             "EPSG:4548 for CM 117E)"
         )
@@ -261,6 +279,41 @@ def infer_from_coordinates(bounds, filename: str) -> tuple[SourceCRS, list]:
             "--crs EPSG:4490 for CGCS2000 lon/lat, --crs gcj02 for web-map coordinates)"
         )
     raise refusal(filename, "crs_missing", _missing_message(detail))
+
+
+def zone_from_place(bounds, place: Place | None, datum: str = CGCS2000):
+    """Plain eastings taken in the declared township's 3-degree zone: ((SourceCRS,
+    warning), "") when the parcels then lie within its district's extent, else (None, why
+    not, to add to the refusal). A zone off by one puts them some 300 km away, far outside."""
+    if place is None:
+        return None, ""
+    zone = round(place.longitude / 3)
+    if zone not in ACCEPTED_ZONES:
+        return None, ""
+    code = gk_epsg(datum, zone, prefixed=False)
+    west, south, east, north = (float(v) for v in bounds)
+    to_lonlat = Transformer.from_crs(code, STORAGE_CRS, always_xy=True)
+    lons, lats = to_lonlat.transform([west, east, west, east], [south, south, north, north])
+    d_west, d_south, d_east, d_north = place.district_bounds
+    inside = d_west <= min(lons) and max(lons) <= d_east
+    inside = inside and d_south <= min(lats) and max(lats) <= d_north
+    taken = f"{datum} 3-degree GK CM {3 * zone}E (EPSG:{code})"
+    if not inside:
+        return None, (
+            f" (in the zone of the declared township {place.township}, {taken}, the parcels "
+            f"would lie outside {place.district})"
+        )
+    others = ", ".join(
+        f"EPSG:{gk_epsg(other, zone, False)} {other}" for other in ACCEPTED_DATUMS if other != datum
+    )
+    warning = file_warning(
+        "crs_zone_from_township",
+        f"the file declares no CRS and its eastings carry no zone prefix: the zone was "
+        f"taken from the declared township {place.township}, {taken}, in which the parcels "
+        f"lie in {place.district}; if the survey is in another zone or datum say so with "
+        f"--crs ({others})",
+    )
+    return (SourceCRS(CRS.from_epsg(code)), warning), ""
 
 
 def _missing_message(detail: str) -> str:

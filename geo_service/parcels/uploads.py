@@ -31,7 +31,7 @@ from geo_service.models import (
     Upload,
 )
 from geo_service.parcels import store
-from geo_service.parcels.crs import to_storage, valid_lonlat_bounds
+from geo_service.parcels.crs import Place, to_storage, valid_lonlat_bounds
 from geo_service.parcels.kept_files import keep_file
 from geo_service.parcels.readers import open_features
 from geo_service.parcels.validation import (
@@ -181,6 +181,7 @@ def import_file(
         layer=options.layer,
         batch_size=get_settings().import_batch_features,
         columns=options.columns,
+        place=_place(township),
     )
     report = Report(filename=name)
     report.problems.extend(stream.problems)
@@ -657,6 +658,16 @@ def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:
         rest = geoms[~single]
         out[~single] = shapely.multipolygons(shapely.get_parts(rest), indices=_part_index(rest))
     return out
+
+
+def _place(township) -> Place | None:
+    """Where the declared township lies, for a file whose plain eastings need a zone."""
+    district = township.parent
+    if township.geom is None or district is None or district.geom is None:
+        return None
+    inside = to_shape(township.geom).representative_point()
+    bounds = tuple(float(v) for v in to_shape(district.geom).bounds)
+    return Place(township.name, inside.x, district.name, bounds)
 
 
 def _surroundings(session, township, options) -> Context:

@@ -32,10 +32,14 @@ RULE_LABELS = {
     "coordinates_unrecognised": N_("cannot tell whether the coordinates are lon/lat or projected"),
     "crs_inferred": N_("the file names no CRS; it was inferred from the coordinates"),
     "crs_missing": N_("the file has no CRS"),
+    "crs_zone_from_township": N_(
+        "the file names no CRS and its eastings no zone: the zone was taken from the township"
+    ),
     "crs_not_accepted": N_("this CRS is not accepted"),
     "crs_unknown": N_("the CRS the file declares is not recognised"),
     "declared_area_mismatch": N_("the declared area differs too much from the boundary's"),
     "duplicate_code": N_("duplicate parcel code"),
+    "dwg_closed_assumed": N_("every polyline of the DWG drawing was read as closed"),
     "duplicate_geometry": N_("the same boundary as another feature of the file"),
     "elsewhere_township": N_("most of the parcel lies in another township (it counts there)"),
     "empty_geometry": N_("the feature has no geometry"),

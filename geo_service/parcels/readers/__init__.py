@@ -5,7 +5,8 @@
 - `vector`: Shapefile (.shp, or zipped, also in a sub-folder), GeoPackage, GeoJSON,
   KML and KMZ, through pyogrio/GDAL;
 - `boundary_points`: 界址点坐标文件 (.txt, or any text with a [属性描述] section);
-- `cass_dxf`: 南方CASS drawings (.dxf; .dwg is refused with a request for DXF);
+- `cass_dxf`: 南方CASS drawings (.dxf; .dwg of AutoCAD 2000 through the system GDAL's CAD
+  driver, other versions refused with a request for DXF);
 - `point_tables`: boundary-point tables (界址点成果表, .xlsx, .csv) and CASS .dat files;
 - `archives`: .zip and .kmz, checked member by member before anything is extracted;
 - `encoding`: strict UTF-8, then GB18030, for .dbf tables without .cpg and text files.
@@ -142,18 +143,20 @@ def open_features(
     layer: str | None = None,
     batch_size: int = 20_000,
     columns: str | None = None,
+    place: crsmod.Place | None = None,
 ) -> FeatureStream:
     """Like read_features, in batches of `batch_size` features. GeoPackages and Shapefiles
     are read batch by batch, so memory stays flat whatever the file's size; other formats
-    are read whole (they are small in practice) and then cut."""
+    are read whole (they are small in practice) and then cut. `place`: the declared
+    township's, which settles the zone of plain eastings in a file with no CRS."""
     path, name, override, encoding = _asked(path, crs, encoding)
     with _unreadable_refused(path, name):
         kind = _kind(path, name)
         if kind in (vector.GEOPACKAGE, vector.SHAPEFILE):
-            stream = _stream_vector(path, kind, name, override, encoding, layer, batch_size)
+            stream = _stream_vector(path, kind, name, override, encoding, layer, batch_size, place)
             if stream is not None:
                 return stream
-        read = _read(path, name, override, encoding, layer, None, columns)
+        read = _read(path, name, override, encoding, layer, None, columns, place)
     return _frame_stream(read, batch_size)
 
 
@@ -178,7 +181,7 @@ def _frame_stream(read: ReadResult, batch_size: int) -> FeatureStream:
     )
 
 
-def _stream_vector(path, kind, name, override, encoding, layer, batch_size):
+def _stream_vector(path, kind, name, override, encoding, layer, batch_size, place=None):
     """A GeoPackage or Shapefile read batch by batch; None when GDAL cannot count it."""
     used, read_encoding, chosen, info = vector.layer_info(path, kind, name, encoding, layer)
     count = info["features"]
@@ -191,7 +194,7 @@ def _stream_vector(path, kind, name, override, encoding, layer, batch_size):
     def bounds():
         return info.get("total_bounds") or [float("nan")] * 4
 
-    source, warnings, problems = _source_crs(override, declared, bounds, name)
+    source, warnings, problems = _source_crs(override, declared, bounds, name, place)
     file_crs = CRS.from_user_input(info["crs"]) if info["crs"] else None
     code_field = next((f for f, c in renames.items() if c == "code"), None)
     if code_field is None and "code" in list(info["fields"]):
@@ -241,14 +244,16 @@ def read_features(
     layer: str | None = None,
     limits: archives.Limits | None = None,
     columns: str | None = None,
+    place: crsmod.Place | None = None,
 ) -> ReadResult:
     """Read a file of parcels. `crs` and `encoding` override what the file says;
     `layer` picks a layer (or, in a zip, a dataset by name; in a CASS drawing, the parcel
     layers; in a workbook, the sheet); `limits` the archive limits; `columns` names the
-    columns of a boundary-point table ("code=宗地代码,x=北坐标")."""
+    columns of a boundary-point table ("code=宗地代码,x=北坐标"); `place` the declared
+    township's (see open_features)."""
     path, name, override, encoding = _asked(path, crs, encoding)
     with _unreadable_refused(path, name):
-        return _read(path, name, override, encoding, layer, limits, columns)
+        return _read(path, name, override, encoding, layer, limits, columns, place)
 
 
 def _asked(path, crs: str | None, encoding: str | None):
@@ -270,13 +275,13 @@ def _unreadable_refused(path: Path, name: str):
         raise UploadRefused(f"{name}: could not be read ({detail})") from None
 
 
-def _read(path, name, override, encoding, layer, limits, columns=None) -> ReadResult:
+def _read(path, name, override, encoding, layer, limits, columns=None, place=None):
     kind = _kind(path, name)
     if kind in SURVEYOR_SUFFIXES:  # the only readers that take a table's column names
-        raw = _read_surveyor_file(path, name, kind, override, encoding, layer, columns)
+        raw = _read_surveyor_file(path, name, kind, override, encoding, layer, columns, place)
     else:
-        raw = _READERS[kind](path, name, kind, override, encoding, layer, limits)
-    return _finish(raw, name, override)
+        raw = _READERS[kind](path, name, kind, override, encoding, layer, limits, place)
+    return _finish(raw, name, override, place)
 
 
 def _kind(path: Path, name: str) -> str:
@@ -303,7 +308,7 @@ def _kind(path: Path, name: str) -> str:
     raise UploadRefused(f"{name}: unsupported file type {suffix or '(none)'}; {_SUPPORTED}")
 
 
-def _read_vector_file(path, name, kind, override, encoding, layer, limits) -> _Raw:
+def _read_vector_file(path, name, kind, override, encoding, layer, limits, place=None) -> _Raw:
     if kind == vector.GEOJSON:
         check_nesting(path, name)
     frame, used, notes = vector.read_vector(path, kind, name, encoding, layer)
@@ -362,22 +367,23 @@ def _looks_like_boundary_points(path: Path) -> bool:
     return boundary_points.looks_like(text)
 
 
-def _read_surveyor_file(path, name, kind, override, encoding, layer, columns) -> _Raw:
+def _read_surveyor_file(path, name, kind, override, encoding, layer, columns, place) -> _Raw:
     """A CASS drawing, a point table or a .dat file: features with the problems met."""
     if kind == cass_dxf.DWG:
-        raise cass_dxf.dwg_refusal(name)
-    if kind == cass_dxf.DXF:
-        parsed = cass_dxf.read(path, name, override, layer, encoding)
+        parsed = cass_dxf.read_dwg(path, name, override, layer, place)
+    elif kind == cass_dxf.DXF:
+        parsed = cass_dxf.read(path, name, override, layer, encoding, place)
     else:
-        parsed = point_tables.read(path, name, override, encoding, layer, columns)
+        parsed = point_tables.read(path, name, override, encoding, layer, columns, place)
     return _Raw(parsed.frame, parsed.encoding, kind, parsed.source, parsed.problems)
 
 
-def _read_text(path, name, kind, override, encoding, layer, limits) -> _Raw:
-    return _boundary_points(path.read_bytes()[: MAX_TEXT_BYTES + 1], name, override, encoding)
+def _read_text(path, name, kind, override, encoding, layer, limits, place=None) -> _Raw:
+    data = path.read_bytes()[: MAX_TEXT_BYTES + 1]
+    return _boundary_points(data, name, override, encoding, place)
 
 
-def _boundary_points(data: bytes, name, override, encoding) -> _Raw:
+def _boundary_points(data: bytes, name, override, encoding, place=None) -> _Raw:
     if len(data) > MAX_TEXT_BYTES:
         raise UploadRefused(f"{name}: larger than {MAX_TEXT_BYTES >> 20} MB for a text file")
     if encoding:
@@ -399,16 +405,16 @@ def _boundary_points(data: bytes, name, override, encoding) -> _Raw:
             f"[{boundary_points.HEADER_SECTION}] or [{boundary_points.COORDINATE_SECTION}] "
             f"section; {_SUPPORTED}"
         )
-    parsed = boundary_points.parse(text, name, override)
+    parsed = boundary_points.parse(text, name, override, place)
     return _Raw(parsed.frame, used, TEXT_SUFFIX, parsed.source, parsed.problems)
 
 
-def _read_archive(path, name, kind, override, encoding, layer, limits) -> _Raw:
+def _read_archive(path, name, kind, override, encoding, layer, limits, place=None) -> _Raw:
     members = archives.inspect(path, limits, filename=name)
     chosen, group = _choose_dataset(path, name, kind, members, layer)
     if chosen.suffix == TEXT_SUFFIX:
         data = archives.read_member(path, chosen, filename=name)
-        return _boundary_points(data, name, override, encoding)
+        return _boundary_points(data, name, override, encoding, place)
     with archives.extracted(path, group, filename=name) as folder:
         inner = folder / chosen.path.name
         inner_layer = layer if layer and _stem(chosen) != layer else None
@@ -468,7 +474,7 @@ def _is_boundary_text(path, member, name) -> bool:
     return boundary_points.looks_like(found[1])
 
 
-def _finish(raw: _Raw, name, override) -> ReadResult:
+def _finish(raw: _Raw, name, override, place=None) -> ReadResult:
     """What every format's features go through once read: the file-level limits, the CRS
     (--crs, else the file's, else inferred) checked against the accepted set, canonical
     columns and 2D shapes."""
@@ -479,7 +485,7 @@ def _finish(raw: _Raw, name, override) -> ReadResult:
     def bounds():
         return shapely.total_bounds(frame.geometry.to_numpy()) if len(frame) else [float("nan")] * 4
 
-    source, warnings, inferred = _source_crs(override, declared, bounds, name)
+    source, warnings, inferred = _source_crs(override, declared, bounds, name, place)
     problems = warnings + raw.problems + inferred
     frame = frame.rename(columns=_canonical_columns(frame.columns))
     if raw.kind == vector.KML and "code" not in frame.columns and "name" in frame.columns:
@@ -495,7 +501,7 @@ def _finish(raw: _Raw, name, override) -> ReadResult:
     )
 
 
-def _source_crs(override, declared, bounds, name) -> tuple[SourceCRS, list, list]:
+def _source_crs(override, declared, bounds, name, place=None) -> tuple[SourceCRS, list, list]:
     """The CRS the features are in, its warnings, and the note when it was inferred from
     `bounds()` because neither --crs nor the file gives one; refused when not accepted."""
     inferred = []
@@ -504,13 +510,13 @@ def _source_crs(override, declared, bounds, name) -> tuple[SourceCRS, list, list
     elif declared is not None:
         source = declared
     else:
-        source, inferred = crsmod.infer_from_coordinates(bounds(), name)
+        source, inferred = crsmod.infer_from_coordinates(bounds(), name, place)
     source, warnings = crsmod.accept(source, name)
     return source, warnings, inferred
 
 
 # One reader per format, chosen once by `_kind`: (path, name, kind, override, encoding, layer,
-# limits) -> _Raw. A new format adds a reader here and its detection in `_kind`.
+# limits, place) -> _Raw. A new format adds a reader here and its detection in `_kind`.
 _READERS: dict[str, Callable[..., _Raw]] = {
     ".zip": _read_archive,
     ".kmz": _read_archive,

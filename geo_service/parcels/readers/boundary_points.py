@@ -61,10 +61,16 @@ class Parsed:
     encoding: str | None = None  # what the text was read as, when the reader decoded it
 
 
-def parse(text: str, filename: str, override: crsmod.SourceCRS | None = None) -> Parsed:
+def parse(
+    text: str,
+    filename: str,
+    override: crsmod.SourceCRS | None = None,
+    place: crsmod.Place | None = None,
+) -> Parsed:
     """Parcels of a boundary-point file in the file's CRS (x = easting, y = northing).
 
-    `override` (from --crs) replaces the CRS the header describes. Raises UploadRefused for
+    `override` (from --crs) replaces the CRS the header describes; `place`, the declared
+    township's, gives the zone when neither the eastings nor the header do. Raises UploadRefused for
     a file that cannot be read as a whole; per-parcel problems come back in `problems`
     with the parcel's geometry None.
     """
@@ -79,8 +85,8 @@ def parse(text: str, filename: str, override: crsmod.SourceCRS | None = None) ->
     if override is not None:
         source = override
     else:
-        eastings = points[:, 0] if easting_first else points[:, 1]
-        source, found = _header_crs(header, eastings, filename)
+        east_north = points if easting_first else points[:, ::-1]
+        source, found = _header_crs(header, east_north, filename, place)
         problems.extend(found)
     rows, geometries = [], []
     for number, parcel in enumerate(parcels, start=1):
@@ -188,9 +194,11 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _header_crs(header: dict, eastings: np.ndarray, filename: str):
-    """The CRS the header and the eastings describe, and any warnings about it."""
+def _header_crs(header: dict, east_north: np.ndarray, filename: str, place=None):
+    """The CRS the header and the eastings describe (else the township's zone), and any
+    warnings about it."""
     problems = []
+    eastings = east_north[:, 0]
     system = header.get("坐标系")
     datum = _datum(system)
     if datum == "":
@@ -241,12 +249,16 @@ def _header_crs(header: dict, eastings: np.ndarray, filename: str):
         how = f"the zone prefix {zone} of the eastings"
     else:
         if header_zone is None:
+            bounds = (*east_north.min(axis=0), *east_north.max(axis=0))
+            found, missed = crsmod.zone_from_place(bounds, place, datum or crsmod.CGCS2000)
+            if found is not None:
+                return found[0], [*problems, found[1]]
             raise refusal(
                 filename,
                 "crs_missing",
                 "the eastings carry no zone prefix and the header gives no 带号, so the zone "
-                "is unknown; give the CRS with --crs (for example --crs EPSG:4549 for "
-                "CGCS2000 GK CM 120E)",
+                f"is unknown{missed}; give the CRS with --crs (for example --crs EPSG:4549 "
+                "for CGCS2000 GK CM 120E)",
             )
         zone = header_zone
         how = f"带号={zone} in the header"

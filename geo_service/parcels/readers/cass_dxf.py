@@ -10,14 +10,20 @@ What a drawing does not say, and how it is settled:
 - arcs (bulges): GDAL tessellates them with ARC_OPTIONS, so that no chord strays more than
   1 cm from the true arc, whatever its radius.
 
-DWG is read only through a DXF: pyogrio's GDAL has no DWG driver. Debian's GDAL has the CAD
-driver (libopencad), which reads AutoCAD 2000 (AC1015) drawings only and puts each layer in
-a layer of its own; going through it would make imports depend on the system's ogr2ogr
-beside pyogrio's GDAL, for a version surveyors rarely save in, with no way to build a DWG to
-test it here.
+DWG: pyogrio's GDAL has no DWG driver, Debian's (gdal-bin) has the CAD driver (libopencad),
+which reads AutoCAD 2000 (AC1015) drawings only. Such a drawing goes through the system's
+ogr2ogr into a GeoPackage (one table per drawing layer, the text in a `text` field) and
+then through the same rules as a DXF. The CAD driver does not say whether a polyline is
+closed (a closed one without arcs comes without its closing vertex), so every polyline on
+the parcel layers is read as closed, with a warning. Any other version, or a machine
+without the CAD driver, is refused with a request for a DXF, naming the version.
 """
 
+import functools
 import re
+import shutil
+import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -54,14 +60,134 @@ _POLYGONAL = ("Polygon", "MultiPolygon")
 _LINEAR = ("LineString", "MultiLineString")
 
 
-def dwg_refusal(name: str) -> UploadRefused:
+# The version string a DWG starts with, and the AutoCAD release that writes it.
+DWG_VERSIONS = {
+    "AC1009": "R11/R12",
+    "AC1012": "R13",
+    "AC1014": "R14",
+    "AC1015": "2000",
+    "AC1018": "2004",
+    "AC1021": "2007",
+    "AC1024": "2010",
+    "AC1027": "2013",
+    "AC1032": "2018",
+}
+CAD_DRIVER_READS = ("AC1015",)  # libopencad reads AutoCAD 2000 drawings only
+DWG_TIMEOUT_S = 120
+_DWG_LINES = ("CADLWPolyline", "CADPolyline3D")
+
+
+def dwg_version(path: Path) -> str | None:
+    """The AC10xx version string of a DWG's first 6 bytes, or None for no DWG header."""
+    with Path(path).open("rb") as handle:
+        head = handle.read(6).decode("latin-1")
+    return head if re.fullmatch(r"AC\d{4}", head) else None
+
+
+def dwg_refusal(name: str, version: str | None = None, why: str = "") -> UploadRefused:
+    if version is None:
+        what, said = "the file has no DWG header (AC10xx)", "该文件不是有效的 DWG 图形文件"
+    else:
+        release = DWG_VERSIONS.get(version, "unknown")
+        what = f"a DWG of AutoCAD {release} ({version}) {why or 'cannot be read here'}"
+        said = f"该 DWG 图形为 AutoCAD {release} 版本（{version}），本系统无法直接读取"
     return crsmod.refusal(
         name,
         "dwg_not_read",
-        "DWG drawings are not read here: in 南方CASS or AutoCAD save the drawing as DXF "
-        "(另存为 DXF, AutoCAD 2000 or later) and upload the .dxf. "
-        "本系统不直接读取 DWG 图形文件，请在南方CASS或AutoCAD中将图形另存为 DXF 格式后再上传。",
+        f"{what}: only AutoCAD 2000 (AC1015) drawings are read; in 南方CASS or AutoCAD "
+        "save the drawing as DXF (另存为 DXF) and upload the .dxf. "
+        f"{said}，请在南方CASS或AutoCAD中将图形另存为 DXF 格式后再上传。",
     )
+
+
+@functools.cache
+def cad_driver() -> str | None:
+    """The system's ogr2ogr when its GDAL has the CAD driver, else None."""
+    ogr2ogr = shutil.which("ogr2ogr")
+    if ogr2ogr is None:
+        return None
+    listed = subprocess.run(
+        [ogr2ogr, "--formats"], capture_output=True, text=True, timeout=60, check=False
+    )
+    return ogr2ogr if re.search(r"^\s*CAD -", listed.stdout, re.MULTILINE) else None
+
+
+def read_dwg(path, name, override, layer=None, place=None) -> Parsed:
+    """An AutoCAD 2000 drawing through GDAL's CAD driver, by the rules of `read`."""
+    version = dwg_version(path)
+    if version not in CAD_DRIVER_READS:
+        raise dwg_refusal(name, version)
+    ogr2ogr = cad_driver()
+    if ogr2ogr is None:
+        raise dwg_refusal(name, version, "cannot be read on this server (no GDAL CAD driver)")
+    with tempfile.TemporaryDirectory(prefix="dwg-") as folder:
+        converted = Path(folder) / "drawing.gpkg"
+        arcs = [arg for key, value in ARC_OPTIONS.items() for arg in ("--config", key, value)]
+        done = subprocess.run(
+            [ogr2ogr, *arcs, "-f", "GPKG", "-nlt", "CONVERT_TO_LINEAR", "-dim", "XY",
+             str(converted), str(path)],
+            capture_output=True, text=True, timeout=DWG_TIMEOUT_S, check=False,
+        )  # fmt: skip
+        if done.returncode != 0 or not converted.exists():
+            errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+            detail = re.sub(r"^ERROR \d+: ", "", (errors or ["no output"])[0])
+            detail = detail.replace(str(path), name)
+            raise dwg_refusal(name, version, f"could not be read by GDAL's CAD driver ({detail})")
+        return read_converted(converted, name, override, layer, place)
+
+
+def read_converted(converted: Path, name, override, layer=None, place=None) -> Parsed:
+    """The parcels of a DWG that ogr2ogr's CAD driver wrote to a GeoPackage, one table per
+    drawing layer."""
+    entities = _dwg_entities(converted)
+    closed = _close_polylines(entities, layers_wanted(layer)[0])
+    parsed = _parcels(entities, name, override, layer, place, "UTF-8")
+    if closed:
+        parsed.problems.append(
+            _file_problem(
+                "dwg_closed_assumed",
+                "warning",
+                f"GDAL's CAD driver does not tell closed polylines from open ones: {closed} "
+                "polyline(s) whose ends do not meet were read as closed; check the outlines, "
+                "or upload a DXF export, in which open outlines are found",
+            )
+        )
+    return parsed
+
+
+def _dwg_entities(converted: Path) -> pd.DataFrame:
+    frames = []
+    for layer_name, _kind in pyogrio.list_layers(str(converted)):
+        frame = pyogrio.read_dataframe(str(converted), layer=layer_name)
+        if not len(frame):
+            continue
+        frame["Layer"] = layer_name
+        frame["Text"] = frame["text"] if "text" in frame.columns else None
+        frame["cadgeom_type"] = frame.get("cadgeom_type")
+        frames.append(frame[["Layer", "Text", "cadgeom_type", "geometry"]])
+    if not frames:
+        frame = gpd.GeoDataFrame(columns=["Layer", "Text", "cadgeom_type"], geometry=[])
+    else:
+        frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry")
+    frame["RawCodeValues"] = None
+    frame = frame[frame.geometry.notna().to_numpy()].reset_index(drop=True)
+    return _prepared(frame)
+
+
+def _close_polylines(entities: pd.DataFrame, parcel_layers: set[str]) -> int:
+    """Give each open polyline its closing vertex; how many on the parcel layers were open."""
+    count = 0
+    on_parcel_layer = entities["layer_key"].isin(parcel_layers).to_numpy()
+    geometries = entities.geometry.to_numpy().copy()
+    for i, (geom, kind) in enumerate(zip(geometries, entities["cadgeom_type"], strict=True)):
+        if kind not in _DWG_LINES or geom.geom_type != "LineString":
+            continue
+        coords = np.asarray(geom.coords)
+        if len(coords) >= 3 and float(np.hypot(*(coords[-1] - coords[0]))) > CLOSE_TOLERANCE_M:
+            geometries[i] = shapely.LineString(np.vstack([coords, coords[:1]]))
+            count += int(on_parcel_layer[i])
+    entities["geometry"] = geometries
+    return count
 
 
 def layers_wanted(layer: str | None) -> tuple[set[str], set[str]]:
@@ -97,12 +223,16 @@ def read(
     override: crsmod.SourceCRS | None,
     layer: str | None = None,
     encoding: str | None = None,
+    place: crsmod.Place | None = None,
 ) -> Parsed:
     """The parcels of a CASS drawing in its own coordinates, one row per outline (an open
     one with no geometry and its problem), with the drawing's text encoding."""
-    parcel_layers, code_layers = layers_wanted(layer)
     encoding = encoding or text_encoding(path)
-    entities = _entities(path, encoding)
+    return _parcels(_entities(path, encoding), name, override, layer, place, encoding)
+
+
+def _parcels(entities, name, override, layer, place, encoding) -> Parsed:
+    parcel_layers, code_layers = layers_wanted(layer)
     on_parcel_layer = entities["layer_key"].isin(parcel_layers).to_numpy()
     outlines = entities[on_parcel_layer & _kinds(entities, _POLYGONAL + _LINEAR)]
     texts = entities[_kinds(entities, ("Point",)) & entities["text"].ne("").to_numpy()]
@@ -115,7 +245,7 @@ def read(
     frame, problems = _with_codes(shapes, code_texts, _names(get_settings().cass_code_xdata_apps))
     if skipped:
         problems.append(_file_problem("skipped_features", "warning", _skipped_message(skipped)))
-    source, inferred = _source(shapes, override, name)
+    source, inferred = _source(shapes, override, name, place)
     frame = frame.set_crs(None if source.gcj02 else source.crs, allow_override=True)
     return Parsed(frame=frame, source=source, problems=inferred + problems, encoding=encoding)
 
@@ -131,7 +261,10 @@ def _entities(path: Path, encoding: str) -> pd.DataFrame:
         finally:  # other formats' curves keep GDAL's defaults
             pyogrio.set_gdal_config_options(dict.fromkeys(options))
     model = ~frame["PaperSpace"].eq(1)  # paper space holds the printed sheet
-    frame = frame[model.to_numpy()].reset_index(drop=True)
+    return _prepared(frame[model.to_numpy()].reset_index(drop=True))
+
+
+def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     frame["geometry"] = shapely.force_2d(frame.geometry.to_numpy())
     frame["layer_key"] = frame["Layer"].fillna("").astype(str).str.strip().str.upper()
     frame["text"] = [_plain_text(t) for t in frame["Text"]]
@@ -245,11 +378,11 @@ def _with_codes(shapes, texts: pd.DataFrame, xdata_apps: set[str]):
     return frame, problems
 
 
-def _source(shapes, override, name):
+def _source(shapes, override, name, place):
     if override is not None:
         return override, []
     bounds = shapely.total_bounds(np.array([s for s, _c, _r in shapes], dtype=object))
-    return crsmod.infer_from_coordinates(bounds, name)
+    return crsmod.infer_from_coordinates(bounds, name, place)
 
 
 def _file_problem(rule: str, severity: str, message: str) -> Problem:

@@ -86,6 +86,7 @@ def read(
     encoding: str | None = None,
     sheet: str | None = None,
     columns: str | None = None,
+    place: crsmod.Place | None = None,
 ) -> Parsed:
     """The parcels of a point table in its own coordinates (x = easting, y = northing)."""
     suffix = Path(name).suffix.lower() or Path(path).suffix.lower()
@@ -100,7 +101,7 @@ def read(
         parcels = _dat_parcels(rows, Path(name).stem)
     else:
         parcels = _table_parcels(rows, name, Path(name).stem, mapping)
-    return _parsed(parcels, name, override, used)
+    return _parsed(parcels, name, override, used, place)
 
 
 def _xlsx_rows(path: Path, name: str, sheet: str | None, mapping: dict) -> list[list]:
@@ -232,7 +233,7 @@ def _add(parcel: _Parcel, ring: str, point: str, x: str, y: str, line: int) -> N
     parcel.rings.setdefault(ring, []).append(_Point(line, point, north, east))
 
 
-def _parsed(parcels: list[_Parcel], name: str, override, encoding) -> Parsed:
+def _parsed(parcels: list[_Parcel], name: str, override, encoding, place=None) -> Parsed:
     points = np.array([(p.north, p.east) for c in parcels for r in c.rings.values() for p in r])
     if not len(points):
         raise crsmod.refusal(name, "no_parcels", "no boundary points with coordinates")
@@ -256,7 +257,7 @@ def _parsed(parcels: list[_Parcel], name: str, override, encoding) -> Parsed:
         source = override
     else:
         bounds = (*east_north.min(axis=0), *east_north.max(axis=0))
-        source, inferred = crsmod.infer_from_coordinates(bounds, name)
+        source, inferred = crsmod.infer_from_coordinates(bounds, name, place)
         problems = inferred + problems
     frame = gpd.GeoDataFrame(
         rows, geometry=gpd.GeoSeries(geometries, crs=None if source.gcj02 else source.crs)
