@@ -2,12 +2,15 @@
 downloads, and who may do what — through the same use case as the API."""
 
 import csv
+import html
 import io
+import json
 import re
 
 import pyogrio
 import pytest
 from conftest import TEST_PASSWORD, auth, count_rows
+from corpus import gk_origin, parcel, write_boundary_file
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from shapely.geometry import LineString
@@ -188,3 +191,50 @@ def test_a_past_upload_is_seen_only_within_the_users_scope(db, tmp_path):
     assert csv_file.status_code == 200 and csv_file.content.startswith(b"\xef\xbb\xbf")
     unknown = client.get("/uploads/999", headers=PAGE)
     assert unknown.status_code == 404 and "找不到" in unknown.text
+
+
+def _map(page: str) -> dict:
+    raw = re.search(r"data-map='([^']*)'", page).group(1)
+    return json.loads(html.unescape(raw))
+
+
+def test_a_self_crossing_boundary_point_file_names_its_points_and_is_drawn(db, tmp_path):
+    e, n = gk_origin()
+    e, n = round(e, 3), round(n, 3)
+    # J1 → J2 along the bottom, J2 → J3 back across, J3 → J4 along the top, J4 → J1 across
+    bowtie = [(e, n), (e + 50, n), (e, n + 50), (e + 50, n + 50), (e, n)]
+    square = [(e + 200, n), (e + 260, n), (e + 260, n + 60), (e + 200, n + 60), (e + 200, n)]
+    parcels = [parcel("JX-1", "蝴蝶", [bowtie], hectares=0.25), parcel("JX-2", "方", [square])]
+    path = write_boundary_file(tmp_path / "界址点.txt", parcels)
+    _token, report = _report(_signed_in("land_xd"), path)
+    rows = re.findall(r'<tr data-n="\d+" data-feature="(\d*)" data-code="([^"]*)"', report.text)
+    assert ("1", "JX-1") in rows
+    assert "J2–J3 × J4–J1" in report.text  # the sides, by point number
+    drawn = _map(report.text)
+    crossing = [f for f in drawn["shapes"]["features"] if f["properties"]["feature"] == 1]
+    assert crossing and crossing[0]["properties"]["as_read"]  # its rings, not a dot
+    assert len(crossing[0]["geometry"]["coordinates"][0]) == 5
+    assert drawn["township"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_a_planned_file_overlapping_stored_parcels_shows_them_and_says_it_has_warnings(
+    db, tmp_path
+):
+    client = _signed_in("land_xd")
+    token, _ = _report(client, good_file(tmp_path))
+    client.post("/uploads/store", data={"token": token}, headers=ORIGIN)
+    assert count_rows("parcels") == 3
+    # one new parcel across G1 and G2 (they stand 400 m apart, 100 m wide)
+    across = [rectangle(XINDIAN, 200, 0, 500, 60)]
+    path = write(frame(across, code=["NEW"]), tmp_path / "planned.geojson", 4326, "GeoJSON")
+    _token, report = _report(client, path, status="planned")
+    assert "通过，有 2 条提醒" in report.text
+    assert "检查通过" not in report.text and "passed every check" not in report.text
+    drawn = _map(report.text)
+    overlapped = {
+        f["properties"]["code"]
+        for f in drawn["stored"]["features"]
+        if f["properties"]["overlapped"]
+    }
+    assert overlapped == {"G1", "G2"}
+    assert drawn["township"] is not None

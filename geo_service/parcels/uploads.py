@@ -80,6 +80,8 @@ class ImportOptions:
     status_rule: Callable[[str | None, str], str | None] | None = None
     # Stores parcels lying mostly outside the declared township, with this reason on record.
     override_reason: str | None = None
+    # Why the user stored only the valid features, or kept overlaps: on record with the upload.
+    store_reason: str | None = None
 
 
 # The most characters an override reason takes.
@@ -107,6 +109,11 @@ def upload_options(
     if override_reason and len(override_reason) > OVERRIDE_REASON_MAX:
         raise InvalidInput(f"an override reason has at most {OVERRIDE_REASON_MAX} characters")
     switches["override_reason"] = override_reason
+    for reason in ("store_reason",):
+        given = (switches.get(reason) or "").strip() or None
+        if given and len(given) > OVERRIDE_REASON_MAX:
+            raise InvalidInput(f"a reason has at most {OVERRIDE_REASON_MAX} characters")
+        switches[reason] = given
     given = {"project": project, "status": status, "crs": crs, "encoding": encoding}
     given |= {"layer": layer, "columns": columns}
     blanks_dropped = {key: value or None for key, value in given.items()}
@@ -136,6 +143,7 @@ class ImportReport:
     # [{"township", "parcels"}], the township to choose when the declared one is not theirs.
     lies_in: list[dict] = field(default_factory=list)
     override_reason: str | None = None
+    store_reason: str | None = None
     problems: list[Problem] = field(default_factory=list)
     # The features as read, in the file's CRS: for the GeoPackage of problem features.
     frame: object = field(default=None, repr=False)
@@ -202,6 +210,7 @@ def import_file(
         encoding=stream.encoding,
         features=stream.count,
         override_reason=options.override_reason,
+        store_reason=options.store_reason,
         problems=report.problems,
     )
     # A database error rolls the staging tables back with the rest; a refusal or success

@@ -97,6 +97,10 @@ DETAILS = {
     "repaired_geometry": N_(
         "invalid boundary (%(reason)s) repaired; the area changed by %(change)s"
     ),
+    "ring_crosses_itself": N_(
+        "ring %(ring)s crosses itself where these sides meet: %(crossings)s; check the order "
+        "and coordinates of these boundary points"
+    ),
 }
 # Two verified parcels overlapping: refused, or accepted on the form (then a warning).
 _OVERLAP_VERIFIED = {
