@@ -106,7 +106,7 @@ DETAILS = {
 _OVERLAP_VERIFIED = {
     "error": N_(
         "overlaps verified parcel %(other)s by %(area)s m²; both are verified: fix it, or "
-        "tick “accept overlaps between verified parcels” and check again"
+        "a verifier keeps the overlaps with the button beside the report, giving a reason"
     ),
     "warning": N_(
         "overlaps verified parcel %(other)s by %(area)s m² (accepted: counted once in the tallies)"
