@@ -122,15 +122,22 @@ def test_every_problem_is_listed_with_its_rule_in_chinese_and_located(db, tmp_pa
     assert refused.headers["content-type"].startswith("text/html")
     assert "文件未被接受" in refused.text and '{"detail"' not in refused.text
     assert count_rows("parcels") == 0
-    # only the valid features: 1 and 2 (the second P2 is refused, the first kept)
+    # only the valid features, a button with a reason: without one, refused in words
+    assert 'name="reason" required' in report.text
+    bare = client.post("/uploads/store", data={"token": token, "mode": "valid"},
+                       headers={**ORIGIN, **PAGE})  # fmt: skip
+    assert bare.status_code == 400 and 'class="error"' in bare.text
+    assert count_rows("parcels") == 0
+    # with one: 1 and 2 stored (the second P2 is refused, the first kept), the reason kept
     stored = client.post(
-        "/uploads/store", data={"token": token, "mode": "valid"}, headers=ORIGIN,
-        follow_redirects=False,
+        "/uploads/store", data={"token": token, "mode": "valid", "reason": "其余待测绘队改正"},
+        headers=ORIGIN, follow_redirects=False,
     )  # fmt: skip
     assert stored.status_code == 303, stored.text
     assert count_rows("parcels") == 2
     page = client.get(stored.headers["location"]).text
     assert "不在福州市范围内" in page  # the kept report still shows what was left out
+    assert re.search(r'id="store-reason">其余待测绘队改正<', page)
 
 
 def test_the_problems_download_as_csv_with_bom_and_as_geopackage(db, tmp_path):
@@ -224,8 +231,8 @@ def test_a_planned_file_overlapping_stored_parcels_shows_them_and_says_it_has_wa
     token, _ = _report(client, good_file(tmp_path))
     client.post("/uploads/store", data={"token": token}, headers=ORIGIN)
     assert count_rows("parcels") == 3
-    # one new parcel across G1 and G2 (they stand 400 m apart, 100 m wide)
-    across = [rectangle(XINDIAN, 200, 0, 500, 60)]
+    # one new parcel across G1 and G2 (from 0 m and 400 m east, 100 m wide)
+    across = [rectangle(XINDIAN, 50, 0, 400, 60)]
     path = write(frame(across, code=["NEW"]), tmp_path / "planned.geojson", 4326, "GeoJSON")
     _token, report = _report(client, path, status="planned")
     assert "通过，有 2 条提醒" in report.text
