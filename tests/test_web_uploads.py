@@ -245,3 +245,15 @@ def test_a_planned_file_overlapping_stored_parcels_shows_them_and_says_it_has_wa
     }
     assert overlapped == {"G1", "G2"}
     assert drawn["township"] is not None
+
+
+def test_keeping_overlaps_is_a_verifiers_button_with_a_reason(db, tmp_path):
+    officer = _signed_in("officer_xd")
+    token, report = _report(officer, problem_file(tmp_path))
+    assert 'id="keep-overlaps-button"' not in report.text
+    refused = officer.post(
+        "/uploads/store", data={"token": token, "mode": "overlaps", "reason": "我说可以"},
+        headers={**ORIGIN, **PAGE},
+    )  # fmt: skip
+    assert refused.status_code == 403 and 'class="error"' in refused.text
+    assert count_rows("parcels") == 0
