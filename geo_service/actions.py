@@ -156,7 +156,7 @@ def upload(
             source=who.source, upload_id=report.upload_id, kind=options.kind,
             status=options.status, parcels=report.parcels, created=report.created,
             changed=report.changed, unchanged=report.unchanged, area_m2=report.area_m2,
-            override_reason=options.override_reason,
+            override_reason=options.override_reason, store_reason=options.store_reason,
         )  # fmt: skip
     return report
 

@@ -52,7 +52,7 @@ def test_verifier_uploads_finds_verifies_and_disputes_a_leader_only_reads(
     drawn = int(page.locator("#report-map").get_attribute("data-problems-drawn"))
     assert drawn == located  # a marker for each problem
     assert page.locator("#report-map path.leaflet-interactive").count() >= located
-    assert page.locator("#store-button").inner_text().startswith("只存合格的 2 个")
+    assert page.locator("#store-valid-button").inner_text().startswith("只存合格的 2 个")
     shot = page.save_screenshot("workbench-upload-report")
     _to_docs(shot, "workbench-upload-report.png")
     page.locator("#problems tr[data-feature='3'] button.show").first.click()

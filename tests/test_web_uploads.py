@@ -2,12 +2,15 @@
 downloads, and who may do what — through the same use case as the API."""
 
 import csv
+import html
 import io
+import json
 import re
 
 import pyogrio
 import pytest
 from conftest import auth, count_rows, signed_in_page
+from corpus import gk_origin, parcel, write_boundary_file
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from shapely.geometry import LineString
@@ -111,15 +114,22 @@ def test_every_problem_is_listed_with_its_rule_in_chinese_and_located(db, tmp_pa
     assert refused.headers["content-type"].startswith("text/html")
     assert "文件未被接受" in refused.text and '{"detail"' not in refused.text
     assert count_rows("parcels") == 0
-    # only the valid features: 1 and 2 (the second P2 is refused, the first kept)
+    # only the valid features, a button with a reason: without one, refused in words
+    assert 'name="reason" required' in report.text
+    bare = client.post("/uploads/store", data={"token": token, "mode": "valid"},
+                       headers={**ORIGIN, **PAGE})  # fmt: skip
+    assert bare.status_code == 400 and 'class="error"' in bare.text
+    assert count_rows("parcels") == 0
+    # with one: 1 and 2 stored (the second P2 is refused, the first kept), the reason kept
     stored = client.post(
-        "/uploads/store", data={"token": token, "mode": "valid"}, headers=ORIGIN,
-        follow_redirects=False,
+        "/uploads/store", data={"token": token, "mode": "valid", "reason": "其余待测绘队改正"},
+        headers=ORIGIN, follow_redirects=False,
     )  # fmt: skip
     assert stored.status_code == 303, stored.text
     assert count_rows("parcels") == 2
     page = client.get(stored.headers["location"]).text
     assert "不在福州市范围内" in page  # the kept report still shows what was left out
+    assert re.search(r'id="store-reason">其余待测绘队改正<', page)
 
 
 def test_the_problems_download_as_csv_with_bom_and_as_geopackage(db, tmp_path):
@@ -180,3 +190,62 @@ def test_a_past_upload_is_seen_only_within_the_users_scope(db, tmp_path):
     assert csv_file.status_code == 200 and csv_file.content.startswith(b"\xef\xbb\xbf")
     unknown = client.get("/uploads/999", headers=PAGE)
     assert unknown.status_code == 404 and "找不到" in unknown.text
+
+
+def _map(page: str) -> dict:
+    raw = re.search(r"data-map='([^']*)'", page).group(1)
+    return json.loads(html.unescape(raw))
+
+
+def test_a_self_crossing_boundary_point_file_names_its_points_and_is_drawn(db, tmp_path):
+    e, n = gk_origin()
+    e, n = round(e, 3), round(n, 3)
+    # J1 → J2 along the bottom, J2 → J3 back across, J3 → J4 along the top, J4 → J1 across
+    bowtie = [(e, n), (e + 50, n), (e, n + 50), (e + 50, n + 50), (e, n)]
+    square = [(e + 200, n), (e + 260, n), (e + 260, n + 60), (e + 200, n + 60), (e + 200, n)]
+    parcels = [parcel("JX-1", "蝴蝶", [bowtie], hectares=0.25), parcel("JX-2", "方", [square])]
+    path = write_boundary_file(tmp_path / "界址点.txt", parcels)
+    _token, report = _report(signed_in_page("land_xd"), path)
+    rows = re.findall(r'<tr data-n="\d+" data-feature="(\d*)" data-code="([^"]*)"', report.text)
+    assert ("1", "JX-1") in rows
+    assert "J2–J3 × J4–J1" in report.text  # the sides, by point number
+    drawn = _map(report.text)
+    crossing = [f for f in drawn["shapes"]["features"] if f["properties"]["feature"] == 1]
+    assert crossing and crossing[0]["properties"]["as_read"]  # its rings, not a dot
+    assert len(crossing[0]["geometry"]["coordinates"][0]) == 5
+    assert drawn["township"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_a_planned_file_overlapping_stored_parcels_shows_them_and_says_it_has_warnings(
+    db, tmp_path
+):
+    client = signed_in_page("land_xd")
+    token, _ = _report(client, good_file(tmp_path))
+    client.post("/uploads/store", data={"token": token}, headers=ORIGIN)
+    assert count_rows("parcels") == 3
+    # one new parcel across G1 and G2 (from 0 m and 400 m east, 100 m wide)
+    across = [rectangle(XINDIAN, 50, 0, 400, 60)]
+    path = write(frame(across, code=["NEW"]), tmp_path / "planned.geojson", 4326, "GeoJSON")
+    _token, report = _report(client, path, status="planned")
+    assert "通过，有 2 条提醒" in report.text
+    assert "检查通过" not in report.text and "passed every check" not in report.text
+    drawn = _map(report.text)
+    overlapped = {
+        f["properties"]["code"]
+        for f in drawn["stored"]["features"]
+        if f["properties"]["overlapped"]
+    }
+    assert overlapped == {"G1", "G2"}
+    assert drawn["township"] is not None
+
+
+def test_keeping_overlaps_is_a_verifiers_button_with_a_reason(db, tmp_path):
+    officer = signed_in_page("officer_xd")
+    token, report = _report(officer, problem_file(tmp_path))
+    assert 'id="keep-overlaps-button"' not in report.text
+    refused = officer.post(
+        "/uploads/store", data={"token": token, "mode": "overlaps", "reason": "我说可以"},
+        headers={**ORIGIN, **PAGE},
+    )  # fmt: skip
+    assert refused.status_code == 403 and 'class="error"' in refused.text
+    assert count_rows("parcels") == 0

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2.shape import to_shape
+from shapely.geometry import shape
 from sqlalchemy import Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -79,6 +80,8 @@ class ImportOptions:
     status_rule: Callable[[str | None, str], str | None] | None = None
     # Stores parcels lying mostly outside the declared township, with this reason on record.
     override_reason: str | None = None
+    # Why the user stored only the valid features, or kept overlaps: on record with the upload.
+    store_reason: str | None = None
 
 
 # The most characters an override reason takes.
@@ -106,6 +109,11 @@ def upload_options(
     if override_reason and len(override_reason) > OVERRIDE_REASON_MAX:
         raise InvalidInput(f"an override reason has at most {OVERRIDE_REASON_MAX} characters")
     switches["override_reason"] = override_reason
+    for reason in ("store_reason",):
+        given = (switches.get(reason) or "").strip() or None
+        if given and len(given) > OVERRIDE_REASON_MAX:
+            raise InvalidInput(f"a reason has at most {OVERRIDE_REASON_MAX} characters")
+        switches[reason] = given
     given = {"project": project, "status": status, "crs": crs, "encoding": encoding}
     given |= {"layer": layer, "columns": columns}
     blanks_dropped = {key: value or None for key, value in given.items()}
@@ -135,19 +143,25 @@ class ImportReport:
     # [{"township", "parcels"}], the township to choose when the declared one is not theirs.
     lies_in: list[dict] = field(default_factory=list)
     override_reason: str | None = None
+    store_reason: str | None = None
     problems: list[Problem] = field(default_factory=list)
     # The features as read, in the file's CRS: for the GeoPackage of problem features.
     frame: object = field(default=None, repr=False)
     # Feature number -> its shape as GeoJSON in lon/lat (CGCS2000), for a map of the report:
     # every feature of a small file, only the features with problems of a large one.
     shapes: dict = field(default_factory=dict, repr=False)
+    # The features refused for their shape, drawn as the file gives them (not repaired).
+    as_read: list[int] = field(default_factory=list, repr=False)
+    # What the map shows around the file: {"township": GeoJSON outline or None,
+    # "stored": [{"code", "status", "overlapped", "geometry"}]}, the stored parcels nearby.
+    around: dict = field(default_factory=dict, repr=False)
 
     @property
     def area_mu(self) -> float:
         return m2_to_mu(self.area_m2)
 
     def as_dict(self) -> dict:
-        hidden = ("problems", "frame", "shapes")
+        hidden = ("problems", "frame", "shapes", "as_read", "around")
         data = {k: v for k, v in self.__dict__.items() if k not in hidden}
         data["area_mu"] = self.area_mu
         data["problems"] = [p.as_dict() for p in self.problems]
@@ -155,7 +169,9 @@ class ImportReport:
 
     def as_kept(self) -> dict:
         """What the upload record keeps: the report with the shapes, for its page later."""
-        return {**self.as_dict(), "shapes": {str(k): v for k, v in self.shapes.items()}}
+        shapes = {str(k): v for k, v in self.shapes.items()}
+        return {**self.as_dict(), "shapes": shapes, "as_read": self.as_read,
+                "around": self.around}  # fmt: skip
 
 
 # A file up to this many features shows all of them on the report's map; a larger one only
@@ -195,6 +211,7 @@ def import_file(
         encoding=stream.encoding,
         features=stream.count,
         override_reason=options.override_reason,
+        store_reason=options.store_reason,
         problems=report.problems,
     )
     # A database error rolls the staging tables back with the rest; a refusal or success
@@ -234,10 +251,15 @@ def _finish_report(session, checked: "_FileCheck", result: ImportReport) -> int:
         else sorted({p.feature for p in report.problems if p.feature})
     )
     staged = store.staged_features(session, wanted)
-    report.locate({f: geom for f, _c, _a, geom, _s in staged})
-    report.in_feature_order()
-    result.shapes = _shapes({f: geom for f, _c, _a, geom, _s in staged})
     problem_features = {p.feature for p in report.problems if p.feature}
+    raw = _as_read(staged, problem_features, checked.stream.source)
+    report.locate({f: geom for f, _c, _a, geom, _s in staged})
+    _locate_as_read(report, raw)
+    report.in_feature_order()
+    result.shapes = _shapes({f: geom for f, _c, _a, geom, _s in staged if geom is not None})
+    result.shapes.update(_shapes_as_read(raw))
+    result.as_read = sorted(raw)
+    result.around = _around(session, checked, result.shapes.values())
     result.frame = _problem_frame(
         {f: source for f, _c, _a, _g, source in staged if f in problem_features},
         checked.stream.crs,
@@ -283,6 +305,73 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
     )
     if progress:
         progress(result.created + result.changed + result.unchanged)
+
+
+def _as_read(staged, problem_features: set, source) -> dict:
+    """The problem features the checks refused for their shape (no stored geometry), as
+    the file gives them, in lon/lat: the map draws them, not a dot."""
+    refused = [(f, raw) for f, _c, _a, geom, raw in staged
+               if geom is None and raw is not None and f in problem_features]  # fmt: skip
+    if not refused:
+        return {}
+    lonlat = to_storage(np.array([raw for _f, raw in refused], dtype=object), source)
+    drawn = {}
+    for (feature, _raw), geom in zip(refused, lonlat, strict=True):
+        if geom is None or shapely.is_empty(geom):
+            continue
+        if np.isfinite(shapely.get_coordinates(geom)).all():
+            drawn[feature] = geom
+    return drawn
+
+
+def _locate_as_read(report: Report, raw: dict) -> None:
+    # An invalid shape has no reliable inner point: the middle of its box.
+    for problem in report.problems:
+        if problem.location is None and problem.feature in raw:
+            middle = shapely.centroid(shapely.envelope(raw[problem.feature]))
+            problem.location = [round(middle.x, 7), round(middle.y, 7)]
+
+
+def _shapes_as_read(raw: dict) -> dict[int, dict]:
+    # set_precision would repair an invalid shape: the coordinates are rounded instead.
+    return {
+        f: json.loads(shapely.to_geojson(shapely.transform(g, lambda xy: np.round(xy, 7))))
+        for f, g in sorted(raw.items())
+    }
+
+
+# The most stored parcels the report's map draws around a file (those overlapped always).
+MAP_STORED_UP_TO = 500
+
+
+def _around(session, checked: "_FileCheck", shapes) -> dict:
+    """The township outline and the stored parcels near the drawn features, those the
+    file overlaps marked: what a reader needs to judge an overlap warning."""
+    outline = checked.surroundings.township
+    township = None
+    if outline is not None:
+        simple = shapely.simplify(outline, 1e-5, preserve_topology=True)  # about a metre
+        township = json.loads(shapely.to_geojson(shapely.set_precision(simple, 1e-6)))
+    drawn = [shape(s) for s in shapes]
+    if not drawn:
+        return {"township": township, "stored": []}
+    overlapped = {
+        p.params["other"] for p in checked.report.problems
+        if p.rule in ("overlap", "overlap_verified") and (p.params or {}).get("stored")
+    }  # fmt: skip
+    nearby = store.stored_nearby(
+        session, checked.options.kind, checked.township.id,
+        shapely.total_bounds(np.array(drawn, dtype=object)),
+    )  # fmt: skip
+    nearby = sorted(nearby, key=lambda r: r.code not in overlapped)[:MAP_STORED_UP_TO]
+    geoms = shapely.from_wkb([bytes(r.wkb) for r in nearby]) if nearby else []
+    stored = [
+        {"code": r.code, "status": r.status, "township": r.name,
+         "overlapped": r.code in overlapped,
+         "geometry": json.loads(shapely.to_geojson(shapely.set_precision(g, 1e-7)))}
+        for r, g in zip(nearby, geoms, strict=True)
+    ]  # fmt: skip
+    return {"township": township, "stored": stored}
 
 
 def _problem_frame(sources: dict, crs) -> gpd.GeoDataFrame:

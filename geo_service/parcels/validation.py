@@ -27,6 +27,8 @@ _TYPE_NAMES = {
 POLYGONAL = {shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}
 # Coordinates may sit a little past a CRS's official area of use (zone edges, coastlines).
 BOUNDS_MARGIN_DEG = 0.5
+# Shapes a reader refused but gave back as read, for the report to draw: not checked again.
+REFUSED_WHILE_READING = frozenset({"ring_crosses_itself"})
 
 
 def _located_in_storage(geom, source: SourceCRS) -> list[float] | None:
@@ -59,6 +61,8 @@ def check_geometries(
         report.add(first + i + 1, codes[i], "empty_geometry", "the feature has no geometry",
                    params={})  # fmt: skip
     usable = ~(missing | empty)
+    refused = [p.feature for p in report.errors if p.rule in REFUSED_WHILE_READING]
+    usable &= ~np.isin(first + np.arange(len(geoms)) + 1, refused)
     for i in np.flatnonzero(usable & ~np.isin(types, list(POLYGONAL))):
         kind = _TYPE_NAMES.get(int(types[i]), "geometry")
         report.add(
@@ -358,7 +362,7 @@ def check_duplicates_and_overlaps(
             f"the same boundary as feature {feature[i]} ({codes[i]})",
         )
     pairs = [
-        (i, j, codes[j], statuses[j], f"feature {feature[j]} ({codes[j]}) of this file")
+        (i, j, codes[j], statuses[j], f"feature {feature[j]} ({codes[j]}) of this file", False)
         for i, j in zip(left[~same], right[~same], strict=True)
     ]
     if context.stored:
@@ -371,6 +375,7 @@ def check_duplicates_and_overlaps(
                 context.stored[k].code,
                 context.stored[k].status,
                 f"stored parcel {context.stored[k].code} ({context.stored[k].township})",
+                True,
             )
             for i, k in zip(new, old, strict=True)
         ]
@@ -382,18 +387,18 @@ def check_duplicates_and_overlaps(
     firsts = np.array([geoms[i] for i, *_ in pairs], dtype=object)
     overlaps = shapely.intersection(firsts, partners) if len(pairs) else np.array([])
     overlap_m2 = geodesic_area_m2(overlaps)
-    for (i, _j, other_code, other_status, label), shape, m2 in zip(
+    for (i, _j, other_code, other_status, label, stored), shape, m2 in zip(
         pairs, overlaps, overlap_m2, strict=True
     ):
         found = _overlap(feature[i], codes[i], statuses[i], other_code, other_status, label,
-                         shape, m2, context, report)  # fmt: skip
+                         shape, m2, context, report, stored=stored)  # fmt: skip
         if found is not None:
             flags[i].append(found)
     return flags
 
 
 def _overlap(feature, code, status, other_code, other_status, label, shape, m2, context,
-             report: Report) -> dict | None:  # fmt: skip
+             report: Report, stored: bool = False) -> dict | None:  # fmt: skip
     """Report one overlap of a feature (unless a sliver); the flag its parcel carries."""
     if m2 < context.tolerances.overlap_min_m2:
         return None
@@ -409,7 +414,8 @@ def _overlap(feature, code, status, other_code, other_status, label, shape, m2, 
         )
     report.add(
         feature, code, kind, message, severity=ERROR if refused else WARNING,
-        location=_point(shape), params={"other": other_code, "area": f"{m2:,.1f}"},
+        location=_point(shape),
+        params={"other": other_code, "area": f"{m2:,.1f}", **({"stored": True} if stored else {})},
     )  # fmt: skip
     return {"rule": kind, "with": other_code, "overlap_m2": round(m2, 2)}
 

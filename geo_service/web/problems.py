@@ -101,12 +101,16 @@ DETAILS = {
     "repaired_geometry": N_(
         "invalid boundary (%(reason)s) repaired; the area changed by %(change)s"
     ),
+    "ring_crosses_itself": N_(
+        "ring %(ring)s crosses itself where these sides meet: %(crossings)s; check the order "
+        "and coordinates of these boundary points"
+    ),
 }
 # Two verified parcels overlapping: refused, or accepted on the form (then a warning).
 _OVERLAP_VERIFIED = {
     "error": N_(
         "overlaps verified parcel %(other)s by %(area)s m²; both are verified: fix it, or "
-        "tick “accept overlaps between verified parcels” and check again"
+        "a verifier keeps the overlaps with the button beside the report, giving a reason"
     ),
     "warning": N_(
         "overlaps verified parcel %(other)s by %(area)s m² (accepted: counted once in the tallies)"

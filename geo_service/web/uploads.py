@@ -41,6 +41,8 @@ from geo_service.web.parcels import _GLOBALS, map_assets
 from geo_service.web.problems import error_words, problem_detail, rule_label
 
 ROLES_WHO_UPLOAD = ("verifier", "officer")
+# Two verified parcels overlapping are the verification groups' to accept, with a reason.
+ROLES_WHO_KEEP_OVERLAPS = ("verifier",)
 
 
 def _form_choices(session, who) -> dict:
@@ -109,15 +111,18 @@ def _report_view(report: dict, _=str) -> dict:
         problems.append({**p, "n": n, "label": rule_label(p["rule"], _), "detail": detail,
                          "detail_is_ours": ours})  # fmt: skip
     bad = {p["feature"] for p in problems if p.get("feature")}
+    as_read = set(report.get("as_read") or [])
     features = [
         {
             "type": "Feature",
-            # Reports kept before RFC 7946 output was enforced carry the file's winding.
-            "geometry": rfc7946(geometry),
-            "properties": {"feature": int(number), "problem": int(number) in bad},
+            # Reports kept before RFC 7946 output was enforced carry the file's winding;
+            # a shape refused as invalid is drawn as read (rewinding would change it).
+            "geometry": geometry if int(number) in as_read else rfc7946(geometry),
+            "properties": {"feature": int(number), "problem": int(number) in bad,
+                           "as_read": int(number) in as_read},
         }
         for number, geometry in report.get("shapes", {}).items()
-    ]
+    ]  # fmt: skip
     points = [
         {
             "n": p["n"],
@@ -136,8 +141,35 @@ def _report_view(report: dict, _=str) -> dict:
         "errors": errors,
         "warnings": len(problems) - errors,
         "area_mu": m2_to_mu(report.get("area_m2") or 0),
-        "map": {"shapes": {"type": "FeatureCollection", "features": features}, "points": points},
+        "warnings_only": not errors and len(problems) > 0,
+        # Errors that keeping the overlaps (with a reason) would turn into warnings.
+        "overlaps_only": errors > 0
+        and all(p["rule"] == "overlap_verified" for p in problems if p["severity"] == "error"),
+        "overlapped": [s["code"] for s in _around(report)["stored"] if s["overlapped"]],
+        "map": {
+            "shapes": {"type": "FeatureCollection", "features": features},
+            "points": points,
+            **_around_layers(_around(report)),
+        },
     }
+
+
+def _around(report: dict) -> dict:
+    # Reports kept before the map showed the surroundings have none.
+    around = report.get("around") or {}
+    return {"township": around.get("township"), "stored": around.get("stored") or []}
+
+
+def _around_layers(around: dict) -> dict:
+    """The township outline and the stored parcels near the file, as GeoJSON layers."""
+    stored = [
+        {"type": "Feature", "geometry": s["geometry"],
+         "properties": {"code": s["code"], "status": s["status"],
+                        "overlapped": bool(s["overlapped"])}}
+        for s in around["stored"]
+    ]  # fmt: skip
+    return {"township": around["township"],
+            "stored": {"type": "FeatureCollection", "features": stored}}  # fmt: skip
 
 
 def _report_page(request, who, report: dict, status_code=200, **context):
@@ -148,6 +180,7 @@ def _report_page(request, who, report: dict, status_code=200, **context):
         user=who,
         r=_report_view(report, gettext_for(request)),
         vendor=map_assets(),
+        may_keep_overlaps=who.role in ROLES_WHO_KEEP_OVERLAPS,
         **context,
         **_GLOBALS,
     )
@@ -294,9 +327,11 @@ def uploads_pages_router() -> APIRouter:
         session: SessionDep,
         who: PageUser,
         token: Annotated[str, Form(max_length=64)],
-        mode: Annotated[str, Form(pattern="^(all|valid)$")] = "all",
+        mode: Annotated[str, Form(pattern="^(all|valid|overlaps)$")] = "all",
+        reason: Annotated[str | None, Form(max_length=2000)] = None,
     ):
-        """Store the checked file: all or nothing, or only its valid features."""
+        """Store the checked file: all or nothing; or, with a reason on record, only its
+        valid features, or keeping its overlaps between verified parcels."""
         try:
             waiting = pending.find(token, who.username)
         except GeoServiceError as exc:
@@ -304,13 +339,21 @@ def uploads_pages_router() -> APIRouter:
                 request, session, who, http_status(exc), error=error_words(exc, request)
             )
         chosen = waiting.meta["chosen"]
-        options = upload_options(
-            chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
-            accept_overlaps=chosen["accept_overlaps"], accept_valid=mode == "valid",
-            filename=waiting.meta["filename"], override_reason=chosen.get("override_reason"),
-            **_reading_options(chosen),
-        )  # fmt: skip
+        reason = (reason or "").strip() or None
         try:
+            if mode != "all" and not reason:
+                raise InvalidInput(
+                    "storing only part of the file, or keeping overlaps, takes a reason"
+                )
+            if mode == "overlaps" and who.role not in ROLES_WHO_KEEP_OVERLAPS:
+                raise Forbidden(f"{who.username} may not keep overlaps between verified parcels")
+            options = upload_options(
+                chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
+                accept_overlaps=chosen["accept_overlaps"] or mode == "overlaps",
+                accept_valid=mode == "valid", filename=waiting.meta["filename"],
+                override_reason=chosen.get("override_reason"), store_reason=reason,
+                **_reading_options(chosen),
+            )  # fmt: skip
             report = actions.upload(session, who, waiting.path, options)
             session.commit()
         except GeoServiceError as exc:

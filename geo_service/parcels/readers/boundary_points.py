@@ -50,6 +50,8 @@ class _Parcel:
     line: int
     fields: list[str]
     rings: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    # Each ring's point numbers (J1, J2…), as the surveyor wrote them: problems name them.
+    names: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -150,6 +152,7 @@ def _add_point(parcel: _Parcel, fields: list[str], number: int) -> None:
         parcel.errors.append(f"line {number}: coordinates {fields[2]!r}, {fields[3]!r}")
         return
     parcel.rings.setdefault(ring, []).append((x, y))
+    parcel.names.setdefault(ring, []).append(fields[0])
 
 
 def _easting_first(points: np.ndarray, filename: str) -> bool:
@@ -327,11 +330,12 @@ def _geometry(parcel: _Parcel, number: int, code, easting_first: bool, problems:
     if not parcel.rings:
         error("too_few_points", "the parcel has no points")
         return None
-    rings = []
+    rings, crossings = [], []
     for ring_no, points in parcel.rings.items():
         xy = np.array(points)[:, ::-1] if not easting_first else np.array(points)
         closed = len(xy) > 1 and np.all(np.abs(xy[0] - xy[-1]) <= CLOSE_TOLERANCE_M)
         open_ring = xy[:-1] if closed else xy
+        names = parcel.names[ring_no][: len(open_ring)]
         distinct = len(np.unique(np.round(open_ring, 3), axis=0))
         if distinct < 3:
             error(
@@ -349,8 +353,57 @@ def _geometry(parcel: _Parcel, number: int, code, easting_first: bool, problems:
                     f"ring {ring_no} does not end on its first point; it was closed",
                 )
             )
+        crossings += [(ring_no, found) for found in self_crossings(open_ring, names)]
         rings.append(np.vstack([open_ring, open_ring[:1]]))
+    if crossings:
+        # Refused here, where the point numbers are known (the checks would only have a
+        # coordinate); the rings come back as read, so the report can draw them.
+        problems.append(_crossing_problem(number, code, crossings))
+        return as_read(rings)
     return _assemble(rings)
+
+
+def _crossing_problem(number: int, code, crossings: list[tuple[str, tuple[str, str]]]):
+    return crossing_problem(number, code, sorted({r for r, _ in crossings}, key=str),
+                            [sides for _r, sides in crossings])  # fmt: skip
+
+
+def crossing_problem(number: int, code, rings: list[str], crossings: list[tuple[str, str]]):
+    """The error of a boundary crossing itself, naming the sides by their point numbers
+    ("J2–J3 crosses J5–J6"); its params say them without English words, for the pages."""
+    shown = crossings[:5]
+    more = "; ..." if len(crossings) > 5 else ""
+    ring = ", ".join(str(r) for r in rings)
+    listed = "; ".join(f"{a} crosses {b}" for a, b in shown) + more
+    return Problem(
+        number, code, "ring_crosses_itself", "error",
+        f"ring {ring} crosses itself: {listed}; check the order and coordinates of these points",
+        params={"ring": ring, "crossings": "; ".join(f"{a} × {b}" for a, b in shown) + more},
+    )  # fmt: skip
+
+
+def as_read(rings: list[np.ndarray]):
+    """The rings as the file gives them, each a polygon of its own (not checked, not
+    repaired): what the report draws of a parcel refused while reading."""
+    polygons = [shapely.Polygon(ring) for ring in rings]
+    return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
+
+
+def self_crossings(xy: np.ndarray, names: list[str]) -> list[tuple[str, str]]:
+    """Where the closed ring through `xy` crosses itself, as pairs of sides named by their
+    points: [("J2–J3", "J5–J6"), ...]. Neighbouring sides share a point and do not count."""
+    count = len(xy)
+    ends = np.roll(xy, -1, axis=0)
+    sides = shapely.linestrings(np.stack([xy, ends], axis=1))
+    left, right = shapely.STRtree(sides).query(sides, predicate="intersects")
+    found = []
+    for i, j in zip(left, right, strict=True):
+        if j <= i or j - i == 1 or (i == 0 and j == count - 1):
+            continue
+        found.append(
+            (f"{names[i]}–{names[(i + 1) % count]}", f"{names[j]}–{names[(j + 1) % count]}")
+        )
+    return found
 
 
 def _assemble(rings: list[np.ndarray]):

@@ -20,7 +20,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import openpyxl
-import shapely
 
 from geo_service.errors import InvalidInput
 from geo_service.parcels import crs as crsmod
@@ -29,6 +28,9 @@ from geo_service.parcels.readers.boundary_points import (
     Parsed,
     _assemble,
     _easting_first,
+    as_read,
+    crossing_problem,
+    self_crossings,
 )
 from geo_service.parcels.readers.encoding import decode_text, detect_text
 from geo_service.problems import Problem
@@ -272,7 +274,7 @@ def _geometry(parcel: _Parcel, number: int, problems: list):
     if parcel.errors:
         error("bad_coordinate", "unreadable point row(s): " + "; ".join(parcel.errors[:5]))
         return None
-    rings = []
+    rings, crossed = [], None
     for ring_no, points in parcel.rings.items():
         names = [p.name for p in points]
         xy = np.array([(p.east, p.north) for p in points])
@@ -286,28 +288,10 @@ def _geometry(parcel: _Parcel, number: int, problems: list):
             )
             return None
         crossings = self_crossings(xy, names)
-        if crossings:
-            error("ring_crosses_itself",
-                  f"ring {ring_no} crosses itself: " + "; ".join(crossings[:5])
-                  + ("; ..." if len(crossings) > 5 else "")
-                  + "; check the order and coordinates of these points")  # fmt: skip
-            return None
+        if crossings and crossed is None:
+            crossed = crossing_problem(number, parcel.code, [ring_no], crossings)
         rings.append(np.vstack([xy, xy[:1]]))
+    if crossed is not None:
+        problems.append(crossed)  # refused, its rings given back as read for the report
+        return as_read(rings)
     return _assemble(rings)
-
-
-def self_crossings(xy: np.ndarray, names: list[str]) -> list[str]:
-    """Where the closed ring through `xy` crosses itself, by point names:
-    ["J2–J3 crosses J5–J6", ...]. Neighbouring sides share a point and do not count."""
-    count = len(xy)
-    ends = np.roll(xy, -1, axis=0)
-    sides = shapely.linestrings(np.stack([xy, ends], axis=1))
-    left, right = shapely.STRtree(sides).query(sides, predicate="intersects")
-    found = []
-    for i, j in zip(left, right, strict=True):
-        if j <= i or j - i == 1 or (i == 0 and j == count - 1):
-            continue
-        found.append(
-            f"{names[i]}–{names[(i + 1) % count]} crosses {names[j]}–{names[(j + 1) % count]}"
-        )
-    return found

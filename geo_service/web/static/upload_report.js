@@ -14,17 +14,43 @@
     var featureWord = box.dataset.featureWord || "";
     map = L.map(box, { attributionControl: false, keyboard: true });
     L.control.scale({ imperial: false }).addTo(map);
+    // Around the file: its township's boundary (dashed) and the stored parcels nearby,
+    // those it overlaps in orange, so an overlap warning can be judged on the map.
+    if (data.township) {
+      L.geoJSON(data.township, {
+        interactive: false,
+        style: { color: "#37474f", weight: 2, dashArray: "6 4", fill: false }
+      }).addTo(map);
+      box.setAttribute("data-township-drawn", "1");
+    }
+    var stored = L.geoJSON(data.stored || { type: "FeatureCollection", features: [] }, {
+      style: function (f) {
+        return f.properties.overlapped
+          ? { color: "#e65100", weight: 3, fillColor: "#ffb74d", fillOpacity: 0.35 }
+          : { color: "#616161", weight: 1, fillColor: "#bdbdbd", fillOpacity: 0.25 };
+      },
+      onEachFeature: function (f, layer) {
+        layer.bindTooltip(box.dataset.storedWord + " " + f.properties.code +
+          (f.properties.overlapped ? "（" + box.dataset.overlappedWord + "）" : ""));
+      }
+    }).addTo(map);
+    box.setAttribute("data-stored-drawn", String(stored.getLayers().length));
     var shapes = L.geoJSON(data.shapes, {
       style: function (f) {
+        if (f.properties.as_read) {
+          return { color: "#d32f2f", weight: 3, dashArray: "4 3", fillColor: "#ef5350", fillOpacity: 0.2 };
+        }
         return f.properties.problem
           ? { color: "#d32f2f", weight: 3, fillColor: "#ef5350", fillOpacity: 0.35 }
           : { color: "#1f4e79", weight: 1, fillColor: "#90caf9", fillOpacity: 0.25 };
       },
       onEachFeature: function (f, layer) {
         outlines[f.properties.feature] = layer;
-        layer.bindTooltip(featureWord + " " + f.properties.feature);
+        layer.bindTooltip(featureWord + " " + f.properties.feature +
+          (f.properties.as_read ? "（" + box.dataset.asReadWord + "）" : ""));
       }
     }).addTo(map);
+    box.setAttribute("data-shapes-drawn", String(shapes.getLayers().length));
     var points = L.featureGroup().addTo(map);
     data.points.forEach(function (p) {
       if (!p.location) { return; }
@@ -69,13 +95,12 @@
     if (markers[n]) { markers[n].openTooltip(); }
   }
 
-  var store = document.getElementById("store-form");
-  if (store) {
+  document.querySelectorAll("form.store-form").forEach(function (store) {
     store.addEventListener("submit", function () {
-      document.getElementById("store-button").disabled = true;
-      document.getElementById("store-status").textContent = store.dataset.storing;
+      store.querySelector("button[type=submit]").disabled = true;
+      store.querySelector(".store-status").textContent = store.dataset.storing;
     });
-  }
+  });
 
   if (!table) { return; }
   table.addEventListener("click", function (e) {
