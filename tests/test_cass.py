@@ -10,12 +10,12 @@ import numpy as np
 import openpyxl
 import pytest
 import shapely
-from conftest import VERIFIER, auth, with_user
+from conftest import VERIFIER, auth, signed_in_page, with_user
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, ZONE40, independent_area_m2
 from pyproj import Transformer
 from sqlalchemy import text
-from test_web_uploads import ORIGIN, _report, _signed_in
+from test_web_uploads import ORIGIN, _report
 from typer.testing import CliRunner
 
 from geo_service import database
@@ -434,7 +434,7 @@ def test_broken_files_are_a_4xx_never_a_500(client, tmp_path, suffix):
 
 
 def test_upload_page_takes_the_layer_and_crs_for_a_drawing(db, tmp_path):
-    client = _signed_in("land_xd")
+    client = signed_in_page("land_xd")
     path = _drawing(tmp_path / "宗地图.dxf", unclosed=False)
     token, report = _report(client, path, layer="宗地", crs="EPSG:4528")
     assert report.status_code == 200
