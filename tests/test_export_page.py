@@ -1,0 +1,152 @@
+"""The export page (导出) and prints that fit (issue 22 items 4 and 6): every form on the page
+downloads its file with the session cookie, filters left on "All" included; the wall page
+prints one A4 landscape page per district; the workbooks print as wide as the page."""
+
+import io
+import re
+import shutil
+import subprocess
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import openpyxl
+import pyogrio
+import pytest
+from conftest import TEST_PASSWORD, load_demo
+from fastapi.testclient import TestClient
+from test_exports import AS_OF, campaign  # noqa: F401  (the fixture, shared)
+
+from geo_service import exports
+from geo_service.api import create_app
+
+pytest_plugins = ["browser"]
+ORIGIN = {"Origin": "http://testserver"}
+CONTENT_TYPES = {
+    "tallies.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "tallies.csv": "text/csv",
+    "tallies.html": "text/html",
+    "parcels.gpkg": "application/geopackage+sqlite3",
+    "parcels.shp": "application/zip",
+    "parcels.csv": "text/csv",
+    "parcels.kml": "application/vnd.google-earth.kml+xml",
+    "parcels.geojson": "application/geo+json",
+}
+
+
+def _signed_in(username: str) -> TestClient:
+    client = TestClient(create_app(), raise_server_exceptions=False)
+    form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
+    response = client.post("/login", data=form, headers=ORIGIN, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+class _Forms(HTMLParser):
+    """Each form's submissions as a browser makes them: (url, the fields' values)."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms, self._select, self._first = [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a["action"], "method": a["method"], "fields": {},
+                               "buttons": []})  # fmt: skip
+        elif tag == "input":
+            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
+        elif tag == "select":
+            self._select, self._first = a["name"], True
+        elif tag == "option" and self._select:
+            value = a.get("value")
+            if self._first or "selected" in a:
+                self.forms[-1]["fields"][self._select] = value
+                self._pending = value is None  # the option's text is its value
+            self._first = False
+        elif tag == "button":
+            self.forms[-1]["buttons"].append(a.get("formaction", self.forms[-1]["action"]))
+
+    def handle_data(self, data):
+        if getattr(self, "_pending", False):
+            self.forms[-1]["fields"][self._select] = data
+            self._pending = False
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def _submissions(page: str) -> list[tuple[str, dict]]:
+    parser = _Forms()
+    parser.feed(page)
+    downloads = [f for f in parser.forms if f["action"].startswith("/api/exports/")]
+    assert downloads and all(f["method"] == "get" for f in downloads)
+    return [(url, f["fields"]) for f in downloads for url in f["buttons"]]
+
+
+def _opens(name: str, body: bytes, tmp_path: Path) -> int:
+    """Rows or features in the file, read by openpyxl or GDAL as the user's software would."""
+    if name == "tallies.xlsx":
+        book = openpyxl.load_workbook(io.BytesIO(body))
+        return book["交地"].max_row - 1
+    if name == "tallies.csv":
+        return len(body.decode("utf-8-sig").splitlines()) - 1
+    if name == "tallies.html":
+        return body.decode().count('<section class="district"')
+    path = tmp_path / name.replace("parcels.shp", "parcels.zip")
+    path.write_bytes(body)
+    if name == "parcels.shp":
+        assert {".shp", ".dbf", ".prj", ".cpg"} <= {
+            Path(n).suffix for n in zipfile.ZipFile(path).namelist()
+        }
+        return len(pyogrio.read_dataframe(f"/vsizip/{path}/parcels.shp"))
+    return len(pyogrio.read_dataframe(path))
+
+
+def test_leaders_and_planners_find_the_export_page_at_home(db):
+    for username in ("planner", "leader_city", "leader_jinan"):
+        home = _signed_in(username).get("/").text
+        assert 'href="/exports"' in home and "导出" in home, username
+
+
+@pytest.mark.parametrize("username", ["planner", "leader_jinan"])
+def test_every_form_on_the_page_downloads_its_file(campaign, tmp_path, username):  # noqa: F811
+    client = _signed_in(username)
+    page = client.get("/exports")
+    assert page.status_code == 200 and "<h1>导出</h1>" in page.text
+    submissions = _submissions(page.text)
+    assert {url.removeprefix("/api/exports/") for url, _ in submissions} == set(CONTENT_TYPES)
+    for url, fields in submissions:
+        name = url.removeprefix("/api/exports/")
+        # a city-wide user's filters all start on "All" (sent empty); a one-district user's
+        # district is their own
+        assert fields["district"] == ("" if username == "planner" else "晋安区")
+        assert fields["kind"] == "" and fields.get("as_of", "") == ""
+        response = client.get(url, params=fields)
+        assert response.status_code == 200, (url, fields, response.text[:300])
+        assert CONTENT_TYPES[name] in response.headers["content-type"], name
+        if name != "tallies.html":
+            assert "attachment" in response.headers["content-disposition"]
+        counted = _opens(name, response.content, tmp_path)
+        # 5 parcels in 晋安区; its wall page; the land tallies of 新店镇, 鼓山镇 and 晋安区
+        expected = {"tallies.html": 1, "tallies.xlsx": 3, "tallies.csv": 3}.get(name, 5)
+        assert counted >= expected if name == "tallies.csv" else counted == expected, name
+
+
+def test_export_filters_sent_empty_are_no_filter(campaign):  # noqa: F811
+    client = _signed_in("planner")
+    blank = {"district": "", "township": "", "kind": "", "status": "", "as_of": ""}
+    layer = client.get("/api/exports/parcels.geojson", params=blank)
+    assert layer.status_code == 200, layer.text
+    assert len(layer.json()["features"]) == 5
+    tallies = client.get("/api/exports/tallies.csv", params={**blank, "year": "", "by": "district"})
+    assert tallies.status_code == 200, tallies.text
+    # a value that is given is still checked
+    assert client.get("/api/exports/tallies.csv", params={"as_of": "2017-13-01"}).status_code == 422
+    assert client.get("/api/exports/parcels.csv", params={"kind": "house"}).status_code == 422
+
+
+def test_page_in_english_on_request(campaign):  # noqa: F811
+    page = _signed_in("planner").get("/exports", params={"lang": "en"}).text
+    assert "Parcel layers for GIS software" in page and '<option value="en" selected>' in page
