@@ -531,6 +531,7 @@ tr.total td { font-weight: bold; background: #f2f2f2; }
   p.meta { font-size: 9pt; margin: 0 0 2mm; line-height: 1.2; }
   h3 { font-size: 12pt; margin: 2mm 0 1mm; line-height: 1.2; }
   table { font-size: var(--fit, 11pt); }
+  div.kinds.side { display: grid; grid-template-columns: 1fr 1fr; gap: 4mm; align-items: start; }
   th, td { padding: 0.25em 0.5em; line-height: 1.25; }
   th, tr.total td { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
@@ -543,16 +544,26 @@ WALL_HEADINGS_MM = 26
 WALL_KIND_MM = 10
 WALL_ROW_MM_PER_PT = 0.62
 WALL_MAX_PT, WALL_MIN_PT = 11.0, 5.5
+# Below this size the kinds' tables go side by side instead (half the height, half the width).
+WALL_STACKED_MIN_PT = 8.0
+WALL_SIDE_MAX_PT = 9.0
 
 
-def wall_type_size(table_lines: list[int]) -> float:
-    """The point size at which tables of these many lines (a header counts two) fit one page."""
-    lines = sum(table_lines)
-    if not lines:
-        return WALL_MAX_PT
-    room = WALL_PAGE_MM - WALL_HEADINGS_MM - WALL_KIND_MM * len(table_lines) - 0.3 * lines
-    size = room / (WALL_ROW_MM_PER_PT * lines)
-    return round(max(WALL_MIN_PT, min(WALL_MAX_PT, size)), 1)
+def _fitting_size(lines: int, room: float) -> float:
+    return (room - 0.3 * lines) / (WALL_ROW_MM_PER_PT * lines)
+
+
+def wall_layout(table_lines: list[int]) -> tuple[bool, float]:
+    """(side by side, point size) at which tables of these many lines (a header counts two)
+    fit one page: one above the other while the type stays readable, else side by side."""
+    if not table_lines:
+        return False, WALL_MAX_PT
+    room = WALL_PAGE_MM - WALL_HEADINGS_MM
+    stacked = _fitting_size(sum(table_lines), room - WALL_KIND_MM * len(table_lines))
+    if stacked >= WALL_STACKED_MIN_PT or len(table_lines) == 1:
+        return False, round(max(WALL_MIN_PT, min(WALL_MAX_PT, stacked)), 1)
+    side = _fitting_size(max(table_lines), room - WALL_KIND_MM)
+    return True, round(max(WALL_MIN_PT, min(WALL_SIDE_MAX_PT, side)), 1)
 
 
 def tallies_html(export: TallyExport, lang: str = "zh", home: bool = True) -> str:
@@ -592,10 +603,12 @@ def _wall_section(export: TallyExport, district: str, lang: str) -> str:
         if rows:
             tables.append(_wall_table(rows, kind, lang))
             lines.append(len(rows) + 2)
+    side, size = wall_layout(lines)
     return (
-        f'<section class="district" style="--fit: {wall_type_size(lines)}pt">'
+        f'<section class="district" style="--fit: {size}pt">'
         f"<h2>{html.escape(heading)}</h2>"
-        f'<p class="meta">{html.escape(meta)}</p>{"".join(tables)}</section>'
+        f'<p class="meta">{html.escape(meta)}</p>'
+        f'<div class="{"kinds side" if side else "kinds"}">{"".join(tables)}</div></section>'
     )
 
 

@@ -150,3 +150,81 @@ def test_export_filters_sent_empty_are_no_filter(campaign):  # noqa: F811
 def test_page_in_english_on_request(campaign):  # noqa: F811
     page = _signed_in("planner").get("/exports", params={"lang": "en"}).text
     assert "Parcel layers for GIS software" in page and '<option value="en" selected>' in page
+
+
+# --- prints that fit --------------------------------------------------------------------------
+
+_PAGE_OBJECT = re.compile(rb"/Type\s*/Page\b(?!s)")
+
+
+def _pdf_pages(chromium, page_html: str) -> int:
+    """Pages Chromium prints the page on (A4 landscape, as its @page asks)."""
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.set_content(page_html, wait_until="load")
+        pdf = page.pdf(prefer_css_page_size=True, print_background=True)
+    finally:
+        context.close()
+    return len(_PAGE_OBJECT.findall(pdf))
+
+
+def test_wall_page_prints_one_a4_page_per_district(db, chromium):
+    load_demo()
+    from geo_service import database
+
+    with database.session_scope() as session:
+        export = exports.tally_export(session, by="township", year=2017)
+    page = exports.tallies_html(export)
+    districts = page.count('<section class="district"')
+    assert districts >= 2 and "晋安区" in page
+    assert _pdf_pages(chromium, page) == districts
+
+
+def _ranking(district: str, kind: str, townships: int) -> list[dict]:
+    row = {"district": district, "kind": kind, "verified_m2": 1e5, "verified_mu": 150.0,
+           "target_m2": 2e5, "target_mu": 300.0, "progress": 0.5, "remaining_m2": 1e5,
+           "remaining_mu": 150.0, "months_left": 6, "pace_m2": 2e4, "pace_mu": 30.0}  # fmt: skip
+    rows = [{**row, "rank": i + 1, "township": f"第{i + 1}街道", "total": False}
+            for i in range(townships)]  # fmt: skip
+    return [*rows, {**row, "rank": None, "township": None, "total": True}]
+
+
+@pytest.mark.parametrize("townships", [1, 12, 30])
+def test_a_district_with_many_townships_still_fits_one_page(chromium, townships):
+    ranking = [*_ranking("甲区", "land", townships), *_ranking("甲区", "demolition", townships),
+               *_ranking("乙区", "land", 3)]  # fmt: skip
+    export = exports.TallyExport(by="township", year=2017, as_of=AS_OF,
+                                 kinds=["land", "demolition"], rows=[], ranking=ranking,
+                                 reference_day=AS_OF)  # fmt: skip
+    assert _pdf_pages(chromium, exports.tallies_html(export)) == 2
+
+
+def test_workbook_sheets_print_landscape_as_wide_as_the_page(campaign):  # noqa: F811
+    export = exports.tally_export(campaign, by="month", as_of=AS_OF)
+    book = openpyxl.load_workbook(io.BytesIO(exports.tallies_xlsx(export)))
+    for sheet in book.worksheets:
+        setup = sheet.page_setup
+        assert setup.orientation == "landscape" and setup.paperSize == 9, sheet.title
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title
+        assert (setup.fitToWidth, setup.fitToHeight) == (1, 0), sheet.title
+        assert "&P" in sheet.oddFooter.center.text
+        if sheet.title != "说明":
+            assert sheet.print_title_rows == "$1:$1", sheet.title
+            assert sheet.oddHeader.center.text == sheet.title
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_workbook_prints_a_page_wide_in_libreoffice(campaign, tmp_path):  # noqa: F811
+    export = exports.tally_export(campaign, by="township", as_of=AS_OF)
+    book = tmp_path / "tallies.xlsx"
+    book.write_bytes(exports.tallies_xlsx(export))
+    sheets = len(openpyxl.load_workbook(book).worksheets)
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{tmp_path}/lo", "--headless",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), str(book)],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    pdf = (tmp_path / "tallies.pdf").read_bytes()
+    # a few rows a sheet: each sheet is one page wide and one long (unfitted: 28 pages)
+    assert len(_PAGE_OBJECT.findall(pdf)) == sheets
