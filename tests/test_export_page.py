@@ -13,6 +13,7 @@ from pathlib import Path
 import openpyxl
 import pyogrio
 import pytest
+from browser import screenshot, sign_in
 from conftest import TEST_PASSWORD, load_demo
 from fastapi.testclient import TestClient
 from test_exports import AS_OF, campaign  # noqa: F401  (the fixture, shared)
@@ -145,6 +146,29 @@ def test_export_filters_sent_empty_are_no_filter(campaign):  # noqa: F811
     # a value that is given is still checked
     assert client.get("/api/exports/tallies.csv", params={"as_of": "2017-13-01"}).status_code == 422
     assert client.get("/api/exports/parcels.csv", params={"kind": "house"}).status_code == 422
+
+
+def test_page_fits_a_phone_and_a_laptop_and_downloads_in_the_browser(live_server, browser_page):
+    """No sideways scrolling at 390 and 1366 px; a button's click is a download."""
+    from geo_service import demo
+
+    load_demo()
+    sign_in(browser_page.page, live_server, "许晓燕", demo.DEMO_PASSWORD)
+    for width, height in ((390, 844), (1366, 768)):
+        browser_page.set_viewport_size({"width": width, "height": height})
+        browser_page.goto(f"{live_server}/exports")
+        overflow = browser_page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        screenshot(browser_page, f"exports-{width}")
+        assert overflow <= 0, (width, overflow)
+    with browser_page.expect_download() as download:
+        browser_page.get_by_role("button", name="GeoPackage").click()
+    assert download.value.suggested_filename == "parcels-4490.gpkg"
+    assert len(pyogrio.read_dataframe(download.value.path())) > 0
+    # the browser reports a navigation that became a download as aborted
+    problems = [p for p in browser_page.problems() if "/api/exports/" not in p]
+    assert problems == []
 
 
 def test_page_in_english_on_request(campaign):  # noqa: F811
