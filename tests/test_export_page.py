@@ -20,6 +20,7 @@ from test_exports import AS_OF, campaign  # noqa: F401  (the fixture, shared)
 
 from geo_service import exports
 from geo_service.api import create_app
+from geo_service.web import export_page
 
 pytest_plugins = ["browser"]
 ORIGIN = {"Origin": "http://testserver"}
@@ -173,6 +174,8 @@ def test_page_fits_a_phone_and_a_laptop_and_downloads_in_the_browser(live_server
 
 def test_page_in_english_on_request(campaign):  # noqa: F811
     page = _signed_in("planner").get("/exports", params={"lang": "en"}).text
+    assert set(export_page.CRS_LABELS) == set(exports.EXPORT_CRS)
+    assert set(export_page.GROUPINGS) == set(exports.EXPORT_GROUPINGS)
     assert "Parcel layers for GIS software" in page and '<option value="en" selected>' in page
 
 

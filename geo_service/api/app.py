@@ -36,10 +36,10 @@ from geo_service.maps import assets
 from geo_service.maps import pages as maps_pages
 from geo_service.settings import get_settings
 from geo_service.web import board as web_board
+from geo_service.web import export_page as web_export_page
 from geo_service.web import home as web_home
 from geo_service.web import login as web_login
 from geo_service.web import parcel_list as web_parcel_list
-from geo_service.web import export_page as web_export_page
 from geo_service.web import parcels as web_parcels
 from geo_service.web import templates as web_templates
 from geo_service.web import uploads as web_uploads

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from geo_service import exports
 from geo_service.accounts.permissions import visible_district_names
 from geo_service.api.auth import PageUser
 from geo_service.api.deps import ReadSessionDep
