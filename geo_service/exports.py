@@ -448,6 +448,21 @@ def _sheet(book, title: str, cols, rows: list[dict], lang: str) -> None:
     sheet.freeze_panes = "A2"
     if rows:
         sheet.auto_filter.ref = sheet.dimensions
+    _print_setup(sheet, title, lang)
+    sheet.print_title_rows = "1:1"
+
+
+def _print_setup(sheet, title: str, lang: str) -> None:
+    """On paper a sheet is as wide as an A4 landscape page, however many pages long, with
+    its title and page number on each page (a 17-column sheet otherwise prints 5 pages wide)."""
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.orientation = sheet.ORIENTATION_LANDSCAPE
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.oddHeader.center.text = title.replace("&", "&&")
+    sheet.oddFooter.center.text = "第 &P 页,共 &N 页" if lang == "zh" else "Page &P of &N"
 
 
 def _xlsx_value(value):
@@ -480,24 +495,28 @@ def _about_sheet(book, export: TallyExport, lang: str) -> None:
         sheet.append([key, spreadsheet_safe(value)])
     sheet.column_dimensions["A"].width = 22
     sheet.column_dimensions["B"].width = 90
+    _print_setup(sheet, sheet.title, lang)
 
 
 def _wall_number(value, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+# On paper each district is one A4 landscape page: a section never breaks inside, a kind's
+# heading stays with its table, and the table's type shrinks (--fit, set per section from its
+# row count) so that a district with many townships still fits its page.
 _PRINT_CSS = """
-@page { size: A4 landscape; margin: 12mm; }
+@page { size: A4 landscape; margin: 10mm; }
 body { font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif;
        color: #000; margin: 0; }
 section.district { page-break-after: always; break-after: page; padding: 8mm; }
 section.district:last-child { page-break-after: auto; break-after: auto; }
+div.kind { break-inside: avoid; page-break-inside: avoid; }
 h2 { font-size: 20pt; margin: 0 0 2mm; }
 p.meta { font-size: 10pt; margin: 0 0 4mm; }
-h3 { font-size: 14pt; margin: 4mm 0 2mm; }
+h3 { font-size: 14pt; margin: 4mm 0 2mm; break-after: avoid; page-break-after: avoid; }
 header.top { padding: 2mm 8mm; }
 header.top h1 { display: inline; font-size: 12pt; margin-left: 4mm; }
-@media print { header.top { display: none; } }
 table { border-collapse: collapse; width: 100%; font-size: 11pt; page-break-inside: avoid; }
 th, td { border: 1px solid #000; padding: 1.2mm 2mm; }
 th { background: #ddebf7; }
@@ -505,8 +524,46 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: bold; background: #f2f2f2; }
 @media screen { section.district { max-width: 277mm; margin: 0 auto 10mm;
                                     box-shadow: 0 0 4px #999; } }
-@media print { th, tr.total td { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
+@media print {
+  header.top { display: none; }
+  section.district { padding: 0; break-inside: avoid; page-break-inside: avoid; }
+  h2 { font-size: 16pt; margin: 0 0 1mm; line-height: 1.2; }
+  p.meta { font-size: 9pt; margin: 0 0 2mm; line-height: 1.2; }
+  h3 { font-size: 12pt; margin: 2mm 0 1mm; line-height: 1.2; }
+  table { font-size: var(--fit, 11pt); }
+  div.kinds.side { display: grid; grid-template-columns: 1fr 1fr; gap: 4mm; align-items: start; }
+  th, td { padding: 0.25em 0.5em; line-height: 1.25; }
+  th, tr.total td { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
 """
+# A4 landscape less the margins is 190 mm high; the district heading, its note and each
+# kind's heading take about WALL_HEADINGS_MM and WALL_KIND_MM of it, a table row about
+# WALL_ROW_MM_PER_PT per point of type (1.25 lines and 0.5 em of padding) plus its border.
+WALL_PAGE_MM = 190
+WALL_HEADINGS_MM = 26
+WALL_KIND_MM = 10
+WALL_ROW_MM_PER_PT = 0.62
+WALL_MAX_PT, WALL_MIN_PT = 11.0, 5.5
+# Below this size the kinds' tables go side by side instead (half the height, half the width).
+WALL_STACKED_MIN_PT = 8.0
+WALL_SIDE_MAX_PT = 9.0
+
+
+def _fitting_size(lines: int, room: float) -> float:
+    return (room - 0.3 * lines) / (WALL_ROW_MM_PER_PT * lines)
+
+
+def wall_layout(table_lines: list[int]) -> tuple[bool, float]:
+    """(side by side, point size) at which tables of these many lines (a header counts two)
+    fit one page: one above the other while the type stays readable, else side by side."""
+    if not table_lines:
+        return False, WALL_MAX_PT
+    room = WALL_PAGE_MM - WALL_HEADINGS_MM
+    stacked = _fitting_size(sum(table_lines), room - WALL_KIND_MM * len(table_lines))
+    if stacked >= WALL_STACKED_MIN_PT or len(table_lines) == 1:
+        return False, round(max(WALL_MIN_PT, min(WALL_MAX_PT, stacked)), 1)
+    side = _fitting_size(max(table_lines), room - WALL_KIND_MM)
+    return True, round(max(WALL_MIN_PT, min(WALL_SIDE_MAX_PT, side)), 1)
 
 
 def tallies_html(export: TallyExport, lang: str = "zh", home: bool = True) -> str:
@@ -540,14 +597,18 @@ def _wall_section(export: TallyExport, district: str, lang: str) -> str:
         if zh
         else f"As of the end of {day} (China Standard Time) · verified area is a union"
     )
-    tables = []
+    tables, lines = [], []
     for kind in export.kinds:
         rows = [r for r in export.ranking if r["district"] == district and r["kind"] == kind]
         if rows:
             tables.append(_wall_table(rows, kind, lang))
+            lines.append(len(rows) + 2)
+    side, size = wall_layout(lines)
     return (
-        f'<section class="district"><h2>{html.escape(heading)}</h2>'
-        f'<p class="meta">{html.escape(meta)}</p>{"".join(tables)}</section>'
+        f'<section class="district" style="--fit: {size}pt">'
+        f"<h2>{html.escape(heading)}</h2>"
+        f'<p class="meta">{html.escape(meta)}</p>'
+        f'<div class="{"kinds side" if side else "kinds"}">{"".join(tables)}</div></section>'
     )
 
 
@@ -580,8 +641,8 @@ def _wall_table(rows: list[dict], kind: str, lang: str) -> str:
         body.append(f"<tr{' class=total' if r['total'] else ''}>{''.join(tds)}</tr>")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
     return (
-        f"<h3>{html.escape(KIND_LABELS[lang][kind])}</h3>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<div class="kind"><h3>{html.escape(KIND_LABELS[lang][kind])}</h3>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 

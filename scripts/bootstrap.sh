@@ -34,6 +34,10 @@ install_debian_packages() {
     # ogr2ogr/ogrinfo: the tests open the service as GIS clients do (OAPIF, MVT drivers).
     command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
   fi
+  if [ -n "${WITH_LIBREOFFICE:-}" ]; then
+    # LibreOffice's headless Calc for tests/test_export_page.py's print of the workbook.
+    command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
+  fi
   if [ -n "${WITH_QGIS:-}" ]; then
     # Debian's QGIS (3.22 on bookworm) for tests/test_qgis.py, which follows docs/qgis.md.
     /usr/bin/python3 -c 'import qgis.core' 2>/dev/null || missing+=(qgis python3-qgis)

@@ -36,6 +36,7 @@ from geo_service.maps import assets
 from geo_service.maps import pages as maps_pages
 from geo_service.settings import get_settings
 from geo_service.web import board as web_board
+from geo_service.web import export_page as web_export_page
 from geo_service.web import home as web_home
 from geo_service.web import login as web_login
 from geo_service.web import parcel_list as web_parcel_list
@@ -86,6 +87,7 @@ def create_app() -> FastAPI:
         docs.docs_router(app.title),
         web_home.home_router(),
         web_parcel_list.parcel_list_router(),
+        web_export_page.export_page_router(),
         web_parcels.parcels_pages_router(),
         web_uploads.uploads_pages_router(),
         tallies.tallies_router(),

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BeforeValidator
 
 from geo_service import exports, scratch
 from geo_service.accounts.permissions import readable_district
@@ -24,6 +25,18 @@ _BY = Annotated[
     ),
 ]
 _LANG = Annotated[str, Query(pattern="^(zh|en)$", description="header language")]
+
+
+def _blank_is_none(value):
+    # The export page's forms send a filter left on "All" as an empty value: no filter.
+    return None if value == "" else value
+
+
+_Blank = BeforeValidator(_blank_is_none)
+_Kind = Annotated[KindFilter, _Blank]
+_Year = Annotated[YearQuery, _Blank]
+_Day = Annotated[DayQuery, _Blank]
+_Name = Annotated[str | None, _Blank]
 _LAYER_PATTERN = f"^({'|'.join(exports.PARCEL_FORMATS)})$"
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -66,10 +79,10 @@ class TallyQuery:
 
 
 def _tally_query(
-    kind: KindFilter = None,
-    year: YearQuery = None,
-    as_of: DayQuery = None,
-    district: str | None = None,
+    kind: _Kind = None,
+    year: _Year = None,
+    as_of: _Day = None,
+    district: _Name = None,
     lang: _LANG = "zh",
 ) -> TallyQuery:
     return TallyQuery(kind, year, as_of, district, lang)
@@ -136,11 +149,11 @@ def exports_router() -> APIRouter:
         crs: Annotated[str, Query(description="EPSG:4490, 4326, 4527-4529, 4548-4550")] = (
             "EPSG:4490"
         ),
-        district: str | None = None,
-        township: str | None = None,
-        kind: KindFilter = None,
-        status: str | None = None,
-        as_of: DayQuery = None,
+        district: _Name = None,
+        township: _Name = None,
+        kind: _Kind = None,
+        status: _Name = None,
+        as_of: _Day = None,
         encoding: Annotated[str, Query(pattern="^(?i:utf-8|gbk)$")] = "UTF-8",
     ):
         """A parcel layer written by GDAL; shp is a zip with .prj and .cpg."""

@@ -28,7 +28,10 @@ _BOARDS = [
     ("/board?level=district", N_("City board")),
     ("/public", N_("Public page")),
 ]
-_PRINT = [("/api/exports/tallies.html", N_("Printable tallies (A4)"))]
+_PRINT = [
+    ("/exports", N_("Downloads (tallies, parcel layers)")),
+    ("/api/exports/tallies.html", N_("Printable tallies (A4)")),
+]
 _DATA = [
     ("/api/projects", N_("Project register (JSON)")),
     ("/docs", N_("API documentation")),
