@@ -30,10 +30,9 @@ install_debian_packages() {
   fi
   # pg_dump/pg_restore of the server's major version, for geo-service backup/restore.
   [ -x "/usr/lib/postgresql/$pgmajor/bin/pg_dump" ] || missing+=("postgresql-client-$pgmajor")
-  if [ -n "${WITH_GDAL_TOOLS:-}" ]; then
-    # ogr2ogr/ogrinfo: the tests open the service as GIS clients do (OAPIF, MVT drivers).
-    command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
-  fi
+  # ogr2ogr: the service reads AutoCAD 2000 drawings (.dwg) through GDAL's CAD driver with
+  # it; the tests also open the service as GIS clients do (OAPIF, MVT drivers).
+  command -v ogr2ogr >/dev/null || missing+=(gdal-bin)
   if [ -n "${WITH_LIBREOFFICE:-}" ]; then
     # LibreOffice's headless Calc for tests/test_export_page.py's print of the workbook.
     command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
