@@ -120,9 +120,10 @@ def test_a_problem_in_a_late_batch_refuses_the_whole_file(session, small_batches
     assert "first at feature 3" in problems[211].message
     assert "feature 221 (G-0000220) of this file by 85.0 m²" in problems[51].message
     assert "late.gpkg" in str(caught.value) and "feature 206 (G-0000205)" in str(caught.value)
-    # The report's map shows every feature of a file this small (a point is no parcel);
-    # the problems file has the features with problems, as read.
-    assert len(report.shapes) == 229 and 206 not in report.shapes
+    # The report's map shows every feature of a file this small, a problem feature as it
+    # was read even when it is no parcel (the point); the problems file has the features
+    # with problems, as read.
+    assert len(report.shapes) == 230 and report.shapes[206]["type"] == "Point"
     assert set(report.frame.index) == {51, 206, 211}
     assert report.frame.geometry[206].geom_type == "Point"
     assert report.features == 230 and report.valid == 227
