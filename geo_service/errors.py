@@ -2,7 +2,14 @@
 
 
 class GeoServiceError(Exception):
-    """Base class: every error a user may see carries a plain message."""
+    """Base class: every error a user may see carries a plain message (English, for the
+    command line and the API). `rule` and `params` let the pages say it in the reader's
+    language (geo_service/web/problems.py REFUSALS); None where it has no wording yet."""
+
+    def __init__(self, message: str = "", *, rule: str | None = None, params=None):
+        super().__init__(message)
+        self.rule = rule
+        self.params = params
 
 
 class NotFound(GeoServiceError):

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from geo_service import scratch
 from geo_service.areas import m2_to_mu
 from geo_service.campaign import rankings, tallies
+from geo_service.catalogs import N_, translations
 from geo_service.errors import InvalidInput
 from geo_service.interop import GPKG_OPTIONS, LONLAT_DIGITS, oriented
 from geo_service.models import KINDS, STATUSES
@@ -39,11 +40,11 @@ from geo_service.units import find_district
 
 EXPORT_GROUPINGS = ("district", "township", "project", "quarter", "month")
 LANGS = ("zh", "en")
-KIND_LABELS = {
-    "zh": {"land": "交地", "demolition": "拆迁"},
-    "en": {"land": "land", "demolition": "demolition"},
-}
-TOTAL_LABEL = {"zh": "合计", "en": "Total"}
+# The headers, sheet names and labels are gettext msgids, said in the export's language
+# (geo_service/locale; Chinese unless lang=en).
+_LOCALES = {"zh": "zh_CN", "en": "en"}
+KIND_LABELS = {"land": N_("land"), "demolition": N_("demolition")}
+TOTAL_LABEL = N_("Total")
 # Land is counted in mu, demolition in m² (the seed: 9,000 mu of land, 3,000,000 m² demolished).
 WALL_UNIT = {"land": "mu", "demolition": "m2"}
 
@@ -51,42 +52,40 @@ WALL_UNIT = {"land": "mu", "demolition": "m2"}
 @dataclass(frozen=True)
 class Column:
     key: str
-    zh: str
-    en: str
+    label: str  # a msgid
     style: str  # text, count, area, percent, months, date
 
-    def header(self, lang: str, csv_file: bool = False) -> str:
-        label = self.zh if lang == "zh" else self.en
+    def header(self, _, csv_file: bool = False) -> str:
         # A CSV has no cell formats: its progress is written as a percentage number.
         if csv_file and self.style == "percent":
-            return label + ("(%)" if lang == "zh" else " (%)")
-        return label
+            return _("%(label)s (%%)") % {"label": _(self.label)}
+        return _(self.label)
 
 
 _C = Column
 _MEASURES = (
-    _C("verified_parcels", "已核验地块(个)", "Verified parcels (count)", "count"),
-    _C("verified_m2", "已核验面积(平方米)", "Verified area (m²)", "area"),
-    _C("verified_mu", "已核验面积(亩)", "Verified area (mu)", "area"),
-    _C("target_m2", "目标(平方米)", "Target (m²)", "area"),
-    _C("target_mu", "目标(亩)", "Target (mu)", "area"),
-    _C("progress", "完成率", "Progress", "percent"),
-    _C("remaining_m2", "剩余(平方米)", "Remaining (m²)", "area"),
-    _C("remaining_mu", "剩余(亩)", "Remaining (mu)", "area"),
-    _C("planned_parcels", "在册地块(个)", "Parcels on record (count)", "count"),
-    _C("planned_m2", "在册面积(平方米)", "Area on record (m²)", "area"),
-    _C("planned_mu", "在册面积(亩)", "Area on record (mu)", "area"),
-    _C("delivered_parcels", "已交地/已拆除地块(个)", "Delivered/demolished parcels", "count"),
-    _C("delivered_m2", "已交地/已拆除面积(平方米)", "Delivered/demolished area (m²)", "area"),
-    _C("delivered_mu", "已交地/已拆除面积(亩)", "Delivered/demolished area (mu)", "area"),
+    _C("verified_parcels", N_("Verified parcels (count)"), "count"),
+    _C("verified_m2", N_("Verified area (m²)"), "area"),
+    _C("verified_mu", N_("Verified area (mu)"), "area"),
+    _C("target_m2", N_("Target (m²)"), "area"),
+    _C("target_mu", N_("Target (mu)"), "area"),
+    _C("progress", N_("Completion"), "percent"),
+    _C("remaining_m2", N_("Remaining (m²)"), "area"),
+    _C("remaining_mu", N_("Remaining (mu)"), "area"),
+    _C("planned_parcels", N_("Parcels on record (count)"), "count"),
+    _C("planned_m2", N_("Area on record (m²)"), "area"),
+    _C("planned_mu", N_("Area on record (mu)"), "area"),
+    _C("delivered_parcels", N_("Delivered/demolished parcels"), "count"),
+    _C("delivered_m2", N_("Delivered/demolished area (m²)"), "area"),
+    _C("delivered_mu", N_("Delivered/demolished area (mu)"), "area"),
 )
-_PERIOD = _C("period", "时段", "Period", "text")
-_AS_OF = _C("as_of", "截至日期", "As of", "date")
-_DISTRICT = _C("district", "区县", "District", "text")
-_TOWNSHIP = _C("township", "乡镇(街道)", "Township", "text")
-_PROJECT = _C("project", "项目编号", "Project code", "text")
-_PROJECT_NAME = _C("project_name", "项目名称", "Project name", "text")
-_KIND = _C("kind", "类型", "Kind", "text")
+_PERIOD = _C("period", N_("Time period"), "text")
+_AS_OF = _C("as_of", N_("As of"), "date")
+_DISTRICT = _C("district", N_("District or county"), "text")
+_TOWNSHIP = _C("township", N_("Township or subdistrict"), "text")
+_PROJECT = _C("project", N_("Project code"), "text")
+_PROJECT_NAME = _C("project_name", N_("Project name"), "text")
+_KIND = _C("kind", N_("Kind"), "text")
 _LEADING = {
     "district": (_DISTRICT, _KIND),
     "township": (_DISTRICT, _TOWNSHIP, _KIND),
@@ -95,20 +94,20 @@ _LEADING = {
     "month": (_PERIOD, _AS_OF, _DISTRICT, _TOWNSHIP, _KIND),
 }
 RANKING_COLUMNS = (
-    _C("rank", "名次", "Rank", "count"),
+    _C("rank", N_("Rank"), "count"),
     _DISTRICT,
     _TOWNSHIP,
     _KIND,
-    _C("verified_mu", "已核验面积(亩)", "Verified area (mu)", "area"),
-    _C("verified_m2", "已核验面积(平方米)", "Verified area (m²)", "area"),
-    _C("target_mu", "目标(亩)", "Target (mu)", "area"),
-    _C("target_m2", "目标(平方米)", "Target (m²)", "area"),
-    _C("progress", "完成率", "Progress", "percent"),
-    _C("remaining_mu", "剩余(亩)", "Remaining (mu)", "area"),
-    _C("remaining_m2", "剩余(平方米)", "Remaining (m²)", "area"),
-    _C("months_left", "剩余月数(月)", "Months left", "months"),
-    _C("pace_mu", "每月需完成(亩/月)", "Needed per month (mu/month)", "area"),
-    _C("pace_m2", "每月需完成(平方米/月)", "Needed per month (m²/month)", "area"),
+    _C("verified_mu", N_("Verified area (mu)"), "area"),
+    _C("verified_m2", N_("Verified area (m²)"), "area"),
+    _C("target_mu", N_("Target (mu)"), "area"),
+    _C("target_m2", N_("Target (m²)"), "area"),
+    _C("progress", N_("Completion"), "percent"),
+    _C("remaining_mu", N_("Remaining (mu)"), "area"),
+    _C("remaining_m2", N_("Remaining (m²)"), "area"),
+    _C("months_left", N_("Months left"), "months"),
+    _C("pace_mu", N_("Needed per month (mu/month)"), "area"),
+    _C("pace_m2", N_("Needed per month (m²/month)"), "area"),
 )
 _FORMATS = {"count": "#,##0", "area": "#,##0.00", "percent": "0.00%", "months": "0.0"}
 
@@ -119,46 +118,42 @@ def columns(by: str) -> tuple[Column, ...]:
 
 # The composite ranking (综合考评排名) of the quarter the export is as of.
 COMPOSITE_COLUMNS = (
-    _C("level", "层级", "Level", "text"),
-    _C("ranked_period", "考评时段", "Period", "text"),
-    _C("rank", "名次", "Rank", "count"),
-    _C("change", "名次变化(+上升)", "Rank change (+ up)", "count"),
-    _C("parent", "所属", "Within", "text"),
-    _C("unit", "单位", "Unit", "text"),
-    _C("score", "综合得分", "Composite score", "percent"),
-    *(
-        _C(name, f"{zh}完成率", f"{name.capitalize()} progress", "percent")
-        for name, zh in (("land", "交地"), ("demolition", "拆迁"), ("relocation", "回迁户"))
-    ),
-    _C("milestones", "节点按时率", "Milestones on time", "percent"),
+    _C("level", N_("Level"), "text"),
+    _C("ranked_period", N_("Assessment period"), "text"),
+    _C("rank", N_("Rank"), "count"),
+    _C("change", N_("Rank change (+ up)"), "count"),
+    _C("parent", N_("Within"), "text"),
+    _C("unit", N_("Unit"), "text"),
+    _C("score", N_("Composite score"), "percent"),
+    _C("land", N_("Land progress"), "percent"),
+    _C("demolition", N_("Demolition progress"), "percent"),
+    _C("relocation", N_("Relocation households progress"), "percent"),
+    _C("milestones", N_("Milestones on time"), "percent"),
 )
-LEVEL_LABELS = {"zh": {"township": "乡镇(街道)", "district": "区县"},
-                "en": {"township": "township", "district": "district"}}  # fmt: skip
+LEVEL_LABELS = {"township": N_("township"), "district": N_("district")}
 # Relocation (回迁) is counted in households, flats and floor area, not parcel area.
 RELOCATION_COLUMNS = (
     _DISTRICT,
     _TOWNSHIP,
     _PROJECT,
     _PROJECT_NAME,
-    *(
-        _C(f"{what}_{step}", f"{zh_step}{zh_what}", f"{what.capitalize()} {step}", style)
-        for what, zh_what, style in (
-            ("households", "户数", "count"),
-            ("flats", "套数", "count"),
-            ("m2", "面积(平方米)", "area"),
-        )
-        for step, zh_step in (
-            ("planned", "应安置"),
-            ("allocated", "已分配"),
-            ("handed_over", "已交房"),
-            ("certified", "已办证"),
-        )
-    ),
-    _C("households_verified", "回迁核验户数", "Households signed off", "count"),
-    _C("target_households", "目标户数", "Target households", "count"),
-    _C("progress_households", "户数完成率", "Households progress", "percent"),
-    _C("target_flats", "目标套数", "Target flats", "count"),
-    _C("target_m2", "目标面积(平方米)", "Target floor area (m²)", "area"),
+    _C("households_planned", N_("Households planned"), "count"),
+    _C("households_allocated", N_("Households allocated"), "count"),
+    _C("households_handed_over", N_("Households handed over"), "count"),
+    _C("households_certified", N_("Households certified"), "count"),
+    _C("flats_planned", N_("Flats planned"), "count"),
+    _C("flats_allocated", N_("Flats allocated"), "count"),
+    _C("flats_handed_over", N_("Flats handed over"), "count"),
+    _C("flats_certified", N_("Flats certified"), "count"),
+    _C("m2_planned", N_("Floor area planned (m²)"), "area"),
+    _C("m2_allocated", N_("Floor area allocated (m²)"), "area"),
+    _C("m2_handed_over", N_("Floor area handed over (m²)"), "area"),
+    _C("m2_certified", N_("Floor area certified (m²)"), "area"),
+    _C("households_verified", N_("Households signed off"), "count"),
+    _C("target_households", N_("Target households"), "count"),
+    _C("progress_households", N_("Households progress"), "percent"),
+    _C("target_flats", N_("Target flats"), "count"),
+    _C("target_m2", N_("Target floor area (m²)"), "area"),
 )
 
 
@@ -350,35 +345,41 @@ def _ranked(row, rank, day, year, left, total=False) -> dict:
 # --- writers ------------------------------------------------------------------------------
 
 
-def _label(row: dict, col: Column, lang: str):
+def _label(row: dict, col: Column, _):
     value = row.get(col.key)
     if col.key == "kind":
-        return KIND_LABELS[lang].get(value, value)
+        return _(KIND_LABELS[value]) if value in KIND_LABELS else value
     if col.key == "township" and row.get("total"):
-        return TOTAL_LABEL[lang]
+        return _(TOTAL_LABEL)
     if col.key == "period" and value:
-        return _period_label(value, lang)
+        return _period_label(value, _)
     if col.key == "level":
-        return LEVEL_LABELS[lang].get(value, value)
+        return _(LEVEL_LABELS[value]) if value in LEVEL_LABELS else value
     return value
 
 
-def _period_label(key: str, lang: str) -> str:
+def _period_label(key: str, _) -> str:
     year, part = key.split("-")
     if part.startswith("Q"):
-        return f"{year}年第{part[1]}季度" if lang == "zh" else f"{year} {part}"
-    return f"{year}年{int(part)}月" if lang == "zh" else key
+        return _("%(year)s Q%(q)s") % {"year": year, "q": part[1]}
+    return _("%(year)s-%(mm)s") % {"year": year, "mm": part, "month": int(part)}
+
+
+def words(lang: str):
+    """The gettext of an export's language ("zh" or "en")."""
+    _check_lang(lang)
+    return translations(_LOCALES[lang]).gettext
 
 
 def tallies_csv(export: TallyExport, lang: str = "zh") -> bytes:
     """UTF-8 with a byte-order mark, so Excel on a Chinese Windows reads it as UTF-8 (not
     GBK); m² and mu rounded to 0.01, progress as a percentage to 0.01."""
-    _check_lang(lang)
+    _ = words(lang)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([c.header(lang, csv_file=True) for c in export.columns])
+    writer.writerow([c.header(_, csv_file=True) for c in export.columns])
     for row in export.rows:
-        writer.writerow([_csv_value(_label(row, c, lang), c) for c in export.columns])
+        writer.writerow([_csv_value(_label(row, c, _), c) for c in export.columns])
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -399,6 +400,9 @@ def _check_lang(lang: str) -> None:
         raise InvalidInput(f"--lang must be zh or en, not {lang!r}")
 
 
+_RELOCATION_SHEET = N_("relocation")
+_RANKING_SHEET = N_("Ranking and pace")
+_COMPOSITE_SHEET = N_("Composite ranking")
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 _TOTAL_FILL = PatternFill("solid", fgColor="F2F2F2")
 
@@ -406,34 +410,31 @@ _TOTAL_FILL = PatternFill("solid", fgColor="F2F2F2")
 def tallies_xlsx(export: TallyExport, lang: str = "zh") -> bytes:
     """A sheet per kind (the rows, each district's total after its townships), a ranking
     sheet with the pace needed per remaining month, and a sheet saying what was counted."""
-    _check_lang(lang)
+    _ = words(lang)
     book = Workbook()
     book.remove(book.active)
     for kind in export.kinds:
         rows = [r for r in export.rows if r["kind"] == kind]
-        _sheet(book, KIND_LABELS[lang][kind], export.columns, rows, lang)
+        _sheet(book, _(KIND_LABELS[kind]), export.columns, rows, _)
     if export.relocation:
-        _sheet(book, "回迁" if lang == "zh" else "relocation", RELOCATION_COLUMNS,
-               export.relocation, lang)  # fmt: skip
-    ranking_title = "排名与倒排工期" if lang == "zh" else "Ranking and pace"
-    _sheet(book, ranking_title, RANKING_COLUMNS, export.ranking, lang)
-    composite_title = "综合考评排名" if lang == "zh" else "Composite ranking"
-    _sheet(book, composite_title, COMPOSITE_COLUMNS, export.composite, lang)
-    _about_sheet(book, export, lang)
+        _sheet(book, _(_RELOCATION_SHEET), RELOCATION_COLUMNS, export.relocation, _)
+    _sheet(book, _(_RANKING_SHEET), RANKING_COLUMNS, export.ranking, _)
+    _sheet(book, _(_COMPOSITE_SHEET), COMPOSITE_COLUMNS, export.composite, _)
+    _about_sheet(book, export, _)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
-def _sheet(book, title: str, cols, rows: list[dict], lang: str) -> None:
+def _sheet(book, title: str, cols, rows: list[dict], _) -> None:
     sheet = book.create_sheet(title)
-    sheet.append([c.header(lang) for c in cols])
+    sheet.append([c.header(_) for c in cols])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
         cell.fill = _HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in rows:
-        sheet.append([_xlsx_value(_label(row, c, lang)) for c in cols])
+        sheet.append([_xlsx_value(_label(row, c, _)) for c in cols])
         if row.get("total"):
             for cell in sheet[sheet.max_row]:
                 cell.font = Font(bold=True)
@@ -448,11 +449,11 @@ def _sheet(book, title: str, cols, rows: list[dict], lang: str) -> None:
     sheet.freeze_panes = "A2"
     if rows:
         sheet.auto_filter.ref = sheet.dimensions
-    _print_setup(sheet, title, lang)
+    _print_setup(sheet, title, _)
     sheet.print_title_rows = "1:1"
 
 
-def _print_setup(sheet, title: str, lang: str) -> None:
+def _print_setup(sheet, title: str, _) -> None:
     """On paper a sheet is as wide as an A4 landscape page, however many pages long, with
     its title and page number on each page (a 17-column sheet otherwise prints 5 pages wide)."""
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
@@ -462,7 +463,7 @@ def _print_setup(sheet, title: str, lang: str) -> None:
     sheet.page_setup.fitToHeight = 0
     sheet.page_margins.left = sheet.page_margins.right = 0.4
     sheet.oddHeader.center.text = title.replace("&", "&&")
-    sheet.oddFooter.center.text = "第 &P 页,共 &N 页" if lang == "zh" else "Page &P of &N"
+    sheet.oddFooter.center.text = _("Page &P of &N")
 
 
 def _xlsx_value(value):
@@ -470,32 +471,37 @@ def _xlsx_value(value):
     return spreadsheet_safe(value)
 
 
-def _about_sheet(book, export: TallyExport, lang: str) -> None:
-    sheet = book.create_sheet("说明" if lang == "zh" else "About")
-    zh = lang == "zh"
-    day = export.as_of.isoformat() if export.as_of else ("当前" if zh else "now")
+_ABOUT = {
+    "sheet": N_("About"),
+    "year": N_("Campaign year"),
+    "as_of": N_("As of (end of day, China Standard Time)"),
+    "now": N_("now"),
+    "by": N_("Grouped by"),
+    "generated": N_("Generated"),
+    "rule": N_("Counting rule"),
+    "rule_text": N_(
+        "Union of verified parcels (geodesic, CGCS2000); a total is the district's own "
+        "union, not the sum of its rows; 1 mu = 10000/15 m²"
+    ),
+}
+
+
+def _about_sheet(book, export: TallyExport, _) -> None:
+    said = {key: _(msgid) for key, msgid in _ABOUT.items()}
+    sheet = book.create_sheet(said["sheet"])
+    day = export.as_of.isoformat() if export.as_of else said["now"]
     lines = [
-        ("年度" if zh else "Campaign year", export.year),
-        ("截至" if zh else "As of (end of day, China Standard Time)", day),
-        ("分组" if zh else "Grouped by", export.by),
-        (
-            "生成时间" if zh else "Generated",
-            datetime.now(tallies.CAMPAIGN_TZ).isoformat("T", "minutes"),
-        ),
-        (
-            "口径" if zh else "Rule",
-            "已核验地块的并集面积(椭球面积, CGCS2000);合计为全区并集,不是各行之和;"
-            "1亩=10000/15平方米"
-            if zh
-            else "Union of verified parcels (geodesic, CGCS2000); a total is the district's "
-            "own union, not the sum of its rows; 1 mu = 10000/15 m²",
-        ),
+        (said["year"], export.year),
+        (said["as_of"], day),
+        (said["by"], export.by),
+        (said["generated"], datetime.now(tallies.CAMPAIGN_TZ).isoformat("T", "minutes")),
+        (said["rule"], said["rule_text"]),
     ]
     for key, value in lines:
         sheet.append([key, spreadsheet_safe(value)])
     sheet.column_dimensions["A"].width = 22
     sheet.column_dimensions["B"].width = 90
-    _print_setup(sheet, sheet.title, lang)
+    _print_setup(sheet, sheet.title, _)
 
 
 def _wall_number(value, digits: int = 2) -> str:
@@ -570,10 +576,10 @@ def tallies_html(export: TallyExport, lang: str = "zh", home: bool = True) -> st
     """One printable page per district (A4 landscape): each kind's townships ranked by
     progress, with target, remaining and the pace needed per remaining month. `home`: a
     link back to the service (not in a file saved to disk)."""
-    _check_lang(lang)
+    _ = words(lang)
     districts = list(dict.fromkeys(r["district"] for r in export.ranking))
-    sections = [_wall_section(export, d, lang) for d in districts]
-    title = "进度表" if lang == "zh" else "Progress"
+    sections = [_wall_section(export, d, _) for d in districts]
+    title = html.escape(_("Progress tables"))
     # On screen a page like the others (a way home, one h1, a main); on paper the sections.
     return (
         f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
@@ -582,26 +588,30 @@ def tallies_html(export: TallyExport, lang: str = "zh", home: bool = True) -> st
         + ('<link rel="icon" href="/favicon.ico">' if home else "")
         + f"<style>{_PRINT_CSS}</style></head><body>"
         '<header class="top">'
-        + ('<a href="/">geo_service 攻坚进度</a>' if home else "")
+        + (f'<a href="/">{html.escape(_(_HOME))}</a>' if home else "")
         + f"<h1>{title} {export.year}</h1></header>"
         f"<main>{''.join(sections)}</main></body></html>"
     )
 
 
-def _wall_section(export: TallyExport, district: str, lang: str) -> str:
-    zh = lang == "zh"
+_HOME = N_("geo_service campaign progress")
+
+
+def _wall_section(export: TallyExport, district: str, _) -> str:
     day = export.reference_day.isoformat() if export.reference_day else ""
-    heading = f"{district} {export.year}年 攻坚进度表" if zh else f"{district} {export.year}"
-    meta = (
-        f"截至 {day} 24:00(北京时间) · 已核验面积为并集面积 · 合计为全区并集"
-        if zh
-        else f"As of the end of {day} (China Standard Time) · verified area is a union"
-    )
+    heading = _("%(district)s %(year)s campaign progress table") % {
+        "district": district,
+        "year": export.year,
+    }
+    meta = _(
+        "As of the end of %(day)s (China Standard Time) · verified area is a union · a "
+        "total is the district's own union"
+    ) % {"day": day}
     tables, lines = [], []
     for kind in export.kinds:
         rows = [r for r in export.ranking if r["district"] == district and r["kind"] == kind]
         if rows:
-            tables.append(_wall_table(rows, kind, lang))
+            tables.append(_wall_table(rows, kind, _))
             lines.append(len(rows) + 2)
     side, size = wall_layout(lines)
     return (
@@ -612,22 +622,23 @@ def _wall_section(export: TallyExport, district: str, lang: str) -> str:
     )
 
 
-def _wall_table(rows: list[dict], kind: str, lang: str) -> str:
-    zh = lang == "zh"
+_WALL_UNITS = {"mu": N_("mu"), "m2": N_("square metres")}
+_WALL_HEADS = (
+    N_("Rank"), N_("Township or subdistrict"), N_("Verified area (%(unit)s)"),
+    N_("Target area (%(unit)s)"), N_("Completion"), N_("Remaining area (%(unit)s)"),
+    N_("Needed per month (%(unit)s/month)"),
+)  # fmt: skip
+
+
+def _wall_table(rows: list[dict], kind: str, _) -> str:
     unit = WALL_UNIT[kind]
-    unit_label = {"mu": "亩" if zh else "mu", "m2": "平方米" if zh else "m²"}[unit]
-    heads = (
-        ["名次", "乡镇(街道)", f"已核验({unit_label})", f"目标({unit_label})", "完成率",
-         f"剩余({unit_label})", f"每月需完成({unit_label}/月)"]
-        if zh
-        else ["Rank", "Township", f"Verified ({unit_label})", f"Target ({unit_label})",
-              "Progress", f"Remaining ({unit_label})", f"Needed per month ({unit_label})"]
-    )  # fmt: skip
+    unit_label = _(_WALL_UNITS[unit])
+    heads = [_(head) % {"unit": unit_label} for head in _WALL_HEADS]
     body = []
     for r in rows:
         cells = [
             "" if r["rank"] is None else str(r["rank"]),
-            TOTAL_LABEL[lang] if r["total"] else (r["township"] or ""),
+            _(TOTAL_LABEL) if r["total"] else (r["township"] or ""),
         ]
         numbers = [
             _wall_number(r[f"verified_{unit}"]),
@@ -641,7 +652,7 @@ def _wall_table(rows: list[dict], kind: str, lang: str) -> str:
         body.append(f"<tr{' class=total' if r['total'] else ''}>{''.join(tds)}</tr>")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
     return (
-        f'<div class="kind"><h3>{html.escape(KIND_LABELS[lang][kind])}</h3>'
+        f'<div class="kind"><h3>{html.escape(_(KIND_LABELS[kind]))}</h3>'
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 

@@ -97,13 +97,14 @@ class RefusalReport:
         }
 
 
-def refusal(filename: str, rule: str, message: str) -> UploadRefused:
-    """An UploadRefused naming the file, carrying one file-level problem."""
-    problem = Problem(feature=None, code=None, rule=rule, severity=ERROR, message=message)
+def refusal(filename: str, rule: str, message: str, params: dict | None = None) -> UploadRefused:
+    """An UploadRefused naming the file, carrying one file-level problem (`params`: its
+    figures, for the pages' wording)."""
+    problem = Problem(None, None, rule, ERROR, message, params=params)
     return UploadRefused(
         f"{filename}: {message} [{rule}]", report=RefusalReport(filename, [problem])
     )
 
 
-def file_warning(rule: str, message: str) -> Problem:
-    return Problem(feature=None, code=None, rule=rule, severity=WARNING, message=message)
+def file_warning(rule: str, message: str, params: dict | None = None) -> Problem:
+    return Problem(None, None, rule, WARNING, message, params=params)

@@ -44,7 +44,10 @@ def _find_one(session, name: str, level: str, parent: AdminUnit | None = None) -
     found = session.scalars(query).all()
     if not found:
         hint = _suggestions(session, name, level)
-        raise NotFound(f"no {level} named {name!r}" + (f"; did you mean {hint}?" if hint else ""))
+        raise NotFound(
+            f"no {level} named {name!r}" + (f"; did you mean {hint}?" if hint else ""),
+            rule="unit", params={"name": name},
+        )  # fmt: skip
     if len(found) > 1:
         raise InvalidInput(f"{name!r} names several {level}s; write it as district/{name}")
     return found[0]

@@ -164,6 +164,9 @@ def test_the_walk_finds_a_circle_hidden_in_a_function(tmp_path):
 BOTTOM = {
     "settings", "database", "models", "logs", "errors", "problems", "units", "areas",
     "interop", "backup", "app_role", "periods", "texts", "scratch",
+    # the gettext catalogs: the pages and the files written for people (exports) say
+    # their words from the same ones
+    "catalogs",
 }  # fmt: skip
 # Beside the adapters' door: what crosses the parts of the campaign.
 CROSSING = {"actions", "exports", "demo", "reference"}

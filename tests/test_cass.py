@@ -439,7 +439,7 @@ def test_upload_page_takes_the_layer_and_crs_for_a_drawing(db, tmp_path):
     token, report = _report(client, path, layer="宗地", crs="EPSG:4528")
     assert report.status_code == 200
     assert re.search(r'class="count-features">1<', report.text)
-    assert "EPSG:4528" in report.text and "lies inside no parcel outline" in report.text
+    assert "EPSG:4528" in report.text and "不在任何地块边界内" in report.text
     assert "宗地号注记不在任何宗地界线内" in report.text  # the rule in plain Chinese
     stored = client.post("/uploads/store", data={"token": token, "mode": "all"},
                          headers=ORIGIN, follow_redirects=False)  # fmt: skip

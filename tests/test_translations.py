@@ -22,6 +22,8 @@ def _extracted() -> set[str]:
     """Every msgid in the pages' code and templates, as pybabel finds them (babel.cfg)."""
     method_map = [
         ("geo_service/web/**.py", "python"),
+        ("geo_service/maps/**.py", "python"),
+        ("geo_service/exports.py", "python"),
         ("geo_service/web/templates/**.html", "jinja2"),
     ]
     options = {"geo_service/web/templates/**.html": {"extensions": "jinja2.ext.i18n"}}

@@ -139,9 +139,10 @@ def test_the_problems_download_as_csv_with_bom_and_as_geopackage(db, tmp_path):
     assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert {r["rule"] for r in rows} >= {"outside_fuzhou", "not_polygon", "duplicate_code"}
-    assert "'=HYPERLINK(1)" in {r["code"] for r in rows}  # not run as a formula
-    assert all(not r["code"].startswith("=") for r in rows)
+    # in the reader's language (Chinese here), the rule code beside the rule's name
+    assert {r["规则代码"] for r in rows} >= {"outside_fuzhou", "not_polygon", "duplicate_code"}
+    assert "'=HYPERLINK(1)" in {r["编号"] for r in rows}  # not run as a formula
+    assert all(not r["编号"].startswith("=") for r in rows)
     gpkg = client.get(f"/uploads/pending/{token}/problems.gpkg")
     path = tmp_path / "problems.gpkg"
     path.write_bytes(gpkg.content)

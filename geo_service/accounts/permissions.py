@@ -50,7 +50,10 @@ def signed_in(who: Principal | None) -> Principal:
 def require_role(who: Principal | None, *roles: str, doing: str) -> Principal:
     who = signed_in(who)
     if who.role not in roles:
-        raise Forbidden(f"{who.username} ({who.role}) may not {doing}; that needs {_any(roles)}")
+        raise Forbidden(
+            f"{who.username} ({who.role}) may not {doing}; that needs {_any(roles)}",
+            rule="role", params={"user": who.username, "role": who.role},
+        )  # fmt: skip
     return who
 
 
@@ -82,28 +85,37 @@ def home_district(session: Session, who: Principal | None, default: str) -> str:
 def check_read_district(who: Principal | None, district: AdminUnit) -> None:
     who = signed_in(who)
     if not can_read_district(who, district.id):
-        raise Forbidden(f"{who.username} may not see {district.name}")
+        raise Forbidden(
+            f"{who.username} may not see {district.name}",
+            rule="district", params={"user": who.username, "district": district.name},
+        )  # fmt: skip
 
 
 def check_read_city(who: Principal | None, city: AdminUnit) -> None:
     """The city level (every district at once) is for city-wide users only."""
     who = signed_in(who)
     if who.district_ids is not None:
-        raise Forbidden(f"{who.username} may not see all of {city.name}: name their district")
+        raise Forbidden(
+            f"{who.username} may not see all of {city.name}: name their district",
+            rule="city", params={"user": who.username, "city": city.name},
+        )  # fmt: skip
 
 
 def _check_township(who: Principal, township: AdminUnit, doing: str) -> None:
     if township.id not in who.township_ids:
         raise Forbidden(
-            f"{who.username} may not {doing} in {township.name}: not one of their townships"
-        )
+            f"{who.username} may not {doing} in {township.name}: not one of their townships",
+            rule="township", params={"user": who.username, "township": township.name},
+        )  # fmt: skip
 
 
 def _check_kind(who: Principal, kind: str, doing: str) -> None:
     if kind not in who.kinds:
         group = VERIFICATION_GROUPS.get(kind, "?")
         raise Forbidden(
-            f"{who.username} ({who.group}) may not {doing} {kind} parcels: that is {group}'s work"
+            f"{who.username} ({who.group}) may not {doing} {kind} parcels: that is {group}'s work",
+            rule="kind",
+            params={"user": who.username, "group": who.group, "kind": kind, "owner": group},
         )
 
 
@@ -246,7 +258,10 @@ def readable_district(session: Session, who: Principal | None, district: str | N
         return None
     if len(names) == 1:
         return next(iter(names))
-    raise Forbidden(f"name a district: one of {', '.join(sorted(names))}")
+    listed = ", ".join(sorted(names))
+    raise Forbidden(
+        f"name a district: one of {listed}", rule="name_district", params={"names": listed}
+    )
 
 
 # --- relocation (回迁) ---------------------------------------------------------------------

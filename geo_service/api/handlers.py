@@ -31,7 +31,7 @@ async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
     report = getattr(exc, "report", None)
     if report is not None:
         body["report"] = json.loads(json.dumps(report.as_dict(), default=str))
-    response = _refusal(request, http_status(exc), str(exc), body)
+    response = _refusal(request, http_status(exc), str(exc), body, exc)
     response.headers.update(retry_after(exc))
     return response
 
@@ -72,10 +72,10 @@ def _describe(error: dict) -> str:
     return f"{place} {name}: {message}" if name else f"{place}: {message}"
 
 
-def _refusal(request: Request, status: int, detail: str, body: dict | None = None):
+def _refusal(request: Request, status: int, detail: str, body: dict | None = None, exc=None):
     log.info("refused: %s", detail, extra=_where(request, status))
     if is_page_request(request):
-        return page_error(request, status, detail)
+        return page_error(request, status, detail, exc)
     return _body(status, detail, body)
 
 
@@ -91,15 +91,16 @@ def is_page_request(request: Request) -> bool:
     return page and "text/html" in request.headers.get("accept", "")
 
 
-def page_error(request: Request, status: int, detail: str):
+def page_error(request: Request, status: int, detail: str, exc=None):
+    """`exc`: the domain's refusal, said in the page's language where its rule has words."""
     from geo_service.web.i18n import gettext_for
-    from geo_service.web.problems import status_words
+    from geo_service.web.problems import refusal_detail, status_words
     from geo_service.web.templates import respond
 
     _ = gettext_for(request)
     message = _("%(refusal)s: %(detail)s") % {
         "refusal": status_words(status, request),
-        "detail": detail,
+        "detail": detail if exc is None else refusal_detail(exc, _),
     }
     return respond(request, "error.html", {"message": message, "user": None, "role_label": ""},
                    status)  # fmt: skip

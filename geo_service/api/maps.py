@@ -25,6 +25,7 @@ from geo_service.maps import pages as maps_pages
 from geo_service.maps import tiles as maps_tiles
 from geo_service.settings import get_settings
 from geo_service.units import find_city, find_district_or_city
+from geo_service.web import i18n
 
 
 def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False) -> maps_data.View:
@@ -63,6 +64,7 @@ def maps_router() -> APIRouter:
 
     @router.get("/maps/progress", response_class=HTMLResponse)
     def progress_map(
+        request: Request,
         session: ReadSessionDep,
         who: PageUser,
         district: str | None = None,
@@ -75,7 +77,8 @@ def maps_router() -> APIRouter:
         if not view.city and who.district_ids is None:
             city = find_city(session).name
             up = maps_data.progress_url(city, view)
-        return HTMLResponse(maps_pages.progress_page(session, view, up_url=up))
+        page = maps_pages.progress_page(session, view, up_url=up, locale=i18n.choose(request))
+        return i18n.remember(request, HTMLResponse(page))
 
     @router.get("/maps/progress/data.json", response_model=schemas.ProgressData)
     def progress_data(
@@ -91,6 +94,7 @@ def maps_router() -> APIRouter:
 
     @router.get("/maps/support", response_class=HTMLResponse)
     def support_map(
+        request: Request,
         session: ReadSessionDep,
         who: PageUser,
         district: str | None = None,
@@ -98,7 +102,8 @@ def maps_router() -> APIRouter:
         year: YearQuery = None,
     ):
         view = _view(session, who, district, kind, year, None)
-        return HTMLResponse(maps_pages.support_page(session, view))
+        page = maps_pages.support_page(session, view, locale=i18n.choose(request))
+        return i18n.remember(request, HTMLResponse(page))
 
     @router.get("/api/changes", response_model=schemas.ChangeToken)
     def changes(who: SignedIn):

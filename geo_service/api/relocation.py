@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -30,6 +30,7 @@ from geo_service.maps import relocation as relocation_map
 from geo_service.relocation import actions, households, tallies
 from geo_service.settings import get_settings
 from geo_service.units import find_district
+from geo_service.web import i18n
 
 
 class FlatStep(BaseModel):
@@ -192,10 +193,15 @@ def relocation_map_router() -> APIRouter:
 
     @router.get("/maps/relocation", response_class=HTMLResponse)
     def relocation_page(
-        session: SessionDep, who: PageUser, district: str | None = None, year: YearQuery = None
+        request: Request,
+        session: SessionDep,
+        who: PageUser,
+        district: str | None = None,
+        year: YearQuery = None,
     ):
         district = _seen(session, who, district)
-        return HTMLResponse(relocation_map.relocation_page(session, district, year))
+        page = relocation_map.relocation_page(session, district, year, locale=i18n.choose(request))
+        return i18n.remember(request, HTMLResponse(page))
 
     @router.get("/maps/relocation/data.json", response_model=schemas.RelocationData)
     def relocation_data(

@@ -63,7 +63,10 @@ MAX_ERRORS_SHOWN = 50
 def find_project(session: Session, code: str) -> Project:
     project = session.scalar(select(Project).where(Project.code == code))
     if project is None:
-        raise NotFound(f"no project with code {code!r}; import the project list first")
+        raise NotFound(
+            f"no project with code {code!r}; import the project list first",
+            rule="project_code", params={"code": code},
+        )  # fmt: skip
     return project
 
 

@@ -118,6 +118,8 @@ def township_features(session: Session, view: View) -> dict:
                         "target_m2": target,
                         "target_mu": m2_to_mu(target),
                         "target_label": basis_label(row.target_basis if row else None),
+                        # the page says the label in its language from the basis
+                        "target_basis": row.target_basis if row else None,
                         "progress": verified / target if target else None,
                         "link": progress_url(s["name"], view) if view.city else None,
                     }
@@ -161,6 +163,7 @@ def district_summary(session: Session, view: View) -> dict:
             "target_m2": target,
             "target_mu": m2_to_mu(target),
             "target_label": basis_label(row.target_basis if row else None),
+            "target_basis": row.target_basis if row else None,
             "progress": verified / target if target else None,
             "remaining_m2": remaining,
             "remaining_mu": m2_to_mu(remaining),

@@ -18,7 +18,10 @@ from sqlalchemy.orm import Session
 from geo_service.campaign import tallies
 from geo_service.maps import assets, data
 from geo_service.maps.data import View
+from geo_service.maps.words import NUMBER_LOCALE, gettext, script_words
 from geo_service.settings import get_settings
+from geo_service.web.i18n import DEFAULT as DEFAULT_LOCALE
+from geo_service.web.i18n import HTML_LANG, N_
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PREFIX = "/maps/static"
@@ -55,20 +58,22 @@ class _Page(Figure):
 
     _template = Template(
         "<!DOCTYPE html>\n"
-        '<html lang="zh-CN">\n'
+        '<html lang="{{ this.lang }}">\n'
         "<head>\n{{ this.header.render(**kwargs) }}\n</head>\n"
         '<body class="gs-map-page">\n'
         '<header class="gs-top">'
-        '{% if this.home %}<a class="gs-home" href="/">geo_service 攻坚进度</a>{% endif %}'
+        '{% if this.home %}<a class="gs-home" href="/">{{ this.home }}</a>{% endif %}'
         "<h1>{{ this.heading }}</h1></header>\n"
         '<main class="gs-main">\n{{ this.html.render(**kwargs) }}\n</main>\n'
         "</body>\n<script>\n{{ this.script.render(**kwargs) }}\n</script>\n</html>\n"
     )
 
-    def __init__(self, heading: str, home: bool):
+    def __init__(self, heading: str, home: bool, locale: str = DEFAULT_LOCALE):
         super().__init__()
         self.heading = escape(heading)
-        self.home = home  # a saved file has no service to go home to
+        self.lang = HTML_LANG[locale]
+        # a saved file has no service to go home to
+        self.home = escape(gettext(locale)(_HOME)) if home else ""
         self.beside: list[Element] = []
 
     def render(self, **kwargs) -> str:
@@ -81,12 +86,22 @@ class _Page(Figure):
         return _VIEWPORT.sub(ZOOMABLE, page, count=1)
 
 
+_HOME = N_("geo_service campaign progress")
+_BASEMAP = N_("Basemap")
+
+
+def page_words(locale: str) -> dict:
+    """What geo_service_maps.js says its words with: the msgids in the page's language,
+    and the locale it formats numbers in."""
+    return {"words": script_words(locale), "locale": NUMBER_LOCALE[locale]}
+
+
 def _units() -> Element:
     """Filled by geo_service_maps.js: each unit's figures, a button showing it on the map."""
     return Element('<aside class="gs-side" id="gs-units" aria-labelledby="gs-units-title"></aside>')
 
 
-def _base_map(bounds, title: str, static: bool) -> folium.Map:
+def _base_map(bounds, title: str, static: bool, locale: str = DEFAULT_LOCALE) -> folium.Map:
     settings = get_settings()
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     # Fractional zoom lets a district fill a wall screen instead of snapping small.
@@ -101,7 +116,7 @@ def _base_map(bounds, title: str, static: bool) -> folium.Map:
     # Only local Leaflet: folium's CDN defaults (jQuery, Bootstrap, Font Awesome) would
     # leave the page blank on an intranet, and nothing here needs them.
     fmap.default_js, fmap.default_css = [], []
-    _Page(title, home=not static).add_child(fmap)
+    _Page(title, home=not static, locale=locale).add_child(fmap)
     root = fmap.get_root()
     root.header.add_child(Element(f"<title>{escape(title)}</title>"))
     if not static:
@@ -118,7 +133,9 @@ def _base_map(bounds, title: str, static: bool) -> folium.Map:
     if settings.basemap_url and not static:
         # An intranet tile server or Tianditu (CGCS2000, no offset): never a GCJ-02 basemap.
         folium.TileLayer(
-            tiles=settings.basemap_url, attr=settings.basemap_attribution, name="底图"
+            tiles=settings.basemap_url,
+            attr=settings.basemap_attribution,
+            name=gettext(locale)(_BASEMAP),
         ).add_to(fmap)
     return fmap
 
@@ -148,7 +165,11 @@ def _use_tiles(session: Session, view: View) -> bool:
 
 
 def progress_page(
-    session: Session, view: View, static: bool = False, up_url: str | None = None
+    session: Session,
+    view: View,
+    static: bool = False,
+    up_url: str | None = None,
+    locale: str = DEFAULT_LOCALE,
 ) -> str:
     """The progress map of a district, or of the city (`view.city`); `up_url` is the city
     level for a district's page, offered to those who may see it."""
@@ -174,11 +195,14 @@ def progress_page(
         "changes_url": "/api/changes",
         "search_url": "/api/parcels?limit=1&code=",
         "timeline": data.timeline_days(view.year),
+        **page_words(locale),
     }
     if static:
         config["snapshots"] = _all_quarters(session, view, config["data"])
-    title = f"{view.district} {'交地' if view.kind == 'land' else '拆迁'}进度"
-    fmap = _base_map(bounds, title, static)
+    _ = gettext(locale)
+    kind = _(_KINDS[view.kind])
+    title = _("%(district)s %(kind)s progress") % {"district": view.district, "kind": kind}
+    fmap = _base_map(bounds, title, static, locale)
     fmap.add_child(_Start(config))
     fmap.get_root().beside.append(_units())
     return fmap.get_root().render()
@@ -193,7 +217,12 @@ def _all_quarters(session: Session, view: View, now: dict) -> dict:
     return snapshots
 
 
-def support_page(session: Session, view: View, static: bool = False) -> str:
+_KINDS = {"land": N_("land delivery"), "demolition": N_("demolition")}
+
+
+def support_page(
+    session: Session, view: View, static: bool = False, locale: str = DEFAULT_LOCALE
+) -> str:
     bounds = data.district_bounds(session, view.district)
     links = tallies.support_links(session, kind=view.kind, as_of=view.as_of, district=view.district)
     parcels = data.parcel_features(session, view)
@@ -207,10 +236,13 @@ def support_page(session: Session, view: View, static: bool = False) -> str:
             "parcels": parcels,
             "links": [_link(link) for link in links],
         },
+        **page_words(locale),
     }
-    fmap = _base_map(bounds, f"{view.district} 跨界支援", static)
+    _ = gettext(locale)
+    title = _("%(district)s cross-township support") % {"district": view.district}
+    fmap = _base_map(bounds, title, static, locale)
     fmap.add_child(_Start(config))
-    fmap.get_root().beside.append(Element(_credit_table(session, view, links)))
+    fmap.get_root().beside.append(Element(_credit_table(session, view, links, _)))
     return fmap.get_root().render()
 
 
@@ -225,7 +257,7 @@ def _link(link) -> dict:
     }
 
 
-def _credit_table(session: Session, view: View, links) -> str:
+def _credit_table(session: Session, view: View, links, _=str) -> str:
     """Beside the map: each township's verified area as host and as helper."""
     kind = view.kind
 
@@ -242,7 +274,7 @@ def _credit_table(session: Session, view: View, links) -> str:
         return {r.township: r for r in rows}
 
     host, helper = credited("host"), credited("helpers")
-    unit, scale = ("亩", 10000 / 15) if kind == "land" else ("m²", 1)
+    unit, scale = (_("mu"), 10000 / 15) if kind == "land" else ("m²", 1)
     rows = []
     for name in sorted(set(host) | set(helper)):
         own = host[name].verified_m2 if name in host else 0.0
@@ -257,16 +289,39 @@ def _credit_table(session: Session, view: View, links) -> str:
             f"<td>{link.verified_m2 / scale:,.0f}</td></tr>"
             for link in links
         )
-        or '<tr><td colspan="3">暂无跨界支援记录</td></tr>'
+        or f'<tr><td colspan="3">{escape(_(_NO_SUPPORT))}</td></tr>'
     )
+    words = {
+        key: escape(_(msgid) % {"district": view.district, "unit": unit})
+        for key, msgid in _CREDIT_WORDS.items()
+    }
     return (
         # Focusable: when it scrolls, a keyboard can scroll it (WCAG 2.1.1).
         '<aside class="gs-side" id="gs-credit" tabindex="0" aria-labelledby="gs-credit-title">'
-        f'<h2 id="gs-credit-title">{escape(view.district)} 跨界支援</h2>'
-        f"<table><tr><th>支援 → 属地</th><th>宗数</th><th>已核验（{unit}）</th></tr>{pairs}</table>"
-        f"<h3>乡镇得分（已核验，{unit}）</h3>"
-        f"<table><tr><th>乡镇</th><th>属地</th><th>支援他镇</th></tr>{''.join(rows)}</table>"
-        '<p class="gs-note">属地：本乡镇地块；'
-        "支援他镇：本乡镇参与支援的他镇地块（两者不相加）。</p>"
+        f'<h2 id="gs-credit-title">{words["title"]}</h2>'
+        f"<table><tr><th>{words['pair']}</th><th>{words['parcels']}</th>"
+        f"<th>{words['verified']}</th></tr>{pairs}</table>"
+        f"<h3>{words['scores']}</h3>"
+        f"<table><tr><th>{words['township']}</th><th>{words['host']}</th>"
+        f"<th>{words['helper']}</th></tr>{''.join(rows)}</table>"
+        f'<p class="gs-note">{words["note"]}</p>'
         "</aside>"
     )
+
+
+# The support map's credit table beside the map.
+_NO_SUPPORT = N_("No cross-township support recorded yet")
+_CREDIT_WORDS = {
+    "title": N_("%(district)s cross-township support"),
+    "pair": N_("Helper → host"),
+    "parcels": N_("Parcels"),
+    "verified": N_("Verified (%(unit)s)"),
+    "scores": N_("Township scores (verified, %(unit)s)"),
+    "township": N_("Township"),
+    "host": N_("As host"),
+    "helper": N_("Helping others"),
+    "note": N_(
+        "As host: the township's own parcels; helping others: other townships' parcels it "
+        "helped with (the two are not added up)."
+    ),
+}

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from geo_service.interop import geojson_sql
 from geo_service.maps import data
-from geo_service.maps.pages import POLL_MS, _base_map, _Start, _units
+from geo_service.maps.pages import (
+    DEFAULT_LOCALE,
+    POLL_MS,
+    _base_map,
+    _Start,
+    _units,
+    page_words,
+)
+from geo_service.maps.words import gettext
 from geo_service.relocation import tallies as rt
 from geo_service.settings import get_settings
 from geo_service.units import find_district
@@ -126,7 +134,11 @@ def change_token(session: Session) -> str:
 
 
 def relocation_page(
-    session: Session, district: str, year: int | None = None, static: bool = False
+    session: Session,
+    district: str,
+    year: int | None = None,
+    static: bool = False,
+    locale: str = DEFAULT_LOCALE,
 ) -> str:
     year = year or get_settings().campaign_year
     query = f"district={district}&year={year}"
@@ -139,8 +151,10 @@ def relocation_page(
         "poll_ms": POLL_MS,
         "data_url": f"/maps/relocation/data.json?{query}",
         "changes_url": "/api/relocation/changes",
+        **page_words(locale),
     }
-    fmap = _base_map(config["bounds"], f"{district} 回迁进度", static)
+    title = gettext(locale)("%(district)s relocation progress") % {"district": district}
+    fmap = _base_map(config["bounds"], title, static, locale)
     fmap.add_child(_Start(config))
     fmap.get_root().beside.append(_units())
     return fmap.get_root().render()

@@ -199,6 +199,7 @@ def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
             "crs_not_accepted",
             f"the coordinate reference system {source.crs.name!r} is not accepted for Fuzhou "
             f"data; reproject the file or give its real CRS with --crs ({accepted_summary()})",
+            {"variant": "crs", "crs": source.crs.name},
         )
     datum = ACCEPTED[code][0]
     warnings = []
@@ -209,6 +210,7 @@ def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
                 f"the file's CRS {source.crs.name!r} carries heights: read as its horizontal "
                 f"part {ACCEPTED[code][1]} (EPSG:{code}); heights were dropped and areas are "
                 "measured on the ellipsoid",
+                {"crs": source.crs.name, "horizontal": ACCEPTED[code][1], "code": code},
             )
         )
     if datum in APPROXIMATE_DATUMS:
@@ -220,6 +222,7 @@ def accept(source: SourceCRS, filename: str) -> tuple[SourceCRS, list]:
                 "shift): positions may be off by up to about 100 m, areas are unaffected to "
                 "better than 0.01%; convert the file with official parameters if positions "
                 "matter",
+                {"name": ACCEPTED[code][1], "code": code},
             )
         )
     return SourceCRS(CRS.from_epsg(code)), warnings
@@ -245,7 +248,10 @@ def infer_from_coordinates(bounds, filename: str, place: Place | None = None):
     """
     west, south, east, north = (float(v) for v in bounds)
     if not np.all(np.isfinite([west, south, east, north])):
-        raise refusal(filename, "crs_missing", _missing_message("the file holds no coordinates"))
+        raise refusal(
+            filename, "crs_missing", _missing_message("the file holds no coordinates"),
+            {"variant": "no_coordinates"},
+        )  # fmt: skip
     northing_ok = NORTHING_RANGE[0] <= south and north <= NORTHING_RANGE[1]
     zone = int(west // 1_000_000)
     same_zone = int(east // 1_000_000) == zone
@@ -261,12 +267,14 @@ def infer_from_coordinates(bounds, filename: str, place: Place | None = None):
             f"assumed to be CGCS2000 3-degree GK zone {zone} (EPSG:{code}); if the survey is "
             f"on another datum say so with --crs EPSG:{xian} (Xian 1980) or "
             f"--crs EPSG:{beijing} (Beijing 1954)",
+            {"zone": zone, "code": code, "xian": xian, "beijing": beijing},
         )
         return SourceCRS(CRS.from_epsg(code)), [warning]
     if northing_ok and PLAIN_EASTING_RANGE[0] <= west and east <= PLAIN_EASTING_RANGE[1]:
         found, missed = zone_from_place(bounds, place)
         if found is not None:
             return found[0], [found[1]]
+        params = {"variant": "plain_eastings", "township": place.township if place else ""}
         detail = (
             "its eastings carry no zone prefix, so the zone cannot be told from the "
             f"numbers{missed}; "
@@ -274,11 +282,12 @@ def infer_from_coordinates(bounds, filename: str, place: Place | None = None):
             "EPSG:4548 for CM 117E)"
         )
     else:
+        params = {}
         detail = (
             "give it with --crs (for example --crs EPSG:4549 for CGCS2000 GK CM 120E, "
             "--crs EPSG:4490 for CGCS2000 lon/lat, --crs gcj02 for web-map coordinates)"
         )
-    raise refusal(filename, "crs_missing", _missing_message(detail))
+    raise refusal(filename, "crs_missing", _missing_message(detail), params)
 
 
 def zone_from_place(bounds, place: Place | None, datum: str = CGCS2000):
@@ -312,6 +321,7 @@ def zone_from_place(bounds, place: Place | None, datum: str = CGCS2000):
         f"taken from the declared township {place.township}, {taken}, in which the parcels "
         f"lie in {place.district}; if the survey is in another zone or datum say so with "
         f"--crs ({others})",
+        {"township": place.township, "district": place.district, "zone": 3 * zone, "code": code},
     )
     return (SourceCRS(CRS.from_epsg(code)), warning), ""
 

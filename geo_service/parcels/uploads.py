@@ -897,6 +897,7 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
                 code,
                 "withdrawn",
                 f"{code} was withdrawn; a withdrawn parcel's code is not used again",
+                params={"code": code},
             )
         elif status is None:
             continue
@@ -907,6 +908,7 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
                 "status_move",
                 f"{code} is disputed: settle it with geo-service status (with a reason), "
                 "not by upload",
+                params={"variant": "disputed", "code": code},
             )
         elif _PROGRESS.get(status, 0) < _PROGRESS.get(current, 0):
             report.add(
@@ -915,6 +917,7 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
                 "status_move",
                 f"{code} is {current}; a file cannot move it back to {status}: "
                 "use geo-service status or dispute, with a reason",
+                params={"code": code, "current": current, "status": status},
             )
 
 
@@ -940,7 +943,8 @@ def _statuses(
         for i, value in enumerate(frame["status"]):
             status = str(value).strip().lower() if _present(value) else None
             if status is not None and status not in IMPORT_STATUSES:
-                report.add(first + i + 1, codes[i], "unknown_status", f"unknown status {value!r}")
+                report.add(first + i + 1, codes[i], "unknown_status", f"unknown status {value!r}",
+                           params={"value": str(value)})  # fmt: skip
             base.append(status)
     # Demolition's counterpart of "delivered" is "demolished".
     if options.kind == "demolition":
@@ -972,7 +976,8 @@ def _projects(
                 cache[code] = find_project(session, code)
             except NotFound as exc:
                 cache[code] = None
-                report.add(first + i + 1, codes[i], "unknown_project", str(exc))
+                report.add(first + i + 1, codes[i], "unknown_project", str(exc),
+                           params={"code": code})  # fmt: skip
         found.append(cache[code])
     return found
 
@@ -990,7 +995,8 @@ def _supporters(session, frame, host, codes, report: Report, first: int = 0) -> 
             try:
                 helpers.append(find_township(session, helper, district=host.parent))
             except NotFound as exc:
-                report.add(first + i + 1, codes[i], "unknown_township", str(exc))
+                report.add(first + i + 1, codes[i], "unknown_township", str(exc),
+                           params={"name": helper})  # fmt: skip
         out.append(helpers)
     return out
 

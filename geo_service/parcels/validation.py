@@ -125,6 +125,7 @@ def _report_bad_lonlat(geoms, positions, codes, report: Report, first=0) -> np.n
             "coordinates_out_of_range",
             "coordinates are not longitude/latitude (projected numbers in a lon/lat file?); "
             "give the file's CRS with --crs, for example EPSG:4549",
+            params={},
         )
     return bad
 
@@ -321,12 +322,14 @@ def _report_elsewhere(geom, share, code, feature, context: Context, report: Repo
         f"{where or 'no township on record'}, so it would be credited to the wrong township "
         f"(declare {where or 'its township'}, or a verifier gives an override reason)"
     )
+    params = {"share": f"{share:.1%}", "township": context.township_name, "where": where or ""}
     if context.override_reason:
         report.add(feature, code, "elsewhere_township",
                    f"{message}; stored by override: {context.override_reason}",
-                   severity=WARNING)  # fmt: skip
+                   severity=WARNING,
+                   params={**params, "reason": context.override_reason})  # fmt: skip
     else:
-        report.add(feature, code, "elsewhere_township", message)
+        report.add(feature, code, "elsewhere_township", message, params=params)
 
 
 def _township_of(geom, townships) -> str | None:

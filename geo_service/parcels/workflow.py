@@ -87,14 +87,14 @@ class Transition:
 
 def get_parcel(session: Session, parcel_id: int, lock: bool = False) -> Parcel:
     if not 0 < parcel_id < 2**31:  # beyond PostgreSQL's integer: no such id can exist
-        raise NotFound(f"no parcel with id {parcel_id}")
+        raise NotFound(f"no parcel with id {parcel_id}", rule="parcel_id", params={"id": parcel_id})
     query = select(Parcel).where(Parcel.id == parcel_id)
     if lock:
         # Locked, and read again: an already loaded parcel gets the state it has now.
         query = query.with_for_update().execution_options(populate_existing=True)
     parcel = session.scalar(query)
     if parcel is None:
-        raise NotFound(f"no parcel with id {parcel_id}")
+        raise NotFound(f"no parcel with id {parcel_id}", rule="parcel_id", params={"id": parcel_id})
     return parcel
 
 
@@ -125,7 +125,9 @@ def find_parcel(
         where += f" ({kind})"
     found = session.scalars(query.order_by(Parcel.id)).all()
     if not found:
-        raise NotFound(f"no parcel with code {ref!r}{where}")
+        raise NotFound(
+            f"no parcel with code {ref!r}{where}", rule="parcel_code", params={"code": ref}
+        )
     if len(found) > 1:
         places = "; ".join(f"{p.township.name} {p.kind} (id {p.id})" for p in found)
         raise InvalidInput(

@@ -1,41 +1,13 @@
-"""The language of a page: Chinese first, English on request, from the gettext catalogs in
-geo_service/locale (docs/translations.md).
+"""The language of a page: Chinese first, English on request, from the gettext catalogs
+(geo_service/catalogs.py; docs/translations.md)."""
 
-The .po files are read once at start-up and compiled in memory, so a fresh clone or a
-wheel needs no compile step. The msgids are English (the gettext convention): the zh_CN
-catalog translates every one; in the en catalog an empty msgstr means the msgid itself.
-"""
+from geo_service.catalogs import DEFAULT, LOCALE_DIR, LOCALES, N_, translations
 
-from functools import cache
-from io import BytesIO
-from pathlib import Path
-
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
-
-LOCALE_DIR = Path(__file__).parent.parent / "locale"
-LOCALES = ("zh_CN", "en")
-DEFAULT = "zh_CN"
+__all__ = ["DEFAULT", "LOCALE_DIR", "LOCALES", "N_", "translations"]
 COOKIE = "lang"
 # What the <html lang> attribute and the switch say for each catalog.
 HTML_LANG = {"zh_CN": "zh-CN", "en": "en"}
 _YEAR = 365 * 24 * 3600
-
-
-def N_(text: str) -> str:
-    """Marks a text for extraction where it is defined; it is translated where shown."""
-    return text
-
-
-@cache
-def translations(locale: str) -> Translations:
-    with open(LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po", "rb") as po:
-        catalog = read_po(po, locale=locale)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)  # fuzzy entries are left out: they are guesses
-    compiled.seek(0)
-    return Translations(compiled, domain="messages")
 
 
 def _known(value: str | None) -> str | None:

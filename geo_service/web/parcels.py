@@ -22,18 +22,8 @@ from geo_service.models import Parcel
 from geo_service.parcels import workflow
 from geo_service.web.i18n import N_
 from geo_service.web.login import render
-from geo_service.web.problems import error_words
+from geo_service.web.problems import STATUS_LABELS, error_words
 
-# msgids, translated on the page (the zh_CN catalog: 计划, 实施中, 已交地…).
-STATUS_LABELS = {
-    "planned": N_("planned"),
-    "in_progress": N_("in progress"),
-    "delivered": N_("delivered"),
-    "demolished": N_("demolished"),
-    "verified": N_("verified"),
-    "disputed": N_("disputed"),
-    "withdrawn": N_("withdrawn"),
-}
 KIND_LABELS = {"land": N_("land delivery"), "demolition": N_("demolition")}
 # What a history row's change was (parcel_versions.change).
 CHANGE_LABELS = {

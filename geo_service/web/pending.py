@@ -48,14 +48,17 @@ def new(username: str, filename: str) -> Pending:
     return Pending(token, folder, {"username": username, "filename": filename})
 
 
+_GONE = "this checked file is no longer waiting: check it again"
+
+
 def find(token: str, username: str) -> Pending:
     """The user's own pending file; anyone else's (or an expired one) is not found."""
     folder = ROOT / token
     if not _TOKEN.match(token or "") or not (folder / "meta.json").is_file():
-        raise NotFound("this checked file is no longer waiting: check it again")
+        raise NotFound(_GONE, rule="pending_gone", params={})
     meta = json.loads((folder / "meta.json").read_text())
     if meta.get("username") != username:
-        raise NotFound("this checked file is no longer waiting: check it again")
+        raise NotFound(_GONE, rule="pending_gone", params={})
     return Pending(token, folder, meta)
 
 

@@ -4,6 +4,8 @@ readers/; a problem's figures come as its params, and the rule code stays a seco
 detail. A problem whose rule has no wording here (or a report kept before problems carried
 params) shows the domain's own message, marked as such."""
 
+import re
+
 from geo_service.errors import (
     Conflict,
     Forbidden,
@@ -16,12 +18,24 @@ from geo_service.errors import (
 )
 from geo_service.web.i18n import N_, gettext_for
 
+# msgids, translated on the page (the zh_CN catalog: 计划, 实施中, 已交地…).
+STATUS_LABELS = {
+    "planned": N_("planned"),
+    "in_progress": N_("in progress"),
+    "delivered": N_("delivered"),
+    "demolished": N_("demolished"),
+    "verified": N_("verified"),
+    "disputed": N_("disputed"),
+    "withdrawn": N_("withdrawn"),
+}
+
 RULE_LABELS = {
     "bad_coordinate": N_("a boundary point's coordinates cannot be read"),
     "changed_after_verification": N_(
         "the boundary of a verified parcel changed: it must be verified again"
     ),
     "code_missing": N_("no parcel code label inside the outline"),
+    "code_not_printable": N_("the parcel code holds a character that does not show"),
     "code_not_text": N_("a parcel code must be text or a number"),
     "code_outside_outlines": N_("a parcel code label lies inside no outline"),
     "code_too_long": N_("the parcel code is too long"),
@@ -37,15 +51,22 @@ RULE_LABELS = {
     ),
     "crs_not_accepted": N_("this CRS is not accepted"),
     "crs_unknown": N_("the CRS the file declares is not recognised"),
+    "datum_approximate": N_("the datum is converted without official parameters"),
     "declared_area_mismatch": N_("the declared area differs too much from the boundary's"),
     "duplicate_code": N_("duplicate parcel code"),
     "dwg_closed_assumed": N_("every polyline of the DWG drawing was read as closed"),
+    "dwg_not_read": N_("this DWG drawing cannot be read"),
+    "encoding": N_("the text encoding cannot be read"),
+    "heights_dropped": N_("the heights of the coordinates were dropped"),
     "duplicate_geometry": N_("the same boundary as another feature of the file"),
     "elsewhere_township": N_("most of the parcel lies in another township (it counts there)"),
     "empty_geometry": N_("the feature has no geometry"),
     "invalid_geometry": N_("self-intersecting or invalid boundary"),
     "malformed_file": N_("the file is damaged"),
+    "name_not_printable": N_("the parcel name holds a character that does not show"),
+    "name_too_long": N_("the parcel name is too long"),
     "no_features": N_("the file holds no features"),
+    "no_parcels": N_("no parcels found in the file"),
     "not_polygon": N_("not a polygon (a parcel boundary must be one)"),
     "outside_crs_area": N_("coordinates outside the area of use of the CRS"),
     "outside_district": N_("the parcel is not in its district"),
@@ -72,8 +93,172 @@ RULE_LABELS = {
     "zone_mismatch": N_("the coordinates do not match the chosen projection zone"),
 }
 
-# A problem's detail, with its figures (Problem.params) by name.
+# A problem's detail, with its figures (Problem.params) by name; a rule said in several
+# ways is keyed "rule:variant" (params["variant"]).
+_CRS_FIELD = N_("choose the CRS in the form's CRS field")
 DETAILS = {
+    "bad_coordinate": N_("unreadable point lines (line %(lines)s)"),
+    "bad_coordinate:rows": N_("unreadable point rows (row %(lines)s)"),
+    "code_missing": N_(
+        "the outline on layer %(layer)s (entity %(entity)s of the drawing) holds no code "
+        "text (宗地号); it was named after the file"
+    ),
+    "code_not_text": N_("the parcel code (%(key)s) must be plain text or a number, not %(value)s"),
+    "code_outside_outlines": N_(
+        "the code text %(text)s on layer %(layer)s at (%(x)s, %(y)s) lies inside no parcel outline"
+    ),
+    "columns_swapped": N_(
+        "the X column holds eastings and Y northings (X is the northing in Gauss-Kruger "
+        "surveys): they were read the other way round"
+    ),
+    "coordinates_out_of_range": N_(
+        "the coordinates are not longitude/latitude (projected numbers in a lon/lat file?): "
+        "choose the file's CRS in the CRS field, for example EPSG:4549"
+    ),
+    "coordinates_unrecognised:mixed_prefixes": N_(
+        "some eastings carry a zone prefix and some do not"
+    ),
+    "coordinates_unrecognised:northing": N_(
+        "cannot tell the northing (X, about 2.8 to 3.0 million metres in Fuzhou) from the "
+        "easting (Y) in the point lines: are these Gauss-Kruger coordinates in metres?"
+    ),
+    "coordinates_unrecognised:zones": N_("the eastings lie in several zones (%(zones)s)"),
+    "crs_inferred": N_(
+        "the file names no CRS: CGCS2000 3-degree Gauss-Kruger zone %(zone)s (EPSG:%(code)s) "
+        "was assumed from its coordinates; if the survey is on another datum, choose "
+        "EPSG:%(xian)s (Xian 1980) or EPSG:%(beijing)s (Beijing 1954) in the CRS field"
+    ),
+    "crs_missing": N_(
+        "the file names no CRS: %(advice)s (for example EPSG:4549 for CGCS2000 Gauss-Kruger "
+        "CM 120E, EPSG:4490 for CGCS2000 lon/lat, gcj02 for web-map coordinates)"
+    ),
+    "crs_missing:no_coordinates": N_("the file names no CRS and holds no coordinates"),
+    "crs_missing:no_zone": N_(
+        "the eastings carry no zone prefix and the header gives no 带号, so the zone is "
+        "unknown: %(advice)s (for example EPSG:4549 for CGCS2000 Gauss-Kruger CM 120E)"
+    ),
+    "crs_missing:plain_eastings": N_(
+        "the file names no CRS and its eastings carry no zone prefix, so the zone cannot be "
+        "told from the numbers: %(advice)s (for example EPSG:4549 for CGCS2000 Gauss-Kruger "
+        "CM 120E, EPSG:4548 for CM 117E)"
+    ),
+    "crs_not_accepted:crs": N_(
+        "the CRS %(crs)s is not accepted for Fuzhou data: reproject the file or %(advice)s"
+    ),
+    "crs_not_accepted:datum": N_(
+        "坐标系=%(system)s is not a datum this service knows (2000国家大地坐标系, "
+        "1980西安坐标系, 1954北京坐标系): %(advice)s"
+    ),
+    "crs_not_accepted:zone": N_(
+        "3-degree zone %(zone)s is not a zone of China's Gauss-Kruger grid (25 to 45): %(advice)s"
+    ),
+    "crs_not_accepted:zone_width": N_(
+        "几度分带=%(width)s: only 3-degree Gauss-Kruger zones are accepted: %(advice)s"
+    ),
+    "crs_unknown": N_(
+        "the file declares the CRS %(declared)s, which is not a known CRS: correct it in "
+        "the file or %(advice)s"
+    ),
+    "crs_zone_from_township": N_(
+        "the file names no CRS and its eastings carry no zone prefix: the zone was taken "
+        "from the declared township %(township)s (CM %(zone)sE, EPSG:%(code)s), in which the "
+        "parcels lie in %(district)s; if the survey is in another zone or datum, %(advice)s"
+    ),
+    "datum_approximate": N_(
+        "%(name)s (EPSG:%(code)s) is converted to CGCS2000 without official transformation "
+        "parameters: positions may be off by up to about 100 m, areas by less than 0.01%%; "
+        "convert the file with official parameters if positions matter"
+    ),
+    "dwg_closed_assumed": N_(
+        "GDAL's CAD driver does not tell closed polylines from open ones: %(count)s "
+        "polylines whose ends do not meet were read as closed; check the outlines, or upload "
+        "a DXF export, in which open outlines are found"
+    ),
+    "dwg_not_read": N_(
+        "a DWG drawing of AutoCAD %(release)s (%(version)s) cannot be read here: only "
+        "AutoCAD 2000 (AC1015) drawings are read; in 南方CASS or AutoCAD save the drawing as "
+        "DXF (另存为 DXF) and upload the .dxf"
+    ),
+    "dwg_not_read:no_header": N_(
+        "the file is not a valid DWG drawing (no DWG header): in 南方CASS or AutoCAD save the "
+        "drawing as DXF (另存为 DXF) and upload the .dxf"
+    ),
+    "elsewhere_township": N_(
+        "%(share)s of the parcel lies outside %(township)s: it lies in %(where)s, so it would "
+        "be credited to the wrong township (declare %(where)s, or a verifier gives an "
+        "override reason)"
+    ),
+    "elsewhere_township:override": N_(
+        "%(share)s of the parcel lies outside %(township)s: it lies in %(where)s; stored by "
+        "override: %(reason)s"
+    ),
+    "encoding:invalid": N_("the text is not valid %(encoding)s"),
+    "encoding:unknown": N_(
+        "the text is neither UTF-8 nor GBK/GB18030: save it as UTF-8 and upload it again"
+    ),
+    "heights_dropped": N_(
+        "the file's CRS %(crs)s carries heights: it was read as its horizontal part "
+        "%(horizontal)s (EPSG:%(code)s); heights were dropped and areas are measured on the "
+        "ellipsoid"
+    ),
+    "malformed_file:point_before_header": N_(
+        "line %(line)s: a point before any parcel header line "
+        "(<点数>,<面积>,<地块编号>,<地块名称>,面,...,@)"
+    ),
+    "name_not_printable": N_(
+        "the parcel name (%(key)s) holds a NUL character (U+0000), which would cut it short: "
+        "correct it in the file"
+    ),
+    "no_parcels:no_header": N_(
+        "no header row with the coordinate columns (%(expected)s) in the first %(rows)s rows: "
+        "name the columns in the form's Columns field (e.g. code=宗地代码,point=点号,x=北坐标,"
+        "y=东坐标)"
+    ),
+    "no_parcels:no_outlines": N_(
+        "no closed polylines on the parcel layers (%(wanted)s); the drawing's layers "
+        "(entities): %(layers)s: name the parcel layer in the form's Layer field"
+    ),
+    "no_parcels:no_points": N_("no boundary points with coordinates"),
+    "no_parcels:no_section": N_("no parcel coordinates in the [%(section)s] section"),
+    "no_parcels:no_sheet": N_("no sheet %(sheet)s in the workbook (sheets: %(sheets)s)"),
+    "no_parcels:several_sheets": N_(
+        "several sheets hold point tables (%(sheets)s): name one in the form's Layer field"
+    ),
+    "not_polygon:marked": N_("the parcel is marked %(kind)s, not 面 (a polygon)"),
+    "several_codes": N_(
+        "the outline on layer %(layer)s (entity %(entity)s of the drawing) holds %(count)s "
+        "code texts (%(codes)s); keep one"
+    ),
+    "skipped_features:open_lines": N_(
+        "%(count)s open lines on the parcel layers are not outlines and were skipped (%(layers)s)"
+    ),
+    "skipped_features:placemarks": N_(
+        "%(count)s placemarks that are not polygons were skipped: %(names)s"
+    ),
+    "status_move": N_(
+        "%(code)s is %(current)s; a file cannot move it back to %(status)s: change the status "
+        "on the parcel's page, with a reason"
+    ),
+    "status_move:disputed": N_(
+        "%(code)s is disputed: settle it on the parcel's page (with a reason), not by upload"
+    ),
+    "too_few_points": N_(
+        "ring %(ring)s has %(count)s distinct points; a boundary needs at least 3"
+    ),
+    "too_few_points:none": N_("the parcel has no points"),
+    "unclosed_outline": N_(
+        "the outline on layer %(layer)s (entity %(entity)s of the drawing) does not close: "
+        "its ends are %(gap)s m apart; close the polyline in CASS (it was not closed here)"
+    ),
+    "unclosed_ring": N_("ring %(ring)s does not end on its first point; it was closed"),
+    "unknown_project": N_("no project with code %(code)s: import the project list first"),
+    "unknown_status": N_("unknown status %(value)s"),
+    "unknown_township": N_("no township named %(name)s in this district to credit as a helper"),
+    "withdrawn": N_("%(code)s was withdrawn; a withdrawn parcel's code is not used again"),
+    "zone_mismatch": N_(
+        "带号=%(header)s in the header, but the eastings carry zone prefix %(zone)s: zone "
+        "%(zone)s was used"
+    ),
     "declared_area_mismatch": N_(
         "declared %(declared)s m² but the boundary measures %(measured)s m² (%(difference)s)"
     ),
@@ -135,29 +320,116 @@ def rule_label(rule: str, _=str) -> str:
     return _(RULE_LABELS.get(rule, _OTHER))
 
 
+# GEOS's reasons for an invalid boundary (shapely.is_valid_reason), said on the page; the
+# point after them in brackets is kept as figures.
+GEOMETRY_REASONS = {
+    "Self-intersection": N_("the boundary crosses itself near %(point)s"),
+    "Ring Self-intersection": N_("a ring touches itself near %(point)s"),
+    "Too few points in geometry component": N_("too few points near %(point)s"),
+    "Interior is disconnected": N_("the inside is cut in two near %(point)s"),
+    "Hole lies outside shell": N_("a hole lies outside the outline near %(point)s"),
+    "Nested holes": N_("a hole lies in another hole near %(point)s"),
+    "Nested shells": N_("an outline lies in another outline near %(point)s"),
+    "Duplicate Rings": N_("a ring is repeated near %(point)s"),
+    "Invalid Coordinate": N_("an unreadable coordinate near %(point)s"),
+    "Ring is not closed": N_("a ring is not closed near %(point)s"),
+}
+_REASON = re.compile(r"^([A-Za-z][-A-Za-z ]*?)\s*(?:\[([-+0-9.eE ]+)\])?$")
+_NO_TOWNSHIP = N_("no township on record")
+
+
+def geometry_reason(reason: str, _=str) -> str:
+    """GEOS's reason in the page's language (its point rounded to 1e-6°, about 0.1 m); a
+    reason we have no words for is shown as GEOS gives it."""
+    found = _REASON.match(reason or "")
+    wording = GEOMETRY_REASONS.get(found.group(1)) if found else None
+    if wording is None:
+        return reason
+    point = " ".join(f"{float(v):.6f}" for v in (found.group(2) or "").split())
+    return _(wording) % {"point": f"[{point}]" if point else "—"}
+
+
+def _params_said(rule: str, params: dict, _) -> dict:
+    """The figures that are words themselves (statuses, GEOS reasons, the CRS field's
+    advice) in the page's language."""
+    said = {**params, "advice": _(_CRS_FIELD)}
+    for key in ("current", "status"):
+        if said.get(key) in STATUS_LABELS:
+            said[key] = _(STATUS_LABELS[said[key]])
+    if rule in ("invalid_geometry", "repaired_geometry") and isinstance(said.get("reason"), str):
+        said["reason"] = geometry_reason(said["reason"], _)
+    if said.get("where") == "":
+        said["where"] = _(_NO_TOWNSHIP)
+    return said
+
+
+def _wording(problem: dict, params: dict) -> str | None:
+    rule = problem.get("rule")
+    if rule == "overlap_verified":
+        return _OVERLAP_VERIFIED.get(problem.get("severity"))
+    variant = params.get("variant")
+    if rule == "elsewhere_township" and "reason" in params:
+        variant = "override"
+    return DETAILS.get(f"{rule}:{variant}") if variant else DETAILS.get(rule)
+
+
 def problem_detail(problem: dict, _=str) -> tuple[str, bool]:
     """The detail in the page's language, and whether it is ours (False: the domain's own
     message, for a rule without wording here or a problem kept without its figures)."""
-    rule, params = problem.get("rule"), problem.get("params")
-    wording = DETAILS.get(rule)
-    if rule == "overlap_verified":
-        wording = _OVERLAP_VERIFIED.get(problem.get("severity"))
-    if wording is None or params is None:
+    params = problem.get("params")
+    wording = None if params is None else _wording(problem, params)
+    if wording is None:
         return problem.get("message") or "", False
     try:
-        return _(wording) % params, True
+        return _(wording) % _params_said(problem.get("rule"), params, _), True
     except (KeyError, TypeError, ValueError):  # a figure missing from an older report
         return problem.get("message") or "", False
 
 
+# A refusal's detail by its rule (GeoServiceError.rule), with its figures (.params).
+REFUSALS = {
+    "city": N_("%(user)s may not see all of %(city)s: choose their district"),
+    "district": N_("%(user)s may not see %(district)s"),
+    "kind": N_(
+        "%(user)s (%(group)s) may not do this to %(kind)s parcels: that is %(owner)s's work"
+    ),
+    "name_district": N_("choose a district: one of %(names)s"),
+    "parcel_code": N_("no parcel with code %(code)s"),
+    "parcel_id": N_("no parcel #%(id)s"),
+    "pending_gone": N_("this checked file is no longer waiting: check it again"),
+    "project_code": N_("no project with code %(code)s: import the project list first"),
+    "role": N_("%(user)s may not do this: it is not for their role"),
+    "township": N_("%(user)s may not do this in %(township)s: it is not one of their townships"),
+    "unit": N_("no township or district named %(name)s"),
+}
+_KIND_WORDS = {"land": N_("land delivery"), "demolition": N_("demolition")}
+
+
+def refusal_detail(exc: GeoServiceError, _=str) -> str:
+    """The refusal's detail in the page's language where its rule has wording, else the
+    domain's own message."""
+    wording = REFUSALS.get(getattr(exc, "rule", None))
+    params = getattr(exc, "params", None)
+    if wording is not None and params is not None:
+        said = dict(params)
+        if said.get("kind") in _KIND_WORDS:
+            said["kind"] = _(_KIND_WORDS[said["kind"]])
+        try:
+            return _(wording) % said
+        except (KeyError, TypeError, ValueError):
+            pass
+    return _first_line(exc)
+
+
 def error_words(exc: GeoServiceError, request=None) -> str:
     """A refusal as the page says it: what kind of refusal, in the page's language, then
-    the domain's detail."""
+    its detail (in the page's language where its rule has wording)."""
     _ = gettext_for(request) if request is not None else str
+    detail = refusal_detail(exc, _)
     for cls, words in _ERROR_WORDS:
         if isinstance(exc, cls):
-            return _("%(refusal)s: %(detail)s") % {"refusal": _(words), "detail": _first_line(exc)}
-    return _("Could not be done: %(detail)s") % {"detail": _first_line(exc)}
+            return _("%(refusal)s: %(detail)s") % {"refusal": _(words), "detail": detail}
+    return _("Could not be done: %(detail)s") % {"detail": detail}
 
 
 def _first_line(exc: GeoServiceError) -> str:

@@ -6,6 +6,8 @@ keeps the file between the dry run and the store (pending.py) and shows reports;
 upload's report is the one its record kept.
 """
 
+import csv
+import io
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated
@@ -35,7 +37,7 @@ from geo_service.parcels.uploads import (
 )
 from geo_service.problems import Problem
 from geo_service.web import pending
-from geo_service.web.i18n import gettext_for
+from geo_service.web.i18n import N_, gettext_for
 from geo_service.web.login import render
 from geo_service.web.parcels import _GLOBALS, map_assets
 from geo_service.web.problems import error_words, problem_detail, rule_label
@@ -186,9 +188,41 @@ def _report_page(request, who, report: dict, status_code=200, **context):
     )
 
 
-def _problems_download(report: dict, fmt: str, folder: Path | None = None) -> Response:
-    """The report's problems as CSV (UTF-8 with BOM, formula-safe) or a GeoPackage (the
-    problem features in CGCS2000 lon/lat, and a point for each problem)."""
+# The problem list's columns as a person reads them (the GeoPackage keeps the machine
+# names of geo_service.parcels.reports.COLUMNS, for GIS tools).
+_CSV_COLUMNS = {
+    "file": N_("File"),
+    "feature": N_("Feature"),
+    "code": N_("Code"),
+    "label": N_("Problem"),
+    "rule": N_("Rule code"),
+    "severity": N_("Severity"),
+    "detail": N_("Detail"),
+    "lon": N_("Longitude"),
+    "lat": N_("Latitude"),
+}
+
+
+def _problems_csv(report: dict, _) -> str:
+    """The problems in the reader's language: the rule's name and its detail with the
+    figures, the rule code beside them for support."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([_(label) for label in _CSV_COLUMNS.values()])
+    for problem in report.get("problems", []):
+        lon, lat = problem.get("location") or (None, None)
+        severity = _("error") if problem.get("severity") == "error" else _("warning")
+        row = [report.get("filename"), problem.get("feature"), problem.get("code"),
+               rule_label(problem.get("rule"), _), problem.get("rule"), severity,
+               problem_detail(problem, _)[0], lon, lat]  # fmt: skip
+        writer.writerow([reports.spreadsheet_safe(value) for value in row])
+    return buffer.getvalue()
+
+
+def _problems_download(report: dict, fmt: str, _=str) -> Response:
+    """The report's problems as CSV (UTF-8 with BOM, formula-safe, in the reader's
+    language) or a GeoPackage (the problem features in CGCS2000 lon/lat, and a point for
+    each problem)."""
     stem = Path(report.get("filename") or "upload").stem
     problems = [Problem(**p) for p in report.get("problems", [])]
     shapes = report.get("shapes", {})
@@ -200,7 +234,7 @@ def _problems_download(report: dict, fmt: str, folder: Path | None = None) -> Re
         frame=gpd.GeoDataFrame(geometry=geoms, index=range(1, count + 1), crs=4490),
     )
     if fmt == "csv":
-        body = "\ufeff" + reports.problems_csv(kept)  # the BOM: Excel then reads UTF-8 right
+        body = "\ufeff" + _problems_csv(report, _)  # the BOM: Excel then reads UTF-8 right
         return Response(
             body.encode("utf-8"),
             media_type="text/csv; charset=utf-8",
@@ -319,7 +353,7 @@ def uploads_pages_router() -> APIRouter:
         waiting = pending.find(token, who.username)
         if fmt not in ("csv", "gpkg"):
             raise InvalidInput("the problems download as csv or gpkg")
-        return _problems_download(waiting.meta["report"], fmt)
+        return _problems_download(waiting.meta["report"], fmt, gettext_for(request))
 
     @router.post("/uploads/store")
     def store(
@@ -381,10 +415,12 @@ def uploads_pages_router() -> APIRouter:
         )  # fmt: skip
 
     @router.get("/uploads/{upload_id}/problems.{fmt}")
-    def past_download(upload_id: int, fmt: str, session: SessionDep, who: PageUser):
+    def past_download(
+        upload_id: int, fmt: str, request: Request, session: SessionDep, who: PageUser
+    ):
         if fmt not in ("csv", "gpkg"):
             raise InvalidInput("the problems download as csv or gpkg")
         upload, township = _visible_upload(session, who, upload_id)
-        return _problems_download(_kept_report(upload, township), fmt)
+        return _problems_download(_kept_report(upload, township), fmt, gettext_for(request))
 
     return router

@@ -12,19 +12,35 @@
     { upto: 0.8, color: "#31a354", label: "60–80%" },
     { upto: Infinity, color: "#006d2c", label: "≥ 80%" }
   ];
+  // Labels are msgids: t() gives them in the page's language from the words the server
+  // rendered into the page (cfg.words, from the gettext catalogs; geo_service/maps/words.py).
   var STATUS = {
-    planned: { color: "#9e9e9e", label: "计划" },
-    in_progress: { color: "#42a5f5", label: "实施中" },
-    delivered: { color: "#ff9800", label: "已交地" },
-    demolished: { color: "#ff9800", label: "已拆除" },
-    verified: { color: "#1b5e20", label: "已核验" },
-    disputed: { color: "#d32f2f", label: "有争议" }
+    planned: { color: "#9e9e9e", label: "planned" },
+    in_progress: { color: "#42a5f5", label: "in progress" },
+    delivered: { color: "#ff9800", label: "delivered" },
+    demolished: { color: "#ff9800", label: "demolished" },
+    verified: { color: "#1b5e20", label: "verified" },
+    disputed: { color: "#d32f2f", label: "disputed" }
   };
-  var KIND_LABEL = { land: "交地", demolition: "拆迁" };
+  var KIND = { land: "land delivery", demolition: "demolition" };
+  var WORDS = {}, LOCALE = "zh-CN";
+
+  function t(msgid, params) {
+    var said = WORDS[msgid] || msgid;
+    return params ? said.replace(/%\((\w+)\)s/g, function (m, k) { return params[k]; }) : said;
+  }
+  function statusLabel(status) { return STATUS[status] ? t(STATUS[status].label) : status; }
+  function kindLabel(kind) { return t(KIND[kind] || kind); }
+  function targetLabel(p, fallback) {
+    var basis = p.target_basis;
+    if (basis === "quarters") return t("Annual target (quarterly plans summed)");
+    if (basis && basis.indexOf("plan_q") === 0) return t("Plan up to Q%(q)s", { q: basis.slice(6) });
+    return t(fallback || "Annual target");
+  }
 
   function fmt(n, digits) {
     if (n === null || n === undefined) return "—";
-    return Number(n).toLocaleString("zh-CN", {
+    return Number(n).toLocaleString(LOCALE, {
       minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0
     });
   }
@@ -40,7 +56,10 @@
   }
   function amount(kind, m2) {
     // Land is counted in mu, demolition in square metres: as the campaign counts them.
-    return kind === "land" ? fmt(m2 / MU, 1) + " 亩" : fmt(m2, 0) + " m²";
+    return kind === "land" ? mu(fmt(m2 / MU, 1)) : fmt(m2, 0) + " m²";
+  }
+  function mu(n) { return t("%(n)s mu", { n: n }); }
+  function households(n) { return t("%(n)s households", { n: n });
   }
   function control(position, className, html) {
     var C = L.Control.extend({
@@ -64,7 +83,7 @@
     var active = document.activeElement, refocus = null;
     if (active && side.contains(active) && active.classList.contains("gs-unit")) refocus = active.textContent;
     side.innerHTML = '<h2 id="gs-units-title">' + esc(title) + "</h2>" +
-      '<p class="gs-note">用 Tab 或 ↑ ↓ 键在各行间移动，回车在地图上查看。</p>' +
+      '<p class="gs-note">' + esc(t("Tab or ↑ ↓ move between the rows; Enter shows one on the map.")) + "</p>" +
       "<table><thead><tr>" + columns.map(function (c) { return '<th scope="col">' + esc(c) + "</th>"; }).join("") +
       "</tr></thead><tbody>" + rows.map(function (r, i) {
         return '<tr><th scope="row"><button type="button" class="gs-unit" data-i="' + i + '">' + esc(r.name) +
@@ -130,11 +149,11 @@
   }
   function parcelPopup(p, kind) {
     var rows = [
-      ["地块编号", p.code], ["项目", (p.project || "—") + (p.project_name ? " " + p.project_name : "")],
-      ["乡镇", p.township], ["状态", (STATUS[p.status] || {}).label || p.status],
-      ["面积", fmt(p.area_m2, 1) + " m² / " + fmt(p.area_mu, 2) + " 亩"],
-      ["核验", p.verified_by ? p.verified_by + (p.verified_group ? "（" + p.verified_group + "）" : "") : "—"],
-      ["核验日期", p.verified_at || "—"]
+      [t("Parcel code"), p.code], [t("Project"), (p.project || "—") + (p.project_name ? " " + p.project_name : "")],
+      [t("Township"), p.township], [t("Status"), statusLabel(p.status)],
+      [t("Area"), fmt(p.area_m2, 1) + " m² / " + mu(fmt(p.area_mu, 2))],
+      [t("Verified by"), p.verified_by ? p.verified_by + (p.verified_group ? " (" + p.verified_group + ")" : "") : "—"],
+      [t("Verified on"), p.verified_at || "—"]
     ];
     return '<table class="gs-popup">' + rows.map(function (r) {
       return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
@@ -151,10 +170,10 @@
       style: townshipStyle,
       onEachFeature: function (f, layer) {
         var p = f.properties;
-        layer.bindTooltip("<b>" + esc(p.name) + "</b><br>已核验 " + amount(cfg.view.kind, p.verified_m2) +
-          "<br>" + esc(p.target_label || "目标") + " " + (p.target_m2 === null ? "未设" : amount(cfg.view.kind, p.target_m2)) +
-          "<br>进度 " + pct(p.progress) + (p.approximate ? "<br><i>边界为示意</i>" : "") +
-          (p.link ? "<br>点击查看各乡镇" : ""), { sticky: true });
+        layer.bindTooltip("<b>" + esc(p.name) + "</b><br>" + esc(t("Verified")) + " " + amount(cfg.view.kind, p.verified_m2) +
+          "<br>" + esc(targetLabel(p, "Target")) + " " + (p.target_m2 === null ? esc(t("not set")) : amount(cfg.view.kind, p.target_m2)) +
+          "<br>" + esc(t("Progress")) + " " + pct(p.progress) + (p.approximate ? "<br><i>" + esc(t("boundary approximate")) + "</i>" : "") +
+          (p.link ? "<br>" + esc(t("Click to see its townships")) : ""), { sticky: true });
         // The city level: each district opens its own map of townships.
         if (p.link) layer.on("click", function () { window.location.href = p.link; });
       }
@@ -164,11 +183,10 @@
     // animation: Leaflet drops a setView made while one runs, and a first zoom must count.
     map.fitBounds(cfg.bounds, { animate: false });
     this.parcels = this.makeParcelLayer(cfg.data).addTo(map);
-    var units = cfg.view.city ? "区县" : "乡镇";
     var layers = {};
-    layers[units + "进度"] = this.townships;
-    layers[units + "标注"] = this.labels;
-    if (!cfg.view.city) layers["地块"] = this.parcels;
+    layers[t(cfg.view.city ? "Progress by district" : "Progress by township")] = this.townships;
+    layers[t(cfg.view.city ? "District labels" : "Township labels")] = this.labels;
+    if (!cfg.view.city) layers[t("Parcels")] = this.parcels;
     this.layerControl = L.control.layers(null, layers,
       { collapsed: false, position: "topright" }).addTo(map);
     this.summary = control("topright", "gs-summary").addTo(map);
@@ -209,7 +227,7 @@
     return L.geoJSON(null, {
       style: function (f) { return parcelStyle(f.properties.status); },
       onEachFeature: function (f, layer) {
-        layer.bindTooltip(esc(f.properties.code) + " · " + ((STATUS[f.properties.status] || {}).label || ""));
+        layer.bindTooltip(esc(f.properties.code) + " · " + esc(statusLabel(f.properties.status)));
         layer.bindPopup(parcelPopup(f.properties, kind));
         untabbed(layer);
       }
@@ -217,41 +235,43 @@
   };
 
   ProgressMap.prototype.legendHtml = function () {
-    var h = "<h4>" + (this.cfg.view.city ? "区县" : "乡镇") + "进度（已核验 ÷ 目标）</h4>";
+    var h = "<h4>" + esc(t(this.cfg.view.city ? "Progress by district (verified ÷ target)" :
+      "Progress by township (verified ÷ target)")) + "</h4>";
     PROGRESS_BINS.forEach(function (b) {
       h += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
     });
-    h += '<div><i class="gs-swatch gs-swatch-none"></i>未设目标</div>';
+    h += '<div><i class="gs-swatch gs-swatch-none"></i>' + esc(t("No target")) + "</div>";
     if (this.cfg.view.city) return h;
-    h += "<h4>地块状态</h4>";
+    h += "<h4>" + esc(t("Parcel status")) + "</h4>";
     var seen = {};
     Object.keys(STATUS).forEach(function (k) {
       if (k === (this.kind === "land" ? "demolished" : "delivered")) return;
       if (seen[STATUS[k].label]) return;
       seen[STATUS[k].label] = true;
-      h += '<div><i class="gs-swatch" style="background:' + STATUS[k].color + '"></i>' + STATUS[k].label + "</div>";
+      h += '<div><i class="gs-swatch" style="background:' + STATUS[k].color + '"></i>' + esc(statusLabel(k)) + "</div>";
     }, this);
     return h;
   };
 
   ProgressMap.prototype.summaryHtml = function (s) {
     var k = s.kind;
-    var when = s.quarter ? s.year + "年第" + s.quarter + "季度末" : (s.as_of ? s.as_of : "当前");
-    var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? "已完成" : (s.target_m2 === null ? "—" : "年度已结束"))
-      : amount(k, s.pace_m2_per_month) + " / 月";
-    return "<h3>" + esc(s.district) + " " + KIND_LABEL[k] + "进度 <small>" + esc(when) + "</small></h3>" +
+    var when = s.quarter ? t("End of Q%(q)s %(year)s", { q: s.quarter, year: s.year }) : (s.as_of ? s.as_of : t("now"));
+    var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? t("done") : (s.target_m2 === null ? "—" : t("year ended")))
+      : t("%(amount)s / month", { amount: amount(k, s.pace_m2_per_month) });
+    return "<h3>" + esc(t("%(district)s %(kind)s progress", { district: s.district, kind: kindLabel(k) })) +
+      " <small>" + esc(when) + "</small></h3>" +
       '<table class="gs-figures">' +
-      "<tr><th>" + esc(s.target_label || "年度目标") + "</th><td>" + (s.target_m2 === null ? "未设" : amount(k, s.target_m2)) + "</td></tr>" +
-      "<tr><th>已核验</th><td>" + amount(k, s.verified_m2) + "</td></tr>" +
-      '<tr><th>完成率</th><td class="gs-progress">' + pct(s.progress) + "</td></tr>" +
-      "<tr><th>剩余</th><td>" + (s.remaining_m2 === null ? "—" : amount(k, s.remaining_m2)) + "</td></tr>" +
-      "<tr><th>每月需完成</th><td>" + pace + "</td></tr></table>" +
+      "<tr><th>" + esc(targetLabel(s)) + "</th><td>" + (s.target_m2 === null ? esc(t("not set")) : amount(k, s.target_m2)) + "</td></tr>" +
+      "<tr><th>" + esc(t("Verified")) + "</th><td>" + amount(k, s.verified_m2) + "</td></tr>" +
+      '<tr><th>' + esc(t("Completion")) + '</th><td class="gs-progress">' + pct(s.progress) + "</td></tr>" +
+      "<tr><th>" + esc(t("Remaining")) + "</th><td>" + (s.remaining_m2 === null ? "—" : amount(k, s.remaining_m2)) + "</td></tr>" +
+      "<tr><th>" + esc(t("Needed per month")) + "</th><td>" + esc(pace) + "</td></tr></table>" +
       '<div class="gs-kinds">' + ["land", "demolition"].map(function (x) {
-        return x === k ? "<b>" + KIND_LABEL[x] + "</b>" : '<a href="?district=' + encodeURIComponent(s.district) +
-          "&kind=" + x + '">' + KIND_LABEL[x] + "</a>";
+        return x === k ? "<b>" + esc(kindLabel(x)) + "</b>" : '<a href="?district=' + encodeURIComponent(s.district) +
+          "&kind=" + x + '">' + esc(kindLabel(x)) + "</a>";
       }).join(" · ") + (this.cfg.view.city ? "" : ' · <a href="/maps/relocation?district=' +
-        encodeURIComponent(s.district) + '">回迁</a>') +
-      (this.cfg.up_url ? ' · <a class="gs-up" href="' + esc(this.cfg.up_url) + '">全市</a>' : "") + "</div>";
+        encodeURIComponent(s.district) + '">' + esc(t("relocation")) + "</a>") +
+      (this.cfg.up_url ? ' · <a class="gs-up" href="' + esc(this.cfg.up_url) + '">' + esc(t("whole city")) + "</a>" : "") + "</div>";
   };
 
   ProgressMap.prototype.update = function (data) {
@@ -262,7 +282,7 @@
       var p = f.properties;
       var text = esc(p.name) + "<br>" + fmt(p.verified_m2 / (kind === "land" ? MU : 1), kind === "land" ? 0 : 0) +
         " / " + (p.target_m2 === null ? "—" : fmt(p.target_m2 / (kind === "land" ? MU : 1), 0)) +
-        (kind === "land" ? " 亩" : " m²");
+        (kind === "land" ? " " + esc(t("mu")) : " m²");
       L.marker([p.label_lat, p.label_lon], {
         interactive: false,
         icon: L.divIcon({ className: "gs-label", html: "<span>" + text + "</span>", iconSize: null })
@@ -289,8 +309,8 @@
   };
 
   ProgressMap.prototype.listUnits = function (data) {
-    var self = this, kind = this.kind, units = this.cfg.view.city ? "区县" : "乡镇";
-    function target(p) { return p.target_m2 === null ? "未设" : amount(kind, p.target_m2); }
+    var self = this, kind = this.kind, city = this.cfg.view.city;
+    function target(p) { return p.target_m2 === null ? esc(t("not set")) : amount(kind, p.target_m2); }
     var rows = data.townships.features.map(function (f) {
       var p = f.properties;
       return {
@@ -302,14 +322,15 @@
           return found;
         },
         detail: function () {
-          return "<h3>" + esc(p.name) + "</h3>" + figures([["已核验", amount(kind, p.verified_m2)],
-            [p.target_label || "目标", target(p)], ["进度", pct(p.progress)]]) +
-            (p.approximate ? "<p><i>边界为示意</i></p>" : "") +
-            (p.link ? '<p><a href="' + esc(p.link) + '">查看各乡镇</a></p>' : "");
+          return "<h3>" + esc(p.name) + "</h3>" + figures([[t("Verified"), amount(kind, p.verified_m2)],
+            [targetLabel(p, "Target"), target(p)], [t("Progress"), pct(p.progress)]]) +
+            (p.approximate ? "<p><i>" + esc(t("boundary approximate")) + "</i></p>" : "") +
+            (p.link ? '<p><a href="' + esc(p.link) + '">' + esc(t("See its townships")) + "</a></p>" : "");
         }
       };
     });
-    unitList(this.map, units + KIND_LABEL[kind] + "进度", [units, "已核验", "目标", "进度"], rows);
+    var title = t(city ? "%(kind)s progress by district" : "%(kind)s progress by township", { kind: kindLabel(kind) });
+    unitList(this.map, title, [t(city ? "District" : "Township"), t("Verified"), t("Target"), t("Progress")], rows);
   };
 
   ProgressMap.prototype.tileUrl = function (data) {
@@ -342,20 +363,23 @@
   ProgressMap.prototype.addTools = function () {
     var self = this, map = this.map, cfg = this.cfg;
     var search = control("topleft", "gs-search",
-      '<input type="search" placeholder="搜索地块编号" aria-label="搜索地块编号">' +
-      '<button type="button" class="gs-fit" title="全区">全区</button><div class="gs-search-msg"></div>').addTo(map);
+      '<input type="search" placeholder="' + esc(t("Search a parcel code")) + '" aria-label="' + esc(t("Search a parcel code")) + '">' +
+      '<button type="button" class="gs-fit" title="' + esc(t("Whole district")) + '">' + esc(t("Whole district")) + "</button>" +
+      '<div class="gs-search-msg"></div>').addTo(map);
     var box = search.getContainer();
     box.querySelector(".gs-fit").onclick = function () { map.fitBounds(cfg.bounds); };
     box.querySelector("input").addEventListener("keydown", function (e) {
       if (e.key === "Enter") self.find(this.value.trim(), box.querySelector(".gs-search-msg"));
     });
     if (cfg.timeline) {
-      var html = '<span class="gs-timeline-title">' + cfg.view.year + "年</span>" +
-        '<button type="button" data-q=""' + (self.viewing ? "" : ' class="gs-active"') + ">当前</button>" +
-        cfg.timeline.map(function (t) {
+      var html = '<span class="gs-timeline-title">' + esc(t("Year %(year)s", { year: cfg.view.year })) + "</span>" +
+        '<button type="button" data-q=""' + (self.viewing ? "" : ' class="gs-active"') + ">" + esc(t("now")) + "</button>" +
+        cfg.timeline.map(function (q) {
           // The quarter shown is the one highlighted, also when the page was opened on it.
-          var active = t.quarter === self.viewing ? ' class="gs-active"' : "";
-          return '<button type="button" data-q="' + t.quarter + '"' + active + ' title="' + esc(t.label) + '">Q' + t.quarter + "</button>";
+          var active = q.quarter === self.viewing ? ' class="gs-active"' : "";
+          var label = t("End of Q%(q)s %(year)s", { q: q.quarter, year: cfg.view.year });
+          return '<button type="button" data-q="' + q.quarter + '"' + active + ' title="' + esc(label) + '">' +
+            esc(t("Q%(q)s", { q: q.quarter })) + "</button>";
         }).join("");
       var tl = control("bottomleft", "gs-timeline", html).addTo(map).getContainer();
       tl.querySelectorAll("button").forEach(function (b) {
@@ -375,11 +399,11 @@
     if (!this.cfg.tiles) {
       this.parcels.eachLayer(function (l) { if (l.feature.properties.code === code) found = l; });
       if (found) { map.fitBounds(found.getBounds(), { maxZoom: 17 }); found.openPopup(); return; }
-      msg.textContent = "未找到 " + code;
+      msg.textContent = t("Not found: %(code)s", { code: code });
       return;
     }
     fetch(this.cfg.search_url + encodeURIComponent(code)).then(function (r) { return r.json(); }).then(function (fc) {
-      if (!fc.features || !fc.features.length) { msg.textContent = "未找到 " + code; return; }
+      if (!fc.features || !fc.features.length) { msg.textContent = t("Not found: %(code)s", { code: code }); return; }
       var layer = L.geoJSON(fc.features[0]);
       map.fitBounds(layer.getBounds(), { maxZoom: 17 });
       L.popup().setLatLng(layer.getBounds().getCenter())
@@ -412,15 +436,19 @@
       if (!a || !b) return;
       var w = 2 + 10 * l.verified_m2 / maxM2;
       var pts = curve(a, b);
-      var text = esc(l.helper) + " → " + esc(l.host) + "：" + l.parcels + " 宗，已核验 " + amount(l.kind, l.verified_m2);
+      var text = esc(t("%(helper)s → %(host)s: %(parcels)s parcels, %(amount)s verified",
+        { helper: l.helper, host: l.host, parcels: l.parcels, amount: amount(l.kind, l.verified_m2) }));
       L.polyline(pts, { className: "gs-link", color: "#6a1b9a", weight: w, opacity: 0.75 })
         .bindTooltip(text, { sticky: true }).addTo(links);
       L.polygon(arrowHead(pts[pts.length - 2], pts[pts.length - 1], 0.004 + w * 0.0004),
         { className: "gs-arrow", color: "#6a1b9a", weight: 1, fillOpacity: 0.9 }).addTo(links);
     });
-    L.control.layers(null, { "支援关系": links, "支援项目地块": parcels }, { collapsed: false }).addTo(map);
-    control("bottomright", "gs-legend",
-      '<h4>跨界支援</h4><div><i class="gs-line"></i>支援方 → 属地乡镇，线宽 ∝ 共同完成的已核验面积</div>').addTo(map);
+    var layers = {};
+    layers[t("Support links")] = links;
+    layers[t("Supported parcels")] = parcels;
+    L.control.layers(null, layers, { collapsed: false }).addTo(map);
+    control("bottomright", "gs-legend", "<h4>" + esc(t("Cross-township support")) + '</h4><div><i class="gs-line"></i>' +
+      esc(t("helper → host township; line width ∝ the verified area done together")) + "</div>").addTo(map);
     map.fitBounds(cfg.bounds, { animate: false });
     document.body.setAttribute("data-gs-links", String(data.links.length));
   }
@@ -457,16 +485,19 @@
     this.links = L.layerGroup().addTo(map);
     this.sites = L.layerGroup().addTo(map);
     map.fitBounds(cfg.bounds, { animate: false });
-    L.control.layers(null, { "安置项目": this.sites, "乡镇 → 安置项目": this.links, "乡镇标注": this.labels },
-      { collapsed: false, position: "topright" }).addTo(map);
+    var layers = {};
+    layers[t("Resettlement sites")] = this.sites;
+    layers[t("Township → resettlement site")] = this.links;
+    layers[t("Township labels")] = this.labels;
+    L.control.layers(null, layers, { collapsed: false, position: "topright" }).addTo(map);
     this.summary = control("topright", "gs-summary").addTo(map);
-    var legend = "<h4>安置项目交房进度（已交房户数 ÷ 应回迁户数）</h4>";
+    var legend = "<h4>" + esc(t("Hand-over by resettlement site (households handed over ÷ households due)")) + "</h4>";
     PROGRESS_BINS.forEach(function (b) {
       legend += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
     });
-    legend += '<div><i class="gs-swatch gs-swatch-none"></i>暂无回迁户</div>' +
-      "<div>圆圈大小 ∝ 安置房套数</div>" +
-      '<div><i class="gs-line gs-line-relocation"></i>乡镇 → 安置项目，线宽 ∝ 回迁户数</div>';
+    legend += '<div><i class="gs-swatch gs-swatch-none"></i>' + esc(t("No households yet")) + "</div>" +
+      "<div>" + esc(t("circle size ∝ flats")) + "</div>" +
+      '<div><i class="gs-line gs-line-relocation"></i>' + esc(t("township → resettlement site; line width ∝ households")) + "</div>";
     control("bottomright", "gs-legend", legend).addTo(map);
     this.update(cfg.data);
     if (cfg.live) this.poll();
@@ -481,7 +512,7 @@
     data.townships.features.forEach(function (f) {
       var p = f.properties;
       centres[p.name] = [p.label_lat, p.label_lon];
-      var text = esc(p.name) + (p.households ? "<br>" + fmt(p.handed_over) + " / " + fmt(p.households) + " 户" : "");
+      var text = esc(p.name) + (p.households ? "<br>" + esc(households(fmt(p.handed_over) + " / " + fmt(p.households))) : "");
       L.marker(centres[p.name], { interactive: false,
         icon: L.divIcon({ className: "gs-label", html: "<span>" + text + "</span>", iconSize: null })
       }).addTo(self.labels);
@@ -496,18 +527,21 @@
       if (!a || !site) return;
       L.polyline(curve(a, [site.lat, site.lon]), { className: "gs-rlink", color: "#8d6e63",
         weight: 1.5 + 8 * l.households / maxHouseholds, opacity: 0.8 })
-        .bindTooltip(esc(l.township) + " → " + esc(l.project) + "：" + fmt(l.households) + " 户，已交房 " +
-          fmt(l.handed_over) + " 户", { sticky: true }).addTo(self.links);
+        .bindTooltip(esc(t("%(township)s → %(site)s: %(households)s households, %(handed)s handed over",
+          { township: l.township, site: l.project, households: fmt(l.households), handed: fmt(l.handed_over) })),
+          { sticky: true }).addTo(self.links);
     });
     data.sites.features.forEach(function (f) {
       var p = f.properties;
       var color = p.progress === null ? "#ffffff" : progressColor(p.progress);
       L.geoJSON(f, { style: { className: "gs-site", color: "#37474f", weight: 1.5, fillColor: color, fillOpacity: 0.9 } })
         .addTo(self.sites);
-      var rows = [["项目", p.code + " " + p.name], ["服务乡镇", p.townships || "—"],
-        ["回迁户", fmt(p.households_handed_over) + " / " + fmt(p.households) + " 户已交房"],
-        ["安置房", fmt(p.flats_handed_over) + " 套已交房，" + fmt(p.flats_allocated) + " 套已分配，计划 " + fmt(p.flats_planned) + " 套"],
-        ["交房进度", pct(p.progress)], ["计划竣工", p.planned_completion || "—"], ["实际竣工", p.actual_completion || "未竣工"]];
+      var rows = [[t("Project"), p.code + " " + p.name], [t("Townships served"), p.townships || "—"],
+        [t("Households"), t("%(done)s / %(all)s households handed over", { done: fmt(p.households_handed_over), all: fmt(p.households) })],
+        [t("Flats"), t("%(handed)s handed over, %(allocated)s allocated, %(planned)s planned",
+          { handed: fmt(p.flats_handed_over), allocated: fmt(p.flats_allocated), planned: fmt(p.flats_planned) })],
+        [t("Hand-over"), pct(p.progress)], [t("Planned completion"), p.planned_completion || "—"],
+        [t("Completed"), p.actual_completion || t("not completed")]];
       var html = '<table class="gs-popup">' + rows.map(function (r) {
         return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
       }).join("") + "</table>";
@@ -529,42 +563,43 @@
       var p = f.properties;
       return {
         name: p.name,
-        cells: [fmt(p.households_handed_over) + " / " + fmt(p.households) + " 户", pct(p.progress)],
+        cells: [esc(households(fmt(p.households_handed_over) + " / " + fmt(p.households))), pct(p.progress)],
         layer: function () { return markers[p.code]; },
         detail: function () { return markers[p.code].gsDetail; }
       };
     });
     var townships = data.townships.features.filter(function (f) { return f.properties.households; });
-    var extra = townships.length ? "<h3>各乡镇回迁户（已交房 / 应回迁）</h3><table><tbody>" +
+    var extra = townships.length ? "<h3>" + esc(t("Households by township (handed over / due)")) + "</h3><table><tbody>" +
       townships.map(function (f) {
         var p = f.properties;
-        return '<tr><th scope="row">' + esc(p.name) + "</th><td>" + fmt(p.handed_over) + " / " + fmt(p.households) + " 户</td></tr>";
+        return '<tr><th scope="row">' + esc(p.name) + "</th><td>" + esc(households(fmt(p.handed_over) + " / " + fmt(p.households))) + "</td></tr>";
       }).join("") + "</tbody></table>" : "";
-    unitList(this.map, "安置项目交房进度", ["安置项目", "已交房 / 应回迁户", "交房进度"], rows, extra);
+    unitList(this.map, t("Hand-over by resettlement site"),
+      [t("Resettlement site"), t("Handed over / households due"), t("Hand-over")], rows, extra);
   };
 
   RelocationMap.prototype.summaryHtml = function (s) {
     function row(label, value, cls) {
-      return "<tr><th>" + label + "</th><td" + (cls ? ' class="' + cls + '"' : "") + ">" + value + "</td></tr>";
+      return "<tr><th>" + esc(t(label)) + "</th><td" + (cls ? ' class="' + cls + '"' : "") + ">" + esc(value) + "</td></tr>";
     }
-    function target(v, unit) { return v === null || v === undefined ? "未设" : fmt(v) + unit; }
-    var when = s.as_of || (s.year + "年");
-    return "<h3>" + esc(s.district) + " 回迁进度 <small>" + esc(when) + "</small></h3>" +
+    function count(n) { return households(fmt(n)); }
+    var when = s.as_of || t("Year %(year)s", { year: s.year });
+    return "<h3>" + esc(t("%(district)s relocation progress", { district: s.district })) + " <small>" + esc(when) + "</small></h3>" +
       '<table class="gs-figures">' +
-      row("应回迁户数", fmt(s.households_planned) + " 户") +
-      row("已交房户数", fmt(s.households_handed_over) + " 户") +
-      row("年度目标", target(s.target_households, " 户")) +
-      row("完成率", pct(s.progress), "gs-progress") +
-      row("已交房套数", fmt(s.flats_handed_over) + " / " + fmt(s.flats_planned) + " 套") +
-      row("已交房面积", fmt(s.m2_handed_over) + " / " + fmt(s.m2_planned) + " m²") +
-      row("已办证户数", fmt(s.households_certified) + " 户") +
-      row("回迁核验户数", fmt(s.households_verified) + " 户", "gs-verified") +
-      row("逾期未回迁", fmt(s.overdue_handover) + " 户", "gs-overdue") +
-      row("逾期未办证", fmt(s.overdue_title) + " 户", "gs-overdue") + "</table>" +
+      row("Households due", count(s.households_planned)) +
+      row("Households handed over", count(s.households_handed_over)) +
+      row("Annual target", s.target_households === null || s.target_households === undefined ? t("not set") : count(s.target_households)) +
+      row("Completion", pct(s.progress), "gs-progress") +
+      row("Flats handed over", t("%(n)s flats", { n: fmt(s.flats_handed_over) + " / " + fmt(s.flats_planned) })) +
+      row("Floor area handed over", fmt(s.m2_handed_over) + " / " + fmt(s.m2_planned) + " m²") +
+      row("Households with title deeds", count(s.households_certified)) +
+      row("Households verified", count(s.households_verified), "gs-verified") +
+      row("Overdue hand-over", count(s.overdue_handover), "gs-overdue") +
+      row("Overdue title deeds", count(s.overdue_title), "gs-overdue") + "</table>" +
       '<div class="gs-kinds">' + ["land", "demolition"].map(function (x) {
         return '<a href="/maps/progress?district=' + encodeURIComponent(s.district) + "&kind=" + x + '">' +
-          KIND_LABEL[x] + "</a>";
-      }).join(" · ") + " · <b>回迁</b></div>";
+          esc(kindLabel(x)) + "</a>";
+      }).join(" · ") + " · <b>" + esc(t("relocation")) + "</b></div>";
   };
 
   RelocationMap.prototype.poll = function () {
@@ -583,7 +618,9 @@
     start: function (map, cfg) {
       var box = map.getContainer();
       box.setAttribute("role", "region");
-      box.setAttribute("aria-label", (document.querySelector("h1") || document).textContent + " 地图");
+      WORDS = cfg.words || {};
+      LOCALE = cfg.locale || LOCALE;
+      box.setAttribute("aria-label", t("%(title)s map", { title: (document.querySelector("h1") || document).textContent }));
       var page = new (MODES[cfg.mode] || ProgressMap)(map, cfg);
       window.geoServiceMaps.page = page;
       return page;

@@ -312,7 +312,10 @@ def _read_vector_file(path, name, kind, override, encoding, layer, limits, place
     if kind == vector.GEOJSON:
         check_nesting(path, name)
     frame, used, notes = vector.read_vector(path, kind, name, encoding, layer)
-    skipped = [Problem(None, None, "skipped_features", "warning", note) for note in notes]
+    skipped = [
+        Problem(None, None, "skipped_features", "warning", note, params=params)
+        for note, params in notes
+    ]
     return _Raw(frame, used, kind, problems=skipped + _geojson_problems(path, kind, name, override))
 
 
@@ -331,6 +334,7 @@ def _geojson_problems(path, kind, name, override) -> list[Problem]:
                 "crs_unknown",
                 f"the file declares the coordinate reference system {declared!r}, which is "
                 "not a known CRS; correct it in the file or give the real one with --crs",
+                {"declared": str(declared)},
             ) from None
     return [
         Problem(
@@ -339,6 +343,7 @@ def _geojson_problems(path, kind, name, override) -> list[Problem]:
             "code_not_text",
             "error",
             f"the parcel code ({key}) must be plain text or a number, not {_shown(value)}",
+            params={"key": key, "value": repr(value)},
         )
         if str(key).lower() in codes
         else Problem(
@@ -348,6 +353,7 @@ def _geojson_problems(path, kind, name, override) -> list[Problem]:
             "error",
             f"the parcel name ({key}) holds a NUL character (U+0000), which would cut it "
             "short; correct it in the file",
+            params={"key": key},
         )
         for i, key, value in odd
     ]

@@ -53,6 +53,7 @@ class _Parcel:
     # Each ring's point numbers (J1, J2…), as the surveyor wrote them: problems name them.
     names: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    bad_lines: list[int] = field(default_factory=list)  # the errors' lines, for the pages
 
 
 @dataclass
@@ -80,7 +81,10 @@ def parse(
     points = np.array([pt for p in parcels for ring in p.rings.values() for pt in ring])
     if not parcels or not len(points):
         raise refusal(
-            filename, "no_parcels", f"no parcel coordinates in the [{COORDINATE_SECTION}] section"
+            filename,
+            "no_parcels",
+            f"no parcel coordinates in the [{COORDINATE_SECTION}] section",
+            {"variant": "no_section", "section": COORDINATE_SECTION},
         )
     easting_first = _easting_first(points, filename)
     problems: list[Problem] = []
@@ -129,6 +133,7 @@ def _sections(text: str, filename: str) -> tuple[dict[str, str], list[_Parcel]]:
                     "malformed_file",
                     f"line {number}: a point before any parcel header line "
                     "(<点数>,<面积>,<地块编号>,<地块名称>,面,...,@)",
+                    {"variant": "point_before_header", "line": number},
                 )
             _add_point(parcels[-1], fields, number)
     return header, parcels
@@ -140,15 +145,18 @@ def _is_parcel_header(fields: list[str]) -> bool:
 
 def _add_point(parcel: _Parcel, fields: list[str], number: int) -> None:
     if len(fields) < 4:
+        parcel.bad_lines.append(number)
         parcel.errors.append(f"line {number}: expected <点号>,<圈号>,<X>,<Y>")
         return
     ring = fields[1]
     try:
         x, y = float(fields[2]), float(fields[3])
     except ValueError:
+        parcel.bad_lines.append(number)
         parcel.errors.append(f"line {number}: coordinates {fields[2]!r}, {fields[3]!r}")
         return
     if not (np.isfinite(x) and np.isfinite(y)):
+        parcel.bad_lines.append(number)
         parcel.errors.append(f"line {number}: coordinates {fields[2]!r}, {fields[3]!r}")
         return
     parcel.rings.setdefault(ring, []).append((x, y))
@@ -174,6 +182,7 @@ def _easting_first(points: np.ndarray, filename: str) -> bool:
         "coordinates_unrecognised",
         "cannot tell the northing (X, about 2.8-3.0 million metres in Fuzhou) from the "
         "easting (Y) in the point lines: are these Gauss-Kruger coordinates in metres?",
+        {"variant": "northing"},
     )
 
 
@@ -211,6 +220,7 @@ def _header_crs(header: dict, east_north: np.ndarray, filename: str, place=None)
             f"坐标系={system} is not a datum this service knows (2000国家大地坐标系, "
             "1980西安坐标系, 1954北京坐标系); give the CRS with --crs "
             f"({crsmod.accepted_summary()})",
+            {"variant": "datum", "system": system},
         )
     width = _int(header.get("几度分带")) or 3
     if width != 3:
@@ -219,6 +229,7 @@ def _header_crs(header: dict, east_north: np.ndarray, filename: str, place=None)
             "crs_not_accepted",
             f"几度分带={width}: only 3-degree Gauss-Kruger zones are accepted; give the CRS "
             f"with --crs ({crsmod.accepted_summary()})",
+            {"variant": "zone_width", "width": width},
         )
     header_zone = _int(header.get("带号"))
     meridian = _int(header.get("中央子午线"))
@@ -232,13 +243,17 @@ def _header_crs(header: dict, east_north: np.ndarray, filename: str, place=None)
             filename,
             "coordinates_unrecognised",
             "some eastings carry a zone prefix and some do not",
+            {"variant": "mixed_prefixes"},
         )
     if prefixed.all():
         zones = np.unique(np.floor(eastings / 1_000_000).astype(int))
         if len(zones) > 1:
             listed = ", ".join(str(z) for z in zones)
             raise refusal(
-                filename, "coordinates_unrecognised", f"eastings in several zones ({listed})"
+                filename,
+                "coordinates_unrecognised",
+                f"eastings in several zones ({listed})",
+                {"variant": "zones", "zones": listed},
             )
         zone = int(zones[0])
         if header_zone and header_zone != zone:
@@ -247,6 +262,7 @@ def _header_crs(header: dict, east_north: np.ndarray, filename: str, place=None)
                     "zone_mismatch",
                     f"带号={header_zone} in the header, but the eastings carry zone prefix "
                     f"{zone}: zone {zone} was used",
+                    {"header": header_zone, "zone": zone},
                 )
             )
         how = f"the zone prefix {zone} of the eastings"
@@ -262,6 +278,7 @@ def _header_crs(header: dict, east_north: np.ndarray, filename: str, place=None)
                 "the eastings carry no zone prefix and the header gives no 带号, so the zone "
                 f"is unknown{missed}; give the CRS with --crs (for example --crs EPSG:4549 "
                 "for CGCS2000 GK CM 120E)",
+                {"variant": "no_zone"},
             )
         zone = header_zone
         how = f"带号={zone} in the header"
@@ -271,6 +288,7 @@ def _header_crs(header: dict, east_north: np.ndarray, filename: str, place=None)
             "crs_not_accepted",
             f"3-degree zone {zone} is not a zone of China's Gauss-Kruger grid (25..45); "
             f"give the CRS with --crs ({crsmod.accepted_summary()})",
+            {"variant": "zone", "zone": zone},
         )
     if datum is None:
         datum = crsmod.CGCS2000
@@ -283,14 +301,15 @@ def _header_crs(header: dict, east_north: np.ndarray, filename: str, place=None)
                 f"the header gives no 坐标系; from {how} CGCS2000 3-degree GK zone {zone} "
                 f"(EPSG:{code}) was assumed; if the survey is on another datum say so with "
                 f"--crs EPSG:{xian} (Xian 1980) or --crs EPSG:{beijing} (Beijing 1954)",
+                {"zone": zone, "code": code, "xian": xian, "beijing": beijing},
             )
         )
     code = crsmod.gk_epsg(datum, zone, bool(prefixed.all()))
     return crsmod.SourceCRS(CRS.from_epsg(code)), problems
 
 
-def _file_warning(rule: str, message: str) -> Problem:
-    return Problem(feature=None, code=None, rule=rule, severity="warning", message=message)
+def _file_warning(rule: str, message: str, params: dict) -> Problem:
+    return Problem(None, None, rule, "warning", message, params=params)
 
 
 def _attributes(fields: list[str]) -> dict:
@@ -317,18 +336,20 @@ def _attributes(fields: list[str]) -> dict:
 
 
 def _geometry(parcel: _Parcel, number: int, code, easting_first: bool, problems: list):
-    def error(rule, message):
-        problems.append(Problem(number, code, rule, "error", message))
+    def error(rule, message, params):
+        problems.append(Problem(number, code, rule, "error", message, params=params))
 
     if parcel.errors:
-        error("bad_coordinate", "unreadable point line(s): " + "; ".join(parcel.errors[:5]))
+        error("bad_coordinate", "unreadable point line(s): " + "; ".join(parcel.errors[:5]),
+              {"lines": ", ".join(map(str, parcel.bad_lines[:5]))})  # fmt: skip
         return None
     kind = parcel.fields[4] if len(parcel.fields) > 4 else "面"
     if _GEOMETRY_WORDS.get(kind, "polygon") != "polygon":
-        error("not_polygon", f"the parcel is marked {kind} ({_GEOMETRY_WORDS[kind]}), not 面")
+        error("not_polygon", f"the parcel is marked {kind} ({_GEOMETRY_WORDS[kind]}), not 面",
+              {"variant": "marked", "kind": kind})  # fmt: skip
         return None
     if not parcel.rings:
-        error("too_few_points", "the parcel has no points")
+        error("too_few_points", "the parcel has no points", {"variant": "none"})
         return None
     rings, crossings = [], []
     for ring_no, points in parcel.rings.items():
@@ -341,6 +362,7 @@ def _geometry(parcel: _Parcel, number: int, code, easting_first: bool, problems:
             error(
                 "too_few_points",
                 f"ring {ring_no} has {distinct} distinct point(s); a boundary needs at least 3",
+                {"ring": ring_no, "count": distinct},
             )
             return None
         if not closed:
@@ -351,6 +373,7 @@ def _geometry(parcel: _Parcel, number: int, code, easting_first: bool, problems:
                     "unclosed_ring",
                     "warning",
                     f"ring {ring_no} does not end on its first point; it was closed",
+                    params={"ring": ring_no},
                 )
             )
         crossings += [(ring_no, found) for found in self_crossings(open_ring, names)]

@@ -87,16 +87,21 @@ def dwg_version(path: Path) -> str | None:
 def dwg_refusal(name: str, version: str | None = None, why: str = "") -> UploadRefused:
     if version is None:
         what, said = "the file has no DWG header (AC10xx)", "该文件不是有效的 DWG 图形文件"
+        params = {"variant": "no_header"}
     else:
         release = DWG_VERSIONS.get(version, "unknown")
         what = f"a DWG of AutoCAD {release} ({version}) {why or 'cannot be read here'}"
         said = f"该 DWG 图形为 AutoCAD {release} 版本（{version}），本系统无法直接读取"
+        params = {"release": release, "version": version}
+    # The command line shows both languages; the pages say it in the reader's language
+    # from `params` (geo_service/web/problems.py).
     return crsmod.refusal(
         name,
         "dwg_not_read",
         f"{what}: only AutoCAD 2000 (AC1015) drawings are read; in 南方CASS or AutoCAD "
         "save the drawing as DXF (另存为 DXF) and upload the .dxf. "
         f"{said}，请在南方CASS或AutoCAD中将图形另存为 DXF 格式后再上传。",
+        params,
     )
 
 
@@ -150,6 +155,7 @@ def read_converted(converted: Path, name, override, layer=None, place=None) -> P
                 f"GDAL's CAD driver does not tell closed polylines from open ones: {closed} "
                 "polyline(s) whose ends do not meet were read as closed; check the outlines, "
                 "or upload a DXF export, in which open outlines are found",
+                {"count": closed},
             )
         )
     return parsed
@@ -241,10 +247,10 @@ def _parcels(entities, name, override, layer, place, encoding) -> Parsed:
         code_texts = texts[texts["layer_key"].isin(parcel_layers).to_numpy()]
     shapes, skipped = _outlines(outlines)
     if not shapes:
-        raise crsmod.refusal(name, "no_parcels", _no_outline_message(entities, parcel_layers))
+        raise crsmod.refusal(name, "no_parcels", *_no_outline(entities, parcel_layers))
     frame, problems = _with_codes(shapes, code_texts, _names(get_settings().cass_code_xdata_apps))
     if skipped:
-        problems.append(_file_problem("skipped_features", "warning", _skipped_message(skipped)))
+        problems.append(_file_problem("skipped_features", "warning", *_skipped(skipped)))
     source, inferred = _source(shapes, override, name, place)
     frame = frame.set_crs(None if source.gcj02 else source.crs, allow_override=True)
     return Parsed(frame=frame, source=source, problems=inferred + problems, encoding=encoding)
@@ -348,23 +354,27 @@ def _with_codes(shapes, texts: pd.DataFrame, xdata_apps: set[str]):
             inside = [carried]
         code = inside[0] if len(inside) == 1 else None
         where = f"the outline on layer {entity.Layer} (entity {entity.position} of the drawing)"
+        at = {"layer": entity.Layer, "entity": entity.position}
         rows.append({"code": code, "layer": entity.Layer, "geometry": shape if closed else None})
         if not closed:
             problems.append(
                 Problem(feature, code, "unclosed_outline", "error",
                         f"{where} does not close: its ends are {gap:.3f} m apart; close the "
-                        "polyline in CASS (it was not closed here)")
+                        "polyline in CASS (it was not closed here)",
+                        params={**at, "gap": f"{gap:.3f}"})
             )  # fmt: skip
         if len(inside) > 1:
             listed = ", ".join(inside)
             problems.append(
                 Problem(feature, None, "several_codes", "error",
-                        f"{where} holds {len(inside)} code texts ({listed}); keep one")
+                        f"{where} holds {len(inside)} code texts ({listed}); keep one",
+                        params={**at, "count": len(inside), "codes": listed})
             )  # fmt: skip
         elif not inside and closed:
             problems.append(
                 Problem(feature, None, "code_missing", "warning",
-                        f"{where} holds no code text (宗地号); it was named after the file")
+                        f"{where} holds no code text (宗地号); it was named after the file",
+                        params=at)
             )  # fmt: skip
     for t in np.flatnonzero(owner < 0):
         text = texts.iloc[t]
@@ -372,7 +382,9 @@ def _with_codes(shapes, texts: pd.DataFrame, xdata_apps: set[str]):
         problems.append(
             _file_problem("code_outside_outlines", "warning",
                           f"the code text {text['text']} on layer {text['Layer']} at "
-                          f"({x:.3f}, {y:.3f}) lies inside no parcel outline")
+                          f"({x:.3f}, {y:.3f}) lies inside no parcel outline",
+                          {"text": text["text"], "layer": text["Layer"], "x": f"{x:.3f}",
+                           "y": f"{y:.3f}"})
         )  # fmt: skip
     frame = gpd.GeoDataFrame(rows, columns=["code", "layer", "geometry"], geometry="geometry")
     return frame, problems
@@ -385,26 +397,30 @@ def _source(shapes, override, name, place):
     return crsmod.infer_from_coordinates(bounds, name, place)
 
 
-def _file_problem(rule: str, severity: str, message: str) -> Problem:
-    return Problem(None, None, rule, severity, message)
+def _file_problem(rule: str, severity: str, message: str, params: dict) -> Problem:
+    return Problem(None, None, rule, severity, message, params=params)
 
 
-def _skipped_message(skipped) -> str:
+def _skipped(skipped) -> tuple[str, dict]:
+    """The message and its figures (the pages say it from these)."""
     by_layer: dict[str, int] = {}
     for row in skipped:
         by_layer[row.Layer] = by_layer.get(row.Layer, 0) + 1
     listed = ", ".join(f"{n} on {layer}" for layer, n in by_layer.items())
-    return (
+    message = (
         f"{len(skipped)} open line(s) on the parcel layers are not outlines and were "
         f"skipped ({listed})"
     )
+    layers = ", ".join(f"{layer} ({n})" for layer, n in by_layer.items())
+    return message, {"variant": "open_lines", "count": len(skipped), "layers": layers}
 
 
-def _no_outline_message(entities: pd.DataFrame, parcel_layers: set[str]) -> str:
+def _no_outline(entities: pd.DataFrame, parcel_layers: set[str]) -> tuple[str, dict]:
     counts = entities.groupby("Layer").size().sort_values(ascending=False)
-    listed = ", ".join(f"{layer} ({n})" for layer, n in counts.head(15).items()) or "none"
+    listed = ", ".join(f"{layer} ({n})" for layer, n in counts.head(15).items()) or "—"
     wanted = ", ".join(sorted(parcel_layers))
-    return (
+    message = (
         f"no closed polylines on the parcel layers ({wanted}); the drawing's layers "
         f"(entities): {listed}; name the parcel layer with --layer"
     )
+    return message, {"variant": "no_outlines", "wanted": wanted, "layers": listed}

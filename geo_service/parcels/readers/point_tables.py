@@ -62,6 +62,7 @@ class _Parcel:
     code: str
     rings: dict[str, list[_Point]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    bad_lines: list[int] = field(default_factory=list)  # the errors' rows, for the pages
 
 
 def parse_columns(text: str | None) -> dict[str, str]:
@@ -113,6 +114,7 @@ def _xlsx_rows(path: Path, name: str, sheet: str | None, mapping: dict) -> list[
             raise crsmod.refusal(
                 name, "no_parcels",
                 f"no sheet {sheet!r} in the workbook (sheets: {', '.join(book.sheetnames)})",
+                {"variant": "no_sheet", "sheet": sheet, "sheets": ", ".join(book.sheetnames)},
             )  # fmt: skip
         names = [sheet] if sheet else book.sheetnames
         tables = [[list(r) for r in book[n].iter_rows(values_only=True)] for n in names]
@@ -124,6 +126,7 @@ def _xlsx_rows(path: Path, name: str, sheet: str | None, mapping: dict) -> list[
             name, "no_parcels",
             f"several sheets hold point tables ({', '.join(book.sheetnames)}); "
             "say which with --layer",
+            {"variant": "several_sheets", "sheets": ", ".join(book.sheetnames)},
         )  # fmt: skip
     return found[0] if found else tables[0]
 
@@ -134,13 +137,17 @@ def _text(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             return encoding, decode_text(data, encoding)
         except UnicodeDecodeError as exc:
             raise crsmod.refusal(
-                name, "encoding", f"the text is not valid {encoding} ({exc})"
+                name,
+                "encoding",
+                f"the text is not valid {encoding} ({exc})",
+                {"variant": "invalid", "encoding": encoding},
             ) from None
     found = detect_text(data)
     if found is None:
         raise crsmod.refusal(
             name, "encoding",
             "the text is neither UTF-8 nor GBK/GB18030; give its encoding with --encoding",
+            {"variant": "unknown"},
         )  # fmt: skip
     return found
 
@@ -182,6 +189,7 @@ def _table_parcels(rows, name: str, stem: str, mapping: dict[str, str]) -> list[
             f"no header row with the coordinate columns ({expected}) in the first "
             f"{HEADER_ROWS_SEARCHED} rows; name the columns with --columns "
             "(e.g. code=宗地代码,point=点号,x=北坐标,y=东坐标)",
+            {"variant": "no_header", "expected": expected, "rows": HEADER_ROWS_SEARCHED},
         )  # fmt: skip
     at, columns = header
     code = _title_code(rows[:at]) or stem
@@ -230,6 +238,7 @@ def _add(parcel: _Parcel, ring: str, point: str, x: str, y: str, line: int) -> N
     except ValueError:
         north = east = float("nan")
     if not (np.isfinite(north) and np.isfinite(east)):
+        parcel.bad_lines.append(line)
         parcel.errors.append(f"row {line} ({point}): coordinates {x!r}, {y!r}")
         return
     parcel.rings.setdefault(ring, []).append(_Point(line, point, north, east))
@@ -238,7 +247,8 @@ def _add(parcel: _Parcel, ring: str, point: str, x: str, y: str, line: int) -> N
 def _parsed(parcels: list[_Parcel], name: str, override, encoding, place=None) -> Parsed:
     points = np.array([(p.north, p.east) for c in parcels for r in c.rings.values() for p in r])
     if not len(points):
-        raise crsmod.refusal(name, "no_parcels", "no boundary points with coordinates")
+        raise crsmod.refusal(name, "no_parcels", "no boundary points with coordinates",
+                             {"variant": "no_points"})  # fmt: skip
     problems: list[Problem] = []
     if _easting_first(points, name):  # X holds the eastings: the columns are swapped
         for parcel in parcels:
@@ -248,7 +258,8 @@ def _parsed(parcels: list[_Parcel], name: str, override, encoding, place=None) -
         problems.append(
             Problem(None, None, "columns_swapped", "warning",
                     "the X column holds eastings and Y northings (X is the northing in "
-                    "Gauss-Kruger surveys): they were read the other way round")
+                    "Gauss-Kruger surveys): they were read the other way round",
+                    params={})
         )  # fmt: skip
     rows, geometries = [], []
     for number, parcel in enumerate(parcels, start=1):
@@ -268,11 +279,12 @@ def _parsed(parcels: list[_Parcel], name: str, override, encoding, place=None) -
 
 
 def _geometry(parcel: _Parcel, number: int, problems: list):
-    def error(rule, message):
-        problems.append(Problem(number, parcel.code, rule, "error", message))
+    def error(rule, message, params):
+        problems.append(Problem(number, parcel.code, rule, "error", message, params=params))
 
     if parcel.errors:
-        error("bad_coordinate", "unreadable point row(s): " + "; ".join(parcel.errors[:5]))
+        error("bad_coordinate", "unreadable point row(s): " + "; ".join(parcel.errors[:5]),
+              {"variant": "rows", "lines": ", ".join(map(str, parcel.bad_lines[:5]))})  # fmt: skip
         return None
     rings, crossed = [], None
     for ring_no, points in parcel.rings.items():
@@ -285,6 +297,7 @@ def _geometry(parcel: _Parcel, number: int, problems: list):
             error(
                 "too_few_points",
                 f"ring {ring_no} has {distinct} distinct point(s); a boundary needs at least 3",
+                {"ring": ring_no, "count": distinct},
             )
             return None
         crossings = self_crossings(xy, names)

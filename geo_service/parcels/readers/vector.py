@@ -35,8 +35,9 @@ _POLYGONAL = ("Polygon", "MultiPolygon")
 
 def read_vector(
     path: Path, kind: str, filename: str, encoding: str | None, layer: str | None
-) -> tuple[gpd.GeoDataFrame, str | None, list[str]]:
-    """The features of a local file, the text encoding used, and notes on skipped features.
+) -> tuple[gpd.GeoDataFrame, str | None, list[tuple[str, dict]]]:
+    """The features of a local file, the text encoding used, and notes on skipped features
+    (each its message and its figures).
 
     `encoding` (from --encoding) applies to Shapefiles and GeoJSON; GeoPackage and KML
     declare their own (UTF-8 in practice).
@@ -172,11 +173,9 @@ def _read_kml(dataset: str, name: str, layer: str | None):
             for i in range(len(frame))
             if not polygonal[i]
         ]
-        notes.append(
-            f"{len(skipped)} placemark(s) that are not polygons were skipped: "
-            + ", ".join(skipped[:10])
-            + (" ..." if len(skipped) > 10 else "")
-        )
+        names = ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else "")
+        message = f"{len(skipped)} placemark(s) that are not polygons were skipped: {names}"
+        notes.append((message, {"variant": "placemarks", "count": len(skipped), "names": names}))
         frame = frame[polygonal].reset_index(drop=True)
     frame["geometry"] = shapely.force_2d(frame.geometry.to_numpy())
     return frame, notes
