@@ -7,12 +7,14 @@ import io
 import re
 
 import openpyxl
-from conftest import signed_in_page
+from conftest import auth, signed_in_page
 from corpus import HEADER_CGCS2000, gk_origin, parcel, write_boundary_file
+from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, frame, rectangle, write
 from shapely.geometry import Polygon
 from test_translations import _english_sentences
 
+from geo_service.api import create_app
 from geo_service.maps import pages
 from geo_service.maps.words import SCRIPT_WORDS
 
@@ -102,6 +104,22 @@ def test_dry_run_reports_speak_chinese_and_english(db, tmp_path):
         assert not _CHINESE.search(re.sub("带号|坐标系|西安|北京|宗地号", "", row)), row
 
 
+def test_the_api_says_problems_in_the_language_asked(db, tmp_path):
+    path = _bowtie_geojson(tmp_path)
+    with TestClient(create_app()) as client:
+        client.headers.update(auth("land_xd"))
+        form = {"kind": "land", "township": "新店镇", "dry_run": "true"}
+        for lang, words in (("zh-CN", "自相交"), ("en", "crosses itself near")):
+            files = {"file": (path.name, path.read_bytes())}
+            answer = client.post("/api/uploads", data=form, files=files,
+                                 headers={"Accept-Language": lang})  # fmt: skip
+            (problem,) = answer.json()["report"]["problems"]
+            assert problem["rule"] == "invalid_geometry" and words in problem["said"]["detail"]
+        files = {"file": (path.name, path.read_bytes())}
+        plain = client.post("/api/uploads", data=form, files=files).json()["report"]
+        assert "said" not in plain["problems"][0]  # a program that asked for no language
+
+
 def _good_file(tmp_path):
     shapes = [rectangle(XINDIAN, 400 * i, 0, 100, 80) for i in range(2)]
     return write(frame(shapes, code=["H1", "H2"]), tmp_path / "好.geojson", 4326, "GeoJSON")
@@ -127,7 +145,18 @@ def test_a_parcels_history_flash_and_refusals_in_either_language(db, tmp_path):
     assert "created" in history[0] and "planned → in progress" in history[1]
     assert "Done: status changed" in english
     assert not any(_CHINESE.search(row) for row in history), history
-    # refusals shown on pages: a planner may not upload; no such parcel
+    # refusals shown on pages: a move back without a reason; a planner may not upload; no
+    # such parcel
+    back = {"action": "status", "to": "planned"}
+    for headers in (ZH, EN):
+        refused = client.post(f"/parcels/{parcel_id}/act", data=back, headers=headers)
+        assert refused.status_code == 400, refused.text[-600:]
+        said = re.search(r'<p class="error"[^>]*>(.*?)</p>', refused.text, re.S).group(1)
+        if headers is ZH:
+            assert "地块 H1" in said and _english_sentences(refused.text) == [], said
+        else:
+            assert "parcel H1" in said and not _CHINESE.search(said.replace("新店镇", "")), said
+
     planner = signed_in_page("planner")
     for headers, words in (
         (ZH, "不能进行此操作"),

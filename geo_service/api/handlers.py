@@ -30,7 +30,9 @@ async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
     body = {"detail": str(exc)}
     report = getattr(exc, "report", None)
     if report is not None:
-        body["report"] = json.loads(json.dumps(report.as_dict(), default=str))
+        from geo_service.web.problems import with_words
+
+        body["report"] = with_words(json.loads(json.dumps(report.as_dict(), default=str)), request)
     response = _refusal(request, http_status(exc), str(exc), body, exc)
     response.headers.update(retry_after(exc))
     return response

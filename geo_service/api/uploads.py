@@ -16,6 +16,7 @@ from geo_service.errors import TooLarge, UploadRefused
 from geo_service.parcels import reports
 from geo_service.parcels.uploads import upload_options
 from geo_service.settings import get_settings
+from geo_service.web.problems import with_words
 
 
 def uploads_router() -> APIRouter:
@@ -32,6 +33,7 @@ def uploads_router() -> APIRouter:
         },
     )
     def post_upload(
+        request: Request,
         session: SessionDep,
         who: SignedIn,
         file: Annotated[
@@ -83,7 +85,7 @@ def uploads_router() -> APIRouter:
                 session.rollback()
                 report, status_code = exc.report, 422
             if report_format == "json":
-                return JSONResponse(report.as_dict(), status_code=status_code)
+                return JSONResponse(with_words(report.as_dict(), request), status_code=status_code)
             return _report_file(report, report_format, status_code, Path(folder))
 
     @router.get(

@@ -153,8 +153,9 @@ def _load(session: Session, parcel: int | Parcel, expected: int | None = None) -
     if expected is not None and locked.version != expected:
         raise Conflict(
             f"{_label(locked)} is at version {locked.version}, not {expected}: "
-            "it changed since you looked; nothing was written, reload and retry"
-        )
+            "it changed since you looked; nothing was written, reload and retry",
+            rule="stale", params={"code": locked.code},
+        )  # fmt: skip
     if seen is not None and locked.version != seen:
         raise Conflict(
             f"{_label(locked)} was changed by another request while this one waited "
@@ -178,8 +179,11 @@ def _check(parcel: Parcel, to: str, via: str) -> Rule:
         allowed = allowed_targets(parcel.status, parcel.kind)
         raise InvalidInput(
             f"{_label(parcel)}: cannot change status from {parcel.status} to {to}; "
-            f"from {parcel.status} it may go to {', '.join(allowed) or 'nothing'}"
-        )
+            f"from {parcel.status} it may go to {', '.join(allowed) or 'nothing'}",
+            rule="transition",
+            params={"code": parcel.code, "current": parcel.status, "status": to,
+                    "allowed": list(allowed)},
+        )  # fmt: skip
     if rule.via == "verify" and via != "verify":
         group = VERIFICATION_GROUPS[parcel.kind]
         raise InvalidInput(
@@ -211,7 +215,9 @@ def set_status(
     note = _text(note)
     if rule.reason and not note:
         raise InvalidInput(
-            f"{_label(parcel)}: from {parcel.status} to {to} needs a reason (the note)"
+            f"{_label(parcel)}: from {parcel.status} to {to} needs a reason (the note)",
+            rule="reason_needed",
+            params={"code": parcel.code, "current": parcel.status, "status": to},
         )
     if parcel.status == "disputed":
         # The disputed verification no longer stands; the versions keep it.
@@ -266,7 +272,10 @@ def dispute(
     _check(parcel, "disputed", "dispute")
     reason = _text(reason)
     if not reason:
-        raise InvalidInput(f"{_label(parcel)}: a dispute needs a reason")
+        raise InvalidInput(
+            f"{_label(parcel)}: a dispute needs a reason",
+            rule="dispute_reason", params={"code": parcel.code},
+        )  # fmt: skip
     parcel.dispute_reason = reason
     return _record(session, parcel, "disputed", "disputed", actor, reason, now)
 
@@ -286,7 +295,10 @@ def withdraw(
         raise InvalidInput(f"{_label(parcel)} is already withdrawn")
     reason = _text(reason)
     if not reason:
-        raise InvalidInput(f"{_label(parcel)}: a withdrawal needs a reason")
+        raise InvalidInput(
+            f"{_label(parcel)}: a withdrawal needs a reason",
+            rule="withdrawal_reason", params={"code": parcel.code},
+        )  # fmt: skip
     now = now or datetime.now(UTC)
     parcel.withdrawn_at, parcel.withdrawn_by, parcel.withdrawn_reason = now, _text(actor), reason
     return _record(session, parcel, "withdrawn", "withdrawn", actor, reason, now)

@@ -16,7 +16,7 @@ from geo_service.errors import (
     Unauthorized,
     UploadRefused,
 )
-from geo_service.web.i18n import N_, gettext_for
+from geo_service.web.i18n import HTML_LANG, N_, choose, gettext_for
 
 # msgids, translated on the page (the zh_CN catalog: 计划, 实施中, 已交地…).
 STATUS_LABELS = {
@@ -389,6 +389,7 @@ def problem_detail(problem: dict, _=str) -> tuple[str, bool]:
 # A refusal's detail by its rule (GeoServiceError.rule), with its figures (.params).
 REFUSALS = {
     "city": N_("%(user)s may not see all of %(city)s: choose their district"),
+    "dispute_reason": N_("parcel %(code)s: a dispute needs a reason (the note)"),
     "district": N_("%(user)s may not see %(district)s"),
     "kind": N_(
         "%(user)s (%(group)s) may not do this to %(kind)s parcels: that is %(owner)s's work"
@@ -398,9 +399,18 @@ REFUSALS = {
     "parcel_id": N_("no parcel #%(id)s"),
     "pending_gone": N_("this checked file is no longer waiting: check it again"),
     "project_code": N_("no project with code %(code)s: import the project list first"),
+    "reason_needed": N_(
+        "parcel %(code)s: from %(current)s to %(status)s needs a reason (the note)"
+    ),
     "role": N_("%(user)s may not do this: it is not for their role"),
+    "stale": N_("parcel %(code)s changed since you looked"),
     "township": N_("%(user)s may not do this in %(township)s: it is not one of their townships"),
+    "transition": N_(
+        "parcel %(code)s cannot go from %(current)s to %(status)s; from %(current)s it may "
+        "go to: %(allowed)s"
+    ),
     "unit": N_("no township or district named %(name)s"),
+    "withdrawal_reason": N_("parcel %(code)s: a withdrawal needs a reason (the note)"),
 }
 _KIND_WORDS = {"land": N_("land delivery"), "demolition": N_("demolition")}
 
@@ -414,11 +424,30 @@ def refusal_detail(exc: GeoServiceError, _=str) -> str:
         said = dict(params)
         if said.get("kind") in _KIND_WORDS:
             said["kind"] = _(_KIND_WORDS[said["kind"]])
+        for key in ("current", "status"):
+            if said.get(key) in STATUS_LABELS:
+                said[key] = _(STATUS_LABELS[said[key]])
+        if "allowed" in said:
+            said["allowed"] = ", ".join(_(STATUS_LABELS.get(s, s)) for s in said["allowed"]) or "—"
         try:
             return _(wording) % said
         except (KeyError, TypeError, ValueError):
             pass
     return _first_line(exc)
+
+
+def with_words(report: dict, request) -> dict:
+    """An upload report for an API client that asked for a language (Accept-Language):
+    each problem gets `said` (the language, the rule's name and its detail from the
+    catalogs) beside its rule code, figures and English message."""
+    if not request.headers.get("accept-language"):
+        return report
+    _, locale = gettext_for(request), choose(request)
+    for problem in report.get("problems", []):
+        detail, ours = problem_detail(problem, _)
+        problem["said"] = {"lang": HTML_LANG[locale], "rule": rule_label(problem["rule"], _),
+                           "detail": detail, "translated": ours}  # fmt: skip
+    return report
 
 
 def error_words(exc: GeoServiceError, request=None) -> str:
