@@ -670,7 +670,8 @@ SUFFIXES = {"gpkg": ".gpkg", "shp": ".zip", "geojson": ".geojson", "kml": ".kml"
 PARCEL_FIELDS = (
     "code", "name", "kind", "status", "district", "township", "project", "project_name",
     "support", "declared_m2", "area_m2", "area_mu", "verified_by", "verified_group",
-    "verified_at", "verified_area_m2", "field_day", "recorded_at", "recorded_by", "note",
+    "verified_at", "verified_area_m2", "verification_recorded_at", "verification_recorded_by",
+    "field_day", "recorded_at", "recorded_by", "note",
     "dispute_reason", "flags", "version", "parcel_id",
 )  # fmt: skip
 SHP_FIELD_NAMES = {
@@ -680,6 +681,8 @@ SHP_FIELD_NAMES = {
     "verified_group": "verif_grp",
     "verified_at": "verif_at",
     "verified_area_m2": "verif_m2",
+    "verification_recorded_at": "verif_rat",
+    "verification_recorded_by": "verif_rby",
     "recorded_at": "record_at",
     "recorded_by": "record_by",
     "dispute_reason": "dispute_r",
@@ -703,7 +706,10 @@ _PARCELS_SQL = f"""
              WHERE s.id = ANY(v.support_ids)) AS support,
            p.declared_m2, v.area_m2, v.area_m2 / {10000 / 15!r} AS area_mu,
            v.verified_by, v.verified_group, {_MOMENT.format("v.verified_at")} AS verified_at,
-           v.verified_area_m2, {_MOMENT.format("v.valid_from")} AS field_day,
+           v.verified_area_m2,
+           {_MOMENT.format("s.recorded_at")} AS verification_recorded_at,
+           s.recorded_by AS verification_recorded_by,
+           {_MOMENT.format("v.valid_from")} AS field_day,
            {_MOMENT.format("coalesce(v.recorded_at, v.valid_from)")} AS recorded_at,
            coalesce(v.recorded_by, v.changed_by) AS recorded_by,
            CASE WHEN v.verified_at IS NOT NULL THEN p.verification_note END AS note,
@@ -713,6 +719,14 @@ _PARCELS_SQL = f"""
     FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id
     JOIN admin_units t ON t.id = v.township_id JOIN admin_units d ON d.id = t.parent_id
     LEFT JOIN projects pr ON pr.id = v.project_id
+    -- When and by whom the sign-off in force was entered: the version that brought it.
+    LEFT JOIN LATERAL (
+        SELECT coalesce(w.recorded_at, w.valid_from) AS recorded_at,
+               coalesce(w.recorded_by, w.changed_by) AS recorded_by
+        FROM parcel_versions w
+        WHERE w.parcel_id = v.parcel_id AND w.verified_at = v.verified_at
+        ORDER BY w.version LIMIT 1
+    ) s ON true
     WHERE {tallies.VALID_DURING.format(v="v")}
       AND (v.status <> 'withdrawn' OR CAST(:status AS text) = 'withdrawn')
       AND (CAST(:district AS text) IS NULL OR d.name = :district OR d.code = :district)

@@ -1201,8 +1201,12 @@ def _migrated(rows: _Rows, i: int, status: str, when, options) -> dict:
             verified_by=value("verified_by"),
             verified_group=value("verified_group") or VERIFICATION_GROUPS[options.kind],
             verified_at=signed,
-            verification_recorded_at=_moment(value("recorded_at")) or signed,
-            verification_recorded_by=value("recorded_by") or value("verified_by"),
+            verification_recorded_at=_moment(value("verification_recorded_at"))
+            or _moment(value("recorded_at"))
+            or signed,
+            verification_recorded_by=value("verification_recorded_by")
+            or value("recorded_by")
+            or value("verified_by"),
             verification_note=value("note"),
         )
         area = value("verified_area_m2")

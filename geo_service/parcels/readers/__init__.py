@@ -74,6 +74,8 @@ FIELD_ALIASES = {
     "verified_group": ("verified_group", "verif_grp", "核验组"),
     "verified_at": ("verified_at", "verif_at"),
     "verified_area_m2": ("verified_area_m2", "verif_m2"),
+    "verification_recorded_at": ("verification_recorded_at", "verif_rat"),
+    "verification_recorded_by": ("verification_recorded_by", "verif_rby"),
     "recorded_at": ("recorded_at", "record_at", "录入时间"),
     "recorded_by": ("recorded_by", "record_by", "录入人"),
     "dispute_reason": ("dispute_reason", "dispute_r"),
