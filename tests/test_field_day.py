@@ -104,7 +104,7 @@ def test_api_refuses_future_days_and_days_beyond_the_window(api, delivered):
     assert r.status_code == 400 and "in the future" in r.text, r.text
     old = (_today() - timedelta(days=window + 1)).isoformat()
     r = api.post(f"/api/parcels/{delivered}/status", json={"status": "in_progress",
-                 "field_day": old}, headers=auth("land_all"))  # fmt: skip
+                 "on": old}, headers=auth("land_all"))  # fmt: skip
     assert r.status_code == 403, r.text
     assert f"back-dating window of {window} days" in r.json()["detail"]
     r = api.post(f"/api/parcels/{delivered}/verify", json={"field_day": "28 June"},

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 
 from geo_service import actions, periods
 from geo_service.accounts import permissions
@@ -28,6 +28,8 @@ FieldDay = Annotated[
     BeforeValidator(periods.check_field_day),
     Field(
         None,
+        # `on`, as the relocation sign-off's body names its day.
+        validation_alias=AliasChoices("field_day", "on"),
         description="the day it happened in the field (核验日期), YYYY-MM-DD or "
         "YYYY-MM-DDTHH:MM (China time unless an offset is given); default now. Never in the "
         "future; further back than the back-dating window (90 days) only an admin records it",
