@@ -150,7 +150,8 @@ def test_page_takes_the_field_day_and_shows_both_times(delivered):
     assert done.status_code == 303, done.text
     shown = page.get(f"/parcels/%23{delivered}", headers={"Accept-Language": "zh-CN"}).text
     assert "核验日期" in shown and "录入时间" in shown and "录入人" in shown
-    row = shown[shown.index(f"{day.isoformat()} 00:00") :].split("</tr>")[0]
+    table = shown[shown.index('id="history"') :]
+    row = table[table.index(f"{day.isoformat()} 00:00") :].split("</tr>")[0]
     assert _today().isoformat() in row and "land_all" in row
 
 
