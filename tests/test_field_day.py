@@ -181,3 +181,16 @@ def test_file_column_dates_each_sign_off(db, tmp_path):
         assert parcel.verification_recorded_at.astimezone(CHINA).date() == _today()
         (only,) = history(session, parcel)
         assert _day_of(only["valid_from"]) == day and _day_of(only["recorded_at"]) == _today()
+
+
+def test_a_demolition_file_may_say_demolished_and_a_land_file_may_not(db, tmp_path):
+    shapes = [rectangle(XINDIAN, 300 * i, -900, 150, 100) for i in range(2)]
+    layer = frame(shapes, code=["DM-1", "DM-2"], status=["demolished", "delivered"])
+    path = write(layer, tmp_path / "blocks.gpkg", CM120E, "GPKG")
+    with session_scope() as session:
+        checked = import_file(session, path, ImportOptions("demolition", "新店镇", dry_run=True))
+        assert checked.accepted and checked.parcels == 2
+        with pytest.raises(UploadRefused) as refused:
+            import_file(session, path, ImportOptions("land", "新店镇", dry_run=True))
+    (problem,) = refused.value.report.problems
+    assert problem.rule == "unknown_status" and problem.code == "DM-1"

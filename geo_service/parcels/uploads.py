@@ -961,7 +961,8 @@ def _statuses(
         base = []
         for i, value in enumerate(frame["status"]):
             status = str(value).strip().lower() if _present(value) else None
-            other = DONE_OF[_OTHER_KIND[options.kind]]
+            # Demolition's "delivered" is read as demolished; land is never demolished.
+            other = "demolished" if options.kind == "land" else None
             if status is not None and (status not in words or status == other):
                 report.add(first + i + 1, codes[i], "unknown_status",
                            f"unknown status {value!r} for {options.kind} parcels; a file may "
@@ -973,11 +974,6 @@ def _statuses(
     if options.kind == "demolition":
         base = ["demolished" if s == "delivered" else s for s in base]
     return base
-
-
-# What "done" is called for each kind (workflow.DONE), and the kind that is not this one.
-DONE_OF = {"land": "delivered", "demolition": "demolished"}
-_OTHER_KIND = {"land": "demolition", "demolition": "land"}
 
 
 def _field_days(session, rows: "_Rows", township, options, report: Report, now) -> list:
