@@ -8,6 +8,7 @@ is audited in a transaction of its own (the refused request's own one is rolled 
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from geo_service.accounts import audit, permissions
 from geo_service.accounts.users import Principal
 from geo_service.campaign import register, targets
 from geo_service.campaign.projects import import_projects
-from geo_service.errors import Forbidden, Unauthorized, UploadRefused
+from geo_service.errors import Forbidden, InvalidInput, Unauthorized, UploadRefused
 from geo_service.models import Parcel
 from geo_service.parcels import kept_files, workflow
 from geo_service.parcels.uploads import ImportOptions, ImportReport, import_file, resolve_township
@@ -59,20 +60,49 @@ def change_status(
     to: str,
     note: str | None = None,
     expected: int | None = None,
+    on: date | datetime | None = None,
 ) -> workflow.Transition:
-    """`expected`: the parcel version the caller saw (a Conflict when it has moved on)."""
+    """`expected`: the parcel version the caller saw (a Conflict when it has moved on);
+    `on`: the day (or moment) it happened in the field, when not now (核验日期)."""
     if to == "disputed":
-        return dispute(session, who, parcel, note or "", expected=expected)
+        return dispute(session, who, parcel, note or "", expected=expected, on=on)
     if to == "withdrawn":
         return withdraw(session, who, parcel, note or "", expected=expected)
     who = _parcel_check(session, who, parcel, "status", to)
+    _check_field_day(who, parcel, on)
     before = parcel.status
-    done = workflow.set_status(session, parcel, to, who.username, note=note, expected=expected)
+    done = workflow.set_status(
+        session, parcel, to, who.username, note=note, expected=expected, on=on
+    )
     audit.record(
         session, who.username, "parcel.status", _label(parcel), source=who.source,
-        before=before, after=done.status, note=note,
+        before=before, after=done.status, note=note, **_field_day(done, on),
     )  # fmt: skip
     return done
+
+
+def _check_field_day(who: Principal, parcel: Parcel, on) -> None:
+    """A field day in the future is refused; one beyond the back-dating window needs an
+    admin (a refusal on record)."""
+    refusal = permissions.field_day_refusal(who, on)
+    if refusal is None:
+        return
+    rule, message, _params = refusal
+    if rule == "field_day_future":
+        raise InvalidInput(f"{_label(parcel)}: {message}")
+    guard = _refusals_audited("parcel.field_day", lambda: _label(parcel))
+
+    def refuse(_who):
+        raise Forbidden(f"{_label(parcel)}: {message}")
+
+    guard(refuse, who)
+
+
+def _field_day(done: workflow.Transition, on) -> dict:
+    """The audit line's two times when the change is dated back."""
+    if on is None:
+        return {}
+    return {"happened_at": done.changed_at.isoformat(), "recorded_at": done.recorded_at.isoformat()}
 
 
 def verify(
@@ -81,26 +111,33 @@ def verify(
     parcel: Parcel,
     note: str | None = None,
     expected: int | None = None,
+    on: date | datetime | None = None,
 ) -> workflow.Transition:
-    """The verifier and the group are the signed-in user's, never the request's."""
+    """The verifier and the group are the signed-in user's, never the request's; `on` the
+    day (or moment) the sign-off happened in the field, when not now (核验日期)."""
     who = _parcel_check(session, who, parcel, "verify")
+    _check_field_day(who, parcel, on)
     before = parcel.status
-    done = workflow.verify(session, parcel, who.username, who.group, note=note, expected=expected)
+    done = workflow.verify(
+        session, parcel, who.username, who.group, note=note, expected=expected, on=on
+    )
     audit.record(
         session, who.username, "parcel.verify", _label(parcel), source=who.source,
         before=before, group=who.group, verified_area_m2=done.verified_area_m2, note=note,
+        **_field_day(done, on),
     )  # fmt: skip
     return done
 
 
 def dispute(
-    session: Session, who: Principal | None, parcel: Parcel, reason: str, expected=None
+    session: Session, who: Principal | None, parcel: Parcel, reason: str, expected=None, on=None
 ) -> workflow.Transition:
     who = _parcel_check(session, who, parcel, "dispute")
-    done = workflow.dispute(session, parcel, reason, who.username, expected=expected)
+    _check_field_day(who, parcel, on)
+    done = workflow.dispute(session, parcel, reason, who.username, expected=expected, on=on)
     audit.record(
         session, who.username, "parcel.dispute", _label(parcel), source=who.source,
-        before="verified", reason=reason,
+        before="verified", reason=reason, **_field_day(done, on),
     )  # fmt: skip
     return done
 
@@ -131,10 +168,14 @@ def upload(
 ) -> ImportReport:
     """Check and store a file as `who`: every status it asks for, the form's or a feature's
     own, goes through permissions.signoff_refusal (a refusal names the features); a verified
-    upload is signed by the user's group."""
+    upload is signed by the user's group; each feature's field day goes through
+    permissions.field_day_refusal. In migration mode (an admin's) the file's sign-offs are
+    taken as they are."""
     name = options.filename or Path(path).name
     township = resolve_township(session, options.township, name)
     target = f"{name} → {township.name}"
+    if options.migration:
+        return _migrate(session, who, path, options, township, target, progress)
     guard = _refusals_audited("upload", lambda: target)
     who = guard(lambda w: permissions.check_upload(w, township, options.kind, options.status), who)
     if options.override_reason:
@@ -144,6 +185,7 @@ def upload(
         actor=who.username,
         verifier_group=who.group if options.status == "verified" else None,
         status_rule=_status_rule(who, township, options.kind),
+        field_day_rule=lambda day: permissions.field_day_refusal(who, day),
     )
     try:
         report = import_file(session, path, options, progress=progress)
@@ -157,6 +199,29 @@ def upload(
             status=options.status, parcels=report.parcels, created=report.created,
             changed=report.changed, unchanged=report.unchanged, area_m2=report.area_m2,
             override_reason=options.override_reason, store_reason=options.store_reason,
+        )  # fmt: skip
+    return report
+
+
+def _migrate(session, who, path, options, township, target, progress) -> ImportReport:
+    """An admin moves parcels from another system: every status, the sign-offs of other
+    people and days past the back-dating window as the file records them (never a day in
+    the future); overlaps the old system kept are kept. The history calls it a migration."""
+    who = _admin(who, "upload.migration", target)
+    options = replace(
+        options,
+        actor=who.username,
+        status_rule=None,
+        accept_overlaps=True,
+        field_day_rule=lambda day: permissions.field_day_refusal(who, day),
+    )
+    report = import_file(session, path, options, progress=progress)
+    if not report.dry_run:
+        audit.record(
+            session, who.username, "upload.migration", f"{report.filename} → {township.name}",
+            source=who.source, upload_id=report.upload_id, kind=options.kind,
+            parcels=report.parcels, created=report.created, changed=report.changed,
+            area_m2=report.area_m2,
         )  # fmt: skip
     return report
 

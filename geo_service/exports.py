@@ -674,12 +674,16 @@ MEDIA_TYPES = {
 }
 SUFFIXES = {"gpkg": ".gpkg", "shp": ".zip", "geojson": ".geojson", "kml": ".kml", "csv": ".csv"}
 # The fields of every parcel layer, in order. The names are the ones `geo-service import`
-# reads back (code, name, status, project, support, declared_m2), so an exported layer
-# re-imports unchanged. Shapefile (DBF) names stop at 10 characters: SHP_FIELD_NAMES.
+# reads back (code, name, status, project, support, declared_m2, field_day), so an exported
+# layer re-imports unchanged; in an admin's migration the rest of each parcel's state too
+# (README: the fields a parcel file may carry). Shapefile (DBF) names stop at 10
+# characters: SHP_FIELD_NAMES.
 PARCEL_FIELDS = (
     "code", "name", "kind", "status", "district", "township", "project", "project_name",
     "support", "declared_m2", "area_m2", "area_mu", "verified_by", "verified_group",
-    "verified_at", "verified_area_m2", "version", "parcel_id",
+    "verified_at", "verified_area_m2", "verification_recorded_at", "verification_recorded_by",
+    "field_day", "recorded_at", "recorded_by", "note",
+    "dispute_reason", "flags", "version", "parcel_id",
 )  # fmt: skip
 SHP_FIELD_NAMES = {
     "project_name": "proj_name",
@@ -688,8 +692,15 @@ SHP_FIELD_NAMES = {
     "verified_group": "verif_grp",
     "verified_at": "verif_at",
     "verified_area_m2": "verif_m2",
+    "verification_recorded_at": "verif_rat",
+    "verification_recorded_by": "verif_rby",
+    "recorded_at": "record_at",
+    "recorded_by": "record_by",
+    "dispute_reason": "dispute_r",
     "parcel_id": "parcel_id",
 }
+# A moment as the layers write it: China time with its offset, to the second.
+_MOMENT = """to_char({} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS+08:00')"""
 STATUS_COLOURS = {  # the progress map's status colours (maps/static/geo_service_maps.js)
     "planned": "9e9e9e",
     "in_progress": "42a5f5",
@@ -705,14 +716,30 @@ _PARCELS_SQL = f"""
            (SELECT string_agg(s.name, '、' ORDER BY s.name) FROM admin_units s
              WHERE s.id = ANY(v.support_ids)) AS support,
            p.declared_m2, v.area_m2, v.area_m2 / {10000 / 15!r} AS area_mu,
-           v.verified_by, v.verified_group,
-           to_char(v.verified_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS+08:00')
-               AS verified_at,
-           v.verified_area_m2, v.version, v.geom
+           v.verified_by, v.verified_group, {_MOMENT.format("v.verified_at")} AS verified_at,
+           v.verified_area_m2,
+           {_MOMENT.format("s.recorded_at")} AS verification_recorded_at,
+           s.recorded_by AS verification_recorded_by,
+           {_MOMENT.format("v.valid_from")} AS field_day,
+           {_MOMENT.format("coalesce(v.recorded_at, v.valid_from)")} AS recorded_at,
+           coalesce(v.recorded_by, v.changed_by) AS recorded_by,
+           CASE WHEN v.verified_at IS NOT NULL THEN p.verification_note END AS note,
+           CASE WHEN v.status IN ('disputed', 'withdrawn') THEN v.note END AS dispute_reason,
+           CASE WHEN v.flags <> '[]'::jsonb THEN v.flags::text END AS flags,
+           v.version, v.geom
     FROM parcel_versions v JOIN parcels p ON p.id = v.parcel_id
     JOIN admin_units t ON t.id = v.township_id JOIN admin_units d ON d.id = t.parent_id
     LEFT JOIN projects pr ON pr.id = v.project_id
-    WHERE {tallies.VALID_AT.format(v="v")}
+    -- When and by whom the sign-off in force was entered: the version that brought it.
+    LEFT JOIN LATERAL (
+        SELECT coalesce(w.recorded_at, w.valid_from) AS recorded_at,
+               coalesce(w.recorded_by, w.changed_by) AS recorded_by
+        FROM parcel_versions w
+        WHERE w.parcel_id = v.parcel_id AND w.verified_at = v.verified_at
+        ORDER BY w.version LIMIT 1
+    ) s ON true
+    WHERE {tallies.VALID_DURING.format(v="v")}
+      AND (v.status <> 'withdrawn' OR CAST(:status AS text) = 'withdrawn')
       AND (CAST(:district AS text) IS NULL OR d.name = :district OR d.code = :district)
       AND (CAST(:township AS text) IS NULL OR t.name = :township OR t.code = :township)
       AND (CAST(:kind AS text) IS NULL OR v.kind = :kind)
@@ -787,7 +814,8 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8"):
         )  # fmt: skip
     elif fmt == "csv":
         # A CSV is opened in a spreadsheet: names that look like formulas stay text.
-        for column in ("code", "name", "project", "project_name", "support", "verified_by"):
+        for column in ("code", "name", "project", "project_name", "support", "verified_by",
+                       "recorded_by", "note", "dispute_reason"):  # fmt: skip
             frame[column] = frame[column].map(spreadsheet_safe)
         pyogrio.write_dataframe(
             frame, path, driver="CSV", layer_options={"GEOMETRY": "AS_WKT", "WRITE_BOM": "YES"}

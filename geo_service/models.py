@@ -269,6 +269,10 @@ class Parcel(Base):
     verified_by: Mapped[str | None] = mapped_column(Text)
     verified_group: Mapped[str | None] = mapped_column(Text)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # verified_at is when the sign-off happened in the field (核验日期, what tallies count);
+    # these say when it was entered (录入时间) and by whom (migration 0024e).
+    verification_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verification_recorded_by: Mapped[str | None] = mapped_column(Text)
     verification_note: Mapped[str | None] = mapped_column(Text)
     verified_area_m2: Mapped[float | None] = mapped_column(Float)
     dispute_reason: Mapped[str | None] = mapped_column(Text)
@@ -321,8 +325,13 @@ class ParcelVersion(Base):
     area_m2: Mapped[float] = mapped_column(Float)
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))
     changed_by: Mapped[str] = mapped_column(Text)
+    # valid_from: when the change happened in the field (核验日期); recorded_at/recorded_by:
+    # when it was entered (录入时间) and by whom, NULL on versions older than migration 0024e
+    # (then entered when it happened, by changed_by).
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     verified_by: Mapped[str | None] = mapped_column(Text)
     verified_group: Mapped[str | None] = mapped_column(Text)

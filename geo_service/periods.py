@@ -13,7 +13,8 @@ for the CLI and the domain.
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from geo_service.errors import InvalidInput
 from geo_service.settings import get_settings
@@ -21,6 +22,10 @@ from geo_service.settings import get_settings
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _QUARTER = re.compile(r"(\d{4})-?Q([1-4])")
 _MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+# A field day with its time: 2017-06-28T15:30, 2017-06-28 15:30:00, …+08:00.
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?")
+# Days people write are days in China (China Standard Time, no summer time).
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,43 @@ def check_day(value: date | str | None) -> date | None:
     return day
 
 
+def check_field_day(value: date | datetime | str | None) -> date | datetime | None:
+    """The day a sign-off or status change happened in the field (核验日期): a day
+    (2017-06-28) or a moment (2017-06-28T15:30, China time unless an offset is given)."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=CHINA)
+    elif isinstance(value, str) and _MOMENT.fullmatch(value.strip()):
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value} is no moment of the calendar") from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=CHINA)
+    else:
+        if isinstance(value, str):
+            value = value.strip() or None
+        try:
+            return check_day(value)
+        except ValueError:
+            raise ValueError("must be a day written YYYY-MM-DD (or YYYY-MM-DDTHH:MM)") from None
+    _in_window(moment.year, "a day in the years")
+    return moment
+
+
+def field_moment(day: date | datetime, recorded: datetime, since: datetime | None) -> datetime:
+    """The moment a change entered at `recorded` happened, from the field day given: a
+    moment as given; today (in China) the moment of entry; an earlier day its first moment,
+    or the start of the state it ends (`since`) when that began later the same day."""
+    if isinstance(day, datetime):
+        return day
+    if day == recorded.astimezone(CHINA).date():
+        return recorded
+    start = datetime.combine(day, time.min, tzinfo=CHINA)
+    if since is not None and start < since < start + timedelta(days=1):
+        return since
+    return start
+
+
 def check_period(value: "Period | str | None") -> Period | None:
     if value is None or isinstance(value, Period):
         found = value
@@ -125,6 +167,12 @@ def parse_year(value: int | str | None, name: str = "year") -> int | None:
 
 def parse_day(value: date | str | None, name: str = "as_of") -> date | None:
     return _named(check_day, value, name)
+
+
+def parse_field_day(
+    value: date | datetime | str | None, name: str = "field day"
+) -> date | datetime | None:
+    return _named(check_field_day, value, name)
 
 
 def parse_period(value: "Period | str | None", name: str = "period") -> Period | None:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     page_size_max: int = 5000
     # The campaign year tallies and maps show unless told otherwise (攻坚2017).
     campaign_year: int = 2017
+    # A sign-off or status change may be dated back (核验日期) this many days by its team;
+    # further back only an admin records it (an import in migration mode).
+    backdate_window_days: int = 90
     # Maps: the district a map opens on; above this many parcels they come as vector tiles.
     default_district: str = "晋安区"
     map_tile_threshold: int = 3000

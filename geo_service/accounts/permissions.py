@@ -19,6 +19,7 @@
 """
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,6 +36,8 @@ from geo_service.models import (
     RelocationVersion,
     Upload,
 )
+from geo_service.periods import CHINA
+from geo_service.settings import get_settings
 from geo_service.units import find_district
 
 # The statuses a township officer may move a parcel into.
@@ -192,6 +195,38 @@ def signoff_refusal(
     if did:
         return (
             f"{district.name} requires four eyes: {who.username} {did} and may not also verify it"
+        )
+    return None
+
+
+def field_day_refusal(
+    who: Principal, day: date | datetime | None, now: datetime | None = None
+) -> tuple[str, str, dict] | None:
+    """Why `who` may not date a change on `day` (核验日期), as (rule, message, params), or
+    None: never a day after today (in China) or a moment after now; a day further back than
+    the back-dating window (settings.backdate_window_days) only an admin records."""
+    if day is None:
+        return None
+    now = now or datetime.now(UTC)
+    today = now.astimezone(CHINA).date()
+    moment = day if isinstance(day, datetime) else None
+    day = day.astimezone(CHINA).date() if moment else day
+    if day > today or (moment is not None and moment > now):
+        shown = f"{moment:%Y-%m-%d %H:%M}" if moment else f"{day}"
+        return (
+            "field_day_future",
+            f"the field day {shown} is in the future: a change is dated on the day it "
+            f"happened, at the latest today ({today})",
+            {"day": shown, "today": str(today)},
+        )
+    window = get_settings().backdate_window_days
+    if (today - day).days > window and who.role != "admin":
+        return (
+            "field_day_window",
+            f"the field day {day} is {(today - day).days} days ago, more than the "
+            f"back-dating window of {window} days: an admin records it (import in migration "
+            "mode)",
+            {"day": str(day), "days": (today - day).days, "window": window},
         )
     return None
 

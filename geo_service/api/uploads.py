@@ -63,6 +63,13 @@ def uploads_router() -> APIRouter:
         dry_run: Annotated[bool, Form()] = False,
         accept_valid: Annotated[bool, Form()] = False,
         accept_overlaps: Annotated[bool, Form()] = False,
+        migration: Annotated[
+            bool,
+            Form(
+                description="an admin's migration from another system: every status and the "
+                "file's sign-offs as they are (README: the fields a parcel file may carry)"
+            ),
+        ] = False,
         report_format: Annotated[
             str, Form(pattern="^(json|csv|gpkg)$", description="json, or the problems as csv/gpkg")
         ] = "json",
@@ -72,6 +79,7 @@ def uploads_router() -> APIRouter:
             kind, township, project, status, crs, encoding, layer, columns,
             override_reason=override_reason, dry_run=dry_run,
             accept_valid=accept_valid, accept_overlaps=accept_overlaps, filename=name,
+            migration=migration,
         )  # fmt: skip
         status_code = 200 if dry_run else 201
         with scratch.folder("upload") as folder:

@@ -5,11 +5,13 @@ person recorded on every change, are the signed-in user's.
 """
 
 import logging
+from datetime import date, datetime
+from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 
-from geo_service import actions
+from geo_service import actions, periods
 from geo_service.accounts import permissions
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
@@ -20,22 +22,38 @@ log = logging.getLogger("geo_service.api")
 
 # The version the client saw: a change to a parcel that has moved on since is a 409.
 _VERSION = Field(None, ge=1, le=2**31 - 1, description="the parcel version you saw (else 409)")
+# The day (or moment) the change happened in the field (核验日期), when entered later.
+FieldDay = Annotated[
+    date | datetime | None,
+    BeforeValidator(periods.check_field_day),
+    Field(
+        None,
+        # `on`, as the relocation sign-off's body names its day.
+        validation_alias=AliasChoices("field_day", "on"),
+        description="the day it happened in the field (核验日期), YYYY-MM-DD or "
+        "YYYY-MM-DDTHH:MM (China time unless an offset is given); default now. Never in the "
+        "future; further back than the back-dating window (90 days) only an admin records it",
+    ),
+]
 
 
 class StatusChange(BaseModel):
     status: str = Field(description="in_progress, delivered, demolished or disputed")
     note: NoteText | None = Field(None, description="why; required when leaving disputed")
     version: int | None = _VERSION
+    field_day: FieldDay = None
 
 
 class Verification(BaseModel):
     note: NoteText | None = Field(None, description="what was checked")
     version: int | None = _VERSION
+    field_day: FieldDay = None
 
 
 class Dispute(BaseModel):
     reason: NoteText
     version: int | None = _VERSION
+    field_day: FieldDay = None
 
 
 class Withdrawal(BaseModel):
@@ -63,7 +81,7 @@ def workflow_router() -> APIRouter:
     def post_status(parcel_id: IdPath, body: StatusChange, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
         done = actions.change_status(
-            session, who, parcel, body.status, body.note, expected=body.version
+            session, who, parcel, body.status, body.note, expected=body.version, on=body.field_day
         )
         return done.as_dict()
 
@@ -72,7 +90,9 @@ def workflow_router() -> APIRouter:
         """Sign-off by the signed-in verifier, for their group (土地核验组: land,
         拆迁核验组: demolition) in their townships; freezes the area."""
         parcel = _parcel(session, parcel_id, who)
-        done = actions.verify(session, who, parcel, body.note, expected=body.version)
+        done = actions.verify(
+            session, who, parcel, body.note, expected=body.version, on=body.field_day
+        )
         log.info(
             "verified %s (%s, %s) by %s: %.1f m²",
             done.code,
@@ -87,7 +107,9 @@ def workflow_router() -> APIRouter:
     @router.post("/{parcel_id}/dispute", response_model=schemas.WorkflowStep)
     def post_dispute(parcel_id: IdPath, body: Dispute, session: SessionDep, who: SignedIn):
         parcel = _parcel(session, parcel_id, who)
-        done = actions.dispute(session, who, parcel, body.reason, expected=body.version)
+        done = actions.dispute(
+            session, who, parcel, body.reason, expected=body.version, on=body.field_day
+        )
         return done.as_dict()
 
     @router.post("/{parcel_id}/withdraw", response_model=schemas.WorkflowStep)

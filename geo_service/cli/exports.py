@@ -52,6 +52,7 @@ class Status(StrEnum):
     demolished = "demolished"
     verified = "verified"
     disputed = "disputed"
+    withdrawn = "withdrawn"  # exported only when asked for
 
 
 _AS_OF_HELP = "as it stood at the end of YYYY-MM-DD (China Standard Time)"
@@ -119,8 +120,11 @@ def export_parcels(
     encoding: str = typer.Option("UTF-8", help="Shapefile text: UTF-8 or GBK (.cpg says which)"),
 ) -> None:
     """Parcel layers for QGIS, ArcGIS, Google Earth or Excel, written with GDAL: every
-    parcel's code, name, status, township, project, areas and verification. A layer
-    re-imports unchanged with `geo-service import`.
+    parcel's code, name, status, township, project, areas and verification, the day its
+    state began in the field (field_day) and when and by whom it was entered. A layer
+    re-imports unchanged with `geo-service import`, and rebuilds the parcels in a fresh
+    system with `geo-service import --migration` (an admin's). Withdrawn parcels are
+    exported only with --status withdrawn.
 
     Examples:
 

@@ -35,8 +35,10 @@ def import_command(
     kind: Kind = typer.Option(..., help="land (交地) or demolition (拆迁)"),
     township: str = typer.Option(..., help="host township, e.g. 新店镇 or 晋安区/新店镇"),
     project: str | None = typer.Option(None, help="project code for every parcel of the file"),
-    status: ImportStatus | None = typer.Option(
-        None, help="status for every parcel (default: the file's status column, else planned)"
+    status: str | None = typer.Option(
+        None,
+        help="status for every parcel (default: the file's status column, else planned): "
+        f"{', '.join(ImportStatus)}; in --migration any status",
     ),
     crs: str | None = typer.Option(None, help="override the file's CRS, e.g. EPSG:4549"),
     encoding: str | None = typer.Option(None, help="attribute text encoding, e.g. GBK"),
@@ -62,6 +64,13 @@ def import_command(
         help="store parcels lying mostly outside --township anyway, with this reason on "
         "record (a verifier of the kind; at most 2000 characters)",
     ),
+    migration: bool = typer.Option(
+        False,
+        "--migration",
+        help="an admin's migration from another system (e.g. a layer from `export parcels`): "
+        "every status, the file's sign-offs (verifier, group, field day, recorded moment) "
+        "and flags are taken as they are; recorded in the history as a migration",
+    ),
     report_csv: Path | None = typer.Option(None, help="write the problem report as CSV"),
     report_gpkg: Path | None = typer.Option(
         None, help="write the problem features as a GeoPackage, to fix in QGIS"
@@ -84,28 +93,36 @@ def import_command(
 
       geo-service import 界址点.txt --kind land --township 新店镇 --dry-run --json
 
+      geo-service import 新店镇-land.gpkg --kind land --township 新店镇 --migration --as admin
+
     A verifier's upload with --status verified (or a file whose status column says
     verified) is signed by the verifier's own group, never under four eyes; a township
     officer uploads planned or delivered parcels of their townships. A parcel lying mostly
-    in another township is refused, naming it, unless --override-reason is given.
+    in another township is refused, naming it, unless --override-reason is given. A
+    `field_day` (verified_on, 核验日期) column dates each feature's status change on the day
+    it happened in the field.
     """
     from geo_service.parcels.uploads import upload_options
 
     _spare_the_collector()
-    options = upload_options(
-        kind.value,
-        township,
-        project,
-        status.value if status else None,
-        crs,
-        encoding,
-        layer,
-        columns,
-        dry_run=dry_run,
-        accept_valid=accept_valid,
-        accept_overlaps=accept_overlaps,
-        override_reason=override_reason,
-    )
+    try:
+        options = upload_options(
+            kind.value,
+            township,
+            project,
+            status,
+            crs,
+            encoding,
+            layer,
+            columns,
+            dry_run=dry_run,
+            accept_valid=accept_valid,
+            accept_overlaps=accept_overlaps,
+            override_reason=override_reason,
+            migration=migration,
+        )
+    except GeoServiceError as exc:
+        fail_acting(exc, as_user)
     try:
         with session_scope() as session, _progress() as advance:
             report = actions.upload(session, acting(session, as_user), path, options, advance)

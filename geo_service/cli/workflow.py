@@ -23,6 +23,7 @@ from geo_service.cli.common import (
     session_scope,
 )
 from geo_service.errors import GeoServiceError
+from geo_service.periods import CHINA, parse_field_day
 
 actions = lazy("geo_service.actions")
 tallies = lazy("geo_service.campaign.tallies")
@@ -33,6 +34,17 @@ def _parcel(session, code: str, township: str | None, kind):
     return workflow.find_parcel(
         session, code, township=township, kind=kind.value if kind else None, lock=True
     )
+
+
+_ON_HELP = (
+    "the day it happened in the field (核验日期), YYYY-MM-DD or YYYY-MM-DDTHH:MM (China "
+    "time), when entered later; default now. Never in the future; further back than the "
+    "back-dating window (90 days) only an admin records it"
+)
+
+
+def _on(value: str | None):
+    return parse_field_day(value, "--on")
 
 
 def _transition(change, as_user: str | None) -> None:
@@ -51,6 +63,11 @@ def _transition(change, as_user: str | None) -> None:
             f"; verified area {done.verified_area_m2:,.1f} m² "
             f"({done.verified_area_m2 * 15 / 10000:,.2f} mu) frozen"
         )
+    if done.recorded_at and done.changed_at != done.recorded_at:
+        line += (
+            f"; happened {done.changed_at.astimezone(CHINA):%Y-%m-%d %H:%M}, "
+            f"recorded {done.recorded_at.astimezone(CHINA):%Y-%m-%d %H:%M}"
+        )
     typer.echo(line + (f"; note: {done.note}" if done.note else ""))
 
 
@@ -63,6 +80,7 @@ def status_command(
     ),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    on: str | None = typer.Option(None, "--on", help=_ON_HELP),
     as_user: str | None = as_option(),
 ) -> None:
     """Move a parcel along the workflow: planned → in_progress → delivered (land) or
@@ -76,10 +94,12 @@ def status_command(
       geo-service status XD-001 --to delivered --note "交地确认书已签" --as 张伟
 
       geo-service status XD-001 --to in_progress --note "边界需重测" --as 林志伟
+
+      geo-service status XD-001 --to delivered --on 2017-06-28 --as 张伟
     """
     _transition(
         lambda s, who: actions.change_status(
-            s, who, _parcel(s, code, township, kind), to, note=note
+            s, who, _parcel(s, code, township, kind), to, note=note, on=_on(on)
         ),
         as_user,
     )
@@ -91,6 +111,7 @@ def verify_command(
     note: str | None = typer.Option(None, callback=_note, help="what was checked"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    on: str | None = typer.Option(None, "--on", help=_ON_HELP),
     as_user: str | None = as_option(),
 ) -> None:
     """Verify a delivered (land) or demolished (demolition) parcel as the named verifier,
@@ -102,9 +123,13 @@ def verify_command(
       geo-service verify XD-001 --township 新店镇 --as 林志伟
 
       geo-service verify GS-CQ-07 --note "现场核验" --as 王丽琴
+
+      geo-service verify XD-001 --on 2017-06-28 --as 林志伟   (signed on site on 28 June)
     """
     _transition(
-        lambda s, who: actions.verify(s, who, _parcel(s, code, township, kind), note=note),
+        lambda s, who: actions.verify(
+            s, who, _parcel(s, code, township, kind), note=note, on=_on(on)
+        ),
         as_user,
     )
 
@@ -115,6 +140,7 @@ def dispute_command(
     reason: str = typer.Option(..., callback=_note, help="what is disputed"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    on: str | None = typer.Option(None, "--on", help=_ON_HELP),
     as_user: str | None = as_option(),
 ) -> None:
     """Dispute a verified parcel: it stops counting as verified until a verifier settles it
@@ -123,7 +149,9 @@ def dispute_command(
     Example: geo-service dispute XD-001 --reason "界址点与批文不符" --township 新店镇 --as 林志伟
     """
     _transition(
-        lambda s, who: actions.dispute(s, who, _parcel(s, code, township, kind), reason),
+        lambda s, who: actions.dispute(
+            s, who, _parcel(s, code, township, kind), reason, on=_on(on)
+        ),
         as_user,
     )
 

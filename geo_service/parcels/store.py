@@ -39,14 +39,24 @@ _STAGE_COLUMNS = (
     ("verified_by", "text"),
     ("verified_group", "text"),
     ("verified_at", "timestamptz"),
+    ("verification_recorded_at", "timestamptz"),
+    ("verification_recorded_by", "text"),
     ("verified_area_m2", "float8"),
     ("verification_note", "text"),
     ("dispute_reason", "text"),
+    ("withdrawn_at", "timestamptz"),
+    ("withdrawn_by", "text"),
+    ("withdrawn_reason", "text"),
+    # When the change happened in the field (NULL: when recorded), and the version's note.
+    ("happened_at", "timestamptz"),
+    ("version_note", "text"),
+    ("history_change", "text"),  # what the history calls it, when not `change`
 )
 _STATE_NAMES = tuple(name for name, _ in _STAGE_COLUMNS[1:])
 _COPIED = (
     "name, status, project_id, area_m2, declared_m2, verified_by, verified_group, "
-    "verified_at, verified_area_m2, verification_note, dispute_reason"
+    "verified_at, verification_recorded_at, verification_recorded_by, verified_area_m2, "
+    "verification_note, dispute_reason, withdrawn_at, withdrawn_by, withdrawn_reason"
 )
 
 
@@ -67,6 +77,8 @@ class StoredParcel:
     verification_note: str | None
     dispute_reason: str | None
     support_ids: list[int]
+    verification_recorded_at: object = None
+    verification_recorded_by: str | None = None
 
 
 def lock_current(session: Session, township_id: int, kind: str, codes: list[str]) -> dict:
@@ -78,6 +90,7 @@ def lock_current(session: Session, township_id: int, kind: str, codes: list[str]
             SELECT p.id, p.code, p.status, p.project_id, p.name, p.declared_m2,
                    ST_AsBinary(p.geom) AS wkb, p.verified_by, p.verified_group, p.verified_at,
                    p.verified_area_m2, p.verification_note, p.dispute_reason,
+                   p.verification_recorded_at, p.verification_recorded_by,
                    coalesce((SELECT array_agg(s.township_id ORDER BY s.township_id)
                              FROM parcel_support s WHERE s.parcel_id = p.id), '{}') AS support
             FROM parcels p
@@ -103,6 +116,8 @@ def lock_current(session: Session, township_id: int, kind: str, codes: list[str]
             r.verification_note,
             r.dispute_reason,
             list(r.support),
+            r.verification_recorded_at,
+            r.verification_recorded_by,
         )
         for r, geom in zip(rows, geoms, strict=True)
     }
@@ -354,11 +369,13 @@ _SUPPORT = f"""
 # A version is the parcel's whole state as now stored.
 _VERSIONS = f"""
     INSERT INTO parcel_versions (parcel_id, version, change, code, kind, status, township_id,
-        district_id, project_id, geom, area_m2, upload_id, changed_by, valid_from, verified_by,
-        verified_group, verified_at, verified_area_m2, flags, support_ids)
-    SELECT p.id, p.version, s.change, p.code, p.kind, p.status, p.township_id, p.district_id,
-           p.project_id,
-           p.geom, p.area_m2, :upload, :actor, :now, p.verified_by, p.verified_group,
+        district_id, project_id, geom, area_m2, upload_id, changed_by, valid_from, recorded_at,
+        recorded_by, note, verified_by, verified_group, verified_at, verified_area_m2, flags,
+        support_ids)
+    SELECT p.id, p.version, coalesce(s.history_change, s.change), p.code, p.kind, p.status,
+           p.township_id, p.district_id, p.project_id,
+           p.geom, p.area_m2, :upload, :actor, coalesce(s.happened_at, :now), :now, :actor,
+           s.version_note, p.verified_by, p.verified_group,
            p.verified_at, p.verified_area_m2, p.flags, s.support_ids::int[]
     {_STAGED}
 """

@@ -1,10 +1,11 @@
 """The import use case: read, check, and store a file of parcels in one transaction."""
 
+import contextlib
 import gc
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from functools import cached_property
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from geo_service.campaign.projects import find_project
 from geo_service.errors import InvalidInput, NotFound, UploadRefused
 from geo_service.models import (
     KINDS,
+    STATUSES,
     STORAGE_SRID,
     VERIFICATION_GROUPS,
     AdminUnit,
@@ -46,10 +48,13 @@ from geo_service.parcels.validation import (
     check_pairs_across_batches,
     repair_invalid,
 )
+from geo_service.periods import CHINA, check_field_day, field_moment
 from geo_service.settings import get_settings
 from geo_service.units import find_township
 
 IMPORT_STATUSES = ("planned", "delivered", "verified")
+# What a file's status column may say: demolition's "delivered" is "demolished".
+_STATUS_WORDS = (*IMPORT_STATUSES, "demolished")
 
 
 @dataclass
@@ -82,6 +87,18 @@ class ImportOptions:
     override_reason: str | None = None
     # Why the user stored only the valid features, or kept overlaps: on record with the upload.
     store_reason: str | None = None
+    # Whether `who` may date a change on a feature's field day (核验日期 column): (day) ->
+    # (rule, message, params) or None (permissions.field_day_refusal); None: any past day.
+    field_day_rule: Callable[[date | datetime], tuple | None] | None = None
+    # An admin's migration from another system (docs/guide-administrators.md): every status,
+    # the file's sign-offs (verifier, group, field day, recorded moment), flags and dates
+    # are taken as they are; recorded in the history as a migration.
+    migration: bool = False
+
+
+def statuses_allowed(migration: bool = False) -> tuple[str, ...]:
+    """The statuses a file or form may ask for: in migration mode every one."""
+    return STATUSES if migration else IMPORT_STATUSES
 
 
 # The most characters an override reason takes.
@@ -102,9 +119,11 @@ def upload_options(
 ) -> ImportOptions:
     """An upload's options as the API, the upload page and the CLI receive them: a field a
     form leaves blank means "not given", and a status outside IMPORT_STATUSES is refused
-    before the file is read. `switches`: dry_run, accept_valid, accept_overlaps, filename."""
-    if status and status not in IMPORT_STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(IMPORT_STATUSES)}")
+    before the file is read. `switches`: dry_run, accept_valid, accept_overlaps, filename,
+    migration."""
+    allowed = statuses_allowed(switches.get("migration", False))
+    if status and status not in allowed:
+        raise InvalidInput(f"status must be one of {', '.join(allowed)}")
     override_reason = (override_reason or "").strip() or None
     if override_reason and len(override_reason) > OVERRIDE_REASON_MAX:
         raise InvalidInput(f"an override reason has at most {OVERRIDE_REASON_MAX} characters")
@@ -500,6 +519,7 @@ class _FileCheck:
         helpers = _supporters(session, frame, self.township, codes, report, first)
         rows = _Rows(frame, codes, geoms, np.zeros(len(frame)), statuses, projects, helpers,
                      first=first)  # fmt: skip
+        rows.moments = _field_days(session, rows, self.township, options, report, self.now)
         usable = np.flatnonzero(~shapely.is_missing(geoms))
         rows.geoms[usable] = repair_invalid(
             _as_multipolygons(geoms[usable]),
@@ -804,8 +824,9 @@ def _covered_m2(rows: "_Rows") -> float:
 def _check_options(options: ImportOptions, name: str) -> None:
     if options.kind not in KINDS:
         raise UploadRefused(f"{name}: kind must be land or demolition, not {options.kind!r}")
-    if options.status and options.status not in IMPORT_STATUSES:
-        raise UploadRefused(f"{name}: status must be one of {', '.join(IMPORT_STATUSES)}")
+    allowed = statuses_allowed(options.migration)
+    if options.status and options.status not in allowed:
+        raise UploadRefused(f"{name}: status must be one of {', '.join(allowed)}")
     group = VERIFICATION_GROUPS[options.kind]
     if options.verifier_group and options.verifier_group != group:
         raise UploadRefused(
@@ -936,20 +957,92 @@ def _statuses(
 ) -> list[str | None]:
     """--status wins; otherwise the file's own status column. None means: a parcel already
     stored keeps its status (a re-survey must not undo a verification), a new one is planned."""
+    words = STATUSES if options.migration else _STATUS_WORDS
     if options.status or "status" not in frame.columns:
         base = [options.status] * len(frame)
     else:
         base = []
         for i, value in enumerate(frame["status"]):
             status = str(value).strip().lower() if _present(value) else None
-            if status is not None and status not in IMPORT_STATUSES:
-                report.add(first + i + 1, codes[i], "unknown_status", f"unknown status {value!r}",
-                           params={"value": str(value)})  # fmt: skip
+            # Demolition's "delivered" is read as demolished; land is never demolished.
+            other = "demolished" if options.kind == "land" else None
+            if status is not None and (status not in words or status == other):
+                allowed = ", ".join(w for w in words if w != other)
+                report.add(first + i + 1, codes[i], "unknown_status",
+                           f"unknown status {value!r} for {options.kind} parcels; a file may "
+                           f"say {allowed}",
+                           params={"value": str(value), "kind": options.kind,
+                                   "allowed": allowed})  # fmt: skip
+                status = None
             base.append(status)
     # Demolition's counterpart of "delivered" is "demolished".
     if options.kind == "demolition":
         base = ["demolished" if s == "delivered" else s for s in base]
     return base
+
+
+def _field_days(session, rows: "_Rows", township, options, report: Report, now) -> list:
+    """The moment each feature's status change happened in the field, from its field day
+    column (field_day, verified_on, 核验日期: a day or a moment), None when not given. Only a
+    feature whose status the file changes is dated (an exported layer sent back keeps its
+    parcels as they are); a day in the future, one beyond the back-dating window for its
+    uploader (options.field_day_rule), or one before the parcel's current state is refused."""
+    moments: list = [None] * len(rows.codes)
+    if "field_day" not in rows.frame.columns:
+        return moments
+    stored = {
+        code: (status, since)
+        for code, status, since in session.execute(
+            select(Parcel.code, Parcel.status, ParcelVersion.valid_from)
+            .join(ParcelVersion, ParcelVersion.parcel_id == Parcel.id)
+            .where(
+                ParcelVersion.valid_to.is_(None),
+                Parcel.township_id == township.id,
+                Parcel.kind == options.kind,
+                Parcel.code == any_(bindparam("codes", rows.codes, type_=ARRAY(Text))),
+            )
+        )
+    }
+    for i, value in enumerate(rows.frame["field_day"]):
+        status, since = stored.get(rows.codes[i], (None, None))
+        unchanged = since is not None and rows.statuses[i] in (None, status)
+        if unchanged or not _present(value) or pd.isna(value):
+            continue
+        moments[i] = _field_moment(value, since, rows, i, options, report, now)
+    return moments
+
+
+def _day_text(value) -> str:
+    """A field day as written: GDAL gives a date column as a timestamp at midnight."""
+    if isinstance(value, date):
+        value = value.isoformat()
+    text = str(value).strip()
+    return text[:10] if text[10:] in ("T00:00:00", " 00:00:00") else text
+
+
+def _field_moment(value, since, rows: "_Rows", i: int, options, report: Report, now):
+    feature, code = rows.first + i + 1, rows.codes[i]
+    text = _day_text(value)
+    try:
+        day = check_field_day(text)
+    except ValueError as exc:
+        report.add(feature, code, "bad_field_day", f"field day {text!r}: {exc}",
+                   params={"value": text})  # fmt: skip
+        return None
+    refusal = options.field_day_rule(day) if options.field_day_rule else None
+    if refusal:
+        rule, message, params = refusal
+        report.add(feature, code, rule, message, params=params)
+        return None
+    moment = field_moment(day, now, since)
+    if since is not None and moment < since:
+        report.add(feature, code, "field_day_before_state",
+                   f"the field day {moment:%Y-%m-%d %H:%M} is earlier than the parcel's "
+                   f"current state (since {since:%Y-%m-%d %H:%M}): history runs forwards",
+                   params={"day": f"{moment:%Y-%m-%d %H:%M}",
+                           "since": f"{since:%Y-%m-%d %H:%M}"})  # fmt: skip
+        return None
+    return moment
 
 
 def _projects(
@@ -1017,6 +1110,8 @@ class _Rows:
     flags: list = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
     first: int = 0  # the position in the file of the batch's first feature
+    # When each feature's status change happened in the field (None: when recorded).
+    moments: list = field(default_factory=list)
 
     def __post_init__(self):
         self.flags = [[] for _ in range(len(self.codes))]
@@ -1076,6 +1171,7 @@ def _updated_state(parcel, rows: _Rows, i, same_shape, options, now) -> tuple[st
     state = {
         "parcel_id": parcel.id if parcel is not None else None,
         "change": "changed" if parcel is not None else "created",
+        "history_change": "migrated" if options.migration else None,
         "code": rows.codes[i],
         "name": name,
         "status": status,
@@ -1084,9 +1180,78 @@ def _updated_state(parcel, rows: _Rows, i, same_shape, options, now) -> tuple[st
         "declared_m2": declared,
         "flags": flags,
         "support_ids": support_ids,
+        "happened_at": rows.moments[i] if rows.moments else None,
+        "version_note": f"migrated from {options.filename or 'a file'}"
+        if options.migration
+        else None,
     }
-    state.update(_verification(parcel, status, options, area, now, reshaped))
+    when = state["happened_at"] or now
+    state.update(_verification(parcel, status, options, area, (when, now), reshaped))
+    if options.migration:
+        state.update(_migrated(rows, i, status, when, options))
     return state["change"], state
+
+
+def _migrated(rows: _Rows, i: int, status: str, when, options) -> dict:
+    """What an admin's migration takes from the file as it is: the sign-off (verifier,
+    group, field day, when and by whom it was entered, frozen area, note), the dispute
+    reason, the withdrawal and the flags the old system kept."""
+    value = lambda name: _cell(rows.frame, name, i)  # noqa: E731
+    out = {}
+    if status in ("verified", "disputed") and value("verified_by"):
+        signed = _moment(value("verified_at")) or when
+        out.update(
+            verified_by=value("verified_by"),
+            verified_group=value("verified_group") or VERIFICATION_GROUPS[options.kind],
+            verified_at=signed,
+            verification_recorded_at=_moment(value("verification_recorded_at"))
+            or _moment(value("recorded_at"))
+            or signed,
+            verification_recorded_by=value("verification_recorded_by")
+            or value("recorded_by")
+            or value("verified_by"),
+            verification_note=value("note"),
+        )
+        area = value("verified_area_m2")
+        if area is not None and _number(area) is not None:
+            out["verified_area_m2"] = _number(area)
+    if status == "disputed":
+        out["dispute_reason"] = value("dispute_reason") or "disputed (migrated)"
+    if status == "withdrawn":
+        out.update(withdrawn_at=when, withdrawn_by=value("withdrawn_by") or options.actor,
+                   withdrawn_reason=value("dispute_reason") or "withdrawn (migrated)")  # fmt: skip
+    flags = value("flags")
+    if flags:
+        with contextlib.suppress(ValueError):  # not the old system's: the checks' flags stay
+            out["flags"] = json.loads(flags)
+    return out
+
+
+def _cell(frame, name: str, i: int) -> str | None:
+    if name not in frame.columns:
+        return None
+    value = frame[name].iloc[i]
+    if not _present(value) or pd.isna(value):
+        return None
+    return _day_text(value) if isinstance(value, date) else str(value).strip()
+
+
+def _number(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _moment(text: str | None):
+    """A moment from the file (what `export parcels` writes), None when absent or unreadable."""
+    try:
+        found = check_field_day(text) if text else None
+    except ValueError:
+        return None
+    if found is None or isinstance(found, datetime):
+        return found
+    return datetime.combine(found, time.min, tzinfo=CHINA)
 
 
 def _status_after_upload(parcel, status, asked, reshaped, area, flags, kind) -> str:
@@ -1104,15 +1269,18 @@ def _status_after_upload(parcel, status, asked, reshaped, area, flags, kind) -> 
     return status
 
 
-def _verification(parcel, status, options, area, now, reshaped) -> dict:
+def _verification(parcel, status, options, area, moments, reshaped) -> dict:
     """The verification columns after the upload: signed by the uploading team when the
-    upload verifies, kept while the parcel stays verified, cleared otherwise."""
+    upload verifies (on the feature's field day, entered now), kept while the parcel stays
+    verified, cleared otherwise. `moments`: (when it happened, when it is recorded)."""
     kept = {
-        name: getattr(parcel, name) if parcel is not None else None
+        name: getattr(parcel, name, None) if parcel is not None else None
         for name in (
             "verified_by",
             "verified_group",
             "verified_at",
+            "verification_recorded_at",
+            "verification_recorded_by",
             "verified_area_m2",
             "verification_note",
             "dispute_reason",
@@ -1123,7 +1291,9 @@ def _verification(parcel, status, options, area, now, reshaped) -> dict:
         kept.update(
             verified_by=options.actor,
             verified_group=options.verifier_group or VERIFICATION_GROUPS[options.kind],
-            verified_at=now,
+            verified_at=moments[0],
+            verification_recorded_at=moments[1],
+            verification_recorded_by=options.actor,
             verified_area_m2=area,
             verification_note=f"verified by upload of {options.filename or 'a file'}",
         )
@@ -1132,6 +1302,8 @@ def _verification(parcel, status, options, area, now, reshaped) -> dict:
             verified_by=None,
             verified_group=None,
             verified_at=None,
+            verification_recorded_at=None,
+            verification_recorded_by=None,
             verified_area_m2=None,
             verification_note=None,
         )
@@ -1141,10 +1313,18 @@ def _verification(parcel, status, options, area, now, reshaped) -> dict:
 
 
 def append_version(
-    session, parcel: Parcel, change: str, upload, actor: str, now, note: str | None = None
+    session,
+    parcel: Parcel,
+    change: str,
+    upload,
+    actor: str,
+    now,
+    note: str | None = None,
+    recorded: tuple | None = None,
 ) -> ParcelVersion:
-    """Open a new version, the parcel's whole state; the database closes the one before
-    (migration 0023), at this one's start."""
+    """Open a new version, the parcel's whole state from `now` (when the change happened);
+    the database closes the one before (migration 0023), at this one's start. `recorded`:
+    (when, by whom) it was entered, when not then and by `actor`."""
     current = session.scalar(
         select(ParcelVersion.valid_from).where(
             ParcelVersion.parcel_id == parcel.id, ParcelVersion.valid_to.is_(None)
@@ -1154,9 +1334,12 @@ def append_version(
         # History must run forwards: a change cannot be dated before the state it ends.
         raise InvalidInput(
             f"parcel {parcel.code}: a change at {now:%Y-%m-%d %H:%M} is earlier than its "
-            f"current state ({current:%Y-%m-%d %H:%M})"
+            f"current state ({current:%Y-%m-%d %H:%M}): history runs forwards, give a "
+            "field day on or after it"
         )
     version = _new_version(parcel, change, upload, actor, now, note)
+    if recorded is not None:
+        version.recorded_at, version.recorded_by = recorded
     session.add(version)
     return version
 

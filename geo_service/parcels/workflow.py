@@ -8,15 +8,16 @@ uploads.append_version), so a past day is always reproducible.
 """
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geo_service.areas import m2_to_mu
 from geo_service.errors import Conflict, InvalidInput, NotFound
-from geo_service.models import KINDS, STATUSES, VERIFICATION_GROUPS, Parcel
+from geo_service.models import KINDS, STATUSES, VERIFICATION_GROUPS, Parcel, ParcelVersion
 from geo_service.parcels.uploads import append_version
+from geo_service.periods import field_moment
 from geo_service.units import find_township
 
 # The verification group that may verify each kind (晋安区's campaign office).
@@ -72,10 +73,12 @@ class Transition:
     verified_area_m2: float | None
     dispute_reason: str | None
     area_m2: float
+    # changed_at is when it happened in the field (核验日期); recorded_at when it was entered.
+    recorded_at: datetime | None = None
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        for key in ("changed_at", "verified_at"):
+        for key in ("changed_at", "verified_at", "recorded_at"):
             data[key] = data[key].isoformat() if data[key] else None
         data["verified_area_mu"] = m2_to_mu(self.verified_area_m2)
         data["area_mu"] = m2_to_mu(self.area_m2)
@@ -201,16 +204,21 @@ def set_status(
     note: str | None = None,
     now: datetime | None = None,
     expected: int | None = None,
+    on: date | datetime | None = None,
+    recorded_at: datetime | None = None,
 ) -> Transition:
     """Move a parcel along TRANSITIONS; leaving `disputed` needs a reason (the note).
 
-    `now` (default: this moment) is when the change happened, for replaying a history;
-    `expected` the version the caller saw (a Conflict when the parcel has moved on)."""
+    `now` (default: this moment) is when the change happened and was entered, for
+    replaying a history; `on` the day (or moment) it happened in the field when it is
+    entered later (核验日期, see field_moment); `recorded_at` when it was entered (default:
+    `now`); `expected` the version the caller saw (a Conflict when the parcel has moved on)."""
     parcel = _load(session, parcel, expected)
+    when = {"now": now, "on": on, "recorded_at": recorded_at}
     if to == "disputed":
-        return dispute(session, parcel, note or "", actor, now=now)
+        return dispute(session, parcel, note or "", actor, **when)
     if to == "withdrawn":
-        return withdraw(session, parcel, note or "", actor, now=now)
+        return withdraw(session, parcel, note or "", actor, **when)
     rule = _check(parcel, to, "status")
     note = _text(note)
     if rule.reason and not note:
@@ -223,7 +231,8 @@ def set_status(
         # The disputed verification no longer stands; the versions keep it.
         parcel.verified_by = parcel.verified_group = parcel.verified_at = None
         parcel.verification_note = parcel.verified_area_m2 = parcel.dispute_reason = None
-    return _record(session, parcel, to, "status", actor, note, now)
+        parcel.verification_recorded_at = parcel.verification_recorded_by = None
+    return _record(session, parcel, to, "status", actor, note, _moments(session, parcel, **when))
 
 
 def verify(
@@ -235,10 +244,13 @@ def verify(
     actor: str | None = None,
     now: datetime | None = None,
     expected: int | None = None,
+    on: date | datetime | None = None,
+    recorded_at: datetime | None = None,
 ) -> Transition:
     """Record a verification and freeze the parcel's area as verified_area_m2.
 
     Only from delivered (land) or demolished (demolition), and only by that kind's group.
+    `verified_at` is when it happened in the field (`on`, see set_status), what tallies count.
     """
     parcel = _load(session, parcel, expected)
     _check(parcel, "verified", "verify")
@@ -251,12 +263,14 @@ def verify(
             f"{_label(parcel)}: {parcel.kind} parcels are verified by {expected}, "
             f"not {group or 'an unnamed group'}"
         )
-    now = now or datetime.now(UTC)
-    parcel.verified_by, parcel.verified_group, parcel.verified_at = verifier, group, now
+    moments = _moments(session, parcel, now, on, recorded_at)
+    parcel.verified_by, parcel.verified_group, parcel.verified_at = verifier, group, moments[0]
+    parcel.verification_recorded_at = moments[1]
+    parcel.verification_recorded_by = _text(actor) or verifier
     parcel.verification_note = _text(note)
     parcel.verified_area_m2 = parcel.area_m2
     parcel.dispute_reason = None
-    return _record(session, parcel, "verified", "verified", actor or verifier, _text(note), now)
+    return _record(session, parcel, "verified", "verified", actor or verifier, _text(note), moments)
 
 
 def dispute(
@@ -266,6 +280,8 @@ def dispute(
     actor: str,
     now: datetime | None = None,
     expected: int | None = None,
+    on: date | datetime | None = None,
+    recorded_at: datetime | None = None,
 ) -> Transition:
     """A verified parcel is challenged: it stops counting as verified until settled."""
     parcel = _load(session, parcel, expected)
@@ -277,7 +293,8 @@ def dispute(
             rule="dispute_reason", params={"code": parcel.code},
         )  # fmt: skip
     parcel.dispute_reason = reason
-    return _record(session, parcel, "disputed", "disputed", actor, reason, now)
+    moments = _moments(session, parcel, now, on, recorded_at)
+    return _record(session, parcel, "disputed", "disputed", actor, reason, moments)
 
 
 def withdraw(
@@ -287,6 +304,8 @@ def withdraw(
     actor: str,
     now: datetime | None = None,
     expected: int | None = None,
+    on: date | datetime | None = None,
+    recorded_at: datetime | None = None,
 ) -> Transition:
     """Take a parcel off the register (soft delete, from any status): it keeps its whole
     history, gets a `withdrawn` version, and counts in no tally, map or overlap check."""
@@ -299,9 +318,10 @@ def withdraw(
             f"{_label(parcel)}: a withdrawal needs a reason",
             rule="withdrawal_reason", params={"code": parcel.code},
         )  # fmt: skip
-    now = now or datetime.now(UTC)
-    parcel.withdrawn_at, parcel.withdrawn_by, parcel.withdrawn_reason = now, _text(actor), reason
-    return _record(session, parcel, "withdrawn", "withdrawn", actor, reason, now)
+    moments = _moments(session, parcel, now, on, recorded_at)
+    parcel.withdrawn_at, parcel.withdrawn_by = moments[0], _text(actor)
+    parcel.withdrawn_reason = reason
+    return _record(session, parcel, "withdrawn", "withdrawn", actor, reason, moments)
 
 
 def _text(value: str | None) -> str | None:
@@ -309,16 +329,29 @@ def _text(value: str | None) -> str | None:
     return value or None
 
 
-def _record(session, parcel: Parcel, to: str, change: str, actor, note, now=None) -> Transition:
+def _moments(session, parcel: Parcel, now=None, on=None, recorded_at=None):
+    """(when it happened, when it was entered) for a change of `parcel`."""
+    recorded = recorded_at or now or datetime.now(UTC)
+    if on is None:
+        return now or recorded, recorded
+    since = session.scalar(
+        select(ParcelVersion.valid_from).where(
+            ParcelVersion.parcel_id == parcel.id, ParcelVersion.valid_to.is_(None)
+        )
+    )
+    return field_moment(on, recorded, since), recorded
+
+
+def _record(session, parcel: Parcel, to: str, change: str, actor, note, moments) -> Transition:
     actor = _text(actor)
     if not actor:
         raise InvalidInput(f"{_label(parcel)}: say who is making the change (actor)")
-    now = now or datetime.now(UTC)
+    now, recorded = moments
     before = parcel.status
     parcel.status = to
-    parcel.updated_by, parcel.updated_at = actor, now
+    parcel.updated_by, parcel.updated_at = actor, recorded
     parcel.version += 1
-    append_version(session, parcel, change, None, actor, now, note=note)
+    append_version(session, parcel, change, None, actor, now, note=note, recorded=(recorded, actor))
     session.flush()
     return Transition(
         parcel_id=parcel.id,
@@ -337,6 +370,7 @@ def _record(session, parcel: Parcel, to: str, change: str, actor, note, now=None
         verified_area_m2=parcel.verified_area_m2,
         dispute_reason=parcel.dispute_reason,
         area_m2=parcel.area_m2,
+        recorded_at=recorded,
     )
 
 
@@ -348,6 +382,8 @@ _HISTORY = """
            CASE WHEN v.version = min(v.version) OVER () THEN NULL
                 ELSE NOT ST_Equals(v.geom, lag(v.geom) OVER w) END AS geometry_changed,
            v.changed_by, v.valid_from, v.valid_to, v.upload_id, u.filename AS upload_filename,
+           coalesce(v.recorded_at, v.valid_from) AS recorded_at,
+           coalesce(v.recorded_by, v.changed_by) AS recorded_by,
            v.note, v.verified_by, v.verified_group, v.verified_at, v.verified_area_m2,
            pr.code AS project, v.flags,
            ARRAY(SELECT a.name FROM admin_units a WHERE a.id = ANY(v.support_ids)
@@ -378,7 +414,7 @@ def history(session: Session, parcel: int | Parcel) -> list[dict]:
         )
         item["verified_area_mu"] = m2_to_mu(r["verified_area_m2"])
         item["supporters"] = list(r["supporters"] or [])
-        for key in ("valid_from", "valid_to", "verified_at"):
+        for key in ("valid_from", "valid_to", "verified_at", "recorded_at"):
             item[key] = r[key].isoformat() if r[key] else None
         out.append(item)
     return out

@@ -4,6 +4,7 @@ The page asks the permission layer which actions to offer and writes through `ac
 exactly as the API and CLI do; it decides nothing itself.
 """
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -20,6 +21,7 @@ from geo_service.interop import geojson_sql
 from geo_service.maps import assets
 from geo_service.models import Parcel
 from geo_service.parcels import workflow
+from geo_service.periods import CHINA, parse_field_day
 from geo_service.web.i18n import N_
 from geo_service.web.login import render
 from geo_service.web.problems import STATUS_LABELS, error_words
@@ -33,6 +35,7 @@ CHANGE_LABELS = {
     "verified": N_("verified"),
     "disputed": N_("disputed"),
     "withdrawn": N_("withdrawn"),
+    "migrated": N_("migrated from another system"),
 }
 # What the page says after an action succeeded (?done=, from the redirect).
 DONE_LABELS = {
@@ -102,6 +105,7 @@ def _page(request, session, who, parcel, status_code=200, error=None, done=None)
         vendor=map_assets(),
         error=error,
         done=done,
+        today=datetime.now(CHINA).date().isoformat(),
         **_GLOBALS,
     )
 
@@ -141,6 +145,7 @@ def parcels_pages_router() -> APIRouter:
         action: Annotated[str, Form(max_length=16)],
         to: Annotated[str | None, Form(max_length=16)] = None,
         note: Annotated[NoteText | None, Form()] = None,
+        field_day: Annotated[str | None, Form(max_length=32)] = None,
     ):
         try:
             parcel = _find(session, who, f"#{parcel_id}", lock=True)
@@ -148,12 +153,13 @@ def parcels_pages_router() -> APIRouter:
             return render(request, "error.html", http_status(exc), user=who,
                           message=error_words(exc, request))  # fmt: skip
         try:
+            on = parse_field_day(field_day, "field day")
             if action == "verify":
-                actions.verify(session, who, parcel, note or None)
+                actions.verify(session, who, parcel, note or None, on=on)
             elif action == "dispute":
-                actions.dispute(session, who, parcel, note or "")
+                actions.dispute(session, who, parcel, note or "", on=on)
             else:
-                actions.change_status(session, who, parcel, to or "", note or None)
+                actions.change_status(session, who, parcel, to or "", note or None, on=on)
             session.commit()
         except GeoServiceError as exc:
             session.rollback()

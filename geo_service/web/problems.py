@@ -31,6 +31,7 @@ STATUS_LABELS = {
 
 RULE_LABELS = {
     "bad_coordinate": N_("a boundary point's coordinates cannot be read"),
+    "bad_field_day": N_("the field day (核验日期) cannot be read"),
     "changed_after_verification": N_(
         "the boundary of a verified parcel changed: it must be verified again"
     ),
@@ -61,6 +62,9 @@ RULE_LABELS = {
     "duplicate_geometry": N_("the same boundary as another feature of the file"),
     "elsewhere_township": N_("most of the parcel lies in another township (it counts there)"),
     "empty_geometry": N_("the feature has no geometry"),
+    "field_day_before_state": N_("the field day is earlier than the parcel's current state"),
+    "field_day_future": N_("the field day is in the future"),
+    "field_day_window": N_("the field day is further back than the back-dating window"),
     "invalid_geometry": N_("self-intersecting or invalid boundary"),
     "malformed_file": N_("the file is damaged"),
     "name_not_printable": N_("the parcel name holds a character that does not show"),
@@ -252,7 +256,7 @@ DETAILS = {
     ),
     "unclosed_ring": N_("ring %(ring)s does not end on its first point; it was closed"),
     "unknown_project": N_("no project with code %(code)s: import the project list first"),
-    "unknown_status": N_("unknown status %(value)s"),
+    "unknown_status": N_("unknown status %(value)s; a file may say %(allowed)s"),
     "unknown_township": N_("no township named %(name)s in this district to credit as a helper"),
     "withdrawn": N_("%(code)s was withdrawn; a withdrawn parcel's code is not used again"),
     "zone_mismatch": N_(
@@ -266,6 +270,19 @@ DETAILS = {
     "duplicate_geometry": N_("the same boundary as feature %(feature)s (%(code)s)"),
     "code_too_long": N_("a parcel code has at most %(limit)s characters, this one %(length)s"),
     "empty_geometry": N_("the feature has no geometry"),
+    "bad_field_day": N_("field day %(value)s: write a day as YYYY-MM-DD (or YYYY-MM-DDTHH:MM)"),
+    "field_day_before_state": N_(
+        "the field day %(day)s is earlier than the parcel's current state (since %(since)s): "
+        "history runs forwards"
+    ),
+    "field_day_future": N_(
+        "the field day %(day)s is in the future: a change is dated on the day it happened, at "
+        "the latest today (%(today)s)"
+    ),
+    "field_day_window": N_(
+        "the field day %(day)s is %(days)s days ago, more than the back-dating window of "
+        "%(window)s days: an admin records it (import in migration mode)"
+    ),
     "invalid_geometry": N_(
         "invalid boundary (%(reason)s); repairing it would change the area by %(change)s: "
         "fix the boundary and upload again"

@@ -31,6 +31,7 @@ from geo_service.models import KINDS, VERIFICATION_GROUPS, AdminUnit, Project
 from geo_service.parcels import reports
 from geo_service.parcels.uploads import (
     IMPORT_STATUSES,
+    statuses_allowed,
     upload_options,
     upload_record,
     upload_records,
@@ -43,6 +44,8 @@ from geo_service.web.parcels import _GLOBALS, map_assets
 from geo_service.web.problems import error_words, problem_detail, rule_label
 
 ROLES_WHO_UPLOAD = ("verifier", "officer")
+# An admin uploads only to migrate parcels from another system (migration mode).
+ROLES_WHO_MIGRATE = ("admin",)
 # Two verified parcels overlapping are the verification groups' to accept, with a reason.
 ROLES_WHO_KEEP_OVERLAPS = ("verifier",)
 
@@ -51,12 +54,14 @@ def _form_choices(session, who) -> dict:
     """What the form offers, from the user's scope: their townships, the kinds their
     group verifies, the projects of those townships."""
     townships = []
-    if who.township_ids:
-        townships = session.scalars(
-            select(AdminUnit.name)
-            .where(AdminUnit.id.in_(who.township_ids))
-            .order_by(AdminUnit.code)
-        ).all()
+    migrating = who.role in ROLES_WHO_MIGRATE
+    if who.township_ids or migrating:
+        query = select(AdminUnit.name).where(AdminUnit.level == "township")
+        if who.township_ids:
+            query = query.where(AdminUnit.id.in_(who.township_ids))
+        elif who.district_ids is not None:
+            query = query.where(AdminUnit.parent_id.in_(who.district_ids))
+        townships = session.scalars(query.order_by(AdminUnit.code)).all()
     projects = []
     if who.township_ids:
         projects = session.execute(
@@ -66,12 +71,16 @@ def _form_choices(session, who) -> dict:
         ).all()
     kinds = sorted(who.kinds, key=KINDS.index) if who.role == "verifier" else list(KINDS)
     statuses = [s for s in IMPORT_STATUSES if s != "verified" or who.role == "verifier"]
+    if migrating:
+        projects = session.execute(select(Project.code, Project.name).order_by(Project.code)).all()
+        statuses = list(statuses_allowed(migration=True))
     return {
         "townships": townships,
         "projects": projects,
         "kinds": kinds,
         "statuses": statuses,
-        "may_upload": who.role in ROLES_WHO_UPLOAD and bool(townships),
+        "may_upload": (who.role in ROLES_WHO_UPLOAD or migrating) and bool(townships),
+        "migrating": migrating,
     }
 
 
@@ -297,10 +306,12 @@ def uploads_pages_router() -> APIRouter:
         layer: Annotated[str | None, Form(max_length=200)] = None,
         columns: Annotated[str | None, Form(max_length=200)] = None,
         override_reason: Annotated[str | None, Form(max_length=2000)] = None,
+        migration: Annotated[bool, Form()] = False,
     ):
         """The dry run: the file is kept for the store, the report shown on its own page."""
         chosen = {"kind": kind, "township": township, "project": project or "",
                   "status": status or "", "accept_overlaps": accept_overlaps,
+                  "migration": migration,
                   "override_reason": (override_reason or "").strip(),
                   **_reading(crs, layer, columns)}  # fmt: skip
         name = _safe_name(file.filename)
@@ -308,7 +319,7 @@ def uploads_pages_router() -> APIRouter:
         try:
             options = upload_options(
                 kind, township, project, status, accept_overlaps=accept_overlaps, dry_run=True,
-                filename=name, override_reason=chosen["override_reason"],
+                filename=name, override_reason=chosen["override_reason"], migration=migration,
                 **_reading_options(chosen),
             )  # fmt: skip
             _save_limited(file, waiting.path)
@@ -386,7 +397,7 @@ def uploads_pages_router() -> APIRouter:
                 accept_overlaps=chosen["accept_overlaps"] or mode == "overlaps",
                 accept_valid=mode == "valid", filename=waiting.meta["filename"],
                 override_reason=chosen.get("override_reason"), store_reason=reason,
-                **_reading_options(chosen),
+                migration=chosen.get("migration", False), **_reading_options(chosen),
             )  # fmt: skip
             report = actions.upload(session, who, waiting.path, options)
             session.commit()

@@ -66,6 +66,20 @@ FIELD_ALIASES = {
     # Shapefile field names stop at 10 characters: declared_m2 arrives as declared_m.
     "declared_m2": ("declared_m2", "declared_m", "area_m2", "mj", "面积"),
     "use": ("use", "dkyt", "地块用途", "用途"),
+    # The day a feature's status change happened in the field (核验日期): README's table.
+    "field_day": ("field_day", "verified_on", "verified_o", "核验日期"),
+    # Read back in an admin's migration (the names `export parcels` writes, and their
+    # Shapefile forms).
+    "verified_by": ("verified_by", "verif_by", "核验人"),
+    "verified_group": ("verified_group", "verif_grp", "核验组"),
+    "verified_at": ("verified_at", "verif_at"),
+    "verified_area_m2": ("verified_area_m2", "verif_m2"),
+    "verification_recorded_at": ("verification_recorded_at", "verif_rat"),
+    "verification_recorded_by": ("verification_recorded_by", "verif_rby"),
+    "recorded_at": ("recorded_at", "record_at", "录入时间"),
+    "recorded_by": ("recorded_by", "record_by", "录入人"),
+    "dispute_reason": ("dispute_reason", "dispute_r"),
+    "note": ("note", "verification_note", "verif_note"),
 }
 _SIGNATURES = (
     (b"PK\x03\x04", ".zip"),
