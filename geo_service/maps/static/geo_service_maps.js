@@ -54,6 +54,34 @@
     });
     return new C({ position: position });
   }
+  /* A legend folds behind a button (on a phone it starts folded, so it covers neither the
+     townships nor the quarter buttons); the button says whether it is open. */
+  var PHONE = "(max-width: 700px)";
+  var legends = 0;
+  function legend(html) {
+    var C = L.Control.extend({
+      onAdd: function () {
+        var box = L.DomUtil.create("div", "gs-legend-box");
+        var button = L.DomUtil.create("button", "gs-legend-toggle", box);
+        var panel = L.DomUtil.create("div", "gs-panel gs-legend", box);
+        button.type = "button";
+        button.textContent = "图例";
+        panel.id = "gs-legend-" + (++legends);
+        panel.innerHTML = html;
+        button.setAttribute("aria-controls", panel.id);
+        function fold(folded) {
+          panel.hidden = folded;
+          button.setAttribute("aria-expanded", String(!folded));
+        }
+        fold(window.matchMedia(PHONE).matches);
+        button.onclick = function () { fold(!panel.hidden); };
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        return box;
+      }
+    });
+    return new C({ position: "bottomright" });
+  }
 
   /* The figures beside the map, as text (#gs-units): a row per unit whose button shows it
    * on the map and its figures below the table. Tab or ↑ ↓ move between the units, Enter
@@ -172,7 +200,7 @@
     this.layerControl = L.control.layers(null, layers,
       { collapsed: false, position: "topright" }).addTo(map);
     this.summary = control("topright", "gs-summary").addTo(map);
-    control("bottomright", "gs-legend", this.legendHtml()).addTo(map);
+    legend(this.legendHtml()).addTo(map);
     this.addTools();
     this.update(cfg.data);
     this.markRendered();
@@ -419,7 +447,7 @@
         { className: "gs-arrow", color: "#6a1b9a", weight: 1, fillOpacity: 0.9 }).addTo(links);
     });
     L.control.layers(null, { "支援关系": links, "支援项目地块": parcels }, { collapsed: false }).addTo(map);
-    control("bottomright", "gs-legend",
+    legend(
       '<h4>跨界支援</h4><div><i class="gs-line"></i>支援方 → 属地乡镇，线宽 ∝ 共同完成的已核验面积</div>').addTo(map);
     map.fitBounds(cfg.bounds, { animate: false });
     document.body.setAttribute("data-gs-links", String(data.links.length));
@@ -460,14 +488,14 @@
     L.control.layers(null, { "安置项目": this.sites, "乡镇 → 安置项目": this.links, "乡镇标注": this.labels },
       { collapsed: false, position: "topright" }).addTo(map);
     this.summary = control("topright", "gs-summary").addTo(map);
-    var legend = "<h4>安置项目交房进度（已交房户数 ÷ 应回迁户数）</h4>";
+    var html = "<h4>安置项目交房进度（已交房户数 ÷ 应回迁户数）</h4>";
     PROGRESS_BINS.forEach(function (b) {
-      legend += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
+      html += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
     });
-    legend += '<div><i class="gs-swatch gs-swatch-none"></i>暂无回迁户</div>' +
+    html += '<div><i class="gs-swatch gs-swatch-none"></i>暂无回迁户</div>' +
       "<div>圆圈大小 ∝ 安置房套数</div>" +
       '<div><i class="gs-line gs-line-relocation"></i>乡镇 → 安置项目，线宽 ∝ 回迁户数</div>';
-    control("bottomright", "gs-legend", legend).addTo(map);
+    legend(html).addTo(map);
     this.update(cfg.data);
     if (cfg.live) this.poll();
   }
