@@ -25,12 +25,12 @@ def _choose_and_check(page, path, status=None):
     page.wait_for_selector("#report-map[data-ready]")
 
 
-
 def _to_docs(shot, name: str) -> None:
     """The README's screenshots are refreshed on request only, so a test run leaves the
     checkout as it was (each run's screenshots stay in test-artifacts/)."""
     if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
         shutil.copy(shot, ROOT / "docs" / name)
+
 
 def test_verifier_uploads_finds_verifies_and_disputes_a_leader_only_reads(
     live_server, browser_page, tmp_path

@@ -166,7 +166,7 @@ def test_bulk_moves_offer_only_the_moves_the_workflow_allows_the_user(db, userna
     client = signed_in_page(username)
     page = client.get("/parcels").text
     assert _bulk_moves(page) == moves
-    assert ('<fieldset>' in page) == bool(moves)
+    assert ("<fieldset>" in page) == bool(moves)
     if moves:  # asked once more in a dialog before anything moves (static/pages.js)
         assert 'data-confirm="确认把选中的 {count} 块地块改为' in page
         assert '<dialog id="confirm-dialog"' in page
