@@ -10,8 +10,12 @@ from urllib.parse import urljoin
 import pytest
 from babel.messages.pofile import read_po
 from browser import ROOT, record, sign_in
-from conftest import load_demo
+from conftest import TEST_PASSWORD, load_demo
+from parcelfiles import XINDIAN, frame, rectangle, write
+from test_browser_a11y import _tab_to
+from test_browser_workbench import _to_docs
 from test_translations import _english_sentences
+from test_web_uploads import problem_file
 
 from geo_service import demo
 
@@ -211,3 +215,116 @@ def test_every_page_fits_a_phone_and_an_office_pc_in_both_languages(demo_server,
         finally:
             context.close()
     assert not problems, "\n".join(problems)
+
+
+def _phone(chromium, base: str, username: str, password: str):
+    context = chromium.new_context(locale="zh-CN", **PHONE)
+    page = record(context.new_page())
+    page.set_default_timeout(15_000)
+    sign_in(page.page, base, username, password)
+    return context, page
+
+
+# Each element of `selector` that lies wholly inside the window: its text or None.
+_INSIDE = """selector => Array.from(document.querySelectorAll(selector)).map(el => {
+  const r = el.getBoundingClientRect(), width = document.documentElement.clientWidth;
+  const seen = r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  return seen && r.left >= 0 && r.right <= width + 0.5 ? el.textContent.trim() : null;
+})"""
+
+
+def test_on_a_phone_a_verifier_taps_dry_run_reads_the_report_stores_and_signs_off(
+    live_server, chromium, tmp_path
+):
+    """Under touch emulation, with real taps (which fail when anything lies over the
+    button): 试检查, the report read on the phone (every summary value and every problem
+    column inside the screen), 入库, then a sign-off asked once more in a dialog."""
+    context, page = _phone(chromium, live_server, "land_all", TEST_PASSWORD)
+    try:
+        page.goto(f"{live_server}/uploads")
+        assert fits(page, "/uploads", phone=True) == []
+        page.set_input_files("#upload-file", str(problem_file(tmp_path)))
+        page.select_option("select[name=township]", "新店镇")
+        with page.expect_navigation(url=re.compile(r"/uploads/pending/")):
+            page.tap("#check-button")
+        page.wait_for_selector("#report-map[data-ready]")
+        assert fits(page, "the dry-run report", phone=True) == []
+        values = page.evaluate(_INSIDE, "#report-summary dd")
+        assert len(values) >= 8 and all(values), values
+        cells = page.evaluate(_INSIDE, "#problems tbody td")
+        assert len(cells) == 6 * page.locator("#problems tbody tr").count() and all(cells), cells
+        labels = page.eval_on_selector_all(
+            "#problems tbody tr:first-child td", "tds => tds.map(td => td.dataset.label)"
+        )
+        assert labels == ["序号", "要素", "编号", "级别", "规则", "说明"], labels
+        _to_docs(
+            page.save_screenshot("workbench-upload-report-390"), "workbench-upload-report-phone.png"
+        )
+
+        page.tap("text=重新选择文件")
+        shapes = [rectangle(XINDIAN, 150 * i, 2000, 100, 80) for i in range(3)]
+        good = write(
+            frame(shapes, code=["A", "B", "C"]), tmp_path / "新店.geojson", 4326, "GeoJSON"
+        )
+        page.set_input_files("#upload-file", str(good))
+        page.select_option("select[name=township]", "新店镇")
+        page.select_option("select[name=status]", "delivered")
+        with page.expect_navigation(url=re.compile(r"/uploads/pending/")):
+            page.tap("#check-button")
+        with page.expect_navigation(url=re.compile(r"/uploads/\d+\?stored=1")):
+            page.tap("#store-button")
+        assert "新增 3" in page.locator("#stored").inner_text()
+
+        page.goto(f"{live_server}/parcels/A")
+        page.tap("button[name=verify]")
+        dialog = page.get_by_role("dialog", name="请确认")
+        assert "确认地块 A 核验通过" in dialog.inner_text()
+        box = dialog.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"]
+        assert fits(page, "the sign-off dialog", phone=True) == []
+        with page.expect_navigation():
+            dialog.get_by_role("button", name="核验通过").tap()
+        assert page.locator("dd.status").inner_text() == "已核验"
+        assert page.problems() == []
+    finally:
+        context.close()
+
+
+# Rectangles of `selector` that overlap the rectangle of `over`.
+_COVERED = """([over, selector]) => {
+  const o = document.querySelector(over).getBoundingClientRect();
+  return Array.from(document.querySelectorAll(selector)).filter(el => {
+    const r = el.getBoundingClientRect();
+    return r.width && r.left < o.right && r.right > o.left && r.top < o.bottom && r.bottom > o.top;
+  }).map(el => el.textContent.trim());
+}"""
+
+
+def test_on_a_phone_map_legends_fold_and_cover_no_township_or_quarter_button(demo_server, chromium):
+    context, page = _phone(chromium, demo_server, ROLES["city leader"], demo.DEMO_PASSWORD)
+    try:
+        page.goto(f"{demo_server}/maps/progress?district=晋安区&kind=land")
+        page.wait_for_selector(".gs-unit")
+        toggle = page.locator(".gs-legend-toggle")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        assert page.locator(".gs-legend").is_hidden()
+        assert page.locator(".gs-timeline button").count() >= 5
+        for covered in (".gs-label span", ".gs-timeline button"):
+            assert page.evaluate(_COVERED, [".gs-legend-box", covered]) == [], covered
+        assert fits(page, "the progress map", phone=True) == []
+        _to_docs(page.save_screenshot("progress-map-390"), "progress-map-phone.png")
+        _tab_to(page, ".gs-legend-toggle")  # reached from the keyboard
+        page.keyboard.press("Enter")
+        assert toggle.get_attribute("aria-expanded") == "true"
+        assert "乡镇进度" in page.locator(".gs-legend").inner_text()
+        page.keyboard.press("Enter")
+        assert page.locator(".gs-legend").is_hidden()
+        for path in ("/maps/support?district=晋安区", "/maps/relocation?district=晋安区"):
+            page.goto(f"{demo_server}{path}")
+            page.wait_for_selector(".gs-legend-toggle")
+            assert toggle.get_attribute("aria-expanded") == "false", path
+            toggle.tap()
+            assert page.locator(".gs-legend").is_visible(), path
+        assert page.problems() == []
+    finally:
+        context.close()
