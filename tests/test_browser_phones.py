@@ -174,7 +174,12 @@ def _words(page, path: str, locale: str, where: str) -> list[str]:
         return [f"{where}: English in Chinese: {english[:3]}"] if english else []
     if NOT_YET_ENGLISH.match(path):
         return []
-    text = page.locator("body").inner_text()
+    # What people typed (a history note such as 核验通过) is theirs, in their language.
+    text = page.evaluate(
+        "() => { const notes = document.querySelectorAll('.note');"
+        " notes.forEach(n => n.hidden = true); const text = document.body.innerText;"
+        " notes.forEach(n => n.hidden = false); return text; }"
+    )
     chinese = [t for t in _chinese_msgstrs() if t in text]
     return [f"{where}: Chinese in English: {chinese[:3]}"] if chinese else []
 
