@@ -530,6 +530,17 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: bold; background: #f2f2f2; }
 @media screen { section.district { max-width: 277mm; margin: 0 auto 10mm;
                                     box-shadow: 0 0 4px #999; } }
+/* A phone: the same tables narrower (smaller type, tighter cells, headings that wrap);
+   a table still too wide scrolls in its own box, never the page. */
+@media screen and (max-width: 700px) {
+  header.top { padding: 0 2mm; }
+  header.top a { display: inline-block; min-height: 44px; line-height: 44px; }
+  section.district { padding: 2mm; }
+  h2 { font-size: 16pt; }
+  table { font-size: 12px; }
+  th, td { padding: 1mm; overflow-wrap: anywhere; }
+  div.kind { overflow-x: auto; }
+}
 @media print {
   header.top { display: none; }
   section.district { padding: 0; break-inside: avoid; page-break-inside: avoid; }

@@ -25,12 +25,12 @@ def _choose_and_check(page, path, status=None):
     page.wait_for_selector("#report-map[data-ready]")
 
 
-
 def _to_docs(shot, name: str) -> None:
     """The README's screenshots are refreshed on request only, so a test run leaves the
     checkout as it was (each run's screenshots stay in test-artifacts/)."""
     if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
         shutil.copy(shot, ROOT / "docs" / name)
+
 
 def test_verifier_uploads_finds_verifies_and_disputes_a_leader_only_reads(
     live_server, browser_page, tmp_path
@@ -86,19 +86,27 @@ def test_verifier_uploads_finds_verifies_and_disputes_a_leader_only_reads(
     page.get_by_role("link", name="A", exact=True).click()
     page.wait_for_selector("#parcel-map[data-ready] path")
     page.fill("form:has(input[value=verify]) input[name=note]", "现场核验")
+    page.get_by_role("button", name="核验", exact=True).click()
+    dialog = page.get_by_role("dialog", name="请确认")  # sign-off is asked once more
+    assert "确认地块 A 核验通过" in dialog.inner_text()
+    page.get_by_role("button", name="取消").click()  # and nothing happens
+    assert page.locator("dd.status").inner_text() == "已交地"
+    page.get_by_role("button", name="核验", exact=True).click()
     with page.expect_navigation():
-        page.get_by_role("button", name="核验", exact=True).click()
+        dialog.get_by_role("button", name="核验通过").click()
     assert page.locator("dd.status").inner_text() == "已核验"
     assert "现场核验" in page.locator("table.history").inner_text()
 
     # Another parcel: verified, then disputed with a reason; both steps in its history.
     page.goto(f"{live_server}/parcels?q=B")
     page.get_by_role("link", name="B", exact=True).click()
+    page.get_by_role("button", name="核验", exact=True).click()
     with page.expect_navigation():
-        page.get_by_role("button", name="核验", exact=True).click()
+        page.get_by_role("dialog").get_by_role("button", name="核验通过").click()
     page.fill("form:has(input[value=dispute]) input[name=note]", "界址与现场不符")
+    page.get_by_role("button", name="提出争议").click()
     with page.expect_navigation():
-        page.get_by_role("button", name="提出争议").click()
+        page.get_by_role("dialog").get_by_role("button", name="提出争议").click()
     page.wait_for_selector("#parcel-map[data-ready] path")
     history = page.locator("table.history").inner_text()
     assert "已交地 → 已核验" in history and "已核验 → 有争议" in history

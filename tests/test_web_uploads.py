@@ -250,3 +250,24 @@ def test_keeping_overlaps_is_a_verifiers_button_with_a_reason(db, tmp_path):
     )  # fmt: skip
     assert refused.status_code == 403 and 'class="error"' in refused.text
     assert count_rows("parcels") == 0
+
+
+def test_overlaps_between_verified_parcels_are_kept_only_with_a_reason(db, tmp_path):
+    """The upload form has no box that keeps overlaps (one sent anyway is ignored): only the
+    report's button does, and never without a reason."""
+    client = signed_in_page("land_xd")
+    assert 'name="accept_overlaps"' not in client.get("/uploads").text
+    token, _ = _report(client, good_file(tmp_path), status="verified")
+    client.post("/uploads/store", data={"token": token}, headers=ORIGIN)
+    across = [rectangle(XINDIAN, 50, 0, 400, 60)]
+    path = write(frame(across, code=["NEW"]), tmp_path / "across.geojson", 4326, "GeoJSON")
+    token, report = _report(client, path, status="verified", accept_overlaps="true")
+    assert 'id="keep-overlaps-button"' in report.text and 'id="store-button"' not in report.text
+    for data in ({"token": token}, {"token": token, "mode": "overlaps", "reason": "  "}):
+        refused = client.post("/uploads/store", data=data, headers={**ORIGIN, **PAGE})
+        assert refused.status_code in (400, 422) and 'class="error"' in refused.text, data
+    assert count_rows("parcels") == 3
+    reason = {"token": token, "mode": "overlaps", "reason": "两宗地共用的道路，经现场核实"}
+    kept = client.post("/uploads/store", data=reason, headers=ORIGIN, follow_redirects=False)
+    assert kept.status_code == 303 and count_rows("parcels") == 4
+    assert "两宗地共用的道路" in client.get(kept.headers["location"]).text

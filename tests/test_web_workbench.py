@@ -146,3 +146,29 @@ def test_moving_several_parcels_is_all_or_nothing(db, tmp_path):
     assert "共 3 个地块" in client.get("/parcels", params={"status": "in_progress"}).text
     # a leader's list has no selection and no move
     assert 'name="ids"' not in signed_in_page("leader_jinan").get("/parcels").text
+
+
+def _bulk_moves(page: str) -> list[str]:
+    select = re.search(r'<select name="to"[^>]*>(.*?)</select>', page, re.S)
+    return re.findall(r'<option value="(\w+)"', select.group(1)) if select else []
+
+
+@pytest.mark.parametrize(
+    "username, moves",
+    [
+        ("land_all", ["in_progress", "delivered"]),  # never 已拆除: land is not demolished
+        ("demolition_all", ["in_progress", "demolished"]),
+        ("officer_all", ["in_progress", "delivered", "demolished"]),
+        ("relocation_all", []),  # no parcel is theirs to move: no selection at all
+    ],
+)
+def test_bulk_moves_offer_only_the_moves_the_workflow_allows_the_user(db, username, moves):
+    client = signed_in_page(username)
+    page = client.get("/parcels").text
+    assert _bulk_moves(page) == moves
+    assert ("<fieldset>" in page) == bool(moves)
+    if moves:  # asked once more in a dialog before anything moves (static/pages.js)
+        assert 'data-confirm="确认把选中的 {count} 块地块改为' in page
+        assert '<dialog id="confirm-dialog"' in page
+    land_only = client.get("/parcels", params={"kind": "land"}).text
+    assert "demolished" not in _bulk_moves(land_only)

@@ -53,6 +53,15 @@ def allowed_targets(status: str, kind: str) -> list[str]:
     return [to for (frm, to), rule in TRANSITIONS.items() if frm == status and kind in rule.kinds]
 
 
+def status_moves(kinds) -> list[str]:
+    """The statuses a plain status change (not a sign-off or a dispute) reaches for a parcel
+    of one of `kinds`, in the workflow's order: what a bulk move may offer."""
+    reached = {
+        to for (_, to), rule in TRANSITIONS.items() if rule.via == "status" and rule.kinds & kinds
+    }
+    return [s for s in STATUSES if s in reached]
+
+
 @dataclass
 class Transition:
     """What a status change did: the parcel after it and the version it wrote."""

@@ -95,6 +95,12 @@ def _townships(session, who) -> list[str]:
     return list(session.scalars(query.order_by(AdminUnit.name)))
 
 
+def _kinds_moved(who, kind: str) -> frozenset[str]:
+    """The kinds of parcel this person moves (a verifier: their group's), within the filter."""
+    kinds = frozenset(KINDS) if who.role == "officer" else who.kinds
+    return kinds & {kind} if kind in KINDS else kinds
+
+
 def _list_page(request, session, who, f: dict, status_code=200, error=None, done=None):
     query = _filtered(who, f)
     total = session.scalar(query.with_only_columns(func.count(Parcel.id)).order_by(None))
@@ -103,6 +109,9 @@ def _list_page(request, session, who, f: dict, status_code=200, error=None, done
     rows = session.scalars(
         query.order_by(order, Parcel.id).limit(PAGE_SIZE).offset(f["page"] * PAGE_SIZE)
     ).all()
+    moves = []
+    if who.role in ("verifier", "officer"):
+        moves = workflow.status_moves(_kinds_moved(who, f["kind"]))
     return render(
         request,
         "parcels.html",
@@ -115,11 +124,12 @@ def _list_page(request, session, who, f: dict, status_code=200, error=None, done
         townships=_townships(session, who),
         kinds=KINDS,
         statuses=STATUSES,
+        moves=moves,
         shapes=_shapes(session, query),
         vendor=map_assets(),
         error=error,
         done=done,
-        can_move=who.role in ("verifier", "officer"),
+        can_move=bool(moves),
         **_GLOBALS,
     )
 

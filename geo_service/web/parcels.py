@@ -37,6 +37,12 @@ CHANGE_LABELS = {
     "withdrawn": N_("withdrawn"),
     "migrated": N_("migrated from another system"),
 }
+# The verification groups by their names as stored (models.VERIFICATION_GROUPS).
+GROUP_LABELS = {
+    "土地核验组": N_("land verification group"),
+    "拆迁核验组": N_("demolition verification group"),
+    "回迁核验组": N_("relocation verification group"),
+}
 # What the page says after an action succeeded (?done=, from the redirect).
 DONE_LABELS = {
     "verify": N_("verified"),
@@ -47,6 +53,7 @@ _GLOBALS = {
     "status_label": STATUS_LABELS,
     "kind_label": KIND_LABELS,
     "change_label": CHANGE_LABELS,
+    "group_label": GROUP_LABELS,
     "mu": m2_to_mu,
 }
 

@@ -301,7 +301,6 @@ def uploads_pages_router() -> APIRouter:
         township: Annotated[str, Form(max_length=64)],
         project: Annotated[str | None, Form(max_length=64)] = None,
         status: Annotated[str | None, Form(max_length=16)] = None,
-        accept_overlaps: Annotated[bool, Form()] = False,
         crs: Annotated[str | None, Form(max_length=64)] = None,
         layer: Annotated[str | None, Form(max_length=200)] = None,
         columns: Annotated[str | None, Form(max_length=200)] = None,
@@ -310,15 +309,14 @@ def uploads_pages_router() -> APIRouter:
     ):
         """The dry run: the file is kept for the store, the report shown on its own page."""
         chosen = {"kind": kind, "township": township, "project": project or "",
-                  "status": status or "", "accept_overlaps": accept_overlaps,
-                  "migration": migration,
+                  "status": status or "", "migration": migration,
                   "override_reason": (override_reason or "").strip(),
                   **_reading(crs, layer, columns)}  # fmt: skip
         name = _safe_name(file.filename)
         waiting = pending.new(who.username, name)
         try:
             options = upload_options(
-                kind, township, project, status, accept_overlaps=accept_overlaps, dry_run=True,
+                kind, township, project, status, dry_run=True,
                 filename=name, override_reason=chosen["override_reason"], migration=migration,
                 **_reading_options(chosen),
             )  # fmt: skip
@@ -394,7 +392,9 @@ def uploads_pages_router() -> APIRouter:
                 raise Forbidden(f"{who.username} may not keep overlaps between verified parcels")
             options = upload_options(
                 chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
-                accept_overlaps=chosen["accept_overlaps"] or mode == "overlaps",
+                # Overlaps between verified parcels are kept only from the report's
+                # button, which takes a reason (never a box ticked before the check).
+                accept_overlaps=mode == "overlaps",
                 accept_valid=mode == "valid", filename=waiting.meta["filename"],
                 override_reason=chosen.get("override_reason"), store_reason=reason,
                 migration=chosen.get("migration", False), **_reading_options(chosen),

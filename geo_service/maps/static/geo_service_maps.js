@@ -73,6 +73,34 @@
     });
     return new C({ position: position });
   }
+  /* A legend folds behind a button (on a phone it starts folded, so it covers neither the
+     townships nor the quarter buttons); the button says whether it is open. */
+  var PHONE = "(max-width: 700px)";
+  var legends = 0;
+  function legend(html) {
+    var C = L.Control.extend({
+      onAdd: function () {
+        var box = L.DomUtil.create("div", "gs-legend-box");
+        var button = L.DomUtil.create("button", "gs-legend-toggle", box);
+        var panel = L.DomUtil.create("div", "gs-panel gs-legend", box);
+        button.type = "button";
+        button.textContent = t("Legend");
+        panel.id = "gs-legend-" + (++legends);
+        panel.innerHTML = html;
+        button.setAttribute("aria-controls", panel.id);
+        function fold(folded) {
+          panel.hidden = folded;
+          button.setAttribute("aria-expanded", String(!folded));
+        }
+        fold(window.matchMedia(PHONE).matches);
+        button.onclick = function () { fold(!panel.hidden); };
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        return box;
+      }
+    });
+    return new C({ position: "bottomright" });
+  }
 
   /* The figures beside the map, as text (#gs-units): a row per unit whose button shows it
    * on the map and its figures below the table. Tab or ↑ ↓ move between the units, Enter
@@ -190,7 +218,7 @@
     this.layerControl = L.control.layers(null, layers,
       { collapsed: false, position: "topright" }).addTo(map);
     this.summary = control("topright", "gs-summary").addTo(map);
-    control("bottomright", "gs-legend", this.legendHtml()).addTo(map);
+    legend(this.legendHtml()).addTo(map);
     this.addTools();
     this.update(cfg.data);
     this.markRendered();
@@ -447,7 +475,7 @@
     layers[t("Support links")] = links;
     layers[t("Supported parcels")] = parcels;
     L.control.layers(null, layers, { collapsed: false }).addTo(map);
-    control("bottomright", "gs-legend", "<h4>" + esc(t("Cross-township support")) + '</h4><div><i class="gs-line"></i>' +
+    legend("<h4>" + esc(t("Cross-township support")) + '</h4><div><i class="gs-line"></i>' +
       esc(t("helper → host township; line width ∝ the verified area done together")) + "</div>").addTo(map);
     map.fitBounds(cfg.bounds, { animate: false });
     document.body.setAttribute("data-gs-links", String(data.links.length));
@@ -491,14 +519,14 @@
     layers[t("Township labels")] = this.labels;
     L.control.layers(null, layers, { collapsed: false, position: "topright" }).addTo(map);
     this.summary = control("topright", "gs-summary").addTo(map);
-    var legend = "<h4>" + esc(t("Hand-over by resettlement site (households handed over ÷ households due)")) + "</h4>";
+    var html = "<h4>" + esc(t("Hand-over by resettlement site (households handed over ÷ households due)")) + "</h4>";
     PROGRESS_BINS.forEach(function (b) {
-      legend += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
+      html += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
     });
-    legend += '<div><i class="gs-swatch gs-swatch-none"></i>' + esc(t("No households yet")) + "</div>" +
+    html += '<div><i class="gs-swatch gs-swatch-none"></i>' + esc(t("No households yet")) + "</div>" +
       "<div>" + esc(t("circle size ∝ flats")) + "</div>" +
       '<div><i class="gs-line gs-line-relocation"></i>' + esc(t("township → resettlement site; line width ∝ households")) + "</div>";
-    control("bottomright", "gs-legend", legend).addTo(map);
+    legend(html).addTo(map);
     this.update(cfg.data);
     if (cfg.live) this.poll();
   }
