@@ -82,7 +82,10 @@ def _refusal(request: Request, status: int, detail: str, body: dict | None = Non
 # The people's pages (geo_service/web, and the downloads linked from them) answer a
 # refusal to a browser as a page, in words; everything else (the API, map data, tiles)
 # keeps the JSON body programs read.
-_PAGE_PREFIXES = ("/parcels", "/queue", "/uploads", "/login", "/logout")
+_PAGE_PREFIXES = (
+    "/parcels", "/queue", "/uploads", "/login", "/logout", "/exports",
+    "/board", "/projects", "/problems", "/rankings", "/relocation", "/assessment",
+)  # fmt: skip
 
 
 def is_page_request(request: Request) -> bool:
