@@ -143,9 +143,7 @@ def test_a_leaders_four_questions_are_answered_from_pages_alone(demo_server, bro
     assert page.page_errors == []
 
 
-def test_a_district_leader_is_refused_the_city_board_by_a_chinese_page(
-    demo_server, browser_page
-):
+def test_a_district_leader_is_refused_the_city_board_by_a_chinese_page(demo_server, browser_page):
     page = browser_page
     sign_in(page, demo_server, LEADER, demo.DEMO_PASSWORD)
     response = page.goto(f"{demo_server}/board?level=district")
