@@ -56,8 +56,8 @@ def test_a_leaders_four_questions_are_answered_from_pages_alone(demo_server, bro
         f"{base}/api/tallies?by=district&kind=land&district=晋安区&as_of={end}", LEADER_SCOPE
     )[0]
     total = page.locator(".gs-total-land")
-    assert total.locator(".gs-target").inner_text() == f"{land['target_mu']:,.1f}" == "9,000.0"
-    assert total.locator(".gs-done").inner_text() == f"{land['verified_mu']:,.1f}"
+    assert total.locator(".gs-sum-target").inner_text() == f"{land['target_mu']:,.1f}" == "9,000.0"
+    assert total.locator(".gs-sum-done").inner_text() == f"{land['verified_mu']:,.1f}"
     assert total.locator(".gs-remaining").inner_text() == f"{land['remaining_mu']:,.1f}"
     # The board's picker: another period without typing it.
     page.select_option(".gs-period select[name=period]", "2017Q2")
@@ -66,7 +66,7 @@ def test_a_leaders_four_questions_are_answered_from_pages_alone(demo_server, bro
     q2 = api_get(
         f"{base}/api/tallies?by=district&kind=land&district=晋安区&as_of=2017-06-30", LEADER_SCOPE
     )[0]
-    assert page.locator(".gs-total-land .gs-done").inner_text() == f"{q2['verified_mu']:,.1f}"
+    assert page.locator(".gs-total-land .gs-sum-done").inner_text() == f"{q2['verified_mu']:,.1f}"
     ranking = api_get(
         f"{base}/api/rankings?level=township&district=晋安区&period=2017Q2", LEADER_SCOPE
     )
