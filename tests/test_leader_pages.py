@@ -108,6 +108,10 @@ def test_the_pages_show_the_register_and_refuse_as_chinese_pages(projects):
         assert "您可以查看：晋安区" in refused.text and 'href="/' in refused.text
     missing = page.get("/projects/P-99", headers=html)
     assert missing.status_code == 404 and "未找到 P-99" in missing.text
+    unknown = page.get("/no-such-page", headers=html)
+    assert unknown.status_code == 404 and "/no-such-page" in unknown.text
+    assert "text/html" in unknown.headers["content-type"]
+    assert page.get("/api/no-such-thing", headers=html).json()["detail"] == "Not Found"
     english = page.get("/projects/P-99?lang=en", headers=html)
     assert "P-99 was not found." in english.text
     # The API keeps its JSON refusal.
