@@ -16,6 +16,7 @@ from geo_service.periods import Period, parse_period
 from geo_service.relocation import tallies as relocation
 from geo_service.settings import get_settings
 from geo_service.web import refusals
+from geo_service.web.export_page import _places
 from geo_service.web.i18n import N_, gettext_for
 from geo_service.web.login import render
 
@@ -75,8 +76,6 @@ def leader_pages_router() -> APIRouter:
                 return refusals.forbidden(request, session, who, "/rankings")
         picked, value = chosen_period(period)
         found = rankings.rank(session, level, picked, district=district or None)
-        from geo_service.web.export_page import _places
-
         return render(
             request, "rankings.html", user=who, data=found, level=level, district=district,
             period=value, choices=period_choices(request, picked.year), parts=PARTS,

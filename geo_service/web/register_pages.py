@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 
 from geo_service.api.auth import PageUser
 from geo_service.api.deps import SessionDep
-from geo_service.api.projects import visible_problems, visible_register
+from geo_service.api.projects import check_project, visible_problems, visible_register
 from geo_service.campaign import assessment, register
 from geo_service.campaign.projects import CATEGORIES
 from geo_service.errors import Forbidden, NotFound
@@ -76,8 +76,6 @@ def register_pages_router() -> APIRouter:
     @router.get("/projects/{code}")
     def project_page(request: Request, code: str, session: SessionDep, who: PageUser):
         """One project: responsibility list, milestones, parcels, problem file."""
-        from geo_service.api.projects import check_project
-
         try:
             check_project(session, who, code)
         except NotFound:
