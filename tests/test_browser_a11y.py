@@ -89,7 +89,8 @@ def _settle(page) -> None:
 
 
 def _pages_of(page, base: str, username: str | None) -> list[str]:
-    """Every page the role's start page leads to, with one parcel's and one upload's page."""
+    """Every page the role's start page leads to, with one parcel's, one upload's and one
+    project's page."""
     if username is None:
         return ["/public", "/login", "/parcels"]  # /parcels: sent to sign in
     page.goto(f"{base}/")
@@ -103,6 +104,9 @@ def _pages_of(page, base: str, username: str | None) -> list[str]:
     upload = page.locator("#past-uploads tbody a").first
     if upload.count():
         found.append(upload.get_attribute("href"))
+    if "/projects" in found:  # one project's page, from the register
+        page.goto(f"{base}/projects")
+        found.append(page.locator("#projects tbody a").first.get_attribute("href"))
     found.append("/parcels/%23999999")  # the error page
     return list(dict.fromkeys(found))
 

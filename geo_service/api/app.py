@@ -38,9 +38,11 @@ from geo_service.settings import get_settings
 from geo_service.web import board as web_board
 from geo_service.web import export_page as web_export_page
 from geo_service.web import home as web_home
+from geo_service.web import leader_pages as web_leader_pages
 from geo_service.web import login as web_login
 from geo_service.web import parcel_list as web_parcel_list
 from geo_service.web import parcels as web_parcels
+from geo_service.web import register_pages as web_register_pages
 from geo_service.web import templates as web_templates
 from geo_service.web import uploads as web_uploads
 
@@ -104,6 +106,8 @@ def create_app() -> FastAPI:
         projects.projects_router(),
         rankings.rankings_router(),
         web_board.board_router(),
+        web_register_pages.register_pages_router(),
+        web_leader_pages.leader_pages_router(),
     ):
         app.include_router(router, responses=schemas.ERRORS)
     # The service's own CSS/JS: pages link them by content hash (assets.own_url).

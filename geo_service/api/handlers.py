@@ -46,6 +46,9 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """Starlette's own refusals (404 for an unknown path, 405 for a wrong method)."""
+    if exc.status_code == 404 and _browser_outside_api(request):
+        # An address typed or mistyped in a browser: a page, whatever the path.
+        return page_error(request, 404, _not_a_page(request))
     response = _refusal(request, exc.status_code, str(exc.detail))
     response.headers.update(exc.headers or {})
     return response
@@ -84,13 +87,27 @@ def _refusal(request: Request, status: int, detail: str, body: dict | None = Non
 # The people's pages (geo_service/web, and the downloads linked from them) answer a
 # refusal to a browser as a page, in words; everything else (the API, map data, tiles)
 # keeps the JSON body programs read.
-_PAGE_PREFIXES = ("/parcels", "/queue", "/uploads", "/login", "/logout")
+_PAGE_PREFIXES = (
+    "/parcels", "/queue", "/uploads", "/login", "/logout", "/exports",
+    "/board", "/projects", "/problems", "/rankings", "/relocation", "/assessment",
+)  # fmt: skip
 
 
 def is_page_request(request: Request) -> bool:
     path = request.url.path
     page = path == "/" or path.startswith(_PAGE_PREFIXES)
     return page and "text/html" in request.headers.get("accept", "")
+
+
+def _browser_outside_api(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and not request.url.path.startswith("/api")
+
+
+def _not_a_page(request: Request) -> str:
+    from geo_service.web.problems import no_page_words
+
+    return no_page_words(request.url.path, request)
 
 
 def page_error(request: Request, status: int, detail: str, exc=None):

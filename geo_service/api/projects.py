@@ -39,7 +39,7 @@ class ProblemStatus(BaseModel):
     note: NoteText | None = None
 
 
-def _check_project(session, who, code: str) -> None:
+def check_project(session, who, code: str) -> None:
     project = find_project(session, code)
     if project.district is None:
         if visible_district_names(session, who) is not None:
@@ -48,7 +48,7 @@ def _check_project(session, who, code: str) -> None:
     check_read_district(who, project.district)
 
 
-def _visible_register(session, who, found: dict) -> dict:
+def visible_register(session, who, found: dict) -> dict:
     names = visible_district_names(session, who)
     if names is None:
         return found
@@ -60,6 +60,17 @@ def _visible_register(session, who, found: dict) -> dict:
     total = sum(row["total"] for row in by_district.values())
     counts = {"total": total, "by_category": by_category, "by_district": by_district}
     return {**found, "projects": projects, "counts": counts}
+
+
+def visible_problems(session, who, project: str | None = None, as_of=None) -> list:
+    """Problem files of the projects the user may see, overdue first."""
+    found = register.problems(session, [project] if project else None, as_of)
+    names = visible_district_names(session, who)
+    if names is not None:
+        allowed = {p.code for p in register.projects(session)
+                   if p.district and p.district.name in names}  # fmt: skip
+        found = [x for x in found if x.project in allowed]
+    return found
 
 
 def projects_router() -> APIRouter:
@@ -79,17 +90,17 @@ def projects_router() -> APIRouter:
         """Counts by category and district, then every project (most overdue first) with
         its milestones' status, open problems and parcels' progress."""
         found = register.register(session, as_of=as_of, district=district, category=category)
-        return _visible_register(session, who, found)
+        return visible_register(session, who, found)
 
     @router.get("/projects/{code}", response_model=schemas.ProjectDetail)
     def get_project(code: str, session: SessionDep, who: SignedIn, as_of: DayQuery = None):
         """One project: responsibility list, milestones, parcels, problem file."""
-        _check_project(session, who, code)
+        check_project(session, who, code)
         return register.project_detail(session, code, as_of=as_of)
 
     @router.get("/projects/{code}/milestones/history", response_model=list[schemas.Milestone])
     def get_milestone_history(code: str, session: SessionDep, who: SignedIn):
-        _check_project(session, who, code)
+        check_project(session, who, code)
         return register.milestone_history(session, code)
 
     @router.post("/projects/{code}/milestones", response_model=schemas.Milestone)
@@ -106,14 +117,8 @@ def projects_router() -> APIRouter:
     ):
         """Problem files, overdue first (longest overdue first), then open, then solved."""
         if project:
-            _check_project(session, who, project)
-        found = register.problems(session, [project] if project else None, as_of)
-        names = visible_district_names(session, who)
-        if names is not None:
-            allowed = {p["code"] for p in register.register(session)["projects"]
-                       if p["district"] in names}  # fmt: skip
-            found = [x for x in found if x.project in allowed]
-        return [x.as_dict() for x in found]
+            check_project(session, who, project)
+        return [x.as_dict() for x in visible_problems(session, who, project, as_of)]
 
     @router.post("/projects/{code}/problems", status_code=201, response_model=schemas.Problem)
     def post_problem(code: str, body: NewProblem, session: SessionDep, who: SignedIn):
@@ -136,7 +141,7 @@ def projects_router() -> APIRouter:
     def get_problem_history(problem_id: int, session: SessionDep, who: SignedIn):
         history = register.problem_history(session, problem_id)
         code = register.problem_project(session, problem_id)
-        _check_project(session, who, code)
+        check_project(session, who, code)
         return history
 
     return router

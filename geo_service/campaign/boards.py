@@ -97,6 +97,7 @@ def board(session: Session, view: BoardView) -> dict:
     return {
         "level": view.level,
         "district": view.district,
+        "total": _total(session, view),
         "title": f"{view.district or find_city(session).name} 攻坚{view.period.year} 看板",
         "period": str(view.period),
         "as_of": end.isoformat(),
@@ -106,6 +107,30 @@ def board(session: Session, view: BoardView) -> dict:
     }
 
 
+def _total(session: Session, view: BoardView) -> dict:
+    """The district's (or the city's) own figures at the period's end: its target and what
+    is verified per kind, and how far it still is from the target."""
+    by = "district" if view.level == "township" else "city"
+    rows = tallies.tally(
+        session, by=by, year=view.period.year, as_of=view.period.end, district=view.district
+    )
+    kinds = []
+    for kind, label in KIND_LABELS.items():
+        row = next((r for r in rows if r.kind == kind), None)
+        figure = _kind_figure(kind, label, row, None)
+        left = None if row is None or row.target_m2 is None else row.target_m2 - row.verified_m2
+        figure["remaining"] = _shown(kind, None if left is None else max(left, 0.0))
+        kinds.append(figure)
+    return {"unit": view.district or find_city(session).name, "kinds": kinds}
+
+
+def _shown(kind: str, m2: float | None):
+    """An area as the board shows it: land in mu to 0.1, demolition in whole m²."""
+    if m2 is None:
+        return None
+    return round(m2_to_mu(m2), 1) if kind == "land" else round(m2)
+
+
 def _kind_figure(kind: str, label: str, row, part: dict | None) -> dict:
     target = row.target_m2 if row else None
     verified = row.verified_m2 if row else 0.0
@@ -113,9 +138,7 @@ def _kind_figure(kind: str, label: str, row, part: dict | None) -> dict:
     period_target = part.get("period_target_m2") if part else None
 
     def shown(m2):
-        if m2 is None:
-            return None
-        return round(m2_to_mu(m2), 1) if unit == "mu" else round(m2)
+        return _shown(kind, m2)
 
     return {
         "kind": kind,

@@ -380,7 +380,9 @@ def problem_history(session: Session, problem_id: int) -> list[dict]:
 # --- the register -----------------------------------------------------------------------
 
 
-def _projects(session: Session, district: str | None, category: str | None) -> list[Project]:
+def projects(
+    session: Session, district: str | None = None, category: str | None = None
+) -> list[Project]:
     query = (
         select(Project)
         .options(selectinload(Project.district), selectinload(Project.townships))
@@ -397,7 +399,7 @@ def _projects(session: Session, district: str | None, category: str | None) -> l
     return list(session.scalars(query))
 
 
-def _parcels_progress(session: Session, as_of: date | None) -> dict[str, list[dict]]:
+def parcels_progress(session: Session, as_of: date | None) -> dict[str, list[dict]]:
     """Each project's parcels per kind: planned, delivered and verified (unions)."""
     rows = tallies.tally(session, by="project", as_of=as_of)
     found: dict[str, list[dict]] = {}
@@ -414,6 +416,19 @@ def _parcels_progress(session: Session, as_of: date | None) -> dict[str, list[di
             }
         )
     return found
+
+
+def most_overdue_days(milestones: list[MilestoneState]) -> int:
+    """How long a project is overdue: its longest-overdue open milestone's days past its
+    date, counted to the milestones' as-of day (today unless asked otherwise). Every page
+    and the API read a project's overdue days from here."""
+    return max((m.overdue_days for m in milestones if m.status != "done"), default=0)
+
+
+def overdue_projects(summaries: list[dict]) -> list[dict]:
+    """The register's projects overdue on its as-of day, most overdue first."""
+    late = [s for s in summaries if s["most_overdue_days"] > 0]
+    return sorted(late, key=lambda s: (-s["most_overdue_days"], s["code"]))
 
 
 def _summary(p: Project, milestones: list[MilestoneState], open_problems, parcels) -> dict:
@@ -433,7 +448,7 @@ def _summary(p: Project, milestones: list[MilestoneState], open_problems, parcel
         "milestones_done": counts["done"],
         "milestones_due": counts["due"],
         "milestones_overdue": counts["overdue"],
-        "most_overdue_days": max((m.overdue_days for m in upcoming), default=0),
+        "most_overdue_days": most_overdue_days(milestones),
         "next_milestone": upcoming[0].as_dict() if upcoming else None,
         "open_problems": len(open_problems),
         "overdue_problems": sum(1 for x in open_problems if x.overdue),
@@ -462,13 +477,13 @@ def register(
 ) -> dict:
     """The register: counts, then each project's summary (overdue milestones first)."""
     day = as_of or today()
-    found = _projects(session, district, category)
+    found = projects(session, district, category)
     states = milestone_states(session, found, day)
     open_by_project: dict[str, list[ProblemState]] = {}
     for x in problems(session, [p.code for p in found], day):
         if x.status == "open":
             open_by_project.setdefault(x.project, []).append(x)
-    parcels = _parcels_progress(session, as_of)
+    parcels = parcels_progress(session, as_of)
     summaries = [
         _summary(p, states[p.id], open_by_project.get(p.code, []), parcels.get(p.code, []))
         for p in found
@@ -483,7 +498,7 @@ def project_detail(session: Session, code: str, as_of: date | None = None) -> di
     states = milestone_states(session, [project], day)[project.id]
     files = problems(session, [code], day)
     open_problems = [x for x in files if x.status == "open"]
-    parcels = _parcels_progress(session, as_of).get(code, [])
+    parcels = parcels_progress(session, as_of).get(code, [])
     detail = _summary(project, states, open_problems, parcels)
     detail.update(
         as_of=day.isoformat(),

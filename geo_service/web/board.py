@@ -16,7 +16,9 @@ from geo_service.campaign import boards
 from geo_service.errors import Forbidden
 from geo_service.settings import get_settings
 from geo_service.units import find_city, find_district
+from geo_service.web import refusals
 from geo_service.web.i18n import remember
+from geo_service.web.leader_pages import period_choices
 from geo_service.web.parcels import KIND_LABELS
 from geo_service.web.templates import render_page
 
@@ -49,11 +51,15 @@ def board_router() -> APIRouter:
     ):
         """One card per township (or per district with level=district), for a wall screen
         (1920×1080) and one A3 page in print."""
-        view = _view(session, who, level, district, period)
+        try:
+            view = _view(session, who, level, district, period)
+        except Forbidden:  # a page above the user's scope: say what they may see
+            return refusals.forbidden(request, session, who, "/board")
         page = render_page(
             request, "board.html", data=boards.board(session, view),
             place=view.district or find_city(session).name, kind_label=KIND_LABELS,
             recent_kind={label: kind for kind, label in boards.KIND_LABELS.items()},
+            choices=period_choices(request, view.period.year), period=str(view.period),
         )  # fmt: skip
         return remember(request, HTMLResponse(page))
 

@@ -32,10 +32,22 @@ _PRINT = [
     ("/exports", N_("Downloads (tallies, parcel layers)")),
     ("/api/exports/tallies.html", N_("Printable tallies (A4)")),
 ]
-_DATA = [
-    ("/api/projects", N_("Project register (JSON)")),
-    ("/docs", N_("API documentation")),
+# The leaders' questions, each answered by a page (web/register_pages, web/leader_pages).
+_LEADERS = [
+    ("/projects", N_("Project register")),
+    ("/projects?overdue=true", N_("Overdue projects")),
+    ("/rankings", N_("Rankings")),
+    ("/problems", N_("Problem files")),
+    ("/relocation/overdue", N_("Relocation: the two overdue lists")),
+    ("/assessment", N_("Assessment of responsible persons")),
 ]
+# A township officer follows their projects and households, not the rankings of others.
+_OFFICER_LEADS = [
+    ("/projects", N_("Project register")),
+    ("/problems", N_("Problem files")),
+    ("/relocation/overdue", N_("Relocation: the two overdue lists")),
+]
+_DATA = [("/docs", N_("API documentation"))]
 
 
 def links_for(who) -> list[tuple[str, list]]:
@@ -45,6 +57,10 @@ def links_for(who) -> list[tuple[str, list]]:
     }.get(who.role, _WORK_READER)
     boards = [b for b in _BOARDS if who.district_ids is None or "level=district" not in b[0]]
     groups = [(N_("Workbench"), work), (N_("Maps"), _MAPS), (N_("Boards"), boards)]
+    if who.role in ("leader", "planner", "admin"):
+        groups.append((N_("Projects and rankings"), _LEADERS))
+    elif who.role == "officer":
+        groups.append((N_("Projects and rankings"), _OFFICER_LEADS))
     if who.role in ("leader", "planner", "admin"):
         groups.append((N_("Reports"), _PRINT))
     groups.append((N_("Data"), _DATA))
@@ -79,6 +95,8 @@ def home_router() -> APIRouter:
             "public": "/public",
             "workbench": {"parcels": "/parcels", "queue": "/queue", "uploads": "/uploads"},
             "projects": "/api/projects",
+            "project_pages": "/projects",
+            "rankings_page": "/rankings",
             "rankings": "/api/rankings?period=2017Q2",
             "docs": "/docs",
             "tallies": "/api/tallies?by=township",

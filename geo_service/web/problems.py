@@ -501,3 +501,9 @@ _NOT_DONE = N_("Could not be done")
 def status_words(status: int, request=None) -> str:
     _ = gettext_for(request) if request is not None else str
     return _(_STATUS_WORDS.get(status, _NOT_DONE))
+
+
+def no_page_words(path: str, request=None) -> str:
+    """An unknown address asked for by a browser."""
+    _ = gettext_for(request) if request is not None else str
+    return _("there is no page at %(path)s") % {"path": path}

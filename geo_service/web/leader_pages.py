@@ -1,0 +1,112 @@
+"""Rankings (排名, /rankings) with a month / quarter / year picker, and the 两逾 lists
+with relocation's progress and 清零 by district (/relocation/overdue): what
+/api/rankings, /api/relocation/tallies, /api/relocation/clearance and
+/api/relocation/overdue return, as pages for the districts the user may see."""
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from geo_service.accounts import permissions
+from geo_service.api.auth import PageUser
+from geo_service.api.deps import SessionDep
+from geo_service.campaign import boards, rankings
+from geo_service.periods import Period, parse_period
+from geo_service.relocation import tallies as relocation
+from geo_service.settings import get_settings
+from geo_service.web import refusals
+from geo_service.web.export_page import _places
+from geo_service.web.i18n import N_, gettext_for
+from geo_service.web.login import render
+
+PARTS = {
+    "land": N_("land delivery"),
+    "demolition": N_("demolition"),
+    "relocation": N_("relocation"),
+    "milestones": N_("milestones on time"),
+}
+CASE_KINDS = {"handover": N_("overdue, not resettled"), "title": N_("overdue, no title")}
+
+
+def period_choices(request, year: int) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The picker's options: (group, [(value, label)]), quarters, months, the year."""
+    _ = gettext_for(request)
+    quarters = [(f"{year}Q{q}", _("%(year)s Q%(quarter)s") % {"year": year, "quarter": q})
+                for q in range(1, 5)]  # fmt: skip
+    months = [(f"{year}-{m:02d}", _("%(year)s, month %(month)s") % {"year": year, "month": m})
+              for m in range(1, 13)]  # fmt: skip
+    whole = [(str(year), _("%(year)s, whole year") % {"year": year})]
+    return [(_("Quarter"), quarters), (_("Month"), months), (_("Year"), whole)]
+
+
+def chosen_period(text: str | None) -> tuple[Period, str]:
+    """A picked period and its value in the picker: a year is ranked at its end (Q4)."""
+    if not text:
+        period = boards.default_period()
+        return period, str(period)
+    if re.fullmatch(r"\d{4}", text.strip()):
+        year = parse_period(f"{text.strip()}Q4").year
+        return Period(year, quarter=4), str(year)
+    period = parse_period(text)
+    return period, str(period)
+
+
+def leader_pages_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/rankings")
+    def rankings_page(
+        request: Request,
+        session: SessionDep,
+        who: PageUser,
+        level: Annotated[str, Query(pattern="^(township|district)$")] = "township",
+        district: str = "",
+        period: str = "",
+    ):
+        """排名: townships of a district, or districts of the city, by the composite."""
+        allowed = refusals.own_districts(session, who)
+        if level == "district" and allowed is not None:
+            return refusals.forbidden(request, session, who, "/rankings")
+        if level == "township":
+            district = district or permissions.home_district(
+                session, who, get_settings().default_district
+            )
+            if allowed is not None and district not in allowed:
+                return refusals.forbidden(request, session, who, "/rankings")
+        picked, value = chosen_period(period)
+        found = rankings.rank(session, level, picked, district=district or None)
+        return render(
+            request, "rankings.html", user=who, data=found, level=level, district=district,
+            period=value, choices=period_choices(request, picked.year), parts=PARTS,
+            districts=[d for d, _t in _places(session, who)], city_wide=allowed is None,
+        )  # fmt: skip
+
+    @router.get("/relocation/overdue")
+    def overdue_page(
+        request: Request,
+        session: SessionDep,
+        who: PageUser,
+        district: str = "",
+        kind: Annotated[str, Query(pattern="^(handover|title|)$")] = "",
+    ):
+        """两逾: households not yet resettled and 清零 per district, then every case."""
+        allowed = refusals.own_districts(session, who)
+        if district and allowed is not None and district not in allowed:
+            return refusals.forbidden(request, session, who, "/relocation/overdue")
+
+        def seen(name: str) -> bool:
+            return (allowed is None or name in allowed) and (not district or name == district)
+
+        rows = [r for r in relocation.tally(session, by="district") if seen(r.district)]
+        clearance = {c["district"]: c for c in relocation.clearance(session)}
+        names = permissions.personal_townships(who)
+        cases = relocation.overdue(session, None, district or None, kind or None, names)
+        return render(
+            request, "relocation_overdue.html", user=who, rows=rows, clearance=clearance,
+            cases=[c for c in cases if seen(c.district)], case_kinds=CASE_KINDS,
+            district=district, kind=kind, districts=allowed or sorted(clearance),
+            as_of=relocation.today().isoformat(),
+        )  # fmt: skip
+
+    return router
