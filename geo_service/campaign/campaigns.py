@@ -193,6 +193,12 @@ def resolve(
     return current(session)
 
 
+def as_at(session: Session, as_of: date | None = None) -> date:
+    """The day every page is 截至 (pace, overdue days, register, 两逾 list): the day asked
+    for, else the one today held within the campaign shown (a closed one: its last day)."""
+    return as_of or current(session).reference_day()
+
+
 def counting_in(session: Session, day: date) -> list[str]:
     """The campaigns a sign-off made on `day` counts in."""
     return [c.name for c in all_campaigns(session) if c.contains(day)]

@@ -236,10 +236,12 @@
 
   ProgressMap.prototype.summaryHtml = function (s) {
     var k = s.kind;
-    var when = s.quarter ? s.year + "年第" + s.quarter + "季度末" : (s.as_of ? s.as_of : "当前");
-    var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? "已完成" : (s.target_m2 === null ? "—" : "年度已结束"))
+    // One day for the whole page: the request's (as_at), the campaign's last day once it ended.
+    var when = s.quarter ? s.year + "年第" + s.quarter + "季度末" : "截至 " + (s.as_of || s.as_at);
+    var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? "已完成" : (s.target_m2 === null ? "—" : "攻坚已结束"))
       : amount(k, s.pace_m2_per_month) + " / 月";
-    return "<h3>" + esc(s.district) + " " + KIND_LABEL[k] + "进度 <small>" + esc(when) + "</small></h3>" +
+    return "<h3>" + esc(s.district) + " " + KIND_LABEL[k] + "进度 <small>" + esc(s.campaign) + " · " + esc(when) + "</small></h3>" +
+      this.pickerHtml(s) +
       '<table class="gs-figures">' +
       "<tr><th>" + esc(s.target_label || "年度目标") + "</th><td>" + (s.target_m2 === null ? "未设" : amount(k, s.target_m2)) + "</td></tr>" +
       "<tr><th>已核验</th><td>" + amount(k, s.verified_m2) + "</td></tr>" +
@@ -252,6 +254,18 @@
       }).join(" · ") + (this.cfg.view.city ? "" : ' · <a href="/maps/relocation?district=' +
         encodeURIComponent(s.district) + '">回迁</a>') +
       (this.cfg.up_url ? ' · <a class="gs-up" href="' + esc(this.cfg.up_url) + '">全市</a>' : "") + "</div>";
+  };
+
+  // The campaign picker: another campaign is another page (its days, targets and figures).
+  ProgressMap.prototype.pickerHtml = function (s) {
+    var names = this.cfg.campaigns || [];
+    if (names.length < 2) return "";
+    var base = "?district=" + encodeURIComponent(s.district) + "&kind=" + s.kind + "&campaign=";
+    return '<label class="gs-campaign">攻坚 <select>' +
+      names.map(function (n) {
+        return '<option value="' + esc(base + encodeURIComponent(n)) + '"' + (n === s.campaign ? " selected" : "") +
+          ">" + esc(n) + "</option>";
+      }).join("") + "</select></label>";
   };
 
   ProgressMap.prototype.update = function (data) {
@@ -281,6 +295,9 @@
       if (shown) this.map.addLayer(this.parcels);
     }
     this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
+    // No inline handler: the page's CSP allows only its own scripts.
+    var picker = this.summary.getContainer().querySelector(".gs-campaign select");
+    if (picker) picker.addEventListener("change", function () { location.href = picker.value; });
     this.listUnits(data);
     this.updates += 1;
     this.token = data.token || this.token;
