@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from geo_service.accounts.permissions import visible_district_names
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service.api.deps import CampaignQuery, DayQuery, KindFilter, ReadSessionDep, YearQuery
 from geo_service.campaign import tallies
 
 
@@ -28,8 +28,14 @@ def tallies_router() -> APIRouter:
         year: YearQuery = None,
         as_of: DayQuery = None,
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
+        campaign: CampaignQuery = None,
     ):
-        rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of, credit=credit)
+        """Verified, planned and delivered per group against the campaign's targets: the
+        campaign named, else the one a year names, else the one under way today (else
+        the latest); each row names it."""
+        rows = tallies.tally(
+            session, by=by, kind=kind, year=year, as_of=as_of, credit=credit, campaign=campaign
+        )
         return [r.as_dict(by) for r in _visible(session, who, rows)]
 
     return router

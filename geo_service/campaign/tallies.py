@@ -51,6 +51,8 @@ class TallyRow:
     # What the target is: annual, quarters (the year's plans summed) or plan_q<n> (the
     # plan cumulated up to quarter n); None without a target.
     target_basis: str | None = None
+    # The campaign tallied (its name): every view says which one.
+    campaign: str | None = None
     # Administrative codes (district, township) and project code: the order rows come in.
     sort_key: tuple = field(default=(), repr=False, compare=False)
 
@@ -587,6 +589,8 @@ def tally(
     targets = _targets(session, by, params)
     result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None), credit) for r in rows]
     result += [_target_only(t, credit) for t in targets.values()]
+    for row in result:
+        row.campaign = chosen.name
     return sorted(result, key=lambda r: (r.sort_key, r.kind))
 
 

@@ -51,6 +51,11 @@ def tally_command(
         help="the campaign year (default: the --as-of day's, else the configured one)",
     ),
     as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    campaign: str | None = typer.Option(
+        None,
+        help="the campaign, e.g. 攻坚2017 (default: the one a --year names, else the one "
+        "under way today, else the latest)",
+    ),
     fmt: Format | None = typer.Option(
         None, "--format", help="table (default), json or csv; with --output, from its extension"
     ),
@@ -90,6 +95,7 @@ def tally_command(
                 year=year,
                 as_of=day,
                 credit=credit.value,
+                campaign=campaign,
             )
     except GeoServiceError as exc:
         _fail(exc)
@@ -182,7 +188,9 @@ def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> 
 
 
 def _table(records: list[dict], by: str, credit: str = "host") -> str:
-    table = Table(title=f"Verified area by {by}; {CREDIT_TITLES[credit]}")
+    named = records[0].get("campaign") if records else None
+    title = f"Verified area by {by}; {CREDIT_TITLES[credit]}"
+    table = Table(title=f"{named}: {title}" if named else title)
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
     if by == "city":
         columns = ["city"]
