@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from geo_service.areas import m2_to_mu
-from geo_service.campaign import rankings, register, tallies
+from geo_service.campaign import campaigns, rankings, register, tallies
+from geo_service.campaign.campaigns import CampaignView
 from geo_service.campaign.tallies import end_of_day
 from geo_service.models import AdminUnit, Parcel, Project
 from geo_service.periods import Period, parse_period
@@ -27,10 +28,15 @@ KIND_LABELS = {"land": "交地", "demolition": "拆迁"}
 RECENT = 3
 
 
-def default_period(today: date | None = None) -> rankings.Period:
-    """The current quarter in the campaign year, or the campaign year's last quarter once
-    it is over."""
+def default_period(
+    today: date | None = None, campaign: CampaignView | None = None
+) -> rankings.Period:
+    """The quarter of today held within the campaign (the campaign year without one): its
+    last quarter once it is over, its first before it starts."""
     today = today or register.today()
+    if campaign is not None:
+        day = min(max(today, campaign.first_day), campaign.last_day)
+        return rankings.Period(day.year, quarter=(day.month - 1) // 3 + 1)
     year = get_settings().campaign_year
     if today.year == year:
         return rankings.Period(year, quarter=(today.month - 1) // 3 + 1)
@@ -42,28 +48,51 @@ class BoardView:
     level: str  # township (cards per township of `district`) or district (city level)
     district: str | None
     period: rankings.Period
+    # The campaign shown: the one under way today (else the latest) unless picked.
+    campaign: CampaignView | None = None
+    # Every campaign's name, for the page's picker.
+    campaigns: tuple[str, ...] = ()
 
     @classmethod
     def make(
-        cls, level: str | None, district: str | None, period: "Period | str | None"
+        cls,
+        level: str | None,
+        district: str | None,
+        period: "Period | str | None",
+        session: Session | None = None,
+        campaign: str | None = None,
     ) -> "BoardView":
         level = level or "township"
-        parsed = parse_period(period) if period else default_period()
+        chosen, names = None, ()
+        if session is not None:
+            parsed = parse_period(period) if period else None
+            chosen = campaigns.resolve(session, campaign, as_of=parsed.end if parsed else None)
+            names = tuple(c.name for c in campaigns.all_campaigns(session))
+        parsed = parse_period(period) if period else default_period(campaign=chosen)
         if level == "township":
             district = district or get_settings().default_district
-        return cls(level, district if level == "township" else None, parsed)
+        return cls(level, district if level == "township" else None, parsed, chosen, names)
+
+    @property
+    def as_of(self) -> date:
+        """The period's last day, held within the campaign shown."""
+        end = self.period.end
+        if self.campaign is not None:
+            end = min(max(end, self.campaign.first_day), self.campaign.last_day)
+        return end
 
 
 def board(session: Session, view: BoardView) -> dict:
-    end = view.period.end
+    end = view.as_of
     ranking = rankings.rank(session, view.level, view.period, district=view.district)
     by_unit = {r["unit"]: r for r in ranking["rows"]}
     rows = tallies.tally(
         session,
         by=view.level,
-        year=view.period.year,
+        year=None if view.campaign else view.period.year,
         as_of=end,
         district=view.district if view.level == "township" else None,
+        campaign=view.campaign,
     )
     figures: dict[str, dict] = {}
     for r in rows:
@@ -97,13 +126,19 @@ def board(session: Session, view: BoardView) -> dict:
     return {
         "level": view.level,
         "district": view.district,
-        "title": f"{view.district or find_city(session).name} 攻坚{view.period.year} 看板",
+        "title": f"{view.district or find_city(session).name} {_name(view)} 看板",
+        "campaign": _name(view),
+        "campaigns": list(view.campaigns),
         "period": str(view.period),
         "as_of": end.isoformat(),
         "previous_period": ranking["previous_period"],
         "tie_rule": ranking["tie_rule"],
         "cards": cards,
     }
+
+
+def _name(view: BoardView) -> str:
+    return view.campaign.name if view.campaign else f"攻坚{view.period.year}"
 
 
 def _kind_figure(kind: str, label: str, row, part: dict | None) -> dict:
@@ -197,10 +232,13 @@ def _persons(session: Session, view: BoardView, units: list[AdminUnit]) -> dict:
 # --- the public page --------------------------------------------------------------------
 
 
-def public(session: Session, year: int | None = None) -> dict:
-    """Figures only (see the module's doc): nothing here names a person or a parcel."""
-    year = year or get_settings().campaign_year
-    rows = {by: tallies.tally(session, by=by, year=year) for by in ("city", "district", "township")}
+def public(session: Session, year: int | None = None, campaign: str | None = None) -> dict:
+    """Figures only (see the module's doc): nothing here names a person or a parcel; for
+    the campaign shown by default (or the one named, or the one a year names), 截至 the
+    day every page is (a closed campaign: its last day)."""
+    chosen = campaigns.resolve(session, campaign, year)
+    levels = ("city", "district", "township")
+    rows = {by: tallies.tally(session, by=by, campaign=chosen) for by in levels}
 
     def figure(r) -> dict:
         unit = "亩" if r.kind == "land" else "m²"
@@ -223,8 +261,10 @@ def public(session: Session, year: int | None = None) -> dict:
         entry["townships"].setdefault(r.township, []).append(figure(r))
     projects = session.scalars(select(Project).options(selectinload(Project.district))).all()
     return {
-        "year": year,
-        "as_of": register.today().isoformat(),
+        "year": chosen.year,
+        "campaign": chosen.name,
+        "campaigns": [c.name for c in campaigns.all_campaigns(session)],
+        "as_of": chosen.reference_day().isoformat(),
         "city": {
             "name": find_city(session).name,
             "kinds": [figure(r) for r in rows["city"]],

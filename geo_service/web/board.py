@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from geo_service.accounts.permissions import check_read_district, home_district
 from geo_service.api import schemas
 from geo_service.api.auth import PageUser, SignedIn
-from geo_service.api.deps import PeriodQuery, SessionDep, YearQuery
+from geo_service.api.deps import CampaignQuery, PeriodQuery, SessionDep, YearQuery
 from geo_service.campaign import boards
 from geo_service.errors import Forbidden
 from geo_service.settings import get_settings
@@ -25,14 +25,14 @@ LevelQuery = Annotated[
 ]
 
 
-def _view(session, who, level, district, period) -> boards.BoardView:
+def _view(session, who, level, district, period, campaign=None) -> boards.BoardView:
     if level == "district":
         if who.district_ids is not None:
             raise Forbidden(f"{who.username} may not see the whole city's board")
     else:
         district = district or home_district(session, who, get_settings().default_district)
         check_read_district(who, find_district(session, district))
-    return boards.BoardView.make(level, district, period)
+    return boards.BoardView.make(level, district, period, session, campaign)
 
 
 def board_router() -> APIRouter:
@@ -46,10 +46,11 @@ def board_router() -> APIRouter:
         level: LevelQuery = None,
         district: str | None = None,
         period: PeriodQuery = None,
+        campaign: CampaignQuery = None,
     ):
         """One card per township (or per district with level=district), for a wall screen
         (1920×1080) and one A3 page in print."""
-        view = _view(session, who, level, district, period)
+        view = _view(session, who, level, district, period, campaign)
         page = render_page(
             request, "board.html", data=boards.board(session, view),
             place=view.district or find_city(session).name, kind_label=KIND_LABELS,
@@ -64,20 +65,25 @@ def board_router() -> APIRouter:
         level: LevelQuery = None,
         district: str | None = None,
         period: PeriodQuery = None,
+        campaign: CampaignQuery = None,
     ):
-        return boards.board(session, _view(session, who, level, district, period))
+        return boards.board(session, _view(session, who, level, district, period, campaign))
 
     @router.get("/public", response_class=HTMLResponse)
-    def public_page(request: Request, session: SessionDep, year: YearQuery = None):
+    def public_page(
+        request: Request,
+        session: SessionDep,
+        year: YearQuery = None,
+        campaign: CampaignQuery = None,
+    ):
         """Progress by district and township and project counts by category: figures
         only, no person's name, parcel code or household; open to anyone."""
-        page = render_page(
-            request, "public.html", data=boards.public(session, year), kind_label=KIND_LABELS
-        )
+        data = boards.public(session, year, campaign)
+        page = render_page(request, "public.html", data=data, kind_label=KIND_LABELS)
         return remember(request, HTMLResponse(page))
 
     @router.get("/public/data.json", response_model=schemas.PublicBoard)
-    def public_data(session: SessionDep, year: YearQuery = None):
-        return boards.public(session, year)
+    def public_data(session: SessionDep, year: YearQuery = None, campaign: CampaignQuery = None):
+        return boards.public(session, year, campaign)
 
     return router
