@@ -239,7 +239,7 @@ def load_demo() -> None:
     tables = [t.strip() for t in _MUTABLE.split(",")]
     engine = database.get_engine()
     if not _demo_copied:
-        demo.load_demo()
+        demo.load_demo(published=True)
         with engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA IF EXISTS {_DEMO_COPY} CASCADE"))
             conn.execute(text(f"CREATE SCHEMA {_DEMO_COPY}"))

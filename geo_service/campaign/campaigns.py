@@ -202,3 +202,15 @@ def as_at(session: Session, as_of: date | None = None) -> date:
 def counting_in(session: Session, day: date) -> list[str]:
     """The campaigns a sign-off made on `day` counts in."""
     return [c.name for c in all_campaigns(session) if c.contains(day)]
+
+
+def where_it_counts(session: Session, day: date | None = None) -> dict:
+    """For a sign-off's answer: the campaigns its day counts in, the campaign every view
+    shows by default, and whether the day falls outside it (its figures will not move)."""
+    day = day or today()
+    shown = current(session)
+    return {
+        "counts_in": counting_in(session, day),
+        "campaign_shown": shown.name,
+        "outside_campaign_shown": not shown.contains(day),
+    }
