@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from geo_service.accounts.users import create_user
-from geo_service.campaign.campaigns import create_campaign, find_campaign
+from geo_service.campaign.campaigns import DEMO_ACTOR, create_campaign, find_campaign
 from geo_service.campaign.projects import find_project, import_projects
 from geo_service.campaign.register import add_problem, record_milestone, set_problem_status
 from geo_service.campaign.tallies import CAMPAIGN_TZ
@@ -49,7 +49,6 @@ DEMO_PASSWORD = "jinan-demo-2017"
 # The live demo: the published campaign's day that falls on today, and its name.
 MIDDLE = date(2017, 7, 1)
 LIVE_NAME = "攻坚2017（演示）"
-DEMO_ACTOR = "demo"
 _DAY = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 
 

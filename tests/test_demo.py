@@ -156,6 +156,7 @@ def test_the_live_demo_is_under_way_today_and_a_sign_off_moves_the_map_and_board
 
     before, recent_before = figures()
     assert before["campaign"] == demo.LIVE_NAME and before["as_at"] == today().isoformat()
+    assert before["demo"] and client.get("/board/data.json", headers=leader).json()["demo"]
     assert before["pace_m2_per_month"] is not None  # not 年度已结束: months are left
     waiting = session.scalars(
         select(Parcel)

@@ -129,6 +129,7 @@ def board(session: Session, view: BoardView) -> dict:
         "title": f"{view.district or find_city(session).name} {_name(view)} 看板",
         "campaign": _name(view),
         "campaigns": list(view.campaigns),
+        "demo": bool(view.campaign and view.campaign.demo),
         "period": str(view.period),
         "as_of": end.isoformat(),
         "previous_period": ranking["previous_period"],
@@ -264,6 +265,7 @@ def public(session: Session, year: int | None = None, campaign: str | None = Non
         "year": chosen.year,
         "campaign": chosen.name,
         "campaigns": [c.name for c in campaigns.all_campaigns(session)],
+        "demo": chosen.demo,
         "as_of": chosen.reference_day().isoformat(),
         "city": {
             "name": find_city(session).name,

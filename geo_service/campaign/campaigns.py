@@ -29,6 +29,8 @@ class CampaignView:
     first_day: date
     last_day: date
     state: str = UNDER_WAY
+    # Loaded by `geo-service demo`: the pages say the figures are demo data.
+    demo: bool = False
 
     @property
     def year(self) -> int:
@@ -64,11 +66,17 @@ class CampaignView:
             "first_day": self.first_day.isoformat(),
             "last_day": self.last_day.isoformat(),
             "state": self.state,
+            "demo": self.demo,
         }
 
 
+# Who `geo-service demo` records as having made its campaign.
+DEMO_ACTOR = "demo"
+
+
 def _view(c: Campaign) -> CampaignView:
-    return CampaignView(c.id, c.name, c.first_day, c.last_day, c.state)
+    demo = c.created_by == DEMO_ACTOR
+    return CampaignView(c.id, c.name, c.first_day, c.last_day, c.state, demo)
 
 
 def calendar_name(year: int) -> str:

@@ -170,6 +170,7 @@ def district_summary(session: Session, view: View) -> dict:
             "year": view.year,
             "campaign": campaign.name if campaign else str(view.year),
             "campaign_ended": campaign.ended() if campaign else None,
+            "demo": bool(campaign and campaign.demo),
             "quarter": view.quarter,
             "as_of": view.as_of.isoformat() if view.as_of else None,
             # The day the figures are 截至: the one day of the request (periods.today).

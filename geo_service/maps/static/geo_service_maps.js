@@ -241,6 +241,7 @@
     var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? "已完成" : (s.target_m2 === null ? "—" : "攻坚已结束"))
       : amount(k, s.pace_m2_per_month) + " / 月";
     return "<h3>" + esc(s.district) + " " + KIND_LABEL[k] + "进度 <small>" + esc(s.campaign) + " · " + esc(when) + "</small></h3>" +
+      (s.demo ? '<p class="gs-demo-banner">演示数据：地块、人员和日期均为虚构，已移至今日进行中</p>' : "") +
       this.pickerHtml(s) +
       '<table class="gs-figures">' +
       "<tr><th>" + esc(s.target_label || "年度目标") + "</th><td>" + (s.target_m2 === null ? "未设" : amount(k, s.target_m2)) + "</td></tr>" +
