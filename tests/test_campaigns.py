@@ -127,3 +127,56 @@ def test_one_today_for_the_register_the_two_overdue_lists_and_the_pace(two_campa
         assert relocation_tallies.default_day(session=session) == date(2017, 12, 31)
         assert shown["as_at"] == "2017-12-31" and shown["campaign_ended"]
         assert shown["pace_m2_per_month"] is None
+
+
+def test_a_campaign_beside_an_earlier_one_in_the_api_and_on_the_board(two_campaigns):
+    session = two_campaigns
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    params = {"by": "township", "kind": "land", "campaign": "攻坚2017", "compare": HUNDRED_DAYS}
+    rows = client.get("/api/tallies", params=params).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇")
+    assert (xindian["campaign"], xindian["compare_campaign"]) == ("攻坚2017", HUNDRED_DAYS)
+    assert xindian["compare_verified_m2"] == pytest.approx(xindian["verified_m2"], rel=1e-2)
+    assert xindian["verified_m2_change"] == pytest.approx(
+        xindian["verified_m2"] - xindian["compare_verified_m2"], abs=0.01
+    )
+    assert xindian["progress_change"] == pytest.approx(
+        xindian["progress"] - xindian["compare_progress"], abs=1e-6
+    )
+    board = client.get(
+        "/board/data.json", params={"campaign": "攻坚2017", "compare": HUNDRED_DAYS}
+    ).json()
+    card = next(c for c in board["cards"] if c["unit"] == "新店镇")
+    land = next(k for k in card["kinds"] if k["kind"] == "land")
+    assert board["compare"] == HUNDRED_DAYS
+    assert land["compare"]["verified"] == pytest.approx(80 * 60 / 666.667, abs=0.2)
+    assert land["compare"]["change"] == pytest.approx(
+        land["verified"] - land["compare"]["verified"], abs=0.11
+    )
+
+
+def test_a_sign_off_outside_the_campaign_shown_says_where_it_counts(two_campaigns, tmp_path):
+    """Today (2026) falls in no campaign here: 攻坚2017, the latest, is shown everywhere,
+    and the verifier is told his sign-off does not move its figures."""
+    session = two_campaigns
+    shape = frame([rectangle(XINDIAN, 800, 0, 80, 60)], code=["D1"])
+    path = write(shape, tmp_path / "d.geojson")
+    import_file(session, path, ImportOptions(kind="land", township="新店镇", status="delivered"))
+    session.commit()
+    from conftest import signed_in_page
+    from sqlalchemy import select
+
+    from geo_service.models import Parcel
+
+    parcel_id = session.scalar(select(Parcel.id).where(Parcel.code == "D1"))
+    page = signed_in_page("land_xd")
+    done = page.post(
+        f"/parcels/{parcel_id}/act",
+        data={"action": "verify", "note": "现场核验"},
+        headers={"Origin": "http://testserver"},
+    )
+    assert done.status_code == 200, done.text  # followed to the parcel's page
+    assert "地图和看板显示的攻坚2017" in done.text and "不在任何攻坚期内" in done.text

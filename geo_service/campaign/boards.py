@@ -52,6 +52,8 @@ class BoardView:
     campaign: CampaignView | None = None
     # Every campaign's name, for the page's picker.
     campaigns: tuple[str, ...] = ()
+    # An earlier campaign set beside it (2016年百日攻坚 beside 攻坚2017), or None.
+    compare: CampaignView | None = None
 
     @classmethod
     def make(
@@ -61,6 +63,7 @@ class BoardView:
         period: "Period | str | None",
         session: Session | None = None,
         campaign: str | None = None,
+        compare: str | None = None,
     ) -> "BoardView":
         level = level or "township"
         chosen, names = None, ()
@@ -71,7 +74,9 @@ class BoardView:
         parsed = parse_period(period) if period else default_period(campaign=chosen)
         if level == "township":
             district = district or get_settings().default_district
-        return cls(level, district if level == "township" else None, parsed, chosen, names)
+        earlier = campaigns.find_campaign(session, compare) if session and compare else None
+        place = district if level == "township" else None
+        return cls(level, place, parsed, chosen, names, earlier)
 
     @property
     def as_of(self) -> date:
@@ -94,10 +99,8 @@ def board(session: Session, view: BoardView) -> dict:
         district=view.district if view.level == "township" else None,
         campaign=view.campaign,
     )
-    figures: dict[str, dict] = {}
-    for r in rows:
-        name = r.township if view.level == "township" else r.district
-        figures.setdefault(name, {})[r.kind] = r
+    figures = _by_unit(view, rows)
+    before = _by_unit(view, _compared_rows(session, view)) if view.compare else {}
     units = _units(session, view)
     recent = _recent_verifications(session, units, end)
     persons = _persons(session, view, units)
@@ -108,7 +111,10 @@ def board(session: Session, view: BoardView) -> dict:
         for kind, label in KIND_LABELS.items():
             r = figures.get(unit.name, {}).get(kind)
             part = ranked.get(kind)
-            kinds.append(_kind_figure(kind, label, r, part))
+            figure = _kind_figure(kind, label, r, part)
+            if view.compare:
+                figure["compare"] = _compare_figure(kind, r, before.get(unit.name, {}).get(kind))
+            kinds.append(figure)
         cards.append(
             {
                 "unit": unit.name,
@@ -130,11 +136,45 @@ def board(session: Session, view: BoardView) -> dict:
         "campaign": _name(view),
         "campaigns": list(view.campaigns),
         "demo": bool(view.campaign and view.campaign.demo),
+        "compare": view.compare.name if view.compare else None,
         "period": str(view.period),
         "as_of": end.isoformat(),
         "previous_period": ranking["previous_period"],
         "tie_rule": ranking["tie_rule"],
         "cards": cards,
+    }
+
+
+def _by_unit(view: BoardView, rows) -> dict[str, dict]:
+    figures: dict[str, dict] = {}
+    for r in rows:
+        name = r.township if view.level == "township" else r.district
+        figures.setdefault(name, {})[r.kind] = r
+    return figures
+
+
+def _compared_rows(session: Session, view: BoardView) -> list:
+    """The earlier campaign's figures, final (as at its last day, or now if still on)."""
+    other = view.compare
+    return tallies.tally(
+        session,
+        by=view.level,
+        campaign=other,
+        as_of=min(other.last_day, register.today()),
+        district=view.district if view.level == "township" else None,
+    )
+
+
+def _compare_figure(kind: str, row, before) -> dict:
+    """The earlier campaign's verified area and progress beside this one's, and the
+    difference (this − earlier), in the card's unit."""
+    scale = (lambda m2: round(m2_to_mu(m2), 1)) if kind == "land" else round
+    now = row.verified_m2 if row else 0.0
+    then = before.verified_m2 if before else 0.0
+    return {
+        "verified": scale(then),
+        "progress": before.progress if before else None,
+        "change": scale(now - then),
     }
 
 

@@ -594,6 +594,64 @@ def tally(
     return sorted(result, key=lambda r: (r.sort_key, r.kind))
 
 
+def compared(
+    session: Session,
+    compare: "str | CampaignView",
+    by: str = "district",
+    kind: str | None = None,
+    campaign: "str | CampaignView | None" = None,
+    year: int | None = None,
+    credit: str = "host",
+    district: str | None = None,
+) -> list[dict]:
+    """The campaign's rows (as `tally` gives them, presented for `by`) with an earlier
+    campaign's beside them (攻坚2017 against 2016年百日攻坚): its verified area, target and
+    progress (`compare_*`), and the difference of the verified areas and progress
+    (`*_change`). Each side as it stands now: a closed campaign counts its own days only."""
+    chosen, _ = campaign_and_day(session, campaign, year, None)
+    other, _ = campaign_and_day(session, compare, None, None)
+    common = dict(by=by, kind=kind, credit=credit, district=district)
+    rows = tally(session, campaign=chosen, **common)
+    earlier = {_key(r): r for r in tally(session, campaign=other, **common)}
+    out = []
+    for row in rows:
+        data = row.as_dict(by)
+        before = earlier.pop(_key(row), None)
+        data.update(_beside(other.name, row, before))
+        out.append(data)
+    for before in earlier.values():  # groups the earlier campaign had alone: zero now
+        none = TallyRow(
+            before.district, before.township, before.project, before.project_name,
+            before.kind, 0, 0.0, None, credit=credit, campaign=chosen.name,
+        )  # fmt: skip
+        out.append({**none.as_dict(by), **_beside(other.name, None, before)})
+    return out
+
+
+def _key(row: TallyRow) -> tuple:
+    return (row.district, row.township, row.project, row.kind)
+
+
+def _beside(name: str, row: TallyRow | None, before: TallyRow | None) -> dict:
+    now_m2 = row.verified_m2 if row else 0.0
+    then_m2 = before.verified_m2 if before else 0.0
+    now_progress = row.progress if row else None
+    then_progress = before.progress if before else None
+    change = None if None in (now_progress, then_progress) else now_progress - then_progress
+    return rounded(
+        {
+            "compare_campaign": name,
+            "compare_verified_m2": then_m2,
+            "compare_verified_mu": m2_to_mu(then_m2),
+            "compare_target_m2": before.target_m2 if before else None,
+            "compare_progress": then_progress,
+            "verified_m2_change": now_m2 - then_m2,
+            "verified_mu_change": m2_to_mu(now_m2 - then_m2),
+            "progress_change": change,
+        }
+    )
+
+
 def campaign_and_day(
     session: Session,
     campaign: "str | CampaignView | None",

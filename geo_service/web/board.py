@@ -25,14 +25,14 @@ LevelQuery = Annotated[
 ]
 
 
-def _view(session, who, level, district, period, campaign=None) -> boards.BoardView:
+def _view(session, who, level, district, period, campaign=None, compare=None):
     if level == "district":
         if who.district_ids is not None:
             raise Forbidden(f"{who.username} may not see the whole city's board")
     else:
         district = district or home_district(session, who, get_settings().default_district)
         check_read_district(who, find_district(session, district))
-    return boards.BoardView.make(level, district, period, session, campaign)
+    return boards.BoardView.make(level, district, period, session, campaign, compare)
 
 
 def board_router() -> APIRouter:
@@ -47,10 +47,11 @@ def board_router() -> APIRouter:
         district: str | None = None,
         period: PeriodQuery = None,
         campaign: CampaignQuery = None,
+        compare: CampaignQuery = None,
     ):
         """One card per township (or per district with level=district), for a wall screen
-        (1920×1080) and one A3 page in print."""
-        view = _view(session, who, level, district, period, campaign)
+        (1920×1080) and one A3 page in print; `compare`: an earlier campaign beside it."""
+        view = _view(session, who, level, district, period, campaign, compare)
         page = render_page(
             request, "board.html", data=boards.board(session, view),
             place=view.district or find_city(session).name, kind_label=KIND_LABELS,
@@ -66,8 +67,10 @@ def board_router() -> APIRouter:
         district: str | None = None,
         period: PeriodQuery = None,
         campaign: CampaignQuery = None,
+        compare: CampaignQuery = None,
     ):
-        return boards.board(session, _view(session, who, level, district, period, campaign))
+        view = _view(session, who, level, district, period, campaign, compare)
+        return boards.board(session, view)
 
     @router.get("/public", response_class=HTMLResponse)
     def public_page(
