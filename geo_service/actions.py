@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from geo_service import reference
 from geo_service.accounts import audit, permissions
 from geo_service.accounts.users import Principal
-from geo_service.campaign import register, targets
+from geo_service.campaign import campaigns, register, targets
 from geo_service.campaign.projects import import_projects
 from geo_service.errors import Forbidden, InvalidInput, Unauthorized, UploadRefused
 from geo_service.models import Parcel
@@ -261,6 +261,23 @@ def set_target(session: Session, who: Principal | None, **target) -> int:
     written = targets.set_target(session, actor=who.username, **target)
     audit.record(session, who.username, "target.set", place, source=who.source, **target)
     return written
+
+
+def create_campaign(session: Session, who: Principal | None, **campaign):
+    who = _admin(who, "campaign.create", campaign["name"])
+    made = campaigns.create_campaign(session, actor=who.username, **campaign)
+    audit.record(session, who.username, "campaign.create", made.name, source=who.source,
+                 **made.as_dict())  # fmt: skip
+    return made
+
+
+def close_campaign(session: Session, who: Principal | None, name: str):
+    who = _admin(who, "campaign.close", name)
+    closed = campaigns.close_campaign(session, name, actor=who.username)
+    # What it was before: under way.
+    audit.record(session, who.username, "campaign.close", name, source=who.source,
+                 before="under_way", **closed.as_dict())  # fmt: skip
+    return closed
 
 
 def import_targets(session: Session, who: Principal | None, path: Path) -> int:

@@ -29,13 +29,13 @@ from sqlalchemy.orm import Session
 from geo_service import scratch
 from geo_service.areas import m2_to_mu
 from geo_service.campaign import rankings, tallies
+from geo_service.campaign.campaigns import CampaignView
 from geo_service.catalogs import N_, translations
 from geo_service.errors import InvalidInput
 from geo_service.interop import GPKG_OPTIONS, LONLAT_DIGITS, oriented
 from geo_service.models import KINDS, STATUSES
 from geo_service.parcels.reports import spreadsheet_safe
 from geo_service.relocation import tallies as relocation_tallies
-from geo_service.settings import get_settings
 from geo_service.units import find_district
 
 EXPORT_GROUPINGS = ("district", "township", "project", "quarter", "month")
@@ -170,6 +170,8 @@ class TallyExport:
     reference_day: date | None = None
     composite: list[dict] = field(default_factory=list)
     relocation: list[dict] = field(default_factory=list)
+    # The campaign's name (攻坚2017): what the headings say.
+    campaign: str | None = None
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -183,27 +185,31 @@ def tally_export(
     year: int | None = None,
     as_of: date | None = None,
     district: str | None = None,
+    campaign: str | None = None,
 ) -> TallyExport:
     """Tally rows for `by` (district, township, project, or a township series by quarter or
     month) with each district's total after its rows, and the township ranking with the
-    pace needed per remaining month."""
+    pace needed per remaining month; for the campaign named (else the one a year names,
+    else the one shown by default)."""
     if by not in EXPORT_GROUPINGS:
         raise InvalidInput(f"--by must be one of {', '.join(EXPORT_GROUPINGS)}")
     if kind is not None and kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
     if as_of is not None and year is not None and as_of.year != year:
         raise InvalidInput(f"--as-of {as_of} is not in {year}: an export is for one year")
-    year = year or (as_of.year if as_of else get_settings().campaign_year)
+    chosen, _ = tallies.campaign_and_day(session, campaign, year, as_of)
+    year = chosen.year
     if district:
         district = find_district(session, district).name
-    day = tallies.reference_day(year, as_of)
+    day = tallies.reference_day(chosen, as_of)
     if by in ("quarter", "month"):
-        rows = _series(session, by, kind, year, day, district)
+        rows = _series(session, by, kind, chosen, day, district)
     else:
-        rows = _with_totals(session, by, kind, year, as_of, district)
+        rows = _with_totals(session, by, kind, chosen, as_of, district)
     kinds = [kind] if kind else sorted({r["kind"] for r in rows} or KINDS, key=KINDS.index)
     export = TallyExport(by=by, year=year, as_of=as_of, kinds=kinds, rows=rows, reference_day=day)
-    export.ranking = ranking(session, kind, year, as_of, district)
+    export.campaign = chosen.name
+    export.ranking = ranking(session, kind, chosen, as_of, district)
     export.composite = composite_ranking(session, day, district, [r["district"] for r in rows])
     if kind is None:
         export.relocation = relocation_rows(session, by, year, as_of, district)
@@ -247,8 +253,17 @@ def relocation_rows(session, by: str, year: int, as_of, district) -> list[dict]:
 
 
 def _tally(session, by, kind, year, as_of, district, quarter=None) -> list:
+    """`year`: a year, or the campaign itself."""
+    chosen = year if isinstance(year, CampaignView) else None
     return tallies.tally(
-        session, by=by, kind=kind, year=year, as_of=as_of, quarter=quarter, district=district
+        session,
+        by=by,
+        kind=kind,
+        year=None if chosen else year,
+        as_of=as_of,
+        quarter=quarter,
+        district=district,
+        campaign=chosen,
     )
 
 
@@ -294,7 +309,7 @@ def _month_end(year: int, month: int) -> date:
 
 def _series(session, by, kind, year, day, district) -> list[dict]:
     out = []
-    for key, end, quarter in periods(by, year, day):
+    for key, end, quarter in periods(by, getattr(year, "year", year), day):
         extra = {"period": key, "as_of": end}
         rows = [
             _record(r, **extra)
@@ -473,7 +488,7 @@ def _xlsx_value(value):
 
 _ABOUT = {
     "sheet": N_("About"),
-    "year": N_("Campaign year"),
+    "campaign": N_("Campaign"),
     "as_of": N_("As of (end of day, China Standard Time)"),
     "now": N_("now"),
     "by": N_("Grouped by"),
@@ -491,7 +506,7 @@ def _about_sheet(book, export: TallyExport, _) -> None:
     sheet = book.create_sheet(said["sheet"])
     day = export.as_of.isoformat() if export.as_of else said["now"]
     lines = [
-        (said["year"], export.year),
+        (said["campaign"], export.campaign or export.year),
         (said["as_of"], day),
         (said["by"], export.by),
         (said["generated"], datetime.now(tallies.CAMPAIGN_TZ).isoformat("T", "minutes")),
@@ -610,9 +625,9 @@ _HOME = N_("geo_service campaign progress")
 
 def _wall_section(export: TallyExport, district: str, _) -> str:
     day = export.reference_day.isoformat() if export.reference_day else ""
-    heading = _("%(district)s %(year)s campaign progress table") % {
+    heading = _("%(district)s %(campaign)s progress table") % {
         "district": district,
-        "year": export.year,
+        "campaign": export.campaign or export.year,
     }
     meta = _(
         "As of the end of %(day)s (China Standard Time) · verified area is a union · a "

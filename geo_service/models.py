@@ -283,9 +283,7 @@ class Parcel(Base):
     flags: Mapped[list] = _json_list()
     # Its interior meets another current parcel of the same kind: kept by the database's
     # tally triggers (migration 0009), never written here; tallies union only these.
-    overlapping: Mapped[bool] = mapped_column(
-        Boolean, server_default=text("false"), nullable=False
-    )
+    overlapping: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), nullable=False)
     township: Mapped[AdminUnit] = relationship(foreign_keys=[township_id])
     project: Mapped[Project | None] = relationship()
     supporters: Mapped[list[AdminUnit]] = relationship(secondary="parcel_support")
@@ -368,8 +366,30 @@ def _complete_versions(session: Session, flush_context, instances) -> None:
                 version.support_ids = sorted(t.id for t in parcel.supporters)
 
 
+CAMPAIGN_STATES = ("under_way", "closed")
+
+
+class Campaign(Base):
+    """A campaign (攻坚2017, 2016年百日攻坚): its first and last day, its state, its targets."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("first_day <= last_day", name="campaign_days_ordered"),
+        CheckConstraint(_in("state", CAMPAIGN_STATES), name="campaign_state_known"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), server_default="under_way")
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    closed_by: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Target(Base):
-    """A planned amount for a district or township, for a year or one quarter of it."""
+    """A planned amount for a district or township, for a campaign or one quarter of it."""
 
     __tablename__ = "targets"
     __table_args__ = (
@@ -380,7 +400,7 @@ class Target(Base):
             "uq_target",
             "admin_unit_id",
             "kind",
-            "year",
+            "campaign_id",
             text("coalesce(quarter, 0)"),
             unique=True,
         ),
@@ -388,6 +408,8 @@ class Target(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     admin_unit_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
     kind: Mapped[str] = mapped_column(String(16))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    # The year the campaign starts in; a quarter is a quarter of that year.
     year: Mapped[int] = mapped_column(Integer)
     quarter: Mapped[int | None] = mapped_column(Integer)
     amount_m2: Mapped[float] = mapped_column(Float)

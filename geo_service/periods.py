@@ -8,16 +8,42 @@ Outside the window a period's last day or a year's first may not even exist (yea
 The `check_*` functions raise ValueError with the problem alone, for pydantic (which
 names the parameter); the `parse_*` functions raise InvalidInput naming the parameter,
 for the CLI and the domain.
+
+`today()` is the one clock: the campaign office's day (China Standard Time), fixed for a
+whole request (`one_day`), so pace, overdue days and 截至 on every page agree even across
+midnight.
 """
 
 import calendar
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from geo_service.errors import InvalidInput
 from geo_service.settings import get_settings
+
+CAMPAIGN_TZ = ZoneInfo("Asia/Shanghai")
+_TODAY: ContextVar[date | None] = ContextVar("geo_service_today", default=None)
+
+
+def today() -> date:
+    """The day of the request (or command) under way, in China Standard Time."""
+    return _TODAY.get() or datetime.now(CAMPAIGN_TZ).date()
+
+
+@contextmanager
+def one_day(day: date | None = None) -> Iterator[date]:
+    """Everything inside sees the same today: `day`, or the day it started."""
+    token = _TODAY.set(day or datetime.now(CAMPAIGN_TZ).date())
+    try:
+        yield _TODAY.get()
+    finally:
+        _TODAY.reset(token)
+
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _QUARTER = re.compile(r"(\d{4})-?Q([1-4])")

@@ -60,7 +60,9 @@ def _ensure_unit(session, by_code, added, row, parent=None) -> AdminUnit:
     return unit
 
 
-def _load_targets(session: Session, path: Path, only_missing: bool = True) -> int:
+def _load_targets(
+    session: Session, path: Path, only_missing: bool = True, campaign: str | None = None
+) -> int:
     if not path.exists():
         return 0
     count = 0
@@ -71,7 +73,9 @@ def _load_targets(session: Session, path: Path, only_missing: bool = True) -> in
                 district=row["district"],
                 township=row.get("township") or None,
                 kind=row["kind"],
-                year=int(row["year"]),
+                # A campaign named overrides the file's year (the live demo's campaign).
+                year=None if campaign else int(row["year"]),
+                campaign=campaign,
                 quarter=int(row["quarter"]) if row.get("quarter") else None,
                 amount=float(row["amount"]),
                 unit=row["unit"],
@@ -82,9 +86,10 @@ def _load_targets(session: Session, path: Path, only_missing: bool = True) -> in
     return count
 
 
-def load_targets_csv(session: Session, path: Path) -> int:
-    """Targets from a CSV (district,township,kind,year,quarter,amount,unit): set or replace."""
-    return _load_targets(session, Path(path), only_missing=False)
+def load_targets_csv(session: Session, path: Path, campaign: str | None = None) -> int:
+    """Targets from a CSV (district,township,kind,year,quarter,amount,unit): set or replace;
+    for the campaign each year names, or for `campaign`."""
+    return _load_targets(session, Path(path), only_missing=False, campaign=campaign)
 
 
 # Township name columns as land-survey and 国土调查 data name them (XZQMC: 行政区名称).

@@ -22,8 +22,8 @@ _MUTABLE = (
     "parcel_support, parcel_versions, parcels, overlapped_parcels, overlap_members, "
     "overlap_areas, tally_totals, uploads, "
     "upload_files, projects, "
-    "target_versions, targets, auth_tokens, signin_throttles, relocation_versions, flats, "
-    "households, "
+    "target_versions, targets, campaigns, auth_tokens, signin_throttles, relocation_versions, "
+    "flats, households, "
     "resettlement_project_townships, resettlement_projects, relocation_targets"
 )
 # People the tests act as; made once per test session (argon2 hashing is slow on purpose)
@@ -239,7 +239,7 @@ def load_demo() -> None:
     tables = [t.strip() for t in _MUTABLE.split(",")]
     engine = database.get_engine()
     if not _demo_copied:
-        demo.load_demo()
+        demo.load_demo(published=True)
         with engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA IF EXISTS {_DEMO_COPY} CASCADE"))
             conn.execute(text(f"CREATE SCHEMA {_DEMO_COPY}"))

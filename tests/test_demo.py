@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 
 from geo_service import demo
@@ -20,12 +21,12 @@ def _verified(session, day):
 
 
 def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
-    first = demo.load_demo()
+    first = demo.load_demo(published=True)
     assert "2017 replayed for 424 parcel(s)" in first
     versions = session.scalar(select(func.count()).select_from(ParcelVersion))
     # Jin'an's 278 households and 436 flats, and Cangshan's 34 and 61.
     assert "relocation: 312 households, 497 flats" in first
-    second = demo.load_demo()
+    second = demo.load_demo(published=True)
     assert "2017 replayed for 0 parcel(s)" in second and "new 0, changed 0" in second
     assert "relocation: already loaded" in second
     # The city-wide part: Cangshan and Fuqing, their problem files and milestone records.
@@ -112,3 +113,65 @@ def test_demo_replays_2017_and_a_second_load_changes_nothing(db, session):
         session.scalars(select(Household.signed_off_by).where(Household.signoff.is_not(None)))
     )
     assert signers == {"林秀英", "陶静"}
+
+
+def _token(username: str) -> dict:
+    from geo_service import database
+    from geo_service.accounts import users
+
+    with database.session_scope() as own:
+        secret = users.issue_token(own, users.acting_user(own, username), "api", 60)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_the_live_demo_is_under_way_today_and_a_sign_off_moves_the_map_and_board(db, session):
+    """The README's `geo-service demo`: 攻坚2017（演示） under way today with the published
+    targets; a newcomer's sign-off moves 晋安区's figure on the leader's default progress
+    map and the board's 最近核验 at once, and the answer says where it counts."""
+    from fastapi.testclient import TestClient
+
+    from geo_service.api import create_app
+    from geo_service.campaign.campaigns import current
+    from geo_service.periods import today
+
+    # Live, as the README loads it; Jin'an's part alone (what the newcomer sees), for time.
+    summary = demo.load_demo(campaign=None, relocation=False)
+    assert f"campaign: {demo.LIVE_NAME}" in summary
+    shown = current(session)
+    assert shown.name == demo.LIVE_NAME and shown.first_day < today() < shown.last_day
+    targets = {r.kind: r for r in tally(session, by="district") if r.district == "晋安区"}
+    assert round(targets["land"].target_mu) == 9000
+    assert round(targets["demolition"].target_m2) == 3_000_000
+    moved = session.scalar(select(func.max(ParcelVersion.valid_from)))
+    assert moved.date() <= today()  # nothing of the story lies in the future
+
+    client = TestClient(create_app())
+    leader = _token("周建明")
+
+    def figures():
+        data = client.get("/maps/progress/data.json", headers=leader).json()
+        board = client.get("/board/data.json", headers=leader).json()
+        recent = [r["code"] for c in board["cards"] for r in c["recent"]]
+        return data["summary"], recent
+
+    before, recent_before = figures()
+    assert before["campaign"] == demo.LIVE_NAME and before["as_at"] == today().isoformat()
+    assert before["demo"] and client.get("/board/data.json", headers=leader).json()["demo"]
+    assert before["pace_m2_per_month"] is not None  # not 年度已结束: months are left
+    waiting = session.scalars(
+        select(Parcel)
+        .join(Parcel.township)
+        .where(Parcel.status == "delivered", Parcel.kind == "land")
+        .where(Parcel.township.has(name="新店镇"))
+        .order_by(Parcel.area_m2.desc())
+    ).first()
+    assert waiting is not None, "the live story left no delivered parcel to verify"
+    answer = client.post(
+        f"/api/parcels/{waiting.id}/verify", json={"note": "现场核验"}, headers=_token("林志伟")
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["counts_in"] == [demo.LIVE_NAME]
+    assert answer.json()["outside_campaign_shown"] is False
+    after, recent_after = figures()
+    assert after["verified_m2"] == pytest.approx(before["verified_m2"] + waiting.area_m2, rel=1e-3)
+    assert waiting.code in recent_after and waiting.code not in recent_before

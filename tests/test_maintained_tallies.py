@@ -13,6 +13,7 @@ from conftest import redate
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from sqlalchemy import select, text
 
+from geo_service.campaign.campaigns import create_campaign
 from geo_service.campaign.tallies import CAMPAIGN_TZ, CREDITS, GROUPINGS, tally
 from geo_service.errors import GeoServiceError, UploadRefused
 from geo_service.models import Parcel
@@ -47,7 +48,7 @@ def _assert_same(session, **kw) -> None:
         assert a[7:10] == pytest.approx(b[7:10], rel=1e-9, abs=1e-3), (kw, a, b)
 
 
-def assert_maintained_equals_full(session) -> None:
+def assert_maintained_equals_full(session, campaigns=()) -> None:
     session.flush()
     for by in GROUPINGS:
         for kind in (None, "land"):
@@ -55,6 +56,20 @@ def assert_maintained_equals_full(session) -> None:
                 _assert_same(session, by=by, kind=kind, year=year)
         # One district's rows (the maps): its city row unions that district's parcels only.
         _assert_same(session, by=by, year=YEAR, district="晋安区")
+        # Campaigns of any first and last day: the totals are kept by the day.
+        for name in campaigns:
+            _assert_same(session, by=by, campaign=name)
+
+
+def _campaign(session, name: str, first: date, last: date) -> str:
+    create_campaign(session, name=name, first_day=first, last_day=last, actor="tests")
+    return name
+
+
+_TOTALS = (
+    "SELECT township_id, kind, project_id, status, verified_day::text, parcels, area_m2 "
+    "FROM tally_totals WHERE parcels <> 0 ORDER BY 1,2,3,4,5"
+)
 
 
 def assert_history_equals_full(session, days) -> None:
@@ -128,6 +143,14 @@ def _workflow(session, rng: random.Random, now=None) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_maintained_tallies_equal_the_full_recomputation(session, tmp_path, seed):
     rng = random.Random(seed)
+    today = datetime.now(CAMPAIGN_TZ).date()
+    # A hundred days holding today, and one that ended yesterday (nothing verified in it);
+    # the year's own campaign beside them is what `year=` names.
+    _campaign(session, f"攻坚{YEAR}", date(YEAR, 1, 1), date(YEAR, 12, 31))
+    campaigns = (
+        _campaign(session, "百日攻坚", today - timedelta(days=60), today + timedelta(days=39)),
+        _campaign(session, "上一期", today - timedelta(days=120), today - timedelta(days=1)),
+    )
     for step in range(40):
         if rng.random() < 0.4:
             _upload(session, rng, tmp_path, step)
@@ -135,16 +158,13 @@ def test_maintained_tallies_equal_the_full_recomputation(session, tmp_path, seed
             _workflow(session, rng)
         if step % 4 == 3:
             assert_maintained_equals_full(session)
-    assert_maintained_equals_full(session)
+    assert_maintained_equals_full(session, campaigns)
     stored = session.execute(text("SELECT count(*) FROM parcels WHERE overlapping")).scalar()
     assert stored > 0, "the sequence made no overlaps: it would not test the unions"
     # The totals kept step by step are the totals counted afresh.
-    kept = session.execute(text("SELECT * FROM tally_totals WHERE parcels <> 0 ORDER BY 1,2,3,4,5"))
-    kept = kept.all()
+    kept = session.execute(text(_TOTALS)).all()
     session.execute(text("SELECT tally_rebuild()"))
-    again = session.execute(
-        text("SELECT * FROM tally_totals WHERE parcels <> 0 ORDER BY 1,2,3,4,5")
-    ).all()
+    again = session.execute(text(_TOTALS)).all()
     assert kept == again
     # So are the overlap groups and their unions.
     groups = "SELECT * FROM overlap_areas ORDER BY level, unit_id, project_id, group_id, 7"
@@ -211,6 +231,14 @@ def test_past_days_and_helper_credit_equal_the_full_recomputation(session, tmp_p
             days = [start.date() - timedelta(days=1), now.date(), (now - timedelta(days=5)).date()]
             assert_history_equals_full(session, days)
     assert_history_equals_full(session, [start.date() + timedelta(days=d) for d in (3, 11, 12)])
+    # Today's figures of a campaign whose days cut through the writes (across the new year).
+    first, last = start.date() + timedelta(days=7), start.date() + timedelta(days=25)
+    cut = _campaign(session, "跨年攻坚", first, last)
+    for by in GROUPINGS:
+        _assert_same(session, by=by, campaign=cut)
+    assert any(r.verified_parcels for r in tally(session, by="city", campaign=cut)), (
+        "nothing verified within the campaign's days: its boundaries untested"
+    )
     kept = session.execute(text("SELECT parcel_id FROM overlapped_parcels ORDER BY 1")).all()
     assert kept, "the sequence made no overlaps: it would not test the unions"
     helped = session.execute(text("SELECT count(*) FROM parcel_versions WHERE support_ids <> '{}'"))

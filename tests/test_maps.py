@@ -157,7 +157,7 @@ def test_the_city_level_colours_its_districts_and_links_down_to_each(db, parcels
     assert jinan["verified_m2"] == pytest.approx(parcels, rel=1e-3)
     assert jinan["progress"] == pytest.approx(parcels / 6_000_000, rel=1e-3)
     assert jinan["link"] == "/maps/progress?" + urlencode(
-        {"district": "晋安区", "kind": "land", "year": 2017}
+        {"district": "晋安区", "kind": "land", "campaign": "攻坚2017"}
     )
     assert data["parcels"]["features"] == []
     (whole,) = tallies.tally(session, by="city", kind="land", year=2017)

@@ -68,6 +68,15 @@ YearQuery = Annotated[
     Query(description="campaign year (default: the configured one)"),
     BeforeValidator(periods.check_year),
 ]
+# A campaign by name (攻坚2017); default: the one under way today, else the latest.
+CampaignQuery = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="campaign name, e.g. 攻坚2017 (default: the one under way today, else "
+        "the latest)",
+    ),
+]
 DayQuery = Annotated[
     date | None,
     Query(description="as it stood at the end of this day, YYYY-MM-DD"),

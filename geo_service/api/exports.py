@@ -15,7 +15,7 @@ from pydantic import BeforeValidator
 from geo_service import exports, scratch
 from geo_service.accounts.permissions import readable_district
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service.api.deps import CampaignQuery, DayQuery, KindFilter, ReadSessionDep, YearQuery
 
 _BY = Annotated[
     str,
@@ -76,6 +76,7 @@ class TallyQuery:
     as_of: date | None
     district: str | None
     lang: str
+    campaign: str | None = None
 
 
 def _tally_query(
@@ -84,8 +85,9 @@ def _tally_query(
     as_of: _Day = None,
     district: _Name = None,
     lang: _LANG = "zh",
+    campaign: CampaignQuery = None,
 ) -> TallyQuery:
-    return TallyQuery(kind, year, as_of, district, lang)
+    return TallyQuery(kind, year, as_of, district, lang, campaign)
 
 
 TallyQueryDep = Annotated[TallyQuery, Depends(_tally_query)]
@@ -97,8 +99,9 @@ def exports_router() -> APIRouter:
     def _export(session, who, by, q: TallyQuery):
         district = readable_district(session, who, q.district)
         return exports.tally_export(
-            session, by=by, kind=q.kind, year=q.year, as_of=q.as_of, district=district
-        )
+            session, by=by, kind=q.kind, year=q.year, as_of=q.as_of, district=district,
+            campaign=q.campaign,
+        )  # fmt: skip
 
     @router.get(
         "/tallies.xlsx",

@@ -12,6 +12,7 @@ from geo_service.api import schemas
 from geo_service.api.auth import PageUser, SignedIn
 from geo_service.api.deps import (
     KIND_PATTERN,
+    CampaignQuery,
     DayQuery,
     QuarterQuery,
     ReadSessionDep,
@@ -19,6 +20,7 @@ from geo_service.api.deps import (
     YearQuery,
     ZoomPath,
 )
+from geo_service.campaign import campaigns
 from geo_service.errors import InvalidInput
 from geo_service.maps import data as maps_data
 from geo_service.maps import pages as maps_pages
@@ -28,13 +30,18 @@ from geo_service.units import find_city, find_district_or_city
 from geo_service.web import i18n
 
 
-def _view(session, who, district, kind, year, quarter, as_of=None, city_ok=False) -> maps_data.View:
+def _view(
+    session, who, district, kind, year, quarter, as_of=None, city_ok=False, campaign=None
+) -> maps_data.View:
     """The view asked for, within what the user may see; their own district by default.
     The progress map also has a city level (its districts, each a link down)."""
-    return _view_of_unit(session, who, district, kind, year, quarter, as_of, city_ok)[0]
+    found = _view_of_unit(session, who, district, kind, year, quarter, as_of, city_ok, campaign)
+    return found[0]
 
 
-def _view_of_unit(session, who, district, kind, year, quarter, as_of=None, city_ok=False):
+def _view_of_unit(
+    session, who, district, kind, year, quarter, as_of=None, city_ok=False, campaign=None
+):
     """_view, and the district (or city) unit it is of."""
     if district is None and city_ok and _city_leader(who):
         district = find_city(session).name  # a city's leader opens on the whole city
@@ -46,9 +53,12 @@ def _view_of_unit(session, who, district, kind, year, quarter, as_of=None, city_
         check_read_city(who, unit)
     else:
         check_read_district(who, unit)
+    # The campaign shown: asked for by name or year, else the one under way today.
+    chosen = campaigns.resolve(session, campaign, year, as_of)
     view = maps_data.View(
-        district=unit.name, kind=kind, year=year, quarter=quarter, as_of=as_of,
-        city=unit.level == "city",
+        district=unit.name, kind=kind, year=chosen.year, quarter=quarter, as_of=as_of,
+        city=unit.level == "city", campaign=chosen,
+        campaigns=[c.name for c in campaigns.all_campaigns(session)],
     )  # fmt: skip
     return view, unit
 
@@ -71,8 +81,9 @@ def maps_router() -> APIRouter:
         kind: kind_query = "land",
         year: YearQuery = None,
         quarter: QuarterQuery = None,
+        campaign: CampaignQuery = None,
     ):
-        view = _view(session, who, district, kind, year, quarter, city_ok=True)
+        view = _view(session, who, district, kind, year, quarter, city_ok=True, campaign=campaign)
         up = None
         if not view.city and who.district_ids is None:
             city = find_city(session).name
@@ -88,8 +99,9 @@ def maps_router() -> APIRouter:
         kind: kind_query = "land",
         year: YearQuery = None,
         quarter: QuarterQuery = None,
+        campaign: CampaignQuery = None,
     ):
-        view = _view(session, who, district, kind, year, quarter, city_ok=True)
+        view = _view(session, who, district, kind, year, quarter, city_ok=True, campaign=campaign)
         return JSONResponse(json.loads(maps_data.dumps(maps_pages.progress_data(session, view))))
 
     @router.get("/maps/support", response_class=HTMLResponse)
@@ -100,8 +112,9 @@ def maps_router() -> APIRouter:
         district: str | None = None,
         kind: kind_query = "land",
         year: YearQuery = None,
+        campaign: CampaignQuery = None,
     ):
-        view = _view(session, who, district, kind, year, None)
+        view = _view(session, who, district, kind, year, None, campaign=campaign)
         page = maps_pages.support_page(session, view, locale=i18n.choose(request))
         return i18n.remember(request, HTMLResponse(page))
 

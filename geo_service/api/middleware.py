@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from geo_service.api import handlers
 from geo_service.logs import reset_request_id, set_request_id
+from geo_service.periods import one_day
 from geo_service.settings import get_settings
 
 log = logging.getLogger("geo_service.api")
@@ -54,7 +55,9 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # One today for the whole request: every page part agrees on it.
+            with one_day():
+                await self.app(scope, receive, send_with_id)
         except Exception as exc:
             if started:  # too late for an error response: the connection just ends
                 raise

@@ -83,6 +83,7 @@ class TallyRow(_Open):
     target_basis: str | None = Field(
         None, description="annual, quarters (the year's plans summed) or plan_q<n>"
     )
+    campaign: str | None = Field(None, description="the campaign tallied, e.g. 攻坚2017")
 
 
 class SupportLink(_Open):

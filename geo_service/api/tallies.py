@@ -7,8 +7,9 @@ from fastapi import APIRouter, Query
 from geo_service.accounts.permissions import visible_district_names
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service.api.deps import CampaignQuery, DayQuery, KindFilter, ReadSessionDep, YearQuery
 from geo_service.campaign import tallies
+from geo_service.errors import InvalidInput
 
 
 def _visible(session, who, rows):
@@ -28,8 +29,24 @@ def tallies_router() -> APIRouter:
         year: YearQuery = None,
         as_of: DayQuery = None,
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
+        campaign: CampaignQuery = None,
+        compare: CampaignQuery = None,
     ):
-        rows = tallies.tally(session, by=by, kind=kind, year=year, as_of=as_of, credit=credit)
+        """Verified, planned and delivered per group against the campaign's targets: the
+        campaign named, else the one a year names, else the one under way today (else
+        the latest); each row names it. `compare`: an earlier campaign beside it
+        (compare_* fields) with the differences (*_change)."""
+        if compare:
+            if as_of is not None:
+                raise InvalidInput("compare: two campaigns as they stand now, without as_of")
+            rows = tallies.compared(
+                session, compare, by=by, kind=kind, campaign=campaign, year=year, credit=credit
+            )
+            names = visible_district_names(session, who)
+            return [r for r in rows if names is None or r.get("district") in names]
+        rows = tallies.tally(
+            session, by=by, kind=kind, year=year, as_of=as_of, credit=credit, campaign=campaign
+        )
         return [r.as_dict(by) for r in _visible(session, who, rows)]
 
     return router

@@ -16,6 +16,7 @@ from geo_service.accounts import permissions
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import IdPath, NoteText, SessionDep
+from geo_service.campaign import campaigns
 from geo_service.parcels import workflow
 
 log = logging.getLogger("geo_service.api")
@@ -102,7 +103,8 @@ def workflow_router() -> APIRouter:
             done.verified_area_m2,
             extra={"event": "verification", "parcel": parcel_id},
         )
-        return done.as_dict()
+        # Where the sign-off counts: a day outside the campaign shown moves none of its figures.
+        return {**done.as_dict(), **campaigns.where_it_counts(session)}
 
     @router.post("/{parcel_id}/dispute", response_model=schemas.WorkflowStep)
     def post_dispute(parcel_id: IdPath, body: Dispute, session: SessionDep, who: SignedIn):

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from geo_service.areas import m2_to_mu
-from geo_service.campaign import rankings, register, tallies
+from geo_service.campaign import campaigns, rankings, register, tallies
+from geo_service.campaign.campaigns import CampaignView
 from geo_service.campaign.tallies import end_of_day
 from geo_service.models import AdminUnit, Parcel, Project
 from geo_service.periods import Period, parse_period
@@ -27,10 +28,15 @@ KIND_LABELS = {"land": "交地", "demolition": "拆迁"}
 RECENT = 3
 
 
-def default_period(today: date | None = None) -> rankings.Period:
-    """The current quarter in the campaign year, or the campaign year's last quarter once
-    it is over."""
+def default_period(
+    today: date | None = None, campaign: CampaignView | None = None
+) -> rankings.Period:
+    """The quarter of today held within the campaign (the campaign year without one): its
+    last quarter once it is over, its first before it starts."""
     today = today or register.today()
+    if campaign is not None:
+        day = min(max(today, campaign.first_day), campaign.last_day)
+        return rankings.Period(day.year, quarter=(day.month - 1) // 3 + 1)
     year = get_settings().campaign_year
     if today.year == year:
         return rankings.Period(year, quarter=(today.month - 1) // 3 + 1)
@@ -42,33 +48,59 @@ class BoardView:
     level: str  # township (cards per township of `district`) or district (city level)
     district: str | None
     period: rankings.Period
+    # The campaign shown: the one under way today (else the latest) unless picked.
+    campaign: CampaignView | None = None
+    # Every campaign's name, for the page's picker.
+    campaigns: tuple[str, ...] = ()
+    # An earlier campaign set beside it (2016年百日攻坚 beside 攻坚2017), or None.
+    compare: CampaignView | None = None
 
     @classmethod
     def make(
-        cls, level: str | None, district: str | None, period: "Period | str | None"
+        cls,
+        level: str | None,
+        district: str | None,
+        period: "Period | str | None",
+        session: Session | None = None,
+        campaign: str | None = None,
+        compare: str | None = None,
     ) -> "BoardView":
         level = level or "township"
-        parsed = parse_period(period) if period else default_period()
+        chosen, names = None, ()
+        if session is not None:
+            parsed = parse_period(period) if period else None
+            chosen = campaigns.resolve(session, campaign, as_of=parsed.end if parsed else None)
+            names = tuple(c.name for c in campaigns.all_campaigns(session))
+        parsed = parse_period(period) if period else default_period(campaign=chosen)
         if level == "township":
             district = district or get_settings().default_district
-        return cls(level, district if level == "township" else None, parsed)
+        earlier = campaigns.find_campaign(session, compare) if session and compare else None
+        place = district if level == "township" else None
+        return cls(level, place, parsed, chosen, names, earlier)
+
+    @property
+    def as_of(self) -> date:
+        """The period's last day, held within the campaign shown."""
+        end = self.period.end
+        if self.campaign is not None:
+            end = min(max(end, self.campaign.first_day), self.campaign.last_day)
+        return end
 
 
 def board(session: Session, view: BoardView) -> dict:
-    end = view.period.end
+    end = view.as_of
     ranking = rankings.rank(session, view.level, view.period, district=view.district)
     by_unit = {r["unit"]: r for r in ranking["rows"]}
     rows = tallies.tally(
         session,
         by=view.level,
-        year=view.period.year,
+        year=None if view.campaign else view.period.year,
         as_of=end,
         district=view.district if view.level == "township" else None,
+        campaign=view.campaign,
     )
-    figures: dict[str, dict] = {}
-    for r in rows:
-        name = r.township if view.level == "township" else r.district
-        figures.setdefault(name, {})[r.kind] = r
+    figures = _by_unit(view, rows)
+    before = _by_unit(view, _compared_rows(session, view)) if view.compare else {}
     units = _units(session, view)
     recent = _recent_verifications(session, units, end)
     persons = _persons(session, view, units)
@@ -79,7 +111,10 @@ def board(session: Session, view: BoardView) -> dict:
         for kind, label in KIND_LABELS.items():
             r = figures.get(unit.name, {}).get(kind)
             part = ranked.get(kind)
-            kinds.append(_kind_figure(kind, label, r, part))
+            figure = _kind_figure(kind, label, r, part)
+            if view.compare:
+                figure["compare"] = _compare_figure(kind, r, before.get(unit.name, {}).get(kind))
+            kinds.append(figure)
         cards.append(
             {
                 "unit": unit.name,
@@ -98,7 +133,11 @@ def board(session: Session, view: BoardView) -> dict:
         "level": view.level,
         "district": view.district,
         "total": _total(session, view),
-        "title": f"{view.district or find_city(session).name} 攻坚{view.period.year} 看板",
+        "title": f"{view.district or find_city(session).name} {_name(view)} 看板",
+        "campaign": _name(view),
+        "campaigns": list(view.campaigns),
+        "demo": bool(view.campaign and view.campaign.demo),
+        "compare": view.compare.name if view.compare else None,
         "period": str(view.period),
         "as_of": end.isoformat(),
         "previous_period": ranking["previous_period"],
@@ -112,7 +151,8 @@ def _total(session: Session, view: BoardView) -> dict:
     is verified per kind, and how far it still is from the target."""
     by = "district" if view.level == "township" else "city"
     rows = tallies.tally(
-        session, by=by, year=view.period.year, as_of=view.period.end, district=view.district
+        session, by=by, year=None if view.campaign else view.period.year,
+        campaign=view.campaign, as_of=view.period.end, district=view.district,
     )
     kinds = []
     for kind, label in KIND_LABELS.items():
@@ -129,6 +169,43 @@ def _shown(kind: str, m2: float | None):
     if m2 is None:
         return None
     return round(m2_to_mu(m2), 1) if kind == "land" else round(m2)
+
+
+def _by_unit(view: BoardView, rows) -> dict[str, dict]:
+    figures: dict[str, dict] = {}
+    for r in rows:
+        name = r.township if view.level == "township" else r.district
+        figures.setdefault(name, {})[r.kind] = r
+    return figures
+
+
+def _compared_rows(session: Session, view: BoardView) -> list:
+    """The earlier campaign's figures, final (as at its last day, or now if still on)."""
+    other = view.compare
+    return tallies.tally(
+        session,
+        by=view.level,
+        campaign=other,
+        as_of=min(other.last_day, register.today()),
+        district=view.district if view.level == "township" else None,
+    )
+
+
+def _compare_figure(kind: str, row, before) -> dict:
+    """The earlier campaign's verified area and progress beside this one's, and the
+    difference (this − earlier), in the card's unit."""
+    scale = (lambda m2: round(m2_to_mu(m2), 1)) if kind == "land" else round
+    now = row.verified_m2 if row else 0.0
+    then = before.verified_m2 if before else 0.0
+    return {
+        "verified": scale(then),
+        "progress": before.progress if before else None,
+        "change": scale(now - then),
+    }
+
+
+def _name(view: BoardView) -> str:
+    return view.campaign.name if view.campaign else f"攻坚{view.period.year}"
 
 
 def _kind_figure(kind: str, label: str, row, part: dict | None) -> dict:
@@ -220,10 +297,13 @@ def _persons(session: Session, view: BoardView, units: list[AdminUnit]) -> dict:
 # --- the public page --------------------------------------------------------------------
 
 
-def public(session: Session, year: int | None = None) -> dict:
-    """Figures only (see the module's doc): nothing here names a person or a parcel."""
-    year = year or get_settings().campaign_year
-    rows = {by: tallies.tally(session, by=by, year=year) for by in ("city", "district", "township")}
+def public(session: Session, year: int | None = None, campaign: str | None = None) -> dict:
+    """Figures only (see the module's doc): nothing here names a person or a parcel; for
+    the campaign shown by default (or the one named, or the one a year names), 截至 the
+    day every page is (a closed campaign: its last day)."""
+    chosen = campaigns.resolve(session, campaign, year)
+    levels = ("city", "district", "township")
+    rows = {by: tallies.tally(session, by=by, campaign=chosen) for by in levels}
 
     def figure(r) -> dict:
         unit = "亩" if r.kind == "land" else "m²"
@@ -246,8 +326,11 @@ def public(session: Session, year: int | None = None) -> dict:
         entry["townships"].setdefault(r.township, []).append(figure(r))
     projects = session.scalars(select(Project).options(selectinload(Project.district))).all()
     return {
-        "year": year,
-        "as_of": register.today().isoformat(),
+        "year": chosen.year,
+        "campaign": chosen.name,
+        "campaigns": [c.name for c in campaigns.all_campaigns(session)],
+        "demo": chosen.demo,
+        "as_of": chosen.reference_day().isoformat(),
         "city": {
             "name": find_city(session).name,
             "kinds": [figure(r) for r in rows["city"]],

@@ -1,11 +1,12 @@
 """The project register: projects with their category, places, responsibility list,
 milestone status, parcels' progress and problem files (问题档案).
 
-Everything is seen from an as-of day (the end of that day, China Standard Time; today when
-none is given): a milestone is done (on or after its date), due (not done, date not yet
-passed) or overdue by N days; a problem is open or solved, overdue when open past its
-deadline. A past day sees only what had been recorded by its end: milestone records and
-problem versions are append-only, each with who recorded it and when.
+Everything is seen from an as-of day (the end of that day, China Standard Time; when none
+is given, the day every page is 截至: today, held within the campaign shown): a milestone
+is done (on or after its date), due (not done, date not yet passed) or overdue by N days;
+a problem is open or solved, overdue when open past its deadline. A past day sees only
+what had been recorded by its end: milestone records and problem versions are
+append-only, each with who recorded it and when.
 """
 
 from collections import Counter
@@ -15,7 +16,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from geo_service.campaign import tallies
+from geo_service import periods as clock
+from geo_service.campaign import campaigns, tallies
 from geo_service.campaign.projects import CATEGORIES, find_project
 from geo_service.campaign.tallies import CAMPAIGN_TZ, end_of_day
 from geo_service.errors import InvalidInput, NotFound
@@ -30,7 +32,7 @@ from geo_service.models import (
 
 
 def today() -> date:
-    return datetime.now(CAMPAIGN_TZ).date()
+    return clock.today()
 
 
 # --- milestones -------------------------------------------------------------------------
@@ -330,7 +332,7 @@ def problems(
 ) -> list[ProblemState]:
     """Problems as they stood at the end of the as-of day (each its version then), overdue
     first. Problems filed after that day are not listed."""
-    as_of = as_of or today()
+    as_of = campaigns.as_at(session, as_of)
     query = (
         select(ProjectProblemVersion, Project.code)
         .join(ProjectProblem, ProjectProblem.id == ProjectProblemVersion.problem_id)
@@ -475,8 +477,9 @@ def register(
     district: str | None = None,
     category: str | None = None,
 ) -> dict:
-    """The register: counts, then each project's summary (overdue milestones first)."""
-    day = as_of or today()
+    """The register: counts, then each project's summary (overdue milestones first), as at
+    the day every page is 截至 (campaigns.as_at)."""
+    day = campaigns.as_at(session, as_of)
     found = projects(session, district, category)
     states = milestone_states(session, found, day)
     open_by_project: dict[str, list[ProblemState]] = {}
@@ -493,7 +496,7 @@ def register(
 
 
 def project_detail(session: Session, code: str, as_of: date | None = None) -> dict:
-    day = as_of or today()
+    day = campaigns.as_at(session, as_of)
     project = find_project(session, code)
     states = milestone_states(session, [project], day)[project.id]
     files = problems(session, [code], day)

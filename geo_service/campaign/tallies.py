@@ -13,22 +13,21 @@ the parcel version valid at the time asked for.
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.areas import m2_to_mu, rounded
+from geo_service.campaign.campaigns import CampaignView, resolve
 from geo_service.campaign.targets import target_and_basis
 from geo_service.errors import InvalidInput
 from geo_service.models import KINDS
+from geo_service.periods import CAMPAIGN_TZ, today
 from geo_service.settings import get_settings
 from geo_service.units import find_district
 
 GROUPINGS = ("city", "district", "township", "project")
 CREDITS = ("host", "helpers", "all")
-# "The end of that day" is the campaign office's day, in China Standard Time.
-CAMPAIGN_TZ = ZoneInfo("Asia/Shanghai")
 QUARTER_ENDS = {1: (3, 31), 2: (6, 30), 3: (9, 30), 4: (12, 31)}
 # Statuses that count as done on the ground, waiting for or past verification.
 DONE_STATUSES = ("delivered", "demolished", "verified")
@@ -52,6 +51,8 @@ class TallyRow:
     # What the target is: annual, quarters (the year's plans summed) or plan_q<n> (the
     # plan cumulated up to quarter n); None without a target.
     target_basis: str | None = None
+    # The campaign tallied (its name): every view says which one.
+    campaign: str | None = None
     # Administrative codes (district, township) and project code: the order rows come in.
     sort_key: tuple = field(default=(), repr=False, compare=False)
 
@@ -114,23 +115,31 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=CAMPAIGN_TZ)
 
 
-def reference_day(year: int, as_of: date | None = None) -> date:
-    """The day a pace is computed from: the day asked for, or today (in China) held within
-    the year, so a past year has no months left and a future one all twelve."""
+def _last_day(campaign: "CampaignView | int") -> date:
+    return date(campaign, 12, 31) if isinstance(campaign, int) else campaign.last_day
+
+
+def reference_day(campaign: "CampaignView | int", as_of: date | None = None) -> date:
+    """The day a pace is computed from: the day asked for, or the one today (periods.today,
+    in China) held within the campaign (a year: within the year), so a past campaign has
+    no months left and a future one all of them."""
+    if isinstance(campaign, CampaignView):
+        return campaign.reference_day(as_of)
     if as_of:
         return as_of
-    today = datetime.now(CAMPAIGN_TZ).date()
-    return min(max(today, date(year, 1, 1)), date(year, 12, 31))
+    return min(max(today(), date(campaign, 1, 1)), date(campaign, 12, 31))
 
 
-def months_left(day: date, year: int) -> float:
-    """Months from the end of `day` to the end of the year (30.44-day months)."""
-    return max((date(year, 12, 31) - day).days, 0) / 30.44
+def months_left(day: date, campaign: "CampaignView | int") -> float:
+    """Months from the end of `day` to the campaign's last day (30.44-day months)."""
+    return max((_last_day(campaign) - day).days, 0) / 30.44
 
 
-def pace_per_month(remaining_m2: float | None, day: date, year: int) -> float | None:
+def pace_per_month(
+    remaining_m2: float | None, day: date, campaign: "CampaignView | int"
+) -> float | None:
     """What must be verified each remaining month to meet the target (倒排工期)."""
-    left = months_left(day, year)
+    left = months_left(day, campaign)
     return remaining_m2 / left if remaining_m2 is not None and left > 0 else None
 
 
@@ -421,7 +430,7 @@ _GROUP_SQL = {
 # that day is taken at its first value: setting a year's target late does not leave the
 # earlier days without one; only a change is dated.
 _TARGET_VALUES = """
-    SELECT DISTINCT ON (tv.target_id) t.admin_unit_id, t.kind, t.year, t.quarter,
+    SELECT DISTINCT ON (tv.target_id) t.admin_unit_id, t.kind, t.campaign_id, t.quarter,
            tv.amount_m2
     FROM target_versions tv JOIN targets t ON t.id = tv.target_id
     WHERE CAST(:as_of AS timestamptz) IS NOT NULL OR tv.valid_to IS NULL
@@ -433,24 +442,30 @@ _TARGET_VALUES = """
 # Today's tally from the maintained totals (tally_totals, kept by triggers on parcels in
 # the writing transaction; see migration 0009): each totals row stands for the parcels of
 # one township, kind, project, status and year of verification that overlap nothing (a
-# pseudo-parcel with their count `n` and summed area). Each parcel flagged `overlapping`
+# pseudo-parcel with their count `n` and summed area; keyed by the day of verification, so
+# a campaign of any first and last day sums the days it holds: the rows of one class (in
+# the campaign, undated, outside it) are summed first). Each parcel flagged `overlapping`
 # is counted as itself with no area: the area of the flagged ones comes from their kept
 # overlap groups (migration 0019), whose unions per unit of the grouping asked become three
 # pseudo-parcels, since verified ⊆ done ⊆ all: one verified in the year with the verified
 # union, one delivered with the done union less that, one planned with the rest. The
 # grouping SQL is the full computation's, counting `n` instead of rows, so the figures
 # are the same by construction; tests compare them after random sequences of writes.
+# A totals row's verification as a moment standing for its class: in the campaign (its
+# first moment), undated (NULL, counted in every campaign) or outside it.
+_DAY_CLASS = """CASE WHEN t.status <> 'verified' OR t.verified_day = '-infinity' THEN NULL
+         WHEN t.verified_day >= CAST(:first_day AS date)
+          AND t.verified_day <= CAST(:last_day AS date) THEN CAST(:year_start AS timestamptz)
+         ELSE CAST(:year_end AS timestamptz) END"""
 _MAINTAINED_VERSIONS = f"""
     SELECT -row_number() OVER () AS parcel_id, t.kind, t.status, t.township_id,
            NULLIF(t.project_id, 0) AS project_id, '{{}}'::int[] AS support_ids,
-           NULL::geometry AS geom, t.area_m2::float8 AS area_m2,
-           CASE WHEN t.verified_year > 0
-                THEN make_timestamptz(t.verified_year, 7, 1, 0, 0, 0, 'Asia/Shanghai')
-           END AS verified_at,
-           false AS overlapping, t.parcels AS n
+           NULL::geometry AS geom, sum(t.area_m2)::float8 AS area_m2,
+           {_DAY_CLASS} AS verified_at, false AS overlapping, sum(t.parcels)::bigint AS n
     FROM tally_totals t
     WHERE t.parcels <> 0
       AND {_IN_SCOPE.format(r="t")}
+    GROUP BY t.kind, t.status, t.township_id, t.project_id, {_DAY_CLASS}
     UNION ALL
     SELECT p.id, p.kind, p.status, p.township_id, p.project_id, '{{}}'::int[], NULL, 0,
            p.verified_at, false, 1
@@ -460,15 +475,34 @@ _MAINTAINED_VERSIONS = f"""
     UNION ALL
     SELECT 0, a.kind, s.status, a.township_id, NULLIF(a.project_id, 0), '{{}}'::int[], NULL,
            s.area_m2, s.verified_at, false, 0
-    FROM (
+    FROM ({{groups}}) a
+    CROSS JOIN LATERAL {_GROUP_PSEUDO_PARCELS.format(g="a")}
+"""
+# The kept overlap groups' unions (0019) are per year of verification: a calendar-year
+# campaign reads its year's row (or year 0: none of its own verified).
+_KEPT_GROUPS = f"""
         SELECT DISTINCT ON (a.group_id, a.unit_id, a.project_id) a.*
         FROM overlap_areas a
         WHERE a.level = :overlap_level AND a.verified_year IN (0, :year)
           AND {_IN_SCOPE.format(r="a")}
-        ORDER BY a.group_id, a.unit_id, a.project_id, a.verified_year DESC
-    ) a
-    CROSS JOIN LATERAL {_GROUP_PSEUDO_PARCELS.format(g="a")}
-"""
+        ORDER BY a.group_id, a.unit_id, a.project_id, a.verified_year DESC"""
+# Any other campaign keeps their planned and done unions and unions the verified members
+# in the unit again, for its days: groups are two or three parcels, and few.
+_MEMBER_UNIT = """CASE a.level WHEN 'township' THEN p.township_id WHEN 'city' THEN d.parent_id
+                   ELSE t.parent_id END = a.unit_id
+              AND (a.level <> 'project' OR coalesce(p.project_id, 0) = a.project_id)"""
+_CAMPAIGN_GROUPS = f"""
+        SELECT a.kind, a.township_id, a.project_id, a.done_m2, a.planned_m2, (
+            SELECT coalesce(ST_Area(ST_Union(p.geom)::geography), 0)
+            FROM overlap_members m JOIN parcels p ON p.id = m.parcel_id
+            JOIN admin_units t ON t.id = p.township_id JOIN admin_units d ON d.id = t.parent_id
+            WHERE m.group_id = a.group_id AND {_VERIFIED} AND {_MEMBER_UNIT}
+        ) AS verified_m2
+        FROM overlap_areas a
+        WHERE a.level = :overlap_level AND a.verified_year = 0
+          AND {_IN_SCOPE.format(r="a")}"""
+_MAINTAINED_VERSIONS_BY_YEAR = _MAINTAINED_VERSIONS.replace("{groups}", _KEPT_GROUPS)
+_MAINTAINED_VERSIONS_BY_DAYS = _MAINTAINED_VERSIONS.replace("{groups}", _CAMPAIGN_GROUPS)
 _COUNTED_MEASURES = _measures(counted=True)
 _MAINTAINED_GROUP_SQL = {
     by: sql.replace(_MEASURES, _COUNTED_MEASURES) for by, sql in _GROUP_SQL.items()
@@ -494,7 +528,7 @@ _TARGETS = f"""
                AS quarters
     FROM tg JOIN admin_units u ON u.id = tg.admin_unit_id
     LEFT JOIN admin_units d ON d.id = u.parent_id
-    WHERE tg.year = :year AND u.level = :level
+    WHERE tg.campaign_id = :campaign_id AND u.level = :level
       AND (CAST(:kinds AS text[]) IS NULL OR tg.kind = ANY(CAST(:kinds AS text[])))
       AND (CAST(:district AS int) IS NULL OR CAST(:district AS int) IN (u.id, u.parent_id))
     GROUP BY u.id, u.name, u.code, u.level, d.name, d.code, tg.kind
@@ -511,9 +545,13 @@ def tally(
     quarter: int | None = None,
     district: str | None = None,
     maintained: bool = True,
+    campaign: "str | CampaignView | None" = None,
 ) -> list[TallyRow]:
     """Rows per group and kind: verified, planned and delivered unions, and the target.
 
+    A tally is for one campaign: named, the one a year names, the one holding the as-of
+    day, or the campaign shown by default (campaigns.current); it counts what was verified
+    within the campaign's days, against the campaign's targets.
     credit: host (the parcel's own township), helpers (each township that supported it,
     for the parcels it helped on) or all (host and helpers each credited in full).
     Groups with a target and no parcels get a row of zeros.
@@ -525,14 +563,15 @@ def tally(
         raise InvalidInput(f"--by must be one of {', '.join(GROUPINGS)}")
     if credit not in CREDITS:
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
-    year, as_of = _year_and_day(year, as_of, quarter)
-    params = {**_params(kind, as_of, year, _district_id(session, district)), "quarter": quarter}
+    chosen, as_of = campaign_and_day(session, campaign, year, as_of, quarter)
+    params = {**_params(kind, as_of, chosen, _district_id(session, district)), "quarter": quarter}
     params["overlap_level"] = by
     credited = _CREDITED[credit]
     if not maintained:
         versions = _VERSIONS
     elif credit == "host" and as_of is None:
-        versions = _MAINTAINED_VERSIONS
+        calendar = chosen.calendar_year is not None
+        versions = _MAINTAINED_VERSIONS_BY_YEAR if calendar else _MAINTAINED_VERSIONS_BY_DAYS
         if by == "city" and district:
             # The kept city rows union every district's parcels; one district's city row
             # unions its own, which its kept district rows hold.
@@ -550,24 +589,95 @@ def tally(
     targets = _targets(session, by, params)
     result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None), credit) for r in rows]
     result += [_target_only(t, credit) for t in targets.values()]
+    for row in result:
+        row.campaign = chosen.name
     return sorted(result, key=lambda r: (r.sort_key, r.kind))
 
 
-def _year_and_day(year: int | None, as_of: date | None, quarter: int | None):
-    """A tally is for one campaign year: the year asked, or the as-of day's, or the
-    configured campaign year; a quarter means as at its last day."""
-    if as_of is not None and year is not None and as_of.year != year:
-        raise InvalidInput(f"--as-of {as_of} is not in {year}: a tally is for one year")
-    year = year or (as_of.year if as_of else get_settings().campaign_year)
-    # Outside the window a day's end or a year's start may not even exist (9999-12-31).
-    for label, value in (("year", year), ("as-of day", as_of.year if as_of else year)):
-        if not get_settings().year_ok(value):
+def compared(
+    session: Session,
+    compare: "str | CampaignView",
+    by: str = "district",
+    kind: str | None = None,
+    campaign: "str | CampaignView | None" = None,
+    year: int | None = None,
+    credit: str = "host",
+    district: str | None = None,
+) -> list[dict]:
+    """The campaign's rows (as `tally` gives them, presented for `by`) with an earlier
+    campaign's beside them (攻坚2017 against 2016年百日攻坚): its verified area, target and
+    progress (`compare_*`), and the difference of the verified areas and progress
+    (`*_change`). Each side as it stands now: a closed campaign counts its own days only."""
+    chosen, _ = campaign_and_day(session, campaign, year, None)
+    other, _ = campaign_and_day(session, compare, None, None)
+    common = dict(by=by, kind=kind, credit=credit, district=district)
+    rows = tally(session, campaign=chosen, **common)
+    earlier = {_key(r): r for r in tally(session, campaign=other, **common)}
+    out = []
+    for row in rows:
+        data = row.as_dict(by)
+        before = earlier.pop(_key(row), None)
+        data.update(_beside(other.name, row, before))
+        out.append(data)
+    for before in earlier.values():  # groups the earlier campaign had alone: zero now
+        none = TallyRow(
+            before.district, before.township, before.project, before.project_name,
+            before.kind, 0, 0.0, None, credit=credit, campaign=chosen.name,
+        )  # fmt: skip
+        out.append({**none.as_dict(by), **_beside(other.name, None, before)})
+    return out
+
+
+def _key(row: TallyRow) -> tuple:
+    return (row.district, row.township, row.project, row.kind)
+
+
+def _beside(name: str, row: TallyRow | None, before: TallyRow | None) -> dict:
+    now_m2 = row.verified_m2 if row else 0.0
+    then_m2 = before.verified_m2 if before else 0.0
+    now_progress = row.progress if row else None
+    then_progress = before.progress if before else None
+    change = None if None in (now_progress, then_progress) else now_progress - then_progress
+    return rounded(
+        {
+            "compare_campaign": name,
+            "compare_verified_m2": then_m2,
+            "compare_verified_mu": m2_to_mu(then_m2),
+            "compare_target_m2": before.target_m2 if before else None,
+            "compare_progress": then_progress,
+            "verified_m2_change": now_m2 - then_m2,
+            "verified_mu_change": m2_to_mu(now_m2 - then_m2),
+            "progress_change": change,
+        }
+    )
+
+
+def campaign_and_day(
+    session: Session,
+    campaign: "str | CampaignView | None",
+    year: int | None,
+    as_of: date | None,
+    quarter: int | None = None,
+) -> tuple[CampaignView, date | None]:
+    """The campaign tallied and the day it is tallied as at (None: now); a quarter (of
+    the campaign's first year) means as at its last day."""
+    for label, value in (("year", year), ("as-of day", as_of.year if as_of else None)):
+        # Outside the window a day's end or a year's start may not even exist (9999-12-31).
+        if value is not None and not get_settings().year_ok(value):
             raise InvalidInput(f"the {label} must be in the years {get_settings().years}")
+    chosen = resolve(session, campaign, year, as_of)
+    if as_of is not None and year is not None and as_of.year != year and not campaign:
+        raise InvalidInput(f"--as-of {as_of} is not in {year}: a tally is for one year")
+    if as_of is not None and campaign and not chosen.contains(as_of):
+        raise InvalidInput(
+            f"--as-of {as_of} is outside campaign {chosen.name} "
+            f"({chosen.first_day} to {chosen.last_day})"
+        )
     if quarter is not None:
         if quarter not in QUARTER_ENDS:
             raise InvalidInput("quarter must be 1 to 4")
-        as_of = as_of or date(year, *QUARTER_ENDS[quarter])
-    return year, as_of
+        as_of = as_of or date(chosen.year, *QUARTER_ENDS[quarter])
+    return chosen, as_of
 
 
 def _targets(session: Session, by: str, params: dict) -> dict:
@@ -583,15 +693,20 @@ def _targets(session: Session, by: str, params: dict) -> dict:
     return found
 
 
-def _params(kind, as_of, year=None, district_id: int | None = None) -> dict:
+def _params(kind, as_of, campaign: CampaignView | None = None, district_id=None) -> dict:
     if kind is not None and kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    first = campaign.first_day if campaign else None
+    last = campaign.last_day if campaign else None
     return {
         "kinds": [kind] if kind else None,
         "as_of": end_of_day(as_of) if as_of else None,
-        "year": year,
-        "year_start": datetime(year, 1, 1, tzinfo=CAMPAIGN_TZ) if year else None,
-        "year_end": datetime(year + 1, 1, 1, tzinfo=CAMPAIGN_TZ) if year else None,
+        "year": campaign.year if campaign else None,
+        "campaign_id": campaign.id if campaign else None,
+        "first_day": first,
+        "last_day": last,
+        "year_start": datetime.combine(first, time.min, tzinfo=CAMPAIGN_TZ) if first else None,
+        "year_end": end_of_day(last) if last else None,
         # One district's parcels and targets only (the maps); None for the whole city.
         "district": district_id,
     }

@@ -1,4 +1,5 @@
-"""Targets: what the city, a district or a township must deliver in a year or quarter."""
+"""Targets: what the city, a district or a township must deliver in a campaign (or a
+quarter of it)."""
 
 from datetime import UTC, datetime
 
@@ -6,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo_service.areas import mu_to_m2
+from geo_service.campaign.campaigns import CampaignView, find_campaign, for_year
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.models import KINDS, Target, TargetVersion
 from geo_service.units import find_district_or_city, find_township
@@ -19,7 +21,7 @@ def set_target(
     district: str,
     township: str | None,
     kind: str,
-    year: int,
+    year: int | None = None,
     amount: float,
     unit: str,
     quarter: int | None = None,
@@ -27,9 +29,11 @@ def set_target(
     source: str | None = None,
     only_if_missing: bool = False,
     now: datetime | None = None,
+    campaign: str | None = None,
 ) -> int:
-    """Create or change one target, keeping the value it had as a version (who, when);
-    returns 1 when something changed, 0 for the same value again."""
+    """Create or change one target of a campaign (named, or the one a year names: a year
+    with none gets its calendar campaign 攻坚<year>), keeping the value it had as a
+    version (who, when); returns 1 when something changed, 0 for the same value again."""
     if kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if unit not in UNITS:
@@ -38,7 +42,8 @@ def set_target(
         raise InvalidInput("a target cannot be negative")
     if quarter is not None and not 1 <= quarter <= 4:
         raise InvalidInput("quarter must be 1 to 4")
-    existing = find_target(session, district, township, kind, year, quarter, missing_ok=True)
+    owning = target_campaign(session, campaign, year, actor)
+    existing = find_target(session, district, township, kind, owning, quarter, missing_ok=True)
     if existing is not None and only_if_missing:
         return 0
     amount_m2 = mu_to_m2(amount) if unit == "mu" else amount
@@ -46,7 +51,11 @@ def set_target(
         return 0  # the same target again: no new version
     now = now or datetime.now(UTC)
     target = existing or Target(
-        admin_unit=_owner(session, district, township), kind=kind, year=year, quarter=quarter
+        admin_unit=_owner(session, district, township),
+        kind=kind,
+        campaign_id=owning.id,
+        year=owning.year,
+        quarter=quarter,
     )
     target.amount_m2, target.unit, target.source = amount_m2, unit, source
     target.updated_by, target.updated_at = actor, now
@@ -56,26 +65,43 @@ def set_target(
     return 1
 
 
+def target_campaign(
+    session: Session, campaign: str | None, year: int | None, actor: str | None = None
+) -> CampaignView:
+    """The campaign a target is set for: by name, or the one its year names."""
+    if campaign:
+        found = find_campaign(session, campaign)
+        if year is not None and found.year != year:
+            raise InvalidInput(f"campaign {found.name} starts in {found.year}, not {year}")
+        return found
+    if year is None:
+        raise InvalidInput("give the campaign (or its year) the target is for")
+    return for_year(session, year, create_as=actor)
+
+
 def find_target(
     session: Session,
     district: str,
     township: str | None,
     kind: str,
-    year: int,
+    campaign: "CampaignView | int",
     quarter: int | None = None,
     missing_ok: bool = False,
 ) -> Target | None:
+    """A campaign's target (a year: the campaign that year names)."""
+    if isinstance(campaign, int):
+        campaign = for_year(session, campaign)
     owner = _owner(session, district, township)
     found = session.scalar(
         select(Target).where(
             Target.admin_unit_id == owner.id,
             Target.kind == kind,
-            Target.year == year,
+            Target.campaign_id == campaign.id,
             Target.quarter.is_(None) if quarter is None else Target.quarter == quarter,
         )
     )
     if found is None and not missing_ok:
-        raise NotFound(f"no {kind} target for {owner.name} in {year}")
+        raise NotFound(f"no {kind} target for {owner.name} in {campaign.name}")
     return found
 
 

@@ -5,6 +5,7 @@ from geo_service.cli import (  # noqa: F401
     assets,
     backup,
     boundaries,
+    campaigns,
     db,
     exports,
     imports,

@@ -72,6 +72,9 @@ def export_tallies(
     as_of: str | None = typer.Option(None, "--as-of", help=_AS_OF_HELP),
     district: str | None = typer.Option(None, help="one district only (default: all)"),
     lang: Lang = typer.Option(Lang.zh, help="headers in Chinese (zh) or English (en)"),
+    campaign: str | None = typer.Option(
+        None, help="the campaign, e.g. 攻坚2017 (default: the one under way today, else the latest)"
+    ),
 ) -> None:
     """Tallies for Excel (a sheet per kind with district totals, a ranking sheet with the
     pace needed per remaining month, 倒排工期), as CSV, or as one printable page per
@@ -90,7 +93,7 @@ def export_tallies(
         with session_scope() as session:
             export = exports.tally_export(
                 session, by=by.value, kind=kind.value if kind else None, year=year,
-                as_of=day, district=district,
+                as_of=day, district=district, campaign=campaign,
             )  # fmt: skip
         writer = {"xlsx": exports.tallies_xlsx, "csv": exports.tallies_csv}.get(fmt.value)
         body = writer(export, lang.value) if writer else None

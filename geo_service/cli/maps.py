@@ -25,6 +25,9 @@ def map_command(
         None, callback=_year, help="the campaign year (default: configured)"
     ),
     quarter: int | None = typer.Option(None, min=1, max=4, help="as at the end of a quarter"),
+    campaign: str | None = typer.Option(
+        None, help="the campaign (default: the one a --year names, else the one under way today)"
+    ),
 ) -> None:
     """Write a self-contained map (every script, style and datum inside) for briefings:
     it opens from a USB stick on a laptop with no network.
@@ -37,18 +40,21 @@ def map_command(
 
       geo-service map relocation --district 晋安区 --output maps/relocation.html
     """
+    from geo_service.campaign import campaigns
     from geo_service.maps import data as maps_data
     from geo_service.maps import pages as maps_pages
     from geo_service.maps import relocation as relocation_map
 
     try:
-        view = maps_data.View(
-            district=district or get_settings().default_district,
-            kind=kind.value,
-            year=year,
-            quarter=quarter,
-        )
         with session_scope() as session:
+            chosen = campaigns.resolve(session, campaign, year)
+            view = maps_data.View(
+                district=district or get_settings().default_district,
+                kind=kind.value,
+                year=chosen.year,
+                quarter=quarter,
+                campaign=chosen,
+            )
             if name is MapName.relocation:
                 html = relocation_map.relocation_page(session, view.district, year, static=True)
             else:

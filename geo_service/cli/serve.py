@@ -9,13 +9,22 @@ demo = lazy("geo_service.demo")
 
 
 @app.command("demo")
-def demo_command() -> None:
+def demo_command(
+    published_dates: bool = typer.Option(
+        False,
+        "--published-dates",
+        help="the 2017 campaign on its published dates (a closed campaign), not moved to today",
+    ),
+) -> None:
     """Load the synthetic Jin'an demo set shipped in the package (projects, targets, parcels).
+
+    By default the campaign is under way today (攻坚2017（演示）, its story moved so that
+    today falls mid-campaign, shown as demo data); --published-dates loads 2017 as it was.
 
     Example: geo-service db upgrade && geo-service demo
     """
     try:
-        summary = demo.load_demo()
+        summary = demo.load_demo(published=published_dates)
     except GeoServiceError as exc:
         _fail(exc)
     typer.echo(summary)

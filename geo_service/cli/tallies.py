@@ -51,6 +51,16 @@ def tally_command(
         help="the campaign year (default: the --as-of day's, else the configured one)",
     ),
     as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    campaign: str | None = typer.Option(
+        None,
+        help="the campaign, e.g. 攻坚2017 (default: the one a --year names, else the one "
+        "under way today, else the latest)",
+    ),
+    compare: str | None = typer.Option(
+        None,
+        help="an earlier campaign beside it, e.g. 2016年百日攻坚: its figures and the "
+        "differences as columns (json or csv)",
+    ),
     fmt: Format | None = typer.Option(
         None, "--format", help="table (default), json or csv; with --output, from its extension"
     ),
@@ -81,6 +91,9 @@ def tally_command(
     if kind is TallyKind.relocation:
         _relocation(by.value, year, day, fmt, output)
         return
+    if compare:
+        _compare(by.value, kind, year, campaign, compare, credit.value, fmt, output, day)
+        return
     try:
         with session_scope() as session:
             rows = tallies.tally(
@@ -90,6 +103,7 @@ def tally_command(
                 year=year,
                 as_of=day,
                 credit=credit.value,
+                campaign=campaign,
             )
     except GeoServiceError as exc:
         _fail(exc)
@@ -98,6 +112,23 @@ def tally_command(
         err.print(_nothing_recorded(kind, year, day), markup=False, highlight=False)
         return
     _emit(_render(records, fmt, by.value, credit.value), records, output)
+
+
+def _compare(by, kind, year, campaign, compare, credit, fmt, output, day) -> None:
+    """The campaign beside an earlier one: each row with compare_* and *_change columns."""
+    if day is not None:
+        _fail(GeoServiceError("--compare: two campaigns as they stand now, without --as-of"))
+    if fmt is Format.table:
+        _fail(GeoServiceError("--compare writes --format json or csv (the columns are many)"))
+    try:
+        with session_scope() as session:
+            records = tallies.compared(
+                session, compare, by=by, kind=kind.value if kind else None,
+                campaign=campaign, year=year, credit=credit,
+            )  # fmt: skip
+    except GeoServiceError as exc:
+        _fail(exc)
+    _emit(_render(records, fmt, by), records, output)
 
 
 def _relocation(by: str, year, day, fmt: Format, output: Path | None) -> None:
@@ -182,7 +213,9 @@ def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> 
 
 
 def _table(records: list[dict], by: str, credit: str = "host") -> str:
-    table = Table(title=f"Verified area by {by}; {CREDIT_TITLES[credit]}")
+    named = records[0].get("campaign") if records else None
+    title = f"Verified area by {by}; {CREDIT_TITLES[credit]}"
+    table = Table(title=f"{named}: {title}" if named else title)
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
     if by == "city":
         columns = ["city"]

@@ -42,7 +42,12 @@ def targets_set(
     ),
     township: str | None = typer.Option(None, help="township name; omit for the district"),
     kind: TargetKind = typer.Option(..., help="land, demolition or relocation (回迁)"),
-    year: int = typer.Option(..., callback=_year),
+    year: int | None = typer.Option(
+        None, callback=_year, help="the campaign's year, when it names one campaign"
+    ),
+    campaign: str | None = typer.Option(
+        None, help="the campaign, e.g. 2016年百日攻坚 (instead of --year)"
+    ),
     quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
     mu: float | None = typer.Option(None, help="amount in mu"),
     m2: float | None = typer.Option(None, help="amount in m² (relocation: floor area)"),
@@ -57,6 +62,8 @@ def targets_set(
 
       geo-service targets set --district 晋安区 --kind land --year 2017 --mu 9000
 
+      geo-service targets set --district 晋安区 --kind land --campaign 2016年百日攻坚 --mu 2500
+
       geo-service targets set --district 晋安区 --township 新店镇 --kind demolition
       --year 2017 --m2 400000
 
@@ -64,8 +71,12 @@ def targets_set(
       --households 1200 --flats 1800 --m2 180000
     """
     if kind is TargetKind.relocation:
+        if year is None:
+            _fail(GeoServiceError("a relocation target is for a --year"))
         _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user)
         return
+    if (year is None) == (campaign is None):
+        _fail(GeoServiceError("give exactly one of --year and --campaign"))
     if households is not None or flats is not None:
         _fail(GeoServiceError("--households and --flats are for --kind relocation"))
     if (mu is None) == (m2 is None):
@@ -79,6 +90,7 @@ def targets_set(
                 township=township,
                 kind=kind.value,
                 year=year,
+                campaign=campaign,
                 quarter=quarter,
                 amount=mu if mu is not None else m2,
                 unit="mu" if mu is not None else "m2",
@@ -88,7 +100,8 @@ def targets_set(
     where = f"{district}/{township}" if township else district
     amount = f"{mu} mu" if mu is not None else f"{m2} m²"
     what = "target set" if changed else "target unchanged"
-    typer.echo(f"{what}: {where} {kind.value} {year}{f' Q{quarter}' if quarter else ''}: {amount}")
+    period = f"{campaign or year}{f' Q{quarter}' if quarter else ''}"
+    typer.echo(f"{what}: {where} {kind.value} {period}: {amount}")
 
 
 def _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user):

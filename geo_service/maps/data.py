@@ -5,7 +5,7 @@ this module adds geometry for drawing and the pace a district needs to meet its 
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from geo_service import database
 from geo_service.areas import m2_to_mu, rounded
 from geo_service.campaign import tallies
+from geo_service.campaign.campaigns import CampaignView
 from geo_service.campaign.tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
 from geo_service.campaign.targets import basis_label
 from geo_service.errors import InvalidInput
@@ -41,8 +42,13 @@ class View:
     # The city level: `district` names the city, its districts are drawn instead of
     # townships, each a link down to its own map, and no parcels (a city has too many).
     city: bool = False
+    # The campaign shown (its days and targets); None: the calendar year `year`.
+    campaign: CampaignView | None = None
+    # Every campaign's name, for the page's picker.
+    campaigns: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        self.year = self.year or (self.campaign.year if self.campaign else None)
         self.year = self.year or get_settings().campaign_year
         if not get_settings().year_ok(self.year):
             raise InvalidInput(f"year must be in the years {get_settings().years}")
@@ -54,20 +60,26 @@ class View:
             self.as_of = date(self.year, *QUARTER_ENDS[self.quarter])
 
     @property
+    def period(self) -> "CampaignView | int":
+        """What is tallied: the campaign, or the calendar year."""
+        return self.campaign or self.year
+
+    @property
     def reference_day(self) -> date:
-        """The day the pace is computed from: the view's day, or today (in China) held
-        within the year, so a past year has no months left and a future one all twelve."""
-        return tallies.reference_day(self.year, self.as_of)
+        """The day the pace is computed from and figures are 截至: the view's day, or today
+        (in China) held within the campaign, so a past campaign has no months left."""
+        return tallies.reference_day(self.period, self.as_of)
 
     def tally(self, session: Session, by: str) -> list:
         return tallies.tally(
             session,
             by=by,
             kind=self.kind,
-            year=self.year,
+            year=None if self.campaign else self.year,
             as_of=self.as_of,
             quarter=self.quarter,
             district=None if self.city else self.district,
+            campaign=self.campaign,
         )
 
 
@@ -131,7 +143,9 @@ def township_features(session: Session, view: View) -> dict:
 
 def progress_url(unit: str, view: View) -> str:
     """The progress map of another unit (a district, or the city) in the same view."""
-    return f"/maps/progress?{urlencode({'district': unit, 'kind': view.kind, 'year': view.year})}"
+    query = {"district": unit, "kind": view.kind}
+    query.update({"campaign": view.campaign.name} if view.campaign else {"year": view.year})
+    return f"/maps/progress?{urlencode(query)}"
 
 
 def district_summary(session: Session, view: View) -> dict:
@@ -147,16 +161,22 @@ def district_summary(session: Session, view: View) -> dict:
     target = row.target_m2 if row else None
     verified = row.verified_m2 if row else 0.0
     remaining = max(target - verified, 0.0) if target else None
-    months_left = tallies.months_left(view.reference_day, view.year)
-    pace = tallies.pace_per_month(remaining, view.reference_day, view.year)
+    months_left = tallies.months_left(view.reference_day, view.period)
+    pace = tallies.pace_per_month(remaining, view.reference_day, view.period)
+    campaign = view.campaign
     return rounded(
         {
             "district": district.name,
             "level": "city" if view.city else "district",
             "kind": view.kind,
             "year": view.year,
+            "campaign": campaign.name if campaign else str(view.year),
+            "campaign_ended": campaign.ended() if campaign else None,
+            "demo": bool(campaign and campaign.demo),
             "quarter": view.quarter,
             "as_of": view.as_of.isoformat() if view.as_of else None,
+            # The day the figures are 截至: the one day of the request (periods.today).
+            "as_at": view.reference_day.isoformat(),
             "verified_parcels": row.verified_parcels if row else 0,
             "verified_m2": verified,
             "verified_mu": m2_to_mu(verified),

@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 from html import escape
 from pathlib import Path
+from urllib.parse import urlencode
 
 import folium
 from branca.element import Element, Figure, MacroElement
@@ -175,7 +176,7 @@ def progress_page(
     level for a district's page, offered to those who may see it."""
     bounds = data.district_bounds(session, view.district)
     tiles = not static and _use_tiles(session, view)
-    query = f"district={view.district}&kind={view.kind}&year={view.year}"
+    query = _query(view)
     config = {
         "mode": "progress",
         "view": {
@@ -184,7 +185,10 @@ def progress_page(
             "year": view.year,
             "quarter": view.quarter,
             "city": view.city,
+            "campaign": view.campaign.name if view.campaign else None,
         },
+        # The campaign picker: every campaign on record.
+        "campaigns": view.campaigns,
         "up_url": up_url,
         "bounds": bounds,
         "data": _snapshot(session, view, with_parcels=not tiles),
@@ -208,6 +212,13 @@ def progress_page(
     return fmap.get_root().render()
 
 
+def _query(view: View) -> str:
+    """The view's query for its data, tiles and links: the campaign by name when shown."""
+    query = {"district": view.district, "kind": view.kind}
+    query.update({"campaign": view.campaign.name} if view.campaign else {"year": view.year})
+    return urlencode(query)
+
+
 def _all_quarters(session: Session, view: View, now: dict) -> dict:
     """A saved file cannot ask the service: every quarter's state goes into the page."""
     snapshots = {"now": now}
@@ -229,7 +240,12 @@ def support_page(
     parcels["features"] = [f for f in parcels["features"] if f["properties"]["supported"]]
     config = {
         "mode": "support",
-        "view": {"district": view.district, "kind": view.kind, "year": view.year},
+        "view": {
+            "district": view.district,
+            "kind": view.kind,
+            "year": view.year,
+            "campaign": view.campaign.name if view.campaign else None,
+        },
         "bounds": bounds,
         "data": {
             "townships": data.township_features(session, view),
@@ -266,9 +282,10 @@ def _credit_table(session: Session, view: View, links, _=str) -> str:
             session,
             by="township",
             kind=kind,
-            year=view.year,
+            year=None if view.campaign else view.year,
             as_of=view.as_of,
             credit=credit,
+            campaign=view.campaign,
             district=view.district,
         )
         return {r.township: r for r in rows}

@@ -41,7 +41,7 @@ def relocation_data(
     summary = next(
         iter(rt.tally(session, by="district", year=year, as_of=as_of, district=district)), None
     )
-    cases = rt.overdue(session, as_of, district, day=as_of or rt.default_day(year))
+    cases = rt.overdue(session, as_of, district, day=as_of or rt.default_day(year, session))
     return {
         "townships": _townships(session, unit.id, by_township),
         "sites": _sites(session, unit.id, by_project),

@@ -19,6 +19,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from geo_service import periods as clock
+from geo_service.campaign import campaigns
 from geo_service.campaign.tallies import CAMPAIGN_TZ, VALID_DURING, end_of_day
 from geo_service.errors import InvalidInput
 from geo_service.models import AdminUnit, Project, RelocationTarget
@@ -36,7 +38,7 @@ _STATES = f"""
 
 
 def today() -> date:
-    return datetime.now(CAMPAIGN_TZ).date()
+    return clock.today()
 
 
 @dataclass
@@ -83,8 +85,11 @@ def _on(value, day: date, missing_counts: bool = False) -> bool:
     return missing_counts if found is None else found <= day
 
 
-def default_day(year: int | None = None) -> date:
-    """Today, or the last day of the campaign year once that year is over."""
+def default_day(year: int | None = None, session: Session | None = None) -> date:
+    """Today, or the last day of the campaign year once that year is over; with no year,
+    the day every page is 截至 (campaigns.as_at: today held within the campaign shown)."""
+    if year is None and session is not None:
+        return campaigns.as_at(session)
     year = year or get_settings().campaign_year
     return min(today(), date(year, 12, 31))
 
@@ -100,7 +105,7 @@ def world(session: Session, as_of: date | None = None, day: date | None = None) 
 
     units = {u.id: u for u in session.scalars(select(AdminUnit))}
     return _World(
-        day=day or as_of or default_day(),
+        day=day or as_of or default_day(session=session),
         households=states("household"),
         flats=list(states("flat").values()),
         projects=states("project"),
@@ -177,7 +182,7 @@ def tally(
     if as_of is not None and year is not None and as_of.year != year:
         raise InvalidInput(f"--as-of {as_of} is not in {year}: a tally is for one year")
     year = year or (as_of.year if as_of else get_settings().campaign_year)
-    w = world(session, as_of, day=as_of or default_day(year))
+    w = world(session, as_of, day=as_of or default_day(year, session))
     only = find_district(session, district).id if district else None
     rows: dict[tuple, RelocationRow] = {}
     if by == "project":
@@ -459,7 +464,7 @@ def clearance(session: Session, year: int | None = None, as_of: date | None = No
     before) and at the day asked for: how many of the first are cleared (清零), how many
     opened since, and the month-end counts in between (the history)."""
     year = year or (as_of.year if as_of else get_settings().campaign_year)
-    day = as_of or default_day(year)
+    day = as_of or default_day(year, session)
     if day.year != year:
         raise InvalidInput(f"--as-of {day} is not in {year}")
     checkpoints = [date(year - 1, 12, 31), *_month_ends(year, day)]
@@ -521,7 +526,7 @@ def township_links(
     """Per resettlement project and township it takes households from: households due a
     flat there, and those handed over in the year (the map's lines)."""
     year = year or (as_of.year if as_of else get_settings().campaign_year)
-    w = world(session, as_of, day=as_of or default_day(year))
+    w = world(session, as_of, day=as_of or default_day(year, session))
     only = find_district(session, district).id if district else None
     links: dict[tuple[int, int], dict] = {}
     for h in w.households.values():

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from geo_service.accounts.permissions import check_read_district, home_district
 from geo_service.api import schemas
 from geo_service.api.auth import PageUser, SignedIn
-from geo_service.api.deps import PeriodQuery, SessionDep, YearQuery
+from geo_service.api.deps import CampaignQuery, PeriodQuery, SessionDep, YearQuery
 from geo_service.campaign import boards
 from geo_service.errors import Forbidden
 from geo_service.settings import get_settings
@@ -27,14 +27,14 @@ LevelQuery = Annotated[
 ]
 
 
-def _view(session, who, level, district, period) -> boards.BoardView:
+def _view(session, who, level, district, period, campaign=None, compare=None):
     if level == "district":
         if who.district_ids is not None:
             raise Forbidden(f"{who.username} may not see the whole city's board")
     else:
         district = district or home_district(session, who, get_settings().default_district)
         check_read_district(who, find_district(session, district))
-    return boards.BoardView.make(level, district, period)
+    return boards.BoardView.make(level, district, period, session, campaign, compare)
 
 
 def board_router() -> APIRouter:
@@ -48,11 +48,13 @@ def board_router() -> APIRouter:
         level: LevelQuery = None,
         district: str | None = None,
         period: PeriodQuery = None,
+        campaign: CampaignQuery = None,
+        compare: CampaignQuery = None,
     ):
         """One card per township (or per district with level=district), for a wall screen
-        (1920×1080) and one A3 page in print."""
+        (1920×1080) and one A3 page in print; `compare`: an earlier campaign beside it."""
         try:
-            view = _view(session, who, level, district, period)
+            view = _view(session, who, level, district, period, campaign, compare)
         except Forbidden:  # a page above the user's scope: say what they may see
             return refusals.forbidden(request, session, who, "/board")
         page = render_page(
@@ -70,20 +72,27 @@ def board_router() -> APIRouter:
         level: LevelQuery = None,
         district: str | None = None,
         period: PeriodQuery = None,
+        campaign: CampaignQuery = None,
+        compare: CampaignQuery = None,
     ):
-        return boards.board(session, _view(session, who, level, district, period))
+        view = _view(session, who, level, district, period, campaign, compare)
+        return boards.board(session, view)
 
     @router.get("/public", response_class=HTMLResponse)
-    def public_page(request: Request, session: SessionDep, year: YearQuery = None):
+    def public_page(
+        request: Request,
+        session: SessionDep,
+        year: YearQuery = None,
+        campaign: CampaignQuery = None,
+    ):
         """Progress by district and township and project counts by category: figures
         only, no person's name, parcel code or household; open to anyone."""
-        page = render_page(
-            request, "public.html", data=boards.public(session, year), kind_label=KIND_LABELS
-        )
+        data = boards.public(session, year, campaign)
+        page = render_page(request, "public.html", data=data, kind_label=KIND_LABELS)
         return remember(request, HTMLResponse(page))
 
     @router.get("/public/data.json", response_model=schemas.PublicBoard)
-    def public_data(session: SessionDep, year: YearQuery = None):
-        return boards.public(session, year)
+    def public_data(session: SessionDep, year: YearQuery = None, campaign: CampaignQuery = None):
+        return boards.public(session, year, campaign)
 
     return router

@@ -16,12 +16,13 @@ from geo_service.accounts import permissions
 from geo_service.api.auth import PageUser
 from geo_service.api.deps import NoteText, SessionDep
 from geo_service.areas import m2_to_mu
+from geo_service.campaign import campaigns
 from geo_service.errors import GeoServiceError, http_status
 from geo_service.interop import geojson_sql
 from geo_service.maps import assets
 from geo_service.models import Parcel
 from geo_service.parcels import workflow
-from geo_service.periods import CHINA, parse_field_day
+from geo_service.periods import CAMPAIGN_TZ, CHINA, parse_field_day
 from geo_service.web.i18n import N_
 from geo_service.web.login import render
 from geo_service.web.problems import STATUS_LABELS, error_words
@@ -99,7 +100,7 @@ def map_assets() -> dict:
     return {"js": [u for _, u in assets.default_js(vectorgrid=False)], "css": assets.default_css()}
 
 
-def _page(request, session, who, parcel, status_code=200, error=None, done=None):
+def _page(request, session, who, parcel, status_code=200, error=None, done=None, counts=None):
     return render(
         request,
         "parcel.html",
@@ -113,6 +114,7 @@ def _page(request, session, who, parcel, status_code=200, error=None, done=None)
         error=error,
         done=done,
         today=datetime.now(CHINA).date().isoformat(),
+        counts=counts,
         **_GLOBALS,
     )
 
@@ -141,7 +143,13 @@ def parcels_pages_router() -> APIRouter:
             return render(request, "error.html", http_status(exc), user=who,
                           message=error_words(exc, request))  # fmt: skip
         done = DONE_LABELS.get(request.query_params.get("done", ""))
-        return _page(request, session, who, parcel, done=done)
+        counts = None
+        if request.query_params.get("done") == "verify" and parcel.verified_at is not None:
+            # Where the sign-off counts, when that is not the campaign the pages show.
+            day = parcel.verified_at.astimezone(CAMPAIGN_TZ).date()
+            found = campaigns.where_it_counts(session, day)
+            counts = found if found["outside_campaign_shown"] else None
+        return _page(request, session, who, parcel, done=done, counts=counts)
 
     @router.post("/parcels/{parcel_id}/act")
     def parcel_act(

@@ -283,11 +283,14 @@
 
   ProgressMap.prototype.summaryHtml = function (s) {
     var k = s.kind;
-    var when = s.quarter ? t("End of Q%(q)s %(year)s", { q: s.quarter, year: s.year }) : (s.as_of ? s.as_of : t("now"));
-    var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? t("done") : (s.target_m2 === null ? "—" : t("year ended")))
+    // One day for the whole page: the request's (as_at), the campaign's last day once it ended.
+    var when = s.quarter ? t("End of Q%(q)s %(year)s", { q: s.quarter, year: s.year }) : t("as of %(date)s", { date: s.as_of || s.as_at });
+    var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? t("done") : (s.target_m2 === null ? "—" : t("campaign ended")))
       : t("%(amount)s / month", { amount: amount(k, s.pace_m2_per_month) });
     return "<h3>" + esc(t("%(district)s %(kind)s progress", { district: s.district, kind: kindLabel(k) })) +
-      " <small>" + esc(when) + "</small></h3>" +
+      " <small>" + esc(s.campaign) + " · " + esc(when) + "</small></h3>" +
+      (s.demo ? '<p class="gs-demo-banner">' + esc(t("Demo data: made-up parcels, people and dates, moved so that the campaign is under way today")) + "</p>" : "") +
+      this.pickerHtml(s) +
       '<table class="gs-figures">' +
       "<tr><th>" + esc(targetLabel(s)) + "</th><td>" + (s.target_m2 === null ? esc(t("not set")) : amount(k, s.target_m2)) + "</td></tr>" +
       "<tr><th>" + esc(t("Verified")) + "</th><td>" + amount(k, s.verified_m2) + "</td></tr>" +
@@ -300,6 +303,18 @@
       }).join(" · ") + (this.cfg.view.city ? "" : ' · <a href="/maps/relocation?district=' +
         encodeURIComponent(s.district) + '">' + esc(t("relocation")) + "</a>") +
       (this.cfg.up_url ? ' · <a class="gs-up" href="' + esc(this.cfg.up_url) + '">' + esc(t("whole city")) + "</a>" : "") + "</div>";
+  };
+
+  // The campaign picker: another campaign is another page (its days, targets and figures).
+  ProgressMap.prototype.pickerHtml = function (s) {
+    var names = this.cfg.campaigns || [];
+    if (names.length < 2) return "";
+    var base = "?district=" + encodeURIComponent(s.district) + "&kind=" + s.kind + "&campaign=";
+    return '<label class="gs-campaign">' + esc(t("Campaign")) + ' <select>' +
+      names.map(function (n) {
+        return '<option value="' + esc(base + encodeURIComponent(n)) + '"' + (n === s.campaign ? " selected" : "") +
+          ">" + esc(n) + "</option>";
+      }).join("") + "</select></label>";
   };
 
   ProgressMap.prototype.update = function (data) {
@@ -329,6 +344,9 @@
       if (shown) this.map.addLayer(this.parcels);
     }
     this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
+    // No inline handler: the page's CSP allows only its own scripts.
+    var picker = this.summary.getContainer().querySelector(".gs-campaign select");
+    if (picker) picker.addEventListener("change", function () { location.href = picker.value; });
     this.listUnits(data);
     this.updates += 1;
     this.token = data.token || this.token;

@@ -52,6 +52,7 @@ _OVERLAPS = f"""
     )
 """
 
+
 def _function() -> str:
     """tally_maintain(): one function for INSERT, UPDATE and DELETE statements."""
     contribution = (

@@ -164,9 +164,7 @@ def downgrade() -> None:
         "ALTER TABLE parcel_versions ADD CONSTRAINT uq_parcel_version UNIQUE (parcel_id, version)"
     )
     op.execute("ALTER TABLE parcels DROP CONSTRAINT uq_parcel_code")
-    op.execute(
-        "ALTER TABLE parcels ADD CONSTRAINT uq_parcel_code UNIQUE (township_id, kind, code)"
-    )
+    op.execute("ALTER TABLE parcels ADD CONSTRAINT uq_parcel_code UNIQUE (township_id, kind, code)")
     op.execute("ALTER TABLE parcels DROP CONSTRAINT uq_parcels_district_id")
     for table in TABLES:
         op.execute(f"ALTER TABLE {table} DROP COLUMN district_id")

@@ -1,0 +1,182 @@
+"""Campaigns as data: two campaigns in one database (a hundred days of 2016 and 攻坚2017),
+each with its own targets and figures; the campaign every view shows by default; and one
+"today" that the register, the 两逾 list and the pace agree on."""
+
+from datetime import date, datetime, time
+
+import pytest
+from fastapi.testclient import TestClient
+from parcelfiles import XINDIAN, frame, rectangle, write
+from typer.testing import CliRunner
+
+from geo_service.api import create_app
+from geo_service.campaign import campaigns, register
+from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
+from geo_service.campaign.targets import set_target
+from geo_service.cli import app
+from geo_service.maps import data as maps_data
+from geo_service.parcels.uploads import ImportOptions, import_file
+from geo_service.periods import one_day
+from geo_service.relocation import tallies as relocation_tallies
+
+HUNDRED_DAYS = "2016年百日攻坚"
+FIRST, LAST = date(2016, 9, 1), date(2016, 12, 9)
+
+
+@pytest.fixture
+def two_campaigns(session, tmp_path):
+    """2016年百日攻坚 (1 September – 9 December 2016) beside 攻坚2017 (the seed's), each with
+    its own 新店镇 land target; a parcel verified in each, and one in between (in neither)."""
+    campaigns.create_campaign(
+        session, name=HUNDRED_DAYS, first_day=FIRST, last_day=LAST, actor="tests"
+    )
+    common = dict(district="晋安区", township="新店镇", kind="land", unit="mu", actor="tests")
+    set_target(session, **common, campaign=HUNDRED_DAYS, amount=300)
+    set_target(session, **{**common, "township": None}, campaign=HUNDRED_DAYS, amount=2500)
+    set_target(session, **common, year=2017, amount=500)
+    for code, x, day in (("A", 0, date(2016, 10, 10)), ("C", 200, date(2016, 12, 20)),
+                         ("B", 400, date(2017, 3, 1))):  # fmt: skip
+        path = write(
+            frame([rectangle(XINDIAN, x, 0, 80, 60)], code=[code]), tmp_path / f"{code}.geojson"
+        )
+        when = datetime.combine(day, time(10), tzinfo=CAMPAIGN_TZ)
+        options = ImportOptions(kind="land", township="新店镇", status="verified", recorded_at=when)
+        import_file(session, path, options)
+    session.flush()
+    return session
+
+
+def _xindian(rows):
+    return next(r for r in rows if r.township == "新店镇" and r.kind == "land")
+
+
+def test_two_campaigns_have_their_own_targets_and_figures(two_campaigns):
+    session = two_campaigns
+    hundred = _xindian(tally(session, by="township", campaign=HUNDRED_DAYS))
+    year = _xindian(tally(session, by="township", campaign="攻坚2017"))
+    assert (hundred.verified_parcels, round(hundred.target_mu)) == (1, 300)
+    assert (year.verified_parcels, round(year.target_mu)) == (1, 500)
+    assert hundred.verified_m2 == pytest.approx(80 * 60, rel=1e-2)
+    assert (hundred.campaign, year.campaign) == (HUNDRED_DAYS, "攻坚2017")
+    # The year names the one campaign that starts in it; the day between counts in neither.
+    assert _xindian(tally(session, by="township", year=2016)).campaign == HUNDRED_DAYS
+    assert campaigns.counting_in(session, date(2016, 12, 20)) == []
+    # Past days of the 100-day campaign, from the history, agree with its totals.
+    last = _xindian(tally(session, by="township", campaign=HUNDRED_DAYS, as_of=LAST))
+    assert last.verified_parcels == 1
+    with pytest.raises(Exception, match="outside campaign"):
+        tally(session, by="township", campaign=HUNDRED_DAYS, as_of=date(2017, 1, 5))
+
+
+def test_the_api_and_cli_name_and_pick_the_campaign(two_campaigns):
+    session = two_campaigns
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    rows = client.get("/api/tallies", params={"by": "township", "campaign": HUNDRED_DAYS}).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇" and r["kind"] == "land")
+    assert (xindian["campaign"], xindian["verified_parcels"]) == (HUNDRED_DAYS, 1)
+    default = client.get("/api/tallies", params={"by": "district"}).json()
+    assert {r["campaign"] for r in default} == {"攻坚2017"}  # the latest: none under way
+    unknown = client.get("/api/tallies", params={"campaign": "攻坚1999"})
+    assert unknown.status_code == 404 and HUNDRED_DAYS in unknown.text
+    listed = CliRunner().invoke(app, ["campaigns", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert f"  {HUNDRED_DAYS}  2016-09-01 to 2016-12-09  under way" in listed.output
+    assert "* 攻坚2017  2017-01-01 to 2017-12-31  closed" in listed.output
+    board = client.get("/board/data.json", params={"campaign": HUNDRED_DAYS}).json()
+    assert board["campaign"] == HUNDRED_DAYS and HUNDRED_DAYS in board["title"]
+    assert board["as_of"] == LAST.isoformat()  # Q4 2016 held within its last day
+
+
+def test_the_default_campaign_is_the_one_under_way_today(two_campaigns):
+    session = two_campaigns
+    days = {date(2016, 10, 1): HUNDRED_DAYS, date(2016, 12, 20): HUNDRED_DAYS,
+            date(2017, 5, 1): "攻坚2017", date(2026, 12, 7): "攻坚2017"}  # fmt: skip
+    for today, shown in days.items():
+        with one_day(today):
+            assert campaigns.current(session).name == shown, today
+    campaigns.close_campaign(session, HUNDRED_DAYS, actor="tests")
+    with one_day(date(2016, 10, 1)):
+        # Closed: no longer under way; the latest begun is shown, 截至 its last day.
+        chosen = campaigns.current(session)
+        assert chosen.name == HUNDRED_DAYS and chosen.ended()
+        assert chosen.reference_day() == date(2016, 10, 1)
+
+
+def test_one_today_for_the_register_the_two_overdue_lists_and_the_pace(two_campaigns):
+    session = two_campaigns
+
+    def summary(name):
+        view = maps_data.View(district="晋安区", campaign=campaigns.find_campaign(session, name))
+        return maps_data.district_summary(session, view)
+
+    # Under way: every default day is today, and the pace counts the months to its end.
+    with one_day(date(2016, 10, 1)) as today:
+        shown = summary(HUNDRED_DAYS)
+        assert register.register(session)["as_of"] == today.isoformat()
+        assert relocation_tallies.default_day(session=session) == today
+        assert shown["as_at"] == today.isoformat()
+        assert shown["months_left"] == pytest.approx((LAST - today).days / 30.44, abs=0.01)
+        assert shown["pace_m2_per_month"] is not None and not shown["campaign_ended"]
+    # Over: all of them stand on its last day, and only now is the pace over (年度已结束).
+    with one_day(date(2026, 12, 7)):
+        shown = summary("攻坚2017")
+        assert register.register(session)["as_of"] == "2017-12-31"
+        assert relocation_tallies.default_day(session=session) == date(2017, 12, 31)
+        assert shown["as_at"] == "2017-12-31" and shown["campaign_ended"]
+        assert shown["pace_m2_per_month"] is None
+
+
+def test_a_campaign_beside_an_earlier_one_in_the_api_and_on_the_board(two_campaigns):
+    session = two_campaigns
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    params = {"by": "township", "kind": "land", "campaign": "攻坚2017", "compare": HUNDRED_DAYS}
+    rows = client.get("/api/tallies", params=params).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇")
+    assert (xindian["campaign"], xindian["compare_campaign"]) == ("攻坚2017", HUNDRED_DAYS)
+    assert xindian["compare_verified_m2"] == pytest.approx(xindian["verified_m2"], rel=1e-2)
+    assert xindian["verified_m2_change"] == pytest.approx(
+        xindian["verified_m2"] - xindian["compare_verified_m2"], abs=0.01
+    )
+    assert xindian["progress_change"] == pytest.approx(
+        xindian["progress"] - xindian["compare_progress"], abs=1e-6
+    )
+    board = client.get(
+        "/board/data.json", params={"campaign": "攻坚2017", "compare": HUNDRED_DAYS}
+    ).json()
+    card = next(c for c in board["cards"] if c["unit"] == "新店镇")
+    land = next(k for k in card["kinds"] if k["kind"] == "land")
+    assert board["compare"] == HUNDRED_DAYS
+    assert land["compare"]["verified"] == pytest.approx(80 * 60 / 666.667, abs=0.2)
+    assert land["compare"]["change"] == pytest.approx(
+        land["verified"] - land["compare"]["verified"], abs=0.11
+    )
+
+
+def test_a_sign_off_outside_the_campaign_shown_says_where_it_counts(two_campaigns, tmp_path):
+    """Today (2026) falls in no campaign here: 攻坚2017, the latest, is shown everywhere,
+    and the verifier is told his sign-off does not move its figures."""
+    session = two_campaigns
+    shape = frame([rectangle(XINDIAN, 800, 0, 80, 60)], code=["D1"])
+    path = write(shape, tmp_path / "d.geojson")
+    import_file(session, path, ImportOptions(kind="land", township="新店镇", status="delivered"))
+    session.commit()
+    from conftest import signed_in_page
+    from sqlalchemy import select
+
+    from geo_service.models import Parcel
+
+    parcel_id = session.scalar(select(Parcel.id).where(Parcel.code == "D1"))
+    page = signed_in_page("land_xd")
+    done = page.post(
+        f"/parcels/{parcel_id}/act",
+        data={"action": "verify", "note": "现场核验"},
+        headers={"Origin": "http://testserver"},
+    )
+    assert done.status_code == 200, done.text  # followed to the parcel's page
+    assert "地图和看板显示的攻坚2017" in done.text and "不在任何攻坚期内" in done.text
