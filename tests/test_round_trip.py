@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from conftest import _empty, _forget_remembered, signed_in_page
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, rectangle, write
 from sqlalchemy import text
@@ -146,7 +146,10 @@ def _plan():
     )
 
 
+# A few fixed examples (seconds each); a failure is reported as found, not shrunk (shrinking
+# would replay dozens of districts).
 @settings(max_examples=3, deadline=None, derandomize=True,
+          phases=(Phase.explicit, Phase.generate),
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(land=_plan(), demolition=_plan(),
        fmt=st.sampled_from(("gpkg", "shp", "geojson")))  # fmt: skip
@@ -163,11 +166,14 @@ def test_a_district_moved_to_a_fresh_system_keeps_its_figures(db, tmp_path_facto
     after = _state()
     assert after["counts"] == before["counts"]
     assert after["parcels"] == before["parcels"]
-    if fmt == "geojson":  # RFC 7946 rounds lon/lat to 1e-7°: areas agree to ~1 cm²
+    if fmt == "geojson":
+        # RFC 7946 output rounds lon/lat to 1e-7° (about 1 cm): a vertex moves by up to half
+        # of that, a 180 m × 120 m parcel's area by at most 2e-4 of itself.
         for year, rows in before["years"].items():
             for got, want in zip(after["years"][year], rows, strict=True):
-                assert got[:5] == want[:5]
-                assert got[5:] == pytest.approx(want[5:], rel=1e-6)
+                counts, areas = (0, 1, 2, 4), (3, 5, 6)
+                assert [got[i] for i in counts] == [want[i] for i in counts]
+                assert [got[i] for i in areas] == pytest.approx([want[i] for i in areas], rel=2e-4)
     else:
         assert after["years"] == before["years"]
 
