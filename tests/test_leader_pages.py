@@ -116,3 +116,14 @@ def test_the_pages_show_the_register_and_refuse_as_chinese_pages(projects):
     assert "P-99 was not found." in english.text
     # The API keeps its JSON refusal.
     assert page.get("/board/data.json?level=district").json()["detail"]
+
+
+def test_each_role_home_links_the_pages_it_needs(db):
+    leader = signed_in_page("leader_jinan").get("/").text
+    for href in ("/projects", "/projects?overdue=true", "/rankings", "/problems",
+                 "/relocation/overdue", "/assessment"):  # fmt: skip
+        assert f'href="{href}"' in leader, href
+    assert 'href="/api/projects"' not in leader  # no JSON for people
+    officer = signed_in_page("officer_xd").get("/").text
+    assert 'href="/relocation/overdue"' in officer and 'href="/problems"' in officer
+    assert 'href="/rankings"' not in officer and 'href="/assessment"' not in officer
