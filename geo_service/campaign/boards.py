@@ -132,7 +132,7 @@ def board(session: Session, view: BoardView) -> dict:
     return {
         "level": view.level,
         "district": view.district,
-        "total": _total(session, view),
+        "total": _total(session, view, end),
         "title": f"{view.district or find_city(session).name} {_name(view)} 看板",
         "campaign": _name(view),
         "campaigns": list(view.campaigns),
@@ -146,13 +146,13 @@ def board(session: Session, view: BoardView) -> dict:
     }
 
 
-def _total(session: Session, view: BoardView) -> dict:
-    """The district's (or the city's) own figures at the period's end: its target and what
-    is verified per kind, and how far it still is from the target."""
+def _total(session: Session, view: BoardView, end) -> dict:
+    """The district's (or the city's) own figures on the board's day (the period's end,
+    held within the campaign): its target, what is verified per kind, and what is left."""
     by = "district" if view.level == "township" else "city"
     rows = tallies.tally(
         session, by=by, year=None if view.campaign else view.period.year,
-        campaign=view.campaign, as_of=view.period.end, district=view.district,
+        campaign=view.campaign, as_of=end, district=view.district,
     )
     kinds = []
     for kind, label in KIND_LABELS.items():
