@@ -34,7 +34,8 @@
   function targetLabel(p, fallback) {
     var basis = p.target_basis;
     if (basis === "quarters") return t("Annual target (quarterly plans summed)");
-    if (basis && basis.indexOf("plan_q") === 0) return t("Plan up to Q%(q)s", { q: basis.slice(6) });
+    // one msgid per quarter: Chinese names the quarter in words (截至二季度计划)
+    if (basis && basis.indexOf("plan_q") === 0) return t("Plan up to Q" + basis.slice(6));
     return t(fallback || "Annual target");
   }
 
