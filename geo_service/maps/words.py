@@ -26,7 +26,7 @@ SCRIPT_WORDS = (
     N_("Legend"), N_("Target"), N_("Township"), N_("Township labels"), N_("Verified"),
     N_("Verified by"),
     N_("Verified on"), N_("Whole district"), N_("Year %(year)s"), N_("boundary approximate"),
-    N_("done"), N_("not set"), N_("now"), N_("relocation"), N_("whole city"), N_("year ended"),
+    N_("done"), N_("not set"), N_("now"), N_("relocation"), N_("whole city"),
     N_("as of %(date)s"), N_("campaign ended"), N_("Campaign"),
     N_("Demo data: made-up parcels, people and dates, moved so that the campaign is under way today"),  # noqa: E501
     # support map
