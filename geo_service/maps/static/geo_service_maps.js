@@ -35,7 +35,11 @@
     var basis = p.target_basis;
     if (basis === "quarters") return t("Annual target (quarterly plans summed)");
     // one msgid per quarter: Chinese names the quarter in words (截至二季度计划)
-    if (basis && basis.indexOf("plan_q") === 0) return t("Plan up to Q" + basis.slice(6));
+    // One msgid per quarter: the catalogs name each plan as the campaign does (截至二季度计划).
+    if (basis === "plan_q1") return t("Plan up to Q1");
+    if (basis === "plan_q2") return t("Plan up to Q2");
+    if (basis === "plan_q3") return t("Plan up to Q3");
+    if (basis === "plan_q4") return t("Plan up to Q4");
     return t(fallback || "Annual target");
   }
 
