@@ -290,6 +290,16 @@ def test_on_a_phone_a_verifier_taps_dry_run_reads_the_report_stores_and_signs_of
         with page.expect_navigation():
             dialog.get_by_role("button", name="核验通过").tap()
         assert page.locator("dd.status").inner_text() == "已核验"
+
+        # A bulk move is asked too; 取消 sends nothing.
+        page.goto(f"{live_server}/parcels")
+        page.tap("input[name=ids] >> nth=1")
+        page.tap("input[name=ids] >> nth=2")
+        page.select_option("select[name=to]", "delivered")
+        page.tap("text=一起更改")
+        assert "确认把选中的 2 块地块改为“已交地”" in dialog.inner_text()
+        dialog.get_by_role("button", name="取消").tap()
+        assert dialog.is_hidden() and page.locator(".ok, .error").count() == 0
         assert page.problems() == []
     finally:
         context.close()

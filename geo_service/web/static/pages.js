@@ -37,6 +37,8 @@
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (form.getAttribute("data-confirmed") === "1") return;
+      // Nothing selected: nothing to ask; the page says to select parcels first.
+      if (form.querySelector("input[name=ids]") && !form.querySelector("input[name=ids]:checked")) return;
       event.preventDefault();
       asking = { form: form, submitter: event.submitter || null };
       text.textContent = question(form);
