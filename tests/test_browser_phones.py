@@ -9,6 +9,7 @@ from urllib.parse import urljoin
 
 import pytest
 from babel.messages.pofile import read_po
+from sqlalchemy import text
 from browser import ROOT, record, sign_in
 from conftest import TEST_PASSWORD, load_demo
 from parcelfiles import XINDIAN, frame, rectangle, write
@@ -17,7 +18,7 @@ from test_browser_workbench import _to_docs
 from test_translations import _english_sentences
 from test_web_uploads import problem_file
 
-from geo_service import demo
+from geo_service import database, demo
 
 pytest_plugins = ["browser"]
 
@@ -36,7 +37,6 @@ NOT_PAGES = re.compile(r"^/(api/(?!exports/tallies\.html)|docs|redoc)")
 # The maps' and the wall page's own words are still Chinese only (issue 22 item 1 moves them
 # into the catalogs):
 # drop this once they are.
-NOT_YET_ENGLISH = re.compile(r"^/(maps/|api/exports/tallies\.html)")
 MIN_TAP = 44
 
 # The page's width against the window's (a phone's layout width: a mobile browser zooms
@@ -153,6 +153,24 @@ def fits(page, where: str, phone: bool) -> list[str]:
 
 
 @cache
+def _names() -> str:
+    """Every name people gave (projects, parcels, places, resettlement sites): their words,
+    which a catalog's word (安置房, 号地块) may be part of."""
+    with database.get_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT name FROM projects UNION SELECT name FROM parcels "
+                "UNION SELECT name FROM admin_units UNION SELECT name FROM resettlement_projects"
+            )
+        )
+        return "\n".join(r[0] for r in rows if r[0])
+
+
+def _in_names(word: str) -> bool:
+    return word in _names()
+
+
+@cache
 def _chinese_msgstrs() -> list[str]:
     """The catalogs' Chinese texts of three characters or more (shorter ones also occur in
     names: 新店镇's 镇, 交地 in a project's name)."""
@@ -172,15 +190,13 @@ def _words(page, path: str, locale: str, where: str) -> list[str]:
     if locale == "zh-CN":
         english = _english_sentences(html)
         return [f"{where}: English in Chinese: {english[:3]}"] if english else []
-    if NOT_YET_ENGLISH.match(path):
-        return []
     # What people typed (a history note such as 核验通过) is theirs, in their language.
     text = page.evaluate(
         "() => { const notes = document.querySelectorAll('.note');"
         " notes.forEach(n => n.hidden = true); const text = document.body.innerText;"
         " notes.forEach(n => n.hidden = false); return text; }"
     )
-    chinese = [t for t in _chinese_msgstrs() if t in text]
+    chinese = [t for t in _chinese_msgstrs() if t in text and not _in_names(t)]
     return [f"{where}: Chinese in English: {chinese[:3]}"] if chinese else []
 
 

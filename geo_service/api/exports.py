@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BeforeValidator
@@ -16,6 +16,7 @@ from geo_service import exports, scratch
 from geo_service.accounts.permissions import readable_district
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import CampaignQuery, DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service.web import i18n
 
 _BY = Annotated[
     str,
@@ -24,7 +25,13 @@ _BY = Annotated[
         description="district, township, project, or a township series by quarter or month",
     ),
 ]
-_LANG = Annotated[str, Query(pattern="^(zh|en)$", description="header language")]
+_LANG = Annotated[
+    str,
+    Query(
+        pattern="^(zh|en)$",
+        description="header language; by default the reader's (lang cookie, Accept-Language), else zh",
+    ),
+]
 
 
 def _blank_is_none(value):
@@ -80,14 +87,18 @@ class TallyQuery:
 
 
 def _tally_query(
+    request: Request,
     kind: _Kind = None,
     year: _Year = None,
     as_of: _Day = None,
     district: _Name = None,
-    lang: _LANG = "zh",
+    lang: _LANG | None = None,
     campaign: CampaignQuery = None,
 ) -> TallyQuery:
-    return TallyQuery(kind, year, as_of, district, lang, campaign)
+    # A link followed from an English page brings the reader's language (its cookie or
+    # Accept-Language); a program that says nothing gets Chinese, as before.
+    chosen = lang or ("en" if i18n.choose(request) == "en" else "zh")
+    return TallyQuery(kind, year, as_of, district, chosen, campaign)
 
 
 TallyQueryDep = Annotated[TallyQuery, Depends(_tally_query)]
