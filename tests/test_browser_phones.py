@@ -9,10 +9,10 @@ from urllib.parse import urljoin
 
 import pytest
 from babel.messages.pofile import read_po
-from sqlalchemy import text
 from browser import ROOT, record, sign_in
 from conftest import TEST_PASSWORD, load_demo
 from parcelfiles import XINDIAN, frame, rectangle, write
+from sqlalchemy import text
 from test_browser_a11y import _tab_to
 from test_browser_workbench import _to_docs
 from test_translations import _english_sentences
