@@ -8,11 +8,11 @@ from functools import cache
 from urllib.parse import urljoin
 
 import pytest
+import sqlalchemy as sa
 from babel.messages.pofile import read_po
 from browser import ROOT, record, sign_in
 from conftest import TEST_PASSWORD, load_demo
 from parcelfiles import XINDIAN, frame, rectangle, write
-from sqlalchemy import text
 from test_browser_a11y import _tab_to
 from test_browser_workbench import _to_docs
 from test_translations import _english_sentences
@@ -158,7 +158,7 @@ def _names() -> str:
     which a catalog's word (安置房, 号地块) may be part of."""
     with database.get_engine().connect() as conn:
         rows = conn.execute(
-            text(
+            sa.text(
                 "SELECT name FROM projects UNION SELECT name FROM parcels "
                 "UNION SELECT name FROM admin_units UNION SELECT name FROM resettlement_projects"
             )

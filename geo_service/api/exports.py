@@ -29,7 +29,8 @@ _LANG = Annotated[
     str,
     Query(
         pattern="^(zh|en)$",
-        description="header language; by default the reader's (lang cookie, Accept-Language), else zh",
+        description="header language; by default the reader's (lang cookie, "
+        "Accept-Language), else zh",
     ),
 ]
 
