@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     # Who is recorded on changes when the caller does not say (CLI user, API without auth).
     default_actor: str = "geo-service"
     page_size_max: int = 5000
-    # The campaign year tallies and maps show unless told otherwise (攻坚2017).
+    # The year shown when no campaign is on record; with campaigns, the one under way
+    # today (else the latest) is shown (campaign/campaigns.py).
     campaign_year: int = 2017
     # Maps: the district a map opens on; above this many parcels they come as vector tiles.
     default_district: str = "晋安区"
