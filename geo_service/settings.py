@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     # Who is recorded on changes when the caller does not say (CLI user, API without auth).
     default_actor: str = "geo-service"
     page_size_max: int = 5000
-    # The campaign year tallies and maps show unless told otherwise (攻坚2017).
+    # The year shown when no campaign is on record; with campaigns, the one under way
+    # today (else the latest) is shown (campaign/campaigns.py).
     campaign_year: int = 2017
     # A sign-off or status change may be dated back (核验日期) this many days by its team;
     # further back only an admin records it (an import in migration mode).

@@ -290,10 +290,20 @@ def change_token(session: Session | None = None) -> str:
     return f"{row[0]}-{row[1].timestamp() if row[1] else 0}"
 
 
-def timeline_days(year: int) -> list[dict]:
+def quarters(view: View) -> list[int]:
+    """The quarters (of the view's year) whose last day falls within the campaign shown:
+    the ones its timeline and a saved map offer."""
+    ends = {q: quarter_end(view.year, q) for q in QUARTER_ENDS}
+    if view.campaign is None:
+        return list(ends)
+    return [q for q, end in ends.items() if view.campaign.contains(end)]
+
+
+def timeline_days(view: View) -> list[dict]:
+    year = view.year
     return [
         {"label": f"{year}年第{q}季度末", "quarter": q, "as_of": quarter_end(year, q).isoformat()}
-        for q in QUARTER_ENDS
+        for q in quarters(view)
     ]
 
 

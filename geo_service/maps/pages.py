@@ -198,7 +198,7 @@ def progress_page(
         "data_url": f"/maps/progress/data.json?{query}",
         "changes_url": "/api/changes",
         "search_url": "/api/parcels?limit=1&code=",
-        "timeline": data.timeline_days(view.year),
+        "timeline": data.timeline_days(view),
         **page_words(locale),
     }
     if static:
@@ -222,7 +222,7 @@ def _query(view: View) -> str:
 def _all_quarters(session: Session, view: View, now: dict) -> dict:
     """A saved file cannot ask the service: every quarter's state goes into the page."""
     snapshots = {"now": now}
-    for quarter in data.QUARTER_ENDS:
+    for quarter in data.quarters(view):
         past = replace(view, quarter=quarter, as_of=None)
         snapshots[str(quarter)] = _snapshot(session, past)
     return snapshots

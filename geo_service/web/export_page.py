@@ -10,8 +10,8 @@ from sqlalchemy import select
 from geo_service.accounts.permissions import visible_district_names
 from geo_service.api.auth import PageUser
 from geo_service.api.deps import ReadSessionDep
+from geo_service.campaign import campaigns
 from geo_service.models import KINDS, STATUSES, AdminUnit
-from geo_service.settings import get_settings
 from geo_service.web.i18n import N_, choose
 from geo_service.web.login import render
 from geo_service.web.parcels import _GLOBALS
@@ -71,7 +71,8 @@ def export_page_router() -> APIRouter:
             crs_labels=CRS_LABELS,
             kinds=KINDS,
             statuses=STATUSES,
-            year=get_settings().campaign_year,
+            # Blank: the campaign every view shows (under way today, else the latest).
+            year=campaigns.current(session).name,
             header_lang="en" if choose(request) == "en" else "zh",
             **_GLOBALS,
         )

@@ -34,7 +34,6 @@
   function targetLabel(p, fallback) {
     var basis = p.target_basis;
     if (basis === "quarters") return t("Annual target (quarterly plans summed)");
-    // one msgid per quarter: Chinese names the quarter in words (截至二季度计划)
     // One msgid per quarter: the catalogs name each plan as the campaign does (截至二季度计划).
     if (basis === "plan_q1") return t("Plan up to Q1");
     if (basis === "plan_q2") return t("Plan up to Q2");
