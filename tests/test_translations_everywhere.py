@@ -253,3 +253,44 @@ def test_the_map_pages_words_come_from_the_catalogs(db):
         assert '"Verified": "Verified"' in english and "攻坚进度" not in english
         if "support" in path:
             assert "Township scores (verified, mu)" in english and "乡镇得分" not in english
+
+
+def _error(page: str) -> str:
+    return re.search(r'<p class="error"[^>]*>(.*?)</p>', page, re.S).group(1)
+
+
+def test_sign_off_and_field_day_refusals_in_either_language(db, tmp_path):
+    """Who may ask for a status (a page's move, a file's status column) and the field day's
+    limits: said from the catalogs, in Chinese or in English."""
+    verifier = signed_in_page("land_xd")
+    stored = verifier.post("/uploads/store", data={"token": _token(verifier, _good_file(tmp_path))},
+                           headers=ORIGIN, follow_redirects=False)  # fmt: skip
+    assert stored.status_code == 303, stored.text[:300]
+    page = verifier.get("/parcels/H1", params={"township": "新店镇", "kind": "land"})
+    act = re.search(r'action="(/parcels/\d+/act)"', page.text).group(1)
+    officer = signed_in_page("officer_xd")
+    future = {"action": "status", "to": "in_progress", "field_day": "2099-01-01"}
+    for client, form, status, zh, en in (
+        (officer, {"action": "status", "to": "verified"}, 403, "乡镇专干",
+         "may move parcels up to delivered or demolished, not to verified"),
+        (verifier, future, 400, "核验日期 2099-01-01 在未来",
+         "the field day 2099-01-01 is in the future"),
+    ):  # fmt: skip
+        chinese = client.post(act, data=form, headers=ZH)
+        assert chinese.status_code == status, chinese.text[-600:]
+        assert zh in _error(chinese.text) and _english_sentences(chinese.text) == [], _error(
+            chinese.text
+        )
+        english = _error(client.post(act, data=form, headers=EN).text)
+        assert en in english and not _CHINESE.search(english.replace("新店镇", "")), english
+    # a file whose status column asks for a sign-off its uploader may not give
+    shapes = [rectangle(XINDIAN, 400 * i, 0, 100, 80) for i in range(2)]
+    path = write(frame(shapes, code=["S1", "S2"], status=["verified", "planned"]),
+                 tmp_path / "签.geojson", 4326, "GeoJSON")  # fmt: skip
+    report = _dry_run(officer, path)
+    chinese = officer.get(report, headers=ZH).text
+    (row,) = [r for r in _problem_rows(chinese) if "乡镇专干" in r]
+    assert "已核验" in row and not _ENGLISH_WORD.findall(row.replace("officer_xd", "")), row
+    assert 'class="source"' not in chinese and _english_sentences(chinese) == []
+    english = _problem_rows(officer.get(report, headers=EN).text)
+    assert any("not to verified" in r for r in english), english

@@ -29,6 +29,13 @@ STATUS_LABELS = {
     "withdrawn": N_("withdrawn"),
 }
 
+# The verification groups by their names as stored (models.VERIFICATION_GROUPS).
+GROUP_LABELS = {
+    "土地核验组": N_("land verification group"),
+    "拆迁核验组": N_("demolition verification group"),
+    "回迁核验组": N_("relocation verification group"),
+}
+
 RULE_LABELS = {
     "bad_coordinate": N_("a boundary point's coordinates cannot be read"),
     "bad_field_day": N_("the field day (核验日期) cannot be read"),
@@ -369,10 +376,7 @@ def geometry_reason(reason: str, _=str) -> str:
 def _params_said(rule: str, params: dict, _) -> dict:
     """The figures that are words themselves (statuses, GEOS reasons, the CRS field's
     advice) in the page's language."""
-    said = {**params, "advice": _(_CRS_FIELD)}
-    for key in ("current", "status"):
-        if said.get(key) in STATUS_LABELS:
-            said[key] = _(STATUS_LABELS[said[key]])
+    said = _named_words({**params, "advice": _(_CRS_FIELD)}, _)
     if rule in ("invalid_geometry", "repaired_geometry") and isinstance(said.get("reason"), str):
         said["reason"] = geometry_reason(said["reason"], _)
     if said.get("where") == "":
@@ -403,10 +407,44 @@ def problem_detail(problem: dict, _=str) -> tuple[str, bool]:
         return problem.get("message") or "", False
 
 
+# Who may ask for a parcel's status (permissions.signoff_refusal): said alike when a page's
+# move is refused and when a file's feature asks for it (the upload rule "signoff").
+SIGNOFF = {
+    "township": N_(
+        "%(user)s may not set the status of parcels in %(township)s: it is not one of their "
+        "townships"
+    ),
+    "officer": N_(
+        "%(user)s (township officer) may move parcels up to delivered or demolished, not to "
+        "%(status)s; signing off and settling a dispute is %(owner)s's work"
+    ),
+    "group": N_(
+        "%(user)s (%(group)s) may not set %(kind)s parcels %(status)s: that is %(owner)s's work"
+    ),
+    "not_done": N_(
+        "a parcel that is %(current)s is not signed off: it is verified once delivered or "
+        "demolished"
+    ),
+    "four_eyes": N_(
+        "%(district)s requires four eyes: %(user)s uploaded or delivered this parcel and may "
+        "not also verify it"
+    ),
+}
+DETAILS.update({f"signoff:{way}": words for way, words in SIGNOFF.items()})
+
 # A refusal's detail by its rule (GeoServiceError.rule), with its figures (.params).
 REFUSALS = {
     "city": N_("%(user)s may not see all of %(city)s: choose their district"),
     "dispute_reason": N_("parcel %(code)s: a dispute needs a reason (the note)"),
+    "field_day_future": N_(
+        "parcel %(code)s: the field day %(day)s is in the future: a change is dated on the day "
+        "it happened, at the latest today (%(today)s)"
+    ),
+    "field_day_window": N_(
+        "parcel %(code)s: the field day %(day)s is %(days)s days ago, more than the "
+        "back-dating window of %(window)s days: an admin records it (import in migration mode)"
+    ),
+    "four_eyes": SIGNOFF["four_eyes"],
     "district": N_("%(user)s may not see %(district)s"),
     "kind": N_(
         "%(user)s (%(group)s) may not do this to %(kind)s parcels: that is %(owner)s's work"
@@ -420,6 +458,10 @@ REFUSALS = {
         "parcel %(code)s: from %(current)s to %(status)s needs a reason (the note)"
     ),
     "role": N_("%(user)s may not do this: it is not for their role"),
+    "signoff_group": SIGNOFF["group"],
+    "signoff_not_done": SIGNOFF["not_done"],
+    "signoff_officer": SIGNOFF["officer"],
+    "signoff_township": SIGNOFF["township"],
     "stale": N_("parcel %(code)s changed since you looked"),
     "township": N_("%(user)s may not do this in %(township)s: it is not one of their townships"),
     "transition": N_(
@@ -432,18 +474,24 @@ REFUSALS = {
 _KIND_WORDS = {"land": N_("land delivery"), "demolition": N_("demolition")}
 
 
+def _named_words(said: dict, _) -> dict:
+    """The figures that name a kind, a status or a verification group, said in the page's
+    language (the rest are names and numbers, shown as they are)."""
+    for key, words in (("kind", _KIND_WORDS), ("current", STATUS_LABELS),
+                       ("status", STATUS_LABELS), ("owner", GROUP_LABELS),
+                       ("group", GROUP_LABELS)):  # fmt: skip
+        if isinstance(said.get(key), str) and said[key] in words:
+            said[key] = _(words[said[key]])
+    return said
+
+
 def refusal_detail(exc: GeoServiceError, _=str) -> str:
     """The refusal's detail in the page's language where its rule has wording, else the
     domain's own message."""
     wording = REFUSALS.get(getattr(exc, "rule", None))
     params = getattr(exc, "params", None)
     if wording is not None and params is not None:
-        said = dict(params)
-        if said.get("kind") in _KIND_WORDS:
-            said["kind"] = _(_KIND_WORDS[said["kind"]])
-        for key in ("current", "status"):
-            if said.get(key) in STATUS_LABELS:
-                said[key] = _(STATUS_LABELS[said[key]])
+        said = _named_words(dict(params), _)
         if "allowed" in said:
             said["allowed"] = ", ".join(_(STATUS_LABELS.get(s, s)) for s in said["allowed"]) or "—"
         try:
