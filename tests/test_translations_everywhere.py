@@ -294,3 +294,29 @@ def test_sign_off_and_field_day_refusals_in_either_language(db, tmp_path):
     assert 'class="source"' not in chinese and _english_sentences(chinese) == []
     english = _problem_rows(officer.get(report, headers=EN).text)
     assert any("not to verified" in r for r in english), english
+
+
+def test_a_file_refused_before_its_features_are_read_in_either_language(db, tmp_path):
+    """A refusal of the whole file (several layers, a zip that is none) names the form's
+    field, in the reader's language."""
+    shapes = [rectangle(XINDIAN, 0, 0, 100, 80)]
+    layers = tmp_path / "两层.gpkg"
+    for layer in ("甲", "乙"):
+        write(frame(shapes, code=[layer]), layers, 4326, "GPKG", layer=layer)
+    broken = tmp_path / "坏.zip"
+    broken.write_bytes(b"PK not really a zip")
+    client = signed_in_page("land_xd")
+    for path, zh, en in (
+        (layers, "有多个图层（甲, 乙）",
+         "several layers (甲, 乙); name one in the form&#39;s Layer field"),
+        (broken, "不是有效的 zip 压缩包", "not a valid zip archive"),
+    ):  # fmt: skip
+        said = {}
+        for headers in (ZH, EN):
+            files = {"file": (path.name, path.read_bytes())}
+            refused = client.post("/uploads/check", data={"kind": "land", "township": "新店镇"},
+                                  files=files, headers=headers)  # fmt: skip
+            assert refused.status_code == 422, refused.text[-600:]
+            said[headers is ZH] = _error(refused.text)
+        assert zh in said[True] and "--layer" not in said[True], said
+        assert en in said[False] and "不接受" not in said[False], said

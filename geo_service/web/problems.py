@@ -451,6 +451,10 @@ REFUSALS = {
     ),
     "name_district": N_("choose a district: one of %(names)s"),
     "parcel_code": N_("no parcel with code %(code)s"),
+    "parcel_code_several": N_(
+        "parcel code %(code)s is used by %(count)s parcels: %(places)s; choose the township "
+        "(and kind) or give the parcel's number"
+    ),
     "parcel_id": N_("no parcel #%(id)s"),
     "pending_gone": N_("this checked file is no longer waiting: check it again"),
     "project_code": N_("no project with code %(code)s: import the project list first"),
@@ -470,6 +474,39 @@ REFUSALS = {
     ),
     "unit": N_("no township or district named %(name)s"),
     "withdrawal_reason": N_("parcel %(code)s: a withdrawal needs a reason (the note)"),
+    # a file refused before its features are read (readers/vector.py, readers/archives.py)
+    "dbf_missing": N_(
+        "%(file)s: the .dbf attribute table of %(member)s is missing, so its parcels have no "
+        "codes; send the .shp, .shx, .dbf and .prj together (zipped)"
+    ),
+    "kml_empty": N_("%(file)s: the KML holds no placemarks"),
+    "no_geometry_column": N_("%(file)s: the %(format)s file holds no geometry column"),
+    "no_layer": N_("%(file)s: the file holds no layer"),
+    "several_layers": N_(
+        "%(file)s: several layers (%(layers)s); name one in the form's Layer field"
+    ),
+    "shx_missing": N_(
+        "%(file)s: the Shapefile's .shx index is missing; send the .shp, .shx, .dbf and .prj "
+        "together (zipped)"
+    ),
+    "vector_unreadable": N_("%(file)s: not a readable %(format)s file (%(reason)s)"),
+    "zip_bomb": N_(
+        "%(file)s: %(entry)s would unpack from %(packed)s to %(unpacked)s; refused as a "
+        "possible zip bomb"
+    ),
+    "zip_compression": N_(
+        "%(file)s: %(entry)s uses an unsupported compression method; zip it again with "
+        "ordinary (deflate) compression"
+    ),
+    "zip_damaged": N_("%(file)s: the archive is damaged (%(reason)s)"),
+    "zip_encrypted": N_("%(file)s: %(entry)s is encrypted; send an archive without a password"),
+    "zip_invalid": N_("%(file)s: not a valid zip archive (%(reason)s)"),
+    "zip_symlink": N_("%(file)s: the archive holds a symbolic link (%(entry)s)"),
+    "zip_too_large": N_("%(file)s: the archive would unpack to more than %(limit)s; refused"),
+    "zip_too_many": N_(
+        "%(file)s: the archive holds %(count)s entries, more than the %(limit)s allowed"
+    ),
+    "zip_unsafe_path": N_("%(file)s: unsafe path %(entry)s in the archive (absolute or '..')"),
 }
 _KIND_WORDS = {"land": N_("land delivery"), "demolition": N_("demolition")}
 
@@ -492,6 +529,11 @@ def refusal_detail(exc: GeoServiceError, _=str) -> str:
     params = getattr(exc, "params", None)
     if wording is not None and params is not None:
         said = _named_words(dict(params), _)
+        if isinstance(said.get("places"), list):
+            said["places"] = "; ".join(
+                f"{town} {_(_KIND_WORDS.get(kind, kind))} #{number}"
+                for town, kind, number in said["places"]
+            )
         if "allowed" in said:
             said["allowed"] = ", ".join(_(STATUS_LABELS.get(s, s)) for s in said["allowed"]) or "—"
         try:
