@@ -320,3 +320,35 @@ def test_a_file_refused_before_its_features_are_read_in_either_language(db, tmp_
             said[headers is ZH] = _error(refused.text)
         assert zh in said[True] and "--layer" not in said[True], said
         assert en in said[False] and "不接受" not in said[False], said
+
+
+def test_roster_problems_in_the_language_asked(db, tmp_path):
+    """A relocation roster's problems carry their figures; a client that asks for a
+    language gets each one said from the catalogs (what the roster page shows)."""
+    from test_relocation import HOUSEHOLD_HEADER
+
+    lines = [
+        "XD-009,林某,,XD-D9,新店镇,180,产权调换,AZ-9,2,200,2016-03-15,1500,2017-06-30,2016-01-01",
+        ",陈某,,,新店镇,95,货币补偿,,0,,,,,",
+    ]
+    path = tmp_path / "名册.csv"
+    path.write_text("\n".join([HOUSEHOLD_HEADER, *lines]) + "\n", encoding="utf-8")
+    said = {}
+    with TestClient(create_app()) as client:
+        for lang in ("zh-CN", "en"):
+            files = {"file": (path.name, path.read_bytes())}
+            refused = client.post("/api/relocation/households", files=files,
+                                  headers={**auth("admin_t"), "Accept-Language": lang})  # fmt: skip
+            assert refused.status_code == 422, refused.text[:300]
+            problems = refused.json()["report"]["problems"]
+            assert all(p["said"]["translated"] for p in problems), problems
+            said[lang] = {p["rule"] + ":" + p["said"]["detail"] for p in problems}
+    for detail in ("没有安置项目 AZ-9", "办证期限 2016-01-01 早于承诺交房日期（2017-06-30）",
+                   "户号为空", "地块编号为空", "没有编号为 XD-D9 的地块"):  # fmt: skip
+        assert any(detail in s for s in said["zh-CN"]), (detail, said["zh-CN"])
+    for row in said["zh-CN"]:
+        assert _english_sentences(row.split(":", 1)[1]) == [], row
+    assert any("no resettlement project AZ-9" in s for s in said["en"]), said["en"]
+    # in English no Chinese is left but the file's own column headers
+    headers = "|".join(HOUSEHOLD_HEADER.split(","))
+    assert not any(_CHINESE.search(re.sub(headers, "", s)) for s in said["en"]), said["en"]

@@ -543,6 +543,60 @@ def refusal_detail(exc: GeoServiceError, _=str) -> str:
     return _first_line(exc)
 
 
+# A relocation roster's or flat list's problems (relocation/rosters.py), keyed like DETAILS.
+ROSTER_DETAILS = {
+    "bad_value:floor_area": N_("建筑面积 (floor area) must be more than 0"),
+    "dates_out_of_order:deadline": N_(
+        "certificate deadline %(deadline)s is before the promised hand-over (%(promised)s)"
+    ),
+    "dates_out_of_order:promised": N_(
+        "promised hand-over %(promised)s is before the transition began (%(start)s)"
+    ),
+    "empty:flats": N_("the flat list has no flats"),
+    "empty:households": N_("the roster has no households"),
+    "flat_given_twice": N_("flat %(flat)s is already allocated to another household"),
+    "missing_value:flat": N_("安置项目, 楼栋 and 房号 are all needed"),
+    "missing_value:flats_due": N_(
+        "产权调换/混合 households need 应安置套数 (flats due) of at least 1"
+    ),
+    "missing_value:parcel": N_("地块编号 (parcel code) is empty"),
+    "missing_value:ref": N_("户号 (household number) is empty"),
+    "over_allocated:cash": N_("a cash household (货币补偿) is due no flats"),
+    "unknown_household": N_("no household %(ref)s: import the roster first"),
+    "unknown_parcel": N_("no parcel with code %(code)s"),
+    "unknown_project": N_("no resettlement project %(code)s"),
+}
+
+
+def roster_detail(problem: dict, _=str) -> tuple[str, bool]:
+    """A roster problem's detail in the page's language, and whether it is ours (False:
+    the importer's own English message)."""
+    params = problem.get("params")
+    if params is None:
+        return problem.get("message") or "", False
+    variant = params.get("variant")
+    rule = problem.get("rule")
+    wording = ROSTER_DETAILS.get(f"{rule}:{variant}" if variant else rule)
+    if wording is None:
+        return problem.get("message") or "", False
+    try:
+        return _(wording) % params, True
+    except (KeyError, TypeError, ValueError):
+        return problem.get("message") or "", False
+
+
+def roster_with_words(report: dict, request) -> dict:
+    """A roster report for a client that asked for a language: each problem gets `said`
+    (the language and its detail from the catalogs), like `with_words`."""
+    if not request.headers.get("accept-language"):
+        return report
+    _, locale = gettext_for(request), choose(request)
+    for problem in report.get("problems", []):
+        detail, ours = roster_detail(problem, _)
+        problem["said"] = {"lang": HTML_LANG[locale], "detail": detail, "translated": ours}
+    return report
+
+
 def with_words(report: dict, request) -> dict:
     """An upload report for an API client that asked for a language (Accept-Language):
     each problem gets `said` (the language, the rule's name and its detail from the
