@@ -352,3 +352,35 @@ def test_roster_problems_in_the_language_asked(db, tmp_path):
     # in English no Chinese is left but the file's own column headers
     headers = "|".join(HOUSEHOLD_HEADER.split(","))
     assert not any(_CHINESE.search(re.sub(headers, "", s)) for s in said["en"]), said["en"]
+
+
+def test_register_target_and_household_refusals_have_words(db):
+    """The refusals the register, target and relocation pages show carry their rule and
+    figures, and the catalogs say them in either language."""
+    import pytest
+
+    from geo_service.campaign import register
+    from geo_service.catalogs import translations
+    from geo_service.database import session_scope
+    from geo_service.errors import GeoServiceError
+    from geo_service.relocation import households
+    from geo_service.web.problems import refusal_detail
+
+    refusals = []
+    with session_scope() as session:
+        for attempt in (
+            lambda: households.find_household(session, "XX-9"),
+            lambda: households.find_flat(session, "AZ-9", "1", "101"),
+            lambda: register.problem_project(session, 987654),
+        ):
+            with pytest.raises(GeoServiceError) as refused:
+                attempt()
+            refusals.append(refused.value)
+    zh, en = translations("zh_CN").gettext, translations("en").gettext
+    said = [(refusal_detail(exc, zh), refusal_detail(exc, en)) for exc in refusals]
+    assert said[0] == ("没有户号为 XX-9 的住户：请先导入住户名册",
+                       "no household XX-9: import the household roster first")  # fmt: skip
+    assert said[1] == ("没有安置项目 AZ-9", "no resettlement project AZ-9")
+    assert said[2] == ("没有第 987654 号问题", "no problem #987654")
+    for chinese, _english in said:
+        assert _english_sentences(chinese) == [] and not _ENGLISH_WORD.findall(chinese), chinese

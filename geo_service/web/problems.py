@@ -474,6 +474,23 @@ REFUSALS = {
     ),
     "unit": N_("no township or district named %(name)s"),
     "withdrawal_reason": N_("parcel %(code)s: a withdrawal needs a reason (the note)"),
+    # the project register and targets (campaign/register.py, campaign/targets.py)
+    "milestone_future": N_("a milestone cannot be recorded done on %(day)s, a future day"),
+    "problem_already": N_("problem #%(id)s is already %(state)s"),
+    "problem_id": N_("no problem #%(id)s"),
+    "problem_solved_future": N_("a problem cannot be solved on %(day)s, a future day"),
+    "problem_text": N_("a problem needs its description"),
+    "target": N_("no %(kind)s target for %(unit)s in %(campaign)s"),
+    "target_negative": N_("a target cannot be negative"),
+    # relocation households and flats (relocation/households.py)
+    "flat": N_("no flat %(flat)s in %(project)s: import the flat list first"),
+    "household": N_("no household %(ref)s: import the household roster first"),
+    "household_dispute_reason": N_("household %(ref)s: a dispute needs a reason"),
+    "household_not_signed_off": N_(
+        "household %(ref)s is not signed off: only a sign-off can be disputed"
+    ),
+    "household_signoff_future": N_("household %(ref)s: a sign-off cannot be dated after today"),
+    "resettlement_project": N_("no resettlement project %(code)s"),
     # a file refused before its features are read (readers/vector.py, readers/archives.py)
     "dbf_missing": N_(
         "%(file)s: the .dbf attribute table of %(member)s is missing, so its parcels have no "
@@ -509,6 +526,7 @@ REFUSALS = {
     "zip_unsafe_path": N_("%(file)s: unsafe path %(entry)s in the archive (absolute or '..')"),
 }
 _KIND_WORDS = {"land": N_("land delivery"), "demolition": N_("demolition")}
+_PROBLEM_STATES = {"open": N_("open"), "solved": N_("solved")}
 
 
 def _named_words(said: dict, _) -> dict:
@@ -516,7 +534,7 @@ def _named_words(said: dict, _) -> dict:
     language (the rest are names and numbers, shown as they are)."""
     for key, words in (("kind", _KIND_WORDS), ("current", STATUS_LABELS),
                        ("status", STATUS_LABELS), ("owner", GROUP_LABELS),
-                       ("group", GROUP_LABELS)):  # fmt: skip
+                       ("group", GROUP_LABELS), ("state", _PROBLEM_STATES)):  # fmt: skip
         if isinstance(said.get(key), str) and said[key] in words:
             said[key] = _(words[said[key]])
     return said
