@@ -87,13 +87,14 @@ def _check_field_day(who: Principal, parcel: Parcel, on) -> None:
     refusal = permissions.field_day_refusal(who, on)
     if refusal is None:
         return
-    rule, message, _params = refusal
+    rule, message, params = refusal
+    params = {**params, "code": parcel.code}
     if rule == "field_day_future":
-        raise InvalidInput(f"{_label(parcel)}: {message}")
+        raise InvalidInput(f"{_label(parcel)}: {message}", rule=rule, params=params)
     guard = _refusals_audited("parcel.field_day", lambda: _label(parcel))
 
     def refuse(_who):
-        raise Forbidden(f"{_label(parcel)}: {message}")
+        raise Forbidden(f"{_label(parcel)}: {message}", rule=rule, params=params)
 
     guard(refuse, who)
 
@@ -230,7 +231,7 @@ def _status_rule(who: Principal, township, kind: str):
     """The sign-off rule for each feature of `who`'s file: the uploader is, by definition,
     the one who uploaded the file's parcels (four eyes)."""
 
-    def refusal(current: str | None, asked: str) -> str | None:
+    def refusal(current: str | None, asked: str) -> tuple[str, str, dict] | None:
         return permissions.signoff_refusal(
             who, kind, township, asked, current=current, hands=lambda: "uploads this file"
         )

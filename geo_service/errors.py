@@ -27,8 +27,8 @@ class TextRefused(InvalidInput):
 class UploadRefused(GeoServiceError):
     """The file was checked and refused; `report` holds every problem found."""
 
-    def __init__(self, message: str, report=None):
-        super().__init__(message)
+    def __init__(self, message: str, report=None, *, rule: str | None = None, params=None):
+        super().__init__(message, rule=rule, params=params)
         self.report = report
 
 

@@ -142,7 +142,8 @@ def test_page_takes_the_field_day_and_shows_both_times(delivered):
     form = page.get(f"/parcels/%23{delivered}")
     assert f'name="field_day" value="{_today().isoformat()}"' in form.text
     future = (_today() + timedelta(days=1)).isoformat()
-    refused = page.post(act, data={"action": "verify", "field_day": future}, headers=origin)
+    english = {**origin, "Accept-Language": "en"}
+    refused = page.post(act, data={"action": "verify", "field_day": future}, headers=english)
     assert refused.status_code == 400 and "in the future" in refused.text
     day = _field_day()
     done = page.post(act, data={"action": "verify", "field_day": day.isoformat()},

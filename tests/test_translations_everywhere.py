@@ -253,3 +253,134 @@ def test_the_map_pages_words_come_from_the_catalogs(db):
         assert '"Verified": "Verified"' in english and "攻坚进度" not in english
         if "support" in path:
             assert "Township scores (verified, mu)" in english and "乡镇得分" not in english
+
+
+def _error(page: str) -> str:
+    return re.search(r'<p class="error"[^>]*>(.*?)</p>', page, re.S).group(1)
+
+
+def test_sign_off_and_field_day_refusals_in_either_language(db, tmp_path):
+    """Who may ask for a status (a page's move, a file's status column) and the field day's
+    limits: said from the catalogs, in Chinese or in English."""
+    verifier = signed_in_page("land_xd")
+    stored = verifier.post("/uploads/store", data={"token": _token(verifier, _good_file(tmp_path))},
+                           headers=ORIGIN, follow_redirects=False)  # fmt: skip
+    assert stored.status_code == 303, stored.text[:300]
+    page = verifier.get("/parcels/H1", params={"township": "新店镇", "kind": "land"})
+    act = re.search(r'action="(/parcels/\d+/act)"', page.text).group(1)
+    officer = signed_in_page("officer_xd")
+    future = {"action": "status", "to": "in_progress", "field_day": "2099-01-01"}
+    for client, form, status, zh, en in (
+        (officer, {"action": "status", "to": "verified"}, 403, "乡镇专干",
+         "may move parcels up to delivered or demolished, not to verified"),
+        (verifier, future, 400, "核验日期 2099-01-01 在未来",
+         "the field day 2099-01-01 is in the future"),
+    ):  # fmt: skip
+        chinese = client.post(act, data=form, headers=ZH)
+        assert chinese.status_code == status, chinese.text[-600:]
+        assert zh in _error(chinese.text) and _english_sentences(chinese.text) == [], _error(
+            chinese.text
+        )
+        english = _error(client.post(act, data=form, headers=EN).text)
+        assert en in english and not _CHINESE.search(english.replace("新店镇", "")), english
+    # a file whose status column asks for a sign-off its uploader may not give
+    shapes = [rectangle(XINDIAN, 400 * i, 0, 100, 80) for i in range(2)]
+    path = write(frame(shapes, code=["S1", "S2"], status=["verified", "planned"]),
+                 tmp_path / "签.geojson", 4326, "GeoJSON")  # fmt: skip
+    report = _dry_run(officer, path)
+    chinese = officer.get(report, headers=ZH).text
+    (row,) = [r for r in _problem_rows(chinese) if "乡镇专干" in r]
+    assert "已核验" in row and not _ENGLISH_WORD.findall(row.replace("officer_xd", "")), row
+    assert 'class="source"' not in chinese and _english_sentences(chinese) == []
+    english = _problem_rows(officer.get(report, headers=EN).text)
+    assert any("not to verified" in r for r in english), english
+
+
+def test_a_file_refused_before_its_features_are_read_in_either_language(db, tmp_path):
+    """A refusal of the whole file (several layers, a zip that is none) names the form's
+    field, in the reader's language."""
+    shapes = [rectangle(XINDIAN, 0, 0, 100, 80)]
+    layers = tmp_path / "两层.gpkg"
+    for layer in ("甲", "乙"):
+        write(frame(shapes, code=[layer]), layers, 4326, "GPKG", layer=layer)
+    broken = tmp_path / "坏.zip"
+    broken.write_bytes(b"PK not really a zip")
+    client = signed_in_page("land_xd")
+    for path, zh, en in (
+        (layers, "有多个图层（甲, 乙）",
+         "several layers (甲, 乙); name one in the form&#39;s Layer field"),
+        (broken, "不是有效的 zip 压缩包", "not a valid zip archive"),
+    ):  # fmt: skip
+        said = {}
+        for headers in (ZH, EN):
+            files = {"file": (path.name, path.read_bytes())}
+            refused = client.post("/uploads/check", data={"kind": "land", "township": "新店镇"},
+                                  files=files, headers=headers)  # fmt: skip
+            assert refused.status_code == 422, refused.text[-600:]
+            said[headers is ZH] = _error(refused.text)
+        assert zh in said[True] and "--layer" not in said[True], said
+        assert en in said[False] and "不接受" not in said[False], said
+
+
+def test_roster_problems_in_the_language_asked(db, tmp_path):
+    """A relocation roster's problems carry their figures; a client that asks for a
+    language gets each one said from the catalogs (what the roster page shows)."""
+    from test_relocation import HOUSEHOLD_HEADER
+
+    lines = [
+        "XD-009,林某,,XD-D9,新店镇,180,产权调换,AZ-9,2,200,2016-03-15,1500,2017-06-30,2016-01-01",
+        ",陈某,,,新店镇,95,货币补偿,,0,,,,,",
+    ]
+    path = tmp_path / "名册.csv"
+    path.write_text("\n".join([HOUSEHOLD_HEADER, *lines]) + "\n", encoding="utf-8")
+    said = {}
+    with TestClient(create_app()) as client:
+        for lang in ("zh-CN", "en"):
+            files = {"file": (path.name, path.read_bytes())}
+            refused = client.post("/api/relocation/households", files=files,
+                                  headers={**auth("admin_t"), "Accept-Language": lang})  # fmt: skip
+            assert refused.status_code == 422, refused.text[:300]
+            problems = refused.json()["report"]["problems"]
+            assert all(p["said"]["translated"] for p in problems), problems
+            said[lang] = {p["rule"] + ":" + p["said"]["detail"] for p in problems}
+    for detail in ("没有安置项目 AZ-9", "办证期限 2016-01-01 早于承诺交房日期（2017-06-30）",
+                   "户号为空", "地块编号为空", "没有编号为 XD-D9 的地块"):  # fmt: skip
+        assert any(detail in s for s in said["zh-CN"]), (detail, said["zh-CN"])
+    for row in said["zh-CN"]:
+        assert _english_sentences(row.split(":", 1)[1]) == [], row
+    assert any("no resettlement project AZ-9" in s for s in said["en"]), said["en"]
+    # in English no Chinese is left but the file's own column headers
+    headers = "|".join(HOUSEHOLD_HEADER.split(","))
+    assert not any(_CHINESE.search(re.sub(headers, "", s)) for s in said["en"]), said["en"]
+
+
+def test_register_target_and_household_refusals_have_words(db):
+    """The refusals the register, target and relocation pages show carry their rule and
+    figures, and the catalogs say them in either language."""
+    import pytest
+
+    from geo_service.campaign import register
+    from geo_service.catalogs import translations
+    from geo_service.database import session_scope
+    from geo_service.errors import GeoServiceError
+    from geo_service.relocation import households
+    from geo_service.web.problems import refusal_detail
+
+    refusals = []
+    with session_scope() as session:
+        for attempt in (
+            lambda: households.find_household(session, "XX-9"),
+            lambda: households.find_flat(session, "AZ-9", "1", "101"),
+            lambda: register.problem_project(session, 987654),
+        ):
+            with pytest.raises(GeoServiceError) as refused:
+                attempt()
+            refusals.append(refused.value)
+    zh, en = translations("zh_CN").gettext, translations("en").gettext
+    said = [(refusal_detail(exc, zh), refusal_detail(exc, en)) for exc in refusals]
+    assert said[0] == ("没有户号为 XX-9 的住户：请先导入住户名册",
+                       "no household XX-9: import the household roster first")  # fmt: skip
+    assert said[1] == ("没有安置项目 AZ-9", "no resettlement project AZ-9")
+    assert said[2] == ("没有第 987654 号问题", "no problem #987654")
+    for chinese, _english in said:
+        assert _english_sentences(chinese) == [] and not _ENGLISH_WORD.findall(chinese), chinese

@@ -131,7 +131,8 @@ def check_upload(who: Principal | None, township: AdminUnit, kind: str, status: 
         _check_kind(who, kind, "upload")
     refusal = signoff_refusal(who, kind, township, status) if status else None
     if refusal:
-        raise Forbidden(refusal)
+        rule, message, params = refusal
+        raise Forbidden(message, rule=rule, params=params)
     return who
 
 
@@ -159,42 +160,57 @@ def signoff_refusal(
     to: str,
     current: str | None = None,
     hands: Callable[[], str | None] = lambda: None,
-) -> str | None:
+) -> tuple[str, str, dict] | None:
     """The one rule for asking a parcel's status, on every path (the verify and status API,
     a form's status, each feature's status column): why `who` may not move a `kind` parcel
-    in `township` from `current` (None: new, or not known here) to `to`; None when they may.
+    in `township` from `current` (None: new, or not known here) to `to`, as (rule, message,
+    params) (the pages say the rule in the reader's language); None when they may.
 
     Role and group: officers move parcels up to delivered/demolished, never out of a
     dispute; only the kind's verification group signs off. Township: the user's own.
     Four eyes, where the district has it on: `hands()` says what `who` did to the parcel
     (uploaded, delivered) that bars them from signing it off, None when nothing."""
+    user = who.username
     if township.id not in who.township_ids:
         return (
-            f"{who.username} may not set the status of parcels in {township.name}: "
-            "not one of their townships"
+            "signoff_township",
+            f"{user} may not set the status of parcels in {township.name}: "
+            "not one of their townships",
+            {"user": user, "township": township.name},
         )
     group = VERIFICATION_GROUPS.get(kind, "?")
     if who.role == "officer":
         if to in OFFICER_MOVES | {"planned"} and current != "disputed":
             return None
         return (
-            f"{who.username} (township officer) may move parcels up to delivered or "
-            f"demolished, not to {to}; signing off and settling a dispute is {group}'s work"
+            "signoff_officer",
+            f"{user} (township officer) may move parcels up to delivered or "
+            f"demolished, not to {to}; signing off and settling a dispute is {group}'s work",
+            {"user": user, "status": to, "owner": group},
         )
     if who.role != "verifier" or kind not in who.kinds:
         return (
-            f"{who.username} ({who.group or who.role}) may not set {kind} parcels {to}: "
-            f"that is {group}'s work"
-        )
+            "signoff_group",
+            f"{user} ({who.group or who.role}) may not set {kind} parcels {to}: "
+            f"that is {group}'s work",
+            {"user": user, "group": who.group or who.role, "kind": kind, "status": to,
+             "owner": group},
+        )  # fmt: skip
     if to != "verified":
         return None
     if current is not None and current not in SIGNED_OFF_FROM:
-        return f"a {current} parcel is not signed off: it is verified once delivered/demolished"
+        return (
+            "signoff_not_done",
+            f"a {current} parcel is not signed off: it is verified once delivered/demolished",
+            {"current": current},
+        )
     district = township.parent
     did = hands() if district is not None and district.four_eyes else None
     if did:
         return (
-            f"{district.name} requires four eyes: {who.username} {did} and may not also verify it"
+            "four_eyes",
+            f"{district.name} requires four eyes: {user} {did} and may not also verify it",
+            {"district": district.name, "user": user, "hands": did},
         )
     return None
 
@@ -249,7 +265,8 @@ def check_parcel_change(
         current=current, hands=lambda: _hands_on(session, who, parcel),
     )  # fmt: skip
     if refusal:
-        raise Forbidden(refusal)
+        rule, message, params = refusal
+        raise Forbidden(message, rule=rule, params=params)
     return who
 
 

@@ -30,9 +30,11 @@ async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
     body = {"detail": str(exc)}
     report = getattr(exc, "report", None)
     if report is not None:
-        from geo_service.web.problems import with_words
+        from geo_service.relocation.rosters import RosterReport
+        from geo_service.web.problems import roster_with_words, with_words
 
-        body["report"] = with_words(json.loads(json.dumps(report.as_dict(), default=str)), request)
+        said = roster_with_words if isinstance(report, RosterReport) else with_words
+        body["report"] = said(json.loads(json.dumps(report.as_dict(), default=str)), request)
     response = _refusal(request, http_status(exc), str(exc), body, exc)
     response.headers.update(retry_after(exc))
     return response

@@ -31,6 +31,7 @@ from geo_service.relocation import actions, households, tallies
 from geo_service.settings import get_settings
 from geo_service.units import find_district
 from geo_service.web import i18n
+from geo_service.web.problems import roster_with_words
 
 
 class FlatStep(BaseModel):
@@ -125,6 +126,7 @@ def relocation_router() -> APIRouter:
 
     @router.post("/households", **ROSTER_ROUTE)
     def post_households(
+        request: Request,
         session: SessionDep,
         who: SignedIn,
         file: Annotated[UploadFile, File(description="household roster, .csv or .xlsx")],
@@ -133,10 +135,11 @@ def relocation_router() -> APIRouter:
     ):
         """A roster, checked whole: 201 with the report, or 422 with every problem."""
         importer = actions.import_households
-        return _import(session, who, importer, file, dry_run, report_format)
+        return _import(request, session, who, importer, file, dry_run, report_format)
 
     @router.post("/flats", **ROSTER_ROUTE)
     def post_flats(
+        request: Request,
         session: SessionDep,
         who: SignedIn,
         file: Annotated[UploadFile, File(description="flat list, .csv or .xlsx")],
@@ -145,7 +148,7 @@ def relocation_router() -> APIRouter:
     ):
         """A flat list with allocations and dates, checked whole (201, or 422)."""
         importer = actions.import_flats
-        return _import(session, who, importer, file, dry_run, report_format)
+        return _import(request, session, who, importer, file, dry_run, report_format)
 
     @router.post(
         "/projects/{project}/flats/{building}/{unit}/{step}", response_model=schemas.FlatStep
@@ -226,7 +229,7 @@ def _json(found: dict):
     return json.loads(maps_data.dumps(found))
 
 
-def _import(session, who, importer, file: UploadFile, dry_run, report_format):
+def _import(request, session, who, importer, file: UploadFile, dry_run, report_format):
     name = _safe_name(file.filename)
     with scratch.folder("roster") as folder:
         path = Path(folder) / name
@@ -248,4 +251,5 @@ def _import(session, who, importer, file: UploadFile, dry_run, report_format):
             media_type="text/csv",
             headers=_attachment(f"{Path(name).stem}-problems.csv"),
         )
-    return JSONResponse(report.as_dict(), status_code=status_code)
+    body = json.loads(json.dumps(report.as_dict(), default=str))
+    return JSONResponse(roster_with_words(body, request), status_code=status_code)

@@ -133,7 +133,10 @@ def record_milestone(
     if len(matches) > 1:
         raise InvalidInput(f"project {code} has several milestones on {due_on}; name it by text")
     if done_on is not None and done_on > (now or datetime.now(UTC)).astimezone(CAMPAIGN_TZ).date():
-        raise InvalidInput(f"a milestone cannot be recorded done on {done_on}, a future day")
+        raise InvalidInput(
+            f"a milestone cannot be recorded done on {done_on}, a future day",
+            rule="milestone_future", params={"day": str(done_on)},
+        )  # fmt: skip
     record = MilestoneRecord(
         project_id=project.id,
         due_on=due_on,
@@ -235,7 +238,7 @@ def add_problem(
     now: datetime | None = None,
 ) -> ProblemState:
     if not problem or not problem.strip():
-        raise InvalidInput("a problem needs its description")
+        raise InvalidInput("a problem needs its description", rule="problem_text", params={})
     project = find_project(session, code)
     now = now or datetime.now(UTC)
     row = ProjectProblem(
@@ -272,15 +275,21 @@ def set_problem_status(
         raise InvalidInput(f"status must be one of {', '.join(PROBLEM_STATUSES)}")
     row = session.get(ProjectProblem, problem_id, with_for_update=True)
     if row is None:
-        raise NotFound(f"no problem #{problem_id}")
+        raise NotFound(f"no problem #{problem_id}", rule="problem_id", params={"id": problem_id})
     if row.status == status:
-        raise InvalidInput(f"problem #{problem_id} is already {status}")
+        raise InvalidInput(
+            f"problem #{problem_id} is already {status}",
+            rule="problem_already", params={"id": problem_id, "state": status},
+        )  # fmt: skip
     now = now or datetime.now(UTC)
     day = now.astimezone(CAMPAIGN_TZ).date()
     if status == "solved":
         solved_on = solved_on or day
         if solved_on > day:
-            raise InvalidInput(f"a problem cannot be solved on {solved_on}, a future day")
+            raise InvalidInput(
+                f"a problem cannot be solved on {solved_on}, a future day",
+                rule="problem_solved_future", params={"day": str(solved_on)},
+            )  # fmt: skip
     row.status, row.solved_on = status, solved_on if status == "solved" else None
     row.note = note if note is not None else row.note
     row.version += 1
@@ -351,13 +360,13 @@ def problems(
 def problem_project(session: Session, problem_id: int) -> str:
     row = session.get(ProjectProblem, problem_id)
     if row is None:
-        raise NotFound(f"no problem #{problem_id}")
+        raise NotFound(f"no problem #{problem_id}", rule="problem_id", params={"id": problem_id})
     return row.project.code
 
 
 def problem_history(session: Session, problem_id: int) -> list[dict]:
     if session.get(ProjectProblem, problem_id) is None:
-        raise NotFound(f"no problem #{problem_id}")
+        raise NotFound(f"no problem #{problem_id}", rule="problem_id", params={"id": problem_id})
     versions = session.scalars(
         select(ProjectProblemVersion)
         .where(ProjectProblemVersion.problem_id == problem_id)

@@ -39,7 +39,7 @@ def set_target(
     if unit not in UNITS:
         raise InvalidInput(f"unit must be mu or m2, not {unit!r}")
     if amount < 0:
-        raise InvalidInput("a target cannot be negative")
+        raise InvalidInput("a target cannot be negative", rule="target_negative", params={})
     if quarter is not None and not 1 <= quarter <= 4:
         raise InvalidInput("quarter must be 1 to 4")
     owning = target_campaign(session, campaign, year, actor)
@@ -101,7 +101,10 @@ def find_target(
         )
     )
     if found is None and not missing_ok:
-        raise NotFound(f"no {kind} target for {owner.name} in {campaign.name}")
+        raise NotFound(
+            f"no {kind} target for {owner.name} in {campaign.name}",
+            rule="target", params={"kind": kind, "unit": owner.name, "campaign": campaign.name},
+        )  # fmt: skip
     return found
 
 

@@ -80,9 +80,9 @@ class ImportOptions:
     # When the change is recorded as made (default: now), for replaying a past campaign.
     recorded_at: datetime | None = None
     # Whether the uploader may ask for a feature's status: (stored status or None for a new
-    # parcel, status asked) -> why not, or None. The caller's (permissions.signoff_refusal);
-    # None: the caller trusts the file (the demo, tests of the domain).
-    status_rule: Callable[[str | None, str], str | None] | None = None
+    # parcel, status asked) -> why not as (rule, message, params), or None. The caller's
+    # (permissions.signoff_refusal); None: the caller trusts the file (the demo, tests).
+    status_rule: Callable[[str | None, str], tuple | None] | None = None
     # Stores parcels lying mostly outside the declared township, with this reason on record.
     override_reason: str | None = None
     # Why the user stored only the valid features, or kept overlaps: on record with the upload.
@@ -949,7 +949,10 @@ def _check_signoff(rows: "_Rows", stored: dict, rule, report: Report) -> None:
             continue
         refusal = rule(stored.get(rows.codes[i]), status)
         if refusal:
-            report.add(rows.first + i + 1, rows.codes[i], "signoff", f"{status}: {refusal}")
+            way, message, params = refusal
+            params = {**params, "variant": way.removeprefix("signoff_"), "asked": status}
+            report.add(rows.first + i + 1, rows.codes[i], "signoff", f"{status}: {message}",
+                       params=params)  # fmt: skip
 
 
 def _statuses(

@@ -144,8 +144,11 @@ def find_parcel(
         places = "; ".join(f"{p.township.name} {p.kind} (id {p.id})" for p in found)
         raise InvalidInput(
             f"parcel code {ref!r} is used by {len(found)} parcels: {places}; "
-            "give the township (and kind) or the id"
-        )
+            "give the township (and kind) or the id",
+            rule="parcel_code_several",
+            params={"code": ref, "count": len(found),
+                    "places": [[p.township.name, p.kind, p.id] for p in found]},
+        )  # fmt: skip
     return get_parcel(session, found[0].id, lock) if lock else found[0]
 
 

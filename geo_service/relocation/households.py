@@ -253,7 +253,10 @@ def save_many(session: Session, items: list, actor: str, now=None, note=None) ->
 def find_resettlement_project(session: Session, code: str) -> ResettlementProject:
     project = session.scalar(select(ResettlementProject).where(ResettlementProject.code == code))
     if project is None:
-        raise NotFound(f"no resettlement project {code!r}; add it with `relocation project`")
+        raise NotFound(
+            f"no resettlement project {code!r}; add it with `relocation project`",
+            rule="resettlement_project", params={"code": code},
+        )  # fmt: skip
     return project
 
 
@@ -263,7 +266,10 @@ def find_household(session: Session, ref: str, lock: bool = False) -> Household:
         query = query.with_for_update()
     household = session.scalar(query)
     if household is None:
-        raise NotFound(f"no household {ref!r}; import the household roster first")
+        raise NotFound(
+            f"no household {ref!r}; import the household roster first",
+            rule="household", params={"ref": ref},
+        )  # fmt: skip
     return household
 
 
@@ -276,7 +282,10 @@ def find_flat(session: Session, project: str, building: str, unit: str, lock=Fal
         query = query.with_for_update()
     flat = session.scalar(query)
     if flat is None:
-        raise NotFound(f"no flat {building}-{unit} in {project}; import the flat list first")
+        raise NotFound(
+            f"no flat {building}-{unit} in {project}; import the flat list first",
+            rule="flat", params={"flat": f"{building}-{unit}", "project": project},
+        )  # fmt: skip
     return flat
 
 
@@ -482,7 +491,10 @@ def sign_off(
     """回迁核验组 signs the household's relocation off as of `day` (not in the future, not
     before its last hand-over); a disputed household may be signed off again once settled."""
     if day > datetime.now(CAMPAIGN_TZ).date():
-        raise InvalidInput(f"household {household.ref}: a sign-off cannot be dated after today")
+        raise InvalidInput(
+            f"household {household.ref}: a sign-off cannot be dated after today",
+            rule="household_signoff_future", params={"ref": household.ref, "day": str(day)},
+        )  # fmt: skip
     problem = signoff_problem(session, household, day)
     if problem:
         raise InvalidInput(problem)
@@ -499,11 +511,16 @@ def dispute(
     as verified until 回迁核验组 signs it off again."""
     reason = _clean(reason)
     if not reason:
-        raise InvalidInput(f"household {household.ref}: a dispute needs a reason")
+        raise InvalidInput(
+            f"household {household.ref}: a dispute needs a reason",
+            rule="household_dispute_reason", params={"ref": household.ref},
+        )  # fmt: skip
     if household.signoff != "verified":
         raise InvalidInput(
             f"household {household.ref} is not signed off "
-            f"({household.signoff or 'awaiting sign-off'}): only a sign-off can be disputed"
+            f"({household.signoff or 'awaiting sign-off'}): only a sign-off can be disputed",
+            rule="household_not_signed_off",
+            params={"ref": household.ref},
         )
     before = state_of(household)
     household.signoff, household.dispute_reason = "disputed", reason

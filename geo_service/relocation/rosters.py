@@ -68,7 +68,10 @@ class RosterProblem:
     row: int | None  # the row in the file (header row = where the headers are)
     ref: str | None  # the household, or the flat as building-unit
     rule: str
-    message: str
+    message: str  # English, for the command line and the API
+    # The figures, by name: the pages say the rule in the reader's language from them
+    # (geo_service/web/problems.py ROSTER_DETAILS); None where it has no wording yet.
+    params: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -86,8 +89,8 @@ class RosterReport:
     unchanged: int = 0
     problems: list[RosterProblem] = field(default_factory=list)
 
-    def add(self, row, ref, rule, message) -> None:
-        self.problems.append(RosterProblem(row, ref, rule, message))
+    def add(self, row, ref, rule, message, params=None) -> None:
+        self.problems.append(RosterProblem(row, ref, rule, message, params))
 
     def summary(self) -> str:
         lines = [f"{self.filename}: {len(self.problems)} problem(s), nothing imported"]
@@ -105,8 +108,9 @@ class RosterReport:
     def problems_csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(
-            buffer, fieldnames=["file", "row", "ref", "rule", "message"], lineterminator="\n"
-        )
+            buffer, fieldnames=["file", "row", "ref", "rule", "message"], lineterminator="\n",
+            extrasaction="ignore",
+        )  # fmt: skip
         writer.writeheader()
         writer.writerows({"file": self.filename, **p.as_dict()} for p in self.problems)
         return buffer.getvalue()
@@ -233,9 +237,9 @@ class _Row:
         self.report, self.number, self.ref, self.cells = report, number, ref, cells
         self.ok = True
 
-    def problem(self, rule: str, message: str) -> None:
+    def problem(self, rule: str, message: str, params: dict | None = None) -> None:
         self.ok = False
-        self.report.add(self.number, self.ref, rule, message)
+        self.report.add(self.number, self.ref, rule, message, params)
 
     def get(self, name: str, parse=_text, rule: str = "bad_value"):
         try:
@@ -268,7 +272,8 @@ def import_households(
     _check_household_duplicates(session, report, parsed)
     if report.problems or not parsed:
         if not parsed:
-            report.add(None, None, "empty", "the roster has no households")
+            report.add(None, None, "empty", "the roster has no households",
+                       {"variant": "households"})  # fmt: skip
         raise UploadRefused(report.summary(), report=report)
     if authorize is not None:
         actor = authorize({v["township_id"] for _, v in parsed})
@@ -340,7 +345,7 @@ def _household_values(lookups: _Lookups, report, number: int, cells: dict):
     row = _Row(report, number, _text(cells.get("ref")), cells)
     values = {"ref": row.ref}
     if not row.ref:
-        row.problem("missing_value", "户号 (ref) is empty")
+        row.problem("missing_value", "户号 (ref) is empty", {"variant": "ref"})
     elif why := texts.problem(row.ref, texts.CODE):
         row.problem("code_not_printable", f"户号 (ref) {why}")
     values["head_name"] = row.get("head_name", _name, rule="name_not_printable")
@@ -380,12 +385,12 @@ def _id_hash(value) -> str | None:
 def _household_parcel(lookups: _Lookups, row: _Row, values: dict) -> None:
     code = row.get("parcel")
     if not code:
-        row.problem("missing_value", "地块编号 (parcel) is empty")
+        row.problem("missing_value", "地块编号 (parcel) is empty", {"variant": "parcel"})
         return
     try:
         parcel = lookups.parcel(code, row.get("township"))
     except GeoServiceError as exc:
-        row.problem("unknown_parcel", str(exc))
+        row.problem("unknown_parcel", str(exc), {"code": code})
         return
     values["parcel_id"], values["township_id"] = parcel.id, parcel.township_id
 
@@ -396,7 +401,7 @@ def _household_project(lookups: _Lookups, row: _Row, values: dict) -> None:
     if code:
         found = lookups.project(code)
         if found is None:
-            row.problem("unknown_project", f"no resettlement project {code!r}")
+            row.problem("unknown_project", f"no resettlement project {code!r}", {"code": code})
         values["project_id"] = found
 
 
@@ -405,21 +410,25 @@ def _household_rules(row: _Row, values: dict) -> None:
     due = values.get("flats_due")
     if compensation == "cash":
         if due:
-            row.problem("over_allocated", "a cash household (货币补偿) is due no flats")
+            row.problem("over_allocated", "a cash household (货币补偿) is due no flats",
+                        {"variant": "cash"})  # fmt: skip
         values["flats_due"] = 0
     elif compensation and not due:
-        row.problem("missing_value", "产权调换/混合 households need 应安置套数 (flats_due) ≥ 1")
+        row.problem("missing_value", "产权调换/混合 households need 应安置套数 (flats_due) ≥ 1",
+                    {"variant": "flats_due"})  # fmt: skip
     start, promised = values.get("transition_start"), values.get("promised_handover")
     deadline = values.get("title_deadline")
     if start and promised and promised < start:
         row.problem(
             "dates_out_of_order",
             f"promised hand-over {promised} is before the transition began ({start})",
+            {"variant": "promised", "promised": str(promised), "start": str(start)},
         )
     if promised and deadline and deadline < promised:
         row.problem(
             "dates_out_of_order",
             f"certificate deadline {deadline} is before the promised hand-over ({promised})",
+            {"variant": "deadline", "deadline": str(deadline), "promised": str(promised)},
         )
 
 
@@ -511,7 +520,7 @@ def import_flats(
     _check_over_allocation(session, context, report, parsed)
     if report.problems or not parsed:
         if not parsed:
-            report.add(None, None, "empty", "the flat list has no flats")
+            report.add(None, None, "empty", "the flat list has no flats", {"variant": "flats"})
         raise UploadRefused(report.summary(), report=report)
     if authorize is not None:
         actor = authorize(_flat_townships(session, parsed))
@@ -614,13 +623,14 @@ def _flat_values(context: _FlatContext, report, number: int, cells: dict):
     code = row.get("project")
     project_id = context.project(code) if code else None
     if code and project_id is None:
-        row.problem("unknown_project", f"no resettlement project {code!r}")
+        row.problem("unknown_project", f"no resettlement project {code!r}", {"code": code})
     if not (code and building and unit):
-        row.problem("missing_value", "安置项目, 楼栋 and 房号 are all needed")
+        row.problem("missing_value", "安置项目, 楼栋 and 房号 are all needed", {"variant": "flat"})
     values = {}
     area = row.get("floor_area_m2", lambda v: _number(v, "建筑面积"))
     if not area:
-        row.problem("bad_value", "建筑面积 (floor_area_m2) must be more than 0")
+        row.problem("bad_value", "建筑面积 (floor_area_m2) must be more than 0",
+                    {"variant": "floor_area"})  # fmt: skip
     values["floor_area_m2"] = area
     key = (project_id, building, unit)
     stored = context.flat(key) if project_id else None
@@ -647,10 +657,13 @@ def _flat_household(context: _FlatContext, row: _Row, values: dict, stored: Flat
     ref = row.get("household")
     household = context.household(ref) if ref else None
     if ref and household is None:
-        row.problem("unknown_household", f"no household {ref!r}; import the roster first")
+        row.problem("unknown_household", f"no household {ref!r}; import the roster first",
+                    {"ref": ref})  # fmt: skip
     values["household_id"] = household.id if household else None
     if stored is not None and stored.household_id and stored.household_id != values["household_id"]:
-        row.problem("flat_given_twice", f"flat {row.ref} is already allocated to another household")
+        row.problem("flat_given_twice",
+                    f"flat {row.ref} is already allocated to another household",
+                    {"flat": row.ref})  # fmt: skip
     if household is not None and values["allocated_on"] is None:
         # Kept from before when the list gives no allocation day; else the day it arrives.
         today = datetime.now(CAMPAIGN_TZ).date()

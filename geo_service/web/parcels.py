@@ -25,7 +25,7 @@ from geo_service.parcels import workflow
 from geo_service.periods import CAMPAIGN_TZ, CHINA, parse_field_day
 from geo_service.web.i18n import N_
 from geo_service.web.login import render
-from geo_service.web.problems import STATUS_LABELS, error_words
+from geo_service.web.problems import GROUP_LABELS, STATUS_LABELS, error_words
 
 KIND_LABELS = {"land": N_("land delivery"), "demolition": N_("demolition")}
 # What a history row's change was (parcel_versions.change).
@@ -37,12 +37,6 @@ CHANGE_LABELS = {
     "disputed": N_("disputed"),
     "withdrawn": N_("withdrawn"),
     "migrated": N_("migrated from another system"),
-}
-# The verification groups by their names as stored (models.VERIFICATION_GROUPS).
-GROUP_LABELS = {
-    "土地核验组": N_("land verification group"),
-    "拆迁核验组": N_("demolition verification group"),
-    "回迁核验组": N_("relocation verification group"),
 }
 # What the page says after an action succeeded (?done=, from the redirect).
 DONE_LABELS = {

@@ -29,6 +29,13 @@ STATUS_LABELS = {
     "withdrawn": N_("withdrawn"),
 }
 
+# The verification groups by their names as stored (models.VERIFICATION_GROUPS).
+GROUP_LABELS = {
+    "土地核验组": N_("land verification group"),
+    "拆迁核验组": N_("demolition verification group"),
+    "回迁核验组": N_("relocation verification group"),
+}
+
 RULE_LABELS = {
     "bad_coordinate": N_("a boundary point's coordinates cannot be read"),
     "bad_field_day": N_("the field day (核验日期) cannot be read"),
@@ -369,10 +376,7 @@ def geometry_reason(reason: str, _=str) -> str:
 def _params_said(rule: str, params: dict, _) -> dict:
     """The figures that are words themselves (statuses, GEOS reasons, the CRS field's
     advice) in the page's language."""
-    said = {**params, "advice": _(_CRS_FIELD)}
-    for key in ("current", "status"):
-        if said.get(key) in STATUS_LABELS:
-            said[key] = _(STATUS_LABELS[said[key]])
+    said = _named_words({**params, "advice": _(_CRS_FIELD)}, _)
     if rule in ("invalid_geometry", "repaired_geometry") and isinstance(said.get("reason"), str):
         said["reason"] = geometry_reason(said["reason"], _)
     if said.get("where") == "":
@@ -403,16 +407,54 @@ def problem_detail(problem: dict, _=str) -> tuple[str, bool]:
         return problem.get("message") or "", False
 
 
+# Who may ask for a parcel's status (permissions.signoff_refusal): said alike when a page's
+# move is refused and when a file's feature asks for it (the upload rule "signoff").
+SIGNOFF = {
+    "township": N_(
+        "%(user)s may not set the status of parcels in %(township)s: it is not one of their "
+        "townships"
+    ),
+    "officer": N_(
+        "%(user)s (township officer) may move parcels up to delivered or demolished, not to "
+        "%(status)s; signing off and settling a dispute is %(owner)s's work"
+    ),
+    "group": N_(
+        "%(user)s (%(group)s) may not set %(kind)s parcels %(status)s: that is %(owner)s's work"
+    ),
+    "not_done": N_(
+        "a parcel that is %(current)s is not signed off: it is verified once delivered or "
+        "demolished"
+    ),
+    "four_eyes": N_(
+        "%(district)s requires four eyes: %(user)s uploaded or delivered this parcel and may "
+        "not also verify it"
+    ),
+}
+DETAILS.update({f"signoff:{way}": words for way, words in SIGNOFF.items()})
+
 # A refusal's detail by its rule (GeoServiceError.rule), with its figures (.params).
 REFUSALS = {
     "city": N_("%(user)s may not see all of %(city)s: choose their district"),
     "dispute_reason": N_("parcel %(code)s: a dispute needs a reason (the note)"),
+    "field_day_future": N_(
+        "parcel %(code)s: the field day %(day)s is in the future: a change is dated on the day "
+        "it happened, at the latest today (%(today)s)"
+    ),
+    "field_day_window": N_(
+        "parcel %(code)s: the field day %(day)s is %(days)s days ago, more than the "
+        "back-dating window of %(window)s days: an admin records it (import in migration mode)"
+    ),
+    "four_eyes": SIGNOFF["four_eyes"],
     "district": N_("%(user)s may not see %(district)s"),
     "kind": N_(
         "%(user)s (%(group)s) may not do this to %(kind)s parcels: that is %(owner)s's work"
     ),
     "name_district": N_("choose a district: one of %(names)s"),
     "parcel_code": N_("no parcel with code %(code)s"),
+    "parcel_code_several": N_(
+        "parcel code %(code)s is used by %(count)s parcels: %(places)s; choose the township "
+        "(and kind) or give the parcel's number"
+    ),
     "parcel_id": N_("no parcel #%(id)s"),
     "pending_gone": N_("this checked file is no longer waiting: check it again"),
     "project_code": N_("no project with code %(code)s: import the project list first"),
@@ -420,6 +462,10 @@ REFUSALS = {
         "parcel %(code)s: from %(current)s to %(status)s needs a reason (the note)"
     ),
     "role": N_("%(user)s may not do this: it is not for their role"),
+    "signoff_group": SIGNOFF["group"],
+    "signoff_not_done": SIGNOFF["not_done"],
+    "signoff_officer": SIGNOFF["officer"],
+    "signoff_township": SIGNOFF["township"],
     "stale": N_("parcel %(code)s changed since you looked"),
     "township": N_("%(user)s may not do this in %(township)s: it is not one of their townships"),
     "transition": N_(
@@ -428,8 +474,70 @@ REFUSALS = {
     ),
     "unit": N_("no township or district named %(name)s"),
     "withdrawal_reason": N_("parcel %(code)s: a withdrawal needs a reason (the note)"),
+    # the project register and targets (campaign/register.py, campaign/targets.py)
+    "milestone_future": N_("a milestone cannot be recorded done on %(day)s, a future day"),
+    "problem_already": N_("problem #%(id)s is already %(state)s"),
+    "problem_id": N_("no problem #%(id)s"),
+    "problem_solved_future": N_("a problem cannot be solved on %(day)s, a future day"),
+    "problem_text": N_("a problem needs its description"),
+    "target": N_("no %(kind)s target for %(unit)s in %(campaign)s"),
+    "target_negative": N_("a target cannot be negative"),
+    # relocation households and flats (relocation/households.py)
+    "flat": N_("no flat %(flat)s in %(project)s: import the flat list first"),
+    "household": N_("no household %(ref)s: import the household roster first"),
+    "household_dispute_reason": N_("household %(ref)s: a dispute needs a reason"),
+    "household_not_signed_off": N_(
+        "household %(ref)s is not signed off: only a sign-off can be disputed"
+    ),
+    "household_signoff_future": N_("household %(ref)s: a sign-off cannot be dated after today"),
+    "resettlement_project": N_("no resettlement project %(code)s"),
+    # a file refused before its features are read (readers/vector.py, readers/archives.py)
+    "dbf_missing": N_(
+        "%(file)s: the .dbf attribute table of %(member)s is missing, so its parcels have no "
+        "codes; send the .shp, .shx, .dbf and .prj together (zipped)"
+    ),
+    "kml_empty": N_("%(file)s: the KML holds no placemarks"),
+    "no_geometry_column": N_("%(file)s: the %(format)s file holds no geometry column"),
+    "no_layer": N_("%(file)s: the file holds no layer"),
+    "several_layers": N_(
+        "%(file)s: several layers (%(layers)s); name one in the form's Layer field"
+    ),
+    "shx_missing": N_(
+        "%(file)s: the Shapefile's .shx index is missing; send the .shp, .shx, .dbf and .prj "
+        "together (zipped)"
+    ),
+    "vector_unreadable": N_("%(file)s: not a readable %(format)s file (%(reason)s)"),
+    "zip_bomb": N_(
+        "%(file)s: %(entry)s would unpack from %(packed)s to %(unpacked)s; refused as a "
+        "possible zip bomb"
+    ),
+    "zip_compression": N_(
+        "%(file)s: %(entry)s uses an unsupported compression method; zip it again with "
+        "ordinary (deflate) compression"
+    ),
+    "zip_damaged": N_("%(file)s: the archive is damaged (%(reason)s)"),
+    "zip_encrypted": N_("%(file)s: %(entry)s is encrypted; send an archive without a password"),
+    "zip_invalid": N_("%(file)s: not a valid zip archive (%(reason)s)"),
+    "zip_symlink": N_("%(file)s: the archive holds a symbolic link (%(entry)s)"),
+    "zip_too_large": N_("%(file)s: the archive would unpack to more than %(limit)s; refused"),
+    "zip_too_many": N_(
+        "%(file)s: the archive holds %(count)s entries, more than the %(limit)s allowed"
+    ),
+    "zip_unsafe_path": N_("%(file)s: unsafe path %(entry)s in the archive (absolute or '..')"),
 }
 _KIND_WORDS = {"land": N_("land delivery"), "demolition": N_("demolition")}
+_PROBLEM_STATES = {"open": N_("open"), "solved": N_("solved")}
+
+
+def _named_words(said: dict, _) -> dict:
+    """The figures that name a kind, a status or a verification group, said in the page's
+    language (the rest are names and numbers, shown as they are)."""
+    for key, words in (("kind", _KIND_WORDS), ("current", STATUS_LABELS),
+                       ("status", STATUS_LABELS), ("owner", GROUP_LABELS),
+                       ("group", GROUP_LABELS), ("state", _PROBLEM_STATES)):  # fmt: skip
+        if isinstance(said.get(key), str) and said[key] in words:
+            said[key] = _(words[said[key]])
+    return said
 
 
 def refusal_detail(exc: GeoServiceError, _=str) -> str:
@@ -438,12 +546,12 @@ def refusal_detail(exc: GeoServiceError, _=str) -> str:
     wording = REFUSALS.get(getattr(exc, "rule", None))
     params = getattr(exc, "params", None)
     if wording is not None and params is not None:
-        said = dict(params)
-        if said.get("kind") in _KIND_WORDS:
-            said["kind"] = _(_KIND_WORDS[said["kind"]])
-        for key in ("current", "status"):
-            if said.get(key) in STATUS_LABELS:
-                said[key] = _(STATUS_LABELS[said[key]])
+        said = _named_words(dict(params), _)
+        if isinstance(said.get("places"), list):
+            said["places"] = "; ".join(
+                f"{town} {_(_KIND_WORDS.get(kind, kind))} #{number}"
+                for town, kind, number in said["places"]
+            )
         if "allowed" in said:
             said["allowed"] = ", ".join(_(STATUS_LABELS.get(s, s)) for s in said["allowed"]) or "—"
         try:
@@ -451,6 +559,60 @@ def refusal_detail(exc: GeoServiceError, _=str) -> str:
         except (KeyError, TypeError, ValueError):
             pass
     return _first_line(exc)
+
+
+# A relocation roster's or flat list's problems (relocation/rosters.py), keyed like DETAILS.
+ROSTER_DETAILS = {
+    "bad_value:floor_area": N_("建筑面积 (floor area) must be more than 0"),
+    "dates_out_of_order:deadline": N_(
+        "certificate deadline %(deadline)s is before the promised hand-over (%(promised)s)"
+    ),
+    "dates_out_of_order:promised": N_(
+        "promised hand-over %(promised)s is before the transition began (%(start)s)"
+    ),
+    "empty:flats": N_("the flat list has no flats"),
+    "empty:households": N_("the roster has no households"),
+    "flat_given_twice": N_("flat %(flat)s is already allocated to another household"),
+    "missing_value:flat": N_("安置项目, 楼栋 and 房号 are all needed"),
+    "missing_value:flats_due": N_(
+        "产权调换/混合 households need 应安置套数 (flats due) of at least 1"
+    ),
+    "missing_value:parcel": N_("地块编号 (parcel code) is empty"),
+    "missing_value:ref": N_("户号 (household number) is empty"),
+    "over_allocated:cash": N_("a cash household (货币补偿) is due no flats"),
+    "unknown_household": N_("no household %(ref)s: import the roster first"),
+    "unknown_parcel": N_("no parcel with code %(code)s"),
+    "unknown_project": N_("no resettlement project %(code)s"),
+}
+
+
+def roster_detail(problem: dict, _=str) -> tuple[str, bool]:
+    """A roster problem's detail in the page's language, and whether it is ours (False:
+    the importer's own English message)."""
+    params = problem.get("params")
+    if params is None:
+        return problem.get("message") or "", False
+    variant = params.get("variant")
+    rule = problem.get("rule")
+    wording = ROSTER_DETAILS.get(f"{rule}:{variant}" if variant else rule)
+    if wording is None:
+        return problem.get("message") or "", False
+    try:
+        return _(wording) % params, True
+    except (KeyError, TypeError, ValueError):
+        return problem.get("message") or "", False
+
+
+def roster_with_words(report: dict, request) -> dict:
+    """A roster report for a client that asked for a language: each problem gets `said`
+    (the language and its detail from the catalogs), like `with_words`."""
+    if not request.headers.get("accept-language"):
+        return report
+    _, locale = gettext_for(request), choose(request)
+    for problem in report.get("problems", []):
+        detail, ours = roster_detail(problem, _)
+        problem["said"] = {"lang": HTML_LANG[locale], "detail": detail, "translated": ours}
+    return report
 
 
 def with_words(report: dict, request) -> dict:

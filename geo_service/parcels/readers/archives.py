@@ -60,11 +60,17 @@ def inspect(path: Path, limits: Limits | None = None, filename: str | None = Non
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        raise UploadRefused(f"{name}: not a valid zip archive ({exc})") from None
+        raise UploadRefused(
+            f"{name}: not a valid zip archive ({exc})",
+            rule="zip_invalid",
+            params={"file": name, "reason": str(exc)},
+        ) from None
     if len(infos) > limits.max_members:
         raise UploadRefused(
             f"{name}: the archive holds {len(infos)} entries, more than the "
-            f"{limits.max_members} allowed"
+            f"{limits.max_members} allowed",
+            rule="zip_too_many",
+            params={"file": name, "count": len(infos), "limit": limits.max_members},
         )
     total = 0
     members = []
@@ -74,7 +80,9 @@ def inspect(path: Path, limits: Limits | None = None, filename: str | None = Non
         if total > limits.max_uncompressed:
             raise UploadRefused(
                 f"{name}: the archive would unpack to more than "
-                f"{_size(limits.max_uncompressed)}; refused"
+                f"{_size(limits.max_uncompressed)}; refused",
+                rule="zip_too_large",
+                params={"file": name, "limit": _size(limits.max_uncompressed)},
             )
         if not info.is_dir() and not _ignored(info.filename):
             members.append(Member(info.filename, info.file_size))
@@ -85,26 +93,39 @@ def _check_entry(info: zipfile.ZipInfo, name: str, limits: Limits) -> None:
     entry = info.filename
     parts = PurePosixPath(entry.replace("\\", "/")).parts
     if entry.startswith(("/", "\\")) or (len(entry) > 1 and entry[1] == ":") or ".." in parts:
-        raise UploadRefused(f"{name}: unsafe path {entry!r} in the archive (absolute or '..')")
+        raise UploadRefused(
+            f"{name}: unsafe path {entry!r} in the archive (absolute or '..')",
+            rule="zip_unsafe_path", params={"file": name, "entry": entry},
+        )  # fmt: skip
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
-        raise UploadRefused(f"{name}: the archive holds a symbolic link ({entry!r})")
+        raise UploadRefused(
+            f"{name}: the archive holds a symbolic link ({entry!r})",
+            rule="zip_symlink", params={"file": name, "entry": entry},
+        )  # fmt: skip
     if info.flag_bits & 0x1:
-        raise UploadRefused(f"{name}: {entry!r} is encrypted; send an archive without a password")
+        raise UploadRefused(
+            f"{name}: {entry!r} is encrypted; send an archive without a password",
+            rule="zip_encrypted", params={"file": name, "entry": entry},
+        )  # fmt: skip
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         # bzip2/LZMA members are rare in survey hand-overs and GDAL cannot stream all of them.
         raise UploadRefused(
             f"{name}: {entry!r} uses an unsupported compression method; "
-            "re-zip it with ordinary (deflate) compression"
-        )
+            "re-zip it with ordinary (deflate) compression",
+            rule="zip_compression", params={"file": name, "entry": entry},
+        )  # fmt: skip
     if info.file_size > limits.ratio_floor:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > limits.max_ratio:
             raise UploadRefused(
                 f"{name}: {entry!r} would unpack from {_size(info.compress_size)} to "
                 f"{_size(info.file_size)} (ratio {ratio:,.0f}:1, limit {limits.max_ratio:,.0f}:1); "
-                "refused as a possible zip bomb"
-            )
+                "refused as a possible zip bomb",
+                rule="zip_bomb",
+                params={"file": name, "entry": entry, "packed": _size(info.compress_size),
+                        "unpacked": _size(info.file_size)},
+            )  # fmt: skip
 
 
 def _ignored(entry: str) -> bool:
@@ -138,7 +159,11 @@ def extracted(path: Path, members: list[Member], filename: str | None = None) ->
                     with archive.open(member.name) as source, target.open("wb") as out:
                         _copy_capped(source, out, member.size)
         except Exception as exc:  # BadZipFile, zlib.error, EOFError: a damaged archive
-            raise UploadRefused(f"{name}: the archive is damaged ({exc})") from None
+            raise UploadRefused(
+                f"{name}: the archive is damaged ({exc})",
+                rule="zip_damaged",
+                params={"file": name, "reason": str(exc)},
+            ) from None
         yield root
 
 
@@ -149,7 +174,11 @@ def read_member(path: Path, member: Member, filename: str | None = None) -> byte
         with zipfile.ZipFile(path) as archive, archive.open(member.name) as source:
             return source.read(member.size + 1)[: member.size]
     except Exception as exc:
-        raise UploadRefused(f"{name}: the archive is damaged ({exc})") from None
+        raise UploadRefused(
+            f"{name}: the archive is damaged ({exc})",
+            rule="zip_damaged",
+            params={"file": name, "reason": str(exc)},
+        ) from None
 
 
 def _copy_capped(source, out, size: int) -> None:

@@ -53,10 +53,15 @@ def read_vector(
     except (DataSourceError, DataLayerError) as exc:
         detail = first_line(exc).replace(str(path), path.name)
         raise UploadRefused(
-            f"{filename}: not a readable vector file ({_label(kind)}: {detail})"
+            f"{filename}: not a readable vector file ({_label(kind)}: {detail})",
+            rule="vector_unreadable",
+            params={"file": filename, "format": _FORMATS[kind], "reason": detail},
         ) from None
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
-        raise UploadRefused(f"{filename}: the {_label(kind)} holds no geometry column")
+        raise UploadRefused(
+            f"{filename}: the {_label(kind)} holds no geometry column",
+            rule="no_geometry_column", params={"file": filename, "format": _FORMATS[kind]},
+        )  # fmt: skip
     return frame, used, notes
 
 
@@ -79,10 +84,15 @@ def layer_info(path: Path, kind: str, filename: str, encoding: str | None, layer
     except (DataSourceError, DataLayerError) as exc:
         detail = first_line(exc).replace(str(path), path.name)
         raise UploadRefused(
-            f"{filename}: not a readable vector file ({_label(kind)}: {detail})"
+            f"{filename}: not a readable vector file ({_label(kind)}: {detail})",
+            rule="vector_unreadable",
+            params={"file": filename, "format": _FORMATS[kind], "reason": detail},
         ) from None
     if info.get("geometry_type") is None:
-        raise UploadRefused(f"{filename}: the {_label(kind)} holds no geometry column")
+        raise UploadRefused(
+            f"{filename}: the {_label(kind)} holds no geometry column",
+            rule="no_geometry_column", params={"file": filename, "format": _FORMATS[kind]},
+        )  # fmt: skip
     return used, read_encoding, chosen, info
 
 
@@ -101,6 +111,10 @@ def read_batches(path: Path, layer, encoding, count: int, batch_size: int, colum
         yield pd.DataFrame(frame) if columns is not None else frame
 
 
+# The format's name as the pages say it (a name: the same in every language).
+_FORMATS = {SHAPEFILE: "Shapefile", GEOPACKAGE: "GeoPackage", GEOJSON: "GeoJSON", KML: "KML"}
+
+
 def _label(kind: str) -> str:
     return {
         SHAPEFILE: "Shapefile",
@@ -115,13 +129,15 @@ def _shapefile_encoding(path: Path, encoding: str | None, filename: str) -> tupl
     if not _sidecar(path, ".shx"):
         raise UploadRefused(
             f"{path.name}: the Shapefile's .shx index is missing; send the .shp, .shx, .dbf "
-            "and .prj together (zipped)"
-        )
+            "and .prj together (zipped)",
+            rule="shx_missing", params={"file": path.name},
+        )  # fmt: skip
     if not _sidecar(path, ".dbf"):
         raise UploadRefused(
             f"{filename}: the .dbf attribute table of {path.name} is missing, so its parcels "
-            "have no codes; send the .shp, .shx, .dbf and .prj together (zipped)"
-        )
+            "have no codes; send the .shp, .shx, .dbf and .prj together (zipped)",
+            rule="dbf_missing", params={"file": filename, "member": path.name},
+        )  # fmt: skip
     if encoding:
         return encoding, encoding
     cpg = _sidecar(path, ".cpg")
@@ -143,14 +159,19 @@ def _sidecar(path: Path, suffix: str) -> Path | None:
 def _single_layer(dataset: str, name: str) -> str | None:
     layers = pyogrio.list_layers(dataset)
     if len(layers) == 0:
-        raise UploadRefused(f"{name}: the file holds no layer")
+        raise UploadRefused(
+            f"{name}: the file holds no layer", rule="no_layer", params={"file": name}
+        )
     if len(layers) == 1:
         return None
     polygon_layers = [row[0] for row in layers if row[1] is None or "Polygon" in str(row[1])]
     if len(polygon_layers) == 1:
         return polygon_layers[0]
     listed = ", ".join(str(row[0]) for row in layers)
-    raise UploadRefused(f"{name}: several layers ({listed}); say which one with --layer")
+    raise UploadRefused(
+        f"{name}: several layers ({listed}); say which one with --layer",
+        rule="several_layers", params={"file": name, "layers": listed},
+    )  # fmt: skip
 
 
 def _read_kml(dataset: str, name: str, layer: str | None):
@@ -160,7 +181,9 @@ def _read_kml(dataset: str, name: str, layer: str | None):
     frames = [pyogrio.read_dataframe(dataset, layer=lyr) for lyr in layers]
     frames = [f for f in frames if len(f)]
     if not frames:
-        raise UploadRefused(f"{name}: the KML holds no placemarks")
+        raise UploadRefused(
+            f"{name}: the KML holds no placemarks", rule="kml_empty", params={"file": name}
+        )
     frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
     frame = frame.drop(columns=[c for c in KML_STYLE_COLUMNS if c in frame.columns])
     types = frame.geometry.geom_type
