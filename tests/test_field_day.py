@@ -226,6 +226,28 @@ def test_api_withdrawal_takes_the_field_day_under_the_same_rules(api, delivered)
     assert last["recorded_by"] == "land_all"
 
 
+def test_page_withdrawal_takes_the_field_day(delivered):
+    page = signed_in_page("land_all")
+    act = f"/parcels/{delivered}/act"
+    origin = {"Origin": "http://testserver"}
+    form = page.get(f"/parcels/%23{delivered}").text
+    assert 'name="action" value="withdraw"' in form
+    future = (_today() + timedelta(days=1)).isoformat()
+    data = {"action": "withdraw", "note": "重复登记", "field_day": future}
+    refused = page.post(act, data=data, headers=origin)
+    assert refused.status_code == 400 and "in the future" in refused.text
+    day = _field_day()
+    done = page.post(act, data={**data, "field_day": day.isoformat()}, headers=origin)
+    assert done.status_code == 200 and "已撤销" in done.text, done.text
+    last = _latest(delivered)
+    assert last["status"] == "withdrawn" and _day_of(last["valid_from"]) == day
+    assert _day_of(last["recorded_at"]) == _today() and last["recorded_by"] == "land_all"
+    # Officers do not withdraw: the page does not offer it.
+    assert (
+        'value="withdraw"' not in signed_in_page("officer_all").get(f"/parcels/%23{delivered}").text
+    )
+
+
 def test_cli_withdraw_on_and_an_admin_beyond_the_window(delivered, monkeypatch):
     def run(*args, as_user="land_all"):
         command = ["withdraw", "FD-001", "--township", "新店镇", "--reason", "重复登记", *args]
