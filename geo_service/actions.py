@@ -67,7 +67,7 @@ def change_status(
     if to == "disputed":
         return dispute(session, who, parcel, note or "", expected=expected, on=on)
     if to == "withdrawn":
-        return withdraw(session, who, parcel, note or "", expected=expected)
+        return withdraw(session, who, parcel, note or "", expected=expected, on=on)
     who = _parcel_check(session, who, parcel, "status", to)
     _check_field_day(who, parcel, on)
     before = parcel.status
@@ -144,16 +144,18 @@ def dispute(
 
 
 def withdraw(
-    session: Session, who: Principal | None, parcel: Parcel, reason: str, expected=None
+    session: Session, who: Principal | None, parcel: Parcel, reason: str, expected=None, on=None
 ) -> workflow.Transition:
-    """Soft delete: by an admin, or by a verifier of the parcel's kind in its township."""
+    """Soft delete: by an admin, or by a verifier of the parcel's kind in its township;
+    `on` the day it was decided, when not now (the same rules as a sign-off's field day)."""
     guard = _refusals_audited("parcel.withdraw", lambda: _label(parcel))
     who = guard(lambda w: permissions.check_withdraw(w, parcel), who)
+    _check_field_day(who, parcel, on)
     before = parcel.status
-    done = workflow.withdraw(session, parcel, reason, who.username, expected=expected)
+    done = workflow.withdraw(session, parcel, reason, who.username, expected=expected, on=on)
     audit.record(
         session, who.username, "parcel.withdraw", _label(parcel), source=who.source,
-        before=before, reason=reason,
+        before=before, reason=reason, **_field_day(done, on),
     )  # fmt: skip
     return done
 

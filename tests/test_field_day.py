@@ -195,3 +195,112 @@ def test_a_demolition_file_may_say_demolished_and_a_land_file_may_not(db, tmp_pa
             import_file(session, path, ImportOptions("land", "新店镇", dry_run=True))
     (problem,) = refused.value.report.problems
     assert problem.rule == "unknown_status" and problem.code == "DM-1"
+
+
+def _latest(parcel_id: int) -> dict:
+    with session_scope() as session:
+        return history(session, session.get(Parcel, parcel_id))[-1]
+
+
+def test_api_withdrawal_takes_the_field_day_under_the_same_rules(api, delivered):
+    window = get_settings().backdate_window_days
+    url = f"/api/parcels/{delivered}/withdraw"
+    tomorrow = (_today() + timedelta(days=1)).isoformat()
+    r = api.post(url, json={"reason": "重复登记", "field_day": tomorrow},
+                 headers=auth("land_all"))  # fmt: skip
+    assert r.status_code == 400 and "in the future" in r.text, r.text
+    old = (_today() - timedelta(days=window + 1)).isoformat()
+    r = api.post(url, json={"reason": "重复登记", "on": old}, headers=auth("land_all"))
+    assert r.status_code == 403 and f"back-dating window of {window} days" in r.text, r.text
+    with session_scope() as session:
+        assert session.get(Parcel, delivered).status == "delivered"
+    day = _field_day()
+    r = api.post(url, json={"reason": "重复登记", "field_day": day.isoformat()},
+                 headers=auth("land_all"))  # fmt: skip
+    assert r.status_code == 200, r.text
+    with session_scope() as session:
+        parcel = session.get(Parcel, delivered)
+        assert parcel.status == "withdrawn"
+        assert parcel.withdrawn_at.astimezone(CHINA).date() == day
+    last = _latest(delivered)
+    assert _day_of(last["valid_from"]) == day and _day_of(last["recorded_at"]) == _today()
+    assert last["recorded_by"] == "land_all"
+
+
+def test_page_withdrawal_takes_the_field_day(delivered):
+    page = signed_in_page("land_all")
+    act = f"/parcels/{delivered}/act"
+    origin = {"Origin": "http://testserver"}
+    form = page.get(f"/parcels/%23{delivered}").text
+    assert 'name="action" value="withdraw"' in form
+    future = (_today() + timedelta(days=1)).isoformat()
+    data = {"action": "withdraw", "note": "重复登记", "field_day": future}
+    refused = page.post(act, data=data, headers=origin)
+    assert refused.status_code == 400 and "in the future" in refused.text
+    day = _field_day()
+    done = page.post(act, data={**data, "field_day": day.isoformat()}, headers=origin)
+    assert done.status_code == 200 and "已撤销" in done.text, done.text
+    last = _latest(delivered)
+    assert last["status"] == "withdrawn" and _day_of(last["valid_from"]) == day
+    assert _day_of(last["recorded_at"]) == _today() and last["recorded_by"] == "land_all"
+    # Officers do not withdraw: the page does not offer it.
+    assert (
+        'value="withdraw"' not in signed_in_page("officer_all").get(f"/parcels/%23{delivered}").text
+    )
+
+
+def test_cli_withdraw_on_and_an_admin_beyond_the_window(delivered, monkeypatch):
+    def run(*args, as_user="land_all"):
+        command = ["withdraw", "FD-001", "--township", "新店镇", "--reason", "重复登记", *args]
+        return runner.invoke(app, with_user(command, as_user))
+
+    future = run("--on", (_today() + timedelta(days=1)).isoformat())
+    assert future.exit_code != 0 and "in the future" in future.output
+    # The parcel was delivered 18 days ago: an admin's day beyond the window must still
+    # come after that, so the window is narrowed to 10 days.
+    monkeypatch.setattr(get_settings(), "backdate_window_days", 10)
+    old = _today() - timedelta(days=12)
+    refused = run("--on", old.isoformat())
+    assert refused.exit_code != 0 and "back-dating window of 10 days" in refused.output
+    done = run("--on", old.isoformat(), as_user="admin_t")
+    assert done.exit_code == 0, done.output
+    assert f"happened {old.isoformat()}" in done.stdout
+    last = _latest(delivered)
+    assert _day_of(last["valid_from"]) == old and last["recorded_by"] == "admin_t"
+
+
+def test_page_bulk_move_takes_one_field_day_for_all(db, tmp_path):
+    start = _field_day() - timedelta(days=15)
+    shapes = [PARCEL, rectangle(XINDIAN, 700, 300, 200, 120)]
+    path = write(frame(shapes, code=["FD-011", "FD-012"]), tmp_path / "two.gpkg", CM120E, "GPKG")
+    with session_scope() as session:
+        options = ImportOptions(kind="land", township="新店镇", actor="测绘队",
+                                recorded_at=_at(start))  # fmt: skip
+        import_file(session, path, options)
+        parcels = session.scalars(select(Parcel).order_by(Parcel.code)).all()
+        for parcel in parcels:
+            set_status(session, parcel, "in_progress", "区征迁办", now=_at(start))
+        ids = [p.id for p in parcels]
+    page = signed_in_page("officer_all")
+    origin = {"Origin": "http://testserver"}
+    listed = page.get("/parcels")
+    assert f'name="field_day" value="{_today().isoformat()}"' in listed.text
+    window = get_settings().backdate_window_days
+
+    def move(day: date):
+        data = {"ids": ids, "to": "delivered", "note": "交地确认书已签", "field_day": day}
+        return page.post("/parcels", data=data, headers=origin)
+
+    future = move(_today() + timedelta(days=1))
+    assert future.status_code == 400 and "in the future" in future.text
+    old = move(_today() - timedelta(days=window + 1))
+    assert old.status_code == 403 and "back-dating window" in old.text
+    with session_scope() as session:
+        assert {session.get(Parcel, i).status for i in ids} == {"in_progress"}
+    day = _field_day()
+    done = move(day)
+    assert done.status_code == 200, done.text
+    for parcel_id in ids:
+        last = _latest(parcel_id)
+        assert last["status"] == "delivered" and last["recorded_by"] == "officer_all"
+        assert _day_of(last["valid_from"]) == day and _day_of(last["recorded_at"]) == _today()

@@ -519,3 +519,25 @@ def test_codes_that_are_not_plain_text_are_refused(session, tmp_path):
     refused = [(p.feature, p.rule) for p in caught.value.report.problems if p.severity == "error"]
     assert refused == [(1, "code_not_text"), (2, "code_not_text"), (3, "code_not_text")]
     assert session.execute(text("SELECT count(*) FROM parcels")).scalar() == 0
+
+
+def test_a_csv_with_a_wkt_column_is_a_parcel_layer(tmp_path):
+    """Issue 23: a CSV whose header names a WKT geometry column (what `export parcels`
+    writes, or a GIS's "geometry" column; here GBK, as Excel saves it) is read by GDAL as
+    parcels, every field as text; a CSV without one stays a boundary-point table."""
+    shape = shapely.box(500_000.0, 2_890_000.0, 500_180.0, 2_890_120.0)
+    lines = ["地块编号,名称,geometry", f'0012,新店一号,"{shape.wkt}"']
+    path = tmp_path / "parcels.csv"
+    path.write_bytes("\r\n".join(lines).encode("gbk"))
+    read = read_features(path, crs="EPSG:4549")
+    assert list(read.frame["code"]) == ["0012"] and list(read.frame["name"]) == ["新店一号"]
+    assert read.frame.geometry.iloc[0].equals(shape)
+    assert read.encoding in ("GBK", "GB18030")
+    assert "geometry" not in set(read.frame.columns) - {read.frame.geometry.name}
+    points = tmp_path / "points.csv"
+    corners = [(2890000, 500000), (2890000, 500180), (2890120, 500180), (2890120, 500000)]
+    rows = [f"A1,J{i + 1},{x},{y}" for i, (x, y) in enumerate([*corners, corners[0]])]
+    points.write_text("\r\n".join(["宗地号,点号,X,Y", *rows]), encoding="utf-8")
+    table = read_features(points, crs="EPSG:4549")
+    assert list(table.frame["code"]) == ["A1"]
+    assert table.frame.geometry.iloc[0].area == pytest.approx(shape.area)

@@ -131,11 +131,12 @@ def _export(folder, fmt: str) -> list:
     return files
 
 
-def _migrate(files, user: str = "admin_t") -> None:
+def _migrate(files, user: str = "admin_t", crs: str | None = None) -> None:
     with session_scope() as session:
         who = acting_user(session, user)
         for kind, township, path in files:
-            actions.upload(session, who, path, upload_options(kind, township, migration=True))
+            options = upload_options(kind, township, crs=crs, migration=True)
+            actions.upload(session, who, path, options)
 
 
 def _plan():
@@ -176,6 +177,21 @@ def test_a_district_moved_to_a_fresh_system_keeps_its_figures(db, tmp_path_facto
                 assert [got[i] for i in areas] == pytest.approx([want[i] for i in areas], rel=2e-4)
     else:
         assert after["years"] == before["years"]
+
+
+def test_a_csv_export_imports_back_with_the_same_figures(db, tmp_path):
+    """Issue 23: an exported CSV (WKT geometry column) was read as a boundary-point table
+    and refused. A CSV declares no CRS: the importer names it (the export's 4490)."""
+    _fresh()
+    plan = [(state, 40 * (i + 1), i) for i, state in enumerate(STATES)]
+    _build("land", plan, tmp_path)
+    _build("demolition", plan[::-1], tmp_path)
+    before = _state()
+    files = _export(tmp_path, "csv")
+    assert all(path.suffix == ".csv" for _k, _t, path in files)
+    _fresh()
+    _migrate(files, crs="EPSG:4490")
+    assert _state() == before
 
 
 def test_migration_is_an_admins_and_on_record(db, tmp_path):

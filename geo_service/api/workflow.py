@@ -60,6 +60,7 @@ class Dispute(BaseModel):
 class Withdrawal(BaseModel):
     reason: NoteText = Field(description="why the parcel leaves the register")
     version: int | None = _VERSION
+    field_day: FieldDay = None
 
 
 def _parcel(session, parcel_id: int, who):
@@ -119,7 +120,9 @@ def workflow_router() -> APIRouter:
         """Take the parcel off the register (soft delete, by an admin or the verifier of its
         kind and township): its history stays, it counts in no tally, map or overlap check."""
         parcel = _parcel(session, parcel_id, who)
-        done = actions.withdraw(session, who, parcel, body.reason, expected=body.version)
+        done = actions.withdraw(
+            session, who, parcel, body.reason, expected=body.version, on=body.field_day
+        )
         return done.as_dict()
 
     return router

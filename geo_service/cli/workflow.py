@@ -162,16 +162,23 @@ def withdraw_command(
     reason: str = typer.Option(..., callback=_note, help="why the parcel leaves the register"),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
+    on: str | None = typer.Option(None, "--on", help=_ON_HELP),
     as_user: str | None = as_option(),
 ) -> None:
     """Withdraw a parcel (soft delete; an admin, or a verifier of its kind and township):
     its history stays, a `withdrawn` version records who, when and why, and it counts in no
     tally, map or overlap check from then on. Parcels are never deleted.
 
-    Example: geo-service withdraw XD-001 --reason "重复登记" --township 新店镇 --as 林志伟
+    Examples:
+
+      geo-service withdraw XD-001 --reason "重复登记" --township 新店镇 --as 林志伟
+
+      geo-service withdraw XD-001 --reason "重复登记" --on 2017-06-28 --as 林志伟
     """
     _transition(
-        lambda s, who: actions.withdraw(s, who, _parcel(s, code, township, kind), reason),
+        lambda s, who: actions.withdraw(
+            s, who, _parcel(s, code, township, kind), reason, on=_on(on)
+        ),
         as_user,
     )
 

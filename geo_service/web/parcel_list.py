@@ -2,6 +2,7 @@
 and several parcels moved on together (all or nothing, through actions.change_status)."""
 
 import json
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -15,6 +16,7 @@ from geo_service.api.deps import NoteText, SessionDep
 from geo_service.errors import GeoServiceError, http_status
 from geo_service.models import KINDS, STATUSES, AdminUnit, Parcel, Project
 from geo_service.parcels import workflow
+from geo_service.periods import CHINA, parse_field_day
 from geo_service.web.i18n import gettext_for
 from geo_service.web.login import render
 from geo_service.web.parcels import _GLOBALS, map_assets
@@ -130,6 +132,7 @@ def _list_page(request, session, who, f: dict, status_code=200, error=None, done
         error=error,
         done=done,
         can_move=bool(moves),
+        today=datetime.now(CHINA).date().isoformat(),
         **_GLOBALS,
     )
 
@@ -164,22 +167,30 @@ def parcel_list_router() -> APIRouter:
         ids: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI reads it, never mutates)
         to: Annotated[str, Form(max_length=16)] = "",
         note: Annotated[NoteText | None, Form()] = None,
+        field_day: Annotated[str | None, Form(max_length=32)] = None,
     ):
         """One transaction: every selected parcel moves, or none does (the one that could
-        not is named)."""
+        not is named). `field_day`: the day they moved in the field (核验日期), for all of
+        them, under the sign-off's rules (never in the future; an admin's beyond the
+        back-dating window)."""
         f = dict(township="", kind="", status="", project="", flagged=False, q="",
                  sort="code", desc=False, page=0)  # fmt: skip
         _ = gettext_for(request)
         if not ids:
             error = _("Select parcels first.")
             return _list_page(request, session, who, f, 400, error=error)
+        try:
+            on = parse_field_day(field_day, "field day")
+        except GeoServiceError as exc:
+            return _list_page(request, session, who, f, http_status(exc),
+                              error=error_words(exc, request))  # fmt: skip
         code = None
         try:
             for parcel_id in sorted(set(ids)):
                 code = f"#{parcel_id}"
                 parcel = workflow.get_parcel(session, parcel_id, lock=True)
                 code = parcel.code
-                actions.change_status(session, who, parcel, to, note or None)
+                actions.change_status(session, who, parcel, to, note or None, on=on)
             session.commit()
         except GeoServiceError as exc:
             session.rollback()

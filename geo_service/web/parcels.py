@@ -43,6 +43,7 @@ DONE_LABELS = {
     "verify": N_("verified"),
     "dispute": N_("dispute recorded"),
     "status": N_("status changed"),
+    "withdraw": N_("withdrawn"),
 }
 _GLOBALS = {
     "status_label": STATUS_LABELS,
@@ -73,7 +74,16 @@ def offered_actions(session, who, parcel: Parcel) -> dict:
         "moves": moves,
         "verify": "verified" in targets and _allowed(session, who, parcel, "verify"),
         "dispute": "disputed" in targets and _allowed(session, who, parcel, "dispute"),
+        "withdraw": parcel.status != "withdrawn" and _may_withdraw(who, parcel),
     }
+
+
+def _may_withdraw(who, parcel: Parcel) -> bool:
+    try:
+        permissions.check_withdraw(who, parcel)
+    except GeoServiceError:
+        return False
+    return True
 
 
 # The parcel and what lies within about 300 m of it, in lon/lat for Leaflet.
@@ -167,6 +177,8 @@ def parcels_pages_router() -> APIRouter:
                 actions.verify(session, who, parcel, note or None, on=on)
             elif action == "dispute":
                 actions.dispute(session, who, parcel, note or "", on=on)
+            elif action == "withdraw":
+                actions.withdraw(session, who, parcel, note or "", on=on)
             else:
                 actions.change_status(session, who, parcel, to or "", note or None, on=on)
             session.commit()

@@ -89,7 +89,8 @@ _SIGNATURES = (
 _SUPPORTED = (
     "send a zipped Shapefile, a GeoPackage, GeoJSON, KML/KMZ, a boundary-point "
     "coordinate file (界址点坐标文件, .txt), a 南方CASS drawing (.dxf), a boundary-point "
-    "table (界址点成果表, .xlsx or .csv) or a CASS coordinate file (.dat)"
+    "table (界址点成果表, .xlsx or .csv), a CSV with a WKT geometry column or a CASS "
+    "coordinate file (.dat)"
 )
 
 
@@ -302,6 +303,8 @@ def _kind(path: Path, name: str) -> str:
     suffix = path.suffix.lower()
     if suffix == point_tables.DAT and _looks_like_boundary_points(path):
         return TEXT_SUFFIX  # a 界址点坐标文件 saved as .dat, not CASS's point list
+    if suffix == point_tables.CSV and _names_wkt_column(path):
+        return vector.WKT_CSV  # a parcel layer (what `export parcels` writes), read by GDAL
     if suffix in ARCHIVE_SUFFIXES or suffix == TEXT_SUFFIX or suffix in SURVEYOR_SUFFIXES:
         return suffix
     if suffix in vector.SUFFIXES:
@@ -385,6 +388,13 @@ def _looks_like_boundary_points(path: Path) -> bool:
     # a character cut at 4000 bytes: be lenient, as for archive members
     text = (detect_text(head) or ("", head.decode("gb18030", "replace")))[1]
     return boundary_points.looks_like(text)
+
+
+def _names_wkt_column(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4000)
+    text = (detect_text(head) or ("", head.decode("gb18030", "replace")))[1]
+    return vector.has_wkt_column(text.partition("\n")[0])
 
 
 def _read_surveyor_file(path, name, kind, override, encoding, layer, columns, place) -> _Raw:
@@ -542,6 +552,7 @@ _READERS: dict[str, Callable[..., _Raw]] = {
     ".kmz": _read_archive,
     TEXT_SUFFIX: _read_text,
     **dict.fromkeys(vector.SUFFIXES.values(), _read_vector_file),
+    vector.WKT_CSV: _read_vector_file,
 }
 
 

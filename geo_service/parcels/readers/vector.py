@@ -1,5 +1,8 @@
-"""Everything GDAL reads, through pyogrio: Shapefile, GeoPackage, GeoJSON, KML/KMZ."""
+"""Everything GDAL reads, through pyogrio: Shapefile, GeoPackage, GeoJSON, KML/KMZ and a CSV
+with a WKT geometry column (what `export parcels --format csv` writes)."""
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -10,11 +13,15 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo_service.errors import UploadRefused
-from geo_service.parcels.readers.encoding import UTF8, detect_dbf_encoding
+from geo_service.parcels.readers.encoding import UTF8, detect_dbf_encoding, detect_text
 
 SHAPEFILE, GEOPACKAGE, GEOJSON, KML = ".shp", ".gpkg", ".geojson", ".kml"
 SUFFIXES = {".shp": SHAPEFILE, ".gpkg": GEOPACKAGE, ".geojson": GEOJSON, ".json": GEOJSON}
 SUFFIXES[".kml"] = KML
+# Not a suffix: a .csv is a boundary-point table unless its header names a WKT column.
+WKT_CSV = ".csv+wkt"
+# The geometry column's names GDAL's CSV driver looks for (GEOM_POSSIBLE_NAMES), lower case.
+WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom", "wkt_geom")
 SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
 # Columns LIBKML adds to every Placemark; the name and description are kept.
 KML_STYLE_COLUMNS = (
@@ -46,6 +53,8 @@ def read_vector(
     try:
         if kind == KML:
             frame, notes = _read_kml(str(path), filename, layer)
+        elif kind == WKT_CSV:
+            frame, notes = _read_wkt_csv(path, read_encoding), []
         else:
             chosen = layer or _single_layer(str(path), filename)
             frame = pyogrio.read_dataframe(str(path), layer=chosen, encoding=read_encoding)
@@ -69,8 +78,17 @@ def _encodings(path: Path, kind: str, filename: str, encoding: str | None):
     """(encoding reported, encoding given to pyogrio)."""
     if kind == SHAPEFILE:
         return _shapefile_encoding(path, encoding, filename)
-    if kind == GEOJSON and encoding:
+    if kind in (GEOJSON, WKT_CSV) and encoding:
         return encoding, encoding
+    if kind == WKT_CSV:
+        # Excel saves a CSV in GBK: the whole text is checked, as for a boundary-point table.
+        found = detect_text(path.read_bytes())
+        if found is None:
+            raise UploadRefused(
+                f"{filename}: the text is neither UTF-8 nor GBK/GB18030; "
+                "give its encoding with --encoding"
+            )
+        return found[0], None if found[0] == UTF8 else found[0]
     return UTF8, None
 
 
@@ -121,7 +139,24 @@ def _label(kind: str) -> str:
         GEOPACKAGE: "GeoPackage",
         GEOJSON: "GeoJSON file",
         KML: "KML file",
+        WKT_CSV: "CSV file with a WKT geometry column",
     }[kind]
+
+
+def has_wkt_column(header: str) -> bool:
+    """Whether a CSV's first line names a WKT geometry column (a parcel layer, not a
+    boundary-point table)."""
+    cells = next(csv.reader(io.StringIO(header)), [])
+    return any(c.strip().strip("\ufeff").lower() in WKT_COLUMNS for c in cells)
+
+
+def _read_wkt_csv(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
+    # Every field stays text, as in a spreadsheet: a code like 0012 keeps its zeros; the
+    # upload's checks read the numbers and days. (pyogrio passes keywords as open options.)
+    return pyogrio.read_dataframe(
+        str(path), encoding=encoding, GEOM_POSSIBLE_NAMES=",".join(WKT_COLUMNS),
+        KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="NO",
+    )  # fmt: skip
 
 
 def _shapefile_encoding(path: Path, encoding: str | None, filename: str) -> tuple[str, str | None]:
