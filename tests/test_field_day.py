@@ -236,7 +236,8 @@ def test_page_withdrawal_takes_the_field_day(delivered):
     future = (_today() + timedelta(days=1)).isoformat()
     data = {"action": "withdraw", "note": "重复登记", "field_day": future}
     refused = page.post(act, data=data, headers=origin)
-    assert refused.status_code == 400 and "in the future" in refused.text
+    # The page says it in the reader's language: Chinese by default.
+    assert refused.status_code == 400 and f"核验日期 {future} 在未来" in refused.text
     day = _field_day()
     done = page.post(act, data={**data, "field_day": day.isoformat()}, headers=origin)
     assert done.status_code == 200 and "已撤销" in done.text, done.text
@@ -292,9 +293,9 @@ def test_page_bulk_move_takes_one_field_day_for_all(db, tmp_path):
         return page.post("/parcels", data=data, headers=origin)
 
     future = move(_today() + timedelta(days=1))
-    assert future.status_code == 400 and "in the future" in future.text
+    assert future.status_code == 400 and "在未来" in future.text
     old = move(_today() - timedelta(days=window + 1))
-    assert old.status_code == 403 and "back-dating window" in old.text
+    assert old.status_code == 403 and f"超过了 {window} 天的补录期限" in old.text
     with session_scope() as session:
         assert {session.get(Parcel, i).status for i in ids} == {"in_progress"}
     day = _field_day()
