@@ -140,7 +140,7 @@ def _workflow(session, rng: random.Random, now=None) -> None:
         pass
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_maintained_tallies_equal_the_full_recomputation(session, tmp_path, seed):
     rng = random.Random(seed)
     today = datetime.now(CAMPAIGN_TZ).date()
@@ -214,7 +214,7 @@ def test_a_past_day_counts_the_verifications_of_its_year_only(session, tmp_path)
     assert last_year[0][4:6] == (1, 1)
 
 
-@pytest.mark.parametrize("seed", [5, 6, 7])
+@pytest.mark.parametrize("seed", [5, 6])
 def test_past_days_and_helper_credit_equal_the_full_recomputation(session, tmp_path, seed):
     """One write a day from mid-December of last year: each past day (before, between and
     after the writes, across the new year) and each credit equals the full computation."""
