@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 from browser import ROOT, record, sign_in
 from conftest import TEST_PASSWORD, load_demo
 from parcelfiles import XINDIAN, frame, rectangle, write
-from test_browser_a11y import _tab_to
+from test_browser_a11y import _settle, _tab_to
 from test_browser_workbench import _to_docs
 from test_translations import _english_sentences
 from test_web_uploads import problem_file
@@ -123,17 +123,6 @@ def _pages_of(page, base: str) -> list[str]:
     if upload.count():
         found.append(upload.get_attribute("href"))
     return list(dict.fromkeys(found))
-
-
-def _settle(page) -> None:
-    """The page as a person sees it: a map's layers and panels drawn."""
-    if page.locator(".folium-map").count():
-        page.wait_for_function(
-            "document.body.hasAttribute('data-gs-updates') "
-            "|| document.body.hasAttribute('data-gs-links')"
-        )
-    if page.locator("#parcel-map, #report-map").count():
-        page.wait_for_selector("#parcel-map[data-ready], #report-map[data-ready]", state="attached")
 
 
 def fits(page, where: str, phone: bool) -> list[str]:
