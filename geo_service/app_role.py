@@ -31,6 +31,7 @@ HISTORY = {
     "milestone_records",
     "uploads",
     "upload_files",
+    "parcel_photos",
     "audit_log",
 }
 APPEND_ONLY = HISTORY | {"overlapped_parcels"}

@@ -163,6 +163,15 @@ class Settings(BaseSettings):
     # The first admin's password for `db upgrade` (else one is generated and printed once).
     admin_password: str | None = Field(default=None, validation_alias="GEO_SERVICE_ADMIN_PASSWORD")
 
+    # Photos of parcels (parcels/photos.py): each file sent (the phone's photo, the camera's
+    # original) at most PHOTO_MAX_BYTES and PHOTO_MAX_PIXELS (larger is refused: a small
+    # file may unpack to gigabytes of pixels); the display size's long edge, which the
+    # phone resizes to before sending (sent to the page), and the thumbnail's.
+    photo_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    photo_max_pixels: int = Field(default=60_000_000, ge=1)
+    photo_display_edge: int = Field(default=1600, ge=64, le=8192)
+    photo_thumb_edge: int = Field(default=320, ge=32, le=1024)
+
     # Checks on uploads (shares are fractions: 0.01 = 1%).
     repair_tolerance: float = 0.01
     declared_area_tolerance: float = 0.005
