@@ -75,7 +75,9 @@ DOCS_ASSETS = (
     Asset("swagger_favicon", "swagger-ui-dist/favicon-32x32.png", "image"),
     Asset("redoc_js", "redoc/bundles/redoc.standalone.js", "js"),
 )
-SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS))
+# Photos taken on site (web/static/field_photos.js): their EXIF time and GPS read on the phone.
+PHOTO_ASSETS = (Asset("exifr", "exifr/dist/lite.umd.js", "js"),)
+SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS, *PHOTO_ASSETS))
 
 
 def install() -> str:
