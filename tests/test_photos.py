@@ -244,3 +244,28 @@ def test_photos_are_append_only(parcels, client, session):
         with pytest.raises(Exception, match="append-only"), session.begin_nested():
             session.execute(text(sql))
     assert count_rows("parcel_photos") == 1
+
+
+def test_the_parcel_page_shows_the_photos_and_takes_one_without_its_script(parcels):
+    from conftest import signed_in_page
+
+    pid = parcels["XD-P1"]
+    page = signed_in_page("land_xd")
+    exif = exif_with("2017:05:02 09:15:30", lat=26.1234, lon=119.3456)
+    files = {"photo": ("IMG_1.jpg", jpeg(2400, 1800, exif=exif), "image/jpeg")}
+    sent = page.post(f"/parcels/{pid}/photos", files=files, data={"keep_original": "true"},
+                     headers={"Origin": "http://testserver"}, follow_redirects=False)  # fmt: skip
+    assert sent.status_code == 303, sent.text
+    shown = page.get(sent.headers["location"]).text
+    assert "照片已保存" in shown and "/api/photos/1?size=thumb" in shown
+    assert "2017-05-02 09:15" in shown and "119.345600, 26.123400" in shown
+    assert "land_xd" in shown and 'href="/api/photos/1?size=original"' in shown
+    assert 'capture="environment"' in shown and 'content="1600"' in shown
+    display = page.get("/api/photos/1?size=display").content
+    with Image.open(io.BytesIO(display)) as image:
+        assert image.size == (1600, 1200)
+    refused = page.post(f"/parcels/{pid}/photos", files={"photo": ("a.txt", b"hello", "text/plain")},
+                        headers={"Origin": "http://testserver", "Accept": "text/html"})  # fmt: skip
+    assert refused.status_code == 400 and "不是照片" in refused.text
+    leader = signed_in_page("leader_jinan").get(f"/parcels/%23{pid}").text
+    assert "/api/photos/1?size=thumb" in leader and 'name="photo"' not in leader

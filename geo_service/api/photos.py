@@ -15,9 +15,8 @@ from geo_service import actions, periods
 from geo_service.accounts import permissions
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import INT_MAX, IdPath, ReadSessionDep, SessionDep
-from geo_service.errors import GeoServiceError, InvalidInput, TooLarge, http_status
+from geo_service.errors import GeoServiceError, InvalidInput, http_status
 from geo_service.parcels import photos, workflow
-from geo_service.settings import get_settings
 from geo_service.web.i18n import gettext_for
 from geo_service.web.problems import refusal_detail
 
@@ -32,18 +31,7 @@ def _refusal(request: Request, exc: GeoServiceError) -> JSONResponse:
 
 
 def _read_limited(file: UploadFile | None, name: str) -> bytes | None:
-    """The file's bytes, read no further than the photo limit (+1 byte, to tell)."""
-    if file is None:
-        return None
-    limit = get_settings().photo_max_bytes
-    content = file.file.read(limit + 1)
-    if len(content) > limit:
-        raise TooLarge(
-            f"{name}: more than the photo limit ({limit:,} bytes)",
-            rule="photo_too_large",
-            params={"file": name, "limit": f"{limit:,}"},
-        )
-    return content
+    return None if file is None else photos.read_limited(file.file, name)
 
 
 def _number(value: str | None, name: str) -> float | None:

@@ -73,6 +73,19 @@ def _refused(name: str, rule: str, message: str, **params) -> InvalidInput:
     return InvalidInput(f"{name}: {message}", rule=rule, params={"file": name, **params})
 
 
+def read_limited(stream, name: str) -> bytes:
+    """A sent file's bytes, read no further than the photo limit (one byte more, to tell)."""
+    limit = get_settings().photo_max_bytes
+    content = stream.read(limit + 1)
+    if len(content) > limit:
+        raise TooLarge(
+            f"{name}: more than the photo limit ({limit:,} bytes)",
+            rule="photo_too_large",
+            params={"file": name, "limit": f"{limit:,}"},
+        )
+    return content
+
+
 def check_image(content: bytes, name: str) -> Picture:
     """The image's format, size and EXIF, or a refusal naming the file: not an image,
     over the byte or pixel limit, or damaged."""
