@@ -264,7 +264,8 @@ def test_the_parcel_page_shows_the_photos_and_takes_one_without_its_script(parce
     display = page.get("/api/photos/1?size=display").content
     with Image.open(io.BytesIO(display)) as image:
         assert image.size == (1600, 1200)
-    refused = page.post(f"/parcels/{pid}/photos", files={"photo": ("a.txt", b"hello", "text/plain")},
+    text_file = {"photo": ("a.txt", b"hello", "text/plain")}
+    refused = page.post(f"/parcels/{pid}/photos", files=text_file,
                         headers={"Origin": "http://testserver", "Accept": "text/html"})  # fmt: skip
     assert refused.status_code == 400 and "不是照片" in refused.text
     leader = signed_in_page("leader_jinan").get(f"/parcels/%23{pid}").text

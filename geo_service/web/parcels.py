@@ -23,9 +23,9 @@ from geo_service.maps import assets
 from geo_service.models import Parcel
 from geo_service.parcels import photos, workflow
 from geo_service.periods import CAMPAIGN_TZ, CHINA, parse_field_day
+from geo_service.settings import get_settings
 from geo_service.web.i18n import N_
 from geo_service.web.login import render
-from geo_service.settings import get_settings
 from geo_service.web.problems import GROUP_LABELS, STATUS_LABELS, error_words
 
 KIND_LABELS = {"land": N_("land delivery"), "demolition": N_("demolition")}
