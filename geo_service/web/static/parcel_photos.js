@@ -31,8 +31,10 @@
       })
       .then(function (response) {
         if (response.ok) {
-          window.location = "/parcels/%23" + parcel + "?done=photo#photos";
-          return null;
+          // Read to its end first: leaving the page mid-answer would abort the request.
+          return response.text().then(function () {
+            window.location = "/parcels/%23" + parcel + "?done=photo#photos";
+          });
         }
         return response.json().then(function (body) {
           failed(body.words || body.detail || String(response.status));
