@@ -56,3 +56,14 @@ def test_a_verifier_photographs_a_parcel_and_sees_its_thumbnail(
     display = page.request.get(f"{live_server}/api/photos/{photo.id}?size=display")
     with Image.open(io.BytesIO(display.body())) as image:
         assert image.size == (1600, 1200) and not image.getexif()
+
+    # The map's popup of the parcel: how many photos, the first one's thumbnail.
+    page.goto(f"{live_server}/maps/progress?district=晋安区&kind=land")
+    page.fill(".gs-search input", "XD-F1")
+    page.press(".gs-search input", "Enter")
+    row = page.locator(".leaflet-popup tr.gs-photos")
+    row.locator("img.gs-photo").wait_for()
+    assert row.locator("a").inner_text().strip() == "1 张照片"
+    assert row.locator("a").get_attribute("href") == f"/parcels/%23{pid}#photos"
+    page.wait_for_function("document.querySelector('.leaflet-popup img.gs-photo').naturalWidth > 0")
+    assert page.problems() == []
