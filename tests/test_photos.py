@@ -270,3 +270,52 @@ def test_the_parcel_page_shows_the_photos_and_takes_one_without_its_script(parce
     assert refused.status_code == 400 and "不是照片" in refused.text
     leader = signed_in_page("leader_jinan").get(f"/parcels/%23{pid}").text
     assert "/api/photos/1?size=thumb" in leader and 'name="photo"' not in leader
+
+
+def test_a_backup_counts_the_photos_and_a_restore_brings_them_back(client, parcels, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from geo_service import backup
+
+    first = _send(client, parcels["XD-P1"], jpeg(), original=jpeg(2000, 1500)).json()
+    _send(client, parcels["XD-P2"], jpeg())  # the same image again: its bytes kept once
+    with database.session_scope() as session:
+        expected = session.execute(
+            text(
+                "SELECT sum(size_bytes) FROM upload_files WHERE sha256 IN (SELECT sha256 "
+                "FROM parcel_photos UNION SELECT display_sha256 FROM parcel_photos UNION "
+                "SELECT thumb_sha256 FROM parcel_photos UNION SELECT original_sha256 "
+                "FROM parcel_photos)"
+            )  # fmt: skip
+        ).scalar()
+    dump = tmp_path / "geo.dump"
+    cli = str(Path(sys.executable).parent / "geo-service")
+    env = {**os.environ, "DATABASE_URL": database.get_settings().database_url}
+    made = subprocess.run([cli, "backup", "--output", str(dump)], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert f"; 2 photos ({expected:,} bytes of images)" in made.stdout
+
+    url = make_url(database.get_settings().database_url)
+    restored = url.set(database=f"{url.database}_photos_restored")
+    restored = restored.render_as_string(hide_password=False)
+    database.drop_database(restored)
+    try:
+        done = backup.restore(restored, dump)
+        assert done.endswith(f"; 2 photos ({expected:,} bytes of images)")
+        engine = create_engine(restored)
+        with engine.connect() as conn:
+            kept = conn.execute(
+                text("SELECT f.content FROM parcel_photos p JOIN upload_files f "
+                     "ON f.sha256 = p.original_sha256 WHERE p.id = :id"), {"id": first["id"]},
+            ).scalar()  # fmt: skip
+        engine.dispose()
+        assert bytes(kept) == client.get(first["original_url"], headers=auth("land_xd")).content
+    finally:
+        database.drop_database(restored)

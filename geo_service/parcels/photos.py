@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -352,13 +352,12 @@ def photo_counts(session: Session, parcel_ids) -> dict[int, tuple[int, int]]:
 def photo_totals(session: Session) -> tuple[int, int]:
     """(photos on record, bytes of their kept images, each distinct file once)."""
     count = session.scalar(select(func.count()).select_from(ParcelPhoto)) or 0
-    files = (
-        select(ParcelPhoto.sha256.label("k"))
-        .union(select(ParcelPhoto.display_sha256))
-        .union(select(ParcelPhoto.thumb_sha256))
-        .union(select(ParcelPhoto.original_sha256).where(ParcelPhoto.original_sha256.is_not(None)))
-        .subquery()
-    )
+    files = union(
+        select(ParcelPhoto.sha256.label("k")),
+        select(ParcelPhoto.display_sha256),
+        select(ParcelPhoto.thumb_sha256),
+        select(ParcelPhoto.original_sha256).where(ParcelPhoto.original_sha256.is_not(None)),
+    ).subquery()
     size = session.scalar(
         select(func.coalesce(func.sum(UploadFile.size_bytes), 0)).join(
             files, files.c.k == UploadFile.sha256
