@@ -319,3 +319,56 @@ def test_a_backup_counts_the_photos_and_a_restore_brings_them_back(client, parce
         assert bytes(kept) == client.get(first["original_url"], headers=auth("land_xd")).content
     finally:
         database.drop_database(restored)
+
+
+def test_gpkg_and_kmz_exports_carry_the_photos(client, parcels, tmp_path):
+    import re
+    import sqlite3
+    import subprocess
+    import zipfile
+
+    first = _send(client, parcels["XD-P1"], jpeg(color=(10, 20, 30)), lon="119.3", lat="26.1",
+                  taken_at="2017-05-02T10:30:00").json()  # fmt: skip
+    second = _send(client, parcels["XD-P1"], jpeg(color=(40, 50, 60))).json()
+    leader = auth("leader_jinan")
+
+    gpkg = tmp_path / "parcels.gpkg"
+    gpkg.write_bytes(client.get("/api/exports/parcels.gpkg", headers=leader).content)
+    info = subprocess.run(["ogrinfo", "-ro", "-al", "-q", str(gpkg), "parcel_photos"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert info.count("OGRFeature(parcel_photos)") == 2
+    assert (
+        "parcel_code (String) = XD-P1" in info
+        and "taken_at (DateTime) = 2017/05/02 10:30:00+08" in info
+    )
+    assert "lon (Real) = 119.3" in info and "version (Integer64) = 1" in info
+    listed = subprocess.run(["ogrinfo", "-ro", "-q", str(gpkg)], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    assert re.search(r"parcel_photos \(None\)", listed), listed
+    with sqlite3.connect(gpkg) as db:
+        kinds = dict(db.execute("SELECT table_name, data_type FROM gpkg_contents"))
+        blob = db.execute("SELECT photo FROM parcel_photos WHERE photo_id = ?",
+                          (first["id"],)).fetchone()[0]  # fmt: skip
+    assert kinds == {"parcels": "features", "parcel_photos": "attributes"}
+    assert blob == client.get(first["url"], headers=leader).content
+
+    kmz = client.get("/api/exports/parcels.kmz", headers=leader)
+    assert kmz.status_code == 200
+    assert kmz.headers["content-type"] == "application/vnd.google-earth.kmz"
+    with zipfile.ZipFile(io.BytesIO(kmz.content)) as archive:
+        names = archive.namelist()
+        assert names[0] == "doc.kml"
+        pid = parcels["XD-P1"]
+        images = [f"images/{pid}-{first['id']}.jpg", f"images/{pid}-{second['id']}.jpg"]
+        assert sorted(names[1:]) == images
+        assert archive.read(images[0]) == client.get(first["url"], headers=leader).content
+        kml = archive.read("doc.kml").decode()
+    placemarks = re.findall(r"<Placemark.*?</Placemark>", kml, re.S)
+    with_photos = [p for p in placemarks if "<img" in p]
+    assert len(placemarks) == 2 and len(with_photos) == 1 and "XD-P1" in with_photos[0]
+    assert all(f'src="{image}"' in with_photos[0] for image in images)
+    # The KMZ reads back as a layer (GDAL's own reader: the description is HTML now).
+    (tmp_path / "parcels.kmz").write_bytes(kmz.content)
+    read = subprocess.run(["ogrinfo", "-ro", "-so", "-al", str(tmp_path / "parcels.kmz")],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "Feature Count: 2" in read

@@ -394,3 +394,48 @@ def as_dict(photo: ParcelPhoto) -> dict:
 def _china(moment: datetime | None) -> str | None:
     """A moment as the teams read it: China time, with its offset."""
     return moment.astimezone(CHINA).isoformat() if moment else None
+
+
+@dataclass(frozen=True)
+class ExportedPhoto:
+    """A photo as a layer export carries it: its display-size image and what it says."""
+
+    id: int
+    parcel_id: int
+    version: int
+    taken_at: str | None
+    lon: float | None
+    lat: float | None
+    mime: str
+    content: bytes
+
+    @property
+    def suffix(self) -> str:
+        return {"image/png": ".png", "image/webp": ".webp"}.get(self.mime, ".jpg")
+
+
+def exported_photos(session: Session, versions: dict[int, int]) -> list[ExportedPhoto]:
+    """The photos of the exported parcels (parcel id -> the version exported) that belong to
+    that version or an earlier one, first sent first, with their display images."""
+    if not versions:
+        return []
+    rows = session.execute(
+        select(ParcelPhoto, UploadFile.content)
+        .join(UploadFile, UploadFile.sha256 == ParcelPhoto.display_sha256)
+        .where(ParcelPhoto.parcel_id.in_(list(versions)))
+        .order_by(ParcelPhoto.parcel_id, ParcelPhoto.id)
+    )
+    return [
+        ExportedPhoto(
+            photo.id,
+            photo.parcel_id,
+            photo.version,
+            _china(photo.taken_at),
+            photo.lon,
+            photo.lat,
+            photo.mime,
+            bytes(content),
+        )  # fmt: skip
+        for photo, content in rows
+        if photo.version <= versions[photo.parcel_id]
+    ]
