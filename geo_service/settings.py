@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     # the other workers within this many seconds.
     token_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     cookie_secure: bool = False
+    # `geo-service serve` over HTTPS (docs/operations.md, Serving over TLS): the
+    # certificate (PEM, with its chain) and its private key. Over HTTPS the session cookie
+    # is Secure whatever COOKIE_SECURE says (api/auth.py).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     # Hosts (host[:port]) besides the service's own whose pages may post with the cookie,
     # e.g. the public name a reverse proxy serves it under.
     trusted_origins: list[str] = Field(default_factory=list)
