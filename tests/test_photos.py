@@ -184,10 +184,14 @@ def test_over_the_byte_limit_is_refused(client, parcels, monkeypatch):
     get_settings.cache_clear()
     try:
         refused = _send(client, parcels["XD-P1"], jpeg(1000, 1000, color=(1, 200, 3)))
+        # Far over the limit: refused by its declared length, before its body is read.
+        huge = _send(client, parcels["XD-P1"], b"\xff" * 300_000)
     finally:
         monkeypatch.delenv("PHOTO_MAX_BYTES")
         get_settings.cache_clear()
     assert refused.status_code == 413 and refused.json()["rule"] == "photo_too_large"
+    assert huge.status_code == 413 and "larger than the upload limit" in huge.json()["detail"]
+    assert count_rows("parcel_photos") == 0
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as Path_
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from geo_service import actions, periods
 from geo_service.accounts import permissions
@@ -21,6 +22,37 @@ from geo_service.web.i18n import gettext_for
 from geo_service.web.problems import refusal_detail
 
 PhotoId = Annotated[int, Path_(ge=1, le=INT_MAX, description="the photo's id")]
+
+
+class Photo(BaseModel):
+    """A photo of a parcel (parcels/photos.as_dict)."""
+
+    id: int
+    parcel_id: int
+    version: int = Field(description="the parcel version it belongs to")
+    url: str = Field(description="the display size (long edge PHOTO_DISPLAY_EDGE)")
+    thumb_url: str
+    original_url: str | None = Field(description="the camera's original, when kept")
+    taken_at: str | None = Field(description="when it was taken (China time, ISO)")
+    taken_from: str | None = Field(description="exif or form: where taken_at came from")
+    lon: float | None
+    lat: float | None
+    accuracy_m: float | None
+    position_from: str | None = Field(description="exif or form")
+    mime: str
+    size_bytes: int
+    width: int
+    height: int
+    uploaded_by: str
+    uploaded_at: str | None
+
+
+class PhotoRefusal(BaseModel):
+    detail: str
+    rule: str | None = Field(None, description="the rule code (photo_not_image, ...)")
+    words: str | None = Field(None, description="the refusal in the caller's language")
+
+
 _NUMBER = "a number, or empty"
 
 
@@ -68,7 +100,17 @@ def _moment(value: str | None) -> datetime | None:
 def photos_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["photos"])
 
-    @router.post("/parcels/{parcel_id}/photos", status_code=201)
+    refused = {"model": PhotoRefusal, "description": "refused: `words` says why"}
+
+    @router.post(
+        "/parcels/{parcel_id}/photos",
+        status_code=201,
+        response_model=Photo,
+        responses={
+            200: {"model": Photo, "description": "the same file was already stored: that photo"},
+            **{code: refused for code in (400, 401, 403, 404, 413, 422)},
+        },
+    )
     def post_photo(
         request: Request,
         parcel_id: IdPath,
@@ -112,7 +154,7 @@ def photos_router() -> APIRouter:
             return _refusal(request, exc)
         return JSONResponse(photos.as_dict(stored), status_code=201 if created else 200)
 
-    @router.get("/parcels/{parcel_id}/photos")
+    @router.get("/parcels/{parcel_id}/photos", response_model=list[Photo])
     def list_photos(parcel_id: IdPath, session: ReadSessionDep, who: SignedIn):
         """The parcel's photos, first sent first."""
         parcel = workflow.get_parcel(session, parcel_id)
