@@ -67,9 +67,9 @@ _CHANGE = "(SELECT coalesce(max(id), 0) FROM parcel_versions)"
 COUNT_CAP = 10_000
 # numberMatched of first pages, by the parcels' change token and the query: another page
 # asked for before any parcel changes has the same count, in every worker. Kept a few
-# seconds at most, for what the change token does not follow (a township renamed).
+# seconds at most (PARCEL_PAGE_MEMORY_SECONDS), for what the change token does not follow
+# (a township renamed).
 _counts: dict[tuple, tuple[float, dict]] = {}
-COUNT_SECONDS = 10.0
 _COUNTS_MAX = 1_000
 
 
@@ -78,7 +78,6 @@ _COUNTS_MAX = 1_000
 # after one cheap query for the token. Same few seconds' bound as the counts; pages up to
 # PAGE_BYTES_MAX only (a 100-parcel page is about 60 KB).
 _pages: dict[tuple, tuple[int, float, bytes]] = {}
-PAGE_SECONDS = 10.0
 PAGE_BYTES_MAX = 512_000
 _PAGES_MAX = 64
 
@@ -89,8 +88,14 @@ def forget_counts() -> None:
     _pages.clear()
 
 
+def _memory_seconds() -> float:
+    return get_settings().parcel_page_memory_seconds
+
+
 def _remembered_page(key: tuple) -> bytes | None:
     """The page remembered under `key`, if the parcels have not changed since."""
+    if not _memory_seconds():
+        return None
     remembered = _pages.get(key)
     if remembered is None or remembered[1] <= time.monotonic():
         return None
@@ -99,11 +104,11 @@ def _remembered_page(key: tuple) -> bytes | None:
 
 
 def _remember_page(key: tuple, change: int, body: bytes) -> None:
-    if len(body) > PAGE_BYTES_MAX:
+    if len(body) > PAGE_BYTES_MAX or not _memory_seconds():
         return
     if len(_pages) >= _PAGES_MAX:  # a bound, not a policy
         _pages.clear()
-    _pages[key] = (change, time.monotonic() + PAGE_SECONDS, body)
+    _pages[key] = (change, time.monotonic() + _memory_seconds(), body)
 
 
 def _geojson(body: bytes) -> Response:
@@ -216,11 +221,13 @@ def _matched(session, where: str, params: dict, change: int | None) -> dict:
     if remembered is not None and remembered[0] > time.monotonic():
         return remembered[1]
     counted_at, matched = _count(session, where, params)
+    if not _memory_seconds():
+        return matched
     if len(_counts) >= _COUNTS_MAX:
         _counts.clear()
     # Filed under the token read with the count itself: a change between the page and
     # the count is never remembered under the older token.
-    _counts[(counted_at, *query)] = (time.monotonic() + COUNT_SECONDS, matched)
+    _counts[(counted_at, *query)] = (time.monotonic() + _memory_seconds(), matched)
     return matched
 
 
