@@ -125,7 +125,7 @@ def _fresh(url: str, count: int) -> dict:
         cookie = users.issue_token(session, verifier, "session", 24 * 60)
         token = users.issue_token(session, leader, "api", 24 * 60)
         parcel = database.read_rows(
-            "SELECT p.id FROM parcels p JOIN admin_units t ON t.id = p.township_id "
+            "SELECT p.code FROM parcels p JOIN admin_units t ON t.id = p.township_id "
             "WHERE t.name = :t AND p.status = 'delivered' ORDER BY p.id LIMIT 1",
             {"t": township},
         )[0][0]
@@ -159,14 +159,17 @@ def _parcels(url: str, setup: dict, seconds: float, notes: list) -> list[dict]:
         with afresh as base, remembered as cached:
             page = httpx.get(f"{base}{first[0]}", headers=headers, timeout=60).content
             with bench._server(bench._bare_app(work, page), url) as plain:
-                runs = {"keyset": [], "first": [], "cached": [], "bare": []}
+                measured = {"keyset": [], "first": [], "cached": [], "bare": []}
                 for _ in range(2):  # interleaved: the machine's drift hits each alike
-                    runs["keyset"].append(_rate(base, keyset, headers, seconds))
-                    runs["first"].append(_rate(base, first, headers, seconds))
-                    runs["cached"].append(_rate(cached, first, headers, seconds))
-                    runs["bare"].append(_rate(plain, ["/page"], {}, seconds))
+                    measured["keyset"].append(_rate(base, keyset, headers, seconds, url))
+                    measured["first"].append(_rate(base, first, headers, seconds, url))
+                    measured["cached"].append(_rate(cached, first, headers, seconds, url))
+                    measured["bare"].append(_rate(plain, ["/page"], {}, seconds))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    runs = {k: [r for r, _ in v] for k, v in measured.items()}
+    cpu = {k: [c[0] for _, c in v if c is not None] for k, v in measured.items()}
+    in_database = {k: [c[1] for _, c in v if c is not None] for k, v in measured.items()}
     reference = "bare Starlette, same body"
     goal = "≥ 1,000 req/s"
     rows.append(bench._row("`/api/parcels?limit=100&after=…` keyset pages, not remembered "
@@ -177,6 +180,19 @@ def _parcels(url: str, setup: dict, seconds: float, notes: list) -> list[dict]:
                            reference, goal))  # fmt: skip
     rows.append(bench._row("`/api/parcels?limit=100` remembered by the worker (req/s)", size,
                            runs["cached"], runs["bare"], "req/s", reference, ""))  # fmt: skip
+    for kind, label in (("keyset", "a keyset page"), ("first", "a first page")):
+        if cpu[kind] and cpu["bare"]:
+            ms = statistics.median(cpu[kind])
+            rows.append(bench._row(
+                f"CPU per request, {label} not remembered (server + PostgreSQL backends)",
+                size, [ms], [statistics.median(cpu["bare"])], "ms", reference,
+                ""))  # fmt: skip
+            notes.append(
+                f"CPU per request for {label} read afresh: {ms:.2f} ms of the server's "
+                f"processes and this database's PostgreSQL backends together "
+                f"({statistics.median(in_database[kind]):.2f} ms of it PostgreSQL's): with "
+                f"2 cores to itself the service would answer at most {2000 / ms:,.0f} req/s."
+            )
     notes.append(
         f"Request rates: {_loader()}, 8 keep-alive connections, {seconds:g} s per run, "
         "2 runs interleaved; the server has 2 workers (`geo-service serve --workers 2`), "
@@ -190,14 +206,46 @@ def _loader() -> str:
     return "wrk -t2" if shutil.which("wrk") else "this script's asyncio HTTP/1.1 client"
 
 
-def _rate(base: str, paths: list[str], headers: dict, seconds: float) -> float:
+def _rate(base: str, paths: list[str], headers: dict, seconds: float, url=None) -> tuple:
+    """Requests per second, and the CPU milliseconds each cost the server's processes and
+    (with `url`) the database's backends: what the rate would be on cores of its own."""
+    pids = _server_pids(base)
+    before = _cpu(pids) | (_backend_cpu(url) if url else {})
     if shutil.which("wrk") and len(paths) == 1:
-        return bench._wrk(base + paths[0], headers, int(seconds))
-    host, port = base.removeprefix("http://").split(":")
-    rate, statuses = asyncio.run(_load(host, int(port), paths, headers, seconds))
-    if set(statuses) != {200}:
-        raise SystemExit(f"{base}{paths[0]}: answered {statuses}")
-    return rate
+        rate, done = bench._wrk(base + paths[0], headers, int(seconds)), None
+    else:
+        host, port = base.removeprefix("http://").split(":")
+        rate, statuses = asyncio.run(_load(host, int(port), paths, headers, seconds))
+        if set(statuses) != {200}:
+            raise SystemExit(f"{base}{paths[0]}: answered {statuses}")
+        done = sum(statuses.values())
+    after = _cpu(pids) | (_backend_cpu(url) if url else {})
+    if not done:
+        return rate, None
+    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    database_ms = sum(v for k, v in spent.items() if isinstance(k, tuple)) / done * 1000
+    return rate, (sum(spent.values()) / done * 1000, database_ms)
+
+
+def _cpu(pids: list[int]) -> dict:
+    """CPU seconds (user + system) each process has used, by process id."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def _backend_cpu(url: str) -> dict:
+    rows = database.read_rows(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    )
+    return {("pg", pid): cpu for pid, cpu in _cpu([r[0] for r in rows]).items()}
 
 
 async def _load(host, port, paths, headers, seconds, connections=8) -> tuple[float, dict]:
@@ -324,7 +372,7 @@ def _pages(url: str, setup: dict, notes: list) -> list[dict]:
     pages = [
         ("the verifier's home `/`", "/"),
         ("upload page `/uploads`", "/uploads"),
-        ("a parcel's page `/parcels/{id}`", f"/parcels/{setup['parcel']}"),
+        ("a parcel's page `/parcels/{code}`", f"/parcels/{setup['parcel']}"),
         ("the queue `/queue`", "/queue"),
         ("the field app `/field`", "/field"),
     ]
@@ -414,7 +462,7 @@ def _page_rows(browser, base, path, label, setup, ready=None, goal="< 2 s") -> l
 
 
 def _map_rows(browser, base, path, setup) -> list[dict]:
-    ready = "document.body.dataset.gsRenderedMs !== undefined"
+    ready = "() => document.body.dataset.gsRenderedMs !== undefined"
     label = f"progress map of {DISTRICT} ({setup['count']:,} parcels), first render"
     return _page_rows(browser, base, path, label, setup, ready, goal="< 3 s")
 
@@ -434,6 +482,12 @@ def _verdict(row: dict) -> str:
     return "met" if met else "**not met**"
 
 
+def _fmt(value, unit: str) -> str:
+    if unit == "ms" and value is not None:
+        return f"{value:.2f} ms"
+    return bench._fmt(value, unit)
+
+
 def _table(rows: list[dict]) -> str:
     lines = [
         "| path | parcels | geo_service (median) | reference | reference (median) | ratio "
@@ -443,8 +497,8 @@ def _table(rows: list[dict]) -> str:
     for r in rows:
         ratio = f"{r['ratio']:.2f}×" if r["ratio"] else "—"
         lines.append(
-            f"| {r['path']} | {r['size']:,} | {bench._fmt(r['ours'], r['unit'])} | "
-            f"{r['reference']} | {bench._fmt(r['theirs'], r['unit'])} | {ratio} | {r['goal']} "
+            f"| {r['path']} | {r['size']:,} | {_fmt(r['ours'], r['unit'])} | "
+            f"{r['reference']} | {_fmt(r['theirs'], r['unit'])} | {ratio} | {r['goal']} "
             f"| {_verdict(r)} |"
         )
     return "\n".join(lines)
