@@ -159,12 +159,11 @@ async def sign_in(session, request: Request, username: str, password: str, kind:
             retry_after=settings.password_busy_retry_seconds,
         )
     source = client_address(request)
-    steps = _sign_in_steps(request)
-    attempt = await anyio.to_thread.run_sync(users.begin_sign_in, username, source, limiter=steps)
+    attempt = await run_in_threadpool(users.begin_sign_in, username, source)
     matched = await anyio.to_thread.run_sync(
         users.password_matches, attempt, password, limiter=checks
     )
-    return await anyio.to_thread.run_sync(_issue, session, attempt, matched, kind, limiter=steps)
+    return await run_in_threadpool(_issue, session, attempt, matched, kind)
 
 
 def _issue(session, attempt: users.SignInAttempt, matched: bool, kind: str) -> str:
@@ -179,20 +178,6 @@ def _password_checks(request: Request) -> anyio.CapacityLimiter:
     if getattr(state, "password_checks", None) is None:
         state.password_checks = anyio.CapacityLimiter(get_settings().password_checks)
     return state.password_checks
-
-
-# Sign-ins counting their attempt or issuing their token run on at most this many threads
-# per worker; the others wait holding no thread. Attempts at one user name and address
-# queue on that pair's row lock: a flood of them would otherwise hold every thread of the
-# shared pool (40) and every page of the worker would wait behind it.
-SIGN_IN_THREADS = 4
-
-
-def _sign_in_steps(request: Request) -> anyio.CapacityLimiter:
-    state = request.app.state
-    if getattr(state, "sign_in_steps", None) is None:
-        state.sign_in_steps = anyio.CapacityLimiter(SIGN_IN_THREADS)
-    return state.sign_in_steps
 
 
 def _queue_full(checks: anyio.CapacityLimiter) -> bool:
