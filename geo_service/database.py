@@ -170,8 +170,8 @@ def _replica_failed(exc: DBAPIError) -> None:
 def replica_session_scope() -> Iterator[Session | None]:
     """A read-only session on the replica for the GET routes of maps, tiles, tallies and
     parcels; None when there is no replica or it is down, and the caller reads in its
-    primary session instead. Not a second primary session: the request's own (which
-    resolved who is calling) holds share locks until the request ends, and a second
+    primary session instead. Not a second primary session: the request's own holds
+    share locks until the request ends, and a second
     connection waiting behind a TRUNCATE or ALTER that waits for those locks would be a
     deadlock PostgreSQL cannot see."""
     connection = _replica_connection()

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Who is recorded on changes when the caller does not say (CLI user, API without auth).
     default_actor: str = "geo-service"
     page_size_max: int = 5000
+    # A worker sends a parcel page (and a first page's count) asked for again from memory
+    # for up to this many seconds while no parcel changes; 0 turns that off, so that what
+    # a page costs when read afresh can be measured (scripts/bench_web.py).
+    parcel_page_memory_seconds: float = Field(default=10.0, ge=0, le=60)
     # The year shown when no campaign is on record; with campaigns, the one under way
     # today (else the latest) is shown (campaign/campaigns.py).
     campaign_year: int = 2017

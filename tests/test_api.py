@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from geo_service import database
 from geo_service.api import create_app
+from geo_service.settings import get_settings
 
 M2_PER_MU = 10000 / 15
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -656,6 +657,28 @@ def test_a_remembered_page_follows_a_status_change_at_once(stored):
     )  # fmt: skip
     assert moved.status_code == 200, moved.text
     assert stored.get(url).json()["features"][0]["properties"]["status"] == "in_progress"
+
+
+def test_a_page_read_afresh_is_the_same_bytes_as_one_remembered(stored, monkeypatch):
+    """PARCEL_PAGE_MEMORY_SECONDS=0 (what scripts/bench_web.py measures) reads every page
+    and count afresh, and sends exactly what the remembered page would have been."""
+    from geo_service.api import parcels
+
+    first_url = "/api/parcels?limit=2"
+    remembered = stored.get(first_url).content
+    after = stored.get(first_url).json()["links"][1]["href"].split("testserver", 1)[1]
+    remembered_next = stored.get(after).content
+    assert parcels._pages and parcels._counts
+    monkeypatch.setenv("PARCEL_PAGE_MEMORY_SECONDS", "0")
+    get_settings.cache_clear()
+    try:
+        parcels.forget_counts()
+        assert stored.get(first_url).content == remembered
+        assert stored.get(after).content == remembered_next
+        assert not parcels._pages and not parcels._counts
+    finally:
+        monkeypatch.delenv("PARCEL_PAGE_MEMORY_SECONDS")
+        get_settings.cache_clear()
 
 
 def test_a_nul_in_a_filter_of_the_parcel_list_is_a_400_not_a_500(stored):

@@ -55,6 +55,18 @@ def test_landing_page_sends_a_stranger_to_sign_in_and_api_keeps_the_json_index(d
     assert index["parcels"] == "/api/parcels" and index["kinds"] == ["land", "demolition"]
 
 
+def test_the_queue_comes_a_page_at_a_time(delivered, monkeypatch):
+    from geo_service.web import parcels as parcel_pages
+
+    monkeypatch.setattr(parcel_pages, "QUEUE_PAGE", 2)
+    client = signed_in_page("land_all")
+    first, second = client.get("/queue").text, client.get("/queue?page=1").text
+    assert re.findall(r">([ABC])</a>", first) == ["A", "B"]
+    assert 'href="/queue?page=1"' in first and "/queue?page=0" not in first
+    assert re.findall(r">([ABC])</a>", second) == ["C"]
+    assert 'href="/queue?page=0"' in second and "/queue?page=2" not in second
+
+
 def test_verifier_verifies_and_disputes_from_the_parcel_page(delivered):
     client = signed_in_page("land_all")
     queue = client.get("/queue").text

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
+from geo_service import database
 from geo_service.accounts import audit, users
 from geo_service.accounts.users import Principal
 from geo_service.api.deps import SessionDep
@@ -46,20 +47,21 @@ def same_origin(request: Request) -> bool:
 
 
 async def current_user(
-    request: Request, session: SessionDep, bearer: Annotated[object, Depends(_bearer)]
+    request: Request, bearer: Annotated[object, Depends(_bearer)]
 ) -> Principal | None:
     # async, with the database looked up on a worker thread only when the token is not
-    # remembered: a read with a known token costs no thread hop and no query here.
+    # remembered: a read with a known token costs no thread hop, no session and no query
+    # here (a route that needs no session of its own then opens none).
     source = client_address(request)
     if bearer is not None:
-        who = await _resolve(session, bearer.credentials, source)
+        who = await _resolve(bearer.credentials, source)
         if who is None:
             raise Unauthorized("the token is unknown, expired or revoked: sign in again")
         return who
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    who = await _resolve(session, cookie, source)
+    who = await _resolve(cookie, source)
     if who is not None and request.method not in SAFE_METHODS and not same_origin(request):
         await run_in_threadpool(
             audit.record_apart, who.username, "csrf", request.url.path, outcome="refused",
@@ -69,11 +71,18 @@ async def current_user(
     return who
 
 
-async def _resolve(session, secret: str, source: str | None) -> Principal | None:
+async def _resolve(secret: str, source: str | None) -> Principal | None:
     who = users.remembered_token(secret, source)
     if who is None:
-        who = await run_in_threadpool(users.resolve_token, session, secret, source)
+        who = await run_in_threadpool(_look_up, secret, source)
     return who
+
+
+def _look_up(secret: str, source: str | None) -> Principal | None:
+    """On the primary (a token issued a moment ago is there), in a short read of its own:
+    it holds no lock for the rest of the request."""
+    with database.session_scope() as session:
+        return users.resolve_token(session, secret, source)
 
 
 async def require_user(who: Annotated[Principal | None, Depends(current_user)]) -> Principal:
@@ -83,14 +92,13 @@ async def require_user(who: Annotated[Principal | None, Depends(current_user)]) 
 
 
 async def signed_in_or_none(
-    request: Request, session: SessionDep, bearer: Annotated[object, Depends(_bearer)]
+    request: Request, bearer: Annotated[object, Depends(_bearer)]
 ) -> Principal | None:
     """Who is calling, or None when no sign-in can be read: a wrong or expired one, or
     none because the database is away. For /healthz, which must answer in any state."""
     try:
-        return await current_user(request, session, bearer)
+        return await current_user(request, bearer)
     except (Unauthorized, Forbidden, DatabaseUnavailable, DBAPIError):
-        session.rollback()
         return None
 
 

@@ -36,10 +36,11 @@ def get_read_session(primary: SessionDep):
 
 # The GET reads of maps, tiles, tallies and parcels: a read-only session on the read replica
 # when DATABASE_REPLICA_URL is set and it answers; else the request's primary session, as
-# without a replica. Who is calling is resolved on the primary (auth.current_user takes
-# SessionDep), so a token issued a moment ago is never refused because the replica has not
-# replayed it yet. Whatever a route shows with the data (the change token of an ETag or a
-# polling page) must come from this same session, so it never runs ahead of the data.
+# without a replica. Who is calling is resolved on the primary (auth.current_user, in a
+# short transaction of its own before the route's), so a token issued a moment ago is
+# never refused because the replica has not replayed it yet. Whatever a route shows with
+# the data (the change token of an ETag or a polling page) must come from this same
+# session, so it never runs ahead of the data.
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 KIND_PATTERN = f"^({'|'.join(KINDS)})$"
 KindFilter = Annotated[str | None, Query(pattern=KIND_PATTERN, description="land or demolition")]

@@ -6,13 +6,12 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import text
 
 from geo_service import database
 from geo_service.accounts.permissions import can_read_district
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, ReadSessionDep
+from geo_service.api.deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.interop import geojson_sql
 from geo_service.models import STATUSES
@@ -67,9 +66,9 @@ _CHANGE = "(SELECT coalesce(max(id), 0) FROM parcel_versions)"
 COUNT_CAP = 10_000
 # numberMatched of first pages, by the parcels' change token and the query: another page
 # asked for before any parcel changes has the same count, in every worker. Kept a few
-# seconds at most, for what the change token does not follow (a township renamed).
+# seconds at most (PARCEL_PAGE_MEMORY_SECONDS), for what the change token does not follow
+# (a township renamed).
 _counts: dict[tuple, tuple[float, dict]] = {}
-COUNT_SECONDS = 10.0
 _COUNTS_MAX = 1_000
 
 
@@ -78,7 +77,6 @@ _COUNTS_MAX = 1_000
 # after one cheap query for the token. Same few seconds' bound as the counts; pages up to
 # PAGE_BYTES_MAX only (a 100-parcel page is about 60 KB).
 _pages: dict[tuple, tuple[int, float, bytes]] = {}
-PAGE_SECONDS = 10.0
 PAGE_BYTES_MAX = 512_000
 _PAGES_MAX = 64
 
@@ -89,8 +87,14 @@ def forget_counts() -> None:
     _pages.clear()
 
 
+def _memory_seconds() -> float:
+    return get_settings().parcel_page_memory_seconds
+
+
 def _remembered_page(key: tuple) -> bytes | None:
     """The page remembered under `key`, if the parcels have not changed since."""
+    if not _memory_seconds():
+        return None
     remembered = _pages.get(key)
     if remembered is None or remembered[1] <= time.monotonic():
         return None
@@ -99,11 +103,11 @@ def _remembered_page(key: tuple) -> bytes | None:
 
 
 def _remember_page(key: tuple, change: int, body: bytes) -> None:
-    if len(body) > PAGE_BYTES_MAX:
+    if len(body) > PAGE_BYTES_MAX or not _memory_seconds():
         return
     if len(_pages) >= _PAGES_MAX:  # a bound, not a policy
         _pages.clear()
-    _pages[key] = (change, time.monotonic() + PAGE_SECONDS, body)
+    _pages[key] = (change, time.monotonic() + _memory_seconds(), body)
 
 
 def _geojson(body: bytes) -> Response:
@@ -116,7 +120,6 @@ def parcels_router() -> APIRouter:
     @router.get("/parcels", response_model=schemas.FeatureCollection)
     def list_parcels(
         request: Request,
-        session: ReadSessionDep,
         who: SignedIn,
         township: str | None = None,
         kind: KindFilter = None,
@@ -156,7 +159,7 @@ def parcels_router() -> APIRouter:
             body["numberMatched"] = len(rows)  # the page is the whole result
         elif after is None:
             change = rows[0][2] if rows else None
-            body.update(_matched(session, where, params, change))
+            body.update(_matched(where, params, change))
         body["numberReturned"] = len(rows)
         body["features"] = [orjson.Fragment(r[1]) for r in rows]
         last = rows[-1][0] if more else None
@@ -207,7 +210,7 @@ def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> 
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _matched(session, where: str, params: dict, change: int | None) -> dict:
+def _matched(where: str, params: dict, change: int | None) -> dict:
     """numberMatched for the first page: exact up to COUNT_CAP, else the planner's estimate.
     Later pages (`after`) leave it out, as OGC API Features allows. Remembered by the
     change token read with the page (None: not known, counted afresh)."""
@@ -215,25 +218,28 @@ def _matched(session, where: str, params: dict, change: int | None) -> dict:
     remembered = _counts.get((change, *query)) if change is not None else None
     if remembered is not None and remembered[0] > time.monotonic():
         return remembered[1]
-    counted_at, matched = _count(session, where, params)
+    counted_at, matched = _count(where, params)
+    if not _memory_seconds():
+        return matched
     if len(_counts) >= _COUNTS_MAX:
         _counts.clear()
     # Filed under the token read with the count itself: a change between the page and
     # the count is never remembered under the older token.
-    _counts[(counted_at, *query)] = (time.monotonic() + COUNT_SECONDS, matched)
+    _counts[(counted_at, *query)] = (time.monotonic() + _memory_seconds(), matched)
     return matched
 
 
-def _count(session, where: str, params: dict) -> tuple[int, dict]:
-    counted, change = session.execute(
-        text(f"SELECT count(*), {_CHANGE} FROM (SELECT 1 {_PARCEL_FROM} {where} LIMIT :cap) m"),
+def _count(where: str, params: dict) -> tuple[int, dict]:
+    # Where the page was read (read_rows: the replica when there is one), with no session.
+    counted, change = database.read_rows(
+        f"SELECT count(*), {_CHANGE} FROM (SELECT 1 {_PARCEL_FROM} {where} LIMIT :cap) m",
         {**params, "cap": COUNT_CAP + 1},
-    ).one()
+    )[0]
     if counted <= COUNT_CAP:
         return change, {"numberMatched": counted}
-    plan = session.execute(
-        text(f"EXPLAIN (FORMAT JSON) SELECT 1 {_PARCEL_FROM} {where}"), params
-    ).scalar()
+    plan = database.read_rows(f"EXPLAIN (FORMAT JSON) SELECT 1 {_PARCEL_FROM} {where}", params)[0][
+        0
+    ]
     estimate = max(int(plan[0]["Plan"]["Plan Rows"]), counted)
     return change, {"numberMatched": estimate, "numberMatchedIsEstimate": True}
 

@@ -1,0 +1,47 @@
+"""What a phone on a weak signal downloads (issue 26): text goes compressed, versioned
+static files are kept for a year, and pages that draw no map load no map library.
+The load times themselves are measured by scripts/bench_web.py, never here."""
+
+import re
+
+import pytest
+from conftest import auth
+from fastapi.testclient import TestClient
+
+from geo_service.api import create_app
+from geo_service.maps import assets
+
+GZIP = {"Accept-Encoding": "gzip"}
+
+
+@pytest.fixture
+def client(db):
+    with TestClient(create_app(), headers=auth("land_xd")) as c:
+        yield c
+
+
+def _linked(html: str) -> list[str]:
+    return re.findall(r'(?:src|href)="(/(?:static|maps/static)/[^"]+)"', html)
+
+
+def test_pages_and_their_scripts_and_styles_go_compressed_and_versioned(client):
+    login = client.get("/login", headers=GZIP)
+    assert login.headers["content-encoding"] == "gzip"
+    vendor = dict(assets.default_js())["leaflet"]
+    own = _linked(login.text)
+    assert own, "the sign-in page links the service's own CSS/JS"
+    for url in [vendor, *own]:
+        response = client.get(url, headers=GZIP)
+        assert response.status_code == 200, url
+        if len(response.content) >= 1000:  # GZipMiddleware's threshold
+            assert response.headers["content-encoding"] == "gzip", url
+            assert "accept-encoding" in response.headers["vary"].lower(), url
+        assert "immutable" in response.headers["cache-control"], url
+
+
+def test_pages_that_draw_no_map_load_no_map_library(client):
+    for path in ("/", "/uploads", "/queue"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        linked = _linked(page.text)
+        assert not [u for u in linked if "/static/vendor/" in u], (path, linked)
