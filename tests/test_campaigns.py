@@ -2,10 +2,12 @@
 each with its own targets and figures; the campaign every view shows by default; and one
 "today" that the register, the 两逾 list and the pace agree on."""
 
+import io
 from datetime import date, datetime, time
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from parcelfiles import XINDIAN, frame, rectangle, write
 from typer.testing import CliRunner
 
@@ -180,3 +182,86 @@ def test_a_sign_off_outside_the_campaign_shown_says_where_it_counts(two_campaign
     )
     assert done.status_code == 200, done.text  # followed to the parcel's page
     assert "地图和看板显示的攻坚2017" in done.text and "不在任何攻坚期内" in done.text
+
+
+def _sheet_rows(body: bytes, sheet: str) -> list[dict]:
+    book = load_workbook(io.BytesIO(body))
+    rows = list(book[sheet].iter_rows(values_only=True))
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+def test_the_workbook_sets_a_campaign_beside_an_earlier_one(two_campaigns):
+    session = two_campaigns
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    params = {"by": "township", "kind": "land", "campaign": "攻坚2017", "compare": HUNDRED_DAYS}
+    body = client.get("/api/exports/tallies.xlsx", params={**params, "lang": "en"}).content
+    xindian = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "新店镇")
+    then = f"{HUNDRED_DAYS}: verified area (m²)"
+    assert xindian["Verified area (m²)"] == pytest.approx(80 * 60, rel=1e-2)  # B, in 2017
+    assert xindian[then] == pytest.approx(80 * 60, rel=1e-2)  # A, in the hundred days
+    assert xindian[f"{HUNDRED_DAYS}: target (m²)"] == pytest.approx(300 * 10000 / 15)
+    assert xindian["Change in completion"] == pytest.approx(
+        xindian["Completion"] - xindian[f"{HUNDRED_DAYS}: completion"]
+    )
+    assert xindian["Change in completion"] < 0  # the same area against a larger target
+    total = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "Total")
+    assert total[then] == pytest.approx(80 * 60, rel=1e-2)
+    assert total[f"{HUNDRED_DAYS}: target (m²)"] == pytest.approx(2500 * 10000 / 15)
+    about = dict((k, v) for k, v, *_ in load_workbook(io.BytesIO(body))["About"].values)
+    assert about["Compared with"] == HUNDRED_DAYS
+    chinese = client.get("/api/exports/tallies.xlsx", params=params).content
+    headers = next(load_workbook(io.BytesIO(chinese))["交地"].values)
+    assert f"{HUNDRED_DAYS}：已核验面积(平方米)" in headers
+
+
+def test_this_quarter_against_the_same_quarter_last_year(two_campaigns):
+    """A and C were verified in Q4 2016, B on 1 March 2017: the API, the CLI and the
+    workbook set a quarter beside the same days a year earlier."""
+    session = two_campaigns
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    base = {"by": "township", "kind": "land", "compare": "last_year"}
+    rows = client.get("/api/tallies", params={**base, "period": "2017Q4"}).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇")
+    assert (xindian["campaign"], xindian["compare_campaign"]) == ("2017Q4", "2016Q4")
+    assert xindian["verified_m2"] == 0
+    assert xindian["compare_verified_m2"] == pytest.approx(2 * 80 * 60, rel=1e-2)
+    assert xindian["verified_m2_change"] == pytest.approx(-xindian["compare_verified_m2"])
+    # No period: the quarter of the day asked, up to that day, against the same days.
+    rows = client.get("/api/tallies", params={**base, "as_of": "2017-03-01"}).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇")
+    assert (xindian["campaign"], xindian["compare_campaign"]) == ("2017Q1", "2016Q1")
+    assert (xindian["verified_parcels"], xindian["compare_verified_m2"]) == (1, 0)
+    early = client.get("/api/tallies", params={**base, "as_of": "2017-02-28"}).json()
+    assert next(r for r in early if r["township"] == "新店镇")["verified_parcels"] == 0
+    refused = client.get("/api/tallies", params={"period": "2017Q4"})
+    assert refused.status_code == 400 and "last_year" in refused.text
+    cli = CliRunner().invoke(
+        app, ["tally", "--by", "township", "--kind", "land", "--compare", "last_year",
+              "--period", "2017Q4", "--format", "json"],
+    )  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    assert '"compare_campaign": "2016Q4"' in cli.output
+    params = {**base, "period": "2017Q4", "lang": "en"}
+    body = client.get("/api/exports/tallies.xlsx", params=params).content
+    row = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "新店镇")
+    assert row["2016Q4: verified area (m²)"] == pytest.approx(2 * 80 * 60, rel=1e-2)
+    assert row["Change in verified area (m²)"] == pytest.approx(-2 * 80 * 60, rel=1e-2)
+    board = client.get(
+        "/board/data.json", params={"compare": "last_year", "period": "2017Q4"}
+    ).json()
+    land = next(
+        k
+        for c in board["cards"]
+        if c["unit"] == "新店镇"
+        for k in c["kinds"]
+        if k["kind"] == "land"
+    )
+    assert board["compare"] == "2016Q4" and board["compare_choice"] == "last_year"
+    assert land["compare"]["verified"] == pytest.approx(2 * 80 * 60 / 666.667, abs=0.2)
+    assert land["compare"]["change"] == pytest.approx(-land["compare"]["verified"], abs=0.11)

@@ -22,7 +22,7 @@ from geo_service.campaign.campaigns import CampaignView, resolve
 from geo_service.campaign.targets import target_and_basis
 from geo_service.errors import InvalidInput
 from geo_service.models import KINDS
-from geo_service.periods import CAMPAIGN_TZ, today
+from geo_service.periods import CAMPAIGN_TZ, Period, a_year_before, quarter_of, today
 from geo_service.settings import get_settings
 from geo_service.units import find_district
 
@@ -594,6 +594,10 @@ def tally(
     return sorted(result, key=lambda r: (r.sort_key, r.kind))
 
 
+# `compare` asking for the same period a year earlier rather than another campaign.
+LAST_YEAR = "last_year"
+
+
 def compared(
     session: Session,
     compare: "str | CampaignView",
@@ -603,28 +607,91 @@ def compared(
     year: int | None = None,
     credit: str = "host",
     district: str | None = None,
+    as_of: date | None = None,
+    period: Period | None = None,
+    exact: bool = False,
 ) -> list[dict]:
     """The campaign's rows (as `tally` gives them, presented for `by`) with an earlier
     campaign's beside them (攻坚2017 against 2016年百日攻坚): its verified area, target and
     progress (`compare_*`), and the difference of the verified areas and progress
-    (`*_change`). Each side as it stands now: a closed campaign counts its own days only."""
+    (`*_change`). Each side as it stands now: a closed campaign counts its own days only.
+    `compare` = last_year: see `year_over_year`. `exact`: unrounded, every key kept (the
+    workbook's cells)."""
+    if compare == LAST_YEAR:
+        return year_over_year(
+            session, by, kind, campaign=campaign, year=year, credit=credit,
+            district=district, as_of=as_of, period=period, exact=exact,
+        )  # fmt: skip
+    if as_of is not None or period is not None:
+        raise InvalidInput(
+            "compare: two campaigns as they stand now; a day or period only with compare=last_year"
+        )
     chosen, _ = campaign_and_day(session, campaign, year, None)
     other, _ = campaign_and_day(session, compare, None, None)
     common = dict(by=by, kind=kind, credit=credit, district=district)
     rows = tally(session, campaign=chosen, **common)
-    earlier = {_key(r): r for r in tally(session, campaign=other, **common)}
+    earlier = tally(session, campaign=other, **common)
+    return _side_by_side(rows, earlier, other.name, by, credit, exact)
+
+
+def year_over_year(
+    session: Session,
+    by: str = "district",
+    kind: str | None = None,
+    campaign: "str | CampaignView | None" = None,
+    year: int | None = None,
+    credit: str = "host",
+    district: str | None = None,
+    as_of: date | None = None,
+    period: Period | None = None,
+    exact: bool = False,
+) -> list[dict]:
+    """This quarter against the same quarter last year: what was verified from the period's
+    first day to the day asked (the as-of day, else the campaign's day 截至, i.e. today held
+    within it) beside the same days a year earlier, each as it stood at its own last day.
+    `period` (a quarter 2017Q2 or a month 2017-05) picks another period; a finished period
+    is compared whole. The figures are the period's own, not the campaign's to date, so
+    there is no target or progress."""
+    if period is None:
+        day = as_of or resolve(session, campaign, year, as_of).reference_day()
+        period = quarter_of(day)
+    else:
+        day = min(period.end, as_of or today())
+        if day < period.start:
+            raise InvalidInput(f"period {period} has not begun by {day}")
+    earlier = period.a_year_earlier()
+    if not get_settings().year_ok(earlier.year):
+        raise InvalidInput(
+            f"compare=last_year: {earlier.year} is outside the years {get_settings().years}"
+        )
+    common = dict(by=by, kind=kind, credit=credit, district=district)
+    now = _period_tally(session, period, day, common)
+    then = _period_tally(session, earlier, a_year_before(day), common)
+    return _side_by_side(now, then, str(earlier), by, credit, exact)
+
+
+def _period_tally(session: Session, period: Period, day: date, common: dict) -> list[TallyRow]:
+    days = CampaignView(None, str(period), period.start, day)
+    # Today's figures come from the maintained totals; a past day's from the history.
+    return tally(session, campaign=days, as_of=day if day < today() else None, **common)
+
+
+def _side_by_side(rows, earlier_rows, name: str, by: str, credit: str, exact: bool) -> list:
+    earlier = {_key(r): r for r in earlier_rows}
+    shape = "project" if exact else by
     out = []
     for row in rows:
-        data = row.as_dict(by)
-        before = earlier.pop(_key(row), None)
-        data.update(_beside(other.name, row, before))
+        data = row.as_dict(shape, exact)
+        data.update(_beside(name, row, earlier.pop(_key(row), None), exact))
         out.append(data)
-    for before in earlier.values():  # groups the earlier campaign had alone: zero now
+    campaign = rows[0].campaign if rows else None
+    for before in earlier.values():  # groups the earlier side had alone: zero now
         none = TallyRow(
             before.district, before.township, before.project, before.project_name,
-            before.kind, 0, 0.0, None, credit=credit, campaign=chosen.name,
+            before.kind, 0, 0.0, None, credit=credit, campaign=campaign,
+            sort_key=before.sort_key,
         )  # fmt: skip
-        out.append({**none.as_dict(by), **_beside(other.name, None, before)})
+        out.append({**none.as_dict(shape, exact), **_beside(name, None, before, exact)})
     return out
 
 
@@ -632,24 +699,23 @@ def _key(row: TallyRow) -> tuple:
     return (row.district, row.township, row.project, row.kind)
 
 
-def _beside(name: str, row: TallyRow | None, before: TallyRow | None) -> dict:
+def _beside(name: str, row: TallyRow | None, before: TallyRow | None, exact: bool = False) -> dict:
     now_m2 = row.verified_m2 if row else 0.0
     then_m2 = before.verified_m2 if before else 0.0
     now_progress = row.progress if row else None
     then_progress = before.progress if before else None
     change = None if None in (now_progress, then_progress) else now_progress - then_progress
-    return rounded(
-        {
-            "compare_campaign": name,
-            "compare_verified_m2": then_m2,
-            "compare_verified_mu": m2_to_mu(then_m2),
-            "compare_target_m2": before.target_m2 if before else None,
-            "compare_progress": then_progress,
-            "verified_m2_change": now_m2 - then_m2,
-            "verified_mu_change": m2_to_mu(now_m2 - then_m2),
-            "progress_change": change,
-        }
-    )
+    data = {
+        "compare_campaign": name,
+        "compare_verified_m2": then_m2,
+        "compare_verified_mu": m2_to_mu(then_m2),
+        "compare_target_m2": before.target_m2 if before else None,
+        "compare_progress": then_progress,
+        "verified_m2_change": now_m2 - then_m2,
+        "verified_mu_change": m2_to_mu(now_m2 - then_m2),
+        "progress_change": change,
+    }
+    return data if exact else rounded(data)
 
 
 def campaign_and_day(
