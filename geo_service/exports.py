@@ -14,7 +14,7 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,7 +32,7 @@ from geo_service.campaign import rankings, tallies
 from geo_service.campaign.campaigns import CampaignView
 from geo_service.catalogs import N_, translations
 from geo_service.errors import InvalidInput
-from geo_service.interop import GPKG_OPTIONS, LONLAT_DIGITS, oriented
+from geo_service.interop import GPKG_OPTIONS, LONLAT_DIGITS, SAFE_TEXT_COLUMNS, oriented
 from geo_service.models import KINDS, STATUSES
 from geo_service.parcels.reports import spreadsheet_safe
 from geo_service.periods import Period
@@ -242,7 +242,8 @@ def tally_export(
     export.campaign = rows[0]["campaign"] if compare and rows else chosen.name
     export.compare = rows[0]["compare_campaign"] if compare and rows else compare
     export.ranking = ranking(session, kind, chosen, as_of, district)
-    export.composite = composite_ranking(session, day, district, [r["district"] for r in rows])
+    names = [r["district"] for r in rows]
+    export.composite = composite_ranking(session, day, district, names, chosen)
     if kind is None:
         export.relocation = relocation_rows(session, by, year, as_of, district)
     return export
@@ -266,17 +267,20 @@ def _compared_with_totals(session, by: str, compare: str, query: dict) -> list[d
     return out + [r for r in found if (r["district"], r["kind"]) not in seen]
 
 
-def composite_ranking(session, day: date, district: str | None, districts: list) -> list[dict]:
-    """The quarter of `day` ranked as `geo-service rank` does: the townships of each
-    district in the export, then (for a city-wide export) the districts of the city."""
+def composite_ranking(
+    session, day: date, district: str | None, districts: list, campaign=None
+) -> list[dict]:
+    """The quarter of `day` ranked as `geo-service rank` does (in the campaign given): the
+    townships of each district in the export, then (for a city-wide export) the districts
+    of the city."""
     period = rankings.Period(day.year, quarter=(day.month - 1) // 3 + 1)
     names = [district] if district else list(dict.fromkeys(d for d in districts if d))
     out = []
     for name in names:
-        result = rankings.rank(session, "township", str(period), district=name)
+        result = rankings.rank(session, "township", period, district=name, campaign=campaign)
         out += [_composite_row(r, "township", name, period) for r in result["rows"]]
     if not district:
-        result = rankings.rank(session, "district", str(period))
+        result = rankings.rank(session, "district", period, campaign=campaign)
         out += [_composite_row(r, "district", None, period) for r in result["rows"]]
     return out
 
@@ -341,16 +345,22 @@ def _interleave(rows: list[dict], totals: list, **extra) -> list[dict]:
     return out + [r for r in rows if (r["district"], r["kind"]) not in seen]
 
 
-def periods(by: str, year: int, day: date) -> list[tuple[str, date, int | None]]:
-    """(key, last day, quarter) of each quarter or month of `year` begun by `day`; the
-    current period ends at `day` itself."""
+def periods(by: str, campaign: "CampaignView | int", day: date) -> list[tuple]:
+    """(key, last day, quarter) of each quarter or month of the campaign begun by `day`,
+    across the new year when the campaign is (2016-Q4, 2017-Q1 …); the current period
+    ends at `day` itself. A year stands for its calendar campaign."""
+    if isinstance(campaign, int):
+        campaign = CampaignView(None, str(campaign), date(campaign, 1, 1), date(campaign, 12, 31))
     if by == "quarter":
-        ends = [(f"{year}-Q{q}", date(year, *tallies.QUARTER_ENDS[q]), q) for q in range(1, 5)]
-        starts = [date(year, 3 * q - 2, 1) for q in range(1, 5)]
+        parts = [(f"{q.year}-Q{q.quarter}", q.start, q.end, q.quarter) for q in campaign.quarters()]
     else:
-        ends = [(f"{year}-{m:02d}", _month_end(year, m), None) for m in range(1, 13)]
-        starts = [date(year, m, 1) for m in range(1, 13)]
-    return [(k, min(end, day), q) for (k, end, q), s in zip(ends, starts, strict=True) if s <= day]
+        parts, start = [], date(campaign.first_day.year, campaign.first_day.month, 1)
+        while start <= campaign.last_day:
+            end = _month_end(start.year, start.month)
+            parts.append((f"{start.year}-{start.month:02d}", start, end, None))
+            start = end + timedelta(days=1)
+    last = min(day, campaign.last_day)
+    return [(key, min(end, last), q) for key, start, end, q in parts if start <= last]
 
 
 def _month_end(year: int, month: int) -> date:
@@ -359,7 +369,7 @@ def _month_end(year: int, month: int) -> date:
 
 def _series(session, by, kind, year, day, district) -> list[dict]:
     out = []
-    for key, end, quarter in periods(by, getattr(year, "year", year), day):
+    for key, end, quarter in periods(by, year, day):
         extra = {"period": key, "as_of": end}
         rows = [
             _record(r, **extra)
@@ -892,8 +902,7 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8"):
         )  # fmt: skip
     elif fmt == "csv":
         # A CSV is opened in a spreadsheet: names that look like formulas stay text.
-        for column in ("code", "name", "project", "project_name", "support", "verified_by",
-                       "recorded_by", "note", "dispute_reason"):  # fmt: skip
+        for column in SAFE_TEXT_COLUMNS:  # the importer takes the apostrophes off again
             frame[column] = frame[column].map(spreadsheet_safe)
         pyogrio.write_dataframe(
             frame, path, driver="CSV", layer_options={"GEOMETRY": "AS_WKT", "WRITE_BOM": "YES"}

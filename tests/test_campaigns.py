@@ -265,3 +265,82 @@ def test_this_quarter_against_the_same_quarter_last_year(two_campaigns):
     assert board["compare"] == "2016Q4" and board["compare_choice"] == "last_year"
     assert land["compare"]["verified"] == pytest.approx(2 * 80 * 60 / 666.667, abs=0.2)
     assert land["compare"]["change"] == pytest.approx(-land["compare"]["verified"], abs=0.11)
+
+
+def test_rankings_and_the_register_show_pick_and_name_the_campaign(two_campaigns):
+    """/rankings, /projects, /projects/{code} and the rankings API/CLI read the campaign
+    shown by default (攻坚2017, the latest), say which, and take campaign=."""
+    session = two_campaigns
+    from conftest import signed_in_page, token_for
+
+    from geo_service.campaign.projects import import_projects
+    from geo_service.settings import DATA_DIR
+
+    import_projects(session, DATA_DIR / "parcels" / "demo_projects.csv")
+    session.commit()
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    ranked = client.get("/api/rankings", params={"district": "晋安区"}).json()
+    assert (ranked["campaign"], ranked["period"], ranked["as_of"]) == (
+        "攻坚2017",
+        "2017Q4",
+        "2017-12-31",
+    )
+    ranked = client.get("/api/rankings", params={"district": "晋安区", "campaign": HUNDRED_DAYS})
+    ranked = ranked.json()
+    assert (ranked["campaign"], ranked["period"], ranked["as_of"]) == (
+        HUNDRED_DAYS,
+        "2016Q4",
+        "2016-12-09",
+    )
+    xindian = next(r for r in ranked["rows"] if r["unit"] == "新店镇")
+    assert xindian["land"]["verified_m2"] == pytest.approx(80 * 60, rel=1e-2)  # A only
+    assert xindian["land"]["annual_target_m2"] == pytest.approx(300 * 10000 / 15)
+    cli = CliRunner().invoke(app, ["rank", "--campaign", HUNDRED_DAYS, "--format", "json"])
+    assert cli.exit_code == 0 and f'"campaign": "{HUNDRED_DAYS}"' in cli.output, cli.output
+    register_rows = client.get("/api/projects", params={"campaign": HUNDRED_DAYS}).json()
+    assert (register_rows["campaign"], register_rows["as_of"]) == (HUNDRED_DAYS, "2016-12-09")
+
+    page = signed_in_page("leader_city")
+    shown = page.get("/rankings").text
+    assert "攻坚2017 · 晋安区" in shown and 'name="campaign"' in shown
+    picked = page.get("/rankings", params={"campaign": HUNDRED_DAYS}).text
+    assert f"{HUNDRED_DAYS} · 晋安区 · 2016Q4" in picked
+    assert f"<option selected>{HUNDRED_DAYS}</option>" in picked
+    projects = page.get("/projects").text
+    assert "攻坚：攻坚2017" in projects and "截至 2017-12-31" in projects
+    assert "演示数据" not in projects  # not the live demo: no banner
+    hundred = page.get("/projects", params={"campaign": HUNDRED_DAYS}).text
+    assert f"攻坚：{HUNDRED_DAYS}" in hundred and "截至 2016-12-09" in hundred
+    one = page.get("/projects/JA2017-008", params={"campaign": HUNDRED_DAYS})
+    assert one.status_code == 200 and f"<option selected>{HUNDRED_DAYS}</option>" in one.text
+    assert page.get("/projects", params={"campaign": "攻坚1999"}).status_code == 404
+
+
+def test_a_campaign_across_the_new_year_has_its_own_quarters(two_campaigns):
+    """冬春攻坚 (1 November 2016 – 30 April 2017): its quarters are Q4 2016, Q1 and Q2
+    2017, in the quarterly workbook and for tally(quarter=); C (20 December 2016) and B
+    (1 March 2017) count, A (10 October 2016) is before it."""
+    session = two_campaigns
+    winter = campaigns.create_campaign(
+        session, name="冬春攻坚", first_day=date(2016, 11, 1), last_day=date(2017, 4, 30),
+        actor="tests",
+    )  # fmt: skip
+    assert [str(q) for q in winter.quarters()] == ["2016Q4", "2017Q1", "2017Q2"]
+    assert winter.quarter_end(1) == date(2017, 3, 31) and winter.quarter_end(2) == winter.last_day
+    with pytest.raises(Exception, match="no Q3"):
+        tally(session, by="township", campaign="冬春攻坚", quarter=3)
+    at_q1 = _xindian(tally(session, by="township", campaign="冬春攻坚", quarter=1))
+    assert at_q1.verified_parcels == 2
+    from geo_service import exports
+
+    export = exports.tally_export(session, by="quarter", kind="land", campaign="冬春攻坚")
+    xindian = [r for r in export.rows if r.get("township") == "新店镇"]
+    assert [(r["period"], r["as_of"], r["verified_parcels"]) for r in xindian] == [
+        ("2016-Q4", date(2016, 12, 31), 1),
+        ("2017-Q1", date(2017, 3, 31), 2),
+        ("2017-Q2", date(2017, 4, 30), 2),
+    ]
+    months = exports.tally_export(session, by="month", kind="land", campaign="冬春攻坚")
+    assert [r["period"] for r in months.rows if r.get("township") == "新店镇"] == [
+        "2016-11", "2016-12", "2017-01", "2017-02", "2017-03", "2017-04"
+    ]  # fmt: skip

@@ -94,7 +94,9 @@ class BoardView:
 
 def board(session: Session, view: BoardView) -> dict:
     end = view.as_of
-    ranking = rankings.rank(session, view.level, view.period, district=view.district)
+    ranking = rankings.rank(
+        session, view.level, view.period, district=view.district, campaign=view.campaign
+    )
     by_unit = {r["unit"]: r for r in ranking["rows"]}
     rows = tallies.tally(
         session,

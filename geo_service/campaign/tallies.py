@@ -725,8 +725,9 @@ def campaign_and_day(
     as_of: date | None,
     quarter: int | None = None,
 ) -> tuple[CampaignView, date | None]:
-    """The campaign tallied and the day it is tallied as at (None: now); a quarter (of
-    the campaign's first year) means as at its last day."""
+    """The campaign tallied and the day it is tallied as at (None: now); a quarter (the
+    campaign's own calendar quarter of that number, campaigns.quarter_end) means as at its
+    last day."""
     for label, value in (("year", year), ("as-of day", as_of.year if as_of else None)):
         # Outside the window a day's end or a year's start may not even exist (9999-12-31).
         if value is not None and not get_settings().year_ok(value):
@@ -742,7 +743,7 @@ def campaign_and_day(
     if quarter is not None:
         if quarter not in QUARTER_ENDS:
             raise InvalidInput("quarter must be 1 to 4")
-        as_of = as_of or date(chosen.year, *QUARTER_ENDS[quarter])
+        as_of = as_of or chosen.quarter_end(quarter)
     return chosen, as_of
 
 

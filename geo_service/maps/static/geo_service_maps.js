@@ -601,11 +601,24 @@
       markers[p.code].gsDetail = "<h3>" + esc(p.name) + "</h3>" + html;
     });
     this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
+    var picker = this.summary.getContainer().querySelector(".gs-campaign select");
+    if (picker) picker.addEventListener("change", function () { location.href = picker.value; });
     this.listSites(data, markers);
     this.token = data.token;
     this.updates += 1;
     document.body.setAttribute("data-gs-updates", String(this.updates));
     document.body.setAttribute("data-gs-households-handed-over", String(data.summary.households_handed_over || 0));
+  };
+
+  RelocationMap.prototype.pickerHtml = function (s) {
+    var names = this.cfg.campaigns || [];
+    if (names.length < 2) return "";
+    var base = "?district=" + encodeURIComponent(s.district) + "&campaign=";
+    return '<label class="gs-campaign">' + esc(t("Campaign")) + ' <select>' +
+      names.map(function (n) {
+        return '<option value="' + esc(base + encodeURIComponent(n)) + '"' + (n === s.campaign ? " selected" : "") +
+          ">" + esc(n) + "</option>";
+      }).join("") + "</select></label>";
   };
 
   RelocationMap.prototype.listSites = function (data, markers) {
@@ -633,8 +646,12 @@
       return "<tr><th>" + esc(t(label)) + "</th><td" + (cls ? ' class="' + cls + '"' : "") + ">" + esc(value) + "</td></tr>";
     }
     function count(n) { return households(fmt(n)); }
-    var when = s.as_of || t("Year %(year)s", { year: s.year });
-    return "<h3>" + esc(t("%(district)s relocation progress", { district: s.district })) + " <small>" + esc(when) + "</small></h3>" +
+    // The campaign shown and the day its figures are 截至, as on the progress map.
+    var when = s.as_at ? t("as of %(date)s", { date: s.as_of || s.as_at }) : t("Year %(year)s", { year: s.year });
+    var named = s.campaign ? s.campaign + " · " : "";
+    return "<h3>" + esc(t("%(district)s relocation progress", { district: s.district })) + " <small>" + esc(named + when) + "</small></h3>" +
+      (s.demo ? '<p class="gs-demo-banner">' + esc(t("Demo data: made-up parcels, people and dates, moved so that the campaign is under way today")) + "</p>" : "") +
+      this.pickerHtml(s) +
       '<table class="gs-figures">' +
       row("Households due", count(s.households_planned)) +
       row("Households handed over", count(s.households_handed_over)) +
