@@ -344,3 +344,34 @@ def test_a_campaign_across_the_new_year_has_its_own_quarters(two_campaigns):
     assert [r["period"] for r in months.rows if r.get("township") == "新店镇"] == [
         "2016-11", "2016-12", "2017-01", "2017-02", "2017-03", "2017-04"
     ]  # fmt: skip
+
+
+def test_a_closed_campaign_stands_as_on_its_last_day(two_campaigns, tmp_path):
+    """Closed, the hundred days show what was on record on 9 December 2016 — A alone,
+    verified — in tally(), the API and the workbook; a parcel added and A withdrawn after
+    the close change nothing there. Not closed, the figures are today's."""
+    session = two_campaigns
+    from geo_service.parcels import workflow
+
+    path = write(frame([rectangle(XINDIAN, 800, 0, 80, 60)], code=["D2"]), tmp_path / "d2.geojson")
+    import_file(session, path, ImportOptions(kind="land", township="新店镇"))
+    open_now = _xindian(tally(session, by="township", campaign=HUNDRED_DAYS))
+    assert (open_now.planned_parcels, open_now.verified_parcels) == (4, 1)
+    campaigns.close_campaign(session, HUNDRED_DAYS, actor="tests")
+    workflow.withdraw(
+        session, workflow.find_parcel(session, "A", "新店镇", "land"), "重复登记", "admin_t"
+    )
+    closed = _xindian(tally(session, by="township", campaign=HUNDRED_DAYS))
+    assert (closed.planned_parcels, closed.verified_parcels) == (1, 1)
+    assert closed.planned_m2 == pytest.approx(80 * 60, rel=1e-2)
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    params = {"by": "township", "kind": "land", "campaign": HUNDRED_DAYS}
+    rows = client.get("/api/tallies", params=params).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇")
+    assert (xindian["planned_parcels"], xindian["verified_parcels"]) == (1, 1)
+    body = client.get("/api/exports/tallies.xlsx", params={**params, "lang": "en"}).content
+    row = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "新店镇")
+    assert (row["Parcels on record (count)"], row["Verified parcels (count)"]) == (1, 1)

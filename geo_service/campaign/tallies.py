@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.areas import m2_to_mu, rounded
-from geo_service.campaign.campaigns import CampaignView, resolve
+from geo_service.campaign.campaigns import CLOSED, CampaignView, resolve
 from geo_service.campaign.targets import target_and_basis
 from geo_service.errors import InvalidInput
 from geo_service.models import KINDS
@@ -555,6 +555,7 @@ def tally(
     credit: host (the parcel's own township), helpers (each township that supported it,
     for the parcels it helped on) or all (host and helpers each credited in full).
     Groups with a target and no parcels get a row of zeros.
+    A closed campaign is tallied as on its last day (campaigns.close_campaign).
     Today's tally with host credit comes from the maintained totals; a past day's, or
     another credit, from the history with the parcels that ever overlapped (unioned)
     known in advance. With `maintained` False, all is computed from the history in full.
@@ -564,6 +565,12 @@ def tally(
     if credit not in CREDITS:
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
     chosen, as_of = campaign_and_day(session, campaign, year, as_of, quarter)
+    closed = as_of is None and chosen.id is not None and chosen.state == CLOSED
+    if closed:
+        # A closed campaign stands as it was on its last day: what was planned, delivered
+        # and verified then, not parcels added or moved since (against its targets as they
+        # are: a target set or corrected afterwards is the office's latest word).
+        as_of = min(chosen.last_day, today())
     params = {**_params(kind, as_of, chosen, _district_id(session, district)), "quarter": quarter}
     params["overlap_level"] = by
     credited = _CREDITED[credit]
@@ -586,7 +593,7 @@ def tally(
     # in milliseconds: seconds of compiling at 100,000 parcels (measured), for nothing.
     session.execute(text("SET LOCAL jit = off"))
     rows = session.execute(text(sql), params).mappings().all()
-    targets = _targets(session, by, params)
+    targets = _targets(session, by, {**params, "as_of": None} if closed else params)
     result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None), credit) for r in rows]
     result += [_target_only(t, credit) for t in targets.values()]
     for row in result:
@@ -614,7 +621,8 @@ def compared(
     """The campaign's rows (as `tally` gives them, presented for `by`) with an earlier
     campaign's beside them (攻坚2017 against 2016年百日攻坚): its verified area, target and
     progress (`compare_*`), and the difference of the verified areas and progress
-    (`*_change`). Each side as it stands now: a closed campaign counts its own days only.
+    (`*_change`). Each side as it stands now (a closed campaign: on its last day), counting
+    its own days only.
     `compare` = last_year: see `year_over_year`. `exact`: unrounded, every key kept (the
     workbook's cells)."""
     if compare == LAST_YEAR:
