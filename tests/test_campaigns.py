@@ -85,8 +85,8 @@ def test_the_api_and_cli_name_and_pick_the_campaign(two_campaigns):
     assert unknown.status_code == 404 and HUNDRED_DAYS in unknown.text
     listed = CliRunner().invoke(app, ["campaigns", "list"])
     assert listed.exit_code == 0, listed.output
-    assert f"  {HUNDRED_DAYS}  2016-09-01 to 2016-12-09  under way" in listed.output
-    assert "* 攻坚2017  2017-01-01 to 2017-12-31  closed" in listed.output
+    assert f"  {HUNDRED_DAYS}  2016-09-01 to 2016-12-09  ended" in listed.output
+    assert "* 攻坚2017  2017-01-01 to 2017-12-31  ended" in listed.output  # not closed
     board = client.get("/board/data.json", params={"campaign": HUNDRED_DAYS}).json()
     assert board["campaign"] == HUNDRED_DAYS and HUNDRED_DAYS in board["title"]
     assert board["as_of"] == LAST.isoformat()  # Q4 2016 held within its last day
@@ -331,6 +331,11 @@ def test_a_campaign_across_the_new_year_has_its_own_quarters(two_campaigns):
         tally(session, by="township", campaign="冬春攻坚", quarter=3)
     at_q1 = _xindian(tally(session, by="township", campaign="冬春攻坚", quarter=1))
     assert at_q1.verified_parcels == 2
+    view = maps_data.View(district="晋安区", campaign=winter)
+    assert [d["label"] for d in maps_data.timeline_days(view)] == [
+        "2016年第4季度末", "2017年第1季度末", "2017年第2季度末"
+    ]  # fmt: skip
+    assert maps_data.View(district="晋安区", campaign=winter, quarter=1).as_of == date(2017, 3, 31)
     from geo_service import exports
 
     export = exports.tally_export(session, by="quarter", kind="land", campaign="冬春攻坚")

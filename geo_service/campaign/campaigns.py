@@ -170,16 +170,15 @@ def for_year(session: Session, year: int, *, create_as: str | None = None) -> Ca
         return found[0]
     if create_as is None:
         return CampaignView(None, str(year), date(year, 1, 1), date(year, 12, 31))
-    made = create_campaign(
+    # Not closed, even for a past year: closing is the office's act (a closed campaign's
+    # figures stand as on its last day), and records for that year may still come in.
+    return create_campaign(
         session,
         name=calendar_name(year),
         first_day=date(year, 1, 1),
         last_day=date(year, 12, 31),
         actor=create_as,
     )
-    if made.last_day < today():
-        return close_campaign(session, made.name, actor=create_as)
-    return made
 
 
 def current(session: Session, day: date | None = None) -> CampaignView:

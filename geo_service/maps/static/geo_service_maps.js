@@ -288,7 +288,7 @@
   ProgressMap.prototype.summaryHtml = function (s) {
     var k = s.kind;
     // One day for the whole page: the request's (as_at), the campaign's last day once it ended.
-    var when = s.quarter ? t("End of Q%(q)s %(year)s", { q: s.quarter, year: s.year }) : t("as of %(date)s", { date: s.as_of || s.as_at });
+    var when = s.quarter ? t("End of Q%(q)s %(year)s", { q: s.quarter, year: s.quarter_year || s.year }) : t("as of %(date)s", { date: s.as_of || s.as_at });
     var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? t("done") : (s.target_m2 === null ? "—" : t("campaign ended")))
       : t("%(amount)s / month", { amount: amount(k, s.pace_m2_per_month) });
     return "<h3>" + esc(t("%(district)s %(kind)s progress", { district: s.district, kind: kindLabel(k) })) +
@@ -427,7 +427,7 @@
         cfg.timeline.map(function (q) {
           // The quarter shown is the one highlighted, also when the page was opened on it.
           var active = q.quarter === self.viewing ? ' class="gs-active"' : "";
-          var label = t("End of Q%(q)s %(year)s", { q: q.quarter, year: cfg.view.year });
+          var label = t("End of Q%(q)s %(year)s", { q: q.quarter, year: q.year || cfg.view.year });
           return '<button type="button" data-q="' + q.quarter + '"' + active + ' title="' + esc(label) + '">' +
             esc(t("Q%(q)s", { q: q.quarter })) + "</button>";
         }).join("");
