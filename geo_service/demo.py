@@ -12,7 +12,7 @@ steps, projects' milestones, problem files) moves by one offset, so that 1 July 
 falls on today; what would then lie in the future is not loaded (those parcels wait,
 delivered, for a verifier), and the campaign is 攻坚2017（演示）, its days moved alike, with
 the published targets. `published=True` loads the 2017 dates exactly (what tests use).
-The relocation part keeps its 2017 dates either way.
+The relocation part moves alike (geo_service/relocation/demo.py).
 """
 
 import csv
@@ -142,7 +142,7 @@ def load_demo(
         lines.append(_load_set(campaign, "projects.csv", "targets.csv", clock, name))
         lines.append(_load_register(campaign, clock))
     if relocation:
-        lines.append(load_relocation_demo())
+        lines.append(load_relocation_demo(clock=None if published else clock))
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ import re
 import sqlite3
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -33,10 +33,11 @@ from geo_service.campaign import rankings, tallies
 from geo_service.campaign.campaigns import CampaignView
 from geo_service.catalogs import N_, translations
 from geo_service.errors import InvalidInput
-from geo_service.interop import GPKG_OPTIONS, LONLAT_DIGITS, oriented
+from geo_service.interop import GPKG_OPTIONS, LONLAT_DIGITS, SAFE_TEXT_COLUMNS, oriented
 from geo_service.models import KINDS, STATUSES
 from geo_service.parcels import photos
 from geo_service.parcels.reports import spreadsheet_safe
+from geo_service.periods import Period
 from geo_service.relocation import tallies as relocation_tallies
 from geo_service.units import find_district
 
@@ -57,11 +58,14 @@ class Column:
     label: str  # a msgid
     style: str  # text, count, area, percent, months, date
 
-    def header(self, _, csv_file: bool = False) -> str:
+    def header(self, _, csv_file: bool = False, compare: str | None = None) -> str:
+        label = _(self.label)
+        if "%(campaign)s" in self.label:
+            label = label % {"campaign": compare or ""}
         # A CSV has no cell formats: its progress is written as a percentage number.
         if csv_file and self.style == "percent":
-            return _("%(label)s (%%)") % {"label": _(self.label)}
-        return _(self.label)
+            return _("%(label)s (%%)") % {"label": label}
+        return label
 
 
 _C = Column
@@ -114,8 +118,21 @@ RANKING_COLUMNS = (
 _FORMATS = {"count": "#,##0", "area": "#,##0.00", "percent": "0.00%", "months": "0.0"}
 
 
-def columns(by: str) -> tuple[Column, ...]:
-    return (*_LEADING[by], *_MEASURES)
+# Beside an earlier campaign (or the same period a year earlier): its figures and the
+# differences (this − earlier); `%(campaign)s` names the earlier one.
+COMPARED_COLUMNS = (
+    _C("compare_verified_m2", N_("%(campaign)s: verified area (m²)"), "area"),
+    _C("compare_verified_mu", N_("%(campaign)s: verified area (mu)"), "area"),
+    _C("compare_target_m2", N_("%(campaign)s: target (m²)"), "area"),
+    _C("compare_progress", N_("%(campaign)s: completion"), "percent"),
+    _C("verified_m2_change", N_("Change in verified area (m²)"), "area"),
+    _C("verified_mu_change", N_("Change in verified area (mu)"), "area"),
+    _C("progress_change", N_("Change in completion"), "percent"),
+)
+
+
+def columns(by: str, compare: bool = False) -> tuple[Column, ...]:
+    return (*_LEADING[by], *_MEASURES, *(COMPARED_COLUMNS if compare else ()))
 
 
 # The composite ranking (综合考评排名) of the quarter the export is as of.
@@ -174,10 +191,13 @@ class TallyExport:
     relocation: list[dict] = field(default_factory=list)
     # The campaign's name (攻坚2017): what the headings say.
     campaign: str | None = None
+    # What the rows are set beside: an earlier campaign's name, or the period a year
+    # earlier (2016Q2) with compare=last_year; None for no comparison.
+    compare: str | None = None
 
     @property
     def columns(self) -> tuple[Column, ...]:
-        return columns(self.by)
+        return columns(self.by, self.compare is not None)
 
 
 def tally_export(
@@ -188,47 +208,81 @@ def tally_export(
     as_of: date | None = None,
     district: str | None = None,
     campaign: str | None = None,
+    compare: str | None = None,
+    period: Period | None = None,
 ) -> TallyExport:
     """Tally rows for `by` (district, township, project, or a township series by quarter or
     month) with each district's total after its rows, and the township ranking with the
     pace needed per remaining month; for the campaign named (else the one a year names,
-    else the one shown by default)."""
+    else the one shown by default). `compare`: an earlier campaign beside each row, or
+    last_year (this quarter, or `period`, against the same days a year earlier: the rows
+    are then the period's own figures), as `tallies.compared` gives them."""
     if by not in EXPORT_GROUPINGS:
         raise InvalidInput(f"--by must be one of {', '.join(EXPORT_GROUPINGS)}")
     if kind is not None and kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
     if as_of is not None and year is not None and as_of.year != year:
         raise InvalidInput(f"--as-of {as_of} is not in {year}: an export is for one year")
+    if compare and by in ("quarter", "month"):
+        raise InvalidInput(f"--compare: group by district, township or project, not by {by}")
+    if period is not None and compare != tallies.LAST_YEAR:
+        raise InvalidInput("--period: only with --compare last_year")
     chosen, _ = tallies.campaign_and_day(session, campaign, year, as_of)
     year = chosen.year
     if district:
         district = find_district(session, district).name
     day = tallies.reference_day(chosen, as_of)
-    if by in ("quarter", "month"):
+    if compare:
+        query = dict(kind=kind, campaign=chosen, district=district, as_of=as_of, period=period)
+        rows = _compared_with_totals(session, by, compare, query)
+    elif by in ("quarter", "month"):
         rows = _series(session, by, kind, chosen, day, district)
     else:
         rows = _with_totals(session, by, kind, chosen, as_of, district)
     kinds = [kind] if kind else sorted({r["kind"] for r in rows} or KINDS, key=KINDS.index)
     export = TallyExport(by=by, year=year, as_of=as_of, kinds=kinds, rows=rows, reference_day=day)
-    export.campaign = chosen.name
+    export.campaign = rows[0]["campaign"] if compare and rows else chosen.name
+    export.compare = rows[0]["compare_campaign"] if compare and rows else compare
     export.ranking = ranking(session, kind, chosen, as_of, district)
-    export.composite = composite_ranking(session, day, district, [r["district"] for r in rows])
+    names = [r["district"] for r in rows]
+    export.composite = composite_ranking(session, day, district, names, chosen)
     if kind is None:
         export.relocation = relocation_rows(session, by, year, as_of, district)
     return export
 
 
-def composite_ranking(session, day: date, district: str | None, districts: list) -> list[dict]:
-    """The quarter of `day` ranked as `geo-service rank` does: the townships of each
-    district in the export, then (for a city-wide export) the districts of the city."""
+def _compared_with_totals(session, by: str, compare: str, query: dict) -> list[dict]:
+    """The compared rows, each district's compared total after its rows."""
+
+    def rows(grouping):
+        found = tallies.compared(session, compare, by=grouping, exact=True, **query)
+        return [{**r, "total": False} for r in found]
+
+    if by == "district":
+        return rows("district")
+    found, out = rows(by), []
+    for total in rows("district"):
+        key = (total["district"], total["kind"])
+        out += [r for r in found if (r["district"], r["kind"]) == key]
+        out.append({**total, "total": True})
+    seen = {(r["district"], r["kind"]) for r in out}
+    return out + [r for r in found if (r["district"], r["kind"]) not in seen]
+
+
+def composite_ranking(
+    session, day: date, district: str | None, districts: list, campaign=None
+) -> list[dict]:
+    """The quarter of `day` ranked as `geo-service rank` does (in the campaign given): the
+    townships of each district in the export, then (for a city-wide export) the districts
+    of the city."""
     period = rankings.Period(day.year, quarter=(day.month - 1) // 3 + 1)
     names = [district] if district else list(dict.fromkeys(d for d in districts if d))
     out = []
     for name in names:
-        result = rankings.rank(session, "township", str(period), district=name)
+        result = rankings.rank(session, "township", period, district=name, campaign=campaign)
         out += [_composite_row(r, "township", name, period) for r in result["rows"]]
     if not district:
-        result = rankings.rank(session, "district", str(period))
+        result = rankings.rank(session, "district", period, campaign=campaign)
         out += [_composite_row(r, "district", None, period) for r in result["rows"]]
     return out
 
@@ -293,16 +347,22 @@ def _interleave(rows: list[dict], totals: list, **extra) -> list[dict]:
     return out + [r for r in rows if (r["district"], r["kind"]) not in seen]
 
 
-def periods(by: str, year: int, day: date) -> list[tuple[str, date, int | None]]:
-    """(key, last day, quarter) of each quarter or month of `year` begun by `day`; the
-    current period ends at `day` itself."""
+def periods(by: str, campaign: "CampaignView | int", day: date) -> list[tuple]:
+    """(key, last day, quarter) of each quarter or month of the campaign begun by `day`,
+    across the new year when the campaign is (2016-Q4, 2017-Q1 …); the current period
+    ends at `day` itself. A year stands for its calendar campaign."""
+    if isinstance(campaign, int):
+        campaign = CampaignView(None, str(campaign), date(campaign, 1, 1), date(campaign, 12, 31))
     if by == "quarter":
-        ends = [(f"{year}-Q{q}", date(year, *tallies.QUARTER_ENDS[q]), q) for q in range(1, 5)]
-        starts = [date(year, 3 * q - 2, 1) for q in range(1, 5)]
+        parts = [(f"{q.year}-Q{q.quarter}", q.start, q.end, q.quarter) for q in campaign.quarters()]
     else:
-        ends = [(f"{year}-{m:02d}", _month_end(year, m), None) for m in range(1, 13)]
-        starts = [date(year, m, 1) for m in range(1, 13)]
-    return [(k, min(end, day), q) for (k, end, q), s in zip(ends, starts, strict=True) if s <= day]
+        parts, start = [], date(campaign.first_day.year, campaign.first_day.month, 1)
+        while start <= campaign.last_day:
+            end = _month_end(start.year, start.month)
+            parts.append((f"{start.year}-{start.month:02d}", start, end, None))
+            start = end + timedelta(days=1)
+    last = min(day, campaign.last_day)
+    return [(key, min(end, last), q) for key, start, end, q in parts if start <= last]
 
 
 def _month_end(year: int, month: int) -> date:
@@ -311,7 +371,7 @@ def _month_end(year: int, month: int) -> date:
 
 def _series(session, by, kind, year, day, district) -> list[dict]:
     out = []
-    for key, end, quarter in periods(by, getattr(year, "year", year), day):
+    for key, end, quarter in periods(by, year, day):
         extra = {"period": key, "as_of": end}
         rows = [
             _record(r, **extra)
@@ -394,7 +454,7 @@ def tallies_csv(export: TallyExport, lang: str = "zh") -> bytes:
     _ = words(lang)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([c.header(_, csv_file=True) for c in export.columns])
+    writer.writerow([c.header(_, True, export.compare) for c in export.columns])
     for row in export.rows:
         writer.writerow([_csv_value(_label(row, c, _), c) for c in export.columns])
     return buffer.getvalue().encode("utf-8-sig")
@@ -432,7 +492,7 @@ def tallies_xlsx(export: TallyExport, lang: str = "zh") -> bytes:
     book.remove(book.active)
     for kind in export.kinds:
         rows = [r for r in export.rows if r["kind"] == kind]
-        _sheet(book, _(KIND_LABELS[kind]), export.columns, rows, _)
+        _sheet(book, _(KIND_LABELS[kind]), export.columns, rows, _, export.compare)
     if export.relocation:
         _sheet(book, _(_RELOCATION_SHEET), RELOCATION_COLUMNS, export.relocation, _)
     _sheet(book, _(_RANKING_SHEET), RANKING_COLUMNS, export.ranking, _)
@@ -443,9 +503,9 @@ def tallies_xlsx(export: TallyExport, lang: str = "zh") -> bytes:
     return buffer.getvalue()
 
 
-def _sheet(book, title: str, cols, rows: list[dict], _) -> None:
+def _sheet(book, title: str, cols, rows: list[dict], _, compare: str | None = None) -> None:
     sheet = book.create_sheet(title)
-    sheet.append([c.header(_) for c in cols])
+    sheet.append([c.header(_, compare=compare) for c in cols])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
         cell.fill = _HEADER_FILL
@@ -491,6 +551,7 @@ def _xlsx_value(value):
 _ABOUT = {
     "sheet": N_("About"),
     "campaign": N_("Campaign"),
+    "compare": N_("Compared with"),
     "as_of": N_("As of (end of day, China Standard Time)"),
     "now": N_("now"),
     "by": N_("Grouped by"),
@@ -510,6 +571,7 @@ def _about_sheet(book, export: TallyExport, _) -> None:
     lines = [
         (said["campaign"], export.campaign or export.year),
         (said["as_of"], day),
+        *([(said["compare"], export.compare)] if export.compare else []),
         (said["by"], export.by),
         (said["generated"], datetime.now(tallies.CAMPAIGN_TZ).isoformat("T", "minutes")),
         (said["rule"], said["rule_text"]),
@@ -856,8 +918,7 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8", phot
         )  # fmt: skip
     elif fmt == "csv":
         # A CSV is opened in a spreadsheet: names that look like formulas stay text.
-        for column in ("code", "name", "project", "project_name", "support", "verified_by",
-                       "recorded_by", "note", "dispute_reason"):  # fmt: skip
+        for column in SAFE_TEXT_COLUMNS:  # the importer takes the apostrophes off again
             frame[column] = frame[column].map(spreadsheet_safe)
         pyogrio.write_dataframe(
             frame, path, driver="CSV", layer_options={"GEOMETRY": "AS_WKT", "WRITE_BOM": "YES"}

@@ -14,6 +14,28 @@ from shapely.geometry import mapping, shape
 LONLAT_DIGITS = 7
 PROJECTED_DIGITS = 3
 GPKG_OPTIONS = {"VERSION": "1.2"}
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...)):
+# CSV and XLSX exports put an apostrophe before such text (OWASP's advice).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The text columns `export parcels --format csv` writes so; a CSV whose header holds all of
+# them (and a WKT column) is taken for one the export wrote, and its apostrophes come off
+# on import, so the parcel comes back as it left.
+SAFE_TEXT_COLUMNS = ("code", "name", "project", "project_name", "support", "verified_by",
+                     "recorded_by", "note", "dispute_reason")  # fmt: skip
+
+
+def formula_like(text: str) -> bool:
+    """Text a spreadsheet would run, or that is such text already escaped ('=…, ''=…): the
+    export escapes both, so that taking one apostrophe off on import gives it back."""
+    return text.lstrip("'").startswith(FORMULA_START)
+
+
+def unescaped(value):
+    """A cell as it was before the export made it spreadsheet-safe: one leading apostrophe
+    off, only where the export put one (a plain 'quoted' text stays as it is)."""
+    if isinstance(value, str) and value.startswith("'") and formula_like(value[1:]):
+        return value[1:]
+    return value
 
 
 def geojson_sql(expr: str, digits: int = LONLAT_DIGITS, as_text: bool = False) -> str:

@@ -75,6 +75,13 @@ class Period:
         return date(self.year, month, calendar.monthrange(self.year, month)[1])
 
     @property
+    def start(self) -> date:
+        return date(self.year, self.month or self.quarter * 3 - 2, 1)
+
+    def a_year_earlier(self) -> "Period":
+        return Period(self.year - 1, self.month, self.quarter)
+
+    @property
     def months(self) -> int:
         """Months of the year elapsed at the period's end."""
         return self.month or self.quarter * 3
@@ -89,6 +96,15 @@ class Period:
         if self.quarter == 1:
             return Period(self.year - 1, quarter=4)
         return Period(self.year, quarter=self.quarter - 1)
+
+
+def quarter_of(day: date) -> Period:
+    return Period(day.year, quarter=(day.month - 1) // 3 + 1)
+
+
+def a_year_before(day: date) -> date:
+    """The same day a year earlier (29 February: the 28th)."""
+    return day.replace(year=day.year - 1, day=min(day.day, 28 if day.month == 2 else 31))
 
 
 def _in_window(year: int, what: str = "in the years") -> None:

@@ -2,10 +2,12 @@
 each with its own targets and figures; the campaign every view shows by default; and one
 "today" that the register, the 两逾 list and the pace agree on."""
 
+import io
 from datetime import date, datetime, time
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from parcelfiles import XINDIAN, frame, rectangle, write
 from typer.testing import CliRunner
 
@@ -83,8 +85,8 @@ def test_the_api_and_cli_name_and_pick_the_campaign(two_campaigns):
     assert unknown.status_code == 404 and HUNDRED_DAYS in unknown.text
     listed = CliRunner().invoke(app, ["campaigns", "list"])
     assert listed.exit_code == 0, listed.output
-    assert f"  {HUNDRED_DAYS}  2016-09-01 to 2016-12-09  under way" in listed.output
-    assert "* 攻坚2017  2017-01-01 to 2017-12-31  closed" in listed.output
+    assert f"  {HUNDRED_DAYS}  2016-09-01 to 2016-12-09  ended" in listed.output
+    assert "* 攻坚2017  2017-01-01 to 2017-12-31  ended" in listed.output  # not closed
     board = client.get("/board/data.json", params={"campaign": HUNDRED_DAYS}).json()
     assert board["campaign"] == HUNDRED_DAYS and HUNDRED_DAYS in board["title"]
     assert board["as_of"] == LAST.isoformat()  # Q4 2016 held within its last day
@@ -180,3 +182,201 @@ def test_a_sign_off_outside_the_campaign_shown_says_where_it_counts(two_campaign
     )
     assert done.status_code == 200, done.text  # followed to the parcel's page
     assert "地图和看板显示的攻坚2017" in done.text and "不在任何攻坚期内" in done.text
+
+
+def _sheet_rows(body: bytes, sheet: str) -> list[dict]:
+    book = load_workbook(io.BytesIO(body))
+    rows = list(book[sheet].iter_rows(values_only=True))
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+def test_the_workbook_sets_a_campaign_beside_an_earlier_one(two_campaigns):
+    session = two_campaigns
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    params = {"by": "township", "kind": "land", "campaign": "攻坚2017", "compare": HUNDRED_DAYS}
+    body = client.get("/api/exports/tallies.xlsx", params={**params, "lang": "en"}).content
+    xindian = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "新店镇")
+    then = f"{HUNDRED_DAYS}: verified area (m²)"
+    assert xindian["Verified area (m²)"] == pytest.approx(80 * 60, rel=1e-2)  # B, in 2017
+    assert xindian[then] == pytest.approx(80 * 60, rel=1e-2)  # A, in the hundred days
+    assert xindian[f"{HUNDRED_DAYS}: target (m²)"] == pytest.approx(300 * 10000 / 15)
+    assert xindian["Change in completion"] == pytest.approx(
+        xindian["Completion"] - xindian[f"{HUNDRED_DAYS}: completion"]
+    )
+    assert xindian["Change in completion"] < 0  # the same area against a larger target
+    total = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "Total")
+    assert total[then] == pytest.approx(80 * 60, rel=1e-2)
+    assert total[f"{HUNDRED_DAYS}: target (m²)"] == pytest.approx(2500 * 10000 / 15)
+    about = dict((k, v) for k, v, *_ in load_workbook(io.BytesIO(body))["About"].values)
+    assert about["Compared with"] == HUNDRED_DAYS
+    chinese = client.get("/api/exports/tallies.xlsx", params=params).content
+    headers = next(load_workbook(io.BytesIO(chinese))["交地"].values)
+    assert f"{HUNDRED_DAYS}：已核验面积(平方米)" in headers
+
+
+def test_this_quarter_against_the_same_quarter_last_year(two_campaigns):
+    """A and C were verified in Q4 2016, B on 1 March 2017: the API, the CLI and the
+    workbook set a quarter beside the same days a year earlier."""
+    session = two_campaigns
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    base = {"by": "township", "kind": "land", "compare": "last_year"}
+    rows = client.get("/api/tallies", params={**base, "period": "2017Q4"}).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇")
+    assert (xindian["campaign"], xindian["compare_campaign"]) == ("2017Q4", "2016Q4")
+    assert xindian["verified_m2"] == 0
+    assert xindian["compare_verified_m2"] == pytest.approx(2 * 80 * 60, rel=1e-2)
+    assert xindian["verified_m2_change"] == pytest.approx(-xindian["compare_verified_m2"])
+    # No period: the quarter of the day asked, up to that day, against the same days.
+    rows = client.get("/api/tallies", params={**base, "as_of": "2017-03-01"}).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇")
+    assert (xindian["campaign"], xindian["compare_campaign"]) == ("2017Q1", "2016Q1")
+    assert (xindian["verified_parcels"], xindian["compare_verified_m2"]) == (1, 0)
+    early = client.get("/api/tallies", params={**base, "as_of": "2017-02-28"}).json()
+    assert next(r for r in early if r["township"] == "新店镇")["verified_parcels"] == 0
+    refused = client.get("/api/tallies", params={"period": "2017Q4"})
+    assert refused.status_code == 400 and "last_year" in refused.text
+    cli = CliRunner().invoke(
+        app, ["tally", "--by", "township", "--kind", "land", "--compare", "last_year",
+              "--period", "2017Q4", "--format", "json"],
+    )  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    assert '"compare_campaign": "2016Q4"' in cli.output
+    params = {**base, "period": "2017Q4", "lang": "en"}
+    body = client.get("/api/exports/tallies.xlsx", params=params).content
+    row = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "新店镇")
+    assert row["2016Q4: verified area (m²)"] == pytest.approx(2 * 80 * 60, rel=1e-2)
+    assert row["Change in verified area (m²)"] == pytest.approx(-2 * 80 * 60, rel=1e-2)
+    board = client.get(
+        "/board/data.json", params={"compare": "last_year", "period": "2017Q4"}
+    ).json()
+    land = next(
+        k
+        for c in board["cards"]
+        if c["unit"] == "新店镇"
+        for k in c["kinds"]
+        if k["kind"] == "land"
+    )
+    assert board["compare"] == "2016Q4" and board["compare_choice"] == "last_year"
+    assert land["compare"]["verified"] == pytest.approx(2 * 80 * 60 / 666.667, abs=0.2)
+    assert land["compare"]["change"] == pytest.approx(-land["compare"]["verified"], abs=0.11)
+
+
+def test_rankings_and_the_register_show_pick_and_name_the_campaign(two_campaigns):
+    """/rankings, /projects, /projects/{code} and the rankings API/CLI read the campaign
+    shown by default (攻坚2017, the latest), say which, and take campaign=."""
+    session = two_campaigns
+    from conftest import signed_in_page, token_for
+
+    from geo_service.campaign.projects import import_projects
+    from geo_service.settings import DATA_DIR
+
+    import_projects(session, DATA_DIR / "parcels" / "demo_projects.csv")
+    session.commit()
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    ranked = client.get("/api/rankings", params={"district": "晋安区"}).json()
+    assert (ranked["campaign"], ranked["period"], ranked["as_of"]) == (
+        "攻坚2017",
+        "2017Q4",
+        "2017-12-31",
+    )
+    ranked = client.get("/api/rankings", params={"district": "晋安区", "campaign": HUNDRED_DAYS})
+    ranked = ranked.json()
+    assert (ranked["campaign"], ranked["period"], ranked["as_of"]) == (
+        HUNDRED_DAYS,
+        "2016Q4",
+        "2016-12-09",
+    )
+    xindian = next(r for r in ranked["rows"] if r["unit"] == "新店镇")
+    assert xindian["land"]["verified_m2"] == pytest.approx(80 * 60, rel=1e-2)  # A only
+    assert xindian["land"]["annual_target_m2"] == pytest.approx(300 * 10000 / 15)
+    cli = CliRunner().invoke(app, ["rank", "--campaign", HUNDRED_DAYS, "--format", "json"])
+    assert cli.exit_code == 0 and f'"campaign": "{HUNDRED_DAYS}"' in cli.output, cli.output
+    register_rows = client.get("/api/projects", params={"campaign": HUNDRED_DAYS}).json()
+    assert (register_rows["campaign"], register_rows["as_of"]) == (HUNDRED_DAYS, "2016-12-09")
+
+    page = signed_in_page("leader_city")
+    shown = page.get("/rankings").text
+    assert "攻坚2017 · 晋安区" in shown and 'name="campaign"' in shown
+    picked = page.get("/rankings", params={"campaign": HUNDRED_DAYS}).text
+    assert f"{HUNDRED_DAYS} · 晋安区 · 2016Q4" in picked
+    assert f"<option selected>{HUNDRED_DAYS}</option>" in picked
+    projects = page.get("/projects").text
+    assert "攻坚：攻坚2017" in projects and "截至 2017-12-31" in projects
+    assert "演示数据" not in projects  # not the live demo: no banner
+    hundred = page.get("/projects", params={"campaign": HUNDRED_DAYS}).text
+    assert f"攻坚：{HUNDRED_DAYS}" in hundred and "截至 2016-12-09" in hundred
+    one = page.get("/projects/JA2017-008", params={"campaign": HUNDRED_DAYS})
+    assert one.status_code == 200 and f"<option selected>{HUNDRED_DAYS}</option>" in one.text
+    assert page.get("/projects", params={"campaign": "攻坚1999"}).status_code == 404
+
+
+def test_a_campaign_across_the_new_year_has_its_own_quarters(two_campaigns):
+    """冬春攻坚 (1 November 2016 – 30 April 2017): its quarters are Q4 2016, Q1 and Q2
+    2017, in the quarterly workbook and for tally(quarter=); C (20 December 2016) and B
+    (1 March 2017) count, A (10 October 2016) is before it."""
+    session = two_campaigns
+    winter = campaigns.create_campaign(
+        session, name="冬春攻坚", first_day=date(2016, 11, 1), last_day=date(2017, 4, 30),
+        actor="tests",
+    )  # fmt: skip
+    assert [str(q) for q in winter.quarters()] == ["2016Q4", "2017Q1", "2017Q2"]
+    assert winter.quarter_end(1) == date(2017, 3, 31) and winter.quarter_end(2) == winter.last_day
+    with pytest.raises(Exception, match="no Q3"):
+        tally(session, by="township", campaign="冬春攻坚", quarter=3)
+    at_q1 = _xindian(tally(session, by="township", campaign="冬春攻坚", quarter=1))
+    assert at_q1.verified_parcels == 2
+    view = maps_data.View(district="晋安区", campaign=winter)
+    assert [d["label"] for d in maps_data.timeline_days(view)] == [
+        "2016年第4季度末", "2017年第1季度末", "2017年第2季度末"
+    ]  # fmt: skip
+    assert maps_data.View(district="晋安区", campaign=winter, quarter=1).as_of == date(2017, 3, 31)
+    from geo_service import exports
+
+    export = exports.tally_export(session, by="quarter", kind="land", campaign="冬春攻坚")
+    xindian = [r for r in export.rows if r.get("township") == "新店镇"]
+    assert [(r["period"], r["as_of"], r["verified_parcels"]) for r in xindian] == [
+        ("2016-Q4", date(2016, 12, 31), 1),
+        ("2017-Q1", date(2017, 3, 31), 2),
+        ("2017-Q2", date(2017, 4, 30), 2),
+    ]
+    months = exports.tally_export(session, by="month", kind="land", campaign="冬春攻坚")
+    assert [r["period"] for r in months.rows if r.get("township") == "新店镇"] == [
+        "2016-11", "2016-12", "2017-01", "2017-02", "2017-03", "2017-04"
+    ]  # fmt: skip
+
+
+def test_a_closed_campaign_stands_as_on_its_last_day(two_campaigns, tmp_path):
+    """Closed, the hundred days show what was on record on 9 December 2016 — A alone,
+    verified — in tally(), the API and the workbook; a parcel added and A withdrawn after
+    the close change nothing there. Not closed, the figures are today's."""
+    session = two_campaigns
+    from geo_service.parcels import workflow
+
+    path = write(frame([rectangle(XINDIAN, 800, 0, 80, 60)], code=["D2"]), tmp_path / "d2.geojson")
+    import_file(session, path, ImportOptions(kind="land", township="新店镇"))
+    open_now = _xindian(tally(session, by="township", campaign=HUNDRED_DAYS))
+    assert (open_now.planned_parcels, open_now.verified_parcels) == (4, 1)
+    campaigns.close_campaign(session, HUNDRED_DAYS, actor="tests")
+    workflow.withdraw(
+        session, workflow.find_parcel(session, "A", "新店镇", "land"), "重复登记", "admin_t"
+    )
+    closed = _xindian(tally(session, by="township", campaign=HUNDRED_DAYS))
+    assert (closed.planned_parcels, closed.verified_parcels) == (1, 1)
+    assert closed.planned_m2 == pytest.approx(80 * 60, rel=1e-2)
+    session.commit()
+    from conftest import token_for
+
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    params = {"by": "township", "kind": "land", "campaign": HUNDRED_DAYS}
+    rows = client.get("/api/tallies", params=params).json()
+    xindian = next(r for r in rows if r["township"] == "新店镇")
+    assert (xindian["planned_parcels"], xindian["verified_parcels"]) == (1, 1)
+    body = client.get("/api/exports/tallies.xlsx", params={**params, "lang": "en"}).content
+    row = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "新店镇")
+    assert (row["Parcels on record (count)"], row["Verified parcels (count)"]) == (1, 1)

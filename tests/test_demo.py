@@ -1,14 +1,15 @@
 """The demo set loads through the real import and workflow, and tells the same 2017 twice."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from geo_service import demo
 from geo_service.campaign.tallies import tally
-from geo_service.models import Household, Parcel, ParcelVersion
+from geo_service.models import Flat, Household, Parcel, ParcelVersion, ResettlementProject
 from geo_service.parcels.workflow import history
+from geo_service.relocation.demo import load_relocation_demo
 from geo_service.relocation.tallies import overdue
 from geo_service.relocation.tallies import tally as relocation_tally
 
@@ -124,7 +125,9 @@ def _token(username: str) -> dict:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def test_the_live_demo_is_under_way_today_and_a_sign_off_moves_the_map_and_board(db, session):
+def test_the_live_demo_is_under_way_today_and_a_sign_off_moves_the_map_and_board(
+    db, session, tmp_path
+):
     """The README's `geo-service demo`: 攻坚2017（演示） under way today with the published
     targets; a newcomer's sign-off moves 晋安区's figure on the leader's default progress
     map and the board's 最近核验 at once, and the answer says where it counts."""
@@ -175,3 +178,49 @@ def test_the_live_demo_is_under_way_today_and_a_sign_off_moves_the_map_and_board
     after, recent_after = figures()
     assert after["verified_m2"] == pytest.approx(before["verified_m2"] + waiting.area_m2, rel=1e-3)
     assert waiting.code in recent_after and waiting.code not in recent_before
+    # The register's pages say so too (base.html's banner), and name the live campaign.
+    register_page = client.get("/projects", headers=leader).text
+    assert (
+        "演示数据" in register_page
+        and f"<option selected>{demo.LIVE_NAME}</option>" in register_page
+    )
+
+    # Relocation moves alike (Jin'an's part, whose parcels are loaded): keys, titles and
+    # sign-offs up to today, none after; the targets are the moved campaign's year's, and
+    # the relocation map names the live campaign.
+    clock = demo.DemoClock.live()
+    summary = load_relocation_demo(_jinan_relocation(tmp_path), clock=clock)
+    assert "moved to end" in summary, summary
+    keys = session.scalars(select(Flat.handed_over_on).where(Flat.handed_over_on.is_not(None)))
+    keys = list(keys)
+    assert keys and max(keys) <= today() < max(keys) + timedelta(days=60)
+    assert min(keys) >= date(2017, 1, 1) + clock.offset
+    completions = session.scalars(select(ResettlementProject.actual_completion)).all()
+    assert all(day is None or day <= today() for day in completions)
+    year = (date(2017, 1, 1) + clock.offset).year
+    rows = relocation_tally(session, by="district", year=year)
+    jinan = next(r for r in rows if r.district == "晋安区")
+    assert jinan.target_households == 240 and jinan.households_handed_over > 0
+    params = {"district": "晋安区"}
+    shown = client.get("/maps/relocation/data.json", params=params, headers=leader).json()
+    shown = shown["summary"]
+    assert (shown["campaign"], shown["demo"]) == (demo.LIVE_NAME, True)
+    assert shown["households_handed_over"] == jinan.households_handed_over
+
+
+def _jinan_relocation(folder):
+    """The relocation demo set with Jin'an's rows only (Cangshan's need its parcels)."""
+    import csv
+    import shutil
+
+    source = demo.DATA_DIR / "relocation"
+    shutil.copytree(source / "sites", folder / "sites")
+    for name, column in (("projects.csv", "code"), ("households.csv", "安置项目"),
+                         ("flats.csv", "安置项目")):  # fmt: skip
+        with (source / name).open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        with (folder / name).open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(r for r in rows if r[column].startswith("JA-"))
+    return folder

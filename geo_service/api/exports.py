@@ -15,7 +15,14 @@ from pydantic import BeforeValidator
 from geo_service import exports, scratch
 from geo_service.accounts.permissions import readable_district
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import CampaignQuery, DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service.api.deps import (
+    CampaignQuery,
+    DayQuery,
+    KindFilter,
+    PeriodQuery,
+    ReadSessionDep,
+    YearQuery,
+)
 from geo_service.web import i18n
 
 _BY = Annotated[
@@ -85,6 +92,8 @@ class TallyQuery:
     district: str | None
     lang: str
     campaign: str | None = None
+    compare: str | None = None
+    period: object = None
 
 
 def _tally_query(
@@ -95,11 +104,13 @@ def _tally_query(
     district: _Name = None,
     lang: _LANG | None = None,
     campaign: CampaignQuery = None,
+    compare: Annotated[CampaignQuery, _Blank] = None,
+    period: Annotated[PeriodQuery, _Blank] = None,
 ) -> TallyQuery:
     # A link followed from an English page brings the reader's language (its cookie or
     # Accept-Language); a program that says nothing gets Chinese, as before.
     chosen = lang or ("en" if i18n.choose(request) == "en" else "zh")
-    return TallyQuery(kind, year, as_of, district, chosen, campaign)
+    return TallyQuery(kind, year, as_of, district, chosen, campaign, compare, period)
 
 
 TallyQueryDep = Annotated[TallyQuery, Depends(_tally_query)]
@@ -112,7 +123,7 @@ def exports_router() -> APIRouter:
         district = readable_district(session, who, q.district)
         return exports.tally_export(
             session, by=by, kind=q.kind, year=q.year, as_of=q.as_of, district=district,
-            campaign=q.campaign,
+            campaign=q.campaign, compare=q.compare, period=q.period,
         )  # fmt: skip
 
     @router.get(

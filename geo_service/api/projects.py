@@ -12,7 +12,7 @@ from geo_service import actions
 from geo_service.accounts.permissions import check_read_district, visible_district_names
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import Day, DayQuery, NameText, NoteText, SessionDep
+from geo_service.api.deps import CampaignQuery, Day, DayQuery, NameText, NoteText, SessionDep
 from geo_service.campaign import register
 from geo_service.campaign.projects import find_project
 from geo_service.errors import Forbidden
@@ -86,17 +86,27 @@ def projects_router() -> APIRouter:
         as_of: DayQuery = None,
         district: str | None = None,
         category: category_query = None,
+        campaign: CampaignQuery = None,
     ):
         """Counts by category and district, then every project (most overdue first) with
-        its milestones' status, open problems and parcels' progress."""
-        found = register.register(session, as_of=as_of, district=district, category=category)
+        its milestones' status, open problems and parcels' progress (verified within the
+        campaign: named, else the one shown by default; `campaign` says which)."""
+        found = register.register(
+            session, as_of=as_of, district=district, category=category, campaign=campaign
+        )
         return visible_register(session, who, found)
 
     @router.get("/projects/{code}", response_model=schemas.ProjectDetail)
-    def get_project(code: str, session: SessionDep, who: SignedIn, as_of: DayQuery = None):
+    def get_project(
+        code: str,
+        session: SessionDep,
+        who: SignedIn,
+        as_of: DayQuery = None,
+        campaign: CampaignQuery = None,
+    ):
         """One project: responsibility list, milestones, parcels, problem file."""
         check_project(session, who, code)
-        return register.project_detail(session, code, as_of=as_of)
+        return register.project_detail(session, code, as_of=as_of, campaign=campaign)
 
     @router.get("/projects/{code}/milestones/history", response_model=list[schemas.Milestone])
     def get_milestone_history(code: str, session: SessionDep, who: SignedIn):

@@ -22,7 +22,15 @@ from geo_service.accounts.permissions import (
 )
 from geo_service.api import schemas
 from geo_service.api.auth import PageUser, SignedIn
-from geo_service.api.deps import CodeText, Day, DayQuery, NoteText, SessionDep, YearQuery
+from geo_service.api.deps import (
+    CampaignQuery,
+    CodeText,
+    Day,
+    DayQuery,
+    NoteText,
+    SessionDep,
+    YearQuery,
+)
 from geo_service.api.uploads import _attachment, _safe_name, _save_limited
 from geo_service.errors import UploadRefused
 from geo_service.maps import data as maps_data
@@ -201,9 +209,12 @@ def relocation_map_router() -> APIRouter:
         who: PageUser,
         district: str | None = None,
         year: YearQuery = None,
+        campaign: CampaignQuery = None,
     ):
         district = _seen(session, who, district)
-        page = relocation_map.relocation_page(session, district, year, locale=i18n.choose(request))
+        page = relocation_map.relocation_page(
+            session, district, year, locale=i18n.choose(request), campaign=campaign
+        )
         return i18n.remember(request, HTMLResponse(page))
 
     @router.get("/maps/relocation/data.json", response_model=schemas.RelocationData)
@@ -213,8 +224,10 @@ def relocation_map_router() -> APIRouter:
         district: str | None = None,
         year: YearQuery = None,
         as_of: DayQuery = None,
+        campaign: CampaignQuery = None,
     ):
-        found = relocation_map.relocation_data(session, _seen(session, who, district), year, as_of)
+        district = _seen(session, who, district)
+        found = relocation_map.relocation_data(session, district, year, as_of, campaign)
         return JSONResponse(_json(found))
 
     @router.get("/api/relocation/changes", response_model=schemas.ChangeToken)

@@ -320,6 +320,7 @@ class ProjectSummary(_Open):
 class Register(_Open):
     """Counts by category and district, then every project, most overdue first."""
 
+    campaign: str | None = Field(None, description="the campaign the parcels are counted in")
     counts: dict[str, Any]
     projects: list[ProjectSummary]
 
@@ -352,6 +353,7 @@ class Ranking(_Open):
     """Ranked units with their composite score, components and change since last period."""
 
     level: Literal["township", "district"]
+    campaign: str = Field(description="the campaign ranked (攻坚2017)")
     period: str
     as_of: str
     previous_period: str

@@ -7,7 +7,14 @@ from fastapi import APIRouter, Query
 from geo_service.accounts.permissions import visible_district_names
 from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
-from geo_service.api.deps import CampaignQuery, DayQuery, KindFilter, ReadSessionDep, YearQuery
+from geo_service.api.deps import (
+    CampaignQuery,
+    DayQuery,
+    KindFilter,
+    PeriodQuery,
+    ReadSessionDep,
+    YearQuery,
+)
 from geo_service.campaign import tallies
 from geo_service.errors import InvalidInput
 
@@ -31,17 +38,21 @@ def tallies_router() -> APIRouter:
         credit: Annotated[str, Query(pattern="^(host|helpers|all)$")] = "host",
         campaign: CampaignQuery = None,
         compare: CampaignQuery = None,
+        period: PeriodQuery = None,
     ):
         """Verified, planned and delivered per group against the campaign's targets: the
         campaign named, else the one a year names, else the one under way today (else
         the latest); each row names it. `compare`: an earlier campaign beside it
-        (compare_* fields) with the differences (*_change)."""
+        (compare_* fields) with the differences (*_change); `compare=last_year`: this
+        quarter (or the `period` given, 2017Q2 or 2017-05) against the same days a year
+        earlier, each row the period's own figures."""
+        if period is not None and compare != tallies.LAST_YEAR:
+            raise InvalidInput("period: only with compare=last_year")
         if compare:
-            if as_of is not None:
-                raise InvalidInput("compare: two campaigns as they stand now, without as_of")
             rows = tallies.compared(
-                session, compare, by=by, kind=kind, campaign=campaign, year=year, credit=credit
-            )
+                session, compare, by=by, kind=kind, campaign=campaign, year=year,
+                credit=credit, as_of=as_of, period=period,
+            )  # fmt: skip
             names = visible_district_names(session, who)
             return [r for r in rows if names is None or r.get("district") in names]
         rows = tallies.tally(

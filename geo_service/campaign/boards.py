@@ -54,6 +54,8 @@ class BoardView:
     campaigns: tuple[str, ...] = ()
     # An earlier campaign set beside it (2016年百日攻坚 beside 攻坚2017), or None.
     compare: CampaignView | None = None
+    # compare=last_year: the period's own figures beside the same days a year earlier.
+    last_year: bool = False
 
     @classmethod
     def make(
@@ -74,9 +76,12 @@ class BoardView:
         parsed = parse_period(period) if period else default_period(campaign=chosen)
         if level == "township":
             district = district or get_settings().default_district
-        earlier = campaigns.find_campaign(session, compare) if session and compare else None
+        last_year = compare == tallies.LAST_YEAR
+        earlier = None
+        if session and compare and not last_year:
+            earlier = campaigns.find_campaign(session, compare)
         place = district if level == "township" else None
-        return cls(level, place, parsed, chosen, names, earlier)
+        return cls(level, place, parsed, chosen, names, earlier, last_year)
 
     @property
     def as_of(self) -> date:
@@ -89,7 +94,9 @@ class BoardView:
 
 def board(session: Session, view: BoardView) -> dict:
     end = view.as_of
-    ranking = rankings.rank(session, view.level, view.period, district=view.district)
+    ranking = rankings.rank(
+        session, view.level, view.period, district=view.district, campaign=view.campaign
+    )
     by_unit = {r["unit"]: r for r in ranking["rows"]}
     rows = tallies.tally(
         session,
@@ -100,7 +107,11 @@ def board(session: Session, view: BoardView) -> dict:
         campaign=view.campaign,
     )
     figures = _by_unit(view, rows)
-    before = _by_unit(view, _compared_rows(session, view)) if view.compare else {}
+    now, before, compared_with = figures, {}, None
+    if view.compare:
+        before, compared_with = _by_unit(view, _compared_rows(session, view)), view.compare.name
+    elif view.last_year:
+        now, before, compared_with = _same_days_last_year(session, view)
     units = _units(session, view)
     recent = _recent_verifications(session, units, end)
     persons = _persons(session, view, units)
@@ -112,8 +123,9 @@ def board(session: Session, view: BoardView) -> dict:
             r = figures.get(unit.name, {}).get(kind)
             part = ranked.get(kind)
             figure = _kind_figure(kind, label, r, part)
-            if view.compare:
-                figure["compare"] = _compare_figure(kind, r, before.get(unit.name, {}).get(kind))
+            if compared_with:
+                then = before.get(unit.name, {}).get(kind)
+                figure["compare"] = _compare_figure(kind, now.get(unit.name, {}).get(kind), then)
             kinds.append(figure)
         cards.append(
             {
@@ -137,7 +149,8 @@ def board(session: Session, view: BoardView) -> dict:
         "campaign": _name(view),
         "campaigns": list(view.campaigns),
         "demo": bool(view.campaign and view.campaign.demo),
-        "compare": view.compare.name if view.compare else None,
+        "compare": compared_with,
+        "compare_choice": tallies.LAST_YEAR if view.last_year else compared_with,
         "period": str(view.period),
         "as_of": end.isoformat(),
         "previous_period": ranking["previous_period"],
@@ -151,8 +164,12 @@ def _total(session: Session, view: BoardView, end) -> dict:
     held within the campaign): its target, what is verified per kind, and what is left."""
     by = "district" if view.level == "township" else "city"
     rows = tallies.tally(
-        session, by=by, year=None if view.campaign else view.period.year,
-        campaign=view.campaign, as_of=end, district=view.district,
+        session,
+        by=by,
+        year=None if view.campaign else view.period.year,
+        campaign=view.campaign,
+        as_of=end,
+        district=view.district,
     )
     kinds = []
     for kind, label in KIND_LABELS.items():
@@ -189,6 +206,29 @@ def _compared_rows(session: Session, view: BoardView) -> list:
         as_of=min(other.last_day, register.today()),
         district=view.district if view.level == "township" else None,
     )
+
+
+def _same_days_last_year(session: Session, view: BoardView) -> tuple[dict, dict, str]:
+    """The period's own figures (its first day to the board's day) and those of the same
+    days a year earlier, per unit, and the earlier period's name (2016Q2)."""
+    rows = tallies.year_over_year(
+        session, by=view.level, period=view.period, as_of=view.as_of, exact=True,
+        district=view.district if view.level == "township" else None,
+    )  # fmt: skip
+    now, before = {}, {}
+    for r in rows:
+        name = r["township"] if view.level == "township" else r["district"]
+        now.setdefault(name, {})[r["kind"]] = _Verified(r["verified_m2"], r["progress"])
+        then = _Verified(r["compare_verified_m2"], r["compare_progress"])
+        before.setdefault(name, {})[r["kind"]] = then
+    label = rows[0]["compare_campaign"] if rows else str(view.period.a_year_earlier())
+    return now, before, label
+
+
+@dataclass(frozen=True)
+class _Verified:
+    verified_m2: float
+    progress: float | None
 
 
 def _compare_figure(kind: str, row, before) -> dict:

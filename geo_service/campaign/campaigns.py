@@ -6,14 +6,14 @@ under way today, else the latest one; a closed campaign shows its figures 截至
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.models import Campaign
-from geo_service.periods import today
+from geo_service.periods import Period, quarter_of, today
 from geo_service.settings import get_settings
 
 UNDER_WAY, CLOSED = "under_way", "closed"
@@ -45,6 +45,25 @@ class CampaignView:
 
     def contains(self, day: date) -> bool:
         return self.first_day <= day <= self.last_day
+
+    def quarters(self) -> list[Period]:
+        """The calendar quarters the campaign's days fall in, in order: a campaign across
+        the new year has Q4 2016, then Q1 2017 …"""
+        found, day = [], self.first_day
+        while day <= self.last_day:
+            found.append(quarter_of(day))
+            day = found[-1].end + timedelta(days=1)
+        return found
+
+    def quarter_end(self, number: int) -> date:
+        """The last day of the campaign's quarter `number` (1-4: the calendar quarter of
+        that number among its quarters, the earlier one if it runs over a year), held
+        within the campaign's days."""
+        found = next((q for q in self.quarters() if q.quarter == number), None)
+        if found is None:
+            held = "、".join(str(q) for q in self.quarters())
+            raise InvalidInput(f"campaign {self.name} has no Q{number} (its quarters: {held})")
+        return min(found.end, self.last_day)
 
     def ended(self, day: date | None = None) -> bool:
         """Over: closed, or past its last day."""
@@ -151,16 +170,15 @@ def for_year(session: Session, year: int, *, create_as: str | None = None) -> Ca
         return found[0]
     if create_as is None:
         return CampaignView(None, str(year), date(year, 1, 1), date(year, 12, 31))
-    made = create_campaign(
+    # Not closed, even for a past year: closing is the office's act (a closed campaign's
+    # figures stand as on its last day), and records for that year may still come in.
+    return create_campaign(
         session,
         name=calendar_name(year),
         first_day=date(year, 1, 1),
         last_day=date(year, 12, 31),
         actor=create_as,
     )
-    if made.last_day < today():
-        return close_campaign(session, made.name, actor=create_as)
-    return made
 
 
 def current(session: Session, day: date | None = None) -> CampaignView:

@@ -41,11 +41,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from geo_service.campaign import tallies
+from geo_service.campaign import campaigns, tallies
+from geo_service.campaign.campaigns import CampaignView
 from geo_service.campaign.register import milestone_states
 from geo_service.errors import InvalidInput
 from geo_service.models import AdminUnit, Project
-from geo_service.periods import Period, parse_period
+from geo_service.periods import Period, parse_period, quarter_of
 from geo_service.relocation import tallies as relocation_tallies
 from geo_service.settings import get_settings
 from geo_service.units import find_city, find_district
@@ -115,28 +116,38 @@ class RankRow:
 def rank(
     session: Session,
     level: str,
-    period: Period | str,
+    period: Period | str | None = None,
     district: str | None = None,
     weights: dict[str, float] | None = None,
+    campaign: "str | CampaignView | None" = None,
 ) -> dict:
-    """The ranking for one period, with each unit's rank change since the previous one."""
+    """The ranking for one period of a campaign, with each unit's rank change since the
+    previous period. The campaign: named, else the one holding the period's end, else the
+    one shown by default; the period: given, else the quarter of the campaign's day 截至.
+    A period reaching past the campaign's days is ranked as at its last day."""
     if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
-    period = parse_period(period)
+    period = parse_period(period) if period else None
+    chosen = campaigns.resolve(session, campaign, as_of=period.end if period else None)
+    period = period or quarter_of(chosen.reference_day())
     weights = weights or dict(DEFAULT_WEIGHTS)
     if level == "township":
         district = district or get_settings().default_district
         find_district(session, district)
     else:
         district = None
-    rows = _ranked(session, level, period, district, weights)
-    before = {r.unit: r.rank for r in _ranked(session, level, period.previous(), district, weights)}
+    rows = _ranked(session, level, period, district, weights, chosen)
+    before = {}
+    if period.previous().end >= chosen.first_day:  # a campaign's first period: no change
+        earlier = _ranked(session, level, period.previous(), district, weights, chosen)
+        before = {r.unit: r.rank for r in earlier}
     for r in rows:
         r.previous_rank = before.get(r.unit)
     return {
         "level": level,
+        "campaign": chosen.name,
         "period": str(period),
-        "as_of": period.end.isoformat(),
+        "as_of": _held(period, chosen).isoformat(),
         "previous_period": str(period.previous()),
         "district": district,
         "weights": weights,
@@ -145,11 +156,25 @@ def rank(
     }
 
 
-def _ranked(session, level: str, period: Period, district: str | None, weights) -> list:
+def _held(period: Period, campaign: CampaignView) -> date:
+    """The period's last day, held within the campaign's days."""
+    return min(max(period.end, campaign.first_day), campaign.last_day)
+
+
+def _elapsed(period: Period, campaign: CampaignView) -> float:
+    """The share of the campaign gone by the period's end: months of the year for a
+    calendar-year campaign (its plans are by quarter), else days of the campaign."""
+    if campaign.calendar_year is not None:
+        return period.months / 12
+    days = (campaign.last_day - campaign.first_day).days + 1
+    return ((_held(period, campaign) - campaign.first_day).days + 1) / days
+
+
+def _ranked(session, level, period: Period, district, weights, campaign: CampaignView) -> list:
     units = _units(session, level, district)
-    figures = _kind_figures(session, level, period, district)
-    milestones = _milestones(session, level, period, units)
-    relocation = _relocation_figures(session, level, period, district)
+    figures = _kind_figures(session, level, period, district, campaign)
+    milestones = _milestones(session, level, period, units, campaign)
+    relocation = _relocation_figures(session, level, period, district, campaign)
     rows = []
     for unit in units:
         components = {k: figures.get((unit.name, k)) for k in KINDS_RANKED}
@@ -210,22 +235,23 @@ def _by_unit(rows, level: str) -> dict:
     return {(r.township if level == "township" else r.district, r.kind): r for r in rows}
 
 
-def _kind_figures(session, level: str, period: Period, district: str | None) -> dict:
+def _kind_figures(session, level, period: Period, district, campaign: CampaignView) -> dict:
     """(unit, kind) → verified, the period's target and progress, from public tallies."""
-    year = period.year
     parent_level = "district" if level == "township" else "city"
+    # A campaign of another shape than the calendar year has no quarterly plans to follow.
+    quarters = (1, 2, 3) if campaign.calendar_year is not None else ()
 
     def run(by: str, quarter: int | None, as_of: date | None = None) -> dict:
         rows = tallies.tally(
-            session, by=by, year=year, quarter=quarter, as_of=as_of,
+            session, by=by, campaign=campaign, quarter=quarter, as_of=as_of,
             district=district if by != "city" else None,
         )  # fmt: skip
         return _by_unit(rows, by)
 
-    now = run(level, None, period.end)
-    plans = {q: run(level, q) for q in (1, 2, 3)}
+    now = run(level, None, _held(period, campaign))
+    plans = {q: run(level, q) for q in quarters}
     parent_now = run(parent_level, None)
-    parent_plans = {q: run(parent_level, q) for q in (1, 2, 3)}
+    parent_plans = {q: run(parent_level, q) for q in quarters}
     found = {}
     for (name, kind), row in now.items():
         if kind not in KINDS_RANKED:
@@ -238,13 +264,15 @@ def _kind_figures(session, level: str, period: Period, district: str | None) -> 
             ),
             None,
         )
-        share = planned_share(
-            row.target_m2,
-            {q: plans[q].get((name, kind)) for q in plans},
-            parent_now.get(parent_key),
-            {q: parent_plans[q].get(parent_key) for q in parent_plans},
-            period.months,
-        )
+        share = _elapsed(period, campaign)
+        if quarters:
+            share = planned_share(
+                row.target_m2,
+                {q: plans[q].get((name, kind)) for q in plans},
+                parent_now.get(parent_key),
+                {q: parent_plans[q].get(parent_key) for q in parent_plans},
+                period.months,
+            )
         target = None if row.target_m2 is None else row.target_m2 * share
         found[(name, kind)] = {
             "verified_m2": round(row.verified_m2, 2),
@@ -256,17 +284,16 @@ def _kind_figures(session, level: str, period: Period, district: str | None) -> 
     return found
 
 
-def _relocation_figures(session, level: str, period: Period, district: str | None) -> dict:
+def _relocation_figures(session, level, period: Period, district, campaign) -> dict:
     """unit → households handed over by the period's end against the straight-line share
     of the annual household target."""
-    rows = relocation_tallies.tally(
-        session, by=level, year=period.year, as_of=period.end, district=district
-    )
+    end = _held(period, campaign)
+    rows = relocation_tallies.tally(session, by=level, year=end.year, as_of=end, district=district)
     found = {}
     for row in rows:
         if not row.target_households:
             continue
-        target = row.target_households * period.months / 12
+        target = row.target_households * _elapsed(period, campaign)
         found[row.township if level == "township" else row.district] = {
             "households_handed_over": row.households_handed_over,
             "annual_target_households": row.target_households,
@@ -299,19 +326,19 @@ def planned_share(annual, plans, parent_row, parent_plans, months: int) -> float
     return before + (shares[quarter] - before) * (into + 1) / 3
 
 
-def _milestones(session, level: str, period: Period, units: list[AdminUnit]) -> dict:
-    """unit id → milestones due in the year up to the period's end, and how many on time."""
+def _milestones(session, level, period: Period, units: list[AdminUnit], campaign) -> dict:
+    """unit id → milestones due in the campaign up to the period's end, and how many on
+    time."""
     ids = {u.id for u in units}
+    end = _held(period, campaign)
     projects = list(session.scalars(select(Project).options(selectinload(Project.townships))))
-    states = milestone_states(session, projects, period.end)
+    states = milestone_states(session, projects, end)
     found: dict[int, dict] = {}
     for project in projects:
         owners = (
             {t.id for t in project.townships} if level == "township" else {project.district_id}
         ) & ids
-        due = [
-            m for m in states[project.id] if m.due_on.year == period.year and m.due_on <= period.end
-        ]
+        due = [m for m in states[project.id] if campaign.first_day <= m.due_on <= end]
         for owner in owners:
             entry = found.setdefault(owner, {"due": 0, "on_time": 0})
             entry["due"] += len(due)

@@ -410,9 +410,12 @@ def projects(
     return list(session.scalars(query))
 
 
-def parcels_progress(session: Session, as_of: date | None) -> dict[str, list[dict]]:
-    """Each project's parcels per kind: planned, delivered and verified (unions)."""
-    rows = tallies.tally(session, by="project", as_of=as_of)
+def parcels_progress(
+    session: Session, as_of: date | None, campaign: "campaigns.CampaignView | None" = None
+) -> dict[str, list[dict]]:
+    """Each project's parcels per kind: planned, delivered and verified (unions; verified
+    within the campaign's days)."""
+    rows = tallies.tally(session, by="project", as_of=as_of, campaign=campaign)
     found: dict[str, list[dict]] = {}
     for r in rows:
         share = r.verified_m2 / r.planned_m2 if r.planned_m2 else None
@@ -480,40 +483,65 @@ def counts(projects: list[Project]) -> dict:
     return {"total": len(projects), "by_category": by_category, "by_district": by_district}
 
 
+def _campaign_and_day(session: Session, campaign, as_of: date | None):
+    """The campaign the register is read in (named, else the one holding the as-of day,
+    else the one shown by default) and its day 截至."""
+    chosen = campaigns.resolve(session, campaign, as_of=as_of)
+    if as_of is not None and campaign and not chosen.contains(as_of):
+        raise InvalidInput(
+            f"as_of {as_of} is outside campaign {chosen.name} "
+            f"({chosen.first_day} to {chosen.last_day})"
+        )
+    return chosen, chosen.reference_day(as_of)
+
+
 def register(
     session: Session,
     as_of: date | None = None,
     district: str | None = None,
     category: str | None = None,
+    campaign: "str | campaigns.CampaignView | None" = None,
 ) -> dict:
     """The register: counts, then each project's summary (overdue milestones first), as at
-    the day every page is 截至 (campaigns.as_at)."""
-    day = campaigns.as_at(session, as_of)
+    the day every page is 截至 (the campaign's: today held within it, or the as-of day);
+    parcels verified within the campaign's days."""
+    chosen, day = _campaign_and_day(session, campaign, as_of)
     found = projects(session, district, category)
     states = milestone_states(session, found, day)
     open_by_project: dict[str, list[ProblemState]] = {}
     for x in problems(session, [p.code for p in found], day):
         if x.status == "open":
             open_by_project.setdefault(x.project, []).append(x)
-    parcels = parcels_progress(session, as_of)
+    parcels = parcels_progress(session, as_of, chosen)
     summaries = [
         _summary(p, states[p.id], open_by_project.get(p.code, []), parcels.get(p.code, []))
         for p in found
     ]
     summaries.sort(key=lambda s: (-s["most_overdue_days"], s["code"]))
-    return {"as_of": day.isoformat(), "counts": counts(found), "projects": summaries}
+    return {
+        "as_of": day.isoformat(),
+        "campaign": chosen.name,
+        "counts": counts(found),
+        "projects": summaries,
+    }
 
 
-def project_detail(session: Session, code: str, as_of: date | None = None) -> dict:
-    day = campaigns.as_at(session, as_of)
+def project_detail(
+    session: Session,
+    code: str,
+    as_of: date | None = None,
+    campaign: "str | campaigns.CampaignView | None" = None,
+) -> dict:
+    chosen, day = _campaign_and_day(session, campaign, as_of)
     project = find_project(session, code)
     states = milestone_states(session, [project], day)[project.id]
     files = problems(session, [code], day)
     open_problems = [x for x in files if x.status == "open"]
-    parcels = parcels_progress(session, as_of).get(code, [])
+    parcels = parcels_progress(session, as_of, chosen).get(code, [])
     detail = _summary(project, states, open_problems, parcels)
     detail.update(
         as_of=day.isoformat(),
+        campaign=chosen.name,
         problem=project.problem,
         target=project.target,
         milestones=[m.as_dict() for m in states],

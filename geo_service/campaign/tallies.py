@@ -18,11 +18,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.areas import m2_to_mu, rounded
-from geo_service.campaign.campaigns import CampaignView, resolve
+from geo_service.campaign.campaigns import CLOSED, CampaignView, resolve
 from geo_service.campaign.targets import target_and_basis
 from geo_service.errors import InvalidInput
 from geo_service.models import KINDS
-from geo_service.periods import CAMPAIGN_TZ, today
+from geo_service.periods import CAMPAIGN_TZ, Period, a_year_before, quarter_of, today
 from geo_service.settings import get_settings
 from geo_service.units import find_district
 
@@ -555,6 +555,7 @@ def tally(
     credit: host (the parcel's own township), helpers (each township that supported it,
     for the parcels it helped on) or all (host and helpers each credited in full).
     Groups with a target and no parcels get a row of zeros.
+    A closed campaign is tallied as on its last day (campaigns.close_campaign).
     Today's tally with host credit comes from the maintained totals; a past day's, or
     another credit, from the history with the parcels that ever overlapped (unioned)
     known in advance. With `maintained` False, all is computed from the history in full.
@@ -564,6 +565,12 @@ def tally(
     if credit not in CREDITS:
         raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
     chosen, as_of = campaign_and_day(session, campaign, year, as_of, quarter)
+    closed = as_of is None and chosen.id is not None and chosen.state == CLOSED
+    if closed:
+        # A closed campaign stands as it was on its last day: what was planned, delivered
+        # and verified then, not parcels added or moved since (against its targets as they
+        # are: a target set or corrected afterwards is the office's latest word).
+        as_of = min(chosen.last_day, today())
     params = {**_params(kind, as_of, chosen, _district_id(session, district)), "quarter": quarter}
     params["overlap_level"] = by
     credited = _CREDITED[credit]
@@ -586,12 +593,16 @@ def tally(
     # in milliseconds: seconds of compiling at 100,000 parcels (measured), for nothing.
     session.execute(text("SET LOCAL jit = off"))
     rows = session.execute(text(sql), params).mappings().all()
-    targets = _targets(session, by, params)
+    targets = _targets(session, by, {**params, "as_of": None} if closed else params)
     result = [_row(r, targets.pop((r["unit_id"], r["kind"]), None), credit) for r in rows]
     result += [_target_only(t, credit) for t in targets.values()]
     for row in result:
         row.campaign = chosen.name
     return sorted(result, key=lambda r: (r.sort_key, r.kind))
+
+
+# `compare` asking for the same period a year earlier rather than another campaign.
+LAST_YEAR = "last_year"
 
 
 def compared(
@@ -603,28 +614,92 @@ def compared(
     year: int | None = None,
     credit: str = "host",
     district: str | None = None,
+    as_of: date | None = None,
+    period: Period | None = None,
+    exact: bool = False,
 ) -> list[dict]:
     """The campaign's rows (as `tally` gives them, presented for `by`) with an earlier
     campaign's beside them (攻坚2017 against 2016年百日攻坚): its verified area, target and
     progress (`compare_*`), and the difference of the verified areas and progress
-    (`*_change`). Each side as it stands now: a closed campaign counts its own days only."""
+    (`*_change`). Each side as it stands now (a closed campaign: on its last day), counting
+    its own days only.
+    `compare` = last_year: see `year_over_year`. `exact`: unrounded, every key kept (the
+    workbook's cells)."""
+    if compare == LAST_YEAR:
+        return year_over_year(
+            session, by, kind, campaign=campaign, year=year, credit=credit,
+            district=district, as_of=as_of, period=period, exact=exact,
+        )  # fmt: skip
+    if as_of is not None or period is not None:
+        raise InvalidInput(
+            "compare: two campaigns as they stand now; a day or period only with compare=last_year"
+        )
     chosen, _ = campaign_and_day(session, campaign, year, None)
     other, _ = campaign_and_day(session, compare, None, None)
     common = dict(by=by, kind=kind, credit=credit, district=district)
     rows = tally(session, campaign=chosen, **common)
-    earlier = {_key(r): r for r in tally(session, campaign=other, **common)}
+    earlier = tally(session, campaign=other, **common)
+    return _side_by_side(rows, earlier, other.name, by, credit, exact)
+
+
+def year_over_year(
+    session: Session,
+    by: str = "district",
+    kind: str | None = None,
+    campaign: "str | CampaignView | None" = None,
+    year: int | None = None,
+    credit: str = "host",
+    district: str | None = None,
+    as_of: date | None = None,
+    period: Period | None = None,
+    exact: bool = False,
+) -> list[dict]:
+    """This quarter against the same quarter last year: what was verified from the period's
+    first day to the day asked (the as-of day, else the campaign's day 截至, i.e. today held
+    within it) beside the same days a year earlier, each as it stood at its own last day.
+    `period` (a quarter 2017Q2 or a month 2017-05) picks another period; a finished period
+    is compared whole. The figures are the period's own, not the campaign's to date, so
+    there is no target or progress."""
+    if period is None:
+        day = as_of or resolve(session, campaign, year, as_of).reference_day()
+        period = quarter_of(day)
+    else:
+        day = min(period.end, as_of or today())
+        if day < period.start:
+            raise InvalidInput(f"period {period} has not begun by {day}")
+    earlier = period.a_year_earlier()
+    if not get_settings().year_ok(earlier.year):
+        raise InvalidInput(
+            f"compare=last_year: {earlier.year} is outside the years {get_settings().years}"
+        )
+    common = dict(by=by, kind=kind, credit=credit, district=district)
+    now = _period_tally(session, period, day, common)
+    then = _period_tally(session, earlier, a_year_before(day), common)
+    return _side_by_side(now, then, str(earlier), by, credit, exact)
+
+
+def _period_tally(session: Session, period: Period, day: date, common: dict) -> list[TallyRow]:
+    days = CampaignView(None, str(period), period.start, day)
+    # Today's figures come from the maintained totals; a past day's from the history.
+    return tally(session, campaign=days, as_of=day if day < today() else None, **common)
+
+
+def _side_by_side(rows, earlier_rows, name: str, by: str, credit: str, exact: bool) -> list:
+    earlier = {_key(r): r for r in earlier_rows}
+    shape = "project" if exact else by
     out = []
     for row in rows:
-        data = row.as_dict(by)
-        before = earlier.pop(_key(row), None)
-        data.update(_beside(other.name, row, before))
+        data = row.as_dict(shape, exact)
+        data.update(_beside(name, row, earlier.pop(_key(row), None), exact))
         out.append(data)
-    for before in earlier.values():  # groups the earlier campaign had alone: zero now
+    campaign = rows[0].campaign if rows else None
+    for before in earlier.values():  # groups the earlier side had alone: zero now
         none = TallyRow(
             before.district, before.township, before.project, before.project_name,
-            before.kind, 0, 0.0, None, credit=credit, campaign=chosen.name,
+            before.kind, 0, 0.0, None, credit=credit, campaign=campaign,
+            sort_key=before.sort_key,
         )  # fmt: skip
-        out.append({**none.as_dict(by), **_beside(other.name, None, before)})
+        out.append({**none.as_dict(shape, exact), **_beside(name, None, before, exact)})
     return out
 
 
@@ -632,24 +707,23 @@ def _key(row: TallyRow) -> tuple:
     return (row.district, row.township, row.project, row.kind)
 
 
-def _beside(name: str, row: TallyRow | None, before: TallyRow | None) -> dict:
+def _beside(name: str, row: TallyRow | None, before: TallyRow | None, exact: bool = False) -> dict:
     now_m2 = row.verified_m2 if row else 0.0
     then_m2 = before.verified_m2 if before else 0.0
     now_progress = row.progress if row else None
     then_progress = before.progress if before else None
     change = None if None in (now_progress, then_progress) else now_progress - then_progress
-    return rounded(
-        {
-            "compare_campaign": name,
-            "compare_verified_m2": then_m2,
-            "compare_verified_mu": m2_to_mu(then_m2),
-            "compare_target_m2": before.target_m2 if before else None,
-            "compare_progress": then_progress,
-            "verified_m2_change": now_m2 - then_m2,
-            "verified_mu_change": m2_to_mu(now_m2 - then_m2),
-            "progress_change": change,
-        }
-    )
+    data = {
+        "compare_campaign": name,
+        "compare_verified_m2": then_m2,
+        "compare_verified_mu": m2_to_mu(then_m2),
+        "compare_target_m2": before.target_m2 if before else None,
+        "compare_progress": then_progress,
+        "verified_m2_change": now_m2 - then_m2,
+        "verified_mu_change": m2_to_mu(now_m2 - then_m2),
+        "progress_change": change,
+    }
+    return data if exact else rounded(data)
 
 
 def campaign_and_day(
@@ -659,8 +733,9 @@ def campaign_and_day(
     as_of: date | None,
     quarter: int | None = None,
 ) -> tuple[CampaignView, date | None]:
-    """The campaign tallied and the day it is tallied as at (None: now); a quarter (of
-    the campaign's first year) means as at its last day."""
+    """The campaign tallied and the day it is tallied as at (None: now); a quarter (the
+    campaign's own calendar quarter of that number, campaigns.quarter_end) means as at its
+    last day."""
     for label, value in (("year", year), ("as-of day", as_of.year if as_of else None)):
         # Outside the window a day's end or a year's start may not even exist (9999-12-31).
         if value is not None and not get_settings().year_ok(value):
@@ -676,7 +751,7 @@ def campaign_and_day(
     if quarter is not None:
         if quarter not in QUARTER_ENDS:
             raise InvalidInput("quarter must be 1 to 4")
-        as_of = as_of or date(chosen.year, *QUARTER_ENDS[quarter])
+        as_of = as_of or chosen.quarter_end(quarter)
     return chosen, as_of
 
 

@@ -47,7 +47,7 @@ def campaigns_list() -> None:
         _fail(exc)
     for c in found:
         mark = "*" if c.name == shown.name else " "
-        state = "under way" if c.state == "under_way" else "closed"
+        state = "closed" if c.state == "closed" else "ended" if c.ended() else "under way"
         demo = " (demo data)" if c.demo else ""
         typer.echo(f"{mark} {c.name}  {c.first_day} to {c.last_day}  {state}{demo}")
     if not found:

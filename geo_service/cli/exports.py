@@ -7,6 +7,7 @@ import typer
 
 from geo_service.cli.common import Kind, _day, _fail, _year, app, lazy, session_scope
 from geo_service.errors import GeoServiceError
+from geo_service.periods import parse_period
 
 exports = lazy("geo_service.exports")
 
@@ -76,6 +77,14 @@ def export_tallies(
     campaign: str | None = typer.Option(
         None, help="the campaign, e.g. 攻坚2017 (default: the one under way today, else the latest)"
     ),
+    compare: str | None = typer.Option(
+        None,
+        help="an earlier campaign beside each row (e.g. 2016年百日攻坚), or last_year: this "
+        "quarter (or --period) against the same days a year earlier",
+    ),
+    period: str | None = typer.Option(
+        None, help="with --compare last_year: a quarter (2017Q2) or a month (2017-05)"
+    ),
 ) -> None:
     """Tallies for Excel (a sheet per kind with district totals, a ranking sheet with the
     pace needed per remaining month, 倒排工期), as CSV, or as one printable page per
@@ -88,13 +97,19 @@ def export_tallies(
       geo-service export tallies --by quarter --year 2017 --format csv --output q.csv
 
       geo-service export tallies --format html --district 晋安区 --output 挂图.html
+
+      geo-service export tallies --compare 2016年百日攻坚 --format xlsx --output c.xlsx
+
+      geo-service export tallies --compare last_year --period 2017Q2 --format xlsx --output q.xlsx
     """
     day = _day(as_of)
     try:
+        quarter = parse_period(period, "--period")
         with session_scope() as session:
             export = exports.tally_export(
                 session, by=by.value, kind=kind.value if kind else None, year=year,
-                as_of=day, district=district, campaign=campaign,
+                as_of=day, district=district, campaign=campaign, compare=compare,
+                period=quarter,
             )  # fmt: skip
         writer = {"xlsx": exports.tallies_xlsx, "csv": exports.tallies_csv}.get(fmt.value)
         body = writer(export, lang.value) if writer else None

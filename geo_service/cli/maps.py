@@ -56,7 +56,9 @@ def map_command(
                 campaign=chosen,
             )
             if name is MapName.relocation:
-                html = relocation_map.relocation_page(session, view.district, year, static=True)
+                html = relocation_map.relocation_page(
+                    session, view.district, static=True, campaign=chosen
+                )
             else:
                 pages = {"progress": maps_pages.progress_page, "support": maps_pages.support_page}
                 html = pages[name.value](session, view, static=True)

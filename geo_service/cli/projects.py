@@ -73,6 +73,9 @@ def projects_list(
     as_of: str | None = typer.Option(None, "--as-of", help="milestones as at the end of this day"),
     district: str | None = typer.Option(None, help="only this district's projects"),
     category: str | None = typer.Option(None, help=f"only one of {', '.join(CATEGORIES)}"),
+    campaign: str | None = typer.Option(
+        None, help="parcels verified in this campaign (default: the one under way, else the latest)"
+    ),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
     """The project register: counts by category and district, then each project with its
@@ -88,14 +91,16 @@ def projects_list(
     day = _day(as_of)
     try:
         with session_scope() as session:
-            found = register.register(session, as_of=day, district=district, category=category)
+            found = register.register(
+                session, as_of=day, district=district, category=category, campaign=campaign
+            )
     except GeoServiceError as exc:
         _fail(exc)
     if fmt is ListFormat.json:
         _json(found)
         return
     sys.stdout.write(_counts_table(found["counts"]))
-    table = Table(title=f"Projects as of {found['as_of']}")
+    table = Table(title=f"{found['campaign']}: projects as of {found['as_of']}")
     for name in ("code", "name", "category", "district", "milestones", "overdue", "problems",
                  "verified / planned"):  # fmt: skip
         table.add_column(name)

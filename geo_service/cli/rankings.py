@@ -18,7 +18,16 @@ def rank_command(
     level: str = typer.Option(
         "township", help="township (within a district) or district (within the city)"
     ),
-    period: str = typer.Option(..., help="a month (2017-05) or a quarter (2017Q2)"),
+    period: str | None = typer.Option(
+        None,
+        help="a month (2017-05) or a quarter (2017Q2) (default: the quarter of the "
+        "campaign's day 截至, i.e. today held within it)",
+    ),
+    campaign: str | None = typer.Option(
+        None,
+        help="the campaign, e.g. 攻坚2017 (default: the one holding the period's end, else "
+        "the one under way today, else the latest)",
+    ),
     district: str | None = typer.Option(
         None, help="the district whose townships are ranked (default: the configured one)"
     ),
@@ -48,7 +57,7 @@ def rank_command(
         with session_scope() as session:
             result = rankings.rank(
                 session, level, parse_period(period, "--period"), district=district,
-                weights=parsed,
+                weights=parsed, campaign=campaign,
             )  # fmt: skip
     except GeoServiceError as exc:
         _fail(exc)
@@ -57,7 +66,8 @@ def rank_command(
         return
     where = f"{result['district']} " if result["district"] else ""
     table = Table(
-        title=f"{where}{level} ranking {result['period']} (as of {result['as_of']}; "
+        title=f"{result['campaign']}: {where}{level} ranking {result['period']} "
+        f"(as of {result['as_of']}; "
         f"change since {result['previous_period']})",
         caption=f"ties: {result['tie_rule']}",
     )

@@ -27,6 +27,7 @@ from geo_service.cli.common import (
 )
 from geo_service.cli.relocation import tally_table as relocation_table
 from geo_service.errors import GeoServiceError
+from geo_service.periods import parse_period
 
 relocation_tallies = lazy("geo_service.relocation.tallies")
 reports = lazy("geo_service.parcels.reports")
@@ -59,7 +60,11 @@ def tally_command(
     compare: str | None = typer.Option(
         None,
         help="an earlier campaign beside it, e.g. 2016年百日攻坚: its figures and the "
-        "differences as columns (json or csv)",
+        "differences as columns (json or csv); last_year: this quarter (or --period) "
+        "against the same days a year earlier",
+    ),
+    period: str | None = typer.Option(
+        None, help="with --compare last_year: a quarter (2017Q2) or a month (2017-05)"
     ),
     fmt: Format | None = typer.Option(
         None, "--format", help="table (default), json or csv; with --output, from its extension"
@@ -85,14 +90,18 @@ def tally_command(
       geo-service tally --by township --credit helpers --as-of 2017-06-30
 
       geo-service tally --kind relocation --by township --format json
+
+      geo-service tally --by township --compare last_year --period 2017Q2 --format csv
     """
     day = _day(as_of)
     fmt = _output_format(fmt, output)
     if kind is TallyKind.relocation:
         _relocation(by.value, year, day, fmt, output)
         return
-    if compare:
-        _compare(by.value, kind, year, campaign, compare, credit.value, fmt, output, day)
+    if compare or period:
+        query = dict(by=by.value, kind=kind.value if kind else None, year=year,
+                     campaign=campaign, credit=credit.value, as_of=day)  # fmt: skip
+        _compare(compare, period, query, fmt, output)
         return
     try:
         with session_scope() as session:
@@ -114,21 +123,20 @@ def tally_command(
     _emit(_render(records, fmt, by.value, credit.value), records, output)
 
 
-def _compare(by, kind, year, campaign, compare, credit, fmt, output, day) -> None:
-    """The campaign beside an earlier one: each row with compare_* and *_change columns."""
-    if day is not None:
-        _fail(GeoServiceError("--compare: two campaigns as they stand now, without --as-of"))
+def _compare(compare, period, query: dict, fmt, output) -> None:
+    """The campaign beside an earlier one (or this quarter beside the same quarter last
+    year): each row with compare_* and *_change columns."""
     if fmt is Format.table:
         _fail(GeoServiceError("--compare writes --format json or csv (the columns are many)"))
     try:
+        if compare != tallies.LAST_YEAR and period:
+            raise GeoServiceError("--period: only with --compare last_year")
+        quarter = parse_period(period, "--period")
         with session_scope() as session:
-            records = tallies.compared(
-                session, compare, by=by, kind=kind.value if kind else None,
-                campaign=campaign, year=year, credit=credit,
-            )  # fmt: skip
+            records = tallies.compared(session, compare, period=quarter, **query)
     except GeoServiceError as exc:
         _fail(exc)
-    _emit(_render(records, fmt, by), records, output)
+    _emit(_render(records, fmt, query["by"]), records, output)
 
 
 def _relocation(by: str, year, day, fmt: Format, output: Path | None) -> None:

@@ -57,7 +57,9 @@ class View:
         if self.quarter is not None:
             if self.quarter not in QUARTER_ENDS:
                 raise InvalidInput("quarter must be 1 to 4")
-            self.as_of = date(self.year, *QUARTER_ENDS[self.quarter])
+            # The campaign's own quarter of that number (across the new year when it is).
+            found = self.campaign.quarter_end(self.quarter) if self.campaign else None
+            self.as_of = found or date(self.year, *QUARTER_ENDS[self.quarter])
 
     @property
     def period(self) -> "CampaignView | int":
@@ -174,6 +176,7 @@ def district_summary(session: Session, view: View) -> dict:
             "campaign_ended": campaign.ended() if campaign else None,
             "demo": bool(campaign and campaign.demo),
             "quarter": view.quarter,
+            "quarter_year": view.as_of.year if view.quarter else None,
             "as_of": view.as_of.isoformat() if view.as_of else None,
             # The day the figures are 截至: the one day of the request (periods.today).
             "as_at": view.reference_day.isoformat(),
@@ -291,20 +294,20 @@ def change_token(session: Session | None = None) -> str:
 
 
 def quarters(view: View) -> list[int]:
-    """The quarters (of the view's year) whose last day falls within the campaign shown:
-    the ones its timeline and a saved map offer."""
-    ends = {q: quarter_end(view.year, q) for q in QUARTER_ENDS}
+    """The quarters its timeline and a saved map offer: the campaign's own calendar quarters
+    (across the new year when it is; a quarter number once), else the view's year's."""
     if view.campaign is None:
-        return list(ends)
-    return [q for q, end in ends.items() if view.campaign.contains(end)]
+        return list(QUARTER_ENDS)
+    return list(dict.fromkeys(q.quarter for q in view.campaign.quarters()))
 
 
 def timeline_days(view: View) -> list[dict]:
-    year = view.year
-    return [
-        {"label": f"{year}年第{q}季度末", "quarter": q, "as_of": quarter_end(year, q).isoformat()}
-        for q in quarters(view)
-    ]
+    days = []
+    for q in quarters(view):
+        end = view.campaign.quarter_end(q) if view.campaign else quarter_end(view.year, q)
+        label = f"{end.year}年第{q}季度末"
+        days.append({"label": label, "quarter": q, "year": end.year, "as_of": end.isoformat()})
+    return days
 
 
 def dumps(data) -> str:

@@ -7,10 +7,12 @@ file works offline, live polling); the numbers come from relocation_tallies.
 """
 
 from datetime import date
+from urllib.parse import urlencode
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.campaign import campaigns
 from geo_service.interop import geojson_sql
 from geo_service.maps import data
 from geo_service.maps.pages import (
@@ -23,15 +25,21 @@ from geo_service.maps.pages import (
 )
 from geo_service.maps.words import gettext
 from geo_service.relocation import tallies as rt
-from geo_service.settings import get_settings
 from geo_service.units import find_district
 
 
 def relocation_data(
-    session: Session, district: str, year: int | None = None, as_of: date | None = None
+    session: Session,
+    district: str,
+    year: int | None = None,
+    as_of: date | None = None,
+    campaign: "str | campaigns.CampaignView | None" = None,
 ) -> dict:
-    """Townships, sites, lines and the district summary, as the page draws them."""
-    year = year or (as_of.year if as_of else get_settings().campaign_year)
+    """Townships, sites, lines and the district summary, as the page draws them: for the
+    campaign named, else the one a year or the as-of day names, else the one shown by
+    default (relocation targets are by year: the campaign's first year's)."""
+    chosen = campaigns.resolve(session, campaign, year, as_of)
+    year = chosen.year
     unit = find_district(session, district)
     by_project = {r.project: r for r in rt.tally(session, by="project", year=year, as_of=as_of)}
     by_township = {
@@ -49,7 +57,10 @@ def relocation_data(
         "summary": {
             "district": unit.name,
             "year": year,
+            "campaign": chosen.name,
+            "demo": chosen.demo,
             "as_of": as_of.isoformat() if as_of else None,
+            "as_at": (as_of or rt.default_day(year, session)).isoformat(),
             **(summary.as_dict("district") if summary else {}),
             "overdue_handover": sum(c.kind == "handover" for c in cases),
             "overdue_title": sum(c.kind == "title" for c in cases),
@@ -139,14 +150,20 @@ def relocation_page(
     year: int | None = None,
     static: bool = False,
     locale: str = DEFAULT_LOCALE,
+    campaign: "str | campaigns.CampaignView | None" = None,
 ) -> str:
-    year = year or get_settings().campaign_year
-    query = f"district={district}&year={year}"
+    chosen = campaigns.resolve(session, campaign, year)
+    found = relocation_data(session, district, campaign=chosen)
+    shown = chosen.name
+    # A year with no campaign on record is asked for by its year.
+    picked = {"campaign": shown} if chosen.id is not None else {"year": chosen.year}
+    query = urlencode({"district": district, **picked})
     config = {
         "mode": "relocation",
-        "view": {"district": district, "year": year},
+        "view": {"district": district, "year": found["summary"]["year"], "campaign": shown},
+        "campaigns": [c.name for c in campaigns.all_campaigns(session)],
         "bounds": data.district_bounds(session, district),
-        "data": relocation_data(session, district, year),
+        "data": found,
         "live": not static,
         "poll_ms": POLL_MS,
         "data_url": f"/maps/relocation/data.json?{query}",

@@ -8,17 +8,15 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import Point
 
-from geo_service.interop import GPKG_OPTIONS
+from geo_service.interop import GPKG_OPTIONS, formula_like
 
 COLUMNS = ["file", "feature", "code", "rule", "severity", "message", "lon", "lat"]
-# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...)).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe(value):
     """A cell for CSV or XLSX: text that a spreadsheet would run as a formula gets a
     leading apostrophe (OWASP's advice); numbers and everything else stay as they are."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and formula_like(value):
         return "'" + value
     return value
 

@@ -9,6 +9,12 @@ households with all their keys are then signed off by the district's 回迁核�
 (a demo user), through the same use case the API and CLI call. Jin'an has three
 projects, Cangshan one (its households wait on a project finished eight months late).
 Dates are derived from each household's reference: every load tells the same story.
+
+Live (what `geo-service demo` loads unless `--published-dates`): every date moves by the
+parcel demo's offset (1 July 2017 falls on today) — the records' moments, the rosters'
+days, completions, keys, titles and sign-offs — and what would then lie after today is
+left out (a project not yet completed, keys not yet handed over); the targets are set for
+the year the moved campaign starts in.
 """
 
 import csv
@@ -22,6 +28,7 @@ from geo_service.accounts.users import acting_user
 from geo_service.campaign.tallies import CAMPAIGN_TZ
 from geo_service.database import session_scope
 from geo_service.models import AdminUnit, Flat, Household, ResettlementProject
+from geo_service.periods import today
 from geo_service.relocation import actions
 from geo_service.relocation import households as relocation
 from geo_service.relocation.rosters import import_flats, import_households
@@ -46,20 +53,28 @@ TARGETS = [
 USER_FILES = (DATA_DIR / "parcels" / "demo_users.csv", DATA_DIR / "campaign" / "demo_users.csv")
 
 
-def load_relocation_demo(directory: Path = DEMO_DIR) -> str:
-    """Projects, roster, flats and the 2017 replay; a second load changes nothing."""
+def load_relocation_demo(directory: Path = DEMO_DIR, clock=None) -> str:
+    """Projects, roster, flats and the 2017 replay; a second load changes nothing.
+    `clock` (the parcel demo's DemoClock: `offset`, `file`): the live story, moved by its
+    offset up to today; None: the published 2017 dates."""
     with session_scope() as session:
         if session.scalar(select(Household.id).limit(1)) is not None:
             return "relocation: already loaded"
+    offset = clock.offset if clock is not None else timedelta(0)
+    last = LAST_DAY + offset
+    if clock is not None:  # the live story stops at today
+        last = min(last, today())
+    recorded = {key: moment + offset for key, moment in RECORDED.items()}
+    moved = clock.file if clock is not None else (lambda path: path)
     with session_scope() as session:
         for row in _rows(directory / "projects.csv"):
-            _project(session, row, directory)
+            _project(session, row, directory, offset, last, recorded["projects"])
         for district, township, households, flats, m2 in TARGETS:
             set_target(
                 session,
                 district=district,
                 township=township,
-                year=2017,
+                year=(date(2017, 1, 1) + offset).year,
                 households=households,
                 flats=flats,
                 m2=m2,
@@ -67,19 +82,23 @@ def load_relocation_demo(directory: Path = DEMO_DIR) -> str:
             )
     with session_scope() as session:
         roster = import_households(
-            session, directory / "households.csv", actor="征迁指挥部", now=RECORDED["households"]
+            session,
+            moved(directory / "households.csv"),
+            actor="征迁指挥部",
+            now=recorded["households"],
         )
     with session_scope() as session:
         flats = import_flats(
-            session, directory / "flats.csv", actor="房源调度组", now=RECORDED["flats"]
+            session, moved(directory / "flats.csv"), actor="房源调度组", now=recorded["flats"]
         )
     with session_scope() as session:
-        keys, titles = _replay(session)
+        keys, titles = _replay(session, last)
     with session_scope() as session:
-        signed = _sign_off(session)
+        signed = _sign_off(session, last)
+    story = "2017 replayed" if not offset else f"2017 replayed, moved to end {last}"
     return (
         f"relocation: {roster.created} households, {flats.created} flats; "
-        f"2017 replayed: {keys} flats handed over, {titles} certified, "
+        f"{story}: {keys} flats handed over, {titles} certified, "
         f"{signed} households signed off"
     )
 
@@ -89,8 +108,10 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _project(session, row: dict, directory: Path) -> None:
+def _project(session, row: dict, directory: Path, offset, last: date, now: datetime) -> None:
     flats = {size: int(n) for size, n in (p.split(":") for p in row["flats"].split(","))}
+    completed = _day(row["actual_completion"])
+    completed = completed + offset if completed else None
     relocation.save_project(
         session,
         code=row["code"],
@@ -100,11 +121,12 @@ def _project(session, row: dict, directory: Path) -> None:
         site=directory / row["site"],
         flats_by_size=flats,
         floor_area_m2=float(row["floor_area_m2"]),
-        planned_completion=date.fromisoformat(row["planned_completion"]),
-        actual_completion=_day(row["actual_completion"]),
+        planned_completion=date.fromisoformat(row["planned_completion"]) + offset,
+        # Completed after today, in the moved story: not yet.
+        actual_completion=completed if completed and completed <= last else None,
         responsibility=row["responsibility"] or None,
         actor="demo",
-        now=RECORDED["projects"],
+        now=now,
     )
 
 
@@ -112,7 +134,7 @@ def _day(text: str) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def _replay(session) -> tuple[int, int]:
+def _replay(session, last: date) -> tuple[int, int]:
     """Keys some weeks after completion (one household in seven waits past the year);
     titles 2-5 months after the keys for three households in five. Each day's steps go
     through the workflow together, in the order of the days."""
@@ -127,11 +149,11 @@ def _replay(session) -> tuple[int, int]:
         if done is None or _draw(ref, "late", 7) == 0:
             continue
         handed = done + timedelta(days=7 + _draw(ref, "keys", 45))
-        if handed > LAST_DAY:
+        if handed > last:
             continue
         steps.setdefault((handed, "keys"), []).append(flat)
         certified = handed + timedelta(days=60 + _draw(ref, "title", 90))
-        if _draw(ref, "titled", 5) < 3 and certified <= LAST_DAY:
+        if _draw(ref, "titled", 5) < 3 and certified <= last:
             steps.setdefault((certified, "title"), []).append(flat)
     counts = {"keys": 0, "title": 0}
     # Keys before titles on the same day: a title needs the keys.
@@ -144,7 +166,7 @@ def _replay(session) -> tuple[int, int]:
     return counts["keys"], counts["title"]
 
 
-def _sign_off(session) -> int:
+def _sign_off(session, last: date) -> int:
     """Three households in four are signed off 5-35 days after their last key, by the
     回迁核验组 verifier of their township, in the order of the days."""
     verifiers = {
@@ -165,7 +187,7 @@ def _sign_off(session) -> int:
             continue
         day = max(days) + timedelta(days=5 + _draw(h.ref, "signoff", 31))
         verifier = verifiers.get(townships[h.township_id])
-        if day <= LAST_DAY and verifier:
+        if day <= last and verifier:
             due.append((day, h.ref, verifier))
     for day, ref, verifier in sorted(due):
         who = acting_user(session, verifier, source="demo")

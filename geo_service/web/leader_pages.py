@@ -11,14 +11,15 @@ from fastapi import APIRouter, Query, Request
 from geo_service.accounts import permissions
 from geo_service.api.auth import PageUser
 from geo_service.api.deps import SessionDep
-from geo_service.campaign import boards, rankings
+from geo_service.campaign import rankings
+from geo_service.errors import NotFound
 from geo_service.periods import Period, parse_period
 from geo_service.relocation import tallies as relocation
 from geo_service.settings import get_settings
 from geo_service.web import refusals
 from geo_service.web.export_page import _places
 from geo_service.web.i18n import N_, gettext_for
-from geo_service.web.login import render
+from geo_service.web.login import campaign_choice, render
 
 PARTS = {
     "land": N_("land delivery"),
@@ -40,11 +41,11 @@ def period_choices(request, year: int) -> list[tuple[str, list[tuple[str, str]]]
     return [(_("Quarter"), quarters), (_("Month"), months), (_("Year"), whole)]
 
 
-def chosen_period(text: str | None) -> tuple[Period, str]:
-    """A picked period and its value in the picker: a year is ranked at its end (Q4)."""
+def chosen_period(text: str | None) -> tuple[Period | None, str]:
+    """A picked period and its value in the picker: a year is ranked at its end (Q4);
+    none picked: None (the quarter of the campaign's day 截至)."""
     if not text:
-        period = boards.default_period()
-        return period, str(period)
+        return None, ""
     if re.fullmatch(r"\d{4}", text.strip()):
         year = parse_period(f"{text.strip()}Q4").year
         return Period(year, quarter=4), str(year)
@@ -63,8 +64,10 @@ def leader_pages_router() -> APIRouter:
         level: Annotated[str, Query(pattern="^(township|district)$")] = "township",
         district: str = "",
         period: str = "",
+        campaign: str = "",
     ):
-        """排名: townships of a district, or districts of the city, by the composite."""
+        """排名: townships of a district, or districts of the city, by the composite, in
+        the campaign shown by default or picked."""
         allowed = refusals.own_districts(session, who)
         if level == "district" and allowed is not None:
             return refusals.forbidden(request, session, who, "/rankings")
@@ -75,10 +78,17 @@ def leader_pages_router() -> APIRouter:
             if allowed is not None and district not in allowed:
                 return refusals.forbidden(request, session, who, "/rankings")
         picked, value = chosen_period(period)
-        found = rankings.rank(session, level, picked, district=district or None)
+        try:
+            found = rankings.rank(
+                session, level, picked, district=district or None, campaign=campaign or None
+            )
+        except NotFound:
+            return refusals.not_found(request, who, campaign, "/rankings")
+        year = parse_period(found["period"]).year
         return render(
             request, "rankings.html", user=who, data=found, level=level, district=district,
-            period=value, choices=period_choices(request, picked.year), parts=PARTS,
+            period=value or found["period"], choices=period_choices(request, year), parts=PARTS,
+            **campaign_choice(session, found["campaign"]),
             districts=[d for d, _t in _places(session, who)], city_wide=allowed is None,
         )  # fmt: skip
 

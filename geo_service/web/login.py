@@ -4,11 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from geo_service import database
 from geo_service.accounts import audit, users
 from geo_service.api.auth import SESSION_COOKIE, MaybeUser, same_origin, set_session_cookie, sign_in
 from geo_service.api.deps import SessionDep
+from geo_service.campaign import campaigns
 from geo_service.errors import GeoServiceError, http_status, retry_after
 from geo_service.web.i18n import N_, gettext_for
 from geo_service.web.templates import respond
@@ -30,7 +33,24 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def campaign_choice(session, shown: str) -> dict:
+    """What campaign_picker.html needs: every campaign's name and the one shown."""
+    names = [c.name for c in campaigns.all_campaigns(session)]
+    return {"campaign_names": names, "campaign_shown": shown}
+
+
+def demo_shown() -> bool:
+    """Whether the campaign every page shows is the live demo's (base.html's 演示数据
+    banner, as on the maps and the board); an unreachable database shows none."""
+    try:
+        with database.session_scope() as session:
+            return campaigns.current(session).demo
+    except SQLAlchemyError:
+        return False
+
+
 def render(request: Request, name: str, status_code: int = 200, user=None, **context):
+    context.setdefault("demo", demo_shown())
     context["user"] = user
     context["role_label"] = ROLE_NAMES.get(user.role, "") if user else ""
     return respond(request, name, context, status_code)

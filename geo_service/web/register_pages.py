@@ -19,7 +19,7 @@ from geo_service.errors import Forbidden, NotFound
 from geo_service.web import refusals
 from geo_service.web.export_page import _places
 from geo_service.web.i18n import N_
-from geo_service.web.login import render
+from geo_service.web.login import campaign_choice, render
 from geo_service.web.parcels import KIND_LABELS
 
 ROLE_WORDS = {"first": N_("first responsible"), "direct": N_("direct responsible")}
@@ -54,38 +54,48 @@ def register_pages_router() -> APIRouter:
         township: str = "",
         category: str = "",
         overdue: bool = False,
+        campaign: str = "",
     ):
-        """项目台账: every project the user may see, most overdue first."""
+        """项目台账: every project the user may see, most overdue first, in the campaign
+        shown by default or picked."""
         allowed = refusals.own_districts(session, who)
         if district and allowed is not None and district not in allowed:
             return refusals.forbidden(request, session, who, "/projects")
         if category and category not in CATEGORIES:
             category = ""
-        found = visible_register(
-            session, who, register.register(session, district=district or None,
-                                            category=category or None),
-        )  # fmt: skip
+        try:
+            whole = register.register(
+                session, district=district or None, category=category or None,
+                campaign=campaign or None,
+            )  # fmt: skip
+        except NotFound:
+            return refusals.not_found(request, who, campaign, "/projects")
+        found = visible_register(session, who, whole)
         rows = _filtered(found["projects"], township, overdue)
         return render(
             request, "projects.html", user=who, rows=rows, as_of=found["as_of"],
             places=_places(session, who), categories=CATEGORIES,
+            **campaign_choice(session, whole["campaign"]),
             f={"district": district, "township": township, "category": category,
                "overdue": overdue},
         )  # fmt: skip
 
     @router.get("/projects/{code}")
-    def project_page(request: Request, code: str, session: SessionDep, who: PageUser):
+    def project_page(
+        request: Request, code: str, session: SessionDep, who: PageUser, campaign: str = ""
+    ):
         """One project: responsibility list, milestones, parcels, problem file."""
         try:
             check_project(session, who, code)
+            detail = register.project_detail(session, code, campaign=campaign or None)
         except NotFound:
-            return refusals.not_found(request, who, code, "/projects")
+            return refusals.not_found(request, who, campaign or code, "/projects")
         except Forbidden:
             return refusals.forbidden(request, session, who, "/projects")
-        detail = register.project_detail(session, code)
         return render(
             request, "project.html", user=who, p=detail, milestone_words=MILESTONE_WORDS,
             problem_words=PROBLEM_WORDS, kind_names=KIND_LABELS,
+            **campaign_choice(session, detail["campaign"]),
         )  # fmt: skip
 
     @router.get("/problems")

@@ -318,7 +318,7 @@
   ProgressMap.prototype.summaryHtml = function (s) {
     var k = s.kind;
     // One day for the whole page: the request's (as_at), the campaign's last day once it ended.
-    var when = s.quarter ? t("End of Q%(q)s %(year)s", { q: s.quarter, year: s.year }) : t("as of %(date)s", { date: s.as_of || s.as_at });
+    var when = s.quarter ? t("End of Q%(q)s %(year)s", { q: s.quarter, year: s.quarter_year || s.year }) : t("as of %(date)s", { date: s.as_of || s.as_at });
     var pace = s.pace_m2_per_month === null ? (s.remaining_m2 === 0 ? t("done") : (s.target_m2 === null ? "—" : t("campaign ended")))
       : t("%(amount)s / month", { amount: amount(k, s.pace_m2_per_month) });
     return "<h3>" + esc(t("%(district)s %(kind)s progress", { district: s.district, kind: kindLabel(k) })) +
@@ -457,7 +457,7 @@
         cfg.timeline.map(function (q) {
           // The quarter shown is the one highlighted, also when the page was opened on it.
           var active = q.quarter === self.viewing ? ' class="gs-active"' : "";
-          var label = t("End of Q%(q)s %(year)s", { q: q.quarter, year: cfg.view.year });
+          var label = t("End of Q%(q)s %(year)s", { q: q.quarter, year: q.year || cfg.view.year });
           return '<button type="button" data-q="' + q.quarter + '"' + active + ' title="' + esc(label) + '">' +
             esc(t("Q%(q)s", { q: q.quarter })) + "</button>";
         }).join("");
@@ -631,11 +631,24 @@
       markers[p.code].gsDetail = "<h3>" + esc(p.name) + "</h3>" + html;
     });
     this.summary.getContainer().innerHTML = this.summaryHtml(data.summary);
+    var picker = this.summary.getContainer().querySelector(".gs-campaign select");
+    if (picker) picker.addEventListener("change", function () { location.href = picker.value; });
     this.listSites(data, markers);
     this.token = data.token;
     this.updates += 1;
     document.body.setAttribute("data-gs-updates", String(this.updates));
     document.body.setAttribute("data-gs-households-handed-over", String(data.summary.households_handed_over || 0));
+  };
+
+  RelocationMap.prototype.pickerHtml = function (s) {
+    var names = this.cfg.campaigns || [];
+    if (names.length < 2) return "";
+    var base = "?district=" + encodeURIComponent(s.district) + "&campaign=";
+    return '<label class="gs-campaign">' + esc(t("Campaign")) + ' <select>' +
+      names.map(function (n) {
+        return '<option value="' + esc(base + encodeURIComponent(n)) + '"' + (n === s.campaign ? " selected" : "") +
+          ">" + esc(n) + "</option>";
+      }).join("") + "</select></label>";
   };
 
   RelocationMap.prototype.listSites = function (data, markers) {
@@ -663,8 +676,12 @@
       return "<tr><th>" + esc(t(label)) + "</th><td" + (cls ? ' class="' + cls + '"' : "") + ">" + esc(value) + "</td></tr>";
     }
     function count(n) { return households(fmt(n)); }
-    var when = s.as_of || t("Year %(year)s", { year: s.year });
-    return "<h3>" + esc(t("%(district)s relocation progress", { district: s.district })) + " <small>" + esc(when) + "</small></h3>" +
+    // The campaign shown and the day its figures are 截至, as on the progress map.
+    var when = s.as_at ? t("as of %(date)s", { date: s.as_of || s.as_at }) : t("Year %(year)s", { year: s.year });
+    var named = s.campaign ? s.campaign + " · " : "";
+    return "<h3>" + esc(t("%(district)s relocation progress", { district: s.district })) + " <small>" + esc(named + when) + "</small></h3>" +
+      (s.demo ? '<p class="gs-demo-banner">' + esc(t("Demo data: made-up parcels, people and dates, moved so that the campaign is under way today")) + "</p>" : "") +
+      this.pickerHtml(s) +
       '<table class="gs-figures">' +
       row("Households due", count(s.households_planned)) +
       row("Households handed over", count(s.households_handed_over)) +

@@ -13,6 +13,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo_service.errors import UploadRefused
+from geo_service.interop import SAFE_TEXT_COLUMNS, unescaped
 from geo_service.parcels.readers.encoding import UTF8, detect_dbf_encoding, detect_text
 
 SHAPEFILE, GEOPACKAGE, GEOJSON, KML = ".shp", ".gpkg", ".geojson", ".kml"
@@ -153,10 +154,14 @@ def has_wkt_column(header: str) -> bool:
 def _read_wkt_csv(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
     # Every field stays text, as in a spreadsheet: a code like 0012 keeps its zeros; the
     # upload's checks read the numbers and days. (pyogrio passes keywords as open options.)
-    return pyogrio.read_dataframe(
+    frame = pyogrio.read_dataframe(
         str(path), encoding=encoding, GEOM_POSSIBLE_NAMES=",".join(WKT_COLUMNS),
         KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="NO",
     )  # fmt: skip
+    if set(SAFE_TEXT_COLUMNS) <= set(frame.columns):  # written by `export parcels`
+        for column in SAFE_TEXT_COLUMNS:
+            frame[column] = frame[column].map(unescaped)
+    return frame
 
 
 def _shapefile_encoding(path: Path, encoding: str | None, filename: str) -> tuple[str, str | None]:
