@@ -151,8 +151,12 @@ def _total(session: Session, view: BoardView, end) -> dict:
     held within the campaign): its target, what is verified per kind, and what is left."""
     by = "district" if view.level == "township" else "city"
     rows = tallies.tally(
-        session, by=by, year=None if view.campaign else view.period.year,
-        campaign=view.campaign, as_of=end, district=view.district,
+        session,
+        by=by,
+        year=None if view.campaign else view.period.year,
+        campaign=view.campaign,
+        as_of=end,
+        district=view.district,
     )
     kinds = []
     for kind, label in KIND_LABELS.items():
