@@ -5,17 +5,20 @@ Use it from a test module with `pytest_plugins = ["browser"]`. Fixtures:
 
 - `live_server` (needs `db`): base URL (`http://127.0.0.1:<port>`) of uvicorn serving
   `geo_service.api:create_app` against the test database; one server per test session.
+- `demo_server` (needs `db`): the same, with the demo loaded (conftest `load_demo`).
 - `chromium`: the Playwright Browser (Debian's /usr/bin/chromium, never `playwright install`).
 - `browser_page`: a fresh `RecordedPage`: the Playwright page's methods (goto, locator, ...)
   plus the lists `console_errors`, `page_errors`, `failed_requests`, `bad_responses`
   (status >= 400) and `requests` (every URL asked for); `problems()` joins the first four;
   `save_screenshot(name)` writes `test-artifacts/<name>.png` (gitignored; CI may collect it).
 
-`screenshot(page, name)` does the same for any Playwright page.
+`screenshot(page, name)` does the same for any Playwright page; `settle(page)` waits for a
+page's maps to be drawn; `pages_of(page, base)` crawls the pages a signed-in role reaches.
 Without Chromium the browser tests are skipped, unless REQUIRE_BROWSER is set (run-tests.sh).
 """
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -41,6 +44,8 @@ CHROMIUM_ARGS = [
     # Every host but the service's own is unreachable: a page that reaches for a CDN fails.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
+# Links to data for programs, and to pages that are not ours to lay out (Swagger UI, ReDoc).
+NOT_PAGES = re.compile(r"^/(api/(?!exports/tallies\.html)|docs|redoc)")
 
 
 def _server_thread(app_factory: str):
@@ -91,6 +96,15 @@ def _live_server_session(db_url):
 def live_server(db, _live_server_session):
     """Base URL of the real service, on an emptied test database (see conftest `db`)."""
     return _live_server_session
+
+
+@pytest.fixture
+def demo_server(live_server):
+    """Base URL of the real service, with the demo loaded on the emptied test database."""
+    from conftest import load_demo
+
+    load_demo()
+    return live_server
 
 
 @pytest.fixture(scope="session")
@@ -203,3 +217,35 @@ def sign_in(page, base_url: str, username: str, password: str) -> None:
     page.click("button[type=submit]")
     page.wait_for_load_state()
     assert "/login" not in page.url, page.locator("body").inner_text()
+
+
+def settle(page) -> None:
+    """The page as a person sees it: a map's layers drawn, a parcel map ready."""
+    if page.locator(".folium-map").count():
+        page.wait_for_function(
+            "document.body.hasAttribute('data-gs-updates') "
+            "|| document.body.hasAttribute('data-gs-links')"
+        )
+    if page.locator("#parcel-map, #report-map").count():
+        page.wait_for_selector("#parcel-map[data-ready], #report-map[data-ready]", state="attached")
+
+
+def pages_of(page, base: str) -> list[str]:
+    """The signed-in start page and every page of ours it links to (crawled: pages added
+    later are covered), with one parcel's, one stored upload's and, when the register is
+    linked, one project's page."""
+    page.goto(f"{base}/")
+    hrefs = page.eval_on_selector_all("main a[href]", "as => as.map(a => a.getAttribute('href'))")
+    found = ["/"] + [h for h in hrefs if h.startswith("/") and not NOT_PAGES.match(h)]
+    page.goto(f"{base}/parcels")
+    parcel = page.locator("table.list tbody a").first
+    if parcel.count():
+        found.append(parcel.get_attribute("href"))
+    page.goto(f"{base}/uploads")
+    upload = page.locator("#past-uploads tbody a").first
+    if upload.count():
+        found.append(upload.get_attribute("href"))
+    if "/projects" in found:
+        page.goto(f"{base}/projects")
+        found.append(page.locator("#projects tbody a").first.get_attribute("href"))
+    return list(dict.fromkeys(found))

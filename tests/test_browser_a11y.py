@@ -4,13 +4,12 @@ with the outside network cut; the maps used with the keyboard alone; a way home 
 favicon on every page; static files cached for a year under names that change with them."""
 
 import hashlib
-import re
 from urllib.parse import parse_qs, urljoin, urlsplit
 from urllib.request import urlopen
 
 import pytest
-from browser import ROOT, record, sign_in
-from conftest import api_get, load_demo
+from browser import ROOT, pages_of, record, settle, sign_in
+from conftest import api_get
 
 from geo_service import demo
 
@@ -26,8 +25,6 @@ ROLES = {
     "leader": "吴国华",  # the city's leader: city map, city board
     "planner": "许晓燕",  # reads one district
 }
-# Pages that are data, not pages for a person, or not ours to change (Swagger UI, ReDoc).
-NOT_PAGES = re.compile(r"^/(api/(?!exports/tallies\.html)|docs|redoc)")
 # Text smaller than this on a phone is hard to read (the pages' own rule; not axe's).
 MIN_PHONE_PX = 12
 
@@ -54,12 +51,6 @@ _SMALL_TEXT = """min => {
 }"""
 
 
-@pytest.fixture
-def demo_server(live_server):
-    load_demo()
-    return live_server
-
-
 def _axe_available():
     if not AXE.is_file():
         pytest.fail(f"{AXE} missing: WITH_CHROMIUM=1 scripts/bootstrap.sh installs it (npm ci)")
@@ -77,38 +68,12 @@ def _context(chromium, base: str, username: str | None, locale: str = "zh-CN"):
     return context, page
 
 
-def _settle(page) -> None:
-    """The page as a person sees it: a map's layers drawn, a parcel map ready."""
-    if page.locator(".folium-map").count():
-        page.wait_for_function(
-            "document.body.hasAttribute('data-gs-updates') "
-            "|| document.body.hasAttribute('data-gs-links')"
-        )
-    if page.locator("#parcel-map, #report-map").count():
-        page.wait_for_selector("#parcel-map[data-ready], #report-map[data-ready]", state="attached")
-
-
 def _pages_of(page, base: str, username: str | None) -> list[str]:
-    """Every page the role's start page leads to, with one parcel's, one upload's and one
-    project's page."""
+    """Every page the role's start page leads to, and the error page; nobody signed in:
+    the public pages and a page that sends to sign in."""
     if username is None:
         return ["/public", "/login", "/parcels"]  # /parcels: sent to sign in
-    page.goto(f"{base}/")
-    hrefs = page.eval_on_selector_all("main a[href]", "as => as.map(a => a.getAttribute('href'))")
-    found = ["/"] + [h for h in hrefs if not NOT_PAGES.match(h)]
-    page.goto(f"{base}/parcels")
-    parcel = page.locator("table.list tbody a").first
-    if parcel.count():
-        found.append(parcel.get_attribute("href"))
-    page.goto(f"{base}/uploads")
-    upload = page.locator("#past-uploads tbody a").first
-    if upload.count():
-        found.append(upload.get_attribute("href"))
-    if "/projects" in found:  # one project's page, from the register
-        page.goto(f"{base}/projects")
-        found.append(page.locator("#projects tbody a").first.get_attribute("href"))
-    found.append("/parcels/%23999999")  # the error page
-    return list(dict.fromkeys(found))
+    return [*pages_of(page, base), "/parcels/%23999999"]
 
 
 # What every page has: a way home, a favicon, one h1 and one main landmark.
@@ -159,7 +124,7 @@ def test_every_page_passes_axe_wcag21_aa_on_a_phone_and_a_laptop(
                 page.set_viewport_size({"width": width, "height": height})
                 page.goto(urljoin(demo_server, path), wait_until="load")
                 try:
-                    _settle(page)
+                    settle(page)
                 except TimeoutError as exc:
                     problems.append(f"{role} {path} {name}: not drawn: {exc} {page.page_errors}")
                 page.add_script_tag(path=str(AXE))

@@ -6,19 +6,13 @@ from pathlib import Path
 
 import pytest
 from browser import sign_in
-from conftest import api_get, load_demo
+from conftest import api_get
 
 from geo_service import demo
 
 pytest_plugins = ["browser"]
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "geo_service" / "data"
-
-
-@pytest.fixture
-def demo_server(live_server):
-    load_demo()
-    return live_server
 
 
 def _names_and_codes() -> tuple[set[str], set[str]]:

@@ -2,9 +2,8 @@
 the leader's home, following links and pickers only, each figure read off a page and
 compared with what the API says; the pages fit a phone; refusals are pages in Chinese."""
 
-import pytest
 from browser import sign_in
-from conftest import api_get, load_demo
+from conftest import api_get
 
 from geo_service import demo
 from geo_service.periods import parse_period
@@ -13,12 +12,6 @@ pytest_plugins = ["browser"]
 LEADER = "周建明"  # the demo's leader of 晋安区
 LEADER_SCOPE = "leader_jinan"  # the test user who sees what he sees, for the API
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def demo_server(live_server):
-    load_demo()
-    return live_server
 
 
 def _home(page) -> None:

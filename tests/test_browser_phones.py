@@ -10,10 +10,10 @@ from urllib.parse import urljoin
 import pytest
 import sqlalchemy as sa
 from babel.messages.pofile import read_po
-from browser import ROOT, record, sign_in
-from conftest import TEST_PASSWORD, load_demo
+from browser import ROOT, pages_of, record, settle, sign_in
+from conftest import TEST_PASSWORD
 from parcelfiles import XINDIAN, frame, rectangle, write
-from test_browser_a11y import _settle, _tab_to
+from test_browser_a11y import _tab_to
 from test_browser_workbench import _to_docs
 from test_translations import _english_sentences
 from test_web_uploads import problem_file
@@ -32,11 +32,7 @@ ROLES = {
     "city leader": "吴国华",
     "planner": "许晓燕",
 }
-# Data for programs and pages that are not ours to lay out (Swagger UI, ReDoc).
-NOT_PAGES = re.compile(r"^/(api/(?!exports/tallies\.html)|docs|redoc)")
-# The maps' and the wall page's own words are still Chinese only (issue 22 item 1 moves them
-# into the catalogs):
-# drop this once they are.
+# A finger's target, px either way (WCAG 2.5.5).
 MIN_TAP = 44
 
 # The page's width against the window's (a phone's layout width: a mobile browser zooms
@@ -90,12 +86,6 @@ _SMALL_TARGETS = """min => {
 }"""
 
 
-@pytest.fixture
-def demo_server(live_server):
-    load_demo()
-    return live_server
-
-
 def _context(chromium, base: str, username: str, locale: str, device: dict, signed=None):
     """A browser for one role, language and screen; signed in through the sign-in page, or
     carrying the cookies of an earlier context (`signed`: argon2 is slow on purpose)."""
@@ -106,23 +96,6 @@ def _context(chromium, base: str, username: str, locale: str, device: dict, sign
         sign_in(page.page, base, username, demo.DEMO_PASSWORD)
         page.wait_for_url(f"{base}/")
     return context, page
-
-
-def _pages_of(page, base: str) -> list[str]:
-    """The start page, every page it links to (crawled: pages added later are covered),
-    one parcel's page and one stored upload's report, and the sign-in page."""
-    page.goto(f"{base}/")
-    hrefs = page.eval_on_selector_all("main a[href]", "as => as.map(a => a.getAttribute('href'))")
-    found = ["/"] + [h for h in hrefs if h.startswith("/") and not NOT_PAGES.match(h)]
-    page.goto(f"{base}/parcels")
-    parcel = page.locator("table.list tbody a").first
-    if parcel.count():
-        found.append(parcel.get_attribute("href"))
-    page.goto(f"{base}/uploads")
-    upload = page.locator("#past-uploads tbody a").first
-    if upload.count():
-        found.append(upload.get_attribute("href"))
-    return list(dict.fromkeys(found))
 
 
 def fits(page, where: str, phone: bool) -> list[str]:
@@ -204,7 +177,7 @@ def test_every_page_fits_a_phone_and_an_office_pc_in_both_languages(demo_server,
         try:
             if paths is None:
                 signed = context.storage_state()
-                paths = _pages_of(page, demo_server) + ["/login"]
+                paths = pages_of(page, demo_server) + ["/login"]
                 assert len(paths) >= 8, paths
             first = (screen, locale) == PASSES[0][:2]
             for path in paths:
@@ -216,7 +189,7 @@ def test_every_page_fits_a_phone_and_an_office_pc_in_both_languages(demo_server,
                 page.goto(urljoin(demo_server, path), wait_until="load")
                 where = f"{role} {locale} {screen} {path}"
                 try:
-                    _settle(page)
+                    settle(page)
                 except TimeoutError as exc:
                     problems.append(f"{where}: not drawn: {exc}")
                 problems += fits(page, where, screen == "phone")

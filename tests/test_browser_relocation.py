@@ -3,20 +3,13 @@
 import time
 from urllib.parse import quote
 
-import pytest
 from browser import sign_in
-from conftest import api_get, api_post, load_demo
+from conftest import api_get, api_post
 
 from geo_service import demo
 
 pytest_plugins = ["browser"]
 LIVE_WITHIN_S = 30
-
-
-@pytest.fixture
-def demo_server(live_server):
-    load_demo()
-    return live_server
 
 
 def test_relocation_view_shows_sites_lines_legend_figures_and_live_changes(

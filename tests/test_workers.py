@@ -55,9 +55,7 @@ def test_a_change_through_one_worker_is_seen_polling_the_other(two_workers, tmp_
     assert [f["properties"]["status"] for f in listed] == ["delivered"]
     parcel_id = listed[0]["id"]
     token = reader.get("/api/changes").json()["token"]
-    verified = writer.post(
-        f"/api/parcels/{parcel_id}/verify", json={"note": "现场核验"}
-    )
+    verified = writer.post(f"/api/parcels/{parcel_id}/verify", json={"note": "现场核验"})
     assert verified.status_code == 200, verified.text
     assert reader.get("/api/changes").json()["token"] != token
     assert reader.get(f"/api/parcels/{parcel_id}").json()["properties"]["status"] == "verified"

@@ -2,12 +2,11 @@
 
 import typer
 
-from geo_service.cli.common import _fail, app
+from geo_service.cli.common import _fail, group
 from geo_service.errors import GeoServiceError
 from geo_service.maps import assets
 
-assets_app = typer.Typer(help="The map pages' browser assets.", no_args_is_help=True)
-app.add_typer(assets_app, name="assets")
+assets_app = group("assets", "The map pages' browser assets.")
 
 
 @assets_app.command("install")

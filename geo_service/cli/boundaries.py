@@ -4,13 +4,11 @@ from pathlib import Path
 
 import typer
 
-from geo_service.cli.common import acting, app, as_option, fail_acting, lazy, session_scope
-from geo_service.errors import GeoServiceError
+from geo_service.cli.common import acting_session, as_option, group, lazy
 
 actions = lazy("geo_service.actions")
 
-boundaries_app = typer.Typer(help="Administrative boundaries.", no_args_is_help=True)
-app.add_typer(boundaries_app, name="boundaries")
+boundaries_app = group("boundaries", "Administrative boundaries.")
 
 
 @boundaries_app.command("import")
@@ -28,12 +26,9 @@ def boundaries_import(
 
     Example: geo-service boundaries import jinan_townships.gpkg --district 晋安区 --code-field XZQDM
     """
-    try:
-        with session_scope() as session:
-            counts = actions.import_boundaries(
-                session, acting(session, as_user), path, district,
-                name_field=name_field, code_field=code_field, crs=crs,
-            )  # fmt: skip
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        counts = actions.import_boundaries(
+            session, who, path, district,
+            name_field=name_field, code_field=code_field, crs=crs,
+        )  # fmt: skip
     typer.echo(f"townships: {counts['replaced']} replaced, {counts['added']} added")

@@ -7,10 +7,9 @@ import typer
 from geo_service.cli.common import (
     _day,
     _fail,
-    acting,
-    app,
+    acting_session,
     as_option,
-    fail_acting,
+    group,
     lazy,
     session_scope,
 )
@@ -19,10 +18,9 @@ from geo_service.errors import GeoServiceError
 actions = lazy("geo_service.actions")
 campaigns = lazy("geo_service.campaign.campaigns")
 
-campaigns_app = typer.Typer(
-    help="Campaigns (攻坚2017, 2016年百日攻坚): days, state, the one shown.", no_args_is_help=True
+campaigns_app = group(
+    "campaigns", "Campaigns (攻坚2017, 2016年百日攻坚): days, state, the one shown."
 )
-app.add_typer(campaigns_app, name="campaigns")
 
 
 def _required_day(value: str, name: str) -> date:
@@ -69,13 +67,8 @@ def campaigns_create(
     """
     first = _required_day(first_day, "--first-day")
     last = _required_day(last_day, "--last-day")
-    try:
-        with session_scope() as session:
-            made = actions.create_campaign(
-                session, acting(session, as_user), name=name, first_day=first, last_day=last
-            )
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        made = actions.create_campaign(session, who, name=name, first_day=first, last_day=last)
     typer.echo(f"campaign {made.name}: {made.first_day} to {made.last_day}, under way")
 
 
@@ -89,9 +82,6 @@ def campaigns_close(
 
     Example: geo-service campaigns close 攻坚2017
     """
-    try:
-        with session_scope() as session:
-            closed = actions.close_campaign(session, acting(session, as_user), name)
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        closed = actions.close_campaign(session, who, name)
     typer.echo(f"campaign {closed.name} closed (figures 截至 {closed.last_day})")

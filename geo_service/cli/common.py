@@ -3,6 +3,7 @@
 import importlib
 import io
 import sys
+from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 
@@ -97,6 +98,13 @@ def _main(
 
     DATABASE_URL selects the database (default: local PostgreSQL, database geo_service).
     """
+
+
+def group(name: str, help: str) -> typer.Typer:
+    """The commands `geo-service NAME ...`, registered on the app."""
+    commands = typer.Typer(help=help, no_args_is_help=True)
+    app.add_typer(commands, name=name)
+    return commands
 
 
 class Kind(StrEnum):
@@ -223,3 +231,14 @@ def fail_acting(exc: GeoServiceError, username: str | None) -> None:
     if isinstance(exc, Forbidden) and not username:
         exc = Forbidden(f"{exc}; name the user you act as with --as USER")
     _fail(exc)
+
+
+@contextmanager
+def acting_session(username: str | None):
+    """One transaction as the named user (see acting): (session, who). A refusal inside it
+    rolls the transaction back and ends the command, with the hint a local operator needs."""
+    try:
+        with session_scope() as session:
+            yield session, acting(session, username)
+    except GeoServiceError as exc:
+        fail_acting(exc, username)

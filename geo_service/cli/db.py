@@ -2,7 +2,7 @@
 
 import typer
 
-from geo_service.cli.common import _fail, app, get_settings, lazy, session_scope
+from geo_service.cli.common import _fail, get_settings, group, lazy, session_scope
 from geo_service.errors import GeoServiceError
 
 accounts = lazy("geo_service.accounts.users")
@@ -10,8 +10,7 @@ database = lazy("geo_service.database")
 reference = lazy("geo_service.reference")
 roles = lazy("geo_service.app_role")
 
-db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+db_app = group("db", "Database schema and reference data.")
 
 
 @db_app.command("upgrade")

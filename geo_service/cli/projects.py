@@ -16,10 +16,9 @@ from geo_service.cli.common import (
     _name,
     _note,
     _text,
-    acting,
-    app,
+    acting_session,
     as_option,
-    fail_acting,
+    group,
     lazy,
     session_scope,
 )
@@ -29,8 +28,7 @@ actions = lazy("geo_service.actions")
 areas = lazy("geo_service.areas")
 register = lazy("geo_service.campaign.register")
 
-projects_app = typer.Typer(help="Projects and their responsibility lists.", no_args_is_help=True)
-app.add_typer(projects_app, name="projects")
+projects_app = group("projects", "Projects and their responsibility lists.")
 
 
 @projects_app.command("import")
@@ -53,11 +51,8 @@ def projects_import(
 
       geo-service projects import 责任清单.xlsx --sheet 晋安区
     """
-    try:
-        with session_scope() as session:
-            counts = actions.import_project_list(session, acting(session, as_user), path, sheet)
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        counts = actions.import_project_list(session, who, path, sheet)
     typer.echo(
         f"projects: {counts['created']} created, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged"
@@ -208,12 +203,8 @@ def projects_milestone(
     """
     due_on = _date_option(due, "--date")
     done_on = None if withdraw else (_date_option(done, "--done") if done else register.today())
-    try:
-        with session_scope() as session:
-            who = acting(session, as_user)
-            state = actions.record_milestone(session, who, code, due_on, done_on, text, note)
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        state = actions.record_milestone(session, who, code, due_on, done_on, text, note)
     if done_on is None:
         typer.echo(f"{code} {due_on} {state.text}: completion withdrawn")
     else:
@@ -236,12 +227,8 @@ def projects_problem_add(
     --unit 区住建局 --person 沈国平 --deadline 2017-08-31
     """
     day = _date_option(deadline, "--deadline") if deadline else None
-    try:
-        with session_scope() as session:
-            who = acting(session, as_user)
-            x = actions.file_problem(session, who, code, problem, unit, person, day, note)
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        x = actions.file_problem(session, who, code, problem, unit, person, day, note)
     typer.echo(f"problem #{x.id} filed for {code}")
 
 
@@ -258,13 +245,9 @@ def projects_problem_solve(
     Example: geo-service projects problem-solve 3 --on 2017-09-12 --note 已补缴
     """
     day = _date_option(on, "--on") if on else None
-    try:
-        with session_scope() as session:
-            who = acting(session, as_user)
-            status = "open" if reopen else "solved"
-            x = actions.set_problem_status(session, who, problem_id, status, day, note)
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        status = "open" if reopen else "solved"
+        x = actions.set_problem_status(session, who, problem_id, status, day, note)
     typer.echo(f"problem #{x.id}: {_problem_text(x.as_dict())}")
 
 

@@ -19,10 +19,11 @@ from geo_service.cli.common import (
     _text,
     _year,
     acting,
-    app,
+    acting_session,
     as_option,
     err,
     fail_acting,
+    group,
     lazy,
     session_scope,
 )
@@ -33,11 +34,9 @@ relocation = lazy("geo_service.relocation.households")
 relocation_actions = lazy("geo_service.relocation.actions")
 relocation_tallies = lazy("geo_service.relocation.tallies")
 
-relocation_app = typer.Typer(
-    help="Relocation (回迁): resettlement projects, households, flats, overdue lists.",
-    no_args_is_help=True,
+relocation_app = group(
+    "relocation", "Relocation (回迁): resettlement projects, households, flats, overdue lists."
 )
-app.add_typer(relocation_app, name="relocation")
 
 
 class OverdueKind(StrEnum):
@@ -89,26 +88,23 @@ def project_command(
       --townships 新店镇,鼓山镇 --site site.gpkg --flats 90:120,120:80 --floor-area 24000
       --planned-completion 2017-09-30 --responsibility JA-2017-003
     """
-    try:
-        with session_scope() as session:
-            project, outcome = relocation_actions.save_project(
-                session,
-                acting(session, as_user),
-                code=code,
-                name=name,
-                district=district,
-                townships=[t.strip() for t in townships.replace("，", ",").split(",") if t.strip()],
-                flats_by_size=_flats_by_size(flats),
-                floor_area_m2=floor_area,
-                planned_completion=_date_option(planned_completion, "--planned-completion"),
-                actual_completion=_date_option(actual_completion, "--actual-completion"),
-                responsibility=responsibility,
-                site=site,
-                site_crs=site_crs,
-            )
-            site_m2 = project.site_m2
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        project, outcome = relocation_actions.save_project(
+            session,
+            who,
+            code=code,
+            name=name,
+            district=district,
+            townships=[t.strip() for t in townships.replace("，", ",").split(",") if t.strip()],
+            flats_by_size=_flats_by_size(flats),
+            floor_area_m2=floor_area,
+            planned_completion=_date_option(planned_completion, "--planned-completion"),
+            actual_completion=_date_option(actual_completion, "--actual-completion"),
+            responsibility=responsibility,
+            site=site,
+            site_crs=site_crs,
+        )
+        site_m2 = project.site_m2
     site_text = f", site {site_m2:,.1f} m²" if site_m2 else ""
     typer.echo(f"{code}: {outcome}{site_text}")
 
@@ -184,14 +180,10 @@ def flats_command(
 
 def _flat_step(step: str, project, building, unit, day: str, as_user, household=None):
     on = _date_option(day, "--on")
-    try:
-        with session_scope() as session:
-            who = acting(session, as_user)
-            outcome = relocation_actions.flat_step(
-                session, who, step, project, building, unit, on, household
-            )
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        outcome = relocation_actions.flat_step(
+            session, who, step, project, building, unit, on, household
+        )
     typer.echo(f"{project} {building}-{unit}: {outcome}")
 
 
@@ -242,11 +234,8 @@ def certify_command(
 
 
 def _signoff(action, as_user, ref: str, *args) -> None:
-    try:
-        with session_scope() as session:
-            found = action(session, acting(session, as_user), ref, *args)
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        found = action(session, who, ref, *args)
     if found["signoff"] == "verified":
         typer.echo(
             f"{ref}: signed off by {found['signed_off_by']} ({found['group']}) on "

@@ -9,10 +9,9 @@ from geo_service.cli.common import (
     Kind,
     _fail,
     _year,
-    acting,
-    app,
+    acting_session,
     as_option,
-    fail_acting,
+    group,
     lazy,
     session_scope,
 )
@@ -31,8 +30,7 @@ class TargetKind(StrEnum):
     relocation = "relocation"
 
 
-targets_app = typer.Typer(help="Targets per district or township.", no_args_is_help=True)
-app.add_typer(targets_app, name="targets")
+targets_app = group("targets", "Targets per district or township.")
 
 
 @targets_app.command("set")
@@ -81,22 +79,19 @@ def targets_set(
         _fail(GeoServiceError("--households and --flats are for --kind relocation"))
     if (mu is None) == (m2 is None):
         _fail(GeoServiceError("give exactly one of --mu and --m2"))
-    try:
-        with session_scope() as session:
-            changed = actions.set_target(
-                session,
-                acting(session, as_user),
-                district=district,
-                township=township,
-                kind=kind.value,
-                year=year,
-                campaign=campaign,
-                quarter=quarter,
-                amount=mu if mu is not None else m2,
-                unit="mu" if mu is not None else "m2",
-            )
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        changed = actions.set_target(
+            session,
+            who,
+            district=district,
+            township=township,
+            kind=kind.value,
+            year=year,
+            campaign=campaign,
+            quarter=quarter,
+            amount=mu if mu is not None else m2,
+            unit="mu" if mu is not None else "m2",
+        )
     where = f"{district}/{township}" if township else district
     amount = f"{mu} mu" if mu is not None else f"{m2} m²"
     what = "target set" if changed else "target unchanged"
@@ -107,20 +102,17 @@ def targets_set(
 def _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user):
     if quarter is not None or mu is not None:
         _fail(GeoServiceError("a relocation target is for a year, in households, flats and m²"))
-    try:
-        with session_scope() as session:
-            relocation_actions.set_target(
-                session,
-                acting(session, as_user),
-                district=district,
-                township=township,
-                year=year,
-                households=households,
-                flats=flats,
-                m2=m2,
-            )
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        relocation_actions.set_target(
+            session,
+            who,
+            district=district,
+            township=township,
+            year=year,
+            households=households,
+            flats=flats,
+            m2=m2,
+        )
     where = f"{district}/{township}" if township else district
     typer.echo(
         f"target set: {where} relocation {year}: {households} households, {flats} flats, {m2} m²"
@@ -133,11 +125,8 @@ def targets_import(path: Path, as_user: str | None = as_option()) -> None:
 
     Example: geo-service targets import geo_service/data/parcels/demo_targets.csv
     """
-    try:
-        with session_scope() as session:
-            count = actions.import_targets(session, acting(session, as_user), path)
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        count = actions.import_targets(session, who, path)
     typer.echo(f"{count} target(s) set (the others unchanged)")
 
 

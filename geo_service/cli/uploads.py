@@ -4,13 +4,11 @@ from pathlib import Path
 
 import typer
 
-from geo_service.cli.common import acting, app, as_option, fail_acting, lazy, session_scope
-from geo_service.errors import GeoServiceError
+from geo_service.cli.common import acting_session, as_option, group, lazy
 
 actions = lazy("geo_service.actions")
 
-uploads_app = typer.Typer(help="Accepted uploads and their original files.", no_args_is_help=True)
-app.add_typer(uploads_app, name="uploads")
+uploads_app = group("uploads", "Accepted uploads and their original files.")
 
 
 @uploads_app.command("file")
@@ -24,10 +22,7 @@ def uploads_file(
 
     Example: geo-service uploads file 12 --output survey-12.zip
     """
-    try:
-        with session_scope() as session:
-            kept = actions.upload_file(session, acting(session, as_user), upload_id)
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        kept = actions.upload_file(session, who, upload_id)
     output.write_bytes(kept.content)
     typer.echo(f"{output}: {kept.name}, {len(kept.content):,} bytes, sha256 {kept.sha256}")

@@ -15,6 +15,7 @@ from geo_service.cli.common import (
     app,
     as_option,
     fail_acting,
+    group,
     lazy,
     session_scope,
 )
@@ -23,10 +24,7 @@ from geo_service.errors import GeoServiceError
 accounts = lazy("geo_service.accounts.users")
 audit = lazy("geo_service.accounts.audit")
 
-users_app = typer.Typer(
-    help="Users and roles: admin, leader, planner, verifier, officer.", no_args_is_help=True
-)
-app.add_typer(users_app, name="users")
+users_app = group("users", "Users and roles: admin, leader, planner, verifier, officer.")
 _TOWNSHIPS_HELP = "a township the user works in (repeat for several); verifiers and officers"
 
 

@@ -15,10 +15,9 @@ from geo_service.cli.common import (
     _fail,
     _note,
     _text,
-    acting,
+    acting_session,
     app,
     as_option,
-    fail_acting,
     lazy,
     session_scope,
 )
@@ -49,11 +48,8 @@ def _on(value: str | None):
 
 def _transition(change, as_user: str | None) -> None:
     """Run a workflow action on one parcel as the named user and print what it did."""
-    try:
-        with session_scope() as session:
-            done = change(session, acting(session, as_user))
-    except GeoServiceError as exc:
-        fail_acting(exc, as_user)
+    with acting_session(as_user) as (session, who):
+        done = change(session, who)
     line = (
         f"{done.code} ({done.township}, {done.kind}): {done.status_before} → {done.status}, "
         f"version {done.version}, by {done.changed_by}"
