@@ -20,11 +20,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session
 
 from geo_service import database
 from geo_service.errors import GeoServiceError
-from geo_service.parcels import photos
 
 
 class BackupFailed(GeoServiceError):
@@ -79,11 +77,23 @@ def _snapshot(url: URL) -> Iterator[tuple[str, tuple[int, int]]]:
         engine.dispose()
 
 
+# The photos on record and the bytes of their images (the file sent, the display size,
+# the thumbnail, the original), each kept file once however many photos share it.
+_PHOTO_TOTALS = text("""
+    SELECT (SELECT count(*) FROM parcel_photos),
+           (SELECT coalesce(sum(f.size_bytes), 0) FROM upload_files f WHERE f.sha256 IN (
+                SELECT sha256 FROM parcel_photos UNION SELECT display_sha256 FROM parcel_photos
+                UNION SELECT thumb_sha256 FROM parcel_photos
+                UNION SELECT original_sha256 FROM parcel_photos))
+""")
+
+
 def photo_totals(conn) -> tuple[int, int]:
     """(photos, bytes of their images); none in a database from before photos."""
     if not conn.execute(text("SELECT to_regclass('public.parcel_photos')")).scalar():
         return 0, 0
-    return photos.photo_totals(Session(bind=conn))
+    count, size = conn.execute(_PHOTO_TOTALS).one()
+    return int(count), int(size)
 
 
 def _restored_photos(url: URL) -> str:

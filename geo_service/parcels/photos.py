@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import func, select, union
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -347,23 +347,6 @@ def photo_counts(session: Session, parcel_ids) -> dict[int, tuple[int, int]]:
         .group_by(ParcelPhoto.parcel_id)
     )
     return {parcel: (count, first) for parcel, count, first in rows}
-
-
-def photo_totals(session: Session) -> tuple[int, int]:
-    """(photos on record, bytes of their kept images, each distinct file once)."""
-    count = session.scalar(select(func.count()).select_from(ParcelPhoto)) or 0
-    files = union(
-        select(ParcelPhoto.sha256.label("k")),
-        select(ParcelPhoto.display_sha256),
-        select(ParcelPhoto.thumb_sha256),
-        select(ParcelPhoto.original_sha256).where(ParcelPhoto.original_sha256.is_not(None)),
-    ).subquery()
-    size = session.scalar(
-        select(func.coalesce(func.sum(UploadFile.size_bytes), 0)).join(
-            files, files.c.k == UploadFile.sha256
-        )
-    )
-    return int(count), int(size or 0)
 
 
 def as_dict(photo: ParcelPhoto) -> dict:

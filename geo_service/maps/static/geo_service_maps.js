@@ -203,7 +203,8 @@
   function fillPhotos(e) {
     var box = e.popup.getElement && e.popup.getElement();
     var row = box && box.querySelector("tr.gs-photos[data-parcel]:not([data-loaded])");
-    if (!row || !window.fetch) return;
+    // A map saved as a file (geo-service map --output) has no service to ask.
+    if (!row || !window.fetch || !/^https?:$/.test(window.location.protocol)) return;
     row.setAttribute("data-loaded", "1");
     var id = row.getAttribute("data-parcel");
     fetch("/api/parcels/" + encodeURIComponent(id) + "/photos",
