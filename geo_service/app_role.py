@@ -32,6 +32,7 @@ HISTORY = {
     "uploads",
     "upload_files",
     "audit_log",
+    "version_positions",
 }
 APPEND_ONLY = HISTORY | {"overlapped_parcels"}
 KEPT = {"parcels", "admin_units"}

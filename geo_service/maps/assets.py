@@ -75,7 +75,12 @@ DOCS_ASSETS = (
     Asset("swagger_favicon", "swagger-ui-dist/favicon-32x32.png", "image"),
     Asset("redoc_js", "redoc/bundles/redoc.standalone.js", "js"),
 )
-SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS))
+# The field app (/field/): drawing an outline on the map (leaflet-geoman), on top of ASSETS.
+FIELD_ASSETS = (
+    Asset("geoman_js", "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js", "js"),
+    Asset("geoman_css", "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css", "css"),
+)
+SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS, *FIELD_ASSETS))
 
 
 def install() -> str:

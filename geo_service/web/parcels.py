@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from geo_service import actions
 from geo_service.accounts import permissions
@@ -21,7 +21,7 @@ from geo_service.errors import GeoServiceError, http_status
 from geo_service.interop import geojson_sql
 from geo_service.maps import assets
 from geo_service.models import Parcel
-from geo_service.parcels import workflow
+from geo_service.parcels import field, workflow
 from geo_service.periods import CAMPAIGN_TZ, CHINA, parse_field_day
 from geo_service.web.i18n import N_
 from geo_service.web.login import render
@@ -191,18 +191,7 @@ def parcels_pages_router() -> APIRouter:
 
     @router.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, session: SessionDep, who: PageUser):
-        rows = []
-        if who.kinds and who.township_ids:
-            rows = session.scalars(
-                select(Parcel)
-                .where(
-                    Parcel.status.in_(("delivered", "demolished")),
-                    Parcel.kind.in_(who.kinds),
-                    Parcel.township_id.in_(who.township_ids),
-                )
-                .order_by(Parcel.updated_at, Parcel.id)
-                .limit(500)
-            ).all()
+        rows = field.verification_queue(session, who.kinds, who.township_ids)
         return render(request, "queue.html", user=who, rows=rows, **_GLOBALS)
 
     return router
