@@ -52,7 +52,9 @@ class Asset:
 
     @property
     def package(self) -> str:
-        return self.path.split("/", 1)[0]
+        parts = self.path.split("/")
+        # A scoped npm package (@geoman-io/leaflet-geoman-free) is two folders deep.
+        return "/".join(parts[:2]) if parts[0].startswith("@") else parts[0]
 
 
 # The one list of what the pages load, in load order. Leaflet's images are the ones

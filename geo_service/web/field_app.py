@@ -73,9 +73,7 @@ def vendor_files() -> dict:
     css = [u for _, u in assets.default_css()]
     for extra in assets.FIELD_ASSETS:
         (js if extra.kind == "js" else css).append(assets.url(extra))
-    images = [
-        f"{assets.STATIC_PREFIX}/{a.path}" for a in assets.ASSETS if a.kind == "image"
-    ]
+    images = [f"{assets.STATIC_PREFIX}/{a.path}" for a in assets.ASSETS if a.kind == "image"]
     return {"js": js, "css": css, "images": images}
 
 
@@ -108,7 +106,7 @@ def _worker_source() -> str:
     new release replaces the old files)."""
     urls = shell_urls()
     version = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:16]
-    head = f"const SHELL = {json.dumps(urls)};\nconst CACHE = \"field-{version}\";\n"
+    head = f'const SHELL = {json.dumps(urls)};\nconst CACHE = "field-{version}";\n'
     return head + (STATIC_DIR / "field_sw.js").read_text(encoding="utf-8")
 
 
@@ -127,8 +125,12 @@ def manifest(request: Request) -> dict:
         "background_color": "#ffffff",
         "theme_color": THEME,
         "icons": [
-            {"src": asset(f"field-icon-{size}.png"), "sizes": f"{size}x{size}",
-             "type": "image/png", "purpose": "any"}
+            {
+                "src": asset(f"field-icon-{size}.png"),
+                "sizes": f"{size}x{size}",
+                "type": "image/png",
+                "purpose": "any",
+            }
             for size in ICON_SIZES
         ],  # fmt: skip
     }

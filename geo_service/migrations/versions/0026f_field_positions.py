@@ -14,7 +14,7 @@ long after the tap (the phone queues the action until a signal returns). Two thi
   signal dropped after the server stored it); the stored response is returned instead of
   acting twice. Not history: rows older than the keep period may be deleted.
 
-Revision ID: 0026f_field_positions_and_replays
+Revision ID: 0026f_field_positions
 Revises: 0025_campaigns_and_field_days
 Create Date: 2026-12-07
 """
@@ -26,7 +26,7 @@ from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision: str = "0026f_field_positions_and_replays"
+revision: str = "0026f_field_positions"
 down_revision: str | None = "0025_campaigns_and_field_days"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -39,7 +39,10 @@ def upgrade() -> None:
         "version_positions",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column(
-            "parcel_id", sa.Integer(), sa.ForeignKey("parcels.id", ondelete="CASCADE"), nullable=False
+            "parcel_id",
+            sa.Integer(),
+            sa.ForeignKey("parcels.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("geom", Geometry("POINT", srid=4490, spatial_index=False), nullable=False),
