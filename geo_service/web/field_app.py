@@ -50,6 +50,7 @@ SCRIPT_WORDS = (
     N_("Undo the last stake"), N_("Start again"), N_("%(n)s stakes"),
     N_("%(m2)s m² · %(mu)s mu"),
     N_("Fix refused: ±%(m)s m is worse than %(max)s m; wait for a better fix"),
+    N_("No good fix within %(s)s seconds: try again"),
     N_("Stake %(n)s added: the mean of %(fixes)s fixes, ±%(m)s m"),
     N_("Draw the outline on the map: tap each corner, then the first one again"),
     N_("Parcel code"), N_("Kind"), N_("Township"), N_("land delivery"), N_("demolition"),

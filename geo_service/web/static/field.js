@@ -169,6 +169,8 @@
   function onFix(position) {
     var c = position.coords;
     state.fix = { lon: c.longitude, lat: c.latitude, accuracy_m: c.accuracy };
+    root.setAttribute("data-fixes", String(Number(root.getAttribute("data-fixes") || 0) + 1));
+    if (stakeListener) { stakeListener(c); }
     var at = [c.latitude, c.longitude];
     if (!positionDot) {
       accuracyCircle = L.circle(at, { radius: c.accuracy, color: "#0b3d91", weight: 2,
@@ -194,6 +196,7 @@
   function showStanding() {
     if (!state.fix) { return; }
     var found = standingIn();
+    $("choose-here").disabled = !found;
     say("standing", found ? t("You stand in parcel %(code)s", { code: found.properties.code })
                           : t("You stand in no parcel of yours"));
   }
@@ -265,12 +268,15 @@
     f.properties.version += 1;
     f.properties.status = kind === "verify" ? "verified" : "disputed";
     return putItem(item).then(function () {
-      say("capture-state", "");
       parcelLayer.setStyle(parcelLayer.options.style);
       showChosen();
       return refreshOutbox();
     }).then(send);
   }
+  $("choose-here").addEventListener("click", function () {
+    var found = standingIn();
+    if (found) { choose(found.properties.id, true); }
+  });
   $("verify").addEventListener("click", function () {
     queueAction("verify", { note: $("note").value.trim() || null });
     $("note").value = "";
@@ -396,30 +402,39 @@
     say("capture-area", t("%(n)s stakes", { n: state.stakes.length }) + " · " +
         t("%(m2)s m² · %(mu)s mu", { m2: num(area, 1), mu: num(area / MU_M2, 3) }));
   }
-  function oneFix() {
+  // A stake is the mean of the next fixes the phone reports after the tap (one taken
+  // before could be from the walk there), each no worse than the configured
+  // accuracy: a single fix wanders by metres, and a poor one (under trees, by a wall) is
+  // refused and waited past rather than averaged in.
+  var STAKE_WAIT_MS = 30000, stakeListener = null;
+  function collectFixes() {
     return new Promise(function (resolve, reject) {
-      navigator.geolocation.getCurrentPosition(resolve, reject,
-        { enableHighAccuracy: true, maximumAge: 0, timeout: 15000 });
-    });
-  }
-  // A stake is the mean of several fixes, each no worse than the configured accuracy: a
-  // single fix wanders by metres, and a poor one (under trees, by a wall) is refused.
-  function addStake() {
-    var fixes = [];
-    function collect() {
-      if (fixes.length >= cfg.fixes_per_stake) { return Promise.resolve(); }
-      return oneFix().then(function (position) {
-        var c = position.coords;
+      var fixes = [], done = false;
+      var timer = setTimeout(function () {
+        finish(new Error(t("No good fix within %(s)s seconds: try again", { s: STAKE_WAIT_MS / 1000 })));
+      }, STAKE_WAIT_MS);
+      function finish(error) {
+        if (done) { return; }
+        done = true;
+        clearTimeout(timer);
+        stakeListener = null;
+        if (error) { reject(error); } else { resolve(fixes); }
+      }
+      function take(c) {
         if (c.accuracy > cfg.max_accuracy_m) {
-          throw new Error(t("Fix refused: ±%(m)s m is worse than %(max)s m; wait for a better fix",
-                            { m: num(c.accuracy, 1), max: num(cfg.max_accuracy_m, 1) }));
+          say("capture-state", t("Fix refused: ±%(m)s m is worse than %(max)s m; wait for a better fix",
+                                 { m: num(c.accuracy, 1), max: num(cfg.max_accuracy_m, 1) }));
+          return;
         }
         fixes.push(c);
-        return collect();
-      });
-    }
+        if (fixes.length >= cfg.fixes_per_stake) { finish(null); }
+      }
+      stakeListener = take;
+    });
+  }
+  function addStake() {
     $("stake").disabled = true;
-    return collect().then(function () {
+    return collectFixes().then(function (fixes) {
       var mean = function (key) {
         return fixes.reduce(function (s, c) { return s + c[key]; }, 0) / fixes.length;
       };
