@@ -24,6 +24,7 @@ from geo_service.maps.words import NUMBER_LOCALE
 from geo_service.settings import get_settings
 from geo_service.web.i18n import N_, choose, translations
 from geo_service.web.login import render
+from geo_service.web.problems import STATUS_LABELS
 from geo_service.web.templates import STATIC_DIR, asset
 
 SCOPE = "/field/"
@@ -58,7 +59,10 @@ SCRIPT_WORDS = (
     N_("Give the new parcel a code"), N_("%(n)s parcels stored"),
     N_("planned"), N_("in progress"), N_("delivered"), N_("demolished"), N_("verified"),
     N_("disputed"), N_("Sent to the queue; it goes as soon as there is a signal"),
-    N_("Map"), N_("Actions"), N_("To send"), N_("mu"),
+    N_("Map"), N_("Actions"), N_("To send"), N_("mu"), N_("photo of %(code)s"),
+    N_("status of %(code)s"),
+    N_("%(n)s photos go with the next action"), N_("its action was not stored"),
+    N_("Photos cannot be sent from this page"),
 )  # fmt: skip
 
 
@@ -78,10 +82,17 @@ def vendor_files() -> dict:
     return {"js": js, "css": css, "images": images}
 
 
+def has_photos() -> bool:
+    """The photos module (camera, EXIF, resizing on the phone) is there to load."""
+    return (STATIC_DIR / "field_photos.js").is_file()
+
+
 def shell_urls() -> list[str]:
     """What the service worker keeps: the page and everything it loads."""
     vendor = vendor_files()
     own = [asset("field.css"), asset("field.js"), asset("favicon.ico")]
+    if has_photos():
+        own.append(asset("field_photos.js"))
     return [SCOPE, *own, *vendor["css"], *vendor["js"], *vendor["images"]]
 
 
@@ -149,7 +160,7 @@ def field_router() -> APIRouter:
     def field_page(request: Request, who: PageUser):
         return render(
             request, "field.html", user=who, cfg=_config(request, who), vendor=vendor_files(),
-            theme=THEME,
+            theme=THEME, photos=has_photos(), status_label=STATUS_LABELS,
         )  # fmt: skip
 
     @router.get(f"{SCOPE}manifest.webmanifest")

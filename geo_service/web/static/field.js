@@ -219,7 +219,7 @@
   }
   function showChosen() {
     var f = byId[state.chosen];
-    $("verify").disabled = $("dispute").disabled = !f;
+    $("verify").disabled = $("dispute").disabled = $("move").disabled = !f;
     if (!f) {
       say("chosen-text", t("Choose a parcel on the map or in the queue"));
       say("distance", "");
@@ -266,19 +266,54 @@
     // What the phone expects next: a further action on this parcel names the version this
     // one will write, so both can be sent in order; the server still judges each.
     f.properties.version += 1;
-    f.properties.status = kind === "verify" ? "verified" : "disputed";
-    return putItem(item).then(function () {
+    f.properties.status = { verify: "verified", dispute: "disputed" }[kind] || body.status;
+    return putItem(item).then(function () { return queuePhotos(item); }).then(function () {
       parcelLayer.setStyle(parcelLayer.options.style);
       showChosen();
       return refreshOutbox();
     }).then(send);
   }
+  // Photos (the photos module, field_photos.js, when the page has it): made ready on the
+  // phone (EXIF time and position read, resized) as they are taken, kept in the outbox with
+  // the next sign-off or dispute, and sent after it, on the version it wrote.
+  var photosReady = [];
+  var photoInput = $("photo");
+  if (photoInput) {
+    photoInput.addEventListener("change", function () {
+      if (!window.geoFieldPhotos) { return; }
+      var files = Array.prototype.slice.call(photoInput.files);
+      Promise.all(files.map(function (file) { return window.geoFieldPhotos.prepare(file); }))
+        .then(function (prepared) {
+          photosReady = photosReady.concat(prepared);
+          photoInput.value = "";
+          say("photo-state", t("%(n)s photos go with the next action", { n: photosReady.length }));
+        }, function (error) { say("photo-state", error.message); });
+    });
+  }
+  function queuePhotos(action) {
+    var taken = photosReady;
+    photosReady = [];
+    if (photoInput) { say("photo-state", ""); }
+    return taken.reduce(function (done, prepared) {
+      return done.then(function () {
+        return putItem({ key: uuid(), kind: "photo", after: action.key, parcel_id: action.parcel_id,
+                         code: action.code, prepared: prepared,
+                         accuracy_m: action.body.position ? action.body.position.accuracy_m : null,
+                         state: "waiting", said: "", made_at: new Date().toISOString() });
+      });
+    }, Promise.resolve());
+  }
+
   $("choose-here").addEventListener("click", function () {
     var found = standingIn();
     if (found) { choose(found.properties.id, true); }
   });
   $("verify").addEventListener("click", function () {
     queueAction("verify", { note: $("note").value.trim() || null });
+    $("note").value = "";
+  });
+  $("move").addEventListener("click", function () {
+    queueAction("status", { status: $("move-to").value, note: $("note").value.trim() || null });
     $("note").value = "";
   });
   $("dispute").addEventListener("click", function () {
@@ -288,7 +323,8 @@
     $("reason").value = "";
   });
 
-  var ITEM_WORDS = { verify: "verify %(code)s", dispute: "dispute %(code)s", outline: "outline %(code)s" };
+  var ITEM_WORDS = { verify: "verify %(code)s", dispute: "dispute %(code)s", status: "status of %(code)s",
+                     outline: "outline %(code)s", photo: "photo of %(code)s" };
   function itemText(item) {
     var what = t(ITEM_WORDS[item.kind], { code: item.code });
     var result = {
@@ -330,7 +366,21 @@
     }
     return (body && (body.said || body.detail)) || fallback;
   }
-  function request(item) {
+  // A photo goes once its action is stored, on the version that action wrote; with the
+  // action refused it has no version to go on.
+  function photoRequest(item, items) {
+    var action = items.find(function (i) { return i.key === item.after; });
+    if (!action || action.state === "conflict" || action.state === "refused") {
+      return Promise.resolve({ ok: false, status: 422, json: function () {
+        return Promise.resolve({ said: t("its action was not stored") });
+      } });
+    }
+    if (!window.geoFieldPhotos) { return Promise.reject(new Error(t("Photos cannot be sent from this page"))); }
+    return window.geoFieldPhotos.upload(item.parcel_id, item.prepared,
+      { version: action.answer && action.answer.version, accuracy_m: item.accuracy_m });
+  }
+  function request(item, items) {
+    if (item.kind === "photo") { return photoRequest(item, items); }
     if (item.kind === "outline") {
       var form = new FormData();
       form.append("file", new Blob([item.geojson], { type: "application/geo+json" }), item.code + ".geojson");
@@ -374,7 +424,7 @@
         var item = items.find(function (i) { return i.state === "waiting" || i.state === "sending"; });
         if (!item) { return; }
         item.state = "sending";
-        return putItem(item).then(refreshOutbox).then(function () { return request(item); })
+        return putItem(item).then(refreshOutbox).then(function () { return request(item, items); })
           .then(function (response) {
             return response.json().catch(function () { return null; }).then(function (body) {
               var settled = judge(item, response, body);
