@@ -147,6 +147,18 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         )  # fmt: skip
         fresh = page.locator("#freshness").inner_text()
         assert "地块：更新于" in fresh and "从未" not in fresh, fresh
+        # Drawing works offline too (leaflet-geoman from the worker's cache): three corners
+        # tapped on the map, then the first again, and the area shows.
+        page.tap("#mode-draw")
+        page.locator("#field-map").scroll_into_view_if_needed()
+        box = page.locator("#field-map").bounding_box()
+        corners = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.3)]
+        for fx, fy in corners:
+            page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        page.wait_for_function(
+            "document.getElementById('capture-area').textContent.includes('界址点 3 个')"
+        )
+        page.tap("#restart")
 
         context.set_offline(False)
         page.wait_for_function(
