@@ -9,7 +9,7 @@ Chromium's installability checks."""
 import re
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, record, sign_in
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, record, sign_in
 from conftest import TEST_PASSWORD
 from parcelfiles import CM120E, XINDIAN, frame, rectangle, write
 from pyproj import Geod
@@ -68,6 +68,15 @@ def _outbox(page) -> list[tuple[str, str]]:
         "#outbox li[data-state]", "li => li.map(x => [x.dataset.code, x.dataset.state])"
     )
     return [tuple(pair) for pair in found]
+
+
+def _shot(page, start: str, name: str) -> None:
+    """What the phone's screen shows from `start` down (the README's pictures)."""
+    page.locator(start).evaluate("el => el.scrollIntoView()")
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    _to_docs(path, f"{name}.png")
 
 
 def _open_app(page, base: str) -> None:
@@ -131,7 +140,7 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         page.tap("#send-outline")
         page.wait_for_function("document.querySelectorAll('#outbox li[data-state]').length === 4")
         assert {state for _code, state in _outbox(page)} == {"waiting"}
-        _to_docs(page.save_screenshot("field-offline"), "field-offline.png")
+        _shot(page, "#outbox-title", "field-offline")
 
         # Meanwhile another verifier signs FB-003 off from the office.
         with session_scope() as session:
@@ -170,7 +179,7 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         assert results == {"FB-001": "stored", "FB-002": "stored", "FB-003": "conflict",
                            "FB-NEW": "stored"}, page.locator("#outbox").inner_text()  # fmt: skip
         assert "未覆盖" in page.locator("#outbox li[data-code='FB-003']").inner_text()
-        _to_docs(page.save_screenshot("field-sent"), "field-sent.png")
+        _shot(page, "#outbox-title", "field-sent")
         assert page.page_errors == []
     finally:
         context.close()
@@ -210,7 +219,7 @@ def _check_stored(parcels) -> None:
     assert found["FB-NEW"]["status"] == "planned" and uploads == 1
 
 
-def test_the_app_is_installable(live_server, chromium, tmp_path):
+def test_the_app_is_installable(live_server, chromium, parcels, tmp_path):
     # A profile on disk: Chromium never offers to install from an incognito context, which
     # is what new_context() makes.
     context = chromium.browser_type.launch_persistent_context(
@@ -220,6 +229,7 @@ def test_the_app_is_installable(live_server, chromium, tmp_path):
     page.set_default_timeout(15_000)
     try:
         sign_in(page.page, live_server, "land_xd", TEST_PASSWORD)
+        _stand(context, parcels["FB-001"]["at"])
         _open_app(page, live_server)
         manifest = page.evaluate(
             "fetch(document.querySelector('link[rel=manifest]').href).then(r => r.json())"
@@ -236,7 +246,8 @@ def test_the_app_is_installable(live_server, chromium, tmp_path):
         cdp = context.new_cdp_session(page.page)
         errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
         assert errors == [], errors
-        _to_docs(page.save_screenshot("field-app"), "field-app.png")
+        page.wait_for_function("document.getElementById('standing').textContent.includes('FB-001')")
+        _shot(page, "#net", "field-app")
         assert page.problems() == []
     finally:
         context.close()
