@@ -162,3 +162,21 @@ def test_manifest_and_service_worker_are_served_without_signing_in(api):
     for url in shell[1:]:
         assert api.get(url).status_code == 200, url
     assert api.get("/field", follow_redirects=False).headers["location"] == "/field/"
+
+
+def test_an_outline_sent_twice_with_one_key_is_stored_once(api, db, tmp_path):
+    """The field app sends a captured outline as a one-feature GeoJSON through the upload
+    checks; sent again with its key (the answer was lost), it is not stored again."""
+    shape = rectangle(XINDIAN, 300, 800, 90, 70)
+    path = write(frame([shape], code=["FA-NEW"]), tmp_path / "FA-NEW.geojson", 4326, "GeoJSON")
+    form = {"kind": "land", "township": "新店镇"}
+    headers = {**auth("land_xd"), "Idempotency-Key": "phone-1-0006"}
+
+    def send():
+        files = {"file": (path.name, path.read_bytes())}
+        return api.post("/api/uploads", data=form, files=files, headers=headers)
+
+    first, again = send(), send()
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert count_rows("uploads") == 1 and count_rows("parcel_versions") == 1

@@ -8,19 +8,17 @@ import logging
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 
 from geo_service import actions, periods
-from geo_service.accounts import permissions, replays
-from geo_service.api import schemas
+from geo_service.accounts import permissions
+from geo_service.api import once, schemas
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import IdPath, NoteText, SessionDep
 from geo_service.campaign import campaigns
 from geo_service.parcels import field, workflow
-from geo_service.settings import get_settings
 
 log = logging.getLogger("geo_service.api")
 
@@ -50,17 +48,6 @@ class Position(BaseModel):
 
 
 _POSITION = Field(None, description="where it was done from: kept on the version it writes")
-# A phone sends a queued action again with the same key when it did not hear the answer.
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        min_length=8,
-        max_length=replays.KEY_MAX,
-        pattern=r"^[A-Za-z0-9._:-]+$",
-        description="a key of your own per action: sent again, the first answer comes back "
-        "(header Idempotent-Replayed: true) and nothing is done twice",
-    ),
-]
 
 
 class StatusChange(BaseModel):
@@ -100,21 +87,15 @@ def _parcel(session, parcel_id: int, who):
 
 
 def _once(request: Request, session, who, key: str | None, body: BaseModel, act):
-    """Run `act` (a change that returns its answer) once per Idempotency-Key: a key seen
-    before gets the answer stored then, in the same transaction as that change."""
+    """Run `act` (a change that returns its answer) once per Idempotency-Key."""
     if key is None:
         return act()
-    asked = replays.Request(
-        who.username, key, request.method, request.url.path,
-        replays.fingerprint(body.model_dump(mode="json")),
-    )  # fmt: skip
-    earlier = replays.earlier_answer(session, asked)
-    if earlier is not None:
-        return JSONResponse(
-            earlier.body, earlier.status_code, headers={"Idempotent-Replayed": "true"}
-        )
+    asked = once.asked(request, who, key, body.model_dump(mode="json"))
+    replayed = once.earlier(session, asked)
+    if replayed is not None:
+        return replayed
     answer = jsonable_encoder(act())
-    replays.keep(session, asked, replays.Answer(200, answer), get_settings().idempotency_keep_days)
+    once.keep(session, asked, 200, answer)
     return answer
 
 
@@ -142,7 +123,7 @@ def workflow_router() -> APIRouter:
         request: Request,
         session: SessionDep,
         who: SignedIn,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: once.IdempotencyKey = None,
     ):
         def act():
             parcel = _parcel(session, parcel_id, who)
@@ -161,7 +142,7 @@ def workflow_router() -> APIRouter:
         request: Request,
         session: SessionDep,
         who: SignedIn,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: once.IdempotencyKey = None,
     ):
         """Sign-off by the signed-in verifier, for their group (土地核验组: land,
         拆迁核验组: demolition) in their townships; freezes the area."""
@@ -196,7 +177,7 @@ def workflow_router() -> APIRouter:
         request: Request,
         session: SessionDep,
         who: SignedIn,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: once.IdempotencyKey = None,
     ):
         def act():
             parcel = _parcel(session, parcel_id, who)

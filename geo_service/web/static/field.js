@@ -387,7 +387,7 @@
       form.append("kind", item.fields.kind);
       form.append("township", item.fields.township);
       return fetch(cfg.upload_url, { method: "POST", body: form, credentials: "same-origin",
-                                     headers: { "Accept": "application/json" } });
+                                     headers: { "Accept": "application/json", "Idempotency-Key": item.key } });
     }
     return fetch(item.path, {
       method: "POST", credentials: "same-origin", body: JSON.stringify(item.body),
