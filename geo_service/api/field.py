@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
+from geo_service.api import schemas
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import SessionDep
 from geo_service.parcels import field
@@ -18,7 +19,7 @@ from geo_service.settings import get_settings
 def field_router() -> APIRouter:
     router = APIRouter(prefix="/api/field", tags=["field app"])
 
-    @router.get("/bundle")
+    @router.get("/bundle", response_model=schemas.FieldBundle)
     def get_bundle(session: SessionDep, who: SignedIn):
         """Townships, parcels (code, kind, status, version, area, township) and the queue
         of the signed-in user; `generated_at` is when it was read."""
