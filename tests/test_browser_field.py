@@ -179,6 +179,8 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         assert results == {"FB-001": "stored", "FB-002": "stored", "FB-003": "conflict",
                            "FB-NEW": "stored"}, page.locator("#outbox").inner_text()  # fmt: skip
         assert "未覆盖" in page.locator("#outbox li[data-code='FB-003']").inner_text()
+        # Brought up to date once sent: nothing of this user's group waits any more.
+        page.wait_for_function("document.querySelectorAll('#work li').length === 0")
         _shot(page, "#outbox-title", "field-sent")
         assert page.page_errors == []
     finally:
