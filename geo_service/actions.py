@@ -18,9 +18,9 @@ from geo_service.accounts import audit, permissions
 from geo_service.accounts.users import Principal
 from geo_service.campaign import campaigns, register, targets
 from geo_service.campaign.projects import import_projects
-from geo_service.errors import Forbidden, InvalidInput, Unauthorized, UploadRefused
+from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized, UploadRefused
 from geo_service.models import Parcel
-from geo_service.parcels import kept_files, workflow
+from geo_service.parcels import kept_files, photos, workflow
 from geo_service.parcels.uploads import ImportOptions, ImportReport, import_file, resolve_township
 
 
@@ -158,6 +158,31 @@ def withdraw(
         before=before, reason=reason, **_field_day(done, on),
     )  # fmt: skip
     return done
+
+
+def add_photo(
+    session: Session, who: Principal | None, parcel: Parcel, sent: photos.PhotoSent
+) -> tuple:
+    """A photo of the parcel, by whoever may verify or dispute it; (photo, stored now)."""
+    guard = _refusals_audited("parcel.photo", lambda: _label(parcel))
+    who = guard(lambda w: permissions.check_parcel_photo(w, parcel), who)
+    photo, created = photos.add_photo(session, parcel, sent, who.username)
+    if created:
+        audit.record(
+            session, who.username, "parcel.photo", _label(parcel), source=who.source,
+            photo=photo.id, version=photo.version, sha256=photo.sha256,
+            original_kept=photo.original_sha256 is not None,
+        )  # fmt: skip
+    return photo, created
+
+
+def photo_for_reading(session: Session, who: Principal | None, photo_id: int):
+    """A photo, for whoever may read its parcel's district (else as if it did not exist)."""
+    photo = photos.get_photo(session, photo_id)
+    parcel = workflow.get_parcel(session, photo.parcel_id)
+    if not permissions.can_read_district(who, parcel.district_id):
+        raise NotFound(f"no photo {photo_id}", rule="photo_id", params={"id": photo_id})
+    return photo
 
 
 def upload_file(session: Session, who: Principal | None, upload_id: int):

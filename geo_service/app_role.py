@@ -4,10 +4,10 @@ Migrations run as the database owner; the service runs as this role. What it may
 decided here, table by table, and granted again after every migration (`db upgrade` with
 APP_ROLE set, or `geo-service db app-role`), so new tables get their grants too:
 
-- history (every version table, milestone records, uploads and their files, the audit
-  log): read and append, nothing else. A version is closed by the database itself when
-  the next one is appended (migration 0023), so the service never updates one; the
-  tables' triggers refuse UPDATE, DELETE and TRUNCATE to whoever connects;
+- history (every version table, milestone records, uploads and their files, parcels'
+  photos, the audit log): read and append, nothing else. A version is closed by the
+  database itself when the next one is appended (migration 0023), so the service never
+  updates one; the tables' triggers refuse UPDATE, DELETE and TRUNCATE to whoever connects;
 - append-only (overlapped_parcels): read and append;
 - kept (parcels, admin_units): no DELETE: a parcel is withdrawn, never deleted;
 - read-only (alembic_version, spatial_ref_sys);
@@ -31,6 +31,7 @@ HISTORY = {
     "milestone_records",
     "uploads",
     "upload_files",
+    "parcel_photos",
     "audit_log",
     "version_positions",
 }

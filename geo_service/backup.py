@@ -1,7 +1,10 @@
 """Backups of the whole database (pg_dump custom format) and their restore.
 
-The dump holds everything: parcels and their history, uploads with their kept files,
-targets, projects, reference units (and any table added later). A restore checks the
+The dump holds everything: parcels and their history, uploads with their kept files, the
+parcels' photos (kept files too), targets, projects, reference units (and any table added
+later). Its summary says how many photos it holds and their images' bytes, counted in the
+very snapshot pg_dump reads (an exported snapshot), so a photo sent meanwhile is in both or
+in neither. A restore checks the
 dump's schema revision first: a dump made by a newer geo_service is refused, an older one
 is restored and then migrated to this version's head.
 """
@@ -10,6 +13,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +34,14 @@ class BackupInfo:
     path: Path
     size_bytes: int
     revision: str | None
+    photos: int = 0
+    photo_bytes: int = 0  # the photos' images (display, thumbnail, originals), each once
+
+    def summary(self) -> str:
+        return (
+            f"{self.path}: {self.size_bytes:,} bytes, schema {self.revision or 'none'}; "
+            f"{self.photos:,} photos ({self.photo_bytes:,} bytes of images)"
+        )
 
 
 def backup(url: str, output: Path) -> BackupInfo:
@@ -42,10 +55,55 @@ def backup(url: str, output: Path) -> BackupInfo:
     # (pg_dump would create it 0644 under the usual umask).
     partial.unlink(missing_ok=True)
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    _run([pg_dump, "--format=custom", f"--file={partial}", _conninfo(target)], target)
+    with _snapshot(target) as (snapshot, (count, size)):
+        _run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={partial}",
+              _conninfo(target)], target)  # fmt: skip
     partial.chmod(0o600)
     partial.replace(output)
-    return BackupInfo(output, output.stat().st_size, dump_revision(output, server))
+    revision = dump_revision(output, server)
+    return BackupInfo(output, output.stat().st_size, revision, count, size)
+
+
+@contextmanager
+def _snapshot(url: URL) -> Iterator[tuple[str, tuple[int, int]]]:
+    """A snapshot of the database held open for pg_dump (--snapshot), and the photos and
+    their bytes as that snapshot sees them."""
+    engine = create_engine(url, isolation_level="REPEATABLE READ")
+    try:
+        with engine.connect() as conn, conn.begin():
+            snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar()
+            yield snapshot, photo_totals(conn)
+    finally:
+        engine.dispose()
+
+
+# The photos on record and the bytes of their images (the file sent, the display size,
+# the thumbnail, the original), each kept file once however many photos share it.
+_PHOTO_TOTALS = text("""
+    SELECT (SELECT count(*) FROM parcel_photos),
+           (SELECT coalesce(sum(f.size_bytes), 0) FROM upload_files f WHERE f.sha256 IN (
+                SELECT sha256 FROM parcel_photos UNION SELECT display_sha256 FROM parcel_photos
+                UNION SELECT thumb_sha256 FROM parcel_photos
+                UNION SELECT original_sha256 FROM parcel_photos))
+""")
+
+
+def photo_totals(conn) -> tuple[int, int]:
+    """(photos, bytes of their images); none in a database from before photos."""
+    if not conn.execute(text("SELECT to_regclass('public.parcel_photos')")).scalar():
+        return 0, 0
+    count, size = conn.execute(_PHOTO_TOTALS).one()
+    return int(count), int(size)
+
+
+def _restored_photos(url: URL) -> str:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            count, size = photo_totals(conn)
+    finally:
+        engine.dispose()
+    return f"{count:,} photos ({size:,} bytes of images)"
 
 
 def restore(url: str, dump: Path, replace: bool = False) -> str:
@@ -78,8 +136,10 @@ def restore(url: str, dump: Path, replace: bool = False) -> str:
     )  # fmt: skip
     if revision != head:
         database.migrate(target.render_as_string(hide_password=False))
-        return f"restored {dump} (schema {revision}), migrated to {head}"
-    return f"restored {dump} (schema {revision})"
+        return (
+            f"restored {dump} (schema {revision}), migrated to {head}; {_restored_photos(target)}"
+        )
+    return f"restored {dump} (schema {revision}); {_restored_photos(target)}"
 
 
 def _check_revision(revision: str) -> str:

@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import re
+import sqlite3
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -34,6 +35,7 @@ from geo_service.catalogs import N_, translations
 from geo_service.errors import InvalidInput
 from geo_service.interop import GPKG_OPTIONS, LONLAT_DIGITS, oriented
 from geo_service.models import KINDS, STATUSES
+from geo_service.parcels import photos
 from geo_service.parcels.reports import spreadsheet_safe
 from geo_service.relocation import tallies as relocation_tallies
 from geo_service.units import find_district
@@ -685,20 +687,25 @@ def _wall_table(rows: list[dict], kind: str, _) -> str:
 
 # --- parcel layers --------------------------------------------------------------------------
 
-PARCEL_FORMATS = ("gpkg", "shp", "geojson", "kml", "csv")
+PARCEL_FORMATS = ("gpkg", "shp", "geojson", "kml", "kmz", "csv")
+# The formats that carry the parcels' photos: a KMZ holds them as files (images/...) shown
+# in each placemark's description, a GeoPackage in an attributes table (parcel_photos).
+PHOTO_FORMATS = ("gpkg", "kmz")
 # CGCS2000 lon/lat, WGS84, and the CGCS2000 3-degree Gauss-Kruger zones and central
 # meridians Fuzhou's surveys use (zone 39-41 with prefixed eastings; CM 117/120/123°E).
 EXPORT_CRS = (4490, 4326, 4527, 4528, 4529, 4548, 4549, 4550)
-LONLAT_ONLY = ("geojson", "kml")  # RFC 7946 and KML are WGS84 lon/lat by definition
+LONLAT_ONLY = ("geojson", "kml", "kmz")  # RFC 7946 and KML: WGS84 lon/lat by definition
 SHP_ENCODINGS = {"utf-8": "UTF-8", "utf8": "UTF-8", "gbk": "CP936", "cp936": "CP936"}
 MEDIA_TYPES = {
     "gpkg": "application/geopackage+sqlite3",
     "shp": "application/zip",
     "geojson": "application/geo+json",
     "kml": "application/vnd.google-earth.kml+xml",
+    "kmz": "application/vnd.google-earth.kmz",
     "csv": "text/csv; charset=utf-8",
 }
-SUFFIXES = {"gpkg": ".gpkg", "shp": ".zip", "geojson": ".geojson", "kml": ".kml", "csv": ".csv"}
+SUFFIXES = {"gpkg": ".gpkg", "shp": ".zip", "geojson": ".geojson", "kml": ".kml",
+            "kmz": ".kmz", "csv": ".csv"}  # fmt: skip
 # The fields of every parcel layer, in order. The names are the ones `geo-service import`
 # reads back (code, name, status, project, support, declared_m2, field_day), so an exported
 # layer re-imports unchanged; in an admin's migration the rest of each parcel's state too
@@ -817,9 +824,17 @@ def parcel_frame(
     return frame.rename_geometry("geometry")[[*PARCEL_FIELDS, "geometry"]]
 
 
-def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8"):
+def layer_photos(session: Session, frame) -> list[photos.ExportedPhoto]:
+    """The photos a layer of these parcels carries (PHOTO_FORMATS): each parcel's photos of
+    the version exported or before."""
+    versions = dict(zip(frame["parcel_id"].astype(int), frame["version"].astype(int), strict=True))
+    return photos.exported_photos(session, versions)
+
+
+def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8", photos=()):
     """Writes the layer with GDAL (pyogrio) to `path`; a Shapefile becomes a zip of its
-    .shp, .shx, .dbf, .prj and .cpg. Returns the path written."""
+    .shp, .shx, .dbf, .prj and .cpg; `photos` (layer_photos) go into a GeoPackage's
+    parcel_photos table or a KMZ's images/. Returns the path written."""
     if fmt not in PARCEL_FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(PARCEL_FORMATS)}")
     if fmt in LONLAT_ONLY and crs not in (4326, 4490):
@@ -832,6 +847,7 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8"):
         pyogrio.write_dataframe(
             frame, path, layer="parcels", driver="GPKG", dataset_options=GPKG_OPTIONS
         )
+        _gpkg_photos(path, frame, photos)
     elif fmt == "geojson":
         # RFC 7946: WGS84 lon/lat, counter-clockwise exteriors, no "crs" member.
         pyogrio.write_dataframe(
@@ -848,6 +864,8 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8"):
         )
     elif fmt == "kml":
         _write_kml(frame, path)
+    elif fmt == "kmz":
+        _write_kmz(frame, path, photos)
     else:
         codepage = SHP_ENCODINGS.get(encoding.lower())
         if codepage is None:
@@ -915,3 +933,89 @@ _KML_DESCRIPTION = re.compile(r"<description>([^<]*)</description>")
 def _kml_colour(rgb: str) -> str:
     # KML colours are aabbggrr.
     return rgb[4:6] + rgb[2:4] + rgb[0:2]
+
+
+# --- photos in the layers -------------------------------------------------------------------
+
+_GPKG_PHOTOS = """
+CREATE TABLE parcel_photos (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    photo_id INTEGER NOT NULL,
+    parcel_id INTEGER NOT NULL,
+    parcel_code TEXT NOT NULL,
+    township TEXT,
+    kind TEXT,
+    version INTEGER NOT NULL,
+    taken_at DATETIME,
+    lon DOUBLE,
+    lat DOUBLE,
+    mime TEXT NOT NULL,
+    photo BLOB NOT NULL
+)"""
+
+
+def _gpkg_photos(path: Path, frame, photos) -> None:
+    """The photos as a GeoPackage attributes table (a non-spatial table registered in
+    gpkg_contents), one row per photo naming its parcel by code, township and kind (a
+    code alone may repeat across townships)."""
+    if not photos:
+        return
+    parcels = {
+        int(r.parcel_id): (r.code, r.township, r.kind)
+        for r in frame[["parcel_id", "code", "township", "kind"]].itertuples()
+    }
+    with sqlite3.connect(path) as db:
+        db.execute(_GPKG_PHOTOS)
+        db.executemany(
+            "INSERT INTO parcel_photos (photo_id, parcel_id, parcel_code, township, kind, "
+            "version, taken_at, lon, lat, mime, photo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(p.id, p.parcel_id, *parcels[p.parcel_id], p.version, p.taken_at, p.lon, p.lat,
+              p.mime, p.content) for p in photos],
+        )  # fmt: skip
+        db.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
+            "last_change) VALUES ('parcel_photos', 'attributes', 'parcel_photos', "
+            "'photos of the parcels taken on site (parcel_id, version: the parcels layer)', "
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+        )
+    db.close()
+
+
+def _write_kmz(frame, path: Path, photos) -> None:
+    """The KML of _write_kml as doc.kml, with the photos as images/<parcel>-<photo>.jpg,
+    shown in the description of their parcel's placemark."""
+    with scratch.folder("export") as folder:
+        kml = Path(folder) / "doc.kml"
+        _write_kml(frame, kml)
+        text = kml.read_text(encoding="utf-8")
+    names = {p.id: f"images/{p.parcel_id}-{p.id}{p.suffix}" for p in photos}
+    by_parcel: dict[int, list] = {}
+    for photo in photos:
+        by_parcel.setdefault(photo.parcel_id, []).append(photo)
+    text = _PLACEMARK.sub(lambda m: _with_photos(m.group(0), by_parcel, names), text)
+    # A KMZ is a zip whose first entry is the KML (Google Earth reads the first .kml).
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("doc.kml", text)
+        for photo in photos:
+            archive.writestr(names[photo.id], photo.content, zipfile.ZIP_STORED)
+
+
+_PLACEMARK = re.compile(r"<Placemark[ >].*?</Placemark>", re.S)
+_PARCEL_ID = re.compile(r'<SimpleData name="parcel_id">(\d+)</SimpleData>')
+
+
+def _with_photos(placemark: str, by_parcel: dict, names: dict) -> str:
+    found = _PARCEL_ID.search(placemark)
+    shown = by_parcel.get(int(found.group(1))) if found else None
+    if not shown:
+        return placemark
+
+    def described(match: re.Match) -> str:
+        images = "".join(
+            f'<br><img src="{names[p.id]}" width="320">'
+            + (f"<br>{html.escape(p.taken_at)}" if p.taken_at else "")
+            for p in shown
+        )
+        return f"<description><![CDATA[{match.group(1)}{images}]]></description>"
+
+    return _KML_DESCRIPTION.sub(described, placemark, count=1)

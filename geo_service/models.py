@@ -342,6 +342,40 @@ class ParcelVersion(Base):
     )
 
 
+class ParcelPhoto(Base):
+    """A photo of a parcel taken on site, kept with the parcel version it belongs to; its
+    images are kept files (upload_files). Written once, never changed (migration 0026p)."""
+
+    __tablename__ = "parcel_photos"
+    __table_args__ = (
+        UniqueConstraint("parcel_id", "sha256", name="uq_parcel_photo_content"),
+        Index("ix_parcel_photos_parcel", "parcel_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    # The file as the phone sent it (what a resend is recognised by), the display-size JPEG,
+    # the thumbnail and, when kept, the camera's original.
+    sha256: Mapped[str] = mapped_column(ForeignKey("upload_files.sha256"))
+    display_sha256: Mapped[str] = mapped_column(ForeignKey("upload_files.sha256"))
+    thumb_sha256: Mapped[str] = mapped_column(ForeignKey("upload_files.sha256"))
+    original_sha256: Mapped[str | None] = mapped_column(ForeignKey("upload_files.sha256"))
+    mime: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    original_mime: Mapped[str | None] = mapped_column(String(32))
+    original_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    taken_from: Mapped[str | None] = mapped_column(String(8))  # exif or form
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    position_from: Mapped[str | None] = mapped_column(String(8))
+    uploaded_by: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[datetime] = _now()
+
+
 # What a version copies from its parcel when the code writing it leaves the field unset.
 _SNAPSHOT = ("verified_by", "verified_group", "verified_at", "verified_area_m2", "flags")
 

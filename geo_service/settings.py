@@ -164,11 +164,25 @@ class Settings(BaseSettings):
     # the other workers within this many seconds.
     token_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     cookie_secure: bool = False
+    # `geo-service serve` over HTTPS (docs/operations.md, Serving over TLS): the
+    # certificate (PEM, with its chain) and its private key. Over HTTPS the session cookie
+    # is Secure whatever COOKIE_SECURE says (api/auth.py).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     # Hosts (host[:port]) besides the service's own whose pages may post with the cookie,
     # e.g. the public name a reverse proxy serves it under.
     trusted_origins: list[str] = Field(default_factory=list)
     # The first admin's password for `db upgrade` (else one is generated and printed once).
     admin_password: str | None = Field(default=None, validation_alias="GEO_SERVICE_ADMIN_PASSWORD")
+
+    # Photos of parcels (parcels/photos.py): each file sent (the phone's photo, the camera's
+    # original) at most PHOTO_MAX_BYTES and PHOTO_MAX_PIXELS (larger is refused: a small
+    # file may unpack to gigabytes of pixels); the display size's long edge, which the
+    # phone resizes to before sending (sent to the page), and the thumbnail's.
+    photo_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    photo_max_pixels: int = Field(default=60_000_000, ge=1)
+    photo_display_edge: int = Field(default=1600, ge=64, le=8192)
+    photo_thumb_edge: int = Field(default=320, ge=32, le=1024)
 
     # Checks on uploads (shares are fractions: 0.01 = 1%).
     repair_tolerance: float = 0.01

@@ -20,7 +20,7 @@ TEST_URL = os.environ.get(
 _MUTABLE = (
     "project_problem_versions, project_problems, milestone_records, project_townships, "
     "parcel_support, parcel_versions, parcels, overlapped_parcels, overlap_members, "
-    "overlap_areas, tally_totals, uploads, "
+    "overlap_areas, tally_totals, parcel_photos, uploads, "
     "upload_files, projects, "
     "target_versions, targets, campaigns, auth_tokens, signin_throttles, relocation_versions, "
     "flats, households, "

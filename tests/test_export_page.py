@@ -32,6 +32,7 @@ CONTENT_TYPES = {
     "parcels.shp": "application/zip",
     "parcels.csv": "text/csv",
     "parcels.kml": "application/vnd.google-earth.kml+xml",
+    "parcels.kmz": "application/vnd.google-earth.kmz",
     "parcels.geojson": "application/geo+json",
 }
 

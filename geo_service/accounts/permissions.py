@@ -270,6 +270,16 @@ def check_parcel_change(
     return who
 
 
+def check_parcel_photo(who: Principal | None, parcel: Parcel) -> Principal:
+    """Adding a photo to a parcel's record is part of checking it on site: whoever may
+    verify or dispute it (a verifier of its kind in its township)."""
+    doing = "add photos to"
+    who = require_role(who, "verifier", doing=f"{doing} parcels")
+    _check_township(who, parcel.township, doing)
+    _check_kind(who, parcel.kind, doing)
+    return who
+
+
 def check_withdraw(who: Principal | None, parcel: Parcel) -> Principal:
     """Withdrawing takes a parcel off every tally: an admin, or a verifier of its kind in its
     township (the people who answer for the register there)."""

@@ -171,13 +171,16 @@ def exports_router() -> APIRouter:
         as_of: _Day = None,
         encoding: Annotated[str, Query(pattern="^(?i:utf-8|gbk)$")] = "UTF-8",
     ):
-        """A parcel layer written by GDAL; shp is a zip with .prj and .cpg."""
+        """A parcel layer written by GDAL; shp is a zip with .prj and .cpg. A GeoPackage
+        carries the parcels' photos in its parcel_photos table, a KMZ as images/ shown in
+        each placemark's description."""
         epsg = exports.parse_crs(crs)
         district = readable_district(session, who, district)
         frame = exports.parcel_frame(session, district, township, kind, status, as_of)
+        kept = exports.layer_photos(session, frame) if fmt in exports.PHOTO_FORMATS else ()
         with scratch.folder("export") as folder:
             path = Path(folder) / f"parcels{exports.SUFFIXES[fmt]}"
-            exports.write_parcels(frame, fmt, epsg, path, encoding=encoding)
+            exports.write_parcels(frame, fmt, epsg, path, encoding=encoding, photos=kept)
             body = path.read_bytes()
         return _file(body, exports.MEDIA_TYPES[fmt], f"parcels-{epsg}{exports.SUFFIXES[fmt]}")
 

@@ -1,6 +1,7 @@
 """Uploads of parcel files: checked whole, stored all or nothing, reported."""
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -178,6 +179,17 @@ def _safe_name(filename: str | None) -> str:
 
 # The API's upload and the upload page's dry run both take a whole file.
 UPLOAD_PATHS = ("/api/uploads", "/uploads/check")
+# A parcel's photos (the API's and the page's form): a photo and perhaps its original.
+PHOTO_PATHS = re.compile(r"^(/api)?/parcels/[0-9]+/photos$")
+
+
+def _limit(path: str) -> int | None:
+    """The most a request to `path` may declare, or None for no limit here."""
+    if path in UPLOAD_PATHS:
+        return get_settings().max_upload_bytes
+    if PHOTO_PATHS.match(path):
+        return 2 * get_settings().photo_max_bytes
+    return None
 
 
 class UploadSizeLimit:
@@ -187,14 +199,14 @@ class UploadSizeLimit:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"] in UPLOAD_PATHS:
+        limit = _limit(scope["path"]) if scope["type"] == "http" else None
+        if limit is not None:
             declared = dict(scope["headers"]).get(b"content-length")
-            limit = get_settings().max_upload_bytes
             # The multipart envelope adds a little to the file itself.
             if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
                 detail = f"the upload is larger than the upload limit ({limit:,} bytes)"
                 response = JSONResponse({"detail": detail}, status_code=413)
-                if scope["path"] != "/api/uploads":
+                if not scope["path"].startswith("/api/"):
                     from geo_service.api.handlers import page_error
 
                     response = page_error(Request(scope), 413, detail)

@@ -15,7 +15,8 @@ def backup_command(
     output: Path = typer.Option(..., help="the backup file to write (pg_dump custom format)"),
 ) -> None:
     """Back up the whole database of DATABASE_URL: parcels and their history, uploads and
-    their kept files, targets, projects, reference units. Needs pg_dump of the server's
+    their kept files, the parcels' photos (the summary counts them and their bytes),
+    targets, projects, reference units. Needs pg_dump of the server's
     major version (Debian: postgresql-client-15).
 
     Example: geo-service backup --output /var/backups/geo_service/$(date +%F).dump
@@ -24,7 +25,7 @@ def backup_command(
         info = backups.backup(get_settings().database_url, output)
     except GeoServiceError as exc:
         _fail(exc)
-    typer.echo(f"{info.path}: {info.size_bytes:,} bytes, schema {info.revision or 'none'}")
+    typer.echo(info.summary())
 
 
 @app.command("restore")

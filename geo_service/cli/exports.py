@@ -37,6 +37,7 @@ class LayerFormat(StrEnum):
     shp = "shp"
     geojson = "geojson"
     kml = "kml"
+    kmz = "kmz"
     csv = "csv"
 
 
@@ -136,6 +137,11 @@ def export_parcels(
       geo-service export parcels --format shp --encoding GBK --township 新店镇 --output xd.zip
 
       geo-service export parcels --format kml --status verified --output verified.kml
+
+    A GeoPackage carries the parcels' photos in its parcel_photos table, a KMZ as images
+    shown in each placemark:
+
+      geo-service export parcels --format kmz --township 新店镇 --output xd.kmz
     """
     day = _day(as_of)
     try:
@@ -146,8 +152,12 @@ def export_parcels(
                 kind=kind.value if kind else None, status=status.value if status else None,
                 as_of=day,
             )  # fmt: skip
+            kept = exports.layer_photos(session, frame) if fmt in exports.PHOTO_FORMATS else ()
         output.parent.mkdir(parents=True, exist_ok=True)
-        exports.write_parcels(frame, fmt.value, epsg, output, encoding=encoding)
+        exports.write_parcels(frame, fmt.value, epsg, output, encoding=encoding, photos=kept)
     except GeoServiceError as exc:
         _fail(exc)
-    typer.echo(f"{len(frame)} parcel(s) written to {output} ({fmt.value}, EPSG:{epsg})")
+    with_photos = f", {len(kept)} photo(s)" if kept else ""
+    typer.echo(
+        f"{len(frame)} parcel(s){with_photos} written to {output} ({fmt.value}, EPSG:{epsg})"
+    )

@@ -1,9 +1,11 @@
 """`geo-service demo` and `geo-service serve`."""
 
+from pathlib import Path
+
 import typer
 
-from geo_service.cli.common import _fail, app, lazy
-from geo_service.errors import GeoServiceError
+from geo_service.cli.common import _fail, app, get_settings, lazy
+from geo_service.errors import GeoServiceError, InvalidInput
 
 demo = lazy("geo_service.demo")
 
@@ -37,12 +39,58 @@ def serve(
     workers: int = typer.Option(
         1, min=1, help="worker processes (about one per core); they share only the database"
     ),
+    certfile: Path | None = typer.Option(
+        None,
+        help="serve HTTPS with this certificate (PEM, the chain after it; default TLS_CERTFILE)",
+    ),
+    keyfile: Path | None = typer.Option(
+        None, help="the certificate's private key (PEM; default TLS_KEYFILE)"
+    ),
 ) -> None:
-    """Serve the API (and its docs at /docs).
+    """Serve the API (and its docs at /docs), over HTTPS when given a certificate: phones
+    need a secure origin for the field app's camera, position and offline work
+    (docs/operations.md, Serving over TLS).
 
-    Example: geo-service serve --host 0.0.0.0 --port 8000 --workers 2
+    Examples:
+
+      geo-service serve --host 0.0.0.0 --port 8000 --workers 2
+
+      geo-service serve --host 0.0.0.0 --port 8443 --certfile /etc/geo-service/tls/cert.pem \\
+          --keyfile /etc/geo-service/tls/key.pem
     """
     from geo_service.cli.server import run_server
 
-    typer.echo(f"geo_service on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    run_server("geo_service.api:create_app", host=host, port=port, workers=workers, factory=True)
+    settings = get_settings()
+    certfile = certfile or settings.tls_certfile
+    keyfile = keyfile or settings.tls_keyfile
+    try:
+        tls = check_tls(certfile, keyfile)
+    except GeoServiceError as exc:
+        _fail(exc)
+    scheme = "https" if tls else "http"
+    typer.echo(
+        f"geo_service on {scheme}://{host}:{port}/  (API docs: {scheme}://{host}:{port}/docs)"
+    )
+    run_server("geo_service.api:create_app", host=host, port=port, workers=workers, factory=True,
+               certfile=certfile, keyfile=keyfile)  # fmt: skip
+
+
+def check_tls(certfile: Path | None, keyfile: Path | None) -> bool:
+    """Whether to serve HTTPS; a clear error for a key without a certificate, or a file
+    that is missing or is no PEM certificate or key."""
+    if certfile is None:
+        if keyfile is not None:
+            raise InvalidInput("--keyfile needs --certfile (the certificate it belongs to)")
+        return False
+    import ssl
+
+    for path in (certfile, keyfile):
+        if path is not None and not Path(path).is_file():
+            raise InvalidInput(f"{path}: no such file")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        raise InvalidInput(
+            f"{certfile}: not a PEM certificate with its private key ({exc})"
+        ) from None
+    return True

@@ -27,14 +27,26 @@ from uvicorn.supervisors import Multiprocess
 log = logging.getLogger("uvicorn.error")
 
 
-def run_server(app: str, *, host: str, port: int, workers: int = 1, factory: bool = False) -> None:
-    """uvicorn.run for an app given as "module:attribute" (workers need an import string)."""
+def run_server(
+    app: str,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    factory: bool = False,
+    certfile=None,
+    keyfile=None,
+) -> None:
+    """uvicorn.run for an app given as "module:attribute" (workers need an import string);
+    HTTPS when given a certificate (and its key, unless the certificate file holds it)."""
     config = uvicorn.Config(
         app,
         factory=factory,
         host=host,
         port=port,
         workers=workers,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
         # A worker answers the supervisor only once it has imported GDAL, PROJ & co.: on a
         # busy machine that takes longer than uvicorn's 5 s, which then kills it in a loop.
         timeout_worker_healthcheck=60,
@@ -44,7 +56,8 @@ def run_server(app: str, *, host: str, port: int, workers: int = 1, factory: boo
         proxy_headers=False,
     )
     if workers > 1:
-        log.info("Uvicorn running on http://%s:%d with %d workers", host, port, workers)
+        scheme = "https" if certfile else "http"
+        log.info("Uvicorn running on %s://%s:%d with %d workers", scheme, host, port, workers)
         _Workers(config, sockets=[]).run()
     else:
         uvicorn.Server(config).run()

@@ -82,7 +82,9 @@ FIELD_ASSETS = (
     Asset("geoman_js", "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js", "js"),
     Asset("geoman_css", "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css", "css"),
 )
-SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS, *FIELD_ASSETS))
+# Photos taken on site (web/static/field_photos.js): their EXIF time and GPS read on the phone.
+PHOTO_ASSETS = (Asset("exifr", "exifr/dist/lite.umd.js", "js"),)
+SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS, *FIELD_ASSETS, *PHOTO_ASSETS))
 
 
 def install() -> str:

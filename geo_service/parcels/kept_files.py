@@ -46,6 +46,28 @@ def keep_file(session: Session, path: Path, name: str) -> Kept:
     return Kept(digest, name)
 
 
+def keep_bytes(session: Session, content: bytes) -> str:
+    """Store content held in memory (a photo, its thumbnail) once; its SHA-256."""
+    digest = hashlib.sha256(content).hexdigest()
+    session.execute(
+        insert(UploadFile)
+        .values(sha256=digest, size_bytes=len(content), content=content)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
+    return digest
+
+
+def kept_content(session: Session, sha256: str) -> bytes:
+    """A kept file's bytes, checked against their checksum as they are read."""
+    content = session.scalar(select(UploadFile.content).where(UploadFile.sha256 == sha256))
+    if content is None:
+        raise NotFound(f"no kept file {sha256}")
+    content = bytes(content)
+    if hashlib.sha256(content).hexdigest() != sha256:
+        raise NotFound(f"the kept file {sha256} does not match its checksum")
+    return content
+
+
 # A city's GeoPackage is hundreds of MB: it is hashed and sent in pieces of this size.
 _CHUNK = 1 << 22
 

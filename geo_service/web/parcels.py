@@ -7,7 +7,7 @@ exactly as the API and CLI do; it decides nothing itself.
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import text
 
@@ -21,8 +21,9 @@ from geo_service.errors import GeoServiceError, http_status
 from geo_service.interop import geojson_sql
 from geo_service.maps import assets
 from geo_service.models import Parcel
-from geo_service.parcels import field, workflow
+from geo_service.parcels import field, photos, workflow
 from geo_service.periods import CAMPAIGN_TZ, CHINA, parse_field_day
+from geo_service.settings import get_settings
 from geo_service.web.i18n import N_
 from geo_service.web.login import render
 from geo_service.web.problems import GROUP_LABELS, STATUS_LABELS, error_words
@@ -44,6 +45,7 @@ DONE_LABELS = {
     "dispute": N_("dispute recorded"),
     "status": N_("status changed"),
     "withdraw": N_("withdrawn"),
+    "photo": N_("photo stored"),
 }
 _GLOBALS = {
     "status_label": STATUS_LABELS,
@@ -75,7 +77,16 @@ def offered_actions(session, who, parcel: Parcel) -> dict:
         "verify": "verified" in targets and _allowed(session, who, parcel, "verify"),
         "dispute": "disputed" in targets and _allowed(session, who, parcel, "dispute"),
         "withdraw": parcel.status != "withdrawn" and _may_withdraw(who, parcel),
+        "photo": _may_add_photo(who, parcel),
     }
+
+
+def _may_add_photo(who, parcel: Parcel) -> bool:
+    try:
+        permissions.check_parcel_photo(who, parcel)
+    except GeoServiceError:
+        return False
+    return True
 
 
 def _may_withdraw(who, parcel: Parcel) -> bool:
@@ -119,6 +130,9 @@ def _page(request, session, who, parcel, status_code=200, error=None, done=None,
         done=done,
         today=datetime.now(CHINA).date().isoformat(),
         counts=counts,
+        photos=photos.photos_of(session, parcel.id),
+        photo_edge=get_settings().photo_display_edge,
+        exifr_js=assets.url(assets.PHOTO_ASSETS[0]),
         **_GLOBALS,
     )
 
@@ -188,6 +202,34 @@ def parcels_pages_router() -> APIRouter:
             return _page(request, session, who, parcel, http_status(exc),
                          error=error_words(exc, request))  # fmt: skip
         return RedirectResponse(f"/parcels/%23{parcel_id}?done={action}", status_code=303)
+
+    @router.post("/parcels/{parcel_id}/photos")
+    def parcel_photo(
+        parcel_id: int,
+        request: Request,
+        session: SessionDep,
+        who: PageUser,
+        photo: Annotated[UploadFile, File()],
+        keep_original: Annotated[bool, Form()] = False,
+    ):
+        """The page's photo form without its script: the camera's file as it is, made
+        display size here (with its script the page sends the photo through the API)."""
+        try:
+            parcel = _find(session, who, f"#{parcel_id}")
+        except GeoServiceError as exc:
+            return render(request, "error.html", http_status(exc), user=who,
+                          message=error_words(exc, request))  # fmt: skip
+        try:
+            name = photo.filename or "photo"
+            content = photos.read_limited(photo.file, name)
+            sent = photos.PhotoSent(content, content if keep_original else None, name=name)
+            actions.add_photo(session, who, parcel, sent)
+            session.commit()
+        except GeoServiceError as exc:
+            session.rollback()
+            return _page(request, session, who, parcel, http_status(exc),
+                         error=error_words(exc, request))  # fmt: skip
+        return RedirectResponse(f"/parcels/%23{parcel_id}?done=photo#photos", status_code=303)
 
     @router.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, session: SessionDep, who: PageUser):

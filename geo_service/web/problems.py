@@ -456,6 +456,21 @@ REFUSALS = {
         "(and kind) or give the parcel's number"
     ),
     "parcel_id": N_("no parcel #%(id)s"),
+    "photo_empty": N_("%(file)s: the file is empty"),
+    "photo_id": N_("no photo #%(id)s"),
+    "photo_no_original": N_("photo #%(id)s: the original was not kept"),
+    "photo_not_image": N_("%(file)s: not a photo (JPEG, PNG or WebP), or a damaged one"),
+    "photo_position": N_(
+        "the photo's position needs lon and lat, on the globe, and an accuracy of 0 m or more"
+    ),
+    "photo_taken_at": N_("the photo's time %(value)s cannot be read (YYYY-MM-DDTHH:MM:SS)"),
+    "photo_taken_future": N_("the photo's time %(time)s is in the future: check the clock"),
+    "photo_too_large": N_("%(file)s: larger than the photo limit (%(limit)s bytes)"),
+    "photo_too_many_pixels": N_(
+        "%(file)s: more pixels than the limit of %(limit)s (a decompression bomb, or an image "
+        "too large to show)"
+    ),
+    "photo_version": N_("parcel %(code)s has no version %(version)s (its latest is %(latest)s)"),
     "pending_gone": N_("this checked file is no longer waiting: check it again"),
     "project_code": N_("no project with code %(code)s: import the project list first"),
     "reason_needed": N_(

@@ -179,7 +179,8 @@
     return { className: "gs-parcel gs-status-" + status, color: s.color, weight: 1,
              fillColor: s.color, fillOpacity: 0.7, fill: true };
   }
-  function parcelPopup(p, kind) {
+  function parcelPopup(p, kind, featureId) {
+    var id = p.id || featureId;
     var rows = [
       [t("Parcel code"), p.code], [t("Project"), (p.project || "—") + (p.project_name ? " " + p.project_name : "")],
       [t("Township"), p.township], [t("Status"), statusLabel(p.status)],
@@ -187,9 +188,39 @@
       [t("Verified by"), p.verified_by ? p.verified_by + (p.verified_group ? " (" + p.verified_group + ")" : "") : "—"],
       [t("Verified on"), p.verified_at || "—"]
     ];
+    // The parcel's photos are asked for when the popup opens (fillPhotos): always current,
+    // and nothing added to every feature of the map's data or tiles.
+    var photos = id ? '<tr class="gs-photos" hidden data-parcel="' + esc(id) + '"><th>' +
+      esc(t("Photos")) + "</th><td></td></tr>" : "";
     return '<table class="gs-popup">' + rows.map(function (r) {
       return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
-    }).join("") + "</table>";
+    }).join("") + photos + "</table>";
+  }
+
+  /* A popup's photos row: how many, and the first one's thumbnail, linking to the parcel's
+     page. Left hidden when there are none, or the map is a saved file or a public page
+     (the API answers nothing then). */
+  function fillPhotos(e) {
+    var box = e.popup.getElement && e.popup.getElement();
+    var row = box && box.querySelector("tr.gs-photos[data-parcel]:not([data-loaded])");
+    // A map saved as a file (geo-service map --output) has no service to ask.
+    if (!row || !window.fetch || !/^https?:$/.test(window.location.protocol)) return;
+    row.setAttribute("data-loaded", "1");
+    var id = row.getAttribute("data-parcel");
+    fetch("/api/parcels/" + encodeURIComponent(id) + "/photos",
+          { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (list) {
+        var content = e.popup.getContent();
+        if (!list || !list.length || typeof content !== "string") return;
+        // Into the popup's content itself: Leaflet draws a popup again from its content.
+        var filled = '<tr class="gs-photos" data-loaded="1" data-parcel="' + esc(id) + '"><th>' +
+          esc(t("Photos")) + '</th><td><a href="/parcels/%23' + esc(id) + '#photos">' +
+          esc(t("%(n)s photos", { n: list.length })) + '<br><img class="gs-photo" src="' +
+          esc(list[0].thumb_url) + '" alt="' + esc(t("Photos")) + '"></a></td></tr>';
+        e.popup.setContent(content.replace(/<tr class="gs-photos"[^]*?<\/tr>/, filled));
+      })
+      .catch(function () { /* no photos shown: the rest of the popup stands */ });
   }
 
   function ProgressMap(map, cfg) {
@@ -260,7 +291,7 @@
       style: function (f) { return parcelStyle(f.properties.status); },
       onEachFeature: function (f, layer) {
         layer.bindTooltip(esc(f.properties.code) + " · " + esc(statusLabel(f.properties.status)));
-        layer.bindPopup(parcelPopup(f.properties, kind));
+        layer.bindPopup(parcelPopup(f.properties, kind, f.id));
         untabbed(layer);
       }
     });
@@ -457,7 +488,7 @@
       var layer = L.geoJSON(fc.features[0]);
       map.fitBounds(layer.getBounds(), { maxZoom: 17 });
       L.popup().setLatLng(layer.getBounds().getCenter())
-        .setContent(parcelPopup(fc.features[0].properties, kind)).openOn(map);
+        .setContent(parcelPopup(fc.features[0].properties, kind, fc.features[0].id)).openOn(map);
     });
   };
 
@@ -477,7 +508,7 @@
     });
     var parcels = L.geoJSON(data.parcels, {
       style: function (f) { return parcelStyle(f.properties.status); },
-      onEachFeature: function (f, layer) { layer.bindPopup(parcelPopup(f.properties, cfg.view.kind)); untabbed(layer); }
+      onEachFeature: function (f, layer) { layer.bindPopup(parcelPopup(f.properties, cfg.view.kind, f.id)); untabbed(layer); }
     }).addTo(map);
     var links = L.layerGroup().addTo(map);
     data.links.forEach(function (l) { maxM2 = Math.max(maxM2, l.verified_m2); });
@@ -671,6 +702,7 @@
       WORDS = cfg.words || {};
       LOCALE = cfg.locale || LOCALE;
       box.setAttribute("aria-label", t("%(title)s map", { title: (document.querySelector("h1") || document).textContent }));
+      map.on("popupopen", fillPhotos);
       var page = new (MODES[cfg.mode] || ProgressMap)(map, cfg);
       window.geoServiceMaps.page = page;
       return page;
