@@ -16,6 +16,7 @@ from pyproj import Geod
 from shapely import Polygon
 from sqlalchemy import select, text
 from test_browser_workbench import _to_docs
+from test_photos import exif_with, jpeg
 
 from geo_service.database import session_scope
 from geo_service.models import Parcel
@@ -70,6 +71,13 @@ def _outbox(page) -> list[tuple[str, str]]:
     return [tuple(pair) for pair in found]
 
 
+def _camera(folder):
+    """A phone camera's photo, with its EXIF time and position."""
+    path = folder / "IMG_0001.jpg"
+    path.write_bytes(jpeg(2000, 1500, exif=exif_with("2017:05:02 09:15:30", lat=26.15, lon=119.3)))
+    return path
+
+
 def _shot(page, start: str, name: str) -> None:
     """What the phone's screen shows from `start` down (the README's pictures)."""
     page.locator(start).evaluate("el => el.scrollIntoView()")
@@ -89,7 +97,7 @@ def _open_app(page, base: str) -> None:
 
 
 def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
-    live_server, chromium, parcels
+    live_server, chromium, parcels, tmp_path
 ):
     context = chromium.new_context(**PHONE)
     page = record(context.new_page())
@@ -107,6 +115,11 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         page.locator("#work button", has_text="FB-001").tap()
         assert "在其界线内" in page.locator("#distance").inner_text()
         page.fill("#note", "界桩齐全，与图一致")
+        # With a photo of the stake: made ready on the phone, sent after the sign-off.
+        page.set_input_files("#photo", str(_camera(tmp_path)))
+        page.wait_for_function(
+            "document.getElementById('photo-state').textContent.includes('1 张')"
+        )
         page.tap("#verify")
         # FB-002, the parcel the phone stands in, disputed.
         _stand(context, parcels["FB-002"]["at"])
@@ -138,7 +151,7 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         page.fill("#new-code", "FB-NEW")
         page.select_option("#new-township", "新店镇")
         page.tap("#send-outline")
-        page.wait_for_function("document.querySelectorAll('#outbox li[data-state]').length === 4")
+        page.wait_for_function("document.querySelectorAll('#outbox li[data-state]').length === 5")
         assert {state for _code, state in _outbox(page)} == {"waiting"}
         _shot(page, "#outbox-title", "field-offline")
 
@@ -151,8 +164,8 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         page.reload()
         page.wait_for_selector("#field-app[data-ready]", state="attached")
         assert sorted(_outbox(page)) == sorted(
-            [("FB-001", "waiting"), ("FB-002", "waiting"), ("FB-003", "waiting"),
-             ("FB-NEW", "waiting")]
+            [("FB-001", "waiting"), ("FB-001", "waiting"), ("FB-002", "waiting"),
+             ("FB-003", "waiting"), ("FB-NEW", "waiting")]
         )  # fmt: skip
         fresh = page.locator("#freshness").inner_text()
         assert "地块：更新于" in fresh and "从未" not in fresh, fresh
@@ -175,14 +188,18 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
             ".every(li => ['stored', 'conflict', 'refused'].includes(li.dataset.state))",
             timeout=30_000,
         )
-        results = dict(_outbox(page))
-        assert results == {"FB-001": "stored", "FB-002": "stored", "FB-003": "conflict",
-                           "FB-NEW": "stored"}, page.locator("#outbox").inner_text()  # fmt: skip
+        results = sorted(_outbox(page))
+        assert results == [("FB-001", "stored"), ("FB-001", "stored"), ("FB-002", "stored"),
+                           ("FB-003", "conflict"), ("FB-NEW", "stored")], results  # fmt: skip
         assert "未覆盖" in page.locator("#outbox li[data-code='FB-003']").inner_text()
         # Brought up to date once sent: nothing of this user's group waits any more.
         page.wait_for_function("document.querySelectorAll('#work li').length === 0")
         _shot(page, "#outbox-title", "field-sent")
         assert page.page_errors == []
+        # The photo on the parcel's page, on the sign-off's version.
+        page.goto(f"{live_server}/parcels/%23{first['id']}")
+        page.wait_for_function("document.querySelector('ul.photo-list img')?.naturalWidth > 0")
+        assert page.locator("ul.photo-list img").count() == 1
     finally:
         context.close()
     _check_stored(parcels)
@@ -205,8 +222,13 @@ def _check_stored(parcels) -> None:
         uploads = session.scalar(
             text("SELECT count(*) FROM uploads WHERE filename = 'FB-NEW.geojson'")
         )
+        photo = session.execute(
+            text("SELECT parcel_id, version, lon, lat FROM parcel_photos")
+        ).one()
     signed, disputed = found["FB-001"], found["FB-002"]
     assert (signed["status"], signed["note"]) == ("verified", "界桩齐全，与图一致")
+    # The photo is on the sign-off's version, with the camera's position (its EXIF).
+    assert tuple(photo) == (parcels["FB-001"]["id"], 4, pytest.approx(119.3), pytest.approx(26.15))
     assert (disputed["status"], disputed["note"]) == ("disputed", "东侧界桩缺失")
     for row, code in ((signed, "FB-001"), (disputed, "FB-002")):
         # Done in the field before it reached the server, from where the phone stood.

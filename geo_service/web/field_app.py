@@ -76,7 +76,8 @@ def vendor_files() -> dict:
     assets.check_installed((*assets.ASSETS, *assets.FIELD_ASSETS))
     js = [u for _, u in assets.default_js(vectorgrid=False)]
     css = [u for _, u in assets.default_css()]
-    for extra in assets.FIELD_ASSETS:
+    extras = (*assets.FIELD_ASSETS, *(assets.PHOTO_ASSETS if has_photos() else ()))
+    for extra in extras:
         (js if extra.kind == "js" else css).append(assets.url(extra))
     images = [f"{assets.STATIC_PREFIX}/{a.path}" for a in assets.ASSETS if a.kind == "image"]
     return {"js": js, "css": css, "images": images}
@@ -161,6 +162,7 @@ def field_router() -> APIRouter:
         return render(
             request, "field.html", user=who, cfg=_config(request, who), vendor=vendor_files(),
             theme=THEME, photos=has_photos(), status_label=STATUS_LABELS,
+            photo_edge=get_settings().photo_display_edge,
         )  # fmt: skip
 
     @router.get(f"{SCOPE}manifest.webmanifest")
