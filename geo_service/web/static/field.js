@@ -185,8 +185,11 @@
     showStanding();
     showChosen();
   }
+  // The browser's own message is in the browser's language: the page says it in its own.
+  var FIX_ERRORS = { 1: "This page may not use the phone's position",
+                     2: "The phone has no position fix", 3: "No position fix yet" };
   function onFixError(error) {
-    say("position", t("Position unavailable: %(why)s", { why: error.message || error.code }));
+    say("position", t(FIX_ERRORS[error.code] || "No position fix yet"));
   }
   function standingIn() {
     if (!state.fix || !state.parcels) { return null; }
@@ -375,7 +378,11 @@
         return Promise.resolve({ said: t("its action was not stored") });
       } });
     }
-    if (!window.geoFieldPhotos) { return Promise.reject(new Error(t("Photos cannot be sent from this page"))); }
+    if (!window.geoFieldPhotos) {
+      var missing = new Error(t("Photos cannot be sent from this page"));
+      missing.ours = true;
+      return Promise.reject(missing);
+    }
     return window.geoFieldPhotos.upload(item.parcel_id, item.prepared,
       { version: action.answer && action.answer.version, accuracy_m: item.accuracy_m });
   }
@@ -433,7 +440,7 @@
             });
           }, function (error) {
             item.state = "waiting";
-            item.said = error.message;
+            item.said = error.ours ? error.message : t("no signal");
             return putItem(item).then(refreshOutbox);
           });
       });
