@@ -33,6 +33,7 @@ HISTORY = {
     "upload_files",
     "parcel_photos",
     "audit_log",
+    "version_positions",
 }
 APPEND_ONLY = HISTORY | {"overlapped_parcels"}
 KEPT = {"parcels", "admin_units"}

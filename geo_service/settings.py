@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     cors_origins: str = ""
 
+    # The field app (/field): a GNSS fix less accurate than this (metres, as the phone
+    # reports it) is refused as a stake of a walked outline; each stake averages this many
+    # fixes. An Idempotency-Key's stored answer is kept this many days.
+    field_max_accuracy_m: float = Field(default=5.0, gt=0)
+    field_fixes_per_stake: int = Field(default=3, ge=1, le=50)
+    idempotency_keep_days: int = Field(default=30, ge=1)
+
     @field_validator("basemap_url")
     @classmethod
     def _not_shifted(cls, url: str | None) -> str | None:

@@ -25,7 +25,8 @@ _MUTABLE = (
     "upload_files, projects, "
     "target_versions, targets, campaigns, auth_tokens, signin_throttles, relocation_versions, "
     "flats, households, "
-    "resettlement_project_townships, resettlement_projects, relocation_targets"
+    "resettlement_project_townships, resettlement_projects, relocation_targets, "
+    "version_positions, replayed_requests"
 )
 # People the tests act as; made once per test session (argon2 hashing is slow on purpose)
 # and kept between tests. Every one of them signs in with TEST_PASSWORD.

@@ -13,6 +13,7 @@ from geo_service import app_role, database
 from geo_service.accounts import audit
 from geo_service.campaign import register, targets
 from geo_service.models import Project
+from geo_service.parcels import field
 from geo_service.parcels.uploads import ImportOptions, import_file
 from geo_service.parcels.workflow import set_status
 from geo_service.relocation import households
@@ -27,6 +28,7 @@ HISTORY = {
     "uploads": "filename",
     "upload_files": "size_bytes",
     "audit_log": "action",
+    "version_positions": "accuracy_m",
 }
 # The versioned ones: how a record's versions are told apart from another record's.
 VERSIONED = {
@@ -43,6 +45,7 @@ def _write_history(session, tmp_path) -> None:
     path = write(frame([square], code=["A1"]), tmp_path / "a.geojson", 4326, "GeoJSON")
     import_file(session, path, ImportOptions(kind="land", township="新店镇"))
     set_status(session, 1, "in_progress", actor="测试")
+    field.record_position(session, 1, 2, field.Position(119.3, 26.15, 4.0))
     for amount in (100, 120):
         targets.set_target(session, district="晋安区", township="新店镇", kind="land",
                            year=2017, amount=amount, unit="mu", actor="测试")  # fmt: skip

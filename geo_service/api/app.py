@@ -15,6 +15,7 @@ from geo_service.api import (
     auth,
     docs,
     exports,
+    field,
     handlers,
     health,
     maps,
@@ -38,6 +39,7 @@ from geo_service.maps import pages as maps_pages
 from geo_service.settings import get_settings
 from geo_service.web import board as web_board
 from geo_service.web import export_page as web_export_page
+from geo_service.web import field_app as web_field_app
 from geo_service.web import home as web_home
 from geo_service.web import leader_pages as web_leader_pages
 from geo_service.web import login as web_login
@@ -97,6 +99,8 @@ def create_app() -> FastAPI:
         parcels.parcels_router(),
         uploads.uploads_router(),
         workflow.workflow_router(),
+        field.field_router(),
+        web_field_app.field_router(),
         photos.photos_router(),
         tallies.support_router(),
         maps.maps_router(),

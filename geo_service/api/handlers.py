@@ -28,6 +28,11 @@ async def conflict(request: Request, exc: IntegrityError) -> JSONResponse:
 
 async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
     body = {"detail": str(exc)}
+    if request.headers.get("accept-language"):
+        from geo_service.web.problems import error_words
+
+        # The refusal as the pages word it, for an app showing it to a person (the field app).
+        body["said"] = error_words(exc, request)
     report = getattr(exc, "report", None)
     if report is not None:
         from geo_service.relocation.rosters import RosterReport

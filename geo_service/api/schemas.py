@@ -196,6 +196,16 @@ class WorkflowStep(_Open):
     status: str
 
 
+class FieldBundle(_Open):
+    """What the field app keeps on the phone (GET /api/field/bundle)."""
+
+    generated_at: str
+    user: dict[str, Any]
+    townships: dict[str, Any]
+    parcels: dict[str, Any]
+    queue: list[dict[str, Any]]
+
+
 class ProgressData(_Open):
     """What the open progress map polls for."""
 

@@ -1,5 +1,6 @@
 """Uploads of parcel files: checked whole, stored all or nothing, reported."""
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Annotated
@@ -7,10 +8,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi import Path as Path_
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from geo_service import actions, scratch
-from geo_service.api import schemas
+from geo_service.api import once, schemas
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import KIND_PATTERN, SessionDep
 from geo_service.errors import TooLarge, UploadRefused
@@ -18,6 +20,11 @@ from geo_service.parcels import reports
 from geo_service.parcels.uploads import upload_options
 from geo_service.settings import get_settings
 from geo_service.web.problems import with_words
+
+# What a repeated upload (one Idempotency-Key) must ask again, beside the same file.
+_ASKED = ("filename", "kind", "township", "project", "status", "crs", "encoding", "layer",
+          "columns", "dry_run", "accept_valid", "accept_overlaps", "override_reason",
+          "migration")  # fmt: skip
 
 
 def uploads_router() -> APIRouter:
@@ -74,6 +81,7 @@ def uploads_router() -> APIRouter:
         report_format: Annotated[
             str, Form(pattern="^(json|csv|gpkg)$", description="json, or the problems as csv/gpkg")
         ] = "json",
+        idempotency_key: once.IdempotencyKey = None,
     ):
         name = _safe_name(file.filename)
         options = upload_options(
@@ -86,6 +94,13 @@ def uploads_router() -> APIRouter:
         with scratch.folder("upload") as folder:
             path = Path(folder) / name
             _save_limited(file, path)
+            asked = None
+            if idempotency_key is not None and report_format == "json":
+                what = {k: getattr(options, k) for k in _ASKED} | {"file": _digest(path)}
+                asked = once.asked(request, who, idempotency_key, what)
+                replayed = once.earlier(session, asked)
+                if replayed is not None:
+                    return replayed
             try:
                 report = actions.upload(session, who, path, options)
             except UploadRefused as exc:
@@ -94,7 +109,10 @@ def uploads_router() -> APIRouter:
                 session.rollback()
                 report, status_code = exc.report, 422
             if report_format == "json":
-                return JSONResponse(with_words(report.as_dict(), request), status_code=status_code)
+                body = jsonable_encoder(with_words(report.as_dict(), request))
+                if asked is not None and status_code == 201:  # stored: never twice
+                    once.keep(session, asked, status_code, body)
+                return JSONResponse(body, status_code=status_code)
             return _report_file(report, report_format, status_code, Path(folder))
 
     @router.get(
@@ -137,6 +155,14 @@ def _report_file(report, fmt: str, status_code: int, folder: Path) -> Response:
 def _attachment(filename: str) -> dict:
     # HTTP headers are Latin-1: Chinese file names travel percent-encoded (RFC 6266).
     return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
+
+
+def _digest(path: Path) -> str:
+    found = hashlib.sha256()
+    with path.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            found.update(block)
+    return found.hexdigest()
 
 
 def _safe_name(filename: str | None) -> str:

@@ -8,16 +8,17 @@ import logging
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
 from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
 
 from geo_service import actions, periods
 from geo_service.accounts import permissions
-from geo_service.api import schemas
+from geo_service.api import once, schemas
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import IdPath, NoteText, SessionDep
 from geo_service.campaign import campaigns
-from geo_service.parcels import workflow
+from geo_service.parcels import field, workflow
 
 log = logging.getLogger("geo_service.api")
 
@@ -38,23 +39,37 @@ FieldDay = Annotated[
 ]
 
 
+class Position(BaseModel):
+    """Where the phone was when the change was made (the field app's GNSS fix)."""
+
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    accuracy_m: float | None = Field(None, ge=0, le=100_000, description="as the phone reports")
+
+
+_POSITION = Field(None, description="where it was done from: kept on the version it writes")
+
+
 class StatusChange(BaseModel):
     status: str = Field(description="in_progress, delivered, demolished or disputed")
     note: NoteText | None = Field(None, description="why; required when leaving disputed")
     version: int | None = _VERSION
     field_day: FieldDay = None
+    position: Position | None = _POSITION
 
 
 class Verification(BaseModel):
     note: NoteText | None = Field(None, description="what was checked")
     version: int | None = _VERSION
     field_day: FieldDay = None
+    position: Position | None = _POSITION
 
 
 class Dispute(BaseModel):
     reason: NoteText
     version: int | None = _VERSION
     field_day: FieldDay = None
+    position: Position | None = _POSITION
 
 
 class Withdrawal(BaseModel):
@@ -71,6 +86,28 @@ def _parcel(session, parcel_id: int, who):
     return parcel
 
 
+def _once(request: Request, session, who, key: str | None, body: BaseModel, act):
+    """Run `act` (a change that returns its answer) once per Idempotency-Key."""
+    if key is None:
+        return act()
+    asked = once.asked(request, who, key, body.model_dump(mode="json"))
+    replayed = once.earlier(session, asked)
+    if replayed is not None:
+        return replayed
+    answer = jsonable_encoder(act())
+    once.keep(session, asked, 200, answer)
+    return answer
+
+
+def _with_position(session, done: workflow.Transition, position: Position | None) -> dict:
+    answer = done.as_dict()
+    if position is not None:
+        where = field.Position(position.lon, position.lat, position.accuracy_m)
+        field.record_position(session, done.parcel_id, done.version, where)
+        answer["position"] = position.model_dump()
+    return answer
+
+
 def workflow_router() -> APIRouter:
     router = APIRouter(prefix="/api/parcels", tags=["workflow"])
 
@@ -80,40 +117,76 @@ def workflow_router() -> APIRouter:
         return workflow.history(session, _parcel(session, parcel_id, who))
 
     @router.post("/{parcel_id}/status", response_model=schemas.WorkflowStep)
-    def post_status(parcel_id: IdPath, body: StatusChange, session: SessionDep, who: SignedIn):
-        parcel = _parcel(session, parcel_id, who)
-        done = actions.change_status(
-            session, who, parcel, body.status, body.note, expected=body.version, on=body.field_day
-        )
-        return done.as_dict()
+    def post_status(
+        parcel_id: IdPath,
+        body: StatusChange,
+        request: Request,
+        session: SessionDep,
+        who: SignedIn,
+        idempotency_key: once.IdempotencyKey = None,
+    ):
+        def act():
+            parcel = _parcel(session, parcel_id, who)
+            done = actions.change_status(
+                session, who, parcel, body.status, body.note, expected=body.version,
+                on=body.field_day,
+            )  # fmt: skip
+            return _with_position(session, done, body.position)
+
+        return _once(request, session, who, idempotency_key, body, act)
 
     @router.post("/{parcel_id}/verify", response_model=schemas.WorkflowStep)
-    def post_verify(parcel_id: IdPath, body: Verification, session: SessionDep, who: SignedIn):
+    def post_verify(
+        parcel_id: IdPath,
+        body: Verification,
+        request: Request,
+        session: SessionDep,
+        who: SignedIn,
+        idempotency_key: once.IdempotencyKey = None,
+    ):
         """Sign-off by the signed-in verifier, for their group (土地核验组: land,
         拆迁核验组: demolition) in their townships; freezes the area."""
-        parcel = _parcel(session, parcel_id, who)
-        done = actions.verify(
-            session, who, parcel, body.note, expected=body.version, on=body.field_day
-        )
-        log.info(
-            "verified %s (%s, %s) by %s: %.1f m²",
-            done.code,
-            done.township,
-            done.kind,
-            done.changed_by,
-            done.verified_area_m2,
-            extra={"event": "verification", "parcel": parcel_id},
-        )
-        # Where the sign-off counts: a day outside the campaign shown moves none of its figures.
-        return {**done.as_dict(), **campaigns.where_it_counts(session)}
+
+        def act():
+            parcel = _parcel(session, parcel_id, who)
+            done = actions.verify(
+                session, who, parcel, body.note, expected=body.version, on=body.field_day
+            )
+            log.info(
+                "verified %s (%s, %s) by %s: %.1f m²",
+                done.code,
+                done.township,
+                done.kind,
+                done.changed_by,
+                done.verified_area_m2,
+                extra={"event": "verification", "parcel": parcel_id},
+            )
+            # Where the sign-off counts: a day outside the campaign shown moves none of
+            # its figures.
+            return {
+                **_with_position(session, done, body.position),
+                **campaigns.where_it_counts(session),
+            }
+
+        return _once(request, session, who, idempotency_key, body, act)
 
     @router.post("/{parcel_id}/dispute", response_model=schemas.WorkflowStep)
-    def post_dispute(parcel_id: IdPath, body: Dispute, session: SessionDep, who: SignedIn):
-        parcel = _parcel(session, parcel_id, who)
-        done = actions.dispute(
-            session, who, parcel, body.reason, expected=body.version, on=body.field_day
-        )
-        return done.as_dict()
+    def post_dispute(
+        parcel_id: IdPath,
+        body: Dispute,
+        request: Request,
+        session: SessionDep,
+        who: SignedIn,
+        idempotency_key: once.IdempotencyKey = None,
+    ):
+        def act():
+            parcel = _parcel(session, parcel_id, who)
+            done = actions.dispute(
+                session, who, parcel, body.reason, expected=body.version, on=body.field_day
+            )
+            return _with_position(session, done, body.position)
+
+        return _once(request, session, who, idempotency_key, body, act)
 
     @router.post("/{parcel_id}/withdraw", response_model=schemas.WorkflowStep)
     def post_withdraw(parcel_id: int, body: Withdrawal, session: SessionDep, who: SignedIn):

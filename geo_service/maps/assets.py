@@ -52,7 +52,9 @@ class Asset:
 
     @property
     def package(self) -> str:
-        return self.path.split("/", 1)[0]
+        parts = self.path.split("/")
+        # A scoped npm package (@geoman-io/leaflet-geoman-free) is two folders deep.
+        return "/".join(parts[:2]) if parts[0].startswith("@") else parts[0]
 
 
 # The one list of what the pages load, in load order. Leaflet's images are the ones
@@ -75,9 +77,14 @@ DOCS_ASSETS = (
     Asset("swagger_favicon", "swagger-ui-dist/favicon-32x32.png", "image"),
     Asset("redoc_js", "redoc/bundles/redoc.standalone.js", "js"),
 )
+# The field app (/field/): drawing an outline on the map (leaflet-geoman), on top of ASSETS.
+FIELD_ASSETS = (
+    Asset("geoman_js", "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js", "js"),
+    Asset("geoman_css", "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css", "css"),
+)
 # Photos taken on site (web/static/field_photos.js): their EXIF time and GPS read on the phone.
 PHOTO_ASSETS = (Asset("exifr", "exifr/dist/lite.umd.js", "js"),)
-SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS, *PHOTO_ASSETS))
+SERVED_PATHS = frozenset(a.path for a in (*ASSETS, *DOCS_ASSETS, *FIELD_ASSETS, *PHOTO_ASSETS))
 
 
 def install() -> str:

@@ -399,9 +399,12 @@ _HISTORY = """
            v.note, v.verified_by, v.verified_group, v.verified_at, v.verified_area_m2,
            pr.code AS project, v.flags,
            ARRAY(SELECT a.name FROM admin_units a WHERE a.id = ANY(v.support_ids)
-                 ORDER BY a.name) AS supporters
+                 ORDER BY a.name) AS supporters,
+           ST_X(vp.geom) AS position_lon, ST_Y(vp.geom) AS position_lat,
+           vp.accuracy_m AS position_accuracy_m
     FROM parcel_versions v
     LEFT JOIN uploads u ON u.id = v.upload_id
+    LEFT JOIN version_positions vp ON vp.parcel_id = v.parcel_id AND vp.version = v.version
     LEFT JOIN projects pr ON pr.id = v.project_id
     WHERE v.parcel_id = :id
     WINDOW w AS (ORDER BY v.version)

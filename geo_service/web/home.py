@@ -13,10 +13,15 @@ from geo_service.web.templates import STATIC_DIR
 # Groups are (heading, links); a link is (href, label), translated on the page.
 _WORK_VERIFIER = [
     ("/queue", N_("Verification queue")),
+    ("/field/", N_("Field app (on site, also offline)")),
     ("/parcels", N_("Parcels")),
     ("/uploads", N_("Upload")),
 ]
-_WORK_OFFICER = [("/parcels", N_("Parcels")), ("/uploads", N_("Upload"))]
+_WORK_OFFICER = [
+    ("/parcels", N_("Parcels")),
+    ("/uploads", N_("Upload")),
+    ("/field/", N_("Field app (on site, also offline)")),
+]
 _WORK_READER = [("/parcels", N_("Parcels"))]
 _MAPS = [
     ("/maps/progress", N_("Progress map")),

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from geo_service import actions
 from geo_service.accounts import permissions
@@ -21,7 +21,7 @@ from geo_service.errors import GeoServiceError, http_status
 from geo_service.interop import geojson_sql
 from geo_service.maps import assets
 from geo_service.models import Parcel
-from geo_service.parcels import photos, workflow
+from geo_service.parcels import field, photos, workflow
 from geo_service.periods import CAMPAIGN_TZ, CHINA, parse_field_day
 from geo_service.settings import get_settings
 from geo_service.web.i18n import N_
@@ -243,19 +243,9 @@ def parcels_pages_router() -> APIRouter:
         who: PageUser,
         page: Annotated[int, Query(ge=0, le=10_000)] = 0,
     ):
-        rows = []
-        if who.kinds and who.township_ids:
-            rows = session.scalars(
-                select(Parcel)
-                .where(
-                    Parcel.status.in_(("delivered", "demolished")),
-                    Parcel.kind.in_(who.kinds),
-                    Parcel.township_id.in_(who.township_ids),
-                )
-                .order_by(Parcel.updated_at, Parcel.id)
-                .offset(page * QUEUE_PAGE)
-                .limit(QUEUE_PAGE + 1)
-            ).all()
+        rows = field.verification_queue(
+            session, who.kinds, who.township_ids, offset=page * QUEUE_PAGE, limit=QUEUE_PAGE + 1
+        )
         more = len(rows) > QUEUE_PAGE
         return render(request, "queue.html", user=who, rows=rows[:QUEUE_PAGE], page=page,
                       more=more, **_GLOBALS)  # fmt: skip
