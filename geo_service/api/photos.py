@@ -164,7 +164,13 @@ def photos_router() -> APIRouter:
     @router.get(
         "/photos/{photo_id}",
         response_class=Response,
-        responses={200: {"content": {"image/jpeg": {}}, "description": "the image"}},
+        responses={
+            200: {
+                # display and thumb are JPEG; an original is kept in the format it came in
+                "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+                "description": "the image",
+            }
+        },
     )
     def get_photo(
         photo_id: PhotoId,
