@@ -13,6 +13,7 @@ Three temporary tables live for one import (dropped at its end, or with the tran
   (its shape is the one `import_rows` holds: it is sent once).
 """
 
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -259,9 +260,30 @@ def state_values(row: dict) -> tuple:
     "unchanged"} for a parcel the file leaves as it is) as the row staged for it. Made as
     each state is found, so a batch holds tuples rather than a dict per feature."""
     values = dict(row)
-    values["flags"] = json.dumps(row["flags"], ensure_ascii=False) if row.get("flags") else "[]"
-    values["support_ids"] = "{" + ",".join(str(i) for i in sorted(row.get("support_ids", []))) + "}"
+    values["flags"] = flags_text(row.get("flags"))
+    values["support_ids"] = ids_text(row.get("support_ids", []))
     return tuple(values.get(name) for name in _STATE_NAMES)
+
+
+def state_rows(columns: dict):
+    """The staged rows of states given column by column (a list per column, or one value
+    for every row; a column not given is NULL), as `state_values` makes them one by one."""
+    count = max(len(v) for v in columns.values() if isinstance(v, list))
+    given = [
+        columns[name] if isinstance(columns.get(name), list)
+        else itertools.repeat(columns.get(name), count)
+        for name in _STATE_NAMES
+    ]  # fmt: skip
+    # A repeated value is endless: the lists' length ends the rows.
+    return zip(*given, strict=False)
+
+
+def flags_text(flags) -> str:
+    return json.dumps(flags, ensure_ascii=False) if flags else "[]"
+
+
+def ids_text(ids) -> str:
+    return "{" + ",".join(str(i) for i in sorted(ids)) + "}"
 
 
 def add_flags(session: Session, flags: dict[int, list]) -> None:

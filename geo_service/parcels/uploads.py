@@ -94,6 +94,12 @@ class ImportOptions:
     # the file's sign-offs (verifier, group, field day, recorded moment), flags and dates
     # are taken as they are; recorded in the history as a migration.
     migration: bool = False
+    # An admin's first load of a district: no MAX_FEATURES_PER_FILE limit, the same checks,
+    # read and written in batches so memory stays flat (docs/scaling.md).
+    bulk: bool = False
+    # Every parcel's new state made one by one, as before the column-wise path: kept so the
+    # tests can show both store the same (tests/test_setwise_import.py).
+    rowwise: bool = False
 
 
 def statuses_allowed(migration: bool = False) -> tuple[str, ...]:
@@ -120,7 +126,7 @@ def upload_options(
     """An upload's options as the API, the upload page and the CLI receive them: a field a
     form leaves blank means "not given", and a status outside IMPORT_STATUSES is refused
     before the file is read. `switches`: dry_run, accept_valid, accept_overlaps, filename,
-    migration."""
+    migration, bulk."""
     allowed = statuses_allowed(switches.get("migration", False))
     if status and status not in allowed:
         raise InvalidInput(f"status must be one of {', '.join(allowed)}")
@@ -217,6 +223,7 @@ def import_file(
         batch_size=get_settings().import_batch_features,
         columns=options.columns,
         place=_place(township),
+        limit=None if options.bulk else get_settings().max_features_per_file,
     )
     report = Report(filename=name)
     report.problems.extend(stream.problems)
@@ -687,7 +694,8 @@ def _outward_float32(bounds: np.ndarray) -> np.ndarray:
 def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[int, tuple]]:
     """Each accepted feature's parcel as the file leaves it: (position in the batch, its
     staged row, store.state_values), the state {"change": "unchanged"} when the upload
-    changes nothing about it."""
+    changes nothing about it. The parcels new to the register are made column by column
+    (`_created_columns`) unless options.rowwise; those already stored one by one."""
     indices = np.asarray(rows.indices, dtype=int)
     stored = store.lock_current(
         session, township.id, options.kind, [rows.codes[i] for i in indices]
@@ -699,10 +707,53 @@ def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[in
         np.array([before[k].geom for k in known], dtype=object), rows.geoms[indices[known]]
     )
     states = []
+    columnwise = not options.rowwise and not options.migration
     for i, parcel, shaped in zip(indices, before, same_shape, strict=True):
+        if parcel is None and columnwise:
+            continue
         outcome, state = _updated_state(parcel, rows, i, bool(shaped), options, now)
         states.append((int(i), store.state_values(state if outcome != "unchanged" else _UNCHANGED)))
+    if columnwise:
+        created = [int(i) for i, parcel in zip(indices, before, strict=True) if parcel is None]
+        made = store.state_rows(_created_columns(rows, created, options, now))
+        states.extend(zip(created, made, strict=True))
     return states
+
+
+def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
+    """The staged columns of the batch's parcels new to the register (positions `created`):
+    a list per column, or one value for all. The same state `_updated_state` makes for a
+    parcel it does not find (tests/test_setwise_import.py compares them)."""
+    statuses = [rows.statuses[i] or "planned" for i in created]
+    areas = rows.areas[created].astype(float).tolist()
+    moments = [rows.moments[i] for i in created] if rows.moments else [None] * len(created)
+    projects = [rows.projects[i] for i in created]
+    columns = {
+        "change": "created",
+        "code": [rows.codes[i] for i in created],
+        "name": [rows.name(i) for i in created],
+        "status": statuses,
+        "project_id": [p.id if p else None for p in projects],
+        "area_m2": areas,
+        "declared_m2": [rows.declared(i) for i in created],
+        "flags": [store.flags_text(rows.flags[i]) for i in created],
+        "support_ids": [store.ids_text({h.id for h in rows.helpers[i]}) for i in created],
+        "happened_at": moments,
+    }
+    verified = [s == "verified" for s in statuses]
+    if not any(verified):
+        return columns
+    signed = lambda value: [value if v else None for v in verified]  # noqa: E731
+    columns.update(
+        verified_by=signed(options.actor),
+        verified_group=signed(options.verifier_group or VERIFICATION_GROUPS[options.kind]),
+        verified_at=[(m or now) if v else None for m, v in zip(moments, verified, strict=True)],
+        verification_recorded_at=signed(now),
+        verification_recorded_by=signed(options.actor),
+        verified_area_m2=[a if v else None for a, v in zip(areas, verified, strict=True)],
+        verification_note=signed(f"verified by upload of {options.filename or 'a file'}"),
+    )
+    return columns
 
 
 _UNCHANGED = {"change": "unchanged"}
@@ -881,7 +932,8 @@ def _check_texts(codes: list[str], frame, report: Report, first: int = 0) -> Non
     """Codes printable and names within the text rule (texts.py): refused, never cut."""
     names = frame["name"] if "name" in frame.columns else [None] * len(codes)
     for i, (code, name) in enumerate(zip(codes, names, strict=True)):
-        if why := texts.problem(code, texts.CODE):
+        # Printable ASCII passes the code rule: most codes are asked nothing more.
+        if not (code.isascii() and code.isprintable()) and (why := texts.problem(code, texts.CODE)):
             report.add(first + i + 1, repr(code)[1:-1], "code_not_printable",
                        f"the parcel code {why}")  # fmt: skip
         if _present(name) and (why := texts.problem(str(name), texts.NAME)):
@@ -943,11 +995,16 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
 
 
 def _check_signoff(rows: "_Rows", stored: dict, rule, report: Report) -> None:
-    """Each feature asking for a status its uploader may not set: an error naming the rule."""
+    """Each feature asking for a status its uploader may not set: an error naming the rule.
+    The rule depends on the stored and the asked status alone, so it is asked once a pair."""
+    said: dict[tuple, tuple | None] = {}
     for i, status in enumerate(rows.statuses):
         if status is None:
             continue
-        refusal = rule(stored.get(rows.codes[i]), status)
+        pair = (stored.get(rows.codes[i]), status)
+        if pair not in said:
+            said[pair] = rule(*pair)
+        refusal = said[pair]
         if refusal:
             way, message, params = refusal
             params = {**params, "variant": way.removeprefix("signoff_"), "asked": status}
