@@ -161,10 +161,12 @@ def open_stage(session: Session) -> None:
         text(f"CREATE TEMP TABLE import_rows ({rows}, PRIMARY KEY (feature)) ON COMMIT DROP")
     )
     conn.execute(text(f"CREATE TEMP TABLE import_stage ({_stage_ddl()}) ON COMMIT DROP"))
+    # The codes of new parcels the insert's trigger probes for overlaps (migration 0026i).
+    conn.execute(text("CREATE TEMP TABLE import_probe (code text) ON COMMIT DROP"))
 
 
 def close_stage(session: Session) -> None:
-    tables = "import_codes, import_rows, import_stage"
+    tables = "import_codes, import_rows, import_stage, import_probe"
     session.connection().execute(text(f"DROP TABLE IF EXISTS {tables}"))
 
 
@@ -202,19 +204,24 @@ def duplicate_codes(session: Session) -> list:
     ).all()
 
 
-def stored_nearby(session: Session, kind: str, township_id: int, bounds) -> list:
+def stored_nearby(
+    session: Session, kind: str, township_id: int, bounds, replaced: bool = False
+) -> list:
     """Current parcels of `kind` whose box meets `bounds`, but for those the file itself
-    replaces (its codes in the upload's township): (id, code, township name, status, wkb)."""
+    replaces (its codes in the upload's township): (id, code, township name, status, wkb,
+    replaced). `replaced`: those too, marked."""
     west, south, east, north = (float(b) for b in bounds)
+    replacing = """(p.township_id = :township
+                     AND EXISTS (SELECT 1 FROM import_codes c WHERE c.code = p.code))"""
     return session.execute(
         text(
             f"""
-            SELECT p.id, p.code, u.name, p.status, ST_AsBinary(p.geom) AS wkb
+            SELECT p.id, p.code, u.name, p.status, ST_AsBinary(p.geom) AS wkb,
+                   {replacing if replaced else "false"} AS replaced
             FROM parcels p JOIN admin_units u ON u.id = p.township_id
             WHERE p.kind = :kind AND p.status <> 'withdrawn'
               AND p.geom && ST_MakeEnvelope(:west, :south, :east, :north, {STORAGE_SRID})
-              AND NOT (p.township_id = :township
-                       AND EXISTS (SELECT 1 FROM import_codes c WHERE c.code = p.code))
+              {"" if replaced else "AND NOT " + replacing}
             """
         ),
         {"kind": kind, "township": township_id, "west": west, "south": south,
@@ -316,10 +323,12 @@ def outcomes(session: Session) -> dict[str, int]:
     return {change: count for change, count in rows}
 
 
-def write_staged(session: Session, *, township_id, kind, upload, actor, now) -> None:
+def write_staged(session: Session, *, township_id, kind, upload, actor, now, boxed=None) -> None:
     """Create and update the staged parcels, their supporting townships, and a version of
     each, a snapshot of the stored parcel from `now` (the database closes the version
-    before at that moment)."""
+    before at that moment). `boxed`: the numbers of the features whose box meets another
+    feature's or a stored parcel's; given, the insert probes only those for overlaps
+    (migration 0026i), else every new parcel."""
     conn = session.connection()
     conn.execute(text("DELETE FROM import_stage WHERE change = 'unchanged'"))
     conn.execute(text("ANALYZE import_stage"))
@@ -333,10 +342,33 @@ def write_staged(session: Session, *, township_id, kind, upload, actor, now) -> 
     }
     # Supporting townships are cleared before the new parcels get ids. The versions before
     # are closed by the database as the new ones are inserted (migration 0023).
-    for statement in (_UPDATE, _UNSUPPORT, _INSERT, _SUPPORT, _VERSIONS):
+    for statement in (_UPDATE, _UNSUPPORT):
+        conn.execute(text(statement), params)
+    if boxed is None:
+        conn.execute(text(_INSERT), params)
+    else:
+        _insert_probing(conn, boxed, params)
+    for statement in (_SUPPORT, _VERSIONS):
         conn.execute(text(statement), params)
     # The ORM may hold these parcels from before: let it read them again.
     session.expire_all()
+
+
+def _insert_probing(conn, boxed, params) -> None:
+    """The insert, its trigger told to probe only the listed new parcels for overlaps:
+    a parcel whose box meets no other box overlaps nothing."""
+    conn.execute(
+        text(
+            "INSERT INTO import_probe (code) SELECT DISTINCT s.code FROM import_stage s "
+            "JOIN unnest(CAST(:boxed AS int[])) AS b(feature) ON b.feature = s.feature "
+            "WHERE s.parcel_id IS NULL"
+        ),
+        {"boxed": [int(f) for f in boxed]},
+    )
+    conn.execute(text("ANALYZE import_probe"))
+    conn.execute(text("SELECT set_config('geo_service.insert_probe', 'listed', true)"))
+    conn.execute(text(_INSERT), params)
+    conn.execute(text("SELECT set_config('geo_service.insert_probe', '', true)"))
 
 
 def _stage_ddl() -> str:

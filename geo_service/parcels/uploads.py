@@ -328,6 +328,7 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
         upload=upload,
         actor=options.actor,
         now=checked.now,
+        boxed=None if options.rowwise else np.flatnonzero(checked.boxed) + 1,
     )
     if progress:
         progress(result.created + result.changed + result.unchanged)
@@ -481,6 +482,9 @@ class _FileCheck:
         self.accepted = np.zeros(count, dtype=bool)
         # Features whose shape meets another's in the file: the covered area unions them.
         self.meets = np.zeros(count, dtype=bool)
+        # Features whose box meets another feature's or a stored parcel's: the only ones
+        # the database probes for overlaps as they are inserted (migration 0026i).
+        self.boxed = np.zeros(count, dtype=bool)
         # Per batch: (feature numbers, boxes rounded outward to float32): 20 bytes a feature.
         self.seen: list[tuple[np.ndarray, np.ndarray]] = []
         self.late_flags: dict[int, list] = {}
@@ -559,7 +563,7 @@ class _FileCheck:
         positions = rows.first + usable
         rows.areas[usable] = geodesic_area_m2(geoms)
         self.areas[positions] = rows.areas[usable]
-        context = self._context(geoms)
+        context = self._context(geoms, positions)
         declared = [rows.declared(i) for i in usable]
         check_in_place(geoms, rows.areas[usable], codes, declared, context, self.report,
                        positions=positions)  # fmt: skip
@@ -569,8 +573,11 @@ class _FileCheck:
         )
         for i, found in zip(usable, flags, strict=True):
             rows.flags[i] = found
-        left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+        tree = shapely.STRtree(geoms)
+        left, right = tree.query(geoms, predicate="intersects")
         self.meets[positions[left[left != right]]] = True
+        left, right = tree.query(geoms)
+        self.boxed[positions[left[left != right]]] = True
         self._check_across_batches(geoms, codes, statuses, positions, context)
         self._count_where_they_lie(geoms)
 
@@ -591,17 +598,24 @@ class _FileCheck:
             if self.found_in[k]
         ]
 
-    def _context(self, geoms) -> Context:
-        """The township, the city and the stored parcels of the same kind near the batch."""
+    def _context(self, geoms, positions) -> Context:
+        """The township, the city and the stored parcels of the same kind near the batch
+        (but those the file replaces). Marks the features whose box meets a stored
+        parcel's, replaced or not: as stored now, it is what the insert meets."""
         nearby = store.stored_nearby(
-            self.session, self.options.kind, self.township.id, shapely.total_bounds(geoms)
-        )
+            self.session, self.options.kind, self.township.id, shapely.total_bounds(geoms),
+            replaced=True,
+        )  # fmt: skip
         shapes = shapely.from_wkb([bytes(r.wkb) for r in nearby]) if nearby else []
+        if len(shapes):
+            mine, _stored = shapely.STRtree(shapes).query(geoms)
+            self.boxed[positions[mine]] = True
         return replace(
             self.surroundings,
             stored=[
                 StoredParcel(r.id, r.code, r.name, r.status, shape)
                 for r, shape in zip(nearby, shapes, strict=True)
+                if not r.replaced
             ],
         )
 
@@ -622,7 +636,11 @@ class _FileCheck:
             return
         staged = store.staged_features(self.session, earlier)
         others = np.array([g for *_, g, _s in staged], dtype=object)
-        found, mine = shapely.STRtree(geoms).query(others, predicate="intersects")
+        tree = shapely.STRtree(geoms)
+        boxed, mine = tree.query(others)
+        self.boxed[[staged[k][0] - 1 for k in boxed]] = True
+        self.boxed[positions[mine]] = True
+        found, mine = tree.query(others, predicate="intersects")
         if not len(found):
             return
         self.meets[[staged[k][0] - 1 for k in found]] = True
