@@ -323,6 +323,10 @@ def outcomes(session: Session) -> dict[str, int]:
     return {change: count for change, count in rows}
 
 
+# An import of this many parcels or more analyses the tables it wrote to.
+ANALYZE_FROM = 50_000
+
+
 def write_staged(session: Session, *, township_id, kind, upload, actor, now, boxed=None) -> None:
     """Create and update the staged parcels, their supporting townships, and a version of
     each, a snapshot of the stored parcel from `now` (the database closes the version
@@ -331,6 +335,7 @@ def write_staged(session: Session, *, township_id, kind, upload, actor, now, box
     (migration 0026i), else every new parcel."""
     conn = session.connection()
     conn.execute(text("DELETE FROM import_stage WHERE change = 'unchanged'"))
+    staged = conn.execute(text("SELECT count(*) FROM import_stage")).scalar()
     conn.execute(text("ANALYZE import_stage"))
     params = {
         "township": township_id,
@@ -350,6 +355,11 @@ def write_staged(session: Session, *, township_id, kind, upload, actor, now, box
         _insert_probing(conn, boxed, params)
     for statement in (_SUPPORT, _VERSIONS):
         conn.execute(text(statement), params)
+    if staged >= ANALYZE_FROM:
+        # The planner's figures would say the tables are a fraction of what they now are
+        # (a first load of a district) until autovacuum came round.
+        conn.execute(text("ANALYZE parcels"))
+        conn.execute(text("ANALYZE parcel_versions"))
     # The ORM may hold these parcels from before: let it read them again.
     session.expire_all()
 

@@ -919,10 +919,15 @@ def _codes(frame, name: str, first: int = 0) -> list[str]:
     stem = Path(name).stem
     if "code" not in frame.columns:
         return [f"{stem}-{first + i + 1}" for i in range(len(frame))]
-    return [
-        str(c).strip() if _present(c) else f"{stem}-{first + i + 1}"
-        for i, c in enumerate(frame["code"])
-    ]
+    # A plain list: a pandas column read value by value costs a call per value.
+    return [_text(c) or f"{stem}-{first + i + 1}" for i, c in enumerate(frame["code"].tolist())]
+
+
+def _text(value) -> str:
+    """A cell as stripped text, "" when absent (None, NaN, blank)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).strip()
 
 
 def _present(value) -> bool:
@@ -948,7 +953,7 @@ def _check_code_lengths(codes: list[str], report: Report, first: int = 0) -> Non
 
 def _check_texts(codes: list[str], frame, report: Report, first: int = 0) -> None:
     """Codes printable and names within the text rule (texts.py): refused, never cut."""
-    names = frame["name"] if "name" in frame.columns else [None] * len(codes)
+    names = frame["name"].tolist() if "name" in frame.columns else [None] * len(codes)
     for i, (code, name) in enumerate(zip(codes, names, strict=True)):
         # Printable ASCII passes the code rule: most codes are asked nothing more.
         if not (code.isascii() and code.isprintable()) and (why := texts.problem(code, texts.CODE)):
@@ -1040,7 +1045,7 @@ def _statuses(
         base = [options.status] * len(frame)
     else:
         base = []
-        for i, value in enumerate(frame["status"]):
+        for i, value in enumerate(frame["status"].tolist()):
             status = str(value).strip().lower() if _present(value) else None
             # Demolition's "delivered" is read as demolished; land is never demolished.
             other = "demolished" if options.kind == "land" else None
@@ -1137,11 +1142,11 @@ def _projects(
     if "project" not in frame.columns:
         return [None] * len(frame)
     found = []
-    for i, value in enumerate(frame["project"]):
-        if not _present(value):
+    for i, value in enumerate(frame["project"].tolist()):
+        code = _text(value)
+        if not code:
             found.append(None)
             continue
-        code = str(value).strip()
         if code not in cache:
             try:
                 cache[code] = find_project(session, code)
@@ -1157,7 +1162,7 @@ def _supporters(session, frame, host, codes, report: Report, first: int = 0) -> 
     if "support" not in frame.columns:
         return [[] for _ in range(len(frame))]
     out = []
-    for i, value in enumerate(frame["support"]):
+    for i, value in enumerate(frame["support"].tolist()):
         names = (
             [n.strip() for n in str(value).replace("、", ",").split(",")] if _present(value) else []
         )
@@ -1220,7 +1225,7 @@ class _Rows:
     def _names(self) -> list[str | None]:
         if "name" not in self.frame.columns:
             return [None] * len(self.codes)
-        return [str(v) if _present(v) else None for v in self.frame["name"]]
+        return [str(v) if _present(v) else None for v in self.frame["name"].tolist()]
 
 
 def _updated_state(parcel, rows: _Rows, i, same_shape, options, now) -> tuple[str, dict]:
