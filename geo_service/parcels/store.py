@@ -323,20 +323,20 @@ def outcomes(session: Session) -> dict[str, int]:
     return {change: count for change, count in rows}
 
 
-# An import of this many parcels or more analyses the tables it wrote to.
-ANALYZE_FROM = 50_000
-
-
-def write_staged(session: Session, *, township_id, kind, upload, actor, now, boxed=None) -> None:
+def write_staged(
+    session: Session, *, township_id, kind, upload, actor, now, boxed=None, analyze=False
+) -> None:
     """Create and update the staged parcels, their supporting townships, and a version of
     each, a snapshot of the stored parcel from `now` (the database closes the version
     before at that moment). `boxed`: the numbers of the features whose box meets another
     feature's or a stored parcel's; given, the insert probes only those for overlaps
-    (migration 0026i), else every new parcel."""
+    (migration 0026i), else every new parcel. `analyze`: the tables are analysed after
+    (a bulk load)."""
     conn = session.connection()
     conn.execute(text("DELETE FROM import_stage WHERE change = 'unchanged'"))
-    staged = conn.execute(text("SELECT count(*) FROM import_stage")).scalar()
     conn.execute(text("ANALYZE import_stage"))
+    # The joins of a city's file sort and hash some 100 bytes a parcel: in memory.
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))
     params = {
         "township": township_id,
         "kind": kind,
@@ -355,9 +355,9 @@ def write_staged(session: Session, *, township_id, kind, upload, actor, now, box
         _insert_probing(conn, boxed, params)
     for statement in (_SUPPORT, _VERSIONS):
         conn.execute(text(statement), params)
-    if staged >= ANALYZE_FROM:
-        # The planner's figures would say the tables are a fraction of what they now are
-        # (a first load of a district) until autovacuum came round.
+    if analyze:
+        # After a first load the planner's figures would say the tables are a fraction of
+        # what they now are until autovacuum came round.
         conn.execute(text("ANALYZE parcels"))
         conn.execute(text("ANALYZE parcel_versions"))
     # The ORM may hold these parcels from before: let it read them again.

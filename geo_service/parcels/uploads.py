@@ -329,6 +329,7 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
         actor=options.actor,
         now=checked.now,
         boxed=None if options.rowwise else np.flatnonzero(checked.boxed) + 1,
+        analyze=options.bulk,
     )
     if progress:
         progress(result.created + result.changed + result.unchanged)
