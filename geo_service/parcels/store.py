@@ -232,8 +232,11 @@ def stored_nearby(
 def stage_rows(session: Session, features, codes, asked, geoms, sources, areas) -> None:
     wkb = shapely.to_wkb(geoms, include_srid=False)
     source = shapely.to_wkb(sources, include_srid=False)
-    area = [float(a) if np.isfinite(a) and a > 0 else None for a in areas]
-    features = (int(f) for f in features)
+    # NaN stands for "no area" until the list is made: plain floats, not numpy's.
+    areas = np.asarray(areas, dtype=float)
+    areas = np.where(np.isfinite(areas) & (areas > 0), areas, np.nan).tolist()
+    area = [a if a == a else None for a in areas]
+    features = np.asarray(features, dtype=int).tolist()
     _copy(session, "import_rows", _ROW_COLUMNS,
           zip(features, codes, asked, wkb, source, area, strict=True))  # fmt: skip
 

@@ -746,17 +746,22 @@ def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
     statuses = [rows.statuses[i] or "planned" for i in created]
     areas = rows.areas[created].astype(float).tolist()
     moments = [rows.moments[i] for i in created] if rows.moments else [None] * len(created)
-    projects = [rows.projects[i] for i in created]
+    # A file names a few projects: each one's id read once, not once a parcel.
+    named = {id(p): p for p in rows.projects if p is not None}
+    project_ids = {key: p.id for key, p in named.items()}
+    no_helpers = not any(rows.helpers[i] for i in created)
     columns = {
         "change": "created",
         "code": [rows.codes[i] for i in created],
         "name": [rows.name(i) for i in created],
         "status": statuses,
-        "project_id": [p.id if p else None for p in projects],
+        "project_id": [project_ids.get(id(rows.projects[i])) for i in created],
         "area_m2": areas,
         "declared_m2": [rows.declared(i) for i in created],
         "flags": [store.flags_text(rows.flags[i]) for i in created],
-        "support_ids": [store.ids_text({h.id for h in rows.helpers[i]}) for i in created],
+        "support_ids": "{}"
+        if no_helpers
+        else [store.ids_text({h.id for h in rows.helpers[i]}) for i in created],
         "happened_at": moments,
     }
     verified = [s == "verified" for s in statuses]
