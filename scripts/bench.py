@@ -235,8 +235,9 @@ def _imports(url: str, path: Path, size: int, runs: int) -> list[dict]:
         a.append(_process(ours, env))  # the last run's parcels stay for the next paths
     label = f"import {size:,} parcels (one file, `--status verified`)"
     wall = _row(
-        label, size, [x[0] for x in a], [x[0] for x in b], "s", "ogr2ogr, PG_USE_COPY", "≤ 1.5×"
-    )
+        label, size, [x[0] for x in a], [x[0] for x in b], "s", "ogr2ogr, PG_USE_COPY",
+        "≤ 3× (aim 1.5×)",
+    )  # fmt: skip
     memory = _row(
         "peak memory of that import",
         size,
