@@ -19,7 +19,7 @@ from geo_service.accounts.users import Principal
 from geo_service.campaign import campaigns, register, targets
 from geo_service.campaign.projects import import_projects
 from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized, UploadRefused
-from geo_service.models import Parcel
+from geo_service.models import VERIFICATION_GROUPS, Parcel
 from geo_service.parcels import kept_files, photos, workflow
 from geo_service.parcels.uploads import ImportOptions, ImportReport, import_file, resolve_township
 
@@ -204,6 +204,8 @@ def upload(
     target = f"{name} → {township.name}"
     if options.migration:
         return _migrate(session, who, path, options, township, target, progress)
+    if options.bulk:
+        return _bulk(session, who, path, options, township, target, progress)
     guard = _refusals_audited("upload", lambda: target)
     who = guard(lambda w: permissions.check_upload(w, township, options.kind, options.status), who)
     if options.override_reason:
@@ -252,6 +254,38 @@ def _migrate(session, who, path, options, township, target, progress) -> ImportR
             area_m2=report.area_m2,
         )  # fmt: skip
     return report
+
+
+def _bulk(session, who, path, options, township, target, progress) -> ImportReport:
+    """An admin's first load of a district's parcels: no file-size limit, every check of an
+    upload. Admins do not sign off, so the file's parcels come in up to delivered."""
+    who = _admin(who, "upload.bulk", target)
+    options = replace(
+        options,
+        actor=who.username,
+        status_rule=lambda _current, asked: _admin_signoff(who, options.kind, asked),
+        field_day_rule=lambda day: permissions.field_day_refusal(who, day),
+    )
+    report = import_file(session, path, options, progress=progress)
+    if not report.dry_run:
+        audit.record(
+            session, who.username, "upload.bulk", f"{report.filename} → {township.name}",
+            source=who.source, upload_id=report.upload_id, kind=options.kind,
+            status=options.status, parcels=report.parcels, created=report.created,
+            changed=report.changed, unchanged=report.unchanged, area_m2=report.area_m2,
+        )  # fmt: skip
+    return report
+
+
+def _admin_signoff(who: Principal, kind: str, asked: str) -> tuple[str, str, dict] | None:
+    if asked != "verified":
+        return None
+    group = VERIFICATION_GROUPS.get(kind, "?")
+    return (
+        "signoff_group",
+        f"{who.username} (admin) may not set {kind} parcels verified: that is {group}'s work",
+        {"user": who.username, "group": "admin", "kind": kind, "status": asked, "owner": group},
+    )
 
 
 def _status_rule(who: Principal, township, kind: str):

@@ -110,8 +110,9 @@ def _arguments():
 
 
 def _grid(path: Path, count: int) -> Path:
-    """`count` squares in rows in GK CM 120E: 10 m with 2 m gaps (4 m with 1 m past 100k)."""
-    size, gap = (10.0, 2.0) if count <= 100_000 else (4.0, 1.0)
+    """`count` squares in rows in GK CM 120E: 10 m with 2 m gaps (2 m with 1 m past 100k:
+    a million 4 m squares reached 岳峰镇, and the import refused them as its parcels)."""
+    size, gap = (10.0, 2.0) if count <= 100_000 else (2.0, 1.0)
     x0, y0 = Transformer.from_crs(4490, 4549, always_xy=True).transform(*CENTRE)
     side = math.ceil(math.sqrt(count))
     pitch = size + gap
@@ -235,8 +236,9 @@ def _imports(url: str, path: Path, size: int, runs: int) -> list[dict]:
         a.append(_process(ours, env))  # the last run's parcels stay for the next paths
     label = f"import {size:,} parcels (one file, `--status verified`)"
     wall = _row(
-        label, size, [x[0] for x in a], [x[0] for x in b], "s", "ogr2ogr, PG_USE_COPY", "≤ 1.5×"
-    )
+        label, size, [x[0] for x in a], [x[0] for x in b], "s", "ogr2ogr, PG_USE_COPY",
+        "≤ 3× (aim 1.5×)",
+    )  # fmt: skip
     memory = _row(
         "peak memory of that import",
         size,

@@ -1,6 +1,10 @@
 """City-sized files: no statement may grow with the file past PostgreSQL's limits."""
 
+import gc
+from dataclasses import replace
+
 import geopandas as gpd
+import pyogrio
 import pytest
 import shapely
 from conftest import count_rows
@@ -8,7 +12,9 @@ from gridfiles import grid_frame, write_grid
 from parcelfiles import XINDIAN, independent_area_m2
 from sqlalchemy import text
 
-from geo_service.errors import UploadRefused
+from geo_service import actions, database
+from geo_service.accounts import users
+from geo_service.errors import Forbidden, UploadRefused
 from geo_service.parcels.uploads import ImportOptions, import_file
 from geo_service.settings import get_settings
 
@@ -160,3 +166,66 @@ def test_overlaps_across_batches_are_flagged_like_within_one(session, small_batc
     areas = session.execute(text("SELECT sum(area_m2) FROM parcels")).scalar()
     one = areas / 100
     assert report.area_m2 == pytest.approx(areas - one * 0.9, rel=1e-4)
+
+
+# An admin's first load of a district (`import --bulk`): no file-size limit, every check.
+MILLION = 1_000_000
+
+
+def test_bulk_mode_is_an_admins_and_lifts_only_the_file_size_limit(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAX_FEATURES_PER_FILE", "50")
+    get_settings.cache_clear()
+    path = write_grid(tmp_path / "sixty.gpkg", XINDIAN, 60)
+    with database.session_scope() as session:
+        refused = ImportOptions(kind="land", township="新店镇", actor="测绘队")
+        with pytest.raises(UploadRefused, match="more than the limit of 50"):
+            import_file(session, path, refused)
+        bulk = replace(refused, bulk=True)
+        with pytest.raises(Forbidden):
+            actions.upload(session, users.acting_user(session, "land_xd"), path, bulk)
+        # An admin does not sign off: a bulk load asking for verified parcels is refused.
+        admin = users.acting_user(session, "admin_t")
+        with pytest.raises(UploadRefused) as caught:
+            actions.upload(session, admin, path, replace(bulk, status="verified"))
+        assert {p.rule for p in caught.value.report.problems} == {"signoff"}
+        report = actions.upload(session, admin, path, bulk)
+    assert (report.created, report.rejected) == (60, 0)
+    assert count_rows("parcels") == count_rows("parcel_versions") == 60
+    monkeypatch.delenv("MAX_FEATURES_PER_FILE")
+    get_settings.cache_clear()
+
+
+def test_a_million_feature_file_loads_in_bulk_mode(db, tmp_path):
+    # 2 m squares 1 m apart (3 km a side, inside 新店镇), written straight from arrays.
+    grid = grid_frame(XINDIAN, MILLION, size_m=2.0, gap_m=1.0, prefix="M")
+    path = tmp_path / "million.gpkg"
+    pyogrio.write_dataframe(grid, path, driver="GPKG", layer="parcels")
+    del grid
+    # The import collects its spent batches (uploads._release): the test process's own
+    # objects kept out of the collector's sight, as the CLI keeps its own.
+    gc.freeze()
+    try:
+        with database.session_scope() as session:
+            admin = users.acting_user(session, "admin_t")
+            options = ImportOptions(kind="land", township="新店镇", bulk=True)
+            report = actions.upload(session, admin, path, options)
+    finally:
+        gc.unfreeze()
+    assert (report.features, report.created, report.rejected) == (MILLION, MILLION, 0)
+    with database.get_engine().connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE overlapping), sum(area_m2), "
+                "count(DISTINCT code), min(created_by), max(created_by) FROM parcels"
+            )
+        ).one()
+        versions = conn.execute(text("SELECT count(*) FROM parcel_versions")).scalar()
+        totals = conn.execute(
+            text("SELECT sum(parcels), sum(area_m2) FROM tally_totals WHERE status = 'planned'")
+        ).one()
+    assert stored[:2] == (MILLION, 0) and stored[3] == MILLION
+    assert stored[4] == stored[5] == "admin_t"
+    assert stored[2] == pytest.approx(MILLION * 4.0, rel=2e-3)  # 4 m² each
+    assert versions == MILLION
+    # The running totals took every parcel, set-wise, to the last square metre.
+    assert totals[0] == MILLION and float(totals[1]) == pytest.approx(stored[2], rel=1e-12)

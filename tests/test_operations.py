@@ -231,7 +231,7 @@ def test_the_feature_limit_is_a_setting(client, setting, tmp_path):
     assert response.status_code == 422
     assert response.json()["detail"] == (
         "three.geojson: 3 features, more than the limit of 2 per file (MAX_FEATURES_PER_FILE); "
-        "split the file"
+        "split the file, or an administrator loads it in bulk mode"
     )
 
 

@@ -71,6 +71,13 @@ def import_command(
         "every status, the file's sign-offs (verifier, group, field day, recorded moment) "
         "and flags are taken as they are; recorded in the history as a migration",
     ),
+    bulk: bool = typer.Option(
+        False,
+        "--bulk",
+        help="an admin's first load of a district: no MAX_FEATURES_PER_FILE limit, every "
+        "check of an upload, read and written in batches (parcels come in up to delivered; "
+        "with --migration, as the file records them)",
+    ),
     report_csv: Path | None = typer.Option(None, help="write the problem report as CSV"),
     report_gpkg: Path | None = typer.Option(
         None, help="write the problem features as a GeoPackage, to fix in QGIS"
@@ -94,6 +101,8 @@ def import_command(
       geo-service import 界址点.txt --kind land --township 新店镇 --dry-run --json
 
       geo-service import 新店镇-land.gpkg --kind land --township 新店镇 --migration --as admin
+
+      geo-service import 晋安区-all.gpkg --kind land --township 新店镇 --bulk --as admin
 
     A verifier's upload with --status verified (or a file whose status column says
     verified) is signed by the verifier's own group, never under four eyes; a township
@@ -120,6 +129,7 @@ def import_command(
             accept_overlaps=accept_overlaps,
             override_reason=override_reason,
             migration=migration,
+            bulk=bulk,
         )
     except GeoServiceError as exc:
         fail_acting(exc, as_user)

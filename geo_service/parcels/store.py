@@ -13,6 +13,7 @@ Three temporary tables live for one import (dropped at its end, or with the tran
   (its shape is the one `import_rows` holds: it is sent once).
 """
 
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -160,10 +161,12 @@ def open_stage(session: Session) -> None:
         text(f"CREATE TEMP TABLE import_rows ({rows}, PRIMARY KEY (feature)) ON COMMIT DROP")
     )
     conn.execute(text(f"CREATE TEMP TABLE import_stage ({_stage_ddl()}) ON COMMIT DROP"))
+    # The codes of new parcels the insert's trigger probes for overlaps (migration 0026i).
+    conn.execute(text("CREATE TEMP TABLE import_probe (code text) ON COMMIT DROP"))
 
 
 def close_stage(session: Session) -> None:
-    tables = "import_codes, import_rows, import_stage"
+    tables = "import_codes, import_rows, import_stage, import_probe"
     session.connection().execute(text(f"DROP TABLE IF EXISTS {tables}"))
 
 
@@ -201,19 +204,24 @@ def duplicate_codes(session: Session) -> list:
     ).all()
 
 
-def stored_nearby(session: Session, kind: str, township_id: int, bounds) -> list:
+def stored_nearby(
+    session: Session, kind: str, township_id: int, bounds, replaced: bool = False
+) -> list:
     """Current parcels of `kind` whose box meets `bounds`, but for those the file itself
-    replaces (its codes in the upload's township): (id, code, township name, status, wkb)."""
+    replaces (its codes in the upload's township): (id, code, township name, status, wkb,
+    replaced). `replaced`: those too, marked."""
     west, south, east, north = (float(b) for b in bounds)
+    replacing = """(p.township_id = :township
+                     AND EXISTS (SELECT 1 FROM import_codes c WHERE c.code = p.code))"""
     return session.execute(
         text(
             f"""
-            SELECT p.id, p.code, u.name, p.status, ST_AsBinary(p.geom) AS wkb
+            SELECT p.id, p.code, u.name, p.status, ST_AsBinary(p.geom) AS wkb,
+                   {replacing if replaced else "false"} AS replaced
             FROM parcels p JOIN admin_units u ON u.id = p.township_id
             WHERE p.kind = :kind AND p.status <> 'withdrawn'
               AND p.geom && ST_MakeEnvelope(:west, :south, :east, :north, {STORAGE_SRID})
-              AND NOT (p.township_id = :township
-                       AND EXISTS (SELECT 1 FROM import_codes c WHERE c.code = p.code))
+              {"" if replaced else "AND NOT " + replacing}
             """
         ),
         {"kind": kind, "township": township_id, "west": west, "south": south,
@@ -224,8 +232,11 @@ def stored_nearby(session: Session, kind: str, township_id: int, bounds) -> list
 def stage_rows(session: Session, features, codes, asked, geoms, sources, areas) -> None:
     wkb = shapely.to_wkb(geoms, include_srid=False)
     source = shapely.to_wkb(sources, include_srid=False)
-    area = [float(a) if np.isfinite(a) and a > 0 else None for a in areas]
-    features = (int(f) for f in features)
+    # NaN stands for "no area" until the list is made: plain floats, not numpy's.
+    areas = np.asarray(areas, dtype=float)
+    areas = np.where(np.isfinite(areas) & (areas > 0), areas, np.nan).tolist()
+    area = [a if a == a else None for a in areas]
+    features = np.asarray(features, dtype=int).tolist()
     _copy(session, "import_rows", _ROW_COLUMNS,
           zip(features, codes, asked, wkb, source, area, strict=True))  # fmt: skip
 
@@ -259,9 +270,30 @@ def state_values(row: dict) -> tuple:
     "unchanged"} for a parcel the file leaves as it is) as the row staged for it. Made as
     each state is found, so a batch holds tuples rather than a dict per feature."""
     values = dict(row)
-    values["flags"] = json.dumps(row["flags"], ensure_ascii=False) if row.get("flags") else "[]"
-    values["support_ids"] = "{" + ",".join(str(i) for i in sorted(row.get("support_ids", []))) + "}"
+    values["flags"] = flags_text(row.get("flags"))
+    values["support_ids"] = ids_text(row.get("support_ids", []))
     return tuple(values.get(name) for name in _STATE_NAMES)
+
+
+def state_rows(columns: dict):
+    """The staged rows of states given column by column (a list per column, or one value
+    for every row; a column not given is NULL), as `state_values` makes them one by one."""
+    count = max(len(v) for v in columns.values() if isinstance(v, list))
+    given = [
+        columns[name] if isinstance(columns.get(name), list)
+        else itertools.repeat(columns.get(name), count)
+        for name in _STATE_NAMES
+    ]  # fmt: skip
+    # A repeated value is endless: the lists' length ends the rows.
+    return zip(*given, strict=False)
+
+
+def flags_text(flags) -> str:
+    return json.dumps(flags, ensure_ascii=False) if flags else "[]"
+
+
+def ids_text(ids) -> str:
+    return "{" + ",".join(str(i) for i in sorted(ids)) + "}"
 
 
 def add_flags(session: Session, flags: dict[int, list]) -> None:
@@ -294,13 +326,20 @@ def outcomes(session: Session) -> dict[str, int]:
     return {change: count for change, count in rows}
 
 
-def write_staged(session: Session, *, township_id, kind, upload, actor, now) -> None:
+def write_staged(
+    session: Session, *, township_id, kind, upload, actor, now, boxed=None, analyze=False
+) -> None:
     """Create and update the staged parcels, their supporting townships, and a version of
     each, a snapshot of the stored parcel from `now` (the database closes the version
-    before at that moment)."""
+    before at that moment). `boxed`: the numbers of the features whose box meets another
+    feature's or a stored parcel's; given, the insert probes only those for overlaps
+    (migration 0026i), else every new parcel. `analyze`: the tables are analysed after
+    (a bulk load)."""
     conn = session.connection()
     conn.execute(text("DELETE FROM import_stage WHERE change = 'unchanged'"))
     conn.execute(text("ANALYZE import_stage"))
+    # The joins of a city's file sort and hash some 100 bytes a parcel: in memory.
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))
     params = {
         "township": township_id,
         "kind": kind,
@@ -311,10 +350,38 @@ def write_staged(session: Session, *, township_id, kind, upload, actor, now) -> 
     }
     # Supporting townships are cleared before the new parcels get ids. The versions before
     # are closed by the database as the new ones are inserted (migration 0023).
-    for statement in (_UPDATE, _UNSUPPORT, _INSERT, _SUPPORT, _VERSIONS):
+    for statement in (_UPDATE, _UNSUPPORT):
         conn.execute(text(statement), params)
+    if boxed is None:
+        conn.execute(text(_INSERT), params)
+    else:
+        _insert_probing(conn, boxed, params)
+    for statement in (_SUPPORT, _VERSIONS):
+        conn.execute(text(statement), params)
+    if analyze:
+        # After a first load the planner's figures would say the tables are a fraction of
+        # what they now are until autovacuum came round.
+        conn.execute(text("ANALYZE parcels"))
+        conn.execute(text("ANALYZE parcel_versions"))
     # The ORM may hold these parcels from before: let it read them again.
     session.expire_all()
+
+
+def _insert_probing(conn, boxed, params) -> None:
+    """The insert, its trigger told to probe only the listed new parcels for overlaps:
+    a parcel whose box meets no other box overlaps nothing."""
+    conn.execute(
+        text(
+            "INSERT INTO import_probe (code) SELECT DISTINCT s.code FROM import_stage s "
+            "JOIN unnest(CAST(:boxed AS int[])) AS b(feature) ON b.feature = s.feature "
+            "WHERE s.parcel_id IS NULL"
+        ),
+        {"boxed": [int(f) for f in boxed]},
+    )
+    conn.execute(text("ANALYZE import_probe"))
+    conn.execute(text("SELECT set_config('geo_service.insert_probe', 'listed', true)"))
+    conn.execute(text(_INSERT), params)
+    conn.execute(text("SELECT set_config('geo_service.insert_probe', '', true)"))
 
 
 def _stage_ddl() -> str:

@@ -94,6 +94,12 @@ class ImportOptions:
     # the file's sign-offs (verifier, group, field day, recorded moment), flags and dates
     # are taken as they are; recorded in the history as a migration.
     migration: bool = False
+    # An admin's first load of a district: no MAX_FEATURES_PER_FILE limit, the same checks,
+    # read and written in batches so memory stays flat (docs/scaling.md).
+    bulk: bool = False
+    # Every parcel's new state made one by one, as before the column-wise path: kept so the
+    # tests can show both store the same (tests/test_setwise_import.py).
+    rowwise: bool = False
 
 
 def statuses_allowed(migration: bool = False) -> tuple[str, ...]:
@@ -120,7 +126,7 @@ def upload_options(
     """An upload's options as the API, the upload page and the CLI receive them: a field a
     form leaves blank means "not given", and a status outside IMPORT_STATUSES is refused
     before the file is read. `switches`: dry_run, accept_valid, accept_overlaps, filename,
-    migration."""
+    migration, bulk."""
     allowed = statuses_allowed(switches.get("migration", False))
     if status and status not in allowed:
         raise InvalidInput(f"status must be one of {', '.join(allowed)}")
@@ -217,6 +223,7 @@ def import_file(
         batch_size=get_settings().import_batch_features,
         columns=options.columns,
         place=_place(township),
+        limit=None if options.bulk else get_settings().max_features_per_file,
     )
     report = Report(filename=name)
     report.problems.extend(stream.problems)
@@ -321,6 +328,8 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
         upload=upload,
         actor=options.actor,
         now=checked.now,
+        boxed=None if options.rowwise else np.flatnonzero(checked.boxed) + 1,
+        analyze=options.bulk,
     )
     if progress:
         progress(result.created + result.changed + result.unchanged)
@@ -474,6 +483,9 @@ class _FileCheck:
         self.accepted = np.zeros(count, dtype=bool)
         # Features whose shape meets another's in the file: the covered area unions them.
         self.meets = np.zeros(count, dtype=bool)
+        # Features whose box meets another feature's or a stored parcel's: the only ones
+        # the database probes for overlaps as they are inserted (migration 0026i).
+        self.boxed = np.zeros(count, dtype=bool)
         # Per batch: (feature numbers, boxes rounded outward to float32): 20 bytes a feature.
         self.seen: list[tuple[np.ndarray, np.ndarray]] = []
         self.late_flags: dict[int, list] = {}
@@ -552,7 +564,7 @@ class _FileCheck:
         positions = rows.first + usable
         rows.areas[usable] = geodesic_area_m2(geoms)
         self.areas[positions] = rows.areas[usable]
-        context = self._context(geoms)
+        context = self._context(geoms, positions)
         declared = [rows.declared(i) for i in usable]
         check_in_place(geoms, rows.areas[usable], codes, declared, context, self.report,
                        positions=positions)  # fmt: skip
@@ -562,8 +574,11 @@ class _FileCheck:
         )
         for i, found in zip(usable, flags, strict=True):
             rows.flags[i] = found
-        left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+        tree = shapely.STRtree(geoms)
+        left, right = tree.query(geoms, predicate="intersects")
         self.meets[positions[left[left != right]]] = True
+        left, right = tree.query(geoms)
+        self.boxed[positions[left[left != right]]] = True
         self._check_across_batches(geoms, codes, statuses, positions, context)
         self._count_where_they_lie(geoms)
 
@@ -584,17 +599,24 @@ class _FileCheck:
             if self.found_in[k]
         ]
 
-    def _context(self, geoms) -> Context:
-        """The township, the city and the stored parcels of the same kind near the batch."""
+    def _context(self, geoms, positions) -> Context:
+        """The township, the city and the stored parcels of the same kind near the batch
+        (but those the file replaces). Marks the features whose box meets a stored
+        parcel's, replaced or not: as stored now, it is what the insert meets."""
         nearby = store.stored_nearby(
-            self.session, self.options.kind, self.township.id, shapely.total_bounds(geoms)
-        )
+            self.session, self.options.kind, self.township.id, shapely.total_bounds(geoms),
+            replaced=True,
+        )  # fmt: skip
         shapes = shapely.from_wkb([bytes(r.wkb) for r in nearby]) if nearby else []
+        if len(shapes):
+            mine, _stored = shapely.STRtree(shapes).query(geoms)
+            self.boxed[positions[mine]] = True
         return replace(
             self.surroundings,
             stored=[
                 StoredParcel(r.id, r.code, r.name, r.status, shape)
                 for r, shape in zip(nearby, shapes, strict=True)
+                if not r.replaced
             ],
         )
 
@@ -615,7 +637,11 @@ class _FileCheck:
             return
         staged = store.staged_features(self.session, earlier)
         others = np.array([g for *_, g, _s in staged], dtype=object)
-        found, mine = shapely.STRtree(geoms).query(others, predicate="intersects")
+        tree = shapely.STRtree(geoms)
+        boxed, mine = tree.query(others)
+        self.boxed[[staged[k][0] - 1 for k in boxed]] = True
+        self.boxed[positions[mine]] = True
+        found, mine = tree.query(others, predicate="intersects")
         if not len(found):
             return
         self.meets[[staged[k][0] - 1 for k in found]] = True
@@ -687,7 +713,8 @@ def _outward_float32(bounds: np.ndarray) -> np.ndarray:
 def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[int, tuple]]:
     """Each accepted feature's parcel as the file leaves it: (position in the batch, its
     staged row, store.state_values), the state {"change": "unchanged"} when the upload
-    changes nothing about it."""
+    changes nothing about it. The parcels new to the register are made column by column
+    (`_created_columns`) unless options.rowwise; those already stored one by one."""
     indices = np.asarray(rows.indices, dtype=int)
     stored = store.lock_current(
         session, township.id, options.kind, [rows.codes[i] for i in indices]
@@ -699,10 +726,58 @@ def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[in
         np.array([before[k].geom for k in known], dtype=object), rows.geoms[indices[known]]
     )
     states = []
+    columnwise = not options.rowwise and not options.migration
     for i, parcel, shaped in zip(indices, before, same_shape, strict=True):
+        if parcel is None and columnwise:
+            continue
         outcome, state = _updated_state(parcel, rows, i, bool(shaped), options, now)
         states.append((int(i), store.state_values(state if outcome != "unchanged" else _UNCHANGED)))
+    if columnwise:
+        created = [int(i) for i, parcel in zip(indices, before, strict=True) if parcel is None]
+        made = store.state_rows(_created_columns(rows, created, options, now))
+        states.extend(zip(created, made, strict=True))
     return states
+
+
+def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
+    """The staged columns of the batch's parcels new to the register (positions `created`):
+    a list per column, or one value for all. The same state `_updated_state` makes for a
+    parcel it does not find (tests/test_setwise_import.py compares them)."""
+    statuses = [rows.statuses[i] or "planned" for i in created]
+    areas = rows.areas[created].astype(float).tolist()
+    moments = [rows.moments[i] for i in created] if rows.moments else [None] * len(created)
+    # A file names a few projects: each one's id read once, not once a parcel.
+    named = {id(p): p for p in rows.projects if p is not None}
+    project_ids = {key: p.id for key, p in named.items()}
+    no_helpers = not any(rows.helpers[i] for i in created)
+    columns = {
+        "change": "created",
+        "code": [rows.codes[i] for i in created],
+        "name": [rows.name(i) for i in created],
+        "status": statuses,
+        "project_id": [project_ids.get(id(rows.projects[i])) for i in created],
+        "area_m2": areas,
+        "declared_m2": [rows.declared(i) for i in created],
+        "flags": [store.flags_text(rows.flags[i]) for i in created],
+        "support_ids": "{}"
+        if no_helpers
+        else [store.ids_text({h.id for h in rows.helpers[i]}) for i in created],
+        "happened_at": moments,
+    }
+    verified = [s == "verified" for s in statuses]
+    if not any(verified):
+        return columns
+    signed = lambda value: [value if v else None for v in verified]  # noqa: E731
+    columns.update(
+        verified_by=signed(options.actor),
+        verified_group=signed(options.verifier_group or VERIFICATION_GROUPS[options.kind]),
+        verified_at=[(m or now) if v else None for m, v in zip(moments, verified, strict=True)],
+        verification_recorded_at=signed(now),
+        verification_recorded_by=signed(options.actor),
+        verified_area_m2=[a if v else None for a, v in zip(areas, verified, strict=True)],
+        verification_note=signed(f"verified by upload of {options.filename or 'a file'}"),
+    )
+    return columns
 
 
 _UNCHANGED = {"change": "unchanged"}
@@ -850,10 +925,15 @@ def _codes(frame, name: str, first: int = 0) -> list[str]:
     stem = Path(name).stem
     if "code" not in frame.columns:
         return [f"{stem}-{first + i + 1}" for i in range(len(frame))]
-    return [
-        str(c).strip() if _present(c) else f"{stem}-{first + i + 1}"
-        for i, c in enumerate(frame["code"])
-    ]
+    # A plain list: a pandas column read value by value costs a call per value.
+    return [_text(c) or f"{stem}-{first + i + 1}" for i, c in enumerate(frame["code"].tolist())]
+
+
+def _text(value) -> str:
+    """A cell as stripped text, "" when absent (None, NaN, blank)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).strip()
 
 
 def _present(value) -> bool:
@@ -879,9 +959,10 @@ def _check_code_lengths(codes: list[str], report: Report, first: int = 0) -> Non
 
 def _check_texts(codes: list[str], frame, report: Report, first: int = 0) -> None:
     """Codes printable and names within the text rule (texts.py): refused, never cut."""
-    names = frame["name"] if "name" in frame.columns else [None] * len(codes)
+    names = frame["name"].tolist() if "name" in frame.columns else [None] * len(codes)
     for i, (code, name) in enumerate(zip(codes, names, strict=True)):
-        if why := texts.problem(code, texts.CODE):
+        # Printable ASCII passes the code rule: most codes are asked nothing more.
+        if not (code.isascii() and code.isprintable()) and (why := texts.problem(code, texts.CODE)):
             report.add(first + i + 1, repr(code)[1:-1], "code_not_printable",
                        f"the parcel code {why}")  # fmt: skip
         if _present(name) and (why := texts.problem(str(name), texts.NAME)):
@@ -943,11 +1024,16 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
 
 
 def _check_signoff(rows: "_Rows", stored: dict, rule, report: Report) -> None:
-    """Each feature asking for a status its uploader may not set: an error naming the rule."""
+    """Each feature asking for a status its uploader may not set: an error naming the rule.
+    The rule depends on the stored and the asked status alone, so it is asked once a pair."""
+    said: dict[tuple, tuple | None] = {}
     for i, status in enumerate(rows.statuses):
         if status is None:
             continue
-        refusal = rule(stored.get(rows.codes[i]), status)
+        pair = (stored.get(rows.codes[i]), status)
+        if pair not in said:
+            said[pair] = rule(*pair)
+        refusal = said[pair]
         if refusal:
             way, message, params = refusal
             params = {**params, "variant": way.removeprefix("signoff_"), "asked": status}
@@ -965,7 +1051,7 @@ def _statuses(
         base = [options.status] * len(frame)
     else:
         base = []
-        for i, value in enumerate(frame["status"]):
+        for i, value in enumerate(frame["status"].tolist()):
             status = str(value).strip().lower() if _present(value) else None
             # Demolition's "delivered" is read as demolished; land is never demolished.
             other = "demolished" if options.kind == "land" else None
@@ -1062,11 +1148,11 @@ def _projects(
     if "project" not in frame.columns:
         return [None] * len(frame)
     found = []
-    for i, value in enumerate(frame["project"]):
-        if not _present(value):
+    for i, value in enumerate(frame["project"].tolist()):
+        code = _text(value)
+        if not code:
             found.append(None)
             continue
-        code = str(value).strip()
         if code not in cache:
             try:
                 cache[code] = find_project(session, code)
@@ -1082,7 +1168,7 @@ def _supporters(session, frame, host, codes, report: Report, first: int = 0) -> 
     if "support" not in frame.columns:
         return [[] for _ in range(len(frame))]
     out = []
-    for i, value in enumerate(frame["support"]):
+    for i, value in enumerate(frame["support"].tolist()):
         names = (
             [n.strip() for n in str(value).replace("、", ",").split(",")] if _present(value) else []
         )
@@ -1145,7 +1231,7 @@ class _Rows:
     def _names(self) -> list[str | None]:
         if "name" not in self.frame.columns:
             return [None] * len(self.codes)
-        return [str(v) if _present(v) else None for v in self.frame["name"]]
+        return [str(v) if _present(v) else None for v in self.frame["name"].tolist()]
 
 
 def _updated_state(parcel, rows: _Rows, i, same_shape, options, now) -> tuple[str, dict]:

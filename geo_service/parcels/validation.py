@@ -455,20 +455,23 @@ def _numbering(positions, count: int) -> list[int]:
     return [int(p) + 1 for p in (range(count) if positions is None else positions)]
 
 
-def check_limits(frame: gpd.GeoDataFrame, name: str) -> None:
+def check_limits(frame: gpd.GeoDataFrame, name: str, limit: int | None = -1) -> None:
     """Refuse a file with more features, or a feature with more vertices, than anyone
     surveys: one such parcel would make every map page heavy for everyone."""
-    check_count(len(frame), name)
+    check_count(len(frame), name, limit)
     check_vertices(frame, name)
 
 
-def check_count(count: int, name: str) -> None:
-    settings = get_settings()
-    if count > settings.max_features_per_file:
+def check_count(count: int, name: str, limit: int | None = -1) -> None:
+    """`limit`: -1 for MAX_FEATURES_PER_FILE, None for none (an admin's bulk load)."""
+    if limit is None:
+        return
+    limit = get_settings().max_features_per_file if limit == -1 else limit
+    if count > limit:
         raise UploadRefused(
             f"{name}: {count:,} features, more than the limit of "
-            f"{settings.max_features_per_file:,} per file (MAX_FEATURES_PER_FILE); "
-            "split the file"
+            f"{limit:,} per file (MAX_FEATURES_PER_FILE); split the file, "
+            "or an administrator loads it in bulk mode"
         )
 
 

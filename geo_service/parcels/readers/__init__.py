@@ -159,19 +159,24 @@ def open_features(
     batch_size: int = 20_000,
     columns: str | None = None,
     place: crsmod.Place | None = None,
+    limit: int | None = -1,
 ) -> FeatureStream:
     """Like read_features, in batches of `batch_size` features. GeoPackages and Shapefiles
     are read batch by batch, so memory stays flat whatever the file's size; other formats
     are read whole (they are small in practice) and then cut. `place`: the declared
-    township's, which settles the zone of plain eastings in a file with no CRS."""
+    township's, which settles the zone of plain eastings in a file with no CRS. `limit`:
+    the most features a file may hold (-1: MAX_FEATURES_PER_FILE; None: no limit, an
+    admin's bulk load)."""
     path, name, override, encoding = _asked(path, crs, encoding)
     with _unreadable_refused(path, name):
         kind = _kind(path, name)
         if kind in (vector.GEOPACKAGE, vector.SHAPEFILE):
-            stream = _stream_vector(path, kind, name, override, encoding, layer, batch_size, place)
+            stream = _stream_vector(
+                path, kind, name, override, encoding, layer, batch_size, place, limit
+            )
             if stream is not None:
                 return stream
-        read = _read(path, name, override, encoding, layer, None, columns, place)
+        read = _read(path, name, override, encoding, layer, None, columns, place, limit=limit)
     return _frame_stream(read, batch_size)
 
 
@@ -196,13 +201,15 @@ def _frame_stream(read: ReadResult, batch_size: int) -> FeatureStream:
     )
 
 
-def _stream_vector(path, kind, name, override, encoding, layer, batch_size, place=None):
+def _stream_vector(
+    path, kind, name, override, encoding, layer, batch_size, place=None, limit: int | None = -1
+):
     """A GeoPackage or Shapefile read batch by batch; None when GDAL cannot count it."""
     used, read_encoding, chosen, info = vector.layer_info(path, kind, name, encoding, layer)
     count = info["features"]
     if count is None or count < 0:
         return None
-    check_count(count, name)
+    check_count(count, name, limit)
     renames = _canonical_columns(list(info["fields"]))
     declared = SourceCRS(CRS.from_user_input(info["crs"])) if info["crs"] else None
 
@@ -290,13 +297,13 @@ def _unreadable_refused(path: Path, name: str):
         raise UploadRefused(f"{name}: could not be read ({detail})") from None
 
 
-def _read(path, name, override, encoding, layer, limits, columns=None, place=None):
+def _read(path, name, override, encoding, layer, limits, columns=None, place=None, limit=-1):
     kind = _kind(path, name)
     if kind in SURVEYOR_SUFFIXES:  # the only readers that take a table's column names
         raw = _read_surveyor_file(path, name, kind, override, encoding, layer, columns, place)
     else:
         raw = _READERS[kind](path, name, kind, override, encoding, layer, limits, place)
-    return _finish(raw, name, override, place)
+    return _finish(raw, name, override, place, limit)
 
 
 def _kind(path: Path, name: str) -> str:
@@ -504,12 +511,12 @@ def _is_boundary_text(path, member, name) -> bool:
     return boundary_points.looks_like(found[1])
 
 
-def _finish(raw: _Raw, name, override, place=None) -> ReadResult:
+def _finish(raw: _Raw, name, override, place=None, limit: int | None = -1) -> ReadResult:
     """What every format's features go through once read: the file-level limits, the CRS
     (--crs, else the file's, else inferred) checked against the accepted set, canonical
     columns and 2D shapes."""
     frame = raw.frame
-    check_limits(frame.rename(columns=_canonical_columns(frame.columns)), name)
+    check_limits(frame.rename(columns=_canonical_columns(frame.columns)), name, limit)
     declared = raw.source or (SourceCRS(frame.crs) if frame.crs is not None else None)
 
     def bounds():
