@@ -3,14 +3,14 @@
 No change of its own: the two were written side by side from 0025, and a schema has one
 head.
 
-Revision ID: 0027_field_photos_and_setwise_imports
+Revision ID: 0027_field_and_imports
 Revises: 0026f_with_photos, 0026i_setwise_imports
 Create Date: 2026-12-07
 """
 
 from collections.abc import Sequence
 
-revision: str = "0027_field_photos_and_setwise_imports"
+revision: str = "0027_field_and_imports"
 down_revision: str | Sequence[str] | None = ("0026f_with_photos", "0026i_setwise_imports")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
