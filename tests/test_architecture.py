@@ -197,3 +197,17 @@ def test_every_module_has_a_place_and_every_part_says_what_it_holds():
     for part in PARTS:
         init = PACKAGE / part / "__init__.py"
         assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))), part
+
+
+def test_the_migrations_have_one_head_and_ids_that_fit_alembic_version():
+    """Helpers write migrations side by side and a merge revision joins them: a second head
+    stops `db upgrade`, and an id over 32 characters fails only when it is applied
+    (alembic_version.version_num is varchar(32))."""
+    from alembic.script import ScriptDirectory
+
+    from geo_service.database import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config("postgresql://unused@localhost/x"))
+    assert len(scripts.get_heads()) == 1
+    too_long = [r.revision for r in scripts.walk_revisions() if len(r.revision) > 32]
+    assert too_long == []
