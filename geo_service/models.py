@@ -353,6 +353,7 @@ class ParcelPhoto(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"))
+    district_id: Mapped[int] = _district()  # the parcel's, referenced with it (0027)
     version: Mapped[int] = mapped_column(Integer)
     # The file as the phone sent it (what a resend is recognised by), the display-size JPEG,
     # the thumbnail and, when kept, the camera's original.
