@@ -73,32 +73,40 @@ def read_rows(sql: str, params: dict | None = None) -> list[tuple]:
     Any other read goes through session_scope."""
     statement = _driver_sql(sql)
     for attempt in (1, 2):
-        pooled = _read_connection()
+        pooled, on_replica = _read_connection()
         try:
             return pooled.driver_connection.execute(statement, params or {}).fetchall()
         except psycopg.Error as exc:
+            # As SQLAlchemy would have raised it: the API's handlers map DataError to 400
+            # (a NUL in a parameter, say) and an outage to 503, never a 500.
+            error = DBAPIError.instance(statement, params, exc, psycopg.Error)
+            if attempt == 1 and on_replica and isinstance(exc, psycopg.OperationalError):
+                # A replica that went away under a pooled connection: the primary answers
+                # this read, and the next ones until the replica is tried again.
+                pooled.invalidate()
+                _replica_failed(error)
+                continue
             if attempt == 1 and pooled.driver_connection.broken:
                 pooled.invalidate()  # the server restarted since: once more, connected anew
                 continue
-            # As SQLAlchemy would have raised it: the API's handlers map DataError to 400
-            # (a NUL in a parameter, say) and an outage to 503, never a 500.
-            raise DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
+            raise error from exc
         finally:
             pooled.close()
     raise AssertionError("unreachable")
 
 
 def _read_connection():
-    """A pooled connection for read_rows: on the read replica when there is one and it
-    answers (the token and the data of one page or tile are then both the replica's, so
-    the token never runs ahead of the data), else on the primary."""
+    """A pooled connection for read_rows, and whether it is the replica's: on the read
+    replica when there is one and it answers (the token and the data of one page or tile
+    are then both the replica's, so the token never runs ahead of the data), else on the
+    primary."""
     settings = get_settings()
     if settings.database_replica_url and time.monotonic() >= _replica_down_until:
         try:
-            return _read_engine(settings.database_replica_url).raw_connection()
+            return _read_engine(settings.database_replica_url).raw_connection(), True
         except DBAPIError as exc:
             _replica_failed(exc)
-    return _read_engine(settings.database_url).raw_connection()
+    return _read_engine(settings.database_url).raw_connection(), False
 
 
 @lru_cache
