@@ -293,6 +293,12 @@ def _finish_report(session, checked: "_FileCheck", result: ImportReport) -> int:
     return int(checked.accepted.sum())
 
 
+# New parcels from one file past which the planner's figures are refreshed at once: until
+# autovacuum came round, a second import of the file looked its codes up on plans made
+# for a far smaller table (tests/test_bulk_import.py took 28 s in one run, 156 s in another).
+ANALYZE_AFTER = 10_000
+
+
 def _store(session, path, checked: "_FileCheck", result, options, township, progress) -> None:
     """Write the staged parcels under a new upload row, which keeps the file. The row is
     written once, report included (uploads are append-only, migration 0023): its id is
@@ -329,7 +335,7 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
         actor=options.actor,
         now=checked.now,
         boxed=None if options.rowwise else np.flatnonzero(checked.boxed) + 1,
-        analyze=options.bulk,
+        analyze=options.bulk or result.created >= ANALYZE_AFTER,
     )
     if progress:
         progress(result.created + result.changed + result.unchanged)
