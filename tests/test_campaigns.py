@@ -3,6 +3,7 @@ each with its own targets and figures; the campaign every view shows by default;
 "today" that the register, the 两逾 list and the pace agree on."""
 
 import io
+import re
 from datetime import date, datetime, time
 
 import pytest
@@ -349,6 +350,32 @@ def test_a_campaign_across_the_new_year_has_its_own_quarters(two_campaigns):
     assert [r["period"] for r in months.rows if r.get("township") == "新店镇"] == [
         "2016-11", "2016-12", "2017-01", "2017-02", "2017-03", "2017-04"
     ]  # fmt: skip
+
+
+def test_the_period_pickers_offer_a_campaign_across_the_new_year_its_own_periods(two_campaigns):
+    """跨年攻坚 (October 2016 – June 2017): /rankings and the board offer 2016Q4, 2017Q1,
+    2017Q2 and its nine months (no whole year: it is none), as explicit periods, so its
+    2017 quarters are reached; 攻坚2017 keeps its four quarters and its whole year."""
+    session = two_campaigns
+    campaigns.create_campaign(
+        session, name="跨年攻坚", first_day=date(2016, 10, 1), last_day=date(2017, 6, 30),
+        actor="tests",
+    )  # fmt: skip
+    session.commit()
+    from conftest import signed_in_page
+
+    page = signed_in_page("leader_city")
+    winter = {"campaign": "跨年攻坚", "district": "晋安区"}
+    months = [f"2016-{m}" for m in (10, 11, 12)] + [f"2017-0{m}" for m in range(1, 7)]
+    for path in ("/rankings", "/board"):
+        shown = page.get(path, params={**winter, "period": "2017Q2"}).text
+        offered = re.findall(r'<option value="([^"]+)"', shown)
+        assert [v for v in offered if v[0].isdigit()] == ["2016Q4", "2017Q1", "2017Q2", *months]
+        assert '<option value="2017Q2" selected>' in shown, path
+        assert "跨年攻坚" in shown and "2017Q2" in shown
+    year = re.findall(r'<option value="(\d[^"]*)"', page.get("/board").text)
+    assert year[:4] == ["2017Q1", "2017Q2", "2017Q3", "2017Q4"] and year[-1] == "2017"
+    assert len(year) == 4 + 12 + 1
 
 
 def test_a_closed_campaign_stands_as_on_its_last_day(two_campaigns, tmp_path):

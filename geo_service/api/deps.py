@@ -100,7 +100,17 @@ BboxQuery = Annotated[
     Query(description="minLon,minLat,maxLon,maxLat"),
     AfterValidator(parse_bbox),
 ]
-QuarterQuery = Annotated[int | None, Query(ge=1, le=4, description="as at the end of a quarter")]
+# A quarter number names the campaign's first quarter of that number: a campaign longer
+# than a year reaches a later one by a period (2017Q2) or a day, where a route takes one.
+QuarterQuery = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=4,
+        description="as at the end of the campaign's first quarter of that number (a campaign "
+        "across the new year: 4 is its Q4 of the first year, 1 its Q1 of the next)",
+    ),
+]
 # A tile address: zoom 0..24 and x, y inside the zoom's grid (checked again with the zoom).
 ZoomPath = Annotated[int, Path(ge=0, le=24)]
 TilePath = Annotated[int, Path(ge=0, le=2**24 - 1)]

@@ -55,6 +55,14 @@ class CampaignView:
             day = found[-1].end + timedelta(days=1)
         return found
 
+    def months(self) -> list[Period]:
+        """The calendar months the campaign's days fall in, in order."""
+        found, day = [], self.first_day
+        while day <= self.last_day:
+            found.append(Period(day.year, month=day.month))
+            day = found[-1].end + timedelta(days=1)
+        return found
+
     def quarter_end(self, number: int) -> date:
         """The last day of the campaign's quarter `number` (1-4: the calendar quarter of
         that number among its quarters, the earlier one if it runs over a year), held

@@ -24,7 +24,9 @@ def map_command(
     year: int | None = typer.Option(
         None, callback=_year, help="the campaign year (default: configured)"
     ),
-    quarter: int | None = typer.Option(None, min=1, max=4, help="as at the end of a quarter"),
+    quarter: int | None = typer.Option(
+        None, min=1, max=4, help="as at the end of the campaign's first quarter of that number"
+    ),
     campaign: str | None = typer.Option(
         None, help="the campaign (default: the one a --year names, else the one under way today)"
     ),

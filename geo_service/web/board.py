@@ -61,7 +61,7 @@ def board_router() -> APIRouter:
             request, "board.html", data=boards.board(session, view),
             place=view.district or find_city(session).name, kind_label=KIND_LABELS,
             recent_kind={label: kind for kind, label in boards.KIND_LABELS.items()},
-            choices=period_choices(request, view.period.year), period=str(view.period),
+            choices=period_choices(request, view.campaign), period=str(view.period),
         )  # fmt: skip
         return remember(request, HTMLResponse(page))
 

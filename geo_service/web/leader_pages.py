@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query, Request
 from geo_service.accounts import permissions
 from geo_service.api.auth import PageUser
 from geo_service.api.deps import SessionDep
-from geo_service.campaign import rankings
+from geo_service.campaign import campaigns, rankings
+from geo_service.campaign.campaigns import CampaignView
 from geo_service.errors import NotFound
 from geo_service.periods import Period, parse_period
 from geo_service.relocation import tallies as relocation
@@ -30,15 +31,20 @@ PARTS = {
 CASE_KINDS = {"handover": N_("overdue, not resettled"), "title": N_("overdue, no title")}
 
 
-def period_choices(request, year: int) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The picker's options: (group, [(value, label)]), quarters, months, the year."""
+def period_choices(request, campaign: CampaignView) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The picker's options: (group, [(value, label)]), the campaign's quarters and months
+    as explicit periods (2016Q4, 2017-01: a campaign across the new year offers both
+    years'), then the whole year for a calendar-year campaign (any other ends with its last
+    quarter already)."""
     _ = gettext_for(request)
-    quarters = [(f"{year}Q{q}", _("%(year)s Q%(quarter)s") % {"year": year, "quarter": q})
-                for q in range(1, 5)]  # fmt: skip
-    months = [(f"{year}-{m:02d}", _("%(year)s, month %(month)s") % {"year": year, "month": m})
-              for m in range(1, 13)]  # fmt: skip
-    whole = [(str(year), _("%(year)s, whole year") % {"year": year})]
-    return [(_("Quarter"), quarters), (_("Month"), months), (_("Year"), whole)]
+    quarters = [(str(q), _("%(year)s Q%(quarter)s") % {"year": q.year, "quarter": q.quarter})
+                for q in campaign.quarters()]  # fmt: skip
+    months = [(str(m), _("%(year)s, month %(month)s") % {"year": m.year, "month": m.month})
+              for m in campaign.months()]  # fmt: skip
+    choices = [(_("Quarter"), quarters), (_("Month"), months)]
+    if (year := campaign.calendar_year) is not None:
+        choices.append((_("Year"), [(str(year), _("%(year)s, whole year") % {"year": year})]))
+    return choices
 
 
 def chosen_period(text: str | None) -> tuple[Period | None, str]:
@@ -79,15 +85,16 @@ def leader_pages_router() -> APIRouter:
                 return refusals.forbidden(request, session, who, "/rankings")
         picked, value = chosen_period(period)
         try:
-            found = rankings.rank(
-                session, level, picked, district=district or None, campaign=campaign or None
+            chosen = campaigns.resolve(
+                session, campaign or None, as_of=picked.end if picked else None
             )
+            place = district or None
+            found = rankings.rank(session, level, picked, district=place, campaign=chosen)
         except NotFound:
             return refusals.not_found(request, who, campaign, "/rankings")
-        year = parse_period(found["period"]).year
         return render(
             request, "rankings.html", user=who, data=found, level=level, district=district,
-            period=value or found["period"], choices=period_choices(request, year), parts=PARTS,
+            period=value or found["period"], choices=period_choices(request, chosen), parts=PARTS,
             **campaign_choice(session, found["campaign"]),
             districts=[d for d, _t in _places(session, who)], city_wide=allowed is None,
         )  # fmt: skip
