@@ -247,7 +247,7 @@ def tally_export(
     names = [r["district"] for r in rows]
     export.composite = composite_ranking(session, day, district, names, chosen)
     if kind is None:
-        export.relocation = relocation_rows(session, by, year, as_of, district)
+        export.relocation = relocation_rows(session, by, chosen, as_of, district)
     return export
 
 
@@ -301,10 +301,13 @@ def _composite_row(row: dict, level: str, parent: str | None, period) -> dict:
     }
 
 
-def relocation_rows(session, by: str, year: int, as_of, district) -> list[dict]:
-    """Relocation tallied like the export's rows (a series is tallied by township)."""
+def relocation_rows(session, by: str, campaign, as_of, district) -> list[dict]:
+    """Relocation tallied like the export's rows (a series is tallied by township), over
+    the campaign's days."""
     grouping = by if by in ("district", "township", "project") else "township"
-    rows = relocation_tallies.tally(session, by=grouping, year=year, as_of=as_of, district=district)
+    rows = relocation_tallies.tally(
+        session, by=grouping, as_of=as_of, district=district, campaign=campaign
+    )
     return [r.as_dict(grouping) for r in rows]
 
 

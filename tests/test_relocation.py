@@ -614,6 +614,47 @@ def test_rankings_score_households_handed_over_against_the_share_of_the_year(ses
     assert q2["新店镇"]["score"] == 0
 
 
+# Keys over the winter: GS-001's in December 2016, XD-001's in March 2017, XD-002's in May.
+WINTER_FLATS = [
+    ["AZ-1", "1", "101", "120", 118.5, "XD-001", "2016-11-10", "2017-03-01", None],
+    ["AZ-1", "1", "102", "90", 89.0, "XD-001", "2016-11-10", "2017-03-10", None],
+    ["AZ-1", "1", "201", "90", 91.5, "XD-002", "2016-11-10", "2017-05-20", None],
+    ["AZ-1", "2", "101", "120", 121.0, "GS-001", "2016-11-10", "2016-12-20", "2017-02-10"],
+]
+
+
+def test_a_campaign_across_the_new_year_counts_relocation_over_its_days(session, base):
+    """冬春攻坚 (November 2016 – April 2017) counts the keys of December 2016 and of March
+    2017, not May's, against its relocation target (set for 2016, the year it starts in),
+    in the tally, the rankings (its days' share as the plan) and the workbook."""
+    from geo_service.campaign import campaigns
+
+    _loaded(session, base, flats=WINTER_FLATS, when=datetime(2017, 1, 6, tzinfo=UTC))
+    campaigns.create_campaign(
+        session, name="冬春攻坚", first_day=date(2016, 11, 1), last_day=date(2017, 4, 30),
+        actor="t",
+    )  # fmt: skip
+    set_target(session, district="晋安区", township="新店镇", year=2016, households=4,
+               flats=None, m2=None, actor="t")  # fmt: skip
+    session.commit()
+    rows = {r.township: r for r in tally(session, by="township", campaign="冬春攻坚")}
+    xd, gs = rows["新店镇"], rows["鼓山镇"]
+    assert (xd.households_handed_over, xd.flats_handed_over, xd.target_households) == (1, 2, 4)
+    assert (gs.households_handed_over, gs.households_certified) == (1, 1)
+    # The calendar years each see their own part only.
+    by_year = {r.township: r for r in tally(session, by="township", year=2017)}
+    assert (by_year["新店镇"].flats_handed_over, by_year["鼓山镇"].flats_handed_over) == (3, 0)
+    only = {"land": 0.0, "demolition": 0.0, "relocation": 1.0, "milestones": 0.0}
+    ranked = rankings.rank(session, "township", "2017Q1", "晋安区", only, campaign="冬春攻坚")
+    xindian = next(r for r in ranked["rows"] if r["unit"] == "新店镇")["relocation"]
+    share = (date(2017, 3, 31) - date(2016, 11, 1)).days + 1
+    assert xindian["households_handed_over"] == 1
+    assert xindian["period_target_households"] == pytest.approx(4 * share / 181, abs=0.01)
+    export = exports.tally_export(session, by="township", campaign="冬春攻坚")
+    sheet = {r["township"]: r for r in export.relocation}
+    assert (sheet["新店镇"]["flats_handed_over"], sheet["鼓山镇"]["flats_handed_over"]) == (2, 1)
+
+
 def test_the_tally_workbook_has_a_relocation_sheet_with_the_tally_rows(session, base):
     _loaded(session, base)
     export = exports.tally_export(session, by="township", as_of=date(2017, 12, 31))

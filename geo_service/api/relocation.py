@@ -90,10 +90,14 @@ def relocation_router() -> APIRouter:
         year: YearQuery = None,
         as_of: DayQuery = None,
         district: str | None = None,
+        campaign: CampaignQuery = None,
     ):
-        """Households, flats and m² planned, allocated, handed over, certified; targets."""
+        """Households, flats and m² planned, allocated, handed over, certified; targets.
+        Handed over, certified and verified count over the campaign's days."""
         district = _district(session, who, district)
-        rows = tallies.tally(session, by=by, year=year, as_of=as_of, district=district)
+        rows = tallies.tally(
+            session, by=by, year=year, as_of=as_of, district=district, campaign=campaign
+        )
         return [r.as_dict(by) for r in _visible(session, who, rows)]
 
     @router.get("/overdue", response_model=list[schemas.OverdueCase])

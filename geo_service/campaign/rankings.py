@@ -288,7 +288,9 @@ def _relocation_figures(session, level, period: Period, district, campaign) -> d
     """unit → households handed over by the period's end against the straight-line share
     of the annual household target."""
     end = _held(period, campaign)
-    rows = relocation_tallies.tally(session, by=level, year=end.year, as_of=end, district=district)
+    rows = relocation_tallies.tally(
+        session, by=level, as_of=end, district=district, campaign=campaign
+    )
     found = {}
     for row in rows:
         if not row.target_households:

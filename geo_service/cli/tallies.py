@@ -96,7 +96,7 @@ def tally_command(
     day = _day(as_of)
     fmt = _output_format(fmt, output)
     if kind is TallyKind.relocation:
-        _relocation(by.value, year, day, fmt, output)
+        _relocation(by.value, year, day, fmt, output, campaign)
         return
     if compare or period:
         query = dict(by=by.value, kind=kind.value if kind else None, year=year,
@@ -139,10 +139,10 @@ def _compare(compare, period, query: dict, fmt, output) -> None:
     _emit(_render(records, fmt, query["by"]), records, output)
 
 
-def _relocation(by: str, year, day, fmt: Format, output: Path | None) -> None:
+def _relocation(by: str, year, day, fmt: Format, output: Path | None, campaign=None) -> None:
     try:
         with session_scope() as session:
-            rows = relocation_tallies.tally(session, by=by, year=year, as_of=day)
+            rows = relocation_tallies.tally(session, by=by, year=year, as_of=day, campaign=campaign)
     except GeoServiceError as exc:
         _fail(exc)
     records = [r.as_dict(by) for r in rows]

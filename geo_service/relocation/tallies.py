@@ -8,9 +8,10 @@ Relocation households are those compensated with flats (产权调换, or mixed);
 households (货币补偿) are on the roster but have nothing to hand over. A household is
 handed over on the day its last due flat is handed over, titled on the day its last flat
 is certified, and verified on the day 回迁核验组 signed it off (while that sign-off is
-not disputed). Handed over, certified and verified count within the tally's year (from
-1 January up to the day), like verified areas; planned and allocated are everything on
-record.
+not disputed). Handed over, certified and verified count within the campaign's days (from
+its first day up to the day, a campaign across the new year in both years), like verified
+areas; planned and allocated are everything on record. A relocation target is set by year:
+a campaign's is the one of the year it starts in, as its land targets' year is.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from geo_service import periods as clock
 from geo_service.campaign import campaigns
-from geo_service.campaign.tallies import CAMPAIGN_TZ, VALID_DURING, end_of_day
+from geo_service.campaign.campaigns import CampaignView
+from geo_service.campaign.tallies import CAMPAIGN_TZ, VALID_DURING, campaign_and_day, end_of_day
 from geo_service.errors import InvalidInput
 from geo_service.models import AdminUnit, Project, RelocationTarget
 from geo_service.relocation.households import shown_name
@@ -168,32 +170,44 @@ class RelocationRow:
         return data
 
 
+def campaign_days(
+    session: Session,
+    campaign: "str | CampaignView | None" = None,
+    year: int | None = None,
+    as_of: date | None = None,
+) -> tuple[CampaignView, date]:
+    """The campaign a relocation figure is for (named, else the one a year names, else the
+    one holding the day, else the one shown) and the day it counts up to: the day asked
+    for, else today, held within the campaign's days as the land tallies hold theirs."""
+    chosen, as_of = campaign_and_day(session, campaign, year, as_of)
+    return chosen, min(chosen.reference_day(as_of), chosen.last_day)
+
+
 def tally(
     session: Session,
     by: str = "township",
     year: int | None = None,
     as_of: date | None = None,
     district: str | None = None,
+    campaign: "str | CampaignView | None" = None,
 ) -> list[RelocationRow]:
     """Households, flats and m² planned, allocated, handed over and certified per group,
-    with the year's relocation targets (handed over ÷ target is the progress)."""
+    with the campaign's relocation targets (handed over ÷ target is the progress)."""
     if by not in GROUPINGS:
         raise InvalidInput(f"--by must be one of {', '.join(GROUPINGS)}")
-    if as_of is not None and year is not None and as_of.year != year:
-        raise InvalidInput(f"--as-of {as_of} is not in {year}: a tally is for one year")
-    year = year or (as_of.year if as_of else get_settings().campaign_year)
-    w = world(session, as_of, day=as_of or default_day(year, session))
+    chosen, day = campaign_days(session, campaign, year, as_of)
+    w = world(session, as_of, day=day)
     only = find_district(session, district).id if district else None
     rows: dict[tuple, RelocationRow] = {}
     if by == "project":
-        _tally_projects(w, rows, year, only)
+        _tally_projects(w, rows, chosen.first_day, only)
     else:
-        _tally_units(w, rows, by, year, only)
-        _add_targets(session, w, rows, by, year, only)
+        _tally_units(w, rows, by, chosen.first_day, only)
+        _add_targets(session, w, rows, by, chosen.year, only)
     return sorted(rows.values(), key=lambda r: (r.district, r.township or "", r.project or ""))
 
 
-def _tally_units(w: _World, rows: dict, by: str, year: int, only: int | None) -> None:
+def _tally_units(w: _World, rows: dict, by: str, since: date, only: int | None) -> None:
     for h in w.households.values():
         if not relocating(h):
             continue
@@ -203,12 +217,12 @@ def _tally_units(w: _World, rows: dict, by: str, year: int, only: int | None) ->
             continue
         unit = district if by == "district" else township
         row = rows.setdefault(unit.id, _unit_row(w, unit))
-        _count_household(w, row, h, year)
+        _count_household(w, row, h, since)
         for flat in w.flats_of.get(h["id"], []):
-            _count_flat(w, row, flat, year)
+            _count_flat(w, row, flat, since)
 
 
-def _tally_projects(w: _World, rows: dict, year: int, only: int | None) -> None:
+def _tally_projects(w: _World, rows: dict, since: date, only: int | None) -> None:
     for p in w.projects.values():
         if only and p["district_id"] != only:
             continue
@@ -227,12 +241,12 @@ def _tally_projects(w: _World, rows: dict, year: int, only: int | None) -> None:
             row = rows[h["project_id"]]
             row.households_planned += 1
             row.households_allocated += bool(w.flats_of.get(h["id"]))
-            row.households_handed_over += _in_year(w.handed_on(h), year, w.day)
-            row.households_certified += _in_year(w.titled_on(h), year, w.day)
-            row.households_verified += _in_year(verified_on(h), year, w.day)
+            row.households_handed_over += _counted(w.handed_on(h), since, w.day)
+            row.households_certified += _counted(w.titled_on(h), since, w.day)
+            row.households_verified += _counted(verified_on(h), since, w.day)
     for flat in w.flats:
         if flat["project_id"] in rows:
-            _count_flat(w, rows[flat["project_id"]], flat, year, allocated_only=False)
+            _count_flat(w, rows[flat["project_id"]], flat, since, allocated_only=False)
 
 
 def _unit_row(w: _World, unit: AdminUnit) -> RelocationRow:
@@ -242,14 +256,14 @@ def _unit_row(w: _World, unit: AdminUnit) -> RelocationRow:
     return RelocationRow(district=district, township=unit.name, project=None, project_name=None)
 
 
-def _count_household(w: _World, row: RelocationRow, h: dict, year: int) -> None:
+def _count_household(w: _World, row: RelocationRow, h: dict, since: date) -> None:
     row.households_planned += 1
     row.flats_planned += h["flats_due"]
     row.m2_planned += h["area_due_m2"] or 0.0
     row.households_allocated += bool(w.flats_of.get(h["id"]))
-    row.households_handed_over += _in_year(w.handed_on(h), year, w.day)
-    row.households_certified += _in_year(w.titled_on(h), year, w.day)
-    row.households_verified += _in_year(verified_on(h), year, w.day)
+    row.households_handed_over += _counted(w.handed_on(h), since, w.day)
+    row.households_certified += _counted(w.titled_on(h), since, w.day)
+    row.households_verified += _counted(verified_on(h), since, w.day)
 
 
 def verified_on(household: dict) -> date | None:
@@ -260,23 +274,24 @@ def verified_on(household: dict) -> date | None:
     return _date(household.get("signed_off_on"))
 
 
-def _count_flat(w: _World, row: RelocationRow, flat: dict, year: int, allocated_only=True):
+def _count_flat(w: _World, row: RelocationRow, flat: dict, since: date, allocated_only=True):
     allocated = flat["household_id"] is not None and _on(flat["allocated_on"], w.day, True)
     if not allocated:
         return
     area = flat["floor_area_m2"]
     row.flats_allocated += 1
     row.m2_allocated += area
-    if _in_year(_date(flat["handed_over_on"]), year, w.day):
+    if _counted(_date(flat["handed_over_on"]), since, w.day):
         row.flats_handed_over += 1
         row.m2_handed_over += area
-    if _in_year(_date(flat["certified_on"]), year, w.day):
+    if _counted(_date(flat["certified_on"]), since, w.day):
         row.flats_certified += 1
         row.m2_certified += area
 
 
-def _in_year(day: date | None, year: int, until: date) -> bool:
-    return day is not None and date(year, 1, 1) <= day <= until
+def _counted(day: date | None, since: date, until: date) -> bool:
+    """Whether a hand-over, title or sign-off falls in the days counted (the campaign's)."""
+    return day is not None and since <= day <= until
 
 
 def _add_targets(session, w: _World, rows: dict, by: str, year: int, only) -> None:
@@ -521,12 +536,16 @@ def _open_by_district(session: Session, as_of: date | None, day: date | None = N
 
 
 def township_links(
-    session: Session, year: int | None = None, as_of: date | None = None, district=None
+    session: Session,
+    year: int | None = None,
+    as_of: date | None = None,
+    district=None,
+    campaign: "str | CampaignView | None" = None,
 ) -> list[dict]:
     """Per resettlement project and township it takes households from: households due a
-    flat there, and those handed over in the year (the map's lines)."""
-    year = year or (as_of.year if as_of else get_settings().campaign_year)
-    w = world(session, as_of, day=as_of or default_day(year, session))
+    flat there, and those handed over in the campaign (the map's lines)."""
+    chosen, day = campaign_days(session, campaign, year, as_of)
+    w = world(session, as_of, day=day)
     only = find_district(session, district).id if district else None
     links: dict[tuple[int, int], dict] = {}
     for h in w.households.values():
@@ -544,5 +563,5 @@ def township_links(
             },
         )
         link["households"] += 1
-        link["handed_over"] += _in_year(w.handed_on(h), year, w.day)
+        link["handed_over"] += _counted(w.handed_on(h), chosen.first_day, w.day)
     return sorted(links.values(), key=lambda x: (x["project"], x["township"]))
