@@ -182,3 +182,28 @@ def test_an_outline_sent_twice_with_one_key_is_stored_once(api, db, tmp_path):
     assert first.status_code == again.status_code == 201, first.text
     assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
     assert count_rows("uploads") == 1 and count_rows("parcel_versions") == 1
+
+
+def test_a_refused_outline_sent_again_gets_the_same_refusal_and_writes_nothing(api, db, tmp_path):
+    """A refused file's answer is kept under its key too: the phone that lost the 422 and
+    sends the outline again hears the same refusal, and nothing is judged or stored again."""
+    point = {"type": "Point", "coordinates": [XINDIAN[0], XINDIAN[1]]}
+    feature = {"type": "Feature", "properties": {"code": "FA-BAD"}, "geometry": point}
+    path = tmp_path / "FA-BAD.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    headers = {**auth("land_xd"), "Idempotency-Key": "phone-1-0007", "Accept-Language": "zh-CN"}
+
+    def send():
+        files = {"file": (path.name, path.read_bytes())}
+        form = {"kind": "land", "township": "新店镇"}
+        return api.post("/api/uploads", data=form, files=files, headers=headers)
+
+    first = send()
+    assert first.status_code == 422, first.text
+    assert "not_polygon" in {p["rule"] for p in first.json()["report"]["problems"]}
+    assert "Idempotent-Replayed" not in first.headers and count_rows("replayed_requests") == 1
+    again = send()
+    assert again.status_code == 422 and again.json() == first.json(), again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert count_rows("uploads") == count_rows("parcel_versions") == 0
+    assert count_rows("replayed_requests") == 1

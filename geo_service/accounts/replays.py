@@ -4,8 +4,9 @@ A phone in the field sends its queued sign-offs when a signal returns; the signa
 after the server stored one and before the phone heard the answer, so the phone sends it
 again with the same key. The first answer is kept per user and key (replayed_requests,
 migration 0026f) in the same transaction as the write it answers: a replay gets that answer
-and nothing is done twice. Only answers of writes that happened are kept: a refused request
-changed nothing, so sending it again is safe and is judged again.
+and nothing is done twice. Answers of writes that happened are kept, and a file's refusal
+(api/uploads: its checks ran over the whole file, the phone heard "refused"); any other
+refused request changed nothing and is judged again when sent again.
 
 Two sends of one key at once wait for each other (a transaction-scoped advisory lock on the
 user and key), so the second finds the first's answer rather than acting too.

@@ -27,6 +27,14 @@ async def conflict(request: Request, exc: IntegrityError) -> JSONResponse:
 
 
 async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
+    response = _refusal(request, http_status(exc), str(exc), refusal_body(request, exc), exc)
+    response.headers.update(retry_after(exc))
+    return response
+
+
+def refusal_body(request: Request, exc: GeoServiceError) -> dict:
+    """A domain refusal's JSON body: the detail, the pages' words for it when the request
+    names a language, and the report of a refused file."""
     body = {"detail": str(exc)}
     if request.headers.get("accept-language"):
         from geo_service.web.problems import error_words
@@ -40,9 +48,7 @@ async def domain_error(request: Request, exc: GeoServiceError) -> JSONResponse:
 
         said = roster_with_words if isinstance(report, RosterReport) else with_words
         body["report"] = said(json.loads(json.dumps(report.as_dict(), default=str)), request)
-    response = _refusal(request, http_status(exc), str(exc), body, exc)
-    response.headers.update(retry_after(exc))
-    return response
+    return body
 
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,8 +90,13 @@ def _describe(error: dict) -> str:
     return f"{place} {name}: {message}" if name else f"{place}: {message}"
 
 
-def _refusal(request: Request, status: int, detail: str, body: dict | None = None, exc=None):
+def note_refusal(request: Request, status: int, detail: str) -> None:
+    """The one log line of a refusal."""
     log.info("refused: %s", detail, extra=_where(request, status))
+
+
+def _refusal(request: Request, status: int, detail: str, body: dict | None = None, exc=None):
+    note_refusal(request, status, detail)
     if is_page_request(request):
         return page_error(request, status, detail, exc)
     return _body(status, detail, body)

@@ -12,7 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from geo_service import actions, scratch
-from geo_service.api import once, schemas
+from geo_service.api import handlers, once, schemas
 from geo_service.api.auth import SignedIn
 from geo_service.api.deps import KIND_PATTERN, SessionDep
 from geo_service.errors import TooLarge, UploadRefused
@@ -104,6 +104,8 @@ def uploads_router() -> APIRouter:
             try:
                 report = actions.upload(session, who, path, options)
             except UploadRefused as exc:
+                if asked is not None:
+                    return _refused_once(request, session, asked, exc)
                 if report_format == "json" or exc.report is None:
                     raise
                 session.rollback()
@@ -155,6 +157,21 @@ def _report_file(report, fmt: str, status_code: int, folder: Path) -> Response:
 def _attachment(filename: str) -> dict:
     # HTTP headers are Latin-1: Chinese file names travel percent-encoded (RFC 6266).
     return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
+
+
+def _refused_once(request: Request, session, asked, exc: UploadRefused) -> JSONResponse:
+    """A refused file's answer kept under its key like a stored one's: sent again, the same
+    422 comes back and the file is not judged a second time (its checks may take minutes,
+    and a phone must not see a refusal turn into a store it never confirmed)."""
+    session.rollback()
+    # The rollback let go of the key's lock: a twin sent meanwhile may have answered.
+    replayed = once.earlier(session, asked)
+    if replayed is not None:
+        return replayed
+    body = handlers.refusal_body(request, exc)
+    once.keep(session, asked, 422, body)
+    handlers.note_refusal(request, 422, str(exc))
+    return JSONResponse(body, status_code=422)
 
 
 def _digest(path: Path) -> str:
