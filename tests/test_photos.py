@@ -157,6 +157,31 @@ def test_a_large_photo_is_made_display_size_and_upright(client, parcels):
         assert image.size == (800, 1600)
 
 
+def test_an_iphone_heic_is_shown_as_a_jpeg_and_kept_as_it_was_taken(client, parcels):
+    """A HEIC (made by pillow-heif, as an iPhone writes it, 3000×2000 with its EXIF time)
+    sent as the photo: the page shows a display-size JPEG, the HEIC is the original."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    exif = exif_with("2017:05:02 09:15:30")
+    Image.new("RGB", (3000, 2000), (30, 120, 200)).save(out, "HEIF", quality=60, exif=exif)
+    heic = out.getvalue()
+    assert heic[4:12] == b"ftypheic"
+    files = {"photo": ("IMG_0001.HEIC", heic, "image/heic")}
+    sent = client.post(f"/api/parcels/{parcels['XD-P1']}/photos", files=files,
+                       headers=auth("land_xd"))  # fmt: skip
+    assert sent.status_code == 201, sent.text
+    body = sent.json()
+    assert body["taken_at"] == "2017-05-02T09:15:30+08:00"
+    display = client.get(body["url"], headers=auth("land_xd"))
+    assert display.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(display.content)) as image:
+        assert (image.format, image.size) == ("JPEG", (1600, 1067))
+    original = client.get(body["original_url"], headers=auth("land_xd"))
+    assert original.headers["content-type"] == "image/heic" and original.content == heic
+
+
 # Each case with its own refusal; one database set-up for all (the suite's time is counted).
 NO_PHOTOS = {
     "pdf": (b"%PDF-1.4 not a photo", "photo_not_image"),

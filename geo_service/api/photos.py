@@ -116,7 +116,7 @@ def photos_router() -> APIRouter:
         parcel_id: IdPath,
         session: SessionDep,
         who: SignedIn,
-        photo: Annotated[UploadFile, File(description="the photo (JPEG, PNG or WebP)")],
+        photo: Annotated[UploadFile, File(description="the photo (JPEG, PNG, WebP or HEIC)")],
         original: Annotated[
             UploadFile | None, File(description="the camera's original, to keep as well")
         ] = None,

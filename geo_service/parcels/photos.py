@@ -14,9 +14,10 @@ import hashlib
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -28,8 +29,12 @@ from geo_service.parcels import kept_files
 from geo_service.periods import CHINA
 from geo_service.settings import get_settings
 
-# What Pillow reads that browsers show; a phone's HEIC is turned into JPEG by the page.
-MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# An iPhone's HEIC (a browser that cannot draw it on a canvas sends it as taken): Pillow
+# reads it through pillow-heif's opener, the page gets a JPEG made from it.
+pillow_heif.register_heif_opener()
+MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}
+# Formats no browser is sure to show: kept as the original, shown as the display JPEG.
+_NOT_SHOWN = {"image/heic"}
 SIZES = ("display", "thumb", "original")
 # A phone clock a little ahead is no reason to refuse; a day ahead is a wrong clock.
 _FUTURE_SLACK = timedelta(hours=1)
@@ -112,10 +117,10 @@ def check_image(content: bytes, name: str) -> Picture:
         width, height, mime = 0, 0, "bomb"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise _refused(
-            name, "photo_not_image", "not an image (JPEG, PNG or WebP) or a damaged one"
+            name, "photo_not_image", "not an image (JPEG, PNG, WebP or HEIC) or a damaged one"
         ) from None
     if mime is None:
-        raise _refused(name, "photo_not_image", "not an image (JPEG, PNG or WebP)")
+        raise _refused(name, "photo_not_image", "not an image (JPEG, PNG, WebP or HEIC)")
     if mime == "bomb" or width * height > settings.photo_max_pixels:
         raise _refused(
             name, "photo_too_many_pixels",
@@ -256,6 +261,8 @@ def add_photo(
     version = _check_version(parcel, sent.version)
     picture = check_image(sent.content, sent.name)
     original = check_image(sent.original, f"{sent.name} (original)") if sent.original else None
+    if original is None and picture.mime in _NOT_SHOWN:
+        sent, original = replace(sent, original=sent.content), picture
     known = _stored(session, parcel.id, sent.content)
     if known is not None:
         return known, False

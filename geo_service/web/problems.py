@@ -459,7 +459,7 @@ REFUSALS = {
     "photo_empty": N_("%(file)s: the file is empty"),
     "photo_id": N_("no photo #%(id)s"),
     "photo_no_original": N_("photo #%(id)s: the original was not kept"),
-    "photo_not_image": N_("%(file)s: not a photo (JPEG, PNG or WebP), or a damaged one"),
+    "photo_not_image": N_("%(file)s: not a photo (JPEG, PNG, WebP or HEIC), or a damaged one"),
     "photo_position": N_(
         "the photo's position needs lon and lat, on the globe, and an accuracy of 0 m or more"
     ),

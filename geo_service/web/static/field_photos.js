@@ -99,15 +99,26 @@
     });
   }
 
+  /* An iPhone's HEIC, which only some browsers can draw on a canvas. */
+  function isHeic(file) {
+    return /^image\/hei[cf]$/i.test(file.type || "") || /\.hei[cf]$/i.test(file.name || "");
+  }
+
   function prepare(file, options) {
     options = options || {};
     var maxEdge = options.maxEdge > 0 ? options.maxEdge : pageEdge();
     var quality = options.quality > 0 && options.quality <= 1 ? options.quality : 0.85;
     return readExif(file).then(function (exif) {
-      return resized(file, maxEdge, quality).then(function (photo) {
+      // A HEIC this browser cannot draw goes as taken: the service makes the display
+      // JPEG from it and keeps it as the original.
+      var made = resized(file, maxEdge, quality).catch(function (error) {
+        if (isHeic(file)) return file;
+        throw error;
+      });
+      return made.then(function (photo) {
         return {
           photo: photo,
-          original: options.keepOriginal ? file : null,
+          original: options.keepOriginal && photo !== file ? file : null,
           takenAt: exif.takenAt,
           lon: exif.lon,
           lat: exif.lat
@@ -124,7 +135,7 @@
     options = options || {};
     var send = options.fetch || window.fetch.bind(window);
     var form = new FormData();
-    form.append("photo", prepared.photo, "photo.jpg");
+    form.append("photo", prepared.photo, prepared.photo.name || "photo.jpg");
     if (prepared.original) {
       form.append("original", prepared.original, prepared.original.name || "original.jpg");
     }
