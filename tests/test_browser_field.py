@@ -2,9 +2,9 @@
 and the network cut by `set_offline`: a verifier opens it, goes offline, verifies a parcel
 with a note, disputes another, captures an outline by walking it (a poor fix refused),
 reloads the page still offline (the service worker serves it), comes back online and finds
-everything stored with its field time and position; a sign-off queued while someone else
-changed the parcel comes back as a conflict, nothing overwritten. And the app passes
-Chromium's installability checks."""
+everything stored with its field time and position; a sign-off and a dispute queued after
+it while someone else changed the parcel come back as conflicts, nothing overwritten. And
+the app passes Chromium's installability checks."""
 
 import re
 
@@ -127,9 +127,13 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         page.tap("#choose-here")
         page.fill("#reason", "东侧界桩缺失")
         page.tap("#dispute")
-        # FB-003 signed off too, while someone else sends it back (below).
+        # FB-003 signed off and then disputed, while someone else signs it off (below):
+        # the dispute goes on the version the sign-off wrote, and it wrote none, so the
+        # dispute cannot land on the other verifier's version the phone never saw.
         page.locator("#work button", has_text="FB-003").tap()
         page.tap("#verify")
+        page.fill("#reason", "北侧界桩移位")
+        page.tap("#dispute")
 
         # An outline walked stake by stake, each the mean of three fixes; a poor fix is
         # refused and waited past, not averaged in.
@@ -151,7 +155,7 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         page.fill("#new-code", "FB-NEW")
         page.select_option("#new-township", "新店镇")
         page.tap("#send-outline")
-        page.wait_for_function("document.querySelectorAll('#outbox li[data-state]').length === 5")
+        page.wait_for_function("document.querySelectorAll('#outbox li[data-state]').length === 6")
         assert {state for _code, state in _outbox(page)} == {"waiting"}
         _shot(page, "#outbox-title", "field-offline")
 
@@ -165,7 +169,7 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         page.wait_for_selector("#field-app[data-ready]", state="attached")
         assert sorted(_outbox(page)) == sorted(
             [("FB-001", "waiting"), ("FB-001", "waiting"), ("FB-002", "waiting"),
-             ("FB-003", "waiting"), ("FB-NEW", "waiting")]
+             ("FB-003", "waiting"), ("FB-003", "waiting"), ("FB-NEW", "waiting")]
         )  # fmt: skip
         fresh = page.locator("#freshness").inner_text()
         assert "地块：更新于" in fresh and "从未" not in fresh, fresh
@@ -190,8 +194,10 @@ def test_offline_sign_off_dispute_and_outline_reach_the_server_once_back_online(
         )
         results = sorted(_outbox(page))
         assert results == [("FB-001", "stored"), ("FB-001", "stored"), ("FB-002", "stored"),
-                           ("FB-003", "conflict"), ("FB-NEW", "stored")], results  # fmt: skip
-        assert "未覆盖" in page.locator("#outbox li[data-code='FB-003']").inner_text()
+                           ("FB-003", "conflict"), ("FB-003", "conflict"),
+                           ("FB-NEW", "stored")], results  # fmt: skip
+        for said in page.locator("#outbox li[data-code='FB-003']").all_inner_texts():
+            assert "未覆盖" in said, said
         # Brought up to date once sent: nothing of this user's group waits any more.
         page.wait_for_function("document.querySelectorAll('#work li').length === 0")
         _shot(page, "#outbox-title", "field-sent")
@@ -236,7 +242,7 @@ def _check_stored(parcels) -> None:
         assert row["lon"] == pytest.approx(parcels[code]["at"]["longitude"], abs=1e-7)
         assert row["lat"] == pytest.approx(parcels[code]["at"]["latitude"], abs=1e-7)
         assert row["accuracy_m"] == 3.0
-    # Someone else's change stands: no sign-off came over it.
+    # Someone else's change stands: no sign-off or dispute came over it.
     other = found["FB-003"]
     assert (other["verified_by"], other["note"], other["version"]) == ("land_all", "内业核验", 4)
     # The captured outline went through the upload checks and was stored.

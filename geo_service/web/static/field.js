@@ -266,8 +266,8 @@
                             position: state.fix ? Object.assign({}, state.fix) : null }, body),
       state: "waiting", said: "", made_at: new Date().toISOString()
     };
-    // What the phone expects next: a further action on this parcel names the version this
-    // one will write, so both can be sent in order; the server still judges each.
+    // What the phone shows until the answer comes: the version this one should write. A
+    // further action on the parcel is sent with the version the answer names (onVersion).
     f.properties.version += 1;
     f.properties.status = { verify: "verified", dispute: "disputed" }[kind] || body.status;
     return putItem(item).then(function () { return queuePhotos(item); }).then(function () {
@@ -386,6 +386,20 @@
     return window.geoFieldPhotos.upload(item.parcel_id, item.prepared,
       { version: action.answer && action.answer.version, accuracy_m: item.accuracy_m });
   }
+  // An action queued after another on the same parcel goes on the version that one
+  // wrote, known from its answer; when it wrote nothing (a conflict, a refusal), on the
+  // version it was sent on. Never the phone's guess: someone else's change may have
+  // written that very number, and the action would land on a state the phone never saw.
+  var CHANGES = { verify: true, dispute: true, status: true };
+  function onVersion(item, items) {
+    if (!CHANGES[item.kind]) { return; }
+    var before = items.filter(function (i) {
+      return CHANGES[i.kind] && i.parcel_id === item.parcel_id && i.seq < item.seq;
+    }).pop();
+    if (!before) { return; }
+    var wrote = before.state === "stored" && before.answer && before.answer.version;
+    item.body.version = wrote || before.body.version;
+  }
   function request(item, items) {
     if (item.kind === "photo") { return photoRequest(item, items); }
     if (item.kind === "outline") {
@@ -430,6 +444,8 @@
       return allItems().then(function (items) {
         var item = items.find(function (i) { return i.state === "waiting" || i.state === "sending"; });
         if (!item) { return; }
+        // Before the first send, and the same again on a resend: its key asks the same.
+        onVersion(item, items);
         item.state = "sending";
         return putItem(item).then(refreshOutbox).then(function () { return request(item, items); })
           .then(function (response) {
