@@ -625,8 +625,9 @@ WINTER_FLATS = [
 
 def test_a_campaign_across_the_new_year_counts_relocation_over_its_days(session, base):
     """冬春攻坚 (November 2016 – April 2017) counts the keys of December 2016 and of March
-    2017, not May's, against its relocation target (set for 2016, the year it starts in),
-    in the tally, the rankings (its days' share as the plan) and the workbook."""
+    2017, not May's, against its relocation target (set by the campaign on the command
+    line: the year it starts in, 2016), in the tally, the rankings (its days' share as the
+    plan) and the workbook."""
     from geo_service.campaign import campaigns
 
     _loaded(session, base, flats=WINTER_FLATS, when=datetime(2017, 1, 6, tzinfo=UTC))
@@ -634,9 +635,12 @@ def test_a_campaign_across_the_new_year_counts_relocation_over_its_days(session,
         session, name="冬春攻坚", first_day=date(2016, 11, 1), last_day=date(2017, 4, 30),
         actor="t",
     )  # fmt: skip
-    set_target(session, district="晋安区", township="新店镇", year=2016, households=4,
-               flats=None, m2=None, actor="t")  # fmt: skip
     session.commit()
+    target = ["targets", "set", "--district", "晋安区", "--township", "新店镇", "--kind",
+              "relocation", "--campaign", "冬春攻坚", "--households", "4",
+              "--as", "admin_t"]  # fmt: skip
+    done = CliRunner().invoke(app, target)
+    assert done.exit_code == 0 and "relocation 2016: 4 households" in done.output, done.output
     rows = {r.township: r for r in tally(session, by="township", campaign="冬春攻坚")}
     xd, gs = rows["新店镇"], rows["鼓山镇"]
     assert (xd.households_handed_over, xd.flats_handed_over, xd.target_households) == (1, 2, 4)

@@ -67,11 +67,13 @@ def targets_set(
 
       geo-service targets set --district 仓山区 --kind relocation --year 2017
       --households 1200 --flats 1800 --m2 180000
+
+      geo-service targets set --district 晋安区 --kind relocation --campaign 冬春攻坚
+      --households 300   (the year the campaign starts in)
     """
     if kind is TargetKind.relocation:
-        if year is None:
-            _fail(GeoServiceError("a relocation target is for a --year"))
-        _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user)
+        goal = (households, flats, m2)
+        _relocation_target(district, township, year, campaign, quarter, mu, goal, as_user)
         return
     if (year is None) == (campaign is None):
         _fail(GeoServiceError("give exactly one of --year and --campaign"))
@@ -99,20 +101,24 @@ def targets_set(
     typer.echo(f"{what}: {where} {kind.value} {period}: {amount}")
 
 
-def _relocation_target(district, township, year, quarter, mu, households, flats, m2, as_user):
+def _relocation_target(district, township, year, campaign, quarter, mu, goal, as_user):
+    """A relocation target is by year: a --campaign's is that of the year it starts in."""
     if quarter is not None or mu is not None:
         _fail(GeoServiceError("a relocation target is for a year, in households, flats and m²"))
+    households, flats, m2 = goal
     with acting_session(as_user) as (session, who):
-        relocation_actions.set_target(
+        found = relocation_actions.set_target(
             session,
             who,
             district=district,
             township=township,
             year=year,
+            campaign=campaign,
             households=households,
             flats=flats,
             m2=m2,
         )
+        year = found.year
     where = f"{district}/{township}" if township else district
     typer.echo(
         f"target set: {where} relocation {year}: {households} households, {flats} flats, {m2} m²"

@@ -311,13 +311,19 @@ def set_target(
     *,
     district: str,
     township: str | None,
-    year: int,
+    year: int | None = None,
     households: int | None,
     flats: int | None,
     m2: float | None,
     actor: str,
+    campaign: str | None = None,
 ) -> RelocationTarget:
-    """Create or replace a year's relocation target (households, flats, m²) of a unit."""
+    """Create or replace a year's relocation target (households, flats, m²) of a unit; a
+    campaign's is that of the year it starts in."""
+    if (year is None) == (campaign is None):
+        raise InvalidInput("give exactly one of --year and --campaign")
+    if campaign is not None:
+        year = campaigns.find_campaign(session, campaign).year
     if households is None and flats is None and m2 is None:
         raise InvalidInput("give at least one of --households, --flats and --m2")
     if any(v is not None and v < 0 for v in (households, flats, m2)):
