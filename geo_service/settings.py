@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     default_actor: str = "geo-service"
     page_size_max: int = 5000
     # A worker sends a parcel page (and a first page's count) asked for again from memory
-    # for up to this many seconds while no parcel changes; 0 turns that off, so that what
-    # a page costs when read afresh can be measured (scripts/bench_web.py).
+    # for up to this many seconds while no parcel changes, and remembers the demo banner's
+    # answer as long (web/login.py); 0 turns that off, so that what a page costs when read
+    # afresh can be measured (scripts/bench_web.py).
     parcel_page_memory_seconds: float = Field(default=10.0, ge=0, le=60)
     # The year shown when no campaign is on record; with campaigns, the one under way
     # today (else the latest) is shown (campaign/campaigns.py).
