@@ -9,7 +9,6 @@ from geo_service.cli.common import _fail, app, get_settings, lazy
 from geo_service.errors import GeoServiceError, InvalidInput
 
 database = lazy("geo_service.database")
-
 demo = lazy("geo_service.demo")
 
 

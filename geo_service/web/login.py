@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import object_session
 from starlette.concurrency import run_in_threadpool
 
 from geo_service import database
@@ -58,8 +59,17 @@ def forget_demo(*_) -> None:
     _demo.clear()
 
 
+def _campaign_written(_mapper, _connection, campaign: Campaign) -> None:
+    # Now, and once more when the write commits: a page read in between still saw the
+    # campaigns as they were.
+    forget_demo()
+    session = object_session(campaign)
+    if session is not None:
+        event.listen(session, "after_commit", forget_demo, once=True)
+
+
 for _change in ("after_insert", "after_update", "after_delete"):
-    event.listen(Campaign, _change, forget_demo)
+    event.listen(Campaign, _change, _campaign_written)
 
 
 def demo_shown() -> bool:
