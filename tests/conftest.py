@@ -223,14 +223,28 @@ def _create_test_users(session):
         )  # fmt: skip
 
 
+# Apps by the settings they were made with: making one builds its ~300 routes (about a
+# second on a loaded machine), the same for every test that keeps the settings.
+_apps: dict[str, object] = {}
+
+
+def shared_app():
+    """The service's app, made once for the settings as they are now (a test that changes
+    them gets an app of its own)."""
+    from geo_service.api import create_app
+
+    key = get_settings().model_dump_json()
+    if key not in _apps:
+        _apps[key] = create_app()
+    return _apps[key]
+
+
 def signed_in_page(username: str, **client_options):
     """A client signed in as a person is, through the sign-in page (a session cookie); it
     sends the service's own Origin, as a browser on its pages does."""
     from fastapi.testclient import TestClient
 
-    from geo_service.api import create_app
-
-    client = TestClient(create_app(), raise_server_exceptions=False, **client_options)
+    client = TestClient(shared_app(), raise_server_exceptions=False, **client_options)
     form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
     origin = {"Origin": "http://testserver"}
     response = client.post("/login", data=form, headers=origin, follow_redirects=False)
