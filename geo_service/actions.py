@@ -237,42 +237,47 @@ def _migrate(session, who, path, options, township, target, progress) -> ImportR
     """An admin moves parcels from another system: every status, the sign-offs of other
     people and days past the back-dating window as the file records them (never a day in
     the future); overlaps the old system kept are kept. The history calls it a migration."""
-    who = _admin(who, "upload.migration", target)
-    options = replace(
-        options,
-        actor=who.username,
-        status_rule=None,
-        accept_overlaps=True,
-        field_day_rule=lambda day: permissions.field_day_refusal(who, day),
-    )
-    report = import_file(session, path, options, progress=progress)
-    if not report.dry_run:
-        audit.record(
-            session, who.username, "upload.migration", f"{report.filename} → {township.name}",
-            source=who.source, upload_id=report.upload_id, kind=options.kind,
-            parcels=report.parcels, created=report.created, changed=report.changed,
-            area_m2=report.area_m2,
-        )  # fmt: skip
-    return report
+    return _admin_import(
+        session, who, path, options, township, target, progress, "upload.migration",
+        rules=lambda _who: {"status_rule": None, "accept_overlaps": True},
+        audited=(("kind",), ("parcels", "created", "changed", "area_m2")),
+    )  # fmt: skip
 
 
 def _bulk(session, who, path, options, township, target, progress) -> ImportReport:
     """An admin's first load of a district's parcels: no file-size limit, every check of an
     upload. Admins do not sign off, so the file's parcels come in up to delivered."""
-    who = _admin(who, "upload.bulk", target)
+    return _admin_import(
+        session, who, path, options, township, target, progress, "upload.bulk",
+        rules=lambda admin: {
+            "status_rule": lambda _current, asked: _admin_signoff(admin, options.kind, asked)
+        },
+        audited=(("kind", "status"), ("parcels", "created", "changed", "unchanged", "area_m2")),
+    )  # fmt: skip
+
+
+def _admin_import(
+    session, who, path, options, township, target, progress, action, rules, audited
+) -> ImportReport:
+    """An admin's import under `action`, with the options `rules(admin)` sets, then one
+    audit record naming the file and the township, with the fields `audited` names (of
+    the options, of the report): each kind of import keeps the record it always had."""
+    who = _admin(who, action, target)
     options = replace(
         options,
         actor=who.username,
-        status_rule=lambda _current, asked: _admin_signoff(who, options.kind, asked),
         field_day_rule=lambda day: permissions.field_day_refusal(who, day),
+        **rules(who),
     )
     report = import_file(session, path, options, progress=progress)
     if not report.dry_run:
+        of_options, of_report = audited
         audit.record(
-            session, who.username, "upload.bulk", f"{report.filename} → {township.name}",
-            source=who.source, upload_id=report.upload_id, kind=options.kind,
-            status=options.status, parcels=report.parcels, created=report.created,
-            changed=report.changed, unchanged=report.unchanged, area_m2=report.area_m2,
+            session, who.username, action, f"{report.filename} → {township.name}",
+            source=who.source,
+            upload_id=report.upload_id,
+            **{name: getattr(options, name) for name in of_options},
+            **{name: getattr(report, name) for name in of_report},
         )  # fmt: skip
     return report
 

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from geo_service.errors import DatabaseUnavailable
 from geo_service.settings import get_settings
@@ -27,6 +28,36 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# Pools each worker process opens to DATABASE_URL: the ORM's (get_engine) and read_rows'.
+POOLS_PER_WORKER = 2
+
+
+def pool_limits() -> dict:
+    """Ten connections kept (up to DATABASE_POOL_MAX), more opened under load up to it."""
+    most = get_settings().database_pool_max
+    kept = min(10, most)
+    return {"pool_size": kept, "max_overflow": most - kept}
+
+
+def connection_budget() -> int:
+    """How many connections the server takes from clients like ours: max_connections less
+    those it keeps for superusers. One connection of its own, closed at once."""
+    engine = create_engine(normalise_url(get_settings().database_url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            most = int(conn.scalar(text("SHOW max_connections")))
+            reserved = int(conn.scalar(text("SHOW superuser_reserved_connections")))
+    finally:
+        engine.dispose()
+    return most - reserved
+
+
+def pool_max_for(workers: int, budget: int) -> int:
+    """DATABASE_POOL_MAX, lowered if need be so that `workers` processes' pools together
+    fit in `budget` connections (0: not even one connection a pool fits)."""
+    return min(get_settings().database_pool_max, budget // (workers * POOLS_PER_WORKER))
+
+
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
     # pool_size: one connection per request served at once, kept. With SQLAlchemy's default
@@ -34,10 +65,7 @@ def get_engine(url: str | None = None) -> Engine:
     # closed an overflow connection per request, and a new PostgreSQL backend pays ~10 ms
     # loading its catalogue caches and PostGIS on its first query.
     return create_engine(
-        normalise_url(url or get_settings().database_url),
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=30,
+        normalise_url(url or get_settings().database_url), pool_pre_ping=True, **pool_limits()
     )
 
 
@@ -53,9 +81,8 @@ def _read_engine(url: str) -> Engine:
     return create_engine(
         normalise_url(url),
         isolation_level="AUTOCOMMIT",
-        pool_size=10,
-        max_overflow=30,
         connect_args=args,
+        **pool_limits(),
     )
 
 

@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     default_actor: str = "geo-service"
     page_size_max: int = 5000
     # A worker sends a parcel page (and a first page's count) asked for again from memory
-    # for up to this many seconds while no parcel changes; 0 turns that off, so that what
-    # a page costs when read afresh can be measured (scripts/bench_web.py).
+    # for up to this many seconds while no parcel changes, and remembers the demo banner's
+    # answer as long (web/login.py); 0 turns that off, so that what a page costs when read
+    # afresh can be measured (scripts/bench_web.py).
     parcel_page_memory_seconds: float = Field(default=10.0, ge=0, le=60)
     # The year shown when no campaign is on record; with campaigns, the one under way
     # today (else the latest) is shown (campaign/campaigns.py).
@@ -167,6 +168,10 @@ class Settings(BaseSettings):
     # revokes the user's tokens) takes effect at once in the worker that made it, and in
     # the other workers within this many seconds.
     token_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    # The most connections one worker opens to DATABASE_URL through each of its two pools
+    # (the ORM's and read_rows'), ten of them kept open. `serve --workers N` lowers it when
+    # N workers could open more than the server's max_connections (docs/operations.md).
+    database_pool_max: int = Field(default=40, ge=1, le=1000)
     cookie_secure: bool = False
     # `geo-service serve` over HTTPS (docs/operations.md, Serving over TLS): the
     # certificate (PEM, with its chain) and its private key. Over HTTPS the session cookie

@@ -13,7 +13,8 @@ Use it from a test module with `pytest_plugins = ["browser"]`. Fixtures:
   `save_screenshot(name)` writes `test-artifacts/<name>.png` (gitignored; CI may collect it).
 
 `screenshot(page, name)` does the same for any Playwright page; `settle(page)` waits for a
-page's maps to be drawn; `pages_of(page, base)` crawls the pages a signed-in role reaches.
+page's maps to be drawn; `pages_of(page, base)` crawls the pages a signed-in role reaches;
+`tab_to(page, selector)` presses Tab until the focus is there.
 Without Chromium the browser tests are skipped, unless REQUIRE_BROWSER is set (run-tests.sh).
 """
 
@@ -249,3 +250,14 @@ def pages_of(page, base: str) -> list[str]:
         page.goto(f"{base}/projects")
         found.append(page.locator("#projects tbody a").first.get_attribute("href"))
     return list(dict.fromkeys(found))
+
+
+def tab_to(page, selector: str, limit: int = 80) -> list[str]:
+    """Presses Tab until the focus is on `selector`; returns what it passed on the way."""
+    passed = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return passed
+        passed.append(page.evaluate("document.activeElement.outerHTML.slice(0, 60)"))
+    raise AssertionError(f"{selector} not reached in {limit} tabs: {passed}")

@@ -61,9 +61,11 @@ def _forget_remembered():
     """What the service remembers by change token or token hash: a test empties the tables
     and restarts their ids, so the same token could come back meaning other data."""
     from geo_service.api import parcels
+    from geo_service.web import login
 
     users.forget_resolved_tokens()
     parcels.forget_counts()
+    login.forget_demo()  # the demo banner's answer
 
 
 @pytest.fixture(scope="session")
@@ -91,25 +93,57 @@ def _freeze_what_lasts() -> None:
     gc.freeze()
 
 
+# The seed's targets (and their history) as load_reference wrote them, copied aside once a
+# day (they are dated the day they were set): each test gets them back by copying, which
+# is a tenth of what reading the reference files and setting the targets again took.
+_REFERENCE_COPY = "test_reference_copy"
+_reference = {"day": None, "tables": []}
+
+
 @pytest.fixture
 def db(db_url):
     """An emptied database with the reference units and the seed's targets."""
     from geo_service import reference
 
-    with database.get_engine().begin() as conn:
-        _empty(conn)
+    engine = database.get_engine()
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    if _reference["day"] != day:
+        with engine.begin() as conn:
+            _empty(conn)
+        _forget_remembered()
+        with database.session_scope() as session:
+            reference.load_reference(session)
+        with engine.begin() as conn:
+            _reference["tables"] = _keep(conn, _REFERENCE_COPY)
+        _reference["day"] = day
+        return db_url
+    with engine.begin() as conn:
+        _bring_back(conn, _REFERENCE_COPY, _reference["tables"])
     _forget_remembered()
-    with database.session_scope() as session:
-        reference.load_reference(session)
     return db_url
 
 
 def _empty(conn) -> None:
-    """Empty every table a test may write, history included: the history tables refuse
-    TRUNCATE by trigger (migration 0023), so as the owner, with triggers off for it."""
+    """Empty every table a test may write, history included, ids restarting at 1: the
+    history tables refuse TRUNCATE by trigger (migration 0023), so as the owner, with
+    triggers off for it. Only the tables that hold rows are truncated (a TRUNCATE makes
+    new files for the table and each index: most of what emptying took, for tables that
+    were empty); every sequence restarts, as a rolled-back insert moves one on too."""
+    tables = [t.strip() for t in _MUTABLE.split(",")]
+    held = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM {t})" for t in tables)
+    full = conn.scalars(text(held)).all()
     conn.execute(text("SET LOCAL session_replication_role = replica"))
-    conn.execute(text(f"TRUNCATE {_MUTABLE} RESTART IDENTITY CASCADE"))
+    if full:
+        conn.execute(text(f"TRUNCATE {', '.join(full)} RESTART IDENTITY CASCADE"))
+    conn.execute(
+        text("SELECT setval(s, 1, false) FROM unnest(CAST(:sequences AS regclass[])) s"),
+        {"sequences": _sequences(conn, tables)},
+    )
     conn.execute(text("SET LOCAL session_replication_role = origin"))
+
+
+def _sequences(conn, tables: list[str]) -> list[str]:
+    return [sequence for sequence, _table, _column in _owned_sequences(conn, tables)]
 
 
 @pytest.fixture
@@ -189,14 +223,28 @@ def _create_test_users(session):
         )  # fmt: skip
 
 
+# Apps by the settings they were made with: making one builds its ~300 routes (about a
+# second on a loaded machine), the same for every test that keeps the settings.
+_apps: dict[str, object] = {}
+
+
+def shared_app():
+    """The service's app, made once for the settings as they are now (a test that changes
+    them gets an app of its own)."""
+    from geo_service.api import create_app
+
+    key = get_settings().model_dump_json()
+    if key not in _apps:
+        _apps[key] = create_app()
+    return _apps[key]
+
+
 def signed_in_page(username: str, **client_options):
     """A client signed in as a person is, through the sign-in page (a session cookie); it
     sends the service's own Origin, as a browser on its pages does."""
     from fastapi.testclient import TestClient
 
-    from geo_service.api import create_app
-
-    client = TestClient(create_app(), raise_server_exceptions=False, **client_options)
+    client = TestClient(shared_app(), raise_server_exceptions=False, **client_options)
     form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
     origin = {"Origin": "http://testserver"}
     response = client.post("/login", data=form, headers=origin, follow_redirects=False)
@@ -237,7 +285,7 @@ def with_user(args: list[str], as_user: str | None = "auto") -> list[str]:
 
 # The demo's rows, copied aside the first time a test session loads the demo.
 _DEMO_COPY = "test_demo_copy"
-_demo_copied = False
+_demo_tables: list[str] | None = None
 
 
 def load_demo() -> None:
@@ -245,38 +293,48 @@ def load_demo() -> None:
     fixture's): loaded for real once per test session, then copied back from that first
     load, because a load replays 2017 through the workflow (seconds) and every browser
     test starts from it. `tests/test_demo.py` checks the real load itself."""
-    global _demo_copied
+    global _demo_tables
     from geo_service import demo
 
-    tables = [t.strip() for t in _MUTABLE.split(",")]
-    engine = database.get_engine()
-    if not _demo_copied:
+    if _demo_tables is None:
         demo.load_demo(published=True)
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {_DEMO_COPY} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {_DEMO_COPY}"))
-            for table in tables:
-                conn.execute(text(f"CREATE TABLE {_DEMO_COPY}.{table} AS TABLE public.{table}"))
-        _demo_copied = True
+        with database.get_engine().begin() as conn:
+            _demo_tables = _keep(conn, _DEMO_COPY)
         return
-    with engine.begin() as conn:
-        # The rows as they were, history included: no trigger may judge them again.
-        _empty(conn)
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        for table in tables:
-            conn.execute(
-                text(
-                    f"INSERT INTO public.{table} OVERRIDING SYSTEM VALUE "
-                    f"SELECT * FROM {_DEMO_COPY}.{table}"
-                )
-            )
-        _restart_sequences(conn, tables)
+    with database.get_engine().begin() as conn:
+        _bring_back(conn, _DEMO_COPY, _demo_tables)
     _forget_remembered()
 
 
-def _restart_sequences(conn, tables: list[str]) -> None:
-    """Each copied table's id sequence continues after its highest id."""
-    owned = conn.execute(
+def _keep(conn, schema: str) -> list[str]:
+    """Copies every table a test may write into `schema`; returns those that hold rows."""
+    conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    conn.execute(text(f"CREATE SCHEMA {schema}"))
+    kept = []
+    for table in (t.strip() for t in _MUTABLE.split(",")):
+        conn.execute(text(f"CREATE TABLE {schema}.{table} AS TABLE public.{table}"))
+        if conn.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {schema}.{table})")):
+            kept.append(table)
+    return kept
+
+
+def _bring_back(conn, schema: str, tables: list[str]) -> None:
+    """Empties every table a test may write, then puts back the rows `_keep` copied."""
+    _empty(conn)
+    # The rows as they were, history included: no trigger may judge them again.
+    conn.execute(text("SET LOCAL session_replication_role = replica"))
+    for table in tables:
+        conn.execute(
+            text(
+                f"INSERT INTO public.{table} OVERRIDING SYSTEM VALUE SELECT * FROM {schema}.{table}"
+            )
+        )
+    _restart_sequences(conn, tables)  # the others' restarted with the TRUNCATE
+
+
+def _owned_sequences(conn, tables: list[str]) -> list[tuple[str, str, str]]:
+    """Each id sequence of `tables`: its name, its table and its column."""
+    return conn.execute(
         text("""
             SELECT s.oid::regclass::text, t.relname, a.attname
             FROM pg_class s
@@ -286,7 +344,11 @@ def _restart_sequences(conn, tables: list[str]) -> None:
             WHERE s.relkind = 'S' AND t.relname = ANY(:tables)"""),
         {"tables": tables},
     ).all()
-    for sequence, table, column in owned:
+
+
+def _restart_sequences(conn, tables: list[str]) -> None:
+    """Each copied table's id sequence continues after its highest id."""
+    for sequence, table, column in _owned_sequences(conn, tables):
         conn.execute(
             text(f"SELECT setval('{sequence}', coalesce(max({column}), 0) + 1, false) FROM {table}")
         )

@@ -1,19 +1,17 @@
-"""Every page fits a phone and an office PC (issue 22 item 2): each of the five roles signs
-in, opens every page its start page leads to at 390×844 (a phone: touch, mobile viewport)
-and at 1366×768, and none scrolls sideways; on the phone every control is a 44 px tap
-target; in zh-CN no English sentence, in en no Chinese text from the catalogs."""
+"""Every page fits a phone and an office PC (issue 22 item 2): `fits` (no sideways scroll;
+on a phone every control a 44 px tap target) and `language_problems` (in zh-CN no English
+sentence, in en no Chinese text from the catalogs), which the crawl of every page of every
+role in test_browser_a11y makes on each page it opens; and a verifier's and a leader's
+work done on a phone, with real taps."""
 
 import re
 from functools import cache
-from urllib.parse import urljoin
 
-import pytest
 import sqlalchemy as sa
 from babel.messages.pofile import read_po
-from browser import ROOT, pages_of, record, settle, sign_in
+from browser import ROOT, record, sign_in, tab_to
 from conftest import TEST_PASSWORD
 from parcelfiles import XINDIAN, frame, rectangle, write
-from test_browser_a11y import _tab_to
 from test_browser_workbench import _to_docs
 from test_translations import _english_sentences
 from test_web_uploads import problem_file
@@ -23,7 +21,6 @@ from geo_service import database, demo
 pytest_plugins = ["browser"]
 
 PHONE = dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-LAPTOP = dict(viewport={"width": 1366, "height": 768})
 # The demo's people, one per role (docs/guide-*.md).
 ROLES = {
     "verifier": "林志伟",  # 土地核验组
@@ -86,18 +83,6 @@ _SMALL_TARGETS = """min => {
 }"""
 
 
-def _context(chromium, base: str, username: str, locale: str, device: dict, signed=None):
-    """A browser for one role, language and screen; signed in through the sign-in page, or
-    carrying the cookies of an earlier context (`signed`: argon2 is slow on purpose)."""
-    context = chromium.new_context(locale=locale, storage_state=signed, **device)
-    page = record(context.new_page())
-    page.set_default_timeout(15_000)
-    if signed is None:
-        sign_in(page.page, base, username, demo.DEMO_PASSWORD)
-        page.wait_for_url(f"{base}/")
-    return context, page
-
-
 def fits(page, where: str, phone: bool) -> list[str]:
     """What is wrong with the page as laid out now: sideways scroll, small tap targets."""
     found = []
@@ -147,7 +132,7 @@ def _chinese_msgstrs() -> list[str]:
     return sorted(texts, key=len, reverse=True)
 
 
-def _words(page, path: str, locale: str, where: str) -> list[str]:
+def language_problems(page, locale: str, where: str) -> list[str]:
     html = page.content()
     if locale == "zh-CN":
         english = _english_sentences(html)
@@ -160,44 +145,6 @@ def _words(page, path: str, locale: str, where: str) -> list[str]:
     )
     chinese = [t for t in _chinese_msgstrs() if t in text and not _in_names(t)]
     return [f"{where}: Chinese in English: {chinese[:3]}"] if chinese else []
-
-
-# (screen, language, path) already checked by an earlier role: every role's pages are all
-# checked on the phone in Chinese (where its forms and buttons are), the same page at the
-# office PC's width and in English once for all roles, to keep the run short.
-_CHECKED: set[tuple[str, str, str]] = set()
-PASSES = (("phone", "zh-CN", PHONE), ("laptop", "zh-CN", LAPTOP), ("phone", "en", PHONE))
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_every_page_fits_a_phone_and_an_office_pc_in_both_languages(demo_server, chromium, role):
-    problems, paths, signed = [], None, None
-    for screen, locale, device in PASSES:
-        context, page = _context(chromium, demo_server, ROLES[role], locale, device, signed)
-        try:
-            if paths is None:
-                signed = context.storage_state()
-                paths = pages_of(page, demo_server) + ["/login"]
-                assert len(paths) >= 8, paths
-            first = (screen, locale) == PASSES[0][:2]
-            for path in paths:
-                if not first and (screen, locale, path) in _CHECKED:
-                    continue
-                _CHECKED.add((screen, locale, path))
-                if path == "/login":
-                    context.clear_cookies()
-                page.goto(urljoin(demo_server, path), wait_until="load")
-                where = f"{role} {locale} {screen} {path}"
-                try:
-                    settle(page)
-                except TimeoutError as exc:
-                    problems.append(f"{where}: not drawn: {exc}")
-                problems += fits(page, where, screen == "phone")
-                problems += _words(page, path, locale, where)
-            assert page.page_errors == [], page.page_errors
-        finally:
-            context.close()
-    assert not problems, "\n".join(problems)
 
 
 def _phone(chromium, base: str, username: str, password: str):
@@ -306,7 +253,7 @@ def test_on_a_phone_map_legends_fold_and_cover_no_township_or_quarter_button(dem
             assert page.evaluate(_COVERED, [".gs-legend-box", covered]) == [], covered
         assert fits(page, "the progress map", phone=True) == []
         _to_docs(page.save_screenshot("progress-map-390"), "progress-map-phone.png")
-        _tab_to(page, ".gs-legend-toggle")  # reached from the keyboard
+        tab_to(page, ".gs-legend-toggle")  # reached from the keyboard
         page.keyboard.press("Enter")
         assert toggle.get_attribute("aria-expanded") == "true"
         assert "乡镇进度" in page.locator(".gs-legend").inner_text()

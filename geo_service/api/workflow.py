@@ -108,6 +108,65 @@ def _with_position(session, done: workflow.Transition, position: Position | None
     return answer
 
 
+def _step(router: APIRouter, step: str, body_type: type[BaseModel], act, doc=None) -> None:
+    """POST /api/parcels/{id}/<step>: `act(session, who, parcel, body)` once per
+    Idempotency-Key. Named post_<step>, as the operation has always been in the OpenAPI
+    document (its operationId and summary come from the name)."""
+
+    def post(
+        parcel_id: IdPath,
+        body: body_type,
+        request: Request,
+        session: SessionDep,
+        who: SignedIn,
+        idempotency_key: once.IdempotencyKey = None,
+    ):
+        def change():
+            return act(session, who, _parcel(session, parcel_id, who), body)
+
+        return _once(request, session, who, idempotency_key, body, change)
+
+    router.post(
+        f"/{{parcel_id}}/{step}",
+        response_model=schemas.WorkflowStep,
+        name=f"post_{step}",
+        description=doc,
+    )(post)
+
+
+def _change_status(session, who, parcel, body: StatusChange) -> dict:
+    done = actions.change_status(
+        session, who, parcel, body.status, body.note, expected=body.version, on=body.field_day
+    )
+    return _with_position(session, done, body.position)
+
+
+_VERIFY_DOC = """Sign-off by the signed-in verifier, for their group (土地核验组: land,
+拆迁核验组: demolition) in their townships; freezes the area."""
+
+
+def _verify(session, who, parcel, body: Verification) -> dict:
+    done = actions.verify(session, who, parcel, body.note, expected=body.version, on=body.field_day)
+    log.info(
+        "verified %s (%s, %s) by %s: %.1f m²",
+        done.code,
+        done.township,
+        done.kind,
+        done.changed_by,
+        done.verified_area_m2,
+        extra={"event": "verification", "parcel": parcel.id},
+    )
+    # Where the sign-off counts: a day outside the campaign shown moves none of its figures.
+    return {**_with_position(session, done, body.position), **campaigns.where_it_counts(session)}
+
+
+def _dispute(session, who, parcel, body: Dispute) -> dict:
+    done = actions.dispute(
+        session, who, parcel, body.reason, expected=body.version, on=body.field_day
+    )
+    return _with_position(session, done, body.position)
+
+
 def workflow_router() -> APIRouter:
     router = APIRouter(prefix="/api/parcels", tags=["workflow"])
 
@@ -116,77 +175,9 @@ def workflow_router() -> APIRouter:
         """Every version, oldest first (geometry_changed is null for the first)."""
         return workflow.history(session, _parcel(session, parcel_id, who))
 
-    @router.post("/{parcel_id}/status", response_model=schemas.WorkflowStep)
-    def post_status(
-        parcel_id: IdPath,
-        body: StatusChange,
-        request: Request,
-        session: SessionDep,
-        who: SignedIn,
-        idempotency_key: once.IdempotencyKey = None,
-    ):
-        def act():
-            parcel = _parcel(session, parcel_id, who)
-            done = actions.change_status(
-                session, who, parcel, body.status, body.note, expected=body.version,
-                on=body.field_day,
-            )  # fmt: skip
-            return _with_position(session, done, body.position)
-
-        return _once(request, session, who, idempotency_key, body, act)
-
-    @router.post("/{parcel_id}/verify", response_model=schemas.WorkflowStep)
-    def post_verify(
-        parcel_id: IdPath,
-        body: Verification,
-        request: Request,
-        session: SessionDep,
-        who: SignedIn,
-        idempotency_key: once.IdempotencyKey = None,
-    ):
-        """Sign-off by the signed-in verifier, for their group (土地核验组: land,
-        拆迁核验组: demolition) in their townships; freezes the area."""
-
-        def act():
-            parcel = _parcel(session, parcel_id, who)
-            done = actions.verify(
-                session, who, parcel, body.note, expected=body.version, on=body.field_day
-            )
-            log.info(
-                "verified %s (%s, %s) by %s: %.1f m²",
-                done.code,
-                done.township,
-                done.kind,
-                done.changed_by,
-                done.verified_area_m2,
-                extra={"event": "verification", "parcel": parcel_id},
-            )
-            # Where the sign-off counts: a day outside the campaign shown moves none of
-            # its figures.
-            return {
-                **_with_position(session, done, body.position),
-                **campaigns.where_it_counts(session),
-            }
-
-        return _once(request, session, who, idempotency_key, body, act)
-
-    @router.post("/{parcel_id}/dispute", response_model=schemas.WorkflowStep)
-    def post_dispute(
-        parcel_id: IdPath,
-        body: Dispute,
-        request: Request,
-        session: SessionDep,
-        who: SignedIn,
-        idempotency_key: once.IdempotencyKey = None,
-    ):
-        def act():
-            parcel = _parcel(session, parcel_id, who)
-            done = actions.dispute(
-                session, who, parcel, body.reason, expected=body.version, on=body.field_day
-            )
-            return _with_position(session, done, body.position)
-
-        return _once(request, session, who, idempotency_key, body, act)
+    _step(router, "status", StatusChange, _change_status)
+    _step(router, "verify", Verification, _verify, _VERIFY_DOC)
+    _step(router, "dispute", Dispute, _dispute)
 
     @router.post("/{parcel_id}/withdraw", response_model=schemas.WorkflowStep)
     def post_withdraw(parcel_id: int, body: Withdrawal, session: SessionDep, who: SignedIn):

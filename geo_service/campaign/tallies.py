@@ -13,6 +13,7 @@ the parcel version valid at the time asked for.
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TypedDict, Unpack
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -605,18 +606,36 @@ def tally(
 LAST_YEAR = "last_year"
 
 
+class Comparison(TypedDict, total=False):
+    """What `compared` and `year_over_year` are asked with, all by name; unnamed, the
+    value in COMPARISON."""
+
+    by: str
+    kind: str | None
+    campaign: "str | CampaignView | None"
+    year: int | None
+    credit: str
+    district: str | None
+    as_of: date | None
+    period: Period | None
+    exact: bool
+
+
+COMPARISON = Comparison(
+    by="district", kind=None, campaign=None, year=None, credit="host", district=None,
+    as_of=None, period=None, exact=False,
+)  # fmt: skip
+
+
+def _comparison(query: dict) -> Comparison:
+    unknown = query.keys() - COMPARISON.keys()
+    if unknown:
+        raise TypeError(f"not a comparison's parameter: {', '.join(sorted(unknown))}")
+    return Comparison(**{**COMPARISON, **query})
+
+
 def compared(
-    session: Session,
-    compare: "str | CampaignView",
-    by: str = "district",
-    kind: str | None = None,
-    campaign: "str | CampaignView | None" = None,
-    year: int | None = None,
-    credit: str = "host",
-    district: str | None = None,
-    as_of: date | None = None,
-    period: Period | None = None,
-    exact: bool = False,
+    session: Session, compare: "str | CampaignView", **query: Unpack[Comparison]
 ) -> list[dict]:
     """The campaign's rows (as `tally` gives them, presented for `by`) with an earlier
     campaign's beside them (攻坚2017 against 2016年百日攻坚): its verified area, target and
@@ -625,43 +644,32 @@ def compared(
     its own days only.
     `compare` = last_year: see `year_over_year`. `exact`: unrounded, every key kept (the
     workbook's cells)."""
+    q = _comparison(query)
     if compare == LAST_YEAR:
-        return year_over_year(
-            session, by, kind, campaign=campaign, year=year, credit=credit,
-            district=district, as_of=as_of, period=period, exact=exact,
-        )  # fmt: skip
-    if as_of is not None or period is not None:
+        return year_over_year(session, **q)
+    if q["as_of"] is not None or q["period"] is not None:
         raise InvalidInput(
             "compare: two campaigns as they stand now; a day or period only with compare=last_year"
         )
-    chosen, _ = campaign_and_day(session, campaign, year, None)
+    chosen, _ = campaign_and_day(session, q["campaign"], q["year"], None)
     other, _ = campaign_and_day(session, compare, None, None)
-    common = dict(by=by, kind=kind, credit=credit, district=district)
+    common = {name: q[name] for name in ("by", "kind", "credit", "district")}
     rows = tally(session, campaign=chosen, **common)
     earlier = tally(session, campaign=other, **common)
-    return _side_by_side(rows, earlier, other.name, by, credit, exact)
+    return _side_by_side(rows, earlier, other.name, q["by"], q["credit"], q["exact"])
 
 
-def year_over_year(
-    session: Session,
-    by: str = "district",
-    kind: str | None = None,
-    campaign: "str | CampaignView | None" = None,
-    year: int | None = None,
-    credit: str = "host",
-    district: str | None = None,
-    as_of: date | None = None,
-    period: Period | None = None,
-    exact: bool = False,
-) -> list[dict]:
+def year_over_year(session: Session, **query: Unpack[Comparison]) -> list[dict]:
     """This quarter against the same quarter last year: what was verified from the period's
     first day to the day asked (the as-of day, else the campaign's day 截至, i.e. today held
     within it) beside the same days a year earlier, each as it stood at its own last day.
     `period` (a quarter 2017Q2 or a month 2017-05) picks another period; a finished period
     is compared whole. The figures are the period's own, not the campaign's to date, so
     there is no target or progress."""
+    q = _comparison(query)
+    as_of, period = q["as_of"], q["period"]
     if period is None:
-        day = as_of or resolve(session, campaign, year, as_of).reference_day()
+        day = as_of or resolve(session, q["campaign"], q["year"], as_of).reference_day()
         period = quarter_of(day)
     else:
         day = min(period.end, as_of or today())
@@ -672,10 +680,10 @@ def year_over_year(
         raise InvalidInput(
             f"compare=last_year: {earlier.year} is outside the years {get_settings().years}"
         )
-    common = dict(by=by, kind=kind, credit=credit, district=district)
+    common = {name: q[name] for name in ("by", "kind", "credit", "district")}
     now = _period_tally(session, period, day, common)
     then = _period_tally(session, earlier, a_year_before(day), common)
-    return _side_by_side(now, then, str(earlier), by, credit, exact)
+    return _side_by_side(now, then, str(earlier), q["by"], q["credit"], q["exact"])
 
 
 def _period_tally(session: Session, period: Period, day: date, common: dict) -> list[TallyRow]:

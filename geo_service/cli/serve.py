@@ -1,5 +1,6 @@
 """`geo-service demo` and `geo-service serve`."""
 
+import os
 from pathlib import Path
 
 import typer
@@ -7,6 +8,7 @@ import typer
 from geo_service.cli.common import _fail, app, get_settings, lazy
 from geo_service.errors import GeoServiceError, InvalidInput
 
+database = lazy("geo_service.database")
 demo = lazy("geo_service.demo")
 
 
@@ -67,6 +69,7 @@ def serve(
         tls = check_tls(certfile, keyfile)
     except GeoServiceError as exc:
         _fail(exc)
+    fit_pools(workers)
     scheme = "https" if tls else "http"
     typer.echo(
         f"geo_service on {scheme}://{host}:{port}/  (API docs: {scheme}://{host}:{port}/docs)"
@@ -94,3 +97,43 @@ def check_tls(certfile: Path | None, keyfile: Path | None) -> bool:
             f"{certfile}: not a PEM certificate with its private key ({exc})"
         ) from None
     return True
+
+
+def fit_pools(workers: int) -> None:
+    """Checks that `workers` processes' connection pools fit in the server's
+    max_connections; when they cannot, says so and lowers DATABASE_POOL_MAX (read by every
+    worker) so that they do: past max_connections PostgreSQL refuses a connection outright
+    ("too many clients"), while a full pool makes a request wait for a free connection."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        budget = database.connection_budget()
+    except SQLAlchemyError as exc:
+        reason = database.outage_reason(exc) or "the database did not answer"
+        typer.echo(f"max_connections not checked against the pools: {reason}", err=True)
+        return
+    wanted = get_settings().database_pool_max
+    fitted = database.pool_max_for(workers, budget)
+    pools = workers * database.POOLS_PER_WORKER
+    if fitted >= wanted:
+        return
+    if fitted < 1:
+        _fail(
+            InvalidInput(
+                f"{workers} workers open {pools} connection pools, more than the "
+                f"{budget} connections the database's max_connections leaves to clients: "
+                "serve fewer workers or raise max_connections (docs/operations.md)"
+            )
+        )
+    typer.echo(
+        f"WARNING: {workers} workers × {database.POOLS_PER_WORKER} pools × {wanted} "
+        f"connections (DATABASE_POOL_MAX) = {pools * wanted}, more than the {budget} the "
+        f"database's max_connections leaves to clients: each pool opens at most {fitted} "
+        "(raise max_connections or serve fewer workers to give them more; "
+        "docs/operations.md)",
+        err=True,
+    )
+    os.environ["DATABASE_POOL_MAX"] = str(fitted)
+    from geo_service import settings
+
+    settings.get_settings.cache_clear()  # one worker runs in this process: it reads it anew

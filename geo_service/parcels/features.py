@@ -291,5 +291,23 @@ def township_extent(session: Session) -> list[float] | None:
     return None if row is None or row[0] is None else [float(v) for v in row]
 
 
+# The parcel and what lies within about 300 m of it, in lon/lat for Leaflet.
+_NEIGHBOURHOOD = text(f"""
+    SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+        json_build_object('type', 'Feature', 'geometry', {geojson_sql("n.geom")},
+            'properties', json_build_object('code', n.code, 'status', n.status,
+                                            'self', n.id = p.id))
+        ORDER BY n.id = p.id), '[]'::json))
+    FROM parcels p JOIN parcels n
+      ON n.id = p.id OR (n.geom && ST_Expand(p.geom, 0.003) AND n.kind = p.kind)
+    WHERE p.id = :id
+""")
+
+
+def neighbourhood(session: Session, parcel_id: int) -> dict:
+    """A parcel's page map: the parcel and its neighbours of the same kind, as GeoJSON."""
+    return session.scalar(_NEIGHBOURHOOD, {"id": parcel_id})
+
+
 def dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)

@@ -1,10 +1,14 @@
 """The sign-in page and sign-out: a session cookie for the pages and maps."""
 
+import time
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import object_session
 from starlette.concurrency import run_in_threadpool
 
 from geo_service import database
@@ -13,6 +17,9 @@ from geo_service.api.auth import SESSION_COOKIE, MaybeUser, same_origin, set_ses
 from geo_service.api.deps import SessionDep
 from geo_service.campaign import campaigns
 from geo_service.errors import GeoServiceError, http_status, retry_after
+from geo_service.models import Campaign
+from geo_service.periods import today
+from geo_service.settings import get_settings
 from geo_service.web.i18n import N_, gettext_for
 from geo_service.web.templates import respond
 
@@ -39,14 +46,49 @@ def campaign_choice(session, shown: str) -> dict:
     return {"campaign_names": names, "campaign_shown": shown}
 
 
+# Whether the campaign shown on a day is the live demo's, with until when (monotonic) that
+# is believed: a page reads it from the database once in PARCEL_PAGE_MEMORY_SECONDS at
+# most, not on every page. A campaign written through this process is seen at once (the
+# events below); one written elsewhere (the CLI, another worker) within those seconds.
+_demo: dict[date, tuple[float, bool]] = {}
+
+
+def forget_demo(*_) -> None:
+    """Read the banner afresh on the next page (a campaign was written, or a test emptied
+    the tables)."""
+    _demo.clear()
+
+
+def _campaign_written(_mapper, _connection, campaign: Campaign) -> None:
+    # Now, and once more when the write commits: a page read in between still saw the
+    # campaigns as they were.
+    forget_demo()
+    session = object_session(campaign)
+    if session is not None:
+        event.listen(session, "after_commit", forget_demo, once=True)
+
+
+for _change in ("after_insert", "after_update", "after_delete"):
+    event.listen(Campaign, _change, _campaign_written)
+
+
 def demo_shown() -> bool:
     """Whether the campaign every page shows is the live demo's (base.html's 演示数据
     banner, as on the maps and the board); an unreachable database shows none."""
+    day = today()
+    remembered = _demo.get(day)
+    if remembered is not None and remembered[0] > time.monotonic():
+        return remembered[1]
     try:
         with database.session_scope() as session:
-            return campaigns.current(session).demo
+            shown = campaigns.current(session, day).demo
     except SQLAlchemyError:
         return False
+    seconds = get_settings().parcel_page_memory_seconds
+    if seconds:
+        _demo.clear()  # yesterday's answer is no use any more
+        _demo[day] = (time.monotonic() + seconds, shown)
+    return shown
 
 
 def render(request: Request, name: str, status_code: int = 200, user=None, **context):

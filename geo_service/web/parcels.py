@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import text
 
 from geo_service import actions
 from geo_service.accounts import permissions
@@ -18,10 +17,9 @@ from geo_service.api.deps import NoteText, SessionDep
 from geo_service.areas import m2_to_mu
 from geo_service.campaign import campaigns
 from geo_service.errors import GeoServiceError, http_status
-from geo_service.interop import geojson_sql
 from geo_service.maps import assets
 from geo_service.models import Parcel
-from geo_service.parcels import field, photos, workflow
+from geo_service.parcels import features, field, photos, workflow
 from geo_service.periods import CAMPAIGN_TZ, CHINA, parse_field_day
 from geo_service.settings import get_settings
 from geo_service.web.i18n import N_
@@ -97,19 +95,6 @@ def _may_withdraw(who, parcel: Parcel) -> bool:
     return True
 
 
-# The parcel and what lies within about 300 m of it, in lon/lat for Leaflet.
-_NEIGHBOURHOOD = text(f"""
-    SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
-        json_build_object('type', 'Feature', 'geometry', {geojson_sql("n.geom")},
-            'properties', json_build_object('code', n.code, 'status', n.status,
-                                            'self', n.id = p.id))
-        ORDER BY n.id = p.id), '[]'::json))
-    FROM parcels p JOIN parcels n
-      ON n.id = p.id OR (n.geom && ST_Expand(p.geom, 0.003) AND n.kind = p.kind)
-    WHERE p.id = :id
-""")
-
-
 def map_assets() -> dict:
     assets.check_installed()
     return {"js": [u for _, u in assets.default_js(vectorgrid=False)], "css": assets.default_css()}
@@ -124,7 +109,7 @@ def _page(request, session, who, parcel, status_code=200, error=None, done=None,
         parcel=parcel,
         history=workflow.history(session, parcel),
         offer=offered_actions(session, who, parcel),
-        shapes=session.scalar(_NEIGHBOURHOOD, {"id": parcel.id}),
+        shapes=features.neighbourhood(session, parcel.id),
         vendor=map_assets(),
         error=error,
         done=done,
