@@ -21,12 +21,13 @@ from geo_service.cli.common import (
     acting,
     acting_session,
     as_option,
-    err,
     fail_acting,
     group,
     lazy,
+    refused,
     session_scope,
 )
+from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, _
 from geo_service.errors import GeoServiceError, UploadRefused
 
 permissions = lazy("geo_service.accounts.permissions")
@@ -119,19 +120,20 @@ def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, 
             report_csv.write_text(report.problems_csv(), encoding="utf-8")
         if output_json and report is not None:
             typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-        err.print(f"refused: {exc}", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+        refused(exc)
     except GeoServiceError as exc:
         fail_acting(exc, as_user)
     if output_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
-    verb = "checked (dry run, nothing stored)" if dry_run else "accepted"
-    typer.echo(f"{report.filename}: {verb}: {report.rows} {report.kind}")
+    verb = _(CHECKED) if dry_run else _(ACCEPTED)
+    said = {"households": _("%(count)s household(s)"), "flats": _("%(count)s flat(s)")}
+    rows = said[report.kind] % {"count": report.rows}
+    typer.echo(
+        _("%(file)s: %(verb)s: %(rows)s") % {"file": report.filename, "verb": verb, "rows": rows}
+    )
     if not dry_run:
-        typer.echo(
-            f"  new {report.created}, changed {report.changed}, unchanged {report.unchanged}"
-        )
+        typer.echo(f"  {_(COUNTS) % vars(report)}")
 
 
 _DRY = typer.Option(False, "--dry-run", help="check and report, store nothing")
@@ -433,14 +435,14 @@ def tally_table(records: list[dict], by: str) -> str:
     numbers = [("households", "households"), ("flats", "flats"), ("m2", "m²")]
     for name in columns:
         table.add_column(name)
-    for _, label in numbers:
+    for _key, label in numbers:
         for stage in ("planned", "handed over", "certified", "target"):
             table.add_column(f"{label} {stage}", justify="right")
     table.add_column("signed off", justify="right")  # households, by 回迁核验组
     table.add_column("progress", justify="right")
     for r in records:
         cells = [str(r[c] or "") for c in columns]
-        for key, _ in numbers:
+        for key, _label in numbers:
             for stage in ("planned", "handed_over", "certified"):
                 cells.append(_number(r[f"{key}_{stage}"]))
             cells.append("—" if r[f"target_{key}"] is None else _number(r[f"target_{key}"]))

@@ -533,6 +533,14 @@ REFUSALS = {
     "signoff_officer": SIGNOFF["officer"],
     "signoff_township": SIGNOFF["township"],
     "stale": N_("parcel %(code)s changed since you looked"),
+    # an upload's options (parcels/uploads.py upload_options, the upload page)
+    "overlaps_reason": N_(
+        "keeping overlaps between verified parcels takes a reason, kept on record with the "
+        "upload (store_reason)"
+    ),
+    "reason_too_long": N_("a reason has at most %(limit)s characters"),
+    "store_reason": N_("storing only part of the file, or keeping overlaps, takes a reason"),
+    "upload_status": N_("the status must be one of %(allowed)s, not %(value)s"),
     "township": N_("%(user)s may not do this in %(township)s: it is not one of their townships"),
     "transition": N_(
         "parcel %(code)s cannot go from %(current)s to %(status)s; from %(current)s it may "
