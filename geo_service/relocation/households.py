@@ -415,16 +415,13 @@ def date_order_problem(
         )
     if certified and not handed_over:
         return "title_before_handover", "a title (办证) needs the flat handed over (交房) first", {}
-    days = {
-        "allocated": str(allocated),
-        "handed_over": str(handed_over),
-        "certified": str(certified),
-    }
     if allocated and handed_over and handed_over < allocated:
         message = f"handed over {handed_over} before it was allocated ({allocated})"
+        days = {"handed_over": str(handed_over), "allocated": str(allocated)}
         return "handover_before_allocation", message, days
     if handed_over and certified and certified < handed_over:
         message = f"certified {certified} before it was handed over ({handed_over})"
+        days = {"certified": str(certified), "handed_over": str(handed_over)}
         return "certified_before_handover", message, days
     return None
 

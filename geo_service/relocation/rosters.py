@@ -227,7 +227,8 @@ def _day(value) -> date | None:
 
 def _said(rule: str, value, column: str | None = None) -> dict:
     """A cell's refusal's rule and figures, for the pages' words (ROSTER_DETAILS)."""
-    return {"rule": rule, "params": {"value": str(value), "column": column}}
+    params = {"value": str(value)} | ({"column": column} if column else {})
+    return {"rule": rule, "params": params}
 
 
 def _number(value, what: str, whole: bool = False):
