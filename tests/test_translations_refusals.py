@@ -22,6 +22,7 @@ from geo_service.errors import GeoServiceError, UploadRefused
 from geo_service.models import AuditEntry, Flat, Household
 from geo_service.parcels.readers import read_features
 from geo_service.relocation import households as rel
+from geo_service.relocation import tallies as relocation_tallies
 from geo_service.relocation.rosters import import_households
 from geo_service.web.problems import REFUSALS, refusal_detail, roster_detail
 
@@ -50,7 +51,8 @@ def _chinese(exc: GeoServiceError) -> str:
     """The refusal in Chinese, with no English word but its figures; in English on
     request, with the same figures."""
     zh, en = _said(exc)
-    figures = {k: v for k, v in (exc.params or {}).items() if k != "allowed"}
+    # What may be given (`choices`: machine names, land, handover…) is shown as it is.
+    figures = exc.params or {}
     assert re.search(r"[\u4e00-\u9fff]", zh) and not _latin_words(zh, figures), zh
     assert len(_latin_words(en, figures)) >= 2, en
     for value in figures.values():
@@ -76,6 +78,11 @@ def test_relocation_refusals_are_said_in_chinese_and_english(session):
         ),
         "compensation": _refused(lambda: rel.check_compensation("拆一还一")),
         "id_number_check": _refused(lambda: rel.normalise_id_number("110105194912310021")),
+        "grouping": _refused(lambda: relocation_tallies.tally(session, by="street")),
+        "as_of_year": _refused(
+            lambda: relocation_tallies.tally(session, year=2017, as_of=date(2018, 1, 5))
+        ),
+        "overdue_kind": _refused(lambda: relocation_tallies.overdue(session, kind="keys")),
     }
     for rule, exc in said.items():
         assert exc.rule == rule
@@ -138,9 +145,11 @@ def test_files_refused_before_reading_are_said_in_both_languages(tmp_path):
 def test_a_rosters_value_duplicate_and_date_problems_are_said_in_both_languages(session, tmp_path):
     roster = tmp_path / "名册.csv"
     roster.write_text(
-        "户号,地块编号,补偿方式,应安置套数,拆除面积,过渡开始日期,承诺交房日期\n"
-        "XD-1,XD-D1,产权调换,1.5,-3,2016年3月,2016-01-01\n"
-        "XD-1,XD-D1,拆一还一,1,10,2016-01-01,2016-06-30\n",
+        "户号,地块编号,乡镇,补偿方式,应安置套数,拆除面积,过渡开始日期,承诺交房日期\n"
+        "XD-1,XD-D1,,产权调换,1.5,-3,2016年3月,2016-01-01\n"
+        "XD-1,XD-D1,,拆一还一,1,10,2016-01-01,2016-06-30\n"
+        "XD-2,XD-D1,鼓山镇,产权调换,1,10,,\n"
+        "XD-3,XD-D1,火星镇,产权调换,1,10,,\n",
         encoding="utf-8",
     )
     with pytest.raises(UploadRefused) as caught:
@@ -149,7 +158,8 @@ def test_a_rosters_value_duplicate_and_date_problems_are_said_in_both_languages(
         (p.rule, (p.params or {}).get("variant")): p.as_dict() for p in caught.value.report.problems
     }
     for key in (("bad_value", "whole"), ("bad_value", "negative"), ("bad_value", "date"),
-                ("bad_value", "compensation"), ("duplicate_household", "ref")):  # fmt: skip
+                ("bad_value", "compensation"), ("duplicate_household", "ref"),
+                ("unknown_parcel", "in_township"), ("unknown_parcel", "unit")):  # fmt: skip
         problem = problems[key]
         zh, ours = roster_detail(problem, ZH)
         en, _ = roster_detail(problem, EN)

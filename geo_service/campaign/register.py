@@ -416,7 +416,7 @@ def projects(
             raise InvalidInput(
                 f"category must be one of {', '.join(CATEGORIES)}",
                 rule="project_category",
-                params={"value": category, "allowed": ", ".join(CATEGORIES)},
+                params={"value": category, "choices": "、".join(CATEGORIES)},
             )
         query = query.where(Project.category == category)
     return list(session.scalars(query))

@@ -37,7 +37,7 @@ def set_target(
     if kind not in KINDS:
         raise InvalidInput(
             f"kind must be one of {', '.join(KINDS)}, not {kind!r}",
-            rule="target_kind", params={"value": kind, "allowed": ", ".join(KINDS)},
+            rule="target_kind", params={"value": kind, "choices": ", ".join(KINDS)},
         )  # fmt: skip
     if unit not in UNITS:
         raise InvalidInput(

@@ -327,14 +327,25 @@ def save_project(
     owner = find_district(session, district)
     served = [find_township(session, t, district=owner) for t in townships]
     if not served:
-        raise InvalidInput("a resettlement project serves at least one township")
+        raise InvalidInput(
+            "a resettlement project serves at least one township",
+            rule="project_townships", params={},
+        )  # fmt: skip
     for size, count in (flats_by_size or {}).items():
         if int(count) < 0:
-            raise InvalidInput(f"flats planned for size class {size} cannot be negative")
+            raise InvalidInput(
+                f"flats planned for size class {size} cannot be negative",
+                rule="flats_planned_negative", params={"size": size},
+            )  # fmt: skip
     if floor_area_m2 is not None and floor_area_m2 < 0:
-        raise InvalidInput("the total floor area cannot be negative")
+        raise InvalidInput(
+            "the total floor area cannot be negative", rule="floor_area_negative", params={}
+        )
     if planned_completion and actual_completion and actual_completion < date(2000, 1, 1):
-        raise InvalidInput("the actual completion date is not plausible")
+        raise InvalidInput(
+            "the actual completion date is not plausible",
+            rule="completion_implausible", params={"day": str(actual_completion)},
+        )  # fmt: skip
     project = session.scalar(
         select(ResettlementProject).where(ResettlementProject.code == code).with_for_update()
     ) or ResettlementProject(code=code, version=1)

@@ -338,10 +338,14 @@ class _Lookups:
             found = [p for p in found if p.township_id == unit.id]
         if not found:
             raise NotFound(
-                f"no demolition parcel {code!r}" + (f" in {township}" if township else "")
-            )
+                f"no demolition parcel {code!r}" + (f" in {township}" if township else ""),
+                rule="in_township" if township else None, params={"township": township},
+            )  # fmt: skip
         if len(found) > 1:
-            raise InvalidInput(f"demolition parcel {code!r} is in several townships: give 乡镇")
+            raise InvalidInput(
+                f"demolition parcel {code!r} is in several townships: give 乡镇",
+                rule="several_townships", params={},
+            )  # fmt: skip
         return found[0]
 
     def _township(self, name: str):
@@ -411,7 +415,9 @@ def _household_parcel(lookups: _Lookups, row: _Row, values: dict) -> None:
     try:
         parcel = lookups.parcel(code, row.get("township"))
     except GeoServiceError as exc:
-        row.problem("unknown_parcel", str(exc), {"code": code})
+        # The lookup's own rule (a township not found, a code in several) is the variant.
+        said = {**(exc.params or {}), "variant": exc.rule} if exc.rule else {}
+        row.problem("unknown_parcel", str(exc), {**said, "code": code})
         return
     values["parcel_id"], values["township_id"] = parcel.id, parcel.township_id
 

@@ -556,7 +556,7 @@ REFUSALS = {
     "problem_text": N_("a problem needs its description"),
     "target": N_("no %(kind)s target for %(unit)s in %(campaign)s"),
     "target_negative": N_("a target cannot be negative"),
-    "target_kind": N_("the kind must be one of %(allowed)s, not %(value)s"),
+    "target_kind": N_("the kind must be one of %(choices)s, not %(value)s"),
     "target_unit": N_("the unit must be mu or m2, not %(value)s"),
     "target_quarter": N_("the quarter must be 1 to 4, not %(value)s"),
     "target_campaign_year": N_("campaign %(campaign)s starts in %(year)s, not %(asked)s"),
@@ -573,7 +573,7 @@ REFUSALS = {
         "project %(code)s has several milestones on %(day)s: name it by its text"
     ),
     "problem_status": N_("a problem is open or solved, not %(value)s"),
-    "project_category": N_("the category must be one of %(allowed)s, not %(value)s"),
+    "project_category": N_("the category must be one of %(choices)s, not %(value)s"),
     "as_of_outside_campaign": N_(
         "%(day)s is outside campaign %(campaign)s (%(first)s to %(last)s)"
     ),
@@ -587,6 +587,14 @@ REFUSALS = {
     "household_signoff_future": N_("household %(ref)s: a sign-off cannot be dated after today"),
     "resettlement_project": N_("no resettlement project %(code)s"),
     "flat_taken": N_("flat %(flat)s is already allocated to another household"),
+    "project_townships": N_("a resettlement project serves at least one township"),
+    "flats_planned_negative": N_("flats planned for size class %(size)s cannot be negative"),
+    "floor_area_negative": N_("the total floor area cannot be negative"),
+    "completion_implausible": N_("the actual completion date %(day)s is not plausible"),
+    "grouping": N_("group by one of %(choices)s, not %(value)s"),
+    "as_of_year": N_("the day %(day)s is not in %(year)s: a tally is for one year"),
+    "relocation_target_empty": N_("give at least one of households, flats and m²"),
+    "overdue_kind": N_("the kind must be one of %(choices)s, not %(value)s"),
     "relocation_change_earlier": N_(
         "%(label)s: a change at %(at)s is earlier than its current state (%(current)s)"
     ),
@@ -732,6 +740,11 @@ ROSTER_DETAILS = {
     "over_allocated:cash": N_("a cash household (货币补偿) is due no flats"),
     "unknown_household": N_("no household %(ref)s: import the roster first"),
     "unknown_parcel": N_("no parcel with code %(code)s"),
+    "unknown_parcel:in_township": N_("no demolition parcel %(code)s in %(township)s"),
+    "unknown_parcel:several_townships": N_(
+        "demolition parcel %(code)s is in several townships: give 乡镇"
+    ),
+    "unknown_parcel:unit": N_("parcel %(code)s: no township or district named %(name)s"),
     "unknown_project": N_("no resettlement project %(code)s"),
 }
 
