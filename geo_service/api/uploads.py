@@ -37,7 +37,12 @@ def uploads_router() -> APIRouter:
         responses={
             200: {"model": schemas.UploadReport, "description": "a dry run: checked, not stored"},
             413: {"model": schemas.ErrorBody, "description": "larger than the upload limit"},
-            422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
+            422: {
+                "model": schemas.ErrorBody,
+                "description": "refused: `report` has every problem; or `accept_overlaps` "
+                "without a `store_reason` (rule overlaps_reason; `said` in the language of "
+                "Accept-Language)",
+            },
         },
     )
     def post_upload(
