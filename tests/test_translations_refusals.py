@@ -4,6 +4,7 @@ Chinese or English; the command line speaks Chinese unless asked (--lang, the sh
 locale); keeping overlaps between verified parcels takes a reason on every path."""
 
 import re
+import zipfile
 from datetime import date
 
 import pytest
@@ -137,6 +138,20 @@ def test_files_refused_before_reading_are_said_in_both_languages(tmp_path):
     zh, en = _said(encoding)
     assert "UTF-8" in zh and "另存为 UTF-8" in zh and "--encoding" not in zh
     assert "save it as UTF-8" in en
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        for member in ("a.geojson", "b.geojson"):
+            archive.writestr(member, '{"type": "FeatureCollection", "features": []}')
+    members = _refused(lambda: read_features(two))
+    zh, en = _said(members)
+    assert members.rule == "archive_members" and "a.geojson, b.geojson" in zh
+    assert "压缩包中应恰好有一个" in zh and "图层/工作表" in zh
+    assert en.startswith("two.zip: the archive must hold exactly one Shapefile")
+    named = _refused(lambda: read_features(two, encoding="klingon"))
+    assert _said(named) == (
+        "未知的文本编码 klingon（请试 UTF-8 或 GBK）",
+        "unknown text encoding klingon (try UTF-8 or GBK)",
+    )
     empty = tmp_path / "empty.geojson"
     empty.write_bytes(b"")
     assert _said(_refused(lambda: read_features(empty)))[0] == "empty.geojson：文件为空"

@@ -474,6 +474,17 @@ _FILE_REFUSALS = {
     "text_encoding_unknown": N_(
         "%(file)s: the text is neither UTF-8 nor GBK/GB18030: save it as UTF-8 and upload it again"
     ),
+    "archive_kmz": N_("%(file)s: the KMZ must hold exactly one KML document (found: %(found)s)"),
+    "archive_members": N_(
+        "%(file)s: the archive must hold exactly one Shapefile, GeoPackage, GeoJSON, KML or "
+        "boundary-point file (found: %(found)s); name one in the form's Layer field"
+    ),
+    "columns_option": N_(
+        "Columns: %(value)s is not <field>=<header> with a field among %(choices)s (e.g. "
+        "code=宗地代码,x=北坐标)"
+    ),
+    "encoding_name": N_("unknown text encoding %(value)s (try UTF-8 or GBK)"),
+    "json_depth": N_("%(file)s: JSON nested more than %(limit)s levels deep"),
     "text_too_large": N_("%(file)s: larger than %(limit)s MB, the limit for a text file"),
     "unsupported_file": N_(
         "%(file)s: files of type %(suffix)s are not read here; send a zipped Shapefile, a "

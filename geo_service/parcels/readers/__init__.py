@@ -510,7 +510,9 @@ def _choose_dataset(path, name, kind, members, layer):
         )
         hint = "; say which with --layer" if len(found) > 1 else ""
         raise UploadRefused(
-            f"{name}: the archive must hold exactly one {what} (found: {listed}){hint}"
+            f"{name}: the archive must hold exactly one {what} (found: {listed}){hint}",
+            rule="archive_kmz" if kind == ".kmz" else "archive_members",
+            params={"file": name, "found": listed if found else "—"},
         )
     chosen = found[0]
     group = [chosen]
@@ -600,7 +602,9 @@ def check_nesting(path: Path, name: str) -> None:
             levels = depth + np.cumsum(steps)
             if len(levels) and levels.max() > limit:
                 raise UploadRefused(
-                    f"{name}: JSON nested more than {limit} levels deep (MAX_JSON_DEPTH)"
+                    f"{name}: JSON nested more than {limit} levels deep (MAX_JSON_DEPTH)",
+                    rule="json_depth",
+                    params={"file": name, "limit": limit},
                 )
             depth = int(levels[-1]) if len(levels) else depth
 
