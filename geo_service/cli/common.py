@@ -70,7 +70,7 @@ class _Commands(TyperGroup):
             reason = database.outage_reason(exc)
             if reason is None:
                 raise
-            err.print(f"error: {reason}", markup=False, highlight=False)
+            err.print(language.error_line(reason), markup=False, highlight=False)
             raise typer.Exit(code=3) from None
 
 

@@ -59,10 +59,11 @@ _AS_HINT = N_("name the user you act as with --as USER")
 
 
 def error_line(exc, hint: bool = False) -> str:
-    """`error: …` for a refusal, in the command's language."""
+    """`error: …` for a refusal (or a plain reason), in the command's language."""
     if english():
         return f"error: {exc}" + ("; name the user you act as with --as USER" if hint else "")
-    detail = _said(exc)
+    # A plain text (a database outage's reason, as /healthz gives it) is said as it is.
+    detail = _said(exc) if isinstance(exc, BaseException) else str(exc)
     if hint:
         detail = f"{detail}; {_(_AS_HINT)}"
     return _(_ERROR) % {"detail": detail}
