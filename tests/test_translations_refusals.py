@@ -257,3 +257,14 @@ def test_the_commands_overlap_reason_and_summary_in_both_languages(db, tmp_path)
     assert kept.exit_code == 0, kept.output
     assert "square.geojson: accepted: 1 parcel(s)" in kept.stdout
     assert "new 1, changed 0, unchanged 0" in kept.stdout
+
+
+def test_a_single_relocation_change_is_said_in_the_commands_language(db):
+    project = ["relocation", "project", "AZ-9", "--name", "新店安置房", "--district", "晋安区",
+               "--townships", "新店镇", "--floor-area", "-5", "--as", "admin_t"]  # fmt: skip
+    refused = _cli("--lang", "zh_CN", *project)
+    assert refused.exit_code == 2
+    assert "错误：总建筑面积不能为负数 [floor_area_negative]" in refused.stderr
+    project[project.index("-5")] = "24000"
+    assert _cli("--lang", "zh_CN", *project).stdout.strip() == "AZ-9: 新建"
+    assert _cli("--lang", "en", *project).stdout.strip() == "AZ-9: unchanged"

@@ -53,6 +53,8 @@ def english() -> bool:
 CHECKED = N_("checked (dry run, nothing stored)")
 ACCEPTED = N_("accepted")
 COUNTS = N_("new %(created)s, changed %(changed)s, unchanged %(unchanged)s")
+# What a single change did (relocation project, allocate, handover, certify).
+OUTCOMES = {"created": N_("created"), "changed": N_("changed"), "unchanged": N_("unchanged")}
 _ERROR = N_("error: %(detail)s")
 _REFUSED = N_("refused: %(detail)s")
 _AS_HINT = N_("name the user you act as with --as USER")

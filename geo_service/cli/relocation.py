@@ -27,7 +27,7 @@ from geo_service.cli.common import (
     refused,
     session_scope,
 )
-from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, _
+from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, OUTCOMES, _
 from geo_service.errors import GeoServiceError, UploadRefused
 
 permissions = lazy("geo_service.accounts.permissions")
@@ -106,8 +106,8 @@ def project_command(
             site_crs=site_crs,
         )
         site_m2 = project.site_m2
-    site_text = f", site {site_m2:,.1f} m²" if site_m2 else ""
-    typer.echo(f"{code}: {outcome}{site_text}")
+    site_text = _(", site %(m2)s m²") % {"m2": f"{site_m2:,.1f}"} if site_m2 else ""
+    typer.echo(f"{code}: {_(OUTCOMES.get(outcome, outcome))}{site_text}")
 
 
 def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, as_user) -> None:
@@ -186,7 +186,8 @@ def _flat_step(step: str, project, building, unit, day: str, as_user, household=
         outcome = relocation_actions.flat_step(
             session, who, step, project, building, unit, on, household
         )
-    typer.echo(f"{project} {building}-{unit}: {outcome}")
+    said = _(OUTCOMES.get(outcome, outcome))
+    typer.echo(f"{project} {building}-{unit}: {said}")
 
 
 @relocation_app.command("allocate")
@@ -239,12 +240,11 @@ def _signoff(action, as_user, ref: str, *args) -> None:
     with acting_session(as_user) as (session, who):
         found = action(session, who, ref, *args)
     if found["signoff"] == "verified":
-        typer.echo(
-            f"{ref}: signed off by {found['signed_off_by']} ({found['group']}) on "
-            f"{found['signed_off_on']}, version {found['version']}"
-        )
+        said = _("%(ref)s: signed off by %(signed_off_by)s (%(group)s) on %(signed_off_on)s, "
+                 "version %(version)s")  # fmt: skip
     else:
-        typer.echo(f"{ref}: disputed by {found['changed_by']}: {found['dispute_reason']}")
+        said = _("%(ref)s: disputed by %(changed_by)s: %(dispute_reason)s")
+    typer.echo(said % {**found, "ref": ref})
 
 
 @relocation_app.command("verify")
