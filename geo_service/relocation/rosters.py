@@ -338,9 +338,8 @@ class _Lookups:
             found = [p for p in found if p.township_id == unit.id]
         if not found:
             raise NotFound(
-                f"no demolition parcel {code!r}" + (f" in {township}" if township else ""),
-                rule="in_township" if township else None, params={"township": township},
-            )  # fmt: skip
+                f"no demolition parcel {code!r}" + (f" in {township}" if township else "")
+            )
         if len(found) > 1:
             raise InvalidInput(
                 f"demolition parcel {code!r} is in several townships: give 乡镇",

@@ -751,7 +751,6 @@ ROSTER_DETAILS = {
     "over_allocated:cash": N_("a cash household (货币补偿) is due no flats"),
     "unknown_household": N_("no household %(ref)s: import the roster first"),
     "unknown_parcel": N_("no parcel with code %(code)s"),
-    "unknown_parcel:in_township": N_("no demolition parcel %(code)s in %(township)s"),
     "unknown_parcel:several_townships": N_(
         "demolition parcel %(code)s is in several townships: give 乡镇"
     ),
