@@ -24,6 +24,11 @@ class TextRefused(InvalidInput):
     """A note, name or code that breaks the text rule (texts.py): a 422, like pydantic's."""
 
 
+class FieldMissing(InvalidInput):
+    """A field the request needs with what else it asks (a reason for keeping overlaps)
+    is missing or blank: a 422 naming it, like pydantic's for a field always needed."""
+
+
 class UploadRefused(GeoServiceError):
     """The file was checked and refused; `report` holds every problem found."""
 
@@ -72,6 +77,7 @@ HTTP_STATUS = {
     NotFound: 404,
     InvalidInput: 400,
     TextRefused: 422,
+    FieldMissing: 422,
     UploadRefused: 422,
     DatabaseUnavailable: 503,
     TooLarge: 413,

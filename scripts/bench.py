@@ -279,7 +279,8 @@ def _resurveys(url: str, grid: Path, work: Path, size: int) -> None:
     path = work / f"resurveys_{size}.gpkg"
     frame.to_file(path, driver="GPKG", engine="pyogrio")
     command = [*GEO_SERVICE, "import", str(path), "--kind", "land", "--township", TOWNSHIP,
-               "--status", "verified", "--accept-overlaps", "--as", WRITER]  # fmt: skip
+               "--status", "verified", "--accept-overlaps", "--store-reason", "bench: re-surveys",
+               "--as", WRITER]  # fmt: skip
     _process(command, {"DATABASE_URL": url})
 
 

@@ -14,6 +14,9 @@ from geo_service import database
 from geo_service.accounts import users
 from geo_service.settings import get_settings
 
+# The command speaks Chinese unless asked (cli/language.py); the suite's command-line
+# checks read its English, and the tests of the language itself ask with --lang.
+os.environ.setdefault("GEO_SERVICE_LANG", "en")
 TEST_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/geo_service_test"
 )

@@ -394,7 +394,9 @@ def test_overlapping_verified_files_are_counted_once(db, tmp_path):
     assert "overlaps stored parcel S1" in message
     reported = float(re.search(r"by ([\d,.]+) m²", message).group(1).replace(",", ""))
     assert reported == pytest.approx(independent_area_m2(overlap), rel=1e-3)
-    _import_verified(second_file, "新店镇", "--accept-overlaps")
+    _import_verified(
+        second_file, "新店镇", "--accept-overlaps", "--store-reason", "共用道路，现场核实"
+    )
 
     union = shapely.union_all([*first, *second])
     expected = independent_area_m2(union)

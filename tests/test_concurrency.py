@@ -100,7 +100,9 @@ def test_simultaneous_uploads_of_one_square_store_it_once(server, tmp_path):
 
 
 def test_simultaneous_uploads_accepting_overlaps_are_all_flagged_but_one(server, tmp_path):
-    calls = [_upload_call(f, accept_overlaps="true") for f in _files(tmp_path)]
+    calls = [
+        _upload_call(f, accept_overlaps="true", store_reason="共用道路") for f in _files(tmp_path)
+    ]
     responses = _at_once(server, calls)
     assert Counter(r.status_code for r in responses) == {201: CLIENTS}
     with database.get_engine().connect() as conn:
@@ -185,7 +187,8 @@ def test_tallies_equal_a_recomputation_after_concurrent_work(server, tmp_path):
         write(frame([s], code=[f"MIX-{i}"]), tmp_path / f"mix{i}.geojson", 4326, "GeoJSON")
         for i, s in enumerate(shapes)
     ]
-    responses = _at_once(server, [_upload_call(p, accept_overlaps="true") for p in paths])
+    kept = {"accept_overlaps": "true", "store_reason": "共用道路"}
+    responses = _at_once(server, [_upload_call(p, **kept) for p in paths])
     assert Counter(r.status_code for r in responses) == {201: CLIENTS}
     with _client(server) as client:
         features = client.get("/api/parcels", params={"status": "verified"}).json()

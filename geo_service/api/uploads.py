@@ -24,7 +24,7 @@ from geo_service.web.problems import with_words
 # What a repeated upload (one Idempotency-Key) must ask again, beside the same file.
 _ASKED = ("filename", "kind", "township", "project", "status", "crs", "encoding", "layer",
           "columns", "dry_run", "accept_valid", "accept_overlaps", "override_reason",
-          "migration")  # fmt: skip
+          "store_reason", "migration")  # fmt: skip
 
 
 def uploads_router() -> APIRouter:
@@ -37,7 +37,12 @@ def uploads_router() -> APIRouter:
         responses={
             200: {"model": schemas.UploadReport, "description": "a dry run: checked, not stored"},
             413: {"model": schemas.ErrorBody, "description": "larger than the upload limit"},
-            422: {"model": schemas.ErrorBody, "description": "refused: `report` has every problem"},
+            422: {
+                "model": schemas.ErrorBody,
+                "description": "refused: `report` has every problem; or `accept_overlaps` "
+                "without a `store_reason` (rule overlaps_reason; `said` in the language of "
+                "Accept-Language)",
+            },
         },
     )
     def post_upload(
@@ -70,7 +75,21 @@ def uploads_router() -> APIRouter:
         ] = None,
         dry_run: Annotated[bool, Form()] = False,
         accept_valid: Annotated[bool, Form()] = False,
-        accept_overlaps: Annotated[bool, Form()] = False,
+        accept_overlaps: Annotated[
+            bool,
+            Form(
+                description="keep overlaps between verified parcels (both flagged, counted "
+                "once): takes `store_reason`"
+            ),
+        ] = False,
+        store_reason: Annotated[
+            str | None,
+            Form(
+                max_length=2000,
+                description="why overlaps are kept (needed with `accept_overlaps`) or only the "
+                "valid features stored; on record with the upload and in the audit",
+            ),
+        ] = None,
         migration: Annotated[
             bool,
             Form(
@@ -86,7 +105,7 @@ def uploads_router() -> APIRouter:
         name = _safe_name(file.filename)
         options = upload_options(
             kind, township, project, status, crs, encoding, layer, columns,
-            override_reason=override_reason, dry_run=dry_run,
+            override_reason=override_reason, store_reason=store_reason, dry_run=dry_run,
             accept_valid=accept_valid, accept_overlaps=accept_overlaps, filename=name,
             migration=migration,
         )  # fmt: skip

@@ -128,10 +128,15 @@ def record_milestone(
         raise NotFound(
             f"project {code} has no milestone on {due_on}"
             + (f" named {text!r}" if text else "")
-            + (f"; its milestones: {listed}" if listed else "; it has no milestones")
+            + (f"; its milestones: {listed}" if listed else "; it has no milestones"),
+            rule="milestone" if listed else "milestone_none",
+            params={"code": code, "day": str(due_on), "text": text or "—", "listed": listed},
         )
     if len(matches) > 1:
-        raise InvalidInput(f"project {code} has several milestones on {due_on}; name it by text")
+        raise InvalidInput(
+            f"project {code} has several milestones on {due_on}; name it by text",
+            rule="milestone_several", params={"code": code, "day": str(due_on)},
+        )  # fmt: skip
     if done_on is not None and done_on > (now or datetime.now(UTC)).astimezone(CAMPAIGN_TZ).date():
         raise InvalidInput(
             f"a milestone cannot be recorded done on {done_on}, a future day",
@@ -272,7 +277,10 @@ def set_problem_status(
 ) -> ProblemState:
     """Solve (solved_on defaults to today) or reopen a problem; a new version either way."""
     if status not in PROBLEM_STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(PROBLEM_STATUSES)}")
+        raise InvalidInput(
+            f"status must be one of {', '.join(PROBLEM_STATUSES)}",
+            rule="problem_status", params={"value": status},
+        )  # fmt: skip
     row = session.get(ProjectProblem, problem_id, with_for_update=True)
     if row is None:
         raise NotFound(f"no problem #{problem_id}", rule="problem_id", params={"id": problem_id})
@@ -405,7 +413,11 @@ def projects(
         )
     if category:
         if category not in CATEGORIES:
-            raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
+            raise InvalidInput(
+                f"category must be one of {', '.join(CATEGORIES)}",
+                rule="project_category",
+                params={"value": category, "choices": "、".join(CATEGORIES)},
+            )
         query = query.where(Project.category == category)
     return list(session.scalars(query))
 
@@ -490,8 +502,11 @@ def _campaign_and_day(session: Session, campaign, as_of: date | None):
     if as_of is not None and campaign and not chosen.contains(as_of):
         raise InvalidInput(
             f"as_of {as_of} is outside campaign {chosen.name} "
-            f"({chosen.first_day} to {chosen.last_day})"
-        )
+            f"({chosen.first_day} to {chosen.last_day})",
+            rule="as_of_outside_campaign",
+            params={"day": str(as_of), "campaign": chosen.name,
+                    "first": str(chosen.first_day), "last": str(chosen.last_day)},
+        )  # fmt: skip
     return chosen, chosen.reference_day(as_of)
 
 

@@ -35,13 +35,20 @@ def set_target(
     with none gets its calendar campaign 攻坚<year>), keeping the value it had as a
     version (who, when); returns 1 when something changed, 0 for the same value again."""
     if kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise InvalidInput(
+            f"kind must be one of {', '.join(KINDS)}, not {kind!r}",
+            rule="target_kind", params={"value": kind, "choices": ", ".join(KINDS)},
+        )  # fmt: skip
     if unit not in UNITS:
-        raise InvalidInput(f"unit must be mu or m2, not {unit!r}")
+        raise InvalidInput(
+            f"unit must be mu or m2, not {unit!r}", rule="target_unit", params={"value": unit}
+        )
     if amount < 0:
         raise InvalidInput("a target cannot be negative", rule="target_negative", params={})
     if quarter is not None and not 1 <= quarter <= 4:
-        raise InvalidInput("quarter must be 1 to 4")
+        raise InvalidInput(
+            "quarter must be 1 to 4", rule="target_quarter", params={"value": quarter}
+        )
     owning = target_campaign(session, campaign, year, actor)
     existing = find_target(session, district, township, kind, owning, quarter, missing_ok=True)
     if existing is not None and only_if_missing:
@@ -72,10 +79,17 @@ def target_campaign(
     if campaign:
         found = find_campaign(session, campaign)
         if year is not None and found.year != year:
-            raise InvalidInput(f"campaign {found.name} starts in {found.year}, not {year}")
+            raise InvalidInput(
+                f"campaign {found.name} starts in {found.year}, not {year}",
+                rule="target_campaign_year",
+                params={"campaign": found.name, "year": found.year, "asked": year},
+            )
         return found
     if year is None:
-        raise InvalidInput("give the campaign (or its year) the target is for")
+        raise InvalidInput(
+            "give the campaign (or its year) the target is for",
+            rule="target_campaign_missing", params={},
+        )  # fmt: skip
     return for_year(session, year, create_as=actor)
 
 
@@ -117,9 +131,12 @@ def _record_version(session: Session, target: Target, actor: str, now: datetime)
     )
     if opened is not None and now < opened:
         # History must run forwards: a change cannot be dated before the value it ends.
+        at, current = f"{now:%Y-%m-%d %H:%M}", f"{opened:%Y-%m-%d %H:%M}"
         raise InvalidInput(
-            f"target {target.year} {target.kind}: a change at {now:%Y-%m-%d %H:%M} is earlier "
-            f"than its current value ({opened:%Y-%m-%d %H:%M})"
+            f"target {target.year} {target.kind}: a change at {at} is earlier than its current "
+            f"value ({current})",
+            rule="target_earlier",
+            params={"year": target.year, "kind": target.kind, "at": at, "current": current},
         )
     last = session.scalar(
         select(func.coalesce(func.max(TargetVersion.version), 0)).where(

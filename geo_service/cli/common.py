@@ -13,6 +13,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from geo_service import __version__, texts
+from geo_service.cli import language
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_day, parse_year
 
@@ -69,7 +70,7 @@ class _Commands(TyperGroup):
             reason = database.outage_reason(exc)
             if reason is None:
                 raise
-            err.print(f"error: {reason}", markup=False, highlight=False)
+            err.print(language.error_line(reason), markup=False, highlight=False)
             raise typer.Exit(code=3) from None
 
 
@@ -88,10 +89,26 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _lang(value: str | None) -> str | None:
+    if value and language.known(value) is None:
+        raise typer.BadParameter(f"{value!r}: zh_CN or en")
+    language.choose(value)
+    return value
+
+
 @app.callback()
 def _main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        envvar=language.ENV,
+        callback=_lang,
+        is_eager=True,
+        help="the language of messages and refusals: zh_CN (简体中文) or en; default: the "
+        "shell's locale (LC_ALL, LC_MESSAGES, LANG) when it is zh or en, else zh_CN",
     ),
 ) -> None:
     """geo_service: verified land-delivery and demolition areas on PostGIS.
@@ -178,9 +195,17 @@ def _text(table: Table, width: int = 160) -> str:
     return console.file.getvalue()
 
 
-def _fail(exc: GeoServiceError) -> None:
-    err.print(f"error: {exc}", markup=False, highlight=False)
+def _fail(exc: GeoServiceError, hint: bool = False) -> None:
+    """The refusal on stderr in the command's language (cli/language.py), exit code 2;
+    `hint`: name --as, for a local operator refused."""
+    err.print(language.error_line(exc, hint), markup=False, highlight=False)
     raise typer.Exit(code=2)
+
+
+def refused(exc: GeoServiceError) -> None:
+    """A refused file: its problems on stderr in the command's language, exit code 1."""
+    err.print(language.refused_lines(exc), markup=False, highlight=False)
+    raise typer.Exit(code=1)
 
 
 class ListFormat(StrEnum):
@@ -228,9 +253,7 @@ def fail_acting(exc: GeoServiceError, username: str | None) -> None:
     """A refusal, with the hint a local operator needs."""
     from geo_service.errors import Forbidden
 
-    if isinstance(exc, Forbidden) and not username:
-        exc = Forbidden(f"{exc}; name the user you act as with --as USER")
-    _fail(exc)
+    _fail(exc, hint=isinstance(exc, Forbidden) and not username)
 
 
 @contextmanager

@@ -16,8 +16,10 @@ from geo_service.cli.common import (
     err,
     fail_acting,
     lazy,
+    refused,
     session_scope,
 )
+from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, _, problem_line
 from geo_service.errors import GeoServiceError, UploadRefused
 
 actions = lazy("geo_service.actions")
@@ -57,7 +59,14 @@ def import_command(
         False, "--accept-valid", help="store the valid features, report the rest"
     ),
     accept_overlaps: bool = typer.Option(
-        False, "--accept-overlaps", help="accept overlaps between verified parcels, flagged"
+        False,
+        "--accept-overlaps",
+        help="accept overlaps between verified parcels, flagged; takes --store-reason",
+    ),
+    store_reason: str | None = typer.Option(
+        None,
+        help="why overlaps are kept (needed with --accept-overlaps) or only the valid features "
+        "stored; on record with the upload (at most 2000 characters)",
     ),
     override_reason: str | None = typer.Option(
         None,
@@ -127,6 +136,7 @@ def import_command(
             dry_run=dry_run,
             accept_valid=accept_valid,
             accept_overlaps=accept_overlaps,
+            store_reason=store_reason,
             override_reason=override_reason,
             migration=migration,
             bulk=bulk,
@@ -141,29 +151,29 @@ def import_command(
             _write_reports(exc.report, report_csv, report_gpkg)
         if output_json and exc.report is not None:
             typer.echo(json.dumps(exc.report.as_dict(), ensure_ascii=False, indent=2))
-        err.print(f"refused: {exc}", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+        refused(exc)
     except GeoServiceError as exc:
         fail_acting(exc, as_user)
     _write_reports(report, report_csv, report_gpkg)
     if output_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
-    verb = "checked (dry run, nothing stored)" if report.dry_run else "accepted"
-    typer.echo(
-        f"{report.filename}: {verb}: {report.parcels} parcel(s), "
-        f"{report.area_m2:,.1f} m², {report.area_mu:,.2f} mu "
-        f"[{report.source_crs}, {report.encoding}]"
+    verb = _(CHECKED) if report.dry_run else _(ACCEPTED)
+    said = _(
+        "%(file)s: %(verb)s: %(parcels)s parcel(s), %(m2)s m², %(mu)s mu [%(crs)s, %(encoding)s]"
     )
+    typer.echo(said % {
+        "file": report.filename, "verb": verb, "parcels": report.parcels,
+        "m2": f"{report.area_m2:,.1f}", "mu": f"{report.area_mu:,.2f}",
+        "crs": report.source_crs, "encoding": report.encoding,
+    })  # fmt: skip
     if not report.dry_run:
-        typer.echo(
-            f"  new {report.created}, changed {report.changed}, unchanged {report.unchanged}"
-        )
+        typer.echo(f"  {_(COUNTS) % vars(report)}")
     if report.rejected:
-        typer.echo(f"  {report.rejected} feature(s) with errors were not stored (--accept-valid)")
+        said = _("%(count)s feature(s) with errors were not stored (--accept-valid)")
+        typer.echo(f"  {said % {'count': report.rejected}}")
     for p in report.problems:
-        where = f"feature {p.feature} ({p.code})" if p.feature else "file"
-        typer.echo(f"  {p.severity}: {where}: {p.message} [{p.rule}]")
+        typer.echo(f"  {problem_line(p.as_dict())}")
 
 
 def _spare_the_collector() -> None:

@@ -21,12 +21,13 @@ from geo_service.cli.common import (
     acting,
     acting_session,
     as_option,
-    err,
     fail_acting,
     group,
     lazy,
+    refused,
     session_scope,
 )
+from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, OUTCOMES, _
 from geo_service.errors import GeoServiceError, UploadRefused
 
 permissions = lazy("geo_service.accounts.permissions")
@@ -105,8 +106,8 @@ def project_command(
             site_crs=site_crs,
         )
         site_m2 = project.site_m2
-    site_text = f", site {site_m2:,.1f} m²" if site_m2 else ""
-    typer.echo(f"{code}: {outcome}{site_text}")
+    site_text = _(", site %(m2)s m²") % {"m2": f"{site_m2:,.1f}"} if site_m2 else ""
+    typer.echo(f"{code}: {_(OUTCOMES.get(outcome, outcome))}{site_text}")
 
 
 def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, as_user) -> None:
@@ -119,19 +120,20 @@ def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, 
             report_csv.write_text(report.problems_csv(), encoding="utf-8")
         if output_json and report is not None:
             typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-        err.print(f"refused: {exc}", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+        refused(exc)
     except GeoServiceError as exc:
         fail_acting(exc, as_user)
     if output_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
-    verb = "checked (dry run, nothing stored)" if dry_run else "accepted"
-    typer.echo(f"{report.filename}: {verb}: {report.rows} {report.kind}")
+    verb = _(CHECKED) if dry_run else _(ACCEPTED)
+    said = {"households": _("%(count)s household(s)"), "flats": _("%(count)s flat(s)")}
+    rows = said[report.kind] % {"count": report.rows}
+    typer.echo(
+        _("%(file)s: %(verb)s: %(rows)s") % {"file": report.filename, "verb": verb, "rows": rows}
+    )
     if not dry_run:
-        typer.echo(
-            f"  new {report.created}, changed {report.changed}, unchanged {report.unchanged}"
-        )
+        typer.echo(f"  {_(COUNTS) % vars(report)}")
 
 
 _DRY = typer.Option(False, "--dry-run", help="check and report, store nothing")
@@ -184,7 +186,8 @@ def _flat_step(step: str, project, building, unit, day: str, as_user, household=
         outcome = relocation_actions.flat_step(
             session, who, step, project, building, unit, on, household
         )
-    typer.echo(f"{project} {building}-{unit}: {outcome}")
+    said = _(OUTCOMES.get(outcome, outcome))
+    typer.echo(f"{project} {building}-{unit}: {said}")
 
 
 @relocation_app.command("allocate")
@@ -237,12 +240,11 @@ def _signoff(action, as_user, ref: str, *args) -> None:
     with acting_session(as_user) as (session, who):
         found = action(session, who, ref, *args)
     if found["signoff"] == "verified":
-        typer.echo(
-            f"{ref}: signed off by {found['signed_off_by']} ({found['group']}) on "
-            f"{found['signed_off_on']}, version {found['version']}"
-        )
+        said = _("%(ref)s: signed off by %(signed_off_by)s (%(group)s) on %(signed_off_on)s, "
+                 "version %(version)s")  # fmt: skip
     else:
-        typer.echo(f"{ref}: disputed by {found['changed_by']}: {found['dispute_reason']}")
+        said = _("%(ref)s: disputed by %(changed_by)s: %(dispute_reason)s")
+    typer.echo(said % {**found, "ref": ref})
 
 
 @relocation_app.command("verify")
@@ -433,14 +435,14 @@ def tally_table(records: list[dict], by: str) -> str:
     numbers = [("households", "households"), ("flats", "flats"), ("m2", "m²")]
     for name in columns:
         table.add_column(name)
-    for _, label in numbers:
+    for _key, label in numbers:
         for stage in ("planned", "handed over", "certified", "target"):
             table.add_column(f"{label} {stage}", justify="right")
     table.add_column("signed off", justify="right")  # households, by 回迁核验组
     table.add_column("progress", justify="right")
     for r in records:
         cells = [str(r[c] or "") for c in columns]
-        for key, _ in numbers:
+        for key, _label in numbers:
             for stage in ("planned", "handed_over", "certified"):
                 cells.append(_number(r[f"{key}_{stage}"]))
             cells.append("—" if r[f"target_{key}"] is None else _number(r[f"target_{key}"]))

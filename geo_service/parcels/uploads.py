@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from geo_service import texts
 from geo_service.areas import geodesic_area_m2, m2_to_mu, rounded
 from geo_service.campaign.projects import find_project
-from geo_service.errors import InvalidInput, NotFound, UploadRefused
+from geo_service.errors import FieldMissing, InvalidInput, NotFound, UploadRefused
 from geo_service.models import (
     KINDS,
     STATUSES,
@@ -125,20 +125,36 @@ def upload_options(
 ) -> ImportOptions:
     """An upload's options as the API, the upload page and the CLI receive them: a field a
     form leaves blank means "not given", and a status outside IMPORT_STATUSES is refused
-    before the file is read. `switches`: dry_run, accept_valid, accept_overlaps, filename,
-    migration, bulk."""
+    before the file is read. `switches`: dry_run, accept_valid, accept_overlaps (which takes
+    a store_reason), store_reason, filename, migration, bulk."""
     allowed = statuses_allowed(switches.get("migration", False))
     if status and status not in allowed:
-        raise InvalidInput(f"status must be one of {', '.join(allowed)}")
+        raise InvalidInput(
+            f"status must be one of {', '.join(allowed)}",
+            rule="upload_status", params={"value": status, "allowed": list(allowed)},
+        )  # fmt: skip
     override_reason = (override_reason or "").strip() or None
     if override_reason and len(override_reason) > OVERRIDE_REASON_MAX:
-        raise InvalidInput(f"an override reason has at most {OVERRIDE_REASON_MAX} characters")
+        raise InvalidInput(
+            f"an override reason has at most {OVERRIDE_REASON_MAX} characters",
+            rule="reason_too_long", params={"limit": OVERRIDE_REASON_MAX},
+        )  # fmt: skip
     switches["override_reason"] = override_reason
     for reason in ("store_reason",):
         given = (switches.get(reason) or "").strip() or None
         if given and len(given) > OVERRIDE_REASON_MAX:
-            raise InvalidInput(f"a reason has at most {OVERRIDE_REASON_MAX} characters")
+            raise InvalidInput(
+                f"a reason has at most {OVERRIDE_REASON_MAX} characters",
+                rule="reason_too_long", params={"limit": OVERRIDE_REASON_MAX},
+            )  # fmt: skip
         switches[reason] = given
+    if switches.get("accept_overlaps") and not switches.get("store_reason"):
+        # Keeping an overlap between verified parcels counts the land once for both: the
+        # reason is on record with the upload (the audit, the report), on every path.
+        raise FieldMissing(
+            "keeping overlaps between verified parcels takes a reason (store_reason)",
+            rule="overlaps_reason", params={},
+        )  # fmt: skip
     given = {"project": project, "status": status, "crs": crs, "encoding": encoding}
     given |= {"layer": layer, "columns": columns}
     blanks_dropped = {key: value or None for key, value in given.items()}

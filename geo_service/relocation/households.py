@@ -45,6 +45,9 @@ COMPENSATION_NAMES = {"flats": "产权调换", "cash": "货币补偿", "mixed": 
 _ENTITY = {Household: "household", Flat: "flat", ResettlementProject: "project"}
 # Columns a version does not repeat: they describe the version itself.
 _NOT_STATE = {"version", "updated_by", "updated_at", "geom"}
+# Why a change may not be made: (rule, English message, figures), as
+# permissions.signoff_refusal; the pages say the rule (geo_service/web/problems.py).
+Refusal = tuple[str, str, dict]
 
 
 # --- personal details -------------------------------------------------------------------
@@ -77,10 +80,15 @@ def normalise_id_number(number: str) -> str:
     """An 18-character resident ID (GB 11643) with a valid check character, upper-case X."""
     value = str(number).strip().upper().replace(" ", "")
     if len(value) != 18 or not value[:17].isdigit() or value[17] not in "0123456789X":
-        raise InvalidInput("an ID number has 17 digits and a check digit or X")
+        raise InvalidInput(
+            "an ID number has 17 digits and a check digit or X", rule="id_number_form", params={}
+        )
     check = _ID_CHECK[sum(int(d) * w for d, w in zip(value, _ID_WEIGHTS, strict=False)) % 11]
     if value[17] != check:
-        raise InvalidInput("the ID number's check digit does not match (mistyped?)")
+        raise InvalidInput(
+            "the ID number's check digit does not match (mistyped?)",
+            rule="id_number_check", params={},
+        )  # fmt: skip
     return value
 
 
@@ -91,7 +99,9 @@ def hash_id_number(number: str) -> str:
     if not secret:
         raise InvalidInput(
             "ID numbers are given but RELOCATION_ID_SECRET is not set: set it (a long random "
-            "string, kept out of the database) or leave the ID column empty"
+            "string, kept out of the database) or leave the ID column empty",
+            rule="id_secret_missing",
+            params={},
         )
     value = normalise_id_number(number)
     return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()
@@ -164,9 +174,12 @@ def _check_forwards(session: Session, records: list, now: datetime) -> None:
         ).first()
         if later is not None:
             record = next(r for r in records if r.id == later[0] and _ENTITY[type(r)] == entity)
+            at, current = f"{now:%Y-%m-%d %H:%M}", f"{later[1]:%Y-%m-%d %H:%M}"
             raise InvalidInput(
-                f"{entity} {_label(record)}: a change at {now:%Y-%m-%d %H:%M} is earlier "
-                f"than its current state ({later[1]:%Y-%m-%d %H:%M})"
+                f"{entity} {_label(record)}: a change at {at} is earlier than its current "
+                f"state ({current})",
+                rule="relocation_change_earlier",
+                params={"entity": entity, "label": _label(record), "at": at, "current": current},
             )
 
 
@@ -314,14 +327,25 @@ def save_project(
     owner = find_district(session, district)
     served = [find_township(session, t, district=owner) for t in townships]
     if not served:
-        raise InvalidInput("a resettlement project serves at least one township")
+        raise InvalidInput(
+            "a resettlement project serves at least one township",
+            rule="project_townships", params={},
+        )  # fmt: skip
     for size, count in (flats_by_size or {}).items():
         if int(count) < 0:
-            raise InvalidInput(f"flats planned for size class {size} cannot be negative")
+            raise InvalidInput(
+                f"flats planned for size class {size} cannot be negative",
+                rule="flats_planned_negative", params={"size": size},
+            )  # fmt: skip
     if floor_area_m2 is not None and floor_area_m2 < 0:
-        raise InvalidInput("the total floor area cannot be negative")
+        raise InvalidInput(
+            "the total floor area cannot be negative", rule="floor_area_negative", params={}
+        )
     if planned_completion and actual_completion and actual_completion < date(2000, 1, 1):
-        raise InvalidInput("the actual completion date is not plausible")
+        raise InvalidInput(
+            "the actual completion date is not plausible",
+            rule="completion_implausible", params={"day": str(actual_completion)},
+        )  # fmt: skip
     project = session.scalar(
         select(ResettlementProject).where(ResettlementProject.code == code).with_for_update()
     ) or ResettlementProject(code=code, version=1)
@@ -376,31 +400,50 @@ def read_site(path: Path, crs: str | None = None):
 # --- allocation (房源调度) ---------------------------------------------------------------
 
 
-def allocation_problem(household: Household, flats_after: int) -> str | None:
-    """Why a household may not hold `flats_after` flats, or None."""
+def allocation_problem(household: Household, flats_after: int) -> Refusal | None:
+    """Why a household may not hold `flats_after` flats, as (rule, message, params), or
+    None."""
+    ref, due = household.ref, household.flats_due
     if household.compensation == "cash":
-        return f"household {household.ref} chose cash compensation (货币补偿): no flats are due"
-    if flats_after > household.flats_due:
-        return (
-            f"household {household.ref} is due {household.flats_due} flat(s); "
-            f"this would give it {flats_after}"
-        )
+        message = f"household {ref} chose cash compensation (货币补偿): no flats are due"
+        return "allocation_cash", message, {"ref": ref}
+    if flats_after > due:
+        message = f"household {ref} is due {due} flat(s); this would give it {flats_after}"
+        return "allocation_over", message, {"ref": ref, "due": due, "count": flats_after}
     return None
 
 
 def date_order_problem(
     allocated: date | None, handed_over: date | None, certified: date | None, allocated_to
-) -> str | None:
-    """Why a flat's dates cannot be so: keys need an owner, a title needs the keys."""
+) -> Refusal | None:
+    """Why a flat's dates cannot be so, as (rule, message, params), or None: keys need an
+    owner, a title needs the keys."""
     if handed_over and not allocated_to:
-        return "a flat handed over (交房) must be allocated to a household"
+        return (
+            "handover_unallocated",
+            "a flat handed over (交房) must be allocated to a household",
+            {},
+        )
     if certified and not handed_over:
-        return "a title (办证) needs the flat handed over (交房) first"
+        return "title_before_handover", "a title (办证) needs the flat handed over (交房) first", {}
     if allocated and handed_over and handed_over < allocated:
-        return f"handed over {handed_over} before it was allocated ({allocated})"
+        message = f"handed over {handed_over} before it was allocated ({allocated})"
+        days = {"handed_over": str(handed_over), "allocated": str(allocated)}
+        return "handover_before_allocation", message, days
     if handed_over and certified and certified < handed_over:
-        return f"certified {certified} before it was handed over ({handed_over})"
+        message = f"certified {certified} before it was handed over ({handed_over})"
+        days = {"certified": str(certified), "handed_over": str(handed_over)}
+        return "certified_before_handover", message, days
     return None
+
+
+def _flat_refused(flat: Flat, problem: Refusal) -> InvalidInput:
+    """A flat's date-order problem as the refusal of a single change, naming the flat."""
+    rule, message, params = problem
+    label = _label(flat)
+    return InvalidInput(
+        f"flat {label}: {message}", rule=f"flat_{rule}", params={**params, "flat": label}
+    )
 
 
 def allocate(
@@ -408,7 +451,10 @@ def allocate(
 ) -> str:
     """Give a flat to a household: never a flat twice, never more flats than due."""
     if flat.household_id is not None and flat.household_id != household.id:
-        raise InvalidInput(f"flat {_label(flat)} is already allocated to another household")
+        raise InvalidInput(
+            f"flat {_label(flat)} is already allocated to another household",
+            rule="flat_taken", params={"flat": _label(flat)},
+        )  # fmt: skip
     if flat.household_id == household.id:
         return "unchanged"
     # Locked, so that two allocations to one household are counted one after the other.
@@ -416,7 +462,8 @@ def allocate(
     count = len(session.scalars(select(Flat.id).where(Flat.household_id == household.id)).all())
     problem = allocation_problem(household, count + 1)
     if problem:
-        raise InvalidInput(problem)
+        rule, message, params = problem
+        raise InvalidInput(message, rule=rule, params=params)
     return save(session, flat, {"household_id": household.id, "allocated_on": day}, actor, now)
 
 
@@ -429,7 +476,7 @@ def hand_over_many(session: Session, flats: list[Flat], day: date, actor: str, n
     for flat in flats:
         problem = date_order_problem(flat.allocated_on, day, flat.certified_on, flat.household_id)
         if problem:
-            raise InvalidInput(f"flat {_label(flat)}: {problem}")
+            raise _flat_refused(flat, problem)
     items = [(flat, {"handed_over_on": day}) for flat in flats]
     return save_many(session, items, actor, now, note="交房")
 
@@ -443,40 +490,42 @@ def certify_many(session: Session, flats: list[Flat], day: date, actor: str, now
     for flat in flats:
         problem = date_order_problem(flat.allocated_on, flat.handed_over_on, day, flat.household_id)
         if problem:
-            raise InvalidInput(f"flat {_label(flat)}: {problem}")
+            raise _flat_refused(flat, problem)
     return save_many(session, [(flat, {"certified_on": day}) for flat in flats], actor, now, "办证")
 
 
 # --- sign-off (回迁核验) -----------------------------------------------------------------
 
 
-def signoff_problem(session: Session, household: Household, day: date) -> str | None:
-    """Why 回迁核验组 may not sign the household off on `day`, or None: it must be due
-    flats, hold all of them, and have had every one handed over (交房) by that day."""
+def signoff_problem(session: Session, household: Household, day: date) -> Refusal | None:
+    """Why 回迁核验组 may not sign the household off on `day`, as (rule, message, params),
+    or None: it must be due flats, hold all of them, and have had every one handed over
+    (交房) by that day."""
+    ref = household.ref
     if household.compensation == "cash":
-        return (
-            f"household {household.ref} chose cash compensation (货币补偿): it has no "
-            "relocation to sign off"
+        message = (
+            f"household {ref} chose cash compensation (货币补偿): it has no relocation to sign off"
         )
+        return "signoff_cash", message, {"ref": ref}
     if household.signoff == "verified":
-        return (
-            f"household {household.ref} is already signed off by {household.signed_off_by} "
-            f"on {household.signed_off_on}"
-        )
+        by, on = household.signed_off_by, str(household.signed_off_on)
+        message = f"household {ref} is already signed off by {by} on {on}"
+        return "signoff_already", message, {"ref": ref, "user": by, "day": on}
     flats = session.scalars(
         select(Flat).where(Flat.household_id == household.id).order_by(Flat.building, Flat.unit)
     ).all()
-    if len(flats) < household.flats_due:
-        return (
-            f"household {household.ref} holds {len(flats)} of the {household.flats_due} "
-            "flat(s) it is due: allocate and hand over all of them first"
+    held, due = len(flats), household.flats_due
+    if held < due:
+        message = (
+            f"household {ref} holds {held} of the {due} flat(s) it is due: allocate and hand "
+            "over all of them first"
         )
+        return "signoff_flats_missing", message, {"ref": ref, "count": held, "due": due}
     waiting = [_label(f) for f in flats if f.handed_over_on is None or f.handed_over_on > day]
     if waiting:
-        return (
-            f"household {household.ref}: not every flat is handed over (交房) by {day}: "
-            f"{', '.join(waiting)}"
-        )
+        listed = ", ".join(waiting)
+        message = f"household {ref}: not every flat is handed over (交房) by {day}: {listed}"
+        return "signoff_not_handed_over", message, {"ref": ref, "day": str(day), "flats": listed}
     return None
 
 
@@ -497,7 +546,8 @@ def sign_off(
         )  # fmt: skip
     problem = signoff_problem(session, household, day)
     if problem:
-        raise InvalidInput(problem)
+        rule, message, params = problem
+        raise InvalidInput(message, rule=rule, params=params)
     before = state_of(household)
     household.signoff, household.signed_off_by, household.signed_off_on = "verified", actor, day
     household.dispute_reason = None
@@ -612,7 +662,10 @@ def check_compensation(value: str) -> str:
     text = str(value).strip()
     found = text if text in COMPENSATIONS else names.get(text)
     if found is None:
-        raise InvalidInput(f"compensation {text!r} is none of 产权调换, 货币补偿, 混合")
+        raise InvalidInput(
+            f"compensation {text!r} is none of 产权调换, 货币补偿, 混合",
+            rule="compensation", params={"value": text},
+        )  # fmt: skip
     return found
 
 

@@ -130,7 +130,9 @@ def read_table(path: Path, headers: dict, required: tuple, name: str | None = No
     elif suffix in (".csv", ".txt"):
         lines = _csv_lines(path, name)
     else:
-        raise UploadRefused(f"{name}: a roster is a .csv or .xlsx file")
+        raise UploadRefused(
+            f"{name}: a roster is a .csv or .xlsx file", rule="roster_type", params={"file": name}
+        )
     by_header = {_clean(h).lower(): f for f, names in headers.items() for h in names}
     for index, (_, cells) in enumerate(lines[:10]):
         fields = [by_header.get(_clean(c).lower()) if c is not None else None for c in cells]
@@ -142,7 +144,10 @@ def read_table(path: Path, headers: dict, required: tuple, name: str | None = No
                     rows.append((n, values))
             return name, rows
     wanted = ", ".join(f"{headers[f][2]} ({f})" for f in required)
-    raise UploadRefused(f"{name}: no header row with {wanted} in the first 10 rows")
+    raise UploadRefused(
+        f"{name}: no header row with {wanted} in the first 10 rows",
+        rule="roster_no_header", params={"file": name, "wanted": wanted},
+    )  # fmt: skip
 
 
 def _csv_lines(path: Path, name: str) -> list:
@@ -154,7 +159,9 @@ def _csv_lines(path: Path, name: str) -> list:
         except UnicodeDecodeError:
             continue
     else:
-        raise UploadRefused(f"{name}: neither UTF-8 nor GBK text")
+        raise UploadRefused(
+            f"{name}: neither UTF-8 nor GBK text", rule="roster_encoding", params={"file": name}
+        )
     reader = csv.reader(io.StringIO(decoded, newline=""))
     return [(reader.line_num, cells) for cells in reader]
 
@@ -165,7 +172,11 @@ def _xlsx_lines(path: Path, name: str) -> list:
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook means the same
-        raise UploadRefused(f"{name}: cannot read the workbook: {exc}") from None
+        raise UploadRefused(
+            f"{name}: cannot read the workbook: {exc}",
+            rule="roster_workbook",
+            params={"file": name, "reason": str(exc)},
+        ) from None
     try:
         return [
             (i, list(cells))
@@ -207,11 +218,17 @@ def _day(value) -> date | None:
         return value
     match = _DATE.match(str(value).strip())
     if match is None:
-        raise InvalidInput(f"{value!r} is not a date (write 2017-06-30)")
+        raise InvalidInput(f"{value!r} is not a date (write 2017-06-30)", **_said("date", value))
     try:
         return date(*map(int, match.groups()))
     except ValueError:
-        raise InvalidInput(f"{value!r} is not a date") from None
+        raise InvalidInput(f"{value!r} is not a date", **_said("date", value)) from None
+
+
+def _said(rule: str, value, column: str | None = None) -> dict:
+    """A cell's refusal's rule and figures, for the pages' words (ROSTER_DETAILS)."""
+    params = {"value": str(value)} | ({"column": column} if column else {})
+    return {"rule": rule, "params": params}
 
 
 def _number(value, what: str, whole: bool = False):
@@ -220,12 +237,14 @@ def _number(value, what: str, whole: bool = False):
     try:
         number = float(str(value).replace(",", "").strip())
     except ValueError:
-        raise InvalidInput(f"{what} {value!r} is not a number") from None
+        raise InvalidInput(
+            f"{what} {value!r} is not a number", **_said("number", value, what)
+        ) from None
     if number < 0:
-        raise InvalidInput(f"{what} cannot be negative")
+        raise InvalidInput(f"{what} cannot be negative", **_said("negative", value, what))
     if whole:
         if not number.is_integer():
-            raise InvalidInput(f"{what} must be a whole number")
+            raise InvalidInput(f"{what} must be a whole number", **_said("whole", value, what))
         return int(number)
     return number
 
@@ -245,7 +264,9 @@ class _Row:
         try:
             return parse(self.cells.get(name))
         except InvalidInput as exc:
-            self.problem(rule, str(exc))
+            # The cell's own rule is the problem's variant: "bad_value:date"…
+            said = None if exc.rule is None else {**(exc.params or {}), "variant": exc.rule}
+            self.problem(rule, str(exc), said)
             return None
 
 
@@ -320,7 +341,10 @@ class _Lookups:
                 f"no demolition parcel {code!r}" + (f" in {township}" if township else "")
             )
         if len(found) > 1:
-            raise InvalidInput(f"demolition parcel {code!r} is in several townships: give 乡镇")
+            raise InvalidInput(
+                f"demolition parcel {code!r} is in several townships: give 乡镇",
+                rule="several_townships", params={},
+            )  # fmt: skip
         return found[0]
 
     def _township(self, name: str):
@@ -390,7 +414,9 @@ def _household_parcel(lookups: _Lookups, row: _Row, values: dict) -> None:
     try:
         parcel = lookups.parcel(code, row.get("township"))
     except GeoServiceError as exc:
-        row.problem("unknown_parcel", str(exc), {"code": code})
+        # The lookup's own rule (a township not found, a code in several) is the variant.
+        said = {**(exc.params or {}), "variant": exc.rule} if exc.rule else {}
+        row.problem("unknown_parcel", str(exc), {**said, "code": code})
         return
     values["parcel_id"], values["township_id"] = parcel.id, parcel.township_id
 
@@ -443,6 +469,7 @@ def _check_household_duplicates(session, report: RosterReport, parsed: list) -> 
                 ref,
                 "duplicate_household",
                 f"household {ref} is listed again (first at row {first_ref[ref]})",
+                {"variant": "ref", "ref": ref, "first": first_ref[ref]},
             )
         elif ref:
             first_ref[ref] = number
@@ -452,6 +479,7 @@ def _check_household_duplicates(session, report: RosterReport, parsed: list) -> 
                 ref,
                 "duplicate_household",
                 f"the same ID number heads the household at row {first_id[id_hash]}",
+                {"variant": "id_in_file", "first": first_id[id_hash]},
             )
         elif id_hash:
             first_id[id_hash] = number
@@ -469,6 +497,7 @@ def _check_household_duplicates(session, report: RosterReport, parsed: list) -> 
                     values["ref"],
                     "duplicate_household",
                     f"the same ID number already heads household {ref}",
+                    {"variant": "id_stored", "ref": ref},
                 )
     _check_fewer_flats_than_held(session, report, parsed)
 
@@ -492,6 +521,7 @@ def _check_fewer_flats_than_held(session, report, parsed) -> None:
                 values["ref"],
                 "over_allocated",
                 f"household already holds {count} flat(s); 应安置套数 {due} is fewer",
+                {"variant": "held", "count": count, "due": due},
             )
 
 
@@ -646,7 +676,8 @@ def _flat_values(context: _FlatContext, report, number: int, cells: dict):
         values.get("household_id"),
     )
     if problem:
-        row.problem("dates_out_of_order", problem)
+        variant, message, params = problem
+        row.problem("dates_out_of_order", message, {**params, "variant": variant})
     return number, key, values
 
 
@@ -681,6 +712,7 @@ def _check_flat_duplicates(report: RosterReport, parsed: list) -> None:
                 f"{key[1]}-{key[2]}",
                 "flat_given_twice",
                 f"the flat is listed again (first at row {first[key]})",
+                {"variant": "listed", "first": first[key]},
             )
         else:
             first[key] = number
@@ -700,4 +732,8 @@ def _check_over_allocation(session, context: _FlatContext, report, parsed) -> No
         problem = rel.allocation_problem(household, len(kept) + len(rows))
         if problem:
             number, key = rows[-1]
-            report.add(number, f"{key[1]}-{key[2]}", "over_allocated", problem)
+            variant, message, params = problem
+            report.add(
+                number, f"{key[1]}-{key[2]}", "over_allocated", message,
+                {**params, "variant": variant},
+            )  # fmt: skip

@@ -194,7 +194,10 @@ def tally(
     """Households, flats and m² planned, allocated, handed over and certified per group,
     with the campaign's relocation targets (handed over ÷ target is the progress)."""
     if by not in GROUPINGS:
-        raise InvalidInput(f"--by must be one of {', '.join(GROUPINGS)}")
+        raise InvalidInput(
+            f"--by must be one of {', '.join(GROUPINGS)}",
+            rule="grouping", params={"value": by, "choices": ", ".join(GROUPINGS)},
+        )  # fmt: skip
     chosen, day = campaign_days(session, campaign, year, as_of)
     w = world(session, as_of, day=day)
     only = find_district(session, district).id if district else None
@@ -325,9 +328,12 @@ def set_target(
     if campaign is not None:
         year = campaigns.find_campaign(session, campaign).year
     if households is None and flats is None and m2 is None:
-        raise InvalidInput("give at least one of --households, --flats and --m2")
+        raise InvalidInput(
+            "give at least one of --households, --flats and --m2",
+            rule="relocation_target_empty", params={},
+        )  # fmt: skip
     if any(v is not None and v < 0 for v in (households, flats, m2)):
-        raise InvalidInput("a target cannot be negative")
+        raise InvalidInput("a target cannot be negative", rule="target_negative", params={})
     owner = find_district(session, district)
     if township:
         owner = find_township(session, township, district=owner)
@@ -403,7 +409,10 @@ def overdue(
     deadline without titles, at the end of `as_of` (default: today, or the end of the
     campaign year once it is over), most overdue first."""
     if kind is not None and kind not in OVERDUE_KINDS:
-        raise InvalidInput(f"kind must be handover or title, not {kind!r}")
+        raise InvalidInput(
+            f"kind must be handover or title, not {kind!r}",
+            rule="overdue_kind", params={"value": kind, "choices": ", ".join(OVERDUE_KINDS)},
+        )  # fmt: skip
     w = world(session, as_of, day)
     only = find_district(session, district).id if district else None
     names = _names(session, w, can_see_personal)
@@ -487,7 +496,11 @@ def clearance(session: Session, year: int | None = None, as_of: date | None = No
     year = year or (as_of.year if as_of else get_settings().campaign_year)
     day = as_of or default_day(year, session)
     if day.year != year:
-        raise InvalidInput(f"--as-of {day} is not in {year}")
+        raise InvalidInput(
+            f"--as-of {day} is not in {year}",
+            rule="as_of_year",
+            params={"day": str(day), "year": year},
+        )
     checkpoints = [date(year - 1, 12, 31), *_month_ends(year, day)]
     found = [(d, _open_by_district(session, d)) for d in checkpoints]
     # "Now" is the records as they stand, unless a day was asked for.

@@ -432,6 +432,68 @@ SIGNOFF = {
 }
 DETAILS.update({f"signoff:{way}": words for way, words in SIGNOFF.items()})
 
+# A relocation rule said alike when a single change is refused (REFUSALS) and when a
+# roster or flat list breaks it (ROSTER_DETAILS): relocation/households.py.
+_RELOCATION = {
+    "allocation_cash": N_("household %(ref)s chose cash compensation (货币补偿): no flats are due"),
+    "allocation_over": N_("household %(ref)s is due %(due)s flat(s); this would give it %(count)s"),
+    "handover_unallocated": N_("a flat handed over (交房) must be allocated to a household"),
+    "title_before_handover": N_("a title (办证) needs the flat handed over (交房) first"),
+    "handover_before_allocation": N_(
+        "handed over %(handed_over)s before it was allocated (%(allocated)s)"
+    ),
+    "certified_before_handover": N_(
+        "certified %(certified)s before it was handed over (%(handed_over)s)"
+    ),
+    "compensation": N_("compensation %(value)s is none of 产权调换, 货币补偿, 混合"),
+    "id_number_form": N_("an ID number has 17 digits and a check digit or X"),
+    "id_number_check": N_("the ID number's check digit does not match (mistyped?)"),
+    "id_secret_missing": N_(
+        "ID numbers are given but RELOCATION_ID_SECRET is not set: an administrator sets it, "
+        "or leave the ID column empty"
+    ),
+}
+# A file refused as a whole before it is read (parcels/readers, relocation/rosters.py).
+_FILE_REFUSALS = {
+    "file_empty": N_("%(file)s: the file is empty"),
+    "file_missing": N_("%(file)s: the file was not found"),
+    "file_unreadable": N_("%(file)s: the file cannot be read (%(reason)s)"),
+    "not_boundary_points": N_(
+        "%(file)s: not a boundary-point coordinate file (界址点坐标文件): it has no "
+        "[属性描述] or [地块坐标] section; send a zipped Shapefile, a GeoPackage, GeoJSON, "
+        "KML/KMZ, a 南方CASS drawing (.dxf), a boundary-point table (.xlsx or .csv) or a CASS "
+        "coordinate file (.dat)"
+    ),
+    "roster_encoding": N_(
+        "%(file)s: the text is neither UTF-8 nor GBK: save it as UTF-8 and upload it again"
+    ),
+    "roster_no_header": N_("%(file)s: no header row with %(wanted)s in the first 10 rows"),
+    "roster_type": N_("%(file)s: a roster or flat list is a .csv or .xlsx file"),
+    "roster_workbook": N_("%(file)s: the workbook cannot be read (%(reason)s)"),
+    "text_encoding_invalid": N_("%(file)s: the text is not valid %(encoding)s"),
+    "text_encoding_unknown": N_(
+        "%(file)s: the text is neither UTF-8 nor GBK/GB18030: save it as UTF-8 and upload it again"
+    ),
+    "archive_kmz": N_("%(file)s: the KMZ must hold exactly one KML document (found: %(found)s)"),
+    "archive_members": N_(
+        "%(file)s: the archive must hold exactly one Shapefile, GeoPackage, GeoJSON, KML or "
+        "boundary-point file (found: %(found)s); name one in the form's Layer field"
+    ),
+    "columns_option": N_(
+        "Columns: %(value)s is not <field>=<header> with a field among %(choices)s (e.g. "
+        "code=宗地代码,x=北坐标)"
+    ),
+    "encoding_name": N_("unknown text encoding %(value)s (try UTF-8 or GBK)"),
+    "json_depth": N_("%(file)s: JSON nested more than %(limit)s levels deep"),
+    "text_too_large": N_("%(file)s: larger than %(limit)s MB, the limit for a text file"),
+    "unsupported_file": N_(
+        "%(file)s: files of type %(suffix)s are not read here; send a zipped Shapefile, a "
+        "GeoPackage, GeoJSON, KML/KMZ, a boundary-point coordinate file (界址点坐标文件, .txt), "
+        "a 南方CASS drawing (.dxf), a boundary-point table (界址点成果表, .xlsx or .csv), a CSV "
+        "with a WKT geometry column or a CASS coordinate file (.dat)"
+    ),
+}
+
 # A refusal's detail by its rule (GeoServiceError.rule), with its figures (.params).
 REFUSALS = {
     "city": N_("%(user)s may not see all of %(city)s: choose their district"),
@@ -482,6 +544,14 @@ REFUSALS = {
     "signoff_officer": SIGNOFF["officer"],
     "signoff_township": SIGNOFF["township"],
     "stale": N_("parcel %(code)s changed since you looked"),
+    # an upload's options (parcels/uploads.py upload_options, the upload page)
+    "overlaps_reason": N_(
+        "keeping overlaps between verified parcels takes a reason, kept on record with the "
+        "upload (store_reason)"
+    ),
+    "reason_too_long": N_("a reason has at most %(limit)s characters"),
+    "store_reason": N_("storing only part of the file, or keeping overlaps, takes a reason"),
+    "upload_status": N_("the status must be one of %(allowed)s, not %(value)s"),
     "township": N_("%(user)s may not do this in %(township)s: it is not one of their townships"),
     "transition": N_(
         "parcel %(code)s cannot go from %(current)s to %(status)s; from %(current)s it may "
@@ -497,6 +567,27 @@ REFUSALS = {
     "problem_text": N_("a problem needs its description"),
     "target": N_("no %(kind)s target for %(unit)s in %(campaign)s"),
     "target_negative": N_("a target cannot be negative"),
+    "target_kind": N_("the kind must be one of %(choices)s, not %(value)s"),
+    "target_unit": N_("the unit must be mu or m2, not %(value)s"),
+    "target_quarter": N_("the quarter must be 1 to 4, not %(value)s"),
+    "target_campaign_year": N_("campaign %(campaign)s starts in %(year)s, not %(asked)s"),
+    "target_campaign_missing": N_("give the campaign (or its year) the target is for"),
+    "target_earlier": N_(
+        "the %(year)s %(kind)s target: a change at %(at)s is earlier than its current value "
+        "(%(current)s)"
+    ),
+    "milestone": N_(
+        "project %(code)s has no such milestone on %(day)s; its milestones: %(listed)s"
+    ),
+    "milestone_none": N_("project %(code)s has no milestones"),
+    "milestone_several": N_(
+        "project %(code)s has several milestones on %(day)s: name it by its text"
+    ),
+    "problem_status": N_("a problem is open or solved, not %(value)s"),
+    "project_category": N_("the category must be one of %(choices)s, not %(value)s"),
+    "as_of_outside_campaign": N_(
+        "%(day)s is outside campaign %(campaign)s (%(first)s to %(last)s)"
+    ),
     # relocation households and flats (relocation/households.py)
     "flat": N_("no flat %(flat)s in %(project)s: import the flat list first"),
     "household": N_("no household %(ref)s: import the household roster first"),
@@ -506,6 +597,43 @@ REFUSALS = {
     ),
     "household_signoff_future": N_("household %(ref)s: a sign-off cannot be dated after today"),
     "resettlement_project": N_("no resettlement project %(code)s"),
+    "flat_taken": N_("flat %(flat)s is already allocated to another household"),
+    "project_townships": N_("a resettlement project serves at least one township"),
+    "flats_planned_negative": N_("flats planned for size class %(size)s cannot be negative"),
+    "floor_area_negative": N_("the total floor area cannot be negative"),
+    "completion_implausible": N_("the actual completion date %(day)s is not plausible"),
+    "grouping": N_("group by one of %(choices)s, not %(value)s"),
+    "as_of_year": N_("the day %(day)s is not in %(year)s: a tally is for one year"),
+    "relocation_target_empty": N_("give at least one of households, flats and m²"),
+    "overdue_kind": N_("the kind must be one of %(choices)s, not %(value)s"),
+    "relocation_change_earlier": N_(
+        "%(label)s: a change at %(at)s is earlier than its current state (%(current)s)"
+    ),
+    "flat_handover_unallocated": N_(
+        "flat %(flat)s: a flat handed over (交房) must be allocated to a household"
+    ),
+    "flat_title_before_handover": N_(
+        "flat %(flat)s: a title (办证) needs the flat handed over (交房) first"
+    ),
+    "flat_handover_before_allocation": N_(
+        "flat %(flat)s: handed over %(handed_over)s before it was allocated (%(allocated)s)"
+    ),
+    "flat_certified_before_handover": N_(
+        "flat %(flat)s: certified %(certified)s before it was handed over (%(handed_over)s)"
+    ),
+    "signoff_cash": N_(
+        "household %(ref)s chose cash compensation (货币补偿): it has no relocation to sign off"
+    ),
+    "signoff_already": N_("household %(ref)s is already signed off by %(user)s on %(day)s"),
+    "signoff_flats_missing": N_(
+        "household %(ref)s holds %(count)s of the %(due)s flat(s) it is due: allocate and hand "
+        "over all of them first"
+    ),
+    "signoff_not_handed_over": N_(
+        "household %(ref)s: not every flat is handed over (交房) by %(day)s: %(flats)s"
+    ),
+    **_RELOCATION,
+    **_FILE_REFUSALS,
     # a file refused before its features are read (readers/vector.py, readers/archives.py)
     "dbf_missing": N_(
         "%(file)s: the .dbf attribute table of %(member)s is missing, so its parcels have no "
@@ -579,6 +707,32 @@ def refusal_detail(exc: GeoServiceError, _=str) -> str:
 # A relocation roster's or flat list's problems (relocation/rosters.py), keyed like DETAILS.
 ROSTER_DETAILS = {
     "bad_value:floor_area": N_("建筑面积 (floor area) must be more than 0"),
+    "bad_value:date": N_("%(value)s is not a date (write 2017-06-30)"),
+    "bad_value:number": N_("%(column)s: %(value)s is not a number"),
+    "bad_value:negative": N_("%(column)s cannot be negative, not %(value)s"),
+    "bad_value:whole": N_("%(column)s must be a whole number, not %(value)s"),
+    "bad_value:compensation": _RELOCATION["compensation"],
+    "bad_id_number:id_number_form": _RELOCATION["id_number_form"],
+    "bad_id_number:id_number_check": _RELOCATION["id_number_check"],
+    "bad_id_number:id_secret_missing": _RELOCATION["id_secret_missing"],
+    "duplicate_household:ref": N_("household %(ref)s is listed again (first at row %(first)s)"),
+    "duplicate_household:id_in_file": N_("the same ID number heads the household at row %(first)s"),
+    "duplicate_household:id_stored": N_("the same ID number already heads household %(ref)s"),
+    "over_allocated:held": N_(
+        "the household already holds %(count)s flat(s); 应安置套数 %(due)s is fewer"
+    ),
+    "over_allocated:allocation_cash": _RELOCATION["allocation_cash"],
+    "over_allocated:allocation_over": _RELOCATION["allocation_over"],
+    "flat_given_twice:listed": N_("the flat is listed again (first at row %(first)s)"),
+    **{
+        f"dates_out_of_order:{rule}": _RELOCATION[rule]
+        for rule in (
+            "handover_unallocated",
+            "title_before_handover",
+            "handover_before_allocation",
+            "certified_before_handover",
+        )
+    },  # fmt: skip
     "dates_out_of_order:deadline": N_(
         "certificate deadline %(deadline)s is before the promised hand-over (%(promised)s)"
     ),
@@ -597,6 +751,10 @@ ROSTER_DETAILS = {
     "over_allocated:cash": N_("a cash household (货币补偿) is due no flats"),
     "unknown_household": N_("no household %(ref)s: import the roster first"),
     "unknown_parcel": N_("no parcel with code %(code)s"),
+    "unknown_parcel:several_townships": N_(
+        "demolition parcel %(code)s is in several townships: give 乡镇"
+    ),
+    "unknown_parcel:unit": N_("parcel %(code)s: no township or district named %(name)s"),
     "unknown_project": N_("no resettlement project %(code)s"),
 }
 

@@ -386,10 +386,14 @@ def uploads_pages_router() -> APIRouter:
         try:
             if mode != "all" and not reason:
                 raise InvalidInput(
-                    "storing only part of the file, or keeping overlaps, takes a reason"
-                )
+                    "storing only part of the file, or keeping overlaps, takes a reason",
+                    rule="store_reason", params={},
+                )  # fmt: skip
             if mode == "overlaps" and who.role not in ROLES_WHO_KEEP_OVERLAPS:
-                raise Forbidden(f"{who.username} may not keep overlaps between verified parcels")
+                raise Forbidden(
+                    f"{who.username} may not keep overlaps between verified parcels",
+                    rule="role", params={"user": who.username},
+                )  # fmt: skip
             options = upload_options(
                 chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
                 # Overlaps between verified parcels are kept only from the report's

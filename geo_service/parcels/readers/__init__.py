@@ -146,8 +146,11 @@ class FeatureStream:
         except GeoServiceError:
             raise
         except Exception as exc:  # GDAL failing halfway through a file: still a refusal
+            detail = vector.first_line(exc)
             raise UploadRefused(
-                f"{self.filename}: could not be read ({vector.first_line(exc)})"
+                f"{self.filename}: could not be read ({detail})",
+                rule="file_unreadable",
+                params={"file": self.filename, "reason": detail},
             ) from None
 
 
@@ -252,11 +255,11 @@ def _stream_vector(
 
 def _check_path(path: Path, name: str) -> None:
     if not path.exists():
-        raise UploadRefused(f"{name}: file not found")
+        raise UploadRefused(f"{name}: file not found", rule="file_missing", params={"file": name})
     if not path.is_file():
-        raise UploadRefused(f"{name}: not a file")
+        raise UploadRefused(f"{name}: not a file", rule="file_missing", params={"file": name})
     if path.stat().st_size == 0:
-        raise UploadRefused(f"{name}: the file is empty")
+        raise UploadRefused(f"{name}: the file is empty", rule="file_empty", params={"file": name})
 
 
 def read_features(
@@ -294,7 +297,11 @@ def _unreadable_refused(path: Path, name: str):
         raise
     except Exception as exc:  # GDAL, zlib, struct...: a malformed file is a refusal
         detail = vector.first_line(exc).replace(str(path), name)
-        raise UploadRefused(f"{name}: could not be read ({detail})") from None
+        raise UploadRefused(
+            f"{name}: could not be read ({detail})",
+            rule="file_unreadable",
+            params={"file": name, "reason": detail},
+        ) from None
 
 
 def _read(path, name, override, encoding, layer, limits, columns=None, place=None, limit=-1):
@@ -329,7 +336,11 @@ def _kind(path: Path, name: str) -> str:
     found = detect_text(head[:4000])
     if found and boundary_points.looks_like(found[1]):
         return TEXT_SUFFIX
-    raise UploadRefused(f"{name}: unsupported file type {suffix or '(none)'}; {_SUPPORTED}")
+    raise UploadRefused(
+        f"{name}: unsupported file type {suffix or '(none)'}; {_SUPPORTED}",
+        rule="unsupported_file",
+        params={"file": name, "suffix": suffix or "—"},
+    )
 
 
 def _read_vector_file(path, name, kind, override, encoding, layer, limits, place=None) -> _Raw:
@@ -422,25 +433,37 @@ def _read_text(path, name, kind, override, encoding, layer, limits, place=None) 
 
 def _boundary_points(data: bytes, name, override, encoding, place=None) -> _Raw:
     if len(data) > MAX_TEXT_BYTES:
-        raise UploadRefused(f"{name}: larger than {MAX_TEXT_BYTES >> 20} MB for a text file")
+        raise UploadRefused(
+            f"{name}: larger than {MAX_TEXT_BYTES >> 20} MB for a text file",
+            rule="text_too_large",
+            params={"file": name, "limit": MAX_TEXT_BYTES >> 20},
+        )
     if encoding:
         try:
             text, used = decode_text(data, encoding), encoding
         except UnicodeDecodeError as exc:
-            raise UploadRefused(f"{name}: the text is not valid {encoding} ({exc})") from None
+            raise UploadRefused(
+                f"{name}: the text is not valid {encoding} ({exc})",
+                rule="text_encoding_invalid",
+                params={"file": name, "encoding": encoding},
+            ) from None
     else:
         found = detect_text(data)
         if found is None:
             raise UploadRefused(
                 f"{name}: the text is neither UTF-8 nor GBK/GB18030; "
-                "give its encoding with --encoding"
+                "give its encoding with --encoding",
+                rule="text_encoding_unknown",
+                params={"file": name},
             )
         used, text = found
     if not boundary_points.looks_like(text):
         raise UploadRefused(
             f"{name}: not a boundary-point coordinate file (界址点坐标文件): no "
             f"[{boundary_points.HEADER_SECTION}] or [{boundary_points.COORDINATE_SECTION}] "
-            f"section; {_SUPPORTED}"
+            f"section; {_SUPPORTED}",
+            rule="not_boundary_points",
+            params={"file": name},
         )
     parsed = boundary_points.parse(text, name, override, place)
     return _Raw(parsed.frame, used, TEXT_SUFFIX, parsed.source, parsed.problems)
@@ -487,7 +510,9 @@ def _choose_dataset(path, name, kind, members, layer):
         )
         hint = "; say which with --layer" if len(found) > 1 else ""
         raise UploadRefused(
-            f"{name}: the archive must hold exactly one {what} (found: {listed}){hint}"
+            f"{name}: the archive must hold exactly one {what} (found: {listed}){hint}",
+            rule="archive_kmz" if kind == ".kmz" else "archive_members",
+            params={"file": name, "found": listed if found else "—"},
         )
     chosen = found[0]
     group = [chosen]
@@ -577,7 +602,9 @@ def check_nesting(path: Path, name: str) -> None:
             levels = depth + np.cumsum(steps)
             if len(levels) and levels.max() > limit:
                 raise UploadRefused(
-                    f"{name}: JSON nested more than {limit} levels deep (MAX_JSON_DEPTH)"
+                    f"{name}: JSON nested more than {limit} levels deep (MAX_JSON_DEPTH)",
+                    rule="json_depth",
+                    params={"file": name, "limit": limit},
                 )
             depth = int(levels[-1]) if len(levels) else depth
 

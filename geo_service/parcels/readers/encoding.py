@@ -18,7 +18,11 @@ def normalise(name: str) -> str:
     except LookupError:
         from geo_service.errors import InvalidInput
 
-        raise InvalidInput(f"unknown text encoding {name!r} (try UTF-8 or GBK)") from None
+        raise InvalidInput(
+            f"unknown text encoding {name!r} (try UTF-8 or GBK)",
+            rule="encoding_name",
+            params={"value": name},
+        ) from None
     return {"utf-8": UTF8, "gb18030": GB18030, "gbk": "GBK", "gb2312": "GB2312"}.get(
         info.name, info.name.upper()
     )

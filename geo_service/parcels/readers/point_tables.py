@@ -76,7 +76,9 @@ def parse_columns(text: str | None) -> dict[str, str]:
         if not sep or key not in HEADERS or not value.strip():
             raise InvalidInput(
                 f"columns: {part.strip()!r} is not <field>=<header> with a field among "
-                f"{', '.join(HEADERS)} (e.g. code=宗地代码,x=北坐标)"
+                f"{', '.join(HEADERS)} (e.g. code=宗地代码,x=北坐标)",
+                rule="columns_option",
+                params={"value": part.strip(), "choices": ", ".join(HEADERS)},
             )
         mapping[key] = value.strip()
     return mapping

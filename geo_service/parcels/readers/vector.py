@@ -87,7 +87,9 @@ def _encodings(path: Path, kind: str, filename: str, encoding: str | None):
         if found is None:
             raise UploadRefused(
                 f"{filename}: the text is neither UTF-8 nor GBK/GB18030; "
-                "give its encoding with --encoding"
+                "give its encoding with --encoding",
+                rule="text_encoding_unknown",
+                params={"file": filename},
             )
         return found[0], None if found[0] == UTF8 else found[0]
     return UTF8, None
@@ -131,7 +133,13 @@ def read_batches(path: Path, layer, encoding, count: int, batch_size: int, colum
 
 
 # The format's name as the pages say it (a name: the same in every language).
-_FORMATS = {SHAPEFILE: "Shapefile", GEOPACKAGE: "GeoPackage", GEOJSON: "GeoJSON", KML: "KML"}
+_FORMATS = {
+    SHAPEFILE: "Shapefile",
+    GEOPACKAGE: "GeoPackage",
+    GEOJSON: "GeoJSON",
+    KML: "KML",
+    WKT_CSV: "CSV (WKT)",
+}
 
 
 def _label(kind: str) -> str:

@@ -1,0 +1,136 @@
+"""The language the command speaks: Chinese first, English on request (docs/translations.md).
+
+`--lang` (or GEO_SERVICE_LANG), else the locale of the shell (LC_ALL, LC_MESSAGES, LANG:
+zh… or en…), else 简体中文. Its words come from the same gettext catalogs as the pages. In
+English a refusal is the domain's own message, which names the command's options (--layer,
+--encoding…); in Chinese it is the pages' wording of its rule, with the rule code after it,
+or the domain's message where the rule has no wording yet.
+"""
+
+import json
+import os
+
+from geo_service.catalogs import DEFAULT, N_, translations
+
+ENV = "GEO_SERVICE_LANG"
+_chosen: dict[str, str | None] = {"locale": None}
+
+
+def known(value: str | None) -> str | None:
+    """zh_CN for zh, zh_CN.UTF-8, zh-Hans…; en for en, en_US.UTF-8…; None otherwise."""
+    value = (value or "").strip().replace("-", "_").lower()
+    if value.startswith("zh"):
+        return "zh_CN"
+    if value.startswith("en"):
+        return "en"
+    return None
+
+
+def choose(asked: str | None) -> None:
+    """The --lang option's value (None: not given), for the rest of the command."""
+    _chosen["locale"] = known(asked) if asked else None
+
+
+def language() -> str:
+    if _chosen["locale"]:
+        return _chosen["locale"]
+    # The shell's locale as gettext reads it: the first of these that is set decides.
+    shell = next(
+        (os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)), ""
+    )
+    return known(shell) or DEFAULT
+
+
+def _(text: str) -> str:
+    return translations(language()).gettext(text)
+
+
+def english() -> bool:
+    return language() == "en"
+
+
+# What an import says it did (the import and relocation commands).
+CHECKED = N_("checked (dry run, nothing stored)")
+ACCEPTED = N_("accepted")
+COUNTS = N_("new %(created)s, changed %(changed)s, unchanged %(unchanged)s")
+# What a single change did (relocation project, allocate, handover, certify).
+OUTCOMES = {"created": N_("created"), "changed": N_("changed"), "unchanged": N_("unchanged")}
+_ERROR = N_("error: %(detail)s")
+_REFUSED = N_("refused: %(detail)s")
+_AS_HINT = N_("name the user you act as with --as USER")
+
+
+def error_line(exc, hint: bool = False) -> str:
+    """`error: …` for a refusal (or a plain reason), in the command's language."""
+    if english():
+        return f"error: {exc}" + ("; name the user you act as with --as USER" if hint else "")
+    # A plain text (a database outage's reason, as /healthz gives it) is said as it is.
+    detail = _said(exc) if isinstance(exc, BaseException) else str(exc)
+    if hint:
+        detail = f"{detail}; {_(_AS_HINT)}"
+    return _(_ERROR) % {"detail": detail}
+
+
+def refused_lines(exc) -> str:
+    """`refused: …` for a refused file: the file's problems one a line, in the command's
+    language."""
+    report = getattr(exc, "report", None)
+    if english() or report is None:
+        return f"refused: {exc}" if english() else _(_REFUSED) % {"detail": _said(exc)}
+    from geo_service.relocation.rosters import RosterReport
+
+    problems = json.loads(json.dumps(report.as_dict(), default=str))["problems"]
+    if isinstance(report, RosterReport):
+        header = _("%(file)s: %(count)s problem(s), nothing imported")
+        lines = [_roster_line(p) for p in problems]
+    else:
+        header = _("%(file)s: %(count)s error(s)")
+        lines = [f"  {problem_line(p, severity=False)}" for p in problems]
+        problems = [p for p in problems if p.get("severity") == "error"]
+    first = header % {"file": report.filename, "count": len(problems)}
+    return _(_REFUSED) % {"detail": "\n".join([first, *lines])}
+
+
+def problem_line(problem: dict, severity: bool = True) -> str:
+    """One problem of an upload report as the import command lists it (with its severity
+    when the file was accepted; a refused file's are all errors)."""
+    from geo_service.web.problems import problem_detail
+
+    if english():
+        detail, said = problem["message"], problem["severity"]
+    else:
+        detail = problem_detail(problem, _)[0]
+        said = _(_SEVERITY.get(problem["severity"], _ERRORWORD))
+    line = f"{_where(problem)}: {detail} [{problem['rule']}]"
+    return f"{said}: {line}" if severity else line
+
+
+_ERRORWORD = N_("error")
+_SEVERITY = {"error": _ERRORWORD, "warning": N_("warning")}
+
+
+def _roster_line(problem: dict) -> str:
+    from geo_service.web.problems import roster_detail
+
+    detail, _ours = roster_detail(problem, _)
+    where = _("row %(row)s") % {"row": problem["row"]} if problem.get("row") else _("file")
+    if problem.get("ref"):
+        where = f"{where} ({problem['ref']})"
+    return f"  {where}: {detail} [{problem['rule']}]"
+
+
+def _where(problem: dict) -> str:
+    if problem.get("feature") is None:
+        return _("file")
+    where = _("feature %(number)s") % {"number": problem["feature"]}
+    return f"{where} ({problem['code']})" if problem.get("code") else where
+
+
+def _said(exc) -> str:
+    """The refusal in Chinese where its rule has words (the pages'), else the domain's own
+    message; the rule code after it, as the pages show it."""
+    from geo_service.web.problems import refusal_detail
+
+    detail = refusal_detail(exc, _)
+    rule = getattr(exc, "rule", None)
+    return f"{detail} [{rule}]" if rule else detail
