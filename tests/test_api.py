@@ -318,7 +318,7 @@ def test_paging_with_limit_and_offset(stored):
 
 
 def test_keyset_pages_walk_every_parcel_once_and_count_only_cheaply(stored, monkeypatch):
-    from geo_service.api import parcels as parcels_api
+    from geo_service.parcels import listing
 
     url, seen, pages = "/api/parcels?limit=1", [], []
     while url:
@@ -330,7 +330,7 @@ def test_keyset_pages_walk_every_parcel_once_and_count_only_cheaply(stored, monk
     assert pages[0]["numberMatched"] == 4 and "numberMatchedIsEstimate" not in pages[0]
     assert all("numberMatched" not in p for p in pages[1:])
     # Past the cap the count is the planner's estimate, and says so.
-    monkeypatch.setattr(parcels_api, "COUNT_CAP", 2)
+    monkeypatch.setattr(listing, "COUNT_CAP", 2)
     body = stored.get("/api/parcels", params={"limit": 1}).json()
     assert body["numberMatchedIsEstimate"] is True and body["numberMatched"] >= 3
 
@@ -663,19 +663,20 @@ def test_a_page_read_afresh_is_the_same_bytes_as_one_remembered(stored, monkeypa
     """PARCEL_PAGE_MEMORY_SECONDS=0 (what scripts/bench_web.py measures) reads every page
     and count afresh, and sends exactly what the remembered page would have been."""
     from geo_service.api import parcels
+    from geo_service.parcels import listing
 
     first_url = "/api/parcels?limit=2"
     remembered = stored.get(first_url).content
     after = stored.get(first_url).json()["links"][1]["href"].split("testserver", 1)[1]
     remembered_next = stored.get(after).content
-    assert parcels._pages and parcels._counts
+    assert parcels._pages and listing._counts
     monkeypatch.setenv("PARCEL_PAGE_MEMORY_SECONDS", "0")
     get_settings.cache_clear()
     try:
         parcels.forget_counts()
         assert stored.get(first_url).content == remembered
         assert stored.get(after).content == remembered_next
-        assert not parcels._pages and not parcels._counts
+        assert not parcels._pages and not listing._counts
     finally:
         monkeypatch.delenv("PARCEL_PAGE_MEMORY_SECONDS")
         get_settings.cache_clear()
