@@ -1,8 +1,8 @@
 """The parcel list's SQL: pages of parcels as GeoJSON feature text, one parcel, the count of
 matches.
 
-Each parcel keeps the text of its own part of its feature (`parcels.feature_parts`, a
-generated column PostgreSQL writes with the row, migration 0028a); a page splices in what
+Each parcel's own part of its feature is kept as text (`parcel_features`, written by
+triggers on `parcels` with every parcel's row, migration 0028a); a page splices in what
 other tables hold (the names of the township, district, project and supporting townships)
 and the four timestamps, written in the session's time zone as Python's
 datetime.isoformat() writes them. The bytes are those json_build_object wrote before,
@@ -38,13 +38,13 @@ _SUPPORTERS = (
 def _feature(supporters: str) -> str:
     return " || ".join(
         (
-            "p.feature_parts[1]", _json("t.name"), """', "district" : '""", _json("d.name"),
+            "f.parts[1]", _json("t.name"), """', "district" : '""", _json("d.name"),
             """', "project" : '""", _json("pr.code"),
-            "p.feature_parts[2]", _iso("p.created_at"),
-            "p.feature_parts[3]", _iso("p.updated_at"),
-            "p.feature_parts[4]", _iso("p.verified_at"),
-            "p.feature_parts[5]", _iso("p.withdrawn_at"),
-            "p.feature_parts[6]", _json(supporters), "'}}'",
+            "f.parts[2]", _iso("p.created_at"),
+            "f.parts[3]", _iso("p.updated_at"),
+            "f.parts[4]", _iso("p.verified_at"),
+            "f.parts[5]", _iso("p.withdrawn_at"),
+            "f.parts[6]", _json(supporters), "'}}'",
         )
     )  # fmt: skip
 
@@ -55,7 +55,10 @@ _NAMES = """
     JOIN admin_units d ON d.id = t.parent_id
     LEFT JOIN projects pr ON pr.id = p.project_id
 """
-_FROM = "FROM parcels p" + _NAMES
+_FROM = (
+    "FROM parcels p JOIN parcel_features f ON f.district_id = p.district_id"
+    " AND f.parcel_id = p.id" + _NAMES
+)
 _TOWNSHIP = "JOIN admin_units t ON t.id = p.township_id"
 _PAGE_FEATURE = _feature("sp.names")
 # The parcels' change token, read in the same statement (and snapshot) as what it stands for.
@@ -68,14 +71,16 @@ def _page_sql(township: bool, where: str) -> str:
     one go: a look-up per parcel cost more than the rest of the feature."""
     return (
         "WITH page AS MATERIALIZED ("
-        " SELECT p.id, p.township_id, p.project_id, p.feature_parts, p.created_at,"
+        " SELECT p.id, p.district_id, p.township_id, p.project_id, p.created_at,"
         " p.updated_at, p.verified_at, p.withdrawn_at"
         f" FROM parcels p {_TOWNSHIP if township else ''} {where}"
         " ORDER BY p.id LIMIT :limit OFFSET :offset),"
         " supporters AS (SELECT ps.parcel_id, array_agg(s.name ORDER BY s.name) AS names"
         " FROM parcel_support ps JOIN admin_units s ON s.id = ps.township_id"
         " WHERE ps.parcel_id IN (SELECT id FROM page) GROUP BY ps.parcel_id)"
-        f" SELECT p.id, {_PAGE_FEATURE}, {CHANGE} FROM page p {_NAMES}"
+        f" SELECT p.id, {_PAGE_FEATURE}, {CHANGE} FROM page p"
+        " JOIN parcel_features f ON f.district_id = p.district_id AND f.parcel_id = p.id"
+        f" {_NAMES}"
         " LEFT JOIN supporters sp ON sp.parcel_id = p.id ORDER BY p.id"
     )
 
