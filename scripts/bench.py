@@ -590,7 +590,7 @@ def _row(label, size, ours, theirs, unit, reference_name, goal):
     }
 
 
-_GOAL = re.compile(r"([≤<≥])\s*([\d.,]+)\s*(×|s|MiB|req/s)(?:.*\bat (\d+)([kM]))?")
+_GOAL = re.compile(r"([≤<≥])\s*([\d.,]+)\s*(×|s|MiB|KB|req/s)(?:.*\bat (\d+)([kM]))?")
 
 
 def _verdict(row: dict) -> str:
@@ -616,6 +616,8 @@ def _fmt(value, unit) -> str:
         return "—"
     if unit == "s":
         return f"{value * 1000:,.0f} ms" if value < 1 else f"{value:,.2f} s"
+    if unit == "ms":  # CPU per request: a few milliseconds, told apart to 10 µs
+        return f"{value:.2f} ms"
     if unit in ("req/s", "B"):
         return f"{value:,.0f} {unit}"
     return f"{value:,.0f} {unit}"

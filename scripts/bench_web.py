@@ -83,12 +83,13 @@ def main() -> None:
     if "pages" in args.only:
         rows += _pages(url, setup, notes)
     elapsed = time.time() - started
-    table = _table(rows)
+    table = bench._table(rows)
     print(table)
     for note in notes:
         print("-", note)
     if args.output:
-        _write_doc(Path(args.output), table, notes, url, args.parcels, elapsed)
+        measured = {p for p in PARTS if p in args.only}
+        _write_doc(Path(args.output), rows, notes, url, args.parcels, elapsed, measured)
 
 
 def _arguments():
@@ -484,54 +485,57 @@ def _map_rows(browser, base, path, setup) -> list[dict]:
 
 # --- the document ----
 
-_GOAL = re.compile(r"([<≥])\s*([\d.,]+)\s*(s|MiB|KB|req/s)")
+PARTS = ("parcels", "signin", "pages")
 
 
-def _verdict(row: dict) -> str:
-    found = _GOAL.search(row["goal"] or "")
-    if not found:
-        return ""
-    sign, limit, _ = found.groups()
-    limit = float(limit.replace(",", ""))
-    met = row["ours"] < limit if sign == "<" else row["ours"] >= limit
-    return "met" if met else "**not met**"
+def _part(line: str) -> str:
+    """Which part of the benchmark a row or note of the section is from."""
+    if "/api/parcels" in line or "CPU per request" in line or "Request rates" in line:
+        return "parcels"
+    if "sign-in" in line.lower() or "/healthz" in line:
+        return "signin"
+    return "pages"
 
 
-def _fmt(value, unit: str) -> str:
-    if unit == "ms" and value is not None:
-        return f"{value:.2f} ms"
-    return bench._fmt(value, unit)
+def _kept(text: str, measured: set[str]) -> tuple[list[str], list[str], str | None]:
+    """The rows and notes of the parts not measured in this run, from the section as it
+    stands, and when they were written."""
+    if START not in text or END not in text:
+        return [], [], None
+    section = text.split(START, 1)[1].split(END, 1)[0]
+    written = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", section)
+    lines = section.splitlines()
+    rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| path ")]
+    # The notes follow the table (the machine's lines before it are written afresh).
+    after_table = lines[lines.index(rows[-1]) + 1 :] if rows else []
+    notes = [ln[2:] for ln in after_table if ln.startswith("- ")]
+    notes = [n for n in notes if not n.startswith("Parts not run this time")]
+    keep = [r for r in rows if _part(r) not in measured]
+    return keep, [n for n in notes if _part(n) not in measured], written and written.group(1)
 
 
-def _table(rows: list[dict]) -> str:
-    lines = [
-        "| path | parcels | geo_service (median) | reference | reference (median) | ratio "
-        "| goal | goal met? |",
-        "|---|---:|---:|---|---:|---:|---|---|",
-    ]
-    for r in rows:
-        ratio = f"{r['ratio']:.2f}×" if r["ratio"] else "—"
-        lines.append(
-            f"| {r['path']} | {r['size']:,} | {_fmt(r['ours'], r['unit'])} | "
-            f"{r['reference']} | {_fmt(r['theirs'], r['unit'])} | {ratio} | {r['goal']} "
-            f"| {_verdict(r)} |"
-        )
-    return "\n".join(lines)
-
-
-def _write_doc(path: Path, table: str, notes: list, url: str, parcels: int, elapsed) -> None:
+def _write_doc(path: Path, rows: list[dict], notes: list, url: str, parcels: int, elapsed,
+               measured: set[str]) -> None:  # fmt: skip
+    """The section, with this run's rows; a part not run this time keeps its rows and
+    notes from the run before, and says so."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    kept_rows, kept_notes, kept_at = _kept(text, measured)
+    table = "\n".join([bench._table(rows), *kept_rows])
+    if kept_rows or kept_notes:
+        others = ", ".join(p for p in PARTS if p not in measured)
+        notes = [*notes, f"Parts not run this time ({others}): rows and notes as written on "
+                 f"{kept_at} UTC.", *kept_notes]  # fmt: skip
     section = (
         f"{START}\n## Serving and pages on a field phone (issue 26)\n\n"
         f"Written by `scripts/bench_web.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
-        f"({parcels:,} parcels in {DISTRICT}, {elapsed / 60:.1f} min), on "
-        f"{platform.node() or 'this machine'}, shared with other work while measuring:\n\n"
-        f"{bench._machine(url)}\n\n"
+        f"({', '.join(p for p in PARTS if p in measured)}; {parcels:,} parcels in {DISTRICT}, "
+        f"{elapsed / 60:.1f} min), on {platform.node() or 'this machine'}, shared with other "
+        f"work while measuring:\n\n{bench._machine(url)}\n\n"
         f"{table}\n\n" + "".join(f"- {n}\n" for n in notes) + f"\n{END}\n"
     )
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     if START in text and END in text:
         before, rest = text.split(START, 1)
-        text = before + section + rest.split(END, 1)[1].lstrip("\n")
+        text = before + section + "\n" + rest.split(END, 1)[1].lstrip("\n")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text, encoding="utf-8")

@@ -318,7 +318,7 @@ def test_paging_with_limit_and_offset(stored):
 
 
 def test_keyset_pages_walk_every_parcel_once_and_count_only_cheaply(stored, monkeypatch):
-    from geo_service.api import parcels as parcels_api
+    from geo_service.parcels import listing
 
     url, seen, pages = "/api/parcels?limit=1", [], []
     while url:
@@ -329,10 +329,13 @@ def test_keyset_pages_walk_every_parcel_once_and_count_only_cheaply(stored, monk
     assert seen == sorted(seen) and len(set(seen)) == 4 and len(pages) == 4
     assert pages[0]["numberMatched"] == 4 and "numberMatchedIsEstimate" not in pages[0]
     assert all("numberMatched" not in p for p in pages[1:])
-    # Past the cap the count is the planner's estimate, and says so.
-    monkeypatch.setattr(parcels_api, "COUNT_CAP", 2)
-    body = stored.get("/api/parcels", params={"limit": 1}).json()
+    # Past the cap a count the tallies' totals cannot give (a box, a code) is the
+    # planner's estimate, and says so; by district, township, kind and status it is exact.
+    monkeypatch.setattr(listing, "COUNT_CAP", 2)
+    body = stored.get("/api/parcels", params={"limit": 1, "bbox": "-180,-90,180,90"}).json()
     assert body["numberMatchedIsEstimate"] is True and body["numberMatched"] >= 3
+    body = stored.get("/api/parcels", params={"limit": 1}).json()
+    assert body["numberMatched"] == 4 and "numberMatchedIsEstimate" not in body
 
 
 def test_large_json_is_gzipped_small_json_is_not(stored):
@@ -612,6 +615,30 @@ def test_listed_parcels_carry_every_column_as_python_would_write_it(stored):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", whole["verified_at"])
 
 
+def test_a_first_pages_count_from_the_tallies_totals_is_the_exact_count(stored):
+    """By district, township, kind and status the count is read from the tallies' totals
+    (which leave out parcels that overlap another: those are counted apart) and the
+    features' text from parcel_features (kept by triggers): both follow SQL written
+    straight to parcels, as the list of every parcel does."""
+    with database.session_scope() as s:
+        # Flags and a withdrawal written behind the service's back: what the triggers keep.
+        s.execute(text("UPDATE parcels SET overlapping = true WHERE code IN ('A', 'G1')"))
+        s.execute(text("UPDATE parcels SET status = 'withdrawn', name = '撤回' WHERE code = 'B'"))
+    queries = [{}, {"kind": "land"}, {"township": "新店镇"}, {"status": "verified"},
+               {"status": "withdrawn"}, {"township": "鼓山镇", "kind": "demolition"},
+               {"township": "nowhere"}]  # fmt: skip
+    for query in queries:
+        every = stored.get("/api/parcels", params=query).json()["features"]
+        first = stored.get("/api/parcels", params={**query, "limit": 1}).json()
+        assert first["numberMatched"] == len(every), query
+    withdrawn = stored.get("/api/parcels", params={"status": "withdrawn"}).json()["features"]
+    assert [f["properties"]["name"] for f in withdrawn] == ["撤回"]
+    officer = stored.get("/api/parcels", params={"limit": 1}, headers=auth("leader_jinan"))
+    assert officer.status_code == 200 and officer.json()["numberMatched"] == len(
+        stored.get("/api/parcels", headers=auth("leader_jinan")).json()["features"]
+    )
+
+
 def test_the_first_pages_count_follows_a_change_at_once(stored, tmp_path):
     """numberMatched is remembered by the change token: a new parcel is counted on the next
     request, not after the remembered count expires."""
@@ -663,19 +690,20 @@ def test_a_page_read_afresh_is_the_same_bytes_as_one_remembered(stored, monkeypa
     """PARCEL_PAGE_MEMORY_SECONDS=0 (what scripts/bench_web.py measures) reads every page
     and count afresh, and sends exactly what the remembered page would have been."""
     from geo_service.api import parcels
+    from geo_service.parcels import listing
 
     first_url = "/api/parcels?limit=2"
     remembered = stored.get(first_url).content
     after = stored.get(first_url).json()["links"][1]["href"].split("testserver", 1)[1]
     remembered_next = stored.get(after).content
-    assert parcels._pages and parcels._counts
+    assert parcels._pages and listing._counts
     monkeypatch.setenv("PARCEL_PAGE_MEMORY_SECONDS", "0")
     get_settings.cache_clear()
     try:
         parcels.forget_counts()
         assert stored.get(first_url).content == remembered
         assert stored.get(after).content == remembered_next
-        assert not parcels._pages and not parcels._counts
+        assert not parcels._pages and not listing._counts
     finally:
         monkeypatch.delenv("PARCEL_PAGE_MEMORY_SECONDS")
         get_settings.cache_clear()

@@ -91,6 +91,12 @@ async def require_user(who: Annotated[Principal | None, Depends(current_user)]) 
     return who
 
 
+async def signed_in(request: Request) -> Principal:
+    """require_user, for a plain Starlette route that resolves no dependencies (the parcel
+    list's)."""
+    return await require_user(await current_user(request, await _bearer(request)))
+
+
 async def signed_in_or_none(
     request: Request, bearer: Annotated[object, Depends(_bearer)]
 ) -> Principal | None:

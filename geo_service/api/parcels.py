@@ -1,4 +1,11 @@
-"""Parcels as GeoJSON: the paged list and one parcel."""
+"""Parcels as GeoJSON: the paged list and one parcel.
+
+The list is the API's most asked-for read, so it is answered by a plain Starlette route
+ahead of the documented FastAPI one: it reads the query itself (FastAPI's per-parameter
+models cost more than the rest of a page in Python) and hands any query it does not take
+as plainly valid to the FastAPI route, so the OpenAPI document, the 422s and their words
+stay FastAPI's.
+"""
 
 import time
 from typing import Annotated
@@ -6,84 +13,34 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
-from geo_service import database
 from geo_service.accounts.permissions import can_read_district
+from geo_service.accounts.users import Principal
 from geo_service.api import schemas
-from geo_service.api.auth import SignedIn
-from geo_service.api.deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter
+from geo_service.api.auth import SignedIn, signed_in
+from geo_service.api.deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, parse_bbox
 from geo_service.errors import InvalidInput, NotFound
-from geo_service.interop import geojson_sql
-from geo_service.models import STATUSES
+from geo_service.models import KINDS
+from geo_service.parcels import listing
+from geo_service.parcels.listing import Filters
 from geo_service.settings import get_settings
-
-
-def _iso(column: str) -> str:
-    """A timestamp as Python's datetime.isoformat() writes it (what the list served before
-    PostgreSQL wrote the JSON): microseconds only when there are any, offset as +HH:MM.
-    '.000000' can only be the fraction, so dropping it is exact."""
-    return f"replace(to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM'), '.000000', '')"
-
-
-# Each feature is written by PostgreSQL as JSON text (json_build_object keeps the order
-# of the keys) and sent on without being parsed: building 100 features from rows in
-# Python cost more than everything else a page does.
-_PROPERTIES = {
-    "id": "p.id", "code": "p.code", "name": "p.name", "kind": "p.kind", "status": "p.status",
-    "township": "t.name", "district": "d.name", "project": "pr.code", "area_m2": "p.area_m2",
-    "area_mu": "p.area_m2 / (10000.0 / 15)", "declared_m2": "p.declared_m2",
-    "source_file": "p.source_file", "version": "p.version", "created_by": "p.created_by",
-    "created_at": _iso("p.created_at"), "updated_by": "p.updated_by",
-    "updated_at": _iso("p.updated_at"), "verified_by": "p.verified_by",
-    "verified_group": "p.verified_group", "verified_at": _iso("p.verified_at"),
-    "verification_note": "p.verification_note", "verified_area_m2": "p.verified_area_m2",
-    "dispute_reason": "p.dispute_reason", "withdrawn_at": _iso("p.withdrawn_at"),
-    "withdrawn_by": "p.withdrawn_by", "withdrawn_reason": "p.withdrawn_reason",
-    "flags": "p.flags",
-    "supporters": "(SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps "
-    "JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id)",
-}  # fmt: skip
-# The geometry's GeoJSON is spliced in as text: a cast to json would parse it again, which
-# cost more than writing it.
-_FEATURE = (
-    """'{"type": "Feature", "id": ' || p.id || ', "geometry": ' || """
-    f"coalesce({geojson_sql('p.geom', as_text=True)}, 'null') || "
-    "', \"properties\": ' || json_build_object("
-    + ", ".join(f"'{key}', {sql}" for key, sql in _PROPERTIES.items())
-    + ")::text || '}'"
-)
-_PARCEL_FROM = """
-    FROM parcels p JOIN admin_units t ON t.id = p.township_id
-    JOIN admin_units d ON d.id = t.parent_id
-    LEFT JOIN projects pr ON pr.id = p.project_id
-"""
-# Read with the page, in the same snapshot: what the count of matches is remembered by.
-_CHANGE = "(SELECT coalesce(max(id), 0) FROM parcel_versions)"
-
-
-# Up to this many matches numberMatched is counted; past it, the planner's estimate is given
-# (flagged): counting a city's parcels on every page cost more than the page itself.
-COUNT_CAP = 10_000
-# numberMatched of first pages, by the parcels' change token and the query: another page
-# asked for before any parcel changes has the same count, in every worker. Kept a few
-# seconds at most (PARCEL_PAGE_MEMORY_SECONDS), for what the change token does not follow
-# (a township renamed).
-_counts: dict[tuple, tuple[float, dict]] = {}
-_COUNTS_MAX = 1_000
-
 
 # Whole pages, by URL and the caller's districts, each with the change token it was read
 # at: asked again before any parcel changes, a page is the same bytes, so it is sent again
-# after one cheap query for the token. Same few seconds' bound as the counts; pages up to
-# PAGE_BYTES_MAX only (a 100-parcel page is about 60 KB).
+# after one cheap query for the token. Kept PARCEL_PAGE_MEMORY_SECONDS at most (for what
+# the token does not follow: a township renamed); pages up to PAGE_BYTES_MAX only (a
+# 100-parcel page is about 60 KB).
 _pages: dict[tuple, tuple[int, float, bytes]] = {}
 PAGE_BYTES_MAX = 512_000
 _PAGES_MAX = 64
+AFTER_MAX = 2**63 - 1
 
 
 def forget_counts() -> None:
     """Forget the remembered counts and pages (tests empty the tables and restart the ids)."""
-    _counts.clear()
+    listing.forget_counts()
     _pages.clear()
 
 
@@ -99,7 +56,7 @@ def _remembered_page(key: tuple) -> bytes | None:
     if remembered is None or remembered[1] <= time.monotonic():
         return None
     change, _, body = remembered
-    return body if change == database.read_rows(f"SELECT {_CHANGE}")[0][0] else None
+    return body if change == listing.change_token() else None
 
 
 def _remember_page(key: tuple, change: int, body: bytes) -> None:
@@ -112,6 +69,91 @@ def _remember_page(key: tuple, change: int, body: bytes) -> None:
 
 def _geojson(body: bytes) -> Response:
     return Response(body, media_type=GEOJSON)
+
+
+def list_page(request: Request, who: Principal, query: dict) -> bytes:
+    """The page's bytes; `query` holds checked values (township, kind, status, bbox, code,
+    limit, offset, after)."""
+    refused = listing.check_status(query["status"])
+    if refused:
+        raise InvalidInput(refused)
+    scope = None if who.district_ids is None else tuple(sorted(who.district_ids))
+    key = (str(request.url), scope, listing.COUNT_CAP, get_settings().page_size_max)
+    remembered = _remembered_page(key)
+    if remembered is not None:
+        return remembered
+    limit, offset, after = query["limit"], query["offset"], query["after"]
+    limit = min(limit, get_settings().page_size_max)
+    filters = Filters(query["township"], query["kind"], query["status"], query["bbox"],
+                      query["code"], scope)  # fmt: skip
+    found = listing.page(filters, limit, offset, after)
+    body = {"type": "FeatureCollection"}
+    if after is None and offset == 0 and not found.more:
+        body["numberMatched"] = len(found.rows)  # the page is the whole result
+    elif after is None:
+        body.update(listing.matched(filters, found.change, _memory_seconds()))
+    body["numberReturned"] = len(found.rows)
+    body["features"] = [orjson.Fragment(text) for _, text in found.rows]
+    last = found.rows[-1][0] if found.more else None
+    body["links"] = _page_links(request, limit, offset, last)
+    written = orjson.dumps(body)
+    if found.rows:
+        _remember_page(key, found.change, written)
+    return written
+
+
+_DEFAULTS = {"township": None, "kind": None, "status": None, "bbox": None, "code": None,
+             "limit": 1000, "offset": 0, "after": None}  # fmt: skip
+_INTS = {"limit": (1, INT_MAX), "offset": (0, INT_MAX), "after": (0, AFTER_MAX)}
+
+
+def plain_query(request: Request) -> dict | None:
+    """The list's query when every value is plainly valid, else None (the FastAPI route
+    then answers, with its 422). Accepts only what FastAPI would take the same way."""
+    query = dict(_DEFAULTS)
+    seen = set()
+    for name, value in request.query_params.multi_items():
+        if name not in query:
+            continue  # FastAPI ignores what the route does not name
+        if name in seen:
+            return None
+        seen.add(name)
+        if name in _INTS:
+            low, high = _INTS[name]
+            if not value.isdigit() or not value.isascii() or len(value) > 19:
+                return None
+            if (value[0] == "0" and value != "0") or not low <= int(value) <= high:
+                return None
+            query[name] = int(value)
+        elif name == "kind":
+            if value not in KINDS:
+                return None
+            query[name] = value
+        elif name == "bbox":
+            try:
+                query[name] = parse_bbox(value)
+            except ValueError:
+                return None
+        else:
+            query[name] = value
+    return query
+
+
+class _PlainList:
+    """`GET /api/parcels` for a plainly valid query, else the documented route."""
+
+    def __init__(self, documented: Route):
+        self.documented = documented
+
+    async def __call__(self, scope, receive, send) -> None:
+        request = Request(scope, receive)
+        query = plain_query(request)
+        if query is None:
+            await self.documented.app(scope, receive, send)
+            return
+        who = await signed_in(request)
+        body = await run_in_threadpool(list_page, request, who, query)
+        await _geojson(body)(scope, receive, send)
 
 
 def parcels_router() -> APIRouter:
@@ -129,119 +171,26 @@ def parcels_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=INT_MAX)] = 1000,
         offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
         after: Annotated[
-            int | None, Query(ge=0, le=2**63 - 1, description="the last id of the page before")
+            int | None, Query(ge=0, le=AFTER_MAX, description="the last id of the page before")
         ] = None,
     ):
-        if status is not None and status not in STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
-        scope = None if who.district_ids is None else tuple(sorted(who.district_ids))
-        key = (str(request.url), scope, COUNT_CAP, get_settings().page_size_max)
-        remembered = _remembered_page(key)
-        if remembered is not None:
-            return _geojson(remembered)
-        limit = min(limit, get_settings().page_size_max)
-        where, params = _parcel_filters(township, kind, status, bbox, code, who.district_ids)
-        page_where, page_params = where, dict(params)
-        if after is not None:
-            # Keyset paging: the next page starts past the last id, found through the
-            # primary key instead of counting past every earlier row as OFFSET does.
-            page_where += (" AND " if where else "WHERE ") + "p.id > :after"
-            page_params["after"] = after
-        rows = database.read_rows(
-            f"SELECT p.id, {_FEATURE}, {_CHANGE} {_PARCEL_FROM} {page_where} "
-            "ORDER BY p.id LIMIT :limit OFFSET :offset",
-            {**page_params, "limit": limit + 1, "offset": offset},
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        body = {"type": "FeatureCollection"}
-        if after is None and offset == 0 and not more:
-            body["numberMatched"] = len(rows)  # the page is the whole result
-        elif after is None:
-            change = rows[0][2] if rows else None
-            body.update(_matched(where, params, change))
-        body["numberReturned"] = len(rows)
-        body["features"] = [orjson.Fragment(r[1]) for r in rows]
-        last = rows[-1][0] if more else None
-        body["links"] = _page_links(request, limit, offset, last)
-        written = orjson.dumps(body)
-        if rows:
-            _remember_page(key, rows[0][2], written)
-        return _geojson(written)
+        query = {"township": township, "kind": kind, "status": status, "bbox": bbox,
+                 "code": code, "limit": limit, "offset": offset, "after": after}  # fmt: skip
+        return _geojson(list_page(request, who, query))
+
+    documented = router.routes[-1]
+    router.routes.insert(
+        0, Route("/api/parcels", _PlainList(documented), methods=["GET"], include_in_schema=False)
+    )
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
     def get_parcel(parcel_id: IdPath, who: SignedIn):
-        rows = database.read_rows(
-            f"SELECT d.id, {_FEATURE} {_PARCEL_FROM} WHERE p.id = :id", {"id": parcel_id}
-        )
-        row = rows[0] if rows else None
-        if row is None or not can_read_district(who, row[0]):
+        found = listing.feature(parcel_id)
+        if found is None or not can_read_district(who, found[0]):
             raise NotFound(f"no parcel with id {parcel_id}")
-        return _geojson(row[1].encode())
+        return _geojson(found[1].encode())
 
     return router
-
-
-def _parcel_filters(township, kind, status, bbox, code=None, districts=None) -> tuple[str, dict]:
-    """WHERE clause and parameters; `districts` limits to what the user may see."""
-    clauses, params = [], {}
-    if districts is not None:
-        clauses.append("d.id = ANY(:districts)")
-        params["districts"] = sorted(districts)
-    if code:
-        clauses.append("p.code = :code")
-        params["code"] = code
-    if township:
-        clauses.append("(t.name = :township OR t.code = :township)")
-        params["township"] = township
-    if kind:
-        clauses.append("p.kind = :kind")
-        params["kind"] = kind
-    if status:
-        clauses.append("p.status = :status")
-        params["status"] = status
-    else:
-        # Withdrawn parcels are listed only when asked for by status.
-        clauses.append("p.status <> 'withdrawn'")
-    if bbox:
-        west, south, east, north = bbox
-        clauses.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)")
-        params.update(w=west, s=south, e=east, n=north)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _matched(where: str, params: dict, change: int | None) -> dict:
-    """numberMatched for the first page: exact up to COUNT_CAP, else the planner's estimate.
-    Later pages (`after`) leave it out, as OGC API Features allows. Remembered by the
-    change token read with the page (None: not known, counted afresh)."""
-    query = (COUNT_CAP, where, tuple(sorted((k, str(v)) for k, v in params.items())))
-    remembered = _counts.get((change, *query)) if change is not None else None
-    if remembered is not None and remembered[0] > time.monotonic():
-        return remembered[1]
-    counted_at, matched = _count(where, params)
-    if not _memory_seconds():
-        return matched
-    if len(_counts) >= _COUNTS_MAX:
-        _counts.clear()
-    # Filed under the token read with the count itself: a change between the page and
-    # the count is never remembered under the older token.
-    _counts[(counted_at, *query)] = (time.monotonic() + _memory_seconds(), matched)
-    return matched
-
-
-def _count(where: str, params: dict) -> tuple[int, dict]:
-    # Where the page was read (read_rows: the replica when there is one), with no session.
-    counted, change = database.read_rows(
-        f"SELECT count(*), {_CHANGE} FROM (SELECT 1 {_PARCEL_FROM} {where} LIMIT :cap) m",
-        {**params, "cap": COUNT_CAP + 1},
-    )[0]
-    if counted <= COUNT_CAP:
-        return change, {"numberMatched": counted}
-    plan = database.read_rows(f"EXPLAIN (FORMAT JSON) SELECT 1 {_PARCEL_FROM} {where}", params)[0][
-        0
-    ]
-    estimate = max(int(plan[0]["Plan"]["Plan Rows"]), counted)
-    return change, {"numberMatched": estimate, "numberMatchedIsEstimate": True}
 
 
 def _page_links(request: Request, limit: int, offset: int, last: int | None) -> list[dict]:

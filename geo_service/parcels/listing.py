@@ -1,0 +1,247 @@
+"""The parcel list's SQL: pages of parcels as GeoJSON feature text, one parcel, the count of
+matches.
+
+Each parcel's own part of its feature is kept as text (`parcel_features`, written by
+triggers on `parcels` with every parcel's row, migration 0028a); a page splices in what
+other tables hold (the names of the township, district, project and supporting townships)
+and the four timestamps, written in the session's time zone as Python's
+datetime.isoformat() writes them. The bytes are those json_build_object wrote before,
+sent on without being parsed.
+"""
+
+import time
+from dataclasses import dataclass
+
+from geo_service import database
+from geo_service.models import STATUSES
+
+
+def _iso(column: str) -> str:
+    """A timestamp as a JSON string the way datetime.isoformat() writes it: microseconds
+    only when there are any ('.000000' can only be the fraction), offset as +HH:MM."""
+    return (
+        f"""coalesce('"' || replace(to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM'), """
+        """'.000000', '') || '"', 'null')"""
+    )
+
+
+def _json(expr: str) -> str:
+    return f"coalesce(to_json({expr})::text, 'null')"
+
+
+_SUPPORTERS = (
+    "(SELECT array_agg(s.name ORDER BY s.name) FROM parcel_support ps "
+    "JOIN admin_units s ON s.id = ps.township_id WHERE ps.parcel_id = p.id)"
+)
+
+
+def _feature(supporters: str) -> str:
+    return " || ".join(
+        (
+            "f.parts[1]", _json("t.name"), """', "district" : '""", _json("d.name"),
+            """', "project" : '""", _json("pr.code"),
+            "f.parts[2]", _iso("p.created_at"),
+            "f.parts[3]", _iso("p.updated_at"),
+            "f.parts[4]", _iso("p.verified_at"),
+            "f.parts[5]", _iso("p.withdrawn_at"),
+            "f.parts[6]", _json(supporters), "'}}'",
+        )
+    )  # fmt: skip
+
+
+FEATURE = _feature(_SUPPORTERS)
+_NAMES = """
+    JOIN admin_units t ON t.id = p.township_id
+    JOIN admin_units d ON d.id = t.parent_id
+    LEFT JOIN projects pr ON pr.id = p.project_id
+"""
+_FROM = (
+    "FROM parcels p JOIN parcel_features f ON f.district_id = p.district_id"
+    " AND f.parcel_id = p.id" + _NAMES
+)
+_TOWNSHIP = "JOIN admin_units t ON t.id = p.township_id"
+_PAGE_FEATURE = _feature("sp.names")
+# The parcels' change token, read in the same statement (and snapshot) as what it stands for.
+CHANGE = "(SELECT coalesce(max(id), 0) FROM parcel_versions)"
+
+
+def _page_sql(township: bool, where: str) -> str:
+    """A page is chosen first, on the parcels' own columns (and the township's name when
+    asked for by it); then its names are joined, and its supporting townships read in
+    one go: a look-up per parcel cost more than the rest of the feature."""
+    return (
+        "WITH page AS MATERIALIZED ("
+        " SELECT p.id, p.district_id, p.township_id, p.project_id, p.created_at,"
+        " p.updated_at, p.verified_at, p.withdrawn_at"
+        f" FROM parcels p {_TOWNSHIP if township else ''} {where}"
+        " ORDER BY p.id LIMIT :limit OFFSET :offset),"
+        " supporters AS (SELECT ps.parcel_id, array_agg(s.name ORDER BY s.name) AS names"
+        " FROM parcel_support ps JOIN admin_units s ON s.id = ps.township_id"
+        " WHERE ps.parcel_id IN (SELECT id FROM page) GROUP BY ps.parcel_id)"
+        f" SELECT p.id, {_PAGE_FEATURE}, {CHANGE} FROM page p"
+        " JOIN parcel_features f ON f.district_id = p.district_id AND f.parcel_id = p.id"
+        f" {_NAMES}"
+        " LEFT JOIN supporters sp ON sp.parcel_id = p.id ORDER BY p.id"
+    )
+
+
+# Up to this many matches numberMatched is counted; past it, the planner's estimate is given
+# (flagged): counting a city's parcels on every page cost more than the page itself.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Filters:
+    township: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    code: str | None = None
+    districts: tuple[int, ...] | None = None  # None: every district
+
+    def where(self) -> tuple[str, dict]:
+        """WHERE clause and its parameters."""
+        clauses, params = [], {}
+        if self.districts is not None:
+            clauses.append("p.district_id = ANY(:districts)")
+            params["districts"] = list(self.districts)
+        if self.code:
+            clauses.append("p.code = :code")
+            params["code"] = self.code
+        if self.township:
+            clauses.append("(t.name = :township OR t.code = :township)")
+            params["township"] = self.township
+        if self.kind:
+            clauses.append("p.kind = :kind")
+            params["kind"] = self.kind
+        if self.status:
+            clauses.append("p.status = :status")
+            params["status"] = self.status
+        else:
+            # Withdrawn parcels are listed only when asked for by status.
+            clauses.append("p.status <> 'withdrawn'")
+        if self.bbox:
+            clauses.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)")
+            params.update(zip("wsen", self.bbox, strict=True))
+        return "WHERE " + " AND ".join(clauses), params
+
+
+def check_status(status: str | None) -> str | None:
+    """The status filter's refusal, if any."""
+    if status is not None and status not in STATUSES:
+        return f"status must be one of {', '.join(STATUSES)}"
+    return None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[tuple[int, str]]  # (id, feature text), by id
+    more: bool  # a next page exists
+    change: int | None  # the change token read with the page (None: no row)
+
+
+def page(filters: Filters, limit: int, offset: int = 0, after: int | None = None) -> Page:
+    """Up to `limit` features by id, past `offset` rows or past the id `after` (keyset:
+    found through the primary key instead of counting past every earlier row)."""
+    where, params = filters.where()
+    if after is not None:
+        where += " AND p.id > :after"
+        params["after"] = after
+    rows = database.read_rows(
+        _page_sql(bool(filters.township), where),
+        {**params, "limit": limit + 1, "offset": offset},
+    )
+    return Page(
+        [(r[0], r[1]) for r in rows[:limit]], len(rows) > limit, rows[0][2] if rows else None
+    )
+
+
+def feature(parcel_id: int) -> tuple[int, str] | None:
+    """One parcel's district and feature text."""
+    rows = database.read_rows(
+        f"SELECT p.district_id, {FEATURE} {_FROM} WHERE p.id = :id", {"id": parcel_id}
+    )
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def change_token() -> int:
+    return database.read_rows(f"SELECT {CHANGE}")[0][0]
+
+
+# numberMatched by the parcels' change token and the query: another page asked for before
+# any parcel changes has the same count. Kept `seconds` at most, for what the change
+# token does not follow (a township renamed).
+_counts: dict[tuple, tuple[float, dict]] = {}
+_COUNTS_MAX = 1_000
+
+
+def forget_counts() -> None:
+    _counts.clear()
+
+
+def matched(filters: Filters, change: int | None, seconds: float) -> dict:
+    """numberMatched: from the tallies' totals when the filters are theirs (district,
+    township, kind, status); else exact up to COUNT_CAP, past it the planner's estimate
+    (flagged).
+    Remembered by the change token read with the page (None: not known, counted afresh)."""
+    query = (COUNT_CAP, filters)
+    remembered = _counts.get((change, *query)) if change is not None else None
+    if remembered is not None and remembered[0] > time.monotonic():
+        return remembered[1]
+    counted_at, found = _count(filters)
+    if not seconds:
+        return found
+    if len(_counts) >= _COUNTS_MAX:
+        _counts.clear()
+    # Filed under the token read with the count itself: a change between the page and
+    # the count is never remembered under the older token.
+    _counts[(counted_at, *query)] = (time.monotonic() + seconds, found)
+    return found
+
+
+def _count(filters: Filters) -> tuple[int, dict]:
+    if not filters.code and not filters.bbox and filters.status != "withdrawn":
+        return _count_kept(filters)
+    where, params = filters.where()
+    # Only the parcels' own columns, but for a township asked for by name: joining the
+    # names a page shows cost more than the count itself.
+    source = "FROM parcels p " + (_TOWNSHIP if filters.township else "")
+    counted, change = database.read_rows(
+        f"SELECT count(*), {CHANGE} FROM (SELECT 1 {source} {where} LIMIT :cap) m",
+        {**params, "cap": COUNT_CAP + 1},
+    )[0]
+    if counted <= COUNT_CAP:
+        return change, {"numberMatched": counted}
+    plan = database.read_rows(f"EXPLAIN (FORMAT JSON) SELECT 1 {source} {where}", params)[0][0]
+    estimate = max(int(plan[0]["Plan"]["Plan Rows"]), counted)
+    return change, {"numberMatched": estimate, "numberMatchedIsEstimate": True}
+
+
+def _count_kept(filters: Filters) -> tuple[int, dict]:
+    """The count from the tallies' totals (migration 0009: kept by the triggers on parcels,
+    per township, kind and status; withdrawn parcels left out, as the list leaves them),
+    exact however many: they count the parcels that overlap no other, so those that do
+    are counted apart, through their small partial index."""
+    kept, params = [], {}
+    if filters.districts is not None:
+        kept.append("t.parent_id = ANY(:districts)")
+        params["districts"] = list(filters.districts)
+    if filters.township:
+        kept.append("(t.name = :township OR t.code = :township)")
+        params["township"] = filters.township
+    if filters.kind:
+        kept.append("tt.kind = :kind")
+        params["kind"] = filters.kind
+    if filters.status:
+        kept.append("tt.status = :status")
+        params["status"] = filters.status
+    where, _ = filters.where()
+    counted, change = database.read_rows(
+        "SELECT (SELECT coalesce(sum(tt.parcels), 0) FROM tally_totals tt"
+        " JOIN admin_units t ON t.id = tt.township_id"
+        f" {'WHERE ' + ' AND '.join(kept) if kept else ''})"
+        f" + (SELECT count(*) FROM parcels p {_TOWNSHIP} {where} AND p.overlapping),"
+        f" {CHANGE}",
+        params,
+    )[0]
+    return change, {"numberMatched": int(counted)}
