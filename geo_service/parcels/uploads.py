@@ -15,8 +15,7 @@ import pandas as pd
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import shape
-from sqlalchemy import Text, any_, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import any_, func, select, text
 from sqlalchemy.orm import Session
 
 from geo_service import texts
@@ -336,6 +335,7 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
         now=checked.now,
         boxed=None if options.rowwise else np.flatnonzero(checked.boxed) + 1,
         analyze=options.bulk or result.created >= ANALYZE_AFTER,
+        bulk=options.bulk,
     )
     if progress:
         progress(result.created + result.changed + result.unchanged)
@@ -673,12 +673,15 @@ class _FileCheck:
         refusing = refusing or _refused_whole(self.report)
         if self.options.dry_run or refusing or not rows.indices:
             return
-        written = _new_states(self.session, rows, self.township, self.options, self.now)
+        written, created, columns = _new_states(
+            self.session, rows, self.township, self.options, self.now
+        )
         store.stage_states(
             self.session,
             [rows.first + i + 1 for i, _ in written],
             [state for _, state in written],
         )
+        store.stage_columns(self.session, [rows.first + i + 1 for i in created], columns)
 
     def refused_features(self) -> set[int]:
         """Every feature with an error; all of them when the file as a whole has one."""
@@ -716,15 +719,19 @@ def _outward_float32(bounds: np.ndarray) -> np.ndarray:
     return out
 
 
-def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[int, tuple]]:
+def _new_states(session, rows: "_Rows", township, options, now) -> tuple[list, list, dict]:
     """Each accepted feature's parcel as the file leaves it: (position in the batch, its
     staged row, store.state_values), the state {"change": "unchanged"} when the upload
     changes nothing about it. The parcels new to the register are made column by column
-    (`_created_columns`) unless options.rowwise; those already stored one by one."""
+    (`_created_columns`: their positions and columns, second and third) unless
+    options.rowwise; those already stored one by one (first)."""
     indices = np.asarray(rows.indices, dtype=int)
+    whole = len(indices) == len(rows.codes)
     stored = store.lock_current(
-        session, township.id, options.kind, [rows.codes[i] for i in indices]
-    )
+        session, township.id, options.kind,
+        store.batch_codes(rows.first, len(rows.codes)) if whole
+        else [rows.codes[i] for i in indices],
+    )  # fmt: skip
     before = [stored.get(rows.codes[i]) for i in indices]
     known = [k for k, parcel in enumerate(before) if parcel is not None]
     same_shape = np.ones(len(indices), dtype=bool)
@@ -738,11 +745,10 @@ def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[in
             continue
         outcome, state = _updated_state(parcel, rows, i, bool(shaped), options, now)
         states.append((int(i), store.state_values(state if outcome != "unchanged" else _UNCHANGED)))
-    if columnwise:
-        created = [int(i) for i, parcel in zip(indices, before, strict=True) if parcel is None]
-        made = store.state_rows(_created_columns(rows, created, options, now))
-        states.extend(zip(created, made, strict=True))
-    return states
+    if not columnwise:
+        return states, [], {}
+    created = [int(i) for i, parcel in zip(indices, before, strict=True) if parcel is None]
+    return states, created, _created_columns(rows, created, options, now)
 
 
 def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
@@ -764,7 +770,9 @@ def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
         "project_id": [project_ids.get(id(rows.projects[i])) for i in created],
         "area_m2": areas,
         "declared_m2": [rows.declared(i) for i in created],
-        "flags": [store.flags_text(rows.flags[i]) for i in created],
+        "flags": [store.flags_text(rows.flags[i]) for i in created]
+        if any(rows.flags[i] for i in created)
+        else store.flags_text([]),
         "support_ids": "{}"
         if no_helpers
         else [store.ids_text({h.id for h in rows.helpers[i]}) for i in created],
@@ -773,11 +781,14 @@ def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
     verified = [s == "verified" for s in statuses]
     if not any(verified):
         return columns
-    signed = lambda value: [value if v else None for v in verified]  # noqa: E731
+    # A file verified as a whole (the usual case) gives one value for every row.
+    signed = lambda value: value if all(verified) else [value if v else None for v in verified]  # noqa: E731
     columns.update(
         verified_by=signed(options.actor),
         verified_group=signed(options.verifier_group or VERIFICATION_GROUPS[options.kind]),
-        verified_at=[(m or now) if v else None for m, v in zip(moments, verified, strict=True)],
+        verified_at=now
+        if all(verified) and not any(moments)
+        else [(m or now) if v else None for m, v in zip(moments, verified, strict=True)],
         verification_recorded_at=signed(now),
         verification_recorded_by=signed(options.actor),
         verified_area_m2=[a if v else None for a, v in zip(areas, verified, strict=True)],
@@ -990,7 +1001,7 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
         select(Parcel.code, Parcel.status).where(
             Parcel.township_id == township.id,
             Parcel.kind == options.kind,
-            Parcel.code == any_(bindparam("codes", rows.codes, type_=ARRAY(Text))),
+            Parcel.code == any_(_batch_codes(rows)),
         )
     ).all()
     position = {code: i for i, code in enumerate(rows.codes)}
@@ -1094,7 +1105,7 @@ def _field_days(session, rows: "_Rows", township, options, report: Report, now) 
                 ParcelVersion.valid_to.is_(None),
                 Parcel.township_id == township.id,
                 Parcel.kind == options.kind,
-                Parcel.code == any_(bindparam("codes", rows.codes, type_=ARRAY(Text))),
+                Parcel.code == any_(_batch_codes(rows)),
             )
         )
     }
@@ -1187,6 +1198,11 @@ def _supporters(session, frame, host, codes, report: Report, first: int = 0) -> 
                            params={"name": helper})  # fmt: skip
         out.append(helpers)
     return out
+
+
+def _batch_codes(rows: "_Rows"):
+    """The batch's codes as staged in import_codes, for `= ANY(...)`."""
+    return text(store.BATCH_CODES).bindparams(**store.batch_codes(rows.first, len(rows.codes)))
 
 
 def _part_index(geoms):
