@@ -190,7 +190,11 @@ def _copy(session: Session, table: str, columns, values: list) -> None:
     count = max((len(v) for v in values if not isinstance(v, Same)), default=0)
     if count == 0:
         return
-    cells = [_cells(v, kind, count) for v, (_name, kind) in zip(values, columns, strict=True)]
+    made: dict = {}  # a list given for two columns (area and verified area) made once
+    cells = [
+        made.get((id(v), kind)) or made.setdefault((id(v), kind), _cells(v, kind, count))
+        for v, (_name, kind) in zip(values, columns, strict=True)
+    ]
     lines = map("\t".join, zip(*cells, strict=True))
     buffer = "\n".join(lines) + "\n"
     cursor = session.connection().connection.driver_connection.cursor()
