@@ -786,18 +786,21 @@ def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
     verified = [s == "verified" for s in statuses]
     if not any(verified):
         return columns
-    # A file verified as a whole (the usual case) gives one value for every row.
-    signed = lambda value: value if all(verified) else [value if v else None for v in verified]  # noqa: E731
+    every = all(verified)  # a file verified as a whole (the usual case): one value for all
+
+    def signed(value):
+        return value if every else [value if v else None for v in verified]
+
     columns.update(
         verified_by=signed(options.actor),
         verified_group=signed(options.verifier_group or VERIFICATION_GROUPS[options.kind]),
         verified_at=now
-        if all(verified) and not any(moments)
+        if every and not any(moments)
         else [(m or now) if v else None for m, v in zip(moments, verified, strict=True)],
         verification_recorded_at=signed(now),
         verification_recorded_by=signed(options.actor),
         verified_area_m2=areas
-        if all(verified)
+        if every
         else [a if v else None for a, v in zip(areas, verified, strict=True)],
         verification_note=signed(f"verified by upload of {options.filename or 'a file'}"),
     )
