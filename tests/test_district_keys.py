@@ -43,9 +43,9 @@ def test_every_row_written_through_the_service_carries_its_district(db):
 
 @pytest.mark.parametrize(
     "constraint",
+    # A version's key to its parcel is checked per statement (migration 0028i): below.
     ["uq_parcel_code", "uq_parcels_district_id", "uq_parcel_version",
-     "fk_parcel_versions_district_parcel", "fk_parcel_support_district_parcel",
-     "fk_households_district_parcel"],
+     "fk_parcel_support_district_parcel", "fk_households_district_parcel"],
 )  # fmt: skip
 def test_the_keys_include_the_district(db, constraint):
     definition = _scalar(
@@ -101,3 +101,23 @@ def test_a_version_of_another_district_than_its_parcel_is_refused(db):
                 ),
                 {"t": elsewhere, "p": parcel},
             )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # A version naming no parcel (migration 0028i checks the pair per statement).
+        "INSERT INTO parcel_versions (parcel_id, version, change, code, kind, status, "
+        "township_id, geom, area_m2, changed_by, valid_from) "
+        "SELECT id + 1000000, 1, 'edit', code, kind, status, township_id, geom, area_m2, "
+        "'test', now() FROM parcels WHERE id = :p",
+        # A parcel its history names cannot be renumbered away from it.
+        "UPDATE parcels SET id = id + 1000000 WHERE id = :p",
+    ],
+)
+def test_a_version_names_an_existing_parcel(db, statement):
+    load_demo()
+    with database.get_engine().connect() as conn:
+        parcel = conn.execute(text("SELECT min(id) FROM parcels")).scalar_one()
+        with pytest.raises(IntegrityError, match="fk_parcel_versions_district_parcel"):
+            conn.execute(text(statement), {"p": parcel})

@@ -15,8 +15,7 @@ import pandas as pd
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import shape
-from sqlalchemy import Text, any_, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import any_, func, select, text
 from sqlalchemy.orm import Session
 
 from geo_service import texts
@@ -352,6 +351,7 @@ def _store(session, path, checked: "_FileCheck", result, options, township, prog
         now=checked.now,
         boxed=None if options.rowwise else np.flatnonzero(checked.boxed) + 1,
         analyze=options.bulk or result.created >= ANALYZE_AFTER,
+        bulk=options.bulk,
     )
     if progress:
         progress(result.created + result.changed + result.unchanged)
@@ -522,8 +522,9 @@ class _FileCheck:
             self.report.add(None, None, "no_features", "the file holds no features", params={})
         for first, frame in self.stream.codes():
             store.stage_codes(self.session, first, _codes(frame, self.report.filename, first))
+            more = first + len(frame) < self.stream.count
             del frame
-            _release()
+            _release(more)
         store.index_codes(self.session)
         self.duplicates = {f: (code, at) for f, code, at in store.duplicate_codes(self.session)}
         for first, frame in self.stream.batches():
@@ -531,8 +532,9 @@ class _FileCheck:
             # The first batch is kept when it is the whole file (covered_m2).
             self.single = rows if first == 0 and len(rows.codes) == self.stream.count else None
             self._stage(rows)
+            more = first + len(rows.codes) < self.stream.count
             del rows, frame  # before the next batch is read
-            _release()
+            _release(more)
         store.add_flags(self.session, self.late_flags)
 
     def _check(self, first: int, frame) -> "_Rows":
@@ -689,12 +691,15 @@ class _FileCheck:
         refusing = refusing or _refused_whole(self.report)
         if self.options.dry_run or refusing or not rows.indices:
             return
-        written = _new_states(self.session, rows, self.township, self.options, self.now)
+        written, created, columns = _new_states(
+            self.session, rows, self.township, self.options, self.now
+        )
         store.stage_states(
             self.session,
             [rows.first + i + 1 for i, _ in written],
             [state for _, state in written],
         )
+        store.stage_columns(self.session, [rows.first + i + 1 for i in created], columns)
 
     def refused_features(self) -> set[int]:
         """Every feature with an error; all of them when the file as a whole has one."""
@@ -715,11 +720,14 @@ class _FileCheck:
         return total
 
 
-def _release() -> None:
-    """Free a spent batch now. A pandas frame sits in reference cycles, so only the cyclic
-    collector frees it, and its oldest generation comes round seldom: a file of 1,000,000
-    parcels held some 60 MB of spent batches. Once per batch this costs milliseconds."""
-    gc.collect()
+def _release(more: bool) -> None:
+    """Free a spent batch before the next is read. A pandas frame sits in reference
+    cycles, so only the cyclic collector frees it, and its oldest generation comes round
+    seldom: a file of 1,000,000 parcels held some 60 MB of spent batches. A full
+    collection costs 0.1-0.2 s of CPU in a server (the CLI freezes what it loaded), so
+    none runs after the last batch of either pass: a file of one batch runs none."""
+    if more:
+        gc.collect()
 
 
 def _outward_float32(bounds: np.ndarray) -> np.ndarray:
@@ -732,15 +740,19 @@ def _outward_float32(bounds: np.ndarray) -> np.ndarray:
     return out
 
 
-def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[int, tuple]]:
+def _new_states(session, rows: "_Rows", township, options, now) -> tuple[list, list, dict]:
     """Each accepted feature's parcel as the file leaves it: (position in the batch, its
     staged row, store.state_values), the state {"change": "unchanged"} when the upload
     changes nothing about it. The parcels new to the register are made column by column
-    (`_created_columns`) unless options.rowwise; those already stored one by one."""
+    (`_created_columns`: their positions and columns, second and third) unless
+    options.rowwise; those already stored one by one (first)."""
     indices = np.asarray(rows.indices, dtype=int)
+    whole = len(indices) == len(rows.codes)
     stored = store.lock_current(
-        session, township.id, options.kind, [rows.codes[i] for i in indices]
-    )
+        session, township.id, options.kind,
+        store.batch_codes(rows.first, len(rows.codes)) if whole
+        else [rows.codes[i] for i in indices],
+    )  # fmt: skip
     before = [stored.get(rows.codes[i]) for i in indices]
     known = [k for k, parcel in enumerate(before) if parcel is not None]
     same_shape = np.ones(len(indices), dtype=bool)
@@ -754,11 +766,10 @@ def _new_states(session, rows: "_Rows", township, options, now) -> list[tuple[in
             continue
         outcome, state = _updated_state(parcel, rows, i, bool(shaped), options, now)
         states.append((int(i), store.state_values(state if outcome != "unchanged" else _UNCHANGED)))
-    if columnwise:
-        created = [int(i) for i, parcel in zip(indices, before, strict=True) if parcel is None]
-        made = store.state_rows(_created_columns(rows, created, options, now))
-        states.extend(zip(created, made, strict=True))
-    return states
+    if not columnwise:
+        return states, [], {}
+    created = [int(i) for i, parcel in zip(indices, before, strict=True) if parcel is None]
+    return states, created, _created_columns(rows, created, options, now)
 
 
 def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
@@ -780,23 +791,33 @@ def _created_columns(rows: "_Rows", created: list[int], options, now) -> dict:
         "project_id": [project_ids.get(id(rows.projects[i])) for i in created],
         "area_m2": areas,
         "declared_m2": [rows.declared(i) for i in created],
-        "flags": [store.flags_text(rows.flags[i]) for i in created],
+        "flags": [store.flags_text(rows.flags[i]) for i in created]
+        if any(rows.flags[i] for i in created)
+        else store.flags_text([]),
         "support_ids": "{}"
         if no_helpers
         else [store.ids_text({h.id for h in rows.helpers[i]}) for i in created],
-        "happened_at": moments,
+        "happened_at": moments if any(moments) else None,
     }
     verified = [s == "verified" for s in statuses]
     if not any(verified):
         return columns
-    signed = lambda value: [value if v else None for v in verified]  # noqa: E731
+    every = all(verified)  # a file verified as a whole (the usual case): one value for all
+
+    def signed(value):
+        return value if every else [value if v else None for v in verified]
+
     columns.update(
         verified_by=signed(options.actor),
         verified_group=signed(options.verifier_group or VERIFICATION_GROUPS[options.kind]),
-        verified_at=[(m or now) if v else None for m, v in zip(moments, verified, strict=True)],
+        verified_at=now
+        if every and not any(moments)
+        else [(m or now) if v else None for m, v in zip(moments, verified, strict=True)],
         verification_recorded_at=signed(now),
         verification_recorded_by=signed(options.actor),
-        verified_area_m2=[a if v else None for a, v in zip(areas, verified, strict=True)],
+        verified_area_m2=areas
+        if every
+        else [a if v else None for a, v in zip(areas, verified, strict=True)],
         verification_note=signed(f"verified by upload of {options.filename or 'a file'}"),
     )
     return columns
@@ -948,7 +969,11 @@ def _codes(frame, name: str, first: int = 0) -> list[str]:
     if "code" not in frame.columns:
         return [f"{stem}-{first + i + 1}" for i in range(len(frame))]
     # A plain list: a pandas column read value by value costs a call per value.
-    return [_text(c) or f"{stem}-{first + i + 1}" for i, c in enumerate(frame["code"].tolist())]
+    # A text cell is stripped in place: _text's call per value was a tenth of the reading.
+    return [
+        (c.strip() if type(c) is str else _text(c)) or f"{stem}-{first + i + 1}"
+        for i, c in enumerate(frame["code"].tolist())
+    ]
 
 
 def _text(value) -> str:
@@ -1006,7 +1031,7 @@ def _check_status_moves(session, rows: "_Rows", township, options, report: Repor
         select(Parcel.code, Parcel.status).where(
             Parcel.township_id == township.id,
             Parcel.kind == options.kind,
-            Parcel.code == any_(bindparam("codes", rows.codes, type_=ARRAY(Text))),
+            Parcel.code == any_(_batch_codes(rows)),
         )
     ).all()
     position = {code: i for i, code in enumerate(rows.codes)}
@@ -1110,7 +1135,7 @@ def _field_days(session, rows: "_Rows", township, options, report: Report, now) 
                 ParcelVersion.valid_to.is_(None),
                 Parcel.township_id == township.id,
                 Parcel.kind == options.kind,
-                Parcel.code == any_(bindparam("codes", rows.codes, type_=ARRAY(Text))),
+                Parcel.code == any_(_batch_codes(rows)),
             )
         )
     }
@@ -1171,7 +1196,7 @@ def _projects(
         return [None] * len(frame)
     found = []
     for i, value in enumerate(frame["project"].tolist()):
-        code = _text(value)
+        code = value.strip() if type(value) is str else _text(value)
         if not code:
             found.append(None)
             continue
@@ -1203,6 +1228,11 @@ def _supporters(session, frame, host, codes, report: Report, first: int = 0) -> 
                            params={"name": helper})  # fmt: skip
         out.append(helpers)
     return out
+
+
+def _batch_codes(rows: "_Rows"):
+    """The batch's codes as staged in import_codes, for `= ANY(...)`."""
+    return text(store.BATCH_CODES).bindparams(**store.batch_codes(rows.first, len(rows.codes)))
 
 
 def _part_index(geoms):
