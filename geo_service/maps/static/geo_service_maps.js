@@ -42,11 +42,14 @@
     return t(fallback || "Annual target");
   }
 
+  // One formatter per number of digits: toLocaleString builds one on every call, slow
+  // on a phone for the hundreds of figures of a page.
+  var FORMATS = {};
   function fmt(n, digits) {
     if (n === null || n === undefined) return "—";
-    return Number(n).toLocaleString(LOCALE, {
-      minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0
-    });
+    var d = digits || 0;
+    if (!FORMATS[d]) FORMATS[d] = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: d, maximumFractionDigits: d });
+    return FORMATS[d].format(Number(n));
   }
   function pct(p) { return p === null || p === undefined ? "—" : (p * 100).toFixed(1) + "%"; }
   function esc(s) {
@@ -179,6 +182,16 @@
     return { className: "gs-parcel gs-status-" + status, color: s.color, weight: 1,
              fillColor: s.color, fillOpacity: 0.7, fill: true };
   }
+  // Below zoom 12 a tile's parcel has only its id and status (often a dot): the popup
+  // says the status at once and asks the service for the rest (ProgressMap.fillFacts).
+  function dotStyle(status) {
+    // A filled dot without an outline: thousands of them, half the canvas work.
+    return L.extend(parcelStyle(status), { radius: 2, stroke: false });
+  }
+  function waitingPopup(p) {
+    return '<table class="gs-popup" aria-busy="true"><tr><th>' + esc(t("Status")) + "</th><td>" +
+      esc(statusLabel(p.status)) + "</td></tr></table>";
+  }
   function parcelPopup(p, kind, featureId) {
     var id = p.id || featureId;
     var rows = [
@@ -280,10 +293,16 @@
         interactive: true,
         maxNativeZoom: 20,
         getFeatureId: function (f) { return f.properties.id; },
-        vectorTileLayerStyles: { parcels: function (p) { return parcelStyle(p.status); } }
+        vectorTileLayerStyles: {
+          parcels: function (p) { return parcelStyle(p.status); },
+          parcels_overview: function (p) { return dotStyle(p.status); }
+        }
       });
+      var self = this;
       layer.on("click", function (e) {
-        L.popup().setLatLng(e.latlng).setContent(parcelPopup(e.layer.properties, kind)).openOn(layer._map);
+        var p = e.layer.properties, popup = L.popup().setLatLng(e.latlng);
+        popup.setContent(p.code === undefined ? waitingPopup(p) : parcelPopup(p, kind)).openOn(layer._map);
+        if (p.code === undefined) self.fillFacts(popup, p.id);
       });
       return layer;
     }
@@ -295,6 +314,20 @@
         untabbed(layer);
       }
     });
+  };
+
+  ProgressMap.prototype.fillFacts = function (popup, id) {
+    var kind = this.kind;
+    var url = this.cfg.facts.replace("{id}", encodeURIComponent(id)) +
+      (this.tilesAsOf ? "&as_of=" + encodeURIComponent(this.tilesAsOf) : "");
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (facts) {
+        if (!facts) return;
+        popup.setContent(parcelPopup(facts, kind));
+        if (popup.isOpen()) fillPhotos({ popup: popup });
+      })
+      .catch(function () { /* the status stays shown; another tap asks again */ });
   };
 
   ProgressMap.prototype.legendHtml = function () {
