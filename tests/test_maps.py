@@ -6,9 +6,11 @@ from datetime import date
 from urllib.parse import quote, urlencode
 
 import pytest
+import shapely
 from conftest import IN_2017, auth, redate, rewriting_history
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
+from shapely.geometry import shape
 
 from geo_service.api import create_app
 from geo_service.campaign import tallies
@@ -253,7 +255,9 @@ def test_below_zoom_12_tiles_carry_id_and_status_and_a_tap_asks_for_the_rest(db,
         ("parcels_overview", 0, 11, {"id", "status"}),
     ]
     found = client.get("/api/parcels", params={"code": "XD-1"}).json()["features"][0]
-    facts = client.get(f"/tiles/parcels/{found['id']}.json", params=query)
+    inside = shapely.point_on_surface(shape(found["geometry"]))
+    tap = {**query, "lon": inside.x, "lat": inside.y, "zoom": 10}
+    facts = client.get("/tiles/parcels/at.json", params=tap)
     assert facts.status_code == 200, facts.text
     assert facts.json() == {
         "id": found["id"], "code": "XD-1", "status": "verified",
@@ -264,12 +268,16 @@ def test_below_zoom_12_tiles_carry_id_and_status_and_a_tap_asks_for_the_rest(db,
         "verified_group": found["properties"]["verified_group"],
         "verified_at": found["properties"]["verified_at"][:10],
     }  # fmt: skip
+    # 400 m west of it: within a fingertip at zoom 10 (six pixels, 800 m), not at zoom 16.
+    west_edge = shape(found["geometry"]).bounds[0]
+    beside = {**tap, "lon": west_edge - 0.004}
+    assert client.get("/tiles/parcels/at.json", params=beside).json()["code"] == "XD-1"
+    assert client.get("/tiles/parcels/at.json", params={**beside, "zoom": 16}).status_code == 404
     # Another district's map does not draw it; nor does a day before it was imported.
-    assert client.get(f"/tiles/parcels/{found['id']}.json?district=仓山区").status_code == 404
-    before = client.get(
-        f"/tiles/parcels/{found['id']}.json", params={**query, "as_of": "2000-01-01"}
-    )
-    assert before.status_code == 404
+    elsewhere = {**tap, "district": "仓山区"}
+    assert client.get("/tiles/parcels/at.json", params=elsewhere).status_code == 404
+    before = {**tap, "as_of": "2000-01-01"}
+    assert client.get("/tiles/parcels/at.json", params=before).status_code == 404
 
 
 def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:

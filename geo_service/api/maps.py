@@ -15,7 +15,6 @@ from geo_service.api.deps import (
     KIND_PATTERN,
     CampaignQuery,
     DayQuery,
-    IdPath,
     QuarterQuery,
     ReadSessionDep,
     TilePath,
@@ -172,19 +171,21 @@ def maps_router() -> APIRouter:
         body = maps_tiles.parcel_tile(z, x, y, unit.id, kind, as_of)
         return Response(body, media_type="application/vnd.mapbox-vector-tile", headers=headers)
 
-    @router.get("/tiles/parcels/{parcel_id}.json", response_model=ParcelFacts)
-    def parcel_facts(
+    @router.get("/tiles/parcels/at.json", response_model=ParcelFacts)
+    def parcel_at(
         session: ReadSessionDep,
         who: SignedIn,
-        parcel_id: IdPath,
+        lon: Annotated[float, Query(ge=-180, le=180)],
+        lat: Annotated[float, Query(ge=-90, le=90)],
+        zoom: Annotated[float, Query(ge=0, le=24, description="the map's zoom when tapped")],
         district: str | None = None,
         kind: kind_query = "land",
         as_of: DayQuery = None,
     ):
-        """What the detailed tiles say of one parcel: an overview tile (below zoom 12)
-        carries only its id and status, and the map asks for the rest on a tap."""
+        """The parcel under a tap on the map, with what the detailed tiles say of it: the
+        tiles only draw (below zoom 12 they carry no more than id and status)."""
         unit = _view_of_unit(session, who, district, kind, None, None, as_of)[1]
-        facts = maps_tiles.parcel_facts(parcel_id, unit.id, kind, as_of)
+        facts = maps_tiles.parcel_at(lon, lat, zoom, unit.id, kind, as_of)
         return JSONResponse(facts, headers={"Cache-Control": "private, no-cache"})
 
     return router

@@ -15,8 +15,8 @@ from geo_service.units import find_district
 LAYER = "parcels"
 EXTENT = 4096
 # Below this zoom a district's parcels are a few pixels each, thousands to a tile: the tile
-# carries only what draws them (id and status, layer OVERVIEW_LAYER), a tap asks for the
-# rest (parcel_facts). A phone opens 晋安区 at z11: its nine tiles weighed 586 KB gzipped
+# carries only what draws them (id and status, layer OVERVIEW_LAYER); a tap asks for the
+# rest (parcel_at). A phone opens 晋安区 at z11: its nine tiles weighed 586 KB gzipped
 # with every field, 135 KB so.
 DETAIL_FROM = 12
 OVERVIEW_LAYER = "parcels_overview"
@@ -44,7 +44,7 @@ _PAST = """
     FROM parcel_versions v WHERE {where}
 """
 _IN_TILE = "{t}.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y), 4490)"
-# What a parcel's popup says, in a detailed tile and from parcel_facts alike.
+# What a parcel's popup says, in a detailed tile and from parcel_at alike.
 _FACTS = """
     h.id, h.code, h.status, h.area_m2,
     round((h.area_m2 / :m2_per_mu)::numeric, 2)::float AS area_mu,
@@ -85,12 +85,18 @@ _OVERVIEW_SQL = (
     + _OF_DISTRICT
     + ") SELECT ST_AsMVT(mvt, :layer, :extent, 'geom') FROM mvt WHERE geom IS NOT NULL"
 )
+# The parcel under a tap: one that holds the point, else the nearest within the tolerance;
+# of overlapping ones the smallest, which is drawn on top of the larger.
+_AT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4490)"
 _FACTS_SQL = (
     "WITH hits AS MATERIALIZED ({hits}) SELECT row_to_json(f) FROM (SELECT "
     + _FACTS
     + _OF_DISTRICT
-    + ") f"
+    + f"ORDER BY ST_Distance(h.geom, {_AT}), h.area_m2 LIMIT 1) f"
 )
+_NEAR = f"ST_DWithin({{t}}.geom, {_AT}, :tol)"
+# How far from a tap a parcel still counts as tapped, in screen pixels: a fingertip.
+TAP_PIXELS = 6
 
 
 def simplify_tolerance(z: int, extent: int = EXTENT) -> float:
@@ -133,25 +139,30 @@ def parcel_tile(z: int, x: int, y: int, district_id: int, kind: str, as_of: date
     return bytes(database.read_rows(sql, params)[0][0] or b"")
 
 
-def parcel_facts(parcel_id: int, district_id: int, kind: str, as_of: date | None) -> dict:
-    """What a detailed tile says of one parcel (as of the end of a past day): what a tap on
-    an overview tile's parcel shows. NotFound when the district's map does not draw it."""
+def parcel_at(
+    lon: float, lat: float, z: int, district_id: int, kind: str, as_of: date | None
+) -> dict:
+    """What a detailed tile says of the parcel under a tap at zoom z (as of the end of a
+    past day): the map's tiles only draw, and an overview tile holds no more than id and
+    status. NotFound when the district's map draws no parcel there."""
     params = {
-        "id": parcel_id,
+        "lon": lon,
+        "lat": lat,
+        "tol": TAP_PIXELS * 360.0 / 2**z / 256,
         "district": district_id,
         "kind": kind,
         "as_of": tallies.end_of_day(as_of) if as_of else None,
         "m2_per_mu": M2_PER_MU,
     }
     if as_of:
-        hits = _PAST.format(where="v.parcel_id = :id")
+        hits = _PAST.format(where=_NEAR.format(t="v"))
         sql = _FACTS_SQL.format(hits=hits, valid=VALID_AT.format(v="h"))
     else:
-        hits = _NOW.format(where="p.id = :id")
+        hits = _NOW.format(where=_NEAR.format(t="p"))
         sql = _FACTS_SQL.format(hits=hits, valid="h.status <> 'withdrawn'")
     rows = database.read_rows(sql, params)
     if not rows:
-        raise NotFound(f"no parcel with id {parcel_id} on this map")
+        raise NotFound(f"no parcel at {lon}, {lat} on this map")
     return rows[0][0]
 
 
@@ -170,7 +181,7 @@ FIELDS = {
     "verified_group": "String",
     "verified_at": "String",
 }
-# The overview layer's: a tap on one of its parcels asks for the rest (parcel_facts).
+# The overview layer's: a tap on one of its parcels asks for the rest (parcel_at).
 OVERVIEW_FIELDS = {"id": "Number", "status": "String"}
 MIN_ZOOM, MAX_ZOOM = 0, 22
 
