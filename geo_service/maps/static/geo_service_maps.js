@@ -192,11 +192,6 @@
     return { className: "gs-parcel gs-status-" + status, color: s.color, weight: 1,
              fillColor: s.color, fillOpacity: 0.7, fill: true };
   }
-  // Below zoom 12 a tile's parcel is its status only (often a dot; the tile has its id too).
-  function dotStyle(status) {
-    // A filled dot without an outline: thousands of them, half the canvas work.
-    return L.extend(parcelStyle(status), { radius: 2, stroke: false });
-  }
   function parcelPopup(p, kind, featureId) {
     var id = p.id || featureId;
     var rows = [
@@ -302,7 +297,8 @@
         getFeatureId: function (f) { return f.properties.id; },
         vectorTileLayerStyles: {
           parcels: function (p) { return parcelStyle(p.status); },
-          parcels_overview: function (p) { return dotStyle(p.status); }
+          // Below zoom 12: outlines, and pixel squares gathered by status.
+          parcels_overview: function (p) { return parcelStyle(p.status); }
         }
       });
       this.map.on("click", this.tapAt, this);
