@@ -487,7 +487,7 @@ def _requests_of(browser, base, path, setup, ready) -> str:
     """What the map's first load asks for, request by request (empty cache, no emulation)."""
     context, page, _ = _context(browser, base, setup, False)
     done = []
-    page.on("requestfinished", done.append)
+    page.on("requestfinished", lambda request: done.append(request))
     try:
         _open(page, base + path, ready)
         page.wait_for_load_state("networkidle", timeout=120_000)

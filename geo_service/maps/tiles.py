@@ -87,7 +87,7 @@ _OVERVIEW_SQL = (
     + " AS geom "
     + _OF_DISTRICT
     + "), dots AS (SELECT DISTINCT status, ST_SnapToGrid(ST_Transform(ST_PointOnSurface(geom),"
-    " 3857), :mercator_pixel) AS centre FROM shown WHERE dot), mvt AS ("
+    " 3857), :mercator_pixel) AS centre FROM shown WHERE dot), mvt AS MATERIALIZED ("
     "SELECT NULL::bigint AS id, status, ST_AsMVTGeom(ST_Collect(ST_Expand(centre,"
     " :mercator_pixel / 2)), ST_TileEnvelope(:z, :x, :y), :extent, :buffer, true) AS geom"
     " FROM dots GROUP BY status UNION ALL "
