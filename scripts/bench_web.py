@@ -404,7 +404,7 @@ def _pages(url: str, setup: dict, notes: list) -> list[dict]:
                     notes.append(f"{label}: answers 404 on this branch, not measured.")
                     continue
                 rows += _page_rows(browser, base, path, label, setup)
-            rows += _map_rows(browser, base, progress, setup)
+            rows += _map_rows(browser, base, progress, setup, notes)
         finally:
             browser.close()
     notes.append(
@@ -477,10 +477,40 @@ def _page_rows(browser, base, path, label, setup, ready=None, goal="< 2 s") -> l
     ]  # fmt: skip
 
 
-def _map_rows(browser, base, path, setup) -> list[dict]:
+def _map_rows(browser, base, path, setup, notes: list) -> list[dict]:
     ready = "() => document.body.dataset.gsRenderedMs !== undefined"
     label = f"progress map of {DISTRICT} ({setup['count']:,} parcels), first render"
+    notes.append(_requests_of(browser, base, path, setup, ready))
     return _page_rows(browser, base, path, label, setup, ready, goal="< 3 s")
+
+
+def _requests_of(browser, base, path, setup, ready) -> str:
+    """What the map's first load asks for, request by request (empty cache, no emulation)."""
+    context, page, _ = _context(browser, base, setup, False)
+    done = []
+    page.on("requestfinished", lambda request: done.append(request))
+    try:
+        _open(page, base + path, ready)
+        page.wait_for_load_state("networkidle", timeout=120_000)
+        sizes = [(r.url[len(base) :].split("?")[0], r.sizes()) for r in done]
+    finally:
+        context.close()
+    tiles = [s for url, s in sizes if url.startswith("/tiles/")]
+    parts = [f"`{url}` {_kb(s)}" for url, s in sizes if not url.startswith("/tiles/")]
+    zooms = sorted({url.split("/")[2] for url, _ in sizes if url.startswith("/tiles/")})
+    parts.append(
+        f"{len(tiles)} vector tiles (z{', z'.join(zooms)}) "
+        f"{sum(s['responseBodySize'] + s['responseHeadersSize'] for s in tiles) / 1000:.0f} KB"
+    )
+    return (
+        "The progress map's first load, request by request (compressed bodies and headers): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def _kb(sizes: dict) -> str:
+    return f"{(sizes['responseBodySize'] + sizes['responseHeadersSize']) / 1000:.1f} KB"
 
 
 # --- the document ----

@@ -153,6 +153,7 @@ def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_p
         assert page.locator("canvas.leaflet-tile").count() > 0
         assert page.locator("path.gs-township").count() == 9
         page.save_screenshot("progress-map-vector-tiles")
+        _tap_a_parcel_below_zoom_12(page, demo_server)
         # A verification reaches the open page: the tiles are asked for again, newer.
         delivered = api_get(
             f"{demo_server}/api/parcels?kind=land&status=delivered&township=新店镇&limit=1"
@@ -171,6 +172,42 @@ def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_p
         assert page.problems() == []
     finally:
         settings.map_tile_threshold = threshold
+
+
+# Zoom the map onto a place and resolve once the parcels' tiles there are drawn.
+_ZOOM_TO = """([lat, lon, z]) => new Promise(done => {
+  const view = window.geoServiceMaps.page;
+  view.parcels.once("load", () => requestAnimationFrame(() => done()));
+  view.map.setView([lat, lon], z, {animate: false});
+})"""
+_ON_SCREEN = """([lat, lon]) => {
+  const map = window.geoServiceMaps.page.map, box = map.getContainer().getBoundingClientRect();
+  const at = map.latLngToContainerPoint([lat, lon]);
+  return [box.left + at.x, box.top + at.y];
+}"""
+
+
+def _tap_a_parcel_below_zoom_12(page, base: str):
+    """At zoom 10 a tile holds each parcel's id and status only, under the townships: a
+    tap on one still opens its facts, in the page's language, asked for where it fell."""
+    import shapely
+    from shapely.geometry import shape
+
+    query = "kind=land&status=verified&township=新店镇&limit=1"
+    parcel = api_get(f"{base}/api/parcels?{query}")["features"][0]
+    where = shapely.point_on_surface(shape(parcel["geometry"]))
+    asked = len(page.requests)
+    page.evaluate(_ZOOM_TO, [where.y, where.x, 10])
+    assert [url for url in page.requests[asked:] if "/tiles/10/" in url]
+    x, y = page.evaluate(_ON_SCREEN, [where.y, where.x])
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup-content .gs-popup")
+    popup.wait_for()
+    said = popup.inner_text()
+    facts = parcel["properties"]
+    assert facts["code"] in said and "已核验" in said and facts["verified_by"] in said
+    assert facts["verified_at"][:10] in said and "新店镇" in said
+    assert [url for url in page.requests[asked:] if "/tiles/parcels/at.json" in url]
 
 
 def test_a_quarter_opened_by_address_is_labelled_and_highlighted(demo_server, browser_page):

@@ -239,6 +239,19 @@ _COVERED = """([over, selector]) => {
   }).map(el => el.textContent.trim());
 }"""
 
+# The share of the map's area under its controls (buttons and panels), on a 20×20 grid.
+_UNDER_CONTROLS = """() => {
+  const map = document.querySelector(".leaflet-container").getBoundingClientRect();
+  const boxes = Array.from(document.querySelectorAll(".leaflet-control"))
+    .map(el => el.getBoundingClientRect()).filter(r => r.width && r.height);
+  let under = 0;
+  for (let i = 0; i < 20; i++) for (let j = 0; j < 20; j++) {
+    const x = map.left + (i + 0.5) * map.width / 20, y = map.top + (j + 0.5) * map.height / 20;
+    if (boxes.some(r => x >= r.left && x <= r.right && y >= r.top && y <= r.bottom)) under++;
+  }
+  return under / 400;
+}"""
+
 
 def test_on_a_phone_map_legends_fold_and_cover_no_township_or_quarter_button(demo_server, chromium):
     context, page = _phone(chromium, demo_server, ROLES["city leader"], demo.DEMO_PASSWORD)
@@ -248,6 +261,17 @@ def test_on_a_phone_map_legends_fold_and_cover_no_township_or_quarter_button(dem
         toggle = page.locator(".gs-legend-toggle")
         assert toggle.get_attribute("aria-expanded") == "false"
         assert page.locator(".gs-legend").is_hidden()
+        # The figures and the layer list fold too: the map is for looking at, on a phone.
+        figures = page.locator(".gs-summary-toggle")
+        assert figures.get_attribute("aria-expanded") == "false"
+        assert page.locator(".gs-summary").is_hidden()
+        assert page.locator(".leaflet-control-layers-expanded").count() == 0
+        under = page.evaluate(_UNDER_CONTROLS)
+        assert under < 0.2, f"{under:.0%} of the map under its controls"
+        figures.tap()
+        assert "9,000.0 亩" in page.locator(".gs-summary").inner_text()
+        figures.tap()
+        assert page.locator(".gs-summary").is_hidden()
         assert page.locator(".gs-timeline button").count() >= 5
         for covered in (".gs-label span", ".gs-timeline button"):
             assert page.evaluate(_COVERED, [".gs-legend-box", covered]) == [], covered

@@ -6,14 +6,17 @@ from datetime import date
 from urllib.parse import quote, urlencode
 
 import pytest
+import shapely
 from conftest import IN_2017, auth, redate, rewriting_history
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
+from shapely.geometry import shape
 
 from geo_service.api import create_app
 from geo_service.campaign import tallies
 from geo_service.campaign.targets import set_target
 from geo_service.maps import data as maps_data
+from geo_service.maps import tiles as maps_tiles
 from geo_service.maps.data import View
 from geo_service.maps.pages import progress_page, support_page
 from geo_service.parcels.uploads import ImportOptions, import_file
@@ -233,6 +236,48 @@ def test_tiles_are_gzipped_and_revalidated_against_the_change_token(db, parcels)
     fresh = client.get(url, headers={"If-None-Match": etag})
     assert fresh.status_code == 200 and fresh.headers["etag"] != etag
     assert b"disputed" in fresh.content
+
+
+def test_below_zoom_12_tiles_carry_id_and_status_and_a_tap_asks_for_the_rest(db, parcels):
+    client = TestClient(create_app(), headers=auth("leader_city"))
+    query = {"district": "晋安区", "kind": "land"}
+    x, y = _tile(*XINDIAN, 14)
+    detailed = client.get(f"/tiles/14/{x}/{y}.pbf", params=query).content
+    x, y = _tile(*XINDIAN, 10)
+    overview = client.get(f"/tiles/10/{x}/{y}.pbf", params=query).content
+    # MVT keeps each field's name and each string value once per layer, as plain text.
+    assert b"parcels_overview" in overview and b"verified" in overview
+    for detail in (b"code", b"XD-1", b"area_m2", b"township", b"verified_by"):
+        assert detail in detailed and detail not in overview, detail
+    layers = client.get("/tiles/tilejson.json", params=query).json()["vector_layers"]
+    assert [(v["id"], v["minzoom"], v["maxzoom"], set(v["fields"])) for v in layers] == [
+        ("parcels", 12, 22, set(maps_tiles.FIELDS)),
+        ("parcels_overview", 0, 11, {"id", "status"}),
+    ]
+    found = client.get("/api/parcels", params={"code": "XD-1"}).json()["features"][0]
+    inside = shapely.point_on_surface(shape(found["geometry"]))
+    tap = {**query, "lon": inside.x, "lat": inside.y, "zoom": 10}
+    facts = client.get("/tiles/parcels/at.json", params=tap)
+    assert facts.status_code == 200, facts.text
+    assert facts.json() == {
+        "id": found["id"], "code": "XD-1", "status": "verified",
+        "area_m2": pytest.approx(found["properties"]["area_m2"]),
+        "area_mu": round(found["properties"]["area_m2"] / (10000 / 15), 2),
+        "township": "新店镇", "project": None, "project_name": None,
+        "verified_by": found["properties"]["verified_by"],
+        "verified_group": found["properties"]["verified_group"],
+        "verified_at": found["properties"]["verified_at"][:10],
+    }  # fmt: skip
+    # 400 m west of it: within a fingertip at zoom 10 (six pixels, 800 m), not at zoom 16.
+    west_edge = shape(found["geometry"]).bounds[0]
+    beside = {**tap, "lon": west_edge - 0.004}
+    assert client.get("/tiles/parcels/at.json", params=beside).json()["code"] == "XD-1"
+    assert client.get("/tiles/parcels/at.json", params={**beside, "zoom": 16}).status_code == 404
+    # Another district's map does not draw it; nor does a day before it was imported.
+    elsewhere = {**tap, "district": "仓山区"}
+    assert client.get("/tiles/parcels/at.json", params=elsewhere).status_code == 404
+    before = {**tap, "as_of": "2000-01-01"}
+    assert client.get("/tiles/parcels/at.json", params=before).status_code == 404
 
 
 def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:

@@ -45,3 +45,25 @@ def test_pages_that_draw_no_map_load_no_map_library(client):
         assert page.status_code == 200, path
         linked = _linked(page.text)
         assert not [u for u in linked if "/static/vendor/" in u], (path, linked)
+
+
+def test_a_parcels_page_draws_an_outline_and_fetches_its_map_library_after_loading(
+    client, session, tmp_path
+):
+    from parcelfiles import CM120E, XINDIAN, frame, rectangle, write
+
+    from geo_service.parcels.uploads import ImportOptions, import_file
+
+    path = write(frame([rectangle(XINDIAN, 0, 0, 80, 60)], code=["PW-1"]), tmp_path / "p.gpkg",
+                 CM120E, "GPKG")  # fmt: skip
+    import_file(session, path, ImportOptions(kind="land", township="新店镇"))
+    session.commit()
+    page = client.get("/parcels/PW-1")
+    assert page.status_code == 200, page.text
+    assert not [u for u in _linked(page.text) if "/static/vendor/leaflet" in u]
+    # parcel.js draws the outline at once and adds Leaflet from here once the page has loaded.
+    library = re.search(r'data-leaflet-js="([^"]+)"', page.text).group(1)
+    style = re.search(r'data-leaflet-css="([^"]+)"', page.text).group(1)
+    for url in (library, style):
+        assert url.startswith("/static/vendor/leaflet/"), url
+        assert "immutable" in client.get(url).headers["cache-control"], url

@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from geo_service.accounts.permissions import check_read_city, check_read_district, home_district
 from geo_service.api import schemas
@@ -28,6 +29,22 @@ from geo_service.maps import tiles as maps_tiles
 from geo_service.settings import get_settings
 from geo_service.units import find_city, find_district_or_city
 from geo_service.web import i18n
+
+
+class ParcelFacts(BaseModel):
+    """One parcel as the map's popup shows it: the detailed vector tiles' fields."""
+
+    id: int
+    code: str
+    status: str
+    area_m2: float | None
+    area_mu: float | None
+    township: str
+    project: str | None
+    project_name: str | None
+    verified_by: str | None
+    verified_group: str | None
+    verified_at: str | None = Field(description="day of verification, China Standard Time")
 
 
 def _view(
@@ -153,6 +170,23 @@ def maps_router() -> APIRouter:
             return Response(status_code=304, headers=headers)
         body = maps_tiles.parcel_tile(z, x, y, unit.id, kind, as_of)
         return Response(body, media_type="application/vnd.mapbox-vector-tile", headers=headers)
+
+    @router.get("/tiles/parcels/at.json", response_model=ParcelFacts)
+    def parcel_at(
+        session: ReadSessionDep,
+        who: SignedIn,
+        lon: Annotated[float, Query(ge=-180, le=180)],
+        lat: Annotated[float, Query(ge=-90, le=90)],
+        zoom: Annotated[float, Query(ge=0, le=24, description="the map's zoom when tapped")],
+        district: str | None = None,
+        kind: kind_query = "land",
+        as_of: DayQuery = None,
+    ):
+        """The parcel under a tap on the map, with what the detailed tiles say of it: the
+        tiles only draw (below zoom 12 they carry no more than id and status)."""
+        unit = _view_of_unit(session, who, district, kind, None, None, as_of)[1]
+        facts = maps_tiles.parcel_at(lon, lat, zoom, unit.id, kind, as_of)
+        return JSONResponse(facts, headers={"Cache-Control": "private, no-cache"})
 
     return router
 

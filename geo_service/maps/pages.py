@@ -193,6 +193,8 @@ def progress_page(
         "bounds": bounds,
         "data": _snapshot(session, view, with_parcels=not tiles),
         "tiles": f"/tiles/{{z}}/{{x}}/{{y}}.pbf?{query}" if tiles else None,
+        # The tiles only draw (below zoom 12 they hold id and status): a tap asks here.
+        "facts": f"/tiles/parcels/at.json?{query}" if tiles else None,
         "live": not static and view.quarter is None,
         "poll_ms": POLL_MS,
         "data_url": f"/maps/progress/data.json?{query}",

@@ -42,11 +42,14 @@
     return t(fallback || "Annual target");
   }
 
+  // One formatter per number of digits: toLocaleString builds one on every call, slow
+  // on a phone for the hundreds of figures of a page.
+  var FORMATS = {};
   function fmt(n, digits) {
     if (n === null || n === undefined) return "—";
-    return Number(n).toLocaleString(LOCALE, {
-      minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0
-    });
+    var d = digits || 0;
+    if (!FORMATS[d]) FORMATS[d] = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: d, maximumFractionDigits: d });
+    return FORMATS[d].format(Number(n));
   }
   function pct(p) { return p === null || p === undefined ? "—" : (p * 100).toFixed(1) + "%"; }
   function esc(s) {
@@ -77,33 +80,43 @@
     });
     return new C({ position: position });
   }
-  /* A legend folds behind a button (on a phone it starts folded, so it covers neither the
-     townships nor the quarter buttons); the button says whether it is open. */
+  /* A panel over the map folds behind a button (on a phone it starts folded, so the map
+     stays usable: the legend, the figures, the layer list); the button says whether it is
+     open. getContainer() is the panel, filled by its owner. */
   var PHONE = "(max-width: 700px)";
-  var legends = 0;
-  function legend(html) {
+  var folds = 0;
+  function onPhone() { return window.matchMedia(PHONE).matches; }
+  function folding(position, className, label, html) {
+    var panel;
     var C = L.Control.extend({
       onAdd: function () {
-        var box = L.DomUtil.create("div", "gs-legend-box");
-        var button = L.DomUtil.create("button", "gs-legend-toggle", box);
-        var panel = L.DomUtil.create("div", "gs-panel gs-legend", box);
+        var box = L.DomUtil.create("div", "gs-fold-box " + className + "-box");
+        var button = L.DomUtil.create("button", "gs-fold-toggle " + className + "-toggle", box);
+        panel = L.DomUtil.create("div", "gs-panel " + className, box);
         button.type = "button";
-        button.textContent = t("Legend");
-        panel.id = "gs-legend-" + (++legends);
-        panel.innerHTML = html;
+        button.textContent = label;
+        panel.id = "gs-fold-" + (++folds);
+        panel.innerHTML = html || "";
         button.setAttribute("aria-controls", panel.id);
         function fold(folded) {
           panel.hidden = folded;
           button.setAttribute("aria-expanded", String(!folded));
         }
-        fold(window.matchMedia(PHONE).matches);
+        fold(onPhone());
         button.onclick = function () { fold(!panel.hidden); };
         L.DomEvent.disableClickPropagation(box);
         L.DomEvent.disableScrollPropagation(box);
         return box;
-      }
+      },
+      getContainer: function () { return panel; }
     });
-    return new C({ position: "bottomright" });
+    return new C({ position: position });
+  }
+  function legend(html) { return folding("bottomright", "gs-legend", t("Legend"), html); }
+  function summaryPanel() { return folding("topright", "gs-summary", t("Summary")); }
+  function layerList(layers, position) {
+    // Leaflet's own fold: on a phone the list is one button until tapped.
+    return L.control.layers(null, layers, { collapsed: onPhone(), position: position || "topright" });
   }
 
   /* The figures beside the map, as text (#gs-units): a row per unit whose button shows it
@@ -250,9 +263,8 @@
     layers[t(cfg.view.city ? "Progress by district" : "Progress by township")] = this.townships;
     layers[t(cfg.view.city ? "District labels" : "Township labels")] = this.labels;
     if (!cfg.view.city) layers[t("Parcels")] = this.parcels;
-    this.layerControl = L.control.layers(null, layers,
-      { collapsed: false, position: "topright" }).addTo(map);
-    this.summary = control("topright", "gs-summary").addTo(map);
+    this.layerControl = layerList(layers).addTo(map);
+    this.summary = summaryPanel().addTo(map);
     legend(this.legendHtml()).addTo(map);
     this.addTools();
     this.update(cfg.data);
@@ -277,14 +289,19 @@
         bounds: L.latLngBounds(cfg.bounds), // no requests for the empty world around
         // Canvas: thousands of small parcels per tile draw far faster than as SVG nodes.
         rendererFactory: L.canvas.tile,
-        interactive: true,
+        // The tiles only draw: a tap asks the service which parcel it fell on (tapAt),
+        // so 20,000 parcels cost no hit-testing in the phone, and the townships drawn
+        // above them keep their tooltips.
+        interactive: false,
         maxNativeZoom: 20,
         getFeatureId: function (f) { return f.properties.id; },
-        vectorTileLayerStyles: { parcels: function (p) { return parcelStyle(p.status); } }
+        vectorTileLayerStyles: {
+          parcels: function (p) { return parcelStyle(p.status); },
+          // Below zoom 12: outlines, and pixel squares gathered by status.
+          parcels_overview: function (p) { return parcelStyle(p.status); }
+        }
       });
-      layer.on("click", function (e) {
-        L.popup().setLatLng(e.latlng).setContent(parcelPopup(e.layer.properties, kind)).openOn(layer._map);
-      });
+      this.map.on("click", this.tapAt, this);
       return layer;
     }
     return L.geoJSON(null, {
@@ -295,6 +312,20 @@
         untabbed(layer);
       }
     });
+  };
+
+  ProgressMap.prototype.tapAt = function (e) {
+    var map = this.map, kind = this.kind;
+    if (!map.hasLayer(this.parcels)) return;
+    var url = this.cfg.facts + "&lon=" + e.latlng.lng + "&lat=" + e.latlng.lat + "&zoom=" + map.getZoom() +
+      (this.tilesAsOf ? "&as_of=" + encodeURIComponent(this.tilesAsOf) : "");
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (facts) {
+        if (!facts) return; // no parcel there: the tap was on a township
+        L.popup().setLatLng(e.latlng).setContent(parcelPopup(facts, kind)).openOn(map);
+      })
+      .catch(function () { /* nothing shown; another tap asks again */ });
   };
 
   ProgressMap.prototype.legendHtml = function () {
@@ -527,7 +558,7 @@
     var layers = {};
     layers[t("Support links")] = links;
     layers[t("Supported parcels")] = parcels;
-    L.control.layers(null, layers, { collapsed: false }).addTo(map);
+    layerList(layers).addTo(map);
     legend("<h4>" + esc(t("Cross-township support")) + '</h4><div><i class="gs-line"></i>' +
       esc(t("helper → host township; line width ∝ the verified area done together")) + "</div>").addTo(map);
     map.fitBounds(cfg.bounds, { animate: false });
@@ -570,8 +601,8 @@
     layers[t("Resettlement sites")] = this.sites;
     layers[t("Township → resettlement site")] = this.links;
     layers[t("Township labels")] = this.labels;
-    L.control.layers(null, layers, { collapsed: false, position: "topright" }).addTo(map);
-    this.summary = control("topright", "gs-summary").addTo(map);
+    layerList(layers).addTo(map);
+    this.summary = summaryPanel().addTo(map);
     var html = "<h4>" + esc(t("Hand-over by resettlement site (households handed over ÷ households due)")) + "</h4>";
     PROGRESS_BINS.forEach(function (b) {
       html += '<div><i class="gs-swatch" style="background:' + b.color + '"></i>' + b.label + "</div>";
