@@ -5,6 +5,7 @@ version a change writes, and the manifest and service worker the browser install
 import json
 
 import pytest
+import sqlalchemy as sa
 from conftest import auth, count_rows
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, XINDIAN, frame, rectangle, write
@@ -60,6 +61,33 @@ def test_bundle_holds_the_users_townships_parcels_and_queue(api, parcels):
     other = api.get("/api/field/bundle", headers=auth("demolition_all")).json()
     assert other["queue"] == [] and len(other["parcels"]["features"]) == 3
     assert api.get("/api/field/bundle").status_code == 401
+
+
+def test_a_bundle_asked_again_unchanged_is_not_sent_again(api, parcels):
+    """The app asks every 20 s: with nothing changed the answer is 304 and no body; a
+    change of a parcel, of a township or of who asks gives a new bundle."""
+    first = api.get("/api/field/bundle", headers=auth("land_xd"))
+    etag = first.headers["ETag"]
+    again = api.get("/api/field/bundle", headers={**auth("land_xd"), "If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = api.get("/api/field/bundle", headers={**auth("demolition_all"), "If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["ETag"] != etag
+    with session_scope() as session:
+        set_status(session, session.get(Parcel, parcels["FA-003"]), "in_progress", "区征迁办")
+    changed = api.get("/api/field/bundle", headers={**auth("land_xd"), "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert {f["properties"]["code"]: f["properties"]["status"]
+            for f in changed.json()["parcels"]["features"]}["FA-003"] == "in_progress"  # fmt: skip
+    etag = changed.headers["ETag"]
+    with session_scope() as session:
+        session.execute(sa.text("UPDATE admin_units SET name = '新店' WHERE name = '新店镇'"))
+    try:
+        renamed = api.get("/api/field/bundle", headers={**auth("land_xd"), "If-None-Match": etag})
+        assert renamed.status_code == 200
+        assert renamed.json()["townships"]["features"][0]["properties"]["name"] == "新店"
+    finally:  # the reference units are kept between tests
+        with session_scope() as session:
+            session.execute(sa.text("UPDATE admin_units SET name = '新店镇' WHERE name = '新店'"))
 
 
 def test_a_replayed_sign_off_answers_the_same_and_acts_once(api, parcels):

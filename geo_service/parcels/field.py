@@ -70,6 +70,21 @@ _PARCELS = text(f"""
 """)
 
 
+# What a bundle is read from, as one cheap row: the newest parcel version (history is
+# append-only), and the townships' rows (xmin changes with any update of a row, the count
+# with a deletion). Whoever asks is added by the caller.
+_BUNDLE_TOKEN = text(
+    "SELECT (SELECT coalesce(max(id), 0) FROM parcel_versions), "
+    "(SELECT count(*) || '.' || coalesce(max(xmin::text::bigint), 0) FROM admin_units)"
+)
+
+
+def bundle_token(session: Session) -> str:
+    """Changes whenever anything a field bundle holds may have changed."""
+    versions, units = session.execute(_BUNDLE_TOKEN).one()
+    return f"{versions}-{units}"
+
+
 def township_outlines(session: Session, township_ids) -> dict:
     return session.scalar(_TOWNSHIPS, {"ids": list(township_ids)})
 
