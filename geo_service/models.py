@@ -108,7 +108,11 @@ class Project(Base):
     milestones: Mapped[list] = _json_list()
     owner_unit: Mapped[str | None] = mapped_column(Text)  # 业主单位
     district: Mapped[AdminUnit | None] = relationship()
-    townships: Mapped[list[AdminUnit]] = relationship(secondary="project_townships")
+    # In the official order of the codes: without an order the list came in whatever order
+    # the rows lay in (a test saw it change after its tables were copied back).
+    townships: Mapped[list[AdminUnit]] = relationship(
+        secondary="project_townships", order_by="AdminUnit.code"
+    )
 
 
 class ProjectTownship(Base):
