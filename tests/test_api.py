@@ -639,6 +639,30 @@ def test_a_first_pages_count_from_the_tallies_totals_is_the_exact_count(stored):
     )
 
 
+def test_a_parcels_feature_text_goes_with_it(stored):
+    """A parcel deleted (only one without history can be) takes its stored text along."""
+    sql = [
+        "CREATE TEMP TABLE copied ON COMMIT DROP AS SELECT * FROM parcels WHERE code = 'A'",
+        "UPDATE copied SET id = (SELECT max(id) + 1000 FROM parcels), code = 'Z9'",
+        "INSERT INTO parcels OVERRIDING SYSTEM VALUE SELECT * FROM copied",
+    ]
+    kept = "SELECT count(*) FROM parcel_features f JOIN parcels p ON p.id = f.parcel_id "
+    with database.session_scope() as s:
+        for statement in sql:
+            s.execute(text(statement))
+        made = s.scalar(text("SELECT id FROM parcels WHERE code = 'Z9'"))
+        assert (
+            s.scalar(text("SELECT count(*) FROM parcel_features WHERE parcel_id = :i"), {"i": made})
+            == 1
+        )
+        s.execute(text("DELETE FROM parcels WHERE code = 'Z9'"))
+        assert (
+            s.scalar(text("SELECT count(*) FROM parcel_features WHERE parcel_id = :i"), {"i": made})
+            == 0
+        )
+        assert s.scalar(text(kept)) == s.scalar(text("SELECT count(*) FROM parcels"))
+
+
 def test_the_first_pages_count_follows_a_change_at_once(stored, tmp_path):
     """numberMatched is remembered by the change token: a new parcel is counted on the next
     request, not after the remembered count expires."""
