@@ -28,6 +28,17 @@ def N_(text: str) -> str:
 
 
 @cache
+def known_locale(value: str | None) -> str | None:
+    """The catalog a language tag or locale names: zh_CN for zh, zh-CN, zh_CN.UTF-8,
+    zh-Hans…; en for en, en-US, en_US.UTF-8…; None for anything else."""
+    value = (value or "").strip().replace("-", "_").lower()
+    if value.startswith("zh"):
+        return "zh_CN"
+    if value.startswith("en"):
+        return "en"
+    return None
+
+
 def translations(locale: str) -> Translations:
     with open(LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po", "rb") as po:
         catalog = read_po(po, locale=locale)

@@ -13,6 +13,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from geo_service import __version__, texts
+from geo_service.catalogs import known_locale
 from geo_service.cli import language
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_day, parse_year
@@ -90,7 +91,7 @@ def _version(value: bool) -> None:
 
 
 def _lang(value: str | None) -> str | None:
-    if value and language.known(value) is None:
+    if value and known_locale(value) is None:
         raise typer.BadParameter(f"{value!r}: zh_CN or en")
     language.choose(value)
     return value

@@ -10,25 +10,15 @@ or the domain's message where the rule has no wording yet.
 import json
 import os
 
-from geo_service.catalogs import DEFAULT, N_, translations
+from geo_service.catalogs import DEFAULT, N_, known_locale, translations
 
 ENV = "GEO_SERVICE_LANG"
 _chosen: dict[str, str | None] = {"locale": None}
 
 
-def known(value: str | None) -> str | None:
-    """zh_CN for zh, zh_CN.UTF-8, zh-Hans…; en for en, en_US.UTF-8…; None otherwise."""
-    value = (value or "").strip().replace("-", "_").lower()
-    if value.startswith("zh"):
-        return "zh_CN"
-    if value.startswith("en"):
-        return "en"
-    return None
-
-
 def choose(asked: str | None) -> None:
     """The --lang option's value (None: not given), for the rest of the command."""
-    _chosen["locale"] = known(asked) if asked else None
+    _chosen["locale"] = known_locale(asked) if asked else None
 
 
 def language() -> str:
@@ -38,7 +28,7 @@ def language() -> str:
     shell = next(
         (os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)), ""
     )
-    return known(shell) or DEFAULT
+    return known_locale(shell) or DEFAULT
 
 
 def _(text: str) -> str:

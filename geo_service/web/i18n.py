@@ -1,23 +1,13 @@
 """The language of a page: Chinese first, English on request, from the gettext catalogs
 (geo_service/catalogs.py; docs/translations.md)."""
 
-from geo_service.catalogs import DEFAULT, LOCALE_DIR, LOCALES, N_, translations
+from geo_service.catalogs import DEFAULT, LOCALE_DIR, LOCALES, N_, known_locale, translations
 
 __all__ = ["DEFAULT", "LOCALE_DIR", "LOCALES", "N_", "translations"]
 COOKIE = "lang"
 # What the <html lang> attribute and the switch say for each catalog.
 HTML_LANG = {"zh_CN": "zh-CN", "en": "en"}
 _YEAR = 365 * 24 * 3600
-
-
-def _known(value: str | None) -> str | None:
-    """zh_CN for zh, zh-CN, zh-Hans…; en for en, en-US…; None for anything else."""
-    value = (value or "").strip().replace("-", "_").lower()
-    if value.startswith("zh"):
-        return "zh_CN"
-    if value.startswith("en"):
-        return "en"
-    return None
 
 
 def _from_header(header: str) -> str | None:
@@ -34,7 +24,7 @@ def _from_header(header: str) -> str | None:
         if weight > 0:
             asked.append((-weight, n, tag))
     for _weight, _n, tag in sorted(asked):
-        if found := _known(tag):
+        if found := known_locale(tag):
             return found
     return None
 
@@ -42,8 +32,8 @@ def _from_header(header: str) -> str | None:
 def choose(request) -> str:
     """An explicit choice (?lang=, then the lang cookie), else Accept-Language, else zh_CN."""
     return (
-        _known(request.query_params.get("lang"))
-        or _known(request.cookies.get(COOKIE))
+        known_locale(request.query_params.get("lang"))
+        or known_locale(request.cookies.get(COOKIE))
         or _from_header(request.headers.get("accept-language", ""))
         or DEFAULT
     )
@@ -55,7 +45,7 @@ def gettext_for(request):
 
 def remember(request, response):
     """Keep a ?lang= choice in the cookie, so the next page speaks the same language."""
-    asked = _known(request.query_params.get("lang"))
+    asked = known_locale(request.query_params.get("lang"))
     if asked:
         response.set_cookie(COOKIE, asked, max_age=_YEAR, path="/", samesite="lax")
     return response
