@@ -144,14 +144,18 @@ def parcel_tile(z: int, x: int, y: int, district_id: int, kind: str, as_of: date
             "pixel": 360.0 / 2**z / 256,
             "mercator_pixel": MERCATOR_WIDTH / 2**z / 256,
         }
-    sql = _TILE_SQL if detailed else _OVERVIEW_SQL
-    if as_of:
-        hits = _PAST.format(where=_IN_TILE.format(t="v"))
-        sql = sql.format(hits=hits, valid=VALID_AT.format(v="h"))
-    else:
-        hits = _NOW.format(where=_IN_TILE.format(t="p"))
-        sql = sql.format(hits=hits, valid="h.status <> 'withdrawn'")
+    sql = _on_day(_TILE_SQL if detailed else _OVERVIEW_SQL, _IN_TILE, as_of)
     return bytes(database.read_rows(sql, params)[0][0] or b"")
+
+
+def _on_day(sql: str, where: str, as_of: date | None) -> str:
+    """`sql` reading the parcels `where` picks: a past day's from the history, today's
+    from the parcels table."""
+    if as_of:
+        hits = _PAST.format(where=where.format(t="v"))
+        return sql.format(hits=hits, valid=VALID_AT.format(v="h"))
+    hits = _NOW.format(where=where.format(t="p"))
+    return sql.format(hits=hits, valid="h.status <> 'withdrawn'")
 
 
 def parcel_at(
@@ -169,13 +173,7 @@ def parcel_at(
         "as_of": tallies.end_of_day(as_of) if as_of else None,
         "m2_per_mu": M2_PER_MU,
     }
-    if as_of:
-        hits = _PAST.format(where=_NEAR.format(t="v"))
-        sql = _FACTS_SQL.format(hits=hits, valid=VALID_AT.format(v="h"))
-    else:
-        hits = _NOW.format(where=_NEAR.format(t="p"))
-        sql = _FACTS_SQL.format(hits=hits, valid="h.status <> 'withdrawn'")
-    rows = database.read_rows(sql, params)
+    rows = database.read_rows(_on_day(_FACTS_SQL, _NEAR, as_of), params)
     if not rows:
         raise NotFound(f"no parcel at {lon}, {lat} on this map")
     return rows[0][0]
