@@ -281,3 +281,48 @@ def test_the_app_is_installable(live_server, chromium, parcels, tmp_path):
         assert page.problems() == []
     finally:
         context.close()
+
+
+def test_drawing_fetches_leaflet_geoman_when_first_needed(live_server, chromium, parcels):
+    """Online and with no service worker to answer: the page comes without leaflet-geoman
+    and asks for its bundle (compact parcels) once it has loaded; the phone still finds the
+    parcel it stands in; the first tap on 绘制 fetches leaflet-geoman, and the outline drawn
+    is sent and stored."""
+    context = chromium.new_context(service_workers="block", **PHONE)
+    page = record(context.new_page())
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page.page, live_server, "land_xd", TEST_PASSWORD)
+        _stand(context, parcels["FB-003"]["at"])
+        page.goto(f"{live_server}/field/")
+        page.wait_for_function("document.getElementById('standing').textContent.includes('FB-003')")
+        assert page.evaluate("window.L.PM === undefined")
+        assert not [u for u in page.requests if "geoman" in u or "exifr" in u]
+        loaded, asked = page.evaluate(
+            "[performance.getEntriesByType('navigation')[0].loadEventStart, "
+            "performance.getEntriesByType('resource')"
+            ".find(e => e.name.includes('/api/field/bundle')).startTime]"
+        )
+        assert asked >= loaded, (asked, loaded)
+        page.tap("#mode-draw")
+        page.wait_for_function(
+            "document.getElementById('capture-state').textContent.includes('最后再点第一个点')"
+        )
+        page.locator("#field-map").scroll_into_view_if_needed()
+        box = page.locator("#field-map").bounding_box()
+        for fx, fy in [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.3)]:
+            page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        page.wait_for_function(
+            "document.getElementById('capture-area').textContent.includes('界址点 3 个')"
+        )
+        assert any("leaflet-geoman" in u for u in page.requests)
+        page.fill("#new-code", "FB-DRAWN")
+        page.select_option("#new-township", "新店镇")
+        page.tap("#send-outline")
+        page.wait_for_selector("#outbox li[data-code='FB-DRAWN'][data-state='stored']")
+        assert page.problems() == []
+    finally:
+        context.close()
+    with session_scope() as session:
+        drawn = session.scalar(select(Parcel).where(Parcel.code == "FB-DRAWN"))
+    assert drawn is not None and drawn.status == "planned" and drawn.area_m2 > 0

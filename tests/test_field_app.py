@@ -90,6 +90,54 @@ def test_a_bundle_asked_again_unchanged_is_not_sent_again(api, parcels):
             session.execute(sa.text("UPDATE admin_units SET name = '新店镇' WHERE name = '新店'"))
 
 
+def _from_compact(compact: dict) -> dict:
+    """The compact parcels read back as the API documents them (field.js does the same)."""
+    columns, scale = compact["columns"], compact["scale"]
+    found, ident, x, y = {}, 0, 0, 0
+    for n, polygons in enumerate(compact["geometry"]):
+        ident += columns["id"][n]
+        shape = []
+        for rings in polygons:
+            shape.append([])
+            for flat in rings:
+                ring = []
+                for dx, dy in zip(flat[::2], flat[1::2], strict=True):
+                    x, y = x + dx, y + dy
+                    ring.append([x / scale, y / scale])
+                shape[-1].append([*ring, ring[0]])
+        properties = {name: values[n] for name, values in columns.items()}
+        properties["id"] = ident
+        properties["township"] = compact["townships"][str(properties["township_id"])]
+        found[ident] = (shape, properties)
+    return found
+
+
+def test_the_compact_parcels_are_the_geojson_parcels_in_fewer_bytes(api, parcels):
+    """What the field app asks for (?parcels=compact): the same parcels, properties and
+    coordinates (to the 7 digits of the GeoJSON), under a validator of its own."""
+    plain = api.get("/api/field/bundle", headers=auth("land_xd"))
+    compact = api.get("/api/field/bundle?parcels=compact", headers=auth("land_xd"))
+    assert compact.status_code == 200, compact.text
+    assert compact.json()["parcels"]["type"] == "CompactParcels"
+    decoded = _from_compact(compact.json()["parcels"])
+    expected = {}
+    for f in plain.json()["parcels"]["features"]:
+        shape = f["geometry"]["coordinates"]
+        shape = [shape] if f["geometry"]["type"] == "Polygon" else shape
+        expected[f["id"]] = (shape, f["properties"])
+    assert decoded == expected and sorted(p["code"] for _, p in decoded.values()) == CODES
+    sizes = [len(json.dumps(r.json()["parcels"])) for r in (compact, plain)]
+    assert sizes[0] < sizes[1] / 2, sizes
+    assert compact.json()["queue"] == plain.json()["queue"]
+    # One encoding's validator never stands for the other's body.
+    assert compact.headers["ETag"] != plain.headers["ETag"]
+    other = {**auth("land_xd"), "If-None-Match": plain.headers["ETag"]}
+    assert api.get("/api/field/bundle?parcels=compact", headers=other).status_code == 200
+    same = {**auth("land_xd"), "If-None-Match": compact.headers["ETag"]}
+    assert api.get("/api/field/bundle?parcels=compact", headers=same).status_code == 304
+    assert api.get("/api/field/bundle?parcels=wkb", headers=auth("land_xd")).status_code == 422
+
+
 def test_a_replayed_sign_off_answers_the_same_and_acts_once(api, parcels):
     parcel = parcels["FA-001"]
     body = {"note": "界桩齐全", "version": 3, "position": HERE}

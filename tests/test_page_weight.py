@@ -2,6 +2,8 @@
 static files are kept for a year, and pages that draw no map load no map library.
 The load times themselves are measured by scripts/bench_web.py, never here."""
 
+import html
+import json
 import re
 
 import pytest
@@ -66,4 +68,26 @@ def test_a_parcels_page_draws_an_outline_and_fetches_its_map_library_after_loadi
     style = re.search(r'data-leaflet-css="([^"]+)"', page.text).group(1)
     for url in (library, style):
         assert url.startswith("/static/vendor/leaflet/"), url
+        assert "immutable" in client.get(url).headers["cache-control"], url
+
+
+def test_the_field_app_links_leaflet_only_and_fetches_drawing_and_photos_when_needed(client):
+    """/field/ is usable once Leaflet and its own script have come: leaflet-geoman and
+    exifr with the photos module are named in its configuration, fetched when the user
+    first draws or takes a photo, and kept by the service worker for use offline."""
+    page = client.get("/field/")
+    assert page.status_code == 200, page.text
+    linked = _linked(page.text)
+    assert any("/static/vendor/leaflet/dist/leaflet.js" in u for u in linked), linked
+    assert not [u for u in linked if "geoman" in u or "exifr" in u or "field_photos" in u]
+    cfg = json.loads(html.unescape(re.search(r"data-cfg='([^']+)'", page.text).group(1)))
+    wanted = [*cfg["on_demand"]["drawing"]["js"], *cfg["on_demand"]["drawing"]["css"],
+              *cfg["on_demand"]["photos"]["js"]]  # fmt: skip
+    assert any("leaflet-geoman" in u for u in wanted) and any("exifr" in u for u in wanted)
+    assert any("field_photos" in u for u in wanted)
+    assert cfg["bundle_url"].endswith("?parcels=compact")
+    worker = client.get("/field/sw.js").text
+    kept = json.loads(worker.split("const SHELL = ", 1)[1].split(";\n", 1)[0])
+    for url in wanted:
+        assert url in kept, url
         assert "immutable" in client.get(url).headers["cache-control"], url

@@ -74,15 +74,37 @@ def script_words(locale: str) -> dict[str, str]:
 
 
 def vendor_files() -> dict:
-    """Leaflet and leaflet-geoman, from the service's own npm install."""
+    """Leaflet, leaflet-geoman and (with the photos module) exifr, from the service's own
+    npm install: everything the app uses, which the service worker keeps."""
     assets.check_installed((*assets.ASSETS, *assets.FIELD_ASSETS))
-    js = [u for _, u in assets.default_js(vectorgrid=False)]
-    css = [u for _, u in assets.default_css()]
+    page = page_files()
+    js, css = list(page["js"]), list(page["css"])
     extras = (*assets.FIELD_ASSETS, *(assets.PHOTO_ASSETS if has_photos() else ()))
     for extra in extras:
         (js if extra.kind == "js" else css).append(assets.url(extra))
     images = [f"{assets.STATIC_PREFIX}/{a.path}" for a in assets.ASSETS if a.kind == "image"]
     return {"js": js, "css": css, "images": images}
+
+
+def page_files() -> dict:
+    """What the page itself links: Leaflet only. On a weak signal the page is usable once
+    these have come; what draws and what reads photos is fetched when first needed
+    (on_demand), from the worker's cache once it has kept them."""
+    return {
+        "js": [u for _, u in assets.default_js(vectorgrid=False)],
+        "css": [u for _, u in assets.default_css()],
+    }
+
+
+def on_demand() -> dict:
+    """leaflet-geoman (84 KB gzipped), when the user first draws; exifr and the photos
+    module (18 KB), when the first photo is taken."""
+    by_kind = {a.kind: assets.url(a) for a in assets.FIELD_ASSETS}
+    photos = [assets.url(a) for a in assets.PHOTO_ASSETS] + [asset("field_photos.js")]
+    return {
+        "drawing": {"js": [by_kind["js"]], "css": [by_kind["css"]]},
+        "photos": {"js": photos if has_photos() else [], "css": []},
+    }
 
 
 def has_photos() -> bool:
@@ -105,7 +127,9 @@ def _config(request: Request, who) -> dict:
     return {
         "words": script_words(locale),
         "number_locale": NUMBER_LOCALE[locale],
-        "bundle_url": "/api/field/bundle",
+        # Compact parcels: a fifth of GeoJSON's bytes (field.js reads them back).
+        "bundle_url": "/api/field/bundle?parcels=compact",
+        "on_demand": on_demand(),
         "upload_url": "/api/uploads",
         "sw_url": f"{SCOPE}sw.js",
         "scope": SCOPE,
@@ -162,7 +186,7 @@ def field_router() -> APIRouter:
     @router.get(SCOPE, response_class=HTMLResponse)
     def field_page(request: Request, who: PageUser):
         return render(
-            request, "field.html", user=who, cfg=_config(request, who), vendor=vendor_files(),
+            request, "field.html", user=who, cfg=_config(request, who), vendor=page_files(),
             theme=THEME, photos=has_photos(), status_label=STATUS_LABELS,
             photo_edge=get_settings().photo_display_edge,
         )  # fmt: skip

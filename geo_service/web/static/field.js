@@ -33,6 +33,41 @@
   function $(id) { return document.getElementById(id); }
   function say(id, text) { $(id).textContent = text; }
 
+  // ---------------------------------------------------------------- fetched when needed
+  // leaflet-geoman (drawing) and exifr with the photos module are not on the page: on a
+  // weak signal it is usable once Leaflet and this script have come. They are fetched
+  // the first time they are needed (cfg.on_demand); offline, from the service worker's
+  // copies. A failed fetch is tried again the next time.
+  var loading = {};
+  function loadFiles(name) {
+    if (!loading[name]) {
+      var files = cfg.on_demand[name];
+      var styles = files.css.map(function (href) {
+        return new Promise(function (resolve) {
+          var link = document.createElement("link");
+          link.rel = "stylesheet";
+          link.href = href;
+          link.onload = link.onerror = function () { resolve(); };  // works unstyled too
+          document.head.appendChild(link);
+        });
+      });
+      // async = false: fetched together, run in their order (exifr before its user).
+      var scripts = files.js.map(function (src) {
+        return new Promise(function (resolve, reject) {
+          var tag = document.createElement("script");
+          tag.async = false;
+          tag.src = src;
+          tag.onload = function () { resolve(); };
+          tag.onerror = function () { tag.remove(); reject(new Error(src)); };
+          document.body.appendChild(tag);
+        });
+      });
+      loading[name] = Promise.all(styles.concat(scripts));
+      loading[name].catch(function () { delete loading[name]; });
+    }
+    return loading[name];
+  }
+
   // ---------------------------------------------------------------- IndexedDB
   // Two stores: "pieces" (townships, parcels, queue: each {data, at}) and "outbox" (the
   // actions, in the order they were made: autoIncrement keys keep that order).
@@ -283,9 +318,11 @@
   var photoInput = $("photo");
   if (photoInput) {
     photoInput.addEventListener("change", function () {
-      if (!window.geoFieldPhotos) { return; }
       var files = Array.prototype.slice.call(photoInput.files);
-      Promise.all(files.map(function (file) { return window.geoFieldPhotos.prepare(file); }))
+      loadFiles("photos").then(function () {
+        if (!window.geoFieldPhotos) { throw new Error(t("Photos cannot be sent from this page")); }
+        return Promise.all(files.map(function (file) { return window.geoFieldPhotos.prepare(file); }));
+      }, function () { throw new Error(t("no signal")); })
         .then(function (prepared) {
           photosReady = photosReady.concat(prepared);
           photoInput.value = "";
@@ -378,13 +415,16 @@
         return Promise.resolve({ said: t("its action was not stored") });
       } });
     }
-    if (!window.geoFieldPhotos) {
-      var missing = new Error(t("Photos cannot be sent from this page"));
-      missing.ours = true;
-      return Promise.reject(missing);
-    }
-    return window.geoFieldPhotos.upload(item.parcel_id, item.prepared,
-      { version: action.answer && action.answer.version, accuracy_m: item.accuracy_m });
+    // Not fetched (no signal): kept and tried again, as any send.
+    return loadFiles("photos").then(function () {
+      if (!window.geoFieldPhotos) {
+        var missing = new Error(t("Photos cannot be sent from this page"));
+        missing.ours = true;
+        throw missing;
+      }
+      return window.geoFieldPhotos.upload(item.parcel_id, item.prepared,
+        { version: action.answer && action.answer.version, accuracy_m: item.accuracy_m });
+    });
   }
   // An action queued after another on the same parcel goes on the version that one
   // wrote, known from its answer; when it wrote nothing (a conflict, a refusal), on the
@@ -528,17 +568,32 @@
     $("mode-walk").setAttribute("aria-pressed", String(mode === "walk"));
     $("mode-draw").setAttribute("aria-pressed", String(mode === "draw"));
     $("stake").hidden = mode !== "walk";
-    if (!map.pm) { return; }
     if (mode === "draw") {
-      map.pm.enableDraw("Polygon", { snappable: false, finishOn: null });
-      say("capture-state", t("Draw the outline on the map: tap each corner, then the first one again"));
-    } else {
+      drawing().then(function () {
+        if (state.mode !== "draw") { return; }  // walking again before it came
+        map.pm.enableDraw("Polygon", { snappable: false, finishOn: null });
+        say("capture-state", t("Draw the outline on the map: tap each corner, then the first one again"));
+      }, function () {
+        say("capture-state", t("no signal"));
+        setMode("walk");
+      });
+    } else if (map.pm) {
       map.pm.disableDraw();
     }
   }
   $("mode-walk").addEventListener("click", function () { setMode("walk"); });
   $("mode-draw").addEventListener("click", function () { setMode("draw"); });
-  if (map.pm) {
+  // leaflet-geoman, fetched when the user first draws, given to the map made before it.
+  var drawingHooked = false;
+  function drawing() {
+    return loadFiles("drawing").then(function () {
+      if (drawingHooked) { return; }
+      if (!map.pm) { L.PM.reInitLayer(map); }
+      drawingHooked = true;
+      hookDrawing();
+    });
+  }
+  function hookDrawing() {
     map.on("pm:drawstart", function (event) {
       state.stakes = [];
       event.workingLayer.on("pm:vertexadded", function () {
@@ -614,6 +669,32 @@
       showFreshness();
     });
   }
+  // The bundle's compact parcels (cfg.bundle_url asks ?parcels=compact; api/field.py
+  // says how they are written) back into the GeoJSON the rest of the app reads.
+  function readParcels(compact) {
+    if (compact.type !== "CompactParcels") { return compact; }
+    var c = compact.columns, scale = compact.scale, id = 0, x = 0, y = 0;
+    function ring(flat) {
+      var points = [];
+      for (var i = 0; i < flat.length; i += 2) {
+        x += flat[i];
+        y += flat[i + 1];
+        points.push([x / scale, y / scale]);
+      }
+      points.push(points[0].slice());
+      return points;
+    }
+    var features = compact.geometry.map(function (polygons, n) {
+      id += c.id[n];
+      var coordinates = polygons.map(function (rings) { return rings.map(ring); });
+      return { type: "Feature", id: id, geometry: { type: "MultiPolygon", coordinates: coordinates },
+               properties: { id: id, code: c.code[n], name: c.name[n], kind: c.kind[n],
+                             status: c.status[n], version: c.version[n], area_m2: c.area_m2[n],
+                             township: compact.townships[c.township_id[n]],
+                             township_id: c.township_id[n] } };
+    });
+    return { type: "FeatureCollection", features: features };
+  }
   function fetchBundle() {
     if (!navigator.onLine) { return Promise.resolve(); }
     return fetch(cfg.bundle_url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
@@ -621,6 +702,7 @@
         if (!response.ok) { throw new Error(String(response.status)); }
         return response.json();
       }).then(function (bundle) {
+        bundle.parcels = readParcels(bundle.parcels);
         var at = new Date().toISOString();
         // Actions still waiting keep what the phone expects (their versions and statuses).
         var waiting = {};
@@ -646,7 +728,14 @@
   setInterval(sync, RETRY_MS);
   setMode("walk");
   showCapture();
-  loadKept().then(refreshOutbox).then(sync).then(function () {
+  // The bundle (the largest fetch by far) once the page has loaded: it does not hold up
+  // the scripts and styles the page needs to be usable on a weak signal.
+  function loaded() {
+    return new Promise(function (resolve) {
+      if (document.readyState === "complete") { resolve(); } else { window.addEventListener("load", resolve); }
+    });
+  }
+  loadKept().then(refreshOutbox).then(loaded).then(sync).then(function () {
     root.setAttribute("data-ready", "1");
   }, function () { root.setAttribute("data-ready", "1"); });
 
