@@ -75,11 +75,13 @@ def _forget_remembered():
     """What the service remembers by change token or token hash: a test empties the tables
     and restarts their ids, so the same token could come back meaning other data."""
     from geo_service.api import parcels
+    from geo_service.maps import tiles
     from geo_service.web import login
 
     users.forget_resolved_tokens()
     parcels.forget_counts()
     login.forget_demo()  # the demo banner's answer
+    tiles.forget_kept()
 
 
 @pytest.fixture(scope="session")

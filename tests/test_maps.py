@@ -11,6 +11,7 @@ from conftest import IN_2017, auth, redate, rewriting_history
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from shapely.geometry import shape
+from sqlalchemy import text
 
 from geo_service.api import create_app
 from geo_service.campaign import tallies
@@ -375,3 +376,32 @@ def test_a_quarter_view_labels_each_target_by_what_it_is(session, parcels):
     assert (q3["target_m2"], q3["target_label"]) == (pytest.approx(3_000_000), "年度目标")
     page = progress_page(session, view)
     assert '"quarter": 2' in page
+
+
+def test_an_overview_tile_is_drawn_once_per_change_token(db, parcels, session):
+    """Below zoom 12 a tile is kept once drawn under the change token it was drawn at (its
+    ETag): asked again it is not drawn again, even for another browser; a change of the
+    token draws it afresh."""
+    client = TestClient(create_app(), headers=auth("leader_city"))
+    query = {"district": "晋安区", "kind": "land"}
+    x, y = _tile(*XINDIAN, 10)
+    url = f"/tiles/10/{x}/{y}.pbf"
+    first = client.get(url, params=query).content
+    assert b"verified" in first and b"disputed" not in first
+    # Behind the history's back (no new version, so no new token): a kept tile shows
+    # what it was drawn from; a detailed tile is drawn afresh.
+    session.execute(text("UPDATE parcels SET status = 'disputed' WHERE code = 'XD-1'"))
+    session.commit()
+    try:
+        assert client.get(url, params=query).content == first
+        dx, dy = _tile(*XINDIAN, 14)
+        assert b"disputed" in client.get(f"/tiles/14/{dx}/{dy}.pbf", params=query).content
+    finally:
+        session.execute(text("UPDATE parcels SET status = 'verified' WHERE code = 'XD-1'"))
+        session.commit()
+    parcel_id = client.get("/api/parcels", params={"code": "XD-1"}).json()["features"][0]["id"]
+    moved = client.post(
+        f"/api/parcels/{parcel_id}/dispute", json={"reason": "界址"}, headers=auth("land_all")
+    )
+    assert moved.status_code == 200, moved.text
+    assert b"disputed" in client.get(url, params=query).content

@@ -160,7 +160,8 @@ def maps_router() -> APIRouter:
         # Tiles change only with the data: the change token is the tile's validator, so a
         # browser revalidating an unchanged tile gets 304 without PostGIS drawing it. The
         # district is in it too: without ?district= it is the signed-in user's own.
-        etag = f'W/"{maps_data.change_token()}-{quote(view.district)}"'
+        token = maps_data.change_token()
+        etag = f'W/"{token}-{quote(view.district)}"'
         headers = {
             "ETag": etag,
             "Cache-Control": "private, no-cache",
@@ -168,7 +169,7 @@ def maps_router() -> APIRouter:
         }
         if etag in _etags(request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)
-        body = maps_tiles.parcel_tile(z, x, y, unit.id, kind, as_of)
+        body = maps_tiles.kept_tile(token, z, x, y, unit.id, kind, as_of)
         return Response(body, media_type="application/vnd.mapbox-vector-tile", headers=headers)
 
     @router.get("/tiles/parcels/at.json", response_model=ParcelFacts)
