@@ -405,3 +405,23 @@ def test_an_overview_tile_is_drawn_once_per_change_token(db, parcels, session):
     )
     assert moved.status_code == 200, moved.text
     assert b"disputed" in client.get(url, params=query).content
+
+
+def test_every_overview_tile_with_parcels_is_listed_as_filled(db, parcels, session):
+    """The progress page names the z11 tiles holding parcels (cfg.filled) and asks for no
+    other: every tile of the district's extent that draws anything is among them."""
+    client = TestClient(create_app(), headers=auth("leader_city"))
+    query = {"district": "晋安区", "kind": "land"}
+    district = session.execute(text("SELECT id FROM admin_units WHERE name = '晋安区'")).scalar()
+    filled = maps_tiles.filled_tiles("a token", district, "land")
+    assert list(_tile(*XINDIAN, maps_tiles.FILLED_ZOOM)) in filled
+    west, south, east, north = client.get("/tiles/tilejson.json", params=query).json()["bounds"]
+    z = maps_tiles.FILLED_ZOOM
+    (x0, y0), (x1, y1) = _tile(west, north, z), _tile(east, south, z)
+    drawn = {
+        (x, y)
+        for x in range(x0, x1 + 1)
+        for y in range(y0, y1 + 1)
+        if client.get(f"/tiles/{z}/{x}/{y}.pbf", params=query).content
+    }
+    assert drawn and drawn <= {tuple(t) for t in filled}, (drawn, filled)

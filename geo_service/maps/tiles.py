@@ -142,6 +142,47 @@ def kept_tile(token: str, z: int, x: int, y: int, district_id: int, kind: str,
     return body
 
 
+# Which tiles at FILLED_ZOOM hold any of a district's parcels: the map asks for no other
+# tile at or around that zoom (a tile whose ancestor or every descendant there is empty is
+# empty too). Every parcel of the kind counts, withdrawn ones too, so a past day's map
+# loses none; each bounding box is widened by a pixel at that zoom, for the pixel squares
+# drawn around the smallest parcels.
+FILLED_ZOOM = DETAIL_FROM - 1
+_FILLED_SQL = """
+    WITH b AS (
+        SELECT ST_XMin(p.geom) - :pad AS x0, ST_XMax(p.geom) + :pad AS x1,
+               greatest(ST_YMin(p.geom) - :pad, -85) AS y0,
+               least(ST_YMax(p.geom) + :pad, 85) AS y1
+        FROM parcels p JOIN admin_units t ON t.id = p.township_id
+        WHERE t.parent_id = :district AND p.kind = :kind
+    ), r AS (
+        SELECT floor((x0 + 180) / 360 * :n)::int AS c0, floor((x1 + 180) / 360 * :n)::int AS c1,
+               floor((1 - ln(tan(radians(y1)) + 1 / cos(radians(y1))) / pi()) / 2 * :n)::int
+                   AS r0,
+               floor((1 - ln(tan(radians(y0)) + 1 / cos(radians(y0))) / pi()) / 2 * :n)::int
+                   AS r1
+        FROM b
+    )
+    SELECT DISTINCT x, y FROM r, generate_series(c0, c1) x, generate_series(r0, r1) y
+    ORDER BY x, y
+"""
+
+
+def filled_tiles(token: str, district_id: int, kind: str) -> list[list[int]]:
+    """[x, y] of the tiles at FILLED_ZOOM holding any of the district's parcels of a kind,
+    kept under the change token as the tiles are."""
+    key = (token, "filled", district_id, kind)
+    with _kept_lock:
+        if key in _kept:
+            return _kept[key]
+    n = 2**FILLED_ZOOM
+    params = {"district": district_id, "kind": kind, "n": n, "pad": 360.0 / n / 256}
+    found = [[x, y] for x, y in database.read_rows(_FILLED_SQL, params)]
+    with _kept_lock:
+        _kept[key] = found
+    return found
+
+
 def forget_kept() -> None:
     """Forget the kept tiles (tests empty the tables and restart the ids: the same token
     could come back meaning other data)."""

@@ -236,6 +236,37 @@
       .catch(function () { /* no photos shown: the rest of the popup stands */ });
   }
 
+  // An overview tile gathers the parcels narrower than a pixel into one feature of pixel
+  // squares per status (no id): thousands of them. Each is drawn as one rectangle
+  // instead of a path of five points: 晋安区's first view is 20,000 squares, and their
+  // paths were the largest part of the phone's main-thread time.
+  // Made when first needed: a page without Leaflet.VectorGrid has no L.Canvas.Tile.
+  var DotCanvas = null;
+  function dotCanvas(coords, size, options) {
+    DotCanvas = DotCanvas || L.Canvas.Tile.extend({ _updatePoly: drawDots });
+    return new DotCanvas(coords, size, options);
+  }
+  function drawDots(layer, closed) {
+    var parts = layer._parts;
+    if (!closed || !layer.properties || layer.properties.id !== undefined || !this._drawing || !parts.length) {
+      return L.Canvas.Tile.prototype._updatePoly.call(this, layer, closed);
+    }
+    var ctx = this._ctx;
+    ctx.beginPath();
+    for (var i = 0; i < parts.length; i++) {
+      var part = parts[i], x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (var j = 0; j < part.length; j++) {
+        var p = part[j];
+        if (p.x < x0) x0 = p.x;
+        if (p.x > x1) x1 = p.x;
+        if (p.y < y0) y0 = p.y;
+        if (p.y > y1) y1 = p.y;
+      }
+      ctx.rect(x0, y0, x1 - x0, y1 - y0);
+    }
+    this._fillStroke(ctx, layer);
+  }
+
   function ProgressMap(map, cfg) {
     this.map = map;
     this.cfg = cfg;
@@ -288,7 +319,7 @@
       var layer = L.vectorGrid.protobuf(this.tileUrl(data), {
         bounds: L.latLngBounds(cfg.bounds), // no requests for the empty world around
         // Canvas: thousands of small parcels per tile draw far faster than as SVG nodes.
-        rendererFactory: L.canvas.tile,
+        rendererFactory: dotCanvas,
         // The tiles only draw: a tap asks the service which parcel it fell on (tapAt),
         // so 20,000 parcels cost no hit-testing in the phone, and the townships drawn
         // above them keep their tooltips.
@@ -301,6 +332,7 @@
           parcels_overview: function (p) { return parcelStyle(p.status); }
         }
       });
+      this.skipEmpty(layer, cfg.filled);
       this.map.on("click", this.tapAt, this);
       return layer;
     }
@@ -312,6 +344,25 @@
         untabbed(layer);
       }
     });
+  };
+
+  // The tiles known to hold no parcel are not asked for: cfg.filled names the tiles at one
+  // zoom that hold some; a tile is empty when its ancestor at that zoom, or every one of
+  // its descendants there, is. Only for the tiles the page opened with (update() stops
+  // it when it draws another day's or changed tiles).
+  ProgressMap.prototype.skipEmpty = function (layer, filled) {
+    if (!filled) return;
+    var z = filled.zoom, held = {};
+    filled.tiles.forEach(function (t) {
+      for (var up = 0; up <= z; up++) held[(z - up) + "/" + (t[0] >> up) + "/" + (t[1] >> up)] = true;
+    });
+    var self = this, ask = layer._getVectorTilePromise;
+    layer._getVectorTilePromise = function (c) {
+      var shift = Math.max(0, c.z - z), key = Math.min(c.z, z) + "/" + (c.x >> shift) + "/" + (c.y >> shift);
+      if (self.skipping && !held[key]) return Promise.resolve({ layers: {} });
+      return ask.apply(this, arguments);
+    };
+    this.skipping = true;
   };
 
   ProgressMap.prototype.tapAt = function (e) {
@@ -402,6 +453,7 @@
     if (this.cfg.tiles && (data.token !== this.tilesFor || asOf !== this.tilesAsOf)) {
       this.tilesFor = data.token;
       this.tilesAsOf = asOf;
+      this.skipping = false; // cfg.filled named the first tiles' parcels, not these
       // Only when something changed. Not setUrl's own redraw: Leaflet 1.9's GridLayer.redraw
       // asks for tiles at a fractional zoom when zoomSnap < 1; re-adding the layer rounds it.
       var shown = this.map.hasLayer(this.parcels);
