@@ -413,7 +413,11 @@ def _pages(url: str, setup: dict, notes: list) -> list[dict]:
         "`Network.emulateNetworkConditions` (1.6 Mbit/s down, 750 kbit/s up, 150 ms) and "
         f"`Emulation.setCPUThrottlingRate` {CPU_SLOWDOWN}; time from navigation to the load "
         "event (median of 3); weight is the bytes Chromium received (compressed, headers "
-        "included), the second load in the same context (its cache filled). The reference "
+        "included), the second load in the same context (its cache filled), each counted until "
+        "the network is idle after the load event: the field app's bundle (asked for after "
+        "the load event) is in its first load; the files its service worker keeps for use "
+        "offline and fetches itself (leaflet-geoman, exifr, the photos module: 102 KB "
+        "gzipped) are not seen by the page's DevTools session and not counted. The reference "
         "is the same page with no emulation."
     )
     return rows
