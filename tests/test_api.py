@@ -355,6 +355,31 @@ def test_next_link_keeps_the_filters(stored):
     assert _codes(body) | _codes(following) == {"A", "B", "C"}
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["limit=3", "township=%E6%96%B0%E5%BA%97%E9%95%87&limit=2&offset=4", "offset=7&limit=5&x=a+b",
+     "after=9&limit=1&limit=2&empty=", "code=A%26B&offset=1#frag"],
+)  # fmt: skip
+def test_page_links_are_written_as_starlettes_url_methods_write_them(query):
+    from starlette.requests import Request
+
+    from geo_service.api.parcels import _page_links
+
+    scope = {"type": "http", "scheme": "http", "server": ("testserver", 80), "path": "/api/parcels",
+             "root_path": "", "query_string": query.encode(), "headers": []}  # fmt: skip
+    request = Request(scope)
+    limit, offset, last = 3, 4, 17
+    starlette = {
+        "self": str(request.url),
+        "next": str(request.url.remove_query_params("offset").include_query_params(
+            limit=limit, after=last)),
+        "prev": str(request.url.include_query_params(limit=limit, offset=offset - limit)),
+    }  # fmt: skip
+    ours = {link["rel"]: link["href"] for link in _page_links(request, limit, offset, last)}
+    assert ours == starlette
+    assert [lk["rel"] for lk in _page_links(request, limit, 0, None)] == ["self"]
+
+
 def test_bad_status_or_limit_is_a_client_error(stored):
     assert stored.get("/api/parcels", params={"status": "done"}).status_code == 400
     assert stored.get("/api/parcels", params={"limit": 0}).status_code == 422

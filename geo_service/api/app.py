@@ -83,6 +83,7 @@ def create_app() -> FastAPI:
     # less CPU than the default 9 for nearly the same size on GeoJSON. Outermost, so the
     # security headers are worked out on the page as written (its inline scripts' hashes).
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    parcels_api = parcels.parcels_router()
     for router in (
         health.health_router(),
         auth.auth_router(),
@@ -96,7 +97,7 @@ def create_app() -> FastAPI:
         web_parcels.parcels_pages_router(),
         web_uploads.uploads_pages_router(),
         tallies.tallies_router(),
-        parcels.parcels_router(),
+        parcels_api,
         uploads.uploads_router(),
         workflow.workflow_router(),
         field.field_router(),
@@ -116,6 +117,10 @@ def create_app() -> FastAPI:
         web_leader_pages.leader_pages_router(),
     ):
         app.include_router(router, responses=schemas.ERRORS)
+    # The API's most asked-for read is matched first: finding a path through FastAPI's 30
+    # included routers cost about 0.3 ms a request, as much as the list route's own Python.
+    # Only GET /api/parcels matches it, so it shadows no other route.
+    app.router.routes.insert(0, parcels.plain_list_of(parcels_api))
     # The service's own CSS/JS: pages link them by content hash (assets.own_url).
     app.mount(
         web_templates.STATIC_PREFIX,

@@ -9,8 +9,10 @@ service did not write, and nothing from elsewhere.
 import base64
 import hashlib
 import logging
+import os
+import random
 import re
-import uuid
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -28,6 +30,17 @@ _CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script>", re.S | re.I)
 
 
+# Request ids: an id only tells log lines apart and needs no secrecy; uuid4's read of
+# os.urandom cost a system call a request. Seeded anew in a forked child.
+_IDS = random.Random()
+os.register_at_fork(after_in_child=_IDS.seed)
+
+
+def _new_id() -> str:
+    """32 random hex digits, as uuid4().hex wrote them."""
+    return f"{_IDS.getrandbits(128):032x}"
+
+
 class RequestContext:
     """Gives each request an id (the caller's X-Request-ID when plain, else a new one),
     returns it in X-Request-ID, and turns any exception left into a 500 that names the id
@@ -40,7 +53,7 @@ class RequestContext:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         given = dict(scope["headers"]).get(REQUEST_ID, b"")
-        request_id = given.decode() if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given.decode() if _CLIENT_ID.fullmatch(given) else _new_id()
         token = set_request_id(request_id)
 
         started = False
@@ -80,8 +93,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                headers = dict(message.get("headers", []))
-                if headers.get(b"content-type", b"").startswith(b"text/html"):
+                if _is_html(message):
                     held["start"] = message  # sent with the body, once its scripts are known
                     held["body"] = b""
                     return
@@ -100,15 +112,34 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _is_html(start: dict) -> bool:
+    for name, value in start.get("headers", ()):
+        if name == b"content-type":
+            return value.startswith(b"text/html")
+    return False
+
+
 def _with_headers(start: dict, path: str, html: bytes | None) -> dict:
-    headers = list(start.get("headers", []))
-    headers += [
+    if html is None:  # the same headers on every such response: worked out once
+        added = _headers_without_scripts(get_settings().basemap_url)
+    else:
+        added = _security_headers(content_security_policy(path, html))
+    return {**start, "headers": [*start.get("headers", ()), *added]}
+
+
+@lru_cache(maxsize=8)
+def _headers_without_scripts(basemap: str) -> tuple:
+    # By the basemap setting, the one input of the policy besides an HTML page's scripts.
+    return _security_headers(content_security_policy("", None))
+
+
+def _security_headers(policy: str) -> tuple:
+    return (
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),
-        (b"content-security-policy", content_security_policy(path, html).encode()),
-    ]
-    return {**start, "headers": headers}
+        (b"content-security-policy", policy.encode()),
+    )
 
 
 def script_hashes(html: bytes) -> list[str]:

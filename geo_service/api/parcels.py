@@ -9,6 +9,7 @@ stay FastAPI's.
 
 import time
 from typing import Annotated
+from urllib.parse import parse_qsl, urlencode, urlunsplit
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -156,6 +157,18 @@ class _PlainList:
         await _geojson(body)(scope, receive, send)
 
 
+def plain_list_route(documented: Route) -> Route:
+    return Route("/api/parcels", _PlainList(documented), methods=["GET"], include_in_schema=False)
+
+
+def plain_list_of(router: APIRouter) -> Route:
+    """The plain list route of a router made by parcels_router: the app puts it ahead of
+    its included routers too (api/app.py)."""
+    route = router.routes[0]
+    assert isinstance(route.app, _PlainList)
+    return route
+
+
 def parcels_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["parcels"])
 
@@ -179,9 +192,7 @@ def parcels_router() -> APIRouter:
         return _geojson(list_page(request, who, query))
 
     documented = router.routes[-1]
-    router.routes.insert(
-        0, Route("/api/parcels", _PlainList(documented), methods=["GET"], include_in_schema=False)
-    )
+    router.routes.insert(0, plain_list_route(documented))
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
     def get_parcel(parcel_id: IdPath, who: SignedIn):
@@ -195,14 +206,25 @@ def parcels_router() -> APIRouter:
 
 def _page_links(request: Request, limit: int, offset: int, last: int | None) -> list[dict]:
     """OGC API style next/prev links that keep the caller's filters; next is a keyset
-    cursor (`after` the page's last id)."""
-    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
-    if last is not None:
-        url = request.url.remove_query_params("offset").include_query_params(
-            limit=limit, after=last
-        )
-        links.append({"rel": "next", "type": GEOJSON, "href": str(url)})
+    cursor (`after` the page's last id). Written as Starlette's URL.include_query_params
+    writes them (the parameters given moved to the end), from the query parsed once."""
+    here = str(request.url)
+    links = [{"rel": "self", "type": GEOJSON, "href": here}]
+    if last is None and offset <= 0:
+        return links
+    parts = request.url.components
+    given = parse_qsl(parts.query, keep_blank_values=True)
+
+    def href(dropped: tuple, **replaced: int) -> str:
+        names = {*dropped, *replaced}
+        kept = [(k, v) for k, v in given if k not in names]
+        query = urlencode([*kept, *((k, str(v)) for k, v in replaced.items())])
+        return urlunsplit(parts._replace(query=query))
+
+    if last is not None:  # a keyset cursor, in place of any offset
+        next_page = href(("offset",), limit=limit, after=last)
+        links.append({"rel": "next", "type": GEOJSON, "href": next_page})
     if offset > 0:
-        url = request.url.include_query_params(limit=limit, offset=max(offset - limit, 0))
-        links.append({"rel": "prev", "type": GEOJSON, "href": str(url)})
+        before = href((), limit=limit, offset=max(offset - limit, 0))
+        links.append({"rel": "prev", "type": GEOJSON, "href": before})
     return links
