@@ -7,7 +7,11 @@ that no other transaction can see yet, let alone delete or renumber (a parcel's 
 district are only changed or deleted by a transaction that sees it). The pairs are still
 all looked up and a missing one refused in the foreign key's words; only the rows whose
 xmin is another transaction's are locked. A row this transaction wrote in a
-subtransaction (a savepoint) has that subtransaction's xmin and is locked as before. In
+subtransaction (a savepoint) has that subtransaction's xmin and is locked as before; a
+parcel this transaction updated has its own xmin too, and the row it replaced holds the
+update's lock, stronger than KEY SHARE, until the end. (A frozen row older than four
+billion transactions could share the 32-bit xmin: it is still found, only not locked,
+and parcels are never deleted, 0028i.) In
 a bench run at 100,000 parcels the trigger's share of the versions' insert fell from
 about 1.6 s to about 0.8 s (load 10: EXPLAIN ANALYZE's trigger times).
 
