@@ -5,7 +5,7 @@ partitioned or distributed (Citus) database would need."""
 import pytest
 from conftest import load_demo
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from geo_service import database
 
@@ -121,3 +121,59 @@ def test_a_version_names_an_existing_parcel(db, statement):
         parcel = conn.execute(text("SELECT min(id) FROM parcels")).scalar_one()
         with pytest.raises(IntegrityError, match="fk_parcel_versions_district_parcel"):
             conn.execute(text(statement), {"p": parcel})
+
+
+_VERSION_OF = (
+    "INSERT INTO parcel_versions (parcel_id, version, change, code, kind, status, "
+    "township_id, geom, area_m2, changed_by, valid_from) "
+    "SELECT id, version + 100, 'edit', code, kind, status, township_id, geom, area_m2, "
+    "'test', now() FROM parcels WHERE id = :p"
+)
+
+
+def test_a_version_locks_its_parcel_of_another_transaction(db):
+    """The parcel a new version names stays until the version's transaction ends, as the
+    foreign key kept it: locked FOR KEY SHARE, so a FOR UPDATE of it must wait (migration
+    0030i leaves unlocked only parcels the same transaction wrote, which no other sees)."""
+    load_demo()
+    engine = database.get_engine()
+    with engine.connect() as writer, engine.connect() as other:
+        parcel = writer.execute(text("SELECT min(id) FROM parcels")).scalar_one()
+        writer.execute(text(_VERSION_OF), {"p": parcel})
+        with pytest.raises(OperationalError, match="could not obtain lock"):
+            other.execute(text("SELECT 1 FROM parcels WHERE id = :p FOR UPDATE NOWAIT"),
+                          {"p": parcel})  # fmt: skip
+        other.rollback()
+        writer.rollback()
+        # Ended, the lock is gone.
+        assert (
+            other.execute(
+                text("SELECT 1 FROM parcels WHERE id = :p FOR UPDATE NOWAIT"), {"p": parcel}
+            ).scalar_one()
+            == 1
+        )
+
+
+def test_versions_of_parcels_written_in_the_same_transaction_are_checked(db):
+    """A parcel inserted and given a version in one transaction passes the check without
+    a lock; one inserted in a savepoint (another xmin) is locked and passes as well."""
+    load_demo()
+    with database.get_engine().connect() as conn:
+        parcel = conn.execute(text("SELECT min(id) FROM parcels")).scalar_one()
+        copy = (
+            "INSERT INTO parcels (code, kind, township_id, status, geom, area_m2, created_by, "
+            "updated_by, version) SELECT code || :suffix, kind, township_id, status, geom, "
+            "area_m2, 'test', 'test', 1 FROM parcels WHERE id = :p RETURNING id"
+        )
+        own = conn.execute(text(copy), {"p": parcel, "suffix": "-a"}).scalar_one()
+        conn.execute(text(_VERSION_OF), {"p": own})
+        savepoint = conn.begin_nested()
+        nested = conn.execute(text(copy), {"p": parcel, "suffix": "-b"}).scalar_one()
+        savepoint.commit()
+        conn.execute(text(_VERSION_OF), {"p": nested})
+        versions = conn.execute(
+            text("SELECT count(*) FROM parcel_versions WHERE parcel_id = ANY(:ids)"),
+            {"ids": [own, nested]},
+        ).scalar_one()
+        assert versions == 2
+        conn.rollback()

@@ -26,7 +26,13 @@ from sqlalchemy import text
 
 from geo_service.errors import UploadRefused
 from geo_service.parcels.crs import parse_crs, to_storage
-from geo_service.parcels.readers import detect_dbf_encoding, read_features
+from geo_service.parcels.readers import (
+    detect_dbf_encoding,
+    open_features,
+    read_ahead,
+    read_features,
+    vector,
+)
 from geo_service.parcels.uploads import ImportOptions, import_file
 
 LAND_XINDIAN = ImportOptions(kind="land", township="新店镇")
@@ -541,3 +547,49 @@ def test_a_csv_with_a_wkt_column_is_a_parcel_layer(tmp_path):
     table = read_features(points, crs="EPSG:4549")
     assert list(table.frame["code"]) == ["A1"]
     assert table.frame.geometry.iloc[0].area == pytest.approx(shape.area)
+
+
+def test_read_ahead_keeps_order_and_reads_one_batch_ahead_at_most():
+    """Batches come in the file's order; while the caller holds one, the next alone is
+    being read (memory: two batches, not the file)."""
+    made = []
+
+    def batches():
+        for n in range(5):
+            made.append(n)
+            yield n
+
+    seen = []
+    for n in read_ahead(batches()):
+        seen.append(n)
+        assert len(made) <= n + 2
+    assert seen == made == [0, 1, 2, 3, 4]
+
+
+def test_read_ahead_raises_a_failure_where_the_batch_would_have_come():
+    def batches():
+        yield 0
+        raise OSError("GDAL failed halfway")
+
+    reading = read_ahead(batches())
+    assert next(reading) == 0
+    with pytest.raises(OSError, match="halfway"):
+        next(reading)
+
+
+def test_a_file_failing_halfway_is_still_refused_by_name(tmp_path, monkeypatch):
+    shapes = [rectangle(XINDIAN, 30 * i, 0, 20, 20) for i in range(5)]
+    path = write(frame(shapes, code=[f"H-{i}" for i in range(5)]), tmp_path / "half.gpkg",
+                 4549, "GPKG")  # fmt: skip
+    reads = vector.read_batches
+
+    def failing(*args, **kwargs):
+        batches = reads(*args, **kwargs)
+        yield next(batches)
+        raise RuntimeError("read error in feature 3")
+
+    monkeypatch.setattr(vector, "read_batches", failing)
+    stream = open_features(path, batch_size=2)
+    with pytest.raises(UploadRefused, match="could not be read") as refused:
+        list(stream.batches())
+    assert refused.value.params["file"] == "half.gpkg"

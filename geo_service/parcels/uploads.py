@@ -30,6 +30,7 @@ from geo_service.models import (
     AdminUnit,
     Parcel,
     ParcelVersion,
+    Project,
     Upload,
 )
 from geo_service.parcels import store
@@ -1194,8 +1195,12 @@ def _projects(
         return [cache[options.project]] * len(frame)
     if "project" not in frame.columns:
         return [None] * len(frame)
+    values = frame["project"].tolist()
+    named = {v.strip() if type(v) is str else _text(v) for v in values} - cache.keys()
+    # The batch's projects in one query; find_project then only says which are missing.
+    cache.update(_projects_by_code(session, named - {None, ""}))
     found = []
-    for i, value in enumerate(frame["project"].tolist()):
+    for i, value in enumerate(values):
         code = value.strip() if type(value) is str else _text(value)
         if not code:
             found.append(None)
@@ -1209,6 +1214,12 @@ def _projects(
                            params={"code": code})  # fmt: skip
         found.append(cache[code])
     return found
+
+
+def _projects_by_code(session, codes: set) -> dict:
+    if not codes:
+        return {}
+    return {p.code: p for p in session.scalars(select(Project).where(Project.code.in_(codes)))}
 
 
 def _supporters(session, frame, host, codes, report: Report, first: int = 0) -> list[list]:

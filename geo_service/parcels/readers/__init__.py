@@ -19,6 +19,7 @@ refused). Any failure to read is an UploadRefused that names the file.
 """
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,11 +135,11 @@ class FeatureStream:
     _batches: Callable[[bool], Iterator] = field(default=None, repr=False)
 
     def batches(self) -> Iterator[tuple[int, gpd.GeoDataFrame]]:
-        return self._guarded(self._batches(False))
+        return self._guarded(read_ahead(self._batches(False)))
 
     def codes(self) -> Iterator[tuple[int, pd.DataFrame]]:
         """The same batches with the code column alone (no geometry read)."""
-        return self._guarded(self._batches(True))
+        return self._guarded(read_ahead(self._batches(True)))
 
     def _guarded(self, batches):
         try:
@@ -152,6 +153,22 @@ class FeatureStream:
                 rule="file_unreadable",
                 params={"file": self.filename, "reason": detail},
             ) from None
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator) -> Iterator:
+    """`items`, each next one made in a thread while the caller works on the one before:
+    GDAL reads a batch with the GIL released, so on a second core it overlaps the checks
+    and the database writes of the batch before (ogr2ogr reads and writes on one core).
+    One batch ahead at most: memory holds the caller's batch and the one being read."""
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+        coming = reader.submit(next, items, _END)
+        while (item := coming.result()) is not _END:
+            coming = reader.submit(next, items, _END)
+            yield item
+            del item
 
 
 def open_features(
