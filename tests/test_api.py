@@ -511,11 +511,32 @@ def test_refused_upload_report_downloads_as_csv_and_geopackage(client, tmp_path)
 
 
 def test_accept_valid_through_the_api_stores_the_good_features(client, tmp_path):
-    response = _post(client, _with_a_point(tmp_path), accept_valid="true")
+    path = _with_a_point(tmp_path)
+    form = {"kind": "land", "township": "新店镇", "accept_valid": "true", "store_reason": " "}
+    for language, words in (("zh-CN", "只入库文件中合格的地块须说明理由"),
+                            ("en", "storing only the valid features")):  # fmt: skip
+        bare = client.post(
+            "/api/uploads", files={"file": (path.name, path.read_bytes())}, data=form,
+            headers={**auth(VERIFIER["land"]), "Accept-Language": language},
+        )  # fmt: skip
+        assert bare.status_code == 422, bare.text
+        assert "only the valid features of a file takes a reason" in bare.json()["detail"]
+        assert words in bare.json()["said"], bare.json()
+    assert _counts()[0] == 0
+    response = _post(client, path, accept_valid="true", store_reason="点状要素待测绘队改正")
     assert response.status_code == 201, response.text
     body = response.json()
     assert (body["parcels"], body["rejected"]) == (body["features"] - 1, 1)
     assert _counts()[0] == body["parcels"]
+    assert body["store_reason"] == "点状要素待测绘队改正"
+    with database.get_engine().connect() as conn:
+        said = conn.execute(
+            # The audit is append-only: earlier tests' uploads are there too; ours is the last.
+            text("SELECT details->>'store_reason' FROM audit_log WHERE action = 'upload' "
+                 "AND (details->>'upload_id')::int = :id ORDER BY id DESC LIMIT 1"),
+            {"id": body["upload_id"]},
+        ).scalar_one()  # fmt: skip
+    assert said == "点状要素待测绘队改正"
 
 
 def test_a_declared_size_over_the_limit_is_refused_before_reading(client):

@@ -550,8 +550,11 @@ REFUSALS = {
         "upload (store_reason)"
     ),
     "reason_too_long": N_("a reason has at most %(limit)s characters"),
-    "store_reason": N_("storing only part of the file, or keeping overlaps, takes a reason"),
     "upload_status": N_("the status must be one of %(allowed)s, not %(value)s"),
+    "valid_reason": N_(
+        "storing only the valid features of a file takes a reason, kept on record with the "
+        "upload (store_reason)"
+    ),
     "township": N_("%(user)s may not do this in %(township)s: it is not one of their townships"),
     "transition": N_(
         "parcel %(code)s cannot go from %(current)s to %(status)s; from %(current)s it may "
