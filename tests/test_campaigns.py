@@ -19,7 +19,7 @@ from geo_service.campaign.targets import set_target
 from geo_service.cli import app
 from geo_service.maps import data as maps_data
 from geo_service.parcels.uploads import ImportOptions, import_file
-from geo_service.periods import one_day
+from geo_service.periods import Period, one_day
 from geo_service.relocation import tallies as relocation_tallies
 
 HUNDRED_DAYS = "2016年百日攻坚"
@@ -337,6 +337,15 @@ def test_a_campaign_across_the_new_year_has_its_own_quarters(two_campaigns):
         "2016年第4季度末", "2017年第1季度末", "2017年第2季度末"
     ]  # fmt: skip
     assert maps_data.View(district="晋安区", campaign=winter, quarter=1).as_of == date(2017, 3, 31)
+    # A map's calendar quarter names the campaign holding its last day, unless one is named.
+    assert maps_data.campaign_and_quarter(session, None, None, Period(2016, quarter=4)) == (
+        winter, 4, date(2016, 12, 31)
+    )  # fmt: skip
+    assert maps_data.campaign_and_quarter(session, "冬春攻坚", None, Period(2017, quarter=2)) == (
+        winter, 2, date(2017, 4, 30)
+    )  # fmt: skip
+    with pytest.raises(Exception, match="no 2017Q3"):
+        maps_data.campaign_and_quarter(session, "冬春攻坚", None, Period(2017, quarter=3))
     from geo_service import exports
 
     export = exports.tally_export(session, by="quarter", kind="land", campaign="冬春攻坚")

@@ -573,6 +573,9 @@ REFUSALS = {
     "target_kind": N_("the kind must be one of %(choices)s, not %(value)s"),
     "target_unit": N_("the unit must be mu or m2, not %(value)s"),
     "target_quarter": N_("the quarter must be 1 to 4, not %(value)s"),
+    "campaign_quarter": N_(
+        "campaign %(campaign)s has no quarter %(asked)s; its quarters: %(held)s"
+    ),
     "target_campaign_year": N_("campaign %(campaign)s starts in %(year)s, not %(asked)s"),
     "target_campaign_missing": N_("give the campaign (or its year) the target is for"),
     "target_earlier": N_(
