@@ -573,6 +573,9 @@ REFUSALS = {
     "target_kind": N_("the kind must be one of %(choices)s, not %(value)s"),
     "target_unit": N_("the unit must be mu or m2, not %(value)s"),
     "target_quarter": N_("the quarter must be 1 to 4, not %(value)s"),
+    "period_last_year": N_(
+        "a period is set only beside the same days a year earlier (compare=last_year)"
+    ),
     "campaign_quarter": N_(
         "campaign %(campaign)s has no quarter %(asked)s; its quarters: %(held)s"
     ),
