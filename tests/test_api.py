@@ -761,3 +761,24 @@ def test_a_nul_in_a_filter_of_the_parcel_list_is_a_400_not_a_500(stored):
         response = stored.get("/api/parcels", params=query)
         assert response.status_code == 400, response.text
     assert stored.get("/api/parcels/1", headers=auth("leader_city")).status_code in (200, 404)
+
+
+def test_the_list_and_its_kept_count_read_each_filter_from_one_table():
+    """parcels/listing.py: the list's WHERE and the kept totals' count take each filter's
+    column from one table, with the same parameters; a filter the totals do not keep
+    (code, bbox) is never counted from them."""
+    from geo_service.parcels.listing import Filters
+
+    asked = Filters(township="新店镇", kind="land", status="verified", districts=(1, 2))
+    listed, listed_params = asked.conditions(kept=False)
+    kept, kept_params = asked.conditions(kept=True)
+    assert listed_params == kept_params == {
+        "districts": [1, 2], "township": "新店镇", "kind": "land", "status": "verified"
+    }  # fmt: skip
+    assert "p.kind = :kind" in listed and "tt.kind = :kind" in kept
+    assert "t.parent_id = ANY(:districts)" in kept and len(listed) == len(kept) == 4
+    assert "p.status <> 'withdrawn'" in Filters().where()[0]
+    assert Filters().conditions(kept=True) == ([], {})
+    for other in (Filters(code="A"), Filters(bbox=(119.2, 26.0, 119.4, 26.2))):
+        with pytest.raises(ValueError, match="not by"):
+            other.conditions(kept=True)
