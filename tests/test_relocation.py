@@ -11,7 +11,7 @@ from conftest import auth, count_rows
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
-from sqlalchemy import select
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from geo_service import database, exports
@@ -661,6 +661,11 @@ def test_a_campaign_across_the_new_year_counts_relocation_over_its_days(session,
     again = {r.township: r for r in tally(session, by="township", campaign="冬春攻坚")}
     assert again["新店镇"].target_households == 5
     assert count_rows("relocation_targets") == 2
+    changed = session.execute(
+        text("SELECT details FROM audit_log WHERE action = 'relocation.target' ORDER BY id DESC")
+    ).scalars().first()  # fmt: skip
+    assert (changed["campaign"], changed["households"]) == ("冬春攻坚", 5)
+    assert changed["before"]["households"] == 4  # the audit leaves out what is None
     CliRunner().invoke(app, [*target[:-4], "--households", "4", "--as", "admin_t"])
     rows = {r.township: r for r in tally(session, by="township", campaign="冬春攻坚")}
     xd, gs = rows["新店镇"], rows["鼓山镇"]

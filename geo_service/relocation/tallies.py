@@ -321,6 +321,32 @@ def _add_targets(session, w: _World, rows: dict, by: str, chosen: CampaignView, 
         row.target_m2 = t.floor_area_m2
 
 
+def _owner(session: Session, district: str, township: str | None) -> AdminUnit:
+    owner = find_district(session, district)
+    return find_township(session, township, district=owner) if township else owner
+
+
+def find_target(
+    session: Session,
+    district: str,
+    township: str | None,
+    year: int | None,
+    campaign: "str | CampaignView | None" = None,
+) -> RelocationTarget | None:
+    """The unit's own target for the campaign, or (no campaign) the year's; None if unset."""
+    if isinstance(campaign, str):
+        campaign = campaigns.find_campaign(session, campaign)
+    keyed = (
+        RelocationTarget.campaign_id == campaign.id
+        if campaign
+        else (RelocationTarget.year == year) & RelocationTarget.campaign_id.is_(None)
+    )
+    owner = _owner(session, district, township)
+    return session.scalar(
+        select(RelocationTarget).where(RelocationTarget.admin_unit_id == owner.id, keyed)
+    )
+
+
 def set_target(
     session: Session,
     *,
@@ -346,19 +372,10 @@ def set_target(
         )  # fmt: skip
     if any(v is not None and v < 0 for v in (households, flats, m2)):
         raise InvalidInput("a target cannot be negative", rule="target_negative", params={})
-    owner = find_district(session, district)
-    if township:
-        owner = find_township(session, township, district=owner)
-    keyed = (
-        RelocationTarget.campaign_id == named.id
-        if named
-        else (RelocationTarget.year == year) & RelocationTarget.campaign_id.is_(None)
-    )
-    target = session.scalar(
-        select(RelocationTarget).where(RelocationTarget.admin_unit_id == owner.id, keyed)
-    ) or RelocationTarget(
-        admin_unit_id=owner.id, year=year, campaign_id=named.id if named else None
-    )
+    target = find_target(session, district, township, year, named) or RelocationTarget(
+        admin_unit_id=_owner(session, district, township).id, year=year,
+        campaign_id=named.id if named else None,
+    )  # fmt: skip
     target.households, target.flats, target.floor_area_m2 = households, flats, m2
     target.updated_by = actor
     target.updated_at = datetime.now(CAMPAIGN_TZ)
