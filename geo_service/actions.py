@@ -240,7 +240,7 @@ def _migrate(session, who, path, options, township, target, progress) -> ImportR
     return _admin_import(
         session, who, path, options, township, target, progress, "upload.migration",
         rules=lambda _who: {"status_rule": None, "accept_overlaps": True},
-        audited=(("kind",), ("parcels", "created", "changed", "area_m2")),
+        audited=(("kind", "store_reason"), ("parcels", "created", "changed", "area_m2")),
     )  # fmt: skip
 
 
@@ -252,7 +252,10 @@ def _bulk(session, who, path, options, township, target, progress) -> ImportRepo
         rules=lambda admin: {
             "status_rule": lambda _current, asked: _admin_signoff(admin, options.kind, asked)
         },
-        audited=(("kind", "status"), ("parcels", "created", "changed", "unchanged", "area_m2")),
+        audited=(
+            ("kind", "status", "store_reason"),
+            ("parcels", "created", "changed", "unchanged", "area_m2"),
+        ),
     )  # fmt: skip
 
 

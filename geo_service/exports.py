@@ -225,8 +225,7 @@ def tally_export(
         raise InvalidInput(f"--as-of {as_of} is not in {year}: an export is for one year")
     if compare and by in ("quarter", "month"):
         raise InvalidInput(f"--compare: group by district, township or project, not by {by}")
-    if period is not None and compare != tallies.LAST_YEAR:
-        raise InvalidInput("--period: only with --compare last_year")
+    tallies.check_period_compared(compare, period)
     chosen, _ = tallies.campaign_and_day(session, campaign, year, as_of)
     year = chosen.year
     if district:

@@ -704,11 +704,26 @@ class RelocationVersion(Base):
 
 
 class RelocationTarget(Base):
-    """A year's relocation target for a district or township: households, flats, m²."""
+    """A relocation target for a district or township: households, flats, m². A
+    campaign's own (campaign_id), else the year's (no campaign), which every campaign
+    starting in that year falls back on (migration 0030r)."""
 
     __tablename__ = "relocation_targets"
     __table_args__ = (
-        UniqueConstraint("admin_unit_id", "year", name="uq_relocation_target"),
+        Index(
+            "uq_relocation_target_year",
+            "admin_unit_id",
+            "year",
+            unique=True,
+            postgresql_where=text("campaign_id IS NULL"),
+        ),
+        Index(
+            "uq_relocation_target_campaign",
+            "admin_unit_id",
+            "campaign_id",
+            unique=True,
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
         CheckConstraint(
             "coalesce(households, 0) >= 0 AND coalesce(flats, 0) >= 0"
             " AND coalesce(floor_area_m2, 0) >= 0",
@@ -718,6 +733,7 @@ class RelocationTarget(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     admin_unit_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
     year: Mapped[int] = mapped_column(Integer)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     households: Mapped[int | None] = mapped_column(Integer)
     flats: Mapped[int | None] = mapped_column(Integer)
     floor_area_m2: Mapped[float | None] = mapped_column(Float)

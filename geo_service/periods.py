@@ -196,6 +196,25 @@ def check_period(value: "Period | str | None") -> Period | None:
     return found
 
 
+def check_quarter(value: "int | str | Period | None") -> "int | Period | None":
+    """A map's quarter: its number among the campaign's quarters (1-4), or a calendar
+    quarter written as a period is (2017Q2, 2017-Q2); a month is no quarter."""
+    if value is None or isinstance(value, Period | int):
+        found = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        found = int(value.strip())
+    else:
+        try:
+            found = check_period(value)
+        except ValueError:
+            found = None
+        if found is None or found.quarter is None:
+            raise ValueError(f"write a quarter as 2 or 2017Q2, not {value!r}")
+    if isinstance(found, int) and not 1 <= found <= 4:
+        raise ValueError(f"a quarter's number is 1 to 4, not {found}")
+    return found
+
+
 def _named(check, value, name: str):
     try:
         return check(value)
@@ -219,3 +238,9 @@ def parse_field_day(
 
 def parse_period(value: "Period | str | None", name: str = "period") -> Period | None:
     return _named(check_period, value, name)
+
+
+def parse_quarter(
+    value: "int | str | Period | None", name: str = "quarter"
+) -> "int | Period | None":
+    return _named(check_quarter, value, name)

@@ -536,11 +536,32 @@ def test_refused_upload_report_downloads_as_csv_and_geopackage(client, tmp_path)
 
 
 def test_accept_valid_through_the_api_stores_the_good_features(client, tmp_path):
-    response = _post(client, _with_a_point(tmp_path), accept_valid="true")
+    path = _with_a_point(tmp_path)
+    form = {"kind": "land", "township": "新店镇", "accept_valid": "true", "store_reason": " "}
+    for language, words in (("zh-CN", "只入库文件中合格的地块须说明理由"),
+                            ("en", "storing only the valid features")):  # fmt: skip
+        bare = client.post(
+            "/api/uploads", files={"file": (path.name, path.read_bytes())}, data=form,
+            headers={**auth(VERIFIER["land"]), "Accept-Language": language},
+        )  # fmt: skip
+        assert bare.status_code == 422, bare.text
+        assert "only the valid features of a file takes a reason" in bare.json()["detail"]
+        assert words in bare.json()["said"], bare.json()
+    assert _counts()[0] == 0
+    response = _post(client, path, accept_valid="true", store_reason="点状要素待测绘队改正")
     assert response.status_code == 201, response.text
     body = response.json()
     assert (body["parcels"], body["rejected"]) == (body["features"] - 1, 1)
     assert _counts()[0] == body["parcels"]
+    assert body["store_reason"] == "点状要素待测绘队改正"
+    with database.get_engine().connect() as conn:
+        said = conn.execute(
+            # The audit is append-only: earlier tests' uploads are there too; ours is the last.
+            text("SELECT details->>'store_reason' FROM audit_log WHERE action = 'upload' "
+                 "AND (details->>'upload_id')::int = :id ORDER BY id DESC LIMIT 1"),
+            {"id": body["upload_id"]},
+        ).scalar_one()  # fmt: skip
+    assert said == "点状要素待测绘队改正"
 
 
 def test_a_declared_size_over_the_limit_is_refused_before_reading(client):
@@ -765,3 +786,24 @@ def test_a_nul_in_a_filter_of_the_parcel_list_is_a_400_not_a_500(stored):
         response = stored.get("/api/parcels", params=query)
         assert response.status_code == 400, response.text
     assert stored.get("/api/parcels/1", headers=auth("leader_city")).status_code in (200, 404)
+
+
+def test_the_list_and_its_kept_count_read_each_filter_from_one_table():
+    """parcels/listing.py: the list's WHERE and the kept totals' count take each filter's
+    column from one table, with the same parameters; a filter the totals do not keep
+    (code, bbox) is never counted from them."""
+    from geo_service.parcels.listing import Filters
+
+    asked = Filters(township="新店镇", kind="land", status="verified", districts=(1, 2))
+    listed, listed_params = asked.conditions(kept=False)
+    kept, kept_params = asked.conditions(kept=True)
+    assert listed_params == kept_params == {
+        "districts": [1, 2], "township": "新店镇", "kind": "land", "status": "verified"
+    }  # fmt: skip
+    assert "p.kind = :kind" in listed and "tt.kind = :kind" in kept
+    assert "t.parent_id = ANY(:districts)" in kept and len(listed) == len(kept) == 4
+    assert "p.status <> 'withdrawn'" in Filters().where()[0]
+    assert Filters().conditions(kept=True) == ([], {})
+    for other in (Filters(code="A"), Filters(bbox=(119.2, 26.0, 119.4, 26.2))):
+        with pytest.raises(ValueError, match="not by"):
+            other.conditions(kept=True)

@@ -19,7 +19,7 @@ from geo_service.campaign.targets import set_target
 from geo_service.cli import app
 from geo_service.maps import data as maps_data
 from geo_service.parcels.uploads import ImportOptions, import_file
-from geo_service.periods import one_day
+from geo_service.periods import Period, one_day
 from geo_service.relocation import tallies as relocation_tallies
 
 HUNDRED_DAYS = "2016年百日攻坚"
@@ -218,7 +218,7 @@ def test_the_workbook_sets_a_campaign_beside_an_earlier_one(two_campaigns):
     assert f"{HUNDRED_DAYS}：已核验面积(平方米)" in headers
 
 
-def test_this_quarter_against_the_same_quarter_last_year(two_campaigns):
+def test_this_quarter_against_the_same_quarter_last_year(two_campaigns, tmp_path):
     """A and C were verified in Q4 2016, B on 1 March 2017: the API, the CLI and the
     workbook set a quarter beside the same days a year earlier."""
     session = two_campaigns
@@ -240,8 +240,27 @@ def test_this_quarter_against_the_same_quarter_last_year(two_campaigns):
     assert (xindian["verified_parcels"], xindian["compare_verified_m2"]) == (1, 0)
     early = client.get("/api/tallies", params={**base, "as_of": "2017-02-28"}).json()
     assert next(r for r in early if r["township"] == "新店镇")["verified_parcels"] == 0
-    refused = client.get("/api/tallies", params={"period": "2017Q4"})
-    assert refused.status_code == 400 and "last_year" in refused.text
+    # A period without compare=last_year: one refusal, one wording, wherever it is asked.
+    said = "period: only with compare=last_year (--period only with --compare last_year)"
+    asked = (
+        ("/api/tallies", {"period": "2017Q4"}),
+        ("/api/tallies", {"period": "2017Q4", "compare": HUNDRED_DAYS}),
+        ("/api/exports/tallies.csv", {"period": "2017Q4"}),
+        ("/api/exports/tallies.xlsx", {"period": "2017-05", "compare": ""}),
+    )
+    for path, params in asked:
+        refused = client.get(path, params=params, headers={"Accept-Language": "zh-CN"})
+        assert refused.status_code == 400 and refused.json()["detail"] == said, (path, params)
+        assert "只有与去年同期对比" in refused.json()["said"], refused.json()
+    for compare in ((), ("--compare", HUNDRED_DAYS)):
+        written = tmp_path / "never.csv"
+        for args in (("tally", "--by", "township"),
+                     ("export", "tallies", "--format", "csv", "--output", written)):  # fmt: skip
+            bare = CliRunner().invoke(
+                app, ["--lang", "en", *map(str, args), *compare, "--period", "2017Q4"]
+            )  # fmt: skip
+            assert bare.exit_code == 2 and f"error: {said}" in bare.stderr, bare.output
+            assert not written.exists()
     cli = CliRunner().invoke(
         app, ["tally", "--by", "township", "--kind", "land", "--compare", "last_year",
               "--period", "2017Q4", "--format", "json"],
@@ -337,6 +356,15 @@ def test_a_campaign_across_the_new_year_has_its_own_quarters(two_campaigns):
         "2016年第4季度末", "2017年第1季度末", "2017年第2季度末"
     ]  # fmt: skip
     assert maps_data.View(district="晋安区", campaign=winter, quarter=1).as_of == date(2017, 3, 31)
+    # A map's calendar quarter names the campaign holding its last day, unless one is named.
+    assert maps_data.campaign_and_quarter(session, None, None, Period(2016, quarter=4)) == (
+        winter, 4, date(2016, 12, 31)
+    )  # fmt: skip
+    assert maps_data.campaign_and_quarter(session, "冬春攻坚", None, Period(2017, quarter=2)) == (
+        winter, 2, date(2017, 4, 30)
+    )  # fmt: skip
+    with pytest.raises(Exception, match="no 2017Q3"):
+        maps_data.campaign_and_quarter(session, "冬春攻坚", None, Period(2017, quarter=3))
     from geo_service import exports
 
     export = exports.tally_export(session, by="quarter", kind="land", campaign="冬春攻坚")

@@ -28,6 +28,8 @@ TO_ZONE40 = Transformer.from_crs(4490, ZONE40, always_xy=True)
 TO_LONLAT = Transformer.from_crs(ZONE40, 4490, always_xy=True)
 E0, N0 = (round(v, 3) for v in TO_ZONE40.transform(*XINDIAN))
 GAP_M = 0.35
+# Storing only the valid outlines of a drawing takes a reason on record (upload_options).
+VALID_ONLY = ("--accept-valid", "--store-reason", "开口的界线待改正")
 
 
 def _offset(points):
@@ -167,7 +169,7 @@ def test_cli_dry_run_reports_the_open_outline_with_its_gap(db, tmp_path):
 
 def test_cli_stores_the_parcels_with_their_codes_and_exact_areas(db, tmp_path):
     path = _drawing(tmp_path / "宗地图.dxf")
-    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--accept-valid")
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", *VALID_ONLY)
     assert result.exit_code == 0, result.output
     stored = _stored_areas()
     expected = _expected_m2()
@@ -182,11 +184,13 @@ def test_api_dry_run_and_store_of_a_drawing(client, tmp_path):
     assert refused.status_code == 422, refused.text
     report = refused.json()["report"]
     assert "0.350 m apart" in _problem(report, "unclosed_outline")[0]["message"]
-    checked = _upload(client, path, dry_run="true", accept_valid="true")
+    checked = _upload(
+        client, path, dry_run="true", accept_valid="true", store_reason="开口的界线待改正"
+    )
     assert checked.status_code == 200, checked.text
     assert checked.json()["parcels"] == 3
     assert _stored_areas() == {}
-    stored = _upload(client, path, accept_valid="true")
+    stored = _upload(client, path, accept_valid="true", store_reason="开口的界线待改正")
     assert stored.status_code == 201, stored.text
     expected = _expected_m2()
     assert stored.json()["area_m2"] == pytest.approx(sum(expected.values()), rel=1e-4)
@@ -332,7 +336,7 @@ def _table_xlsx(path):
 
 def test_xlsx_table_with_title_rows_merged_codes_and_a_hole(db, tmp_path):
     path = _table_xlsx(tmp_path / "界址点成果表.xlsx")
-    result = _cli("import", path, "--kind", "land", "--township", "新店镇", "--accept-valid")
+    result = _cli("import", path, "--kind", "land", "--township", "新店镇", *VALID_ONLY)
     assert result.exit_code == 0, result.output
     stored = _stored_areas()
     assert stored.keys() == {"JD-001", "JD-002"}

@@ -151,6 +151,31 @@ def test_live_pages_use_only_the_services_own_assets(db, parcels):
     assert client.get("/maps/progress", params={"kind": "x"}).status_code == 422
 
 
+def test_a_maps_quarter_is_its_number_or_a_calendar_quarter_as_periods_are_written(db, parcels):
+    client = TestClient(create_app(), headers=auth("leader_city"))
+
+    def data(quarter, **more):
+        return client.get("/maps/progress/data.json", params={"quarter": quarter, **more})
+
+    by_number = data(2).json()
+    assert by_number["summary"]["as_of"] == "2017-06-30"
+    for written in ("2017Q2", "2017-Q2", " 2017q2 "):
+        assert data(written).json() == by_number, written
+    assert data("2017Q1").json()["summary"]["as_of"] == "2017-03-31"
+    for bad in ("2017-05", "5", "0", "Q2", "2017Q5", "二季度", "1899Q1"):
+        refused = data(bad)
+        assert refused.status_code == 422, bad
+        assert refused.json()["detail"].startswith("query parameter quarter: "), bad
+    # A calendar quarter the campaign's days do not reach is refused, in the page's words.
+    beyond = data("2018Q1", campaign="攻坚2017", **{"district": "晋安区"})
+    assert beyond.status_code == 400 and "has no 2018Q1" in beyond.json()["detail"]
+    page = client.get("/maps/progress", params={"quarter": "2017Q3"})
+    assert page.status_code == 200 and '"quarter": 3' in page.text
+    worded = client.get("/maps/progress", params={"quarter": "2018Q1", "campaign": "攻坚2017"},
+                        headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert worded.status_code == 400 and "没有 2018Q1 季度" in worded.text
+
+
 def test_the_city_level_colours_its_districts_and_links_down_to_each(db, parcels, session):
     city = TestClient(create_app(), headers=auth("leader_city"))
     data = city.get("/maps/progress/data.json", params={"district": "福州市"}).json()

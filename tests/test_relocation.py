@@ -11,7 +11,7 @@ from conftest import auth, count_rows
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
-from sqlalchemy import select
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from geo_service import database, exports
@@ -625,9 +625,9 @@ WINTER_FLATS = [
 
 def test_a_campaign_across_the_new_year_counts_relocation_over_its_days(session, base):
     """冬春攻坚 (November 2016 – April 2017) counts the keys of December 2016 and of March
-    2017, not May's, against its relocation target (set by the campaign on the command
-    line: the year it starts in, 2016), in the tally, the rankings (its days' share as the
-    plan) and the workbook."""
+    2017, not May's, against its own relocation target (set for the campaign on the command
+    line), in the tally, the rankings (its days' share as the plan) and the workbook; the
+    year's target, set beside it, stays 2016年百日攻坚's (same year, none of its own)."""
     from geo_service.campaign import campaigns
 
     _loaded(session, base, flats=WINTER_FLATS, when=datetime(2017, 1, 6, tzinfo=UTC))
@@ -640,7 +640,33 @@ def test_a_campaign_across_the_new_year_counts_relocation_over_its_days(session,
               "relocation", "--campaign", "冬春攻坚", "--households", "4",
               "--as", "admin_t"]  # fmt: skip
     done = CliRunner().invoke(app, target)
-    assert done.exit_code == 0 and "relocation 2016: 4 households" in done.output, done.output
+    assert done.exit_code == 0 and "relocation 冬春攻坚: 4 households" in done.output, done.output
+    campaigns.create_campaign(
+        session, name="2016年百日攻坚", first_day=date(2016, 9, 1), last_day=date(2016, 12, 9),
+        actor="t",
+    )  # fmt: skip
+    set_target(session, district="晋安区", township="新店镇", year=2016, households=9,
+               flats=None, m2=None, actor="t")  # fmt: skip
+    session.commit()
+    hundred = {r.township: r for r in tally(session, by="township", campaign="2016年百日攻坚")}
+    assert hundred["新店镇"].target_households == 9
+    with TestClient(create_app()) as client:
+        for name, expected in (("冬春攻坚", 4), ("2016年百日攻坚", 9)):
+            answer = client.get("/api/relocation/tallies", params={"campaign": name},
+                                headers=auth("leader_city"))  # fmt: skip
+            row = next(r for r in answer.json() if r["township"] == "新店镇")
+            assert row["target_households"] == expected, (name, row)
+    # Set again for the campaign: its own target changes, the year's stays.
+    CliRunner().invoke(app, [*target[:-4], "--households", "5", "--as", "admin_t"])
+    again = {r.township: r for r in tally(session, by="township", campaign="冬春攻坚")}
+    assert again["新店镇"].target_households == 5
+    assert count_rows("relocation_targets") == 2
+    changed = session.execute(
+        text("SELECT details FROM audit_log WHERE action = 'relocation.target' ORDER BY id DESC")
+    ).scalars().first()  # fmt: skip
+    assert (changed["campaign"], changed["households"]) == ("冬春攻坚", 5)
+    assert changed["before"]["households"] == 4  # the audit leaves out what is None
+    CliRunner().invoke(app, [*target[:-4], "--households", "4", "--as", "admin_t"])
     rows = {r.township: r for r in tally(session, by="township", campaign="冬春攻坚")}
     xd, gs = rows["新店镇"], rows["鼓山镇"]
     assert (xd.households_handed_over, xd.flats_handed_over, xd.target_households) == (1, 2, 4)

@@ -105,7 +105,7 @@ def test_the_whole_file_is_refused_even_when_only_valid_features_are_asked_for(c
     shapes = [rectangle(XINDIAN, 0, 0, 120, 80), rectangle(XINDIAN, 400, 0, 120, 80)]
     path = _file(tmp_path, shapes, ["OK-1", "SIGN-2"], status=["delivered", "verified"])
     before = _written()
-    response = _post(client, path, "officer_xd", accept_valid="true")
+    response = _post(client, path, "officer_xd", accept_valid="true", store_reason="其余待改正")
     assert response.status_code == 422, response.text
     assert [(p["feature"], p["code"]) for p in _problems(response, "signoff")] == [(2, "SIGN-2")]
     assert _written() == before

@@ -261,6 +261,28 @@ def test_the_commands_overlap_reason_and_summary_in_both_languages(db, tmp_path)
     assert "new 1, changed 0, unchanged 0" in kept.stdout
 
 
+def test_the_commands_valid_only_store_takes_a_reason_kept_in_the_audit(db, tmp_path):
+    shapes = [rectangle(XINDIAN, 0, 0, 100, 80), rectangle((116.0, 30.0), 0, 0, 100, 80)]
+    path = write(frame(shapes, code=["OK-1", "FAR"]), tmp_path / "part.geojson", 4326, "GeoJSON")
+    base = ["import", path, "--kind", "land", "--township", "新店镇", "--as", "land_xd"]
+    bare = _cli("--lang", "zh_CN", *base, "--accept-valid")
+    assert bare.exit_code == 2 and "只入库文件中合格的地块须说明理由" in bare.stderr
+    assert "[valid_reason]" in bare.stderr
+    bare = _cli("--lang", "en", *base, "--accept-valid", "--store-reason", " ")
+    assert bare.exit_code == 2 and "valid features of a file takes a reason" in bare.stderr
+    assert count_rows("uploads") == 0
+    kept = _cli("--lang", "en", *base, "--accept-valid", "--store-reason", "FAR 待测绘队改正")
+    assert kept.exit_code == 0, kept.output
+    assert "1 feature(s) with errors were not stored" in kept.stdout
+    from geo_service import database
+
+    with database.session_scope() as session:
+        latest = select(AuditEntry).where(AuditEntry.action == "upload")
+        entry = session.scalars(latest.order_by(AuditEntry.id.desc()).limit(1)).one()
+        assert entry.details["store_reason"] == "FAR 待测绘队改正"
+        assert entry.details["parcels"] == 1
+
+
 def test_a_single_relocation_change_is_said_in_the_commands_language(db):
     project = ["relocation", "project", "AZ-9", "--name", "新店安置房", "--district", "晋安区",
                "--townships", "新店镇", "--floor-area", "-5", "--as", "admin_t"]  # fmt: skip

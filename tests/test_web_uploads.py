@@ -118,7 +118,8 @@ def test_every_problem_is_listed_with_its_rule_in_chinese_and_located(db, tmp_pa
     assert 'name="reason" required' in report.text
     bare = client.post("/uploads/store", data={"token": token, "mode": "valid"},
                        headers={**ORIGIN, **PAGE})  # fmt: skip
-    assert bare.status_code == 400 and 'class="error"' in bare.text
+    assert bare.status_code == 422 and 'class="error"' in bare.text
+    assert "只入库文件中合格的地块须说明理由" in bare.text
     assert count_rows("parcels") == 0
     # with one: 1 and 2 stored (the second P2 is refused, the first kept), the reason kept
     stored = client.post(

@@ -100,16 +100,18 @@ BboxQuery = Annotated[
     Query(description="minLon,minLat,maxLon,maxLat"),
     AfterValidator(parse_bbox),
 ]
-# A quarter number names the campaign's first quarter of that number: a campaign longer
-# than a year reaches a later one by a period (2017Q2) or a day, where a route takes one.
+# A quarter number names the campaign's first quarter of that number; a calendar quarter
+# written as a period (2017Q2) names that one (a campaign longer than a year reaches a later
+# quarter so). Read by `periods.check_quarter`, handed on as an int or a periods.Period.
 QuarterQuery = Annotated[
-    int | None,
+    str | None,
     Query(
-        ge=1,
-        le=4,
-        description="as at the end of the campaign's first quarter of that number (a campaign "
-        "across the new year: 4 is its Q4 of the first year, 1 its Q1 of the next)",
+        description="as at the end of the campaign's first quarter of that number, 1-4 (a "
+        "campaign across the new year: 4 is its Q4 of the first year, 1 its Q1 of the next), "
+        "or of a calendar quarter written as a period, 2017Q2 (the campaign holding it when "
+        "none is named)",
     ),
+    AfterValidator(periods.check_quarter),
 ]
 # A tile address: zoom 0..24 and x, y inside the zoom's grid (checked again with the zoom).
 ZoomPath = Annotated[int, Path(ge=0, le=24)]

@@ -70,8 +70,9 @@ def _view_of_unit(
         check_read_city(who, unit)
     else:
         check_read_district(who, unit)
-    # The campaign shown: asked for by name or year, else the one under way today.
-    chosen = campaigns.resolve(session, campaign, year, as_of)
+    # The campaign shown: asked for by name or year, else the one holding the calendar
+    # quarter asked for, else the one under way today.
+    chosen, quarter, as_of = maps_data.campaign_and_quarter(session, campaign, year, quarter, as_of)
     view = maps_data.View(
         district=unit.name, kind=kind, year=chosen.year, quarter=quarter, as_of=as_of,
         city=unit.level == "city", campaign=chosen,

@@ -16,7 +16,6 @@ from geo_service.api.deps import (
     YearQuery,
 )
 from geo_service.campaign import tallies
-from geo_service.errors import InvalidInput
 
 
 def _visible(session, who, rows):
@@ -46,8 +45,7 @@ def tallies_router() -> APIRouter:
         (compare_* fields) with the differences (*_change); `compare=last_year`: this
         quarter (or the `period` given, 2017Q2 or 2017-05) against the same days a year
         earlier, each row the period's own figures."""
-        if period is not None and compare != tallies.LAST_YEAR:
-            raise InvalidInput("period: only with compare=last_year")
+        tallies.check_period_compared(compare, period)
         if compare:
             rows = tallies.compared(
                 session, compare, by=by, kind=kind, campaign=campaign, year=year,

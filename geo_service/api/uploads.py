@@ -39,9 +39,9 @@ def uploads_router() -> APIRouter:
             413: {"model": schemas.ErrorBody, "description": "larger than the upload limit"},
             422: {
                 "model": schemas.ErrorBody,
-                "description": "refused: `report` has every problem; or `accept_overlaps` "
-                "without a `store_reason` (rule overlaps_reason; `said` in the language of "
-                "Accept-Language)",
+                "description": "refused: `report` has every problem; or `accept_overlaps` or "
+                "`accept_valid` without a `store_reason` (rule overlaps_reason, valid_reason; "
+                "`said` in the language of Accept-Language)",
             },
         },
     )
@@ -74,7 +74,13 @@ def uploads_router() -> APIRouter:
             ),
         ] = None,
         dry_run: Annotated[bool, Form()] = False,
-        accept_valid: Annotated[bool, Form()] = False,
+        accept_valid: Annotated[
+            bool,
+            Form(
+                description="store the valid features and report the rest, instead of "
+                "refusing the whole file: takes `store_reason`"
+            ),
+        ] = False,
         accept_overlaps: Annotated[
             bool,
             Form(
@@ -87,7 +93,8 @@ def uploads_router() -> APIRouter:
             Form(
                 max_length=2000,
                 description="why overlaps are kept (needed with `accept_overlaps`) or only the "
-                "valid features stored; on record with the upload and in the audit",
+                "valid features stored (needed with `accept_valid`); on record with the upload "
+                "and in the audit",
             ),
         ] = None,
         migration: Annotated[

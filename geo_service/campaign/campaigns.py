@@ -69,9 +69,16 @@ class CampaignView:
         within the campaign's days."""
         found = next((q for q in self.quarters() if q.quarter == number), None)
         if found is None:
-            held = "、".join(str(q) for q in self.quarters())
-            raise InvalidInput(f"campaign {self.name} has no Q{number} (its quarters: {held})")
+            raise self.no_quarter(f"Q{number}")
         return min(found.end, self.last_day)
+
+    def no_quarter(self, asked: str) -> InvalidInput:
+        """The refusal of a quarter the campaign's days do not reach (Q3, 2018Q1)."""
+        held = "、".join(str(q) for q in self.quarters())
+        return InvalidInput(
+            f"campaign {self.name} has no {asked} (its quarters: {held})",
+            rule="campaign_quarter", params={"campaign": self.name, "asked": asked, "held": held},
+        )  # fmt: skip
 
     def ended(self, day: date | None = None) -> bool:
         """Over: closed, or past its last day."""

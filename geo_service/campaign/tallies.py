@@ -606,6 +606,16 @@ def tally(
 LAST_YEAR = "last_year"
 
 
+def check_period_compared(compare: "str | CampaignView | None", period: object) -> None:
+    """A period (2017Q2, 2017-05) is set only beside the same days a year earlier: the one
+    check of the API, the workbook and the command, in one wording."""
+    if period is not None and compare != LAST_YEAR:
+        raise InvalidInput(
+            "period: only with compare=last_year (--period only with --compare last_year)",
+            rule="period_last_year", params={},
+        )  # fmt: skip
+
+
 class Comparison(TypedDict, total=False):
     """What `compared` and `year_over_year` are asked with, all by name; unnamed, the
     value in COMPARISON."""
@@ -645,11 +655,12 @@ def compared(
     `compare` = last_year: see `year_over_year`. `exact`: unrounded, every key kept (the
     workbook's cells)."""
     q = _comparison(query)
+    check_period_compared(compare, q["period"])
     if compare == LAST_YEAR:
         return year_over_year(session, **q)
-    if q["as_of"] is not None or q["period"] is not None:
+    if q["as_of"] is not None:
         raise InvalidInput(
-            "compare: two campaigns as they stand now; a day or period only with compare=last_year"
+            "compare: two campaigns as they stand now; a day only with compare=last_year"
         )
     chosen, _ = campaign_and_day(session, q["campaign"], q["year"], None)
     other, _ = campaign_and_day(session, compare, None, None)

@@ -56,7 +56,9 @@ def import_command(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="check and report, store nothing"),
     accept_valid: bool = typer.Option(
-        False, "--accept-valid", help="store the valid features, report the rest"
+        False,
+        "--accept-valid",
+        help="store the valid features, report the rest; takes --store-reason",
     ),
     accept_overlaps: bool = typer.Option(
         False,
@@ -65,8 +67,9 @@ def import_command(
     ),
     store_reason: str | None = typer.Option(
         None,
-        help="why overlaps are kept (needed with --accept-overlaps) or only the valid features "
-        "stored; on record with the upload (at most 2000 characters)",
+        help="why overlaps are kept or only the valid features stored (needed with "
+        "--accept-overlaps and --accept-valid); on record with the upload and in the audit "
+        "(at most 2000 characters)",
     ),
     override_reason: str | None = typer.Option(
         None,

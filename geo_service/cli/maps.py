@@ -24,8 +24,11 @@ def map_command(
     year: int | None = typer.Option(
         None, callback=_year, help="the campaign year (default: configured)"
     ),
-    quarter: int | None = typer.Option(
-        None, min=1, max=4, help="as at the end of the campaign's first quarter of that number"
+    quarter: str | None = typer.Option(
+        None,
+        help="as at the end of the campaign's first quarter of that number (1-4), or of a "
+        "calendar quarter written as a period (2017Q2; the campaign holding it when none is "
+        "named)",
     ),
     campaign: str | None = typer.Option(
         None, help="the campaign (default: the one a --year names, else the one under way today)"
@@ -42,19 +45,21 @@ def map_command(
 
       geo-service map relocation --district 晋安区 --output maps/relocation.html
     """
-    from geo_service.campaign import campaigns
     from geo_service.maps import data as maps_data
     from geo_service.maps import pages as maps_pages
     from geo_service.maps import relocation as relocation_map
+    from geo_service.periods import parse_quarter
 
     try:
         with session_scope() as session:
-            chosen = campaigns.resolve(session, campaign, year)
+            asked = parse_quarter(quarter, "--quarter")
+            chosen, number, day = maps_data.campaign_and_quarter(session, campaign, year, asked)
             view = maps_data.View(
                 district=district or get_settings().default_district,
                 kind=kind.value,
                 year=chosen.year,
-                quarter=quarter,
+                quarter=number,
+                as_of=day,
                 campaign=chosen,
             )
             if name is MapName.relocation:

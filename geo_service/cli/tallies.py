@@ -126,12 +126,11 @@ def tally_command(
 def _compare(compare, period, query: dict, fmt, output) -> None:
     """The campaign beside an earlier one (or this quarter beside the same quarter last
     year): each row with compare_* and *_change columns."""
-    if fmt is Format.table:
-        _fail(GeoServiceError("--compare writes --format json or csv (the columns are many)"))
     try:
-        if compare != tallies.LAST_YEAR and period:
-            raise GeoServiceError("--period: only with --compare last_year")
         quarter = parse_period(period, "--period")
+        tallies.check_period_compared(compare, quarter)
+        if fmt is Format.table:
+            raise GeoServiceError("--compare writes --format json or csv (the columns are many)")
         with session_scope() as session:
             records = tallies.compared(session, compare, period=quarter, **query)
     except GeoServiceError as exc:

@@ -69,7 +69,8 @@ def targets_set(
       --households 1200 --flats 1800 --m2 180000
 
       geo-service targets set --district 晋安区 --kind relocation --campaign 冬春攻坚
-      --households 300   (the year the campaign starts in)
+      --households 300   (the campaign's own; without one, a campaign counts against the
+      relocation target of the year it starts in)
     """
     if kind is TargetKind.relocation:
         goal = (households, flats, m2)
@@ -102,7 +103,8 @@ def targets_set(
 
 
 def _relocation_target(district, township, year, campaign, quarter, mu, goal, as_user):
-    """A relocation target is by year: a --campaign's is that of the year it starts in."""
+    """A relocation target is a --campaign's own, or a --year's: the fallback of every
+    campaign starting in that year that has none of its own."""
     if quarter is not None or mu is not None:
         _fail(GeoServiceError("a relocation target is for a year, in households, flats and m²"))
     households, flats, m2 = goal
@@ -118,10 +120,10 @@ def _relocation_target(district, township, year, campaign, quarter, mu, goal, as
             flats=flats,
             m2=m2,
         )
-        year = found.year
+        period = campaign or found.year
     where = f"{district}/{township}" if township else district
     typer.echo(
-        f"target set: {where} relocation {year}: {households} households, {flats} flats, {m2} m²"
+        f"target set: {where} relocation {period}: {households} households, {flats} flats, {m2} m²"
     )
 
 

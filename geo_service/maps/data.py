@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from geo_service import database
 from geo_service.areas import m2_to_mu, rounded
-from geo_service.campaign import tallies
+from geo_service.campaign import campaigns, tallies
 from geo_service.campaign.campaigns import CampaignView
 from geo_service.campaign.tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
 from geo_service.campaign.targets import basis_label
 from geo_service.errors import InvalidInput
 from geo_service.interop import geojson_sql
+from geo_service.periods import Period
 from geo_service.settings import get_settings
 from geo_service.units import find_city, find_district, find_district_or_city
 
@@ -57,9 +58,10 @@ class View:
         if self.quarter is not None:
             if self.quarter not in QUARTER_ENDS:
                 raise InvalidInput("quarter must be 1 to 4")
-            # The campaign's own quarter of that number (across the new year when it is).
+            # The campaign's own quarter of that number (across the new year when it is),
+            # unless a calendar quarter asked for (campaign_and_quarter) gave its day.
             found = self.campaign.quarter_end(self.quarter) if self.campaign else None
-            self.as_of = found or date(self.year, *QUARTER_ENDS[self.quarter])
+            self.as_of = self.as_of or found or date(self.year, *QUARTER_ENDS[self.quarter])
 
     @property
     def period(self) -> "CampaignView | int":
@@ -83,6 +85,26 @@ class View:
             district=None if self.city else self.district,
             campaign=self.campaign,
         )
+
+
+def campaign_and_quarter(
+    session: Session,
+    campaign: str | None,
+    year: int | None,
+    quarter: "int | Period | None",
+    as_of: date | None = None,
+) -> tuple[CampaignView, int | None, date | None]:
+    """The campaign a map shows (named, of the year, holding the day), its quarter's number
+    and the day it stands at (None: the view's own). A number (periods.check_quarter) is
+    the campaign's quarter of that number; a calendar quarter (2017Q2) names the campaign
+    holding its last day when none is named, and is shown as at that day, held within the
+    campaign's days."""
+    if not isinstance(quarter, Period):
+        return campaigns.resolve(session, campaign, year, as_of), quarter, as_of
+    chosen = campaigns.resolve(session, campaign, year, quarter.end)
+    if quarter not in chosen.quarters():
+        raise chosen.no_quarter(str(quarter))
+    return chosen, quarter.quarter, min(quarter.end, chosen.last_day)
 
 
 def quarter_end(year: int, quarter: int) -> date:

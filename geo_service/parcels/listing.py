@@ -96,6 +96,21 @@ def _page_sql(township: bool, where: str, limit: int, offset: int) -> str:
 COUNT_CAP = 10_000
 
 
+# Each filter's condition on the list's parcels (p, their township t) and on the tallies'
+# kept totals (tt, their township t; None: not kept there), and the list's condition when
+# the filter is not given. One table, so the list and its count cannot drift apart.
+_TOWNSHIP_NAMED = "(t.name = :township OR t.code = :township)"
+_CONDITIONS = (
+    ("districts", "p.district_id = ANY(:districts)", "t.parent_id = ANY(:districts)", None),
+    ("code", "p.code = :code", None, None),
+    ("township", _TOWNSHIP_NAMED, _TOWNSHIP_NAMED, None),
+    ("kind", "p.kind = :kind", "tt.kind = :kind", None),
+    # Withdrawn parcels are listed only when asked for by status.
+    ("status", "p.status = :status", "tt.status = :status", "p.status <> 'withdrawn'"),
+    ("bbox", "p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)", None, None),
+)
+
+
 @dataclass(frozen=True)
 class Filters:
     township: str | None = None
@@ -107,29 +122,28 @@ class Filters:
 
     def where(self) -> tuple[str, dict]:
         """WHERE clause and its parameters."""
-        clauses, params = [], {}
-        if self.districts is not None:
-            clauses.append("p.district_id = ANY(:districts)")
-            params["districts"] = list(self.districts)
-        if self.code:
-            clauses.append("p.code = :code")
-            params["code"] = self.code
-        if self.township:
-            clauses.append("(t.name = :township OR t.code = :township)")
-            params["township"] = self.township
-        if self.kind:
-            clauses.append("p.kind = :kind")
-            params["kind"] = self.kind
-        if self.status:
-            clauses.append("p.status = :status")
-            params["status"] = self.status
-        else:
-            # Withdrawn parcels are listed only when asked for by status.
-            clauses.append("p.status <> 'withdrawn'")
-        if self.bbox:
-            clauses.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490)")
-            params.update(zip("wsen", self.bbox, strict=True))
+        clauses, params = self.conditions(kept=False)
         return "WHERE " + " AND ".join(clauses), params
+
+    def conditions(self, kept: bool) -> tuple[list[str], dict]:
+        """The conditions on the list's parcels, or on the kept totals (`kept`), and their
+        parameters, from _CONDITIONS."""
+        clauses, params = [], {}
+        for name, listed, totals, otherwise in _CONDITIONS:
+            value = getattr(self, name)
+            # An empty tuple of districts is given (no district at all); an empty text not.
+            if value is None or (name != "districts" and not value):
+                if otherwise and not kept:
+                    clauses.append(otherwise)
+                continue
+            if kept and totals is None:
+                raise ValueError(f"the kept totals are not by {name}")
+            clauses.append(totals if kept else listed)
+            if name == "bbox":
+                params.update(zip("wsen", value, strict=True))
+            else:
+                params[name] = list(value) if name == "districts" else value
+        return clauses, params
 
 
 def check_status(status: str | None) -> str | None:
@@ -225,19 +239,7 @@ def _count_kept(filters: Filters) -> tuple[int, dict]:
     per township, kind and status; withdrawn parcels left out, as the list leaves them),
     exact however many: they count the parcels that overlap no other, so those that do
     are counted apart, through their small partial index."""
-    kept, params = [], {}
-    if filters.districts is not None:
-        kept.append("t.parent_id = ANY(:districts)")
-        params["districts"] = list(filters.districts)
-    if filters.township:
-        kept.append("(t.name = :township OR t.code = :township)")
-        params["township"] = filters.township
-    if filters.kind:
-        kept.append("tt.kind = :kind")
-        params["kind"] = filters.kind
-    if filters.status:
-        kept.append("tt.status = :status")
-        params["status"] = filters.status
+    kept, params = filters.conditions(kept=True)
     where, _ = filters.where()
     counted, change = database.read_rows(
         "SELECT (SELECT coalesce(sum(tt.parcels), 0) FROM tally_totals tt"

@@ -102,6 +102,26 @@ class ImportOptions:
     rowwise: bool = False
 
 
+# What takes a reason on record (store_reason), and the refusal without one. Keeping an
+# overlap between verified parcels counts the land once for both; storing only the valid
+# features leaves part of a file out of the tallies: on every path (API, page, command)
+# the reason is kept with the upload, in its report and in the audit.
+_NEEDS_REASON = (
+    ("accept_overlaps", "overlaps_reason",
+     "keeping overlaps between verified parcels takes a reason (store_reason)"),
+    ("accept_valid", "valid_reason",
+     "storing only the valid features of a file takes a reason (store_reason)"),
+)  # fmt: skip
+
+
+def _reason_given(switches: dict) -> None:
+    if switches.get("store_reason"):
+        return
+    for switch, rule, message in _NEEDS_REASON:
+        if switches.get(switch):
+            raise FieldMissing(message, rule=rule, params={})
+
+
 def statuses_allowed(migration: bool = False) -> tuple[str, ...]:
     """The statuses a file or form may ask for: in migration mode every one."""
     return STATUSES if migration else IMPORT_STATUSES
@@ -125,8 +145,8 @@ def upload_options(
 ) -> ImportOptions:
     """An upload's options as the API, the upload page and the CLI receive them: a field a
     form leaves blank means "not given", and a status outside IMPORT_STATUSES is refused
-    before the file is read. `switches`: dry_run, accept_valid, accept_overlaps (which takes
-    a store_reason), store_reason, filename, migration, bulk."""
+    before the file is read. `switches`: dry_run, accept_valid and accept_overlaps (each
+    takes a store_reason), store_reason, filename, migration, bulk."""
     allowed = statuses_allowed(switches.get("migration", False))
     if status and status not in allowed:
         raise InvalidInput(
@@ -148,13 +168,7 @@ def upload_options(
                 rule="reason_too_long", params={"limit": OVERRIDE_REASON_MAX},
             )  # fmt: skip
         switches[reason] = given
-    if switches.get("accept_overlaps") and not switches.get("store_reason"):
-        # Keeping an overlap between verified parcels counts the land once for both: the
-        # reason is on record with the upload (the audit, the report), on every path.
-        raise FieldMissing(
-            "keeping overlaps between verified parcels takes a reason (store_reason)",
-            rule="overlaps_reason", params={},
-        )  # fmt: skip
+    _reason_given(switches)
     given = {"project": project, "status": status, "crs": crs, "encoding": encoding}
     given |= {"layer": layer, "columns": columns}
     blanks_dropped = {key: value or None for key, value in given.items()}

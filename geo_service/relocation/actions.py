@@ -111,8 +111,14 @@ def save_project(session: Session, who: Principal | None, **project):
 def set_target(session: Session, who: Principal | None, **target):
     place = "/".join(x for x in (target["district"], target.get("township")) if x)
     who = _admin(who, "relocation.target", "set relocation targets", place)
+    keys = [target.get(k) for k in ("district", "township", "year", "campaign")]
+    earlier = tallies.find_target(session, *keys) if target.get("district") else None
+    # What it was before, on record beside the new values (None: there was none).
+    before = earlier and {"households": earlier.households, "flats": earlier.flats,
+                          "m2": earlier.floor_area_m2}  # fmt: skip
     found = tallies.set_target(session, actor=who.username, **target)
-    audit.record(session, who.username, "relocation.target", place, source=who.source, **target)
+    audit.record(session, who.username, "relocation.target", place, source=who.source,
+                 before=before, **target)  # fmt: skip
     return found
 
 

@@ -10,14 +10,15 @@ handed over on the day its last due flat is handed over, titled on the day its l
 is certified, and verified on the day 回迁核验组 signed it off (while that sign-off is
 not disputed). Handed over, certified and verified count within the campaign's days (from
 its first day up to the day, a campaign across the new year in both years), like verified
-areas; planned and allocated are everything on record. A relocation target is set by year:
-a campaign's is the one of the year it starts in, as its land targets' year is.
+areas; planned and allocated are everything on record. A relocation target is a
+campaign's own, else the one set for the year it starts in (the fallback every campaign of
+that year shares: targets set before 0030r, `targets set --year`).
 """
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import false, select, text
 from sqlalchemy.orm import Session
 
 from geo_service import periods as clock
@@ -206,7 +207,7 @@ def tally(
         _tally_projects(w, rows, chosen.first_day, only)
     else:
         _tally_units(w, rows, by, chosen.first_day, only)
-        _add_targets(session, w, rows, by, chosen.year, only)
+        _add_targets(session, w, rows, by, chosen, only)
     return sorted(rows.values(), key=lambda r: (r.district, r.township or "", r.project or ""))
 
 
@@ -297,9 +298,20 @@ def _counted(day: date | None, since: date, until: date) -> bool:
     return day is not None and since <= day <= until
 
 
-def _add_targets(session, w: _World, rows: dict, by: str, year: int, only) -> None:
-    targets = session.scalars(select(RelocationTarget).where(RelocationTarget.year == year)).all()
-    for t in targets:
+def campaign_targets(session: Session, chosen: CampaignView) -> list[RelocationTarget]:
+    """Each unit's relocation target in the campaign: its own, else the one set for the
+    year it starts in (no campaign named), which every campaign of that year shares."""
+    own = RelocationTarget.campaign_id == chosen.id if chosen.id is not None else false()
+    of_year = (RelocationTarget.year == chosen.year) & RelocationTarget.campaign_id.is_(None)
+    found = session.scalars(select(RelocationTarget).where(own | of_year)).all()
+    best = {}
+    for t in sorted(found, key=lambda t: t.campaign_id is not None):
+        best[t.admin_unit_id] = t  # the campaign's own comes last, and wins
+    return list(best.values())
+
+
+def _add_targets(session, w: _World, rows: dict, by: str, chosen: CampaignView, only) -> None:
+    for t in campaign_targets(session, chosen):
         unit = w.units[t.admin_unit_id]
         district_id = unit.id if unit.level == "district" else unit.parent_id
         if unit.level != by or (only and district_id != only):
@@ -307,6 +319,32 @@ def _add_targets(session, w: _World, rows: dict, by: str, year: int, only) -> No
         row = rows.setdefault(unit.id, _unit_row(w, unit))
         row.target_households, row.target_flats = t.households, t.flats
         row.target_m2 = t.floor_area_m2
+
+
+def _owner(session: Session, district: str, township: str | None) -> AdminUnit:
+    owner = find_district(session, district)
+    return find_township(session, township, district=owner) if township else owner
+
+
+def find_target(
+    session: Session,
+    district: str,
+    township: str | None,
+    year: int | None,
+    campaign: "str | CampaignView | None" = None,
+) -> RelocationTarget | None:
+    """The unit's own target for the campaign, or (no campaign) the year's; None if unset."""
+    if isinstance(campaign, str):
+        campaign = campaigns.find_campaign(session, campaign)
+    keyed = (
+        RelocationTarget.campaign_id == campaign.id
+        if campaign
+        else (RelocationTarget.year == year) & RelocationTarget.campaign_id.is_(None)
+    )
+    owner = _owner(session, district, township)
+    return session.scalar(
+        select(RelocationTarget).where(RelocationTarget.admin_unit_id == owner.id, keyed)
+    )
 
 
 def set_target(
@@ -321,12 +359,12 @@ def set_target(
     actor: str,
     campaign: str | None = None,
 ) -> RelocationTarget:
-    """Create or replace a year's relocation target (households, flats, m²) of a unit; a
-    campaign's is that of the year it starts in."""
+    """Create or replace a unit's relocation target (households, flats, m²): a campaign's
+    own, or a year's (the fallback of every campaign starting in it)."""
     if (year is None) == (campaign is None):
         raise InvalidInput("give exactly one of --year and --campaign")
-    if campaign is not None:
-        year = campaigns.find_campaign(session, campaign).year
+    named = campaigns.find_campaign(session, campaign) if campaign is not None else None
+    year = named.year if named else year
     if households is None and flats is None and m2 is None:
         raise InvalidInput(
             "give at least one of --households, --flats and --m2",
@@ -334,14 +372,10 @@ def set_target(
         )  # fmt: skip
     if any(v is not None and v < 0 for v in (households, flats, m2)):
         raise InvalidInput("a target cannot be negative", rule="target_negative", params={})
-    owner = find_district(session, district)
-    if township:
-        owner = find_township(session, township, district=owner)
-    target = session.scalar(
-        select(RelocationTarget).where(
-            RelocationTarget.admin_unit_id == owner.id, RelocationTarget.year == year
-        )
-    ) or RelocationTarget(admin_unit_id=owner.id, year=year)
+    target = find_target(session, district, township, year, named) or RelocationTarget(
+        admin_unit_id=_owner(session, district, township).id, year=year,
+        campaign_id=named.id if named else None,
+    )  # fmt: skip
     target.households, target.flats, target.floor_area_m2 = households, flats, m2
     target.updated_by = actor
     target.updated_at = datetime.now(CAMPAIGN_TZ)

@@ -550,8 +550,11 @@ REFUSALS = {
         "upload (store_reason)"
     ),
     "reason_too_long": N_("a reason has at most %(limit)s characters"),
-    "store_reason": N_("storing only part of the file, or keeping overlaps, takes a reason"),
     "upload_status": N_("the status must be one of %(allowed)s, not %(value)s"),
+    "valid_reason": N_(
+        "storing only the valid features of a file takes a reason, kept on record with the "
+        "upload (store_reason)"
+    ),
     "township": N_("%(user)s may not do this in %(township)s: it is not one of their townships"),
     "transition": N_(
         "parcel %(code)s cannot go from %(current)s to %(status)s; from %(current)s it may "
@@ -570,6 +573,12 @@ REFUSALS = {
     "target_kind": N_("the kind must be one of %(choices)s, not %(value)s"),
     "target_unit": N_("the unit must be mu or m2, not %(value)s"),
     "target_quarter": N_("the quarter must be 1 to 4, not %(value)s"),
+    "period_last_year": N_(
+        "a period is set only beside the same days a year earlier (compare=last_year)"
+    ),
+    "campaign_quarter": N_(
+        "campaign %(campaign)s has no quarter %(asked)s; its quarters: %(held)s"
+    ),
     "target_campaign_year": N_("campaign %(campaign)s starts in %(year)s, not %(asked)s"),
     "target_campaign_missing": N_("give the campaign (or its year) the target is for"),
     "target_earlier": N_(

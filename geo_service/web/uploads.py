@@ -384,11 +384,6 @@ def uploads_pages_router() -> APIRouter:
         chosen = waiting.meta["chosen"]
         reason = (reason or "").strip() or None
         try:
-            if mode != "all" and not reason:
-                raise InvalidInput(
-                    "storing only part of the file, or keeping overlaps, takes a reason",
-                    rule="store_reason", params={},
-                )  # fmt: skip
             if mode == "overlaps" and who.role not in ROLES_WHO_KEEP_OVERLAPS:
                 raise Forbidden(
                     f"{who.username} may not keep overlaps between verified parcels",
@@ -397,7 +392,8 @@ def uploads_pages_router() -> APIRouter:
             options = upload_options(
                 chosen["kind"], chosen["township"], chosen["project"], chosen["status"],
                 # Overlaps between verified parcels are kept only from the report's
-                # button, which takes a reason (never a box ticked before the check).
+                # button, never a box ticked before the check; keeping them or storing only
+                # the valid part takes a reason, as upload_options asks on every path.
                 accept_overlaps=mode == "overlaps",
                 accept_valid=mode == "valid", filename=waiting.meta["filename"],
                 override_reason=chosen.get("override_reason"), store_reason=reason,
