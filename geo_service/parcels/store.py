@@ -406,6 +406,9 @@ def write_staged(
         # at 100,000 parcels) are left to autovacuum, but for a bulk load.
         conn.execute(text("ANALYZE parcels" + ("" if bulk else _LOOKED_UP)))
         conn.execute(text("ANALYZE parcel_versions" + ("" if bulk else _VERSIONS_LOOKED_UP)))
+        # The parcel list joins every page to its stored text by these keys; unanalysed,
+        # the first pages after a large load were planned for an empty table.
+        conn.execute(text("ANALYZE parcel_features (district_id, parcel_id)"))
     # The ORM may hold these parcels from before: let it read them again.
     session.expire_all()
 
