@@ -12,8 +12,12 @@ from geo_service.models import AuditEntry
 from geo_service.parcels.uploads import ImportOptions
 
 
-def _record(session, action: str) -> AuditEntry:
-    return session.scalars(select(AuditEntry).where(AuditEntry.action == action)).one()
+def _record(session, action: str, upload_id: int) -> AuditEntry:
+    # The audit log is kept between tests (conftest.KEPT_TABLES): other tests' bulk loads
+    # are there too, so the record is found by its upload.
+    found = session.scalars(select(AuditEntry).where(AuditEntry.action == action)).all()
+    [record] = [entry for entry in found if entry.details.get("upload_id") == upload_id]
+    return record
 
 
 def test_a_bulk_load_and_a_migration_each_leave_their_own_audit_record(db, tmp_path):
@@ -26,7 +30,8 @@ def test_a_bulk_load_and_a_migration_each_leave_their_own_audit_record(db, tmp_p
         moved = actions.upload(session, admin, path, replace(options, migration=True))
     assert (bulk.created, moved.created, moved.unchanged) == (3, 0, 3)
     with database.session_scope() as session:
-        loaded, migrated = _record(session, "upload.bulk"), _record(session, "upload.migration")
+        loaded = _record(session, "upload.bulk", bulk.upload_id)
+        migrated = _record(session, "upload.migration", moved.upload_id)
         assert loaded.username == migrated.username == "admin_t"
         assert loaded.target == migrated.target == "新店.geojson → 新店镇"
         assert loaded.details == {
