@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     By,
     Credit,
@@ -42,40 +43,48 @@ class TallyKind(StrEnum):
 
 @app.command("tally")
 def tally_command(
-    by: By = typer.Option(By.district, help="group by district, township or project"),
+    by: By = typer.Option(By.district, help=N_("group by district, township or project")),
     kind: TallyKind | None = typer.Option(
-        None, help="only land or only demolition; relocation: households, flats and m² (回迁)"
+        None, help=N_("only land or only demolition; relocation: households, flats and m² (回迁)")
     ),
     year: int | None = typer.Option(
         None,
         callback=_year,
-        help="the campaign year (default: the --as-of day's, else the configured one)",
+        help=N_("the campaign year (default: the --as-of day's, else the configured one)"),
     ),
-    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=N_("as it stood at the end of YYYY-MM-DD")
+    ),
     campaign: str | None = typer.Option(
         None,
-        help="the campaign, e.g. 攻坚2017 (default: the one a --year names, else the one "
-        "under way today, else the latest)",
+        help=N_(
+            "the campaign, e.g. 攻坚2017 (default: the one a --year names, else the one "
+            "under way today, else the latest)"
+        ),
     ),
     compare: str | None = typer.Option(
         None,
-        help="an earlier campaign beside it, e.g. 2016年百日攻坚: its figures and the "
-        "differences as columns (json or csv); last_year: this quarter (or --period) "
-        "against the same days a year earlier",
+        help=N_(
+            "an earlier campaign beside it, e.g. 2016年百日攻坚: its figures and the "
+            "differences as columns (json or csv); last_year: this quarter (or --period) "
+            "against the same days a year earlier"
+        ),
     ),
     period: str | None = typer.Option(
-        None, help="with --compare last_year: a quarter (2017Q2) or a month (2017-05)"
+        None, help=N_("with --compare last_year: a quarter (2017Q2) or a month (2017-05)")
     ),
     fmt: Format | None = typer.Option(
-        None, "--format", help="table (default), json or csv; with --output, from its extension"
+        None, "--format", help=N_("table (default), json or csv; with --output, from its extension")
     ),
     output: Path | None = typer.Option(
-        None, help="write to this file instead of the screen (.txt, .json or .csv)"
+        None, help=N_("write to this file instead of the screen (.txt, .json or .csv)")
     ),
     credit: Credit = typer.Option(
         Credit.host,
-        help="who a parcel counts for: host township, the townships that supported it "
-        "(helpers), or all of them",
+        help=N_(
+            "who a parcel counts for: host township, the townships that supported it "
+            "(helpers), or all of them"
+        ),
     ),
 ) -> None:
     """Verified area (union of verified parcels, geodesic) against targets, beside the
@@ -249,8 +258,10 @@ def _table(records: list[dict], by: str, credit: str = "host") -> str:
 
 @app.command("support")
 def support_command(
-    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
-    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    kind: Kind | None = typer.Option(None, help=N_("only land or only demolition")),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=N_("as it stood at the end of YYYY-MM-DD")
+    ),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
     """Cross-township support (跨界支援): host → helper pairs, the parcels helped on and

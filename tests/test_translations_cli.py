@@ -1,0 +1,54 @@
+"""The command line's help in the command's language (cli/language.say_help): Chinese
+unless asked, English with --lang en; every command's own help and its options'."""
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from geo_service.cli import app
+
+runner = CliRunner()
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _commands(typer_app, prefix=()) -> list[list[str]]:
+    found = [[*prefix, c.name or c.callback.__name__] for c in typer_app.registered_commands]
+    for group in typer_app.registered_groups:
+        found += _commands(group.typer_instance, (*prefix, group.name))
+    return found
+
+
+def _help(*args, env=None) -> str:
+    result = runner.invoke(app, [*args, "--help"], env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_command_list_speaks_chinese_unless_asked():
+    chinese = _help("--lang", "zh_CN")
+    assert "PostGIS 上经核验的交地和拆迁面积" in chinese
+    assert "显示版本并退出" in chinese  # an option's help
+    assert "备份 DATABASE_URL 所指的整个数据库" in chinese  # a command's summary
+    english = _help("--lang", "en")
+    assert "verified land-delivery and demolition areas" in english
+    assert "print the version and exit" in english and not HAN.search(english.split("[")[0])
+    # GEO_SERVICE_LANG (read before Click parses the command line) and --lang=X alike.
+    assert "显示版本并退出" in _help(env={"GEO_SERVICE_LANG": "zh_CN"})
+    assert "print the version and exit" in _help("--lang=en", env={"GEO_SERVICE_LANG": "zh_CN"})
+
+
+@pytest.mark.parametrize("command", _commands(app), ids=lambda c: " ".join(c))
+def test_every_commands_help_is_chinese_with_its_examples(command):
+    chinese = _help("--lang", "zh_CN", *command)
+    described = chinese.split("Options:")[0].split("\n", 2)[-1]
+    assert HAN.search(described) and "示例" in described, chinese
+    english = _help("--lang", "en", *command)
+    assert "Example" in english and "示例" not in english
+
+
+def test_an_options_help_follows_the_language():
+    chinese = _help("--lang", "zh_CN", "users", "add")
+    assert "登录名，例如 林志伟 或 linzw" in chinese and "初始密码" in chinese
+    english = _help("--lang", "en", "users", "add")
+    assert "the sign-in name, e.g. 林志伟 or linzw" in english
