@@ -103,7 +103,10 @@ def import_projects(session: Session, path: Path, sheet: str | None = None) -> d
     elif suffix in (".csv", ".txt"):
         table = _read_csv(path)
     else:
-        raise InvalidInput(f"{path.name}: a project list is a .csv or .xlsx file")
+        raise InvalidInput(
+            f"{path.name}: a project list is a .csv or .xlsx file",
+            rule="project_list_type", params={"file": path.name},
+        )  # fmt: skip
     return _store(session, table)
 
 
@@ -119,7 +122,9 @@ def _read_csv(path: Path) -> _Sheet:
                 lines.append((reader.line_num, cells))
     except UnicodeDecodeError:
         raise InvalidInput(
-            f"{path.name}: not UTF-8 text; save the list as CSV UTF-8 or as .xlsx"
+            f"{path.name}: not UTF-8 text; save the list as CSV UTF-8 or as .xlsx",
+            rule="project_list_encoding",
+            params={"file": path.name},
         ) from None
     return _table(path.name, lines, letters=False)
 
@@ -130,11 +135,17 @@ def _read_xlsx(path: Path, sheet: str | None) -> _Sheet:
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook means the same
-        raise InvalidInput(f"{path.name}: cannot read the workbook: {exc}") from None
+        raise InvalidInput(
+            f"{path.name}: cannot read the workbook: {exc}",
+            rule="roster_workbook",
+            params={"file": path.name, "reason": str(exc)},
+        ) from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
             raise InvalidInput(
-                f"{path.name}: no sheet {sheet!r}; sheets are {', '.join(book.sheetnames)}"
+                f"{path.name}: no sheet {sheet!r}; sheets are {', '.join(book.sheetnames)}",
+                rule="project_list_sheet",
+                params={"file": path.name, "sheet": sheet, "sheets": ", ".join(book.sheetnames)},
             )
         ws = book[sheet] if sheet else book.worksheets[0]
         name = f"{path.name} [{ws.title}]" if len(book.sheetnames) > 1 else path.name
@@ -155,7 +166,9 @@ def _table(name: str, lines: list[tuple[int, list]], letters: bool) -> _Sheet:
             _check_headers(sheet)
             return sheet
     raise InvalidInput(
-        f"{name}: no header row with 项目编号 (code) and 项目名称 (name) in the first 10 rows"
+        f"{name}: no header row with 项目编号 (code) and 项目名称 (name) in the first 10 rows",
+        rule="roster_no_header",
+        params={"file": name, "wanted": "项目编号, 项目名称"},
     )
 
 
@@ -318,7 +331,10 @@ def category(name: str) -> str:
             return bare
         if bare in _CATEGORY_ALIASES:
             return _CATEGORY_ALIASES[bare]
-    raise InvalidInput(f"category {name!r} is not one of {', '.join(CATEGORIES)}")
+    raise InvalidInput(
+        f"category {name!r} is not one of {', '.join(CATEGORIES)}",
+        rule="project_category", params={"choices": ", ".join(CATEGORIES), "value": name},
+    )  # fmt: skip
 
 
 def _names(cell) -> list[str]:
@@ -373,15 +389,22 @@ def _milestones(cell) -> list[dict]:
     for item in filter(None, (p.strip() for p in _SEPARATORS.split(str(cell)))):
         match = _DATE.search(item)
         if match is None:
-            raise InvalidInput(f"no date in milestone {item!r} (write e.g. 2017-03-31 完成征迁)")
+            raise InvalidInput(
+                f"no date in milestone {item!r} (write e.g. 2017-03-31 完成征迁)",
+                rule="milestone_no_date", params={"value": item},
+            )  # fmt: skip
         try:
             day = _date(match)
         except ValueError:
-            raise InvalidInput(f"{match.group(0)!r} is not a date") from None
+            raise InvalidInput(
+                f"{match.group(0)!r} is not a date",
+                rule="milestone_date",
+                params={"value": match.group(0)},
+            ) from None
         words = (item[: match.start()] + " " + item[match.end() :]).strip(" ：:,，、-—")
         found.append({"date": day, "text": words.strip()})
     if not found:
-        raise InvalidInput("no milestone given")
+        raise InvalidInput("no milestone given", rule="milestone_missing", params={})
     return sorted(found, key=lambda m: m["date"])
 
 
