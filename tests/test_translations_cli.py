@@ -52,3 +52,16 @@ def test_an_options_help_follows_the_language():
     assert "登录名，例如 林志伟 或 linzw" in chinese and "初始密码" in chinese
     english = _help("--lang", "en", "users", "add")
     assert "the sign-in name, e.g. 林志伟 or linzw" in english
+
+
+def test_a_tallys_and_a_ranks_table_speak_the_commands_language(db):
+    command = ["tally", "--by", "township", "--kind", "land"]
+    chinese = runner.invoke(app, ["--lang", "zh_CN", *command])
+    assert chinese.exit_code == 0, chinese.output
+    assert "按乡镇(街道)统计的已核验面积" in chinese.stdout and "计入：受援乡镇" in chinese.stdout
+    assert "已核验（亩）" in chinese.stdout and "交地" in chinese.stdout
+    english = runner.invoke(app, ["--lang", "en", *command])
+    assert "verified mu" in english.stdout and "credit: host township" in english.stdout
+    rank = ["rank", "--level", "township", "--district", "晋安区", "--period", "2017Q2"]
+    assert "名次" in runner.invoke(app, ["--lang", "zh_CN", *rank]).stdout
+    assert "rank" in runner.invoke(app, ["--lang", "en", *rank]).stdout

@@ -167,3 +167,10 @@ def _summary(text: str) -> str:
     first = text.strip().splitlines()[0] if text.strip() else ""
     first = first.split("。")[0]
     return first.split("：")[0] if len(first) > 40 else first
+
+
+def words(text: str, **figures) -> str:
+    """A text the command prints (a table's title or heading, marked N_ where it is
+    written) in the command's language, with its figures."""
+    said = text if english() else _(text)
+    return said % figures if figures else said

@@ -8,10 +8,13 @@ from rich.table import Table
 
 from geo_service.catalogs import N_
 from geo_service.cli.common import ListFormat, _fail, _text, app, lazy, session_scope
+from geo_service.cli.language import words
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_period
 
 rankings = lazy("geo_service.campaign.rankings")
+# The components' headings (rankings.COMPONENTS), for the catalogs.
+_COMPONENTS = (N_("land"), N_("demolition"), N_("relocation"), N_("milestones"))
 
 
 @app.command("rank")
@@ -78,9 +81,9 @@ def rank_command(
         f"change since {result['previous_period']})",
         caption=f"ties: {result['tie_rule']}",
     )
-    numbers = ("rank", "change", "score", *rankings.COMPONENTS)
-    for name in ("rank", "change", "unit", "score", *rankings.COMPONENTS):
-        table.add_column(name, justify="right" if name in numbers else "left")
+    numbers = (N_("rank"), N_("change"), N_("score"), *rankings.COMPONENTS)
+    for name in (N_("rank"), N_("change"), N_("unit"), N_("score"), *rankings.COMPONENTS):
+        table.add_column(words(name), justify="right" if name in numbers else "left")
     for row in result["rows"]:
         table.add_row(
             "—" if row["rank"] is None else f"{row['rank']}{'=' if row['tied'] else ''}",

@@ -26,6 +26,7 @@ from geo_service.cli.common import (
     lazy,
     session_scope,
 )
+from geo_service.cli.language import words
 from geo_service.cli.relocation import tally_table as relocation_table
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_period
@@ -208,11 +209,14 @@ def _nothing_recorded(kind, year: int | None, day) -> str:
 # What each credit rule shows: the table says which, and progress only where it means
 # something (a helper's credit is not progress toward the helper's own target).
 CREDIT_TITLES = {
-    "host": "credit: host township (each parcel counts for the township it lies in)",
-    "helpers": "credit: helpers (each township credited with the parcels it helped other "
-    "townships deliver; not progress toward its own target)",
-    "all": "credit: host and helpers (a supported parcel counts in full for each; rows do "
-    "not add up)",
+    "host": N_("credit: host township (each parcel counts for the township it lies in)"),
+    "helpers": N_(
+        "credit: helpers (each township credited with the parcels it helped other "
+        "townships deliver; not progress toward its own target)"
+    ),
+    "all": N_(
+        "credit: host and helpers (a supported parcel counts in full for each; rows do not add up)"
+    ),
 }
 
 
@@ -231,19 +235,21 @@ def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> 
 
 def _table(records: list[dict], by: str, credit: str = "host") -> str:
     named = records[0].get("campaign") if records else None
-    title = f"Verified area by {by}; {CREDIT_TITLES[credit]}"
+    title = words(
+        N_("Verified area by %(by)s; %(credit)s"), by=words(by), credit=words(CREDIT_TITLES[credit])
+    )
     table = Table(title=f"{named}: {title}" if named else title)
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
     if by == "city":
         columns = ["city"]
-    numbers = ["verified parcels", "planned mu", "delivered mu", "verified m²", "verified mu",
-               "target m²", "target mu", "progress"]  # fmt: skip
-    for name in [*columns, "kind", *numbers]:
-        table.add_column(name, justify="right" if name in numbers else "left")
+    numbers = [N_("verified parcels"), N_("planned mu"), N_("delivered mu"), N_("verified m²"),
+               N_("verified mu"), N_("target m²"), N_("target mu"), N_("progress")]  # fmt: skip
+    for name in [*columns, N_("kind"), *numbers]:
+        table.add_column(words(name), justify="right" if name in numbers else "left")
     for r in records:
         table.add_row(
             *[str(r[c] or "") for c in columns],
-            r["kind"],
+            words(r["kind"]),
             str(r["verified_parcels"]),
             f"{r['planned_mu']:,.1f}",
             f"{r['delivered_mu']:,.1f}",
@@ -278,12 +284,12 @@ def support_command(
     if fmt is ListFormat.json:
         typer.echo(json.dumps([x.as_dict() for x in links], ensure_ascii=False, indent=2))
         return
-    table = Table(title="Cross-township support (host ← helper)")
-    numbers = ("parcels", "verified parcels", "verified m²", "verified mu")
-    for name in ("district", "host", "helper", "kind", *numbers):
-        table.add_column(name, justify="right" if name in numbers else "left")
+    table = Table(title=words(N_("Cross-township support (host ← helper)")))
+    numbers = (N_("parcels"), N_("verified parcels"), N_("verified m²"), N_("verified mu"))
+    for name in (N_("district"), N_("host"), N_("helper"), N_("kind"), *numbers):
+        table.add_column(words(name), justify="right" if name in numbers else "left")
     for x in links:
-        table.add_row(x.district, x.host, x.helper, x.kind, str(x.parcels),
+        table.add_row(x.district, x.host, x.helper, words(x.kind), str(x.parcels),
                       str(x.verified_parcels), f"{x.verified_m2:,.0f}",
                       f"{x.verified_mu:,.1f}")  # fmt: skip
     sys.stdout.write(_text(table))

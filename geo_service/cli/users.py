@@ -20,6 +20,7 @@ from geo_service.cli.common import (
     lazy,
     session_scope,
 )
+from geo_service.cli.language import words
 from geo_service.errors import GeoServiceError
 
 accounts = lazy("geo_service.accounts.users")
@@ -97,13 +98,14 @@ def users_list(fmt: ListFormat = typer.Option(ListFormat.table, "--format")) -> 
     if fmt is ListFormat.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title="Users")
-    for column in ("username", "name", "role", "group", "district", "townships", "active"):
-        table.add_column(column)
+    table = Table(title=words(N_("Users")))
+    for column in (N_("username"), N_("name"), N_("role"), N_("group"), N_("district"),
+                   N_("townships"), N_("active")):  # fmt: skip
+        table.add_column(words(column))
     for r in rows:
         table.add_row(
             r["username"], r["display_name"], r["role"], r["group"] or "", r["district"] or "",
-            "、".join(r["townships"]), "yes" if r["active"] else "no",
+            "、".join(r["townships"]), words(N_("yes") if r["active"] else N_("no")),
         )  # fmt: skip
     sys.stdout.write(_text(table))
 
@@ -237,9 +239,10 @@ def audit_command(
     if fmt is ListFormat.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title="Audit log (newest first)")
-    for column in ("id", "at (UTC)", "user", "action", "target", "outcome", "from", "details"):
-        table.add_column(column)
+    table = Table(title=words(N_("Audit log (newest first)")))
+    for column in (N_("id"), N_("at (UTC)"), N_("user"), N_("action"), N_("target"),
+                   N_("outcome"), N_("from"), N_("details")):  # fmt: skip
+        table.add_column(words(column))
     for r in rows:
         details = json.dumps(r["details"], ensure_ascii=False)
         table.add_row(str(r["id"]), r["at"][:19], r["username"] or "", r["action"],

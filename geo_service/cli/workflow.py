@@ -22,6 +22,7 @@ from geo_service.cli.common import (
     lazy,
     session_scope,
 )
+from geo_service.cli.language import words
 from geo_service.errors import GeoServiceError
 from geo_service.periods import CHINA, parse_field_day
 
@@ -214,10 +215,10 @@ def _history_table(parcel: dict, versions: list[dict]) -> str:
     from datetime import datetime
 
     title = f"{parcel['code']} ({parcel['township']}, {parcel['kind']}, id {parcel['id']})"
-    table = Table(title=f"History of {title}")
-    for name in ["v", "from (CST)", "change", "status", "area m²", "geometry", "who", "upload",
-                 "note", "verified"]:  # fmt: skip
-        table.add_column(name, justify="right" if name in ("v", "area m²") else "left")
+    table = Table(title=words(N_("History of %(parcel)s"), parcel=title))
+    for name in [N_("v"), N_("from (CST)"), N_("change"), N_("status"), N_("area m²"),
+                 N_("geometry"), N_("who"), N_("upload"), N_("note"), N_("verified")]:  # fmt: skip
+        table.add_column(words(name), justify="right" if name in ("v", "area m²") else "left")
     for v in versions:
         when = datetime.fromisoformat(v["valid_from"]).astimezone(tallies.CAMPAIGN_TZ)
         before, area = v["status_before"], f"{v['area_m2']:,.1f}"
