@@ -55,7 +55,10 @@ def test_an_options_help_follows_the_language():
 
 
 def test_a_tallys_and_a_ranks_table_speak_the_commands_language(db):
-    command = ["tally", "--by", "township", "--kind", "land"]
+    target = ["targets", "set", "--district", "晋安区", "--township", "寿山乡", "--kind", "land",
+              "--year", "2017", "--mu", "10"]  # fmt: skip
+    assert runner.invoke(app, target).exit_code == 0
+    command = ["tally", "--by", "township", "--kind", "land", "--year", "2017"]
     chinese = runner.invoke(app, ["--lang", "zh_CN", *command])
     assert chinese.exit_code == 0, chinese.output
     assert "按乡镇(街道)统计的已核验面积" in chinese.stdout and "计入：受援乡镇" in chinese.stdout
@@ -63,5 +66,6 @@ def test_a_tallys_and_a_ranks_table_speak_the_commands_language(db):
     english = runner.invoke(app, ["--lang", "en", *command])
     assert "verified mu" in english.stdout and "credit: host township" in english.stdout
     rank = ["rank", "--level", "township", "--district", "晋安区", "--period", "2017Q2"]
-    assert "名次" in runner.invoke(app, ["--lang", "zh_CN", *rank]).stdout
+    ranked = runner.invoke(app, ["--lang", "zh_CN", *rank])
+    assert ranked.exit_code == 0 and "名次" in ranked.stdout, ranked.output
     assert "rank" in runner.invoke(app, ["--lang", "en", *rank]).stdout

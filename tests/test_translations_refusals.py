@@ -309,8 +309,8 @@ def test_a_refusal_is_said_in_the_commands_and_the_apis_language(db):
     assert "error: no campaign named '没有的战役'" in en.stderr
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         path = "/ogc/collections/parcels/items?bbox=1,2,3"
-        chinese = client.get(path, headers={"Accept-Language": "zh-CN"})
-        english = client.get(path, headers={"Accept-Language": "en"})
+        chinese = client.get(path, headers={**auth("land_xd"), "Accept-Language": "zh-CN"})
+        english = client.get(path, headers={**auth("land_xd"), "Accept-Language": "en"})
     assert chinese.status_code == english.status_code == 400
     assert "bbox 须为四个数" in chinese.json()["said"]
     assert "bbox must be four numbers" in english.json()["said"]
