@@ -47,7 +47,9 @@ def tallies_router() -> APIRouter:
         quarter (or the `period` given, 2017Q2 or 2017-05) against the same days a year
         earlier, each row the period's own figures."""
         if period is not None and compare != tallies.LAST_YEAR:
-            raise InvalidInput("period: only with compare=last_year")
+            raise InvalidInput(
+                "period: only with compare=last_year", rule="period_alone", params={}
+            )
         if compare:
             rows = tallies.compared(
                 session, compare, by=by, kind=kind, campaign=campaign, year=year,

@@ -653,6 +653,17 @@ REFUSALS = {
     "milestone_no_date": N_("no date in milestone %(value)s (write e.g. 2017-03-31 完成征迁)"),
     "milestone_date": N_("%(value)s is not a date"),
     "milestone_missing": N_("no milestone given"),
+    # the API's and the maps' own (api/, maps/)
+    "token": N_("the sign-in is unknown, expired or revoked: sign in again"),
+    "csrf": N_("this request did not come from a page of this service"),
+    "sign_in_first": N_("sign in first"),
+    "city_view": N_("%(name)s is the city: this view is for one district"),
+    "collection": N_("no collection %(id)s; there are: %(choices)s"),
+    "parameters_unknown": N_("unknown parameter(s) for %(id)s: %(names)s"),
+    "ogc_feature": N_("no %(collection)s feature %(id)s"),
+    "project_no_district": N_("%(user)s may not see project %(code)s (it has no district)"),
+    "tile": N_("no tile %(tile)s"),
+    "tap_nothing": N_("no parcel at %(lon)s, %(lat)s on this map"),
     # relocation households and flats (relocation/households.py)
     "flat": N_("no flat %(flat)s in %(project)s: import the flat list first"),
     "household": N_("no household %(ref)s: import the household roster first"),
