@@ -314,3 +314,24 @@ def test_a_refusal_is_said_in_the_commands_and_the_apis_language(db):
     assert chinese.status_code == english.status_code == 400
     assert "bbox 须为四个数" in chinese.json()["said"]
     assert "bbox must be four numbers" in english.json()["said"]
+
+
+def test_a_project_lists_row_problems_are_said_in_both_languages(session, tmp_path):
+    listed = tmp_path / "list.csv"
+    listed.write_text(
+        "项目编号,项目名称,类别,所属区县,时间节点\n"
+        "P-01,,征迁交地,晋安区,2017-03-31 完成调查\n"
+        "P-01,项目二,民生,晋安区,六月底交地\n",
+        encoding="utf-8",
+    )
+    refused = _refused(lambda: import_projects(session, listed))
+    assert refused.rule == "project_list_problems"
+    zh, en = _said(refused)
+    assert zh.startswith("list.csv：4 个问题，未导入任何内容"), zh
+    assert "第 2 行，项目名称 列：缺少 项目名称 (name)" in zh
+    assert "第 3 行，时间节点 列：时间节点 六月底交地 中没有日期" in zh
+    assert "第 3 行，项目编号 列：项目 P-01 重复列出（首次在第 2 行）" in zh
+    assert "民生" in zh and "类别须为" not in en
+    assert en.startswith("list.csv: 4 problem(s), nothing imported:")
+    assert "row 3, column 项目编号: project P-01 is listed again (first at row 2)" in en
+    assert count_rows("projects") == 0

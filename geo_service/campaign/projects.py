@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo_service import texts
 from geo_service.campaign.categories import CATEGORIES
-from geo_service.errors import InvalidInput, NotFound
+from geo_service.errors import GeoServiceError, InvalidInput, NotFound
 from geo_service.models import Project
 from geo_service.units import find_district, find_township
 
@@ -80,7 +80,8 @@ class _Sheet:
     fields: list[str | None]  # the field each column gives, None for columns not used
     rows: list[tuple[int, list]]  # (row number in the file, cells)
     letters: bool = False  # name columns by spreadsheet letter too
-    errors: list[str] = field(default_factory=list)
+    # Each problem: where (row, column), the English message, and its rule and figures.
+    errors: list[dict] = field(default_factory=list)
 
     def column(self, name: str) -> int | None:
         return self.fields.index(name) if name in self.fields else None
@@ -92,6 +93,15 @@ class _Sheet:
         if self.letters:
             label += f" ({_letter(column)})"
         return f"{self.name} row {row}, column {label}"
+
+    def refuse(self, row: int, column: int | None, exc: GeoServiceError) -> None:
+        """A row's problem, kept with its rule and figures for the caller's language."""
+        label = None if column is None else self.headers[column]
+        if label is not None and self.letters:
+            label += f" ({_letter(column)})"
+        message = f"{self.where(row, column)}: {exc}"
+        self.errors.append({"row": row, "column": label, "rule": exc.rule,
+                            "params": exc.params, "message": message})  # fmt: skip
 
 
 def import_projects(session: Session, path: Path, sheet: str | None = None) -> dict[str, int]:
@@ -226,10 +236,11 @@ def _store(session: Session, sheet: _Sheet) -> dict[str, int]:
         values = _values(sheet, number, cells, districts, session)
         code = values.get("code")
         if code and code in first_row:
-            sheet.errors.append(
-                f"{sheet.where(number, sheet.column('code'))}: project {code} is listed again "
-                f"(first at row {first_row[code]})"
-            )
+            again = InvalidInput(
+                f"project {code} is listed again (first at row {first_row[code]})",
+                rule="project_listed_again", params={"code": code, "first": first_row[code]},
+            )  # fmt: skip
+            sheet.refuse(number, sheet.column("code"), again)
         elif code:
             first_row[code] = number
         parsed.append(values)
@@ -238,9 +249,12 @@ def _store(session: Session, sheet: _Sheet) -> dict[str, int]:
         more = len(sheet.errors) - len(shown)
         raise InvalidInput(
             f"{sheet.name}: {len(sheet.errors)} problem(s), nothing imported:\n  "
-            + "\n  ".join(shown)
-            + (f"\n  … and {more} more" if more else "")
-        )
+            + "\n  ".join(p["message"] for p in shown)
+            + (f"\n  … and {more} more" if more else ""),
+            rule="project_list_problems",
+            params={"file": sheet.name, "count": len(sheet.errors), "problems": shown,
+                    "more": more},
+        )  # fmt: skip
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for values in parsed:
         project = session.scalar(select(Project).where(Project.code == values["code"]))
@@ -282,7 +296,6 @@ def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -
         cell = cells[i] if i < len(cells) else None
         if not _present(cell):
             continue
-        where = sheet.where(number, i)
         try:
             if name == "district":
                 values["district"] = _district(session, districts, _text(cell))
@@ -299,16 +312,19 @@ def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -
             else:
                 values[name] = _text(cell)
         except InvalidInput as exc:
-            sheet.errors.append(f"{where}: {exc}")
+            sheet.refuse(number, i, exc)
     for name in ("code", "name"):
         if not values.get(name):
-            column = sheet.column(name)
-            sheet.errors.append(f"{sheet.where(number, column)}: {name} is required")
+            header = f"{HEADERS[name][1]} ({name})"
+            required = InvalidInput(
+                f"{name} is required", rule="project_field_required", params={"field": header}
+            )
+            sheet.refuse(number, sheet.column(name), required)
     if "townships" in values:
         try:
             values["townships"] = _townships(session, values["townships"], values.get("district"))
         except (NotFound, InvalidInput) as exc:
-            sheet.errors.append(f"{sheet.where(number, sheet.column('townships'))}: {exc}")
+            sheet.refuse(number, sheet.column("townships"), exc)
     if from_deadline and "milestones" not in values:
         values["milestones"] = from_deadline
     if "milestones" in values and "deadline" not in values:
@@ -360,8 +376,8 @@ def _district(session, cache: dict, name: str):
         except (NotFound, InvalidInput) as exc:
             cache[name] = exc
     found = cache[name]
-    if isinstance(found, Exception):
-        raise InvalidInput(str(found))
+    if isinstance(found, GeoServiceError):
+        raise InvalidInput(str(found), rule=found.rule, params=found.params)
     return found
 
 

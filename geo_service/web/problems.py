@@ -653,6 +653,11 @@ REFUSALS = {
     "milestone_no_date": N_("no date in milestone %(value)s (write e.g. 2017-03-31 完成征迁)"),
     "milestone_date": N_("%(value)s is not a date"),
     "milestone_missing": N_("no milestone given"),
+    "project_field_required": N_("%(field)s is required"),
+    "project_listed_again": N_("project %(code)s is listed again (first at row %(first)s)"),
+    "project_list_problems": N_(
+        "%(file)s: %(count)s problem(s), nothing imported:\n  %(problems)s"
+    ),
     # the API's and the maps' own (api/, maps/)
     "token": N_("the sign-in is unknown, expired or revoked: sign in again"),
     "csrf": N_("this request did not come from a page of this service"),
@@ -759,6 +764,31 @@ def _named_words(said: dict, _) -> dict:
     return said
 
 
+_ROW = N_("row %(row)s: %(detail)s")
+_ROW_COLUMN = N_("row %(row)s, column %(column)s: %(detail)s")
+_MORE = N_("… and %(more)s more")
+
+
+def _row_problems(problems: list, more, _) -> str:
+    """A refused list's problems (a project list's rows), one a line: each by its rule where
+    it has words, else the domain's message (which names the file, row and column)."""
+    lines = []
+    for problem in problems:
+        wording, params = REFUSALS.get(problem.get("rule")), problem.get("params")
+        line = problem.get("message", "")
+        if wording is not None and params is not None:
+            try:
+                detail = _(wording) % _named_words(dict(params), _)
+                where = _ROW_COLUMN if problem.get("column") else _ROW
+                line = _(where) % {**problem, "detail": detail}
+            except (KeyError, TypeError, ValueError):
+                pass
+        lines.append(line)
+    if more:
+        lines.append(_(_MORE) % {"more": more})
+    return "\n  ".join(lines)
+
+
 def refusal_detail(exc: GeoServiceError, _=str) -> str:
     """The refusal's detail in the page's language where its rule has wording, else the
     domain's own message."""
@@ -771,6 +801,8 @@ def refusal_detail(exc: GeoServiceError, _=str) -> str:
                 f"{town} {_(_KIND_WORDS.get(kind, kind))} #{number}"
                 for town, kind, number in said["places"]
             )
+        if isinstance(said.get("problems"), list):
+            said["problems"] = _row_problems(said["problems"], said.get("more"), _)
         if "allowed" in said:
             said["allowed"] = ", ".join(_(STATUS_LABELS.get(s, s)) for s in said["allowed"]) or "—"
         try:
