@@ -23,6 +23,7 @@ from geo_service.cli.common import (
     lazy,
     session_scope,
 )
+from geo_service.cli.language import words
 from geo_service.errors import GeoServiceError
 
 actions = lazy("geo_service.actions")
@@ -99,30 +100,41 @@ def projects_list(
         _json(found)
         return
     sys.stdout.write(_counts_table(found["counts"]))
-    table = Table(title=f"{found['campaign']}: projects as of {found['as_of']}")
-    for name in ("code", "name", "category", "district", "milestones", "overdue", "problems",
-                 "verified / planned"):  # fmt: skip
-        table.add_column(name)
+    title = words(N_("%(campaign)s: projects as of %(day)s"), campaign=found["campaign"],
+                  day=found["as_of"])  # fmt: skip
+    table = Table(title=title)
+    for name in (N_("code"), N_("name"), N_("category"), N_("district"), N_("milestones"),
+                 N_("overdue"), N_("problems"), N_("verified / planned")):  # fmt: skip
+        table.add_column(words(name))
     for p in found["projects"]:
         table.add_row(
             p["code"],
             p["name"],
             p["category"] or "",
             p["district"] or "",
-            f"{p['milestones_done']} done, {p['milestones_due']} due, "
-            f"{p['milestones_overdue']} overdue",
-            f"{p['most_overdue_days']} d" if p["most_overdue_days"] else "",
-            f"{p['open_problems']} open ({p['overdue_problems']} overdue)",
+            words(
+                N_("%(done)s done, %(due)s due, %(overdue)s overdue"),
+                done=p["milestones_done"],
+                due=p["milestones_due"],
+                overdue=p["milestones_overdue"],
+            ),
+            words(N_("%(days)s d"), days=p["most_overdue_days"]) if p["most_overdue_days"] else "",
+            words(
+                N_("%(open)s open (%(overdue)s overdue)"),
+                open=p["open_problems"],
+                overdue=p["overdue_problems"],
+            ),
             _parcels_text(p["parcels"]),
         )
     sys.stdout.write(_text(table))
 
 
 def _counts_table(counts: dict) -> str:
-    table = Table(title=f"{counts['total']} project(s) by category and district")
+    table = Table(title=words(N_("%(count)s project(s) by category and district"),
+                              count=counts["total"]))  # fmt: skip
     categories = list(counts["by_category"])
-    for name in ("district", *categories, "total"):
-        table.add_column(name, justify="left" if name == "district" else "right")
+    for name in (N_("district"), *categories, N_("total")):
+        table.add_column(words(name), justify="left" if name == "district" else "right")
     for district, row in counts["by_district"].items():
         table.add_row(district, *(str(row.get(c, 0)) for c in categories), str(row["total"]))
     table.add_row("合计", *(str(counts["by_category"][c]) for c in categories),
@@ -285,7 +297,9 @@ def projects_problems(
         _json(rows)
         return
     columns = list(rows[0]) if rows else ["id"]
-    table = Table(title="Problem history" if history is not None else "Problem files")
+    table = Table(
+        title=words(N_("Problem history") if history is not None else N_("Problem files"))
+    )
     for name in columns:
         table.add_column(name)
     for row in rows:
