@@ -2,6 +2,7 @@
 unless asked, English with --lang en; every command's own help and its options'."""
 
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -69,3 +70,16 @@ def test_a_tallys_and_a_ranks_table_speak_the_commands_language(db):
     ranked = runner.invoke(app, ["--lang", "zh_CN", *rank])
     assert ranked.exit_code == 0 and "名次" in ranked.stdout, ranked.output
     assert "rank" in runner.invoke(app, ["--lang", "en", *rank]).stdout
+
+
+def test_the_project_registers_tables_speak_the_commands_language(db):
+    demo = Path(__file__).resolve().parent.parent / "geo_service/data/parcels/demo_projects.csv"
+    listed = runner.invoke(app, ["projects", "import", str(demo)])
+    assert listed.exit_code == 0, listed.output
+    command = ["projects", "list", "--as-of", "2017-06-30"]
+    chinese = runner.invoke(app, ["--lang", "zh_CN", *command])
+    assert chinese.exit_code == 0, chinese.output
+    assert "截至 2017-06-30 的项目" in chinese.stdout and "按类别和区县统计的" in chinese.stdout
+    assert "已完成" in chinese.stdout and "逾期" in chinese.stdout
+    english = runner.invoke(app, ["--lang", "en", *command])
+    assert "projects as of 2017-06-30" in english.stdout and " done, " in english.stdout
