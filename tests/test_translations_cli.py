@@ -83,3 +83,13 @@ def test_the_project_registers_tables_speak_the_commands_language(db):
     assert "已完成" in chinese.stdout and "逾期" in chinese.stdout
     english = runner.invoke(app, ["--lang", "en", *command])
     assert "projects as of 2017-06-30" in english.stdout and " done, " in english.stdout
+
+
+def test_the_relocation_tally_speaks_the_commands_language(db):
+    command = ["tally", "--kind", "relocation", "--by", "township"]
+    chinese = runner.invoke(app, ["--lang", "zh_CN", *command])
+    assert chinese.exit_code == 0, chinese.output
+    assert "按乡镇(街道)统计的回迁" in chinese.stdout and "户数·已交房" in chinese.stdout
+    english = runner.invoke(app, ["--lang", "en", *command])
+    assert "Relocation (回迁) by township" in english.stdout
+    assert "households handed over" in english.stdout

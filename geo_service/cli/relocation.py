@@ -28,7 +28,7 @@ from geo_service.cli.common import (
     refused,
     session_scope,
 )
-from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, OUTCOMES, _
+from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, OUTCOMES, _, words
 from geo_service.errors import GeoServiceError, UploadRefused
 
 permissions = lazy("geo_service.accounts.permissions")
@@ -360,22 +360,22 @@ def overdue_command(
     if fmt is not Format.table:
         sys.stdout.write(_dump(records, fmt))
         return
-    table = Table(title=f"两逾 ({len(records)} case(s))")
+    table = Table(title=words(N_("两逾 (%(count)s case(s))"), count=len(records)))
     columns = (
-        "label",
-        "household",
-        "head_name",
-        "township",
-        "project",
-        "due",
-        "days_overdue",
-        "allowance_paid",
-        "responsible_unit",
-        "responsible_person",
-        "deadline",
+        N_("label"),
+        N_("household"),
+        N_("head_name"),
+        N_("township"),
+        N_("project"),
+        N_("due"),
+        N_("days_overdue"),
+        N_("allowance_paid"),
+        N_("responsible_unit"),
+        N_("responsible_person"),
+        N_("deadline"),
     )
     for name in columns:
-        table.add_column(name)
+        table.add_column(words(name))
     for r in records:
         table.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
     sys.stdout.write(_text(table, width=200))
@@ -405,18 +405,18 @@ def clearance_command(
     if fmt is Format.csv:
         sys.stdout.write(_dump(flat, fmt))
         return
-    table = Table(title="清零: open 两逾 cases")
+    table = Table(title=words(N_("清零: open 两逾 cases")))
     columns = (
-        "district",
-        "open_at_start",
-        "cleared",
-        "opened",
-        "open_now",
-        "open_handover_now",
-        "open_title_now",
+        N_("district"),
+        N_("open_at_start"),
+        N_("cleared"),
+        N_("opened"),
+        N_("open_now"),
+        N_("open_handover_now"),
+        N_("open_title_now"),
     )
     for name in columns:
-        table.add_column(name)
+        table.add_column(words(name))
     for r in flat:
         table.add_row(*[str(r[c]) for c in columns])
     sys.stdout.write(_text(table))
@@ -433,21 +433,31 @@ def _dump(records: list[dict], fmt: Format) -> str:
     return buffer.getvalue()
 
 
+# The relocation tally's headings: planned, handed over, certified and target of each count.
+_STAGE_HEADINGS = {
+    "households": (N_("households planned"), N_("households handed over"),
+                   N_("households certified"), N_("households target")),
+    "flats": (N_("flats planned"), N_("flats handed over"), N_("flats certified"),
+              N_("flats target")),
+    "m2": (N_("m² planned"), N_("m² handed over"), N_("m² certified"), N_("m² target")),
+}  # fmt: skip
+
+
 def tally_table(records: list[dict], by: str) -> str:
     """The relocation tally as a table (`geo-service tally --kind relocation`)."""
-    table = Table(title=f"Relocation (回迁) by {by}")
+    table = Table(title=words(N_("Relocation (回迁) by %(by)s"), by=words(by)))
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
-    numbers = [("households", "households"), ("flats", "flats"), ("m2", "m²")]
+    numbers = ["households", "flats", "m2"]
     for name in columns:
-        table.add_column(name)
-    for _key, label in numbers:
-        for stage in ("planned", "handed over", "certified", "target"):
-            table.add_column(f"{label} {stage}", justify="right")
-    table.add_column("signed off", justify="right")  # households, by 回迁核验组
-    table.add_column("progress", justify="right")
+        table.add_column(words(name))
+    for key in numbers:
+        for heading in _STAGE_HEADINGS[key]:
+            table.add_column(words(heading), justify="right")
+    table.add_column(words(N_("signed off")), justify="right")  # households, by 回迁核验组
+    table.add_column(words(N_("progress")), justify="right")
     for r in records:
         cells = [str(r[c] or "") for c in columns]
-        for key, _label in numbers:
+        for key in numbers:
             for stage in ("planned", "handed_over", "certified"):
                 cells.append(_number(r[f"{key}_{stage}"]))
             cells.append("—" if r[f"target_{key}"] is None else _number(r[f"target_{key}"]))
