@@ -367,7 +367,7 @@ def overdue_command(
         N_("head_name"),
         N_("township"),
         N_("project"),
-        N_("due"),
+        "due",
         N_("days_overdue"),
         N_("allowance_paid"),
         N_("responsible_unit"),
@@ -375,7 +375,8 @@ def overdue_command(
         N_("deadline"),
     )
     for name in columns:
-        table.add_column(words(name))
+        # "due" is also a milestone's state (未到期): the column is the day it was due.
+        table.add_column(words(N_("due day") if name == "due" else name))
     for r in records:
         table.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
     sys.stdout.write(_text(table, width=200))
