@@ -218,13 +218,25 @@ def tally_export(
     last_year (this quarter, or `period`, against the same days a year earlier: the rows
     are then the period's own figures), as `tallies.compared` gives them."""
     if by not in EXPORT_GROUPINGS:
-        raise InvalidInput(f"--by must be one of {', '.join(EXPORT_GROUPINGS)}")
+        raise InvalidInput(
+            f"--by must be one of {', '.join(EXPORT_GROUPINGS)}",
+            rule="grouping", params={"choices": ", ".join(EXPORT_GROUPINGS), "value": by},
+        )  # fmt: skip
     if kind is not None and kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+        raise InvalidInput(
+            f"kind must be one of {', '.join(KINDS)}",
+            rule="choice", params={"option": "kind", "choices": ", ".join(KINDS), "value": kind},
+        )  # fmt: skip
     if as_of is not None and year is not None and as_of.year != year:
-        raise InvalidInput(f"--as-of {as_of} is not in {year}: an export is for one year")
+        raise InvalidInput(
+            f"--as-of {as_of} is not in {year}: an export is for one year",
+            rule="as_of_year", params={"day": str(as_of), "year": year},
+        )  # fmt: skip
     if compare and by in ("quarter", "month"):
-        raise InvalidInput(f"--compare: group by district, township or project, not by {by}")
+        raise InvalidInput(
+            f"--compare: group by district, township or project, not by {by}",
+            rule="compare_grouping", params={"value": by},
+        )  # fmt: skip
     tallies.check_period_compared(compare, period)
     chosen, _ = tallies.campaign_and_day(session, campaign, year, as_of)
     year = chosen.year
@@ -476,7 +488,10 @@ def _csv_value(value, col: Column):
 
 def _check_lang(lang: str) -> None:
     if lang not in LANGS:
-        raise InvalidInput(f"--lang must be zh or en, not {lang!r}")
+        raise InvalidInput(
+            f"--lang must be zh or en, not {lang!r}",
+            rule="choice", params={"option": "lang", "choices": "zh, en", "value": lang},
+        )  # fmt: skip
 
 
 _RELOCATION_SHEET = N_("relocation")
@@ -856,7 +871,10 @@ def parse_crs(value: str | int | None) -> int:
         return 4326
     if not text.isdigit() or int(text) not in EXPORT_CRS:
         offered = ", ".join(f"EPSG:{c}" for c in EXPORT_CRS)
-        raise InvalidInput(f"--crs must be one of {offered}, not {value!r}")
+        raise InvalidInput(
+            f"--crs must be one of {offered}, not {value!r}",
+            rule="choice", params={"option": "crs", "choices": offered, "value": value},
+        )  # fmt: skip
     return int(text)
 
 
@@ -870,9 +888,16 @@ def parcel_frame(
 ):
     """The parcels as they stood at the end of `as_of` (now when None), in EPSG:4490."""
     if kind is not None and kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+        raise InvalidInput(
+            f"kind must be one of {', '.join(KINDS)}",
+            rule="choice", params={"option": "kind", "choices": ", ".join(KINDS), "value": kind},
+        )  # fmt: skip
     if status is not None and status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+        raise InvalidInput(
+            f"status must be one of {', '.join(STATUSES)}",
+            rule="choice",
+            params={"option": "status", "choices": ", ".join(STATUSES), "value": status},
+        )
     if district:
         find_district(session, district)
     params = {
@@ -900,9 +925,16 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8", phot
     .shp, .shx, .dbf, .prj and .cpg; `photos` (layer_photos) go into a GeoPackage's
     parcel_photos table or a KMZ's images/. Returns the path written."""
     if fmt not in PARCEL_FORMATS:
-        raise InvalidInput(f"--format must be one of {', '.join(PARCEL_FORMATS)}")
+        raise InvalidInput(
+            f"--format must be one of {', '.join(PARCEL_FORMATS)}",
+            rule="choice",
+            params={"option": "format", "choices": ", ".join(PARCEL_FORMATS), "value": fmt},
+        )
     if fmt in LONLAT_ONLY and crs not in (4326, 4490):
-        raise InvalidInput(f"{fmt} is lon/lat (WGS84) by definition: leave out --crs")
+        raise InvalidInput(
+            f"{fmt} is lon/lat (WGS84) by definition: leave out --crs",
+            rule="crs_lonlat_only", params={"format": fmt},
+        )  # fmt: skip
     _check_area_of_use(frame, crs)
     path = Path(path)
     path.unlink(missing_ok=True)
@@ -932,7 +964,11 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8", phot
     else:
         codepage = SHP_ENCODINGS.get(encoding.lower())
         if codepage is None:
-            raise InvalidInput(f"--encoding must be UTF-8 or GBK, not {encoding!r}")
+            raise InvalidInput(
+                f"--encoding must be UTF-8 or GBK, not {encoding!r}",
+                rule="choice",
+                params={"option": "encoding", "choices": "UTF-8, GBK", "value": encoding},
+            )
         with scratch.folder("export") as folder:
             shp = Path(folder) / "parcels.shp"
             pyogrio.write_dataframe(
@@ -956,8 +992,11 @@ def _check_area_of_use(frame, epsg: int) -> None:
         raise InvalidInput(
             f"the parcels (lon {west:.2f}..{east:.2f}) lie outside EPSG:{epsg}'s area "
             f"(lon {area.west}..{area.east}): choose the zone that holds them, e.g. "
-            "EPSG:4528 or EPSG:4549 for Fuzhou"
-        )
+            "EPSG:4528 or EPSG:4549 for Fuzhou",
+            rule="crs_export_area",
+            params={"west": f"{west:.2f}", "east": f"{east:.2f}", "crs": f"EPSG:{epsg}",
+                    "area_west": area.west, "area_east": area.east},
+        )  # fmt: skip
 
 
 def _write_kml(frame, path) -> None:

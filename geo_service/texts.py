@@ -38,12 +38,21 @@ def limit(kind: str) -> int | None:
 
 def problem(value: str, kind: str) -> str | None:
     """Why `value` may not be kept as a `kind` (NOTE, NAME or CODE); None when it may."""
+    found = _broken(value, kind)
+    return found and found[0]
+
+
+def _broken(value: str, kind: str) -> tuple[str, str, dict] | None:
+    """Why, as the English message, the rule and its figures (errors.TextRefused)."""
     most = limit(kind)
     if most is not None and len(value) > most:
-        return f"at most {most} characters, this one has {len(value)}"
+        figures = {"limit": most, "length": len(value)}
+        return f"at most {most} characters, this one has {len(value)}", "text_too_long", figures
     for char in value:
         if _refused(char, kind):
-            return f"holds the invisible or control character U+{ord(char):04X}; type it again"
+            shown = f"U+{ord(char):04X}"
+            why = f"holds the invisible or control character {shown}; type it again"
+            return why, "text_invisible", {"char": shown}
     return None
 
 
@@ -59,8 +68,9 @@ def _refused(char: str, kind: str) -> bool:
 
 def check(value: str | None, kind: str, field: str) -> str | None:
     """`value` as given, or TextRefused naming `field`."""
-    if value is not None and (why := problem(value, kind)):
-        raise TextRefused(f"{field}: {why}")
+    if value is not None and (found := _broken(value, kind)):
+        why, rule, figures = found
+        raise TextRefused(f"{field}: {why}", rule=rule, params={"field": field, **figures})
     return value
 
 

@@ -14,7 +14,9 @@ def find_district(session: Session, name: str) -> AdminUnit:
 def find_city(session: Session) -> AdminUnit:
     city = session.scalar(select(AdminUnit).where(AdminUnit.level == "city"))
     if city is None:
-        raise NotFound("no city on record; run geo-service db upgrade")
+        raise NotFound(
+            "no city on record; run geo-service db upgrade", rule="city_missing", params={}
+        )
     return city
 
 
@@ -49,7 +51,10 @@ def _find_one(session, name: str, level: str, parent: AdminUnit | None = None) -
             rule="unit", params={"name": name},
         )  # fmt: skip
     if len(found) > 1:
-        raise InvalidInput(f"{name!r} names several {level}s; write it as district/{name}")
+        raise InvalidInput(
+            f"{name!r} names several {level}s; write it as district/{name}",
+            rule="unit_several", params={"name": name},
+        )  # fmt: skip
     return found[0]
 
 

@@ -23,7 +23,7 @@ def _extracted() -> set[str]:
     method_map = [
         ("geo_service/web/**.py", "python"),
         ("geo_service/maps/**.py", "python"),
-        ("geo_service/cli/**.py", "python"),
+        ("geo_service/cli/**.py", "geo_service.cli.docstrings:extract"),
         ("geo_service/exports.py", "python"),
         ("geo_service/web/templates/**.html", "jinja2"),
     ]

@@ -292,3 +292,68 @@ def test_a_single_relocation_change_is_said_in_the_commands_language(db):
     project[project.index("-5")] = "24000"
     assert _cli("--lang", "zh_CN", *project).stdout.strip() == "AZ-9: 新建"
     assert _cli("--lang", "en", *project).stdout.strip() == "AZ-9: unchanged"
+
+
+def test_campaign_user_workflow_tally_and_text_refusals_are_said_in_both_languages(session):
+    from geo_service import texts
+    from geo_service.accounts import users
+    from geo_service.campaign import campaigns, tallies
+    from geo_service.parcels import workflow
+
+    for call in (
+        lambda: campaigns.create_campaign(session, name=" ", first_day=date(2017, 1, 1),
+                                          last_day=date(2017, 2, 1), actor="t"),
+        lambda: campaigns.create_campaign(session, name="秋季攻坚", first_day=date(2017, 3, 1),
+                                          last_day=date(2017, 2, 1), actor="t"),
+        lambda: campaigns.find_campaign(session, "没有的战役"),
+        lambda: users.find_user(session, "nobody"),
+        lambda: users.create_user(session, "a b", role="admin", password="x" * 20, by="t"),
+        lambda: users.create_user(session, "新人", role="chief", password="x" * 20, by="t"),
+        lambda: tallies.tally(session, by="street"),
+        lambda: tallies.tally(session, by="township", credit="everyone"),
+        lambda: workflow.find_parcel(session, "XD-001", kind="roads"),
+        lambda: texts.check("a\u202eb", "name", "name"),
+        lambda: texts.check("很长" * 200, "name", "name"),
+    ):  # fmt: skip
+        _chinese(_refused(call))
+    no_townships = dict(role="verifier", group="土地核验组", password="x" * 20, by="t")
+    several = _refused(lambda: users.create_user(session, "新人", **no_townships))
+    zh, en = _said(several)
+    assert several.rule == "user_townships" and "需要指定其工作的乡镇" in zh
+    assert en == "a verifier needs the townships they work in"
+
+
+def test_a_refusal_is_said_in_the_commands_and_the_apis_language(db):
+    zh = _cli("--lang", "zh_CN", "campaigns", "close", "没有的战役")
+    assert zh.exit_code == 2
+    assert "没有名为 没有的战役 的战役" in zh.stderr and "[campaign]" in zh.stderr
+    en = _cli("--lang", "en", "campaigns", "close", "没有的战役")
+    assert "error: no campaign named '没有的战役'" in en.stderr
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        path = "/ogc/collections/parcels/items?bbox=1,2,3"
+        chinese = client.get(path, headers={**auth("land_xd"), "Accept-Language": "zh-CN"})
+        english = client.get(path, headers={**auth("land_xd"), "Accept-Language": "en"})
+    assert chinese.status_code == english.status_code == 400
+    assert "bbox 须为四个数" in chinese.json()["said"]
+    assert "bbox must be four numbers" in english.json()["said"]
+
+
+def test_a_project_lists_row_problems_are_said_in_both_languages(session, tmp_path):
+    listed = tmp_path / "list.csv"
+    listed.write_text(
+        "项目编号,项目名称,类别,所属区县,时间节点\n"
+        "P-01,,征迁交地,晋安区,2017-03-31 完成调查\n"
+        "P-01,项目二,民生,晋安区,六月底交地\n",
+        encoding="utf-8",
+    )
+    refused = _refused(lambda: import_projects(session, listed))
+    assert refused.rule == "project_list_problems"
+    zh, en = _said(refused)
+    assert zh.startswith("list.csv：4 个问题，未导入任何内容"), zh
+    assert "第 2 行，项目名称 列：缺少 项目名称 (name)" in zh
+    assert "第 3 行，时间节点 列：时间节点 六月底交地 中没有日期" in zh
+    assert "第 3 行，项目编号 列：项目 P-01 重复列出（首次在第 2 行）" in zh
+    assert "民生" in zh and "类别须为" not in en
+    assert en.startswith("list.csv: 4 problem(s), nothing imported:")
+    assert "row 3, column 项目编号: project P-01 is listed again (first at row 2)" in en
+    assert count_rows("projects") == 0

@@ -87,9 +87,11 @@ def hash_password(password: str) -> str:
 
 def _check_password(password: str) -> None:
     if len(password or "") < get_settings().password_min_length:
+        least = get_settings().password_min_length
         raise InvalidInput(
-            f"a password needs at least {get_settings().password_min_length} characters"
-        )
+            f"a password needs at least {least} characters",
+            rule="password_short", params={"limit": least},
+        )  # fmt: skip
 
 
 def generate_password() -> str:
@@ -102,7 +104,7 @@ def generate_password() -> str:
 def find_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound(f"no user named {username!r}")
+        raise NotFound(f"no user named {username!r}", rule="user", params={"name": username})
     return user
 
 
@@ -131,7 +133,9 @@ def acting_user(session: Session, username: str, source: str | None = None) -> P
     """The named, active user (the CLI's --as)."""
     user = find_user(session, username)
     if not user.active:
-        raise Unauthorized(f"user {username!r} is disabled")
+        raise Unauthorized(
+            f"user {username!r} is disabled", rule="user_disabled", params={"name": username}
+        )
     return principal(session, user, source)
 
 
@@ -150,9 +154,13 @@ def create_user(
 ) -> User:
     username = (username or "").strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise InvalidInput("a user name is 1 to 64 characters without spaces")
+        raise InvalidInput(
+            "a user name is 1 to 64 characters without spaces", rule="user_name", params={}
+        )
     if session.scalar(select(User.id).where(User.username == username)):
-        raise InvalidInput(f"user {username!r} already exists")
+        raise InvalidInput(
+            f"user {username!r} already exists", rule="user_exists", params={"name": username}
+        )
     user = User(
         username=username,
         display_name=(display_name or username).strip(),
@@ -170,17 +178,31 @@ def create_user(
 
 def _set_scope(session, user: User, role, group, district, townships: list[str]) -> None:
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise InvalidInput(
+            f"role must be one of {', '.join(ROLES)}, not {role!r}",
+            rule="user_role", params={"choices": ", ".join(ROLES), "value": role},
+        )  # fmt: skip
     groups = sorted(set(VERIFICATION_GROUPS.values()))
     if role == "verifier" and group not in groups:
-        raise InvalidInput(f"a verifier belongs to one group: {', '.join(groups)}")
+        raise InvalidInput(
+            f"a verifier belongs to one group: {', '.join(groups)}",
+            rule="user_group", params={"choices": ", ".join(groups)},
+        )  # fmt: skip
     if role != "verifier" and group:
-        raise InvalidInput("only verifiers belong to a verification group")
+        raise InvalidInput(
+            "only verifiers belong to a verification group", rule="user_group_role", params={}
+        )
     units = [find_township(session, t) for t in townships]
     if role in ("verifier", "officer") and not units:
-        raise InvalidInput(f"a {role} needs the townships they work in (--township)")
+        raise InvalidInput(
+            f"a {role} needs the townships they work in (--township)",
+            rule="user_townships", params={"role": role},
+        )  # fmt: skip
     if role not in ("verifier", "officer") and units:
-        raise InvalidInput(f"a {role} is scoped by district, not by township")
+        raise InvalidInput(
+            f"a {role} is scoped by district, not by township",
+            rule="user_no_townships", params={"role": role},
+        )  # fmt: skip
     user.role, user.group_name = role, group if role == "verifier" else None
     user.district = find_district(session, district) if district else None
     user.townships = units

@@ -56,7 +56,11 @@ async def current_user(
     if bearer is not None:
         who = await _resolve(bearer.credentials, source)
         if who is None:
-            raise Unauthorized("the token is unknown, expired or revoked: sign in again")
+            raise Unauthorized(
+                "the token is unknown, expired or revoked: sign in again",
+                rule="token",
+                params={},
+            )
         return who
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -67,7 +71,11 @@ async def current_user(
             audit.record_apart, who.username, "csrf", request.url.path, outcome="refused",
             source=source,
         )  # fmt: skip
-        raise Forbidden("this request did not come from a page of this service (CSRF check)")
+        raise Forbidden(
+            "this request did not come from a page of this service (CSRF check)",
+            rule="csrf",
+            params={},
+        )
     return who
 
 
@@ -87,7 +95,11 @@ def _look_up(secret: str, source: str | None) -> Principal | None:
 
 async def require_user(who: Annotated[Principal | None, Depends(current_user)]) -> Principal:
     if who is None:
-        raise Unauthorized("sign in first: POST /api/token, or the sign-in page /login")
+        raise Unauthorized(
+            "sign in first: POST /api/token, or the sign-in page /login",
+            rule="sign_in_first",
+            params={},
+        )
     return who
 
 

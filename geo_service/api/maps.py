@@ -66,7 +66,11 @@ def _view_of_unit(
     unit = find_district_or_city(session, district)
     if unit.level == "city":
         if not city_ok:
-            raise InvalidInput(f"{unit.name} is the city: this view is for one district")
+            raise InvalidInput(
+                f"{unit.name} is the city: this view is for one district",
+                rule="city_view",
+                params={"name": unit.name},
+            )
         check_read_city(who, unit)
     else:
         check_read_district(who, unit)

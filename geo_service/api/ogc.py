@@ -105,7 +105,11 @@ def _collection(request: Request, cid: str, session) -> dict:
 
 def _collection_id(cid: str) -> str:
     if cid not in COLLECTIONS:
-        raise NotFound(f"no collection {cid!r}; there are: {', '.join(COLLECTIONS)}")
+        raise NotFound(
+            f"no collection {cid!r}; there are: {', '.join(COLLECTIONS)}",
+            rule="collection",
+            params={"id": cid, "choices": ", ".join(COLLECTIONS)},
+        )
     return cid
 
 
@@ -198,7 +202,11 @@ def ogc_router() -> APIRouter:
         allowed = _ITEM_PARAMS | set(COLLECTIONS[cid]["filters"])
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
-            raise InvalidInput(f"unknown parameter(s) for {cid}: {', '.join(unknown)}")
+            raise InvalidInput(
+                f"unknown parameter(s) for {cid}: {', '.join(unknown)}",
+                rule="parameters_unknown",
+                params={"id": cid, "names": ", ".join(unknown)},
+            )
         out = features.output_crs(crs)
         limit = min(limit, get_settings().page_size_max)
         filters = dict(code=code, kind=kind, status=status, township=township,
@@ -239,7 +247,11 @@ def ogc_router() -> APIRouter:
         out = features.output_crs(crs)
         if cid == "parcels":
             if not featureId.isdigit():
-                raise NotFound(f"no parcel {featureId!r}")
+                raise NotFound(
+                    f"no parcel {featureId!r}",
+                    rule="ogc_feature",
+                    params={"collection": cid, "id": featureId},
+                )
             page = features.parcel_page(
                 session, {}, out, limit=1, parcel_id=int(featureId), district_ids=_scope(who)
             )
@@ -248,7 +260,11 @@ def ogc_router() -> APIRouter:
                 session, {}, out, feature_id=featureId, district_ids=_scope(who)
             )
         if not page.features:
-            raise NotFound(f"no {cid} feature {featureId!r}")
+            raise NotFound(
+                f"no {cid} feature {featureId!r}",
+                rule="ogc_feature",
+                params={"collection": cid, "id": featureId},
+            )
         feature = page.features[0]
         base = _url(request, f"/ogc/collections/{cid}")
         feature["links"] = [

@@ -23,7 +23,7 @@ from geo_service.api import schemas
 from geo_service.api.auth import SignedIn, signed_in
 from geo_service.api.deps import GEOJSON, INT_MAX, BboxQuery, IdPath, KindFilter, parse_bbox
 from geo_service.errors import InvalidInput, NotFound
-from geo_service.models import KINDS
+from geo_service.models import KINDS, STATUSES
 from geo_service.parcels import listing
 from geo_service.parcels.listing import Filters
 from geo_service.settings import get_settings
@@ -77,7 +77,11 @@ def list_page(request: Request, who: Principal, query: dict) -> bytes:
     limit, offset, after)."""
     refused = listing.check_status(query["status"])
     if refused:
-        raise InvalidInput(refused)
+        raise InvalidInput(
+            refused,
+            rule="choice",
+            params={"option": "status", "choices": ", ".join(STATUSES), "value": query["status"]},
+        )
     scope = None if who.district_ids is None else tuple(sorted(who.district_ids))
     key = (str(request.url), scope, listing.COUNT_CAP, get_settings().page_size_max)
     remembered = _remembered_page(key)
@@ -198,7 +202,9 @@ def parcels_router() -> APIRouter:
     def get_parcel(parcel_id: IdPath, who: SignedIn):
         found = listing.feature(parcel_id)
         if found is None or not can_read_district(who, found[0]):
-            raise NotFound(f"no parcel with id {parcel_id}")
+            raise NotFound(
+                f"no parcel with id {parcel_id}", rule="parcel_id", params={"id": parcel_id}
+            )
         return _geojson(found[1].encode())
 
     return router

@@ -43,7 +43,11 @@ def check_project(session, who, code: str) -> None:
     project = find_project(session, code)
     if project.district is None:
         if visible_district_names(session, who) is not None:
-            raise Forbidden(f"{who.username} may not see project {code} (no district)")
+            raise Forbidden(
+                f"{who.username} may not see project {code} (no district)",
+                rule="project_no_district",
+                params={"user": who.username, "code": code},
+            )
         return
     check_read_district(who, project.district)
 

@@ -128,15 +128,26 @@ def create_campaign(
 ) -> CampaignView:
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("a campaign needs a name (e.g. 攻坚2017)")
+        raise InvalidInput(
+            "a campaign needs a name (e.g. 攻坚2017)", rule="campaign_name", params={}
+        )
     if first_day > last_day:
-        raise InvalidInput(f"campaign {name}: first day {first_day} is after last day {last_day}")
+        raise InvalidInput(
+            f"campaign {name}: first day {first_day} is after last day {last_day}",
+            rule="campaign_days",
+            params={"campaign": name, "first": str(first_day), "last": str(last_day)},
+        )
     for day in (first_day, last_day):
         if not get_settings().year_ok(day.year):
             years = get_settings().years
-            raise InvalidInput(f"campaign {name}: {day} is outside the years {years}")
+            raise InvalidInput(
+                f"campaign {name}: {day} is outside the years {years}",
+                rule="year_outside", params={"value": str(day), "years": years},
+            )  # fmt: skip
     if session.scalar(select(Campaign).where(Campaign.name == name)) is not None:
-        raise InvalidInput(f"campaign {name} exists already")
+        raise InvalidInput(
+            f"campaign {name} exists already", rule="campaign_exists", params={"campaign": name}
+        )
     campaign = Campaign(
         name=name, first_day=first_day, last_day=last_day, state=UNDER_WAY, created_by=actor
     )
@@ -151,7 +162,9 @@ def close_campaign(
     """Close a campaign: its figures stay as they stood on its last day."""
     campaign = _record(session, name)
     if campaign.state == CLOSED:
-        raise InvalidInput(f"campaign {name} is closed already")
+        raise InvalidInput(
+            f"campaign {name} is closed already", rule="campaign_closed", params={"campaign": name}
+        )
     campaign.state, campaign.closed_by = CLOSED, actor
     campaign.closed_at = now or datetime.now(UTC)
     session.flush()
@@ -161,8 +174,11 @@ def close_campaign(
 def _record(session: Session, name: str) -> Campaign:
     campaign = session.scalar(select(Campaign).where(Campaign.name == name.strip()))
     if campaign is None:
-        known = "、".join(c.name for c in all_campaigns(session)) or "none"
-        raise NotFound(f"no campaign named {name!r} (campaigns: {known})")
+        known = "、".join(c.name for c in all_campaigns(session))
+        raise NotFound(
+            f"no campaign named {name!r} (campaigns: {known or 'none'})",
+            rule="campaign", params={"name": name, "known": known or "—"},
+        )  # fmt: skip
     return campaign
 
 
@@ -180,7 +196,10 @@ def for_year(session: Session, year: int, *, create_as: str | None = None) -> Ca
         if len(exact) == 1:
             return exact[0]
         names = "、".join(c.name for c in found)
-        raise InvalidInput(f"the year {year} names several campaigns ({names}): give a campaign")
+        raise InvalidInput(
+            f"the year {year} names several campaigns ({names}): give a campaign",
+            rule="campaign_year_several", params={"year": year, "names": names},
+        )  # fmt: skip
     if found:
         return found[0]
     if create_as is None:
@@ -224,7 +243,11 @@ def resolve(
     if campaign:
         found = find_campaign(session, campaign)
         if year is not None and found.year != year:
-            raise InvalidInput(f"campaign {found.name} starts in {found.year}, not {year}")
+            raise InvalidInput(
+                f"campaign {found.name} starts in {found.year}, not {year}",
+                rule="target_campaign_year",
+                params={"campaign": found.name, "year": found.year, "asked": year},
+            )
         return found
     if year is not None:
         return for_year(session, year)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo_service import texts
 from geo_service.campaign.categories import CATEGORIES
-from geo_service.errors import InvalidInput, NotFound
+from geo_service.errors import GeoServiceError, InvalidInput, NotFound
 from geo_service.models import Project
 from geo_service.units import find_district, find_township
 
@@ -80,7 +80,8 @@ class _Sheet:
     fields: list[str | None]  # the field each column gives, None for columns not used
     rows: list[tuple[int, list]]  # (row number in the file, cells)
     letters: bool = False  # name columns by spreadsheet letter too
-    errors: list[str] = field(default_factory=list)
+    # Each problem: where (row, column), the English message, and its rule and figures.
+    errors: list[dict] = field(default_factory=list)
 
     def column(self, name: str) -> int | None:
         return self.fields.index(name) if name in self.fields else None
@@ -93,6 +94,15 @@ class _Sheet:
             label += f" ({_letter(column)})"
         return f"{self.name} row {row}, column {label}"
 
+    def refuse(self, row: int, column: int | None, exc: GeoServiceError) -> None:
+        """A row's problem, kept with its rule and figures for the caller's language."""
+        label = None if column is None else self.headers[column]
+        if label is not None and self.letters:
+            label += f" ({_letter(column)})"
+        message = f"{self.where(row, column)}: {exc}"
+        self.errors.append({"row": row, "column": label, "rule": exc.rule,
+                            "params": exc.params, "message": message})  # fmt: skip
+
 
 def import_projects(session: Session, path: Path, sheet: str | None = None) -> dict[str, int]:
     """Create or update projects (matched by code) from a CSV or XLSX list; all or nothing."""
@@ -103,7 +113,10 @@ def import_projects(session: Session, path: Path, sheet: str | None = None) -> d
     elif suffix in (".csv", ".txt"):
         table = _read_csv(path)
     else:
-        raise InvalidInput(f"{path.name}: a project list is a .csv or .xlsx file")
+        raise InvalidInput(
+            f"{path.name}: a project list is a .csv or .xlsx file",
+            rule="project_list_type", params={"file": path.name},
+        )  # fmt: skip
     return _store(session, table)
 
 
@@ -119,7 +132,9 @@ def _read_csv(path: Path) -> _Sheet:
                 lines.append((reader.line_num, cells))
     except UnicodeDecodeError:
         raise InvalidInput(
-            f"{path.name}: not UTF-8 text; save the list as CSV UTF-8 or as .xlsx"
+            f"{path.name}: not UTF-8 text; save the list as CSV UTF-8 or as .xlsx",
+            rule="project_list_encoding",
+            params={"file": path.name},
         ) from None
     return _table(path.name, lines, letters=False)
 
@@ -130,11 +145,17 @@ def _read_xlsx(path: Path, sheet: str | None) -> _Sheet:
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook means the same
-        raise InvalidInput(f"{path.name}: cannot read the workbook: {exc}") from None
+        raise InvalidInput(
+            f"{path.name}: cannot read the workbook: {exc}",
+            rule="roster_workbook",
+            params={"file": path.name, "reason": str(exc)},
+        ) from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
             raise InvalidInput(
-                f"{path.name}: no sheet {sheet!r}; sheets are {', '.join(book.sheetnames)}"
+                f"{path.name}: no sheet {sheet!r}; sheets are {', '.join(book.sheetnames)}",
+                rule="project_list_sheet",
+                params={"file": path.name, "sheet": sheet, "sheets": ", ".join(book.sheetnames)},
             )
         ws = book[sheet] if sheet else book.worksheets[0]
         name = f"{path.name} [{ws.title}]" if len(book.sheetnames) > 1 else path.name
@@ -155,7 +176,9 @@ def _table(name: str, lines: list[tuple[int, list]], letters: bool) -> _Sheet:
             _check_headers(sheet)
             return sheet
     raise InvalidInput(
-        f"{name}: no header row with 项目编号 (code) and 项目名称 (name) in the first 10 rows"
+        f"{name}: no header row with 项目编号 (code) and 项目名称 (name) in the first 10 rows",
+        rule="roster_no_header",
+        params={"file": name, "wanted": "项目编号, 项目名称"},
     )
 
 
@@ -213,10 +236,11 @@ def _store(session: Session, sheet: _Sheet) -> dict[str, int]:
         values = _values(sheet, number, cells, districts, session)
         code = values.get("code")
         if code and code in first_row:
-            sheet.errors.append(
-                f"{sheet.where(number, sheet.column('code'))}: project {code} is listed again "
-                f"(first at row {first_row[code]})"
-            )
+            again = InvalidInput(
+                f"project {code} is listed again (first at row {first_row[code]})",
+                rule="project_listed_again", params={"code": code, "first": first_row[code]},
+            )  # fmt: skip
+            sheet.refuse(number, sheet.column("code"), again)
         elif code:
             first_row[code] = number
         parsed.append(values)
@@ -225,9 +249,12 @@ def _store(session: Session, sheet: _Sheet) -> dict[str, int]:
         more = len(sheet.errors) - len(shown)
         raise InvalidInput(
             f"{sheet.name}: {len(sheet.errors)} problem(s), nothing imported:\n  "
-            + "\n  ".join(shown)
-            + (f"\n  … and {more} more" if more else "")
-        )
+            + "\n  ".join(p["message"] for p in shown)
+            + (f"\n  … and {more} more" if more else ""),
+            rule="project_list_problems",
+            params={"file": sheet.name, "count": len(sheet.errors), "problems": shown,
+                    "more": more},
+        )  # fmt: skip
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for values in parsed:
         project = session.scalar(select(Project).where(Project.code == values["code"]))
@@ -269,7 +296,6 @@ def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -
         cell = cells[i] if i < len(cells) else None
         if not _present(cell):
             continue
-        where = sheet.where(number, i)
         try:
             if name == "district":
                 values["district"] = _district(session, districts, _text(cell))
@@ -286,16 +312,19 @@ def _values(sheet: _Sheet, number: int, cells: list, districts: dict, session) -
             else:
                 values[name] = _text(cell)
         except InvalidInput as exc:
-            sheet.errors.append(f"{where}: {exc}")
+            sheet.refuse(number, i, exc)
     for name in ("code", "name"):
         if not values.get(name):
-            column = sheet.column(name)
-            sheet.errors.append(f"{sheet.where(number, column)}: {name} is required")
+            header = f"{HEADERS[name][1]} ({name})"
+            required = InvalidInput(
+                f"{name} is required", rule="project_field_required", params={"field": header}
+            )
+            sheet.refuse(number, sheet.column(name), required)
     if "townships" in values:
         try:
             values["townships"] = _townships(session, values["townships"], values.get("district"))
         except (NotFound, InvalidInput) as exc:
-            sheet.errors.append(f"{sheet.where(number, sheet.column('townships'))}: {exc}")
+            sheet.refuse(number, sheet.column("townships"), exc)
     if from_deadline and "milestones" not in values:
         values["milestones"] = from_deadline
     if "milestones" in values and "deadline" not in values:
@@ -318,7 +347,10 @@ def category(name: str) -> str:
             return bare
         if bare in _CATEGORY_ALIASES:
             return _CATEGORY_ALIASES[bare]
-    raise InvalidInput(f"category {name!r} is not one of {', '.join(CATEGORIES)}")
+    raise InvalidInput(
+        f"category {name!r} is not one of {', '.join(CATEGORIES)}",
+        rule="project_category", params={"choices": ", ".join(CATEGORIES), "value": name},
+    )  # fmt: skip
 
 
 def _names(cell) -> list[str]:
@@ -344,8 +376,8 @@ def _district(session, cache: dict, name: str):
         except (NotFound, InvalidInput) as exc:
             cache[name] = exc
     found = cache[name]
-    if isinstance(found, Exception):
-        raise InvalidInput(str(found))
+    if isinstance(found, GeoServiceError):
+        raise InvalidInput(str(found), rule=found.rule, params=found.params)
     return found
 
 
@@ -373,15 +405,22 @@ def _milestones(cell) -> list[dict]:
     for item in filter(None, (p.strip() for p in _SEPARATORS.split(str(cell)))):
         match = _DATE.search(item)
         if match is None:
-            raise InvalidInput(f"no date in milestone {item!r} (write e.g. 2017-03-31 完成征迁)")
+            raise InvalidInput(
+                f"no date in milestone {item!r} (write e.g. 2017-03-31 完成征迁)",
+                rule="milestone_no_date", params={"value": item},
+            )  # fmt: skip
         try:
             day = _date(match)
         except ValueError:
-            raise InvalidInput(f"{match.group(0)!r} is not a date") from None
+            raise InvalidInput(
+                f"{match.group(0)!r} is not a date",
+                rule="milestone_date",
+                params={"value": match.group(0)},
+            ) from None
         words = (item[: match.start()] + " " + item[match.end() :]).strip(" ：:,，、-—")
         found.append({"date": day, "text": words.strip()})
     if not found:
-        raise InvalidInput("no milestone given")
+        raise InvalidInput("no milestone given", rule="milestone_missing", params={})
     return sorted(found, key=lambda m: m["date"])
 
 

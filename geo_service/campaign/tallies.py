@@ -562,9 +562,16 @@ def tally(
     known in advance. With `maintained` False, all is computed from the history in full.
     """
     if by not in GROUPINGS:
-        raise InvalidInput(f"--by must be one of {', '.join(GROUPINGS)}")
+        raise InvalidInput(
+            f"--by must be one of {', '.join(GROUPINGS)}",
+            rule="grouping", params={"choices": ", ".join(GROUPINGS), "value": by},
+        )  # fmt: skip
     if credit not in CREDITS:
-        raise InvalidInput(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
+        raise InvalidInput(
+            f"credit must be one of {', '.join(CREDITS)}, not {credit!r}",
+            rule="choice",
+            params={"option": "credit", "choices": ", ".join(CREDITS), "value": credit},
+        )
     chosen, as_of = campaign_and_day(session, campaign, year, as_of, quarter)
     closed = as_of is None and chosen.id is not None and chosen.state == CLOSED
     if closed:
@@ -660,7 +667,9 @@ def compared(
         return year_over_year(session, **q)
     if q["as_of"] is not None:
         raise InvalidInput(
-            "compare: two campaigns as they stand now; a day only with compare=last_year"
+            "compare: two campaigns as they stand now; a day only with compare=last_year",
+            rule="compare_now",
+            params={},
         )
     chosen, _ = campaign_and_day(session, q["campaign"], q["year"], None)
     other, _ = campaign_and_day(session, compare, None, None)
@@ -685,12 +694,16 @@ def year_over_year(session: Session, **query: Unpack[Comparison]) -> list[dict]:
     else:
         day = min(period.end, as_of or today())
         if day < period.start:
-            raise InvalidInput(f"period {period} has not begun by {day}")
+            raise InvalidInput(
+                f"period {period} has not begun by {day}",
+                rule="period_not_begun", params={"period": str(period), "day": str(day)},
+            )  # fmt: skip
     earlier = period.a_year_earlier()
     if not get_settings().year_ok(earlier.year):
         raise InvalidInput(
-            f"compare=last_year: {earlier.year} is outside the years {get_settings().years}"
-        )
+            f"compare=last_year: {earlier.year} is outside the years {get_settings().years}",
+            rule="year_outside", params={"value": earlier.year, "years": get_settings().years},
+        )  # fmt: skip
     common = {name: q[name] for name in ("by", "kind", "credit", "district")}
     now = _period_tally(session, period, day, common)
     then = _period_tally(session, earlier, a_year_before(day), common)
@@ -758,18 +771,29 @@ def campaign_and_day(
     for label, value in (("year", year), ("as-of day", as_of.year if as_of else None)):
         # Outside the window a day's end or a year's start may not even exist (9999-12-31).
         if value is not None and not get_settings().year_ok(value):
-            raise InvalidInput(f"the {label} must be in the years {get_settings().years}")
+            raise InvalidInput(
+                f"the {label} must be in the years {get_settings().years}",
+                rule="year_outside", params={"value": value, "years": get_settings().years},
+            )  # fmt: skip
     chosen = resolve(session, campaign, year, as_of)
     if as_of is not None and year is not None and as_of.year != year and not campaign:
-        raise InvalidInput(f"--as-of {as_of} is not in {year}: a tally is for one year")
+        raise InvalidInput(
+            f"--as-of {as_of} is not in {year}: a tally is for one year",
+            rule="as_of_year", params={"day": str(as_of), "year": year},
+        )  # fmt: skip
     if as_of is not None and campaign and not chosen.contains(as_of):
         raise InvalidInput(
             f"--as-of {as_of} is outside campaign {chosen.name} "
-            f"({chosen.first_day} to {chosen.last_day})"
-        )
+            f"({chosen.first_day} to {chosen.last_day})",
+            rule="as_of_outside_campaign",
+            params={"day": str(as_of), "campaign": chosen.name, "first": str(chosen.first_day),
+                    "last": str(chosen.last_day)},
+        )  # fmt: skip
     if quarter is not None:
         if quarter not in QUARTER_ENDS:
-            raise InvalidInput("quarter must be 1 to 4")
+            raise InvalidInput(
+                "quarter must be 1 to 4", rule="target_quarter", params={"value": quarter}
+            )
         as_of = as_of or chosen.quarter_end(quarter)
     return chosen, as_of
 
@@ -789,7 +813,10 @@ def _targets(session: Session, by: str, params: dict) -> dict:
 
 def _params(kind, as_of, campaign: CampaignView | None = None, district_id=None) -> dict:
     if kind is not None and kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+        raise InvalidInput(
+            f"kind must be one of {', '.join(KINDS)}",
+            rule="choice", params={"option": "kind", "choices": ", ".join(KINDS), "value": kind},
+        )  # fmt: skip
     first = campaign.first_day if campaign else None
     last = campaign.last_day if campaign else None
     return {

@@ -2,11 +2,12 @@
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import _fail, group
 from geo_service.errors import GeoServiceError
 from geo_service.maps import assets
 
-assets_app = group("assets", "The map pages' browser assets.")
+assets_app = group("assets", N_("The map pages' browser assets."))
 
 
 @assets_app.command("install")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import _fail, app, get_settings, lazy
 from geo_service.errors import GeoServiceError
 
@@ -12,7 +13,7 @@ backups = lazy("geo_service.backup")
 
 @app.command("backup")
 def backup_command(
-    output: Path = typer.Option(..., help="the backup file to write (pg_dump custom format)"),
+    output: Path = typer.Option(..., help=N_("the backup file to write (pg_dump custom format)")),
 ) -> None:
     """Back up the whole database of DATABASE_URL: parcels and their history, uploads and
     their kept files, the parcels' photos (the summary counts them and their bytes),
@@ -30,9 +31,9 @@ def backup_command(
 
 @app.command("restore")
 def restore_command(
-    path: Path = typer.Argument(..., help="a backup made by geo-service backup"),
+    path: Path = typer.Argument(..., help=N_("a backup made by geo-service backup")),
     replace: bool = typer.Option(
-        False, "--replace", help="drop the database of DATABASE_URL first if it holds data"
+        False, "--replace", help=N_("drop the database of DATABASE_URL first if it holds data")
     ),
 ) -> None:
     """Restore a backup into the database of DATABASE_URL (created when missing). A backup

@@ -4,22 +4,23 @@ from pathlib import Path
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import acting_session, as_option, group, lazy
 
 actions = lazy("geo_service.actions")
 
-boundaries_app = group("boundaries", "Administrative boundaries.")
+boundaries_app = group("boundaries", N_("Administrative boundaries."))
 
 
 @boundaries_app.command("import")
 def boundaries_import(
     path: Path,
-    district: str = typer.Option(..., help="the district whose townships the file holds"),
+    district: str = typer.Option(..., help=N_("the district whose townships the file holds")),
     name_field: str | None = typer.Option(
-        None, help="column with the township names (default: name, XZQMC or 名称)"
+        None, help=N_("column with the township names (default: name, XZQMC or 名称)")
     ),
-    code_field: str | None = typer.Option(None, help="column with official township codes"),
-    crs: str | None = typer.Option(None, help="override the file's CRS"),
+    code_field: str | None = typer.Option(None, help=N_("column with official township codes")),
+    crs: str | None = typer.Option(None, help=N_("override the file's CRS")),
     as_user: str | None = as_option(),
 ) -> None:
     """Replace the approximate township outlines with real ones, matched by name.

@@ -4,6 +4,7 @@ from datetime import date
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     _day,
     _fail,
@@ -19,7 +20,7 @@ actions = lazy("geo_service.actions")
 campaigns = lazy("geo_service.campaign.campaigns")
 
 campaigns_app = group(
-    "campaigns", "Campaigns (攻坚2017, 2016年百日攻坚): days, state, the one shown."
+    "campaigns", N_("Campaigns (攻坚2017, 2016年百日攻坚): days, state, the one shown.")
 )
 
 
@@ -54,9 +55,9 @@ def campaigns_list() -> None:
 
 @campaigns_app.command("create")
 def campaigns_create(
-    name: str = typer.Option(..., help="e.g. 2016年百日攻坚 or 攻坚2018"),
-    first_day: str = typer.Option(..., "--first-day", help="YYYY-MM-DD"),
-    last_day: str = typer.Option(..., "--last-day", help="YYYY-MM-DD"),
+    name: str = typer.Option(..., help=N_("e.g. 2016年百日攻坚 or 攻坚2018")),
+    first_day: str = typer.Option(..., "--first-day", help=N_("YYYY-MM-DD")),
+    last_day: str = typer.Option(..., "--last-day", help=N_("YYYY-MM-DD")),
     as_user: str | None = as_option(),
 ) -> None:
     """Open a campaign of any first and last day; set its targets with
@@ -74,7 +75,7 @@ def campaigns_create(
 
 @campaigns_app.command("close")
 def campaigns_close(
-    name: str = typer.Argument(..., help="the campaign's name"),
+    name: str = typer.Argument(..., help=N_("the campaign's name")),
     as_user: str | None = as_option(),
 ) -> None:
     """Close a campaign: views show its final figures 截至 its last day, and a campaign

@@ -13,7 +13,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from geo_service import __version__, texts
-from geo_service.catalogs import known_locale
+from geo_service.catalogs import N_, known_locale
 from geo_service.cli import language
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_day, parse_year
@@ -55,8 +55,16 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 class _Commands(TyperGroup):
-    """Every command: a database that cannot serve is one line on stderr and exit code 3,
-    never a traceback (the same words /healthz gives)."""
+    """Every command: its help in the command's language, and a database that cannot serve
+    is one line on stderr and exit code 3, never a traceback (the same words /healthz gives)."""
+
+    def main(self, args=None, *rest, **kwargs):
+        # Typer builds the commands afresh for each run, so their help is said here, once
+        # the language is known (from the arguments, before Click parses them).
+        words = sys.argv[1:] if args is None else list(args)
+        language.choose(language.asked(words))
+        language.say_help(self)
+        return super().main(words, *rest, **kwargs)
 
     def invoke(self, ctx):
         try:
@@ -77,8 +85,10 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(
     cls=_Commands,
-    help="geo_service: verified land-delivery and demolition areas on PostGIS.\n\n"
-    "DATABASE_URL selects the database (default: local PostgreSQL, database geo_service).",
+    help=N_(
+        "geo_service: verified land-delivery and demolition areas on PostGIS.\n\n"
+        "DATABASE_URL selects the database (default: local PostgreSQL, database geo_service)."
+    ),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -100,7 +110,7 @@ def _lang(value: str | None) -> str | None:
 @app.callback()
 def _main(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+        False, "--version", callback=_version, is_eager=True, help=N_("print the version and exit")
     ),
     lang: str | None = typer.Option(
         None,
@@ -108,8 +118,10 @@ def _main(
         envvar=language.ENV,
         callback=_lang,
         is_eager=True,
-        help="the language of messages and refusals: zh_CN (简体中文) or en; default: the "
-        "shell's locale (LC_ALL, LC_MESSAGES, LANG) when it is zh or en, else zh_CN",
+        help=N_(
+            "the language of messages and refusals: zh_CN (简体中文) or en; default: the "
+            "shell's locale (LC_ALL, LC_MESSAGES, LANG) when it is zh or en, else zh_CN"
+        ),
     ),
 ) -> None:
     """geo_service: verified land-delivery and demolition areas on PostGIS.
@@ -214,14 +226,14 @@ class ListFormat(StrEnum):
     json = "json"
 
 
-_PARCEL_HELP = "parcel code (or #ID)"
-_TOWNSHIP_HELP = "the parcel's township, when the code is used in several"
-_KIND_HELP = "land or demolition, when the code is used for both"
+_PARCEL_HELP = N_("parcel code (or #ID)")
+_TOWNSHIP_HELP = N_("the parcel's township, when the code is used in several")
+_KIND_HELP = N_("land or demolition, when the code is used for both")
 
 
 # --- who is acting ---------------------------------------------------------------------------
 
-AS_HELP = (
+AS_HELP = N_(
     "the user you act as (see `geo-service users list`); recorded on every change. "
     "Also read from GEO_SERVICE_USER"
 )

@@ -2,6 +2,7 @@
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import _fail, get_settings, group, lazy, session_scope
 from geo_service.errors import GeoServiceError
 
@@ -10,7 +11,7 @@ database = lazy("geo_service.database")
 reference = lazy("geo_service.reference")
 roles = lazy("geo_service.app_role")
 
-db_app = group("db", "Database schema and reference data.")
+db_app = group("db", N_("Database schema and reference data."))
 
 
 @db_app.command("upgrade")
@@ -46,9 +47,9 @@ def db_upgrade() -> None:
 
 @db_app.command("app-role")
 def db_app_role(
-    name: str = typer.Option("geo_service_app", help="the service's login role"),
+    name: str = typer.Option("geo_service_app", help=N_("the service's login role")),
     new_password: bool = typer.Option(
-        False, "--new-password", help="give the role a new generated password"
+        False, "--new-password", help=N_("give the role a new generated password")
     ),
 ) -> None:
     """Create the service's own login role (run as the database owner, after `db upgrade`)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import Kind, _day, _fail, _year, app, lazy, session_scope
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_period
@@ -12,7 +13,7 @@ from geo_service.periods import parse_period
 exports = lazy("geo_service.exports")
 
 export_app = typer.Typer(
-    help="Tallies as XLSX/CSV/printable HTML, parcel layers as GPKG/SHP/GeoJSON/KML/CSV.",
+    help=N_("Tallies as XLSX/CSV/printable HTML, parcel layers as GPKG/SHP/GeoJSON/KML/CSV."),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -57,33 +58,36 @@ class Status(StrEnum):
     withdrawn = "withdrawn"  # exported only when asked for
 
 
-_AS_OF_HELP = "as it stood at the end of YYYY-MM-DD (China Standard Time)"
+_AS_OF_HELP = N_("as it stood at the end of YYYY-MM-DD (China Standard Time)")
 
 
 @export_app.command("tallies")
 def export_tallies(
-    fmt: TallyFormat = typer.Option(..., "--format", help="xlsx, csv (UTF-8 with BOM) or html"),
-    output: Path = typer.Option(..., help="the file to write"),
+    fmt: TallyFormat = typer.Option(..., "--format", help=N_("xlsx, csv (UTF-8 with BOM) or html")),
+    output: Path = typer.Option(..., help=N_("the file to write")),
     by: ExportBy = typer.Option(
-        ExportBy.township, help="district, township, project, or a series by quarter or month"
+        ExportBy.township, help=N_("district, township, project, or a series by quarter or month")
     ),
-    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
+    kind: Kind | None = typer.Option(None, help=N_("only land or only demolition")),
     year: int | None = typer.Option(
-        None, callback=_year, help="the campaign year (default: --as-of's, else set)"
+        None, callback=_year, help=N_("the campaign year (default: --as-of's, else set)")
     ),
     as_of: str | None = typer.Option(None, "--as-of", help=_AS_OF_HELP),
-    district: str | None = typer.Option(None, help="one district only (default: all)"),
-    lang: Lang = typer.Option(Lang.zh, help="headers in Chinese (zh) or English (en)"),
+    district: str | None = typer.Option(None, help=N_("one district only (default: all)")),
+    lang: Lang = typer.Option(Lang.zh, help=N_("headers in Chinese (zh) or English (en)")),
     campaign: str | None = typer.Option(
-        None, help="the campaign, e.g. 攻坚2017 (default: the one under way today, else the latest)"
+        None,
+        help=N_("the campaign, e.g. 攻坚2017 (default: the one under way today, else the latest)"),
     ),
     compare: str | None = typer.Option(
         None,
-        help="an earlier campaign beside each row (e.g. 2016年百日攻坚), or last_year: this "
-        "quarter (or --period) against the same days a year earlier",
+        help=N_(
+            "an earlier campaign beside each row (e.g. 2016年百日攻坚), or last_year: this "
+            "quarter (or --period) against the same days a year earlier"
+        ),
     ),
     period: str | None = typer.Option(
-        None, help="with --compare last_year: a quarter (2017Q2) or a month (2017-05)"
+        None, help=N_("with --compare last_year: a quarter (2017Q2) or a month (2017-05)")
     ),
 ) -> None:
     """Tallies for Excel (a sheet per kind with district totals, a ranking sheet with the
@@ -124,19 +128,25 @@ def export_tallies(
 
 @export_app.command("parcels")
 def export_parcels(
-    fmt: LayerFormat = typer.Option(..., "--format", help="gpkg, shp (zipped), geojson, kml, csv"),
-    output: Path = typer.Option(..., help="the file to write (a .zip for shp)"),
+    fmt: LayerFormat = typer.Option(
+        ..., "--format", help=N_("gpkg, shp (zipped), geojson, kml, csv")
+    ),
+    output: Path = typer.Option(..., help=N_("the file to write (a .zip for shp)")),
     crs: str = typer.Option(
         "EPSG:4490",
-        help="EPSG:4490 (CGCS2000), 4326, 4527-4529 (GK zones 39-41), 4548-4550 (CM "
-        "117/120/123E); geojson and kml are always WGS84 lon/lat",
+        help=N_(
+            "EPSG:4490 (CGCS2000), 4326, 4527-4529 (GK zones 39-41), 4548-4550 (CM "
+            "117/120/123E); geojson and kml are always WGS84 lon/lat"
+        ),
     ),
-    district: str | None = typer.Option(None, help="district name or code"),
-    township: str | None = typer.Option(None, help="township name or code"),
+    district: str | None = typer.Option(None, help=N_("district name or code")),
+    township: str | None = typer.Option(None, help=N_("township name or code")),
     kind: Kind | None = typer.Option(None),
     status: Status | None = typer.Option(None),
     as_of: str | None = typer.Option(None, "--as-of", help=_AS_OF_HELP),
-    encoding: str = typer.Option("UTF-8", help="Shapefile text: UTF-8 or GBK (.cpg says which)"),
+    encoding: str = typer.Option(
+        "UTF-8", help=N_("Shapefile text: UTF-8 or GBK (.cpg says which)")
+    ),
 ) -> None:
     """Parcel layers for QGIS, ArcGIS, Google Earth or Excel, written with GDAL: every
     parcel's code, name, status, township, project, areas and verification, the day its

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     ImportStatus,
     Kind,
@@ -30,71 +31,85 @@ reports = lazy("geo_service.parcels.reports")
 def import_command(
     path: Path = typer.Argument(
         ...,
-        help="zipped Shapefile (or .shp), GeoPackage, GeoJSON, KML/KMZ, a boundary-point "
-        "coordinate file (界址点坐标文件, .txt), a 南方CASS drawing (.dxf), a boundary-point "
-        "table (界址点成果表, .xlsx/.csv) or a CASS coordinate file (.dat)",
+        help=N_(
+            "zipped Shapefile (or .shp), GeoPackage, GeoJSON, KML/KMZ, a boundary-point "
+            "coordinate file (界址点坐标文件, .txt), a 南方CASS drawing (.dxf), a boundary-point "
+            "table (界址点成果表, .xlsx/.csv) or a CASS coordinate file (.dat)"
+        ),
     ),
-    kind: Kind = typer.Option(..., help="land (交地) or demolition (拆迁)"),
-    township: str = typer.Option(..., help="host township, e.g. 新店镇 or 晋安区/新店镇"),
-    project: str | None = typer.Option(None, help="project code for every parcel of the file"),
+    kind: Kind = typer.Option(..., help=N_("land (交地) or demolition (拆迁)")),
+    township: str = typer.Option(..., help=N_("host township, e.g. 新店镇 or 晋安区/新店镇")),
+    project: str | None = typer.Option(None, help=N_("project code for every parcel of the file")),
     status: str | None = typer.Option(
         None,
         help="status for every parcel (default: the file's status column, else planned): "
         f"{', '.join(ImportStatus)}; in --migration any status",
     ),
-    crs: str | None = typer.Option(None, help="override the file's CRS, e.g. EPSG:4549"),
-    encoding: str | None = typer.Option(None, help="attribute text encoding, e.g. GBK"),
+    crs: str | None = typer.Option(None, help=N_("override the file's CRS, e.g. EPSG:4549")),
+    encoding: str | None = typer.Option(None, help=N_("attribute text encoding, e.g. GBK")),
     layer: str | None = typer.Option(
         None,
-        help="layer name, for files with several; for a CASS drawing the parcel layers "
-        "(comma separated, default JZX,界址线,宗地,ZD,ZDX,宗地界线); for a workbook the sheet",
+        help=N_(
+            "layer name, for files with several; for a CASS drawing the parcel layers "
+            "(comma separated, default JZX,界址线,宗地,ZD,ZDX,宗地界线); for a workbook the sheet"
+        ),
     ),
     columns: str | None = typer.Option(
         None,
-        help="a point table's column names when not the usual ones, e.g. "
-        "code=宗地代码,point=点号,x=北坐标,y=东坐标,ring=圈号",
+        help=N_(
+            "a point table's column names when not the usual ones, e.g. "
+            "code=宗地代码,point=点号,x=北坐标,y=东坐标,ring=圈号"
+        ),
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="check and report, store nothing"),
+    dry_run: bool = typer.Option(False, "--dry-run", help=N_("check and report, store nothing")),
     accept_valid: bool = typer.Option(
         False,
         "--accept-valid",
-        help="store the valid features, report the rest; takes --store-reason",
+        help=N_("store the valid features, report the rest; takes --store-reason"),
     ),
     accept_overlaps: bool = typer.Option(
         False,
         "--accept-overlaps",
-        help="accept overlaps between verified parcels, flagged; takes --store-reason",
+        help=N_("accept overlaps between verified parcels, flagged; takes --store-reason"),
     ),
     store_reason: str | None = typer.Option(
         None,
-        help="why overlaps are kept or only the valid features stored (needed with "
-        "--accept-overlaps and --accept-valid); on record with the upload and in the audit "
-        "(at most 2000 characters)",
+        help=N_(
+            "why overlaps are kept or only the valid features stored (needed with "
+            "--accept-overlaps and --accept-valid); on record with the upload and in the audit "
+            "(at most 2000 characters)"
+        ),
     ),
     override_reason: str | None = typer.Option(
         None,
-        help="store parcels lying mostly outside --township anyway, with this reason on "
-        "record (a verifier of the kind; at most 2000 characters)",
+        help=N_(
+            "store parcels lying mostly outside --township anyway, with this reason on "
+            "record (a verifier of the kind; at most 2000 characters)"
+        ),
     ),
     migration: bool = typer.Option(
         False,
         "--migration",
-        help="an admin's migration from another system (e.g. a layer from `export parcels`): "
-        "every status, the file's sign-offs (verifier, group, field day, recorded moment) "
-        "and flags are taken as they are; recorded in the history as a migration",
+        help=N_(
+            "an admin's migration from another system (e.g. a layer from `export parcels`): "
+            "every status, the file's sign-offs (verifier, group, field day, recorded moment) "
+            "and flags are taken as they are; recorded in the history as a migration"
+        ),
     ),
     bulk: bool = typer.Option(
         False,
         "--bulk",
-        help="an admin's first load of a district: no MAX_FEATURES_PER_FILE limit, every "
-        "check of an upload, read and written in batches (parcels come in up to delivered; "
-        "with --migration, as the file records them)",
+        help=N_(
+            "an admin's first load of a district: no MAX_FEATURES_PER_FILE limit, every "
+            "check of an upload, read and written in batches (parcels come in up to delivered; "
+            "with --migration, as the file records them)"
+        ),
     ),
-    report_csv: Path | None = typer.Option(None, help="write the problem report as CSV"),
+    report_csv: Path | None = typer.Option(None, help=N_("write the problem report as CSV")),
     report_gpkg: Path | None = typer.Option(
-        None, help="write the problem features as a GeoPackage, to fix in QGIS"
+        None, help=N_("write the problem features as a GeoPackage, to fix in QGIS")
     ),
-    output_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    output_json: bool = typer.Option(False, "--json", help=N_("print the report as JSON")),
     as_user: str | None = as_option(),
 ) -> None:
     """Check a file of parcel boundaries and store it, all or nothing.

@@ -7,6 +7,7 @@ English a refusal is the domain's own message, which names the command's options
 or the domain's message where the rule has no wording yet.
 """
 
+import inspect
 import json
 import os
 
@@ -19,6 +20,19 @@ _chosen: dict[str, str | None] = {"locale": None}
 def choose(asked: str | None) -> None:
     """The --lang option's value (None: not given), for the rest of the command."""
     _chosen["locale"] = known_locale(asked) if asked else None
+
+
+def asked(args: list[str]) -> str | None:
+    """The language a command line asks for before Click reads it: `--lang X` or
+    `--lang=X` ahead of the command's name, else GEO_SERVICE_LANG."""
+    for i, arg in enumerate(args):
+        if arg == "--lang" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--lang="):
+            return arg.partition("=")[2]
+        if not arg.startswith("-"):
+            break
+    return os.environ.get(ENV) or None
 
 
 def language() -> str:
@@ -124,3 +138,39 @@ def _said(exc) -> str:
     detail = refusal_detail(exc, _)
     rule = getattr(exc, "rule", None)
     return f"{detail} [{rule}]" if rule else detail
+
+
+def say_help(command) -> None:
+    """The help of a Click command and its subcommands, in place, in the command's language
+    (the msgids are the help texts as Typer keeps them; cli/docstrings.py extracts the
+    docstrings)."""
+    if english():
+        return
+    if command.help:
+        command.help = _help(command.help)
+        command.short_help = command.short_help and _help(command.short_help)
+        command.short_help = command.short_help or _summary(command.help)
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = _help(param.help)
+    for sub in getattr(command, "commands", {}).values():
+        say_help(sub)
+
+
+def _help(text: str) -> str:
+    return _(inspect.cleandoc(text))
+
+
+def _summary(text: str) -> str:
+    # Click shortens a help to its first sentence by spaces and full stops; Chinese has
+    # neither, so the listing gets the first sentence up to its 。 (or its colon, if long).
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    first = first.split("。")[0]
+    return first.split("：")[0] if len(first) > 40 else first
+
+
+def words(text: str, **figures) -> str:
+    """A text the command prints (a table's title or heading, marked N_ where it is
+    written) in the command's language, with its figures."""
+    said = text if english() else _(text)
+    return said % figures if figures else said

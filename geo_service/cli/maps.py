@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import Kind, _fail, _year, app, get_settings, session_scope
 from geo_service.errors import GeoServiceError
 
@@ -17,21 +18,24 @@ class MapName(StrEnum):
 
 @app.command("map")
 def map_command(
-    name: MapName = typer.Argument(..., help="progress, support or relocation (回迁)"),
-    output: Path = typer.Option(..., help="the HTML file to write, e.g. maps/progress.html"),
-    district: str | None = typer.Option(None, help="district (default: the configured one)"),
+    name: MapName = typer.Argument(..., help=N_("progress, support or relocation (回迁)")),
+    output: Path = typer.Option(..., help=N_("the HTML file to write, e.g. maps/progress.html")),
+    district: str | None = typer.Option(None, help=N_("district (default: the configured one)")),
     kind: Kind = typer.Option(Kind.land),
     year: int | None = typer.Option(
-        None, callback=_year, help="the campaign year (default: configured)"
+        None, callback=_year, help=N_("the campaign year (default: configured)")
     ),
     quarter: str | None = typer.Option(
         None,
-        help="as at the end of the campaign's first quarter of that number (1-4), or of a "
-        "calendar quarter written as a period (2017Q2; the campaign holding it when none is "
-        "named)",
+        help=N_(
+            "as at the end of the campaign's first quarter of that number (1-4), or of a "
+            "calendar quarter written as a period (2017Q2; the campaign holding it when none "
+            "is named)"
+        ),
     ),
     campaign: str | None = typer.Option(
-        None, help="the campaign (default: the one a --year names, else the one under way today)"
+        None,
+        help=N_("the campaign (default: the one a --year names, else the one under way today)"),
     ),
 ) -> None:
     """Write a self-contained map (every script, style and datum inside) for briefings:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from geo_service.campaign.categories import CATEGORIES
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     ListFormat,
     _day,
@@ -22,19 +23,20 @@ from geo_service.cli.common import (
     lazy,
     session_scope,
 )
+from geo_service.cli.language import words
 from geo_service.errors import GeoServiceError
 
 actions = lazy("geo_service.actions")
 areas = lazy("geo_service.areas")
 register = lazy("geo_service.campaign.register")
 
-projects_app = group("projects", "Projects and their responsibility lists.")
+projects_app = group("projects", N_("Projects and their responsibility lists."))
 
 
 @projects_app.command("import")
 def projects_import(
-    path: Path = typer.Argument(..., help="a .csv (UTF-8) or .xlsx responsibility list"),
-    sheet: str | None = typer.Option(None, help="the workbook's sheet (default: the first)"),
+    path: Path = typer.Argument(..., help=N_("a .csv (UTF-8) or .xlsx responsibility list")),
+    sheet: str | None = typer.Option(None, help=N_("the workbook's sheet (default: the first)")),
     as_user: str | None = as_option(),
 ) -> None:
     """Create or update projects (matched by code) from a CSV or XLSX responsibility list,
@@ -65,11 +67,14 @@ def _json(data) -> None:
 
 @projects_app.command("list")
 def projects_list(
-    as_of: str | None = typer.Option(None, "--as-of", help="milestones as at the end of this day"),
-    district: str | None = typer.Option(None, help="only this district's projects"),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=N_("milestones as at the end of this day")
+    ),
+    district: str | None = typer.Option(None, help=N_("only this district's projects")),
     category: str | None = typer.Option(None, help=f"only one of {', '.join(CATEGORIES)}"),
     campaign: str | None = typer.Option(
-        None, help="parcels verified in this campaign (default: the one under way, else the latest)"
+        None,
+        help=N_("parcels verified in this campaign (default: the one under way, else the latest)"),
     ),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
@@ -95,30 +100,41 @@ def projects_list(
         _json(found)
         return
     sys.stdout.write(_counts_table(found["counts"]))
-    table = Table(title=f"{found['campaign']}: projects as of {found['as_of']}")
-    for name in ("code", "name", "category", "district", "milestones", "overdue", "problems",
-                 "verified / planned"):  # fmt: skip
-        table.add_column(name)
+    title = words(N_("%(campaign)s: projects as of %(day)s"), campaign=found["campaign"],
+                  day=found["as_of"])  # fmt: skip
+    table = Table(title=title)
+    for name in (N_("code"), N_("name"), N_("category"), N_("district"), N_("milestones"),
+                 N_("overdue"), N_("problems"), N_("verified / planned")):  # fmt: skip
+        table.add_column(words(name))
     for p in found["projects"]:
         table.add_row(
             p["code"],
             p["name"],
             p["category"] or "",
             p["district"] or "",
-            f"{p['milestones_done']} done, {p['milestones_due']} due, "
-            f"{p['milestones_overdue']} overdue",
-            f"{p['most_overdue_days']} d" if p["most_overdue_days"] else "",
-            f"{p['open_problems']} open ({p['overdue_problems']} overdue)",
+            words(
+                N_("%(done)s done, %(due)s due, %(overdue)s overdue"),
+                done=p["milestones_done"],
+                due=p["milestones_due"],
+                overdue=p["milestones_overdue"],
+            ),
+            words(N_("%(days)s d"), days=p["most_overdue_days"]) if p["most_overdue_days"] else "",
+            words(
+                N_("%(open)s open (%(overdue)s overdue)"),
+                open=p["open_problems"],
+                overdue=p["overdue_problems"],
+            ),
             _parcels_text(p["parcels"]),
         )
     sys.stdout.write(_text(table))
 
 
 def _counts_table(counts: dict) -> str:
-    table = Table(title=f"{counts['total']} project(s) by category and district")
+    table = Table(title=words(N_("%(count)s project(s) by category and district"),
+                              count=counts["total"]))  # fmt: skip
     categories = list(counts["by_category"])
-    for name in ("district", *categories, "total"):
-        table.add_column(name, justify="left" if name == "district" else "right")
+    for name in (N_("district"), *categories, N_("total")):
+        table.add_column(words(name), justify="left" if name == "district" else "right")
     for district, row in counts["by_district"].items():
         table.add_row(district, *(str(row.get(c, 0)) for c in categories), str(row["total"]))
     table.add_row("合计", *(str(counts["by_category"][c]) for c in categories),
@@ -136,8 +152,8 @@ def _parcels_text(parcels: list[dict]) -> str:
 
 @projects_app.command("show")
 def projects_show(
-    code: str = typer.Argument(..., help="project code"),
-    as_of: str | None = typer.Option(None, "--as-of", help="as at the end of this day"),
+    code: str = typer.Argument(..., help=N_("project code")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("as at the end of this day")),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
     """One project: responsibility list, milestones with their status, parcels' progress
@@ -189,11 +205,11 @@ def _problem_text(x: dict) -> str:
 
 @projects_app.command("milestone")
 def projects_milestone(
-    code: str = typer.Argument(..., help="project code"),
-    due: str = typer.Option(..., "--date", help="the milestone's date, YYYY-MM-DD"),
-    done: str | None = typer.Option(None, "--done", help="the day it was done (default today)"),
-    text: str | None = typer.Option(None, help="the milestone's text, when a date has two"),
-    withdraw: bool = typer.Option(False, help="withdraw a completion recorded by mistake"),
+    code: str = typer.Argument(..., help=N_("project code")),
+    due: str = typer.Option(..., "--date", help=N_("the milestone's date, YYYY-MM-DD")),
+    done: str | None = typer.Option(None, "--done", help=N_("the day it was done (default today)")),
+    text: str | None = typer.Option(None, help=N_("the milestone's text, when a date has two")),
+    withdraw: bool = typer.Option(False, help=N_("withdraw a completion recorded by mistake")),
     note: str | None = typer.Option(None, callback=_note),
     as_user: str | None = as_option(),
 ) -> None:
@@ -213,11 +229,11 @@ def projects_milestone(
 
 @projects_app.command("problem-add")
 def projects_problem_add(
-    code: str = typer.Argument(..., help="project code"),
-    problem: str = typer.Option(..., callback=_note, help="the problem to solve"),
-    unit: str | None = typer.Option(None, callback=_name, help="responsible unit (责任单位)"),
-    person: str | None = typer.Option(None, callback=_name, help="responsible person (责任人)"),
-    deadline: str | None = typer.Option(None, help="YYYY-MM-DD"),
+    code: str = typer.Argument(..., help=N_("project code")),
+    problem: str = typer.Option(..., callback=_note, help=N_("the problem to solve")),
+    unit: str | None = typer.Option(None, callback=_name, help=N_("responsible unit (责任单位)")),
+    person: str | None = typer.Option(None, callback=_name, help=N_("responsible person (责任人)")),
+    deadline: str | None = typer.Option(None, help=N_("YYYY-MM-DD")),
     note: str | None = typer.Option(None, callback=_note),
     as_user: str | None = as_option(),
 ) -> None:
@@ -234,9 +250,9 @@ def projects_problem_add(
 
 @projects_app.command("problem-solve")
 def projects_problem_solve(
-    problem_id: int = typer.Argument(..., help="the problem's number (#ID)"),
-    on: str | None = typer.Option(None, help="the day it was solved (default today)"),
-    reopen: bool = typer.Option(False, help="reopen a solved problem instead"),
+    problem_id: int = typer.Argument(..., help=N_("the problem's number (#ID)")),
+    on: str | None = typer.Option(None, help=N_("the day it was solved (default today)")),
+    reopen: bool = typer.Option(False, help=N_("reopen a solved problem instead")),
     note: str | None = typer.Option(None, callback=_note),
     as_user: str | None = as_option(),
 ) -> None:
@@ -253,9 +269,9 @@ def projects_problem_solve(
 
 @projects_app.command("problems")
 def projects_problems(
-    code: str | None = typer.Argument(None, help="one project's file (default: every project)"),
-    as_of: str | None = typer.Option(None, "--as-of", help="as at the end of this day"),
-    history: int | None = typer.Option(None, help="every version of problem #ID instead"),
+    code: str | None = typer.Argument(None, help=N_("one project's file (default: every project)")),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("as at the end of this day")),
+    history: int | None = typer.Option(None, help=N_("every version of problem #ID instead")),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
     """Problem files, overdue first (longest overdue first), then open, then solved.
@@ -281,7 +297,9 @@ def projects_problems(
         _json(rows)
         return
     columns = list(rows[0]) if rows else ["id"]
-    table = Table(title="Problem history" if history is not None else "Problem files")
+    table = Table(
+        title=words(N_("Problem history") if history is not None else N_("Problem files"))
+    )
     for name in columns:
         table.add_column(name)
     for row in rows:

@@ -6,35 +6,45 @@ import sys
 import typer
 from rich.table import Table
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import ListFormat, _fail, _text, app, lazy, session_scope
+from geo_service.cli.language import words
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_period
 
 rankings = lazy("geo_service.campaign.rankings")
+# The components' headings (rankings.COMPONENTS), for the catalogs.
+_COMPONENTS = (N_("land"), N_("demolition"), N_("relocation"), N_("milestones"))
 
 
 @app.command("rank")
 def rank_command(
     level: str = typer.Option(
-        "township", help="township (within a district) or district (within the city)"
+        "township", help=N_("township (within a district) or district (within the city)")
     ),
     period: str | None = typer.Option(
         None,
-        help="a month (2017-05) or a quarter (2017Q2) (default: the quarter of the "
-        "campaign's day 截至, i.e. today held within it)",
+        help=N_(
+            "a month (2017-05) or a quarter (2017Q2) (default: the quarter of the "
+            "campaign's day 截至, i.e. today held within it)"
+        ),
     ),
     campaign: str | None = typer.Option(
         None,
-        help="the campaign, e.g. 攻坚2017 (default: the one holding the period's end, else "
-        "the one under way today, else the latest)",
+        help=N_(
+            "the campaign, e.g. 攻坚2017 (default: the one holding the period's end, else "
+            "the one under way today, else the latest)"
+        ),
     ),
     district: str | None = typer.Option(
-        None, help="the district whose townships are ranked (default: the configured one)"
+        None, help=N_("the district whose townships are ranked (default: the configured one)")
     ),
     weights: str | None = typer.Option(
         None,
-        help="composite weights, e.g. land=0.4,demolition=0.3,relocation=0.1,milestones=0.2 "
-        "(the default)",
+        help=N_(
+            "composite weights, e.g. land=0.4,demolition=0.3,relocation=0.1,milestones=0.2 "
+            "(the default)"
+        ),
     ),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
@@ -71,9 +81,9 @@ def rank_command(
         f"change since {result['previous_period']})",
         caption=f"ties: {result['tie_rule']}",
     )
-    numbers = ("rank", "change", "score", *rankings.COMPONENTS)
-    for name in ("rank", "change", "unit", "score", *rankings.COMPONENTS):
-        table.add_column(name, justify="right" if name in numbers else "left")
+    numbers = (N_("rank"), N_("change"), N_("score"), *rankings.COMPONENTS)
+    for name in (N_("rank"), N_("change"), N_("unit"), N_("score"), *rankings.COMPONENTS):
+        table.add_column(words(name), justify="right" if name in numbers else "left")
     for row in result["rows"]:
         table.add_row(
             "—" if row["rank"] is None else f"{row['rank']}{'=' if row['tied'] else ''}",

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     Format,
     _day,
@@ -27,7 +28,7 @@ from geo_service.cli.common import (
     refused,
     session_scope,
 )
-from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, OUTCOMES, _
+from geo_service.cli.language import ACCEPTED, CHECKED, COUNTS, OUTCOMES, _, words
 from geo_service.errors import GeoServiceError, UploadRefused
 
 permissions = lazy("geo_service.accounts.permissions")
@@ -36,7 +37,7 @@ relocation_actions = lazy("geo_service.relocation.actions")
 relocation_tallies = lazy("geo_service.relocation.tallies")
 
 relocation_app = group(
-    "relocation", "Relocation (回迁): resettlement projects, households, flats, overdue lists."
+    "relocation", N_("Relocation (回迁): resettlement projects, households, flats, overdue lists.")
 )
 
 
@@ -66,18 +67,18 @@ def _flats_by_size(value: str | None) -> dict[str, int]:
 
 @relocation_app.command("project")
 def project_command(
-    code: str = typer.Argument(..., help="resettlement project code, e.g. JA-AZ-01"),
-    name: str = typer.Option(..., help="project name, e.g. 新店安置房一期"),
-    district: str = typer.Option(..., help="district, e.g. 晋安区"),
-    townships: str = typer.Option(..., help="townships served, comma-separated: 新店镇,鼓山镇"),
-    site: Path | None = typer.Option(None, help="site outline: any file `import` accepts"),
-    site_crs: str | None = typer.Option(None, help="override the site file's CRS"),
-    flats: str | None = typer.Option(None, help="flats planned per size class: 90:120,120:80"),
-    floor_area: float | None = typer.Option(None, "--floor-area", help="total floor area, m²"),
-    planned_completion: str | None = typer.Option(None, help="YYYY-MM-DD"),
-    actual_completion: str | None = typer.Option(None, help="YYYY-MM-DD"),
+    code: str = typer.Argument(..., help=N_("resettlement project code, e.g. JA-AZ-01")),
+    name: str = typer.Option(..., help=N_("project name, e.g. 新店安置房一期")),
+    district: str = typer.Option(..., help=N_("district, e.g. 晋安区")),
+    townships: str = typer.Option(..., help=N_("townships served, comma-separated: 新店镇,鼓山镇")),
+    site: Path | None = typer.Option(None, help=N_("site outline: any file `import` accepts")),
+    site_crs: str | None = typer.Option(None, help=N_("override the site file's CRS")),
+    flats: str | None = typer.Option(None, help=N_("flats planned per size class: 90:120,120:80")),
+    floor_area: float | None = typer.Option(None, "--floor-area", help=N_("total floor area, m²")),
+    planned_completion: str | None = typer.Option(None, help=N_("YYYY-MM-DD")),
+    actual_completion: str | None = typer.Option(None, help=N_("YYYY-MM-DD")),
     responsibility: str | None = typer.Option(
-        None, help="code of the responsibility list (projects) naming unit, person, deadline"
+        None, help=N_("code of the responsibility list (projects) naming unit, person, deadline")
     ),
     as_user: str | None = as_option(),
 ) -> None:
@@ -136,16 +137,16 @@ def _import(importer, path: Path, dry_run: bool, output_json: bool, report_csv, 
         typer.echo(f"  {_(COUNTS) % vars(report)}")
 
 
-_DRY = typer.Option(False, "--dry-run", help="check and report, store nothing")
-_JSON = typer.Option(False, "--json", help="print the report as JSON")
+_DRY = typer.Option(False, "--dry-run", help=N_("check and report, store nothing"))
+_JSON = typer.Option(False, "--json", help=N_("print the report as JSON"))
 _CSV = typer.Option(
-    None, "--report-csv", help="write the problems as CSV (file,row,ref,rule,message)"
+    None, "--report-csv", help=N_("write the problems as CSV (file,row,ref,rule,message)")
 )
 
 
 @relocation_app.command("households")
 def households_command(
-    path: Path = typer.Argument(..., help="household roster (被征迁户花名册), .csv or .xlsx"),
+    path: Path = typer.Argument(..., help=N_("household roster (被征迁户花名册), .csv or .xlsx")),
     dry_run: bool = _DRY,
     output_json: bool = _JSON,
     report_csv: Path | None = _CSV,
@@ -164,7 +165,7 @@ def households_command(
 
 @relocation_app.command("flats")
 def flats_command(
-    path: Path = typer.Argument(..., help="flat list (房源清单), .csv or .xlsx"),
+    path: Path = typer.Argument(..., help=N_("flat list (房源清单), .csv or .xlsx")),
     dry_run: bool = _DRY,
     output_json: bool = _JSON,
     report_csv: Path | None = _CSV,
@@ -195,8 +196,8 @@ def allocate_command(
     project: str,
     building: str,
     unit: str,
-    household: str = typer.Option(..., help="household 户号"),
-    on: str = typer.Option(..., help="allocation day YYYY-MM-DD"),
+    household: str = typer.Option(..., help=N_("household 户号")),
+    on: str = typer.Option(..., help=N_("allocation day YYYY-MM-DD")),
     as_user: str | None = as_option(),
 ) -> None:
     """Allocate a flat to a household (房源调度): never a flat twice, never more than due.
@@ -211,7 +212,7 @@ def handover_command(
     project: str,
     building: str,
     unit: str,
-    on: str = typer.Option(..., help="hand-over (交房) day YYYY-MM-DD"),
+    on: str = typer.Option(..., help=N_("hand-over (交房) day YYYY-MM-DD")),
     as_user: str | None = as_option(),
 ) -> None:
     """Record a flat's hand-over (交房).
@@ -226,7 +227,7 @@ def certify_command(
     project: str,
     building: str,
     unit: str,
-    on: str = typer.Option(..., help="title certificate (办证) day YYYY-MM-DD"),
+    on: str = typer.Option(..., help=N_("title certificate (办证) day YYYY-MM-DD")),
     as_user: str | None = as_option(),
 ) -> None:
     """Record a flat's title certificate (办证).
@@ -249,9 +250,9 @@ def _signoff(action, as_user, ref: str, *args) -> None:
 
 @relocation_app.command("verify")
 def verify_command(
-    household: str = typer.Argument(..., help="household 户号"),
-    on: str | None = typer.Option(None, help="sign-off day YYYY-MM-DD (default: today)"),
-    note: str | None = typer.Option(None, callback=_note, help="the verifier's remark"),
+    household: str = typer.Argument(..., help=N_("household 户号")),
+    on: str | None = typer.Option(None, help=N_("sign-off day YYYY-MM-DD (default: today)")),
+    note: str | None = typer.Option(None, callback=_note, help=N_("the verifier's remark")),
     as_user: str | None = as_option(),
 ) -> None:
     """Sign a household's relocation off (回迁核验): a verifier of 回迁核验组 in the
@@ -264,8 +265,10 @@ def verify_command(
 
 @relocation_app.command("dispute")
 def dispute_command(
-    household: str = typer.Argument(..., help="household 户号"),
-    reason: str = typer.Option(..., callback=_note, help="why the sign-off is disputed (returned)"),
+    household: str = typer.Argument(..., help=N_("household 户号")),
+    reason: str = typer.Option(
+        ..., callback=_note, help=N_("why the sign-off is disputed (returned)")
+    ),
     as_user: str | None = as_option(),
 ) -> None:
     """Dispute (return) a signed-off household, with a reason: 回迁核验组 only.
@@ -278,9 +281,9 @@ def dispute_command(
 @relocation_app.command("list")
 def list_command(
     township: str | None = typer.Option(None),
-    project: str | None = typer.Option(None, help="resettlement project code"),
+    project: str | None = typer.Option(None, help=N_("resettlement project code")),
     show_names: bool = typer.Option(
-        False, "--show-names", help="names in full where your role may see them (else 林*伟)"
+        False, "--show-names", help=N_("names in full where your role may see them (else 林*伟)")
     ),
     as_user: str | None = as_option(),
 ) -> None:
@@ -299,9 +302,9 @@ def list_command(
 
 @relocation_app.command("history")
 def history_command(
-    household: str = typer.Argument(..., help="household 户号"),
+    household: str = typer.Argument(..., help=N_("household 户号")),
     show_names: bool = typer.Option(
-        False, "--show-names", help="names in full where your role may see them (else masked)"
+        False, "--show-names", help=N_("names in full where your role may see them (else masked)")
     ),
     as_user: str | None = as_option(),
 ) -> None:
@@ -325,14 +328,16 @@ def history_command(
 
 @relocation_app.command("overdue")
 def overdue_command(
-    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=N_("as it stood at the end of YYYY-MM-DD")
+    ),
     kind: OverdueKind | None = typer.Option(
-        None, help="handover (逾期未回迁) or title (逾期未办证)"
+        None, help=N_("handover (逾期未回迁) or title (逾期未办证)")
     ),
     district: str | None = typer.Option(None),
     fmt: Format = typer.Option(Format.table, "--format"),
     show_names: bool = typer.Option(
-        False, "--show-names", help="names in full where your role may see them (else masked)"
+        False, "--show-names", help=N_("names in full where your role may see them (else masked)")
     ),
     as_user: str | None = as_option(),
 ) -> None:
@@ -355,22 +360,23 @@ def overdue_command(
     if fmt is not Format.table:
         sys.stdout.write(_dump(records, fmt))
         return
-    table = Table(title=f"两逾 ({len(records)} case(s))")
+    table = Table(title=words(N_("两逾 (%(count)s case(s))"), count=len(records)))
     columns = (
-        "label",
-        "household",
-        "head_name",
-        "township",
-        "project",
+        N_("label"),
+        N_("household"),
+        N_("head_name"),
+        N_("township"),
+        N_("project"),
         "due",
-        "days_overdue",
-        "allowance_paid",
-        "responsible_unit",
-        "responsible_person",
-        "deadline",
+        N_("days_overdue"),
+        N_("allowance_paid"),
+        N_("responsible_unit"),
+        N_("responsible_person"),
+        N_("deadline"),
     )
     for name in columns:
-        table.add_column(name)
+        # "due" is also a milestone's state (未到期): the column is the day it was due.
+        table.add_column(words(N_("due day") if name == "due" else name))
     for r in records:
         table.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
     sys.stdout.write(_text(table, width=200))
@@ -379,7 +385,7 @@ def overdue_command(
 @relocation_app.command("clearance")
 def clearance_command(
     year: int | None = typer.Option(None, callback=_year),
-    as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD"),
+    as_of: str | None = typer.Option(None, "--as-of", help=N_("YYYY-MM-DD")),
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """清零: open 两逾 cases per district at the start of the year and now, with the
@@ -400,18 +406,18 @@ def clearance_command(
     if fmt is Format.csv:
         sys.stdout.write(_dump(flat, fmt))
         return
-    table = Table(title="清零: open 两逾 cases")
+    table = Table(title=words(N_("清零: open 两逾 cases")))
     columns = (
-        "district",
-        "open_at_start",
-        "cleared",
-        "opened",
-        "open_now",
-        "open_handover_now",
-        "open_title_now",
+        N_("district"),
+        N_("open_at_start"),
+        N_("cleared"),
+        N_("opened"),
+        N_("open_now"),
+        N_("open_handover_now"),
+        N_("open_title_now"),
     )
     for name in columns:
-        table.add_column(name)
+        table.add_column(words(name))
     for r in flat:
         table.add_row(*[str(r[c]) for c in columns])
     sys.stdout.write(_text(table))
@@ -428,21 +434,31 @@ def _dump(records: list[dict], fmt: Format) -> str:
     return buffer.getvalue()
 
 
+# The relocation tally's headings: planned, handed over, certified and target of each count.
+_STAGE_HEADINGS = {
+    "households": (N_("households planned"), N_("households handed over"),
+                   N_("households certified"), N_("households target")),
+    "flats": (N_("flats planned"), N_("flats handed over"), N_("flats certified"),
+              N_("flats target")),
+    "m2": (N_("m² planned"), N_("m² handed over"), N_("m² certified"), N_("m² target")),
+}  # fmt: skip
+
+
 def tally_table(records: list[dict], by: str) -> str:
     """The relocation tally as a table (`geo-service tally --kind relocation`)."""
-    table = Table(title=f"Relocation (回迁) by {by}")
+    table = Table(title=words(N_("Relocation (回迁) by %(by)s"), by=words(by)))
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
-    numbers = [("households", "households"), ("flats", "flats"), ("m2", "m²")]
+    numbers = ["households", "flats", "m2"]
     for name in columns:
-        table.add_column(name)
-    for _key, label in numbers:
-        for stage in ("planned", "handed over", "certified", "target"):
-            table.add_column(f"{label} {stage}", justify="right")
-    table.add_column("signed off", justify="right")  # households, by 回迁核验组
-    table.add_column("progress", justify="right")
+        table.add_column(words(name))
+    for key in numbers:
+        for heading in _STAGE_HEADINGS[key]:
+            table.add_column(words(heading), justify="right")
+    table.add_column(words(N_("signed off")), justify="right")  # households, by 回迁核验组
+    table.add_column(words(N_("progress")), justify="right")
     for r in records:
         cells = [str(r[c] or "") for c in columns]
-        for key, _label in numbers:
+        for key in numbers:
             for stage in ("planned", "handed_over", "certified"):
                 cells.append(_number(r[f"{key}_{stage}"]))
             cells.append("—" if r[f"target_{key}"] is None else _number(r[f"target_{key}"]))

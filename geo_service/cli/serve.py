@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import _fail, app, get_settings, lazy
 from geo_service.errors import GeoServiceError, InvalidInput
 
@@ -17,7 +18,7 @@ def demo_command(
     published_dates: bool = typer.Option(
         False,
         "--published-dates",
-        help="the 2017 campaign on its published dates (a closed campaign), not moved to today",
+        help=N_("the 2017 campaign on its published dates (a closed campaign), not moved to today"),
     ),
 ) -> None:
     """Load the synthetic Jin'an demo set shipped in the package (projects, targets, parcels).
@@ -36,17 +37,19 @@ def demo_command(
 
 @app.command("serve")
 def serve(
-    host: str = typer.Option("127.0.0.1", help="address to listen on"),
-    port: int = typer.Option(8000, help="port to listen on"),
+    host: str = typer.Option("127.0.0.1", help=N_("address to listen on")),
+    port: int = typer.Option(8000, help=N_("port to listen on")),
     workers: int = typer.Option(
-        1, min=1, help="worker processes (about one per core); they share only the database"
+        1, min=1, help=N_("worker processes (about one per core); they share only the database")
     ),
     certfile: Path | None = typer.Option(
         None,
-        help="serve HTTPS with this certificate (PEM, the chain after it; default TLS_CERTFILE)",
+        help=N_(
+            "serve HTTPS with this certificate (PEM, the chain after it; default TLS_CERTFILE)"
+        ),
     ),
     keyfile: Path | None = typer.Option(
-        None, help="the certificate's private key (PEM; default TLS_KEYFILE)"
+        None, help=N_("the certificate's private key (PEM; default TLS_KEYFILE)")
     ),
 ) -> None:
     """Serve the API (and its docs at /docs), over HTTPS when given a certificate: phones

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     By,
     Credit,
@@ -25,6 +26,7 @@ from geo_service.cli.common import (
     lazy,
     session_scope,
 )
+from geo_service.cli.language import words
 from geo_service.cli.relocation import tally_table as relocation_table
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_period
@@ -42,40 +44,48 @@ class TallyKind(StrEnum):
 
 @app.command("tally")
 def tally_command(
-    by: By = typer.Option(By.district, help="group by district, township or project"),
+    by: By = typer.Option(By.district, help=N_("group by district, township or project")),
     kind: TallyKind | None = typer.Option(
-        None, help="only land or only demolition; relocation: households, flats and m² (回迁)"
+        None, help=N_("only land or only demolition; relocation: households, flats and m² (回迁)")
     ),
     year: int | None = typer.Option(
         None,
         callback=_year,
-        help="the campaign year (default: the --as-of day's, else the configured one)",
+        help=N_("the campaign year (default: the --as-of day's, else the configured one)"),
     ),
-    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=N_("as it stood at the end of YYYY-MM-DD")
+    ),
     campaign: str | None = typer.Option(
         None,
-        help="the campaign, e.g. 攻坚2017 (default: the one a --year names, else the one "
-        "under way today, else the latest)",
+        help=N_(
+            "the campaign, e.g. 攻坚2017 (default: the one a --year names, else the one "
+            "under way today, else the latest)"
+        ),
     ),
     compare: str | None = typer.Option(
         None,
-        help="an earlier campaign beside it, e.g. 2016年百日攻坚: its figures and the "
-        "differences as columns (json or csv); last_year: this quarter (or --period) "
-        "against the same days a year earlier",
+        help=N_(
+            "an earlier campaign beside it, e.g. 2016年百日攻坚: its figures and the "
+            "differences as columns (json or csv); last_year: this quarter (or --period) "
+            "against the same days a year earlier"
+        ),
     ),
     period: str | None = typer.Option(
-        None, help="with --compare last_year: a quarter (2017Q2) or a month (2017-05)"
+        None, help=N_("with --compare last_year: a quarter (2017Q2) or a month (2017-05)")
     ),
     fmt: Format | None = typer.Option(
-        None, "--format", help="table (default), json or csv; with --output, from its extension"
+        None, "--format", help=N_("table (default), json or csv; with --output, from its extension")
     ),
     output: Path | None = typer.Option(
-        None, help="write to this file instead of the screen (.txt, .json or .csv)"
+        None, help=N_("write to this file instead of the screen (.txt, .json or .csv)")
     ),
     credit: Credit = typer.Option(
         Credit.host,
-        help="who a parcel counts for: host township, the townships that supported it "
-        "(helpers), or all of them",
+        help=N_(
+            "who a parcel counts for: host township, the townships that supported it "
+            "(helpers), or all of them"
+        ),
     ),
 ) -> None:
     """Verified area (union of verified parcels, geodesic) against targets, beside the
@@ -198,11 +208,14 @@ def _nothing_recorded(kind, year: int | None, day) -> str:
 # What each credit rule shows: the table says which, and progress only where it means
 # something (a helper's credit is not progress toward the helper's own target).
 CREDIT_TITLES = {
-    "host": "credit: host township (each parcel counts for the township it lies in)",
-    "helpers": "credit: helpers (each township credited with the parcels it helped other "
-    "townships deliver; not progress toward its own target)",
-    "all": "credit: host and helpers (a supported parcel counts in full for each; rows do "
-    "not add up)",
+    "host": N_("credit: host township (each parcel counts for the township it lies in)"),
+    "helpers": N_(
+        "credit: helpers (each township credited with the parcels it helped other "
+        "townships deliver; not progress toward its own target)"
+    ),
+    "all": N_(
+        "credit: host and helpers (a supported parcel counts in full for each; rows do not add up)"
+    ),
 }
 
 
@@ -221,19 +234,21 @@ def _render(records: list[dict], fmt: Format, by: str, credit: str = "host") -> 
 
 def _table(records: list[dict], by: str, credit: str = "host") -> str:
     named = records[0].get("campaign") if records else None
-    title = f"Verified area by {by}; {CREDIT_TITLES[credit]}"
+    title = words(
+        N_("Verified area by %(by)s; %(credit)s"), by=words(by), credit=words(CREDIT_TITLES[credit])
+    )
     table = Table(title=f"{named}: {title}" if named else title)
     columns = ["district", "township", "project"][: {"district": 1, "township": 2}.get(by, 3)]
     if by == "city":
         columns = ["city"]
-    numbers = ["verified parcels", "planned mu", "delivered mu", "verified m²", "verified mu",
-               "target m²", "target mu", "progress"]  # fmt: skip
-    for name in [*columns, "kind", *numbers]:
-        table.add_column(name, justify="right" if name in numbers else "left")
+    numbers = [N_("verified parcels"), N_("planned mu"), N_("delivered mu"), N_("verified m²"),
+               N_("verified mu"), N_("target m²"), N_("target mu"), N_("progress")]  # fmt: skip
+    for name in [*columns, N_("kind"), *numbers]:
+        table.add_column(words(name), justify="right" if name in numbers else "left")
     for r in records:
         table.add_row(
             *[str(r[c] or "") for c in columns],
-            r["kind"],
+            words(r["kind"]),
             str(r["verified_parcels"]),
             f"{r['planned_mu']:,.1f}",
             f"{r['delivered_mu']:,.1f}",
@@ -248,8 +263,10 @@ def _table(records: list[dict], by: str, credit: str = "host") -> str:
 
 @app.command("support")
 def support_command(
-    kind: Kind | None = typer.Option(None, help="only land or only demolition"),
-    as_of: str | None = typer.Option(None, "--as-of", help="as it stood at the end of YYYY-MM-DD"),
+    kind: Kind | None = typer.Option(None, help=N_("only land or only demolition")),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=N_("as it stood at the end of YYYY-MM-DD")
+    ),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
     """Cross-township support (跨界支援): host → helper pairs, the parcels helped on and
@@ -266,12 +283,12 @@ def support_command(
     if fmt is ListFormat.json:
         typer.echo(json.dumps([x.as_dict() for x in links], ensure_ascii=False, indent=2))
         return
-    table = Table(title="Cross-township support (host ← helper)")
-    numbers = ("parcels", "verified parcels", "verified m²", "verified mu")
-    for name in ("district", "host", "helper", "kind", *numbers):
-        table.add_column(name, justify="right" if name in numbers else "left")
+    table = Table(title=words(N_("Cross-township support (host ← helper)")))
+    numbers = (N_("parcels"), N_("verified parcels"), N_("verified m²"), N_("verified mu"))
+    for name in (N_("district"), N_("host"), N_("helper"), N_("kind"), *numbers):
+        table.add_column(words(name), justify="right" if name in numbers else "left")
     for x in links:
-        table.add_row(x.district, x.host, x.helper, x.kind, str(x.parcels),
+        table.add_row(x.district, x.host, x.helper, words(x.kind), str(x.parcels),
                       str(x.verified_parcels), f"{x.verified_m2:,.0f}",
                       f"{x.verified_mu:,.1f}")  # fmt: skip
     sys.stdout.write(_text(table))

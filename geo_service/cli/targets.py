@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     Kind,
     _fail,
@@ -30,27 +31,27 @@ class TargetKind(StrEnum):
     relocation = "relocation"
 
 
-targets_app = group("targets", "Targets per district or township.")
+targets_app = group("targets", N_("Targets per district or township."))
 
 
 @targets_app.command("set")
 def targets_set(
     district: str = typer.Option(
-        ..., help="district name, e.g. 晋安区, or the city (福州市) for a city-wide target"
+        ..., help=N_("district name, e.g. 晋安区, or the city (福州市) for a city-wide target")
     ),
-    township: str | None = typer.Option(None, help="township name; omit for the district"),
-    kind: TargetKind = typer.Option(..., help="land, demolition or relocation (回迁)"),
+    township: str | None = typer.Option(None, help=N_("township name; omit for the district")),
+    kind: TargetKind = typer.Option(..., help=N_("land, demolition or relocation (回迁)")),
     year: int | None = typer.Option(
-        None, callback=_year, help="the campaign's year, when it names one campaign"
+        None, callback=_year, help=N_("the campaign's year, when it names one campaign")
     ),
     campaign: str | None = typer.Option(
-        None, help="the campaign, e.g. 2016年百日攻坚 (instead of --year)"
+        None, help=N_("the campaign, e.g. 2016年百日攻坚 (instead of --year)")
     ),
-    quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
-    mu: float | None = typer.Option(None, help="amount in mu"),
-    m2: float | None = typer.Option(None, help="amount in m² (relocation: floor area)"),
-    households: int | None = typer.Option(None, help="relocation: households (户数)"),
-    flats: int | None = typer.Option(None, help="relocation: flats (套数)"),
+    quarter: int | None = typer.Option(None, min=1, max=4, help=N_("1-4; omit for the year")),
+    mu: float | None = typer.Option(None, help=N_("amount in mu")),
+    m2: float | None = typer.Option(None, help=N_("amount in m² (relocation: floor area)")),
+    households: int | None = typer.Option(None, help=N_("relocation: households (户数)")),
+    flats: int | None = typer.Option(None, help=N_("relocation: flats (套数)")),
     as_user: str | None = as_option(),
 ) -> None:
     """Set (or change) a target; its earlier values stay in its history (who set what,
@@ -140,11 +141,11 @@ def targets_import(path: Path, as_user: str | None = as_option()) -> None:
 
 @targets_app.command("history")
 def targets_history(
-    district: str = typer.Option(..., help="district name, e.g. 晋安区"),
-    township: str | None = typer.Option(None, help="township name; omit for the district"),
+    district: str = typer.Option(..., help=N_("district name, e.g. 晋安区")),
+    township: str | None = typer.Option(None, help=N_("township name; omit for the district")),
     kind: Kind = typer.Option(...),
     year: int = typer.Option(..., callback=_year),
-    quarter: int | None = typer.Option(None, min=1, max=4, help="1-4; omit for the year"),
+    quarter: int | None = typer.Option(None, min=1, max=4, help=N_("1-4; omit for the year")),
 ) -> None:
     """Every value a target had: amount, who set it, from when.
 

@@ -4,17 +4,18 @@ from pathlib import Path
 
 import typer
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import acting_session, as_option, group, lazy
 
 actions = lazy("geo_service.actions")
 
-uploads_app = group("uploads", "Accepted uploads and their original files.")
+uploads_app = group("uploads", N_("Accepted uploads and their original files."))
 
 
 @uploads_app.command("file")
 def uploads_file(
-    upload_id: int = typer.Argument(..., min=1, max=2**31 - 1, help="the upload's id"),
-    output: Path = typer.Option(..., help="where to write the file"),
+    upload_id: int = typer.Argument(..., min=1, max=2**31 - 1, help=N_("the upload's id")),
+    output: Path = typer.Option(..., help=N_("where to write the file")),
     as_user: str | None = as_option(),
 ) -> None:
     """Write the file an accepted upload was made from, exactly as it was sent (checked

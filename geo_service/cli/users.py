@@ -6,6 +6,7 @@ import sys
 import typer
 from rich.table import Table
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     ListFormat,
     _day,
@@ -19,13 +20,14 @@ from geo_service.cli.common import (
     lazy,
     session_scope,
 )
+from geo_service.cli.language import words
 from geo_service.errors import GeoServiceError
 
 accounts = lazy("geo_service.accounts.users")
 audit = lazy("geo_service.accounts.audit")
 
-users_app = group("users", "Users and roles: admin, leader, planner, verifier, officer.")
-_TOWNSHIPS_HELP = "a township the user works in (repeat for several); verifiers and officers"
+users_app = group("users", N_("Users and roles: admin, leader, planner, verifier, officer."))
+_TOWNSHIPS_HELP = N_("a township the user works in (repeat for several); verifiers and officers")
 
 
 def _as_admin(session, as_user: str | None):
@@ -45,19 +47,21 @@ def _run(change, as_user: str | None):
 @users_app.command("add")
 def users_add(
     username: str = typer.Argument(
-        ..., callback=_name, help="the sign-in name, e.g. 林志伟 or linzw"
+        ..., callback=_name, help=N_("the sign-in name, e.g. 林志伟 or linzw")
     ),
-    role: str = typer.Option(..., help="admin, leader, planner, verifier or officer"),
+    role: str = typer.Option(..., help=N_("admin, leader, planner, verifier or officer")),
     name: str | None = typer.Option(
-        None, callback=_name, help="the person's name as shown (default: username)"
+        None, callback=_name, help=N_("the person's name as shown (default: username)")
     ),
     group: str | None = typer.Option(
-        None, help="a verifier's group: 土地核验组, 拆迁核验组 or 回迁核验组 (relocation)"
+        None, help=N_("a verifier's group: 土地核验组, 拆迁核验组 or 回迁核验组 (relocation)")
     ),
-    district: str | None = typer.Option(None, help="a leader's or planner's district (none: city)"),
+    district: str | None = typer.Option(
+        None, help=N_("a leader's or planner's district (none: city)")
+    ),
     township: list[str] = typer.Option([], help=_TOWNSHIPS_HELP),
     password: str | None = typer.Option(
-        None, help="the first password (default: generated and printed once)"
+        None, help=N_("the first password (default: generated and printed once)")
     ),
     as_user: str | None = as_option(),
 ) -> None:
@@ -94,13 +98,14 @@ def users_list(fmt: ListFormat = typer.Option(ListFormat.table, "--format")) -> 
     if fmt is ListFormat.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title="Users")
-    for column in ("username", "name", "role", "group", "district", "townships", "active"):
-        table.add_column(column)
+    table = Table(title=words(N_("Users")))
+    for column in (N_("username"), N_("name"), N_("role"), N_("group"), N_("district"),
+                   N_("townships"), N_("active")):  # fmt: skip
+        table.add_column(words(column))
     for r in rows:
         table.add_row(
             r["username"], r["display_name"], r["role"], r["group"] or "", r["district"] or "",
-            "、".join(r["townships"]), "yes" if r["active"] else "no",
+            "、".join(r["townships"]), words(N_("yes") if r["active"] else N_("no")),
         )  # fmt: skip
     sys.stdout.write(_text(table))
 
@@ -108,9 +113,9 @@ def users_list(fmt: ListFormat = typer.Option(ListFormat.table, "--format")) -> 
 @users_app.command("set-role")
 def users_set_role(
     username: str,
-    role: str = typer.Option(..., help="admin, leader, planner, verifier or officer"),
-    group: str | None = typer.Option(None, help="a verifier's group"),
-    district: str | None = typer.Option(None, help="a leader's or planner's district"),
+    role: str = typer.Option(..., help=N_("admin, leader, planner, verifier or officer")),
+    group: str | None = typer.Option(None, help=N_("a verifier's group")),
+    district: str | None = typer.Option(None, help=N_("a leader's or planner's district")),
     township: list[str] = typer.Option([], help=_TOWNSHIPS_HELP),
     as_user: str | None = as_option(),
 ) -> None:
@@ -156,7 +161,7 @@ def _set_active(username: str, active: bool, as_user: str | None) -> None:
 @users_app.command("reset-password")
 def users_reset_password(
     username: str,
-    password: str | None = typer.Option(None, help="the new password (default: generated)"),
+    password: str | None = typer.Option(None, help=N_("the new password (default: generated)")),
     as_user: str | None = as_option(),
 ) -> None:
     """Set a new password (printed once when generated); the user is signed out everywhere.
@@ -175,7 +180,7 @@ def users_reset_password(
 @users_app.command("unlock")
 def users_unlock(
     username: str,
-    address: str | None = typer.Option(None, help="only the attempts from this client address"),
+    address: str | None = typer.Option(None, help=N_("only the attempts from this client address")),
     as_user: str | None = as_option(),
 ) -> None:
     """Clear the failed sign-ins counted against a user (from every address, or one), so
@@ -193,8 +198,8 @@ def users_unlock(
 
 @users_app.command("four-eyes")
 def users_four_eyes(
-    district: str = typer.Argument(..., help="the district, e.g. 晋安区"),
-    on: bool = typer.Option(..., "--on/--off", help="switch the rule on or off"),
+    district: str = typer.Argument(..., help=N_("the district, e.g. 晋安区")),
+    on: bool = typer.Option(..., "--on/--off", help=N_("switch the rule on or off")),
     as_user: str | None = as_option(),
 ) -> None:
     """Four eyes: in this district, whoever uploaded or delivered a parcel may not also
@@ -209,11 +214,11 @@ def users_four_eyes(
 
 @app.command("audit")
 def audit_command(
-    user: str | None = typer.Option(None, help="only this user's entries"),
-    action: str | None = typer.Option(None, help="actions starting with this, e.g. parcel."),
-    outcome: str | None = typer.Option(None, help="ok, refused or locked"),
-    since: str | None = typer.Option(None, help="from this day YYYY-MM-DD (China time)"),
-    until: str | None = typer.Option(None, help="up to this day YYYY-MM-DD, inclusive"),
+    user: str | None = typer.Option(None, help=N_("only this user's entries")),
+    action: str | None = typer.Option(None, help=N_("actions starting with this, e.g. parcel.")),
+    outcome: str | None = typer.Option(None, help=N_("ok, refused or locked")),
+    since: str | None = typer.Option(None, help=N_("from this day YYYY-MM-DD (China time)")),
+    until: str | None = typer.Option(None, help=N_("up to this day YYYY-MM-DD, inclusive")),
     limit: int = typer.Option(200, min=1, max=100_000),
     fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
@@ -234,9 +239,10 @@ def audit_command(
     if fmt is ListFormat.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title="Audit log (newest first)")
-    for column in ("id", "at (UTC)", "user", "action", "target", "outcome", "from", "details"):
-        table.add_column(column)
+    table = Table(title=words(N_("Audit log (newest first)")))
+    for column in (N_("id"), N_("at (UTC)"), N_("user"), N_("action"), N_("target"),
+                   N_("outcome"), N_("from"), N_("details")):  # fmt: skip
+        table.add_column(words(column))
     for r in rows:
         details = json.dumps(r["details"], ensure_ascii=False)
         table.add_row(str(r["id"]), r["at"][:19], r["username"] or "", r["action"],

@@ -6,6 +6,7 @@ import sys
 import typer
 from rich.table import Table
 
+from geo_service.catalogs import N_
 from geo_service.cli.common import (
     _KIND_HELP,
     _PARCEL_HELP,
@@ -21,6 +22,7 @@ from geo_service.cli.common import (
     lazy,
     session_scope,
 )
+from geo_service.cli.language import words
 from geo_service.errors import GeoServiceError
 from geo_service.periods import CHINA, parse_field_day
 
@@ -35,7 +37,7 @@ def _parcel(session, code: str, township: str | None, kind):
     )
 
 
-_ON_HELP = (
+_ON_HELP = N_(
     "the day it happened in the field (核验日期), YYYY-MM-DD or YYYY-MM-DDTHH:MM (China "
     "time), when entered later; default now. Never in the future; further back than the "
     "back-dating window (90 days) only an admin records it"
@@ -70,9 +72,9 @@ def _transition(change, as_user: str | None) -> None:
 @app.command("status")
 def status_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
-    to: str = typer.Option(..., "--to", help="in_progress, delivered, demolished or disputed"),
+    to: str = typer.Option(..., "--to", help=N_("in_progress, delivered, demolished or disputed")),
     note: str | None = typer.Option(
-        None, callback=_note, help="why (required when leaving disputed)"
+        None, callback=_note, help=N_("why (required when leaving disputed)")
     ),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
@@ -104,7 +106,7 @@ def status_command(
 @app.command("verify")
 def verify_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
-    note: str | None = typer.Option(None, callback=_note, help="what was checked"),
+    note: str | None = typer.Option(None, callback=_note, help=N_("what was checked")),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
     on: str | None = typer.Option(None, "--on", help=_ON_HELP),
@@ -133,7 +135,7 @@ def verify_command(
 @app.command("dispute")
 def dispute_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
-    reason: str = typer.Option(..., callback=_note, help="what is disputed"),
+    reason: str = typer.Option(..., callback=_note, help=N_("what is disputed")),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
     on: str | None = typer.Option(None, "--on", help=_ON_HELP),
@@ -155,7 +157,7 @@ def dispute_command(
 @app.command("withdraw")
 def withdraw_command(
     code: str = typer.Argument(..., help=_PARCEL_HELP),
-    reason: str = typer.Option(..., callback=_note, help="why the parcel leaves the register"),
+    reason: str = typer.Option(..., callback=_note, help=N_("why the parcel leaves the register")),
     township: str | None = typer.Option(None, help=_TOWNSHIP_HELP),
     kind: Kind | None = typer.Option(None, help=_KIND_HELP),
     on: str | None = typer.Option(None, "--on", help=_ON_HELP),
@@ -213,10 +215,10 @@ def _history_table(parcel: dict, versions: list[dict]) -> str:
     from datetime import datetime
 
     title = f"{parcel['code']} ({parcel['township']}, {parcel['kind']}, id {parcel['id']})"
-    table = Table(title=f"History of {title}")
-    for name in ["v", "from (CST)", "change", "status", "area m²", "geometry", "who", "upload",
-                 "note", "verified"]:  # fmt: skip
-        table.add_column(name, justify="right" if name in ("v", "area m²") else "left")
+    table = Table(title=words(N_("History of %(parcel)s"), parcel=title))
+    for name in [N_("v"), N_("from (CST)"), N_("change"), N_("status"), N_("area m²"),
+                 N_("geometry"), N_("who"), N_("upload"), N_("note"), N_("verified")]:  # fmt: skip
+        table.add_column(words(name), justify="right" if name in ("v", "area m²") else "left")
     for v in versions:
         when = datetime.fromisoformat(v["valid_from"]).astimezone(tallies.CAMPAIGN_TZ)
         before, area = v["status_before"], f"{v['area_m2']:,.1f}"

@@ -52,12 +52,22 @@ class View:
         self.year = self.year or (self.campaign.year if self.campaign else None)
         self.year = self.year or get_settings().campaign_year
         if not get_settings().year_ok(self.year):
-            raise InvalidInput(f"year must be in the years {get_settings().years}")
+            raise InvalidInput(
+                f"year must be in the years {get_settings().years}",
+                rule="year_outside",
+                params={"value": self.year, "years": get_settings().years},
+            )
         if self.kind not in ("land", "demolition"):
-            raise InvalidInput("kind must be land or demolition")
+            raise InvalidInput(
+                "kind must be land or demolition",
+                rule="choice",
+                params={"option": "kind", "choices": "land, demolition", "value": self.kind},
+            )
         if self.quarter is not None:
             if self.quarter not in QUARTER_ENDS:
-                raise InvalidInput("quarter must be 1 to 4")
+                raise InvalidInput(
+                    "quarter must be 1 to 4", rule="target_quarter", params={"value": self.quarter}
+                )
             # The campaign's own quarter of that number (across the new year when it is),
             # unless a calendar quarter asked for (campaign_and_quarter) gave its day.
             found = self.campaign.quarter_end(self.quarter) if self.campaign else None

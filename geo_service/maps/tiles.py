@@ -201,7 +201,7 @@ def parcel_tile(z: int, x: int, y: int, district_id: int, kind: str, as_of: date
     straight on a pooled connection (database.read_rows): the route has already checked
     who may see the district. Below DETAIL_FROM, the overview layer (id and status)."""
     if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
-        raise InvalidInput(f"no tile {z}/{x}/{y}")
+        raise InvalidInput(f"no tile {z}/{x}/{y}", rule="tile", params={"tile": f"{z}/{x}/{y}"})
     detailed = z >= DETAIL_FROM
     extent = EXTENT if detailed else OVERVIEW_EXTENT
     params = {
@@ -256,7 +256,11 @@ def parcel_at(
     }
     rows = database.read_rows(_on_day(_FACTS_SQL, _NEAR, as_of), params)
     if not rows:
-        raise NotFound(f"no parcel at {lon}, {lat} on this map")
+        raise NotFound(
+            f"no parcel at {lon}, {lat} on this map",
+            rule="tap_nothing",
+            params={"lon": lon, "lat": lat},
+        )
     return rows[0][0]
 
 

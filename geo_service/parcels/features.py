@@ -64,9 +64,16 @@ def output_crs(uri: str | None) -> OutputCRS:
     match = re.fullmatch(r"(?:http://www\.opengis\.net/def/crs/EPSG/0/|EPSG:)(\d+)", uri.strip())
     epsg = int(match.group(1)) if match else None
     if epsg not in OFFERED_EPSG:
-        raise InvalidInput(f"crs {uri!r} is not offered; one of: {', '.join(OFFERED_CRS)}")
+        raise InvalidInput(
+            f"crs {uri!r} is not offered; one of: {', '.join(OFFERED_CRS)}",
+            rule="choice",
+            params={"option": "crs", "choices": ", ".join(OFFERED_CRS), "value": uri},
+        )
     first = CRS.from_epsg(epsg).axis_info[0].direction.lower()
     return OutputCRS(EPSG_URI.format(epsg), epsg, first in ("north", "south"))
+
+
+_BBOX = "bbox must be four numbers: minx,miny,maxx,maxy"
 
 
 def parse_bbox(value: str | None, crs_uri: str | None) -> tuple[str, dict]:
@@ -77,16 +84,16 @@ def parse_bbox(value: str | None, crs_uri: str | None) -> tuple[str, dict]:
     try:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
-        raise InvalidInput("bbox must be four numbers: minx,miny,maxx,maxy") from None
+        raise InvalidInput(_BBOX, rule="bbox_numbers", params={}) from None
     if len(numbers) == 6:  # with heights: drop them
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     if len(numbers) != 4:
-        raise InvalidInput("bbox must be four numbers: minx,miny,maxx,maxy")
+        raise InvalidInput(_BBOX, rule="bbox_numbers", params={})
     crs = output_crs(crs_uri)
     a1, a2, b1, b2 = numbers
     x1, y1, x2, y2 = (a2, a1, b2, b1) if crs.flip else (a1, a2, b1, b2)
     if x1 > x2 or y1 > y2:
-        raise InvalidInput("bbox: the lower corner comes first")
+        raise InvalidInput("bbox: the lower corner comes first", rule="bbox_corners", params={})
     srid = crs.epsg or 4490
     envelope = f"ST_MakeEnvelope(:bx1, :by1, :bx2, :by2, {srid})"
     if srid != 4490:
@@ -103,14 +110,19 @@ def parse_datetime(value: str | None) -> datetime | None:
     if not value:
         return None
     if "/" in value:
-        raise InvalidInput("datetime: only an instant is supported, not an interval")
+        raise InvalidInput(
+            "datetime: only an instant is supported, not an interval",
+            rule="datetime_interval", params={},
+        )  # fmt: skip
     if len(value) == 10:
         return tallies.end_of_day(parse_day(value, "datetime"))
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(
-            f"datetime must be RFC 3339, e.g. 2017-06-30T16:00:00Z: {value!r}"
+            f"datetime must be RFC 3339, e.g. 2017-06-30T16:00:00Z: {value!r}",
+            rule="datetime_form",
+            params={"value": value},
         ) from None
     parse_year(moment.year, "datetime")  # the window every day and year is read in
     return moment
@@ -147,9 +159,17 @@ class Page:
 def _filters(filters: dict, allowed: tuple[str, ...]) -> dict:
     params = {name: filters.get(name) or None for name in allowed}
     if params.get("kind") and params["kind"] not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+        raise InvalidInput(
+            f"kind must be one of {', '.join(KINDS)}",
+            rule="choice",
+            params={"option": "kind", "choices": ", ".join(KINDS), "value": params["kind"]},
+        )
     if params.get("status") and params["status"] not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+        raise InvalidInput(
+            f"status must be one of {', '.join(STATUSES)}",
+            rule="choice",
+            params={"option": "status", "choices": ", ".join(STATUSES), "value": params["status"]},
+        )
     return params
 
 
@@ -254,7 +274,10 @@ def progress_page(
     if feature_id is not None:
         features = [f for f in features if f["id"] == feature_id]
         if not features:
-            raise NotFound(f"no township-progress feature {feature_id!r}")
+            raise NotFound(
+                f"no township-progress feature {feature_id!r}",
+                rule="feature_id", params={"id": feature_id},
+            )  # fmt: skip
     return Page(features[offset : offset + limit], len(features))
 
 

@@ -132,7 +132,11 @@ def find_parcel(
         where = f" in {unit.name}"
     if kind:
         if kind not in KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            raise InvalidInput(
+                f"kind must be one of {', '.join(KINDS)}, not {kind!r}",
+                rule="choice",
+                params={"option": "kind", "choices": ", ".join(KINDS), "value": kind},
+            )
         query = query.where(Parcel.kind == kind)
         where += f" ({kind})"
     found = session.scalars(query.order_by(Parcel.id)).all()
@@ -174,8 +178,9 @@ def _load(session: Session, parcel: int | Parcel, expected: int | None = None) -
     if seen is not None and locked.version != seen:
         raise Conflict(
             f"{_label(locked)} was changed by another request while this one waited "
-            f"(now version {locked.version}, {locked.status}); nothing was written, retry"
-        )
+            f"(now version {locked.version}, {locked.status}); nothing was written, retry",
+            rule="stale", params={"code": locked.code},
+        )  # fmt: skip
     return locked
 
 
@@ -188,7 +193,10 @@ def _label(parcel: Parcel) -> str:
 
 def _check(parcel: Parcel, to: str, via: str) -> Rule:
     if to not in STATUSES:
-        raise InvalidInput(f"unknown status {to!r}; statuses are {', '.join(STATUSES)}")
+        raise InvalidInput(
+            f"unknown status {to!r}; statuses are {', '.join(STATUSES)}",
+            rule="status_unknown", params={"value": to, "allowed": list(STATUSES)},
+        )  # fmt: skip
     rule = TRANSITIONS.get((parcel.status, to))
     if rule is None or parcel.kind not in rule.kinds:
         allowed = allowed_targets(parcel.status, parcel.kind)
@@ -203,8 +211,10 @@ def _check(parcel: Parcel, to: str, via: str) -> Rule:
         group = VERIFICATION_GROUPS[parcel.kind]
         raise InvalidInput(
             f"{_label(parcel)}: from {parcel.status} to {to} is a verification: "
-            f"use verify, with the verifier and the group ({group})"
-        )
+            f"use verify, with the verifier and the group ({group})",
+            rule="verify_needed",
+            params={"code": parcel.code, "current": parcel.status, "status": to, "group": group},
+        )  # fmt: skip
     return rule
 
 
@@ -268,13 +278,19 @@ def verify(
     _check(parcel, "verified", "verify")
     verifier, group = _text(verifier), _text(group)
     if not verifier:
-        raise InvalidInput(f"{_label(parcel)}: a verification needs the verifier's name")
+        raise InvalidInput(
+            f"{_label(parcel)}: a verification needs the verifier's name",
+            rule="verifier_name", params={"code": parcel.code},
+        )  # fmt: skip
     expected = VERIFICATION_GROUPS[parcel.kind]
     if group != expected:
         raise InvalidInput(
             f"{_label(parcel)}: {parcel.kind} parcels are verified by {expected}, "
-            f"not {group or 'an unnamed group'}"
-        )
+            f"not {group or 'an unnamed group'}",
+            rule="verify_group",
+            params={"code": parcel.code, "kind": parcel.kind, "owner": expected,
+                    "group": group or "—"},
+        )  # fmt: skip
     moments = _moments(session, parcel, now, on, recorded_at)
     parcel.verified_by, parcel.verified_group, parcel.verified_at = verifier, group, moments[0]
     parcel.verification_recorded_at = moments[1]
@@ -323,7 +339,10 @@ def withdraw(
     history, gets a `withdrawn` version, and counts in no tally, map or overlap check."""
     parcel = _load(session, parcel, expected)
     if parcel.status == "withdrawn":
-        raise InvalidInput(f"{_label(parcel)} is already withdrawn")
+        raise InvalidInput(
+            f"{_label(parcel)} is already withdrawn",
+            rule="withdrawn_already", params={"code": parcel.code},
+        )  # fmt: skip
     reason = _text(reason)
     if not reason:
         raise InvalidInput(

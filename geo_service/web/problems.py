@@ -597,6 +597,85 @@ REFUSALS = {
     "as_of_outside_campaign": N_(
         "%(day)s is outside campaign %(campaign)s (%(first)s to %(last)s)"
     ),
+    # campaigns, users, the workflow, tallies, exports and features (campaign/, accounts/,
+    # parcels/, exports.py): a choice among machine names keeps the option's own name
+    "choice": N_("%(option)s must be one of %(choices)s, not %(value)s"),
+    "campaign": N_("no campaign named %(name)s (campaigns: %(known)s)"),
+    "campaign_closed": N_("campaign %(campaign)s is closed already"),
+    "campaign_days": N_("campaign %(campaign)s: first day %(first)s is after last day %(last)s"),
+    "campaign_exists": N_("campaign %(campaign)s exists already"),
+    "campaign_name": N_("a campaign needs a name (e.g. 攻坚2017)"),
+    "campaign_year_several": N_(
+        "the year %(year)s names several campaigns (%(names)s): give a campaign"
+    ),
+    "year_outside": N_("%(value)s is outside the years %(years)s"),
+    "compare_now": N_(
+        "a comparison with another campaign is of both as they stand now; a day only with "
+        "last_year"
+    ),
+    "compare_grouping": N_(
+        "a comparison groups by district, township or project, not by %(value)s"
+    ),
+    "period_not_begun": N_("period %(period)s has not begun by %(day)s"),
+    "password_short": N_("a password needs at least %(limit)s characters"),
+    "user": N_("no user named %(name)s"),
+    "user_disabled": N_("user %(name)s is disabled"),
+    "user_exists": N_("user %(name)s already exists"),
+    "user_group": N_("a verifier belongs to one group: %(choices)s"),
+    "user_group_role": N_("only verifiers belong to a verification group"),
+    "user_name": N_("a user name is 1 to 64 characters without spaces"),
+    "user_no_townships": N_("a %(role)s is scoped by district, not by township"),
+    "user_role": N_("the role must be one of %(choices)s, not %(value)s"),
+    "user_townships": N_("a %(role)s needs the townships they work in"),
+    "status_unknown": N_("unknown status %(value)s; statuses are %(allowed)s"),
+    "verify_needed": N_(
+        "parcel %(code)s: from %(current)s to %(status)s is a verification: it is signed off "
+        "by a verifier of %(group)s"
+    ),
+    "verifier_name": N_("parcel %(code)s: a verification needs the verifier's name"),
+    "verify_group": N_(
+        "parcel %(code)s: %(kind)s parcels are verified by %(owner)s, not %(group)s"
+    ),
+    "withdrawn_already": N_("parcel %(code)s is already withdrawn"),
+    "bbox_numbers": N_("bbox must be four numbers: minx,miny,maxx,maxy"),
+    "bbox_corners": N_("bbox: the lower corner comes first"),
+    "datetime_interval": N_("datetime: only an instant is supported, not an interval"),
+    "datetime_form": N_("datetime must be RFC 3339, e.g. 2017-06-30T16:00:00Z: %(value)s"),
+    "feature_id": N_("no township-progress feature %(id)s"),
+    "crs_lonlat_only": N_("%(format)s is lon/lat (WGS84) by definition: choose no CRS"),
+    "crs_export_area": N_(
+        "the parcels (lon %(west)s to %(east)s) lie outside the area of %(crs)s (lon "
+        "%(area_west)s to %(area_east)s): choose the zone that holds them, e.g. EPSG:4528 or "
+        "EPSG:4549 for Fuzhou"
+    ),
+    "city_missing": N_("no city on record: an administrator runs geo-service db upgrade"),
+    "unit_several": N_("%(name)s names several places: write it as district/%(name)s"),
+    "text_too_long": N_("%(field)s: at most %(limit)s characters, this one has %(length)s"),
+    "text_invisible": N_(
+        "%(field)s: holds the invisible or control character %(char)s; type it again"
+    ),
+    "project_list_type": N_("%(file)s: a project list is a .csv or .xlsx file"),
+    "project_list_encoding": N_("%(file)s: not UTF-8 text; save the list as CSV UTF-8 or as .xlsx"),
+    "project_list_sheet": N_("%(file)s: no sheet %(sheet)s; sheets are %(sheets)s"),
+    "milestone_no_date": N_("no date in milestone %(value)s (write e.g. 2017-03-31 完成征迁)"),
+    "milestone_date": N_("%(value)s is not a date"),
+    "milestone_missing": N_("no milestone given"),
+    "project_field_required": N_("%(field)s is required"),
+    "project_listed_again": N_("project %(code)s is listed again (first at row %(first)s)"),
+    "project_list_problems": N_(
+        "%(file)s: %(count)s problem(s), nothing imported:\n  %(problems)s"
+    ),
+    # the API's and the maps' own (api/, maps/)
+    "token": N_("the sign-in is unknown, expired or revoked: sign in again"),
+    "csrf": N_("this request did not come from a page of this service"),
+    "sign_in_first": N_("sign in first"),
+    "city_view": N_("%(name)s is the city: this view is for one district"),
+    "collection": N_("no collection %(id)s; there are: %(choices)s"),
+    "parameters_unknown": N_("unknown parameter(s) for %(id)s: %(names)s"),
+    "ogc_feature": N_("no %(collection)s feature %(id)s"),
+    "project_no_district": N_("%(user)s may not see project %(code)s (it has no district)"),
+    "tile": N_("no tile %(tile)s"),
+    "tap_nothing": N_("no parcel at %(lon)s, %(lat)s on this map"),
     # relocation households and flats (relocation/households.py)
     "flat": N_("no flat %(flat)s in %(project)s: import the flat list first"),
     "household": N_("no household %(ref)s: import the household roster first"),
@@ -692,6 +771,31 @@ def _named_words(said: dict, _) -> dict:
     return said
 
 
+_ROW = N_("row %(row)s: %(detail)s")
+_ROW_COLUMN = N_("row %(row)s, column %(column)s: %(detail)s")
+_MORE = N_("… and %(more)s more")
+
+
+def _row_problems(problems: list, more, _) -> str:
+    """A refused list's problems (a project list's rows), one a line: each by its rule where
+    it has words, else the domain's message (which names the file, row and column)."""
+    lines = []
+    for problem in problems:
+        wording, params = REFUSALS.get(problem.get("rule")), problem.get("params")
+        line = problem.get("message", "")
+        if wording is not None and params is not None:
+            try:
+                detail = _(wording) % _named_words(dict(params), _)
+                where = _ROW_COLUMN if problem.get("column") else _ROW
+                line = _(where) % {**problem, "detail": detail}
+            except (KeyError, TypeError, ValueError):
+                pass
+        lines.append(line)
+    if more:
+        lines.append(_(_MORE) % {"more": more})
+    return "\n  ".join(lines)
+
+
 def refusal_detail(exc: GeoServiceError, _=str) -> str:
     """The refusal's detail in the page's language where its rule has wording, else the
     domain's own message."""
@@ -704,6 +808,8 @@ def refusal_detail(exc: GeoServiceError, _=str) -> str:
                 f"{town} {_(_KIND_WORDS.get(kind, kind))} #{number}"
                 for town, kind, number in said["places"]
             )
+        if isinstance(said.get("problems"), list):
+            said["problems"] = _row_problems(said["problems"], said.get("more"), _)
         if "allowed" in said:
             said["allowed"] = ", ".join(_(STATUS_LABELS.get(s, s)) for s in said["allowed"]) or "—"
         try:
