@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 import shapely
-from conftest import auth, count_rows
+from conftest import auth, count_rows, shared_app
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
@@ -15,7 +15,6 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from geo_service import database, exports
-from geo_service.api import create_app
 from geo_service.campaign import rankings
 from geo_service.cli import app
 from geo_service.errors import InvalidInput, UploadRefused
@@ -473,7 +472,7 @@ def test_project_site_from_a_file_has_its_geodesic_area(session, base):
 
 @pytest.fixture
 def client(base):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False) as c:
         yield c
 
 
