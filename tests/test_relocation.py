@@ -444,26 +444,11 @@ def test_names_are_masked_unless_the_role_may_see_them(session, base):
 def test_project_site_from_a_file_has_its_geodesic_area(session, base):
     site = rectangle(XINDIAN, 2000, 1000, 220, 150, 10)
     path = write(frame([site], code=["site"]), base / "site.zip", CM120E)
-    project, outcome = rel.save_project(
-        session,
-        code="AZ-3",
-        name="三期",
-        district="晋安区",
-        townships=["新店镇"],
-        site=path,
-        actor="t",
-    )
+    fields = dict(code="AZ-3", name="三期", district="晋安区", townships=["新店镇"], site=path)
+    project, outcome = rel.save_project(session, **fields, actor="t")
     assert outcome == "created"
     assert project.site_m2 == pytest.approx(independent_area_m2(site), rel=1e-4)
-    _, again = rel.save_project(
-        session,
-        code="AZ-3",
-        name="三期",
-        district="晋安区",
-        townships=["新店镇"],
-        site=path,
-        actor="t",
-    )
+    _, again = rel.save_project(session, **fields, actor="t")
     assert again == "unchanged"
 
 
