@@ -12,7 +12,8 @@ Use it from a test module with `pytest_plugins = ["browser"]`. Fixtures:
   (status >= 400) and `requests` (every URL asked for); `problems()` joins the first four;
   `save_screenshot(name)` writes `test-artifacts/<name>.png` (gitignored; CI may collect it).
 
-`screenshot(page, name)` does the same for any Playwright page; `settle(page)` waits for a
+`screenshot(page, name)` does the same for any Playwright page; `to_docs(shot, name)` copies
+a screenshot into docs/ when UPDATE_DOCS_SCREENSHOTS is set; `settle(page)` waits for a
 page's maps to be drawn; `pages_of(page, base)` crawls the pages a signed-in role reaches;
 `tab_to(page, selector)` presses Tab until the focus is there.
 Without Chromium the browser tests are skipped, unless REQUIRE_BROWSER is set (run-tests.sh).
@@ -208,6 +209,13 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def to_docs(shot: Path, name: str) -> None:
+    """The README's screenshots are refreshed on request only, so a test run leaves the
+    checkout as it was (each run's screenshots stay in test-artifacts/)."""
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+        shutil.copy(shot, ROOT / "docs" / name)
 
 
 def sign_in(page, base_url: str, username: str, password: str) -> None:

@@ -180,6 +180,26 @@ def app_url(db_url):
     return app_role.ensure_app_role(database.get_engine(), name).url
 
 
+def beside(db_url: str, suffix: str) -> str:
+    """The URL of a database named after the test database and `suffix` (not made here)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
+
+
+@contextmanager
+def scratch_database(db_url: str, suffix: str):
+    """A database's URL beside the test database (`beside`): none there before, dropped
+    after (connections and all)."""
+    url = beside(db_url, suffix)
+    database.drop_database(url)
+    try:
+        yield url
+    finally:
+        database.drop_database(url)
+
+
 def count_rows(table: str) -> int:
     with database.get_engine().connect() as conn:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
@@ -247,11 +267,15 @@ _apps: dict[str, object] = {}
 def shared_app():
     """The service's app, made once for the settings as they are now (a test that changes
     them gets an app of its own)."""
+    from geo_service import logs
     from geo_service.api import create_app
 
     key = get_settings().model_dump_json()
     if key not in _apps:
         _apps[key] = create_app()
+    # As a new app would: the log handler writes to this test's stderr (pytest swaps it per
+    # test; a handler left on a closed one fails) in the format the settings name.
+    logs.configure()
     return _apps[key]
 
 
@@ -299,27 +323,29 @@ def with_user(args: list[str], as_user: str | None = "auto") -> list[str]:
     return args + ["--as", as_user] if as_user else args
 
 
-# The demo's rows, copied aside the first time a test session loads the demo.
+# The demo's rows, copied aside the first time a test session loads the demo, and what
+# that load said.
 _DEMO_COPY = "test_demo_copy"
-_demo_tables: list[str] | None = None
+_demo: dict = {"tables": None, "summary": None}
 
 
-def load_demo() -> None:
+def load_demo() -> str:
     """The demo, as `demo.load_demo()` leaves it on an emptied database (the `db`
     fixture's): loaded for real once per test session, then copied back from that first
     load, because a load replays 2017 through the workflow (seconds) and every browser
-    test starts from it. `tests/test_demo.py` checks the real load itself."""
-    global _demo_tables
+    test starts from it. Returns what the real load said, which `tests/test_demo.py`
+    checks, whichever test loaded it first."""
     from geo_service import demo
 
-    if _demo_tables is None:
-        demo.load_demo(published=True)
+    if _demo["tables"] is None:
+        _demo["summary"] = demo.load_demo(published=True)
         with database.get_engine().begin() as conn:
-            _demo_tables = _keep(conn, _DEMO_COPY)
-        return
+            _demo["tables"] = _keep(conn, _DEMO_COPY)
+        return _demo["summary"]
     with database.get_engine().begin() as conn:
-        _bring_back(conn, _DEMO_COPY, _demo_tables)
+        _bring_back(conn, _DEMO_COPY, _demo["tables"])
     _forget_remembered()
+    return _demo["summary"]
 
 
 def _keep(conn, schema: str) -> list[str]:

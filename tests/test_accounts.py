@@ -2,14 +2,13 @@
 for every role; refusals change nothing; the audit log records both."""
 
 import pytest
-from conftest import TEST_PASSWORD, auth, count_rows, token_for, with_user
+from conftest import TEST_PASSWORD, auth, count_rows, shared_app, token_for, with_user
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, ZONE40, frame, rectangle, write
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from geo_service import database
-from geo_service.api import create_app
 from geo_service.cli import app as cli
 from geo_service.database import session_scope
 from geo_service.models import Parcel
@@ -25,7 +24,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False) as c:
         yield c
 
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import shapely
-from conftest import IN_2017, VERIFIER, auth, count_rows, redate
+from conftest import IN_2017, VERIFIER, auth, count_rows, redate, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import (
     CM120E,
@@ -22,7 +22,6 @@ from pyproj import Transformer
 from sqlalchemy import text
 
 from geo_service import database
-from geo_service.api import create_app
 from geo_service.settings import get_settings
 
 M2_PER_MU = 10000 / 15
@@ -39,7 +38,7 @@ GUSHAN_PARCEL = rectangle(GUSHAN, 0, 0, 120, 80)
 @pytest.fixture
 def client(db):
     # Server errors come back as 500 responses, so a test can say "4xx, not 500".
-    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("leader_city")) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False, headers=auth("leader_city")) as c:
         yield c
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import scratch_database
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -29,11 +30,8 @@ def _cli(url: str, *args) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def restored_url(db_url):
-    url = make_url(db_url)
-    scratch = url.set(database=f"{url.database}_restored").render_as_string(hide_password=False)
-    database.drop_database(scratch)
-    yield scratch
-    database.drop_database(scratch)
+    with scratch_database(db_url, "restored") as url:
+        yield url
 
 
 def _populate(tmp_path):

@@ -9,13 +9,12 @@ the app passes Chromium's installability checks."""
 import re
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, record, sign_in
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, record, sign_in, to_docs
 from conftest import TEST_PASSWORD
 from parcelfiles import CM120E, XINDIAN, frame, rectangle, write
 from pyproj import Geod
 from shapely import Polygon
 from sqlalchemy import select, text
-from test_browser_workbench import _to_docs
 from test_photos import exif_with, jpeg
 
 from geo_service.database import session_scope
@@ -84,7 +83,7 @@ def _shot(page, start: str, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
-    _to_docs(path, f"{name}.png")
+    to_docs(path, f"{name}.png")
 
 
 def _open_app(page, base: str) -> None:

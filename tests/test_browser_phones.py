@@ -1,20 +1,16 @@
 """Every page fits a phone and an office PC (issue 22 item 2): `fits` (no sideways scroll;
 on a phone every control a 44 px tap target) and `language_problems` (in zh-CN no English
 sentence, in en no Chinese text from the catalogs), which the crawl of every page of every
-role in test_browser_a11y makes on each page it opens; and a verifier's and a leader's
-work done on a phone, with real taps."""
+role in test_browser_a11y makes on each page it opens; and a leader's maps on a phone, with
+real taps (a verifier's work on a phone is walked with the PC's in test_browser_workbench)."""
 
 import re
 from functools import cache
 
 import sqlalchemy as sa
 from babel.messages.pofile import read_po
-from browser import ROOT, record, sign_in, tab_to
-from conftest import TEST_PASSWORD
-from parcelfiles import XINDIAN, frame, rectangle, write
-from test_browser_workbench import _to_docs
+from browser import ROOT, record, sign_in, tab_to, to_docs
 from test_translations import _english_sentences
-from test_web_uploads import problem_file
 
 from geo_service import database, demo
 
@@ -155,81 +151,6 @@ def _phone(chromium, base: str, username: str, password: str):
     return context, page
 
 
-# Each element of `selector` that lies wholly inside the window: its text or None.
-_INSIDE = """selector => Array.from(document.querySelectorAll(selector)).map(el => {
-  const r = el.getBoundingClientRect(), width = document.documentElement.clientWidth;
-  const seen = r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
-  return seen && r.left >= 0 && r.right <= width + 0.5 ? el.textContent.trim() : null;
-})"""
-
-
-def test_on_a_phone_a_verifier_taps_dry_run_reads_the_report_stores_and_signs_off(
-    live_server, chromium, tmp_path
-):
-    """Under touch emulation, with real taps (which fail when anything lies over the
-    button): 试检查, the report read on the phone (every summary value and every problem
-    column inside the screen), 入库, then a sign-off asked once more in a dialog."""
-    context, page = _phone(chromium, live_server, "land_all", TEST_PASSWORD)
-    try:
-        page.goto(f"{live_server}/uploads")
-        assert fits(page, "/uploads", phone=True) == []
-        page.set_input_files("#upload-file", str(problem_file(tmp_path)))
-        page.select_option("select[name=township]", "新店镇")
-        with page.expect_navigation(url=re.compile(r"/uploads/pending/")):
-            page.tap("#check-button")
-        page.wait_for_selector("#report-map[data-ready]")
-        assert fits(page, "the dry-run report", phone=True) == []
-        values = page.evaluate(_INSIDE, "#report-summary dd")
-        assert len(values) >= 8 and all(values), values
-        cells = page.evaluate(_INSIDE, "#problems tbody td")
-        assert len(cells) == 6 * page.locator("#problems tbody tr").count() and all(cells), cells
-        labels = page.eval_on_selector_all(
-            "#problems tbody tr:first-child td", "tds => tds.map(td => td.dataset.label)"
-        )
-        assert labels == ["序号", "要素", "编号", "级别", "规则", "说明"], labels
-        _to_docs(
-            page.save_screenshot("workbench-upload-report-390"), "workbench-upload-report-phone.png"
-        )
-
-        page.tap("text=重新选择文件")
-        shapes = [rectangle(XINDIAN, 150 * i, 2000, 100, 80) for i in range(3)]
-        good = write(
-            frame(shapes, code=["A", "B", "C"]), tmp_path / "新店.geojson", 4326, "GeoJSON"
-        )
-        page.set_input_files("#upload-file", str(good))
-        page.select_option("select[name=township]", "新店镇")
-        page.select_option("select[name=status]", "delivered")
-        with page.expect_navigation(url=re.compile(r"/uploads/pending/")):
-            page.tap("#check-button")
-        with page.expect_navigation(url=re.compile(r"/uploads/\d+\?stored=1")):
-            page.tap("#store-button")
-        assert "新增 3" in page.locator("#stored").inner_text()
-
-        page.goto(f"{live_server}/parcels/A")
-        page.tap("button[name=verify]")
-        dialog = page.get_by_role("dialog", name="请确认")
-        assert "确认地块 A 核验通过" in dialog.inner_text()
-        box = dialog.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"]
-        assert fits(page, "the sign-off dialog", phone=True) == []
-        with page.expect_navigation():
-            dialog.get_by_role("button", name="核验通过").tap()
-        assert page.locator("dd.status").inner_text() == "已核验"
-
-        # A bulk move is asked too; 取消 sends nothing.
-        page.goto(f"{live_server}/parcels")
-        page.tap("input[name=ids] >> nth=1")
-        page.tap("input[name=ids] >> nth=2")
-        page.select_option("select[name=to]", "delivered")
-        page.tap("text=一起更改")
-        assert "确认把选中的 2 块地块改为“已交地”" in dialog.inner_text()
-        dialog.get_by_role("button", name="取消").tap()
-        assert dialog.is_hidden() and page.locator(".ok, .error").count() == 0
-        assert page.problems() == []
-    finally:
-        context.close()
-
-
 # Rectangles of `selector` that overlap the rectangle of `over`.
 _COVERED = """([over, selector]) => {
   const o = document.querySelector(over).getBoundingClientRect();
@@ -276,7 +197,7 @@ def test_on_a_phone_map_legends_fold_and_cover_no_township_or_quarter_button(dem
         for covered in (".gs-label span", ".gs-timeline button"):
             assert page.evaluate(_COVERED, [".gs-legend-box", covered]) == [], covered
         assert fits(page, "the progress map", phone=True) == []
-        _to_docs(page.save_screenshot("progress-map-390"), "progress-map-phone.png")
+        to_docs(page.save_screenshot("progress-map-390"), "progress-map-phone.png")
         tab_to(page, ".gs-legend-toggle")  # reached from the keyboard
         page.keyboard.press("Enter")
         assert toggle.get_attribute("aria-expanded") == "true"

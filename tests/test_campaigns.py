@@ -7,12 +7,12 @@ import re
 from datetime import date, datetime, time
 
 import pytest
+from conftest import shared_app
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from parcelfiles import XINDIAN, frame, rectangle, write
 from typer.testing import CliRunner
 
-from geo_service.api import create_app
 from geo_service.campaign import campaigns, register
 from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
 from geo_service.campaign.targets import set_target
@@ -76,7 +76,7 @@ def test_the_api_and_cli_name_and_pick_the_campaign(two_campaigns):
     session.commit()
     from conftest import token_for
 
-    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    client = TestClient(shared_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
     rows = client.get("/api/tallies", params={"by": "township", "campaign": HUNDRED_DAYS}).json()
     xindian = next(r for r in rows if r["township"] == "新店镇" and r["kind"] == "land")
     assert (xindian["campaign"], xindian["verified_parcels"]) == (HUNDRED_DAYS, 1)
@@ -137,7 +137,7 @@ def test_a_campaign_beside_an_earlier_one_in_the_api_and_on_the_board(two_campai
     session.commit()
     from conftest import token_for
 
-    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    client = TestClient(shared_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
     params = {"by": "township", "kind": "land", "campaign": "攻坚2017", "compare": HUNDRED_DAYS}
     rows = client.get("/api/tallies", params=params).json()
     xindian = next(r for r in rows if r["township"] == "新店镇")
@@ -196,7 +196,7 @@ def test_the_workbook_sets_a_campaign_beside_an_earlier_one(two_campaigns):
     session.commit()
     from conftest import token_for
 
-    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    client = TestClient(shared_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
     params = {"by": "township", "kind": "land", "campaign": "攻坚2017", "compare": HUNDRED_DAYS}
     body = client.get("/api/exports/tallies.xlsx", params={**params, "lang": "en"}).content
     xindian = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "新店镇")
@@ -225,7 +225,7 @@ def test_this_quarter_against_the_same_quarter_last_year(two_campaigns, tmp_path
     session.commit()
     from conftest import token_for
 
-    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    client = TestClient(shared_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
     base = {"by": "township", "kind": "land", "compare": "last_year"}
     rows = client.get("/api/tallies", params={**base, "period": "2017Q4"}).json()
     xindian = next(r for r in rows if r["township"] == "新店镇")
@@ -298,7 +298,7 @@ def test_rankings_and_the_register_show_pick_and_name_the_campaign(two_campaigns
 
     import_projects(session, DATA_DIR / "parcels" / "demo_projects.csv")
     session.commit()
-    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    client = TestClient(shared_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
     ranked = client.get("/api/rankings", params={"district": "晋安区"}).json()
     assert (ranked["campaign"], ranked["period"], ranked["as_of"]) == (
         "攻坚2017",
@@ -427,7 +427,7 @@ def test_a_closed_campaign_stands_as_on_its_last_day(two_campaigns, tmp_path):
     session.commit()
     from conftest import token_for
 
-    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
+    client = TestClient(shared_app(), headers={"Authorization": f"Bearer {token_for('planner')}"})
     params = {"by": "township", "kind": "land", "campaign": HUNDRED_DAYS}
     rows = client.get("/api/tallies", params=params).json()
     xindian = next(r for r in rows if r["township"] == "新店镇")

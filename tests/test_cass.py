@@ -10,7 +10,7 @@ import numpy as np
 import openpyxl
 import pytest
 import shapely
-from conftest import VERIFIER, auth, signed_in_page, with_user
+from conftest import VERIFIER, auth, shared_app, signed_in_page, with_user
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, ZONE40, independent_area_m2
 from pyproj import Transformer
@@ -19,7 +19,6 @@ from test_web_uploads import ORIGIN, _report
 from typer.testing import CliRunner
 
 from geo_service import database
-from geo_service.api import create_app
 from geo_service.cli import app
 from geo_service.parcels.readers import cass_dxf, read_features
 
@@ -132,7 +131,7 @@ def _problem(report, rule):
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False) as c:
         yield c
 
 

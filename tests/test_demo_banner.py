@@ -4,11 +4,11 @@ its own for it, and shown as soon as the live demo's campaign is written."""
 from contextlib import contextmanager
 from datetime import timedelta
 
+from conftest import shared_app
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from geo_service import database
-from geo_service.api import create_app
 from geo_service.campaign import campaigns
 from geo_service.periods import today
 from geo_service.settings import get_settings
@@ -35,7 +35,7 @@ def _statements():
 
 
 def test_the_banner_costs_a_page_no_query_and_follows_the_campaigns(db):
-    client = TestClient(create_app())
+    client = TestClient(shared_app())
     assert BANNER not in client.get("/login").text  # no campaign on record: no banner
     with _statements() as sent:
         page = client.get("/login")

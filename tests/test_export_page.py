@@ -14,12 +14,11 @@ import openpyxl
 import pyogrio
 import pytest
 from browser import screenshot, sign_in
-from conftest import TEST_PASSWORD, load_demo
+from conftest import TEST_PASSWORD, load_demo, shared_app
 from fastapi.testclient import TestClient
 from test_exports import AS_OF, campaign  # noqa: F401  (the fixture, shared)
 
 from geo_service import exports
-from geo_service.api import create_app
 from geo_service.web import export_page
 
 pytest_plugins = ["browser"]
@@ -38,7 +37,7 @@ CONTENT_TYPES = {
 
 
 def _signed_in(username: str) -> TestClient:
-    client = TestClient(create_app(), raise_server_exceptions=False)
+    client = TestClient(shared_app(), raise_server_exceptions=False)
     form = {"username": username, "password": TEST_PASSWORD, "next": "/"}
     response = client.post("/login", data=form, headers=ORIGIN, follow_redirects=False)
     assert response.status_code == 303, response.text

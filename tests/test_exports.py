@@ -10,14 +10,13 @@ import openpyxl
 import pyogrio
 import pytest
 import shapely
-from conftest import auth, count_rows, rewriting_history
+from conftest import auth, count_rows, rewriting_history, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from geo_service import exports
-from geo_service.api import create_app
 from geo_service.campaign import rankings
 from geo_service.campaign.targets import set_target
 from geo_service.cli import app
@@ -212,7 +211,7 @@ def test_wall_page_one_printable_section_per_district(campaign):
 
 
 def test_api_downloads_with_content_disposition(campaign):
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
         client.headers.update(auth("planner"))
         response = client.get("/api/exports/tallies.xlsx?by=district&as_of=2017-06-30")
         assert response.status_code == 200
@@ -232,7 +231,7 @@ def test_api_downloads_with_content_disposition(campaign):
 
 
 def test_api_exports_need_a_sign_in_and_keep_to_the_users_districts(campaign):
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
         assert client.get("/api/exports/tallies.csv").status_code == 401
         assert client.get("/api/exports/parcels.geojson").status_code == 401
         leader = auth("leader_jinan")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from conftest import auth, count_rows
+from conftest import auth, count_rows, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, XINDIAN, frame, rectangle, write
 from sqlalchemy import select
@@ -22,9 +22,7 @@ HERE = {"lon": 119.3601234, "lat": 26.1501234, "accuracy_m": 3.5}
 
 @pytest.fixture
 def api():
-    from geo_service.api import create_app
-
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
         yield client
 
 

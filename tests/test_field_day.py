@@ -6,7 +6,7 @@ tally counts the sign-off on its field day."""
 from datetime import date, datetime, timedelta
 
 import pytest
-from conftest import auth, signed_in_page, with_user
+from conftest import auth, shared_app, signed_in_page, with_user
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, XINDIAN, frame, rectangle, write
 from sqlalchemy import select
@@ -69,9 +69,7 @@ def _verified_m2(day: date) -> float:
 
 @pytest.fixture
 def api():
-    from geo_service.api import create_app
-
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
         yield client
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import schemathesis
-from conftest import auth
+from conftest import auth, shared_app
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import response_schema_conformance
@@ -43,7 +43,7 @@ FOUND_500S = [
 @pytest.fixture
 def client(db):
     # An admin: every request gets past the sign-in to the parameter checks.
-    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("admin_t")) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False, headers=auth("admin_t")) as c:
         yield c
 
 

@@ -7,10 +7,9 @@ from datetime import date, datetime, timedelta
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from conftest import IN_2017, redate, rewriting_history
+from conftest import IN_2017, redate, rewriting_history, scratch_database
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
-from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, select, text
 
 from geo_service import database
 from geo_service.campaign.tallies import CAMPAIGN_TZ, support_links, tally
@@ -307,20 +306,8 @@ def test_support_as_of_uses_the_support_recorded_at_that_version(session, tmp_pa
 
 @pytest.fixture
 def scratch_url(db_url):
-    url = make_url(db_url)
-    scratch = url.set(database=f"{url.database}_migration")
-    rendered = scratch.render_as_string(hide_password=False)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch.database}" WITH (FORCE)'))
-
-    drop()
-    yield rendered
-    database.get_engine(rendered).dispose()
-    drop()
-    admin.dispose()
+    with scratch_database(db_url, "migration") as url:
+        yield url
 
 
 _DATA_AT_0001 = """

@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 
 import pytest
-from conftest import auth, count_rows
+from conftest import auth, count_rows, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import create_engine, text
@@ -15,7 +15,6 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from geo_service import app_role, database
-from geo_service.api import create_app
 from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
 from geo_service.cli import app as cli_app
 from geo_service.parcels.uploads import ImportOptions, import_file
@@ -29,7 +28,7 @@ TABLES = ("uploads", "upload_files", "parcels", "parcel_versions")
 @pytest.fixture
 def client(db):
     # Signed in as the land verifier of every Jin'an township (uploads, withdrawals).
-    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("land_all")) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False, headers=auth("land_all")) as c:
         yield c
 
 

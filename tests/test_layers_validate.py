@@ -20,14 +20,13 @@ import geopandas as gpd
 import pyogrio
 import pytest
 import shapely
-from conftest import auth, signed_in_page, token_for
+from conftest import auth, shared_app, signed_in_page, token_for
 from fastapi.testclient import TestClient
 from owslib.ogcapi.features import Features
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from test_standards import _gdal_tool
 
 from geo_service import database, exports
-from geo_service.api import create_app
 from geo_service.parcels import reports
 from geo_service.parcels.uploads import ImportOptions, import_file
 from geo_service.parcels.validation import Problem
@@ -141,7 +140,7 @@ def _page_shapes(client, url: str) -> dict:
 def test_every_geojson_output_is_rfc7946(db, tmp_path):
     _store(tmp_path)
     outputs = {}
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         client.headers.update(auth("planner"))
         outputs["/api/parcels"] = client.get("/api/parcels?limit=100").json()
         first = outputs["/api/parcels"]["features"][0]["id"]
@@ -172,7 +171,7 @@ def test_every_geojson_output_is_rfc7946(db, tmp_path):
 def test_ogc_in_another_crs_rounds_to_the_crs_unit(db, tmp_path):
     _store(tmp_path)
     epsg = "http://www.opengis.net/def/crs/EPSG/0/"
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         client.headers.update(auth("planner"))
         gk = client.get(f"/ogc/collections/parcels/items?crs={epsg}4549").json()
         latlon = client.get(f"/ogc/collections/parcels/items?crs={epsg}4490").json()
@@ -307,7 +306,7 @@ def _no_31_forms(node) -> bool:
 
 
 def test_the_landing_page_names_the_openapi_version_served(db):
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         client.headers.update(auth("planner"))
         landing = client.get("/ogc").json()
         (desc,) = [link for link in landing["links"] if link["rel"] == "service-desc"]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import auth
+from conftest import auth, shared_app
 from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
@@ -14,7 +14,7 @@ from geo_service.api import create_app
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False) as c:
         yield c
 
 

@@ -7,13 +7,12 @@ from urllib.parse import quote, urlencode
 
 import pytest
 import shapely
-from conftest import IN_2017, auth, redate, rewriting_history
+from conftest import IN_2017, auth, redate, rewriting_history, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from shapely.geometry import shape
 from sqlalchemy import text
 
-from geo_service.api import create_app
 from geo_service.campaign import tallies
 from geo_service.campaign.targets import set_target
 from geo_service.maps import data as maps_data
@@ -138,7 +137,7 @@ def test_support_page_lists_the_helpers(session, parcels):
 
 
 def test_live_pages_use_only_the_services_own_assets(db, parcels):
-    client = TestClient(create_app(), headers=auth("leader_city"))
+    client = TestClient(shared_app(), headers=auth("leader_city"))
     page = client.get("/maps/progress", params={"district": "晋安区", "kind": "land"})
     assert page.status_code == 200
     sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
@@ -177,7 +176,7 @@ def test_a_maps_quarter_is_its_number_or_a_calendar_quarter_as_periods_are_writt
 
 
 def test_the_city_level_colours_its_districts_and_links_down_to_each(db, parcels, session):
-    city = TestClient(create_app(), headers=auth("leader_city"))
+    city = TestClient(shared_app(), headers=auth("leader_city"))
     data = city.get("/maps/progress/data.json", params={"district": "福州市"}).json()
     districts = {f["properties"]["name"]: f["properties"] for f in data["townships"]["features"]}
     rows = {r.district: r for r in tallies.tally(session, by="district", kind="land", year=2017)}
@@ -200,14 +199,14 @@ def test_the_city_level_colours_its_districts_and_links_down_to_each(db, parcels
     jinan_page = city.get("/maps/progress", params={"district": "晋安区"}).text
     assert '"up_url": "/maps/progress?district=' in jinan_page
     # ... and a district's leader neither sees the city level nor is offered it.
-    own = TestClient(create_app(), headers=auth("leader_jinan"))
+    own = TestClient(shared_app(), headers=auth("leader_jinan"))
     assert own.get("/maps/progress/data.json", params={"district": "福州市"}).status_code == 403
     assert '"up_url": null' in own.get("/maps/progress").text
     assert city.get("/maps/support", params={"district": "福州市"}).status_code == 400
 
 
 def test_change_token_moves_when_a_parcel_changes(db, parcels, session):
-    client = TestClient(create_app(), headers=auth("leader_city"))
+    client = TestClient(shared_app(), headers=auth("leader_city"))
     before = client.get("/api/changes").json()["token"]
     parcel_id = client.get("/api/parcels", params={"code": "GS-1"}).json()["features"][0]["id"]
     response = client.post(
@@ -220,7 +219,7 @@ def test_change_token_moves_when_a_parcel_changes(db, parcels, session):
 
 
 def test_vector_tiles_hold_the_parcels_of_their_area(db, parcels):
-    client = TestClient(create_app(), headers=auth("leader_city"))
+    client = TestClient(shared_app(), headers=auth("leader_city"))
     lon, lat = XINDIAN
     z = 14
     x, y = _tile(lon, lat, z)
@@ -234,7 +233,7 @@ def test_vector_tiles_hold_the_parcels_of_their_area(db, parcels):
 
 
 def test_tiles_are_gzipped_and_revalidated_against_the_change_token(db, parcels):
-    client = TestClient(create_app(), headers=auth("leader_city"))
+    client = TestClient(shared_app(), headers=auth("leader_city"))
     x, y = _tile(*XINDIAN, 14)
     url = f"/tiles/14/{x}/{y}.pbf"
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
@@ -265,7 +264,7 @@ def test_tiles_are_gzipped_and_revalidated_against_the_change_token(db, parcels)
 
 
 def test_below_zoom_12_tiles_carry_id_and_status_and_a_tap_asks_for_the_rest(db, parcels):
-    client = TestClient(create_app(), headers=auth("leader_city"))
+    client = TestClient(shared_app(), headers=auth("leader_city"))
     query = {"district": "晋安区", "kind": "land"}
     x, y = _tile(*XINDIAN, 14)
     detailed = client.get(f"/tiles/14/{x}/{y}.pbf", params=query).content

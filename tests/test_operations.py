@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 import shapely
-from conftest import auth, count_rows
+from conftest import auth, count_rows, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, frame, independent_area_m2, rectangle, write
 from pyproj import Transformer
@@ -39,7 +39,7 @@ def setting(monkeypatch):
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("admin_t")) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False, headers=auth("admin_t")) as c:
         yield c
 
 
@@ -124,7 +124,7 @@ def test_a_bug_is_a_500_with_a_request_id_and_no_trace_in_the_response(db, setti
 
 
 def test_plain_logs_by_default(db, capsys):
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
         capsys.readouterr()
         client.get("/api/parcels/0", headers={"X-Request-ID": "plain-1", **auth("planner")})
     err = capsys.readouterr().err
@@ -164,7 +164,7 @@ def test_the_map_pages_csp_names_exactly_their_inline_scripts(client):
 
 
 def test_cors_is_off_unless_configured(db, setting):
-    with TestClient(create_app(), headers=auth("planner")) as client:
+    with TestClient(shared_app(), headers=auth("planner")) as client:
         response = client.get("/api/tallies", headers={"Origin": "https://elsewhere.example"})
         assert "access-control-allow-origin" not in response.headers
     setting("CORS_ORIGINS", "https://gis.intranet.example")

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import _reset_caches, auth
+from conftest import _reset_caches, auth, beside
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from geo_service import database
 from geo_service.api import create_app
@@ -31,11 +30,6 @@ def pointed_at(db_url, monkeypatch):
     database.get_engine().dispose()
     monkeypatch.setenv("DATABASE_URL", db_url)
     _reset_caches()
-
-
-def _missing_database_url(db_url: str) -> str:
-    url = make_url(db_url)
-    return url.set(database=f"{url.database}_outage").render_as_string(hide_password=False)
 
 
 def _assert_public(body: str):
@@ -65,7 +59,7 @@ def test_a_port_nothing_listens_on_is_503_everywhere(db, pointed_at):
 
 def test_a_missing_database_then_created_recovers_without_restart(db, db_url, pointed_at):
     headers = auth("leader_city")
-    url = pointed_at(_missing_database_url(db_url))
+    url = pointed_at(beside(db_url, "outage"))
     database.drop_database(url)
     try:
         with _client(headers) as client:
@@ -86,7 +80,7 @@ def test_a_missing_database_then_created_recovers_without_restart(db, db_url, po
 
 def test_a_schema_behind_the_current_migration_is_503(db, db_url, pointed_at):
     headers = auth("leader_city")
-    url = pointed_at(_missing_database_url(db_url))
+    url = pointed_at(beside(db_url, "outage"))
     database.drop_database(url)
     try:
         database.migrate(url)

@@ -11,9 +11,7 @@ from pathlib import Path
 import httpx
 import liveserver
 import pytest
-from sqlalchemy.engine import make_url
-
-from geo_service import database
+from conftest import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,12 +49,8 @@ def installed(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def fresh_url(db_url):
-    url = make_url(db_url)
-    fresh = url.set(database=f"{url.database}_wheel").render_as_string(hide_password=False)
-    database.drop_database(fresh)
-    yield fresh
-    database.get_engine(fresh).dispose()
-    database.drop_database(fresh)
+    with scratch_database(db_url, "wheel") as url:
+        yield url
 
 
 def test_the_installed_wheel_upgrades_loads_the_demo_and_serves(installed, fresh_url, tmp_path):

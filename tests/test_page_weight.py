@@ -7,10 +7,9 @@ import json
 import re
 
 import pytest
-from conftest import auth
+from conftest import auth, shared_app
 from fastapi.testclient import TestClient
 
-from geo_service.api import create_app
 from geo_service.maps import assets
 
 GZIP = {"Accept-Encoding": "gzip"}
@@ -18,7 +17,7 @@ GZIP = {"Accept-Encoding": "gzip"}
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), headers=auth("land_xd")) as c:
+    with TestClient(shared_app(), headers=auth("land_xd")) as c:
         yield c
 
 

@@ -8,7 +8,7 @@ import zlib
 from fractions import Fraction
 
 import pytest
-from conftest import auth, count_rows
+from conftest import auth, count_rows, scratch_database, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, XINDIAN, frame, rectangle, write
 from PIL import Image
@@ -75,9 +75,7 @@ def parcels(db, tmp_path) -> dict[str, int]:
 
 @pytest.fixture
 def client(db):
-    from geo_service.api import create_app
-
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -307,7 +305,6 @@ def test_a_backup_counts_the_photos_and_a_restore_brings_them_back(client, parce
     from pathlib import Path
 
     from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
 
     from geo_service import backup
 
@@ -330,11 +327,7 @@ def test_a_backup_counts_the_photos_and_a_restore_brings_them_back(client, parce
     assert made.returncode == 0, made.stderr
     assert f"; 2 photos ({expected:,} bytes of images)" in made.stdout
 
-    url = make_url(database.get_settings().database_url)
-    restored = url.set(database=f"{url.database}_photos_restored")
-    restored = restored.render_as_string(hide_password=False)
-    database.drop_database(restored)
-    try:
+    with scratch_database(database.get_settings().database_url, "photos_restored") as restored:
         done = backup.restore(restored, dump)
         assert done.endswith(f"; 2 photos ({expected:,} bytes of images)")
         engine = create_engine(restored)
@@ -345,8 +338,6 @@ def test_a_backup_counts_the_photos_and_a_restore_brings_them_back(client, parce
             ).scalar()  # fmt: skip
         engine.dispose()
         assert bytes(kept) == client.get(first["original_url"], headers=auth("land_xd")).content
-    finally:
-        database.drop_database(restored)
 
 
 def test_gpkg_and_kmz_exports_carry_the_photos(client, parcels, tmp_path):

@@ -4,13 +4,12 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from conftest import auth, rewriting_history
+from conftest import auth, rewriting_history, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from geo_service.api import create_app
 from geo_service.campaign import rankings
 from geo_service.campaign.register import record_milestone
 from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
@@ -113,7 +112,7 @@ def test_tally_by_city_in_the_cli_and_the_api(session, tmp_path):
     assert rows[0]["city"] == "福州市"
     assert rows[0]["verified_m2"] == pytest.approx(area, rel=1e-6)
     assert rows[0]["progress"] == pytest.approx(area / 80_000, rel=1e-6)
-    got = TestClient(create_app()).get("/api/tallies?by=city&kind=land", headers=auth("planner"))
+    got = TestClient(shared_app()).get("/api/tallies?by=city&kind=land", headers=auth("planner"))
     got = got.json()
     assert got[0]["verified_m2"] == pytest.approx(area, rel=1e-6)
 
@@ -271,7 +270,7 @@ def test_rank_command_and_api(session, two_townships):
     assert "新店镇" in lines[0] and "↑1" in lines[0] and "鼓山镇" in lines[1]
     bad = CliRunner().invoke(app, ["rank", "--period", "2017-13"])
     assert bad.exit_code == 2 and "write a month as 2017-05" in bad.output
-    client = TestClient(create_app())
+    client = TestClient(shared_app())
     url = "/api/rankings?level=township&district=晋安区&period=2017Q2&weights=land=1"
     assert client.get(url).status_code == 401
     got = client.get(url, headers=auth("leader_jinan"))

@@ -8,7 +8,7 @@ import math
 import zipfile
 
 import pytest
-from conftest import auth, count_rows
+from conftest import auth, count_rows, shared_app
 from corpus import gk_box, parcel, write_boundary_file, write_kml, write_kmz
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from parcelfiles import XINDIAN, ZONE40, frame, rectangle, write
 
 from geo_service import database
-from geo_service.api import create_app
 from geo_service.errors import UploadRefused
 from geo_service.parcels.uploads import ImportOptions, import_file
 
@@ -185,7 +184,7 @@ def test_zips_of_anything_are_refused_cleanly(db, tmp_path, members):
 @settings(FUZZ, max_examples=15)
 def test_uploads_of_random_bytes_are_a_4xx_never_a_500(db, data, suffix):
     before = _rows()
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
         response = client.post(
             "/api/uploads",
             files={"file": (f"random{suffix}", data)},

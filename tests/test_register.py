@@ -5,12 +5,11 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import pytest
-from conftest import auth
+from conftest import auth, shared_app
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from geo_service.accounts import audit
-from geo_service.api import create_app
 from geo_service.campaign import register
 from geo_service.campaign.projects import import_projects
 from geo_service.campaign.tallies import CAMPAIGN_TZ
@@ -186,7 +185,7 @@ def test_cli_register_and_problem_commands(db, tmp_path):
 
 def test_api_register_reads_need_a_sign_in_and_writes_are_the_admins(listed):
     listed.commit()
-    client = TestClient(create_app())
+    client = TestClient(shared_app())
     assert client.get("/api/projects").status_code == 401
     mine = client.get("/api/projects", headers=auth("leader_jinan")).json()
     assert {p["district"] for p in mine["projects"]} == {"晋安区"}

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 import shapely
-from conftest import auth, count_rows
+from conftest import auth, count_rows, shared_app
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 from parcelfiles import CM120E, XINDIAN, frame, independent_area_m2, rectangle, write
@@ -15,7 +15,6 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from geo_service import database, exports
-from geo_service.api import create_app
 from geo_service.campaign import rankings
 from geo_service.cli import app
 from geo_service.errors import InvalidInput, UploadRefused
@@ -445,26 +444,11 @@ def test_names_are_masked_unless_the_role_may_see_them(session, base):
 def test_project_site_from_a_file_has_its_geodesic_area(session, base):
     site = rectangle(XINDIAN, 2000, 1000, 220, 150, 10)
     path = write(frame([site], code=["site"]), base / "site.zip", CM120E)
-    project, outcome = rel.save_project(
-        session,
-        code="AZ-3",
-        name="三期",
-        district="晋安区",
-        townships=["新店镇"],
-        site=path,
-        actor="t",
-    )
+    fields = dict(code="AZ-3", name="三期", district="晋安区", townships=["新店镇"], site=path)
+    project, outcome = rel.save_project(session, **fields, actor="t")
     assert outcome == "created"
     assert project.site_m2 == pytest.approx(independent_area_m2(site), rel=1e-4)
-    _, again = rel.save_project(
-        session,
-        code="AZ-3",
-        name="三期",
-        district="晋安区",
-        townships=["新店镇"],
-        site=path,
-        actor="t",
-    )
+    _, again = rel.save_project(session, **fields, actor="t")
     assert again == "unchanged"
 
 
@@ -473,7 +457,7 @@ def test_project_site_from_a_file_has_its_geodesic_area(session, base):
 
 @pytest.fixture
 def client(base):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False) as c:
         yield c
 
 

@@ -11,7 +11,7 @@ import anyio
 import httpx
 import liveserver
 import pytest
-from conftest import TEST_PASSWORD, auth
+from conftest import TEST_PASSWORD, auth, shared_app
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -212,7 +212,7 @@ def _lock_out(address: str) -> None:
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False) as c:
         yield c
 
 

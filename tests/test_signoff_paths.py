@@ -5,14 +5,13 @@ import json
 import re
 
 import pytest
-from conftest import auth, count_rows, signed_in_page
+from conftest import auth, count_rows, shared_app, signed_in_page
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from geo_service import database
-from geo_service.api import create_app
 from geo_service.cli import app as cli
 from geo_service.database import session_scope
 from geo_service.models import Parcel
@@ -23,7 +22,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False) as c:
         yield c
 
 

@@ -15,7 +15,7 @@ from urllib.request import Request, urlopen
 import pyogrio
 import pytest
 import shapely
-from conftest import auth, token_for
+from conftest import auth, shared_app, token_for
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from pyproj import Transformer
@@ -152,7 +152,7 @@ def test_gdal_mvt_driver_opens_the_tileset_through_tilejson(server):
 
 
 def test_tilejson_carries_district_kind_and_day_into_the_template(db):
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         client.headers.update(auth("planner"))
         body = client.get("/tiles/tilejson.json?district=晋安区&kind=demolition&as_of=2017-06-30")
     assert body.status_code == 200
@@ -178,7 +178,7 @@ def test_api_parcels_is_rfc7946_with_self_next_prev_links(db, tmp_path):
                  4549, "GPKG")  # fmt: skip
     with database.session_scope() as session:
         import_file(session, path, ImportOptions(kind="land", township="新店镇"))
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         client.headers.update(auth("planner"))
         body = client.get("/api/parcels?limit=3&offset=3&kind=land").json()
         one = client.get(f"/api/parcels/{body['features'][0]['id']}").json()
@@ -198,7 +198,7 @@ def test_api_parcels_is_rfc7946_with_self_next_prev_links(db, tmp_path):
 
 
 def test_ogc_documents_follow_the_standard(db):
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         assert client.get("/ogc/collections").status_code == 401
         client.headers.update(auth("planner"))
         landing = client.get("/ogc").json()
@@ -223,7 +223,7 @@ def test_ogc_bbox_in_another_crs_and_property_filters(db, tmp_path):
     east, north = to_gk.transform(*GUSHAN)
     # EPSG:4549 axis order: northing first.
     bbox = f"{north - 500},{east - 500},{north + 500},{east + 800}"
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         client.headers.update(auth("planner"))
         near_gushan = client.get(
             f"/ogc/collections/parcels/items?bbox={bbox}&bbox-crs={EPSG}4549"
@@ -243,7 +243,7 @@ def test_ogc_bbox_in_another_crs_and_property_filters(db, tmp_path):
 
 def test_ogc_keeps_to_the_users_districts(db, tmp_path):
     _store(tmp_path)
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         jinan = client.get("/ogc/collections/parcels/items", headers=auth("leader_jinan")).json()
         assert jinan["numberMatched"] == 9
         progress = client.get(

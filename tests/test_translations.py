@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
-from conftest import signed_in_page
+from conftest import shared_app, signed_in_page
 from fastapi.testclient import TestClient
 
-from geo_service.api import create_app
 from geo_service.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +130,7 @@ def test_pages_speak_chinese_by_default_and_english_on_request(db, username):
 
 
 def test_sign_in_page_and_refusals_in_the_readers_language(db):
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         page = client.get("/login")
         assert "用户名" in page.text and _english_sentences(page.text) == []
         assert "User name" in client.get("/login", headers={"Accept-Language": "en"}).text

@@ -7,14 +7,13 @@ import io
 import re
 
 import openpyxl
-from conftest import auth, signed_in_page
+from conftest import auth, shared_app, signed_in_page
 from corpus import HEADER_CGCS2000, gk_origin, parcel, write_boundary_file
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, frame, rectangle, write
 from shapely.geometry import Polygon
 from test_translations import _english_sentences
 
-from geo_service.api import create_app
 from geo_service.maps import pages
 from geo_service.maps.words import SCRIPT_WORDS
 
@@ -106,7 +105,7 @@ def test_dry_run_reports_speak_chinese_and_english(db, tmp_path):
 
 def test_the_api_says_problems_in_the_language_asked(db, tmp_path):
     path = _bowtie_geojson(tmp_path)
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         client.headers.update(auth("land_xd"))
         form = {"kind": "land", "township": "新店镇", "dry_run": "true"}
         for lang, words in (("zh-CN", "自相交"), ("en", "crosses itself near")):
@@ -334,7 +333,7 @@ def test_roster_problems_in_the_language_asked(db, tmp_path):
     path = tmp_path / "名册.csv"
     path.write_text("\n".join([HOUSEHOLD_HEADER, *lines]) + "\n", encoding="utf-8")
     said = {}
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         for lang in ("zh-CN", "en"):
             files = {"file": (path.name, path.read_bytes())}
             refused = client.post("/api/relocation/households", files=files,

@@ -8,13 +8,12 @@ import zipfile
 from datetime import date
 
 import pytest
-from conftest import auth, count_rows
+from conftest import auth, count_rows, shared_app
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, frame, rectangle, write
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from geo_service.api import create_app
 from geo_service.campaign import register, targets
 from geo_service.campaign.projects import import_projects
 from geo_service.catalogs import translations
@@ -199,7 +198,7 @@ def _upload(client, path, language: str, **fields):
 def test_keeping_overlaps_through_the_api_takes_a_reason_kept_in_the_audit(db, tmp_path):
     path = write(frame([rectangle(XINDIAN, 0, 0, 100, 80)], code=["OV-1"]),
                  tmp_path / "square.geojson", 4326, "GeoJSON")  # fmt: skip
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
         for language, words in (("zh-CN", "须说明理由"), ("en", "takes a reason")):
             bare = _upload(client, path, language, accept_overlaps="true", store_reason="  ")
             assert bare.status_code == 422, bare.text

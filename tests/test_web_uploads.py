@@ -9,13 +9,11 @@ import re
 
 import pyogrio
 import pytest
-from conftest import auth, count_rows, signed_in_page
+from conftest import auth, count_rows, shared_app, signed_in_page
 from corpus import gk_origin, parcel, write_boundary_file
 from fastapi.testclient import TestClient
 from parcelfiles import GUSHAN, XINDIAN, frame, rectangle, write
 from shapely.geometry import LineString
-
-from geo_service.api import create_app
 
 ORIGIN = {"Origin": "http://testserver"}
 PAGE = {"Accept": "text/html,application/xhtml+xml"}
@@ -85,7 +83,7 @@ def test_a_good_file_is_checked_then_stored_and_listed(db, tmp_path):
     page = client.get(stored.headers["location"])
     assert 'id="stored"' in page.text and "新增 3" in page.text
     assert count_rows("parcels") == 3
-    with TestClient(create_app()) as api:
+    with TestClient(shared_app()) as api:
         parcels = api.get("/api/parcels", headers=auth("planner")).json()["features"]
     assert {p["properties"]["status"] for p in parcels} == {"delivered"}
     listed = client.get("/uploads").text.split("已入库的上传")[2]

@@ -3,11 +3,9 @@
 import re
 
 import pytest
-from conftest import auth, signed_in_page
+from conftest import auth, shared_app, signed_in_page
 from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, frame, rectangle, write
-
-from geo_service.api import create_app
 
 ORIGIN = {"Origin": "http://testserver"}
 
@@ -16,7 +14,7 @@ def _upload(tmp_path, status: str) -> dict:
     """Three land parcels A, B, C in 新店镇, uploaded through the API: code → id."""
     shapes = [rectangle(XINDIAN, 400 * i, 0, 100, 80) for i in range(3)]
     path = write(frame(shapes, code=["A", "B", "C"]), tmp_path / "xd.geojson", 4326, "GeoJSON")
-    with TestClient(create_app()) as api:
+    with TestClient(shared_app()) as api:
         data = {"kind": "land", "township": "新店镇", "status": status}
         files = {"file": (path.name, path.read_bytes())}
         response = api.post("/api/uploads", files=files, data=data, headers=auth("land_all"))
@@ -48,7 +46,7 @@ def test_landing_page_is_html_with_each_roles_links(db):
 
 
 def test_landing_page_sends_a_stranger_to_sign_in_and_api_keeps_the_json_index(db):
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         response = client.get("/", follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"].startswith("/login")
         index = client.get("/api").json()
@@ -90,7 +88,7 @@ def test_verifier_verifies_and_disputes_from_the_parcel_page(delivered):
     history = client.get("/parcels/B").text.split("历史")[1]
     assert "已交地 → 已核验" in history and "已核验 → 有争议" in history
     assert "现场核验" in history and "测试land_all" not in history and "land_all" in history
-    with TestClient(create_app()) as api:
+    with TestClient(shared_app()) as api:
         versions = api.get(f"/api/parcels/{delivered['B']}/history", headers=auth("planner"))
     assert [v["status"] for v in versions.json()] == ["delivered", "verified", "disputed"]
     assert {v["changed_by"] for v in versions.json()[1:]} == {"land_all"}

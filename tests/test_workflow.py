@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 import shapely
-from conftest import auth, count_rows, with_user
+from conftest import auth, count_rows, shared_app, with_user
 from fastapi.testclient import TestClient
 from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rectangle, write
 from sqlalchemy import select, text
@@ -277,9 +277,7 @@ def test_parcels_are_found_by_id_or_code_and_township(session, tmp_path, land):
 
 @pytest.fixture
 def client(db):
-    from geo_service.api import create_app
-
-    with TestClient(create_app(), raise_server_exceptions=False, headers=auth("leader_city")) as c:
+    with TestClient(shared_app(), raise_server_exceptions=False, headers=auth("leader_city")) as c:
         yield c
 
 
@@ -423,14 +421,12 @@ def test_a_reupload_without_status_keeps_each_parcels_status(session, tmp_path):
 def test_the_parcel_api_shows_the_verification_and_flags(db, session, land):
     from fastapi.testclient import TestClient
 
-    from geo_service.api import create_app
-
     for to in ("in_progress", "delivered"):
         set_status(session, land, to, actor="x")
     verify(session, land, "林志伟", "土地核验组", note="界址清楚")
     session.commit()
     props = (
-        TestClient(create_app(), headers=auth("leader_city"))
+        TestClient(shared_app(), headers=auth("leader_city"))
         .get(f"/api/parcels/{land.id}")
         .json()["properties"]
     )

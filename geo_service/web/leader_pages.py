@@ -17,8 +17,7 @@ from geo_service.errors import NotFound
 from geo_service.periods import Period, parse_period
 from geo_service.relocation import tallies as relocation
 from geo_service.settings import get_settings
-from geo_service.web import refusals
-from geo_service.web.export_page import _places
+from geo_service.web import export_page, refusals
 from geo_service.web.i18n import N_, gettext_for
 from geo_service.web.login import campaign_choice, render
 
@@ -96,7 +95,7 @@ def leader_pages_router() -> APIRouter:
             request, "rankings.html", user=who, data=found, level=level, district=district,
             period=value or found["period"], choices=period_choices(request, chosen), parts=PARTS,
             **campaign_choice(session, found["campaign"]),
-            districts=[d for d, _t in _places(session, who)], city_wide=allowed is None,
+            districts=[d for d, _t in export_page._places(session, who)], city_wide=allowed is None,
         )  # fmt: skip
 
     @router.get("/relocation/overdue")

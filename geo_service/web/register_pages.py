@@ -16,8 +16,7 @@ from geo_service.api.projects import check_project, visible_problems, visible_re
 from geo_service.campaign import assessment, register
 from geo_service.campaign.projects import CATEGORIES
 from geo_service.errors import Forbidden, NotFound
-from geo_service.web import refusals
-from geo_service.web.export_page import _places
+from geo_service.web import export_page, refusals
 from geo_service.web.i18n import N_
 from geo_service.web.login import campaign_choice, render
 from geo_service.web.parcels import KIND_LABELS
@@ -74,7 +73,7 @@ def register_pages_router() -> APIRouter:
         rows = _filtered(found["projects"], township, overdue)
         return render(
             request, "projects.html", user=who, rows=rows, as_of=found["as_of"],
-            places=_places(session, who), categories=CATEGORIES,
+            places=export_page._places(session, who), categories=CATEGORIES,
             **campaign_choice(session, whole["campaign"]),
             f={"district": district, "township": township, "category": category,
                "overdue": overdue},
