@@ -138,7 +138,7 @@ def main() -> None:
         files = synthetic_files(args.parcels, Path(folder))
         ours_import, plain_import, stored = bench_import(files)
         naive_html = naive_folium_page(files, assets)
-    server, thread, sock, base = _server_thread("geo_service.api:create_app")
+    server, thread, sock, base = _server_thread("geo_service.api.app:create_app")
     _wait_healthy(base, thread)
     try:
         from urllib.parse import quote

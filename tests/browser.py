@@ -4,7 +4,7 @@ network cut, and a page that records everything that went wrong.
 Use it from a test module with `pytest_plugins = ["browser"]`. Fixtures:
 
 - `live_server` (needs `db`): base URL (`http://127.0.0.1:<port>`) of uvicorn serving
-  `geo_service.api:create_app` against the test database; one server per test session.
+  `geo_service.api.app:create_app` against the test database; one server per test session.
 - `demo_server` (needs `db`): the same, with the demo loaded (conftest `load_demo`).
 - `chromium`: the Playwright Browser (Debian's /usr/bin/chromium, never `playwright install`).
 - `browser_page`: a fresh `RecordedPage`: the Playwright page's methods (goto, locator, ...)
@@ -84,7 +84,7 @@ def _wait_healthy(base_url: str, thread: threading.Thread, timeout: float = 30) 
 def _live_server_session(db_url):
     # DATABASE_URL already names the test database (db_url sets it); the app reads it
     # through the same settings, in this process.
-    server, thread, sock, base_url = _server_thread("geo_service.api:create_app")
+    server, thread, sock, base_url = _server_thread("geo_service.api.app:create_app")
     try:
         _wait_healthy(base_url, thread)
         yield base_url

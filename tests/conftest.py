@@ -268,7 +268,7 @@ def shared_app():
     """The service's app, made once for the settings as they are now (a test that changes
     them gets an app of its own)."""
     from geo_service import logs
-    from geo_service.api import create_app
+    from geo_service.api.app import create_app
 
     key = get_settings().model_dump_json()
     if key not in _apps:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import response_schema_conformance
 
-from geo_service.api import create_app
+from geo_service.api.app import create_app
 
 # Requests a schemathesis run found answering 500 before the edge checks (issue 13).
 FOUND_500S = [

@@ -9,7 +9,7 @@ import pytest
 from conftest import auth, shared_app
 from fastapi.testclient import TestClient
 
-from geo_service.api import create_app
+from geo_service.api.app import create_app
 
 
 @pytest.fixture

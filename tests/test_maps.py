@@ -151,7 +151,7 @@ def test_live_pages_use_only_the_services_own_assets(db, parcels):
 
 
 def test_a_maps_quarter_is_its_number_or_a_calendar_quarter_as_periods_are_written(db, parcels):
-    client = TestClient(create_app(), headers=auth("leader_city"))
+    client = TestClient(shared_app(), headers=auth("leader_city"))
 
     def data(quarter, **more):
         return client.get("/maps/progress/data.json", params={"quarter": quarter, **more})
@@ -406,7 +406,7 @@ def test_an_overview_tile_is_drawn_once_per_change_token(db, parcels, session):
     """Below zoom 12 a tile is kept once drawn under the change token it was drawn at (its
     ETag): asked again it is not drawn again, even for another browser; a change of the
     token draws it afresh."""
-    client = TestClient(create_app(), headers=auth("leader_city"))
+    client = TestClient(shared_app(), headers=auth("leader_city"))
     query = {"district": "晋安区", "kind": "land"}
     x, y = _tile(*XINDIAN, 10)
     url = f"/tiles/10/{x}/{y}.pbf"
@@ -434,7 +434,7 @@ def test_an_overview_tile_is_drawn_once_per_change_token(db, parcels, session):
 def test_every_overview_tile_with_parcels_is_listed_as_filled(db, parcels, session):
     """The progress page names the z11 tiles holding parcels (cfg.filled) and asks for no
     other: every tile of the district's extent that draws anything is among them."""
-    client = TestClient(create_app(), headers=auth("leader_city"))
+    client = TestClient(shared_app(), headers=auth("leader_city"))
     query = {"district": "晋安区", "kind": "land"}
     district = session.execute(text("SELECT id FROM admin_units WHERE name = '晋安区'")).scalar()
     filled = maps_tiles.filled_tiles("a token", district, "land")

@@ -43,7 +43,7 @@ def server(db):
             sys.executable,
             "-m",
             "uvicorn",
-            "geo_service.api:create_app",
+            "geo_service.api.app:create_app",
             "--factory",
             "--port",
             str(port),

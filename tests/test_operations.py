@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from parcelfiles import XINDIAN, frame, independent_area_m2, rectangle, write
 from pyproj import Transformer
 
-from geo_service.api import create_app
+from geo_service.api.app import create_app
 from geo_service.parcels.reports import spreadsheet_safe
 from geo_service.settings import get_settings
 

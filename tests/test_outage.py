@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from geo_service import database
-from geo_service.api import create_app
+from geo_service.api.app import create_app
 
 SECRET_WORDS = ("127.0.0.1", "5432", "localhost", "postgres@", "gs_", "geo_service_test")
 

@@ -634,7 +634,7 @@ def test_a_campaign_across_the_new_year_counts_relocation_over_its_days(session,
     session.commit()
     hundred = {r.township: r for r in tally(session, by="township", campaign="2016年百日攻坚")}
     assert hundred["新店镇"].target_households == 9
-    with TestClient(create_app()) as client:
+    with TestClient(shared_app()) as client:
         for name, expected in (("冬春攻坚", 4), ("2016年百日攻坚", 9)):
             answer = client.get("/api/relocation/tallies", params={"campaign": name},
                                 headers=auth("leader_city"))  # fmt: skip

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from geo_service import database
 from geo_service.accounts import users
-from geo_service.api import create_app
+from geo_service.api.app import create_app
 from geo_service.cli import app as cli
 from geo_service.errors import TooManyAttempts, Unauthorized
 from geo_service.settings import get_settings

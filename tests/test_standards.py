@@ -22,7 +22,7 @@ from pyproj import Transformer
 from sqlalchemy import text
 
 from geo_service import database
-from geo_service.api import create_app
+from geo_service.api.app import create_app
 from geo_service.parcels.uploads import ImportOptions, import_file
 
 pytest_plugins = ["browser"]

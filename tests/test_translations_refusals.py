@@ -328,7 +328,7 @@ def test_a_refusal_is_said_in_the_commands_and_the_apis_language(db):
     assert "没有名为 没有的战役 的战役" in zh.stderr and "[campaign]" in zh.stderr
     en = _cli("--lang", "en", "campaigns", "close", "没有的战役")
     assert "error: no campaign named '没有的战役'" in en.stderr
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
         path = "/ogc/collections/parcels/items?bbox=1,2,3"
         chinese = client.get(path, headers={**auth("land_xd"), "Accept-Language": "zh-CN"})
         english = client.get(path, headers={**auth("land_xd"), "Accept-Language": "en"})

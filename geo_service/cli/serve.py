@@ -77,8 +77,10 @@ def serve(
     typer.echo(
         f"geo_service on {scheme}://{host}:{port}/  (API docs: {scheme}://{host}:{port}/docs)"
     )
-    run_server("geo_service.api:create_app", host=host, port=port, workers=workers, factory=True,
-               certfile=certfile, keyfile=keyfile)  # fmt: skip
+    run_server(
+        "geo_service.api.app:create_app", host=host, port=port, workers=workers, factory=True,
+        certfile=certfile, keyfile=keyfile,
+    )  # fmt: skip
 
 
 def check_tls(certfile: Path | None, keyfile: Path | None) -> bool:
