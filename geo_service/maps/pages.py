@@ -30,6 +30,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PREFIX = "/maps/static"
 OWN_JS = "geo_service_maps.js"
 OWN_CSS = "geo_service_maps.css"
+ZOOM_SNAP = 0.25
 POLL_MS = 10_000  # well inside the 30 s within which a leader must see a change
 
 
@@ -68,7 +69,10 @@ class _Page(Figure):
         '{% if this.home %}<a class="gs-home" href="/">{{ this.home }}</a>{% endif %}'
         "<h1>{{ this.heading }}</h1></header>\n"
         '<main class="gs-main">\n{{ this.html.render(**kwargs) }}\n</main>\n'
-        "</body>\n<script>\n{{ this.script.render(**kwargs) }}\n</script>\n</html>\n"
+        "</body>\n<script>\n{% if this.deferred %}"
+        'document.addEventListener("DOMContentLoaded", function () {\n'
+        "{{ this.script.render(**kwargs) }}\n});{% else %}{{ this.script.render(**kwargs) }}"
+        "{% endif %}\n</script>\n</html>\n"
     )
 
     def __init__(self, heading: str, home: bool, locale: str = DEFAULT_LOCALE):
@@ -78,6 +82,9 @@ class _Page(Figure):
         # a saved file has no service to go home to
         self.home = escape(gettext(locale)(_HOME)) if home else ""
         self.beside: list[Element] = []
+        # A live page's scripts are deferred: the body (and the first view's tile requests,
+        # _early_tiles) need not wait for them; the map is made once they have run.
+        self.deferred = False
 
     def render(self, **kwargs) -> str:
         for child in self._children.values():
@@ -86,6 +93,8 @@ class _Page(Figure):
             self.html.add_child(element)
         self.beside = []
         page = self._template.render(this=self, kwargs=kwargs)
+        if self.deferred:
+            page = page.replace("<script src=", "<script defer src=")
         return _VIEWPORT.sub(ZOOMABLE, page, count=1)
 
 
@@ -113,13 +122,15 @@ def _base_map(bounds, title: str, static: bool, locale: str = DEFAULT_LOCALE) ->
         zoom_start=11,
         tiles=None,
         control_scale=True,
-        zoom_snap=0.25,
+        zoom_snap=ZOOM_SNAP,
         zoom_delta=0.5,
     )
     # Only local Leaflet: folium's CDN defaults (jQuery, Bootstrap, Font Awesome) would
     # leave the page blank on an intranet, and nothing here needs them.
     fmap.default_js, fmap.default_css = [], []
-    _Page(title, home=not static, locale=locale).add_child(fmap)
+    page = _Page(title, home=not static, locale=locale)
+    page.deferred = not static
+    page.add_child(fmap)
     root = fmap.get_root()
     root.header.add_child(Element(f"<title>{escape(title)}</title>"))
     if not static:
@@ -213,8 +224,49 @@ def progress_page(
     title = _("%(district)s %(kind)s progress") % {"district": view.district, "kind": kind}
     fmap = _base_map(bounds, title, static, locale)
     fmap.add_child(_Start(config))
+    if config["filled"]:
+        fmap.get_root().beside.append(_early_tiles(config))
     fmap.get_root().beside.append(_units())
     return fmap.get_root().render()
+
+
+# Runs as the body is read, before Leaflet has arrived: it works out the zoom Leaflet's
+# fitBounds will give the map's <div> (Leaflet's getBoundsZoom, Web Mercator, zoomSnap) and,
+# when it is the zoom cfg.filled names, asks for those tiles at once; the tile layer then
+# takes these responses (geo_service_maps.js, skipEmpty) instead of asking again. The
+# scripts and the tiles come down together instead of one after the other.
+_EARLY_TILES = """(function (e) {
+  var div = document.querySelector(".folium-map");
+  if (!div || !window.fetch) return;
+  function px(lat, lon) {
+    var s = Math.sin(lat * Math.PI / 180);
+    return [(lon + 180) / 360 * 256, (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * 256];
+  }
+  var a = px(e.bounds[0][0], e.bounds[0][1]), b = px(e.bounds[1][0], e.bounds[1][1]);
+  var zoom = Math.log(Math.min(div.clientWidth / Math.abs(b[0] - a[0]),
+    div.clientHeight / Math.abs(b[1] - a[1]))) / Math.LN2;
+  zoom = Math.floor(Math.round(zoom / (e.snap / 100)) * (e.snap / 100) / e.snap) * e.snap;
+  if (Math.round(zoom) !== e.zoom) return;
+  var url = e.tiles + "&v=" + encodeURIComponent(e.token) + (e.as_of ? "&as_of=" + e.as_of : "");
+  window.gsEarlyTiles = {};
+  e.filled.forEach(function (t) {
+    var one = url.replace("{z}", e.zoom).replace("{x}", t[0]).replace("{y}", t[1]);
+    window.gsEarlyTiles[one] = fetch(one);
+  });
+})(%s);"""
+
+
+def _early_tiles(config: dict) -> Element:
+    early = {
+        "bounds": config["bounds"],
+        "snap": ZOOM_SNAP,
+        "zoom": config["filled"]["zoom"],
+        "filled": config["filled"]["tiles"],
+        "tiles": config["tiles"],
+        "token": config["data"]["token"],
+        "as_of": config["data"]["summary"].get("as_of"),
+    }
+    return Element(f"<script>{_EARLY_TILES % data.dumps(early)}</script>")
 
 
 def _filled(session: Session, view: View) -> dict | None:
