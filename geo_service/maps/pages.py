@@ -31,6 +31,8 @@ STATIC_PREFIX = "/maps/static"
 OWN_JS = "geo_service_maps.js"
 OWN_CSS = "geo_service_maps.css"
 ZOOM_SNAP = 0.25
+PHONE = "(max-width: 700px)"  # as geo_service_maps.css and .js say
+PHONE_MAP_HEIGHT = 0.7  # of the screen's height (geo_service_maps.css: 70vh)
 POLL_MS = 10_000  # well inside the 30 s within which a leader must see a change
 
 
@@ -53,6 +55,18 @@ class _Start(MacroElement):
 # larger text on a phone must be able to pinch (WCAG 1.4.4).
 _VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
 ZOOMABLE = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+
+
+def _zoomable(page: str) -> str:
+    """The first viewport <meta> made ZOOMABLE, any later one (folium's) left out: a page
+    whose head starts with _early_tiles has it there, before folium's."""
+    seen = []
+
+    def one(found) -> str:
+        seen.append(found)
+        return ZOOMABLE if len(seen) == 1 else ""
+
+    return _VIEWPORT.sub(one, page)
 
 
 class _Page(Figure):
@@ -95,7 +109,7 @@ class _Page(Figure):
         page = self._template.render(this=self, kwargs=kwargs)
         if self.deferred:
             page = page.replace("<script src=", "<script defer src=")
-        return _VIEWPORT.sub(ZOOMABLE, page, count=1)
+        return _zoomable(page)
 
 
 _HOME = N_("geo_service campaign progress")
@@ -113,7 +127,10 @@ def _units() -> Element:
     return Element('<aside class="gs-side" id="gs-units" aria-labelledby="gs-units-title"></aside>')
 
 
-def _base_map(bounds, title: str, static: bool, locale: str = DEFAULT_LOCALE) -> folium.Map:
+def _base_map(
+    bounds, title: str, static: bool, locale: str = DEFAULT_LOCALE, first: Element | None = None
+) -> folium.Map:
+    """`first`: what the head holds before the stylesheets and scripts (_early_tiles)."""
     settings = get_settings()
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     # Fractional zoom lets a district fill a wall screen instead of snapping small.
@@ -133,6 +150,8 @@ def _base_map(bounds, title: str, static: bool, locale: str = DEFAULT_LOCALE) ->
     page.add_child(fmap)
     root = fmap.get_root()
     root.header.add_child(Element(f"<title>{escape(title)}</title>"))
+    if first is not None:
+        root.header.add_child(first)
     if not static:
         root.header.add_child(Element('<link rel="icon" href="/favicon.ico">'))
     if static:
@@ -222,29 +241,30 @@ def progress_page(
     _ = gettext(locale)
     kind = _(_KINDS[view.kind])
     title = _("%(district)s %(kind)s progress") % {"district": view.district, "kind": kind}
-    fmap = _base_map(bounds, title, static, locale)
+    early = _early_tiles(config) if config["filled"] else None
+    fmap = _base_map(bounds, title, static, locale, first=early)
     fmap.add_child(_Start(config))
-    if config["filled"]:
-        fmap.get_root().beside.append(_early_tiles(config))
     fmap.get_root().beside.append(_units())
     return fmap.get_root().render()
 
 
-# Runs as the body is read, before Leaflet has arrived: it works out the zoom Leaflet's
-# fitBounds will give the map's <div> (Leaflet's getBoundsZoom, Web Mercator, zoomSnap) and,
-# when it is the zoom cfg.filled names, asks for those tiles at once; the tile layer then
-# takes these responses (geo_service_maps.js, skipEmpty) instead of asking again. The
-# scripts and the tiles come down together instead of one after the other.
+# Runs first in the head, before any stylesheet or script has arrived: on a phone (where
+# the map is the screen's width and 70% of its height: geo_service_maps.css) it works out
+# the zoom Leaflet's fitBounds will give the map (Leaflet's getBoundsZoom, Web Mercator,
+# zoomSnap) and, when it is the zoom cfg.filled names, asks for those tiles at once; the
+# tile layer then takes these answers (geo_service_maps.js, skipEmpty) instead of asking
+# again. The tiles and the scripts come down together instead of one after the other.
+# A wider screen asks when the map is made (an office's network is not the bottleneck).
 _EARLY_TILES = """(function (e) {
-  var div = document.querySelector(".folium-map");
-  if (!div || !window.fetch) return;
+  if (!window.fetch || !window.matchMedia || !matchMedia(e.phone).matches) return;
+  var width = window.innerWidth, height = window.innerHeight * e.height;
   function px(lat, lon) {
     var s = Math.sin(lat * Math.PI / 180);
     return [(lon + 180) / 360 * 256, (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * 256];
   }
   var a = px(e.bounds[0][0], e.bounds[0][1]), b = px(e.bounds[1][0], e.bounds[1][1]);
-  var zoom = Math.log(Math.min(div.clientWidth / Math.abs(b[0] - a[0]),
-    div.clientHeight / Math.abs(b[1] - a[1]))) / Math.LN2;
+  var zoom = Math.log(Math.min(width / Math.abs(b[0] - a[0]),
+    height / Math.abs(b[1] - a[1]))) / Math.LN2;
   zoom = Math.floor(Math.round(zoom / (e.snap / 100)) * (e.snap / 100) / e.snap) * e.snap;
   if (Math.round(zoom) !== e.zoom) return;
   var url = e.tiles + "&v=" + encodeURIComponent(e.token) + (e.as_of ? "&as_of=" + e.as_of : "");
@@ -260,13 +280,16 @@ def _early_tiles(config: dict) -> Element:
     early = {
         "bounds": config["bounds"],
         "snap": ZOOM_SNAP,
+        "phone": PHONE,
+        "height": PHONE_MAP_HEIGHT,
         "zoom": config["filled"]["zoom"],
         "filled": config["filled"]["tiles"],
         "tiles": config["tiles"],
         "token": config["data"]["token"],
         "as_of": config["data"]["summary"].get("as_of"),
     }
-    return Element(f"<script>{_EARLY_TILES % data.dumps(early)}</script>")
+    # The viewport first: before it, a phone's script sees a 980-pixel-wide page.
+    return Element(f"{ZOOMABLE}<script>{_EARLY_TILES % data.dumps(early)}</script>")
 
 
 def _filled(session: Session, view: View) -> dict | None:
