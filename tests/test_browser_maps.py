@@ -64,6 +64,9 @@ def test_search_and_quarter_timeline(demo_server, browser_page):
     assert code in page.locator(".leaflet-popup-content").inner_text()
     page.click(".gs-timeline button[data-q='2']")
     page.wait_for_function("document.querySelector('.gs-summary').innerText.includes('第2季度末')")
+    # Asked for as a calendar quarter, so that a campaign longer than a year reaches its later
+    # quarters of the same number.
+    assert any("quarter=2017Q2" in url for url in page.requests)
     # The demo replays 2017: at the end of Q2 every parcel was surveyed, some verified.
     mid_year = _jinan(api_get(f"{demo_server}/api/tallies?by=district&kind=land&as_of=2017-06-30"))
     now = _jinan(api_get(f"{demo_server}/api/tallies?by=district&kind=land"))
@@ -169,6 +172,36 @@ def test_above_the_threshold_parcels_come_as_vector_tiles(demo_server, browser_p
         )
         page.wait_for_timeout(500)
         assert [url for url in page.requests[asked:] if "/tiles/" in url]
+        assert page.problems() == []
+    finally:
+        settings.map_tile_threshold = threshold
+
+
+def test_a_phone_asks_for_the_first_tiles_before_the_scripts_and_uses_those(
+    demo_server, browser_page
+):
+    """The page's body asks for the first view's tiles (the zoom fitBounds will give, the
+    tiles cfg.filled names); the tile layer takes those answers instead of asking again, and
+    the labels, legend and figures follow the parcels."""
+    from geo_service.settings import get_settings
+
+    settings = get_settings()
+    threshold = settings.map_tile_threshold
+    settings.map_tile_threshold = 10
+    try:
+        page = browser_page
+        sign_in(page, demo_server, "周建明", demo.DEMO_PASSWORD)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{demo_server}/maps/progress?district=晋安区&kind=land")
+        page.wait_for_function("document.body.dataset.gsRenderedMs !== undefined")
+        # Every early answer was taken by the layer, and no tile was asked for twice.
+        assert page.evaluate("Object.keys(window.gsEarlyTiles).length") == 0
+        tiles = [url for url in page.requests if "/tiles/" in url and ".pbf" in url]
+        assert tiles and len(tiles) == len(set(tiles))
+        page.wait_for_selector(".gs-summary h3", state="attached")
+        assert page.locator(".gs-label").count() == 9
+        assert page.locator(".gs-legend").count() == 1
+        assert page.locator("#gs-units table").count() == 1
         assert page.problems() == []
     finally:
         settings.map_tile_threshold = threshold

@@ -449,3 +449,27 @@ def test_every_overview_tile_with_parcels_is_listed_as_filled(db, parcels, sessi
         if client.get(f"/tiles/{z}/{x}/{y}.pbf", params=query).content
     }
     assert drawn and drawn <= {tuple(t) for t in filled}, (drawn, filled)
+
+
+def test_a_live_page_asks_for_its_first_tiles_before_its_stylesheets_and_scripts(session, parcels):
+    """Above the tile threshold the head starts with the viewport and the script asking for
+    the first view's tiles; the stylesheets and the deferred scripts come after it, and the
+    page keeps one viewport, zoomable (WCAG 1.4.4)."""
+    from geo_service.settings import get_settings
+
+    settings = get_settings()
+    threshold = settings.map_tile_threshold
+    settings.map_tile_threshold = 1
+    try:
+        live = progress_page(session, View(district="晋安区", kind="land"))
+        saved = progress_page(session, View(district="晋安区", kind="land"), static=True)
+    finally:
+        settings.map_tile_threshold = threshold
+    early = live.index("window.gsEarlyTiles")
+    assert early < live.index('<link rel="stylesheet"') and early < live.index("<script defer src=")
+    assert "<script src=" not in live
+    for page in (live, saved):
+        assert re.findall(r'<meta name="viewport"[^>]*>', page) == [
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        ]
+    assert "window.gsEarlyTiles = {}" not in saved and "<script defer" not in saved

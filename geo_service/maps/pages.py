@@ -30,6 +30,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PREFIX = "/maps/static"
 OWN_JS = "geo_service_maps.js"
 OWN_CSS = "geo_service_maps.css"
+ZOOM_SNAP = 0.25
+PHONE = "(max-width: 700px)"  # as geo_service_maps.css and .js say
+PHONE_MAP_HEIGHT = 0.7  # of the screen's height (geo_service_maps.css: 70vh)
 POLL_MS = 10_000  # well inside the 30 s within which a leader must see a change
 
 
@@ -54,6 +57,18 @@ _VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
 ZOOMABLE = '<meta name="viewport" content="width=device-width, initial-scale=1">'
 
 
+def _zoomable(page: str) -> str:
+    """The first viewport <meta> made ZOOMABLE, any later one (folium's) left out: a page
+    whose head starts with _early_tiles has it there, before folium's."""
+    seen = []
+
+    def one(found) -> str:
+        seen.append(found)
+        return ZOOMABLE if len(seen) == 1 else ""
+
+    return _VIEWPORT.sub(one, page)
+
+
 class _Page(Figure):
     """folium's page with what every page of the service has: a language, a header leading
     home, one h1, the map in <main>, and beside it the figures as text (#gs-units, filled
@@ -68,7 +83,10 @@ class _Page(Figure):
         '{% if this.home %}<a class="gs-home" href="/">{{ this.home }}</a>{% endif %}'
         "<h1>{{ this.heading }}</h1></header>\n"
         '<main class="gs-main">\n{{ this.html.render(**kwargs) }}\n</main>\n'
-        "</body>\n<script>\n{{ this.script.render(**kwargs) }}\n</script>\n</html>\n"
+        "</body>\n<script>\n{% if this.deferred %}"
+        'document.addEventListener("DOMContentLoaded", function () {\n'
+        "{{ this.script.render(**kwargs) }}\n});{% else %}{{ this.script.render(**kwargs) }}"
+        "{% endif %}\n</script>\n</html>\n"
     )
 
     def __init__(self, heading: str, home: bool, locale: str = DEFAULT_LOCALE):
@@ -78,6 +96,9 @@ class _Page(Figure):
         # a saved file has no service to go home to
         self.home = escape(gettext(locale)(_HOME)) if home else ""
         self.beside: list[Element] = []
+        # A live page's scripts are deferred: the body (and the first view's tile requests,
+        # _early_tiles) need not wait for them; the map is made once they have run.
+        self.deferred = False
 
     def render(self, **kwargs) -> str:
         for child in self._children.values():
@@ -86,7 +107,9 @@ class _Page(Figure):
             self.html.add_child(element)
         self.beside = []
         page = self._template.render(this=self, kwargs=kwargs)
-        return _VIEWPORT.sub(ZOOMABLE, page, count=1)
+        if self.deferred:
+            page = page.replace("<script src=", "<script defer src=")
+        return _zoomable(page)
 
 
 _HOME = N_("geo_service campaign progress")
@@ -104,7 +127,10 @@ def _units() -> Element:
     return Element('<aside class="gs-side" id="gs-units" aria-labelledby="gs-units-title"></aside>')
 
 
-def _base_map(bounds, title: str, static: bool, locale: str = DEFAULT_LOCALE) -> folium.Map:
+def _base_map(
+    bounds, title: str, static: bool, locale: str = DEFAULT_LOCALE, first: Element | None = None
+) -> folium.Map:
+    """`first`: what the head holds before the stylesheets and scripts (_early_tiles)."""
     settings = get_settings()
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     # Fractional zoom lets a district fill a wall screen instead of snapping small.
@@ -113,15 +139,19 @@ def _base_map(bounds, title: str, static: bool, locale: str = DEFAULT_LOCALE) ->
         zoom_start=11,
         tiles=None,
         control_scale=True,
-        zoom_snap=0.25,
+        zoom_snap=ZOOM_SNAP,
         zoom_delta=0.5,
     )
     # Only local Leaflet: folium's CDN defaults (jQuery, Bootstrap, Font Awesome) would
     # leave the page blank on an intranet, and nothing here needs them.
     fmap.default_js, fmap.default_css = [], []
-    _Page(title, home=not static, locale=locale).add_child(fmap)
+    page = _Page(title, home=not static, locale=locale)
+    page.deferred = not static
+    page.add_child(fmap)
     root = fmap.get_root()
     root.header.add_child(Element(f"<title>{escape(title)}</title>"))
+    if first is not None:
+        root.header.add_child(first)
     if not static:
         root.header.add_child(Element('<link rel="icon" href="/favicon.ico">'))
     if static:
@@ -211,10 +241,55 @@ def progress_page(
     _ = gettext(locale)
     kind = _(_KINDS[view.kind])
     title = _("%(district)s %(kind)s progress") % {"district": view.district, "kind": kind}
-    fmap = _base_map(bounds, title, static, locale)
+    early = _early_tiles(config) if config["filled"] else None
+    fmap = _base_map(bounds, title, static, locale, first=early)
     fmap.add_child(_Start(config))
     fmap.get_root().beside.append(_units())
     return fmap.get_root().render()
+
+
+# Runs first in the head, before any stylesheet or script has arrived: on a phone (where
+# the map is the screen's width and 70% of its height: geo_service_maps.css) it works out
+# the zoom Leaflet's fitBounds will give the map (Leaflet's getBoundsZoom, Web Mercator,
+# zoomSnap) and, when it is the zoom cfg.filled names, asks for those tiles at once; the
+# tile layer then takes these answers (geo_service_maps.js, skipEmpty) instead of asking
+# again. The tiles and the scripts come down together instead of one after the other.
+# A wider screen asks when the map is made (an office's network is not the bottleneck).
+_EARLY_TILES = """(function (e) {
+  if (!window.fetch || !window.matchMedia || !matchMedia(e.phone).matches) return;
+  var width = window.innerWidth, height = window.innerHeight * e.height;
+  function px(lat, lon) {
+    var s = Math.sin(lat * Math.PI / 180);
+    return [(lon + 180) / 360 * 256, (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * 256];
+  }
+  var a = px(e.bounds[0][0], e.bounds[0][1]), b = px(e.bounds[1][0], e.bounds[1][1]);
+  var zoom = Math.log(Math.min(width / Math.abs(b[0] - a[0]),
+    height / Math.abs(b[1] - a[1]))) / Math.LN2;
+  zoom = Math.floor(Math.round(zoom / (e.snap / 100)) * (e.snap / 100) / e.snap) * e.snap;
+  if (Math.round(zoom) !== e.zoom) return;
+  var url = e.tiles + "&v=" + encodeURIComponent(e.token) + (e.as_of ? "&as_of=" + e.as_of : "");
+  window.gsEarlyTiles = {};
+  e.filled.forEach(function (t) {
+    var one = url.replace("{z}", e.zoom).replace("{x}", t[0]).replace("{y}", t[1]);
+    window.gsEarlyTiles[one] = fetch(one);
+  });
+})(%s);"""
+
+
+def _early_tiles(config: dict) -> Element:
+    early = {
+        "bounds": config["bounds"],
+        "snap": ZOOM_SNAP,
+        "phone": PHONE,
+        "height": PHONE_MAP_HEIGHT,
+        "zoom": config["filled"]["zoom"],
+        "filled": config["filled"]["tiles"],
+        "tiles": config["tiles"],
+        "token": config["data"]["token"],
+        "as_of": config["data"]["summary"].get("as_of"),
+    }
+    # The viewport first: before it, a phone's script sees a 980-pixel-wide page.
+    return Element(f"{ZOOMABLE}<script>{_EARLY_TILES % data.dumps(early)}</script>")
 
 
 def _filled(session: Session, view: View) -> dict | None:

@@ -290,7 +290,29 @@
     // animation: Leaflet drops a setView made while one runs, and a first zoom must count.
     map.fitBounds(cfg.bounds, { animate: false });
     this.parcels = this.makeParcelLayer(cfg.data).addTo(map);
-    var layers = {};
+    var self = this, done = false;
+    function rest() {
+      if (done) return;
+      done = true;
+      self.addPanels();
+      self.update(cfg.data, Boolean(cfg.tiles));
+      if (cfg.live) self.poll();
+    }
+    if (cfg.tiles) {
+      // With tiles, the townships and the parcels are drawn first; the labels, panels,
+      // figures and tools come once the parcels are (on a slow phone their set-up held
+      // back the tiles' drawing by about a second), or after 4 s if a tile never comes.
+      this.townships.addData(cfg.data.townships);
+      this.markRendered(rest);
+      setTimeout(rest, 4000);
+    } else {
+      rest();
+      this.markRendered();
+    }
+  }
+
+  ProgressMap.prototype.addPanels = function () {
+    var cfg = this.cfg, map = this.map, layers = {};
     layers[t(cfg.view.city ? "Progress by district" : "Progress by township")] = this.townships;
     layers[t(cfg.view.city ? "District labels" : "Township labels")] = this.labels;
     if (!cfg.view.city) layers[t("Parcels")] = this.parcels;
@@ -298,15 +320,15 @@
     this.summary = summaryPanel().addTo(map);
     legend(this.legendHtml()).addTo(map);
     this.addTools();
-    this.update(cfg.data);
-    this.markRendered();
-    if (cfg.live) this.poll();
-  }
+  };
 
-  ProgressMap.prototype.markRendered = function () {
+  ProgressMap.prototype.markRendered = function (then) {
     // When the first view is fully drawn (vector tiles loaded, or the embedded parcels
-    // painted): benchmarks and tests read it from the page.
-    function mark() { document.body.setAttribute("data-gs-rendered-ms", String(Math.round(performance.now()))); }
+    // painted): benchmarks and tests read it from the page. `then` runs right after.
+    function mark() {
+      document.body.setAttribute("data-gs-rendered-ms", String(Math.round(performance.now())));
+      if (then) setTimeout(then, 0);
+    }
     if (this.cfg.tiles) this.parcels.once("load", function () { requestAnimationFrame(mark); });
     else requestAnimationFrame(function () { requestAnimationFrame(mark); });
   };
@@ -360,10 +382,25 @@
     layer._getVectorTilePromise = function (c) {
       var shift = Math.max(0, c.z - z), key = Math.min(c.z, z) + "/" + (c.x >> shift) + "/" + (c.y >> shift);
       if (self.skipping && !held[key]) return Promise.resolve({ layers: {} });
-      return ask.apply(this, arguments);
+      var early = self.skipping && takeEarly(this, c);
+      if (!early) return ask.apply(this, arguments);
+      // The page's head asked for this tile already (pages.py, _early_tiles): the layer's
+      // own fetch, made synchronously inside ask, is given that response.
+      var real = window.fetch;
+      window.fetch = function () { return early; };
+      try { return ask.apply(this, arguments); } finally { window.fetch = real; }
     };
     this.skipping = true;
   };
+
+  function takeEarly(layer, c) {
+    var early = window.gsEarlyTiles;
+    if (!early) return null;
+    var url = L.Util.template(layer._url, L.extend({ s: layer._getSubdomain(c), x: c.x, y: c.y, z: c.z }, layer.options));
+    var found = early[url] || null;
+    delete early[url];
+    return found;
+  }
 
   ProgressMap.prototype.tapAt = function (e) {
     var map = this.map, kind = this.kind;
@@ -434,9 +471,9 @@
       }).join("") + "</select></label>";
   };
 
-  ProgressMap.prototype.update = function (data) {
+  ProgressMap.prototype.update = function (data, townshipsDrawn) {
     var kind = this.kind;
-    this.townships.clearLayers().addData(data.townships);
+    if (!townshipsDrawn) this.townships.clearLayers().addData(data.townships);
     this.labels.clearLayers();
     data.townships.features.forEach(function (f) {
       var p = f.properties;
@@ -503,14 +540,16 @@
     return url;
   };
 
-  ProgressMap.prototype.load = function (quarter) {
+  // A quarter is asked for as its calendar quarter (2018Q1): a campaign longer than a year
+  // has two quarters of one number, and the number alone names the first.
+  ProgressMap.prototype.load = function (quarter, year) {
     var self = this;
     this.viewing = quarter;
     if (this.cfg.snapshots) { // a saved file: every quarter is in the page
       this.update(this.cfg.snapshots[quarter === null ? "now" : String(quarter)]);
       return Promise.resolve();
     }
-    var url = this.cfg.data_url + (quarter ? "&quarter=" + quarter : "");
+    var url = this.cfg.data_url + (quarter ? "&quarter=" + (year ? year + "Q" : "") + quarter : "");
     return fetch(url).then(function (r) { return r.json(); }).then(function (d) { self.update(d); });
   };
 
@@ -542,7 +581,7 @@
           // The quarter shown is the one highlighted, also when the page was opened on it.
           var active = q.quarter === self.viewing ? ' class="gs-active"' : "";
           var label = t("End of Q%(q)s %(year)s", { q: q.quarter, year: q.year || cfg.view.year });
-          return '<button type="button" data-q="' + q.quarter + '"' + active + ' title="' + esc(label) + '">' +
+          return '<button type="button" data-q="' + q.quarter + '" data-y="' + q.year + '"' + active + ' title="' + esc(label) + '">' +
             esc(t("Q%(q)s", { q: q.quarter })) + "</button>";
         }).join("");
       var tl = control("bottomleft", "gs-timeline", html).addTo(map).getContainer();
@@ -550,7 +589,7 @@
         b.onclick = function () {
           tl.querySelectorAll("button").forEach(function (x) { x.classList.remove("gs-active"); });
           b.classList.add("gs-active");
-          self.load(b.getAttribute("data-q") ? Number(b.getAttribute("data-q")) : null);
+          self.load(b.getAttribute("data-q") ? Number(b.getAttribute("data-q")) : null, b.getAttribute("data-y"));
         };
       });
     }
