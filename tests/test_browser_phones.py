@@ -97,13 +97,16 @@ def fits(page, where: str, phone: bool) -> list[str]:
 
 @cache
 def _names() -> str:
-    """Every name people gave (projects, parcels, places, resettlement sites): their words,
-    which a catalog's word (安置房, 号地块) may be part of."""
+    """Every name people gave (projects, parcels, places, resettlement sites, people and
+    their groups): their words, which a catalog's word (安置房, 号地块) may be part of, and
+    which a catalog's example (the CLI's `users add 林志伟`) may hold."""
     with database.get_engine().connect() as conn:
         rows = conn.execute(
             sa.text(
                 "SELECT name FROM projects UNION SELECT name FROM parcels "
-                "UNION SELECT name FROM admin_units UNION SELECT name FROM resettlement_projects"
+                "UNION SELECT name FROM admin_units UNION SELECT name FROM resettlement_projects "
+                "UNION SELECT username FROM users UNION SELECT display_name FROM users "
+                "UNION SELECT group_name FROM users"
             )
         )
         return "\n".join(r[0] for r in rows if r[0])
@@ -116,14 +119,18 @@ def _in_names(word: str) -> bool:
 @cache
 def _chinese_msgstrs() -> list[str]:
     """The catalogs' Chinese texts of three characters or more (shorter ones also occur in
-    names: 新店镇's 镇, 交地 in a project's name)."""
+    names: 新店镇's 镇, 交地 in a project's name), but for the commands of the CLI's examples."""
     with open(ROOT / "geo_service/locale/zh_CN/LC_MESSAGES/messages.po", "rb") as po:
         catalog = read_po(po)
     texts = set()
     for message in catalog:
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for text in strings:
-            text = re.sub(r"%\(\w+\)[sd]|%[sd]", "\n", text or "")
+            # A command line in a help text's example is data, not the catalog's words.
+            lines = (text or "").splitlines()
+            kept = [line for line in lines if "geo-service" not in line and "--" not in line]
+            text = "\n".join(kept)
+            text = re.sub(r"%\(\w+\)[sd]|%[sd]", "\n", text)
             texts |= {t for t in re.findall(r"[\u4e00-\u9fff，、；：（）]{3,}", text)}
     return sorted(texts, key=len, reverse=True)
 
