@@ -209,6 +209,7 @@ def progress_page(
     bounds = data.district_bounds(session, view.district)
     tiles = not static and _use_tiles(session, view)
     query = _query(view)
+    snapshot = _snapshot(session, view, with_parcels=not tiles)
     config = {
         "mode": "progress",
         "view": {
@@ -223,11 +224,11 @@ def progress_page(
         "campaigns": view.campaigns,
         "up_url": up_url,
         "bounds": bounds,
-        "data": _snapshot(session, view, with_parcels=not tiles),
+        "data": snapshot,
         "tiles": f"/tiles/{{z}}/{{x}}/{{y}}.pbf?{query}" if tiles else None,
         # The tiles only draw (below zoom 12 they hold id and status): a tap asks here.
         "facts": f"/tiles/parcels/at.json?{query}" if tiles else None,
-        "filled": _filled(session, view) if tiles else None,
+        "filled": _filled(session, view, snapshot["token"]) if tiles else None,
         "live": not static and view.quarter is None,
         "poll_ms": POLL_MS,
         "data_url": f"/maps/progress/data.json?{query}",
@@ -292,14 +293,14 @@ def _early_tiles(config: dict) -> Element:
     return Element(f"{ZOOMABLE}<script>{_EARLY_TILES % data.dumps(early)}</script>")
 
 
-def _filled(session: Session, view: View) -> dict | None:
+def _filled(session: Session, view: View, token: str) -> dict | None:
     """The tiles holding parcels at one zoom, so that the first view asks for no empty
     tile (晋安区 at z11 on a phone: 6 of the 9 in view); a district's map of today only
-    (the page stops skipping once it draws other tiles)."""
+    (the page stops skipping once it draws other tiles). `token`: the page's change token,
+    which the tiles are kept under."""
     if view.city or view.quarter is not None:
         return None
     unit = find_district(session, view.district)
-    token = data.change_token(session)
     found = parcel_tiles.filled_tiles(token, unit.id, view.kind)
     return {"zoom": parcel_tiles.FILLED_ZOOM, "tiles": found}
 

@@ -128,18 +128,25 @@ def kept_tile(token: str, z: int, x: int, y: int, district_id: int, kind: str,
     if z >= DETAIL_FROM:
         return parcel_tile(z, x, y, district_id, kind, as_of)
     key = (token, z, x, y, district_id, kind, as_of)
+    return _kept_or_made(key, lambda: parcel_tile(z, x, y, district_id, kind, as_of))
+
+
+def _kept_or_made(key: tuple, make):
+    """What is kept under `key` (its first item the change token), else `make()`'s answer,
+    kept: what was kept under an older token goes, and the least recently used beyond
+    KEPT_TILES."""
     with _kept_lock:
         if key in _kept:
             _kept.move_to_end(key)
             return _kept[key]
-    body = parcel_tile(z, x, y, district_id, kind, as_of)
+    made = make()
     with _kept_lock:
-        for old in [k for k in _kept if k[0] != token]:  # drawn before a change
+        for old in [k for k in _kept if k[0] != key[0]]:  # made before a change
             del _kept[old]
-        _kept[key] = body
+        _kept[key] = made
         while len(_kept) > KEPT_TILES:
             _kept.popitem(last=False)
-    return body
+    return made
 
 
 # Which tiles at FILLED_ZOOM hold any of a district's parcels: the map asks for no other
@@ -171,16 +178,13 @@ _FILLED_SQL = """
 def filled_tiles(token: str, district_id: int, kind: str) -> list[list[int]]:
     """[x, y] of the tiles at FILLED_ZOOM holding any of the district's parcels of a kind,
     kept under the change token as the tiles are."""
-    key = (token, "filled", district_id, kind)
-    with _kept_lock:
-        if key in _kept:
-            return _kept[key]
     n = 2**FILLED_ZOOM
     params = {"district": district_id, "kind": kind, "n": n, "pad": 360.0 / n / 256}
-    found = [[x, y] for x, y in database.read_rows(_FILLED_SQL, params)]
-    with _kept_lock:
-        _kept[key] = found
-    return found
+
+    def found() -> list[list[int]]:
+        return [[x, y] for x, y in database.read_rows(_FILLED_SQL, params)]
+
+    return _kept_or_made((token, "filled", district_id, kind), found)
 
 
 def forget_kept() -> None:
