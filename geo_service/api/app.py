@@ -119,7 +119,8 @@ def create_app() -> FastAPI:
         app.include_router(router, responses=schemas.ERRORS)
     # The API's most asked-for read is matched first: finding a path through FastAPI's 30
     # included routers cost about 0.3 ms a request, as much as the list route's own Python.
-    # Only GET /api/parcels matches it, so it shadows no other route.
+    # Only GET /api/parcels matches it, so it shadows no other route; what it does not
+    # answer plainly it hands to the documented route.
     app.router.routes.insert(0, parcels.plain_list_of(parcels_api))
     # The service's own CSS/JS: pages link them by content hash (assets.own_url).
     app.mount(

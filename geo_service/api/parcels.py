@@ -161,16 +161,12 @@ class _PlainList:
         await _geojson(body)(scope, receive, send)
 
 
-def plain_list_route(documented: Route) -> Route:
-    return Route("/api/parcels", _PlainList(documented), methods=["GET"], include_in_schema=False)
-
-
 def plain_list_of(router: APIRouter) -> Route:
-    """The plain list route of a router made by parcels_router: the app puts it ahead of
-    its included routers too (api/app.py)."""
-    route = router.routes[0]
-    assert isinstance(route.app, _PlainList)
-    return route
+    """The plain route for the list route of a router made by parcels_router, answering
+    plainly valid queries and handing the rest to it: the app puts it ahead of all its
+    included routers (api/app.py)."""
+    documented = next(r for r in router.routes if getattr(r, "path", None) == "/api/parcels")
+    return Route("/api/parcels", _PlainList(documented), methods=["GET"], include_in_schema=False)
 
 
 def parcels_router() -> APIRouter:
@@ -194,9 +190,6 @@ def parcels_router() -> APIRouter:
         query = {"township": township, "kind": kind, "status": status, "bbox": bbox,
                  "code": code, "limit": limit, "offset": offset, "after": after}  # fmt: skip
         return _geojson(list_page(request, who, query))
-
-    documented = router.routes[-1]
-    router.routes.insert(0, plain_list_route(documented))
 
     @router.get("/parcels/{parcel_id}", response_model=schemas.Feature)
     def get_parcel(parcel_id: IdPath, who: SignedIn):
