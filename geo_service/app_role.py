@@ -27,6 +27,7 @@ HISTORY = {
     "parcel_versions",
     "target_versions",
     "relocation_versions",
+    "relocation_target_versions",
     "project_problem_versions",
     "milestone_records",
     "uploads",

@@ -740,3 +740,23 @@ class RelocationTarget(Base):
     updated_by: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = _now()
     admin_unit: Mapped[AdminUnit] = relationship()
+
+
+class RelocationTargetVersion(Base):
+    """Append-only history of a relocation target: its value from valid_from until
+    valid_to (migration 0032r); the database closes a version when the next is added."""
+
+    __tablename__ = "relocation_target_versions"
+    __table_args__ = (
+        UniqueConstraint("target_id", "version", name="uq_relocation_target_version"),
+        Index("ix_relocation_target_versions_target", "target_id", "valid_from"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("relocation_targets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int | None] = mapped_column(Integer)
+    flats: Mapped[int | None] = mapped_column(Integer)
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    changed_by: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

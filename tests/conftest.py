@@ -28,7 +28,8 @@ _MUTABLE = (
     "upload_files, projects, "
     "target_versions, targets, campaigns, auth_tokens, signin_throttles, relocation_versions, "
     "flats, households, "
-    "resettlement_project_townships, resettlement_projects, relocation_targets, "
+    "resettlement_project_townships, resettlement_projects, relocation_target_versions, "
+    "relocation_targets, "
     "version_positions, replayed_requests"
 )
 # Tables kept as they are between tests (reference data, the people, the schema's own);

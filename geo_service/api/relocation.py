@@ -79,6 +79,10 @@ ROSTER_ROUTE = {
 }
 
 
+def _iso_time(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 def relocation_router() -> APIRouter:
     router = APIRouter(prefix="/api/relocation", tags=["relocation"])
 
@@ -99,6 +103,26 @@ def relocation_router() -> APIRouter:
             session, by=by, year=year, as_of=as_of, district=district, campaign=campaign
         )
         return [r.as_dict(by) for r in _visible(session, who, rows)]
+
+    @router.get("/targets/history", response_model=list[schemas.RelocationTargetVersion])
+    def get_target_history(
+        session: SessionDep,
+        who: SignedIn,
+        district: Annotated[str, Query(max_length=100)],
+        township: Annotated[str | None, Query(max_length=100)] = None,
+        year: YearQuery = None,
+        campaign: CampaignQuery = None,
+    ):
+        """Every value a unit's relocation target had (a campaign's own, or a year's, the
+        fallback of the year's campaigns): households, flats, m², who set it, from when
+        until when, and the value before. A tally for a past day uses the value in force
+        at its end."""
+        district = _district(session, who, district)
+        rows = tallies.target_history(session, district, township, year, campaign)
+        return [
+            {**r, "valid_from": _iso_time(r["valid_from"]), "valid_to": _iso_time(r["valid_to"])}
+            for r in rows
+        ]
 
     @router.get("/overdue", response_model=list[schemas.OverdueCase])
     def get_overdue(

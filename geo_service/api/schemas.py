@@ -238,6 +238,20 @@ class RelocationRow(_Open):
     progress: float | None
 
 
+class RelocationTargetVersion(_Open):
+    """One value a relocation target had: who set it, from when until when (valid_to:
+    null while in force), and the value before it (null for the first)."""
+
+    version: int
+    households: int | None
+    flats: int | None
+    m2: float | None
+    changed_by: str
+    valid_from: str
+    valid_to: str | None
+    before: dict[str, Any] | None
+
+
 class OverdueCase(_Open):
     """A 两逾 case: past the promised hand-over (逾期未回迁) or the title deadline (逾期未办证)."""
 

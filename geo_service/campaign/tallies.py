@@ -429,17 +429,21 @@ _GROUP_SQL = {
 
 # The value of each target in force at :as_of (now when NULL). A target first set after
 # that day is taken at its first value: setting a year's target late does not leave the
-# earlier days without one; only a change is dated.
-_TARGET_VALUES = """
+# earlier days without one; only a change is dated. TARGET_IN_FORCE orders a target's
+# versions (alias {v}) so that the one in force comes first; relocation targets (their own
+# versions, migration 0032r) follow the same rule.
+TARGET_IN_FORCE = """
+    (CAST(:as_of AS timestamptz) IS NOT NULL OR {v}.valid_to IS NULL)
+    ORDER BY {v}.target_id, {v}.valid_from < CAST(:as_of AS timestamptz) DESC,
+             CASE WHEN {v}.valid_from < CAST(:as_of AS timestamptz) THEN {v}.valid_from END
+                 DESC NULLS LAST,
+             {v}.valid_from
+"""
+_TARGET_VALUES = f"""
     SELECT DISTINCT ON (tv.target_id) t.admin_unit_id, t.kind, t.campaign_id, t.quarter,
            tv.amount_m2
     FROM target_versions tv JOIN targets t ON t.id = tv.target_id
-    WHERE CAST(:as_of AS timestamptz) IS NOT NULL OR tv.valid_to IS NULL
-    ORDER BY tv.target_id, tv.valid_from < CAST(:as_of AS timestamptz) DESC,
-             CASE WHEN tv.valid_from < CAST(:as_of AS timestamptz) THEN tv.valid_from END
-                 DESC NULLS LAST,
-             tv.valid_from
-"""
+    WHERE {TARGET_IN_FORCE.format(v="tv")}"""
 # Today's tally from the maintained totals (tally_totals, kept by triggers on parcels in
 # the writing transaction; see migration 0009): each totals row stands for the parcels of
 # one township, kind, project, status and year of verification that overlap nothing (a

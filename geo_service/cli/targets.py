@@ -6,8 +6,8 @@ from pathlib import Path
 import typer
 
 from geo_service.catalogs import N_
+from geo_service.cli import language
 from geo_service.cli.common import (
-    Kind,
     _fail,
     _year,
     acting_session,
@@ -21,6 +21,7 @@ from geo_service.errors import GeoServiceError
 actions = lazy("geo_service.actions")
 areas = lazy("geo_service.areas")
 relocation_actions = lazy("geo_service.relocation.actions")
+relocation_tallies = lazy("geo_service.relocation.tallies")
 tallies = lazy("geo_service.campaign.tallies")
 targets = lazy("geo_service.campaign.targets")
 
@@ -143,25 +144,73 @@ def targets_import(path: Path, as_user: str | None = as_option()) -> None:
 def targets_history(
     district: str = typer.Option(..., help=N_("district name, e.g. 晋安区")),
     township: str | None = typer.Option(None, help=N_("township name; omit for the district")),
-    kind: Kind = typer.Option(...),
-    year: int = typer.Option(..., callback=_year),
+    kind: TargetKind = typer.Option(..., help=N_("land, demolition or relocation (回迁)")),
+    year: int | None = typer.Option(
+        None, callback=_year, help=N_("the campaign's year, when it names one campaign")
+    ),
+    campaign: str | None = typer.Option(
+        None, help=N_("the campaign, e.g. 2016年百日攻坚 (instead of --year)")
+    ),
     quarter: int | None = typer.Option(None, min=1, max=4, help=N_("1-4; omit for the year")),
 ) -> None:
     """Every value a target had: amount, who set it, from when.
 
-    Example: geo-service targets history --district 晋安区 --kind land --year 2017
+    Examples:
+
+      geo-service targets history --district 晋安区 --kind land --year 2017
+
+      geo-service targets history --district 仓山区 --kind relocation --year 2017
+      (the year's relocation target; --campaign for a campaign's own)
     """
+    if (year is None) == (campaign is None):
+        _fail(GeoServiceError("give exactly one of --year and --campaign"))
     try:
         with session_scope() as session:
-            found = targets.find_target(session, district, township, kind.value, year, quarter)
-            rows = targets.target_history(session, found)
+            if kind is TargetKind.relocation:
+                if quarter is not None:
+                    _fail(GeoServiceError("a relocation target is for a year, not a quarter"))
+                rows = relocation_tallies.target_history(
+                    session, district, township, year, campaign
+                )
+                lines = [_relocation_version(r) for r in rows]
+            else:
+                owning = targets.target_campaign(session, campaign, year)
+                found = targets.find_target(
+                    session, district, township, kind.value, owning, quarter
+                )
+                lines = [_land_version(r) for r in targets.target_history(session, found)]
     except GeoServiceError as exc:
         _fail(exc)
-    for r in rows:
-        amount = (
-            f"{areas.m2_to_mu(r['amount_m2']):,.4f} mu"
-            if r["unit"] == "mu"
-            else f"{r['amount_m2']:,.2f} m²"
-        )
-        since = r["valid_from"].astimezone(tallies.CAMPAIGN_TZ).strftime("%Y-%m-%d %H:%M")
-        typer.echo(f"v{r['version']}  {since}  {amount}  by {r['changed_by']}")
+    for line in lines:
+        typer.echo(line)
+
+
+def _since(r) -> str:
+    return r["valid_from"].astimezone(tallies.CAMPAIGN_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _land_version(r) -> str:
+    amount = (
+        f"{areas.m2_to_mu(r['amount_m2']):,.4f} mu"
+        if r["unit"] == "mu"
+        else f"{r['amount_m2']:,.2f} m²"
+    )
+    return f"v{r['version']}  {_since(r)}  {amount}  by {r['changed_by']}"
+
+
+_RELOCATION_VALUE = N_("%(households)s households, %(flats)s flats, %(m2)s m²")
+_BY = N_("by %(who)s")
+
+
+def _relocation_version(r) -> str:
+    value = language.words(
+        _RELOCATION_VALUE,
+        households=_or_dash(r["households"]),
+        flats=_or_dash(r["flats"]),
+        m2=_or_dash(r["m2"], "{:,.2f}"),
+    )
+    return f"v{r['version']}  {_since(r)}  {value}  {language.words(_BY, who=r['changed_by'])}"
+
+
+def _or_dash(value, shape: str = "{:,}") -> str:
+    return "—" if value is None else shape.format(value)

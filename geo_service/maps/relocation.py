@@ -134,14 +134,15 @@ def _iso(day) -> str | None:
 
 
 def change_token(session: Session) -> str:
-    """Changes with every household, flat or project change and every relocation target."""
+    """Changes with every household, flat or project change and every relocation target
+    change (each adds a version, whatever moment it is dated)."""
     row = session.execute(
         text(
             "SELECT (SELECT coalesce(max(id), 0) FROM relocation_versions), "
-            "(SELECT max(updated_at) FROM relocation_targets)"
+            "(SELECT coalesce(max(id), 0) FROM relocation_target_versions)"
         )
     ).one()
-    return f"r{row[0]}-{row[1].timestamp() if row[1] else 0}"
+    return f"r{row[0]}-t{row[1]}"
 
 
 def relocation_page(

@@ -12,21 +12,28 @@ not disputed). Handed over, certified and verified count within the campaign's d
 its first day up to the day, a campaign across the new year in both years), like verified
 areas; planned and allocated are everything on record. A relocation target is a
 campaign's own, else the one set for the year it starts in (the fallback every campaign of
-that year shares: targets set before 0030r, `targets set --year`).
+that year shares: targets set before 0030r, `targets set --year`), at the value in force at
+the end of the day asked for (its versions, migration 0032r; today's when no day is asked).
 """
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import false, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from geo_service import periods as clock
 from geo_service.campaign import campaigns
 from geo_service.campaign.campaigns import CampaignView
-from geo_service.campaign.tallies import CAMPAIGN_TZ, VALID_DURING, campaign_and_day, end_of_day
-from geo_service.errors import InvalidInput
-from geo_service.models import AdminUnit, Project, RelocationTarget
+from geo_service.campaign.tallies import (
+    CAMPAIGN_TZ,
+    TARGET_IN_FORCE,
+    VALID_DURING,
+    campaign_and_day,
+    end_of_day,
+)
+from geo_service.errors import InvalidInput, NotFound
+from geo_service.models import AdminUnit, Project, RelocationTarget, RelocationTargetVersion
 from geo_service.relocation.households import shown_name
 from geo_service.settings import get_settings
 from geo_service.units import find_district, find_township
@@ -207,7 +214,7 @@ def tally(
         _tally_projects(w, rows, chosen.first_day, only)
     else:
         _tally_units(w, rows, by, chosen.first_day, only)
-        _add_targets(session, w, rows, by, chosen, only)
+        _add_targets(session, w, rows, by, chosen, only, as_of)
     return sorted(rows.values(), key=lambda r: (r.district, r.township or "", r.project or ""))
 
 
@@ -298,20 +305,35 @@ def _counted(day: date | None, since: date, until: date) -> bool:
     return day is not None and since <= day <= until
 
 
-def campaign_targets(session: Session, chosen: CampaignView) -> list[RelocationTarget]:
-    """Each unit's relocation target in the campaign: its own, else the one set for the
-    year it starts in (no campaign named), which every campaign of that year shares."""
-    own = RelocationTarget.campaign_id == chosen.id if chosen.id is not None else false()
-    of_year = (RelocationTarget.year == chosen.year) & RelocationTarget.campaign_id.is_(None)
-    found = session.scalars(select(RelocationTarget).where(own | of_year)).all()
+# Each relocation target of a campaign (its own, or the year's) at its value in force at
+# :as_of (now when NULL), by the land targets' rule (TARGET_IN_FORCE).
+_TARGET_VALUES = f"""
+    SELECT DISTINCT ON (v.target_id) t.admin_unit_id, t.campaign_id, v.households, v.flats,
+           v.floor_area_m2
+    FROM relocation_target_versions v JOIN relocation_targets t ON t.id = v.target_id
+    WHERE (t.campaign_id = CAST(:campaign_id AS int)
+           OR t.year = :year AND t.campaign_id IS NULL)
+      AND {TARGET_IN_FORCE.format(v="v")}"""
+
+
+def campaign_targets(session: Session, chosen: CampaignView, as_of: date | None = None) -> list:
+    """Each unit's relocation target in the campaign, as it stood at the end of `as_of`
+    (None: now): its own, else the one set for the year it starts in (no campaign named),
+    which every campaign of that year shares."""
+    params = {
+        "campaign_id": chosen.id,
+        "year": chosen.year,
+        "as_of": end_of_day(as_of) if as_of else None,
+    }
+    found = session.execute(text(_TARGET_VALUES), params).all()
     best = {}
     for t in sorted(found, key=lambda t: t.campaign_id is not None):
         best[t.admin_unit_id] = t  # the campaign's own comes last, and wins
     return list(best.values())
 
 
-def _add_targets(session, w: _World, rows: dict, by: str, chosen: CampaignView, only) -> None:
-    for t in campaign_targets(session, chosen):
+def _add_targets(session, w: _World, rows: dict, by: str, chosen, only, as_of) -> None:
+    for t in campaign_targets(session, chosen, as_of):
         unit = w.units[t.admin_unit_id]
         district_id = unit.id if unit.level == "district" else unit.parent_id
         if unit.level != by or (only and district_id != only):
@@ -358,9 +380,11 @@ def set_target(
     m2: float | None,
     actor: str,
     campaign: str | None = None,
+    now: datetime | None = None,
 ) -> RelocationTarget:
-    """Create or replace a unit's relocation target (households, flats, m²): a campaign's
-    own, or a year's (the fallback of every campaign starting in it)."""
+    """Create or change a unit's relocation target (households, flats, m²): a campaign's
+    own, or a year's (the fallback of every campaign starting in it). Each value is kept
+    as a version from `now` (who, when); the same value again makes none."""
     if (year is None) == (campaign is None):
         raise InvalidInput("give exactly one of --year and --campaign")
     named = campaigns.find_campaign(session, campaign) if campaign is not None else None
@@ -376,12 +400,90 @@ def set_target(
         admin_unit_id=_owner(session, district, township).id, year=year,
         campaign_id=named.id if named else None,
     )  # fmt: skip
+    if target.id is not None and (target.households, target.flats, target.floor_area_m2) == (
+        households, flats, m2,
+    ):  # fmt: skip
+        return target
+    now = now or datetime.now(CAMPAIGN_TZ)
     target.households, target.flats, target.floor_area_m2 = households, flats, m2
-    target.updated_by = actor
-    target.updated_at = datetime.now(CAMPAIGN_TZ)
+    target.updated_by, target.updated_at = actor, now
     session.add(target)
     session.flush()
+    _record_version(session, target, actor, now)
     return target
+
+
+def _record_version(session: Session, target: RelocationTarget, actor: str, now: datetime) -> None:
+    """The target's value from `now`; the database closes the version before (0032r)."""
+    opened = session.scalar(
+        select(RelocationTargetVersion.valid_from).where(
+            RelocationTargetVersion.target_id == target.id,
+            RelocationTargetVersion.valid_to.is_(None),
+        )
+    )
+    if opened is not None and now < opened:
+        # History must run forwards: a change cannot be dated before the value it ends.
+        at, current = f"{now:%Y-%m-%d %H:%M}", f"{opened:%Y-%m-%d %H:%M}"
+        raise InvalidInput(
+            f"target {target.year} relocation: a change at {at} is earlier than its current "
+            f"value ({current})",
+            rule="target_earlier",
+            params={"year": target.year, "kind": "relocation", "at": at, "current": current},
+        )
+    last = session.scalar(
+        select(func.coalesce(func.max(RelocationTargetVersion.version), 0)).where(
+            RelocationTargetVersion.target_id == target.id
+        )
+    )
+    session.add(
+        RelocationTargetVersion(
+            target_id=target.id,
+            version=last + 1,
+            households=target.households,
+            flats=target.flats,
+            floor_area_m2=target.floor_area_m2,
+            changed_by=actor,
+            valid_from=now,
+        )
+    )
+    session.flush()
+
+
+def target_history(
+    session: Session,
+    district: str,
+    township: str | None,
+    year: int | None = None,
+    campaign: "str | CampaignView | None" = None,
+) -> list[dict]:
+    """Every value a unit's relocation target had (a campaign's own, or a year's): who set
+    it, from when until when, and what it was before."""
+    if (year is None) == (campaign is None):
+        raise InvalidInput("give exactly one of --year and --campaign")
+    target = find_target(session, district, township, year, campaign)
+    if target is None:
+        where = "/".join(x for x in (district, township) if x)
+        named = campaign if isinstance(campaign, str) else (campaign.name if campaign else year)
+        raise NotFound(
+            f"no relocation target for {where} in {named}",
+            rule="target", params={"kind": "relocation", "unit": where, "campaign": named},
+        )  # fmt: skip
+    versions = session.scalars(
+        select(RelocationTargetVersion)
+        .where(RelocationTargetVersion.target_id == target.id)
+        .order_by(RelocationTargetVersion.version)
+        # valid_to is written by the database (closing a version): not what was loaded.
+        .execution_options(populate_existing=True)
+    ).all()
+    history, before = [], None
+    for v in versions:
+        value = {"households": v.households, "flats": v.flats, "m2": v.floor_area_m2}
+        history.append({
+            "version": v.version, **value, "changed_by": v.changed_by,
+            "valid_from": v.valid_from, "valid_to": v.valid_to, "before": before,
+        })  # fmt: skip
+        before = value
+    return history
 
 
 # --- 两逾: overdue hand-overs and titles --------------------------------------------------
