@@ -17,12 +17,14 @@ from geo_service.parcels import field
 from geo_service.parcels.uploads import ImportOptions, import_file
 from geo_service.parcels.workflow import set_status
 from geo_service.relocation import households
+from geo_service.relocation import tallies as relocation_tallies
 
 # Each history table, and a column an UPDATE could try to rewrite.
 HISTORY = {
     "parcel_versions": "note",
     "target_versions": "amount_m2",
     "relocation_versions": "note",
+    "relocation_target_versions": "households",
     "project_problem_versions": "note",
     "milestone_records": "note",
     "uploads": "filename",
@@ -35,12 +37,14 @@ VERSIONED = {
     "parcel_versions": ("parcel_id",),
     "target_versions": ("target_id",),
     "relocation_versions": ("entity", "entity_id"),
+    "relocation_target_versions": ("target_id",),
 }
 
 
 def _write_history(session, tmp_path) -> None:
-    """Two versions of a parcel, a target and a resettlement project, a problem with two
-    versions, a milestone record, an upload with its file, and audit entries."""
+    """Two versions of a parcel, a target, a relocation target and a resettlement
+    project, a problem with two versions, a milestone record, an upload with its file, and
+    audit entries."""
     square = rectangle(XINDIAN, 0, 0, 200, 200)
     path = write(frame([square], code=["A1"]), tmp_path / "a.geojson", 4326, "GeoJSON")
     import_file(session, path, ImportOptions(kind="land", township="新店镇"))
@@ -49,6 +53,11 @@ def _write_history(session, tmp_path) -> None:
     for amount in (100, 120):
         targets.set_target(session, district="晋安区", township="新店镇", kind="land",
                            year=2017, amount=amount, unit="mu", actor="测试")  # fmt: skip
+    for count in (4, 6):
+        relocation_tallies.set_target(
+            session, district="晋安区", township="新店镇", year=2017, households=count,
+            flats=None, m2=None, actor="测试",
+        )  # fmt: skip
     for name in ("安置一期", "安置一期（改）"):
         households.save_project(session, code="R1", name=name, district="晋安区",
                                 townships=["新店镇"], actor="测试")  # fmt: skip
