@@ -100,6 +100,45 @@ def test_the_command_line_sets_and_shows_a_relocation_targets_history(session):
     assert missing.exit_code == 2 and "2018" in missing.output
 
 
+def test_a_campaigns_own_relocation_target_has_its_own_history(session):
+    """The campaign's own target and the year's are two histories; a tally of the
+    campaign for a past day uses its own target's value then."""
+    from geo_service.campaign import campaigns
+
+    campaigns.create_campaign(
+        session, name="冬春攻坚", first_day=date(2016, 11, 1), last_day=date(2017, 4, 30),
+        actor="t",
+    )  # fmt: skip
+    own = {"district": "晋安区", "township": "新店镇", "campaign": "冬春攻坚"}
+    set_target(session, **own, households=3, flats=None, m2=None, actor="区攻坚办",
+               now=datetime(2016, 11, 2, tzinfo=CAMPAIGN_TZ))  # fmt: skip
+    set_target(session, **own, households=5, flats=None, m2=None, actor="区攻坚办",
+               now=datetime(2017, 1, 20, tzinfo=CAMPAIGN_TZ))  # fmt: skip
+    set_target(session, **XINDIAN, households=9, flats=None, m2=None, actor="区回迁办",
+               now=datetime(2017, 1, 2, tzinfo=CAMPAIGN_TZ))  # fmt: skip
+    session.commit()
+
+    def measured(as_of):
+        rows = tally(session, by="township", campaign="冬春攻坚", as_of=as_of)
+        return next(r for r in rows if r.township == "新店镇").target_households
+
+    assert (measured(date(2016, 12, 31)), measured(date(2017, 1, 20))) == (3, 5)
+    history = target_history(session, "晋安区", "新店镇", campaign="冬春攻坚")
+    assert [(v["households"], v["changed_by"]) for v in history] == [
+        (3, "区攻坚办"),
+        (5, "区攻坚办"),
+    ]
+    ask = ["targets", "history", "--district", "晋安区", "--township", "新店镇",
+           "--kind", "relocation"]  # fmt: skip
+    shown = CliRunner().invoke(app, ["--lang", "en", *ask, "--campaign", "冬春攻坚"])
+    assert shown.exit_code == 0 and shown.output.count("\n") == 2, shown.output
+    assert "5 households" in shown.output and "9 households" not in shown.output
+    wrong = CliRunner().invoke(
+        app, ["--lang", "zh_CN", *ask, "--campaign", "冬春攻坚", "--year", "2017"]
+    )
+    assert wrong.exit_code == 2 and "target_campaign_year" in wrong.output, wrong.output
+
+
 def test_the_command_line_still_shows_a_land_targets_history(session):
     runner = CliRunner()
     target = ["targets", "set", "--district", "晋安区", "--kind", "land", "--year", "2017"]
@@ -131,6 +170,11 @@ def test_the_api_shows_a_relocation_targets_history_and_past_days(changed):
             headers=auth("leader_city"),
         )  # fmt: skip
         assert none.status_code == 404, none.text
+        unnamed = client.get(
+            "/api/relocation/targets/history", params={"district": "晋安区"},
+            headers=auth("leader_city"),
+        )  # fmt: skip
+        assert unnamed.status_code == 400 and "the campaign (or its year)" in unnamed.text
         for as_of, expected in (("2017-05-01", 4), (None, 6)):
             day = {"as_of": as_of} if as_of else {}
             tallied = client.get(

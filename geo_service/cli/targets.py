@@ -162,13 +162,11 @@ def targets_history(
       geo-service targets history --district 仓山区 --kind relocation --year 2017
       (the year's relocation target; --campaign for a campaign's own)
     """
-    if (year is None) == (campaign is None):
-        _fail(GeoServiceError("give exactly one of --year and --campaign"))
+    if kind is TargetKind.relocation and quarter is not None:
+        _fail(GeoServiceError("a relocation target is for a year, not a quarter"))
     try:
         with session_scope() as session:
             if kind is TargetKind.relocation:
-                if quarter is not None:
-                    _fail(GeoServiceError("a relocation target is for a year, not a quarter"))
                 rows = relocation_tallies.target_history(
                     session, district, township, year, campaign
                 )

@@ -458,12 +458,23 @@ def target_history(
 ) -> list[dict]:
     """Every value a unit's relocation target had (a campaign's own, or a year's): who set
     it, from when until when, and what it was before."""
-    if (year is None) == (campaign is None):
-        raise InvalidInput("give exactly one of --year and --campaign")
+    if campaign is None and year is None:
+        raise InvalidInput(
+            "give the campaign (or its year) the target is for",
+            rule="target_campaign_missing", params={},
+        )  # fmt: skip
+    if isinstance(campaign, str):
+        campaign = campaigns.find_campaign(session, campaign)
+    if campaign is not None and year is not None and campaign.year != year:
+        raise InvalidInput(
+            f"campaign {campaign.name} starts in {campaign.year}, not {year}",
+            rule="target_campaign_year",
+            params={"campaign": campaign.name, "year": campaign.year, "asked": year},
+        )
     target = find_target(session, district, township, year, campaign)
     if target is None:
         where = "/".join(x for x in (district, township) if x)
-        named = campaign if isinstance(campaign, str) else (campaign.name if campaign else year)
+        named = campaign.name if campaign else year
         raise NotFound(
             f"no relocation target for {where} in {named}",
             rule="target", params={"kind": "relocation", "unit": where, "campaign": named},
