@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from geo_service import database, exports
 from geo_service.campaign.tallies import CAMPAIGN_TZ
 from geo_service.cli import app
+from geo_service.maps.relocation import relocation_data
 from geo_service.errors import InvalidInput
 from geo_service.relocation.tallies import set_target, tally, target_history
 
@@ -242,3 +243,31 @@ def test_relocation_targets_on_record_get_their_first_version_on_upgrade(scratch
         again = conn.execute(text(versions)).all()
     assert [(r.target_id, r.version, r.households) for r in again] == [(1, 1, 6), (2, 1, 3)]
     engine.dispose()
+
+
+def test_the_relocation_map_measures_a_campaign_against_its_own_target(session):
+    """A second campaign of 2017 with a target of its own: the map's district summary
+    counts that target, not the year's (which the year's default campaign uses)."""
+    from geo_service.campaign import campaigns
+
+    campaigns.create_campaign(
+        session, name="夏季攻坚", first_day=date(2017, 6, 1), last_day=date(2017, 9, 30),
+        actor="t",
+    )  # fmt: skip
+    set_target(session, district="晋安区", township=None, year=2017, households=90,
+               flats=None, m2=None, actor="区回迁办",
+               now=datetime(2017, 1, 2, tzinfo=CAMPAIGN_TZ))  # fmt: skip
+    set_target(session, district="晋安区", township=None, campaign="夏季攻坚", households=40,
+               flats=None, m2=None, actor="区攻坚办",
+               now=datetime(2017, 6, 1, tzinfo=CAMPAIGN_TZ))  # fmt: skip
+    session.commit()
+    day = date(2017, 7, 1)
+
+    def district_target(**chosen):
+        rows = tally(session, by="district", as_of=day, district="晋安区", **chosen)
+        return rows[0].target_households
+
+    assert (district_target(campaign="夏季攻坚"), district_target(year=2017)) == (40, 90)
+    shown = relocation_data(session, "晋安区", campaign="夏季攻坚", as_of=day)
+    assert shown["summary"]["campaign"] == "夏季攻坚"
+    assert shown["summary"]["target_households"] == 40

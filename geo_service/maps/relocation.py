@@ -37,17 +37,21 @@ def relocation_data(
 ) -> dict:
     """Townships, sites, lines and the district summary, as the page draws them: for the
     campaign named, else the one a year or the as-of day names, else the one shown by
-    default (relocation targets are by year: the campaign's first year's)."""
+    default (its own relocation targets, else its first year's)."""
     chosen = campaigns.resolve(session, campaign, year, as_of)
     year = chosen.year
     unit = find_district(session, district)
-    by_project = {r.project: r for r in rt.tally(session, by="project", year=year, as_of=as_of)}
+    # By the campaign itself, not its year: a campaign may have a target of its own.
+    by_project = {r.project: r for r in rt.tally(session, by="project", campaign=chosen,
+                                                 as_of=as_of)}  # fmt: skip
     by_township = {
         r.township: r
-        for r in rt.tally(session, by="township", year=year, as_of=as_of, district=district)
+        for r in rt.tally(session, by="township", campaign=chosen, as_of=as_of,
+                          district=district)  # fmt: skip
     }
     summary = next(
-        iter(rt.tally(session, by="district", year=year, as_of=as_of, district=district)), None
+        iter(rt.tally(session, by="district", campaign=chosen, as_of=as_of, district=district)),
+        None,
     )
     cases = rt.overdue(session, as_of, district, day=as_of or rt.default_day(year, session))
     return {
