@@ -291,7 +291,7 @@ _NOT_NUMBER = N_("%(value)s is not a number.")
 _DID_YOU_MEAN = N_("Did you mean %(names)s?")
 # Click's and Typer's usage errors said as a plain message: the English pattern, our words.
 _MESSAGES = (
-    (r"Got unexpected extra arguments? \((?P<args>.*)\)", N_("Got unexpected extra argument(s) (%(args)s)")),  # noqa: E501
+    (r"Got unexpected extra argument\(s\) \((?P<args>.*)\)", N_("Got unexpected extra argument(s) (%(args)s)")),  # noqa: E501
     (r"No such command (?P<name>'.*')\.", N_("No such command %(name)s.")),
     (r"Missing command\.", N_("Missing command.")),
     (r"Option (?P<option>'.*') requires an argument\.", N_("Option %(option)s requires an argument.")),  # noqa: E501
