@@ -261,6 +261,10 @@ def test_the_text_rules_422_is_said_in_the_callers_language(client, tmp_path, la
                            headers=headers)  # fmt: skip
     assert response.status_code == 422 and "U+202E" in response.json()["said"]
     assert ("不可见" in response.json()["said"]) is (language == "zh-CN"), response.text
+    # A page is shown the same words.
+    page = client.post(f"/parcels/{parcel}/act", data={"action": "verify", "note": "x" * 2001},
+                       headers={**headers, "Accept": "text/html"})  # fmt: skip
+    assert page.status_code == 422 and said.split("：", 1)[-1].split(": ", 1)[-1] in page.text
     # Without a language named, the body is as it was: the detail alone.
     response = client.post(f"/api/parcels/{parcel}/verify", json={"note": "x" * 2001},
                            headers=auth("land_xd"))  # fmt: skip

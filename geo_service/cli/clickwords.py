@@ -13,7 +13,8 @@ replacing any of its functions:
 - `[OPTIONS]` and `COMMAND [ARGS]...` are the commands' own attributes, set in our words;
 - a usage error is said again, from its kind and fields, where the app meets it
   (`_Commands.make_context` / `invoke` in cli/common.py), and Typer shows it as before.
-In English nothing is changed: the texts are Click's, wrapped as Click wraps them.
+In English the words are Click's; a help without CJK characters is wrapped by Click itself,
+one with them (a Chinese help, or an English one naming 新店镇) by display width.
 """
 
 import re
