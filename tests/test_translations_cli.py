@@ -104,7 +104,7 @@ def test_the_relocation_tally_speaks_the_commands_language(db):
 # What Click and Typer write themselves into a help page, in English.
 CLICK_WORDS = re.compile(
     r"Usage|Options|Commands|Arguments|Show this message|completion for|\[OPTIONS\]|COMMAND|"
-    r"ARGS|required|default:|env var"
+    r"ARGS|required|default:|env var|<str>|<int>|<float>|<path>|list\["
 )
 
 

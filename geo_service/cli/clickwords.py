@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import typer
 from typer._click import exceptions as click_errors
-from typer._click.formatting import HelpFormatter, iter_rows, measure_table, wrap_text
+from typer._click.formatting import HelpFormatter, wrap_text
 from typer._click.utils import echo
 
 from geo_service.catalogs import N_
@@ -47,6 +47,15 @@ _REQUIRED = N_("required")
 _DEFAULT = N_("default: %(value)s")
 _ENV_VAR = N_("env var: %(names)s")
 _ENV_VAR_HINT = N_("(env var: %(name)s)")
+# The value an option or argument takes, as Typer names it after its Python type; a list of
+# choices (<land|demolition>) is machine names and stays.
+_TYPES = {
+    "<str>": N_("<text>"),
+    "<path>": N_("<path>"),
+    "<int>": N_("<whole number>"),
+    "<float>": N_("<number>"),
+    "<list[str]>": N_("<text>..."),
+}
 
 
 def _(text: str) -> str:
@@ -108,12 +117,13 @@ def _pieces(text: str) -> list[str]:
 def _fill(text: str, columns: int, initial: str, subsequent: str) -> str:
     """One paragraph in lines of at most `columns` display columns."""
     lines: list[str] = []
-    line, bare, gap = initial, True, False
+    line, bare, gap = initial, True, ""
     for piece in _pieces(text):
         if piece.isspace():
-            gap = not bare
+            # Spaces inside a line are kept as written (Click's "help  [required]").
+            gap = "" if bare else (" " if "\n" in piece else piece)
             continue
-        space, gap = (" " if gap else ""), False
+        space, gap = gap, ""
         if not bare and width(line + space + piece) > columns:
             lines.append(line.rstrip())
             line, bare, space = subsequent, True, ""
@@ -212,6 +222,15 @@ def _notes(text: str) -> str:
     return f"{help_text}{space}[{'; '.join(said)}]"
 
 
+def _typed(term: str) -> str:
+    """An option's or argument's name with the type of its value in our words."""
+
+    def said(found: re.Match) -> str:
+        return _(_TYPES[found[0]]) if found[0] in _TYPES else found[0]
+
+    return re.sub(r"<[^<>\s]+>", said, term)
+
+
 class _Formatter(HelpFormatter):
     """Click's HelpFormatter, saying Click's words in the command's language and wrapping
     by display width."""
@@ -245,13 +264,14 @@ class _Formatter(HelpFormatter):
         self.write("\n")
 
     def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
-        # Click's write_dl, with the definitions in our words and wrapped by `wrap`.
+        # Click's write_dl, with the rows in our words, measured and wrapped by display width.
+        rows = [(first, second) for first, second in rows]
         if not language.english():
-            rows = [(first, _notes(second)) for first, second in rows]
-        rows = list(rows)
-        widths = measure_table(rows)
-        first_col = min(widths[0], col_max) + col_spacing
-        for first, second in iter_rows(rows, len(widths)):
+            rows = [(_typed(first), _notes(second)) for first, second in rows]
+        if not rows:
+            return
+        first_col = min(max(width(first) for first, _second in rows), col_max) + col_spacing
+        for first, second in rows:
             self.write(f"{'':>{self.current_indent}}{first}")
             if not second:
                 self.write("\n")
