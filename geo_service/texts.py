@@ -74,13 +74,23 @@ def check(value: str | None, kind: str, field: str) -> str | None:
     return value
 
 
+class RuleBroken(ValueError):
+    """pydantic's ValueError for the text rule, keeping the rule and its figures so the API
+    can say it in the caller's language (api/handlers.invalid_request)."""
+
+    def __init__(self, why: str, rule: str, params: dict):
+        super().__init__(why)
+        self.rule = rule
+        self.params = params
+
+
 def validator(kind: str):
     """For pydantic's AfterValidator: a ValueError that pydantic turns into a 422 naming
     the field."""
 
     def checked(value: str | None) -> str | None:
-        if value is not None and (why := problem(value, kind)):
-            raise ValueError(why)
+        if value is not None and (found := _broken(value, kind)):
+            raise RuleBroken(*found)
         return value
 
     return checked

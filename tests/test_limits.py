@@ -240,6 +240,37 @@ def test_a_dispute_reason_with_a_hidden_character_or_too_long_is_refused(client,
     assert _parcel(parcel) == before
 
 
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("zh-CN", "填写有误：note：最多 2000 个字符，这里有 2001 个"),
+        ("en", "Something in the form is wrong: note: at most 2000 characters, this one has 2001"),
+    ],
+)
+def test_the_text_rules_422_is_said_in_the_callers_language(client, tmp_path, language, said):
+    parcel = _delivered(client, tmp_path)
+    headers = {**auth("land_xd"), "Accept-Language": language}
+    response = client.post(f"/api/parcels/{parcel}/verify", json={"note": "x" * 2001},
+                           headers=headers)  # fmt: skip
+    assert response.status_code == 422, response.text[:300]
+    body = response.json()
+    # The detail stays the checker's English, for programs and logs; `said` is for a person.
+    assert body["detail"] == "field note: at most 2000 characters, this one has 2001"
+    assert body["said"] == said
+    response = client.post(f"/api/parcels/{parcel}/verify", json={"note": f"a{RLO}b"},
+                           headers=headers)  # fmt: skip
+    assert response.status_code == 422 and "U+202E" in response.json()["said"]
+    assert ("不可见" in response.json()["said"]) is (language == "zh-CN"), response.text
+    # A page is shown the same words.
+    page = client.post(f"/parcels/{parcel}/act", data={"action": "verify", "note": "x" * 2001},
+                       headers={**headers, "Accept": "text/html"})  # fmt: skip
+    assert page.status_code == 422 and said.split("：", 1)[-1].split(": ", 1)[-1] in page.text
+    # Without a language named, the body is as it was: the detail alone.
+    response = client.post(f"/api/parcels/{parcel}/verify", json={"note": "x" * 2001},
+                           headers=auth("land_xd"))  # fmt: skip
+    assert response.json() == {"detail": "field note: at most 2000 characters, this one has 2001"}
+
+
 def test_the_parcel_page_refuses_a_note_over_the_limit_naming_it(client, tmp_path):
     parcel = _verified(client, tmp_path)
     before = _parcel(parcel)

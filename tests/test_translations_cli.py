@@ -1,7 +1,10 @@
 """The command line's help in the command's language (cli/language.say_help): Chinese
 unless asked, English with --lang en; every command's own help and its options'."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,7 +45,7 @@ def test_the_command_list_speaks_chinese_unless_asked():
 @pytest.mark.parametrize("command", _commands(app), ids=lambda c: " ".join(c))
 def test_every_commands_help_is_chinese_with_its_examples(command):
     chinese = _help("--lang", "zh_CN", *command)
-    described = chinese.split("Options:")[0].split("\n", 2)[-1]
+    described = chinese.split("选项：")[0].split("\n", 2)[-1]
     assert HAN.search(described) and "示例" in described, chinese
     english = _help("--lang", "en", *command)
     assert "Example" in english and "示例" not in english
@@ -94,3 +97,125 @@ def test_the_relocation_tally_speaks_the_commands_language(db):
     assert "Relocation (回迁) by township" in english.stdout
     # A narrow column wraps its heading over lines.
     assert "households" in english.stdout and "handed" in english.stdout
+
+
+# --- Click's own words, the command list and the wrapping (cli/clickwords.py) -----------------
+
+# What Click and Typer write themselves into a help page, in English.
+CLICK_WORDS = re.compile(
+    r"Usage|Options|Commands|Arguments|Show this message|completion for|\[OPTIONS\]|COMMAND|"
+    r"ARGS|required|default:|env var|<str>|<int>|<float>|<path>|list\["
+)
+
+
+def _groups(typer_app, prefix=()) -> list[list[str]]:
+    found = [list(prefix)]
+    for group in typer_app.registered_groups:
+        found += _groups(group.typer_instance, (*prefix, group.name))
+    return found
+
+
+@pytest.mark.parametrize("command", _groups(app) + _commands(app), ids=lambda c: " ".join(c))
+def test_no_word_of_clicks_is_left_in_a_chinese_help(command):
+    chinese = _help("--lang", "zh_CN", *command)
+    assert not CLICK_WORDS.search(chinese), CLICK_WORDS.search(chinese)
+    assert chinese.startswith("用法：") and "选项：" in chinese
+    assert "--help" in chinese and "显示本帮助并退出" in chinese
+    english = _help("--lang", "en", *command)
+    assert english.startswith("Usage: ") and "Options:" in english
+    assert "Show this message and exit." in english and "显示本帮助" not in english
+
+
+def _listed(help_text: str, heading: str) -> dict[str, str]:
+    """A help's command list: each command's name and its summary (wrapped lines joined)."""
+    listed: dict[str, str] = {}
+    name = None
+    for line in help_text.split(heading, 1)[1].splitlines()[1:]:
+        entry = re.match(r"^  (\S+)\s+(.*)$", line)
+        if entry:
+            name, listed[entry[1]] = entry[1], entry[2]
+        elif line.startswith("    ") and name:
+            listed[name] += line.strip()
+    return listed
+
+
+@pytest.mark.parametrize("group", _groups(app), ids=lambda c: " ".join(c) or "geo-service")
+def test_every_commands_and_groups_summary_is_chinese(group):
+    listed = _listed(_help("--lang", "zh_CN", *group), "命令：")
+    assert listed
+    for name, summary in listed.items():
+        assert HAN.search(summary), (name, summary)
+        # Cut at a sentence's end or a clause's, never inside a bracket.
+        assert summary.count("（") == summary.count("）"), (name, summary)
+    for name, summary in _listed(_help("--lang", "en", *group), "Commands:").items():
+        assert re.search("[a-z]{3,}", summary) and summary != listed[name], (name, summary)
+
+
+@pytest.mark.parametrize(
+    ("args", "chinese", "english"),
+    [
+        (["users", "add", "--x"], "错误：没有这个选项：--x", "Error: No such option: --x"),
+        (["users", "add"], "错误：缺少参数 'username'。", "Error: Missing argument 'username'."),
+        (["tally", "--by", "foo"], "错误：'--by' 的值无效：'foo' 不在可选值 'city', 'district'",
+         "Error: Invalid value for '--by': "),
+        (["targets", "set", "--year", "abc"], "错误：'--year' 的值无效：'abc' 不是整数",
+         "Error: Invalid value for '--year': "),
+        (["userz"], "错误：没有命令 'userz'。是不是要用 'users'",
+         "Error: No such command 'userz'."),
+        (["users", "list", "extra"], "错误：多余的参数（extra）", "Got unexpected extra argument"),
+    ],
+)  # fmt: skip
+def test_a_usage_error_is_said_in_the_commands_language(args, chinese, english):
+    said = runner.invoke(app, ["--lang", "zh_CN", *args])
+    assert said.exit_code == 2, said.output
+    assert chinese in said.output, said.output
+    assert "用法：" in said.output and "查看帮助。" in said.output
+    assert not re.search(r"Error|Usage|Try ", said.output), said.output
+    plain = runner.invoke(app, ["--lang", "en", *args])
+    assert plain.exit_code == 2 and english in plain.output, plain.output
+    assert "Usage: " in plain.output and not HAN.search(plain.output.split("\n")[-2])
+
+
+def _display_width(line: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+@pytest.mark.parametrize("command", [[], ["tally"], ["users", "add"], ["export", "tallies"]])
+def test_a_chinese_help_is_wrapped_to_the_terminals_width(command):
+    # A real process: Click reads the width from COLUMNS (the test runner forces 80).
+    env = {**os.environ, "COLUMNS": "60", "GEO_SERVICE_LANG": "zh_CN"}
+    done = subprocess.run([sys.executable, "-m", "geo_service.cli", *command, "--help"],
+                          capture_output=True, text=True, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(_display_width(line) for line in lines) <= 58, done.stdout
+    # Wrapped, not cut: every Chinese character of the help is still there, in order.
+    long = "按对照本期目标的进度" if not command else ""
+    assert long in "".join(line.strip() for line in lines)
+    # No line starts with a closing mark (Chinese typesetting).
+    assert not [line for line in lines if line.strip() and line.strip()[0] in "，。、；：）"]
+
+
+def test_english_help_is_wrapped_as_click_wraps_it():
+    from typer._click.formatting import wrap_text
+
+    from geo_service.cli.clickwords import wrap
+
+    text = "the user you act as (see `geo-service users list`); recorded on every change. " * 3
+    for width in (30, 50, 78):
+        assert wrap(text, width, "  ", "    ", True) == wrap_text(text, width, "  ", "    ", True)
+    chinese = "你以哪个用户的身份操作（见 `geo-service users list`）；每次变更都会记录。" * 3
+    lines = wrap(chinese, 30, "  ", "  ").splitlines()
+    assert max(_display_width(line) for line in lines) <= 30 and len(lines) > 3
+    assert "".join(line.strip() for line in lines).replace(" ", "") == chinese.replace(" ", "")
+
+
+def test_the_import_help_names_every_status_it_takes():
+    # The option's help is a msgid (a literal), so it names the statuses itself.
+    from geo_service.cli.common import ImportStatus
+
+    for lang in ("zh_CN", "en"):
+        said = _help("--lang", lang, "import")
+        assert all(status in said for status in ImportStatus), said

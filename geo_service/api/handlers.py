@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo_service import database
-from geo_service.errors import GeoServiceError, http_status, retry_after
+from geo_service import database, texts
+from geo_service.errors import GeoServiceError, TextRefused, http_status, retry_after
 from geo_service.logs import current_request_id
 
 log = logging.getLogger("geo_service.api")
@@ -53,8 +53,23 @@ def refusal_body(request: Request, exc: GeoServiceError) -> dict:
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's list of errors as one readable sentence, e.g.
-    "query parameter year: year must be between 1990 and 2100"."""
-    return _refusal(request, 422, "; ".join(_describe(e) for e in exc.errors()))
+    "query parameter year: year must be between 1990 and 2100"; with the words for it
+    (`said`) when the request names a language, where the text rule's is said from its rule
+    as the other refusals are."""
+    errors = exc.errors()
+    detail = "; ".join(_describe(e) for e in errors)
+    if not (request.headers.get("accept-language") or is_page_request(request)):
+        return _refusal(request, 422, detail)
+    from geo_service.web.i18n import gettext_for
+    from geo_service.web.problems import invalid_details, invalid_words
+
+    problems = [_text_refusal(e) or _describe(e) for e in errors]
+    if is_page_request(request):
+        note_refusal(request, 422, detail)
+        return page_error(request, 422, invalid_details(problems, gettext_for(request)))
+    return _refusal(
+        request, 422, detail, {"detail": detail, "said": invalid_words(problems, request)}
+    )
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -88,6 +103,18 @@ def _describe(error: dict) -> str:
     name = ".".join(loc[1:])
     message = error.get("msg", "invalid").removeprefix("Value error, ")
     return f"{place} {name}: {message}" if name else f"{place}: {message}"
+
+
+def _text_refusal(error: dict) -> TextRefused | None:
+    """A field refused by the text rule (texts.validator), as the refusal the command line and
+    the pages say from its rule, naming the field as the detail does."""
+    broken = (error.get("ctx") or {}).get("error")
+    if not isinstance(broken, texts.RuleBroken):
+        return None
+    loc = [str(part) for part in error.get("loc", ())]
+    field = ".".join(loc[1:]) or "request"
+    params = {"field": field, **broken.params}
+    return TextRefused(f"{field}: {broken}", rule=broken.rule, params=params)
 
 
 def note_refusal(request: Request, status: int, detail: str) -> None:

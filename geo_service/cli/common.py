@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from geo_service import __version__, texts
 from geo_service.catalogs import N_, known_locale
-from geo_service.cli import language
+from geo_service.cli import clickwords, language
 from geo_service.errors import GeoServiceError
 from geo_service.periods import parse_day, parse_year
 
@@ -64,11 +64,17 @@ class _Commands(TyperGroup):
         words = sys.argv[1:] if args is None else list(args)
         language.choose(language.asked(words))
         language.say_help(self)
+        clickwords.take_over(self)
         return super().main(words, *rest, **kwargs)
+
+    def make_context(self, *args, **kwargs):
+        with clickwords.in_our_words():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with clickwords.in_our_words():
+                return super().invoke(ctx)
         except Exception as exc:
             # Only a command that used the database can have failed on it.
             dbapi = sys.modules.get("sqlalchemy.exc")

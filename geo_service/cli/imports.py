@@ -9,7 +9,6 @@ from rich.progress import Progress
 
 from geo_service.catalogs import N_
 from geo_service.cli.common import (
-    ImportStatus,
     Kind,
     acting,
     app,
@@ -42,8 +41,10 @@ def import_command(
     project: str | None = typer.Option(None, help=N_("project code for every parcel of the file")),
     status: str | None = typer.Option(
         None,
-        help="status for every parcel (default: the file's status column, else planned): "
-        f"{', '.join(ImportStatus)}; in --migration any status",
+        help=N_(
+            "status for every parcel (default: the file's status column, else planned): "
+            "planned, delivered, verified; in --migration any status"
+        ),
     ),
     crs: str | None = typer.Option(None, help=N_("override the file's CRS, e.g. EPSG:4549")),
     encoding: str | None = typer.Option(None, help=N_("attribute text encoding, e.g. GBK")),

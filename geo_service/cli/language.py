@@ -163,10 +163,18 @@ def _help(text: str) -> str:
 
 def _summary(text: str) -> str:
     # Click shortens a help to its first sentence by spaces and full stops; Chinese has
-    # neither, so the listing gets the first sentence up to its 。 (or its colon, if long).
+    # neither, so the listing gets the first sentence up to its 。 (or, if long, up to its
+    # first ； or ： outside brackets, so a bracket is never left open).
     first = text.strip().splitlines()[0] if text.strip() else ""
     first = first.split("。")[0]
-    return first.split("：")[0] if len(first) > 40 else first
+    if len(first) <= 40:
+        return first
+    depth = 0
+    for i, char in enumerate(first):
+        depth += {"（": 1, "）": -1}.get(char, 0)
+        if depth == 0 and char in "；：":
+            return first[:i]
+    return first
 
 
 def words(text: str, **figures) -> str:

@@ -326,6 +326,7 @@ _OVERLAP_VERIFIED = {
     ),
 }
 
+_INVALID_WORDS = N_("Something in the form is wrong")
 _ERROR_WORDS = [
     (UploadRefused, N_("The file was not accepted")),
     (TooLarge, N_("The file is too large")),
@@ -333,7 +334,7 @@ _ERROR_WORDS = [
     (Unauthorized, N_("Please sign in again")),
     (NotFound, N_("Not found")),
     (Conflict, N_("Someone changed this just now; nothing was saved. Reload and try again")),
-    (InvalidInput, N_("Something in the form is wrong")),
+    (InvalidInput, _INVALID_WORDS),
 ]
 
 
@@ -610,8 +611,7 @@ REFUSALS = {
     ),
     "year_outside": N_("%(value)s is outside the years %(years)s"),
     "compare_now": N_(
-        "a comparison with another campaign is of both as they stand now; a day only with "
-        "last_year"
+        "a comparison with another campaign is of both as they stand now; a day only with last_year"
     ),
     "compare_grouping": N_(
         "a comparison groups by district, township or project, not by %(value)s"
@@ -926,6 +926,21 @@ def error_words(exc: GeoServiceError, request=None) -> str:
         if isinstance(exc, cls):
             return _("%(refusal)s: %(detail)s") % {"refusal": _(words), "detail": detail}
     return _("Could not be done: %(detail)s") % {"detail": detail}
+
+
+def invalid_details(problems: list, _=str) -> str:
+    """A request refused by its own checks (pydantic's 422): each problem in the page's
+    language where it is a refusal with wording (the text rule), else as the check said it."""
+    return "; ".join(
+        refusal_detail(p, _) if isinstance(p, GeoServiceError) else str(p) for p in problems
+    )
+
+
+def invalid_words(problems: list, request=None) -> str:
+    """The same as error_words says a refusal: its kind, then the problems."""
+    _ = gettext_for(request) if request is not None else str
+    detail = invalid_details(problems, _)
+    return _("%(refusal)s: %(detail)s") % {"refusal": _(_INVALID_WORDS), "detail": detail}
 
 
 def _first_line(exc: GeoServiceError) -> str:
