@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from geo_service import database, exports
 from geo_service.campaign.tallies import CAMPAIGN_TZ
 from geo_service.cli import app
-from geo_service.maps.relocation import relocation_data
 from geo_service.errors import InvalidInput
+from geo_service.maps.relocation import relocation_data
 from geo_service.relocation.tallies import set_target, tally, target_history
 
 MARCH = datetime(2017, 3, 1, 10, tzinfo=CAMPAIGN_TZ)

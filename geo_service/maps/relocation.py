@@ -46,8 +46,9 @@ def relocation_data(
                                                  as_of=as_of)}  # fmt: skip
     by_township = {
         r.township: r
-        for r in rt.tally(session, by="township", campaign=chosen, as_of=as_of,
-                          district=district)  # fmt: skip
+        for r in rt.tally(
+            session, by="township", campaign=chosen, as_of=as_of, district=district
+        )  # fmt: skip
     }
     summary = next(
         iter(rt.tally(session, by="district", campaign=chosen, as_of=as_of, district=district)),
