@@ -431,6 +431,109 @@ def test_an_overview_tile_is_drawn_once_per_change_token(db, parcels, session):
     assert b"disputed" in client.get(url, params=query).content
 
 
+@pytest.fixture
+def tile_cache(tmp_path, monkeypatch):
+    """A folder of the test's own for the kept tiles (CACHE_DIR)."""
+    from geo_service.settings import get_settings
+
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    yield tmp_path / "cache"
+    get_settings.cache_clear()
+
+
+def _drawing(counted: list):
+    """parcel_tile, counting the tiles it draws."""
+    draw = maps_tiles.parcel_tile
+
+    def counting(*args):
+        counted.append(args)
+        return draw(*args)
+
+    return counting
+
+
+def test_a_tile_drawn_by_one_worker_is_served_by_another(db, parcels, session, tile_cache):
+    """Another process (a second worker of the host) serves the tile this one drew without
+    drawing it: its parcel_tile fails if called."""
+    import subprocess
+    import sys
+
+    district = session.execute(text("SELECT id FROM admin_units WHERE name = '晋安区'")).scalar()
+    x, y = _tile(*XINDIAN, 10)
+    first = maps_tiles.kept_tile("t-1", 10, x, y, district, "land", None)
+    assert b"verified" in first
+    other = (
+        "import sys\n"
+        "from geo_service.maps import tiles\n"
+        "def refused(*args):\n"
+        "    raise SystemExit('drawn again')\n"
+        "tiles.parcel_tile = refused\n"
+        f"sys.stdout.buffer.write(tiles.kept_tile('t-1', 10, {x}, {y}, {district}, 'land', None))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", other], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == first
+
+
+def test_a_new_change_token_never_serves_an_older_tile(db, parcels, tile_cache, monkeypatch):
+    counted = []
+    monkeypatch.setattr(maps_tiles, "parcel_tile", _drawing(counted))
+    x, y = _tile(*XINDIAN, 9)
+    maps_tiles.kept_tile("t-1", 9, x, y, 1, "land", None)
+    maps_tiles.kept_tile("t-1", 9, x, y, 1, "land", None)
+    assert len(counted) == 1
+    maps_tiles.kept_tile("t-2", 9, x, y, 1, "land", None)
+    assert len(counted) == 2
+    # The same key under another token, written by hand, is not read either.
+    from geo_service.maps import tile_store
+
+    tile_store.write("t-3", ("tile", 9, x, y, 1, "land", None), b"stale")
+    assert tile_store.read("t-4", ("tile", 9, x, y, 1, "land", None)) is None
+
+
+def test_kept_tiles_stay_within_their_bound(db, tile_cache, monkeypatch):
+    """At most KEPT_TILES files per token, and the KEPT_TOKENS newest tokens' folders."""
+    import os
+    import time
+
+    from geo_service.maps import tile_store
+
+    monkeypatch.setattr(tile_store, "KEPT_TILES", 3)
+    for n in range(5):
+        tile_store.write("t-1", ("tile", n), b"x" * n)
+    folder = next((tile_cache / "tiles").iterdir())
+    (tokens,) = list(folder.iterdir())
+    assert len(list(tokens.iterdir())) == 3
+    # The newest written are the ones kept.
+    assert [tile_store.read("t-1", ("tile", n)) for n in range(5)] == [None, None, b"xx",
+                                                                       b"xxx", b"xxxx"]  # fmt: skip
+    os.utime(tokens, (time.time() - 200, time.time() - 200))
+    for n, token in enumerate(["t-2", "t-3", "t-4"]):
+        tile_store.write(token, ("tile", 0), token.encode())
+        stamp = time.time() - 100 + n  # in the order written, whatever the clock's grain is
+        os.utime(folder / tile_store._name(token, 24), (stamp, stamp))
+    assert len(list(folder.iterdir())) == tile_store.KEPT_TOKENS == 2
+    assert tile_store.read("t-4", ("tile", 0)) == b"t-4"
+    assert (
+        tile_store.read("t-2", ("tile", 0)) is None and tile_store.read("t-1", ("tile", 4)) is None
+    )
+
+
+def test_a_partial_or_damaged_kept_tile_is_drawn_again(db, parcels, tile_cache, monkeypatch):
+    counted = []
+    monkeypatch.setattr(maps_tiles, "parcel_tile", _drawing(counted))
+    x, y = _tile(*XINDIAN, 10)
+    drawn = maps_tiles.kept_tile("t-1", 10, x, y, 1, "land", None)
+    (path,) = [p for p in (tile_cache / "tiles").rglob("*") if p.is_file()]
+    whole = path.read_bytes()
+    for broken in (whole[: len(whole) // 2], whole[:5], whole[:-1] + bytes([whole[-1] ^ 1]), b""):
+        path.write_bytes(broken)
+        assert maps_tiles.kept_tile("t-1", 10, x, y, 1, "land", None) == drawn
+    assert len(counted) == 5
+    assert path.read_bytes() == whole  # drawn again and kept whole
+
+
 def test_every_overview_tile_with_parcels_is_listed_as_filled(db, parcels, session):
     """The progress page names the z11 tiles holding parcels (cfg.filled) and asks for no
     other: every tile of the district's extent that draws anything is among them."""
