@@ -220,3 +220,59 @@ def test_on_a_phone_map_legends_fold_and_cover_no_township_or_quarter_button(dem
         assert page.problems() == []
     finally:
         context.close()
+
+
+def test_a_campaign_over_two_years_has_every_quarter_on_a_phone(demo_server, chromium):
+    """攻坚2017-2018: the timeline has a button for each of its eight quarters, named with
+    its year, in one row no wider than the phone that scrolls sideways; the Tab key reaches
+    2018年第2季度, Enter shows it (asked for as 2018Q2) and it alone is pressed."""
+    from datetime import date
+
+    from geo_service.campaign import campaigns
+
+    with database.session_scope() as session:
+        campaigns.create_campaign(
+            session, name="攻坚2017-2018", first_day=date(2017, 1, 1),
+            last_day=date(2018, 12, 31), actor="tests",
+        )  # fmt: skip
+    context, page = _phone(chromium, demo_server, ROLES["district leader"], demo.DEMO_PASSWORD)
+    try:
+        page.goto(f"{demo_server}/maps/progress?district=晋安区&kind=land&campaign=攻坚2017-2018")
+        page.wait_for_selector(".gs-timeline button[data-period='2018Q4']")
+        buttons = page.locator(".gs-timeline button")
+        periods = [buttons.nth(n).get_attribute("data-period") for n in range(buttons.count())]
+        assert periods == [""] + [f"{y}Q{q}" for y in (2017, 2018) for q in (1, 2, 3, 4)]
+        later = page.locator(".gs-timeline button[data-period='2018Q2']")
+        assert later.inner_text() == "2018年第2季度"
+        assert later.get_attribute("title") == "2018年第2季度末"
+        assert page.locator(".gs-timeline-title").inner_text() == "2017—2018年"
+        row = page.evaluate(
+            "(() => { const t = document.querySelector('.gs-timeline');"
+            " const r = t.getBoundingClientRect();"
+            " return [r.left, r.right, t.scrollWidth > t.clientWidth]; })()"
+        )
+        assert row[0] >= 0 and row[1] <= 390 and row[2], row
+        # The row stops short of the legend's button (its buttons scroll inside it).
+        assert page.evaluate(_COVERED, [".gs-legend-box", ".gs-timeline"]) == []
+        tab_to(page, ".gs-timeline button[data-period='2018Q2']")
+        # The focused button is scrolled into the row's view.
+        shown = page.evaluate(
+            "(() => { const t = document.querySelector('.gs-timeline').getBoundingClientRect();"
+            " const b = document.activeElement.getBoundingClientRect();"
+            " return [b.left >= t.left - 1 && b.right <= t.right + 1, b.left, b.right, t.left,"
+            " t.right]; })()"
+        )
+        assert shown[0], shown
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "document.querySelector('.gs-summary').textContent.includes('2018年第2季度末')"
+        )
+        assert any("quarter=2018Q2" in url for url in page.requests)
+        pressed = page.locator(".gs-timeline button[aria-pressed='true']")
+        assert pressed.count() == 1 and pressed.get_attribute("data-period") == "2018Q2"
+        assert "gs-active" in pressed.get_attribute("class")
+        assert fits(page, "the progress map of a two-year campaign", phone=True) == []
+        page.save_screenshot("progress-map-two-years-390")
+        assert page.problems() == []
+    finally:
+        context.close()

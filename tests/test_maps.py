@@ -119,10 +119,48 @@ def test_saved_map_is_self_contained(session, parcels):
     assert not re.search(r"url\(['\"]?(https?:)?//", html), "CSS must not load remote files"
     assert re.findall(r"<script[^>]+src=|<link[^>]+href=", html) == [], "everything inlined"
     config = json.loads(re.search(r"geoServiceMaps\.start\([^,]+, (\{.*\})\);", html).group(1))
-    assert set(config["snapshots"]) == {"now", "1", "2", "3", "4"}
+    assert set(config["snapshots"]) == {"now", "2017Q1", "2017Q2", "2017Q3", "2017Q4"}
     codes = {f["properties"]["code"] for f in config["data"]["parcels"]["features"]}
     assert codes == {"XD-1", "XD-2", "GS-1"}
     assert config["live"] is False
+
+
+def test_a_campaign_over_two_years_offers_every_quarter(session, parcels):
+    """攻坚2017-2018 (1 January 2017 – 30 June 2018): the timeline and a saved map offer its
+    six quarters, 2018's by their year; today's quarter is marked; a page opened on 2018Q2
+    names it as the timeline does."""
+    from geo_service.campaign import campaigns
+    from geo_service.periods import Period, one_day
+
+    longer = campaigns.create_campaign(
+        session, name="攻坚2017-2018", first_day=date(2017, 1, 1), last_day=date(2018, 6, 30),
+        actor="tests",
+    )  # fmt: skip
+    view = View(district="晋安区", kind="land", campaign=longer)
+    with one_day(date(2018, 5, 2)):
+        days = maps_data.timeline_days(view)
+    assert [(d["period"], d["quarter"], d["year"]) for d in days] == [
+        ("2017Q1", 1, 2017), ("2017Q2", 2, 2017), ("2017Q3", 3, 2017), ("2017Q4", 4, 2017),
+        ("2018Q1", 1, 2018), ("2018Q2", 2, 2018),
+    ]  # fmt: skip
+    assert days[-1]["as_of"] == "2018-06-30"
+    assert [d["period"] for d in days if d["current"]] == ["2018Q2"]
+    html = progress_page(session, view, static=True)
+    config = json.loads(re.search(r"geoServiceMaps\.start\([^,]+, (\{.*\})\);", html).group(1))
+    assert set(config["snapshots"]) == {"now"} | {d["period"] for d in days}
+    later = config["snapshots"]["2018Q2"]["summary"]
+    assert (later["quarter"], later["quarter_year"], later["as_of"]) == (2, 2018, "2018-06-30")
+    assert config["snapshots"]["2017Q2"]["summary"]["as_of"] == "2017-06-30"
+    chosen, quarter, as_of = maps_data.campaign_and_quarter(
+        session, "攻坚2017-2018", None, Period(2018, quarter=2)
+    )
+    opened = View(district="晋安区", kind="land", campaign=chosen, quarter=quarter, as_of=as_of)
+    config = json.loads(
+        re.search(
+            r"geoServiceMaps\.start\([^,]+, (\{.*\})\);", progress_page(session, opened)
+        ).group(1)
+    )
+    assert config["view"]["period"] == "2018Q2"
 
 
 def test_support_page_lists_the_helpers(session, parcels):
