@@ -572,6 +572,18 @@ def test_a_partial_or_damaged_kept_tile_is_drawn_again(db, parcels, tile_cache, 
     assert path.read_bytes() == whole  # drawn again and kept whole
 
 
+def test_a_cache_folder_others_may_write_to_is_not_used(db, parcels, tile_cache, monkeypatch):
+    """Tiles someone else could have put there are not served: each is drawn instead."""
+    counted = []
+    monkeypatch.setattr(maps_tiles, "parcel_tile", _drawing(counted))
+    tile_cache.mkdir()
+    tile_cache.chmod(0o777)
+    x, y = _tile(*XINDIAN, 10)
+    first = maps_tiles.kept_tile("t-1", 10, x, y, 1, "land", None)
+    assert maps_tiles.kept_tile("t-1", 10, x, y, 1, "land", None) == first
+    assert len(counted) == 2 and list(tile_cache.iterdir()) == []
+
+
 def test_every_overview_tile_with_parcels_is_listed_as_filled(db, parcels, session):
     """The progress page names the z11 tiles holding parcels (cfg.filled) and asks for no
     other: every tile of the district's extent that draws anything is among them."""

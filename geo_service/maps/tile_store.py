@@ -32,6 +32,8 @@ KEPT_TOKENS = 2
 _HEAD = struct.Struct(">4sII")  # magic, length, CRC-32 of what follows
 _MAGIC = b"GST1"
 _PARTIAL = ".part-"
+# Folders already said to be unusable: said once per worker, not at every tile.
+_said: set[Path] = set()
 
 
 def _database_folder() -> Path | None:
@@ -45,14 +47,18 @@ def _database_folder() -> Path | None:
         owner = base.stat()
         # Someone else's folder could hand out tiles of their making.
         if owner.st_uid != os.getuid() or owner.st_mode & 0o022:
-            log.warning("map cache %s is not this user's alone: tiles are not kept", base)
-            return None
+            return _unusable(base, "it is not this user's alone")
         folder = base / "tiles" / database
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return folder
     except OSError as error:
-        log.warning("map cache %s unusable (%s): tiles are not kept", base, error)
-        return None
+        return _unusable(base, str(error))
+
+
+def _unusable(base: Path, why: str) -> None:
+    if base not in _said:
+        _said.add(base)
+        log.warning("map cache %s unusable (%s): tiles are drawn each time", base, why)
 
 
 def _name(text: str, size: int) -> str:
