@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # be in WGS84/CGCS2000 coordinates: never a GCJ-02 basemap (Amap, Tencent) under parcels.
     basemap_url: str | None = None
     basemap_attribution: str = "底图"
+    # Where the workers of a host keep the overview tiles any of them drew (maps/tile_store.py),
+    # a folder of this user's alone; unset, geo-service-cache-<uid> in the temporary directory.
+    cache_dir: Path | None = None
 
     # Edges of what a request or a file may ask for: beyond them a clear 4xx, never a 500.
     year_min: int = 1990

@@ -6,6 +6,7 @@ the maps used with the keyboard alone; a way home and a favicon on every page; s
 files cached for a year under names that change with them."""
 
 import hashlib
+from datetime import date
 from urllib.parse import parse_qs, urljoin, urlsplit
 from urllib.request import urlopen
 
@@ -15,7 +16,8 @@ from browser import ROOT, pages_of, record, settle, sign_in, tab_to
 from conftest import api_get
 from test_browser_phones import PHONE, fits, language_problems
 
-from geo_service import demo
+from geo_service import database, demo
+from geo_service.campaign import campaigns
 
 pytest_plugins = ["browser"]
 
@@ -259,3 +261,61 @@ def test_static_files_are_named_by_their_content_and_kept_a_year(demo_server, br
     with urlopen(f"{demo_server}/favicon.ico") as response:
         assert response.headers["Content-Type"] == "image/x-icon"
         assert response.read()[:4] == b"\x00\x00\x01\x00"  # an icon file
+
+
+def test_a_campaign_over_two_years_has_every_quarter_on_a_phone(demo_server, chromium):
+    """攻坚2017-2018: the timeline has a button for each of its eight quarters, named with
+    its year, in one row no wider than the phone that scrolls sideways; the Tab key reaches
+    2018年第2季度, Enter shows it (asked for as 2018Q2) and it alone is pressed."""
+    with database.session_scope() as session:
+        campaigns.create_campaign(
+            session, name="攻坚2017-2018", first_day=date(2017, 1, 1),
+            last_day=date(2018, 12, 31), actor="tests",
+        )  # fmt: skip
+    _axe_available()
+    context = chromium.new_context(locale="zh-CN", **PHONE)
+    context.add_init_script(path=str(AXE))
+    page = record(context.new_page())
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page.page, demo_server, phones.ROLES["district leader"], demo.DEMO_PASSWORD)
+        page.goto(f"{demo_server}/maps/progress?district=晋安区&kind=land&campaign=攻坚2017-2018")
+        page.wait_for_selector(".gs-timeline button[data-period='2018Q4']")
+        buttons = page.locator(".gs-timeline button")
+        periods = [buttons.nth(n).get_attribute("data-period") for n in range(buttons.count())]
+        assert periods == [""] + [f"{y}Q{q}" for y in (2017, 2018) for q in (1, 2, 3, 4)]
+        later = page.locator(".gs-timeline button[data-period='2018Q2']")
+        assert later.inner_text() == "2018年第2季度"
+        assert later.get_attribute("title") == "2018年第2季度末"
+        assert page.locator(".gs-timeline-title").inner_text() == "2017—2018年"
+        row = page.evaluate(
+            "(() => { const t = document.querySelector('.gs-timeline');"
+            " const r = t.getBoundingClientRect();"
+            " return [r.left, r.right, t.scrollWidth > t.clientWidth]; })()"
+        )
+        assert row[0] >= 0 and row[1] <= 390 and row[2], row
+        # The row stops short of the legend's button (its buttons scroll inside it).
+        assert page.evaluate(phones._COVERED, [".gs-legend-box", ".gs-timeline"]) == []
+        tab_to(page, ".gs-timeline button[data-period='2018Q2']")
+        # The focused button is scrolled into the row's view.
+        shown = page.evaluate(
+            "(() => { const t = document.querySelector('.gs-timeline').getBoundingClientRect();"
+            " const b = document.activeElement.getBoundingClientRect();"
+            " return [b.left >= t.left - 1 && b.right <= t.right + 1, b.left, b.right, t.left,"
+            " t.right]; })()"
+        )
+        assert shown[0], shown
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "document.querySelector('.gs-summary').textContent.includes('2018年第2季度末')"
+        )
+        assert any("quarter=2018Q2" in url for url in page.requests)
+        pressed = page.locator(".gs-timeline button[aria-pressed='true']")
+        assert pressed.count() == 1 and pressed.get_attribute("data-period") == "2018Q2"
+        assert "gs-active" in pressed.get_attribute("class")
+        assert fits(page, "the progress map of a two-year campaign", phone=True) == []
+        page.save_screenshot("progress-map-two-years-390")
+        assert _accessible(page, "a two-year campaign's map", phone=True) == []
+        assert page.problems() == []
+    finally:
+        context.close()

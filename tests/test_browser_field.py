@@ -325,3 +325,60 @@ def test_drawing_fetches_leaflet_geoman_when_first_needed(live_server, chromium,
     with session_scope() as session:
         drawn = session.scalar(select(Parcel).where(Parcel.code == "FB-DRAWN"))
     assert drawn is not None and drawn.status == "planned" and drawn.area_m2 > 0
+
+
+def test_an_unchanged_bundle_redraws_no_parcel_and_a_change_only_its_parcel(
+    live_server, chromium, parcels
+):
+    """The app asks for its bundle again (every 20 s, or back online) naming the ETag it
+    holds: answered 304, no parcel is drawn again; after one parcel changed, that one is."""
+    context = chromium.new_context(service_workers="block", **PHONE)
+    page = record(context.new_page())
+    page.set_default_timeout(15_000)
+    app = "document.getElementById('field-app')"
+
+    def drawn() -> int:
+        return page.evaluate(f"+({app}.dataset.parcelsDrawn || 0)")
+
+    def shapes() -> int:
+        return page.evaluate(
+            "document.querySelectorAll('#field-map path.leaflet-interactive').length"
+        )
+
+    def sync(status: str) -> None:
+        seen = page.evaluate(f"+({app}.dataset.bundles || 0)")
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        page.wait_for_function(
+            f"+{app}.dataset.bundles > {seen} && {app}.dataset.bundleStatus === '{status}'"
+        )
+
+    try:
+        sign_in(page.page, live_server, "land_xd", TEST_PASSWORD)
+        page.goto(f"{live_server}/field/")
+        page.wait_for_selector("#field-app[data-ready='1']")
+        assert page.evaluate(f"{app}.dataset.bundleStatus") == "200"
+        assert drawn() == 3
+        on_map = shapes()
+        sync("304")
+        sync("304")
+        assert drawn() == 3
+        with session_scope() as session:
+            parcel = session.scalar(select(Parcel).where(Parcel.code == "FB-001"))
+            verify(session, parcel, "land_all", "土地核验组")
+        sync("200")
+        assert drawn() == 4  # FB-001 alone, drawn in its new colour
+        assert shapes() == on_map
+        verified = page.evaluate(
+            "[...document.querySelectorAll('#field-map path.leaflet-interactive')]"
+            ".filter(p => p.getAttribute('fill') === '#1b5e20').length"
+        )
+        assert verified == 2  # FB-001 and FB-002
+        sync("304")
+        assert drawn() == 4
+        # Chromium ends a request answered without a body (204, 304) as net::ERR_ABORTED,
+        # though the page's fetch resolves with it (microsoft/playwright#32752): one each.
+        aborted = [p for p in page.problems() if "/api/field/bundle" in p and "ERR_ABORTED" in p]
+        assert len(aborted) == 3
+        assert [p for p in page.problems() if p not in aborted] == []
+    finally:
+        context.close()

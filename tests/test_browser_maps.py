@@ -316,3 +316,34 @@ def test_the_city_map_colours_districts_and_a_click_opens_a_districts_townships(
     page.locator(".gs-summary a.gs-up").click()  # and back up
     page.wait_for_selector(f"path.gs-unit-{jinan['code']}")
     assert page.problems() == []
+
+
+def test_a_saved_map_shows_each_quarter_of_a_two_year_campaign(demo_server, browser_page, tmp_path):
+    """A saved map (no service to ask) of 攻坚2017-2018 holds every quarter under its name:
+    2018年第2季度 and 2017年第2季度 each show their own day's figures."""
+    from datetime import date
+
+    from geo_service.campaign import campaigns
+    from geo_service.database import session_scope
+    from geo_service.maps.data import View
+    from geo_service.maps.pages import progress_page
+
+    with session_scope() as session:
+        longer = campaigns.create_campaign(
+            session, name="攻坚2017-2018", first_day=date(2017, 1, 1),
+            last_day=date(2018, 12, 31), actor="tests",
+        )  # fmt: skip
+        view = View(district="晋安区", kind="land", campaign=longer)
+        path = tmp_path / "地图.html"
+        path.write_text(progress_page(session, view, static=True), encoding="utf-8")
+    page = browser_page
+    page.goto(path.as_uri())
+    page.wait_for_selector(".gs-summary h3")
+    for period, said in (("2018Q2", "2018年第2季度末"), ("2017Q2", "2017年第2季度末")):
+        page.click(f".gs-timeline button[data-period='{period}']")
+        page.wait_for_function(
+            f"document.querySelector('.gs-summary').textContent.includes('{said}')"
+        )
+        pressed = page.locator(".gs-timeline button[aria-pressed='true']")
+        assert pressed.get_attribute("data-period") == period
+    assert page.problems() == []

@@ -352,8 +352,8 @@ def test_a_campaign_across_the_new_year_has_its_own_quarters(two_campaigns):
     at_q1 = _xindian(tally(session, by="township", campaign="冬春攻坚", quarter=1))
     assert at_q1.verified_parcels == 2
     view = maps_data.View(district="晋安区", campaign=winter)
-    assert [d["label"] for d in maps_data.timeline_days(view)] == [
-        "2016年第4季度末", "2017年第1季度末", "2017年第2季度末"
+    assert [(d["period"], d["as_of"]) for d in maps_data.timeline_days(view)] == [
+        ("2016Q4", "2016-12-31"), ("2017Q1", "2017-03-31"), ("2017Q2", "2017-04-30")
     ]  # fmt: skip
     assert maps_data.View(district="晋安区", campaign=winter, quarter=1).as_of == date(2017, 3, 31)
     # A map's calendar quarter names the campaign holding its last day, unless one is named.

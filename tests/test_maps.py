@@ -119,10 +119,48 @@ def test_saved_map_is_self_contained(session, parcels):
     assert not re.search(r"url\(['\"]?(https?:)?//", html), "CSS must not load remote files"
     assert re.findall(r"<script[^>]+src=|<link[^>]+href=", html) == [], "everything inlined"
     config = json.loads(re.search(r"geoServiceMaps\.start\([^,]+, (\{.*\})\);", html).group(1))
-    assert set(config["snapshots"]) == {"now", "1", "2", "3", "4"}
+    assert set(config["snapshots"]) == {"now", "2017Q1", "2017Q2", "2017Q3", "2017Q4"}
     codes = {f["properties"]["code"] for f in config["data"]["parcels"]["features"]}
     assert codes == {"XD-1", "XD-2", "GS-1"}
     assert config["live"] is False
+
+
+def test_a_campaign_over_two_years_offers_every_quarter(session, parcels):
+    """攻坚2017-2018 (1 January 2017 – 30 June 2018): the timeline and a saved map offer its
+    six quarters, 2018's by their year; today's quarter is marked; a page opened on 2018Q2
+    names it as the timeline does."""
+    from geo_service.campaign import campaigns
+    from geo_service.periods import Period, one_day
+
+    longer = campaigns.create_campaign(
+        session, name="攻坚2017-2018", first_day=date(2017, 1, 1), last_day=date(2018, 6, 30),
+        actor="tests",
+    )  # fmt: skip
+    view = View(district="晋安区", kind="land", campaign=longer)
+    with one_day(date(2018, 5, 2)):
+        days = maps_data.timeline_days(view)
+    assert [(d["period"], d["quarter"], d["year"]) for d in days] == [
+        ("2017Q1", 1, 2017), ("2017Q2", 2, 2017), ("2017Q3", 3, 2017), ("2017Q4", 4, 2017),
+        ("2018Q1", 1, 2018), ("2018Q2", 2, 2018),
+    ]  # fmt: skip
+    assert days[-1]["as_of"] == "2018-06-30"
+    assert [d["period"] for d in days if d["current"]] == ["2018Q2"]
+    html = progress_page(session, view, static=True)
+    config = json.loads(re.search(r"geoServiceMaps\.start\([^,]+, (\{.*\})\);", html).group(1))
+    assert set(config["snapshots"]) == {"now"} | {d["period"] for d in days}
+    later = config["snapshots"]["2018Q2"]["summary"]
+    assert (later["quarter"], later["quarter_year"], later["as_of"]) == (2, 2018, "2018-06-30")
+    assert config["snapshots"]["2017Q2"]["summary"]["as_of"] == "2017-06-30"
+    chosen, quarter, as_of = maps_data.campaign_and_quarter(
+        session, "攻坚2017-2018", None, Period(2018, quarter=2)
+    )
+    opened = View(district="晋安区", kind="land", campaign=chosen, quarter=quarter, as_of=as_of)
+    config = json.loads(
+        re.search(
+            r"geoServiceMaps\.start\([^,]+, (\{.*\})\);", progress_page(session, opened)
+        ).group(1)
+    )
+    assert config["view"]["period"] == "2018Q2"
 
 
 def test_support_page_lists_the_helpers(session, parcels):
@@ -429,6 +467,121 @@ def test_an_overview_tile_is_drawn_once_per_change_token(db, parcels, session):
     )
     assert moved.status_code == 200, moved.text
     assert b"disputed" in client.get(url, params=query).content
+
+
+@pytest.fixture
+def tile_cache(tmp_path, monkeypatch):
+    """A folder of the test's own for the kept tiles (CACHE_DIR)."""
+    from geo_service.settings import get_settings
+
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    yield tmp_path / "cache"
+    get_settings.cache_clear()
+
+
+def _drawing(counted: list):
+    """parcel_tile, counting the tiles it draws."""
+    draw = maps_tiles.parcel_tile
+
+    def counting(*args):
+        counted.append(args)
+        return draw(*args)
+
+    return counting
+
+
+def test_a_tile_drawn_by_one_worker_is_served_by_another(db, parcels, session, tile_cache):
+    """Another process (a second worker of the host) serves the tile this one drew without
+    drawing it: its parcel_tile fails if called."""
+    import subprocess
+    import sys
+
+    district = session.execute(text("SELECT id FROM admin_units WHERE name = '晋安区'")).scalar()
+    x, y = _tile(*XINDIAN, 10)
+    first = maps_tiles.kept_tile("t-1", 10, x, y, district, "land", None)
+    assert b"verified" in first
+    other = (
+        "import sys\n"
+        "from geo_service.maps import tiles\n"
+        "def refused(*args):\n"
+        "    raise SystemExit('drawn again')\n"
+        "tiles.parcel_tile = refused\n"
+        f"sys.stdout.buffer.write(tiles.kept_tile('t-1', 10, {x}, {y}, {district}, 'land', None))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", other], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == first
+
+
+def test_a_new_change_token_never_serves_an_older_tile(db, parcels, tile_cache, monkeypatch):
+    counted = []
+    monkeypatch.setattr(maps_tiles, "parcel_tile", _drawing(counted))
+    x, y = _tile(*XINDIAN, 9)
+    maps_tiles.kept_tile("t-1", 9, x, y, 1, "land", None)
+    maps_tiles.kept_tile("t-1", 9, x, y, 1, "land", None)
+    assert len(counted) == 1
+    maps_tiles.kept_tile("t-2", 9, x, y, 1, "land", None)
+    assert len(counted) == 2
+    # The same key under another token, written by hand, is not read either.
+    from geo_service.maps import tile_store
+
+    tile_store.write("t-3", ("tile", 9, x, y, 1, "land", None), b"stale")
+    assert tile_store.read("t-4", ("tile", 9, x, y, 1, "land", None)) is None
+
+
+def test_kept_tiles_stay_within_their_bound(db, tile_cache, monkeypatch):
+    """At most KEPT_TILES files per token, and the KEPT_TOKENS newest tokens' folders."""
+    import os
+    import time
+
+    from geo_service.maps import tile_store
+
+    monkeypatch.setattr(tile_store, "KEPT_TILES", 3)
+    for n in range(5):
+        tile_store.write("t-1", ("tile", n), b"x" * n)
+    folder = next((tile_cache / "tiles").iterdir())
+    (tokens,) = list(folder.iterdir())
+    assert len(list(tokens.iterdir())) == 3
+    # The newest written are the ones kept.
+    assert [tile_store.read("t-1", ("tile", n)) for n in range(5)] == [None, None, b"xx",
+                                                                       b"xxx", b"xxxx"]  # fmt: skip
+    os.utime(tokens, (time.time() - 200, time.time() - 200))
+    for n, token in enumerate(["t-2", "t-3", "t-4"]):
+        tile_store.write(token, ("tile", 0), token.encode())
+        stamp = time.time() - 100 + n  # in the order written, whatever the clock's grain is
+        os.utime(folder / tile_store._name(token, 24), (stamp, stamp))
+    assert len(list(folder.iterdir())) == tile_store.KEPT_TOKENS == 2
+    assert tile_store.read("t-4", ("tile", 0)) == b"t-4"
+    assert (
+        tile_store.read("t-2", ("tile", 0)) is None and tile_store.read("t-1", ("tile", 4)) is None
+    )
+
+
+def test_a_partial_or_damaged_kept_tile_is_drawn_again(db, parcels, tile_cache, monkeypatch):
+    counted = []
+    monkeypatch.setattr(maps_tiles, "parcel_tile", _drawing(counted))
+    x, y = _tile(*XINDIAN, 10)
+    drawn = maps_tiles.kept_tile("t-1", 10, x, y, 1, "land", None)
+    (path,) = [p for p in (tile_cache / "tiles").rglob("*") if p.is_file()]
+    whole = path.read_bytes()
+    for broken in (whole[: len(whole) // 2], whole[:5], whole[:-1] + bytes([whole[-1] ^ 1]), b""):
+        path.write_bytes(broken)
+        assert maps_tiles.kept_tile("t-1", 10, x, y, 1, "land", None) == drawn
+    assert len(counted) == 5
+    assert path.read_bytes() == whole  # drawn again and kept whole
+
+
+def test_a_cache_folder_others_may_write_to_is_not_used(db, parcels, tile_cache, monkeypatch):
+    """Tiles someone else could have put there are not served: each is drawn instead."""
+    counted = []
+    monkeypatch.setattr(maps_tiles, "parcel_tile", _drawing(counted))
+    tile_cache.mkdir()
+    tile_cache.chmod(0o777)
+    x, y = _tile(*XINDIAN, 10)
+    first = maps_tiles.kept_tile("t-1", 10, x, y, 1, "land", None)
+    assert maps_tiles.kept_tile("t-1", 10, x, y, 1, "land", None) == first
+    assert len(counted) == 2 and list(tile_cache.iterdir()) == []
 
 
 def test_every_overview_tile_with_parcels_is_listed_as_filled(db, parcels, session):

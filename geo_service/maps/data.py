@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_service import database
+from geo_service import database, periods
 from geo_service.areas import m2_to_mu, rounded
 from geo_service.campaign import campaigns, tallies
 from geo_service.campaign.campaigns import CampaignView
@@ -115,10 +115,6 @@ def campaign_and_quarter(
     if quarter not in chosen.quarters():
         raise chosen.no_quarter(str(quarter))
     return chosen, quarter.quarter, min(quarter.end, chosen.last_day)
-
-
-def quarter_end(year: int, quarter: int) -> date:
-    return date(year, *QUARTER_ENDS[quarter])
 
 
 def township_features(session: Session, view: View) -> dict:
@@ -325,21 +321,33 @@ def change_token(session: Session | None = None) -> str:
     return f"{row[0]}-{row[1].timestamp() if row[1] else 0}"
 
 
-def quarters(view: View) -> list[int]:
+def quarters(view: View) -> list[Period]:
     """The quarters its timeline and a saved map offer: the campaign's own calendar quarters
-    (across the new year when it is; a quarter number once), else the view's year's."""
+    (across the new year, and over the years of a longer one), else the view's year's."""
     if view.campaign is None:
-        return list(QUARTER_ENDS)
-    return list(dict.fromkeys(q.quarter for q in view.campaign.quarters()))
+        return [Period(view.year, quarter=q) for q in QUARTER_ENDS]
+    return view.campaign.quarters()
+
+
+def quarter_day(view: View, quarter: Period) -> date:
+    """The day a quarter of the view is shown at: its last, held within the campaign."""
+    return min(quarter.end, view.campaign.last_day) if view.campaign else quarter.end
 
 
 def timeline_days(view: View) -> list[dict]:
-    days = []
-    for q in quarters(view):
-        end = view.campaign.quarter_end(q) if view.campaign else quarter_end(view.year, q)
-        label = f"{end.year}年第{q}季度末"
-        days.append({"label": label, "quarter": q, "year": end.year, "as_of": end.isoformat()})
-    return days
+    """The timeline's quarters, each with its number, year, name (2018Q2, what the page
+    asks for) and day, and whether today falls in it."""
+    today = periods.today()
+    return [
+        {
+            "quarter": q.quarter,
+            "year": q.year,
+            "period": str(q),
+            "as_of": quarter_day(view, q).isoformat(),
+            "current": q.start <= today <= q.end,
+        }
+        for q in quarters(view)
+    ]
 
 
 def dumps(data) -> str:

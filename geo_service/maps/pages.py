@@ -217,6 +217,9 @@ def progress_page(
             "kind": view.kind,
             "year": view.year,
             "quarter": view.quarter,
+            # The quarter shown as the timeline names it (2018Q2): a campaign longer than a
+            # year has two quarters of one number.
+            "period": f"{view.as_of.year}Q{view.quarter}" if view.quarter else None,
             "city": view.city,
             "campaign": view.campaign.name if view.campaign else None,
         },
@@ -316,7 +319,7 @@ def _all_quarters(session: Session, view: View, now: dict) -> dict:
     """A saved file cannot ask the service: every quarter's state goes into the page."""
     snapshots = {"now": now}
     for quarter in data.quarters(view):
-        past = replace(view, quarter=quarter, as_of=None)
+        past = replace(view, quarter=quarter.quarter, as_of=data.quarter_day(view, quarter))
         snapshots[str(quarter)] = _snapshot(session, past)
     return snapshots
 

@@ -1,7 +1,6 @@
 """Parcels as Mapbox vector tiles straight from PostGIS, for districts with many parcels."""
 
-import threading
-from collections import OrderedDict
+import json
 from datetime import date
 
 from sqlalchemy import text
@@ -12,6 +11,7 @@ from geo_service.areas import M2_PER_MU
 from geo_service.campaign import tallies
 from geo_service.campaign.tallies import VALID_AT
 from geo_service.errors import InvalidInput, NotFound
+from geo_service.maps import tile_store
 from geo_service.units import find_district
 
 LAYER = "parcels"
@@ -111,41 +111,29 @@ _NEAR = f"ST_DWithin({{t}}.geom, {_AT}, :tol)"
 TAP_PIXELS = 6
 
 
-# Overview tiles kept once drawn, in each worker, under the change token they were drawn
-# at: the token is already their ETag (a browser keeps them on it), so a tile kept under
-# it is the tile PostGIS would draw again. They are the costly ones (the busiest z11 tile
-# of 晋安区 gathers 9,000 parcels, 0.2-0.8 s of PostGIS) and few (a district's z0-11 are
-# tens of tiles, 1-15 KB each); detailed tiles are many and cheap, and are not kept.
-KEPT_TILES = 256
-_kept: OrderedDict = OrderedDict()
-_kept_lock = threading.Lock()
-
-
+# Overview tiles kept once drawn, by every worker of the host (tile_store), under the
+# change token they were drawn at: the token is already their ETag (a browser keeps them on
+# it), so a tile kept under it is the tile PostGIS would draw again. They are the costly
+# ones (the busiest z11 tile of 晋安区 gathers 9,000 parcels, 0.2-0.8 s of PostGIS) and
+# few (a district's z0-11 are tens of tiles, 1-15 KB each); detailed tiles are many and
+# cheap, and are not kept.
 def kept_tile(token: str, z: int, x: int, y: int, district_id: int, kind: str,
               as_of: date | None) -> bytes:  # fmt: skip
     """parcel_tile, an overview tile from those kept under `token` (the change token read
     before drawing it) when it was drawn already."""
     if z >= DETAIL_FROM:
         return parcel_tile(z, x, y, district_id, kind, as_of)
-    key = (token, z, x, y, district_id, kind, as_of)
-    return _kept_or_made(key, lambda: parcel_tile(z, x, y, district_id, kind, as_of))
+    key = ("tile", z, x, y, district_id, kind, as_of)
+    return _kept_or_made(token, key, lambda: parcel_tile(z, x, y, district_id, kind, as_of))
 
 
-def _kept_or_made(key: tuple, make):
-    """What is kept under `key` (its first item the change token), else `make()`'s answer,
-    kept: what was kept under an older token goes, and the least recently used beyond
-    KEPT_TILES."""
-    with _kept_lock:
-        if key in _kept:
-            _kept.move_to_end(key)
-            return _kept[key]
+def _kept_or_made(token: str, key: tuple, make) -> bytes:
+    """What is kept under `token` and `key`, else `make()`'s answer, kept."""
+    kept = tile_store.read(token, key)
+    if kept is not None:
+        return kept
     made = make()
-    with _kept_lock:
-        for old in [k for k in _kept if k[0] != key[0]]:  # made before a change
-            del _kept[old]
-        _kept[key] = made
-        while len(_kept) > KEPT_TILES:
-            _kept.popitem(last=False)
+    tile_store.write(token, key, made)
     return made
 
 
@@ -181,17 +169,16 @@ def filled_tiles(token: str, district_id: int, kind: str) -> list[list[int]]:
     n = 2**FILLED_ZOOM
     params = {"district": district_id, "kind": kind, "n": n, "pad": 360.0 / n / 256}
 
-    def found() -> list[list[int]]:
-        return [[x, y] for x, y in database.read_rows(_FILLED_SQL, params)]
+    def found() -> bytes:
+        return json.dumps([[x, y] for x, y in database.read_rows(_FILLED_SQL, params)]).encode()
 
-    return _kept_or_made((token, "filled", district_id, kind), found)
+    return json.loads(_kept_or_made(token, ("filled", district_id, kind), found))
 
 
 def forget_kept() -> None:
     """Forget the kept tiles (tests empty the tables and restart the ids: the same token
     could come back meaning other data)."""
-    with _kept_lock:
-        _kept.clear()
+    tile_store.forget()
 
 
 def simplify_tolerance(z: int, extent: int = EXTENT) -> float:

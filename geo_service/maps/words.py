@@ -27,6 +27,7 @@ SCRIPT_WORDS = (
     N_("Verified"),
     N_("Verified by"), N_("Photos"), N_("%(n)s photos"),
     N_("Verified on"), N_("Whole district"), N_("Year %(year)s"), N_("boundary approximate"),
+    N_("Years %(first)s–%(last)s"), N_("%(year)s Q%(q)s"),
     N_("done"), N_("not set"), N_("now"), N_("relocation"), N_("whole city"),
     N_("as of %(date)s"), N_("campaign ended"), N_("Campaign"),
     N_("Demo data: made-up parcels, people and dates, moved so that the campaign is under way today"),  # noqa: E501

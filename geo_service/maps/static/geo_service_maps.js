@@ -271,7 +271,7 @@
     this.map = map;
     this.cfg = cfg;
     this.kind = cfg.view.kind;
-    this.viewing = cfg.view.quarter || null; // null = now; otherwise a quarter number
+    this.viewing = cfg.view.period || null; // null = now; otherwise a quarter (2018Q2)
     this.updates = 0;
     this.townships = L.geoJSON(null, {
       style: townshipStyle,
@@ -542,14 +542,14 @@
 
   // A quarter is asked for as its calendar quarter (2018Q1): a campaign longer than a year
   // has two quarters of one number, and the number alone names the first.
-  ProgressMap.prototype.load = function (quarter, year) {
+  ProgressMap.prototype.load = function (period) {
     var self = this;
-    this.viewing = quarter;
+    this.viewing = period;
     if (this.cfg.snapshots) { // a saved file: every quarter is in the page
-      this.update(this.cfg.snapshots[quarter === null ? "now" : String(quarter)]);
+      this.update(this.cfg.snapshots[period === null ? "now" : period]);
       return Promise.resolve();
     }
-    var url = this.cfg.data_url + (quarter ? "&quarter=" + (year ? year + "Q" : "") + quarter : "");
+    var url = this.cfg.data_url + (period ? "&quarter=" + period : "");
     return fetch(url).then(function (r) { return r.json(); }).then(function (d) { self.update(d); });
   };
 
@@ -574,25 +574,60 @@
     box.querySelector("input").addEventListener("keydown", function (e) {
       if (e.key === "Enter") self.find(this.value.trim(), box.querySelector(".gs-search-msg"));
     });
-    if (cfg.timeline) {
-      var html = '<span class="gs-timeline-title">' + esc(t("Year %(year)s", { year: cfg.view.year })) + "</span>" +
-        '<button type="button" data-q=""' + (self.viewing ? "" : ' class="gs-active"') + ">" + esc(t("now")) + "</button>" +
-        cfg.timeline.map(function (q) {
-          // The quarter shown is the one highlighted, also when the page was opened on it.
-          var active = q.quarter === self.viewing ? ' class="gs-active"' : "";
-          var label = t("End of Q%(q)s %(year)s", { q: q.quarter, year: q.year || cfg.view.year });
-          return '<button type="button" data-q="' + q.quarter + '" data-y="' + q.year + '"' + active + ' title="' + esc(label) + '">' +
-            esc(t("Q%(q)s", { q: q.quarter })) + "</button>";
-        }).join("");
-      var tl = control("bottomleft", "gs-timeline", html).addTo(map).getContainer();
-      tl.querySelectorAll("button").forEach(function (b) {
-        b.onclick = function () {
-          tl.querySelectorAll("button").forEach(function (x) { x.classList.remove("gs-active"); });
-          b.classList.add("gs-active");
-          self.load(b.getAttribute("data-q") ? Number(b.getAttribute("data-q")) : null, b.getAttribute("data-y"));
-        };
-      });
+    if (cfg.timeline) this.addTimeline();
+  };
+
+  // Every quarter of the campaign, each its own button; the quarter shown is pressed (also
+  // when the page was opened on it) and the one today falls in is marked. Over more than
+  // one calendar year each button names its year, and on a narrow screen the row scrolls.
+  ProgressMap.prototype.addTimeline = function () {
+    var self = this, cfg = this.cfg, quarters = cfg.timeline;
+    var first = quarters[0].year, last = quarters[quarters.length - 1].year;
+    function button(period, text, title, current) {
+      var on = (self.viewing || "") === period;
+      var classes = [on ? "gs-active" : "", current ? "gs-current" : ""].join(" ").trim();
+      return '<button type="button" data-period="' + period + '" aria-pressed="' + on + '"' +
+        (classes ? ' class="' + classes + '"' : "") + (current ? ' aria-current="date"' : "") +
+        (title ? ' title="' + esc(title) + '"' : "") + ">" + esc(text) + "</button>";
     }
+    var html = '<span class="gs-timeline-title">' + esc(first === last ? t("Year %(year)s", { year: first }) :
+      t("Years %(first)s–%(last)s", { first: first, last: last })) + "</span>" + button("", t("now"), "", false) +
+      quarters.map(function (q) {
+        var text = first === last ? t("Q%(q)s", { q: q.quarter }) : t("%(year)s Q%(q)s", { q: q.quarter, year: q.year });
+        return button(q.period, text, t("End of Q%(q)s %(year)s", { q: q.quarter, year: q.year }), q.current);
+      }).join("");
+    var tl = control("bottomleft", "gs-timeline", html).addTo(this.map).getContainer();
+    var buttons = tl.querySelectorAll("button");
+    buttons.forEach(function (b) {
+      // The quarter's number and year, as before: what scripts and tests pick a button by.
+      var q = quarters.find(function (x) { return x.period === b.getAttribute("data-period"); });
+      b.setAttribute("data-q", q ? q.quarter : "");
+      b.setAttribute("data-y", q ? q.year : "");
+      b.onclick = function () {
+        buttons.forEach(function (x) { x.classList.remove("gs-active"); x.setAttribute("aria-pressed", "false"); });
+        b.classList.add("gs-active");
+        b.setAttribute("aria-pressed", "true");
+        self.load(b.getAttribute("data-period") || null);
+      };
+    });
+    // No wider than the map leaves beside the legend (bottom right, as the timeline is),
+    // scrolled to the quarter shown.
+    var right = this.map.getContainer().querySelector(".leaflet-bottom.leaflet-right");
+    function fit() {
+      var beside = right ? right.offsetWidth + 10 : 0;
+      tl.style.maxWidth = Math.max(self.map.getSize().x - 20 - beside, 120) + "px";
+    }
+    fit();
+    this.map.on("resize", fit);
+    if (right && window.ResizeObserver) new ResizeObserver(fit).observe(right);
+    // The Tab key brings a quarter scrolled out of the row into it, whole.
+    tl.addEventListener("focusin", function (e) {
+      var b = e.target, left = b.offsetLeft, right = left + b.offsetWidth;
+      if (left < tl.scrollLeft) tl.scrollLeft = left - 8;
+      else if (right > tl.scrollLeft + tl.clientWidth) tl.scrollLeft = right - tl.clientWidth + 8;
+    });
+    var pressed = tl.querySelector(".gs-active");
+    if (pressed && tl.scrollWidth > tl.clientWidth) tl.scrollLeft = pressed.offsetLeft - tl.clientWidth / 2;
   };
 
   ProgressMap.prototype.find = function (code, msg) {
