@@ -778,6 +778,80 @@ def test_a_page_read_afresh_is_the_same_bytes_as_one_remembered(stored, monkeypa
         get_settings.cache_clear()
 
 
+# Queries of the list, plain and not: filters, pages, cursors, what FastAPI refuses or
+# ignores, and values the plain route must hand on (a leading zero, a repeated name).
+_LIST_QUERIES = (
+    "", "?limit=2", "?limit=2&after=1", "?limit=1&offset=2", "?limit=100", "?limit=101",
+    "?kind=land", "?kind=demolition&limit=1", "?status=planned", "?status=withdrawn",
+    "?township=新店镇&limit=2", "?code=G1", "?bbox=119.0,25.0,120.0,27.0&limit=2",
+    "?limit=0", "?limit=abc", "?limit=02", "?limit=2&limit=3", "?offset=-1", "?after=x",
+    "?status=nonsense", "?kind=other", "?bbox=1,2,3", "?unknown=1&limit=2",
+    "?after=99999999999999999999",
+)  # fmt: skip
+
+
+def _answer(client, url: str, headers: dict) -> tuple:
+    response = client.get(url, headers=headers)
+    kept = {k: v for k, v in response.headers.items() if k != "x-request-id"}
+    return response.status_code, kept, response.content
+
+
+@pytest.mark.parametrize("caller", ["leader_city", "land_xd", None, "wrong"])
+def test_the_plain_list_route_answers_as_the_documented_one(stored, monkeypatch, caller):
+    """Every query, for each kind of caller (every district, one township's verifier, no
+    sign-in, an unknown token), has the same status, headers and bytes from the plain
+    route as from the FastAPI route alone, read afresh both times."""
+    from geo_service.api import parcels
+
+    monkeypatch.setenv("PARCEL_PAGE_MEMORY_SECONDS", "0")
+    get_settings.cache_clear()
+    signed = {"leader_city": auth("leader_city"), "land_xd": auth("land_xd"), None: {}}
+    headers = {"Authorization": ""} if caller is None else signed.get(caller)
+    headers = headers or {"Authorization": "Bearer not-a-token"}
+    try:
+        plain = {q: _answer(stored, "/api/parcels" + q, headers) for q in _LIST_QUERIES}
+        monkeypatch.setattr(parcels, "plain_query", lambda request: None)
+        for query in _LIST_QUERIES:
+            assert _answer(stored, "/api/parcels" + query, headers) == plain[query], query
+    finally:
+        monkeypatch.delenv("PARCEL_PAGE_MEMORY_SECONDS")
+        get_settings.cache_clear()
+    statuses = {q: answer[0] for q, answer in plain.items()}
+    assert all(status < 500 for status in statuses.values()), statuses
+    if caller in (None, "wrong"):
+        assert statuses["?limit=2"] == 401
+    else:
+        assert statuses["?limit=2"] == 200 and statuses["?limit=abc"] == 422
+
+
+def test_only_a_short_unfiltered_page_is_read_on_the_event_loop(stored, monkeypatch):
+    """A page of at most SHORT_READ_MAX parcels with no filter and no offset is read
+    without a worker thread; a filter, an offset, a longer page or a read that must first
+    connect is read on a thread, so the event loop is never held by a long read."""
+    from geo_service.api import parcels
+
+    threaded = []
+
+    async def recorded(function, *args):
+        threaded.append(args[2])
+        return function(*args)
+
+    monkeypatch.setattr(parcels, "run_in_threadpool", recorded)
+    stored.get("/api/parcels?limit=1")  # a connection left idle in the read pool
+    for query in ("?limit=2", "?limit=2&after=1", f"?limit={parcels.SHORT_READ_MAX}"):
+        assert stored.get("/api/parcels" + query).status_code == 200
+    assert threaded == []
+    for query in ("", "?limit=2&kind=land", "?limit=2&offset=1", "?status=planned",
+                  f"?limit={parcels.SHORT_READ_MAX + 1}", "?limit=2&code=G1"):  # fmt: skip
+        threaded.clear()
+        assert stored.get("/api/parcels" + query).status_code == 200
+        assert len(threaded) == 1, query
+    threaded.clear()
+    database._read_engine(get_settings().database_url).dispose()  # no connection open
+    assert stored.get("/api/parcels?limit=2").status_code == 200
+    assert len(threaded) == 1
+
+
 def test_a_nul_in_a_filter_of_the_parcel_list_is_a_400_not_a_500(stored):
     """The list is read on a raw psycopg connection: its errors still reach the API's
     handlers as SQLAlchemy's would (psycopg refuses a NUL in text before sending it)."""
