@@ -138,17 +138,6 @@ def _read_connection():
     return _read_engine(settings.database_url).raw_connection(), False
 
 
-def read_connection_idle() -> bool:
-    """Whether read_rows would now take a pooled connection that is open and idle, so that
-    it connects to nothing before its statement (a caller may then run a short read
-    without a thread of its own: connecting can take as long as the server lets it)."""
-    settings = get_settings()
-    url = settings.database_url
-    if settings.database_replica_url and time.monotonic() >= _replica_down_until:
-        url = settings.database_replica_url
-    return _read_engine(url).pool.checkedin() > 0
-
-
 @lru_cache
 def _sessionmaker(url: str | None = None) -> sessionmaker:
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)

@@ -824,34 +824,6 @@ def test_the_plain_list_route_answers_as_the_documented_one(stored, monkeypatch,
         assert statuses["?limit=2"] == 200 and statuses["?limit=abc"] == 422
 
 
-def test_only_a_short_unfiltered_page_is_read_on_the_event_loop(stored, monkeypatch):
-    """A page of at most SHORT_READ_MAX parcels with no filter and no offset is read
-    without a worker thread; a filter, an offset, a longer page or a read that must first
-    connect is read on a thread, so the event loop is never held by a long read."""
-    from geo_service.api import parcels
-
-    threaded = []
-
-    async def recorded(function, *args):
-        threaded.append(args[2])
-        return function(*args)
-
-    monkeypatch.setattr(parcels, "run_in_threadpool", recorded)
-    stored.get("/api/parcels?limit=1")  # a connection left idle in the read pool
-    for query in ("?limit=2", "?limit=2&after=1", f"?limit={parcels.SHORT_READ_MAX}"):
-        assert stored.get("/api/parcels" + query).status_code == 200
-    assert threaded == []
-    for query in ("", "?limit=2&kind=land", "?limit=2&offset=1", "?status=planned",
-                  f"?limit={parcels.SHORT_READ_MAX + 1}", "?limit=2&code=G1"):  # fmt: skip
-        threaded.clear()
-        assert stored.get("/api/parcels" + query).status_code == 200
-        assert len(threaded) == 1, query
-    threaded.clear()
-    database._read_engine(get_settings().database_url).dispose()  # no connection open
-    assert stored.get("/api/parcels?limit=2").status_code == 200
-    assert len(threaded) == 1
-
-
 @pytest.mark.parametrize("query", ["?limit=2", "?limit=1&offset=2", "?limit=9", "?code=none"])
 def test_a_page_is_the_bytes_orjson_writes_of_its_parts(stored, query):
     """The page joined from the features' bytes is, byte for byte, what orjson.dumps
