@@ -843,6 +843,23 @@ def test_a_page_is_the_bytes_orjson_writes_of_its_parts(stored, query):
     assert len(features) == read["numberReturned"] == len(read["features"])
 
 
+def test_the_count_read_with_a_page_is_the_count_read_apart(stored):
+    """A first page reads the kept totals' count in its own statement; it is the count
+    read apart, for each filter the totals keep, and not read for those they do not."""
+    from geo_service.parcels import listing
+
+    kept = (listing.Filters(), listing.Filters(kind="land"), listing.Filters(districts=(1,)),
+            listing.Filters(township="新店镇", status="verified"),
+            listing.Filters(status="planned"))  # fmt: skip
+    for filters in kept:
+        found = listing.page(filters, 1, count=True)
+        apart = listing._count_kept(filters)[1]["numberMatched"]
+        assert found.counted == apart if found.rows else found.counted is None, filters
+    assert listing.page(listing.Filters(), 1, count=True).counted == 4
+    assert listing.page(listing.Filters(code="G1"), 1, count=True).counted is None
+    assert listing.page(listing.Filters(), 1).counted is None
+
+
 def test_a_nul_in_a_filter_of_the_parcel_list_is_a_400_not_a_500(stored):
     """The list is read on a raw psycopg connection: its errors still reach the API's
     handlers as SQLAlchemy's would (psycopg refuses a NUL in text before sending it)."""

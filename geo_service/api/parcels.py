@@ -91,12 +91,12 @@ def list_page(request: Request, who: Principal, query: dict) -> bytes:
     limit = min(limit, get_settings().page_size_max)
     filters = Filters(query["township"], query["kind"], query["status"], query["bbox"],
                       query["code"], scope)  # fmt: skip
-    found = listing.page(filters, limit, offset, after)
+    found = listing.page(filters, limit, offset, after, count=after is None)
     body = {"type": "FeatureCollection"}
     if after is None and offset == 0 and not found.more:
         body["numberMatched"] = len(found.rows)  # the page is the whole result
     elif after is None:
-        body.update(listing.matched(filters, found.change, _memory_seconds()))
+        body.update(listing.matched(filters, found.change, _memory_seconds(), found.counted))
     body["numberReturned"] = len(found.rows)
     last = found.rows[-1][0] if found.more else None
     links = _page_links(request, limit, offset, last)
