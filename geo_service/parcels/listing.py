@@ -78,7 +78,8 @@ def _page_sql(township: bool, where: str, limit: int, offset: int, count: str = 
 
     Each feature comes as its UTF-8 bytes (read in binary): the page is sent as they
     are, never decoded to a str and encoded again. `count`: a further column, the count
-    of matches read with the page (a statement of its own cost as much again in Python)."""
+    of matches read with the page (as a statement of its own it cost a first page about
+    0.2-0.3 ms more CPU than a keyset page)."""
     return (
         "WITH page AS MATERIALIZED ("
         " SELECT p.id, p.district_id, p.township_id, p.project_id, p.created_at,"
