@@ -93,16 +93,18 @@ def _driver_sql(sql: str) -> str:
     return str(text(sql).compile(dialect=_read_engine(get_settings().database_url).dialect))
 
 
-def read_rows(sql: str, params: dict | None = None) -> list[tuple]:
+def read_rows(sql: str, params: dict | None = None, binary: bool = False) -> list[tuple]:
     """One read-only statement straight on a pooled psycopg connection, for the requests
     served most (parcel pages, tiles, the change token): no ORM session, no transaction
     to open and commit, no ping, and the statement prepared server-side once it repeats.
-    Any other read goes through session_scope."""
+    Any other read goes through session_scope. `binary`: results in PostgreSQL's binary
+    format (a bytea then comes as its bytes, neither escaped nor decoded)."""
     statement = _driver_sql(sql)
     for attempt in (1, 2):
         pooled, on_replica = _read_connection()
         try:
-            return pooled.driver_connection.execute(statement, params or {}).fetchall()
+            found = pooled.driver_connection.execute(statement, params or {}, binary=binary)
+            return found.fetchall()
         except psycopg.Error as exc:
             # As SQLAlchemy would have raised it: the API's handlers map DataError to 400
             # (a NUL in a parameter, say) and an outage to 503, never a 500.

@@ -91,17 +91,20 @@ def list_page(request: Request, who: Principal, query: dict) -> bytes:
     limit = min(limit, get_settings().page_size_max)
     filters = Filters(query["township"], query["kind"], query["status"], query["bbox"],
                       query["code"], scope)  # fmt: skip
-    found = listing.page(filters, limit, offset, after)
+    found = listing.page(filters, limit, offset, after, count=after is None)
     body = {"type": "FeatureCollection"}
     if after is None and offset == 0 and not found.more:
         body["numberMatched"] = len(found.rows)  # the page is the whole result
     elif after is None:
-        body.update(listing.matched(filters, found.change, _memory_seconds()))
+        body.update(listing.matched(filters, found.change, _memory_seconds(), found.counted))
     body["numberReturned"] = len(found.rows)
-    body["features"] = [orjson.Fragment(text) for _, text in found.rows]
     last = found.rows[-1][0] if found.more else None
-    body["links"] = _page_links(request, limit, offset, last)
-    written = orjson.dumps(body)
+    links = _page_links(request, limit, offset, last)
+    # The bytes orjson.dumps wrote with the features as Fragments, joined from the
+    # features' bytes as PostgreSQL sent them: a Fragment of text was encoded anew.
+    features = b",".join(text for _, text in found.rows)
+    head = orjson.dumps(body)[:-1]
+    written = b"".join((head, b',"features":[', features, b'],"links":', orjson.dumps(links), b"}"))
     if found.rows:
         _remember_page(key, found.change, written)
     return written
