@@ -112,6 +112,11 @@ def test_the_pages_show_the_register_and_refuse_as_chinese_pages(projects):
     assert unknown.status_code == 404 and "/no-such-page" in unknown.text
     assert "text/html" in unknown.headers["content-type"]
     assert page.get("/api/no-such-thing", headers=html).json()["detail"] == "Not Found"
+    # A map or the public page asked for something that is not there, in a browser: a page.
+    for path in ("/maps/progress?district=无此区", "/public?campaign=无此攻坚"):
+        missing = page.get(path, headers=html)
+        assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+        assert "找不到" in missing.text and "无此" in missing.text, path
     english = page.get("/projects/P-99?lang=en", headers=html)
     assert "P-99 was not found." in english.text
     # The API keeps its JSON refusal.

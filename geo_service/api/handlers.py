@@ -108,6 +108,7 @@ def _refusal(request: Request, status: int, detail: str, body: dict | None = Non
 _PAGE_PREFIXES = (
     "/parcels", "/queue", "/uploads", "/login", "/logout", "/exports",
     "/board", "/projects", "/problems", "/rankings", "/relocation", "/assessment",
+    "/maps", "/public",
 )  # fmt: skip
 
 
