@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from geo_service import database
 from geo_service.errors import GeoServiceError, http_status, retry_after
 from geo_service.logs import current_request_id
+from geo_service.periods import Miswritten
 
 log = logging.getLogger("geo_service.api")
 
@@ -54,7 +55,28 @@ def refusal_body(request: Request, exc: GeoServiceError) -> dict:
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's list of errors as one readable sentence, e.g.
     "query parameter year: year must be between 1990 and 2100"."""
-    return _refusal(request, 422, "; ".join(_describe(e) for e in exc.errors()))
+    detail = "; ".join(_describe(e) for e in exc.errors())
+    if is_page_request(request):
+        note_refusal(request, 422, detail)
+        return page_error(request, 422, _page_words(exc.errors(), request))
+    return _refusal(request, 422, detail)
+
+
+def _page_words(errors, request: Request) -> str:
+    """The errors as a page says them: a miswritten period in the reader's language."""
+    from geo_service.web.i18n import gettext_for
+    from geo_service.web.problems import REFUSALS
+
+    _ = gettext_for(request)
+    said = []
+    for error in errors:
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, Miswritten):
+            name = ".".join(str(part) for part in error.get("loc", ())[1:])
+            said.append(_(REFUSALS[cause.rule]) % {"name": name, **cause.params})
+        else:
+            said.append(_describe(error))
+    return "; ".join(said)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
