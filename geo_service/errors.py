@@ -24,6 +24,17 @@ class TextRefused(InvalidInput):
     """A note, name or code that breaks the text rule (texts.py): a 422, like pydantic's."""
 
 
+class RuleBroken(ValueError):
+    """A value refused by a check pydantic runs (the text rule, a period's form): a
+    ValueError, as pydantic wants, that keeps the rule and its figures, so the refusal is
+    said from its rule in the reader's language (api/handlers.invalid_request)."""
+
+    def __init__(self, why: str, rule: str, params: dict):
+        super().__init__(why)
+        self.rule = rule
+        self.params = params
+
+
 class FieldMissing(InvalidInput):
     """A field the request needs with what else it asks (a reason for keeping overlaps)
     is missing or blank: a 422 naming it, like pydantic's for a field always needed."""

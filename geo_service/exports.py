@@ -444,6 +444,8 @@ def _label(row: dict, col: Column, _):
         return _(TOTAL_LABEL)
     if col.key == "period" and value:
         return _period_label(value, _)
+    if col.key == "ranked_period" and value:  # 2017Q2: named as a series names its quarters
+        return _period_label(value.replace("Q", "-Q"), _)
     if col.key == "level":
         return _(LEVEL_LABELS[value]) if value in LEVEL_LABELS else value
     return value
@@ -565,6 +567,15 @@ def _xlsx_value(value):
     return spreadsheet_safe(value)
 
 
+# What each `by` of a tally export is, as the export form and the About sheet name it.
+GROUPINGS = {
+    "township": N_("by township"),
+    "district": N_("by district"),
+    "project": N_("by project"),
+    "quarter": N_("townships by quarter"),
+    "month": N_("townships by month"),
+}
+
 _ABOUT = {
     "sheet": N_("About"),
     "campaign": N_("Campaign"),
@@ -589,7 +600,7 @@ def _about_sheet(book, export: TallyExport, _) -> None:
         (said["campaign"], export.campaign or export.year),
         (said["as_of"], day),
         *([(said["compare"], export.compare)] if export.compare else []),
-        (said["by"], export.by),
+        (said["by"], _(GROUPINGS[export.by]) if export.by in GROUPINGS else export.by),
         (said["generated"], datetime.now(tallies.CAMPAIGN_TZ).isoformat("T", "minutes")),
         (said["rule"], said["rule_text"]),
     ]

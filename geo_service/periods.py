@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from geo_service.errors import InvalidInput
+from geo_service.errors import InvalidInput, RuleBroken
 from geo_service.settings import get_settings
 
 CAMPAIGN_TZ = ZoneInfo("Asia/Shanghai")
@@ -178,6 +178,18 @@ def field_moment(day: date | datetime, recorded: datetime, since: datetime | Non
     return start
 
 
+class Miswritten(RuleBroken):
+    """A period or quarter written wrong: the message in English for programs, its rule and
+    parameters for a page to say it in the reader's language (web/problems.py REFUSALS)."""
+
+    def __init__(self, rule: str, message: str, **params):
+        super().__init__(message % params, rule, params)
+
+
+_PERIOD_FORM = "write a month as 2017-05 or a quarter as 2017Q2, not %(value)s"
+_QUARTER_FORM = "write a quarter as 2 or 2017Q2, not %(value)s"
+
+
 def check_period(value: "Period | str | None") -> Period | None:
     if value is None or isinstance(value, Period):
         found = value
@@ -190,7 +202,7 @@ def check_period(value: "Period | str | None") -> Period | None:
         elif (m := _MONTH.fullmatch(text)) and 1 <= int(m[2]) <= 12:
             found = Period(int(m[1]), month=int(m[2]))
         else:
-            raise ValueError(f"write a month as 2017-05 or a quarter as 2017Q2, not {value!r}")
+            raise Miswritten("period_form", _PERIOD_FORM, value=repr(value))
     if found is not None:
         _in_window(found.year)
     return found
@@ -209,7 +221,7 @@ def check_quarter(value: "int | str | Period | None") -> "int | Period | None":
         except ValueError:
             found = None
         if found is None or found.quarter is None:
-            raise ValueError(f"write a quarter as 2 or 2017Q2, not {value!r}")
+            raise Miswritten("quarter_form", _QUARTER_FORM, value=repr(value))
     if isinstance(found, int) and not 1 <= found <= 4:
         raise ValueError(f"a quarter's number is 1 to 4, not {found}")
     return found
@@ -218,6 +230,10 @@ def check_quarter(value: "int | str | Period | None") -> "int | Period | None":
 def _named(check, value, name: str):
     try:
         return check(value)
+    except Miswritten as exc:
+        raise InvalidInput(
+            f"{name}: {exc}", rule=exc.rule, params={"field": name, **exc.params}
+        ) from None
     except ValueError as exc:
         raise InvalidInput(f"{name}: {exc}") from None
 

@@ -19,7 +19,7 @@ gives pydantic a check that raises ValueError (pydantic names the field).
 
 import unicodedata
 
-from geo_service.errors import TextRefused
+from geo_service.errors import RuleBroken, TextRefused
 from geo_service.settings import get_settings
 
 NOTE = "note"
@@ -72,16 +72,6 @@ def check(value: str | None, kind: str, field: str) -> str | None:
         why, rule, figures = found
         raise TextRefused(f"{field}: {why}", rule=rule, params={"field": field, **figures})
     return value
-
-
-class RuleBroken(ValueError):
-    """pydantic's ValueError for the text rule, keeping the rule and its figures so the API
-    can say it in the caller's language (api/handlers.invalid_request)."""
-
-    def __init__(self, why: str, rule: str, params: dict):
-        super().__init__(why)
-        self.rule = rule
-        self.params = params
 
 
 def validator(kind: str):

@@ -129,3 +129,22 @@ def test_public_page_has_the_figures_and_no_name_or_parcel_code(demo_server, bro
     page.save_screenshot("public-1920x1080")
     assert page.problems() == []
     assert all(url.startswith(demo_server) for url in page.requests)
+
+
+def test_on_a_phone_the_boards_top_links_cover_no_heading(demo_server, chromium):
+    """The way home and the language switch sit above the heading, 44 px targets on a
+    phone: they overlapped its first line (the header's room was 36 px)."""
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = context.new_page()
+        sign_in(page, demo_server, "周建明", demo.DEMO_PASSWORD)
+        page.goto(f"{demo_server}/board?district=晋安区")
+        boxes = {
+            name: page.locator(selector).bounding_box()
+            for name, selector in (("home", ".gs-home"), ("language", ".gs-board-head .lang"),
+                                   ("heading", ".gs-board-head h1"))
+        }  # fmt: skip
+        top = boxes["heading"]["y"]
+        assert all(boxes[k]["y"] + boxes[k]["height"] <= top for k in ("home", "language")), boxes
+    finally:
+        context.close()

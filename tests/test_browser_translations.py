@@ -67,6 +67,8 @@ def test_the_map_pages_in_english_and_in_chinese(leader_page):
     summary = page.locator(".gs-summary").inner_text()
     assert "晋安区 回迁进度" in summary and "应回迁户数" in summary and " 户" in summary
     assert "安置项目交房进度" in page.locator(".gs-legend").inner_text()
+    zoom = page.eval_on_selector_all(".leaflet-control-zoom a", "a => a.map(x => x.title)")
+    assert zoom == ["放大", "缩小"]  # folium draws them with Leaflet's English titles
     text = _visible(page)
     assert _english_sentences(f"<p>{text}</p>") == [], _english_sentences(f"<p>{text}</p>")
     assert page.problems() == []

@@ -68,6 +68,8 @@ def _problem_report_on_a_pc(page, tmp_path) -> str:
     drawn = int(page.locator("#report-map").get_attribute("data-problems-drawn"))
     assert drawn == located  # a marker for each problem
     assert page.locator("#report-map path.leaflet-interactive").count() >= located
+    zoom = page.eval_on_selector_all(".leaflet-control-zoom a", "a => a.map(b => b.title)")
+    assert zoom == ["放大", "缩小"]  # not Leaflet's own English titles
     assert page.locator("#store-valid-button").inner_text().startswith("只存合格的 2 个")
     shot = page.save_screenshot("workbench-upload-report")
     to_docs(shot, "workbench-upload-report.png")

@@ -13,13 +13,14 @@ from openpyxl import load_workbook
 from parcelfiles import XINDIAN, frame, rectangle, write
 from typer.testing import CliRunner
 
+from geo_service import periods
 from geo_service.campaign import campaigns, register
 from geo_service.campaign.tallies import CAMPAIGN_TZ, tally
 from geo_service.campaign.targets import set_target
 from geo_service.cli import app
 from geo_service.maps import data as maps_data
 from geo_service.parcels.uploads import ImportOptions, import_file
-from geo_service.periods import Period, one_day
+from geo_service.periods import Period, one_day, quarter_of
 from geo_service.relocation import tallies as relocation_tallies
 
 HUNDRED_DAYS = "2016年百日攻坚"
@@ -324,7 +325,7 @@ def test_rankings_and_the_register_show_pick_and_name_the_campaign(two_campaigns
     shown = page.get("/rankings").text
     assert "攻坚2017 · 晋安区" in shown and 'name="campaign"' in shown
     picked = page.get("/rankings", params={"campaign": HUNDRED_DAYS}).text
-    assert f"{HUNDRED_DAYS} · 晋安区 · 2016Q4" in picked
+    assert f"{HUNDRED_DAYS} · 晋安区 · 2016年第4季度" in picked
     assert f"<option selected>{HUNDRED_DAYS}</option>" in picked
     projects = page.get("/projects").text
     assert "攻坚：攻坚2017" in projects and "截至 2017-12-31" in projects
@@ -435,3 +436,33 @@ def test_a_closed_campaign_stands_as_on_its_last_day(two_campaigns, tmp_path):
     body = client.get("/api/exports/tallies.xlsx", params={**params, "lang": "en"}).content
     row = next(r for r in _sheet_rows(body, "land") if r["Township or subdistrict"] == "新店镇")
     assert (row["Parcels on record (count)"], row["Verified parcels (count)"]) == (1, 1)
+
+
+def test_the_quarter_under_way_is_ranked_as_of_today_and_named_as_the_picker_names_it(
+    two_campaigns,
+):
+    """A campaign under way: its ranking and board say 截至 today (not the quarter's last day,
+    still to come), name the quarters as the picker does (2026年第4季度, not 2026Q4) and the
+    composite's weights by the table's columns (交地=0.4, not land=0.4)."""
+    session = two_campaigns
+    now = periods.today()
+    name = "攻坚进行中"
+    campaigns.create_campaign(
+        session, name=name, first_day=date(now.year - 1, 1, 1), last_day=date(now.year + 1, 12, 31),
+        actor="tests",
+    )  # fmt: skip
+    session.commit()
+    from conftest import signed_in_page
+
+    from geo_service.campaign import rankings
+
+    quarter = quarter_of(now)
+    ranked = rankings.rank(session, "township", campaign=name, district="晋安区")
+    assert (ranked["period"], ranked["as_of"]) == (str(quarter), now.isoformat())
+    page = signed_in_page("leader_city")
+    shown = page.get("/rankings", params={"campaign": name, "district": "晋安区"}).text
+    said = f"{quarter.year}年第{quarter.quarter}季度"
+    assert f"截至 {now.isoformat()}" in shown and f"· {said}</h1>" in shown
+    assert "交地=0.4, 拆迁=0.3, 回迁=0.1, 节点按时=0.2" in shown and "land=0.4" not in shown
+    board = page.get("/board", params={"campaign": name, "district": "晋安区"}).text
+    assert f"<b>{said}</b>" in board and f"截至 {now.isoformat()}" in board

@@ -120,6 +120,8 @@ def test_workbook_has_chinese_headers_with_units_exact_values_and_district_total
     assert formats[column["已核验面积(亩)"]] == "#,##0.00"
     assert formats[column["完成率"]] == "0.00%"
     assert formats[column["已核验地块(个)"]] == "#,##0"
+    about = dict(book["说明"].iter_rows(values_only=True))
+    assert about["分组"] == "按乡镇（街道）"  # the export form's words, not the API's `township`
 
 
 def test_ranking_sheet_orders_by_progress_with_the_pace_per_remaining_month(campaign):
@@ -146,7 +148,7 @@ def test_ranking_sheet_orders_by_progress_with_the_pace_per_remaining_month(camp
 def test_composite_ranking_sheet_is_the_quarter_ranked_as_the_api_ranks_it(campaign):
     rows = _rows(_workbook(campaign)["综合考评排名"])
     townships = {r["单位"]: r for r in rows if r["层级"] == "乡镇(街道)"}
-    assert {r["考评时段"] for r in rows} == {"2017Q2"} and len(townships) == 9
+    assert {r["考评时段"] for r in rows} == {"2017年第2季度"} and len(townships) == 9
     ranked = rankings.rank(campaign, "township", "2017Q2", district="晋安区")
     for row in ranked["rows"]:
         sheet_row = townships[row["unit"]]

@@ -3,6 +3,7 @@ pages' refusals, on a small register (the demo's pages: test_browser_leaders.py)
 
 import csv
 from datetime import date, datetime, time
+from html import unescape
 
 import pytest
 from conftest import signed_in_page
@@ -112,6 +113,18 @@ def test_the_pages_show_the_register_and_refuse_as_chinese_pages(projects):
     assert unknown.status_code == 404 and "/no-such-page" in unknown.text
     assert "text/html" in unknown.headers["content-type"]
     assert page.get("/api/no-such-thing", headers=html).json()["detail"] == "Not Found"
+    # A map or the public page asked for something that is not there, in a browser: a page.
+    for path in ("/maps/progress?district=无此区", "/public?campaign=无此攻坚"):
+        missing = page.get(path, headers=html)
+        assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+        assert "找不到" in missing.text and "无此" in missing.text, path
+    # A period or quarter miswritten in the address, said in Chinese (the API's stays English).
+    for path, said in (("/rankings?period=2017Q5", "月份请写作 2017-05，季度请写作 2017Q2"),
+                       ("/board?period=Q2", "不能是 'Q2'"),
+                       ("/maps/progress?quarter=last", "季度请写作 2 或 2017Q2")):  # fmt: skip
+        refused = page.get(path, headers=html)
+        assert refused.status_code in (400, 422) and said in unescape(refused.text), path
+    assert "write a month" in page.get("/board/data.json?period=Q2").json()["detail"]
     english = page.get("/projects/P-99?lang=en", headers=html)
     assert "P-99 was not found." in english.text
     # The API keeps its JSON refusal.

@@ -96,6 +96,10 @@ def test_gdal_oapif_driver_gets_every_parcel_across_pages(server):
         assert independent_area_m2(geom) == pytest.approx(stored[code]["area_m2"], rel=3e-4)
     info = _run(_gdal_tool("ogrinfo"), "-ro", "-so", f"OAPIF:{server}/ogc", "township-progress")
     assert "Feature Count:" in info
+    # Typed by the collection's schema, not guessed from a first page of townships that
+    # have no target (all null there: text columns in QGIS).
+    for field in ("target_m2", "target_mu", "progress", "verified_m2"):
+        assert f"\n{field}: Real" in info, info
 
 
 def test_oapif_crs_extension_serves_gauss_kruger_northing_first(server, tmp_path):

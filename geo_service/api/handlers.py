@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo_service import database, texts
-from geo_service.errors import GeoServiceError, TextRefused, http_status, retry_after
+from geo_service import database
+from geo_service.errors import GeoServiceError, RuleBroken, TextRefused, http_status, retry_after
 from geo_service.logs import current_request_id
 
 log = logging.getLogger("geo_service.api")
@@ -106,10 +106,10 @@ def _describe(error: dict) -> str:
 
 
 def _text_refusal(error: dict) -> TextRefused | None:
-    """A field refused by the text rule (texts.validator), as the refusal the command line and
-    the pages say from its rule, naming the field as the detail does."""
+    """A field refused by a rule of ours (the text rule, a period's form), as the refusal the
+    command line and the pages say from its rule, naming the field as the detail does."""
     broken = (error.get("ctx") or {}).get("error")
-    if not isinstance(broken, texts.RuleBroken):
+    if not isinstance(broken, RuleBroken):
         return None
     loc = [str(part) for part in error.get("loc", ())]
     field = ".".join(loc[1:]) or "request"
@@ -135,6 +135,7 @@ def _refusal(request: Request, status: int, detail: str, body: dict | None = Non
 _PAGE_PREFIXES = (
     "/parcels", "/queue", "/uploads", "/login", "/logout", "/exports",
     "/board", "/projects", "/problems", "/rankings", "/relocation", "/assessment",
+    "/maps", "/public",
 )  # fmt: skip
 
 

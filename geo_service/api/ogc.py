@@ -50,6 +50,27 @@ QUERYABLES = {
     "district": {"title": "District (区县): name or code", "type": "string"},
     "project": {"title": "Project code (项目编号)", "type": "string"},
 }
+_TEXT, _NUMBER = {"type": "string"}, {"type": "number"}
+# Every property of a collection's features, typed: GDAL's OAPIF driver reads its fields from
+# the collection's `describedBy` schema (GDAL 3.6 matches that spelling only); without one it
+# guesses from the first page, and a column empty there (the target of townships without
+# one) came out as text in the planner's layer.
+PROPERTIES = {
+    "parcels": {
+        **{name: _TEXT for name in ("code", "name", "kind", "status", "township",
+                                    "township_code", "district", "project")},
+        "area_m2": _NUMBER, "verified_by": _TEXT, "verified_group": _TEXT,
+        "version": {"type": "integer"}, "area_mu": _NUMBER,
+        "verified_at": {"type": "string", "format": "date-time"},
+    },
+    "township-progress": {
+        "district": _TEXT, "township": _TEXT, "township_code": _TEXT,
+        "boundary_approximate": {"type": "boolean"}, "kind": _TEXT,
+        "verified_parcels": {"type": "integer"},
+        **{name: _NUMBER for name in ("verified_m2", "verified_mu", "target_m2", "target_mu",
+                                      "progress")},
+    },
+}  # fmt: skip
 COLLECTIONS = {
     "parcels": {
         "title": "Parcels (地块)",
@@ -93,6 +114,7 @@ def _collection(request: Request, cid: str, session) -> dict:
             _link(base, "self", JSON, "this collection"),
             _link(f"{base}/items", "items", GEOJSON, "the features"),
             _link(f"{base}/queryables", QUERYABLES_REL, JSON_SCHEMA, "the queryables"),
+            _link(f"{base}/schema", "describedBy", JSON_SCHEMA, "the features' properties"),
         ],
         "itemType": "feature",
         "crs": list(features.OFFERED_CRS),
@@ -171,6 +193,31 @@ def ogc_router() -> APIRouter:
             "title": COLLECTIONS[cid]["title"],
             "properties": {name: QUERYABLES[name] for name in COLLECTIONS[cid]["filters"]},
             "additionalProperties": False,
+        }
+        return JSONResponse(body, media_type=JSON_SCHEMA)
+
+    @router.get(
+        "/collections/{collectionId}/schema",
+        summary="A feature, its properties typed (GeoJSON Feature as JSON Schema)",
+        response_model=schemas.Queryables,
+        responses={
+            200: {"content": {JSON_SCHEMA: {"schema": {"$ref": "#/components/schemas/Queryables"}}}}
+        },
+    )
+    def schema(request: Request, collectionId: str, who: SignedIn):  # noqa: N803
+        cid = _collection_id(collectionId)
+        body = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": _url(request, f"/ogc/collections/{cid}/schema"),
+            "type": "object",
+            "title": COLLECTIONS[cid]["title"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "id": {"type": "string"},
+                "geometry": {"type": "object"},
+                "properties": {"type": "object", "properties": PROPERTIES[cid]},
+            },
+            "additionalProperties": True,  # a feature's links, bbox
         }
         return JSONResponse(body, media_type=JSON_SCHEMA)
 

@@ -152,7 +152,7 @@ def board(session: Session, view: BoardView) -> dict:
         "compare": compared_with,
         "compare_choice": tallies.LAST_YEAR if view.last_year else compared_with,
         "period": str(view.period),
-        "as_of": end.isoformat(),
+        "as_of": min(end, date.fromisoformat(ranking["as_of"])).isoformat(),  # not a day to come
         "previous_period": ranking["previous_period"],
         "tie_rule": ranking["tie_rule"],
         "cards": cards,

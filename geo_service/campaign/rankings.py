@@ -147,7 +147,8 @@ def rank(
         "level": level,
         "campaign": chosen.name,
         "period": str(period),
-        "as_of": _held(period, chosen).isoformat(),
+        # The quarter under way is figured as it stands today: say today, not its last day.
+        "as_of": min(_held(period, chosen), chosen.reference_day()).isoformat(),
         "previous_period": str(period.previous()),
         "district": district,
         "weights": weights,

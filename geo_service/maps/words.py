@@ -24,7 +24,7 @@ SCRIPT_WORDS = (
     N_("Q%(q)s"), N_("Remaining"), N_("Search a parcel code"), N_("See its townships"),
     N_("Status"), N_("Tab or ↑ ↓ move between the rows; Enter shows one on the map."),
     N_("Legend"), N_("Summary"), N_("Target"), N_("Township"), N_("Township labels"),
-    N_("Verified"),
+    N_("Verified"), N_("Zoom in"), N_("Zoom out"),
     N_("Verified by"), N_("Photos"), N_("%(n)s photos"),
     N_("Verified on"), N_("Whole district"), N_("Year %(year)s"), N_("boundary approximate"),
     N_("Years %(first)s–%(last)s"), N_("%(year)s Q%(q)s"),

@@ -18,7 +18,7 @@ from geo_service.settings import get_settings
 from geo_service.units import find_city, find_district
 from geo_service.web import refusals
 from geo_service.web.i18n import remember
-from geo_service.web.leader_pages import period_choices
+from geo_service.web.leader_pages import period_choices, period_name
 from geo_service.web.parcels import KIND_LABELS
 from geo_service.web.templates import render_page
 
@@ -57,11 +57,14 @@ def board_router() -> APIRouter:
             view = _view(session, who, level, district, period, campaign, compare)
         except Forbidden:  # a page above the user's scope: say what they may see
             return refusals.forbidden(request, session, who, "/board")
+        data = boards.board(session, view)
         page = render_page(
-            request, "board.html", data=boards.board(session, view),
+            request, "board.html", data=data,
             place=view.district or find_city(session).name, kind_label=KIND_LABELS,
             recent_kind={label: kind for kind, label in boards.KIND_LABELS.items()},
             choices=period_choices(request, view.campaign), period=str(view.period),
+            period_names={p: period_name(request, p)
+                          for p in (data["period"], data["previous_period"])},
         )  # fmt: skip
         return remember(request, HTMLResponse(page))
 

@@ -11,18 +11,12 @@ from geo_service.accounts.permissions import visible_district_names
 from geo_service.api.auth import PageUser
 from geo_service.api.deps import ReadSessionDep
 from geo_service.campaign import campaigns
+from geo_service.exports import GROUPINGS
 from geo_service.models import KINDS, STATUSES, AdminUnit
 from geo_service.web.i18n import N_, choose
 from geo_service.web.login import render
 from geo_service.web.parcels import _GLOBALS
 
-GROUPINGS = {
-    "township": N_("by township"),
-    "district": N_("by district"),
-    "project": N_("by project"),
-    "quarter": N_("townships by quarter"),
-    "month": N_("townships by month"),
-}
 # What each CRS of exports.EXPORT_CRS is, for someone choosing one.
 CRS_LABELS = {
     4490: N_("CGCS2000 longitude/latitude"),

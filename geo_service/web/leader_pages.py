@@ -46,6 +46,21 @@ def period_choices(request, campaign: CampaignView) -> list[tuple[str, list[tupl
     return choices
 
 
+def period_name(request, text: str) -> str:
+    """A period (2017Q2, 2017-05) as the picker names it, for headings and sentences."""
+    _ = gettext_for(request)
+    period = parse_period(text)
+    if period.month:
+        return _("%(year)s, month %(month)s") % {"year": period.year, "month": period.month}
+    return _("%(year)s Q%(quarter)s") % {"year": period.year, "quarter": period.quarter}
+
+
+def weights_text(request, weights: dict[str, float]) -> str:
+    """The composite's weights under the names of the table's columns (交地=0.4, ...)."""
+    _ = gettext_for(request)
+    return ", ".join(f"{_(PARTS[k]) if k in PARTS else k}={w:g}" for k, w in weights.items())
+
+
 def chosen_period(text: str | None) -> tuple[Period | None, str]:
     """A picked period and its value in the picker: a year is ranked at its end (Q4);
     none picked: None (the quarter of the campaign's day 截至)."""
@@ -94,6 +109,9 @@ def leader_pages_router() -> APIRouter:
         return render(
             request, "rankings.html", user=who, data=found, level=level, district=district,
             period=value or found["period"], choices=period_choices(request, chosen), parts=PARTS,
+            period_name=period_name(request, found["period"]),
+            previous_name=period_name(request, found["previous_period"]),
+            weights=weights_text(request, found["weights"]),
             **campaign_choice(session, found["campaign"]),
             districts=[d for d, _t in export_page._places(session, who)], city_wide=allowed is None,
         )  # fmt: skip

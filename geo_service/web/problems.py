@@ -456,6 +456,9 @@ _RELOCATION = {
 }
 # A file refused as a whole before it is read (parcels/readers, relocation/rosters.py).
 _FILE_REFUSALS = {
+    # A period or quarter miswritten in an address (periods.Miswritten).
+    "period_form": N_("%(field)s: write a month as 2017-05 or a quarter as 2017Q2, not %(value)s"),
+    "quarter_form": N_("%(field)s: write a quarter as 2 or 2017Q2, not %(value)s"),
     "file_empty": N_("%(file)s: the file is empty"),
     "file_missing": N_("%(file)s: the file was not found"),
     "file_unreadable": N_("%(file)s: the file cannot be read (%(reason)s)"),

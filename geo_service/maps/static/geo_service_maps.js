@@ -876,6 +876,11 @@
       WORDS = cfg.words || {};
       LOCALE = cfg.locale || LOCALE;
       box.setAttribute("aria-label", t("%(title)s map", { title: (document.querySelector("h1") || document).textContent }));
+      // folium made the zoom buttons with Leaflet's English titles: say them in the page's words.
+      [["in", "Zoom in"], ["out", "Zoom out"]].forEach(function (pair) {
+        var button = box.querySelector(".leaflet-control-zoom-" + pair[0]);
+        if (button) { button.title = t(pair[1]); button.setAttribute("aria-label", t(pair[1])); }
+      });
       map.on("popupopen", fillPhotos);
       var page = new (MODES[cfg.mode] || ProgressMap)(map, cfg);
       window.geoServiceMaps.page = page;

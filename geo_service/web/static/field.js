@@ -103,6 +103,8 @@
   var byId = {};
 
   // ---------------------------------------------------------------- the map
+  // Leaflet's zoom buttons are titled in English: give them the page's words (base.html).
+  L.Control.Zoom.mergeOptions({ zoomInTitle: document.body.dataset.zoomIn, zoomOutTitle: document.body.dataset.zoomOut });
   var map = L.map("field-map", { attributionControl: false, zoomControl: true });
   L.control.scale({ imperial: false }).addTo(map);
   map.setView([26.08, 119.3], 12);

@@ -80,6 +80,8 @@
 
   function interactive() {
     box.textContent = "";
+    // Leaflet's zoom buttons are titled in English: give them the page's words (base.html).
+    L.Control.Zoom.mergeOptions({ zoomInTitle: document.body.dataset.zoomIn, zoomOutTitle: document.body.dataset.zoomOut });
     var map = L.map(box, { attributionControl: false });
     L.control.scale({ imperial: false }).addTo(map);
     var self = null;

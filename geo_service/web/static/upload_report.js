@@ -12,6 +12,8 @@
   if (box && window.L) {
     var data = JSON.parse(box.getAttribute("data-map"));
     var featureWord = box.dataset.featureWord || "";
+    // Leaflet's zoom buttons are titled in English: give them the page's words (base.html).
+    L.Control.Zoom.mergeOptions({ zoomInTitle: document.body.dataset.zoomIn, zoomOutTitle: document.body.dataset.zoomOut });
     map = L.map(box, { attributionControl: false, keyboard: true });
     L.control.scale({ imperial: false }).addTo(map);
     // Around the file: its township's boundary (dashed) and the stored parcels nearby,
