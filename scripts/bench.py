@@ -160,9 +160,9 @@ def _empty(url: str) -> None:
         # History refuses TRUNCATE by trigger (migration 0023): the owner empties the
         # bench's scratch database with triggers off.
         conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(
-            text("TRUNCATE parcel_support, parcel_versions, parcels, tally_totals, uploads CASCADE")
-        )
+        # parcel_features has no key to cascade from (its delete trigger is off here).
+        tables = "parcel_support, parcel_versions, parcel_features, parcels, tally_totals, uploads"
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
         conn.execute(text("SET LOCAL session_replication_role = origin"))
         conn.execute(text("DROP TABLE IF EXISTS ogr_parcels"))
 
