@@ -264,11 +264,13 @@ def resolve_held(
     as_of: date | None = None,
     asked: str | None = None,
 ) -> CampaignView:
-    """resolve, for a page or map asked for a year or period (`asked`, as written): one in
-    no campaign's years would be shown as a campaign named after a year nobody ran, so it is
-    refused, naming the campaigns' years. With no campaign on record the year stands alone."""
+    """resolve, for a page or map asked for a year or a period (`asked`, as written, ending
+    on `as_of`): one in no campaign's years would be shown as a campaign named after a year
+    nobody ran, so it is refused, naming the campaigns' years. With no campaign on record
+    the year stands alone."""
     named = campaign is not None and campaign != ""
-    day_year = year if year is not None else (as_of.year if as_of is not None else None)
+    # A bare day (a tile's as_of) is held within the campaign shown, not refused.
+    day_year = year if year is not None else (as_of.year if as_of and asked else None)
     if not named and day_year is not None:
         held = sorted({y for c in all_campaigns(session)
                        for y in range(c.first_day.year, c.last_day.year + 1)})  # fmt: skip
