@@ -447,3 +447,9 @@ def test_moments_are_date_time_fields_in_a_geopackage_and_days_in_a_shapefile(ca
     assert layer.loc["XD-1", "verif_at"] == pd.Timestamp(2017, 3, 15)
     assert layer.loc["XD-1", "verif_rat"] == pd.Timestamp(2017, 3, 20)  # China's day
     assert pd.isna(layer.loc["XD-3", "verif_at"]) and layer.loc["XD-1", "name"] == "秀峰村一号地块"
+    # A layer none of whose parcels is signed off: the fields keep their types, empty.
+    for fmt, kind in (("gpkg", "DateTime"), ("shp", "Date")):
+        path = _export(campaign, tmp_path, fmt, 4490, status="planned")
+        field = exports.SHP_FIELD_NAMES["verified_at"] if fmt == "shp" else "verified_at"
+        assert _ogr_fields(path, fmt)[field] == kind
+        assert _read(path, fmt)[field].isna().all()
