@@ -19,7 +19,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pyogrio
+import shapely
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -822,6 +825,10 @@ SHP_FIELD_NAMES = {
     "dispute_reason": "dispute_r",
     "parcel_id": "parcel_id",
 }
+# The fields that are moments: a GeoPackage keeps them as DateTime (China time with its
+# offset), a Shapefile (DBF has no time of day) as the Date in China; the text formats
+# write them as _MOMENT does.
+MOMENT_FIELDS = ("verified_at", "verification_recorded_at", "field_day", "recorded_at")
 # A moment as the layers write it: China time with its offset, to the second.
 _MOMENT = """to_char({} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS+08:00')"""
 STATUS_COLOURS = {  # the progress map's status colours (maps/static/geo_service_maps.js)
@@ -952,8 +959,9 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8", phot
     frame = frame.to_crs(4326 if fmt in LONLAT_ONLY else crs)
     if fmt == "gpkg":
         pyogrio.write_dataframe(
-            frame, path, layer="parcels", driver="GPKG", dataset_options=GPKG_OPTIONS
-        )
+            _with_moments(frame), path, layer="parcels", driver="GPKG",
+            dataset_options=GPKG_OPTIONS,
+        )  # fmt: skip
         _gpkg_photos(path, frame, photos)
     elif fmt == "geojson":
         # RFC 7946: WGS84 lon/lat, counter-clockwise exteriors, no "crs" member.
@@ -981,15 +989,49 @@ def write_parcels(frame, fmt: str, crs: int, path, encoding: str = "UTF-8", phot
                 params={"option": "encoding", "choices": "UTF-8, GBK", "value": encoding},
             )
         with scratch.folder("export") as folder:
-            shp = Path(folder) / "parcels.shp"
-            pyogrio.write_dataframe(
-                frame.rename(columns=SHP_FIELD_NAMES), shp, driver="ESRI Shapefile",
-                encoding=codepage,
-            )  # fmt: skip
+            _write_shapefile(frame, Path(folder) / "parcels.shp", codepage)
             with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
                 for part in sorted(Path(folder).iterdir()):
                     archive.write(part, part.name)
     return path
+
+
+def _with_moments(frame):
+    """The moment fields as datetimes in China time (the frame holds them as text)."""
+    frame = frame.copy()
+    for column in MOMENT_FIELDS:
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+    return frame
+
+
+def _write_shapefile(frame, path: Path, codepage: str) -> None:
+    """pyogrio writes a datetime as DateTime, which the Shapefile driver turns into text: the
+    moments go down as numpy days (datetime64[D]), GDAL's Date, through the raw writer."""
+    frame = _with_moments(frame)
+    columns = [c for c in frame.columns if c != "geometry"]
+    data, masks = [], []
+    for column in columns:
+        values = frame[column]
+        if column in MOMENT_FIELDS:
+            # China time, the offset dropped: its day is the day in China.
+            data.append(values.dt.tz_localize(None).to_numpy().astype("datetime64[D]"))
+            masks.append(values.isna().to_numpy())
+        elif isinstance(values.array, pd.api.extensions.ExtensionArray) and not isinstance(
+            values.array, pd.arrays.NumpyExtensionArray
+        ):
+            data.append(np.asarray(values.astype(object).where(values.notna(), None)))
+            masks.append(values.isna().to_numpy())
+        else:
+            data.append(values.to_numpy())
+            masks.append(None)
+    kinds = set(frame.geometry.geom_type.dropna())
+    pyogrio.raw.write(
+        path, geometry=shapely.to_wkb(frame.geometry.values), field_data=data,
+        field_mask=masks, fields=[SHP_FIELD_NAMES.get(c, c) for c in columns],
+        crs=f"EPSG:{frame.crs.to_epsg()}", driver="ESRI Shapefile", encoding=codepage,
+        geometry_type="MultiPolygon" if "MultiPolygon" in kinds else "Polygon",
+        promote_to_multi="MultiPolygon" in kinds,
+    )  # fmt: skip
 
 
 def _check_area_of_use(frame, epsg: int) -> None:

@@ -196,6 +196,29 @@ def test_api_dry_run_and_store_of_a_drawing(client, tmp_path):
     assert set(_stored_areas()) == set(expected)
 
 
+def test_a_refused_drawings_report_gives_the_area_its_valid_parcels_would_store(client, tmp_path):
+    """A drawing with one open outline and 3 good parcels said 面积 0.0 m² while offering
+    to store the 3: the report gives their area, labelled as theirs (the file's stays 0)."""
+    path = _drawing(tmp_path / "宗地图.dxf")
+    refused = _upload(client, path, dry_run="true")
+    assert refused.status_code == 422, refused.text
+    report, expected = refused.json()["report"], sum(_expected_m2().values())
+    assert report["valid"] == 3 and report["area_m2"] == 0
+    assert report["valid_area_m2"] == pytest.approx(expected, rel=1e-4)
+    assert report["valid_area_mu"] == pytest.approx(expected / 666.666_667, rel=1e-4)
+    for lang, label in (
+        ("zh_CN", "合格的 3 个地块的面积"),
+        ("en", "Area of the 3 parcels that passed"),
+    ):
+        page = signed_in_page("land_xd")
+        page.get(f"/uploads?lang={lang}")
+        _token, shown = _report(page, path)
+        said = re.search(r'<dt>([^<]*)</dt><dd id="valid-area">([^<]*)</dd>', shown.text)
+        assert said and said.group(1) == label, shown.text
+        shown_m2 = float(said.group(2).split(" m²")[0].replace(",", ""))
+        assert shown_m2 == pytest.approx(expected, rel=1e-4)
+
+
 def test_arcs_are_tessellated_within_a_centimetre(tmp_path):
     read = read_features(_drawing(tmp_path / "arcs.dxf", unclosed=False))
     frame = read.frame.set_index("code")

@@ -3,10 +3,13 @@ independently computed areas; parcel layers read back with pyogrio and re-import
 
 import csv
 import io
+import re
+import subprocess
 import zipfile
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import openpyxl
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -401,3 +404,52 @@ def test_filters_and_as_of(campaign, tmp_path):
     assert len(exports.parcel_frame(campaign, status="verified")) == 3
     assert len(exports.parcel_frame(campaign, as_of=date(2017, 3, 1))) == 0
     assert len(exports.parcel_frame(campaign, as_of=date(2017, 3, 15))) == 5
+
+
+def _ogr_fields(path, fmt) -> dict:
+    """Each field's type as GDAL's ogrinfo names it (String, Date, DateTime, ...)."""
+    source = f"/vsizip/{path}/parcels.shp" if fmt == "shp" else str(path)
+    said = subprocess.run(["ogrinfo", "-so", "-ro", source, "parcels"], capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
+    return dict(re.findall(r"^(\w+): (\w+) \(", said, re.M))
+
+
+def test_moments_are_date_time_fields_in_a_geopackage_and_days_in_a_shapefile(campaign, tmp_path):
+    """verified_at, field_day, recorded_at … were text; the OGC API gives a date-time. A
+    GeoPackage keeps them as DateTime in China time with its offset, a Shapefile (DBF: no
+    time of day) as the Date in China."""
+    with rewriting_history(campaign):  # late in the evening in China: the UTC day before
+        campaign.execute(text(
+            "UPDATE parcel_versions SET recorded_at = '2017-03-20 23:30+08' "
+            "WHERE verified_at IS NOT NULL"
+        ))  # fmt: skip
+    campaign.commit()
+    gpkg = _export(campaign, tmp_path, "gpkg", 4490, township="新店镇")
+    fields = _ogr_fields(gpkg, "gpkg")
+    assert {f: fields[f] for f in exports.MOMENT_FIELDS} == dict.fromkeys(
+        exports.MOMENT_FIELDS, "DateTime"
+    )
+    assert fields["code"] == "String"
+    layer = pyogrio.read_dataframe(gpkg).set_index("code")
+    china = timezone(timedelta(hours=8))
+    assert layer.loc["XD-1", "verified_at"] == datetime(2017, 3, 15, 10, tzinfo=china)
+    assert layer.loc["XD-1", "verified_at"].utcoffset() == timedelta(hours=8)
+    assert layer.loc["XD-1", "field_day"] == datetime(2017, 3, 15, 10, tzinfo=china)
+    assert layer.loc["XD-1", "verification_recorded_at"] == datetime(2017, 3, 20, 23, 30,
+                                                                     tzinfo=china)  # fmt: skip
+    assert pd.isna(layer.loc["XD-3", "verified_at"])
+    shp = _export(campaign, tmp_path, "shp", 4528, encoding="GBK", township="新店镇")
+    fields = _ogr_fields(shp, "shp")
+    short = [exports.SHP_FIELD_NAMES.get(f, f) for f in exports.MOMENT_FIELDS]
+    assert {f: fields[f] for f in short} == dict.fromkeys(short, "Date")
+    assert fields["name"] == "String" and fields["version"] in ("Integer", "Integer64")
+    layer = _read(shp, "shp").set_index("code")
+    assert layer.loc["XD-1", "verif_at"] == pd.Timestamp(2017, 3, 15)
+    assert layer.loc["XD-1", "verif_rat"] == pd.Timestamp(2017, 3, 20)  # China's day
+    assert pd.isna(layer.loc["XD-3", "verif_at"]) and layer.loc["XD-1", "name"] == "秀峰村一号地块"
+    # A layer none of whose parcels is signed off: the fields keep their types, empty.
+    for fmt, kind in (("gpkg", "DateTime"), ("shp", "Date")):
+        path = _export(campaign, tmp_path, fmt, 4490, status="planned")
+        field = exports.SHP_FIELD_NAMES["verified_at"] if fmt == "shp" else "verified_at"
+        assert _ogr_fields(path, fmt)[field] == kind
+        assert _read(path, fmt)[field].isna().all()

@@ -8,7 +8,7 @@ from html import unescape
 import pytest
 from conftest import signed_in_page
 
-from geo_service.campaign import assessment, register
+from geo_service.campaign import assessment, campaigns, register
 from geo_service.campaign.projects import import_projects
 from geo_service.campaign.tallies import CAMPAIGN_TZ
 
@@ -140,3 +140,26 @@ def test_each_role_home_links_the_pages_it_needs(db):
     officer = signed_in_page("officer_xd").get("/").text
     assert 'href="/relocation/overdue"' in officer and 'href="/problems"' in officer
     assert 'href="/rankings"' not in officer and 'href="/assessment"' not in officer
+
+
+def test_a_period_in_no_campaign_is_refused_naming_the_campaigns_years(session):
+    """/rankings?period=1999Q1 showed a ranking of a campaign named "1999" nobody ran: a
+    period or year outside every campaign is refused, on the pages and the maps alike."""
+    held = sorted({y for c in campaigns.all_campaigns(session)
+                   for y in range(c.first_day.year, c.last_day.year + 1)})  # fmt: skip
+    assert held and 1999 not in held
+    years = "、".join(str(y) for y in held)
+    page, html = signed_in_page("planner"), {"Accept": "text/html"}
+    for path in ("/rankings?period=1999Q1", "/rankings?period=1999", "/board?period=1999Q1",
+                 "/maps/progress?quarter=1999Q1", "/maps/progress?year=1999",
+                 "/maps/support?year=1999", "/maps/relocation?year=1999"):  # fmt: skip
+        refused = page.get(path, headers=html)
+        assert refused.status_code == 400 and "text/html" in refused.headers["content-type"]
+        said = unescape(refused.text)
+        assert "不在任何攻坚期内" in said and years in said and "1999" in said, path
+    english = unescape(page.get("/rankings?period=1999Q1&lang=en", headers=html).text)
+    assert f"1999Q1 is in no campaign: the campaigns' years are {years}" in english
+    api = page.get("/api/rankings?period=1999Q1")
+    assert api.status_code == 400 and "in no campaign" in api.json()["detail"]
+    shown = page.get(f"/rankings?period={held[-1]}Q1", headers=html)
+    assert shown.status_code == 200

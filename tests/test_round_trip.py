@@ -166,7 +166,10 @@ def test_a_district_moved_to_a_fresh_system_keeps_its_figures(db, tmp_path_facto
     _migrate(files)
     after = _state()
     assert after["counts"] == before["counts"]
-    assert after["parcels"] == before["parcels"]
+    if fmt == "shp":  # a DBF has Date fields, no time of day: each moment keeps its day
+        assert _days(after["parcels"]) == _days(before["parcels"])
+    else:
+        assert after["parcels"] == before["parcels"]
     if fmt == "geojson":
         # RFC 7946 output rounds lon/lat to 1e-7° (about 1 cm): a vertex moves by up to half
         # of that, a 180 m × 120 m parcel's area by at most 2e-4 of itself.
@@ -177,6 +180,31 @@ def test_a_district_moved_to_a_fresh_system_keeps_its_figures(db, tmp_path_facto
                 assert [got[i] for i in areas] == pytest.approx([want[i] for i in areas], rel=2e-4)
     else:
         assert after["years"] == before["years"]
+
+
+def _days(parcels: list) -> list:
+    """Each parcel's key days as days in China (what a Shapefile keeps of a moment)."""
+    return [
+        tuple(v.astimezone(CHINA).date() if isinstance(v, datetime) else v for v in parcel)
+        for parcel in parcels
+    ]
+
+
+def test_a_shapefile_moves_each_key_day_but_not_its_time_of_day(db, tmp_path):
+    """A Shapefile's moments are Date fields (docs/guide-planners.md): a district moved
+    through Shapefiles keeps its figures and each sign-off's day; GeoPackage keeps the time."""
+    _fresh()
+    _build("land", [("verified", 40, 3), ("disputed", 100, 2), ("withdrawn", 50, 0),
+                    ("done", 30, 0), ("returned", 200, 1)], tmp_path)  # fmt: skip
+    _build("demolition", [("verified", 400, 5), ("in_progress", 3, 0)], tmp_path)
+    before = _state()
+    files = _export(tmp_path, "shp")
+    _fresh()
+    _migrate(files)
+    after = _state()
+    assert after["counts"] == before["counts"] and after["years"] == before["years"]
+    assert _days(after["parcels"]) == _days(before["parcels"])
+    assert after["parcels"] != before["parcels"]  # the sign-offs at 9:00 came back at 0:00
 
 
 def test_a_csv_export_imports_back_with_the_same_figures(db, tmp_path):

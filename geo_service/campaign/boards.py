@@ -71,7 +71,12 @@ class BoardView:
         chosen, names = None, ()
         if session is not None:
             parsed = parse_period(period) if period else None
-            chosen = campaigns.resolve(session, campaign, as_of=parsed.end if parsed else None)
+            chosen = campaigns.resolve_held(
+                session,
+                campaign,
+                as_of=parsed.end if parsed else None,
+                asked=parsed and str(parsed),
+            )
             names = tuple(c.name for c in campaigns.all_campaigns(session))
         parsed = parse_period(period) if period else default_period(campaign=chosen)
         if level == "township":

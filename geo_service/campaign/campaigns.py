@@ -257,6 +257,33 @@ def resolve(
     return current(session)
 
 
+def resolve_held(
+    session: Session,
+    campaign: "str | CampaignView | None" = None,
+    year: int | None = None,
+    as_of: date | None = None,
+    asked: str | None = None,
+) -> CampaignView:
+    """resolve, for a page or map asked for a year or a period (`asked`, as written, ending
+    on `as_of`): one in no campaign's years would be shown as a campaign named after a year
+    nobody ran, so it is refused, naming the campaigns' years. With no campaign on record
+    the year stands alone."""
+    named = campaign is not None and campaign != ""
+    # A bare day (a tile's as_of) is held within the campaign shown, not refused.
+    day_year = year if year is not None else (as_of.year if as_of and asked else None)
+    if not named and day_year is not None:
+        held = sorted({y for c in all_campaigns(session)
+                       for y in range(c.first_day.year, c.last_day.year + 1)})  # fmt: skip
+        if held and day_year not in held:
+            years = "、".join(str(y) for y in held)
+            value = asked or str(day_year)
+            raise InvalidInput(
+                f"{value} is in no campaign: the campaigns' years are {years}",
+                rule="period_no_campaign", params={"value": value, "years": years},
+            )  # fmt: skip
+    return resolve(session, campaign, year, as_of)
+
+
 def as_at(session: Session, as_of: date | None = None) -> date:
     """The day every page is 截至 (pace, overdue days, register, 两逾 list): the day asked
     for, else the one today held within the campaign shown (a closed one: its last day)."""

@@ -128,7 +128,9 @@ def rank(
     if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
     period = parse_period(period) if period else None
-    chosen = campaigns.resolve(session, campaign, as_of=period.end if period else None)
+    chosen = campaigns.resolve_held(
+        session, campaign, as_of=period.end if period else None, asked=period and str(period)
+    )
     period = period or quarter_of(chosen.reference_day())
     weights = weights or dict(DEFAULT_WEIGHTS)
     if level == "township":

@@ -110,8 +110,8 @@ def campaign_and_quarter(
     holding its last day when none is named, and is shown as at that day, held within the
     campaign's days."""
     if not isinstance(quarter, Period):
-        return campaigns.resolve(session, campaign, year, as_of), quarter, as_of
-    chosen = campaigns.resolve(session, campaign, year, quarter.end)
+        return campaigns.resolve_held(session, campaign, year, as_of), quarter, as_of
+    chosen = campaigns.resolve_held(session, campaign, year, quarter.end, asked=str(quarter))
     if quarter not in chosen.quarters():
         raise chosen.no_quarter(str(quarter))
     return chosen, quarter.quarter, min(quarter.end, chosen.last_day)

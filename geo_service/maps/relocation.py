@@ -38,7 +38,7 @@ def relocation_data(
     """Townships, sites, lines and the district summary, as the page draws them: for the
     campaign named, else the one a year or the as-of day names, else the one shown by
     default (its own relocation targets, else its first year's)."""
-    chosen = campaigns.resolve(session, campaign, year, as_of)
+    chosen = campaigns.resolve_held(session, campaign, year, as_of)
     year = chosen.year
     unit = find_district(session, district)
     # By the campaign itself, not its year: a campaign may have a target of its own.
@@ -158,7 +158,7 @@ def relocation_page(
     locale: str = DEFAULT_LOCALE,
     campaign: "str | campaigns.CampaignView | None" = None,
 ) -> str:
-    chosen = campaigns.resolve(session, campaign, year)
+    chosen = campaigns.resolve_held(session, campaign, year)
     found = relocation_data(session, district, campaign=chosen)
     shown = chosen.name
     # A year with no campaign on record is asked for by its year.

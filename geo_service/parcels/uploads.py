@@ -193,6 +193,9 @@ class ImportReport:
     changed: int = 0
     unchanged: int = 0
     area_m2: float = 0.0
+    # The area the features without an error cover: what storing only them would store
+    # (area_m2 stays 0 for a refused file, which stores nothing).
+    valid_area_m2: float = 0.0
     upload_id: int | None = None
     # Where the file's parcels lie, most first (a list: JSONB would not keep a dict's order):
     # [{"township", "parcels"}], the township to choose when the declared one is not theirs.
@@ -215,10 +218,15 @@ class ImportReport:
     def area_mu(self) -> float:
         return m2_to_mu(self.area_m2)
 
+    @property
+    def valid_area_mu(self) -> float:
+        return m2_to_mu(self.valid_area_m2)
+
     def as_dict(self) -> dict:
         hidden = ("problems", "frame", "shapes", "as_read", "around")
         data = {k: v for k, v in self.__dict__.items() if k not in hidden}
         data["area_mu"] = self.area_mu
+        data["valid_area_mu"] = self.valid_area_mu
         data["problems"] = [p.as_dict() for p in self.problems]
         return rounded(data)
 
@@ -279,10 +287,11 @@ def import_file(
         accepted = _finish_report(session, checked, result)
         result.lies_in = checked.lies_in()
         if not accepted or (report.errors and not options.accept_valid) or _refused_whole(report):
+            result.valid_area_m2 = checked.accepted_m2() if result.valid else 0.0
             raise UploadRefused(report.summary(), report=result)
         result.accepted, result.parcels = True, accepted
         result.rejected = result.features - accepted
-        result.area_m2 = checked.covered_m2()
+        result.area_m2 = result.valid_area_m2 = checked.covered_m2()
         if not options.dry_run:
             _store(session, path, checked, result, options, township, progress)
     except UploadRefused:
@@ -726,6 +735,11 @@ class _FileCheck:
         """The area the accepted parcels cover: overlapping parcels of one file count once."""
         if self.single is not None and self.stream.count == len(self.single.codes):
             return _covered_m2(self.single)
+        return self.accepted_m2()
+
+    def accepted_m2(self) -> float:
+        """covered_m2 from the features still accepted once the report is finished: of a
+        refused file, those without an error (the single batch's rows still hold the rest)."""
         alone = self.accepted & ~self.meets
         total = float(self.areas[alone].sum())
         meeting = np.flatnonzero(self.accepted & self.meets) + 1

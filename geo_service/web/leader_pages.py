@@ -99,8 +99,8 @@ def leader_pages_router() -> APIRouter:
                 return refusals.forbidden(request, session, who, "/rankings")
         picked, value = chosen_period(period)
         try:
-            chosen = campaigns.resolve(
-                session, campaign or None, as_of=picked.end if picked else None
+            chosen = campaigns.resolve_held(
+                session, campaign or None, as_of=picked.end if picked else None, asked=value
             )
             place = district or None
             found = rankings.rank(session, level, picked, district=place, campaign=chosen)

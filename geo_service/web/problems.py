@@ -598,6 +598,7 @@ REFUSALS = {
     ),
     "problem_status": N_("a problem is open or solved, not %(value)s"),
     "project_category": N_("the category must be one of %(choices)s, not %(value)s"),
+    "period_no_campaign": N_("%(value)s is in no campaign: the campaigns' years are %(years)s"),
     "as_of_outside_campaign": N_(
         "%(day)s is outside campaign %(campaign)s (%(first)s to %(last)s)"
     ),
