@@ -182,3 +182,37 @@ def test_the_services_own_pages_and_api_say_pydantics_checks(db):
         dispute = client.post("/api/parcels/1/dispute", json={"note": "x"}, headers={**who, **EN})
         assert dispute.json()["detail"] == "field reason: Field required"
         assert "reason: needed, but not given" in dispute.json()["said"], dispute.json()
+
+
+def test_years_days_and_quarters_miswritten_are_said_in_the_readers_language(db):
+    """The service's own checks of a year, a day or a quarter (periods.py) are said from their
+    rule too; the API's detail stays as it was."""
+    page = signed_in_page("leader_city")
+    for path, chinese, english in (
+        ("/public?year=1800", "year：年份须在 1990 至 2100 之间，不能是 1800",
+         "year: must be a year from 1990 to 2100, not 1800"),
+        ("/public?year=soon", "year：年份请写作 2017，不能是 'soon'",
+         "year: write a year as 2017, not 'soon'"),
+        ("/maps/progress?quarter=7", "quarter：季度序号只能是 1 到 4，不能是 7",
+         "quarter: a quarter's number is 1 to 4, not 7"),
+        ("/board?period=1800Q2", "period：须在 1990 至 2100 年之间，不能是 1800 年",
+         "period: must be in the years 1990 to 2100, not 1800"),
+    ):  # fmt: skip
+        zh = _page_error(page.get(path, headers=PAGE))
+        assert chinese in zh and "must be" not in zh, zh
+        en = _page_error(page.get(path + "&lang=en", headers=PAGE))
+        assert english in en and not _CHINESE.search(en), en
+        page.cookies.delete("lang")
+    who = auth("leader_city")
+    with TestClient(shared_app(), raise_server_exceptions=False) as client:
+        for value, detail, chinese in (
+            ("0", "must be a day written YYYY-MM-DD", "as_of：日期请写作 2017-06-30，不能是 '0'"),
+            ("2017-02-30", "2017-02-30 is no day of the calendar", "日历上没有 2017-02-30 这一天"),
+            ("1800-01-01", "must be a day in the years 1990 to 2100",
+             "as_of：日期须在 1990 至 2100 年之间，不能是 1800 年"),
+        ):  # fmt: skip
+            asked = {"as_of": value}
+            plain = client.get("/api/tallies", params=asked, headers=who).json()
+            assert plain == {"detail": f"query parameter as_of: {detail}"}, plain
+            said = client.get("/api/tallies", params=asked, headers={**who, **ZH}).json()
+            assert said["detail"] == plain["detail"] and chinese in said["said"], said

@@ -456,9 +456,20 @@ _RELOCATION = {
 }
 # A file refused as a whole before it is read (parcels/readers, relocation/rosters.py).
 _FILE_REFUSALS = {
-    # A period or quarter miswritten in an address (periods.Miswritten).
+    # A period, quarter, year or day miswritten in an address (periods.Miswritten).
     "period_form": N_("%(field)s: write a month as 2017-05 or a quarter as 2017Q2, not %(value)s"),
     "quarter_form": N_("%(field)s: write a quarter as 2 or 2017Q2, not %(value)s"),
+    "quarter_number": N_("%(field)s: a quarter's number is 1 to 4, not %(value)s"),
+    "period_years": N_("%(field)s: must be in the years %(first)s to %(last)s, not %(value)s"),
+    "year_window": N_("%(field)s: must be a year from %(first)s to %(last)s, not %(value)s"),
+    "year_form": N_("%(field)s: write a year as 2017, not %(value)s"),
+    "day_window": N_("%(field)s: must be a day in the years %(first)s to %(last)s, not %(value)s"),
+    "day_form": N_("%(field)s: write a day as 2017-06-30, not %(value)s"),
+    "day_calendar": N_("%(field)s: %(value)s is no day of the calendar"),
+    "field_day_form": N_(
+        "%(field)s: write a day as 2017-06-30 (or with its time, 2017-06-30T15:30), not %(value)s"
+    ),
+    "moment_calendar": N_("%(field)s: %(value)s is no moment of the calendar"),
     "file_empty": N_("%(file)s: the file is empty"),
     "file_missing": N_("%(file)s: the file was not found"),
     "file_unreadable": N_("%(file)s: the file cannot be read (%(reason)s)"),
