@@ -117,9 +117,7 @@ _WINDOWS = {
 
 def _in_window(year: int, rule: str = "period_years") -> None:
     if not get_settings().year_ok(year):
-        settings = get_settings()
-        raise Miswritten(rule, _WINDOWS[rule], years=settings.years, value=year,
-                         first=settings.year_min, last=settings.year_max)  # fmt: skip
+        raise Miswritten(rule, _WINDOWS[rule], value=year, **get_settings().year_figures)
 
 
 def check_year(value: int | str | None) -> int | None:

@@ -216,3 +216,8 @@ def test_years_days_and_quarters_miswritten_are_said_in_the_readers_language(db)
             assert plain == {"detail": f"query parameter as_of: {detail}"}, plain
             said = client.get("/api/tallies", params=asked, headers={**who, **ZH}).json()
             assert said["detail"] == plain["detail"] and chinese in said["said"], said
+        # A comparison reaching before the years: the window said in words, not "1990 to 2100".
+        asked = {"compare": "last_year", "period": "1990Q1"}
+        said = client.get("/api/tallies", params=asked, headers={**who, **ZH}).json()
+        assert "1989 is outside the years 1990 to 2100" in said["detail"], said
+        assert "1989 不在 1990 至 2100 年之间" in said["said"], said

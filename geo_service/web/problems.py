@@ -671,7 +671,7 @@ REFUSALS = {
     "campaign_year_several": N_(
         "the year %(year)s names several campaigns (%(names)s): give a campaign"
     ),
-    "year_outside": N_("%(value)s is outside the years %(years)s"),
+    "year_outside": N_("%(value)s is outside the years %(first)s to %(last)s"),
     "compare_now": N_(
         "a comparison with another campaign is of both as they stand now; a day only with last_year"
     ),
