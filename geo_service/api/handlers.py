@@ -156,7 +156,13 @@ def _input_refusal(error: dict) -> InvalidInput:
 
 def _shown(value) -> str:
     """A value as given, quoted, cut short: an address may hold anything, of any length."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):  # keys JSON cannot hold, a value within itself
+            text = str(value)
     return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
