@@ -107,9 +107,17 @@ def a_year_before(day: date) -> date:
     return day.replace(year=day.year - 1, day=min(day.day, 28 if day.month == 2 else 31))
 
 
-def _in_window(year: int, what: str = "in the years") -> None:
+# A value outside the years, by what it is (the rule says it on a page): its message.
+_WINDOWS = {
+    "period_years": "must be in the years %(years)s",
+    "year_window": "must be a year from %(years)s",
+    "day_window": "must be a day in the years %(years)s",
+}
+
+
+def _in_window(year: int, rule: str = "period_years") -> None:
     if not get_settings().year_ok(year):
-        raise ValueError(f"must be {what} {get_settings().years}")
+        raise Miswritten(rule, _WINDOWS[rule], value=year, **get_settings().year_figures)
 
 
 def check_year(value: int | str | None) -> int | None:
@@ -118,8 +126,8 @@ def check_year(value: int | str | None) -> int | None:
     try:
         year = int(value)
     except (TypeError, ValueError):
-        raise ValueError("must be a year written YYYY") from None
-    _in_window(year, "a year from")
+        raise Miswritten("year_form", "must be a year written YYYY", value=repr(value)) from None
+    _in_window(year, "year_window")
     return year
 
 
@@ -128,16 +136,17 @@ def check_day(value: date | str | None) -> date | None:
     if value is None or isinstance(value, date):
         day = value
     elif not isinstance(value, str) or not _DAY.fullmatch(value):
-        raise ValueError("must be a day written YYYY-MM-DD")
+        raise Miswritten("day_form", "must be a day written YYYY-MM-DD", value=repr(value))
     else:
         # 0000-01-01 and 2017-02-30 are written right but are no day.
-        _in_window(int(value[:4]), "a day in the years")
+        _in_window(int(value[:4]), "day_window")
         try:
             day = date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{value} is no day of the calendar") from None
+            raise Miswritten("day_calendar", "%(value)s is no day of the calendar",
+                             value=value) from None  # fmt: skip
     if day is not None:
-        _in_window(day.year, "a day in the years")
+        _in_window(day.year, "day_window")
     return day
 
 
@@ -151,7 +160,8 @@ def check_field_day(value: date | datetime | str | None) -> date | datetime | No
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{value} is no moment of the calendar") from None
+            raise Miswritten("moment_calendar", "%(value)s is no moment of the calendar",
+                             value=value) from None  # fmt: skip
         moment = moment if moment.tzinfo else moment.replace(tzinfo=CHINA)
     else:
         if isinstance(value, str):
@@ -159,8 +169,8 @@ def check_field_day(value: date | datetime | str | None) -> date | datetime | No
         try:
             return check_day(value)
         except ValueError:
-            raise ValueError("must be a day written YYYY-MM-DD (or YYYY-MM-DDTHH:MM)") from None
-    _in_window(moment.year, "a day in the years")
+            raise Miswritten("field_day_form", _FIELD_DAY_FORM, value=repr(value)) from None
+    _in_window(moment.year, "day_window")
     return moment
 
 
@@ -188,6 +198,7 @@ class Miswritten(RuleBroken):
 
 _PERIOD_FORM = "write a month as 2017-05 or a quarter as 2017Q2, not %(value)s"
 _QUARTER_FORM = "write a quarter as 2 or 2017Q2, not %(value)s"
+_FIELD_DAY_FORM = "must be a day written YYYY-MM-DD (or YYYY-MM-DDTHH:MM)"
 
 
 def check_period(value: "Period | str | None") -> Period | None:
@@ -223,7 +234,8 @@ def check_quarter(value: "int | str | Period | None") -> "int | Period | None":
         if found is None or found.quarter is None:
             raise Miswritten("quarter_form", _QUARTER_FORM, value=repr(value))
     if isinstance(found, int) and not 1 <= found <= 4:
-        raise ValueError(f"a quarter's number is 1 to 4, not {found}")
+        raise Miswritten("quarter_number", "a quarter's number is 1 to 4, not %(value)s",
+                         value=found)  # fmt: skip
     return found
 
 

@@ -217,6 +217,12 @@ class Settings(BaseSettings):
     def years(self) -> str:
         return f"{self.year_min} to {self.year_max}"
 
+    @property
+    def year_figures(self) -> dict:
+        """The window as a refusal's figures: `years` for its English message, the first and
+        last year for the words of any language."""
+        return {"years": self.years, "first": self.year_min, "last": self.year_max}
+
     def tolerances(self) -> Tolerances:
         return Tolerances(
             repair_share=self.repair_tolerance,

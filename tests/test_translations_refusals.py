@@ -306,7 +306,7 @@ def test_campaign_user_workflow_tally_and_text_refusals_are_said_in_both_languag
                                           last_day=date(2017, 2, 1), actor="t"),
         lambda: campaigns.create_campaign(session, name="秋季攻坚", first_day=date(2017, 3, 1),
                                           last_day=date(2017, 2, 1), actor="t"),
-        lambda: campaigns.find_campaign(session, "没有的战役"),
+        lambda: campaigns.find_campaign(session, "没有的攻坚"),
         lambda: users.find_user(session, "nobody"),
         lambda: users.create_user(session, "a b", role="admin", password="x" * 20, by="t"),
         lambda: users.create_user(session, "新人", role="chief", password="x" * 20, by="t"),
@@ -325,11 +325,11 @@ def test_campaign_user_workflow_tally_and_text_refusals_are_said_in_both_languag
 
 
 def test_a_refusal_is_said_in_the_commands_and_the_apis_language(db):
-    zh = _cli("--lang", "zh_CN", "campaigns", "close", "没有的战役")
+    zh = _cli("--lang", "zh_CN", "campaigns", "close", "没有的攻坚")
     assert zh.exit_code == 2
-    assert "没有名为 没有的战役 的战役" in zh.stderr and "[campaign]" in zh.stderr
-    en = _cli("--lang", "en", "campaigns", "close", "没有的战役")
-    assert "error: no campaign named '没有的战役'" in en.stderr
+    assert "没有名为 没有的攻坚 的攻坚" in zh.stderr and "[campaign]" in zh.stderr
+    en = _cli("--lang", "en", "campaigns", "close", "没有的攻坚")
+    assert "error: no campaign named '没有的攻坚'" in en.stderr
     with TestClient(shared_app(), raise_server_exceptions=False) as client:
         path = "/ogc/collections/parcels/items?bbox=1,2,3"
         chinese = client.get(path, headers={**auth("land_xd"), "Accept-Language": "zh-CN"})

@@ -4,6 +4,7 @@ each refusal and error is one log line carrying the request id."""
 
 import json
 import logging
+import re
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +13,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_service import database
-from geo_service.errors import GeoServiceError, RuleBroken, TextRefused, http_status, retry_after
+from geo_service.errors import (
+    GeoServiceError,
+    InvalidInput,
+    RuleBroken,
+    TextRefused,
+    http_status,
+    retry_after,
+)
 from geo_service.logs import current_request_id
 
 log = logging.getLogger("geo_service.api")
@@ -54,8 +62,8 @@ def refusal_body(request: Request, exc: GeoServiceError) -> dict:
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's list of errors as one readable sentence, e.g.
     "query parameter year: year must be between 1990 and 2100"; with the words for it
-    (`said`) when the request names a language, where the text rule's is said from its rule
-    as the other refusals are."""
+    (`said`) when the request names a language, where each problem is said from its rule
+    (ours, or pydantic's error type) as the other refusals are."""
     errors = exc.errors()
     detail = "; ".join(_describe(e) for e in errors)
     if not (request.headers.get("accept-language") or is_page_request(request)):
@@ -63,7 +71,7 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
     from geo_service.web.i18n import gettext_for
     from geo_service.web.problems import invalid_details, invalid_words
 
-    problems = [_text_refusal(e) or _describe(e) for e in errors]
+    problems = [_text_refusal(e) or _input_refusal(e) for e in errors]
     if is_page_request(request):
         note_refusal(request, 422, detail)
         return page_error(request, 422, invalid_details(problems, gettext_for(request)))
@@ -115,6 +123,56 @@ def _text_refusal(error: dict) -> TextRefused | None:
     field = ".".join(loc[1:]) or "request"
     params = {"field": field, **broken.params}
     return TextRefused(f"{field}: {broken}", rule=broken.rule, params=params)
+
+
+_LIMITS = ("ge", "gt", "le", "lt", "max_length", "min_length")
+_CHOICES = re.compile(r"^\^\((?:\?i:)?([^()\\\[\]{}*+?.]*)\)\$$")
+
+
+def _input_refusal(error: dict) -> InvalidInput:
+    """pydantic's own check (a number, a choice, a limit, a day) as a refusal by its error
+    type ("input.int_parsing") with the figures the words need; its message is the detail's
+    own, shown as it is where the pages have no words for the type."""
+    kind, ctx, given = error.get("type", ""), error.get("ctx") or {}, error.get("input")
+    loc = [str(part) for part in error.get("loc", ())]
+    field = ".".join(loc[1:]) or (loc[0] if loc else "request")
+    params = {"field": field, "value": _shown(given)}
+    limit = next((ctx[k] for k in _LIMITS if k in ctx), None)
+    if limit is not None:
+        params["limit"] = limit
+        if isinstance(given, int | float | str):  # a number against its limit, unquoted
+            params["value"] = str(given)[:40]
+    if isinstance(given, str | list | tuple | dict):
+        params["length"] = ctx.get("actual_length", len(given))
+    choices = _choices(ctx)
+    if choices is not None:
+        params["expected"] = choices
+    elif kind == "string_pattern_mismatch":
+        kind += ":form"  # a regular expression says nothing to a reader
+    if kind == "json_invalid":
+        params["position"] = loc[1] if len(loc) > 1 else "?"
+    return InvalidInput(_describe(error), rule=f"input.{kind}", params=params)
+
+
+def _shown(value) -> str:
+    """A value as given, quoted, cut short: an address may hold anything, of any length."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):  # keys JSON cannot hold, a value within itself
+            text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _choices(ctx: dict) -> str | None:
+    """The values a choice takes ('a' or 'b' from an enum or Literal, ^(a|b)$ from a
+    pattern), listed as values are shown."""
+    if "expected" in ctx:
+        return ", ".join(re.findall(r"'[^']*'", str(ctx["expected"]))) or None
+    found = _CHOICES.match(str(ctx.get("pattern", "")))
+    return ", ".join(repr(v) for v in found.group(1).split("|")) if found else None
 
 
 def note_refusal(request: Request, status: int, detail: str) -> None:

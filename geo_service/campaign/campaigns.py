@@ -142,7 +142,7 @@ def create_campaign(
             years = get_settings().years
             raise InvalidInput(
                 f"campaign {name}: {day} is outside the years {years}",
-                rule="year_outside", params={"value": str(day), "years": years},
+                rule="year_outside", params={"value": str(day), **get_settings().year_figures},
             )  # fmt: skip
     if session.scalar(select(Campaign).where(Campaign.name == name)) is not None:
         raise InvalidInput(

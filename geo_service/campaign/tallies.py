@@ -706,7 +706,7 @@ def year_over_year(session: Session, **query: Unpack[Comparison]) -> list[dict]:
     if not get_settings().year_ok(earlier.year):
         raise InvalidInput(
             f"compare=last_year: {earlier.year} is outside the years {get_settings().years}",
-            rule="year_outside", params={"value": earlier.year, "years": get_settings().years},
+            rule="year_outside", params={"value": earlier.year, **get_settings().year_figures},
         )  # fmt: skip
     common = {name: q[name] for name in ("by", "kind", "credit", "district")}
     now = _period_tally(session, period, day, common)
@@ -777,7 +777,7 @@ def campaign_and_day(
         if value is not None and not get_settings().year_ok(value):
             raise InvalidInput(
                 f"the {label} must be in the years {get_settings().years}",
-                rule="year_outside", params={"value": value, "years": get_settings().years},
+                rule="year_outside", params={"value": value, **get_settings().year_figures},
             )  # fmt: skip
     chosen = resolve(session, campaign, year, as_of)
     if as_of is not None and year is not None and as_of.year != year and not campaign:

@@ -55,7 +55,7 @@ class View:
             raise InvalidInput(
                 f"year must be in the years {get_settings().years}",
                 rule="year_outside",
-                params={"value": self.year, "years": get_settings().years},
+                params={"value": self.year, **get_settings().year_figures},
             )
         if self.kind not in ("land", "demolition"):
             raise InvalidInput(

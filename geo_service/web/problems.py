@@ -456,9 +456,20 @@ _RELOCATION = {
 }
 # A file refused as a whole before it is read (parcels/readers, relocation/rosters.py).
 _FILE_REFUSALS = {
-    # A period or quarter miswritten in an address (periods.Miswritten).
+    # A period, quarter, year or day miswritten in an address (periods.Miswritten).
     "period_form": N_("%(field)s: write a month as 2017-05 or a quarter as 2017Q2, not %(value)s"),
     "quarter_form": N_("%(field)s: write a quarter as 2 or 2017Q2, not %(value)s"),
+    "quarter_number": N_("%(field)s: a quarter's number is 1 to 4, not %(value)s"),
+    "period_years": N_("%(field)s: must be in the years %(first)s to %(last)s, not %(value)s"),
+    "year_window": N_("%(field)s: must be a year from %(first)s to %(last)s, not %(value)s"),
+    "year_form": N_("%(field)s: write a year as 2017, not %(value)s"),
+    "day_window": N_("%(field)s: must be a day in the years %(first)s to %(last)s, not %(value)s"),
+    "day_form": N_("%(field)s: write a day as 2017-06-30, not %(value)s"),
+    "day_calendar": N_("%(field)s: %(value)s is no day of the calendar"),
+    "field_day_form": N_(
+        "%(field)s: write a day as 2017-06-30 (or with its time, 2017-06-30T15:30), not %(value)s"
+    ),
+    "moment_calendar": N_("%(field)s: %(value)s is no moment of the calendar"),
     "file_empty": N_("%(file)s: the file is empty"),
     "file_missing": N_("%(file)s: the file was not found"),
     "file_unreadable": N_("%(file)s: the file cannot be read (%(reason)s)"),
@@ -496,6 +507,54 @@ _FILE_REFUSALS = {
         "a 南方CASS drawing (.dxf), a boundary-point table (界址点成果表, .xlsx or .csv), a CSV "
         "with a WKT geometry column or a CASS coordinate file (.dat)"
     ),
+}
+
+# pydantic's own checks of a request, by its error type (api/handlers.invalid_request
+# gives each as the rule "input.<type>" with its figures, the field named as the API's
+# detail names it); a type not here is shown as pydantic says it.
+_WHOLE = N_("%(field)s: %(value)s is not a whole number")
+_NUMBER = N_("%(field)s: %(value)s is not a number")
+_BOOL = N_("%(field)s: %(value)s is neither true nor false (write true or false)")
+_ONE_OF = N_("%(field)s: must be one of %(expected)s, not %(value)s")
+_DAY = N_("%(field)s: %(value)s is not a day (write 2017-06-30)")
+_MOMENT = N_("%(field)s: %(value)s is not a moment (write 2017-06-30T15:30)")
+_OBJECT = N_("%(field)s: must be a JSON object")
+INPUT_CHECKS = {
+    "int_parsing": _WHOLE,
+    "int_type": _WHOLE,
+    "int_from_float": _WHOLE,
+    "float_parsing": _NUMBER,
+    "float_type": _NUMBER,
+    "bool_parsing": _BOOL,
+    "bool_type": _BOOL,
+    "literal_error": _ONE_OF,
+    "enum": _ONE_OF,
+    "string_pattern_mismatch": _ONE_OF,
+    "string_pattern_mismatch:form": N_("%(field)s: %(value)s is not written as this field asks"),
+    "greater_than_equal": N_("%(field)s: must be at least %(limit)s, not %(value)s"),
+    "greater_than": N_("%(field)s: must be more than %(limit)s, not %(value)s"),
+    "less_than_equal": N_("%(field)s: must be at most %(limit)s, not %(value)s"),
+    "less_than": N_("%(field)s: must be less than %(limit)s, not %(value)s"),
+    "missing": N_("%(field)s: needed, but not given"),
+    "string_too_long": N_("%(field)s: at most %(limit)s characters, this one has %(length)s"),
+    "string_too_short": N_("%(field)s: at least %(limit)s characters, this one has %(length)s"),
+    "too_long": N_("%(field)s: at most %(limit)s items, this list has %(length)s"),
+    "too_short": N_("%(field)s: at least %(limit)s items, this list has %(length)s"),
+    "string_type": N_("%(field)s: must be text, not %(value)s"),
+    "list_type": N_("%(field)s: must be a list, not %(value)s"),
+    "dict_type": _OBJECT,
+    "model_attributes_type": _OBJECT,
+    "date_parsing": _DAY,
+    "date_from_datetime_parsing": _DAY,
+    "date_type": _DAY,
+    "date_from_datetime_inexact": N_(
+        "%(field)s: %(value)s has a time of day: write the day alone (2017-06-30)"
+    ),
+    "datetime_parsing": _MOMENT,
+    "datetime_from_date_parsing": _MOMENT,
+    "datetime_type": _MOMENT,
+    "json_invalid": N_("the request's body is not valid JSON (near character %(position)s)"),
+    "extra_forbidden": N_("%(field)s: this request takes no such field"),
 }
 
 # A refusal's detail by its rule (GeoServiceError.rule), with its figures (.params).
@@ -613,7 +672,7 @@ REFUSALS = {
     "campaign_year_several": N_(
         "the year %(year)s names several campaigns (%(names)s): give a campaign"
     ),
-    "year_outside": N_("%(value)s is outside the years %(years)s"),
+    "year_outside": N_("%(value)s is outside the years %(first)s to %(last)s"),
     "compare_now": N_(
         "a comparison with another campaign is of both as they stand now; a day only with last_year"
     ),
@@ -759,6 +818,7 @@ REFUSALS = {
         "%(file)s: the archive holds %(count)s entries, more than the %(limit)s allowed"
     ),
     "zip_unsafe_path": N_("%(file)s: unsafe path %(entry)s in the archive (absolute or '..')"),
+    **{f"input.{check}": words for check, words in INPUT_CHECKS.items()},
 }
 _KIND_WORDS = {"land": N_("land delivery"), "demolition": N_("demolition")}
 _PROBLEM_STATES = {"open": N_("open"), "solved": N_("solved")}
@@ -934,7 +994,8 @@ def error_words(exc: GeoServiceError, request=None) -> str:
 
 def invalid_details(problems: list, _=str) -> str:
     """A request refused by its own checks (pydantic's 422): each problem in the page's
-    language where it is a refusal with wording (the text rule), else as the check said it."""
+    language where it is a refusal with wording (a rule of ours, or pydantic's error type:
+    INPUT_CHECKS), else as the check said it."""
     return "; ".join(
         refusal_detail(p, _) if isinstance(p, GeoServiceError) else str(p) for p in problems
     )
