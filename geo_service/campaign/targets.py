@@ -68,7 +68,8 @@ def set_target(
     target.updated_by, target.updated_at = actor, now
     session.add(target)
     session.flush()
-    _record_version(session, target, actor, now)
+    values = {"amount_m2": target.amount_m2, "unit": target.unit, "source": target.source}
+    record_version(session, TargetVersion, target, actor, now, target.kind, values)
     return 1
 
 
@@ -122,38 +123,33 @@ def find_target(
     return found
 
 
-def _record_version(session: Session, target: Target, actor: str, now: datetime) -> None:
-    """The target's value from `now`; the database closes the version before (0023)."""
+def record_version(
+    session: Session, versions, target, actor: str, now: datetime, kind: str, values: dict
+) -> None:
+    """The target's value (`values`) from `now`, a row of `versions` (TargetVersion, or
+    RelocationTargetVersion for a relocation target); the database closes the version
+    before (0023, 0032r)."""
     opened = session.scalar(
-        select(TargetVersion.valid_from).where(
-            TargetVersion.target_id == target.id, TargetVersion.valid_to.is_(None)
+        select(versions.valid_from).where(
+            versions.target_id == target.id, versions.valid_to.is_(None)
         )
     )
     if opened is not None and now < opened:
         # History must run forwards: a change cannot be dated before the value it ends.
         at, current = f"{now:%Y-%m-%d %H:%M}", f"{opened:%Y-%m-%d %H:%M}"
         raise InvalidInput(
-            f"target {target.year} {target.kind}: a change at {at} is earlier than its current "
+            f"target {target.year} {kind}: a change at {at} is earlier than its current "
             f"value ({current})",
             rule="target_earlier",
-            params={"year": target.year, "kind": target.kind, "at": at, "current": current},
+            params={"year": target.year, "kind": kind, "at": at, "current": current},
         )
     last = session.scalar(
-        select(func.coalesce(func.max(TargetVersion.version), 0)).where(
-            TargetVersion.target_id == target.id
-        )
+        select(func.coalesce(func.max(versions.version), 0)).where(versions.target_id == target.id)
     )
     session.add(
-        TargetVersion(
-            target_id=target.id,
-            version=last + 1,
-            amount_m2=target.amount_m2,
-            unit=target.unit,
-            source=target.source,
-            changed_by=actor,
-            valid_from=now,
-        )
-    )
+        versions(target_id=target.id, version=last + 1, changed_by=actor, valid_from=now,
+                 **values)
+    )  # fmt: skip
     session.flush()
 
 

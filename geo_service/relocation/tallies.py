@@ -19,7 +19,7 @@ the end of the day asked for (its versions, migration 0032r; today's when no day
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geo_service import periods as clock
@@ -32,6 +32,7 @@ from geo_service.campaign.tallies import (
     campaign_and_day,
     end_of_day,
 )
+from geo_service.campaign.targets import record_version
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.models import AdminUnit, Project, RelocationTarget, RelocationTargetVersion
 from geo_service.relocation.households import shown_name
@@ -409,44 +410,9 @@ def set_target(
     target.updated_by, target.updated_at = actor, now
     session.add(target)
     session.flush()
-    _record_version(session, target, actor, now)
+    values = {"households": households, "flats": flats, "floor_area_m2": m2}
+    record_version(session, RelocationTargetVersion, target, actor, now, "relocation", values)
     return target
-
-
-def _record_version(session: Session, target: RelocationTarget, actor: str, now: datetime) -> None:
-    """The target's value from `now`; the database closes the version before (0032r)."""
-    opened = session.scalar(
-        select(RelocationTargetVersion.valid_from).where(
-            RelocationTargetVersion.target_id == target.id,
-            RelocationTargetVersion.valid_to.is_(None),
-        )
-    )
-    if opened is not None and now < opened:
-        # History must run forwards: a change cannot be dated before the value it ends.
-        at, current = f"{now:%Y-%m-%d %H:%M}", f"{opened:%Y-%m-%d %H:%M}"
-        raise InvalidInput(
-            f"target {target.year} relocation: a change at {at} is earlier than its current "
-            f"value ({current})",
-            rule="target_earlier",
-            params={"year": target.year, "kind": "relocation", "at": at, "current": current},
-        )
-    last = session.scalar(
-        select(func.coalesce(func.max(RelocationTargetVersion.version), 0)).where(
-            RelocationTargetVersion.target_id == target.id
-        )
-    )
-    session.add(
-        RelocationTargetVersion(
-            target_id=target.id,
-            version=last + 1,
-            households=target.households,
-            flats=target.flats,
-            floor_area_m2=target.floor_area_m2,
-            changed_by=actor,
-            valid_from=now,
-        )
-    )
-    session.flush()
 
 
 def target_history(
