@@ -71,7 +71,7 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
     from geo_service.web.i18n import gettext_for
     from geo_service.web.problems import invalid_details, invalid_words
 
-    problems = [_text_refusal(e) or _input_refusal(e) for e in errors]
+    problems = [_rule_refusal(e) or _input_refusal(e) for e in errors]
     if is_page_request(request):
         note_refusal(request, 422, detail)
         return page_error(request, 422, invalid_details(problems, gettext_for(request)))
@@ -113,7 +113,7 @@ def _describe(error: dict) -> str:
     return f"{place} {name}: {message}" if name else f"{place}: {message}"
 
 
-def _text_refusal(error: dict) -> TextRefused | None:
+def _rule_refusal(error: dict) -> TextRefused | None:
     """A field refused by a rule of ours (the text rule, a period's form), as the refusal the
     command line and the pages say from its rule, naming the field as the detail does."""
     broken = (error.get("ctx") or {}).get("error")
