@@ -17,7 +17,6 @@ from geo_service.errors import (
     GeoServiceError,
     InvalidInput,
     RuleBroken,
-    TextRefused,
     http_status,
     retry_after,
 )
@@ -113,7 +112,7 @@ def _describe(error: dict) -> str:
     return f"{place} {name}: {message}" if name else f"{place}: {message}"
 
 
-def _rule_refusal(error: dict) -> TextRefused | None:
+def _rule_refusal(error: dict) -> InvalidInput | None:
     """A field refused by a rule of ours (the text rule, a period's form), as the refusal the
     command line and the pages say from its rule, naming the field as the detail does."""
     broken = (error.get("ctx") or {}).get("error")
@@ -122,7 +121,7 @@ def _rule_refusal(error: dict) -> TextRefused | None:
     loc = [str(part) for part in error.get("loc", ())]
     field = ".".join(loc[1:]) or "request"
     params = {"field": field, **broken.params}
-    return TextRefused(f"{field}: {broken}", rule=broken.rule, params=params)
+    return InvalidInput(f"{field}: {broken}", rule=broken.rule, params=params)
 
 
 _LIMITS = ("ge", "gt", "le", "lt", "max_length", "min_length")
