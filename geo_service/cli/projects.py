@@ -214,7 +214,7 @@ def _problem_line(x: dict) -> str:
 
 
 def _milestone_line(day, text: str, state: str) -> str:
-    return words(N_("%(day)s %(text)s: %(state)s"), day=day, text=text, state=state)
+    return words(N_("%(day)s %(milestone)s: %(state)s"), day=day, milestone=text, state=state)
 
 
 def _milestone_text(m: dict) -> str:
