@@ -16,6 +16,9 @@ from geo_service.errors import InvalidInput
 from geo_service.models import STORAGE_SRID, AdminUnit
 from geo_service.settings import get_settings
 
+# Who sets the seed's targets, as their history names it.
+ACTOR = "reference data"
+
 CITY_CODE = "350100"
 
 
@@ -79,7 +82,7 @@ def _load_targets(
                 quarter=int(row["quarter"]) if row.get("quarter") else None,
                 amount=float(row["amount"]),
                 unit=row["unit"],
-                actor="reference data",
+                actor=ACTOR,
                 source=row.get("source"),
                 only_if_missing=only_missing,
             )

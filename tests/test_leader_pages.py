@@ -152,7 +152,8 @@ def test_a_period_in_no_campaign_is_refused_naming_the_campaigns_years(session):
     page, html = signed_in_page("planner"), {"Accept": "text/html"}
     for path in ("/rankings?period=1999Q1", "/rankings?period=1999", "/board?period=1999Q1",
                  "/maps/progress?quarter=1999Q1", "/maps/progress?year=1999",
-                 "/maps/support?year=1999", "/maps/relocation?year=1999"):  # fmt: skip
+                 "/maps/support?year=1999", "/maps/relocation?year=1999",
+                 "/public?year=1999"):  # fmt: skip
         refused = page.get(path, headers=html)
         assert refused.status_code == 400 and "text/html" in refused.headers["content-type"]
         said = unescape(refused.text)
@@ -161,5 +162,8 @@ def test_a_period_in_no_campaign_is_refused_naming_the_campaigns_years(session):
     assert f"1999Q1 is in no campaign: the campaigns' years are {years}" in english
     api = page.get("/api/rankings?period=1999Q1")
     assert api.status_code == 400 and "in no campaign" in api.json()["detail"]
+    public = page.get("/public/data.json?year=1999")
+    assert public.status_code == 400 and "in no campaign" in public.json()["detail"]
+    assert page.get(f"/public?year={held[-1]}", headers=html).status_code == 200
     shown = page.get(f"/rankings?period={held[-1]}Q1", headers=html)
     assert shown.status_code == 200

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
+from test_relocation import _loaded, base, secret  # noqa: F401  (the fixtures, shared)
 from typer.testing import CliRunner
 
-from geo_service.cli import app
+from geo_service.cli import app, projects
 
 runner = CliRunner()
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -97,6 +99,86 @@ def test_the_relocation_tally_speaks_the_commands_language(db):
     assert "Relocation (回迁) by township" in english.stdout
     # A narrow column wraps its heading over lines.
     assert "households" in english.stdout and "handed" in english.stdout
+
+
+# An English word: letters alone, not part of a code (JA2017-001, XD-002), a login (admin_t)
+# or a unit's symbol (m²).
+ENGLISH_WORD = re.compile(r"(?<![\w-])[A-Za-z]{2,}(?![\w-])")
+
+
+def _both(*command) -> tuple[str, str]:
+    """The command's output in Chinese, then in English (each must succeed)."""
+    said = []
+    for lang in ("zh_CN", "en"):
+        result = runner.invoke(app, ["--lang", lang, *command], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        said.append(result.stdout)
+    return said[0], said[1]
+
+
+def test_the_project_commands_lines_and_tables_speak_the_commands_language(db):
+    demo = Path(__file__).resolve().parent.parent / "geo_service/data/parcels/demo_projects.csv"
+    chinese = runner.invoke(app, ["--lang", "zh_CN", "projects", "import", str(demo)])
+    assert chinese.exit_code == 0 and "项目：新建 25，更新 0，未变 0" in chinese.stdout
+    english = runner.invoke(app, ["--lang", "en", "projects", "import", str(demo)])
+    assert "projects: 0 created, 0 updated, 25 unchanged" in english.stdout
+    act = ("--as", "admin_t")
+    zh, en = _both("projects", "problem-add", "JA2017-001", "--problem", "拆迁户未签约",
+                   "--person", "赵六", "--deadline", "2017-05-31", *act)  # fmt: skip
+    assert "已为 JA2017-001 登记问题 #1" in zh and "problem #2 filed for JA2017-001" in en
+    zh, en = _both("projects", "milestone", "JA2017-001", "--date", "2017-03-31", "--done",
+                   "2017-04-05", *act)  # fmt: skip
+    assert "2017-04-05 完成，逾期 5 天" in zh and "done 2017-04-05, 5 day(s) late" in en
+    zh, en = _both("projects", "show", "JA2017-001", "--as-of", "2017-06-30")
+    assert "业主单位 晋安区城建集团；责任单位 区征迁办" in zh and "时间节点：" in zh
+    assert "签约过半：未到期" in zh and "问题档案（逾期的在前）：" in zh
+    assert "owner unit 晋安区城建集团; responsible unit" in en and "签约过半: due" in en
+    outputs = [(zh, en), _both("projects", "list", "--as-of", "2017-06-30")]
+    solved = runner.invoke(app, ["--lang", "zh_CN", "projects", "problem-solve", "1",
+                                 "--on", "2017-06-01", *act])  # fmt: skip
+    assert solved.exit_code == 0 and "问题 #1：2017-06-01 已解决" in solved.stdout
+    zh, en = _both("projects", "problems", "--history", "1")
+    assert "问题历史" in zh and "修改人" in zh and "已解决" in zh and "未解决" in zh
+    assert "Problem history" in en and "changed_by" in en and "solved" in en
+    outputs += [(zh, en), _both("projects", "problems")]
+    for zh, en in outputs:
+        assert not ENGLISH_WORD.findall(zh), zh
+        assert ENGLISH_WORD.findall(en), en
+
+
+def test_the_relocation_lists_speak_the_commands_language(session, base):  # noqa: F811
+    _loaded(session, base)
+    zh, en = _both("relocation", "overdue", "--as-of", "2017-12-31")
+    assert "两逾（2 宗）" in zh and "逾期天数" in zh and "days_overdue" in en
+    outputs = [(zh, en), _both("relocation", "clearance", "--year", "2017", "--as-of",
+                               "2017-12-31")]  # fmt: skip
+    assert "清零：未结的两逾个案" in outputs[1][0] and "open_now" in outputs[1][1]
+    for zh, _en in outputs:
+        assert not ENGLISH_WORD.findall(zh), zh
+
+
+def test_a_land_targets_history_speaks_the_commands_language(db):
+    target = ["targets", "set", "--district", "晋安区", "--kind", "land", "--year", "2017"]
+    zh, en = _both(*target, "--mu", "9100", "--as", "admin_t")
+    assert "已设置目标：晋安区 交地 2017：9100.0 亩" in zh
+    assert "target unchanged: 晋安区 land 2017: 9100.0 mu" in en
+    zh, en = _both("targets", "history", "--district", "晋安区", "--kind", "land", "--year", "2017")
+    assert "亩  设置人 参考数据" in zh and "亩  设置人 admin_t" in zh, zh
+    assert not ENGLISH_WORD.findall(zh.replace("admin_t", "")), zh
+    assert "mu  by reference data" in en and "9,100.0000 mu  by admin_t" in en, en
+
+
+@pytest.mark.parametrize("stop", [typer.Abort, EOFError])
+def test_an_abort_is_said_in_the_commands_language(monkeypatch, stop):
+    def stopped(*args):
+        raise stop()
+
+    monkeypatch.setattr(projects, "_day", stopped)
+    chinese = runner.invoke(app, ["--lang", "zh_CN", "projects", "list"])
+    assert chinese.exit_code == 1 and "已中止！" in chinese.stderr, chinese.output
+    assert "Aborted" not in chinese.output
+    english = runner.invoke(app, ["--lang", "en", "projects", "list"])
+    assert english.exit_code == 1 and "Aborted!" in english.stderr, english.output
 
 
 # --- Click's own words, the command list and the wrapping (cli/clickwords.py) -----------------

@@ -345,8 +345,9 @@ def _persons(session: Session, view: BoardView, units: list[AdminUnit]) -> dict:
 def public(session: Session, year: int | None = None, campaign: str | None = None) -> dict:
     """Figures only (see the module's doc): nothing here names a person or a parcel; for
     the campaign shown by default (or the one named, or the one a year names), 截至 the
-    day every page is (a closed campaign: its last day)."""
-    chosen = campaigns.resolve(session, campaign, year)
+    day every page is (a closed campaign: its last day). A year no campaign ran is refused,
+    as on the other pages."""
+    chosen = campaigns.resolve_held(session, campaign, year)
     levels = ("city", "district", "township")
     rows = {by: tallies.tally(session, by=by, campaign=chosen) for by in levels}
 

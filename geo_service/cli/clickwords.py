@@ -41,6 +41,7 @@ _OWN_HELPS = (
     N_("Install completion for the current shell."),
     N_("Show completion for the current shell, to copy it or customize the installation."),
 )
+_ABORTED = N_("Aborted!")
 _OPTIONS_METAVAR = N_("[OPTIONS]")
 _COMMAND_METAVAR = N_("COMMAND [ARGS]...")
 _REQUIRED = N_("required")
@@ -344,7 +345,8 @@ class _Said(click_errors.ClickException):
 
 @contextmanager
 def in_our_words():
-    """Around Click's parsing and invoking: a usage error leaves in the command's language."""
+    """Around Click's parsing and invoking: a usage error, or an abort (Typer's "Aborted!"),
+    leaves in the command's language."""
     try:
         yield
     except click_errors.ClickException as exc:
@@ -352,6 +354,16 @@ def in_our_words():
         if translated is exc:
             raise
         raise translated from exc
+    except (typer.Abort, EOFError) as exc:
+        if language.english():
+            raise
+        # Typer says "Aborted!" through the standard library's gettext, which we cannot
+        # feed; so it is said here, with the same exit code, ending the prompt's line first
+        # on an end of input as Typer does.
+        if isinstance(exc, EOFError):
+            echo(err=True)
+        echo(_(_ABORTED), err=True)
+        raise typer.Exit(1) from None
 
 
 def said(exc: Exception) -> Exception:

@@ -55,10 +55,8 @@ def projects_import(
     """
     with acting_session(as_user) as (session, who):
         counts = actions.import_project_list(session, who, path, sheet)
-    typer.echo(
-        f"projects: {counts['created']} created, {counts['updated']} updated, "
-        f"{counts['unchanged']} unchanged"
-    )
+    said = N_("projects: %(created)s created, %(updated)s updated, %(unchanged)s unchanged")
+    typer.echo(words(said, **counts))
 
 
 def _json(data) -> None:
@@ -137,15 +135,19 @@ def _counts_table(counts: dict) -> str:
         table.add_column(words(name), justify="left" if name == "district" else "right")
     for district, row in counts["by_district"].items():
         table.add_row(district, *(str(row.get(c, 0)) for c in categories), str(row["total"]))
-    table.add_row("合计", *(str(counts["by_category"][c]) for c in categories),
+    table.add_row(words(N_("total")), *(str(counts["by_category"][c]) for c in categories),
                   str(counts["total"]))  # fmt: skip
     return _text(table)
 
 
 def _parcels_text(parcels: list[dict]) -> str:
     return "; ".join(
-        f"{x['kind']} {areas.m2_to_mu(x['verified_m2']):,.1f}/"
-        f"{areas.m2_to_mu(x['planned_m2']):,.1f} mu"
+        words(
+            N_("%(kind)s %(verified)s/%(planned)s mu"),
+            kind=words(x["kind"]),
+            verified=f"{areas.m2_to_mu(x['verified_m2']):,.1f}",
+            planned=f"{areas.m2_to_mu(x['planned_m2']):,.1f}",
+        )
         for x in parcels
     )
 
@@ -170,37 +172,68 @@ def projects_show(
     if fmt is ListFormat.json:
         _json(p)
         return
-    lines = [
+    typer.echo("\n".join(_detail_lines(p)))
+
+
+def _detail_lines(p: dict) -> list[str]:
+    """`projects show` in the command's language (names and texts as they are)."""
+    keys = ("owner_unit", "responsible_unit", "first_responsible", "direct_responsible")
+    dash = {k: p[k] or "—" for k in (*keys, "problem", "target")}
+    milestones = [_milestone_line(m["date"], m["text"], _milestone_text(m))
+                  for m in p["milestones"]]  # fmt: skip
+    return [
         f"{p['code']} {p['name']} [{p['category']}] {p['district']} {'、'.join(p['townships'])}",
-        f"业主单位 {p['owner_unit'] or '—'}; 责任单位 {p['responsible_unit'] or '—'}; "
-        f"第一责任人 {p['first_responsible'] or '—'}; 直接责任人 {p['direct_responsible'] or '—'}",
-        f"问题 {p['problem'] or '—'}; 目标 {p['target'] or '—'}; as of {p['as_of']}",
-        "milestones:",
-        *(f"  {m['date']} {m['text']}: {_milestone_text(m)}" for m in p["milestones"]),
-        f"parcels: {_parcels_text(p['parcels']) or 'none'}",
-        "problems (overdue first):",
-        *(
-            f"  #{x['id']} {x['problem']} — {x['responsible_unit'] or ''} {x['person'] or ''}, "
-            f"deadline {x['deadline'] or '—'}: {_problem_text(x)}"
-            for x in p["problems"]
-        ),  # fmt: skip
+        words(_PEOPLE, **dash),
+        words(
+            N_("problem %(problem)s; target %(target)s; as of %(as_of)s"), **dash, as_of=p["as_of"]
+        ),
+        words(N_("milestones:")),
+        *(f"  {line}" for line in milestones),
+        words(N_("parcels: %(parcels)s"), parcels=_parcels_text(p["parcels"]) or words(N_("none"))),
+        words(N_("problems (overdue first):")),
+        *(f"  {_problem_line(x)}" for x in p["problems"]),
     ]
-    typer.echo("\n".join(lines))
+
+
+_PEOPLE = N_(
+    "owner unit %(owner_unit)s; responsible unit %(responsible_unit)s; first "
+    "responsible %(first_responsible)s; direct responsible %(direct_responsible)s"
+)
+
+
+def _problem_line(x: dict) -> str:
+    return words(
+        N_("#%(id)s %(problem)s — %(unit)s %(person)s, deadline %(deadline)s: %(state)s"),
+        id=x["id"],
+        problem=x["problem"],
+        unit=x["responsible_unit"] or "",
+        person=x["person"] or "",
+        deadline=x["deadline"] or "—",
+        state=_problem_text(x),
+    )
+
+
+def _milestone_line(day, text: str, state: str) -> str:
+    return words(N_("%(day)s %(milestone)s: %(state)s"), day=day, milestone=text, state=state)
 
 
 def _milestone_text(m: dict) -> str:
+    if m["status"] == "done" and m["overdue_days"]:
+        return words(N_("done %(day)s, %(days)s day(s) late"), day=m["done_on"],
+                     days=m["overdue_days"])  # fmt: skip
     if m["status"] == "done":
-        late = f", {m['overdue_days']} day(s) late" if m["overdue_days"] else ", on time"
-        return f"done {m['done_on']}{late}"
+        return words(N_("done %(day)s, on time"), day=m["done_on"])
     if m["status"] == "overdue":
-        return f"overdue by {m['overdue_days']} day(s)"
-    return "due"
+        return words(N_("overdue by %(days)s day(s)"), days=m["overdue_days"])
+    return words(N_("due"))
 
 
 def _problem_text(x: dict) -> str:
     if x["status"] == "solved":
-        return f"solved {x['solved_on']}"
-    return f"open, overdue by {x['overdue_days']} day(s)" if x["overdue"] else "open"
+        return words(N_("solved %(day)s"), day=x["solved_on"])
+    if x["overdue"]:
+        return words(N_("open, overdue by %(days)s day(s)"), days=x["overdue_days"])
+    return words(N_("open"))
 
 
 @projects_app.command("milestone")
@@ -222,9 +255,10 @@ def projects_milestone(
     with acting_session(as_user) as (session, who):
         state = actions.record_milestone(session, who, code, due_on, done_on, text, note)
     if done_on is None:
-        typer.echo(f"{code} {due_on} {state.text}: completion withdrawn")
+        said = words(N_("completion withdrawn"))
     else:
-        typer.echo(f"{code} {due_on} {state.text}: {_milestone_text(state.as_dict())}")
+        said = _milestone_text(state.as_dict())
+    typer.echo(f"{code} {_milestone_line(due_on, state.text, said)}")
 
 
 @projects_app.command("problem-add")
@@ -245,7 +279,7 @@ def projects_problem_add(
     day = _date_option(deadline, "--deadline") if deadline else None
     with acting_session(as_user) as (session, who):
         x = actions.file_problem(session, who, code, problem, unit, person, day, note)
-    typer.echo(f"problem #{x.id} filed for {code}")
+    typer.echo(words(N_("problem #%(id)s filed for %(code)s"), id=x.id, code=code))
 
 
 @projects_app.command("problem-solve")
@@ -264,7 +298,8 @@ def projects_problem_solve(
     with acting_session(as_user) as (session, who):
         status = "open" if reopen else "solved"
         x = actions.set_problem_status(session, who, problem_id, status, day, note)
-    typer.echo(f"problem #{x.id}: {_problem_text(x.as_dict())}")
+    said = words(N_("problem #%(id)s: %(state)s"), id=x.id, state=_problem_text(x.as_dict()))
+    typer.echo(said)
 
 
 @projects_app.command("problems")
@@ -296,15 +331,35 @@ def projects_problems(
     if fmt is ListFormat.json:
         _json(rows)
         return
-    columns = list(rows[0]) if rows else ["id"]
+    columns = list(rows[0]) if rows else ["id", "problem"]
     table = Table(
         title=words(N_("Problem history") if history is not None else N_("Problem files"))
     )
     for name in columns:
-        table.add_column(name)
+        table.add_column(words(_PROBLEM_HEADINGS.get(name, name)))
     for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        table.add_row(*(_problem_cell(c, row[c]) for c in columns))
     sys.stdout.write(_text(table))
+
+
+# The problem file's columns (its JSON keys), as the table heads them.
+_PROBLEM_HEADINGS = {
+    "id": N_("id"), "project": N_("project"), "problem": N_("problem"),
+    "responsible_unit": N_("responsible_unit"), "person": N_("person"),
+    "deadline": N_("deadline"), "status": N_("status"), "solved_on": N_("solved_on"),
+    "overdue": N_("overdue"), "overdue_days": N_("days_overdue"), "note": N_("note"),
+    "version": N_("version"), "changed_by": N_("changed_by"), "changed_at": N_("changed_at"),
+}  # fmt: skip
+
+
+def _problem_cell(column: str, value) -> str:
+    if value is None:
+        return ""
+    if column == "status":
+        return words(value)  # open, solved
+    if isinstance(value, bool):
+        return words(N_("yes")) if value else words(N_("no"))
+    return str(value)
 
 
 def _date_option(value: str, name: str) -> date:

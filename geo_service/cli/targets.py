@@ -20,6 +20,7 @@ from geo_service.errors import GeoServiceError
 
 actions = lazy("geo_service.actions")
 areas = lazy("geo_service.areas")
+reference = lazy("geo_service.reference")
 relocation_actions = lazy("geo_service.relocation.actions")
 relocation_tallies = lazy("geo_service.relocation.tallies")
 tallies = lazy("geo_service.campaign.tallies")
@@ -98,10 +99,18 @@ def targets_set(
             unit="mu" if mu is not None else "m2",
         )
     where = f"{district}/{township}" if township else district
-    amount = f"{mu} mu" if mu is not None else f"{m2} m²"
-    what = "target set" if changed else "target unchanged"
+    amount = _MU if mu is not None else _M2
+    what = _SET if changed else _UNCHANGED
     period = f"{campaign or year}{f' Q{quarter}' if quarter else ''}"
-    typer.echo(f"{what}: {where} {kind.value} {period}: {amount}")
+    said = language.words(amount, amount=mu if mu is not None else m2)
+    kind_said = language.words(kind.value)
+    typer.echo(language.words(what, where=where, kind=kind_said, period=period, amount=said))
+
+
+_SET = N_("target set: %(where)s %(kind)s %(period)s: %(amount)s")
+_UNCHANGED = N_("target unchanged: %(where)s %(kind)s %(period)s: %(amount)s")
+_MU = N_("%(amount)s mu")
+_M2 = N_("%(amount)s m²")
 
 
 def _relocation_target(district, township, year, campaign, quarter, mu, goal, as_user):
@@ -124,9 +133,10 @@ def _relocation_target(district, township, year, campaign, quarter, mu, goal, as
         )
         period = campaign or found.year
     where = f"{district}/{township}" if township else district
-    typer.echo(
-        f"target set: {where} relocation {period}: {households} households, {flats} flats, {m2} m²"
-    )
+    value = language.words(_RELOCATION_VALUE, households=_or_dash(households),
+                           flats=_or_dash(flats), m2=_or_dash(m2, "{:,.2f}"))  # fmt: skip
+    kind = language.words("relocation")
+    typer.echo(language.words(_SET, where=where, kind=kind, period=period, amount=value))
 
 
 @targets_app.command("import")
@@ -137,7 +147,7 @@ def targets_import(path: Path, as_user: str | None = as_option()) -> None:
     """
     with acting_session(as_user) as (session, who):
         count = actions.import_targets(session, who, path)
-    typer.echo(f"{count} target(s) set (the others unchanged)")
+    typer.echo(language.words(N_("%(count)s target(s) set (the others unchanged)"), count=count))
 
 
 @targets_app.command("history")
@@ -188,16 +198,24 @@ def _since(r) -> str:
 
 
 def _land_version(r) -> str:
-    amount = (
-        f"{areas.m2_to_mu(r['amount_m2']):,.4f} mu"
-        if r["unit"] == "mu"
-        else f"{r['amount_m2']:,.2f} m²"
-    )
-    return f"v{r['version']}  {_since(r)}  {amount}  by {r['changed_by']}"
+    """A land or demolition target's version, in the command's language (its relocation
+    lines are said alike)."""
+    if r["unit"] == "mu":
+        amount = language.words(_MU, amount=f"{areas.m2_to_mu(r['amount_m2']):,.4f}")
+    else:
+        amount = language.words(_M2, amount=f"{r['amount_m2']:,.2f}")
+    return f"v{r['version']}  {_since(r)}  {amount}  {_by(r['changed_by'])}"
 
 
 _RELOCATION_VALUE = N_("%(households)s households, %(flats)s flats, %(m2)s m²")
 _BY = N_("by %(who)s")
+# The seed's targets are set by reference.ACTOR, a name the command says in its language.
+_REFERENCE = N_("reference data")
+
+
+def _by(who: str) -> str:
+    said = language.words(_REFERENCE) if who == reference.ACTOR else who
+    return language.words(_BY, who=said)
 
 
 def _relocation_version(r) -> str:
@@ -207,7 +225,7 @@ def _relocation_version(r) -> str:
         flats=_or_dash(r["flats"]),
         m2=_or_dash(r["m2"], "{:,.2f}"),
     )
-    return f"v{r['version']}  {_since(r)}  {value}  {language.words(_BY, who=r['changed_by'])}"
+    return f"v{r['version']}  {_since(r)}  {value}  {_by(r['changed_by'])}"
 
 
 def _or_dash(value, shape: str = "{:,}") -> str:
