@@ -815,6 +815,27 @@ def _targets(session: Session, by: str, params: dict) -> dict:
     return found
 
 
+def plans(
+    session: Session,
+    by: str,
+    campaign: CampaignView,
+    as_of: date | None = None,
+    district: str | None = None,
+    kind: str | None = None,
+) -> dict:
+    """(unit name, kind) → (annual target, {quarter: plan}) of the units at level `by`
+    (township, district or city), as in force at the end of `as_of` (None: now): what
+    due.due_m2 reckons the figure due from."""
+    params = {**_params(kind, as_of, campaign, _district_id(session, district)), "level": by}
+    return {
+        (r["name"], r["kind"]): (
+            r["annual"],
+            {int(q): amount for q, amount in (r["quarters"] or {}).items()},
+        )
+        for r in session.execute(text(_TARGETS), params).mappings()
+    }
+
+
 def _params(kind, as_of, campaign: CampaignView | None = None, district_id=None) -> dict:
     if kind is not None and kind not in KINDS:
         raise InvalidInput(

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from geo_service import database, periods
 from geo_service.areas import m2_to_mu, rounded
-from geo_service.campaign import campaigns, tallies
+from geo_service.campaign import campaigns, due, tallies
 from geo_service.campaign.campaigns import CampaignView
 from geo_service.campaign.tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
-from geo_service.campaign.targets import basis_label
+from geo_service.campaign.targets import DUE, basis_label
 from geo_service.errors import InvalidInput
 from geo_service.interop import geojson_sql
 from geo_service.periods import Period
@@ -97,6 +97,38 @@ class View:
         )
 
 
+def due_by_unit(session: Session, view: View, level: str) -> dict:
+    """unit name → the area due by the view's day (due.due_m2, the rankings' and the
+    board's rule) for the view's kind; units without a target are left out."""
+    campaign = view.campaign or tallies.campaign_and_day(session, None, view.year, None)[0]
+    district = None if view.city else view.district
+    own = tallies.plans(session, level, campaign, view.as_of, district, view.kind)
+    parent = None
+    if level != "city":  # the city has no parent; a district's is the city
+        above = ("district", district) if level == "township" else ("city", None)
+        parents = tallies.plans(session, above[0], campaign, view.as_of, above[1], view.kind)
+        parent = next(iter(parents.values()), None) if len(parents) == 1 else None
+    day = view.as_of or view.reference_day
+    found = {}
+    for (name, _kind), figures in own.items():
+        amount = due.due_m2(campaign, day, figures, parent)
+        if amount is not None:
+            found[name] = amount
+    return found
+
+
+def _shown_target(view: View, row, due_m2):
+    """(target, basis) a map shows: in a quarter's view a quarterly plan is what was due
+    by its day, reckoned by the one rule (the campaign's own quarters), which is the plan
+    cumulated to that quarter in a calendar-year campaign."""
+    if row is None:
+        return None, None
+    plan = view.quarter is not None and (row.target_basis or "").startswith("plan_q")
+    if plan and due_m2 is not None and abs(due_m2 - row.target_m2) > 0.005:
+        return due_m2, DUE
+    return row.target_m2, row.target_basis
+
+
 def campaign_and_quarter(
     session: Session,
     campaign: str | None,
@@ -136,11 +168,12 @@ def township_features(session: Session, view: View) -> dict:
             FROM admin_units WHERE parent_id = :district ORDER BY code"""),
         {"district": district.id, "tol": TOWNSHIP_SIMPLIFY_DEG},
     ).mappings()
+    dues = due_by_unit(session, view, "district" if view.city else "township")
     features = []
     for s in shapes:
         row = numbers.get(s["name"])
         verified = row.verified_m2 if row else 0.0
-        target = row.target_m2 if row else None
+        target, basis = _shown_target(view, row, dues.get(s["name"]))
         features.append(
             {
                 "type": "Feature",
@@ -159,10 +192,12 @@ def township_features(session: Session, view: View) -> dict:
                         "delivered_m2": getattr(row, "delivered_m2", None) if row else 0.0,
                         "target_m2": target,
                         "target_mu": m2_to_mu(target),
-                        "target_label": basis_label(row.target_basis if row else None),
+                        "target_label": basis_label(basis),
                         # the page says the label in its language from the basis
-                        "target_basis": row.target_basis if row else None,
+                        "target_basis": basis,
                         "progress": verified / target if target else None,
+                        "due_m2": dues.get(s["name"]),
+                        "due_mu": m2_to_mu(dues.get(s["name"])),
                         "link": progress_url(s["name"], view) if view.city else None,
                     }
                 ),
@@ -188,7 +223,8 @@ def district_summary(session: Session, view: View) -> dict:
         row = next(
             (r for r in view.tally(session, "district") if r.district == district.name), None
         )
-    target = row.target_m2 if row else None
+    due_m2 = due_by_unit(session, view, "city" if view.city else "district").get(district.name)
+    target, basis = _shown_target(view, row, due_m2)
     verified = row.verified_m2 if row else 0.0
     remaining = max(target - verified, 0.0) if target else None
     months_left = tallies.months_left(view.reference_day, view.period)
@@ -213,9 +249,11 @@ def district_summary(session: Session, view: View) -> dict:
             "verified_mu": m2_to_mu(verified),
             "target_m2": target,
             "target_mu": m2_to_mu(target),
-            "target_label": basis_label(row.target_basis if row else None),
-            "target_basis": row.target_basis if row else None,
+            "target_label": basis_label(basis),
+            "target_basis": basis,
             "progress": verified / target if target else None,
+            "due_m2": due_m2,
+            "due_mu": m2_to_mu(due_m2),
             "remaining_m2": remaining,
             "remaining_mu": m2_to_mu(remaining),
             "months_left": round(months_left, 2),
