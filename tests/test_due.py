@@ -8,7 +8,9 @@ import pytest
 from conftest import auth, shared_app
 from fastapi.testclient import TestClient
 
+from geo_service import exports
 from geo_service.campaign import campaigns, due
+from geo_service.campaign.tallies import tally
 from geo_service.campaign.targets import set_target
 
 MU = 10000 / 15
@@ -67,6 +69,13 @@ def test_a_campaign_of_its_own_quarters_reckons_its_plans_in_them(session):
     assert figures["map"] == pytest.approx(expected, abs=0.01)
     assert figures["map_target"] == pytest.approx(expected, abs=0.01)
     assert figures["board"] == pytest.approx(expected, abs=0.1 * MU)  # the board shows 0.1 mu
+    # The quarter series export and a tally of that quarter measure it alike.
+    export = exports.tally_export(session, by="quarter", kind="land", campaign=MID_YEAR)
+    q3 = next(r for r in export.rows if r.get("township") == "新店镇" and r["period"] == "2016-Q3")
+    assert (q3["target_m2"], q3["target_basis"]) == (pytest.approx(expected, abs=0.01), "due")
+    rows = tally(session, by="township", kind="land", campaign=MID_YEAR, quarter=3)
+    row = next(r for r in rows if r.township == "新店镇")
+    assert row.target_m2 == pytest.approx(expected, abs=0.01)
     # Its first day: a day of Q1's 92; its last day: the whole plan.
     assert due.due_share(campaign, FIRST, [0.1, 0.3, 0.6, 1.0]) == pytest.approx(0.1 / 92)
     assert due.due_share(campaign, LAST, [0.1, 0.3, 0.6, 1.0]) == pytest.approx(1.0)

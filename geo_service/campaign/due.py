@@ -102,15 +102,20 @@ def plan_shares(annual: float | None, quarters: dict[int, float]) -> list[float]
     )
 
 
+def shares_of(own: tuple | None, parent: tuple | None) -> list[float] | None:
+    """The plan a unit is measured by, from its (annual, {quarter: plan}, …) and its
+    parent's: its own, else its parent's shares, else None (the straight share)."""
+    for figures in (own, parent):
+        shares = plan_shares(figures[0], figures[1]) if figures else None
+        if shares is not None:
+            return shares
+    return None
+
+
 def due_m2(campaign: CampaignView, day: date, own: tuple, parent: tuple | None = None):
     """The area due by the end of `day` from a unit's (annual, {quarter: plan}) and its
-    parent's: its own plan, else its parent's plan's shares, else the straight share
-    (as the rankings reckon it). None when the unit has no target."""
-    annual, quarters = own
-    whole = target_for(annual, quarters)
+    parent's (shares_of). None when the unit has no target."""
+    whole = target_for(own[0], own[1])
     if whole is None:
         return None
-    shares = plan_shares(annual, quarters)
-    if shares is None and parent is not None:
-        shares = plan_shares(*parent)
-    return whole * due_share(campaign, day, shares)
+    return whole * due_share(campaign, day, shares_of(own, parent))

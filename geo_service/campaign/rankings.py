@@ -235,44 +235,25 @@ def _by_unit(rows, level: str) -> dict:
 
 def _kind_figures(session, level, period: Period, district, campaign: CampaignView) -> dict:
     """(unit, kind) → verified, the period's target and progress, from public tallies."""
-    parent_level = "district" if level == "township" else "city"
-    # Plans are for the campaign's own quarters, whatever its shape (due.quarter_spans).
-    quarters = (1, 2, 3)
-
-    def run(by: str, quarter: int | None, as_of: date | None = None) -> dict:
-        rows = tallies.tally(
-            session, by=by, campaign=campaign, quarter=quarter, as_of=as_of,
-            district=district if by != "city" else None,
-        )  # fmt: skip
-        return _by_unit(rows, by)
-
     held = _held(period, campaign)
-    now = run(level, None, held)
-    # Only the plans' targets are read: a day within the campaign stops tally asking for
-    # its calendar quarter of that number, which a short campaign has not.
-    plans = {q: run(level, q, held) for q in quarters}
-    parent_now = run(parent_level, None)
-    parent_plans = {q: run(parent_level, q, held) for q in quarters}
+    rows = tallies.tally(session, by=level, campaign=campaign, as_of=held, district=district)
+    own = tallies.unit_plans(session, level, campaign, held, district)
+    parents = tallies.unit_plans(
+        session, "district" if level == "township" else "city", campaign, held
+    )
     found = {}
-    for (name, kind), row in now.items():
+    for (name, kind), row in _by_unit(rows, level).items():
         if kind not in KINDS_RANKED:
             continue
-        parent_key = next(
+        parent = next(
             (
-                k
-                for k in parent_now
-                if k[1] == kind and (parent_level == "city" or k[0] == row.district)
+                v
+                for (p, k), v in parents.items()
+                if k == kind and (level == "district" or p == row.district)
             ),
             None,
         )
-        share = planned_share(
-            campaign,
-            _held(period, campaign),
-            row.target_m2,
-            {q: plans[q].get((name, kind)) for q in plans},
-            parent_now.get(parent_key),
-            {q: parent_plans[q].get(parent_key) for q in parent_plans},
-        )
+        share = due.due_share(campaign, held, due.shares_of(own.get((name, kind)), parent))
         target = None if row.target_m2 is None else row.target_m2 * share
         found[(name, kind)] = {
             "verified_m2": round(row.verified_m2, 2),
@@ -303,20 +284,6 @@ def _relocation_figures(session, level, period: Period, district, campaign) -> d
             "value": row.households_handed_over / target,
         }
     return found
-
-
-def _cumulated(plans: dict) -> dict:
-    """quarter → the plan cumulated up to it, from the tally rows of each quarter."""
-    return {q: row.target_m2 for q, row in plans.items() if row is not None}
-
-
-def planned_share(campaign, day, annual, plans, parent_row, parent_plans) -> float:
-    """The share of the annual target due by the end of `day` (due.due_share): by the
-    unit's own quarterly plan, else its parent's, else the straight share."""
-    shares = due.cumulative_shares(annual, _cumulated(plans))
-    if shares is None and parent_row is not None:
-        shares = due.cumulative_shares(parent_row.target_m2, _cumulated(parent_plans))
-    return due.due_share(campaign, day, shares)
 
 
 def _milestones(session, level, period: Period, units: list[AdminUnit], campaign) -> dict:

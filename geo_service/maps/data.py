@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from geo_service import database, periods
 from geo_service.areas import m2_to_mu, rounded
-from geo_service.campaign import campaigns, due, tallies
+from geo_service.campaign import campaigns, tallies
 from geo_service.campaign.campaigns import CampaignView
 from geo_service.campaign.tallies import CAMPAIGN_TZ, QUARTER_ENDS, VALID_AT
-from geo_service.campaign.targets import DUE, basis_label
+from geo_service.campaign.targets import basis_label
 from geo_service.errors import InvalidInput
 from geo_service.interop import geojson_sql
 from geo_service.periods import Period
@@ -98,35 +98,12 @@ class View:
 
 
 def due_by_unit(session: Session, view: View, level: str) -> dict:
-    """unit name → the area due by the view's day (due.due_m2, the rankings' and the
-    board's rule) for the view's kind; units without a target are left out."""
+    """unit name → the area due by the view's day (tallies.dues) for the view's kind."""
     campaign = view.campaign or tallies.campaign_and_day(session, None, view.year, None)[0]
-    district = None if view.city else view.district
-    own = tallies.plans(session, level, campaign, view.as_of, district, view.kind)
-    parent = None
-    if level != "city":  # the city has no parent; a district's is the city
-        above = ("district", district) if level == "township" else ("city", None)
-        parents = tallies.plans(session, above[0], campaign, view.as_of, above[1], view.kind)
-        parent = next(iter(parents.values()), None) if len(parents) == 1 else None
     day = view.as_of or view.reference_day
-    found = {}
-    for (name, _kind), figures in own.items():
-        amount = due.due_m2(campaign, day, figures, parent)
-        if amount is not None:
-            found[name] = amount
-    return found
-
-
-def _shown_target(view: View, row, due_m2):
-    """(target, basis) a map shows: in a quarter's view a quarterly plan is what was due
-    by its day, reckoned by the one rule (the campaign's own quarters), which is the plan
-    cumulated to that quarter in a calendar-year campaign."""
-    if row is None:
-        return None, None
-    plan = view.quarter is not None and (row.target_basis or "").startswith("plan_q")
-    if plan and due_m2 is not None and abs(due_m2 - row.target_m2) > 0.005:
-        return due_m2, DUE
-    return row.target_m2, row.target_basis
+    district = None if view.city or level == "city" else view.district
+    found = tallies.dues(session, level, campaign, day, view.as_of, district, view.kind)
+    return {name: amount for (name, _kind), amount in found.items()}
 
 
 def campaign_and_quarter(
@@ -173,7 +150,8 @@ def township_features(session: Session, view: View) -> dict:
     for s in shapes:
         row = numbers.get(s["name"])
         verified = row.verified_m2 if row else 0.0
-        target, basis = _shown_target(view, row, dues.get(s["name"]))
+        target = row.target_m2 if row else None
+        basis = row.target_basis if row else None
         features.append(
             {
                 "type": "Feature",
@@ -224,7 +202,8 @@ def district_summary(session: Session, view: View) -> dict:
             (r for r in view.tally(session, "district") if r.district == district.name), None
         )
     due_m2 = due_by_unit(session, view, "city" if view.city else "district").get(district.name)
-    target, basis = _shown_target(view, row, due_m2)
+    target = row.target_m2 if row else None
+    basis = row.target_basis if row else None
     verified = row.verified_m2 if row else 0.0
     remaining = max(target - verified, 0.0) if target else None
     months_left = tallies.months_left(view.reference_day, view.period)
