@@ -11,7 +11,9 @@ Live (the default): the same campaign under way today. Every date of its story (
 steps, projects' milestones, problem files) moves by one offset, so that 1 July 2017
 falls on today; what would then lie in the future is not loaded (those parcels wait,
 delivered, for a verifier), and the campaign is 攻坚2017（演示）, its days moved alike, with
-the published targets. `published=True` loads the 2017 dates exactly (what tests use).
+the published targets (whose quarterly plans are then the moved campaign's own quarters,
+campaign.due: the plan of 2017's Q1 is due in its first three months).
+`published=True` loads the 2017 dates exactly (what tests use).
 The relocation part moves alike (geo_service/relocation/demo.py).
 """
 

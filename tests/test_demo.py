@@ -7,6 +7,7 @@ from conftest import load_demo, shared_app
 from sqlalchemy import func, select
 
 from geo_service import demo
+from geo_service.campaign import due
 from geo_service.campaign.tallies import tally
 from geo_service.models import Flat, Household, Parcel, ParcelVersion, ResettlementProject
 from geo_service.parcels.workflow import history
@@ -163,6 +164,15 @@ def test_the_live_demo_is_under_way_today_and_a_sign_off_moves_the_map_and_board
     assert before["campaign"] == demo.LIVE_NAME and before["as_at"] == today().isoformat()
     assert before["demo"] and client.get("/board/data.json", headers=leader).json()["demo"]
     assert before["pace_m2_per_month"] is not None  # not 年度已结束: months are left
+    # The plans lie in the campaign's own quarters: by the end of the calendar quarter it
+    # begins in, that many days of Q1's plan (1,350 亩) were due, not Q1's and Q2's (3,600).
+    first = shown.quarters()[0]
+    url = f"/maps/progress/data.json?quarter={first}"
+    early = client.get(url, headers=leader).json()["summary"]
+    start, end = due.quarter_spans(shown)[0]
+    gone = (min(first.end, end) - start).days + 1
+    assert early["due_mu"] == pytest.approx(1350 * gone / ((end - start).days + 1), abs=0.1)
+    assert early["target_mu"] == pytest.approx(early["due_mu"], abs=0.1)
     waiting = session.scalars(
         select(Parcel)
         .join(Parcel.township)

@@ -1,14 +1,13 @@
 """Monthly and quarterly rankings (综合考评排名) of townships within a district and of
 districts within the city.
 
-**The period's target.** A unit is measured against what it should have verified by the
-end of the period:
-
-- by the end of quarter n: its own quarterly plan cumulated up to n when it has one;
-  otherwise its annual target times the share its parent (district, or the city) planned
-  by then; when neither has a quarterly plan, n/4 of the annual target;
-- by the end of a month: the same, with each quarter's plan spread evenly over its three
-  months (the end of May is Q1's plan plus two thirds of Q2's).
+**The period's target.** A unit is measured against what was due (`due.due_share`, the
+rule the map and the board share) by the end of the period, held within the campaign:
+by its own quarterly plan when it has one, otherwise its annual target times the share
+its parent (district, or the city) planned by then; when neither has a quarterly plan,
+the share of the campaign gone. Plans are for the campaign's own quarters; a running
+quarter's plan is spread evenly over it (in a calendar year the end of May is Q1's plan
+plus two thirds of Q2's).
 
 **Progress** per kind is the area verified within the year by the end of the period's
 last day (China Standard Time; `tallies.tally` with `as_of`, so a past period is exactly
@@ -41,7 +40,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from geo_service.campaign import campaigns, tallies
+from geo_service.campaign import campaigns, due, tallies
 from geo_service.campaign.campaigns import CampaignView
 from geo_service.campaign.register import milestone_states
 from geo_service.errors import InvalidInput
@@ -165,12 +164,8 @@ def _held(period: Period, campaign: CampaignView) -> date:
 
 
 def _elapsed(period: Period, campaign: CampaignView) -> float:
-    """The share of the campaign gone by the period's end: months of the year for a
-    calendar-year campaign (its plans are by quarter), else days of the campaign."""
-    if campaign.calendar_year is not None:
-        return period.months / 12
-    days = (campaign.last_day - campaign.first_day).days + 1
-    return ((_held(period, campaign) - campaign.first_day).days + 1) / days
+    """The share of the campaign gone by the period's end (due.elapsed)."""
+    return due.elapsed(campaign, _held(period, campaign))
 
 
 def _ranked(session, level, period: Period, district, weights, campaign: CampaignView) -> list:
@@ -240,42 +235,25 @@ def _by_unit(rows, level: str) -> dict:
 
 def _kind_figures(session, level, period: Period, district, campaign: CampaignView) -> dict:
     """(unit, kind) → verified, the period's target and progress, from public tallies."""
-    parent_level = "district" if level == "township" else "city"
-    # A campaign of another shape than the calendar year has no quarterly plans to follow.
-    quarters = (1, 2, 3) if campaign.calendar_year is not None else ()
-
-    def run(by: str, quarter: int | None, as_of: date | None = None) -> dict:
-        rows = tallies.tally(
-            session, by=by, campaign=campaign, quarter=quarter, as_of=as_of,
-            district=district if by != "city" else None,
-        )  # fmt: skip
-        return _by_unit(rows, by)
-
-    now = run(level, None, _held(period, campaign))
-    plans = {q: run(level, q) for q in quarters}
-    parent_now = run(parent_level, None)
-    parent_plans = {q: run(parent_level, q) for q in quarters}
+    held = _held(period, campaign)
+    rows = tallies.tally(session, by=level, campaign=campaign, as_of=held, district=district)
+    own = tallies.unit_plans(session, level, campaign, held, district)
+    parents = tallies.unit_plans(
+        session, "district" if level == "township" else "city", campaign, held
+    )
     found = {}
-    for (name, kind), row in now.items():
+    for (name, kind), row in _by_unit(rows, level).items():
         if kind not in KINDS_RANKED:
             continue
-        parent_key = next(
+        parent = next(
             (
-                k
-                for k in parent_now
-                if k[1] == kind and (parent_level == "city" or k[0] == row.district)
+                v
+                for (p, k), v in parents.items()
+                if k == kind and (level == "district" or p == row.district)
             ),
             None,
         )
-        share = _elapsed(period, campaign)
-        if quarters:
-            share = planned_share(
-                row.target_m2,
-                {q: plans[q].get((name, kind)) for q in plans},
-                parent_now.get(parent_key),
-                {q: parent_plans[q].get(parent_key) for q in parent_plans},
-                period.months,
-            )
+        share = due.due_share(campaign, held, due.shares_of(own.get((name, kind)), parent))
         target = None if row.target_m2 is None else row.target_m2 * share
         found[(name, kind)] = {
             "verified_m2": round(row.verified_m2, 2),
@@ -306,29 +284,6 @@ def _relocation_figures(session, level, period: Period, district, campaign) -> d
             "value": row.households_handed_over / target,
         }
     return found
-
-
-def _cumulative_shares(annual, plans: dict) -> list[float] | None:
-    """Shares of the year planned by the end of Q1..Q4 from a unit's quarterly plan, or
-    None when the unit has none (every quarter then falls back to the annual target)."""
-    if not annual:
-        return None
-    targets = [plans[q].target_m2 if plans[q] is not None else None for q in (1, 2, 3)]
-    if any(t is None for t in targets) or all(abs(t - annual) < 1e-6 for t in targets):
-        return None
-    return [t / annual for t in targets] + [1.0]
-
-
-def planned_share(annual, plans, parent_row, parent_plans, months: int) -> float:
-    """The share of the annual target due by the end of month `months` (see module doc)."""
-    shares = _cumulative_shares(annual, plans)
-    if shares is None and parent_row is not None:
-        shares = _cumulative_shares(parent_row.target_m2, parent_plans)
-    if shares is None:
-        shares = [0.25, 0.5, 0.75, 1.0]
-    quarter, into = divmod(months - 1, 3)
-    before = shares[quarter - 1] if quarter else 0.0
-    return before + (shares[quarter] - before) * (into + 1) / 3
 
 
 def _milestones(session, level, period: Period, units: list[AdminUnit], campaign) -> dict:

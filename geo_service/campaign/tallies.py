@@ -11,7 +11,7 @@ the parcel version valid at the time asked for.
 """
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import TypedDict, Unpack
 
@@ -19,8 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.areas import m2_to_mu, rounded
+from geo_service.campaign import due
 from geo_service.campaign.campaigns import CLOSED, CampaignView, resolve
-from geo_service.campaign.targets import target_and_basis
+from geo_service.campaign.targets import DUE, target_and_basis
 from geo_service.errors import InvalidInput
 from geo_service.models import KINDS
 from geo_service.periods import CAMPAIGN_TZ, Period, a_year_before, quarter_of, today
@@ -610,6 +611,10 @@ def tally(
     result += [_target_only(t, credit) for t in targets.values()]
     for row in result:
         row.campaign = chosen.name
+    if quarter is not None and by != "project":
+        found = dues(session, by, chosen, as_of, as_of, district, kind)
+        named = (lambda r: r.township) if by == "township" else (lambda r: r.district)
+        result = [with_due_plan(r, found.get((named(r), r.kind))) for r in result]
     return sorted(result, key=lambda r: (r.sort_key, r.kind))
 
 
@@ -813,6 +818,56 @@ def _targets(session: Session, by: str, params: dict) -> dict:
         if amount is not None:
             found[(r["unit_id"], r["kind"])] = {**r, "target_m2": amount, "target_basis": basis}
     return found
+
+
+def unit_plans(
+    session: Session, by: str, campaign: CampaignView, as_of=None, district=None, kind=None
+) -> dict:
+    """(unit name, kind) → (annual target, {quarter: plan}, parent's name) of the units at
+    level `by`, as in force at the end of `as_of` (None: now)."""
+    params = {**_params(kind, as_of, campaign, _district_id(session, district)), "level": by}
+    return {
+        (r["name"], r["kind"]): (
+            r["annual"],
+            {int(q): amount for q, amount in (r["quarters"] or {}).items()},
+            r["district"],
+        )
+        for r in session.execute(text(_TARGETS), params).mappings()
+    }
+
+
+def dues(
+    session: Session,
+    by: str,
+    campaign: CampaignView,
+    day: date,
+    as_of: date | None = None,
+    district: str | None = None,
+    kind: str | None = None,
+) -> dict:
+    """(unit name, kind) → the area due by the end of `day` (due.due_m2: the rankings'
+    and the board's rule) for the units at level `by` (township, district or city) with a
+    target, each reckoned with its parent's plan where it has none of its own."""
+    own = unit_plans(session, by, campaign, as_of, district, kind)
+    above = {"township": "district", "district": "city"}.get(by)
+    parents = unit_plans(session, above, campaign, as_of, None, kind) if above else {}
+    found = {}
+    for (name, k), (annual, quarters, parent_name) in own.items():
+        parent = parents.get((parent_name, k))
+        amount = due.due_m2(campaign, day, (annual, quarters), parent)
+        if amount is not None:
+            found[(name, k)] = amount
+    return found
+
+
+def with_due_plan(row: TallyRow, due_m2: float | None) -> TallyRow:
+    """A quarter's row (tally with `quarter`) whose target is a quarterly plan, measured
+    against what the plan made due by its day (in the campaign's own quarters): the same
+    figure in a calendar-year campaign, whose quarters end on the days plan_q<n> names."""
+    plan = (row.target_basis or "").startswith("plan_q")
+    if plan and due_m2 is not None and abs(due_m2 - row.target_m2) > 0.005:
+        return replace(row, target_m2=due_m2, target_basis=DUE)
+    return row
 
 
 def _params(kind, as_of, campaign: CampaignView | None = None, district_id=None) -> dict:

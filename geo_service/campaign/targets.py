@@ -191,6 +191,8 @@ def target_for(annual: float | None, quarters: dict[int, float], quarter: int | 
 
 # What a target figure is, for labels: 年度目标, or the quarterly plan cumulated to Qn.
 ANNUAL, QUARTERS_SUMMED = "annual", "quarters"
+# The quarterly plan reckoned to a day that ends none of the campaign's quarters (campaign.due).
+DUE = "due"
 QUARTER_NAMES = {1: "一", 2: "二", 3: "三", 4: "四"}
 
 
@@ -214,4 +216,6 @@ def basis_label(basis: str | None) -> str:
         return "年度目标"
     if basis == QUARTERS_SUMMED:
         return "年度目标（各季度计划合计）"
+    if basis == DUE:
+        return "截至当日应完成（按季度计划）"
     return f"截至{QUARTER_NAMES[int(basis.removeprefix('plan_q'))]}季度计划"

@@ -97,6 +97,15 @@ class View:
         )
 
 
+def due_by_unit(session: Session, view: View, level: str) -> dict:
+    """unit name → the area due by the view's day (tallies.dues) for the view's kind."""
+    campaign = view.campaign or tallies.campaign_and_day(session, None, view.year, None)[0]
+    day = view.as_of or view.reference_day
+    district = None if view.city or level == "city" else view.district
+    found = tallies.dues(session, level, campaign, day, view.as_of, district, view.kind)
+    return {name: amount for (name, _kind), amount in found.items()}
+
+
 def campaign_and_quarter(
     session: Session,
     campaign: str | None,
@@ -136,11 +145,13 @@ def township_features(session: Session, view: View) -> dict:
             FROM admin_units WHERE parent_id = :district ORDER BY code"""),
         {"district": district.id, "tol": TOWNSHIP_SIMPLIFY_DEG},
     ).mappings()
+    dues = due_by_unit(session, view, "district" if view.city else "township")
     features = []
     for s in shapes:
         row = numbers.get(s["name"])
         verified = row.verified_m2 if row else 0.0
         target = row.target_m2 if row else None
+        basis = row.target_basis if row else None
         features.append(
             {
                 "type": "Feature",
@@ -159,10 +170,12 @@ def township_features(session: Session, view: View) -> dict:
                         "delivered_m2": getattr(row, "delivered_m2", None) if row else 0.0,
                         "target_m2": target,
                         "target_mu": m2_to_mu(target),
-                        "target_label": basis_label(row.target_basis if row else None),
+                        "target_label": basis_label(basis),
                         # the page says the label in its language from the basis
-                        "target_basis": row.target_basis if row else None,
+                        "target_basis": basis,
                         "progress": verified / target if target else None,
+                        "due_m2": dues.get(s["name"]),
+                        "due_mu": m2_to_mu(dues.get(s["name"])),
                         "link": progress_url(s["name"], view) if view.city else None,
                     }
                 ),
@@ -188,7 +201,9 @@ def district_summary(session: Session, view: View) -> dict:
         row = next(
             (r for r in view.tally(session, "district") if r.district == district.name), None
         )
+    due_m2 = due_by_unit(session, view, "city" if view.city else "district").get(district.name)
     target = row.target_m2 if row else None
+    basis = row.target_basis if row else None
     verified = row.verified_m2 if row else 0.0
     remaining = max(target - verified, 0.0) if target else None
     months_left = tallies.months_left(view.reference_day, view.period)
@@ -213,9 +228,11 @@ def district_summary(session: Session, view: View) -> dict:
             "verified_mu": m2_to_mu(verified),
             "target_m2": target,
             "target_mu": m2_to_mu(target),
-            "target_label": basis_label(row.target_basis if row else None),
-            "target_basis": row.target_basis if row else None,
+            "target_label": basis_label(basis),
+            "target_basis": basis,
             "progress": verified / target if target else None,
+            "due_m2": due_m2,
+            "due_mu": m2_to_mu(due_m2),
             "remaining_m2": remaining,
             "remaining_mu": m2_to_mu(remaining),
             "months_left": round(months_left, 2),

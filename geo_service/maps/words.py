@@ -19,6 +19,7 @@ SCRIPT_WORDS = (
     N_("Needed per month"), N_("No target"), N_("Not found: %(code)s"), N_("Parcel code"),
     N_("Parcel status"), N_("Parcels"), N_("Plan up to Q1"), N_("Plan up to Q2"),
     N_("Plan up to Q3"), N_("Plan up to Q4"), N_("Progress"),
+    N_("Due by this day (quarterly plans)"),
     N_("Progress by district"), N_("Progress by district (verified ÷ target)"),
     N_("Progress by township"), N_("Progress by township (verified ÷ target)"), N_("Project"),
     N_("Q%(q)s"), N_("Remaining"), N_("Search a parcel code"), N_("See its townships"),

@@ -39,6 +39,8 @@
     if (basis === "plan_q2") return t("Plan up to Q2");
     if (basis === "plan_q3") return t("Plan up to Q3");
     if (basis === "plan_q4") return t("Plan up to Q4");
+    // A day ending none of the campaign's own quarters: the plans reckoned to it.
+    if (basis === "due") return t("Due by this day (quarterly plans)");
     return t(fallback || "Annual target");
   }
 
