@@ -13,6 +13,7 @@ from parcelfiles import CM120E, GUSHAN, XINDIAN, frame, independent_area_m2, rec
 from shapely.geometry import shape
 from sqlalchemy import text
 
+from geo_service import database
 from geo_service.campaign import tallies
 from geo_service.campaign.targets import set_target
 from geo_service.maps import data as maps_data
@@ -254,6 +255,27 @@ def test_change_token_moves_when_a_parcel_changes(db, parcels, session):
     )
     assert response.status_code == 200, response.text
     assert client.get("/api/changes").json()["token"] != before
+
+
+def test_a_database_made_anew_has_change_tokens_of_its_own(db_url):
+    """A backup restored with --replace is a new database whose version ids start again
+    from the backup's: the same history must not give the token an older database had
+    (tiles kept in files under it outlive the service)."""
+    from conftest import scratch_database
+    from sqlalchemy.orm import Session
+
+    tokens = []
+    for _ in range(2):
+        with scratch_database(db_url, "token_anew") as url:
+            database.ensure_database(url)
+            database.migrate(url)
+            engine = database.get_engine(url)
+            with Session(engine) as session:
+                tokens.append(maps_data.change_token(session))
+            engine.dispose()
+    first, second = (token.rsplit("-", 1) for token in tokens)
+    assert first[0] == second[0], tokens  # the same history: no version, no target
+    assert first[1] != second[1], tokens
 
 
 def test_vector_tiles_hold_the_parcels_of_their_area(db, parcels):

@@ -320,9 +320,14 @@ def district_bounds(session: Session, name: str) -> list[list[float]]:
     return [[b[1], b[0]], [b[3], b[2]]]
 
 
+# The database's own id (pg_database.oid) too: a backup restored with --replace is a new
+# database whose version ids start again from the backup's, so without it a token could
+# come back meaning other data, and the overview tiles kept in files under it
+# (tile_store, which outlives the service's restarts) would be served again.
 _CHANGE_TOKEN = (
     "SELECT (SELECT coalesce(max(id), 0) FROM parcel_versions), "
-    "(SELECT max(updated_at) FROM targets)"
+    "(SELECT max(updated_at) FROM targets), "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
 
@@ -335,7 +340,7 @@ def change_token(session: Session | None = None) -> str:
         row = database.read_rows(_CHANGE_TOKEN)[0]
     else:
         row = session.execute(text(_CHANGE_TOKEN)).one()
-    return f"{row[0]}-{row[1].timestamp() if row[1] else 0}"
+    return f"{row[0]}-{row[1].timestamp() if row[1] else 0}-{row[2]}"
 
 
 def quarters(view: View) -> list[Period]:
